@@ -1,0 +1,1 @@
+"""Authentication: who is calling (principals), token issue and verification, passwords."""

@@ -1,0 +1,160 @@
+"""Access tokens (RFC 9068 style JWTs): minting with the configured key, and strict verification."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+
+from app.auth.keys import KeyMaterial, KeySource, SigningKey, UnknownKey
+from app.auth.principals import Principal, PrincipalKind
+from app.clock import Clock
+from app.config import JwtAlgorithm, Settings
+
+ACCESS_TOKEN_TYPE = "at+jwt"
+REQUIRED_CLAIMS = ("exp", "iat", "sub", "aud", "iss", "jti")
+
+
+class InvalidToken(Exception):
+    """The token cannot be trusted; the message is for logs, clients only learn UNAUTHENTICATED."""
+
+
+class TokenIssuer:
+    """Mints access tokens with the service's signing key."""
+
+    def __init__(self, key: SigningKey, *, issuer: str, audience: str, clock: Clock) -> None:
+        self.key = key
+        self.issuer = issuer
+        self.audience = audience
+        self.clock = clock
+
+    def mint(
+        self,
+        kind: PrincipalKind,
+        subject: str,
+        *,
+        scopes: Iterable[str] = (),
+        ttl: timedelta = timedelta(minutes=15),
+        extra_claims: dict[str, Any] | None = None,
+    ) -> str:
+        now = self.clock.now()
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": subject,
+            "iat": int(now.timestamp()),
+            "nbf": int(now.timestamp()),
+            "exp": int((now + ttl).timestamp()),
+            "jti": uuid.uuid4().hex,
+            "kind": kind.value,
+        }
+        scope_list = sorted(set(scopes))
+        if scope_list:
+            claims["scope"] = " ".join(scope_list)
+        if extra_claims:
+            claims.update(extra_claims)
+        headers = {"typ": ACCESS_TOKEN_TYPE, "kid": self.key.kid}
+        return jwt.encode(claims, self.key.key, algorithm=self.key.algorithm.value, headers=headers)
+
+
+class TokenVerifier:
+    """Verifies access tokens: pinned algorithm, required claims, `typ` at+jwt, leeway, injected clock."""
+
+    def __init__(
+        self,
+        keys: KeySource,
+        *,
+        algorithm: JwtAlgorithm,
+        issuer: str,
+        audience: str,
+        leeway_seconds: int,
+        clock: Clock,
+    ) -> None:
+        self.keys = keys
+        self.algorithm = algorithm
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway = leeway_seconds
+        self.clock = clock
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(f"malformed token: {exc}") from None
+        if header.get("alg") != self.algorithm.value:
+            raise InvalidToken(f"algorithm {header.get('alg')!r} is not accepted")
+        if str(header.get("typ", "")).lower() not in (ACCESS_TOKEN_TYPE, "application/at+jwt"):
+            raise InvalidToken(f"token type {header.get('typ')!r} is not an access token")
+        kid = header.get("kid")
+        try:
+            key = await self.keys.get(kid if isinstance(kid, str) else None)
+        except UnknownKey:
+            raise InvalidToken(f"unknown key id {kid!r}") from None
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=[self.algorithm.value],
+                audience=self.audience,
+                issuer=self.issuer,
+                # Time claims are checked below against the injected clock, not the wall clock.
+                options={
+                    "require": list(REQUIRED_CLAIMS),
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
+            )
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(f"token rejected: {exc}") from None
+        return self._principal(claims)
+
+    def _principal(self, claims: dict[str, Any]) -> Principal:
+        now = self.clock.now().timestamp()
+        exp, iat, nbf = claims["exp"], claims["iat"], claims.get("nbf", claims["iat"])
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (exp, iat, nbf)):
+            raise InvalidToken("time claims must be numbers")
+        if exp <= now - self.leeway:
+            raise InvalidToken("token expired")
+        if nbf > now + self.leeway or iat > now + self.leeway:
+            raise InvalidToken("token not yet valid")
+        subject = claims["sub"]
+        if not isinstance(subject, str) or not subject:
+            raise InvalidToken("sub must be a non-empty string")
+        try:
+            kind = PrincipalKind(claims.get("kind", ""))
+        except ValueError:
+            raise InvalidToken(f"unknown principal kind {claims.get('kind')!r}") from None
+        scope = claims.get("scope", "")
+        if not isinstance(scope, str):
+            raise InvalidToken("scope must be a space-separated string")
+        return Principal(
+            kind=kind,
+            subject=subject,
+            scopes=frozenset(scope.split()),
+            token_id=str(claims["jti"]),
+            expires_at=datetime.fromtimestamp(exp, UTC),
+        )
+
+
+def build_token_services(
+    settings: Settings, keys: KeyMaterial, clock: Clock
+) -> tuple[TokenIssuer | None, TokenVerifier]:
+    issuer = None
+    if keys.signing is not None:
+        issuer = TokenIssuer(
+            keys.signing, issuer=settings.jwt_issuer, audience=settings.jwt_audience, clock=clock
+        )
+    verifier = TokenVerifier(
+        keys.verifying,
+        algorithm=settings.jwt_algorithm,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        leeway_seconds=settings.jwt_leeway_seconds,
+        clock=clock,
+    )
+    return issuer, verifier

@@ -1,0 +1,116 @@
+"""Settings: every knob of the service, read from JIFEN_* environment variables or a .env file."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    DEV = "dev"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class JwtAlgorithm(StrEnum):
+    EDDSA = "EdDSA"
+    ES256 = "ES256"
+    HS256 = "HS256"
+
+
+class Settings(BaseSettings):
+    """The service's configuration; validated once at start."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="JIFEN_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    env: Environment = Environment.DEV
+    mongodb_url: str | None = Field(
+        default=None,
+        description="MongoDB connection string; unset starts the embedded SecantusDB.",
+    )
+    db_name: str = "jifen"
+    data_dir: Path = Path(".jifen-data")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool | None = Field(
+        default=None, description="JSON log lines; defaults to on in production."
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    seed_demo: bool = Field(
+        default=True, description="Seed the demo program into an empty embedded database."
+    )
+
+    jwt_algorithm: JwtAlgorithm = JwtAlgorithm.EDDSA
+    jwt_issuer: str = "jifen"
+    jwt_audience: str = "jifen-api"
+    jwt_private_key_file: Path | None = Field(
+        default=None, description="PEM private key used to sign tokens (CLI and sign-in)."
+    )
+    jwt_public_key_file: Path | None = Field(
+        default=None, description="PEM public key that verifies access tokens."
+    )
+    jwks_url: str | None = Field(default=None, description="JWKS URL that verifies access tokens.")
+    jwt_hs256_secret: str | None = Field(
+        default=None, min_length=32, description="Shared secret; only with JWT_ALGORITHM=HS256."
+    )
+    jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    access_token_ttl_seconds: int = Field(default=900, ge=60, le=86400)
+
+    txn_max_attempts: int = Field(default=8, ge=1, le=100)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _check_keys(self) -> Settings:
+        if self.jwt_algorithm is JwtAlgorithm.HS256 and not self.jwt_hs256_secret:
+            raise ValueError("JIFEN_JWT_HS256_SECRET is required when JIFEN_JWT_ALGORITHM=HS256")
+        if self.jwt_algorithm is not JwtAlgorithm.HS256 and self.jwt_hs256_secret:
+            raise ValueError("JIFEN_JWT_HS256_SECRET is only allowed with JIFEN_JWT_ALGORITHM=HS256")
+        if self.env is Environment.PRODUCTION:
+            if self.mongodb_url is None:
+                raise ValueError("JIFEN_MONGODB_URL is required when JIFEN_ENV=production")
+            has_verifier = self.jwt_public_key_file or self.jwks_url or self.jwt_hs256_secret
+            if not has_verifier:
+                raise ValueError(
+                    "JIFEN_JWT_PUBLIC_KEY_FILE or JIFEN_JWKS_URL is required when "
+                    "JIFEN_ENV=production"
+                )
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        return self.mongodb_url is None
+
+    @property
+    def json_logs(self) -> bool:
+        return self.log_json if self.log_json is not None else self.env is Environment.PRODUCTION
+
+
+class ConfigurationError(Exception):
+    """A setting is missing or malformed; the message names it."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate the settings, turning pydantic's report into one readable message."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"])
+            name = f"JIFEN_{where.upper()}" if where else "settings"
+            lines.append(f"{name}: {error['msg']}")
+        raise ConfigurationError("invalid configuration:\n  " + "\n  ".join(lines)) from None

@@ -1,0 +1,101 @@
+"""The transaction runner against a real server, with faults injected through configureFailPoint."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import OperationFailure
+
+from app.db import INDEXES, Mongo, TransactionFailed, run_in_transaction
+
+
+@asynccontextmanager
+async def fail_point(mongo: Mongo, mode: Any, data: dict[str, Any]) -> AsyncIterator[None]:
+    await mongo.client.admin.command({"configureFailPoint": "failCommand", "mode": mode, "data": data})
+    try:
+        yield
+    finally:
+        await mongo.client.admin.command({"configureFailPoint": "failCommand", "mode": "off"})
+
+
+async def test_indexes_are_ensured_for_every_declared_collection(mongo: Mongo) -> None:
+    names = set(await mongo.db.list_collection_names())
+    assert set(INDEXES) <= names
+    ledger_indexes = await mongo["ledger"].index_information()
+    assert any(info.get("unique") for info in ledger_indexes.values())
+
+
+async def test_failed_commit_is_retried_and_data_written_once(mongo: Mongo) -> None:
+    attempts = 0
+
+    async def work(session: AsyncClientSession) -> str:
+        nonlocal attempts
+        attempts += 1
+        await mongo["accounts"].update_one({"_id": "m1"}, {"$inc": {"available": 10}}, upsert=True, session=session)
+        await mongo["ledger"].insert_one({"member_id": "m1", "points": 10}, session=session)
+        return "done"
+
+    data = {"failCommands": ["commitTransaction"], "errorCode": 112, "errorLabels": ["TransientTransactionError"]}
+    async with fail_point(mongo, {"times": 2}, data):
+        assert await mongo.transaction(work) == "done"
+    assert attempts == 3
+    account = await mongo["accounts"].find_one({"_id": "m1"})
+    assert account is not None and account["available"] == 10
+    assert await mongo["ledger"].count_documents({"member_id": "m1"}) == 1
+
+
+async def test_unknown_commit_result_retries_only_the_commit(mongo: Mongo) -> None:
+    attempts = 0
+
+    async def work(session: AsyncClientSession) -> None:
+        nonlocal attempts
+        attempts += 1
+        await mongo["ledger"].insert_one({"member_id": "m2", "points": 5}, session=session)
+
+    data = {"failCommands": ["commitTransaction"], "errorCode": 91, "errorLabels": ["UnknownTransactionCommitResult"]}
+    async with fail_point(mongo, {"times": 1}, data):
+        await mongo.transaction(work)
+    assert attempts == 1
+    assert await mongo["ledger"].count_documents({"member_id": "m2"}) == 1
+
+
+async def test_failed_insert_inside_transaction_is_retried(mongo: Mongo) -> None:
+    data = {"failCommands": ["insert"], "errorCode": 112, "errorLabels": ["TransientTransactionError"]}
+
+    async def work(session: AsyncClientSession) -> None:
+        await mongo["ledger"].insert_one({"member_id": "m3", "points": 1}, session=session)
+
+    async with fail_point(mongo, {"times": 1}, data):
+        await mongo.transaction(work)
+    assert await mongo["ledger"].count_documents({"member_id": "m3"}) == 1
+
+
+async def test_runner_gives_up_after_the_bound_and_writes_nothing(mongo: Mongo) -> None:
+    data = {"failCommands": ["commitTransaction"], "errorCode": 112, "errorLabels": ["TransientTransactionError"]}
+
+    async def work(session: AsyncClientSession) -> None:
+        await mongo["ledger"].insert_one({"member_id": "m4", "points": 1}, session=session)
+
+    async with fail_point(mongo, "alwaysOn", data):
+        with pytest.raises(TransactionFailed):
+            await run_in_transaction(mongo.client, work, max_attempts=3)
+    assert await mongo["ledger"].count_documents({"member_id": "m4"}) == 0
+
+
+async def test_non_transient_errors_are_not_retried(mongo: Mongo) -> None:
+    attempts = 0
+
+    async def work(session: AsyncClientSession) -> None:
+        nonlocal attempts
+        attempts += 1
+        await mongo["ledger"].insert_one({"_id": "dup"}, session=session)
+        await mongo["ledger"].insert_one({"_id": "dup"}, session=session)
+
+    with pytest.raises(OperationFailure):
+        await mongo.transaction(work)
+    assert attempts == 1
+    assert await mongo["ledger"].count_documents({"_id": "dup"}) == 0
