@@ -68,6 +68,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     "audit": [IndexModel([("at", DESCENDING)])],
     "leases": [],
     "program": [],
+    "counters": [],
 }
 
 

@@ -8,11 +8,17 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
+from starlette.applications import Starlette
 
+from app.auth.tokens import TokenIssuer
 from app.clock import FrozenClock
+from app.config import Environment, Settings
 from app.db import Mongo, connect, ensure_indexes
 from app.embedded import EmbeddedMongo
+from app.main import create_app
+from app.runtime import Runtime
 
 
 @pytest.fixture(scope="session")
@@ -51,3 +57,38 @@ async def mongo(mongo_url: str, db_name: str) -> AsyncIterator[Mongo]:
 @pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock(datetime(2026, 1, 15, 9, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def settings(mongo_url: str, db_name: str, tmp_path: Path) -> Settings:
+    return Settings(env=Environment.TEST, mongodb_url=mongo_url, db_name=db_name, data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+async def app(settings: Settings, clock: FrozenClock) -> AsyncIterator[Starlette]:
+    """The real ASGI app with its lifespan run (database opened, indexes ensured, keys loaded)."""
+    application = create_app(settings, clock=clock)
+    async with application.router.lifespan_context(application):
+        yield application
+    mongo = connect(settings.mongodb_url or "", settings.db_name)
+    await mongo.client.drop_database(settings.db_name)
+    await mongo.close()
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://jifen.test") as http:
+        yield http
+
+
+@pytest.fixture
+def runtime(app: Starlette) -> Runtime:
+    result: Runtime = app.state.runtime
+    return result
+
+
+@pytest.fixture
+def issuer(runtime: Runtime) -> TokenIssuer:
+    assert runtime.issuer is not None
+    return runtime.issuer

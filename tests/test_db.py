@@ -56,7 +56,7 @@ async def test_unknown_commit_result_retries_only_the_commit(mongo: Mongo) -> No
         attempts += 1
         await mongo["ledger"].insert_one({"member_id": "m2", "points": 5}, session=session)
 
-    data = {"failCommands": ["commitTransaction"], "errorCode": 91, "errorLabels": ["UnknownTransactionCommitResult"]}
+    data = {"failCommands": ["commitTransaction"], "errorCode": 50, "errorLabels": ["UnknownTransactionCommitResult"]}
     async with fail_point(mongo, {"times": 1}, data):
         await mongo.transaction(work)
     assert attempts == 1

@@ -1,0 +1,90 @@
+"""Composition root: builds the Starlette app and mounts the GraphQL layer at /graphql (HTTP and WebSocket)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+
+from app.auth.keys import load_key_material
+from app.auth.tokens import build_token_services
+from app.clock import Clock, SystemClock
+from app.config import Environment, Settings, load_settings
+from app.db import connect, ensure_indexes
+from app.embedded import EmbeddedMongo
+from app.logs import RequestIdMiddleware
+from app.runtime import Runtime
+from graphql_schema.schema import build_schema
+from graphql_schema.view import JifenGraphQL
+
+log = logging.getLogger(__name__)
+
+
+async def healthz(request: Request) -> JSONResponse:
+    """The process is alive (no dependency checked)."""
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> JSONResponse:
+    """The process can serve: the database answers."""
+    runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+    if runtime is None or not await runtime.mongo.ping():
+        return JSONResponse({"status": "unavailable"}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Starlette:
+    """Build the ASGI app; the database is opened in the lifespan and closed after it."""
+    settings = settings or load_settings()
+    clock = clock or SystemClock()
+    production = settings.env is Environment.PRODUCTION
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            url = settings.mongodb_url
+            if url is None:
+                # `uvicorn app.main:app` without a URL: run the embedded server for this process.
+                embedded = EmbeddedMongo(settings.data_dir / "db")
+                url = embedded.start()
+                stack.callback(embedded.stop)
+            mongo = connect(url, settings.db_name, max_txn_attempts=settings.txn_max_attempts)
+            stack.push_async_callback(mongo.close)
+            await ensure_indexes(mongo)
+            keys = load_key_material(settings)
+            issuer, verifier = build_token_services(settings, keys, clock)
+            app.state.runtime = Runtime(settings, mongo, clock, verifier, issuer)
+            log.info("jifen ready (env=%s, db=%s)", settings.env.value, settings.db_name)
+            yield
+
+    graphql = JifenGraphQL(
+        build_schema(introspection=not production),
+        graphiql=settings.env is Environment.DEV,
+        allowed_origins=settings.cors_origins,
+    )
+    routes = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+    ]
+    middleware = [Middleware(RequestIdMiddleware)]
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST", "OPTIONS"],
+                allow_headers=["authorization", "content-type", "x-request-id"],
+                expose_headers=["x-request-id"],
+                max_age=600,
+            )
+        )
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

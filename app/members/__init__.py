@@ -1,0 +1,1 @@
+"""Members: profile, phone, tier and status."""

@@ -1,0 +1,28 @@
+"""The member as stored in `members`."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class MemberStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    ERASED = "erased"
+
+
+class Member(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    id: str = Field(alias="_id")
+    member_no: str
+    name: str
+    phone: str | None = None
+    email: str | None = None
+    birthday: date | None = None
+    tier: str
+    status: MemberStatus = MemberStatus.ACTIVE
+    joined_at: datetime

@@ -1,0 +1,56 @@
+"""Top-level GraphQL errors a client may see, each with `extensions.code`; everything else is masked."""
+
+from __future__ import annotations
+
+import logging
+
+from graphql import GraphQLError
+
+log = logging.getLogger("jifen.graphql")
+
+
+class ClientError(GraphQLError):
+    """An error meant for the client; its message and code are shown as they are."""
+
+    code = "BAD_REQUEST"
+
+    def __init__(self, message: str, **extensions: object) -> None:
+        super().__init__(message, extensions={"code": self.code, **extensions})
+
+
+class Unauthenticated(ClientError):
+    code = "UNAUTHENTICATED"
+
+
+class Forbidden(ClientError):
+    code = "FORBIDDEN"
+
+
+class InvalidInput(ClientError):
+    code = "BAD_USER_INPUT"
+
+
+class NotConfigured(ClientError):
+    code = "NOT_CONFIGURED"
+
+
+def is_client_error(error: GraphQLError) -> bool:
+    """Validation and parse errors (no original error) and our own ClientErrors pass unmasked."""
+    original = error.original_error
+    return original is None or isinstance(original, ClientError) or isinstance(error, ClientError)
+
+
+def should_mask(error: GraphQLError) -> bool:
+    return not is_client_error(error)
+
+
+def log_unexpected(errors: list[GraphQLError]) -> None:
+    for error in errors:
+        if should_mask(error):
+            original = error.original_error
+            log.error(
+                "unexpected error at %s: %r",
+                ".".join(str(p) for p in error.path or ()),
+                original,
+                exc_info=(type(original), original, original.__traceback__) if original else None,
+            )

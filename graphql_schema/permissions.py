@@ -1,0 +1,49 @@
+"""Who may read a field: members, partners and admins, with scopes. UNAUTHENTICATED vs FORBIDDEN."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strawberry.permission import BasePermission
+
+from app.auth.principals import Principal, PrincipalKind
+from graphql_schema.context import Info
+from graphql_schema.errors import Forbidden, Unauthenticated
+
+
+def require_principal(info: Info) -> Principal:
+    context = info.context
+    if context.principal is None:
+        raise Unauthenticated(f"authentication required: {context.auth_failure or 'no token'}")
+    return context.principal
+
+
+class _RequiresKind(BasePermission):
+    kind: PrincipalKind
+    scope: str | None = None
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        principal = require_principal(info)
+        if principal.kind is not self.kind:
+            raise Forbidden(f"this field is for {self.kind.value} tokens")
+        if self.scope is not None and not principal.has_scope(self.scope):
+            raise Forbidden(f"missing scope {self.scope}")
+        return True
+
+
+class IsMember(_RequiresKind):
+    kind = PrincipalKind.MEMBER
+
+
+class IsPartner(_RequiresKind):
+    kind = PrincipalKind.PARTNER
+
+    def __init__(self, scope: str) -> None:
+        self.scope = scope
+
+
+class IsAdmin(_RequiresKind):
+    kind = PrincipalKind.ADMIN
+
+    def __init__(self, scope: str) -> None:
+        self.scope = scope
