@@ -78,7 +78,9 @@ class Settings(BaseSettings):
         if self.jwt_algorithm is JwtAlgorithm.HS256 and not self.jwt_hs256_secret:
             raise ValueError("JIFEN_JWT_HS256_SECRET is required when JIFEN_JWT_ALGORITHM=HS256")
         if self.jwt_algorithm is not JwtAlgorithm.HS256 and self.jwt_hs256_secret:
-            raise ValueError("JIFEN_JWT_HS256_SECRET is only allowed with JIFEN_JWT_ALGORITHM=HS256")
+            raise ValueError(
+                "JIFEN_JWT_HS256_SECRET is only allowed with JIFEN_JWT_ALGORITHM=HS256"
+            )
         if self.env is Environment.PRODUCTION:
             if self.mongodb_url is None:
                 raise ValueError("JIFEN_MONGODB_URL is required when JIFEN_ENV=production")

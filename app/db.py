@@ -26,7 +26,11 @@ Document = dict[str, Any]
 # Every index the product relies on, in one place; ensured at start-up.
 INDEXES: dict[str, list[IndexModel]] = {
     "members": [
-        IndexModel([("phone", ASCENDING)], unique=True, partialFilterExpression={"phone": {"$type": "string"}}),
+        IndexModel(
+            [("phone", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"phone": {"$type": "string"}},
+        ),
         IndexModel([("member_no", ASCENDING)], unique=True),
     ],
     "accounts": [
@@ -34,15 +38,33 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("last_activity_at", ASCENDING)]),
     ],
     "lots": [
-        IndexModel([("member_id", ASCENDING), ("status", ASCENDING), ("expires_at", ASCENDING), ("earned_at", ASCENDING)]),
+        IndexModel(
+            [
+                ("member_id", ASCENDING),
+                ("status", ASCENDING),
+                ("expires_at", ASCENDING),
+                ("earned_at", ASCENDING),
+            ]
+        ),
         IndexModel([("status", ASCENDING), ("expires_at", ASCENDING)]),
         IndexModel([("status", ASCENDING), ("available_at", ASCENDING)]),
         IndexModel([("source_entry_id", ASCENDING)]),
     ],
     "ledger": [
         IndexModel([("member_id", ASCENDING), ("occurred_at", DESCENDING), ("_id", DESCENDING)]),
-        IndexModel([("member_id", ASCENDING), ("kind", ASCENDING), ("occurred_at", DESCENDING), ("_id", DESCENDING)]),
-        IndexModel([("idempotency_key", ASCENDING)], unique=True, partialFilterExpression={"idempotency_key": {"$type": "string"}}),
+        IndexModel(
+            [
+                ("member_id", ASCENDING),
+                ("kind", ASCENDING),
+                ("occurred_at", DESCENDING),
+                ("_id", DESCENDING),
+            ]
+        ),
+        IndexModel(
+            [("idempotency_key", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"idempotency_key": {"$type": "string"}},
+        ),
     ],
     "holds": [
         IndexModel([("member_id", ASCENDING), ("status", ASCENDING)]),
@@ -57,7 +79,11 @@ INDEXES: dict[str, list[IndexModel]] = {
     "coupons": [IndexModel([("code", ASCENDING)], unique=True)],
     "idempotency": [IndexModel([("scope", ASCENDING), ("key", ASCENDING)], unique=True)],
     "notifications": [
-        IndexModel([("dedupe_key", ASCENDING)], unique=True, partialFilterExpression={"dedupe_key": {"$type": "string"}}),
+        IndexModel(
+            [("dedupe_key", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"dedupe_key": {"$type": "string"}},
+        ),
         IndexModel([("member_id", ASCENDING), ("created_at", DESCENDING)]),
     ],
     "outbox": [IndexModel([("status", ASCENDING), ("next_attempt_at", ASCENDING)])],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import shutil
 import signal
@@ -72,11 +73,22 @@ class EmbeddedMongo:
         return self.storage_dir.parent / "secantusd.log"
 
     @property
-    def _pid_path(self) -> Path:
-        return self.storage_dir.parent / "secantusd.pid"
+    def _state_path(self) -> Path:
+        return self.storage_dir.parent / "secantusd.json"
+
+    def running_url(self) -> str | None:
+        """The URL of a server on this storage whose owner is still alive, if there is one."""
+        state = self._read_state()
+        if state is None or not _alive(int(state["owner_pid"])) or not _alive(int(state["pid"])):
+            return None
+        return f"mongodb://127.0.0.1:{int(state['port'])}/?directConnection=true"
 
     def start(self, timeout: float = 60.0) -> str:
         self.storage_dir.mkdir(parents=True, exist_ok=True)
+        if self.running_url() is not None:
+            raise EmbeddedStartError(
+                f"another process already runs the embedded database in {self.storage_dir.parent}"
+            )
         self._stop_orphan()
         if self.port is None:
             self.port = free_port()
@@ -93,9 +105,17 @@ class EmbeddedMongo:
             self.process = subprocess.Popen(
                 args, stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
             )
-        self._pid_path.write_text(str(self.process.pid))
+        state = {"pid": self.process.pid, "port": self.port, "owner_pid": os.getpid()}
+        self._state_path.write_text(json.dumps(state))
         self._wait_ready(timeout)
         return self.url
+
+    def _read_state(self) -> dict[str, int] | None:
+        try:
+            state: dict[str, int] = json.loads(self._state_path.read_text())
+        except (OSError, ValueError):
+            return None
+        return state
 
     def _wait_ready(self, timeout: float) -> None:
         assert self.process is not None
@@ -116,20 +136,25 @@ class EmbeddedMongo:
             finally:
                 client.close()
         self.stop()
-        raise EmbeddedStartError(f"embedded database did not answer ping in {timeout}s; see {self.log_path}")
+        raise EmbeddedStartError(
+            f"embedded database did not answer ping in {timeout}s; see {self.log_path}"
+        )
 
     def _stop_orphan(self) -> None:
-        """A server left by a killed predecessor holds the storage lock: stop it."""
+        """A server whose owner was killed before it could stop it holds the storage lock: stop it."""
+        state = self._read_state()
+        if state is None:
+            return
+        pid = int(state["pid"])
         try:
-            pid = int(self._pid_path.read_text())
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-        except (OSError, ValueError):
+        except OSError:
             return
         if "secantusd" in cmdline and str(self.storage_dir) in cmdline:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-            for _ in range(100):
-                if not Path(f"/proc/{pid}").exists():
+            for _ in range(150):
+                if not _alive(pid):
                     break
                 time.sleep(0.1)
 
@@ -144,7 +169,7 @@ class EmbeddedMongo:
             process.kill()
             process.wait()
         with contextlib.suppress(OSError):
-            self._pid_path.unlink()
+            self._state_path.unlink()
 
     def __enter__(self) -> EmbeddedMongo:
         self.start()
@@ -157,3 +182,18 @@ class EmbeddedMongo:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still answers kill(0); it is gone for our purposes.
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return status.rsplit(")", 1)[-1].split()[0] != "Z"

@@ -61,7 +61,9 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def settings(mongo_url: str, db_name: str, tmp_path: Path) -> Settings:
-    return Settings(env=Environment.TEST, mongodb_url=mongo_url, db_name=db_name, data_dir=tmp_path / "data")
+    return Settings(
+        env=Environment.TEST, mongodb_url=mongo_url, db_name=db_name, data_dir=tmp_path / "data"
+    )
 
 
 @pytest.fixture

@@ -15,7 +15,9 @@ from app.db import INDEXES, Mongo, TransactionFailed, run_in_transaction
 
 @asynccontextmanager
 async def fail_point(mongo: Mongo, mode: Any, data: dict[str, Any]) -> AsyncIterator[None]:
-    await mongo.client.admin.command({"configureFailPoint": "failCommand", "mode": mode, "data": data})
+    await mongo.client.admin.command(
+        {"configureFailPoint": "failCommand", "mode": mode, "data": data}
+    )
     try:
         yield
     finally:
@@ -35,11 +37,17 @@ async def test_failed_commit_is_retried_and_data_written_once(mongo: Mongo) -> N
     async def work(session: AsyncClientSession) -> str:
         nonlocal attempts
         attempts += 1
-        await mongo["accounts"].update_one({"_id": "m1"}, {"$inc": {"available": 10}}, upsert=True, session=session)
+        await mongo["accounts"].update_one(
+            {"_id": "m1"}, {"$inc": {"available": 10}}, upsert=True, session=session
+        )
         await mongo["ledger"].insert_one({"member_id": "m1", "points": 10}, session=session)
         return "done"
 
-    data = {"failCommands": ["commitTransaction"], "errorCode": 112, "errorLabels": ["TransientTransactionError"]}
+    data = {
+        "failCommands": ["commitTransaction"],
+        "errorCode": 112,
+        "errorLabels": ["TransientTransactionError"],
+    }
     async with fail_point(mongo, {"times": 2}, data):
         assert await mongo.transaction(work) == "done"
     assert attempts == 3
@@ -56,7 +64,11 @@ async def test_unknown_commit_result_retries_only_the_commit(mongo: Mongo) -> No
         attempts += 1
         await mongo["ledger"].insert_one({"member_id": "m2", "points": 5}, session=session)
 
-    data = {"failCommands": ["commitTransaction"], "errorCode": 50, "errorLabels": ["UnknownTransactionCommitResult"]}
+    data = {
+        "failCommands": ["commitTransaction"],
+        "errorCode": 50,
+        "errorLabels": ["UnknownTransactionCommitResult"],
+    }
     async with fail_point(mongo, {"times": 1}, data):
         await mongo.transaction(work)
     assert attempts == 1
@@ -64,7 +76,11 @@ async def test_unknown_commit_result_retries_only_the_commit(mongo: Mongo) -> No
 
 
 async def test_failed_insert_inside_transaction_is_retried(mongo: Mongo) -> None:
-    data = {"failCommands": ["insert"], "errorCode": 112, "errorLabels": ["TransientTransactionError"]}
+    data = {
+        "failCommands": ["insert"],
+        "errorCode": 112,
+        "errorLabels": ["TransientTransactionError"],
+    }
 
     async def work(session: AsyncClientSession) -> None:
         await mongo["ledger"].insert_one({"member_id": "m3", "points": 1}, session=session)
@@ -75,7 +91,11 @@ async def test_failed_insert_inside_transaction_is_retried(mongo: Mongo) -> None
 
 
 async def test_runner_gives_up_after_the_bound_and_writes_nothing(mongo: Mongo) -> None:
-    data = {"failCommands": ["commitTransaction"], "errorCode": 112, "errorLabels": ["TransientTransactionError"]}
+    data = {
+        "failCommands": ["commitTransaction"],
+        "errorCode": 112,
+        "errorLabels": ["TransientTransactionError"],
+    }
 
     async def work(session: AsyncClientSession) -> None:
         await mongo["ledger"].insert_one({"member_id": "m4", "points": 1}, session=session)

@@ -87,12 +87,21 @@ def load_public_pem(data: bytes) -> PublicKey:
 def ensure_generated_key(data_dir: Path, algorithm: JwtAlgorithm) -> Path:
     """The embedded default's signing key, made on first start and kept (mode 0600) in the data folder."""
     path = data_dir / "keys" / f"jwt-{algorithm.value.lower()}-private.pem"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(private_pem(generate_private_key(algorithm)))
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Written aside and linked into place, so a concurrent start never reads a half-written key.
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(private_pem(generate_private_key(algorithm)))
+    try:
+        os.link(temporary, path)
         log.info("generated a new JWT signing key at %s", path)
+    except FileExistsError:
+        pass  # another process won the race; its key is the one
+    finally:
+        temporary.unlink()
     return path
 
 
@@ -124,7 +133,9 @@ class JwksKeys:
     so a flood of made-up kids cannot turn us into a load generator against the key server.
     """
 
-    def __init__(self, url: str, algorithm: JwtAlgorithm, *, min_refetch_seconds: float = 10.0) -> None:
+    def __init__(
+        self, url: str, algorithm: JwtAlgorithm, *, min_refetch_seconds: float = 10.0
+    ) -> None:
         self.url = url
         self.algorithm = algorithm
         self.min_refetch_seconds = min_refetch_seconds
@@ -190,14 +201,13 @@ def load_key_material(settings: Settings) -> KeyMaterial:
     if algorithm is JwtAlgorithm.HS256:
         assert settings.jwt_hs256_secret is not None  # checked by Settings
         secret = settings.jwt_hs256_secret.encode()
-        signing = SigningKey(algorithm, "hs256", secret)
-        return KeyMaterial(signing, StaticKeys({"hs256": secret}))
+        return KeyMaterial(SigningKey(algorithm, "hs256", secret), StaticKeys({"hs256": secret}))
 
     private_path = settings.jwt_private_key_file
     if private_path is None and settings.jwt_public_key_file is None and settings.jwks_url is None:
         private_path = ensure_generated_key(settings.data_dir, algorithm)
 
-    signing = None
+    signing: SigningKey | None = None
     if private_path is not None:
         private = load_private_pem(private_path.read_bytes())
         _check_algorithm(private.public_key(), algorithm)
@@ -220,4 +230,6 @@ def load_key_material(settings: Settings) -> KeyMaterial:
 def _check_algorithm(public: PublicKey, algorithm: JwtAlgorithm) -> None:
     wants_ed25519 = algorithm is JwtAlgorithm.EDDSA
     if isinstance(public, ed25519.Ed25519PublicKey) != wants_ed25519:
-        raise ValueError(f"the configured JWT key does not fit JIFEN_JWT_ALGORITHM={algorithm.value}")
+        raise ValueError(
+            f"the configured JWT key does not fit JIFEN_JWT_ALGORITHM={algorithm.value}"
+        )

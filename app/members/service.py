@@ -47,7 +47,7 @@ async def create_member(
 ) -> Member:
     """Insert a member; the caller decides the tier (the program's entry tier for sign-ups)."""
     member = Member(
-        _id=new_member_id(),
+        id=new_member_id(),
         member_no=await next_member_no(mongo, session),
         name=name,
         phone=phone,

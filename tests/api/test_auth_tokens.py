@@ -44,9 +44,13 @@ def codes(body: dict[str, Any]) -> list[str]:
 
 @pytest.fixture
 async def member_id(runtime: Runtime, clock: FrozenClock) -> str:
-    program = Program(name="P", currency="pts", tiers=(Tier(code="base", name="Base", threshold=0),))
+    program = Program(
+        name="P", currency="pts", tiers=(Tier(code="base", name="Base", threshold=0),)
+    )
     await save_program(runtime.mongo, clock, program)
-    member = await create_member(runtime.mongo, clock, name="Li Lei", tier="base", phone="+8613800000001")
+    member = await create_member(
+        runtime.mongo, clock, name="Li Lei", tier="base", phone="+8613800000001"
+    )
     return member.id
 
 
@@ -80,7 +84,9 @@ async def test_a_valid_member_token_reads_me(client, runtime, clock, member_id) 
     assert body["data"]["me"]["tier"] == {"code": "base"}
 
 
-async def test_issuer_mints_tokens_the_verifier_accepts(client, issuer: TokenIssuer, member_id) -> None:
+async def test_issuer_mints_tokens_the_verifier_accepts(
+    client, issuer: TokenIssuer, member_id
+) -> None:
     body = await ask(client, ME, issuer.mint(PrincipalKind.MEMBER, member_id))
     assert body["data"]["me"]["name"] == "Li Lei"
 
@@ -100,17 +106,23 @@ def _forgeries(runtime: Runtime, clock: FrozenClock, member_id: str) -> dict[str
     good = claims(runtime, clock, member_id)
     now = int(clock.now().timestamp())
     public = runtime.issuer.key.key.public_key()  # type: ignore[union-attr]
-    public_pem = public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    public_pem = public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     unsigned = f"{b64(json.dumps({'alg': 'none', 'typ': 'at+jwt'}).encode())}.{b64(json.dumps(good).encode())}."
     header_b64, payload_b64, signature = sign(runtime, good).split(".")
     tampered_payload = b64(json.dumps({**good, "sub": "m_someone_else"}).encode())
     other_key = ed25519.Ed25519PrivateKey.generate()
-    hs_header = b64(json.dumps({"alg": "HS256", "typ": "at+jwt", "kid": runtime.issuer.key.kid}).encode())  # type: ignore[union-attr]
+    hs_header = b64(
+        json.dumps({"alg": "HS256", "typ": "at+jwt", "kid": runtime.issuer.key.kid}).encode()
+    )  # type: ignore[union-attr]
     hs_payload = b64(json.dumps(good).encode())
     import hashlib
     import hmac
 
-    hs_sig = b64(hmac.new(public_pem, f"{hs_header}.{hs_payload}".encode(), hashlib.sha256).digest())
+    hs_sig = b64(
+        hmac.new(public_pem, f"{hs_header}.{hs_payload}".encode(), hashlib.sha256).digest()
+    )
     return {
         "alg none": unsigned,
         "HS256 signed with the public key": f"{hs_header}.{hs_payload}.{hs_sig}",
@@ -125,13 +137,24 @@ def _forgeries(runtime: Runtime, clock: FrozenClock, member_id: str) -> dict[str
         "tampered payload": f"{header_b64}.{tampered_payload}.{signature}",
         "unknown kid": sign(runtime, good, kid="not-a-key-we-know"),
         "signed by another key": jwt.encode(
-            good, other_key, algorithm="EdDSA", headers={"typ": "at+jwt", "kid": key_id(other_key.public_key())}
+            good,
+            other_key,
+            algorithm="EdDSA",
+            headers={"typ": "at+jwt", "kid": key_id(other_key.public_key())},
         ),
         "signed by another key claiming our kid": jwt.encode(
-            good, other_key, algorithm="EdDSA", headers={"typ": "at+jwt", "kid": runtime.issuer.key.kid}  # type: ignore[union-attr]
+            good,
+            other_key,
+            algorithm="EdDSA",
+            headers={"typ": "at+jwt", "kid": runtime.issuer.key.kid},  # type: ignore[union-attr]
         ),
         "refresh-type token": sign(runtime, good, typ="rt+jwt"),
-        "no typ": jwt.encode(good, runtime.issuer.key.key, algorithm="EdDSA", headers={"kid": runtime.issuer.key.kid, "typ": None}),  # type: ignore[union-attr]
+        "no typ": jwt.encode(
+            good,
+            runtime.issuer.key.key,
+            algorithm="EdDSA",
+            headers={"kid": runtime.issuer.key.kid, "typ": None},
+        ),  # type: ignore[union-attr]
         "unknown principal kind": sign(runtime, {**good, "kind": "superuser"}),
         "garbage": "not.a.jwt",
         "empty bearer": "",
@@ -147,28 +170,38 @@ ATTACKS = [
 
 
 @pytest.mark.parametrize("attack", ATTACKS)
-async def test_attack_token_is_unauthenticated(client, runtime, clock, member_id, attack: str) -> None:
+async def test_attack_token_is_unauthenticated(
+    client, runtime, clock, member_id, attack: str
+) -> None:
     token = _forgeries(runtime, clock, member_id)[attack]
     body = await ask(client, ME, token)
     assert codes(body) == ["UNAUTHENTICATED"], (attack, body)
     assert body["data"] is None
 
 
-async def test_leeway_accepts_a_token_expired_less_than_30s_ago(client, runtime, clock, member_id) -> None:
+async def test_leeway_accepts_a_token_expired_less_than_30s_ago(
+    client, runtime, clock, member_id
+) -> None:
     now = int(clock.now().timestamp())
-    token = sign(runtime, claims(runtime, clock, member_id, iat=now - 600, nbf=now - 600, exp=now - 20))
+    token = sign(
+        runtime, claims(runtime, clock, member_id, iat=now - 600, nbf=now - 600, exp=now - 20)
+    )
     body = await ask(client, ME, token)
     assert body["data"]["me"]["name"] == "Li Lei"
 
 
-async def test_token_expires_when_the_clock_moves(client, issuer: TokenIssuer, clock, member_id) -> None:
+async def test_token_expires_when_the_clock_moves(
+    client, issuer: TokenIssuer, clock, member_id
+) -> None:
     token = issuer.mint(PrincipalKind.MEMBER, member_id, ttl=timedelta(minutes=15))
     assert "errors" not in await ask(client, ME, token)
     clock.advance(timedelta(minutes=15, seconds=31))
     assert codes(await ask(client, ME, token)) == ["UNAUTHENTICATED"]
 
 
-async def test_partner_and_admin_tokens_are_forbidden_on_member_fields(client, issuer, member_id) -> None:
+async def test_partner_and_admin_tokens_are_forbidden_on_member_fields(
+    client, issuer, member_id
+) -> None:
     for kind in (PrincipalKind.PARTNER, PrincipalKind.ADMIN):
         body = await ask(client, ME, issuer.mint(kind, "ops-1", scopes=["members:read"]))
         assert codes(body) == ["FORBIDDEN"], body
@@ -178,15 +211,22 @@ async def test_admin_scope_decides_access_to_admin_fields(client, issuer, member
     from graphql_schema.ids import to_global_id
 
     query = f'{{ member(id: "{to_global_id("Member", member_id)}") {{ name }} }}'
-    assert codes(await ask(client, query, issuer.mint(PrincipalKind.ADMIN, "ops-1"))) == ["FORBIDDEN"]
-    assert codes(await ask(client, query, issuer.mint(PrincipalKind.MEMBER, member_id))) == ["FORBIDDEN"]
+    assert codes(await ask(client, query, issuer.mint(PrincipalKind.ADMIN, "ops-1"))) == [
+        "FORBIDDEN"
+    ]
+    assert codes(await ask(client, query, issuer.mint(PrincipalKind.MEMBER, member_id))) == [
+        "FORBIDDEN"
+    ]
     assert codes(await ask(client, query, None)) == ["UNAUTHENTICATED"]
-    body = await ask(client, query, issuer.mint(PrincipalKind.ADMIN, "ops-1", scopes=["members:read"]))
+    body = await ask(
+        client, query, issuer.mint(PrincipalKind.ADMIN, "ops-1", scopes=["members:read"])
+    )
     assert body == {"data": {"member": {"name": "Li Lei"}}}
 
 
-async def test_token_of_a_deleted_member_is_unauthenticated(client, runtime, issuer, member_id) -> None:
+async def test_token_of_a_deleted_member_is_unauthenticated(
+    client, runtime, issuer, member_id
+) -> None:
     token = issuer.mint(PrincipalKind.MEMBER, member_id)
     await runtime.mongo["members"].delete_one({"_id": member_id})
     assert codes(await ask(client, ME, token)) == ["UNAUTHENTICATED"]
-

@@ -13,7 +13,10 @@ PROGRAM = Program(
     name="Test Store",
     currency="积分",
     timezone="Asia/Shanghai",
-    tiers=(Tier(code="member", name="Member", threshold=0), Tier(code="gold", name="Gold", threshold=5000)),
+    tiers=(
+        Tier(code="member", name="Member", threshold=0),
+        Tier(code="gold", name="Gold", threshold=5000),
+    ),
 )
 
 
@@ -26,7 +29,9 @@ async def test_healthz_and_readyz_answer(client: httpx.AsyncClient) -> None:
 
 async def test_program_is_public(client: httpx.AsyncClient, runtime, clock: FrozenClock) -> None:
     await save_program(runtime.mongo, clock, PROGRAM)
-    response = await client.post("/graphql", json={"query": "{ program { name currency tiers { code threshold } } }"})
+    response = await client.post(
+        "/graphql", json={"query": "{ program { name currency tiers { code threshold } } }"}
+    )
     assert response.status_code == 200, response.text
     assert response.json() == {
         "data": {
@@ -44,7 +49,9 @@ async def test_unconfigured_program_is_a_typed_error(client: httpx.AsyncClient) 
     assert body["errors"][0]["extensions"]["code"] == "NOT_CONFIGURED"
 
 
-async def test_saving_a_program_keeps_the_previous_version(mongo: Mongo, clock: FrozenClock) -> None:
+async def test_saving_a_program_keeps_the_previous_version(
+    mongo: Mongo, clock: FrozenClock
+) -> None:
     first = await save_program(mongo, clock, PROGRAM)
     second = await save_program(mongo, clock, PROGRAM.model_copy(update={"name": "Renamed"}))
     assert (first.version, second.version) == (1, 2)

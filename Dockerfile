@@ -1,0 +1,9 @@
+FROM python:3.11-slim
+WORKDIR /srv/jifen
+COPY pyproject.toml README.md ./
+COPY app ./app
+COPY graphql_schema ./graphql_schema
+RUN pip install --no-cache-dir . && useradd --system jifen && mkdir -p /var/lib/jifen && chown jifen /var/lib/jifen
+USER jifen
+EXPOSE 8000
+CMD ["jifen", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,0 +1,192 @@
+"""The `jifen` command: serve, mint tokens, seed the demo, export the schema, run ledger jobs by hand."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+from types import FrameType
+
+from app.auth.keys import load_key_material
+from app.auth.principals import PrincipalKind
+from app.auth.tokens import TokenIssuer
+from app.clock import SystemClock
+from app.config import ConfigurationError, Settings, load_settings
+from app.db import Mongo, connect, ensure_indexes
+from app.embedded import EmbeddedMongo
+from app.logs import configure_logging
+from app.seed import DEMO_MEMBER_ID, DEMO_PASSWORD, DEMO_PHONE, seed_demo
+
+
+def _embedded(settings: Settings) -> EmbeddedMongo:
+    return EmbeddedMongo(settings.data_dir.resolve() / "db")
+
+
+@asynccontextmanager
+async def open_database(settings: Settings) -> AsyncIterator[Mongo]:
+    """The configured database; on the embedded default, the running server's or one of our own."""
+    url = settings.mongodb_url
+    embedded = None
+    if url is None:
+        embedded = _embedded(settings)
+        url = embedded.running_url() or embedded.start()
+    mongo = connect(url, settings.db_name)
+    try:
+        await ensure_indexes(mongo)
+        yield mongo
+    finally:
+        await mongo.close()
+        if embedded is not None:
+            embedded.stop()
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    host = args.host or settings.host
+    port = args.port or settings.port
+    workers = args.workers or settings.workers
+    load_key_material(
+        settings
+    )  # the embedded default's key exists before any worker or token command
+    embedded = None
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler that
+    # was installed before it: ours turns it into an exception, so the `finally` below stops the
+    # embedded database in order and the exit status says "clean stop".
+    previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        if settings.mongodb_url is None:
+            embedded = _embedded(settings)
+            url = embedded.start()
+            # uvicorn workers read their settings from the environment: point them at our server.
+            os.environ["JIFEN_MONGODB_URL"] = url
+            os.environ["JIFEN_DATA_DIR"] = str(settings.data_dir.resolve())
+            print(f"embedded database: {url} (data in {settings.data_dir.resolve()})", flush=True)
+            if settings.seed_demo:
+                asyncio.run(_seed(settings.model_copy(update={"mongodb_url": url})))
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=None,
+            lifespan="on",
+            ws="websockets-sansio",
+        )
+    except StopRequested:
+        pass
+    finally:
+        if embedded is not None:
+            embedded.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+class StopRequested(Exception):
+    """SIGINT or SIGTERM arrived."""
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise StopRequested(signal.Signals(signum).name)
+
+
+async def _seed(settings: Settings) -> None:
+    async with open_database(settings) as mongo:
+        result = await seed_demo(mongo, SystemClock())
+    state = "seeded the demo program" if result.seeded else "demo program already present"
+    print(
+        f"{state}. Demo member {result.member_id} (phone {DEMO_PHONE}, password {DEMO_PASSWORD}).\n"
+        f"Get a member token:  {Path(sys.argv[0]).name} token member {result.member_id}",
+        flush=True,
+    )
+
+
+def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
+    asyncio.run(_seed(settings))
+    return 0
+
+
+def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
+    keys = load_key_material(settings)
+    if keys.signing is None:
+        print("no signing key is configured (set JIFEN_JWT_PRIVATE_KEY_FILE)", file=sys.stderr)
+        return 2
+    issuer = TokenIssuer(
+        keys.signing,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        clock=SystemClock(),
+    )
+    token = issuer.mint(
+        PrincipalKind(args.kind),
+        args.subject,
+        scopes=args.scope or (),
+        ttl=timedelta(seconds=args.ttl or settings.access_token_ttl_seconds),
+    )
+    print(token)
+    return 0
+
+
+def cmd_export_schema(settings: Settings, args: argparse.Namespace) -> int:
+    from graphql_schema.export import export_sdl
+
+    text = export_sdl()
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text, encoding="utf-8")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jifen", description="Jifen loyalty points platform")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser(
+        "serve", help="serve the GraphQL API (embedded database by default)"
+    )
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int)
+    serve.set_defaults(run=cmd_serve)
+
+    token = commands.add_parser("token", help="mint an access token with the configured key")
+    token.add_argument("kind", choices=[kind.value for kind in PrincipalKind])
+    token.add_argument(
+        "subject", nargs="?", default=DEMO_MEMBER_ID, help="member, partner or admin id"
+    )
+    token.add_argument("--scope", action="append", help="a scope (repeatable)")
+    token.add_argument("--ttl", type=int, help="lifetime in seconds")
+    token.set_defaults(run=cmd_token)
+
+    seed = commands.add_parser("seed-demo", help="seed the demo program into an empty database")
+    seed.set_defaults(run=cmd_seed)
+
+    export = commands.add_parser("export-schema", help="write the served GraphQL SDL")
+    export.add_argument("--output", default="graphql_schema/schema.graphql")
+    export.set_defaults(run=cmd_export_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigurationError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, json_lines=settings.json_logs)
+    result: int = args.run(settings, args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""A reward of the catalog as stored in `rewards`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RewardKind(StrEnum):
+    GOODS = "goods"
+    COUPON = "coupon"
+
+
+class Reward(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    id: str = Field(alias="_id")
+    name: str = Field(min_length=1, max_length=120)
+    description: str | None = None
+    category: str | None = None
+    kind: RewardKind = RewardKind.GOODS
+    points_price: int = Field(gt=0)
+    stock: int | None = Field(default=None, ge=0, description="Units left; None is unlimited.")
+    per_member_limit: int | None = Field(default=None, gt=0)
+    min_tier: str | None = None
+    active: bool = True
+    active_from: datetime | None = None
+    active_until: datetime | None = None
+    coupon_validity_days: int | None = Field(default=None, gt=0)

@@ -1,0 +1,147 @@
+"""`jifen serve` as a user runs it: a real process, a real socket, the embedded database as a child."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from pymongo import MongoClient
+
+from app.embedded import free_port
+
+JIFEN = str(Path(sys.executable).parent / "jifen")
+
+
+def _env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JIFEN_")}
+    env.update({"JIFEN_DATA_DIR": str(data_dir), "JIFEN_ENV": "dev", **extra})
+    return env
+
+
+def _start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    log = (data_dir.parent / "serve.log").open("ab")
+    return subprocess.Popen(
+        [JIFEN, "serve", "--port", str(port)],
+        env=_env(data_dir),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "serve exited early"
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("serve did not become ready")
+
+
+def _db_pid(data_dir: Path) -> int:
+    return int(json.loads((data_dir / "secantusd.json").read_text())["pid"])
+
+
+def _db_url(data_dir: Path) -> str:
+    port = json.loads((data_dir / "secantusd.json").read_text())["port"]
+    return f"mongodb://127.0.0.1:{port}/?directConnection=true"
+
+
+def _gone(pid: int, timeout: float = 20) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            if stat.rsplit(")", 1)[-1].split()[0] == "Z":
+                return True
+        except (ProcessLookupError, FileNotFoundError):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _program_name(port: int) -> str:
+    response = httpx.post(
+        f"http://127.0.0.1:{port}/graphql", json={"query": "{ program { name currency } }"}
+    )
+    assert response.status_code == 200
+    name: str = response.json()["data"]["program"]["name"]
+    return name
+
+
+def test_serve_seeds_demo_answers_and_keeps_data_across_restart(tmp_path: Path) -> None:
+    data_dir, port = tmp_path / "data", free_port()
+    process = _start(data_dir, port)
+    try:
+        _wait_ready(port, process)
+        assert _program_name(port) == "Jifen Demo Mall"
+        db_pid = _db_pid(data_dir)
+        with MongoClient(_db_url(data_dir)) as client:
+            client["jifen"]["program"].update_one(
+                {"_id": "current"}, {"$set": {"name": "Renamed Mall"}}
+            )
+        token = subprocess.run(
+            [JIFEN, "token", "member", "m_demo"],
+            env=_env(data_dir),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        me = httpx.post(
+            f"http://127.0.0.1:{port}/graphql",
+            json={"query": "{ me { memberNo } }"},
+            headers={"authorization": f"Bearer {token}"},
+        ).json()
+        assert me == {"data": {"me": {"memberNo": "JF000000001"}}}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+    assert _gone(db_pid), "the embedded database outlived serve"
+
+    process = _start(data_dir, port)
+    try:
+        _wait_ready(port, process)
+        assert _program_name(port) == "Renamed Mall"
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(30)
+    assert _gone(_db_pid_or(data_dir, db_pid))
+
+
+def _db_pid_or(data_dir: Path, default: int) -> int:
+    try:
+        return _db_pid(data_dir)
+    except FileNotFoundError:
+        return default
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL])
+def test_embedded_database_dies_with_a_killed_server(tmp_path: Path, sig: signal.Signals) -> None:
+    data_dir, port = tmp_path / "data", free_port()
+    process = _start(data_dir, port)
+    try:
+        _wait_ready(port, process)
+        db_pid = _db_pid(data_dir)
+    finally:
+        process.send_signal(sig)
+        process.wait(30)
+    assert _gone(db_pid), "orphaned embedded database after SIGKILL"
+    # and the next start reuses the storage without a lock problem
+    process = _start(data_dir, port)
+    try:
+        _wait_ready(port, process)
+        assert _program_name(port) == "Jifen Demo Mall"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
