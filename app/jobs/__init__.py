@@ -1,0 +1,1 @@
+"""The worker: scheduled jobs, each run under a lease in MongoDB."""

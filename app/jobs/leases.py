@@ -1,0 +1,30 @@
+"""Leases in MongoDB: at most one holder per job at a time; a crashed holder's lease lapses."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from app.clock import Clock
+from app.db import Mongo
+
+
+async def acquire(mongo: Mongo, clock: Clock, job: str, owner: str, period: timedelta) -> bool:
+    """Take or renew the lease on `job` for `period`; False when someone else holds a live one."""
+    now = clock.now()
+    try:
+        document = await mongo["leases"].find_one_and_update(
+            {"_id": job, "$or": [{"owner": owner}, {"expires_at": {"$lte": now}}]},
+            {"$set": {"owner": owner, "expires_at": now + period, "renewed_at": now}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+    except DuplicateKeyError:
+        return False  # the lease exists and is live: the upsert lost to the holder's document
+    return document is not None and document["owner"] == owner
+
+
+async def release(mongo: Mongo, job: str, owner: str) -> None:
+    await mongo["leases"].delete_one({"_id": job, "owner": owner})

@@ -1,0 +1,73 @@
+"""The worker loop: each job runs on its own cadence, only while this process holds the job's lease."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from app.clock import Clock
+from app.db import Mongo
+from app.jobs.leases import acquire
+
+log = logging.getLogger(__name__)
+
+JobRun = Callable[[Mongo, Clock], Awaitable[int]]
+
+
+@dataclass(frozen=True)
+class Job:
+    """A scheduled job; `run` does one bounded pass and returns how many items it handled."""
+
+    name: str
+    run: JobRun
+    every: timedelta
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class Worker:
+    mongo: Mongo
+    clock: Clock
+    jobs: Sequence[Job]
+    lease_period: timedelta = timedelta(seconds=30)
+    owner: str = field(default_factory=worker_id)
+
+    async def run_job(self, job: Job) -> int | None:
+        """Run one pass of `job` if the lease is ours; None when another worker holds it."""
+        if not await acquire(self.mongo, self.clock, job.name, self.owner, self.lease_period):
+            return None
+        handled = await job.run(self.mongo, self.clock)
+        if handled:
+            log.info("job %s handled %d", job.name, handled)
+        return handled
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        tasks = [asyncio.create_task(self._loop(job, stop), name=job.name) for job in self.jobs]
+        try:
+            await stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _loop(self, job: Job, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                handled = await self.run_job(job)
+            except Exception:
+                log.exception("job %s failed; it will run again", job.name)
+                handled = 0
+            # More work waiting: go again at once; otherwise sleep until the next tick.
+            delay = 0.0 if handled else job.every.total_seconds()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay or 0.001)

@@ -1,0 +1,79 @@
+"""Jobs run under leases: one holder at a time, and a crashed holder's lease is taken over."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from app.clock import Clock, FrozenClock
+from app.db import Mongo
+from app.jobs.leases import acquire, release
+from app.jobs.worker import Job, Worker
+
+
+async def test_only_one_worker_holds_a_lease(mongo: Mongo, clock: FrozenClock) -> None:
+    period = timedelta(seconds=30)
+    results = await asyncio.gather(
+        *(acquire(mongo, clock, "expire", f"w{i}", period) for i in range(10))
+    )
+    assert results.count(True) == 1
+
+
+async def test_holder_renews_and_others_wait_until_it_lapses(
+    mongo: Mongo, clock: FrozenClock
+) -> None:
+    period = timedelta(seconds=30)
+    assert await acquire(mongo, clock, "expire", "a", period)
+    assert not await acquire(mongo, clock, "expire", "b", period)
+    clock.advance(timedelta(seconds=20))
+    assert await acquire(mongo, clock, "expire", "a", period)  # renewal
+    clock.advance(timedelta(seconds=29))
+    assert not await acquire(mongo, clock, "expire", "b", period)
+    clock.advance(timedelta(seconds=2))  # a crashed: its lease lapsed
+    assert await acquire(mongo, clock, "expire", "b", period)
+    assert not await acquire(mongo, clock, "expire", "a", period)
+
+
+async def test_released_lease_is_free_at_once(mongo: Mongo, clock: FrozenClock) -> None:
+    period = timedelta(seconds=30)
+    assert await acquire(mongo, clock, "warn", "a", period)
+    await release(mongo, "warn", "a")
+    assert await acquire(mongo, clock, "warn", "b", period)
+
+
+async def test_a_second_worker_does_nothing_while_the_lease_is_held(
+    mongo: Mongo, clock: FrozenClock
+) -> None:
+    runs: list[str] = []
+
+    def job_for(name: str) -> Job:
+        async def run(m: Mongo, c: Clock) -> int:
+            runs.append(name)
+            return 0
+
+        return Job("mature", run, timedelta(seconds=1))
+
+    first = Worker(mongo, clock, [job_for("first")], owner="first")
+    second = Worker(mongo, clock, [job_for("second")], owner="second")
+    assert await first.run_job(first.jobs[0]) == 0
+    assert await second.run_job(second.jobs[0]) is None
+    assert runs == ["first"]
+    clock.advance(first.lease_period * 2)
+    assert await second.run_job(second.jobs[0]) == 0
+    assert runs == ["first", "second"]
+
+
+async def test_worker_loop_runs_jobs_until_stopped(mongo: Mongo, clock: FrozenClock) -> None:
+    passes = 0
+    stop = asyncio.Event()
+
+    async def run(m: Mongo, c: Clock) -> int:
+        nonlocal passes
+        passes += 1
+        if passes == 3:
+            stop.set()
+        return 1 if passes < 3 else 0  # two busy passes back to back, then idle
+
+    worker = Worker(mongo, clock, [Job("tick", run, timedelta(seconds=60))])
+    await asyncio.wait_for(worker.run_forever(stop), timeout=10)
+    assert passes == 3
