@@ -1,0 +1,1 @@
+"""Notifications: expiry warnings and events, their live fan-out, and the push/webhook outbox."""
