@@ -49,6 +49,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("status", ASCENDING), ("expires_at", ASCENDING)]),
         IndexModel([("status", ASCENDING), ("available_at", ASCENDING)]),
         IndexModel([("source_entry_id", ASCENDING)]),
+        IndexModel([("member_id", ASCENDING), ("remaining", ASCENDING)]),  # a member's live lots
     ],
     "ledger": [
         IndexModel([("member_id", ASCENDING), ("occurred_at", DESCENDING), ("_id", DESCENDING)]),
@@ -69,6 +70,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     "holds": [
         IndexModel([("member_id", ASCENDING), ("status", ASCENDING)]),
         IndexModel([("status", ASCENDING), ("expires_at", ASCENDING)]),
+        IndexModel([("idempotency_key", ASCENDING)], unique=True, partialFilterExpression={"idempotency_key": {"$type": "string"}}),
     ],
     "rewards": [
         IndexModel([("active", ASCENDING), ("points_price", ASCENDING), ("_id", ASCENDING)]),
@@ -86,7 +88,10 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         IndexModel([("member_id", ASCENDING), ("created_at", DESCENDING)]),
     ],
-    "outbox": [IndexModel([("status", ASCENDING), ("next_attempt_at", ASCENDING)])],
+    "outbox": [
+        IndexModel([("status", ASCENDING), ("next_attempt_at", ASCENDING)]),
+        IndexModel([("idempotency_key", ASCENDING)], unique=True),
+    ],
     "refresh_tokens": [
         IndexModel([("token_hash", ASCENDING)], unique=True),
         IndexModel([("family_id", ASCENDING)]),
@@ -95,6 +100,14 @@ INDEXES: dict[str, list[IndexModel]] = {
     "leases": [],
     "program": [],
     "counters": [],
+    "login_attempts": [
+        IndexModel([("key", ASCENDING), ("at", ASCENDING)]),
+        IndexModel([("attempt", ASCENDING)]),
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0),
+    ],
+    "login_locks": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0)],
+    "rate_limits": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0)],
+    "reward_claims": [],
 }
 
 
