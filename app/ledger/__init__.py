@@ -1,0 +1,77 @@
+"""The points ledger: lots, append-only entries and the account balances derived from them.
+
+Public services (async, taking the Mongo handle and a Clock); each runs in one transaction
+through the retrying runner and is idempotent under its key.
+"""
+
+from app.ledger.accounts import get_balance, list_entries
+from app.ledger.adjust import adjust, clear, extend
+from app.ledger.earn import earn
+from app.ledger.errors import (
+    CaptureExceedsHold,
+    EntryNotFound,
+    HoldNotActive,
+    HoldNotFound,
+    IdempotencyConflict,
+    InsufficientPoints,
+    InvalidPoints,
+    LedgerError,
+    ReversalExceedsEarn,
+)
+from app.ledger.expire import expire_due, mature_due
+from app.ledger.holds import capture, get_hold, hold, release, release_expired_holds
+from app.ledger.models import (
+    Balance,
+    BreakdownLine,
+    Drift,
+    Entry,
+    EntryKind,
+    Hold,
+    HoldStatus,
+    JobRun,
+    LotShare,
+    LotStatus,
+    NextExpiry,
+)
+from app.ledger.reverse import reverse
+from app.ledger.spend import spend
+from app.ledger.verify import verify_balances
+
+__all__ = [
+    "Balance",
+    "BreakdownLine",
+    "CaptureExceedsHold",
+    "Drift",
+    "Entry",
+    "EntryKind",
+    "EntryNotFound",
+    "Hold",
+    "HoldNotActive",
+    "HoldNotFound",
+    "HoldStatus",
+    "IdempotencyConflict",
+    "InsufficientPoints",
+    "InvalidPoints",
+    "JobRun",
+    "LedgerError",
+    "LotShare",
+    "LotStatus",
+    "NextExpiry",
+    "ReversalExceedsEarn",
+    "adjust",
+    "capture",
+    "clear",
+    "earn",
+    "expire_due",
+    "extend",
+    "get_balance",
+    "get_hold",
+    "hold",
+    "list_entries",
+    "mature_due",
+    "release",
+    "release_expired_holds",
+    "reverse",
+    "spend",
+    "verify_balances",
+]

@@ -1,0 +1,128 @@
+"""Manual corrections by staff: adjust (+/−), clear (清零) and extend, each with a reason and an actor."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from app.clock import Clock
+from app.db import Mongo
+from app.ledger.book import Request
+from app.ledger.earn import Policy, policy_stamp
+from app.ledger.errors import InvalidPoints
+from app.ledger.models import Entry, EntryKind, EntryMeta, HoldStatus
+from app.ledger.store import fingerprint, load_book, load_holds, run_once, save_books
+from app.program.expiry import Never, expires_at
+
+
+async def adjust(
+    mongo: Mongo,
+    clock: Clock,
+    *,
+    member_id: str,
+    points: int,
+    reason: str,
+    actor: str,
+    idempotency_key: str,
+    channel: str | None = None,
+    reference: str | None = None,
+    policy: Policy | None = None,
+    policy_version: int = 1,
+    tz: str | ZoneInfo = "UTC",
+) -> Entry:
+    """An ADJUST entry: positive points make a new lot (paying debt first; never expiring unless a
+    policy is given); negative points are taken like a spend and fail with InsufficientPoints."""
+    if points == 0:
+        raise InvalidPoints(points, "of an adjustment must not be zero")
+    policy = policy or Never()
+    now = clock.now()
+    stamp = policy_stamp(policy, policy_version, tz)
+    request = Request(
+        idempotency_key,
+        fingerprint("adjust", member_id=member_id, points=points, reason=reason, policy=stamp),
+        EntryMeta(actor=actor, channel=channel, reference=reference, description=reason),
+    )
+
+    async def work(session: AsyncClientSession) -> Entry:
+        book = await load_book(mongo, session, member_id, now)
+        if points > 0:
+            entry = book.credit(
+                EntryKind.ADJUST,
+                points,
+                request,
+                earned_at=now,
+                available_at=None,
+                expires_at=expires_at(policy, now, tz),
+                policy=stamp,
+            )
+        else:
+            entry = book.debit(EntryKind.ADJUST, -points, request)
+        await save_books(mongo, session, [book])
+        return Entry.from_document(entry)
+
+    return await run_once(mongo, idempotency_key, request.fingerprint, work, Entry.from_document)
+
+
+async def clear(
+    mongo: Mongo,
+    clock: Clock,
+    *,
+    member_id: str,
+    reason: str,
+    actor: str,
+    idempotency_key: str,
+    channel: str | None = None,
+) -> Entry:
+    """清零: release the member's active holds and take every remaining point (pending too) to zero.
+
+    A debt is left as it is: clearing takes points away, it does not forgive what is owed.
+    """
+    now = clock.now()
+    request = Request(
+        idempotency_key,
+        fingerprint("clear", member_id=member_id, reason=reason),
+        EntryMeta(actor=actor, channel=channel, description=reason),
+    )
+
+    async def work(session: AsyncClientSession) -> Entry:
+        book = await load_book(mongo, session, member_id, now)
+        active = await load_holds(
+            mongo, session, {"member_id": member_id, "status": HoldStatus.ACTIVE.value}
+        )
+        entry = book.clear(active, request)
+        await save_books(mongo, session, [book])
+        return Entry.from_document(entry)
+
+    return await run_once(mongo, idempotency_key, request.fingerprint, work, Entry.from_document)
+
+
+async def extend(
+    mongo: Mongo,
+    clock: Clock,
+    *,
+    member_id: str,
+    until: datetime,
+    reason: str,
+    actor: str,
+    idempotency_key: str,
+    channel: str | None = None,
+) -> Entry:
+    """Move the expiry of the member's points that expire before `until` to `until` (an EXTEND entry of 0 points)."""
+    if until.tzinfo is None:
+        raise ValueError("until must be timezone-aware")
+    now = clock.now()
+    request = Request(
+        idempotency_key,
+        fingerprint("extend", member_id=member_id, until=until, reason=reason),
+        EntryMeta(actor=actor, channel=channel, description=reason),
+    )
+
+    async def work(session: AsyncClientSession) -> Entry:
+        book = await load_book(mongo, session, member_id, now)
+        entry = book.extend(until, request)
+        await save_books(mongo, session, [book])
+        return Entry.from_document(entry)
+
+    return await run_once(mongo, idempotency_key, request.fingerprint, work, Entry.from_document)

@@ -1,0 +1,89 @@
+"""Earning points: a new lot, pending until its return window closes, with its expiry stamped at issue."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from app.clock import Clock
+from app.db import Document, Mongo
+from app.ledger.book import Request
+from app.ledger.errors import InvalidPoints
+from app.ledger.models import BreakdownLine, Entry, EntryKind, EntryMeta
+from app.ledger.store import fingerprint, load_book, run_once, save_books
+from app.program.expiry import Inactivity, Never, PeriodEnd, Rolling, expires_at
+
+Policy = Rolling | PeriodEnd | Inactivity | Never
+
+
+def policy_stamp(policy: Policy, version: int, tz: str | ZoneInfo) -> Document:
+    """What a lot keeps of the policy it was issued under: enough to explain (and renew) its expiry."""
+    return {
+        "kind": policy.kind,
+        "params": policy.model_dump(exclude={"kind"}),
+        "version": version,
+        "tz": str(tz),
+    }
+
+
+async def earn(
+    mongo: Mongo,
+    clock: Clock,
+    *,
+    member_id: str,
+    points: int,
+    idempotency_key: str,
+    policy: Policy | None = None,
+    policy_version: int = 1,
+    tz: str | ZoneInfo = "UTC",
+    available_at: datetime | None = None,
+    earned_at: datetime | None = None,
+    reference: str | None = None,
+    description: str | None = None,
+    breakdown: Sequence[BreakdownLine] = (),
+    actor: str | None = None,
+    channel: str | None = None,
+) -> Entry:
+    """Credit `points` as a new lot and an EARN entry; any debt is paid first from them."""
+    policy = policy or Never()
+    now = clock.now()
+    earned = earned_at or now
+    lines = [{"rule": b.rule, "description": b.description, "points": b.points} for b in breakdown]
+    if breakdown and sum(line.points for line in breakdown) != points:
+        raise InvalidPoints(points, "must equal the sum of the breakdown")
+    stamp = policy_stamp(policy, policy_version, tz)
+    expiry = expires_at(policy, earned, tz)
+    request = Request(
+        idempotency_key,
+        fingerprint(
+            "earn",
+            member_id=member_id,
+            points=points,
+            available_at=available_at,
+            earned_at=earned_at,
+            reference=reference,
+            policy=stamp,
+            breakdown=lines,
+        ),
+        EntryMeta(actor=actor, channel=channel, reference=reference, description=description),
+    )
+
+    async def work(session: AsyncClientSession) -> Entry:
+        book = await load_book(mongo, session, member_id, now)
+        entry = book.credit(
+            EntryKind.EARN,
+            points,
+            request,
+            earned_at=earned,
+            available_at=available_at,
+            expires_at=expiry,
+            policy=stamp,
+            breakdown=lines,
+        )
+        await save_books(mongo, session, [book])
+        return Entry.from_document(entry)
+
+    return await run_once(mongo, idempotency_key, request.fingerprint, work, Entry.from_document)

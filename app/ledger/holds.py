@@ -1,0 +1,173 @@
+"""Holds: points reserved for an unfinished checkout, then captured (all or part) or released.
+
+A hold reserves portions of specific lots (lot.held), so held points are neither spendable nor
+expirable: a lot that expires while held keeps its held portion, which expires, once, when the
+hold is released; a capture redeems it as the checkout was promised.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from app.clock import Clock
+from app.db import Mongo
+from app.ledger.book import HoldState, Request
+from app.ledger.errors import HoldNotActive, HoldNotFound, InvalidPoints
+from app.ledger.models import Entry, EntryMeta, Hold, HoldStatus, JobRun
+from app.ledger.store import (
+    fingerprint,
+    load_book,
+    load_books,
+    load_holds,
+    run,
+    run_once,
+    save_books,
+)
+
+
+async def hold(
+    mongo: Mongo,
+    clock: Clock,
+    *,
+    member_id: str,
+    points: int,
+    ttl: timedelta,
+    idempotency_key: str,
+    reference: str | None = None,
+) -> Hold:
+    """Reserve `points` of the member's available points until now + `ttl`."""
+    if ttl <= timedelta(0):
+        raise InvalidPoints(int(ttl.total_seconds()), "hold ttl must be positive")
+    now = clock.now()
+    request = Request(
+        idempotency_key,
+        fingerprint(
+            "hold", member_id=member_id, points=points, ttl=ttl.total_seconds(), reference=reference
+        ),
+        EntryMeta(reference=reference),
+    )
+
+    async def work(session: AsyncClientSession) -> Hold:
+        book = await load_book(mongo, session, member_id, now)
+        state = book.hold(points, ttl, request)
+        await save_books(mongo, session, [book])
+        return Hold.from_document(state.to_document())
+
+    return await run_once(
+        mongo, idempotency_key, request.fingerprint, work, Hold.from_document, collection="holds"
+    )
+
+
+async def capture(
+    mongo: Mongo,
+    clock: Clock,
+    *,
+    hold_id: str,
+    idempotency_key: str,
+    points: int | None = None,
+    description: str | None = None,
+    actor: str | None = None,
+    channel: str | None = None,
+) -> Entry:
+    """Redeem `points` of an active hold (all of it by default) and release the rest."""
+    now = clock.now()
+    request = Request(
+        idempotency_key,
+        fingerprint("capture", hold_id=hold_id, points=points),
+        EntryMeta(actor=actor, channel=channel, description=description),
+    )
+
+    async def work(session: AsyncClientSession) -> Entry:
+        state = await _find_hold(mongo, session, hold_id)
+        request.meta.reference = state.reference
+        book = await load_book(mongo, session, state.member_id, now)
+        book.holds[state.id] = state
+        entry = book.capture(state, points, request)
+        await save_books(mongo, session, [book])
+        return Entry.from_document(entry)
+
+    return await run_once(mongo, idempotency_key, request.fingerprint, work, Entry.from_document)
+
+
+async def release(mongo: Mongo, clock: Clock, *, hold_id: str) -> Hold:
+    """Give a hold's points back. Releasing a released or expired hold again changes nothing."""
+    now = clock.now()
+
+    async def work(session: AsyncClientSession) -> Hold:
+        state = await _find_hold(mongo, session, hold_id)
+        if state.status in (HoldStatus.RELEASED, HoldStatus.EXPIRED):
+            return Hold.from_document(state.to_document())
+        if state.status is not HoldStatus.ACTIVE:
+            raise HoldNotActive(hold_id, state.status.value)
+        book = await load_book(mongo, session, state.member_id, now)
+        book.holds[state.id] = state
+        book.release(state)
+        await save_books(mongo, session, [book])
+        return Hold.from_document(state.to_document())
+
+    return await run(mongo, work)
+
+
+async def release_expired_holds(
+    mongo: Mongo,
+    clock: Clock,
+    *,
+    as_of: datetime | None = None,
+    batch_size: int = 500,
+    max_batches: int | None = None,
+) -> JobRun:
+    """Release every active hold whose TTL ended at or before `as_of`, in batches (one transaction each)."""
+    now = clock.now()
+    cutoff = as_of or now
+    batches = holds = points = 0
+    members: set[str] = set()
+    while max_batches is None or batches < max_batches:
+
+        async def work(session: AsyncClientSession) -> tuple[int, int, set[str]]:
+            due = await load_holds(
+                mongo,
+                session,
+                {"status": HoldStatus.ACTIVE.value, "expires_at": {"$lte": cutoff}},
+                limit=batch_size,
+            )
+            books = await load_books(mongo, session, {h.member_id for h in due}, now)
+            for state in due:
+                book = books[state.member_id]
+                book.holds[state.id] = state
+                book.release(state, HoldStatus.EXPIRED)
+            await save_books(mongo, session, books.values())
+            return len(due), sum(h.points for h in due), {h.member_id for h in due}
+
+        count, held, who = await run(mongo, work)
+        if not count:
+            return JobRun(batches, holds=holds, points=points, members=len(members), done=True)
+        batches += 1
+        holds += count
+        points += held
+        members |= who
+    return JobRun(batches, holds=holds, points=points, members=len(members), done=False)
+
+
+async def get_hold(mongo: Mongo, hold_id: str) -> Hold:
+    doc = await mongo["holds"].find_one({"_id": _object_id(hold_id)})
+    if doc is None:
+        raise HoldNotFound(hold_id)
+    return Hold.from_document(doc)
+
+
+async def _find_hold(mongo: Mongo, session: AsyncClientSession, hold_id: str) -> HoldState:
+    doc = await mongo["holds"].find_one({"_id": _object_id(hold_id)}, session=session)
+    if doc is None:
+        raise HoldNotFound(hold_id)
+    return HoldState.from_document(doc)
+
+
+def _object_id(hold_id: str) -> ObjectId:
+    try:
+        return ObjectId(hold_id)
+    except (InvalidId, TypeError):
+        raise HoldNotFound(hold_id) from None

@@ -1,0 +1,219 @@
+"""The ledger's values as services return them, and their stored document shapes.
+
+Documents (snake_case fields, instants aware UTC, points int):
+- accounts: _id member id; available, pending, held, debt, lifetime_earned, lifetime_redeemed,
+  lifetime_expired, next_expiry {expires_at, points} | null, last_activity_at, version,
+  created_at, updated_at.
+- lots: _id ObjectId; member_id, amount, remaining, held, reversed, debt_paid, status, earned_at,
+  available_at, expires_at | null, policy {kind, params, version, tz}, source_entry_id.
+- ledger: _id ObjectId; member_id, kind, points (signed), balance_after, debt_change,
+  occurred_at, recorded_at, actor, channel, reference, description, idempotency_key,
+  request_hash, lots [{lot_id, points}], breakdown [{rule, description, points}], and per kind
+  hold_id, reverses (the earn entry id), extended_to.
+- holds: _id ObjectId; member_id, points, captured, status, expires_at, created_at, closed_at,
+  lots [{lot_id, points}], reference, idempotency_key, request_hash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from app.db import Document
+
+
+class EntryKind(StrEnum):
+    EARN = "EARN"
+    REDEEM = "REDEEM"
+    EXPIRE = "EXPIRE"
+    ADJUST = "ADJUST"
+    REVERSAL = "REVERSAL"
+    CLEAR = "CLEAR"
+    EXTEND = "EXTEND"  # 0 points: records who moved which expiries, and why
+
+
+class LotStatus(StrEnum):
+    PENDING = "pending"
+    AVAILABLE = "available"
+    EXHAUSTED = "exhausted"
+    EXPIRED = "expired"
+    REVERSED = "reversed"
+
+
+class HoldStatus(StrEnum):
+    ACTIVE = "active"
+    CAPTURED = "captured"
+    RELEASED = "released"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True, slots=True)
+class LotShare:
+    """How many points of one lot an entry or a hold moved."""
+
+    lot_id: str
+    points: int
+
+
+@dataclass(frozen=True, slots=True)
+class BreakdownLine:
+    """One line of an earn: which rule gave how many points (so a refund reverses exactly)."""
+
+    rule: str
+    description: str
+    points: int
+
+
+@dataclass(frozen=True, slots=True)
+class NextExpiry:
+    expires_at: datetime
+    points: int
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    member_id: str
+    available: int = 0
+    pending: int = 0
+    held: int = 0
+    debt: int = 0
+    lifetime_earned: int = 0
+    lifetime_redeemed: int = 0
+    lifetime_expired: int = 0
+    next_expiry: NextExpiry | None = None
+    last_activity_at: datetime | None = None
+    version: int = 0
+
+    @classmethod
+    def from_document(cls, doc: Document) -> Balance:
+        nxt = doc.get("next_expiry")
+        return cls(
+            member_id=doc["_id"],
+            available=doc["available"],
+            pending=doc["pending"],
+            held=doc["held"],
+            debt=doc["debt"],
+            lifetime_earned=doc["lifetime_earned"],
+            lifetime_redeemed=doc["lifetime_redeemed"],
+            lifetime_expired=doc["lifetime_expired"],
+            next_expiry=NextExpiry(nxt["expires_at"], nxt["points"]) if nxt else None,
+            last_activity_at=doc.get("last_activity_at"),
+            version=doc["version"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One append-only ledger line; `points` is signed, `balance_after` the available balance after it."""
+
+    id: str
+    member_id: str
+    kind: EntryKind
+    points: int
+    balance_after: int
+    occurred_at: datetime
+    recorded_at: datetime
+    idempotency_key: str | None = None
+    actor: str | None = None
+    channel: str | None = None
+    reference: str | None = None
+    description: str | None = None
+    lots: tuple[LotShare, ...] = ()
+    breakdown: tuple[BreakdownLine, ...] = ()
+    debt_change: int = 0
+    hold_id: str | None = None
+    reverses: str | None = None
+    extended_to: datetime | None = None
+
+    @classmethod
+    def from_document(cls, doc: Document) -> Entry:
+        return cls(
+            id=str(doc["_id"]),
+            member_id=doc["member_id"],
+            kind=EntryKind(doc["kind"]),
+            points=doc["points"],
+            balance_after=doc["balance_after"],
+            occurred_at=doc["occurred_at"],
+            recorded_at=doc["recorded_at"],
+            idempotency_key=doc.get("idempotency_key"),
+            actor=doc.get("actor"),
+            channel=doc.get("channel"),
+            reference=doc.get("reference"),
+            description=doc.get("description"),
+            lots=tuple(LotShare(str(s["lot_id"]), s["points"]) for s in doc.get("lots", ())),
+            breakdown=tuple(
+                BreakdownLine(b["rule"], b["description"], b["points"])
+                for b in doc.get("breakdown", ())
+            ),
+            debt_change=doc.get("debt_change", 0),
+            hold_id=str(doc["hold_id"]) if doc.get("hold_id") else None,
+            reverses=str(doc["reverses"]) if doc.get("reverses") else None,
+            extended_to=doc.get("extended_to"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Points reserved for an unfinished checkout until `expires_at`."""
+
+    id: str
+    member_id: str
+    points: int
+    captured: int
+    status: HoldStatus
+    expires_at: datetime
+    created_at: datetime
+    lots: tuple[LotShare, ...] = ()
+    reference: str | None = None
+    capture_entry_id: str | None = None
+
+    @classmethod
+    def from_document(cls, doc: Document) -> Hold:
+        return cls(
+            id=str(doc["_id"]),
+            member_id=doc["member_id"],
+            points=doc["points"],
+            captured=doc["captured"],
+            status=HoldStatus(doc["status"]),
+            expires_at=doc["expires_at"],
+            created_at=doc["created_at"],
+            lots=tuple(LotShare(str(s["lot_id"]), s["points"]) for s in doc["lots"]),
+            reference=doc.get("reference"),
+            capture_entry_id=str(doc["capture_entry_id"]) if doc.get("capture_entry_id") else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class JobRun:
+    """What one run of a batch job (expire, mature, hold release) did."""
+
+    batches: int = 0
+    lots: int = 0
+    points: int = 0
+    members: int = 0
+    holds: int = 0
+    done: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    """A member whose stored balance differs from the one rebuilt from the ledger and the lots."""
+
+    member_id: str
+    field: str
+    stored: Any
+    rebuilt: Any
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class EntryMeta:
+    """Who asked and why: copied onto the entry."""
+
+    actor: str | None = None
+    channel: str | None = None
+    reference: str | None = None
+    description: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)

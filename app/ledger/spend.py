@@ -1,0 +1,44 @@
+"""Spending (redeeming) points: from available lots, soonest expiry first, then oldest."""
+
+from __future__ import annotations
+
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from app.clock import Clock
+from app.db import Mongo
+from app.ledger.book import Request
+from app.ledger.models import Entry, EntryKind, EntryMeta
+from app.ledger.store import fingerprint, load_book, run_once, save_books
+
+
+async def spend(
+    mongo: Mongo,
+    clock: Clock,
+    *,
+    member_id: str,
+    points: int,
+    idempotency_key: str,
+    reference: str | None = None,
+    description: str | None = None,
+    actor: str | None = None,
+    channel: str | None = None,
+) -> Entry:
+    """One REDEEM entry recording which lots gave how much; InsufficientPoints changes nothing.
+
+    Six commands: the account and the live lots read, then the account, the lots and the entry
+    written, then the commit.
+    """
+    now = clock.now()
+    request = Request(
+        idempotency_key,
+        fingerprint("spend", member_id=member_id, points=points, reference=reference),
+        EntryMeta(actor=actor, channel=channel, reference=reference, description=description),
+    )
+
+    async def work(session: AsyncClientSession) -> Entry:
+        book = await load_book(mongo, session, member_id, now)
+        entry = book.debit(EntryKind.REDEEM, points, request)
+        await save_books(mongo, session, [book])
+        return Entry.from_document(entry)
+
+    return await run_once(mongo, idempotency_key, request.fingerprint, work, Entry.from_document)

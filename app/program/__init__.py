@@ -1,0 +1,1 @@
+"""Program configuration: tiers, expiry policies, earn rules; the pure rules live here without I/O."""
