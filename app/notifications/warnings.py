@@ -1,0 +1,227 @@
+"""Expiry warnings: for each lead time, each member and each expiry instant, exactly one warning.
+
+At `as_of`, points of live lots expiring within the longest lead time are summed per member and
+expiry instant. Each group gets a warning for the tightest lead time that already applies (points
+found 5 days before expiry get the 7-day warning, not a late 30-day one too); the dedupe key
+(member, instant, lead) is unique, so a rerun or a second worker inserts nothing more. Points that
+were spent, expired or held are not in the sum, so they are never warned about.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import InsertOne
+from pymongo.errors import BulkWriteError
+
+from app.clock import Clock
+from app.db import Document, Mongo
+from app.notifications.outbox import enqueue
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LEAD_DAYS: tuple[int, ...] = (30, 7, 1)
+KIND = "expiry_warning"
+LIVE_STATUSES = ["available", "pending"]
+
+
+@dataclass(frozen=True)
+class ExpiryWarning:
+    member_id: str
+    points: int
+    expires_at: datetime
+    days_left: int
+    lead_days: int
+
+
+def days_left(expires_at: datetime, as_of: datetime) -> int:
+    """Whole days until the instant, rounded up: 36 hours left is 2 days left."""
+    return max(0, math.ceil((expires_at - as_of) / timedelta(days=1)))
+
+
+def tightest_lead(expires_at: datetime, as_of: datetime, leads: Sequence[int]) -> int | None:
+    applicable = [lead for lead in leads if expires_at - as_of <= timedelta(days=lead)]
+    return min(applicable) if applicable else None
+
+
+def dedupe_key(member_id: str, expires_at: datetime, lead_days: int) -> str:
+    return f"{KIND}:{member_id}:{expires_at.isoformat()}:{lead_days}"
+
+
+def to_document(warning: ExpiryWarning, now: datetime) -> Document:
+    return {
+        "kind": KIND,
+        "member_id": warning.member_id,
+        "points": warning.points,
+        "expires_at": warning.expires_at,
+        "days_left": warning.days_left,
+        "lead_days": warning.lead_days,
+        "dedupe_key": dedupe_key(warning.member_id, warning.expires_at, warning.lead_days),
+        "created_at": now,
+        "read_at": None,
+    }
+
+
+async def issue_expiry_warnings(
+    mongo: Mongo,
+    clock: Clock,
+    *,
+    as_of: datetime | None = None,
+    leads: Sequence[int] = DEFAULT_LEAD_DAYS,
+    batch_size: int = 500,
+) -> int:
+    """Issue the warnings due at `as_of`; returns how many were new. Safe to rerun and to race."""
+    as_of = as_of or clock.now()
+    horizon = as_of + timedelta(days=max(leads))
+    pipeline: list[dict[str, Any]] = [
+        {
+            "$match": {
+                "status": {"$in": LIVE_STATUSES},
+                "expires_at": {"$gt": as_of, "$lte": horizon},
+            }
+        },
+        {
+            "$group": {
+                "_id": {"member_id": "$member_id", "expires_at": "$expires_at"},
+                "points": {"$sum": {"$subtract": ["$remaining", {"$ifNull": ["$held", 0]}]}},
+            }
+        },
+        {"$match": {"points": {"$gt": 0}}},
+    ]
+    issued = 0
+    batch: list[ExpiryWarning] = []
+    cursor = await mongo["lots"].aggregate(pipeline)
+    async for group in cursor:
+        expires_at: datetime = group["_id"]["expires_at"]
+        lead = tightest_lead(expires_at, as_of, leads)
+        if lead is None:
+            continue
+        batch.append(
+            ExpiryWarning(
+                member_id=group["_id"]["member_id"],
+                points=int(group["points"]),
+                expires_at=expires_at,
+                days_left=days_left(expires_at, as_of),
+                lead_days=lead,
+            )
+        )
+        if len(batch) >= batch_size:
+            issued += await _insert(mongo, clock, batch)
+            batch = []
+    if batch:
+        issued += await _insert(mongo, clock, batch)
+    if issued:
+        log.info("issued %d expiry warnings as of %s", issued, as_of.isoformat())
+    return issued
+
+
+async def _insert(mongo: Mongo, clock: Clock, warnings: list[ExpiryWarning]) -> int:
+    now = clock.now()
+    documents = [to_document(warning, now) for warning in warnings]
+    try:
+        result = await mongo["notifications"].bulk_write(
+            [InsertOne(document) for document in documents], ordered=False
+        )
+        inserted = result.inserted_count
+        fresh = documents
+    except BulkWriteError as exc:
+        duplicates = {e["index"] for e in exc.details["writeErrors"] if e.get("code") == 11000}
+        if len(duplicates) != len(exc.details["writeErrors"]):
+            raise
+        inserted = int(exc.details["nInserted"])
+        fresh = [doc for index, doc in enumerate(documents) if index not in duplicates]
+    await _enqueue_pushes(mongo, clock, fresh)
+    return inserted
+
+
+async def _enqueue_pushes(mongo: Mongo, clock: Clock, documents: list[Document]) -> None:
+    """Members who consented and registered a device also get the warning by push, via the outbox."""
+    if not documents:
+        return
+    member_ids = list({document["member_id"] for document in documents})
+    reachable = {
+        member["_id"]: member["push_tokens"]
+        async for member in mongo["members"].find(
+            {
+                "_id": {"$in": member_ids},
+                "consents.notifications": True,
+                "push_tokens.0": {"$exists": True},
+            },
+            {"push_tokens": 1},
+        )
+    }
+    for document in documents:
+        tokens = reachable.get(document["member_id"])
+        if not tokens:
+            continue
+        await enqueue(
+            mongo,
+            clock,
+            kind="push",
+            idempotency_key=document["dedupe_key"],
+            member_id=document["member_id"],
+            payload={
+                "type": KIND,
+                "member_id": document["member_id"],
+                "points": document["points"],
+                "expires_at": document["expires_at"].isoformat(),
+                "days_left": document["days_left"],
+                "devices": [
+                    {"platform": token["platform"], "token": token["token"]} for token in tokens
+                ],
+            },
+        )
+
+
+async def relevant_warnings(mongo: Mongo, member_id: str, now: datetime) -> list[ExpiryWarning]:
+    """Warnings already issued that still matter: expiry in the future and points still there.
+
+    One warning per expiry instant (the latest issued), with the points as they are now.
+    """
+    latest: dict[datetime, Document] = {}
+    async for document in (
+        mongo["notifications"]
+        .find({"member_id": member_id, "kind": KIND, "expires_at": {"$gt": now}})
+        .sort("created_at", 1)
+    ):
+        latest[document["expires_at"]] = document
+    if not latest:
+        return []
+    remaining: dict[datetime, int] = {}
+    async for group in await mongo["lots"].aggregate(
+        [
+            {
+                "$match": {
+                    "member_id": member_id,
+                    "status": {"$in": LIVE_STATUSES},
+                    "expires_at": {"$in": list(latest)},
+                }
+            },
+            {
+                "$group": {
+                    "_id": "$expires_at",
+                    "points": {"$sum": {"$subtract": ["$remaining", {"$ifNull": ["$held", 0]}]}},
+                }
+            },
+        ]
+    ):
+        remaining[group["_id"]] = int(group["points"])
+    warnings = []
+    for expires_at, document in sorted(latest.items()):
+        points = remaining.get(expires_at, 0)
+        if points > 0:
+            warnings.append(
+                ExpiryWarning(
+                    member_id=member_id,
+                    points=points,
+                    expires_at=expires_at,
+                    days_left=days_left(expires_at, now),
+                    lead_days=int(document["lead_days"]),
+                )
+            )
+    return warnings
