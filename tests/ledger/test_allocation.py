@@ -1,0 +1,88 @@
+"""FIFO allocation and the next expiry: pure functions over lots."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from app.ledger.allocation import allocate, next_expiry, spending_order
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class Lot:
+    order_id: str
+    free: int
+    earned_at: datetime
+    expires_at: datetime | None
+
+
+def test_spend_takes_soonest_expiring_lot_first_then_oldest() -> None:
+    never = Lot("a", 10, T0, None)
+    late = Lot("b", 10, T0, T0 + timedelta(days=90))
+    soon_new = Lot("c", 10, T0 + timedelta(days=2), T0 + timedelta(days=30))
+    soon_old = Lot("d", 10, T0 + timedelta(days=1), T0 + timedelta(days=30))
+    assert [lot.order_id for lot in spending_order([never, late, soon_new, soon_old])] == [
+        "d",
+        "c",
+        "b",
+        "a",
+    ]
+    assert [(lot.order_id, n) for lot, n in allocate([never, late, soon_new, soon_old], 25)] == [
+        ("d", 10),
+        ("c", 10),
+        ("b", 5),
+    ]
+
+
+def test_allocation_skips_empty_lots_and_refuses_to_overdraw() -> None:
+    lots = [Lot("a", 0, T0, None), Lot("b", 5, T0, None)]
+    assert [(lot.order_id, n) for lot, n in allocate(lots, 5)] == [("b", 5)]
+    with pytest.raises(ValueError):
+        allocate(lots, 6)
+
+
+def test_next_expiry_sums_the_points_sharing_the_soonest_instant() -> None:
+    end = T0 + timedelta(days=30)
+    lots = [
+        Lot("a", 5, T0, end),
+        Lot("b", 7, T0, end),
+        Lot("c", 9, T0, end + timedelta(1)),
+        Lot("d", 4, T0, None),
+    ]
+    assert next_expiry(lots) == (end, 12)
+    assert next_expiry([Lot("d", 4, T0, None), Lot("e", 0, T0, end)]) is None
+
+
+lots_strategy = st.lists(
+    st.builds(
+        Lot,
+        order_id=st.uuids().map(str),
+        free=st.integers(0, 50),
+        earned_at=st.integers(0, 100).map(lambda d: T0 + timedelta(days=d)),
+        expires_at=st.one_of(st.none(), st.integers(0, 100).map(lambda d: T0 + timedelta(days=d))),
+    ),
+    max_size=12,
+)
+
+
+@given(lots=lots_strategy, data=st.data())
+def test_allocation_takes_exactly_the_points_and_never_a_later_lot_before_an_earlier_one(
+    lots, data
+) -> None:
+    total = sum(lot.free for lot in lots)
+    points = data.draw(st.integers(0, total))
+    taken = allocate(lots, points)
+    assert sum(n for _, n in taken) == points
+    assert all(0 < n <= lot.free for lot, n in taken)
+    order = spending_order(lots)
+    # every lot before the last one touched is emptied
+    if taken:
+        last = order.index(taken[-1][0])
+        assert [lot for lot, _ in taken] == order[: last + 1]
+        assert all(n == lot.free for lot, n in taken[:-1])
