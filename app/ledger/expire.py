@@ -11,6 +11,7 @@ deterministic key under a unique index, so a lot can never expire twice.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -37,14 +38,16 @@ async def expire_due(
         "expires_at": {"$lte": cutoff},
     }
 
-    async def batch(session: AsyncClientSession) -> tuple[int, int, set[str]]:
-        members = await _members_with(mongo, session, query, batch_size)
+    async def batch(session: AsyncClientSession) -> Outcome:
+        members, last = await _members_with(mongo, session, query, batch_size)
+        if not members:
+            return Outcome(0, 0, set(), last=True)
         books = await load_books(mongo, session, members, now)
         for book in books.values():
             book.expire_due(cutoff)
         await save_books(mongo, session, books.values())
         expired = [pair for book in books.values() for pair in book.expired]
-        return len(expired), sum(points for _, points in expired), set(members)
+        return Outcome(len(expired), sum(points for _, points in expired), set(members), last)
 
     return await _repeat(mongo, batch, max_batches)
 
@@ -62,40 +65,52 @@ async def mature_due(
     cutoff = as_of or now
     query = {"status": LotStatus.PENDING.value, "available_at": {"$lte": cutoff}}
 
-    async def batch(session: AsyncClientSession) -> tuple[int, int, set[str]]:
-        members = await _members_with(mongo, session, query, batch_size)
+    async def batch(session: AsyncClientSession) -> Outcome:
+        members, last = await _members_with(mongo, session, query, batch_size)
+        if not members:
+            return Outcome(0, 0, set(), last=True)
         books = await load_books(mongo, session, members, now)
         for book in books.values():
             book.mature_due(cutoff)
         await save_books(mongo, session, books.values())
         matured = [lot for book in books.values() for lot in book.matured]
-        return len(matured), sum(lot.remaining for lot in matured), set(members)
+        return Outcome(len(matured), sum(lot.remaining for lot in matured), set(members), last)
 
     return await _repeat(mongo, batch, max_batches)
 
 
 async def _members_with(
     mongo: Mongo, session: AsyncClientSession, query: Document, limit: int
-) -> list[str]:
+) -> tuple[list[str], bool]:
+    """The members owning up to `limit` due lots, and whether that was the last of them."""
     cursor = mongo["lots"].find(
         query, {"member_id": 1}, session=session, limit=limit, batch_size=limit
     )
-    return sorted({doc["member_id"] async for doc in cursor})
+    owners = [doc["member_id"] async for doc in cursor]
+    return sorted(set(owners)), len(owners) < limit
 
 
-Batch = Callable[[AsyncClientSession], Awaitable[tuple[int, int, set[str]]]]
+@dataclass(frozen=True)
+class Outcome:
+    lots: int
+    points: int
+    members: set[str]
+    last: bool
 
 
-async def _repeat(mongo: Mongo, batch: Batch, max_batches: int | None) -> JobRun:
-    """Run batches until one finds nothing to do (or `max_batches` ran: then `done` is False)."""
+async def _repeat(
+    mongo: Mongo, batch: Callable[[AsyncClientSession], Awaitable[Outcome]], max_batches: int | None
+) -> JobRun:
+    """Run batches until one finds no more to do (or `max_batches` ran: then `done` is False)."""
     batches = lots = points = 0
     members: set[str] = set()
     while max_batches is None or batches < max_batches:
-        count, moved, who = await run(mongo, batch)
-        if not count:
+        outcome = await run(mongo, batch)
+        if outcome.lots:
+            batches += 1
+            lots += outcome.lots
+            points += outcome.points
+            members |= outcome.members
+        if outcome.last or not outcome.lots:
             return JobRun(batches, lots, points, len(members), done=True)
-        batches += 1
-        lots += count
-        points += moved
-        members |= who
     return JobRun(batches, lots, points, len(members), done=False)

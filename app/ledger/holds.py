@@ -127,28 +127,31 @@ async def release_expired_holds(
     members: set[str] = set()
     while max_batches is None or batches < max_batches:
 
-        async def work(session: AsyncClientSession) -> tuple[int, int, set[str]]:
+        async def work(session: AsyncClientSession) -> list[HoldState]:
             due = await load_holds(
                 mongo,
                 session,
                 {"status": HoldStatus.ACTIVE.value, "expires_at": {"$lte": cutoff}},
                 limit=batch_size,
             )
+            if not due:
+                return due
             books = await load_books(mongo, session, {h.member_id for h in due}, now)
             for state in due:
                 book = books[state.member_id]
                 book.holds[state.id] = state
                 book.release(state, HoldStatus.EXPIRED)
             await save_books(mongo, session, books.values())
-            return len(due), sum(h.points for h in due), {h.member_id for h in due}
+            return due
 
-        count, held, who = await run(mongo, work)
-        if not count:
+        released = await run(mongo, work)
+        if released:
+            batches += 1
+            holds += len(released)
+            points += sum(h.points for h in released)
+            members |= {h.member_id for h in released}
+        if len(released) < batch_size:
             return JobRun(batches, holds=holds, points=points, members=len(members), done=True)
-        batches += 1
-        holds += count
-        points += held
-        members |= who
     return JobRun(batches, holds=holds, points=points, members=len(members), done=False)
 
 

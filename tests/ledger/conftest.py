@@ -13,7 +13,10 @@ from pymongo import monitoring
 
 from app.clock import FrozenClock
 from app.db import Mongo, connect
-from app.ledger import Entry, earn, verify_balances
+from app.ledger import Entry, EntryKind, earn, verify_balances
+from app.ledger.book import AccountState, Book, Request
+from app.ledger.earn import policy_stamp
+from app.program.expiry import Rolling, expires_at
 
 _keys = itertools.count()
 
@@ -27,6 +30,32 @@ async def earn_points(
 ) -> Entry:
     options.setdefault("idempotency_key", key("earn"))
     return await earn(mongo, clock, member_id=member, points=points, **options)
+
+
+async def seed_earns(
+    mongo: Mongo, clock: FrozenClock, *, members: int, lots_each: int, points: int, policy: Rolling
+) -> None:
+    """Many earns at once, built by the ledger's own rules and written in bulk (arranging, not testing)."""
+    accounts, lots, entries = [], [], []
+    for m in range(members):
+        book = Book(AccountState(f"m{m}"), [], clock.now())
+        for _ in range(lots_each):
+            request = Request(key("seed"), "seed")
+            book.credit(
+                EntryKind.EARN,
+                points,
+                request,
+                earned_at=clock.now(),
+                available_at=None,
+                expires_at=expires_at(policy, clock.now(), "UTC"),
+                policy=policy_stamp(policy, 1, "UTC"),
+            )
+        accounts.append({"_id": f"m{m}", **book.account_document()})
+        lots.extend(lot.to_document() for lot in book.lots.values())
+        entries.extend(book.entries)
+    await mongo["accounts"].insert_many(accounts)
+    await mongo["lots"].insert_many(lots)
+    await mongo["ledger"].insert_many(entries)
 
 
 class CommandCounter(monitoring.CommandListener):
