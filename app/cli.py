@@ -4,22 +4,30 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import logging
 import os
 import signal
+import subprocess
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
+
+import httpx
 
 from app.auth.keys import load_key_material
 from app.auth.principals import PrincipalKind
 from app.auth.tokens import TokenIssuer
-from app.clock import SystemClock
+from app.clock import Clock, FrozenClock, SystemClock
 from app.config import ConfigurationError, Settings, load_settings
 from app.db import Mongo, connect, ensure_indexes
-from app.embedded import EmbeddedMongo
+from app.embedded import EmbeddedMongo, die_with_parent
+from app.jobs.schedule import default_jobs, expire, mature, release_holds, warn
+from app.jobs.worker import JobOutcome, Worker
+from app.ledger import Drift, verify_balances
 from app.logs import configure_logging
 from app.seed import DEMO_MEMBER_ID, DEMO_PASSWORD, DEMO_PHONE, seed_demo
 
@@ -56,6 +64,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         settings
     )  # the embedded default's key exists before any worker or token command
     embedded = None
+    worker: subprocess.Popen[bytes] | None = None
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler that
     # was installed before it: ours turns it into an exception, so the `finally` below stops the
     # embedded database in order and the exit status says "clean stop".
@@ -70,6 +79,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             print(f"embedded database: {url} (data in {settings.data_dir.resolve()})", flush=True)
             if settings.seed_demo:
                 asyncio.run(_seed(settings.model_copy(update={"mongodb_url": url})))
+            if settings.serve_worker:
+                worker = _spawn_worker()
         uvicorn.run(
             "app.main:create_app",
             factory=True,
@@ -83,6 +94,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     except StopRequested:
         pass
     finally:
+        if worker is not None:
+            worker.terminate()
+            try:
+                worker.wait(15)
+            except subprocess.TimeoutExpired:
+                worker.kill()
         if embedded is not None:
             embedded.stop()
         for sig, handler in previous.items():
@@ -107,6 +124,73 @@ async def _seed(settings: Settings) -> None:
         f"Get a member token:  {Path(sys.argv[0]).name} token member {result.member_id}",
         flush=True,
     )
+
+
+def _spawn_worker() -> subprocess.Popen[bytes]:
+    """The embedded default's worker: a child process, so a new user sees warnings with one command."""
+    return subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], preexec_fn=die_with_parent)
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    asyncio.run(_run_worker(settings))
+    return 0
+
+
+async def _run_worker(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with open_database(settings) as mongo, httpx.AsyncClient(timeout=10) as client:
+        worker = Worker(
+            mongo,
+            SystemClock(),
+            default_jobs(settings, client),
+            lease_period=timedelta(seconds=settings.worker_lease_seconds),
+        )
+        logging.getLogger("app.jobs").info("worker %s started", worker.owner)
+        await worker.run_forever(stop)
+
+
+def _at(value: str | None) -> Clock:
+    if value is None:
+        return SystemClock()
+    instant = datetime.fromisoformat(value)
+    if instant.tzinfo is None:
+        raise SystemExit("--as-of needs a UTC offset, e.g. 2027-01-01T00:00:00+00:00")
+    return FrozenClock(instant)
+
+
+def _one_job(
+    run: Callable[[Mongo, Clock], Awaitable[JobOutcome]],
+) -> Callable[[Settings, argparse.Namespace], int]:
+    def command(settings: Settings, args: argparse.Namespace) -> int:
+        async def once() -> JobOutcome:
+            clock = _at(args.as_of)
+            async with open_database(settings) as mongo:
+                outcome = JobOutcome(0, more=True)
+                total = 0
+                while outcome.more:
+                    outcome = await run(mongo, clock)
+                    total += outcome.handled
+                return JobOutcome(total)
+
+        print(json.dumps({"handled": asyncio.run(once()).handled}))
+        return 0
+
+    return command
+
+
+def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
+    async def verify() -> list[Drift]:
+        async with open_database(settings) as mongo:
+            return await verify_balances(mongo, args.member)
+
+    drifts = asyncio.run(verify())
+    for drift in drifts:
+        print(drift)
+    print(f"{len(drifts)} drift(s)" if drifts else "no drift: every balance matches the ledger")
+    return 1 if drifts else 0
 
 
 def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
@@ -169,6 +253,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     seed = commands.add_parser("seed-demo", help="seed the demo program into an empty database")
     seed.set_defaults(run=cmd_seed)
+
+    worker = commands.add_parser("worker", help="run the scheduled jobs under leases")
+    worker.set_defaults(run=cmd_worker)
+
+    jobs = {
+        "expire": (expire, "expire points due at --as-of (default now)"),
+        "warn": (warn, "issue the expiry warnings due at --as-of"),
+        "mature": (mature, "make pending points available at --as-of"),
+        "release-holds": (release_holds, "release holds whose TTL ended by --as-of"),
+    }
+    for name, (job, text) in jobs.items():
+        once = commands.add_parser(name, help=text)
+        once.add_argument("--as-of", help="an ISO-8601 instant with offset")
+        once.set_defaults(run=_one_job(job))
+
+    ledger = commands.add_parser("ledger", help="ledger operations")
+    ledger_commands = ledger.add_subparsers(dest="ledger_command", required=True)
+    verify = ledger_commands.add_parser(
+        "verify", help="rebuild balances from the ledger, report drift"
+    )
+    verify.add_argument("--member", help="only this member id")
+    verify.set_defaults(run=cmd_verify)
 
     export = commands.add_parser("export-schema", help="write the served GraphQL SDL")
     export.add_argument("--output", default="graphql_schema/schema.graphql")

@@ -66,6 +66,20 @@ class Settings(BaseSettings):
 
     txn_max_attempts: int = Field(default=8, ge=1, le=100)
 
+    push_gateway_url: str | None = Field(
+        default=None, description="The brand's push/SMS gateway; unset keeps deliveries queued."
+    )
+    push_signing_secret: str | None = Field(
+        default=None,
+        min_length=32,
+        description="HMAC key of gateway deliveries; generated into the data folder when unset.",
+    )
+    worker_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
+    worker_lease_seconds: float = Field(default=60.0, gt=0, le=3600)
+    serve_worker: bool = Field(
+        default=True, description="On the embedded default, serve also runs the worker."
+    )
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

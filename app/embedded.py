@@ -45,7 +45,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     # Linux: the kernel sends SIGTERM to the server if we are killed, even by SIGKILL.
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -103,7 +103,7 @@ class EmbeddedMongo:
             args.append("--enable-test-commands")
         with self.log_path.open("ab") as log_file:
             self.process = subprocess.Popen(
-                args, stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+                args, stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
             )
         state = {"pid": self.process.pid, "port": self.port, "owner_pid": os.getpid()}
         self._state_path.write_text(json.dumps(state))

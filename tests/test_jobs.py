@@ -8,7 +8,7 @@ from datetime import timedelta
 from app.clock import Clock, FrozenClock
 from app.db import Mongo
 from app.jobs.leases import acquire, release
-from app.jobs.worker import Job, Worker
+from app.jobs.worker import Job, JobOutcome, Worker
 
 
 async def test_only_one_worker_holds_a_lease(mongo: Mongo, clock: FrozenClock) -> None:
@@ -47,19 +47,19 @@ async def test_a_second_worker_does_nothing_while_the_lease_is_held(
     runs: list[str] = []
 
     def job_for(name: str) -> Job:
-        async def run(m: Mongo, c: Clock) -> int:
+        async def run(m: Mongo, c: Clock) -> JobOutcome:
             runs.append(name)
-            return 0
+            return JobOutcome(0)
 
         return Job("mature", run, timedelta(seconds=1))
 
     first = Worker(mongo, clock, [job_for("first")], owner="first")
     second = Worker(mongo, clock, [job_for("second")], owner="second")
-    assert await first.run_job(first.jobs[0]) == 0
+    assert await first.run_job(first.jobs[0]) == JobOutcome(0)
     assert await second.run_job(second.jobs[0]) is None
     assert runs == ["first"]
     clock.advance(first.lease_period * 2)
-    assert await second.run_job(second.jobs[0]) == 0
+    assert await second.run_job(second.jobs[0]) == JobOutcome(0)
     assert runs == ["first", "second"]
 
 
@@ -67,12 +67,12 @@ async def test_worker_loop_runs_jobs_until_stopped(mongo: Mongo, clock: FrozenCl
     passes = 0
     stop = asyncio.Event()
 
-    async def run(m: Mongo, c: Clock) -> int:
+    async def run(m: Mongo, c: Clock) -> JobOutcome:
         nonlocal passes
         passes += 1
         if passes == 3:
             stop.set()
-        return 1 if passes < 3 else 0  # two busy passes back to back, then idle
+        return JobOutcome(1, more=passes < 3)  # two busy passes back to back, then idle
 
     worker = Worker(mongo, clock, [Job("tick", run, timedelta(seconds=60))])
     await asyncio.wait_for(worker.run_forever(stop), timeout=10)

@@ -18,12 +18,21 @@ from app.jobs.leases import acquire
 
 log = logging.getLogger(__name__)
 
-JobRun = Callable[[Mongo, Clock], Awaitable[int]]
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What one bounded pass did; `more` says work is still waiting, so go again at once."""
+
+    handled: int
+    more: bool = False
+
+
+JobRun = Callable[[Mongo, Clock], Awaitable[JobOutcome]]
 
 
 @dataclass(frozen=True)
 class Job:
-    """A scheduled job; `run` does one bounded pass and returns how many items it handled."""
+    """A scheduled job; `run` does one bounded pass."""
 
     name: str
     run: JobRun
@@ -42,14 +51,14 @@ class Worker:
     lease_period: timedelta = timedelta(seconds=30)
     owner: str = field(default_factory=worker_id)
 
-    async def run_job(self, job: Job) -> int | None:
+    async def run_job(self, job: Job) -> JobOutcome | None:
         """Run one pass of `job` if the lease is ours; None when another worker holds it."""
         if not await acquire(self.mongo, self.clock, job.name, self.owner, self.lease_period):
             return None
-        handled = await job.run(self.mongo, self.clock)
-        if handled:
-            log.info("job %s handled %d", job.name, handled)
-        return handled
+        outcome = await job.run(self.mongo, self.clock)
+        if outcome.handled:
+            log.info("job %s handled %d", job.name, outcome.handled)
+        return outcome
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         tasks = [asyncio.create_task(self._loop(job, stop), name=job.name) for job in self.jobs]
@@ -63,11 +72,11 @@ class Worker:
     async def _loop(self, job: Job, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                handled = await self.run_job(job)
+                outcome = await self.run_job(job)
             except Exception:
                 log.exception("job %s failed; it will run again", job.name)
-                handled = 0
+                outcome = None
             # More work waiting: go again at once; otherwise sleep until the next tick.
-            delay = 0.0 if handled else job.every.total_seconds()
+            delay = 0.0 if outcome is not None and outcome.more else job.every.total_seconds()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay or 0.001)

@@ -7,6 +7,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.program.expiry import ExpiryPolicySet
+
 
 class Tier(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -25,6 +27,10 @@ class Program(BaseModel):
     currency: str = Field(min_length=1, max_length=32, description="What the points are called.")
     timezone: str = "UTC"
     tiers: tuple[Tier, ...] = Field(min_length=1)
+    expiry: ExpiryPolicySet = Field(default_factory=ExpiryPolicySet)
+    warning_lead_days: tuple[int, ...] = Field(
+        default=(30, 7, 1), description="How long before an expiry members are warned, in days."
+    )
     version: int = Field(default=1, ge=1)
     updated_at: datetime | None = None
 
@@ -48,6 +54,13 @@ class Program(BaseModel):
         if any(a.threshold >= b.threshold for a, b in zip(tiers, tiers[1:], strict=False)):
             raise ValueError("tiers must be listed by strictly increasing threshold")
         return tiers
+
+    @field_validator("warning_lead_days")
+    @classmethod
+    def _lead_days(cls, leads: tuple[int, ...]) -> tuple[int, ...]:
+        if not leads or any(lead < 1 or lead > 366 for lead in leads):
+            raise ValueError("warning lead times are 1 to 366 days, at least one")
+        return tuple(sorted(set(leads), reverse=True))
 
     @property
     def zone(self) -> ZoneInfo:

@@ -1,0 +1,84 @@
+"""The worker's jobs: mature, release expired holds, expire, warn, deliver the outbox."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+
+from app.clock import Clock
+from app.config import Settings
+from app.db import Mongo
+from app.jobs.worker import Job, JobOutcome
+from app.ledger import expire_due, mature_due, release_expired_holds
+from app.notifications.outbox import GatewayResponse, dispatch_due
+from app.notifications.warnings import issue_expiry_warnings
+from app.program.service import ProgramNotConfigured, get_program
+
+BATCHES_PER_PASS = 5
+
+
+async def mature(mongo: Mongo, clock: Clock) -> JobOutcome:
+    run = await mature_due(mongo, clock, max_batches=BATCHES_PER_PASS)
+    return JobOutcome(run.lots, more=not run.done)
+
+
+async def release_holds(mongo: Mongo, clock: Clock) -> JobOutcome:
+    run = await release_expired_holds(mongo, clock, max_batches=BATCHES_PER_PASS)
+    return JobOutcome(run.holds, more=not run.done)
+
+
+async def expire(mongo: Mongo, clock: Clock) -> JobOutcome:
+    run = await expire_due(mongo, clock, max_batches=BATCHES_PER_PASS)
+    return JobOutcome(run.lots, more=not run.done)
+
+
+async def warn(mongo: Mongo, clock: Clock) -> JobOutcome:
+    try:
+        program = await get_program(mongo)
+    except ProgramNotConfigured:
+        return JobOutcome(0)
+    return JobOutcome(await issue_expiry_warnings(mongo, clock, leads=program.warning_lead_days))
+
+
+def push_secret(settings: Settings) -> bytes:
+    """The configured HMAC key, or one generated once into the data folder (never in the repo)."""
+    if settings.push_signing_secret:
+        return settings.push_signing_secret.encode()
+    path: Path = settings.data_dir / "keys" / "push-signing-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip().encode()
+
+
+def outbox_job(settings: Settings, client: httpx.AsyncClient) -> Job:
+    assert settings.push_gateway_url is not None
+    url, secret = settings.push_gateway_url, push_secret(settings)
+
+    async def post(target: str, body: bytes, headers: dict[str, str]) -> GatewayResponse:
+        response = await client.post(target, content=body, headers=headers)
+        return GatewayResponse(response.status_code, response.text)
+
+    async def deliver(mongo: Mongo, clock: Clock) -> JobOutcome:
+        limit = 100
+        attempted = await dispatch_due(mongo, clock, url=url, secret=secret, post=post, limit=limit)
+        return JobOutcome(attempted, more=attempted == limit)
+
+    return Job("outbox", deliver, timedelta(seconds=5))
+
+
+def default_jobs(settings: Settings, client: httpx.AsyncClient) -> list[Job]:
+    every = timedelta(seconds=settings.worker_interval_seconds)
+    jobs = [
+        Job("mature", mature, every),
+        Job("release-holds", release_holds, every),
+        Job("expire", expire, every),
+        Job("warn", warn, every),
+    ]
+    if settings.push_gateway_url:
+        jobs.append(outbox_job(settings, client))
+    return jobs

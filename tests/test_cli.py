@@ -1,0 +1,79 @@
+"""The operations commands as an operator runs them, against the test database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from app.clock import FrozenClock
+from app.db import Mongo
+from app.ledger import earn
+from app.program.expiry import Rolling
+from app.program.service import save_program
+from app.seed import DEMO_PROGRAM
+
+JIFEN = str(Path(sys.executable).parent / "jifen")
+
+
+def jifen(
+    mongo_url: str, db_name: str, tmp_path: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JIFEN_")}
+    env.update(
+        JIFEN_MONGODB_URL=mongo_url,
+        JIFEN_DB_NAME=db_name,
+        JIFEN_DATA_DIR=str(tmp_path),
+        JIFEN_ENV="test",
+    )
+    return subprocess.run([JIFEN, *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+async def test_warn_expire_and_verify_by_hand(
+    mongo: Mongo, mongo_url: str, db_name: str, clock: FrozenClock, tmp_path: Path
+) -> None:
+    await save_program(mongo, clock, DEMO_PROGRAM)
+    await earn(
+        mongo, clock, member_id="m1", points=120, idempotency_key="e1", policy=Rolling(days=10)
+    )
+    at = clock.now()
+
+    warned = jifen(
+        mongo_url, db_name, tmp_path, "warn", "--as-of", (at + timedelta(days=4)).isoformat()
+    )
+    assert warned.returncode == 0, warned.stderr
+    assert json.loads(warned.stdout) == {"handled": 1}
+    again = jifen(
+        mongo_url, db_name, tmp_path, "warn", "--as-of", (at + timedelta(days=4)).isoformat()
+    )
+    assert json.loads(again.stdout) == {"handled": 0}
+
+    expired = jifen(
+        mongo_url, db_name, tmp_path, "expire", "--as-of", (at + timedelta(days=10)).isoformat()
+    )
+    assert json.loads(expired.stdout) == {"handled": 1}
+    account = await mongo["accounts"].find_one({"_id": "m1"})
+    assert account is not None and account["available"] == 0 and account["lifetime_expired"] == 120
+
+    verified = jifen(mongo_url, db_name, tmp_path, "ledger", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "no drift" in verified.stdout
+
+
+async def test_verify_reports_drift_and_fails(
+    mongo: Mongo, mongo_url: str, db_name: str, clock: FrozenClock, tmp_path: Path
+) -> None:
+    await earn(mongo, clock, member_id="m1", points=50, idempotency_key="e1")
+    await mongo["accounts"].update_one({"_id": "m1"}, {"$inc": {"available": 7}})  # corruption
+    verified = jifen(mongo_url, db_name, tmp_path, "ledger", "verify", "--member", "m1")
+    assert verified.returncode == 1
+    assert "m1" in verified.stdout
+
+
+def test_as_of_needs_an_offset(mongo_url: str, db_name: str, tmp_path: Path) -> None:
+    result = jifen(mongo_url, db_name, tmp_path, "expire", "--as-of", "2027-01-01T00:00:00")
+    assert result.returncode != 0
+    assert "offset" in result.stderr
