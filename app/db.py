@@ -86,7 +86,8 @@ INDEXES: dict[str, list[IndexModel]] = {
             unique=True,
             partialFilterExpression={"dedupe_key": {"$type": "string"}},
         ),
-        IndexModel([("member_id", ASCENDING), ("created_at", DESCENDING)]),
+        IndexModel([("member_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
+        IndexModel([("member_id", ASCENDING), ("kind", ASCENDING), ("expires_at", ASCENDING)]),
     ],
     "outbox": [
         IndexModel([("status", ASCENDING), ("next_attempt_at", ASCENDING)]),
