@@ -20,6 +20,7 @@ from app.config import Environment, Settings, load_settings
 from app.db import connect, ensure_indexes
 from app.embedded import EmbeddedMongo
 from app.logs import RequestIdMiddleware
+from app.notifications.hub import NotificationHub
 from app.runtime import Runtime
 from graphql_schema.schema import build_schema
 from graphql_schema.view import JifenGraphQL
@@ -60,7 +61,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             await ensure_indexes(mongo)
             keys = load_key_material(settings)
             issuer, verifier = build_token_services(settings, keys, clock)
-            app.state.runtime = Runtime(settings, mongo, clock, verifier, issuer)
+            hub = NotificationHub(mongo)
+            await hub.start()
+            stack.push_async_callback(hub.stop)
+            app.state.runtime = Runtime(settings, mongo, clock, verifier, issuer, hub)
             log.info("jifen ready (env=%s, db=%s)", settings.env.value, settings.db_name)
             yield
 

@@ -8,6 +8,7 @@ from app.auth.tokens import TokenIssuer, TokenVerifier
 from app.clock import Clock
 from app.config import Settings
 from app.db import Mongo
+from app.notifications.hub import NotificationHub
 
 
 @dataclass
@@ -17,3 +18,4 @@ class Runtime:
     clock: Clock
     verifier: TokenVerifier
     issuer: TokenIssuer | None
+    hub: NotificationHub
