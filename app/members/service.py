@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import date
 
@@ -15,6 +16,46 @@ from app.members.models import Member
 
 class MemberNotFound(Exception):
     pass
+
+
+class InvalidProfile(ValueError):
+    """A profile field breaks its rule; `field` names it (name, email, birthday)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+NAME_MAX_LENGTH = 64
+EMAIL_MAX_LENGTH = 254
+OLDEST_BIRTHDAY = date(1900, 1, 1)
+# Deliberately plain: one @, a dot in the domain, no spaces. Real proof is a confirmation mail.
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
+
+
+def check_name(name: str) -> str:
+    cleaned = " ".join(name.split())
+    if not cleaned:
+        raise InvalidProfile("name", "the name must not be empty")
+    if len(cleaned) > NAME_MAX_LENGTH:
+        raise InvalidProfile("name", f"the name must have at most {NAME_MAX_LENGTH} characters")
+    return cleaned
+
+
+def check_email(email: str) -> str:
+    cleaned = email.strip()
+    if len(cleaned) > EMAIL_MAX_LENGTH or not _EMAIL.match(cleaned):
+        raise InvalidProfile("email", "not an email address")
+    local, _, domain = cleaned.partition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def check_birthday(birthday: date, today: date) -> date:
+    if birthday > today:
+        raise InvalidProfile("birthday", "the birthday is in the future")
+    if birthday < OLDEST_BIRTHDAY:
+        raise InvalidProfile("birthday", f"the birthday is before {OLDEST_BIRTHDAY.isoformat()}")
+    return birthday
 
 
 async def next_member_no(mongo: Mongo, session: AsyncClientSession | None = None) -> str:
@@ -70,3 +111,33 @@ async def get_member(mongo: Mongo, member_id: str) -> Member:
     if document is None:
         raise MemberNotFound(member_id)
     return Member.model_validate(document)
+
+
+async def update_profile(
+    mongo: Mongo,
+    clock: Clock,
+    member_id: str,
+    *,
+    name: str | None = None,
+    email: str | None = None,
+    birthday: date | None = None,
+    clear_email: bool = False,
+    clear_birthday: bool = False,
+) -> Member:
+    """Change the given fields after checking each; raises InvalidProfile and stores nothing then."""
+    changes: dict[str, object] = {}
+    if name is not None:
+        changes["name"] = check_name(name)
+    if email is not None:
+        changes["email"] = check_email(email)
+    elif clear_email:
+        changes["email"] = None
+    if birthday is not None:
+        changes["birthday"] = check_birthday(birthday, clock.now().date()).isoformat()
+    elif clear_birthday:
+        changes["birthday"] = None
+    if changes:
+        result = await mongo["members"].update_one({"_id": member_id}, {"$set": changes})
+        if result.matched_count == 0:
+            raise MemberNotFound(member_id)
+    return await get_member(mongo, member_id)

@@ -1,0 +1,96 @@
+"""Member sign-up and log-in by phone and password; both end in a new session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pymongo.errors import DuplicateKeyError
+
+from app.auth.passwords import check_strength, hash_password, verify_password
+from app.auth.phones import InvalidPhone, normalise_phone
+from app.auth.sessions import Session, start_session
+from app.auth.throttle import Locked, begin_login, login_failed, login_succeeded
+from app.auth.tokens import TokenIssuer
+from app.clock import Clock
+from app.db import Mongo
+from app.members.models import Member, MemberStatus
+from app.members.service import check_name, create_member
+from app.program.service import get_program
+
+
+class PhoneTaken(Exception):
+    """Another member already signed up with this phone."""
+
+
+class InvalidCredentials(Exception):
+    """Unknown phone or wrong password: deliberately one error, so phones cannot be probed."""
+
+
+class TooManyAttempts(Exception):
+    def __init__(self, locked: Locked) -> None:
+        super().__init__(f"too many failed log-ins; locked until {locked.until.isoformat()}")
+        self.locked = locked
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    member: Member
+    session: Session
+
+
+async def sign_up(
+    mongo: Mongo,
+    clock: Clock,
+    issuer: TokenIssuer | None,
+    *,
+    phone: str,
+    password: str,
+    name: str,
+) -> SignedIn:
+    """Raises InvalidPhone, WeakPassword, InvalidName or PhoneTaken (nothing stored in each case)."""
+    e164 = normalise_phone(phone)
+    check_strength(password)
+    name = check_name(name)
+    program = await get_program(mongo)
+    try:
+        member = await create_member(
+            mongo,
+            clock,
+            name=name,
+            tier=program.tiers[0].code,
+            phone=e164,
+            password_hash=await hash_password(password),
+        )
+    except DuplicateKeyError:
+        raise PhoneTaken(e164) from None
+    return SignedIn(member, await start_session(mongo, clock, issuer, member.id))
+
+
+async def log_in(
+    mongo: Mongo,
+    clock: Clock,
+    issuer: TokenIssuer | None,
+    *,
+    phone: str,
+    password: str,
+    client_address: str | None,
+) -> SignedIn:
+    """Raises InvalidCredentials or TooManyAttempts; every failure costs one argon2 verification."""
+    try:
+        e164 = normalise_phone(phone)
+    except InvalidPhone:
+        await verify_password(None, password)
+        raise InvalidCredentials() from None
+    attempt = await begin_login(mongo, clock, e164, client_address)
+    if isinstance(attempt, Locked):
+        raise TooManyAttempts(attempt)
+    document = await mongo["members"].find_one({"phone": e164, "status": MemberStatus.ACTIVE.value})
+    stored_hash = document.get("password_hash") if document is not None else None
+    # Always verify (a dummy hash when the phone is unknown): a miss must cost what a wrong password does.
+    matches = await verify_password(stored_hash, password)
+    if document is None or not matches:
+        await login_failed(mongo, clock, attempt)
+        raise InvalidCredentials()
+    await login_succeeded(mongo, attempt)
+    member = Member.model_validate(document)
+    return SignedIn(member, await start_session(mongo, clock, issuer, member.id))
