@@ -22,7 +22,9 @@ from tests.ledger.conftest import assert_invariants, earn_points, key, seed_earn
 
 
 def outcomes(results: list[Any]) -> tuple[int, int]:
-    unexpected = [r for r in results if isinstance(r, BaseException) and not isinstance(r, InsufficientPoints)]
+    unexpected = [
+        r for r in results if isinstance(r, BaseException) and not isinstance(r, InsufficientPoints)
+    ]
     assert not unexpected, unexpected
     refused = sum(isinstance(r, InsufficientPoints) for r in results)
     return len(results) - refused, refused
@@ -34,22 +36,31 @@ async def test_a_hundred_concurrent_spends_of_ten_on_five_hundred_exactly_fifty_
     for _ in range(5):
         await earn_points(mongo, clock, "m1", 100, policy=Rolling(days=30))
     results = await asyncio.gather(
-        *(spend(mongo, clock, member_id="m1", points=10, idempotency_key=key("race")) for _ in range(100)),
+        *(
+            spend(mongo, clock, member_id="m1", points=10, idempotency_key=key("race"))
+            for _ in range(100)
+        ),
         return_exceptions=True,
     )
     assert outcomes(results) == (50, 50)
     assert all(r.requested == 10 for r in results if isinstance(r, InsufficientPoints))
     balance = await get_balance(mongo, "m1")
     assert (balance.available, balance.lifetime_redeemed) == (0, 500)
-    assert sorted(r.balance_after for r in results if not isinstance(r, BaseException)) == list(range(0, 500, 10))
+    assert sorted(r.balance_after for r in results if not isinstance(r, BaseException)) == list(
+        range(0, 500, 10)
+    )
     await assert_invariants(mongo)
 
 
-async def test_spend_racing_expire_never_uses_an_expired_point(mongo: Mongo, clock: FrozenClock) -> None:
+async def test_spend_racing_expire_never_uses_an_expired_point(
+    mongo: Mongo, clock: FrozenClock
+) -> None:
     await earn_points(mongo, clock, "m1", 100, policy=Rolling(days=1))
     await earn_points(mongo, clock, "m1", 30)
     clock.advance(timedelta(days=1))
-    spends = [spend(mongo, clock, member_id="m1", points=20, idempotency_key=key()) for _ in range(3)]
+    spends = [
+        spend(mongo, clock, member_id="m1", points=20, idempotency_key=key()) for _ in range(3)
+    ]
     results = await asyncio.gather(expire_due(mongo, clock), *spends, return_exceptions=True)
     assert isinstance(results[0], JobRun)
     assert outcomes(results[1:]) == (1, 2)
@@ -58,13 +69,17 @@ async def test_spend_racing_expire_never_uses_an_expired_point(mongo: Mongo, clo
     await assert_invariants(mongo)
 
 
-async def test_hold_racing_spend_never_reserves_what_was_spent(mongo: Mongo, clock: FrozenClock) -> None:
+async def test_hold_racing_spend_never_reserves_what_was_spent(
+    mongo: Mongo, clock: FrozenClock
+) -> None:
     await earn_points(mongo, clock, "m1", 100)
     ttl = timedelta(minutes=10)
     calls = []
     for i in range(10):
         if i % 2:
-            calls.append(hold(mongo, clock, member_id="m1", points=30, ttl=ttl, idempotency_key=key()))
+            calls.append(
+                hold(mongo, clock, member_id="m1", points=30, ttl=ttl, idempotency_key=key())
+            )
         else:
             calls.append(spend(mongo, clock, member_id="m1", points=30, idempotency_key=key()))
     results = await asyncio.gather(*calls, return_exceptions=True)
@@ -75,7 +90,9 @@ async def test_hold_racing_spend_never_reserves_what_was_spent(mongo: Mongo, clo
     await assert_invariants(mongo)
 
 
-async def test_two_expire_runs_at_once_expire_each_lot_once(mongo: Mongo, clock: FrozenClock) -> None:
+async def test_two_expire_runs_at_once_expire_each_lot_once(
+    mongo: Mongo, clock: FrozenClock
+) -> None:
     await seed_earns(mongo, clock, members=40, lots_each=5, points=3, policy=Rolling(days=1))
     clock.advance(timedelta(days=1))
     first, second = await asyncio.gather(
