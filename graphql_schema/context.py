@@ -1,15 +1,21 @@
-"""The per-request context: the runtime's services and who is calling."""
+"""The per-request context: the runtime's services, who is calling, and per-request caches and loaders."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
 
+from strawberry.dataloader import DataLoader
 from strawberry.types import Info as StrawberryInfo
 
 from app.auth.principals import Principal
 from app.auth.tokens import InvalidToken
+from app.members.models import Member
+from app.members.service import get_member
+from app.program.models import Program
+from app.program.service import get_program
+from app.rewards.catalog import get_rewards
+from app.rewards.models import Reward
 from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -20,7 +26,33 @@ class Context:
     runtime: Runtime
     principal: Principal | None
     auth_failure: str | None = None
-    loaders: dict[str, Any] = field(default_factory=dict)
+    client_address: str | None = None
+    rewards: DataLoader[str, Reward | None] = field(init=False)
+    _members: dict[str, Member] = field(default_factory=dict, init=False)
+    _program: Program | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        mongo = self.runtime.mongo
+
+        async def load_rewards(ids: list[str]) -> list[Reward | None]:
+            return await get_rewards(mongo, ids)
+
+        # One per request: redemption lists ask for their rewards in one query, never one each.
+        self.rewards = DataLoader(load_fn=load_rewards)
+
+    async def member(self, member_id: str) -> Member:
+        """The member's profile, read at most once per request (MemberNotFound if gone)."""
+        if member_id not in self._members:
+            self._members[member_id] = await get_member(self.runtime.mongo, member_id)
+        return self._members[member_id]
+
+    def remember_member(self, member: Member) -> None:
+        self._members[member.id] = member
+
+    async def program(self) -> Program:
+        if self._program is None:
+            self._program = await get_program(self.runtime.mongo)
+        return self._program
 
 
 Info = StrawberryInfo[Context, None]
@@ -35,14 +67,16 @@ def bearer_token(header: str | None) -> str | None:
     return token.strip()
 
 
-async def build_context(runtime: Runtime, authorization: str | None) -> Context:
+async def build_context(
+    runtime: Runtime, authorization: str | None, client_address: str | None = None
+) -> Context:
     """Verify the bearer token once per request; a bad one only matters to fields that need one."""
     token = bearer_token(authorization)
     if token is None:
-        return Context(runtime, None, "missing bearer token")
+        return Context(runtime, None, "missing bearer token", client_address)
     try:
         principal = await runtime.verifier.verify(token)
     except InvalidToken as exc:
         log.info("rejected token: %s", exc)
-        return Context(runtime, None, "invalid or expired token")
-    return Context(runtime, principal)
+        return Context(runtime, None, "invalid or expired token", client_address)
+    return Context(runtime, principal, client_address=client_address)

@@ -6,6 +6,8 @@ import logging
 
 from graphql import GraphQLError
 
+from app.logs import request_id_var
+
 log = logging.getLogger("jifen.graphql")
 
 
@@ -34,6 +36,12 @@ class NotConfigured(ClientError):
     code = "NOT_CONFIGURED"
 
 
+class RateLimited(ClientError):
+    """Too many mutations: `extensions.retryAfterSeconds` says when to come back."""
+
+    code = "RATE_LIMITED"
+
+
 def is_client_error(error: GraphQLError) -> bool:
     """Validation and parse errors (no original error) and our own ClientErrors pass unmasked."""
     original = error.original_error
@@ -49,7 +57,8 @@ def log_unexpected(errors: list[GraphQLError]) -> None:
         if should_mask(error):
             original = error.original_error
             log.error(
-                "unexpected error at %s: %r",
+                "unexpected error (request %s) at %s: %r",
+                request_id_var.get(),
                 ".".join(str(p) for p in error.path or ()),
                 original,
                 exc_info=(type(original), original, original.__traceback__) if original else None,

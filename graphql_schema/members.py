@@ -1,77 +1,165 @@
-"""The member as the app sees them: profile and tier (balance and history join as the ledger lands)."""
+"""The member as the app sees them: profile, tier, balance, expiring points, history, redemptions."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import strawberry
 from strawberry.permission import PermissionExtension
 
+from app.ledger import get_balance
 from app.members.models import Member as MemberModel
-from app.members.service import MemberNotFound, get_member
-from app.program.service import get_program
+from app.members.points import expiring_points
+from app.members.service import InvalidProfile, MemberNotFound, update_profile
+from app.program.service import ProgramNotConfigured
 from graphql_schema.context import Info
-from graphql_schema.errors import Unauthenticated
+from graphql_schema.errors import InvalidInput, NotConfigured, Unauthenticated
 from graphql_schema.ids import from_global_id, to_global_id
-from graphql_schema.permissions import IsAdmin, IsMember, require_principal
+from graphql_schema.ledger import LedgerEntryConnection, LedgerEntryKind, history_page
+from graphql_schema.permissions import IsAdmin, IsMember, MemberMutation, require_principal
 from graphql_schema.program import Tier
+from graphql_schema.relay import Node
+from graphql_schema.rewards import RedemptionConnection, redemptions_page
+from graphql_schema.user_errors import UserError, UserErrorCode, user_error
+
+MAX_EXPIRY_WINDOW_DAYS = 3660
+EXPIRING_POINTS_DOC = (
+    "Points that will expire within the window, one row per expiry instant, soonest first."
+)
 
 
 @strawberry.type
-class Member:
-    model: strawberry.Private[MemberModel]
+class ExpiringPoints:
+    points: int
+    expires_at: datetime
+
+
+@strawberry.type
+class Balance:
+    available: int = strawberry.field(description="Spendable now.")
+    pending: int = strawberry.field(
+        description="Earned but not yet spendable (inside a return window)."
+    )
+    held: int = strawberry.field(description="Reserved by an unfinished checkout.")
+    lifetime_earned: int
+    next_expiry: ExpiringPoints | None = strawberry.field(
+        description="The soonest expiry among the available points, if any."
+    )
+
+
+@strawberry.type
+class Member(Node):
+    """Profile fields are read lazily (once per request): `me { balance }` reads only the account."""
+
+    member_id: strawberry.Private[str]
+
+    @classmethod
+    def of(cls, member_id: str) -> Member:
+        return cls(id=strawberry.ID(to_global_id("Member", member_id)), member_id=member_id)
+
+    async def profile(self, info: Info) -> MemberModel:
+        try:
+            return await info.context.member(self.member_id)
+        except MemberNotFound:
+            # A validly signed token for a member that no longer exists: treat as signed out.
+            raise Unauthenticated("the member of this token does not exist") from None
 
     @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("Member", self.model.id))
+    async def member_no(self, info: Info) -> str:
+        return (await self.profile(info)).member_no
 
     @strawberry.field
-    def member_no(self) -> str:
-        return self.model.member_no
+    async def name(self, info: Info) -> str:
+        return (await self.profile(info)).name
 
     @strawberry.field
-    def name(self) -> str:
-        return self.model.name
+    async def phone(self, info: Info) -> str | None:
+        return (await self.profile(info)).phone
 
     @strawberry.field
-    def phone(self) -> str | None:
-        return self.model.phone
+    async def email(self, info: Info) -> str | None:
+        return (await self.profile(info)).email
 
     @strawberry.field
-    def email(self) -> str | None:
-        return self.model.email
+    async def birthday(self, info: Info) -> date | None:
+        return (await self.profile(info)).birthday
 
     @strawberry.field
-    def birthday(self) -> date | None:
-        return self.model.birthday
-
-    @strawberry.field
-    def joined_at(self) -> datetime:
-        return self.model.joined_at
+    async def joined_at(self, info: Info) -> datetime:
+        return (await self.profile(info)).joined_at
 
     @strawberry.field
     async def tier(self, info: Info) -> Tier:
-        program = await get_program(info.context.runtime.mongo)
-        return Tier.from_model(program.tier(self.model.tier))
+        member = await self.profile(info)
+        try:
+            program = await info.context.program()
+        except ProgramNotConfigured:
+            raise NotConfigured("the program has not been configured yet") from None
+        return Tier.from_model(program.tier(member.tier))
+
+    @strawberry.field
+    async def balance(self, info: Info) -> Balance:
+        balance = await get_balance(info.context.runtime.mongo, self.member_id)
+        nxt = balance.next_expiry
+        return Balance(
+            available=balance.available,
+            pending=balance.pending,
+            held=balance.held,
+            lifetime_earned=balance.lifetime_earned,
+            next_expiry=ExpiringPoints(points=nxt.points, expires_at=nxt.expires_at)
+            if nxt
+            else None,
+        )
+
+    @strawberry.field(description=EXPIRING_POINTS_DOC)  # type: ignore[untyped-decorator]
+    async def expiring_points(self, info: Info, within_days: int = 30) -> list[ExpiringPoints]:
+        if within_days < 0 or within_days > MAX_EXPIRY_WINDOW_DAYS:
+            raise InvalidInput(
+                f"withinDays must be between 0 and {MAX_EXPIRY_WINDOW_DAYS}", field="withinDays"
+            )
+        runtime = info.context.runtime
+        rows = await expiring_points(
+            runtime.mongo,
+            self.member_id,
+            now=runtime.clock.now(),
+            within=timedelta(days=within_days),
+        )
+        return [ExpiringPoints(points=row.points, expires_at=row.expires_at) for row in rows]
+
+    @strawberry.field(description="The points ledger, newest first.")  # type: ignore[untyped-decorator]
+    async def history(
+        self,
+        info: Info,
+        first: int,
+        after: str | None = None,
+        kinds: list[LedgerEntryKind] | None = None,
+    ) -> LedgerEntryConnection:
+        return await history_page(info, self.member_id, first, after, kinds)
+
+    @strawberry.field
+    async def redemptions(
+        self, info: Info, first: int, after: str | None = None
+    ) -> RedemptionConnection:
+        return await redemptions_page(info, self.member_id, first, after)
+
+
+def caller_member_id(info: Info) -> str:
+    principal = require_principal(info)
+    assert principal.member_id is not None  # IsMember ran first
+    return principal.member_id
 
 
 async def resolve_me(info: Info) -> Member:
-    principal = require_principal(info)
-    assert principal.member_id is not None
-    try:
-        member = await get_member(info.context.runtime.mongo, principal.member_id)
-    except MemberNotFound:
-        # A validly signed token for a member that no longer exists: treat as signed out.
-        raise Unauthenticated("the member of this token does not exist") from None
-    return Member(model=member)
+    return Member.of(caller_member_id(info))
 
 
 async def resolve_member(info: Info, id: strawberry.ID) -> Member | None:
     _, raw_id = from_global_id(id, "Member")
     try:
-        return Member(model=await get_member(info.context.runtime.mongo, raw_id))
+        info.context.remember_member(await info.context.member(raw_id))
     except MemberNotFound:
         return None
+    return Member.of(raw_id)
 
 
 me_field = strawberry.field(
@@ -83,4 +171,59 @@ member_field = strawberry.field(
     resolver=resolve_member,
     extensions=[PermissionExtension(permissions=[IsAdmin("members:read")], use_directives=False)],
     description="Operators: one member by id (admin scope members:read).",
+)
+
+
+@strawberry.input
+class UpdateProfileInput:
+    """Fields left out stay as they are; email and birthday set to null are cleared."""
+
+    name: str | None = strawberry.UNSET
+    email: str | None = strawberry.UNSET
+    birthday: date | None = strawberry.UNSET
+
+
+@strawberry.type
+class UpdateProfilePayload:
+    member: Member | None
+    user_errors: list[UserError]
+
+
+def _given(value: object) -> bool:
+    return value is not strawberry.UNSET
+
+
+async def update_profile_mutation(info: Info, input: UpdateProfileInput) -> UpdateProfilePayload:
+    member_id = caller_member_id(info)
+    runtime = info.context.runtime
+    if _given(input.name) and input.name is None:
+        error = user_error(
+            UserErrorCode.INVALID_INPUT, "the name cannot be removed", "input", "name"
+        )
+        return UpdateProfilePayload(member=None, user_errors=[error])
+    name = input.name if _given(input.name) else None
+    email = input.email if _given(input.email) else None
+    birthday = input.birthday if _given(input.birthday) else None
+    try:
+        member = await update_profile(
+            runtime.mongo,
+            runtime.clock,
+            member_id,
+            name=name,
+            email=email,
+            birthday=birthday,
+            clear_email=_given(input.email) and input.email is None,
+            clear_birthday=_given(input.birthday) and input.birthday is None,
+        )
+    except InvalidProfile as exc:
+        error = user_error(UserErrorCode.INVALID_INPUT, str(exc), "input", exc.field)
+        return UpdateProfilePayload(member=None, user_errors=[error])
+    except MemberNotFound:
+        raise Unauthenticated("the member of this token does not exist") from None
+    info.context.remember_member(member)
+    return UpdateProfilePayload(member=Member.of(member_id), user_errors=[])
+
+
+update_profile_field = strawberry.mutation(
+    resolver=update_profile_mutation, permission_classes=[MemberMutation]
 )

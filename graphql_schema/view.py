@@ -5,14 +5,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 import strawberry
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from app.runtime import Runtime
 from graphql_schema.context import Context, build_context
+from graphql_schema.safety import MAX_BODY_BYTES
 
 
 class JifenGraphQL(GraphQL[Context, None]):
@@ -37,4 +40,15 @@ class JifenGraphQL(GraphQL[Context, None]):
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
         runtime: Runtime = request.app.state.runtime
-        return await build_context(runtime, request.headers.get("authorization"))
+        address = request.client.host if request.client else None
+        return await build_context(runtime, request.headers.get("authorization"), address)
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """Refuse a body over MAX_BODY_BYTES (413) before parsing it; no real query comes near it."""
+        declared = request.headers.get("content-length", "")
+        too_big = declared.isdigit() and int(declared) > MAX_BODY_BYTES
+        if too_big or (request.method == "POST" and len(await request.get_body()) > MAX_BODY_BYTES):
+            raise HTTPException(413, f"request body over {MAX_BODY_BYTES} bytes")
+        return await super().parse_http_body(request)

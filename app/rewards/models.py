@@ -29,3 +29,25 @@ class Reward(BaseModel):
     active_from: datetime | None = None
     active_until: datetime | None = None
     coupon_validity_days: int | None = Field(default=None, gt=0)
+
+
+class RedemptionStatus(StrEnum):
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class Redemption(BaseModel):
+    """Points spent on a reward: one document in `redemptions`, with the coupon it issued if any."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    id: str = Field(alias="_id")
+    member_id: str
+    reward_id: str
+    quantity: int = Field(gt=0)
+    points: int = Field(gt=0)
+    status: RedemptionStatus = RedemptionStatus.COMPLETED
+    coupon_code: str | None = None
+    coupon_expires_at: datetime | None = None
+    entry_id: str | None = None
+    created_at: datetime

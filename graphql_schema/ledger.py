@@ -1,0 +1,133 @@
+"""The member's points ledger as the app reads it: entries, their earn breakdown, and history pages."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import Enum
+
+import strawberry
+
+from app.ledger import Entry, list_entries
+from app.ledger import EntryKind as EntryKindModel
+from graphql_schema.context import Info
+from graphql_schema.errors import InvalidInput
+from graphql_schema.ids import to_global_id
+from graphql_schema.relay import (
+    Node,
+    PageInfo,
+    cursor_instant,
+    decode_cursor,
+    encode_cursor,
+    page_info,
+    page_size,
+)
+
+_ENTRY_ID = re.compile(r"^[0-9a-f]{24}$")
+
+
+@strawberry.enum
+class LedgerEntryKind(Enum):
+    EARN = "EARN"
+    REDEEM = "REDEEM"
+    EXPIRE = "EXPIRE"
+    ADJUST = "ADJUST"
+    REVERSAL = "REVERSAL"
+    CLEAR = "CLEAR"
+    EXTEND = strawberry.enum_value("EXTEND", description="0 points: expiries were moved later.")
+
+
+@strawberry.type
+class EarnComponent:
+    rule: str = strawberry.field(
+        description="A stable code of the rule, e.g. base, tier-multiplier, campaign:double-11."
+    )
+    description: str
+    points: int
+
+
+@strawberry.type
+class LedgerEntry(Node):
+    kind: LedgerEntryKind
+    points: int = strawberry.field(description="Signed: positive adds points, negative takes them.")
+    balance_after: int = strawberry.field(description="Available balance right after this entry.")
+    occurred_at: datetime
+    description: str
+    reference: str | None = strawberry.field(
+        description="The outside reference: an order id, a reward name, an adjustment reason."
+    )
+    breakdown: list[EarnComponent] = strawberry.field(
+        description="For EARN: how the points were computed, one row per rule that applied. Empty otherwise."
+    )
+
+    @classmethod
+    def from_model(cls, entry: Entry) -> LedgerEntry:
+        return cls(
+            id=strawberry.ID(to_global_id("LedgerEntry", entry.id)),
+            kind=LedgerEntryKind(entry.kind.value),
+            points=entry.points,
+            balance_after=entry.balance_after,
+            occurred_at=entry.occurred_at,
+            description=entry.description or _default_description(entry),
+            reference=entry.reference,
+            breakdown=[
+                EarnComponent(rule=line.rule, description=line.description, points=line.points)
+                for line in entry.breakdown
+            ],
+        )
+
+
+def _default_description(entry: Entry) -> str:
+    return {
+        EntryKindModel.EARN: "Points earned",
+        EntryKindModel.REDEEM: "Points redeemed",
+        EntryKindModel.EXPIRE: "Points expired",
+        EntryKindModel.ADJUST: "Points adjusted",
+        EntryKindModel.REVERSAL: "Points reversed",
+        EntryKindModel.CLEAR: "Points cleared",
+        EntryKindModel.EXTEND: "Expiry extended",
+    }.get(entry.kind, entry.kind.value)
+
+
+@strawberry.type
+class LedgerEntryEdge:
+    cursor: str
+    node: LedgerEntry
+
+
+@strawberry.type
+class LedgerEntryConnection:
+    edges: list[LedgerEntryEdge]
+    page_info: PageInfo
+
+
+async def history_page(
+    info: Info,
+    member_id: str,
+    first: int,
+    after: str | None,
+    kinds: list[LedgerEntryKind] | None,
+) -> LedgerEntryConnection:
+    """Newest first, keyset on (occurredAt, id): entries written meanwhile never shift a page."""
+    limit = page_size(first)
+    before = None
+    if after is not None:
+        parts = decode_cursor("history", after)
+        if len(parts) != 2 or not _ENTRY_ID.match(str(parts[1])):
+            raise InvalidInput("malformed cursor", field="after")
+        before = (cursor_instant(parts[0]), str(parts[1]))
+    wanted = tuple(EntryKindModel(kind.value) for kind in kinds or ())
+    entries = await list_entries(
+        info.context.runtime.mongo, member_id, limit=limit + 1, before=before, kinds=wanted
+    )
+    edges = [
+        LedgerEntryEdge(
+            cursor=encode_cursor("history", entry.occurred_at, entry.id),
+            node=LedgerEntry.from_model(entry),
+        )
+        for entry in entries[:limit]
+    ]
+    return LedgerEntryConnection(
+        edges=edges,
+        page_info=page_info([e.cursor for e in edges], len(entries) > limit, after),
+    )

@@ -1,0 +1,179 @@
+"""The reward catalog (积分商城) and the member's redemptions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+import strawberry
+
+from app.rewards.catalog import list_rewards
+from app.rewards.models import Redemption as RedemptionModel
+from app.rewards.models import Reward as RewardModel
+from app.rewards.redemption import list_redemptions
+from graphql_schema.context import Info
+from graphql_schema.errors import InvalidInput
+from graphql_schema.ids import to_global_id
+from graphql_schema.relay import (
+    Node,
+    PageInfo,
+    cursor_instant,
+    decode_cursor,
+    encode_cursor,
+    page_info,
+    page_size,
+)
+
+
+@strawberry.enum
+class RewardKind(Enum):
+    GOODS = "goods"
+    COUPON = "coupon"
+
+
+@strawberry.type
+class Reward(Node):
+    name: str
+    description: str | None
+    category: str | None
+    kind: RewardKind
+    points_price: int
+    stock: int | None = strawberry.field(description="Units left; null when unlimited.")
+    per_member_limit: int | None = strawberry.field(
+        description="Most units one member may redeem; null when unlimited."
+    )
+    min_tier_code: str | None = strawberry.field(
+        description="Code of the lowest tier that may redeem it; null when every tier may."
+    )
+    available_until: datetime | None = strawberry.field(
+        description="When the reward leaves the catalog, if it is scheduled to."
+    )
+
+    @classmethod
+    def from_model(cls, reward: RewardModel) -> Reward:
+        return cls(
+            id=strawberry.ID(to_global_id("Reward", reward.id)),
+            name=reward.name,
+            description=reward.description,
+            category=reward.category,
+            kind=RewardKind(reward.kind.value),
+            points_price=reward.points_price,
+            stock=reward.stock,
+            per_member_limit=reward.per_member_limit,
+            min_tier_code=reward.min_tier,
+            available_until=reward.active_until,
+        )
+
+
+@strawberry.type
+class RewardEdge:
+    cursor: str
+    node: Reward
+
+
+@strawberry.type
+class RewardConnection:
+    edges: list[RewardEdge]
+    page_info: PageInfo
+
+
+async def resolve_rewards(
+    info: Info, first: int, after: str | None = None, category: str | None = None
+) -> RewardConnection:
+    limit = page_size(first)
+    key = None
+    if after is not None:
+        parts = decode_cursor("rewards", after)
+        if len(parts) != 2 or not isinstance(parts[0], int):
+            raise InvalidInput("malformed cursor", field="after")
+        key = (parts[0], str(parts[1]))
+    runtime = info.context.runtime
+    rewards, has_next = await list_rewards(
+        runtime.mongo, runtime.clock, first=limit, after=key, category=category
+    )
+    edges = [
+        RewardEdge(
+            cursor=encode_cursor("rewards", reward.points_price, reward.id),
+            node=Reward.from_model(reward),
+        )
+        for reward in rewards
+    ]
+    return RewardConnection(
+        edges=edges, page_info=page_info([e.cursor for e in edges], has_next, after)
+    )
+
+
+@strawberry.enum
+class RedemptionStatus(Enum):
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+@strawberry.type
+class Redemption(Node):
+    model: strawberry.Private[RedemptionModel]
+    quantity: int
+    points: int
+    status: RedemptionStatus
+    coupon_code: str | None = strawberry.field(description="Set when the reward is a coupon.")
+    coupon_expires_at: datetime | None = strawberry.field(
+        description="Until when the coupon can be used; set when the reward is a coupon."
+    )
+    created_at: datetime
+
+    @strawberry.field
+    async def reward(self, info: Info) -> Reward:
+        reward = await info.context.rewards.load(self.model.reward_id)
+        if reward is None:  # a reward is never deleted while redemptions point at it
+            raise LookupError(f"redemption {self.model.id} has no reward {self.model.reward_id}")
+        return Reward.from_model(reward)
+
+    @classmethod
+    def from_model(cls, redemption: RedemptionModel) -> Redemption:
+        return cls(
+            id=strawberry.ID(to_global_id("Redemption", redemption.id)),
+            model=redemption,
+            quantity=redemption.quantity,
+            points=redemption.points,
+            status=RedemptionStatus(redemption.status.value),
+            coupon_code=redemption.coupon_code,
+            coupon_expires_at=redemption.coupon_expires_at,
+            created_at=redemption.created_at,
+        )
+
+
+@strawberry.type
+class RedemptionEdge:
+    cursor: str
+    node: Redemption
+
+
+@strawberry.type
+class RedemptionConnection:
+    edges: list[RedemptionEdge]
+    page_info: PageInfo
+
+
+async def redemptions_page(
+    info: Info, member_id: str, first: int, after: str | None
+) -> RedemptionConnection:
+    limit = page_size(first)
+    key = None
+    if after is not None:
+        parts = decode_cursor("redemptions", after)
+        if len(parts) != 2:
+            raise InvalidInput("malformed cursor", field="after")
+        key = (cursor_instant(parts[0]), str(parts[1]))
+    redemptions, has_next = await list_redemptions(
+        info.context.runtime.mongo, member_id, first=limit, after=key
+    )
+    edges = [
+        RedemptionEdge(
+            cursor=encode_cursor("redemptions", r.created_at, r.id),
+            node=Redemption.from_model(r),
+        )
+        for r in redemptions
+    ]
+    return RedemptionConnection(
+        edges=edges, page_info=page_info([e.cursor for e in edges], has_next, after)
+    )

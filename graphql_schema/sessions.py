@@ -1,0 +1,191 @@
+"""Member sign-in: sign up, log in, refresh and log out. No token needed; each returns a session."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from app.auth.passwords import WeakPassword
+from app.auth.phones import InvalidPhone
+from app.auth.sessions import InvalidRefreshToken, end_session, refresh_session
+from app.auth.sessions import Session as SessionModel
+from app.auth.signin import InvalidCredentials, PhoneTaken, TooManyAttempts, log_in, sign_up
+from app.members.service import InvalidProfile
+from app.program.service import ProgramNotConfigured
+from graphql_schema.context import Info
+from graphql_schema.errors import NotConfigured
+from graphql_schema.members import Member
+from graphql_schema.user_errors import RateLimitedError, UserError, UserErrorCode, user_error
+
+
+@strawberry.type(
+    description="Send accessToken as `Authorization: Bearer`; trade refreshToken for a new pair."
+)
+class Session:
+    access_token: str
+    access_token_expires_at: datetime
+    refresh_token: str = strawberry.field(
+        description="Single use: each refresh returns the next one."
+    )
+    refresh_token_expires_at: datetime
+
+    @classmethod
+    def from_model(cls, session: SessionModel) -> Session:
+        return cls(
+            access_token=session.access_token,
+            access_token_expires_at=session.access_token_expires_at,
+            refresh_token=session.refresh_token,
+            refresh_token_expires_at=session.refresh_token_expires_at,
+        )
+
+
+@strawberry.type
+class SessionPayload:
+    session: Session | None
+    member: Member | None
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class SignUpInput:
+    phone: str = strawberry.field(
+        description="E.164 (+8613800138000) or an 11-digit mainland mobile."
+    )
+    password: str = strawberry.field(description="8 to 128 characters.")
+    name: str
+
+
+@strawberry.input
+class LogInInput:
+    phone: str
+    password: str
+
+
+@strawberry.input
+class RefreshSessionInput:
+    refresh_token: str
+
+
+@strawberry.input
+class LogOutInput:
+    refresh_token: str
+
+
+@strawberry.type
+class LogOutPayload:
+    user_errors: list[UserError]
+
+
+def _require_signing(info: Info) -> None:
+    if info.context.runtime.issuer is None:
+        raise NotConfigured("this server has no signing key, so it cannot sign members in")
+
+
+def _failed(*errors: UserError) -> SessionPayload:
+    return SessionPayload(session=None, member=None, user_errors=list(errors))
+
+
+async def sign_up_mutation(info: Info, input: SignUpInput) -> SessionPayload:
+    _require_signing(info)
+    runtime = info.context.runtime
+    try:
+        signed_in = await sign_up(
+            runtime.mongo,
+            runtime.clock,
+            runtime.issuer,
+            phone=input.phone,
+            password=input.password,
+            name=input.name,
+        )
+    except InvalidPhone as exc:
+        return _failed(user_error(UserErrorCode.INVALID_INPUT, str(exc), "input", "phone"))
+    except WeakPassword as exc:
+        return _failed(user_error(UserErrorCode.INVALID_INPUT, str(exc), "input", "password"))
+    except InvalidProfile as exc:
+        return _failed(user_error(UserErrorCode.INVALID_INPUT, str(exc), "input", exc.field))
+    except PhoneTaken:
+        message = "this phone number already has an account; log in instead"
+        return _failed(user_error(UserErrorCode.PHONE_TAKEN, message, "input", "phone"))
+    except ProgramNotConfigured:
+        raise NotConfigured("the program has not been configured yet") from None
+    info.context.remember_member(signed_in.member)
+    return SessionPayload(
+        session=Session.from_model(signed_in.session),
+        member=Member.of(signed_in.member.id),
+        user_errors=[],
+    )
+
+
+async def log_in_mutation(info: Info, input: LogInInput) -> SessionPayload:
+    _require_signing(info)
+    runtime = info.context.runtime
+    try:
+        signed_in = await log_in(
+            runtime.mongo,
+            runtime.clock,
+            runtime.issuer,
+            phone=input.phone,
+            password=input.password,
+            client_address=info.context.client_address,
+        )
+    except InvalidCredentials:
+        return _failed(
+            user_error(UserErrorCode.INVALID_CREDENTIALS, "wrong phone number or password")
+        )
+    except TooManyAttempts as exc:
+        retry_after = exc.locked.retry_after_seconds(runtime.clock.now())
+        return _failed(
+            RateLimitedError(
+                code=UserErrorCode.RATE_LIMITED,
+                message=f"too many failed log-ins; try again in {retry_after} s",
+                field=None,
+                retry_after_seconds=retry_after,
+            )
+        )
+    info.context.remember_member(signed_in.member)
+    return SessionPayload(
+        session=Session.from_model(signed_in.session),
+        member=Member.of(signed_in.member.id),
+        user_errors=[],
+    )
+
+
+async def refresh_session_mutation(info: Info, input: RefreshSessionInput) -> SessionPayload:
+    _require_signing(info)
+    runtime = info.context.runtime
+    try:
+        session = await refresh_session(
+            runtime.mongo, runtime.clock, runtime.issuer, input.refresh_token
+        )
+    except InvalidRefreshToken:
+        message = "the refresh token is not valid; log in again"
+        return _failed(
+            user_error(UserErrorCode.INVALID_REFRESH_TOKEN, message, "input", "refreshToken")
+        )
+    return SessionPayload(
+        session=Session.from_model(session), member=Member.of(session.member_id), user_errors=[]
+    )
+
+
+async def log_out_mutation(info: Info, input: LogOutInput) -> LogOutPayload:
+    """Ends the refresh token's whole family; answers the same for an unknown token."""
+    runtime = info.context.runtime
+    await end_session(runtime.mongo, runtime.clock, input.refresh_token)
+    return LogOutPayload(user_errors=[])
+
+
+sign_up_field = strawberry.mutation(
+    resolver=sign_up_mutation, description="Create a member account and sign in."
+)
+log_in_field = strawberry.mutation(
+    resolver=log_in_mutation,
+    description="Sign in with phone and password. Five failures in 15 minutes lock the phone for 15 minutes.",
+)
+refresh_session_field = strawberry.mutation(
+    resolver=refresh_session_mutation,
+    description="A new access token and the next refresh token; reusing a refresh token ends its family.",
+)
+log_out_field = strawberry.mutation(
+    resolver=log_out_mutation, description="End the session the refresh token belongs to."
+)
