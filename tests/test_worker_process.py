@@ -1,0 +1,111 @@
+"""Real worker processes: a crashed worker's lease is taken over, and no warning is issued twice."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from app.clock import SystemClock
+from app.db import Mongo
+from app.program.service import save_program
+from app.seed import DEMO_PROGRAM
+
+MEMBERS = 3000
+
+
+def start_worker(
+    mongo_url: str, db_name: str, tmp_path: Path, name: str
+) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JIFEN_")}
+    env.update(
+        JIFEN_MONGODB_URL=mongo_url,
+        JIFEN_DB_NAME=db_name,
+        JIFEN_DATA_DIR=str(tmp_path),
+        JIFEN_ENV="test",
+        JIFEN_WORKER_INTERVAL_SECONDS="0.2",
+        JIFEN_WORKER_LEASE_SECONDS="2",
+    )
+    log = (tmp_path / f"{name}.log").open("wb")
+    return subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+
+
+async def lease_owner_pid(mongo: Mongo, job: str) -> int | None:
+    lease = await mongo["leases"].find_one({"_id": job})
+    return None if lease is None else int(lease["owner"].split(":")[1])
+
+
+async def wait_for(predicate, within: float = 60.0) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if await predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+async def test_second_worker_waits_then_takes_over_without_duplicates(
+    mongo: Mongo, mongo_url: str, db_name: str, tmp_path: Path
+) -> None:
+    now = SystemClock().now()
+    await save_program(mongo, SystemClock(), DEMO_PROGRAM)
+    # Live lots of many members expiring in 3 days (the warn job reads lots only).
+    expires_at = datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=3)
+    await mongo["lots"].insert_many(
+        [
+            {
+                "member_id": f"m{i}",
+                "amount": 100,
+                "remaining": 100,
+                "held": 0,
+                "status": "available",
+                "expires_at": expires_at,
+            }
+            for i in range(MEMBERS)
+        ]
+    )
+    first = start_worker(mongo_url, db_name, tmp_path, "first")
+    second = None
+    try:
+        await wait_for(lambda: _owned(mongo, "warn", first.pid))
+        second = start_worker(mongo_url, db_name, tmp_path, "second")
+        # The first worker issues warnings in batches; kill it in the middle of the run.
+        await wait_for(lambda: _count_above(mongo, 0), within=60)
+        issued_before_kill = await mongo["notifications"].count_documents({})
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        assert (
+            await lease_owner_pid(mongo, "warn") == first.pid
+        )  # the second never took a live lease
+        # Within two lease periods the second worker takes over and finishes the run.
+        killed_at = time.monotonic()
+        await wait_for(lambda: _owned(mongo, "warn", second.pid), within=10)
+        assert time.monotonic() - killed_at < 2 * 2 + 1
+        await wait_for(lambda: _count_above(mongo, MEMBERS - 1), within=60)
+        await asyncio.sleep(1.0)  # more passes of the job: still nothing more
+        total = await mongo["notifications"].count_documents({})
+        assert 0 < issued_before_kill < MEMBERS  # the kill really landed mid-run
+        assert total == MEMBERS, (issued_before_kill, total)
+        keys = await mongo["notifications"].distinct("dedupe_key")
+        assert len(keys) == MEMBERS
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(15)
+    assert second is not None and second.returncode == 0
+
+
+async def _owned(mongo: Mongo, job: str, pid: int) -> bool:
+    return await lease_owner_pid(mongo, job) == pid
+
+
+async def _count_above(mongo: Mongo, count: int) -> bool:
+    return await mongo["notifications"].count_documents({}) > count
