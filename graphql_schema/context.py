@@ -27,6 +27,9 @@ class Context:
     principal: Principal | None
     auth_failure: str | None = None
     client_address: str | None = None
+    connection_params: dict[str, object] | None = (
+        None  # graphql-transport-ws connection_init payload
+    )
     rewards: DataLoader[str, Reward | None] = field(init=False)
     _members: dict[str, Member] = field(default_factory=dict, init=False)
     _program: Program | None = field(default=None, init=False)
@@ -67,16 +70,23 @@ def bearer_token(header: str | None) -> str | None:
     return token.strip()
 
 
+async def authenticate(
+    runtime: Runtime, authorization: str | None
+) -> tuple[Principal | None, str | None]:
+    """The caller of a bearer token, or why there is none."""
+    token = bearer_token(authorization)
+    if token is None:
+        return None, "missing bearer token"
+    try:
+        return await runtime.verifier.verify(token), None
+    except InvalidToken as exc:
+        log.info("rejected token: %s", exc)
+        return None, "invalid or expired token"
+
+
 async def build_context(
     runtime: Runtime, authorization: str | None, client_address: str | None = None
 ) -> Context:
     """Verify the bearer token once per request; a bad one only matters to fields that need one."""
-    token = bearer_token(authorization)
-    if token is None:
-        return Context(runtime, None, "missing bearer token", client_address)
-    try:
-        principal = await runtime.verifier.verify(token)
-    except InvalidToken as exc:
-        log.info("rejected token: %s", exc)
-        return Context(runtime, None, "invalid or expired token", client_address)
-    return Context(runtime, principal, client_address=client_address)
+    principal, failure = await authenticate(runtime, authorization)
+    return Context(runtime, principal, failure, client_address)

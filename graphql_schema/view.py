@@ -12,9 +12,10 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UNSET, UnsetType
 
 from app.runtime import Runtime
-from graphql_schema.context import Context, build_context
+from graphql_schema.context import Context, authenticate, build_context
 from graphql_schema.safety import MAX_BODY_BYTES
 
 
@@ -52,3 +53,13 @@ class JifenGraphQL(GraphQL[Context, None]):
         if too_big or (request.method == "POST" and len(await request.get_body()) > MAX_BODY_BYTES):
             raise HTTPException(413, f"request body over {MAX_BODY_BYTES} bytes")
         return await super().parse_http_body(request)
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """A WebSocket authenticates with `Authorization` in its connection_init payload."""
+        params = context.connection_params or {}
+        authorization = params.get("Authorization", params.get("authorization"))
+        if isinstance(authorization, str):
+            context.principal, context.auth_failure = await authenticate(
+                context.runtime, authorization
+            )
+        return UNSET  # type: ignore[no-any-return]

@@ -1,0 +1,113 @@
+"""Abusive documents are refused before anything runs; validation is cached; errors are masked."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from graphql_schema.safety import MAX_ALIASES, MAX_DEPTH, validate_cached
+from tests.api.gql import ask, make_member, make_program, member_token
+
+
+def messages(body) -> list[str]:
+    return [error["message"] for error in body.get("errors", [])]
+
+
+@pytest.fixture
+async def token(runtime, clock, issuer) -> str:
+    await make_program(runtime, clock)
+    return member_token(issuer, await make_member(runtime, clock))
+
+
+async def test_a_document_fifty_levels_deep_is_refused(client, token, runtime) -> None:
+    query = "{ me " + "{ me " * 49 + "{ name }" + " }" * 50
+    body = await ask(client, query, token)
+    assert body["data"] is None
+    assert f"'anonymous' exceeds maximum operation depth of {MAX_DEPTH}" in messages(body)
+
+
+async def test_depth_twelve_is_allowed(client, token) -> None:
+    # me(1) redemptions(2) edges(3) node(4) reward(5) name(6): real queries are far from the limit.
+    query = "{ me { redemptions(first: 1) { edges { node { reward { name } } } } } }"
+    assert "errors" not in await ask(client, query, token)
+
+
+async def test_a_thousand_aliases_are_refused_before_execution(client, token, runtime) -> None:
+    query = "{ " + " ".join(f"a{n}: program {{ name }}" for n in range(1000)) + " }"
+    body = await ask(client, query, token)
+    assert body["data"] is None
+    # 6,000 tokens: the parser stops at the token limit before the alias rule even runs.
+    assert messages(body) == [
+        "Syntax Error: Document contains more than 2000 tokens. Parsing aborted."
+    ]
+
+
+async def test_more_aliases_than_allowed_are_refused(client, token) -> None:
+    query = "{ " + " ".join(f"a{n}: program {{ name }}" for n in range(MAX_ALIASES + 1)) + " }"
+    body = await ask(client, query, token)
+    assert body["data"] is None
+    assert messages(body) == [f"{MAX_ALIASES + 1} aliases found. Allowed: {MAX_ALIASES}"]
+    allowed = "{ " + " ".join(f"a{n}: program {{ name }}" for n in range(MAX_ALIASES)) + " }"
+    assert "errors" not in await ask(client, allowed, token)
+
+
+async def test_more_than_two_thousand_tokens_are_refused_while_parsing(client, token) -> None:
+    query = "{ program { " + "name " * 2000 + "} }"
+    body = await ask(client, query, token)
+    assert body["data"] is None
+    assert messages(body) == [
+        "Syntax Error: Document contains more than 2000 tokens. Parsing aborted."
+    ]
+
+
+async def test_a_one_megabyte_query_is_refused_before_parsing(client, token) -> None:
+    query = "{ program { name } } # " + "x" * (1024 * 1024)
+    response = await client.post("/graphql", json={"query": query})
+    assert response.status_code == 413
+
+
+async def test_batched_requests_are_refused(client, token) -> None:
+    response = await client.post(
+        "/graphql", json=[{"query": "{ program { name } }"}, {"query": "{ program { name } }"}]
+    )
+    assert response.status_code == 400
+    assert "Batching is not enabled" in response.text
+
+
+async def test_errors_suggest_no_field_names(client, token) -> None:
+    body = await ask(client, "{ me { nam } }", token)
+    assert messages(body) == ["Cannot query field 'nam' on type 'Member'."]
+    enum = await ask(
+        client,
+        "query($k: [LedgerEntryKind!]) { me { history(first: 1, kinds: $k) { edges { cursor } } } }",
+        token,
+        {"k": ["EARNN"]},
+    )
+    assert enum["errors"] and all("Did you mean" not in m for m in messages(enum))
+
+
+async def test_repeated_documents_hit_the_validation_cache(client, token) -> None:
+    query = "{ me { name balance { available } } }"
+    await ask(client, query, token)
+    hits = validate_cached.cache_info().hits
+    for _ in range(3):
+        await ask(client, query, token)
+    assert validate_cached.cache_info().hits == hits + 3
+
+
+async def test_internal_errors_are_masked_and_logged_with_the_request_id(
+    client, token, runtime, caplog
+) -> None:
+    # A reward document the model cannot read: an internal error, not the client's.
+    await runtime.mongo["rewards"].insert_one({"_id": "r_bad", "name": "", "active": True})
+    with caplog.at_level(logging.ERROR, logger="jifen.graphql"):
+        response = await client.post(
+            "/graphql",
+            json={"query": "{ rewards(first: 5) { edges { node { name } } } }"},
+            headers={"x-request-id": "req-123"},
+        )
+    body = response.json()
+    assert messages(body) == ["Internal server error."]
+    assert "ValidationError" not in response.text
+    assert any("request req-123" in record.getMessage() for record in caplog.records)
