@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 
-from app.clock import Clock
+from app.clock import Clock, FrozenClock
 from app.db import Mongo
+from app.ledger import BreakdownLine, adjust, earn
 from app.members.models import Member
+from app.program.expiry import ExpiryPolicySet, PeriodEnd, Rolling
 from app.program.models import Program, Tier
 from app.program.service import save_program
 from app.rewards.models import Reward, RewardKind
+from app.rewards.redemption import redeem
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +32,11 @@ DEMO_PROGRAM = Program(
         Tier(code="member", name="普通会员 Member", threshold=0),
         Tier(code="silver", name="银卡 Silver", threshold=2000),
         Tier(code="gold", name="金卡 Gold", threshold=10000),
+    ),
+    # Points earned in a year expire at the end of the next year (Shanghai time); gold keeps two.
+    expiry=ExpiryPolicySet(
+        default=PeriodEnd(period="year", periods_after=1),
+        by_tier={"gold": PeriodEnd(period="year", periods_after=2)},
     ),
 )
 
@@ -73,5 +82,40 @@ async def seed_demo(mongo: Mongo, clock: Clock) -> SeedResult:
     document["password_hash"] = PasswordHasher().hash(DEMO_PASSWORD)
     await mongo["members"].insert_one(document)
     await mongo["counters"].update_one({"_id": "member_no"}, {"$max": {"value": 1}}, upsert=True)
+    await _demo_history(mongo, clock, member)
     log.info("seeded the demo program")
     return SeedResult(seeded=True, member_id=DEMO_MEMBER_ID)
+
+
+async def _demo_history(mongo: Mongo, clock: Clock, member: Member) -> None:
+    """Two purchases, a redemption, a goodwill adjustment and campaign points that expire soon."""
+    now = clock.now()
+    program, policy = DEMO_PROGRAM, DEMO_PROGRAM.expiry.for_tier(member.tier)
+    past = FrozenClock(now - timedelta(days=60))
+    purchases = (("DEMO-1001", 399, ()), ("DEMO-1002", 1288, (("campaign:double-11", 1288),)))
+    for order, spend, bonuses in purchases:
+        lines = [BreakdownLine("base", f"1 point per ¥1 on ¥{spend}", spend)]
+        lines += [BreakdownLine(rule, "Double points campaign", points) for rule, points in bonuses]
+        await earn(
+            mongo, past, member_id=member.id, points=sum(line.points for line in lines),
+            idempotency_key=f"demo:earn:{order}", policy=policy, tz=program.timezone,
+            reference=order, description=f"Purchase {order}", breakdown=lines, channel="online-shop",
+        )  # fmt: skip
+        past.advance(timedelta(days=30))
+    past.set(now - timedelta(days=10))
+    await redeem(
+        mongo, past, member=member, program=program, reward=DEMO_REWARDS[0], quantity=1,
+        idempotency_key="demo:redeem:coffee",
+    )  # fmt: skip
+    past.advance(timedelta(days=3))
+    await adjust(
+        mongo, past, member_id=member.id, points=50, idempotency_key="demo:adjust:late-delivery",
+        reason="Goodwill: late delivery of DEMO-1002", actor="ops:demo",
+    )  # fmt: skip
+    past.advance(timedelta(days=5))
+    await earn(
+        mongo, past, member_id=member.id, points=200, idempotency_key="demo:earn:member-day",
+        policy=Rolling(days=14), tz=program.timezone, reference="member-day",
+        description="Member day bonus (valid 14 days)",
+        breakdown=[BreakdownLine("campaign:member-day", "Member day bonus", 200)],
+    )  # fmt: skip
