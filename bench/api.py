@@ -1,0 +1,296 @@
+"""Benchmark of the member API over real HTTP: throughput, latency and database commands per operation.
+
+    .venv/bin/python bench/api.py [--seconds 5] [--concurrency 16]
+
+Starts an embedded SecantusDB, seeds a program, members with points and a catalog, then runs
+two uvicorn processes on free ports against that database: the Jifen app, and a hand-written
+Starlette endpoint that verifies the same JWT and reads the same account document. A concurrent
+httpx client drives each operation and prints requests/s and p50/p99 latency, the GraphQL /
+hand-written ratio for the balance read (target >= 0.8), and the database commands each operation
+costs, from the server's serverStatus opcounters (targets: balance 1, history page 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from app.auth.keys import load_key_material
+from app.auth.principals import PrincipalKind
+from app.auth.tokens import InvalidToken, TokenIssuer, build_token_services
+from app.clock import SystemClock
+from app.config import Environment, Settings, load_settings
+from app.db import connect, ensure_indexes
+from app.embedded import EmbeddedMongo, free_port
+from app.ledger import earn, get_balance
+from app.members.service import create_member
+from app.program.models import Program, Tier
+from app.program.service import save_program
+from app.rewards.models import Reward
+from graphql_schema.context import bearer_token
+from graphql_schema.ids import to_global_id
+
+ROOT = Path(__file__).resolve().parent.parent
+BALANCE = "{ me { balance { available pending held nextExpiry { points expiresAt } } } }"
+HISTORY = "{ me { history(first: 20) { edges { cursor node { id kind points occurredAt } } } } }"
+REDEEM = """mutation($input: RedeemRewardInput!) {
+  redeemReward(input: $input) { redemption { id points } userErrors { code } } }"""
+MEMBERS = 200  # mutations are rate limited per member (60 a minute), so redemptions rotate members
+ENTRIES = 60  # ledger entries of each member: more than one history page
+
+
+# The hand-written baseline: the same token check and the same one-document read, as plain JSON.
+def baseline_app() -> Starlette:
+    settings = load_settings()
+    assert settings.mongodb_url is not None
+    mongo = connect(settings.mongodb_url, settings.db_name)
+    _, verifier = build_token_services(settings, load_key_material(settings), SystemClock())
+
+    async def balance(request: Request) -> JSONResponse:
+        token = bearer_token(request.headers.get("authorization"))
+        try:
+            principal = await verifier.verify(token or "")
+        except InvalidToken:
+            return JSONResponse({"error": "unauthenticated"}, status_code=401)
+        if principal.member_id is None:
+            return JSONResponse({"error": "forbidden"}, status_code=403)
+        found = await get_balance(mongo, principal.member_id)
+        nxt = found.next_expiry
+        return JSONResponse(
+            {
+                "available": found.available,
+                "pending": found.pending,
+                "held": found.held,
+                "nextExpiry": {"points": nxt.points, "expiresAt": nxt.expires_at.isoformat()}
+                if nxt
+                else None,
+            }
+        )
+
+    return Starlette(routes=[Route("/balance", balance)])
+
+
+@dataclass
+class Result:
+    name: str
+    requests: int
+    seconds: float
+    latencies: list[float]
+    failures: int
+
+    def line(self) -> str:
+        ordered = sorted(self.latencies)
+        p50 = statistics.median(ordered) * 1000
+        p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
+        return (
+            f"{self.name:<32} {self.requests / self.seconds:>8.0f} req/s   p50 {p50:6.1f} ms"
+            f"   p99 {p99:6.1f} ms   ({self.requests} requests, {self.failures} failed)"
+        )
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+
+async def seed(settings: Settings, issuer: TokenIssuer) -> list[str]:
+    """Program, members with points (some expiring) and a catalog; returns member tokens."""
+    assert settings.mongodb_url is not None
+    mongo = connect(settings.mongodb_url, settings.db_name)
+    await ensure_indexes(mongo)
+    clock = SystemClock()
+    tiers = (Tier(code="member", name="Member", threshold=0),)
+    await save_program(mongo, clock, Program(name="Bench", currency="pts", tiers=tiers))
+    reward = Reward(id="r_bench", name="Bench coupon", points_price=1)
+    await mongo["rewards"].insert_one(reward.model_dump(by_alias=True, mode="python"))
+    tokens = []
+    for n in range(MEMBERS):
+        member = await create_member(mongo, clock, name=f"Bench {n}", tier="member")
+        tokens.append(issuer.mint(PrincipalKind.MEMBER, member.id, ttl=timedelta(hours=1)))
+        entries = ENTRIES if n < 4 else 1
+        for e in range(entries):
+            await earn(mongo, clock, member_id=member.id, points=1000, idempotency_key=f"{n}:{e}")
+    await mongo.close()
+    return tokens
+
+
+def start_server(target: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable, "-m", "uvicorn", target, "--factory", "--host", "127.0.0.1",
+        "--port", str(port), "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+    return subprocess.Popen(command, cwd=ROOT, env=env)
+
+
+async def wait_ready(url: str, within: float = 60.0) -> None:
+    deadline = time.monotonic() + within
+    async with httpx.AsyncClient() as http:
+        while time.monotonic() < deadline:
+            try:
+                await http.get(url)
+                return
+            except httpx.TransportError:
+                await asyncio.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+Call = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
+
+
+async def drive(name: str, call: Call, *, seconds: float, concurrency: int) -> Result:
+    """`concurrency` workers call back to back for a warm-up second, then for `seconds`."""
+    latencies: list[float] = []
+    failures = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as http:
+
+        async def worker(until: float, record: bool) -> None:
+            nonlocal failures
+            while time.perf_counter() < until:
+                started = time.perf_counter()
+                response = await call(http)
+                took = time.perf_counter() - started
+                ok = response.status_code == 200 and "errors" not in response.json()
+                if record:
+                    latencies.append(took)
+                    failures += 0 if ok else 1
+
+        warm = time.perf_counter() + 1.0
+        await asyncio.gather(*(worker(warm, False) for _ in range(concurrency)))
+        started = time.perf_counter()
+        until = started + seconds
+        await asyncio.gather(*(worker(until, True) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return Result(name, len(latencies), elapsed, latencies, failures)
+
+
+async def commands_per_call(url: str, call: Call, calls: int = 20) -> float:
+    """Database commands one call costs: the opcounters' growth over `calls` sequential calls."""
+    from pymongo import AsyncMongoClient
+
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(url)
+
+    async def total() -> int:
+        status = await mongo.admin.command("serverStatus")
+        return sum(int(v) for v in status["opcounters"].values())
+
+    async with httpx.AsyncClient(timeout=30) as http:
+        await call(http)
+        before = await total()
+        for _ in range(calls):
+            await call(http)
+        after = await total()
+        # Measure the serverStatus call itself the same way, and take it off.
+        idle_before = await total()
+        idle_after = await total()
+    await mongo.close()
+    overhead = idle_after - idle_before
+    return (after - before - overhead) / calls
+
+
+async def main(seconds: float, concurrency: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="jifen-bench-") as tmp:
+        data_dir = Path(tmp)
+        database = EmbeddedMongo(data_dir / "db")
+        mongo_url = database.start()
+        processes: list[subprocess.Popen[bytes]] = []
+        try:
+            env = {
+                **os.environ,
+                "JIFEN_MONGODB_URL": mongo_url,
+                "JIFEN_DB_NAME": "bench",
+                "JIFEN_DATA_DIR": str(data_dir),
+                "JIFEN_ENV": "test",
+                "JIFEN_LOG_LEVEL": "WARNING",
+            }
+            settings = Settings(
+                mongodb_url=mongo_url, db_name="bench", data_dir=data_dir, env=Environment.TEST
+            )
+            keys = load_key_material(settings)  # generates the key the servers will load
+            issuer, _ = build_token_services(settings, keys, SystemClock())
+            assert issuer is not None
+            print(f"seeding {MEMBERS} members ...", flush=True)
+            tokens = await seed(settings, issuer)
+            api_port, base_port = free_port(), free_port()
+            processes.append(start_server("app.main:create_app", api_port, env))
+            processes.append(start_server("bench.api:baseline_app", base_port, env))
+            api = f"http://127.0.0.1:{api_port}/graphql"
+            base = f"http://127.0.0.1:{base_port}/balance"
+            await wait_ready(f"http://127.0.0.1:{api_port}/healthz")
+            await wait_ready(base)
+
+            reader = {"authorization": f"Bearer {tokens[0]}"}
+            rotation = itertools.cycle(tokens)
+            keys_used = itertools.count()
+            reward_id = to_global_id("Reward", "r_bench")
+
+            async def balance(http: httpx.AsyncClient) -> httpx.Response:
+                return await http.post(api, json={"query": BALANCE}, headers=reader)
+
+            async def history(http: httpx.AsyncClient) -> httpx.Response:
+                return await http.post(api, json={"query": HISTORY}, headers=reader)
+
+            async def baseline(http: httpx.AsyncClient) -> httpx.Response:
+                return await http.get(base, headers=reader)
+
+            async def redeem(http: httpx.AsyncClient) -> httpx.Response:
+                variables = {
+                    "input": {"rewardId": reward_id, "idempotencyKey": f"b{next(keys_used)}"}
+                }
+                headers = {"authorization": f"Bearer {next(rotation)}"}
+                body = {"query": REDEEM, "variables": variables}
+                return await http.post(api, json=body, headers=headers)
+
+            print(f"\n{seconds:.0f} s per operation, {concurrency} concurrent clients\n")
+            results = {}
+            for name, call in [
+                ("hand-written balance (JSON)", baseline),
+                ("GraphQL me.balance", balance),
+                ("GraphQL history page of 20", history),
+                ("GraphQL redeemReward", redeem),
+            ]:
+                results[name] = await drive(name, call, seconds=seconds, concurrency=concurrency)
+                print(results[name].line(), flush=True)
+            ratio = results["GraphQL me.balance"].rate / results["hand-written balance (JSON)"].rate
+            print(f"\nGraphQL / hand-written balance: {ratio:.2f} (target >= 0.8)")
+
+            print("\ndatabase commands per operation (serverStatus opcounters):")
+            for name, call, target in [
+                ("hand-written balance", baseline, "1"),
+                ("GraphQL me.balance", balance, "1"),
+                ("GraphQL history page of 20", history, "1"),
+                ("GraphQL redeemReward", redeem, "-"),
+            ]:
+                per_call = await commands_per_call(mongo_url, call)
+                print(f"  {name:<30} {per_call:5.1f}   (target {target})")
+        finally:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.wait(timeout=15)
+            database.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.seconds, arguments.concurrency))
