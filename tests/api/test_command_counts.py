@@ -1,0 +1,98 @@
+"""What each read costs the database, counted by the server's opcounters: reads stay O(1) commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pymongo import monitoring
+
+from app.rewards.models import Reward
+from graphql_schema.ids import to_global_id
+from tests.api.gql import (
+    ask,
+    data,
+    earn_points,
+    make_member,
+    make_program,
+    make_reward,
+    member_token,
+)
+
+
+class Recorder(monitoring.CommandListener):
+    """Counts the commands sent to one database while switched on."""
+
+    def __init__(self) -> None:
+        self.database: str | None = None
+        self.names: list[str] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.database_name == self.database:
+            self.names.append(event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+# Registered at import, before the app's client exists: pymongo hands global listeners only to
+# clients created afterwards. Off (database None) except inside `commands` below.
+RECORDER = Recorder()
+monitoring.register(RECORDER)
+
+
+async def commands(settings, run) -> tuple[list[str], Any]:
+    """The commands the app sent to the test's database while `run` ran."""
+    RECORDER.names = []
+    RECORDER.database = settings.db_name
+    try:
+        result = await run()
+    finally:
+        RECORDER.database = None
+    return RECORDER.names, result
+
+
+@pytest.fixture
+async def member(runtime, clock) -> str:
+    await make_program(runtime, clock)
+    member_id = await make_member(runtime, clock)
+    for n in range(30):
+        await earn_points(runtime, clock, member_id, 100, f"e{n}")
+    return member_id
+
+
+async def test_the_balance_is_one_read(client, runtime, settings, issuer, member) -> None:
+    token = member_token(issuer, member)
+    query = "{ me { balance { available pending held nextExpiry { points expiresAt } } } }"
+    sent, body = await commands(settings, lambda: ask(client, query, token))
+    assert data(body)["me"]["balance"]["available"] == 3000
+    assert sent == ["find"]
+
+
+async def test_a_history_page_is_one_read(client, runtime, settings, issuer, member) -> None:
+    token = member_token(issuer, member)
+    query = "{ me { history(first: 20) { edges { cursor node { id points } } pageInfo { hasNextPage } } } }"
+    sent, body = await commands(settings, lambda: ask(client, query, token))
+    assert len(data(body)["me"]["history"]["edges"]) == 20
+    assert sent == ["find"]
+
+
+async def test_redemption_rewards_are_loaded_in_one_batch(
+    client, runtime, settings, issuer, member
+) -> None:
+    token = member_token(issuer, member)
+    redeem = """mutation($input: RedeemRewardInput!) { redeemReward(input: $input) { userErrors { code } } }"""
+    for n in range(5):
+        await make_reward(runtime, Reward(id=f"r{n}", name=f"Reward {n}", points_price=10))
+        variables = {
+            "input": {"rewardId": to_global_id("Reward", f"r{n}"), "idempotencyKey": str(n)}
+        }
+        assert data(await ask(client, redeem, token, variables))["redeemReward"]["userErrors"] == []
+    query = "{ me { redemptions(first: 10) { edges { node { reward { name } } } } } }"
+    sent, body = await commands(settings, lambda: ask(client, query, token))
+    edges = data(body)["me"]["redemptions"]["edges"]
+    assert {edge["node"]["reward"]["name"] for edge in edges} == {f"Reward {n}" for n in range(5)}
+    assert sent == ["find", "find"]  # the redemptions, then all five rewards at once
