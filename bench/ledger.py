@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from pymongo import monitoring
@@ -50,9 +51,10 @@ class Commands(monitoring.CommandListener):
         return total
 
 
-async def timed(
-    calls: list[Callable[[], Awaitable[object]]], concurrency: int
-) -> tuple[float, int]:
+Call = Callable[[], Awaitable[object]]
+
+
+async def timed(calls: list[Call], concurrency: int) -> tuple[float, int]:
     """Run the calls `concurrency` at a time; seconds taken and how many succeeded."""
     queue = list(reversed(calls))
     done = 0
@@ -85,16 +87,15 @@ async def bench(url: str, members: int, lots_each: int, concurrency: int) -> Non
     commands.take()
 
     # earn: lots_each lots per member, expiring 1..lots_each days out, so spends cross lots
-    earns = [
-        (
-            lambda m=m, i=i: earn(
-                mongo,
-                clock,
-                member_id=m,
-                points=10,
-                policy=Rolling(days=1 + i),
-                idempotency_key=f"earn:{m}:{i}",
-            )
+    earns: list[Call] = [
+        partial(
+            earn,
+            mongo,
+            clock,
+            member_id=m,
+            points=10,
+            policy=Rolling(days=1 + i),
+            idempotency_key=f"earn:{m}:{i}",
         )
         for i in range(lots_each)
         for m in ids
@@ -103,12 +104,8 @@ async def bench(url: str, members: int, lots_each: int, concurrency: int) -> Non
     report("earn", done, seconds, commands.take())
 
     # spend: 25 points each, so every spend touches 3 lots of 10 (the lots already cut in two)
-    spends = [
-        (
-            lambda m=m, i=i: spend(
-                mongo, clock, member_id=m, points=25, idempotency_key=f"spend:{m}:{i}"
-            )
-        )
+    spends: list[Call] = [
+        partial(spend, mongo, clock, member_id=m, points=25, idempotency_key=f"spend:{m}:{i}")
         for i in range(lots_each // 5)
         for m in ids
     ]

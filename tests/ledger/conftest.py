@@ -36,7 +36,9 @@ async def seed_earns(
     mongo: Mongo, clock: FrozenClock, *, members: int, lots_each: int, points: int, policy: Rolling
 ) -> None:
     """Many earns at once, built by the ledger's own rules and written in bulk (arranging, not testing)."""
-    accounts, lots, entries = [], [], []
+    accounts: list[dict[str, Any]] = []
+    lots: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
     for m in range(members):
         book = Book(AccountState(f"m{m}"), [], clock.now())
         for _ in range(lots_each):

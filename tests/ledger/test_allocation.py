@@ -73,7 +73,7 @@ lots_strategy = st.lists(
 
 @given(lots=lots_strategy, data=st.data())
 def test_allocation_takes_exactly_the_points_and_never_a_later_lot_before_an_earlier_one(
-    lots, data
+    lots: list[Lot], data: st.DataObject
 ) -> None:
     total = sum(lot.free for lot in lots)
     points = data.draw(st.integers(0, total))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any
 
@@ -74,7 +75,7 @@ async def test_hold_racing_spend_never_reserves_what_was_spent(
 ) -> None:
     await earn_points(mongo, clock, "m1", 100)
     ttl = timedelta(minutes=10)
-    calls = []
+    calls: list[Awaitable[object]] = []
     for i in range(10):
         if i % 2:
             calls.append(

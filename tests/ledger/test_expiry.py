@@ -112,7 +112,7 @@ def test_period_end_is_a_local_midnight_starting_the_right_period(
     earned: datetime, zone: str, period: str, after: int
 ) -> None:
     tz = ZoneInfo(zone)
-    result = expires_at(PeriodEnd(period=period, periods_after=after), earned, zone)  # type: ignore[arg-type]
+    result = expires_at(PeriodEnd(period=period, periods_after=after), earned, zone)
     assert result is not None and result.tzinfo is not None and result.utcoffset() == timedelta(0)
     assert result > earned
     local = result.astimezone(tz)

@@ -75,11 +75,16 @@ async def test_replayed_corrections_return_the_first_entries(
     mongo: Mongo, clock: FrozenClock
 ) -> None:
     earned = await earn_points(mongo, clock, "m1", 100)
-    staff = {"actor": "staff:1"}
     await replay_changes_nothing(
         mongo,
         lambda: adjust(
-            mongo, clock, member_id="m1", points=-5, reason="r", idempotency_key="a1", **staff
+            mongo,
+            clock,
+            member_id="m1",
+            points=-5,
+            reason="r",
+            idempotency_key="a1",
+            actor="staff:1",
         ),
     )
     await replay_changes_nothing(
@@ -89,12 +94,20 @@ async def test_replayed_corrections_return_the_first_entries(
     await replay_changes_nothing(
         mongo,
         lambda: extend(
-            mongo, clock, member_id="m1", until=until, reason="r", idempotency_key="x1", **staff
+            mongo,
+            clock,
+            member_id="m1",
+            until=until,
+            reason="r",
+            idempotency_key="x1",
+            actor="staff:1",
         ),
     )
     await replay_changes_nothing(
         mongo,
-        lambda: clear(mongo, clock, member_id="m1", reason="r", idempotency_key="z1", **staff),
+        lambda: clear(
+            mongo, clock, member_id="m1", reason="r", idempotency_key="z1", actor="staff:1"
+        ),
     )
 
 

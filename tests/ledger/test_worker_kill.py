@@ -36,7 +36,7 @@ async def test_an_expire_run_killed_midway_is_finished_by_the_rerun(
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert worker.stdout is not None
-    seen = []
+    seen: list[str] = []
     async with asyncio.timeout(60):
         while len(seen) < 3:
             line = (await worker.stdout.readline()).decode()
