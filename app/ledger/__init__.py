@@ -15,6 +15,7 @@ from app.ledger.errors import (
     IdempotencyConflict,
     InsufficientPoints,
     InvalidPoints,
+    InvalidRequest,
     LedgerError,
     ReversalExceedsEarn,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "IdempotencyConflict",
     "InsufficientPoints",
     "InvalidPoints",
+    "InvalidRequest",
     "JobRun",
     "LedgerError",
     "LotShare",

@@ -8,12 +8,12 @@ from zoneinfo import ZoneInfo
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.clock import Clock
-from app.db import Mongo
-from app.ledger.book import Request
+from app.db import Document, Mongo
+from app.ledger.book import Book, Request
 from app.ledger.earn import Policy, policy_stamp
-from app.ledger.errors import InvalidPoints
+from app.ledger.errors import InvalidPoints, InvalidRequest
 from app.ledger.models import Entry, EntryKind, EntryMeta, HoldStatus
-from app.ledger.store import fingerprint, load_book, load_holds, run_once, save_books
+from app.ledger.store import fingerprint, load_book, load_holds, record, run_once, save_books
 from app.program.expiry import Never, expires_at
 
 
@@ -45,24 +45,20 @@ async def adjust(
         EntryMeta(actor=actor, channel=channel, reference=reference, description=reason),
     )
 
-    async def work(session: AsyncClientSession) -> Entry:
-        book = await load_book(mongo, session, member_id, now)
-        if points > 0:
-            entry = book.credit(
-                EntryKind.ADJUST,
-                points,
-                request,
-                earned_at=now,
-                available_at=None,
-                expires_at=expires_at(policy, now, tz),
-                policy=stamp,
-            )
-        else:
-            entry = book.debit(EntryKind.ADJUST, -points, request)
-        await save_books(mongo, session, [book])
-        return Entry.from_document(entry)
+    def change(book: Book) -> Document:
+        if points < 0:
+            return book.debit(EntryKind.ADJUST, -points, request)
+        return book.credit(
+            EntryKind.ADJUST,
+            points,
+            request,
+            earned_at=now,
+            available_at=None,
+            expires_at=expires_at(policy, now, tz),
+            policy=stamp,
+        )
 
-    return await run_once(mongo, idempotency_key, request.fingerprint, work, Entry.from_document)
+    return await record(mongo, member_id, now, request, change)
 
 
 async def clear(
@@ -111,7 +107,7 @@ async def extend(
 ) -> Entry:
     """Move the expiry of the member's points that expire before `until` to `until` (an EXTEND entry of 0 points)."""
     if until.tzinfo is None:
-        raise ValueError("until must be timezone-aware")
+        raise InvalidRequest("until must be timezone-aware")
     now = clock.now()
     request = Request(
         idempotency_key,
@@ -119,10 +115,4 @@ async def extend(
         EntryMeta(actor=actor, channel=channel, description=reason),
     )
 
-    async def work(session: AsyncClientSession) -> Entry:
-        book = await load_book(mongo, session, member_id, now)
-        entry = book.extend(until, request)
-        await save_books(mongo, session, [book])
-        return Entry.from_document(entry)
-
-    return await run_once(mongo, idempotency_key, request.fingerprint, work, Entry.from_document)
+    return await record(mongo, member_id, now, request, lambda book: book.extend(until, request))

@@ -6,14 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from pymongo.asynchronous.client_session import AsyncClientSession
-
 from app.clock import Clock
 from app.db import Document, Mongo
-from app.ledger.book import Request
+from app.ledger.book import Book, Request
 from app.ledger.errors import InvalidPoints
 from app.ledger.models import BreakdownLine, Entry, EntryKind, EntryMeta
-from app.ledger.store import fingerprint, load_book, run_once, save_books
+from app.ledger.store import fingerprint, record
 from app.program.expiry import Inactivity, Never, PeriodEnd, Rolling, expires_at
 
 Policy = Rolling | PeriodEnd | Inactivity | Never
@@ -71,9 +69,8 @@ async def earn(
         EntryMeta(actor=actor, channel=channel, reference=reference, description=description),
     )
 
-    async def work(session: AsyncClientSession) -> Entry:
-        book = await load_book(mongo, session, member_id, now)
-        entry = book.credit(
+    def credit(book: Book) -> Document:
+        return book.credit(
             EntryKind.EARN,
             points,
             request,
@@ -83,7 +80,5 @@ async def earn(
             policy=stamp,
             breakdown=lines,
         )
-        await save_books(mongo, session, [book])
-        return Entry.from_document(entry)
 
-    return await run_once(mongo, idempotency_key, request.fingerprint, work, Entry.from_document)
+    return await record(mongo, member_id, now, request, credit)

@@ -7,7 +7,11 @@ class LedgerError(Exception):
     """A request the ledger refuses; nothing was changed."""
 
 
-class InvalidPoints(LedgerError):
+class InvalidRequest(LedgerError):
+    """The request itself is malformed (a bad TTL, a naive instant); the message says what."""
+
+
+class InvalidPoints(InvalidRequest):
     def __init__(self, points: int, rule: str = "must be positive") -> None:
         super().__init__(f"points {rule}: {points}")
         self.points = points

@@ -10,14 +10,14 @@ deterministic key under a unique index, so a lot can never expire twice.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.clock import Clock
 from app.db import Document, Mongo
+from app.ledger.book import Book, LotState
 from app.ledger.models import JobRun, LotStatus
 from app.ledger.store import load_books, run, save_books
 
@@ -30,7 +30,11 @@ async def expire_due(
     batch_size: int = 1000,
     max_batches: int | None = None,
 ) -> JobRun:
-    """Expire the remaining points of every lot whose expiry is at or before `as_of` (default: now)."""
+    """Expire the remaining points of every lot whose expiry is at or before `as_of` (default: now).
+
+    The members a batch touches are also caught up with the clock's now, like every operation,
+    so a run with a past `as_of` may expire their later-due lots too; their expiry has passed.
+    """
     now = clock.now()
     cutoff = as_of or now
     query = {
@@ -38,18 +42,11 @@ async def expire_due(
         "expires_at": {"$lte": cutoff},
     }
 
-    async def batch(session: AsyncClientSession) -> Outcome:
-        members, last = await _members_with(mongo, session, query, batch_size)
-        if not members:
-            return Outcome(0, 0, set(), last=True)
-        books = await load_books(mongo, session, members, now)
-        for book in books.values():
-            book.expire_due(cutoff)
-        await save_books(mongo, session, books.values())
-        expired = [pair for book in books.values() for pair in book.expired]
-        return Outcome(len(expired), sum(points for _, points in expired), set(members), last)
+    def expire(book: Book) -> list[tuple[LotState, int]]:
+        book.expire_due(cutoff)
+        return book.expired  # with what catching up with the clock expired
 
-    return await _repeat(mongo, batch, max_batches)
+    return await _run_job(mongo, now, query, expire, batch_size, max_batches)
 
 
 async def mature_due(
@@ -65,18 +62,11 @@ async def mature_due(
     cutoff = as_of or now
     query = {"status": LotStatus.PENDING.value, "available_at": {"$lte": cutoff}}
 
-    async def batch(session: AsyncClientSession) -> Outcome:
-        members, last = await _members_with(mongo, session, query, batch_size)
-        if not members:
-            return Outcome(0, 0, set(), last=True)
-        books = await load_books(mongo, session, members, now)
-        for book in books.values():
-            book.mature_due(cutoff)
-        await save_books(mongo, session, books.values())
-        matured = [lot for book in books.values() for lot in book.matured]
-        return Outcome(len(matured), sum(lot.remaining for lot in matured), set(members), last)
+    def mature(book: Book) -> list[tuple[LotState, int]]:
+        book.mature_due(cutoff)
+        return [(lot, lot.remaining) for lot in book.matured]
 
-    return await _repeat(mongo, batch, max_batches)
+    return await _run_job(mongo, now, query, mature, batch_size, max_batches)
 
 
 async def _members_with(
@@ -90,27 +80,34 @@ async def _members_with(
     return sorted(set(owners)), len(owners) < limit
 
 
-@dataclass(frozen=True)
-class Outcome:
-    lots: int
-    points: int
-    members: set[str]
-    last: bool
-
-
-async def _repeat(
-    mongo: Mongo, batch: Callable[[AsyncClientSession], Awaitable[Outcome]], max_batches: int | None
+async def _run_job(
+    mongo: Mongo,
+    now: datetime,
+    query: Document,
+    apply: Callable[[Book], list[tuple[LotState, int]]],
+    batch_size: int,
+    max_batches: int | None,
 ) -> JobRun:
-    """Run batches until one finds no more to do (or `max_batches` ran: then `done` is False)."""
+    """Apply to the books owning due lots, a batch per transaction, until a batch comes up short."""
     batches = lots = points = 0
     members: set[str] = set()
     while max_batches is None or batches < max_batches:
-        outcome = await run(mongo, batch)
-        if outcome.lots:
+
+        async def batch(session: AsyncClientSession) -> tuple[list[tuple[LotState, int]], bool]:
+            owners, last = await _members_with(mongo, session, query, batch_size)
+            if not owners:
+                return [], True
+            books = await load_books(mongo, session, owners, now)
+            moved = [pair for book in books.values() for pair in apply(book)]
+            await save_books(mongo, session, books.values())
+            return moved, last
+
+        moved, last = await run(mongo, batch)
+        if moved:
             batches += 1
-            lots += outcome.lots
-            points += outcome.points
-            members |= outcome.members
-        if outcome.last or not outcome.lots:
+            lots += len(moved)
+            points += sum(n for _, n in moved)
+            members |= {lot.member_id for lot, _ in moved}
+        if last or not moved:
             return JobRun(batches, lots, points, len(members), done=True)
     return JobRun(batches, lots, points, len(members), done=False)

@@ -16,7 +16,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from app.clock import Clock
 from app.db import Mongo
 from app.ledger.book import HoldState, Request
-from app.ledger.errors import HoldNotActive, HoldNotFound, InvalidPoints
+from app.ledger.errors import HoldNotActive, HoldNotFound, InvalidRequest
 from app.ledger.models import Entry, EntryMeta, Hold, HoldStatus, JobRun
 from app.ledger.store import (
     fingerprint,
@@ -41,7 +41,7 @@ async def hold(
 ) -> Hold:
     """Reserve `points` of the member's available points until now + `ttl`."""
     if ttl <= timedelta(0):
-        raise InvalidPoints(int(ttl.total_seconds()), "hold ttl must be positive")
+        raise InvalidRequest(f"a hold's ttl must be positive, not {ttl}")
     now = clock.now()
     request = Request(
         idempotency_key,

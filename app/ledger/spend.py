@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pymongo.asynchronous.client_session import AsyncClientSession
-
 from app.clock import Clock
 from app.db import Mongo
 from app.ledger.book import Request
 from app.ledger.models import Entry, EntryKind, EntryMeta
-from app.ledger.store import fingerprint, load_book, run_once, save_books
+from app.ledger.store import fingerprint, record
 
 
 async def spend(
@@ -35,10 +33,6 @@ async def spend(
         EntryMeta(actor=actor, channel=channel, reference=reference, description=description),
     )
 
-    async def work(session: AsyncClientSession) -> Entry:
-        book = await load_book(mongo, session, member_id, now)
-        entry = book.debit(EntryKind.REDEEM, points, request)
-        await save_books(mongo, session, [book])
-        return Entry.from_document(entry)
-
-    return await run_once(mongo, idempotency_key, request.fingerprint, work, Entry.from_document)
+    return await record(
+        mongo, member_id, now, request, lambda book: book.debit(EntryKind.REDEEM, points, request)
+    )

@@ -22,8 +22,9 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError
 
 from app.db import Document, Mongo, run_in_transaction
-from app.ledger.book import AccountState, Book, HoldState, LotState
+from app.ledger.book import AccountState, Book, HoldState, LotState, Request
 from app.ledger.errors import IdempotencyConflict, LedgerError
+from app.ledger.models import Entry
 
 T = TypeVar("T")
 
@@ -79,6 +80,24 @@ async def run_once(
         if first.get("request_hash") != digest:
             raise IdempotencyConflict(key) from exc
         return replay(first)
+
+
+async def record(
+    mongo: Mongo,
+    member_id: str,
+    now: datetime,
+    request: Request,
+    change: Callable[[Book], Document],
+) -> Entry:
+    """One operation making one entry on one member's book: load, change, save; idempotent."""
+
+    async def work(session: AsyncClientSession) -> Entry:
+        book = await load_book(mongo, session, member_id, now)
+        entry = change(book)
+        await save_books(mongo, session, [book])
+        return Entry.from_document(entry)
+
+    return await run_once(mongo, request.key, request.fingerprint, work, Entry.from_document)
 
 
 async def load_books(
