@@ -5,6 +5,11 @@ The account's balances are recomputed from the lots on save, so they are exact b
 Every operation first catches the book up with the clock: pending lots whose return window has
 passed become available and lots whose expiry has passed expire (lazily, with the same
 deterministic entry keys the expiry job uses), so no spend ever uses points that have expired.
+
+A lot that expires while part of it is held keeps that part (status expired, remaining = held)
+until the hold is captured (redeemed as promised) or released (then it expires, once, under
+its own key). So available = Σ (remaining − held) over available lots, and held = Σ held over
+all lots = Σ points of active holds.
 """
 
 from __future__ import annotations

@@ -39,7 +39,10 @@ async def hold(
     idempotency_key: str,
     reference: str | None = None,
 ) -> Hold:
-    """Reserve `points` of the member's available points until now + `ttl`."""
+    """Reserve `points` of the member's available points until now + `ttl`.
+
+    A replay returns the same hold as it is now (it may have been captured or released since).
+    """
     if ttl <= timedelta(0):
         raise InvalidRequest(f"a hold's ttl must be positive, not {ttl}")
     now = clock.now()
