@@ -11,9 +11,17 @@ from app.clock import Clock
 from app.db import Document, Mongo
 from app.ledger.book import Book, Request
 from app.ledger.earn import Policy, policy_stamp
-from app.ledger.errors import InvalidPoints, InvalidRequest
+from app.ledger.errors import InvalidPoints
 from app.ledger.models import Entry, EntryKind, EntryMeta, HoldStatus
-from app.ledger.store import fingerprint, load_book, load_holds, record, run_once, save_books
+from app.ledger.store import (
+    fingerprint,
+    instant,
+    load_book,
+    load_holds,
+    record,
+    run_once,
+    save_books,
+)
 from app.program.expiry import Never, expires_at
 
 
@@ -37,7 +45,7 @@ async def adjust(
     if points == 0:
         raise InvalidPoints(points, "of an adjustment must not be zero")
     policy = policy or Never()
-    now = clock.now()
+    now = instant(clock.now())
     stamp = policy_stamp(policy, policy_version, tz)
     request = Request(
         idempotency_key,
@@ -75,7 +83,7 @@ async def clear(
 
     A debt is left as it is: clearing takes points away, it does not forgive what is owed.
     """
-    now = clock.now()
+    now = instant(clock.now())
     request = Request(
         idempotency_key,
         fingerprint("clear", member_id=member_id, reason=reason),
@@ -106,9 +114,8 @@ async def extend(
     channel: str | None = None,
 ) -> Entry:
     """Move the expiry of the member's points that expire before `until` to `until` (an EXTEND entry of 0 points)."""
-    if until.tzinfo is None:
-        raise InvalidRequest("until must be timezone-aware")
-    now = clock.now()
+    until = instant(until)
+    now = instant(clock.now())
     request = Request(
         idempotency_key,
         fingerprint("extend", member_id=member_id, until=until, reason=reason),

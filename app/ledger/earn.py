@@ -11,7 +11,7 @@ from app.db import Document, Mongo
 from app.ledger.book import Book, Request
 from app.ledger.errors import InvalidPoints
 from app.ledger.models import BreakdownLine, Entry, EntryKind, EntryMeta
-from app.ledger.store import fingerprint, record
+from app.ledger.store import fingerprint, instant, record
 from app.program.expiry import Inactivity, Never, PeriodEnd, Rolling, expires_at
 
 Policy = Rolling | PeriodEnd | Inactivity | Never
@@ -47,8 +47,9 @@ async def earn(
 ) -> Entry:
     """Credit `points` as a new lot and an EARN entry; any debt is paid first from them."""
     policy = policy or Never()
-    now = clock.now()
-    earned = earned_at or now
+    now = instant(clock.now())
+    earned = now if earned_at is None else instant(earned_at)
+    available_at = None if available_at is None else instant(available_at)
     lines = [{"rule": b.rule, "description": b.description, "points": b.points} for b in breakdown]
     if breakdown and sum(line.points for line in breakdown) != points:
         raise InvalidPoints(points, "must equal the sum of the breakdown")

@@ -19,7 +19,7 @@ from app.clock import Clock
 from app.db import Document, Mongo
 from app.ledger.book import Book, LotState
 from app.ledger.models import JobRun, LotStatus
-from app.ledger.store import load_books, run, save_books
+from app.ledger.store import instant, load_books, run, save_books
 
 
 async def expire_due(
@@ -35,8 +35,8 @@ async def expire_due(
     The members a batch touches are also caught up with the clock's now, like every operation,
     so a run with a past `as_of` may expire their later-due lots too; their expiry has passed.
     """
-    now = clock.now()
-    cutoff = as_of or now
+    now = instant(clock.now())
+    cutoff = now if as_of is None else instant(as_of)
     query = {
         "status": {"$in": [LotStatus.PENDING.value, LotStatus.AVAILABLE.value]},
         "expires_at": {"$lte": cutoff},
@@ -58,8 +58,8 @@ async def mature_due(
     max_batches: int | None = None,
 ) -> JobRun:
     """Make available every pending lot whose `available_at` is at or before `as_of` (default: now)."""
-    now = clock.now()
-    cutoff = as_of or now
+    now = instant(clock.now())
+    cutoff = now if as_of is None else instant(as_of)
     query = {"status": LotStatus.PENDING.value, "available_at": {"$lte": cutoff}}
 
     def mature(book: Book) -> list[tuple[LotState, int]]:

@@ -20,6 +20,7 @@ from app.ledger.errors import HoldNotActive, HoldNotFound, InvalidRequest
 from app.ledger.models import Entry, EntryMeta, Hold, HoldStatus, JobRun
 from app.ledger.store import (
     fingerprint,
+    instant,
     load_book,
     load_books,
     load_holds,
@@ -45,7 +46,8 @@ async def hold(
     """
     if ttl <= timedelta(0):
         raise InvalidRequest(f"a hold's ttl must be positive, not {ttl}")
-    now = clock.now()
+    ttl = timedelta(milliseconds=ttl // timedelta(milliseconds=1))
+    now = instant(clock.now())
     request = Request(
         idempotency_key,
         fingerprint(
@@ -77,7 +79,7 @@ async def capture(
     channel: str | None = None,
 ) -> Entry:
     """Redeem `points` of an active hold (all of it by default) and release the rest."""
-    now = clock.now()
+    now = instant(clock.now())
     request = Request(
         idempotency_key,
         fingerprint("capture", hold_id=hold_id, points=points),
@@ -98,7 +100,7 @@ async def capture(
 
 async def release(mongo: Mongo, clock: Clock, *, hold_id: str) -> Hold:
     """Give a hold's points back. Releasing a released or expired hold again changes nothing."""
-    now = clock.now()
+    now = instant(clock.now())
 
     async def work(session: AsyncClientSession) -> Hold:
         state = await _find_hold(mongo, session, hold_id)
@@ -124,8 +126,8 @@ async def release_expired_holds(
     max_batches: int | None = None,
 ) -> JobRun:
     """Release every active hold whose TTL ended at or before `as_of`, in batches (one transaction each)."""
-    now = clock.now()
-    cutoff = as_of or now
+    now = instant(clock.now())
+    cutoff = now if as_of is None else instant(as_of)
     batches = holds = points = 0
     members: set[str] = set()
     while max_batches is None or batches < max_batches:

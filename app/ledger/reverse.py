@@ -15,7 +15,7 @@ from app.db import Mongo
 from app.ledger.book import Request
 from app.ledger.errors import EntryNotFound
 from app.ledger.models import Entry, EntryKind, EntryMeta
-from app.ledger.store import fingerprint, load_book, run_once, save_books
+from app.ledger.store import fingerprint, instant, load_book, run_once, save_books
 
 
 async def reverse(
@@ -31,7 +31,7 @@ async def reverse(
     reference: str | None = None,
 ) -> Entry:
     """Take back `points` of an EARN entry (by default all that is left to reverse)."""
-    now = clock.now()
+    now = instant(clock.now())
     request = Request(
         idempotency_key,
         fingerprint("reverse", entry_id=entry_id, points=points),

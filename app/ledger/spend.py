@@ -6,7 +6,7 @@ from app.clock import Clock
 from app.db import Mongo
 from app.ledger.book import Request
 from app.ledger.models import Entry, EntryKind, EntryMeta
-from app.ledger.store import fingerprint, record
+from app.ledger.store import fingerprint, instant, record
 
 
 async def spend(
@@ -26,7 +26,7 @@ async def spend(
     Six commands: the account and the live lots read, then the account, the lots and the entry
     written, then the commit.
     """
-    now = clock.now()
+    now = instant(clock.now())
     request = Request(
         idempotency_key,
         fingerprint("spend", member_id=member_id, points=points, reference=reference),

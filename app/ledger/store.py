@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from bson import ObjectId
@@ -23,7 +23,7 @@ from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError
 
 from app.db import Document, Mongo, run_in_transaction
 from app.ledger.book import AccountState, Book, HoldState, LotState, Request
-from app.ledger.errors import IdempotencyConflict, LedgerError
+from app.ledger.errors import IdempotencyConflict, InvalidRequest, LedgerError
 from app.ledger.models import Entry
 
 T = TypeVar("T")
@@ -47,6 +47,14 @@ class StaleAccount(PyMongoError):
 async def run(mongo: Mongo, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
     attempts = max(mongo.max_txn_attempts, LEDGER_TXN_ATTEMPTS)
     return await run_in_transaction(mongo.client, work, max_attempts=attempts)
+
+
+def instant(value: datetime) -> datetime:
+    """An aware instant in UTC, cut to the millisecond MongoDB keeps, so that what an operation
+    returns equals what a replay reads back."""
+    if value.tzinfo is None:
+        raise InvalidRequest(f"instant {value} must be timezone-aware")
+    return value.astimezone(UTC).replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 def fingerprint(operation: str, **request: Any) -> str:

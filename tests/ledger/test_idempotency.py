@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -128,3 +128,13 @@ async def test_a_key_reused_for_a_different_request_is_a_conflict(
             mongo, clock, member_id="m1", points=2, ttl=timedelta(minutes=1), idempotency_key="h"
         )
     await assert_invariants(mongo)
+
+
+async def test_a_replay_equals_the_first_result_though_the_database_keeps_only_milliseconds(
+    mongo: Mongo,
+) -> None:
+    clock = FrozenClock(datetime(2026, 3, 1, 8, 30, 15, 123456, tzinfo=UTC))
+    first = await earn(mongo, clock, member_id="m1", points=5, idempotency_key="ms")
+    assert first.occurred_at.microsecond == 123000
+    clock.advance(timedelta(seconds=1))
+    assert await earn(mongo, clock, member_id="m1", points=5, idempotency_key="ms") == first
