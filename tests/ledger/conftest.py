@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -151,8 +151,3 @@ async def assert_invariants(mongo: Mongo) -> None:
     expire_keys = [entry["idempotency_key"] for entry in entries if entry["kind"] == "EXPIRE"]
     assert len(expire_keys) == len(set(expire_keys))  # every lot (or held portion) expires once
     assert await verify_balances(mongo) == []
-
-
-@pytest.fixture
-def counting_keys() -> Iterator[None]:
-    yield
