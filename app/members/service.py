@@ -87,6 +87,7 @@ async def create_member(
     session: AsyncClientSession | None = None,
 ) -> Member:
     """Insert a member; the caller decides the tier (the program's entry tier for sign-ups)."""
+    now = clock.now()
     member = Member(
         id=new_member_id(),
         member_no=await next_member_no(mongo, session),
@@ -95,7 +96,8 @@ async def create_member(
         email=email,
         birthday=birthday,
         tier=tier,
-        joined_at=clock.now(),
+        # Cut to the millisecond MongoDB keeps, so the member returned equals the member read back.
+        joined_at=now.replace(microsecond=now.microsecond // 1000 * 1000),
     )
     document = member.model_dump(by_alias=True, mode="python")
     if birthday is not None:

@@ -22,7 +22,7 @@ from app.db import Document, Mongo
 from app.ledger.book import Request
 from app.ledger.errors import InsufficientPoints
 from app.ledger.models import EntryKind, EntryMeta
-from app.ledger.store import fingerprint, is_duplicate_key, load_book, run, save_books
+from app.ledger.store import fingerprint, instant, is_duplicate_key, load_book, run, save_books
 from app.members.models import Member
 from app.program.models import Program
 from app.rewards.catalog import is_active
@@ -143,7 +143,7 @@ async def redeem(
     first = await _replay(mongo, member.id, idempotency_key, digest)
     if first is not None:
         return first
-    now = clock.now()
+    now = instant(clock.now())  # milliseconds, as stored: a replay returns exactly the first result
     check_eligible(reward, member, program, quantity, now)
     points = reward.points_price * quantity
 
