@@ -182,7 +182,9 @@ async def drive(name: str, call: Call, *, seconds: float, concurrency: int) -> R
 
 
 async def commands_per_call(url: str, call: Call, calls: int = 20) -> float:
-    """Database commands one call costs: the opcounters' growth over `calls` sequential calls."""
+    """Database commands one call costs: the opcounters' growth over `calls` sequential calls,
+    less what the server does meanwhile on its own (the API's change stream, heartbeats), measured
+    over an idle stretch of the same length."""
     from pymongo import AsyncMongoClient
 
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(url)
@@ -194,15 +196,16 @@ async def commands_per_call(url: str, call: Call, calls: int = 20) -> float:
     async with httpx.AsyncClient(timeout=30) as http:
         await call(http)
         before = await total()
+        started = time.perf_counter()
         for _ in range(calls):
             await call(http)
+        elapsed = time.perf_counter() - started
         after = await total()
-        # Measure the serverStatus call itself the same way, and take it off.
         idle_before = await total()
-        idle_after = await total()
+        await asyncio.sleep(elapsed)
+        idle_after = await total()  # background work plus one serverStatus, as in the busy stretch
     await mongo.close()
-    overhead = idle_after - idle_before
-    return (after - before - overhead) / calls
+    return (after - before - (idle_after - idle_before)) / calls
 
 
 async def main(seconds: float, concurrency: int) -> None:

@@ -10,7 +10,14 @@ from app.auth.passwords import WeakPassword
 from app.auth.phones import InvalidPhone
 from app.auth.sessions import InvalidRefreshToken, end_session, refresh_session
 from app.auth.sessions import Session as SessionModel
-from app.auth.signin import InvalidCredentials, PhoneTaken, TooManyAttempts, log_in, sign_up
+from app.auth.signin import (
+    InvalidCredentials,
+    PhoneTaken,
+    SignedIn,
+    TooManyAttempts,
+    log_in,
+    sign_up,
+)
 from app.members.service import InvalidProfile
 from app.program.service import ProgramNotConfigured
 from graphql_schema.context import Info
@@ -82,6 +89,15 @@ def _require_signing(info: Info) -> None:
         raise NotConfigured("this server has no signing key, so it cannot sign members in")
 
 
+def _signed_in(info: Info, signed_in: SignedIn) -> SessionPayload:
+    info.context.remember_member(signed_in.member)
+    return SessionPayload(
+        session=Session.from_model(signed_in.session),
+        member=Member.of(signed_in.member.id),
+        user_errors=[],
+    )
+
+
 def _failed(*errors: UserError) -> SessionPayload:
     return SessionPayload(session=None, member=None, user_errors=list(errors))
 
@@ -109,12 +125,7 @@ async def sign_up_mutation(info: Info, input: SignUpInput) -> SessionPayload:
         return _failed(user_error(UserErrorCode.PHONE_TAKEN, message, "input", "phone"))
     except ProgramNotConfigured:
         raise NotConfigured("the program has not been configured yet") from None
-    info.context.remember_member(signed_in.member)
-    return SessionPayload(
-        session=Session.from_model(signed_in.session),
-        member=Member.of(signed_in.member.id),
-        user_errors=[],
-    )
+    return _signed_in(info, signed_in)
 
 
 async def log_in_mutation(info: Info, input: LogInInput) -> SessionPayload:
@@ -143,12 +154,7 @@ async def log_in_mutation(info: Info, input: LogInInput) -> SessionPayload:
                 retry_after_seconds=retry_after,
             )
         )
-    info.context.remember_member(signed_in.member)
-    return SessionPayload(
-        session=Session.from_model(signed_in.session),
-        member=Member.of(signed_in.member.id),
-        user_errors=[],
-    )
+    return _signed_in(info, signed_in)
 
 
 async def refresh_session_mutation(info: Info, input: RefreshSessionInput) -> SessionPayload:
