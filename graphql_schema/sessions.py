@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import strawberry
 
@@ -84,6 +84,11 @@ class LogOutPayload:
     user_errors: list[UserError]
 
 
+def _access_ttl(info: Info) -> timedelta:
+    """JIFEN_ACCESS_TOKEN_TTL_SECONDS; 15 minutes unless configured otherwise."""
+    return timedelta(seconds=info.context.runtime.settings.access_token_ttl_seconds)
+
+
 def _require_signing(info: Info) -> None:
     if info.context.runtime.issuer is None:
         raise NotConfigured("this server has no signing key, so it cannot sign members in")
@@ -113,6 +118,7 @@ async def sign_up_mutation(info: Info, input: SignUpInput) -> SessionPayload:
             phone=input.phone,
             password=input.password,
             name=input.name,
+            access_ttl=_access_ttl(info),
         )
     except InvalidPhone as exc:
         return _failed(user_error(UserErrorCode.INVALID_INPUT, str(exc), "input", "phone"))
@@ -139,6 +145,7 @@ async def log_in_mutation(info: Info, input: LogInInput) -> SessionPayload:
             phone=input.phone,
             password=input.password,
             client_address=info.context.client_address,
+            access_ttl=_access_ttl(info),
         )
     except InvalidCredentials:
         return _failed(
@@ -162,7 +169,11 @@ async def refresh_session_mutation(info: Info, input: RefreshSessionInput) -> Se
     runtime = info.context.runtime
     try:
         session = await refresh_session(
-            runtime.mongo, runtime.clock, runtime.issuer, input.refresh_token
+            runtime.mongo,
+            runtime.clock,
+            runtime.issuer,
+            input.refresh_token,
+            access_ttl=_access_ttl(info),
         )
     except InvalidRefreshToken:
         message = "the refresh token is not valid; log in again"

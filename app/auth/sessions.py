@@ -63,25 +63,37 @@ async def _issue_refresh_token(
     return token, expires_at
 
 
-def _mint(issuer: TokenIssuer | None, clock: Clock, member_id: str) -> tuple[str, datetime]:
+def _mint(
+    issuer: TokenIssuer | None, clock: Clock, member_id: str, ttl: timedelta
+) -> tuple[str, datetime]:
     if issuer is None:
         raise SigningUnavailable("no JWT signing key is configured")
-    token = issuer.mint(PrincipalKind.MEMBER, member_id, ttl=ACCESS_TOKEN_TTL)
-    return token, clock.now() + ACCESS_TOKEN_TTL
+    token = issuer.mint(PrincipalKind.MEMBER, member_id, ttl=ttl)
+    return token, clock.now() + ttl
 
 
 async def start_session(
-    mongo: Mongo, clock: Clock, issuer: TokenIssuer | None, member_id: str
+    mongo: Mongo,
+    clock: Clock,
+    issuer: TokenIssuer | None,
+    member_id: str,
+    *,
+    access_ttl: timedelta = ACCESS_TOKEN_TTL,
 ) -> Session:
     """A new family: after sign-up or log-in."""
-    access, access_expires = _mint(issuer, clock, member_id)
+    access, access_expires = _mint(issuer, clock, member_id, access_ttl)
     family_id = secrets.token_hex(12)
     refresh, refresh_expires = await _issue_refresh_token(mongo, clock, member_id, family_id)
     return Session(member_id, access, access_expires, refresh, refresh_expires)
 
 
 async def refresh_session(
-    mongo: Mongo, clock: Clock, issuer: TokenIssuer | None, refresh_token: str
+    mongo: Mongo,
+    clock: Clock,
+    issuer: TokenIssuer | None,
+    refresh_token: str,
+    *,
+    access_ttl: timedelta = ACCESS_TOKEN_TTL,
 ) -> Session:
     """Trade a refresh token for a new pair; a reused one revokes its whole family."""
     now = clock.now()
@@ -102,7 +114,7 @@ async def refresh_session(
             await revoke_family(mongo, clock, known["family_id"])
         raise InvalidRefreshToken("the refresh token is not valid")
     member_id: str = claimed["member_id"]
-    access, access_expires = _mint(issuer, clock, member_id)
+    access, access_expires = _mint(issuer, clock, member_id, access_ttl)
     refresh, refresh_expires = await _issue_refresh_token(
         mongo, clock, member_id, claimed["family_id"]
     )

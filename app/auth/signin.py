@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from pymongo.errors import DuplicateKeyError
 
 from app.auth.passwords import check_strength, hash_password, verify_password
 from app.auth.phones import InvalidPhone, normalise_phone
-from app.auth.sessions import Session, start_session
+from app.auth.sessions import ACCESS_TOKEN_TTL, Session, start_session
 from app.auth.throttle import Locked, begin_login, login_failed, login_succeeded
 from app.auth.tokens import TokenIssuer
 from app.clock import Clock
@@ -46,6 +47,7 @@ async def sign_up(
     phone: str,
     password: str,
     name: str,
+    access_ttl: timedelta = ACCESS_TOKEN_TTL,
 ) -> SignedIn:
     """Raises InvalidPhone, WeakPassword, InvalidName or PhoneTaken (nothing stored in each case)."""
     e164 = normalise_phone(phone)
@@ -63,7 +65,8 @@ async def sign_up(
         )
     except DuplicateKeyError:
         raise PhoneTaken(e164) from None
-    return SignedIn(member, await start_session(mongo, clock, issuer, member.id))
+    session = await start_session(mongo, clock, issuer, member.id, access_ttl=access_ttl)
+    return SignedIn(member, session)
 
 
 async def log_in(
@@ -74,6 +77,7 @@ async def log_in(
     phone: str,
     password: str,
     client_address: str | None,
+    access_ttl: timedelta = ACCESS_TOKEN_TTL,
 ) -> SignedIn:
     """Raises InvalidCredentials or TooManyAttempts; every failure costs one argon2 verification."""
     try:
@@ -93,4 +97,5 @@ async def log_in(
         raise InvalidCredentials()
     await login_succeeded(mongo, attempt)
     member = Member.model_validate(document)
-    return SignedIn(member, await start_session(mongo, clock, issuer, member.id))
+    session = await start_session(mongo, clock, issuer, member.id, access_ttl=access_ttl)
+    return SignedIn(member, session)
