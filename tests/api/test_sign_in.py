@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from app.auth.phones import InvalidPhone, normalise_phone
+from app.seed import DEMO_PASSWORD, DEMO_PHONE, seed_demo
 from tests.api.gql import ask, codes, data, make_program
 
 SIGN_UP = """
@@ -256,3 +257,10 @@ async def test_access_tokens_from_log_in_expire_after_fifteen_minutes(
     session = (await sign_up(client))["session"]
     clock.advance(timedelta(minutes=15, seconds=31))
     assert codes(await ask(client, ME, session["accessToken"])) == ["UNAUTHENTICATED"]
+
+
+async def test_the_seeded_demo_member_can_log_in(client, runtime, clock) -> None:
+    await seed_demo(runtime.mongo, clock)
+    payload = await log_in(client, phone=DEMO_PHONE, password=DEMO_PASSWORD)
+    assert payload["userErrors"] == []
+    assert payload["member"]["name"] == "Demo Member 演示会员"
