@@ -106,7 +106,7 @@ async def bench(url: str, members: int, lots_each: int, concurrency: int) -> Non
     # spend: 25 points each, so every spend touches 3 lots of 10 (the lots already cut in two)
     spends: list[Call] = [
         partial(spend, mongo, clock, member_id=m, points=25, idempotency_key=f"spend:{m}:{i}")
-        for i in range(lots_each // 5)
+        for i in range(lots_each // 10)
         for m in ids
     ]
     seconds, done = await timed(spends, concurrency)
@@ -128,7 +128,7 @@ async def bench(url: str, members: int, lots_each: int, concurrency: int) -> Non
     used = commands.take()
     report("expire", run.lots, seconds, used, unit="lot")
     print(
-        f"expire: {used / run.lots * 1000:.1f} commands per 1,000 lots (target <= 10); {run.batches} batches"
+        f"expire: {used / run.lots * 1000:.1f} commands per 1,000 lots (target <= 10); batches: {run.batches}"
     )
 
     drift = await verify_balances(mongo)

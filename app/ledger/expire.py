@@ -1,7 +1,7 @@
 """The batch jobs on lots: expire what is due, make pending lots available when their window closes.
 
 Each batch is one transaction: find up to `batch_size` due lots, load the books of their members,
-apply, save with one bulk command per collection (about seven commands per batch, whatever its
+apply to all their due lots (so a batch may take more than `batch_size`), save with one bulk command per collection (about seven commands per batch, whatever its
 size). A batch that commits is done for good, so a run killed midway resumes by running again.
 Two runs at once are safe: both would write the same lots, so one of them hits a write conflict
 and retries on a snapshot where those lots are already expired; and each expiry's entry has a
