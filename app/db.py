@@ -70,7 +70,11 @@ INDEXES: dict[str, list[IndexModel]] = {
     "holds": [
         IndexModel([("member_id", ASCENDING), ("status", ASCENDING)]),
         IndexModel([("status", ASCENDING), ("expires_at", ASCENDING)]),
-        IndexModel([("idempotency_key", ASCENDING)], unique=True, partialFilterExpression={"idempotency_key": {"$type": "string"}}),
+        IndexModel(
+            [("idempotency_key", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"idempotency_key": {"$type": "string"}},
+        ),
     ],
     "rewards": [
         IndexModel([("active", ASCENDING), ("points_price", ASCENDING), ("_id", ASCENDING)]),
@@ -96,6 +100,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     "refresh_tokens": [
         IndexModel([("token_hash", ASCENDING)], unique=True),
         IndexModel([("family_id", ASCENDING)]),
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0),
     ],
     "audit": [IndexModel([("at", DESCENDING)])],
     "leases": [],
