@@ -16,6 +16,7 @@ from graphql_schema.context import Info
 from graphql_schema.errors import InvalidInput, NotConfigured, Unauthenticated
 from graphql_schema.ids import from_global_id, to_global_id
 from graphql_schema.ledger import LedgerEntryConnection, LedgerEntryKind, history_page
+from graphql_schema.notifications import NotificationConnection, notifications_page
 from graphql_schema.permissions import IsAdmin, IsMember, MemberMutation, require_principal
 from graphql_schema.program import Tier
 from graphql_schema.relay import Node
@@ -141,6 +142,12 @@ class Member(Node):
         self, info: Info, first: int, after: str | None = None
     ) -> RedemptionConnection:
         return await redemptions_page(info, self.member_id, first, after)
+
+    @strawberry.field(description="In-app notifications (expiry warnings), newest first.")  # type: ignore[untyped-decorator]
+    async def notifications(
+        self, info: Info, first: int, after: str | None = None
+    ) -> NotificationConnection:
+        return await notifications_page(info, self.member_id, first, after)
 
 
 def caller_member_id(info: Info) -> str:

@@ -21,6 +21,15 @@ from graphql_schema.members import (
     update_profile_field,
 )
 from graphql_schema.nodes import node_field
+from graphql_schema.notifications import (
+    MarkNotificationsReadPayload,
+    NotificationSettingsPayload,
+    Subscription,
+    mark_notifications_read_field,
+    register_push_token_field,
+    set_notification_consent_field,
+    unregister_push_token_field,
+)
 from graphql_schema.program import Program, resolve_program
 from graphql_schema.redeem import RedeemRewardPayload, redeem_reward_field
 from graphql_schema.relay import Node
@@ -34,7 +43,6 @@ from graphql_schema.sessions import (
     refresh_session_field,
     sign_up_field,
 )
-from graphql_schema.subscriptions import Subscription
 from graphql_schema.user_errors import ALL_ERROR_TYPES
 
 
@@ -61,6 +69,10 @@ class Mutation:
     log_in: SessionPayload = log_in_field
     refresh_session: SessionPayload = refresh_session_field
     log_out: LogOutPayload = log_out_field
+    register_push_token: NotificationSettingsPayload = register_push_token_field
+    unregister_push_token: NotificationSettingsPayload = unregister_push_token_field
+    set_notification_consent: NotificationSettingsPayload = set_notification_consent_field
+    mark_notifications_read: MarkNotificationsReadPayload = mark_notifications_read_field
 
 
 class JifenSchema(strawberry.Schema):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from datetime import timedelta
 
 import strawberry
@@ -10,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
@@ -17,6 +21,8 @@ from strawberry.types.unset import UNSET, UnsetType
 from app.runtime import Runtime
 from graphql_schema.context import Context, authenticate, build_context
 from graphql_schema.safety import MAX_BODY_BYTES
+
+log = logging.getLogger(__name__)
 
 
 class JifenGraphQL(GraphQL[Context, None]):
@@ -42,7 +48,10 @@ class JifenGraphQL(GraphQL[Context, None]):
     ) -> Context:
         runtime: Runtime = request.app.state.runtime
         address = request.client.host if request.client else None
-        return await build_context(runtime, request.headers.get("authorization"), address)
+        context = await build_context(runtime, request.headers.get("authorization"), address)
+        if isinstance(request, WebSocket):
+            context.socket = request
+        return context
 
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter
@@ -55,11 +64,27 @@ class JifenGraphQL(GraphQL[Context, None]):
         return await super().parse_http_body(request)
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
-        """A WebSocket authenticates with `Authorization` in its connection_init payload."""
+        """A WebSocket authenticates with `Authorization` in its connection_init payload.
+
+        A missing or bad token closes it with 4403 before any subscription starts; when the
+        token expires the server closes it with 4401, and the client reconnects with a fresh one.
+        """
         params = context.connection_params or {}
         authorization = params.get("Authorization", params.get("authorization"))
-        if isinstance(authorization, str):
-            context.principal, context.auth_failure = await authenticate(
-                context.runtime, authorization
-            )
+        principal, failure = await authenticate(
+            context.runtime, authorization if isinstance(authorization, str) else None
+        )
+        if principal is None:
+            log.info("websocket refused: %s", failure)
+            raise ConnectionRejectionError()
+        context.principal, context.auth_failure = principal, None
+        if isinstance(context.socket, WebSocket):
+            seconds = (principal.expires_at - context.runtime.clock.now()).total_seconds()
+            context.expiry_task = asyncio.create_task(_close_when_expired(context.socket, seconds))
         return UNSET  # type: ignore[no-any-return]
+
+
+async def _close_when_expired(socket: WebSocket, seconds: float) -> None:
+    await asyncio.sleep(max(0.0, seconds))
+    with contextlib.suppress(RuntimeError, OSError):
+        await socket.close(code=4401, reason="token expired")

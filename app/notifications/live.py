@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import datetime
 
 from app.clock import Clock
@@ -13,7 +13,7 @@ from app.notifications.warnings import KIND, ExpiryWarning, relevant_warnings
 
 async def expiry_warning_stream(
     mongo: Mongo, hub: NotificationHub, clock: Clock, member_id: str
-) -> AsyncIterator[ExpiryWarning]:
+) -> AsyncGenerator[ExpiryWarning, None]:
     """Subscribe before reading what was issued, so a warning written in between is not lost;
     one issued in between and also found by the read is sent once."""
     subscription = hub.subscribe(member_id)

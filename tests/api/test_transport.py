@@ -10,6 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from app.auth.principals import PrincipalKind
 from app.config import Environment, Settings
 from app.main import create_app
 
@@ -90,7 +91,8 @@ def test_only_graphql_transport_ws_is_spoken(settings: Settings, clock) -> None:
     with TestClient(application) as http:
         with http.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
             assert ws.accepted_subprotocol == "graphql-transport-ws"
-            ws.send_json({"type": "connection_init"})
+            token = application.state.runtime.issuer.mint(PrincipalKind.MEMBER, "m_1")
+            ws.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
             assert ws.receive_json()["type"] == "connection_ack"
         with (
             pytest.raises(WebSocketDisconnect),

@@ -1,0 +1,236 @@
+"""Notifications in the app: live expiry warnings, the in-app list, devices and consent."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from datetime import datetime
+from enum import Enum
+
+import strawberry
+
+from app.notifications.live import expiry_warning_stream
+from app.notifications.service import (
+    InvalidPushToken,
+    list_notifications,
+    mark_notifications_read,
+    register_push_token,
+    set_notification_consent,
+    unregister_push_token,
+)
+from app.notifications.service import (
+    Notification as NotificationModel,
+)
+from app.notifications.service import (
+    PushPlatform as PushPlatformModel,
+)
+from graphql_schema.context import Info
+from graphql_schema.ids import from_global_id, to_global_id
+from graphql_schema.permissions import IsMember, MemberMutation, require_principal
+from graphql_schema.relay import (
+    Node,
+    PageInfo,
+    cursor_instant,
+    decode_cursor,
+    encode_cursor,
+    page_info,
+    page_size,
+)
+from graphql_schema.user_errors import UserError, UserErrorCode, user_error
+
+
+@strawberry.type
+class ExpiryWarning:
+    points: int
+    expires_at: datetime
+    days_left: int
+
+
+def _member_id(info: Info) -> str:
+    principal = require_principal(info)
+    assert principal.member_id is not None  # IsMember ran first
+    return principal.member_id
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(  # type: ignore[untyped-decorator]
+        permission_classes=[IsMember],
+        description=(
+            "Warnings about the member's own points nearing expiry: first those already due inside "
+            "the warning window, then each new one as the program issues it."
+        ),
+    )
+    async def expiry_warnings(self, info: Info) -> AsyncGenerator[ExpiryWarning, None]:
+        runtime = info.context.runtime
+        stream = expiry_warning_stream(runtime.mongo, runtime.hub, runtime.clock, _member_id(info))
+        try:
+            async for warning in stream:
+                yield ExpiryWarning(
+                    points=warning.points,
+                    expires_at=warning.expires_at,
+                    days_left=warning.days_left,
+                )
+        finally:
+            await stream.aclose()
+
+
+@strawberry.type
+class Notification(Node):
+    kind: str = strawberry.field(description="What happened, e.g. expiry_warning.")
+    points: int | None
+    expires_at: datetime | None
+    days_left: int | None
+    created_at: datetime
+    read_at: datetime | None
+
+    @classmethod
+    def from_model(cls, model: NotificationModel) -> Notification:
+        return cls(
+            id=strawberry.ID(to_global_id("Notification", model.id)),
+            kind=model.kind,
+            points=model.points,
+            expires_at=model.expires_at,
+            days_left=model.days_left,
+            created_at=model.created_at,
+            read_at=model.read_at,
+        )
+
+
+@strawberry.type
+class NotificationEdge:
+    cursor: str
+    node: Notification
+
+
+@strawberry.type
+class NotificationConnection:
+    edges: list[NotificationEdge]
+    page_info: PageInfo
+
+
+async def notifications_page(
+    info: Info, member_id: str, first: int, after: str | None
+) -> NotificationConnection:
+    position = None
+    if after is not None:
+        created_at, raw_id = decode_cursor("notification", after)
+        position = (cursor_instant(created_at), str(raw_id))
+    models, more = await list_notifications(
+        info.context.runtime.mongo, member_id, first=page_size(first), after=position
+    )
+    edges = [
+        NotificationEdge(
+            cursor=encode_cursor("notification", m.created_at, m.id),
+            node=Notification.from_model(m),
+        )
+        for m in models
+    ]
+    return NotificationConnection(
+        edges=edges, page_info=page_info([edge.cursor for edge in edges], more, after)
+    )
+
+
+@strawberry.enum
+class PushPlatform(Enum):
+    IOS = "ios"
+    ANDROID = "android"
+    WEB = "web"
+
+
+@strawberry.input
+class RegisterPushTokenInput:
+    platform: PushPlatform
+    token: str
+
+
+@strawberry.input
+class UnregisterPushTokenInput:
+    token: str
+
+
+@strawberry.input
+class SetNotificationConsentInput:
+    granted: bool = strawberry.field(description="Whether the member agrees to push messages.")
+
+
+@strawberry.input
+class MarkNotificationsReadInput:
+    ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="The notifications to mark; all unread ones when left out."
+    )
+
+
+@strawberry.type
+class NotificationSettingsPayload:
+    ok: bool
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class MarkNotificationsReadPayload:
+    marked: int = strawberry.field(description="How many notifications became read.")
+    user_errors: list[UserError]
+
+
+async def register_push_token_mutation(
+    info: Info, input: RegisterPushTokenInput
+) -> NotificationSettingsPayload:
+    runtime = info.context.runtime
+    platform = PushPlatformModel(input.platform.value)
+    try:
+        await register_push_token(
+            runtime.mongo, runtime.clock, _member_id(info), platform, input.token
+        )
+    except InvalidPushToken as exc:
+        error = user_error(UserErrorCode.INVALID_INPUT, str(exc), "input", "token")
+        return NotificationSettingsPayload(ok=False, user_errors=[error])
+    return NotificationSettingsPayload(ok=True, user_errors=[])
+
+
+async def unregister_push_token_mutation(
+    info: Info, input: UnregisterPushTokenInput
+) -> NotificationSettingsPayload:
+    removed = await unregister_push_token(info.context.runtime.mongo, _member_id(info), input.token)
+    if not removed:
+        error = user_error(UserErrorCode.NOT_FOUND, "no such device", "input", "token")
+        return NotificationSettingsPayload(ok=False, user_errors=[error])
+    return NotificationSettingsPayload(ok=True, user_errors=[])
+
+
+async def set_notification_consent_mutation(
+    info: Info, input: SetNotificationConsentInput
+) -> NotificationSettingsPayload:
+    runtime = info.context.runtime
+    await set_notification_consent(runtime.mongo, runtime.clock, _member_id(info), input.granted)
+    return NotificationSettingsPayload(ok=True, user_errors=[])
+
+
+async def mark_notifications_read_mutation(
+    info: Info, input: MarkNotificationsReadInput
+) -> MarkNotificationsReadPayload:
+    raw_ids = None
+    if input.ids is not None:
+        raw_ids = [from_global_id(global_id, "Notification")[1] for global_id in input.ids]
+    runtime = info.context.runtime
+    try:
+        marked = await mark_notifications_read(
+            runtime.mongo, runtime.clock, _member_id(info), raw_ids
+        )
+    except ValueError:
+        error = user_error(UserErrorCode.INVALID_INPUT, "not a notification id", "input", "ids")
+        return MarkNotificationsReadPayload(marked=0, user_errors=[error])
+    return MarkNotificationsReadPayload(marked=marked, user_errors=[])
+
+
+register_push_token_field = strawberry.mutation(
+    resolver=register_push_token_mutation, permission_classes=[MemberMutation]
+)
+unregister_push_token_field = strawberry.mutation(
+    resolver=unregister_push_token_mutation, permission_classes=[MemberMutation]
+)
+set_notification_consent_field = strawberry.mutation(
+    resolver=set_notification_consent_mutation, permission_classes=[MemberMutation]
+)
+mark_notifications_read_field = strawberry.mutation(
+    resolver=mark_notifications_read_mutation, permission_classes=[MemberMutation]
+)

@@ -1,0 +1,100 @@
+"""Devices, consent and the in-app notification list over HTTP, with real member tokens."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+
+from app.notifications.outbox import dispatch_due
+from app.notifications.warnings import issue_expiry_warnings
+from app.program.expiry import Rolling
+from app.runtime import Runtime
+from tests.api.gql import ask, codes, data, earn_points, make_member, make_program, member_token
+
+REGISTER = "mutation($t: String!) { registerPushToken(input: {platform: IOS, token: $t}) { ok userErrors { code field } } }"
+CONSENT = "mutation($g: Boolean!) { setNotificationConsent(input: {granted: $g}) { ok userErrors { code } } }"
+LIST = """query($after: String) { me { notifications(first: 2, after: $after) {
+  edges { cursor node { id kind points daysLeft readAt } } pageInfo { hasNextPage endCursor } } } }"""
+MARK = "mutation($ids: [ID!]) { markNotificationsRead(input: {ids: $ids}) { marked userErrors { code } } }"
+
+
+async def test_a_consenting_member_with_a_device_gets_pushes_and_reads_the_list(
+    client: httpx.AsyncClient, runtime: Runtime, issuer, clock
+) -> None:
+    await make_program(runtime, clock)
+    member = await make_member(runtime, clock)
+    token = member_token(issuer, member)
+    assert data(await ask(client, REGISTER, token, {"t": "apns-device-token-1"}))[
+        "registerPushToken"
+    ] == {"ok": True, "userErrors": []}
+    bad = data(await ask(client, REGISTER, token, {"t": "x"}))["registerPushToken"]
+    assert bad == {
+        "ok": False,
+        "userErrors": [{"code": "INVALID_INPUT", "field": ["input", "token"]}],
+    }
+    assert data(await ask(client, CONSENT, token, {"g": True}))["setNotificationConsent"]["ok"]
+
+    for days in (3, 20, 25):
+        await earn_points(runtime, clock, member, 100 + days, f"e{days}", policy=Rolling(days=days))
+    assert await issue_expiry_warnings(runtime.mongo, clock) == 3
+    assert await runtime.mongo["outbox"].count_documents({"member_id": member}) == 3
+
+    first = data(await ask(client, LIST, token))["me"]["notifications"]
+    assert [edge["node"]["points"] for edge in first["edges"]] != []
+    assert first["pageInfo"]["hasNextPage"]
+    second = data(await ask(client, LIST, token, {"after": first["pageInfo"]["endCursor"]}))["me"][
+        "notifications"
+    ]
+    points = sorted(edge["node"]["points"] for edge in first["edges"] + second["edges"])
+    assert points == [103, 120, 125]
+    assert not second["pageInfo"]["hasNextPage"]
+
+    one = first["edges"][0]["node"]["id"]
+    assert (
+        data(await ask(client, MARK, token, {"ids": [one]}))["markNotificationsRead"]["marked"] == 1
+    )
+    assert data(await ask(client, MARK, token, {}))["markNotificationsRead"]["marked"] == 2
+
+
+async def test_another_members_notifications_cannot_be_marked(
+    client: httpx.AsyncClient, runtime: Runtime, issuer, clock
+) -> None:
+    await make_program(runtime, clock)
+    alice, bob = (
+        await make_member(runtime, clock, name="Alice"),
+        await make_member(runtime, clock, name="Bob"),
+    )
+    await earn_points(runtime, clock, alice, 100, "e1", policy=Rolling(days=3))
+    await issue_expiry_warnings(runtime.mongo, clock)
+    alice_list = data(await ask(client, LIST, member_token(issuer, alice)))["me"]["notifications"]
+    alice_id = alice_list["edges"][0]["node"]["id"]
+    assert (
+        data(await ask(client, MARK, member_token(issuer, bob), {"ids": [alice_id]}))[
+            "markNotificationsRead"
+        ]["marked"]
+        == 0
+    )
+    assert (
+        data(await ask(client, LIST, member_token(issuer, bob)))["me"]["notifications"]["edges"]
+        == []
+    )
+    assert codes(await ask(client, MARK, None, {})) == ["UNAUTHENTICATED"]
+
+
+async def test_without_consent_no_push_is_queued(
+    client: httpx.AsyncClient, runtime: Runtime, issuer, clock
+) -> None:
+    await make_program(runtime, clock)
+    member = await make_member(runtime, clock)
+    token = member_token(issuer, member)
+    await ask(client, REGISTER, token, {"t": "fcm-device-token-1"})
+    await ask(client, CONSENT, token, {"g": False})
+    await earn_points(runtime, clock, member, 100, "e1", policy=Rolling(days=3))
+    await issue_expiry_warnings(runtime.mongo, clock)
+    assert await runtime.mongo["outbox"].count_documents({}) == 0
+    clock.advance(timedelta(days=1))
+    assert (
+        await dispatch_due(runtime.mongo, clock, url="http://127.0.0.1:9", secret=b"s", post=None)
+        == 0
+    )  # type: ignore[arg-type]

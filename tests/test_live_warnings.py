@@ -1,0 +1,211 @@
+"""Live expiry warnings end to end: two uvicorn API processes, real WebSocket clients, and the
+warnings written by a worker running in another process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from app.auth.keys import load_key_material
+from app.auth.principals import PrincipalKind
+from app.auth.tokens import TokenIssuer
+from app.clock import SystemClock
+from app.config import Environment, Settings
+from app.db import Mongo
+from app.embedded import free_port
+from app.ledger import earn
+from app.program.expiry import Rolling
+from app.program.service import save_program
+from app.seed import DEMO_PROGRAM
+
+SUBSCRIBE = "subscription { expiryWarnings { points expiresAt daysLeft } }"
+
+
+def environment(mongo_url: str, db_name: str, data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JIFEN_")}
+    env.update(
+        JIFEN_MONGODB_URL=mongo_url,
+        JIFEN_DB_NAME=db_name,
+        JIFEN_DATA_DIR=str(data_dir),
+        JIFEN_ENV="test",
+    )
+    return env
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def issuer(data_dir: Path) -> TokenIssuer:
+    settings = Settings(env=Environment.TEST, mongodb_url="mongodb://unused", data_dir=data_dir)
+    keys = load_key_material(settings)  # generates the key the API processes will load
+    assert keys.signing is not None
+    return TokenIssuer(
+        keys.signing,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        clock=SystemClock(),
+    )
+
+
+@pytest.fixture
+def api_ports(
+    mongo_url: str, db_name: str, data_dir: Path, issuer: TokenIssuer
+) -> Iterator[list[int]]:
+    """Two API processes on one database, each with its own change stream."""
+    ports = [free_port(), free_port()]
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "app.main:create_app",
+                "--factory",
+                "--port",
+                str(port),
+                "--ws",
+                "websockets-sansio",
+            ],
+            env=environment(mongo_url, db_name, data_dir),
+            stdout=subprocess.DEVNULL,
+            stderr=(data_dir.parent / f"api-{port}.log").open("wb"),
+        )
+        for port in ports
+    ]
+    try:
+        for port in ports:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, "API process did not start"
+                time.sleep(0.1)
+        yield ports
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(20)
+
+
+async def subscribe(port: int, token: str | None) -> ClientConnection:
+    ws = await connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=["graphql-transport-ws"])
+    await ws.send(
+        json.dumps(
+            {
+                "type": "connection_init",
+                "payload": {"authorization": f"Bearer {token}"} if token else {},
+            }
+        )
+    )
+    ack = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    assert ack["type"] == "connection_ack"
+    await ws.send(json.dumps({"id": "w", "type": "subscribe", "payload": {"query": SUBSCRIBE}}))
+    return ws
+
+
+async def next_warning(ws: ClientConnection, wait: float) -> dict:
+    message = json.loads(await asyncio.wait_for(ws.recv(), wait))
+    assert message["type"] == "next", message
+    warning: dict = message["payload"]["data"]["expiryWarnings"]
+    return warning
+
+
+@pytest.fixture
+async def members(mongo: Mongo) -> AsyncIterator[None]:
+    clock = SystemClock()
+    await save_program(mongo, clock, DEMO_PROGRAM)
+    await earn(
+        mongo, clock, member_id="m_1", points=111, idempotency_key="e1", policy=Rolling(days=5)
+    )
+    await earn(
+        mongo, clock, member_id="m_2", points=222, idempotency_key="e2", policy=Rolling(days=5)
+    )
+    await earn(
+        mongo, clock, member_id="m_3", points=333, idempotency_key="e3", policy=Rolling(days=90)
+    )
+    yield
+
+
+async def test_each_member_gets_their_own_warning_from_a_worker_process(
+    members: None,
+    api_ports: list[int],
+    issuer: TokenIssuer,
+    mongo_url: str,
+    db_name: str,
+    data_dir: Path,
+) -> None:
+    a, b = api_ports
+    token = {m: issuer.mint(PrincipalKind.MEMBER, m) for m in ("m_1", "m_2", "m_3")}
+    clients = {
+        "m_1@a": await subscribe(a, token["m_1"]),
+        "m_2@b": await subscribe(b, token["m_2"]),
+        "m_2@a": await subscribe(a, token["m_2"]),
+        "m_3@b": await subscribe(b, token["m_3"]),
+    }
+    try:
+        await asyncio.sleep(0.5)  # the subscriptions are open on both processes
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "app.cli", "warn", env=environment(mongo_url, db_name, data_dir),
+            stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, _ = await worker.communicate()
+        assert json.loads(out) == {"handled": 2}
+        written = time.monotonic()
+        got = {
+            name: await next_warning(ws, 10)
+            for name, ws in clients.items()
+            if not name.startswith("m_3")
+        }
+        latency = time.monotonic() - written
+        assert got["m_1@a"]["points"] == 111 and got["m_1@a"]["daysLeft"] == 5
+        assert got["m_2@b"]["points"] == got["m_2@a"]["points"] == 222
+        assert latency < 5, latency
+        for ws in clients.values():  # nothing more, and nothing for a member without a warning
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(ws.recv(), 1.0)
+    finally:
+        for ws in clients.values():
+            await ws.close()
+
+    # A new connection first receives the warnings already issued that still matter.
+    late = await subscribe(b, token["m_1"])
+    assert (await next_warning(late, 10))["points"] == 111
+    await late.close()
+
+
+async def test_bad_token_is_refused_with_4403_and_an_expired_one_closed_with_4401(
+    members: None, api_ports: list[int], issuer: TokenIssuer
+) -> None:
+    ws = await connect(
+        f"ws://127.0.0.1:{api_ports[0]}/graphql", subprotocols=["graphql-transport-ws"]
+    )
+    await ws.send(
+        json.dumps({"type": "connection_init", "payload": {"authorization": "Bearer forged"}})
+    )
+    with pytest.raises(ConnectionClosed) as refused:
+        await asyncio.wait_for(ws.recv(), 10)
+    assert refused.value.rcvd is not None and refused.value.rcvd.code == 4403
+
+    short = issuer.mint(PrincipalKind.MEMBER, "m_3", ttl=timedelta(seconds=2))
+    ws = await subscribe(api_ports[1], short)
+    with pytest.raises(ConnectionClosed) as expired:
+        await asyncio.wait_for(ws.recv(), 10)
+    assert expired.value.rcvd is not None and expired.value.rcvd.code == 4401
