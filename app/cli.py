@@ -29,6 +29,7 @@ from app.jobs.schedule import default_jobs, expire, mature, release_holds, warn
 from app.jobs.worker import JobOutcome, Worker
 from app.ledger import Drift, verify_balances
 from app.logs import configure_logging
+from app.notifications.outbox import retry_dead
 from app.seed import DEMO_MEMBER_ID, DEMO_PASSWORD, DEMO_PHONE, seed_demo
 
 
@@ -193,6 +194,27 @@ def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if drifts else 0
 
 
+def cmd_outbox(settings: Settings, args: argparse.Namespace) -> int:
+    """Operators: list deliveries by status, or give a dead-lettered one a fresh set of attempts."""
+
+    async def outbox() -> int:
+        async with open_database(settings) as mongo:
+            if args.retry:
+                retried = await retry_dead(mongo, SystemClock(), args.retry)
+                print("retrying" if retried else "no dead delivery with that id")
+                return 0 if retried else 1
+            cursor = mongo["outbox"].find({"status": args.status}).sort("created_at", -1).limit(50)
+            async for delivery in cursor:
+                print(json.dumps({
+                    "id": str(delivery["_id"]), "kind": delivery["kind"],
+                    "key": delivery["idempotency_key"], "attempts": delivery["attempts"],
+                    "last_error": delivery.get("last_error"),
+                }, ensure_ascii=False))  # fmt: skip
+            return 0
+
+    return asyncio.run(outbox())
+
+
 def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     asyncio.run(_seed(settings))
     return 0
@@ -275,6 +297,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--member", help="only this member id")
     verify.set_defaults(run=cmd_verify)
+
+    outbox = commands.add_parser("outbox", help="push/webhook deliveries: list, retry dead ones")
+    outbox.add_argument(
+        "--status", default="dead", choices=["pending", "delivering", "delivered", "dead"]
+    )
+    outbox.add_argument("--retry", metavar="ID", help="retry this dead-lettered delivery")
+    outbox.set_defaults(run=cmd_outbox)
 
     export = commands.add_parser("export-schema", help="write the served GraphQL SDL")
     export.add_argument("--output", default="graphql_schema/schema.graphql")

@@ -77,3 +77,23 @@ def test_as_of_needs_an_offset(mongo_url: str, db_name: str, tmp_path: Path) -> 
     result = jifen(mongo_url, db_name, tmp_path, "expire", "--as-of", "2027-01-01T00:00:00")
     assert result.returncode != 0
     assert "offset" in result.stderr
+
+
+async def test_operators_see_and_retry_dead_deliveries(
+    mongo: Mongo, mongo_url: str, db_name: str, clock: FrozenClock, tmp_path: Path
+) -> None:
+    from app.notifications.outbox import enqueue
+
+    await enqueue(mongo, clock, kind="push", idempotency_key="k-dead", payload={"n": 1})
+    await mongo["outbox"].update_one(
+        {"idempotency_key": "k-dead"},
+        {"$set": {"status": "dead", "attempts": 8, "last_error": "gateway answered 503"}},
+    )
+    listed = jifen(mongo_url, db_name, tmp_path, "outbox")
+    [line] = listed.stdout.splitlines()
+    delivery = json.loads(line)
+    assert delivery["key"] == "k-dead" and delivery["last_error"] == "gateway answered 503"
+    assert jifen(mongo_url, db_name, tmp_path, "outbox", "--retry", delivery["id"]).returncode == 0
+    after = await mongo["outbox"].find_one({"idempotency_key": "k-dead"})
+    assert after is not None and after["status"] == "pending" and after["attempts"] == 0
+    assert jifen(mongo_url, db_name, tmp_path, "outbox", "--retry", delivery["id"]).returncode == 1
