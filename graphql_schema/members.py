@@ -17,7 +17,7 @@ from graphql_schema.errors import InvalidInput, NotConfigured, Unauthenticated
 from graphql_schema.ids import from_global_id, to_global_id
 from graphql_schema.ledger import LedgerEntryConnection, LedgerEntryKind, history_page
 from graphql_schema.notifications import NotificationConnection, notifications_page
-from graphql_schema.permissions import IsAdmin, IsMember, MemberMutation, require_principal
+from graphql_schema.permissions import IsAdmin, IsMember, MemberMutation, caller_member_id
 from graphql_schema.program import Tier
 from graphql_schema.relay import Node
 from graphql_schema.rewards import RedemptionConnection, redemptions_page
@@ -148,12 +148,6 @@ class Member(Node):
         self, info: Info, first: int, after: str | None = None
     ) -> NotificationConnection:
         return await notifications_page(info, self.member_id, first, after)
-
-
-def caller_member_id(info: Info) -> str:
-    principal = require_principal(info)
-    assert principal.member_id is not None  # IsMember ran first
-    return principal.member_id
 
 
 async def resolve_me(info: Info) -> Member:

@@ -25,7 +25,7 @@ from app.notifications.service import (
 )
 from graphql_schema.context import Info
 from graphql_schema.ids import from_global_id, to_global_id
-from graphql_schema.permissions import IsMember, MemberMutation, require_principal
+from graphql_schema.permissions import IsMember, MemberMutation, caller_member_id
 from graphql_schema.relay import (
     Node,
     PageInfo,
@@ -45,12 +45,6 @@ class ExpiryWarning:
     days_left: int
 
 
-def _member_id(info: Info) -> str:
-    principal = require_principal(info)
-    assert principal.member_id is not None  # IsMember ran first
-    return principal.member_id
-
-
 @strawberry.type
 class Subscription:
     @strawberry.subscription(  # type: ignore[untyped-decorator]
@@ -62,7 +56,9 @@ class Subscription:
     )
     async def expiry_warnings(self, info: Info) -> AsyncGenerator[ExpiryWarning, None]:
         runtime = info.context.runtime
-        stream = expiry_warning_stream(runtime.mongo, runtime.hub, runtime.clock, _member_id(info))
+        stream = expiry_warning_stream(
+            runtime.mongo, runtime.hub, runtime.clock, caller_member_id(info)
+        )
         try:
             async for warning in stream:
                 yield ExpiryWarning(
@@ -179,7 +175,7 @@ async def register_push_token_mutation(
     platform = PushPlatformModel(input.platform.value)
     try:
         await register_push_token(
-            runtime.mongo, runtime.clock, _member_id(info), platform, input.token
+            runtime.mongo, runtime.clock, caller_member_id(info), platform, input.token
         )
     except InvalidPushToken as exc:
         error = user_error(UserErrorCode.INVALID_INPUT, str(exc), "input", "token")
@@ -190,7 +186,9 @@ async def register_push_token_mutation(
 async def unregister_push_token_mutation(
     info: Info, input: UnregisterPushTokenInput
 ) -> NotificationSettingsPayload:
-    removed = await unregister_push_token(info.context.runtime.mongo, _member_id(info), input.token)
+    removed = await unregister_push_token(
+        info.context.runtime.mongo, caller_member_id(info), input.token
+    )
     if not removed:
         error = user_error(UserErrorCode.NOT_FOUND, "no such device", "input", "token")
         return NotificationSettingsPayload(ok=False, user_errors=[error])
@@ -201,7 +199,9 @@ async def set_notification_consent_mutation(
     info: Info, input: SetNotificationConsentInput
 ) -> NotificationSettingsPayload:
     runtime = info.context.runtime
-    await set_notification_consent(runtime.mongo, runtime.clock, _member_id(info), input.granted)
+    await set_notification_consent(
+        runtime.mongo, runtime.clock, caller_member_id(info), input.granted
+    )
     return NotificationSettingsPayload(ok=True, user_errors=[])
 
 
@@ -214,7 +214,7 @@ async def mark_notifications_read_mutation(
     runtime = info.context.runtime
     try:
         marked = await mark_notifications_read(
-            runtime.mongo, runtime.clock, _member_id(info), raw_ids
+            runtime.mongo, runtime.clock, caller_member_id(info), raw_ids
         )
     except ValueError:
         error = user_error(UserErrorCode.INVALID_INPUT, "not a notification id", "input", "ids")

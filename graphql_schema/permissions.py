@@ -19,6 +19,13 @@ def require_principal(info: Info) -> Principal:
     return context.principal
 
 
+def caller_member_id(info: Info) -> str:
+    """The member id of the caller, on a field that IsMember already guards."""
+    principal = require_principal(info)
+    assert principal.member_id is not None
+    return principal.member_id
+
+
 class _RequiresKind(BasePermission):
     kind: PrincipalKind
     scope: str | None = None

@@ -17,8 +17,8 @@ from app.rewards.redemption import (
 from graphql_schema.context import Info
 from graphql_schema.errors import InvalidInput, NotConfigured, Unauthenticated
 from graphql_schema.ids import from_global_id
-from graphql_schema.members import Member, caller_member_id
-from graphql_schema.permissions import MemberMutation
+from graphql_schema.members import Member
+from graphql_schema.permissions import MemberMutation, caller_member_id
 from graphql_schema.rewards import Redemption
 from graphql_schema.user_errors import (
     InsufficientPointsError,
