@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
-
 import pytest
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import OperationFailure
 
 from app.db import INDEXES, Mongo, TransactionFailed, run_in_transaction
-
-
-@asynccontextmanager
-async def fail_point(mongo: Mongo, mode: Any, data: dict[str, Any]) -> AsyncIterator[None]:
-    await mongo.client.admin.command(
-        {"configureFailPoint": "failCommand", "mode": mode, "data": data}
-    )
-    try:
-        yield
-    finally:
-        await mongo.client.admin.command({"configureFailPoint": "failCommand", "mode": "off"})
+from tests.faults import fail_point
 
 
 async def test_indexes_are_ensured_for_every_declared_collection(mongo: Mongo) -> None:

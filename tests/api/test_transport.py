@@ -92,7 +92,9 @@ def test_only_graphql_transport_ws_is_spoken(settings: Settings, clock) -> None:
         with http.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
             assert ws.accepted_subprotocol == "graphql-transport-ws"
             token = application.state.runtime.issuer.mint(PrincipalKind.MEMBER, "m_1")
-            ws.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
+            ws.send_json(
+                {"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}
+            )
             assert ws.receive_json()["type"] == "connection_ack"
         with (
             pytest.raises(WebSocketDisconnect),

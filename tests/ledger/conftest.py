@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -99,17 +98,6 @@ async def counted(
         yield handle, counter
     finally:
         await handle.close()
-
-
-@asynccontextmanager
-async def fail_point(mongo: Mongo, mode: Any, data: dict[str, Any]) -> AsyncIterator[None]:
-    await mongo.client.admin.command(
-        {"configureFailPoint": "failCommand", "mode": mode, "data": data}
-    )
-    try:
-        yield
-    finally:
-        await mongo.client.admin.command({"configureFailPoint": "failCommand", "mode": "off"})
 
 
 async def assert_invariants(mongo: Mongo) -> None:

@@ -14,7 +14,8 @@ from pymongo.errors import PyMongoError
 from app.clock import FrozenClock
 from app.db import Mongo
 from app.ledger import Entry, Hold, capture, earn, get_balance, hold, spend
-from tests.ledger.conftest import assert_invariants, fail_point
+from tests.faults import fail_point
+from tests.ledger.conftest import assert_invariants
 
 TRANSIENT = {"errorCode": 112, "errorLabels": ["TransientTransactionError"]}
 FAULTS: list[tuple[str, dict[str, Any], str]] = [
