@@ -79,7 +79,7 @@ class EmbeddedMongo:
     def running_url(self) -> str | None:
         """The URL of a server on this storage whose owner is still alive, if there is one."""
         state = self._read_state()
-        if state is None or not _alive(int(state["owner_pid"])) or not _alive(int(state["pid"])):
+        if state is None or not alive(int(state["owner_pid"])) or not alive(int(state["pid"])):
             return None
         return f"mongodb://127.0.0.1:{int(state['port'])}/?directConnection=true"
 
@@ -154,7 +154,7 @@ class EmbeddedMongo:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
             for _ in range(150):
-                if not _alive(pid):
+                if not alive(pid):
                     break
                 time.sleep(0.1)
 
@@ -184,7 +184,8 @@ class EmbeddedMongo:
         self.stop()
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
