@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from datetime import timedelta
@@ -15,6 +14,7 @@ from app.ledger import earn
 from app.program.expiry import Rolling
 from app.program.service import save_program
 from app.seed import DEMO_PROGRAM
+from tests.processes import jifen_env
 
 JIFEN = str(Path(sys.executable).parent / "jifen")
 
@@ -22,13 +22,7 @@ JIFEN = str(Path(sys.executable).parent / "jifen")
 def jifen(
     mongo_url: str, db_name: str, tmp_path: Path, *args: str
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JIFEN_")}
-    env.update(
-        JIFEN_MONGODB_URL=mongo_url,
-        JIFEN_DB_NAME=db_name,
-        JIFEN_DATA_DIR=str(tmp_path),
-        JIFEN_ENV="test",
-    )
+    env = jifen_env(mongo_url, db_name, tmp_path)
     return subprocess.run([JIFEN, *args], env=env, capture_output=True, text=True, timeout=120)
 
 

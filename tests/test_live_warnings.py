@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import time
@@ -29,19 +28,9 @@ from app.ledger import earn
 from app.program.expiry import Rolling
 from app.program.service import save_program
 from app.seed import DEMO_PROGRAM
+from tests.processes import jifen_env
 
 SUBSCRIBE = "subscription { expiryWarnings { points expiresAt daysLeft } }"
-
-
-def environment(mongo_url: str, db_name: str, data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JIFEN_")}
-    env.update(
-        JIFEN_MONGODB_URL=mongo_url,
-        JIFEN_DB_NAME=db_name,
-        JIFEN_DATA_DIR=str(data_dir),
-        JIFEN_ENV="test",
-    )
-    return env
 
 
 @pytest.fixture
@@ -81,7 +70,7 @@ def api_ports(
                 "--ws",
                 "websockets-sansio",
             ],
-            env=environment(mongo_url, db_name, data_dir),
+            env=jifen_env(mongo_url, db_name, data_dir),
             stdout=subprocess.DEVNULL,
             stderr=(data_dir.parent / f"api-{port}.log").open("wb"),
         )
@@ -163,7 +152,7 @@ async def test_each_member_gets_their_own_warning_from_a_worker_process(
     try:
         await asyncio.sleep(0.5)  # the subscriptions are open on both processes
         worker = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "app.cli", "warn", env=environment(mongo_url, db_name, data_dir),
+            sys.executable, "-m", "app.cli", "warn", env=jifen_env(mongo_url, db_name, data_dir),
             stdout=asyncio.subprocess.PIPE,
         )  # fmt: skip
         out, _ = await worker.communicate()

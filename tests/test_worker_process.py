@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from app.clock import SystemClock
 from app.db import Mongo
 from app.program.service import save_program
 from app.seed import DEMO_PROGRAM
+from tests.processes import jifen_env
 
 MEMBERS = 3000
 
@@ -22,14 +22,8 @@ MEMBERS = 3000
 def start_worker(
     mongo_url: str, db_name: str, tmp_path: Path, name: str
 ) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JIFEN_")}
-    env.update(
-        JIFEN_MONGODB_URL=mongo_url,
-        JIFEN_DB_NAME=db_name,
-        JIFEN_DATA_DIR=str(tmp_path),
-        JIFEN_ENV="test",
-        JIFEN_WORKER_INTERVAL_SECONDS="0.2",
-        JIFEN_WORKER_LEASE_SECONDS="2",
+    env = jifen_env(
+        mongo_url, db_name, tmp_path, worker_interval_seconds="0.2", worker_lease_seconds="2"
     )
     log = (tmp_path / f"{name}.log").open("wb")
     return subprocess.Popen(
