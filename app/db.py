@@ -49,7 +49,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("status", ASCENDING), ("expires_at", ASCENDING)]),
         IndexModel([("status", ASCENDING), ("available_at", ASCENDING)]),
         IndexModel([("source_entry_id", ASCENDING)]),
-        IndexModel([("member_id", ASCENDING), ("remaining", ASCENDING)]),  # a member's live lots
+        # the spending order of a member's lots by status: every lot read is one range of it
+        IndexModel([("member_id", ASCENDING), ("status", ASCENDING), ("order", ASCENDING)]),
     ],
     "ledger": [
         IndexModel([("member_id", ASCENDING), ("occurred_at", DESCENDING), ("_id", DESCENDING)]),

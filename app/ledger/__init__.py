@@ -33,6 +33,7 @@ from app.ledger.models import (
     LotShare,
     LotStatus,
     NextExpiry,
+    Refund,
 )
 from app.ledger.reverse import reverse
 from app.ledger.spend import spend
@@ -59,6 +60,7 @@ __all__ = [
     "LotShare",
     "LotStatus",
     "NextExpiry",
+    "Refund",
     "ReversalExceedsEarn",
     "adjust",
     "capture",

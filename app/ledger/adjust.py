@@ -66,7 +66,7 @@ async def adjust(
             policy=stamp,
         )
 
-    return await record(mongo, member_id, now, request, change)
+    return await record(mongo, member_id, now, request, change, points=max(0, -points))
 
 
 async def clear(
@@ -91,7 +91,7 @@ async def clear(
     )
 
     async def work(session: AsyncClientSession) -> Entry:
-        book = await load_book(mongo, session, member_id, now)
+        book = await load_book(mongo, session, member_id, now, everything=True)
         active = await load_holds(
             mongo, session, {"member_id": member_id, "status": HoldStatus.ACTIVE.value}
         )
@@ -122,4 +122,10 @@ async def extend(
         EntryMeta(actor=actor, channel=channel, description=reason),
     )
 
-    return await record(mongo, member_id, now, request, lambda book: book.extend(until, request))
+    async def work(session: AsyncClientSession) -> Entry:
+        book = await load_book(mongo, session, member_id, now, everything=True)
+        entry = book.extend(until, request)
+        await save_books(mongo, session, [book])
+        return Entry.from_document(entry)
+
+    return await run_once(mongo, idempotency_key, request.fingerprint, work, Entry.from_document)

@@ -1,15 +1,30 @@
-"""A member's book in memory: the account and every lot still holding points, and the pure rules that move them.
+"""A member's book in memory: the account, the lots an operation needs, and the pure rules that move them.
 
-Services load a book inside a transaction, apply one operation here (no I/O), and save what changed.
-The account's balances are recomputed from the lots on save, so they are exact by construction.
-Every operation first catches the book up with the clock: pending lots whose return window has
-passed become available and lots whose expiry has passed expire (lazily, with the same
-deterministic entry keys the expiry job uses), so no spend ever uses points that have expired.
+The account is the summary that keeps every operation's cost independent of the member's history:
+its balances (available, pending, held) are counters, moved by exactly what the operation changed on
+the lots it loaded; and it keeps the *front*: the first lots in spending order (app.ledger.order)
+with their free points, and how far that list is known to be complete. A spend or a hold loads
+only the front lots that cover it; an earn loads no lot at all. The store reads more of the order
+(a refill) when the front runs short, and a member whose free points are all in the front never
+needs one. `jifen ledger verify` rebuilds the counters and the front from the lots.
+
+Every operation first catches the book up with the clock, but only when the account says
+something is due (the soonest expiry of free points, of an inactivity policy, or of pending
+points): pending lots whose return window has passed become available and pay any debt first, then
+lots whose expiry has passed expire (with the deterministic entry keys the expiry job uses), so no
+spend ever uses points that have expired.
 
 A lot that expires while part of it is held keeps that part (status expired, remaining = held)
-until the hold is captured (redeemed as promised) or released (then it expires, once, under
-its own key). So available = Σ (remaining − held) over available lots, and held = Σ held over
-all lots = Σ points of active holds.
+until the hold is captured (redeemed as promised) or released (then it expires, once, under its
+own key). So available = Σ (remaining − held) over available lots, and held = Σ held over all lots.
+
+Refunds (reverse): a refund of P points of an earn takes back, from the earn's own points, first
+what is still on its lot (pending or available), then what the member already spent of it (from
+their other available points, then as debt). Points of the earn that already expired or were
+cleared are gone and are not taken again; the entry says how many. Partial refunds follow the same
+rule in order and never add up to more than the earn. Debt is paid first by any points that become
+available: a new earn or adjustment, or pending points maturing (a MATURE entry of 0 points records
+the debt they paid).
 """
 
 from __future__ import annotations
@@ -22,7 +37,7 @@ from typing import Any
 from bson import ObjectId
 
 from app.db import Document
-from app.ledger.allocation import allocate, next_expiry
+from app.ledger import order
 from app.ledger.errors import (
     CaptureExceedsHold,
     HoldNotActive,
@@ -31,14 +46,35 @@ from app.ledger.errors import (
     ReversalExceedsEarn,
 )
 from app.ledger.models import EntryKind, EntryMeta, HoldStatus, LotStatus
-from app.program.expiry import add_local_days, zone_of
+from app.program import expiry
+from app.program.expiry import Inactivity, parse_policy
 
 LIVE = (LotStatus.PENDING, LotStatus.AVAILABLE)
+FRONT_SIZE = 32  # lots kept in the account's front
+FRONT_LOW = 8  # fewer than this (with more free points beyond) and the store refills it
 
 
 def expire_key(lot_id: ObjectId, hold_id: ObjectId | None = None) -> str:
     """The one ledger key under which a lot (or a held portion of it) expires: it can expire only once."""
     return f"ledger:expire:{lot_id}" if hold_id is None else f"ledger:expire:{lot_id}:{hold_id}"
+
+
+def inactivity_class(policy: Document) -> str | None:
+    """The name of an inactivity policy's group of lots (they all expire together), else None."""
+    if policy.get("kind") != "inactivity":
+        return None
+    params = policy.get("params", {})
+    span = (
+        f"m{int(params['months']):04d}" if params.get("months") else f"d{int(params['days']):05d}"
+    )
+    return f"{span}@{policy.get('tz', 'UTC')}"
+
+
+def renewal(policy: Document, at: datetime) -> datetime:
+    """When an inactivity policy's points expire if `at` is the member's last activity."""
+    stated = parse_policy({"kind": policy["kind"], **policy["params"]})
+    assert isinstance(stated, Inactivity)
+    return expiry.renewal(stated, at, policy.get("tz", "UTC"))
 
 
 @dataclass(eq=False)
@@ -53,11 +89,23 @@ class LotState:
     expires_at: datetime | None
     policy: dict[str, Any]
     source_entry_id: ObjectId
+    seq: int = 0
+    order: str = ""
     held: int = 0
-    reversed: int = 0
+    reversed: int = 0  # points of the earn refunded so far (taken or not)
     debt_paid: int = 0
+    expired: int = 0
+    cleared: int = 0
+    refunded_from_lot: int = 0
+    refunded_spent: int = 0
     new: bool = False
     dirty: bool = False
+    before: tuple[int, int, int, bool] = (
+        0,
+        0,
+        0,
+        False,
+    )  # (available, pending, held, live) as loaded
 
     @property
     def free(self) -> int:
@@ -65,12 +113,33 @@ class LotState:
         return self.remaining - self.held if self.status in LIVE else 0
 
     @property
+    def available(self) -> int:
+        return self.free if self.status is LotStatus.AVAILABLE else 0
+
+    @property
+    def pending(self) -> int:
+        return self.remaining if self.status is LotStatus.PENDING else 0
+
+    @property
+    def live(self) -> bool:
+        return self.status in LIVE and self.remaining > 0
+
+    @property
     def order_id(self) -> str:
-        return str(self.id)
+        return self.order
+
+    @property
+    def inactivity(self) -> str | None:
+        return inactivity_class(self.policy)
+
+    @property
+    def spent(self) -> int:
+        """Points that left the lot by spending or paying debt (not by expiry, 清零 or a refund)."""
+        return self.amount - self.remaining - self.expired - self.cleared - self.refunded_from_lot
 
     @classmethod
     def from_document(cls, doc: Document) -> LotState:
-        return cls(
+        lot = cls(
             id=doc["_id"],
             member_id=doc["member_id"],
             amount=doc["amount"],
@@ -81,10 +150,18 @@ class LotState:
             expires_at=doc["expires_at"],
             policy=doc["policy"],
             source_entry_id=doc["source_entry_id"],
+            seq=doc.get("seq", 0),
+            order=doc.get("order", ""),
             held=doc["held"],
             reversed=doc["reversed"],
             debt_paid=doc["debt_paid"],
+            expired=doc.get("expired", 0),
+            cleared=doc.get("cleared", 0),
+            refunded_from_lot=doc.get("refunded_from_lot", 0),
+            refunded_spent=doc.get("refunded_spent", 0),
         )
+        lot.before = (lot.available, lot.pending, lot.held, lot.live)
+        return lot
 
     def to_document(self) -> Document:
         return {
@@ -95,18 +172,28 @@ class LotState:
             "held": self.held,
             "reversed": self.reversed,
             "debt_paid": self.debt_paid,
+            "expired": self.expired,
+            "cleared": self.cleared,
+            "refunded_from_lot": self.refunded_from_lot,
+            "refunded_spent": self.refunded_spent,
             "status": self.status.value,
             "earned_at": self.earned_at,
             "available_at": self.available_at,
             "expires_at": self.expires_at,
             "policy": self.policy,
             "source_entry_id": self.source_entry_id,
+            "seq": self.seq,
+            "order": self.order,
         }
 
     def take(self, points: int) -> None:
         self.remaining -= points
         if self.remaining == 0 and self.status in LIVE:
             self.status = LotStatus.EXHAUSTED
+        self.dirty = True
+
+    def rekey(self) -> None:
+        self.order = order.lot_key(self.seq, self.expires_at, self.inactivity)
         self.dirty = True
 
 
@@ -165,30 +252,90 @@ class HoldState:
 
 
 @dataclass
+class FrontEntry:
+    key: str
+    lot_id: ObjectId
+    free: int
+
+
+@dataclass
+class ClassState:
+    """The lots of one inactivity policy: they expire together, `expires_at` after the last activity."""
+
+    name: str
+    policy: dict[str, Any]
+    expires_at: datetime
+    free: int = 0
+    lots: int = 0
+
+    def to_document(self) -> Document:
+        return {
+            "name": self.name,
+            "policy": self.policy,
+            "expires_at": self.expires_at,
+            "free": self.free,
+            "lots": self.lots,
+        }
+
+
+@dataclass
 class AccountState:
-    """The stored counters a book cannot rebuild from its live lots."""
+    """The account document as loaded: counters, the front, and what is due when."""
 
     member_id: str
+    available: int = 0
+    pending: int = 0
+    held: int = 0
     debt: int = 0
     lifetime_earned: int = 0
     lifetime_redeemed: int = 0
     lifetime_expired: int = 0
     last_activity_at: datetime | None = None
     version: int = 0
+    seq: int = 0
+    lots_issued: int = 0
     created_at: datetime | None = None
+    front: list[FrontEntry] = field(default_factory=list)
+    front_end: str | None = None  # None: the front holds every free point
+    dated_next: tuple[datetime, int] | None = None
+    classes: dict[str, ClassState] = field(default_factory=dict)
+    pending_due: datetime | None = None
 
     @classmethod
     def from_document(cls, doc: Document) -> AccountState:
+        dated = doc.get("dated_next")
         return cls(
             member_id=doc["_id"],
+            available=doc.get("available", 0),
+            pending=doc.get("pending", 0),
+            held=doc.get("held", 0),
             debt=doc["debt"],
             lifetime_earned=doc["lifetime_earned"],
             lifetime_redeemed=doc["lifetime_redeemed"],
             lifetime_expired=doc["lifetime_expired"],
             last_activity_at=doc.get("last_activity_at"),
             version=doc["version"],
+            seq=doc.get("seq", 0),
+            lots_issued=doc.get("lots_issued", 0),
             created_at=doc.get("created_at"),
+            front=[FrontEntry(e["k"], e["id"], e["f"]) for e in doc.get("front", [])],
+            front_end=doc.get("front_end"),
+            dated_next=(dated["expires_at"], dated["points"]) if dated else None,
+            classes={
+                c["name"]: ClassState(c["name"], c["policy"], c["expires_at"], c["free"], c["lots"])
+                for c in doc.get("classes", [])
+            },
+            pending_due=doc.get("pending_due"),
         )
+
+    def due_at(self) -> datetime | None:
+        """The soonest instant at which something on this account matures or expires."""
+        candidates = [c.expires_at for c in self.classes.values() if c.lots > 0]
+        if self.dated_next is not None:
+            candidates.append(self.dated_next[0])
+        if self.pending_due is not None:
+            candidates.append(self.pending_due)
+        return min(candidates, default=None)
 
 
 @dataclass(eq=False)
@@ -200,47 +347,125 @@ class Request:
     meta: EntryMeta = field(default_factory=EntryMeta)
 
 
+class FrontNotLoaded(RuntimeError):
+    """The store did not load the front lots an allocation needs (a bug, never a client error)."""
+
+
 class Book:
     def __init__(self, account: AccountState, lots: Iterable[LotState], now: datetime) -> None:
         self.account = account
-        self.lots: dict[ObjectId, LotState] = {lot.id: lot for lot in lots}
+        self.lots: dict[ObjectId, LotState] = {}
         self.holds: dict[ObjectId, HoldState] = {}
         self.entries: list[Document] = []
         self.now = now
         self.touched = False
         self.matured: list[LotState] = []
         self.expired: list[tuple[LotState, int]] = []
+        self.renewed: dict[str, datetime] = {}  # inactivity classes whose lots' expiry moved
+        self.pending_loaded = False  # every pending lot of the member is loaded
+        self.scanned: str | None = account.front_end  # the front is known up to here
+        self.reset_front = False
+        self.mass_beyond: dict[datetime, int] = {}  # free points of a dated instant past the front
+        self.add(lots)
 
-    # -- balances ------------------------------------------------------------------------------
+    def add(self, lots: Iterable[LotState]) -> None:
+        for lot in lots:
+            self.lots.setdefault(lot.id, lot)
+
+    # -- balances (the loaded account plus what this operation changed) -----------------------
+
+    def _delta(self, index: int) -> int:
+        total = 0
+        for lot in self.lots.values():
+            now = (lot.available, lot.pending, lot.held)[index]
+            total += now - lot.before[index]
+        return total
 
     def available(self) -> int:
-        return sum(lot.free for lot in self.lots.values() if lot.status is LotStatus.AVAILABLE)
+        return self.account.available + self._delta(0)
 
     def pending(self) -> int:
-        return sum(lot.remaining for lot in self.lots.values() if lot.status is LotStatus.PENDING)
+        return self.account.pending + self._delta(1)
 
     def held(self) -> int:
-        return sum(lot.held for lot in self.lots.values())
+        return self.account.held + self._delta(2)
 
-    def account_document(self) -> Document:
-        soonest = next_expiry(list(self.lots.values()))
-        acc = self.account
-        return {
-            "available": self.available(),
-            "pending": self.pending(),
-            "held": self.held(),
-            "debt": acc.debt,
-            "lifetime_earned": acc.lifetime_earned,
-            "lifetime_redeemed": acc.lifetime_redeemed,
-            "lifetime_expired": acc.lifetime_expired,
-            "next_expiry": None
-            if soonest is None
-            else {"expires_at": soonest[0], "points": soonest[1]},
-            "last_activity_at": acc.last_activity_at,
-            "version": acc.version + 1,
-            "created_at": acc.created_at or self.now,
-            "updated_at": self.now,
-        }
+    def due(self, as_of: datetime) -> bool:
+        due_at = self.account.due_at()
+        return due_at is not None and due_at <= as_of
+
+    # -- the front --------------------------------------------------------------------------
+
+    def in_scanned(self, key: str) -> bool:
+        return self.scanned is None or key <= self.scanned
+
+    def front_view(self) -> tuple[list[FrontEntry], str | None]:
+        """The front after this operation: entries of unloaded lots as stored, loaded lots as now."""
+        if self.reset_front:
+            entries: list[FrontEntry] = []
+        else:
+            entries = [e for e in self.account.front if e.lot_id not in self.lots]
+        entries += [
+            FrontEntry(lot.order, lot.id, lot.available)
+            for lot in self.lots.values()
+            if lot.available > 0 and self.in_scanned(lot.order)
+        ]
+        entries.sort(key=lambda e: e.key)
+        end = self.scanned
+        if len(entries) > FRONT_SIZE:
+            entries = entries[:FRONT_SIZE]
+            end = entries[-1].key
+        if end is not None and sum(e.free for e in entries) == self.available():
+            end = None  # every free point is in the front: nothing to look for past it
+        return entries, end
+
+    def needs_refill(self, points: int = 0) -> bool:
+        """Whether the store must read more of the spending order before (or after) an operation."""
+        entries, end = self.front_view()
+        if end is None:
+            return False
+        if points:
+            return sum(e.free for e in entries) < points
+        if len(entries) < FRONT_LOW:
+            return True
+        return end < order.DATED + order.END and not any(
+            e.key.startswith(order.DATED) for e in entries
+        )
+
+    def scan(self, upper: str, lots: Iterable[LotState]) -> None:
+        """The store read every available lot with a key up to `upper`: extend the front to it."""
+        self.add(lots)
+        if self.scanned is not None and upper > self.scanned:
+            self.scanned = upper
+
+    def dated_mass_open(self) -> datetime | None:
+        """The soonest dated instant, when the front may end inside it (its total needs a read)."""
+        entries, end = self.front_view()
+        first = next((e for e in entries if e.key.startswith(order.DATED)), None)
+        if first is None or end is None or order.mass_of(end) != order.mass_of(first.key):
+            return None
+        instant = order.expiry_of(first.key)
+        assert instant is not None
+        base = self.account.dated_next
+        if base is not None and base[0] == instant and not self.reset_front:
+            return None  # known, moved by deltas
+        return None if instant in self.mass_beyond else instant
+
+    def front_lots(self, points: int) -> tuple[str, str] | None:
+        """The key range of the front lots that cover `points` (None when none are needed)."""
+        entries, _ = self.front_view()
+        if not entries or points <= 0:
+            return None
+        covered, last = 0, entries[0].key
+        for entry in entries:
+            covered += entry.free
+            last = entry.key
+            if covered >= points:
+                break
+        missing = [e for e in entries if e.key <= last and e.lot_id not in self.lots]
+        if not missing:
+            return None
+        return missing[0].key, last
 
     # -- time ----------------------------------------------------------------------------------
 
@@ -249,58 +474,93 @@ class Book:
         self.expire_due(as_of)
 
     def mature_due(self, as_of: datetime) -> list[LotState]:
-        matured = [
-            lot
-            for lot in self.lots.values()
-            if lot.status is LotStatus.PENDING and lot.available_at <= as_of
-        ]
+        """Pending lots past their window become available; their points pay any debt first."""
+        matured = sorted(
+            (
+                lot
+                for lot in self.lots.values()
+                if lot.status is LotStatus.PENDING and lot.available_at <= as_of
+            ),
+            key=lambda lot: lot.order,
+        )
         for lot in matured:
             lot.status = LotStatus.AVAILABLE
             lot.dirty = self.touched = True
+            pay = min(self.account.debt, lot.free)
+            if pay:
+                lot.take(pay)
+                lot.debt_paid += pay
+                self.account.debt -= pay
+                self._record(
+                    EntryKind.MATURE,
+                    0,
+                    [(lot, pay)],
+                    key=f"ledger:mature:{lot.id}",
+                    meta=EntryMeta(actor="system", description="matured points paid debt"),
+                    debt_change=-pay,
+                )
         self.matured.extend(matured)
+        if self.pending_loaded:
+            self.account.pending_due = min(
+                (
+                    min(lot.available_at, lot.expires_at or lot.available_at)
+                    for lot in self.lots.values()
+                    if lot.status is LotStatus.PENDING
+                ),
+                default=None,
+            )
         return matured
 
     def expire_due(self, as_of: datetime) -> list[tuple[LotState, int]]:
-        """Every live lot whose expiry is at or before `as_of` loses its unreserved points."""
+        """Every loaded live lot whose expiry is at or before `as_of` loses its unreserved points."""
         due = sorted(
             (
                 lot
                 for lot in self.lots.values()
                 if lot.status in LIVE and lot.expires_at is not None and lot.expires_at <= as_of
             ),
-            key=lambda lot: (lot.expires_at, lot.order_id),
+            key=lambda lot: (lot.expires_at, lot.order),
         )
         expired: list[tuple[LotState, int]] = []
         for lot in due:
-            points = lot.remaining - lot.held  # a held portion expires when its hold is released
-            lot.remaining -= points
-            lot.status = LotStatus.EXPIRED
-            lot.dirty = self.touched = True
-            self.account.lifetime_expired += points
+            points = self._expire(lot, expire_key(lot.id), "points expired")
             expired.append((lot, points))
             self.expired.append((lot, points))
-            if points:
-                self._record(
-                    EntryKind.EXPIRE,
-                    -points,
-                    [(lot, points)],
-                    key=expire_key(lot.id),
-                    meta=EntryMeta(actor="system", description="points expired"),
-                    expired_at=lot.expires_at,
-                )
         return expired
 
+    def _expire(self, lot: LotState, key: str, description: str) -> int:
+        points = lot.remaining - lot.held  # a held portion expires when its hold is released
+        lot.remaining -= points
+        lot.expired += points
+        lot.status = LotStatus.EXPIRED
+        lot.dirty = self.touched = True
+        self.account.lifetime_expired += points
+        if points:
+            self._record(
+                EntryKind.EXPIRE,
+                -points,
+                [(lot, points)],
+                key=key,
+                meta=EntryMeta(actor="system", description=description),
+                expired_at=lot.expires_at,
+            )
+        return points
+
     def _activity(self) -> None:
-        """An earn or a spend: restart the clock of every inactivity lot (never moving one earlier)."""
+        """An earn or a spend: restart the clock of every inactivity policy (never moving one earlier)."""
         self.account.last_activity_at = self.now
+        for cls in self.account.classes.values():
+            renewed = renewal(cls.policy, self.now)
+            if renewed > cls.expires_at:
+                self._move_class(cls, renewed)
+
+    def _move_class(self, cls: ClassState, until: datetime) -> None:
+        cls.expires_at = until
+        self.renewed[cls.name] = until
         for lot in self.lots.values():
-            if lot.status in LIVE and lot.policy.get("kind") == "inactivity":
-                renewed = add_local_days(
-                    self.now, int(lot.policy["params"]["days"]), zone_of(lot.policy["tz"])
-                )
-                if lot.expires_at is None or renewed > lot.expires_at:
-                    lot.expires_at = renewed
-                    lot.dirty = True
+            if lot.status in LIVE and lot.inactivity == cls.name:
+                lot.expires_at = until
+                lot.dirty = True
 
     # -- operations ----------------------------------------------------------------------------
 
@@ -322,6 +582,7 @@ class Book:
         self.account.debt -= pay
         entry_id = ObjectId()
         pending = available_at is not None and available_at > self.now
+        self.account.lots_issued += 1
         lot = LotState(
             id=ObjectId(),
             member_id=self.account.member_id,
@@ -333,12 +594,19 @@ class Book:
             expires_at=expires_at,
             policy=policy,
             source_entry_id=entry_id,
+            seq=self.account.lots_issued,
             debt_paid=pay,
             new=True,
         )
         if lot.remaining == 0:
             lot.status = LotStatus.EXHAUSTED
+        self._join_class(lot)
+        lot.rekey()
         self.lots[lot.id] = lot
+        if lot.status is LotStatus.PENDING:
+            due = min(lot.available_at, lot.expires_at or lot.available_at)
+            current = self.account.pending_due
+            self.account.pending_due = due if current is None else min(current, due)
         if kind is EntryKind.EARN:
             self.account.lifetime_earned += points
             self._activity()
@@ -357,6 +625,19 @@ class Book:
             occurred_at=earned_at,
             **extra,
         )
+
+    def _join_class(self, lot: LotState) -> None:
+        """An inactivity lot expires with the others of its policy: at the later of their expiries."""
+        name = lot.inactivity
+        if name is None or lot.expires_at is None:
+            return
+        cls = self.account.classes.get(name)
+        if cls is None:
+            self.account.classes[name] = ClassState(name, lot.policy, lot.expires_at)
+        elif lot.expires_at > cls.expires_at:
+            self._move_class(cls, lot.expires_at)
+        else:
+            lot.expires_at = cls.expires_at
 
     def debit(self, kind: EntryKind, points: int, request: Request) -> Document:
         """A spend (REDEEM) or a negative adjustment: take from available lots in spending order."""
@@ -453,8 +734,11 @@ class Book:
         for lot_id, reserved in hold.lots:
             lot = self.lots[lot_id]
             back = reserved - taken.get(lot_id, 0)
-            if back and lot.status is LotStatus.EXPIRED:
+            if not back:
+                continue
+            if lot.status is LotStatus.EXPIRED:
                 lot.remaining -= back
+                lot.expired += back
                 self.account.lifetime_expired += back
                 self._record(
                     EntryKind.EXPIRE,
@@ -465,16 +749,20 @@ class Book:
                     hold_id=hold.id,
                     expired_at=lot.expires_at,
                 )
+            elif lot.status in LIVE and lot.expires_at is not None and lot.expires_at <= self.now:
+                # Fully held when its expiry passed, so nothing caught it up: it expires now.
+                self._expire(lot, expire_key(lot.id), "held points expired on release")
 
     def clear(self, active_holds: Iterable[HoldState], request: Request) -> Document:
         """清零: release every active hold, then take every remaining point of the member to zero."""
         for hold in active_holds:
             self.holds[hold.id] = hold
             self.release(hold)
-        shares = [(lot, lot.remaining) for lot in self.lots.values() if lot.free > 0]
+        shares = [(lot, lot.free) for lot in self.lots.values() if lot.free > 0]
         total = 0
         for lot, take in shares:
             lot.take(take)
+            lot.cleared += take
             total += take
         return self._record(
             EntryKind.CLEAR,
@@ -488,11 +776,16 @@ class Book:
     def extend(self, until: datetime, request: Request) -> Document:
         """Move the expiry of every live lot expiring before `until` to `until`."""
         shares = []
+        for cls in self.account.classes.values():
+            if cls.expires_at < until:
+                self._move_class(cls, until)
         for lot in self.lots.values():
             if lot.status in LIVE and lot.expires_at is not None and lot.expires_at < until:
                 lot.expires_at = until
-                lot.dirty = True
+                lot.rekey()
+            if lot.status in LIVE and lot.expires_at == until:
                 shares.append((lot, lot.free))
+        self.reset_front = True
         return self._record(
             EntryKind.EXTEND,
             0,
@@ -504,48 +797,152 @@ class Book:
         )
 
     def reverse(self, lot: LotState, points: int, request: Request) -> Document:
-        """Take back an earn: from its own lot first, then other available points, then as debt."""
+        """Refund `points` of an earn by the rule in the module docstring."""
         _positive(points)
         reversible = lot.amount - lot.reversed
         if points > reversible:
             raise ReversalExceedsEarn(reversible, points)
         from_lot = min(points, lot.free)
+        from_spent = min(points - from_lot, lot.spent - lot.refunded_spent)
+        gone = points - from_lot - from_spent
         shares: list[tuple[LotState, int]] = []
         if from_lot:
             lot.take(from_lot)
             if lot.remaining == 0:
                 lot.status = LotStatus.REVERSED
             shares.append((lot, from_lot))
+        lot.refunded_from_lot += from_lot
+        lot.refunded_spent += from_spent
         lot.reversed += points
         lot.dirty = True
-        rest = points - from_lot
-        others = [other for other in self.lots.values() if other is not lot]
-        from_others = min(rest, _spendable(others))
-        for other, take in allocate(_available(others), from_others) if from_others else []:
+        from_others = min(from_spent, self.available())
+        for other, take in self._allocate(from_others) if from_others else []:
             other.take(take)
             shares.append((other, take))
-        debt = rest - from_others
+        debt = from_spent - from_others
         self.account.debt += debt
         self.account.lifetime_earned -= points
+        already_expired = min(gone, lot.expired)
+        refund = {
+            "points": points,
+            "from_lot": from_lot,
+            "from_other_lots": from_others,
+            "debt": debt,
+            "already_expired": already_expired,
+            "already_cleared": gone - already_expired,
+        }
+        meta = request.meta
+        if meta.description is None:
+            meta = EntryMeta(
+                actor=meta.actor,
+                channel=meta.channel,
+                reference=meta.reference,
+                description=refund_description(refund),
+                extra=meta.extra,
+            )
         return self._record(
             EntryKind.REVERSAL,
-            -points,
+            -(from_lot + from_spent),
             shares,
             key=request.key,
             fingerprint=request.fingerprint,
-            meta=request.meta,
+            meta=meta,
             debt_change=debt,
             reverses=lot.source_entry_id,
+            refund=refund,
         )
+
+    # -- the account after the operation -------------------------------------------------------
+
+    def account_document(self) -> Document:
+        """The account's new state: counters moved by what changed, the front, what is due when."""
+        acc = self.account
+        entries, end = self.front_view()
+        dated = self._dated_next(entries, end)
+        classes = [self._class_now(c) for c in acc.classes.values()]
+        classes = [c for c in classes if c.lots > 0]
+        soonest = _next_expiry(dated, classes)
+        return {
+            "available": self._counter(0),
+            "pending": self._counter(1),
+            "held": self._counter(2),
+            "debt": acc.debt,
+            "lifetime_earned": acc.lifetime_earned,
+            "lifetime_redeemed": acc.lifetime_redeemed,
+            "lifetime_expired": acc.lifetime_expired,
+            "next_expiry": None
+            if soonest is None
+            else {"expires_at": soonest[0], "points": soonest[1]},
+            "dated_next": None if dated is None else {"expires_at": dated[0], "points": dated[1]},
+            "front": [{"k": e.key, "id": e.lot_id, "f": e.free} for e in entries],
+            "front_end": end,
+            "classes": [c.to_document() for c in classes],
+            "pending_due": acc.pending_due if self._counter(1) > 0 else None,
+            "last_activity_at": acc.last_activity_at,
+            "lots_issued": acc.lots_issued,
+            "version": acc.version + 1,
+            "created_at": acc.created_at or self.now,
+            "updated_at": self.now,
+        }
+
+    def _class_now(self, cls: ClassState) -> ClassState:
+        lots = [lot for lot in self.lots.values() if lot.inactivity == cls.name]
+        return ClassState(
+            cls.name,
+            cls.policy,
+            cls.expires_at,
+            cls.free + sum(lot.available - lot.before[0] for lot in lots),
+            cls.lots + sum(int(lot.live) - int(lot.before[3]) for lot in lots),
+        )
+
+    def _counter(self, index: int) -> int:
+        return (self.account.available, self.account.pending, self.account.held)[index] + sum(
+            (lot.available, lot.pending, lot.held)[index] - lot.before[index]
+            for lot in self.lots.values()
+        )
+
+    def _dated_next(
+        self, entries: list[FrontEntry], end: str | None
+    ) -> tuple[datetime, int] | None:
+        first = next((e for e in entries if e.key.startswith(order.DATED)), None)
+        if first is None:
+            return None
+        instant = order.expiry_of(first.key)
+        assert instant is not None
+        base = self.account.dated_next
+        if base is not None and base[0] == instant and not self.reset_front:
+            moved = sum(
+                lot.available - lot.before[0]
+                for lot in self.lots.values()
+                if lot.order.startswith(order.DATED) and order.expiry_of(lot.order) == instant
+            )
+            return instant, base[1] + moved
+        mass = order.mass_of(first.key)
+        points = sum(e.free for e in entries if e.key.startswith(mass))
+        return instant, points + self.mass_beyond.get(instant, 0)
 
     # -- internals -----------------------------------------------------------------------------
 
     def _allocate(self, points: int) -> list[tuple[LotState, int]]:
-        candidates = _available(self.lots.values())
-        available = sum(lot.free for lot in candidates)
+        available = self.available()
         if available < points:
             raise InsufficientPoints(available, points)
-        return allocate(candidates, points)
+        entries, _ = self.front_view()
+        taken: list[tuple[LotState, int]] = []
+        left = points
+        for entry in entries:
+            if left == 0:
+                break
+            lot = self.lots.get(entry.lot_id)
+            if lot is None:
+                raise FrontNotLoaded(str(entry.lot_id))
+            take = min(lot.available, left)
+            if take:
+                taken.append((lot, take))
+                left -= take
+        if left:
+            raise FrontNotLoaded(f"front short by {left} points")
+        return taken
 
     def _record(
         self,
@@ -585,12 +982,33 @@ class Book:
         return entry
 
 
-def _available(lots: Iterable[LotState]) -> list[LotState]:
-    return [lot for lot in lots if lot.status is LotStatus.AVAILABLE and lot.free > 0]
+def refund_description(refund: Document) -> str:
+    """What a member reads in their history for a refund."""
+    parts = [f"Refund of {refund['points']} points"]
+    taken = refund["from_lot"] + refund["from_other_lots"]
+    if taken:
+        parts.append(f"{taken} taken back")
+    if refund["debt"]:
+        parts.append(f"{refund['debt']} owed, paid from your next points")
+    if refund["already_expired"]:
+        parts.append(f"{refund['already_expired']} had already expired")
+    if refund["already_cleared"]:
+        parts.append(f"{refund['already_cleared']} had already been cleared")
+    if not taken and not refund["debt"]:
+        parts.append("nothing taken")
+    return "; ".join(parts)
 
 
-def _spendable(lots: Iterable[LotState]) -> int:
-    return sum(lot.free for lot in _available(lots))
+def _next_expiry(
+    dated: tuple[datetime, int] | None, classes: list[ClassState]
+) -> tuple[datetime, int] | None:
+    """The soonest expiry among available points and how many points expire then."""
+    candidates = [] if dated is None or dated[1] <= 0 else [dated]
+    candidates += [(c.expires_at, c.free) for c in classes if c.free > 0]
+    if not candidates:
+        return None
+    soonest = min(at for at, _ in candidates)
+    return soonest, sum(points for at, points in candidates if at == soonest)
 
 
 def _positive(points: int) -> None:

@@ -19,7 +19,7 @@ from app.clock import Clock
 from app.db import Document, Mongo
 from app.ledger.book import Book, LotState
 from app.ledger.models import JobRun, LotStatus
-from app.ledger.store import instant, load_books, run, save_books
+from app.ledger.store import instant, load_accounts, run, save_books
 
 
 async def expire_due(
@@ -37,16 +37,16 @@ async def expire_due(
     """
     now = instant(clock.now())
     cutoff = now if as_of is None else instant(as_of)
-    query = {
-        "status": {"$in": [LotStatus.PENDING.value, LotStatus.AVAILABLE.value]},
-        "expires_at": {"$lte": cutoff},
-    }
+    queries = [
+        {"status": status.value, "expires_at": {"$lte": cutoff}}
+        for status in (LotStatus.AVAILABLE, LotStatus.PENDING)
+    ]
 
     def expire(book: Book) -> list[tuple[LotState, int]]:
-        book.expire_due(cutoff)
-        return book.expired  # with what catching up with the clock expired
+        book.catch_up(cutoff)  # a loaded pending lot matures (paying debt) before it expires
+        return book.expired
 
-    return await _run_job(mongo, now, query, expire, batch_size, max_batches)
+    return await _run_job(mongo, now, queries, expire, batch_size, max_batches)
 
 
 async def mature_due(
@@ -63,41 +63,50 @@ async def mature_due(
     query = {"status": LotStatus.PENDING.value, "available_at": {"$lte": cutoff}}
 
     def mature(book: Book) -> list[tuple[LotState, int]]:
-        book.mature_due(cutoff)
+        book.catch_up(cutoff)  # a matured lot already past its expiry expires at once
         return [(lot, lot.remaining) for lot in book.matured]
 
-    return await _run_job(mongo, now, query, mature, batch_size, max_batches)
+    return await _run_job(mongo, now, [query], mature, batch_size, max_batches)
 
 
-async def _members_with(
-    mongo: Mongo, session: AsyncClientSession, query: Document, limit: int
-) -> tuple[list[str], bool]:
-    """The members owning up to `limit` due lots, and whether that was the last of them."""
-    cursor = mongo["lots"].find(
-        query, {"member_id": 1}, session=session, limit=limit, batch_size=limit
-    )
-    owners = [doc["member_id"] async for doc in cursor]
-    return sorted(set(owners)), len(owners) < limit
+async def _due_lots(
+    mongo: Mongo, session: AsyncClientSession, queries: list[Document], limit: int
+) -> tuple[list[LotState], bool]:
+    """Up to `limit` due lots, and whether that was the last of them."""
+    found: list[LotState] = []
+    for query in queries:
+        left = limit - len(found)
+        if left <= 0:
+            return found, False
+        cursor = mongo["lots"].find(query, session=session, limit=left, batch_size=left)
+        found += [LotState.from_document(doc) async for doc in cursor]
+    return found, len(found) < limit
 
 
 async def _run_job(
     mongo: Mongo,
     now: datetime,
-    query: Document,
+    queries: list[Document],
     apply: Callable[[Book], list[tuple[LotState, int]]],
     batch_size: int,
     max_batches: int | None,
 ) -> JobRun:
-    """Apply to the books owning due lots, a batch per transaction, until a batch comes up short."""
+    """Apply to the due lots and their members' books, a batch per transaction, until a batch comes up short.
+
+    A batch reads the due lots themselves and their members' accounts: about seven commands,
+    whatever the batch's size and the members' histories.
+    """
     batches = lots = points = 0
     members: set[str] = set()
     while max_batches is None or batches < max_batches:
 
         async def batch(session: AsyncClientSession) -> tuple[list[tuple[LotState, int]], bool]:
-            owners, last = await _members_with(mongo, session, query, batch_size)
-            if not owners:
+            due, last = await _due_lots(mongo, session, queries, batch_size)
+            if not due:
                 return [], True
-            books = await load_books(mongo, session, owners, now)
+            books = await load_accounts(mongo, session, {lot.member_id for lot in due}, now)
+            for lot in due:
+                books[lot.member_id].add([lot])
             moved = [pair for book in books.values() for pair in apply(book)]
             await save_books(mongo, session, books.values())
             return moved, last

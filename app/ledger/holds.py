@@ -57,7 +57,7 @@ async def hold(
     )
 
     async def work(session: AsyncClientSession) -> Hold:
-        book = await load_book(mongo, session, member_id, now)
+        book = await load_book(mongo, session, member_id, now, points=points)
         state = book.hold(points, ttl, request)
         await save_books(mongo, session, [book])
         return Hold.from_document(state.to_document())
@@ -89,7 +89,9 @@ async def capture(
     async def work(session: AsyncClientSession) -> Entry:
         state = await _find_hold(mongo, session, hold_id)
         request.meta.reference = state.reference
-        book = await load_book(mongo, session, state.member_id, now)
+        book = await load_book(
+            mongo, session, state.member_id, now, lot_ids=[lot_id for lot_id, _ in state.lots]
+        )
         book.holds[state.id] = state
         entry = book.capture(state, points, request)
         await save_books(mongo, session, [book])
@@ -108,7 +110,9 @@ async def release(mongo: Mongo, clock: Clock, *, hold_id: str) -> Hold:
             return Hold.from_document(state.to_document())
         if state.status is not HoldStatus.ACTIVE:
             raise HoldNotActive(hold_id, state.status.value)
-        book = await load_book(mongo, session, state.member_id, now)
+        book = await load_book(
+            mongo, session, state.member_id, now, lot_ids=[lot_id for lot_id, _ in state.lots]
+        )
         book.holds[state.id] = state
         book.release(state)
         await save_books(mongo, session, [book])
@@ -141,7 +145,13 @@ async def release_expired_holds(
             )
             if not due:
                 return due
-            books = await load_books(mongo, session, {h.member_id for h in due}, now)
+            books = await load_books(
+                mongo,
+                session,
+                {h.member_id for h in due},
+                now,
+                lot_ids=[lot_id for h in due for lot_id, _ in h.lots],
+            )
             for state in due:
                 book = books[state.member_id]
                 book.holds[state.id] = state

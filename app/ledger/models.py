@@ -9,7 +9,8 @@ Documents (snake_case fields, instants aware UTC, points int):
 - ledger: _id ObjectId; member_id, kind, points (signed), balance_after, debt_change,
   occurred_at, recorded_at, actor, channel, reference, description, idempotency_key,
   request_hash, lots [{lot_id, points}], breakdown [{rule, description, points}], and per kind
-  hold_id, reverses (the earn entry id), extended_to.
+  hold_id, reverses (the earn entry id) and refund {points, from_lot, from_other_lots, debt,
+  already_expired, already_cleared}, extended_to; seq (per member, gapless).
 - holds: _id ObjectId; member_id, points, captured, status, expires_at, created_at, closed_at,
   lots [{lot_id, points}], reference, idempotency_key, request_hash.
 """
@@ -32,6 +33,7 @@ class EntryKind(StrEnum):
     REVERSAL = "REVERSAL"
     CLEAR = "CLEAR"
     EXTEND = "EXTEND"  # 0 points: records who moved which expiries, and why
+    MATURE = "MATURE"  # 0 points: pending points became available and paid debt
 
 
 class LotStatus(StrEnum):
@@ -64,6 +66,21 @@ class BreakdownLine:
     rule: str
     description: str
     points: int
+
+
+@dataclass(frozen=True, slots=True)
+class Refund:
+    """What a REVERSAL did with the refunded points of an earn (see app.ledger.book).
+
+    points = from_lot + from_other_lots + debt + already_expired + already_cleared.
+    """
+
+    points: int
+    from_lot: int
+    from_other_lots: int
+    debt: int
+    already_expired: int
+    already_cleared: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +151,7 @@ class Entry:
     hold_id: str | None = None
     reverses: str | None = None
     extended_to: datetime | None = None
+    refund: Refund | None = None
 
     @classmethod
     def from_document(cls, doc: Document) -> Entry:
@@ -159,6 +177,7 @@ class Entry:
             hold_id=str(doc["hold_id"]) if doc.get("hold_id") else None,
             reverses=str(doc["reverses"]) if doc.get("reverses") else None,
             extended_to=doc.get("extended_to"),
+            refund=Refund(**doc["refund"]) if doc.get("refund") else None,
         )
 
 

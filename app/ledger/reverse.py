@@ -15,7 +15,7 @@ from app.db import Mongo
 from app.ledger.book import Request
 from app.ledger.errors import EntryNotFound
 from app.ledger.models import Entry, EntryKind, EntryMeta
-from app.ledger.store import fingerprint, instant, load_book, run_once, save_books
+from app.ledger.store import fingerprint, instant, load_book, refill, run_once, save_books
 
 
 async def reverse(
@@ -51,7 +51,11 @@ async def reverse(
         lot_id = earned["lots"][0]["lot_id"]
         book = await load_book(mongo, session, earned["member_id"], now, lot_ids=[lot_id])
         lot = book.lots[lot_id]
-        entry = book.reverse(lot, lot.amount - lot.reversed if points is None else points, request)
+        asked = lot.amount - lot.reversed if points is None else points
+        if isinstance(asked, int) and 0 < asked <= lot.amount - lot.reversed:
+            # what the refund may charge to the member's other points: load the front covering it
+            await refill(mongo, session, book, min(asked, lot.spent - lot.refunded_spent))
+        entry = book.reverse(lot, asked, request)
         await save_books(mongo, session, [book])
         return Entry.from_document(entry)
 

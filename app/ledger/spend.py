@@ -34,5 +34,10 @@ async def spend(
     )
 
     return await record(
-        mongo, member_id, now, request, lambda book: book.debit(EntryKind.REDEEM, points, request)
+        mongo,
+        member_id,
+        now,
+        request,
+        lambda book: book.debit(EntryKind.REDEEM, points, request),
+        points=points if isinstance(points, int) else 0,
     )

@@ -22,9 +22,10 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError
 
 from app.db import Document, Mongo, run_in_transaction
-from app.ledger.book import AccountState, Book, HoldState, LotState, Request
+from app.ledger import order
+from app.ledger.book import FRONT_SIZE, LIVE, AccountState, Book, HoldState, LotState, Request
 from app.ledger.errors import IdempotencyConflict, InvalidRequest, LedgerError
-from app.ledger.models import Entry
+from app.ledger.models import Entry, LotStatus
 
 T = TypeVar("T")
 
@@ -96,16 +97,36 @@ async def record(
     now: datetime,
     request: Request,
     change: Callable[[Book], Document],
+    *,
+    points: int = 0,
 ) -> Entry:
-    """One operation making one entry on one member's book: load, change, save; idempotent."""
+    """One operation making one entry on one member's book: load, change, save; idempotent.
+
+    `points` is how many free points the change may take, so that the front lots covering them
+    are loaded first (0 for a credit, which needs no lot).
+    """
 
     async def work(session: AsyncClientSession) -> Entry:
-        book = await load_book(mongo, session, member_id, now)
+        book = await load_book(mongo, session, member_id, now, points=points)
         entry = change(book)
         await save_books(mongo, session, [book])
         return Entry.from_document(entry)
 
     return await run_once(mongo, request.key, request.fingerprint, work, Entry.from_document)
+
+
+async def load_accounts(
+    mongo: Mongo, session: AsyncClientSession, member_ids: Iterable[str], now: datetime
+) -> dict[str, Book]:
+    """Books of the members with their accounts only (a batch job adds the lots it found due)."""
+    members = sorted(set(member_ids))
+    accounts = {
+        doc["_id"]: AccountState.from_document(doc)
+        async for doc in mongo["accounts"].find(
+            {"_id": {"$in": members}}, session=session, batch_size=LOT_BATCH
+        )
+    }
+    return {m: Book(accounts.get(m) or AccountState(m), [], now) for m in members}
 
 
 async def load_books(
@@ -116,26 +137,17 @@ async def load_books(
     *,
     lot_ids: Iterable[ObjectId] = (),
 ) -> dict[str, Book]:
-    """The accounts and live lots (plus the named lots) of the members, caught up with `now`."""
-    members = sorted(set(member_ids))
-    accounts = {
-        doc["_id"]: AccountState.from_document(doc)
-        async for doc in mongo["accounts"].find(
-            {"_id": {"$in": members}}, session=session, batch_size=LOT_BATCH
-        )
-    }
-    query: Document = {"member_id": {"$in": members}, "remaining": {"$gt": 0}}
+    """The accounts of the members with the lots that are due (and the named lots), caught up with `now`.
+
+    Used by the batch jobs: a member's operations load their own book with `load_book`.
+    """
+    books = await load_accounts(mongo, session, member_ids, now)
     extra = list(lot_ids)
     if extra:
-        query = {"$or": [query, {"_id": {"$in": extra}}]}
-    lots: dict[str, list[LotState]] = {member: [] for member in members}
-    async for doc in mongo["lots"].find(query, session=session, batch_size=LOT_BATCH):
-        lots[doc["member_id"]].append(LotState.from_document(doc))
-    books = {}
-    for member in members:
-        book = Book(accounts.get(member) or AccountState(member), lots[member], now)
-        book.catch_up(now)
-        books[member] = book
+        async for doc in mongo["lots"].find({"_id": {"$in": extra}}, session=session):
+            books[doc["member_id"]].add([LotState.from_document(doc)])
+    for book in books.values():
+        await _catch_up(mongo, session, book, now)
     return books
 
 
@@ -146,20 +158,113 @@ async def load_book(
     now: datetime,
     *,
     lot_ids: Iterable[ObjectId] = (),
+    points: int = 0,
+    everything: bool = False,
 ) -> Book:
-    return (await load_books(mongo, session, [member_id], now, lot_ids=lot_ids))[member_id]
+    """One member's book with what an operation needs, caught up with `now`.
+
+    Two commands in the usual case: the account, and the front lots that cover `points`. More only
+    when something is due, when the front runs short of `points`, or for the named lots (a hold's,
+    a refunded earn's). `everything` loads every live lot (清零, extending expiries).
+    """
+    doc = await mongo["accounts"].find_one({"_id": member_id}, session=session)
+    book = Book(AccountState.from_document(doc) if doc else AccountState(member_id), [], now)
+    ids = list(lot_ids)
+    if ids:
+        book.add(await _lots(mongo, session, {"_id": {"$in": ids}}))
+    if everything:
+        for status in LIVE:
+            book.add(await _lots(mongo, session, {"member_id": member_id, "status": status.value}))
+        book.pending_loaded = True
+        book.scanned = None
+    await _catch_up(mongo, session, book, now)
+    if points:
+        await refill(mongo, session, book, points)
+    return book
+
+
+async def _catch_up(mongo: Mongo, session: AsyncClientSession, book: Book, now: datetime) -> None:
+    """Load what is due (only when the account says something is) and apply it."""
+    if book.due(now):
+        acc = book.account
+        member = acc.member_id
+        if acc.dated_next is not None and acc.dated_next[0] <= now:
+            book.add(await _range(mongo, session, member, order.DATED, order.dated_bound(now)))
+        for cls in acc.classes.values():
+            if cls.lots > 0 and cls.expires_at <= now:
+                low, high = order.class_range(cls.name)
+                book.add(await _range(mongo, session, member, low, high))
+        if acc.pending_due is not None and acc.pending_due <= now and not book.pending_loaded:
+            pending = {"member_id": member, "status": LotStatus.PENDING.value}
+            book.add(await _lots(mongo, session, pending))
+            book.pending_loaded = True
+    book.catch_up(now)
+
+
+async def refill(mongo: Mongo, session: AsyncClientSession, book: Book, points: int = 0) -> None:
+    """Read further along the spending order until the front covers `points` (or, with 0, until it
+    is healthy again), then load the front lots that cover `points`."""
+    if book.needs_refill(points):
+        _, end = book.front_view()
+        acc = book.account
+        ranges = order.search_ranges(
+            end or "", book.now, acc.lots_issued, sorted(acc.classes), FRONT_SIZE * 4
+        )
+        for low, high in ranges:
+            book.scan(high, await _range(mongo, session, acc.member_id, low, high, inclusive=False))
+            if not book.needs_refill(points):
+                break
+    span = book.front_lots(points)
+    if span is not None:
+        book.add(await _range(mongo, session, book.account.member_id, span[0], span[1]))
+
+
+async def _range(
+    mongo: Mongo,
+    session: AsyncClientSession,
+    member_id: str,
+    low: str,
+    high: str,
+    *,
+    inclusive: bool = True,
+) -> list[LotState]:
+    """The member's available lots with `order` in [low, high] (or (low, high]): one index range."""
+    bounds = {"$gte" if inclusive else "$gt": low, "$lte": high}
+    query = {"member_id": member_id, "status": LotStatus.AVAILABLE.value, "order": bounds}
+    return await _lots(mongo, session, query)
+
+
+async def _lots(mongo: Mongo, session: AsyncClientSession, query: Document) -> list[LotState]:
+    cursor = mongo["lots"].find(query, session=session, batch_size=LOT_BATCH)
+    return [LotState.from_document(doc) async for doc in cursor]
+
+
+async def _settle(mongo: Mongo, session: AsyncClientSession, book: Book) -> None:
+    """After the operation: keep the front healthy and know the soonest instant's total."""
+    await refill(mongo, session, book)
+    instant = book.dated_mass_open()
+    if instant is not None:
+        entries, end = book.front_view()
+        assert end is not None
+        beyond = await _range(
+            mongo, session, book.account.member_id, end, order.mass_end(end), inclusive=False
+        )
+        book.mass_beyond[instant] = sum(book.lots.get(lot.id, lot).available for lot in beyond)
 
 
 async def save_books(mongo: Mongo, session: AsyncClientSession, books: Iterable[Book]) -> None:
-    """Write what the operation changed: accounts, lots, holds, ledger entries; one command each."""
+    """Write what the operation changed: accounts, lots, holds, ledger entries; one command each
+    (and one per inactivity policy whose points the activity renewed)."""
     accounts: list[UpdateOne] = []
     lots: list[InsertOne[Document] | UpdateOne] = []
     holds: list[InsertOne[Document] | UpdateOne] = []
     entries: list[Document] = []
+    books = list(books)
     touched = [
         book for book in books if book.touched or any(lot.dirty for lot in book.lots.values())
     ]
     for book in touched:
+        await _settle(mongo, session, book)
         acc = book.account
         accounts.append(
             UpdateOne(
@@ -190,12 +295,32 @@ async def save_books(mongo: Mongo, session: AsyncClientSession, books: Iterable[
             raise
         if result.matched_count + result.upserted_count != len(accounts):
             raise StaleAccount(",".join(book.account.member_id for book in touched))
+    for book in touched:
+        await _renew(mongo, session, book)
     if lots:
         await mongo["lots"].bulk_write(lots, ordered=True, session=session)
     if holds:
         await mongo["holds"].bulk_write(holds, ordered=True, session=session)
     if entries:
         await mongo["ledger"].insert_many(entries, ordered=True, session=session)
+
+
+async def _renew(mongo: Mongo, session: AsyncClientSession, book: Book) -> None:
+    """Move the expiry of every live lot of the inactivity policies the activity renewed."""
+    for name, until in book.renewed.items():
+        low, high = order.class_range(name)
+        statuses = [LotStatus.AVAILABLE] + ([LotStatus.PENDING] if book.pending() else [])
+        for status in statuses:
+            await mongo["lots"].update_many(
+                {
+                    "member_id": book.account.member_id,
+                    "status": status.value,
+                    "order": {"$gte": low, "$lte": high},
+                    "expires_at": {"$lt": until},
+                },
+                {"$set": {"expires_at": until}},
+                session=session,
+            )
 
 
 def is_duplicate_key(exc: OperationFailure) -> bool:
@@ -207,7 +332,7 @@ def is_duplicate_key(exc: OperationFailure) -> bool:
 
 def _lot_changes(lot: LotState) -> Document:
     doc = lot.to_document()
-    for fixed in ("_id", "member_id", "amount", "earned_at", "policy", "source_entry_id"):
+    for fixed in ("_id", "member_id", "amount", "earned_at", "policy", "source_entry_id", "seq"):
         doc.pop(fixed)
     return doc
 

@@ -2,7 +2,8 @@
 
 The ledger is the truth: for each member the sum of entry points must equal
 available + pending + held − debt, the debt the sum of the entries' debt changes, and the
-lifetime counters the sums of their kinds. The lots must agree with both: the account's
+lifetime counters the sums of their kinds (lifetime earned: earns less the points refunded,
+taken or not). The account's front and summaries must match the lots too. The lots must agree with both: the account's
 available, pending and held are sums over them, and each lot's remaining is its amount less
 the debt it paid and every point entries took from it. Sums are computed by the server;
 only one number per member and per lot comes back.
@@ -14,6 +15,7 @@ from collections import defaultdict
 from typing import Any
 
 from app.db import Document, Mongo
+from app.ledger import order
 from app.ledger.allocation import next_expiry
 from app.ledger.book import LotState
 from app.ledger.models import Drift, HoldStatus, LotStatus
@@ -37,7 +39,15 @@ async def verify_balances(mongo: Mongo, member_id: str | None = None) -> list[Dr
                         "points": {"$sum": "$points"},
                         "debt": {"$sum": "$debt_change"},
                         "earned": _sum_of("EARN"),
-                        "reversed": _sum_of("REVERSAL"),
+                        "refunded": {
+                            "$sum": {
+                                "$cond": [
+                                    {"$eq": ["$kind", "REVERSAL"]},
+                                    {"$ifNull": ["$refund.points", {"$multiply": ["$points", -1]}]},
+                                    0,
+                                ]
+                            }
+                        },
                         "redeemed": _sum_of("REDEEM"),
                         "expired": _sum_of("EXPIRE"),
                     }
@@ -109,13 +119,13 @@ def _check_account(
 ) -> list[Drift]:
     stored: dict[str, Any] = account or {}
     sums: Document = ledger or {}
-    soonest = next_expiry(lots)
+    soonest = next_expiry([lot for lot in lots if lot.status is LotStatus.AVAILABLE])
     rebuilt: dict[str, Any] = {
         "available": sum(lot.free for lot in lots if lot.status is LotStatus.AVAILABLE),
         "pending": sum(lot.remaining for lot in lots if lot.status is LotStatus.PENDING),
         "held": sum(lot.held for lot in lots),
         "debt": sums.get("debt", 0),
-        "lifetime_earned": sums.get("earned", 0) + sums.get("reversed", 0),
+        "lifetime_earned": sums.get("earned", 0) - sums.get("refunded", 0),
         "lifetime_redeemed": -sums.get("redeemed", 0),
         "lifetime_expired": -sums.get("expired", 0),
         "next_expiry": None
@@ -127,6 +137,7 @@ def _check_account(
         for name, value in rebuilt.items()
         if stored.get(name, 0 if name != "next_expiry" else None) != value
     ]
+    drifts += _check_front(member, stored, lots)
     if rebuilt["held"] != on_hold:
         drifts.append(Drift(member, "held.holds", rebuilt["held"], on_hold, "lots vs active holds"))
     balance = sum(stored.get(name, 0) for name in ("available", "pending", "held")) - stored.get(
@@ -134,4 +145,34 @@ def _check_account(
     )
     if balance != sums.get("points", 0):
         drifts.append(Drift(member, "ledger.points", balance, sums.get("points", 0)))
+    return drifts
+
+
+def _check_front(member: str, stored: dict[str, Any], lots: list[LotState]) -> list[Drift]:
+    """The account's front is a prefix of the spending order, and its summaries match the lots."""
+    free = sorted(
+        (lot for lot in lots if lot.status is LotStatus.AVAILABLE and lot.free > 0),
+        key=lambda lot: lot.order,
+    )
+    end = stored.get("front_end")
+    expected = [(lot.order, lot.id, lot.free) for lot in free if end is None or lot.order <= end]
+    front = [(e["k"], e["id"], e["f"]) for e in stored.get("front", [])]
+    drifts = []
+    if front != expected:
+        drifts.append(Drift(member, "front", front, expected))
+    dated = [lot for lot in free if lot.order.startswith(order.DATED)]
+    want = None
+    if dated:
+        at = dated[0].expires_at
+        want = {"expires_at": at, "points": sum(lot.free for lot in dated if lot.expires_at == at)}
+    if stored.get("dated_next") != want:
+        drifts.append(Drift(member, "dated_next", stored.get("dated_next"), want))
+    for cls in stored.get("classes", []):
+        mine = [lot for lot in lots if lot.inactivity == cls["name"] and lot.live]
+        rebuilt = {"free": sum(lot.available for lot in mine), "lots": len(mine)}
+        if {"free": cls["free"], "lots": cls["lots"]} != rebuilt:
+            drifts.append(Drift(member, f"classes.{cls['name']}", cls, rebuilt))
+        late = [lot for lot in mine if lot.expires_at != cls["expires_at"]]
+        if late:
+            drifts.append(Drift(member, f"classes.{cls['name']}.expires_at", cls, str(late[0].id)))
     return drifts

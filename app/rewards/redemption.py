@@ -162,7 +162,7 @@ async def redeem(
                 raise OutOfStock(int((current or {}).get("stock") or 0), quantity)
         if reward.per_member_limit is not None:
             await _claim(mongo, session, reward, member.id, quantity)
-        book = await load_book(mongo, session, member.id, now)
+        book = await load_book(mongo, session, member.id, now, points=points)
         ledger_key = f"redeem:{member.id}:{idempotency_key}"
         request = Request(
             ledger_key,

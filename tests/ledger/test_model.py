@@ -53,7 +53,7 @@ from app.ledger import (
     reverse,
     spend,
 )
-from app.program.expiry import Inactivity, Never, Rolling
+from app.program.expiry import Inactivity, Never, Rolling, expires_at, renewal
 from tests.ledger.conftest import assert_invariants
 
 MEMBERS = ("ann", "bo")
@@ -70,14 +70,33 @@ class MLot:
     earned_at: datetime
     available_at: datetime
     expires_at: datetime | None
-    inactivity_days: int | None
+    inactivity: Inactivity | None
     seq: int
     held: int = 0
     reversed: int = 0
+    debt_paid: int = 0
+    expired: int = 0
+    cleared: int = 0
+    refunded_from_lot: int = 0
+    refunded_spent: int = 0
 
     @property
     def free(self) -> int:
         return self.remaining - self.held if self.status in LIVE else 0
+
+    @property
+    def spent(self) -> int:
+        return self.amount - self.remaining - self.expired - self.cleared - self.refunded_from_lot
+
+    def spending_key(self) -> tuple[Any, ...]:
+        """Fixed expiries soonest first, then inactivity points, then never; then oldest."""
+        if self.inactivity is not None:
+            span = self.inactivity
+            name = f"d{span.days:05d}" if span.days else f"m{span.months:04d}"
+            return (1, name, self.seq)
+        if self.expires_at is None:
+            return (2, 0, self.seq)
+        return (0, self.expires_at, self.seq)
 
 
 @dataclass
@@ -99,28 +118,37 @@ class MMember:
     expired: int = 0
     last_activity: datetime | None = None
 
-    def catch_up(self, now: datetime) -> None:
-        for lot in self.lots.values():
+    def catch_up(self, now: datetime, only: set[str] | None = None) -> None:
+        """Mature what is due (paying debt first, soonest-spent first), then expire what is due;
+        `only` limits it to some lots (a batch job catches up just the lots it found due)."""
+        lots = [lot for lot in self.lots.values() if only is None or lot.lot_id in only]
+        for lot in sorted(lots, key=MLot.spending_key):
             if lot.status == "pending" and lot.available_at <= now:
                 lot.status = "available"
-        for lot in self.lots.values():
+                pay = min(self.debt, lot.free)
+                lot.remaining -= pay
+                lot.debt_paid += pay
+                self.debt -= pay
+                if lot.remaining == 0:
+                    lot.status = "exhausted"
+        for lot in lots:
             if lot.status in LIVE and lot.expires_at is not None and lot.expires_at <= now:
                 self.expired += lot.remaining - lot.held
+                lot.expired += lot.remaining - lot.held
                 lot.remaining = lot.held
                 lot.status = "expired"
 
     def activity(self, now: datetime) -> None:
         self.last_activity = now
         for lot in self.lots.values():
-            if lot.status in LIVE and lot.inactivity_days is not None:
-                renewed = now + timedelta(days=lot.inactivity_days)
+            if lot.status in LIVE and lot.inactivity is not None:
+                renewed = renewal(lot.inactivity, now, "UTC")
                 if lot.expires_at is None or renewed > lot.expires_at:
                     lot.expires_at = renewed
 
     def spendable(self) -> list[MLot]:
         lots = [lot for lot in self.lots.values() if lot.status == "available" and lot.free > 0]
-        never = datetime.max.replace(tzinfo=UTC)
-        return sorted(lots, key=lambda lot: (lot.expires_at or never, lot.earned_at, lot.seq))
+        return sorted(lots, key=MLot.spending_key)
 
     def available(self) -> int:
         return sum(lot.free for lot in self.lots.values() if lot.status == "available")
@@ -148,6 +176,7 @@ class MMember:
             lot.remaining -= consumed.get(lot_id, 0)
             if lot.status == "expired":
                 lot.remaining -= back
+                lot.expired += back
                 self.expired += back
             elif lot.remaining == 0 and lot.status == "available":
                 lot.status = "exhausted"
@@ -155,19 +184,28 @@ class MMember:
 
     def due(self, job: str, now: datetime) -> bool:
         """Whether a job run at `now` touches this member (and so catches it up)."""
-        if job == "expire":
-            return any(
-                lot.status in LIVE and lot.expires_at is not None and lot.expires_at <= now
-                for lot in self.lots.values()
-            )
-        if job == "mature":
-            return any(
-                lot.status == "pending" and lot.available_at <= now for lot in self.lots.values()
-            )
         return any(h.status == "active" and h.expires_at <= now for h in self.holds.values())
 
+    def due_lots(self, job: str, now: datetime) -> set[str]:
+        """The lots a batch job finds due (and so loads and catches up)."""
+        if job == "expire":
+            return {
+                lot.lot_id
+                for lot in self.lots.values()
+                if lot.status in LIVE and lot.expires_at is not None and lot.expires_at <= now
+            }
+        return {
+            lot.lot_id
+            for lot in self.lots.values()
+            if lot.status == "pending" and lot.available_at <= now
+        }
+
     def balance(self, member_id: str) -> Balance:
-        soonest = [lot for lot in self.lots.values() if lot.free > 0 and lot.expires_at is not None]
+        soonest = [
+            lot
+            for lot in self.lots.values()
+            if lot.status == "available" and lot.free > 0 and lot.expires_at is not None
+        ]
         first = min((lot.expires_at for lot in soonest), default=None)  # type: ignore[type-var]
         return Balance(
             member_id=member_id,
@@ -189,6 +227,7 @@ POLICIES = st.one_of(
     st.just(Never()),
     st.integers(1, 30).map(lambda d: Rolling(days=d)),
     st.integers(2, 40).map(lambda d: Inactivity(days=d)),
+    st.integers(1, 2).map(lambda m: Inactivity(months=m)),
 )
 
 
@@ -281,9 +320,7 @@ class LedgerMachine(RuleBasedStateMachine):
         entry, pay = outcome
         lot_id = entry.lots[0].lot_id
         m = self.model[member]
-        expiry = (
-            None if isinstance(policy, Never) else self.clock.now() + timedelta(days=policy.days)
-        )
+        expiry = expires_at(policy, self.clock.now(), "UTC")
         status = "exhausted" if points == pay else ("pending" if available_at else "available")
         m.lots[lot_id] = MLot(
             lot_id,
@@ -294,7 +331,7 @@ class LedgerMachine(RuleBasedStateMachine):
             self.clock.now(),
             available_at or self.clock.now(),
             expiry,
-            policy.days if isinstance(policy, Inactivity) else None,
+            policy if isinstance(policy, Inactivity) else None,
             self.seq,
         )
         m.activity(self.clock.now())
@@ -432,18 +469,21 @@ class LedgerMachine(RuleBasedStateMachine):
                 raise InvalidPoints(n)
             if n > own.amount - own.reversed:
                 raise ReversalExceedsEarn(own.amount - own.reversed, n)
+            # what is still on the lot, then what was spent of it; expired or cleared is gone
             from_lot = min(n, own.free)
+            from_spent = min(n - from_lot, own.spent - own.refunded_spent)
             own.remaining -= from_lot
             if from_lot and own.remaining == 0:
                 own.status = "reversed"
+            own.refunded_from_lot += from_lot
+            own.refunded_spent += from_spent
             own.reversed += n
-            rest = n - from_lot
-            others = min(rest, m.available())
+            others = min(from_spent, m.available())
             if others:
                 m.take(others)
-            m.debt += rest - others
+            m.debt += from_spent - others
             m.earned -= n
-            return rest - others
+            return from_spent - others
 
         outcome = self.attempt(member, call, apply)
         if outcome:
@@ -505,7 +545,8 @@ class LedgerMachine(RuleBasedStateMachine):
                     m.close(mh, "released", {})
             for lot in m.lots.values():
                 if lot.free > 0:
-                    lot.remaining = 0
+                    lot.cleared += lot.free
+                    lot.remaining = lot.held
                     lot.status = "exhausted"
 
         self.attempt(member, call, apply)
@@ -559,6 +600,9 @@ class LedgerMachine(RuleBasedStateMachine):
     def run_job(self, job: str) -> None:
         now = self.clock.now()
         for m in self.model.values():
+            if job != "holds":
+                m.catch_up(now, only=m.due_lots(job, now))
+                continue
             due = m.due(job, now)
             if due:
                 m.catch_up(now)
@@ -567,7 +611,8 @@ class LedgerMachine(RuleBasedStateMachine):
                         if h.status == "active" and h.expires_at <= now:
                             m.close(h, "expired", {})
         fn = {"expire": expire_due, "mature": mature_due, "holds": release_expired_holds}[job]
-        self.run(fn(self.mongo, self.clock, batch_size=2))
+        # One batch: a batch catches up the lots it found due, so the model follows one batch.
+        self.run(fn(self.mongo, self.clock, batch_size=10_000))
 
     # -- checks --------------------------------------------------------------------------------
 
