@@ -3,9 +3,15 @@
 Runs on the embedded database (a SecantusDB process of its own, in a temporary folder):
 
     .venv/bin/python bench/ledger.py [--members 100] [--lots-each 20] [--concurrency 8]
+                                     [--sizes 10,1000,10000] [--repeat 30]
 
 Commands are counted with a PyMongo CommandListener; they are the figure to watch, since
 SecantusDB is slower than mongod and times depend on the machine.
+
+The second table is the cost of one operation (one at a time) for a member with 10, 1,000 and
+10,000 live lots, in two shapes: lots that each expire at their own instant (rolling, an earn
+every 30 minutes) and lots that all share one (never expiring). Target: at 10,000 lots within
+1.5x of 10 lots, with the same number of commands.
 """
 
 from __future__ import annotations
@@ -19,14 +25,28 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from pymongo import monitoring
 
 from app.clock import FrozenClock
 from app.db import Mongo, connect, ensure_indexes
 from app.embedded import EmbeddedMongo
-from app.ledger import earn, expire_due, get_balance, spend, verify_balances
-from app.program.expiry import Rolling
+from app.ledger import (
+    capture,
+    earn,
+    expire_due,
+    get_balance,
+    hold,
+    release,
+    reverse,
+    spend,
+    verify_balances,
+)
+from app.ledger.book import AccountState, Book, Request
+from app.ledger.earn import Policy, policy_stamp
+from app.ledger.models import EntryKind
+from app.program.expiry import Never, Rolling, expires_at
 
 
 class Commands(monitoring.CommandListener):
@@ -137,17 +157,143 @@ async def bench(url: str, members: int, lots_each: int, concurrency: int) -> Non
     await mongo.close()
 
 
+async def seed_member(
+    mongo: Mongo, member: str, lots: int, policy: Policy, start: datetime, step: timedelta
+) -> datetime:
+    """`lots` earns of 100 points, `step` apart, built by the ledger's own rules and written in bulk."""
+    at = start
+    book = Book(AccountState(member), [], at)
+    for i in range(lots):
+        at = start + step * i
+        book.now = at
+        book.credit(
+            EntryKind.EARN,
+            100,
+            Request(f"seed:{member}:{i}", "seed"),
+            earned_at=at,
+            available_at=None,
+            expires_at=expires_at(policy, at, "UTC"),
+            policy=policy_stamp(policy, 1, "UTC"),
+        )
+    entries, end = book.front_view()
+    first = next((e for e in entries if e.key.startswith("D")), None)
+    if first is not None and end is not None:  # the soonest instant's points past the front
+        mass = first.key[: first.key.index("|") + 1]
+        instant = book.account_document()["dated_next"]["expires_at"]
+        book.mass_beyond[instant] = sum(
+            lot.available
+            for lot in book.lots.values()
+            if lot.order.startswith(mass) and lot.order > end
+        )
+    await mongo["accounts"].insert_one({"_id": member, **book.account_document()})
+    await mongo["lots"].insert_many([lot.to_document() for lot in book.lots.values()])
+    await mongo["ledger"].insert_many(book.entries)
+    return at
+
+
+OPERATIONS = ("earn", "spend", "hold", "capture", "release", "reverse")
+Runs = dict[str, list[tuple[float, int]]]
+
+
+async def one_round(
+    mongo: Mongo, commands: Commands, clock: FrozenClock, member: str, key: str, runs: Runs
+) -> None:
+    """Each operation once on the member: seconds and commands of each, added to `runs`."""
+
+    async def measure(name: str, call: Callable[[], Awaitable[object]]) -> Any:
+        commands.take()
+        started = time.perf_counter()
+        result = await call()
+        runs.setdefault(name, []).append((time.perf_counter() - started, commands.take()))
+        return result
+
+    ttl = timedelta(minutes=10)
+    earned = await measure(
+        "earn", partial(earn, mongo, clock, member_id=member, points=10, idempotency_key=f"e:{key}")
+    )
+    await measure(
+        "spend",
+        partial(spend, mongo, clock, member_id=member, points=10, idempotency_key=f"s:{key}"),
+    )
+    held = await measure(
+        "hold",
+        partial(
+            hold, mongo, clock, member_id=member, points=10, ttl=ttl, idempotency_key=f"h:{key}"
+        ),
+    )
+    await measure(
+        "capture", partial(capture, mongo, clock, hold_id=held.id, idempotency_key=f"c:{key}")
+    )
+    held = await hold(
+        mongo, clock, member_id=member, points=10, ttl=ttl, idempotency_key=f"h2:{key}"
+    )
+    await measure("release", partial(release, mongo, clock, hold_id=held.id))
+    await measure(
+        "reverse", partial(reverse, mongo, clock, entry_id=earned.id, idempotency_key=f"r:{key}")
+    )
+
+
+async def by_lot_count(url: str, sizes: list[int], repeat: int) -> None:
+    """One operation at a time on members of each size and shape, rounds interleaved so that the
+    machine's drift and the database's growth fall on every size alike."""
+    commands = Commands()
+    mongo: Mongo = connect(url, "bench_lots", event_listeners=[commands])
+    await ensure_indexes(mongo)
+    shapes: list[tuple[str, Policy, timedelta]] = [
+        ("rolling", Rolling(days=3650), timedelta(minutes=30)),
+        ("never", Never(), timedelta(0)),
+    ]
+    start = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
+    clock = FrozenClock(start + timedelta(days=400))
+    cases = [(shape, size) for shape, _, _ in shapes for size in sizes]
+    for shape, policy, step in shapes:
+        for size in sizes:
+            await seed_member(mongo, f"{shape}-{size}", size, policy, start, step)
+    runs: dict[tuple[str, int], Runs] = {case: {} for case in cases}
+    for r in range(repeat):
+        for shape, size in cases:
+            member = f"{shape}-{size}"
+            await one_round(mongo, commands, clock, member, f"{member}:{r}", runs[shape, size])
+    table = {
+        case: {
+            op: (
+                sorted(t for t, _ in found[op])[len(found[op]) // 2] * 1000,
+                sum(c for _, c in found[op]) / len(found[op]),
+            )
+            for op in OPERATIONS
+        }
+        for case, found in runs.items()
+    }
+    print("\nlive lots  shape    " + "".join(f"{op:>18}" for op in OPERATIONS))
+    for shape, size in cases:
+        row = table[shape, size]
+        cells = "".join(f"{row[op][0]:>9.1f}ms {row[op][1]:>4.1f}c " for op in OPERATIONS)
+        print(f"{size:>9}  {shape:<8} {cells}")
+    for shape, _, _ in shapes:
+        small, large = table[shape, sizes[0]], table[shape, sizes[-1]]
+        ratios = ", ".join(f"{op} {large[op][0] / small[op][0]:.2f}x" for op in OPERATIONS)
+        print(f"{shape}: {sizes[-1]:,} vs {sizes[0]:,} lots: {ratios} (target <= 1.5x)")
+    drift = await verify_balances(mongo)
+    print(f"verify: {len(drift)} drifts")
+    await mongo.client.drop_database("bench_lots")
+    await mongo.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=100)
     parser.add_argument("--lots-each", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--sizes", default="10,1000,10000")
+    parser.add_argument("--repeat", type=int, default=40)
     args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         server = EmbeddedMongo(Path(tmp) / "db")
         url = server.start()
         try:
             asyncio.run(bench(url, args.members, args.lots_each, args.concurrency))
+            asyncio.run(by_lot_count(url, sizes, args.repeat))
         finally:
             server.stop()
 

@@ -35,6 +35,9 @@ class LedgerEntryKind(Enum):
     REVERSAL = "REVERSAL"
     CLEAR = "CLEAR"
     EXTEND = strawberry.enum_value("EXTEND", description="0 points: expiries were moved later.")
+    MATURE = strawberry.enum_value(
+        "MATURE", description="0 points: pending points became available and paid a debt."
+    )
 
 
 @strawberry.type
@@ -86,6 +89,7 @@ def _default_description(entry: Entry) -> str:
         EntryKindModel.REVERSAL: "Points reversed",
         EntryKindModel.CLEAR: "Points cleared",
         EntryKindModel.EXTEND: "Expiry extended",
+        EntryKindModel.MATURE: "Pending points paid a debt",
     }.get(entry.kind, entry.kind.value)
 
 

@@ -53,8 +53,11 @@ async def reverse(
         lot = book.lots[lot_id]
         asked = lot.amount - lot.reversed if points is None else points
         if isinstance(asked, int) and 0 < asked <= lot.amount - lot.reversed:
-            # what the refund may charge to the member's other points: load the front covering it
-            await refill(mongo, session, book, min(asked, lot.spent - lot.refunded_spent))
+            # What the refund may charge to the member's other points, beyond what it takes from
+            # its own lot (which may sit in the front too): load the front lots covering that.
+            charge = min(asked, lot.spent - lot.refunded_spent)
+            if charge > 0:
+                await refill(mongo, session, book, charge + lot.available)
         entry = book.reverse(lot, asked, request)
         await save_books(mongo, session, [book])
         return Entry.from_document(entry)

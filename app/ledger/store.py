@@ -22,8 +22,9 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError
 
 from app.db import Document, Mongo, run_in_transaction
+from app.ledger import book as books
 from app.ledger import order
-from app.ledger.book import FRONT_SIZE, LIVE, AccountState, Book, HoldState, LotState, Request
+from app.ledger.book import LIVE, AccountState, Book, HoldState, LotState, Request
 from app.ledger.errors import IdempotencyConflict, InvalidRequest, LedgerError
 from app.ledger.models import Entry, LotStatus
 
@@ -208,7 +209,7 @@ async def refill(mongo: Mongo, session: AsyncClientSession, book: Book, points: 
         _, end = book.front_view()
         acc = book.account
         ranges = order.search_ranges(
-            end or "", book.now, acc.lots_issued, sorted(acc.classes), FRONT_SIZE * 4
+            end or "", book.now, acc.lots_issued, sorted(acc.classes), books.FRONT_SIZE * 4
         )
         for low, high in ranges:
             book.scan(high, await _range(mongo, session, acc.member_id, low, high, inclusive=False))
