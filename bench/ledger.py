@@ -43,10 +43,9 @@ from app.ledger import (
     spend,
     verify_balances,
 )
-from app.ledger.book import AccountState, Book, Request
-from app.ledger.earn import Policy, policy_stamp
-from app.ledger.models import EntryKind
-from app.program.expiry import Never, Rolling, expires_at
+from app.ledger.earn import Policy
+from app.ledger.opening import OpeningEarn, open_books
+from app.program.expiry import Never, Rolling
 
 
 class Commands(monitoring.CommandListener):
@@ -159,36 +158,10 @@ async def bench(url: str, members: int, lots_each: int, concurrency: int) -> Non
 
 async def seed_member(
     mongo: Mongo, member: str, lots: int, policy: Policy, start: datetime, step: timedelta
-) -> datetime:
+) -> None:
     """`lots` earns of 100 points, `step` apart, built by the ledger's own rules and written in bulk."""
-    at = start
-    book = Book(AccountState(member), [], at)
-    for i in range(lots):
-        at = start + step * i
-        book.now = at
-        book.credit(
-            EntryKind.EARN,
-            100,
-            Request(f"seed:{member}:{i}", "seed"),
-            earned_at=at,
-            available_at=None,
-            expires_at=expires_at(policy, at, "UTC"),
-            policy=policy_stamp(policy, 1, "UTC"),
-        )
-    entries, end = book.front_view()
-    first = next((e for e in entries if e.key.startswith("D")), None)
-    if first is not None and end is not None:  # the soonest instant's points past the front
-        mass = first.key[: first.key.index("|") + 1]
-        instant = book.account_document()["dated_next"]["expires_at"]
-        book.mass_beyond[instant] = sum(
-            lot.available
-            for lot in book.lots.values()
-            if lot.order.startswith(mass) and lot.order > end
-        )
-    await mongo["accounts"].insert_one({"_id": member, **book.account_document()})
-    await mongo["lots"].insert_many([lot.to_document() for lot in book.lots.values()])
-    await mongo["ledger"].insert_many(book.entries)
-    return at
+    earns = [OpeningEarn(100, start + step * i, policy) for i in range(lots)]
+    await open_books(mongo, {member: earns}, start + step * lots, key_prefix="seed")
 
 
 OPERATIONS = ("earn", "spend", "hold", "capture", "release", "reverse")

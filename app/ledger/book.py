@@ -50,6 +50,7 @@ from app.program import expiry
 from app.program.expiry import Inactivity, parse_policy
 
 LIVE = (LotStatus.PENDING, LotStatus.AVAILABLE)
+_TRACKED = frozenset({"remaining", "held", "status"})
 FRONT_SIZE = 32  # lots kept in the account's front
 FRONT_LOW = 8  # fewer than this (with more free points beyond) and the store refills it
 
@@ -100,12 +101,18 @@ class LotState:
     refunded_spent: int = 0
     new: bool = False
     dirty: bool = False
-    before: tuple[int, int, int, bool] = (
-        0,
-        0,
-        0,
-        False,
-    )  # (available, pending, held, live) as loaded
+    # (available, pending, held, live) as loaded
+    before: tuple[int, int, int, bool] = (0, 0, 0, False)
+    book: Book | None = None  # told of every change of available, pending or held points
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        book = self.__dict__.get("book")
+        if book is None or name not in _TRACKED:
+            object.__setattr__(self, name, value)
+            return
+        was = (self.available, self.pending, self.held)
+        object.__setattr__(self, name, value)
+        book.moved(was, (self.available, self.pending, self.held))
 
     @property
     def free(self) -> int:
@@ -366,29 +373,35 @@ class Book:
         self.scanned: str | None = account.front_end  # the front is known up to here
         self.reset_front = False
         self.mass_beyond: dict[datetime, int] = {}  # free points of a dated instant past the front
+        self.moves = [0, 0, 0]  # what the loaded lots' changes moved available, pending, held by
         self.add(lots)
 
     def add(self, lots: Iterable[LotState]) -> None:
         for lot in lots:
-            self.lots.setdefault(lot.id, lot)
+            if lot.id not in self.lots:
+                self.lots[lot.id] = lot
+                lot.book = self
+
+    def _adopt(self, lot: LotState) -> None:
+        """A lot this operation created: all of its points are a change."""
+        self.lots[lot.id] = lot
+        self.moved((0, 0, 0), (lot.available, lot.pending, lot.held))
+        lot.book = self
+
+    def moved(self, was: tuple[int, int, int], now: tuple[int, int, int]) -> None:
+        for index in range(3):
+            self.moves[index] += now[index] - was[index]
 
     # -- balances (the loaded account plus what this operation changed) -----------------------
 
-    def _delta(self, index: int) -> int:
-        total = 0
-        for lot in self.lots.values():
-            now = (lot.available, lot.pending, lot.held)[index]
-            total += now - lot.before[index]
-        return total
-
     def available(self) -> int:
-        return self.account.available + self._delta(0)
+        return self.account.available + self.moves[0]
 
     def pending(self) -> int:
-        return self.account.pending + self._delta(1)
+        return self.account.pending + self.moves[1]
 
     def held(self) -> int:
-        return self.account.held + self._delta(2)
+        return self.account.held + self.moves[2]
 
     def due(self, as_of: datetime) -> bool:
         due_at = self.account.due_at()
@@ -399,8 +412,9 @@ class Book:
     def in_scanned(self, key: str) -> bool:
         return self.scanned is None or key <= self.scanned
 
-    def front_view(self) -> tuple[list[FrontEntry], str | None]:
-        """The front after this operation: entries of unloaded lots as stored, loaded lots as now."""
+    def known(self) -> tuple[list[FrontEntry], str | None]:
+        """Every free lot known to lead the spending order, and up to where (None: all of them):
+        entries of unloaded lots as stored, loaded lots as they are now."""
         if self.reset_front:
             entries: list[FrontEntry] = []
         else:
@@ -412,20 +426,26 @@ class Book:
         ]
         entries.sort(key=lambda e: e.key)
         end = self.scanned
-        if len(entries) > FRONT_SIZE:
-            entries = entries[:FRONT_SIZE]
-            end = entries[-1].key
         if end is not None and sum(e.free for e in entries) == self.available():
             end = None  # every free point is in the front: nothing to look for past it
         return entries, end
 
+    def front_view(self) -> tuple[list[FrontEntry], str | None]:
+        """The front as the account keeps it: the first FRONT_SIZE of what is known."""
+        entries, end = self.known()
+        if len(entries) > FRONT_SIZE:
+            entries = entries[:FRONT_SIZE]
+            end = entries[-1].key
+        return entries, end
+
     def needs_refill(self, points: int = 0) -> bool:
         """Whether the store must read more of the spending order before (or after) an operation."""
+        if points:
+            entries, end = self.known()
+            return end is not None and sum(e.free for e in entries) < points
         entries, end = self.front_view()
         if end is None:
             return False
-        if points:
-            return sum(e.free for e in entries) < points
         if len(entries) < FRONT_LOW:
             return True
         return end < order.DATED + order.END and not any(
@@ -453,7 +473,7 @@ class Book:
 
     def front_lots(self, points: int) -> tuple[str, str] | None:
         """The key range of the front lots that cover `points` (None when none are needed)."""
-        entries, _ = self.front_view()
+        entries, _ = self.known()
         if not entries or points <= 0:
             return None
         covered, last = 0, entries[0].key
@@ -602,7 +622,7 @@ class Book:
             lot.status = LotStatus.EXHAUSTED
         self._join_class(lot)
         lot.rekey()
-        self.lots[lot.id] = lot
+        self._adopt(lot)
         if lot.status is LotStatus.PENDING:
             due = min(lot.available_at, lot.expires_at or lot.available_at)
             current = self.account.pending_due
@@ -896,10 +916,7 @@ class Book:
         )
 
     def _counter(self, index: int) -> int:
-        return (self.account.available, self.account.pending, self.account.held)[index] + sum(
-            (lot.available, lot.pending, lot.held)[index] - lot.before[index]
-            for lot in self.lots.values()
-        )
+        return (self.available, self.pending, self.held)[index]()
 
     def _dated_next(
         self, entries: list[FrontEntry], end: str | None
@@ -927,7 +944,7 @@ class Book:
         available = self.available()
         if available < points:
             raise InsufficientPoints(available, points)
-        entries, _ = self.front_view()
+        entries, _ = self.known()
         taken: list[tuple[LotState, int]] = []
         left = points
         for entry in entries:

@@ -12,10 +12,9 @@ from pymongo import monitoring
 
 from app.clock import FrozenClock
 from app.db import Mongo, connect
-from app.ledger import Entry, EntryKind, earn, verify_balances
-from app.ledger.book import AccountState, Book, Request
-from app.ledger.earn import policy_stamp
-from app.program.expiry import Rolling, expires_at
+from app.ledger import Entry, earn, verify_balances
+from app.ledger.opening import OpeningEarn, open_books
+from app.program.expiry import Rolling
 
 _keys = itertools.count()
 
@@ -35,28 +34,8 @@ async def seed_earns(
     mongo: Mongo, clock: FrozenClock, *, members: int, lots_each: int, points: int, policy: Rolling
 ) -> None:
     """Many earns at once, built by the ledger's own rules and written in bulk (arranging, not testing)."""
-    accounts: list[dict[str, Any]] = []
-    lots: list[dict[str, Any]] = []
-    entries: list[dict[str, Any]] = []
-    for m in range(members):
-        book = Book(AccountState(f"m{m}"), [], clock.now())
-        for _ in range(lots_each):
-            request = Request(key("seed"), "seed")
-            book.credit(
-                EntryKind.EARN,
-                points,
-                request,
-                earned_at=clock.now(),
-                available_at=None,
-                expires_at=expires_at(policy, clock.now(), "UTC"),
-                policy=policy_stamp(policy, 1, "UTC"),
-            )
-        accounts.append({"_id": f"m{m}", **book.account_document()})
-        lots.extend(lot.to_document() for lot in book.lots.values())
-        entries.extend(book.entries)
-    await mongo["accounts"].insert_many(accounts)
-    await mongo["lots"].insert_many(lots)
-    await mongo["ledger"].insert_many(entries)
+    earns = [OpeningEarn(points, clock.now(), policy)] * lots_each
+    await open_books(mongo, {f"m{m}": earns for m in range(members)}, clock.now(), key_prefix=key())
 
 
 class CommandCounter(monitoring.CommandListener):

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Awaitable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
 
 from app.clock import FrozenClock
 from app.db import Mongo
-from app.ledger import expire_due, get_balance, spend
-from app.program.expiry import Rolling
+from app.ledger import (
+    NextExpiry,
+    capture,
+    earn,
+    expire_due,
+    get_balance,
+    hold,
+    release,
+    reverse,
+    spend,
+)
+from app.ledger.opening import OpeningEarn, open_books
+from app.program.expiry import Inactivity, Never, Rolling
 from tests.ledger.conftest import CommandCounter, assert_invariants, earn_points, key, seed_earns
 
 
@@ -42,3 +57,71 @@ async def test_expire_costs_at_most_ten_commands_per_thousand_lots(
     assert counter.count <= 10, counter.names
     await assert_invariants(mongo)
     assert (await get_balance(mongo, "m7")).lifetime_expired == 25
+
+
+async def _costs(
+    handle: Mongo, clock: FrozenClock, counter: CommandCounter, member: str
+) -> dict[str, list[str]]:
+    """The commands of each operation, once, on `member`."""
+    costs: dict[str, list[str]] = {}
+
+    async def count(name: str, call: Awaitable[Any]) -> Any:
+        counter.reset()
+        result = await call
+        costs[name] = list(counter.names)
+        return result
+
+    ttl = timedelta(minutes=5)
+    earned = await count(
+        "earn", earn(handle, clock, member_id=member, points=10, idempotency_key=key())
+    )
+    await count("spend", spend(handle, clock, member_id=member, points=150, idempotency_key=key()))
+    held = await count(
+        "hold", hold(handle, clock, member_id=member, points=150, ttl=ttl, idempotency_key=key())
+    )
+    await count("capture", capture(handle, clock, hold_id=held.id, idempotency_key=key()))
+    held = await hold(handle, clock, member_id=member, points=10, ttl=ttl, idempotency_key=key())
+    await count("release", release(handle, clock, hold_id=held.id))
+    await count("reverse", reverse(handle, clock, entry_id=earned.id, idempotency_key=key()))
+    return costs
+
+
+@pytest.mark.parametrize(
+    ("policy", "step"),
+    [(Rolling(days=3650), timedelta(minutes=30)), (Never(), timedelta(0))],
+    ids=["an-expiry-each", "one-expiry"],
+)
+async def test_every_operation_costs_the_same_commands_at_10_and_5_000_live_lots(
+    mongo: Mongo,
+    clock: FrozenClock,
+    counted: tuple[Mongo, CommandCounter],
+    policy: Rolling | Never,
+    step: timedelta,
+) -> None:
+    start = clock.now() - timedelta(days=300)
+    for size in (10, 5_000):  # bench/ledger.py times 10,000
+        earns = [OpeningEarn(100, start + step * i, policy) for i in range(size)]
+        await open_books(mongo, {f"m{size}": earns}, clock.now())
+    handle, counter = counted
+    small = await _costs(handle, clock, counter, "m10")
+    large = await _costs(handle, clock, counter, "m5000")
+    assert small == large
+    assert large["earn"] == ["find", "update", "insert", "insert", "commitTransaction"]
+    assert large["spend"] == ["find", "find", "update", "update", "insert", "commitTransaction"]
+    await assert_invariants(mongo)
+
+
+async def test_an_earn_renews_every_inactivity_lot_in_one_update(
+    mongo: Mongo, clock: FrozenClock, counted: tuple[Mongo, CommandCounter]
+) -> None:
+    policy = Inactivity(months=18)
+    earns = [OpeningEarn(10, clock.now() - timedelta(days=1), policy) for _ in range(1000)]
+    await open_books(mongo, {"m1": earns}, clock.now())
+    handle, counter = counted
+    await earn(handle, clock, member_id="m1", points=10, policy=policy, idempotency_key=key())
+    assert counter.names == ["find", "update", "update", "insert", "insert", "commitTransaction"]
+    renewed = await mongo["lots"].distinct("expires_at", {"member_id": "m1"})
+    assert renewed == [datetime(2027, 7, 15, 9, 0, tzinfo=UTC)]  # 18 months after the earn
+    balance = await get_balance(mongo, "m1")
+    assert balance.next_expiry == NextExpiry(datetime(2027, 7, 15, 9, 0, tzinfo=UTC), 10_010)
+    await assert_invariants(mongo)
