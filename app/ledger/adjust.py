@@ -9,10 +9,11 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.clock import Clock
 from app.db import Document, Mongo
-from app.ledger.book import Book, Request
+from app.ledger.book import Book
 from app.ledger.earn import Policy, policy_stamp
 from app.ledger.errors import InvalidPoints
 from app.ledger.models import Entry, EntryKind, EntryMeta, HoldStatus
+from app.ledger.state import Request
 from app.ledger.store import (
     fingerprint,
     instant,

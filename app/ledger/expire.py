@@ -17,8 +17,9 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.clock import Clock
 from app.db import Document, Mongo
-from app.ledger.book import Book, LotState
+from app.ledger.book import Book
 from app.ledger.models import JobRun, LotStatus
+from app.ledger.state import LotState
 from app.ledger.store import instant, load_accounts, run, save_books
 
 

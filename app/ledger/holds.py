@@ -15,9 +15,9 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.clock import Clock
 from app.db import Mongo
-from app.ledger.book import HoldState, Request
 from app.ledger.errors import HoldNotActive, HoldNotFound, InvalidRequest
 from app.ledger.models import Entry, EntryMeta, Hold, HoldStatus, JobRun
+from app.ledger.state import HoldState, Request
 from app.ledger.store import (
     fingerprint,
     instant,

@@ -15,10 +15,11 @@ from datetime import datetime
 
 from app.db import Document, Mongo
 from app.ledger import order
-from app.ledger.book import AccountState, Book, Request
+from app.ledger.book import Book
 from app.ledger.earn import Policy, policy_stamp
 from app.ledger.errors import InvalidRequest
 from app.ledger.models import EntryKind, EntryMeta
+from app.ledger.state import AccountState, Request
 from app.ledger.store import instant
 from app.program.expiry import Never, expires_at
 

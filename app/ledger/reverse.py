@@ -12,9 +12,9 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.clock import Clock
 from app.db import Mongo
-from app.ledger.book import Request
 from app.ledger.errors import EntryNotFound
 from app.ledger.models import Entry, EntryKind, EntryMeta
+from app.ledger.state import Request
 from app.ledger.store import fingerprint, instant, load_book, refill, run_once, save_books
 
 

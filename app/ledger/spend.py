@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from app.clock import Clock
 from app.db import Mongo
-from app.ledger.book import Request
 from app.ledger.models import Entry, EntryKind, EntryMeta
+from app.ledger.state import Request
 from app.ledger.store import fingerprint, instant, record
 
 

@@ -24,9 +24,10 @@ from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError
 from app.db import Document, Mongo, run_in_transaction
 from app.ledger import book as books
 from app.ledger import order
-from app.ledger.book import LIVE, AccountState, Book, HoldState, LotState, Request
+from app.ledger.book import Book
 from app.ledger.errors import IdempotencyConflict, InvalidRequest, LedgerError
 from app.ledger.models import Entry, LotStatus
+from app.ledger.state import LIVE, AccountState, HoldState, LotState, Request
 
 T = TypeVar("T")
 

@@ -17,8 +17,8 @@ from typing import Any
 from app.db import Document, Mongo
 from app.ledger import order
 from app.ledger.allocation import next_expiry
-from app.ledger.book import LotState
 from app.ledger.models import Drift, HoldStatus, LotStatus
+from app.ledger.state import LotState
 
 
 def _sum_of(kind: str) -> Document:

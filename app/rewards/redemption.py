@@ -19,9 +19,9 @@ from pymongo.errors import OperationFailure
 
 from app.clock import Clock
 from app.db import Document, Mongo
-from app.ledger.book import Request
 from app.ledger.errors import InsufficientPoints
 from app.ledger.models import EntryKind, EntryMeta
+from app.ledger.state import Request
 from app.ledger.store import fingerprint, instant, is_duplicate_key, load_book, run, save_books
 from app.members.models import Member
 from app.program.models import Program
