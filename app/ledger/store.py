@@ -1,8 +1,10 @@
 """Loading books from MongoDB and saving what an operation changed, inside one transaction.
 
-A book is read with two commands (the accounts, then every lot still holding points) and saved
-with at most four (accounts, lots, holds, ledger: one bulk command each), whatever the number of
-members in it. The account write comes first: concurrent operations on one member conflict there
+A member's book is read with one command for the account and, when the operation takes points,
+one for the front lots that cover them (a range of the spending order, see app.ledger.order);
+more only when something is due, or the front runs short and is refilled further along the
+order. It is saved with at most four (accounts, lots, holds, ledger: one bulk command each, plus
+one per inactivity policy an activity renewed), whatever the number of members in it. The account write comes first: concurrent operations on one member conflict there
 (snapshot isolation turns that into a TransientTransactionError), and the runner retries them
 from the start; the ledger insert comes last, so a replayed key fails on its unique index only
 after every other write, and the whole transaction is aborted.
