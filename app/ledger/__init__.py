@@ -4,7 +4,7 @@ Public services (async, taking the Mongo handle and a Clock); each runs in one t
 through the retrying runner and is idempotent under its key.
 """
 
-from app.ledger.accounts import get_balance, list_entries
+from app.ledger.accounts import HistoryPage, get_balance, list_entries
 from app.ledger.adjust import adjust, clear, extend
 from app.ledger.earn import earn
 from app.ledger.errors import (
@@ -50,6 +50,7 @@ __all__ = [
     "HoldNotActive",
     "HoldNotFound",
     "HoldStatus",
+    "HistoryPage",
     "IdempotencyConflict",
     "InsufficientPoints",
     "InvalidPoints",

@@ -176,6 +176,7 @@ class AccountState:
     last_activity_at: datetime | None = None
     version: int = 0
     created_at: datetime | None = None
+    seq: int = 0  # the sequence number of the member's last ledger entry
 
     @classmethod
     def from_document(cls, doc: Document) -> AccountState:
@@ -188,6 +189,7 @@ class AccountState:
             last_activity_at=doc.get("last_activity_at"),
             version=doc["version"],
             created_at=doc.get("created_at"),
+            seq=doc.get("seq", 0),
         )
 
 

@@ -166,7 +166,7 @@ async def save_books(mongo: Mongo, session: AsyncClientSession, books: Iterable[
                 {"_id": acc.member_id, "version": acc.version}
                 if acc.version
                 else {"_id": acc.member_id},
-                {"$set": book.account_document()},
+                {"$set": {**book.account_document(), "seq": number_entries(book)}},
                 upsert=acc.version == 0,
             )
         )
@@ -196,6 +196,19 @@ async def save_books(mongo: Mongo, session: AsyncClientSession, books: Iterable[
         await mongo["holds"].bulk_write(holds, ordered=True, session=session)
     if entries:
         await mongo["ledger"].insert_many(entries, ordered=True, session=session)
+
+
+def number_entries(book: Book) -> int:
+    """Give the book's new entries the member's next sequence numbers; returns the last one.
+
+    Gapless per member: the numbers come from the account, whose versioned write makes
+    concurrent writers of one member conflict, and the loser retries with the new last number.
+    """
+    seq = book.account.seq
+    for entry in book.entries:
+        seq += 1
+        entry["seq"] = seq
+    return seq
 
 
 def is_duplicate_key(exc: OperationFailure) -> bool:

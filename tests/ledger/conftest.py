@@ -15,6 +15,7 @@ from app.db import Mongo, connect
 from app.ledger import Entry, EntryKind, earn, verify_balances
 from app.ledger.book import AccountState, Book, Request
 from app.ledger.earn import policy_stamp
+from app.ledger.store import number_entries
 from app.program.expiry import Rolling, expires_at
 
 _keys = itertools.count()
@@ -51,7 +52,7 @@ async def seed_earns(
                 expires_at=expires_at(policy, clock.now(), "UTC"),
                 policy=policy_stamp(policy, 1, "UTC"),
             )
-        accounts.append({"_id": f"m{m}", **book.account_document()})
+        accounts.append({"_id": f"m{m}", **book.account_document(), "seq": number_entries(book)})
         lots.extend(lot.to_document() for lot in book.lots.values())
         entries.extend(book.entries)
     await mongo["accounts"].insert_many(accounts)
