@@ -84,9 +84,13 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "redemptions": [
         IndexModel([("member_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
+        IndexModel([("entry_id", ASCENDING)], unique=True),  # a replay finds it by its entry
+        IndexModel(
+            [("coupon_code", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"coupon_code": {"$type": "string"}},
+        ),
     ],
-    "coupons": [IndexModel([("code", ASCENDING)], unique=True)],
-    "idempotency": [IndexModel([("scope", ASCENDING), ("key", ASCENDING)], unique=True)],
     "notifications": [
         IndexModel(
             [("dedupe_key", ASCENDING)],

@@ -1,7 +1,9 @@
 """The points ledger: lots, append-only entries and the account balances derived from them.
 
 Public services (async, taking the Mongo handle and a Clock); each runs in one transaction
-through the retrying runner and is idempotent under its key.
+through the retrying runner and is idempotent under its key. Other areas that move points
+together with writes of their own (redemption, draws, partners) use `run_in_ledger`: ledger
+operations inside their own transaction, idempotent under their key (see unit.py).
 """
 
 from app.ledger.accounts import HistoryPage, get_balance, list_entries
@@ -36,6 +38,7 @@ from app.ledger.models import (
 )
 from app.ledger.reverse import reverse
 from app.ledger.spend import spend
+from app.ledger.unit import LedgerUnit, run_in_ledger
 from app.ledger.verify import verify_balances
 
 __all__ = [
@@ -57,6 +60,7 @@ __all__ = [
     "InvalidRequest",
     "JobRun",
     "LedgerError",
+    "LedgerUnit",
     "LotShare",
     "LotStatus",
     "NextExpiry",
@@ -75,6 +79,7 @@ __all__ = [
     "release",
     "release_expired_holds",
     "reverse",
+    "run_in_ledger",
     "spend",
     "verify_balances",
 ]

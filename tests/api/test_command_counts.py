@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pymongo import monitoring
 
-from app.rewards.models import Reward
+from app.rewards.models import Reward, RewardKind
 from graphql_schema.ids import to_global_id
 from tests.api.gql import (
     ask,
@@ -151,3 +151,33 @@ async def test_redemption_rewards_are_loaded_in_one_batch(
     edges = data(body)["me"]["redemptions"]["edges"]
     assert {edge["node"]["reward"]["name"] for edge in edges} == {f"Reward {n}" for n in range(5)}
     assert sent == ["find", "find"], sent  # the redemptions, then all five rewards at once
+
+
+REDEEM = """mutation($input: RedeemRewardInput!) {
+  redeemReward(input: $input) { redemption { id points couponCode } userErrors { code } } }"""
+
+
+async def test_redeeming_a_limited_coupon_is_ten_commands_with_the_commit(
+    client, runtime, settings, issuer, member
+) -> None:
+    coupon = Reward(
+        id="r_coffee", name="Coffee", kind=RewardKind.COUPON, points_price=100, stock=5,
+        per_member_limit=2,
+    )  # fmt: skip
+    await make_reward(runtime, coupon)
+    token = member_token(issuer, member)
+    variables = {"input": {"rewardId": to_global_id("Reward", coupon.id), "idempotencyKey": "k"}}
+    sent, body = await commands(settings, lambda: ask(client, REDEEM, token, variables))
+    assert data(body)["redeemReward"]["userErrors"] == []
+    assert sent == [
+        "findAndModify",  # the member's mutation rate limit
+        "findAndModify",  # the reward, with a unit of its stock taken
+        "findAndModify",  # the member's claim against the per-member limit
+        "find",  # the account
+        "find",  # the live lots
+        "insert",  # the redemption, with its coupon
+        "update",  # the account
+        "update",  # the lots
+        "insert",  # the REDEEM entry, carrying the idempotency key
+        "commitTransaction",
+    ], sent
