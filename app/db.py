@@ -23,10 +23,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Document = dict[str, Any]
 
-# The ledger's (member_id, seq) index, named: history pages hint it, because a planner cannot
-# always tell that a range of numbers lies inside its partial filter (SecantusDB cannot).
-LEDGER_SEQ_INDEX = "member_id_seq"
-
 # Every index the product relies on, in one place; ensured at start-up.
 INDEXES: dict[str, list[IndexModel]] = {
     "members": [
@@ -57,11 +53,12 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "ledger": [
         # A member's entries numbered 1, 2, 3, ... without gaps: history pages are ranges of it.
+        # Partial on seq >= 1 (entries written before numbering have none): a planner sees that
+        # a range of numbers lies inside that filter, where it cannot for `$type: number`.
         IndexModel(
             [("member_id", ASCENDING), ("seq", ASCENDING)],
-            name=LEDGER_SEQ_INDEX,
             unique=True,
-            partialFilterExpression={"seq": {"$type": "number"}},
+            partialFilterExpression={"seq": {"$gte": 1}},
         ),
         IndexModel([("member_id", ASCENDING), ("occurred_at", DESCENDING), ("_id", DESCENDING)]),
         IndexModel(

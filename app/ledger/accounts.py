@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.db import LEDGER_SEQ_INDEX, Document, Mongo
+from app.db import Document, Mongo
 from app.ledger.models import Balance, Entry, EntryKind
 
 # A filtered page widens its range (doubling it) while the filter skips entries; one range
@@ -70,9 +70,18 @@ async def _last_seq(mongo: Mongo, member_id: str) -> int:
 async def _entries(
     mongo: Mongo, member_id: str, low: int, high: int, kinds: tuple[EntryKind, ...], limit: int
 ) -> list[tuple[int, Entry]]:
-    """Entries numbered `low`..`high`, newest first, at most `limit` of them."""
+    """Entries numbered `low`..`high` of the `kinds` (any when empty), newest first, at most `limit`.
+
+    The kinds are filtered here, not in the query: with a predicate outside the index SecantusDB
+    scans the whole collection instead of the range, and the range is bounded by MAX_WINDOW.
+    """
     query: Document = {"member_id": member_id, "seq": {"$gte": low, "$lte": high}}
-    if kinds:
-        query["kind"] = {"$in": [kind.value for kind in kinds]}
-    cursor = mongo["ledger"].find(query, hint=LEDGER_SEQ_INDEX).sort("seq", -1).limit(limit)
-    return [(doc["seq"], Entry.from_document(doc)) async for doc in cursor]
+    size = high - low + 1  # the range holds at most this many: all of them come in one reply
+    documents = mongo["ledger"].find(query, batch_size=size, limit=size).sort("seq", -1)
+    wanted = {kind.value for kind in kinds}
+    found = [
+        (doc["seq"], Entry.from_document(doc))
+        async for doc in documents
+        if not wanted or doc["kind"] in wanted
+    ]
+    return found[:limit]
