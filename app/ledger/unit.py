@@ -24,9 +24,11 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from app.clock import Clock
 from app.db import Mongo
 from app.ledger.book import Book, Request
+from app.ledger.earn import Policy, policy_stamp
 from app.ledger.errors import IdempotencyConflict, InvalidRequest
 from app.ledger.models import Entry, EntryKind, EntryMeta
 from app.ledger.store import instant, load_book, run, save_books
+from app.program.expiry import Never, expires_at
 
 T = TypeVar("T")
 
@@ -65,6 +67,36 @@ class LedgerUnit:
         book = await self._book(member_id)
         meta = EntryMeta(actor, channel, reference, description, dict(extra or {}))
         return Entry.from_document(book.debit(EntryKind.REDEEM, points, self._request(meta)))
+
+    async def earn(
+        self,
+        member_id: str,
+        points: int,
+        *,
+        policy: Policy | None = None,
+        policy_version: int = 1,
+        tz: str = "UTC",
+        available_at: datetime | None = None,
+        reference: str | None = None,
+        description: str | None = None,
+        actor: str | None = None,
+        channel: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Entry:
+        """Credit `points` now as a new lot (pending until `available_at`), paying debt first."""
+        policy = policy or Never()
+        book = await self._book(member_id)
+        meta = EntryMeta(actor, channel, reference, description, dict(extra or {}))
+        entry = book.credit(
+            EntryKind.EARN,
+            points,
+            self._request(meta),
+            earned_at=self.now,
+            available_at=None if available_at is None else instant(available_at),
+            expires_at=expires_at(policy, self.now, tz),
+            policy=policy_stamp(policy, policy_version, tz),
+        )
+        return Entry.from_document(entry)
 
     async def _book(self, member_id: str) -> Book:
         if member_id not in self._books:

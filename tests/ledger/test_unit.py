@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from app.clock import FrozenClock
@@ -15,6 +17,7 @@ from app.ledger import (
     get_balance,
     run_in_ledger,
 )
+from app.program.expiry import Rolling
 from tests.ledger.conftest import assert_invariants, earn_points
 
 
@@ -93,3 +96,27 @@ async def test_a_unit_that_records_nothing_is_refused(mongo: Mongo, clock: Froze
             mongo, clock, nothing, idempotency_key="k", fingerprint="f", replay=never
         )
     assert await mongo["orders"].count_documents({}) == 0
+
+
+async def test_a_unit_can_earn_and_spend_for_two_members_at_once(
+    mongo: Mongo, clock: FrozenClock
+) -> None:
+    await earn_points(mongo, clock, "m1", 100)
+
+    async def gift(unit: LedgerUnit) -> tuple[Entry, Entry]:
+        given = await unit.spend("m1", 40, reference="gift to m2")
+        received = await unit.earn("m2", 40, policy=Rolling(days=30), reference="gift from m1")
+        return given, received
+
+    async def never(entry: Entry) -> tuple[Entry, Entry]:
+        raise AssertionError("not replayed")
+
+    given, received = await run_in_ledger(
+        mongo, clock, gift, idempotency_key="gift:1", fingerprint="40", replay=never
+    )
+    assert (given.idempotency_key, received.idempotency_key) == ("gift:1", "gift:1#2")
+    assert received.lots[0].points == 40
+    assert [(await get_balance(mongo, m)).available for m in ("m1", "m2")] == [60, 40]
+    lot = await mongo["lots"].find_one({"member_id": "m2"})
+    assert lot["expires_at"] == clock.now() + timedelta(days=30)
+    await assert_invariants(mongo)
