@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from app.ledger import earn, spend
 from graphql_schema.ids import to_global_id
-from tests.api.gql import ask, data, make_member, make_program, member_token, seed_history
+from graphql_schema.relay import encode_cursor
+from tests.api.gql import ask, codes, data, make_member, make_program, member_token, seed_history
 
 PAGE = """query($first: Int!, $after: String, $kinds: [LedgerEntryKind!]) {
   me { history(first: $first, after: $after, kinds: $kinds) {
@@ -84,3 +85,20 @@ async def test_a_kinds_filter_pages_exactly_however_sparse_the_kind(
             seen, pages = await every_page(client, token, first, kinds)
             assert [node["id"] for node in seen] == wanted, (kinds, first)
             assert pages == max(1, -(-len(wanted) // first)), (kinds, first)
+
+
+async def test_a_cursor_that_is_not_a_sequence_number_is_bad_input(
+    client, runtime, clock, issuer
+) -> None:
+    await make_program(runtime, clock)
+    member_id = await make_member(runtime, clock)
+    await seed_history(runtime, clock, member_id, 3)
+    token = member_token(issuer, member_id)
+    old_style = encode_cursor("history", clock.now(), "65f0c0ffee0000000000beef")
+    for after in (old_style, *(encode_cursor("history", v) for v in (0, -1, 2**70, "3"))):
+        body = await ask(client, PAGE, token, {"first": 2, "after": after})
+        assert codes(body) == ["BAD_USER_INPUT"], after
+    last = encode_cursor("history", 2)  # the entry numbered 2: the page below it is entry 1
+    page = data(await ask(client, PAGE, token, {"first": 2, "after": last}))["me"]["history"]
+    assert [edge["node"]["points"] for edge in page["edges"]] == [1]
+    assert page["pageInfo"]["hasNextPage"] is False
