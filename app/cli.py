@@ -27,7 +27,7 @@ from app.db import Mongo, connect, ensure_indexes
 from app.embedded import EmbeddedMongo, die_with_parent
 from app.jobs.schedule import default_jobs, expire, mature, release_holds, warn
 from app.jobs.worker import JobOutcome, Worker
-from app.ledger import Drift, verify_balances
+from app.ledger import Drift, upgrade_books, verify_balances
 from app.logs import configure_logging
 from app.notifications.outbox import retry_dead
 from app.seed import DEMO_MEMBER_ID, DEMO_PASSWORD, DEMO_PHONE, seed_demo
@@ -48,6 +48,7 @@ async def open_database(settings: Settings) -> AsyncIterator[Mongo]:
     mongo = connect(url, settings.db_name)
     try:
         await ensure_indexes(mongo)
+        await upgrade_books(mongo, SystemClock().now())
         yield mongo
     finally:
         await mongo.close()

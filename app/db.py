@@ -53,15 +53,15 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("member_id", ASCENDING), ("status", ASCENDING), ("order", ASCENDING)]),
     ],
     "ledger": [
-        IndexModel([("member_id", ASCENDING), ("occurred_at", DESCENDING), ("_id", DESCENDING)]),
+        # A member's entries numbered 1, 2, 3, ... without gaps: history pages are ranges of it.
+        # Partial on seq >= 1 (entries written before numbering have none): a planner sees that
+        # a range of numbers lies inside that filter, where it cannot for `$type: number`.
         IndexModel(
-            [
-                ("member_id", ASCENDING),
-                ("kind", ASCENDING),
-                ("occurred_at", DESCENDING),
-                ("_id", DESCENDING),
-            ]
+            [("member_id", ASCENDING), ("seq", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"seq": {"$gte": 1}},
         ),
+        IndexModel([("member_id", ASCENDING), ("occurred_at", DESCENDING), ("_id", DESCENDING)]),
         IndexModel(
             [("idempotency_key", ASCENDING)],
             unique=True,
@@ -82,9 +82,13 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "redemptions": [
         IndexModel([("member_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
+        IndexModel([("entry_id", ASCENDING)], unique=True),  # a replay finds it by its entry
+        IndexModel(
+            [("coupon_code", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"coupon_code": {"$type": "string"}},
+        ),
     ],
-    "coupons": [IndexModel([("code", ASCENDING)], unique=True)],
-    "idempotency": [IndexModel([("scope", ASCENDING), ("key", ASCENDING)], unique=True)],
     "notifications": [
         IndexModel(
             [("dedupe_key", ASCENDING)],
@@ -107,6 +111,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     "leases": [],
     "program": [],
     "counters": [],
+    "meta": [],  # one document per fact about the database itself (its ledger shape)
     "login_attempts": [
         IndexModel([("key", ASCENDING), ("at", ASCENDING)]),
         IndexModel([("attempt", ASCENDING)]),

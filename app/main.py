@@ -19,6 +19,7 @@ from app.clock import Clock, SystemClock
 from app.config import Environment, Settings, load_settings
 from app.db import connect, ensure_indexes
 from app.embedded import EmbeddedMongo
+from app.ledger import upgrade_books
 from app.logs import RequestIdMiddleware
 from app.notifications.hub import NotificationHub
 from app.runtime import Runtime
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             mongo = connect(url, settings.db_name, max_txn_attempts=settings.txn_max_attempts)
             stack.push_async_callback(mongo.close)
             await ensure_indexes(mongo)
+            await upgrade_books(mongo, clock.now())
             keys = load_key_material(settings)
             issuer, verifier = build_token_services(settings, keys, clock)
             hub = NotificationHub(mongo)

@@ -104,7 +104,7 @@ async def _demo_history(mongo: Mongo, clock: Clock, member: Member) -> None:
         past.advance(timedelta(days=30))
     past.set(now - timedelta(days=10))
     await redeem(
-        mongo, past, member=member, program=program, reward=DEMO_REWARDS[0], quantity=1,
+        mongo, past, member_id=member.id, reward_id=DEMO_REWARDS[0].id, quantity=1,
         idempotency_key="demo:redeem:coffee",
     )  # fmt: skip
     past.advance(timedelta(days=3))

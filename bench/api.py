@@ -7,7 +7,9 @@ two uvicorn processes on free ports against that database: the Jifen app, and a 
 Starlette endpoint that verifies the same JWT and reads the same account document. A concurrent
 httpx client drives each operation and prints requests/s and p50/p99 latency, the GraphQL /
 hand-written ratio for the balance read (target >= 0.8), and the database commands each operation
-costs, from the server's serverStatus opcounters (targets: balance 1, history page 1).
+costs, from the server's serverStatus opcounters (targets: balance 1, history page 2: the
+account's last sequence number, then the range). Then it times a first history page for a member
+with 10 entries and one with 10,000, one client at a time (target: within 2x).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from app.config import Environment, Settings, load_settings
 from app.db import connect, ensure_indexes
 from app.embedded import EmbeddedMongo, free_port
 from app.ledger import earn, get_balance
+from app.ledger.opening import OpeningEarn, open_books
 from app.members.service import create_member
 from app.program.models import Program, Tier
 from app.program.service import save_program
@@ -55,6 +58,7 @@ REDEEM = """mutation($input: RedeemRewardInput!) {
   redeemReward(input: $input) { redemption { id points } userErrors { code } } }"""
 MEMBERS = 200  # mutations are rate limited per member (60 a minute), so redemptions rotate members
 ENTRIES = 60  # ledger entries of each member: more than one history page
+HISTORY_SIZES = (10, 10_000)  # entries of the two members whose history pages are compared
 
 
 # The hand-written baseline: the same token check and the same one-document read, as plain JSON.
@@ -127,6 +131,23 @@ async def seed(settings: Settings, issuer: TokenIssuer) -> list[str]:
         entries = ENTRIES if n < 4 else 1
         for e in range(entries):
             await earn(mongo, clock, member_id=member.id, points=1000, idempotency_key=f"{n}:{e}")
+    await mongo.close()
+    return tokens
+
+
+async def seed_history(settings: Settings, issuer: TokenIssuer) -> dict[int, str]:
+    """A member per size in HISTORY_SIZES with that many earns (10 points each, every lot live),
+    made by the ledger's own rules and written in bulk; returns a token per size."""
+    assert settings.mongodb_url is not None
+    mongo = connect(settings.mongodb_url, settings.db_name)
+    clock = SystemClock()
+    now = clock.now()
+    tokens = {}
+    for size in HISTORY_SIZES:
+        member = await create_member(mongo, clock, name=f"History {size}", tier="member")
+        earns = [OpeningEarn(10, now)] * size
+        await open_books(mongo, {member.id: earns}, now, key_prefix=f"history-{size}")
+        tokens[size] = issuer.mint(PrincipalKind.MEMBER, member.id, ttl=timedelta(hours=1))
     await mongo.close()
     return tokens
 
@@ -208,6 +229,30 @@ async def commands_per_call(url: str, call: Call, calls: int = 20) -> float:
     return (after - before - (idle_after - idle_before)) / calls
 
 
+async def compare_history_pages(
+    api: str, mongo_url: str, tokens: dict[int, str], seconds: float
+) -> None:
+    """A first history page of 20 for each member size, one client at a time: latency, the
+    ratio of the largest to the smallest (target <= 2), and database commands per page."""
+    print("\nfirst history page of 20 by the member's entries (one client):")
+    medians = {}
+    for size, token in tokens.items():
+        headers = {"authorization": f"Bearer {token}"}
+
+        async def page(
+            http: httpx.AsyncClient, headers: dict[str, str] = headers
+        ) -> httpx.Response:
+            return await http.post(api, json={"query": HISTORY}, headers=headers)
+
+        result = await drive(f"{size:,} entries", page, seconds=seconds, concurrency=1)
+        per_call = await commands_per_call(mongo_url, page)
+        print(f"{result.line()}   {per_call:.1f} commands per page (target 2)")
+        medians[size] = statistics.median(result.latencies)
+    smallest, largest = min(medians), max(medians)
+    ratio = medians[largest] / medians[smallest]
+    print(f"p50 at {largest:,} / p50 at {smallest:,} entries: {ratio:.2f} (target <= 2)")
+
+
 async def main(seconds: float, concurrency: int) -> None:
     with tempfile.TemporaryDirectory(prefix="jifen-bench-") as tmp:
         data_dir = Path(tmp)
@@ -231,6 +276,8 @@ async def main(seconds: float, concurrency: int) -> None:
             assert issuer is not None
             print(f"seeding {MEMBERS} members ...", flush=True)
             tokens = await seed(settings, issuer)
+            print(f"seeding members with {' and '.join(map(str, HISTORY_SIZES))} entries ...")
+            history_tokens = await seed_history(settings, issuer)
             api_port, base_port = free_port(), free_port()
             processes.append(start_server("app.main:create_app", api_port, env))
             processes.append(start_server("bench.api:baseline_app", base_port, env))
@@ -278,11 +325,13 @@ async def main(seconds: float, concurrency: int) -> None:
             for name, call, target in [
                 ("hand-written balance", baseline, "1"),
                 ("GraphQL me.balance", balance, "1"),
-                ("GraphQL history page of 20", history, "1"),
+                ("GraphQL history page of 20", history, "2"),
                 ("GraphQL redeemReward", redeem, "-"),
             ]:
                 per_call = await commands_per_call(mongo_url, call)
                 print(f"  {name:<30} {per_call:5.1f}   (target {target})")
+
+            await compare_history_pages(api, mongo_url, history_tokens, seconds)
         finally:
             for process in processes:
                 process.terminate()

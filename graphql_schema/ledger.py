@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from enum import Enum
 
@@ -16,14 +15,13 @@ from graphql_schema.ids import to_global_id
 from graphql_schema.relay import (
     Node,
     PageInfo,
-    cursor_instant,
     decode_cursor,
     encode_cursor,
     page_info,
     page_size,
 )
 
-_ENTRY_ID = re.compile(r"^[0-9a-f]{24}$")
+MAX_SEQ = 2**53  # far above any member's entry count, and still a BSON int64
 
 
 @strawberry.enum
@@ -112,26 +110,23 @@ async def history_page(
     after: str | None,
     kinds: list[LedgerEntryKind] | None,
 ) -> LedgerEntryConnection:
-    """Newest first, keyset on (occurredAt, id): entries written meanwhile never shift a page."""
+    """Newest first in recording order; the cursor is the entry's sequence number, so entries
+    written meanwhile never shift a page."""
     limit = page_size(first)
     before = None
     if after is not None:
         parts = decode_cursor("history", after)
-        if len(parts) != 2 or not _ENTRY_ID.match(str(parts[1])):
+        if len(parts) != 1 or not isinstance(parts[0], int) or not 1 <= parts[0] <= MAX_SEQ:
             raise InvalidInput("malformed cursor", field="after")
-        before = (cursor_instant(parts[0]), str(parts[1]))
+        before = parts[0]
     wanted = tuple(EntryKindModel(kind.value) for kind in kinds or ())
-    entries = await list_entries(
-        info.context.runtime.mongo, member_id, limit=limit + 1, before=before, kinds=wanted
+    page = await list_entries(
+        info.context.runtime.mongo, member_id, first=limit, before=before, kinds=wanted
     )
     edges = [
-        LedgerEntryEdge(
-            cursor=encode_cursor("history", entry.occurred_at, entry.id),
-            node=LedgerEntry.from_model(entry),
-        )
-        for entry in entries[:limit]
+        LedgerEntryEdge(cursor=encode_cursor("history", seq), node=LedgerEntry.from_model(entry))
+        for seq, entry in page.entries
     ]
     return LedgerEntryConnection(
-        edges=edges,
-        page_info=page_info([e.cursor for e in edges], len(entries) > limit, after),
+        edges=edges, page_info=page_info([e.cursor for e in edges], page.has_more, after)
     )

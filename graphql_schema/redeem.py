@@ -6,7 +6,6 @@ import strawberry
 
 from app.members.service import MemberNotFound
 from app.program.service import ProgramNotConfigured
-from app.rewards.catalog import get_rewards
 from app.rewards.redemption import (
     LimitReached,
     NotEnoughPoints,
@@ -83,28 +82,21 @@ async def redeem_reward_mutation(info: Info, input: RedeemRewardInput) -> Redeem
             user_error(UserErrorCode.INVALID_INPUT, "not a reward id", "input", "rewardId")
         )
     runtime = info.context.runtime
-    [reward] = await get_rewards(runtime.mongo, [reward_id])
-    if reward is None:
-        return _failed(user_error(UserErrorCode.NOT_FOUND, "no such reward", "input", "rewardId"))
-    try:
-        member = await info.context.member(member_id)
-        program = await info.context.program()
-    except MemberNotFound:
-        raise Unauthenticated("the member of this token does not exist") from None
-    except ProgramNotConfigured:
-        raise NotConfigured("the program has not been configured yet") from None
     try:
         redemption = await redeem(
             runtime.mongo,
             runtime.clock,
-            member=member,
-            program=program,
-            reward=reward,
+            member_id=member_id,
+            reward_id=reward_id,
             quantity=input.quantity,
             idempotency_key=key,
         )
     except RedemptionRefused as exc:
         return _failed(_refusal(exc))
+    except MemberNotFound:
+        raise Unauthenticated("the member of this token does not exist") from None
+    except ProgramNotConfigured:
+        raise NotConfigured("the program has not been configured yet") from None
     return RedeemRewardPayload(
         redemption=Redemption.from_model(redemption),
         member=Member.of(member_id),

@@ -1,10 +1,12 @@
 """The points ledger: lots, append-only entries and the account balances derived from them.
 
 Public services (async, taking the Mongo handle and a Clock); each runs in one transaction
-through the retrying runner and is idempotent under its key.
+through the retrying runner and is idempotent under its key. Other areas that move points
+together with writes of their own (redemption, draws, partners) use `run_in_ledger`: ledger
+operations inside their own transaction, idempotent under their key (see unit.py).
 """
 
-from app.ledger.accounts import get_balance, list_entries
+from app.ledger.accounts import HistoryPage, get_balance, list_entries
 from app.ledger.adjust import adjust, clear, extend
 from app.ledger.earn import earn
 from app.ledger.errors import (
@@ -37,6 +39,8 @@ from app.ledger.models import (
 )
 from app.ledger.reverse import reverse
 from app.ledger.spend import spend
+from app.ledger.unit import LedgerUnit, run_in_ledger
+from app.ledger.upgrade import upgrade_books
 from app.ledger.verify import verify_balances
 
 __all__ = [
@@ -51,12 +55,14 @@ __all__ = [
     "HoldNotActive",
     "HoldNotFound",
     "HoldStatus",
+    "HistoryPage",
     "IdempotencyConflict",
     "InsufficientPoints",
     "InvalidPoints",
     "InvalidRequest",
     "JobRun",
     "LedgerError",
+    "LedgerUnit",
     "LotShare",
     "LotStatus",
     "NextExpiry",
@@ -76,6 +82,8 @@ __all__ = [
     "release",
     "release_expired_holds",
     "reverse",
+    "run_in_ledger",
     "spend",
+    "upgrade_books",
     "verify_balances",
 ]

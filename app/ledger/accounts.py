@@ -1,13 +1,30 @@
-"""Reading a member's balance (one document) and pages of their ledger entries."""
+"""Reading a member's balance (one document) and pages of their ledger entries.
+
+Every entry carries `seq`, the member's own sequence number (1, 2, 3, ... without gaps, in
+recording order), so a history page is an exact range of numbers: newest first, the last
+`first` numbers below the cursor. It never sorts the member's whole history and cuts it with a
+limit: SecantusDB examines every match of a sort+limit (about 280 ms over 10,000 entries) but
+only the range for a range (about 2 ms), and real MongoDB costs the same for both.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from bson import ObjectId
+from dataclasses import dataclass
 
 from app.db import Document, Mongo
 from app.ledger.models import Balance, Entry, EntryKind
+
+# A filtered page widens its range (doubling it) while the filter skips entries; one range
+# never spans more numbers than this, so one command never examines more entries.
+MAX_WINDOW = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """Entries newest first, each with its sequence number; `has_more` when older ones follow."""
+
+    entries: tuple[tuple[int, Entry], ...]
+    has_more: bool
 
 
 async def get_balance(mongo: Mongo, member_id: str) -> Balance:
@@ -20,17 +37,51 @@ async def list_entries(
     mongo: Mongo,
     member_id: str,
     *,
-    limit: int = 50,
-    before: tuple[datetime, str] | None = None,
+    first: int = 50,
+    before: int | None = None,
     kinds: tuple[EntryKind, ...] = (),
-) -> list[Entry]:
-    """The member's entries, newest first, by (occurred_at desc, _id desc); `before` is the last one seen."""
-    query: Document = {"member_id": member_id}
-    if kinds:
-        query["kind"] = {"$in": [kind.value for kind in kinds]}
-    if before is not None:
-        at, entry_id = before
-        oid = ObjectId(entry_id)
-        query["$or"] = [{"occurred_at": {"$lt": at}}, {"occurred_at": at, "_id": {"$lt": oid}}]
-    cursor = mongo["ledger"].find(query).sort([("occurred_at", -1), ("_id", -1)]).limit(limit)
-    return [Entry.from_document(doc) async for doc in cursor]
+) -> HistoryPage:
+    """The member's entries newest first (by `seq`: the order they were recorded in).
+
+    `before` is the sequence number of the last entry seen (a cursor): entries recorded since
+    never shift a page. The first page reads the account's last number (one small read); then
+    one range read, or a few widening ones when `kinds` skips entries.
+    """
+    top = before - 1 if before is not None else await _last_seq(mongo, member_id)
+    if not kinds:
+        low = max(1, top - first + 1)
+        found = await _entries(mongo, member_id, low, top, kinds, first) if low <= top else []
+        return HistoryPage(tuple(found), has_more=low > 1)
+    wanted = first + 1  # one more than the page tells whether more follow
+    found = []
+    window = wanted
+    while top >= 1 and len(found) < wanted:
+        low = max(1, top - window + 1)
+        found += await _entries(mongo, member_id, low, top, kinds, wanted - len(found))
+        top, window = low - 1, min(2 * window, MAX_WINDOW)
+    return HistoryPage(tuple(found[:first]), has_more=len(found) > first)
+
+
+async def _last_seq(mongo: Mongo, member_id: str) -> int:
+    account = await mongo["accounts"].find_one({"_id": member_id}, {"seq": 1})
+    return int((account or {}).get("seq", 0))
+
+
+async def _entries(
+    mongo: Mongo, member_id: str, low: int, high: int, kinds: tuple[EntryKind, ...], limit: int
+) -> list[tuple[int, Entry]]:
+    """Entries numbered `low`..`high` of the `kinds` (any when empty), newest first, at most `limit`.
+
+    The kinds are filtered here, not in the query: with a predicate outside the index SecantusDB
+    scans the whole collection instead of the range, and the range is bounded by MAX_WINDOW.
+    """
+    query: Document = {"member_id": member_id, "seq": {"$gte": low, "$lte": high}}
+    size = high - low + 1  # the range holds at most this many: all of them come in one reply
+    documents = mongo["ledger"].find(query, batch_size=size, limit=size).sort("seq", -1)
+    wanted = {kind.value for kind in kinds}
+    found = [
+        (doc["seq"], Entry.from_document(doc))
+        async for doc in documents
+        if not wanted or doc["kind"] in wanted
+    ]
+    return found[:limit]

@@ -95,6 +95,31 @@ class Book:
         self.moved((0, 0, 0), (lot.available, lot.pending, lot.held))
         lot.book = self
 
+    def adopt_existing(self, lot: LotState) -> None:
+        """A lot written before its account kept a summary: all of its points count (upgrades)."""
+        lot.before = (0, 0, 0, False)
+        self._join_class(lot)
+        self._adopt(lot)
+        if lot.status is LotStatus.PENDING:
+            due = min(lot.available_at, lot.expires_at or lot.available_at)
+            current = self.account.pending_due
+            self.account.pending_due = due if current is None else min(current, due)
+
+    def count_mass_beyond_front(self) -> None:
+        """With every lot of the member in memory: the soonest instant's points past the front."""
+        entries, end = self.front_view()
+        first = next((e for e in entries if e.key.startswith(order.DATED)), None)
+        if first is None or end is None:
+            return
+        at = order.expiry_of(first.key)
+        assert at is not None
+        mass = order.mass_of(first.key)
+        self.mass_beyond[at] = sum(
+            lot.available
+            for lot in self.lots.values()
+            if lot.order.startswith(mass) and lot.order > end
+        )
+
     def moved(self, was: tuple[int, int, int], now: tuple[int, int, int]) -> None:
         for index in range(3):
             self.moves[index] += now[index] - was[index]

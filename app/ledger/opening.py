@@ -14,13 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from app.db import Document, Mongo
-from app.ledger import order
 from app.ledger.book import Book
 from app.ledger.earn import Policy, policy_stamp
 from app.ledger.errors import InvalidRequest
 from app.ledger.models import EntryKind, EntryMeta
 from app.ledger.state import AccountState, Request
-from app.ledger.store import instant
+from app.ledger.store import instant, number_entries
 from app.program.expiry import Never, expires_at
 
 
@@ -62,25 +61,9 @@ def opening_book(
         )
     book.now = instant(now)
     book.catch_up(book.now)  # what expired already is gone from the first day
-    _count_mass_beyond_front(book)
-    account = {"_id": member_id, **book.account_document()}
+    book.count_mass_beyond_front()
+    account = {"_id": member_id, **book.account_document(), "seq": number_entries(book)}
     return account, [lot.to_document() for lot in book.lots.values()], book.entries
-
-
-def _count_mass_beyond_front(book: Book) -> None:
-    """The soonest expiry's points past the front: here every lot is in memory to count them."""
-    entries, end = book.front_view()
-    first = next((e for e in entries if e.key.startswith(order.DATED)), None)
-    if first is None or end is None:
-        return
-    at = order.expiry_of(first.key)
-    assert at is not None
-    mass = order.mass_of(first.key)
-    book.mass_beyond[at] = sum(
-        lot.available
-        for lot in book.lots.values()
-        if lot.order.startswith(mass) and lot.order > end
-    )
 
 
 async def open_books(

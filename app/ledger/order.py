@@ -91,7 +91,7 @@ def search_ranges(
         else:
             start = now
         span = timedelta(hours=1)
-        while start + span < FAR_FUTURE:
+        while span < FAR_FUTURE - start:  # (start + span could pass the last date there is)
             upper = dated_bound(start + span)
             if upper > low:
                 yield low, upper

@@ -275,7 +275,7 @@ async def save_books(mongo: Mongo, session: AsyncClientSession, books: Iterable[
                 {"_id": acc.member_id, "version": acc.version}
                 if acc.version
                 else {"_id": acc.member_id},
-                {"$set": book.account_document()},
+                {"$set": {**book.account_document(), "seq": number_entries(book)}},
                 upsert=acc.version == 0,
             )
         )
@@ -325,6 +325,19 @@ async def _renew(mongo: Mongo, session: AsyncClientSession, book: Book) -> None:
                 {"$set": {"expires_at": until}},
                 session=session,
             )
+
+
+def number_entries(book: Book) -> int:
+    """Give the book's new entries the member's next sequence numbers; returns the last one.
+
+    Gapless per member: the numbers come from the account, whose versioned write makes
+    concurrent writers of one member conflict, and the loser retries with the new last number.
+    """
+    seq = book.account.seq
+    for entry in book.entries:
+        seq += 1
+        entry["seq"] = seq
+    return seq
 
 
 def is_duplicate_key(exc: OperationFailure) -> bool:

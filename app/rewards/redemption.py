@@ -1,10 +1,21 @@
-"""Redeeming a reward: stock, the member's limit, the coupon and the points spend in ONE transaction.
+"""Redeeming a reward: stock, the member's limit, the points and the redemption in ONE transaction.
 
+`redeem` runs five named steps in the ledger's unit of work (app.ledger.run_in_ledger): take
+stock, claim the member's limit, spend the points, issue the coupon, record the redemption.
 Every check that can race is a conditional write inside the transaction, never a read followed by
-a write: the stock decrement matches only while enough units are left, the member's claim counter
-and their ledger account are single documents that concurrent redemptions all write, so snapshot
-isolation turns every race into a write conflict that the runner retries from the start. A refusal
-raised inside the transaction aborts it, so nothing half-done is ever committed.
+a write: the stock decrement takes units only while enough are left, and the member's claim
+counter and ledger account are single documents that concurrent redemptions all write, so
+snapshot isolation turns every race into a write conflict that the runner retries from the
+start. A refusal raised inside the transaction aborts it, so nothing half-done is committed.
+
+A retry with the same idempotency key is answered by the ledger: the REDEEM entry carries the key
+under its unique index, so a replay fails (on the key, or on what the first request used up) and
+gets the redemption that entry paid for; a different request under the key is a conflict.
+
+Cost of a redemption: the reward (read and stock taken in one command), the member's claim
+(one upsert, for limited rewards), the account and lots read, the redemption inserted, the
+account, lots and entry written, the commit. The member and the program are read only for a
+reward with a minimum tier.
 """
 
 from __future__ import annotations
@@ -12,19 +23,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
-from typing import Any
 
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import OperationFailure
 
 from app.clock import Clock
 from app.db import Document, Mongo
-from app.ledger.errors import InsufficientPoints
-from app.ledger.models import EntryKind, EntryMeta
-from app.ledger.state import Request
-from app.ledger.store import fingerprint, instant, is_duplicate_key, load_book, run, save_books
-from app.members.models import Member
-from app.program.models import Program
+from app.ledger import Entry, IdempotencyConflict, InsufficientPoints, LedgerUnit, run_in_ledger
+from app.members.service import get_member
+from app.program.service import get_program
 from app.rewards.catalog import is_active
 from app.rewards.models import Redemption, Reward, RewardKind
 
@@ -96,164 +102,164 @@ def new_coupon_code() -> str:
     return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
 
 
-def check_eligible(
-    reward: Reward, member: Member, program: Program, quantity: int, now: datetime
-) -> None:
-    """The checks that need no lock: quantity, active window, minimum tier."""
-    if quantity < 1 or quantity > MAX_QUANTITY:
-        raise InvalidQuantity(f"the quantity must be between 1 and {MAX_QUANTITY}")
-    if reward.kind is RewardKind.COUPON and quantity != 1:
-        raise InvalidQuantity("coupon rewards are redeemed one at a time")
-    if not is_active(reward, now):
-        raise RewardUnavailable("this reward is not available now")
-    if reward.min_tier is not None:
-        codes = [tier.code for tier in program.tiers]
-        needed = codes.index(reward.min_tier) if reward.min_tier in codes else len(codes)
-        have = codes.index(member.tier) if member.tier in codes else 0
-        if have < needed:
-            raise RewardUnavailable(
-                f"this reward needs the {program.tier(reward.min_tier).name} tier or above"
-            )
-
-
-async def _replay(mongo: Mongo, member_id: str, key: str, digest: str) -> Redemption | None:
-    """The first result under this key, or None; a different request under it is a conflict."""
-    first = await mongo["idempotency"].find_one({"scope": f"redeem:{member_id}", "key": key})
-    if first is None:
-        return None
-    if first["request_hash"] != digest:
-        raise IdempotencyKeyReused("this idempotency key was used for a different redemption")
-    document = await mongo["redemptions"].find_one({"_id": first["redemption_id"]})
-    assert document is not None, "an idempotency record always has its redemption"
-    return Redemption.model_validate(document)
-
-
 async def redeem(
     mongo: Mongo,
     clock: Clock,
     *,
-    member: Member,
-    program: Program,
-    reward: Reward,
+    member_id: str,
+    reward_id: str,
     quantity: int,
     idempotency_key: str,
 ) -> Redemption:
-    """Spend points on `quantity` units of `reward`; raises a RedemptionRefused subclass and changes nothing."""
-    digest = request_hash(reward.id, quantity)
-    first = await _replay(mongo, member.id, idempotency_key, digest)
-    if first is not None:
-        return first
-    now = instant(clock.now())  # milliseconds, as stored: a replay returns exactly the first result
-    check_eligible(reward, member, program, quantity, now)
-    points = reward.points_price * quantity
+    """Spend points on `quantity` units of the reward; raises a RedemptionRefused subclass and
+    changes nothing. Replaying `idempotency_key` returns the first redemption.
 
-    async def work(session: AsyncClientSession) -> Redemption:
-        redemption_id = "rd_" + secrets.token_hex(10)
-        if reward.stock is not None:
-            taken = await mongo["rewards"].update_one(
-                {"_id": reward.id, "stock": {"$gte": quantity}},
-                {"$inc": {"stock": -quantity}},
-                session=session,
-            )
-            if taken.matched_count == 0:
-                current = await mongo["rewards"].find_one(
-                    {"_id": reward.id}, {"stock": 1}, session=session
-                )
-                raise OutOfStock(int((current or {}).get("stock") or 0), quantity)
+    A reward with a minimum tier reads the member (MemberNotFound) and the program
+    (ProgramNotConfigured).
+    """
+    if quantity < 1 or quantity > MAX_QUANTITY:
+        raise InvalidQuantity(f"the quantity must be between 1 and {MAX_QUANTITY}")
+
+    async def work(unit: LedgerUnit) -> Redemption:
+        reward = await take_stock(mongo, unit.session, reward_id, quantity)
+        await check_eligible(mongo, reward, member_id, quantity, unit.now)
         if reward.per_member_limit is not None:
-            await _claim(mongo, session, reward, member.id, quantity)
-        book = await load_book(mongo, session, member.id, now, points=points)
-        ledger_key = f"redeem:{member.id}:{idempotency_key}"
-        request = Request(
-            ledger_key,
-            fingerprint("spend", member_id=member.id, points=points, reference=reward.name),
-            EntryMeta(
-                channel="app",
-                actor=member.id,
-                reference=reward.name,
-                description=f"Redeemed {quantity} × {reward.name}",
-                extra={"redemption_id": redemption_id},
-            ),
-        )
-        try:
-            entry = book.debit(EntryKind.REDEEM, points, request)
-        except InsufficientPoints as exc:
-            raise NotEnoughPoints(exc.available, exc.requested) from None
-        await save_books(mongo, session, [book])
-        coupon_code, coupon_expires_at = None, None
-        if reward.kind is RewardKind.COUPON:
-            validity = (
-                timedelta(days=reward.coupon_validity_days)
-                if reward.coupon_validity_days
-                else DEFAULT_COUPON_VALIDITY
-            )
-            coupon_code, coupon_expires_at = new_coupon_code(), now + validity
-            await mongo["coupons"].insert_one(
-                {
-                    "code": coupon_code,
-                    "reward_id": reward.id,
-                    "member_id": member.id,
-                    "redemption_id": redemption_id,
-                    "valid_from": now,
-                    "expires_at": coupon_expires_at,
-                    "status": "issued",
-                },
-                session=session,
-            )
+            await claim(mongo, unit.session, reward, member_id, quantity)
+        redemption_id = "rd_" + secrets.token_hex(10)
+        entry = await spend_points(unit, reward, member_id, quantity, redemption_id)
+        coupon_code, coupon_expires_at = issue_coupon(reward, unit.now)
         redemption = Redemption(
             id=redemption_id,
-            member_id=member.id,
+            member_id=member_id,
             reward_id=reward.id,
             quantity=quantity,
-            points=points,
+            points=reward.points_price * quantity,
             coupon_code=coupon_code,
             coupon_expires_at=coupon_expires_at,
-            entry_id=str(entry["_id"]),
-            created_at=now,
+            entry_id=entry.id,
+            created_at=unit.now,
         )
-        document: Document = redemption.model_dump(by_alias=True, mode="python")
-        document["idempotency_key"] = idempotency_key
-        await mongo["redemptions"].insert_one(document, session=session)
-        # Last: a concurrent replay fails here, on the unique index, after every other write.
-        await mongo["idempotency"].insert_one(
-            {
-                "scope": f"redeem:{member.id}",
-                "key": idempotency_key,
-                "request_hash": digest,
-                "redemption_id": redemption_id,
-                "created_at": now,
-            },
-            session=session,
-        )
+        await record_redemption(mongo, unit.session, redemption)
         return redemption
 
+    async def first_redemption(entry: Entry) -> Redemption:
+        document = await mongo["redemptions"].find_one({"entry_id": entry.id})
+        assert document is not None, "a redemption's entry always has its redemption"
+        return Redemption.model_validate(document)
+
     try:
-        return await run(mongo, work)
-    except (RedemptionRefused, OperationFailure) as exc:
-        if isinstance(exc, OperationFailure) and not is_duplicate_key(exc):
-            raise
-        # A concurrent request with the same key may have won while we were refused.
-        first = await _replay(mongo, member.id, idempotency_key, digest)
-        if first is None:
-            raise
-        return first
+        return await run_in_ledger(
+            mongo,
+            clock,
+            work,
+            idempotency_key=f"redeem:{member_id}:{idempotency_key}",
+            fingerprint=request_hash(reward_id, quantity),
+            replay=first_redemption,
+        )
+    except IdempotencyConflict:
+        raise IdempotencyKeyReused(
+            "this idempotency key was used for a different redemption"
+        ) from None
 
 
-async def _claim(
+async def take_stock(
+    mongo: Mongo, session: AsyncClientSession, reward_id: str, quantity: int
+) -> Reward:
+    """The reward, with `quantity` units taken if its stock is limited: one command.
+
+    The update takes units only while enough are left, and returns the reward as it was; an
+    unlimited reward is left as it is (no write, so its redemptions never conflict here).
+    """
+    left = {
+        "$cond": [{"$gte": ["$stock", quantity]}, {"$subtract": ["$stock", quantity]}, "$stock"]
+    }
+    before = await mongo["rewards"].find_one_and_update(
+        {"_id": reward_id}, [{"$set": {"stock": left}}], session=session
+    )
+    if before is None:
+        raise RewardNotFound("no such reward")
+    reward = Reward.model_validate(before)
+    if reward.stock is None:
+        return reward
+    if reward.stock < quantity:
+        raise OutOfStock(reward.stock, quantity)
+    return reward.model_copy(update={"stock": reward.stock - quantity})
+
+
+async def check_eligible(
+    mongo: Mongo, reward: Reward, member_id: str, quantity: int, now: datetime
+) -> None:
+    """Coupons one at a time, the active window, and the minimum tier (reading the member and
+    the program only for a reward that has one)."""
+    if reward.kind is RewardKind.COUPON and quantity != 1:
+        raise InvalidQuantity("coupon rewards are redeemed one at a time")
+    if not is_active(reward, now):
+        raise RewardUnavailable("this reward is not available now")
+    if reward.min_tier is None:
+        return
+    member = await get_member(mongo, member_id)
+    program = await get_program(mongo)
+    codes = [tier.code for tier in program.tiers]
+    needed = codes.index(reward.min_tier) if reward.min_tier in codes else len(codes)
+    have = codes.index(member.tier) if member.tier in codes else 0
+    if have < needed:
+        raise RewardUnavailable(
+            f"this reward needs the {program.tier(reward.min_tier).name} tier or above"
+        )
+
+
+async def claim(
     mongo: Mongo, session: AsyncClientSession, reward: Reward, member_id: str, quantity: int
 ) -> None:
-    """Count the units against the member's limit; one document per (reward, member) serialises them."""
-    assert reward.per_member_limit is not None
-    claim_id = f"{reward.id}:{member_id}"
-    current = await mongo["reward_claims"].find_one({"_id": claim_id}, session=session)
-    redeemed = int(current["quantity"]) if current else 0
-    if redeemed + quantity > reward.per_member_limit:
-        raise LimitReached(reward.per_member_limit, redeemed)
-    update: dict[str, Any] = {
-        "$inc": {"quantity": quantity},
-        "$setOnInsert": {"reward_id": reward.id, "member_id": member_id},
-    }
-    await mongo["reward_claims"].update_one({"_id": claim_id}, update, upsert=True, session=session)
+    """Count the units against the member's limit: one conditional upsert of the (reward, member)
+    counter, which every redemption of that reward by that member writes, so they serialise."""
+    limit = reward.per_member_limit
+    assert limit is not None
+    claimed = {"$ifNull": ["$quantity", 0]}
+    after = {"$add": [claimed, quantity]}
+    counted = {"$cond": [{"$lte": [after, limit]}, after, claimed]}
+    before = await mongo["reward_claims"].find_one_and_update(
+        {"_id": f"{reward.id}:{member_id}"},
+        [{"$set": {"reward_id": reward.id, "member_id": member_id, "quantity": counted}}],
+        upsert=True,
+        session=session,
+    )
+    redeemed = 0 if before is None else int(before["quantity"])
+    if redeemed + quantity > limit:
+        raise LimitReached(limit, redeemed)
+
+
+async def spend_points(
+    unit: LedgerUnit, reward: Reward, member_id: str, quantity: int, redemption_id: str
+) -> Entry:
+    try:
+        return await unit.spend(
+            member_id,
+            reward.points_price * quantity,
+            reference=reward.name,
+            description=f"Redeemed {quantity} × {reward.name}",
+            actor=member_id,
+            channel="app",
+            extra={"redemption_id": redemption_id},
+        )
+    except InsufficientPoints as exc:
+        raise NotEnoughPoints(exc.available, exc.requested) from None
+
+
+def issue_coupon(reward: Reward, now: datetime) -> tuple[str | None, datetime | None]:
+    """A new code and its expiry for a coupon reward; (None, None) for goods."""
+    if reward.kind is not RewardKind.COUPON:
+        return None, None
+    days = reward.coupon_validity_days
+    return new_coupon_code(), now + (timedelta(days=days) if days else DEFAULT_COUPON_VALIDITY)
+
+
+async def record_redemption(
+    mongo: Mongo, session: AsyncClientSession, redemption: Redemption
+) -> None:
+    """The redemption, with its coupon: unique indexes on the entry and the coupon code."""
+    document: Document = redemption.model_dump(by_alias=True, mode="python")
+    await mongo["redemptions"].insert_one(document, session=session)
 
 
 async def list_redemptions(

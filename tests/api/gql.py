@@ -10,6 +10,10 @@ from app.auth.principals import PrincipalKind
 from app.auth.tokens import TokenIssuer
 from app.clock import Clock
 from app.ledger import earn
+from app.ledger.book import Book
+from app.ledger.opening import OpeningEarn, open_books
+from app.ledger.state import AccountState, Request
+from app.ledger.store import number_entries
 from app.members.service import create_member
 from app.program.models import Program, Tier
 from app.program.service import save_program
@@ -83,3 +87,22 @@ async def earn_points(
 
 async def make_reward(runtime: Runtime, reward: Reward) -> None:
     await runtime.mongo["rewards"].insert_one(reward.model_dump(by_alias=True, mode="python"))
+
+
+async def seed_history(
+    runtime: Runtime, clock: Clock, member_id: str, count: int, *, earning: bool = True
+) -> None:
+    """`count` entries made by the ledger's rules and written in bulk (arranging, not testing):
+    earns of 1 point each, or with `earning=False` expiry extensions (0 points, no lot to write)."""
+    mongo = runtime.mongo
+    if earning:
+        earns = [OpeningEarn(1, clock.now())] * count
+        await open_books(mongo, {member_id: earns}, clock.now(), key_prefix=f"seed-{member_id}")
+        return
+    book = Book(AccountState(member_id), [], clock.now())
+    for n in range(count):
+        book.extend(clock.now(), Request(f"seed:{member_id}:{n}", "seed"))
+    account = {"_id": member_id, **book.account_document(), "seq": number_entries(book)}
+    await mongo["accounts"].insert_one(account)
+    if book.entries:
+        await mongo["ledger"].insert_many(book.entries)

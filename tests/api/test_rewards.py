@@ -161,8 +161,8 @@ async def test_a_coupon_reward_issues_a_unique_code_with_its_own_validity(
     assert first["couponCode"] and second["couponCode"]
     assert first["couponCode"] != second["couponCode"]
     assert first["couponExpiresAt"] == (clock.now() + timedelta(days=30)).isoformat()
-    coupon = await runtime.mongo["coupons"].find_one({"code": first["couponCode"]})
-    assert coupon["expires_at"] == clock.now() + timedelta(days=30)
+    stored = await runtime.mongo["redemptions"].find_one({"coupon_code": first["couponCode"]})
+    assert stored["coupon_expires_at"] == clock.now() + timedelta(days=30)
 
 
 async def test_insufficient_points_says_how_many_are_available_and_needed(
@@ -183,7 +183,10 @@ async def test_insufficient_points_says_how_many_are_available_and_needed(
         }
     ]
     stock = await runtime.mongo["rewards"].find_one({"_id": TOTE.id})
-    assert stock["stock"] == 3  # the aborted transaction took no unit
+    assert stock["stock"] == 3  # the aborted transaction took no unit, claimed nothing
+    assert await runtime.mongo["reward_claims"].count_documents({}) == 0
+    assert await runtime.mongo["redemptions"].count_documents({}) == 0
+    assert await runtime.mongo["ledger"].count_documents({"member_id": poor}) == 1
 
 
 async def test_out_of_stock_and_per_member_limit_are_typed_errors(
@@ -234,7 +237,20 @@ async def test_a_replayed_key_returns_the_first_result_and_spends_nothing_more(
     assert again["redemption"] == first["redemption"]
     assert again["member"] == {"balance": {"available": 4700}}
     assert await runtime.mongo["redemptions"].count_documents({}) == 1
-    assert await runtime.mongo["coupons"].count_documents({}) == 1
+    assert await runtime.mongo["ledger"].count_documents({"kind": "REDEEM"}) == 1
+
+
+async def test_a_replay_after_the_last_unit_went_still_returns_the_first_result(
+    client, runtime, clock, member, token
+) -> None:
+    last = Reward(id="r_last", name="Last one", points_price=100, stock=1, per_member_limit=1)
+    await make_reward(runtime, last)
+    first = await redeem(client, token, last, key="once")
+    # The stock and the member's limit are both used up now: the replay is answered, not refused.
+    again = await redeem(client, token, last, key="once")
+    assert again["userErrors"] == [] and again["redemption"] == first["redemption"]
+    assert again["member"] == {"balance": {"available": 4900}}
+    assert await runtime.mongo["redemptions"].count_documents({}) == 1
 
 
 async def test_the_same_key_with_another_input_is_an_idempotency_conflict(

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from app.ledger import order
 from app.ledger.allocation import allocate, next_expiry, spending_order
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -86,3 +87,22 @@ def test_allocation_takes_exactly_the_points_and_never_a_later_lot_before_an_ear
         last = order.index(taken[-1][0])
         assert [lot for lot, _ in taken] == order[: last + 1]
         assert all(n == lot.free for lot, n in taken[:-1])
+
+
+def test_the_search_ranges_cover_every_key_after_a_point_once_in_order() -> None:
+    now = datetime(2026, 1, 15, tzinfo=UTC)
+    after = order.lot_key(7, now + timedelta(days=3), None)
+    ranges = list(order.search_ranges(after, now, 5000, ["d00540@UTC"], 128))
+    assert ranges[0][0] == after
+    assert all(low < high for low, high in ranges)
+    assert all(a[1] <= b[0] for a, b in zip(ranges, ranges[1:], strict=False))  # in order
+    assert ranges[-1][1] == f"{order.NEVER}|{order.END}"
+    keys = [
+        order.lot_key(9, now + timedelta(days=3), None),
+        order.lot_key(900, now + timedelta(days=3), None),
+        order.lot_key(2, datetime(9998, 6, 1, tzinfo=UTC), None),
+        order.lot_key(4, None, "d00540@UTC"),
+        order.lot_key(4999, None, None),
+    ]
+    for key in keys:  # each falls in exactly one range
+        assert sum(low < key <= high for low, high in ranges) == 1, key

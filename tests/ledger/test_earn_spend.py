@@ -153,7 +153,7 @@ async def test_expire_takes_the_remaining_points_of_due_lots_exactly_once(
     balance = await get_balance(mongo, "m1")
     assert (balance.available, balance.lifetime_expired, balance.next_expiry) == (20, 120, None)
     expired = await list_entries(mongo, "m1", kinds=(EntryKind.EXPIRE,))
-    assert sorted(e.points for e in expired) == [-70, -50]
+    assert sorted(e.points for _, e in expired.entries) == [-70, -50]
     await assert_invariants(mongo)
 
 
@@ -196,7 +196,9 @@ async def test_inactivity_expires_everything_after_days_without_earn_or_spend(
 async def test_entries_page_newest_first(mongo: Mongo, clock: FrozenClock) -> None:
     for points in (1, 2, 3):
         await earn_points(mongo, clock, "m1", points)
-    first = await list_entries(mongo, "m1", limit=2)
-    assert [e.points for e in first] == [3, 2]
-    rest = await list_entries(mongo, "m1", limit=2, before=(first[-1].occurred_at, first[-1].id))
-    assert [e.points for e in rest] == [1]
+    first = await list_entries(mongo, "m1", first=2)
+    assert [(seq, e.points) for seq, e in first.entries] == [(3, 3), (2, 2)]
+    assert first.has_more
+    rest = await list_entries(mongo, "m1", first=2, before=2)
+    assert [(seq, e.points) for seq, e in rest.entries] == [(1, 1)]
+    assert not rest.has_more

@@ -133,7 +133,8 @@ async def test_points_held_when_their_lot_expires_expire_on_release_not_before(
     await release(mongo, clock, hold_id=reserved.id)
     balance = await get_balance(mongo, "m1")
     assert (balance.available, balance.held, balance.lifetime_expired) == (0, 0, 100)
-    assert sorted(e.points for e in await list_entries(mongo, "m1", kinds=(EntryKind.EXPIRE,))) == [
+    expired = await list_entries(mongo, "m1", kinds=(EntryKind.EXPIRE,))
+    assert sorted(e.points for _, e in expired.entries) == [
         -60,
         -40,
     ]
