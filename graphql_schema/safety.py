@@ -1,6 +1,9 @@
-"""Limits every document meets before it runs: tokens, depth, aliases; validation without suggestions.
+"""Limits every document meets before it runs: tokens, depth, aliases, fields; validation without
+suggestions.
 
-The validation rules are classes made once per process. Strawberry's QueryDepthLimiter and
+Tokens are capped while parsing. Depth, aliases and the number of fields after expanding fragments
+are measured in one linear pass (shape.py) before graphql-core's rules run, so a document that
+expands exponentially is refused without being walked. The validation rules are classes made once per process. Strawberry's QueryDepthLimiter and
 MaxAliasesLimiter make a new rule class per extension instance, and extensions are built per
 request, so the validation cache (keyed by the rule tuple) would miss on every request
 (strawberry issue #4635). Here the rule tuple is the same object for the process's lifetime, the
@@ -17,19 +20,20 @@ from functools import lru_cache
 
 from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, validate
 from strawberry.extensions import SchemaExtension
-from strawberry.extensions.max_aliases import create_validator as create_alias_validator
-from strawberry.extensions.query_depth_limiter import create_validator as create_depth_validator
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
+
+from graphql_schema.shape import oversized
 
 MAX_DEPTH = 12
 MAX_ALIASES = 20
 MAX_TOKENS = 2_000
+MAX_FIELDS = (
+    MAX_TOKENS  # after expanding fragments: no more than the document could say written out
+)
 MAX_BODY_BYTES = 64 * 1024  # the view refuses bigger bodies before reading them as JSON
 VALIDATION_CACHE_SIZE = 512
 
-DEPTH_RULE: type[ASTValidationRule] = create_depth_validator(MAX_DEPTH, None)
-ALIAS_RULE: type[ASTValidationRule] = create_alias_validator(MAX_ALIASES)
 _STRAWBERRY_RULES = (MaybeNullValidationRule, OneOfInputValidationRule)
 
 Rules = tuple[type[ASTValidationRule], ...]
@@ -39,6 +43,11 @@ Rules = tuple[type[ASTValidationRule], ...]
 def validate_cached(
     schema: GraphQLSchema, document: DocumentNode, rules: Rules
 ) -> list[GraphQLError]:
+    refused = oversized(
+        document, max_depth=MAX_DEPTH, max_aliases=MAX_ALIASES, max_fields=MAX_FIELDS
+    )
+    if refused:
+        return refused
     return validate(schema, document, (*rules, *_STRAWBERRY_RULES), hide_suggestions=True)
 
 

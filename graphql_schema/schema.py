@@ -34,7 +34,7 @@ from graphql_schema.program import Program, resolve_program
 from graphql_schema.redeem import RedeemRewardPayload, redeem_reward_field
 from graphql_schema.relay import Node
 from graphql_schema.rewards import Redemption, Reward, RewardConnection, resolve_rewards
-from graphql_schema.safety import ALIAS_RULE, DEPTH_RULE, GuardedValidation, Rules
+from graphql_schema.safety import GuardedValidation, Rules
 from graphql_schema.sessions import (
     LogOutPayload,
     SessionPayload,
@@ -92,9 +92,7 @@ class JifenSchema(strawberry.Schema):
 
 def build_schema(*, introspection: bool = True) -> strawberry.Schema:
     # Built once here, so every request validates with the very same tuple (see safety.py).
-    rules: Rules = (DEPTH_RULE, ALIAS_RULE)
-    if not introspection:
-        rules = (*rules, NoSchemaIntrospectionCustomRule)
+    rules: Rules = () if introspection else (NoSchemaIntrospectionCustomRule,)
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         lambda: GuardedValidation(rules),
         lambda: ParserCache(maxsize=512),
