@@ -23,14 +23,14 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
-from graphql_schema.shape import oversized
+from graphql_schema.shape import long_numbers, oversized
 
 MAX_DEPTH = 12
 MAX_ALIASES = 20
 MAX_TOKENS = 2_000
-MAX_FIELDS = (
-    MAX_TOKENS  # after expanding fragments: no more than the document could say written out
-)
+# After expanding fragments: no more fields than the document could hold written out.
+MAX_FIELDS = MAX_TOKENS
+MAX_NUMBER_CHARS = 40
 MAX_BODY_BYTES = 64 * 1024  # the view refuses bigger bodies before reading them as JSON
 VALIDATION_CACHE_SIZE = 512
 
@@ -45,10 +45,17 @@ def validate_cached(
 ) -> list[GraphQLError]:
     refused = oversized(
         document, max_depth=MAX_DEPTH, max_aliases=MAX_ALIASES, max_fields=MAX_FIELDS
-    )
+    ) or long_numbers(document, max_chars=MAX_NUMBER_CHARS)
     if refused:
         return refused
-    return validate(schema, document, (*rules, *_STRAWBERRY_RULES), hide_suggestions=True)
+    errors = validate(schema, document, (*rules, *_STRAWBERRY_RULES), hide_suggestions=True)
+    # Every validation error is about the client's document, even one that carries the exception
+    # a scalar raised on a bad literal: drop that, so the error is shown rather than masked.
+    return [error if error.original_error is None else _without_cause(error) for error in errors]
+
+
+def _without_cause(error: GraphQLError) -> GraphQLError:
+    return GraphQLError(error.message, error.nodes, extensions=error.extensions)
 
 
 class GuardedValidation(SchemaExtension):

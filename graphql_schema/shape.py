@@ -21,7 +21,10 @@ from graphql import (
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    Visitor,
+    visit,
 )
+from graphql.language import FloatValueNode, IntValueNode
 
 
 @dataclass(frozen=True)
@@ -108,3 +111,28 @@ def oversized(
     if aliases > max_aliases:
         errors.append(GraphQLError(f"{aliases} aliases found. Allowed: {max_aliases}"))
     return errors
+
+
+class _LongNumbers(Visitor):
+    def __init__(self, max_chars: int) -> None:
+        super().__init__()
+        self.max_chars = max_chars
+        self.found: list[GraphQLError] = []
+
+    def enter_int_value(self, node: IntValueNode, *_: object) -> None:
+        self.check(node)
+
+    def enter_float_value(self, node: FloatValueNode, *_: object) -> None:
+        self.check(node)
+
+    def check(self, node: IntValueNode | FloatValueNode) -> None:
+        if len(node.value) > self.max_chars:
+            message = f"A number literal may have at most {self.max_chars} characters."
+            self.found.append(GraphQLError(message, node))
+
+
+def long_numbers(document: DocumentNode, *, max_chars: int) -> list[GraphQLError]:
+    """Errors for number literals longer than any real argument: int() of 5,000 digits raises."""
+    numbers = _LongNumbers(max_chars)
+    visit(document, numbers)
+    return numbers.found

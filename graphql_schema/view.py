@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from datetime import timedelta
 
@@ -62,6 +63,16 @@ class JifenGraphQL(GraphQL[Context, None]):
         if too_big or (request.method == "POST" and len(await request.get_body()) > MAX_BODY_BYTES):
             raise HTTPException(413, f"request body over {MAX_BODY_BYTES} bytes")
         return await super().parse_http_body(request)
+
+    def parse_json(self, data: str | bytes) -> object:
+        """A request body is UTF-8 JSON holding an object (a list is a batch, refused as such)."""
+        try:
+            value = json.loads(data.decode() if isinstance(data, bytes) else data)
+        except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
+            raise HTTPException(400, "Unable to parse request body as UTF-8 JSON") from None
+        if not isinstance(value, dict | list):
+            raise HTTPException(400, "The request body must be a JSON object")
+        return value
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """A WebSocket authenticates with `Authorization` in its connection_init payload.
