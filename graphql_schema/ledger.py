@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from enum import Enum
 
@@ -11,19 +10,10 @@ import strawberry
 from app.ledger import Entry, list_entries
 from app.ledger import EntryKind as EntryKindModel
 from graphql_schema.context import Info
-from graphql_schema.errors import InvalidInput
 from graphql_schema.ids import to_global_id
-from graphql_schema.relay import (
-    Node,
-    PageInfo,
-    cursor_instant,
-    decode_cursor,
-    encode_cursor,
-    page_info,
-    page_size,
-)
+from graphql_schema.relay import INSTANT, OBJECT_ID, Connection, Cursor, Node, connection, page_size
 
-_ENTRY_ID = re.compile(r"^[0-9a-f]{24}$")
+HISTORY = Cursor("history", (INSTANT, OBJECT_ID))  # (occurred at, entry id)
 
 
 @strawberry.enum
@@ -89,16 +79,7 @@ def _default_description(entry: Entry) -> str:
     }.get(entry.kind, entry.kind.value)
 
 
-@strawberry.type
-class LedgerEntryEdge:
-    cursor: str
-    node: LedgerEntry
-
-
-@strawberry.type
-class LedgerEntryConnection:
-    edges: list[LedgerEntryEdge]
-    page_info: PageInfo
+LedgerEntryConnection = Connection[LedgerEntry]
 
 
 async def history_page(
@@ -110,24 +91,15 @@ async def history_page(
 ) -> LedgerEntryConnection:
     """Newest first, keyset on (occurredAt, id): entries written meanwhile never shift a page."""
     limit = page_size(first)
-    before = None
-    if after is not None:
-        parts = decode_cursor("history", after)
-        if len(parts) != 2 or not _ENTRY_ID.match(str(parts[1])):
-            raise InvalidInput("malformed cursor", field="after")
-        before = (cursor_instant(parts[0]), str(parts[1]))
+    before = HISTORY.decode(after) if after is not None else None
     wanted = tuple(EntryKindModel(kind.value) for kind in kinds or ())
     entries = await list_entries(
         info.context.runtime.mongo, member_id, limit=limit + 1, before=before, kinds=wanted
     )
-    edges = [
-        LedgerEntryEdge(
-            cursor=encode_cursor("history", entry.occurred_at, entry.id),
-            node=LedgerEntry.from_model(entry),
-        )
-        for entry in entries[:limit]
-    ]
-    return LedgerEntryConnection(
-        edges=edges,
-        page_info=page_info([e.cursor for e in edges], len(entries) > limit, after),
+    return connection(
+        entries[:limit],
+        has_next=len(entries) > limit,
+        after=after,
+        cursor=lambda entry: HISTORY.encode(entry.occurred_at, entry.id),
+        node=LedgerEntry.from_model,
     )

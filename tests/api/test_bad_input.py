@@ -3,6 +3,8 @@ internal error with a traceback in the log."""
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 
 import pytest
@@ -85,3 +87,55 @@ async def test_a_subscription_over_post_is_refused(client, token, errors_logged)
         headers={"authorization": f"Bearer {token}"},
     )
     assert response.status_code == 400, response.text
+
+
+def b64(value: object) -> str:
+    raw = value if isinstance(value, str) else json.dumps(value)
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+LISTS = {
+    "rewards": ("{ rewards(first: 5, after: $after) { edges { cursor } } }", "rewards"),
+    "redemptions": ("{ me { redemptions(first: 5, after: $after) { edges { cursor } } } }", "redemptions"),
+    "history": ("{ me { history(first: 5, after: $after) { edges { cursor } } } }", "history"),
+    "notifications": ("{ me { notifications(first: 5, after: $after) { edges { cursor } } } }", "notification"),
+}  # fmt: skip
+
+MALFORMED = {
+    "not base64": lambda kind: "!!!",
+    "not json": lambda kind: b64("{nope"),
+    "not utf-8": lambda kind: base64.urlsafe_b64encode(b"\xff\xfe").decode(),
+    "an object": lambda kind: b64({"kind": kind}),
+    "no parts": lambda kind: b64([kind]),
+    "another list's": lambda kind: b64(["other", "2026-01-01T00:00:00+00:00", "x"]),
+    "too many parts": lambda kind: b64([kind, 1, "a", "b"]),
+    "a huge number": lambda kind: b64([kind, 10**30, "0" * 24]),
+    "a huge number as the id": lambda kind: b64([kind, "2026-01-01T00:00:00+00:00", 10**30]),
+    "NaN": lambda kind: b64(f'["{kind}", NaN, "x"]'),
+    "an instant past year 9999": lambda kind: b64([kind, "9999-12-31T23:59:59-14:00", "0" * 24]),
+    "an instant without offset": lambda kind: b64([kind, "2026-01-01T00:00:00", "0" * 24]),
+    "an empty id": lambda kind: b64([kind, "2026-01-01T00:00:00+00:00", ""]),
+    "nested lists": lambda kind: b64([kind, [[[[1]]]], {"$gt": ""}]),
+    "very long": lambda kind: "A" * 5000,
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+@pytest.mark.parametrize("name", LISTS)
+async def test_a_malformed_cursor_is_bad_user_input_on_every_list(
+    client, token, name, case, errors_logged
+) -> None:
+    selection, kind = LISTS[name]
+    query = f"query($after: String) {selection}"
+    body = await ask(client, query, token, {"after": MALFORMED[case](kind)})
+    assert codes(body) == ["BAD_USER_INPUT"], body
+
+
+@pytest.mark.parametrize("name", ["history", "notifications"])
+async def test_a_cursor_id_that_is_no_object_id_is_bad_user_input(
+    client, token, name, errors_logged
+) -> None:
+    selection, kind = LISTS[name]
+    cursor = b64([kind, "2026-01-01T00:00:00+00:00", "not-an-object-id"])
+    body = await ask(client, f"query($after: String) {selection}", token, {"after": cursor})
+    assert codes(body) == ["BAD_USER_INPUT"], body
