@@ -58,6 +58,8 @@ async def open_database(settings: Settings) -> AsyncIterator[Mongo]:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.main import MAX_FRAME_BYTES
+
     host = args.host or settings.host
     port = args.port or settings.port
     workers = args.workers or settings.workers
@@ -91,6 +93,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             log_config=None,
             lifespan="on",
             ws="websockets-sansio",
+            ws_max_size=MAX_FRAME_BYTES,
         )
     except StopRequested:
         pass

@@ -21,12 +21,15 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from app.runtime import Runtime
 from graphql_schema.context import Context, authenticate, build_context
+from graphql_schema.frames import CheckedWebSocket
 from graphql_schema.safety import MAX_BODY_BYTES
 
 log = logging.getLogger(__name__)
 
 
 class JifenGraphQL(GraphQL[Context, None]):
+    websocket_adapter_class = CheckedWebSocket
+
     def __init__(
         self,
         schema: strawberry.Schema,

@@ -37,16 +37,7 @@ def api_process(env: dict[str, str], log: Path, *args: str) -> Iterator[int]:
     with log.open("wb") as stderr:
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "API process did not start"
-            time.sleep(0.1)
+        wait_ready(port, process, log)
         yield port
     finally:
         process.terminate()
@@ -55,3 +46,17 @@ def api_process(env: dict[str, str], log: Path, *args: str) -> Iterator[int]:
         except subprocess.TimeoutExpired:
             process.kill()  # a stalled event loop never handles SIGTERM
             process.wait(20)
+
+
+def wait_ready(port: int, process: subprocess.Popen[bytes], log: Path | None = None) -> None:
+    """Until the process on this port answers /readyz with 200 (60 s at most)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert process.poll() is None, log.read_text() if log else "the process exited"
+        assert time.monotonic() < deadline, "the process did not become ready"
+        time.sleep(0.1)
