@@ -98,3 +98,52 @@ async def test_without_consent_no_push_is_queued(
         await dispatch_due(runtime.mongo, clock, url="http://127.0.0.1:9", secret=b"s", post=None)
         == 0
     )  # type: ignore[arg-type]
+
+
+async def test_a_device_token_belongs_to_the_member_who_registered_it_last(
+    client: httpx.AsyncClient, runtime: Runtime, issuer, clock
+) -> None:
+    await make_program(runtime, clock)
+    alice, bob = (
+        await make_member(runtime, clock, name="Alice"),
+        await make_member(runtime, clock, name="Bob"),
+    )
+    for member in (alice, bob):
+        await ask(client, CONSENT, member_token(issuer, member), {"g": True})
+        await earn_points(runtime, clock, member, 100, f"e-{member}", policy=Rolling(days=3))
+    await ask(client, REGISTER, member_token(issuer, alice), {"t": "apns-shared-phone"})
+    # Bob registers the same device token (a phone that changed hands, or a copied token).
+    moved = data(await ask(client, REGISTER, member_token(issuer, bob), {"t": "apns-shared-phone"}))
+    assert moved["registerPushToken"] == {"ok": True, "userErrors": []}
+
+    await issue_expiry_warnings(runtime.mongo, clock)
+    pushes = [d async for d in runtime.mongo["outbox"].find({}, {"member_id": 1, "payload": 1})]
+    devices = {p["member_id"]: [d["token"] for d in p["payload"]["devices"]] for p in pushes}
+    assert devices == {bob: ["apns-shared-phone"]}
+    # Alice no longer holds it, so she cannot unregister Bob's device either.
+    unregister = 'mutation { unregisterPushToken(input: {token: "apns-shared-phone"}) { ok } }'
+    assert not data(await ask(client, unregister, member_token(issuer, alice)))[
+        "unregisterPushToken"
+    ]["ok"]
+    assert data(await ask(client, unregister, member_token(issuer, bob)))["unregisterPushToken"][
+        "ok"
+    ]
+
+
+async def test_node_resolves_the_members_own_notification_only(
+    client: httpx.AsyncClient, runtime: Runtime, issuer, clock
+) -> None:
+    await make_program(runtime, clock)
+    alice, bob = (
+        await make_member(runtime, clock, name="Alice"),
+        await make_member(runtime, clock, name="Bob"),
+    )
+    await earn_points(runtime, clock, alice, 100, "e1", policy=Rolling(days=3))
+    await issue_expiry_warnings(runtime.mongo, clock)
+    alice_list = data(await ask(client, LIST, member_token(issuer, alice)))["me"]["notifications"]
+    node = alice_list["edges"][0]["node"]
+    query = "query($id: ID!) { node(id: $id) { id ... on Notification { kind points } } }"
+    own = data(await ask(client, query, member_token(issuer, alice), {"id": node["id"]}))
+    assert own["node"] == {"id": node["id"], "kind": node["kind"], "points": node["points"]}
+    other = data(await ask(client, query, member_token(issuer, bob), {"id": node["id"]}))
+    assert other["node"] is None
