@@ -18,7 +18,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from functools import lru_cache
 
-from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, validate
+from graphql import (
+    BREAK,
+    ASTValidationRule,
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    ValidationRule,
+    get_named_type,
+    is_introspection_type,
+    validate,
+)
+from graphql.language.visitor import VisitorAction
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
@@ -70,9 +83,34 @@ class GuardedValidation(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        assert context.graphql_document is not None
+        document = context.graphql_document
+        assert document is not None
         rules = (*context.validation_rules, *self.extra_rules)
         context.pre_execution_errors = validate_cached(
-            context.schema._schema, context.graphql_document, rules
-        )
+            context.schema._schema, document, rules
+        ) or _ambiguous_operation(document, context._provided_operation_name)
         yield
+
+
+def _ambiguous_operation(document: DocumentNode, operation_name: str | None) -> list[GraphQLError]:
+    """Several operations and no operationName: refuse rather than run the first one.
+
+    Strawberry's `operation_name` falls back to the first operation's name, hiding that none was
+    given: this needs the name the client sent.
+    """
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is None and len(operations) > 1:
+        message = "Must provide operation name if query contains multiple operations."
+        return [GraphQLError(message, extensions={"code": "BAD_USER_INPUT"})]
+    return []
+
+
+class NoIntrospection(ValidationRule):
+    """Introspection is off (production): one error for the document, not one per field."""
+
+    def enter_field(self, node: FieldNode, *_: object) -> VisitorAction:
+        type_ = self.context.get_type()
+        if type_ is not None and is_introspection_type(get_named_type(type_)):
+            self.report_error(GraphQLError("GraphQL introspection is disabled.", node))
+            return BREAK
+        return None

@@ -7,7 +7,6 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import MaskErrors, ParserCache, SchemaExtension
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
@@ -35,7 +34,7 @@ from graphql_schema.program import Program, resolve_program
 from graphql_schema.redeem import RedeemRewardPayload, redeem_reward_field
 from graphql_schema.relay import Node
 from graphql_schema.rewards import Redemption, Reward, RewardConnection, resolve_rewards
-from graphql_schema.safety import GuardedValidation, Rules
+from graphql_schema.safety import GuardedValidation, NoIntrospection, Rules
 from graphql_schema.sessions import (
     LogOutPayload,
     SessionPayload,
@@ -115,7 +114,7 @@ class JifenSchema(strawberry.Schema):
 
 def build_schema(*, introspection: bool = True) -> strawberry.Schema:
     # Built once here, so every request validates with the very same tuple (see safety.py).
-    rules: Rules = () if introspection else (NoSchemaIntrospectionCustomRule,)
+    rules: Rules = () if introspection else (NoIntrospection,)
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         lambda: GuardedValidation(rules),
         lambda: ParserCache(maxsize=512),

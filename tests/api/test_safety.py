@@ -102,6 +102,21 @@ async def test_a_one_megabyte_query_is_refused_before_parsing(client, token) -> 
     assert response.status_code == 413
 
 
+async def test_two_operations_without_an_operation_name_run_neither(client, token) -> None:
+    document = "query A { program { name } } query B { me { name } }"
+    response = await client.post("/graphql", json={"query": document})
+    body = response.json()
+    assert body["data"] is None
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "operation name" in body["errors"][0]["message"]
+    chosen = await client.post(
+        "/graphql",
+        json={"query": document, "operationName": "B"},
+        headers={"authorization": f"Bearer {token}"},
+    )
+    assert chosen.json() == {"data": {"me": {"name": "Li Lei"}}}
+
+
 async def test_batched_requests_are_refused(client, token) -> None:
     response = await client.post(
         "/graphql", json=[{"query": "{ program { name } }"}, {"query": "{ program { name } }"}]
