@@ -65,7 +65,7 @@ class CheckedWebSocket(ASGIWebSocketAdapter):
                     return
                 try:
                     message = json.loads(text)
-                except ValueError:
+                except (ValueError, RecursionError):
                     await self.close(INVALID_MESSAGE, "WebSocket message must be valid JSON")
                     return
                 reason = problem(message)

@@ -71,7 +71,7 @@ class JifenGraphQL(GraphQL[Context, None]):
         """A request body is UTF-8 JSON holding an object (a list is a batch, refused as such)."""
         try:
             value = json.loads(data.decode() if isinstance(data, bytes) else data)
-        except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
+        except (ValueError, RecursionError):  # also UnicodeDecodeError; arrays nested too deep
             raise HTTPException(400, "Unable to parse request body as UTF-8 JSON") from None
         if not isinstance(value, dict | list):
             raise HTTPException(400, "The request body must be a JSON object")

@@ -112,6 +112,7 @@ INVALID_FRAMES = {
     "a subscribe with a numeric id": subscribe({"query": "{ program { name } }"}, id=1),
     "a complete without id": '{"type": "complete"}',
     "a binary frame": b"\x00\x01",
+    "arrays nested 30,000 deep": "[" * 30_000 + "]" * 30_000,
 }  # fmt: skip
 
 

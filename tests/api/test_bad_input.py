@@ -36,6 +36,25 @@ async def test_a_json_body_that_is_not_an_object_is_a_400(client, body, errors_l
 
 
 @pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 30_000 + b"]" * 30_000,
+        b'{"query": "{ program { name } }", "variables": {"a": '
+        + b"[" * 20_000
+        + b"]" * 20_000
+        + b"}}",
+    ],
+)
+async def test_json_nested_deeper_than_the_parser_goes_is_a_400(
+    client, body, errors_logged
+) -> None:
+    response = await client.post(
+        "/graphql", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+
+
+@pytest.mark.parametrize(
     "body", [b'{"query": "{ program { name } }", "x": "\xff\xfe"}', b"\xff\xfe\xfd"]
 )
 async def test_a_body_that_is_not_utf8_is_a_400(client, body, errors_logged) -> None:
