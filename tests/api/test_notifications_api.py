@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
+import pytest
 
 from app.notifications.outbox import dispatch_due
 from app.notifications.warnings import issue_expiry_warnings
@@ -57,18 +58,31 @@ async def test_a_consenting_member_with_a_device_gets_pushes_and_reads_the_list(
     assert data(await ask(client, MARK, token, {}))["markNotificationsRead"]["marked"] == 2
 
 
-async def test_another_members_notifications_cannot_be_marked(
-    client: httpx.AsyncClient, runtime: Runtime, issuer, clock
-) -> None:
+@pytest.fixture
+async def alice_and_bob(runtime: Runtime, clock) -> tuple[str, str]:
     await make_program(runtime, clock)
-    alice, bob = (
+    return (
         await make_member(runtime, clock, name="Alice"),
         await make_member(runtime, clock, name="Bob"),
     )
+
+
+@pytest.fixture
+async def alices_warning(client, runtime: Runtime, issuer, clock, alice_and_bob) -> dict:
+    """Alice's expiry warning as she lists it."""
+    alice, _ = alice_and_bob
     await earn_points(runtime, clock, alice, 100, "e1", policy=Rolling(days=3))
     await issue_expiry_warnings(runtime.mongo, clock)
     alice_list = data(await ask(client, LIST, member_token(issuer, alice)))["me"]["notifications"]
-    alice_id = alice_list["edges"][0]["node"]["id"]
+    node: dict = alice_list["edges"][0]["node"]
+    return node
+
+
+async def test_another_members_notifications_cannot_be_marked(
+    client: httpx.AsyncClient, issuer, alice_and_bob, alices_warning
+) -> None:
+    _, bob = alice_and_bob
+    alice_id = alices_warning["id"]
     assert (
         data(await ask(client, MARK, member_token(issuer, bob), {"ids": [alice_id]}))[
             "markNotificationsRead"
@@ -101,13 +115,9 @@ async def test_without_consent_no_push_is_queued(
 
 
 async def test_a_device_token_belongs_to_the_member_who_registered_it_last(
-    client: httpx.AsyncClient, runtime: Runtime, issuer, clock
+    client: httpx.AsyncClient, runtime: Runtime, issuer, clock, alice_and_bob
 ) -> None:
-    await make_program(runtime, clock)
-    alice, bob = (
-        await make_member(runtime, clock, name="Alice"),
-        await make_member(runtime, clock, name="Bob"),
-    )
+    alice, bob = alice_and_bob
     for member in (alice, bob):
         await ask(client, CONSENT, member_token(issuer, member), {"g": True})
         await earn_points(runtime, clock, member, 100, f"e-{member}", policy=Rolling(days=3))
@@ -131,17 +141,10 @@ async def test_a_device_token_belongs_to_the_member_who_registered_it_last(
 
 
 async def test_node_resolves_the_members_own_notification_only(
-    client: httpx.AsyncClient, runtime: Runtime, issuer, clock
+    client: httpx.AsyncClient, issuer, alice_and_bob, alices_warning
 ) -> None:
-    await make_program(runtime, clock)
-    alice, bob = (
-        await make_member(runtime, clock, name="Alice"),
-        await make_member(runtime, clock, name="Bob"),
-    )
-    await earn_points(runtime, clock, alice, 100, "e1", policy=Rolling(days=3))
-    await issue_expiry_warnings(runtime.mongo, clock)
-    alice_list = data(await ask(client, LIST, member_token(issuer, alice)))["me"]["notifications"]
-    node = alice_list["edges"][0]["node"]
+    alice, bob = alice_and_bob
+    node = alices_warning
     query = "query($id: ID!) { node(id: $id) { id ... on Notification { kind points } } }"
     own = data(await ask(client, query, member_token(issuer, alice), {"id": node["id"]}))
     assert own["node"] == {"id": node["id"], "kind": node["kind"], "points": node["points"]}
