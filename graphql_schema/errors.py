@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from graphql import GraphQLError
+from strawberry.schema.exceptions import CannotGetOperationTypeError
 
 from app.logs import request_id_var
 
@@ -43,10 +44,13 @@ class RateLimited(ClientError):
 
 
 def is_client_error(error: GraphQLError) -> bool:
-    """Parse and validation errors (no original error), our own ClientErrors, and graphql-core's
-    errors about variable values (a GraphQLError outside any field) pass unmasked."""
+    """Parse and validation errors (no original error), our own ClientErrors, graphql-core's errors
+    about variable values (a GraphQLError outside any field) and an operationName naming no
+    operation (strawberry raises that before validation) pass unmasked."""
     original = error.original_error
     if original is None or isinstance(original, ClientError) or isinstance(error, ClientError):
+        return True
+    if isinstance(original, CannotGetOperationTypeError):
         return True
     return isinstance(original, GraphQLError) and not error.path
 
@@ -61,7 +65,10 @@ def classify(errors: list[GraphQLError]) -> None:
     for error in errors:
         if should_mask(error):
             _log_unexpected(error)
-        elif "code" not in (error.extensions or {}):
+            continue
+        if isinstance(error.original_error, CannotGetOperationTypeError):
+            error.message = error.original_error.as_http_error_reason()
+        if "code" not in (error.extensions or {}):
             error.extensions = {**(error.extensions or {}), "code": InvalidInput.code}
 
 

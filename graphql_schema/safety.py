@@ -3,14 +3,16 @@ suggestions.
 
 Tokens are capped while parsing. Depth, aliases and the number of fields after expanding fragments
 are measured in one linear pass (shape.py) before graphql-core's rules run, so a document that
-expands exponentially is refused without being walked. The validation rules are classes made once per process. Strawberry's QueryDepthLimiter and
-MaxAliasesLimiter make a new rule class per extension instance, and extensions are built per
-request, so the validation cache (keyed by the rule tuple) would miss on every request
-(strawberry issue #4635). Here the rule tuple is the same object for the process's lifetime, the
-parser cache hands back the same document for the same text, and one LRU keyed by
-(schema, document, rules) answers repeated validations. Our own cache rather than strawberry's
-ValidationCache because we also validate with `hide_suggestions=True`: "Did you mean ...?" would
-list field names to anyone probing the schema with introspection off.
+expands exponentially is refused without being walked (strawberry's depth and alias limiters
+walked every spread: 30 fragments each spreading the next twice never finished).
+
+The validation rules are classes made once per process: strawberry makes a new rule class per
+extension instance, and extensions are built per request, so the validation cache (keyed by the
+rule tuple) would miss on every request (strawberry issue #4635). Here the rule tuple is the same
+object for the process's lifetime, the parser cache hands back the same document for the same
+text, and one LRU keyed by (schema, document, rules) answers repeated validations. Our own cache
+rather than strawberry's ValidationCache because we also validate with `hide_suggestions=True`:
+"Did you mean ...?" would list field names to anyone probing the schema with introspection off.
 """
 
 from __future__ import annotations
@@ -100,8 +102,7 @@ def _ambiguous_operation(document: DocumentNode, operation_name: str | None) -> 
     """
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if operation_name is None and len(operations) > 1:
-        message = "Must provide operation name if query contains multiple operations."
-        return [GraphQLError(message, extensions={"code": "BAD_USER_INPUT"})]
+        return [GraphQLError("Must provide operation name if query contains multiple operations.")]
     return []
 
 

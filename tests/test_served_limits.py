@@ -111,6 +111,7 @@ INVALID_FRAMES = {
     "a subscribe with an object id": subscribe({"query": "{ program { name } }"}, id={"a": 1}),
     "a subscribe with a numeric id": subscribe({"query": "{ program { name } }"}, id=1),
     "a complete without id": '{"type": "complete"}',
+    "a subscribe naming no operation": subscribe({"query": "query A { program { name } }", "operationName": "B"}),
     "a binary frame": b"\x00\x01",
     "arrays nested 30,000 deep": "[" * 30_000 + "]" * 30_000,
 }  # fmt: skip
