@@ -3,6 +3,7 @@ WORKDIR /srv/jifen
 COPY pyproject.toml README.md ./
 COPY app ./app
 COPY graphql_schema ./graphql_schema
+# Without the `embedded` extra: the image runs against MongoDB (JIFEN_MONGODB_URL).
 RUN pip install --no-cache-dir . && useradd --system jifen && mkdir -p /var/lib/jifen && chown jifen /var/lib/jifen
 USER jifen
 EXPOSE 8000

@@ -24,7 +24,7 @@ from app.auth.tokens import TokenIssuer
 from app.clock import Clock, FrozenClock, SystemClock
 from app.config import ConfigurationError, Settings, load_settings
 from app.db import Mongo, connect, ensure_indexes
-from app.embedded import EmbeddedMongo, die_with_parent
+from app.embedded import EmbeddedMongo, EmbeddedNotInstalled, die_with_parent
 from app.jobs.schedule import default_jobs, expire, mature, release_holds, warn
 from app.jobs.worker import JobOutcome, Worker
 from app.ledger import Drift, upgrade_books, verify_balances
@@ -59,6 +59,8 @@ async def open_database(settings: Settings) -> AsyncIterator[Mongo]:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.main import MAX_FRAME_BYTES
+
     host = args.host or settings.host
     port = args.port or settings.port
     workers = args.workers or settings.workers
@@ -92,6 +94,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             log_config=None,
             lifespan="on",
             ws="websockets-sansio",
+            ws_max_size=MAX_FRAME_BYTES,
         )
     except StopRequested:
         pass
@@ -320,7 +323,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     configure_logging(settings.log_level, json_lines=settings.json_logs)
-    result: int = args.run(settings, args)
+    try:
+        result: int = args.run(settings, args)
+    except EmbeddedNotInstalled as exc:
+        print(exc, file=sys.stderr)
+        return 2
     return result
 
 

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
         default=None, description="PEM public key that verifies access tokens."
     )
     jwks_url: str | None = Field(default=None, description="JWKS URL that verifies access tokens.")
+    jwks_max_age_seconds: int = Field(
+        default=300, ge=10, le=86400, description="Refetch the JWKS once its copy is this old."
+    )
     jwt_hs256_secret: str | None = Field(
         default=None, min_length=32, description="Shared secret; only with JWT_ALGORITHM=HS256."
     )

@@ -120,6 +120,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     "login_locks": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0)],
     "rate_limits": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0)],
     "reward_claims": [],
+    "push_devices": [],  # one document per device token (by digest): the member it belongs to
 }
 
 

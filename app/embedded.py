@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib.util
 import json
 import os
 import shutil
@@ -29,7 +30,28 @@ class EmbeddedStartError(RuntimeError):
     """The embedded database did not come up; the message says where its log is."""
 
 
+class EmbeddedNotInstalled(EmbeddedStartError):
+    """SecantusDB (the `embedded` extra) is not installed and no MongoDB URL is configured."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "no database: JIFEN_MONGODB_URL is not set and the embedded database (SecantusDB) is "
+            "not installed. Install it with `pip install 'jifen[embedded]'` (from a checkout: "
+            "`pip install -e '.[embedded]'`), or set JIFEN_MONGODB_URL to a MongoDB replica set."
+        )
+
+
+def embedded_installed() -> bool:
+    """Whether the `embedded` extra is installed: SecantusDB is optional (GPL-2.0, beta)."""
+    try:
+        return importlib.util.find_spec("secantus") is not None
+    except ImportError:
+        return False
+
+
 def _server_command() -> str:
+    if not embedded_installed():
+        raise EmbeddedNotInstalled()
     beside = Path(sys.executable).parent / "secantusd-py"
     if beside.exists():
         return str(beside)

@@ -23,10 +23,15 @@ from app.ledger import upgrade_books
 from app.logs import RequestIdMiddleware
 from app.notifications.hub import NotificationHub
 from app.runtime import Runtime
+from graphql_schema.safety import MAX_BODY_BYTES
 from graphql_schema.schema import build_schema
 from graphql_schema.view import JifenGraphQL
 
 log = logging.getLogger(__name__)
+
+# The server's WebSocket frame limit (uvicorn's ws_max_size under `jifen serve`): no frame may be
+# bigger than an HTTP body may be. The GraphQL view checks it again under any other server.
+MAX_FRAME_BYTES = MAX_BODY_BYTES
 
 
 async def healthz(request: Request) -> JSONResponse:

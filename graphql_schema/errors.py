@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from graphql import GraphQLError
+from strawberry.schema.exceptions import CannotGetOperationTypeError
 
 from app.logs import request_id_var
 
@@ -43,23 +44,40 @@ class RateLimited(ClientError):
 
 
 def is_client_error(error: GraphQLError) -> bool:
-    """Validation and parse errors (no original error) and our own ClientErrors pass unmasked."""
+    """Parse and validation errors (no original error), our own ClientErrors, graphql-core's errors
+    about variable values (a GraphQLError outside any field) and an operationName naming no
+    operation (strawberry raises that before validation) pass unmasked."""
     original = error.original_error
-    return original is None or isinstance(original, ClientError) or isinstance(error, ClientError)
+    if original is None or isinstance(original, ClientError) or isinstance(error, ClientError):
+        return True
+    if isinstance(original, CannotGetOperationTypeError):
+        return True
+    return isinstance(original, GraphQLError) and not error.path
 
 
 def should_mask(error: GraphQLError) -> bool:
     return not is_client_error(error)
 
 
-def log_unexpected(errors: list[GraphQLError]) -> None:
+def classify(errors: list[GraphQLError]) -> None:
+    """Log the unexpected errors (masked later, by MaskErrors); give each error of the client's own
+    document (syntax, validation, variable values) the code BAD_USER_INPUT."""
     for error in errors:
         if should_mask(error):
-            original = error.original_error
-            log.error(
-                "unexpected error (request %s) at %s: %r",
-                request_id_var.get(),
-                ".".join(str(p) for p in error.path or ()),
-                original,
-                exc_info=(type(original), original, original.__traceback__) if original else None,
-            )
+            _log_unexpected(error)
+            continue
+        if isinstance(error.original_error, CannotGetOperationTypeError):
+            error.message = error.original_error.as_http_error_reason()
+        if "code" not in (error.extensions or {}):
+            error.extensions = {**(error.extensions or {}), "code": InvalidInput.code}
+
+
+def _log_unexpected(error: GraphQLError) -> None:
+    original = error.original_error
+    log.error(
+        "unexpected error (request %s) at %s: %r",
+        request_id_var.get(),
+        ".".join(str(p) for p in error.path or ()),
+        original,
+        exc_info=(type(original), original, original.__traceback__) if original else None,
+    )

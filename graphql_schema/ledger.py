@@ -10,18 +10,10 @@ import strawberry
 from app.ledger import Entry, list_entries
 from app.ledger import EntryKind as EntryKindModel
 from graphql_schema.context import Info
-from graphql_schema.errors import InvalidInput
 from graphql_schema.ids import to_global_id
-from graphql_schema.relay import (
-    Node,
-    PageInfo,
-    decode_cursor,
-    encode_cursor,
-    page_info,
-    page_size,
-)
+from graphql_schema.relay import COUNT, Connection, Cursor, Node, connection, page_size
 
-MAX_SEQ = 2**53  # far above any member's entry count, and still a BSON int64
+HISTORY = Cursor("history", (COUNT,))  # the entry's number among the member's entries
 
 
 @strawberry.enum
@@ -91,16 +83,7 @@ def _default_description(entry: Entry) -> str:
     }.get(entry.kind, entry.kind.value)
 
 
-@strawberry.type
-class LedgerEntryEdge:
-    cursor: str
-    node: LedgerEntry
-
-
-@strawberry.type
-class LedgerEntryConnection:
-    edges: list[LedgerEntryEdge]
-    page_info: PageInfo
+LedgerEntryConnection = Connection[LedgerEntry]
 
 
 async def history_page(
@@ -113,20 +96,15 @@ async def history_page(
     """Newest first in recording order; the cursor is the entry's sequence number, so entries
     written meanwhile never shift a page."""
     limit = page_size(first)
-    before = None
-    if after is not None:
-        parts = decode_cursor("history", after)
-        if len(parts) != 1 or not isinstance(parts[0], int) or not 1 <= parts[0] <= MAX_SEQ:
-            raise InvalidInput("malformed cursor", field="after")
-        before = parts[0]
+    before = HISTORY.decode(after)[0] if after is not None else None
     wanted = tuple(EntryKindModel(kind.value) for kind in kinds or ())
     page = await list_entries(
         info.context.runtime.mongo, member_id, first=limit, before=before, kinds=wanted
     )
-    edges = [
-        LedgerEntryEdge(cursor=encode_cursor("history", seq), node=LedgerEntry.from_model(entry))
-        for seq, entry in page.entries
-    ]
-    return LedgerEntryConnection(
-        edges=edges, page_info=page_info([e.cursor for e in edges], page.has_more, after)
+    return connection(
+        list(page.entries),
+        has_next=page.has_more,
+        after=after,
+        cursor=lambda numbered: HISTORY.encode(numbered[0]),
+        node=lambda numbered: LedgerEntry.from_model(numbered[1]),
     )

@@ -5,17 +5,20 @@ from __future__ import annotations
 import strawberry
 
 from app.members.points import get_entry
+from app.notifications.service import get_notification
 from app.rewards.redemption import get_redemption
 from graphql_schema.context import Info
 from graphql_schema.ids import from_global_id
 from graphql_schema.ledger import LedgerEntry
 from graphql_schema.members import Member
+from graphql_schema.notifications import Notification
 from graphql_schema.relay import Node
 from graphql_schema.rewards import Redemption, Reward
 
 
 async def resolve_node(info: Info, id: strawberry.ID) -> Node | None:
-    """Rewards are public; members, entries and redemptions resolve only for their own member.
+    """Rewards are public; members, entries, redemptions and notifications resolve only for their
+    own member.
 
     Someone else's object and a missing one answer the same null, so ids cannot be probed.
     """
@@ -36,6 +39,9 @@ async def resolve_node(info: Info, id: strawberry.ID) -> Node | None:
     if type_name == "Redemption":
         redemption = await get_redemption(mongo, member_id, raw_id)
         return Redemption.from_model(redemption) if redemption else None
+    if type_name == "Notification":
+        notification = await get_notification(mongo, member_id, raw_id)
+        return Notification.from_model(notification) if notification else None
     return None
 
 

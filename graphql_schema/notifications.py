@@ -26,15 +26,7 @@ from app.notifications.service import (
 from graphql_schema.context import Info
 from graphql_schema.ids import from_global_id, to_global_id
 from graphql_schema.permissions import IsMember, MemberMutation, caller_member_id
-from graphql_schema.relay import (
-    Node,
-    PageInfo,
-    cursor_instant,
-    decode_cursor,
-    encode_cursor,
-    page_info,
-    page_size,
-)
+from graphql_schema.relay import INSTANT, OBJECT_ID, Connection, Cursor, Node, connection, page_size
 from graphql_schema.user_errors import UserError, UserErrorCode, user_error
 
 
@@ -92,37 +84,23 @@ class Notification(Node):
         )
 
 
-@strawberry.type
-class NotificationEdge:
-    cursor: str
-    node: Notification
-
-
-@strawberry.type
-class NotificationConnection:
-    edges: list[NotificationEdge]
-    page_info: PageInfo
+NotificationConnection = Connection[Notification]
+NOTIFICATIONS = Cursor("notification", (INSTANT, OBJECT_ID))  # (created at, id)
 
 
 async def notifications_page(
     info: Info, member_id: str, first: int, after: str | None
 ) -> NotificationConnection:
-    position = None
-    if after is not None:
-        created_at, raw_id = decode_cursor("notification", after)
-        position = (cursor_instant(created_at), str(raw_id))
+    position = NOTIFICATIONS.decode(after) if after is not None else None
     models, more = await list_notifications(
         info.context.runtime.mongo, member_id, first=page_size(first), after=position
     )
-    edges = [
-        NotificationEdge(
-            cursor=encode_cursor("notification", m.created_at, m.id),
-            node=Notification.from_model(m),
-        )
-        for m in models
-    ]
-    return NotificationConnection(
-        edges=edges, page_info=page_info([edge.cursor for edge in edges], more, after)
+    return connection(
+        models,
+        has_next=more,
+        after=after,
+        cursor=lambda m: NOTIFICATIONS.encode(m.created_at, m.id),
+        node=Notification.from_model,
     )
 
 

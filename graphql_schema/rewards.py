@@ -12,17 +12,20 @@ from app.rewards.models import Redemption as RedemptionModel
 from app.rewards.models import Reward as RewardModel
 from app.rewards.redemption import list_redemptions
 from graphql_schema.context import Info
-from graphql_schema.errors import InvalidInput
 from graphql_schema.ids import to_global_id
 from graphql_schema.relay import (
+    COUNT,
+    INSTANT,
+    KEY,
+    Connection,
+    Cursor,
     Node,
-    PageInfo,
-    cursor_instant,
-    decode_cursor,
-    encode_cursor,
-    page_info,
+    connection,
     page_size,
 )
+
+REWARDS = Cursor("rewards", (COUNT, KEY))  # (points price, id)
+REDEMPTIONS = Cursor("redemptions", (INSTANT, KEY))  # (created at, id)
 
 
 @strawberry.enum
@@ -65,41 +68,24 @@ class Reward(Node):
         )
 
 
-@strawberry.type
-class RewardEdge:
-    cursor: str
-    node: Reward
-
-
-@strawberry.type
-class RewardConnection:
-    edges: list[RewardEdge]
-    page_info: PageInfo
+RewardConnection = Connection[Reward]
 
 
 async def resolve_rewards(
     info: Info, first: int, after: str | None = None, category: str | None = None
 ) -> RewardConnection:
     limit = page_size(first)
-    key = None
-    if after is not None:
-        parts = decode_cursor("rewards", after)
-        if len(parts) != 2 or not isinstance(parts[0], int):
-            raise InvalidInput("malformed cursor", field="after")
-        key = (parts[0], str(parts[1]))
+    key = REWARDS.decode(after) if after is not None else None
     runtime = info.context.runtime
     rewards, has_next = await list_rewards(
         runtime.mongo, runtime.clock, first=limit, after=key, category=category
     )
-    edges = [
-        RewardEdge(
-            cursor=encode_cursor("rewards", reward.points_price, reward.id),
-            node=Reward.from_model(reward),
-        )
-        for reward in rewards
-    ]
-    return RewardConnection(
-        edges=edges, page_info=page_info([e.cursor for e in edges], has_next, after)
+    return connection(
+        rewards,
+        has_next=has_next,
+        after=after,
+        cursor=lambda reward: REWARDS.encode(reward.points_price, reward.id),
+        node=Reward.from_model,
     )
 
 
@@ -142,38 +128,21 @@ class Redemption(Node):
         )
 
 
-@strawberry.type
-class RedemptionEdge:
-    cursor: str
-    node: Redemption
-
-
-@strawberry.type
-class RedemptionConnection:
-    edges: list[RedemptionEdge]
-    page_info: PageInfo
+RedemptionConnection = Connection[Redemption]
 
 
 async def redemptions_page(
     info: Info, member_id: str, first: int, after: str | None
 ) -> RedemptionConnection:
     limit = page_size(first)
-    key = None
-    if after is not None:
-        parts = decode_cursor("redemptions", after)
-        if len(parts) != 2:
-            raise InvalidInput("malformed cursor", field="after")
-        key = (cursor_instant(parts[0]), str(parts[1]))
+    key = REDEMPTIONS.decode(after) if after is not None else None
     redemptions, has_next = await list_redemptions(
         info.context.runtime.mongo, member_id, first=limit, after=key
     )
-    edges = [
-        RedemptionEdge(
-            cursor=encode_cursor("redemptions", r.created_at, r.id),
-            node=Redemption.from_model(r),
-        )
-        for r in redemptions
-    ]
-    return RedemptionConnection(
-        edges=edges, page_info=page_info([e.cursor for e in edges], has_next, after)
+    return connection(
+        redemptions,
+        has_next=has_next,
+        after=after,
+        cursor=lambda r: REDEMPTIONS.encode(r.created_at, r.id),
+        node=Redemption.from_model,
     )

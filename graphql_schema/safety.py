@@ -1,13 +1,18 @@
-"""Limits every document meets before it runs: tokens, depth, aliases; validation without suggestions.
+"""Limits every document meets before it runs: tokens, depth, aliases, fields; validation without
+suggestions.
 
-The validation rules are classes made once per process. Strawberry's QueryDepthLimiter and
-MaxAliasesLimiter make a new rule class per extension instance, and extensions are built per
-request, so the validation cache (keyed by the rule tuple) would miss on every request
-(strawberry issue #4635). Here the rule tuple is the same object for the process's lifetime, the
-parser cache hands back the same document for the same text, and one LRU keyed by
-(schema, document, rules) answers repeated validations. Our own cache rather than strawberry's
-ValidationCache because we also validate with `hide_suggestions=True`: "Did you mean ...?" would
-list field names to anyone probing the schema with introspection off.
+Tokens are capped while parsing. Depth, aliases and the number of fields after expanding fragments
+are measured in one linear pass (shape.py) before graphql-core's rules run, so a document that
+expands exponentially is refused without being walked (strawberry's depth and alias limiters
+walked every spread: 30 fragments each spreading the next twice never finished).
+
+The validation rules are classes made once per process: strawberry makes a new rule class per
+extension instance, and extensions are built per request, so the validation cache (keyed by the
+rule tuple) would miss on every request (strawberry issue #4635). Here the rule tuple is the same
+object for the process's lifetime, the parser cache hands back the same document for the same
+text, and one LRU keyed by (schema, document, rules) answers repeated validations. Our own cache
+rather than strawberry's ValidationCache because we also validate with `hide_suggestions=True`:
+"Did you mean ...?" would list field names to anyone probing the schema with introspection off.
 """
 
 from __future__ import annotations
@@ -15,21 +20,35 @@ from __future__ import annotations
 from collections.abc import Iterator
 from functools import lru_cache
 
-from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, validate
+from graphql import (
+    BREAK,
+    ASTValidationRule,
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    ValidationRule,
+    get_named_type,
+    is_introspection_type,
+    validate,
+)
+from graphql.language.visitor import VisitorAction
 from strawberry.extensions import SchemaExtension
-from strawberry.extensions.max_aliases import create_validator as create_alias_validator
-from strawberry.extensions.query_depth_limiter import create_validator as create_depth_validator
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
+
+from graphql_schema.shape import long_numbers, oversized
 
 MAX_DEPTH = 12
 MAX_ALIASES = 20
 MAX_TOKENS = 2_000
+# After expanding fragments: no more fields than the document could hold written out.
+MAX_FIELDS = MAX_TOKENS
+MAX_NUMBER_CHARS = 40
 MAX_BODY_BYTES = 64 * 1024  # the view refuses bigger bodies before reading them as JSON
 VALIDATION_CACHE_SIZE = 512
 
-DEPTH_RULE: type[ASTValidationRule] = create_depth_validator(MAX_DEPTH, None)
-ALIAS_RULE: type[ASTValidationRule] = create_alias_validator(MAX_ALIASES)
 _STRAWBERRY_RULES = (MaybeNullValidationRule, OneOfInputValidationRule)
 
 Rules = tuple[type[ASTValidationRule], ...]
@@ -39,7 +58,19 @@ Rules = tuple[type[ASTValidationRule], ...]
 def validate_cached(
     schema: GraphQLSchema, document: DocumentNode, rules: Rules
 ) -> list[GraphQLError]:
-    return validate(schema, document, (*rules, *_STRAWBERRY_RULES), hide_suggestions=True)
+    refused = oversized(
+        document, max_depth=MAX_DEPTH, max_aliases=MAX_ALIASES, max_fields=MAX_FIELDS
+    ) or long_numbers(document, max_chars=MAX_NUMBER_CHARS)
+    if refused:
+        return refused
+    errors = validate(schema, document, (*rules, *_STRAWBERRY_RULES), hide_suggestions=True)
+    # Every validation error is about the client's document, even one that carries the exception
+    # a scalar raised on a bad literal: drop that, so the error is shown rather than masked.
+    return [error if error.original_error is None else _without_cause(error) for error in errors]
+
+
+def _without_cause(error: GraphQLError) -> GraphQLError:
+    return GraphQLError(error.message, error.nodes, extensions=error.extensions)
 
 
 class GuardedValidation(SchemaExtension):
@@ -54,9 +85,33 @@ class GuardedValidation(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        assert context.graphql_document is not None
+        document = context.graphql_document
+        assert document is not None
         rules = (*context.validation_rules, *self.extra_rules)
         context.pre_execution_errors = validate_cached(
-            context.schema._schema, context.graphql_document, rules
-        )
+            context.schema._schema, document, rules
+        ) or _ambiguous_operation(document, context._provided_operation_name)
         yield
+
+
+def _ambiguous_operation(document: DocumentNode, operation_name: str | None) -> list[GraphQLError]:
+    """Several operations and no operationName: refuse rather than run the first one.
+
+    Strawberry's `operation_name` falls back to the first operation's name, hiding that none was
+    given: this needs the name the client sent.
+    """
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is None and len(operations) > 1:
+        return [GraphQLError("Must provide operation name if query contains multiple operations.")]
+    return []
+
+
+class NoIntrospection(ValidationRule):
+    """Introspection is off (production): one error for the document, not one per field."""
+
+    def enter_field(self, node: FieldNode, *_: object) -> VisitorAction:
+        type_ = self.context.get_type()
+        if type_ is not None and is_introspection_type(get_named_type(type_)):
+            self.report_error(GraphQLError("GraphQL introspection is disabled.", node))
+            return BREAK
+        return None

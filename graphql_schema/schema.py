@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import MaskErrors, ParserCache, SchemaExtension
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
-from graphql_schema.errors import log_unexpected, should_mask
+from graphql_schema.errors import classify, should_mask
 from graphql_schema.ledger import LedgerEntry
 from graphql_schema.members import (
     Member,
@@ -34,7 +34,7 @@ from graphql_schema.program import Program, resolve_program
 from graphql_schema.redeem import RedeemRewardPayload, redeem_reward_field
 from graphql_schema.relay import Node
 from graphql_schema.rewards import Redemption, Reward, RewardConnection, resolve_rewards
-from graphql_schema.safety import ALIAS_RULE, DEPTH_RULE, GuardedValidation, Rules
+from graphql_schema.safety import GuardedValidation, NoIntrospection, Rules
 from graphql_schema.sessions import (
     LogOutPayload,
     SessionPayload,
@@ -79,7 +79,29 @@ class JifenSchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        log_unexpected(errors)
+        classify(errors)
+
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        """Queries and mutations (HTTP); a subscription is only served by `subscribe` (WebSocket)."""
+        allowed = set(allowed_operation_types or OperationType) - {OperationType.SUBSCRIPTION}
+        return await super().execute(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            allowed,
+            operation_extensions,
+        )
 
     def _get_custom_context_kwargs(
         self, operation_extensions: dict[str, Any] | None = None, *, sync: bool = False
@@ -92,9 +114,7 @@ class JifenSchema(strawberry.Schema):
 
 def build_schema(*, introspection: bool = True) -> strawberry.Schema:
     # Built once here, so every request validates with the very same tuple (see safety.py).
-    rules: Rules = (DEPTH_RULE, ALIAS_RULE)
-    if not introspection:
-        rules = (*rules, NoSchemaIntrospectionCustomRule)
+    rules: Rules = () if introspection else (NoIntrospection,)
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         lambda: GuardedValidation(rules),
         lambda: ParserCache(maxsize=512),

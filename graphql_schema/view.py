@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from datetime import timedelta
 
@@ -20,12 +21,15 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from app.runtime import Runtime
 from graphql_schema.context import Context, authenticate, build_context
+from graphql_schema.frames import CheckedWebSocket
 from graphql_schema.safety import MAX_BODY_BYTES
 
 log = logging.getLogger(__name__)
 
 
 class JifenGraphQL(GraphQL[Context, None]):
+    websocket_adapter_class = CheckedWebSocket
+
     def __init__(
         self,
         schema: strawberry.Schema,
@@ -62,6 +66,16 @@ class JifenGraphQL(GraphQL[Context, None]):
         if too_big or (request.method == "POST" and len(await request.get_body()) > MAX_BODY_BYTES):
             raise HTTPException(413, f"request body over {MAX_BODY_BYTES} bytes")
         return await super().parse_http_body(request)
+
+    def parse_json(self, data: str | bytes) -> object:
+        """A request body is UTF-8 JSON holding an object (a list is a batch, refused as such)."""
+        try:
+            value = json.loads(data.decode() if isinstance(data, bytes) else data)
+        except (ValueError, RecursionError):  # also UnicodeDecodeError; arrays nested too deep
+            raise HTTPException(400, "Unable to parse request body as UTF-8 JSON") from None
+        if not isinstance(value, dict | list):
+            raise HTTPException(400, "The request body must be a JSON object")
+        return value
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """A WebSocket authenticates with `Authorization` in its connection_init payload.

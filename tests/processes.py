@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import httpx
+
+from app.embedded import free_port
 
 
 def jifen_env(mongo_url: str, db_name: str, data_dir: Path, **settings: str) -> dict[str, str]:
@@ -17,3 +26,37 @@ def jifen_env(mongo_url: str, db_name: str, data_dir: Path, **settings: str) -> 
         **{f"JIFEN_{name.upper()}": value for name, value in settings.items()},
     )
     return env
+
+
+@contextlib.contextmanager
+def api_process(env: dict[str, str], log: Path, *args: str) -> Iterator[int]:
+    """A uvicorn process serving app.main on a free port, ready (/readyz 200) when this yields."""
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory"]
+    command += ["--port", str(port), "--ws", "websockets-sansio", *args]
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        wait_ready(port, process, log)
+        yield port
+    finally:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()  # a stalled event loop never handles SIGTERM
+            process.wait(20)
+
+
+def wait_ready(port: int, process: subprocess.Popen[bytes], log: Path | None = None) -> None:
+    """Until the process on this port answers /readyz with 200 (60 s at most)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert process.poll() is None, log.read_text() if log else "the process exited"
+        assert time.monotonic() < deadline, "the process did not become ready"
+        time.sleep(0.1)

@@ -91,3 +91,39 @@ async def test_operators_see_and_retry_dead_deliveries(
     after = await mongo["outbox"].find_one({"idempotency_key": "k-dead"})
     assert after is not None and after["status"] == "pending" and after["attempts"] == 0
     assert jifen(mongo_url, db_name, tmp_path, "outbox", "--retry", delivery["id"]).returncode == 1
+
+
+# Runs the CLI with the `secantus` package hidden, as on an install without the `embedded` extra.
+WITHOUT_SECANTUS = """
+import sys
+from importlib.abc import MetaPathFinder
+
+class NotInstalled(MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "secantus" or name.startswith("secantus."):
+            raise ModuleNotFoundError(name)
+        return None
+
+sys.meta_path.insert(0, NotInstalled())
+from app.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_serve_without_the_embedded_extra_or_a_url_exits_2_saying_what_to_do(
+    tmp_path: Path,
+) -> None:
+    env = {
+        k: v for k, v in jifen_env("unused", "unused", tmp_path).items() if k != "JIFEN_MONGODB_URL"
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_SECANTUS, "serve", "--port", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "pip install 'jifen[embedded]'" in done.stderr
+    assert "JIFEN_MONGODB_URL" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -115,3 +115,50 @@ async def test_unreachable_key_server_rejects_tokens() -> None:
     token = issuer_for(ed25519.Ed25519PrivateKey.generate(), clock).mint(PrincipalKind.MEMBER, "m1")
     with pytest.raises(InvalidToken):
         await verifier.verify(token)
+
+
+class Monotonic:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_key_removed_from_the_jwks_stops_being_trusted_after_the_max_age(
+    key_server: KeyServer,
+) -> None:
+    clock, monotonic = FrozenClock(datetime(2026, 3, 1, tzinfo=UTC)), Monotonic()
+    old, new = ed25519.Ed25519PrivateKey.generate(), ed25519.Ed25519PrivateKey.generate()
+    key_server.publish(old, new)
+    source = JwksKeys(key_server.url, JwtAlgorithm.EDDSA, max_age_seconds=300, monotonic=monotonic)
+    verifier = verifier_for(source, clock)
+    token = issuer_for(old, clock).mint(PrincipalKind.MEMBER, "m1")
+    await verifier.verify(token)
+
+    key_server.publish(new)  # the provider rotates the old key out
+    monotonic.now += 299
+    await verifier.verify(token)  # still within the cache's max age
+    assert key_server.hits == 1
+    monotonic.now += 1
+    with pytest.raises(InvalidToken):
+        await verifier.verify(token)
+    assert key_server.hits == 2
+    assert (
+        await verifier.verify(issuer_for(new, clock).mint(PrincipalKind.MEMBER, "m2"))
+    ).subject == "m2"
+    assert key_server.hits == 2
+
+
+async def test_the_jwks_max_age_is_configured(key_server: KeyServer, tmp_path) -> None:
+    from app.auth.keys import load_key_material
+    from app.config import Environment, Settings
+
+    settings = Settings(
+        env=Environment.TEST, mongodb_url="mongodb://unused", data_dir=tmp_path,
+        jwks_url=key_server.url, jwks_max_age_seconds=60,
+    )  # fmt: skip
+    source = load_key_material(settings).verifying
+    assert isinstance(source, JwksKeys) and source.max_age_seconds == 60

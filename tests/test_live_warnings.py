@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -23,12 +22,11 @@ from app.auth.tokens import TokenIssuer
 from app.clock import SystemClock
 from app.config import Environment, Settings
 from app.db import Mongo
-from app.embedded import free_port
 from app.ledger import earn
 from app.program.expiry import Rolling
 from app.program.service import save_program
 from app.seed import DEMO_PROGRAM
-from tests.processes import jifen_env
+from tests.processes import api_process, jifen_env
 
 SUBSCRIBE = "subscription { expiryWarnings { points expiresAt daysLeft } }"
 
@@ -56,42 +54,11 @@ def api_ports(
     mongo_url: str, db_name: str, data_dir: Path, issuer: TokenIssuer
 ) -> Iterator[list[int]]:
     """Two API processes on one database, each with its own change stream."""
-    ports = [free_port(), free_port()]
-    processes = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "app.main:create_app",
-                "--factory",
-                "--port",
-                str(port),
-                "--ws",
-                "websockets-sansio",
-            ],
-            env=jifen_env(mongo_url, db_name, data_dir),
-            stdout=subprocess.DEVNULL,
-            stderr=(data_dir.parent / f"api-{port}.log").open("wb"),
-        )
-        for port in ports
-    ]
-    try:
-        for port in ports:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, "API process did not start"
-                time.sleep(0.1)
-        yield ports
-    finally:
-        for process in processes:
-            process.terminate()
-            process.wait(20)
+    env = jifen_env(mongo_url, db_name, data_dir)
+    with ExitStack() as stack:
+        yield [
+            stack.enter_context(api_process(env, data_dir.parent / f"api-{n}.log")) for n in (1, 2)
+        ]
 
 
 async def subscribe(port: int, token: str | None) -> ClientConnection:

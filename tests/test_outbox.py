@@ -6,7 +6,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -31,7 +31,7 @@ SECRET = b"test-gateway-secret"
 class Gateway:
     """A stand-in for the brand's push gateway: fails the first `failures` requests, dedupes by key."""
 
-    def __init__(self, failures: int = 0) -> None:
+    def __init__(self, clock: FrozenClock, failures: int = 0) -> None:
         self.failures = failures
         self.requests: list[tuple[dict[str, str], bytes]] = []
         self.processed: dict[str, dict] = {}
@@ -45,7 +45,8 @@ class Gateway:
                     self.send_response(503)
                     self.end_headers()
                     return
-                if not verify_signature(SECRET, self.headers[SIGNATURE_HEADER], body):
+                header = self.headers[SIGNATURE_HEADER]
+                if not verify_signature(SECRET, header, body, clock.now()):
                     self.send_response(401)
                     self.end_headers()
                     return
@@ -61,8 +62,8 @@ class Gateway:
 
 
 @pytest.fixture
-def gateway() -> Iterator[Gateway]:
-    server = Gateway(failures=2)
+def gateway(clock: FrozenClock) -> Iterator[Gateway]:
+    server = Gateway(clock, failures=2)
     threading.Thread(target=server.httpd.serve_forever, daemon=True).start()
     yield server
     server.httpd.shutdown()
@@ -179,8 +180,24 @@ async def test_a_claim_lapses_when_a_dispatcher_dies(
 def test_signature_rejects_tampering() -> None:
     from app.notifications.outbox import sign
 
+    now = datetime.fromtimestamp(1_800_000_000, UTC)
     header = sign(SECRET, 1_800_000_000, b'{"a":1}')
-    assert verify_signature(SECRET, header, b'{"a":1}')
-    assert not verify_signature(SECRET, header, b'{"a":2}')
-    assert not verify_signature(b"other", header, b'{"a":1}')
-    assert not verify_signature(SECRET, "garbage", b'{"a":1}')
+    assert verify_signature(SECRET, header, b'{"a":1}', now)
+    assert not verify_signature(SECRET, header, b'{"a":2}', now)
+    assert not verify_signature(b"other", header, b'{"a":1}', now)
+    assert not verify_signature(SECRET, "garbage", b'{"a":1}', now)
+    assert not verify_signature(SECRET, "t=" + "9" * 5000 + ",v1=00", b'{"a":1}', now)
+
+
+def test_a_signature_is_only_good_within_its_tolerance() -> None:
+    from app.notifications.outbox import SIGNATURE_TOLERANCE, sign
+
+    signed_at = datetime.fromtimestamp(1_800_000_000, UTC)
+    header = sign(SECRET, 1_800_000_000, b'{"a":1}')
+    for age in (timedelta(0), SIGNATURE_TOLERANCE, -SIGNATURE_TOLERANCE):
+        assert verify_signature(SECRET, header, b'{"a":1}', signed_at + age)
+    for age in (timedelta(minutes=6), -timedelta(minutes=6), timedelta(days=365)):
+        assert not verify_signature(SECRET, header, b'{"a":1}', signed_at + age), age
+    # Moving the timestamp forward to make an old delivery look fresh breaks the HMAC.
+    replayed = header.replace("t=1800000000", "t=1800031536")
+    assert not verify_signature(SECRET, replayed, b'{"a":1}', signed_at + timedelta(days=365))

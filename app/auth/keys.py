@@ -10,6 +10,7 @@ import logging
 import os
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,15 +131,25 @@ class JwksKeys:
     """Keys from a JWKS URL, cached by `kid`; an unknown `kid` triggers one refetch, so rotation works.
 
     Fetches run in a thread (never on the event loop) and at most once per `min_refetch_seconds`,
-    so a flood of made-up kids cannot turn us into a load generator against the key server.
+    so a flood of made-up kids cannot turn us into a load generator against the key server. The
+    cache is refetched once it is `max_age_seconds` old, so a key the provider removed (rotated
+    out, or leaked) stops being trusted; if that refetch fails, the keys already known are kept.
     """
 
     def __init__(
-        self, url: str, algorithm: JwtAlgorithm, *, min_refetch_seconds: float = 10.0
+        self,
+        url: str,
+        algorithm: JwtAlgorithm,
+        *,
+        min_refetch_seconds: float = 10.0,
+        max_age_seconds: float = 300.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.url = url
         self.algorithm = algorithm
         self.min_refetch_seconds = min_refetch_seconds
+        self.max_age_seconds = max_age_seconds
+        self.monotonic = monotonic
         self._keys: dict[str, VerifyKey] = {}
         self._fetched_at: float | None = None
         self._lock = asyncio.Lock()
@@ -151,7 +162,7 @@ class JwksKeys:
 
     async def _refresh(self) -> None:
         self.fetch_count += 1
-        self._fetched_at = time.monotonic()
+        self._fetched_at = self.monotonic()
         try:
             document = await asyncio.to_thread(self._fetch)
             key_set = PyJWKSet.from_dict(document)
@@ -164,18 +175,18 @@ class JwksKeys:
                 keys[jwk.key_id] = jwk.key
         self._keys = keys
 
+    def _age(self) -> float:
+        return float("inf") if self._fetched_at is None else self.monotonic() - self._fetched_at
+
     async def get(self, kid: str | None) -> VerifyKey:
         if kid is None:
             raise UnknownKey(None)
-        if kid in self._keys:
+        if kid in self._keys and self._age() < self.max_age_seconds:
             return self._keys[kid]
         async with self._lock:
-            if kid not in self._keys:
-                recent = self._fetched_at is not None and (
-                    time.monotonic() - self._fetched_at < self.min_refetch_seconds
-                )
-                if not recent:
-                    await self._refresh()
+            stale = self._age() >= self.max_age_seconds
+            if stale or (kid not in self._keys and self._age() >= self.min_refetch_seconds):
+                await self._refresh()
             if kid not in self._keys:
                 raise UnknownKey(kid)
             return self._keys[kid]
@@ -215,7 +226,9 @@ def load_key_material(settings: Settings) -> KeyMaterial:
 
     verifying: KeySource
     if settings.jwks_url is not None:
-        verifying = JwksKeys(settings.jwks_url, algorithm)
+        verifying = JwksKeys(
+            settings.jwks_url, algorithm, max_age_seconds=settings.jwks_max_age_seconds
+        )
     elif settings.jwt_public_key_file is not None:
         public = load_public_pem(settings.jwt_public_key_file.read_bytes())
         _check_algorithm(public, algorithm)

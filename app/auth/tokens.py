@@ -16,6 +16,7 @@ from app.config import JwtAlgorithm, Settings
 
 ACCESS_TOKEN_TYPE = "at+jwt"
 REQUIRED_CLAIMS = ("exp", "iat", "sub", "aud", "iss", "jti")
+LAST_INSTANT = datetime.max.replace(tzinfo=UTC).timestamp()  # what a datetime can hold
 
 
 class InvalidToken(Exception):
@@ -116,8 +117,8 @@ class TokenVerifier:
     def _principal(self, claims: dict[str, Any]) -> Principal:
         now = self.clock.now().timestamp()
         exp, iat, nbf = claims["exp"], claims["iat"], claims.get("nbf", claims["iat"])
-        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (exp, iat, nbf)):
-            raise InvalidToken("time claims must be numbers")
+        if not all(_is_instant(v) for v in (exp, iat, nbf)):
+            raise InvalidToken("time claims must be seconds between 1970 and 9999")
         if exp <= now - self.leeway:
             raise InvalidToken("token expired")
         if nbf > now + self.leeway or iat > now + self.leeway:
@@ -139,6 +140,13 @@ class TokenVerifier:
             token_id=str(claims["jti"]),
             expires_at=datetime.fromtimestamp(exp, UTC),
         )
+
+
+def _is_instant(value: object) -> bool:
+    """A number a datetime can hold: NaN compares false to everything and 1e300 overflows."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    return 0 <= value <= LAST_INSTANT  # False for NaN
 
 
 def build_token_services(

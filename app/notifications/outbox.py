@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Jifen-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+SIGNATURE_TOLERANCE = timedelta(minutes=5)  # how old (or early) a signed delivery may be
 
 
 class DeliveryStatus(StrEnum):
@@ -66,11 +67,24 @@ def sign(secret: bytes, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={digest}"
 
 
-def verify_signature(secret: bytes, header: str, body: bytes) -> bool:
+def verify_signature(
+    secret: bytes,
+    header: str,
+    body: bytes,
+    now: datetime,
+    tolerance: timedelta = SIGNATURE_TOLERANCE,
+) -> bool:
+    """What a receiver checks: our HMAC of "<t>.<body>", and `t` within `tolerance` of `now`.
+
+    Without the age check a captured delivery could be replayed forever; the signed timestamp is
+    what makes the tolerance hold (changing it breaks the HMAC).
+    """
     parts = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
     try:
         timestamp = int(parts["t"])
     except (KeyError, ValueError):
+        return False
+    if abs(now.timestamp() - timestamp) > tolerance.total_seconds():
         return False
     expected = sign(secret, timestamp, body)
     return hmac.compare_digest(expected, header)

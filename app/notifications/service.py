@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 from bson import ObjectId
 from bson.errors import InvalidId
+from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.clock import Clock
 from app.db import Document, Mongo
@@ -51,33 +53,51 @@ class Notification:
 async def register_push_token(
     mongo: Mongo, clock: Clock, member_id: str, platform: PushPlatform, token: str
 ) -> None:
-    """Add a device (idempotent: the same token again only refreshes it); the newest ten are kept."""
+    """Add a device (idempotent: the same token again only refreshes it); the newest ten are kept.
+
+    A device token belongs to one member: registering it moves it from whoever held it, so a phone
+    that changes hands, or a token copied from someone else's device, stops reaching the earlier
+    member. Its `push_devices` document (by the token's digest) is what concurrent registrations
+    of the same token serialise on.
+    """
     token = token.strip()
     if not 8 <= len(token) <= 4096:
         raise InvalidPushToken("a push token is 8 to 4096 characters")
-    await mongo["members"].update_one(
-        {"_id": member_id}, {"$pull": {"push_tokens": {"token": token}}}
-    )
-    await mongo["members"].update_one(
-        {"_id": member_id},
-        {
-            "$push": {
-                "push_tokens": {
-                    "$each": [
-                        {"platform": platform.value, "token": token, "added_at": clock.now()}
-                    ],
-                    "$slice": -MAX_DEVICES,
-                }
-            }
-        },
-    )
+    device = {"platform": platform.value, "token": token, "added_at": clock.now()}
+
+    async def bind(session: AsyncClientSession) -> None:
+        previous = await mongo["push_devices"].find_one_and_update(
+            {"_id": _device_key(token)},
+            {"$set": {"member_id": member_id, "bound_at": clock.now()}},
+            upsert=True,
+            session=session,
+        )
+        holders = {member_id} | ({previous["member_id"]} if previous else set())
+        await mongo["members"].update_many(
+            {"_id": {"$in": sorted(holders)}},
+            {"$pull": {"push_tokens": {"token": token}}},
+            session=session,
+        )
+        await mongo["members"].update_one(
+            {"_id": member_id},
+            {"$push": {"push_tokens": {"$each": [device], "$slice": -MAX_DEVICES}}},
+            session=session,
+        )
+
+    await mongo.transaction(bind)
 
 
 async def unregister_push_token(mongo: Mongo, member_id: str, token: str) -> bool:
+    token = token.strip()
     result = await mongo["members"].update_one(
-        {"_id": member_id}, {"$pull": {"push_tokens": {"token": token.strip()}}}
+        {"_id": member_id}, {"$pull": {"push_tokens": {"token": token}}}
     )
+    await mongo["push_devices"].delete_one({"_id": _device_key(token), "member_id": member_id})
     return result.modified_count == 1
+
+
+def _device_key(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 async def set_notification_consent(
@@ -106,6 +126,16 @@ async def list_notifications(
     )
     documents = [document async for document in cursor]
     return [Notification.from_document(d) for d in documents[:first]], len(documents) > first
+
+
+async def get_notification(mongo: Mongo, member_id: str, raw_id: str) -> Notification | None:
+    """The member's own notification, or None (someone else's reads as missing)."""
+    try:
+        object_id = _object_id(raw_id)
+    except ValueError:
+        return None
+    document = await mongo["notifications"].find_one({"_id": object_id, "member_id": member_id})
+    return Notification.from_document(document) if document else None
 
 
 async def mark_notifications_read(

@@ -156,6 +156,12 @@ def _forgeries(runtime: Runtime, clock: FrozenClock, member_id: str) -> dict[str
             headers={"kid": runtime.issuer.key.kid, "typ": None},
         ),  # type: ignore[union-attr]
         "unknown principal kind": sign(runtime, {**good, "kind": "superuser"}),
+        "exp 1e300": sign(runtime, {**good, "exp": 1e300}),
+        "exp NaN": sign(runtime, {**good, "exp": float("nan")}),
+        "exp Infinity": sign(runtime, {**good, "exp": float("inf")}),
+        "iat NaN": sign(runtime, {**good, "iat": float("nan")}),
+        "nbf NaN": sign(runtime, {**good, "nbf": float("nan")}),
+        "nbf -1e300": sign(runtime, {**good, "nbf": -1e300}),
         "garbage": "not.a.jwt",
         "empty bearer": "",
     }
@@ -165,7 +171,8 @@ ATTACKS = [
     "alg none", "HS256 signed with the public key", "expired", "not yet valid", "issued in the future",
     "wrong aud", "wrong iss", "missing sub", "missing jti", "missing exp", "tampered payload", "unknown kid",
     "signed by another key", "signed by another key claiming our kid", "refresh-type token", "no typ",
-    "unknown principal kind", "garbage", "empty bearer",
+    "unknown principal kind", "exp 1e300", "exp NaN", "exp Infinity", "iat NaN", "nbf NaN",
+    "nbf -1e300", "garbage", "empty bearer",
 ]  # fmt: skip
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
+import pytest
 
 from app.notifications.outbox import dispatch_due
 from app.notifications.warnings import issue_expiry_warnings
@@ -57,18 +58,31 @@ async def test_a_consenting_member_with_a_device_gets_pushes_and_reads_the_list(
     assert data(await ask(client, MARK, token, {}))["markNotificationsRead"]["marked"] == 2
 
 
-async def test_another_members_notifications_cannot_be_marked(
-    client: httpx.AsyncClient, runtime: Runtime, issuer, clock
-) -> None:
+@pytest.fixture
+async def alice_and_bob(runtime: Runtime, clock) -> tuple[str, str]:
     await make_program(runtime, clock)
-    alice, bob = (
+    return (
         await make_member(runtime, clock, name="Alice"),
         await make_member(runtime, clock, name="Bob"),
     )
+
+
+@pytest.fixture
+async def alices_warning(client, runtime: Runtime, issuer, clock, alice_and_bob) -> dict:
+    """Alice's expiry warning as she lists it."""
+    alice, _ = alice_and_bob
     await earn_points(runtime, clock, alice, 100, "e1", policy=Rolling(days=3))
     await issue_expiry_warnings(runtime.mongo, clock)
     alice_list = data(await ask(client, LIST, member_token(issuer, alice)))["me"]["notifications"]
-    alice_id = alice_list["edges"][0]["node"]["id"]
+    node: dict = alice_list["edges"][0]["node"]
+    return node
+
+
+async def test_another_members_notifications_cannot_be_marked(
+    client: httpx.AsyncClient, issuer, alice_and_bob, alices_warning
+) -> None:
+    _, bob = alice_and_bob
+    alice_id = alices_warning["id"]
     assert (
         data(await ask(client, MARK, member_token(issuer, bob), {"ids": [alice_id]}))[
             "markNotificationsRead"
@@ -98,3 +112,41 @@ async def test_without_consent_no_push_is_queued(
         await dispatch_due(runtime.mongo, clock, url="http://127.0.0.1:9", secret=b"s", post=None)
         == 0
     )  # type: ignore[arg-type]
+
+
+async def test_a_device_token_belongs_to_the_member_who_registered_it_last(
+    client: httpx.AsyncClient, runtime: Runtime, issuer, clock, alice_and_bob
+) -> None:
+    alice, bob = alice_and_bob
+    for member in (alice, bob):
+        await ask(client, CONSENT, member_token(issuer, member), {"g": True})
+        await earn_points(runtime, clock, member, 100, f"e-{member}", policy=Rolling(days=3))
+    await ask(client, REGISTER, member_token(issuer, alice), {"t": "apns-shared-phone"})
+    # Bob registers the same device token (a phone that changed hands, or a copied token).
+    moved = data(await ask(client, REGISTER, member_token(issuer, bob), {"t": "apns-shared-phone"}))
+    assert moved["registerPushToken"] == {"ok": True, "userErrors": []}
+
+    await issue_expiry_warnings(runtime.mongo, clock)
+    pushes = [d async for d in runtime.mongo["outbox"].find({}, {"member_id": 1, "payload": 1})]
+    devices = {p["member_id"]: [d["token"] for d in p["payload"]["devices"]] for p in pushes}
+    assert devices == {bob: ["apns-shared-phone"]}
+    # Alice no longer holds it, so she cannot unregister Bob's device either.
+    unregister = 'mutation { unregisterPushToken(input: {token: "apns-shared-phone"}) { ok } }'
+    assert not data(await ask(client, unregister, member_token(issuer, alice)))[
+        "unregisterPushToken"
+    ]["ok"]
+    assert data(await ask(client, unregister, member_token(issuer, bob)))["unregisterPushToken"][
+        "ok"
+    ]
+
+
+async def test_node_resolves_the_members_own_notification_only(
+    client: httpx.AsyncClient, issuer, alice_and_bob, alices_warning
+) -> None:
+    alice, bob = alice_and_bob
+    node = alices_warning
+    query = "query($id: ID!) { node(id: $id) { id ... on Notification { kind points } } }"
+    own = data(await ask(client, query, member_token(issuer, alice), {"id": node["id"]}))
+    assert own["node"] == {"id": node["id"], "kind": node["kind"], "points": node["points"]}
+    other = data(await ask(client, query, member_token(issuer, bob), {"id": node["id"]}))
+    assert other["node"] is None

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from graphql_schema.safety import MAX_ALIASES, MAX_DEPTH, validate_cached
+from graphql_schema.safety import MAX_ALIASES, MAX_DEPTH, MAX_FIELDS, validate_cached
 from tests.api.gql import ask, make_member, make_program, member_token
 
 
@@ -30,6 +30,41 @@ async def test_a_document_fifty_levels_deep_is_refused(client, token, runtime) -
 async def test_depth_twelve_is_allowed(client, token) -> None:
     # me(1) redemptions(2) edges(3) node(4) reward(5) name(6): real queries are far from the limit.
     query = "{ me { redemptions(first: 1) { edges { node { reward { name } } } } } }"
+    assert "errors" not in await ask(client, query, token)
+
+
+async def test_depth_counts_through_fragments(client, token) -> None:
+    # Each fragment adds one level: 13 of them nest 13 deep, though no selection set is.
+    fragments = " ".join(f"fragment F{n} on Query {{ me {{ ...F{n + 1} }} }}" for n in range(13))
+    body = await ask(
+        client, f"{{ ...F0 }} {fragments} fragment F13 on Query {{ __typename }}", token
+    )
+    assert body["data"] is None
+    assert f"'anonymous' exceeds maximum operation depth of {MAX_DEPTH}" in messages(body)
+
+
+@pytest.mark.timeout(10)  # before shape.py the depth limiter walked 2^30 spreads and never ended
+async def test_a_fragment_spread_twice_per_level_for_thirty_levels_is_refused(client) -> None:
+    chain = " ".join(f"fragment F{n} on Query {{ ...F{n + 1} ...F{n + 1} }}" for n in range(30))
+    body = await ask(client, f"query {{ ...F0 }} {chain} fragment F30 on Query {{ __typename }}")
+    assert body["data"] is None
+    assert messages(body) == [
+        f"'anonymous' selects more than {MAX_FIELDS} fields once its fragments are expanded."
+    ]
+
+
+async def test_aliases_count_every_place_a_fragment_is_spread(client, token) -> None:
+    five = " ".join(f"a{n}: name" for n in range(5))
+    spreads = " ".join(f"m{n}: me {{ ...Names }}" for n in range(4))
+    body = await ask(client, f"{{ {spreads} }} fragment Names on Member {{ {five} }}", token)
+    assert messages(body) == [f"24 aliases found. Allowed: {MAX_ALIASES}"]
+
+
+async def test_a_fragment_reused_in_several_places_is_fine(client, token) -> None:
+    query = (
+        "{ me { ...Who } a: me { ...Who } rewards(first: 2) { edges { node { ...Price } } } }"
+        " fragment Who on Member { name tier { name } } fragment Price on Reward { pointsPrice }"
+    )
     assert "errors" not in await ask(client, query, token)
 
 
@@ -65,6 +100,21 @@ async def test_a_one_megabyte_query_is_refused_before_parsing(client, token) -> 
     query = "{ program { name } } # " + "x" * (1024 * 1024)
     response = await client.post("/graphql", json={"query": query})
     assert response.status_code == 413
+
+
+async def test_two_operations_without_an_operation_name_run_neither(client, token) -> None:
+    document = "query A { program { name } } query B { me { name } }"
+    response = await client.post("/graphql", json={"query": document})
+    body = response.json()
+    assert body["data"] is None
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "operation name" in body["errors"][0]["message"]
+    chosen = await client.post(
+        "/graphql",
+        json={"query": document, "operationName": "B"},
+        headers={"authorization": f"Bearer {token}"},
+    )
+    assert chosen.json() == {"data": {"me": {"name": "Li Lei"}}}
 
 
 async def test_batched_requests_are_refused(client, token) -> None:

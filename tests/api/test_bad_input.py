@@ -1,0 +1,143 @@
+"""Bad input is the client's mistake: HTTP 400 or BAD_USER_INPUT, never a 500 or a masked
+internal error with a traceback in the log."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+
+import pytest
+
+from tests.api.gql import ask, codes, make_member, make_program, member_token
+
+NOT_AN_OBJECT = [b"null", b"42", b"[]", b'"x"', b"true", b"1.5"]
+
+
+@pytest.fixture
+async def token(runtime, clock, issuer) -> str:
+    await make_program(runtime, clock)
+    return member_token(issuer, await make_member(runtime, clock))
+
+
+@pytest.fixture
+def errors_logged(caplog):
+    caplog.set_level(logging.ERROR)
+    yield caplog
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+NOT_A_JSON_OBJECT = {
+    **{f"JSON {body.decode()}": body for body in NOT_AN_OBJECT},
+    "arrays nested 30,000 deep": b"[" * 30_000 + b"]" * 30_000,
+    "variables nested 20,000 deep": b'{"query": "{ program { name } }", "variables": {"a": '
+    + b"[" * 20_000
+    + b"]" * 20_000
+    + b"}}",
+    "not UTF-8 inside": b'{"query": "{ program { name } }", "x": "\xff\xfe"}',
+    "not UTF-8 at all": b"\xff\xfe\xfd",
+}
+
+
+@pytest.mark.parametrize("name", NOT_A_JSON_OBJECT)
+async def test_a_body_that_is_not_a_utf8_json_object_is_a_400(client, name, errors_logged) -> None:
+    response = await client.post(
+        "/graphql", content=NOT_A_JSON_OBJECT[name], headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"query": 42},
+        {"query": None},
+        {"query": "{ program { name } }", "variables": [1]},
+        {"query": "{ program { name } }", "variables": "x"},
+        {"query": "{ program { name } }", "operationName": 7},
+        {"query": "{ program { name } }", "extensions": "x"},
+    ],
+)
+async def test_a_request_with_fields_of_the_wrong_type_is_a_400(
+    client, body, errors_logged
+) -> None:
+    response = await client.post("/graphql", json=body)
+    assert response.status_code == 400, response.text
+
+
+async def test_a_variable_of_the_wrong_type_is_bad_user_input(client, token, errors_logged) -> None:
+    query = "query($n: Int!) { rewards(first: $n) { edges { cursor } } }"
+    for value in (1.5, "ten", 2**40, None, [1], {"a": 1}):
+        body = await ask(client, query, token, {"n": value})
+        assert body["data"] is None and codes(body) == ["BAD_USER_INPUT"], (value, body)
+
+
+@pytest.mark.parametrize(
+    "literal", ["1" * 5000, "-" + "9" * 5000, "1" * 30, "1e400", "1." + "5" * 5000]
+)
+async def test_a_huge_number_literal_is_bad_user_input(
+    client, token, literal, errors_logged
+) -> None:
+    body = await ask(client, f"{{ rewards(first: {literal}) {{ edges {{ cursor }} }} }}", token)
+    assert body["data"] is None and codes(body) == ["BAD_USER_INPUT"], body
+
+
+async def test_a_subscription_over_post_is_refused(client, token, errors_logged) -> None:
+    response = await client.post(
+        "/graphql",
+        json={"query": "subscription { expiryWarnings { points } }"},
+        headers={"authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 400, response.text
+
+
+def b64(value: object) -> str:
+    raw = value if isinstance(value, str) else json.dumps(value)
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+LISTS = {
+    "rewards": ("{ rewards(first: 5, after: $after) { edges { cursor } } }", "rewards"),
+    "redemptions": ("{ me { redemptions(first: 5, after: $after) { edges { cursor } } } }", "redemptions"),
+    "history": ("{ me { history(first: 5, after: $after) { edges { cursor } } } }", "history"),
+    "notifications": ("{ me { notifications(first: 5, after: $after) { edges { cursor } } } }", "notification"),
+}  # fmt: skip
+
+MALFORMED = {
+    "not base64": lambda kind: "!!!",
+    "not json": lambda kind: b64("{nope"),
+    "not utf-8": lambda kind: base64.urlsafe_b64encode(b"\xff\xfe").decode(),
+    "an object": lambda kind: b64({"kind": kind}),
+    "no parts": lambda kind: b64([kind]),
+    "another list's": lambda kind: b64(["other", "2026-01-01T00:00:00+00:00", "x"]),
+    "too many parts": lambda kind: b64([kind, 1, "a", "b"]),
+    "a huge number": lambda kind: b64([kind, 10**30, "0" * 24]),
+    "a huge number as the id": lambda kind: b64([kind, "2026-01-01T00:00:00+00:00", 10**30]),
+    "NaN": lambda kind: b64(f'["{kind}", NaN, "x"]'),
+    "an instant past year 9999": lambda kind: b64([kind, "9999-12-31T23:59:59-14:00", "0" * 24]),
+    "an instant without offset": lambda kind: b64([kind, "2026-01-01T00:00:00", "0" * 24]),
+    "an empty id": lambda kind: b64([kind, "2026-01-01T00:00:00+00:00", ""]),
+    "nested lists": lambda kind: b64([kind, [[[[1]]]], {"$gt": ""}]),
+    "very long": lambda kind: "A" * 5000,
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+@pytest.mark.parametrize("name", LISTS)
+async def test_a_malformed_cursor_is_bad_user_input_on_every_list(
+    client, token, name, case, errors_logged
+) -> None:
+    selection, kind = LISTS[name]
+    query = f"query($after: String) {selection}"
+    body = await ask(client, query, token, {"after": MALFORMED[case](kind)})
+    assert codes(body) == ["BAD_USER_INPUT"], body
+
+
+@pytest.mark.parametrize("name", ["history", "notifications"])
+async def test_a_cursor_id_that_is_no_object_id_is_bad_user_input(
+    client, token, name, errors_logged
+) -> None:
+    selection, kind = LISTS[name]
+    cursor = b64([kind, "2026-01-01T00:00:00+00:00", "not-an-object-id"])
+    body = await ask(client, f"query($after: String) {selection}", token, {"after": cursor})
+    assert codes(body) == ["BAD_USER_INPUT"], body
