@@ -105,7 +105,7 @@ async def test_pending_points_pay_the_debt_when_they_mature(
     balance = await get_balance(mongo, "m1")
     assert (balance.available, balance.pending, balance.debt) == (400, 0, 0)
     matured = await list_entries(mongo, "m1", kinds=(EntryKind.MATURE,))
-    assert [(e.points, e.debt_change) for e in matured] == [(0, -100)]
+    assert [(e.points, e.debt_change) for _, e in matured.entries] == [(0, -100)]
     await assert_invariants(mongo)
 
 
