@@ -9,7 +9,9 @@ import strawberry
 from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import MaskErrors, ParserCache, SchemaExtension
+from strawberry.schema.name_converter import NameConverter
 from strawberry.types import ExecutionContext
+from strawberry.types.base import get_object_definition
 
 from graphql_schema.errors import log_unexpected, should_mask
 from graphql_schema.ledger import LedgerEntry
@@ -20,6 +22,7 @@ from graphql_schema.members import (
     member_field,
     update_profile_field,
 )
+from graphql_schema.mutation_limit import MutationLimit
 from graphql_schema.nodes import node_field
 from graphql_schema.notifications import (
     MarkNotificationsReadPayload,
@@ -30,6 +33,7 @@ from graphql_schema.notifications import (
     set_notification_consent_field,
     unregister_push_token_field,
 )
+from graphql_schema.permissions import MemberMutation
 from graphql_schema.program import Program, resolve_program
 from graphql_schema.redeem import RedeemRewardPayload, redeem_reward_field
 from graphql_schema.relay import Node
@@ -90,13 +94,29 @@ class JifenSchema(strawberry.Schema):
         return kwargs
 
 
+def member_mutation_fields() -> frozenset[str]:
+    """The GraphQL names of the Mutation fields MemberMutation guards: those the limit counts."""
+    definition = get_object_definition(Mutation, strict=True)
+    names = NameConverter()
+    return frozenset(
+        names.get_graphql_name(field)
+        for field in definition.fields
+        if any(
+            isinstance(permission, type) and issubclass(permission, MemberMutation)
+            for permission in field.permission_classes
+        )
+    )
+
+
 def build_schema(*, introspection: bool = True) -> strawberry.Schema:
     # Built once here, so every request validates with the very same tuple (see safety.py).
     rules: Rules = (DEPTH_RULE, ALIAS_RULE)
     if not introspection:
         rules = (*rules, NoSchemaIntrospectionCustomRule)
+    limited = member_mutation_fields()
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         lambda: GuardedValidation(rules),
+        lambda: MutationLimit(limited),
         lambda: ParserCache(maxsize=512),
         lambda: MaskErrors(should_mask_error=should_mask, error_message="Internal server error."),
     ]

@@ -1,4 +1,5 @@
-"""Throttles kept in MongoDB (so every API process shares them): failed log-ins and member mutations.
+"""Throttles kept in MongoDB (so every API process shares them): failed log-ins, member mutations
+and sign-ups.
 
 Log-in: an attempt is written *before* the password is checked and withdrawn if it succeeds, so
 parallel guesses cannot all slip in before the first failure is counted. The fifth failure for a
@@ -14,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
 
+from app.auth.limits import Limit, Locked, take
 from app.clock import Clock
 from app.db import Mongo
 
@@ -25,17 +26,8 @@ FAILURES_PER_PHONE = 5
 FAILURES_PER_ADDRESS = 20
 
 MUTATION_WINDOW = timedelta(minutes=1)
-MUTATIONS_PER_WINDOW = 60
 
-
-@dataclass(frozen=True)
-class Locked:
-    """Too many recent failures; the caller may try again at `until`."""
-
-    until: datetime
-
-    def retry_after_seconds(self, now: datetime) -> int:
-        return max(1, int((self.until - now).total_seconds() + 0.999))
+__all__ = ["Locked", "begin_login", "count_mutations", "login_failed", "login_succeeded"]
 
 
 @dataclass(frozen=True)
@@ -113,26 +105,9 @@ async def _lock(mongo: Mongo, key: str, now: datetime) -> datetime:
     return result
 
 
-async def count_mutation(mongo: Mongo, clock: Clock, member_id: str) -> Locked | None:
-    """One more mutation by this member in the current minute; past the limit, when to come back."""
-    now = clock.now()
-    window = int(now.timestamp() // MUTATION_WINDOW.total_seconds())
-    window_end = datetime.fromtimestamp((window + 1) * MUTATION_WINDOW.total_seconds(), now.tzinfo)
-    key = f"mutations:{member_id}:{window}"
-    for _ in range(2):
-        try:
-            counter = await mongo["rate_limits"].find_one_and_update(
-                {"_id": key},
-                {"$inc": {"count": 1}, "$setOnInsert": {"expires_at": window_end}},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-            )
-            break
-        except DuplicateKeyError:  # two first mutations of the window raced to create the counter
-            continue
-    else:  # pragma: no cover - the second upsert finds the document the first one made
-        return None
-    assert counter is not None
-    if int(counter["count"]) > MUTATIONS_PER_WINDOW:
-        return Locked(window_end)
-    return None
+async def count_mutations(
+    mongo: Mongo, clock: Clock, member_id: str, cost: int, per_minute: int
+) -> Locked | None:
+    """`cost` more mutations by this member; past `per_minute` in any minute, when to come back."""
+    limit = Limit(per_minute, MUTATION_WINDOW)
+    return await take(mongo, clock, f"mutations:{member_id}", limit, cost)
