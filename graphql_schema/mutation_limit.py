@@ -1,14 +1,15 @@
-"""The member mutation limit, as a schema extension: one database command per mutation document.
+"""The member mutation limit: one database command per mutation document.
 
-It runs after validation and only for mutations, so queries and refused documents cost no
-rate-limit write. Each root field of a member mutation (`MemberMutation` guards it) counts once,
-aliases included, so a document cannot multiply its allowance; the whole document is refused
-with RATE_LIMITED when its fields do not fit, before any of them runs.
+The request guard (guard.py) calls it after validation and only for mutations, so queries and
+refused documents cost no rate-limit write. Each root field of a member mutation
+(`MemberMutation` guards it) counts once, aliases included, so a document cannot multiply its
+allowance; the whole document is refused with RATE_LIMITED when its fields do not fit, before
+any of them runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 from graphql import (
     DocumentNode,
@@ -20,8 +21,7 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
 )
-from strawberry.extensions import SchemaExtension
-from strawberry.types.graphql import OperationType
+from strawberry.types import ExecutionContext
 
 from app.auth.principals import PrincipalKind
 from app.auth.throttle import count_mutations
@@ -53,54 +53,50 @@ def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionN
     return None
 
 
-class MutationLimit(SchemaExtension):
-    """Counts a member's mutation fields against JIFEN_MUTATION_LIMIT_PER_MINUTE."""
+def mutation_cost(
+    document: DocumentNode, operation_name: str | None, limited_fields: frozenset[str]
+) -> int:
+    """The operation's member mutation fields, one per response key (as execution merges them)."""
+    operation = _operation(document, operation_name)
+    if operation is None:
+        return 0
+    fragments = {
+        definition.name.value: definition.selection_set
+        for definition in document.definitions
+        if isinstance(definition, FragmentDefinitionNode)
+    }
+    keys = {
+        (field.alias or field.name).value
+        for field in _root_fields(operation.selection_set, fragments, set())
+        if field.name.value in limited_fields
+    }
+    return len(keys)
 
-    def __init__(self, limited_fields: frozenset[str]) -> None:
-        self.limited_fields = limited_fields
 
-    async def on_execute(self) -> AsyncIterator[None]:
-        execution = self.execution_context
-        context = execution.context
-        principal = context.principal if isinstance(context, Context) else None
-        if (
-            execution.operation_type is OperationType.MUTATION
-            and principal is not None
-            and principal.kind is PrincipalKind.MEMBER
-            and principal.member_id is not None
-        ):
-            cost = self._cost()
-            if cost:
-                runtime = context.runtime
-                per_minute = runtime.settings.mutation_limit_per_minute
-                locked = await count_mutations(
-                    runtime.mongo, runtime.clock, principal.member_id, cost, per_minute
-                )
-                if locked is not None:
-                    retry_after = locked.retry_after_seconds(runtime.clock.now())
-                    error = RateLimited(
-                        f"too many changes; try again in {retry_after} s",
-                        retryAfterSeconds=retry_after,
-                    )
-                    execution.result = ExecutionResult(data=None, errors=[error])
-        yield
+async def refuse_over_limit(
+    execution: ExecutionContext, limited_fields: frozenset[str]
+) -> ExecutionResult | None:
+    """RATE_LIMITED for a member's mutation over JIFEN_MUTATION_LIMIT_PER_MINUTE; else None.
 
-    def _cost(self) -> int:
-        """The document's member mutation fields, one per response key (as execution merges them)."""
-        execution = self.execution_context
-        document = execution.graphql_document
-        assert document is not None
-        operation = _operation(document, execution.operation_name)
-        if operation is None:
-            return 0
-        fragments = {
-            definition.name.value: definition.selection_set
-            for definition in document.definitions
-            if isinstance(definition, FragmentDefinitionNode)
-        }
-        keys = {
-            (field.alias or field.name).value
-            for field in _root_fields(operation.selection_set, fragments, set())
-            if field.name.value in self.limited_fields
-        }
-        return len(keys)
+    Call it only for mutations, after validation: it writes the member's counter.
+    """
+    context = execution.context
+    principal = context.principal if isinstance(context, Context) else None
+    if principal is None or principal.kind is not PrincipalKind.MEMBER:
+        return None  # the fields' permission classes refuse these callers
+    assert execution.graphql_document is not None and principal.member_id is not None
+    cost = mutation_cost(execution.graphql_document, execution.operation_name, limited_fields)
+    if not cost:
+        return None
+    runtime = context.runtime
+    per_minute = runtime.settings.mutation_limit_per_minute
+    locked = await count_mutations(
+        runtime.mongo, runtime.clock, principal.member_id, cost, per_minute
+    )
+    if locked is None:
+        return None
+    retry_after = locked.retry_after_seconds(runtime.clock.now())
+    error = RateLimited(
+        f"too many changes; try again in {retry_after} s", retryAfterSeconds=retry_after
+    )
+    return ExecutionResult(data=None, errors=[error])

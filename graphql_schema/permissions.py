@@ -57,5 +57,5 @@ class IsAdmin(_RequiresKind):
 
 
 class MemberMutation(IsMember):
-    """A member's mutation: a member token; the MutationLimit extension counts it (one write per
-    document, not one per field, and none for queries)."""
+    """A member's mutation: a member token; the request guard counts it against the mutation
+    limit (one write per document, not one per field, and none for queries)."""

@@ -1,5 +1,7 @@
 """Limits every document meets before it runs: tokens, depth, aliases; validation without suggestions.
 
+The request guard (guard.py) applies them.
+
 The validation rules are classes made once per process. Strawberry's QueryDepthLimiter and
 MaxAliasesLimiter make a new rule class per extension instance, and extensions are built per
 request, so the validation cache (keyed by the rule tuple) would miss on every request
@@ -12,11 +14,9 @@ list field names to anyone probing the schema with introspection off.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from functools import lru_cache
 
-from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, validate
-from strawberry.extensions import SchemaExtension
+from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, parse, validate
 from strawberry.extensions.max_aliases import create_validator as create_alias_validator
 from strawberry.extensions.query_depth_limiter import create_validator as create_depth_validator
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
@@ -27,6 +27,7 @@ MAX_ALIASES = 20
 MAX_TOKENS = 2_000
 MAX_BODY_BYTES = 64 * 1024  # the view refuses bigger bodies before reading them as JSON
 VALIDATION_CACHE_SIZE = 512
+PARSE_CACHE_SIZE = 512
 
 DEPTH_RULE: type[ASTValidationRule] = create_depth_validator(MAX_DEPTH, None)
 ALIAS_RULE: type[ASTValidationRule] = create_alias_validator(MAX_ALIASES)
@@ -35,28 +36,12 @@ _STRAWBERRY_RULES = (MaybeNullValidationRule, OneOfInputValidationRule)
 Rules = tuple[type[ASTValidationRule], ...]
 
 
+# The same text parses to the same document object, so the validation cache below hits too.
+parse_cached = lru_cache(maxsize=PARSE_CACHE_SIZE)(parse)
+
+
 @lru_cache(maxsize=VALIDATION_CACHE_SIZE)
 def validate_cached(
     schema: GraphQLSchema, document: DocumentNode, rules: Rules
 ) -> list[GraphQLError]:
     return validate(schema, document, (*rules, *_STRAWBERRY_RULES), hide_suggestions=True)
-
-
-class GuardedValidation(SchemaExtension):
-    """Caps tokens at parse time, then validates with the process's fixed rules through the cache."""
-
-    def __init__(self, extra_rules: Rules) -> None:
-        self.extra_rules = extra_rules
-
-    def on_operation(self) -> Iterator[None]:
-        self.execution_context.parse_options["max_tokens"] = MAX_TOKENS
-        yield
-
-    def on_validate(self) -> Iterator[None]:
-        context = self.execution_context
-        assert context.graphql_document is not None
-        rules = (*context.validation_rules, *self.extra_rules)
-        context.pre_execution_errors = validate_cached(
-            context.schema._schema, context.graphql_document, rules
-        )
-        yield

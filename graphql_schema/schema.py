@@ -8,12 +8,13 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import MaskErrors, ParserCache, SchemaExtension
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.name_converter import NameConverter
 from strawberry.types import ExecutionContext
 from strawberry.types.base import get_object_definition
 
-from graphql_schema.errors import log_unexpected, should_mask
+from graphql_schema.errors import log_unexpected
+from graphql_schema.guard import RequestGuard
 from graphql_schema.ledger import LedgerEntry
 from graphql_schema.members import (
     Member,
@@ -22,7 +23,6 @@ from graphql_schema.members import (
     member_field,
     update_profile_field,
 )
-from graphql_schema.mutation_limit import MutationLimit
 from graphql_schema.nodes import node_field
 from graphql_schema.notifications import (
     MarkNotificationsReadPayload,
@@ -38,7 +38,7 @@ from graphql_schema.program import Program, resolve_program
 from graphql_schema.redeem import RedeemRewardPayload, redeem_reward_field
 from graphql_schema.relay import Node
 from graphql_schema.rewards import Redemption, Reward, RewardConnection, resolve_rewards
-from graphql_schema.safety import ALIAS_RULE, DEPTH_RULE, GuardedValidation, Rules
+from graphql_schema.safety import ALIAS_RULE, DEPTH_RULE, Rules
 from graphql_schema.sessions import (
     LogOutPayload,
     SessionPayload,
@@ -115,10 +115,7 @@ def build_schema(*, introspection: bool = True) -> strawberry.Schema:
         rules = (*rules, NoSchemaIntrospectionCustomRule)
     limited = member_mutation_fields()
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
-        lambda: GuardedValidation(rules),
-        lambda: MutationLimit(limited),
-        lambda: ParserCache(maxsize=512),
-        lambda: MaskErrors(should_mask_error=should_mask, error_message="Internal server error."),
+        lambda: RequestGuard(rules, limited)
     ]
     schema_kwargs: dict[str, Any] = {
         "query": Query,

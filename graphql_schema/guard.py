@@ -1,0 +1,52 @@
+"""The one schema extension every request passes: the limits a document meets, and error masking.
+
+Token cap while parsing, the parser cache, validation through the process's cached rules
+(safety.py), the member mutation limit (mutation_limit.py), and strawberry's MaskErrors (this
+class extends it). One extension rather than one per concern because strawberry wraps every
+hook of every extension in a fresh context manager for each stage of each request: with four
+extensions that bookkeeping cost more CPU than executing `me { balance }` itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+from strawberry.extensions import MaskErrors
+from strawberry.types.graphql import OperationType
+
+from graphql_schema.errors import should_mask
+from graphql_schema.mutation_limit import refuse_over_limit
+from graphql_schema.safety import MAX_TOKENS, Rules, parse_cached, validate_cached
+
+
+class RequestGuard(MaskErrors):
+    def __init__(self, extra_rules: Rules, limited_fields: frozenset[str]) -> None:
+        super().__init__(should_mask_error=should_mask, error_message="Internal server error.")
+        self.extra_rules = extra_rules
+        self.limited_fields = limited_fields
+
+    def on_operation(self) -> Iterator[None]:
+        self.execution_context.parse_options["max_tokens"] = MAX_TOKENS
+        yield from super().on_operation()
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        context.graphql_document = parse_cached(context.query, **context.parse_options)
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        assert context.graphql_document is not None
+        rules = (*context.validation_rules, *self.extra_rules)
+        context.pre_execution_errors = validate_cached(
+            context.schema._schema, context.graphql_document, rules
+        )
+        yield
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        context = self.execution_context
+        if context.operation_type is OperationType.MUTATION:
+            refusal = await refuse_over_limit(context, self.limited_fields)
+            if refusal is not None:
+                context.result = refusal  # strawberry then skips execution
+        yield
