@@ -2,9 +2,9 @@
 
 Token cap while parsing, the parser cache, validation through the process's cached rules
 (safety.py), the member mutation limit (mutation_limit.py), and strawberry's MaskErrors (this
-class extends it). One extension rather than one per concern because strawberry wraps every
-hook of every extension in a fresh context manager for each stage of each request: with four
-extensions that bookkeeping cost more CPU than executing `me { balance }` itself.
+class extends it). One extension rather than one per concern because strawberry builds every
+extension and wraps each of its hooks in a fresh context manager for each stage of each request;
+one extension pays that bookkeeping once (about 20 µs less per request than four).
 """
 
 from __future__ import annotations

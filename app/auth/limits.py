@@ -9,8 +9,9 @@ refused request uses nothing up. Unlike a fixed calendar window (which lets 2 ×
 across a boundary), no `window` of time ever holds more than `limit` granted requests.
 
 Each grant carries a random id, so a request that lost the race to insert its key's document can
-tell whether it was granted (see `_apply`). Instants come from the injected clock; `expires_at` is real wall-clock time plus a grace period,
-only for the TTL index to collect keys nobody uses any more: the TTL monitor never decides.
+tell whether it was granted (see `_apply`). Instants come from the injected clock; `expires_at`
+is real wall-clock time plus a grace period, only for the TTL index to collect keys nobody uses
+any more: the TTL monitor never decides.
 """
 
 from __future__ import annotations
