@@ -69,6 +69,19 @@ class Settings(BaseSettings):
 
     txn_max_attempts: int = Field(default=8, ge=1, le=100)
 
+    mutation_limit_per_minute: int = Field(
+        default=60, ge=1, le=1000, description="Mutations one member may make in any minute."
+    )
+    sign_up_limit_per_address: int = Field(
+        default=10, ge=1, le=1000, description="Sign-ups from one client address in any hour."
+    )
+    sign_up_limit_per_phone_prefix: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="Sign-ups in any hour for phones that differ only in their last 4 digits.",
+    )
+
     push_gateway_url: str | None = Field(
         default=None, description="The brand's push/SMS gateway; unset keeps deliveries queued."
     )

@@ -9,11 +9,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
 from pymongo.read_concern import ReadConcern
 from pymongo.read_preferences import ReadPreference
 from pymongo.write_concern import WriteConcern
@@ -236,3 +236,29 @@ async def _commit(session: AsyncClientSession, max_attempts: int) -> None:
                 await asyncio.sleep(_backoff(attempt))
                 continue
             raise
+
+
+async def upsert_and_get(
+    collection: AsyncCollection[Document],
+    query: Document,
+    update: Document | list[Document],
+    session: AsyncClientSession | None = None,
+) -> Document:
+    """findOneAndUpdate with upsert, returning the document after the update.
+
+    Two first upserts of one document may race. On MongoDB the loser gets a duplicate key error
+    and nothing was applied. SecantusDB (0.7) instead applies the loser's update and returns no
+    document. Either way the document exists now and one retry updates it and returns it; on
+    SecantusDB that retry applies the update a second time, so callers use this only where
+    applying twice is harmless: an idempotent update, a counter that may skip a number.
+    """
+    for _ in range(2):
+        try:
+            document = await collection.find_one_and_update(
+                query, update, upsert=True, return_document=ReturnDocument.AFTER, session=session
+            )
+        except DuplicateKeyError:
+            continue
+        if document is not None:
+            return document
+    raise RuntimeError(f"upsert into {collection.name} returned no document twice")

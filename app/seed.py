@@ -6,8 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from argon2 import PasswordHasher
-
+from app.auth.passwords import hash_password
 from app.clock import Clock, FrozenClock
 from app.db import Mongo
 from app.ledger import BreakdownLine, adjust, earn
@@ -79,7 +78,7 @@ async def seed_demo(mongo: Mongo, clock: Clock) -> SeedResult:
         joined_at=clock.now(),
     )
     document = member.model_dump(by_alias=True, mode="python")
-    document["password_hash"] = PasswordHasher().hash(DEMO_PASSWORD)
+    document["password_hash"] = await hash_password(DEMO_PASSWORD)
     await mongo["members"].insert_one(document)
     await mongo["counters"].update_one({"_id": "member_no"}, {"$max": {"value": 1}}, upsert=True)
     await _demo_history(mongo, clock, member)

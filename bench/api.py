@@ -5,11 +5,17 @@
 Starts an embedded SecantusDB, seeds a program, members with points and a catalog, then runs
 two uvicorn processes on free ports against that database: the Jifen app, and a hand-written
 Starlette endpoint that verifies the same JWT and reads the same account document. A concurrent
-httpx client drives each operation and prints requests/s and p50/p99 latency, the GraphQL /
-hand-written ratio for the balance read (target >= 0.8), and the database commands each operation
-costs, from the server's serverStatus opcounters (targets: balance 1, history page 2: the
-account's last sequence number, then the range). Then it times a first history page for a member
-with 10 entries and one with 10,000, one client at a time (target: within 2x).
+httpx client drives each operation and prints requests/s and p50/p99 latency, and the database
+commands each operation costs, from the server's serverStatus opcounters (targets: balance 1,
+history page 2: the account's last sequence number, then the range). Then it times a first
+history page for a member with 10 entries and one with 10,000, one client at a time (target:
+within 2x).
+
+The balance comparison is the SERVER's CPU time per request, read from /proc/<pid>/stat of each
+uvicorn process before and after each round, rounds of the two paths interleaved: the client's own
+CPU (httpx spends more per request than either server) stays out of it, and any drift of the
+machine falls on both paths alike. Target: hand-written CPU / GraphQL CPU >= 0.8. On a machine
+other work keeps busy every figure grows (shared caches, frequency); compare ratios of one run.
 """
 
 from __future__ import annotations
@@ -99,6 +105,7 @@ class Result:
     seconds: float
     latencies: list[float]
     failures: int
+    warm_requests: int = 0
 
     def line(self) -> str:
         ordered = sorted(self.latencies)
@@ -175,15 +182,18 @@ async def wait_ready(url: str, within: float = 60.0) -> None:
 Call = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
 
 
-async def drive(name: str, call: Call, *, seconds: float, concurrency: int) -> Result:
-    """`concurrency` workers call back to back for a warm-up second, then for `seconds`."""
+async def drive(
+    name: str, call: Call, *, seconds: float, concurrency: int, warm_up: float = 1.0
+) -> Result:
+    """`concurrency` workers call back to back for `warm_up` seconds, then for `seconds`."""
     latencies: list[float] = []
     failures = 0
+    warm_requests = 0
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=30) as http:
 
         async def worker(until: float, record: bool) -> None:
-            nonlocal failures
+            nonlocal failures, warm_requests
             while time.perf_counter() < until:
                 started = time.perf_counter()
                 response = await call(http)
@@ -192,14 +202,52 @@ async def drive(name: str, call: Call, *, seconds: float, concurrency: int) -> R
                 if record:
                     latencies.append(took)
                     failures += 0 if ok else 1
+                else:
+                    warm_requests += 1
 
-        warm = time.perf_counter() + 1.0
+        warm = time.perf_counter() + warm_up
         await asyncio.gather(*(worker(warm, False) for _ in range(concurrency)))
         started = time.perf_counter()
         until = started + seconds
         await asyncio.gather(*(worker(until, True) for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    return Result(name, len(latencies), elapsed, latencies, failures)
+    return Result(name, len(latencies), elapsed, latencies, failures, warm_requests)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU the process has used so far (fields 14 and 15 of /proc/<pid>/stat)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat.rsplit(")", 1)[1].split()  # the command name may hold spaces; skip past it
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class CpuTally:
+    name: str
+    pid: int
+    requests: int = 0
+    cpu: float = 0.0
+
+    @property
+    def per_request_ms(self) -> float:
+        return self.cpu / max(1, self.requests) * 1000
+
+
+async def server_cpu(
+    paths: list[tuple[CpuTally, Call]], *, rounds: int, seconds: float, concurrency: int
+) -> None:
+    """Each round drives every path in turn for `seconds`, adding the server's CPU to its tally.
+
+    Interleaving spreads any drift of the machine (other load, CPU frequency) over both paths.
+    """
+    for _ in range(rounds):
+        for tally, call in paths:
+            before = cpu_seconds(tally.pid)
+            result = await drive(
+                tally.name, call, seconds=seconds, concurrency=concurrency, warm_up=0.0
+            )
+            tally.cpu += cpu_seconds(tally.pid) - before
+            tally.requests += result.requests + result.warm_requests
 
 
 async def commands_per_call(url: str, call: Call, calls: int = 20) -> float:
@@ -253,7 +301,7 @@ async def compare_history_pages(
     print(f"p50 at {largest:,} / p50 at {smallest:,} entries: {ratio:.2f} (target <= 2)")
 
 
-async def main(seconds: float, concurrency: int) -> None:
+async def main(seconds: float, concurrency: int, cpu_rounds: int) -> None:
     with tempfile.TemporaryDirectory(prefix="jifen-bench-") as tmp:
         data_dir = Path(tmp)
         database = EmbeddedMongo(data_dir / "db")
@@ -319,7 +367,23 @@ async def main(seconds: float, concurrency: int) -> None:
                 results[name] = await drive(name, call, seconds=seconds, concurrency=concurrency)
                 print(results[name].line(), flush=True)
             ratio = results["GraphQL me.balance"].rate / results["hand-written balance (JSON)"].rate
-            print(f"\nGraphQL / hand-written balance: {ratio:.2f} (target >= 0.8)")
+            print(f"\nGraphQL / hand-written balance, requests/s: {ratio:.2f}")
+
+            hand = CpuTally("hand-written balance", processes[1].pid)
+            graphql = CpuTally("GraphQL me.balance", processes[0].pid)
+            await server_cpu(
+                [(hand, baseline), (graphql, balance)],
+                rounds=cpu_rounds,
+                seconds=seconds / 2,
+                concurrency=concurrency,
+            )
+            print(f"\nserver CPU per request ({cpu_rounds} interleaved rounds, from /proc):")
+            for tally in (hand, graphql):
+                print(
+                    f"  {tally.name:<30} {tally.per_request_ms:5.2f} ms   ({tally.requests} requests)"
+                )
+            cpu_ratio = hand.per_request_ms / graphql.per_request_ms
+            print(f"  hand-written / GraphQL CPU: {cpu_ratio:.2f} (target >= 0.8)")
 
             print("\ndatabase commands per operation (serverStatus opcounters):")
             for name, call, target in [
@@ -344,5 +408,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--cpu-rounds", type=int, default=6)
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.seconds, arguments.concurrency))
+    asyncio.run(main(arguments.seconds, arguments.concurrency, arguments.cpu_rounds))

@@ -11,9 +11,9 @@ from app.ledger import Entry, list_entries
 from app.ledger import EntryKind as EntryKindModel
 from graphql_schema.context import Info
 from graphql_schema.ids import to_global_id
-from graphql_schema.relay import COUNT, Connection, Cursor, Node, connection, page_size
+from graphql_schema.relay import NUMBER, Connection, Cursor, Node, connection, page_size
 
-HISTORY = Cursor("history", (COUNT,))  # the entry's number among the member's entries
+HISTORY = Cursor("history", (NUMBER,))  # the entry's number among the member's entries
 
 
 @strawberry.enum

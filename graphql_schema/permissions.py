@@ -7,9 +7,8 @@ from typing import Any
 from strawberry.permission import BasePermission
 
 from app.auth.principals import Principal, PrincipalKind
-from app.auth.throttle import count_mutation
 from graphql_schema.context import Info
-from graphql_schema.errors import Forbidden, RateLimited, Unauthenticated
+from graphql_schema.errors import Forbidden, Unauthenticated
 
 
 def require_principal(info: Info) -> Principal:
@@ -58,17 +57,5 @@ class IsAdmin(_RequiresKind):
 
 
 class MemberMutation(IsMember):
-    """A member's mutation: a member token, and at most MUTATIONS_PER_WINDOW of them a minute."""
-
-    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:  # type: ignore[override]
-        super().has_permission(source, info, **kwargs)
-        principal = require_principal(info)
-        assert principal.member_id is not None
-        runtime = info.context.runtime
-        locked = await count_mutation(runtime.mongo, runtime.clock, principal.member_id)
-        if locked is not None:
-            retry_after = locked.retry_after_seconds(runtime.clock.now())
-            raise RateLimited(
-                f"too many changes; try again in {retry_after} s", retryAfterSeconds=retry_after
-            )
-        return True
+    """A member's mutation: a member token; the request guard counts it against the mutation
+    limit (one write per document, not one per field, and none for queries)."""

@@ -94,6 +94,13 @@ def _load_count(raw: object) -> int:
     return raw
 
 
+def _load_number(raw: object) -> int:
+    number = _load_count(raw)
+    if number < 1:
+        raise ValueError("not a number from 1")
+    return number
+
+
 def _load_instant(raw: object) -> datetime:
     if not isinstance(raw, str):
         raise ValueError("not an instant")
@@ -118,6 +125,7 @@ def _text(pattern: str) -> Callable[[object], str]:
 
 
 COUNT: Part[int] = Part(dump=lambda n: n, load=_load_count)
+NUMBER: Part[int] = Part(dump=lambda n: n, load=_load_number)  # 1, 2, 3...: an entry's number
 INSTANT: Part[datetime] = Part(dump=lambda at: at.astimezone(UTC).isoformat(), load=_load_instant)
 OBJECT_ID: Part[str] = Part(dump=lambda s: s, load=_text(r"[0-9a-f]{24}"))
 KEY: Part[str] = Part(dump=lambda s: s, load=_text(r".{1,200}"))  # an id we did not make

@@ -1,7 +1,8 @@
 """Limits every document meets before it runs: tokens, depth, aliases, fields; validation without
 suggestions.
 
-Tokens are capped while parsing. Depth, aliases and the number of fields after expanding fragments
+The request guard (guard.py) applies them. Tokens are capped while parsing, and the same text
+parses to the same document (parse_cached), so the validation cache below hits too. Depth, aliases and the number of fields after expanding fragments
 are measured in one linear pass (shape.py) before graphql-core's rules run, so a document that
 expands exponentially is refused without being walked (strawberry's depth and alias limiters
 walked every spread: 30 fragments each spreading the next twice never finished).
@@ -17,7 +18,6 @@ rather than strawberry's ValidationCache because we also validate with `hide_sug
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from functools import lru_cache
 
 from graphql import (
@@ -31,10 +31,10 @@ from graphql import (
     ValidationRule,
     get_named_type,
     is_introspection_type,
+    parse,
     validate,
 )
 from graphql.language.visitor import VisitorAction
-from strawberry.extensions import SchemaExtension
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
@@ -48,10 +48,14 @@ MAX_FIELDS = MAX_TOKENS
 MAX_NUMBER_CHARS = 40
 MAX_BODY_BYTES = 64 * 1024  # the view refuses bigger bodies before reading them as JSON
 VALIDATION_CACHE_SIZE = 512
+PARSE_CACHE_SIZE = 512
 
 _STRAWBERRY_RULES = (MaybeNullValidationRule, OneOfInputValidationRule)
 
 Rules = tuple[type[ASTValidationRule], ...]
+
+# The same text parses to the same document object, so the validation cache below hits too.
+parse_cached = lru_cache(maxsize=PARSE_CACHE_SIZE)(parse)
 
 
 @lru_cache(maxsize=VALIDATION_CACHE_SIZE)
@@ -73,28 +77,7 @@ def _without_cause(error: GraphQLError) -> GraphQLError:
     return GraphQLError(error.message, error.nodes, extensions=error.extensions)
 
 
-class GuardedValidation(SchemaExtension):
-    """Caps tokens at parse time, then validates with the process's fixed rules through the cache."""
-
-    def __init__(self, extra_rules: Rules) -> None:
-        self.extra_rules = extra_rules
-
-    def on_operation(self) -> Iterator[None]:
-        self.execution_context.parse_options["max_tokens"] = MAX_TOKENS
-        yield
-
-    def on_validate(self) -> Iterator[None]:
-        context = self.execution_context
-        document = context.graphql_document
-        assert document is not None
-        rules = (*context.validation_rules, *self.extra_rules)
-        context.pre_execution_errors = validate_cached(
-            context.schema._schema, document, rules
-        ) or _ambiguous_operation(document, context._provided_operation_name)
-        yield
-
-
-def _ambiguous_operation(document: DocumentNode, operation_name: str | None) -> list[GraphQLError]:
+def ambiguous_operation(document: DocumentNode, operation_name: str | None) -> list[GraphQLError]:
     """Several operations and no operationName: refuse rather than run the first one.
 
     Strawberry's `operation_name` falls back to the first operation's name, hiding that none was

@@ -7,11 +7,14 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors, ParserCache, SchemaExtension
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.name_converter import NameConverter
 from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.base import get_object_definition
 from strawberry.types.graphql import OperationType
 
-from graphql_schema.errors import classify, should_mask
+from graphql_schema.errors import classify
+from graphql_schema.guard import RequestGuard
 from graphql_schema.ledger import LedgerEntry
 from graphql_schema.members import (
     Member,
@@ -30,11 +33,12 @@ from graphql_schema.notifications import (
     set_notification_consent_field,
     unregister_push_token_field,
 )
+from graphql_schema.permissions import MemberMutation
 from graphql_schema.program import Program, resolve_program
 from graphql_schema.redeem import RedeemRewardPayload, redeem_reward_field
 from graphql_schema.relay import Node
 from graphql_schema.rewards import Redemption, Reward, RewardConnection, resolve_rewards
-from graphql_schema.safety import GuardedValidation, NoIntrospection, Rules
+from graphql_schema.safety import NoIntrospection, Rules
 from graphql_schema.sessions import (
     LogOutPayload,
     SessionPayload,
@@ -112,13 +116,26 @@ class JifenSchema(strawberry.Schema):
         return kwargs
 
 
+def member_mutation_fields() -> frozenset[str]:
+    """The GraphQL names of the Mutation fields MemberMutation guards: those the limit counts."""
+    definition = get_object_definition(Mutation, strict=True)
+    names = NameConverter()
+    return frozenset(
+        names.get_graphql_name(field)
+        for field in definition.fields
+        if any(
+            isinstance(permission, type) and issubclass(permission, MemberMutation)
+            for permission in field.permission_classes
+        )
+    )
+
+
 def build_schema(*, introspection: bool = True) -> strawberry.Schema:
     # Built once here, so every request validates with the very same tuple (see safety.py).
     rules: Rules = () if introspection else (NoIntrospection,)
+    limited = member_mutation_fields()
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
-        lambda: GuardedValidation(rules),
-        lambda: ParserCache(maxsize=512),
-        lambda: MaskErrors(should_mask_error=should_mask, error_message="Internal server error."),
+        lambda: RequestGuard(rules, limited)
     ]
     schema_kwargs: dict[str, Any] = {
         "query": Query,

@@ -15,9 +15,11 @@ from app.auth.signin import (
     PhoneTaken,
     SignedIn,
     TooManyAttempts,
+    TooManySignUps,
     log_in,
     sign_up,
 )
+from app.auth.throttle import Locked, SignUpLimits
 from app.members.service import InvalidProfile
 from app.program.service import ProgramNotConfigured
 from graphql_schema.context import Info
@@ -107,6 +109,26 @@ def _failed(*errors: UserError) -> SessionPayload:
     return SessionPayload(session=None, member=None, user_errors=list(errors))
 
 
+def _rate_limited(info: Info, locked: Locked, what: str) -> SessionPayload:
+    retry_after = locked.retry_after_seconds(info.context.runtime.clock.now())
+    return _failed(
+        RateLimitedError(
+            code=UserErrorCode.RATE_LIMITED,
+            message=f"too many {what}; try again in {retry_after} s",
+            field=None,
+            retry_after_seconds=retry_after,
+        )
+    )
+
+
+def _sign_up_limits(info: Info) -> SignUpLimits:
+    settings = info.context.runtime.settings
+    return SignUpLimits(
+        per_address=settings.sign_up_limit_per_address,
+        per_phone_prefix=settings.sign_up_limit_per_phone_prefix,
+    )
+
+
 async def sign_up_mutation(info: Info, input: SignUpInput) -> SessionPayload:
     _require_signing(info)
     runtime = info.context.runtime
@@ -118,8 +140,12 @@ async def sign_up_mutation(info: Info, input: SignUpInput) -> SessionPayload:
             phone=input.phone,
             password=input.password,
             name=input.name,
+            client_address=info.context.client_address,
+            limits=_sign_up_limits(info),
             access_ttl=_access_ttl(info),
         )
+    except TooManySignUps as exc:
+        return _rate_limited(info, exc.locked, "sign-ups")
     except InvalidPhone as exc:
         return _failed(user_error(UserErrorCode.INVALID_INPUT, str(exc), "input", "phone"))
     except WeakPassword as exc:
@@ -152,15 +178,7 @@ async def log_in_mutation(info: Info, input: LogInInput) -> SessionPayload:
             user_error(UserErrorCode.INVALID_CREDENTIALS, "wrong phone number or password")
         )
     except TooManyAttempts as exc:
-        retry_after = exc.locked.retry_after_seconds(runtime.clock.now())
-        return _failed(
-            RateLimitedError(
-                code=UserErrorCode.RATE_LIMITED,
-                message=f"too many failed log-ins; try again in {retry_after} s",
-                field=None,
-                retry_after_seconds=retry_after,
-            )
-        )
+        return _rate_limited(info, exc.locked, "failed log-ins")
     return _signed_in(info, signed_in)
 
 

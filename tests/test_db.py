@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import OperationFailure
 
 from app.db import INDEXES, Mongo, TransactionFailed, run_in_transaction
+from app.members.service import next_member_no
 from tests.faults import fail_point
 
 
@@ -105,3 +108,13 @@ async def test_non_transient_errors_are_not_retried(mongo: Mongo) -> None:
         await mongo.transaction(work)
     assert attempts == 1
     assert await mongo["ledger"].count_documents({"_id": "dup"}) == 0
+
+
+async def test_parallel_first_upserts_of_a_counter_all_get_a_number(mongo: Mongo) -> None:
+    """The losers of a race to insert a counter get no document (SecantusDB) or a duplicate key
+    error (MongoDB); each must retry rather than fail. (A number may be skipped, never repeated.)"""
+    for round_ in range(5):
+        await mongo["counters"].delete_many({})
+        await asyncio.gather(*(mongo["counters"].find_one({}) for _ in range(40)))  # open the pool
+        numbers = await asyncio.gather(*(next_member_no(mongo) for _ in range(40)))
+        assert len(set(numbers)) == 40, round_

@@ -10,7 +10,14 @@ from pymongo.errors import DuplicateKeyError
 from app.auth.passwords import check_strength, hash_password, verify_password
 from app.auth.phones import InvalidPhone, normalise_phone
 from app.auth.sessions import ACCESS_TOKEN_TTL, Session, start_session
-from app.auth.throttle import Locked, begin_login, login_failed, login_succeeded
+from app.auth.throttle import (
+    Locked,
+    SignUpLimits,
+    begin_login,
+    begin_sign_up,
+    login_failed,
+    login_succeeded,
+)
 from app.auth.tokens import TokenIssuer
 from app.clock import Clock
 from app.db import Mongo
@@ -33,6 +40,14 @@ class TooManyAttempts(Exception):
         self.locked = locked
 
 
+class TooManySignUps(Exception):
+    """Too many sign-ups from this address or for this block of phones; retry at `locked.until`."""
+
+    def __init__(self, locked: Locked) -> None:
+        super().__init__(f"too many sign-ups; try again at {locked.until.isoformat()}")
+        self.locked = locked
+
+
 @dataclass(frozen=True)
 class SignedIn:
     member: Member
@@ -47,13 +62,19 @@ async def sign_up(
     phone: str,
     password: str,
     name: str,
+    client_address: str | None,
+    limits: SignUpLimits,
     access_ttl: timedelta = ACCESS_TOKEN_TTL,
 ) -> SignedIn:
-    """Raises InvalidPhone, WeakPassword, InvalidName or PhoneTaken (nothing stored in each case)."""
+    """Raises InvalidPhone, WeakPassword, InvalidName, TooManySignUps or PhoneTaken (nothing
+    stored in each case). The cheap checks come first; the limits are taken before the hash."""
     e164 = normalise_phone(phone)
     check_strength(password)
     name = check_name(name)
     program = await get_program(mongo)
+    locked = await begin_sign_up(mongo, clock, e164, client_address, limits)
+    if locked is not None:
+        raise TooManySignUps(locked)
     try:
         member = await create_member(
             mongo,
@@ -79,15 +100,23 @@ async def log_in(
     client_address: str | None,
     access_ttl: timedelta = ACCESS_TOKEN_TTL,
 ) -> SignedIn:
-    """Raises InvalidCredentials or TooManyAttempts; every failure costs one argon2 verification."""
+    """Raises InvalidCredentials or TooManyAttempts, always throttled before any hashing.
+
+    Every failure with a phone that parses costs one argon2 verification, so an unknown phone
+    answers as slowly as a wrong password. A phone that does not parse verifies nothing: its
+    format is no secret, so answering it fast reveals nothing, and it still counts as a failure
+    of the client address.
+    """
     try:
-        e164 = normalise_phone(phone)
+        e164: str | None = normalise_phone(phone)
     except InvalidPhone:
-        await verify_password(None, password)
-        raise InvalidCredentials() from None
+        e164 = None
     attempt = await begin_login(mongo, clock, e164, client_address)
     if isinstance(attempt, Locked):
         raise TooManyAttempts(attempt)
+    if e164 is None:
+        await login_failed(mongo, clock, attempt)
+        raise InvalidCredentials()
     document = await mongo["members"].find_one({"phone": e164, "status": MemberStatus.ACTIVE.value})
     stored_hash = document.get("password_hash") if document is not None else None
     # Always verify (a dummy hash when the phone is unknown): a miss must cost what a wrong password does.

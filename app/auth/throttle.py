@@ -1,4 +1,5 @@
-"""Throttles kept in MongoDB (so every API process shares them): failed log-ins and member mutations.
+"""Throttles kept in MongoDB (so every API process shares them): failed log-ins, member mutations
+and sign-ups.
 
 Log-in: an attempt is written *before* the password is checked and withdrawn if it succeeds, so
 parallel guesses cannot all slip in before the first failure is counted. The fifth failure for a
@@ -13,11 +14,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
-
+from app.auth.limits import Limit, Locked, take
 from app.clock import Clock
-from app.db import Mongo
+from app.db import Mongo, upsert_and_get
 
 LOGIN_WINDOW = timedelta(minutes=15)
 LOGIN_LOCK = timedelta(minutes=15)
@@ -25,17 +24,19 @@ FAILURES_PER_PHONE = 5
 FAILURES_PER_ADDRESS = 20
 
 MUTATION_WINDOW = timedelta(minutes=1)
-MUTATIONS_PER_WINDOW = 60
 
+SIGN_UP_WINDOW = timedelta(hours=1)
+PHONE_BLOCK_DIGITS = 4  # phones that differ only in their last 4 digits are one block
 
-@dataclass(frozen=True)
-class Locked:
-    """Too many recent failures; the caller may try again at `until`."""
-
-    until: datetime
-
-    def retry_after_seconds(self, now: datetime) -> int:
-        return max(1, int((self.until - now).total_seconds() + 0.999))
+__all__ = [
+    "Locked",
+    "SignUpLimits",
+    "begin_login",
+    "begin_sign_up",
+    "count_mutations",
+    "login_failed",
+    "login_succeeded",
+]
 
 
 @dataclass(frozen=True)
@@ -46,17 +47,20 @@ class LoginAttempt:
     keys: tuple[tuple[str, int], ...]
 
 
-def _login_keys(phone: str, address: str | None) -> tuple[tuple[str, int], ...]:
-    keys = [(f"phone:{phone}", FAILURES_PER_PHONE)]
+def _login_keys(phone: str | None, address: str | None) -> tuple[tuple[str, int], ...]:
+    keys = [(f"phone:{phone}", FAILURES_PER_PHONE)] if phone is not None else []
     if address:
         keys.append((f"address:{address}", FAILURES_PER_ADDRESS))
     return tuple(keys)
 
 
 async def begin_login(
-    mongo: Mongo, clock: Clock, phone: str, address: str | None
+    mongo: Mongo, clock: Clock, phone: str | None, address: str | None
 ) -> LoginAttempt | Locked:
-    """Refuse a locked phone or address; otherwise count this attempt as a failure until it succeeds."""
+    """Refuse a locked phone or address; otherwise count this attempt as a failure until it succeeds.
+
+    `phone` is None when it could not be parsed: the attempt still counts against the address.
+    """
     now = clock.now()
     keys = _login_keys(phone, address)
     locks = mongo["login_locks"].find(
@@ -66,6 +70,8 @@ async def begin_login(
     if until:
         return Locked(max(until))
     attempt = LoginAttempt(secrets.token_hex(8), keys)
+    if not keys:  # neither a phone that parses nor a client address: nothing to count against
+        return attempt
     await mongo["login_attempts"].insert_many(
         [
             {"attempt": attempt.attempt_id, "key": key, "at": now, "expires_at": now + LOGIN_WINDOW}
@@ -102,37 +108,42 @@ async def login_failed(mongo: Mongo, clock: Clock, attempt: LoginAttempt) -> Loc
 
 async def _lock(mongo: Mongo, key: str, now: datetime) -> datetime:
     until = now + LOGIN_LOCK
-    lock = await mongo["login_locks"].find_one_and_update(
-        {"_id": key},
-        {"$max": {"until": until, "expires_at": until}},
-        upsert=True,
-        return_document=ReturnDocument.AFTER,
+    lock = await upsert_and_get(
+        mongo["login_locks"], {"_id": key}, {"$max": {"until": until, "expires_at": until}}
     )
-    assert lock is not None
     result: datetime = lock["until"]
     return result
 
 
-async def count_mutation(mongo: Mongo, clock: Clock, member_id: str) -> Locked | None:
-    """One more mutation by this member in the current minute; past the limit, when to come back."""
-    now = clock.now()
-    window = int(now.timestamp() // MUTATION_WINDOW.total_seconds())
-    window_end = datetime.fromtimestamp((window + 1) * MUTATION_WINDOW.total_seconds(), now.tzinfo)
-    key = f"mutations:{member_id}:{window}"
-    for _ in range(2):
-        try:
-            counter = await mongo["rate_limits"].find_one_and_update(
-                {"_id": key},
-                {"$inc": {"count": 1}, "$setOnInsert": {"expires_at": window_end}},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-            )
-            break
-        except DuplicateKeyError:  # two first mutations of the window raced to create the counter
-            continue
-    else:  # pragma: no cover - the second upsert finds the document the first one made
-        return None
-    assert counter is not None
-    if int(counter["count"]) > MUTATIONS_PER_WINDOW:
-        return Locked(window_end)
+async def count_mutations(
+    mongo: Mongo, clock: Clock, member_id: str, cost: int, per_minute: int
+) -> Locked | None:
+    """`cost` more mutations by this member; past `per_minute` in any minute, when to come back."""
+    limit = Limit(per_minute, MUTATION_WINDOW)
+    return await take(mongo, clock, f"mutations:{member_id}", limit, cost)
+
+
+@dataclass(frozen=True)
+class SignUpLimits:
+    """Sign-ups allowed in any SIGN_UP_WINDOW per client address and per block of phones."""
+
+    per_address: int = 10
+    per_phone_prefix: int = 10
+
+
+async def begin_sign_up(
+    mongo: Mongo, clock: Clock, phone: str, address: str | None, limits: SignUpLimits
+) -> Locked | None:
+    """Count a sign-up about to hash its password; past a limit, when to come back.
+
+    Per address, so one client cannot mint accounts in bulk; per block of phone numbers, so
+    spreading over many addresses does not help an attacker who registers consecutive numbers.
+    """
+    keys = [(f"sign-up:phones:{phone[:-PHONE_BLOCK_DIGITS]}", limits.per_phone_prefix)]
+    if address:
+        keys.insert(0, (f"sign-up:address:{address}", limits.per_address))
+    for key, count in keys:
+        locked = await take(mongo, clock, key, Limit(count, SIGN_UP_WINDOW))
+        if locked is not None:
+            return locked
     return None

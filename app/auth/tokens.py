@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +19,10 @@ from app.config import JwtAlgorithm, Settings
 ACCESS_TOKEN_TYPE = "at+jwt"
 REQUIRED_CLAIMS = ("exp", "iat", "sub", "aud", "iss", "jti")
 LAST_INSTANT = datetime.max.replace(tzinfo=UTC).timestamp()  # what a datetime can hold
+VERIFIED_CACHE_SIZE = 10_000
+# A cached verification is trusted this long at most, so a key removed from the source stops
+# being honoured soon even for tokens that live longer.
+VERIFIED_CACHE_SECONDS = 300
 
 
 class InvalidToken(Exception):
@@ -62,7 +68,14 @@ class TokenIssuer:
 
 
 class TokenVerifier:
-    """Verifies access tokens: pinned algorithm, required claims, `typ` at+jwt, leeway, injected clock."""
+    """Verifies access tokens: pinned algorithm, required claims, `typ` at+jwt, leeway, injected clock.
+
+    A signature check (EdDSA, with PyJWT's parsing around it) is most of what a small request
+    costs, and a client sends the same token with every request until it expires. So the claims
+    of a verified token are kept, keyed by the token's SHA-256 digest, in a bounded LRU until
+    the token expires (VERIFIED_CACHE_SECONDS at most); the time claims are checked against the
+    injected clock on every request, cached or not.
+    """
 
     def __init__(
         self,
@@ -80,8 +93,32 @@ class TokenVerifier:
         self.audience = audience
         self.leeway = leeway_seconds
         self.clock = clock
+        self._verified: OrderedDict[bytes, tuple[Any, dict[str, Any]]] = OrderedDict()
 
     async def verify(self, token: str) -> Principal:
+        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        cached = self._verified.get(digest)
+        if cached is not None:
+            trusted_until, claims = cached
+            if self.clock.now().timestamp() < trusted_until:
+                self._verified.move_to_end(digest)
+                return self._principal(claims)
+            del self._verified[digest]
+        claims = await self._verify_signed(token)
+        principal = self._principal(claims)
+        self._remember(digest, claims)
+        return principal
+
+    def _remember(self, digest: bytes, claims: dict[str, Any]) -> None:
+        trusted_until = min(
+            claims["exp"] + self.leeway,
+            self.clock.now().timestamp() + VERIFIED_CACHE_SECONDS,
+        )
+        self._verified[digest] = (trusted_until, claims)
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+
+    async def _verify_signed(self, token: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -112,7 +149,7 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(f"token rejected: {exc}") from None
-        return self._principal(claims)
+        return claims
 
     def _principal(self, claims: dict[str, Any]) -> Principal:
         now = self.clock.now().timestamp()

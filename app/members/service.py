@@ -6,11 +6,10 @@ import re
 import secrets
 from datetime import date
 
-from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.clock import Clock
-from app.db import Mongo
+from app.db import Mongo, upsert_and_get
 from app.members.models import Member
 
 
@@ -59,14 +58,9 @@ def check_birthday(birthday: date, today: date) -> date:
 
 
 async def next_member_no(mongo: Mongo, session: AsyncClientSession | None = None) -> str:
-    counter = await mongo["counters"].find_one_and_update(
-        {"_id": "member_no"},
-        {"$inc": {"value": 1}},
-        upsert=True,
-        return_document=ReturnDocument.AFTER,
-        session=session,
+    counter = await upsert_and_get(
+        mongo["counters"], {"_id": "member_no"}, {"$inc": {"value": 1}}, session=session
     )
-    assert counter is not None
     return f"JF{int(counter['value']):09d}"
 
 

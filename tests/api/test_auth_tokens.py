@@ -206,6 +206,17 @@ async def test_token_expires_when_the_clock_moves(
     assert codes(await ask(client, ME, token)) == ["UNAUTHENTICATED"]
 
 
+async def test_a_verified_token_altered_by_one_character_is_refused(
+    client, issuer: TokenIssuer, member_id
+) -> None:
+    token = issuer.mint(PrincipalKind.MEMBER, member_id)
+    assert "errors" not in await ask(client, ME, token)  # verified, then trusted from the cache
+    head, payload, signature = token.split(".")
+    altered = signature[:-2] + ("A" if signature[-2] != "A" else "B") + signature[-1]
+    assert codes(await ask(client, ME, f"{head}.{payload}.{altered}")) == ["UNAUTHENTICATED"]
+    assert "errors" not in await ask(client, ME, token)
+
+
 async def test_partner_and_admin_tokens_are_forbidden_on_member_fields(
     client, issuer, member_id
 ) -> None:

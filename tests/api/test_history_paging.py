@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import timedelta
 
 from app.ledger import earn, spend
 from graphql_schema.ids import to_global_id
-from graphql_schema.relay import encode_cursor
+from graphql_schema.ledger import HISTORY
+from graphql_schema.relay import INSTANT, OBJECT_ID, Cursor
 from tests.api.gql import ask, codes, data, make_member, make_program, member_token, seed_history
 
 PAGE = """query($first: Int!, $after: String, $kinds: [LedgerEntryKind!]) {
@@ -94,11 +97,18 @@ async def test_a_cursor_that_is_not_a_sequence_number_is_bad_input(
     member_id = await make_member(runtime, clock)
     await seed_history(runtime, clock, member_id, 3)
     token = member_token(issuer, member_id)
-    old_style = encode_cursor("history", clock.now(), "65f0c0ffee0000000000beef")
-    for after in (old_style, *(encode_cursor("history", v) for v in (0, -1, 2**70, "3"))):
+    old_style = Cursor("history", (INSTANT, OBJECT_ID)).encode(
+        clock.now(), "65f0c0ffee0000000000beef"
+    )
+    for after in (old_style, *(_raw_cursor("history", v) for v in (0, -1, 2**70, "3"))):
         body = await ask(client, PAGE, token, {"first": 2, "after": after})
         assert codes(body) == ["BAD_USER_INPUT"], after
-    last = encode_cursor("history", 2)  # the entry numbered 2: the page below it is entry 1
+    last = HISTORY.encode(2)  # the entry numbered 2: the page below it is entry 1
     page = data(await ask(client, PAGE, token, {"first": 2, "after": last}))["me"]["history"]
     assert [edge["node"]["points"] for edge in page["edges"]] == [1]
     assert page["pageInfo"]["hasNextPage"] is False
+
+
+def _raw_cursor(*parts: object) -> str:
+    raw = json.dumps(list(parts)).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
