@@ -33,18 +33,22 @@ class Context:
     )
     socket: object | None = None  # the WebSocket of a graphql-transport-ws connection
     expiry_task: asyncio.Task[None] | None = None  # closes that socket when its token expires
-    rewards: DataLoader[str, Reward | None] = field(init=False)
+    _rewards: DataLoader[str, Reward | None] | None = field(default=None, init=False)
     _members: dict[str, Member] = field(default_factory=dict, init=False)
     _program: Program | None = field(default=None, init=False)
 
-    def __post_init__(self) -> None:
-        mongo = self.runtime.mongo
+    @property
+    def rewards(self) -> DataLoader[str, Reward | None]:
+        """One loader per request, made when first asked for (most requests never ask):
+        redemption lists ask for their rewards in one query, never one each."""
+        if self._rewards is None:
+            mongo = self.runtime.mongo
 
-        async def load_rewards(ids: list[str]) -> list[Reward | None]:
-            return await get_rewards(mongo, ids)
+            async def load_rewards(ids: list[str]) -> list[Reward | None]:
+                return await get_rewards(mongo, ids)
 
-        # One per request: redemption lists ask for their rewards in one query, never one each.
-        self.rewards = DataLoader(load_fn=load_rewards)
+            self._rewards = DataLoader(load_fn=load_rewards)
+        return self._rewards
 
     async def member(self, member_id: str) -> Member:
         """The member's profile, read at most once per request (MemberNotFound if gone)."""

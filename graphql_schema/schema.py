@@ -80,6 +80,10 @@ class Mutation:
 
 
 class JifenSchema(strawberry.Schema):
+    # The request guard's own validation rules (build_schema sets them); the lean path for
+    # queries (fast_query.py) validates with them too.
+    request_rules: Rules = ()
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -144,7 +148,9 @@ def build_schema(*, introspection: bool = True) -> strawberry.Schema:
         "types": [Member, LedgerEntry, Reward, Redemption, *ALL_ERROR_TYPES],
         "extensions": extensions,
     }
-    return JifenSchema(**schema_kwargs)
+    built = JifenSchema(**schema_kwargs)
+    built.request_rules = rules
+    return built
 
 
 schema = build_schema()

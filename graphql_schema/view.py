@@ -21,6 +21,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from app.runtime import Runtime
 from graphql_schema.context import Context, authenticate, build_context
+from graphql_schema.fast_query import FastQuery
 from graphql_schema.frames import CheckedWebSocket
 from graphql_schema.safety import MAX_BODY_BYTES
 
@@ -46,9 +47,23 @@ class JifenGraphQL(GraphQL[Context, None]):
             max_subscriptions_per_connection=10,
             allowed_origins=allowed_origins,
         )
+        self.fast_query = FastQuery(schema)
+
+    async def run(  # type: ignore[override]  # strawberry's overloads only split the return type
+        self,
+        request: Request | WebSocket,
+        context: Context | UnsetType = UNSET,
+        root_value: None | UnsetType = UNSET,
+    ) -> Response | WebSocket:
+        """A clean POSTed query takes the lean path (fast_query.py); the rest strawberry's."""
+        if isinstance(request, Request) and request.method == "POST" and context is UNSET:
+            answer = await self.fast_query.answer(request, lambda: self.get_context(request, None))
+            if answer is not None:
+                return answer
+        return await super().run(request, context, root_value)  # type: ignore[arg-type]
 
     async def get_context(
-        self, request: Request | WebSocket, response: Response | WebSocket
+        self, request: Request | WebSocket, response: Response | WebSocket | None
     ) -> Context:
         runtime: Runtime = request.app.state.runtime
         address = request.client.host if request.client else None

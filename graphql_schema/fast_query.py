@@ -1,0 +1,175 @@
+"""A lean path for the common HTTP request: a POSTed JSON query that parses and validates cleanly.
+
+Strawberry's view and `Schema.execute` cost about as much CPU per request as the rest of the
+request together (a request adapter, a sub-response, an execution context, the extension runner
+with a context manager per hook and stage): `me { balance }` cost twice the CPU of a hand-written
+endpoint doing the same token check and read (bench/api.py). This path runs such a request with
+the same pieces the full path uses (the parse and validation caches, the request guard's rules,
+the view's context, graphql-core's `execute` with strawberry's execution context class, error
+classification and masking) and skips the rest.
+
+It answers only when the outcome is certain to match the full path: anything else (a body that is
+not a JSON object of the usual shape, a syntax or validation error, a missing or ambiguous
+operation, a mutation or subscription) returns None and the view runs the full path, which reads
+the same cached body and gives the usual answer (400s, 413, the mutation limit, ...).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from functools import lru_cache
+from typing import Any, TypeGuard, cast
+
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    execute,
+    specified_rules,
+)
+from starlette.requests import Request
+from starlette.responses import Response
+from strawberry.execution import optimized_is_awaitable
+from strawberry.extensions import MaskErrors
+from strawberry.http.parse_content_type import parse_content_type
+from strawberry.schema import Schema
+
+from graphql_schema.errors import classify, should_mask
+from graphql_schema.safety import (
+    MAX_BODY_BYTES,
+    MAX_TOKENS,
+    Rules,
+    parse_cached,
+    validate_cached,
+)
+from graphql_schema.schema import JifenSchema
+
+PLAN_CACHE_SIZE = 512
+# Strawberry's cheaper test for awaitables, as its own execution passes it.
+_is_awaitable = cast("Callable[[Any], TypeGuard[Awaitable[Any]]]", optimized_is_awaitable)
+_MASK = MaskErrors(should_mask_error=should_mask, error_message="Internal server error.")
+
+
+class FastQuery:
+    """Answers clean HTTP queries for one schema; `answer` returns None to leave one to strawberry."""
+
+    def __init__(self, schema: Schema) -> None:
+        assert isinstance(schema, JifenSchema)
+        self.graphql_schema = schema._schema
+        # Equal to the full path's tuple (strawberry's rules, then the guard's), so both paths
+        # share the validation cache's entries.
+        self.rules: Rules = (*specified_rules, *schema.request_rules)
+        self.executor_class = schema.execution_context_class
+        # Keyed by the text (whose hash Python caches), not by the document: hashing a document
+        # walks its whole tree, which the validation cache's key pays on every request.
+        self._plan = lru_cache(maxsize=PLAN_CACHE_SIZE)(self._plan_uncached)
+        self.answered = 0  # requests this path answered (the tests check which path ran)
+
+    async def answer(
+        self, request: Request, context_of: Callable[[], Awaitable[object]]
+    ) -> Response | None:
+        headers = request.headers
+        content_type = headers.get("content-type", "")
+        if content_type != "application/json":  # the usual header needs no parsing
+            content_type, _ = parse_content_type(content_type)
+        declared = headers.get("content-length", "")
+        if "application/json" not in content_type or not declared.isdigit():
+            return None
+        if int(declared) > MAX_BODY_BYTES:
+            return None
+        body = await request.body()  # cached on the request: the full path reads it again
+        if len(body) > MAX_BODY_BYTES:
+            return None
+        try:
+            data = json.loads(body.decode())
+        except (ValueError, RecursionError):  # the full path answers 400
+            return None
+        prepared = self._prepare(data)
+        if prepared is None:
+            return None
+        document, variables, operation_name, extensions = prepared
+        context = await context_of()
+        self.answered += 1
+        payload = await self._execute(document, context, variables, operation_name, extensions)
+        return Response(json.dumps(payload, separators=(",", ":")), media_type="application/json")
+
+    def _prepare(
+        self, data: object
+    ) -> tuple[DocumentNode, dict[str, Any] | None, str | None, dict[str, Any] | None] | None:
+        """The validated document of a single query and its inputs, or None for anything else."""
+        if not isinstance(data, dict):
+            return None
+        query, variables = data.get("query"), data.get("variables")
+        name, extensions = data.get("operationName"), data.get("extensions")
+        if not isinstance(query, str) or not query:
+            return None
+        if not isinstance(variables, dict | None) or not isinstance(extensions, dict | None):
+            return None
+        if not isinstance(name, str | None):
+            return None
+        plan = self._plan(query, name)
+        if plan is None:
+            return None
+        document, name = plan
+        return document, variables, name, extensions
+
+    def _plan_uncached(
+        self, query: str, name: str | None
+    ) -> tuple[DocumentNode, str | None] | None:
+        """The validated document and the name strawberry gives its operation, if it is a query."""
+        try:
+            document = parse_cached(query, max_tokens=MAX_TOKENS)
+        except Exception:  # noqa: BLE001 - the full path reports it
+            return None
+        operation = _only_query(document, name)
+        if operation is None or validate_cached(self.graphql_schema, document, self.rules):
+            return None
+        # Strawberry names the operation the client named, else the first one (if named).
+        if name is None and operation.name is not None:
+            name = operation.name.value
+        return document, name
+
+    async def _execute(
+        self,
+        document: DocumentNode,
+        context: object,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+        extensions: dict[str, Any] | None,
+    ) -> dict[str, object]:
+        try:
+            result = execute(
+                self.graphql_schema,
+                document,
+                context_value=context,
+                variable_values=variables,
+                operation_name=operation_name,
+                executor_class=self.executor_class,
+                is_awaitable=_is_awaitable,
+                hide_suggestions=True,
+                operation_extensions=extensions,
+            )
+            if not isinstance(result, ExecutionResult):
+                result = await result
+        except Exception as exc:  # noqa: BLE001 - as strawberry's execute: an error, masked
+            result = ExecutionResult(None, [GraphQLError(str(exc), original_error=exc)])
+        if not result.errors:
+            return {"data": result.data}
+        classify(result.errors)
+        errors = _MASK._process_errors(result.errors)
+        return {"data": result.data, "errors": [error.formatted for error in errors]}
+
+
+def _only_query(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
+    """The operation strawberry would run, if it is a query and the choice is unambiguous."""
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if name is None:
+        chosen = operations[0] if len(operations) == 1 else None
+    else:
+        chosen = next((o for o in operations if o.name and o.name.value == name), None)
+    if chosen is None or chosen.operation is not OperationType.QUERY:
+        return None
+    return chosen
