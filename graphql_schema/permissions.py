@@ -25,16 +25,22 @@ def caller_member_id(info: Info) -> str:
     return principal.member_id
 
 
+def require_kind(info: Info, kind: PrincipalKind, scope: str | None = None) -> Principal:
+    """The caller, if of this kind (and holding the scope): else UNAUTHENTICATED or FORBIDDEN."""
+    principal = require_principal(info)
+    if principal.kind is not kind:
+        raise Forbidden(f"this field is for {kind.value} tokens")
+    if scope is not None and not principal.has_scope(scope):
+        raise Forbidden(f"missing scope {scope}")
+    return principal
+
+
 class _RequiresKind(BasePermission):
     kind: PrincipalKind
     scope: str | None = None
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        principal = require_principal(info)
-        if principal.kind is not self.kind:
-            raise Forbidden(f"this field is for {self.kind.value} tokens")
-        if self.scope is not None and not principal.has_scope(self.scope):
-            raise Forbidden(f"missing scope {self.scope}")
+        require_kind(info, self.kind, self.scope)
         return True
 
 
