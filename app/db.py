@@ -7,6 +7,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
@@ -100,7 +101,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     "refresh_tokens": [
         IndexModel([("token_hash", ASCENDING)], unique=True),
         IndexModel([("family_id", ASCENDING)]),
-        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0),
+        IndexModel([("purge_at", ASCENDING)], expireAfterSeconds=0),
     ],
     "audit": [IndexModel([("at", DESCENDING)])],
     "leases": [],
@@ -109,12 +110,34 @@ INDEXES: dict[str, list[IndexModel]] = {
     "login_attempts": [
         IndexModel([("key", ASCENDING), ("at", ASCENDING)]),
         IndexModel([("attempt", ASCENDING)]),
-        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0),
+        IndexModel([("purge_at", ASCENDING)], expireAfterSeconds=0),
     ],
-    "login_locks": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0)],
-    "rate_limits": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0)],
+    "login_locks": [IndexModel([("purge_at", ASCENDING)], expireAfterSeconds=0)],
+    "rate_limits": [IndexModel([("purge_at", ASCENDING)], expireAfterSeconds=0)],
     "reward_claims": [],
 }
+
+# Indexes an earlier version created and this one drops at start-up: TTL indexes on fields the
+# logic reads with the injected clock (replaced by `purge_at`, see below).
+OBSOLETE_INDEXES: dict[str, list[str]] = {
+    name: ["expires_at_1"]
+    for name in ("refresh_tokens", "login_attempts", "login_locks", "rate_limits")
+}
+_INDEX_NOT_FOUND = 27
+
+# How much longer than the logic needs a document stays before the TTL monitor may delete it.
+PURGE_GRACE = timedelta(hours=1)
+
+
+def purge_at(keep_for: timedelta) -> datetime:
+    """The instant a TTL index may delete a document that the logic needs for `keep_for`.
+
+    A TTL index is garbage collection run by the database's own wall clock, so its field is
+    stamped from the wall clock, never from the injected clock the logic decides with (a test's
+    frozen clock, or a job's `--as-of`): otherwise the database could delete documents the logic
+    still counts. The logic never reads this field.
+    """
+    return datetime.now(UTC) + keep_for + PURGE_GRACE
 
 
 class TransactionFailed(Exception):
@@ -170,6 +193,13 @@ async def ensure_indexes(mongo: Mongo) -> None:
                     raise
         if indexes:
             await mongo.db[name].create_indexes(indexes)
+    for name, index_names in OBSOLETE_INDEXES.items():
+        for index_name in index_names:
+            try:
+                await mongo.db[name].drop_index(index_name)
+            except OperationFailure as exc:
+                if exc.code != _INDEX_NOT_FOUND:
+                    raise
 
 
 def _backoff(attempt: int) -> float:

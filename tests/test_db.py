@@ -6,7 +6,7 @@ import pytest
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import OperationFailure
 
-from app.db import INDEXES, Mongo, TransactionFailed, run_in_transaction
+from app.db import INDEXES, Mongo, TransactionFailed, ensure_indexes, run_in_transaction
 from tests.faults import fail_point
 
 
@@ -15,6 +15,16 @@ async def test_indexes_are_ensured_for_every_declared_collection(mongo: Mongo) -
     assert set(INDEXES) <= names
     ledger_indexes = await mongo["ledger"].index_information()
     assert any(info.get("unique") for info in ledger_indexes.values())
+
+
+async def test_ttl_indexes_on_the_logic_clock_from_earlier_versions_are_dropped(
+    mongo: Mongo,
+) -> None:
+    await mongo["refresh_tokens"].create_index("expires_at", expireAfterSeconds=0)
+    await ensure_indexes(mongo)
+    indexes = await mongo["refresh_tokens"].index_information()
+    assert "expires_at_1" not in indexes
+    assert indexes["purge_at_1"]["expireAfterSeconds"] == 0
 
 
 async def test_failed_commit_is_retried_and_data_written_once(mongo: Mongo) -> None:

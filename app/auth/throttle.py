@@ -3,8 +3,9 @@
 Log-in: an attempt is written *before* the password is checked and withdrawn if it succeeds, so
 parallel guesses cannot all slip in before the first failure is counted. The fifth failure for a
 phone inside 15 minutes locks that phone for 15 minutes; a client address gets more room (many
-members can share one NAT) but is locked the same way. Every document carries `expires_at` for
-the TTL index, and every decision uses the injected clock, never the server's.
+members can share one NAT) but is locked the same way. Every decision uses the injected clock,
+never the server's; every document carries `purge_at` (wall clock, see app.db.purge_at) for the
+TTL index that collects it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from app.clock import Clock
-from app.db import Mongo
+from app.db import Mongo, purge_at
 
 LOGIN_WINDOW = timedelta(minutes=15)
 LOGIN_LOCK = timedelta(minutes=15)
@@ -66,9 +67,10 @@ async def begin_login(
     if until:
         return Locked(max(until))
     attempt = LoginAttempt(secrets.token_hex(8), keys)
+    purge = purge_at(LOGIN_WINDOW)
     await mongo["login_attempts"].insert_many(
         [
-            {"attempt": attempt.attempt_id, "key": key, "at": now, "expires_at": now + LOGIN_WINDOW}
+            {"attempt": attempt.attempt_id, "key": key, "at": now, "purge_at": purge}
             for key, _ in keys
         ]
     )
@@ -104,7 +106,7 @@ async def _lock(mongo: Mongo, key: str, now: datetime) -> datetime:
     until = now + LOGIN_LOCK
     lock = await mongo["login_locks"].find_one_and_update(
         {"_id": key},
-        {"$max": {"until": until, "expires_at": until}},
+        {"$max": {"until": until, "purge_at": purge_at(LOGIN_LOCK)}},
         upsert=True,
         return_document=ReturnDocument.AFTER,
     )
@@ -123,7 +125,7 @@ async def count_mutation(mongo: Mongo, clock: Clock, member_id: str) -> Locked |
         try:
             counter = await mongo["rate_limits"].find_one_and_update(
                 {"_id": key},
-                {"$inc": {"count": 1}, "$setOnInsert": {"expires_at": window_end}},
+                {"$inc": {"count": 1}, "$setOnInsert": {"purge_at": purge_at(MUTATION_WINDOW)}},
                 upsert=True,
                 return_document=ReturnDocument.AFTER,
             )
