@@ -91,6 +91,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             log_config=None,
             lifespan="on",
             ws="websockets-sansio",
+            # The app decides which X-Forwarded-For to believe (JIFEN_TRUSTED_PROXIES, see
+            # app/proxies.py); uvicorn's own handling trusts any local peer.
+            proxy_headers=False,
         )
     except StopRequested:
         pass

@@ -18,6 +18,7 @@ from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
+from app.proxies import client_address
 from app.runtime import Runtime
 from graphql_schema.context import Context, authenticate, build_context
 from graphql_schema.safety import MAX_BODY_BYTES
@@ -47,7 +48,9 @@ class JifenGraphQL(GraphQL[Context, None]):
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
         runtime: Runtime = request.app.state.runtime
-        address = request.client.host if request.client else None
+        peer = request.client.host if request.client else None
+        forwarded_for = request.headers.getlist("x-forwarded-for")
+        address = client_address(peer, forwarded_for, runtime.settings.trusted_proxies)
         context = await build_context(runtime, request.headers.get("authorization"), address)
         if isinstance(request, WebSocket):
             context.socket = request
