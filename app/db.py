@@ -140,6 +140,10 @@ def purge_at(keep_for: timedelta) -> datetime:
     return datetime.now(UTC) + keep_for + PURGE_GRACE
 
 
+# What every write waits for before it is acknowledged (the client's default and each transaction's).
+DURABLE = WriteConcern("majority", j=True)
+
+
 class TransactionFailed(Exception):
     """A transaction kept failing transiently after every allowed attempt."""
 
@@ -174,7 +178,8 @@ def connect(url: str, db_name: str, *, max_txn_attempts: int = 8, **options: Any
     client: AsyncMongoClient[Document] = AsyncMongoClient(
         url,
         tz_aware=True,
-        w="majority",
+        w="majority",  # acknowledged only once a majority has it, and in its journal:
+        journal=True,  # an acknowledged write survives a failover and a crash
         retryWrites=True,
         appname="jifen",
         **options,
@@ -224,7 +229,7 @@ async def run_in_transaction(
             try:
                 await session.start_transaction(
                     read_concern=ReadConcern("snapshot"),
-                    write_concern=WriteConcern("majority"),
+                    write_concern=DURABLE,
                     read_preference=ReadPreference.PRIMARY,
                 )
                 result = await work(session)

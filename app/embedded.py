@@ -1,7 +1,9 @@
 """The embedded default: a SecantusDB server run as a child process when no MongoDB URL is set.
 
 It runs in its own process (never in ours: it would share our GIL), on a free loopback
-port, with its storage under the data folder, and it dies with us.
+port, with its storage under the data folder, and it dies with us. It syncs its log on every
+commit (`--sync-on-commit`): without it, a write acknowledged just before the process is killed
+can be lost, and a ledger must never lose an acknowledged write.
 """
 
 from __future__ import annotations
@@ -57,11 +59,17 @@ class EmbeddedMongo:
     """Start, wait for, and stop one SecantusDB process."""
 
     def __init__(
-        self, storage_dir: Path, *, port: int | None = None, enable_test_commands: bool = False
+        self,
+        storage_dir: Path,
+        *,
+        port: int | None = None,
+        enable_test_commands: bool = False,
+        sync_on_commit: bool = True,
     ) -> None:
         self.storage_dir = storage_dir
         self.port = port
         self.enable_test_commands = enable_test_commands
+        self.sync_on_commit = sync_on_commit
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -101,6 +109,8 @@ class EmbeddedMongo:
         ]  # fmt: skip
         if self.enable_test_commands:
             args.append("--enable-test-commands")
+        if self.sync_on_commit:
+            args.append("--sync-on-commit")
         with self.log_path.open("ab") as log_file:
             self.process = subprocess.Popen(
                 args, stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=die_with_parent

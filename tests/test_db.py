@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import pytest
+from pymongo import monitoring
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import OperationFailure
 
-from app.db import INDEXES, Mongo, TransactionFailed, ensure_indexes, run_in_transaction
+from app.db import (
+    INDEXES,
+    Mongo,
+    TransactionFailed,
+    connect,
+    ensure_indexes,
+    run_in_transaction,
+)
 from tests.faults import fail_point
 
 
@@ -115,3 +123,37 @@ async def test_non_transient_errors_are_not_retried(mongo: Mongo) -> None:
         await mongo.transaction(work)
     assert attempts == 1
     assert await mongo["ledger"].count_documents({"_id": "dup"}) == 0
+
+
+class WriteConcerns(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.seen: dict[str, object] = {}
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name in ("insert", "commitTransaction"):
+            self.seen.setdefault(event.command_name, event.command.get("writeConcern"))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_writes_are_acknowledged_only_once_journaled_by_a_majority(
+    mongo_url: str, db_name: str
+) -> None:
+    listener = WriteConcerns()
+    mongo = connect(mongo_url, db_name, event_listeners=[listener])
+    try:
+        await mongo["audit"].insert_one({"what": "plain write"})
+
+        async def work(session: AsyncClientSession) -> None:
+            await mongo["audit"].insert_one({"what": "in a transaction"}, session=session)
+
+        await mongo.transaction(work)
+    finally:
+        await mongo.client.drop_database(db_name)
+        await mongo.close()
+    durable = {"w": "majority", "j": True}
+    assert listener.seen == {"insert": durable, "commitTransaction": durable}
