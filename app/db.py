@@ -129,6 +129,20 @@ _INDEX_NOT_FOUND = 27
 PURGE_GRACE = timedelta(hours=1)
 
 
+def honour_cancellation() -> None:
+    """Raise CancelledError if this task was cancelled during a database operation that ignored it.
+
+    pymongo's async client (4.20) sometimes swallows a cancellation that arrives while an
+    operation waits for its reply: the task goes on as if nothing happened, though
+    `Task.cancelling()` still counts the request. Code about to wait for a long time after an
+    operation (a subscription waiting for events) calls this first, or it would wait forever
+    for a client that is gone.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 def purge_at(keep_for: timedelta) -> datetime:
     """The instant a TTL index may delete a document that the logic needs for `keep_for`.
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 
@@ -20,6 +18,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from app.proxies import client_address
 from app.runtime import Runtime
+from graphql_schema.connections import ExpiringConnection
 from graphql_schema.context import Context, authenticate, build_context
 from graphql_schema.safety import MAX_BODY_BYTES
 
@@ -27,6 +26,8 @@ log = logging.getLogger(__name__)
 
 
 class JifenGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = ExpiringConnection
+
     def __init__(
         self,
         schema: strawberry.Schema,
@@ -52,8 +53,6 @@ class JifenGraphQL(GraphQL[Context, None]):
         forwarded_for = request.headers.getlist("x-forwarded-for")
         address = client_address(peer, forwarded_for, runtime.settings.trusted_proxies)
         context = await build_context(runtime, request.headers.get("authorization"), address)
-        if isinstance(request, WebSocket):
-            context.socket = request
         return context
 
     async def parse_http_body(
@@ -70,7 +69,8 @@ class JifenGraphQL(GraphQL[Context, None]):
         """A WebSocket authenticates with `Authorization` in its connection_init payload.
 
         A missing or bad token closes it with 4403 before any subscription starts; when the
-        token expires the server closes it with 4401, and the client reconnects with a fresh one.
+        token expires the server closes it with 4401 (see connections.py), and the client
+        reconnects with a fresh one.
         """
         params = context.connection_params or {}
         authorization = params.get("Authorization", params.get("authorization"))
@@ -81,13 +81,4 @@ class JifenGraphQL(GraphQL[Context, None]):
             log.info("websocket refused: %s", failure)
             raise ConnectionRejectionError()
         context.principal, context.auth_failure = principal, None
-        if isinstance(context.socket, WebSocket):
-            seconds = (principal.expires_at - context.runtime.clock.now()).total_seconds()
-            context.expiry_task = asyncio.create_task(_close_when_expired(context.socket, seconds))
         return UNSET  # type: ignore[no-any-return]
-
-
-async def _close_when_expired(socket: WebSocket, seconds: float) -> None:
-    await asyncio.sleep(max(0.0, seconds))
-    with contextlib.suppress(RuntimeError, OSError):
-        await socket.close(code=4401, reason="token expired")
