@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=86400)
 
     txn_max_attempts: int = Field(default=8, ge=1, le=100)
+    request_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=120,
+        description="Time budget of one API request; past it the client gets UNAVAILABLE.",
+    )
 
     push_gateway_url: str | None = Field(
         default=None, description="The brand's push/SMS gateway; unset keeps deliveries queued."

@@ -19,6 +19,8 @@ from pymongo.read_concern import ReadConcern
 from pymongo.read_preferences import ReadPreference
 from pymongo.write_concern import WriteConcern
 
+from app import deadlines
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -158,8 +160,23 @@ def purge_at(keep_for: timedelta) -> datetime:
 DURABLE = WriteConcern("majority", j=True)
 
 
+# A server that does not answer is given up on after this long (a request's budget may cut it).
+SERVER_SELECTION_TIMEOUT_MS = 5_000
+CONNECT_TIMEOUT_MS = 2_000
+
+
 class TransactionFailed(Exception):
-    """A transaction kept failing transiently after every allowed attempt."""
+    """A transaction kept failing transiently after every allowed attempt, or until its time budget
+    was spent."""
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """The database did not answer in time or could not be reached: the client may retry later."""
+    if isinstance(error, TransactionFailed | TimeoutError):
+        return True
+    return isinstance(error, PyMongoError) and (
+        error.timeout or isinstance(error, ConnectionFailure)
+    )
 
 
 @dataclass
@@ -173,10 +190,13 @@ class Mongo:
     def __getitem__(self, name: str) -> AsyncCollection[Document]:
         return self.db[name]
 
-    async def ping(self) -> bool:
+    async def ping(self, within: float = 1.0) -> bool:
+        """The server answers a ping within `within` seconds."""
         try:
-            await self.client.admin.command("ping")
-        except PyMongoError:
+            async with asyncio.timeout(within):
+                with deadlines.time_budget(within):
+                    await self.client.admin.command("ping")
+        except (PyMongoError, TimeoutError):
             return False
         return True
 
@@ -196,7 +216,11 @@ def connect(url: str, db_name: str, *, max_txn_attempts: int = 8, **options: Any
         journal=True,  # an acknowledged write survives a failover and a crash
         retryWrites=True,
         appname="jifen",
-        **options,
+        **{
+            "serverSelectionTimeoutMS": SERVER_SELECTION_TIMEOUT_MS,
+            "connectTimeoutMS": CONNECT_TIMEOUT_MS,
+            **options,
+        },
     )
     return Mongo(client=client, db=client[db_name], max_txn_attempts=max_txn_attempts)
 
@@ -235,7 +259,8 @@ async def run_in_transaction(
 
     TransientTransactionError reruns the whole transaction (the server aborted it);
     UnknownTransactionCommitResult retries only the commit, which the server makes idempotent.
-    `work` must therefore be safe to run again from the start.
+    `work` must therefore be safe to run again from the start. Inside a request's time budget
+    (app.deadlines) it stops retrying when the budget is spent, whatever `max_attempts` allows.
     """
     last_error: PyMongoError | None = None
     for attempt in range(1, max_attempts + 1):
@@ -259,8 +284,21 @@ async def run_in_transaction(
                     raise
                 last_error = exc
                 log.info("transaction attempt %d failed transiently: %s", attempt, exc)
-                await asyncio.sleep(_backoff(attempt))
+                if not await _back_off(attempt):
+                    raise TransactionFailed(
+                        f"transaction failed after {attempt} attempts: time budget spent"
+                    ) from exc
     raise TransactionFailed(f"transaction failed after {max_attempts} attempts") from last_error
+
+
+async def _back_off(attempt: int) -> bool:
+    """Wait before the next attempt; False when the request's time budget leaves no room for one."""
+    delay = _backoff(attempt)
+    left = deadlines.remaining()
+    if left is not None and left <= delay:
+        return False
+    await asyncio.sleep(delay)
+    return True
 
 
 def _is_transient(exc: PyMongoError) -> bool:
@@ -273,8 +311,9 @@ async def _commit(session: AsyncClientSession, max_attempts: int) -> None:
             await session.commit_transaction()
             return
         except PyMongoError as exc:
-            if exc.has_error_label("UnknownTransactionCommitResult") and attempt < max_attempts:
+            unknown = exc.has_error_label("UnknownTransactionCommitResult")
+            if unknown and attempt < max_attempts:
                 log.info("commit result unknown (attempt %d), retrying commit: %s", attempt, exc)
-                await asyncio.sleep(_backoff(attempt))
-                continue
+                if await _back_off(attempt):
+                    continue
             raise

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 
 from graphql import GraphQLError
+from strawberry.extensions import MaskErrors
 
+from app.db import is_unavailable
 from app.logs import request_id_var
 
 log = logging.getLogger("jifen.graphql")
@@ -42,6 +44,35 @@ class RateLimited(ClientError):
     code = "RATE_LIMITED"
 
 
+class Unavailable(ClientError):
+    """The database did not answer within the request's time budget: retry shortly."""
+
+    code = "UNAVAILABLE"
+
+
+UNAVAILABLE_MESSAGE = "The service is temporarily unavailable; retry shortly."
+
+
+def unavailable(error: GraphQLError) -> bool:
+    return error.original_error is not None and is_unavailable(error.original_error)
+
+
+class MaskInternalErrors(MaskErrors):
+    """Masks what the client need not see; a database that did not answer becomes UNAVAILABLE."""
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        if unavailable(error):
+            return GraphQLError(
+                UNAVAILABLE_MESSAGE,
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+                extensions={"code": Unavailable.code},
+            )
+        return super().anonymise_error(error)
+
+
 def is_client_error(error: GraphQLError) -> bool:
     """Validation and parse errors (no original error) and our own ClientErrors pass unmasked."""
     original = error.original_error
@@ -54,7 +85,14 @@ def should_mask(error: GraphQLError) -> bool:
 
 def log_unexpected(errors: list[GraphQLError]) -> None:
     for error in errors:
-        if should_mask(error):
+        if unavailable(error):
+            log.warning(
+                "database unavailable (request %s) at %s: %r",
+                request_id_var.get(),
+                ".".join(str(p) for p in error.path or ()),
+                error.original_error,
+            )
+        elif should_mask(error):
             original = error.original_error
             log.error(
                 "unexpected error (request %s) at %s: %r",

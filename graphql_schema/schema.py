@@ -8,10 +8,10 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import MaskErrors, ParserCache, SchemaExtension
+from strawberry.extensions import ParserCache, SchemaExtension
 from strawberry.types import ExecutionContext
 
-from graphql_schema.errors import log_unexpected, should_mask
+from graphql_schema.errors import MaskInternalErrors, log_unexpected, should_mask
 from graphql_schema.ledger import LedgerEntry
 from graphql_schema.members import (
     Member,
@@ -98,7 +98,9 @@ def build_schema(*, introspection: bool = True) -> strawberry.Schema:
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         lambda: GuardedValidation(rules),
         lambda: ParserCache(maxsize=512),
-        lambda: MaskErrors(should_mask_error=should_mask, error_message="Internal server error."),
+        lambda: MaskInternalErrors(
+            should_mask_error=should_mask, error_message="Internal server error."
+        ),
     ]
     schema_kwargs: dict[str, Any] = {
         "query": Query,

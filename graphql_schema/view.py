@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
+from typing import Any
 
 import strawberry
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
@@ -14,15 +16,21 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
+from app.deadlines import time_budget
 from app.proxies import client_address
 from app.runtime import Runtime
 from graphql_schema.connections import ExpiringConnection
 from graphql_schema.context import Context, authenticate, build_context
+from graphql_schema.errors import UNAVAILABLE_MESSAGE, Unavailable
 from graphql_schema.safety import MAX_BODY_BYTES
 
 log = logging.getLogger(__name__)
+
+# Past its budget a request is cut off even if something ignores pymongo's timeout.
+HARD_STOP_MARGIN_SECONDS = 1.0
 
 
 class JifenGraphQL(GraphQL[Context, None]):
@@ -64,6 +72,25 @@ class JifenGraphQL(GraphQL[Context, None]):
         if too_big or (request.method == "POST" and len(await request.get_body()) > MAX_BODY_BYTES):
             raise HTTPException(413, f"request body over {MAX_BODY_BYTES} bytes")
         return await super().parse_http_body(request)
+
+    async def execute_operation(
+        self, request: Request, request_adapter: AsyncHTTPRequestAdapter, *args: Any, **kwargs: Any
+    ) -> Any:
+        """Run one HTTP operation inside the request's time budget (JIFEN_REQUEST_TIMEOUT_SECONDS).
+
+        Database operations share the budget (app.deadlines), so a dead database answers
+        UNAVAILABLE in time instead of hanging; the hard stop covers anything else that waits.
+        """
+        budget = request.app.state.runtime.settings.request_timeout_seconds
+        try:
+            async with asyncio.timeout(budget + HARD_STOP_MARGIN_SECONDS):
+                with time_budget(budget):
+                    return await super().execute_operation(
+                        request, request_adapter, *args, **kwargs
+                    )
+        except TimeoutError:
+            log.warning("request cut off after its %.1f s budget", budget)
+            return ExecutionResult(data=None, errors=[Unavailable(UNAVAILABLE_MESSAGE)])
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """A WebSocket authenticates with `Authorization` in its connection_init payload.

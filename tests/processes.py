@@ -29,12 +29,13 @@ JIFEN = str(Path(sys.executable).parent / "jifen")
 
 def start_serve(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
     """`jifen serve` as an operator runs it, on the test's database, its output in `log`."""
-    return subprocess.Popen(
-        [JIFEN, "serve", "--port", str(port)],
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
+    with log.open("ab") as output:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [JIFEN, "serve", "--port", str(port)],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
