@@ -81,6 +81,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         if settings.mongodb_url is None:
             embedded = _embedded(settings)
             url = embedded.start()
+            embedded.supervise()
             # uvicorn workers read their settings from the environment: point them at our server.
             os.environ["JIFEN_MONGODB_URL"] = url
             os.environ["JIFEN_DATA_DIR"] = str(settings.data_dir.resolve())

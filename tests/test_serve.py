@@ -135,3 +135,53 @@ def test_embedded_database_dies_with_a_killed_server(tmp_path: Path, sig: signal
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(30)
+
+
+def _worker_pid(serve_pid: int) -> int:
+    """The `jifen worker` child that serve starts on the embedded default."""
+    children = Path(f"/proc/{serve_pid}/task/{serve_pid}/children").read_text().split()
+    for child in children:
+        cmdline = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        if b"worker" in cmdline:
+            return int(child)
+    raise AssertionError(f"no worker among serve's children {children}")
+
+
+def _restarted_db_pid(data_dir: Path, old_pid: int, timeout: float = 60) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid = _db_pid(data_dir)
+        if pid != old_pid and alive(pid):
+            return pid
+        time.sleep(0.2)
+    raise AssertionError("the embedded database was not restarted")
+
+
+def test_a_killed_embedded_database_is_restarted_and_logged(tmp_path: Path) -> None:
+    data_dir, port = tmp_path / "data", free_port()
+    process = _start(data_dir, port)
+    try:
+        _wait_ready(port, process)
+        db_pid = _db_pid(data_dir)
+        os.kill(db_pid, signal.SIGKILL)
+        restarted = _restarted_db_pid(data_dir, db_pid)
+        _wait_ready(port, process)
+        assert _program_name(port) == "Jifen Demo Mall"
+        log = (tmp_path / "serve.log").read_text()
+        assert f"embedded database (pid {db_pid}) exited" in log
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+    assert _gone(restarted), "the restarted database outlived serve"
+
+
+def test_the_worker_child_dies_with_a_killed_server(tmp_path: Path) -> None:
+    data_dir, port = tmp_path / "data", free_port()
+    process = _start(data_dir, port)
+    try:
+        _wait_ready(port, process)
+        worker_pid = _worker_pid(process.pid)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+    assert _gone(worker_pid, timeout=15), "the worker outlived a killed serve"
