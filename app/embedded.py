@@ -51,13 +51,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    # Linux: the kernel sends SIGTERM to the server if we are killed, even by SIGKILL.
+def terminate_with_parent() -> None:
+    """Linux: the kernel sends this process SIGTERM when its parent dies, even by SIGKILL."""
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() == 1:  # the parent died before prctl took effect: nobody will signal us
         os._exit(1)
+
+
+def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    terminate_with_parent()
     os.setpgrp()  # Ctrl-C in the terminal reaches us, and we stop the server in order.
 
 

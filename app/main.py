@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -18,7 +19,7 @@ from app.auth.tokens import build_token_services
 from app.clock import Clock, SystemClock
 from app.config import Environment, Settings, load_settings
 from app.db import connect, ensure_indexes
-from app.embedded import EmbeddedMongo
+from app.embedded import EmbeddedMongo, terminate_with_parent
 from app.logs import RequestIdMiddleware
 from app.notifications.hub import NotificationHub
 from app.runtime import Runtime
@@ -49,6 +50,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     """Build the ASGI app; the database is opened in the lifespan and closed after it."""
     settings = settings or load_settings()
     clock = clock or SystemClock()
+    if multiprocessing.parent_process() is not None:
+        # A worker process of `serve --workers N`: it must not keep serving after serve is killed.
+        terminate_with_parent()
     production = settings.env is Environment.PRODUCTION
 
     @asynccontextmanager

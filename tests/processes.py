@@ -27,11 +27,13 @@ def jifen_env(mongo_url: str, db_name: str, data_dir: Path, **settings: str) -> 
 JIFEN = str(Path(sys.executable).parent / "jifen")
 
 
-def start_serve(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_serve(
+    env: dict[str, str], port: int, log: Path, *options: str
+) -> subprocess.Popen[bytes]:
     """`jifen serve` as an operator runs it, on the test's database, its output in `log`."""
     with log.open("ab") as output:  # the child keeps its own descriptor
         return subprocess.Popen(
-            [JIFEN, "serve", "--port", str(port)],
+            [JIFEN, "serve", "--port", str(port), *options],
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,

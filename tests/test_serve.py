@@ -15,6 +15,7 @@ import pytest
 from pymongo import MongoClient
 
 from app.embedded import alive, free_port
+from tests.processes import jifen_env, start_serve, wait_ready
 
 JIFEN = str(Path(sys.executable).parent / "jifen")
 
@@ -185,3 +186,29 @@ def test_the_worker_child_dies_with_a_killed_server(tmp_path: Path) -> None:
         process.send_signal(signal.SIGKILL)
         process.wait(30)
     assert _gone(worker_pid, timeout=15), "the worker outlived a killed serve"
+
+
+def _descendants(pid: int) -> list[int]:
+    found = []
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        found += [int(child), *_descendants(int(child))]
+    return found
+
+
+def test_uvicorn_worker_processes_die_with_a_killed_server(
+    tmp_path: Path, mongo_url: str, db_name: str
+) -> None:
+    port = free_port()
+    env = jifen_env(mongo_url, db_name, tmp_path / "data")
+    process = start_serve(env, port, tmp_path / "serve.log", "--workers", "2")
+    try:
+        wait_ready(port, process)
+        children = _descendants(process.pid)
+        assert len(children) >= 2
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+    left = [pid for pid in children if not _gone(pid, timeout=15)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert left == [], "processes of a killed serve kept running (and serving its port)"
