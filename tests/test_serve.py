@@ -36,19 +36,6 @@ def _start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     )
 
 
-def _wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "serve exited early"
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("serve did not become ready")
-
-
 def _db_pid(data_dir: Path) -> int:
     return int(json.loads((data_dir / "secantusd.json").read_text())["pid"])
 
@@ -80,7 +67,7 @@ def test_serve_seeds_demo_answers_and_keeps_data_across_restart(tmp_path: Path) 
     data_dir, port = tmp_path / "data", free_port()
     process = _start(data_dir, port)
     try:
-        _wait_ready(port, process)
+        wait_ready(port, process)
         assert _program_name(port) == "Jifen Demo Mall"
         db_pid = _db_pid(data_dir)
         with MongoClient(_db_url(data_dir)) as client:
@@ -107,7 +94,7 @@ def test_serve_seeds_demo_answers_and_keeps_data_across_restart(tmp_path: Path) 
 
     process = _start(data_dir, port)
     try:
-        _wait_ready(port, process)
+        wait_ready(port, process)
         restarted_db_pid = _db_pid(data_dir)
         assert restarted_db_pid != db_pid
         assert _program_name(port) == "Renamed Mall"
@@ -122,7 +109,7 @@ def test_embedded_database_dies_with_a_killed_server(tmp_path: Path, sig: signal
     data_dir, port = tmp_path / "data", free_port()
     process = _start(data_dir, port)
     try:
-        _wait_ready(port, process)
+        wait_ready(port, process)
         db_pid = _db_pid(data_dir)
     finally:
         process.send_signal(sig)
@@ -131,7 +118,7 @@ def test_embedded_database_dies_with_a_killed_server(tmp_path: Path, sig: signal
     # and the next start reuses the storage without a lock problem
     process = _start(data_dir, port)
     try:
-        _wait_ready(port, process)
+        wait_ready(port, process)
         assert _program_name(port) == "Jifen Demo Mall"
     finally:
         process.send_signal(signal.SIGTERM)
@@ -162,11 +149,11 @@ def test_a_killed_embedded_database_is_restarted_and_logged(tmp_path: Path) -> N
     data_dir, port = tmp_path / "data", free_port()
     process = _start(data_dir, port)
     try:
-        _wait_ready(port, process)
+        wait_ready(port, process)
         db_pid = _db_pid(data_dir)
         os.kill(db_pid, signal.SIGKILL)
         restarted = _restarted_db_pid(data_dir, db_pid)
-        _wait_ready(port, process)
+        wait_ready(port, process)
         assert _program_name(port) == "Jifen Demo Mall"
         log = (tmp_path / "serve.log").read_text()
         assert f"embedded database (pid {db_pid}) exited" in log
@@ -180,7 +167,7 @@ def test_the_worker_child_dies_with_a_killed_server(tmp_path: Path) -> None:
     data_dir, port = tmp_path / "data", free_port()
     process = _start(data_dir, port)
     try:
-        _wait_ready(port, process)
+        wait_ready(port, process)
         worker_pid = _worker_pid(process.pid)
     finally:
         process.send_signal(signal.SIGKILL)
