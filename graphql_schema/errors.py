@@ -120,3 +120,18 @@ def _log_unexpected(error: GraphQLError) -> None:
         original,
         exc_info=(type(original), original, original.__traceback__) if original else None,
     )
+
+
+def hook_error(exc: Exception) -> GraphQLError:
+    """What a client sees of an exception raised in an extension's hook, outside every resolver:
+    strawberry would send its message as it is (a database error names our addresses)."""
+    if is_unavailable(exc):
+        log.warning("database unavailable (request %s): %r", request_id_var.get(), exc)
+        return Unavailable(UNAVAILABLE_MESSAGE)
+    log.error(
+        "unexpected error (request %s) in an extension: %r",
+        request_id_var.get(),
+        exc,
+        exc_info=(type(exc), exc, exc.__traceback__),
+    )
+    return GraphQLError("Internal server error.")

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 
+from graphql import ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from graphql_schema.errors import MaskInternalErrors, should_mask
+from graphql_schema.errors import MaskInternalErrors, hook_error, should_mask
 from graphql_schema.mutation_limit import refuse_over_limit
 from graphql_schema.safety import (
     MAX_TOKENS,
@@ -58,7 +59,10 @@ class RequestGuard(MaskInternalErrors):
     async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context
         if context.operation_type is OperationType.MUTATION:
-            refusal = await refuse_over_limit(context, self.limited_fields)
+            try:
+                refusal = await refuse_over_limit(context, self.limited_fields)
+            except Exception as exc:  # strawberry would show it to the client as it is
+                refusal = ExecutionResult(data=None, errors=[hook_error(exc)])
             if refusal is not None:
                 context.result = refusal  # strawberry then skips execution
         yield
