@@ -56,6 +56,13 @@ async def open_database(settings: Settings) -> AsyncIterator[Mongo]:
             embedded.stop()
 
 
+# SIGTERM stops serve well inside a container's usual 10 s grace period, whatever the database
+# does: requests in flight get this long to finish (each has its own time budget anyway), then
+# the worker child this long to stop before it is killed.
+GRACEFUL_SHUTDOWN_SECONDS = 4
+WORKER_STOP_SECONDS = 3
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -77,6 +84,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         if settings.mongodb_url is None:
             embedded = _embedded(settings)
             url = embedded.start()
+            embedded.supervise()
             # uvicorn workers read their settings from the environment: point them at our server.
             os.environ["JIFEN_MONGODB_URL"] = url
             os.environ["JIFEN_DATA_DIR"] = str(settings.data_dir.resolve())
@@ -95,6 +103,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             lifespan="on",
             ws="websockets-sansio",
             ws_max_size=MAX_FRAME_BYTES,
+            # The app decides which X-Forwarded-For to believe (JIFEN_TRUSTED_PROXIES, see
+            # app/proxies.py); uvicorn's own handling trusts any local peer.
+            proxy_headers=False,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         )
     except StopRequested:
         pass
@@ -102,9 +114,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         if worker is not None:
             worker.terminate()
             try:
-                worker.wait(15)
+                worker.wait(WORKER_STOP_SECONDS)
             except subprocess.TimeoutExpired:
                 worker.kill()
+                worker.wait()
         if embedded is not None:
             embedded.stop()
         for sig, handler in previous.items():

@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.proxies import Network, parse_networks
+
 
 class Environment(StrEnum):
     DEV = "dev"
@@ -44,6 +46,10 @@ class Settings(BaseSettings):
         default=None, description="JSON log lines; defaults to on in production."
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    trusted_proxies: Annotated[list[Network], NoDecode] = Field(
+        default_factory=list,
+        description="Proxies whose X-Forwarded-For is believed: addresses or CIDR blocks.",
+    )
     seed_demo: bool = Field(
         default=True, description="Seed the demo program into an empty embedded database."
     )
@@ -68,6 +74,12 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=86400)
 
     txn_max_attempts: int = Field(default=8, ge=1, le=100)
+    request_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=120,
+        description="Time budget of one API request; past it the client gets UNAVAILABLE.",
+    )
 
     mutation_limit_per_minute: int = Field(
         default=60, ge=1, le=1000, description="Mutations one member may make in any minute."
@@ -101,6 +113,13 @@ class Settings(BaseSettings):
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return parse_networks(value)
         return value
 
     @model_validator(mode="after")

@@ -7,6 +7,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnDocument
@@ -17,6 +18,8 @@ from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailur
 from pymongo.read_concern import ReadConcern
 from pymongo.read_preferences import ReadPreference
 from pymongo.write_concern import WriteConcern
+
+from app import deadlines
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +108,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     "refresh_tokens": [
         IndexModel([("token_hash", ASCENDING)], unique=True),
         IndexModel([("family_id", ASCENDING)]),
-        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0),
+        IndexModel([("purge_at", ASCENDING)], expireAfterSeconds=0),
     ],
     "audit": [IndexModel([("at", DESCENDING)])],
     "leases": [],
@@ -115,17 +118,72 @@ INDEXES: dict[str, list[IndexModel]] = {
     "login_attempts": [
         IndexModel([("key", ASCENDING), ("at", ASCENDING)]),
         IndexModel([("attempt", ASCENDING)]),
-        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0),
+        IndexModel([("purge_at", ASCENDING)], expireAfterSeconds=0),
     ],
-    "login_locks": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0)],
-    "rate_limits": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0)],
+    "login_locks": [IndexModel([("purge_at", ASCENDING)], expireAfterSeconds=0)],
+    "rate_limits": [IndexModel([("purge_at", ASCENDING)], expireAfterSeconds=0)],
     "reward_claims": [],
     "push_devices": [],  # one document per device token (by digest): the member it belongs to
 }
 
+# Indexes an earlier version created and this one drops at start-up: TTL indexes on fields the
+# logic reads with the injected clock (replaced by `purge_at`, see below).
+OBSOLETE_INDEXES: dict[str, list[str]] = {
+    name: ["expires_at_1"]
+    for name in ("refresh_tokens", "login_attempts", "login_locks", "rate_limits")
+}
+_INDEX_NOT_FOUND = 27
+
+# How much longer than the logic needs a document stays before the TTL monitor may delete it.
+PURGE_GRACE = timedelta(hours=1)
+
+
+def honour_cancellation() -> None:
+    """Raise CancelledError if this task was cancelled during a database operation that ignored it.
+
+    pymongo's async client (4.20) sometimes swallows a cancellation that arrives while an
+    operation waits for its reply: the task goes on as if nothing happened, though
+    `Task.cancelling()` still counts the request. Code about to wait for a long time after an
+    operation (a subscription waiting for events) calls this first, or it would wait forever
+    for a client that is gone.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+def purge_at(keep_for: timedelta) -> datetime:
+    """The instant a TTL index may delete a document that the logic needs for `keep_for`.
+
+    A TTL index is garbage collection run by the database's own wall clock, so its field is
+    stamped from the wall clock, never from the injected clock the logic decides with (a test's
+    frozen clock, or a job's `--as-of`): otherwise the database could delete documents the logic
+    still counts. The logic never reads this field.
+    """
+    return datetime.now(UTC) + keep_for + PURGE_GRACE
+
+
+# What every write waits for before it is acknowledged (the client's default and each transaction's).
+DURABLE = WriteConcern("majority", j=True)
+
+
+# A server that does not answer is given up on after this long (a request's budget may cut it).
+SERVER_SELECTION_TIMEOUT_MS = 5_000
+CONNECT_TIMEOUT_MS = 2_000
+
 
 class TransactionFailed(Exception):
-    """A transaction kept failing transiently after every allowed attempt."""
+    """A transaction kept failing transiently after every allowed attempt, or until its time budget
+    was spent."""
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """The database did not answer in time or could not be reached: the client may retry later."""
+    if isinstance(error, TransactionFailed | TimeoutError):
+        return True
+    return isinstance(error, PyMongoError) and (
+        error.timeout or isinstance(error, ConnectionFailure)
+    )
 
 
 @dataclass
@@ -139,10 +197,13 @@ class Mongo:
     def __getitem__(self, name: str) -> AsyncCollection[Document]:
         return self.db[name]
 
-    async def ping(self) -> bool:
+    async def ping(self, within: float = 1.0) -> bool:
+        """The server answers a ping within `within` seconds."""
         try:
-            await self.client.admin.command("ping")
-        except PyMongoError:
+            async with asyncio.timeout(within):
+                with deadlines.time_budget(within):
+                    await self.client.admin.command("ping")
+        except (PyMongoError, TimeoutError):
             return False
         return True
 
@@ -158,10 +219,15 @@ def connect(url: str, db_name: str, *, max_txn_attempts: int = 8, **options: Any
     client: AsyncMongoClient[Document] = AsyncMongoClient(
         url,
         tz_aware=True,
-        w="majority",
+        w="majority",  # acknowledged only once a majority has it, and in its journal:
+        journal=True,  # an acknowledged write survives a failover and a crash
         retryWrites=True,
         appname="jifen",
-        **options,
+        **{
+            "serverSelectionTimeoutMS": SERVER_SELECTION_TIMEOUT_MS,
+            "connectTimeoutMS": CONNECT_TIMEOUT_MS,
+            **options,
+        },
     )
     return Mongo(client=client, db=client[db_name], max_txn_attempts=max_txn_attempts)
 
@@ -177,6 +243,13 @@ async def ensure_indexes(mongo: Mongo) -> None:
                     raise
         if indexes:
             await mongo.db[name].create_indexes(indexes)
+    for name, index_names in OBSOLETE_INDEXES.items():
+        for index_name in index_names:
+            try:
+                await mongo.db[name].drop_index(index_name)
+            except OperationFailure as exc:
+                if exc.code != _INDEX_NOT_FOUND:
+                    raise
 
 
 def _backoff(attempt: int) -> float:
@@ -193,7 +266,8 @@ async def run_in_transaction(
 
     TransientTransactionError reruns the whole transaction (the server aborted it);
     UnknownTransactionCommitResult retries only the commit, which the server makes idempotent.
-    `work` must therefore be safe to run again from the start.
+    `work` must therefore be safe to run again from the start. Inside a request's time budget
+    (app.deadlines) it stops retrying when the budget is spent, whatever `max_attempts` allows.
     """
     last_error: PyMongoError | None = None
     for attempt in range(1, max_attempts + 1):
@@ -201,7 +275,7 @@ async def run_in_transaction(
             try:
                 await session.start_transaction(
                     read_concern=ReadConcern("snapshot"),
-                    write_concern=WriteConcern("majority"),
+                    write_concern=DURABLE,
                     read_preference=ReadPreference.PRIMARY,
                 )
                 result = await work(session)
@@ -217,8 +291,21 @@ async def run_in_transaction(
                     raise
                 last_error = exc
                 log.info("transaction attempt %d failed transiently: %s", attempt, exc)
-                await asyncio.sleep(_backoff(attempt))
+                if not await _back_off(attempt):
+                    raise TransactionFailed(
+                        f"transaction failed after {attempt} attempts: time budget spent"
+                    ) from exc
     raise TransactionFailed(f"transaction failed after {max_attempts} attempts") from last_error
+
+
+async def _back_off(attempt: int) -> bool:
+    """Wait before the next attempt; False when the request's time budget leaves no room for one."""
+    delay = _backoff(attempt)
+    left = deadlines.remaining()
+    if left is not None and left <= delay:
+        return False
+    await asyncio.sleep(delay)
+    return True
 
 
 def _is_transient(exc: PyMongoError) -> bool:
@@ -231,10 +318,11 @@ async def _commit(session: AsyncClientSession, max_attempts: int) -> None:
             await session.commit_transaction()
             return
         except PyMongoError as exc:
-            if exc.has_error_label("UnknownTransactionCommitResult") and attempt < max_attempts:
+            unknown = exc.has_error_label("UnknownTransactionCommitResult")
+            if unknown and attempt < max_attempts:
                 log.info("commit result unknown (attempt %d), retrying commit: %s", attempt, exc)
-                await asyncio.sleep(_backoff(attempt))
-                continue
+                if await _back_off(attempt):
+                    continue
             raise
 
 

@@ -1,7 +1,9 @@
 """The embedded default: a SecantusDB server run as a child process when no MongoDB URL is set.
 
 It runs in its own process (never in ours: it would share our GIL), on a free loopback
-port, with its storage under the data folder, and it dies with us.
+port, with its storage under the data folder, and it dies with us. It syncs its log on every
+commit (`--sync-on-commit`): without it, a write acknowledged just before the process is killed
+can be lost, and a ledger must never lose an acknowledged write.
 """
 
 from __future__ import annotations
@@ -10,18 +12,22 @@ import contextlib
 import ctypes
 import importlib.util
 import json
+import logging
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
 
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
+
+log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
 
@@ -67,11 +73,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    # Linux: the kernel sends SIGTERM to the server if we are killed, even by SIGKILL.
+def terminate_with_parent() -> None:
+    """Linux: the kernel sends this process SIGTERM when its parent dies, even by SIGKILL."""
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() == 1:  # the parent died before prctl took effect: nobody will signal us
+        os._exit(1)
+
+
+def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    terminate_with_parent()
     os.setpgrp()  # Ctrl-C in the terminal reaches us, and we stop the server in order.
 
 
@@ -79,12 +91,20 @@ class EmbeddedMongo:
     """Start, wait for, and stop one SecantusDB process."""
 
     def __init__(
-        self, storage_dir: Path, *, port: int | None = None, enable_test_commands: bool = False
+        self,
+        storage_dir: Path,
+        *,
+        port: int | None = None,
+        enable_test_commands: bool = False,
+        sync_on_commit: bool = True,
     ) -> None:
         self.storage_dir = storage_dir
         self.port = port
         self.enable_test_commands = enable_test_commands
+        self.sync_on_commit = sync_on_commit
         self.process: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()  # start, stop and the supervisor's restart, one at a time
+        self._stopping = threading.Event()
 
     @property
     def url(self) -> str:
@@ -106,6 +126,10 @@ class EmbeddedMongo:
         return f"mongodb://127.0.0.1:{int(state['port'])}/?directConnection=true"
 
     def start(self, timeout: float = 60.0) -> str:
+        with self._lock:
+            return self._start_locked(timeout)
+
+    def _start_locked(self, timeout: float) -> str:
         self.storage_dir.mkdir(parents=True, exist_ok=True)
         if self.running_url() is not None:
             raise EmbeddedStartError(
@@ -123,6 +147,8 @@ class EmbeddedMongo:
         ]  # fmt: skip
         if self.enable_test_commands:
             args.append("--enable-test-commands")
+        if self.sync_on_commit:
+            args.append("--sync-on-commit")
         with self.log_path.open("ab") as log_file:
             self.process = subprocess.Popen(
                 args, stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
@@ -157,7 +183,7 @@ class EmbeddedMongo:
                 time.sleep(0.1)
             finally:
                 client.close()
-        self.stop()
+        self._stop_locked(15.0)
         raise EmbeddedStartError(
             f"embedded database did not answer ping in {timeout}s; see {self.log_path}"
         )
@@ -180,7 +206,43 @@ class EmbeddedMongo:
                     break
                 time.sleep(0.1)
 
+    def supervise(self, interval: float = 0.5) -> None:
+        """Restart the server, on the same port, whenever it dies on its own (until `stop`).
+
+        The clients (this process's, the uvicorn workers', the worker's) keep their URL and
+        reconnect; requests in between answer UNAVAILABLE.
+        """
+        self._stopping.clear()
+        threading.Thread(
+            target=self._watch, args=(interval,), name="embedded-db-supervisor", daemon=True
+        ).start()
+
+    def _watch(self, interval: float) -> None:
+        while not self._stopping.wait(interval):
+            with self._lock:
+                process = self.process
+                if self._stopping.is_set() or process is None or process.poll() is None:
+                    continue
+                log.error(
+                    "embedded database (pid %d) exited with %s; restarting it on port %s",
+                    process.pid,
+                    process.returncode,
+                    self.port,
+                )
+                try:
+                    self._start_locked(timeout=60.0)
+                except (EmbeddedStartError, OSError):
+                    log.exception("embedded database did not restart; trying again")
+                else:
+                    assert self.process is not None
+                    log.warning("embedded database restarted (pid %d)", self.process.pid)
+
     def stop(self, timeout: float = 15.0) -> None:
+        self._stopping.set()
+        with self._lock:
+            self._stop_locked(timeout)
+
+    def _stop_locked(self, timeout: float) -> None:
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
             return

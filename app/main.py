@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -18,7 +19,7 @@ from app.auth.tokens import build_token_services
 from app.clock import Clock, SystemClock
 from app.config import Environment, Settings, load_settings
 from app.db import connect, ensure_indexes
-from app.embedded import EmbeddedMongo
+from app.embedded import EmbeddedMongo, terminate_with_parent
 from app.ledger import upgrade_books
 from app.logs import RequestIdMiddleware
 from app.notifications.hub import NotificationHub
@@ -39,10 +40,14 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
+# /readyz answers within a second, whatever the database does.
+READY_PING_SECONDS = 0.8
+
+
 async def readyz(request: Request) -> JSONResponse:
     """The process can serve: the database answers."""
     runtime: Runtime | None = getattr(request.app.state, "runtime", None)
-    if runtime is None or not await runtime.mongo.ping():
+    if runtime is None or not await runtime.mongo.ping(within=READY_PING_SECONDS):
         return JSONResponse({"status": "unavailable"}, status_code=503)
     return JSONResponse({"status": "ok"})
 
@@ -51,6 +56,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     """Build the ASGI app; the database is opened in the lifespan and closed after it."""
     settings = settings or load_settings()
     clock = clock or SystemClock()
+    if multiprocessing.parent_process() is not None:
+        # A worker process of `serve --workers N`: it must not keep serving after serve is killed.
+        terminate_with_parent()
     production = settings.env is Environment.PRODUCTION
 
     @asynccontextmanager
@@ -62,6 +70,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 embedded = EmbeddedMongo(settings.data_dir / "db")
                 url = embedded.start()
                 stack.callback(embedded.stop)
+                embedded.supervise()
             mongo = connect(url, settings.db_name, max_txn_attempts=settings.txn_max_attempts)
             stack.push_async_callback(mongo.close)
             await ensure_indexes(mongo)

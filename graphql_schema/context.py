@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -31,8 +30,6 @@ class Context:
     connection_params: dict[str, object] | None = (
         None  # graphql-transport-ws connection_init payload
     )
-    socket: object | None = None  # the WebSocket of a graphql-transport-ws connection
-    expiry_task: asyncio.Task[None] | None = None  # closes that socket when its token expires
     _rewards: DataLoader[str, Reward | None] | None = field(default=None, init=False)
     _members: dict[str, Member] = field(default_factory=dict, init=False)
     _program: Program | None = field(default=None, init=False)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 
 from graphql import GraphQLError
+from strawberry.extensions import MaskErrors
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
+from app.db import is_unavailable
 from app.logs import request_id_var
 
 log = logging.getLogger("jifen.graphql")
@@ -43,6 +45,35 @@ class RateLimited(ClientError):
     code = "RATE_LIMITED"
 
 
+class Unavailable(ClientError):
+    """The database did not answer within the request's time budget: retry shortly."""
+
+    code = "UNAVAILABLE"
+
+
+UNAVAILABLE_MESSAGE = "The service is temporarily unavailable; retry shortly."
+
+
+def unavailable(error: GraphQLError) -> bool:
+    return error.original_error is not None and is_unavailable(error.original_error)
+
+
+class MaskInternalErrors(MaskErrors):
+    """Masks what the client need not see; a database that did not answer becomes UNAVAILABLE."""
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        if unavailable(error):
+            return GraphQLError(
+                UNAVAILABLE_MESSAGE,
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+                extensions={"code": Unavailable.code},
+            )
+        return super().anonymise_error(error)
+
+
 def is_client_error(error: GraphQLError) -> bool:
     """Parse and validation errors (no original error), our own ClientErrors, graphql-core's errors
     about variable values (a GraphQLError outside any field) and an operationName naming no
@@ -63,6 +94,14 @@ def classify(errors: list[GraphQLError]) -> None:
     """Log the unexpected errors (masked later, by MaskErrors); give each error of the client's own
     document (syntax, validation, variable values) the code BAD_USER_INPUT."""
     for error in errors:
+        if unavailable(error):
+            log.warning(
+                "database unavailable (request %s) at %s: %r",
+                request_id_var.get(),
+                ".".join(str(p) for p in error.path or ()),
+                error.original_error,
+            )
+            continue
         if should_mask(error):
             _log_unexpected(error)
             continue
@@ -81,3 +120,18 @@ def _log_unexpected(error: GraphQLError) -> None:
         original,
         exc_info=(type(original), original, original.__traceback__) if original else None,
     )
+
+
+def hook_error(exc: Exception) -> GraphQLError:
+    """What a client sees of an exception raised in an extension's hook, outside every resolver:
+    strawberry would send its message as it is (a database error names our addresses)."""
+    if is_unavailable(exc):
+        log.warning("database unavailable (request %s): %r", request_id_var.get(), exc)
+        return Unavailable(UNAVAILABLE_MESSAGE)
+    log.error(
+        "unexpected error (request %s) in an extension: %r",
+        request_id_var.get(),
+        exc,
+        exc_info=(type(exc), exc, exc.__traceback__),
+    )
+    return GraphQLError("Internal server error.")

@@ -1,8 +1,9 @@
 """The one schema extension every request passes: the limits a document meets, and error masking.
 
 Token cap while parsing, the parser cache, validation through the process's cached rules
-(safety.py), the member mutation limit (mutation_limit.py), and strawberry's MaskErrors (this
-class extends it). One extension rather than one per concern because strawberry builds every
+(safety.py), the member mutation limit (mutation_limit.py), and error masking (this class
+extends errors.MaskInternalErrors: strawberry's MaskErrors, with a database that did not answer
+shown as UNAVAILABLE). One extension rather than one per concern because strawberry builds every
 extension and wraps each of its hooks in a fresh context manager for each stage of each request;
 one extension pays that bookkeeping once (about 20 µs less per request than four).
 """
@@ -11,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 
-from strawberry.extensions import MaskErrors
+from graphql import ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from graphql_schema.errors import should_mask
+from graphql_schema.errors import MaskInternalErrors, hook_error, should_mask
 from graphql_schema.mutation_limit import refuse_over_limit
 from graphql_schema.safety import (
     MAX_TOKENS,
@@ -25,7 +26,7 @@ from graphql_schema.safety import (
 )
 
 
-class RequestGuard(MaskErrors):
+class RequestGuard(MaskInternalErrors):
     def __init__(self, extra_rules: Rules, limited_fields: frozenset[str]) -> None:
         super().__init__(should_mask_error=should_mask, error_message="Internal server error.")
         self.extra_rules = extra_rules
@@ -58,7 +59,10 @@ class RequestGuard(MaskErrors):
     async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context
         if context.operation_type is OperationType.MUTATION:
-            refusal = await refuse_over_limit(context, self.limited_fields)
+            try:
+                refusal = await refuse_over_limit(context, self.limited_fields)
+            except Exception as exc:  # strawberry would show it to the client as it is
+                refusal = ExecutionResult(data=None, errors=[hook_error(exc)])
             if refusal is not None:
                 context.result = refusal  # strawberry then skips execution
         yield

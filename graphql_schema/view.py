@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from datetime import timedelta
+from typing import Any
 
 import strawberry
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
@@ -17,19 +17,28 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
+from app.deadlines import time_budget
+from app.proxies import client_address
 from app.runtime import Runtime
+from graphql_schema.connections import ExpiringConnection
 from graphql_schema.context import Context, authenticate, build_context
+from graphql_schema.errors import UNAVAILABLE_MESSAGE, Unavailable
 from graphql_schema.fast_query import FastQuery
 from graphql_schema.frames import CheckedWebSocket
 from graphql_schema.safety import MAX_BODY_BYTES
 
 log = logging.getLogger(__name__)
 
+# Past its budget a request is cut off even if something ignores pymongo's timeout.
+HARD_STOP_MARGIN_SECONDS = 1.0
+
 
 class JifenGraphQL(GraphQL[Context, None]):
     websocket_adapter_class = CheckedWebSocket
+    graphql_transport_ws_handler_class = ExpiringConnection
 
     def __init__(
         self,
@@ -66,10 +75,10 @@ class JifenGraphQL(GraphQL[Context, None]):
         self, request: Request | WebSocket, response: Response | WebSocket | None
     ) -> Context:
         runtime: Runtime = request.app.state.runtime
-        address = request.client.host if request.client else None
+        peer = request.client.host if request.client else None
+        forwarded_for = request.headers.getlist("x-forwarded-for")
+        address = client_address(peer, forwarded_for, runtime.settings.trusted_proxies)
         context = await build_context(runtime, request.headers.get("authorization"), address)
-        if isinstance(request, WebSocket):
-            context.socket = request
         return context
 
     async def parse_http_body(
@@ -92,11 +101,31 @@ class JifenGraphQL(GraphQL[Context, None]):
             raise HTTPException(400, "The request body must be a JSON object")
         return value
 
+    async def execute_operation(
+        self, request: Request, request_adapter: AsyncHTTPRequestAdapter, *args: Any, **kwargs: Any
+    ) -> Any:
+        """Run one HTTP operation inside the request's time budget (JIFEN_REQUEST_TIMEOUT_SECONDS).
+
+        Database operations share the budget (app.deadlines), so a dead database answers
+        UNAVAILABLE in time instead of hanging; the hard stop covers anything else that waits.
+        """
+        budget = request.app.state.runtime.settings.request_timeout_seconds
+        try:
+            async with asyncio.timeout(budget + HARD_STOP_MARGIN_SECONDS):
+                with time_budget(budget):
+                    return await super().execute_operation(
+                        request, request_adapter, *args, **kwargs
+                    )
+        except TimeoutError:
+            log.warning("request cut off after its %.1f s budget", budget)
+            return ExecutionResult(data=None, errors=[Unavailable(UNAVAILABLE_MESSAGE)])
+
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """A WebSocket authenticates with `Authorization` in its connection_init payload.
 
         A missing or bad token closes it with 4403 before any subscription starts; when the
-        token expires the server closes it with 4401, and the client reconnects with a fresh one.
+        token expires the server closes it with 4401 (see connections.py), and the client
+        reconnects with a fresh one.
         """
         params = context.connection_params or {}
         authorization = params.get("Authorization", params.get("authorization"))
@@ -107,13 +136,4 @@ class JifenGraphQL(GraphQL[Context, None]):
             log.info("websocket refused: %s", failure)
             raise ConnectionRejectionError()
         context.principal, context.auth_failure = principal, None
-        if isinstance(context.socket, WebSocket):
-            seconds = (principal.expires_at - context.runtime.clock.now()).total_seconds()
-            context.expiry_task = asyncio.create_task(_close_when_expired(context.socket, seconds))
         return UNSET  # type: ignore[no-any-return]
-
-
-async def _close_when_expired(socket: WebSocket, seconds: float) -> None:
-    await asyncio.sleep(max(0.0, seconds))
-    with contextlib.suppress(RuntimeError, OSError):
-        await socket.close(code=4401, reason="token expired")

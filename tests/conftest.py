@@ -29,7 +29,9 @@ def mongo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield external
         return
     root: Path = tmp_path_factory.mktemp("secantus")
-    server = EmbeddedMongo(root / "db", enable_test_commands=True)
+    # Not synced on commit: nothing here must survive a power cut, and syncing slows every test.
+    # tests/ledger/test_durability.py checks the product's durable start on a server of its own.
+    server = EmbeddedMongo(root / "db", enable_test_commands=True, sync_on_commit=False)
     server.start()
     try:
         yield server.url
@@ -61,8 +63,15 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def settings(mongo_url: str, db_name: str, tmp_path: Path) -> Settings:
+    # The API tests run dozens of requests at once in this one event loop on a shared machine: a
+    # request's time budget (5 s in production) is widened here so that races resolve by their
+    # rules, not by the clock. tests/test_database_down.py tests the budget itself.
     return Settings(
-        env=Environment.TEST, mongodb_url=mongo_url, db_name=db_name, data_dir=tmp_path / "data"
+        env=Environment.TEST,
+        mongodb_url=mongo_url,
+        db_name=db_name,
+        data_dir=tmp_path / "data",
+        request_timeout_seconds=60,
     )
 
 

@@ -28,6 +28,22 @@ def jifen_env(mongo_url: str, db_name: str, data_dir: Path, **settings: str) -> 
     return env
 
 
+JIFEN = str(Path(sys.executable).parent / "jifen")
+
+
+def start_serve(
+    env: dict[str, str], port: int, log: Path, *options: str
+) -> subprocess.Popen[bytes]:
+    """`jifen serve` as an operator runs it, on the test's database, its output in `log`."""
+    with log.open("ab") as output:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [JIFEN, "serve", "--port", str(port), *options],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+
+
 @contextlib.contextmanager
 def api_process(env: dict[str, str], log: Path, *args: str) -> Iterator[int]:
     """A uvicorn process serving app.main on a free port, ready (/readyz 200) when this yields."""
@@ -48,9 +64,11 @@ def api_process(env: dict[str, str], log: Path, *args: str) -> Iterator[int]:
             process.wait(20)
 
 
-def wait_ready(port: int, process: subprocess.Popen[bytes], log: Path | None = None) -> None:
-    """Until the process on this port answers /readyz with 200 (60 s at most)."""
-    deadline = time.monotonic() + 60
+def wait_ready(
+    port: int, process: subprocess.Popen[bytes], log: Path | None = None, timeout: float = 60
+) -> None:
+    """Until the process on this port answers /readyz with 200 (`timeout` seconds at most)."""
+    deadline = time.monotonic() + timeout
     while True:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
@@ -60,3 +78,13 @@ def wait_ready(port: int, process: subprocess.Popen[bytes], log: Path | None = N
         assert process.poll() is None, log.read_text() if log else "the process exited"
         assert time.monotonic() < deadline, "the process did not become ready"
         time.sleep(0.1)
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 30) -> int:
+    process.terminate()
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise

@@ -5,10 +5,18 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from pymongo import monitoring
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import OperationFailure
 
-from app.db import INDEXES, Mongo, TransactionFailed, run_in_transaction
+from app.db import (
+    INDEXES,
+    Mongo,
+    TransactionFailed,
+    connect,
+    ensure_indexes,
+    run_in_transaction,
+)
 from app.members.service import next_member_no
 from tests.faults import fail_point
 
@@ -18,6 +26,16 @@ async def test_indexes_are_ensured_for_every_declared_collection(mongo: Mongo) -
     assert set(INDEXES) <= names
     ledger_indexes = await mongo["ledger"].index_information()
     assert any(info.get("unique") for info in ledger_indexes.values())
+
+
+async def test_ttl_indexes_on_the_logic_clock_from_earlier_versions_are_dropped(
+    mongo: Mongo,
+) -> None:
+    await mongo["refresh_tokens"].create_index("expires_at", expireAfterSeconds=0)
+    await ensure_indexes(mongo)
+    indexes = await mongo["refresh_tokens"].index_information()
+    assert "expires_at_1" not in indexes
+    assert indexes["purge_at_1"]["expireAfterSeconds"] == 0
 
 
 async def test_failed_commit_is_retried_and_data_written_once(mongo: Mongo) -> None:
@@ -118,3 +136,37 @@ async def test_parallel_first_upserts_of_a_counter_all_get_a_number(mongo: Mongo
         await asyncio.gather(*(mongo["counters"].find_one({}) for _ in range(40)))  # open the pool
         numbers = await asyncio.gather(*(next_member_no(mongo) for _ in range(40)))
         assert len(set(numbers)) == 40, round_
+
+
+class WriteConcerns(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.seen: dict[str, object] = {}
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name in ("insert", "commitTransaction"):
+            self.seen.setdefault(event.command_name, event.command.get("writeConcern"))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_writes_are_acknowledged_only_once_journaled_by_a_majority(
+    mongo_url: str, db_name: str
+) -> None:
+    listener = WriteConcerns()
+    mongo = connect(mongo_url, db_name, event_listeners=[listener])
+    try:
+        await mongo["audit"].insert_one({"what": "plain write"})
+
+        async def work(session: AsyncClientSession) -> None:
+            await mongo["audit"].insert_one({"what": "in a transaction"}, session=session)
+
+        await mongo.transaction(work)
+    finally:
+        await mongo.client.drop_database(db_name)
+        await mongo.close()
+    durable = {"w": "majority", "j": True}
+    assert listener.seen == {"insert": durable, "commitTransaction": durable}

@@ -15,6 +15,7 @@ import pytest
 from pymongo import MongoClient
 
 from app.embedded import alive, free_port
+from tests.processes import jifen_env, start_serve, wait_ready
 
 JIFEN = str(Path(sys.executable).parent / "jifen")
 
@@ -33,19 +34,6 @@ def _start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-
-
-def _wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "serve exited early"
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("serve did not become ready")
 
 
 def _db_pid(data_dir: Path) -> int:
@@ -79,7 +67,7 @@ def test_serve_seeds_demo_answers_and_keeps_data_across_restart(tmp_path: Path) 
     data_dir, port = tmp_path / "data", free_port()
     process = _start(data_dir, port)
     try:
-        _wait_ready(port, process)
+        wait_ready(port, process)
         assert _program_name(port) == "Jifen Demo Mall"
         db_pid = _db_pid(data_dir)
         with MongoClient(_db_url(data_dir)) as client:
@@ -106,7 +94,7 @@ def test_serve_seeds_demo_answers_and_keeps_data_across_restart(tmp_path: Path) 
 
     process = _start(data_dir, port)
     try:
-        _wait_ready(port, process)
+        wait_ready(port, process)
         restarted_db_pid = _db_pid(data_dir)
         assert restarted_db_pid != db_pid
         assert _program_name(port) == "Renamed Mall"
@@ -121,7 +109,7 @@ def test_embedded_database_dies_with_a_killed_server(tmp_path: Path, sig: signal
     data_dir, port = tmp_path / "data", free_port()
     process = _start(data_dir, port)
     try:
-        _wait_ready(port, process)
+        wait_ready(port, process)
         db_pid = _db_pid(data_dir)
     finally:
         process.send_signal(sig)
@@ -130,8 +118,84 @@ def test_embedded_database_dies_with_a_killed_server(tmp_path: Path, sig: signal
     # and the next start reuses the storage without a lock problem
     process = _start(data_dir, port)
     try:
-        _wait_ready(port, process)
+        wait_ready(port, process)
         assert _program_name(port) == "Jifen Demo Mall"
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(30)
+
+
+def _worker_pid(serve_pid: int) -> int:
+    """The `jifen worker` child that serve starts on the embedded default."""
+    children = Path(f"/proc/{serve_pid}/task/{serve_pid}/children").read_text().split()
+    for child in children:
+        cmdline = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        if b"worker" in cmdline:
+            return int(child)
+    raise AssertionError(f"no worker among serve's children {children}")
+
+
+def _restarted_db_pid(data_dir: Path, old_pid: int, timeout: float = 60) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid = _db_pid(data_dir)
+        if pid != old_pid and alive(pid):
+            return pid
+        time.sleep(0.2)
+    raise AssertionError("the embedded database was not restarted")
+
+
+def test_a_killed_embedded_database_is_restarted_and_logged(tmp_path: Path) -> None:
+    data_dir, port = tmp_path / "data", free_port()
+    process = _start(data_dir, port)
+    try:
+        wait_ready(port, process)
+        db_pid = _db_pid(data_dir)
+        os.kill(db_pid, signal.SIGKILL)
+        restarted = _restarted_db_pid(data_dir, db_pid)
+        wait_ready(port, process)
+        assert _program_name(port) == "Jifen Demo Mall"
+        log = (tmp_path / "serve.log").read_text()
+        assert f"embedded database (pid {db_pid}) exited" in log
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+    assert _gone(restarted), "the restarted database outlived serve"
+
+
+def test_the_worker_child_dies_with_a_killed_server(tmp_path: Path) -> None:
+    data_dir, port = tmp_path / "data", free_port()
+    process = _start(data_dir, port)
+    try:
+        wait_ready(port, process)
+        worker_pid = _worker_pid(process.pid)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+    assert _gone(worker_pid, timeout=15), "the worker outlived a killed serve"
+
+
+def _descendants(pid: int) -> list[int]:
+    found = []
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        found += [int(child), *_descendants(int(child))]
+    return found
+
+
+def test_uvicorn_worker_processes_die_with_a_killed_server(
+    tmp_path: Path, mongo_url: str, db_name: str
+) -> None:
+    port = free_port()
+    env = jifen_env(mongo_url, db_name, tmp_path / "data")
+    process = start_serve(env, port, tmp_path / "serve.log", "--workers", "2")
+    try:
+        wait_ready(port, process)
+        children = _descendants(process.pid)
+        assert len(children) >= 2
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+    left = [pid for pid in children if not _gone(pid, timeout=15)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert left == [], "processes of a killed serve kept running (and serving its port)"

@@ -9,9 +9,9 @@ refused request uses nothing up. Unlike a fixed calendar window (which lets 2 ×
 across a boundary), no `window` of time ever holds more than `limit` granted requests.
 
 Each grant carries a random id, so a request that lost the race to insert its key's document can
-tell whether it was granted (see `_apply`). Instants come from the injected clock; `expires_at`
-is real wall-clock time plus a grace period, only for the TTL index to collect keys nobody uses
-any more: the TTL monitor never decides.
+tell whether it was granted (see `_apply`). Instants come from the injected clock; `purge_at`
+(app.db.purge_at) is real wall-clock time plus a grace period, only for the TTL index to collect
+keys nobody uses any more: the TTL monitor never decides.
 """
 
 from __future__ import annotations
@@ -25,10 +25,9 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from app.clock import Clock
-from app.db import Document, Mongo
+from app.db import Document, Mongo, purge_at
 
 COLLECTION = "rate_limits"
-TTL_GRACE = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,7 @@ def _take_pipeline(now: datetime, limit: Limit, cost: int, grant: str) -> list[d
                         "$granted",
                     ]
                 },
-                "expires_at": datetime.now(UTC) + limit.window + TTL_GRACE,
+                "purge_at": purge_at(limit.window),
             }
         },
     ]

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from app.auth.principals import PrincipalKind
 from app.auth.tokens import TokenIssuer
 from app.clock import Clock
-from app.db import Mongo
+from app.db import Mongo, purge_at
 
 ACCESS_TOKEN_TTL = timedelta(minutes=15)
 REFRESH_TOKEN_TTL = timedelta(days=30)
@@ -56,6 +56,7 @@ async def _issue_refresh_token(
             "member_id": member_id,
             "created_at": now,
             "expires_at": expires_at,
+            "purge_at": purge_at(REFRESH_TOKEN_TTL),
             "used_at": None,
             "revoked_at": None,
         }

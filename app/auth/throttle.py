@@ -4,8 +4,9 @@ and sign-ups.
 Log-in: an attempt is written *before* the password is checked and withdrawn if it succeeds, so
 parallel guesses cannot all slip in before the first failure is counted. The fifth failure for a
 phone inside 15 minutes locks that phone for 15 minutes; a client address gets more room (many
-members can share one NAT) but is locked the same way. Every document carries `expires_at` for
-the TTL index, and every decision uses the injected clock, never the server's.
+members can share one NAT) but is locked the same way. Every decision uses the injected clock,
+never the server's; every document carries `purge_at` (wall clock, see app.db.purge_at) for the
+TTL index that collects it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta
 
 from app.auth.limits import Limit, Locked, take
 from app.clock import Clock
-from app.db import Mongo, upsert_and_get
+from app.db import Mongo, purge_at, upsert_and_get
 
 LOGIN_WINDOW = timedelta(minutes=15)
 LOGIN_LOCK = timedelta(minutes=15)
@@ -72,9 +73,10 @@ async def begin_login(
     attempt = LoginAttempt(secrets.token_hex(8), keys)
     if not keys:  # neither a phone that parses nor a client address: nothing to count against
         return attempt
+    purge = purge_at(LOGIN_WINDOW)
     await mongo["login_attempts"].insert_many(
         [
-            {"attempt": attempt.attempt_id, "key": key, "at": now, "expires_at": now + LOGIN_WINDOW}
+            {"attempt": attempt.attempt_id, "key": key, "at": now, "purge_at": purge}
             for key, _ in keys
         ]
     )
@@ -109,7 +111,9 @@ async def login_failed(mongo: Mongo, clock: Clock, attempt: LoginAttempt) -> Loc
 async def _lock(mongo: Mongo, key: str, now: datetime) -> datetime:
     until = now + LOGIN_LOCK
     lock = await upsert_and_get(
-        mongo["login_locks"], {"_id": key}, {"$max": {"until": until, "expires_at": until}}
+        mongo["login_locks"],
+        {"_id": key},
+        {"$max": {"until": until, "purge_at": purge_at(LOGIN_LOCK)}},
     )
     result: datetime = lock["until"]
     return result

@@ -6,6 +6,7 @@ import hashlib
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -67,6 +68,14 @@ class TokenIssuer:
         return jwt.encode(claims, self.key.key, algorithm=self.key.algorithm.value, headers=headers)
 
 
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    trusted_until: float
+    claims: dict[str, Any]
+    kid: str | None
+    key: Any
+
+
 class TokenVerifier:
     """Verifies access tokens: pinned algorithm, required claims, `typ` at+jwt, leeway, injected clock.
 
@@ -74,7 +83,9 @@ class TokenVerifier:
     costs, and a client sends the same token with every request until it expires. So the claims
     of a verified token are kept, keyed by the token's SHA-256 digest, in a bounded LRU until
     the token expires (VERIFIED_CACHE_SECONDS at most); the time claims are checked against the
-    injected clock on every request, cached or not.
+    injected clock on every request, cached or not, and so is the key: a cached token is trusted
+    only while the key source still gives the very key that verified it (a key rotated out of a
+    JWKS stops being trusted when the source's cache does).
     """
 
     def __init__(
@@ -93,32 +104,38 @@ class TokenVerifier:
         self.audience = audience
         self.leeway = leeway_seconds
         self.clock = clock
-        self._verified: OrderedDict[bytes, tuple[Any, dict[str, Any]]] = OrderedDict()
+        self._verified: OrderedDict[bytes, _Verified] = OrderedDict()
 
     async def verify(self, token: str) -> Principal:
         digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
         cached = self._verified.get(digest)
         if cached is not None:
-            trusted_until, claims = cached
-            if self.clock.now().timestamp() < trusted_until:
+            if self.clock.now().timestamp() < cached.trusted_until and await self._still(cached):
                 self._verified.move_to_end(digest)
-                return self._principal(claims)
+                return self._principal(cached.claims)
             del self._verified[digest]
-        claims = await self._verify_signed(token)
+        claims, kid, key = await self._verify_signed(token)
         principal = self._principal(claims)
-        self._remember(digest, claims)
+        self._remember(digest, claims, kid, key)
         return principal
 
-    def _remember(self, digest: bytes, claims: dict[str, Any]) -> None:
+    async def _still(self, cached: _Verified) -> bool:
+        """Whether the key source still gives the key that verified the cached token."""
+        try:
+            return await self.keys.get(cached.kid) is cached.key
+        except UnknownKey:
+            return False
+
+    def _remember(self, digest: bytes, claims: dict[str, Any], kid: str | None, key: Any) -> None:
         trusted_until = min(
             claims["exp"] + self.leeway,
             self.clock.now().timestamp() + VERIFIED_CACHE_SECONDS,
         )
-        self._verified[digest] = (trusted_until, claims)
+        self._verified[digest] = _Verified(trusted_until, claims, kid, key)
         if len(self._verified) > VERIFIED_CACHE_SIZE:
             self._verified.popitem(last=False)
 
-    async def _verify_signed(self, token: str) -> dict[str, Any]:
+    async def _verify_signed(self, token: str) -> tuple[dict[str, Any], str | None, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -127,9 +144,9 @@ class TokenVerifier:
             raise InvalidToken(f"algorithm {header.get('alg')!r} is not accepted")
         if str(header.get("typ", "")).lower() not in (ACCESS_TOKEN_TYPE, "application/at+jwt"):
             raise InvalidToken(f"token type {header.get('typ')!r} is not an access token")
-        kid = header.get("kid")
+        kid = header.get("kid") if isinstance(header.get("kid"), str) else None
         try:
-            key = await self.keys.get(kid if isinstance(kid, str) else None)
+            key = await self.keys.get(kid)
         except UnknownKey:
             raise InvalidToken(f"unknown key id {kid!r}") from None
         try:
@@ -149,7 +166,7 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(f"token rejected: {exc}") from None
-        return claims
+        return claims, kid, key
 
     def _principal(self, claims: dict[str, Any]) -> Principal:
         now = self.clock.now().timestamp()

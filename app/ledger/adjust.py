@@ -92,10 +92,12 @@ async def clear(
     )
 
     async def work(session: AsyncClientSession) -> Entry:
-        book = await load_book(mongo, session, member_id, now, everything=True)
         active = await load_holds(
             mongo, session, {"member_id": member_id, "status": HoldStatus.ACTIVE.value}
         )
+        # A held lot may have expired (it keeps its held points): load the holds' lots by id too.
+        held = [lot_id for hold in active for lot_id, _ in hold.lots]
+        book = await load_book(mongo, session, member_id, now, everything=True, lot_ids=held)
         entry = book.clear(active, request)
         await save_books(mongo, session, [book])
         return Entry.from_document(entry)

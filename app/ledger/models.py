@@ -94,8 +94,8 @@ class Balance:
     """A member's account document.
 
     available + pending + held − debt is the sum of the member's ledger points. lifetime_earned
-    counts EARN less REVERSAL entries (adjustments are not earnings); next_expiry is the soonest
-    expiry among unreserved pending and available points, with how many points expire then.
+    counts earns less the points refunded (adjustments are not earnings); next_expiry is the
+    soonest expiry among unreserved available points, with how many points expire then.
     Time moves these only when an operation or a job touches the member (mature_due, expire_due).
     """
 

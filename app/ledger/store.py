@@ -23,6 +23,7 @@ from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError
 
+from app import deadlines
 from app.db import Document, Mongo, run_in_transaction
 from app.ledger import book as books
 from app.ledger import order
@@ -34,8 +35,11 @@ from app.ledger.state import LIVE, AccountState, HoldState, LotState, Request
 T = TypeVar("T")
 
 # Many requests may race for one member (a flash sale); a write conflict is cheap to retry, and
-# the runner backs off between attempts, but the bound stays finite.
+# the runner backs off between attempts, but the bound stays finite: in attempts, and in time.
+# An API request brings its own budget (JIFEN_REQUEST_TIMEOUT_SECONDS); outside one (the worker,
+# the CLI) a transaction gets LEDGER_TXN_SECONDS, so a dead database fails it in bounded time.
 LEDGER_TXN_ATTEMPTS = 60
+LEDGER_TXN_SECONDS = 30.0
 LOT_BATCH = 10_000  # documents per cursor batch: a member's live lots come back in one reply
 
 
@@ -51,7 +55,10 @@ class StaleAccount(PyMongoError):
 
 async def run(mongo: Mongo, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
     attempts = max(mongo.max_txn_attempts, LEDGER_TXN_ATTEMPTS)
-    return await run_in_transaction(mongo.client, work, max_attempts=attempts)
+    if deadlines.remaining() is not None:
+        return await run_in_transaction(mongo.client, work, max_attempts=attempts)
+    with deadlines.time_budget(LEDGER_TXN_SECONDS):
+        return await run_in_transaction(mongo.client, work, max_attempts=attempts)
 
 
 def instant(value: datetime) -> datetime:

@@ -6,7 +6,7 @@ from collections.abc import AsyncGenerator
 from datetime import datetime
 
 from app.clock import Clock
-from app.db import Mongo
+from app.db import Mongo, honour_cancellation
 from app.notifications.hub import NotificationHub
 from app.notifications.warnings import KIND, ExpiryWarning, relevant_warnings
 
@@ -22,6 +22,7 @@ async def expiry_warning_stream(
         for warning in await relevant_warnings(mongo, member_id, clock.now()):
             sent.add((warning.expires_at, warning.lead_days))
             yield warning
+        honour_cancellation()  # the client may have left while the read above ran
         async for document in subscription:
             if document.get("kind") != KIND:
                 continue

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from app.auth.phones import InvalidPhone, normalise_phone
+from app.db import INDEXES
 from app.seed import DEMO_PASSWORD, DEMO_PHONE, seed_demo
 from tests.api.gql import ask, codes, data, make_program
 
@@ -264,3 +265,34 @@ async def test_the_seeded_demo_member_can_log_in(client, runtime, clock) -> None
     payload = await log_in(client, phone=DEMO_PHONE, password=DEMO_PASSWORD)
     assert payload["userErrors"] == []
     assert payload["member"]["name"] == "Demo Member 演示会员"
+
+
+async def test_the_database_clock_never_purges_what_the_test_clock_still_counts(
+    client, runtime, clock
+) -> None:
+    """TTL indexes expire by the database's wall clock; the logic runs on the injected one.
+
+    Documents under a TTL index must therefore be kept until a wall-clock instant, never until
+    an instant of the (possibly frozen, possibly long past) test clock, or the TTL monitor may
+    delete log-in attempts, locks, counters or sessions while a test is still counting them.
+    """
+    await make_program(runtime, clock)
+    session = (await sign_up(client))["session"]
+    for _ in range(5):
+        await log_in(client, password="guess")  # attempts, then a lock
+    update = 'mutation { updateProfile(input: {name: "Li"}) { userErrors { code } } }'
+    data(await ask(client, update, session["accessToken"]))  # a mutation counter
+    ttl_fields = {
+        name: index.document["key"]
+        for name, indexes in INDEXES.items()
+        for index in indexes
+        if "expireAfterSeconds" in index.document
+    }
+    assert set(ttl_fields) >= {"login_attempts", "login_locks", "rate_limits", "refresh_tokens"}
+    wall_now = datetime.now(UTC)
+    for name, key in ttl_fields.items():
+        (field,) = key  # one field per TTL index
+        documents = await runtime.mongo[name].find().to_list()
+        assert documents, f"nothing stored in {name}"
+        purged_before = [d for d in documents if d[field] <= wall_now]
+        assert purged_before == [], f"{name}.{field} is due before the wall clock's now"

@@ -16,6 +16,7 @@ from app.ledger import (
     HoldStatus,
     InsufficientPoints,
     capture,
+    clear,
     expire_due,
     get_balance,
     get_hold,
@@ -158,4 +159,20 @@ async def test_points_held_when_their_lot_expires_can_still_be_captured(
         balance.lifetime_expired,
     ) == (0, 0, 50, 50)
     assert (await expire_due(mongo, clock)).lots == 0
+    await assert_invariants(mongo)
+
+
+async def test_clearing_releases_a_hold_whose_lot_expired_and_its_points_expire_once(
+    mongo: Mongo, clock: FrozenClock
+) -> None:
+    await earn_points(mongo, clock, "m1", 100, policy=Rolling(days=1))
+    held = await hold(
+        mongo, clock, member_id="m1", points=40, ttl=timedelta(days=5), idempotency_key=key()
+    )
+    clock.advance(timedelta(days=2))
+    await expire_due(mongo, clock)  # 60 expire; the 40 held stay on the expired lot
+    await clear(mongo, clock, member_id="m1", reason="closed", actor="ops", idempotency_key=key())
+    assert (await get_hold(mongo, held.id)).status is HoldStatus.RELEASED
+    balance = await get_balance(mongo, "m1")
+    assert (balance.available, balance.held, balance.lifetime_expired) == (0, 0, 100)
     await assert_invariants(mongo)

@@ -89,13 +89,18 @@ async def test_a_refund_takes_the_points_still_on_its_lot_before_charging_spent_
     await assert_invariants(mongo)
 
 
-async def test_pending_points_pay_the_debt_when_they_mature(
-    mongo: Mongo, clock: FrozenClock
-) -> None:
+async def _owe_100_with_500_pending(mongo: Mongo, clock: FrozenClock) -> None:
+    """Earn 100 available and 500 pending (7-day window), spend 100, refund the first earn."""
     first = await earn_points(mongo, clock, "m1", 100)
     await earn_points(mongo, clock, "m1", 500, available_at=clock.now() + timedelta(days=7))
     await spend(mongo, clock, member_id="m1", points=100, idempotency_key=key())
     await reverse(mongo, clock, entry_id=first.id, idempotency_key=key())
+
+
+async def test_pending_points_pay_the_debt_when_they_mature(
+    mongo: Mongo, clock: FrozenClock
+) -> None:
+    await _owe_100_with_500_pending(mongo, clock)
     balance = await get_balance(mongo, "m1")
     assert (balance.available, balance.pending, balance.debt) == (0, 500, 100)
 
@@ -112,10 +117,7 @@ async def test_pending_points_pay_the_debt_when_they_mature(
 async def test_the_next_operation_matures_points_and_pays_debt_before_a_spend(
     mongo: Mongo, clock: FrozenClock
 ) -> None:
-    first = await earn_points(mongo, clock, "m1", 100)
-    await earn_points(mongo, clock, "m1", 500, available_at=clock.now() + timedelta(days=7))
-    await spend(mongo, clock, member_id="m1", points=100, idempotency_key=key())
-    await reverse(mongo, clock, entry_id=first.id, idempotency_key=key())
+    await _owe_100_with_500_pending(mongo, clock)
     clock.advance(timedelta(days=7))
     await spend(mongo, clock, member_id="m1", points=400, idempotency_key=key())  # no job ran
     balance = await get_balance(mongo, "m1")
