@@ -11,6 +11,7 @@ then marks the database upgraded so later starts cost one read.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 
 from pymongo import UpdateOne
@@ -58,16 +59,14 @@ async def _upgrade(
         async for doc in mongo["lots"].find({"member_id": member_id}, session=session)
     ]
     lots.sort(key=lambda lot: (lot.earned_at, lot.id))
-    state = AccountState(
-        member_id,
-        debt=account["debt"],
-        lifetime_earned=account["lifetime_earned"],
-        lifetime_redeemed=account["lifetime_redeemed"],
-        lifetime_expired=account["lifetime_expired"],
-        last_activity_at=account.get("last_activity_at"),
-        version=account["version"],
+    # Keep what the lots cannot tell (debt, lifetime counters, version); count the rest anew.
+    state = replace(
+        AccountState.from_document(account),
+        available=0,
+        pending=0,
+        held=0,
+        seq=0,
         lots_issued=len(lots),
-        created_at=account.get("created_at"),
     )
     book = Book(state, [], now)
     for seq, lot in enumerate(lots, start=1):
