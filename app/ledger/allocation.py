@@ -1,12 +1,14 @@
-"""Pure lot arithmetic: which lots a spend takes from (soonest expiry first, then oldest) and the next expiry."""
+"""Pure lot arithmetic: taking points from lots in spending order, and the next expiry.
+
+The spending order itself is the lots' `order` key (app.ledger.order); `allocate` takes the lots
+already in that order.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol, TypeVar
-
-NEVER = datetime.max.replace(tzinfo=UTC)
 
 
 class Portion(Protocol):
@@ -18,34 +20,27 @@ class Portion(Protocol):
     @property
     def expires_at(self) -> datetime | None: ...
 
-    @property
-    def earned_at(self) -> datetime: ...
-
-    @property
-    def order_id(self) -> str: ...
-
 
 P = TypeVar("P", bound=Portion)
 
 
-def spending_order(lots: Iterable[P]) -> list[P]:
-    """Lots with spendable points, soonest expiry first (never-expiring last), then oldest, then by id."""
-    return sorted(
-        (lot for lot in lots if lot.free > 0),
-        key=lambda lot: (lot.expires_at or NEVER, lot.earned_at, lot.order_id),
-    )
-
-
 def allocate(lots: Iterable[P], points: int) -> list[tuple[P, int]]:
-    """Take `points` from the lots in spending order; the caller has checked there are enough."""
+    """Take `points` from the lots in the order given, skipping empty ones; ValueError if short.
+
+    It stops at the lot that completes `points`: `lots` may be lazy, and is not read past it.
+    """
     taken: list[tuple[P, int]] = []
     left = points
-    for lot in spending_order(lots):
-        if left == 0:
-            break
+    if left <= 0:
+        return taken
+    for lot in lots:
+        if lot.free <= 0:
+            continue
         take = min(lot.free, left)
         taken.append((lot, take))
         left -= take
+        if left == 0:
+            break
     if left:
         raise ValueError(f"allocation short by {left} points")
     return taken

@@ -29,7 +29,7 @@ the debt they paid).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,6 +37,7 @@ from bson import ObjectId
 
 from app.db import Document
 from app.ledger import order
+from app.ledger.allocation import allocate
 from app.ledger.errors import (
     CaptureExceedsHold,
     HoldNotActive,
@@ -90,34 +91,30 @@ class Book:
                 lot.book = self
 
     def _adopt(self, lot: LotState) -> None:
-        """A lot this operation created: all of its points are a change."""
+        """A lot new to the account's summary: all of its points are a change."""
+        self._join_class(lot)
         self.lots[lot.id] = lot
         self.moved((0, 0, 0), (lot.available, lot.pending, lot.held))
         lot.book = self
+        if lot.status is LotStatus.PENDING:
+            current = self.account.pending_due
+            due = lot.due_while_pending
+            self.account.pending_due = due if current is None else min(current, due)
 
     def adopt_existing(self, lot: LotState) -> None:
         """A lot written before its account kept a summary: all of its points count (upgrades)."""
         lot.before = (0, 0, 0, False)
-        self._join_class(lot)
         self._adopt(lot)
-        if lot.status is LotStatus.PENDING:
-            due = min(lot.available_at, lot.expires_at or lot.available_at)
-            current = self.account.pending_due
-            self.account.pending_due = due if current is None else min(current, due)
 
     def count_mass_beyond_front(self) -> None:
         """With every lot of the member in memory: the soonest instant's points past the front."""
-        entries, end = self.front_view()
-        first = next((e for e in entries if e.key.startswith(order.DATED)), None)
-        if first is None or end is None:
+        instant = self.dated_mass_open()
+        if instant is None:
             return
-        at = order.expiry_of(first.key)
-        assert at is not None
-        mass = order.mass_of(first.key)
-        self.mass_beyond[at] = sum(
-            lot.available
-            for lot in self.lots.values()
-            if lot.order.startswith(mass) and lot.order > end
+        _, end = self.front_view()
+        assert end is not None
+        self.mass_beyond[instant] = sum(
+            lot.available for lot in self.lots.values() if end < lot.order <= order.mass_end(end)
         )
 
     def moved(self, was: tuple[int, int, int], now: tuple[int, int, int]) -> None:
@@ -193,7 +190,7 @@ class Book:
     def dated_mass_open(self) -> datetime | None:
         """The soonest dated instant, when the front may end inside it (its total needs a read)."""
         entries, end = self.front_view()
-        first = next((e for e in entries if e.key.startswith(order.DATED)), None)
+        first = _first_dated(entries)
         if first is None or end is None or order.mass_of(end) != order.mass_of(first.key):
             return None
         instant = order.expiry_of(first.key)
@@ -255,7 +252,7 @@ class Book:
         if self.pending_loaded:
             self.account.pending_due = min(
                 (
-                    min(lot.available_at, lot.expires_at or lot.available_at)
+                    lot.due_while_pending
                     for lot in self.lots.values()
                     if lot.status is LotStatus.PENDING
                 ),
@@ -352,13 +349,8 @@ class Book:
         )
         if lot.remaining == 0:
             lot.status = LotStatus.EXHAUSTED
-        self._join_class(lot)
         lot.rekey()
         self._adopt(lot)
-        if lot.status is LotStatus.PENDING:
-            due = min(lot.available_at, lot.expires_at or lot.available_at)
-            current = self.account.pending_due
-            self.account.pending_due = due if current is None else min(current, due)
         if kind is EntryKind.EARN:
             self.account.lifetime_earned += points
             self._activity()
@@ -653,7 +645,7 @@ class Book:
     def _dated_next(
         self, entries: list[FrontEntry], end: str | None
     ) -> tuple[datetime, int] | None:
-        first = next((e for e in entries if e.key.startswith(order.DATED)), None)
+        first = _first_dated(entries)
         if first is None:
             return None
         instant = order.expiry_of(first.key)
@@ -676,22 +668,19 @@ class Book:
         available = self.available()
         if available < points:
             raise InsufficientPoints(available, points)
+        try:
+            return allocate(self._front_lots(), points)
+        except ValueError:
+            raise FrontNotLoaded(f"the known front holds fewer than {points} points") from None
+
+    def _front_lots(self) -> Iterator[LotState]:
+        """The known front's lots in spending order, as far as an allocation reads them."""
         entries, _ = self.known()
-        taken: list[tuple[LotState, int]] = []
-        left = points
         for entry in entries:
-            if left == 0:
-                break
             lot = self.lots.get(entry.lot_id)
             if lot is None:
                 raise FrontNotLoaded(str(entry.lot_id))
-            take = min(lot.available, left)
-            if take:
-                taken.append((lot, take))
-                left -= take
-        if left:
-            raise FrontNotLoaded(f"front short by {left} points")
-        return taken
+            yield lot
 
     def _record(
         self,
@@ -729,6 +718,11 @@ class Book:
         }
         self.entries.append(entry)
         return entry
+
+
+def _first_dated(entries: list[FrontEntry]) -> FrontEntry | None:
+    """The front's first lot with a fixed expiry: the soonest dated instant."""
+    return next((e for e in entries if e.key.startswith(order.DATED)), None)
 
 
 def refund_description(refund: Document) -> str:

@@ -103,8 +103,9 @@ class LotState:
         return self.status in LIVE and self.remaining > 0
 
     @property
-    def order_id(self) -> str:
-        return self.order
+    def due_while_pending(self) -> datetime:
+        """When a pending lot next needs the book's attention: it matures, or expires first."""
+        return min(self.available_at, self.expires_at or self.available_at)
 
     @property
     def inactivity(self) -> str | None:

@@ -40,7 +40,7 @@ T = TypeVar("T")
 # the CLI) a transaction gets LEDGER_TXN_SECONDS, so a dead database fails it in bounded time.
 LEDGER_TXN_ATTEMPTS = 60
 LEDGER_TXN_SECONDS = 30.0
-LOT_BATCH = 10_000  # documents per cursor batch: a member's live lots come back in one reply
+LOT_BATCH = 10_000  # documents per cursor batch: a range of lots comes back in one reply
 
 
 class StaleAccount(PyMongoError):
