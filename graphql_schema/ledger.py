@@ -37,6 +37,13 @@ class EarnComponent:
     )
     description: str
     points: int
+    line_id: str | None = strawberry.field(
+        default=None,
+        description="The order line the points were earned on; null for the whole order.",
+    )
+    rule_version: int | None = strawberry.field(
+        default=None, description="The program version whose rule gave these points."
+    )
 
 
 @strawberry.type
@@ -64,7 +71,13 @@ class LedgerEntry(Node):
             description=entry.description or _default_description(entry),
             reference=entry.reference,
             breakdown=[
-                EarnComponent(rule=line.rule, description=line.description, points=line.points)
+                EarnComponent(
+                    rule=line.rule,
+                    description=line.description,
+                    points=line.points,
+                    line_id=line.line,
+                    rule_version=line.version,
+                )
                 for line in entry.breakdown
             ],
         )

@@ -51,7 +51,7 @@ async def earn(
     now = instant(clock.now())
     earned = now if earned_at is None else instant(earned_at)
     available_at = None if available_at is None else instant(available_at)
-    lines = [{"rule": b.rule, "description": b.description, "points": b.points} for b in breakdown]
+    lines = [line.to_document() for line in breakdown]
     if breakdown and sum(line.points for line in breakdown) != points:
         raise InvalidPoints(points, "must equal the sum of the breakdown")
     stamp = policy_stamp(policy, policy_version, tz)

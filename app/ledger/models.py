@@ -66,6 +66,20 @@ class BreakdownLine:
     rule: str
     description: str
     points: int
+    line: str | None = None  # the order line it was earned on; None for the whole order
+    version: int | None = None  # the program version whose rule computed it
+
+    def to_document(self) -> Document:
+        document: Document = {
+            "rule": self.rule,
+            "description": self.description,
+            "points": self.points,
+        }
+        if self.line is not None:
+            document["line"] = self.line
+        if self.version is not None:
+            document["version"] = self.version
+        return document
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +184,9 @@ class Entry:
             description=doc.get("description"),
             lots=tuple(LotShare(str(s["lot_id"]), s["points"]) for s in doc.get("lots", ())),
             breakdown=tuple(
-                BreakdownLine(b["rule"], b["description"], b["points"])
+                BreakdownLine(
+                    b["rule"], b["description"], b["points"], b.get("line"), b.get("version")
+                )
                 for b in doc.get("breakdown", ())
             ),
             debt_change=doc.get("debt_change", 0),

@@ -1,38 +1,258 @@
-"""The program's configuration as stored in the `program` collection: identity, currency, time zone, tiers."""
+"""The program's configuration as stored in the `program` collection.
+
+One document per version: identity, currencies, time zone, tiers, expiry, the earn rules, the
+campaigns, the activities and check-in, and the rules for paying with points. Every change is a
+new version (app/program/service.py); points already issued keep the version they were issued
+under (a lot's policy stamp, a breakdown row's `version`).
+
+Money is Decimal everywhere (never float): amounts in an order, the value of a point. A rule's
+`id` is stable across versions, so reports and refunds can name it; a breakdown row carries the
+program version that computed it.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from app.program.expiry import ExpiryPolicySet
 
+RuleId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.:-]*$")]
+Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
+# A multiplier of the base points: 2 is double points, 1.5 is +50 %. At most two decimals.
+Multiplier = Annotated[Decimal, Field(ge=0, le=100, max_digits=7, decimal_places=2)]
+PositiveMoney = Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=4)]
 
-class Tier(BaseModel):
-    model_config = ConfigDict(frozen=True)
 
+def _unique(values: tuple[str, ...]) -> tuple[str, ...]:
+    if len(set(values)) != len(values):
+        raise ValueError("values must be unique")
+    return values
+
+
+Codes = Annotated[tuple[Code, ...], AfterValidator(_unique)]
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Tier(_Config):
     code: str = Field(min_length=1, max_length=32, pattern=r"^[a-z0-9][a-z0-9_-]*$")
     name: str = Field(min_length=1, max_length=64)
     threshold: int = Field(ge=0, description="Qualifying points needed to reach the tier.")
+    multiplier: Multiplier = Field(
+        default=Decimal(1),
+        description="The tier's earn multiplier on base points: 1.25 gives 25 % more.",
+    )
 
 
-class Program(BaseModel):
+class TierRules(_Config):
+    """How qualifying points decide the tier."""
+
+    window_days: int = Field(
+        default=365, ge=1, le=3660, description="Qualifying points count over this rolling window."
+    )
+    max_levels_down: int = Field(
+        default=1, ge=1, le=100, description="At most this many levels down per evaluation."
+    )
+
+
+class BaseRate(_Config):
+    """`points` points per `per` money units, floored per line or per order."""
+
+    points: int = Field(default=1, ge=0, le=1_000_000)
+    per: PositiveMoney = Decimal(1)
+    rounding: Literal["line", "order"] = Field(
+        default="line",
+        description="floor the base points of each line (line) or of the order's total (order)",
+    )
+
+
+class Exclusions(_Config):
+    """Lines that earn nothing at all (gift cards, deposits, tax)."""
+
+    categories: Codes = ()
+    skus: Codes = ()
+
+
+class EarnRule(_Config):
+    """A category or SKU rule: a multiplier of the line's base points and/or a fixed bonus.
+
+    A multiplier m adds (m - 1) × base points of the matching line (5 on dining gives 5× in all);
+    `bonus_points` adds a fixed number per matching line, or per unit with `per_unit`.
+    """
+
+    id: RuleId
+    name: str = Field(default="", max_length=120)
+    categories: Codes = ()
+    skus: Codes = ()
+    multiplier: Multiplier | None = None
+    bonus_points: int | None = Field(default=None, ge=1, le=1_000_000)
+    per_unit: bool = False
+
+    @model_validator(mode="after")
+    def _effect(self) -> Self:
+        if not self.categories and not self.skus:
+            raise ValueError("a rule matches at least one category or sku")
+        if self.multiplier is None and self.bonus_points is None:
+            raise ValueError("a rule gives a multiplier or bonus_points (or both)")
+        return self
+
+
+class Recurrence(_Config):
+    """Days a campaign runs, in the program's time zone: any of weekdays (1 = Monday),
+    days of the month, or yearly dates "MM-DD". Empty means every day of its window."""
+
+    weekdays: tuple[Annotated[int, Field(ge=1, le=7)], ...] = ()
+    month_days: tuple[Annotated[int, Field(ge=1, le=31)], ...] = ()
+    dates: tuple[
+        Annotated[str, Field(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")], ...
+    ] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.weekdays or self.month_days or self.dates)
+
+
+class Campaign(_Config):
+    """Extra points in a window (11.11), on recurring days (member day), for some tiers or channels.
+
+    multiplier m adds (m - 1) × base points of the order's earning lines (2 is double points);
+    bonus_points adds a fixed number per order. `stacking`: additive campaigns all add up; among
+    best_of campaigns only the one giving the most points applies. `budget` is the total points the
+    campaign may ever give; once spent it stops (enforced atomically by the partner service).
+    """
+
+    id: RuleId
+    name: str = Field(min_length=1, max_length=120)
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    recurrence: Recurrence = Field(default_factory=Recurrence)
+    tiers: Codes = ()
+    channels: Codes = ()
+    categories: Codes = ()
+    multiplier: Multiplier | None = None
+    bonus_points: int | None = Field(default=None, ge=1, le=1_000_000)
+    stacking: Literal["additive", "best_of"] = "additive"
+    budget: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _valid(self) -> Self:
+        if self.multiplier is None and self.bonus_points is None:
+            raise ValueError("a campaign gives a multiplier or bonus_points (or both)")
+        for name in ("starts_at", "ends_at"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                raise ValueError(f"{name} must carry a time zone offset")
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+
+class Birthday(_Config):
+    """A bonus on purchases in the member's birthday day, week or month (program's time zone)."""
+
+    window: Literal["day", "week", "month"] = "day"
+    multiplier: Multiplier | None = None
+    bonus_points: int | None = Field(default=None, ge=1, le=1_000_000)
+    once_per_year: bool = True
+
+    @model_validator(mode="after")
+    def _effect(self) -> Self:
+        if self.multiplier is None and self.bonus_points is None:
+            raise ValueError("a birthday bonus gives a multiplier or bonus_points (or both)")
+        return self
+
+
+class Caps(_Config):
+    per_order: int | None = Field(default=None, ge=1)
+    per_member_per_day: int | None = Field(default=None, ge=1)
+
+
+class EarnRules(_Config):
+    base: BaseRate = Field(default_factory=BaseRate)
+    exclusions: Exclusions = Field(default_factory=Exclusions)
+    rules: tuple[EarnRule, ...] = ()
+    birthday: Birthday | None = None
+    caps: Caps = Field(default_factory=Caps)
+
+
+class Activity(_Config):
+    """Points for something a member did (sign-up, review, share, referral), posted by a partner."""
+
+    code: Code
+    name: str = Field(min_length=1, max_length=120)
+    points: int = Field(ge=1, le=1_000_000)
+    per_day: int | None = Field(default=None, ge=1, description="times per member per local day")
+    total: int | None = Field(default=None, ge=1, description="times per member ever")
+
+
+class CheckIn(_Config):
+    """Daily check-in (签到): points by streak day; the last value repeats after the list ends."""
+
+    points_by_streak: tuple[Annotated[int, Field(ge=0, le=1_000_000)], ...] = Field(min_length=1)
+    restart_after_last: bool = Field(
+        default=False, description="after the last day of the list the streak starts over at day 1"
+    )
+
+
+class PayWithPoints(_Config):
+    """积分抵扣: points paying part of an order at a fixed value."""
+
+    point_value: PositiveMoney = Field(description="money one point pays, in money_currency")
+    max_share: Decimal = Field(
+        default=Decimal(1), gt=0, le=1, max_digits=5, decimal_places=4,
+        description="the most of an order's amount points may pay",
+    )  # fmt: skip
+    min_points: int = Field(default=1, ge=1)
+    step: int = Field(default=1, ge=1, description="points are used in multiples of this")
+    hold_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
+
+
+class Program(_Config):
     """One brand's points program. Versioned: every change stores a new version."""
-
-    model_config = ConfigDict(frozen=True)
 
     name: str = Field(min_length=1, max_length=120)
     currency: str = Field(min_length=1, max_length=32, description="What the points are called.")
+    money_currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
+    point_value: Decimal = Field(
+        default=Decimal("0.01"), ge=0, max_digits=18, decimal_places=6,
+        description="the money value of one point, for liability reports",
+    )  # fmt: skip
     timezone: str = "UTC"
     tiers: tuple[Tier, ...] = Field(min_length=1)
+    tier_rules: TierRules = Field(default_factory=TierRules)
     expiry: ExpiryPolicySet = Field(default_factory=ExpiryPolicySet)
     warning_lead_days: tuple[int, ...] = Field(
         default=(30, 7, 1), description="How long before an expiry members are warned, in days."
     )
+    return_window_days: int = Field(
+        default=0, ge=0, le=365, description="earned points stay pending this long"
+    )
+    backdate_days: int = Field(
+        default=30, ge=0, le=3660, description="how far in the past a purchase's occurredAt may lie"
+    )
+    earn: EarnRules = Field(default_factory=EarnRules)
+    campaigns: tuple[Campaign, ...] = ()
+    activities: tuple[Activity, ...] = ()
+    check_in: CheckIn | None = None
+    pay_with_points: PayWithPoints | None = None
     version: int = Field(default=1, ge=1)
     updated_at: datetime | None = None
+    updated_by: str | None = None
+    note: str | None = Field(default=None, max_length=500)
 
     @field_validator("timezone")
     @classmethod
@@ -62,6 +282,24 @@ class Program(BaseModel):
             raise ValueError("warning lead times are 1 to 366 days, at least one")
         return tuple(sorted(set(leads), reverse=True))
 
+    @model_validator(mode="after")
+    def _references(self) -> Self:
+        tiers = {tier.code for tier in self.tiers}
+        unknown = set(self.expiry.by_tier) - tiers
+        if unknown:
+            raise ValueError(f"expiry.by_tier names unknown tiers: {sorted(unknown)}")
+        for kind, ids in (
+            ("earn rule", [rule.id for rule in self.earn.rules]),
+            ("campaign", [campaign.id for campaign in self.campaigns]),
+            ("activity", [activity.code for activity in self.activities]),
+        ):
+            if len(set(ids)) != len(ids):
+                raise ValueError(f"{kind} ids must be unique")
+        for campaign in self.campaigns:
+            if set(campaign.tiers) - tiers:
+                raise ValueError(f"campaign {campaign.id} names unknown tiers")
+        return self
+
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
@@ -71,3 +309,13 @@ class Program(BaseModel):
             if tier.code == code:
                 return tier
         return self.tiers[0]
+
+    def activity(self, code: str) -> Activity | None:
+        for activity in self.activities:
+            if activity.code == code:
+                return activity
+        return None
+
+    def local_date(self, at: datetime) -> date:
+        """The calendar date of an instant in the program's time zone."""
+        return at.astimezone(self.zone).date()

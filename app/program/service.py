@@ -30,7 +30,8 @@ async def save_program(mongo: Mongo, clock: Clock, program: Program) -> Program:
         current = await mongo["program"].find_one({"_id": CURRENT_ID}, session=session)
         version = 1 if current is None else int(current["version"]) + 1
         stored = program.model_copy(update={"version": version, "updated_at": clock.now()})
-        body = stored.model_dump(mode="python")
+        body = stored.model_dump(mode="json")
+        body["updated_at"] = stored.updated_at
         if current is not None:
             previous = dict(current)
             previous["_id"] = f"v{current['version']}"
