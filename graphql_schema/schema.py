@@ -13,6 +13,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.base import get_object_definition
 from strawberry.types.graphql import OperationType
 
+from graphql_schema import partners
 from graphql_schema.errors import classify
 from graphql_schema.guard import RequestGuard
 from graphql_schema.ledger import LedgerEntry
@@ -63,6 +64,9 @@ class Query:
     )
     node: Node | None = node_field
     member: Member | None = member_field
+    member_balance: partners.MemberBalance | None = partners.member_balance_field
+    quote_offset: partners.OffsetQuote = partners.quote_offset_field
+    preview_earn: partners.EarnPreview = partners.preview_earn_field
 
 
 @strawberry.type
@@ -77,6 +81,12 @@ class Mutation:
     unregister_push_token: NotificationSettingsPayload = unregister_push_token_field
     set_notification_consent: NotificationSettingsPayload = set_notification_consent_field
     mark_notifications_read: MarkNotificationsReadPayload = mark_notifications_read_field
+    record_purchase: partners.RecordPurchasePayload = partners.record_purchase_field
+    record_refund: partners.RecordRefundPayload = partners.record_refund_field
+    hold_points: partners.HoldPointsPayload = partners.hold_points_field
+    capture_points: partners.CapturePointsPayload = partners.capture_points_field
+    release_points: partners.HoldPointsPayload = partners.release_points_field
+    register_partner: partners.RegisterPartnerPayload = partners.register_partner_field
 
 
 class JifenSchema(strawberry.Schema):
