@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.api.gql import ask, data, earn_points, make_member
+from tests.ledger.conftest import assert_invariants
 from tests.partners.api import (
     balance,
     make_program,
@@ -135,6 +136,7 @@ async def test_a_refund_gives_back_in_proportion_the_points_that_paid(
     last = (await post_refund(client, token, refund))["refund"]
     assert (last["pointsReversed"], last["pointsReturned"]) == (60, 240)
     assert (await balance(client, token, member))["available"] == 1_000
+    await assert_invariants(runtime.mongo)
 
 
 async def test_points_used_beyond_what_was_captured_are_refused(client, runtime, clock, issuer):

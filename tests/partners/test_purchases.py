@@ -145,3 +145,39 @@ async def test_a_member_named_by_member_number_or_phone(client, runtime, clock, 
     assert (await post_purchase(client, token, both))["userErrors"][0]["code"] == "INVALID_INPUT"
     body = await ask(client, "{ me { id } }", token)
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_the_daily_cap_counts_what_the_member_earned_that_local_day(
+    client, runtime, clock, issuer
+):
+    from app.program.models import Caps, EarnRules
+
+    rules = EarnRules(caps=Caps(per_member_per_day=150))
+    await make_program(runtime, clock, PROGRAM.model_copy(update={"earn": rules}))
+    member = await make_member(runtime, clock)
+    token = await partner_token(runtime, clock, issuer)
+    totals = []
+    # 08:00Z and 09:00Z are one day in Shanghai; 2026-01-14T17:00Z is the day before there.
+    for n, at in enumerate(
+        ("2026-01-15T08:00:00Z", "2026-01-15T09:00:00Z", "2026-01-14T15:00:00Z")
+    ):
+        result = await post_purchase(client, token, purchase_input(member, f"o-{n}", at=at))
+        totals.append(result["purchase"]["total"])
+    assert totals == [100, 50, 100]
+
+
+async def test_the_birthday_bonus_is_given_once_a_year(client, runtime, clock, issuer):
+    from datetime import date
+
+    from app.program.models import Birthday, EarnRules
+
+    rules = EarnRules(birthday=Birthday(window="month", bonus_points=88))
+    await make_program(runtime, clock, PROGRAM.model_copy(update={"earn": rules}))
+    member = await make_member(runtime, clock)
+    await runtime.mongo["members"].update_one(
+        {"_id": member}, {"$set": {"birthday": date(1990, 1, 20).isoformat()}}
+    )
+    token = await partner_token(runtime, clock, issuer)
+    first = await post_purchase(client, token, purchase_input(member, "o-1"))
+    second = await post_purchase(client, token, purchase_input(member, "o-2"))
+    assert (first["purchase"]["total"], second["purchase"]["total"]) == (188, 100)

@@ -6,6 +6,7 @@ import asyncio
 
 from app.program.models import Campaign
 from tests.api.gql import make_member
+from tests.ledger.conftest import assert_invariants
 from tests.partners.api import (
     PROGRAM,
     balance,
@@ -49,6 +50,7 @@ async def test_partial_refunds_floor_and_the_last_takes_the_remainder(
         taken.append(result["refund"]["pointsReversed"])
     assert taken == [33, 33, 34]
     assert (await balance(client, token, member))["available"] == 20
+    await assert_invariants(runtime.mongo)
 
 
 async def test_a_replayed_refund_changes_nothing(client, runtime, clock, issuer):
@@ -91,6 +93,7 @@ async def test_concurrent_refunds_of_one_line_never_reverse_more_than_it_earned(
     assert sum(r["refund"]["pointsReversed"] for r in done) == 90
     assert {r["userErrors"][0]["code"] for r in results if not r["refund"]} == {"OVER_REFUND"}
     assert (await balance(client, token, member))["available"] == 0
+    await assert_invariants(runtime.mongo)
 
 
 async def test_order_level_points_follow_the_refunded_share_of_the_money(
@@ -120,6 +123,7 @@ async def test_spent_points_of_a_refunded_order_become_debt(client, runtime, clo
     assert await balance(client, token, member) == {
         "available": 0, "pending": 0, "held": 0, "debt": 100,
     }  # fmt: skip
+    await assert_invariants(runtime.mongo)
 
 
 async def test_another_partners_order_is_not_found(client, runtime, clock, issuer):
@@ -129,3 +133,23 @@ async def test_another_partners_order_is_not_found(client, runtime, clock, issue
     result = await post_refund(client, other, refund("r1", {"lineId": "L1", "quantity": 1}))
     assert result["userErrors"][0]["code"] == "NOT_FOUND"
     assert (await balance(client, token, member))["available"] == 100
+
+
+async def test_a_refund_of_a_line_that_earned_nothing_is_recorded_and_replayed(
+    client, runtime, clock, issuer
+):
+    from app.program.models import EarnRules, Exclusions
+
+    rules = EarnRules(exclusions=Exclusions(categories=("giftcard",)))
+    member, token = await setup(
+        client, runtime, clock, issuer, PROGRAM.model_copy(update={"earn": rules})
+    )
+    payload = order(member, ("L1", 1, "100"))
+    payload["lines"][0]["category"] = "giftcard"
+    assert (await post_purchase(client, token, payload))["purchase"]["status"] == "NONE"
+    first = await post_refund(client, token, refund("r1", {"lineId": "L1", "quantity": 1}))
+    assert first["refund"]["pointsReversed"] == 0
+    assert await post_refund(client, token, refund("r1", {"lineId": "L1", "quantity": 1})) == first
+    over = await post_refund(client, token, refund("r2", {"lineId": "L1", "quantity": 1}))
+    assert over["userErrors"][0]["code"] == "OVER_REFUND"
+    assert await runtime.mongo["ledger"].count_documents({"member_id": member}) == 0
