@@ -21,8 +21,10 @@ class MemberRef:
     def query(self) -> dict[str, str]:
         given = [(k, v) for k, v in (("_id", self.id), ("member_no", self.member_no)) if v]
         if self.phone is not None:
+            if len(self.phone) > REFERENCE_MAX:
+                raise InvalidPartnerInput("not a phone number", ("input", "member", "phone"))
             try:
-                given.append(("phone", normalise_phone(self.phone[:REFERENCE_MAX])))
+                given.append(("phone", normalise_phone(self.phone)))
             except InvalidPhone as exc:
                 raise InvalidPartnerInput(str(exc), ("input", "member", "phone")) from None
         named = sum(v is not None for v in (self.id, self.member_no, self.phone))

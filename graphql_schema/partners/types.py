@@ -7,7 +7,7 @@ from enum import Enum
 
 import strawberry
 
-from app.ledger import Balance, Entry, Hold
+from app.ledger import Balance, Entry, Hold, HoldStatus
 from app.partners.apportion import RefundAsk
 from app.partners.members import MemberRef
 from app.partners.offsets import Quote
@@ -15,6 +15,7 @@ from app.partners.orders import Order
 from app.partners.purchase_input import LineInput, PurchaseRequest
 from app.partners.refunds import RefundResult
 from app.partners.registry import Partner as PartnerModel
+from app.partners.registry import PartnerStatus
 from app.program.rules import EarnResult
 from graphql_schema.errors import InvalidInput
 from graphql_schema.ids import from_global_id, to_global_id
@@ -136,6 +137,10 @@ def components(rows: EarnResult | Order) -> list[EarnComponent]:
     ]  # fmt: skip
 
 
+PointsHoldStatus = strawberry.enum(HoldStatus, name="PointsHoldStatus")
+PartnerStatusEnum = strawberry.enum(PartnerStatus, name="PartnerStatus")
+
+
 @strawberry.type
 class PurchaseEarn:
     order_id: str
@@ -193,7 +198,7 @@ class PointsHold:
     id: strawberry.ID
     points: int
     captured: int
-    status: str
+    status: PointsHoldStatus  # type: ignore[valid-type]
     expires_at: datetime
     order_id: str | None
 
@@ -203,7 +208,7 @@ class PointsHold:
             id=strawberry.ID(to_global_id("PointsHold", hold.id)),
             points=hold.points,
             captured=hold.captured,
-            status=hold.status.value.upper(),
+            status=hold.status,
             expires_at=hold.expires_at,
             order_id=hold.reference,
         )
@@ -255,7 +260,7 @@ class Partner:
     id: str
     name: str
     scopes: list[str]
-    status: str
+    status: PartnerStatusEnum  # type: ignore[valid-type]
     created_at: datetime
 
     @classmethod
@@ -264,7 +269,7 @@ class Partner:
             id=partner.id,
             name=partner.name,
             scopes=sorted(partner.scopes),
-            status=partner.status.value.upper(),
+            status=partner.status,
             created_at=partner.created_at,
         )
 
