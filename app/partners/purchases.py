@@ -1,11 +1,13 @@
 """recordPurchase and previewEarn: a partner's purchase through the rules engine into the ledger.
 
-One transaction per purchase (app.ledger.run_in_ledger): the order is inserted under the unique
-id `<partner>:<order id>` first, the member's facts (daily cap, birthday) and the budgets of the
-campaigns that would give points are read, the rules engine computes the breakdown, the budgets
-are spent conditionally (app.partners.budgets), and the ledger earns the total with the breakdown
-on the entry, under the expiry policy of the member's tier, counted from when the purchase
-happened, pending until the return window after it closes.
+One transaction per purchase (app.ledger.run_in_ledger): the member's facts (daily cap, birthday)
+and the budgets of the campaigns that would give points are read (only when the program has
+them), the rules engine computes the breakdown, the budgets are spent conditionally
+(app.partners.budgets), the ledger earns the total with the breakdown on the entry, under the
+expiry policy of the member's tier, counted from when the purchase happened, pending until the
+return window after it closes; last, the order is inserted under its unique id
+`<partner>:<order id>` with what each line earned, for its refunds. A budget counts what a
+campaign gave before any cap cut the order (a cap never makes a campaign overspend).
 
 Idempotent on (partner, order id): a replay fails on the order's unique id (or, with points, on
 the EARN entry's key) and gets the first result; another payload under the order id is
