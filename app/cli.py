@@ -30,9 +30,9 @@ from app.jobs.worker import JobOutcome, Worker
 from app.ledger import Drift, upgrade_books, verify_balances
 from app.logs import configure_logging
 from app.notifications.outbox import retry_dead
-from app.partners.errors import PartnerRefused
-from app.partners.registry import (
+from app.partners import (
     PARTNER_SCOPES,
+    PartnerRefused,
     PartnerStatus,
     get_partner,
     list_partners,

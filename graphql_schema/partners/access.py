@@ -15,8 +15,13 @@ from strawberry.permission import BasePermission
 
 from app.auth.principals import PrincipalKind
 from app.members.service import MemberNotFound as ProfileMissing
-from app.partners.errors import NotEnoughPoints, OffsetNotOffered, PartnerInactive, PartnerRefused
-from app.partners.registry import active_partner
+from app.partners import (
+    NotEnoughPoints,
+    OffsetNotOffered,
+    PartnerInactive,
+    PartnerRefused,
+    active_partner,
+)
 from app.program.service import ProgramNotConfigured
 from graphql_schema.context import Info
 from graphql_schema.errors import ClientError, Forbidden, NotConfigured

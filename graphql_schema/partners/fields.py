@@ -6,17 +6,18 @@ import strawberry
 from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import PermissionExtension
 
-from app.partners.errors import HoldNotFound
-from app.partners.offsets import (
+from app.partners import (
+    HoldNotFound,
     capture_points,
     hold_points,
     member_balance,
+    preview_earn,
     quote_offset,
+    record_purchase,
+    record_refund,
+    register_partner,
     release_points,
 )
-from app.partners.purchases import preview_earn, record_purchase
-from app.partners.refunds import record_refund
-from app.partners.registry import register_partner
 from graphql_schema.context import Info
 from graphql_schema.errors import InvalidInput
 from graphql_schema.ids import from_global_id, to_global_id

@@ -8,14 +8,18 @@ from enum import Enum
 import strawberry
 
 from app.ledger import Balance, Entry, Hold, HoldStatus
-from app.partners.apportion import RefundAsk
-from app.partners.members import MemberRef
-from app.partners.offsets import Quote
-from app.partners.orders import Order
-from app.partners.purchase_input import LineInput, PurchaseRequest
-from app.partners.refunds import RefundResult
-from app.partners.registry import Partner as PartnerModel
-from app.partners.registry import PartnerStatus
+from app.partners import (
+    LineInput,
+    MemberRef,
+    Order,
+    PartnerStatus,
+    PurchaseRequest,
+    Quote,
+    RefundAsk,
+    RefundResult,
+    parse_money,
+)
+from app.partners import Partner as PartnerModel
 from app.program.rules import EarnResult
 from graphql_schema.errors import InvalidInput
 from graphql_schema.ids import from_global_id, to_global_id
@@ -109,7 +113,9 @@ class CapturePointsInput:
 class RegisterPartnerInput:
     name: str
     scopes: list[str]
-    idempotency_key: str | None = None
+    idempotency_key: str = strawberry.field(
+        description="Chosen by the operator's tool; a retry with it returns the first partner."
+    )
 
 
 @strawberry.enum
@@ -305,7 +311,6 @@ class RegisterPartnerPayload:
 
 
 def refund_asks(lines: list[RefundLineInput]) -> tuple[RefundAsk, ...]:
-    from app.partners.purchase_input import parse_money
 
     return tuple(
         RefundAsk(

@@ -74,7 +74,7 @@ async def test_operators_register_partners_idempotently(client, runtime, clock, 
     other = {**wanted, "scopes": ["points:read"]}
     conflict = data(await ask(client, REGISTER, admin, {"input": other}))["registerPartner"]
     assert conflict["userErrors"][0]["code"] == "IDEMPOTENCY_CONFLICT"
-    bad = {"name": "x", "scopes": ["members:write"]}
+    bad = {"name": "x", "scopes": ["members:write"], "idempotencyKey": "k2"}
     refused = data(await ask(client, REGISTER, admin, {"input": bad}))["registerPartner"]
     assert refused["userErrors"][0]["field"] == ["input", "scopes"]
     assert await runtime.mongo["partners"].count_documents({}) == 1
