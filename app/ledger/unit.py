@@ -28,6 +28,7 @@ from app.db import Mongo
 from app.ledger.book import Book
 from app.ledger.earn import Policy, policy_stamp
 from app.ledger.errors import EntryNotFound, IdempotencyConflict, InvalidPoints, InvalidRequest
+from app.ledger.holds import find_hold
 from app.ledger.models import BreakdownLine, Entry, EntryKind, EntryMeta
 from app.ledger.state import Request
 from app.ledger.store import instant, load_book, lots_by_id, refill, run, save_books
@@ -182,6 +183,32 @@ class LedgerUnit:
                 await refill(self._mongo, self.session, book, charge + lot.available)
         meta = EntryMeta(actor, channel, reference, reason, dict(extra or {}))
         return Entry.from_document(book.reverse(lot, points, self._request(meta)))
+
+    async def capture(
+        self,
+        hold_id: str,
+        points: int | None = None,
+        *,
+        description: str | None = None,
+        actor: str | None = None,
+        channel: str | None = None,
+    ) -> Entry:
+        """Redeem `points` of an active hold (all of it by default) and release the rest, as
+        app.ledger.capture does, inside the caller's transaction (HoldNotFound, HoldNotActive,
+        CaptureExceedsHold abort the unit)."""
+        state = await find_hold(self._mongo, self.session, hold_id)
+        lot_ids = [lot_id for lot_id, _ in state.lots]
+        if state.member_id not in self._books:
+            self._books[state.member_id] = await load_book(
+                self._mongo, self.session, state.member_id, self.now, lot_ids=lot_ids
+            )
+        book = self._books[state.member_id]
+        missing = [lot_id for lot_id in lot_ids if lot_id not in book.lots]
+        if missing:
+            book.add(await lots_by_id(self._mongo, self.session, missing))
+        book.holds[state.id] = state
+        meta = EntryMeta(actor, channel, state.reference, description)
+        return Entry.from_document(book.capture(state, points, self._request(meta)))
 
     async def _book(self, member_id: str) -> Book:
         if member_id not in self._books:

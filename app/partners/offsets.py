@@ -17,7 +17,7 @@ from decimal import Decimal
 from app import ledger
 from app.clock import Clock
 from app.db import Mongo
-from app.ledger import Entry, Hold
+from app.ledger import Entry, Hold, LedgerUnit, run_in_ledger
 from app.partners.errors import (
     HoldNotActive,
     HoldNotFound,
@@ -128,18 +128,30 @@ async def capture_points(
     idempotency_key: str,
     points: int | None = None,
 ) -> Entry:
+    """Redeem all or part of the partner's hold, and count the points against its order, in one
+    transaction: a refund of the order gives back only points really captured for it."""
     key = check_text(idempotency_key, ("input", "idempotencyKey"), 128)
     if points is not None and not 1 <= points <= MAX_POINTS:
         raise InvalidPartnerInput("capture at least 1 point", ("input", "points"))
     held = await partner_hold(mongo, partner_id, hold_id)
+    order_key = order_id_of(partner_id, held.reference or "")
+
+    async def work(unit: LedgerUnit) -> Entry:
+        entry = await unit.capture(held.id, points, channel="partner")
+        await record_capture(mongo, unit.session, order_key, entry.id, -entry.points)
+        return entry
+
+    async def replay(first: Entry) -> Entry:
+        return first
+
     try:
-        entry = await ledger.capture(
+        return await run_in_ledger(
             mongo,
             clock,
-            hold_id=held.id,
-            points=points,
+            work,
             idempotency_key=f"partner:{partner_id}:capture:{key}",
-            channel="partner",
+            fingerprint=f"{held.id}:{points}",
+            replay=replay,
         )
     except ledger.HoldNotActive as exc:
         raise HoldNotActive(f"the hold is {exc.status}") from None
@@ -149,11 +161,6 @@ async def capture_points(
         raise IdempotencyConflict(
             "this idempotency key was used for another capture", ("input", "idempotencyKey")
         ) from None
-    if held.reference:
-        await record_capture(
-            mongo, order_id_of(partner_id, held.reference), entry.id, -entry.points
-        )
-    return entry
 
 
 async def release_points(mongo: Mongo, clock: Clock, partner_id: str, hold_id: str) -> Hold:

@@ -177,3 +177,44 @@ async def test_a_unit_reverses_an_earn_and_credits_points_back_in_one_transactio
             fingerprint="f", replay=first,
         )  # fmt: skip
     await assert_invariants(mongo)
+
+
+async def test_a_unit_captures_part_of_a_hold_with_the_callers_write_or_not_at_all(
+    mongo: Mongo, clock: FrozenClock
+) -> None:
+    from app.ledger import get_hold, hold
+
+    await earn_points(mongo, clock, "m1", 100)
+    held = await hold(
+        mongo, clock, member_id="m1", points=60, ttl=timedelta(minutes=5),
+        idempotency_key="h1", reference="order-1",
+    )  # fmt: skip
+
+    async def pay(unit: LedgerUnit, refuse: bool) -> Entry:
+        entry = await unit.capture(held.id, 40)
+        await mongo["payments"].insert_one({"_id": entry.id}, session=unit.session)
+        if refuse:
+            raise Refused()
+        return entry
+
+    async def first(entry: Entry) -> Entry:
+        return entry
+
+    with pytest.raises(Refused):
+        await run_in_ledger(
+            mongo, clock, lambda unit: pay(unit, True), idempotency_key="pay:1",
+            fingerprint="40", replay=first,
+        )  # fmt: skip
+    assert (await get_hold(mongo, held.id)).status.value == "active"
+    entry = await run_in_ledger(
+        mongo, clock, lambda unit: pay(unit, False), idempotency_key="pay:2", fingerprint="40",
+        replay=first,
+    )  # fmt: skip
+    assert (entry.points, entry.reference) == (-40, "order-1")
+    assert await run_in_ledger(
+        mongo, clock, lambda unit: pay(unit, False), idempotency_key="pay:2", fingerprint="40",
+        replay=first,
+    ) == entry  # fmt: skip
+    balance = await get_balance(mongo, "m1")
+    assert (balance.available, balance.held) == (60, 0)
+    await assert_invariants(mongo)

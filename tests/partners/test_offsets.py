@@ -79,6 +79,8 @@ async def test_hold_then_capture_part_gives_the_rest_back(client, runtime, clock
     first = await capture(client, token, held["id"], "c1", points=200)
     assert first["entry"] == {"kind": "REDEEM", "points": -200}
     assert await capture(client, token, held["id"], "c1", points=200) == first
+    conflict = await capture(client, token, held["id"], "c1", points=100)
+    assert conflict["userErrors"][0]["code"] == "IDEMPOTENCY_CONFLICT"
     assert await balance(client, token, member) == {
         "available": 800, "pending": 0, "held": 0, "debt": 0,
     }  # fmt: skip
