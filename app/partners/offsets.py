@@ -137,7 +137,9 @@ async def capture_points(
     order_key = order_id_of(partner_id, held.reference or "")
 
     async def work(unit: LedgerUnit) -> Entry:
-        entry = await unit.capture(held.id, points, channel="partner")
+        entry = await unit.capture(
+            held.id, points, actor=f"partner:{partner_id}", channel="partner"
+        )
         await record_capture(mongo, unit.session, order_key, entry.id, -entry.points)
         return entry
 

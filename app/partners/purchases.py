@@ -100,7 +100,9 @@ async def record_purchase(
         result = await compute(mongo, unit.session, program, member, purchase)
         await budgets.spend(mongo, unit.session, program, result.campaign_points)
         await facts.record_facts(mongo, unit.session, program, member.id, purchase, result)
-        entry, available_at = await earn(unit, program, member, purchase, request, result)
+        entry, available_at = await earn(
+            unit, program, member, purchase, request, result, partner_id
+        )
         # tiers: qualifying points (the integrator calls app.members.tiers.record_qualifying here)
         order = order_document(
             OrderFacts(order_key, partner_id, member.id, digest, unit.now),
@@ -141,6 +143,7 @@ async def earn(
     purchase: Purchase,
     request: PurchaseRequest,
     result: EarnResult,
+    partner_id: str,
 ) -> tuple[Entry | None, datetime | None]:
     """The EARN entry (None for nothing earned) and when its points become available."""
     policy, version, tz, window = issue_terms(program, member.tier)
@@ -161,6 +164,7 @@ async def earn(
         ],
         reference=request.order_id.strip(),
         description=f"Purchase {request.order_id.strip()}",
+        actor=f"partner:{partner_id}",
         channel=purchase.channel,
     )
     return entry, available_at

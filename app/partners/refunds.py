@@ -181,6 +181,7 @@ async def _move_points(
             order.entry_id,
             plan.points_reversed,
             reference=order.order_id,
+            actor=f"partner:{order.partner_id}",
             channel="partner",
             extra={"refund_id": refund_id},
         )
@@ -190,6 +191,7 @@ async def _move_points(
             plan.points_returned,
             reason=f"Points that paid for order {order.order_id} given back (refund {refund_id})",
             reference=order.order_id,
+            actor=f"partner:{order.partner_id}",
             channel="partner",
             extra={"refund_id": refund_id},
         )
