@@ -100,12 +100,22 @@ def check_lines(lines: tuple[LineInput, ...]) -> tuple[PurchaseLine, ...]:
     return tuple(checked)
 
 
-def check_purchase(request: PurchaseRequest, program: Program, now: datetime) -> Purchase:
+def check_purchase(request: PurchaseRequest) -> Purchase:
     """The purchase the rules engine reads; InvalidPartnerInput names the field at fault."""
     check_order_id(request.order_id)
-    occurred = request.occurred_at
-    if occurred.tzinfo is None:
+    if request.occurred_at.tzinfo is None:
         raise InvalidPartnerInput("occurredAt needs a UTC offset", ("input", "occurredAt"))
+    if request.channel is not None:
+        check_text(request.channel, ("input", "channel"), 32)
+    if not 0 <= request.points_used <= MAX_POINTS:
+        raise InvalidPartnerInput("pointsUsed is 0 or more", ("input", "pointsUsed"))
+    request.member.query()
+    return Purchase(check_lines(request.lines), request.occurred_at, request.channel)
+
+
+def check_occurred_at(purchase: Purchase, program: Program, now: datetime) -> None:
+    """Within the program's backdate limit, and not in the future (beyond a till's skew)."""
+    occurred = purchase.occurred_at
     if occurred > now + FUTURE_SKEW:
         raise InvalidPartnerInput("occurredAt lies in the future", ("input", "occurredAt"))
     if occurred < now - timedelta(days=program.backdate_days):
@@ -113,12 +123,6 @@ def check_purchase(request: PurchaseRequest, program: Program, now: datetime) ->
             f"occurredAt lies more than {program.backdate_days} days in the past",
             ("input", "occurredAt"),
         )
-    if request.channel is not None:
-        check_text(request.channel, ("input", "channel"), 32)
-    if not 0 <= request.points_used <= MAX_POINTS:
-        raise InvalidPartnerInput("pointsUsed is 0 or more", ("input", "pointsUsed"))
-    request.member.query()
-    return Purchase(check_lines(request.lines), occurred, request.channel)
 
 
 def fingerprint(request: PurchaseRequest, purchase: Purchase) -> str:

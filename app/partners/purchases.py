@@ -35,11 +35,16 @@ from app.ledger.earn import Policy
 from app.members.models import Member
 from app.members.points import get_entry
 from app.partners import budgets, facts
-from app.partners.errors import IdempotencyConflict, InvalidPartnerInput
+from app.partners.errors import IdempotencyConflict, InvalidPartnerInput, MemberSuspended
 from app.partners.members import find_member
 from app.partners.orders import Order, OrderFacts, order_document, order_id_of
 from app.partners.payments import captured_for
-from app.partners.purchase_input import PurchaseRequest, check_purchase, fingerprint
+from app.partners.purchase_input import (
+    PurchaseRequest,
+    check_occurred_at,
+    check_purchase,
+    fingerprint,
+)
 from app.program.models import Program
 from app.program.rules import EarnResult, Purchase, compute_earn
 from app.program.service import get_program
@@ -80,7 +85,8 @@ async def preview_earn(
 ) -> tuple[Member, EarnResult]:
     """What record_purchase would give now, without writing anything."""
     program = await get_program(mongo)
-    purchase = check_purchase(request, program, clock.now())
+    purchase = check_purchase(request)
+    check_occurred_at(purchase, program, clock.now())
     member = await find_member(mongo, request.member, active=False)
     return member, await compute(mongo, None, program, member, purchase)
 
@@ -89,10 +95,17 @@ async def record_purchase(
     mongo: Mongo, clock: Clock, partner_id: str, request: PurchaseRequest
 ) -> PurchaseResult:
     program = await get_program(mongo)
-    purchase = check_purchase(request, program, clock.now())
-    member = await find_member(mongo, request.member)
+    purchase = check_purchase(request)
     digest = fingerprint(request, purchase)
     order_key = order_id_of(partner_id, request.order_id.strip())
+    try:
+        check_occurred_at(purchase, program, clock.now())
+        member = await find_member(mongo, request.member)
+    except (InvalidPartnerInput, MemberSuspended):
+        # A retry after the member was suspended, or days later: the first result still stands.
+        if await mongo["orders"].find_one({"_id": order_key}, {"_id": 1}) is None:
+            raise
+        return await first_result(mongo, order_key, digest)
 
     async def work(unit: LedgerUnit) -> PurchaseResult:
         if request.points_used:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from app.auth.principals import PrincipalKind
 from app.members.models import MemberStatus
 from tests.api.gql import ask, make_member
 from tests.partners.api import (
@@ -181,3 +182,23 @@ async def test_the_birthday_bonus_is_given_once_a_year(client, runtime, clock, i
     first = await post_purchase(client, token, purchase_input(member, "o-1"))
     second = await post_purchase(client, token, purchase_input(member, "o-2"))
     assert (first["purchase"]["total"], second["purchase"]["total"]) == (188, 100)
+
+
+async def test_a_retry_after_the_member_was_suspended_or_days_later_gets_the_first_result(
+    client, runtime, clock, issuer
+):
+    from datetime import timedelta
+
+    await make_program(runtime, clock)
+    member = await make_member(runtime, clock)
+    token = await partner_token(runtime, clock, issuer)
+    first = await post_purchase(client, token, purchase_input(member, "o-1"))
+    await runtime.mongo["members"].update_one(
+        {"_id": member}, {"$set": {"status": MemberStatus.SUSPENDED.value}}
+    )
+    clock.advance(timedelta(days=40))
+    partner_id = (await runtime.mongo["partners"].find_one({}))["_id"]
+    token = issuer.mint(PrincipalKind.PARTNER, partner_id, scopes=["points:earn", "points:read"])
+    assert await post_purchase(client, token, purchase_input(member, "o-1")) == first
+    other = await post_purchase(client, token, purchase_input(member, "o-2"))
+    assert other["userErrors"][0]["field"] == ["input", "occurredAt"]
