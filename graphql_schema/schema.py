@@ -13,6 +13,14 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.base import get_object_definition
 from strawberry.types.graphql import OperationType
 
+from graphql_schema.admin_program import (
+    ProgramVersion,
+    ProgramVersionConnection,
+    UpdateProgramPayload,
+    program_version_field,
+    program_versions_field,
+    update_program_field,
+)
 from graphql_schema.errors import classify
 from graphql_schema.guard import RequestGuard
 from graphql_schema.ledger import LedgerEntry
@@ -63,6 +71,8 @@ class Query:
     )
     node: Node | None = node_field
     member: Member | None = member_field
+    program_version: ProgramVersion | None = program_version_field
+    program_versions: ProgramVersionConnection = program_versions_field
 
 
 @strawberry.type
@@ -77,6 +87,7 @@ class Mutation:
     unregister_push_token: NotificationSettingsPayload = unregister_push_token_field
     set_notification_consent: NotificationSettingsPayload = set_notification_consent_field
     mark_notifications_read: MarkNotificationsReadPayload = mark_notifications_read_field
+    update_program: UpdateProgramPayload = update_program_field
 
 
 class JifenSchema(strawberry.Schema):
