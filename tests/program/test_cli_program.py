@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from app.db import Mongo
+from app.program.diff import diff_programs
 from app.program.service import get_program
+from app.program.validation import parse_program
 from tests.processes import JIFEN, jifen_env
 
 # A card program as its operator writes it: money as strings or numbers, instants with offsets.
@@ -140,3 +142,21 @@ async def test_versions_and_show_an_old_version(jifen, tmp_path: Path) -> None:
     assert tomllib.loads(old.stdout)["name"] == "Bank Card Rewards"
     missing = jifen("show", "--version", "7")
     assert missing.returncode == 1 and "no program version 7" in missing.stderr
+
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+
+
+@pytest.mark.parametrize("example", sorted(path.name for path in EXAMPLES.glob("*.toml")))
+async def test_each_reference_program_applies_and_shows_back_unchanged(
+    jifen, mongo: Mongo, tmp_path: Path, example: str
+) -> None:
+    applied = jifen("apply", str(EXAMPLES / example))
+    assert applied.returncode == 0, applied.stderr
+    assert applied.stdout.startswith("applied version 1,")
+    expected = parse_program(tomllib.loads((EXAMPLES / example).read_text(encoding="utf-8")))
+    stored = await get_program(mongo)
+    assert diff_programs(expected, stored) == [] and stored.version == 1
+    shown = jifen("show")
+    again = jifen("apply", write(tmp_path, shown.stdout, "shown.toml"))
+    assert again.stdout.strip() == "no change: version 1 is current", again.stderr
