@@ -155,10 +155,12 @@ async def update_program_mutation(info: Info, input: UpdateProgramInput) -> Upda
         return _failed(
             user_error(UserErrorCode.IDEMPOTENCY_CONFLICT, str(exc), "input", "idempotencyKey")
         )
-    return _payload(applied, None)
+    # The version's config is the one submitted: new, identical to the current one, or replayed
+    # under the same key (the same request): no read needed to show it.
+    return _payload(applied, program)
 
 
-def _payload(applied: Applied, program: Program | None) -> UpdateProgramPayload:
+def _payload(applied: Applied, program: Program) -> UpdateProgramPayload:
     return UpdateProgramPayload(
         version=ProgramVersion.of(applied.stamp, program),
         changed=applied.changed,
