@@ -21,6 +21,7 @@ import httpx
 from app.auth.keys import load_key_material
 from app.auth.principals import PrincipalKind
 from app.auth.tokens import TokenIssuer
+from app.cli_program import add_program_commands
 from app.clock import Clock, FrozenClock, SystemClock
 from app.config import ConfigurationError, Settings, load_settings
 from app.db import Mongo, connect, ensure_indexes
@@ -389,6 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     outbox.add_argument("--retry", metavar="ID", help="retry this dead-lettered delivery")
     outbox.set_defaults(run=cmd_outbox)
+
+    add_program_commands(commands, open_database)
 
     export = commands.add_parser("export-schema", help="write the served GraphQL SDL")
     export.add_argument("--output", default="graphql_schema/schema.graphql")

@@ -14,6 +14,14 @@ from strawberry.types.base import get_object_definition
 from strawberry.types.graphql import OperationType
 
 from graphql_schema import partners
+from graphql_schema.admin_program import (
+    ProgramVersion,
+    ProgramVersionConnection,
+    UpdateProgramPayload,
+    program_version_field,
+    program_versions_field,
+    update_program_field,
+)
 from graphql_schema.errors import classify
 from graphql_schema.guard import RequestGuard
 from graphql_schema.ledger import LedgerEntry
@@ -67,6 +75,8 @@ class Query:
     member_balance: partners.MemberBalance | None = partners.member_balance_field
     quote_offset: partners.OffsetQuote = partners.quote_offset_field
     preview_earn: partners.EarnPreview = partners.preview_earn_field
+    program_version: ProgramVersion | None = program_version_field
+    program_versions: ProgramVersionConnection = program_versions_field
 
 
 @strawberry.type
@@ -87,6 +97,7 @@ class Mutation:
     capture_points: partners.CapturePointsPayload = partners.capture_points_field
     release_points: partners.HoldPointsPayload = partners.release_points_field
     register_partner: partners.RegisterPartnerPayload = partners.register_partner_field
+    update_program: UpdateProgramPayload = update_program_field
 
 
 class JifenSchema(strawberry.Schema):

@@ -10,6 +10,7 @@ import strawberry
 @strawberry.enum
 class UserErrorCode(Enum):
     INVALID_INPUT = "INVALID_INPUT"
+    VALIDATION = "VALIDATION"  # a configuration refused; `field` is the path of the value at fault
     NOT_FOUND = "NOT_FOUND"
     INSUFFICIENT_POINTS = "INSUFFICIENT_POINTS"
     OUT_OF_STOCK = "OUT_OF_STOCK"

@@ -22,7 +22,7 @@ whatever the member's history.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
@@ -31,7 +31,6 @@ from app.clock import Clock
 from app.db import Mongo
 from app.ledger import BreakdownLine, Entry, LedgerUnit, run_in_ledger
 from app.ledger import IdempotencyConflict as LedgerConflict
-from app.ledger.earn import Policy
 from app.members.models import Member
 from app.members.points import get_entry
 from app.partners import budgets, facts
@@ -45,6 +44,7 @@ from app.partners.purchase_input import (
     check_purchase,
     fingerprint,
 )
+from app.program.earning import issue_terms
 from app.program.models import Program
 from app.program.rules import EarnResult, Purchase, compute_earn
 from app.program.service import get_program
@@ -54,13 +54,6 @@ from app.program.service import get_program
 class PurchaseResult:
     order: Order
     entry: Entry | None  # None when the purchase earned nothing
-
-
-def issue_terms(program: Program, tier: str) -> tuple[Policy, int, str, int]:
-    """The expiry policy, its version, the time zone and the return window of an earn by a member
-    of `tier` (the same as app.program.earning.issue_terms; swap when that lands)."""
-    policy = program.expiry.for_tier(tier)
-    return policy, program.expiry.version, program.timezone, program.return_window_days
 
 
 async def compute(
@@ -159,16 +152,17 @@ async def earn(
     partner_id: str,
 ) -> tuple[Entry | None, datetime | None]:
     """The EARN entry (None for nothing earned) and when its points become available."""
-    policy, version, tz, window = issue_terms(program, member.tier)
-    available_at = purchase.occurred_at + timedelta(days=window) if window else None
+    terms = issue_terms(program, member.tier)
+    window = terms.return_window
+    available_at = purchase.occurred_at + window if window else None
     if result.total <= 0:
         return None, None
     entry = await unit.earn(
         member.id,
         result.total,
-        policy=policy,
-        policy_version=version,
-        tz=tz,
+        policy=terms.policy,
+        policy_version=terms.policy_version,
+        tz=terms.tz,
         available_at=available_at,
         earned_at=purchase.occurred_at,
         breakdown=[

@@ -22,6 +22,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -42,6 +43,16 @@ def _unique(values: tuple[str, ...]) -> tuple[str, ...]:
 
 
 Codes = Annotated[tuple[Code, ...], AfterValidator(_unique)]
+
+
+def _unique_ids(kind: str, ids: list[str]) -> None:
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{kind} ids must be unique")
+
+
+def _tier_codes(info: ValidationInfo) -> set[str]:
+    """The codes of the program's tiers, validated before the fields that refer to them."""
+    return {tier.code for tier in info.data.get("tiers", ())}
 
 
 class _Config(BaseModel):
@@ -188,6 +199,12 @@ class EarnRules(_Config):
     birthday: Birthday | None = None
     caps: Caps = Field(default_factory=Caps)
 
+    @field_validator("rules")
+    @classmethod
+    def _unique_rules(cls, rules: tuple[EarnRule, ...]) -> tuple[EarnRule, ...]:
+        _unique_ids("earn rule", [rule.id for rule in rules])
+        return rules
+
 
 class Activity(_Config):
     """Points for something a member did (sign-up, review, share, referral), posted by a partner."""
@@ -282,23 +299,30 @@ class Program(_Config):
             raise ValueError("warning lead times are 1 to 366 days, at least one")
         return tuple(sorted(set(leads), reverse=True))
 
-    @model_validator(mode="after")
-    def _references(self) -> Self:
-        tiers = {tier.code for tier in self.tiers}
-        unknown = set(self.expiry.by_tier) - tiers
-        if unknown:
-            raise ValueError(f"expiry.by_tier names unknown tiers: {sorted(unknown)}")
-        for kind, ids in (
-            ("earn rule", [rule.id for rule in self.earn.rules]),
-            ("campaign", [campaign.id for campaign in self.campaigns]),
-            ("activity", [activity.code for activity in self.activities]),
-        ):
-            if len(set(ids)) != len(ids):
-                raise ValueError(f"{kind} ids must be unique")
-        for campaign in self.campaigns:
-            if set(campaign.tiers) - tiers:
+    @field_validator("expiry")
+    @classmethod
+    def _expiry_tiers(cls, expiry: ExpiryPolicySet, info: ValidationInfo) -> ExpiryPolicySet:
+        unknown = set(expiry.by_tier) - _tier_codes(info)
+        if "tiers" in info.data and unknown:
+            raise ValueError(f"by_tier names unknown tiers: {sorted(unknown)}")
+        return expiry
+
+    @field_validator("campaigns")
+    @classmethod
+    def _campaign_references(
+        cls, campaigns: tuple[Campaign, ...], info: ValidationInfo
+    ) -> tuple[Campaign, ...]:
+        _unique_ids("campaign", [campaign.id for campaign in campaigns])
+        for campaign in campaigns:
+            if "tiers" in info.data and set(campaign.tiers) - _tier_codes(info):
                 raise ValueError(f"campaign {campaign.id} names unknown tiers")
-        return self
+        return campaigns
+
+    @field_validator("activities")
+    @classmethod
+    def _unique_activities(cls, activities: tuple[Activity, ...]) -> tuple[Activity, ...]:
+        _unique_ids("activity", [activity.code for activity in activities])
+        return activities
 
     @property
     def zone(self) -> ZoneInfo:

@@ -140,7 +140,9 @@ async def served_schema(client) -> GraphQLSchema:
 @pytest.fixture
 async def admin(runtime, clock, issuer) -> str:
     await make_program(runtime, clock)
-    return issuer.mint(PrincipalKind.ADMIN, "ops", scopes=["members:read"])
+    return issuer.mint(
+        PrincipalKind.ADMIN, "ops", scopes=["members:read", "program:read", "program:write"]
+    )
 
 
 def operations(schema: GraphQLSchema) -> dict[str, tuple[str, Operation]]:
