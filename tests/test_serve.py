@@ -45,7 +45,9 @@ def _db_url(data_dir: Path) -> str:
     return f"mongodb://127.0.0.1:{port}/?directConnection=true"
 
 
-def _gone(pid: int, timeout: float = 20) -> bool:
+def _gone(pid: int, timeout: float = 60) -> bool:
+    # The database gets SIGTERM (PR_SET_PDEATHSIG) and shuts down in order: about 2 s when idle,
+    # 20 s and more on a loaded machine. An orphan is one that never goes.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not alive(pid):
