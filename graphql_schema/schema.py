@@ -13,6 +13,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.base import get_object_definition
 from strawberry.types.graphql import OperationType
 
+from graphql_schema import engagement
 from graphql_schema.admin_program import (
     ProgramVersion,
     ProgramVersionConnection,
@@ -88,6 +89,8 @@ class Mutation:
     set_notification_consent: NotificationSettingsPayload = set_notification_consent_field
     mark_notifications_read: MarkNotificationsReadPayload = mark_notifications_read_field
     update_program: UpdateProgramPayload = update_program_field
+    check_in: engagement.CheckInPayload = engagement.check_in_field
+    record_activity: engagement.RecordActivityPayload = engagement.record_activity_field
 
 
 class JifenSchema(strawberry.Schema):
