@@ -51,6 +51,13 @@ class _AlreadyDone(Exception):
         self.document = document
 
 
+class _WrongPath(Exception):
+    """The day turned out worth points when none were expected, or none when some were."""
+
+    def __init__(self, document: Document | None) -> None:
+        self.document = document
+
+
 def streak_points(rules: CheckIn, day: int) -> int:
     """Points of day `day` (1-based) of a streak; the last value repeats after the list."""
     return rules.points_by_streak[min(day, len(rules.points_by_streak)) - 1]
@@ -114,35 +121,48 @@ async def check_in(
     member = await get_member(mongo, member_id)
     if member.status is not MemberStatus.ACTIVE:
         raise MemberSuspended(f"the member is {member.status.value}: no points are earned")
-    today = program.local_date(clock.now())
     document = await read_check_in(mongo, member_id)
-    if _done(document, today, idempotency_key):
-        assert document is not None
-        return _result(document, already_done=True)
-    if streak_points(rules, next_streak(rules, document, today)) == 0:
-        return await _check_in_without_points(mongo, clock, program, member, idempotency_key)
+    for _ in range(3):
+        today = program.local_date(clock.now())
+        if _done(document, today, idempotency_key):
+            assert document is not None
+            return _result(document, already_done=True)
+        worth = streak_points(rules, next_streak(rules, document, today))
+        try:
+            if worth == 0:
+                return await _check_in_without_points(
+                    mongo, clock, program, member, idempotency_key
+                )
+            return await _check_in_with_points(mongo, clock, program, member, idempotency_key)
+        except _AlreadyDone as done:
+            return _result(done.document, already_done=True)
+        except _WrongPath as wrong:  # the streak moved since it was read (midnight, a race)
+            document = wrong.document
+    raise RuntimeError("the check-in streak kept moving")
+
+
+async def _check_in_with_points(
+    mongo: Mongo, clock: Clock, program: Program, member: Member, key: str | None
+) -> CheckInResult:
+    """Points through the ledger; the ledger key is the member's local day."""
 
     async def work(unit: LedgerUnit) -> CheckInResult:
-        return await _record_day(
-            mongo, unit.session, unit.now, program, member, idempotency_key, unit
-        )
+        return await _record_day(mongo, unit.session, unit.now, program, member, key, unit)
 
     async def replay(entry: Entry) -> CheckInResult:
-        first = await read_check_in(mongo, member_id)
+        first = await read_check_in(mongo, member.id)
         assert first is not None, "a check-in's entry always has its check-in"
         return _result(first, already_done=True)
 
-    try:
-        return await run_in_ledger(
-            mongo,
-            clock,
-            work,
-            idempotency_key=f"checkin:{member_id}:{today.isoformat()}",
-            fingerprint="checkin",
-            replay=replay,
-        )
-    except _AlreadyDone as done:
-        return _result(done.document, already_done=True)
+    today = program.local_date(clock.now())
+    return await run_in_ledger(
+        mongo,
+        clock,
+        work,
+        idempotency_key=f"checkin:{member.id}:{today.isoformat()}",
+        fingerprint="checkin",
+        replay=replay,
+    )
 
 
 def _done(document: Document | None, today: date, key: str | None) -> bool:
@@ -161,10 +181,7 @@ async def _check_in_without_points(
     async def work(session: AsyncClientSession) -> CheckInResult:
         return await _record_day(mongo, session, clock.now(), program, member, key, None)
 
-    try:
-        return await mongo.transaction(work)
-    except _AlreadyDone as done:
-        return _result(done.document, already_done=True)
+    return await mongo.transaction(work)
 
 
 async def _record_day(
@@ -184,8 +201,10 @@ async def _record_day(
         raise _AlreadyDone(document)
     streak = next_streak(rules, document, today)
     points = streak_points(rules, streak)
+    if (unit is None) != (points == 0):
+        raise _WrongPath(document)
     entry_id, change = None, None
-    if unit is not None and points > 0:
+    if unit is not None:
         terms = issue_terms(program, member.tier)
         entry = await unit.earn(
             member.id, points, policy=terms.policy, policy_version=terms.policy_version,

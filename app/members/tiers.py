@@ -110,7 +110,8 @@ async def record_qualifying(
     )
     if points < 0:
         return None
-    reached = earned_tier(program, qualifying_points(program, progress["buckets"], clock_now))
+    qualifying = qualifying_points(program, progress["buckets"], clock_now)
+    reached = earned_tier(program, qualifying)
     rank = tier_rank(program, reached.code)
     if rank == 0:
         return None
@@ -132,7 +133,7 @@ async def record_qualifying(
         member=member,
         to_tier=reached.code,
         reason=TierChangeReason.QUALIFIED,
-        qualifying=qualifying_points(program, progress["buckets"], clock_now),
+        qualifying=qualifying,
         entry_id=entry_id,
     )
 

@@ -127,3 +127,20 @@ async def test_refusals(client, runtime, clock, issuer) -> None:
     assert codes(body) == ["FORBIDDEN"]
     long_key = await check_in(client, token, key="k" * 129)
     assert error_codes(long_key) == ["INVALID_INPUT"]
+
+
+async def test_a_day_worth_no_points_keeps_the_streak_without_an_entry(
+    client, runtime, clock, issuer
+) -> None:
+    await make_program(runtime, clock, program(check_in=CheckIn(points_by_streak=(0, 5))))
+    member_id = await make_member(runtime, clock)
+    token = Caller(issuer, member_id)
+    first = (await check_in(client, token))["checkIn"]
+    assert first == {
+        "day": "2026-01-15", "streak": 1, "points": 0, "alreadyDone": False, "entry": None,
+    }  # fmt: skip
+    assert (await check_in(client, token))["checkIn"] == {**first, "alreadyDone": True}
+    clock.advance(DAY)
+    second = (await check_in(client, token))["checkIn"]
+    assert (second["streak"], second["points"], second["entry"]["points"]) == (2, 5, 5)
+    assert await runtime.mongo["ledger"].count_documents({"member_id": member_id}) == 1
