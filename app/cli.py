@@ -31,6 +31,15 @@ from app.jobs.worker import JobOutcome, Worker
 from app.ledger import Drift, upgrade_books, verify_balances
 from app.logs import configure_logging
 from app.notifications.outbox import retry_dead
+from app.partners import (
+    PARTNER_SCOPES,
+    PartnerRefused,
+    PartnerStatus,
+    get_partner,
+    list_partners,
+    register_partner,
+    set_partner_status,
+)
 from app.seed import DEMO_MEMBER_ID, DEMO_PASSWORD, DEMO_PHONE, seed_demo
 
 
@@ -238,11 +247,58 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_partner(settings: Settings, args: argparse.Namespace) -> int:
+    """Operators: register a partner (prints its id and how to mint its token), list, suspend."""
+
+    async def partner() -> int:
+        async with open_database(settings) as mongo:
+            if args.partner_command == "add":
+                try:
+                    added = await register_partner(
+                        mongo, SystemClock(), name=args.name, scopes=args.scope or []
+                    )
+                except PartnerRefused as exc:
+                    print(exc, file=sys.stderr)
+                    return 2
+                print(added.id)
+                print(f"mint its token:  {Path(sys.argv[0]).name} token partner {added.id}")
+                return 0
+            if args.partner_command == "suspend":
+                found = await set_partner_status(mongo, args.id, PartnerStatus.SUSPENDED)
+                print("suspended" if found else "no such partner")
+                return 0 if found else 1
+            for each in await list_partners(mongo):
+                print(json.dumps({
+                    "id": each.id, "name": each.name, "scopes": sorted(each.scopes),
+                    "status": each.status.value,
+                }, ensure_ascii=False))  # fmt: skip
+            return 0
+
+    return asyncio.run(partner())
+
+
+async def _partner_scopes(settings: Settings, partner_id: str) -> frozenset[str] | None:
+    async with open_database(settings) as mongo:
+        found = await get_partner(mongo, partner_id)
+    return None if found is None or found.status is not PartnerStatus.ACTIVE else found.scopes
+
+
 def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
     keys = load_key_material(settings)
     if keys.signing is None:
         print("no signing key is configured (set JIFEN_JWT_PRIVATE_KEY_FILE)", file=sys.stderr)
         return 2
+    scopes = args.scope or ()
+    if args.kind == PrincipalKind.PARTNER.value:
+        # A partner's token carries the scopes the registry grants it (or fewer, if asked).
+        granted = asyncio.run(_partner_scopes(settings, args.subject))
+        if granted is None:
+            print(f"no active partner {args.subject}: `jifen partner add`", file=sys.stderr)
+            return 2
+        if not set(scopes) <= granted:
+            print(f"the partner is granted only {sorted(granted)}", file=sys.stderr)
+            return 2
+        scopes = tuple(scopes) or tuple(sorted(granted))
     issuer = TokenIssuer(
         keys.signing,
         issuer=settings.jwt_issuer,
@@ -252,7 +308,7 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
     token = issuer.mint(
         PrincipalKind(args.kind),
         args.subject,
-        scopes=args.scope or (),
+        scopes=scopes,
         ttl=timedelta(seconds=args.ttl or settings.access_token_ttl_seconds),
     )
     print(token)
@@ -290,6 +346,18 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--scope", action="append", help="a scope (repeatable)")
     token.add_argument("--ttl", type=int, help="lifetime in seconds")
     token.set_defaults(run=cmd_token)
+
+    partner = commands.add_parser("partner", help="partners: add, list, suspend")
+    partner_commands = partner.add_subparsers(dest="partner_command", required=True)
+    add = partner_commands.add_parser("add", help="register a partner; prints its id")
+    add.add_argument("name")
+    add.add_argument(
+        "--scope", action="append", help=f"one of {', '.join(sorted(PARTNER_SCOPES))} (repeatable)"
+    )
+    partner_commands.add_parser("list", help="every registered partner")
+    suspend = partner_commands.add_parser("suspend", help="refuse the partner's tokens")
+    suspend.add_argument("id")
+    partner.set_defaults(run=cmd_partner)
 
     seed = commands.add_parser("seed-demo", help="seed the demo program into an empty database")
     seed.set_defaults(run=cmd_seed)

@@ -131,6 +131,20 @@ INDEXES: dict[str, list[IndexModel]] = {
     "rate_limits": [IndexModel([("purge_at", ASCENDING)], expireAfterSeconds=0)],
     "reward_claims": [],
     "push_devices": [],  # one document per device token (by digest): the member it belongs to
+    # The partner API (app/partners): partners, and per "<partner>:<order>" its order, its refunds
+    # and the points captured for it; campaign budget counters; members' daily earn facts.
+    "partners": [
+        IndexModel(
+            [("idempotency_key", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"idempotency_key": {"$type": "string"}},
+        ),
+    ],
+    "orders": [],
+    "refunds": [],
+    "order_points": [],
+    "campaign_budgets": [],
+    "earn_facts": [],
 }
 
 # Indexes an earlier version created and this one drops at start-up: TTL indexes on fields the

@@ -25,8 +25,8 @@ from app.members.service import MemberNotFound
 from app.program.service import ProgramNotConfigured
 from graphql_schema.context import Info
 from graphql_schema.errors import NotConfigured, Unauthenticated
-from graphql_schema.ids import from_global_id
 from graphql_schema.ledger import LedgerEntry
+from graphql_schema.partners.types import MemberRefInput
 from graphql_schema.permissions import (
     IsPartner,
     MemberMutation,
@@ -130,16 +130,9 @@ check_in_field = strawberry.mutation(
 )
 
 
-@strawberry.input(description="Exactly one of id (a Member id), memberNo or phone.")
-class ActivityMemberInput:
-    id: strawberry.ID | None = None
-    member_no: str | None = None
-    phone: str | None = None
-
-
 @strawberry.input
 class RecordActivityInput:
-    member: ActivityMemberInput
+    member: MemberRefInput
     activity: str = strawberry.field(description="The program's activity code.")
     reference: str = strawberry.field(
         description="The partner's own id of the occurrence; a retry sends the same one."
@@ -172,11 +165,9 @@ def _activity_refused(code: UserErrorCode, message: str, *field: str) -> RecordA
     return RecordActivityPayload(earn=None, user_errors=_refused(code, message, *field))
 
 
-def _member_query(member: ActivityMemberInput) -> dict[str, str]:
-    member_id = None
-    if member.id is not None:
-        member_id = from_global_id(member.id, "Member")[1]
-    return member_query(member_id=member_id, member_no=member.member_no, phone=member.phone)
+def _member_query(member: MemberRefInput) -> dict[str, str]:
+    ref = member.to_ref()
+    return member_query(member_id=ref.id, member_no=ref.member_no, phone=ref.phone)
 
 
 async def record_activity_mutation(info: Info, input: RecordActivityInput) -> RecordActivityPayload:

@@ -13,7 +13,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.base import get_object_definition
 from strawberry.types.graphql import OperationType
 
-from graphql_schema import engagement
+from graphql_schema import engagement, partners
 from graphql_schema.admin_program import (
     ProgramVersion,
     ProgramVersionConnection,
@@ -72,6 +72,9 @@ class Query:
     )
     node: Node | None = node_field
     member: Member | None = member_field
+    member_balance: partners.MemberBalance | None = partners.member_balance_field
+    quote_offset: partners.OffsetQuote = partners.quote_offset_field
+    preview_earn: partners.EarnPreview = partners.preview_earn_field
     program_version: ProgramVersion | None = program_version_field
     program_versions: ProgramVersionConnection = program_versions_field
 
@@ -88,6 +91,12 @@ class Mutation:
     unregister_push_token: NotificationSettingsPayload = unregister_push_token_field
     set_notification_consent: NotificationSettingsPayload = set_notification_consent_field
     mark_notifications_read: MarkNotificationsReadPayload = mark_notifications_read_field
+    record_purchase: partners.RecordPurchasePayload = partners.record_purchase_field
+    record_refund: partners.RecordRefundPayload = partners.record_refund_field
+    hold_points: partners.HoldPointsPayload = partners.hold_points_field
+    capture_points: partners.CapturePointsPayload = partners.capture_points_field
+    release_points: partners.HoldPointsPayload = partners.release_points_field
+    register_partner: partners.RegisterPartnerPayload = partners.register_partner_field
     update_program: UpdateProgramPayload = update_program_field
     check_in: engagement.CheckInPayload = engagement.check_in_field
     record_activity: engagement.RecordActivityPayload = engagement.record_activity_field

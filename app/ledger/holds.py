@@ -87,7 +87,7 @@ async def capture(
     )
 
     async def work(session: AsyncClientSession) -> Entry:
-        state = await _find_hold(mongo, session, hold_id)
+        state = await find_hold(mongo, session, hold_id)
         request.meta.reference = state.reference
         book = await load_book(
             mongo, session, state.member_id, now, lot_ids=[lot_id for lot_id, _ in state.lots]
@@ -105,7 +105,7 @@ async def release(mongo: Mongo, clock: Clock, *, hold_id: str) -> Hold:
     now = instant(clock.now())
 
     async def work(session: AsyncClientSession) -> Hold:
-        state = await _find_hold(mongo, session, hold_id)
+        state = await find_hold(mongo, session, hold_id)
         if state.status in (HoldStatus.RELEASED, HoldStatus.EXPIRED):
             return Hold.from_document(state.to_document())
         if state.status is not HoldStatus.ACTIVE:
@@ -177,7 +177,8 @@ async def get_hold(mongo: Mongo, hold_id: str) -> Hold:
     return Hold.from_document(doc)
 
 
-async def _find_hold(mongo: Mongo, session: AsyncClientSession, hold_id: str) -> HoldState:
+async def find_hold(mongo: Mongo, session: AsyncClientSession, hold_id: str) -> HoldState:
+    """The hold as stored, read in the transaction (HoldNotFound)."""
     doc = await mongo["holds"].find_one({"_id": _object_id(hold_id)}, session=session)
     if doc is None:
         raise HoldNotFound(hold_id)

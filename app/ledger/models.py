@@ -211,6 +211,7 @@ class Hold:
     lots: tuple[LotShare, ...] = ()
     reference: str | None = None
     capture_entry_id: str | None = None
+    idempotency_key: str | None = None  # whose hold it is: callers prefix it with their own id
 
     @classmethod
     def from_document(cls, doc: Document) -> Hold:
@@ -225,6 +226,7 @@ class Hold:
             lots=tuple(LotShare(str(s["lot_id"]), s["points"]) for s in doc["lots"]),
             reference=doc.get("reference"),
             capture_entry_id=str(doc["capture_entry_id"]) if doc.get("capture_entry_id") else None,
+            idempotency_key=doc.get("idempotency_key"),
         )
 
 

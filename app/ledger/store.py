@@ -245,6 +245,13 @@ async def _range(
     return await _lots(mongo, session, query)
 
 
+async def lots_by_id(
+    mongo: Mongo, session: AsyncClientSession, lot_ids: Iterable[ObjectId]
+) -> list[LotState]:
+    """The named lots, whatever their status (a refunded earn's lot)."""
+    return await _lots(mongo, session, {"_id": {"$in": list(lot_ids)}})
+
+
 async def _lots(mongo: Mongo, session: AsyncClientSession, query: Document) -> list[LotState]:
     cursor = mongo["lots"].find(query, session=session, batch_size=LOT_BATCH)
     return [LotState.from_document(doc) async for doc in cursor]

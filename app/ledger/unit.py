@@ -15,20 +15,23 @@ first result; another fingerprint is IdempotencyConflict.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+from bson import ObjectId
+from bson.errors import InvalidId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.clock import Clock
 from app.db import Mongo
 from app.ledger.book import Book
 from app.ledger.earn import Policy, policy_stamp
-from app.ledger.errors import IdempotencyConflict, InvalidRequest
-from app.ledger.models import Entry, EntryKind, EntryMeta
+from app.ledger.errors import EntryNotFound, IdempotencyConflict, InvalidPoints, InvalidRequest
+from app.ledger.holds import find_hold
+from app.ledger.models import BreakdownLine, Entry, EntryKind, EntryMeta
 from app.ledger.state import Request
-from app.ledger.store import instant, load_book, refill, run, save_books
+from app.ledger.store import instant, load_book, lots_by_id, refill, run, save_books
 from app.program.expiry import Never, expires_at
 
 T = TypeVar("T")
@@ -82,26 +85,130 @@ class LedgerUnit:
         policy_version: int = 1,
         tz: str = "UTC",
         available_at: datetime | None = None,
+        earned_at: datetime | None = None,
+        breakdown: Sequence[BreakdownLine] = (),
         reference: str | None = None,
         description: str | None = None,
         actor: str | None = None,
         channel: str | None = None,
         extra: dict[str, Any] | None = None,
     ) -> Entry:
-        """Credit `points` now as a new lot (pending until `available_at`), paying debt first."""
+        """Credit `points` as a new lot (pending until `available_at`), paying debt first.
+
+        `earned_at` (default now) is when the points were earned: a purchase posted late by an
+        offline till; the expiry counts from it. `breakdown` must add up to `points`.
+        """
         policy = policy or Never()
+        if breakdown and sum(line.points for line in breakdown) != points:
+            raise InvalidPoints(points, "must equal the sum of the breakdown")
+        earned = self.now if earned_at is None else instant(earned_at)
         book = await self._book(member_id)
         meta = EntryMeta(actor, channel, reference, description, dict(extra or {}))
         entry = book.credit(
             EntryKind.EARN,
             points,
             self._request(meta),
-            earned_at=self.now,
+            earned_at=earned,
             available_at=None if available_at is None else instant(available_at),
-            expires_at=expires_at(policy, self.now, tz),
+            expires_at=expires_at(policy, earned, tz),
             policy=policy_stamp(policy, policy_version, tz),
+            breakdown=[line.to_document() for line in breakdown],
         )
         return Entry.from_document(entry)
+
+    async def credit(
+        self,
+        member_id: str,
+        points: int,
+        *,
+        reason: str,
+        actor: str | None = None,
+        channel: str | None = None,
+        reference: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Entry:
+        """A positive ADJUST: points given back (never expiring), paying debt first.
+
+        Not an earn: it renews no inactivity clock and does not count as lifetime earnings (the
+        points given back for a refunded order that was paid with points were earned once already).
+        """
+        book = await self._book(member_id)
+        meta = EntryMeta(actor, channel, reference, reason, dict(extra or {}))
+        entry = book.credit(
+            EntryKind.ADJUST,
+            points,
+            self._request(meta),
+            earned_at=self.now,
+            available_at=None,
+            expires_at=None,
+            policy=policy_stamp(Never(), 1, "UTC"),
+        )
+        return Entry.from_document(entry)
+
+    async def reverse(
+        self,
+        entry_id: str,
+        points: int,
+        *,
+        reason: str | None = None,
+        actor: str | None = None,
+        channel: str | None = None,
+        reference: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Entry:
+        """Take back `points` of an EARN entry by the refund rule (app.ledger.book.Book.reverse):
+        its own lot first, then the member's other points, then debt; never more than it gave."""
+        try:
+            earn_id = ObjectId(entry_id)
+        except (InvalidId, TypeError):
+            raise EntryNotFound(entry_id) from None
+        earned = await self._mongo["ledger"].find_one(
+            {"_id": earn_id, "kind": EntryKind.EARN.value}, session=self.session
+        )
+        if earned is None:
+            raise EntryNotFound(entry_id)
+        lot_id = earned["lots"][0]["lot_id"]
+        member_id = earned["member_id"]
+        if member_id not in self._books:
+            self._books[member_id] = await load_book(
+                self._mongo, self.session, member_id, self.now, lot_ids=[lot_id]
+            )
+        book = self._books[member_id]
+        if lot_id not in book.lots:
+            book.add(await lots_by_id(self._mongo, self.session, [lot_id]))
+        lot = book.lots[lot_id]
+        if isinstance(points, int) and 0 < points <= lot.amount - lot.reversed:
+            charge = min(points, lot.spent - lot.refunded_spent)
+            if charge > 0:
+                await refill(self._mongo, self.session, book, charge + lot.available)
+        meta = EntryMeta(actor, channel, reference, reason, dict(extra or {}))
+        return Entry.from_document(book.reverse(lot, points, self._request(meta)))
+
+    async def capture(
+        self,
+        hold_id: str,
+        points: int | None = None,
+        *,
+        description: str | None = None,
+        actor: str | None = None,
+        channel: str | None = None,
+    ) -> Entry:
+        """Redeem `points` of an active hold (all of it by default) and release the rest, as
+        app.ledger.capture does, inside the caller's transaction (HoldNotFound, HoldNotActive,
+        CaptureExceedsHold abort the unit)."""
+        state = await find_hold(self._mongo, self.session, hold_id)
+        lot_ids = [lot_id for lot_id, _ in state.lots]
+        if state.member_id not in self._books:
+            self._books[state.member_id] = await load_book(
+                self._mongo, self.session, state.member_id, self.now, lot_ids=lot_ids
+            )
+        book = self._books[state.member_id]
+        missing = [lot_id for lot_id in lot_ids if lot_id not in book.lots]
+        if missing:
+            book.add(await lots_by_id(self._mongo, self.session, missing))
+        book.holds[state.id] = state
+        meta = EntryMeta(actor, channel, state.reference, description)
+        return Entry.from_document(book.capture(state, points, self._request(meta)))
 
     async def _book(self, member_id: str) -> Book:
         if member_id not in self._books:
@@ -114,8 +221,8 @@ class LedgerUnit:
         key = self._key if self._operations == 1 else f"{self._key}#{self._operations}"
         return Request(key, self._fingerprint, meta)
 
-    async def save(self) -> None:
-        if self._operations == 0:
+    async def save(self, *, require_entry: bool = True) -> None:
+        if self._operations == 0 and require_entry:
             raise InvalidRequest("a ledger unit must record at least one entry to be idempotent")
         await save_books(self._mongo, self.session, self._books.values())
 
@@ -128,8 +235,13 @@ async def run_in_ledger(
     idempotency_key: str,
     fingerprint: str,
     replay: Callable[[Entry], Awaitable[T]],
+    require_entry: bool = True,
 ) -> T:
     """Run `work` and save the books it changed in one transaction, once per `idempotency_key`.
+
+    With `require_entry=False`, `work` may record no entry at all (a purchase that earned
+    nothing): then the caller's own writes must carry the idempotency (a unique id of its own),
+    and a replay of such a request raises whatever refused it (the caller's duplicate key).
 
     `work` may run more than once (a write conflict reruns the transaction from the start), so
     it must make every write through `unit.session`. The key is global to the ledger: prefix it
@@ -140,7 +252,7 @@ async def run_in_ledger(
     async def attempt(session: AsyncClientSession) -> T:
         unit = LedgerUnit(mongo, session, now, idempotency_key, fingerprint)
         result = await work(unit)
-        await unit.save()
+        await unit.save(require_entry=require_entry)
         return result
 
     try:

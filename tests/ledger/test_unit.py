@@ -14,6 +14,7 @@ from app.ledger import (
     InsufficientPoints,
     InvalidRequest,
     LedgerUnit,
+    ReversalExceedsEarn,
     get_balance,
     run_in_ledger,
 )
@@ -119,4 +120,101 @@ async def test_a_unit_can_earn_and_spend_for_two_members_at_once(
     assert [(await get_balance(mongo, m)).available for m in ("m1", "m2")] == [60, 40]
     lot = await mongo["lots"].find_one({"member_id": "m2"})
     assert lot["expires_at"] == clock.now() + timedelta(days=30)
+    await assert_invariants(mongo)
+
+
+async def test_a_unit_earns_with_a_breakdown_dated_when_the_purchase_happened(
+    mongo: Mongo, clock: FrozenClock
+) -> None:
+    from app.ledger import BreakdownLine
+
+    bought = clock.now() - timedelta(days=3)
+    rows = [BreakdownLine("base", "1 per CNY", 80, "L1", 4), BreakdownLine("bonus", "+20", 20)]
+
+    async def purchase(unit: LedgerUnit) -> Entry:
+        return await unit.earn("m1", 100, policy=Rolling(days=10), earned_at=bought, breakdown=rows)
+
+    async def never(entry: Entry) -> Entry:
+        raise AssertionError("not replayed")
+
+    entry = await run_in_ledger(
+        mongo, clock, purchase, idempotency_key="p:1", fingerprint="f", replay=never
+    )
+    assert entry.breakdown == tuple(rows)
+    lot = await mongo["lots"].find_one({"member_id": "m1"})
+    assert lot["expires_at"] == bought + timedelta(days=10)
+    await assert_invariants(mongo)
+
+
+async def test_a_unit_reverses_an_earn_and_credits_points_back_in_one_transaction(
+    mongo: Mongo, clock: FrozenClock
+) -> None:
+    earned = await earn_points(mongo, clock, "m1", 100)
+    await earn_points(mongo, clock, "m1", 50)
+    await buy(mongo, clock, "o1", 120)  # spends the whole first earn and 20 of the second
+
+    async def refund(unit: LedgerUnit) -> tuple[Entry, Entry]:
+        reversal = await unit.reverse(earned.id, 60, reason="refund of 60")
+        credit = await unit.credit("m1", 25, reason="points that paid, given back")
+        await mongo["refunds"].insert_one({"_id": "r1"}, session=unit.session)
+        return reversal, credit
+
+    async def first(entry: Entry) -> tuple[Entry, Entry]:
+        raise AssertionError("not replayed")
+
+    reversal, credit = await run_in_ledger(
+        mongo, clock, refund, idempotency_key="refund:r1", fingerprint="f", replay=first
+    )
+    # 60 refunded, all of it already spent: 30 from the other points, 30 as debt; then the
+    # credit of 25 pays debt first.
+    assert (reversal.points, reversal.debt_change) == (-60, 30)
+    assert (credit.kind.value, credit.points) == ("ADJUST", 25)
+    balance = await get_balance(mongo, "m1")
+    assert (balance.available, balance.debt, balance.lifetime_earned) == (0, 5, 90)
+    with pytest.raises(ReversalExceedsEarn):
+        await run_in_ledger(
+            mongo, clock, lambda unit: unit.reverse(earned.id, 41), idempotency_key="refund:r2",
+            fingerprint="f", replay=first,
+        )  # fmt: skip
+    await assert_invariants(mongo)
+
+
+async def test_a_unit_captures_part_of_a_hold_with_the_callers_write_or_not_at_all(
+    mongo: Mongo, clock: FrozenClock
+) -> None:
+    from app.ledger import get_hold, hold
+
+    await earn_points(mongo, clock, "m1", 100)
+    held = await hold(
+        mongo, clock, member_id="m1", points=60, ttl=timedelta(minutes=5),
+        idempotency_key="h1", reference="order-1",
+    )  # fmt: skip
+
+    async def pay(unit: LedgerUnit, refuse: bool) -> Entry:
+        entry = await unit.capture(held.id, 40)
+        await mongo["payments"].insert_one({"_id": entry.id}, session=unit.session)
+        if refuse:
+            raise Refused()
+        return entry
+
+    async def first(entry: Entry) -> Entry:
+        return entry
+
+    with pytest.raises(Refused):
+        await run_in_ledger(
+            mongo, clock, lambda unit: pay(unit, True), idempotency_key="pay:1",
+            fingerprint="40", replay=first,
+        )  # fmt: skip
+    assert (await get_hold(mongo, held.id)).status.value == "active"
+    entry = await run_in_ledger(
+        mongo, clock, lambda unit: pay(unit, False), idempotency_key="pay:2", fingerprint="40",
+        replay=first,
+    )  # fmt: skip
+    assert (entry.points, entry.reference) == (-40, "order-1")
+    assert await run_in_ledger(
+        mongo, clock, lambda unit: pay(unit, False), idempotency_key="pay:2", fingerprint="40",
+        replay=first,
+    ) == entry  # fmt: skip
+    balance = await get_balance(mongo, "m1")
+    assert (balance.available, balance.held) == (60, 0)
     await assert_invariants(mongo)

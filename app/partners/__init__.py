@@ -1,0 +1,70 @@
+"""The partner API's services: registered partners, purchases and refunds, paying with points.
+
+Partners (shops, tills, airlines) post what members bought and returned; every point moves through
+app.ledger. A partner sees only what it posted: orders, refunds and holds are keyed by partner.
+"""
+
+from app.partners.apportion import RefundAsk
+from app.partners.errors import (
+    HoldNotFound,
+    NotEnoughPoints,
+    OffsetNotOffered,
+    PartnerInactive,
+    PartnerRefused,
+)
+from app.partners.members import MemberRef
+from app.partners.offsets import (
+    Quote,
+    capture_points,
+    hold_points,
+    member_balance,
+    quote_offset,
+    release_points,
+)
+from app.partners.orders import Order
+from app.partners.purchase_input import LineInput, PurchaseRequest, parse_money
+from app.partners.purchases import PurchaseResult, preview_earn, record_purchase
+from app.partners.refunds import RefundResult, record_refund
+from app.partners.registry import (
+    PARTNER_SCOPES,
+    Partner,
+    PartnerStatus,
+    active_partner,
+    get_partner,
+    list_partners,
+    register_partner,
+    set_partner_status,
+)
+
+__all__ = [
+    "PARTNER_SCOPES",
+    "HoldNotFound",
+    "LineInput",
+    "MemberRef",
+    "NotEnoughPoints",
+    "OffsetNotOffered",
+    "Order",
+    "Partner",
+    "PartnerInactive",
+    "PartnerRefused",
+    "PartnerStatus",
+    "PurchaseRequest",
+    "PurchaseResult",
+    "Quote",
+    "RefundAsk",
+    "RefundResult",
+    "active_partner",
+    "capture_points",
+    "get_partner",
+    "hold_points",
+    "list_partners",
+    "member_balance",
+    "parse_money",
+    "preview_earn",
+    "quote_offset",
+    "record_purchase",
+    "record_refund",
+    "register_partner",
+    "release_points",
+    "set_partner_status",
+]

@@ -1,0 +1,140 @@
+"""A purchase as a partner posts it, checked against its bounds and the program before anything is read.
+
+Every value a till sends is bounded: at most MAX_LINES lines, ids and codes of at most ID_MAX
+characters, quantities and amounts in range with at most four decimals (money is Decimal, never
+float). `occurred_at` may lie up to the program's `backdate_days` in the past (offline tills,
+flights credited later) but not in the future beyond FUTURE_SKEW (a till's clock runs a little
+fast). The fingerprint tells a replay (same payload) from another purchase under the same order id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from app.partners.errors import InvalidPartnerInput
+from app.partners.members import MemberRef
+from app.program.models import Program
+from app.program.rules import Purchase, PurchaseLine
+
+MAX_LINES = 100
+ID_MAX = 64
+ORDER_ID_MAX = 128
+MAX_QUANTITY = 1_000_000
+MAX_AMOUNT = Decimal("1000000000000")
+MAX_POINTS = 1_000_000_000
+FUTURE_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class LineInput:
+    line_id: str
+    sku: str
+    category: str
+    quantity: int
+    amount: str  # as the client sent it: parsed by check_purchase
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseRequest:
+    member: MemberRef
+    order_id: str
+    occurred_at: datetime
+    lines: tuple[LineInput, ...]
+    channel: str | None = None
+    points_used: int = 0
+
+
+def parse_money(raw: str, field: tuple[str, ...]) -> Decimal:
+    try:
+        value = Decimal(raw.strip()) if len(raw) <= 32 else Decimal("NaN")
+    except InvalidOperation:
+        value = Decimal("NaN")
+    exponent = value.as_tuple().exponent
+    if (
+        not value.is_finite()
+        or value < 0
+        or value > MAX_AMOUNT
+        or not isinstance(exponent, int)
+        or exponent < -4
+    ):
+        raise InvalidPartnerInput(
+            "an amount is a decimal string from 0 to 10^12 with at most 4 decimals", field
+        )
+    return value + Decimal(0)  # -0 becomes 0
+
+
+def check_text(value: str, field: tuple[str, ...], limit: int = ID_MAX) -> str:
+    cleaned = value.strip()
+    if not cleaned or len(cleaned) > limit:
+        raise InvalidPartnerInput(f"give 1 to {limit} characters", field)
+    return cleaned
+
+
+def check_order_id(order_id: str) -> str:
+    return check_text(order_id, ("input", "orderId"), ORDER_ID_MAX)
+
+
+def check_lines(lines: tuple[LineInput, ...]) -> tuple[PurchaseLine, ...]:
+    if not 1 <= len(lines) <= MAX_LINES:
+        raise InvalidPartnerInput(f"an order has 1 to {MAX_LINES} lines", ("input", "lines"))
+    checked = []
+    for n, line in enumerate(lines):
+        at = ("input", "lines", str(n))
+        if not 1 <= line.quantity <= MAX_QUANTITY:
+            raise InvalidPartnerInput(f"a quantity is 1 to {MAX_QUANTITY}", (*at, "quantity"))
+        checked.append(
+            PurchaseLine(
+                line_id=check_text(line.line_id, (*at, "lineId")),
+                sku=check_text(line.sku, (*at, "sku")),
+                category=check_text(line.category, (*at, "category")),
+                quantity=line.quantity,
+                amount=parse_money(line.amount, (*at, "amount")),
+            )
+        )
+    if len({line.line_id for line in checked}) != len(checked):
+        raise InvalidPartnerInput("line ids must be unique", ("input", "lines"))
+    return tuple(checked)
+
+
+def check_purchase(request: PurchaseRequest) -> Purchase:
+    """The purchase the rules engine reads; InvalidPartnerInput names the field at fault."""
+    check_order_id(request.order_id)
+    if request.occurred_at.tzinfo is None:
+        raise InvalidPartnerInput("occurredAt needs a UTC offset", ("input", "occurredAt"))
+    if request.channel is not None:
+        check_text(request.channel, ("input", "channel"), 32)
+    if not 0 <= request.points_used <= MAX_POINTS:
+        raise InvalidPartnerInput("pointsUsed is 0 or more", ("input", "pointsUsed"))
+    request.member.query()
+    return Purchase(check_lines(request.lines), request.occurred_at, request.channel)
+
+
+def check_occurred_at(purchase: Purchase, program: Program, now: datetime) -> None:
+    """Within the program's backdate limit, and not in the future (beyond a till's skew)."""
+    occurred = purchase.occurred_at
+    if occurred > now + FUTURE_SKEW:
+        raise InvalidPartnerInput("occurredAt lies in the future", ("input", "occurredAt"))
+    if occurred < now - timedelta(days=program.backdate_days):
+        raise InvalidPartnerInput(
+            f"occurredAt lies more than {program.backdate_days} days in the past",
+            ("input", "occurredAt"),
+        )
+
+
+def fingerprint(request: PurchaseRequest, purchase: Purchase) -> str:
+    body = {
+        "member": [request.member.id, request.member.member_no, request.member.phone],
+        "order": request.order_id.strip(),
+        "at": purchase.occurred_at.timestamp(),
+        "channel": purchase.channel,
+        "used": request.points_used,
+        "lines": [
+            [line.line_id, line.sku, line.category, line.quantity, f"{line.amount.normalize():f}"]
+            for line in purchase.lines
+        ],
+    }
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()

@@ -1,0 +1,204 @@
+"""recordPurchase and previewEarn: a partner's purchase through the rules engine into the ledger.
+
+One transaction per purchase (app.ledger.run_in_ledger): the member's facts (daily cap, birthday)
+and the budgets of the campaigns that would give points are read (only when the program has
+them), the rules engine computes the breakdown, the budgets are spent conditionally
+(app.partners.budgets), the ledger earns the total with the breakdown on the entry, under the
+expiry policy of the member's tier, counted from when the purchase happened, pending until the
+return window after it closes; last, the order is inserted under its unique id
+`<partner>:<order id>` with what each line earned, for its refunds. A budget counts what a
+campaign gave before any cap cut the order (a cap never makes a campaign overspend).
+
+Idempotent on (partner, order id): a replay fails on the order's unique id (or, with points, on
+the EARN entry's key) and gets the first result; another payload under the order id is
+IdempotencyConflict. Two tills posting one order at once: one commits, the other's transaction
+conflicts, reruns, finds the order and answers the same result.
+
+Cost for a program without budgets, daily cap or birthday bonus: the member, the program, the
+order insert, the account read, the account, lot and entry writes, the commit: 8 commands,
+whatever the member's history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import DuplicateKeyError
+
+from app.clock import Clock
+from app.db import Mongo
+from app.ledger import BreakdownLine, Entry, LedgerUnit, run_in_ledger
+from app.ledger import IdempotencyConflict as LedgerConflict
+from app.members.models import Member
+from app.members.points import get_entry
+from app.partners import budgets, facts
+from app.partners.errors import IdempotencyConflict, InvalidPartnerInput, MemberSuspended
+from app.partners.members import find_member
+from app.partners.orders import Order, OrderFacts, order_document, order_id_of
+from app.partners.payments import captured_for
+from app.partners.purchase_input import (
+    PurchaseRequest,
+    check_occurred_at,
+    check_purchase,
+    fingerprint,
+)
+from app.program.earning import issue_terms
+from app.program.models import Program
+from app.program.rules import EarnResult, Purchase, compute_earn
+from app.program.service import get_program
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseResult:
+    order: Order
+    entry: Entry | None  # None when the purchase earned nothing
+
+
+async def compute(
+    mongo: Mongo,
+    session: AsyncClientSession | None,
+    program: Program,
+    member: Member,
+    purchase: Purchase,
+) -> EarnResult:
+    """The breakdown, with what is left of the budgets of the campaigns that would give points."""
+    member_facts = await facts.member_facts(mongo, session, program, member, purchase)
+    unbounded = compute_earn(program, purchase, member_facts)
+    limits = budgets.budgeted(program, unbounded.campaign_points)
+    if not limits:
+        return unbounded
+    left = await budgets.remaining(mongo, session, limits)
+    return compute_earn(program, purchase, member_facts, campaign_remaining=left)
+
+
+async def preview_earn(
+    mongo: Mongo, clock: Clock, request: PurchaseRequest
+) -> tuple[Member, EarnResult]:
+    """What record_purchase would give now, without writing anything."""
+    program = await get_program(mongo)
+    purchase = check_purchase(request)
+    check_occurred_at(purchase, program, clock.now())
+    member = await find_member(mongo, request.member, active=False)
+    return member, await compute(mongo, None, program, member, purchase)
+
+
+async def record_purchase(
+    mongo: Mongo, clock: Clock, partner_id: str, request: PurchaseRequest
+) -> PurchaseResult:
+    program = await get_program(mongo)
+    purchase = check_purchase(request)
+    digest = fingerprint(request, purchase)
+    order_key = order_id_of(partner_id, request.order_id.strip())
+    try:
+        check_occurred_at(purchase, program, clock.now())
+        member = await find_member(mongo, request.member)
+    except (InvalidPartnerInput, MemberSuspended):
+        # A retry after the member was suspended, or days later: the first result still stands.
+        if await mongo["orders"].find_one({"_id": order_key}, {"_id": 1}) is None:
+            raise
+        return await first_result(mongo, order_key, digest)
+
+    async def work(unit: LedgerUnit) -> PurchaseResult:
+        if request.points_used:
+            await check_points_used(mongo, unit.session, order_key, request.points_used)
+        result = await compute(mongo, unit.session, program, member, purchase)
+        await budgets.spend(mongo, unit.session, program, result.campaign_points)
+        await facts.record_facts(mongo, unit.session, program, member.id, purchase, result)
+        entry, available_at = await earn(
+            unit, program, member, purchase, request, result, partner_id
+        )
+        # tiers: qualifying points (the integrator calls app.members.tiers.record_qualifying here)
+        order = order_document(
+            OrderFacts(order_key, partner_id, member.id, digest, unit.now),
+            request,
+            purchase,
+            result,
+            entry,
+            available_at,
+        )
+        await mongo["orders"].insert_one(order, session=unit.session)
+        return PurchaseResult(Order.from_document(order), entry)
+
+    async def replay(first: Entry) -> PurchaseResult:
+        return await first_result(mongo, order_key, digest)
+
+    try:
+        return await run_in_ledger(
+            mongo,
+            clock,
+            work,
+            idempotency_key=f"partner:{order_key}",
+            fingerprint=digest,
+            replay=replay,
+            require_entry=False,
+        )
+    except LedgerConflict:
+        raise IdempotencyConflict(
+            "this order id was posted with another payload", ("input", "orderId")
+        ) from None
+    except DuplicateKeyError:
+        return await first_result(mongo, order_key, digest)
+
+
+async def earn(
+    unit: LedgerUnit,
+    program: Program,
+    member: Member,
+    purchase: Purchase,
+    request: PurchaseRequest,
+    result: EarnResult,
+    partner_id: str,
+) -> tuple[Entry | None, datetime | None]:
+    """The EARN entry (None for nothing earned) and when its points become available."""
+    terms = issue_terms(program, member.tier)
+    window = terms.return_window
+    available_at = purchase.occurred_at + window if window else None
+    if result.total <= 0:
+        return None, None
+    entry = await unit.earn(
+        member.id,
+        result.total,
+        policy=terms.policy,
+        policy_version=terms.policy_version,
+        tz=terms.tz,
+        available_at=available_at,
+        earned_at=purchase.occurred_at,
+        breakdown=[
+            BreakdownLine(row.rule, row.description, row.points, row.line_id, row.version)
+            for row in result.rows
+        ],
+        reference=request.order_id.strip(),
+        description=f"Purchase {request.order_id.strip()}",
+        actor=f"partner:{partner_id}",
+        channel=purchase.channel,
+    )
+    return entry, available_at
+
+
+async def check_points_used(
+    mongo: Mongo, session: AsyncClientSession, order_key: str, points_used: int
+) -> None:
+    """Points said to have paid for the order must have been captured for it by this partner:
+    a refund gives them back, so they must not be more than the member really paid."""
+    captured = await captured_for(mongo, session, order_key)
+    if points_used > captured:
+        raise InvalidPartnerInput(
+            f"pointsUsed {points_used} exceeds the {captured} points captured for this order",
+            ("input", "pointsUsed"),
+        )
+
+
+async def first_result(mongo: Mongo, order_key: str, digest: str) -> PurchaseResult:
+    document = await mongo["orders"].find_one({"_id": order_key})
+    if document is None:
+        raise InvalidPartnerInput("the order could not be recorded; retry", ("input", "orderId"))
+    if document["request_hash"] != digest:
+        raise IdempotencyConflict(
+            "this order id was posted with another payload", ("input", "orderId")
+        )
+    entry = None
+    if document.get("entry_id"):
+        entry = await get_entry(mongo, document["member_id"], document["entry_id"])
+    return PurchaseResult(Order.from_document(document), entry)

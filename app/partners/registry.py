@@ -1,0 +1,149 @@
+"""Registered partners (shops, tills, airlines' booking systems) and the scopes each may use.
+
+Operators register a partner (`jifen partner add`, or the admin mutation registerPartner) and
+mint its tokens from this registry. A partner token is honoured only while its partner is
+registered and active, with the scopes both the token and the registry grant: suspending a
+partner or narrowing its scopes takes effect within CACHE_SECONDS in every API process (the
+process that made the change forgets at once). The cache keeps a partner call to zero extra
+commands on the hot path (a till posts purchases all day with one token).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from pymongo.errors import DuplicateKeyError
+
+from app.clock import Clock
+from app.db import Document, Mongo
+from app.partners.errors import IdempotencyConflict, InvalidPartnerInput, PartnerInactive
+
+PARTNER_SCOPES = frozenset({"points:earn", "points:redeem", "points:read", "activities:write"})
+NAME_MAX = 120
+KEY_MAX = 128
+CACHE_SECONDS = 30.0
+_ID = re.compile(r"^pt_[0-9a-f]{20}$")
+
+
+class PartnerStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+@dataclass(frozen=True, slots=True)
+class Partner:
+    id: str
+    name: str
+    scopes: frozenset[str]
+    status: PartnerStatus
+    created_at: datetime
+
+    @classmethod
+    def from_document(cls, doc: Document) -> Partner:
+        return cls(
+            id=doc["_id"],
+            name=doc["name"],
+            scopes=frozenset(doc["scopes"]),
+            status=PartnerStatus(doc["status"]),
+            created_at=doc["created_at"],
+        )
+
+
+def check_registration(name: str, scopes: list[str]) -> tuple[str, tuple[str, ...]]:
+    cleaned = " ".join(name.split())
+    if not cleaned or len(cleaned) > NAME_MAX:
+        raise InvalidPartnerInput(f"a name has 1 to {NAME_MAX} characters", ("input", "name"))
+    unknown = sorted(set(scopes) - PARTNER_SCOPES)
+    if unknown or not scopes:
+        raise InvalidPartnerInput(
+            f"scopes are some of {', '.join(sorted(PARTNER_SCOPES))}; unknown: {unknown}",
+            ("input", "scopes"),
+        )
+    return cleaned, tuple(sorted(set(scopes)))
+
+
+async def register_partner(
+    mongo: Mongo,
+    clock: Clock,
+    *,
+    name: str,
+    scopes: list[str],
+    idempotency_key: str | None = None,
+) -> Partner:
+    """Register a partner; with a key, a replay returns the first partner (another request under
+    the same key is IdempotencyConflict)."""
+    name, granted = check_registration(name, scopes)
+    if idempotency_key is not None and not 0 < len(idempotency_key) <= KEY_MAX:
+        raise InvalidPartnerInput(
+            f"the idempotency key has 1 to {KEY_MAX} characters", ("input", "idempotencyKey")
+        )
+    digest = hashlib.sha256(f"{name}\n{' '.join(granted)}".encode()).hexdigest()
+    now = clock.now()
+    document: Document = {
+        "_id": "pt_" + secrets.token_hex(10),
+        "name": name,
+        "scopes": list(granted),
+        "status": PartnerStatus.ACTIVE.value,
+        "created_at": now.replace(microsecond=now.microsecond // 1000 * 1000),
+        "request_hash": digest,
+    }
+    if idempotency_key is not None:
+        document["idempotency_key"] = idempotency_key
+    try:
+        await mongo["partners"].insert_one(document)
+    except DuplicateKeyError:
+        first = await mongo["partners"].find_one({"idempotency_key": idempotency_key})
+        if first is None:
+            raise
+        if first["request_hash"] != digest:
+            raise IdempotencyConflict(
+                "this idempotency key registered another partner", ("input", "idempotencyKey")
+            ) from None
+        return Partner.from_document(first)
+    return Partner.from_document(document)
+
+
+async def set_partner_status(mongo: Mongo, partner_id: str, status: PartnerStatus) -> bool:
+    result = await mongo["partners"].update_one(
+        {"_id": partner_id}, {"$set": {"status": status.value}}
+    )
+    _CACHE.pop((mongo.db.name, partner_id), None)
+    return result.matched_count == 1
+
+
+async def get_partner(mongo: Mongo, partner_id: str) -> Partner | None:
+    if not _ID.match(partner_id):
+        return None
+    doc = await mongo["partners"].find_one({"_id": partner_id})
+    return Partner.from_document(doc) if doc else None
+
+
+_CACHE: dict[tuple[str, str], tuple[float, Partner | None]] = {}
+
+
+async def active_partner(mongo: Mongo, partner_id: str, token_scopes: frozenset[str]) -> Partner:
+    """The token's partner if registered and active, with the scopes both grant (else
+    PartnerInactive). Read at most once per CACHE_SECONDS per process."""
+    key = (mongo.db.name, partner_id)
+    cached = _CACHE.get(key)
+    if cached is None or time.monotonic() - cached[0] > CACHE_SECONDS:
+        cached = (time.monotonic(), await get_partner(mongo, partner_id))
+        _CACHE[key] = cached
+        if len(_CACHE) > 10_000:
+            _CACHE.pop(next(iter(_CACHE)))
+    partner = cached[1]
+    if partner is None or partner.status is not PartnerStatus.ACTIVE:
+        raise PartnerInactive(partner_id)
+    return Partner(
+        partner.id, partner.name, partner.scopes & token_scopes, partner.status, partner.created_at
+    )
+
+
+async def list_partners(mongo: Mongo) -> list[Partner]:
+    return [Partner.from_document(doc) async for doc in mongo["partners"].find().sort("_id", 1)]

@@ -1,0 +1,271 @@
+"""Partner API benchmark: recordPurchase throughput over real HTTP, and database commands per call.
+
+    .venv/bin/python bench/partner.py [--seconds 5] [--concurrency 8] [--members 40]
+
+Starts an embedded SecantusDB and the Jifen app in a uvicorn process of its own; this process is
+the till. It seeds a program (1 point per CNY, no budgets, caps or birthday bonus), a partner,
+one member with 1,000 live lots and `--members` members with 20 lots each, then prints:
+
+1. recordPurchase throughput: `--concurrency` tills posting 5-line orders for the members in turn
+   (one member's purchases serialise on their account, so the tills rotate members), and one
+   till posting for the 1,000-lot member alone;
+2. database commands per call for a 5-line order of the 1,000-lot member, from the server's
+   serverStatus opcounters (target: at most 8 with the commit; the getMores of the API process's
+   change stream, which SecantusDB wakes at every commit, are left out), and the same counted by
+   name with a command monitor on an in-process copy of the app;
+3. previewEarn's commands, and that none of them writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pymongo import AsyncMongoClient, monitoring
+
+from app.auth.keys import load_key_material
+from app.auth.principals import PrincipalKind
+from app.auth.tokens import build_token_services
+from app.clock import SystemClock
+from app.config import Environment, Settings
+from app.db import connect, ensure_indexes
+from app.embedded import EmbeddedMongo, free_port
+from app.ledger.opening import OpeningEarn, open_books
+from app.members.service import create_member
+from app.partners.registry import register_partner
+from app.program.models import Program, Tier
+from app.program.service import save_program
+from graphql_schema.ids import to_global_id
+
+ROOT = Path(__file__).resolve().parent.parent
+PURCHASE = """mutation($input: RecordPurchaseInput!) {
+  recordPurchase(input: $input) { purchase { total } userErrors { code } } }"""
+PREVIEW = """query($input: RecordPurchaseInput!) { previewEarn(input: $input) { total } }"""
+WRITES = {"insert", "update", "delete", "findAndModify", "commitTransaction"}
+ORDERS = itertools.count()
+
+
+class Commands(monitoring.CommandListener):
+    IGNORED = frozenset({"hello", "isMaster", "ismaster", "ping", "endSessions", "serverStatus"})
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.on = False
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        stream = event.command.get("collection") == "notifications" or "$changeStream" in str(
+            event.command.get("pipeline", "")
+        )
+        if self.on and event.command_name not in self.IGNORED and not stream:
+            self.names.append(event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+COMMANDS = Commands()
+monitoring.register(COMMANDS)
+
+
+def order(member_id: str) -> dict[str, Any]:
+    now = datetime.now(UTC) - timedelta(minutes=1)
+    return {
+        "member": {"id": to_global_id("Member", member_id)},
+        "orderId": f"bench-{next(ORDERS)}",
+        "occurredAt": now.isoformat(),
+        "channel": "store",
+        "lines": [
+            {
+                "lineId": f"L{n}",
+                "sku": f"SKU{n}",
+                "category": "food",
+                "quantity": 1,
+                "amount": f"{10 * n}.50",
+            }
+            for n in range(1, 6)
+        ],  # fmt: skip
+    }
+
+
+async def seed(settings: Settings, members: int) -> tuple[str, str, list[str]]:
+    """The partner's token, the 1,000-lot member and the other members."""
+    assert settings.mongodb_url is not None
+    mongo = connect(settings.mongodb_url, settings.db_name)
+    await ensure_indexes(mongo)
+    clock = SystemClock()
+    tiers = (Tier(code="member", name="Member", threshold=0),)
+    await save_program(mongo, clock, Program(name="Bench", currency="pts", tiers=tiers))
+    partner = await register_partner(mongo, clock, name="Bench till", scopes=["points:earn"])
+    issuer, _ = build_token_services(settings, load_key_material(settings), clock)
+    assert issuer is not None
+    token = issuer.mint(
+        PrincipalKind.PARTNER, partner.id, scopes=["points:earn"], ttl=timedelta(hours=1)
+    )
+    now = clock.now()
+    big = (await create_member(mongo, clock, name="Thousand lots", tier="member")).id
+    books = {big: [OpeningEarn(10, now)] * 1_000}
+    others = []
+    for n in range(members):
+        others.append((await create_member(mongo, clock, name=f"M{n}", tier="member")).id)
+        books[others[-1]] = [OpeningEarn(10, now)] * 20
+    await open_books(mongo, books, now, key_prefix="bench")
+    await mongo.close()
+    return token, big, others
+
+
+async def throughput(
+    api: str, token: str, members: list[str], seconds: float, concurrency: int
+) -> tuple[float, int]:
+    headers = {"authorization": f"Bearer {token}"}
+    queue = itertools.cycle(members)
+    done = failed = 0
+
+    async def till(http: httpx.AsyncClient, until: float) -> None:
+        nonlocal done, failed
+        while time.perf_counter() < until:
+            body = {"query": PURCHASE, "variables": {"input": order(next(queue))}}
+            reply = (await http.post(api, json=body, headers=headers)).json()
+            ok = "errors" not in reply and not reply["data"]["recordPurchase"]["userErrors"]
+            done += ok
+            failed += not ok
+
+    async with httpx.AsyncClient(timeout=60) as http:
+        started = time.perf_counter()
+        await asyncio.gather(*(till(http, started + seconds) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return done / elapsed, failed
+
+
+async def opcounters_per_call(
+    mongo_url: str, api: str, token: str, member: str
+) -> tuple[float, dict[str, float]]:
+    """The server's opcounters' growth over 20 purchases, less an idle stretch as long."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url)
+    headers = {"authorization": f"Bearer {token}"}
+
+    async def total() -> Counter[str]:
+        status = await client.admin.command("serverStatus")
+        return Counter({k: int(v) for k, v in status["opcounters"].items()})
+
+    async with httpx.AsyncClient(timeout=60) as http:
+        before = await total()
+        started = time.perf_counter()
+        for _ in range(20):
+            body = {"query": PURCHASE, "variables": {"input": order(member)}}
+            await http.post(api, json=body, headers=headers)
+        elapsed = time.perf_counter() - started
+        after = await total()
+        idle = await total()
+        await asyncio.sleep(elapsed)
+        idle_after = await total()
+    await client.close()
+    busy, quiet = after - before, idle_after - idle
+    busy.subtract(quiet)
+    # The API process's one change stream (on notifications) answers a getMore at every commit
+    # on SecantusDB: the process's background work, not the purchase's.
+    busy["getmore"] = 0
+    return sum(busy.values()) / 20, {k: v / 20 for k, v in busy.items() if v}
+
+
+async def named_commands(settings: Settings, token: str, member: str) -> None:
+    """The same calls on an in-process copy of the app, with every command named."""
+    from app.main import create_app
+
+    app = create_app(settings)
+    headers = {"authorization": f"Bearer {token}"}
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+            for query, name in ((PURCHASE, "recordPurchase"), (PREVIEW, "previewEarn")):
+                variables = {"input": order(member)}
+                await http.post("/graphql", json={"query": query, "variables": variables},
+                                headers=headers)  # fmt: skip
+                COMMANDS.names, COMMANDS.on = [], True
+                variables = {"input": order(member)}
+                reply = await http.post("/graphql", json={"query": query, "variables": variables},
+                                        headers=headers)  # fmt: skip
+                COMMANDS.on = False
+                assert "errors" not in reply.json(), reply.text
+                writes = sum(count for n, count in Counter(COMMANDS.names).items() if n in WRITES)
+                print(f"{name:<15} {len(COMMANDS.names)} commands, {writes} writes: "
+                      f"{' '.join(COMMANDS.names)}")  # fmt: skip
+
+
+async def main(seconds: float, concurrency: int, members: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="jifen-bench-") as tmp:
+        data_dir = Path(tmp)
+        database = EmbeddedMongo(data_dir / "db")
+        mongo_url = database.start()
+        server: subprocess.Popen[bytes] | None = None
+        try:
+            settings = Settings(
+                mongodb_url=mongo_url, db_name="bench", data_dir=data_dir, env=Environment.TEST
+            )
+            print(f"seeding a member with 1,000 lots and {members} with 20 ...", flush=True)
+            token, big, others = await seed(settings, members)
+            port = free_port()
+            env = {**os.environ, "JIFEN_MONGODB_URL": mongo_url, "JIFEN_DB_NAME": "bench",
+                   "JIFEN_DATA_DIR": str(data_dir), "JIFEN_ENV": "test",
+                   "JIFEN_LOG_LEVEL": "WARNING"}  # fmt: skip
+            server = start_server(port, env)
+            api = f"http://127.0.0.1:{port}/graphql"
+            await wait_ready(f"http://127.0.0.1:{port}/healthz")
+            rate, failed = await throughput(api, token, others, seconds, concurrency)
+            print(f"recordPurchase, {concurrency} tills, {members} members: {rate:7.1f} /s "
+                  f"({failed} failed)")  # fmt: skip
+            rate, failed = await throughput(api, token, [big], seconds, 1)
+            print(
+                f"recordPurchase, 1 till, the 1,000-lot member:  {rate:7.1f} /s ({failed} failed)"
+            )
+            per_call, kinds = await opcounters_per_call(mongo_url, api, token, big)
+            print(f"commands per recordPurchase (5 lines, 1,000 live lots; server opcounters): "
+                  f"{per_call:.1f} (target <= 8) {kinds}")  # fmt: skip
+            await named_commands(settings, token, big)
+        finally:
+            if server is not None:
+                server.terminate()
+                server.wait(10)
+            database.stop()
+
+
+def start_server(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host",
+        "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+    return subprocess.Popen(command, cwd=ROOT, env=env)
+
+
+async def wait_ready(url: str, within: float = 60.0) -> None:
+    deadline = time.monotonic() + within
+    async with httpx.AsyncClient() as http:
+        while time.monotonic() < deadline:
+            try:
+                await http.get(url)
+                return
+            except httpx.TransportError:
+                await asyncio.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--members", type=int, default=40)
+    args = parser.parse_args()
+    asyncio.run(main(args.seconds, args.concurrency, args.members))

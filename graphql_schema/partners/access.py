@@ -1,0 +1,106 @@
+"""Who may call the partner API, and how its refusals reach the client (one table, one place).
+
+A partner field needs a partner token with the scope (IsPartner) whose partner is registered and
+active, and granted that scope by the registry too (app.partners.registry.active_partner): else
+FORBIDDEN. Refusals of mutations become userErrors with their code and field; of queries (no
+payload to carry them), top-level errors with the same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from strawberry.permission import BasePermission
+
+from app.auth.principals import PrincipalKind
+from app.members.service import MemberNotFound as ProfileMissing
+from app.partners import (
+    NotEnoughPoints,
+    OffsetNotOffered,
+    PartnerInactive,
+    PartnerRefused,
+    active_partner,
+)
+from app.program.service import ProgramNotConfigured
+from graphql_schema.context import Info
+from graphql_schema.errors import ClientError, Forbidden, NotConfigured
+from graphql_schema.permissions import require_kind, require_principal
+from graphql_schema.user_errors import InsufficientPointsError, UserError, UserErrorCode, user_error
+
+T = TypeVar("T")
+
+
+async def partner_id(info: Info, scope: str) -> str:
+    """The calling partner's id, if its token and the registry both grant `scope`."""
+    principal = require_kind(info, PrincipalKind.PARTNER, scope)
+    try:
+        partner = await active_partner(
+            info.context.runtime.mongo, principal.subject, principal.scopes
+        )
+    except PartnerInactive:
+        raise Forbidden("this partner is not registered or not active") from None
+    if scope not in partner.scopes:
+        raise Forbidden(f"the partner is not granted scope {scope}")
+    return partner.id
+
+
+class PartnerOrAdmin(BasePermission):
+    """A partner with `partner_scope` or an admin with `admin_scope` (previewEarn)."""
+
+    def __init__(self, partner_scope: str, admin_scope: str) -> None:
+        self.partner_scope = partner_scope
+        self.admin_scope = admin_scope
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        principal = require_principal(info)
+        if principal.kind is PrincipalKind.ADMIN:
+            require_kind(info, PrincipalKind.ADMIN, self.admin_scope)
+        else:
+            require_kind(info, PrincipalKind.PARTNER, self.partner_scope)
+        return True
+
+
+async def caller_may_preview(info: Info) -> None:
+    principal = require_principal(info)
+    if principal.kind is PrincipalKind.PARTNER:
+        await partner_id(info, "points:earn")
+
+
+class Refused(ClientError):
+    """A query's refusal: extensions.code is the refusal's code (NOT_FOUND, MEMBER_SUSPENDED...)."""
+
+    def __init__(self, code: str, message: str, field: list[str] | None) -> None:
+        self.code = "BAD_USER_INPUT" if code == "INVALID_INPUT" else code
+        super().__init__(message, field=field)
+
+
+def user_error_of(exc: PartnerRefused) -> UserError:
+    code = UserErrorCode[exc.code]
+    field = list(exc.field) if exc.field else None
+    if isinstance(exc, NotEnoughPoints):
+        return InsufficientPointsError(
+            code=code, message=str(exc), field=field, available=exc.available, required=exc.required
+        )
+    return user_error(code, str(exc), *(field or ()))
+
+
+async def as_payload(run: Callable[[], Awaitable[T]], failed: Callable[[UserError], T]) -> T:
+    """The mutation's result, or its payload with the refusal as a userError."""
+    try:
+        return await run()
+    except PartnerRefused as exc:
+        return failed(user_error_of(exc))
+    except (ProgramNotConfigured, OffsetNotOffered) as exc:
+        raise NotConfigured(str(exc) or "the program has not been configured yet") from None
+    except ProfileMissing:
+        return failed(user_error(UserErrorCode.NOT_FOUND, "no such member", "input", "member"))
+
+
+async def as_query(run: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return await run()
+    except PartnerRefused as exc:
+        raise Refused(exc.code, str(exc), list(exc.field) if exc.field else None) from None
+    except (ProgramNotConfigured, OffsetNotOffered) as exc:
+        raise NotConfigured(str(exc) or "the program has not been configured yet") from None
