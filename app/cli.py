@@ -26,7 +26,7 @@ from app.clock import Clock, FrozenClock, SystemClock
 from app.config import ConfigurationError, Settings, load_settings
 from app.db import Mongo, connect, ensure_indexes
 from app.embedded import EmbeddedMongo, EmbeddedNotInstalled, die_with_parent
-from app.jobs.schedule import default_jobs, expire, mature, release_holds, warn
+from app.jobs.schedule import default_jobs, expire, mature, release_holds, tiers, warn
 from app.jobs.worker import JobOutcome, Worker
 from app.ledger import Drift, upgrade_books, verify_balances
 from app.logs import configure_logging
@@ -370,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
         "warn": (warn, "issue the expiry warnings due at --as-of"),
         "mature": (mature, "make pending points available at --as-of"),
         "release-holds": (release_holds, "release holds whose TTL ended by --as-of"),
+        "tiers": (tiers, "move down members whose qualifying points fell, as of --as-of"),
     }
     for name, (job, text) in jobs.items():
         once = commands.add_parser(name, help=text)

@@ -111,6 +111,13 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("purge_at", ASCENDING)], expireAfterSeconds=0),
     ],
     "audit": [IndexModel([("at", DESCENDING)])],
+    # Tiers (app/members/tiers.py): one progress document per member, due reviews one range of
+    # review_at; a member's tier changes numbered 1, 2, 3... for history pages.
+    "tier_progress": [IndexModel([("review_at", ASCENDING)])],
+    "tier_changes": [IndexModel([("member_id", ASCENDING), ("seq", ASCENDING)], unique=True)],
+    # Check-in (one document per member) and activity counters (one per member and activity).
+    "check_ins": [],
+    "activity_counts": [],
     "leases": [],
     "program": [],
     "counters": [],

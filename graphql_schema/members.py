@@ -14,6 +14,7 @@ from app.members.points import expiring_points
 from app.members.service import InvalidProfile, MemberNotFound, update_profile
 from app.program.service import ProgramNotConfigured
 from graphql_schema.context import Info
+from graphql_schema.engagement import CheckInStatus, check_in_status_of
 from graphql_schema.errors import InvalidInput, NotConfigured, Unauthenticated
 from graphql_schema.ids import from_global_id, to_global_id
 from graphql_schema.ledger import LedgerEntryConnection, LedgerEntryKind, history_page
@@ -22,6 +23,12 @@ from graphql_schema.permissions import IsAdmin, MemberMutation, caller_member_id
 from graphql_schema.program import Tier
 from graphql_schema.relay import Node
 from graphql_schema.rewards import RedemptionConnection, redemptions_page
+from graphql_schema.tiers import (
+    TierChangeConnection,
+    TierProgress,
+    tier_history_page,
+    tier_progress_of,
+)
 from graphql_schema.user_errors import UserError, UserErrorCode, user_error
 
 MAX_EXPIRY_WINDOW_DAYS = 3660
@@ -143,6 +150,20 @@ class Member(Node):
         self, info: Info, first: int, after: str | None = None
     ) -> RedemptionConnection:
         return await redemptions_page(info, self.member_id, first, after)
+
+    @strawberry.field(description="The member's tier changes, newest first.")  # type: ignore[untyped-decorator]
+    async def tier_history(
+        self, info: Info, first: int, after: str | None = None
+    ) -> TierChangeConnection:
+        return await tier_history_page(info, self.member_id, first, after)
+
+    @strawberry.field(description="Where the member stands on the way to the next tier.")  # type: ignore[untyped-decorator]
+    async def tier_progress(self, info: Info) -> TierProgress:
+        return await tier_progress_of(info, self.member_id, (await self.profile(info)).tier)
+
+    @strawberry.field(description="The daily check-in streak; null when the program has none.")  # type: ignore[untyped-decorator]
+    async def check_in(self, info: Info) -> CheckInStatus | None:
+        return await check_in_status_of(info, self.member_id)
 
     @strawberry.field(description="In-app notifications (expiry warnings), newest first.")  # type: ignore[untyped-decorator]
     async def notifications(

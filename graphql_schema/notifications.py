@@ -27,6 +27,7 @@ from graphql_schema.context import Info
 from graphql_schema.ids import from_global_id, to_global_id
 from graphql_schema.permissions import IsMember, MemberMutation, caller_member_id
 from graphql_schema.relay import INSTANT, OBJECT_ID, Connection, Cursor, Node, connection, page_size
+from graphql_schema.tiers import TierChange, tier_changes_field
 from graphql_schema.user_errors import UserError, UserErrorCode, user_error
 
 
@@ -39,6 +40,8 @@ class ExpiryWarning:
 
 @strawberry.type
 class Subscription:
+    tier_changes: AsyncGenerator[TierChange, None] = tier_changes_field
+
     @strawberry.subscription(  # type: ignore[untyped-decorator]
         permission_classes=[IsMember],
         description=(

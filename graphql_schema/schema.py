@@ -13,7 +13,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.base import get_object_definition
 from strawberry.types.graphql import OperationType
 
-from graphql_schema import partners
+from graphql_schema import engagement, partners
 from graphql_schema.admin_program import (
     ProgramVersion,
     ProgramVersionConnection,
@@ -98,6 +98,8 @@ class Mutation:
     release_points: partners.HoldPointsPayload = partners.release_points_field
     register_partner: partners.RegisterPartnerPayload = partners.register_partner_field
     update_program: UpdateProgramPayload = update_program_field
+    check_in: engagement.CheckInPayload = engagement.check_in_field
+    record_activity: engagement.RecordActivityPayload = engagement.record_activity_field
 
 
 class JifenSchema(strawberry.Schema):

@@ -1,4 +1,4 @@
-"""The worker's jobs: mature, release expired holds, expire, warn, deliver the outbox."""
+"""The worker's jobs: mature, release expired holds, expire, warn, review tiers, deliver the outbox."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from app.config import Settings
 from app.db import Mongo
 from app.jobs.worker import Job, JobOutcome
 from app.ledger import expire_due, mature_due, release_expired_holds
+from app.members.tier_review import review_tiers
 from app.notifications.outbox import GatewayResponse, dispatch_due
 from app.notifications.warnings import issue_expiry_warnings
 from app.program.service import ProgramNotConfigured, get_program
@@ -41,6 +42,16 @@ async def warn(mongo: Mongo, clock: Clock) -> JobOutcome:
     except ProgramNotConfigured:
         return JobOutcome(0)
     return JobOutcome(await issue_expiry_warnings(mongo, clock, leads=program.warning_lead_days))
+
+
+async def tiers(mongo: Mongo, clock: Clock) -> JobOutcome:
+    """Move down the members whose qualifying points no longer hold their tier."""
+    try:
+        program = await get_program(mongo)
+    except ProgramNotConfigured:
+        return JobOutcome(0)
+    run = await review_tiers(mongo, program, clock.now())
+    return JobOutcome(len(run.changes), more=not run.done)
 
 
 def push_secret(settings: Settings) -> bytes:
@@ -78,6 +89,7 @@ def default_jobs(settings: Settings, client: httpx.AsyncClient) -> list[Job]:
         Job("release-holds", release_holds, every),
         Job("expire", expire, every),
         Job("warn", warn, every),
+        Job("tiers", tiers, every),
     ]
     if settings.push_gateway_url:
         jobs.append(outbox_job(settings, client))

@@ -1,0 +1,27 @@
+"""Engagement: points for showing up (daily check-in, 签到) and for things members do (activities)."""
+
+from app.engagement.activities import ActivityResult, record_activity
+from app.engagement.check_in import CheckInResult, CheckInStatus, check_in, check_in_status
+from app.engagement.errors import (
+    ActivityLimitReached,
+    ActivityUnknown,
+    CheckInNotConfigured,
+    EngagementRefused,
+    MemberSuspended,
+    ReferenceConflict,
+)
+
+__all__ = [
+    "ActivityLimitReached",
+    "ActivityResult",
+    "ActivityUnknown",
+    "CheckInNotConfigured",
+    "CheckInResult",
+    "CheckInStatus",
+    "EngagementRefused",
+    "MemberSuspended",
+    "ReferenceConflict",
+    "check_in",
+    "check_in_status",
+    "record_activity",
+]

@@ -1,0 +1,48 @@
+"""Finding the member a partner names: by member id, member number or phone, exactly one."""
+
+from __future__ import annotations
+
+from app.auth.phones import InvalidPhone, normalise_phone
+from app.db import Document, Mongo
+from app.members.models import Member
+from app.members.service import MemberNotFound
+
+REFERENCE_MAX = 64
+
+
+class InvalidMemberReference(ValueError):
+    """Not exactly one usable reference; `field` names the input at fault."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def member_query(
+    *, member_id: str | None = None, member_no: str | None = None, phone: str | None = None
+) -> Document:
+    """The one-field query for the reference given (a phone normalised to E.164)."""
+    given = {
+        name: value
+        for name, value in (("_id", member_id), ("member_no", member_no), ("phone", phone))
+        if value is not None
+    }
+    if len(given) != 1:
+        raise InvalidMemberReference("name the member by exactly one of id, memberNo or phone")
+    [(name, value)] = given.items()
+    if not value or len(value) > REFERENCE_MAX:
+        raise InvalidMemberReference(f"1 to {REFERENCE_MAX} characters", name)
+    if name == "phone":
+        try:
+            value = normalise_phone(value)
+        except InvalidPhone as exc:
+            raise InvalidMemberReference(str(exc), "phone") from None
+    return {name: value}
+
+
+async def find_member(mongo: Mongo, query: Document) -> Member:
+    """The member the query names (MemberNotFound), in one read."""
+    document = await mongo["members"].find_one(query, {"password_hash": 0})
+    if document is None:
+        raise MemberNotFound(str(query))
+    return Member.model_validate(document)

@@ -1,0 +1,226 @@
+"""Tiers: qualifying points kept per member in one document, upgrades at the earn, every change
+recorded and notified.
+
+`tier_progress` holds one document per member (`_id` = member id): `buckets`, the net qualifying
+points of each local day (ISO date → points, see qualifying.py), `review_at`, when the worker
+must look at the member again (the oldest bucket leaves the window, or a refund lowered the
+points), and `changes`, the number of tier changes so far (each change is numbered 1, 2, 3...
+in `tier_changes`, so a history page is a range of those numbers).
+
+Cost does not grow with the member's history: an earn or a refund adds to one bucket with one
+command (`record_qualifying`, inside the caller's transaction); only an earn that reaches a
+higher tier writes more (the member's tier, the change, its notification). Downgrades are the
+worker's (tier_review.py): a refund never moves the tier by itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from bson import ObjectId
+from pymongo import ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from app.db import Document, Mongo, upsert_and_get
+from app.members.qualifying import (
+    earned_tier,
+    first_day,
+    leaves_at,
+    next_tier,
+    qualifying_points,
+    tier_rank,
+    window_ends_at,
+)
+from app.notifications.events import notify_event
+from app.program.models import Program, Tier
+
+KIND = "tier_changed"
+MEMBER_FIELDS = {"tier": 1, "consents": 1, "push_tokens": 1}
+
+
+class TierChangeReason(StrEnum):
+    QUALIFIED = "qualified"  # an earn brought the qualifying points to a higher tier's threshold
+    REVIEWED = "reviewed"  # the worker's evaluation: the points no longer hold the tier
+
+
+@dataclass(frozen=True, slots=True)
+class TierChange:
+    member_id: str
+    seq: int
+    from_tier: str
+    to_tier: str
+    at: datetime
+    reason: TierChangeReason
+    qualifying_points: int
+    entry_id: str | None = None
+
+    @classmethod
+    def from_document(cls, document: Document) -> TierChange:
+        return cls(
+            member_id=document["member_id"],
+            seq=int(document["seq"]),
+            from_tier=document["from_tier"],
+            to_tier=document["to_tier"],
+            at=document["at"],
+            reason=TierChangeReason(document["reason"]),
+            qualifying_points=int(document["qualifying_points"]),
+            entry_id=document.get("entry_id"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TierProgress:
+    current: Tier
+    next: Tier | None
+    qualifying_points: int
+    points_to_next: int | None
+    window_ends_at: datetime | None
+
+
+async def record_qualifying(
+    mongo: Mongo,
+    session: AsyncClientSession,
+    clock_now: datetime,
+    program: Program,
+    *,
+    member_id: str,
+    points: int,
+    at: datetime,
+    entry_id: str | None,
+) -> TierChange | None:
+    """Count `points` (negative for a refund) as qualifying points earned at `at`, inside the
+    caller's transaction; upgrade the member at once if an earn reaches a higher tier.
+
+    `at` is when the points were earned: for a refund, the refunded purchase's instant, so the
+    refund leaves the window together with the points it takes back. Points dated before the
+    window are not counted. A refund never upgrades nor downgrades: it asks the worker to review
+    the member at its next run.
+    """
+    day = program.local_date(at)
+    if points == 0 or day < first_day(program, clock_now):
+        return None
+    review_at = leaves_at(program, day) if points > 0 else clock_now
+    progress = await upsert_and_get(
+        mongo["tier_progress"],
+        {"_id": member_id},
+        {"$inc": {f"buckets.{day.isoformat()}": points}, "$min": {"review_at": review_at}},
+        session=session,
+    )
+    if points < 0:
+        return None
+    qualifying = qualifying_points(program, progress["buckets"], clock_now)
+    reached = earned_tier(program, qualifying)
+    rank = tier_rank(program, reached.code)
+    if rank == 0:
+        return None
+    at_or_above = [tier.code for tier in program.tiers[rank:]]
+    member = await mongo["members"].find_one_and_update(
+        {"_id": member_id, "tier": {"$nin": at_or_above}},
+        {"$set": {"tier": reached.code}},
+        projection=MEMBER_FIELDS,
+        return_document=ReturnDocument.BEFORE,
+        session=session,
+    )
+    if member is None:
+        return None
+    return await record_change(
+        mongo,
+        session,
+        clock_now,
+        program,
+        member=member,
+        to_tier=reached.code,
+        reason=TierChangeReason.QUALIFIED,
+        qualifying=qualifying,
+        entry_id=entry_id,
+    )
+
+
+async def record_change(
+    mongo: Mongo,
+    session: AsyncClientSession,
+    now: datetime,
+    program: Program,
+    *,
+    member: Document,
+    to_tier: str,
+    reason: TierChangeReason,
+    qualifying: int,
+    entry_id: str | None = None,
+) -> TierChange:
+    """Number the change, record it and notify the member (`member` as it was before the change,
+    with its consents and devices). The member's tier itself is the caller's write."""
+    progress = await upsert_and_get(
+        mongo["tier_progress"], {"_id": member["_id"]}, {"$inc": {"changes": 1}}, session=session
+    )
+    change = TierChange(
+        member_id=member["_id"],
+        seq=int(progress["changes"]),
+        from_tier=member["tier"],
+        to_tier=to_tier,
+        at=now,
+        reason=reason,
+        qualifying_points=qualifying,
+        entry_id=entry_id,
+    )
+    document = {
+        "_id": ObjectId(),
+        "member_id": change.member_id,
+        "seq": change.seq,
+        "from_tier": change.from_tier,
+        "to_tier": change.to_tier,
+        "at": now,
+        "reason": reason.value,
+        "qualifying_points": qualifying,
+        "entry_id": entry_id,
+    }
+    await mongo["tier_changes"].insert_one(document, session=session)
+    await notify_event(
+        mongo,
+        session,
+        now,
+        member=member,
+        kind=KIND,
+        dedupe_key=f"{KIND}:{change.member_id}:{change.seq}",
+        fields={
+            "from_tier": change.from_tier,
+            "to_tier": change.to_tier,
+            "tier_name": program.tier(to_tier).name,
+            "reason": reason.value,
+            "points": qualifying,
+            "at": now,
+            "seq": change.seq,
+        },
+    )
+    return change
+
+
+async def get_tier_progress(
+    mongo: Mongo, program: Program, *, member_id: str, tier: str, now: datetime
+) -> TierProgress:
+    """Where the member stands: the tier, the next one and the points still missing for it."""
+    document = await mongo["tier_progress"].find_one({"_id": member_id}, {"buckets": 1})
+    buckets = (document or {}).get("buckets") or {}
+    points = qualifying_points(program, buckets, now)
+    upper = next_tier(program, tier)
+    return TierProgress(
+        current=program.tier(tier),
+        next=upper,
+        qualifying_points=points,
+        points_to_next=None if upper is None else max(0, upper.threshold - points),
+        window_ends_at=window_ends_at(program, buckets, now),
+    )
+
+
+async def list_tier_changes(
+    mongo: Mongo, member_id: str, *, first: int, before: int | None = None
+) -> tuple[list[TierChange], bool]:
+    """The member's changes newest first, numbered below `before`; and whether more follow."""
+    query: Document = {"member_id": member_id}
+    if before is not None:
+        query["seq"] = {"$lt": before}
+    cursor = mongo["tier_changes"].find(query).sort("seq", -1).limit(first + 1)
+    found = [TierChange.from_document(document) async for document in cursor]
+    return found[:first], len(found) > first

@@ -1,0 +1,129 @@
+"""Tiers as the member sees them: where they stand (tierProgress), every change (tierHistory), and
+each new change live (the tierChanges subscription)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from datetime import datetime
+from enum import Enum
+
+import strawberry
+
+from app.members.tiers import KIND, TierChangeReason, get_tier_progress, list_tier_changes
+from app.members.tiers import TierChange as TierChangeModel
+from app.notifications.events import event_stream
+from app.program.models import Program as ProgramModel
+from app.program.service import ProgramNotConfigured
+from graphql_schema.context import Info
+from graphql_schema.errors import NotConfigured
+from graphql_schema.permissions import IsMember, caller_member_id
+from graphql_schema.program import Tier
+from graphql_schema.relay import NUMBER, Connection, Cursor, connection, page_size
+
+
+@strawberry.enum(description="Why the tier changed.")
+class TierChangeKind(Enum):
+    QUALIFIED = TierChangeReason.QUALIFIED.value  # an earn reached a higher tier's threshold
+    REVIEWED = TierChangeReason.REVIEWED.value  # the evaluation found the points below the tier
+
+
+@strawberry.type(description="One change of the member's tier.")
+class TierChange:
+    from_: Tier = strawberry.field(name="from")
+    to: Tier
+    at: datetime
+    reason: TierChangeKind
+    qualifying_points: int = strawberry.field(description="Qualifying points at the change.")
+
+    @classmethod
+    def of(cls, program: ProgramModel, change: TierChangeModel) -> TierChange:
+        return cls(
+            from_=Tier.from_model(program.tier(change.from_tier)),
+            to=Tier.from_model(program.tier(change.to_tier)),
+            at=change.at,
+            reason=TierChangeKind(change.reason.value),
+            qualifying_points=change.qualifying_points,
+        )
+
+
+@strawberry.type(description="Where the member stands on the way to the next tier.")
+class TierProgress:
+    current: Tier
+    next: Tier | None = strawberry.field(description="The next tier up; null at the top.")
+    qualifying_points: int = strawberry.field(
+        description="Points earned less points refunded over the program's rolling window."
+    )
+    points_to_next: int | None = strawberry.field(
+        description="Qualifying points still missing for the next tier; null at the top."
+    )
+    window_ends_at: datetime | None = strawberry.field(
+        description="When the oldest qualifying points leave the window; null without any."
+    )
+
+
+TierChangeConnection = Connection[TierChange]
+TIER_HISTORY = Cursor("tier-history", (NUMBER,))  # the change's number among the member's
+
+
+async def _program(info: Info) -> ProgramModel:
+    try:
+        return await info.context.program()
+    except ProgramNotConfigured:
+        raise NotConfigured("the program has not been configured yet") from None
+
+
+async def tier_history_page(
+    info: Info, member_id: str, first: int, after: str | None
+) -> TierChangeConnection:
+    size = page_size(first)
+    before = TIER_HISTORY.decode(after)[0] if after is not None else None
+    program = await _program(info)
+    changes, more = await list_tier_changes(
+        info.context.runtime.mongo, member_id, first=size, before=before
+    )
+    return connection(
+        changes,
+        has_next=more,
+        after=after,
+        cursor=lambda change: TIER_HISTORY.encode(change.seq),
+        node=lambda change: TierChange.of(program, change),
+    )
+
+
+async def tier_progress_of(info: Info, member_id: str, tier: str) -> TierProgress:
+    program = await _program(info)
+    runtime = info.context.runtime
+    progress = await get_tier_progress(
+        runtime.mongo, program, member_id=member_id, tier=tier, now=runtime.clock.now()
+    )
+    return TierProgress(
+        current=Tier.from_model(progress.current),
+        next=Tier.from_model(progress.next) if progress.next else None,
+        qualifying_points=progress.qualifying_points,
+        points_to_next=progress.points_to_next,
+        window_ends_at=progress.window_ends_at,
+    )
+
+
+async def tier_changes(info: Info) -> AsyncGenerator[TierChange, None]:
+    runtime = info.context.runtime
+    stream = event_stream(runtime.hub, caller_member_id(info), KIND)
+    try:
+        async for document in stream:
+            program = await _program(info)
+            yield TierChange(
+                from_=Tier.from_model(program.tier(document["from_tier"])),
+                to=Tier.from_model(program.tier(document["to_tier"])),
+                at=document["at"],
+                reason=TierChangeKind(document["reason"]),
+                qualifying_points=int(document["points"]),
+            )
+    finally:
+        await stream.aclose()
+
+
+tier_changes_field = strawberry.subscription(
+    resolver=tier_changes,
+    permission_classes=[IsMember],
+    description="Each change of the member's own tier, as it happens.",
+)
