@@ -6,7 +6,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -214,6 +214,8 @@ class Mongo:
     client: AsyncMongoClient[Document]
     db: AsyncDatabase[Document]
     max_txn_attempts: int = 8
+    # This process's short-lived copies of rarely changing documents (the program in force).
+    cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __getitem__(self, name: str) -> AsyncCollection[Document]:
         return self.db[name]

@@ -13,7 +13,7 @@ from app.auth.tokens import InvalidToken
 from app.members.models import Member
 from app.members.service import get_member
 from app.program.models import Program
-from app.program.service import get_program
+from app.program.service import current_program
 from app.rewards.catalog import get_rewards
 from app.rewards.models import Reward
 from app.runtime import Runtime
@@ -58,7 +58,7 @@ class Context:
 
     async def program(self) -> Program:
         if self._program is None:
-            self._program = await get_program(self.runtime.mongo)
+            self._program = await current_program(self.runtime.mongo)
         return self._program
 
 

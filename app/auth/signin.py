@@ -23,7 +23,7 @@ from app.clock import Clock
 from app.db import Mongo
 from app.members.models import Member, MemberStatus
 from app.members.service import check_name, create_member
-from app.program.service import get_program
+from app.program.service import current_program
 
 
 class PhoneTaken(Exception):
@@ -71,7 +71,7 @@ async def sign_up(
     e164 = normalise_phone(phone)
     check_strength(password)
     name = check_name(name)
-    program = await get_program(mongo)
+    program = await current_program(mongo)
     locked = await begin_sign_up(mongo, clock, e164, client_address, limits)
     if locked is not None:
         raise TooManySignUps(locked)

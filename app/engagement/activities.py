@@ -34,7 +34,7 @@ from app.members.models import MemberStatus
 from app.members.tiers import TierChange, record_qualifying
 from app.program.earning import issue_terms
 from app.program.models import Activity
-from app.program.service import get_program
+from app.program.service import current_program
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +91,7 @@ async def record_activity(
     """Earn the activity's points for the member (`member`: the query naming them, see
     app.members.lookup). Raises ProgramNotConfigured, ActivityUnknown, MemberNotFound,
     MemberSuspended, ActivityLimitReached, ReferenceConflict."""
-    program = await get_program(mongo)
+    program = await current_program(mongo)
     activity = program.activity(activity_code)
     if activity is None:
         raise ActivityUnknown(activity_code)

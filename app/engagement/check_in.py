@@ -26,7 +26,7 @@ from app.members.service import get_member
 from app.members.tiers import TierChange, record_qualifying
 from app.program.earning import issue_terms
 from app.program.models import CheckIn, Program
-from app.program.service import get_program
+from app.program.service import current_program
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +116,7 @@ async def check_in(
 
     Raises ProgramNotConfigured, CheckInNotConfigured, MemberNotFound, MemberSuspended.
     """
-    program = await get_program(mongo)
+    program = await current_program(mongo)
     rules = _rules(program)
     member = await get_member(mongo, member_id)
     if member.status is not MemberStatus.ACTIVE:

@@ -31,7 +31,7 @@ from app.partners.orders import order_id_of
 from app.partners.payments import record_capture
 from app.partners.purchase_input import MAX_POINTS, check_order_id, check_text, parse_money
 from app.program.models import PayWithPoints
-from app.program.service import get_program
+from app.program.service import current_program
 
 MAX_TTL_MINUTES = 7 * 24 * 60
 
@@ -52,7 +52,7 @@ def quote_points(rules: PayWithPoints, available: int, amount: Decimal) -> int:
 
 
 async def _rules(mongo: Mongo) -> PayWithPoints:
-    rules = (await get_program(mongo)).pay_with_points
+    rules = (await current_program(mongo)).pay_with_points
     if rules is None:
         raise OffsetNotOffered("the program does not let members pay with points")
     return rules

@@ -33,6 +33,7 @@ from app.ledger import BreakdownLine, Entry, LedgerUnit, run_in_ledger
 from app.ledger import IdempotencyConflict as LedgerConflict
 from app.members.models import Member
 from app.members.points import get_entry
+from app.members.tiers import record_qualifying
 from app.partners import budgets, facts
 from app.partners.errors import IdempotencyConflict, InvalidPartnerInput, MemberSuspended
 from app.partners.members import find_member
@@ -47,7 +48,7 @@ from app.partners.purchase_input import (
 from app.program.earning import issue_terms
 from app.program.models import Program
 from app.program.rules import EarnResult, Purchase, compute_earn
-from app.program.service import get_program
+from app.program.service import current_program
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +78,7 @@ async def preview_earn(
     mongo: Mongo, clock: Clock, request: PurchaseRequest
 ) -> tuple[Member, EarnResult]:
     """What record_purchase would give now, without writing anything."""
-    program = await get_program(mongo)
+    program = await current_program(mongo)
     purchase = check_purchase(request)
     check_occurred_at(purchase, program, clock.now())
     member = await find_member(mongo, request.member, active=False)
@@ -87,7 +88,7 @@ async def preview_earn(
 async def record_purchase(
     mongo: Mongo, clock: Clock, partner_id: str, request: PurchaseRequest
 ) -> PurchaseResult:
-    program = await get_program(mongo)
+    program = await current_program(mongo)
     purchase = check_purchase(request)
     digest = fingerprint(request, purchase)
     order_key = order_id_of(partner_id, request.order_id.strip())
@@ -109,7 +110,11 @@ async def record_purchase(
         entry, available_at = await earn(
             unit, program, member, purchase, request, result, partner_id
         )
-        # tiers: qualifying points (the integrator calls app.members.tiers.record_qualifying here)
+        if entry is not None:
+            await record_qualifying(
+                mongo, unit.session, unit.now, program, member_id=member.id, points=entry.points,
+                at=purchase.occurred_at, entry_id=entry.id,
+            )  # fmt: skip
         order = order_document(
             OrderFacts(order_key, partner_id, member.id, digest, unit.now),
             request,

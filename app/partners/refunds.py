@@ -24,6 +24,7 @@ from app.clock import Clock
 from app.db import Document, Mongo
 from app.ledger import Entry, LedgerUnit, run_in_ledger
 from app.ledger import IdempotencyConflict as LedgerConflict
+from app.members.tiers import record_qualifying
 from app.partners.apportion import RefundAsk, RefundPlan, plan_refund
 from app.partners.errors import (
     IdempotencyConflict,
@@ -33,6 +34,7 @@ from app.partners.errors import (
 )
 from app.partners.orders import Order, order_id_of
 from app.partners.purchase_input import MAX_LINES, check_order_id, check_text
+from app.program.service import current_program
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,7 @@ async def record_refund(
     order_key = order_id_of(partner_id, order_id)
     refund_key = f"{order_key}:{refund_id}"
     digest = _digest(order_id, asks)
+    program = await current_program(mongo)
 
     async def work(unit: LedgerUnit) -> RefundResult:
         document = await mongo["orders"].find_one({"_id": order_key}, session=unit.session)
@@ -92,8 +95,12 @@ async def record_refund(
         plan = plan_refund(order, asks)
         await _write_order(mongo, unit.session, document, plan)
         reversal, credit = await _move_points(unit, order, plan, refund_id)
-        # tiers: qualifying points (the integrator calls app.members.tiers.record_qualifying
-        # here with -plan.points_reversed)
+        # The refunded points leave the qualifying window with the purchase they came from.
+        await record_qualifying(
+            mongo, unit.session, unit.now, program,
+            member_id=order.member_id, points=-plan.points_reversed,
+            at=document["occurred_at"], entry_id=reversal.id if reversal else None,
+        )  # fmt: skip
         result = RefundResult(
             order_id,
             refund_id,

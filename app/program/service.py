@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -83,6 +84,28 @@ class Applied:
     @property
     def changed(self) -> bool:
         return bool(self.changes)
+
+
+PROGRAM_CACHE_SECONDS = 2.0
+
+
+async def current_program(mongo: Mongo) -> Program:
+    """The program in force, as the hot paths (purchases, check-in, redemption, requests) read it:
+    from this process's copy when younger than PROGRAM_CACHE_SECONDS, so a purchase does not pay
+    a database command for a document that changes a few times a year. A change made in this
+    process is seen at once; one made elsewhere (the CLI, another API process) within that age.
+    Points stay explainable either way: every breakdown row and lot names the version used."""
+    cached = mongo.cache.get("program")
+    if cached is not None and time.monotonic() - cached[0] < PROGRAM_CACHE_SECONDS:
+        program: Program = cached[1]
+        return program
+    program = await get_program(mongo)
+    mongo.cache["program"] = (time.monotonic(), program)
+    return program
+
+
+def forget_program(mongo: Mongo) -> None:
+    mongo.cache.pop("program", None)
 
 
 async def get_program(mongo: Mongo, version: int | None = None) -> Program:
@@ -175,6 +198,8 @@ async def apply_program(
         return await mongo.transaction(work)
     except DuplicateKeyError:  # a concurrent request under the same key won: replay its result
         return await mongo.transaction(work)
+    finally:
+        forget_program(mongo)
 
 
 async def save_program(

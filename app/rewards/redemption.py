@@ -30,7 +30,7 @@ from app.clock import Clock
 from app.db import Document, Mongo
 from app.ledger import Entry, IdempotencyConflict, InsufficientPoints, LedgerUnit, run_in_ledger
 from app.members.service import get_member
-from app.program.service import get_program
+from app.program.service import current_program
 from app.rewards.catalog import is_active
 from app.rewards.models import Redemption, Reward, RewardKind
 
@@ -198,7 +198,7 @@ async def check_eligible(
     if reward.min_tier is None:
         return
     member = await get_member(mongo, member_id)
-    program = await get_program(mongo)
+    program = await current_program(mongo)
     codes = [tier.code for tier in program.tiers]
     needed = codes.index(reward.min_tier) if reward.min_tier in codes else len(codes)
     have = codes.index(member.tier) if member.tier in codes else 0

@@ -32,9 +32,9 @@ async def test_a_purchase_of_five_lines_is_eight_commands_whatever_the_history(
     sent, body = await commands(settings, lambda: ask(client, PURCHASE, token, variables))
     assert data(body)["recordPurchase"]["purchase"]["total"] == 150
     assert sent == [
-        "find",  # the program
-        "find",  # the member
+        "find",  # the member (the program is this process's copy: current_program)
         "find",  # the account
+        "findAndModify",  # the member's qualifying points (tiers)
         "insert",  # the order
         "update",  # the account
         "insert",  # the lot
@@ -54,7 +54,7 @@ async def test_a_preview_gives_the_purchase_breakdown_and_writes_nothing(
     sent, body = await commands(settings, lambda: ask(client, PREVIEW, token, variables))
     preview = data(body)["previewEarn"]
     assert not WRITES & set(sent), sent
-    assert sent == ["find", "find", "find"], sent  # program, member, campaign budgets
+    assert sent == ["find", "find"], sent  # member, campaign budgets (the program is cached)
     bought = data(await ask(client, PURCHASE, token, variables))["recordPurchase"]["purchase"]
     assert preview["total"] == bought["total"] == 300
     assert preview["breakdown"] == [
