@@ -1,6 +1,6 @@
 """Partner API benchmark: recordPurchase throughput over real HTTP, and database commands per call.
 
-    .venv/bin/python bench/partner.py [--seconds 5] [--concurrency 8] [--members 40]
+    .venv/bin/python -m bench.partner [--seconds 5] [--concurrency 8] [--members 40]
 
 Starts an embedded SecantusDB and the Jifen app in a uvicorn process of its own; this process is
 the till. It seeds a program (1 point per CNY, no budgets, caps or birthday bonus), a partner,
@@ -23,7 +23,6 @@ import asyncio
 import itertools
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -46,9 +45,9 @@ from app.members.service import create_member
 from app.partners.registry import register_partner
 from app.program.models import Program, Tier
 from app.program.service import save_program
+from bench.api import start_server, wait_ready
 from graphql_schema.ids import to_global_id
 
-ROOT = Path(__file__).resolve().parent.parent
 PURCHASE = """mutation($input: RecordPurchaseInput!) {
   recordPurchase(input: $input) { purchase { total } userErrors { code } } }"""
 PREVIEW = """query($input: RecordPurchaseInput!) { previewEarn(input: $input) { total } }"""
@@ -221,7 +220,7 @@ async def main(seconds: float, concurrency: int, members: int) -> None:
             env = {**os.environ, "JIFEN_MONGODB_URL": mongo_url, "JIFEN_DB_NAME": "bench",
                    "JIFEN_DATA_DIR": str(data_dir), "JIFEN_ENV": "test",
                    "JIFEN_LOG_LEVEL": "WARNING"}  # fmt: skip
-            server = start_server(port, env)
+            server = start_server("app.main:create_app", port, env)
             api = f"http://127.0.0.1:{port}/graphql"
             await wait_ready(f"http://127.0.0.1:{port}/healthz")
             rate, failed = await throughput(api, token, others, seconds, concurrency)
@@ -240,26 +239,6 @@ async def main(seconds: float, concurrency: int, members: int) -> None:
                 server.terminate()
                 server.wait(10)
             database.stop()
-
-
-def start_server(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host",
-        "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
-    ]  # fmt: skip
-    return subprocess.Popen(command, cwd=ROOT, env=env)
-
-
-async def wait_ready(url: str, within: float = 60.0) -> None:
-    deadline = time.monotonic() + within
-    async with httpx.AsyncClient() as http:
-        while time.monotonic() < deadline:
-            try:
-                await http.get(url)
-                return
-            except httpx.TransportError:
-                await asyncio.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up")
 
 
 if __name__ == "__main__":
