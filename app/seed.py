@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 
 from app.auth.passwords import hash_password
 from app.clock import Clock, FrozenClock
@@ -12,7 +13,17 @@ from app.db import Mongo
 from app.ledger import BreakdownLine, adjust, earn
 from app.members.models import Member
 from app.program.expiry import ExpiryPolicySet, PeriodEnd, Rolling
-from app.program.models import Program, Tier
+from app.program.models import (
+    Activity,
+    Campaign,
+    CheckIn,
+    EarnRules,
+    Exclusions,
+    PayWithPoints,
+    Program,
+    Recurrence,
+    Tier,
+)
 from app.program.service import save_program
 from app.rewards.models import Reward, RewardKind
 from app.rewards.redemption import redeem
@@ -37,7 +48,21 @@ DEMO_PROGRAM = Program(
         default=PeriodEnd(period="year", periods_after=1),
         by_tier={"gold": PeriodEnd(period="year", periods_after=2)},
     ),
-)
+    # What partners' purchases earn (docs/earning.md): 1 point per ¥1, gift cards and shipping
+    # earning nothing, double points on 11.11 and every Wednesday (member day), once not twice.
+    return_window_days=7,
+    earn=EarnRules(exclusions=Exclusions(categories=("gift-card", "shipping"))),
+    campaigns=(
+        Campaign(id="double-11", name="双11 Double points", recurrence=Recurrence(dates=("11-11",)),
+                 multiplier=Decimal(2), stacking="best_of"),
+        Campaign(id="member-day", name="会员日 Member day", recurrence=Recurrence(weekdays=(3,)),
+                 multiplier=Decimal(2), stacking="best_of"),
+    ),
+    activities=(Activity(code="review", name="Product review", points=20, per_day=3),),
+    check_in=CheckIn(points_by_streak=(5, 5, 10, 10, 20, 20, 50)),
+    pay_with_points=PayWithPoints(point_value=Decimal("0.01"), max_share=Decimal("0.2"),
+                                  min_points=100, step=100),
+)  # fmt: skip
 
 DEMO_REWARDS = (
     Reward(id="r_coffee", name="Coffee coupon", category="food", kind=RewardKind.COUPON,

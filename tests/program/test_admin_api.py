@@ -90,11 +90,11 @@ async def test_every_validation_error_names_its_path_and_nothing_is_applied(clie
 async def test_a_dry_run_shows_the_changes_and_applies_nothing(client, admin) -> None:
     await update(client, admin, demo_config(), "k1")
     config = demo_config()
-    config["return_window_days"] = 7
+    config["return_window_days"] = 14
     preview = data(await update(client, admin, config, "k2", dryRun=True))["updateProgram"]
     assert preview["changed"] and preview["version"]["version"] == 2
-    assert preview["changes"] == [{"path": "return_window_days", "before": "0", "after": "7"}]
-    assert preview["version"]["config"]["return_window_days"] == 7
+    assert preview["changes"] == [{"path": "return_window_days", "before": "7", "after": "14"}]
+    assert preview["version"]["config"]["return_window_days"] == 14
     current = data(await ask(client, VERSION, admin))["programVersion"]
     assert current["version"] == 1
 
