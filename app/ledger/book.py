@@ -295,11 +295,16 @@ class Book:
             )
         return points
 
-    def _activity(self) -> None:
-        """An earn or a spend: restart the clock of every inactivity policy (never moving one earlier)."""
-        self.account.last_activity_at = self.now
+    def _activity(self, at: datetime | None = None) -> None:
+        """An earn or a spend: restart the clock of every inactivity policy (never moving one earlier).
+
+        `at` is when the activity happened: a purchase posted late renews from its own instant, so
+        the partner's delay in posting it does not extend the member's points."""
+        at = self.now if at is None else min(at, self.now)
+        last = self.account.last_activity_at
+        self.account.last_activity_at = at if last is None or at > last else last
         for cls in self.account.classes.values():
-            renewed = renewal(cls.policy, self.now)
+            renewed = renewal(cls.policy, at)
             if renewed > cls.expires_at:
                 self._move_class(cls, renewed)
 
@@ -353,7 +358,7 @@ class Book:
         self._adopt(lot)
         if kind is EntryKind.EARN:
             self.account.lifetime_earned += points
-            self._activity()
+            self._activity(earned_at)
         extra: dict[str, Any] = {}
         if breakdown:
             extra["breakdown"] = breakdown

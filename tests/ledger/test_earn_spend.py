@@ -193,6 +193,27 @@ async def test_inactivity_expires_everything_after_days_without_earn_or_spend(
     await assert_invariants(mongo)
 
 
+async def test_an_earn_posted_late_renews_inactivity_from_when_it_was_earned(
+    mongo: Mongo, clock: FrozenClock
+) -> None:
+    # README: occurredAt may lie in the past and the points' expiry counts from it; a partner's
+    # delay in posting must not extend the member's points (it did: the clock restarted at posting).
+    policy = Inactivity(days=90)
+    start = clock.now()
+    await earn_points(mongo, clock, "m1", 100, policy=policy)
+    clock.advance(timedelta(days=30))
+    await earn_points(mongo, clock, "m1", 10, policy=policy, earned_at=start + timedelta(days=20))
+    balance = await get_balance(mongo, "m1")
+    assert balance.next_expiry == NextExpiry(start + timedelta(days=110), 110)
+    assert balance.last_activity_at == start + timedelta(days=20)
+    # Posted late but earned before the last activity: nothing moves earlier.
+    await earn_points(mongo, clock, "m1", 1, policy=policy, earned_at=start + timedelta(days=5))
+    balance = await get_balance(mongo, "m1")
+    assert balance.next_expiry == NextExpiry(start + timedelta(days=110), 111)
+    assert balance.last_activity_at == start + timedelta(days=20)
+    await assert_invariants(mongo)
+
+
 async def test_entries_page_newest_first(mongo: Mongo, clock: FrozenClock) -> None:
     for points in (1, 2, 3):
         await earn_points(mongo, clock, "m1", points)
