@@ -26,12 +26,12 @@ from app.program.service import ProgramNotConfigured
 from graphql_schema.context import Info
 from graphql_schema.errors import NotConfigured, Unauthenticated
 from graphql_schema.ledger import LedgerEntry
+from graphql_schema.partners.access import partner_id as registered_partner
 from graphql_schema.partners.types import MemberRefInput
 from graphql_schema.permissions import (
     IsPartner,
     MemberMutation,
     caller_member_id,
-    require_principal,
 )
 from graphql_schema.user_errors import UserError, UserErrorCode, user_error
 
@@ -171,7 +171,8 @@ def _member_query(member: MemberRefInput) -> dict[str, str]:
 
 
 async def record_activity_mutation(info: Info, input: RecordActivityInput) -> RecordActivityPayload:
-    partner_id = require_principal(info).subject
+    # The registry decides, as for every partner field: a suspended partner awards nothing.
+    partner_id = await registered_partner(info, "points:earn")
     bad = UserErrorCode.INVALID_INPUT
     if not 1 <= len(input.reference) <= MAX_KEY_LENGTH:
         message = f"the reference must have 1 to {MAX_KEY_LENGTH} characters"

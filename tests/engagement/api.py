@@ -9,6 +9,7 @@ import httpx
 from app.auth.principals import PrincipalKind
 from app.auth.tokens import TokenIssuer
 from app.clock import Clock
+from app.db import Mongo
 from app.program.models import Program
 from app.program.service import save_program
 from app.runtime import Runtime
@@ -36,7 +37,24 @@ async def make_program(runtime: Runtime, clock: Clock, program: Program = PROGRA
     await save_program(runtime.mongo, clock, program)
 
 
-def partner_token(issuer: TokenIssuer, partner: str = "p_shop", scopes=("points:earn",)) -> str:
+TEST_PARTNERS = ("pt_5b0900000000000000a1", "pt_a9900000000000000000")
+
+
+async def register_test_partners(mongo: Mongo, clock: Clock) -> None:
+    """The partners whose tokens these tests mint, registered as `jifen partner add` would."""
+    now = clock.now().replace(microsecond=0)
+    await mongo["partners"].insert_many(
+        [
+            {"_id": partner, "name": partner, "scopes": ["points:earn", "points:read"],
+             "status": "active", "created_at": now}
+            for partner in TEST_PARTNERS
+        ]
+    )  # fmt: skip
+
+
+def partner_token(
+    issuer: TokenIssuer, partner: str = "pt_5b0900000000000000a1", scopes=("points:earn",)
+) -> str:
     return issuer.mint(PrincipalKind.PARTNER, partner, scopes=list(scopes))
 
 

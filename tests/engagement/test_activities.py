@@ -33,7 +33,11 @@ async def test_an_activity_earns_its_points_once_per_reference(
     assert replay["earn"] == {**first["earn"], "replayed": True}
     # Another partner's reference is its own.
     other = await record(
-        client, partner_token(issuer, "p_app"), {"phone": "13800138000"}, "review", "rv-1"
+        client,
+        partner_token(issuer, "pt_a9900000000000000000"),
+        {"phone": "13800138000"},
+        "review",
+        "rv-1",
     )
     assert other["earn"]["entry"]["id"] != first["earn"]["entry"]["id"]
     conflict = await record(client, shop, {"phone": "13800138000"}, "signup", "rv-1")
@@ -100,3 +104,26 @@ async def test_only_partners_with_points_earn_may_post(client, runtime, clock, i
     for token in (member_token(issuer, member_id), partner_token(issuer, scopes=("points:read",))):
         assert codes(await ask(client, RECORD, token, variables)) == ["FORBIDDEN"]
     assert codes(await ask(client, RECORD, None, variables)) == ["UNAUTHENTICATED"]
+
+
+async def test_a_suspended_partner_awards_no_activity_points(
+    client, runtime, clock, issuer
+) -> None:
+    await make_program(runtime, clock)
+    member = await make_member(runtime, clock)
+    await runtime.mongo["partners"].update_one(
+        {"_id": "pt_5b0900000000000000a1"}, {"$set": {"status": "suspended"}}
+    )
+    body = await ask(
+        client,
+        RECORD,
+        partner_token(issuer),
+        {
+            "input": {
+                "member": {"id": to_global_id("Member", member)},
+                "activity": "review",
+                "reference": "s-1",
+            }
+        },
+    )
+    assert [error["extensions"]["code"] for error in body["errors"]] == ["FORBIDDEN"]

@@ -10,6 +10,7 @@ from app.program.models import CheckIn
 from graphql_schema.ids import to_global_id
 from tests.api.gql import ask, data, make_member, member_token
 from tests.engagement.api import check_in, make_program, partner_token, record
+from tests.engagement.conftest import registered_partners  # noqa: F401 (autouse)
 from tests.tiers.programs import program
 
 PROGRESS = """{ me {
