@@ -7,17 +7,20 @@ never floats."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Annotated
 
 import strawberry
 
+from app.auth.principals import PrincipalKind
 from app.program.models import Activity as ActivityModel
 from app.program.models import CheckIn as CheckInModel
 from app.program.models import PayWithPoints as PayWithPointsModel
 from app.program.models import Program as ProgramModel
 from app.program.models import Tier as TierModel
-from app.program.service import ProgramNotConfigured, get_program
+from app.program.service import ProgramNotConfigured, ProgramVersionNotFound, get_program
 from graphql_schema.context import Info
-from graphql_schema.errors import NotConfigured
+from graphql_schema.errors import InvalidInput, NotConfigured
+from graphql_schema.permissions import require_kind
 
 
 @strawberry.type
@@ -127,9 +130,22 @@ def _decimal(value: Decimal) -> str:
     return f"{value.normalize():f}"
 
 
-async def resolve_program(info: Info) -> Program:
+async def resolve_program(
+    info: Info,
+    version: Annotated[
+        int | None,
+        strawberry.argument(
+            description="Operators (admin scope program:read): this earlier version instead of "
+            "the one in force. programVersion gives the whole configuration."
+        ),
+    ] = None,
+) -> Program:
+    if version is not None:
+        require_kind(info, PrincipalKind.ADMIN, "program:read")
     try:
-        program = await get_program(info.context.runtime.mongo)
+        program = await get_program(info.context.runtime.mongo, version)
     except ProgramNotConfigured:
         raise NotConfigured("the program has not been configured yet") from None
+    except ProgramVersionNotFound:
+        raise InvalidInput(f"there is no program version {version}", field=["version"]) from None
     return Program.from_model(program)

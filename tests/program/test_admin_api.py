@@ -174,3 +174,19 @@ def test_the_demo_program_round_trips_through_its_json_config() -> None:
     from app.program.validation import parse_program
 
     assert parse_program(demo_config()) == DEMO_PROGRAM
+
+
+async def test_program_of_an_earlier_version_is_for_admins(
+    client, runtime, clock, admin, issuer
+) -> None:
+    await update(client, admin, demo_config(), "k1")
+    renamed = demo_config()
+    renamed["name"] = "Renamed Mall"
+    await update(client, admin, renamed, "k2")
+    query = "query($v: Int) { program(version: $v) { name } }"
+    assert data(await ask(client, query, admin, {"v": 1}))["program"]["name"] == DEMO_PROGRAM.name
+    assert data(await ask(client, query, None, {}))["program"]["name"] == "Renamed Mall"
+    member = member_token(issuer, await make_member(runtime, clock))
+    assert codes(await ask(client, query, member, {"v": 1})) == ["FORBIDDEN"]
+    assert codes(await ask(client, query, None, {"v": 1})) == ["UNAUTHENTICATED"]
+    assert codes(await ask(client, query, admin, {"v": 99})) == ["BAD_USER_INPUT"]
