@@ -194,9 +194,7 @@ async def record_activity_mutation(info: Info, input: RecordActivityInput) -> Re
     except ProgramNotConfigured:
         return _activity_refused(UserErrorCode.NOT_CONFIGURED, "no program is configured")
     except MemberNotFound:
-        return _activity_refused(
-            UserErrorCode.MEMBER_NOT_FOUND, "no such member", "input", "member"
-        )
+        return _activity_refused(UserErrorCode.NOT_FOUND, "no such member", "input", "member")
     except EngagementRefused as exc:
         code, field = REFUSALS[type(exc)]
         return _activity_refused(code, str(exc), *field)

@@ -81,7 +81,7 @@ async def test_refusals_are_typed(client, runtime, clock, issuer) -> None:
     ref = {"id": to_global_id("Member", member_id)}
     assert error_codes(await record(client, shop, ref, "dance", "a")) == ["ACTIVITY_UNKNOWN"]
     assert error_codes(await record(client, shop, {"memberNo": "JF999"}, "review", "b")) == [
-        "MEMBER_NOT_FOUND"
+        "NOT_FOUND"
     ]
     both = {"memberNo": "JF1", "phone": "13800138000"}
     assert error_codes(await record(client, shop, both, "review", "c")) == ["INVALID_INPUT"]
