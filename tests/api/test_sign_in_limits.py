@@ -4,6 +4,7 @@ with any phone (even an unparsable one) throttled before any hashing, and argon2
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -149,5 +150,8 @@ async def test_argon2_runs_off_the_event_loop(client_from, runtime, clock):
     done.set()
     await ticking
     # Twelve argon2 verifications block nothing: the loop stalls a small share of the time.
+    # A hash costs about 0.2 s of CPU: on the loop, nearly every tick would wait for one. One
+    # long stall can be the twelve requests' own GraphQL work on a loaded machine, so the typical
+    # tick is asserted, not the worst.
     assert sum(lags) < 0.5 * elapsed, (sum(lags), elapsed, max(lags))
-    assert max(lags) < 0.5, max(lags)
+    assert statistics.median(lags) < 0.05, sorted(lags)[-5:]
