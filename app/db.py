@@ -110,7 +110,13 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("family_id", ASCENDING)]),
         IndexModel([("purge_at", ASCENDING)], expireAfterSeconds=0),
     ],
-    "audit": [IndexModel([("at", DESCENDING)])],
+    # The audit log (app/audit.py), newest first, whole or by target, actor or action.
+    "audit": [
+        IndexModel([("at", DESCENDING), ("_id", DESCENDING)]),
+        IndexModel([("target", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)]),
+        IndexModel([("actor", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)]),
+        IndexModel([("action", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)]),
+    ],
     # Tiers (app/members/tiers.py): one progress document per member, due reviews one range of
     # review_at; a member's tier changes numbered 1, 2, 3... for history pages.
     "tier_progress": [IndexModel([("review_at", ASCENDING)])],
@@ -152,7 +158,7 @@ INDEXES: dict[str, list[IndexModel]] = {
 OBSOLETE_INDEXES: dict[str, list[str]] = {
     name: ["expires_at_1"]
     for name in ("refresh_tokens", "login_attempts", "login_locks", "rate_limits")
-}
+} | {"audit": ["at_-1"]}  # replaced by (at, _id): pages need a unique order
 _INDEX_NOT_FOUND = 27
 
 # How much longer than the logic needs a document stays before the TTL monitor may delete it.

@@ -1,0 +1,103 @@
+"""The audit log: every operator write (admin mutation or CLI) with its actor, time, request, before and after.
+
+Append-only: nothing in the product updates or deletes an entry, and the API only reads them.
+An entry is written in the same transaction as the change it records (pass the session), so a
+change is never applied without its entry nor recorded without being applied. `before` and
+`after` are plain documents (JSON-able); the caller chooses what they hold (the fields changed).
+"""
+
+from __future__ import annotations
+
+import getpass
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from app.auth.principals import Principal
+from app.clock import Clock
+from app.db import Document, Mongo
+from app.logs import request_id_var
+
+AUDIT = "audit"
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: str
+    at: datetime
+    actor: str  # "admin:<subject>", "cli:<os user>"
+    action: str  # "member.suspend", "points.adjust", ...
+    target: str  # what it changed: "member:m_1", "reward:r_2", "program"
+    request_id: str | None
+    before: Document | None
+    after: Document | None
+    note: str | None = None
+
+    @classmethod
+    def from_document(cls, document: Document) -> AuditEntry:
+        return cls(
+            id=document["_id"],
+            at=document["at"],
+            actor=document["actor"],
+            action=document["action"],
+            target=document["target"],
+            request_id=document.get("request_id"),
+            before=document.get("before"),
+            after=document.get("after"),
+            note=document.get("note"),
+        )
+
+
+def actor_of(principal: Principal) -> str:
+    return f"{principal.kind.value}:{principal.subject}"
+
+
+def cli_actor() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no user name in a bare container
+        user = "unknown"
+    return f"cli:{user}"
+
+
+async def record_audit(
+    mongo: Mongo,
+    clock: Clock,
+    *,
+    actor: str,
+    action: str,
+    target: str,
+    before: Document | None = None,
+    after: Document | None = None,
+    note: str | None = None,
+    session: AsyncClientSession | None = None,
+) -> AuditEntry:
+    """Append one entry (inside the caller's transaction when `session` is given)."""
+    request_id = request_id_var.get()
+    entry = AuditEntry(
+        id=f"au_{secrets.token_hex(10)}",
+        at=clock.now(),
+        actor=actor,
+        action=action,
+        target=target,
+        request_id=None if request_id == "-" else request_id,
+        before=before,
+        after=after,
+        note=note,
+    )
+    document: dict[str, Any] = {
+        "_id": entry.id,
+        "at": entry.at,
+        "actor": entry.actor,
+        "action": entry.action,
+        "target": entry.target,
+        "request_id": entry.request_id,
+        "before": entry.before,
+        "after": entry.after,
+        "note": entry.note,
+    }
+    await mongo[AUDIT].insert_one(document, session=session)
+    return entry
