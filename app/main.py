@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 from collections.abc import AsyncIterator
@@ -81,6 +82,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             await hub.start()
             stack.push_async_callback(hub.stop)
             app.state.runtime = Runtime(settings, mongo, clock, verifier, issuer, hub)
+            # Everything built so far (modules, the schema, the program) lives as long as the
+            # process: out of the collector's sight, full collections stop walking it per request.
+            gc.collect()
+            gc.freeze()
             log.info("jifen ready (env=%s, db=%s)", settings.env.value, settings.db_name)
             yield
 
