@@ -29,7 +29,7 @@ from app.ledger.book import Book
 from app.ledger.earn import Policy, policy_stamp
 from app.ledger.errors import EntryNotFound, IdempotencyConflict, InvalidPoints, InvalidRequest
 from app.ledger.holds import find_hold
-from app.ledger.models import BreakdownLine, Entry, EntryKind, EntryMeta, HoldStatus
+from app.ledger.models import Balance, BreakdownLine, Entry, EntryKind, EntryMeta, HoldStatus
 from app.ledger.state import Request
 from app.ledger.store import (
     instant,
@@ -216,9 +216,23 @@ class LedgerUnit:
         meta = EntryMeta(actor, channel, reference, reason)
         return Entry.from_document(book.extend(instant(until), self._request(meta)))
 
-    async def last_activity_at(self, member_id: str) -> datetime | None:
-        """When the member last earned or spent (None: never), as this transaction sees it."""
-        return (await self._book(member_id)).account.last_activity_at
+    async def balance(self, member_id: str) -> Balance:
+        """The member's balances and last activity as this transaction sees them (caught up with
+        `now`, and moved by what the unit did so far): an audit's "before", a job's recheck."""
+        book = await self._book(member_id)
+        acc = book.account
+        return Balance(
+            member_id=member_id,
+            available=book.available(),
+            pending=book.pending(),
+            held=book.held(),
+            debt=acc.debt,
+            lifetime_earned=acc.lifetime_earned,
+            lifetime_redeemed=acc.lifetime_redeemed,
+            lifetime_expired=acc.lifetime_expired,
+            last_activity_at=acc.last_activity_at,
+            version=acc.version,
+        )
 
     async def reverse(
         self,

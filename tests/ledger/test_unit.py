@@ -304,7 +304,8 @@ async def test_a_unit_reads_the_last_activity_then_clears_after_points_expired_o
     clock.advance(timedelta(days=11))
 
     async def sweep(unit: LedgerUnit) -> Entry:
-        assert await unit.last_activity_at("m1") == earned_at
+        balance = await unit.balance("m1")
+        assert (balance.last_activity_at, balance.available) == (earned_at, 50)
         return await unit.clear("m1", reason="dormant")
 
     cleared = await correct(mongo, clock, "s1", sweep)
