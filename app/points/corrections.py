@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from app.audit import record_audit
 from app.clock import Clock
@@ -20,6 +20,7 @@ from app.members.service import get_member
 
 MAX_REASON = 500
 MAX_KEY = 128
+MAX_EXTENSION = timedelta(days=36_525)
 
 
 class InvalidCorrection(ValueError):
@@ -35,6 +36,15 @@ def check_reason(reason: str) -> str:
     if not reason or len(reason) > MAX_REASON:
         raise InvalidCorrection("reason", f"a reason of 1 to {MAX_REASON} characters is required")
     return reason
+
+
+def check_until(until: datetime, now: datetime) -> datetime:
+    """A new expiry: an aware instant after now, within a century."""
+    if until.tzinfo is None:
+        raise InvalidCorrection("until", "the instant needs its offset")
+    if not now < until <= now + MAX_EXTENSION:
+        raise InvalidCorrection("until", "a new expiry must lie after now, within 100 years")
+    return until.astimezone(UTC)
 
 
 def check_key(key: str) -> str:
@@ -106,7 +116,7 @@ async def extend_expiry(
     idempotency_key: str,
 ) -> Entry:  # fmt: skip
     """Move the member's points expiring before `until` to `until` (an EXTEND entry of 0 points)."""
-    reason = check_reason(reason)
+    reason, until = check_reason(reason), check_until(until, clock.now())
     return await _correct(
         mongo, clock, action="points.extend", member_id=member_id, actor=actor, reason=reason,
         idempotency_key=idempotency_key, request={"until": until},

@@ -32,7 +32,7 @@ from app.clock import Clock
 from app.db import Document, Mongo, run_in_transaction
 from app.jobs.leases import acquire, release
 from app.ledger import Entry, IdempotencyConflict, LedgerUnit, run_in_ledger
-from app.points.corrections import check_key, check_reason
+from app.points.corrections import check_key, check_reason, check_until
 from app.points.selection import MemberFilter, select
 
 JOBS = "points_jobs"
@@ -113,6 +113,8 @@ async def create_job(
 ) -> PointsJob:  # fmt: skip
     """Decide the members and store the job (running, nothing done yet), audited; once per key."""
     reason, key = check_reason(reason), check_key(idempotency_key)
+    if kind is JobKind.EXTEND:
+        until = check_until(until or clock.now(), clock.now())
     request_hash = _digest(
         kind=kind, filter=member_filter.to_document(), reason=reason, until=until
     )
