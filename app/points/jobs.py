@@ -310,7 +310,8 @@ async def _finish(mongo: Mongo, clock: Clock, job: PointsJob) -> PointsJob:
 
 async def run_due_jobs(mongo: Mongo, clock: Clock, *, owner: str, limit: int) -> int:
     """The worker's pass: up to `limit` members of the oldest running job nobody else runs."""
-    async for doc in mongo[JOBS].find({"status": JobStatus.RUNNING.value}).sort("_id", 1):
+    running = mongo[JOBS].find({"status": JobStatus.RUNNING.value}).sort("_id", 1).limit(20)
+    for doc in await running.to_list():
         before = int(doc["done"])
         try:
             job = await run_job(mongo, clock, doc["_id"], owner=owner, limit=limit)
