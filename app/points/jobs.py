@@ -65,6 +65,10 @@ class _Moved(Exception):
     """The job's position is not where this runner read it: read it again."""
 
 
+class _Active(Exception):
+    """The member earned or spent since the job's cut-off: no longer dormant, left alone."""
+
+
 @dataclass(frozen=True)
 class PointsJob:
     id: str
@@ -235,37 +239,46 @@ async def run_job(
 async def _handle(
     mongo: Mongo, clock: Clock, job: PointsJob, member_id: str, hook: Hook | None
 ) -> PointsJob:
-    """One member: the ledger entry and the job's position and totals, in one transaction."""
+    """One member: the ledger entry and the job's position and totals, in one transaction; or,
+    for a member active again since the cut-off, only the position and the skip."""
     position = job.done
 
     async def work(unit: LedgerUnit) -> PointsJob:
-        balance = await unit.balance(member_id)
-        last = balance.last_activity_at
-        active = job.cutoff is not None and last is not None and last >= job.cutoff
-        moved: Document = {"done": 1}
-        if active:
-            moved["skipped"] = 1
-        else:
-            entry = await _change(unit, job, member_id)
-            moved.update(changed=1, points=-entry.points)
+        entry = await _change(unit, job, member_id)
+        # Read after the change, from the book it loaded (no command): neither moves it.
+        last = (await unit.balance(member_id)).last_activity_at
+        if job.cutoff is not None and last is not None and last >= job.cutoff:
+            raise _Active()  # rolls the change back
         if hook is not None:
             hook(position)
-        result = await mongo[JOBS].update_one(
-            {"_id": job.id, "done": position, "status": JobStatus.RUNNING.value},
-            {"$inc": moved}, session=unit.session,
-        )  # fmt: skip
-        if result.matched_count != 1:
-            raise _Moved()
-        return _moved(job, moved)
+        return await _advance(mongo, job, {"done": 1, "changed": 1, "points": -entry.points}, unit)
 
     async def handled_before(entry: Entry) -> PointsJob:
         raise _Moved()  # another runner handled this member: its position moved with it
 
-    return await run_in_ledger(
-        mongo, clock, work,
-        idempotency_key=f"points-job:{job.id}:{member_id}", fingerprint=job.id,
-        replay=handled_before, require_entry=False,
+    try:
+        return await run_in_ledger(
+            mongo, clock, work,
+            idempotency_key=f"points-job:{job.id}:{member_id}", fingerprint=job.id,
+            replay=handled_before,
+        )  # fmt: skip
+    except _Active:
+        return await _advance(mongo, job, {"done": 1, "skipped": 1})
+
+
+async def _advance(
+    mongo: Mongo, job: PointsJob, moved: Document, unit: LedgerUnit | None = None
+) -> PointsJob:
+    """Move the job on by one member, from the position this runner read (else _Moved)."""
+    result = await mongo[JOBS].update_one(
+        {"_id": job.id, "done": job.done, "status": JobStatus.RUNNING.value},
+        {"$inc": moved}, session=None if unit is None else unit.session,
     )  # fmt: skip
+    if result.matched_count != 1:
+        raise _Moved()
+    return PointsJob(
+        **{**job.__dict__, **{name: getattr(job, name) + step for name, step in moved.items()}}
+    )
 
 
 async def _change(unit: LedgerUnit, job: PointsJob, member_id: str) -> Entry:
@@ -279,12 +292,6 @@ async def _change(unit: LedgerUnit, job: PointsJob, member_id: str) -> Entry:
         member_id, job.until, reason=job.reason, actor=job.actor, channel=channel,
         reference=reference,
     )  # fmt: skip
-
-
-def _moved(job: PointsJob, moved: Document) -> PointsJob:
-    return PointsJob(
-        **{**job.__dict__, **{name: getattr(job, name) + step for name, step in moved.items()}}
-    )
 
 
 async def _finish(mongo: Mongo, clock: Clock, job: PointsJob) -> PointsJob:
