@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -279,3 +280,19 @@ async def test_a_bulk_request_names_one_target_and_a_known_filter(
             ("VALIDATION", field)
         ], input
     assert await runtime.mongo["points_jobs"].count_documents({}) == 0
+
+
+async def test_the_same_adjustment_sent_twice_at_once_is_applied_once(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer
+) -> None:
+    member = await make_member(runtime, clock)
+    await earn_points(runtime, clock, member, 100, "e1")
+    token = admin(issuer)
+    input = {"memberId": gid(member), "points": -40, "reason": "dup", "idempotencyKey": "same"}
+    first, second = await asyncio.gather(
+        adjust(client, token, **input), adjust(client, token, **input)
+    )
+    assert first == second and first["entry"]["balanceAfter"] == 60
+    assert await runtime.mongo["ledger"].count_documents({"kind": "ADJUST"}) == 1
+    assert await runtime.mongo["audit"].count_documents({"action": "points.adjust"}) == 1
+    assert await available(runtime, member) == 60

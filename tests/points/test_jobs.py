@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -158,3 +159,24 @@ async def test_a_job_held_by_another_runner_is_busy_and_the_worker_finishes_it(
     moved = await mongo["lots"].count_documents({"member_id": {"$in": gold}, "expires_at": until})
     assert moved == 3
     assert await run_due_jobs(mongo, clock, owner="worker", limit=100) == 0
+
+
+async def test_two_runners_at_once_clear_each_member_once(mongo: Mongo, clock: FrozenClock) -> None:
+    await dormant_and_active(mongo, clock)
+    job = await create_job(
+        mongo, clock, kind=JobKind.CLEAR, member_filter=DORMANT, reason="dormant",
+        actor="cli:ops", idempotency_key="j1",
+    )  # fmt: skip
+    outcomes = await asyncio.gather(
+        run_job(mongo, clock, job.id, owner="w1"),
+        run_job(mongo, clock, job.id, owner="w2"),
+        return_exceptions=True,
+    )
+    assert all(
+        o is None or not isinstance(o, Exception) or isinstance(o, JobBusy) for o in outcomes
+    )
+    await run_job(mongo, clock, job.id, owner="w3")  # whatever a busy runner left
+    done = await get_job(mongo, job.id)
+    assert (done.status, done.changed, done.points) == (JobStatus.DONE, 12, sum(range(100, 112)))
+    assert await mongo["ledger"].count_documents({"kind": "CLEAR"}) == 12
+    assert await verify_balances(mongo) == []
