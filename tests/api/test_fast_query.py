@@ -2,7 +2,10 @@
 
 Each document is posted twice: once as usual (the lean path answers a clean query), once with
 a chunked body of no declared length (which the lean path leaves to strawberry's full path);
-the two responses must be identical, and the lean path's counter shows which path ran.
+the two responses must be identical, and the lean path's counter shows which path ran. The lean
+path runs most documents by a compiled plan (graphql_schema/plans.py) instead of graphql-core's
+executor, so these comparisons are also the plans' against graphql-core's: data, errors, their
+paths and locations, nulls carried up through non-null fields.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from starlette.routing import Route
 
 from app.config import Environment, Settings
 from app.main import create_app
+from app.rewards.models import Reward
 from graphql_schema.fast_query import FastQuery
 from graphql_schema.ids import to_global_id
 from graphql_schema.view import JifenGraphQL
-from tests.api.gql import earn_points, make_member, make_program, member_token
+from tests.api.gql import earn_points, make_member, make_program, make_reward, member_token
 
 BALANCE = "{ me { balance { available pending held nextExpiry { points expiresAt } } } }"
 EXPIRING = "query($d: Int!) { me { expiringPoints(withinDays: $d) { points expiresAt } } }"
@@ -68,6 +72,23 @@ CASES: list[tuple[str, dict[str, Any] | None, str | None, bool, list[str] | int]
     ),
 ]
 CLEAN = 13  # the first CLEAN cases are answered by the lean path
+
+HISTORY = """query($n: Int!, $after: String) { me { history(first: $n, after: $after) {
+  edges { cursor node { id kind points occurredAt description } }
+  pageInfo { hasNextPage endCursor } } } }"""
+# (document, variables, run by a plan): every one answered by the lean path
+PLANNED: list[tuple[str, dict[str, Any] | None, bool]] = [
+    (BALANCE, None, True),
+    (HISTORY, {"n": 2}, True),
+    (HISTORY, {"n": 2, "after": "not-a-cursor"}, True),  # the resolver's error, located
+    (HISTORY, {"n": "two"}, False),  # invalid variables: graphql-core reports them
+    ("{ me { x: name y: memberNo __typename tier { __typename } } }", None, True),
+    ("{ rewards(first: 5) { edges { node { id name pointsPrice } } } }", None, True),
+    ("{ me { name name } }", None, False),  # one key selected twice: merged by graphql-core
+    ("query($b: Boolean!) { me { name @include(if: $b) } }", {"b": False}, False),
+    ('{ node(id: "TWVtYmVyOm0=") { id } }', None, False),  # an interface
+    (FRAGMENTS, None, True),
+]
 
 
 def lean_path(app: Starlette) -> FastQuery:
@@ -127,6 +148,43 @@ async def test_both_paths_answer_alike(app, client, runtime, clock, issuer, numb
         assert usual.status_code == expected
     else:
         assert [error["extensions"]["code"] for error in usual.json().get("errors", [])] == expected
+
+
+@pytest.mark.parametrize(("query", "variables", "planned"), PLANNED)
+async def test_plans_answer_as_graphql_core_does(
+    app, client, runtime, clock, issuer, query, variables, planned
+) -> None:
+    token = await member_with_points(runtime, clock, issuer)
+    await earn_points(runtime, clock, (await runtime.mongo["members"].find_one({}))["_id"], 5, "k2")
+    await make_reward(runtime, Reward(id="r_1", name="Mug", points_price=100))
+    body: dict[str, Any] = {"query": query, "variables": variables}
+    lean = lean_path(app)
+    before = lean.planned
+    usual, full, answered = await both_paths(
+        app, client, body, {"authorization": f"Bearer {token}"}
+    )
+    same(usual, full)
+    assert answered == 1
+    assert lean.planned - before == (1 if planned else 0)
+
+
+async def test_a_failing_field_among_list_items_answers_as_graphql_core_does(
+    app, client, runtime, clock, issuer
+) -> None:
+    """A stored reward the catalog cannot read fails among good ones: the same nulls, errors,
+    paths and locations from the plan as from graphql-core."""
+    await runtime.mongo["rewards"].insert_one(
+        {"_id": "r_bad", "name": ["not", "text"], "points_price": 5, "active": True}
+    )
+    await make_reward(runtime, Reward(id="r_good", name="Cup", points_price=9))
+    body = {"query": "{ rewards(first: 5) { edges { cursor node { name pointsPrice } } } }"}
+    lean = lean_path(app)
+    before = lean.planned
+    usual, full, answered = await both_paths(app, client, body, {})
+    same(usual, full)
+    assert (answered, lean.planned - before) == (1, 1)
+    errors = usual.json()["errors"]
+    assert errors and all(error["path"][0] == "rewards" for error in errors)
 
 
 async def test_internal_errors_are_masked_and_logged_on_both_paths(
