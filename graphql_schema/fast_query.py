@@ -9,7 +9,7 @@ the view's context, strawberry's resolvers, error classification and masking) an
 rest; a document runs by its compiled plan (plans.py), or through graphql-core's `execute` with
 strawberry's execution context class where it has none.
 
-A query's time budget is a hard stop at the budget (asyncio.timeout), not the full path's
+A query's time budget is a hard stop at the budget (watchdog.py), not the full path's
 pymongo operation timeout: that one puts a timer on every database read and write (and on
 Python 3.11 a task per send), about 0.09 ms of CPU per request, and a query only reads, so
 cancelling it at the budget loses nothing (pymongo closes a connection cancelled mid-reply).
@@ -60,10 +60,13 @@ from graphql_schema.safety import (
     validate_cached,
 )
 from graphql_schema.schema import JifenSchema
+from graphql_schema.watchdog import Watchdog
 
 PLAN_CACHE_SIZE = 512
 # Strawberry's cheaper test for awaitables, as its own execution passes it.
 _is_awaitable = cast("Callable[[Any], TypeGuard[Awaitable[Any]]]", optimized_is_awaitable)
+# One encoder: json.dumps with any argument builds a new JSONEncoder per call.
+_encode = json.JSONEncoder(separators=(",", ":")).encode
 _MASK = MaskInternalErrors(should_mask_error=should_mask, error_message="Internal server error.")
 Prepared = tuple[
     DocumentNode, Plan | None, dict[str, Any] | None, str | None, dict[str, Any] | None
@@ -88,6 +91,7 @@ class FastQuery:
         self._plan = lru_cache(maxsize=PLAN_CACHE_SIZE)(self._plan_uncached)
         self.answered = 0  # requests this path answered (the tests check which path ran)
         self.planned = 0  # of which run by a plan
+        self.watchdog = Watchdog()
 
     async def answer(
         self, request: Request, context_of: Callable[[], Awaitable[object]]
@@ -115,15 +119,18 @@ class FastQuery:
         context = await context_of()
         self.answered += 1
         budget = request.app.state.runtime.settings.request_timeout_seconds
-        try:  # the request's time budget: a query is cut off when it is spent (see above)
-            async with asyncio.timeout(budget):
-                payload = await self._execute(
-                    document, plan, context, variables, operation_name, extensions
-                )
-        except TimeoutError:
-            error = Unavailable(UNAVAILABLE_MESSAGE)
-            payload = {"data": None, "errors": [error.formatted]}
-        return Response(json.dumps(payload, separators=(",", ":")), media_type="application/json")
+        task = self.watchdog.start(budget)  # a query is cut off when its budget is spent
+        try:
+            payload = await self._execute(
+                document, plan, context, variables, operation_name, extensions
+            )
+        except asyncio.CancelledError:
+            if not self.watchdog.finish(task):
+                raise
+            payload = {"data": None, "errors": [Unavailable(UNAVAILABLE_MESSAGE).formatted]}
+        else:
+            self.watchdog.finish(task)
+        return Response(_encode(payload), media_type="application/json")
 
     def _prepare(self, data: object) -> Prepared | None:
         """The validated document of a single query and its inputs, or None for anything else."""

@@ -23,6 +23,7 @@ through both and compares the answers, errors included.
 from __future__ import annotations
 
 import asyncio
+import operator
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeGuard
@@ -122,6 +123,10 @@ class FieldPlan:
     has_arguments: bool
     completion: Completion | None
     direct: Direct | None = None
+    # A basic field of a scalar or enum type (most fields): read, null-checked, coerced.
+    leaf: GraphQLLeafType | None = None
+    non_null: bool = False
+    read: Callable[[Any], Any] | None = None  # a basic field's attribute read, as strawberry's
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,9 +225,14 @@ class _Compiler:
         direct = None
         if resolve is not None and not basic and self.direct_calls:
             direct = Direct.of(definition)
+        basic = basic and not has_arguments
+        non_null = isinstance(completion, NonNull)
+        shape = completion.inner if isinstance(completion, NonNull) else completion
+        leaf = shape.type if basic and isinstance(shape, Leaf) else None
+        read = _attribute_read(definition) if basic else None
         return FieldPlan(
-            key, name, parent, definition, [node], resolve, basic and not has_arguments,
-            has_arguments, completion, direct,
+            key, name, parent, definition, [node], resolve, basic, has_arguments, completion,
+            direct, leaf, non_null, read,
         )  # fmt: skip
 
     def completion(self, type_: GraphQLOutputType, node: FieldNode) -> Completion | None:
@@ -237,6 +247,16 @@ class _Compiler:
         if isinstance(type_, GraphQLObjectType) and node.selection_set is not None:
             return self.object(type_, node.selection_set)
         return None  # interfaces and unions
+
+
+def _attribute_read(definition: GraphQLField) -> Callable[[Any], Any] | None:
+    """What strawberry's basic-field resolver does (its default resolver is getattr)."""
+    field = (definition.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if not isinstance(field, StrawberryField) or field.base_resolver is not None:
+        return None
+    if field.default_resolver is not getattr or "." in field.python_name:
+        return None
+    return operator.attrgetter(field.python_name)
 
 
 class Run:
@@ -313,12 +333,20 @@ class Run:
         return data
 
     def field(self, plan: FieldPlan, source: Any, parent: Path | None) -> Any:
-        path = Path(parent, plan.key, plan.parent.name)
         if plan.resolve is None:  # __typename
             return plan.parent.name
+        if plan.leaf is not None:
+            try:
+                return self.leaf(plan, plan.leaf, source, parent)
+            except Exception as raw:  # noqa: BLE001
+                path = Path(parent, plan.key, plan.parent.name)
+                return self.failed(plan.definition.type, plan, path, raw)
+        path = Path(parent, plan.key, plan.parent.name)
         info = None
         try:
-            if plan.basic:
+            if plan.read is not None:
+                result = plan.read(source)
+            elif plan.basic:
                 result = plan.resolve(source, None)
             elif plan.direct is not None:
                 info = self.info(plan, path)
@@ -340,6 +368,24 @@ class Run:
             return completed
         except Exception as raw:  # noqa: BLE001 - located on its field, as graphql-core does
             return self.failed(plan.definition.type, plan, path, raw)
+
+    def leaf(self, plan: FieldPlan, leaf: GraphQLLeafType, source: Any, parent: Path | None) -> Any:
+        """A basic scalar field: `complete` for a leaf, without a path unless it fails."""
+        read = plan.read
+        if read is not None:
+            result = read(source)
+        else:
+            assert plan.resolve is not None
+            result = plan.resolve(source, None)
+        if self.is_awaitable(result):
+            return self._await_field(plan, Path(parent, plan.key, plan.parent.name), None, result)
+        if isinstance(result, Exception):
+            raise result
+        if result is None or result is Undefined:
+            if plan.non_null:
+                raise TypeError(_null_message(plan))
+            return None
+        return _leaf(leaf, result)
 
     async def _await_field(
         self, plan: FieldPlan, path: Path, info: Any, result: Awaitable[Any]

@@ -76,8 +76,10 @@ class JifenGraphQL(GraphQL[Context, None]):
     ) -> Context:
         runtime: Runtime = request.app.state.runtime
         peer = request.client.host if request.client else None
-        forwarded_for = request.headers.getlist("x-forwarded-for")
-        address = client_address(peer, forwarded_for, runtime.settings.trusted_proxies)
+        proxies = runtime.settings.trusted_proxies
+        address = peer  # X-Forwarded-For counts only from a trusted proxy (app/proxies.py)
+        if proxies:
+            address = client_address(peer, request.headers.getlist("x-forwarded-for"), proxies)
         context = await build_context(runtime, request.headers.get("authorization"), address)
         return context
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -27,6 +28,7 @@ from graphql_schema.fast_query import FastQuery
 from graphql_schema.ids import to_global_id
 from graphql_schema.view import JifenGraphQL
 from tests.api.gql import earn_points, make_member, make_program, make_reward, member_token
+from tests.faults import fail_point
 
 BALANCE = "{ me { balance { available pending held nextExpiry { points expiresAt } } } }"
 EXPIRING = "query($d: Int!) { me { expiringPoints(withinDays: $d) { points expiresAt } } }"
@@ -246,3 +248,27 @@ async def test_a_node_query_with_a_global_id_variable(app, client, runtime, cloc
     usual, full, lean = await both_paths(app, client, body, {"authorization": f"Bearer {token}"})
     same(usual, full)
     assert lean == 1
+
+
+async def test_a_query_past_its_budget_answers_unavailable_and_the_next_one_is_served(
+    settings: Settings, clock, runtime, issuer
+) -> None:
+    """The lean path's budget (graphql_schema/watchdog.py): the account read stalls 3 s in the
+    database, the query answers UNAVAILABLE at its 0.5 s budget, and the server goes on."""
+    token = await member_with_points(runtime, clock, issuer)
+    quick = create_app(settings.model_copy(update={"request_timeout_seconds": 0.5}), clock=clock)
+    async with quick.router.lifespan_context(quick):
+        transport = httpx.ASGITransport(app=quick)
+        async with httpx.AsyncClient(transport=transport, base_url="http://jifen.test") as client:
+            headers = {"authorization": f"Bearer {token}"}
+            stall = {"failCommands": ["find"], "blockConnection": True, "blockTimeMS": 3000}
+            lean = lean_path(quick)
+            async with fail_point(runtime.mongo, {"times": 1}, stall):
+                started = time.monotonic()
+                stalled = await client.post("/graphql", json={"query": BALANCE}, headers=headers)
+                took = time.monotonic() - started
+            assert [e["extensions"]["code"] for e in stalled.json()["errors"]] == ["UNAVAILABLE"]
+            assert 0.5 <= took < 1.5, took
+            assert lean.answered == 1
+            served = await client.post("/graphql", json={"query": BALANCE}, headers=headers)
+            assert served.json()["data"]["me"]["balance"]["available"] == 120
