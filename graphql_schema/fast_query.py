@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from typing import Any, TypeGuard, cast
 
+import orjson
 from graphql import (
     DocumentNode,
     ExecutionResult,
@@ -65,8 +66,19 @@ from graphql_schema.watchdog import Watchdog
 PLAN_CACHE_SIZE = 512
 # Strawberry's cheaper test for awaitables, as its own execution passes it.
 _is_awaitable = cast("Callable[[Any], TypeGuard[Awaitable[Any]]]", optimized_is_awaitable)
-# One encoder: json.dumps with any argument builds a new JSONEncoder per call.
-_encode = json.JSONEncoder(separators=(",", ":")).encode
+# json.dumps with any argument builds a new JSONEncoder per call.
+_json_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def encode_json(payload: object) -> bytes:
+    """A response body, as both paths write it: orjson (UTF-8, compact), about ten times cheaper
+    than json; json for what orjson refuses (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(payload)
+    except TypeError:
+        return _json_encode(payload).encode()
+
+
 _MASK = MaskInternalErrors(should_mask_error=should_mask, error_message="Internal server error.")
 Prepared = tuple[
     DocumentNode, Plan | None, dict[str, Any] | None, str | None, dict[str, Any] | None
@@ -109,9 +121,9 @@ class FastQuery:
         if len(body) > MAX_BODY_BYTES:
             return None
         try:
-            data = json.loads(body.decode())
-        except (ValueError, RecursionError):  # the full path answers 400
-            return None
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:  # not UTF-8 JSON, or beyond orjson (NaN, huge integers,
+            return None  # nesting): the full path parses it with json and answers as it does
         prepared = self._prepare(data)
         if prepared is None:
             return None
@@ -130,7 +142,7 @@ class FastQuery:
             payload = {"data": None, "errors": [Unavailable(UNAVAILABLE_MESSAGE).formatted]}
         else:
             self.watchdog.finish(task)
-        return Response(_encode(payload), media_type="application/json")
+        return Response(encode_json(payload), media_type="application/json")
 
     def _prepare(self, data: object) -> Prepared | None:
         """The validated document of a single query and its inputs, or None for anything else."""

@@ -128,7 +128,7 @@ def same(usual: httpx.Response, full: httpx.Response) -> None:
 
 async def member_with_points(runtime: Any, clock: Any, issuer: Any) -> str:
     await make_program(runtime, clock)
-    member_id = await make_member(runtime, clock, name="Li Lei")
+    member_id = await make_member(runtime, clock, name="李雷 Li Lei")
     await earn_points(runtime, clock, member_id, 120, "fast-1")
     return str(member_token(issuer, member_id))
 
