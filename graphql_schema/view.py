@@ -26,7 +26,7 @@ from app.runtime import Runtime
 from graphql_schema.connections import ExpiringConnection
 from graphql_schema.context import Context, authenticate, build_context
 from graphql_schema.errors import UNAVAILABLE_MESSAGE, Unavailable
-from graphql_schema.fast_query import FastQuery
+from graphql_schema.fast_query import FastQuery, encode_json
 from graphql_schema.frames import CheckedWebSocket
 from graphql_schema.safety import MAX_BODY_BYTES
 
@@ -76,8 +76,10 @@ class JifenGraphQL(GraphQL[Context, None]):
     ) -> Context:
         runtime: Runtime = request.app.state.runtime
         peer = request.client.host if request.client else None
-        forwarded_for = request.headers.getlist("x-forwarded-for")
-        address = client_address(peer, forwarded_for, runtime.settings.trusted_proxies)
+        proxies = runtime.settings.trusted_proxies
+        address = peer  # X-Forwarded-For counts only from a trusted proxy (app/proxies.py)
+        if proxies:
+            address = client_address(peer, request.headers.getlist("x-forwarded-for"), proxies)
         context = await build_context(runtime, request.headers.get("authorization"), address)
         return context
 
@@ -90,6 +92,11 @@ class JifenGraphQL(GraphQL[Context, None]):
         if too_big or (request.method == "POST" and len(await request.get_body()) > MAX_BODY_BYTES):
             raise HTTPException(413, f"request body over {MAX_BODY_BYTES} bytes")
         return await super().parse_http_body(request)
+
+    def encode_json(self, data: object) -> str:
+        """The lean path's encoding, so both answer byte for byte alike; text, since strawberry
+        sends bytes over a WebSocket as binary frames, which graphql-transport-ws does not use."""
+        return encode_json(data).decode()
 
     def parse_json(self, data: str | bytes) -> object:
         """A request body is UTF-8 JSON holding an object (a list is a batch, refused as such)."""

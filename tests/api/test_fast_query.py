@@ -2,13 +2,17 @@
 
 Each document is posted twice: once as usual (the lean path answers a clean query), once with
 a chunked body of no declared length (which the lean path leaves to strawberry's full path);
-the two responses must be identical, and the lean path's counter shows which path ran.
+the two responses must be identical, and the lean path's counter shows which path ran. The lean
+path runs most documents by a compiled plan (graphql_schema/plans.py) instead of graphql-core's
+executor, so these comparisons are also the plans' against graphql-core's: data, errors, their
+paths and locations, nulls carried up through non-null fields.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,10 +23,12 @@ from starlette.routing import Route
 
 from app.config import Environment, Settings
 from app.main import create_app
+from app.rewards.models import Reward
 from graphql_schema.fast_query import FastQuery
 from graphql_schema.ids import to_global_id
 from graphql_schema.view import JifenGraphQL
-from tests.api.gql import earn_points, make_member, make_program, member_token
+from tests.api.gql import earn_points, make_member, make_program, make_reward, member_token
+from tests.faults import fail_point
 
 BALANCE = "{ me { balance { available pending held nextExpiry { points expiresAt } } } }"
 EXPIRING = "query($d: Int!) { me { expiringPoints(withinDays: $d) { points expiresAt } } }"
@@ -69,6 +75,23 @@ CASES: list[tuple[str, dict[str, Any] | None, str | None, bool, list[str] | int]
 ]
 CLEAN = 13  # the first CLEAN cases are answered by the lean path
 
+HISTORY = """query($n: Int!, $after: String) { me { history(first: $n, after: $after) {
+  edges { cursor node { id kind points occurredAt description } }
+  pageInfo { hasNextPage endCursor } } } }"""
+# (document, variables, run by a plan): every one answered by the lean path
+PLANNED: list[tuple[str, dict[str, Any] | None, bool]] = [
+    (BALANCE, None, True),
+    (HISTORY, {"n": 2}, True),
+    (HISTORY, {"n": 2, "after": "not-a-cursor"}, True),  # the resolver's error, located
+    (HISTORY, {"n": "two"}, False),  # invalid variables: graphql-core reports them
+    ("{ me { x: name y: memberNo __typename tier { __typename } } }", None, True),
+    ("{ rewards(first: 5) { edges { node { id name pointsPrice } } } }", None, True),
+    ("{ me { name name } }", None, False),  # one key selected twice: merged by graphql-core
+    ("query($b: Boolean!) { me { name @include(if: $b) } }", {"b": False}, False),
+    ('{ node(id: "TWVtYmVyOm0=") { id } }', None, False),  # an interface
+    (FRAGMENTS, None, True),
+]
+
 
 def lean_path(app: Starlette) -> FastQuery:
     for route in app.routes:
@@ -105,7 +128,7 @@ def same(usual: httpx.Response, full: httpx.Response) -> None:
 
 async def member_with_points(runtime: Any, clock: Any, issuer: Any) -> str:
     await make_program(runtime, clock)
-    member_id = await make_member(runtime, clock, name="Li Lei")
+    member_id = await make_member(runtime, clock, name="李雷 Li Lei")
     await earn_points(runtime, clock, member_id, 120, "fast-1")
     return str(member_token(issuer, member_id))
 
@@ -127,6 +150,43 @@ async def test_both_paths_answer_alike(app, client, runtime, clock, issuer, numb
         assert usual.status_code == expected
     else:
         assert [error["extensions"]["code"] for error in usual.json().get("errors", [])] == expected
+
+
+@pytest.mark.parametrize(("query", "variables", "planned"), PLANNED)
+async def test_plans_answer_as_graphql_core_does(
+    app, client, runtime, clock, issuer, query, variables, planned
+) -> None:
+    token = await member_with_points(runtime, clock, issuer)
+    await earn_points(runtime, clock, (await runtime.mongo["members"].find_one({}))["_id"], 5, "k2")
+    await make_reward(runtime, Reward(id="r_1", name="Mug", points_price=100))
+    body: dict[str, Any] = {"query": query, "variables": variables}
+    lean = lean_path(app)
+    before = lean.planned
+    usual, full, answered = await both_paths(
+        app, client, body, {"authorization": f"Bearer {token}"}
+    )
+    same(usual, full)
+    assert answered == 1
+    assert lean.planned - before == (1 if planned else 0)
+
+
+async def test_a_failing_field_among_list_items_answers_as_graphql_core_does(
+    app, client, runtime, clock, issuer
+) -> None:
+    """A stored reward the catalog cannot read fails among good ones: the same nulls, errors,
+    paths and locations from the plan as from graphql-core."""
+    await runtime.mongo["rewards"].insert_one(
+        {"_id": "r_bad", "name": ["not", "text"], "points_price": 5, "active": True}
+    )
+    await make_reward(runtime, Reward(id="r_good", name="Cup", points_price=9))
+    body = {"query": "{ rewards(first: 5) { edges { cursor node { name pointsPrice } } } }"}
+    lean = lean_path(app)
+    before = lean.planned
+    usual, full, answered = await both_paths(app, client, body, {})
+    same(usual, full)
+    assert (answered, lean.planned - before) == (1, 1)
+    errors = usual.json()["errors"]
+    assert errors and all(error["path"][0] == "rewards" for error in errors)
 
 
 async def test_internal_errors_are_masked_and_logged_on_both_paths(
@@ -188,3 +248,27 @@ async def test_a_node_query_with_a_global_id_variable(app, client, runtime, cloc
     usual, full, lean = await both_paths(app, client, body, {"authorization": f"Bearer {token}"})
     same(usual, full)
     assert lean == 1
+
+
+async def test_a_query_past_its_budget_answers_unavailable_and_the_next_one_is_served(
+    settings: Settings, clock, runtime, issuer
+) -> None:
+    """The lean path's budget (graphql_schema/watchdog.py): the account read stalls 3 s in the
+    database, the query answers UNAVAILABLE at its 0.5 s budget, and the server goes on."""
+    token = await member_with_points(runtime, clock, issuer)
+    quick = create_app(settings.model_copy(update={"request_timeout_seconds": 0.5}), clock=clock)
+    async with quick.router.lifespan_context(quick):
+        transport = httpx.ASGITransport(app=quick)
+        async with httpx.AsyncClient(transport=transport, base_url="http://jifen.test") as client:
+            headers = {"authorization": f"Bearer {token}"}
+            stall = {"failCommands": ["find"], "blockConnection": True, "blockTimeMS": 3000}
+            lean = lean_path(quick)
+            async with fail_point(runtime.mongo, {"times": 1}, stall):
+                started = time.monotonic()
+                stalled = await client.post("/graphql", json={"query": BALANCE}, headers=headers)
+                took = time.monotonic() - started
+            assert [e["extensions"]["code"] for e in stalled.json()["errors"]] == ["UNAVAILABLE"]
+            assert 0.5 <= took < 1.5, took
+            assert lean.answered == 1
+            served = await client.post("/graphql", json={"query": BALANCE}, headers=headers)
+            assert served.json()["data"]["me"]["balance"]["available"] == 120
