@@ -16,11 +16,8 @@ import argparse
 import asyncio
 import tempfile
 import time
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-from pymongo import monitoring
 
 from app.clock import FrozenClock
 from app.db import Mongo, connect, ensure_indexes
@@ -29,23 +26,7 @@ from app.ledger import verify_balances
 from app.ledger.opening import OpeningEarn, open_books
 from app.points import JobKind, MemberFilter, create_job, preview, run_job
 from app.program.expiry import Rolling
-
-
-class Commands(monitoring.CommandListener):
-    IGNORED = frozenset({"hello", "isMaster", "ismaster", "ping", "endSessions"})
-
-    def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name not in self.IGNORED:
-            self.counts[event.command_name] += 1
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
+from bench.ledger import Commands
 
 
 async def seed(mongo: Mongo, clock: FrozenClock, members: int, lots_each: int, active: int) -> None:
