@@ -243,18 +243,7 @@ async def _bulk(
         member_filter = _target(input.member_id, input.filter, input.dry_run)
         if member_filter is None:
             assert input.member_id is not None
-            member_id = _member(input.member_id)
-            entry: Entry
-            if until is not None:
-                entry = await extend_expiry(
-                    mongo, clock, member_id=member_id, until=until, reason=input.reason,
-                    actor=actor, idempotency_key=key,
-                )  # fmt: skip
-            else:
-                entry = await clear_member(
-                    mongo, clock, member_id=member_id, reason=input.reason, actor=actor,
-                    idempotency_key=key,
-                )  # fmt: skip
+            entry = await _for_member(info, _member(input.member_id), input, until)
             return BulkPointsPayload(
                 entry=LedgerEntry.from_model(entry), preview=None, job=None, user_errors=[]
             )
@@ -273,6 +262,22 @@ async def _bulk(
     except REFUSED as exc:
         return BulkPointsPayload(entry=None, preview=None, job=None, user_errors=[refusal(exc)])
     return BulkPointsPayload(entry=None, preview=None, job=PointsJobView.of(job), user_errors=[])
+
+
+async def _for_member(
+    info: Info, member_id: str, input: ExtendExpiryInput | ClearPointsInput, until: datetime | None
+) -> Entry:
+    mongo, clock = info.context.runtime.mongo, info.context.runtime.clock
+    actor = actor_of(require_kind(info, PrincipalKind.ADMIN, SCOPE))
+    if until is not None:
+        return await extend_expiry(
+            mongo, clock, member_id=member_id, until=until, reason=input.reason, actor=actor,
+            idempotency_key=input.idempotency_key,
+        )  # fmt: skip
+    return await clear_member(
+        mongo, clock, member_id=member_id, reason=input.reason, actor=actor,
+        idempotency_key=input.idempotency_key,
+    )  # fmt: skip
 
 
 async def extend_expiry_mutation(info: Info, input: ExtendExpiryInput) -> BulkPointsPayload:
