@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Any
 
 from bson import ObjectId
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from app.audit import record_audit
@@ -127,11 +128,7 @@ async def create_job(
         return _replay(existing, request_hash, key)
     now = clock.now()
     cutoff = member_filter.cutoff(now)
-    ids, points = [], 0
-    async for candidate in select(mongo, member_filter, cutoff):
-        ids.append(candidate.member_id)
-        points += candidate.points
-    ids.sort()
+    ids, points = await _decide(mongo, member_filter, cutoff)
     job_id = f"pj_{ObjectId()}"  # in the order jobs were made: pages are ranges of ids
     document: Document = {
         "_id": job_id, "kind": kind.value, "status": JobStatus.RUNNING.value,
@@ -149,7 +146,7 @@ async def create_job(
         for n, start in enumerate(range(0, len(ids), BATCH_SIZE))
     ]
 
-    async def store(session: Any) -> None:
+    async def store(session: AsyncClientSession) -> None:
         await mongo[JOBS].insert_one(document, session=session)
         if batches:
             await mongo[BATCHES].insert_many(batches, session=session)
@@ -167,6 +164,17 @@ async def create_job(
             raise
         return _replay(existing, request_hash, key)
     return PointsJob.from_document(document)
+
+
+async def _decide(
+    mongo: Mongo, member_filter: MemberFilter, cutoff: datetime | None
+) -> tuple[list[str], int]:
+    """The job's members, in the order it handles them, and their points now."""
+    ids, points = [], 0
+    async for candidate in select(mongo, member_filter, cutoff):
+        ids.append(candidate.member_id)
+        points += candidate.points
+    return sorted(ids), points
 
 
 def _replay(existing: Document, request_hash: str, key: str) -> PointsJob:
@@ -298,7 +306,7 @@ async def _finish(mongo: Mongo, clock: Clock, job: PointsJob) -> PointsJob:
     """Mark the job done and audit its totals, once."""
     now = clock.now()
 
-    async def finish(session: Any) -> bool:
+    async def finish(session: AsyncClientSession) -> bool:
         result = await mongo[JOBS].update_one(
             {"_id": job.id, "status": JobStatus.RUNNING.value},
             {"$set": {"status": JobStatus.DONE.value, "finished_at": now}}, session=session,
