@@ -192,11 +192,15 @@ class LedgerUnit:
     ) -> Entry:
         """清零 inside the unit, as app.ledger.clear: release the member's active holds and take
         every remaining point (pending too) to zero; a debt stays owed."""
-        active = await load_holds(
-            self._mongo, self.session, {"member_id": member_id, "status": HoldStatus.ACTIVE.value}
-        )
-        held = [lot_id for hold in active for lot_id, _ in hold.lots]
-        book = await self._whole_book(member_id, held)
+        book = await self._whole_book(member_id)
+        active = []
+        if book.held() > 0:  # most members hold nothing: no read of their holds
+            query = {"member_id": member_id, "status": HoldStatus.ACTIVE.value}
+            active = await load_holds(self._mongo, self.session, query)
+            # A held lot may have expired (it keeps its held points): not live, so load it by id.
+            held = [lot_id for hold in active for lot_id, _ in hold.lots if lot_id not in book.lots]
+            if held:
+                book.add(await lots_by_id(self._mongo, self.session, held))
         meta = EntryMeta(actor, channel, reference, reason)
         return Entry.from_document(book.clear(active, self._request(meta)))
 
@@ -304,7 +308,7 @@ class LedgerUnit:
             self._books[member_id] = await load_book(self._mongo, self.session, member_id, self.now)
         return self._books[member_id]
 
-    async def _whole_book(self, member_id: str, lot_ids: Sequence[ObjectId] = ()) -> Book:
+    async def _whole_book(self, member_id: str) -> Book:
         """The member's book with every live lot (清零 and extending need them all).
 
         A book this unit already loaded is read again whole only while nothing changed it: a
@@ -312,15 +316,11 @@ class LedgerUnit:
         """
         book = self._books.get(member_id)
         if book is not None and member_id in self._whole:
-            if lot_ids:
-                book.add(await lots_by_id(self._mongo, self.session, lot_ids))
             return book
         if book is not None and any(self._made_by_unit(entry) for entry in book.entries):
             raise InvalidRequest("clear and extend must come first on a member in a ledger unit")
         # Else only the catch-up changed it (expiry, maturing): reloading redoes that, same keys.
-        book = await load_book(
-            self._mongo, self.session, member_id, self.now, everything=True, lot_ids=lot_ids
-        )
+        book = await load_book(self._mongo, self.session, member_id, self.now, everything=True)
         self._books[member_id] = book
         self._whole.add(member_id)
         return book

@@ -17,6 +17,7 @@ from app.ledger import (
     InvalidRequest,
     LedgerUnit,
     ReversalExceedsEarn,
+    expire_due,
     get_balance,
     hold,
     run_in_ledger,
@@ -312,4 +313,22 @@ async def test_a_unit_reads_the_last_activity_then_clears_after_points_expired_o
     assert cleared.points == -50
     kinds = [doc["kind"] async for doc in mongo["ledger"].find({"member_id": "m1"}).sort("seq")]
     assert kinds == ["EARN", "EARN", "EXPIRE", "CLEAR"]
+    await assert_invariants(mongo)
+
+
+async def test_a_unit_clear_releases_a_hold_on_a_lot_that_expired_meanwhile(
+    mongo: Mongo, clock: FrozenClock
+) -> None:
+    await earn_points(mongo, clock, "m1", 100, policy=Rolling(days=10))
+    await earn_points(mongo, clock, "m1", 20)
+    await hold(mongo, clock, member_id="m1", points=30, ttl=timedelta(days=20), idempotency_key="h")
+    clock.advance(timedelta(days=11))
+    await expire_due(mongo, clock)  # the first lot expired, keeping its 30 held points
+    assert (await mongo["lots"].find_one({"amount": 100}))["status"] == "expired"
+    cleared = await correct(mongo, clock, "c1", lambda u: u.clear("m1", reason="dormant"))
+    assert cleared.points == -20
+    expired = [d["points"] async for d in mongo["ledger"].find({"kind": "EXPIRE"})]
+    assert sorted(expired) == [-70, -30]  # at expiry, then the held part when the hold was released
+    balance = await get_balance(mongo, "m1")
+    assert (balance.available, balance.held, balance.lifetime_expired) == (0, 0, 100)
     await assert_invariants(mongo)
