@@ -101,3 +101,40 @@ async def record_audit(
     }
     await mongo[AUDIT].insert_one(document, session=session)
     return entry
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which entries to list: at most one of actor, action, target (each has its index), and an
+    optional window on `at` (from included, to excluded)."""
+
+    actor: str | None = None
+    action: str | None = None
+    target: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def query(self) -> Document:
+        chosen = {k: v for k, v in (("actor", self.actor), ("action", self.action),
+                                    ("target", self.target)) if v is not None}  # fmt: skip
+        if len(chosen) > 1:
+            raise ValueError("filter by one of actor, action or target")
+        window: Document = {}
+        if self.since is not None:
+            window["$gte"] = self.since
+        if self.until is not None:
+            window["$lt"] = self.until
+        return {**chosen, **({"at": window} if window else {})}
+
+
+async def list_audit(
+    mongo: Mongo, audit_filter: AuditFilter, *, first: int, after: tuple[datetime, str] | None
+) -> tuple[list[AuditEntry], bool]:
+    """Newest first, keyset-paged on (at, _id) over one index; the page and whether more follow."""
+    query = audit_filter.query()
+    if after is not None:
+        at, entry_id = after
+        query["$or"] = [{"at": {"$lt": at}}, {"at": at, "_id": {"$lt": entry_id}}]
+    cursor = mongo[AUDIT].find(query).sort([("at", -1), ("_id", -1)]).limit(first + 1)
+    documents = [document async for document in cursor]
+    return [AuditEntry.from_document(d) for d in documents[:first]], len(documents) > first

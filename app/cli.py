@@ -18,6 +18,7 @@ from types import FrameType
 
 import httpx
 
+from app.audit import cli_actor
 from app.auth.keys import load_key_material
 from app.auth.principals import PrincipalKind
 from app.auth.tokens import TokenIssuer
@@ -256,7 +257,11 @@ def cmd_partner(settings: Settings, args: argparse.Namespace) -> int:
             if args.partner_command == "add":
                 try:
                     added = await register_partner(
-                        mongo, SystemClock(), name=args.name, scopes=args.scope or []
+                        mongo,
+                        SystemClock(),
+                        name=args.name,
+                        scopes=args.scope or [],
+                        actor=cli_actor(),
                     )
                 except PartnerRefused as exc:
                     print(exc, file=sys.stderr)
@@ -265,7 +270,9 @@ def cmd_partner(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"mint its token:  {Path(sys.argv[0]).name} token partner {added.id}")
                 return 0
             if args.partner_command == "suspend":
-                found = await set_partner_status(mongo, args.id, PartnerStatus.SUSPENDED)
+                found = await set_partner_status(
+                    mongo, SystemClock(), args.id, PartnerStatus.SUSPENDED, actor=cli_actor()
+                )
                 print("suspended" if found else "no such partner")
                 return 0 if found else 1
             for each in await list_partners(mongo):

@@ -108,7 +108,9 @@ async def seed(settings: Settings, members: int) -> tuple[str, str, list[str]]:
     clock = SystemClock()
     tiers = (Tier(code="member", name="Member", threshold=0),)
     await save_program(mongo, clock, Program(name="Bench", currency="pts", tiers=tiers))
-    partner = await register_partner(mongo, clock, name="Bench till", scopes=["points:earn"])
+    partner = await register_partner(
+        mongo, clock, name="Bench till", scopes=["points:earn"], actor="bench"
+    )
     issuer, _ = build_token_services(settings, load_key_material(settings), clock)
     assert issuer is not None
     token = issuer.mint(

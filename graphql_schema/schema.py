@@ -22,6 +22,7 @@ from graphql_schema.admin_program import (
     program_versions_field,
     update_program_field,
 )
+from graphql_schema.audit_log import AuditLogConnection, audit_log_field
 from graphql_schema.errors import classify
 from graphql_schema.guard import RequestGuard
 from graphql_schema.ledger import LedgerEntry
@@ -79,6 +80,7 @@ class Query:
     program_versions: ProgramVersionConnection = program_versions_field
     points_job: points_admin.PointsJobView | None = points_admin.points_job_field
     points_jobs: points_admin.PointsJobConnection = points_admin.points_jobs_field
+    audit_log: AuditLogConnection = audit_log_field
 
 
 @strawberry.type

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
+from app.audit import record_audit
 from app.clock import Clock
 from app.db import Document, Mongo
 from app.partners.errors import IdempotencyConflict, InvalidPartnerInput, PartnerInactive
@@ -74,10 +76,12 @@ async def register_partner(
     *,
     name: str,
     scopes: list[str],
+    actor: str,
     idempotency_key: str | None = None,
 ) -> Partner:
-    """Register a partner; with a key, a replay returns the first partner (another request under
-    the same key is IdempotencyConflict)."""
+    """Register a partner, audited as partner.register by `actor` in the same transaction; with a
+    key, a replay returns the first partner (another request under the same key is
+    IdempotencyConflict)."""
     name, granted = check_registration(name, scopes)
     if idempotency_key is not None and not 0 < len(idempotency_key) <= KEY_MAX:
         raise InvalidPartnerInput(
@@ -95,8 +99,18 @@ async def register_partner(
     }
     if idempotency_key is not None:
         document["idempotency_key"] = idempotency_key
+
+    async def work(session: AsyncClientSession) -> None:
+        await mongo["partners"].insert_one(document, session=session)
+        after = {"name": name, "scopes": list(granted)}
+        target = f"partner:{document['_id']}"
+        await record_audit(
+            mongo, clock, actor=actor, action="partner.register", target=target, after=after,
+            session=session,
+        )  # fmt: skip
+
     try:
-        await mongo["partners"].insert_one(document)
+        await mongo.transaction(work)
     except DuplicateKeyError:
         first = await mongo["partners"].find_one({"idempotency_key": idempotency_key})
         if first is None:
@@ -109,12 +123,28 @@ async def register_partner(
     return Partner.from_document(document)
 
 
-async def set_partner_status(mongo: Mongo, partner_id: str, status: PartnerStatus) -> bool:
-    result = await mongo["partners"].update_one(
-        {"_id": partner_id}, {"$set": {"status": status.value}}
-    )
-    _CACHE.pop((mongo.db.name, partner_id), None)
-    return result.matched_count == 1
+async def set_partner_status(
+    mongo: Mongo, clock: Clock, partner_id: str, status: PartnerStatus, *, actor: str
+) -> bool:
+    """Suspend or reactivate a partner (audited as partner.<status>); False if there is none."""
+
+    async def work(session: AsyncClientSession) -> bool:
+        before = await mongo["partners"].find_one_and_update(
+            {"_id": partner_id}, {"$set": {"status": status.value}}, session=session
+        )
+        if before is None:
+            return False
+        await record_audit(
+            mongo, clock, actor=actor, action=f"partner.{status.value}",
+            target=f"partner:{partner_id}", before={"status": before["status"]},
+            after={"status": status.value}, session=session,
+        )  # fmt: skip
+        return True
+
+    try:
+        return await mongo.transaction(work)
+    finally:
+        _CACHE.pop((mongo.db.name, partner_id), None)
 
 
 async def get_partner(mongo: Mongo, partner_id: str) -> Partner | None:

@@ -25,6 +25,7 @@ from typing import Any
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
+from app.audit import record_audit
 from app.clock import Clock
 from app.db import Document, Mongo
 from app.program.diff import Change, config_of, diff_programs
@@ -161,11 +162,13 @@ async def apply_program(
     updated_by: str,
     note: str | None = None,
     idempotency_key: str | None = None,
+    audited: bool = True,
 ) -> Applied:
     """Make `program` the version in force, as a new version (none if nothing changed).
 
     With `idempotency_key`, a replay returns the first result (ProgramRequestConflict if the key
-    was used for another change)."""
+    was used for another change). A new version is audited as program.update by `updated_by`
+    in the same transaction (`audited=False`: seeds and fixtures)."""
     if note is not None and len(note) > MAX_NOTE_LENGTH:
         message = f"String should have at most {MAX_NOTE_LENGTH} characters"
         raise ProgramInvalid([FieldError(("note",), message)])
@@ -188,6 +191,8 @@ async def apply_program(
             )
             await _store(mongo, session, document, program, stamp)
             applied = Applied(stamp, changes)
+            if audited:
+                await _audit(mongo, clock, session, current, applied)
         if request_id is not None:
             await mongo["program"].insert_one(
                 _request_document(request_id, request_hash, applied), session=session
@@ -202,11 +207,32 @@ async def apply_program(
         forget_program(mongo)
 
 
+async def _audit(
+    mongo: Mongo,
+    clock: Clock,
+    session: AsyncClientSession,
+    current: Program | None,
+    applied: Applied,
+) -> None:
+    changed = [change.path for change in applied.changes][:200]
+    await record_audit(
+        mongo,
+        clock,
+        actor=applied.stamp.updated_by or "system",
+        action="program.update",
+        target="program",
+        before=None if current is None else {"version": current.version},
+        after={"version": applied.stamp.version, "changed": changed},
+        note=applied.stamp.note,
+        session=session,
+    )
+
+
 async def save_program(
     mongo: Mongo, clock: Clock, program: Program, *, updated_by: str = "system"
 ) -> Program:
     """Store `program` as a new version (none if nothing changed) and return it as stored."""
-    applied = await apply_program(mongo, clock, program, updated_by=updated_by)
+    applied = await apply_program(mongo, clock, program, updated_by=updated_by, audited=False)
     return _stamped(program, applied.stamp)
 
 

@@ -6,6 +6,7 @@ import strawberry
 from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import PermissionExtension
 
+from app.audit import actor_of
 from app.partners import (
     HoldNotFound,
     capture_points,
@@ -52,7 +53,7 @@ from graphql_schema.partners.types import (
     components,
     refund_asks,
 )
-from graphql_schema.permissions import IsAdmin, IsPartner
+from graphql_schema.permissions import IsAdmin, IsPartner, require_principal
 
 
 def _hold_id(global_id: str) -> str:
@@ -153,6 +154,7 @@ async def resolve_register_partner(
             runtime.clock,
             name=input.name,
             scopes=input.scopes[:20],
+            actor=actor_of(require_principal(info)),
             idempotency_key=input.idempotency_key,
         )
         return RegisterPartnerPayload(partner=Partner.of(partner), user_errors=[])

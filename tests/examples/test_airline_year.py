@@ -54,7 +54,7 @@ class Flyer:
     async def join(self) -> None:
         self.member = await make_member(self.runtime, self.clock, name="Wang Fang", tier="blue")
         partner = await register_partner(
-            self.runtime.mongo, self.clock, name="Air", scopes=[*SCOPES]
+            self.runtime.mongo, self.clock, name="Air", scopes=[*SCOPES], actor="cli:test"
         )
         self.partner = partner.id
 

@@ -102,7 +102,9 @@ async def test_a_cardholders_26_months_on_the_bank_card(
     run = partial(subprocess.run, capture_output=True, text=True, env=env, timeout=120)
     applied = await asyncio.to_thread(run, command)
     assert applied.returncode == 0, applied.stderr
-    partner = await register_partner(runtime.mongo, clock, name="Card system", scopes=SCOPES)
+    partner = await register_partner(
+        runtime.mongo, clock, name="Card system", scopes=SCOPES, actor="cli:test"
+    )
     holder = await make_member(runtime, clock, name="Wang Fang", tier="classic")
     card = Card(client, runtime, clock, issuer, partner.id, holder)
 

@@ -101,7 +101,7 @@ async def test_a_mall_members_year_from_first_order_to_the_year_end_expiry(
     applied = apply_program(jifen_env(mongo_url, db_name, tmp_path))
     assert applied.returncode == 0, applied.stderr
     shop = await register_partner(runtime.mongo, clock, name="Mall", scopes=["points:earn",
-                                  "points:redeem", "points:read"])  # fmt: skip
+                                  "points:redeem", "points:read"], actor="cli:test")  # fmt: skip
     mall = Mall(client, runtime, clock, issuer, shop.id, await make_member(runtime, clock))
 
     # Mon 2 March, 12:00 local: 500 CNY of clothes earn 500 (1 per CNY); the gift card and the

@@ -45,7 +45,9 @@ async def partner_token(
     scopes: tuple[str, ...] = ("points:earn", "points:redeem", "points:read"),
     name: str = "Till 1",
 ) -> str:
-    partner = await register_partner(runtime.mongo, clock, name=name, scopes=list(scopes))
+    partner = await register_partner(
+        runtime.mongo, clock, name=name, scopes=list(scopes), actor="cli:test"
+    )
     return issuer.mint(PrincipalKind.PARTNER, partner.id, scopes=scopes)
 
 

@@ -48,7 +48,9 @@ async def test_a_token_of_an_unregistered_or_suspended_partner_is_forbidden(
     assert codes(await ask(client, BALANCE, ghost, {"member": member_ref(member)})) == ["FORBIDDEN"]
     token = await partner_token(runtime, clock, issuer)
     partner_id = (await runtime.mongo["partners"].find_one({}))["_id"]
-    assert await set_partner_status(runtime.mongo, partner_id, PartnerStatus.SUSPENDED)
+    assert await set_partner_status(
+        runtime.mongo, clock, partner_id, PartnerStatus.SUSPENDED, actor="cli:test"
+    )
     assert codes(await ask(client, BALANCE, token, {"member": member_ref(member)})) == ["FORBIDDEN"]
 
 
