@@ -10,6 +10,7 @@ from app.ledger.accounts import HistoryPage, get_balance, list_entries
 from app.ledger.adjust import adjust, clear, extend
 from app.ledger.earn import earn
 from app.ledger.errors import (
+    AccountFrozen,
     CaptureExceedsHold,
     EntryNotFound,
     HoldNotActive,
@@ -22,6 +23,7 @@ from app.ledger.errors import (
     ReversalExceedsEarn,
 )
 from app.ledger.expire import expire_due, mature_due
+from app.ledger.freeze import set_frozen
 from app.ledger.holds import capture, get_hold, hold, release, release_expired_holds
 from app.ledger.models import (
     Balance,
@@ -44,6 +46,7 @@ from app.ledger.upgrade import upgrade_books
 from app.ledger.verify import verify_balances
 
 __all__ = [
+    "AccountFrozen",
     "Balance",
     "BreakdownLine",
     "CaptureExceedsHold",
@@ -86,4 +89,5 @@ __all__ = [
     "spend",
     "upgrade_books",
     "verify_balances",
+    "set_frozen",
 ]

@@ -39,6 +39,7 @@ from app.db import Document
 from app.ledger import order
 from app.ledger.allocation import allocate
 from app.ledger.errors import (
+    AccountFrozen,
     CaptureExceedsHold,
     HoldNotActive,
     InsufficientPoints,
@@ -389,8 +390,11 @@ class Book:
             lot.expires_at = cls.expires_at
 
     def debit(self, kind: EntryKind, points: int, request: Request) -> Document:
-        """A spend (REDEEM) or a negative adjustment: take from available lots in spending order."""
+        """A spend (REDEEM) or a negative adjustment: take from available lots in spending order.
+        A frozen account spends nothing (AccountFrozen); an operator's adjustment still applies."""
         _positive(points)
+        if kind is EntryKind.REDEEM:
+            self._not_frozen()
         shares = self._allocate(points)
         for lot, take in shares:
             lot.take(take)
@@ -408,6 +412,7 @@ class Book:
 
     def hold(self, points: int, ttl: timedelta, request: Request) -> HoldState:
         _positive(points)
+        self._not_frozen()
         shares = self._allocate(points)
         for lot, take in shares:
             lot.held += take
@@ -668,6 +673,10 @@ class Book:
         return instant, points + self.mass_beyond.get(instant, 0)
 
     # -- internals -----------------------------------------------------------------------------
+
+    def _not_frozen(self) -> None:
+        if self.account.frozen:
+            raise AccountFrozen(self.account.member_id)
 
     def _allocate(self, points: int) -> list[tuple[LotState, int]]:
         available = self.available()

@@ -24,6 +24,14 @@ class InsufficientPoints(LedgerError):
         self.requested = requested
 
 
+class AccountFrozen(LedgerError):
+    """The member is suspended (or erased): their points cannot be spent or held."""
+
+    def __init__(self, member_id: str) -> None:
+        super().__init__(f"the account of {member_id} is frozen")
+        self.member_id = member_id
+
+
 class IdempotencyConflict(LedgerError):
     """The key was already used for a different request."""
 

@@ -279,6 +279,7 @@ class AccountState:
     dated_next: tuple[datetime, int] | None = None
     classes: dict[str, ClassState] = field(default_factory=dict)
     pending_due: datetime | None = None
+    frozen: bool = False  # set by freeze(), never by account_document(): spends and holds refused
 
     @classmethod
     def from_document(cls, doc: Document) -> AccountState:
@@ -305,6 +306,7 @@ class AccountState:
                 for c in doc.get("classes", [])
             },
             pending_due=doc.get("pending_due"),
+            frozen=doc.get("frozen", False),
         )
 
     def due_at(self) -> datetime | None:
