@@ -73,8 +73,16 @@ def extract(tarball: bytes, wanted: tuple[str, ...]) -> dict[str, bytes]:
                 assert handle is not None
                 out[license_name] = handle.read()
                 break
-        else:
-            raise SystemExit("no LICENSE in package")
+        else:  # a package without a licence file: its declared SPDX licence, said so
+            handle = archive.extractfile(members["package.json"])
+            assert handle is not None
+            declared = json.loads(handle.read()).get("license")
+            if not declared:
+                raise SystemExit("no LICENSE in package and none declared")
+            out["LICENSE"] = (
+                f"SPDX-License-Identifier: {declared}\n(declared in the package's package.json;"
+                " the package ships no licence file)\n"
+            ).encode()
     return out
 
 
