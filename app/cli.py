@@ -21,6 +21,7 @@ import httpx
 from app.auth.keys import load_key_material
 from app.auth.principals import PrincipalKind
 from app.auth.tokens import TokenIssuer
+from app.cli_points import add_points_commands
 from app.cli_program import add_program_commands
 from app.clock import Clock, FrozenClock, SystemClock
 from app.config import ConfigurationError, Settings, load_settings
@@ -393,6 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     outbox.set_defaults(run=cmd_outbox)
 
     add_program_commands(commands, open_database)
+    add_points_commands(commands, open_database)
 
     export = commands.add_parser("export-schema", help="write the served GraphQL SDL")
     export.add_argument("--output", default="graphql_schema/schema.graphql")

@@ -35,6 +35,7 @@ INDEXES: dict[str, list[IndexModel]] = {
             partialFilterExpression={"phone": {"$type": "string"}},
         ),
         IndexModel([("member_no", ASCENDING)], unique=True),
+        IndexModel([("tier", ASCENDING)]),  # bulk 清零 or extension by tier (app/points)
     ],
     "accounts": [
         IndexModel([("next_expiry.expires_at", ASCENDING)]),
@@ -151,6 +152,13 @@ INDEXES: dict[str, list[IndexModel]] = {
     "order_points": [],
     "campaign_budgets": [],
     "earn_facts": [],
+    # Bulk 清零 and extensions (app/points/jobs.py): jobs by key and the running ones oldest
+    # first; each job's member ids in numbered batches ("<job>:<n>", read by id).
+    "points_jobs": [
+        IndexModel([("idempotency_key", ASCENDING)], unique=True),
+        IndexModel([("status", ASCENDING), ("_id", ASCENDING)]),
+    ],
+    "points_job_members": [],
 }
 
 # Indexes an earlier version created and this one drops at start-up: TTL indexes on fields the

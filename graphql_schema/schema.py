@@ -13,7 +13,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.base import get_object_definition
 from strawberry.types.graphql import OperationType
 
-from graphql_schema import engagement, partners
+from graphql_schema import engagement, partners, points_admin
 from graphql_schema.admin_program import (
     ProgramVersion,
     ProgramVersionConnection,
@@ -77,6 +77,8 @@ class Query:
     preview_earn: partners.EarnPreview = partners.preview_earn_field
     program_version: ProgramVersion | None = program_version_field
     program_versions: ProgramVersionConnection = program_versions_field
+    points_job: points_admin.PointsJobView | None = points_admin.points_job_field
+    points_jobs: points_admin.PointsJobConnection = points_admin.points_jobs_field
 
 
 @strawberry.type
@@ -100,6 +102,9 @@ class Mutation:
     update_program: UpdateProgramPayload = update_program_field
     check_in: engagement.CheckInPayload = engagement.check_in_field
     record_activity: engagement.RecordActivityPayload = engagement.record_activity_field
+    adjust_points: points_admin.AdjustPointsPayload = points_admin.adjust_points_field
+    extend_expiry: points_admin.BulkPointsPayload = points_admin.extend_expiry_field
+    clear_points: points_admin.BulkPointsPayload = points_admin.clear_points_field
 
 
 class JifenSchema(strawberry.Schema):

@@ -1,4 +1,5 @@
-"""The worker's jobs: mature, release expired holds, expire, warn, review tiers, deliver the outbox."""
+"""The worker's jobs: mature, release expired holds, expire, warn, review tiers, run operators'
+bulk points jobs, deliver the outbox."""
 
 from __future__ import annotations
 
@@ -11,14 +12,16 @@ import httpx
 from app.clock import Clock
 from app.config import Settings
 from app.db import Mongo
-from app.jobs.worker import Job, JobOutcome
+from app.jobs.worker import Job, JobOutcome, JobRun, worker_id
 from app.ledger import expire_due, mature_due, release_expired_holds
 from app.members.tier_review import review_tiers
 from app.notifications.outbox import GatewayResponse, dispatch_due
 from app.notifications.warnings import issue_expiry_warnings
+from app.points import run_due_jobs
 from app.program.service import ProgramNotConfigured, get_program
 
 BATCHES_PER_PASS = 5
+POINTS_JOB_MEMBERS = 500  # members of a bulk job per pass
 
 
 async def mature(mongo: Mongo, clock: Clock) -> JobOutcome:
@@ -52,6 +55,16 @@ async def tiers(mongo: Mongo, clock: Clock) -> JobOutcome:
         return JobOutcome(0)
     run = await review_tiers(mongo, program, clock.now())
     return JobOutcome(len(run.changes), more=not run.done)
+
+
+def points_jobs(owner: str) -> JobRun:
+    """Bulk 清零 and extensions operators made (app.points): a bounded pass of the oldest job."""
+
+    async def run(mongo: Mongo, clock: Clock) -> JobOutcome:
+        handled = await run_due_jobs(mongo, clock, owner=owner, limit=POINTS_JOB_MEMBERS)
+        return JobOutcome(handled, more=handled >= POINTS_JOB_MEMBERS)
+
+    return run
 
 
 def push_secret(settings: Settings) -> bytes:
@@ -90,6 +103,7 @@ def default_jobs(settings: Settings, client: httpx.AsyncClient) -> list[Job]:
         Job("expire", expire, every),
         Job("warn", warn, every),
         Job("tiers", tiers, every),
+        Job("points-jobs", points_jobs(worker_id()), every),
     ]
     if settings.push_gateway_url:
         jobs.append(outbox_job(settings, client))

@@ -24,14 +24,22 @@ from bson.errors import InvalidId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.clock import Clock
-from app.db import Mongo
+from app.db import Document, Mongo
 from app.ledger.book import Book
 from app.ledger.earn import Policy, policy_stamp
 from app.ledger.errors import EntryNotFound, IdempotencyConflict, InvalidPoints, InvalidRequest
 from app.ledger.holds import find_hold
-from app.ledger.models import BreakdownLine, Entry, EntryKind, EntryMeta
+from app.ledger.models import Balance, BreakdownLine, Entry, EntryKind, EntryMeta, HoldStatus
 from app.ledger.state import Request
-from app.ledger.store import instant, load_book, lots_by_id, refill, run, save_books
+from app.ledger.store import (
+    instant,
+    load_book,
+    load_holds,
+    lots_by_id,
+    refill,
+    run,
+    save_books,
+)
 from app.program.expiry import Never, expires_at
 
 T = TypeVar("T")
@@ -50,6 +58,7 @@ class LedgerUnit:
         self._key = key
         self._fingerprint = fingerprint
         self._books: dict[str, Book] = {}
+        self._whole: set[str] = set()  # members whose book holds every live lot
         self._operations = 0
 
     async def spend(
@@ -145,6 +154,90 @@ class LedgerUnit:
         )
         return Entry.from_document(entry)
 
+    async def adjust(
+        self,
+        member_id: str,
+        points: int,
+        *,
+        reason: str,
+        actor: str | None = None,
+        channel: str | None = None,
+        reference: str | None = None,
+    ) -> Entry:
+        """A staff correction of ± `points` (an ADJUST entry, the reason as its description).
+
+        Positive points are a credit (never expiring, paying debt first); negative points are
+        taken like a spend, soonest expiry first, and fail with InsufficientPoints beyond the
+        available points: an adjustment makes no debt (only a refund does, see docs/ledger.md).
+        """
+        if isinstance(points, int) and not isinstance(points, bool) and points > 0:
+            return await self.credit(
+                member_id, points, reason=reason, actor=actor, channel=channel, reference=reference
+            )
+        if isinstance(points, bool) or not isinstance(points, int) or points == 0:
+            raise InvalidPoints(points, "of an adjustment must be a non-zero integer")
+        book = await self._book(member_id)
+        await refill(self._mongo, self.session, book, -points)
+        meta = EntryMeta(actor, channel, reference, reason)
+        return Entry.from_document(book.debit(EntryKind.ADJUST, -points, self._request(meta)))
+
+    async def clear(
+        self,
+        member_id: str,
+        *,
+        reason: str,
+        actor: str | None = None,
+        channel: str | None = None,
+        reference: str | None = None,
+    ) -> Entry:
+        """清零 inside the unit, as app.ledger.clear: release the member's active holds and take
+        every remaining point (pending too) to zero; a debt stays owed."""
+        book = await self._whole_book(member_id)
+        active = []
+        if book.held() > 0:  # most members hold nothing: no read of their holds
+            query = {"member_id": member_id, "status": HoldStatus.ACTIVE.value}
+            active = await load_holds(self._mongo, self.session, query)
+            # A held lot may have expired (it keeps its held points): not live, so load it by id.
+            held = [lot_id for hold in active for lot_id, _ in hold.lots if lot_id not in book.lots]
+            if held:
+                book.add(await lots_by_id(self._mongo, self.session, held))
+        meta = EntryMeta(actor, channel, reference, reason)
+        return Entry.from_document(book.clear(active, self._request(meta)))
+
+    async def extend(
+        self,
+        member_id: str,
+        until: datetime,
+        *,
+        reason: str,
+        actor: str | None = None,
+        channel: str | None = None,
+        reference: str | None = None,
+    ) -> Entry:
+        """Move the expiry of the member's points expiring before `until` to `until` (an EXTEND
+        entry of 0 points), as app.ledger.extend."""
+        book = await self._whole_book(member_id)
+        meta = EntryMeta(actor, channel, reference, reason)
+        return Entry.from_document(book.extend(instant(until), self._request(meta)))
+
+    async def balance(self, member_id: str) -> Balance:
+        """The member's balances and last activity as this transaction sees them (caught up with
+        `now`, and moved by what the unit did so far): an audit's "before", a job's recheck."""
+        book = await self._book(member_id)
+        acc = book.account
+        return Balance(
+            member_id=member_id,
+            available=book.available(),
+            pending=book.pending(),
+            held=book.held(),
+            debt=acc.debt,
+            lifetime_earned=acc.lifetime_earned,
+            lifetime_redeemed=acc.lifetime_redeemed,
+            lifetime_expired=acc.lifetime_expired,
+            last_activity_at=acc.last_activity_at,
+            version=acc.version,
+        )
+
     async def reverse(
         self,
         entry_id: str,
@@ -214,6 +307,27 @@ class LedgerUnit:
         if member_id not in self._books:
             self._books[member_id] = await load_book(self._mongo, self.session, member_id, self.now)
         return self._books[member_id]
+
+    async def _whole_book(self, member_id: str) -> Book:
+        """The member's book with every live lot (清零 and extending need them all).
+
+        A book this unit already loaded is read again whole only while nothing changed it: a
+        change in memory would be lost, so clear and extend come first on a member in a unit.
+        """
+        book = self._books.get(member_id)
+        if book is not None and member_id in self._whole:
+            return book
+        if book is not None and any(self._made_by_unit(entry) for entry in book.entries):
+            raise InvalidRequest("clear and extend must come first on a member in a ledger unit")
+        # Else only the catch-up changed it (expiry, maturing): reloading redoes that, same keys.
+        book = await load_book(self._mongo, self.session, member_id, self.now, everything=True)
+        self._books[member_id] = book
+        self._whole.add(member_id)
+        return book
+
+    def _made_by_unit(self, entry: Document) -> bool:
+        key = entry["idempotency_key"]
+        return bool(key == self._key or key.startswith(f"{self._key}#"))
 
     def _request(self, meta: EntryMeta) -> Request:
         """The first operation's entry carries the unit's key; later ones derive theirs from it."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -12,10 +13,13 @@ from app.ledger import (
     Entry,
     IdempotencyConflict,
     InsufficientPoints,
+    InvalidPoints,
     InvalidRequest,
     LedgerUnit,
     ReversalExceedsEarn,
+    expire_due,
     get_balance,
+    hold,
     run_in_ledger,
 )
 from app.program.expiry import Rolling
@@ -217,4 +221,114 @@ async def test_a_unit_captures_part_of_a_hold_with_the_callers_write_or_not_at_a
     ) == entry  # fmt: skip
     balance = await get_balance(mongo, "m1")
     assert (balance.available, balance.held) == (60, 0)
+    await assert_invariants(mongo)
+
+
+async def correct(mongo: Mongo, clock: FrozenClock, key: str, operation: Any) -> Entry:
+    """A staff correction with the caller's own audit-like write in the same transaction."""
+
+    async def work(unit: LedgerUnit) -> Entry:
+        entry: Entry = await operation(unit)
+        await mongo["orders"].insert_one({"_id": key, "entry_id": entry.id}, session=unit.session)
+        return entry
+
+    async def first(entry: Entry) -> Entry:
+        return entry
+
+    return await run_in_ledger(
+        mongo, clock, work, idempotency_key=key, fingerprint="f", replay=first
+    )
+
+
+async def test_a_unit_adjusts_both_ways_and_a_negative_beyond_the_balance_is_refused(
+    mongo: Mongo, clock: FrozenClock
+) -> None:
+    await earn_points(mongo, clock, "m1", 100, policy=Rolling(days=30))
+    taken = await correct(mongo, clock, "a1", lambda u: u.adjust("m1", -30, reason="typo"))
+    given = await correct(mongo, clock, "a2", lambda u: u.adjust("m1", 5, reason="sorry"))
+    assert (taken.kind.value, taken.points, given.points) == ("ADJUST", -30, 5)
+    assert taken.description == "typo"
+    with pytest.raises(InsufficientPoints) as refused:
+        await correct(mongo, clock, "a3", lambda u: u.adjust("m1", -76, reason="too much"))
+    assert (refused.value.available, refused.value.requested) == (75, 76)
+    with pytest.raises(InvalidPoints):
+        await correct(mongo, clock, "a4", lambda u: u.adjust("m1", 0, reason="nothing"))
+    assert (await get_balance(mongo, "m1")).available == 75
+    assert await mongo["orders"].count_documents({}) == 2
+    await assert_invariants(mongo)
+
+
+async def test_a_unit_clears_every_point_and_releases_holds_and_a_replay_clears_nothing_more(
+    mongo: Mongo, clock: FrozenClock
+) -> None:
+    await earn_points(mongo, clock, "m1", 100, policy=Rolling(days=30))
+    await earn_points(mongo, clock, "m1", 40, available_at=clock.now() + timedelta(days=7))
+    await hold(
+        mongo, clock, member_id="m1", points=30, ttl=timedelta(minutes=5), idempotency_key="h"
+    )
+    cleared = await correct(mongo, clock, "c1", lambda u: u.clear("m1", reason="dormant"))
+    assert (cleared.kind.value, cleared.points) == ("CLEAR", -140)
+    await earn_points(mongo, clock, "m1", 10)
+    again = await correct(mongo, clock, "c1", lambda u: u.clear("m1", reason="dormant"))
+    assert again.id == cleared.id
+    balance = await get_balance(mongo, "m1")
+    assert (balance.available, balance.pending, balance.held) == (10, 0, 0)
+    await assert_invariants(mongo)
+
+
+async def test_a_unit_extends_expiries_and_clear_after_another_operation_is_refused(
+    mongo: Mongo, clock: FrozenClock
+) -> None:
+    await earn_points(mongo, clock, "m1", 100, policy=Rolling(days=10))
+    until = clock.now() + timedelta(days=60)
+    extended = await correct(mongo, clock, "x1", lambda u: u.extend("m1", until, reason="covid"))
+    assert (extended.kind.value, extended.points) == ("EXTEND", 0)
+    lot = await mongo["lots"].find_one({"member_id": "m1"})
+    assert lot["expires_at"] == until
+
+    async def spend_then_clear(unit: LedgerUnit) -> Entry:
+        await unit.spend("m1", 10)
+        return await unit.clear("m1", reason="no")
+
+    with pytest.raises(InvalidRequest):
+        await correct(mongo, clock, "x2", spend_then_clear)
+    assert (await get_balance(mongo, "m1")).available == 100
+    await assert_invariants(mongo)
+
+
+async def test_a_unit_reads_the_last_activity_then_clears_after_points_expired_on_the_way(
+    mongo: Mongo, clock: FrozenClock
+) -> None:
+    await earn_points(mongo, clock, "m1", 100, policy=Rolling(days=10))
+    await earn_points(mongo, clock, "m1", 50)
+    earned_at = clock.now()
+    clock.advance(timedelta(days=11))
+
+    async def sweep(unit: LedgerUnit) -> Entry:
+        balance = await unit.balance("m1")
+        assert (balance.last_activity_at, balance.available) == (earned_at, 50)
+        return await unit.clear("m1", reason="dormant")
+
+    cleared = await correct(mongo, clock, "s1", sweep)
+    assert cleared.points == -50
+    kinds = [doc["kind"] async for doc in mongo["ledger"].find({"member_id": "m1"}).sort("seq")]
+    assert kinds == ["EARN", "EARN", "EXPIRE", "CLEAR"]
+    await assert_invariants(mongo)
+
+
+async def test_a_unit_clear_releases_a_hold_on_a_lot_that_expired_meanwhile(
+    mongo: Mongo, clock: FrozenClock
+) -> None:
+    await earn_points(mongo, clock, "m1", 100, policy=Rolling(days=10))
+    await earn_points(mongo, clock, "m1", 20)
+    await hold(mongo, clock, member_id="m1", points=30, ttl=timedelta(days=20), idempotency_key="h")
+    clock.advance(timedelta(days=11))
+    await expire_due(mongo, clock)  # the first lot expired, keeping its 30 held points
+    assert (await mongo["lots"].find_one({"amount": 100}))["status"] == "expired"
+    cleared = await correct(mongo, clock, "c1", lambda u: u.clear("m1", reason="dormant"))
+    assert cleared.points == -20
+    expired = [d["points"] async for d in mongo["ledger"].find({"kind": "EXPIRE"})]
+    assert sorted(expired) == [-70, -30]  # at expiry, then the held part when the hold was released
+    balance = await get_balance(mongo, "m1")
+    assert (balance.available, balance.held, balance.lifetime_expired) == (0, 0, 100)
     await assert_invariants(mongo)

@@ -1,0 +1,167 @@
+"""`jifen clear` (bulk 清零 by filter: dry run, confirmation, a job run here with a progress bar,
+`--resume JOB_ID`) and `jifen adjust MEMBER POINTS --reason TEXT`, both audited as the OS user."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import TextIO
+
+from app.audit import cli_actor
+from app.clock import SystemClock
+from app.config import Settings
+from app.db import Mongo
+from app.jobs.worker import worker_id
+from app.ledger import IdempotencyConflict, InsufficientPoints, InvalidPoints
+from app.members.service import MemberNotFound
+from app.points import (
+    InvalidCorrection,
+    InvalidFilter,
+    JobBusy,
+    JobKind,
+    JobNotFound,
+    MemberFilter,
+    PointsJob,
+    adjust_points,
+    create_job,
+    preview,
+    run_job,
+)
+
+OpenDatabase = Callable[[Settings], AbstractAsyncContextManager[Mongo]]
+REFUSED = (InvalidCorrection, InvalidFilter, IdempotencyConflict, InsufficientPoints, InvalidPoints)
+BAR_WIDTH = 30
+
+
+def add_points_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], open_database: OpenDatabase
+) -> None:
+    clear = commands.add_parser("clear", help="bulk 清零 of a filter's members, as a resumable job")
+    which = clear.add_mutually_exclusive_group(required=True)
+    which.add_argument("--dormant-days", type=int, help="no earn or spend for more than N days")
+    which.add_argument("--tier", help="members of this tier code")
+    which.add_argument("--resume", metavar="JOB_ID", help="go on with a job a crash interrupted")
+    clear.add_argument("--dry-run", action="store_true", help="print the members and points only")
+    clear.add_argument("--reason", help="why (required to clear); members see it in their history")
+    clear.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    clear.add_argument("--key", help="idempotency key (default: a new one)")
+    clear.set_defaults(
+        run=lambda settings, args: asyncio.run(_clear(open_database, settings, args))
+    )
+
+    adjust = commands.add_parser("adjust", help="give (+) or take (-) points of one member")
+    adjust.add_argument("member", help="member id")
+    adjust.add_argument("points", type=int)
+    adjust.add_argument("--reason", required=True)
+    adjust.add_argument("--key", help="idempotency key (default: a new one)")
+    adjust.set_defaults(
+        run=lambda settings, args: asyncio.run(_adjust(open_database, settings, args))
+    )
+
+
+def progress_bar(out: TextIO) -> Callable[[PointsJob], None]:
+    """A text bar on `out`, redrawn at each whole percent and at the end."""
+    last = [-1]
+
+    def draw(job: PointsJob) -> None:
+        percent = 100 * job.done // job.total if job.total else 100
+        if percent == last[0] and job.done < job.total:
+            return
+        last[0] = percent
+        filled = BAR_WIDTH * percent // 100
+        out.write(
+            f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {percent:3d}% {job.done}/{job.total} "
+            f"members, {job.points} points cleared"
+        )
+        out.flush()
+
+    return draw
+
+
+def _totals(job: PointsJob) -> str:
+    return json.dumps({"job": job.id, "status": job.status.value, **job.totals()})
+
+
+async def _clear(open_database: OpenDatabase, settings: Settings, args: argparse.Namespace) -> int:
+    clock = SystemClock()
+    async with open_database(settings) as mongo:
+        if args.resume:
+            job_id = args.resume
+        else:
+            try:
+                member_filter = MemberFilter(dormant_days=args.dormant_days, tier=args.tier)
+            except InvalidFilter as exc:
+                print(exc, file=sys.stderr)
+                return 2
+            shown = await preview(mongo, member_filter, clock.now())
+            if args.dry_run:
+                print(json.dumps({"members": shown.members, "points": shown.points}))
+                return 0
+            if not args.reason:
+                print("--reason is required to clear points", file=sys.stderr)
+                return 2
+            if not args.yes and not _confirm(shown.members, shown.points):
+                print("nothing cleared", file=sys.stderr)
+                return 1
+            try:
+                job = await create_job(
+                    mongo, clock, kind=JobKind.CLEAR, member_filter=member_filter,
+                    reason=args.reason, actor=cli_actor(),
+                    idempotency_key=args.key or f"cli-clear-{uuid.uuid4().hex}",
+                )  # fmt: skip
+            except REFUSED as exc:
+                print(exc, file=sys.stderr)
+                return 2
+            job_id = job.id
+            print(f"job {job_id}: {job.total} members", file=sys.stderr)
+        return await _run(mongo, clock, job_id)
+
+
+async def _run(mongo: Mongo, clock: SystemClock, job_id: str) -> int:
+    draw = progress_bar(sys.stderr)
+    try:
+        job = await run_job(mongo, clock, job_id, owner=worker_id(), progress=draw)
+    except JobNotFound:
+        print(f"no job {job_id}", file=sys.stderr)
+        return 2
+    except JobBusy:
+        print(f"job {job_id} is being run elsewhere (the worker?); try later", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print(f"\ninterrupted: resume with `jifen clear --resume {job_id}`", file=sys.stderr)
+        return 130
+    draw(job)
+    print(file=sys.stderr)
+    print(_totals(job))
+    return 0
+
+
+def _confirm(members: int, points: int) -> bool:
+    print(
+        f"Clear {points} points of {members} members? [y/N] ", end="", file=sys.stderr, flush=True
+    )
+    answer = sys.stdin.readline().strip().lower()
+    return answer in {"y", "yes"}
+
+
+async def _adjust(open_database: OpenDatabase, settings: Settings, args: argparse.Namespace) -> int:
+    async with open_database(settings) as mongo:
+        try:
+            entry = await adjust_points(
+                mongo, SystemClock(), member_id=args.member, points=args.points,
+                reason=args.reason, actor=cli_actor(),
+                idempotency_key=args.key or f"cli-adjust-{uuid.uuid4().hex}",
+            )  # fmt: skip
+        except MemberNotFound:
+            print(f"no member {args.member}", file=sys.stderr)
+            return 2
+        except REFUSED as exc:
+            print(exc, file=sys.stderr)
+            return 2
+    print(json.dumps({"entry": entry.id, "points": entry.points, "available": entry.balance_after}))
+    return 0

@@ -1,0 +1,336 @@
+"""Bulk 清零 and bulk extension: a job over a filter's members, run under a lease, resumable.
+
+Making a job decides its members once: it reads the filter's members (with the cut-off instant
+fixed then, so a member who turns dormant during the run is not swept in) and stores their ids in
+numbered batches beside the job, all in one transaction with the job and its audit entry.
+
+Running it handles the members in that order, each in its own transaction, which does three
+things or nothing: the member's ledger entry (under the key "points-job:<job>:<member>", so no
+run ever clears a member twice), and the job's position and totals moved on by one, guarded by
+the position the runner read (so a crash and a resume, or a second runner, never count a member
+twice). A member who was active again since the cut-off is skipped, counted as such. The runner
+holds the job's lease (app.jobs.leases) while it works: the CLI and the worker can both pick a
+job up, and only one works on it at a time. The last member's run marks the job done and audits
+its totals.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from bson import ObjectId
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import DuplicateKeyError
+
+from app.audit import record_audit
+from app.clock import Clock
+from app.db import Document, Mongo, run_in_transaction
+from app.jobs.leases import acquire, release
+from app.ledger import Entry, IdempotencyConflict, LedgerUnit, run_in_ledger
+from app.points.corrections import check_key, check_reason, check_until
+from app.points.selection import MemberFilter, select
+
+JOBS = "points_jobs"
+BATCHES = "points_job_members"
+BATCH_SIZE = 500  # member ids per stored batch
+LEASE = timedelta(seconds=60)
+
+
+class JobKind(StrEnum):
+    CLEAR = "clear"
+    EXTEND = "extend"
+
+
+class JobStatus(StrEnum):
+    RUNNING = "running"
+    DONE = "done"
+
+
+class JobNotFound(LookupError):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"no points job {job_id}")
+        self.job_id = job_id
+
+
+class JobBusy(RuntimeError):
+    """Another runner holds the job's lease."""
+
+
+class _Moved(Exception):
+    """The job's position is not where this runner read it: read it again."""
+
+
+class _Active(Exception):
+    """The member earned or spent since the job's cut-off: no longer dormant, left alone."""
+
+
+@dataclass(frozen=True)
+class PointsJob:
+    id: str
+    kind: JobKind
+    status: JobStatus
+    filter: MemberFilter
+    cutoff: datetime | None
+    until: datetime | None
+    reason: str
+    actor: str
+    total: int  # members decided at the start
+    expected_points: int  # what they held then
+    done: int  # members handled (cleared or extended, or skipped)
+    changed: int  # members with an entry
+    skipped: int  # active again since the cut-off
+    points: int  # points taken (a clear)
+    created_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def from_document(cls, doc: Document) -> PointsJob:
+        return cls(
+            id=doc["_id"], kind=JobKind(doc["kind"]), status=JobStatus(doc["status"]),
+            filter=MemberFilter.from_document(doc["filter"]), cutoff=doc.get("cutoff"),
+            until=doc.get("until"), reason=doc["reason"], actor=doc["actor"], total=doc["total"],
+            expected_points=doc["expected_points"], done=doc["done"], changed=doc["changed"],
+            skipped=doc["skipped"], points=doc["points"], created_at=doc["created_at"],
+            finished_at=doc.get("finished_at"),
+        )  # fmt: skip
+
+    def totals(self) -> Document:
+        return {
+            "total": self.total, "done": self.done, "changed": self.changed,
+            "skipped": self.skipped, "points": self.points,
+        }  # fmt: skip
+
+
+def _digest(**request: Any) -> str:
+    body = json.dumps(request, sort_keys=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+async def create_job(
+    mongo: Mongo, clock: Clock, *, kind: JobKind, member_filter: MemberFilter, reason: str,
+    actor: str, idempotency_key: str, until: datetime | None = None,
+) -> PointsJob:  # fmt: skip
+    """Decide the members and store the job (running, nothing done yet), audited; once per key."""
+    reason, key = check_reason(reason), check_key(idempotency_key)
+    if kind is JobKind.EXTEND:
+        until = check_until(until or clock.now(), clock.now())
+    request_hash = _digest(
+        kind=kind, filter=member_filter.to_document(), reason=reason, until=until
+    )
+    existing = await mongo[JOBS].find_one({"idempotency_key": key})
+    if existing is not None:
+        return _replay(existing, request_hash, key)
+    now = clock.now()
+    cutoff = member_filter.cutoff(now)
+    ids, points = await _decide(mongo, member_filter, cutoff)
+    job_id = f"pj_{ObjectId()}"  # in the order jobs were made: pages are ranges of ids
+    document: Document = {
+        "_id": job_id, "kind": kind.value, "status": JobStatus.RUNNING.value,
+        "filter": member_filter.to_document(), "cutoff": cutoff, "until": until,
+        "reason": reason, "actor": actor, "total": len(ids), "expected_points": points,
+        "done": 0, "changed": 0, "skipped": 0, "points": 0, "created_at": now,
+        "finished_at": None, "idempotency_key": key, "request_hash": request_hash,
+    }  # fmt: skip
+    batches = [
+        {
+            "_id": _batch_id(job_id, n),
+            "job_id": job_id,
+            "member_ids": ids[start : start + BATCH_SIZE],
+        }
+        for n, start in enumerate(range(0, len(ids), BATCH_SIZE))
+    ]
+
+    async def store(session: AsyncClientSession) -> None:
+        await mongo[JOBS].insert_one(document, session=session)
+        if batches:
+            await mongo[BATCHES].insert_many(batches, session=session)
+        await record_audit(
+            mongo, clock, actor=actor, action=f"points.{kind.value}_job.create",
+            target=f"points_job:{job_id}", after={**member_filter.to_document(),
+            "members": len(ids), "points": points, "until": until}, note=reason, session=session,
+        )  # fmt: skip
+
+    try:
+        await run_in_transaction(mongo.client, store)
+    except DuplicateKeyError:
+        existing = await mongo[JOBS].find_one({"idempotency_key": key})
+        if existing is None:
+            raise
+        return _replay(existing, request_hash, key)
+    return PointsJob.from_document(document)
+
+
+async def _decide(
+    mongo: Mongo, member_filter: MemberFilter, cutoff: datetime | None
+) -> tuple[list[str], int]:
+    """The job's members, in the order it handles them, and their points now."""
+    ids, points = [], 0
+    async for candidate in select(mongo, member_filter, cutoff):
+        ids.append(candidate.member_id)
+        points += candidate.points
+    return sorted(ids), points
+
+
+def _replay(existing: Document, request_hash: str, key: str) -> PointsJob:
+    if existing["request_hash"] != request_hash:
+        raise IdempotencyConflict(key)
+    return PointsJob.from_document(existing)
+
+
+def _batch_id(job_id: str, n: int) -> str:
+    return f"{job_id}:{n:06d}"
+
+
+async def get_job(mongo: Mongo, job_id: str) -> PointsJob:
+    doc = await mongo[JOBS].find_one({"_id": job_id})
+    if doc is None:
+        raise JobNotFound(job_id)
+    return PointsJob.from_document(doc)
+
+
+async def list_jobs(
+    mongo: Mongo, *, first: int, before: str | None = None
+) -> tuple[list[PointsJob], bool]:
+    """Newest first; a page is a range of ids (they grow with time), after the job `before`."""
+    query: Document = {} if before is None else {"_id": {"$lt": before}}
+    cursor = mongo[JOBS].find(query).sort("_id", -1).limit(first + 1)
+    jobs = [PointsJob.from_document(doc) async for doc in cursor]
+    return jobs[:first], len(jobs) > first
+
+
+Progress = Callable[[PointsJob], None]
+Hook = Callable[[int], None]  # called with the position inside each member's transaction (tests)
+
+
+async def run_job(
+    mongo: Mongo, clock: Clock, job_id: str, *, owner: str, limit: int | None = None,
+    progress: Progress | None = None, hook: Hook | None = None,
+) -> PointsJob:  # fmt: skip
+    """Handle the job's members from where it stands (at most `limit` of them); JobBusy if
+    another runner holds its lease. Returns the job as it then stands."""
+    lease = f"points-job:{job_id}"
+    job = await get_job(mongo, job_id)
+    handled = 0
+    try:
+        while job.status is JobStatus.RUNNING and (limit is None or handled < limit):
+            if not await acquire(mongo, clock, lease, owner, LEASE):
+                raise JobBusy(f"another runner holds {lease}")
+            if job.done >= job.total:
+                job = await _finish(mongo, clock, job)
+                break
+            batch = await mongo[BATCHES].find_one(
+                {"_id": _batch_id(job.id, job.done // BATCH_SIZE)}
+            )
+            assert batch is not None, f"job {job.id} lost its member batch"
+            for member_id in batch["member_ids"][job.done % BATCH_SIZE :]:
+                if limit is not None and handled >= limit:
+                    break
+                try:
+                    job = await _handle(mongo, clock, job, member_id, hook)
+                except _Moved:
+                    job = await get_job(mongo, job_id)
+                    break
+                handled += 1
+                if progress is not None:
+                    progress(job)
+    finally:
+        await release(mongo, lease, owner)
+    return job
+
+
+async def _handle(
+    mongo: Mongo, clock: Clock, job: PointsJob, member_id: str, hook: Hook | None
+) -> PointsJob:
+    """One member: the ledger entry and the job's position and totals, in one transaction; or,
+    for a member active again since the cut-off, only the position and the skip."""
+    position = job.done
+
+    async def work(unit: LedgerUnit) -> PointsJob:
+        entry = await _change(unit, job, member_id)
+        # Read after the change, from the book it loaded (no command): neither moves it.
+        last = (await unit.balance(member_id)).last_activity_at
+        if job.cutoff is not None and last is not None and last >= job.cutoff:
+            raise _Active()  # rolls the change back
+        if hook is not None:
+            hook(position)
+        return await _advance(mongo, job, {"done": 1, "changed": 1, "points": -entry.points}, unit)
+
+    async def handled_before(entry: Entry) -> PointsJob:
+        raise _Moved()  # another runner handled this member: its position moved with it
+
+    try:
+        return await run_in_ledger(
+            mongo, clock, work,
+            idempotency_key=f"points-job:{job.id}:{member_id}", fingerprint=job.id,
+            replay=handled_before,
+        )  # fmt: skip
+    except _Active:
+        return await _advance(mongo, job, {"done": 1, "skipped": 1})
+
+
+async def _advance(
+    mongo: Mongo, job: PointsJob, moved: Document, unit: LedgerUnit | None = None
+) -> PointsJob:
+    """Move the job on by one member, from the position this runner read (else _Moved)."""
+    result = await mongo[JOBS].update_one(
+        {"_id": job.id, "done": job.done, "status": JobStatus.RUNNING.value},
+        {"$inc": moved}, session=None if unit is None else unit.session,
+    )  # fmt: skip
+    if result.matched_count != 1:
+        raise _Moved()
+    return PointsJob(
+        **{**job.__dict__, **{name: getattr(job, name) + step for name, step in moved.items()}}
+    )
+
+
+async def _change(unit: LedgerUnit, job: PointsJob, member_id: str) -> Entry:
+    channel, reference = "job", job.id
+    if job.kind is JobKind.CLEAR:
+        return await unit.clear(
+            member_id, reason=job.reason, actor=job.actor, channel=channel, reference=reference
+        )
+    assert job.until is not None
+    return await unit.extend(
+        member_id, job.until, reason=job.reason, actor=job.actor, channel=channel,
+        reference=reference,
+    )  # fmt: skip
+
+
+async def _finish(mongo: Mongo, clock: Clock, job: PointsJob) -> PointsJob:
+    """Mark the job done and audit its totals, once."""
+    now = clock.now()
+
+    async def finish(session: AsyncClientSession) -> bool:
+        result = await mongo[JOBS].update_one(
+            {"_id": job.id, "status": JobStatus.RUNNING.value},
+            {"$set": {"status": JobStatus.DONE.value, "finished_at": now}}, session=session,
+        )  # fmt: skip
+        if result.modified_count != 1:
+            return False
+        await record_audit(
+            mongo, clock, actor=job.actor, action=f"points.{job.kind.value}_job.finish",
+            target=f"points_job:{job.id}", after=job.totals(), note=job.reason, session=session,
+        )  # fmt: skip
+        return True
+
+    await run_in_transaction(mongo.client, finish)
+    return await get_job(mongo, job.id)
+
+
+async def run_due_jobs(mongo: Mongo, clock: Clock, *, owner: str, limit: int) -> int:
+    """The worker's pass: up to `limit` members of the oldest running job nobody else runs."""
+    running = mongo[JOBS].find({"status": JobStatus.RUNNING.value}).sort("_id", 1).limit(20)
+    for doc in await running.to_list():
+        before = int(doc["done"])
+        try:
+            job = await run_job(mongo, clock, doc["_id"], owner=owner, limit=limit)
+        except JobBusy:
+            continue
+        return job.done - before + (1 if job.status is JobStatus.DONE else 0)
+    return 0

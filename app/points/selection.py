@@ -1,0 +1,107 @@
+"""Which members a bulk clear or extension takes: a filter, decided once, and its dry run.
+
+A filter is "no activity for more than N days" (the account's last_activity_at before a cut-off
+instant, fixed when the job is made) or "tier = X". Reads are one index range each: the accounts'
+last_activity_at, or the members' tier, then the accounts of those members by id. Members with
+no points to take (nothing available, pending or held) are left out: a clear would only write an
+empty entry for them, an extension would move nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from app.db import Document, Mongo
+
+MAX_DORMANT_DAYS = 36_500
+MAX_TIER = 64
+ID_BATCH = 1_000  # member ids per `$in` read of their accounts
+
+
+class InvalidFilter(ValueError):
+    """The filter names no members by a rule we know (both or neither of dormant days and tier)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class MemberFilter:
+    dormant_days: int | None = None
+    tier: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.dormant_days is None) == (self.tier is None):
+            raise InvalidFilter("filter", "give exactly one of dormantDays and tier")
+        if self.dormant_days is not None and not 0 < self.dormant_days <= MAX_DORMANT_DAYS:
+            raise InvalidFilter("dormantDays", f"dormant days must be 1 to {MAX_DORMANT_DAYS}")
+        if self.tier is not None and not 0 < len(self.tier) <= MAX_TIER:
+            raise InvalidFilter("tier", f"a tier code of 1 to {MAX_TIER} characters")
+
+    def cutoff(self, now: datetime) -> datetime | None:
+        """Members whose last activity is before this instant are dormant."""
+        return None if self.dormant_days is None else now - timedelta(days=self.dormant_days)
+
+    def to_document(self) -> Document:
+        return {"dormant_days": self.dormant_days, "tier": self.tier}
+
+    @classmethod
+    def from_document(cls, doc: Document) -> MemberFilter:
+        return cls(dormant_days=doc.get("dormant_days"), tier=doc.get("tier"))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    member_id: str
+    points: int  # what a clear takes now: available + pending + held
+
+
+@dataclass(frozen=True)
+class Preview:
+    members: int
+    points: int
+
+
+ACCOUNT_FIELDS = {"available": 1, "pending": 1, "held": 1}
+
+
+def _candidate(account: Document) -> Candidate | None:
+    points = sum(int(account.get(name) or 0) for name in ACCOUNT_FIELDS)
+    return Candidate(account["_id"], points) if points > 0 else None
+
+
+async def select(
+    mongo: Mongo, member_filter: MemberFilter, cutoff: datetime | None
+) -> AsyncIterator[Candidate]:
+    """The members the filter takes, with points, in no particular order."""
+    if cutoff is not None:
+        query: dict[str, Any] = {"last_activity_at": {"$lt": cutoff}}
+        async for account in mongo["accounts"].find(query, ACCOUNT_FIELDS, batch_size=ID_BATCH):
+            candidate = _candidate(account)
+            if candidate is not None:
+                yield candidate
+        return
+    ids: list[str] = []
+    async for member in mongo["members"].find(
+        {"tier": member_filter.tier}, {"_id": 1}, batch_size=ID_BATCH
+    ):
+        ids.append(member["_id"])
+    for start in range(0, len(ids), ID_BATCH):
+        chunk = ids[start : start + ID_BATCH]
+        async for account in mongo["accounts"].find({"_id": {"$in": chunk}}, ACCOUNT_FIELDS):
+            candidate = _candidate(account)
+            if candidate is not None:
+                yield candidate
+
+
+async def preview(mongo: Mongo, member_filter: MemberFilter, now: datetime) -> Preview:
+    """The dry run: how many members the filter takes now, and the points a clear would take."""
+    members = points = 0
+    async for candidate in select(mongo, member_filter, member_filter.cutoff(now)):
+        members += 1
+        points += candidate.points
+    return Preview(members, points)
