@@ -27,6 +27,7 @@ from app.ledger import upgrade_books
 from app.logs import RequestIdMiddleware
 from app.notifications.hub import NotificationHub
 from app.runtime import Runtime
+from graphql_schema.ide import local_graphiql_html
 from graphql_schema.safety import MAX_BODY_BYTES
 from graphql_schema.schema import build_schema
 from graphql_schema.view import JifenGraphQL
@@ -106,7 +107,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     graphql = JifenGraphQL(
         build_schema(introspection=not production),
-        graphiql=settings.env is Environment.DEV,
+        graphiql_html=local_graphiql_html(WEB_DIR / "vendor")
+        if settings.env is Environment.DEV
+        else None,
         allowed_origins=settings.cors_origins,
     )
     routes = [  # the busiest first: the router tries them in order

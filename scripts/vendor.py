@@ -32,6 +32,33 @@ PINS: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "sha512-wxhPhhOGJo8PbGDkBYVE76sZLDrS+GkyrR4bZECSLVbo0pZZNKs0HtBh2Ip/uaUuiVUxwO9ssI9R92buQfNSqQ==",
         ("dist/client.js", "dist/common-CGW11Fyb.js"),
     ),
+    # GraphiQL in dev mode: the versions strawberry's page names (graphql_schema/ide.py serves it
+    # with these local paths instead of unpkg.com)
+    "react": (
+        "18.2.0",
+        "sha512-/3IjMdb2L9QbBdWiW5e3P2/npwMBaU9mHCSCUzNln0ZCYbcfTsGbTJrU/kGemdH2IWmB2ioZ+zkxtmq6g09fGQ==",
+        ("umd/react.production.min.js",),
+    ),
+    "react-dom": (
+        "18.2.0",
+        "sha512-6IMTriUmvsjHUjNtEDudZfuDQUoWXVxKHhlEGSk81n4YFS+r/Kl99wXiwlVXtPBtJenozv2P+hxDsw9eA7Xo6g==",
+        ("umd/react-dom.production.min.js",),
+    ),
+    "js-cookie": (
+        "3.0.5",
+        "sha512-cEiJEAEoIbWfCZYKWhVwFuvPX1gETRYPw6LlaTKoxD3s2AkXzkCjnp6h0V77ozyqj0jakteJ4YqDJT830+lVGw==",
+        ("dist/js.cookie.min.js",),
+    ),
+    "graphiql": (
+        "3.8.3",
+        "sha512-cuPDYtXVKV86Pu5PHBX642Odi/uVEE2y1Jxq5rGO/Qy1G2lRp7ZZ7a/T30RzxhuLSWo9zUbzq0P3U49//H0Ugw==",
+        ("graphiql.min.js", "graphiql.min.css"),
+    ),
+    "@graphiql/plugin-explorer": (
+        "1.0.2",
+        "sha512-9j+kg2UjtLZD5EBmGjeWHkoVVxtbShYg2DzbUVebibnZYZM/iMBEF4vaccXJIAm5KaomIPLx0aoNs4LbODyc3Q==",
+        ("dist/index.umd.js", "dist/style.css"),
+    ),
 }
 LICENSE_NAMES = ("LICENSE", "LICENSE.md", "LICENSE.txt", "license", "LICENCE")
 
