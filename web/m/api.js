@@ -11,7 +11,16 @@ const listeners = new Set();
 
 export class ApiError extends Error {}
 
-export function onSessionChange(listener) { listeners.add(listener); }
+// A phone's clock may be minutes off: the token's expiry (the server's clock) is moved onto ours by
+// the offset seen in the last answer's Date header, so a refresh is neither late nor endless.
+let serverClockOffset = 0;
+const expiresLocally = (s) => Date.parse(s.accessTokenExpiresAt) - serverClockOffset;
+
+/** Calls `listener(session)` on every sign-in, refresh and sign-out; returns its remover. */
+export function onSessionChange(listener) {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
 
 async function post(query, variables, token) {
   const headers = { "content-type": "application/json" };
@@ -19,6 +28,7 @@ async function post(query, variables, token) {
   const response = await fetch(ENDPOINT, { method: "POST", headers, body: JSON.stringify({ query, variables }) });
   const body = await response.json();
   if (body.errors?.length) throw new ApiError(body.errors[0].message);
+  serverClockOffset = (Date.parse(response.headers.get("date")) || Date.now()) - Date.now();
   return body.data;
 }
 
@@ -26,7 +36,7 @@ function keep(next) {
   session = next;
   clearTimeout(refreshTimer);
   if (session) {
-    const wait = Date.parse(session.accessTokenExpiresAt) - Date.now() - REFRESH_MARGIN_MS;
+    const wait = expiresLocally(session) - Date.now() - REFRESH_MARGIN_MS;
     refreshTimer = setTimeout(() => refresh().catch(() => keep(null)), Math.max(wait, 1_000));
   }
   for (const listener of listeners) listener(session);
@@ -62,7 +72,7 @@ export function refresh() {
 /** A token good for at least the margin: refreshed first when it is about to expire. */
 export async function freshToken() {
   if (!session) throw new ApiError("signed out");
-  if (Date.parse(session.accessTokenExpiresAt) - Date.now() < REFRESH_MARGIN_MS) await refresh();
+  if (expiresLocally(session) - Date.now() < REFRESH_MARGIN_MS) await refresh();
   return session.accessToken;
 }
 
