@@ -43,8 +43,14 @@ WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 
 def web_routes() -> list[BaseRoute]:
-    """/m (the member page) and /vendor (pinned third-party modules), when web/ is shipped."""
-    mounts = [("/vendor", WEB_DIR / "vendor", False), ("/m", WEB_DIR / "m", True)]
+    """/m (the member page), /console (the operators'), /lib (modules both use) and /vendor
+    (pinned third-party modules), when web/ is shipped."""
+    mounts = [
+        ("/vendor", WEB_DIR / "vendor", False),
+        ("/lib", WEB_DIR / "lib", False),
+        ("/m", WEB_DIR / "m", True),
+        ("/console", WEB_DIR / "console", True),
+    ]
     return [
         Mount(prefix, app=StaticFiles(directory=folder, html=html))
         for prefix, folder, html in mounts

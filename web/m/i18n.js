@@ -1,4 +1,6 @@
-// Chinese and English labels; the default follows navigator.language, the toggle switches.
+// The member page's labels in Chinese and English (web/lib/i18n.js does the switching).
+import { createI18n } from "/lib/i18n.js";
+
 const TEXT = {
   zh: {
     title: "积分", signIn: "登录", logout: "退出", phone: "手机号", password: "密码",
@@ -22,25 +24,4 @@ const TEXT = {
   },
 };
 
-let lang = (navigator.language || "zh").toLowerCase().startsWith("zh") ? "zh" : "en";
-
-export function t(key, values = {}) {
-  const template = TEXT[lang][key] ?? key;
-  return template.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ""));
-}
-
-export function currentLang() { return lang; }
-
-export function formatDate(iso) {
-  return new Date(iso).toLocaleDateString(lang === "zh" ? "zh-CN" : "en-GB", { year: "numeric", month: "short", day: "numeric" });
-}
-
-export function applyLang(next = lang) {
-  lang = next;
-  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
-  document.title = t("title");
-  for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
-  const toggle = document.getElementById("lang");
-  toggle.textContent = lang === "zh" ? "EN" : "中";
-  toggle.setAttribute("aria-label", t("other"));
-}
+export const { t, currentLang, formatDate, applyLang } = createI18n(TEXT);
