@@ -136,6 +136,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "login_locks": [IndexModel([("purge_at", ASCENDING)], expireAfterSeconds=0)],
     "rate_limits": [IndexModel([("purge_at", ASCENDING)], expireAfterSeconds=0)],
+    "console_links": [IndexModel([("purge_at", ASCENDING)], expireAfterSeconds=0)],
     "reward_claims": [],
     "push_devices": [],  # one document per device token (by digest): the member it belongs to
     # The partner API (app/partners): partners, and per "<partner>:<order>" its order, its refunds

@@ -110,3 +110,25 @@ def test_a_token_without_the_scope_is_told_which_one(browser: Browser, served: S
     expect(page.locator("#page-error")).to_contain_text("lacks the scope")
     page.goto(f"{served.base}/console/")
     context.close()
+
+
+def test_the_one_time_link_the_cli_prints_signs_in_once(browser: Browser, served: Served) -> None:
+    scopes = [arg for scope in SCOPES for arg in ("--scope", scope)]
+    link = served.jifen(
+        "token", "admin", "ops-link", *scopes, "--link", "--base-url", served.base
+    ).strip()
+    assert link.startswith(f"{served.base}/console/#link=")
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    page.goto(link)
+    expect(page.locator("body")).to_have_attribute("data-page", "program")
+    expect(page.locator("#program-title")).to_contain_text("Program")
+    assert "link=" not in page.url  # the used code is gone from the address bar
+    context.close()
+
+    again = browser.new_context(locale="en-US")
+    page = again.new_page()
+    page.goto(link)
+    expect(page.locator("#signin-error")).to_contain_text("already used")
+    expect(page.locator("#signin")).to_be_visible()
+    again.close()

@@ -1,6 +1,6 @@
 // The operator console: sign in with an admin token, then pages chosen by the URL's hash.
 import { $ } from "/lib/dom.js";
-import { ApiError, signIn, signOut, token } from "./api.js";
+import { ApiError, gql, signIn, signOut, token } from "./api.js";
 import { applyLang, currentLang, t } from "./i18n.js";
 import { membersPage } from "./members.js";
 import { programPage } from "./program.js";
@@ -42,6 +42,24 @@ async function route() {
   document.body.dataset.page = page;
 }
 
+/** A one-time link from `jifen token admin ... --link`: traded once for a token, then dropped
+ * from the address bar and history so the used code is not kept or shared. */
+async function openLink() {
+  const code = new URLSearchParams(location.hash.slice(1)).get("link");
+  if (!code) return;
+  history.replaceState(null, "", `${location.pathname}#/program`);
+  signOut(); // whoever was signed in in this tab, the link decides who is now
+  const query = `mutation($code: String!) { openConsoleLink(code: $code) {
+    accessToken userErrors { code message } } }`;
+  try {
+    const { openConsoleLink } = await gql(query, { code });
+    if (openConsoleLink.accessToken) signIn(openConsoleLink.accessToken);
+    else $("signin-error").textContent = openConsoleLink.userErrors[0].message;
+  } catch (error) {
+    $("signin-error").textContent = t("error", { message: error.message });
+  }
+}
+
 applyLang();
 $("lang").addEventListener("click", () => { applyLang(currentLang() === "zh" ? "en" : "zh"); route(); });
 $("signin").addEventListener("submit", (event) => {
@@ -53,4 +71,4 @@ $("signin").addEventListener("submit", (event) => {
 });
 $("signout").addEventListener("click", () => { signOut(); route(); });
 window.addEventListener("hashchange", route);
-route().then(() => { document.body.dataset.ready = "true"; });
+openLink().then(route).then(() => { document.body.dataset.ready = "true"; });
