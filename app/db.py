@@ -101,6 +101,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         IndexModel([("member_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
         IndexModel([("member_id", ASCENDING), ("kind", ASCENDING), ("expires_at", ASCENDING)]),
+        IndexModel([("kind", ASCENDING), ("created_at", ASCENDING)]),  # operators' counts per day
     ],
     "outbox": [
         IndexModel([("status", ASCENDING), ("next_attempt_at", ASCENDING)]),
