@@ -26,6 +26,7 @@ from app.cli_points import add_points_commands
 from app.cli_program import add_program_commands
 from app.clock import Clock, FrozenClock, SystemClock
 from app.config import ConfigurationError, Settings, load_settings
+from app.console_links import ConsoleGrant, create_link
 from app.db import Mongo, connect, ensure_indexes
 from app.embedded import EmbeddedMongo, EmbeddedNotInstalled, die_with_parent
 from app.jobs.schedule import default_jobs, expire, mature, release_holds, tiers, warn
@@ -291,6 +292,11 @@ async def _partner_scopes(settings: Settings, partner_id: str) -> frozenset[str]
     return None if found is None or found.status is not PartnerStatus.ACTIVE else found.scopes
 
 
+async def _console_link(settings: Settings, grant: ConsoleGrant) -> str:
+    async with open_database(settings) as mongo:
+        return await create_link(mongo, SystemClock(), grant, actor=cli_actor())
+
+
 def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
     keys = load_key_material(settings)
     if keys.signing is None:
@@ -307,6 +313,17 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
             print(f"the partner is granted only {sorted(granted)}", file=sys.stderr)
             return 2
         scopes = tuple(scopes) or tuple(sorted(granted))
+    ttl_seconds = args.ttl or settings.access_token_ttl_seconds
+    if args.link:
+        if args.kind != PrincipalKind.ADMIN.value:
+            print("--link opens the operator console: admin tokens only", file=sys.stderr)
+            return 2
+        grant = ConsoleGrant(args.subject, tuple(scopes), ttl_seconds)
+        code = asyncio.run(_console_link(settings, grant))
+        base = args.base_url or f"http://127.0.0.1:{settings.port}"
+        print(f"{base.rstrip('/')}/console/#link={code}")
+        print("(opens once, within 10 minutes)", file=sys.stderr)
+        return 0
     issuer = TokenIssuer(
         keys.signing,
         issuer=settings.jwt_issuer,
@@ -317,7 +334,7 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
         PrincipalKind(args.kind),
         args.subject,
         scopes=scopes,
-        ttl=timedelta(seconds=args.ttl or settings.access_token_ttl_seconds),
+        ttl=timedelta(seconds=ttl_seconds),
     )
     print(token)
     return 0
@@ -353,6 +370,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     token.add_argument("--scope", action="append", help="a scope (repeatable)")
     token.add_argument("--ttl", type=int, help="lifetime in seconds")
+    token.add_argument(
+        "--link",
+        action="store_true",
+        help="admin only: print a one-time link that opens the console signed in, not the token",
+    )
+    token.add_argument("--base-url", help="the console's address for --link (default: this port)")
     token.set_defaults(run=cmd_token)
 
     partner = commands.add_parser("partner", help="partners: add, list, suspend")

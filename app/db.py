@@ -101,6 +101,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         IndexModel([("member_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
         IndexModel([("member_id", ASCENDING), ("kind", ASCENDING), ("expires_at", ASCENDING)]),
+        IndexModel([("kind", ASCENDING), ("created_at", ASCENDING)]),  # operators' counts per day
     ],
     "outbox": [
         IndexModel([("status", ASCENDING), ("next_attempt_at", ASCENDING)]),
@@ -136,6 +137,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "login_locks": [IndexModel([("purge_at", ASCENDING)], expireAfterSeconds=0)],
     "rate_limits": [IndexModel([("purge_at", ASCENDING)], expireAfterSeconds=0)],
+    "console_links": [IndexModel([("purge_at", ASCENDING)], expireAfterSeconds=0)],
     "reward_claims": [],
     "push_devices": [],  # one document per device token (by digest): the member it belongs to
     # The partner API (app/partners): partners, and per "<partner>:<order>" its order, its refunds

@@ -7,13 +7,15 @@ import logging
 import multiprocessing
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 
 from app.auth.keys import load_key_material
 from app.auth.tokens import build_token_services
@@ -25,6 +27,7 @@ from app.ledger import upgrade_books
 from app.logs import RequestIdMiddleware
 from app.notifications.hub import NotificationHub
 from app.runtime import Runtime
+from graphql_schema.ide import local_graphiql_html
 from graphql_schema.safety import MAX_BODY_BYTES
 from graphql_schema.schema import build_schema
 from graphql_schema.view import JifenGraphQL
@@ -34,6 +37,25 @@ log = logging.getLogger(__name__)
 # The server's WebSocket frame limit (uvicorn's ws_max_size under `jifen serve`): no frame may be
 # bigger than an HTTP body may be. The GraphQL view checks it again under any other server.
 MAX_FRAME_BYTES = MAX_BODY_BYTES
+
+# Static browser files (plain ES modules, no build step): the member page and vendored libraries.
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+
+def web_routes() -> list[BaseRoute]:
+    """/m (the member page), /console (the operators'), /lib (modules both use) and /vendor
+    (pinned third-party modules), when web/ is shipped."""
+    mounts = [
+        ("/vendor", WEB_DIR / "vendor", False),
+        ("/lib", WEB_DIR / "lib", False),
+        ("/m", WEB_DIR / "m", True),
+        ("/console", WEB_DIR / "console", True),
+    ]
+    return [
+        Mount(prefix, app=StaticFiles(directory=folder, html=html))
+        for prefix, folder, html in mounts
+        if folder.is_dir()
+    ]
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -91,7 +113,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     graphql = JifenGraphQL(
         build_schema(introspection=not production),
-        graphiql=settings.env is Environment.DEV,
+        graphiql_html=local_graphiql_html(WEB_DIR / "vendor")
+        if settings.env is Environment.DEV
+        else None,
         allowed_origins=settings.cors_origins,
     )
     routes = [  # the busiest first: the router tries them in order
@@ -99,6 +123,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        *web_routes(),
     ]
     middleware = [Middleware(RequestIdMiddleware)]
     if settings.cors_origins:

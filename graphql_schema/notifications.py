@@ -25,6 +25,7 @@ from app.notifications.service import (
 )
 from graphql_schema.context import Info
 from graphql_schema.ids import from_global_id, to_global_id
+from graphql_schema.ops_live import warnings_issued_today_field
 from graphql_schema.permissions import IsMember, MemberMutation, caller_member_id
 from graphql_schema.relay import INSTANT, OBJECT_ID, Connection, Cursor, Node, connection, page_size
 from graphql_schema.tiers import TierChange, tier_changes_field
@@ -41,6 +42,7 @@ class ExpiryWarning:
 @strawberry.type
 class Subscription:
     tier_changes: AsyncGenerator[TierChange, None] = tier_changes_field
+    warnings_issued_today: AsyncGenerator[int, None] = warnings_issued_today_field
 
     @strawberry.subscription(  # type: ignore[untyped-decorator]
         permission_classes=[IsMember],

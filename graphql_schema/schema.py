@@ -13,7 +13,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.base import get_object_definition
 from strawberry.types.graphql import OperationType
 
-from graphql_schema import engagement, partners, points_admin
+from graphql_schema import console_link, engagement, partners, points_admin
 from graphql_schema.admin_program import (
     ProgramVersion,
     ProgramVersionConnection,
@@ -107,6 +107,7 @@ class Mutation:
     adjust_points: points_admin.AdjustPointsPayload = points_admin.adjust_points_field
     extend_expiry: points_admin.BulkPointsPayload = points_admin.extend_expiry_field
     clear_points: points_admin.BulkPointsPayload = points_admin.clear_points_field
+    open_console_link: console_link.OpenConsoleLinkPayload = console_link.open_console_link_field
 
 
 class JifenSchema(strawberry.Schema):

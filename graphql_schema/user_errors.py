@@ -10,6 +10,7 @@ import strawberry
 @strawberry.enum
 class UserErrorCode(Enum):
     INVALID_INPUT = "INVALID_INPUT"
+    LINK_INVALID = "LINK_INVALID"  # a console link unknown, already used or expired
     VALIDATION = "VALIDATION"  # a configuration refused; `field` is the path of the value at fault
     NOT_FOUND = "NOT_FOUND"
     INSUFFICIENT_POINTS = "INSUFFICIENT_POINTS"

@@ -44,12 +44,13 @@ class JifenGraphQL(GraphQL[Context, None]):
         self,
         schema: strawberry.Schema,
         *,
-        graphiql: bool,
+        graphiql_html: str | None,
         allowed_origins: list[str],
     ) -> None:
+        """`graphiql_html` is the dev-mode IDE page (graphql_schema/ide.py), None to serve none."""
         super().__init__(
             schema,
-            graphql_ide="graphiql" if graphiql else None,
+            graphql_ide="graphiql" if graphiql_html else None,
             allow_queries_via_get=False,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             connection_init_wait_timeout=timedelta(seconds=10),
@@ -57,6 +58,11 @@ class JifenGraphQL(GraphQL[Context, None]):
             allowed_origins=allowed_origins,
         )
         self.fast_query = FastQuery(schema)
+        self._graphiql_html = graphiql_html or ""
+
+    @property
+    def graphql_ide_html(self) -> str:
+        return self._graphiql_html
 
     async def run(  # type: ignore[override]  # strawberry's overloads only split the return type
         self,

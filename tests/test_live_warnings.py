@@ -61,7 +61,7 @@ def api_ports(
         ]
 
 
-async def subscribe(port: int, token: str | None) -> ClientConnection:
+async def subscribe(port: int, token: str | None, query: str = SUBSCRIBE) -> ClientConnection:
     ws = await connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=["graphql-transport-ws"])
     await ws.send(
         json.dumps(
@@ -73,7 +73,7 @@ async def subscribe(port: int, token: str | None) -> ClientConnection:
     )
     ack = json.loads(await asyncio.wait_for(ws.recv(), 10))
     assert ack["type"] == "connection_ack"
-    await ws.send(json.dumps({"id": "w", "type": "subscribe", "payload": {"query": SUBSCRIBE}}))
+    await ws.send(json.dumps({"id": "w", "type": "subscribe", "payload": {"query": query}}))
     return ws
 
 
@@ -165,3 +165,48 @@ async def test_bad_token_is_refused_with_4403_and_an_expired_one_closed_with_440
     with pytest.raises(ConnectionClosed) as expired:
         await asyncio.wait_for(ws.recv(), 10)
     assert expired.value.rcvd is not None and expired.value.rcvd.code == 4401
+
+
+TODAY = "subscription { warningsIssuedToday }"
+
+
+async def test_operators_see_todays_warning_count_change_live_and_only_with_the_scope(
+    members: None,
+    api_ports: list[int],
+    issuer: TokenIssuer,
+    mongo_url: str,
+    db_name: str,
+    data_dir: Path,
+) -> None:
+    port = api_ports[0]
+    refused = {
+        "member": issuer.mint(PrincipalKind.MEMBER, "m_1"),
+        "admin without reports:read": issuer.mint(PrincipalKind.ADMIN, "ops", scopes=["x:y"]),
+    }
+    for who, token in refused.items():
+        ws = await subscribe(port, token, TODAY)
+        message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert message["type"] == "error", who
+        assert message["payload"][0]["extensions"]["code"] == "FORBIDDEN", who
+        await ws.close()
+
+    admin = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=["reports:read"])
+    ws = await subscribe(port, admin, TODAY)
+    try:
+        first = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert first["payload"]["data"] == {"warningsIssuedToday": 0}
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "app.cli", "warn", env=jifen_env(mongo_url, db_name, data_dir),
+            stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, _ = await worker.communicate()
+        assert json.loads(out) == {"handled": 2}
+        seen = [0]
+        while seen[-1] < 2:
+            message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            seen.append(message["payload"]["data"]["warningsIssuedToday"])
+        assert seen == sorted(seen) and seen[-1] == 2, seen  # counts only grow, to the truth
+        with pytest.raises(TimeoutError):  # nothing more until another warning
+            await asyncio.wait_for(ws.recv(), 1.5)
+    finally:
+        await ws.close()

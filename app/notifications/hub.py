@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from pymongo.errors import PyMongoError
@@ -68,6 +68,9 @@ class NotificationHub:
         self.capacity = capacity
         self.retry_seconds = retry_seconds
         self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
+        # Called with every inserted notification, any member's: operators' live counts. A
+        # listener must not block (it runs in the stream's task); it keeps no queue to overflow.
+        self._listeners: set[Callable[[Document], None]] = set()
         self._task: asyncio.Task[None] | None = None
         self._resume_token: Mapping[str, Any] | None = None
         self.ready = asyncio.Event()
@@ -81,6 +84,11 @@ class NotificationHub:
         subscription = Subscription(self, member_id, self.capacity)
         self._subscribers[member_id].add(subscription)
         return subscription
+
+    def listen(self, listener: Callable[[Document], None]) -> Callable[[], None]:
+        """Call `listener` with every notification inserted from now on; returns its remover."""
+        self._listeners.add(listener)
+        return lambda: self._listeners.discard(listener)
 
     def unsubscribe(self, subscription: Subscription) -> None:
         members = self._subscribers.get(subscription.member_id)
@@ -107,6 +115,8 @@ class NotificationHub:
     def _dispatch(self, document: Document) -> None:
         for subscription in list(self._subscribers.get(str(document.get("member_id")), ())):
             subscription.deliver(document)
+        for listener in list(self._listeners):
+            listener(document)
 
     async def _run(self) -> None:
         pipeline = [{"$match": {"operationType": "insert"}}]

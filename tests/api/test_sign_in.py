@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.auth.phones import InvalidPhone, normalise_phone
+from app.console_links import ConsoleGrant, create_link
 from app.db import INDEXES
 from app.seed import DEMO_PASSWORD, DEMO_PHONE, seed_demo
 from tests.api.gql import ask, codes, data, make_program
@@ -282,6 +283,7 @@ async def test_the_database_clock_never_purges_what_the_test_clock_still_counts(
         await log_in(client, password="guess")  # attempts, then a lock
     update = 'mutation { updateProfile(input: {name: "Li"}) { userErrors { code } } }'
     data(await ask(client, update, session["accessToken"]))  # a mutation counter
+    await create_link(runtime.mongo, clock, ConsoleGrant("ops", (), 60), actor="cli:test")
     ttl_fields = {
         name: index.document["key"]
         for name, indexes in INDEXES.items()

@@ -1,0 +1,32 @@
+"""Live numbers for the operator console: how many expiry warnings were issued today."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+import strawberry
+from strawberry.permission import PermissionExtension
+
+from app.notifications.today import warnings_today
+from app.program.service import current_program
+from graphql_schema.context import Info
+from graphql_schema.permissions import IsAdmin
+
+
+async def warnings_issued_today(info: Info) -> AsyncGenerator[int, None]:
+    runtime = info.context.runtime
+    zone = (await current_program(runtime.mongo)).zone
+    counts = warnings_today(runtime.mongo, runtime.hub, runtime.clock, zone)
+    try:
+        async for count in counts:
+            yield count
+    finally:
+        await counts.aclose()
+
+
+warnings_issued_today_field = strawberry.subscription(
+    resolver=warnings_issued_today,
+    extensions=[PermissionExtension(permissions=[IsAdmin("reports:read")], use_directives=False)],
+    description="Operators: the number of expiry warnings issued today in the program's time "
+    "zone, now and again as warnings are issued (admin scope reports:read).",
+)

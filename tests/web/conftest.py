@@ -1,0 +1,85 @@
+"""A real served app (uvicorn on the test database, demo seeded) and one headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from app.seed import DEMO_PASSWORD, DEMO_PHONE
+from tests.processes import JIFEN, api_process, jifen_env
+
+SCREENS_COPY = Path("/work/notes/screens")  # for the integrator to look at; written if it exists
+
+
+class Served:
+    def __init__(self, base: str, env: dict[str, str], screens: Path) -> None:
+        self.base, self.env, self.screens = base, env, screens
+
+    def jifen(self, *args: str) -> str:
+        done = subprocess.run([JIFEN, *args], env=self.env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def gql(self, query: str, token: str | None = None, **variables: object) -> dict[str, object]:
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        answer = httpx.post(
+            f"{self.base}/graphql", json={"query": query, "variables": variables}, headers=headers
+        )
+        body = answer.json()
+        assert "errors" not in body, body
+        data: dict[str, object] = body["data"]
+        return data
+
+    def member_token(self) -> str:
+        query = "mutation($i: LogInInput!) { logIn(input: $i) { session { accessToken } } }"
+        data = self.gql(query, i={"phone": DEMO_PHONE, "password": DEMO_PASSWORD})
+        return str(data["logIn"]["session"]["accessToken"])  # type: ignore[index]
+
+    def screenshot(self, page: Page, name: str) -> None:
+        path = self.screens / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        if SCREENS_COPY.parent.is_dir():
+            SCREENS_COPY.mkdir(exist_ok=True)
+            shutil.copy(path, SCREENS_COPY / path.name)
+
+
+@pytest.fixture(scope="session")
+def served(mongo_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    root = tmp_path_factory.mktemp("web")
+    env = jifen_env(mongo_url, f"web_{uuid.uuid4().hex[:8]}", root / "data")
+    env["JIFEN_ENV"] = "dev"  # GraphiQL is served in dev only
+    subprocess.run([JIFEN, "seed-demo"], env=env, check=True, capture_output=True)
+    with api_process(env, root / "uvicorn.log") as port:
+        screens = root / "screens"
+        screens.mkdir()
+        yield Served(f"http://127.0.0.1:{port}", env, screens)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed (.ci/run installs Debian's package)")
+        pytest.skip("chromium is not installed: apt-get install -y chromium")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="session")
+def phone(browser: Browser) -> Iterator[Page]:
+    """One phone-sized page (390x844) reused by the tests, in Chinese as a Chinese phone would be."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    page = context.new_page()
+    yield page
+    context.close()

@@ -1,0 +1,134 @@
+"""The operator console at /console in a real headless Chromium, against a served app."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from graphql_schema.ids import to_global_id
+from tests.web.conftest import Served
+
+SCOPES = ("program:read", "program:write", "members:read", "points:write")
+CURRENT = "{ programVersion { version config } }"
+DEMO = to_global_id("Member", "m_demo")
+BALANCE = (
+    "query($id: ID!) { member(id: $id) { balance { available }"
+    " history(first: 5) { edges { node { kind points description } } } } }"
+)
+
+
+def _admin(served: Served, *scopes: str) -> str:
+    args = [arg for scope in scopes for arg in ("--scope", scope)]
+    return served.jifen("token", "admin", "ops-console", *args).strip()
+
+
+@pytest.fixture
+def console(browser: Browser, served: Served) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    page = context.new_page()
+    page.goto(f"{served.base}/console/")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    page.get_by_label("Admin token").fill(_admin(served, *SCOPES))
+    page.locator("#signin [type=submit]").click()
+    expect(page.locator("body")).to_have_attribute("data-page", "program")
+    yield page
+    context.close()
+
+
+def test_a_program_change_with_an_invalid_field_shows_the_error_next_to_it_and_applies_nothing(
+    console: Page, served: Served
+) -> None:
+    token = _admin(served, *SCOPES)
+    before = served.gql(CURRENT, token)["programVersion"]
+    field = console.get_by_label("return_window_days", exact=True)
+    field.fill("-5")
+    console.get_by_role("button", name="Review changes").click()
+    error = console.locator(f"#{field.get_attribute('aria-describedby')}")
+    expect(error).not_to_be_empty()
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(console.locator("#program-errors")).to_contain_text("1 errors")
+    served.screenshot(console, "console-1-program-error")
+    assert served.gql(CURRENT, token)["programVersion"] == before, "a refused change applied"
+
+    try:
+        field.fill("3")
+        console.get_by_role("button", name="Review changes").click()
+        changes = console.locator("#program-changes table")
+        expect(changes).to_contain_text("return_window_days")
+        expect(error).to_be_empty()
+        console.locator("#program-apply").dblclick()
+        expected = before["version"] + 1  # type: ignore[index]
+        expect(console.locator("#program-changes")).to_contain_text(
+            f"Applied as version {expected}"
+        )
+        after = served.gql(CURRENT, token)["programVersion"]
+        assert after["version"] == expected  # type: ignore[index]  # a double click applies once
+        assert after["config"]["return_window_days"] == 3  # type: ignore[index]
+        served.screenshot(console, "console-2-program-applied")
+    finally:  # the other browser tests expect the demo program as seeded
+        query = (
+            "mutation($i: UpdateProgramInput!) { updateProgram(input: $i) { userErrors { code } } }"
+        )
+        restore = {"config": before["config"], "idempotencyKey": "console-test-restore"}  # type: ignore[index]
+        served.gql(query, token, i=restore)
+
+
+def test_an_adjustment_is_confirmed_with_its_effect_then_applied_once(
+    console: Page, served: Served
+) -> None:
+    token = _admin(served, *SCOPES)
+    before = served.gql(BALANCE, token, id=DEMO)["member"]["balance"]["available"]  # type: ignore[index]
+    console.get_by_role("link", name="Members").click()
+    console.get_by_label("Member ID").fill(DEMO)
+    console.get_by_role("button", name="Find").click()
+    expect(console.locator("#member-available")).to_have_text(str(before))
+
+    console.get_by_label("Points", exact=True).fill("50")
+    console.get_by_role("button", name="Review changes").click()
+    expect(console.locator("#adjust-error")).to_have_text("A reason is required")
+    console.get_by_label("Reason").fill("goodwill: late delivery")
+    console.get_by_role("button", name="Review changes").click()
+    expect(console.locator("#adjust-confirm")).to_contain_text("+50 points")
+    served.screenshot(console, "console-3-adjust-confirm")
+    console.locator("#adjust-apply").dblclick()
+    expect(console.locator("#member-available")).to_have_text(str(before + 50))
+    member = served.gql(BALANCE, token, id=DEMO)["member"]
+    assert member["balance"]["available"] == before + 50  # type: ignore[index]
+    newest = member["history"]["edges"][0]["node"]  # type: ignore[index]
+    assert (newest["kind"], newest["points"]) == ("ADJUST", 50)
+    served.screenshot(console, "console-4-member")
+
+
+def test_a_token_without_the_scope_is_told_which_one(browser: Browser, served: Served) -> None:
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    page.goto(f"{served.base}/console/#/program")
+    page.get_by_label("Admin token").fill(_admin(served, "members:read"))
+    page.locator("#signin [type=submit]").click()
+    expect(page.locator("#page-error")).to_contain_text("lacks the scope")
+    page.goto(f"{served.base}/console/")
+    context.close()
+
+
+def test_the_one_time_link_the_cli_prints_signs_in_once(browser: Browser, served: Served) -> None:
+    scopes = [arg for scope in SCOPES for arg in ("--scope", scope)]
+    link = served.jifen(
+        "token", "admin", "ops-link", *scopes, "--link", "--base-url", served.base
+    ).strip()
+    assert link.startswith(f"{served.base}/console/#link=")
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    page.goto(link)
+    expect(page.locator("body")).to_have_attribute("data-page", "program")
+    expect(page.locator("#program-title")).to_contain_text("Program")
+    assert "link=" not in page.url  # the used code is gone from the address bar
+    context.close()
+
+    again = browser.new_context(locale="en-US")
+    page = again.new_page()
+    page.goto(link)
+    expect(page.locator("#signin-error")).to_contain_text("already used")
+    expect(page.locator("#signin")).to_be_visible()
+    again.close()

@@ -1,0 +1,74 @@
+// The operator console: sign in with an admin token, then pages chosen by the URL's hash.
+import { $ } from "/lib/dom.js";
+import { ApiError, gql, signIn, signOut, token } from "./api.js";
+import { applyLang, currentLang, t } from "./i18n.js";
+import { membersPage } from "./members.js";
+import { programPage } from "./program.js";
+
+const PAGES = {
+  program: (view) => programPage(view),
+  members: (view, id) => membersPage(view, id && decodeURIComponent(id)),
+};
+
+function signedIn(yes) {
+  $("signin").hidden = yes;
+  $("nav").hidden = !yes;
+  $("signout").hidden = !yes;
+  if (!yes) $("view").replaceChildren();
+}
+
+async function route() {
+  $("page-error").textContent = "";
+  if (!token()) { signedIn(false); return; }
+  signedIn(true);
+  const [name, arg] = location.hash.replace(/^#\/?/, "").split("/");
+  const page = PAGES[name] ? name : "program";
+  for (const link of document.querySelectorAll("nav a")) {
+    link.toggleAttribute("aria-current", link.getAttribute("href") === `#/${page}`);
+    if (link.hasAttribute("aria-current")) link.setAttribute("aria-current", "page");
+  }
+  try {
+    await PAGES[page]($("view"), arg);
+  } catch (error) {
+    if (error instanceof ApiError && error.code === "UNAUTHENTICATED") {
+      signOut();
+      signedIn(false);
+      $("signin-error").textContent = t("badToken");
+    } else {
+      $("page-error").textContent = error instanceof ApiError && error.code === "FORBIDDEN"
+        ? t("forbidden", { scope: error.message }) : t("error", { message: error.message });
+    }
+  }
+  document.body.dataset.page = page;
+}
+
+/** A one-time link from `jifen token admin ... --link`: traded once for a token, then dropped
+ * from the address bar and history so the used code is not kept or shared. */
+async function openLink() {
+  const code = new URLSearchParams(location.hash.slice(1)).get("link");
+  if (!code) return;
+  history.replaceState(null, "", `${location.pathname}#/program`);
+  signOut(); // whoever was signed in in this tab, the link decides who is now
+  const query = `mutation($code: String!) { openConsoleLink(code: $code) {
+    accessToken userErrors { code message } } }`;
+  try {
+    const { openConsoleLink } = await gql(query, { code });
+    if (openConsoleLink.accessToken) signIn(openConsoleLink.accessToken);
+    else $("signin-error").textContent = openConsoleLink.userErrors[0].message;
+  } catch (error) {
+    $("signin-error").textContent = t("error", { message: error.message });
+  }
+}
+
+applyLang();
+$("lang").addEventListener("click", () => { applyLang(currentLang() === "zh" ? "en" : "zh"); route(); });
+$("signin").addEventListener("submit", (event) => {
+  event.preventDefault();
+  signIn($("token").value);
+  $("token").value = "";
+  $("signin-error").textContent = "";
+  route();
+});
+$("signout").addEventListener("click", () => { signOut(); route(); });
+window.addEventListener("hashchange", route);
+openLink().then(route).then(() => { document.body.dataset.ready = "true"; });

@@ -1,0 +1,181 @@
+// The member page: sign in, balance, expiring points, check-in, rewards, history, live warnings.
+import { ApiError, gql, logIn, logOut, onSessionChange } from "./api.js";
+import { applyLang, currentLang, formatDate, t } from "./i18n.js";
+import { watchWarnings } from "./live.js";
+
+// History page size: 10, or ?page=N (1-50) to see the keyset paging work on a short history.
+const PAGE = Math.min(Math.max(Number(new URLSearchParams(location.search).get("page")) || 10, 1), 50);
+const BALANCE = "balance { available pending held nextExpiry { points expiresAt } }";
+const $ = (id) => document.getElementById(id);
+let historyCursor = null;
+let historyDone = false;
+let historyLoading = false;
+let stopWarnings = null;
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value; else node.setAttribute(key, value);
+  }
+  node.append(...children);
+  return node;
+}
+
+function idempotencyKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return "web-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function showBalance(balance) {
+  $("available").textContent = balance.available;
+  $("pending").textContent = balance.pending;
+  $("held").textContent = balance.held;
+  const next = balance.nextExpiry;
+  $("next-expiry").textContent = next ? t("expiresOn", { points: next.points, date: formatDate(next.expiresAt) }) : "—";
+}
+
+async function loadHome() {
+  const data = await gql(`{ me { name ${BALANCE} expiringPoints(withinDays: 30) { points expiresAt } }
+    rewards(first: 20) { edges { node { id name description pointsPrice stock } } } }`);
+  showBalance(data.me.balance);
+  const expiring = $("expiring");
+  expiring.replaceChildren(...data.me.expiringPoints.map((row) =>
+    el("li", {}, t("expiresOn", { points: row.points, date: formatDate(row.expiresAt) }))));
+  if (!data.me.expiringPoints.length) expiring.append(el("li", { class: "muted" }, t("none")));
+  $("catalog").replaceChildren(...data.rewards.edges.map(({ node }) => rewardRow(node)));
+}
+
+function rewardRow(reward) {
+  const button = el("button", { type: "button", "data-reward": reward.id, "aria-label": `${t("redeem")} ${reward.name}` }, t("redeem"));
+  button.addEventListener("click", () => redeem(reward, button));
+  return el("li", {}, el("span", {}, reward.name), el("strong", {}, `${reward.pointsPrice} ${t("points")}`), button);
+}
+
+async function redeem(reward, button) {
+  const key = idempotencyKey(); // one key per press: a retry of this press may replay it, never a new one
+  button.disabled = true;
+  try {
+    const data = await gql(`mutation($input: RedeemRewardInput!) { redeemReward(input: $input) {
+      member { ${BALANCE} } userErrors { code message } } }`, { input: { rewardId: reward.id, idempotencyKey: key } });
+    const payload = data.redeemReward;
+    $("redeem-result").textContent = payload.userErrors.length ? t("error", { message: payload.userErrors[0].message }) : t("redeemed", { name: reward.name });
+    if (payload.member) showBalance(payload.member.balance);
+    if (!payload.userErrors.length) { await loadHome(); resetHistory(); } // spent lots leave the expiring list
+  } catch (error) {
+    $("redeem-result").textContent = t("error", { message: error.message });
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function checkIn() {
+  const button = $("checkin");
+  button.disabled = true;
+  try {
+    const data = await gql(`mutation($key: String) { checkIn(idempotencyKey: $key) {
+      checkIn { streak points alreadyDone } userErrors { message } } }`, { key: idempotencyKey() });
+    const { checkIn: day, userErrors } = data.checkIn;
+    $("checkin-result").textContent = userErrors.length ? t("error", { message: userErrors[0].message })
+      : t(day.alreadyDone ? "already" : "streak", day);
+    if (day && !day.alreadyDone) { await loadHome(); resetHistory(); }
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function historyRow(entry) {
+  const sign = entry.points >= 0 ? "plus" : "minus";
+  const row = el("li", { "data-entry": entry.id }, el("span", {}, entry.description),
+    el("span", { class: sign }, `${entry.points > 0 ? "+" : ""}${entry.points}`),
+    el("span", { class: "muted" }, `${formatDate(entry.occurredAt)} · ${t("balance")} ${entry.balanceAfter}`));
+  if (entry.breakdown.length) {
+    const list = el("ul", {}, ...entry.breakdown.map((part) => el("li", {}, `${part.description}: ${part.points}`)));
+    row.append(el("details", { class: "muted" }, el("summary", {}, t("details")), list));
+  }
+  return row;
+}
+
+async function loadHistoryPage() {
+  if (historyLoading || historyDone || $("home").hidden) return;
+  historyLoading = true;
+  $("history").setAttribute("aria-busy", "true");
+  try {
+    const data = await gql(`query($first: Int!, $after: String) { me { history(first: $first, after: $after) {
+      edges { node { id kind points balanceAfter occurredAt description breakdown { description points } } }
+      pageInfo { hasNextPage endCursor } } } }`, { first: PAGE, after: historyCursor });
+    const page = data.me.history;
+    $("history").append(...page.edges.map(({ node }) => historyRow(node)));
+    historyCursor = page.pageInfo.endCursor;
+    historyDone = !page.pageInfo.hasNextPage;
+  } finally {
+    historyLoading = false;
+    $("history").setAttribute("aria-busy", "false");
+  }
+  if (!historyDone && $("history-end").getBoundingClientRect().top < innerHeight) loadHistoryPage();
+}
+
+function resetHistory() {
+  historyCursor = null;
+  historyDone = false;
+  $("history").replaceChildren();
+  loadHistoryPage();
+}
+
+let lastWarning = null;
+
+function showWarning(warning, fresh = true) {
+  lastWarning = warning;
+  const banner = $("live");
+  banner.hidden = false;
+  banner.textContent = t("warning", { points: warning.points, days: warning.daysLeft, date: formatDate(warning.expiresAt) });
+  if (fresh) banner.dataset.count = String(Number(banner.dataset.count || 0) + 1);
+}
+
+function showSignedIn(signedIn) {
+  $("login").hidden = signedIn;
+  $("home").hidden = !signedIn;
+  $("logout").hidden = !signedIn;
+  if (!signedIn) {
+    lastWarning = null;
+    stopWarnings?.();
+    stopWarnings = null;
+    $("live").hidden = true;
+  }
+}
+
+async function onLogIn(event) {
+  event.preventDefault();
+  const submit = event.submitter;
+  submit.disabled = true;
+  $("login-error").textContent = "";
+  try {
+    await logIn($("phone").value.trim(), $("password").value);
+    $("password").value = "";
+    showSignedIn(true);
+    stopWarnings = watchWarnings(showWarning);
+    await loadHome();
+    resetHistory();
+    $("balance-title").focus();
+  } catch (error) {
+    $("login-error").textContent = error instanceof ApiError ? t("failed") : t("error", { message: error.message });
+  } finally {
+    submit.disabled = false;
+  }
+}
+
+applyLang();
+$("balance-title").tabIndex = -1;
+$("lang").addEventListener("click", () => {
+  applyLang(currentLang() === "zh" ? "en" : "zh");
+  $("redeem-result").textContent = "";
+  $("checkin-result").textContent = "";
+  if (lastWarning && !$("live").hidden) showWarning(lastWarning, false);
+  if (!$("home").hidden) { loadHome(); resetHistory(); }
+});
+$("login").addEventListener("submit", onLogIn);
+$("logout").addEventListener("click", () => logOut());
+$("checkin").addEventListener("click", checkIn);
+onSessionChange((session) => { if (!session) showSignedIn(false); });
+new IntersectionObserver((seen) => { if (seen.some((e) => e.isIntersecting)) loadHistoryPage(); })
+  .observe($("history-end"));
+document.body.dataset.ready = "true";
