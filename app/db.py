@@ -35,6 +35,12 @@ INDEXES: dict[str, list[IndexModel]] = {
             partialFilterExpression={"phone": {"$type": "string"}},
         ),
         IndexModel([("member_no", ASCENDING)], unique=True),
+        IndexModel([("name", ASCENDING), ("_id", ASCENDING)]),  # operators' search by name prefix
+        IndexModel(
+            [("admin_key", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"admin_key": {"$type": "string"}},
+        ),  # createMember's idempotency key
         IndexModel([("tier", ASCENDING)]),  # bulk 清零 or extension by tier (app/points)
     ],
     "accounts": [
@@ -110,6 +116,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     "refresh_tokens": [
         IndexModel([("token_hash", ASCENDING)], unique=True),
         IndexModel([("family_id", ASCENDING)]),
+        IndexModel([("member_id", ASCENDING), ("revoked_at", ASCENDING)]),  # suspensions
         IndexModel([("purge_at", ASCENDING)], expireAfterSeconds=0),
     ],
     # The audit log (app/audit.py), newest first, whole or by target, actor or action.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from enum import Enum
 
 import strawberry
 from strawberry.permission import PermissionExtension
@@ -10,6 +11,7 @@ from strawberry.permission import PermissionExtension
 from app.auth.principals import PrincipalKind
 from app.ledger import get_balance
 from app.members.models import Member as MemberModel
+from app.members.models import MemberStatus
 from app.members.points import expiring_points
 from app.members.service import InvalidProfile, MemberNotFound, update_profile
 from app.program.service import ProgramNotConfigured
@@ -56,6 +58,13 @@ class Balance:
     )
 
 
+@strawberry.enum(name="MemberStatus", description="Whether the member may earn, spend, sign in.")
+class MemberStatusValue(Enum):
+    ACTIVE = MemberStatus.ACTIVE.value
+    SUSPENDED = MemberStatus.SUSPENDED.value
+    ERASED = MemberStatus.ERASED.value
+
+
 @strawberry.type
 class Member(Node):
     """Profile fields are read lazily (once per request): `me { balance }` reads only the account."""
@@ -96,6 +105,10 @@ class Member(Node):
     @strawberry.field
     async def joined_at(self, info: Info) -> datetime:
         return (await self.profile(info)).joined_at
+
+    @strawberry.field(description="ACTIVE, or SUSPENDED / ERASED by an operator.")  # type: ignore[untyped-decorator]
+    async def status(self, info: Info) -> MemberStatusValue:
+        return MemberStatusValue((await self.profile(info)).status.value)
 
     @strawberry.field
     async def tier(self, info: Info) -> Tier:

@@ -13,7 +13,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.base import get_object_definition
 from strawberry.types.graphql import OperationType
 
-from graphql_schema import console_link, engagement, partners, points_admin
+from graphql_schema import console_link, engagement, members_admin, partners, points_admin
 from graphql_schema.admin_program import (
     ProgramVersion,
     ProgramVersionConnection,
@@ -81,6 +81,7 @@ class Query:
     points_job: points_admin.PointsJobView | None = points_admin.points_job_field
     points_jobs: points_admin.PointsJobConnection = points_admin.points_jobs_field
     audit_log: AuditLogConnection = audit_log_field
+    members: members_admin.MemberConnection = members_admin.members_field
 
 
 @strawberry.type
@@ -107,6 +108,12 @@ class Mutation:
     adjust_points: points_admin.AdjustPointsPayload = points_admin.adjust_points_field
     extend_expiry: points_admin.BulkPointsPayload = points_admin.extend_expiry_field
     clear_points: points_admin.BulkPointsPayload = points_admin.clear_points_field
+    create_member: members_admin.MemberAdminPayload = members_admin.create_member_field
+    update_member: members_admin.MemberAdminPayload = members_admin.update_member_field
+    suspend_member: members_admin.MemberAdminPayload = members_admin.suspend_member_field
+    reactivate_member: members_admin.MemberAdminPayload = members_admin.reactivate_member_field
+    erase_member: members_admin.MemberAdminPayload = members_admin.erase_member_field
+    export_member: members_admin.ExportMemberPayload = members_admin.export_member_field
     open_console_link: console_link.OpenConsoleLinkPayload = console_link.open_console_link_field
 
 

@@ -17,6 +17,7 @@ from app.auth.principals import PrincipalKind
 from app.auth.tokens import TokenIssuer
 from app.clock import Clock
 from app.db import Mongo, purge_at
+from app.members.models import MemberStatus
 
 ACCESS_TOKEN_TTL = timedelta(minutes=15)
 REFRESH_TOKEN_TTL = timedelta(days=30)
@@ -119,6 +120,12 @@ async def refresh_session(
     refresh, refresh_expires = await _issue_refresh_token(
         mongo, clock, member_id, claimed["family_id"]
     )
+    # After the new token exists: a suspension committed later revokes it, one committed
+    # earlier is seen here (app/members/access.py).
+    member = await mongo["members"].find_one({"_id": member_id}, {"status": 1})
+    if member is None or member.get("status", MemberStatus.ACTIVE.value) != MemberStatus.ACTIVE:
+        await revoke_family(mongo, clock, claimed["family_id"])
+        raise InvalidRefreshToken("the refresh token is not valid")
     return Session(member_id, access, access_expires, refresh, refresh_expires)
 
 

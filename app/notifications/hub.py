@@ -70,7 +70,7 @@ class NotificationHub:
         self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
         # Called with every inserted notification, any member's: operators' live counts. A
         # listener must not block (it runs in the stream's task); it keeps no queue to overflow.
-        self._listeners: set[Callable[[Document], None]] = set()
+        self._listeners: dict[str | None, set[Callable[[Document], None]]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self._resume_token: Mapping[str, Any] | None = None
         self.ready = asyncio.Event()
@@ -85,10 +85,21 @@ class NotificationHub:
         self._subscribers[member_id].add(subscription)
         return subscription
 
-    def listen(self, listener: Callable[[Document], None]) -> Callable[[], None]:
-        """Call `listener` with every notification inserted from now on; returns its remover."""
-        self._listeners.add(listener)
-        return lambda: self._listeners.discard(listener)
+    def listen(
+        self, listener: Callable[[Document], None], member_id: str | None = None
+    ) -> Callable[[], None]:
+        """Call `listener` with every notification inserted from now on (only `member_id`'s,
+        if given); returns its remover."""
+        self._listeners[member_id].add(listener)
+
+        def remove() -> None:
+            listeners = self._listeners.get(member_id)
+            if listeners is not None:
+                listeners.discard(listener)
+                if not listeners:
+                    del self._listeners[member_id]
+
+        return remove
 
     def unsubscribe(self, subscription: Subscription) -> None:
         members = self._subscribers.get(subscription.member_id)
@@ -115,8 +126,9 @@ class NotificationHub:
     def _dispatch(self, document: Document) -> None:
         for subscription in list(self._subscribers.get(str(document.get("member_id")), ())):
             subscription.deliver(document)
-        for listener in list(self._listeners):
-            listener(document)
+        for key in (None, str(document.get("member_id"))):
+            for listener in list(self._listeners.get(key, ())):
+                listener(document)
 
     async def _run(self) -> None:
         pipeline = [{"$match": {"operationType": "insert"}}]

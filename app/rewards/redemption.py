@@ -28,7 +28,14 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.clock import Clock
 from app.db import Document, Mongo
-from app.ledger import Entry, IdempotencyConflict, InsufficientPoints, LedgerUnit, run_in_ledger
+from app.ledger import (
+    AccountFrozen,
+    Entry,
+    IdempotencyConflict,
+    InsufficientPoints,
+    LedgerUnit,
+    run_in_ledger,
+)
 from app.members.service import get_member
 from app.program.service import current_program
 from app.rewards.catalog import is_active
@@ -68,6 +75,12 @@ class OutOfStock(RedemptionRefused):
         super().__init__(f"{requested} requested, {available} left")
         self.available = available
         self.requested = requested
+
+
+class MemberSuspended(RedemptionRefused):
+    """The member was suspended or erased: their account spends nothing."""
+
+    code = "MEMBER_SUSPENDED"
 
 
 class LimitReached(RedemptionRefused):
@@ -244,6 +257,8 @@ async def spend_points(
         )
     except InsufficientPoints as exc:
         raise NotEnoughPoints(exc.available, exc.requested) from None
+    except AccountFrozen:
+        raise MemberSuspended("this member cannot redeem: the account is suspended") from None
 
 
 def issue_coupon(reward: Reward, now: datetime) -> tuple[str | None, datetime | None]:

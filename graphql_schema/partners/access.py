@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from strawberry.permission import BasePermission
 
 from app.auth.principals import PrincipalKind
+from app.ledger import AccountFrozen
 from app.members.service import MemberNotFound as ProfileMissing
 from app.partners import (
     NotEnoughPoints,
@@ -91,6 +92,9 @@ async def as_payload(run: Callable[[], Awaitable[T]], failed: Callable[[UserErro
         return await run()
     except PartnerRefused as exc:
         return failed(user_error_of(exc))
+    except AccountFrozen:  # suspended after the member was read: the ledger refuses
+        message = "this member is suspended: their points cannot be used"
+        return failed(user_error(UserErrorCode.MEMBER_SUSPENDED, message, "input", "member"))
     except (ProgramNotConfigured, OffsetNotOffered) as exc:
         raise NotConfigured(str(exc) or "the program has not been configured yet") from None
     except ProfileMissing:

@@ -10,8 +10,16 @@ from playwright.sync_api import Browser, Page, expect
 from graphql_schema.ids import to_global_id
 from tests.web.conftest import Served
 
-SCOPES = ("program:read", "program:write", "members:read", "points:write")
+SCOPES = (
+    "program:read",
+    "program:write",
+    "members:read",
+    "members:write",
+    "points:write",
+    "audit:read",
+)
 CURRENT = "{ programVersion { version config } }"
+AUDIT = '{ auditLog(first: 5, filter: {target: "member:m_demo"}) { edges { node { action } } } }'
 DEMO = to_global_id("Member", "m_demo")
 BALANCE = (
     "query($id: ID!) { member(id: $id) { balance { available }"
@@ -81,14 +89,15 @@ def test_an_adjustment_is_confirmed_with_its_effect_then_applied_once(
     token = _admin(served, *SCOPES)
     before = served.gql(BALANCE, token, id=DEMO)["member"]["balance"]["available"]  # type: ignore[index]
     console.get_by_role("link", name="Members").click()
-    console.get_by_label("Member ID").fill(DEMO)
+    console.get_by_label("Phone, member number or name").fill("JF000000001")
     console.get_by_role("button", name="Find").click()
+    console.get_by_role("link", name="JF000000001").click()
     expect(console.locator("#member-available")).to_have_text(str(before))
 
-    console.get_by_label("Points", exact=True).fill("50")
+    console.locator("#adjust-points").fill("50")
     console.get_by_role("button", name="Review changes").click()
     expect(console.locator("#adjust-error")).to_have_text("A reason is required")
-    console.get_by_label("Reason").fill("goodwill: late delivery")
+    console.locator("#adjust-reason").fill("goodwill: late delivery")
     console.get_by_role("button", name="Review changes").click()
     expect(console.locator("#adjust-confirm")).to_contain_text("+50 points")
     served.screenshot(console, "console-3-adjust-confirm")
@@ -99,6 +108,14 @@ def test_an_adjustment_is_confirmed_with_its_effect_then_applied_once(
     newest = member["history"]["edges"][0]["node"]  # type: ignore[index]
     assert (newest["kind"], newest["points"]) == ("ADJUST", 50)
     served.screenshot(console, "console-4-member")
+
+    console.get_by_role("link", name="Audit log").click()
+    console.locator("#audit-value").fill("member:m_demo")
+    console.get_by_role("button", name="Find").click()
+    row = console.locator("#audit-rows tr", has_text="points.adjust").first
+    expect(row).to_contain_text("admin:ops-console")
+    expect(row).to_contain_text("member:m_demo")
+    served.screenshot(console, "console-5-audit")
 
 
 def test_a_token_without_the_scope_is_told_which_one(browser: Browser, served: Served) -> None:
@@ -132,3 +149,25 @@ def test_the_one_time_link_the_cli_prints_signs_in_once(browser: Browser, served
     expect(page.locator("#signin-error")).to_contain_text("already used")
     expect(page.locator("#signin")).to_be_visible()
     again.close()
+
+
+def test_suspending_a_member_is_confirmed_then_shown_and_audited(
+    console: Page, served: Served
+) -> None:
+    console.goto(f"{served.base}/console/#/members/{DEMO}")
+    expect(console.locator("#member-status")).to_have_text("Active")
+    console.locator("#status-suspend").click()
+    expect(console.locator("#status-error")).to_have_text("A reason is required")
+    console.locator("#status-reason").fill("suspicious redemptions")
+    console.locator("#status-suspend").click()
+    expect(console.locator("#status-confirm")).to_contain_text("no sign-in")
+    served.screenshot(console, "console-6-suspend-confirm")
+    console.locator("#status-apply").click()
+    expect(console.locator("#member-status")).to_have_text("Suspended")
+    console.locator("#status-reason").fill("cleared")
+    console.locator("#status-reactivate").click()
+    console.locator("#status-apply").click()
+    expect(console.locator("#member-status")).to_have_text("Active")
+    token = _admin(served, "audit:read")
+    log = served.gql(AUDIT, token)["auditLog"]["edges"]  # type: ignore[index]
+    assert [e["node"]["action"] for e in log][:2] == ["member.reactivate", "member.suspend"]

@@ -2,12 +2,14 @@
 import { $ } from "/lib/dom.js";
 import { ApiError, gql, signIn, signOut, token } from "./api.js";
 import { applyLang, currentLang, t } from "./i18n.js";
+import { auditPage } from "./audit.js";
 import { membersPage } from "./members.js";
 import { programPage } from "./program.js";
 
 const PAGES = {
   program: (view) => programPage(view),
   members: (view, id) => membersPage(view, id && decodeURIComponent(id)),
+  audit: (view, target) => auditPage(view, target),
 };
 
 function signedIn(yes) {

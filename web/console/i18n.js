@@ -16,6 +16,13 @@ const TEXT = {
     pending: "待生效", held: "冻结", lifetime: "累计获得", history: "积分明细", lots: "积分批次", expires: "到期",
     adjust: "调整积分", points: "积分", reason: "原因", reasonRequired: "请填写原因",
     confirmAdjust: "将为会员 {member} {sign}{points} 积分，原因：{reason}", done: "已完成", never: "永不过期",
+    search: "手机号、会员号或姓名", searchHint: "13800138000 / JF000000001 / 王", memberNo: "会员号", name: "姓名",
+    phone: "手机号", status: "状态", more: "更多", ACTIVE: "正常", SUSPENDED: "已冻结", ERASED: "已注销",
+    suspend: "冻结会员", reactivate: "恢复会员", erase: "注销并删除个人信息",
+    confirm_suspend: "冻结会员 {member}：不能登录、获得或使用积分，在线连接将断开。原因：{reason}",
+    confirm_reactivate: "恢复会员 {member}。原因：{reason}",
+    confirm_erase: "注销会员 {member}：姓名、手机号、邮箱、生日和设备将被删除（积分流水保留），不可恢复。原因：{reason}",
+    auditTitle: "审计日志", actor: "操作人", action: "操作", target: "对象", filterTarget: "对象（如 member:m_…）",
   },
   en: {
     title: "Jifen console", other: "中文", signIn: "Sign in", signOut: "Sign out", token: "Admin token",
@@ -32,6 +39,13 @@ const TEXT = {
     pending: "Pending", held: "Held", lifetime: "Lifetime earned", history: "History", lots: "Lots", expires: "Expires",
     adjust: "Adjust points", points: "Points", reason: "Reason", reasonRequired: "A reason is required",
     confirmAdjust: "Member {member} will get {sign}{points} points. Reason: {reason}", done: "Done", never: "never",
+    search: "Phone, member number or name", searchHint: "13800138000 / JF000000001 / Wang", memberNo: "Member no.",
+    name: "Name", phone: "Phone", status: "Status", more: "More", ACTIVE: "Active", SUSPENDED: "Suspended", ERASED: "Erased",
+    suspend: "Suspend", reactivate: "Reactivate", erase: "Erase personal data",
+    confirm_suspend: "Suspend {member}: no sign-in, no earning or spending; open connections close. Reason: {reason}",
+    confirm_reactivate: "Reactivate {member}. Reason: {reason}",
+    confirm_erase: "Erase {member}: name, phone, email, birthday and devices are deleted (the ledger stays); this cannot be undone. Reason: {reason}",
+    auditTitle: "Audit log", actor: "Actor", action: "Action", target: "Target", filterTarget: "Target (e.g. member:m_…)",
   },
 };
 

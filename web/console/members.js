@@ -4,7 +4,7 @@ import { $, h, table } from "/lib/dom.js";
 import { gql, idempotencyKey } from "./api.js";
 import { formatDate, t } from "./i18n.js";
 
-const MEMBER = `query($id: ID!) { member(id: $id) { id memberNo name phone joinedAt tier { name }
+const MEMBER = `query($id: ID!) { member(id: $id) { id memberNo name phone joinedAt status tier { name }
   balance { available pending held lifetimeEarned }
   expiringPoints(withinDays: 365) { points expiresAt }
   history(first: 20) { edges { node { id kind points balanceAfter occurredAt description
@@ -14,12 +14,30 @@ export async function membersPage(view, memberId) {
   view.replaceChildren(
     h("section", { class: "card", "aria-labelledby": "find-title" },
       h("h2", { id: "find-title" }, t("members")),
-      h("form", { class: "row", onsubmit: (e) => { e.preventDefault(); location.hash = `#/members/${encodeURIComponent($("member-id").value.trim())}`; } },
-        h("label", { for: "member-id" }, t("memberId")),
-        h("input", { id: "member-id", required: true, maxlength: 64, value: memberId ?? "" }),
-        h("button", { type: "submit" }, t("find")))),
+      h("form", { class: "row", onsubmit: (e) => { e.preventDefault(); search(); } },
+        h("label", { for: "member-search" }, t("search")),
+        h("input", { id: "member-search", required: true, maxlength: 64, placeholder: t("searchHint") }),
+        h("button", { type: "submit" }, t("find"))),
+      h("div", { id: "member-results" })),
     h("div", { id: "member" }));
   if (memberId) await showMember(memberId);
+}
+
+async function search(after = null) {
+  const query = `query($s: String!, $after: String) { members(search: $s, first: 20, after: $after) {
+    edges { node { id memberNo name phone status } } pageInfo { hasNextPage endCursor } } }`;
+  const { members } = await gql(query, { s: $("member-search").value, after });
+  const rows = members.edges.map((edge) => edge.node);
+  const results = $("member-results");
+  if (!after) results.replaceChildren();
+  results.append(rows.length || after
+    ? table([[t("memberNo"), (m) => h("a", { href: `#/members/${encodeURIComponent(m.id)}` }, m.memberNo)],
+      [t("name"), (m) => m.name], [t("phone"), (m) => m.phone ?? "—"], [t("status"), (m) => t(m.status)]], rows)
+    : h("p", { role: "status" }, t("notFound")));
+  if (members.pageInfo.hasNextPage) {
+    const more = h("button", { class: "secondary", onclick: () => { more.remove(); search(members.pageInfo.endCursor); } }, t("more"));
+    results.append(more);
+  }
 }
 
 async function showMember(id) {
@@ -32,12 +50,14 @@ async function showMember(id) {
       h("h2", { id: "member-title" }, `${member.name} · ${member.memberNo}`),
       h("dl", { class: "grid" },
         h("dt", {}, "ID"), h("dd", {}, member.id), h("dt", {}, "Tier"), h("dd", {}, member.tier.name),
+        h("dt", {}, t("status")), h("dd", { id: "member-status" }, t(member.status)),
         h("dt", {}, t("available")), h("dd", { id: "member-available" }, b.available),
         h("dt", {}, t("pending")), h("dd", {}, b.pending), h("dt", {}, t("held")), h("dd", {}, b.held),
         h("dt", {}, t("lifetime")), h("dd", {}, b.lifetimeEarned)),
       h("h3", {}, t("lots")),
       table([[t("points"), (l) => l.points], [t("expires"), (l) => formatDate(l.expiresAt)]], member.expiringPoints)),
     adjustCard(member),
+    statusCard(member),
     h("section", { class: "card", "aria-labelledby": "history-title" },
       h("h2", { id: "history-title" }, t("history")),
       table([[t("updatedAt"), (e) => formatDate(e.occurredAt)], ["", (e) => e.kind], [t("points"), (e) => e.points],
@@ -88,4 +108,44 @@ async function adjust(memberId, input) {
   }
   await showMember(memberId);
   $("adjust-confirm").replaceChildren(h("p", { role: "status", class: "ok" }, `${t("done")}: ${adjustPoints.entry.balanceAfter}`));
+}
+
+const STATUS_MUTATIONS = {
+  suspend: "suspendMember", reactivate: "reactivateMember", erase: "eraseMember",
+};
+
+/** Suspend, reactivate or erase, with the reason required and the effect confirmed first. */
+function statusCard(member) {
+  const actions = member.status === "ACTIVE" ? ["suspend", "erase"] : member.status === "SUSPENDED" ? ["reactivate", "erase"] : [];
+  if (!actions.length) return h("section", { class: "card" }, h("p", {}, t("ERASED")));
+  return h("section", { class: "card", "aria-labelledby": "status-title" },
+    h("h2", { id: "status-title" }, t("status")),
+    h("label", { for: "status-reason" }, t("reason")),
+    h("input", { id: "status-reason", maxlength: 500 }),
+    h("p", { id: "status-error", class: "error", role: "alert" }),
+    h("div", { class: "row" }, actions.map((action) =>
+      h("button", { id: `status-${action}`, class: action === "reactivate" ? null : "secondary", onclick: () => confirmStatus(member, action) }, t(action)))),
+    h("div", { id: "status-confirm" }));
+}
+
+function confirmStatus(member, action) {
+  const reason = $("status-reason").value.trim();
+  $("status-error").textContent = reason ? "" : t("reasonRequired");
+  if (!reason) return;
+  $("status-confirm").replaceChildren(
+    h("p", { role: "status" }, t(`confirm_${action}`, { member: member.memberNo, reason })),
+    h("button", { id: "status-apply", onclick: () => applyStatus(member.id, action, reason) }, t("apply")),
+    " ", h("button", { class: "secondary", onclick: () => $("status-confirm").replaceChildren() }, t("cancel")));
+}
+
+async function applyStatus(memberId, action, reason) {
+  $("status-apply").disabled = true;
+  const name = STATUS_MUTATIONS[action];
+  const query = `mutation($i: MemberStatusInput!) { ${name}(input: $i) { member { status } userErrors { message } } }`;
+  const payload = (await gql(query, { i: { memberId, reason } }))[name];
+  if (payload.userErrors.length) {
+    $("status-error").textContent = payload.userErrors.map((e) => e.message).join(" · ");
+    return;
+  }
+  await showMember(memberId);
 }

@@ -1,0 +1,235 @@
+"""Operators manage members (admin scopes members:read, members:write): `members(search)`,
+createMember, updateMember, suspendMember, reactivateMember, eraseMember and exportMember.
+The rules live in app/members/admin.py and app/members/erase.py; this maps them."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import date
+
+import strawberry
+from strawberry.extensions.field_extension import FieldExtension
+from strawberry.permission import PermissionExtension
+from strawberry.scalars import JSON
+from strawberry.types.unset import UNSET
+
+from app.audit import actor_of
+from app.auth.principals import PrincipalKind
+from app.ledger import IdempotencyConflict
+from app.members.admin import (
+    MemberErased,
+    NewMember,
+    PhoneInUse,
+    admin_create_member,
+    admin_update_member,
+    search_members,
+    set_member_status,
+)
+from app.members.erase import erase_member, export_member
+from app.members.models import Member as MemberModel
+from app.members.service import InvalidProfile, MemberNotFound
+from app.program.service import ProgramNotConfigured
+from graphql_schema.context import Info
+from graphql_schema.errors import InvalidInput, NotConfigured
+from graphql_schema.ids import from_global_id
+from graphql_schema.members import Member
+from graphql_schema.permissions import IsAdmin, require_kind
+from graphql_schema.relay import KEY, Connection, Cursor, connection, page_size
+from graphql_schema.user_errors import UserError, UserErrorCode, user_error
+
+READ, WRITE = "members:read", "members:write"
+MEMBERS = Cursor("member-search", (KEY, KEY))  # (name, id)
+
+
+def _scope(scope: str) -> list[FieldExtension]:
+    return [PermissionExtension(permissions=[IsAdmin(scope)], use_directives=False)]
+
+
+@strawberry.input(description="A new member; the tier defaults to the program's first.")
+class CreateMemberInput:
+    name: str
+    phone: str | None = None
+    email: str | None = None
+    birthday: date | None = None
+    tier: str | None = None
+    idempotency_key: str
+
+
+@strawberry.input(description="Fields left out stay; email and birthday set to null are cleared.")
+class UpdateMemberInput:
+    member_id: strawberry.ID
+    name: str | None = UNSET
+    phone: str | None = UNSET
+    email: str | None = UNSET
+    birthday: date | None = UNSET
+
+
+@strawberry.input(description="Which member and why (the reason is kept in the audit log).")
+class MemberStatusInput:
+    member_id: strawberry.ID
+    reason: str
+
+
+@strawberry.input
+class ExportMemberInput:
+    member_id: strawberry.ID
+
+
+@strawberry.type
+class MemberAdminPayload:
+    member: Member | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class ExportMemberPayload:
+    data: JSON | None = strawberry.field(
+        description="profile, consents, devices, ledger, redemptions, notifications."
+    )
+    user_errors: list[UserError]
+
+
+MemberConnection = Connection[Member]
+
+
+def _refusal(exc: Exception) -> UserError:
+    if isinstance(exc, MemberNotFound):
+        return user_error(UserErrorCode.NOT_FOUND, "no such member", "input", "memberId")
+    if isinstance(exc, MemberErased):
+        return user_error(UserErrorCode.MEMBER_ERASED, "the member was erased", "input", "memberId")
+    if isinstance(exc, PhoneInUse):
+        return user_error(
+            UserErrorCode.PHONE_TAKEN, "another member has this phone", "input", "phone"
+        )
+    if isinstance(exc, IdempotencyConflict):
+        return user_error(UserErrorCode.IDEMPOTENCY_CONFLICT, str(exc), "input", "idempotencyKey")
+    assert isinstance(exc, InvalidProfile)
+    return user_error(UserErrorCode.INVALID_INPUT, str(exc), "input", exc.field)
+
+
+REFUSED = (MemberNotFound, MemberErased, PhoneInUse, IdempotencyConflict, InvalidProfile)
+
+
+def _raw(member_id: strawberry.ID) -> str:
+    try:
+        return from_global_id(member_id, "Member")[1]
+    except InvalidInput:
+        raise MemberNotFound(member_id) from None
+
+
+async def _member_write(
+    info: Info, run: Callable[[str], Awaitable[MemberModel]]
+) -> MemberAdminPayload:
+    """Run one write as the calling operator; the member it leaves, or the typed refusal."""
+    actor = actor_of(require_kind(info, PrincipalKind.ADMIN, WRITE))
+    try:
+        member = await run(actor)
+    except REFUSED as exc:
+        return MemberAdminPayload(member=None, user_errors=[_refusal(exc)])
+    except ProgramNotConfigured:
+        raise NotConfigured("the program has not been configured yet") from None
+    info.context.remember_member(member)
+    return MemberAdminPayload(member=Member.of(member.id), user_errors=[])
+
+
+async def resolve_members(
+    info: Info, search: str, first: int = 20, after: str | None = None
+) -> MemberConnection:
+    position = MEMBERS.decode(after) if after is not None else None
+    try:
+        found, more = await search_members(
+            info.context.runtime.mongo, search, first=page_size(first), after=position
+        )
+    except InvalidProfile as exc:
+        raise InvalidInput(str(exc), field="search") from None
+    for member in found:
+        info.context.remember_member(member)
+    return connection(found, has_next=more, after=after,
+                      cursor=lambda m: MEMBERS.encode(m.name, m.id),
+                      node=lambda m: Member.of(m.id))  # fmt: skip
+
+
+async def create_member_mutation(info: Info, input: CreateMemberInput) -> MemberAdminPayload:
+    runtime = info.context.runtime
+    new = NewMember(input.name, input.phone, input.email, input.birthday, input.tier)
+    return await _member_write(
+        info,
+        lambda actor: admin_create_member(
+            runtime.mongo, runtime.clock, new, idempotency_key=input.idempotency_key, actor=actor
+        ),
+    )
+
+
+async def update_member_mutation(info: Info, input: UpdateMemberInput) -> MemberAdminPayload:
+    runtime = info.context.runtime
+    fields = {"name": input.name, "phone": input.phone, "email": input.email,
+              "birthday": input.birthday}  # fmt: skip
+    changes: dict[str, object] = {k: v for k, v in fields.items() if v is not UNSET}
+    return await _member_write(
+        info,
+        lambda actor: admin_update_member(
+            runtime.mongo, runtime.clock, _raw(input.member_id), changes, actor=actor
+        ),
+    )
+
+
+def _status(active: bool) -> Callable[[Info, MemberStatusInput], Awaitable[MemberAdminPayload]]:
+    async def mutation(info: Info, input: MemberStatusInput) -> MemberAdminPayload:
+        runtime = info.context.runtime
+        return await _member_write(info, lambda actor: set_member_status(
+            runtime.mongo, runtime.clock, _raw(input.member_id), active, reason=input.reason,
+            actor=actor))  # fmt: skip
+
+    return mutation
+
+
+async def erase_member_mutation(info: Info, input: MemberStatusInput) -> MemberAdminPayload:
+    runtime = info.context.runtime
+    return await _member_write(
+        info,
+        lambda actor: erase_member(
+            runtime.mongo, runtime.clock, _raw(input.member_id), reason=input.reason, actor=actor
+        ),
+    )
+
+
+async def export_member_mutation(info: Info, input: ExportMemberInput) -> ExportMemberPayload:
+    actor = actor_of(require_kind(info, PrincipalKind.ADMIN, READ))
+    runtime = info.context.runtime
+    try:
+        data = await export_member(runtime.mongo, runtime.clock, _raw(input.member_id), actor=actor)
+    except MemberNotFound as exc:
+        return ExportMemberPayload(data=None, user_errors=[_refusal(exc)])
+    return ExportMemberPayload(data=JSON(data), user_errors=[])
+
+
+members_field = strawberry.field(
+    resolver=resolve_members, extensions=_scope(READ),
+    description="Operators: members by member number, phone, or name prefix (in name order) "
+    "(admin scope members:read).",
+)  # fmt: skip
+create_member_field = strawberry.mutation(
+    resolver=create_member_mutation, extensions=_scope(WRITE),
+    description="Operators: create a member (members:write); a replayed key returns the first.",
+)  # fmt: skip
+update_member_field = strawberry.mutation(
+    resolver=update_member_mutation, extensions=_scope(WRITE),
+    description="Operators: change a member's name, phone, email or birthday (members:write).",
+)  # fmt: skip
+suspend_member_field = strawberry.mutation(
+    resolver=_status(False), extensions=_scope(WRITE),
+    description="Operators: suspend a member (members:write): no sign-in, earning or spending; "
+    "their live connections close and their sessions end.",
+)  # fmt: skip
+reactivate_member_field = strawberry.mutation(
+    resolver=_status(True), extensions=_scope(WRITE),
+    description="Operators: reactivate a suspended member (members:write).",
+)  # fmt: skip
+erase_member_field = strawberry.mutation(
+    resolver=erase_member_mutation, extensions=_scope(WRITE),
+    description="Operators: erase a member's personal data, keeping the ledger (members:write).",
+)  # fmt: skip
+export_member_field = strawberry.mutation(
+    resolver=export_member_mutation, extensions=_scope(READ),
+    description="Operators: one member's data as JSON, audited (members:read).",
+)  # fmt: skip
