@@ -1,4 +1,5 @@
-"""The worker's jobs: mature, release expired holds, expire, warn, review tiers, deliver the outbox."""
+"""The worker's jobs: mature, release expired holds, expire, warn, review tiers, deliver the outbox,
+roll the ledger up by hour for reports."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from app.members.tier_review import review_tiers
 from app.notifications.outbox import GatewayResponse, dispatch_due
 from app.notifications.warnings import issue_expiry_warnings
 from app.program.service import ProgramNotConfigured, get_program
+from app.reports import roll_up_ledger
 
 BATCHES_PER_PASS = 5
 
@@ -52,6 +54,11 @@ async def tiers(mongo: Mongo, clock: Clock) -> JobOutcome:
         return JobOutcome(0)
     run = await review_tiers(mongo, program, clock.now())
     return JobOutcome(len(run.changes), more=not run.done)
+
+
+async def rollup(mongo: Mongo, clock: Clock) -> JobOutcome:
+    """Add the entries recorded since the last run to the reports' hourly buckets."""
+    return JobOutcome(await roll_up_ledger(mongo, clock))
 
 
 def push_secret(settings: Settings) -> bytes:
@@ -90,6 +97,7 @@ def default_jobs(settings: Settings, client: httpx.AsyncClient) -> list[Job]:
         Job("expire", expire, every),
         Job("warn", warn, every),
         Job("tiers", tiers, every),
+        Job("ledger-rollup", rollup, every),
     ]
     if settings.push_gateway_url:
         jobs.append(outbox_job(settings, client))

@@ -88,7 +88,10 @@ def just_after(at: datetime) -> datetime:
     """The first instant after `at` that BSON can tell from it: "as of T" includes T."""
     if at.tzinfo is None:
         raise ReportInvalid("asOf", "an instant needs a UTC offset")
-    at = at.astimezone(UTC)
+    try:
+        at = at.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59-14:00 is in the year 10000 in UTC
+        at = datetime.max.replace(tzinfo=UTC)
     if not local_midnight(EARLIEST, UTC_ZONE) <= at < local_midnight(LATEST, UTC_ZONE):
         raise ReportInvalid("asOf", f"instants run from {EARLIEST} to {LATEST}")
     return at.replace(microsecond=at.microsecond // 1000 * 1000) + timedelta(milliseconds=1)

@@ -141,7 +141,9 @@ async def served_schema(client) -> GraphQLSchema:
 async def admin(runtime, clock, issuer) -> str:
     await make_program(runtime, clock)
     return issuer.mint(
-        PrincipalKind.ADMIN, "ops", scopes=["members:read", "program:read", "program:write"]
+        PrincipalKind.ADMIN,
+        "ops",
+        scopes=["members:read", "program:read", "program:write", "reports:read"],
     )
 
 
