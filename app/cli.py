@@ -22,6 +22,7 @@ from app.auth.keys import load_key_material
 from app.auth.principals import PrincipalKind
 from app.auth.tokens import TokenIssuer
 from app.cli_program import add_program_commands
+from app.cli_report import add_report_commands
 from app.clock import Clock, FrozenClock, SystemClock
 from app.config import ConfigurationError, Settings, load_settings
 from app.db import Mongo, connect, ensure_indexes
@@ -393,6 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     outbox.set_defaults(run=cmd_outbox)
 
     add_program_commands(commands, open_database)
+    add_report_commands(commands, open_database)
 
     export = commands.add_parser("export-schema", help="write the served GraphQL SDL")
     export.add_argument("--output", default="graphql_schema/schema.graphql")

@@ -77,7 +77,7 @@ async def earn_by_rule(mongo: Mongo, first: date, last: date) -> EarnByRule:
         {"$sort": {"points": -1, "_id": 1}},
         {"$limit": MAX_ROWS},
     ]
-    cursor = await mongo["ledger"].aggregate(pipeline, hint="occurred_at_1")
+    cursor = await mongo["ledger"].aggregate(pipeline)
     rows = [RuleRow(str(row["_id"]), row["points"], row["rows"]) async for row in cursor]
     return EarnByRule(first, last, tuple(rows))
 
@@ -125,7 +125,7 @@ async def by_partner(mongo: Mongo, first: date, last: date) -> ByPartner:
         },
         {"$limit": MAX_ROWS * len(EntryKind)},
     ]
-    cursor = await mongo["ledger"].aggregate(pipeline, hint="occurred_at_1")
+    cursor = await mongo["ledger"].aggregate(pipeline)
     sums: dict[str, dict[str, int]] = {}
     async for row in cursor:
         actor = str(row["_id"]["actor"]).removeprefix(PARTNER_PREFIX)
@@ -184,6 +184,6 @@ async def top_earners(mongo: Mongo, first: date, last: date, limit: int) -> TopE
         {"$sort": {"points": -1, "_id": 1}},
         {"$limit": limit},
     ]
-    cursor = await mongo["ledger"].aggregate(pipeline, hint="occurred_at_1")
+    cursor = await mongo["ledger"].aggregate(pipeline)
     rows = [Earner(str(row["_id"]), row["points"], row["earns"]) async for row in cursor]
     return TopEarners(first, last, tuple(rows))

@@ -69,7 +69,7 @@ async def redemptions_by_reward(
         {"$sort": {"points": -1, "_id": 1}},
         {"$limit": limit},
     ]
-    cursor = await mongo["redemptions"].aggregate(pipeline, hint="created_at_1")
+    cursor = await mongo["redemptions"].aggregate(pipeline)
     found = [row async for row in cursor]
     ids = [row["_id"] for row in found]
     names = {

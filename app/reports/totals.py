@@ -92,8 +92,8 @@ async def ledger_totals(
     async def work(session: AsyncClientSession) -> dict[Key, Totals]:
         mark = await watermark(mongo, session)
         totals: dict[Key, Totals] = {}
-        for collection, pipeline, hint in _parts(mark, start, end, by, zone):
-            cursor = await mongo[collection].aggregate(pipeline, session=session, hint=hint)
+        for collection, pipeline in _parts(mark, start, end, by, zone):
+            cursor = await mongo[collection].aggregate(pipeline, session=session)
             async for row in cursor:
                 if collection == BUCKETS:
                     _add_bucket_row(totals, row)
@@ -110,24 +110,24 @@ def _parts(
     end: datetime,
     by: Period | None,
     zone: ZoneInfo,
-) -> Iterator[tuple[str, list[Document], str]]:
+) -> Iterator[tuple[str, list[Document]]]:
     key = period_key("$occurred_at", by, zone)
     low = None if start is None else hour_ceil(start)
     high = hour_floor(end)
     whole = by is None or start is None or whole_hour_zone(zone, start, end)
     if mark is None or not whole or (low is not None and low >= high):
-        yield "ledger", entry_sums({"occurred_at": _between(start, end)}, key), "occurred_at_1"
+        yield "ledger", entry_sums({"occurred_at": _between(start, end)}, key)
         return
-    yield BUCKETS, _bucket_sums(_between(low, high), by, zone), "_id_"
+    yield BUCKETS, _bucket_sums(_between(low, high), by, zone)
     done = {"$lte": mark}
     if start is not None and low is not None and start < low:
         match = {"occurred_at": _between(start, low), "recorded_at": done}
-        yield "ledger", entry_sums(match, key), "occurred_at_1"
+        yield "ledger", entry_sums(match, key)
     if high < end:
         match = {"occurred_at": _between(high, end), "recorded_at": done}
-        yield "ledger", entry_sums(match, key), "occurred_at_1"
+        yield "ledger", entry_sums(match, key)
     tail = {"recorded_at": {"$gt": mark}, "occurred_at": _between(start, end)}
-    yield "ledger", entry_sums(tail, key), "recorded_at_1"
+    yield "ledger", entry_sums(tail, key)
 
 
 def _between(start: datetime | None, end: datetime) -> Document:
