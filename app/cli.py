@@ -24,6 +24,7 @@ from app.auth.principals import PrincipalKind
 from app.auth.tokens import TokenIssuer
 from app.cli_points import add_points_commands
 from app.cli_program import add_program_commands
+from app.cli_report import add_report_commands
 from app.clock import Clock, FrozenClock, SystemClock
 from app.config import ConfigurationError, Settings, load_settings
 from app.console_links import ConsoleGrant, create_link
@@ -425,6 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_program_commands(commands, open_database)
     add_points_commands(commands, open_database)
+    add_report_commands(commands, open_database)
 
     export = commands.add_parser("export-schema", help="write the served GraphQL SDL")
     export.add_argument("--output", default="graphql_schema/schema.graphql")

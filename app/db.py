@@ -77,7 +77,12 @@ INDEXES: dict[str, list[IndexModel]] = {
             unique=True,
             partialFilterExpression={"idempotency_key": {"$type": "string"}},
         ),
+        # Reports (app/reports): entries of a period, and those recorded since the rollup's mark.
+        IndexModel([("occurred_at", ASCENDING)]),
+        IndexModel([("recorded_at", ASCENDING)]),
     ],
+    # The ledger's hourly rollup (app/reports/rollup.py): one document per hour, by _id.
+    "ledger_hours": [],
     "holds": [
         IndexModel([("member_id", ASCENDING), ("status", ASCENDING)]),
         IndexModel([("status", ASCENDING), ("expires_at", ASCENDING)]),
@@ -93,6 +98,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     "redemptions": [
         IndexModel([("member_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
         IndexModel([("entry_id", ASCENDING)], unique=True),  # a replay finds it by its entry
+        IndexModel([("created_at", ASCENDING)]),  # reports: the redemptions of a period
         IndexModel(
             [("coupon_code", ASCENDING)],
             unique=True,

@@ -8,6 +8,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.name_converter import NameConverter
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.base import get_object_definition
@@ -47,6 +48,7 @@ from graphql_schema.permissions import MemberMutation
 from graphql_schema.program import Program, resolve_program
 from graphql_schema.redeem import RedeemRewardPayload, redeem_reward_field
 from graphql_schema.relay import Node
+from graphql_schema.reports import SCALARS, Reports, reports_field
 from graphql_schema.rewards import Redemption, Reward, RewardConnection, resolve_rewards
 from graphql_schema.safety import NoIntrospection, Rules
 from graphql_schema.sessions import (
@@ -82,6 +84,7 @@ class Query:
     points_jobs: points_admin.PointsJobConnection = points_admin.points_jobs_field
     audit_log: AuditLogConnection = audit_log_field
     members: members_admin.MemberConnection = members_admin.members_field
+    reports: Reports | None = reports_field
 
 
 @strawberry.type
@@ -185,6 +188,7 @@ def build_schema(*, introspection: bool = True) -> strawberry.Schema:
         "subscription": Subscription,
         "types": [Member, LedgerEntry, Reward, Redemption, *ALL_ERROR_TYPES],
         "extensions": extensions,
+        "config": StrawberryConfig(scalar_map=SCALARS),
     }
     built = JifenSchema(**schema_kwargs)
     built.request_rules = rules

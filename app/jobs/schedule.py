@@ -1,5 +1,5 @@
 """The worker's jobs: mature, release expired holds, expire, warn, review tiers, run operators'
-bulk points jobs, deliver the outbox."""
+bulk points jobs, roll the ledger up by hour for reports, deliver the outbox."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from app.notifications.outbox import GatewayResponse, dispatch_due
 from app.notifications.warnings import issue_expiry_warnings
 from app.points import run_due_jobs
 from app.program.service import ProgramNotConfigured, get_program
+from app.reports import roll_up_ledger
 
 BATCHES_PER_PASS = 5
 POINTS_JOB_MEMBERS = 500  # members of a bulk job per pass
@@ -67,6 +68,11 @@ def points_jobs(owner: str) -> JobRun:
     return run
 
 
+async def rollup(mongo: Mongo, clock: Clock) -> JobOutcome:
+    """Add the entries recorded since the last run to the reports' hourly buckets."""
+    return JobOutcome(await roll_up_ledger(mongo, clock))
+
+
 def push_secret(settings: Settings) -> bytes:
     """The configured HMAC key, or one generated once into the data folder (never in the repo)."""
     if settings.push_signing_secret:
@@ -104,6 +110,7 @@ def default_jobs(settings: Settings, client: httpx.AsyncClient) -> list[Job]:
         Job("warn", warn, every),
         Job("tiers", tiers, every),
         Job("points-jobs", points_jobs(worker_id()), every),
+        Job("ledger-rollup", rollup, every),
     ]
     if settings.push_gateway_url:
         jobs.append(outbox_job(settings, client))

@@ -143,7 +143,7 @@ async def admin(runtime, clock, issuer) -> str:
     return issuer.mint(
         PrincipalKind.ADMIN,
         "ops",
-        scopes=["members:read", "program:read", "program:write", "points:write"],
+        scopes=["members:read", "program:read", "program:write", "points:write", "reports:read"],
     )
 
 

@@ -1,0 +1,68 @@
+"""Reports for operators: points flows by period, liability in points and money as of any date,
+breakage, earns by rule and campaign, points by partner, top earners, active and dormant
+members, redemptions by reward. Each report is a frozen value with `table()` (CSV through
+`to_csv`); all sums are computed by the database (docs/reports.md).
+"""
+
+from app.reports.activity import MAX_DORMANT_DAYS, Group, MemberActivity, member_activity
+from app.reports.breakdowns import (
+    MAX_EARNERS,
+    ByPartner,
+    EarnByRule,
+    Earner,
+    PartnerRow,
+    RuleRow,
+    TopEarners,
+    by_partner,
+    earn_by_rule,
+    top_earners,
+)
+from app.reports.flows import Breakage, FlowRow, PointsFlow, breakage, points_flow
+from app.reports.liability import Liability, LiabilitySeries, liability_as_of, liability_series
+from app.reports.periods import Period, ReportInvalid
+from app.reports.redemptions import (
+    MAX_REWARDS,
+    RedemptionsByReward,
+    RewardRow,
+    redemptions_by_reward,
+)
+from app.reports.rollup import roll_up_ledger
+from app.reports.table import Report, Table, to_csv
+from app.reports.values import PointValue
+
+__all__ = [
+    "MAX_DORMANT_DAYS",
+    "MAX_EARNERS",
+    "MAX_REWARDS",
+    "Breakage",
+    "ByPartner",
+    "EarnByRule",
+    "Earner",
+    "FlowRow",
+    "Group",
+    "Liability",
+    "LiabilitySeries",
+    "MemberActivity",
+    "PartnerRow",
+    "Period",
+    "PointValue",
+    "PointsFlow",
+    "RedemptionsByReward",
+    "Report",
+    "ReportInvalid",
+    "RewardRow",
+    "RuleRow",
+    "Table",
+    "TopEarners",
+    "breakage",
+    "by_partner",
+    "earn_by_rule",
+    "liability_as_of",
+    "liability_series",
+    "member_activity",
+    "points_flow",
+    "redemptions_by_reward",
+    "roll_up_ledger",
+    "to_csv",
+    "top_earners",
+]

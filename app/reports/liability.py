@@ -1,0 +1,118 @@
+"""Outstanding liability: the points members hold as of an instant, and their value in money.
+
+As of T, counting every entry that occurred at or before T (`occurred_at`; docs/reports.md):
+
+- `points` = Σ (points + debt_change) = available + pending + held at T: what members hold.
+  Pending points (inside a return window) count: they are issued and owed unless a refund
+  reverses them, and a refund's REVERSAL then takes them out. Held points count: they are the
+  member's until a capture redeems them.
+- `debt` = Σ debt_change: points members owe after refunds of points they had spent. A debt does
+  not reduce the liability: it is paid only from points the member earns later.
+- `net_points` = Σ points = points − debt, the sum `jifen ledger verify` checks balances against.
+- `money` = points × the point value of the program version in force at T, rounded once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from app.clock import Clock
+from app.db import Mongo
+from app.program.service import current_program
+from app.reports.periods import (
+    MAX_DAYS,
+    Period,
+    ReportInvalid,
+    date_range,
+    end_of_day,
+    just_after,
+)
+from app.reports.table import Table
+from app.reports.totals import ledger_totals
+from app.reports.values import PointValue, value_history
+
+ONE_MS = timedelta(milliseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Liability:
+    as_of: datetime  # the last instant counted (inclusive)
+    points: int
+    debt: int
+    net_points: int
+    value: PointValue
+
+    @property
+    def money(self) -> Decimal:
+        return self.value.money(self.points)
+
+    def table(self) -> Table:
+        return Table(LIABILITY_HEADER, (self._row(self.as_of),))
+
+    def _row(self, label: datetime | date) -> tuple[datetime | date | int | Decimal | str, ...]:
+        return (
+            label, self.points, self.debt, self.net_points, self.value.value, self.money,
+            self.value.currency, self.value.version,
+        )  # fmt: skip
+
+
+LIABILITY_HEADER = (
+    "as_of", "points", "debt", "net_points", "point_value", "money", "currency", "program_version",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class LiabilitySeries:
+    """The liability at the end of each local day of a period, each at that day's point value."""
+
+    days: tuple[tuple[date, Liability], ...]
+
+    def table(self) -> Table:
+        header = ("date", *LIABILITY_HEADER[1:])
+        return Table(header, tuple(day._row(on) for on, day in self.days))
+
+
+async def liability_as_of(
+    mongo: Mongo, clock: Clock, *, at: datetime | None = None, on: date | None = None
+) -> Liability:
+    """The liability as of the instant `at`, or at the end of the local day `on`, or now."""
+    if at is not None and on is not None:
+        raise ReportInvalid("date", "give an instant or a date, not both")
+    if on is not None:
+        until = end_of_day(on, (await current_program(mongo)).zone)
+    else:
+        until = just_after(clock.now() if at is None else at)
+    return await liability_until(mongo, until)
+
+
+async def liability_until(mongo: Mongo, until: datetime) -> Liability:
+    """The liability counting the entries that occurred before `until` (exclusive)."""
+    history = await value_history(mongo)
+    totals = (await ledger_totals(mongo, None, until)).get(None)
+    net = 0 if totals is None else totals.points
+    debt = 0 if totals is None else totals.debt
+    return Liability(until - ONE_MS, net + debt, debt, net, history.before(until))
+
+
+async def liability_series(mongo: Mongo, first: date, last: date) -> LiabilitySeries:
+    """The liability at the end of each local day from `first` to `last` (program time zone)."""
+    history = await value_history(mongo)
+    zone = (await current_program(mongo)).zone
+    span = date_range(first, last, zone, MAX_DAYS[Period.DAY])
+    opening = (await ledger_totals(mongo, None, span.start)).get(None)
+    daily = await ledger_totals(mongo, span.start, span.end, Period.DAY, zone)
+    by_date = {key.astimezone(zone).date(): sums for key, sums in daily.items() if key}
+    net = 0 if opening is None else opening.points
+    debt = 0 if opening is None else opening.debt
+    days = []
+    on = first
+    while on <= last:
+        sums = by_date.get(on)
+        if sums is not None:
+            net, debt = net + sums.points, debt + sums.debt
+        until = end_of_day(on, zone)
+        days.append((on, Liability(until - ONE_MS, net + debt, debt, net, history.before(until))))
+        on += timedelta(days=1)
+    return LiabilitySeries(tuple(days))

@@ -1,0 +1,84 @@
+"""Outstanding liability as of past dates equals a recomputation from the raw ledger entries,
+with the point value of the program version in force at each date."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from app.clock import FrozenClock
+from app.db import Mongo
+from app.reports import liability_as_of, liability_series, roll_up_ledger
+from tests.reports.ledger_story import at, build_story, end_of, recount
+
+DATES = (date(2026, 2, 12), date(2026, 3, 31), date(2026, 5, 19))
+INSTANTS = (
+    at(date(2026, 2, 15)) - timedelta(milliseconds=1),  # just before the refund
+    at(date(2026, 3, 12)) + timedelta(minutes=30),  # half an hour after an adjustment
+    at(date(2026, 3, 31), 15),  # the very instant of an earn
+)
+
+
+async def assert_reconciled(mongo: Mongo, clock: FrozenClock) -> None:
+    for day in DATES:
+        report = await liability_as_of(mongo, clock, on=day)
+        points, debt, money = await recount(mongo, end_of(day))
+        assert (report.points, report.debt, report.money) == (points, debt, money), day
+        assert report.net_points == points - debt
+    for instant in INSTANTS:  # inside an hour: the rollup's edges; T itself is counted
+        report = await liability_as_of(mongo, clock, at=instant)
+        recounted = await recount(mongo, instant + timedelta(milliseconds=1))
+        assert (report.points, report.debt, report.money) == recounted, instant
+
+
+async def test_liability_as_of_three_past_dates_equals_the_raw_ledger(
+    mongo: Mongo, clock: FrozenClock
+) -> None:
+    await build_story(mongo, clock)
+    clock.set(clock.now() + timedelta(days=3))
+    await assert_reconciled(mongo, clock)
+    values = {(await liability_as_of(mongo, clock, on=day)).value.value for day in DATES}
+    assert values == {Decimal("0.01"), Decimal("0.015"), Decimal("0.0125")}
+    debts = [(await liability_as_of(mongo, clock, on=day)).debt for day in DATES]
+    assert debts[0] == 0 and debts[1] > 0  # the refund after spending left a debt by March
+
+
+async def test_the_rollup_changes_no_figure_and_a_late_posting_lands_on_its_date(
+    mongo: Mongo, clock: FrozenClock
+) -> None:
+    await build_story(mongo, clock, until=date(2026, 5, 10))
+    clock.set(clock.now() + timedelta(days=2))
+    assert await roll_up_ledger(mongo, clock) > 0
+    assert await roll_up_ledger(mongo, clock) == 0  # nothing new
+    await assert_reconciled(mongo, clock)
+    before = await liability_as_of(mongo, clock, on=DATES[1])
+    await build_story(mongo, clock)  # the rest: a hold, and an earn of 3 March posted on 18 May
+    clock.set(clock.now() + timedelta(days=3))
+    await assert_reconciled(mongo, clock)  # the late earn is in the tail, on 3 March
+    after = await liability_as_of(mongo, clock, on=DATES[1])
+    assert after.points == before.points + 700
+    assert await roll_up_ledger(mongo, clock) > 0
+    await assert_reconciled(mongo, clock)
+
+
+async def test_liability_now_is_what_the_accounts_hold(mongo: Mongo, clock: FrozenClock) -> None:
+    await build_story(mongo, clock)
+    report = await liability_as_of(mongo, clock)
+    held = debt = 0
+    async for account in mongo["accounts"].find({}):
+        held += account["available"] + account["pending"] + account["held"]
+        debt += account["debt"]
+    assert (report.points, report.debt) == (held, debt)
+
+
+async def test_a_daily_series_values_each_day_at_its_own_point_value(
+    mongo: Mongo, clock: FrozenClock
+) -> None:
+    await build_story(mongo, clock)
+    series = await liability_series(mongo, date(2026, 2, 26), date(2026, 3, 6))
+    assert [day for day, _ in series.days][0] == date(2026, 2, 26)
+    assert len(series.days) == 9
+    for day, report in series.days:
+        points, debt, money = await recount(mongo, end_of(day))
+        assert (report.points, report.debt, report.money) == (points, debt, money), day
+    assert {report.value.value for _, report in series.days} == {Decimal("0.01"), Decimal("0.015")}
