@@ -94,7 +94,14 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "rewards": [
         IndexModel([("active", ASCENDING), ("points_price", ASCENDING), ("_id", ASCENDING)]),
+        IndexModel(
+            [("admin_key", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"admin_key": {"$type": "string"}},
+        ),  # createReward's idempotency key
     ],
+    # Coupon batches (app/rewards/admin.py): the code is the id; a redemption claims a free one.
+    "coupon_codes": [IndexModel([("reward_id", ASCENDING), ("status", ASCENDING)])],
     "redemptions": [
         IndexModel([("member_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
         IndexModel([("entry_id", ASCENDING)], unique=True),  # a replay finds it by its entry

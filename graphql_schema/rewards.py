@@ -51,6 +51,10 @@ class Reward(Node):
     available_until: datetime | None = strawberry.field(
         description="When the reward leaves the catalog, if it is scheduled to."
     )
+    available_from: datetime | None = strawberry.field(
+        default=None, description="When the reward enters the catalog, if it is scheduled to."
+    )
+    active: bool = strawberry.field(default=True, description="False: archived by an operator.")
 
     @classmethod
     def from_model(cls, reward: RewardModel) -> Reward:
@@ -65,6 +69,8 @@ class Reward(Node):
             per_member_limit=reward.per_member_limit,
             min_tier_code=reward.min_tier,
             available_until=reward.active_until,
+            available_from=reward.active_from,
+            active=reward.active,
         )
 
 

@@ -14,7 +14,14 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.base import get_object_definition
 from strawberry.types.graphql import OperationType
 
-from graphql_schema import console_link, engagement, members_admin, partners, points_admin
+from graphql_schema import (
+    catalog_admin,
+    console_link,
+    engagement,
+    members_admin,
+    partners,
+    points_admin,
+)
 from graphql_schema.admin_program import (
     ProgramVersion,
     ProgramVersionConnection,
@@ -84,6 +91,7 @@ class Query:
     points_jobs: points_admin.PointsJobConnection = points_admin.points_jobs_field
     audit_log: AuditLogConnection = audit_log_field
     members: members_admin.MemberConnection = members_admin.members_field
+    catalog: catalog_admin.CatalogConnection = catalog_admin.catalog_field
     reports: Reports | None = reports_field
 
 
@@ -117,6 +125,12 @@ class Mutation:
     reactivate_member: members_admin.MemberAdminPayload = members_admin.reactivate_member_field
     erase_member: members_admin.MemberAdminPayload = members_admin.erase_member_field
     export_member: members_admin.ExportMemberPayload = members_admin.export_member_field
+    create_reward: catalog_admin.RewardAdminPayload = catalog_admin.create_reward_field
+    update_reward: catalog_admin.RewardAdminPayload = catalog_admin.update_reward_field
+    move_stock: catalog_admin.RewardAdminPayload = catalog_admin.move_stock_field
+    add_coupons: catalog_admin.AddCouponsPayload = catalog_admin.add_coupons_field
+    cancel_redemption: catalog_admin.RedemptionAdminPayload = catalog_admin.cancel_redemption_field
+    use_coupon: catalog_admin.RedemptionAdminPayload = catalog_admin.use_coupon_field
     open_console_link: console_link.OpenConsoleLinkPayload = console_link.open_console_link_field
 
 

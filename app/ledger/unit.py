@@ -154,6 +154,40 @@ class LedgerUnit:
         )
         return Entry.from_document(entry)
 
+    async def restore(
+        self,
+        entry_id: str,
+        *,
+        reason: str,
+        actor: str | None = None,
+        channel: str | None = None,
+        reference: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Entry:
+        """Give back the points a REDEEM entry spent (a cancelled redemption): a positive REVERSAL
+        that credits them as a new lot that never expires, paying any debt first. Once per
+        entry is the caller's key's to guarantee (key the unit by the entry)."""
+        try:
+            spent = await self._mongo["ledger"].find_one(
+                {"_id": ObjectId(entry_id), "kind": EntryKind.REDEEM.value}, session=self.session
+            )
+        except (InvalidId, TypeError):
+            spent = None
+        if spent is None:
+            raise EntryNotFound(entry_id)
+        book = await self._book(spent["member_id"])
+        meta = EntryMeta(actor, channel, reference, reason, {"restores": entry_id, **(extra or {})})
+        entry = book.credit(
+            EntryKind.REVERSAL,
+            -int(spent["points"]),
+            self._request(meta),
+            earned_at=self.now,
+            available_at=None,
+            expires_at=None,
+            policy=policy_stamp(Never(), 1, "UTC"),
+        )
+        return Entry.from_document(entry)
+
     async def adjust(
         self,
         member_id: str,

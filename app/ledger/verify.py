@@ -43,7 +43,14 @@ async def verify_balances(mongo: Mongo, member_id: str | None = None) -> list[Dr
                             "$sum": {
                                 "$cond": [
                                     {"$eq": ["$kind", "REVERSAL"]},
-                                    {"$ifNull": ["$refund.points", {"$multiply": ["$points", -1]}]},
+                                    # a refund's account, or what it took; a positive REVERSAL
+                                    # (a cancelled redemption's points given back) refunds nothing
+                                    {
+                                        "$ifNull": [
+                                            "$refund.points",
+                                            {"$max": [0, {"$multiply": ["$points", -1]}]},
+                                        ]
+                                    },
                                     0,
                                 ]
                             }

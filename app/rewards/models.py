@@ -29,6 +29,7 @@ class Reward(BaseModel):
     active_from: datetime | None = None
     active_until: datetime | None = None
     coupon_validity_days: int | None = Field(default=None, gt=0)
+    coupon_batch: bool = False  # codes come from batches operators added (app/rewards/admin.py)
 
 
 class RedemptionStatus(StrEnum):

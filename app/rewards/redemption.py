@@ -141,6 +141,10 @@ async def redeem(
         redemption_id = "rd_" + secrets.token_hex(10)
         entry = await spend_points(unit, reward, member_id, quantity, redemption_id)
         coupon_code, coupon_expires_at = issue_coupon(reward, unit.now)
+        if coupon_code is not None and reward.coupon_batch:
+            coupon_code = await claim_batch_code(mongo, unit.session, reward.id, redemption_id)
+            if coupon_code is None:
+                raise OutOfStock(0, quantity)
         redemption = Redemption(
             id=redemption_id,
             member_id=member_id,
@@ -259,6 +263,19 @@ async def spend_points(
         raise NotEnoughPoints(exc.available, exc.requested) from None
     except AccountFrozen:
         raise MemberSuspended("this member cannot redeem: the account is suspended") from None
+
+
+async def claim_batch_code(
+    mongo: Mongo, session: AsyncClientSession, reward_id: str, redemption_id: str
+) -> str | None:
+    """A free code of the reward's uploaded or generated batches (app/rewards/admin.py), now
+    issued to the redemption; None when none is left."""
+    code = await mongo["coupon_codes"].find_one_and_update(
+        {"reward_id": reward_id, "status": "free"},
+        {"$set": {"status": "issued", "redemption_id": redemption_id}},
+        session=session,
+    )
+    return None if code is None else str(code["_id"])
 
 
 def issue_coupon(reward: Reward, now: datetime) -> tuple[str | None, datetime | None]:

@@ -1,0 +1,366 @@
+"""Operators run the catalog (积分商城): rewards, their stock, coupon batches, and cancelling a
+redemption. Every write is idempotent and records its audit entry in its own transaction.
+
+- A reward is created once per idempotency key (the same request replays, another one under the
+  key is refused); updates are validated against the whole reward, and audited field by field.
+- Stock moves by a signed delta under a key (a replay moves nothing), never below zero, so an
+  operator's correction and members' redemptions never overwrite each other.
+- A coupon batch (codes uploaded, or generated from `secrets`) adds its codes and as much stock:
+  the reward then issues those codes, each to one redemption only (the code is the document id).
+  A batch with a code that exists already is refused whole, naming the duplicates.
+- Cancelling a redemption gives the points back (a positive REVERSAL through the ledger), puts the
+  stock back, frees the member's per-member allowance and voids the coupon, in one transaction;
+  a coupon already used cannot be cancelled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import DuplicateKeyError
+
+from app.audit import record_audit
+from app.clock import Clock
+from app.db import Document, Mongo
+from app.ledger import Entry, IdempotencyConflict, LedgerUnit, run_in_ledger
+from app.rewards.models import Redemption, RedemptionStatus, Reward, RewardKind
+from app.rewards.redemption import new_coupon_code
+
+KEY_MAX = 200
+REASON_MAX = 500
+MAX_BATCH = 10_000
+CODE_MAX = 64
+EDITABLE = ("name", "description", "category", "points_price", "per_member_limit", "min_tier",
+            "active_from", "active_until", "coupon_validity_days")  # fmt: skip
+
+
+class CatalogRefused(Exception):
+    """An expected refusal; nothing changed. `code` is the API's UserErrorCode, `field` the input."""
+
+    code = "INVALID_INPUT"
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class RewardMissing(CatalogRefused):
+    code = "NOT_FOUND"
+
+
+class StockTooLow(CatalogRefused):
+    code = "OUT_OF_STOCK"
+
+
+class DuplicateCodes(CatalogRefused):
+    code = "DUPLICATE_CODES"
+
+
+class CouponUsed(CatalogRefused):
+    code = "COUPON_USED"
+
+
+class KeyReused(CatalogRefused):
+    code = "IDEMPOTENCY_CONFLICT"
+
+
+@dataclass(frozen=True)
+class RewardFields:
+    name: str
+    points_price: int
+    kind: RewardKind = RewardKind.GOODS
+    description: str | None = None
+    category: str | None = None
+    stock: int | None = None
+    per_member_limit: int | None = None
+    min_tier: str | None = None
+    active_from: datetime | None = None
+    active_until: datetime | None = None
+    coupon_validity_days: int | None = None
+
+
+def _fingerprint(*values: object) -> str:
+    return hashlib.sha256(json.dumps(values, default=str, sort_keys=True).encode()).hexdigest()
+
+
+def _validated(document: Document) -> Reward:
+    try:
+        reward = Reward.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise CatalogRefused(first["msg"], str(first["loc"][0]) if first["loc"] else None) from None
+    if reward.active_from and reward.active_until and reward.active_from >= reward.active_until:
+        raise CatalogRefused("the window ends before it starts", "activeUntil")
+    return reward
+
+
+def _key(key: str) -> str:
+    if not 0 < len(key) <= KEY_MAX:
+        raise CatalogRefused(f"the idempotency key has 1 to {KEY_MAX} characters", "idempotencyKey")
+    return key
+
+
+async def create_reward(
+    mongo: Mongo, clock: Clock, fields: RewardFields, *, idempotency_key: str, actor: str
+) -> Reward:
+    values = {k: v for k, v in vars(fields).items()}
+    document = {"_id": "r_" + secrets.token_hex(8), **values, "kind": fields.kind.value}
+    reward = _validated(document)
+    stored = {**reward.model_dump(by_alias=True, mode="python"), "admin_key": _key(idempotency_key),
+              "admin_fingerprint": _fingerprint(values)}  # fmt: skip
+
+    async def work(session: AsyncClientSession) -> Reward:
+        await mongo["rewards"].insert_one(stored, session=session)
+        await record_audit(mongo, clock, actor=actor, action="reward.create",
+                           target=f"reward:{reward.id}", after=_plain(values), session=session)  # fmt: skip
+        return reward
+
+    try:
+        return await mongo.transaction(work)
+    except DuplicateKeyError:
+        first = await mongo["rewards"].find_one({"admin_key": idempotency_key})
+        if first is None or first.get("admin_fingerprint") != stored["admin_fingerprint"]:
+            raise KeyReused(
+                "this idempotency key created another reward", "idempotencyKey"
+            ) from None
+        return Reward.model_validate(first)
+
+
+def _plain(values: dict[str, Any]) -> Document:
+    return {k: (v.isoformat() if isinstance(v, datetime) else str(v) if isinstance(v, RewardKind)
+                else v) for k, v in values.items()}  # fmt: skip
+
+
+async def update_reward(
+    mongo: Mongo, clock: Clock, reward_id: str, changes: dict[str, Any], *, actor: str
+) -> Reward:
+    """Change editable fields (and `active`: archive or restore); nothing changed records nothing."""
+    unknown = set(changes) - {*EDITABLE, "active"}
+    if unknown:
+        raise CatalogRefused(f"cannot change {sorted(unknown)} here", sorted(unknown)[0])
+
+    async def work(session: AsyncClientSession) -> Reward:
+        current = await mongo["rewards"].find_one({"_id": reward_id}, session=session)
+        if current is None:
+            raise RewardMissing("no such reward", "rewardId")
+        reward = _validated({**current, **changes})
+        before = {k: current.get(k) for k in changes if current.get(k) != changes[k]}
+        if before:
+            after = {k: changes[k] for k in before}
+            await mongo["rewards"].update_one({"_id": reward_id}, {"$set": after}, session=session)
+            action = "reward.update" if set(after) != {"active"} else (
+                "reward.restore" if after["active"] else "reward.archive")  # fmt: skip
+            await record_audit(mongo, clock, actor=actor, action=action, target=f"reward:{reward_id}",
+                               before=_plain(before), after=_plain(after), session=session)  # fmt: skip
+        return reward
+
+    return await mongo.transaction(work)
+
+
+async def move_stock(
+    mongo: Mongo, clock: Clock, reward_id: str, delta: int, *, reason: str, idempotency_key: str,
+    actor: str,
+) -> Reward:  # fmt: skip
+    """Add (delta > 0) or remove stock; never below zero; once per key."""
+    if delta == 0 or abs(delta) > 1_000_000:
+        raise CatalogRefused("the change is a non-zero number up to a million", "delta")
+    if not 0 < len(reason.strip()) <= REASON_MAX:
+        raise CatalogRefused(f"a reason of 1 to {REASON_MAX} characters", "reason")
+    move = {"_id": f"stock:{_key(idempotency_key)}", "reward_id": reward_id, "delta": delta,
+            "fingerprint": _fingerprint(reward_id, delta, reason)}  # fmt: skip
+
+    async def work(session: AsyncClientSession) -> Reward:
+        prior = await mongo["catalog_requests"].find_one({"_id": move["_id"]}, session=session)
+        if prior is not None:
+            if prior["fingerprint"] != move["fingerprint"]:
+                raise KeyReused("this idempotency key moved other stock", "idempotencyKey")
+            return await _reward(mongo, reward_id, session)
+        return await _move(mongo, clock, session, move, reason, actor)
+
+    return await mongo.transaction(work)
+
+
+async def _move(
+    mongo: Mongo, clock: Clock, session: AsyncClientSession, move: Document, reason: str, actor: str
+) -> Reward:
+    reward_id, delta = move["reward_id"], move["delta"]
+    current = await _reward(mongo, reward_id, session)
+    if current.stock is None:
+        raise CatalogRefused("this reward has unlimited stock", "delta")
+    updated = await mongo["rewards"].find_one_and_update(
+        {"_id": reward_id, "stock": {"$gte": max(0, -delta)}}, {"$inc": {"stock": delta}},
+        session=session, return_document=True,
+    )  # fmt: skip
+    if updated is None:
+        raise StockTooLow(f"only {current.stock} in stock", "delta")
+    await mongo["catalog_requests"].insert_one(move, session=session)
+    await record_audit(mongo, clock, actor=actor, action="reward.stock", target=f"reward:{reward_id}",
+                       before={"stock": current.stock}, after={"stock": updated["stock"]},
+                       note=reason, session=session)  # fmt: skip
+    return Reward.model_validate(updated)
+
+
+async def _reward(mongo: Mongo, reward_id: str, session: AsyncClientSession) -> Reward:
+    found = await mongo["rewards"].find_one({"_id": reward_id}, session=session)
+    if found is None:
+        raise RewardMissing("no such reward", "rewardId")
+    return Reward.model_validate(found)
+
+
+async def add_coupon_batch(
+    mongo: Mongo, clock: Clock, reward_id: str, *, codes: list[str] | None, generate: int | None,
+    idempotency_key: str, actor: str,
+) -> tuple[Reward, int]:  # fmt: skip
+    """Add a batch of codes to a coupon reward (and as much stock); returns the reward and the
+    number of codes. A replayed key adds nothing; a code that exists refuses the whole batch."""
+    batch = _batch_codes(codes, generate)
+    batch_id = f"batch:{_key(idempotency_key)}"
+    fingerprint = _fingerprint(reward_id, codes, generate)
+
+    async def work(session: AsyncClientSession) -> tuple[Reward, int]:
+        prior = await mongo["catalog_requests"].find_one({"_id": batch_id}, session=session)
+        if prior is not None:
+            if prior["fingerprint"] != fingerprint:
+                raise KeyReused("this idempotency key added another batch", "idempotencyKey")
+            return await _reward(mongo, reward_id, session), int(prior["count"])
+        reward = await _reward(mongo, reward_id, session)
+        if reward.kind is not RewardKind.COUPON:
+            raise CatalogRefused("codes are for coupon rewards", "rewardId")
+        now = clock.now()
+        documents = [{"_id": code, "reward_id": reward_id, "batch_id": batch_id, "status": "free",
+                      "created_at": now} for code in batch]  # fmt: skip
+        await _insert_codes(mongo, session, documents)
+        stock = (reward.stock or 0) + len(batch)
+        await mongo["rewards"].update_one({"_id": reward_id}, {"$set": {"stock": stock,
+                                          "coupon_batch": True}}, session=session)  # fmt: skip
+        await mongo["catalog_requests"].insert_one({"_id": batch_id, "fingerprint": fingerprint,
+                                                    "count": len(batch)}, session=session)  # fmt: skip
+        await record_audit(mongo, clock, actor=actor, action="reward.coupons",
+                           target=f"reward:{reward_id}", before={"stock": reward.stock},
+                           after={"stock": stock, "codes": len(batch),
+                                  "generated": generate is not None}, session=session)  # fmt: skip
+        return reward.model_copy(update={"stock": stock}), len(batch)
+
+    return await mongo.transaction(work)
+
+
+def _batch_codes(codes: list[str] | None, generate: int | None) -> list[str]:
+    if (codes is None) == (generate is None):
+        raise CatalogRefused("give either codes or generate", "codes")
+    if generate is not None:
+        if not 0 < generate <= MAX_BATCH:
+            raise CatalogRefused(f"generate 1 to {MAX_BATCH} codes", "generate")
+        return [new_coupon_code() for _ in range(generate)]
+    assert codes is not None
+    cleaned = [code.strip() for code in codes]
+    if not 0 < len(cleaned) <= MAX_BATCH or any(not 0 < len(c) <= CODE_MAX for c in cleaned):
+        raise CatalogRefused(f"1 to {MAX_BATCH} codes of 1 to {CODE_MAX} characters", "codes")
+    repeated = (
+        sorted({c for c in cleaned if cleaned.count(c) > 1})
+        if len(set(cleaned)) < len(cleaned)
+        else []
+    )
+    if repeated:
+        raise DuplicateCodes(f"codes repeated in the batch: {', '.join(repeated[:20])}", "codes")
+    return cleaned
+
+
+async def _insert_codes(
+    mongo: Mongo, session: AsyncClientSession, documents: list[Document]
+) -> None:
+    ids = [d["_id"] for d in documents]
+    taken = await mongo["coupon_codes"].find({"_id": {"$in": ids}}, {"_id": 1},
+                                             session=session).to_list(20)  # fmt: skip
+    if taken:
+        names = ", ".join(str(d["_id"]) for d in taken)
+        raise DuplicateCodes(f"codes that exist already: {names}", "codes")
+    await mongo["coupon_codes"].insert_many(documents, session=session)
+
+
+async def cancel_redemption(
+    mongo: Mongo, clock: Clock, redemption_id: str, *, reason: str, actor: str
+) -> Redemption:
+    """Points back, stock back, allowance back, coupon void; once (a replay returns the result)."""
+    if not 0 < len(reason.strip()) <= REASON_MAX:
+        raise CatalogRefused(f"a reason of 1 to {REASON_MAX} characters", "reason")
+
+    async def work(unit: LedgerUnit) -> Redemption:
+        found = await mongo["redemptions"].find_one({"_id": redemption_id}, session=unit.session)
+        if found is None:
+            raise CatalogRefused("no such redemption", "redemptionId")
+        redemption = Redemption.model_validate(found)
+        if redemption.status is RedemptionStatus.CANCELLED:
+            return redemption
+        if found.get("coupon_used_at") is not None:
+            raise CouponUsed(
+                "the coupon was used: the redemption cannot be cancelled", "redemptionId"
+            )
+        assert redemption.entry_id is not None
+        await unit.restore(redemption.entry_id, reason=f"Cancelled: {reason}", actor=actor,
+                           reference=redemption_id, extra={"redemption_id": redemption_id})  # fmt: skip
+        await _put_back(mongo, unit.session, redemption)
+        now = unit.now
+        await mongo["redemptions"].update_one({"_id": redemption_id}, {"$set": {
+            "status": RedemptionStatus.CANCELLED.value, "cancelled_at": now,
+            "cancel_reason": reason}}, session=unit.session)  # fmt: skip
+        await record_audit(mongo, clock, actor=actor, action="redemption.cancel",
+                           target=f"redemption:{redemption_id}",
+                           after={"points": redemption.points, "member_id": redemption.member_id},
+                           note=reason, session=unit.session)  # fmt: skip
+        return redemption.model_copy(update={"status": RedemptionStatus.CANCELLED})
+
+    async def replay(entry: Entry) -> Redemption:
+        document = await mongo["redemptions"].find_one({"_id": redemption_id})
+        assert document is not None
+        return Redemption.model_validate(document)
+
+    try:
+        return await run_in_ledger(mongo, clock, work, idempotency_key=f"cancel:{redemption_id}",
+                                   fingerprint="cancel", replay=replay, require_entry=False)  # fmt: skip
+    except IdempotencyConflict:  # pragma: no cover - one fingerprint for every cancellation
+        raise KeyReused("cancelled already", "redemptionId") from None
+
+
+async def _put_back(mongo: Mongo, session: AsyncClientSession, redemption: Redemption) -> None:
+    """The units to the stock, the member's allowance, the coupon void."""
+    await mongo["rewards"].update_one(
+        {"_id": redemption.reward_id, "stock": {"$type": "int"}},
+        {"$inc": {"stock": redemption.quantity}}, session=session,
+    )  # fmt: skip
+    await mongo["reward_claims"].update_one(
+        {"_id": f"{redemption.reward_id}:{redemption.member_id}"},
+        {"$inc": {"quantity": -redemption.quantity}}, session=session,
+    )  # fmt: skip
+    if redemption.coupon_code is not None:
+        await mongo["coupon_codes"].update_one(
+            {"_id": redemption.coupon_code}, {"$set": {"status": "void"}}, session=session
+        )
+
+
+async def use_coupon(mongo: Mongo, clock: Clock, code: str, *, actor: str) -> Redemption:
+    """A partner marks a coupon used at the till; using it again is refused, as are void and
+    expired ones."""
+    if not 0 < len(code) <= CODE_MAX:
+        raise CatalogRefused("not a coupon code", "code")
+    now = clock.now()
+    used = await mongo["redemptions"].find_one_and_update(
+        {"coupon_code": code, "status": RedemptionStatus.COMPLETED.value, "coupon_used_at": None,
+         "coupon_expires_at": {"$gt": now}},
+        {"$set": {"coupon_used_at": now, "coupon_used_by": actor}}, return_document=True,
+    )  # fmt: skip
+    if used is not None:
+        await mongo["coupon_codes"].update_one({"_id": code}, {"$set": {"status": "used"}})
+        return Redemption.model_validate(used)
+    found = await mongo["redemptions"].find_one({"coupon_code": code})
+    if found is None:
+        raise CatalogRefused("no such coupon", "code")
+    if found.get("coupon_used_at") is not None:
+        raise CouponUsed("the coupon was used already", "code")
+    raise CatalogRefused("the coupon was cancelled or has expired", "code")

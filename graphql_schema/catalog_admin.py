@@ -1,0 +1,291 @@
+"""Operators run the catalog (admin scopes catalog:read, catalog:write): rewards, stock, coupon
+batches, cancelled redemptions; partners mark coupons used (scope points:redeem). The rules are
+in app/rewards/admin.py."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import strawberry
+from strawberry.extensions.field_extension import FieldExtension
+from strawberry.permission import PermissionExtension
+from strawberry.types.unset import UNSET
+
+from app.audit import actor_of
+from app.auth.principals import PrincipalKind
+from app.rewards.admin import (
+    CatalogRefused,
+    RewardFields,
+    add_coupon_batch,
+    cancel_redemption,
+    create_reward,
+    move_stock,
+    update_reward,
+    use_coupon,
+)
+from app.rewards.models import Reward as RewardModel
+from app.rewards.models import RewardKind as RewardKindModel
+from graphql_schema.context import Info
+from graphql_schema.errors import InvalidInput
+from graphql_schema.ids import from_global_id
+from graphql_schema.permissions import IsAdmin, IsPartner, require_kind, require_principal
+from graphql_schema.relay import KEY, Connection, Cursor, connection, page_size
+from graphql_schema.rewards import Redemption, Reward, RewardKind
+from graphql_schema.user_errors import UserError, UserErrorCode, user_error
+
+READ, WRITE = "catalog:read", "catalog:write"
+REWARDS = Cursor("catalog", (KEY,))
+T = TypeVar("T")
+P = TypeVar("P")
+
+
+def _scope(scope: str) -> list[FieldExtension]:
+    return [PermissionExtension(permissions=[IsAdmin(scope)], use_directives=False)]
+
+
+@strawberry.input(description="A new reward; left out: unlimited stock, no limit, always on.")
+class CreateRewardInput:
+    name: str
+    points_price: int
+    kind: RewardKind = RewardKind.GOODS
+    description: str | None = None
+    category: str | None = None
+    stock: int | None = None
+    per_member_limit: int | None = None
+    min_tier: str | None = strawberry.field(default=None, description="A tier code.")
+    active_from: datetime | None = None
+    active_until: datetime | None = None
+    coupon_validity_days: int | None = None
+    idempotency_key: str
+
+
+@strawberry.input(description="Fields left out stay; `active: false` archives the reward.")
+class UpdateRewardInput:
+    reward_id: strawberry.ID
+    name: str | None = UNSET
+    description: str | None = UNSET
+    category: str | None = UNSET
+    points_price: int | None = UNSET
+    per_member_limit: int | None = UNSET
+    min_tier: str | None = UNSET
+    active_from: datetime | None = UNSET
+    active_until: datetime | None = UNSET
+    coupon_validity_days: int | None = UNSET
+    active: bool | None = UNSET
+
+
+@strawberry.input(description="Add (positive) or remove stock, with why.")
+class MoveStockInput:
+    reward_id: strawberry.ID
+    delta: int
+    reason: str
+    idempotency_key: str
+
+
+@strawberry.input(description="Upload `codes`, or `generate` that many random ones.")
+class AddCouponsInput:
+    reward_id: strawberry.ID
+    codes: list[str] | None = None
+    generate: int | None = None
+    idempotency_key: str
+
+
+@strawberry.input
+class CancelRedemptionInput:
+    redemption_id: strawberry.ID
+    reason: str
+
+
+@strawberry.input
+class UseCouponInput:
+    code: str
+
+
+@strawberry.type
+class RewardAdminPayload:
+    reward: Reward | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class AddCouponsPayload:
+    reward: Reward | None
+    added: int
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class RedemptionAdminPayload:
+    redemption: Redemption | None
+    user_errors: list[UserError]
+
+
+CatalogConnection = Connection[Reward]
+
+
+def _refusal(exc: CatalogRefused) -> UserError:
+    field = ("input", _camel(exc.field)) if exc.field else ()
+    return user_error(UserErrorCode[exc.code], str(exc), *field)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _raw(global_id: str, kind: str, field: str) -> str:
+    try:
+        return from_global_id(global_id, kind)[1]
+    except InvalidInput:
+        raise CatalogRefused(f"not a {kind} id", field) from None
+
+
+async def _run(
+    run: Callable[[], Awaitable[T]], ok: Callable[[T], P], failed: Callable[[UserError], P]
+) -> P:
+    try:
+        return ok(await run())
+    except CatalogRefused as exc:
+        return failed(_refusal(exc))
+
+
+def _reward_payload(reward: RewardModel) -> RewardAdminPayload:
+    return RewardAdminPayload(reward=Reward.from_model(reward), user_errors=[])
+
+
+def _reward_failed(error: UserError) -> RewardAdminPayload:
+    return RewardAdminPayload(reward=None, user_errors=[error])
+
+
+async def create_reward_mutation(info: Info, input: CreateRewardInput) -> RewardAdminPayload:
+    actor = actor_of(require_kind(info, PrincipalKind.ADMIN, WRITE))
+    runtime = info.context.runtime
+    fields = RewardFields(
+        name=input.name, points_price=input.points_price, kind=RewardKindModel(input.kind.value),
+        description=input.description, category=input.category, stock=input.stock,
+        per_member_limit=input.per_member_limit, min_tier=input.min_tier,
+        active_from=input.active_from, active_until=input.active_until,
+        coupon_validity_days=input.coupon_validity_days,
+    )  # fmt: skip
+    return await _run(lambda: create_reward(runtime.mongo, runtime.clock, fields,
+                      idempotency_key=input.idempotency_key, actor=actor),
+                      _reward_payload, _reward_failed)  # fmt: skip
+
+
+async def update_reward_mutation(info: Info, input: UpdateRewardInput) -> RewardAdminPayload:
+    actor = actor_of(require_kind(info, PrincipalKind.ADMIN, WRITE))
+    runtime = info.context.runtime
+    names = ("name", "description", "category", "points_price", "per_member_limit", "min_tier",
+             "active_from", "active_until", "coupon_validity_days", "active")  # fmt: skip
+    changes = {n: getattr(input, n) for n in names if getattr(input, n) is not UNSET}
+
+    async def run() -> RewardModel:
+        reward_id = _raw(input.reward_id, "Reward", "rewardId")
+        return await update_reward(runtime.mongo, runtime.clock, reward_id, changes, actor=actor)
+
+    return await _run(run, _reward_payload, _reward_failed)
+
+
+async def move_stock_mutation(info: Info, input: MoveStockInput) -> RewardAdminPayload:
+    actor = actor_of(require_kind(info, PrincipalKind.ADMIN, WRITE))
+    runtime = info.context.runtime
+
+    async def run() -> RewardModel:
+        reward_id = _raw(input.reward_id, "Reward", "rewardId")
+        return await move_stock(runtime.mongo, runtime.clock, reward_id, input.delta,
+                                reason=input.reason, idempotency_key=input.idempotency_key,
+                                actor=actor)  # fmt: skip
+
+    return await _run(run, _reward_payload, _reward_failed)
+
+
+async def add_coupons_mutation(info: Info, input: AddCouponsInput) -> AddCouponsPayload:
+    actor = actor_of(require_kind(info, PrincipalKind.ADMIN, WRITE))
+    runtime = info.context.runtime
+
+    async def run() -> tuple[RewardModel, int]:
+        reward_id = _raw(input.reward_id, "Reward", "rewardId")
+        return await add_coupon_batch(runtime.mongo, runtime.clock, reward_id, codes=input.codes,
+                                      generate=input.generate,
+                                      idempotency_key=input.idempotency_key, actor=actor)  # fmt: skip
+
+    return await _run(run,
+                      lambda done: AddCouponsPayload(reward=Reward.from_model(done[0]),
+                                                     added=done[1], user_errors=[]),
+                      lambda e: AddCouponsPayload(reward=None, added=0, user_errors=[e]))  # fmt: skip
+
+
+def _redemption_ok(redemption: Any) -> RedemptionAdminPayload:
+    return RedemptionAdminPayload(redemption=Redemption.from_model(redemption), user_errors=[])
+
+
+def _redemption_failed(error: UserError) -> RedemptionAdminPayload:
+    return RedemptionAdminPayload(redemption=None, user_errors=[error])
+
+
+async def cancel_redemption_mutation(
+    info: Info, input: CancelRedemptionInput
+) -> RedemptionAdminPayload:
+    actor = actor_of(require_kind(info, PrincipalKind.ADMIN, WRITE))
+    runtime = info.context.runtime
+
+    async def run() -> Any:
+        redemption_id = _raw(input.redemption_id, "Redemption", "redemptionId")
+        return await cancel_redemption(runtime.mongo, runtime.clock, redemption_id,
+                                       reason=input.reason, actor=actor)  # fmt: skip
+
+    return await _run(run, _redemption_ok, _redemption_failed)
+
+
+async def use_coupon_mutation(info: Info, input: UseCouponInput) -> RedemptionAdminPayload:
+    actor = actor_of(require_principal(info))
+    runtime = info.context.runtime
+    return await _run(lambda: use_coupon(runtime.mongo, runtime.clock, input.code, actor=actor),
+                      _redemption_ok, _redemption_failed)  # fmt: skip
+
+
+async def resolve_catalog(
+    info: Info, first: int = 20, after: str | None = None
+) -> CatalogConnection:
+    """Every reward, archived or not, by id."""
+    start = REWARDS.decode(after)[0] if after is not None else None
+    limit = page_size(first)
+    query = {"_id": {"$gt": start}} if start is not None else {}
+    cursor = info.context.runtime.mongo["rewards"].find(query).sort("_id", 1).limit(limit + 1)
+    found = [RewardModel.model_validate(d) async for d in cursor]
+    return connection(found[:limit], has_next=len(found) > limit, after=after,
+                      cursor=lambda r: REWARDS.encode(r.id), node=Reward.from_model)  # fmt: skip
+
+
+catalog_field = strawberry.field(
+    resolver=resolve_catalog, extensions=_scope(READ),
+    description="Operators: every reward, archived ones too, with stock (catalog:read).",
+)  # fmt: skip
+create_reward_field = strawberry.mutation(
+    resolver=create_reward_mutation, extensions=_scope(WRITE),
+    description="Operators: add a reward to the catalog (catalog:write); a key replays.",
+)  # fmt: skip
+update_reward_field = strawberry.mutation(
+    resolver=update_reward_mutation, extensions=_scope(WRITE),
+    description="Operators: change, archive (active: false) or restore a reward (catalog:write).",
+)  # fmt: skip
+move_stock_field = strawberry.mutation(
+    resolver=move_stock_mutation, extensions=_scope(WRITE),
+    description="Operators: add or remove stock, never below zero, once per key (catalog:write).",
+)  # fmt: skip
+add_coupons_field = strawberry.mutation(
+    resolver=add_coupons_mutation, extensions=_scope(WRITE),
+    description="Operators: upload or generate a coupon batch; each code is issued once.",
+)  # fmt: skip
+cancel_redemption_field = strawberry.mutation(
+    resolver=cancel_redemption_mutation, extensions=_scope(WRITE),
+    description="Operators: cancel a redemption: points back (REVERSAL), stock back, coupon void; "
+    "a used coupon cannot be cancelled (COUPON_USED).",
+)  # fmt: skip
+use_coupon_field = strawberry.mutation(
+    resolver=use_coupon_mutation,
+    extensions=[PermissionExtension(permissions=[IsPartner("points:redeem")], use_directives=False)],
+    description="Partners: mark a coupon used at the till (scope points:redeem); once only.",
+)  # fmt: skip

@@ -1,0 +1,209 @@
+"""Operators run the catalog over HTTP: rewards, stock, coupon batches issued once each under
+concurrency, and cancelled redemptions; partners use coupons; scopes enforced."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+
+from app.auth.principals import PrincipalKind
+from app.auth.tokens import TokenIssuer
+from app.clock import FrozenClock
+from app.ledger import get_balance, verify_balances
+from app.runtime import Runtime
+from graphql_schema.ids import to_global_id
+from tests.api.gql import ask, codes, data, earn_points, make_member, make_program, member_token
+
+ADMIN = ["catalog:read", "catalog:write", "audit:read"]
+REWARD = "reward { id name stock active pointsPrice kind } userErrors { code field message }"
+CREATE = f"mutation($i: CreateRewardInput!) {{ createReward(input: $i) {{ {REWARD} }} }}"
+UPDATE = f"mutation($i: UpdateRewardInput!) {{ updateReward(input: $i) {{ {REWARD} }} }}"
+STOCK = f"mutation($i: MoveStockInput!) {{ moveStock(input: $i) {{ {REWARD} }} }}"
+COUPONS = """mutation($i: AddCouponsInput!) { addCoupons(input: $i) {
+  added reward { stock } userErrors { code field message } } }"""
+REDEMPTION = "redemption { id status couponCode points } userErrors { code field }"
+CANCEL = (
+    f"mutation($i: CancelRedemptionInput!) {{ cancelRedemption(input: $i) {{ {REDEMPTION} }} }}"
+)
+USE = f"mutation($i: UseCouponInput!) {{ useCoupon(input: $i) {{ {REDEMPTION} }} }}"
+REDEEM = f"mutation($i: RedeemRewardInput!) {{ redeemReward(input: $i) {{ {REDEMPTION} }} }}"
+MEMBER_REWARDS = "{ rewards(first: 50) { edges { node { name } } } }"
+
+
+async def _do(client: httpx.AsyncClient, query: str, token: str, **i: Any) -> dict[str, Any]:
+    body = data(await ask(client, query, token, {"i": i}))
+    payload: dict[str, Any] = next(iter(body.values()))
+    return payload
+
+
+async def _coupon_reward(client: httpx.AsyncClient, admin: str) -> str:
+    made = await _do(client, CREATE, admin, name="Coffee coupon", pointsPrice=100, kind="COUPON",
+                     stock=0, idempotencyKey="coffee")  # fmt: skip
+    assert made["userErrors"] == [], made
+    return str(made["reward"]["id"])
+
+
+async def test_rewards_are_created_once_per_key_validated_archived_and_stocked(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer
+) -> None:
+    await make_program(runtime, clock)
+    admin = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=ADMIN)
+    new = {"name": "Mug", "pointsPrice": 500, "stock": 3, "idempotencyKey": "mug"}
+    made = await _do(client, CREATE, admin, **new)
+    assert await _do(client, CREATE, admin, **new) == made
+    other = await _do(client, CREATE, admin, **{**new, "pointsPrice": 600})
+    assert [e["code"] for e in other["userErrors"]] == ["IDEMPOTENCY_CONFLICT"]
+    bad = await _do(client, CREATE, admin, name="Free", pointsPrice=0, idempotencyKey="free")
+    assert [(e["code"], e["field"]) for e in bad["userErrors"]] == [
+        ("INVALID_INPUT", ["input", "pointsPrice"])
+    ]
+    reward = made["reward"]["id"]
+
+    moved = await _do(client, STOCK, admin, rewardId=reward, delta=2, reason="delivery",
+                      idempotencyKey="s1")  # fmt: skip
+    again = await _do(client, STOCK, admin, rewardId=reward, delta=2, reason="delivery",
+                      idempotencyKey="s1")  # fmt: skip
+    assert moved["reward"]["stock"] == again["reward"]["stock"] == 5
+    low = await _do(client, STOCK, admin, rewardId=reward, delta=-6, reason="broken",
+                    idempotencyKey="s2")  # fmt: skip
+    assert [e["code"] for e in low["userErrors"]] == ["OUT_OF_STOCK"]
+
+    token = member_token(issuer, await make_member(runtime, clock))
+    names = lambda body: [e["node"]["name"] for e in data(body)["rewards"]["edges"]]  # noqa: E731
+    assert names(await ask(client, MEMBER_REWARDS, token)) == ["Mug"]
+    archived = await _do(client, UPDATE, admin, rewardId=reward, active=False)
+    assert archived["reward"]["active"] is False
+    assert names(await ask(client, MEMBER_REWARDS, token)) == []
+    logged = await runtime.mongo["audit"].find({"action": {"$regex": "^reward"}}).to_list(None)
+    assert sorted(e["action"] for e in logged) == [
+        "reward.archive",
+        "reward.create",
+        "reward.stock",
+    ]
+
+
+async def test_a_batch_of_codes_is_issued_one_code_per_redemption_under_concurrency(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer
+) -> None:
+    await make_program(runtime, clock)
+    admin = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=ADMIN)
+    reward = await _coupon_reward(client, admin)
+    batch = await _do(client, COUPONS, admin, rewardId=reward, generate=5, idempotencyKey="b1")
+    assert (batch["added"], batch["reward"]["stock"]) == (5, 5)
+    replay = await _do(client, COUPONS, admin, rewardId=reward, generate=5, idempotencyKey="b1")
+    assert (replay["added"], replay["reward"]["stock"]) == (5, 5)
+    duplicate = await _do(client, COUPONS, admin, rewardId=reward, codes=["A-1", "A-2", "A-1"],
+                          idempotencyKey="b2")  # fmt: skip
+    assert [e["code"] for e in duplicate["userErrors"]] == ["DUPLICATE_CODES"]
+    uploaded = await _do(client, COUPONS, admin, rewardId=reward, codes=["A-1", "A-2"],
+                         idempotencyKey="b3")  # fmt: skip
+    assert uploaded["reward"]["stock"] == 7
+    clash = await _do(client, COUPONS, admin, rewardId=reward, codes=["A-2", "A-3"],
+                      idempotencyKey="b4")  # fmt: skip
+    assert [e["code"] for e in clash["userErrors"]] == ["DUPLICATE_CODES"]
+    assert "A-2" in clash["userErrors"][0]["message"]
+
+    tokens = []
+    for n in range(10):
+        member = await make_member(runtime, clock, name=f"M{n}")
+        await earn_points(runtime, clock, member, 100, f"e{n}")
+        tokens.append(member_token(issuer, member))
+    answers = await asyncio.gather(*(
+        _do(client, REDEEM, token, rewardId=reward, idempotencyKey="r") for token in tokens))  # fmt: skip
+    issued = [a["redemption"]["couponCode"] for a in answers if a["redemption"]]
+    refused = [a["userErrors"][0]["code"] for a in answers if not a["redemption"]]
+    assert len(issued) == 7 and len(set(issued)) == 7 and refused == ["OUT_OF_STOCK"] * 3
+    stored = (
+        await runtime.mongo["coupon_codes"].find({"reward_id": reward_id(reward)}).to_list(None)
+    )
+    assert sorted(c["_id"] for c in stored if c["status"] == "issued") == sorted(issued)
+    assert {"A-1", "A-2"} <= set(issued)
+    assert await verify_balances(runtime.mongo) == []
+
+
+def reward_id(global_id: str) -> str:
+    from graphql_schema.ids import from_global_id
+
+    return from_global_id(global_id, "Reward")[1]
+
+
+async def test_cancelling_gives_points_and_stock_back_and_voids_the_coupon_but_not_a_used_one(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer
+) -> None:
+    await make_program(runtime, clock)
+    admin = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=ADMIN)
+    partner = issuer.mint(PrincipalKind.PARTNER, "p1", scopes=["points:redeem"])
+    reward = await _coupon_reward(client, admin)
+    await _do(client, COUPONS, admin, rewardId=reward, generate=2, idempotencyKey="b1")
+    member = await make_member(runtime, clock)
+    await earn_points(runtime, clock, member, 300, "e1")
+    token = member_token(issuer, member)
+    first = (await _do(client, REDEEM, token, rewardId=reward, idempotencyKey="r1"))["redemption"]
+    second = (await _do(client, REDEEM, token, rewardId=reward, idempotencyKey="r2"))["redemption"]
+    assert (await get_balance(runtime.mongo, member)).available == 100
+
+    cancelled = await _do(client, CANCEL, admin, redemptionId=first["id"], reason="out of beans")
+    assert cancelled["redemption"]["status"] == "CANCELLED"
+    assert await _do(client, CANCEL, admin, redemptionId=first["id"], reason="again") == cancelled
+    assert (await get_balance(runtime.mongo, member)).available == 200  # once, not twice
+    stock = await runtime.mongo["rewards"].find_one({"_id": reward_id(reward)})
+    assert stock is not None and stock["stock"] == 1
+    void = await _do(client, USE, partner, code=first["couponCode"])
+    assert [e["code"] for e in void["userErrors"]] == ["INVALID_INPUT"]
+
+    used = await _do(client, USE, partner, code=second["couponCode"])
+    assert used["redemption"]["id"] == second["id"]
+    twice = await _do(client, USE, partner, code=second["couponCode"])
+    assert [e["code"] for e in twice["userErrors"]] == ["COUPON_USED"]
+    refused = await _do(client, CANCEL, admin, redemptionId=second["id"], reason="too late")
+    assert [e["code"] for e in refused["userErrors"]] == ["COUPON_USED"]
+    assert (await get_balance(runtime.mongo, member)).available == 200
+    kinds = await runtime.mongo["ledger"].find({"member_id": member}).sort("seq", 1).to_list(None)
+    assert [(e["kind"], e["points"]) for e in kinds] == [
+        ("EARN", 300), ("REDEEM", -100), ("REDEEM", -100), ("REVERSAL", 100)]  # fmt: skip
+    assert await verify_balances(runtime.mongo) == []
+
+
+@pytest.mark.parametrize("kind", ["member", "partner", "admin without catalog scopes"])
+async def test_catalog_management_is_forbidden_without_the_scope(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer, kind: str
+) -> None:
+    member = await make_member(runtime, clock)
+    token = {
+        "member": member_token(issuer, member),
+        "partner": issuer.mint(PrincipalKind.PARTNER, "p1", scopes=ADMIN),
+        "admin without catalog scopes": issuer.mint(
+            PrincipalKind.ADMIN, "o", scopes=["audit:read"]
+        ),
+    }[kind]
+    reward = to_global_id("Reward", "r_x")
+    bodies = [
+        await ask(
+            client, CREATE, token, {"i": {"name": "X", "pointsPrice": 1, "idempotencyKey": "k"}}
+        ),
+        await ask(client, UPDATE, token, {"i": {"rewardId": reward, "active": False}}),
+        await ask(
+            client,
+            STOCK,
+            token,
+            {"i": {"rewardId": reward, "delta": 1, "reason": "r", "idempotencyKey": "k"}},
+        ),  # fmt: skip
+        await ask(
+            client,
+            COUPONS,
+            token,
+            {"i": {"rewardId": reward, "generate": 1, "idempotencyKey": "k"}},
+        ),  # fmt: skip
+        await ask(
+            client,
+            CANCEL,
+            token,
+            {"i": {"redemptionId": to_global_id("Redemption", "rd_x"), "reason": "r"}},
+        ),  # fmt: skip
+        await ask(client, "{ catalog(first: 5) { edges { node { id } } } }", token),
+    ]
+    assert [codes(body) for body in bodies] == [["FORBIDDEN"]] * 6
+    assert await runtime.mongo["rewards"].count_documents({}) == 0
