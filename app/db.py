@@ -100,6 +100,19 @@ INDEXES: dict[str, list[IndexModel]] = {
             partialFilterExpression={"admin_key": {"$type": "string"}},
         ),  # createReward's idempotency key
     ],
+    # Draws (app/draws): members list the open ones by end; a replay finds its entry by the spend.
+    "draws": [
+        IndexModel([("closed", ASCENDING), ("ends_at", ASCENDING), ("_id", ASCENDING)]),
+        IndexModel(
+            [("admin_key", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"admin_key": {"$type": "string"}},
+        ),
+    ],
+    "draw_entries": [
+        IndexModel([("entry_id", ASCENDING)], unique=True),
+        IndexModel([("draw_id", ASCENDING), ("created_at", ASCENDING)]),
+    ],
     # Coupon batches (app/rewards/admin.py): the code is the id; a redemption claims a free one.
     "coupon_codes": [IndexModel([("reward_id", ASCENDING), ("status", ASCENDING)])],
     "redemptions": [

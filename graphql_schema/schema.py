@@ -22,6 +22,7 @@ from graphql_schema import (
     partners,
     points_admin,
 )
+from graphql_schema import draws as draws_api
 from graphql_schema.admin_program import (
     ProgramVersion,
     ProgramVersionConnection,
@@ -92,6 +93,8 @@ class Query:
     audit_log: AuditLogConnection = audit_log_field
     members: members_admin.MemberConnection = members_admin.members_field
     catalog: catalog_admin.CatalogConnection = catalog_admin.catalog_field
+    draws: list[draws_api.Draw] = draws_api.draws_field
+    all_draws: list[draws_api.Draw] = draws_api.all_draws_field
     reports: Reports | None = reports_field
 
 
@@ -131,6 +134,9 @@ class Mutation:
     add_coupons: catalog_admin.AddCouponsPayload = catalog_admin.add_coupons_field
     cancel_redemption: catalog_admin.RedemptionAdminPayload = catalog_admin.cancel_redemption_field
     use_coupon: catalog_admin.RedemptionAdminPayload = catalog_admin.use_coupon_field
+    enter_draw: draws_api.EnterDrawPayload = draws_api.enter_draw_field
+    create_draw: draws_api.DrawAdminPayload = draws_api.create_draw_field
+    close_draw: draws_api.DrawAdminPayload = draws_api.close_draw_field
     open_console_link: console_link.OpenConsoleLinkPayload = console_link.open_console_link_field
 
 

@@ -1,0 +1,222 @@
+"""Creating, listing, closing and entering draws (see app/draws/__init__.py for the rules)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import secrets
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import DuplicateKeyError
+
+from app.audit import record_audit
+from app.clock import Clock
+from app.db import Document, Mongo
+from app.draws.models import Draw, DrawEntry, Prize
+from app.ledger import (
+    AccountFrozen,
+    Entry,
+    IdempotencyConflict,
+    InsufficientPoints,
+    LedgerUnit,
+    run_in_ledger,
+)
+from app.program.service import current_program
+
+KEY_MAX = 200
+_SYSTEM = secrets.SystemRandom()
+
+
+class DrawRefused(Exception):
+    """An expected refusal; nothing changed. `code` is the API's UserErrorCode."""
+
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.field = field
+
+
+def choose_prize(draw: Draw, pick: float) -> Prize | None:
+    """The outcome at `pick` (uniform in [0, 1)): a prize by weight among those still in stock,
+    or None ("no prize") by its weight.
+
+    The pick is drawn once per entry, before its transaction: a rerun after a write conflict maps
+    the same pick onto the stock it then sees, so contention never re-rolls the dice (re-rolling
+    would favour "no prize", the one outcome that writes nothing to conflict on).
+    """
+    choices = [prize for prize in draw.prizes if prize.stock is None or prize.stock > 0]
+    total = sum(prize.weight for prize in choices) + draw.no_prize_weight
+    point = pick * total
+    for prize in choices:
+        if point < prize.weight:
+            return prize
+        point -= prize.weight
+    return None
+
+
+def draw_pick(rng: random.Random = _SYSTEM) -> float:
+    """One uniform pick in [0, 1) from `secrets` (53 random bits)."""
+    return rng.getrandbits(53) / (1 << 53)
+
+
+def _fingerprint(values: object) -> str:
+    return hashlib.sha256(json.dumps(values, default=str, sort_keys=True).encode()).hexdigest()
+
+
+async def create_draw(
+    mongo: Mongo, clock: Clock, fields: dict[str, Any], *, idempotency_key: str, actor: str
+) -> Draw:
+    """A new draw from `fields` (Draw's fields but the id); once per key."""
+    if not 0 < len(idempotency_key) <= KEY_MAX:
+        raise DrawRefused("INVALID_INPUT", f"1 to {KEY_MAX} characters", "idempotencyKey")
+    try:
+        draw = Draw.model_validate({"_id": "dr_" + secrets.token_hex(8), **fields})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(step) for step in first["loc"]) or None
+        raise DrawRefused("INVALID_INPUT", f"{where}: {first['msg']}" if where else first["msg"],
+                          str(first["loc"][0]) if first["loc"] else None) from None  # fmt: skip
+    fingerprint = _fingerprint(fields)
+    document = {**draw.model_dump(by_alias=True, mode="python"), "admin_key": idempotency_key,
+                "admin_fingerprint": fingerprint}  # fmt: skip
+
+    async def work(session: AsyncClientSession) -> Draw:
+        await mongo["draws"].insert_one(document, session=session)
+        await record_audit(mongo, clock, actor=actor, action="draw.create",
+                           target=f"draw:{draw.id}", after=json.loads(json.dumps(fields, default=str)),
+                           session=session)  # fmt: skip
+        return draw
+
+    try:
+        return await mongo.transaction(work)
+    except DuplicateKeyError:
+        prior = await mongo["draws"].find_one({"admin_key": idempotency_key})
+        if prior is None or prior.get("admin_fingerprint") != fingerprint:
+            raise DrawRefused("IDEMPOTENCY_CONFLICT", "this key created another draw",
+                              "idempotencyKey") from None  # fmt: skip
+        return Draw.model_validate(prior)
+
+
+async def close_draw(mongo: Mongo, clock: Clock, draw_id: str, *, reason: str, actor: str) -> Draw:
+    """End a draw now (no more entries); closing a closed draw changes nothing."""
+
+    async def work(session: AsyncClientSession) -> Draw:
+        found = await mongo["draws"].find_one({"_id": draw_id}, session=session)
+        if found is None:
+            raise DrawRefused("NOT_FOUND", "no such draw", "drawId")
+        if not found.get("closed"):
+            await mongo["draws"].update_one({"_id": draw_id}, {"$set": {"closed": True}},
+                                            session=session)  # fmt: skip
+            await record_audit(mongo, clock, actor=actor, action="draw.close",
+                               target=f"draw:{draw_id}", note=reason, session=session)  # fmt: skip
+        return Draw.model_validate({**found, "closed": True})
+
+    return await mongo.transaction(work)
+
+
+async def list_draws(mongo: Mongo, now: datetime, *, open_only: bool) -> list[Draw]:
+    """Open draws ending soonest first (members), or every draw (operators), at most 100."""
+    query: Document = {"closed": False, "ends_at": {"$gt": now}} if open_only else {}
+    cursor = mongo["draws"].find(query).sort([("ends_at", 1), ("_id", 1)]).limit(100)
+    draws = [Draw.model_validate(d) async for d in cursor]
+    return [d for d in draws if d.open_at(now)] if open_only else draws
+
+
+async def enter_draw(
+    mongo: Mongo, clock: Clock, *, member_id: str, draw_id: str, idempotency_key: str,
+    rng: random.Random = _SYSTEM,
+) -> DrawEntry:  # fmt: skip
+    """Spend the draw's cost and return the prize, in one transaction; a replay returns it."""
+    if not 0 < len(idempotency_key) <= KEY_MAX:
+        raise DrawRefused("INVALID_INPUT", f"1 to {KEY_MAX} characters", "idempotencyKey")
+    zone = (await current_program(mongo)).zone
+    pick = draw_pick(rng)
+
+    async def work(unit: LedgerUnit) -> DrawEntry:
+        found = await mongo["draws"].find_one({"_id": draw_id}, session=unit.session)
+        if found is None:
+            raise DrawRefused("NOT_FOUND", "no such draw", "drawId")
+        draw = Draw.model_validate(found)
+        if not draw.open_at(unit.now):
+            raise DrawRefused("DRAW_CLOSED", "this draw is not open", "drawId")
+        if draw.daily_limit is not None:
+            day = unit.now.astimezone(zone).date().isoformat()
+            await _claim_today(mongo, unit.session, draw, member_id, day)
+        prize = choose_prize(draw, pick)
+        if prize is not None and prize.stock is not None:
+            await _take_prize(mongo, unit.session, draw.id, prize.id)
+        return await _record(mongo, unit, draw, member_id, prize)
+
+    async def replay(entry: Entry) -> DrawEntry:
+        document = await mongo["draw_entries"].find_one({"entry_id": entry.id})
+        assert document is not None, "a draw's spend always has its entry"
+        return DrawEntry.model_validate(document)
+
+    try:
+        return await run_in_ledger(mongo, clock, work,
+                                   idempotency_key=f"draw:{member_id}:{idempotency_key}",
+                                   fingerprint=_fingerprint(draw_id), replay=replay)  # fmt: skip
+    except IdempotencyConflict:
+        raise DrawRefused("IDEMPOTENCY_CONFLICT", "this key entered another draw",
+                          "idempotencyKey") from None  # fmt: skip
+
+
+async def _claim_today(
+    mongo: Mongo, session: AsyncClientSession, draw: Draw, member_id: str, day: str
+) -> None:
+    """Count the entry against the member's daily limit (one conditional upsert, serialising
+    the member's entries of the day)."""
+    limit = draw.daily_limit
+    assert limit is not None
+    had = {"$ifNull": ["$count", 0]}
+    counted = {"$cond": [{"$lt": [had, limit]}, {"$add": [had, 1]}, had]}
+    before = await mongo["draw_limits"].find_one_and_update(
+        {"_id": f"{draw.id}:{member_id}:{day}"},
+        [{"$set": {"count": counted}}], upsert=True, session=session,
+    )  # fmt: skip
+    if before is not None and int(before["count"]) >= limit:
+        raise DrawRefused("LIMIT_REACHED", f"{limit} entries a day", "drawId")
+
+
+async def _take_prize(
+    mongo: Mongo, session: AsyncClientSession, draw_id: str, prize_id: str
+) -> None:
+    """One unit of the prize: the snapshot saw it in stock; a racing entry that took the last one
+    first makes this a write conflict, and the transaction reruns against the new stock."""
+    taken = await mongo["draws"].update_one(
+        {"_id": draw_id, "prizes": {"$elemMatch": {"id": prize_id, "stock": {"$gt": 0}}}},
+        {"$inc": {"prizes.$.stock": -1}}, session=session,
+    )  # fmt: skip
+    if taken.modified_count != 1:
+        raise RuntimeError(f"prize {prize_id} of {draw_id} was not in stock in the snapshot")
+
+
+async def _record(
+    mongo: Mongo, unit: LedgerUnit, draw: Draw, member_id: str, prize: Prize | None
+) -> DrawEntry:
+    entry_id = "de_" + secrets.token_hex(10)
+    outcome = {"draw_id": draw.id, "draw_entry_id": entry_id,
+               "prize_id": prize.id if prize else None, "prize_name": prize.name if prize else None}  # fmt: skip
+    try:
+        spent = await unit.spend(member_id, draw.cost, reference=draw.name, channel="app",
+                                 description=f"Draw: {draw.name}", actor=member_id, extra=outcome)  # fmt: skip
+    except InsufficientPoints as exc:
+        raise DrawRefused("INSUFFICIENT_POINTS", str(exc), "drawId") from None
+    except AccountFrozen:
+        raise DrawRefused("MEMBER_SUSPENDED", "this member is suspended", "drawId") from None
+    if prize is not None and prize.points > 0:
+        await unit.credit(member_id, prize.points, reason=f"Draw prize: {prize.name}",
+                          actor=member_id, reference=draw.name, extra=outcome)  # fmt: skip
+    entry = DrawEntry(
+        id=entry_id, draw_id=draw.id, member_id=member_id,
+        prize_id=prize.id if prize else None, prize_name=prize.name if prize else None,
+        prize_points=prize.points if prize else 0, cost=draw.cost, entry_id=spent.id,
+        created_at=unit.now,
+    )  # fmt: skip
+    await mongo["draw_entries"].insert_one(entry.model_dump(by_alias=True, mode="python"),
+                                           session=unit.session)  # fmt: skip
+    return entry

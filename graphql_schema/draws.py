@@ -1,0 +1,210 @@
+"""Points draws (积分抽奖) in the API: `draws` (open ones, with each prize's chance and what is
+left) and `enterDraw` for members; createDraw, closeDraw and `allDraws` for operators (admin scope
+draws:write). The rules are in app/draws."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.extensions.field_extension import FieldExtension
+from strawberry.permission import PermissionExtension
+
+from app.audit import actor_of
+from app.auth.principals import PrincipalKind
+from app.draws import Draw as DrawModel
+from app.draws import DrawEntry as DrawEntryModel
+from app.draws import DrawRefused, close_draw, create_draw, enter_draw, list_draws
+from graphql_schema.context import Info
+from graphql_schema.errors import InvalidInput
+from graphql_schema.ids import from_global_id, to_global_id
+from graphql_schema.permissions import IsAdmin, MemberMutation, caller_member_id, require_kind
+from graphql_schema.relay import Node
+from graphql_schema.user_errors import UserError, UserErrorCode, user_error
+
+SCOPE = "draws:write"
+
+
+@strawberry.type(description="One prize of a draw.")
+class DrawPrize:
+    id: str
+    name: str
+    points: int = strawberry.field(description="Points the prize gives; 0 for goods.")
+    chance: float = strawberry.field(description="The chance of winning it on one entry now.")
+    remaining: int | None = strawberry.field(description="Units left; null when unlimited.")
+
+
+@strawberry.type(description="A points draw (积分抽奖): each entry costs `cost` points.")
+class Draw(Node):
+    name: str
+    cost: int
+    starts_at: datetime
+    ends_at: datetime
+    daily_limit: int | None = strawberry.field(description="Entries per member per local day.")
+    no_prize_chance: float
+    closed: bool
+    prizes: list[DrawPrize]
+
+    @classmethod
+    def from_model(cls, draw: DrawModel) -> Draw:
+        live = [p for p in draw.prizes if p.stock is None or p.stock > 0]
+        total = sum(p.weight for p in live) + draw.no_prize_weight or 1
+        prizes = [DrawPrize(id=p.id, name=p.name, points=p.points, remaining=p.stock,
+                            chance=(p.weight / total) if p in live else 0.0) for p in draw.prizes]  # fmt: skip
+        return cls(id=strawberry.ID(to_global_id("Draw", draw.id)), name=draw.name, cost=draw.cost,
+                   starts_at=draw.starts_at, ends_at=draw.ends_at, daily_limit=draw.daily_limit,
+                   no_prize_chance=draw.no_prize_weight / total, closed=draw.closed, prizes=prizes)  # fmt: skip
+
+
+@strawberry.type(description="The outcome of one entry.")
+class DrawEntry:
+    id: strawberry.ID
+    draw_id: strawberry.ID
+    won: bool
+    prize_id: str | None
+    prize_name: str | None
+    prize_points: int
+    cost: int
+    created_at: datetime
+
+    @classmethod
+    def from_model(cls, entry: DrawEntryModel) -> DrawEntry:
+        return cls(id=strawberry.ID(entry.id), draw_id=strawberry.ID(to_global_id("Draw", entry.draw_id)),
+                   won=entry.prize_id is not None, prize_id=entry.prize_id,
+                   prize_name=entry.prize_name, prize_points=entry.prize_points, cost=entry.cost,
+                   created_at=entry.created_at)  # fmt: skip
+
+
+@strawberry.input
+class EnterDrawInput:
+    draw_id: strawberry.ID
+    idempotency_key: str
+
+
+@strawberry.type
+class EnterDrawPayload:
+    entry: DrawEntry | None
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class PrizeInput:
+    id: str
+    name: str
+    weight: int
+    stock: int | None = None
+    points: int = 0
+
+
+@strawberry.input(description="A new draw; `noPrizeWeight` is the weight of winning nothing.")
+class CreateDrawInput:
+    name: str
+    cost: int
+    starts_at: datetime
+    ends_at: datetime
+    prizes: list[PrizeInput]
+    daily_limit: int | None = None
+    no_prize_weight: int = 0
+    idempotency_key: str
+
+
+@strawberry.input
+class CloseDrawInput:
+    draw_id: strawberry.ID
+    reason: str
+
+
+@strawberry.type
+class DrawAdminPayload:
+    draw: Draw | None
+    user_errors: list[UserError]
+
+
+def _refused(exc: DrawRefused) -> UserError:
+    field = ("input", exc.field) if exc.field else ()
+    return user_error(UserErrorCode[exc.code], str(exc), *field)
+
+
+def _draw_id(global_id: str) -> str:
+    try:
+        return from_global_id(global_id, "Draw")[1]
+    except InvalidInput:
+        raise DrawRefused("NOT_FOUND", "no such draw", "drawId") from None
+
+
+async def resolve_draws(info: Info) -> list[Draw]:
+    runtime = info.context.runtime
+    draws = await list_draws(runtime.mongo, runtime.clock.now(), open_only=True)
+    return [Draw.from_model(draw) for draw in draws]
+
+
+async def resolve_all_draws(info: Info) -> list[Draw]:
+    runtime = info.context.runtime
+    draws = await list_draws(runtime.mongo, runtime.clock.now(), open_only=False)
+    return [Draw.from_model(draw) for draw in draws]
+
+
+async def enter_draw_mutation(info: Info, input: EnterDrawInput) -> EnterDrawPayload:
+    runtime = info.context.runtime
+    try:
+        entry = await enter_draw(runtime.mongo, runtime.clock, member_id=caller_member_id(info),
+                                 draw_id=_draw_id(input.draw_id),
+                                 idempotency_key=input.idempotency_key)  # fmt: skip
+    except DrawRefused as exc:
+        return EnterDrawPayload(entry=None, user_errors=[_refused(exc)])
+    return EnterDrawPayload(entry=DrawEntry.from_model(entry), user_errors=[])
+
+
+async def create_draw_mutation(info: Info, input: CreateDrawInput) -> DrawAdminPayload:
+    actor = actor_of(require_kind(info, PrincipalKind.ADMIN, SCOPE))
+    runtime = info.context.runtime
+    fields = {
+        "name": input.name, "cost": input.cost, "starts_at": input.starts_at,
+        "ends_at": input.ends_at, "daily_limit": input.daily_limit,
+        "no_prize_weight": input.no_prize_weight,
+        "prizes": [{"id": p.id, "name": p.name, "weight": p.weight, "stock": p.stock,
+                    "points": p.points} for p in input.prizes[:60]],
+    }  # fmt: skip
+    try:
+        draw = await create_draw(runtime.mongo, runtime.clock, fields,
+                                 idempotency_key=input.idempotency_key, actor=actor)  # fmt: skip
+    except DrawRefused as exc:
+        return DrawAdminPayload(draw=None, user_errors=[_refused(exc)])
+    return DrawAdminPayload(draw=Draw.from_model(draw), user_errors=[])
+
+
+async def close_draw_mutation(info: Info, input: CloseDrawInput) -> DrawAdminPayload:
+    actor = actor_of(require_kind(info, PrincipalKind.ADMIN, SCOPE))
+    runtime = info.context.runtime
+    try:
+        draw = await close_draw(runtime.mongo, runtime.clock, _draw_id(input.draw_id),
+                                reason=input.reason[:500], actor=actor)  # fmt: skip
+    except DrawRefused as exc:
+        return DrawAdminPayload(draw=None, user_errors=[_refused(exc)])
+    return DrawAdminPayload(draw=Draw.from_model(draw), user_errors=[])
+
+
+def _admin() -> list[FieldExtension]:
+    return [PermissionExtension(permissions=[IsAdmin(SCOPE)], use_directives=False)]
+
+
+draws_field = strawberry.field(
+    resolver=resolve_draws, description="Points draws open now, ending soonest first."
+)
+all_draws_field = strawberry.field(
+    resolver=resolve_all_draws, extensions=_admin(),
+    description="Operators: every draw, open or not (draws:write).",
+)  # fmt: skip
+enter_draw_field = strawberry.mutation(
+    resolver=enter_draw_mutation, permission_classes=[MemberMutation],
+    description="Spend a draw's cost and get its outcome at once; replaying the idempotencyKey "
+    "returns the first outcome and spends nothing more.",
+)  # fmt: skip
+create_draw_field = strawberry.mutation(
+    resolver=create_draw_mutation, extensions=_admin(),
+    description="Operators: create a draw with its prizes (draws:write); a key replays.",
+)  # fmt: skip
+close_draw_field = strawberry.mutation(
+    resolver=close_draw_mutation, extensions=_admin(),
+    description="Operators: close a draw now (draws:write).",
+)  # fmt: skip
