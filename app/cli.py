@@ -22,6 +22,7 @@ from app.audit import cli_actor
 from app.auth.keys import load_key_material
 from app.auth.principals import PrincipalKind
 from app.auth.tokens import TokenIssuer
+from app.cli_import import add_import_commands
 from app.cli_points import add_points_commands
 from app.cli_program import add_program_commands
 from app.cli_report import add_report_commands
@@ -426,6 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_program_commands(commands, open_database)
     add_points_commands(commands, open_database)
+    add_import_commands(commands, open_database)
     add_report_commands(commands, open_database)
 
     export = commands.add_parser("export-schema", help="write the served GraphQL SDL")

@@ -13,6 +13,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import TextIO
 
 from app.audit import cli_actor
+from app.cli_progress import progress_bar as bar
 from app.clock import SystemClock
 from app.config import Settings
 from app.db import Mongo
@@ -35,7 +36,6 @@ from app.points import (
 
 OpenDatabase = Callable[[Settings], AbstractAsyncContextManager[Mongo]]
 REFUSED = (InvalidCorrection, InvalidFilter, IdempotencyConflict, InsufficientPoints, InvalidPoints)
-BAR_WIDTH = 30
 
 
 def add_points_commands(
@@ -65,22 +65,9 @@ def add_points_commands(
 
 
 def progress_bar(out: TextIO) -> Callable[[PointsJob], None]:
-    """A text bar on `out`, redrawn at each whole percent and at the end."""
-    last = [-1]
-
-    def draw(job: PointsJob) -> None:
-        percent = 100 * job.done // job.total if job.total else 100
-        if percent == last[0] and job.done < job.total:
-            return
-        last[0] = percent
-        filled = BAR_WIDTH * percent // 100
-        out.write(
-            f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {percent:3d}% {job.done}/{job.total} "
-            f"members, {job.points} points cleared"
-        )
-        out.flush()
-
-    return draw
+    """A job's progress on `out` (app/cli_progress.py)."""
+    draw = bar(out)
+    return lambda job: draw(job.done, job.total, f"members, {job.points} points cleared")
 
 
 def _totals(job: PointsJob) -> str:

@@ -41,6 +41,15 @@ INDEXES: dict[str, list[IndexModel]] = {
             unique=True,
             partialFilterExpression={"admin_key": {"$type": "string"}},
         ),  # createMember's idempotency key
+        IndexModel(
+            [("legacy_id", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"legacy_id": {"$type": "string"}},
+        ),  # the old system's id of an imported member (app/importer)
+        IndexModel(
+            [("import.batch", ASCENDING)],
+            partialFilterExpression={"import.batch": {"$type": "string"}},
+        ),  # an import's chunk, marked done in one update
         IndexModel([("tier", ASCENDING)]),  # bulk 清零 or extension by tier (app/points)
     ],
     "accounts": [

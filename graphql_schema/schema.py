@@ -18,6 +18,7 @@ from graphql_schema import (
     catalog_admin,
     console_link,
     engagement,
+    import_admin,
     members_admin,
     partners,
     points_admin,
@@ -137,6 +138,7 @@ class Mutation:
     enter_draw: draws_api.EnterDrawPayload = draws_api.enter_draw_field
     create_draw: draws_api.DrawAdminPayload = draws_api.create_draw_field
     close_draw: draws_api.DrawAdminPayload = draws_api.close_draw_field
+    import_members: import_admin.ImportMembersPayload = import_admin.import_members_field
     open_console_link: console_link.OpenConsoleLinkPayload = console_link.open_console_link_field
 
 

@@ -39,6 +39,7 @@ from app.ledger.models import (
     NextExpiry,
     Refund,
 )
+from app.ledger.opening import OpeningEarn, discard_unfinished, open_books
 from app.ledger.reverse import reverse
 from app.ledger.spend import spend
 from app.ledger.unit import LedgerUnit, run_in_ledger
@@ -46,6 +47,9 @@ from app.ledger.upgrade import upgrade_books
 from app.ledger.verify import verify_balances
 
 __all__ = [
+    "OpeningEarn",
+    "discard_unfinished",
+    "open_books",
     "AccountFrozen",
     "Balance",
     "BreakdownLine",

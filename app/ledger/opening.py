@@ -32,6 +32,9 @@ class OpeningEarn:
     policy_version: int = 1
     reference: str | None = None
     description: str | None = None
+    # An expiry the old system already decided (an import): used as is, stamped as a "fixed"
+    # policy, which no rule renews or recomputes.
+    fixed_expiry: datetime | None = None
 
 
 def opening_book(
@@ -56,14 +59,37 @@ def opening_book(
             ),
             earned_at=at,
             available_at=None,
-            expires_at=expires_at(earned.policy, at, earned.tz),
-            policy=policy_stamp(earned.policy, earned.policy_version, earned.tz),
+            expires_at=_expiry(earned, at),
+            policy=_stamp(earned),
         )
     book.now = instant(now)
     book.catch_up(book.now)  # what expired already is gone from the first day
     book.count_mass_beyond_front()
     account = {"_id": member_id, **book.account_document(), "seq": number_entries(book)}
     return account, [lot.to_document() for lot in book.lots.values()], book.entries
+
+
+def _expiry(earned: OpeningEarn, at: datetime) -> datetime | None:
+    if earned.fixed_expiry is not None:
+        if instant(earned.fixed_expiry) <= at:
+            raise InvalidRequest(f"an opening earn expires before it was earned: {at}")
+        return instant(earned.fixed_expiry)
+    return expires_at(earned.policy, at, earned.tz)
+
+
+def _stamp(earned: OpeningEarn) -> Document:
+    if earned.fixed_expiry is not None:
+        return {"kind": "fixed", "params": {}, "version": earned.policy_version, "tz": earned.tz}
+    return policy_stamp(earned.policy, earned.policy_version, earned.tz)
+
+
+async def discard_unfinished(mongo: Mongo, member_ids: Sequence[str]) -> None:
+    """Remove what an interrupted `open_books` wrote for these members (new members only: the
+    caller knows their books were never finished, so nothing else can refer to them yet)."""
+    if member_ids:
+        for collection in ("ledger", "lots", "accounts"):
+            key = "_id" if collection == "accounts" else "member_id"
+            await mongo[collection].delete_many({key: {"$in": list(member_ids)}})
 
 
 async def open_books(

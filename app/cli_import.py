@@ -1,0 +1,65 @@
+"""`jifen import MEMBERS.csv BALANCES.csv [--dry-run]`: members and opening balances from an old
+system (app/importer), with a progress bar on stderr, every refused row by file and line on
+stderr, and the summary as JSON on stdout. Exit status: 0 all rows taken, 1 some refused,
+2 the files or the program could not be read. Audited as the OS user."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+
+from app.audit import cli_actor
+from app.cli_progress import progress_bar
+from app.clock import SystemClock
+from app.config import Settings
+from app.db import Mongo
+from app.importer import Summary, import_files
+from app.program.service import ProgramNotConfigured
+
+OpenDatabase = Callable[[Settings], AbstractAsyncContextManager[Mongo]]
+SHOWN_ERRORS = 1_000
+
+
+def add_import_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], open_database: OpenDatabase
+) -> None:
+    command = commands.add_parser("import", help="members and opening balances from an old system")
+    command.add_argument("members", type=Path, help="members.csv")
+    command.add_argument("balances", type=Path, help="balances.csv")
+    command.add_argument("--dry-run", action="store_true", help="check every row, write nothing")
+    command.set_defaults(run=lambda settings, args: _import(open_database, settings, args))
+
+
+def _import(open_database: OpenDatabase, settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        members = args.members.read_text(encoding="utf-8-sig")
+        balances = args.balances.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"cannot read the files: {exc}", file=sys.stderr)
+        return 2
+    draw = progress_bar(sys.stderr)
+
+    async def run() -> Summary:
+        async with open_database(settings) as mongo:
+            return await import_files(
+                mongo, SystemClock(), members, balances, actor=cli_actor(), dry_run=args.dry_run,
+                progress=lambda done, total: draw(done, total, "members"),
+            )  # fmt: skip
+
+    try:
+        summary = asyncio.run(run())
+    except ProgramNotConfigured:
+        print("no program is configured: `jifen program apply` first", file=sys.stderr)
+        return 2
+    sys.stderr.write("\n")
+    for error in summary.errors[:SHOWN_ERRORS]:
+        print(error, file=sys.stderr)
+    if len(summary.errors) > SHOWN_ERRORS:
+        print(f"... and {len(summary.errors) - SHOWN_ERRORS} more", file=sys.stderr)
+    print(json.dumps({"dry_run": args.dry_run, **summary.counts()}))
+    return 1 if summary.errors else 0

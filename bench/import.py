@@ -1,0 +1,115 @@
+"""Import benchmark: `jifen import`'s work for 100,000 members with two opening lots each.
+
+    .venv/bin/python bench/import.py [--members 100000] [--lots 2]
+
+Writes members.csv and balances.csv into a temporary folder (one refused row in a thousand of
+each, as a real export has), starts an embedded database of its own, durable as the embedded
+default is (synced on every commit), applies the demo program, and times app.importer's
+import_files as the CLI runs it: parsing, checking, members, opening books. Then a rerun (which
+imports nothing) and `verify_balances` over everything. Prints the rate and the database commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from pymongo import monitoring
+
+from app.clock import FrozenClock
+from app.db import connect, ensure_indexes
+from app.embedded import EmbeddedMongo
+from app.importer import import_files
+from app.ledger import verify_balances
+from app.program.service import save_program
+from app.seed import DEMO_PROGRAM
+
+
+class Commands(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.counts[event.command_name] += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+def write_files(folder: Path, members: int, lots: int, now: datetime) -> tuple[str, str]:
+    rng = random.Random(5)
+    member_lines = ["legacy_id,phone,name,email,birthday,tier,joined_at"]
+    balance_lines = ["legacy_id,points,earned_at,expires_at"]
+    for n in range(members):
+        phone = f"139{n:08d}" if n % 1000 != 7 else "12345"  # one refused row in a thousand
+        member_lines.append(f"OLD{n},{phone},Member {n},m{n}@example.com,1990-01-01,,2020-01-01")
+        for _ in range(lots):
+            earned = now - timedelta(days=rng.randint(1, 700))
+            expires = (earned + timedelta(days=730)).date().isoformat()
+            points = rng.randint(1, 5000) if n % 1000 != 3 else -1
+            balance_lines.append(f"OLD{n},{points},{earned.date().isoformat()},{expires}")
+    (folder / "members.csv").write_text("\n".join(member_lines) + "\n")
+    (folder / "balances.csv").write_text("\n".join(balance_lines) + "\n")
+    return (folder / "members.csv").read_text(), (folder / "balances.csv").read_text()
+
+
+async def bench(url: str, args: argparse.Namespace, members_csv: str, balances_csv: str) -> None:
+    listener = Commands()
+    mongo = connect(url, "bench_import", event_listeners=[listener])
+    clock = FrozenClock(datetime.now(UTC).replace(microsecond=0))
+    await ensure_indexes(mongo)
+    await save_program(mongo, clock, DEMO_PROGRAM)
+    listener.counts.clear()
+    shown = [0]
+
+    def progress(done: int, total: int) -> None:
+        if done - shown[0] >= total // 10 or done == total:
+            shown[0] = done
+            print(f"  {done:,}/{total:,} members, {time.perf_counter() - start:.1f} s", flush=True)
+
+    start = time.perf_counter()
+    summary = await import_files(mongo, clock, members_csv, balances_csv, actor="bench",
+                                 progress=progress)  # fmt: skip
+    took = time.perf_counter() - start
+    counts = summary.counts()
+    print(f"import: {counts['members_imported']:,} members, {counts['balances_imported']:,} lots, "
+          f"{counts['points_imported']:,} points, {counts['errors']} refused rows in {took:.1f} s "
+          f"= {counts['members_imported'] / took:,.0f} members a second")  # fmt: skip
+    print("  commands: " + ", ".join(f"{k} {v}" for k, v in sorted(listener.counts.items())))
+    start = time.perf_counter()
+    again = await import_files(mongo, clock, members_csv, balances_csv, actor="bench")
+    print(f"rerun: {again.counts()['members_imported']} imported, "
+          f"{again.counts()['members_unchanged']:,} unchanged in {time.perf_counter() - start:.1f} s")  # fmt: skip
+    start = time.perf_counter()
+    drifts = await verify_balances(mongo)
+    print(f"verify_balances: {len(drifts)} drifts in {time.perf_counter() - start:.1f} s")
+    await mongo.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=100_000)
+    parser.add_argument("--lots", type=int, default=2, help="opening lots per member")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        members_csv, balances_csv = write_files(folder, args.members, args.lots, datetime.now(UTC))
+        server = EmbeddedMongo(folder / "db")
+        url = server.start()
+        try:
+            asyncio.run(bench(url, args, members_csv, balances_csv))
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
