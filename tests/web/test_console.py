@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -17,6 +18,10 @@ SCOPES = (
     "members:write",
     "points:write",
     "audit:read",
+    "reports:read",
+    "catalog:read",
+    "catalog:write",
+    "draws:write",
 )
 CURRENT = "{ programVersion { version config } }"
 AUDIT = '{ auditLog(first: 5, filter: {target: "member:m_demo"}) { edges { node { action } } } }'
@@ -40,7 +45,7 @@ def console(browser: Browser, served: Served) -> Iterator[Page]:
     expect(page.locator("body")).to_have_attribute("data-ready", "true")
     page.get_by_label("Admin token").fill(_admin(served, *SCOPES))
     page.locator("#signin [type=submit]").click()
-    expect(page.locator("body")).to_have_attribute("data-page", "program")
+    expect(page.locator("body")).to_have_attribute("data-page", "dashboard")
     yield page
     context.close()
 
@@ -50,6 +55,7 @@ def test_a_program_change_with_an_invalid_field_shows_the_error_next_to_it_and_a
 ) -> None:
     token = _admin(served, *SCOPES)
     before = served.gql(CURRENT, token)["programVersion"]
+    console.get_by_role("link", name="Program").click()
     field = console.get_by_label("return_window_days", exact=True)
     field.fill("-5")
     console.get_by_role("button", name="Review changes").click()
@@ -138,8 +144,8 @@ def test_the_one_time_link_the_cli_prints_signs_in_once(browser: Browser, served
     context = browser.new_context(locale="en-US")
     page = context.new_page()
     page.goto(link)
-    expect(page.locator("body")).to_have_attribute("data-page", "program")
-    expect(page.locator("#program-title")).to_contain_text("Program")
+    expect(page.locator("body")).to_have_attribute("data-page", "dashboard")
+    expect(page.locator("#tile-liability")).not_to_be_empty()
     assert "link=" not in page.url  # the used code is gone from the address bar
     context.close()
 
@@ -171,3 +177,46 @@ def test_suspending_a_member_is_confirmed_then_shown_and_audited(
     token = _admin(served, "audit:read")
     log = served.gql(AUDIT, token)["auditLog"]["edges"]  # type: ignore[index]
     assert [e["node"]["action"] for e in log][:2] == ["member.reactivate", "member.suspend"]
+
+
+def test_the_dashboard_counts_todays_warnings_live(console: Page, served: Served) -> None:
+    tile = console.locator("#tile-warnings")
+    expect(tile).not_to_have_text("…")  # the subscription's first count arrived
+    before = int(tile.inner_text().replace(",", ""))
+    expect(console.locator("#tile-liability")).not_to_be_empty()
+    expect(console.locator("figure svg polyline")).to_have_count(3)
+    token = _admin(served, "members:read")
+    query = "query($id: ID!) { member(id: $id) { balance { nextExpiry { expiresAt } } } }"
+    soonest = served.gql(query, token, id=DEMO)["member"]["balance"]["nextExpiry"]  # type: ignore[index]
+    as_of = datetime.fromisoformat(soonest["expiresAt"]) - timedelta(hours=12)  # the 1-day lead
+    served.jifen("warn", "--as-of", max(as_of, datetime.now(UTC)).isoformat())
+    expect(tile).not_to_have_text(str(before), timeout=15_000)
+    assert int(tile.inner_text().replace(",", "")) > before
+    served.screenshot(console, "console-7-dashboard")
+
+
+def test_a_report_shows_its_rows_and_offers_the_apis_csv(console: Page, served: Served) -> None:
+    console.get_by_role("link", name="Reports").click()
+    expect(console.locator("#report-body table tbody tr").first).to_be_visible()
+    link = console.locator("#report-csv")
+    expect(link).to_have_attribute("download", "pointsFlow.csv")
+    csv = console.evaluate(
+        "fetch(document.querySelector('#report-csv').href).then((r) => r.text())"
+    )
+    assert csv.startswith("period,start,end,issued,redeemed,expired")
+    rows = console.locator("#report-body table tbody tr").count()
+    assert rows == len(csv.strip().splitlines()) - 1
+    served.screenshot(console, "console-8-report")
+
+
+def test_stock_moves_from_the_catalog_page(console: Page, served: Served) -> None:
+    console.get_by_role("link", name="Catalog & draws").click()
+    reward = console.locator("#stock-reward")
+    expect(reward).to_be_visible()
+    shown = console.locator(f'[data-stock="{reward.input_value()}"]')
+    before = int(shown.inner_text())
+    console.locator("#stock-delta").fill("5")
+    console.locator("#stock-reason").fill("delivery")
+    console.get_by_role("button", name="Apply").click()
+    expect(shown).to_have_text(str(before + 5))
+    served.screenshot(console, "console-9-catalog")

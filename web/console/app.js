@@ -3,11 +3,17 @@ import { $ } from "/lib/dom.js";
 import { ApiError, gql, signIn, signOut, token } from "./api.js";
 import { applyLang, currentLang, t } from "./i18n.js";
 import { auditPage } from "./audit.js";
+import { catalogPage, leaveCatalog } from "./catalog.js";
+import { dashboardPage, leaveDashboard } from "./dashboard.js";
 import { membersPage } from "./members.js";
 import { programPage } from "./program.js";
+import { reportsPage } from "./reports.js";
 
 const PAGES = {
+  dashboard: (view) => dashboardPage(view),
   program: (view) => programPage(view),
+  catalog: (view) => catalogPage(view),
+  reports: (view, name) => reportsPage(view, name),
   members: (view, id) => membersPage(view, id && decodeURIComponent(id)),
   audit: (view, target) => auditPage(view, target),
 };
@@ -24,7 +30,9 @@ async function route() {
   if (!token()) { signedIn(false); return; }
   signedIn(true);
   const [name, arg] = location.hash.replace(/^#\/?/, "").split("/");
-  const page = PAGES[name] ? name : "program";
+  const page = PAGES[name] ? name : "dashboard";
+  leaveDashboard();
+  leaveCatalog();
   for (const link of document.querySelectorAll("nav a")) {
     link.toggleAttribute("aria-current", link.getAttribute("href") === `#/${page}`);
     if (link.hasAttribute("aria-current")) link.setAttribute("aria-current", "page");
@@ -49,7 +57,7 @@ async function route() {
 async function openLink() {
   const code = new URLSearchParams(location.hash.slice(1)).get("link");
   if (!code) return;
-  history.replaceState(null, "", `${location.pathname}#/program`);
+  history.replaceState(null, "", `${location.pathname}#/dashboard`);
   signOut(); // whoever was signed in in this tab, the link decides who is now
   const query = `mutation($code: String!) { openConsoleLink(code: $code) {
     accessToken userErrors { code message } } }`;
