@@ -16,11 +16,8 @@ import asyncio
 import random
 import tempfile
 import time
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-from pymongo import monitoring
 
 from app.clock import FrozenClock
 from app.db import connect, ensure_indexes
@@ -29,20 +26,7 @@ from app.importer import import_files
 from app.ledger import verify_balances
 from app.program.service import save_program
 from app.seed import DEMO_PROGRAM
-
-
-class Commands(monitoring.CommandListener):
-    def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        self.counts[event.command_name] += 1
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
+from bench.ledger import Commands
 
 
 def write_files(folder: Path, members: int, lots: int, now: datetime) -> tuple[str, str]:

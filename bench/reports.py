@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 from bson import ObjectId
-from pymongo import monitoring
 
 from app.clock import FrozenClock
 from app.db import Document, Mongo, TransactionFailed, connect, ensure_indexes
@@ -48,6 +47,7 @@ from app.reports import (
     roll_up_ledger,
     top_earners,
 )
+from bench.ledger import Commands
 
 PROGRAM = Program(
     name="Bench Mall",
@@ -58,23 +58,6 @@ PROGRAM = Program(
 # Of every 100 entries: 55 earns, 22 spends, 10 expiries, 6 adjustments, 5 refunds, 2 清零.
 MIX = ["EARN"] * 55 + ["REDEEM"] * 22 + ["EXPIRE"] * 10 + ["ADJUST"] * 6 + ["REVERSAL"] * 5
 MIX += ["CLEAR"] * 2
-
-
-class Commands(monitoring.CommandListener):
-    IGNORED = frozenset({"hello", "isMaster", "ismaster", "ping", "endSessions"})
-
-    def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name not in self.IGNORED:
-            self.counts[event.command_name] += 1
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
 
 
 async def templates(mongo: Mongo, clock: FrozenClock) -> tuple[dict[str, Document], Document]:

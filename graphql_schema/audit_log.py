@@ -7,13 +7,12 @@ import json
 from datetime import datetime
 
 import strawberry
-from strawberry.permission import PermissionExtension
 from strawberry.scalars import JSON
 
 from app.audit import AuditEntry, AuditFilter, list_audit
 from graphql_schema.context import Info
 from graphql_schema.errors import InvalidInput
-from graphql_schema.permissions import IsAdmin
+from graphql_schema.permissions import admin_scope
 from graphql_schema.relay import INSTANT, KEY, Connection, Cursor, connection, page_size
 
 ENTRIES = Cursor("audit", (INSTANT, KEY))
@@ -100,6 +99,6 @@ async def audit_log(
 
 audit_log_field = strawberry.field(
     resolver=audit_log,
-    extensions=[PermissionExtension(permissions=[IsAdmin("audit:read")], use_directives=False)],
+    extensions=admin_scope("audit:read"),
     description="Operators: the audit log, newest first (admin scope audit:read).",
 )

@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import strawberry
-from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import PermissionExtension
 from strawberry.types.unset import UNSET
 
@@ -30,7 +29,12 @@ from app.rewards.models import RewardKind as RewardKindModel
 from graphql_schema.context import Info
 from graphql_schema.errors import InvalidInput
 from graphql_schema.ids import from_global_id
-from graphql_schema.permissions import IsAdmin, IsPartner, require_kind, require_principal
+from graphql_schema.permissions import (
+    IsPartner,
+    admin_scope,
+    require_kind,
+    require_principal,
+)
 from graphql_schema.relay import KEY, Connection, Cursor, connection, page_size
 from graphql_schema.rewards import Redemption, Reward, RewardKind
 from graphql_schema.user_errors import UserError, UserErrorCode, user_error
@@ -39,10 +43,6 @@ READ, WRITE = "catalog:read", "catalog:write"
 REWARDS = Cursor("catalog", (KEY,))
 T = TypeVar("T")
 P = TypeVar("P")
-
-
-def _scope(scope: str) -> list[FieldExtension]:
-    return [PermissionExtension(permissions=[IsAdmin(scope)], use_directives=False)]
 
 
 @strawberry.input(description="A new reward; left out: unlimited stock, no limit, always on.")
@@ -260,27 +260,27 @@ async def resolve_catalog(
 
 
 catalog_field = strawberry.field(
-    resolver=resolve_catalog, extensions=_scope(READ),
+    resolver=resolve_catalog, extensions=admin_scope(READ),
     description="Operators: every reward, archived ones too, with stock (catalog:read).",
 )  # fmt: skip
 create_reward_field = strawberry.mutation(
-    resolver=create_reward_mutation, extensions=_scope(WRITE),
+    resolver=create_reward_mutation, extensions=admin_scope(WRITE),
     description="Operators: add a reward to the catalog (catalog:write); a key replays.",
 )  # fmt: skip
 update_reward_field = strawberry.mutation(
-    resolver=update_reward_mutation, extensions=_scope(WRITE),
+    resolver=update_reward_mutation, extensions=admin_scope(WRITE),
     description="Operators: change, archive (active: false) or restore a reward (catalog:write).",
 )  # fmt: skip
 move_stock_field = strawberry.mutation(
-    resolver=move_stock_mutation, extensions=_scope(WRITE),
+    resolver=move_stock_mutation, extensions=admin_scope(WRITE),
     description="Operators: add or remove stock, never below zero, once per key (catalog:write).",
 )  # fmt: skip
 add_coupons_field = strawberry.mutation(
-    resolver=add_coupons_mutation, extensions=_scope(WRITE),
+    resolver=add_coupons_mutation, extensions=admin_scope(WRITE),
     description="Operators: upload or generate a coupon batch; each code is issued once.",
 )  # fmt: skip
 cancel_redemption_field = strawberry.mutation(
-    resolver=cancel_redemption_mutation, extensions=_scope(WRITE),
+    resolver=cancel_redemption_mutation, extensions=admin_scope(WRITE),
     description="Operators: cancel a redemption: points back (REVERSAL), stock back, coupon void; "
     "a used coupon cannot be cancelled (COUPON_USED).",
 )  # fmt: skip

@@ -7,8 +7,6 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
-from strawberry.extensions.field_extension import FieldExtension
-from strawberry.permission import PermissionExtension
 
 from app.audit import actor_of
 from app.auth.principals import PrincipalKind
@@ -18,7 +16,12 @@ from app.draws import DrawRefused, close_draw, create_draw, enter_draw, list_dra
 from graphql_schema.context import Info
 from graphql_schema.errors import InvalidInput
 from graphql_schema.ids import from_global_id, to_global_id
-from graphql_schema.permissions import IsAdmin, MemberMutation, caller_member_id, require_kind
+from graphql_schema.permissions import (
+    MemberMutation,
+    admin_scope,
+    caller_member_id,
+    require_kind,
+)
 from graphql_schema.relay import Node
 from graphql_schema.user_errors import UserError, UserErrorCode, user_error
 
@@ -184,15 +187,11 @@ async def close_draw_mutation(info: Info, input: CloseDrawInput) -> DrawAdminPay
     return DrawAdminPayload(draw=Draw.from_model(draw), user_errors=[])
 
 
-def _admin() -> list[FieldExtension]:
-    return [PermissionExtension(permissions=[IsAdmin(SCOPE)], use_directives=False)]
-
-
 draws_field = strawberry.field(
     resolver=resolve_draws, description="Points draws open now, ending soonest first."
 )
 all_draws_field = strawberry.field(
-    resolver=resolve_all_draws, extensions=_admin(),
+    resolver=resolve_all_draws, extensions=admin_scope(SCOPE),
     description="Operators: every draw, open or not (draws:write).",
 )  # fmt: skip
 enter_draw_field = strawberry.mutation(
@@ -201,10 +200,10 @@ enter_draw_field = strawberry.mutation(
     "returns the first outcome and spends nothing more.",
 )  # fmt: skip
 create_draw_field = strawberry.mutation(
-    resolver=create_draw_mutation, extensions=_admin(),
+    resolver=create_draw_mutation, extensions=admin_scope(SCOPE),
     description="Operators: create a draw with its prizes (draws:write); a key replays.",
 )  # fmt: skip
 close_draw_field = strawberry.mutation(
-    resolver=close_draw_mutation, extensions=_admin(),
+    resolver=close_draw_mutation, extensions=admin_scope(SCOPE),
     description="Operators: close a draw now (draws:write).",
 )  # fmt: skip

@@ -5,7 +5,6 @@ files go through `jifen import` on the server, which runs the same import (app/i
 from __future__ import annotations
 
 import strawberry
-from strawberry.permission import PermissionExtension
 
 from app.audit import actor_of
 from app.auth.principals import PrincipalKind
@@ -13,7 +12,7 @@ from app.importer import import_files
 from app.program.service import ProgramNotConfigured
 from graphql_schema.context import Info
 from graphql_schema.errors import NotConfigured
-from graphql_schema.permissions import IsAdmin, require_kind
+from graphql_schema.permissions import admin_scope, require_kind
 
 SCOPE = "import:write"
 SHOWN_ERRORS = 500
@@ -73,7 +72,7 @@ async def import_members_mutation(info: Info, input: ImportMembersInput) -> Impo
 
 import_members_field = strawberry.mutation(
     resolver=import_members_mutation,
-    extensions=[PermissionExtension(permissions=[IsAdmin(SCOPE)], use_directives=False)],
+    extensions=admin_scope(SCOPE),
     description="Operators: import members and opening balances from CSV text (import:write); "
     "valid rows are imported, refused ones listed by line; a rerun imports nothing twice.",
 )

@@ -8,8 +8,6 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 
 import strawberry
-from strawberry.extensions.field_extension import FieldExtension
-from strawberry.permission import PermissionExtension
 from strawberry.scalars import JSON
 from strawberry.types.unset import UNSET
 
@@ -33,16 +31,12 @@ from graphql_schema.context import Info
 from graphql_schema.errors import InvalidInput, NotConfigured
 from graphql_schema.ids import from_global_id
 from graphql_schema.members import Member
-from graphql_schema.permissions import IsAdmin, require_kind
+from graphql_schema.permissions import admin_scope, require_kind
 from graphql_schema.relay import KEY, Connection, Cursor, connection, page_size
 from graphql_schema.user_errors import UserError, UserErrorCode, user_error
 
 READ, WRITE = "members:read", "members:write"
 MEMBERS = Cursor("member-search", (KEY, KEY))  # (name, id)
-
-
-def _scope(scope: str) -> list[FieldExtension]:
-    return [PermissionExtension(permissions=[IsAdmin(scope)], use_directives=False)]
 
 
 @strawberry.input(description="A new member; the tier defaults to the program's first.")
@@ -204,32 +198,32 @@ async def export_member_mutation(info: Info, input: ExportMemberInput) -> Export
 
 
 members_field = strawberry.field(
-    resolver=resolve_members, extensions=_scope(READ),
+    resolver=resolve_members, extensions=admin_scope(READ),
     description="Operators: members by member number, phone, or name prefix (in name order) "
     "(admin scope members:read).",
 )  # fmt: skip
 create_member_field = strawberry.mutation(
-    resolver=create_member_mutation, extensions=_scope(WRITE),
+    resolver=create_member_mutation, extensions=admin_scope(WRITE),
     description="Operators: create a member (members:write); a replayed key returns the first.",
 )  # fmt: skip
 update_member_field = strawberry.mutation(
-    resolver=update_member_mutation, extensions=_scope(WRITE),
+    resolver=update_member_mutation, extensions=admin_scope(WRITE),
     description="Operators: change a member's name, phone, email or birthday (members:write).",
 )  # fmt: skip
 suspend_member_field = strawberry.mutation(
-    resolver=_status(False), extensions=_scope(WRITE),
+    resolver=_status(False), extensions=admin_scope(WRITE),
     description="Operators: suspend a member (members:write): no sign-in, earning or spending; "
     "their live connections close and their sessions end.",
 )  # fmt: skip
 reactivate_member_field = strawberry.mutation(
-    resolver=_status(True), extensions=_scope(WRITE),
+    resolver=_status(True), extensions=admin_scope(WRITE),
     description="Operators: reactivate a suspended member (members:write).",
 )  # fmt: skip
 erase_member_field = strawberry.mutation(
-    resolver=erase_member_mutation, extensions=_scope(WRITE),
+    resolver=erase_member_mutation, extensions=admin_scope(WRITE),
     description="Operators: erase a member's personal data, keeping the ledger (members:write).",
 )  # fmt: skip
 export_member_field = strawberry.mutation(
-    resolver=export_member_mutation, extensions=_scope(READ),
+    resolver=export_member_mutation, extensions=admin_scope(READ),
     description="Operators: one member's data as JSON, audited (members:read).",
 )  # fmt: skip

@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 
 import strawberry
-from strawberry.permission import PermissionExtension
 
 from app.notifications.today import warnings_today
 from app.program.service import current_program
 from graphql_schema.context import Info
-from graphql_schema.permissions import IsAdmin
+from graphql_schema.permissions import admin_scope
 
 
 async def warnings_issued_today(info: Info) -> AsyncGenerator[int, None]:
@@ -26,7 +25,7 @@ async def warnings_issued_today(info: Info) -> AsyncGenerator[int, None]:
 
 warnings_issued_today_field = strawberry.subscription(
     resolver=warnings_issued_today,
-    extensions=[PermissionExtension(permissions=[IsAdmin("reports:read")], use_directives=False)],
+    extensions=admin_scope("reports:read"),
     description="Operators: the number of expiry warnings issued today in the program's time "
     "zone, now and again as warnings are issued (admin scope reports:read).",
 )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from strawberry.permission import BasePermission
+from strawberry.extensions.field_extension import FieldExtension
+from strawberry.permission import BasePermission, PermissionExtension
 
 from app.auth.principals import Principal, PrincipalKind
 from graphql_schema.context import Info
@@ -65,3 +66,8 @@ class IsAdmin(_RequiresKind):
 class MemberMutation(IsMember):
     """A member's mutation: a member token; the request guard counts it against the mutation
     limit (one write per document, not one per field, and none for queries)."""
+
+
+def admin_scope(scope: str) -> list[FieldExtension]:
+    """A field's extensions for operators holding `scope` (FORBIDDEN for anyone else)."""
+    return [PermissionExtension(permissions=[IsAdmin(scope)], use_directives=False)]

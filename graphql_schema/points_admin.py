@@ -9,8 +9,6 @@ from datetime import datetime
 from enum import Enum
 
 import strawberry
-from strawberry.extensions.field_extension import FieldExtension
-from strawberry.permission import PermissionExtension
 
 from app.audit import actor_of
 from app.auth.principals import PrincipalKind
@@ -35,7 +33,7 @@ from graphql_schema.context import Info
 from graphql_schema.errors import InvalidInput
 from graphql_schema.ids import from_global_id, to_global_id
 from graphql_schema.ledger import LedgerEntry
-from graphql_schema.permissions import IsAdmin, require_kind
+from graphql_schema.permissions import admin_scope, require_kind
 from graphql_schema.relay import KEY, Connection, Cursor, connection, page_size
 from graphql_schema.user_errors import (
     InsufficientPointsError,
@@ -47,10 +45,6 @@ from graphql_schema.user_errors import (
 SCOPE = "points:write"
 MAX_POINTS = 100_000_000
 JOBS = Cursor("points-job", (KEY,))
-
-
-def _admin() -> list[FieldExtension]:
-    return [PermissionExtension(permissions=[IsAdmin(SCOPE)], use_directives=False)]
 
 
 @strawberry.input(description="Which members a bulk operation takes: exactly one of the two.")
@@ -313,30 +307,30 @@ async def resolve_points_jobs(
 
 adjust_points_field = strawberry.mutation(
     resolver=adjust_points_mutation,
-    extensions=_admin(),
+    extensions=admin_scope(SCOPE),
     description="Operators: give or take points for one member, with a reason (admin scope "
     "points:write). Taking more than the available points is INSUFFICIENT_POINTS: an "
     "adjustment makes no debt.",
 )
 extend_expiry_field = strawberry.mutation(
     resolver=extend_expiry_mutation,
-    extensions=_admin(),
+    extensions=admin_scope(SCOPE),
     description="Operators: move expiries before `until` to `until`, for one member or a filter "
     "(a dry run counts; the real run makes a job) (admin scope points:write).",
 )
 clear_points_field = strawberry.mutation(
     resolver=clear_points_mutation,
-    extensions=_admin(),
+    extensions=admin_scope(SCOPE),
     description="Operators: 清零, take every point of one member, or of a filter's members as a "
     "job the worker runs (dryRun: the count and the points first) (admin scope points:write).",
 )
 points_job_field = strawberry.field(
     resolver=resolve_points_job,
-    extensions=_admin(),
+    extensions=admin_scope(SCOPE),
     description="Operators: a bulk 清零 or extension job and its progress (admin scope points:write).",
 )
 points_jobs_field = strawberry.field(
     resolver=resolve_points_jobs,
-    extensions=_admin(),
+    extensions=admin_scope(SCOPE),
     description="Operators: bulk jobs, newest first (admin scope points:write).",
 )

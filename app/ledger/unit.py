@@ -141,10 +141,14 @@ class LedgerUnit:
         Not an earn: it renews no inactivity clock and does not count as lifetime earnings (the
         points given back for a refunded order that was paid with points were earned once already).
         """
-        book = await self._book(member_id)
         meta = EntryMeta(actor, channel, reference, reason, dict(extra or {}))
+        return await self._give(member_id, EntryKind.ADJUST, points, meta)
+
+    async def _give(self, member_id: str, kind: EntryKind, points: int, meta: EntryMeta) -> Entry:
+        """Points given (back): a new lot that never expires, paying any debt first."""
+        book = await self._book(member_id)
         entry = book.credit(
-            EntryKind.ADJUST,
+            kind,
             points,
             self._request(meta),
             earned_at=self.now,
@@ -175,18 +179,8 @@ class LedgerUnit:
             spent = None
         if spent is None:
             raise EntryNotFound(entry_id)
-        book = await self._book(spent["member_id"])
         meta = EntryMeta(actor, channel, reference, reason, {"restores": entry_id, **(extra or {})})
-        entry = book.credit(
-            EntryKind.REVERSAL,
-            -int(spent["points"]),
-            self._request(meta),
-            earned_at=self.now,
-            available_at=None,
-            expires_at=None,
-            policy=policy_stamp(Never(), 1, "UTC"),
-        )
-        return Entry.from_document(entry)
+        return await self._give(spent["member_id"], EntryKind.REVERSAL, -int(spent["points"]), meta)
 
     async def adjust(
         self,
