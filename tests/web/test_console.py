@@ -220,3 +220,26 @@ def test_stock_moves_from_the_catalog_page(console: Page, served: Served) -> Non
     console.get_by_role("button", name="Apply").click()
     expect(shown).to_have_text(str(before + 5))
     served.screenshot(console, "console-9-catalog")
+
+
+def test_clearing_a_members_points_shows_the_amount_before_it_applies(
+    console: Page, served: Served
+) -> None:
+    token = _admin(served, *SCOPES)
+    made = served.gql(
+        "mutation($i: CreateMemberInput!) { createMember(input: $i) { member { id } } }",
+        token,
+        i={"name": "Zhao Qing", "idempotencyKey": "console-clear"},
+    )["createMember"]["member"]["id"]  # type: ignore[index]
+    served.gql(
+        "mutation($i: AdjustPointsInput!) { adjustPoints(input: $i) { entry { points } } }",
+        token, i={"memberId": made, "points": 300, "reason": "welcome", "idempotencyKey": "cc1"},
+    )  # fmt: skip
+    console.goto(f"{served.base}/console/#/members/{made}")
+    expect(console.locator("#member-available")).to_have_text("300")
+    console.locator("#correction-reason").fill("fraudulent account")
+    console.locator("#clear-review").click()
+    expect(console.locator("#correction-confirm")).to_contain_text("loses 300 points")
+    served.screenshot(console, "console-10-clear-confirm")
+    console.locator("#correction-apply").click()
+    expect(console.locator("#member-available")).to_have_text("0")

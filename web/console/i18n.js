@@ -29,6 +29,9 @@ const TEXT = {
     report_pointsFlow: "积分流水（按日）", report_liabilitySeries: "未兑付积分（按日）", report_breakage: "过期率",
     report_earnByRule: "按规则发放", report_byPartner: "按合作方", report_topEarners: "获得积分最多的会员",
     report_redemptionsByReward: "按奖品兑换", report_memberActivity: "活跃与沉睡会员",
+    corrections: "延期与清零", extendUntil: "延期至", extend: "延长到期", clear: "清零（{points} 积分）",
+    confirmClear: "将清零会员 {member} 的 {points} 积分（可用与待生效）。原因：{reason}",
+    confirmExtend: "会员 {member} 在 {until} 之前到期的积分将延期至 {until}。原因：{reason}",
     auditTitle: "审计日志", actor: "操作人", action: "操作", target: "对象", filterTarget: "对象（如 member:m_…）",
   },
   en: {
@@ -60,6 +63,9 @@ const TEXT = {
     report_pointsFlow: "Points flow by day", report_liabilitySeries: "Liability by day", report_breakage: "Breakage",
     report_earnByRule: "Issued by rule and campaign", report_byPartner: "By partner", report_topEarners: "Top earners",
     report_redemptionsByReward: "Redemptions by reward", report_memberActivity: "Active and dormant members",
+    corrections: "Extend or clear", extendUntil: "Extend until", extend: "Extend expiries", clear: "Clear (清零) {points} points",
+    confirmClear: "Member {member} loses {points} points (available and pending). Reason: {reason}",
+    confirmExtend: "Member {member}'s points expiring before {until} will expire on {until}. Reason: {reason}",
     auditTitle: "Audit log", actor: "Actor", action: "Action", target: "Target", filterTarget: "Target (e.g. member:m_…)",
   },
 };

@@ -5,7 +5,7 @@ import { gql, idempotencyKey } from "./api.js";
 import { formatDate, t } from "./i18n.js";
 
 const MEMBER = `query($id: ID!) { member(id: $id) { id memberNo name phone joinedAt status tier { name }
-  balance { available pending held lifetimeEarned }
+  balance { available pending held lifetimeEarned nextExpiry { points expiresAt } }
   expiringPoints(withinDays: 365) { points expiresAt }
   history(first: 20) { edges { node { id kind points balanceAfter occurredAt description
     breakdown { rule description points lineId } } } } } }`;
@@ -57,6 +57,7 @@ async function showMember(id) {
       h("h3", {}, t("lots")),
       table([[t("points"), (l) => l.points], [t("expires"), (l) => formatDate(l.expiresAt)]], member.expiringPoints)),
     adjustCard(member),
+    correctionsCard(member),
     statusCard(member),
     h("section", { class: "card", "aria-labelledby": "history-title" },
       h("h2", { id: "history-title" }, t("history")),
@@ -148,4 +149,54 @@ async function applyStatus(memberId, action, reason) {
     return;
   }
   await showMember(memberId);
+}
+
+/** Extend expiries up to a date, or clear (清零) the member's points: the effect shown first. */
+function correctionsCard(member) {
+  const b = member.balance;
+  return h("section", { class: "card", "aria-labelledby": "corrections-title" },
+    h("h2", { id: "corrections-title" }, t("corrections")),
+    h("label", { for: "correction-reason" }, t("reason")),
+    h("input", { id: "correction-reason", maxlength: 200 }),
+    h("label", { for: "extend-until" }, t("extendUntil")),
+    h("input", { id: "extend-until", type: "date" }),
+    h("p", { id: "correction-error", class: "error", role: "alert" }),
+    h("div", { class: "row" },
+      h("button", { id: "extend-review", class: "secondary", onclick: () => confirmCorrection(member, "extend") }, t("extend")),
+      h("button", { id: "clear-review", class: "secondary", onclick: () => confirmCorrection(member, "clear") },
+        t("clear", { points: b.available + b.pending }))),
+    h("div", { id: "correction-confirm" }));
+}
+
+function confirmCorrection(member, kind) {
+  const reason = $("correction-reason").value.trim();
+  const until = $("extend-until").value;
+  $("correction-error").textContent = !reason ? t("reasonRequired") : kind === "extend" && !until ? t("extendUntil") : "";
+  if ($("correction-error").textContent) return;
+  const b = member.balance;
+  const effect = kind === "clear"
+    ? t("confirmClear", { member: member.memberNo, points: b.available + b.pending, reason })
+    : t("confirmExtend", { member: member.memberNo, until, reason });
+  const key = idempotencyKey();
+  $("correction-confirm").replaceChildren(
+    h("p", { role: "status" }, effect),
+    h("button", { id: "correction-apply", onclick: () => applyCorrection(member.id, kind, { reason, until, key }) }, t("apply")),
+    " ", h("button", { class: "secondary", onclick: () => $("correction-confirm").replaceChildren() }, t("cancel")));
+}
+
+async function applyCorrection(memberId, kind, { reason, until, key }) {
+  $("correction-apply").disabled = true;
+  const name = kind === "clear" ? "clearPoints" : "extendExpiry";
+  const type = kind === "clear" ? "ClearPointsInput" : "ExtendExpiryInput";
+  const input = { memberId, reason, idempotencyKey: key };
+  if (kind === "extend") input.until = new Date(`${until}T23:59:59`).toISOString();
+  const query = `mutation($i: ${type}!) { ${name}(input: $i) { entry { points } userErrors { message } } }`;
+  const payload = (await gql(query, { i: input }))[name];
+  if (payload.userErrors.length) {
+    $("correction-error").textContent = payload.userErrors.map((e) => e.message).join(" · ");
+    $("correction-apply").disabled = false;
+    return;
+  }
+  await showMember(memberId);
+  $("correction-confirm").replaceChildren(h("p", { role: "status", class: "ok" }, t("done")));
 }
