@@ -243,3 +243,19 @@ def test_clearing_a_members_points_shows_the_amount_before_it_applies(
     served.screenshot(console, "console-10-clear-confirm")
     console.locator("#correction-apply").click()
     expect(console.locator("#member-available")).to_have_text("0")
+
+
+def test_a_coupon_batch_is_generated_from_the_catalog_page(console: Page, served: Served) -> None:
+    token = _admin(served, *SCOPES)
+    served.gql(
+        "mutation($i: CreateRewardInput!) { createReward(input: $i) { reward { id } } }", token,
+        i={"name": "Tea voucher", "pointsPrice": 99_999, "kind": "COUPON", "stock": 0,
+           "idempotencyKey": "console-tea"},
+    )  # fmt: skip
+    console.get_by_role("link", name="Catalog & draws").click()
+    console.locator("#coupon-reward").select_option(label="Tea voucher")
+    reward = console.locator("#coupon-reward").input_value()
+    console.locator("#coupon-count").fill("3")
+    console.get_by_role("button", name="Add codes").click()
+    expect(console.locator("#coupon-result")).to_have_text("3 codes added")
+    expect(console.locator(f'[data-stock="{reward}"]')).to_have_text("3")

@@ -16,7 +16,8 @@ export async function catalogPage(view) {
       h("h2", { id: "rewards-title" }, t("rewards")),
       table([[t("name"), (r) => r.name], [t("kind"), (r) => r.kind], [t("points"), (r) => r.pointsPrice],
         [t("stock"), (r) => h("span", { "data-stock": r.id }, r.stock ?? "∞")], [t("status"), (r) => (r.active ? t("ACTIVE") : t("archived"))]], rewards),
-      stockForm(rewards)),
+      stockForm(rewards),
+      couponForm(rewards)),
     h("section", { class: "card", "aria-labelledby": "draws-title" },
       h("h2", { id: "draws-title" }, t("draws")), h("div", { id: "draws-list" })));
   showDraws(data.allDraws);
@@ -34,6 +35,30 @@ function stockForm(rewards) {
     h("label", { for: "stock-reason" }, t("reason")), h("input", { id: "stock-reason", required: true, maxlength: 500 }),
     h("button", { type: "submit" }, t("apply")),
     h("span", { id: "stock-result", role: "status" }));
+}
+
+function couponForm(rewards) {
+  const coupons = rewards.filter((r) => r.kind === "COUPON");
+  if (!coupons.length) return null;
+  return h("form", { class: "row", onsubmit: (e) => { e.preventDefault(); addCoupons(); } },
+    h("select", { id: "coupon-reward", "aria-label": t("couponReward") }, coupons.map((r) => h("option", { value: r.id }, r.name))),
+    h("label", { for: "coupon-count" }, t("generateCodes")),
+    h("input", { id: "coupon-count", type: "number", min: 1, max: 10000, step: 1 }),
+    h("label", { for: "coupon-codes" }, t("orCodes")),
+    h("textarea", { id: "coupon-codes", rows: 2, placeholder: "CODE-1\nCODE-2" }),
+    h("button", { type: "submit" }, t("addCoupons")),
+    h("span", { id: "coupon-result", role: "status" }));
+}
+
+async function addCoupons() {
+  const codes = $("coupon-codes").value.split(/\s+/).filter(Boolean);
+  const input = { rewardId: $("coupon-reward").value, idempotencyKey: idempotencyKey(),
+    ...(codes.length ? { codes } : { generate: Number($("coupon-count").value) }) };
+  const query = `mutation($i: AddCouponsInput!) { addCoupons(input: $i) { added reward { id stock } userErrors { message } } }`;
+  const { addCoupons: result } = await gql(query, { i: input });
+  if (result.userErrors.length) { $("coupon-result").textContent = result.userErrors[0].message; return; }
+  document.querySelector(`[data-stock="${CSS.escape(result.reward.id)}"]`).textContent = result.reward.stock;
+  $("coupon-result").textContent = t("couponsAdded", { count: result.added });
 }
 
 async function moveStock() {
