@@ -20,6 +20,7 @@ from app.notifications.warnings import issue_expiry_warnings
 from app.points import run_due_jobs
 from app.program.service import ProgramNotConfigured, get_program
 from app.reports import roll_up_ledger
+from app.reports.rollup import caught_up as rollup_caught_up
 
 BATCHES_PER_PASS = 5
 POINTS_JOB_MEMBERS = 500  # members of a bulk job per pass
@@ -70,7 +71,11 @@ def points_jobs(owner: str) -> JobRun:
 
 async def rollup(mongo: Mongo, clock: Clock) -> JobOutcome:
     """Add the entries recorded since the last run to the reports' hourly buckets."""
-    return JobOutcome(await roll_up_ledger(mongo, clock))
+    added = await roll_up_ledger(mongo, clock, max_slices=ROLLUP_SLICES)
+    return JobOutcome(added, more=not await rollup_caught_up(mongo, clock))
+
+
+ROLLUP_SLICES = 4  # a run of the job: at most 200,000 entries, then again at once
 
 
 def push_secret(settings: Settings) -> bytes:

@@ -18,7 +18,9 @@ The watermark trails the clock by SETTLE: an entry is committed within SETTLE of
 `recorded_at` (a ledger transaction has a 30 s budget; an import stamps each batch just before
 writing it), so no entry can appear below a watermark once it is set. Each run is one transaction
 that moves the watermark from the value it read (compare and set), so two runs at once cannot
-count an entry twice, and a run killed midway changed nothing.
+count an entry twice, and a run killed midway changed nothing. A run catches up in slices of
+SLICE entries, each such a transaction: a million entries recorded since the last run (an import,
+a first run) are many bounded steps rather than one aggregate that no time budget allows.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from app.clock import Clock
 from app.db import Document, Mongo
 
 SETTLE = timedelta(hours=1)
+SLICE = 50_000  # entries per step of a catch-up
 STATE_ID = "ledger_hours"  # the watermark's document in `meta`
 BUCKETS = "ledger_hours"
 
@@ -61,14 +64,42 @@ def entry_sums(match: Document, key: Any) -> list[Document]:
     ]
 
 
-async def roll_up_ledger(mongo: Mongo, clock: Clock) -> int:
-    """Add the entries recorded since the watermark (up to now − SETTLE) to their hours; the
-    number of entries added (0: nothing new, or another run moved the watermark first)."""
+async def roll_up_ledger(
+    mongo: Mongo, clock: Clock, *, max_slices: int | None = None, slice_size: int = SLICE
+) -> int:
+    """Add the entries recorded since the watermark (up to now − SETTLE) to their hours, a slice
+    of at most SLICE entries at a time (each its own aggregate and transaction, so catching up on
+    a million entries is many bounded steps, not one aggregate no budget allows); the number of
+    entries added. With `max_slices`, stops after that many (the worker's job runs again)."""
+    total = 0
+    slices = 0
+    while max_slices is None or slices < max_slices:
+        added, caught_up = await _roll_up_slice(mongo, clock, slice_size)
+        total += added
+        slices += 1
+        if caught_up:
+            break
+    return total
+
+
+async def caught_up(mongo: Mongo, clock: Clock) -> bool:
+    mark = await watermark(mongo)
+    return mark is not None and mark >= clock.now() - SETTLE - timedelta(seconds=1)
+
+
+async def _roll_up_slice(mongo: Mongo, clock: Clock, slice_size: int) -> tuple[int, bool]:
+    """One slice; (entries added, whether the watermark reached now − SETTLE or another run
+    moved it first)."""
     before = await watermark(mongo)
-    after = clock.now() - SETTLE
-    if before is not None and after <= before:
-        return 0
-    recorded: Document = {"$lte": after} if before is None else {"$gt": before, "$lte": after}
+    limit = clock.now() - SETTLE
+    if before is not None and limit <= before:
+        return 0, True
+    recorded: Document = {"$lte": limit} if before is None else {"$gt": before, "$lte": limit}
+    boundary = await mongo["ledger"].find_one(
+        {"recorded_at": recorded}, {"recorded_at": 1}, sort=[("recorded_at", 1)], skip=slice_size
+    )
+    after = limit if boundary is None else boundary["recorded_at"]
+    recorded = {**recorded, "$lte": after}
     hour = {"$dateTrunc": {"date": "$occurred_at", "unit": "hour"}}
     cursor = await mongo["ledger"].aggregate(entry_sums({"recorded_at": recorded}, hour))
     updates: dict[datetime, dict[str, int]] = {}
@@ -80,9 +111,9 @@ async def roll_up_ledger(mongo: Mongo, clock: Clock) -> int:
         inc["debt"] += row["debt"]
         inc["count"] += row["count"]
 
-    async def work(session: AsyncClientSession) -> int:
+    async def work(session: AsyncClientSession) -> int | None:
         if not await _move_watermark(mongo, session, before, after):
-            return 0
+            return None
         if updates:
             await mongo[BUCKETS].bulk_write(
                 [UpdateOne({"_id": h}, {"$inc": inc}, upsert=True) for h, inc in updates.items()],
@@ -92,9 +123,12 @@ async def roll_up_ledger(mongo: Mongo, clock: Clock) -> int:
         return sum(inc["count"] for inc in updates.values())
 
     try:
-        return await mongo.transaction(work)
+        added = await mongo.transaction(work)
     except DuplicateKeyError:  # a first run at the same time wrote the watermark first
-        return 0
+        return 0, True
+    if added is None:  # another run moved the watermark first: it goes on
+        return 0, True
+    return added, after >= limit
 
 
 async def _move_watermark(
