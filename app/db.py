@@ -41,15 +41,11 @@ INDEXES: dict[str, list[IndexModel]] = {
             unique=True,
             partialFilterExpression={"admin_key": {"$type": "string"}},
         ),  # createMember's idempotency key
-        IndexModel(
-            [("legacy_id", ASCENDING)],
-            unique=True,
-            partialFilterExpression={"legacy_id": {"$type": "string"}},
-        ),  # the old system's id of an imported member (app/importer)
-        IndexModel(
-            [("import.batch", ASCENDING)],
-            partialFilterExpression={"import.batch": {"$type": "string"}},
-        ),  # an import's chunk, marked done in one update
+        # The old system's id of an imported member (app/importer), and an import's chunk (marked
+        # done in one update). Sparse, not partial: only imported members have these fields, and
+        # SecantusDB scans the collection for a partial index (a range of legacy ids, 3 s a chunk).
+        IndexModel([("legacy_id", ASCENDING)], unique=True, sparse=True),
+        IndexModel([("import.batch", ASCENDING)], sparse=True),
         IndexModel([("tier", ASCENDING)]),  # bulk 清零 or extension by tier (app/points)
     ],
     "accounts": [
