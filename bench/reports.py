@@ -140,7 +140,10 @@ async def bench(url: str, args: argparse.Namespace) -> None:
     listener = Commands()
     now = datetime.now(UTC).replace(microsecond=0)
     clock = FrozenClock(now - timedelta(days=args.days + 10))
-    mongo = connect(url, "bench_reports", event_listeners=[listener])
+    # SecantusDB answers one command at a time: while it sums a million entries it cannot answer
+    # the client's heartbeat, and with the product's 2 s connect timeout the client would cancel
+    # the running command. The bench waits as long as a report takes instead.
+    mongo = connect(url, "bench_reports", event_listeners=[listener], connectTimeoutMS=300_000)
     scratch = connect(url, "bench_templates")
     await ensure_indexes(mongo)
     await ensure_indexes(scratch)
