@@ -101,10 +101,15 @@ async def as_payload(run: Callable[[], Awaitable[T]], failed: Callable[[UserErro
         return failed(user_error(UserErrorCode.NOT_FOUND, "no such member", "input", "member"))
 
 
-async def as_query(run: Callable[[], Awaitable[T]]) -> T:
+async def as_query(run: Callable[[], Awaitable[T]], *, arguments: bool = False) -> T:
+    """Run a partner query; `arguments` when the field takes its arguments directly, not in an
+    `input` object, so an error names `member`, not `input.member`."""
     try:
         return await run()
     except PartnerRefused as exc:
-        raise Refused(exc.code, str(exc), list(exc.field) if exc.field else None) from None
+        field = list(exc.field) if exc.field else None
+        if arguments and field and field[0] == "input":
+            field = field[1:]
+        raise Refused(exc.code, str(exc), field) from None
     except (ProgramNotConfigured, OffsetNotOffered) as exc:
         raise NotConfigured(str(exc) or "the program has not been configured yet") from None

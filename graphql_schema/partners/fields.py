@@ -168,7 +168,7 @@ async def resolve_quote_offset(
     await partner_id(info, "points:redeem")
     mongo = info.context.runtime.mongo
     return OffsetQuote.of(
-        await as_query(lambda: quote_offset(mongo, member.to_ref(), order_amount))
+        await as_query(lambda: quote_offset(mongo, member.to_ref(), order_amount), arguments=True)
     )
 
 
@@ -176,7 +176,9 @@ async def resolve_member_balance(info: Info, member: MemberRefInput) -> MemberBa
     await partner_id(info, "points:read")
     mongo = info.context.runtime.mongo
     try:
-        member_id, balance = await as_query(lambda: member_balance(mongo, member.to_ref()))
+        member_id, balance = await as_query(
+            lambda: member_balance(mongo, member.to_ref()), arguments=True
+        )
     except Refused as exc:
         if (exc.extensions or {}).get("code") == "NOT_FOUND":
             return None

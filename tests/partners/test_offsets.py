@@ -146,3 +146,20 @@ async def test_points_used_beyond_what_was_captured_are_refused(client, runtime,
     payload = purchase_input(member, "o-1", pointsUsed=50)
     result = await post_purchase(client, token, payload)
     assert result["userErrors"][0]["field"] == ["input", "pointsUsed"]
+
+
+async def test_a_query_names_the_faulty_argument_as_the_field_is_called(
+    client, runtime, clock, issuer
+):
+    """quoteOffset and memberBalance take `member` directly, not inside `input`."""
+    await make_program(runtime, clock)
+    member = await make_member(runtime, clock)
+    token = await partner_token(runtime, clock, issuer)
+    both = member_ref(member) | {"phone": "+8613800138000"}
+    quote = await ask(client, QUOTE, token, {"member": both, "amount": "100"})
+    assert quote["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": ["member"]}
+    amount = await ask(client, QUOTE, token, {"member": member_ref(member), "amount": "1_000"})
+    assert amount["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": ["orderAmount"]}
+    balance_query = "query($m: MemberRefInput!) { memberBalance(member: $m) { available } }"
+    body = await ask(client, balance_query, token, {"m": {"phone": "not a phone"}})
+    assert body["errors"][0]["extensions"]["field"] == ["member", "phone"]

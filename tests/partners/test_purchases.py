@@ -202,3 +202,48 @@ async def test_a_retry_after_the_member_was_suspended_or_days_later_gets_the_fir
     assert await post_purchase(client, token, purchase_input(member, "o-1")) == first
     other = await post_purchase(client, token, purchase_input(member, "o-2"))
     assert other["userErrors"][0]["field"] == ["input", "occurredAt"]
+
+
+async def test_an_amount_is_plain_ascii_digits_or_refused_with_its_field(
+    client, runtime, clock, issuer
+):
+    """Decimal() reads "1_000" as 1000, " 10" as 10 and Arabic-Indic "٣" as 3: a till's typo or
+    another script would earn points the request does not show. Only plain digits pass."""
+    await make_program(runtime, clock)
+    member = await make_member(runtime, clock)
+    token = await partner_token(runtime, clock, issuer)
+    for n, amount in enumerate(
+        [
+            "1_000",
+            " 10",
+            "10 ",
+            "٣",
+            "1e3",
+            "+5",
+            "-0",
+            "NaN",
+            "Infinity",
+            ".5",
+            "5.",
+            "0x10",
+            "1.23456",
+            "10000000000000",
+        ]
+    ):
+        result = await post_purchase(
+            client, token, purchase_input(member, f"bad-{n}", amounts=(amount,))
+        )
+        assert result["purchase"] is None, amount
+        assert result["userErrors"] == [
+            {
+                "code": "INVALID_INPUT",
+                "message": "an amount is a decimal string from 0 to 10^12 with at most 4 decimals",
+                "field": ["input", "lines", "0", "amount"],
+            }
+        ], amount
+    for n, (amount, points) in enumerate([("0", 0), ("0.5", 0), ("12.3456", 12), ("1000", 1000)]):
+        result = await post_purchase(
+            client, token, purchase_input(member, f"ok-{n}", amounts=(amount,))
+        )
+        assert result["purchase"]["total"] == points, amount
+    assert (await balance(client, token, member))["available"] == 1012
