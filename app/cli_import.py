@@ -18,7 +18,7 @@ from app.cli_progress import progress_bar
 from app.clock import SystemClock
 from app.config import Settings
 from app.db import Mongo
-from app.importer import Summary, import_files
+from app.importer import ImportRunning, Summary, import_files
 from app.program.service import ProgramNotConfigured
 
 OpenDatabase = Callable[[Settings], AbstractAsyncContextManager[Mongo]]
@@ -55,6 +55,9 @@ def _import(open_database: OpenDatabase, settings: Settings, args: argparse.Name
         summary = asyncio.run(run())
     except ProgramNotConfigured:
         print("no program is configured: `jifen program apply` first", file=sys.stderr)
+        return 2
+    except ImportRunning as exc:
+        print(exc, file=sys.stderr)
         return 2
     sys.stderr.write("\n")
     for error in summary.errors[:SHOWN_ERRORS]:

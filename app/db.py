@@ -41,11 +41,10 @@ INDEXES: dict[str, list[IndexModel]] = {
             unique=True,
             partialFilterExpression={"admin_key": {"$type": "string"}},
         ),  # createMember's idempotency key
-        # The old system's id of an imported member (app/importer), and an import's chunk (marked
-        # done in one update). Sparse, not partial: only imported members have these fields, and
-        # SecantusDB scans the collection for a partial index (a range of legacy ids, 3 s a chunk).
+        # The old system's id of an imported member (app/importer). Sparse, not partial: only
+        # imported members have it, and SecantusDB scans the collection for a partial index (a
+        # range of legacy ids, 3 s a chunk).
         IndexModel([("legacy_id", ASCENDING)], unique=True, sparse=True),
-        IndexModel([("import.batch", ASCENDING)], sparse=True),
         IndexModel([("tier", ASCENDING)]),  # bulk 清零 or extension by tier (app/points)
     ],
     "accounts": [
@@ -63,7 +62,6 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         IndexModel([("status", ASCENDING), ("expires_at", ASCENDING)]),
         IndexModel([("status", ASCENDING), ("available_at", ASCENDING)]),
-        IndexModel([("source_entry_id", ASCENDING)]),
         # the spending order of a member's lots by status: every lot read is one range of it
         IndexModel([("member_id", ASCENDING), ("status", ASCENDING), ("order", ASCENDING)]),
     ],
@@ -76,7 +74,6 @@ INDEXES: dict[str, list[IndexModel]] = {
             unique=True,
             partialFilterExpression={"seq": {"$gte": 1}},
         ),
-        IndexModel([("member_id", ASCENDING), ("occurred_at", DESCENDING), ("_id", DESCENDING)]),
         IndexModel(
             [("idempotency_key", ASCENDING)],
             unique=True,
@@ -165,6 +162,8 @@ INDEXES: dict[str, list[IndexModel]] = {
     "check_ins": [],
     "activity_counts": [],
     "leases": [],
+    # An import's chunks in flight (app/importer): the ids whose books may be unfinished.
+    "import_chunks": [],
     "program": [],
     "counters": [],
     "meta": [],  # one document per fact about the database itself (its ledger shape)
@@ -202,11 +201,18 @@ INDEXES: dict[str, list[IndexModel]] = {
 }
 
 # Indexes an earlier version created and this one drops at start-up: TTL indexes on fields the
-# logic reads with the injected clock (replaced by `purge_at`, see below).
+# logic reads with the injected clock (replaced by `purge_at`, see below), and indexes no query
+# uses any more, each of which every insert and update still paid for (on the embedded database
+# about as much as writing the document itself).
 OBSOLETE_INDEXES: dict[str, list[str]] = {
     name: ["expires_at_1"]
     for name in ("refresh_tokens", "login_attempts", "login_locks", "rate_limits")
-} | {"audit": ["at_-1"]}  # replaced by (at, _id): pages need a unique order
+} | {
+    "audit": ["at_-1"],  # replaced by (at, _id): pages need a unique order
+    "lots": ["source_entry_id_1"],  # a refund finds the lot through its account, not its entry
+    "ledger": ["member_id_1_occurred_at_-1__id_-1"],  # history pages are ranges of `seq`
+    "members": ["import.batch_1"],  # an import's chunk journal replaced marking members done
+}
 _INDEX_NOT_FOUND = 27
 
 # How much longer than the logic needs a document stays before the TTL monitor may delete it.

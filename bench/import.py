@@ -1,6 +1,6 @@
 """Import benchmark: `jifen import`'s work for 100,000 members with two opening lots each.
 
-    .venv/bin/python bench/import.py [--members 100000] [--lots 2]
+    .venv/bin/python -m bench.import [--members 100000] [--lots 2]
 
 Writes members.csv and balances.csv into a temporary folder (one refused row in a thousand of
 each, as a real export has), starts an embedded database of its own, durable as the embedded

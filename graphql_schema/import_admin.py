@@ -8,13 +8,21 @@ import strawberry
 
 from app.audit import actor_of
 from app.auth.principals import PrincipalKind
-from app.importer import import_files
+from app.importer import ImportRunning, import_files
 from app.program.service import ProgramNotConfigured
 from graphql_schema.context import Info
-from graphql_schema.errors import NotConfigured
+from graphql_schema.errors import ClientError, NotConfigured
 from graphql_schema.permissions import admin_scope, require_kind
 
 SCOPE = "import:write"
+
+
+class ImportBusy(ClientError):
+    """Another import (this mutation or `jifen import`) is running: try again after it."""
+
+    code = "IMPORT_RUNNING"
+
+
 SHOWN_ERRORS = 500
 
 
@@ -57,6 +65,8 @@ async def import_members_mutation(info: Info, input: ImportMembersInput) -> Impo
                                      input.balances_csv, actor=actor, dry_run=input.dry_run)  # fmt: skip
     except ProgramNotConfigured:
         raise NotConfigured("the program has not been configured yet") from None
+    except ImportRunning as exc:
+        raise ImportBusy(str(exc)) from None
     counts = summary.counts()
     return ImportMembersPayload(
         dry_run=input.dry_run, members_imported=counts["members_imported"],

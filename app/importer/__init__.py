@@ -1,6 +1,6 @@
 """Importing members and opening balances from an old system (`jifen import`, importMembers)."""
 
 from app.importer.rows import RowError
-from app.importer.run import Summary, import_files
+from app.importer.run import ImportRunning, Summary, import_files
 
-__all__ = ["RowError", "Summary", "import_files"]
+__all__ = ["ImportRunning", "RowError", "Summary", "import_files"]

@@ -4,11 +4,15 @@
   A rerun skips a row imported with the same content and reports one whose content changed; it
   never applies a change silently.
 - A member's balance rows become their opening books (app.ledger.open_books): each row one EARN
-  and one lot with its original earn date and its own expiry. The member is written first marked
-  `import_state: books`, then the books, then the mark cleared: a crash in between leaves marked
-  members whose partial books the next run discards and writes again. Nobody is imported twice.
-- Balance rows of a member imported by an earlier run are compared with what was imported then:
-  the same are skipped, others reported.
+  and one lot with its original earn date and its own expiry.
+- A chunk's order of writes makes the member document the mark of a finished import: the chunk's
+  new member ids go into a journal (`import_chunks`), then their books, then the members, then the
+  journal entry is deleted. A crash in between leaves a journal entry; the next run discards the
+  books of its ids that have no member (nobody could see them) and imports those rows afresh.
+  Members written before the crash are complete and stay. This costs one small document per chunk
+  where marking each member finished cost an update per member, which on the embedded database
+  rewrites every index entry of the member (a third of the import's time).
+- One import runs at a time (a lease), so a run never discards another's unfinished chunk.
 - A refused row does not stop the others; the run ends with a summary and one audit entry.
 """
 
@@ -20,7 +24,7 @@ import secrets
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pymongo.errors import BulkWriteError
 
@@ -28,12 +32,21 @@ from app.audit import record_audit
 from app.clock import Clock
 from app.db import Document, Mongo, upsert_and_get
 from app.importer.rows import BalanceRow, MemberRow, RowError, read_balances, read_members
+from app.jobs.leases import acquire, release
 from app.ledger import OpeningEarn, discard_unfinished, open_books
 from app.members.service import new_member_id
 from app.program.service import current_program
 
 CHUNK = 1_000
+JOURNAL = "import_chunks"
+LEASE = "import"
+DUPLICATE_KEY = 11000
+LEASE_PERIOD = timedelta(minutes=1)  # renewed at every chunk: a crashed run blocks a minute
 Progress = Callable[[int, int], None]
+
+
+class ImportRunning(Exception):
+    """Another import holds the lease."""
 
 
 @dataclass
@@ -91,12 +104,21 @@ async def import_files(
     valid.sort(key=lambda row: row.legacy_id)  # chunks are disjoint ranges of the legacy ids
     run_id = secrets.token_hex(6)
     if not dry_run:
-        for start in range(0, len(valid), CHUNK):
-            chunk = valid[start : start + CHUNK]
-            batch = f"{run_id}:{start // CHUNK}"
-            await _import_chunk(mongo, now, chunk, by_member, program.tiers[0].code, summary, batch)
-            if progress is not None:
-                progress(start + len(chunk), len(valid))
+        if not await acquire(mongo, clock, LEASE, run_id, LEASE_PERIOD):
+            raise ImportRunning("another import is running; try again when it has finished")
+        try:
+            await _finish_interrupted(mongo)
+            for start in range(0, len(valid), CHUNK):
+                chunk = valid[start : start + CHUNK]
+                batch = f"{run_id}:{start // CHUNK}"
+                await _import_chunk(mongo, now, chunk, by_member, program.tiers[0].code, summary,
+                                    batch)  # fmt: skip
+                if progress is not None:
+                    progress(start + len(chunk), len(valid))
+                if not await acquire(mongo, clock, LEASE, run_id, LEASE_PERIOD):
+                    raise ImportRunning("the import lost its lease to another run")
+        finally:
+            await release(mongo, LEASE, run_id)
     await _orphans(mongo, valid, by_member, summary)
     summary.errors.sort(key=lambda e: (e.file, e.line))
     if not dry_run:
@@ -114,7 +136,6 @@ async def _import_chunk(
     found = {d["legacy_id"]: d async for d in mongo["members"].find(
         {"legacy_id": span}, {"legacy_id": 1, "import": 1})}  # fmt: skip
     fresh: list[MemberRow] = []
-    resume: dict[str, MemberRow] = {}
     for row in chunk:
         prior = found.get(row.legacy_id)
         if prior is None:
@@ -123,20 +144,36 @@ async def _import_chunk(
             summary.members_changed += 1
             summary.errors.append(RowError("members.csv", row.line, "legacy_id",
                                            "imported before with other values: not changed"))  # fmt: skip
-        elif prior["import"]["state"] == "books":
-            resume[prior["_id"]] = row  # an earlier run stopped before its books were written
         else:
             summary.members_unchanged += 1
             _compare_balances(prior, by_member.get(row.legacy_id, []), summary)
-    written = await _insert_members(mongo, now, fresh, by_member, entry_tier, summary, batch)
-    await discard_unfinished(mongo, list(resume))
-    await _open(mongo, now, written | resume, by_member, summary)
-    done = {"$set": {"import.state": "done"}}
-    if written:
-        await mongo["members"].update_many({"import.batch": batch}, done)
-    if resume:
-        await mongo["members"].update_many({"_id": {"$in": list(resume)}}, done)
+    if not fresh:
+        return
+    documents = await _member_documents(mongo, now, fresh, by_member, entry_tier, batch)
+    ids = [document["_id"] for document in documents]
+    await mongo[JOURNAL].insert_one({"_id": batch, "members": ids, "at": now})
+    rows = dict(zip(ids, fresh, strict=True))
+    opened = await _open(mongo, now, rows, by_member)
+    written = await _insert_members(mongo, documents, rows, summary)
+    await discard_unfinished(mongo, [member_id for member_id in ids if member_id not in written])
+    await mongo[JOURNAL].delete_one({"_id": batch})
     summary.members_imported += len(written)
+    for member_id in written:
+        balances, points = opened.get(member_id, (0, 0))
+        summary.balances_imported += balances
+        summary.points_imported += points
+
+
+async def _finish_interrupted(mongo: Mongo) -> None:
+    """Chunks an earlier run left unfinished: their members are complete (written last); the
+    books of the ids without a member are discarded, their rows imported again by this run."""
+    async for journal in mongo[JOURNAL].find():
+        ids = journal["members"]
+        present = {d["_id"] async for d in mongo["members"].find({"_id": {"$in": ids}}, {"_id": 1})}
+        await discard_unfinished(
+            mongo, [member_id for member_id in ids if member_id not in present]
+        )
+        await mongo[JOURNAL].delete_one({"_id": journal["_id"]})
 
 
 def _compare_balances(prior: Document, rows: list[BalanceRow], summary: Summary) -> None:
@@ -152,34 +189,40 @@ def _compare_balances(prior: Document, rows: list[BalanceRow], summary: Summary)
                                        "rows: not changed"))  # fmt: skip
 
 
-async def _insert_members(
+async def _member_documents(
     mongo: Mongo, now: datetime, rows: list[MemberRow], by_member: dict[str, list[BalanceRow]],
-    entry_tier: str, summary: Summary, batch: str,
-) -> dict[str, MemberRow]:  # fmt: skip
-    """Insert new members (numbers reserved in one block); a phone another member has refuses
-    that row only. Returns the members written, by id."""
-    if not rows:
-        return {}
+    entry_tier: str, batch: str,
+) -> list[Document]:  # fmt: skip
+    """The new members' documents, their numbers reserved in one block."""
     counter = await upsert_and_get(mongo["counters"], {"_id": "member_no"},
                                    {"$inc": {"value": len(rows)}})  # fmt: skip
     first = int(counter["value"]) - len(rows) + 1
     documents: list[Document] = []
-    by_id: dict[str, MemberRow] = {}
     for number, row in enumerate(rows, start=first):
-        member_id = new_member_id()
-        by_id[member_id] = row
         documents.append({
-            "_id": member_id, "member_no": f"JF{number:09d}", "name": row.name, "phone": row.phone,
-            "email": row.email, "birthday": row.birthday.isoformat() if row.birthday else None,
+            "_id": new_member_id(), "member_no": f"JF{number:09d}", "name": row.name,
+            "phone": row.phone, "email": row.email, "birthday": row.birthday.isoformat() if row.birthday else None,
             "tier": row.tier or entry_tier, "status": "active", "joined_at": row.joined_at or now,
             "legacy_id": row.legacy_id,
-            "import": {"state": "books", "batch": batch, "member": _member_print(row),
+            "import": {"batch": batch, "member": _member_print(row),
                        "balances": _balance_print(by_member.get(row.legacy_id, [])), "at": now},
         })  # fmt: skip
+    return documents
+
+
+async def _insert_members(
+    mongo: Mongo, documents: list[Document], rows: dict[str, MemberRow], summary: Summary
+) -> dict[str, MemberRow]:
+    """Insert the members; a phone another member has refuses that row only. Returns the members
+    written, by id."""
+    by_id = dict(rows)
     try:
         await mongo["members"].insert_many(documents, ordered=False)
     except BulkWriteError as exc:
-        for failure in exc.details.get("writeErrors", []):
+        failures = exc.details.get("writeErrors", [])
+        if any(failure.get("code") != DUPLICATE_KEY for failure in failures):
+            raise
+        for failure in failures:
             member_id = documents[failure["index"]]["_id"]
             row = by_id.pop(member_id)
             duplicate = (
@@ -194,9 +237,11 @@ async def _insert_members(
 
 async def _open(
     mongo: Mongo, now: datetime, members: dict[str, MemberRow],
-    by_member: dict[str, list[BalanceRow]], summary: Summary,
-) -> None:  # fmt: skip
+    by_member: dict[str, list[BalanceRow]],
+) -> dict[str, tuple[int, int]]:  # fmt: skip
+    """Write the members' opening books; returns each one's (balance rows, points)."""
     earns: dict[str, list[OpeningEarn]] = {}
+    opened: dict[str, tuple[int, int]] = {}
     for member_id, row in members.items():
         rows = sorted(by_member.get(row.legacy_id, []), key=lambda b: b.earned_at)
         if rows:
@@ -204,9 +249,9 @@ async def _open(
                                             reference=f"import line {b.line}",
                                             description="Opening balance from the old system")
                                 for b in rows]  # fmt: skip
-            summary.balances_imported += len(rows)
-            summary.points_imported += sum(b.points for b in rows)
+            opened[member_id] = (len(rows), sum(b.points for b in rows))
     await open_books(mongo, earns, now, key_prefix="import")
+    return opened
 
 
 async def _orphans(

@@ -3,12 +3,15 @@ importing nothing twice, only for operators with import:write."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 import pytest
 
 from app.auth.principals import PrincipalKind
 from app.auth.tokens import TokenIssuer
 from app.clock import FrozenClock
+from app.jobs.leases import acquire
 from app.program.service import save_program
 from app.runtime import Runtime
 from app.seed import DEMO_PROGRAM
@@ -55,3 +58,18 @@ async def test_importing_is_forbidden_without_the_scope(
     body = await ask(client, IMPORT, token, {"i": {"membersCsv": MEMBERS, "balancesCsv": BALANCES}})
     assert codes(body) == ["FORBIDDEN"]
     assert await runtime.mongo["members"].count_documents({"legacy_id": {"$exists": True}}) == 0
+
+
+async def test_an_import_while_another_runs_is_refused_with_its_code(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer
+) -> None:
+    clock.set(NOW)
+    await save_program(runtime.mongo, clock, DEMO_PROGRAM)
+    assert await acquire(runtime.mongo, clock, "import", "jifen-import-cli", timedelta(minutes=1))
+    admin = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=["import:write"])
+    variables = {"i": {"membersCsv": MEMBERS, "balancesCsv": BALANCES}}
+    body = await ask(client, IMPORT, admin, variables)
+    assert codes(body) == ["IMPORT_RUNNING"]
+    assert await runtime.mongo["members"].count_documents({}) == 0
+    dry = data(await ask(client, IMPORT, admin, {"i": variables["i"] | {"dryRun": True}}))
+    assert dry["importMembers"]["membersImported"] == 0  # a dry run writes nothing: not refused

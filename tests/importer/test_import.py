@@ -4,14 +4,15 @@ balances with their original dates and expiries, and a crash mid-import finished
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pymongo.errors import PyMongoError
 
 from app.clock import FrozenClock
 from app.db import Mongo
-from app.importer import import_files
+from app.importer import ImportRunning, import_files
+from app.jobs.leases import acquire
 from app.ledger import get_balance, verify_balances
 from app.program.service import save_program
 from app.seed import DEMO_PROGRAM
@@ -111,18 +112,55 @@ async def test_a_changed_row_is_reported_not_applied(
 async def test_an_import_interrupted_while_writing_books_is_finished_by_the_rerun(
     mongo: Mongo, clock: FrozenClock, program: None
 ) -> None:
-    # members, accounts and lots are written; the entries' insert fails: books left half-written
+    # the chunk's journal, accounts and lots are written; the entries' insert fails: books left
+    # half-written for members that were never written (the member document comes last)
     async with fail_point(mongo, {"skip": 3}, {"failCommands": ["insert"], "errorCode": 91}):
         with pytest.raises(PyMongoError):
             await import_files(mongo, clock, MEMBERS, BALANCES, actor="cli:test")
-    wang = await _member(mongo, "L1")
-    assert wang["import"]["state"] == "books"
+    assert await mongo["members"].find_one({"legacy_id": "L1"}) is None
+    assert await mongo["accounts"].count_documents({}) > 0
+    assert await mongo["import_chunks"].count_documents({}) == 1
     assert await verify_balances(mongo) != []  # half-written books do not add up
     resumed = await import_files(mongo, clock, MEMBERS, BALANCES, actor="cli:test")
-    assert resumed.counts()["members_imported"] == 0  # nobody twice
+    counts = resumed.counts()  # as if the interrupted run had never been
+    assert (counts["members_imported"], counts["balances_imported"], counts["points_imported"]) == (
+        3, 5, 1640)  # fmt: skip
+    wang = await _member(mongo, "L1")
     assert (await get_balance(mongo, wang["_id"])).available == 500
-    assert await mongo["members"].count_documents({"import.state": "books"}) == 0
+    members = {d["_id"] async for d in mongo["members"].find({}, {"_id": 1})}
+    assert {d["_id"] async for d in mongo["accounts"].find({}, {"_id": 1})} <= members
+    assert await mongo["import_chunks"].count_documents({}) == 0
     assert await verify_balances(mongo) == []
+
+
+async def test_members_written_before_a_crash_are_kept_and_not_imported_again(
+    mongo: Mongo, clock: FrozenClock, program: None
+) -> None:
+    # everything is written but the chunk's journal entry is not deleted
+    async with fail_point(mongo, {"times": 1}, {"failCommands": ["delete"], "errorCode": 91}):
+        with pytest.raises(PyMongoError):
+            await import_files(mongo, clock, MEMBERS, BALANCES, actor="cli:test")
+    wang = await _member(mongo, "L1")
+    assert await mongo["import_chunks"].count_documents({}) == 1
+    resumed = await import_files(mongo, clock, MEMBERS, BALANCES, actor="cli:test")
+    assert resumed.counts()["members_imported"] == 0
+    assert resumed.counts()["members_unchanged"] == 3
+    assert (await _member(mongo, "L1"))["_id"] == wang["_id"]
+    assert (await get_balance(mongo, wang["_id"])).available == 500
+    assert await mongo["import_chunks"].count_documents({}) == 0
+    assert await verify_balances(mongo) == []
+
+
+async def test_a_second_import_while_one_runs_is_refused_and_writes_nothing(
+    mongo: Mongo, clock: FrozenClock, program: None
+) -> None:
+    assert await acquire(mongo, clock, "import", "another-run", timedelta(minutes=5))
+    with pytest.raises(ImportRunning):
+        await import_files(mongo, clock, MEMBERS, BALANCES, actor="cli:test")
+    assert await mongo["members"].count_documents({"legacy_id": {"$exists": True}}) == 0
+    clock.advance(timedelta(minutes=6))  # the other run died: its lease lapses
+    summary = await import_files(mongo, clock, MEMBERS, BALANCES, actor="cli:test")
+    assert summary.counts()["members_imported"] == 3
 
 
 async def test_a_dry_run_checks_every_row_and_writes_nothing(
