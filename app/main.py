@@ -103,7 +103,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             hub = NotificationHub(mongo)
             await hub.start()
             stack.push_async_callback(hub.stop)
-            app.state.runtime = Runtime(settings, mongo, clock, verifier, issuer, hub)
+            runtime = Runtime(settings, mongo, clock, verifier, issuer, hub)
+            await runtime.revocations.load(mongo, clock.now())
+            stack.callback(hub.listen(runtime.revocations.on_event))
+            app.state.runtime = runtime
             # Everything built so far (modules, the schema, the program) lives as long as the
             # process: out of the collector's sight, full collections stop walking it per request.
             gc.collect()

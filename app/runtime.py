@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.auth.tokens import TokenIssuer, TokenVerifier
 from app.clock import Clock
 from app.config import Settings
 from app.db import Mongo
+from app.members.access import Revocations
 from app.notifications.hub import NotificationHub
 
 
@@ -19,3 +20,4 @@ class Runtime:
     verifier: TokenVerifier
     issuer: TokenIssuer | None
     hub: NotificationHub
+    revocations: Revocations = field(default_factory=Revocations)

@@ -82,10 +82,18 @@ async def authenticate(
     if token is None:
         return None, "missing bearer token"
     try:
-        return await runtime.verifier.verify(token), None
+        principal = await runtime.verifier.verify(token)
     except InvalidToken as exc:
         log.info("rejected token: %s", exc)
         return None, "invalid or expired token"
+    member_id = principal.member_id
+    if (
+        member_id is not None
+        and principal.issued_at is not None
+        and runtime.revocations.refuses(member_id, principal.issued_at)
+    ):
+        return None, "access revoked: sign in again"
+    return principal, None
 
 
 async def build_context(

@@ -170,21 +170,34 @@ async def update_member_mutation(info: Info, input: UpdateMemberInput) -> Member
 def _status(active: bool) -> Callable[[Info, MemberStatusInput], Awaitable[MemberAdminPayload]]:
     async def mutation(info: Info, input: MemberStatusInput) -> MemberAdminPayload:
         runtime = info.context.runtime
-        return await _member_write(info, lambda actor: set_member_status(
+        payload = await _member_write(info, lambda actor: set_member_status(
             runtime.mongo, runtime.clock, _raw(input.member_id), active, reason=input.reason,
             actor=actor))  # fmt: skip
+        if not active:
+            _revoked(info, payload)
+        return payload
 
     return mutation
 
 
+def _revoked(info: Info, payload: MemberAdminPayload) -> None:
+    """This process refuses the member's tokens at once; the others when their hub delivers the
+    ACCESS_REVOKED event (app/members/access.py)."""
+    if payload.member is not None:
+        runtime = info.context.runtime
+        runtime.revocations.record(payload.member.member_id, runtime.clock.now())
+
+
 async def erase_member_mutation(info: Info, input: MemberStatusInput) -> MemberAdminPayload:
     runtime = info.context.runtime
-    return await _member_write(
+    payload = await _member_write(
         info,
         lambda actor: erase_member(
             runtime.mongo, runtime.clock, _raw(input.member_id), reason=input.reason, actor=actor
         ),
     )
+    _revoked(info, payload)
+    return payload
 
 
 async def export_member_mutation(info: Info, input: ExportMemberInput) -> ExportMemberPayload:

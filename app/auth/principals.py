@@ -22,6 +22,7 @@ class Principal:
     scopes: frozenset[str]
     token_id: str
     expires_at: datetime
+    issued_at: datetime | None = None
 
     @property
     def member_id(self) -> str | None:

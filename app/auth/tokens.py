@@ -193,6 +193,7 @@ class TokenVerifier:
             scopes=frozenset(scope.split()),
             token_id=str(claims["jti"]),
             expires_at=datetime.fromtimestamp(exp, UTC),
+            issued_at=datetime.fromtimestamp(iat, UTC),
         )
 
 

@@ -151,7 +151,15 @@ async def test_a_suspended_member_cannot_sign_in_refresh_or_redeem_until_reactiv
         done = await _do(client, SUSPEND, admin, memberId=gid(member_id), reason="chargebacks")
         assert done["member"]["status"] == "SUSPENDED"
     redeem = {"rewardId": to_global_id("Reward", "r_tea"), "idempotencyKey": "r1"}
-    refused = data(await ask(client, REDEEM, access, {"i": redeem}))["redeemReward"]
+    # the access token issued before the suspension is refused for everything, reads included
+    assert codes(await ask(client, REDEEM, access, {"i": redeem})) == ["UNAUTHENTICATED"]
+    assert codes(await ask(client, "{ me { balance { available } } }", access)) == [
+        "UNAUTHENTICATED"
+    ]
+    # a token minted later (an operator's tool) still cannot spend: the account is frozen
+    clock.advance(timedelta(seconds=1))
+    later = issuer.mint(PrincipalKind.MEMBER, member_id)
+    refused = data(await ask(client, REDEEM, later, {"i": redeem}))["redeemReward"]
     assert refused["userErrors"] == [{"code": "MEMBER_SUSPENDED"}]
     renewed = data(await ask(client, REFRESH, variables={"token": refresh}))["refreshSession"]
     assert renewed["userErrors"][0]["code"] == "INVALID_REFRESH_TOKEN"
@@ -188,6 +196,14 @@ async def test_suspending_closes_the_members_open_subscriptions(server, clock) -
             answer = await http.post(base, json={"query": SUSPEND, "variables": variables},
                                      headers={"authorization": f"Bearer {admin}"})  # fmt: skip
             assert answer.json()["data"]["suspendMember"]["member"]["status"] == "SUSPENDED"
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+    # reconnecting with the same token is refused before any subscription starts
+    async with connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        await ws.send(
+            json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
+        )
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 10)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
@@ -256,3 +272,34 @@ async def test_member_management_is_forbidden_without_the_scope(
         and stored["name"] == "Li Lei"
         and stored.get("status", "active") == "active"
     )
+
+
+async def test_a_suspension_by_another_api_process_reaches_this_one_through_the_hub(
+    server,
+    clock,  # noqa: F811
+) -> None:
+    url, runtime = server
+    await make_program(runtime, clock)
+    member_id = await make_member(runtime, clock)
+    token = runtime.issuer.mint(PrincipalKind.MEMBER, member_id)
+    base = url.replace("ws://", "http://")
+    me = {"query": "{ me { id } }"}
+    async with httpx.AsyncClient(headers={"authorization": f"Bearer {token}"}) as http:
+        assert "errors" not in (await http.post(base, json=me)).json()
+        # what app.members.access.end_access writes in the other process's transaction
+        await runtime.mongo["notifications"].insert_one(
+            {
+                "kind": "access_revoked",
+                "member_id": member_id,
+                "reason": "fraud",
+                "dedupe_key": f"access_revoked:{member_id}",
+                "created_at": clock.now(),
+                "read_at": None,
+            }  # fmt: skip
+        )
+        for _ in range(100):
+            body = (await http.post(base, json=me)).json()
+            if codes(body) == ["UNAUTHENTICATED"]:
+                break
+            await asyncio.sleep(0.05)
+        assert codes(body) == ["UNAUTHENTICATED"]
