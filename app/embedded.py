@@ -73,11 +73,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def terminate_with_parent() -> None:
-    """Linux: the kernel sends this process SIGTERM when its parent dies, even by SIGKILL."""
+def terminate_with_parent(sig: signal.Signals = signal.SIGTERM) -> None:
+    """Linux: the kernel sends this process `sig` when its parent dies, even by SIGKILL."""
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        libc.prctl(_PR_SET_PDEATHSIG, sig)
     if os.getppid() == 1:  # the parent died before prctl took effect: nobody will signal us
         os._exit(1)
 
@@ -85,6 +85,19 @@ def terminate_with_parent() -> None:
 def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     terminate_with_parent()
     os.setpgrp()  # Ctrl-C in the terminal reaches us, and we stop the server in order.
+
+
+def database_dies_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """The embedded database is killed outright when its parent dies without stopping it.
+
+    SecantusDB's SIGTERM handler is not safe against a second signal arriving while it runs (it
+    sets a threading.Event from inside the handler; seen deadlocked with three nested handlers
+    after a SIGKILLed serve, holding the port and the data folder). Every commit is already on
+    disk (--sync-on-commit), so a kill loses nothing acknowledged; a normal stop still sends
+    SIGTERM first (`stop`).
+    """
+    terminate_with_parent(signal.SIGKILL)
+    os.setpgrp()
 
 
 class EmbeddedMongo:
@@ -151,7 +164,10 @@ class EmbeddedMongo:
             args.append("--sync-on-commit")
         with self.log_path.open("ab") as log_file:
             self.process = subprocess.Popen(
-                args, stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
+                args,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                preexec_fn=database_dies_with_parent,
             )
         state = {"pid": self.process.pid, "port": self.port, "owner_pid": os.getpid()}
         self._state_path.write_text(json.dumps(state))

@@ -171,10 +171,13 @@ def test_the_worker_child_dies_with_a_killed_server(tmp_path: Path) -> None:
     try:
         wait_ready(port, process)
         worker_pid = _worker_pid(process.pid)
+        db_pid = _db_pid(data_dir)
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait(30)
     assert _gone(worker_pid, timeout=15), "the worker outlived a killed serve"
+    # seen once: the database, sent SIGTERM by the kernel, deadlocked in its own signal handler
+    assert _gone(db_pid, timeout=15), "the embedded database outlived a killed serve"
 
 
 def _descendants(pid: int) -> list[int]:
