@@ -102,9 +102,11 @@ INDEXES: dict[str, list[IndexModel]] = {
             partialFilterExpression={"admin_key": {"$type": "string"}},
         ),  # createReward's idempotency key
     ],
-    # Draws (app/draws): members list the open ones by end; a replay finds its entry by the spend.
+    # Draws (app/draws): members list the open ones by end, operators page them all by end; a
+    # replay finds its entry by the spend; a member pages their own entries newest first.
     "draws": [
         IndexModel([("closed", ASCENDING), ("ends_at", ASCENDING), ("_id", ASCENDING)]),
+        IndexModel([("ends_at", DESCENDING), ("_id", DESCENDING)]),
         IndexModel(
             [("admin_key", ASCENDING)],
             unique=True,
@@ -114,6 +116,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     "draw_entries": [
         IndexModel([("entry_id", ASCENDING)], unique=True),
         IndexModel([("draw_id", ASCENDING), ("created_at", ASCENDING)]),
+        IndexModel([("member_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
     ],
     # Coupon batches (app/rewards/admin.py): the code is the id; a redemption claims a free one.
     "coupon_codes": [IndexModel([("reward_id", ASCENDING), ("status", ASCENDING)])],

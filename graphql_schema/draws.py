@@ -12,7 +12,16 @@ from app.audit import actor_of
 from app.auth.principals import PrincipalKind
 from app.draws import Draw as DrawModel
 from app.draws import DrawEntry as DrawEntryModel
-from app.draws import DrawRefused, close_draw, create_draw, enter_draw, list_draws
+from app.draws import (
+    DrawRefused,
+    close_draw,
+    create_draw,
+    enter_draw,
+    list_draws,
+    page_draws,
+    page_entries,
+    update_draw,
+)
 from graphql_schema.context import Info
 from graphql_schema.errors import InvalidInput
 from graphql_schema.ids import from_global_id, to_global_id
@@ -22,10 +31,12 @@ from graphql_schema.permissions import (
     caller_member_id,
     require_kind,
 )
-from graphql_schema.relay import Node
+from graphql_schema.relay import INSTANT, KEY, Connection, Cursor, Node, connection, page_size
 from graphql_schema.user_errors import UserError, UserErrorCode, user_error
 
 SCOPE = "draws:write"
+DRAWS = Cursor("draws", (INSTANT, KEY))
+ENTRIES = Cursor("draw-entries", (INSTANT, KEY))
 
 
 @strawberry.type(description="One prize of a draw.")
@@ -78,6 +89,10 @@ class DrawEntry:
                    created_at=entry.created_at)  # fmt: skip
 
 
+DrawConnection = Connection[Draw]
+DrawEntryConnection = Connection[DrawEntry]
+
+
 @strawberry.input
 class EnterDrawInput:
     draw_id: strawberry.ID
@@ -111,6 +126,28 @@ class CreateDrawInput:
     idempotency_key: str
 
 
+@strawberry.input(description="A prize's new weight or stock; left out: unchanged.")
+class PrizeChangeInput:
+    id: str
+    weight: int | None = strawberry.UNSET
+    stock: int | None = strawberry.field(
+        default=strawberry.UNSET, description="Units left (absolute); null: unlimited."
+    )
+
+
+@strawberry.input(description="What to change in a draw; a field left out stays as it is.")
+class UpdateDrawInput:
+    draw_id: strawberry.ID
+    reason: str
+    name: str | None = strawberry.UNSET
+    ends_at: datetime | None = strawberry.UNSET
+    daily_limit: int | None = strawberry.field(
+        default=strawberry.UNSET, description="Null: no daily limit."
+    )
+    no_prize_weight: int | None = strawberry.UNSET
+    prizes: list[PrizeChangeInput] | None = strawberry.UNSET
+
+
 @strawberry.input
 class CloseDrawInput:
     draw_id: strawberry.ID
@@ -137,14 +174,63 @@ def _draw_id(global_id: str) -> str:
 
 async def resolve_draws(info: Info) -> list[Draw]:
     runtime = info.context.runtime
-    draws = await list_draws(runtime.mongo, runtime.clock.now(), open_only=True)
+    draws = await list_draws(runtime.mongo, runtime.clock.now())
     return [Draw.from_model(draw) for draw in draws]
 
 
-async def resolve_all_draws(info: Info) -> list[Draw]:
+async def resolve_all_draws(
+    info: Info, first: int = 20, after: str | None = None
+) -> DrawConnection:
+    size = page_size(first)
+    mark = DRAWS.decode(after) if after is not None else None
+    draws, more = await page_draws(info.context.runtime.mongo, size, mark)
+    return connection(draws, has_next=more, after=after, node=Draw.from_model,
+                      cursor=lambda d: DRAWS.encode(d.ends_at, d.id))  # fmt: skip
+
+
+async def draw_entries_page(
+    info: Info, member_id: str, first: int, after: str | None
+) -> DrawEntryConnection:
+    """A member's draw entries and their outcomes, newest first."""
+    size = page_size(first)
+    mark = ENTRIES.decode(after) if after is not None else None
+    entries, more = await page_entries(info.context.runtime.mongo, member_id, size, mark)
+    return connection(entries, has_next=more, after=after, node=DrawEntry.from_model,
+                      cursor=lambda e: ENTRIES.encode(e.created_at, e.id))  # fmt: skip
+
+
+def _changes(input: UpdateDrawInput) -> dict[str, object]:
+    given: dict[str, object] = {
+        key: value
+        for key, value in (("name", input.name), ("ends_at", input.ends_at),
+                           ("daily_limit", input.daily_limit),
+                           ("no_prize_weight", input.no_prize_weight))
+        if value is not strawberry.UNSET
+    }  # fmt: skip
+    for key in ("name", "ends_at", "no_prize_weight"):
+        if key in given and given[key] is None:
+            raise DrawRefused("INVALID_INPUT", f"{key} cannot be null", key)
+    if input.prizes is not strawberry.UNSET and input.prizes is not None:
+        prizes: dict[str, dict[str, object]] = {}
+        for change in input.prizes[:60]:
+            values: dict[str, object] = {k: v for k, v in (("weight", change.weight), ("stock", change.stock))
+                      if v is not strawberry.UNSET}  # fmt: skip
+            if values.get("weight", 0) is None:
+                raise DrawRefused("INVALID_INPUT", "a prize's weight cannot be null", "prizes")
+            prizes[change.id] = values
+        given["prizes"] = prizes
+    return given
+
+
+async def update_draw_mutation(info: Info, input: UpdateDrawInput) -> DrawAdminPayload:
+    actor = actor_of(require_kind(info, PrincipalKind.ADMIN, SCOPE))
     runtime = info.context.runtime
-    draws = await list_draws(runtime.mongo, runtime.clock.now(), open_only=False)
-    return [Draw.from_model(draw) for draw in draws]
+    try:
+        draw = await update_draw(runtime.mongo, runtime.clock, _draw_id(input.draw_id),
+                                 _changes(input), reason=input.reason, actor=actor)  # fmt: skip
+    except DrawRefused as exc:
+        return DrawAdminPayload(draw=None, user_errors=[_refused(exc)])
+    return DrawAdminPayload(draw=Draw.from_model(draw), user_errors=[])
 
 
 async def enter_draw_mutation(info: Info, input: EnterDrawInput) -> EnterDrawPayload:
@@ -192,7 +278,12 @@ draws_field = strawberry.field(
 )
 all_draws_field = strawberry.field(
     resolver=resolve_all_draws, extensions=admin_scope(SCOPE),
-    description="Operators: every draw, open or not (draws:write).",
+    description="Operators: every draw, open or not, the latest ending first (draws:write).",
+)  # fmt: skip
+update_draw_field = strawberry.mutation(
+    resolver=update_draw_mutation, extensions=admin_scope(SCOPE),
+    description="Operators: change a draw's name, end, daily limit, no-prize weight, or a "
+    "prize's weight or stock, with a reason (draws:write); audited before and after.",
 )  # fmt: skip
 enter_draw_field = strawberry.mutation(
     resolver=enter_draw_mutation, permission_classes=[MemberMutation],

@@ -16,6 +16,7 @@ from app.members.points import expiring_points
 from app.members.service import InvalidProfile, MemberNotFound, update_profile
 from app.program.service import ProgramNotConfigured
 from graphql_schema.context import Info
+from graphql_schema.draws import DrawEntryConnection, draw_entries_page
 from graphql_schema.engagement import CheckInStatus, check_in_status_of
 from graphql_schema.errors import InvalidInput, NotConfigured, Unauthenticated
 from graphql_schema.ids import from_global_id, to_global_id
@@ -163,6 +164,12 @@ class Member(Node):
         self, info: Info, first: int, after: str | None = None
     ) -> RedemptionConnection:
         return await redemptions_page(info, self.member_id, first, after)
+
+    @strawberry.field(description="The member's draw entries and their outcomes, newest first.")  # type: ignore[untyped-decorator]
+    async def draw_entries(
+        self, info: Info, first: int, after: str | None = None
+    ) -> DrawEntryConnection:
+        return await draw_entries_page(info, self.member_id, first, after)
 
     @strawberry.field(description="The member's tier changes, newest first.")  # type: ignore[untyped-decorator]
     async def tier_history(

@@ -95,7 +95,7 @@ class Query:
     members: members_admin.MemberConnection = members_admin.members_field
     catalog: catalog_admin.CatalogConnection = catalog_admin.catalog_field
     draws: list[draws_api.Draw] = draws_api.draws_field
-    all_draws: list[draws_api.Draw] = draws_api.all_draws_field
+    all_draws: draws_api.DrawConnection = draws_api.all_draws_field
     reports: Reports | None = reports_field
 
 
@@ -138,6 +138,7 @@ class Mutation:
     enter_draw: draws_api.EnterDrawPayload = draws_api.enter_draw_field
     create_draw: draws_api.DrawAdminPayload = draws_api.create_draw_field
     close_draw: draws_api.DrawAdminPayload = draws_api.close_draw_field
+    update_draw: draws_api.DrawAdminPayload = draws_api.update_draw_field
     import_members: import_admin.ImportMembersPayload = import_admin.import_members_field
     open_console_link: console_link.OpenConsoleLinkPayload = console_link.open_console_link_field
 

@@ -19,6 +19,9 @@ from app.draws.service import (
     draw_pick,
     enter_draw,
     list_draws,
+    page_draws,
+    page_entries,
+    update_draw,
 )
 
 __all__ = [
@@ -32,4 +35,7 @@ __all__ = [
     "draw_pick",
     "enter_draw",
     "list_draws",
+    "page_draws",
+    "page_entries",
+    "update_draw",
 ]

@@ -118,12 +118,88 @@ async def close_draw(mongo: Mongo, clock: Clock, draw_id: str, *, reason: str, a
     return await mongo.transaction(work)
 
 
-async def list_draws(mongo: Mongo, now: datetime, *, open_only: bool) -> list[Draw]:
-    """Open draws ending soonest first (members), or every draw (operators), at most 100."""
-    query: Document = {"closed": False, "ends_at": {"$gt": now}} if open_only else {}
+async def list_draws(mongo: Mongo, now: datetime) -> list[Draw]:
+    """The draws open now, ending soonest first, at most 100 (members see them all at once)."""
+    query: Document = {"closed": False, "ends_at": {"$gt": now}}
     cursor = mongo["draws"].find(query).sort([("ends_at", 1), ("_id", 1)]).limit(100)
+    return [d for d in [Draw.model_validate(d) async for d in cursor] if d.open_at(now)]
+
+
+async def page_draws(
+    mongo: Mongo, first: int, after: tuple[datetime, str] | None
+) -> tuple[list[Draw], bool]:
+    """Every draw, open or not, the latest ending first: one keyset page of (ends_at, id) and
+    whether more follow."""
+    query: Document = {}
+    if after is not None:
+        ends, draw_id = after
+        query = {"$or": [{"ends_at": {"$lt": ends}}, {"ends_at": ends, "_id": {"$lt": draw_id}}]}
+    cursor = mongo["draws"].find(query).sort([("ends_at", -1), ("_id", -1)]).limit(first + 1)
     draws = [Draw.model_validate(d) async for d in cursor]
-    return [d for d in draws if d.open_at(now)] if open_only else draws
+    return draws[:first], len(draws) > first
+
+
+async def page_entries(
+    mongo: Mongo, member_id: str, first: int, after: tuple[datetime, str] | None
+) -> tuple[list[DrawEntry], bool]:
+    """A member's entries, newest first: one keyset page of (created_at, id)."""
+    query: Document = {"member_id": member_id}
+    if after is not None:
+        at, entry_id = after
+        query["$or"] = [{"created_at": {"$lt": at}}, {"created_at": at, "_id": {"$lt": entry_id}}]
+    cursor = mongo["draw_entries"].find(query).sort([("created_at", -1), ("_id", -1)])
+    entries = [DrawEntry.model_validate(d) async for d in cursor.limit(first + 1)]
+    return entries[:first], len(entries) > first
+
+
+async def update_draw(
+    mongo: Mongo, clock: Clock, draw_id: str, changes: dict[str, Any], *, reason: str, actor: str
+) -> Draw:
+    """Change a draw's name, end, daily limit, no-prize weight, or a prize's weight or stock
+    (`changes["prizes"]`: {prize id: {"weight"?, "stock"?}}); validated whole, audited with the
+    values before and after. Setting the same values again changes and records nothing."""
+    if not 0 < len(reason.strip()) <= 500:
+        raise DrawRefused("INVALID_INPUT", "a reason of 1 to 500 characters is required", "reason")
+
+    async def work(session: AsyncClientSession) -> Draw:
+        found = await mongo["draws"].find_one({"_id": draw_id}, session=session)
+        if found is None:
+            raise DrawRefused("NOT_FOUND", "no such draw", "drawId")
+        draw = Draw.model_validate(found)
+        updated = dict(found)
+        for key in ("name", "ends_at", "daily_limit", "no_prize_weight"):
+            if key in changes:
+                updated[key] = changes[key]
+        prizes = [dict(prize) for prize in found["prizes"]]
+        for prize_id, values in changes.get("prizes", {}).items():
+            prize = next((p for p in prizes if p["id"] == prize_id), None)
+            if prize is None:
+                raise DrawRefused("NOT_FOUND", f"the draw has no prize {prize_id!r}", "prizes")
+            prize.update(values)
+        updated["prizes"] = prizes
+        try:
+            after = Draw.model_validate(updated)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(step) for step in first["loc"])
+            raise DrawRefused("INVALID_INPUT", f"{where}: {first['msg']}" if where else first["msg"],
+                              str(first["loc"][0]) if first["loc"] else None) from None  # fmt: skip
+        if after.ends_at <= clock.now() and not draw.closed and after.ends_at != draw.ends_at:
+            raise DrawRefused("INVALID_INPUT", "a new end must lie in the future", "endsAt")
+        before_doc = draw.model_dump(mode="json", exclude={"id"})
+        after_doc = after.model_dump(mode="json", exclude={"id"})
+        if before_doc == after_doc:
+            return draw
+        fields = after.model_dump(by_alias=True, mode="python", exclude={"id", "closed"})
+        await mongo["draws"].update_one({"_id": draw_id}, {"$set": fields}, session=session)
+        changed = [key for key in after_doc if after_doc[key] != before_doc[key]]
+        await record_audit(mongo, clock, actor=actor, action="draw.update",
+                           target=f"draw:{draw_id}", note=reason,
+                           before={k: before_doc[k] for k in changed},
+                           after={k: after_doc[k] for k in changed}, session=session)  # fmt: skip
+        return after
+
+    return await mongo.transaction(work)
 
 
 async def enter_draw(

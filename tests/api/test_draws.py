@@ -20,14 +20,18 @@ from app.runtime import Runtime
 from graphql_schema.ids import to_global_id
 from tests.api.gql import ask, codes, data, earn_points, make_member, make_program, member_token
 
-DRAW = "draw { id name cost closed prizes { id name chance remaining points } noPrizeChance }"
-CREATE = f"mutation($i: CreateDrawInput!) {{ createDraw(input: $i) {{ {DRAW} userErrors {{ code field }} }} }}"
-CLOSE = (
-    f"mutation($i: CloseDrawInput!) {{ closeDraw(input: $i) {{ {DRAW} userErrors {{ code }} }} }}"
-)
+DRAW = "draw { id name cost closed prizes { id name chance remaining points } noPrizeChance"
+CREATE = f"mutation($i: CreateDrawInput!) {{ createDraw(input: $i) {{ {DRAW} }} userErrors {{ code field }} }} }}"
+CLOSE = f"mutation($i: CloseDrawInput!) {{ closeDraw(input: $i) {{ {DRAW} }} userErrors {{ code }} }} }}"
 ENTER = """mutation($i: EnterDrawInput!) { enterDraw(input: $i) {
   entry { id won prizeId prizeName prizePoints cost } userErrors { code field } } }"""
 OPEN = "{ draws { id name prizes { id remaining chance } } }"
+UPDATE = f"""mutation($i: UpdateDrawInput!) {{ updateDraw(input: $i) {{ {DRAW} endsAt dailyLimit }}
+  userErrors {{ code field }} }} }}"""
+ALL = """query($after: String) { allDraws(first: 2, after: $after) {
+  edges { node { name endsAt } } pageInfo { hasNextPage endCursor } } }"""
+ENTRIES = """query($after: String) { me { drawEntries(first: 2, after: $after) {
+  edges { node { drawId won prizeName cost } } pageInfo { hasNextPage endCursor } } } }"""
 
 
 async def _do(client: httpx.AsyncClient, query: str, token: str, **i: Any) -> dict[str, Any]:
@@ -144,9 +148,10 @@ async def test_draw_administration_is_forbidden_without_the_scope(
     bodies = [
         await ask(client, CREATE, token, {"i": _draw_input(clock, "k")}),
         await ask(client, CLOSE, token, {"i": {"drawId": draw, "reason": "r"}}),
-        await ask(client, "{ allDraws { id } }", token),
+        await ask(client, "{ allDraws(first: 5) { edges { node { id } } } }", token),
+        await ask(client, UPDATE, token, {"i": {"drawId": draw, "reason": "r", "name": "x"}}),
     ]
-    assert [codes(body) for body in bodies] == [["FORBIDDEN"]] * 3
+    assert [codes(body) for body in bodies] == [["FORBIDDEN"]] * 4
     assert await runtime.mongo["draws"].count_documents({}) == 0
 
 
@@ -168,3 +173,96 @@ async def test_contention_does_not_change_the_odds(
         for m in members))  # fmt: skip
     wins = sum(1 for e in entries if e["entry"]["won"])
     assert 23 <= wins <= 77, wins  # binomial(100, 1/2) is outside this once in 10^8
+
+
+async def test_operators_page_every_draw_and_change_one_with_a_reason(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer
+) -> None:
+    await make_program(runtime, clock)
+    admin = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=["draws:write", "audit:read"])
+    made = []
+    for n in range(5):
+        ends = (clock.now() + timedelta(days=n + 1)).isoformat()
+        made.append((await _do(client, CREATE, admin, **_draw_input(clock, f"d{n}", endsAt=ends,
+                                                                     name=f"Wheel {n}")))["draw"])  # fmt: skip
+    names, after = [], None
+    while True:
+        page = data(await ask(client, ALL, admin, {"after": after}))["allDraws"]
+        names += [edge["node"]["name"] for edge in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert names == [f"Wheel {n}" for n in (4, 3, 2, 1, 0)]  # the latest ending first, each once
+    assert codes(await ask(client, ALL, admin, {"after": "bm90IGEgY3Vyc29y"})) == ["BAD_USER_INPUT"]
+
+    target = made[0]["id"]
+    later = (clock.now() + timedelta(days=30)).isoformat()
+    changed = await _do(client, UPDATE, admin, drawId=target, reason="more mugs for the weekend",
+                        endsAt=later, dailyLimit=None, prizes=[{"id": "mug", "stock": 10}])  # fmt: skip
+    assert changed["userErrors"] == []
+    assert changed["draw"]["dailyLimit"] is None and changed["draw"]["endsAt"].startswith(
+        later[:19]
+    )
+    assert [p["remaining"] for p in changed["draw"]["prizes"]] == [10, None]
+    again = await _do(client, UPDATE, admin, drawId=target, reason="again", endsAt=later,
+                      prizes=[{"id": "mug", "stock": 10}])  # fmt: skip
+    assert again["draw"] == changed["draw"]  # the same values change and record nothing
+    refused = [
+        await _do(client, UPDATE, admin, drawId=target, reason=" ", name="x"),
+        await _do(
+            client, UPDATE, admin, drawId=target, reason="r", prizes=[{"id": "nope", "stock": 1}]
+        ),
+        await _do(
+            client, UPDATE, admin, drawId=target, reason="r", prizes=[{"id": "mug", "stock": -1}]
+        ),
+        await _do(client, UPDATE, admin, drawId=target, reason="r", endsAt=clock.now().isoformat()),
+        await _do(client, UPDATE, admin, drawId=target, reason="r", name=None),
+        await _do(client, UPDATE, admin, drawId=to_global_id("Draw", "dr_x"), reason="r", name="x"),
+    ]
+    assert [r["userErrors"][0]["code"] for r in refused] == [
+        "INVALID_INPUT", "NOT_FOUND", "INVALID_INPUT", "INVALID_INPUT", "INVALID_INPUT", "NOT_FOUND"]  # fmt: skip
+    log = data(await ask(client, """{ auditLog(first: 10, filter: {action: "draw.update"}) {
+      edges { node { note before after } } } }""", admin))["auditLog"]["edges"]  # fmt: skip
+    assert [edge["node"]["note"] for edge in log] == ["more mugs for the weekend"]
+    before, after_values = log[0]["node"]["before"], log[0]["node"]["after"]
+    assert before["prizes"][0]["stock"] == 2 and after_values["prizes"][0]["stock"] == 10
+    assert set(after_values) == {"ends_at", "prizes"}
+
+
+async def test_members_page_their_own_entries_and_a_suspended_member_cannot_enter(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer
+) -> None:
+    await make_program(runtime, clock)
+    admin = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=["draws:write", "members:write"])
+    draw = (await _do(client, CREATE, admin, **_draw_input(clock, "d1")))["draw"]
+    member, other = await make_member(runtime, clock), await make_member(runtime, clock)
+    for who in (member, other):
+        await earn_points(runtime, clock, who, 1_000, f"e-{who}")
+    token = member_token(issuer, member)
+    for n in range(3):
+        clock.advance(timedelta(seconds=1))
+        assert (await _do(client, ENTER, token, drawId=draw["id"], idempotencyKey=f"k{n}"))["entry"]
+    await _do(client, ENTER, member_token(issuer, other), drawId=draw["id"], idempotencyKey="o")
+    seen, after = [], None
+    while True:
+        page = data(await ask(client, ENTRIES, token, {"after": after}))["me"]["drawEntries"]
+        seen += [edge["node"] for edge in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert len(seen) == 3 and {e["drawId"] for e in seen} == {draw["id"]}  # only their own
+    assert all(e["cost"] == 50 for e in seen)
+
+    suspend = (
+        """mutation($i: MemberStatusInput!) { suspendMember(input: $i) { userErrors { code } } }"""
+    )
+    from graphql_schema.ids import to_global_id as gid
+
+    assert data(await ask(client, suspend, admin, {"i": {"memberId": gid("Member", other),
+                                                         "reason": "fraud"}}))  # fmt: skip
+    clock.advance(timedelta(seconds=1))  # a token minted after the suspension
+    refused = await _do(client, ENTER, member_token(issuer, other), drawId=draw["id"],
+                        idempotencyKey="after-suspension")  # fmt: skip
+    assert refused["userErrors"] == [{"code": "MEMBER_SUSPENDED", "field": ["input", "drawId"]}]
+    assert (await get_balance(runtime.mongo, other)).available == 950 + (
+        await runtime.mongo["draw_entries"].find_one({"member_id": other}))["prize_points"]  # fmt: skip

@@ -4,8 +4,9 @@ import { $, h, table } from "/lib/dom.js";
 import { gql, idempotencyKey } from "./api.js";
 import { formatDate, t } from "./i18n.js";
 
+const DRAWS = "allDraws(first: 100) { edges { node { id name cost startsAt endsAt closed prizes { id name remaining chance } } } }";
 const CATALOG = `{ catalog(first: 100) { edges { node { id name kind pointsPrice stock active } } }
-  allDraws { id name cost startsAt endsAt closed prizes { id name remaining chance } } }`;
+  ${DRAWS} }`;
 let refresher = null;
 
 export async function catalogPage(view) {
@@ -20,7 +21,7 @@ export async function catalogPage(view) {
       couponForm(rewards)),
     h("section", { class: "card", "aria-labelledby": "draws-title" },
       h("h2", { id: "draws-title" }, t("draws")), h("div", { id: "draws-list" })));
-  showDraws(data.allDraws);
+  showDraws(data.allDraws.edges.map((edge) => edge.node));
   clearInterval(refresher);
   refresher = setInterval(refreshDraws, 5_000);
 }
@@ -83,6 +84,6 @@ function showDraws(draws) {
 
 async function refreshDraws() {
   if (!$("draws-list")) { leaveCatalog(); return; }
-  const { allDraws } = await gql("{ allDraws { id name cost startsAt endsAt closed prizes { id name remaining chance } } }");
-  showDraws(allDraws);
+  const { allDraws } = await gql(`{ ${DRAWS} }`);
+  showDraws(allDraws.edges.map((edge) => edge.node));
 }
