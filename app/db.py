@@ -124,6 +124,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("member_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
         IndexModel([("entry_id", ASCENDING)], unique=True),  # a replay finds it by its entry
         IndexModel([("created_at", ASCENDING)]),  # reports: the redemptions of a period
+        # operators: a reward's redemptions, newest first (a recall, a supplier's question)
+        IndexModel([("reward_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
         IndexModel(
             [("coupon_code", ASCENDING)],
             unique=True,

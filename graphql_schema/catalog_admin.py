@@ -26,6 +26,7 @@ from app.rewards.admin import (
 )
 from app.rewards.models import Reward as RewardModel
 from app.rewards.models import RewardKind as RewardKindModel
+from app.rewards.redemption import search_redemptions
 from graphql_schema.context import Info
 from graphql_schema.errors import InvalidInput
 from graphql_schema.ids import from_global_id
@@ -36,7 +37,14 @@ from graphql_schema.permissions import (
     require_principal,
 )
 from graphql_schema.relay import KEY, Connection, Cursor, connection, page_size
-from graphql_schema.rewards import Redemption, Reward, RewardKind
+from graphql_schema.rewards import (
+    REDEMPTIONS,
+    Redemption,
+    RedemptionConnection,
+    RedemptionStatus,
+    Reward,
+    RewardKind,
+)
 from graphql_schema.user_errors import UserError, UserErrorCode, user_error
 
 READ, WRITE = "catalog:read", "catalog:write"
@@ -259,6 +267,45 @@ async def resolve_catalog(
                       cursor=lambda r: REWARDS.encode(r.id), node=Reward.from_model)  # fmt: skip
 
 
+@strawberry.input(description="Which redemptions: of a member, of a reward, of a status.")
+class RedemptionFilterInput:
+    member_id: strawberry.ID | None = None
+    reward_id: strawberry.ID | None = None
+    status: RedemptionStatus | None = None
+
+
+def _filter_id(global_id: strawberry.ID | None, kind: str, field: str) -> str | None:
+    if global_id is None:
+        return None
+    try:
+        return from_global_id(global_id, kind)[1]
+    except InvalidInput:
+        raise InvalidInput(f"not a {kind} id", field=f"filter.{field}") from None
+
+
+async def resolve_redemptions(
+    info: Info, first: int = 20, after: str | None = None,
+    filter: RedemptionFilterInput | None = None,
+) -> RedemptionConnection:  # fmt: skip
+    """Operators: redemptions newest first, of one member or reward or status (to cancel one,
+    to answer a member or a supplier)."""
+    limit = page_size(first)
+    key = REDEMPTIONS.decode(after) if after is not None else None
+    wanted = filter or RedemptionFilterInput()
+    found, more = await search_redemptions(
+        info.context.runtime.mongo, first=limit, after=key,
+        member_id=_filter_id(wanted.member_id, "Member", "memberId"),
+        reward_id=_filter_id(wanted.reward_id, "Reward", "rewardId"),
+        status=wanted.status.value if wanted.status is not None else None,
+    )  # fmt: skip
+    return connection(found, has_next=more, after=after, node=Redemption.from_model,
+                      cursor=lambda r: REDEMPTIONS.encode(r.created_at, r.id))  # fmt: skip
+
+
+redemptions_field = strawberry.field(
+    resolver=resolve_redemptions, extensions=admin_scope(READ),
+    description="Operators: redemptions, newest first, by member, reward or status (catalog:read).",
+)  # fmt: skip
 catalog_field = strawberry.field(
     resolver=resolve_catalog, extensions=admin_scope(READ),
     description="Operators: every reward, archived ones too, with stock (catalog:read).",

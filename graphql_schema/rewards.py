@@ -113,6 +113,10 @@ class Redemption(Node):
     )
     created_at: datetime
 
+    @strawberry.field(description="The member who redeemed.")  # type: ignore[untyped-decorator]
+    def member_id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("Member", self.model.member_id))
+
     @strawberry.field
     async def reward(self, info: Info) -> Reward:
         reward = await info.context.rewards.load(self.model.reward_id)

@@ -58,7 +58,13 @@ from graphql_schema.program import Program, resolve_program
 from graphql_schema.redeem import RedeemRewardPayload, redeem_reward_field
 from graphql_schema.relay import Node
 from graphql_schema.reports import SCALARS, Reports, reports_field
-from graphql_schema.rewards import Redemption, Reward, RewardConnection, resolve_rewards
+from graphql_schema.rewards import (
+    Redemption,
+    RedemptionConnection,
+    Reward,
+    RewardConnection,
+    resolve_rewards,
+)
 from graphql_schema.safety import NoIntrospection, Rules
 from graphql_schema.sessions import (
     LogOutPayload,
@@ -94,6 +100,7 @@ class Query:
     audit_log: AuditLogConnection = audit_log_field
     members: members_admin.MemberConnection = members_admin.members_field
     catalog: catalog_admin.CatalogConnection = catalog_admin.catalog_field
+    redemptions: RedemptionConnection = catalog_admin.redemptions_field
     draws: list[draws_api.Draw] = draws_api.draws_field
     all_draws: draws_api.DrawConnection = draws_api.all_draws_field
     reports: Reports | None = reports_field

@@ -313,6 +313,32 @@ async def list_redemptions(
     return found[:limit], len(found) > limit
 
 
+async def search_redemptions(
+    mongo: Mongo, *, member_id: str | None = None, reward_id: str | None = None,
+    status: str | None = None, first: int, after: tuple[datetime, str] | None = None,
+) -> tuple[list[Redemption], bool]:  # fmt: skip
+    """Operators: redemptions of one member or of one reward (or all), newest first, optionally
+    of one status, after the (created_at, id) key; and whether more follow. Each filter rides an
+    index that ends in (created_at, _id), so a page is one range however many there are."""
+    query: Document = {}
+    if member_id is not None:
+        query["member_id"] = member_id
+    if reward_id is not None:
+        query["reward_id"] = reward_id
+    if status is not None:
+        query["status"] = status
+    if after is not None:
+        created_at, redemption_id = after
+        query["$or"] = [
+            {"created_at": {"$lt": created_at}},
+            {"created_at": created_at, "_id": {"$lt": redemption_id}},
+        ]
+    limit = max(0, min(first, 100))
+    cursor = mongo["redemptions"].find(query).sort([("created_at", -1), ("_id", -1)])
+    found = [Redemption.model_validate(document) async for document in cursor.limit(limit + 1)]
+    return found[:limit], len(found) > limit
+
+
 async def get_redemption(mongo: Mongo, member_id: str, redemption_id: str) -> Redemption | None:
     """The member's own redemption; another member's is None, exactly like a missing one."""
     document = await mongo["redemptions"].find_one({"_id": redemption_id, "member_id": member_id})

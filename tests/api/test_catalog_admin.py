@@ -4,6 +4,7 @@ concurrency, and cancelled redemptions; partners use coupons; scopes enforced.""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -207,3 +208,59 @@ async def test_catalog_management_is_forbidden_without_the_scope(
     ]
     assert [codes(body) for body in bodies] == [["FORBIDDEN"]] * 6
     assert await runtime.mongo["rewards"].count_documents({}) == 0
+
+
+SEARCH = """query($f: RedemptionFilterInput, $after: String) { redemptions(first: 2, after: $after,
+  filter: $f) { edges { node { id memberId status points reward { name } } }
+  pageInfo { hasNextPage endCursor } } }"""
+
+
+async def _all_pages(client: httpx.AsyncClient, token: str, f: dict[str, Any] | None) -> list[Any]:
+    nodes, after = [], None
+    while True:
+        page = data(await ask(client, SEARCH, token, {"f": f, "after": after}))["redemptions"]
+        nodes += [edge["node"] for edge in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            return nodes
+        after = page["pageInfo"]["endCursor"]
+
+
+async def test_operators_find_redemptions_by_member_reward_or_status(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer
+) -> None:
+    await make_program(runtime, clock)
+    admin = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=ADMIN)
+    tea = await _do(client, CREATE, admin, name="Tea", pointsPrice=10, idempotencyKey="t")
+    cake = await _do(client, CREATE, admin, name="Cake", pointsPrice=20, idempotencyKey="c")
+    tea_id, cake_id = tea["reward"]["id"], cake["reward"]["id"]
+    one, two = await make_member(runtime, clock), await make_member(runtime, clock)
+    made: dict[str, list[str]] = {}
+    for member in (one, two):
+        await earn_points(runtime, clock, member, 500, f"e-{member}")
+        token = member_token(issuer, member)
+        for n, reward in enumerate([tea_id, cake_id, tea_id]):
+            clock.advance(timedelta(seconds=1))
+            got = await _do(client, REDEEM, token, rewardId=reward, idempotencyKey=f"{member}{n}")
+            made.setdefault(member, []).append(got["redemption"]["id"])
+    await _do(client, CANCEL, admin, redemptionId=made[two][2], reason="wrong flavour")
+
+    everything = await _all_pages(client, admin, None)
+    assert [r["id"] for r in everything] == made[two][::-1] + made[one][::-1]  # newest first
+    of_one = await _all_pages(client, admin, {"memberId": to_global_id("Member", one)})
+    assert [r["id"] for r in of_one] == made[one][::-1]
+    assert {r["memberId"] for r in of_one} == {to_global_id("Member", one)}
+    teas = await _all_pages(client, admin, {"rewardId": tea_id})
+    assert len(teas) == 4 and {r["reward"]["name"] for r in teas} == {"Tea"}
+    cancelled = await _all_pages(client, admin, {"status": "CANCELLED"})
+    assert [r["id"] for r in cancelled] == [made[two][2]]
+    both = await _all_pages(
+        client, admin, {"rewardId": tea_id, "memberId": to_global_id("Member", two)}
+    )
+    assert [r["status"] for r in both] == ["CANCELLED", "COMPLETED"]
+
+    bad = await ask(client, SEARCH, admin, {"f": {"rewardId": to_global_id("Member", one)}})
+    assert codes(bad) == ["BAD_USER_INPUT"]
+    assert codes(await ask(client, SEARCH, admin, {"after": "eA"})) == ["BAD_USER_INPUT"]
+    for token in (member_token(issuer, one),
+                  issuer.mint(PrincipalKind.ADMIN, "o", scopes=["audit:read"])):  # fmt: skip
+        assert codes(await ask(client, SEARCH, token, {"f": None})) == ["FORBIDDEN"]
