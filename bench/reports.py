@@ -1,6 +1,6 @@
 """Reports benchmark: the liability and issuance reports over 100,000 members and 1,000,000 entries.
 
-    .venv/bin/python bench/reports.py [--members 100000] [--entries 1000000] [--days 365]
+    .venv/bin/python -m bench.reports [--members 100000] [--entries 1000000] [--days 365]
 
 Runs on the embedded database (a SecantusDB process of its own, in a temporary folder, not
 synced on commit: seeding is not what is measured). The entries are copies of documents the

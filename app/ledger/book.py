@@ -376,6 +376,57 @@ class Book:
             **extra,
         )
 
+    def restore(self, spent: list[tuple[int, LotState]], request: Request) -> Document:
+        """Give back what a spend took (a cancelled redemption): each share as a new lot under the
+        terms of the lot it came from (its earn date, expiry and policy), so points never outlive
+        the terms they were issued under. A share whose expiry has passed since is not given back
+        (it would have expired in the member's hands too); an inactivity share joins its policy's
+        current deadline. Debt is paid first, from the soonest-expiring share. One REVERSAL."""
+        entry_id = ObjectId()
+        kept: list[tuple[int, LotState, datetime | None]] = []
+        lost = 0
+        for points, source in spent:
+            expires = source.expires_at
+            name = source.inactivity
+            cls = self.account.classes.get(name) if name is not None else None
+            if cls is not None and (expires is None or cls.expires_at > expires):
+                expires = cls.expires_at
+            if expires is not None and expires <= self.now:
+                lost += points
+            else:
+                kept.append((points, source, expires))
+        kept.sort(key=lambda share: (share[2] is None, share[2] or self.now))
+        shares: list[tuple[LotState, int]] = []
+        paid = 0
+        for points, source, expires in kept:
+            pay = min(self.account.debt, points)
+            self.account.debt -= pay
+            paid += pay
+            self.account.lots_issued += 1
+            lot = LotState(
+                id=ObjectId(), member_id=self.account.member_id, amount=points,
+                remaining=points - pay, status=LotStatus.AVAILABLE, earned_at=source.earned_at,
+                available_at=source.earned_at, expires_at=expires, policy=source.policy,
+                source_entry_id=entry_id, seq=self.account.lots_issued, debt_paid=pay, new=True,
+            )  # fmt: skip
+            if lot.remaining == 0:
+                lot.status = LotStatus.EXHAUSTED
+            lot.rekey()
+            self._adopt(lot)
+            shares.append((lot, points))
+        given = sum(points for points, _, _ in kept)
+        meta = request.meta
+        if lost:
+            told = f"{lost} of the {given + lost} points had expired since and stay expired"
+            meta = EntryMeta(meta.actor, meta.channel, meta.reference,
+                             f"{meta.description}; {told}" if meta.description else told,
+                             meta.extra)  # fmt: skip
+        return self._record(
+            EntryKind.REVERSAL, given, shares, key=request.key, fingerprint=request.fingerprint,
+            meta=meta, entry_id=entry_id, debt_change=-paid,
+            restored={"points": given + lost, "given_back": given, "expired_since": lost},
+        )  # fmt: skip
+
     def _join_class(self, lot: LotState) -> None:
         """An inactivity lot expires with the others of its policy: at the later of their expiries."""
         name = lot.inactivity

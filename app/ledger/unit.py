@@ -30,7 +30,7 @@ from app.ledger.earn import Policy, policy_stamp
 from app.ledger.errors import EntryNotFound, IdempotencyConflict, InvalidPoints, InvalidRequest
 from app.ledger.holds import find_hold
 from app.ledger.models import Balance, BreakdownLine, Entry, EntryKind, EntryMeta, HoldStatus
-from app.ledger.state import Request
+from app.ledger.state import LotState, Request
 from app.ledger.store import (
     instant,
     load_book,
@@ -169,8 +169,9 @@ class LedgerUnit:
         extra: dict[str, Any] | None = None,
     ) -> Entry:
         """Give back the points a REDEEM entry spent (a cancelled redemption): a positive REVERSAL
-        that credits them as a new lot that never expires, paying any debt first. Once per
-        entry is the caller's key's to guarantee (key the unit by the entry)."""
+        whose lots keep the terms of the lots the points came from (Book.restore: points that
+        expired since stay expired), paying any debt first. Once per entry is the caller's key's
+        to guarantee (key the unit by the entry)."""
         try:
             spent = await self._mongo["ledger"].find_one(
                 {"_id": ObjectId(entry_id), "kind": EntryKind.REDEEM.value}, session=self.session
@@ -179,8 +180,21 @@ class LedgerUnit:
             spent = None
         if spent is None:
             raise EntryNotFound(entry_id)
+        shares = spent.get("lots") or []
+        found = {
+            lot["_id"]: LotState.from_document(lot)
+            async for lot in self._mongo["lots"].find(
+                {"_id": {"$in": [share["lot_id"] for share in shares]}}, session=self.session
+            )
+        }
         meta = EntryMeta(actor, channel, reference, reason, {"restores": entry_id, **(extra or {})})
-        return await self._give(spent["member_id"], EntryKind.REVERSAL, -int(spent["points"]), meta)
+        sources = [(int(s["points"]), found[s["lot_id"]]) for s in shares if s["lot_id"] in found]
+        if sum(points for points, _ in sources) != -int(spent["points"]):
+            # A spend whose lots cannot all be read back: the points come back never expiring.
+            given = -int(spent["points"])
+            return await self._give(spent["member_id"], EntryKind.REVERSAL, given, meta)
+        book = await self._book(spent["member_id"])
+        return Entry.from_document(book.restore(sources, self._request(meta)))
 
     async def adjust(
         self,

@@ -264,3 +264,55 @@ async def test_operators_find_redemptions_by_member_reward_or_status(
     for token in (member_token(issuer, one),
                   issuer.mint(PrincipalKind.ADMIN, "o", scopes=["audit:read"])):  # fmt: skip
         assert codes(await ask(client, SEARCH, token, {"f": None})) == ["FORBIDDEN"]
+
+
+async def test_cancelled_points_come_back_under_their_own_expiry_and_expired_ones_stay_expired(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer
+) -> None:
+    """Points given back by a cancellation keep the terms they were issued under: giving them
+    back as never-expiring points (as before) turned a redemption and its cancellation into a
+    way round expiry."""
+    from app.ledger.models import LotStatus
+    from app.program.expiry import Rolling
+
+    await make_program(runtime, clock)
+    admin = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=ADMIN)
+    made = await _do(client, CREATE, admin, name="Kettle", pointsPrice=150, idempotencyKey="k")
+    member = await make_member(runtime, clock)
+    start = clock.now()
+    await earn_points(runtime, clock, member, 100, "soon", policy=Rolling(days=10))
+    await earn_points(runtime, clock, member, 100, "later", policy=Rolling(days=400))
+    token = member_token(issuer, member)
+    redeemed = await _do(client, REDEEM, token, rewardId=made["reward"]["id"], idempotencyKey="r")
+    assert redeemed["userErrors"] == []  # 100 from the lot expiring soon, 50 from the later one
+
+    clock.advance(timedelta(days=3))
+    admin = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=ADMIN)  # tokens live minutes
+    one = await _do(client, CANCEL, admin, redemptionId=redeemed["redemption"]["id"], reason="x")
+    assert one["redemption"]["status"] == "CANCELLED"
+    back = await runtime.mongo["ledger"].find_one({"member_id": member, "kind": "REVERSAL"})
+    assert back["points"] == 150 and back["restored"]["expired_since"] == 0
+    lots = (
+        await runtime.mongo["lots"]
+        .find({"member_id": member, "status": LotStatus.AVAILABLE.value})
+        .to_list(None)
+    )
+    expiries = sorted((lot["expires_at"] - start).days for lot in lots if lot["remaining"])
+    assert expiries == [10, 400, 400]  # the restored 100 and 50 keep 10 and 400 days
+    assert (await get_balance(runtime.mongo, member)).available == 200
+
+    # a second member redeems the same way, and cancels after the soon lot's expiry has passed
+    other = await make_member(runtime, clock)
+    await earn_points(runtime, clock, other, 100, "o-soon", policy=Rolling(days=10))
+    await earn_points(runtime, clock, other, 100, "o-later", policy=Rolling(days=400))
+    theirs = await _do(client, REDEEM, member_token(issuer, other), rewardId=made["reward"]["id"],
+                       idempotencyKey="r2")  # fmt: skip
+    clock.advance(timedelta(days=11))
+    admin = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=ADMIN)
+    await _do(client, CANCEL, admin, redemptionId=theirs["redemption"]["id"], reason="late")
+    late = await runtime.mongo["ledger"].find_one({"member_id": other, "kind": "REVERSAL"})
+    assert late["points"] == 50 and late["restored"] == {
+        "points": 150, "given_back": 50, "expired_since": 100}  # fmt: skip
+    assert "100 of the 150 points had expired since" in late["description"]
+    assert (await get_balance(runtime.mongo, other)).available == 100
+    assert await verify_balances(runtime.mongo) == []
