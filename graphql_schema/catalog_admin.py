@@ -30,6 +30,7 @@ from app.rewards.redemption import search_redemptions
 from graphql_schema.context import Info
 from graphql_schema.errors import InvalidInput
 from graphql_schema.ids import from_global_id
+from graphql_schema.partners.access import partner_id
 from graphql_schema.permissions import (
     IsPartner,
     admin_scope,
@@ -66,6 +67,9 @@ class CreateRewardInput:
     active_from: datetime | None = None
     active_until: datetime | None = None
     coupon_validity_days: int | None = None
+    partner_id: str | None = strawberry.field(
+        default=None, description="A PARTNER_VOUCHER's partner (its id): only its tills accept it."
+    )
     idempotency_key: str
 
 
@@ -175,7 +179,7 @@ async def create_reward_mutation(info: Info, input: CreateRewardInput) -> Reward
         description=input.description, category=input.category, stock=input.stock,
         per_member_limit=input.per_member_limit, min_tier=input.min_tier,
         active_from=input.active_from, active_until=input.active_until,
-        coupon_validity_days=input.coupon_validity_days,
+        coupon_validity_days=input.coupon_validity_days, partner_id=input.partner_id,
     )  # fmt: skip
     return await _run(lambda: create_reward(runtime.mongo, runtime.clock, fields,
                       idempotency_key=input.idempotency_key, actor=actor),
@@ -248,9 +252,11 @@ async def cancel_redemption_mutation(
 
 
 async def use_coupon_mutation(info: Info, input: UseCouponInput) -> RedemptionAdminPayload:
+    partner = await partner_id(info, "points:redeem")  # a registered, active partner
     actor = actor_of(require_principal(info))
     runtime = info.context.runtime
-    return await _run(lambda: use_coupon(runtime.mongo, runtime.clock, input.code, actor=actor),
+    return await _run(lambda: use_coupon(runtime.mongo, runtime.clock, input.code,
+                                         partner_id=partner, actor=actor),
                       _redemption_ok, _redemption_failed)  # fmt: skip
 
 

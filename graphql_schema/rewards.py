@@ -32,6 +32,7 @@ REDEMPTIONS = Cursor("redemptions", (INSTANT, KEY))  # (created at, id)
 class RewardKind(Enum):
     GOODS = "goods"
     COUPON = "coupon"
+    PARTNER_VOUCHER = "partner_voucher"
 
 
 @strawberry.type
@@ -55,6 +56,9 @@ class Reward(Node):
         default=None, description="When the reward enters the catalog, if it is scheduled to."
     )
     active: bool = strawberry.field(default=True, description="False: archived by an operator.")
+    partner_name: str | None = strawberry.field(
+        default=None, description="A partner voucher: the partner whose tills accept its code."
+    )
 
     @classmethod
     def from_model(cls, reward: RewardModel) -> Reward:
@@ -71,6 +75,7 @@ class Reward(Node):
             available_until=reward.active_until,
             available_from=reward.active_from,
             active=reward.active,
+            partner_name=reward.partner_name,
         )
 
 

@@ -84,6 +84,7 @@ class RewardFields:
     active_from: datetime | None = None
     active_until: datetime | None = None
     coupon_validity_days: int | None = None
+    partner_id: str | None = None  # a partner voucher's partner (registered and active)
 
 
 def _fingerprint(*values: object) -> str:
@@ -112,6 +113,11 @@ async def create_reward(
 ) -> Reward:
     values = {k: v for k, v in vars(fields).items()}
     document = {"_id": "r_" + secrets.token_hex(8), **values, "kind": fields.kind.value}
+    if fields.partner_id is not None:
+        partner = await mongo["partners"].find_one({"_id": fields.partner_id, "status": "active"})
+        if partner is None:
+            raise CatalogRefused("no such active partner", "partnerId")
+        document["partner_name"] = partner["name"]
     reward = _validated(document)
     stored = {**reward.model_dump(by_alias=True, mode="python"), "admin_key": _key(idempotency_key),
               "admin_fingerprint": _fingerprint(values)}  # fmt: skip
@@ -231,8 +237,8 @@ async def add_coupon_batch(
                 raise KeyReused("this idempotency key added another batch", "idempotencyKey")
             return await _reward(mongo, reward_id, session), int(prior["count"])
         reward = await _reward(mongo, reward_id, session)
-        if reward.kind is not RewardKind.COUPON:
-            raise CatalogRefused("codes are for coupon rewards", "rewardId")
+        if not reward.kind.coded:
+            raise CatalogRefused("codes are for coupons and partner vouchers", "rewardId")
         now = clock.now()
         documents = [{"_id": code, "reward_id": reward_id, "batch_id": batch_id, "status": "free",
                       "created_at": now} for code in batch]  # fmt: skip
@@ -344,21 +350,25 @@ async def _put_back(mongo: Mongo, session: AsyncClientSession, redemption: Redem
         )
 
 
-async def use_coupon(mongo: Mongo, clock: Clock, code: str, *, actor: str) -> Redemption:
+async def use_coupon(
+    mongo: Mongo, clock: Clock, code: str, *, partner_id: str, actor: str
+) -> Redemption:
     """A partner marks a coupon used at the till; using it again is refused, as are void and
-    expired ones."""
+    expired ones. A partner voucher is accepted by its own partner only: to any other it does
+    not exist."""
     if not 0 < len(code) <= CODE_MAX:
         raise CatalogRefused("not a coupon code", "code")
     now = clock.now()
+    yours = {"$in": [None, partner_id]}
     used = await mongo["redemptions"].find_one_and_update(
         {"coupon_code": code, "status": RedemptionStatus.COMPLETED.value, "coupon_used_at": None,
-         "coupon_expires_at": {"$gt": now}},
+         "coupon_expires_at": {"$gt": now}, "voucher_partner_id": yours},
         {"$set": {"coupon_used_at": now, "coupon_used_by": actor}}, return_document=True,
     )  # fmt: skip
     if used is not None:
         await mongo["coupon_codes"].update_one({"_id": code}, {"$set": {"status": "used"}})
         return Redemption.model_validate(used)
-    found = await mongo["redemptions"].find_one({"coupon_code": code})
+    found = await mongo["redemptions"].find_one({"coupon_code": code, "voucher_partner_id": yours})
     if found is None:
         raise CatalogRefused("no such coupon", "code")
     if found.get("coupon_used_at") is not None:

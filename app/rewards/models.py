@@ -5,12 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class RewardKind(StrEnum):
     GOODS = "goods"
-    COUPON = "coupon"
+    COUPON = "coupon"  # a code the brand's own tills accept
+    PARTNER_VOUCHER = "partner_voucher"  # a code one partner accepts (a cinema, a lounge)
+
+    @property
+    def coded(self) -> bool:
+        """Redeemed one at a time for a code that a till marks used once."""
+        return self is not RewardKind.GOODS
 
 
 class Reward(BaseModel):
@@ -30,6 +36,14 @@ class Reward(BaseModel):
     active_until: datetime | None = None
     coupon_validity_days: int | None = Field(default=None, gt=0)
     coupon_batch: bool = False  # codes come from batches operators added (app/rewards/admin.py)
+    partner_id: str | None = None  # a partner voucher's partner: the only one that accepts it
+    partner_name: str | None = None
+
+    @model_validator(mode="after")
+    def _voucher_has_its_partner(self) -> Reward:
+        if (self.kind is RewardKind.PARTNER_VOUCHER) != (self.partner_id is not None):
+            raise ValueError("a partner voucher names its partner, and only a partner voucher does")
+        return self
 
 
 class RedemptionStatus(StrEnum):
@@ -50,5 +64,6 @@ class Redemption(BaseModel):
     status: RedemptionStatus = RedemptionStatus.COMPLETED
     coupon_code: str | None = None
     coupon_expires_at: datetime | None = None
+    voucher_partner_id: str | None = None  # only this partner's till accepts the code
     entry_id: str | None = None
     created_at: datetime

@@ -39,7 +39,7 @@ from app.ledger import (
 from app.members.service import get_member
 from app.program.service import current_program
 from app.rewards.catalog import is_active
-from app.rewards.models import Redemption, Reward, RewardKind
+from app.rewards.models import Redemption, Reward
 
 MAX_QUANTITY = 100
 COUPON_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a till
@@ -153,6 +153,7 @@ async def redeem(
             points=reward.points_price * quantity,
             coupon_code=coupon_code,
             coupon_expires_at=coupon_expires_at,
+            voucher_partner_id=reward.partner_id,
             entry_id=entry.id,
             created_at=unit.now,
         )
@@ -208,8 +209,8 @@ async def check_eligible(
 ) -> None:
     """Coupons one at a time, the active window, and the minimum tier (reading the member and
     the program only for a reward that has one)."""
-    if reward.kind is RewardKind.COUPON and quantity != 1:
-        raise InvalidQuantity("coupon rewards are redeemed one at a time")
+    if reward.kind.coded and quantity != 1:
+        raise InvalidQuantity("coupons and vouchers are redeemed one at a time")
     if not is_active(reward, now):
         raise RewardUnavailable("this reward is not available now")
     if reward.min_tier is None:
@@ -279,8 +280,8 @@ async def claim_batch_code(
 
 
 def issue_coupon(reward: Reward, now: datetime) -> tuple[str | None, datetime | None]:
-    """A new code and its expiry for a coupon reward; (None, None) for goods."""
-    if reward.kind is not RewardKind.COUPON:
+    """A new code and its expiry for a coupon or voucher; (None, None) for goods."""
+    if not reward.kind.coded:
         return None, None
     days = reward.coupon_validity_days
     return new_coupon_code(), now + (timedelta(days=days) if days else DEFAULT_COUPON_VALIDITY)

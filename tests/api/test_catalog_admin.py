@@ -17,6 +17,7 @@ from app.ledger import get_balance, verify_balances
 from app.runtime import Runtime
 from graphql_schema.ids import to_global_id
 from tests.api.gql import ask, codes, data, earn_points, make_member, make_program, member_token
+from tests.partners.api import partner_token
 
 ADMIN = ["catalog:read", "catalog:write", "audit:read"]
 REWARD = "reward { id name stock active pointsPrice kind } userErrors { code field message }"
@@ -136,7 +137,7 @@ async def test_cancelling_gives_points_and_stock_back_and_voids_the_coupon_but_n
 ) -> None:
     await make_program(runtime, clock)
     admin = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=ADMIN)
-    partner = issuer.mint(PrincipalKind.PARTNER, "p1", scopes=["points:redeem"])
+    partner = await partner_token(runtime, clock, issuer, scopes=("points:redeem",))
     reward = await _coupon_reward(client, admin)
     await _do(client, COUPONS, admin, rewardId=reward, generate=2, idempotencyKey="b1")
     member = await make_member(runtime, clock)
@@ -316,3 +317,55 @@ async def test_cancelled_points_come_back_under_their_own_expiry_and_expired_one
     assert "100 of the 150 points had expired since" in late["description"]
     assert (await get_balance(runtime.mongo, other)).available == 100
     assert await verify_balances(runtime.mongo) == []
+
+
+async def test_a_partner_voucher_is_accepted_by_its_partner_only(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer
+) -> None:
+    from app.partners.registry import PartnerStatus, set_partner_status
+
+    await make_program(runtime, clock)
+    admin = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=ADMIN)
+    cinema = await partner_token(runtime, clock, issuer, ("points:redeem",), name="Cinema")
+    cinema_id = (await runtime.mongo["partners"].find_one({"name": "Cinema"}))["_id"]
+    shop = await partner_token(runtime, clock, issuer, ("points:redeem",), name="Shop")
+    refused = [
+        await _do(client, CREATE, admin, name="Ticket", pointsPrice=100, kind="PARTNER_VOUCHER",
+                  idempotencyKey="v0"),
+        await _do(client, CREATE, admin, name="Ticket", pointsPrice=100, kind="PARTNER_VOUCHER",
+                  partnerId="pt_nope", idempotencyKey="v1"),
+        await _do(client, CREATE, admin, name="Mug", pointsPrice=100, partnerId=cinema_id,
+                  idempotencyKey="v2"),
+    ]  # fmt: skip
+    assert [[e["code"] for e in r["userErrors"]] for r in refused] == [["INVALID_INPUT"]] * 3
+    made = await _do(client, CREATE, admin, name="Movie ticket", pointsPrice=100,
+                     kind="PARTNER_VOUCHER", partnerId=cinema_id, idempotencyKey="v3")  # fmt: skip
+    assert made["reward"]["kind"] == "PARTNER_VOUCHER"
+    voucher = made["reward"]["id"]
+    added = await _do(client, COUPONS, admin, rewardId=voucher, codes=["CIN-1", "CIN-2"],
+                      idempotencyKey="b1")  # fmt: skip
+    assert added["userErrors"] == []
+    member = await make_member(runtime, clock)
+    await earn_points(runtime, clock, member, 300, "e1")
+    token = member_token(issuer, member)
+    listed = data(await ask(client, "{ rewards(first: 10) { edges { node { name partnerName } } } }",
+                            token))["rewards"]["edges"]  # fmt: skip
+    assert {"name": "Movie ticket", "partnerName": "Cinema"} in [e["node"] for e in listed]
+    twice = await _do(client, REDEEM, token, rewardId=voucher, idempotencyKey="r0", quantity=2)
+    assert [e["code"] for e in twice["userErrors"]] == ["INVALID_INPUT"]  # one code at a time
+    got = (await _do(client, REDEEM, token, rewardId=voucher, idempotencyKey="r1"))["redemption"]
+    assert got["couponCode"] in {"CIN-1", "CIN-2"}
+
+    elsewhere = await _do(client, USE, shop, code=got["couponCode"])
+    assert [e["code"] for e in elsewhere["userErrors"]] == ["INVALID_INPUT"]  # no such coupon
+    used = await _do(client, USE, cinema, code=got["couponCode"])
+    assert used["redemption"]["id"] == got["id"]
+    again = await _do(client, USE, cinema, code=got["couponCode"])
+    assert [e["code"] for e in again["userErrors"]] == ["COUPON_USED"]
+
+    other = (await _do(client, REDEEM, token, rewardId=voucher, idempotencyKey="r2"))["redemption"]
+    await set_partner_status(runtime.mongo, clock, cinema_id, PartnerStatus.SUSPENDED,
+                             actor="cli:test")  # fmt: skip
+    assert codes(await ask(client, USE, cinema, {"i": {"code": other["couponCode"]}})) == [
+        "FORBIDDEN"
+    ]  # a suspended partner's token no longer marks codes used
