@@ -61,6 +61,10 @@ def test_redeeming_changes_the_balance(phone: Page, served: Served) -> None:
     button.click()
     expect(page.locator("#available")).to_have_text(str(before - price))
     assert _state(served) == (before - price, redemptions + 1)
+    query = "{ me { redemptions(first: 1) { edges { node { couponCode reward { kind } } } } } }"
+    latest = served.gql(query, served.member_token())["me"]["redemptions"]["edges"][0]["node"]  # type: ignore[index]
+    if latest["reward"]["kind"] != "GOODS":  # the member reads the code to show at the till
+        expect(page.locator("#redeem-result")).to_contain_text(latest["couponCode"])
     served.screenshot(page, "m-3-redeemed")
 
 

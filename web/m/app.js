@@ -36,7 +36,7 @@ function showBalance(balance) {
 
 async function loadHome() {
   const data = await gql(`{ me { name ${BALANCE} expiringPoints(withinDays: 30) { points expiresAt } }
-    rewards(first: 20) { edges { node { id name description pointsPrice stock } } } }`);
+    rewards(first: 20) { edges { node { id name description pointsPrice stock partnerName } } } }`);
   showBalance(data.me.balance);
   const expiring = $("expiring");
   expiring.replaceChildren(...data.me.expiringPoints.map((row) =>
@@ -48,7 +48,9 @@ async function loadHome() {
 function rewardRow(reward) {
   const button = el("button", { type: "button", "data-reward": reward.id, "aria-label": `${t("redeem")} ${reward.name}` }, t("redeem"));
   button.addEventListener("click", () => redeem(reward, button));
-  return el("li", {}, el("span", {}, reward.name), el("strong", {}, `${reward.pointsPrice} ${t("points")}`), button);
+  const name = el("span", {}, reward.name);
+  if (reward.partnerName) name.append(" ", el("small", { class: "muted" }, t("usableAt", { partner: reward.partnerName })));
+  return el("li", {}, name, el("strong", {}, `${reward.pointsPrice} ${t("points")}`), button);
 }
 
 async function redeem(reward, button) {
@@ -56,9 +58,12 @@ async function redeem(reward, button) {
   button.disabled = true;
   try {
     const data = await gql(`mutation($input: RedeemRewardInput!) { redeemReward(input: $input) {
-      member { ${BALANCE} } userErrors { code message } } }`, { input: { rewardId: reward.id, idempotencyKey: key } });
+      member { ${BALANCE} } redemption { couponCode couponExpiresAt } userErrors { code message } } }`,
+    { input: { rewardId: reward.id, idempotencyKey: key } });
     const payload = data.redeemReward;
-    $("redeem-result").textContent = payload.userErrors.length ? t("error", { message: payload.userErrors[0].message }) : t("redeemed", { name: reward.name });
+    const coupon = payload.redemption && payload.redemption.couponCode
+      ? t("code", { code: payload.redemption.couponCode, date: formatDate(payload.redemption.couponExpiresAt) }) : "";
+    $("redeem-result").textContent = payload.userErrors.length ? t("error", { message: payload.userErrors[0].message }) : t("redeemed", { name: reward.name }) + coupon;
     if (payload.member) showBalance(payload.member.balance);
     if (!payload.userErrors.length) { await loadHome(); resetHistory(); } // spent lots leave the expiring list
   } catch (error) {
