@@ -55,6 +55,12 @@ class RewardMissing(CatalogRefused):
     code = "NOT_FOUND"
 
 
+class Missing(CatalogRefused):
+    """A redemption, coupon code or partner named in the input does not exist (for the caller)."""
+
+    code = "NOT_FOUND"
+
+
 class StockTooLow(CatalogRefused):
     code = "OUT_OF_STOCK"
 
@@ -116,7 +122,7 @@ async def create_reward(
     if fields.partner_id is not None:
         partner = await mongo["partners"].find_one({"_id": fields.partner_id, "status": "active"})
         if partner is None:
-            raise CatalogRefused("no such active partner", "partnerId")
+            raise Missing("no such active partner", "partnerId")
         document["partner_name"] = partner["name"]
     reward = _validated(document)
     stored = {**reward.model_dump(by_alias=True, mode="python"), "admin_key": _key(idempotency_key),
@@ -300,7 +306,7 @@ async def cancel_redemption(
     async def work(unit: LedgerUnit) -> Redemption:
         found = await mongo["redemptions"].find_one({"_id": redemption_id}, session=unit.session)
         if found is None:
-            raise CatalogRefused("no such redemption", "redemptionId")
+            raise Missing("no such redemption", "redemptionId")
         redemption = Redemption.model_validate(found)
         if redemption.status is RedemptionStatus.CANCELLED:
             return redemption
@@ -370,7 +376,7 @@ async def use_coupon(
         return Redemption.model_validate(used)
     found = await mongo["redemptions"].find_one({"coupon_code": code, "voucher_partner_id": yours})
     if found is None:
-        raise CatalogRefused("no such coupon", "code")
+        raise Missing("no such coupon", "code")
     if found.get("coupon_used_at") is not None:
         raise CouponUsed("the coupon was used already", "code")
     raise CatalogRefused("the coupon was cancelled or has expired", "code")

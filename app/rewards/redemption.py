@@ -299,19 +299,7 @@ async def list_redemptions(
     mongo: Mongo, member_id: str, *, first: int, after: tuple[datetime, str] | None = None
 ) -> tuple[list[Redemption], bool]:
     """The member's redemptions, newest first, after the (created_at, id) key; and whether more follow."""
-    query: Document = {"member_id": member_id}
-    if after is not None:
-        created_at, redemption_id = after
-        query["$or"] = [
-            {"created_at": {"$lt": created_at}},
-            {"created_at": created_at, "_id": {"$lt": redemption_id}},
-        ]
-    limit = max(0, min(first, 100))
-    cursor = (
-        mongo["redemptions"].find(query).sort([("created_at", -1), ("_id", -1)]).limit(limit + 1)
-    )
-    found = [Redemption.model_validate(document) async for document in cursor]
-    return found[:limit], len(found) > limit
+    return await search_redemptions(mongo, member_id=member_id, first=first, after=after)
 
 
 async def search_redemptions(

@@ -275,8 +275,8 @@ async def test_member_management_is_forbidden_without_the_scope(
 
 
 async def test_a_suspension_by_another_api_process_reaches_this_one_through_the_hub(
-    server,
-    clock,  # noqa: F811
+    server,  # noqa: F811
+    clock,
 ) -> None:
     url, runtime = server
     await make_program(runtime, clock)
