@@ -22,13 +22,14 @@ async def test_the_cli_imports_with_a_progress_bar_and_reports_rows_by_line(
     members.write_text(MEMBERS, encoding="utf-8")
     balances.write_text(BALANCES.replace("2030-01-01", "2099-01-01"), encoding="utf-8")
     dry = jifen(mongo_url, db_name, tmp_path, "import", str(members), str(balances), "--dry-run")
-    assert dry.returncode == 1 and json.loads(dry.stdout)["members_imported"] == 0
-    assert await mongo["members"].count_documents({}) == 0
+    assert dry.returncode == 1 and json.loads(dry.stdout)["dry_run"] is True
+    assert await mongo["members"].count_documents({}) == 0  # it only says what would be imported
 
     done = jifen(mongo_url, db_name, tmp_path, "import", str(members), str(balances))
     assert done.returncode == 1, done.stderr
     assert json.loads(done.stdout) | {"errors": 9} == json.loads(done.stdout)
     assert json.loads(done.stdout)["members_imported"] == 3
+    assert json.loads(dry.stdout) | {"dry_run": False} == json.loads(done.stdout)
     assert "100% 3/3 members" in done.stderr
     assert "members.csv line 4: phone:" in done.stderr
     assert "balances.csv line 9: legacy_id:" in done.stderr

@@ -103,7 +103,13 @@ async def import_files(
         by_member[balance.legacy_id].append(balance)
     valid.sort(key=lambda row: row.legacy_id)  # chunks are disjoint ranges of the legacy ids
     run_id = secrets.token_hex(6)
-    if not dry_run:
+    if dry_run:
+        for start in range(0, len(valid), CHUNK):
+            fresh = await _classify(mongo, valid[start : start + CHUNK], by_member, summary)
+            await _would_import(mongo, fresh, by_member, summary)
+            if progress is not None:
+                progress(min(start + CHUNK, len(valid)), len(valid))
+    else:
         if not await acquire(mongo, clock, LEASE, run_id, LEASE_PERIOD):
             raise ImportRunning("another import is running; try again when it has finished")
         try:
@@ -131,6 +137,29 @@ async def _import_chunk(
     mongo: Mongo, now: datetime, chunk: list[MemberRow], by_member: dict[str, list[BalanceRow]],
     entry_tier: str, summary: Summary, batch: str,
 ) -> None:  # fmt: skip
+    fresh = await _classify(mongo, chunk, by_member, summary)
+    if not fresh:
+        return
+    documents = await _member_documents(mongo, now, fresh, by_member, entry_tier, batch)
+    ids = [document["_id"] for document in documents]
+    await mongo[JOURNAL].insert_one({"_id": batch, "members": ids, "at": now})
+    rows = dict(zip(ids, fresh, strict=True))
+    opened = await _open(mongo, now, rows, by_member)
+    written = await _insert_members(mongo, documents, rows, summary)
+    await discard_unfinished(mongo, [member_id for member_id in ids if member_id not in written])
+    await mongo[JOURNAL].delete_one({"_id": batch})
+    summary.members_imported += len(written)
+    for member_id in written:
+        balances, points = opened.get(member_id, (0, 0))
+        summary.balances_imported += balances
+        summary.points_imported += points
+
+
+async def _classify(
+    mongo: Mongo, chunk: list[MemberRow], by_member: dict[str, list[BalanceRow]], summary: Summary
+) -> list[MemberRow]:
+    """The chunk's rows not imported before; those imported before are counted unchanged, or
+    reported when their content changed (never applied)."""
     # One range of the legacy-id index (the chunk is sorted), not an $in of a thousand values.
     span = {"$gte": chunk[0].legacy_id, "$lte": chunk[-1].legacy_id}
     found = {d["legacy_id"]: d async for d in mongo["members"].find(
@@ -147,21 +176,28 @@ async def _import_chunk(
         else:
             summary.members_unchanged += 1
             _compare_balances(prior, by_member.get(row.legacy_id, []), summary)
-    if not fresh:
-        return
-    documents = await _member_documents(mongo, now, fresh, by_member, entry_tier, batch)
-    ids = [document["_id"] for document in documents]
-    await mongo[JOURNAL].insert_one({"_id": batch, "members": ids, "at": now})
-    rows = dict(zip(ids, fresh, strict=True))
-    opened = await _open(mongo, now, rows, by_member)
-    written = await _insert_members(mongo, documents, rows, summary)
-    await discard_unfinished(mongo, [member_id for member_id in ids if member_id not in written])
-    await mongo[JOURNAL].delete_one({"_id": batch})
-    summary.members_imported += len(written)
-    for member_id in written:
-        balances, points = opened.get(member_id, (0, 0))
-        summary.balances_imported += balances
-        summary.points_imported += points
+    return fresh
+
+
+async def _would_import(
+    mongo: Mongo, rows: list[MemberRow], by_member: dict[str, list[BalanceRow]], summary: Summary
+) -> None:
+    """A dry run's count of what these new rows would import: each row, unless its phone is
+    another member's (in the database or on an earlier row of the file)."""
+    phones = [row.phone for row in rows if row.phone is not None]
+    taken = {d["phone"] async for d in mongo["members"].find(
+        {"phone": {"$in": phones}}, {"phone": 1})} if phones else set()  # fmt: skip
+    for row in rows:
+        if row.phone is not None and row.phone in taken:
+            summary.errors.append(RowError("members.csv", row.line, "phone",
+                                           "another member has this phone"))  # fmt: skip
+            continue
+        if row.phone is not None:
+            taken.add(row.phone)
+        balances = by_member.get(row.legacy_id, [])
+        summary.members_imported += 1
+        summary.balances_imported += len(balances)
+        summary.points_imported += sum(balance.points for balance in balances)
 
 
 async def _finish_interrupted(mongo: Mongo) -> None:

@@ -172,3 +172,22 @@ async def test_a_dry_run_checks_every_row_and_writes_nothing(
     assert await mongo["audit"].count_documents({}) == 0
     header = await import_files(mongo, clock, "id,name\n1,x\n", "", actor="t", dry_run=True)
     assert _lines(header) == [("balances.csv", 1, "header"), ("members.csv", 1, "header")]
+
+
+async def test_a_dry_run_counts_what_the_real_run_then_does(
+    mongo: Mongo, clock: FrozenClock, program: None
+) -> None:
+    """Row by row, against what the database holds: the new rows, the unchanged and the changed
+    ones, and a phone another member already has (in the database or earlier in the file)."""
+    taken = MEMBERS + "L10,13800000001,Same Phone As Wang,,,,\n"
+    before = await import_files(mongo, clock, taken, BALANCES, actor="t", dry_run=True)
+    real = await import_files(mongo, clock, taken, BALANCES, actor="t")
+    assert before.counts() == real.counts()
+    assert _lines(before) == _lines(real)
+    assert ("members.csv", 10, "phone") in _lines(real)
+    changed = MEMBERS.replace("Wang Fang", "Wang Fang II") + "L11,13800000011,New Member,,,,\n"
+    again = await import_files(mongo, clock, changed, BALANCES, actor="t", dry_run=True)
+    counts = again.counts()
+    assert (counts["members_imported"], counts["members_unchanged"], counts["members_changed"]) == (
+        1, 2, 1)  # fmt: skip
+    assert await mongo["members"].count_documents({"legacy_id": "L11"}) == 0  # nothing written
