@@ -18,7 +18,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.auth.principals import Principal
 from app.clock import Clock
-from app.db import Document, Mongo
+from app.db import Document, Mongo, newest_first
 from app.logs import request_id_var
 
 AUDIT = "audit"
@@ -131,10 +131,6 @@ async def list_audit(
     mongo: Mongo, audit_filter: AuditFilter, *, first: int, after: tuple[datetime, str] | None
 ) -> tuple[list[AuditEntry], bool]:
     """Newest first, keyset-paged on (at, _id) over one index; the page and whether more follow."""
-    query = audit_filter.query()
-    if after is not None:
-        at, entry_id = after
-        query["$or"] = [{"at": {"$lt": at}}, {"at": at, "_id": {"$lt": entry_id}}]
-    cursor = mongo[AUDIT].find(query).sort([("at", -1), ("_id", -1)]).limit(first + 1)
-    documents = [document async for document in cursor]
-    return [AuditEntry.from_document(d) for d in documents[:first]], len(documents) > first
+    documents, more = await newest_first(mongo[AUDIT], audit_filter.query(), "at", first=first,
+                                         after=after)  # fmt: skip
+    return [AuditEntry.from_document(d) for d in documents], more

@@ -438,3 +438,22 @@ async def upsert_and_get(
         if document is not None:
             return document
     raise RuntimeError(f"upsert into {collection.name} returned no document twice")
+
+
+async def newest_first(
+    collection: AsyncCollection[Document],
+    query: Document,
+    key: str,
+    *,
+    first: int,
+    after: tuple[Any, Any] | None,
+) -> tuple[list[Document], bool]:
+    """One keyset page of `query`, newest first by (`key`, _id): at most `first` documents after
+    the (value, id) of the last one seen, and whether more follow. With an index ending in
+    (`key`, _id) a page is one range however deep it is."""
+    if after is not None:
+        value, last_id = after
+        query = {**query, "$or": [{key: {"$lt": value}}, {key: value, "_id": {"$lt": last_id}}]}
+    cursor = collection.find(query).sort([(key, -1), ("_id", -1)]).limit(first + 1)
+    documents = [document async for document in cursor]
+    return documents[:first], len(documents) > first

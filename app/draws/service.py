@@ -15,7 +15,7 @@ from pymongo.errors import DuplicateKeyError
 
 from app.audit import record_audit
 from app.clock import Clock
-from app.db import Document, Mongo
+from app.db import Document, Mongo, newest_first
 from app.draws.models import Draw, DrawEntry, Prize
 from app.ledger import (
     AccountFrozen,
@@ -130,26 +130,17 @@ async def page_draws(
 ) -> tuple[list[Draw], bool]:
     """Every draw, open or not, the latest ending first: one keyset page of (ends_at, id) and
     whether more follow."""
-    query: Document = {}
-    if after is not None:
-        ends, draw_id = after
-        query = {"$or": [{"ends_at": {"$lt": ends}}, {"ends_at": ends, "_id": {"$lt": draw_id}}]}
-    cursor = mongo["draws"].find(query).sort([("ends_at", -1), ("_id", -1)]).limit(first + 1)
-    draws = [Draw.model_validate(d) async for d in cursor]
-    return draws[:first], len(draws) > first
+    found, more = await newest_first(mongo["draws"], {}, "ends_at", first=first, after=after)
+    return [Draw.model_validate(d) for d in found], more
 
 
 async def page_entries(
     mongo: Mongo, member_id: str, first: int, after: tuple[datetime, str] | None
 ) -> tuple[list[DrawEntry], bool]:
     """A member's entries, newest first: one keyset page of (created_at, id)."""
-    query: Document = {"member_id": member_id}
-    if after is not None:
-        at, entry_id = after
-        query["$or"] = [{"created_at": {"$lt": at}}, {"created_at": at, "_id": {"$lt": entry_id}}]
-    cursor = mongo["draw_entries"].find(query).sort([("created_at", -1), ("_id", -1)])
-    entries = [DrawEntry.model_validate(d) async for d in cursor.limit(first + 1)]
-    return entries[:first], len(entries) > first
+    found, more = await newest_first(mongo["draw_entries"], {"member_id": member_id},
+                                     "created_at", first=first, after=after)  # fmt: skip
+    return [DrawEntry.model_validate(d) for d in found], more
 
 
 async def update_draw(

@@ -12,7 +12,7 @@ from bson.errors import InvalidId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.clock import Clock
-from app.db import Document, Mongo
+from app.db import Document, Mongo, newest_first
 
 MAX_DEVICES = 10
 
@@ -113,19 +113,10 @@ async def list_notifications(
     mongo: Mongo, member_id: str, *, first: int, after: tuple[datetime, str] | None = None
 ) -> tuple[list[Notification], bool]:
     """Newest first, keyset-paged on (created_at, _id); returns the page and whether more follow."""
-    query: Document = {"member_id": member_id}
-    if after is not None:
-        created_at, raw_id = after
-        object_id = _object_id(raw_id)
-        query["$or"] = [
-            {"created_at": {"$lt": created_at}},
-            {"created_at": created_at, "_id": {"$lt": object_id}},
-        ]
-    cursor = (
-        mongo["notifications"].find(query).sort([("created_at", -1), ("_id", -1)]).limit(first + 1)
-    )
-    documents = [document async for document in cursor]
-    return [Notification.from_document(d) for d in documents[:first]], len(documents) > first
+    key = None if after is None else (after[0], _object_id(after[1]))
+    documents, more = await newest_first(mongo["notifications"], {"member_id": member_id},
+                                         "created_at", first=first, after=key)  # fmt: skip
+    return [Notification.from_document(d) for d in documents], more
 
 
 async def get_notification(mongo: Mongo, member_id: str, raw_id: str) -> Notification | None:

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.clock import Clock
-from app.db import Document, Mongo
+from app.db import Document, Mongo, newest_first
 from app.ledger import (
     AccountFrozen,
     Entry,
@@ -316,16 +316,10 @@ async def search_redemptions(
         query["reward_id"] = reward_id
     if status is not None:
         query["status"] = status
-    if after is not None:
-        created_at, redemption_id = after
-        query["$or"] = [
-            {"created_at": {"$lt": created_at}},
-            {"created_at": created_at, "_id": {"$lt": redemption_id}},
-        ]
     limit = max(0, min(first, 100))
-    cursor = mongo["redemptions"].find(query).sort([("created_at", -1), ("_id", -1)])
-    found = [Redemption.model_validate(document) async for document in cursor.limit(limit + 1)]
-    return found[:limit], len(found) > limit
+    found, more = await newest_first(mongo["redemptions"], query, "created_at", first=limit,
+                                     after=after)  # fmt: skip
+    return [Redemption.model_validate(document) for document in found], more
 
 
 async def get_redemption(mongo: Mongo, member_id: str, redemption_id: str) -> Redemption | None:
