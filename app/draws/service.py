@@ -67,19 +67,24 @@ def _fingerprint(values: object) -> str:
     return hashlib.sha256(json.dumps(values, default=str, sort_keys=True).encode()).hexdigest()
 
 
+def _validated(document: Document) -> Draw:
+    """The draw, or INVALID_INPUT naming the first field at fault."""
+    try:
+        return Draw.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(step) for step in first["loc"]) or None
+        raise DrawRefused("INVALID_INPUT", f"{where}: {first['msg']}" if where else first["msg"],
+                          str(first["loc"][0]) if first["loc"] else None) from None  # fmt: skip
+
+
 async def create_draw(
     mongo: Mongo, clock: Clock, fields: dict[str, Any], *, idempotency_key: str, actor: str
 ) -> Draw:
     """A new draw from `fields` (Draw's fields but the id); once per key."""
     if not 0 < len(idempotency_key) <= KEY_MAX:
         raise DrawRefused("INVALID_INPUT", f"1 to {KEY_MAX} characters", "idempotencyKey")
-    try:
-        draw = Draw.model_validate({"_id": "dr_" + secrets.token_hex(8), **fields})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(step) for step in first["loc"]) or None
-        raise DrawRefused("INVALID_INPUT", f"{where}: {first['msg']}" if where else first["msg"],
-                          str(first["loc"][0]) if first["loc"] else None) from None  # fmt: skip
+    draw = _validated({"_id": "dr_" + secrets.token_hex(8), **fields})
     fingerprint = _fingerprint(fields)
     document = {**draw.model_dump(by_alias=True, mode="python"), "admin_key": idempotency_key,
                 "admin_fingerprint": fingerprint}  # fmt: skip
@@ -168,13 +173,7 @@ async def update_draw(
                 raise DrawRefused("NOT_FOUND", f"the draw has no prize {prize_id!r}", "prizes")
             prize.update(values)
         updated["prizes"] = prizes
-        try:
-            after = Draw.model_validate(updated)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(step) for step in first["loc"])
-            raise DrawRefused("INVALID_INPUT", f"{where}: {first['msg']}" if where else first["msg"],
-                              str(first["loc"][0]) if first["loc"] else None) from None  # fmt: skip
+        after = _validated(updated)
         if after.ends_at <= clock.now() and not draw.closed and after.ends_at != draw.ends_at:
             raise DrawRefused("INVALID_INPUT", "a new end must lie in the future", "endsAt")
         before_doc = draw.model_dump(mode="json", exclude={"id"})

@@ -333,30 +333,9 @@ class Book:
     ) -> Document:
         """An earn or a positive adjustment: a new lot, after paying any debt first."""
         _positive(points)
-        pay = min(self.account.debt, points)
-        self.account.debt -= pay
         entry_id = ObjectId()
-        pending = available_at is not None and available_at > self.now
-        self.account.lots_issued += 1
-        lot = LotState(
-            id=ObjectId(),
-            member_id=self.account.member_id,
-            amount=points,
-            remaining=points - pay,
-            status=LotStatus.PENDING if pending else LotStatus.AVAILABLE,
-            earned_at=earned_at,
-            available_at=available_at if available_at is not None else earned_at,
-            expires_at=expires_at,
-            policy=policy,
-            source_entry_id=entry_id,
-            seq=self.account.lots_issued,
-            debt_paid=pay,
-            new=True,
-        )
-        if lot.remaining == 0:
-            lot.status = LotStatus.EXHAUSTED
-        lot.rekey()
-        self._adopt(lot)
+        lot = self._issue(points, entry_id, earned_at=earned_at, available_at=available_at,
+                          expires_at=expires_at, policy=policy)  # fmt: skip
         if kind is EntryKind.EARN:
             self.account.lifetime_earned += points
             self._activity(earned_at)
@@ -371,7 +350,7 @@ class Book:
             fingerprint=request.fingerprint,
             meta=request.meta,
             entry_id=entry_id,
-            debt_change=-pay,
+            debt_change=-lot.debt_paid,
             occurred_at=earned_at,
             **extra,
         )
@@ -396,24 +375,12 @@ class Book:
             else:
                 kept.append((points, source, expires))
         kept.sort(key=lambda share: (share[2] is None, share[2] or self.now))
-        shares: list[tuple[LotState, int]] = []
-        paid = 0
-        for points, source, expires in kept:
-            pay = min(self.account.debt, points)
-            self.account.debt -= pay
-            paid += pay
-            self.account.lots_issued += 1
-            lot = LotState(
-                id=ObjectId(), member_id=self.account.member_id, amount=points,
-                remaining=points - pay, status=LotStatus.AVAILABLE, earned_at=source.earned_at,
-                available_at=source.earned_at, expires_at=expires, policy=source.policy,
-                source_entry_id=entry_id, seq=self.account.lots_issued, debt_paid=pay, new=True,
-            )  # fmt: skip
-            if lot.remaining == 0:
-                lot.status = LotStatus.EXHAUSTED
-            lot.rekey()
-            self._adopt(lot)
-            shares.append((lot, points))
+        shares = [
+            (self._issue(points, entry_id, earned_at=source.earned_at, available_at=None,
+                         expires_at=expires, policy=source.policy), points)
+            for points, source, expires in kept
+        ]  # fmt: skip
+        paid = sum(lot.debt_paid for lot, _ in shares)
         given = sum(points for points, _, _ in kept)
         meta = request.meta
         if lost:
@@ -426,6 +393,37 @@ class Book:
             meta=meta, entry_id=entry_id, debt_change=-paid,
             restored={"points": given + lost, "given_back": given, "expired_since": lost},
         )  # fmt: skip
+
+    def _issue(
+        self, points: int, entry_id: ObjectId, *, earned_at: datetime,
+        available_at: datetime | None, expires_at: datetime | None, policy: dict[str, Any],
+    ) -> LotState:  # fmt: skip
+        """A new lot of `points` for the entry `entry_id`, after paying any debt from it first
+        (`debt_paid`); pending until `available_at` when that lies ahead."""
+        pay = min(self.account.debt, points)
+        self.account.debt -= pay
+        pending = available_at is not None and available_at > self.now
+        self.account.lots_issued += 1
+        lot = LotState(
+            id=ObjectId(),
+            member_id=self.account.member_id,
+            amount=points,
+            remaining=points - pay,
+            status=LotStatus.PENDING if pending else LotStatus.AVAILABLE,
+            earned_at=earned_at,
+            available_at=available_at if available_at is not None else earned_at,
+            expires_at=expires_at,
+            policy=policy,
+            source_entry_id=entry_id,
+            seq=self.account.lots_issued,
+            debt_paid=pay,
+            new=True,
+        )
+        if lot.remaining == 0:
+            lot.status = LotStatus.EXHAUSTED
+        lot.rekey()
+        self._adopt(lot)
+        return lot
 
     def _join_class(self, lot: LotState) -> None:
         """An inactivity lot expires with the others of its policy: at the later of their expiries."""
