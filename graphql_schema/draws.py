@@ -213,8 +213,8 @@ def _changes(input: UpdateDrawInput) -> dict[str, object]:
     if input.prizes is not strawberry.UNSET and input.prizes is not None:
         prizes: dict[str, dict[str, object]] = {}
         for change in input.prizes[:60]:
-            values: dict[str, object] = {k: v for k, v in (("weight", change.weight), ("stock", change.stock))
-                      if v is not strawberry.UNSET}  # fmt: skip
+            pairs = (("weight", change.weight), ("stock", change.stock))
+            values: dict[str, object] = {k: v for k, v in pairs if v is not strawberry.UNSET}
             if values.get("weight", 0) is None:
                 raise DrawRefused("INVALID_INPUT", "a prize's weight cannot be null", "prizes")
             prizes[change.id] = values

@@ -237,7 +237,8 @@ async def _member_documents(
     for number, row in enumerate(rows, start=first):
         documents.append({
             "_id": new_member_id(), "member_no": f"JF{number:09d}", "name": row.name,
-            "phone": row.phone, "email": row.email, "birthday": row.birthday.isoformat() if row.birthday else None,
+            "phone": row.phone, "email": row.email,
+            "birthday": row.birthday.isoformat() if row.birthday else None,
             "tier": row.tier or entry_tier, "status": "active", "joined_at": row.joined_at or now,
             "legacy_id": row.legacy_id,
             "import": {"batch": batch, "member": _member_print(row),
