@@ -117,8 +117,10 @@ async def import_files(
             for start in range(0, len(valid), CHUNK):
                 chunk = valid[start : start + CHUNK]
                 batch = f"{run_id}:{start // CHUNK}"
-                await _import_chunk(mongo, now, chunk, by_member, program.tiers[0].code, summary,
-                                    batch)  # fmt: skip
+                # Each chunk's entries are stamped as recorded when it writes them, within the
+                # rollup's SETTLE of their commit however long the whole import takes.
+                await _import_chunk(mongo, clock.now(), chunk, by_member, program.tiers[0].code,
+                                    summary, batch)  # fmt: skip
                 if progress is not None:
                     progress(start + len(chunk), len(valid))
                 if not await acquire(mongo, clock, LEASE, run_id, LEASE_PERIOD):

@@ -65,6 +65,10 @@ def opening_book(
     book.now = instant(now)
     book.catch_up(book.now)  # what expired already is gone from the first day
     book.count_mass_beyond_front()
+    for entry in book.entries:
+        # Occurred when earned, recorded now: the rollup adds entries by when they were recorded,
+        # and one dated before its watermark would never reach the reports.
+        entry["recorded_at"] = book.now
     account = {"_id": member_id, **book.account_document(), "seq": number_entries(book)}
     return account, [lot.to_document() for lot in book.lots.values()], book.entries
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from app.clock import FrozenClock
 from app.db import Mongo
+from app.importer import import_files
 from app.reports import liability_as_of, liability_series, roll_up_ledger
 from tests.reports.ledger_story import at, build_story, end_of, recount
 
@@ -98,3 +99,27 @@ async def test_a_catch_up_in_small_slices_gives_the_same_figures_as_one_pass(
     hours = await mongo["ledger_hours"].find().to_list(None)
     assert sum(hour["count"] for hour in hours) == entries
     await assert_reconciled(mongo, clock)
+
+
+async def test_an_import_after_the_rollup_is_in_every_liability(
+    mongo: Mongo, clock: FrozenClock
+) -> None:
+    """Opening balances carry their original earn dates, long before the rollup's watermark: the
+    rollup must still count them (they are recorded when imported, not when earned)."""
+    await build_story(mongo, clock)
+    clock.set(clock.now() + timedelta(days=2))
+    assert await roll_up_ledger(mongo, clock) > 0
+    before = await liability_as_of(mongo, clock, on=DATES[1])
+    members = "legacy_id,phone,name,email,birthday,tier,joined_at\nOLD1,13900000001,Old,,,,\n"
+    balances = "legacy_id,points,earned_at,expires_at\nOLD1,400,2026-03-02,2027-12-31\n"
+    summary = await import_files(mongo, clock, members, balances, actor="cli:test")
+    assert summary.points_imported == 400
+    after = await liability_as_of(mongo, clock, on=DATES[1])
+    assert after.points == before.points + 400  # earned on 2 March, held on 31 March
+    await assert_reconciled(mongo, clock)
+    clock.set(clock.now() + timedelta(days=1))
+    assert await roll_up_ledger(mongo, clock) > 0  # the import's entries, once
+    await assert_reconciled(mongo, clock)
+    now = await liability_as_of(mongo, clock)
+    accounts = await mongo["accounts"].find().to_list(None)
+    assert now.points == sum(a["available"] + a["pending"] + a["held"] for a in accounts)
