@@ -32,8 +32,8 @@ async def dormant(mongo: Mongo, clock: FrozenClock, members: int) -> None:
     """Members d0..d{n-1} last active three years ago with 10, 20, 30... points; one active now."""
     long_ago = clock.now() - timedelta(days=3 * 365)
     books = {f"d{n}": [OpeningEarn(10 * (n + 1), long_ago)] for n in range(members)}
-    await open_books(mongo, books, long_ago, key_prefix="d")
-    await open_books(mongo, {"fresh": [OpeningEarn(500, clock.now())]}, clock.now(), key_prefix="f")
+    await open_books(mongo, books, long_ago)
+    await open_books(mongo, {"fresh": [OpeningEarn(500, clock.now())]}, clock.now())
 
 
 async def cleared(mongo: Mongo) -> list[str]:
@@ -105,9 +105,7 @@ async def test_adjust_gives_and_takes_points_and_refuses_beyond_the_balance(
     mongo: Mongo, mongo_url: str, db_name: str, clock: FrozenClock, tmp_path: Path
 ) -> None:
     member = await create_member(mongo, clock, name="Han Meimei", tier="member")
-    await open_books(
-        mongo, {member.id: [OpeningEarn(100, clock.now())]}, clock.now(), key_prefix="o"
-    )
+    await open_books(mongo, {member.id: [OpeningEarn(100, clock.now())]}, clock.now())
     taken = jifen(mongo_url, db_name, tmp_path, "adjust", member.id, "-30", "--reason", "typo")
     assert taken.returncode == 0, taken.stderr
     assert (json.loads(taken.stdout)["points"], json.loads(taken.stdout)["available"]) == (-30, 70)

@@ -289,7 +289,7 @@ async def _open(
                                             description="Opening balance from the old system")
                                 for b in rows]  # fmt: skip
             opened[member_id] = (len(rows), sum(b.points for b in rows))
-    await open_books(mongo, earns, now, key_prefix="import")
+    await open_books(mongo, earns, now)
     return opened
 
 

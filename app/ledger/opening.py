@@ -38,7 +38,7 @@ class OpeningEarn:
 
 
 def opening_book(
-    member_id: str, earns: Sequence[OpeningEarn], now: datetime, key_prefix: str
+    member_id: str, earns: Sequence[OpeningEarn], now: datetime
 ) -> tuple[Document, list[Document], list[Document]]:
     """The account, lots and entries of a new member who earned `earns` (oldest first)."""
     book = Book(AccountState(member_id), [], instant(now))
@@ -51,7 +51,7 @@ def opening_book(
             EntryKind.EARN,
             earned.points,
             Request(
-                f"{key_prefix}:{member_id}:{number}",
+                f"opening:{member_id}:{number}",  # not stored (below)
                 "opening",
                 EntryMeta(
                     actor="import", reference=earned.reference, description=earned.description
@@ -69,6 +69,9 @@ def opening_book(
         # Occurred when earned, recorded now: the rollup adds entries by when they were recorded,
         # and one dated before its watermark would never reach the reports.
         entry["recorded_at"] = book.now
+        # No idempotency key: a member's opening books are written once, before the member (an
+        # existing account refuses them), and a key would cost a unique index entry per entry.
+        entry["idempotency_key"] = None
     account = {"_id": member_id, **book.account_document(), "seq": number_entries(book)}
     return account, [lot.to_document() for lot in book.lots.values()], book.entries
 
@@ -100,17 +103,13 @@ async def open_books(
     mongo: Mongo,
     earns: Mapping[str, Sequence[OpeningEarn]],
     now: datetime,
-    *,
-    key_prefix: str = "opening",
 ) -> None:
     """Write the opening books of new members: three inserts in all (a duplicate key refuses the lot)."""
     accounts: list[Document] = []
     lots: list[Document] = []
     entries: list[Document] = []
     for member_id, member_earns in earns.items():
-        account, member_lots, member_entries = opening_book(
-            member_id, member_earns, now, key_prefix
-        )
+        account, member_lots, member_entries = opening_book(member_id, member_earns, now)
         accounts.append(account)
         lots += member_lots
         entries += member_entries

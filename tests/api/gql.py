@@ -97,7 +97,7 @@ async def seed_history(
     mongo = runtime.mongo
     if earning:
         earns = [OpeningEarn(1, clock.now())] * count
-        await open_books(mongo, {member_id: earns}, clock.now(), key_prefix=f"seed-{member_id}")
+        await open_books(mongo, {member_id: earns}, clock.now())
         return
     book = Book(AccountState(member_id), [], clock.now())
     for n in range(count):

@@ -100,7 +100,7 @@ async def test_two_hundred_concurrent_entries_never_oversell_ten_prizes(
     draw_id = made["draw"]["id"]
     members = [f"m_draw_{n}" for n in range(200)]
     await open_books(runtime.mongo, {m: [OpeningEarn(100, clock.now())] for m in members},
-                     clock.now(), key_prefix="draw")  # fmt: skip
+                     clock.now())  # fmt: skip
     entries = await asyncio.gather(*(
         _do(client, ENTER, member_token(issuer, m), drawId=draw_id, idempotencyKey="one")
         for m in members))  # fmt: skip
@@ -167,7 +167,7 @@ async def test_contention_does_not_change_the_odds(
                                                "noPrizeWeight": 1})  # fmt: skip
     members = [f"m_even_{n}" for n in range(100)]
     await open_books(runtime.mongo, {m: [OpeningEarn(100, clock.now())] for m in members},
-                     clock.now(), key_prefix="even")  # fmt: skip
+                     clock.now())  # fmt: skip
     entries = await asyncio.gather(*(
         _do(client, ENTER, member_token(issuer, m), drawId=made["draw"]["id"], idempotencyKey="e")
         for m in members))  # fmt: skip

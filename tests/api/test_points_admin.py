@@ -218,9 +218,8 @@ async def test_a_bulk_clear_dry_run_then_a_job_the_worker_runs_and_its_progress(
         mongo,
         {f"d{n}": [OpeningEarn(10 * (n + 1), long_ago)] for n in range(6)},
         long_ago,
-        key_prefix="d",
     )
-    await open_books(mongo, {"fresh": [OpeningEarn(500, clock.now())]}, clock.now(), key_prefix="f")
+    await open_books(mongo, {"fresh": [OpeningEarn(500, clock.now())]}, clock.now())
     token = admin(issuer)
     bulk = {"filter": {"dormantDays": 730}, "reason": "dormant 2 years", "idempotencyKey": "bulk-1"}
     dry = data(await ask(client, CLEAR, token, {"input": {**bulk, "dryRun": True}}))["clearPoints"]

@@ -35,7 +35,7 @@ async def seed_earns(
 ) -> None:
     """Many earns at once, built by the ledger's own rules and written in bulk (arranging, not testing)."""
     earns = [OpeningEarn(points, clock.now(), policy)] * lots_each
-    await open_books(mongo, {f"m{m}": earns for m in range(members)}, clock.now(), key_prefix=key())
+    await open_books(mongo, {f"m{m}": earns for m in range(members)}, clock.now())
 
 
 class CommandCounter(monitoring.CommandListener):

@@ -38,7 +38,7 @@ class Crash(Exception):
 
 async def seed(mongo: Mongo, clock: FrozenClock, members: int, points: int, prefix: str) -> None:
     earns = {f"{prefix}{n:04d}": [OpeningEarn(points + n, clock.now())] for n in range(members)}
-    await open_books(mongo, earns, clock.now(), key_prefix=prefix)
+    await open_books(mongo, earns, clock.now())
 
 
 async def dormant_and_active(mongo: Mongo, clock: FrozenClock) -> None:
