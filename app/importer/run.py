@@ -18,6 +18,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import secrets
@@ -33,7 +35,7 @@ from app.clock import Clock
 from app.db import Document, Mongo, upsert_and_get
 from app.importer.rows import BalanceRow, MemberRow, RowError, read_balances, read_members
 from app.jobs.leases import acquire, release
-from app.ledger import OpeningEarn, discard_unfinished, open_books
+from app.ledger import OpeningBooks, OpeningEarn, build_books, discard_unfinished, write_books
 from app.members.service import new_member_id
 from app.program.service import current_program
 
@@ -114,17 +116,8 @@ async def import_files(
             raise ImportRunning("another import is running; try again when it has finished")
         try:
             await _finish_interrupted(mongo)
-            for start in range(0, len(valid), CHUNK):
-                chunk = valid[start : start + CHUNK]
-                batch = f"{run_id}:{start // CHUNK}"
-                # Each chunk's entries are stamped as recorded when it writes them, within the
-                # rollup's SETTLE of their commit however long the whole import takes.
-                await _import_chunk(mongo, clock.now(), chunk, by_member, program.tiers[0].code,
-                                    summary, batch)  # fmt: skip
-                if progress is not None:
-                    progress(start + len(chunk), len(valid))
-                if not await acquire(mongo, clock, LEASE, run_id, LEASE_PERIOD):
-                    raise ImportRunning("the import lost its lease to another run")
+            await _import_chunks(mongo, clock, valid, by_member, program.tiers[0].code, summary,
+                                 run_id, progress)  # fmt: skip
         finally:
             await release(mongo, LEASE, run_id)
     await _orphans(mongo, valid, by_member, summary)
@@ -135,24 +128,78 @@ async def import_files(
     return summary
 
 
-async def _import_chunk(
-    mongo: Mongo, now: datetime, chunk: list[MemberRow], by_member: dict[str, list[BalanceRow]],
-    entry_tier: str, summary: Summary, batch: str,
+@dataclass
+class _Chunk:
+    """A chunk's new members, ready to write: their documents, rows and opening books."""
+
+    batch: str
+    now: datetime
+    documents: list[Document]
+    rows: dict[str, MemberRow]  # by member id
+    books: OpeningBooks
+    opened: dict[str, tuple[int, int]]  # member id: (balance rows, points)
+
+
+async def _import_chunks(
+    mongo: Mongo, clock: Clock, valid: list[MemberRow], by_member: dict[str, list[BalanceRow]],
+    entry_tier: str, summary: Summary, run_id: str, progress: Progress | None,
 ) -> None:  # fmt: skip
+    """Each chunk is prepared (read, numbered, its books built) while the database writes the one
+    before: the database is the bottleneck, and this keeps it from waiting on the import."""
+    chunks = [valid[start : start + CHUNK] for start in range(0, len(valid), CHUNK)]
+
+    def prepare(number: int) -> asyncio.Task[_Chunk | None]:
+        return asyncio.create_task(_prepare(mongo, clock, chunks[number], by_member, entry_tier,
+                                            summary, f"{run_id}:{number}"))  # fmt: skip
+
+    ahead = prepare(0) if chunks else None
+    done = 0
+    try:
+        for number, chunk in enumerate(chunks):
+            assert ahead is not None
+            prepared = await ahead
+            ahead = prepare(number + 1) if number + 1 < len(chunks) else None
+            if prepared is not None:
+                await _write(mongo, prepared, summary)
+            done += len(chunk)
+            if progress is not None:
+                progress(done, len(valid))
+            if not await acquire(mongo, clock, LEASE, run_id, LEASE_PERIOD):
+                raise ImportRunning("the import lost its lease to another run")
+    finally:
+        if ahead is not None:  # a failed chunk: the next one's preparation is not wanted
+            ahead.cancel()
+            with contextlib.suppress(BaseException):
+                await ahead
+
+
+async def _prepare(
+    mongo: Mongo, clock: Clock, chunk: list[MemberRow], by_member: dict[str, list[BalanceRow]],
+    entry_tier: str, summary: Summary, batch: str,
+) -> _Chunk | None:  # fmt: skip
+    # Each chunk's entries are stamped as recorded when it is prepared, within the rollup's
+    # SETTLE of their commit however long the whole import takes.
+    now = clock.now()
     fresh = await _classify(mongo, chunk, by_member, summary)
     if not fresh:
-        return
+        return None
     documents = await _member_documents(mongo, now, fresh, by_member, entry_tier, batch)
-    ids = [document["_id"] for document in documents]
-    await mongo[JOURNAL].insert_one({"_id": batch, "members": ids, "at": now})
-    rows = dict(zip(ids, fresh, strict=True))
-    opened = await _open(mongo, now, rows, by_member)
-    written = await _insert_members(mongo, documents, rows, summary)
+    rows = {document["_id"]: row for document, row in zip(documents, fresh, strict=True)}
+    earns, opened = _opening_earns(rows, by_member)
+    books = await asyncio.to_thread(build_books, earns, now)  # CPU: off the event loop
+    return _Chunk(batch, now, documents, rows, books, opened)
+
+
+async def _write(mongo: Mongo, chunk: _Chunk, summary: Summary) -> None:
+    ids = list(chunk.rows)
+    await mongo[JOURNAL].insert_one({"_id": chunk.batch, "members": ids, "at": chunk.now})
+    await write_books(mongo, chunk.books)
+    written = await _insert_members(mongo, chunk.documents, chunk.rows, summary)
     await discard_unfinished(mongo, [member_id for member_id in ids if member_id not in written])
-    await mongo[JOURNAL].delete_one({"_id": batch})
+    await mongo[JOURNAL].delete_one({"_id": chunk.batch})
     summary.members_imported += len(written)
     for member_id in written:
-        balances, points = opened.get(member_id, (0, 0))
+        balances, points = chunk.opened.get(member_id, (0, 0))
         summary.balances_imported += balances
         summary.points_imported += points
 
@@ -274,11 +321,10 @@ async def _insert_members(
     return by_id
 
 
-async def _open(
-    mongo: Mongo, now: datetime, members: dict[str, MemberRow],
-    by_member: dict[str, list[BalanceRow]],
-) -> dict[str, tuple[int, int]]:  # fmt: skip
-    """Write the members' opening books; returns each one's (balance rows, points)."""
+def _opening_earns(
+    members: dict[str, MemberRow], by_member: dict[str, list[BalanceRow]]
+) -> tuple[dict[str, list[OpeningEarn]], dict[str, tuple[int, int]]]:
+    """The members' opening earns, oldest first, and each one's (balance rows, points)."""
     earns: dict[str, list[OpeningEarn]] = {}
     opened: dict[str, tuple[int, int]] = {}
     for member_id, row in members.items():
@@ -289,8 +335,7 @@ async def _open(
                                             description="Opening balance from the old system")
                                 for b in rows]  # fmt: skip
             opened[member_id] = (len(rows), sum(b.points for b in rows))
-    await open_books(mongo, earns, now)
-    return opened
+    return earns, opened
 
 
 async def _orphans(

@@ -39,7 +39,14 @@ from app.ledger.models import (
     NextExpiry,
     Refund,
 )
-from app.ledger.opening import OpeningEarn, discard_unfinished, open_books
+from app.ledger.opening import (
+    OpeningBooks,
+    OpeningEarn,
+    build_books,
+    discard_unfinished,
+    open_books,
+    write_books,
+)
 from app.ledger.reverse import reverse
 from app.ledger.spend import spend
 from app.ledger.unit import LedgerUnit, run_in_ledger
@@ -47,9 +54,12 @@ from app.ledger.upgrade import upgrade_books
 from app.ledger.verify import verify_balances
 
 __all__ = [
+    "OpeningBooks",
     "OpeningEarn",
     "discard_unfinished",
     "open_books",
+    "build_books",
+    "write_books",
     "AccountFrozen",
     "Balance",
     "BreakdownLine",

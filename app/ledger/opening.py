@@ -99,23 +99,39 @@ async def discard_unfinished(mongo: Mongo, member_ids: Sequence[str]) -> None:
             await mongo[collection].delete_many({key: {"$in": list(member_ids)}})
 
 
-async def open_books(
-    mongo: Mongo,
-    earns: Mapping[str, Sequence[OpeningEarn]],
-    now: datetime,
-) -> None:
-    """Write the opening books of new members: three inserts in all (a duplicate key refuses the lot)."""
-    accounts: list[Document] = []
-    lots: list[Document] = []
-    entries: list[Document] = []
+@dataclass
+class OpeningBooks:
+    """New members' books built in memory, ready to write: accounts, lots and entries."""
+
+    accounts: list[Document] = field(default_factory=list)
+    lots: list[Document] = field(default_factory=list)
+    entries: list[Document] = field(default_factory=list)
+
+
+def build_books(earns: Mapping[str, Sequence[OpeningEarn]], now: datetime) -> OpeningBooks:
+    """The opening books of new members, by the ledger's own rules, without touching the database
+    (an import builds the next chunk's while the database writes this one's)."""
+    books = OpeningBooks()
     for member_id, member_earns in earns.items():
         account, member_lots, member_entries = opening_book(member_id, member_earns, now)
-        accounts.append(account)
-        lots += member_lots
-        entries += member_entries
-    if accounts:
-        await mongo["accounts"].insert_many(accounts)
-    if lots:
-        await mongo["lots"].insert_many(lots)
-    if entries:
-        await mongo["ledger"].insert_many(entries)
+        books.accounts.append(account)
+        books.lots += member_lots
+        books.entries += member_entries
+    return books
+
+
+async def write_books(mongo: Mongo, books: OpeningBooks) -> None:
+    """Three inserts in all (a duplicate key refuses the lot)."""
+    if books.accounts:
+        await mongo["accounts"].insert_many(books.accounts)
+    if books.lots:
+        await mongo["lots"].insert_many(books.lots)
+    if books.entries:
+        await mongo["ledger"].insert_many(books.entries)
+
+
+async def open_books(
+    mongo: Mongo, earns: Mapping[str, Sequence[OpeningEarn]], now: datetime
+) -> None:
+    """Write the opening books of new members."""
+    await write_books(mongo, build_books(earns, now))
