@@ -159,6 +159,16 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("actor", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)]),
         IndexModel([("action", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)]),
     ],
+    # Imports of uploaded files (app/importer/jobs.py): a retry finds its job by key; the worker
+    # takes the oldest due; a job's files are read by job and file, and purged a week on at most.
+    "import_jobs": [
+        IndexModel([("idempotency_key", ASCENDING)], unique=True),
+        IndexModel([("status", ASCENDING), ("_id", ASCENDING)]),
+    ],
+    "import_parts": [
+        IndexModel([("job", ASCENDING), ("file", ASCENDING)]),
+        IndexModel([("purge_at", ASCENDING)], expireAfterSeconds=0),
+    ],
     # Tiers (app/members/tiers.py): one progress document per member, due reviews one range of
     # review_at; a member's tier changes numbered 1, 2, 3... for history pages.
     "tier_progress": [IndexModel([("review_at", ASCENDING)])],

@@ -1,18 +1,43 @@
-"""`importMembers`: an operator uploads members.csv and balances.csv as text (admin scope
-import:write). Request bodies are capped at 64 KB, so this suits a few hundred members; larger
-files go through `jifen import` on the server, which runs the same import (app/importer)."""
+"""Imports for operators (admin scope import:write), the same import as `jifen import`:
+
+- `importMembers`: members.csv and balances.csv as text, imported within the request. Request
+  bodies are capped at 64 KB and requests at their time budget, so this suits a few hundred members.
+- `startImport`: the files uploaded as files (the GraphQL multipart request spec, up to 32 MB
+  each), stored and queued; the worker imports them (app.importer.jobs) and `importJob` shows the
+  progress, then the summary and the refused rows.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import datetime
+from enum import Enum
+
 import strawberry
+from starlette.datastructures import UploadFile
+from strawberry.file_uploads import Upload
 
 from app.audit import actor_of
 from app.auth.principals import PrincipalKind
 from app.importer import ImportRunning, import_files
+from app.importer.jobs import (
+    MAX_FILE_BYTES,
+    ImportJob,
+    InvalidUpload,
+    UploadConflict,
+    UploadedFile,
+    check_upload,
+    get_import_job,
+    list_import_jobs,
+    start_import,
+)
 from app.program.service import ProgramNotConfigured
 from graphql_schema.context import Info
 from graphql_schema.errors import ClientError, NotConfigured
+from graphql_schema.ids import from_global_id, to_global_id
 from graphql_schema.permissions import admin_scope, require_kind
+from graphql_schema.relay import KEY, Connection, Cursor, connection, page_size
+from graphql_schema.user_errors import UserError, UserErrorCode, user_error
 
 SCOPE = "import:write"
 
@@ -85,4 +110,153 @@ import_members_field = strawberry.mutation(
     extensions=admin_scope(SCOPE),
     description="Operators: import members and opening balances from CSV text (import:write); "
     "valid rows are imported, refused ones listed by line; a rerun imports nothing twice.",
+)
+
+
+@strawberry.enum
+class ImportJobStatus(Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@strawberry.type(description="An uploaded file of an import job.")
+class ImportFile:
+    name: str
+    bytes: int
+
+
+@strawberry.type(
+    name="ImportJob", description="An import of uploaded files, run by the worker (startImport)."
+)
+class ImportJobView:
+    id: strawberry.ID
+    status: ImportJobStatus
+    dry_run: bool
+    actor: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    members_file: ImportFile
+    balances_file: ImportFile | None
+    total: int | None = strawberry.field(description="Member rows to handle, once read.")
+    done: int = strawberry.field(description="Member rows handled so far.")
+    failure: str | None = strawberry.field(description="Why a FAILED job stopped.")
+    result: ImportMembersPayload | None = strawberry.field(description="When DONE: the summary.")
+
+    @classmethod
+    def of(cls, job: ImportJob) -> ImportJobView:
+        def file(name: str) -> ImportFile | None:
+            stored = job.files.get(name)
+            return (
+                None if stored is None else ImportFile(name=stored["name"], bytes=stored["bytes"])
+            )
+
+        result = None
+        if job.summary is not None:
+            counts = job.summary
+            result = ImportMembersPayload(
+                dry_run=job.dry_run, members_imported=counts["members_imported"],
+                members_unchanged=counts["members_unchanged"],
+                members_changed=counts["members_changed"],
+                balances_imported=counts["balances_imported"],
+                balances_unchanged=counts["balances_unchanged"],
+                balances_changed=counts["balances_changed"],
+                points_imported=counts["points_imported"], error_count=counts["errors"],
+                errors=[ImportRowError(**error) for error in job.errors],
+            )  # fmt: skip
+        members = file("members")
+        assert members is not None
+        return cls(
+            id=strawberry.ID(to_global_id("ImportJob", job.id)),
+            status=ImportJobStatus(job.status.value), dry_run=job.dry_run, actor=job.actor,
+            created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
+            members_file=members, balances_file=file("balances"), total=job.total, done=job.done,
+            failure=job.failure, result=result,
+        )  # fmt: skip
+
+
+@strawberry.input
+class StartImportInput:
+    members: Upload = strawberry.field(
+        description="members.csv (legacy_id,phone,name,email,birthday,tier,joined_at), UTF-8."
+    )
+    idempotency_key: str = strawberry.field(description="A retry with it returns the first job.")
+    balances: Upload | None = strawberry.field(
+        default=None, description="balances.csv (legacy_id,points,earned_at,expires_at), UTF-8."
+    )
+    dry_run: bool = strawberry.field(default=False, description="Check every row, write nothing.")
+
+
+@strawberry.type
+class StartImportPayload:
+    job: ImportJobView | None
+    replayed: bool = strawberry.field(description="The job this key started before.")
+    user_errors: list[UserError]
+
+
+async def _file(value: object, field: str) -> UploadedFile:
+    if not isinstance(value, UploadFile):
+        raise InvalidUpload(field, "a file, sent as a multipart upload")
+    if value.size is not None and value.size > MAX_FILE_BYTES:
+        raise InvalidUpload(field, f"a file of at most {MAX_FILE_BYTES // (1024 * 1024)} MB")
+    return UploadedFile(name=value.filename or field, content=await value.read())
+
+
+async def start_import_mutation(info: Info, input: StartImportInput) -> StartImportPayload:
+    actor = actor_of(require_kind(info, PrincipalKind.ADMIN, SCOPE))
+    runtime = info.context.runtime
+    try:
+        members = await _file(input.members, "members")
+        balances = None if input.balances is None else await _file(input.balances, "balances")
+        await asyncio.to_thread(check_upload, members, balances)  # decoding MBs: off the loop
+        job, replayed = await start_import(
+            runtime.mongo, runtime.clock, members=members, balances=balances,
+            dry_run=input.dry_run, actor=actor, idempotency_key=input.idempotency_key,
+        )  # fmt: skip
+    except InvalidUpload as exc:
+        error = user_error(UserErrorCode.INVALID_INPUT, str(exc), "input", exc.field)
+        return StartImportPayload(job=None, replayed=False, user_errors=[error])
+    except UploadConflict as exc:
+        error = user_error(UserErrorCode.IDEMPOTENCY_CONFLICT, str(exc), "input", "idempotencyKey")
+        return StartImportPayload(job=None, replayed=False, user_errors=[error])
+    return StartImportPayload(job=ImportJobView.of(job), replayed=replayed, user_errors=[])
+
+
+async def resolve_import_job(info: Info, id: strawberry.ID) -> ImportJobView | None:
+    _, job_id = from_global_id(id, "ImportJob")
+    job = await get_import_job(info.context.runtime.mongo, job_id)
+    return None if job is None else ImportJobView.of(job)
+
+
+JOBS = Cursor("import-job", (KEY,))
+ImportJobConnection = Connection[ImportJobView]
+
+
+async def resolve_import_jobs(
+    info: Info, first: int = 20, after: str | None = None
+) -> ImportJobConnection:
+    limit = page_size(first)
+    before = JOBS.decode(after)[0] if after is not None else None
+    jobs, more = await list_import_jobs(info.context.runtime.mongo, first=limit, before=before)
+    return connection(jobs, has_next=more, after=after, cursor=lambda job: JOBS.encode(job.id),
+                      node=ImportJobView.of)  # fmt: skip
+
+
+start_import_field = strawberry.mutation(
+    resolver=start_import_mutation,
+    extensions=admin_scope(SCOPE),
+    description="Operators: upload members.csv and balances.csv as files (a multipart request, "
+    "32 MB each at most) to be imported by the worker; follow it with importJob (import:write).",
+)
+import_job_field = strawberry.field(
+    resolver=resolve_import_job,
+    extensions=admin_scope(SCOPE),
+    description="Operators: an import job, its progress and its summary (import:write).",
+)
+import_jobs_field = strawberry.field(
+    resolver=resolve_import_jobs,
+    extensions=admin_scope(SCOPE),
+    description="Operators: import jobs, newest first (import:write).",
 )

@@ -97,6 +97,8 @@ class Query:
     program_versions: ProgramVersionConnection = program_versions_field
     points_job: points_admin.PointsJobView | None = points_admin.points_job_field
     points_jobs: points_admin.PointsJobConnection = points_admin.points_jobs_field
+    import_job: import_admin.ImportJobView | None = import_admin.import_job_field
+    import_jobs: import_admin.ImportJobConnection = import_admin.import_jobs_field
     audit_log: AuditLogConnection = audit_log_field
     members: members_admin.MemberConnection = members_admin.members_field
     catalog: catalog_admin.CatalogConnection = catalog_admin.catalog_field
@@ -147,6 +149,7 @@ class Mutation:
     close_draw: draws_api.DrawAdminPayload = draws_api.close_draw_field
     update_draw: draws_api.DrawAdminPayload = draws_api.update_draw_field
     import_members: import_admin.ImportMembersPayload = import_admin.import_members_field
+    start_import: import_admin.StartImportPayload = import_admin.start_import_field
     open_console_link: console_link.OpenConsoleLinkPayload = console_link.open_console_link_field
 
 

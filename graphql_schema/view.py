@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 from datetime import timedelta
@@ -20,7 +21,9 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
+from app.auth.principals import PrincipalKind
 from app.deadlines import time_budget
+from app.importer.jobs import MAX_FILE_BYTES
 from app.proxies import client_address
 from app.runtime import Runtime
 from graphql_schema.connections import ExpiringConnection
@@ -34,6 +37,11 @@ log = logging.getLogger(__name__)
 
 # Past its budget a request is cut off even if something ignores pymongo's timeout.
 HARD_STOP_MARGIN_SECONDS = 1.0
+# A multipart body (startImport's files) from an admin with import:write: two files and the form.
+MAX_UPLOAD_BYTES = 2 * MAX_FILE_BYTES + 1024 * 1024
+UPLOAD_SCOPE = "import:write"
+# This request's multipart body was allowed (and its declared length checked) before parsing.
+_upload_allowed: contextvars.ContextVar[bool] = contextvars.ContextVar("upload", default=False)
 
 
 class JifenGraphQL(GraphQL[Context, None]):
@@ -56,6 +64,7 @@ class JifenGraphQL(GraphQL[Context, None]):
             connection_init_wait_timeout=timedelta(seconds=10),
             max_subscriptions_per_connection=10,
             allowed_origins=allowed_origins,
+            multipart_uploads_enabled=True,  # startImport; authorised in run before parsing
         )
         self.fast_query = FastQuery(schema)
         self._graphiql_html = graphiql_html or ""
@@ -72,9 +81,15 @@ class JifenGraphQL(GraphQL[Context, None]):
     ) -> Response | WebSocket:
         """A clean POSTed query takes the lean path (fast_query.py); the rest strawberry's."""
         if isinstance(request, Request) and request.method == "POST" and context is UNSET:
-            answer = await self.fast_query.answer(request, lambda: self.get_context(request, None))
-            if answer is not None:
-                return answer
+            if _is_multipart(request.headers.get("content-type")):
+                context = await self.get_context(request, None)
+                _upload_allowed.set(_check_upload(request, context))
+            else:
+                answer = await self.fast_query.answer(
+                    request, lambda: self.get_context(request, None)
+                )
+                if answer is not None:
+                    return answer
         return await super().run(request, context, root_value)  # type: ignore[arg-type]
 
     async def get_context(
@@ -93,6 +108,8 @@ class JifenGraphQL(GraphQL[Context, None]):
         self, request: AsyncHTTPRequestAdapter
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
         """Refuse a body over MAX_BODY_BYTES (413) before parsing it; no real query comes near it."""
+        if _is_multipart(request.content_type) and _upload_allowed.get():
+            return await super().parse_http_body(request)  # its declared length was checked
         declared = request.headers.get("content-length", "")
         too_big = declared.isdigit() and int(declared) > MAX_BODY_BYTES
         if too_big or (request.method == "POST" and len(await request.get_body()) > MAX_BODY_BYTES):
@@ -150,3 +167,25 @@ class JifenGraphQL(GraphQL[Context, None]):
             raise ConnectionRejectionError()
         context.principal, context.auth_failure = principal, None
         return UNSET  # type: ignore[no-any-return]
+
+
+def _is_multipart(content_type: str | None) -> bool:
+    return (content_type or "").split(";")[0].strip().lower() == "multipart/form-data"
+
+
+def _check_upload(request: Request, context: Context) -> bool:
+    """Whether this multipart body may be parsed at its size: only an operator with import:write
+    uploads files, and only with a declared length within MAX_UPLOAD_BYTES (which the server holds
+    the body to). Anyone else's multipart body is held to MAX_BODY_BYTES like any other body, and
+    their request then fails on the field's scope."""
+    principal = context.principal
+    if principal is None or principal.kind is not PrincipalKind.ADMIN:
+        return False
+    if not principal.has_scope(UPLOAD_SCOPE):
+        return False
+    declared = request.headers.get("content-length", "")
+    if not declared.isdigit():
+        raise HTTPException(411, "a file upload needs a Content-Length")
+    if int(declared) > MAX_UPLOAD_BYTES:
+        raise HTTPException(413, f"request body over {MAX_UPLOAD_BYTES} bytes")
+    return True

@@ -63,6 +63,17 @@ class Refused(ValueError):
         self.field = field
 
 
+def header_problem(text: str, columns: tuple[str, ...], name: str) -> str | None:
+    """Why the file's header cannot be read as `columns`, or None."""
+    try:
+        next(_records(text, columns, name), None)
+    except Refused as exc:
+        return str(exc)
+    except csv.Error as exc:
+        return f"{name} is not CSV: {exc}"
+    return None
+
+
 def _records(
     text: str, columns: tuple[str, ...], name: str
 ) -> Iterator[tuple[int, dict[str, str]]]:

@@ -24,7 +24,7 @@ import hashlib
 import json
 import secrets
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -44,7 +44,7 @@ JOURNAL = "import_chunks"
 LEASE = "import"
 DUPLICATE_KEY = 11000
 LEASE_PERIOD = timedelta(minutes=1)  # renewed at every chunk: a crashed run blocks a minute
-Progress = Callable[[int, int], None]
+Progress = Callable[[int, int], Awaitable[None] | None]  # an import job records it (async)
 
 
 class ImportRunning(Exception):
@@ -87,8 +87,9 @@ async def import_files(
     dry_run: bool = False, progress: Progress | None = None,
 ) -> Summary:  # fmt: skip
     now = clock.now()
-    members, member_errors = read_members(members_csv, now.date())
-    balances, balance_errors = read_balances(balances_csv, now)
+    # Reading a big file is seconds of CPU: off the event loop, which may be serving requests.
+    members, member_errors = await asyncio.to_thread(read_members, members_csv, now.date())
+    balances, balance_errors = await asyncio.to_thread(read_balances, balances_csv, now)
     summary = Summary(errors=member_errors + balance_errors)
     program = await current_program(mongo)
     tiers = {tier.code for tier in program.tiers}
@@ -105,12 +106,12 @@ async def import_files(
         by_member[balance.legacy_id].append(balance)
     valid.sort(key=lambda row: row.legacy_id)  # chunks are disjoint ranges of the legacy ids
     run_id = secrets.token_hex(6)
+    await _report(progress, 0, len(valid))
     if dry_run:
         for start in range(0, len(valid), CHUNK):
             fresh = await _classify(mongo, valid[start : start + CHUNK], by_member, summary)
             await _would_import(mongo, fresh, by_member, summary)
-            if progress is not None:
-                progress(min(start + CHUNK, len(valid)), len(valid))
+            await _report(progress, min(start + CHUNK, len(valid)), len(valid))
     else:
         if not await acquire(mongo, clock, LEASE, run_id, LEASE_PERIOD):
             raise ImportRunning("another import is running; try again when it has finished")
@@ -126,6 +127,12 @@ async def import_files(
         await record_audit(mongo, clock, actor=actor, action="import.run", target="members",
                            after=summary.counts())  # fmt: skip
     return summary
+
+
+async def _report(progress: Progress | None, done: int, total: int) -> None:
+    reported = None if progress is None else progress(done, total)
+    if reported is not None:
+        await reported
 
 
 @dataclass
@@ -162,8 +169,7 @@ async def _import_chunks(
             if prepared is not None:
                 await _write(mongo, prepared, summary)
             done += len(chunk)
-            if progress is not None:
-                progress(done, len(valid))
+            await _report(progress, done, len(valid))
             if not await acquire(mongo, clock, LEASE, run_id, LEASE_PERIOD):
                 raise ImportRunning("the import lost its lease to another run")
     finally:

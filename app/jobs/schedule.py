@@ -1,5 +1,5 @@
 """The worker's jobs: mature, release expired holds, expire, warn, review tiers, run operators'
-bulk points jobs, roll the ledger up by hour for reports, deliver the outbox."""
+bulk points jobs and uploaded imports, roll the ledger up by hour for reports, deliver the outbox."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import httpx
 from app.clock import Clock
 from app.config import Settings
 from app.db import Mongo
+from app.importer.jobs import run_due_import
 from app.jobs.worker import Job, JobOutcome, JobRun, worker_id
 from app.ledger import expire_due, mature_due, release_expired_holds
 from app.members.tier_review import review_tiers
@@ -69,6 +70,16 @@ def points_jobs(owner: str) -> JobRun:
     return run
 
 
+def imports(owner: str) -> JobRun:
+    """Imports operators uploaded (startImport): the oldest due one, to its end."""
+
+    async def run(mongo: Mongo, clock: Clock) -> JobOutcome:
+        job = await run_due_import(mongo, clock, owner=owner)
+        return JobOutcome(0 if job is None else 1, more=job is not None)
+
+    return run
+
+
 async def rollup(mongo: Mongo, clock: Clock) -> JobOutcome:
     """Add the entries recorded since the last run to the reports' hourly buckets."""
     added = await roll_up_ledger(mongo, clock, max_slices=ROLLUP_SLICES)
@@ -115,6 +126,8 @@ def default_jobs(settings: Settings, client: httpx.AsyncClient) -> list[Job]:
         Job("warn", warn, every),
         Job("tiers", tiers, every),
         Job("points-jobs", points_jobs(worker_id()), every),
+        # an operator waits on an upload: looked for every 2 s (one indexed read when none)
+        Job("imports", imports(worker_id()), min(every, timedelta(seconds=2))),
         Job("ledger-rollup", rollup, every),
     ]
     if settings.push_gateway_url:

@@ -1,0 +1,242 @@
+"""startImport over HTTP: files uploaded as a GraphQL multipart request, stored and queued, run by
+the worker's pass to the same result as `jifen import`, watched with importJob; retried uploads,
+refused files, the scope, the body limits, and a run that dies midway."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pymongo.errors import PyMongoError
+
+from app.auth.keys import load_key_material
+from app.auth.principals import PrincipalKind
+from app.auth.tokens import TokenIssuer
+from app.clock import FrozenClock, SystemClock
+from app.config import Environment, Settings
+from app.importer.jobs import STALE, run_due_import
+from app.jobs.leases import acquire
+from app.ledger import verify_balances
+from app.program.service import save_program
+from app.runtime import Runtime
+from app.seed import DEMO_PROGRAM
+from tests.api.gql import ask, codes, data, make_member, member_token
+from tests.faults import fail_point
+from tests.importer.test_import import BALANCES, MEMBERS, NOW
+from tests.processes import api_process, jifen_env
+
+START = """mutation($i: StartImportInput!) { startImport(input: $i) {
+  replayed job { id status total done membersFile { name bytes } balancesFile { name bytes } }
+  userErrors { code field message } } }"""
+JOB = """query($id: ID!) { importJob(id: $id) { status dryRun actor total done failure
+  result { membersImported membersUnchanged balancesImported pointsImported errorCount
+           errors { file line field } } } }"""
+
+
+def multipart(
+    key: str, members: bytes | None, balances: bytes | None = None, *, dry_run: bool = False
+) -> dict[str, Any]:
+    """httpx arguments for startImport as the GraphQL multipart request spec sends it."""
+    variables: dict[str, Any] = {"members": None, "idempotencyKey": key, "dryRun": dry_run}
+    files: dict[str, tuple[str, bytes, str]] = {}
+    mapping: dict[str, list[str]] = {}
+    if members is not None:
+        files["0"], mapping["0"] = ("members.csv", members, "text/csv"), ["variables.i.members"]
+    if balances is not None:
+        variables["balances"] = None
+        files["1"], mapping["1"] = ("balances.csv", balances, "text/csv"), ["variables.i.balances"]
+    operations = {"query": START, "variables": {"i": variables}}
+    return {"data": {"operations": json.dumps(operations), "map": json.dumps(mapping)},
+            "files": files}  # fmt: skip
+
+
+async def upload(
+    client: httpx.AsyncClient, token: str, key: str, members: bytes | None,
+    balances: bytes | None = None, **options: Any,
+) -> dict[str, Any]:  # fmt: skip
+    response = await client.post("/graphql", headers={"authorization": f"Bearer {token}"},
+                                 **multipart(key, members, balances, **options))  # fmt: skip
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+@pytest.fixture
+async def admin(runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer) -> str:
+    clock.set(NOW)
+    await save_program(runtime.mongo, clock, DEMO_PROGRAM)
+    return issuer.mint(PrincipalKind.ADMIN, "ops", scopes=["import:write"])
+
+
+async def test_uploaded_files_are_imported_by_the_worker_like_the_cli_and_a_retry_is_the_same_job(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, admin: str
+) -> None:
+    started = data(await upload(client, admin, "up-1", MEMBERS.encode(), BALANCES.encode()))
+    payload = started["startImport"]
+    assert payload["userErrors"] == [] and payload["replayed"] is False
+    job = payload["job"]
+    assert (job["status"], job["done"], job["total"]) == ("QUEUED", 0, None)
+    assert job["membersFile"] == {"name": "members.csv", "bytes": len(MEMBERS.encode())}
+    assert await runtime.mongo["members"].count_documents({}) == 0  # nothing before the worker
+    again = data(await upload(client, admin, "up-1", MEMBERS.encode(), BALANCES.encode()))
+    assert again["startImport"]["replayed"] is True
+    assert again["startImport"]["job"]["id"] == job["id"]
+    conflict = data(await upload(client, admin, "up-1", MEMBERS.encode()))["startImport"]
+    assert [(e["code"], e["field"]) for e in conflict["userErrors"]] == [
+        ("IDEMPOTENCY_CONFLICT", ["input", "idempotencyKey"])
+    ]
+
+    ran = await run_due_import(runtime.mongo, clock, owner="worker-1")
+    assert ran is not None and ran.status.value == "done"
+    assert await run_due_import(runtime.mongo, clock, owner="worker-1") is None  # nothing due
+    done = data(await ask(client, JOB, admin, {"id": job["id"]}))["importJob"]
+    assert (done["status"], done["total"], done["done"]) == ("DONE", 3, 3)  # rows that parsed
+    assert done["actor"] == "admin:ops"
+    result = done["result"]
+    # the very figures of the CLI's import of the same files (tests/importer/test_import.py)
+    assert (result["membersImported"], result["balancesImported"], result["pointsImported"]) == (
+        3, 5, 1640,
+    )  # fmt: skip
+    assert result["errorCount"] == 9 == len(result["errors"])
+    assert {"file": "members.csv", "line": 4, "field": "phone"} in result["errors"]
+    assert await runtime.mongo["import_parts"].count_documents({}) == 0  # files gone, summary kept
+
+    rerun = data(await upload(client, admin, "up-2", MEMBERS.encode(), BALANCES.encode()))
+    await run_due_import(runtime.mongo, clock, owner="worker-1")
+    second = data(await ask(client, JOB, admin, {"id": rerun["startImport"]["job"]["id"]}))
+    counts = second["importJob"]["result"]
+    assert (counts["membersImported"], counts["membersUnchanged"]) == (0, 3)
+    assert await runtime.mongo["members"].count_documents({"legacy_id": {"$exists": True}}) == 3
+    assert await verify_balances(runtime.mongo) == []
+
+
+@pytest.mark.parametrize(
+    ("members", "field", "says"),
+    [
+        (b"legacy_id,phone,name\nL1,13800000001,A\n", "members", "missing email"),
+        ("legacy_id,phone,name,email,birthday,tier,joined_at\nL1,,Wáng\n".encode("gbk"), "members",
+         "not UTF-8"),
+        (b"", "members", "missing"),
+    ],
+)  # fmt: skip
+async def test_a_file_no_import_could_read_is_refused_with_its_field_and_nothing_is_stored(
+    client: httpx.AsyncClient, runtime: Runtime, admin: str, members: bytes, field: str, says: str
+) -> None:
+    refused = data(await upload(client, admin, "bad", members))["startImport"]
+    assert refused["job"] is None
+    [error] = refused["userErrors"]
+    assert (error["code"], error["field"]) == ("INVALID_INPUT", ["input", field])
+    assert says in error["message"]
+    assert await runtime.mongo["import_jobs"].count_documents({}) == 0
+    assert await runtime.mongo["import_parts"].count_documents({}) == 0
+
+
+async def test_text_where_a_file_belongs_is_refused(
+    client: httpx.AsyncClient, runtime: Runtime, admin: str
+) -> None:
+    body = await ask(client, START, admin, {"i": {"members": MEMBERS, "idempotencyKey": "t"}})
+    [error] = data(body)["startImport"]["userErrors"]
+    assert (error["code"], error["field"]) == ("INVALID_INPUT", ["input", "members"])
+    assert await runtime.mongo["import_jobs"].count_documents({}) == 0
+
+
+@pytest.mark.parametrize("kind", ["member", "partner", "admin without import:write"])
+async def test_uploading_is_forbidden_without_the_scope_and_big_bodies_are_refused_unread(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer,
+    admin: str, kind: str,
+) -> None:  # fmt: skip
+    token = {
+        "member": member_token(issuer, await make_member(runtime, clock)),
+        "partner": issuer.mint(PrincipalKind.PARTNER, "p1", scopes=["import:write"]),
+        "admin without import:write": issuer.mint(PrincipalKind.ADMIN, "o", scopes=["audit:read"]),
+    }[kind]
+    assert codes(await upload(client, token, "k", MEMBERS.encode())) == ["FORBIDDEN"]
+    big = MEMBERS.encode() + b"L9,13800000009,Padding,,,,\n" * 3000  # ~80 KB, over the 64 KB cap
+    response = await client.post("/graphql", headers={"authorization": f"Bearer {token}"},
+                                 **multipart("k", big))  # fmt: skip
+    assert response.status_code == 413
+    assert await runtime.mongo["import_jobs"].count_documents({}) == 0
+    assert await runtime.mongo["import_parts"].count_documents({}) == 0
+
+
+async def test_a_job_waits_while_another_import_runs_and_a_run_that_died_is_finished_once(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, admin: str
+) -> None:
+    members = "legacy_id,phone,name,email,birthday,tier,joined_at\n" + "".join(
+        f"M{n:05d},139{n:08d},Member {n},,,,\n" for n in range(2500)
+    )
+    balances = "legacy_id,points,earned_at,expires_at\n" + "".join(
+        f"M{n:05d},{n % 97 + 1},2026-01-0{n % 9 + 1},\n" for n in range(2500)
+    )
+    job_id = data(await upload(client, admin, "big", members.encode(), balances.encode()))[
+        "startImport"
+    ]["job"]["id"]
+    assert await acquire(runtime.mongo, clock, "import", "the-cli", timedelta(minutes=1))
+    waited = await run_due_import(runtime.mongo, clock, owner="w1")
+    assert waited is not None and waited.status.value == "queued"  # the CLI's import runs
+    clock.set(clock.now() + timedelta(minutes=2))  # the CLI's lease lapsed
+
+    # The database refuses the third chunk's members (five inserts a chunk: the journal, accounts,
+    # lots, entries, members): the run dies midway and the job stays running.
+    with pytest.raises(PyMongoError):
+        async with fail_point(runtime.mongo, {"skip": 14, "times": 1},
+                              {"failCommands": ["insert"], "errorCode": 91}):  # fmt: skip
+            await run_due_import(runtime.mongo, clock, owner="w1")
+    stuck = data(await ask(client, JOB, admin, {"id": job_id}))["importJob"]
+    assert (stuck["status"], stuck["total"], stuck["done"]) == ("RUNNING", 2500, 2000)
+    assert await run_due_import(runtime.mongo, clock, owner="w2") is None  # not stale yet
+    clock.set(clock.now() + STALE + timedelta(seconds=1))
+    finished = await run_due_import(runtime.mongo, clock, owner="w2")
+    assert finished is not None and finished.status.value == "done"
+    assert finished.summary is not None
+    assert (finished.summary["members_imported"], finished.summary["members_unchanged"]) == (
+        500, 2000,
+    )  # fmt: skip
+    assert await runtime.mongo["members"].count_documents({}) == 2500
+    assert await runtime.mongo["ledger"].count_documents({}) == 2500
+    assert await verify_balances(runtime.mongo) == []
+
+
+def test_a_served_upload_beyond_the_json_cap_is_accepted_and_a_huge_one_is_refused_unread(
+    mongo_url: str, db_name: str, tmp_path: Path
+) -> None:
+    """Through uvicorn: 4,000 members (~200 KB, three times the JSON body cap) are accepted; a
+    declared 200 MB body is answered 413 before a byte of it is sent."""
+    token = _admin_token(tmp_path / "data")
+    env = jifen_env(mongo_url, db_name, tmp_path / "data")
+    members = "legacy_id,phone,name,email,birthday,tier,joined_at\n" + "".join(
+        f"S{n:05d},137{n:08d},Served {n},s{n}@example.com,1991-02-03,,2021-01-01\n"
+        for n in range(4000)
+    )
+    with api_process(env, tmp_path / "api.log") as port:
+
+        async def go() -> dict[str, Any]:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+                return await upload(http, token, "served", members.encode())
+
+        started = data(asyncio.run(go()))["startImport"]
+        assert started["userErrors"] == []
+        assert started["job"]["membersFile"]["bytes"] == len(members.encode()) > 3 * 64 * 1024
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            raw.sendall(
+                b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
+                b"boundary=b\r\nContent-Length: 200000000\r\n"
+                + f"Authorization: Bearer {token}\r\n\r\n".encode()
+            )
+            assert raw.recv(200).startswith(b"HTTP/1.1 413")
+
+
+def _admin_token(data_dir: Path) -> str:
+    """An admin token signed with the key the API process will load from its data folder."""
+    settings = Settings(env=Environment.TEST, mongodb_url="mongodb://unused", data_dir=data_dir)
+    keys = load_key_material(settings)  # generates the key
+    assert keys.signing is not None
+    issuer = TokenIssuer(keys.signing, issuer=settings.jwt_issuer,
+                         audience=settings.jwt_audience, clock=SystemClock())  # fmt: skip
+    return issuer.mint(PrincipalKind.ADMIN, "ops", scopes=["import:write"])
