@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.file_uploads.utils import replace_placeholders_with_files
 from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
@@ -115,6 +116,33 @@ class JifenGraphQL(GraphQL[Context, None]):
         if too_big or (request.method == "POST" and len(await request.get_body()) > MAX_BODY_BYTES):
             raise HTTPException(413, f"request body over {MAX_BODY_BYTES} bytes")
         return await super().parse_http_body(request)
+
+    async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> dict[str, str]:
+        """A GraphQL multipart request (startImport): `operations` and `map` must be JSON text
+        fields, the map {part: ["variables.path", ...]}, each path leading into the operations;
+        anything else is a 400, never an error of ours."""
+        try:
+            form = await request.get_form_data()
+        except ValueError:
+            raise HTTPException(400, "Unable to parse the multipart body") from None
+        operations, files_map = form.form.get("operations"), form.form.get("map", "{}")
+        if not isinstance(operations, str) or not isinstance(files_map, str):
+            raise HTTPException(400, "`operations` and `map` must be text fields of JSON")
+        parsed, mapping = self.parse_json(operations), self.parse_json(files_map)
+        if not isinstance(parsed, dict):
+            raise HTTPException(400, "`operations` must be one operation, a JSON object")
+        if not isinstance(mapping, dict) or not all(
+            isinstance(paths, list) and all(isinstance(path, str) for path in paths)
+            for paths in mapping.values()
+        ):
+            raise HTTPException(400, "`map` must map each file part to a list of paths")
+        try:
+            result: dict[str, str] = replace_placeholders_with_files(parsed, mapping, form.files)
+        except KeyError:
+            raise HTTPException(400, "File(s) missing in form data") from None
+        except (IndexError, TypeError, ValueError):
+            raise HTTPException(400, "a path of `map` leads nowhere in `operations`") from None
+        return result
 
     def encode_json(self, data: object) -> str:
         """The lean path's encoding, so both answer byte for byte alike; text, since strawberry

@@ -240,3 +240,29 @@ def _admin_token(data_dir: Path) -> str:
     issuer = TokenIssuer(keys.signing, issuer=settings.jwt_issuer,
                          audience=settings.jwt_audience, clock=SystemClock())  # fmt: skip
     return issuer.mint(PrincipalKind.ADMIN, "ops", scopes=["import:write"])
+
+
+@pytest.mark.parametrize(
+    ("fields", "files"),
+    [
+        ({"map": "{}"}, {}),  # no operations
+        ({"operations": "[]", "map": "{}"}, {}),  # a batch
+        ({"map": "{}"}, {"operations": ("ops.json", b'{"query": "{ __typename }"}', "a/b")}),
+        ({"operations": "{}", "map": "[1]"}, {}),
+        ({"operations": "{}", "map": '{"0": "variables.i.members"}'}, {"0": ("m", b"x", "a/b")}),
+        ({"operations": '{"variables": {"i": 1}}', "map": '{"0": ["variables.i.x.y"]}'},
+         {"0": ("m", b"x", "a/b")}),
+        ({"operations": '{"variables": {"i": [1]}}', "map": '{"0": ["variables.i.z"]}'},
+         {"0": ("m", b"x", "a/b")}),
+        ({"operations": "{}", "map": '{"7": ["variables.i.members"]}'}, {}),  # no such part
+    ],
+)  # fmt: skip
+async def test_a_malformed_multipart_request_is_a_400_and_no_error_of_ours(
+    client: httpx.AsyncClient, admin: str, fields: dict[str, str],
+    files: dict[str, tuple[str, bytes, str]],
+) -> None:  # fmt: skip
+    response = await client.post(
+        "/graphql", headers={"authorization": f"Bearer {admin}"}, data=fields,
+        files=files or {"unused": ("u", b"", "text/plain")},
+    )  # fmt: skip
+    assert response.status_code == 400, response.text
