@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from app.clock import SystemClock
+from app.db import connect
+from app.importer.jobs import run_due_import
 from graphql_schema.ids import to_global_id
 from tests.web.conftest import Served
 
@@ -22,6 +27,7 @@ SCOPES = (
     "catalog:read",
     "catalog:write",
     "draws:write",
+    "import:write",
 )
 CURRENT = "{ programVersion { version config } }"
 AUDIT = '{ auditLog(first: 5, filter: {target: "member:m_demo"}) { edges { node { action } } } }'
@@ -259,3 +265,55 @@ def test_a_coupon_batch_is_generated_from_the_catalog_page(console: Page, served
     console.get_by_role("button", name="Add codes").click()
     expect(console.locator("#coupon-result")).to_have_text("3 codes added")
     expect(console.locator(f'[data-stock="{reward}"]')).to_have_text("3")
+
+
+def _run_uploaded_imports(served: Served) -> None:
+    """The worker's pass over uploaded imports (only that job, not the whole worker, which would
+    also expire and mature the shared demo's points under the other tests)."""
+
+    async def run() -> None:
+        mongo = connect(served.env["JIFEN_MONGODB_URL"], served.env["JIFEN_DB_NAME"])
+        try:
+            while await run_due_import(mongo, SystemClock(), owner="console-test") is not None:
+                pass
+        finally:
+            await mongo.close()
+
+    with ThreadPoolExecutor(1) as pool:  # Playwright's sync API owns this thread's event loop
+        pool.submit(asyncio.run, run()).result()
+
+
+def test_an_import_is_uploaded_followed_to_its_summary_and_refused_rows(
+    console: Page, served: Served
+) -> None:
+    members = (
+        "legacy_id,phone,name,email,birthday,tier,joined_at\n"
+        + "".join(f"WEB{n:03d},1366600{n:04d},Web {n},,,,\n" for n in range(40))
+        + "WEB999,12345,Bad Phone,,,,\n"
+    )
+    balances = "legacy_id,points,earned_at,expires_at\n" + "".join(
+        f"WEB{n:03d},{10 * (n + 1)},2026-06-01,\n" for n in range(40)
+    )
+    console.get_by_role("link", name="Import").click()
+    console.locator("#import-members").set_input_files(
+        {"name": "members.csv", "mimeType": "text/csv", "buffer": members.encode()}
+    )
+    console.locator("#import-balances").set_input_files(
+        {"name": "balances.csv", "mimeType": "text/csv", "buffer": balances.encode()}
+    )
+    console.get_by_role("button", name="Upload and import").click()
+    expect(console.locator("#import-status")).to_have_attribute("data-status", "QUEUED")
+    _run_uploaded_imports(served)
+    expect(console.locator("#import-status")).to_have_attribute("data-status", "DONE")
+    expect(console.locator("#import-summary")).to_contain_text(
+        "40 members imported, 0 unchanged, 0 changed and not applied; 40 balances, 8200 points; "
+        "1 rows refused"
+    )
+    expect(console.locator("#import-job table tbody tr")).to_have_count(1)
+    expect(console.locator("#import-job table tbody tr")).to_contain_text("phone")
+    expect(console.locator("#import-jobs table tbody tr").first).to_contain_text("Done")
+    served.screenshot(console, "console-11-import")
+    token = _admin(served, *SCOPES)
+    found = served.gql('{ members(search: "13666000039") { edges { node { balance { available } } } } }',
+                       token)  # fmt: skip
+    assert found["members"]["edges"][0]["node"]["balance"]["available"] == 400  # type: ignore[index]

@@ -5,6 +5,7 @@ import { applyLang, currentLang, t } from "./i18n.js";
 import { auditPage } from "./audit.js";
 import { catalogPage, leaveCatalog } from "./catalog.js";
 import { dashboardPage, leaveDashboard } from "./dashboard.js";
+import { importsPage, leaveImports } from "./imports.js";
 import { membersPage } from "./members.js";
 import { programPage } from "./program.js";
 import { reportsPage } from "./reports.js";
@@ -16,6 +17,7 @@ const PAGES = {
   reports: (view, name) => reportsPage(view, name),
   members: (view, id) => membersPage(view, id && decodeURIComponent(id)),
   audit: (view, target) => auditPage(view, target),
+  import: (view) => importsPage(view),
 };
 
 function signedIn(yes) {
@@ -33,6 +35,7 @@ async function route() {
   const page = PAGES[name] ? name : "dashboard";
   leaveDashboard();
   leaveCatalog();
+  leaveImports();
   for (const link of document.querySelectorAll("nav a")) {
     link.toggleAttribute("aria-current", link.getAttribute("href") === `#/${page}`);
     if (link.hasAttribute("aria-current")) link.setAttribute("aria-current", "page");

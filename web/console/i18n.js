@@ -35,6 +35,11 @@ const TEXT = {
     confirmClear: "将清零会员 {member} 的 {points} 积分（可用与待生效）。原因：{reason}",
     confirmExtend: "会员 {member} 在 {until} 之前到期的积分将延期至 {until}。原因：{reason}",
     auditTitle: "审计日志", actor: "操作人", action: "操作", target: "对象", filterTarget: "对象（如 member:m_…）",
+    import: "导入", importTitle: "从旧系统导入会员与积分", importJobs: "导入记录", dryRun: "仅检查", upload: "上传并导入",
+    importHelp: "members.csv：legacy_id,phone,name,email,birthday,tier,joined_at；balances.csv：legacy_id,points,earned_at,expires_at（UTF-8，每个文件最多 32 MB）。重复导入不会重复入账。",
+    import_QUEUED: "排队中", import_RUNNING: "导入中", import_DONE: "已完成", import_FAILED: "失败",
+    importRows: "{done} / {total} 行", importRowsHead: "进度", file: "文件",
+    importSummary: "导入会员 {members}，未变 {unchanged}，有改动未应用 {changed}；积分批次 {balances}，共 {points} 积分；拒绝 {refused} 行",
   },
   en: {
     title: "Jifen console", other: "中文", signIn: "Sign in", signOut: "Sign out", token: "Admin token",
@@ -71,6 +76,12 @@ const TEXT = {
     confirmClear: "Member {member} loses {points} points (available and pending). Reason: {reason}",
     confirmExtend: "Member {member}'s points expiring before {until} will expire on {until}. Reason: {reason}",
     auditTitle: "Audit log", actor: "Actor", action: "Action", target: "Target", filterTarget: "Target (e.g. member:m_…)",
+    import: "Import", importTitle: "Import members and points from an old system", importJobs: "Imports", dryRun: "check only",
+    upload: "Upload and import",
+    importHelp: "members.csv: legacy_id,phone,name,email,birthday,tier,joined_at; balances.csv: legacy_id,points,earned_at,expires_at (UTF-8, 32 MB a file at most). Importing again never counts a row twice.",
+    import_QUEUED: "Queued", import_RUNNING: "Importing", import_DONE: "Done", import_FAILED: "Failed",
+    importRows: "{done} of {total} rows", importRowsHead: "Progress", file: "File",
+    importSummary: "{members} members imported, {unchanged} unchanged, {changed} changed and not applied; {balances} balances, {points} points; {refused} rows refused",
   },
 };
 
