@@ -266,3 +266,17 @@ async def test_a_malformed_multipart_request_is_a_400_and_no_error_of_ours(
         files=files or {"unused": ("u", b"", "text/plain")},
     )  # fmt: skip
     assert response.status_code == 400, response.text
+
+
+async def test_a_dry_run_job_counts_what_it_would_import_and_writes_nothing(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, admin: str
+) -> None:
+    started = await upload(client, admin, "dry", MEMBERS.encode(), BALANCES.encode(), dry_run=True)
+    job_id = data(started)["startImport"]["job"]["id"]
+    await run_due_import(runtime.mongo, clock, owner="w")
+    job = data(await ask(client, JOB, admin, {"id": job_id}))["importJob"]
+    assert (job["status"], job["dryRun"]) == ("DONE", True)
+    assert (job["result"]["membersImported"], job["result"]["pointsImported"]) == (3, 1640)
+    assert await runtime.mongo["members"].count_documents({}) == 0
+    assert await runtime.mongo["ledger"].count_documents({}) == 0
+    assert codes(await ask(client, JOB, admin, {"id": "not-an-id"})) == ["BAD_USER_INPUT"]
