@@ -26,7 +26,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from app.clock import Clock
-from app.db import Document, Mongo
+from app.db import Document, Mongo, purge_at
 from app.importer.rows import BALANCE_COLUMNS, MEMBER_COLUMNS, header_problem
 from app.importer.run import ImportRunning, import_files
 from app.program.service import ProgramNotConfigured
@@ -136,7 +136,7 @@ async def start_import(
     if existing is not None:
         return _replay(existing, request_hash), True
     job_id = str(ObjectId())
-    purge_at = clock.now() + KEEP_PARTS  # a job that never runs, or a request cut off midway
+    purge = purge_at(KEEP_PARTS)  # a job that never runs, or a request cut off midway
     stored: dict[str, Document] = {}
     for name, upload in files.items():
         parts = [upload.content[i : i + PART_BYTES]
@@ -148,7 +148,7 @@ async def start_import(
                     "job": job_id,
                     "file": name,
                     "data": Binary(part),
-                    "purge_at": purge_at,
+                    "purge_at": purge,
                 }
                 for n, part in enumerate(parts)
             ]  # fmt: skip
