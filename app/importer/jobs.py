@@ -23,10 +23,12 @@ from enum import StrEnum
 
 from bson import Binary, ObjectId
 from pymongo import ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from app.audit import record_audit
 from app.clock import Clock
-from app.db import Document, Mongo, purge_at
+from app.db import Document, Mongo, purge_at, run_in_transaction
 from app.importer.rows import BALANCE_COLUMNS, MEMBER_COLUMNS, header_problem
 from app.importer.run import ImportRunning, import_files
 from app.program.service import ProgramNotConfigured
@@ -163,8 +165,17 @@ async def start_import(
         "status": ImportJobStatus.QUEUED.value, "dry_run": dry_run, "actor": actor,
         "created_at": clock.now(), "files": stored, "done": 0, "attempts": 0,
     }  # fmt: skip
+    files_seen = {name: {"name": f["name"], "bytes": f["bytes"]} for name, f in stored.items()}
+
+    async def queue(session: AsyncClientSession) -> None:
+        await mongo[JOBS].insert_one(document, session=session)
+        await record_audit(mongo, clock, actor=actor, action="import.start",
+                           target=f"import:{job_id}", after={"files": files_seen,
+                                                             "dry_run": dry_run},
+                           session=session)  # fmt: skip
+
     try:
-        await mongo[JOBS].insert_one(document)
+        await run_in_transaction(mongo.client, queue, max_attempts=mongo.max_txn_attempts)
     except DuplicateKeyError:  # the same key at the same moment: the other upload's job stands
         await mongo[PARTS].delete_many({"job": job_id})
         raced = await mongo[JOBS].find_one({"idempotency_key": key})

@@ -84,6 +84,11 @@ async def test_uploaded_files_are_imported_by_the_worker_like_the_cli_and_a_retr
     assert (job["status"], job["done"], job["total"]) == ("QUEUED", 0, None)
     assert job["membersFile"] == {"name": "members.csv", "bytes": len(MEMBERS.encode())}
     assert await runtime.mongo["members"].count_documents({}) == 0  # nothing before the worker
+    [audited] = await runtime.mongo["audit"].find({"action": "import.start"}).to_list()
+    assert (audited["actor"], audited["after"]["files"]["members"]["name"]) == (
+        "admin:ops", "members.csv",
+    )  # fmt: skip
+    assert audited["request_id"]  # the upload's request, as every admin write
     again = data(await upload(client, admin, "up-1", MEMBERS.encode(), BALANCES.encode()))
     assert again["startImport"]["replayed"] is True
     assert again["startImport"]["job"]["id"] == job["id"]
@@ -91,6 +96,7 @@ async def test_uploaded_files_are_imported_by_the_worker_like_the_cli_and_a_retr
     assert [(e["code"], e["field"]) for e in conflict["userErrors"]] == [
         ("IDEMPOTENCY_CONFLICT", ["input", "idempotencyKey"])
     ]
+    assert await runtime.mongo["audit"].count_documents({"action": "import.start"}) == 1
 
     ran = await run_due_import(runtime.mongo, clock, owner="worker-1")
     assert ran is not None and ran.status.value == "done"
