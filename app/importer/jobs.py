@@ -15,6 +15,7 @@ import runs at a time (the CLI's too): a job that finds another running waits in
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -130,10 +131,7 @@ async def start_import(
     if not key or len(key) > MAX_KEY:
         raise InvalidUpload("idempotencyKey", f"1 to {MAX_KEY} characters")
     files = {"members": members} | ({"balances": balances} if balances is not None else {})
-    digest = hashlib.sha256(b"dry" if dry_run else b"real")
-    for name, upload in files.items():
-        digest.update(name.encode() + hashlib.sha256(upload.content).digest())
-    request_hash = digest.hexdigest()
+    request_hash = await asyncio.to_thread(_request_hash, files, dry_run)  # MBs: off the loop
     existing = await mongo[JOBS].find_one({"idempotency_key": key})
     if existing is not None:
         return _replay(existing, request_hash), True
@@ -183,6 +181,13 @@ async def start_import(
             raise
         return _replay(raced, request_hash), True
     return ImportJob.from_document(document), False
+
+
+def _request_hash(files: dict[str, UploadedFile], dry_run: bool) -> str:
+    digest = hashlib.sha256(b"dry" if dry_run else b"real")
+    for name, upload in files.items():
+        digest.update(name.encode() + hashlib.sha256(upload.content).digest())
+    return digest.hexdigest()
 
 
 def _replay(existing: Document, request_hash: str) -> ImportJob:
