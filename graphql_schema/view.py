@@ -84,7 +84,11 @@ class JifenGraphQL(GraphQL[Context, None]):
         if isinstance(request, Request) and request.method == "POST" and context is UNSET:
             if _is_multipart(request.headers.get("content-type")):
                 context = await self.get_context(request, None)
-                _upload_allowed.set(_check_upload(request, context))
+                allowed = _check_upload(request, context)
+                refusal = None if allowed else _upload_refusal(request, context)
+                if refusal is not None:
+                    return Response(encode_json(refusal), media_type="application/json")
+                _upload_allowed.set(allowed)
             else:
                 answer = await self.fast_query.answer(
                     request, lambda: self.get_context(request, None)
@@ -199,6 +203,19 @@ class JifenGraphQL(GraphQL[Context, None]):
 
 def _is_multipart(content_type: str | None) -> bool:
     return (content_type or "").split(";")[0].strip().lower() == "multipart/form-data"
+
+
+def _upload_refusal(request: Request, context: Context) -> dict[str, object] | None:
+    """A body too big for anyone but an uploader, from a caller who is not one: answered at once,
+    unread, with the error the field would give (an expired token, say, in a console mid-upload)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) <= MAX_BODY_BYTES:
+        return None  # read as any body: the field itself refuses the caller
+    if context.principal is None:
+        code, message = "UNAUTHENTICATED", context.auth_failure or "sign in to upload files"
+    else:
+        code, message = "FORBIDDEN", f"uploading files needs an admin token with {UPLOAD_SCOPE}"
+    return {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
 
 
 def _check_upload(request: Request, context: Context) -> bool:

@@ -166,8 +166,24 @@ async def test_uploading_is_forbidden_without_the_scope_and_big_bodies_are_refus
     big = MEMBERS.encode() + b"L9,13800000009,Padding,,,,\n" * 3000  # ~80 KB, over the 64 KB cap
     response = await client.post("/graphql", headers={"authorization": f"Bearer {token}"},
                                  **multipart("k", big))  # fmt: skip
-    assert response.status_code == 413
+    assert codes(response.json()) == ["FORBIDDEN"]  # answered without reading the body
     assert await runtime.mongo["import_jobs"].count_documents({}) == 0
+    assert await runtime.mongo["import_parts"].count_documents({}) == 0
+
+
+async def test_a_big_upload_with_an_expired_token_is_told_to_sign_in_again(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer,
+    admin: str,
+) -> None:  # fmt: skip
+    expired = issuer.mint(
+        PrincipalKind.ADMIN, "ops", scopes=["import:write"], ttl=timedelta(minutes=1)
+    )
+    clock.set(clock.now() + timedelta(minutes=5))
+    big = MEMBERS.encode() + b"L9,13800000009,Padding,,,,\n" * 3000
+    response = await client.post("/graphql", headers={"authorization": f"Bearer {expired}"},
+                                 **multipart("k", big))  # fmt: skip
+    assert response.status_code == 200
+    assert codes(response.json()) == ["UNAUTHENTICATED"]
     assert await runtime.mongo["import_parts"].count_documents({}) == 0
 
 

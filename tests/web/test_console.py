@@ -317,3 +317,14 @@ def test_an_import_is_uploaded_followed_to_its_summary_and_refused_rows(
     found = served.gql('{ members(search: "13666000039") { edges { node { balance { available } } } } }',
                        token)  # fmt: skip
     assert found["members"]["edges"][0]["node"]["balance"]["available"] == 400  # type: ignore[index]
+
+
+def test_a_file_no_import_could_read_is_refused_on_the_page(console: Page) -> None:
+    console.get_by_role("link", name="Import").click()
+    members = "legacy_id,phone,name,email,birthday,tier,joined_at\nG1,,王芳,,,,\n".encode("gbk")
+    console.locator("#import-members").set_input_files(
+        {"name": "members.csv", "mimeType": "text/csv", "buffer": members}
+    )
+    console.get_by_role("button", name="Upload and import").click()
+    expect(console.locator("#import-error")).to_contain_text("members: not UTF-8 text")
+    expect(console.locator("#import-status")).to_have_count(0)

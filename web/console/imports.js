@@ -54,6 +54,8 @@ async function start() {
       return;
     }
     await follow(startImport.job.id);
+  } catch (error) {
+    show(error);
   } finally {
     $("import-start").disabled = false;
   }
@@ -65,10 +67,17 @@ async function follow(id) {
   if (!$("import-job")) return; // the operator left the page
   $("import-job").replaceChildren(jobView(importJob));
   if (importJob.status === "QUEUED" || importJob.status === "RUNNING") {
-    polling = setTimeout(() => follow(id), POLL_MS);
+    polling = setTimeout(() => follow(id).catch(show), POLL_MS);
   } else {
     await listJobs();
   }
+}
+
+function show(error) {
+  const box = $("import-error");
+  if (!box) return;
+  box.textContent = error.code === "UNAUTHENTICATED" ? t("badToken")
+    : error.code === "FORBIDDEN" ? t("forbidden", { scope: error.message }) : t("error", { message: error.message });
 }
 
 function jobView(job) {
@@ -99,6 +108,6 @@ async function listJobs() {
     ["members.csv", (j) => j.membersFile.name],
     [t("status"), (j) => t(`import_${j.status}`) + (j.dryRun ? ` (${t("dryRun")})` : "")],
     [t("importRowsHead"), (j) => (j.total === null ? "" : `${j.done}/${j.total}`)],
-    ["", (j) => h("button", { class: "secondary", onclick: () => follow(j.id) }, t("show"))],
+    ["", (j) => h("button", { class: "secondary", onclick: () => follow(j.id).catch(show) }, t("show"))],
   ], jobs));
 }
