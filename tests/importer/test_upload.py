@@ -302,3 +302,17 @@ async def test_a_dry_run_job_counts_what_it_would_import_and_writes_nothing(
     assert await runtime.mongo["members"].count_documents({}) == 0
     assert await runtime.mongo["ledger"].count_documents({}) == 0
     assert codes(await ask(client, JOB, admin, {"id": "not-an-id"})) == ["BAD_USER_INPUT"]
+
+
+async def test_concurrent_uploads_with_one_key_make_one_job_and_keep_one_set_of_files(
+    client: httpx.AsyncClient, runtime: Runtime, admin: str
+) -> None:
+    answers = await asyncio.gather(
+        *[upload(client, admin, "same", MEMBERS.encode(), BALANCES.encode()) for _ in range(6)]
+    )
+    payloads = [data(answer)["startImport"] for answer in answers]
+    assert len({payload["job"]["id"] for payload in payloads}) == 1
+    assert sorted(payload["replayed"] for payload in payloads) == [False] + [True] * 5
+    assert await runtime.mongo["import_jobs"].count_documents({}) == 1
+    assert await runtime.mongo["import_parts"].count_documents({}) == 2  # members and balances
+    assert await runtime.mongo["audit"].count_documents({"action": "import.start"}) == 1
