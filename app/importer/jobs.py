@@ -31,7 +31,7 @@ from app.audit import record_audit
 from app.clock import Clock
 from app.db import Document, Mongo, purge_at, run_in_transaction
 from app.importer.rows import BALANCE_COLUMNS, MEMBER_COLUMNS, header_problem
-from app.importer.run import ImportRunning, import_files
+from app.importer.run import LEASE, ImportRunning, import_files
 from app.program.service import ProgramNotConfigured
 
 log = logging.getLogger(__name__)
@@ -229,7 +229,9 @@ async def _read(mongo: Mongo, job: Document, name: str) -> str:
 
 
 async def run_due_import(mongo: Mongo, clock: Clock, *, owner: str) -> ImportJob | None:
-    """Run the oldest due import job to its end; None when no job is due."""
+    """Run the oldest due import job to its end; None when no job is due, or none can run yet."""
+    if await mongo["leases"].find_one({"_id": LEASE, "expires_at": {"$gt": clock.now()}}):
+        return None  # another import runs (the CLI's): wait, without reading and parsing the files
     claimed = await _claim(mongo, clock, owner)
     if claimed is None:
         return None

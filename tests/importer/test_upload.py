@@ -200,8 +200,9 @@ async def test_a_job_waits_while_another_import_runs_and_a_run_that_died_is_fini
         "startImport"
     ]["job"]["id"]
     assert await acquire(runtime.mongo, clock, "import", "the-cli", timedelta(minutes=1))
-    waited = await run_due_import(runtime.mongo, clock, owner="w1")
-    assert waited is not None and waited.status.value == "queued"  # the CLI's import runs
+    assert await run_due_import(runtime.mongo, clock, owner="w1") is None  # the CLI's runs
+    waiting = data(await ask(client, JOB, admin, {"id": job_id}))["importJob"]
+    assert (waiting["status"], waiting["total"]) == ("QUEUED", None)  # files not even read
     clock.set(clock.now() + timedelta(minutes=2))  # the CLI's lease lapsed
 
     # The database refuses the third chunk's members (five inserts a chunk: the journal, accounts,
