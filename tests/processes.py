@@ -12,6 +12,10 @@ from pathlib import Path
 
 import httpx
 
+from app.auth.keys import load_key_material
+from app.auth.tokens import TokenIssuer
+from app.clock import SystemClock
+from app.config import Environment, Settings
 from app.embedded import free_port
 
 
@@ -29,6 +33,16 @@ def jifen_env(mongo_url: str, db_name: str, data_dir: Path, **settings: str) -> 
 
 
 JIFEN = str(Path(sys.executable).parent / "jifen")
+
+
+def served_issuer(data_dir: Path) -> TokenIssuer:
+    """Tokens a product process on `data_dir` accepts: signed with the key it will load from there
+    (generated now if the folder has none yet)."""
+    settings = Settings(env=Environment.TEST, mongodb_url="mongodb://unused", data_dir=data_dir)
+    keys = load_key_material(settings)
+    assert keys.signing is not None
+    return TokenIssuer(keys.signing, issuer=settings.jwt_issuer,
+                       audience=settings.jwt_audience, clock=SystemClock())  # fmt: skip
 
 
 def start_serve(

@@ -18,15 +18,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.auth.keys import load_key_material
 from app.auth.principals import PrincipalKind
-from app.auth.tokens import TokenIssuer
 from app.clock import SystemClock
-from app.config import Environment, Settings
 from app.db import connect
 from app.embedded import EmbeddedMongo, free_port
 from app.seed import DEMO_MEMBER_ID, seed_demo
-from tests.processes import jifen_env, start_serve, wait_ready
+from tests.processes import jifen_env, served_issuer, start_serve, wait_ready
 
 BUDGET = 2.0  # JIFEN_REQUEST_TIMEOUT_SECONDS of the server under test
 LATE = 1.5  # what the answer may take beyond the budget on a loaded machine
@@ -56,16 +53,7 @@ class Api:
 
 
 def _member_token(data_dir: Path) -> str:
-    settings = Settings(env=Environment.TEST, mongodb_url="mongodb://unused", data_dir=data_dir)
-    keys = load_key_material(settings)  # generates the key the server will load
-    assert keys.signing is not None
-    issuer = TokenIssuer(
-        keys.signing,
-        issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience,
-        clock=SystemClock(),
-    )
-    return issuer.mint(PrincipalKind.MEMBER, DEMO_MEMBER_ID)
+    return served_issuer(data_dir).mint(PrincipalKind.MEMBER, DEMO_MEMBER_ID)
 
 
 async def _seed(url: str) -> None:

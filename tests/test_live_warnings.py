@@ -16,17 +16,15 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from app.auth.keys import load_key_material
 from app.auth.principals import PrincipalKind
 from app.auth.tokens import TokenIssuer
 from app.clock import SystemClock
-from app.config import Environment, Settings
 from app.db import Mongo
 from app.ledger import earn
 from app.program.expiry import Rolling
 from app.program.service import save_program
 from app.seed import DEMO_PROGRAM
-from tests.processes import api_process, jifen_env
+from tests.processes import api_process, jifen_env, served_issuer
 
 SUBSCRIBE = "subscription { expiryWarnings { points expiresAt daysLeft } }"
 
@@ -38,15 +36,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def issuer(data_dir: Path) -> TokenIssuer:
-    settings = Settings(env=Environment.TEST, mongodb_url="mongodb://unused", data_dir=data_dir)
-    keys = load_key_material(settings)  # generates the key the API processes will load
-    assert keys.signing is not None
-    return TokenIssuer(
-        keys.signing,
-        issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience,
-        clock=SystemClock(),
-    )
+    return served_issuer(data_dir)  # the key the API processes will load
 
 
 @pytest.fixture

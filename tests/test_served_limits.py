@@ -15,14 +15,10 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from app.auth.keys import load_key_material
 from app.auth.principals import PrincipalKind
-from app.auth.tokens import TokenIssuer
-from app.clock import SystemClock
-from app.config import Environment, Settings
 from app.embedded import free_port
 from graphql_schema.safety import MAX_BODY_BYTES
-from tests.processes import api_process, jifen_env, wait_ready
+from tests.processes import api_process, jifen_env, served_issuer, wait_ready
 
 JIFEN = str(Path(sys.executable).parent / "jifen")
 
@@ -37,18 +33,7 @@ FRAGMENT_BOMB = (
 @pytest.fixture
 def token(tmp_path: Path) -> str:
     """A member token signed with the key the API process will load from its data folder."""
-    settings = Settings(
-        env=Environment.TEST, mongodb_url="mongodb://unused", data_dir=tmp_path / "data"
-    )
-    keys = load_key_material(settings)  # generates the key
-    assert keys.signing is not None
-    issuer = TokenIssuer(
-        keys.signing,
-        issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience,
-        clock=SystemClock(),
-    )
-    return issuer.mint(PrincipalKind.MEMBER, "m_1")
+    return served_issuer(tmp_path / "data").mint(PrincipalKind.MEMBER, "m_1")
 
 
 @pytest.fixture

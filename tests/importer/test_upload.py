@@ -15,11 +15,9 @@ import httpx
 import pytest
 from pymongo.errors import PyMongoError
 
-from app.auth.keys import load_key_material
 from app.auth.principals import PrincipalKind
 from app.auth.tokens import TokenIssuer
-from app.clock import FrozenClock, SystemClock
-from app.config import Environment, Settings
+from app.clock import FrozenClock
 from app.importer.jobs import STALE, run_due_import
 from app.jobs.leases import acquire
 from app.ledger import verify_balances
@@ -29,7 +27,7 @@ from app.seed import DEMO_PROGRAM
 from tests.api.gql import ask, codes, data, make_member, member_token
 from tests.faults import fail_point
 from tests.importer.test_import import BALANCES, MEMBERS, NOW
-from tests.processes import api_process, jifen_env
+from tests.processes import api_process, jifen_env, served_issuer
 
 START = """mutation($i: StartImportInput!) { startImport(input: $i) {
   replayed job { id status total done membersFile { name bytes } balancesFile { name bytes } }
@@ -257,12 +255,7 @@ def test_a_served_upload_beyond_the_json_cap_is_accepted_and_a_huge_one_is_refus
 
 def _admin_token(data_dir: Path) -> str:
     """An admin token signed with the key the API process will load from its data folder."""
-    settings = Settings(env=Environment.TEST, mongodb_url="mongodb://unused", data_dir=data_dir)
-    keys = load_key_material(settings)  # generates the key
-    assert keys.signing is not None
-    issuer = TokenIssuer(keys.signing, issuer=settings.jwt_issuer,
-                         audience=settings.jwt_audience, clock=SystemClock())  # fmt: skip
-    return issuer.mint(PrincipalKind.ADMIN, "ops", scopes=["import:write"])
+    return served_issuer(data_dir).mint(PrincipalKind.ADMIN, "ops", scopes=["import:write"])
 
 
 @pytest.mark.parametrize(

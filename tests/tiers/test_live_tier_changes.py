@@ -12,16 +12,14 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from app.auth.keys import load_key_material
 from app.auth.principals import PrincipalKind
 from app.auth.tokens import TokenIssuer
 from app.clock import SystemClock
-from app.config import Environment, Settings
 from app.db import Mongo
 from app.members.service import create_member
 from app.program.models import CheckIn
 from app.program.service import save_program
-from tests.processes import api_process, jifen_env
+from tests.processes import api_process, jifen_env, served_issuer
 from tests.tiers.programs import program
 
 SUBSCRIBE = (
@@ -37,13 +35,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def issuer(data_dir: Path) -> TokenIssuer:
-    settings = Settings(env=Environment.TEST, mongodb_url="mongodb://unused", data_dir=data_dir)
-    keys = load_key_material(settings)  # generates the key the API process will load
-    assert keys.signing is not None
-    return TokenIssuer(
-        keys.signing, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
-        clock=SystemClock(),
-    )  # fmt: skip
+    return served_issuer(data_dir)  # the key the API processes will load
 
 
 @pytest.fixture
