@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
 from pymongo.read_concern import ReadConcern
@@ -464,6 +465,22 @@ async def newest_first(
     if after is not None:
         value, last_id = after
         query = {**query, "$or": [{key: {"$lt": value}}, {key: value, "_id": {"$lt": last_id}}]}
-    cursor = collection.find(query).sort([(key, -1), ("_id", -1)]).limit(first + 1)
-    documents = [document async for document in cursor]
+    return await _page(collection.find(query).sort([(key, -1), ("_id", -1)]), first)
+
+
+async def newest_by_id(
+    collection: AsyncCollection[Document],
+    *,
+    first: int,
+    before: Any | None,
+    projection: Document | None = None,
+) -> tuple[list[Document], bool]:
+    """One page of a collection whose ids grow with time, newest first: at most `first`
+    documents with ids below `before` (None: from the newest), and whether more follow."""
+    query: Document = {} if before is None else {"_id": {"$lt": before}}
+    return await _page(collection.find(query, projection).sort("_id", -1), first)
+
+
+async def _page(cursor: AsyncCursor[Document], first: int) -> tuple[list[Document], bool]:
+    documents = [document async for document in cursor.limit(first + 1)]
     return documents[:first], len(documents) > first

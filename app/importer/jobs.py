@@ -29,7 +29,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from app.audit import record_audit
 from app.clock import Clock
-from app.db import Document, Mongo, purge_at, run_in_transaction
+from app.db import Document, Mongo, newest_by_id, purge_at, run_in_transaction
 from app.importer.rows import BALANCE_COLUMNS, MEMBER_COLUMNS, header_problem
 from app.importer.run import LEASE, ImportRunning, import_files
 from app.program.service import ProgramNotConfigured
@@ -197,10 +197,9 @@ async def list_import_jobs(
     mongo: Mongo, *, first: int, before: str | None = None
 ) -> tuple[list[ImportJob], bool]:
     """Newest first; a page is a range of ids (they grow with time), after the job `before`."""
-    query: Document = {} if before is None else {"_id": {"$lt": before}}
-    cursor = mongo[JOBS].find(query, {"idempotency_key": 0}).sort("_id", -1).limit(first + 1)
-    jobs = [ImportJob.from_document(doc) async for doc in cursor]
-    return jobs[:first], len(jobs) > first
+    documents, more = await newest_by_id(mongo[JOBS], first=first, before=before,
+                                         projection={"idempotency_key": 0})  # fmt: skip
+    return [ImportJob.from_document(doc) for doc in documents], more
 
 
 async def _claim(mongo: Mongo, clock: Clock, owner: str) -> Document | None:

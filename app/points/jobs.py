@@ -30,7 +30,7 @@ from pymongo.errors import DuplicateKeyError
 
 from app.audit import record_audit
 from app.clock import Clock
-from app.db import Document, Mongo, run_in_transaction
+from app.db import Document, Mongo, newest_by_id, run_in_transaction
 from app.jobs.leases import acquire, release
 from app.ledger import Entry, IdempotencyConflict, LedgerUnit, run_in_ledger
 from app.points.corrections import check_key, check_reason, check_until
@@ -198,10 +198,8 @@ async def list_jobs(
     mongo: Mongo, *, first: int, before: str | None = None
 ) -> tuple[list[PointsJob], bool]:
     """Newest first; a page is a range of ids (they grow with time), after the job `before`."""
-    query: Document = {} if before is None else {"_id": {"$lt": before}}
-    cursor = mongo[JOBS].find(query).sort("_id", -1).limit(first + 1)
-    jobs = [PointsJob.from_document(doc) async for doc in cursor]
-    return jobs[:first], len(jobs) > first
+    documents, more = await newest_by_id(mongo[JOBS], first=first, before=before)
+    return [PointsJob.from_document(doc) for doc in documents], more
 
 
 Progress = Callable[[PointsJob], None]

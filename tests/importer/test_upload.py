@@ -310,3 +310,19 @@ async def test_concurrent_uploads_with_one_key_make_one_job_and_keep_one_set_of_
     assert await runtime.mongo["import_jobs"].count_documents({}) == 1
     assert await runtime.mongo["import_parts"].count_documents({}) == 2  # members and balances
     assert await runtime.mongo["audit"].count_documents({"action": "import.start"}) == 1
+
+
+async def test_import_jobs_page_newest_first(
+    client: httpx.AsyncClient, runtime: Runtime, admin: str
+) -> None:
+    made = [data(await upload(client, admin, f"page-{n}", MEMBERS.encode()))["startImport"]["job"]["id"]
+            for n in range(3)]  # fmt: skip
+    page = """query($after: String) { importJobs(first: 2, after: $after) {
+      edges { node { id } } pageInfo { hasNextPage endCursor } } }"""
+    first = data(await ask(client, page, admin, {}))["importJobs"]
+    assert [e["node"]["id"] for e in first["edges"]] == made[::-1][:2]
+    assert first["pageInfo"]["hasNextPage"] is True
+    after = {"after": first["pageInfo"]["endCursor"]}
+    rest = data(await ask(client, page, admin, after))["importJobs"]
+    assert [e["node"]["id"] for e in rest["edges"]] == made[:1]
+    assert rest["pageInfo"]["hasNextPage"] is False
