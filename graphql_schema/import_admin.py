@@ -10,8 +10,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import Enum
+from typing import Any
 
 import strawberry
 from starlette.datastructures import UploadFile
@@ -48,9 +50,6 @@ class ImportBusy(ClientError):
     code = "IMPORT_RUNNING"
 
 
-SHOWN_ERRORS = 500
-
-
 @strawberry.input
 class ImportMembersInput:
     members_csv: str = strawberry.field(
@@ -81,6 +80,20 @@ class ImportMembersPayload:
     error_count: int
     errors: list[ImportRowError] = strawberry.field(description="The first 500, by file and line.")
 
+    @classmethod
+    def of(cls, dry_run: bool, counts: Mapping[str, int],
+           errors: Sequence[Mapping[str, Any]]) -> ImportMembersPayload:  # fmt: skip
+        """From an import's Summary.counts() and Summary.shown_errors(), as run or as stored."""
+        return cls(
+            dry_run=dry_run, members_imported=counts["members_imported"],
+            members_unchanged=counts["members_unchanged"],
+            members_changed=counts["members_changed"],
+            balances_imported=counts["balances_imported"],
+            balances_unchanged=counts["balances_unchanged"],
+            balances_changed=counts["balances_changed"], points_imported=counts["points_imported"],
+            error_count=counts["errors"], errors=[ImportRowError(**error) for error in errors],
+        )  # fmt: skip
+
 
 async def import_members_mutation(info: Info, input: ImportMembersInput) -> ImportMembersPayload:
     actor = actor_of(require_kind(info, PrincipalKind.ADMIN, SCOPE))
@@ -92,17 +105,7 @@ async def import_members_mutation(info: Info, input: ImportMembersInput) -> Impo
         raise NotConfigured("the program has not been configured yet") from None
     except ImportRunning as exc:
         raise ImportBusy(str(exc)) from None
-    counts = summary.counts()
-    return ImportMembersPayload(
-        dry_run=input.dry_run, members_imported=counts["members_imported"],
-        members_unchanged=counts["members_unchanged"], members_changed=counts["members_changed"],
-        balances_imported=counts["balances_imported"],
-        balances_unchanged=counts["balances_unchanged"],
-        balances_changed=counts["balances_changed"], points_imported=counts["points_imported"],
-        error_count=len(summary.errors),
-        errors=[ImportRowError(file=e.file, line=e.line, field=e.field, message=e.message)
-                for e in summary.errors[:SHOWN_ERRORS]],
-    )  # fmt: skip
+    return ImportMembersPayload.of(input.dry_run, summary.counts(), summary.shown_errors())
 
 
 import_members_field = strawberry.mutation(
@@ -155,17 +158,7 @@ class ImportJobView:
 
         result = None
         if job.summary is not None:
-            counts = job.summary
-            result = ImportMembersPayload(
-                dry_run=job.dry_run, members_imported=counts["members_imported"],
-                members_unchanged=counts["members_unchanged"],
-                members_changed=counts["members_changed"],
-                balances_imported=counts["balances_imported"],
-                balances_unchanged=counts["balances_unchanged"],
-                balances_changed=counts["balances_changed"],
-                points_imported=counts["points_imported"], error_count=counts["errors"],
-                errors=[ImportRowError(**error) for error in job.errors],
-            )  # fmt: skip
+            result = ImportMembersPayload.of(job.dry_run, job.summary, job.errors)
         members = file("members")
         assert members is not None
         return cls(

@@ -32,6 +32,7 @@ from graphql_schema.context import Context, authenticate, build_context
 from graphql_schema.errors import UNAVAILABLE_MESSAGE, Unavailable
 from graphql_schema.fast_query import FastQuery, encode_json
 from graphql_schema.frames import CheckedWebSocket
+from graphql_schema.import_admin import SCOPE as UPLOAD_SCOPE
 from graphql_schema.safety import MAX_BODY_BYTES
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,6 @@ log = logging.getLogger(__name__)
 HARD_STOP_MARGIN_SECONDS = 1.0
 # A multipart body (startImport's files) from an admin with import:write: two files and the form.
 MAX_UPLOAD_BYTES = 2 * MAX_FILE_BYTES + 1024 * 1024
-UPLOAD_SCOPE = "import:write"
 # This request's multipart body was allowed (and its declared length checked) before parsing.
 _upload_allowed: contextvars.ContextVar[bool] = contextvars.ContextVar("upload", default=False)
 

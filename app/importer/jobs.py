@@ -41,7 +41,6 @@ PARTS = "import_parts"
 PART_BYTES = 1024 * 1024
 MAX_FILE_BYTES = 32 * 1024 * 1024  # per file: ~200,000 members, or ~400,000 balance rows
 MAX_KEY = 128
-SHOWN_ERRORS = 500
 STALE = timedelta(minutes=2)  # a running job whose runner has not beaten for this long is re-run
 KEEP_PARTS = timedelta(days=7)  # a job's files are deleted when it is done, or after this
 MAX_ATTEMPTS = 3  # runs that failed unexpectedly before the job is marked failed
@@ -87,7 +86,7 @@ class ImportJob:
     attempts: int
     failure: str | None
     summary: Document | None  # Summary.counts() when done
-    errors: list[Document]  # the first SHOWN_ERRORS refused rows
+    errors: list[Document]  # Summary.shown_errors() when done
 
     @classmethod
     def from_document(cls, doc: Document) -> ImportJob:
@@ -268,10 +267,9 @@ async def run_due_import(mongo: Mongo, clock: Clock, *, owner: str) -> ImportJob
              "$inc": {"attempts": 1}},
         )  # fmt: skip
         return await get_import_job(mongo, job_id)
-    errors = [vars(error) for error in summary.errors[:SHOWN_ERRORS]]
     await mongo[JOBS].update_one(mine, {"$set": {
         "status": ImportJobStatus.DONE.value, "finished_at": clock.now(),
-        "summary": summary.counts(), "errors": errors,
+        "summary": summary.counts(), "errors": summary.shown_errors(),
     }})  # fmt: skip
     await mongo[PARTS].delete_many({"job": job_id})  # the files were read; the summary stays
     return await get_import_job(mongo, job_id)

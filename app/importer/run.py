@@ -43,6 +43,7 @@ CHUNK = 1_000
 JOURNAL = "import_chunks"
 LEASE = "import"
 DUPLICATE_KEY = 11000
+SHOWN_ERRORS = 500  # refused rows an API answer or an import job lists; the count is whole
 LEASE_PERIOD = timedelta(minutes=1)  # renewed at every chunk: a crashed run blocks a minute
 Progress = Callable[[int, int], Awaitable[None] | None]  # an import job records it (async)
 
@@ -66,6 +67,10 @@ class Summary:
         return {k: v for k, v in vars(self).items() if isinstance(v, int)} | {
             "errors": len(self.errors)
         }
+
+    def shown_errors(self) -> list[dict[str, object]]:
+        """The refused rows an answer lists (the first SHOWN_ERRORS, by file and line)."""
+        return [vars(error) for error in self.errors[:SHOWN_ERRORS]]
 
 
 def _hash(value: object) -> str:
