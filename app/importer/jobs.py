@@ -32,6 +32,7 @@ from app.clock import Clock
 from app.db import Document, Mongo, newest_by_id, purge_at, run_in_transaction
 from app.importer.rows import BALANCE_COLUMNS, MEMBER_COLUMNS, header_problem
 from app.importer.run import LEASE, ImportRunning, import_files
+from app.jobs.leases import held
 from app.program.service import ProgramNotConfigured
 
 log = logging.getLogger(__name__)
@@ -228,7 +229,7 @@ async def _read(mongo: Mongo, job: Document, name: str) -> str:
 
 async def run_due_import(mongo: Mongo, clock: Clock, *, owner: str) -> ImportJob | None:
     """Run the oldest due import job to its end; None when no job is due, or none can run yet."""
-    if await mongo["leases"].find_one({"_id": LEASE, "expires_at": {"$gt": clock.now()}}):
+    if await held(mongo, clock, LEASE):
         return None  # another import runs (the CLI's): wait, without reading and parsing the files
     claimed = await _claim(mongo, clock, owner)
     if claimed is None:

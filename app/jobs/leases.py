@@ -26,5 +26,12 @@ async def acquire(mongo: Mongo, clock: Clock, job: str, owner: str, period: time
     return document is not None and document["owner"] == owner
 
 
+async def held(mongo: Mongo, clock: Clock, job: str) -> bool:
+    """Whether someone holds a live lease on `job` (one read; acquire decides who gets it)."""
+    return (
+        await mongo["leases"].find_one({"_id": job, "expires_at": {"$gt": clock.now()}}) is not None
+    )
+
+
 async def release(mongo: Mongo, job: str, owner: str) -> None:
     await mongo["leases"].delete_one({"_id": job, "owner": owner})
