@@ -1,7 +1,7 @@
 // The operator console: sign in with an admin token, then pages chosen by the URL's hash.
 import { $ } from "/lib/dom.js";
 import { ApiError, gql, signIn, signOut, token } from "./api.js";
-import { applyLang, currentLang, t } from "./i18n.js";
+import { applyLang, currentLang, errorText, t } from "./i18n.js";
 import { auditPage } from "./audit.js";
 import { catalogPage, leaveCatalog } from "./catalog.js";
 import { dashboardPage, leaveDashboard } from "./dashboard.js";
@@ -48,8 +48,7 @@ async function route() {
       signedIn(false);
       $("signin-error").textContent = t("badToken");
     } else {
-      $("page-error").textContent = error instanceof ApiError && error.code === "FORBIDDEN"
-        ? t("forbidden", { scope: error.message }) : t("error", { message: error.message });
+      $("page-error").textContent = errorText(error);
     }
   }
   document.body.dataset.page = page;

@@ -86,3 +86,10 @@ const TEXT = {
 };
 
 export const { t, currentLang, formatDate, applyLang } = createI18n(TEXT);
+
+/** What an operator reads for a failed request (an ApiError's code, or any other error). */
+export function errorText(error) {
+  if (error.code === "UNAUTHENTICATED") return t("badToken");
+  if (error.code === "FORBIDDEN") return t("forbidden", { scope: error.message });
+  return t("error", { message: error.message });
+}

@@ -2,7 +2,7 @@
 // the page follows the job (importJob) until its summary and refused rows are in.
 import { $, h, table } from "/lib/dom.js";
 import { gql, idempotencyKey, upload } from "./api.js";
-import { t } from "./i18n.js";
+import { errorText, t } from "./i18n.js";
 
 const START = `mutation($i: StartImportInput!) { startImport(input: $i) {
   job { id } userErrors { code field message } } }`;
@@ -10,7 +10,8 @@ const JOB_FIELDS = `id status dryRun createdAt total done failure membersFile { 
   result { membersImported membersUnchanged membersChanged balancesImported pointsImported errorCount
            errors { file line field message } }`;
 const JOB = `query($id: ID!) { importJob(id: $id) { ${JOB_FIELDS} } }`;
-const JOBS = `{ importJobs(first: 10) { edges { node { ${JOB_FIELDS} } } } }`;
+const JOBS = `{ importJobs(first: 10) { edges { node { id status dryRun createdAt total done
+  membersFile { name } } } } }`;
 const POLL_MS = 1500;
 let polling = null;
 
@@ -76,8 +77,7 @@ async function follow(id) {
 function show(error) {
   const box = $("import-error");
   if (!box) return;
-  box.textContent = error.code === "UNAUTHENTICATED" ? t("badToken")
-    : error.code === "FORBIDDEN" ? t("forbidden", { scope: error.message }) : t("error", { message: error.message });
+  box.textContent = errorText(error);
 }
 
 function jobView(job) {
