@@ -84,7 +84,6 @@ class ImportJob:
     files: dict[str, Document]  # "members"/"balances": {name, bytes}
     total: int | None  # member rows to handle, once the files are read
     done: int
-    attempts: int
     failure: str | None
     summary: Document | None  # Summary.counts() when done
     errors: list[Document]  # Summary.shown_errors() when done
@@ -95,7 +94,7 @@ class ImportJob:
             id=doc["_id"], status=ImportJobStatus(doc["status"]), dry_run=doc["dry_run"],
             actor=doc["actor"], created_at=doc["created_at"], started_at=doc.get("started_at"),
             finished_at=doc.get("finished_at"), files=doc["files"], total=doc.get("total"),
-            done=doc.get("done", 0), attempts=doc.get("attempts", 0), failure=doc.get("failure"),
+            done=doc.get("done", 0), failure=doc.get("failure"),
             summary=doc.get("summary"), errors=doc.get("errors", []),
         )  # fmt: skip
 
