@@ -141,9 +141,13 @@ async def start_import(
         parts = [upload.content[i : i + PART_BYTES]
                  for i in range(0, len(upload.content), PART_BYTES)] or [b""]  # fmt: skip
         for n, part in enumerate(parts):  # one part a command: each encodes in a millisecond
-            await mongo[PARTS].insert_one({"_id": f"{job_id}:{name}:{n:04d}", "job": job_id,
-                                           "file": name, "data": Binary(part),
-                                           "purge_at": purge})  # fmt: skip
+            # A replace by id, not an insert: the part's id is this request's own, so a write the
+            # driver retries after the database restarted (its first attempt committed, the answer
+            # lost) finds its own part and writes the same bytes again rather than a duplicate key.
+            part_id = f"{job_id}:{name}:{n:04d}"
+            await mongo[PARTS].replace_one({"_id": part_id}, {"job": job_id, "file": name,
+                                            "data": Binary(part), "purge_at": purge},
+                                           upsert=True)  # fmt: skip
         stored[name] = {
             "name": upload.name[:200],
             "bytes": len(upload.content),

@@ -324,3 +324,18 @@ async def test_import_jobs_page_newest_first(
     rest = data(await ask(client, page, admin, after))["importJobs"]
     assert [e["node"]["id"] for e in rest["edges"]] == made[:1]
     assert rest["pageInfo"]["hasNextPage"] is False
+
+
+async def test_a_part_written_but_unanswered_is_retried_into_the_same_job(
+    client: httpx.AsyncClient, runtime: Runtime, admin: str
+) -> None:
+    """The database applies a part's write and its answer is lost (as when it restarts): the
+    driver's retry must find the part, not fail on its id."""
+    async with fail_point(runtime.mongo, {"times": 1}, {
+        "failCommands": ["insert", "update"], "namespace": f"{runtime.mongo.db.name}.import_parts",
+        "writeConcernError": {"code": 64, "errmsg": "waiting for replication timed out"},
+        "errorLabels": ["RetryableWriteError"],
+    }):  # fmt: skip
+        started = data(await upload(client, admin, "lost", MEMBERS.encode()))["startImport"]
+    assert started["userErrors"] == [] and started["job"]["id"]
+    assert await runtime.mongo["import_parts"].count_documents({}) == 1
