@@ -82,7 +82,7 @@ def baseline_app() -> Starlette:
             return JSONResponse({"error": "unauthenticated"}, status_code=401)
         if principal.member_id is None:
             return JSONResponse({"error": "forbidden"}, status_code=403)
-        found = await get_balance(mongo, principal.member_id)
+        found = await get_balance(mongo, principal.member_id, SystemClock().now())
         nxt = found.next_expiry
         return JSONResponse(
             {

@@ -133,7 +133,7 @@ async def bench(url: str, members: int, lots_each: int, concurrency: int) -> Non
 
     one = await spend(mongo, clock, member_id=ids[0], points=25, idempotency_key="spend:single")
     print(f"one spend touching {len(one.lots)} lots: {commands.take()} commands (target <= 6)")
-    await get_balance(mongo, ids[0])
+    await get_balance(mongo, ids[0], clock.now())
     print(f"balance read: {commands.take()} command (target 1)")
 
     # expire: everything left (all lots expire within lots_each days)

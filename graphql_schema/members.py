@@ -20,7 +20,7 @@ from graphql_schema.draws import DrawEntryConnection, draw_entries_page
 from graphql_schema.engagement import CheckInStatus, check_in_status_of
 from graphql_schema.errors import InvalidInput, NotConfigured, Unauthenticated
 from graphql_schema.ids import from_global_id, to_global_id
-from graphql_schema.ledger import LedgerEntryConnection, LedgerEntryKind, history_page
+from graphql_schema.ledger import LedgerEntryConnection, LedgerEntryKind, as_int, history_page
 from graphql_schema.notifications import NotificationConnection, notifications_page
 from graphql_schema.permissions import IsAdmin, MemberMutation, caller_member_id, require_kind
 from graphql_schema.program import Tier
@@ -122,14 +122,15 @@ class Member(Node):
 
     @strawberry.field
     async def balance(self, info: Info) -> Balance:
-        balance = await get_balance(info.context.runtime.mongo, self.member_id)
+        runtime = info.context.runtime
+        balance = await get_balance(runtime.mongo, self.member_id, runtime.clock.now())
         nxt = balance.next_expiry
         return Balance(
-            available=balance.available,
-            pending=balance.pending,
-            held=balance.held,
-            lifetime_earned=balance.lifetime_earned,
-            next_expiry=ExpiringPoints(points=nxt.points, expires_at=nxt.expires_at)
+            available=as_int(balance.available),
+            pending=as_int(balance.pending),
+            held=as_int(balance.held),
+            lifetime_earned=as_int(balance.lifetime_earned),
+            next_expiry=ExpiringPoints(points=as_int(nxt.points), expires_at=nxt.expires_at)
             if nxt
             else None,
         )
@@ -147,7 +148,9 @@ class Member(Node):
             now=runtime.clock.now(),
             within=timedelta(days=within_days),
         )
-        return [ExpiringPoints(points=row.points, expires_at=row.expires_at) for row in rows]
+        return [
+            ExpiringPoints(points=as_int(row.points), expires_at=row.expires_at) for row in rows
+        ]
 
     @strawberry.field(description="The points ledger, newest first.")  # type: ignore[untyped-decorator]
     async def history(

@@ -12,7 +12,15 @@ import strawberry
 
 from app.audit import actor_of
 from app.auth.principals import PrincipalKind
-from app.ledger import Entry, IdempotencyConflict, InsufficientPoints, InvalidPoints
+from app.ledger import (
+    MAX_ENTRY_POINTS,
+    AccountClosed,
+    Entry,
+    IdempotencyConflict,
+    InsufficientPoints,
+    InvalidPoints,
+    PointsLimitExceeded,
+)
 from app.members.service import MemberNotFound
 from app.points import (
     InvalidCorrection,
@@ -35,6 +43,7 @@ from graphql_schema.ids import from_global_id, to_global_id
 from graphql_schema.ledger import LedgerEntry
 from graphql_schema.permissions import admin_scope, require_kind
 from graphql_schema.relay import KEY, Connection, Cursor, connection, page_size
+from graphql_schema.scalars import BigInt
 from graphql_schema.user_errors import (
     InsufficientPointsError,
     UserError,
@@ -43,7 +52,6 @@ from graphql_schema.user_errors import (
 )
 
 SCOPE = "points:write"
-MAX_POINTS = 100_000_000
 JOBS = Cursor("points-job", (KEY,))
 
 
@@ -94,7 +102,7 @@ class ClearPointsInput:
 @strawberry.type(description="What a bulk operation would take now.")
 class BulkPreview:
     members: int
-    points: int = strawberry.field(
+    points: BigInt = strawberry.field(
         description="Available, pending and held points of those members."
     )
 
@@ -119,11 +127,11 @@ class PointsJobView:
     reason: str
     actor: str
     total: int = strawberry.field(description="Members decided when the job was made.")
-    expected_points: int = strawberry.field(description="Their points then.")
+    expected_points: BigInt = strawberry.field(description="Their points then.")
     done: int = strawberry.field(description="Members handled so far (changed or skipped).")
     changed: int
     skipped: int = strawberry.field(description="Active again since the cut-off: left alone.")
-    points: int = strawberry.field(description="Points cleared so far.")
+    points: BigInt = strawberry.field(description="Points cleared so far.")
     created_at: datetime
     finished_at: datetime | None
 
@@ -133,8 +141,8 @@ class PointsJobView:
             id=strawberry.ID(to_global_id("PointsJob", job.id)), kind=PointsJobKind(job.kind.value),
             finished=job.finished_at is not None, dormant_days=job.filter.dormant_days,
             tier=job.filter.tier, cutoff=job.cutoff, until=job.until, reason=job.reason,
-            actor=job.actor, total=job.total, expected_points=job.expected_points, done=job.done,
-            changed=job.changed, skipped=job.skipped, points=job.points,
+            actor=job.actor, total=job.total, expected_points=BigInt(job.expected_points), done=job.done,
+            changed=job.changed, skipped=job.skipped, points=BigInt(job.points),
             created_at=job.created_at, finished_at=job.finished_at,
         )  # fmt: skip
 
@@ -169,6 +177,11 @@ def refusal(exc: Exception) -> UserError:
         return user_error(UserErrorCode.IDEMPOTENCY_CONFLICT, str(exc), "input", "idempotencyKey")
     if isinstance(exc, InvalidPoints):
         return user_error(UserErrorCode.INVALID_INPUT, str(exc), "input", "points")
+    if isinstance(exc, AccountClosed):
+        message = "the member was erased: their points take no adjustment or extension"
+        return user_error(UserErrorCode.MEMBER_ERASED, message, "input", "memberId")
+    if isinstance(exc, PointsLimitExceeded):
+        return user_error(UserErrorCode.POINTS_LIMIT, str(exc), "input", "points")
     if isinstance(exc, InvalidCorrection):
         code = (
             UserErrorCode.INVALID_INPUT
@@ -183,7 +196,9 @@ def refusal(exc: Exception) -> UserError:
 
 
 REFUSED = (
+    AccountClosed,
     InsufficientPoints,
+    PointsLimitExceeded,
     MemberNotFound,
     IdempotencyConflict,
     InvalidPoints,
@@ -203,8 +218,8 @@ async def adjust_points_mutation(info: Info, input: AdjustPointsInput) -> Adjust
     principal = require_kind(info, PrincipalKind.ADMIN, SCOPE)
     runtime = info.context.runtime
     try:
-        if abs(input.points) > MAX_POINTS:
-            raise InvalidPoints(input.points, f"of an adjustment must be within ±{MAX_POINTS}")
+        if abs(input.points) > MAX_ENTRY_POINTS:
+            raise PointsLimitExceeded("entry", MAX_ENTRY_POINTS, abs(input.points))
         entry = await adjust_points(
             runtime.mongo, runtime.clock, member_id=_member(input.member_id), points=input.points,
             reason=input.reason, actor=actor_of(principal), idempotency_key=input.idempotency_key,
@@ -245,7 +260,7 @@ async def _bulk(
             shown = await preview(mongo, member_filter, clock.now())
             return BulkPointsPayload(
                 entry=None,
-                preview=BulkPreview(members=shown.members, points=shown.points),
+                preview=BulkPreview(members=shown.members, points=BigInt(shown.points)),
                 job=None,
                 user_errors=[],
             )

@@ -11,7 +11,7 @@ from app.seed import DEMO_MEMBER_ID, seed_demo
 async def test_demo_member_has_an_exact_history(mongo: Mongo, clock: FrozenClock) -> None:
     result = await seed_demo(mongo, clock)
     assert result.seeded
-    balance = await get_balance(mongo, DEMO_MEMBER_ID)
+    balance = await get_balance(mongo, DEMO_MEMBER_ID, clock.now())
     # 399 + (1288 + 1288) earned, 300 redeemed, 50 goodwill, 200 member-day points
     assert balance.available == 399 + 2576 - 300 + 50 + 200
     assert balance.next_expiry is not None and balance.next_expiry.points == 200

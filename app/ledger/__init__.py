@@ -6,10 +6,12 @@ together with writes of their own (redemption, draws, partners) use `run_in_ledg
 operations inside their own transaction, idempotent under their key (see unit.py).
 """
 
-from app.ledger.accounts import HistoryPage, get_balance, list_entries
+from app.bounds import INT32_MAX, MAX_ACCOUNT_POINTS, MAX_ENTRY_POINTS
+from app.ledger.accounts import HistoryPage, get_balance, list_entries, overdue_points
 from app.ledger.adjust import adjust, clear, extend
 from app.ledger.earn import earn
 from app.ledger.errors import (
+    AccountClosed,
     AccountFrozen,
     CaptureExceedsHold,
     EntryNotFound,
@@ -20,10 +22,11 @@ from app.ledger.errors import (
     InvalidPoints,
     InvalidRequest,
     LedgerError,
+    PointsLimitExceeded,
     ReversalExceedsEarn,
 )
 from app.ledger.expire import expire_due, mature_due
-from app.ledger.freeze import set_frozen
+from app.ledger.freeze import close_account, set_frozen
 from app.ledger.holds import capture, get_hold, hold, release, release_expired_holds
 from app.ledger.models import (
     Balance,
@@ -54,6 +57,10 @@ from app.ledger.upgrade import upgrade_books
 from app.ledger.verify import verify_balances
 
 __all__ = [
+    "INT32_MAX",
+    "MAX_ACCOUNT_POINTS",
+    "MAX_ENTRY_POINTS",
+    "PointsLimitExceeded",
     "OpeningBooks",
     "OpeningEarn",
     "discard_unfinished",
@@ -95,6 +102,7 @@ __all__ = [
     "get_hold",
     "hold",
     "list_entries",
+    "overdue_points",
     "mature_due",
     "release",
     "release_expired_holds",
@@ -104,4 +112,6 @@ __all__ = [
     "upgrade_books",
     "verify_balances",
     "set_frozen",
+    "close_account",
+    "AccountClosed",
 ]

@@ -10,9 +10,14 @@ only the range for a range (about 2 ms), and real MongoDB costs the same for bot
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+
+from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.db import Document, Mongo
-from app.ledger.models import Balance, Entry, EntryKind
+from app.ledger.models import Balance, Entry, EntryKind, LotStatus
+from app.ledger.state import AccountState
+from app.ledger.store import instant, load_book, settle
 
 # A filtered page widens its range (doubling it) while the filter skips entries; one range
 # never spans more numbers than this, so one command never examines more entries.
@@ -27,10 +32,22 @@ class HistoryPage:
     has_more: bool
 
 
-async def get_balance(mongo: Mongo, member_id: str) -> Balance:
-    """The member's balances and next expiry: one read of the account document."""
+async def get_balance(mongo: Mongo, member_id: str, now: datetime) -> Balance:
+    """The member's balances and next expiry as of `now`: one read of the account document.
+
+    Exact whatever the jobs have done: when the account says something fell due since it was
+    written (pending points matured, points expired), the due lots are read and the book caught up
+    in memory, exactly as the member's next operation will do and write; this read writes nothing.
+    """
     doc = await mongo["accounts"].find_one({"_id": member_id})
-    return Balance(member_id) if doc is None else Balance.from_document(doc)
+    if doc is None:
+        return Balance(member_id)
+    due = AccountState.from_document(doc).due_at()
+    if due is None or due > instant(now):
+        return Balance.from_document(doc)
+    book = await load_book(mongo, None, member_id, instant(now))
+    await settle(mongo, None, book)
+    return Balance.from_document({"_id": member_id, **book.account_document()})
 
 
 async def list_entries(
@@ -85,3 +102,30 @@ async def _entries(
         if not wanted or doc["kind"] in wanted
     ]
     return found[:limit]
+
+
+async def overdue_points(
+    mongo: Mongo, until: datetime, session: AsyncClientSession | None = None
+) -> list[tuple[datetime, int]]:
+    """Points past their expiry (before `until`) that no job or operation has expired yet, per
+    expiry instant, soonest first.
+
+    Their EXPIRE entries, when written, occur at the expiry: a report as of an instant after it
+    subtracts these to count exactly what members hold then, whether or not the job has run. Held
+    points are left: they stay the member's until their hold is captured or released. One range of
+    the lots' (status, expires_at) index per live status; a few lots when the jobs keep up.
+    """
+    found: dict[datetime, int] = {}
+    for status in (LotStatus.AVAILABLE, LotStatus.PENDING):
+        pipeline: list[Document] = [
+            {"$match": {"status": status.value, "expires_at": {"$lt": until}}},
+            {
+                "$group": {
+                    "_id": "$expires_at",
+                    "points": {"$sum": {"$subtract": ["$remaining", "$held"]}},
+                }
+            },
+        ]
+        async for row in await mongo["lots"].aggregate(pipeline, session=session):
+            found[row["_id"]] = found.get(row["_id"], 0) + int(row["points"])
+    return sorted((at, points) for at, points in found.items() if points)

@@ -35,15 +35,18 @@ from typing import Any
 
 from bson import ObjectId
 
+from app.bounds import MAX_ACCOUNT_POINTS, MAX_ENTRY_POINTS
 from app.db import Document
 from app.ledger import order
 from app.ledger.allocation import allocate
 from app.ledger.errors import (
+    AccountClosed,
     AccountFrozen,
     CaptureExceedsHold,
     HoldNotActive,
     InsufficientPoints,
     InvalidPoints,
+    PointsLimitExceeded,
     ReversalExceedsEarn,
 )
 from app.ledger.models import EntryKind, EntryMeta, HoldStatus, LotStatus
@@ -278,7 +281,11 @@ class Book:
             self.expired.append((lot, points))
         return expired
 
-    def _expire(self, lot: LotState, key: str, description: str) -> int:
+    def _expire(self, lot: LotState, key: str, description: str, *, at_expiry: bool = True) -> int:
+        """The lot's unreserved points expire, once (under `key`). The entry occurs at the lot's
+        expiry (`at_expiry`), whenever it is recorded: a report as of any instant after the
+        expiry leaves the points out, however late the job ran; points that stayed held past it
+        (released only now) occur now."""
         points = lot.remaining - lot.held  # a held portion expires when its hold is released
         lot.remaining -= points
         lot.expired += points
@@ -292,6 +299,7 @@ class Book:
                 [(lot, points)],
                 key=key,
                 meta=EntryMeta(actor="system", description=description),
+                occurred_at=lot.expires_at if at_expiry else None,
                 expired_at=lot.expires_at,
             )
         return points
@@ -333,6 +341,9 @@ class Book:
     ) -> Document:
         """An earn or a positive adjustment: a new lot, after paying any debt first."""
         _positive(points)
+        self._open()
+        if kind is EntryKind.EARN:
+            _within_account(self.account.lifetime_earned + points)
         entry_id = ObjectId()
         lot = self._issue(points, entry_id, earned_at=earned_at, available_at=available_at,
                           expires_at=expires_at, policy=policy)  # fmt: skip
@@ -342,7 +353,7 @@ class Book:
         extra: dict[str, Any] = {}
         if breakdown:
             extra["breakdown"] = breakdown
-        return self._record(
+        entry = self._record(
             kind,
             points,
             [(lot, points)],
@@ -354,6 +365,11 @@ class Book:
             occurred_at=earned_at,
             **extra,
         )
+        if lot.status in LIVE and lot.expires_at is not None and lot.expires_at <= self.now:
+            # Earned so long ago (a till's late batch) that its expiry has passed already: it
+            # expires in the same operation, never counting as available (and never warned of).
+            self.expired.append((lot, self._expire(lot, expire_key(lot.id), "points expired")))
+        return entry
 
     def restore(self, spent: list[tuple[int, LotState]], request: Request) -> Document:
         """Give back what a spend took (a cancelled redemption): each share as a new lot under the
@@ -361,6 +377,7 @@ class Book:
         the terms they were issued under. A share whose expiry has passed since is not given back
         (it would have expired in the member's hands too); an inactivity share joins its policy's
         current deadline. Debt is paid first, from the soonest-expiring share. One REVERSAL."""
+        self._open()
         entry_id = ObjectId()
         kept: list[tuple[int, LotState, datetime | None]] = []
         lost = 0
@@ -401,6 +418,7 @@ class Book:
         """A new lot of `points` for the entry `entry_id`, after paying any debt from it first
         (`debt_paid`); pending until `available_at` when that lies ahead."""
         pay = min(self.account.debt, points)
+        _within_account(self.available() + self.pending() + self.held() + points - pay)
         self.account.debt -= pay
         pending = available_at is not None and available_at > self.now
         self.account.lots_issued += 1
@@ -442,6 +460,7 @@ class Book:
         """A spend (REDEEM) or a negative adjustment: take from available lots in spending order.
         A frozen account spends nothing (AccountFrozen); an operator's adjustment still applies."""
         _positive(points)
+        self._open()
         if kind is EntryKind.REDEEM:
             self._not_frozen()
         shares = self._allocate(points)
@@ -554,7 +573,9 @@ class Book:
                 )
             elif lot.status in LIVE and lot.expires_at is not None and lot.expires_at <= self.now:
                 # Fully held when its expiry passed, so nothing caught it up: it expires now.
-                self._expire(lot, expire_key(lot.id), "held points expired on release")
+                self._expire(
+                    lot, expire_key(lot.id), "held points expired on release", at_expiry=False
+                )
 
     def clear(self, active_holds: Iterable[HoldState], request: Request) -> Document:
         """清零: release every active hold, then take every remaining point of the member to zero."""
@@ -578,7 +599,10 @@ class Book:
 
     def extend(self, until: datetime, request: Request) -> Document:
         """Move the expiry of every live lot expiring before `until` to `until`."""
-        shares = []
+        self._open()
+        # Only live lots move, and only they are listed: one that expired already (caught up
+        # when the book was loaded) stays expired, and one expiring at `until` is not extended.
+        was = {lot.id: lot.expires_at for lot in self.lots.values() if lot.status in LIVE}
         for cls in self.account.classes.values():
             if cls.expires_at < until:
                 self._move_class(cls, until)
@@ -586,8 +610,11 @@ class Book:
             if lot.status in LIVE and lot.expires_at is not None and lot.expires_at < until:
                 lot.expires_at = until
                 lot.rekey()
-            if lot.status in LIVE and lot.expires_at == until:
-                shares.append((lot, lot.free))
+        shares = [
+            (lot, lot.free)
+            for lot in self.lots.values()
+            if lot.id in was and (before := was[lot.id]) is not None and before < until
+        ]
         self.reset_front = True
         return self._record(
             EntryKind.EXTEND,
@@ -623,6 +650,7 @@ class Book:
             other.take(take)
             shares.append((other, take))
         debt = from_spent - from_others
+        _within_account(self.account.debt + debt)
         self.account.debt += debt
         self.account.lifetime_earned -= points
         already_expired = min(gone, lot.expired)
@@ -727,6 +755,11 @@ class Book:
         if self.account.frozen:
             raise AccountFrozen(self.account.member_id)
 
+    def _open(self) -> None:
+        """An erased member's ledger takes no new entry but a refund's reversal and 清零."""
+        if self.account.closed:
+            raise AccountClosed(self.account.member_id)
+
     def _allocate(self, points: int) -> list[tuple[LotState, int]]:
         available = self.available()
         if available < points:
@@ -820,6 +853,14 @@ def _next_expiry(
 def _positive(points: int) -> None:
     if isinstance(points, bool) or not isinstance(points, int) or points <= 0:
         raise InvalidPoints(points)
+    if points > MAX_ENTRY_POINTS:
+        raise PointsLimitExceeded("entry", MAX_ENTRY_POINTS, points)
+
+
+def _within_account(points: int) -> None:
+    """A balance, debt or lifetime figure the operation would leave on the account."""
+    if points > MAX_ACCOUNT_POINTS:
+        raise PointsLimitExceeded("account", MAX_ACCOUNT_POINTS, points)
 
 
 def _check_active(hold: HoldState, now: datetime) -> None:

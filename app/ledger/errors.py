@@ -17,6 +17,20 @@ class InvalidPoints(InvalidRequest):
         self.points = points
 
 
+class PointsLimitExceeded(LedgerError):
+    """More points than one entry, or one account, may hold (app.bounds).
+
+    `scope` is "entry" (the operation's own points) or "account" (what a balance, the debt or the
+    lifetime earnings would reach); `points` is that figure, `limit` its bound.
+    """
+
+    def __init__(self, scope: str, limit: int, points: int) -> None:
+        super().__init__(f"{points} points is more than one {scope} may hold ({limit})")
+        self.scope = scope
+        self.limit = limit
+        self.points = points
+
+
 class InsufficientPoints(LedgerError):
     def __init__(self, available: int, requested: int) -> None:
         super().__init__(f"{requested} points requested, {available} available")
@@ -29,6 +43,16 @@ class AccountFrozen(LedgerError):
 
     def __init__(self, member_id: str) -> None:
         super().__init__(f"the account of {member_id} is frozen")
+        self.member_id = member_id
+
+
+class AccountClosed(AccountFrozen):
+    """The member was erased: their ledger takes no new entry but a refund's reversal and 清零,
+    which take points off the books on purpose, with their reason. A closed account is frozen
+    too: whoever refuses a frozen account refuses this one."""
+
+    def __init__(self, member_id: str) -> None:
+        LedgerError.__init__(self, f"the account of {member_id} is closed: the member was erased")
         self.member_id = member_id
 
 

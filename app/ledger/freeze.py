@@ -1,17 +1,24 @@
-"""Freezing an account: a suspended (or erased) member's points can be neither spent nor held.
+"""Freezing an account: a suspended (or erased) member's points can be neither spent nor held;
+closing it: an erased member's ledger takes no new entry at all but a refund's reversal and 清零.
 
-The flag lives on the account document that every spend and hold already reads, so enforcing it
-costs no command. Setting it bumps the account's version: a spend that read the account before
-the freeze fails its versioned write and is retried against the frozen account, so no spend
-slips through once the freeze commits. Earnings, refunds, expiry and operators' corrections
-still apply to a frozen account; the areas that earn refuse suspended members themselves.
+The flags live on the account document that every operation already reads, so enforcing them
+costs no command. Setting one bumps the account's version: an operation that read the account
+before the change fails its versioned write and is retried against the new flags, so nothing
+slips through once the change commits. A frozen account still earns, is refunded, expires and
+takes operators' corrections (the areas that earn refuse suspended members themselves); a closed
+one only expires, matures and gives points back through a refund or 清零.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.db import Mongo
+from app.ledger.book import Book
+from app.ledger.state import AccountState
+from app.ledger.store import instant
 
 
 async def set_frozen(
@@ -21,5 +28,20 @@ async def set_frozen(
     await mongo["accounts"].update_one(
         {"_id": member_id, "frozen": {"$ne": frozen}},
         {"$set": {"frozen": frozen}, "$inc": {"version": 1}},
+        session=session,
+    )
+
+
+async def close_account(
+    mongo: Mongo, member_id: str, now: datetime, *, session: AsyncClientSession | None = None
+) -> None:
+    """Freeze and close the member's account for good (erasure); a member who never had one gets
+    an empty closed account, so that no later operation opens one."""
+    empty = Book(AccountState(member_id), [], instant(now)).account_document()
+    empty.pop("version")
+    await mongo["accounts"].update_one(
+        {"_id": member_id},
+        {"$set": {"frozen": True, "closed": True}, "$setOnInsert": empty, "$inc": {"version": 1}},
+        upsert=True,
         session=session,
     )

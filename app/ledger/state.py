@@ -280,6 +280,7 @@ class AccountState:
     classes: dict[str, ClassState] = field(default_factory=dict)
     pending_due: datetime | None = None
     frozen: bool = False  # set by freeze(), never by account_document(): spends and holds refused
+    closed: bool = False  # an erased member's: no new entries but a refund's or 清零 (freeze.py)
 
     @classmethod
     def from_document(cls, doc: Document) -> AccountState:
@@ -307,6 +308,7 @@ class AccountState:
             },
             pending_due=doc.get("pending_due"),
             frozen=doc.get("frozen", False),
+            closed=doc.get("closed", False),
         )
 
     def due_at(self) -> datetime | None:

@@ -164,7 +164,7 @@ async def load_books(
 
 async def load_book(
     mongo: Mongo,
-    session: AsyncClientSession,
+    session: AsyncClientSession | None,
     member_id: str,
     now: datetime,
     *,
@@ -194,7 +194,9 @@ async def load_book(
     return book
 
 
-async def _catch_up(mongo: Mongo, session: AsyncClientSession, book: Book, now: datetime) -> None:
+async def _catch_up(
+    mongo: Mongo, session: AsyncClientSession | None, book: Book, now: datetime
+) -> None:
     """Load what is due (only when the account says something is) and apply it."""
     if book.due(now):
         acc = book.account
@@ -212,7 +214,9 @@ async def _catch_up(mongo: Mongo, session: AsyncClientSession, book: Book, now: 
     book.catch_up(now)
 
 
-async def refill(mongo: Mongo, session: AsyncClientSession, book: Book, points: int = 0) -> None:
+async def refill(
+    mongo: Mongo, session: AsyncClientSession | None, book: Book, points: int = 0
+) -> None:
     """Read further along the spending order until the front covers `points` (or, with 0, until it
     is healthy again), then load the front lots that cover `points`."""
     if book.needs_refill(points):
@@ -232,7 +236,7 @@ async def refill(mongo: Mongo, session: AsyncClientSession, book: Book, points: 
 
 async def _range(
     mongo: Mongo,
-    session: AsyncClientSession,
+    session: AsyncClientSession | None,
     member_id: str,
     low: str,
     high: str,
@@ -246,18 +250,20 @@ async def _range(
 
 
 async def lots_by_id(
-    mongo: Mongo, session: AsyncClientSession, lot_ids: Iterable[ObjectId]
+    mongo: Mongo, session: AsyncClientSession | None, lot_ids: Iterable[ObjectId]
 ) -> list[LotState]:
     """The named lots, whatever their status (a refunded earn's lot)."""
     return await _lots(mongo, session, {"_id": {"$in": list(lot_ids)}})
 
 
-async def _lots(mongo: Mongo, session: AsyncClientSession, query: Document) -> list[LotState]:
+async def _lots(
+    mongo: Mongo, session: AsyncClientSession | None, query: Document
+) -> list[LotState]:
     cursor = mongo["lots"].find(query, session=session, batch_size=LOT_BATCH)
     return [LotState.from_document(doc) async for doc in cursor]
 
 
-async def _settle(mongo: Mongo, session: AsyncClientSession, book: Book) -> None:
+async def settle(mongo: Mongo, session: AsyncClientSession | None, book: Book) -> None:
     """After the operation: keep the front healthy and know the soonest instant's total."""
     await refill(mongo, session, book)
     instant = book.dated_mass_open()
@@ -282,7 +288,7 @@ async def save_books(mongo: Mongo, session: AsyncClientSession, books: Iterable[
         book for book in books if book.touched or any(lot.dirty for lot in book.lots.values())
     ]
     for book in touched:
-        await _settle(mongo, session, book)
+        await settle(mongo, session, book)
         acc = book.account
         accounts.append(
             UpdateOne(

@@ -17,7 +17,7 @@ from typing import Any
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.db import Document, Mongo
-from app.ledger import set_frozen
+from app.ledger import close_account, set_frozen
 from app.notifications.events import notify_event
 
 ACCESS_REVOKED = "access_revoked"
@@ -61,10 +61,20 @@ class Revocations:
 
 
 async def end_access(
-    mongo: Mongo, session: AsyncClientSession, now: datetime, member: Document, reason: str
+    mongo: Mongo,
+    session: AsyncClientSession,
+    now: datetime,
+    member: Document,
+    reason: str,
+    *,
+    erased: bool = False,
 ) -> None:
-    """Inside the operator's transaction: freeze the account and tell open connections."""
-    await set_frozen(mongo, member["_id"], True, session=session)
+    """Inside the operator's transaction: freeze the account (close it, when `erased`) and tell
+    open connections."""
+    if erased:
+        await close_account(mongo, member["_id"], now, session=session)
+    else:
+        await set_frozen(mongo, member["_id"], True, session=session)
     await notify_event(
         mongo,
         session,

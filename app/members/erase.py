@@ -54,7 +54,7 @@ async def erase_member(
         if document.get("status") == MemberStatus.ERASED.value:
             return document, False
         erased = [field for field in PERSONAL if document.get(field) not in (None, [], {})]
-        await end_access(mongo, session, now, document, reason)  # before the devices go
+        await end_access(mongo, session, now, document, reason, erased=True)  # devices go after
         unset = {field: "" for field in PERSONAL if field != "name"}
         update = {"$set": {"name": ERASED_NAME, "status": MemberStatus.ERASED.value,
                            "erased_at": now}, "$unset": unset}  # fmt: skip

@@ -17,7 +17,7 @@ from decimal import Decimal
 from app import ledger
 from app.clock import Clock
 from app.db import Mongo
-from app.ledger import Entry, Hold, LedgerUnit, run_in_ledger
+from app.ledger import MAX_ENTRY_POINTS, Entry, Hold, LedgerUnit, run_in_ledger
 from app.partners.errors import (
     HoldNotActive,
     HoldNotFound,
@@ -29,7 +29,7 @@ from app.partners.errors import (
 from app.partners.members import MemberRef, find_member
 from app.partners.orders import order_id_of
 from app.partners.payments import record_capture
-from app.partners.purchase_input import MAX_POINTS, check_order_id, check_text, parse_money
+from app.partners.purchase_input import check_order_id, check_text, parse_money
 from app.program.models import PayWithPoints
 from app.program.service import current_program
 
@@ -58,11 +58,11 @@ async def _rules(mongo: Mongo) -> PayWithPoints:
     return rules
 
 
-async def quote_offset(mongo: Mongo, member: MemberRef, order_amount: str) -> Quote:
+async def quote_offset(mongo: Mongo, clock: Clock, member: MemberRef, order_amount: str) -> Quote:
     amount = parse_money(order_amount, ("orderAmount",))
     rules = await _rules(mongo)
     found = await find_member(mongo, member)
-    available = (await ledger.get_balance(mongo, found.id)).available
+    available = (await ledger.get_balance(mongo, found.id, clock.now())).available
     points = quote_points(rules, available, amount)
     return Quote(points, points * rules.point_value, rules.point_value, available)
 
@@ -81,7 +81,7 @@ async def hold_points(
     order_id = check_order_id(order_id)
     key = check_text(idempotency_key, ("input", "idempotencyKey"), 128)
     rules = await _rules(mongo)
-    if not rules.min_points <= points <= MAX_POINTS or points % rules.step:
+    if not rules.min_points <= points <= MAX_ENTRY_POINTS or points % rules.step:
         raise InvalidPartnerInput(
             f"hold at least {rules.min_points} points, in steps of {rules.step}",
             ("input", "points"),
@@ -131,7 +131,7 @@ async def capture_points(
     """Redeem all or part of the partner's hold, and count the points against its order, in one
     transaction: a refund of the order gives back only points really captured for it."""
     key = check_text(idempotency_key, ("input", "idempotencyKey"), 128)
-    if points is not None and not 1 <= points <= MAX_POINTS:
+    if points is not None and not 1 <= points <= MAX_ENTRY_POINTS:
         raise InvalidPartnerInput("capture at least 1 point", ("input", "points"))
     held = await partner_hold(mongo, partner_id, hold_id)
     order_key = order_id_of(partner_id, held.reference or "")
@@ -173,6 +173,8 @@ async def release_points(mongo: Mongo, clock: Clock, partner_id: str, hold_id: s
         raise HoldNotActive(f"the hold is {exc.status}") from None
 
 
-async def member_balance(mongo: Mongo, member: MemberRef) -> tuple[str, ledger.Balance]:
+async def member_balance(
+    mongo: Mongo, clock: Clock, member: MemberRef
+) -> tuple[str, ledger.Balance]:
     found = await find_member(mongo, member, active=False)
-    return found.id, await ledger.get_balance(mongo, found.id)
+    return found.id, await ledger.get_balance(mongo, found.id, clock.now())

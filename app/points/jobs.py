@@ -32,7 +32,7 @@ from app.audit import record_audit
 from app.clock import Clock
 from app.db import Document, Mongo, newest_by_id, run_in_transaction
 from app.jobs.leases import acquire, release
-from app.ledger import Entry, IdempotencyConflict, LedgerUnit, run_in_ledger
+from app.ledger import AccountClosed, Entry, IdempotencyConflict, LedgerUnit, run_in_ledger
 from app.points.corrections import check_key, check_reason, check_until
 from app.points.selection import MemberFilter, select
 
@@ -268,7 +268,7 @@ async def _handle(
             idempotency_key=f"points-job:{job.id}:{member_id}", fingerprint=job.id,
             replay=handled_before,
         )  # fmt: skip
-    except _Active:
+    except (_Active, AccountClosed):  # active again, or erased since: left alone
         return await _advance(mongo, job, {"done": 1, "skipped": 1})
 
 

@@ -18,8 +18,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from pymongo.asynchronous.client_session import AsyncClientSession
+
 from app.clock import Clock
 from app.db import Mongo
+from app.ledger import overdue_points
 from app.program.service import current_program
 from app.reports.periods import (
     MAX_DAYS,
@@ -30,7 +33,7 @@ from app.reports.periods import (
     just_after,
 )
 from app.reports.table import Table
-from app.reports.totals import ledger_totals
+from app.reports.totals import Key, Totals, ledger_totals
 from app.reports.values import PointValue, value_history
 
 ONE_MS = timedelta(milliseconds=1)
@@ -88,10 +91,17 @@ async def liability_as_of(
 
 
 async def liability_until(mongo: Mongo, until: datetime) -> Liability:
-    """The liability counting the entries that occurred before `until` (exclusive)."""
+    """The liability counting the entries that occurred before `until` (exclusive), less the
+    points whose expiry passed before it that the expiry job has not yet taken (one snapshot)."""
     history = await value_history(mongo)
-    totals = (await ledger_totals(mongo, None, until)).get(None)
-    net = 0 if totals is None else totals.points
+
+    async def read(session: AsyncClientSession) -> tuple[Totals | None, int]:
+        totals = (await ledger_totals(mongo, None, until, session=session)).get(None)
+        overdue = sum(points for _, points in await overdue_points(mongo, until, session))
+        return totals, overdue
+
+    totals, overdue = await mongo.transaction(read)
+    net = (0 if totals is None else totals.points) - overdue
     debt = 0 if totals is None else totals.debt
     return Liability(until - ONE_MS, net + debt, debt, net, history.before(until))
 
@@ -101,8 +111,15 @@ async def liability_series(mongo: Mongo, first: date, last: date) -> LiabilitySe
     history = await value_history(mongo)
     zone = (await current_program(mongo)).zone
     span = date_range(first, last, zone, MAX_DAYS[Period.DAY])
-    opening = (await ledger_totals(mongo, None, span.start)).get(None)
-    daily = await ledger_totals(mongo, span.start, span.end, Period.DAY, zone)
+
+    async def read(
+        session: AsyncClientSession,
+    ) -> tuple[Totals | None, dict[Key, Totals], list[tuple[datetime, int]]]:
+        opening = (await ledger_totals(mongo, None, span.start, session=session)).get(None)
+        daily = await ledger_totals(mongo, span.start, span.end, Period.DAY, zone, session=session)
+        return opening, daily, await overdue_points(mongo, span.end, session)
+
+    opening, daily, overdue = await mongo.transaction(read)
     by_date = {key.astimezone(zone).date(): sums for key, sums in daily.items() if key}
     net = 0 if opening is None else opening.points
     debt = 0 if opening is None else opening.debt
@@ -113,6 +130,14 @@ async def liability_series(mongo: Mongo, first: date, last: date) -> LiabilitySe
         if sums is not None:
             net, debt = net + sums.points, debt + sums.debt
         until = end_of_day(on, zone)
-        days.append((on, Liability(until - ONE_MS, net + debt, debt, net, history.before(until))))
+        late = sum(points for at, points in overdue if at < until)  # not expired by the job yet
+        days.append(
+            (
+                on,
+                Liability(
+                    until - ONE_MS, net - late + debt, debt, net - late, history.before(until)
+                ),
+            )
+        )
         on += timedelta(days=1)
     return LiabilitySeries(tuple(days))

@@ -85,9 +85,12 @@ async def ledger_totals(
     end: datetime,
     by: Period | None = None,
     zone: ZoneInfo = UTC_ZONE,
+    *,
+    session: AsyncClientSession | None = None,
 ) -> dict[Key, Totals]:
     """Sums of the entries with start ≤ occurred_at < end (no start: since the first), per
-    period of `by` in `zone` (keyed by its first instant, UTC), or in all (key None)."""
+    period of `by` in `zone` (keyed by its first instant, UTC), or in all (key None); in the
+    caller's `session` (its snapshot), or in a transaction of its own."""
 
     async def work(session: AsyncClientSession) -> dict[Key, Totals]:
         mark = await watermark(mongo, session)
@@ -101,6 +104,8 @@ async def ledger_totals(
                     _add_entry_row(totals, row)
         return totals
 
+    if session is not None:
+        return await work(session)
     return await mongo.transaction(work)
 
 

@@ -166,18 +166,21 @@ async def resolve_quote_offset(
     info: Info, member: MemberRefInput, order_amount: str
 ) -> OffsetQuote:
     await partner_id(info, "points:redeem")
-    mongo = info.context.runtime.mongo
+    runtime = info.context.runtime
     return OffsetQuote.of(
-        await as_query(lambda: quote_offset(mongo, member.to_ref(), order_amount), arguments=True)
+        await as_query(
+            lambda: quote_offset(runtime.mongo, runtime.clock, member.to_ref(), order_amount),
+            arguments=True,
+        )
     )
 
 
 async def resolve_member_balance(info: Info, member: MemberRefInput) -> MemberBalance | None:
     await partner_id(info, "points:read")
-    mongo = info.context.runtime.mongo
+    runtime = info.context.runtime
     try:
         member_id, balance = await as_query(
-            lambda: member_balance(mongo, member.to_ref()), arguments=True
+            lambda: member_balance(runtime.mongo, runtime.clock, member.to_ref()), arguments=True
         )
     except Refused as exc:
         if (exc.extensions or {}).get("code") == "NOT_FOUND":

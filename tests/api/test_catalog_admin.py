@@ -145,12 +145,14 @@ async def test_cancelling_gives_points_and_stock_back_and_voids_the_coupon_but_n
     token = member_token(issuer, member)
     first = (await _do(client, REDEEM, token, rewardId=reward, idempotencyKey="r1"))["redemption"]
     second = (await _do(client, REDEEM, token, rewardId=reward, idempotencyKey="r2"))["redemption"]
-    assert (await get_balance(runtime.mongo, member)).available == 100
+    assert (await get_balance(runtime.mongo, member, clock.now())).available == 100
 
     cancelled = await _do(client, CANCEL, admin, redemptionId=first["id"], reason="out of beans")
     assert cancelled["redemption"]["status"] == "CANCELLED"
     assert await _do(client, CANCEL, admin, redemptionId=first["id"], reason="again") == cancelled
-    assert (await get_balance(runtime.mongo, member)).available == 200  # once, not twice
+    assert (
+        await get_balance(runtime.mongo, member, clock.now())
+    ).available == 200  # once, not twice
     stock = await runtime.mongo["rewards"].find_one({"_id": reward_id(reward)})
     assert stock is not None and stock["stock"] == 1
     void = await _do(client, USE, partner, code=first["couponCode"])
@@ -162,7 +164,7 @@ async def test_cancelling_gives_points_and_stock_back_and_voids_the_coupon_but_n
     assert [e["code"] for e in twice["userErrors"]] == ["COUPON_USED"]
     refused = await _do(client, CANCEL, admin, redemptionId=second["id"], reason="too late")
     assert [e["code"] for e in refused["userErrors"]] == ["COUPON_USED"]
-    assert (await get_balance(runtime.mongo, member)).available == 200
+    assert (await get_balance(runtime.mongo, member, clock.now())).available == 200
     kinds = await runtime.mongo["ledger"].find({"member_id": member}).sort("seq", 1).to_list(None)
     assert [(e["kind"], e["points"]) for e in kinds] == [
         ("EARN", 300), ("REDEEM", -100), ("REDEEM", -100), ("REVERSAL", 100)]  # fmt: skip
@@ -300,7 +302,7 @@ async def test_cancelled_points_come_back_under_their_own_expiry_and_expired_one
     )
     expiries = sorted((lot["expires_at"] - start).days for lot in lots if lot["remaining"])
     assert expiries == [10, 400, 400]  # the restored 100 and 50 keep 10 and 400 days
-    assert (await get_balance(runtime.mongo, member)).available == 200
+    assert (await get_balance(runtime.mongo, member, clock.now())).available == 200
 
     # a second member redeems the same way, and cancels after the soon lot's expiry has passed
     other = await make_member(runtime, clock)
@@ -315,7 +317,7 @@ async def test_cancelled_points_come_back_under_their_own_expiry_and_expired_one
     assert late["points"] == 50 and late["restored"] == {
         "points": 150, "given_back": 50, "expired_since": 100}  # fmt: skip
     assert "100 of the 150 points had expired since" in late["description"]
-    assert (await get_balance(runtime.mongo, other)).available == 100
+    assert (await get_balance(runtime.mongo, other, clock.now())).available == 100
     assert await verify_balances(runtime.mongo) == []
 
 

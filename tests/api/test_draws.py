@@ -70,7 +70,9 @@ async def test_entries_spend_the_cost_record_the_prize_and_replay_and_limits_hol
     fourth = await _do(client, ENTER, token, drawId=draw["id"], idempotencyKey="k4")
     assert fourth["userErrors"] == [{"code": "LIMIT_REACHED", "field": ["input", "drawId"]}]
     bonus = sum(w["entry"]["prizePoints"] for w in won)
-    assert (await get_balance(runtime.mongo, member)).available == 1_000 - 3 * 50 + bonus
+    assert (
+        await get_balance(runtime.mongo, member, clock.now())
+    ).available == 1_000 - 3 * 50 + bonus
     spends = (
         await runtime.mongo["ledger"].find({"member_id": member, "kind": "REDEEM"}).to_list(None)
     )
@@ -131,7 +133,7 @@ async def test_refusals_spend_nothing(
     assert missing["userErrors"] == [{"code": "NOT_FOUND", "field": ["input", "drawId"]}]
     bad = await _do(client, CREATE, admin, **_draw_input(clock, "d2", cost=0))
     assert bad["userErrors"] == [{"code": "INVALID_INPUT", "field": ["input", "cost"]}]
-    assert (await get_balance(runtime.mongo, poor)).available == 40
+    assert (await get_balance(runtime.mongo, poor, clock.now())).available == 40
 
 
 @pytest.mark.parametrize("kind", ["member", "partner", "admin without draws:write"])
@@ -264,5 +266,5 @@ async def test_members_page_their_own_entries_and_a_suspended_member_cannot_ente
     refused = await _do(client, ENTER, member_token(issuer, other), drawId=draw["id"],
                         idempotencyKey="after-suspension")  # fmt: skip
     assert refused["userErrors"] == [{"code": "MEMBER_SUSPENDED", "field": ["input", "drawId"]}]
-    assert (await get_balance(runtime.mongo, other)).available == 950 + (
+    assert (await get_balance(runtime.mongo, other, clock.now())).available == 950 + (
         await runtime.mongo["draw_entries"].find_one({"member_id": other}))["prize_points"]  # fmt: skip

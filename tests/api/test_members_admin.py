@@ -165,7 +165,7 @@ async def test_a_suspended_member_cannot_sign_in_refresh_or_redeem_until_reactiv
     assert renewed["userErrors"][0]["code"] == "INVALID_REFRESH_TOKEN"
     login = {"phone": "13800138001", "password": "correct horse"}
     assert data(await ask(client, LOG_IN, variables={"input": login}))["logIn"]["session"] is None
-    assert (await get_balance(runtime.mongo, member_id)).available == 500
+    assert (await get_balance(runtime.mongo, member_id, clock.now())).available == 500
 
     clock.advance(timedelta(minutes=1))
     back = await _do(client, REACTIVATE, admin, memberId=gid(member_id), reason="resolved")
@@ -235,7 +235,7 @@ async def test_erasure_keeps_the_ledger_whole_and_export_returns_what_is_stored(
     assert "phone" not in after["profile"] and after["profile"]["status"] == "erased"
     assert "13800138001" not in json.dumps(after)
     assert [e["points"] for e in after["ledger"]] == [300]
-    assert (await get_balance(runtime.mongo, member_id)).available == 300
+    assert (await get_balance(runtime.mongo, member_id, clock.now())).available == 300
     assert await verify_balances(runtime.mongo) == []
     entries = await _audit(client, admin, f"member:{member_id}")
     assert [e["action"] for e in entries] == ["member.export", "member.erase", "member.export"]

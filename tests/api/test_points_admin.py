@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -12,7 +12,7 @@ import pytest
 from app.auth.principals import PrincipalKind
 from app.auth.tokens import TokenIssuer
 from app.clock import FrozenClock
-from app.ledger import verify_balances
+from app.ledger import earn, verify_balances
 from app.ledger.opening import OpeningEarn, open_books
 from app.points import run_job
 from app.program.expiry import Rolling
@@ -146,7 +146,7 @@ async def test_an_adjustment_is_refused_with_typed_errors_and_changes_nothing(
     huge = await adjust(
         client, token, memberId=gid(member), points=2**31 - 1, reason="x", idempotencyKey="f"
     )
-    assert [e["code"] for e in zero["userErrors"] + huge["userErrors"]] == ["INVALID_INPUT"] * 2
+    assert [e["code"] for e in zero["userErrors"] + huge["userErrors"]] == ["INVALID_INPUT", "POINTS_LIMIT"]
     assert await available(runtime, member) == 100
     assert await runtime.mongo["audit"].count_documents({}) == 0
 
@@ -295,3 +295,75 @@ async def test_the_same_adjustment_sent_twice_at_once_is_applied_once(
     assert await runtime.mongo["ledger"].count_documents({"kind": "ADJUST"}) == 1
     assert await runtime.mongo["audit"].count_documents({"action": "points.adjust"}) == 1
     assert await available(runtime, member) == 60
+
+
+HISTORY = """query($id: ID!) { member(id: $id) { history(first: 10) {
+  edges { node { kind points } } } } }"""
+ERASE = """mutation($i: MemberStatusInput!) { eraseMember(input: $i) {
+  member { status } userErrors { code } } }"""
+
+
+async def test_an_extension_moves_and_lists_only_live_lots_before_its_date(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer
+) -> None:
+    member = await make_member(runtime, clock)
+    until = clock.now() + timedelta(days=20)
+    # 10 expire in 5 days, 20 exactly at `until`, 40 in 2 days: by then (no job has run) gone.
+    await earn_points(runtime, clock, member, 40, "gone", policy=Rolling(days=2))
+    clock.advance(timedelta(days=3))
+    await earn_points(runtime, clock, member, 10, "soon", policy=Rolling(days=5))
+    await earn_until(runtime, member, until)
+    token = admin(issuer)
+    body = {"memberId": gid(member), "until": until.isoformat(), "reason": "outage",
+            "idempotencyKey": "x1"}  # fmt: skip
+    moved = data(await ask(client, EXTEND, token, {"input": body}))["extendExpiry"]
+    assert moved["userErrors"] == [] and moved["entry"]["kind"] == "EXTEND"
+    entry = await runtime.mongo["ledger"].find_one({"kind": "EXTEND", "member_id": member})
+    assert entry is not None
+    lots = {share["lot_id"]: share["points"] for share in entry["lots"]}
+    soon = await runtime.mongo["lots"].find_one({"member_id": member, "amount": 10})
+    assert lots == {soon["_id"]: 10}  # not the expired 40, not the 20 already at `until`
+    expired = await runtime.mongo["lots"].find_one({"member_id": member, "amount": 40})
+    assert expired["status"] == "expired" and expired["expires_at"] < until
+    assert await verify_balances(runtime.mongo) == []
+
+
+async def earn_until(runtime: Runtime, member: str, until: datetime) -> None:
+    """20 points earned now that expire exactly at `until`."""
+    days = (until - runtime.clock.now()).days
+    await earn(runtime.mongo, runtime.clock, member_id=member, points=20,
+               idempotency_key="at-until", policy=Rolling(days=days))  # fmt: skip
+    lot = await runtime.mongo["lots"].find_one({"member_id": member, "amount": 20})
+    assert lot is not None and lot["expires_at"] == until
+
+
+async def test_an_erased_members_ledger_takes_no_adjustment_or_extension_but_clearing(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer
+) -> None:
+    member = await make_member(runtime, clock)
+    never = await make_member(runtime, clock, name="Never earned")
+    await earn_points(runtime, clock, member, 100, "e1")
+    ops = issuer.mint(
+        PrincipalKind.ADMIN, "ops-1", scopes=["points:write", "members:write", "members:read"]
+    )
+    for who in (member, never):
+        erased = data(
+            await ask(client, ERASE, ops, {"i": {"memberId": gid(who), "reason": "gdpr"}})
+        )
+        assert erased["eraseMember"]["member"]["status"] == "ERASED"
+        for points in (50, -50):
+            refused = await adjust(client, ops, memberId=gid(who), points=points, reason="r",
+                                   idempotencyKey=f"{who}:{points}")  # fmt: skip
+            assert [e["code"] for e in refused["userErrors"]] == ["MEMBER_ERASED"], refused
+        body = {"memberId": gid(who), "until": (clock.now() + timedelta(days=9)).isoformat(),
+                "reason": "r", "idempotencyKey": f"{who}:x"}  # fmt: skip
+        extended = data(await ask(client, EXTEND, ops, {"input": body}))["extendExpiry"]
+        assert [e["code"] for e in extended["userErrors"]] == ["MEMBER_ERASED"]
+    # 清零 is the operator's deliberate way to take an erased member's points off the books.
+    body = {"memberId": gid(member), "reason": "erased member", "idempotencyKey": "c1"}
+    cleared = data(await ask(client, CLEAR, ops, {"input": body}))["clearPoints"]
+    assert cleared["entry"] == {"kind": "CLEAR", "points": -100}
+    kinds = [e["node"]["kind"] for e in data(await ask(client, HISTORY, ops, {"id": gid(member)}))[
+        "member"]["history"]["edges"]]  # fmt: skip
+    assert kinds == ["CLEAR", "EARN"]
+    assert await verify_balances(runtime.mongo) == []

@@ -74,13 +74,15 @@ async def test_broken_rows_are_reported_by_line_and_the_good_ones_imported_once(
     wang = await _member(mongo, "L1")
     assert (wang["phone"], wang["tier"], wang["joined_at"]) == (
         "+8613800000001", "member", datetime(2019, 5, 1, tzinfo=UTC))  # fmt: skip
-    assert (await get_balance(mongo, wang["_id"])).available == 500
+    assert (await get_balance(mongo, wang["_id"], clock.now())).available == 500
     lots = await mongo["lots"].find({"member_id": wang["_id"]}).sort("earned_at", 1).to_list(None)
     assert [(lot["earned_at"], lot["expires_at"]) for lot in lots] == [
         (datetime(2025, 1, 10, tzinfo=UTC), datetime(2026, 12, 31, tzinfo=UTC)),
         (datetime(2025, 6, 1, tzinfo=UTC), None)]  # fmt: skip
     li = await _member(mongo, "L2")
-    assert (await get_balance(mongo, li["_id"])).available == 50  # 1,000 expired in March 2025
+    assert (
+        await get_balance(mongo, li["_id"], clock.now())
+    ).available == 50  # 1,000 expired in March 2025
     assert li["tier"] == "silver"
 
     for _ in range(2):  # reruns import nothing twice and report the same refusals
@@ -90,7 +92,7 @@ async def test_broken_rows_are_reported_by_line_and_the_good_ones_imported_once(
         assert again.counts()["balances_unchanged"] == 5
         assert _lines(again) == _lines(first)
     assert await mongo["members"].count_documents({"legacy_id": {"$exists": True}}) == 3
-    assert (await get_balance(mongo, wang["_id"])).available == 500
+    assert (await get_balance(mongo, wang["_id"], clock.now())).available == 500
     assert await verify_balances(mongo) == []
     audits = await mongo["audit"].count_documents({"action": "import.run"})
     assert audits == 3
@@ -106,7 +108,10 @@ async def test_a_changed_row_is_reported_not_applied(
     assert ("members.csv", 2, "legacy_id") in _lines(summary)
     assert summary.counts()["members_changed"] == 1
     wang = await _member(mongo, "L1")
-    assert wang["name"] == "Wang Fang" and (await get_balance(mongo, wang["_id"])).available == 500
+    assert (
+        wang["name"] == "Wang Fang"
+        and (await get_balance(mongo, wang["_id"], clock.now())).available == 500
+    )
 
 
 async def test_an_import_interrupted_while_writing_books_is_finished_by_the_rerun(
@@ -126,7 +131,7 @@ async def test_an_import_interrupted_while_writing_books_is_finished_by_the_reru
     assert (counts["members_imported"], counts["balances_imported"], counts["points_imported"]) == (
         3, 5, 1640)  # fmt: skip
     wang = await _member(mongo, "L1")
-    assert (await get_balance(mongo, wang["_id"])).available == 500
+    assert (await get_balance(mongo, wang["_id"], clock.now())).available == 500
     members = {d["_id"] async for d in mongo["members"].find({}, {"_id": 1})}
     assert {d["_id"] async for d in mongo["accounts"].find({}, {"_id": 1})} <= members
     assert await mongo["import_chunks"].count_documents({}) == 0
@@ -146,7 +151,7 @@ async def test_members_written_before_a_crash_are_kept_and_not_imported_again(
     assert resumed.counts()["members_imported"] == 0
     assert resumed.counts()["members_unchanged"] == 3
     assert (await _member(mongo, "L1"))["_id"] == wang["_id"]
-    assert (await get_balance(mongo, wang["_id"])).available == 500
+    assert (await get_balance(mongo, wang["_id"], clock.now())).available == 500
     assert await mongo["import_chunks"].count_documents({}) == 0
     assert await verify_balances(mongo) == []
 

@@ -42,7 +42,7 @@ async def test_the_balance_is_one_read(
 ) -> None:
     await earn_points(mongo, clock, "m1", 10)
     handle, counter = counted
-    assert (await get_balance(handle, "m1")).available == 10
+    assert (await get_balance(handle, "m1", clock.now())).available == 10
     assert counter.names == ["find"]
 
 
@@ -56,7 +56,7 @@ async def test_expire_costs_at_most_ten_commands_per_thousand_lots(
     assert (run.lots, run.points, run.batches) == (1000, 5000, 1)
     assert counter.count <= 10, counter.names
     await assert_invariants(mongo)
-    assert (await get_balance(mongo, "m7")).lifetime_expired == 25
+    assert (await get_balance(mongo, "m7", clock.now())).lifetime_expired == 25
 
 
 async def _costs(
@@ -122,6 +122,6 @@ async def test_an_earn_renews_every_inactivity_lot_in_one_update(
     assert counter.names == ["find", "update", "update", "insert", "insert", "commitTransaction"]
     renewed = await mongo["lots"].distinct("expires_at", {"member_id": "m1"})
     assert renewed == [datetime(2027, 7, 15, 9, 0, tzinfo=UTC)]  # 18 months after the earn
-    balance = await get_balance(mongo, "m1")
+    balance = await get_balance(mongo, "m1", clock.now())
     assert balance.next_expiry == NextExpiry(datetime(2027, 7, 15, 9, 0, tzinfo=UTC), 10_010)
     await assert_invariants(mongo)

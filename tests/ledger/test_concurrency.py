@@ -45,7 +45,7 @@ async def test_a_hundred_concurrent_spends_of_ten_on_five_hundred_exactly_fifty_
     )
     assert outcomes(results) == (50, 50)
     assert all(r.requested == 10 for r in results if isinstance(r, InsufficientPoints))
-    balance = await get_balance(mongo, "m1")
+    balance = await get_balance(mongo, "m1", clock.now())
     assert (balance.available, balance.lifetime_redeemed) == (0, 500)
     assert sorted(r.balance_after for r in results if not isinstance(r, BaseException)) == list(
         range(0, 500, 10)
@@ -65,7 +65,7 @@ async def test_spend_racing_expire_never_uses_an_expired_point(
     results = await asyncio.gather(expire_due(mongo, clock), *spends, return_exceptions=True)
     assert isinstance(results[0], JobRun)
     assert outcomes(results[1:]) == (1, 2)
-    balance = await get_balance(mongo, "m1")
+    balance = await get_balance(mongo, "m1", clock.now())
     assert (balance.available, balance.lifetime_expired, balance.lifetime_redeemed) == (10, 100, 20)
     await assert_invariants(mongo)
 
@@ -86,7 +86,7 @@ async def test_hold_racing_spend_never_reserves_what_was_spent(
     results = await asyncio.gather(*calls, return_exceptions=True)
     assert outcomes(results) == (3, 7)
     holds_won = sum(isinstance(r, Hold) for r in results)
-    balance = await get_balance(mongo, "m1")
+    balance = await get_balance(mongo, "m1", clock.now())
     assert (balance.available, balance.held) == (10, 30 * holds_won)
     await assert_invariants(mongo)
 

@@ -45,10 +45,10 @@ async def test_reversing_a_pending_earn_takes_its_points_back(
         earned.id,
         0,
     )
-    balance = await get_balance(mongo, "m1")
+    balance = await get_balance(mongo, "m1", clock.now())
     assert (balance.pending, balance.debt, balance.lifetime_earned) == (60, 0, 60)
     await reverse(mongo, clock, entry_id=earned.id, idempotency_key=key())  # the rest
-    assert (await get_balance(mongo, "m1")).pending == 0
+    assert (await get_balance(mongo, "m1", clock.now())).pending == 0
     with pytest.raises(ReversalExceedsEarn):
         await reverse(mongo, clock, entry_id=earned.id, points=1, idempotency_key=key())
     await assert_invariants(mongo)
@@ -61,14 +61,14 @@ async def test_reversing_spent_points_records_debt_that_later_earns_pay_first(
     await spend(mongo, clock, member_id="m1", points=80, idempotency_key=key())
     entry = await reverse(mongo, clock, entry_id=earned.id, idempotency_key=key())
     assert (entry.points, entry.debt_change) == (-100, 80)
-    balance = await get_balance(mongo, "m1")
+    balance = await get_balance(mongo, "m1", clock.now())
     assert (balance.available, balance.debt) == (0, 80)
     lot = await mongo["lots"].find_one({"_id": ObjectId(earned.lots[0].lot_id)})
     assert lot is not None and lot["remaining"] == 0 and lot["status"] == "reversed"
     paying = await earn_points(mongo, clock, "m1", 50)
     assert (paying.debt_change, paying.balance_after) == (-50, 0)
     await earn_points(mongo, clock, "m1", 50)
-    balance = await get_balance(mongo, "m1")
+    balance = await get_balance(mongo, "m1", clock.now())
     assert (balance.available, balance.debt) == (20, 0)
     await assert_invariants(mongo)
 
@@ -127,7 +127,7 @@ async def test_adjustments_add_a_lot_or_take_points_with_reason_and_actor(
             actor="staff:7",
             idempotency_key=key(),
         )
-    balance = await get_balance(mongo, "m1")
+    balance = await get_balance(mongo, "m1", clock.now())
     assert (balance.available, balance.lifetime_earned, balance.lifetime_redeemed) == (15, 0, 0)
     await assert_invariants(mongo)
 
@@ -149,7 +149,7 @@ async def test_clear_takes_every_point_to_zero_and_releases_holds(
         idempotency_key=key(),
     )
     assert (entry.kind, entry.points, entry.balance_after) == (EntryKind.CLEAR, -140, 0)
-    balance = await get_balance(mongo, "m1")
+    balance = await get_balance(mongo, "m1", clock.now())
     assert (balance.available, balance.pending, balance.held) == (0, 0, 0)
     assert (await get_hold(mongo, reserved.id)).status is HoldStatus.RELEASED
     await assert_invariants(mongo)
@@ -176,7 +176,7 @@ async def test_extend_moves_the_expiry_of_lots_expiring_sooner(
         until,
         1,
     )
-    assert (await get_balance(mongo, "m1")).next_expiry == NextExpiry(until, 10)
+    assert (await get_balance(mongo, "m1", clock.now())).next_expiry == NextExpiry(until, 10)
     clock.advance(timedelta(days=10))
     assert (await expire_due(mongo, clock)).lots == 0
     await assert_invariants(mongo)

@@ -48,7 +48,7 @@ async def test_earn_credits_a_lot_and_an_entry_with_its_breakdown(
         100,
         "available",
     )
-    balance = await get_balance(mongo, "m1")
+    balance = await get_balance(mongo, "m1", clock.now())
     assert (balance.available, balance.lifetime_earned, balance.last_activity_at) == (
         100,
         100,
@@ -68,7 +68,7 @@ async def test_points_stay_pending_until_the_return_window_closes(
     mongo: Mongo, clock: FrozenClock
 ) -> None:
     await earn_points(mongo, clock, "m1", 100, available_at=clock.now() + timedelta(days=7))
-    balance = await get_balance(mongo, "m1")
+    balance = await get_balance(mongo, "m1", clock.now())
     assert (balance.available, balance.pending) == (0, 100)
     with pytest.raises(InsufficientPoints) as error:
         await spend(mongo, clock, member_id="m1", points=10, idempotency_key=key())
@@ -76,7 +76,7 @@ async def test_points_stay_pending_until_the_return_window_closes(
     clock.advance(timedelta(days=7))
     run = await mature_due(mongo, clock)
     assert (run.lots, run.points, run.done) == (1, 100, True)
-    balance = await get_balance(mongo, "m1")
+    balance = await get_balance(mongo, "m1", clock.now())
     assert (balance.available, balance.pending) == (100, 0)
     assert (await mature_due(mongo, clock)).lots == 0
     await assert_invariants(mongo)
@@ -98,7 +98,7 @@ async def test_spend_takes_soonest_expiring_lot_first_then_oldest(
         (late.lots[0].lot_id, 100),
         (never.lots[0].lot_id, 50),
     ]
-    assert (await get_balance(mongo, "m1")).lifetime_redeemed == 250
+    assert (await get_balance(mongo, "m1", clock.now())).lifetime_redeemed == 250
     await assert_invariants(mongo)
 
 
@@ -106,11 +106,11 @@ async def test_not_enough_points_is_a_typed_error_and_changes_nothing(
     mongo: Mongo, clock: FrozenClock
 ) -> None:
     await earn_points(mongo, clock, "m1", 30)
-    before = await get_balance(mongo, "m1")
+    before = await get_balance(mongo, "m1", clock.now())
     with pytest.raises(InsufficientPoints) as error:
         await spend(mongo, clock, member_id="m1", points=31, idempotency_key=key())
     assert (error.value.available, error.value.requested) == (30, 31)
-    assert await get_balance(mongo, "m1") == before
+    assert await get_balance(mongo, "m1", clock.now()) == before
     assert await mongo["ledger"].count_documents({"kind": "REDEEM"}) == 0
     with pytest.raises(InsufficientPoints):
         await spend(mongo, clock, member_id="nobody", points=1, idempotency_key=key())
@@ -132,7 +132,7 @@ async def test_expiry_is_stamped_at_issue_so_a_program_change_never_moves_it(
     assert one["expires_at"] == clock.now() + timedelta(days=30)
     assert one["policy"] == {"kind": "rolling", "params": {"days": 30}, "version": 1, "tz": "UTC"}
     assert two["expires_at"] == clock.now() + timedelta(days=365) and two["policy"]["version"] == 2
-    balance = await get_balance(mongo, "m1")
+    balance = await get_balance(mongo, "m1", clock.now())
     assert balance.next_expiry == NextExpiry(clock.now() + timedelta(days=30), 10)
 
 
@@ -145,12 +145,12 @@ async def test_expire_takes_the_remaining_points_of_due_lots_exactly_once(
     await earn_points(mongo, clock, "m1", 20)
     await spend(mongo, clock, member_id="m1", points=30, idempotency_key=key())
     end = datetime(2027, 12, 31, 16, 0, tzinfo=UTC)
-    assert (await get_balance(mongo, "m1")).next_expiry == NextExpiry(end, 120)
+    assert (await get_balance(mongo, "m1", clock.now())).next_expiry == NextExpiry(end, 120)
     assert (await expire_due(mongo, clock, as_of=end - timedelta(microseconds=1000))).lots == 0
     run = await expire_due(mongo, clock, as_of=end)
     assert (run.lots, run.points, run.members) == (2, 120, 1)
     assert (await expire_due(mongo, clock, as_of=end)).lots == 0
-    balance = await get_balance(mongo, "m1")
+    balance = await get_balance(mongo, "m1", clock.now())
     assert (balance.available, balance.lifetime_expired, balance.next_expiry) == (20, 120, None)
     expired = await list_entries(mongo, "m1", kinds=(EntryKind.EXPIRE,))
     assert sorted(e.points for _, e in expired.entries) == [-70, -50]
@@ -166,7 +166,7 @@ async def test_a_spend_never_uses_points_whose_expiry_has_passed(
         await spend(mongo, clock, member_id="m1", points=10, idempotency_key=key())
     assert error.value.available == 0
     await earn_points(mongo, clock, "m1", 5)  # the next write expires the lot on its way
-    assert (await get_balance(mongo, "m1")).lifetime_expired == 100
+    assert (await get_balance(mongo, "m1", clock.now())).lifetime_expired == 100
     assert (await expire_due(mongo, clock)).lots == 0
     await assert_invariants(mongo)
 
@@ -184,7 +184,7 @@ async def test_inactivity_expires_everything_after_days_without_earn_or_spend(
     )  # resets the clock again
     clock.advance(timedelta(days=89))
     assert (await expire_due(mongo, clock)).lots == 0
-    assert (await get_balance(mongo, "m1")).next_expiry == NextExpiry(
+    assert (await get_balance(mongo, "m1", clock.now())).next_expiry == NextExpiry(
         clock.now() + timedelta(days=1), 105
     )
     clock.advance(timedelta(days=1))
@@ -203,12 +203,12 @@ async def test_an_earn_posted_late_renews_inactivity_from_when_it_was_earned(
     await earn_points(mongo, clock, "m1", 100, policy=policy)
     clock.advance(timedelta(days=30))
     await earn_points(mongo, clock, "m1", 10, policy=policy, earned_at=start + timedelta(days=20))
-    balance = await get_balance(mongo, "m1")
+    balance = await get_balance(mongo, "m1", clock.now())
     assert balance.next_expiry == NextExpiry(start + timedelta(days=110), 110)
     assert balance.last_activity_at == start + timedelta(days=20)
     # Posted late but earned before the last activity: nothing moves earlier.
     await earn_points(mongo, clock, "m1", 1, policy=policy, earned_at=start + timedelta(days=5))
-    balance = await get_balance(mongo, "m1")
+    balance = await get_balance(mongo, "m1", clock.now())
     assert balance.next_expiry == NextExpiry(start + timedelta(days=110), 111)
     assert balance.last_activity_at == start + timedelta(days=20)
     await assert_invariants(mongo)

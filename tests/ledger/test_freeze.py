@@ -31,17 +31,17 @@ async def test_a_frozen_account_neither_spends_nor_holds_but_earns_refunds_and_c
     with pytest.raises(AccountFrozen):
         await hold(mongo, clock, member_id="m1", points=10, ttl=timedelta(minutes=5),
                    idempotency_key=key())  # fmt: skip
-    assert (await get_balance(mongo, "m1")).available == 100  # nothing half-done
+    assert (await get_balance(mongo, "m1", clock.now())).available == 100  # nothing half-done
 
     await earn_points(mongo, clock, "m1", 5)
     await adjust(mongo, clock, member_id="m1", points=-20, reason="fraud", actor="admin:ops",
                  idempotency_key=key())  # fmt: skip
     await reverse(mongo, clock, entry_id=earned.id, points=30, idempotency_key=key())
-    assert (await get_balance(mongo, "m1")).available == 55
+    assert (await get_balance(mongo, "m1", clock.now())).available == 55
 
     await set_frozen(mongo, "m1", False)
     await spend(mongo, clock, member_id="m1", points=55, idempotency_key=key())
-    assert (await get_balance(mongo, "m1")).available == 0
+    assert (await get_balance(mongo, "m1", clock.now())).available == 0
     await assert_invariants(mongo)
 
 
@@ -58,7 +58,7 @@ async def test_spends_racing_the_freeze_commit_whole_or_are_refused_and_none_pas
     outcomes = results[1:]
     assert all(isinstance(o, AccountFrozen) or not isinstance(o, BaseException) for o in outcomes)
     spent = sum(1 for o in outcomes if not isinstance(o, BaseException))
-    assert (await get_balance(mongo, "m2")).available == 1_000 - spent
+    assert (await get_balance(mongo, "m2", clock.now())).available == 1_000 - spent
     with pytest.raises(AccountFrozen):
         await spend(mongo, clock, member_id="m2", points=1, idempotency_key=key())
     await assert_invariants(mongo)

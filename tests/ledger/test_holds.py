@@ -42,7 +42,7 @@ async def test_held_points_are_not_spendable(mongo: Mongo, clock: FrozenClock) -
         70,
         clock.now() + TTL,
     )
-    balance = await get_balance(mongo, "m1")
+    balance = await get_balance(mongo, "m1", clock.now())
     assert (balance.available, balance.held) == (30, 70)
     with pytest.raises(InsufficientPoints) as error:
         await spend(mongo, clock, member_id="m1", points=31, idempotency_key=key())
@@ -68,7 +68,7 @@ async def test_capture_part_of_a_hold_redeems_it_and_releases_the_rest(
         45,
         entry.id,
     )
-    balance = await get_balance(mongo, "m1")
+    balance = await get_balance(mongo, "m1", clock.now())
     assert (balance.available, balance.held, balance.lifetime_redeemed) == (55, 0, 45)
     with pytest.raises(HoldNotActive):
         await capture(mongo, clock, hold_id=reserved.id, idempotency_key=key())
@@ -93,7 +93,7 @@ async def test_release_gives_the_points_back_once(mongo: Mongo, clock: FrozenClo
     assert (await release(mongo, clock, hold_id=reserved.id)).status is HoldStatus.RELEASED
     again = await release(mongo, clock, hold_id=reserved.id)
     assert again.status is HoldStatus.RELEASED
-    balance = await get_balance(mongo, "m1")
+    balance = await get_balance(mongo, "m1", clock.now())
     assert (balance.available, balance.held) == (100, 0)
     await assert_invariants(mongo)
 
@@ -113,7 +113,7 @@ async def test_expired_holds_are_released_by_the_job_and_cannot_be_captured(
     run = await release_expired_holds(mongo, clock, batch_size=1)
     assert (run.holds, run.points, run.members, run.batches) == (2, 70, 2, 2)
     assert (await get_hold(mongo, first.id)).status is HoldStatus.EXPIRED
-    assert [(await get_balance(mongo, m)).held for m in ("m1", "m2")] == [0, 30]
+    assert [(await get_balance(mongo, m, clock.now())).held for m in ("m1", "m2")] == [0, 30]
     assert (await release_expired_holds(mongo, clock)).holds == 0
     await assert_invariants(mongo)
 
@@ -128,11 +128,11 @@ async def test_points_held_when_their_lot_expires_expire_on_release_not_before(
     clock.advance(timedelta(days=1))
     run = await expire_due(mongo, clock)
     assert (run.lots, run.points) == (1, 40)
-    balance = await get_balance(mongo, "m1")
+    balance = await get_balance(mongo, "m1", clock.now())
     assert (balance.available, balance.held, balance.lifetime_expired) == (0, 60, 40)
     await assert_invariants(mongo)
     await release(mongo, clock, hold_id=reserved.id)
-    balance = await get_balance(mongo, "m1")
+    balance = await get_balance(mongo, "m1", clock.now())
     assert (balance.available, balance.held, balance.lifetime_expired) == (0, 0, 100)
     expired = await list_entries(mongo, "m1", kinds=(EntryKind.EXPIRE,))
     assert sorted(e.points for _, e in expired.entries) == [
@@ -151,7 +151,7 @@ async def test_points_held_when_their_lot_expires_can_still_be_captured(
     )
     clock.advance(timedelta(days=1))
     await capture(mongo, clock, hold_id=reserved.id, points=50, idempotency_key=key())
-    balance = await get_balance(mongo, "m1")
+    balance = await get_balance(mongo, "m1", clock.now())
     assert (
         balance.available,
         balance.held,
@@ -173,6 +173,6 @@ async def test_clearing_releases_a_hold_whose_lot_expired_and_its_points_expire_
     await expire_due(mongo, clock)  # 60 expire; the 40 held stay on the expired lot
     await clear(mongo, clock, member_id="m1", reason="closed", actor="ops", idempotency_key=key())
     assert (await get_hold(mongo, held.id)).status is HoldStatus.RELEASED
-    balance = await get_balance(mongo, "m1")
+    balance = await get_balance(mongo, "m1", clock.now())
     assert (balance.available, balance.held, balance.lifetime_expired) == (0, 0, 100)
     await assert_invariants(mongo)

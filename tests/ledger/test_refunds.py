@@ -35,7 +35,7 @@ async def test_refunding_an_earn_whose_points_expired_takes_nothing(
     await earn_points(mongo, clock, "m1", 50)
     clock.advance(timedelta(days=11))
     entry = await reverse(mongo, clock, entry_id=first.id, idempotency_key=key())
-    balance = await get_balance(mongo, "m1")
+    balance = await get_balance(mongo, "m1", clock.now())
     assert (balance.available, balance.debt) == (50, 0)
     assert (entry.kind, entry.points, entry.debt_change) == (EntryKind.REVERSAL, 0, 0)
     assert entry.refund == Refund(100, 0, 0, 0, already_expired=100, already_cleared=0)
@@ -51,7 +51,7 @@ async def test_refunding_an_earn_after_clearing_takes_nothing(
     await clear(mongo, clock, member_id="m1", reason="dormant", actor="ops", idempotency_key=key())
     await earn_points(mongo, clock, "m1", 30)
     entry = await reverse(mongo, clock, entry_id=first.id, idempotency_key=key())
-    balance = await get_balance(mongo, "m1")
+    balance = await get_balance(mongo, "m1", clock.now())
     assert (balance.available, balance.debt) == (30, 0)
     assert entry.refund == Refund(100, 0, 0, 0, already_expired=0, already_cleared=100)
     await assert_invariants(mongo)
@@ -72,7 +72,7 @@ async def test_partial_refunds_take_what_is_on_the_lot_then_what_was_spent_and_n
     assert second.refund == Refund(50, 0, 0, 0, already_expired=50, already_cleared=0)
     with pytest.raises(ReversalExceedsEarn):
         await reverse(mongo, clock, entry_id=order.id, points=1, idempotency_key=key())
-    balance = await get_balance(mongo, "m1")
+    balance = await get_balance(mongo, "m1", clock.now())
     assert (balance.available, balance.debt) == (0, 15)  # exactly the 40 spent, charged once
     await assert_invariants(mongo)
 
@@ -84,7 +84,7 @@ async def test_a_refund_takes_the_points_still_on_its_lot_before_charging_spent_
     await spend(mongo, clock, member_id="m1", points=30, idempotency_key=key())
     entry = await reverse(mongo, clock, entry_id=order.id, points=80, idempotency_key=key())
     assert entry.refund == Refund(80, 70, 0, 10, already_expired=0, already_cleared=0)
-    balance = await get_balance(mongo, "m1")
+    balance = await get_balance(mongo, "m1", clock.now())
     assert (balance.available, balance.debt) == (0, 10)
     await assert_invariants(mongo)
 
@@ -101,13 +101,13 @@ async def test_pending_points_pay_the_debt_when_they_mature(
     mongo: Mongo, clock: FrozenClock
 ) -> None:
     await _owe_100_with_500_pending(mongo, clock)
-    balance = await get_balance(mongo, "m1")
+    balance = await get_balance(mongo, "m1", clock.now())
     assert (balance.available, balance.pending, balance.debt) == (0, 500, 100)
 
     clock.advance(timedelta(days=7))
     run = await mature_due(mongo, clock)
     assert run.lots == 1
-    balance = await get_balance(mongo, "m1")
+    balance = await get_balance(mongo, "m1", clock.now())
     assert (balance.available, balance.pending, balance.debt) == (400, 0, 0)
     matured = await list_entries(mongo, "m1", kinds=(EntryKind.MATURE,))
     assert [(e.points, e.debt_change) for _, e in matured.entries] == [(0, -100)]
@@ -120,6 +120,6 @@ async def test_the_next_operation_matures_points_and_pays_debt_before_a_spend(
     await _owe_100_with_500_pending(mongo, clock)
     clock.advance(timedelta(days=7))
     await spend(mongo, clock, member_id="m1", points=400, idempotency_key=key())  # no job ran
-    balance = await get_balance(mongo, "m1")
+    balance = await get_balance(mongo, "m1", clock.now())
     assert (balance.available, balance.debt) == (0, 0)
     await assert_invariants(mongo)

@@ -57,7 +57,7 @@ async def test_the_spend_and_the_callers_write_commit_together(
 ) -> None:
     await earn_points(mongo, clock, "m1", 100)
     assert await buy(mongo, clock, "o1", 30) == "o1"
-    assert (await get_balance(mongo, "m1")).available == 70
+    assert (await get_balance(mongo, "m1", clock.now())).available == 70
     entry = await mongo["ledger"].find_one({"kind": "REDEEM"})
     assert (entry["idempotency_key"], entry["order_id"], entry["seq"]) == ("order:o1", "o1", 2)
     assert await mongo["orders"].count_documents({"entry_id": str(entry["_id"])}) == 1
@@ -70,7 +70,7 @@ async def test_a_refusal_after_the_spend_changes_nothing(mongo: Mongo, clock: Fr
         await buy(mongo, clock, "o1", 30, refuse=True)
     with pytest.raises(InsufficientPoints):
         await buy(mongo, clock, "o2", 300)
-    assert (await get_balance(mongo, "m1")).available == 100
+    assert (await get_balance(mongo, "m1", clock.now())).available == 100
     assert await mongo["orders"].count_documents({}) == 0
     assert await mongo["ledger"].count_documents({}) == 1
 
@@ -84,7 +84,7 @@ async def test_a_replay_returns_the_first_result_and_another_request_is_a_confli
     assert await buy(mongo, clock, "o1", 30) == "replayed o1"
     with pytest.raises(IdempotencyConflict):
         await buy(mongo, clock, "o1", 10)
-    assert (await get_balance(mongo, "m1")).available == 20
+    assert (await get_balance(mongo, "m1", clock.now())).available == 20
     assert await mongo["orders"].count_documents({}) == 1
     await assert_invariants(mongo)
 
@@ -121,7 +121,7 @@ async def test_a_unit_can_earn_and_spend_for_two_members_at_once(
     )
     assert (given.idempotency_key, received.idempotency_key) == ("gift:1", "gift:1#2")
     assert received.lots[0].points == 40
-    assert [(await get_balance(mongo, m)).available for m in ("m1", "m2")] == [60, 40]
+    assert [(await get_balance(mongo, m, clock.now())).available for m in ("m1", "m2")] == [60, 40]
     lot = await mongo["lots"].find_one({"member_id": "m2"})
     assert lot["expires_at"] == clock.now() + timedelta(days=30)
     await assert_invariants(mongo)
@@ -173,7 +173,7 @@ async def test_a_unit_reverses_an_earn_and_credits_points_back_in_one_transactio
     # credit of 25 pays debt first.
     assert (reversal.points, reversal.debt_change) == (-60, 30)
     assert (credit.kind.value, credit.points) == ("ADJUST", 25)
-    balance = await get_balance(mongo, "m1")
+    balance = await get_balance(mongo, "m1", clock.now())
     assert (balance.available, balance.debt, balance.lifetime_earned) == (0, 5, 90)
     with pytest.raises(ReversalExceedsEarn):
         await run_in_ledger(
@@ -219,7 +219,7 @@ async def test_a_unit_captures_part_of_a_hold_with_the_callers_write_or_not_at_a
         mongo, clock, lambda unit: pay(unit, False), idempotency_key="pay:2", fingerprint="40",
         replay=first,
     ) == entry  # fmt: skip
-    balance = await get_balance(mongo, "m1")
+    balance = await get_balance(mongo, "m1", clock.now())
     assert (balance.available, balance.held) == (60, 0)
     await assert_invariants(mongo)
 
@@ -253,7 +253,7 @@ async def test_a_unit_adjusts_both_ways_and_a_negative_beyond_the_balance_is_ref
     assert (refused.value.available, refused.value.requested) == (75, 76)
     with pytest.raises(InvalidPoints):
         await correct(mongo, clock, "a4", lambda u: u.adjust("m1", 0, reason="nothing"))
-    assert (await get_balance(mongo, "m1")).available == 75
+    assert (await get_balance(mongo, "m1", clock.now())).available == 75
     assert await mongo["orders"].count_documents({}) == 2
     await assert_invariants(mongo)
 
@@ -271,7 +271,7 @@ async def test_a_unit_clears_every_point_and_releases_holds_and_a_replay_clears_
     await earn_points(mongo, clock, "m1", 10)
     again = await correct(mongo, clock, "c1", lambda u: u.clear("m1", reason="dormant"))
     assert again.id == cleared.id
-    balance = await get_balance(mongo, "m1")
+    balance = await get_balance(mongo, "m1", clock.now())
     assert (balance.available, balance.pending, balance.held) == (10, 0, 0)
     await assert_invariants(mongo)
 
@@ -292,7 +292,7 @@ async def test_a_unit_extends_expiries_and_clear_after_another_operation_is_refu
 
     with pytest.raises(InvalidRequest):
         await correct(mongo, clock, "x2", spend_then_clear)
-    assert (await get_balance(mongo, "m1")).available == 100
+    assert (await get_balance(mongo, "m1", clock.now())).available == 100
     await assert_invariants(mongo)
 
 
@@ -329,6 +329,6 @@ async def test_a_unit_clear_releases_a_hold_on_a_lot_that_expired_meanwhile(
     assert cleared.points == -20
     expired = [d["points"] async for d in mongo["ledger"].find({"kind": "EXPIRE"})]
     assert sorted(expired) == [-70, -30]  # at expiry, then the held part when the hold was released
-    balance = await get_balance(mongo, "m1")
+    balance = await get_balance(mongo, "m1", clock.now())
     assert (balance.available, balance.held, balance.lifetime_expired) == (0, 0, 100)
     await assert_invariants(mongo)

@@ -32,16 +32,16 @@ async def test_an_old_database_is_upgraded_once_and_works_as_a_new_one(
     mongo: Mongo, clock: FrozenClock
 ) -> None:
     await _write_as_the_old_ledger_did(mongo, clock)
-    before = await get_balance(mongo, "m1")
+    before = await get_balance(mongo, "m1", clock.now())
 
     assert await upgrade_books(mongo, clock.now()) == 2
     assert await upgrade_books(mongo, clock.now()) == 0  # marked: later starts cost one read
-    after = await get_balance(mongo, "m1")
+    after = await get_balance(mongo, "m1", clock.now())
     assert (after.available, after.next_expiry) == (before.available, before.next_expiry)
     numbers = sorted(await mongo["ledger"].distinct("seq", {"member_id": "m1"}))
     assert numbers == list(range(1, 51))
     await assert_invariants(mongo)
 
     await spend(mongo, clock, member_id="m1", points=after.available, idempotency_key=key())
-    assert (await get_balance(mongo, "m1")).available == 0
+    assert (await get_balance(mongo, "m1", clock.now())).available == 0
     await assert_invariants(mongo)

@@ -51,6 +51,8 @@ async def test_an_expire_run_killed_midway_is_finished_by_the_rerun(
     assert rerun.done and rerun.lots == 300 - done_by_worker
     assert await mongo["ledger"].count_documents({"kind": "EXPIRE"}) == 300
     assert await mongo["lots"].count_documents({"status": "expired", "remaining": 0}) == 300
-    assert {(await get_balance(mongo, f"m{m}")).lifetime_expired for m in range(60)} == {35}
+    assert {
+        (await get_balance(mongo, f"m{m}", clock.now())).lifetime_expired for m in range(60)
+    } == {35}
     assert (await expire_due(mongo, clock)).lots == 0
     await assert_invariants(mongo)

@@ -71,5 +71,5 @@ async def test_a_new_program_version_does_not_move_issued_expiries(
 
     clock.set(datetime(2026, 4, 9, 2, 0, tzinfo=UTC))
     await expire_due(mongo, clock)
-    balance = await get_balance(mongo, "m_gold")
+    balance = await get_balance(mongo, "m_gold", clock.now())
     assert balance.available + balance.pending == 100  # only the second earn's points expired

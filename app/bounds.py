@@ -1,0 +1,22 @@
+"""The product's bounds on numbers: how many points one entry and one account may hold, how much
+stock a reward, how far a budget. A product decision, kept in one place (docs/bounds.md lists
+every bound a client meets, with the error past it).
+
+An entry (an earn, a spend, a hold, an adjustment, a reward's price, a prize) moves at most
+MAX_ENTRY_POINTS; an account's balances (available + pending + held), its debt and its lifetime
+earnings stay within MAX_ACCOUNT_POINTS. Both are far below GraphQL's 32-bit Int (2,147,483,647),
+the type of every member-facing figure (the member-app contract types them Int!), so whatever the
+ledger accepts every read path can show. Sums over many accounts (reports, a bulk 清零, an import)
+are not bounded by these: they are BigInt.
+
+The ledger refuses an operation past a bound with PointsLimitExceeded before anything is written;
+the jobs (expiry, maturing) only move points within an account and are never refused.
+"""
+
+from __future__ import annotations
+
+MAX_ENTRY_POINTS = 100_000_000  # 10^8: one entry, one hold, one reward's price, one import row
+MAX_ACCOUNT_POINTS = 1_000_000_000  # 10^9: an account's balance, its debt, its lifetime earnings
+MAX_STOCK = 1_000_000_000  # units of one reward or one prize
+MAX_BUDGET = 1_000_000_000_000  # 10^12: the points one campaign may give, over all members
+INT32_MAX = 2**31 - 1  # GraphQL's Int: every account figure fits, with room to spare
