@@ -19,6 +19,7 @@ from app.engagement import (
     record_activity,
 )
 from app.engagement.check_in import read_check_in
+from app.ledger import PointsLimitExceeded
 from app.members.lookup import InvalidMemberReference, member_query
 from app.members.points import get_entry
 from app.members.service import MemberNotFound
@@ -106,6 +107,10 @@ async def check_in_mutation(info: Info, idempotency_key: str | None = None) -> C
     except MemberSuspended as exc:
         return CheckInPayload(
             check_in=None, user_errors=_refused(UserErrorCode.MEMBER_SUSPENDED, str(exc))
+        )
+    except PointsLimitExceeded as exc:
+        return CheckInPayload(
+            check_in=None, user_errors=_refused(UserErrorCode.POINTS_LIMIT, str(exc))
         )
     except MemberNotFound:
         raise Unauthenticated("the member of this token does not exist") from None
@@ -198,6 +203,8 @@ async def record_activity_mutation(info: Info, input: RecordActivityInput) -> Re
     except EngagementRefused as exc:
         code, field = REFUSALS[type(exc)]
         return _activity_refused(code, str(exc), *field)
+    except PointsLimitExceeded as exc:
+        return _activity_refused(UserErrorCode.POINTS_LIMIT, str(exc), "input", "member")
     earn = ActivityEarn(
         activity=result.activity, points=result.entry.points, replayed=result.replayed,
         entry=LedgerEntry.from_model(result.entry),

@@ -39,6 +39,7 @@ from graphql_schema.errors import ClientError, NotConfigured
 from graphql_schema.ids import from_global_id, to_global_id
 from graphql_schema.permissions import admin_scope, require_kind
 from graphql_schema.relay import KEY, Connection, Cursor, connection, page_size
+from graphql_schema.scalars import BigInt
 from graphql_schema.user_errors import UserError, UserErrorCode, user_error
 
 SCOPE = "import:write"
@@ -76,7 +77,7 @@ class ImportMembersPayload:
     balances_imported: int
     balances_unchanged: int
     balances_changed: int
-    points_imported: int
+    points_imported: BigInt
     error_count: int
     errors: list[ImportRowError] = strawberry.field(description="The first 500, by file and line.")
 
@@ -90,7 +91,7 @@ class ImportMembersPayload:
             members_changed=counts["members_changed"],
             balances_imported=counts["balances_imported"],
             balances_unchanged=counts["balances_unchanged"],
-            balances_changed=counts["balances_changed"], points_imported=counts["points_imported"],
+            balances_changed=counts["balances_changed"], points_imported=BigInt(counts["points_imported"]),
             error_count=counts["errors"], errors=[ImportRowError(**error) for error in errors],
         )  # fmt: skip
 

@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from enum import Enum
 
 import strawberry
 
-from app.ledger import Entry, list_entries
+from app.ledger import INT32_MAX, Entry, list_entries
 from app.ledger import EntryKind as EntryKindModel
 from graphql_schema.context import Info
 from graphql_schema.ids import to_global_id
 from graphql_schema.relay import NUMBER, Connection, Cursor, Node, connection, page_size
 
 HISTORY = Cursor("history", (NUMBER,))  # the entry's number among the member's entries
+
+log = logging.getLogger(__name__)
+
+
+def as_int(points: int) -> int:
+    """A stored points figure as GraphQL's 32-bit Int.
+
+    The ledger's bounds (app.bounds) keep every figure it writes far inside Int; one
+    stored before them (or by hand) is shown at Int's limit, and logged, rather than failing
+    every read of the member (a non-null Int that cannot be serialised nulls the whole answer).
+    """
+    if -INT32_MAX <= points <= INT32_MAX:
+        return points
+    log.warning("a stored points figure %d is past GraphQL's Int: shown as its limit", points)
+    return INT32_MAX if points > 0 else -INT32_MAX
 
 
 @strawberry.enum
@@ -65,8 +81,8 @@ class LedgerEntry(Node):
         return cls(
             id=strawberry.ID(to_global_id("LedgerEntry", entry.id)),
             kind=LedgerEntryKind(entry.kind.value),
-            points=entry.points,
-            balance_after=entry.balance_after,
+            points=as_int(entry.points),
+            balance_after=as_int(entry.balance_after),
             occurred_at=entry.occurred_at,
             description=entry.description or _default_description(entry),
             reference=entry.reference,
@@ -74,7 +90,7 @@ class LedgerEntry(Node):
                 EarnComponent(
                     rule=line.rule,
                     description=line.description,
-                    points=line.points,
+                    points=as_int(line.points),
                     line_id=line.line,
                     rule_version=line.version,
                 )

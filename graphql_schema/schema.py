@@ -57,7 +57,7 @@ from graphql_schema.permissions import MemberMutation
 from graphql_schema.program import Program, resolve_program
 from graphql_schema.redeem import RedeemRewardPayload, redeem_reward_field
 from graphql_schema.relay import Node
-from graphql_schema.reports import SCALARS, Reports, reports_field
+from graphql_schema.reports import Reports, reports_field
 from graphql_schema.rewards import (
     Redemption,
     RedemptionConnection,
@@ -66,6 +66,7 @@ from graphql_schema.rewards import (
     resolve_rewards,
 )
 from graphql_schema.safety import NoIntrospection, Rules
+from graphql_schema.scalars import SCALARS
 from graphql_schema.sessions import (
     LogOutPayload,
     SessionPayload,

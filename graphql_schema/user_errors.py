@@ -32,6 +32,7 @@ class UserErrorCode(Enum):
     NOT_CONFIGURED = "NOT_CONFIGURED"
     ACTIVITY_UNKNOWN = "ACTIVITY_UNKNOWN"
     ACTIVITY_LIMIT_REACHED = "ACTIVITY_LIMIT_REACHED"
+    POINTS_LIMIT = "POINTS_LIMIT"  # more points than one entry or one account may hold
 
 
 @strawberry.interface(

@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.bounds import MAX_STOCK
+
 MAX_PRIZES = 50
 
 
@@ -15,7 +17,9 @@ class Prize(BaseModel):
     id: str = Field(min_length=1, max_length=40)
     name: str = Field(min_length=1, max_length=120)
     weight: int = Field(gt=0, le=1_000_000)
-    stock: int | None = Field(default=None, ge=0, description="Units left; None is unlimited.")
+    stock: int | None = Field(
+        default=None, ge=0, le=MAX_STOCK, description="Units left; None is unlimited."
+    )
     points: int = Field(default=0, ge=0, le=10_000_000, description="Points the prize gives.")
 
 

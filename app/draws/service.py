@@ -23,6 +23,7 @@ from app.ledger import (
     IdempotencyConflict,
     InsufficientPoints,
     LedgerUnit,
+    PointsLimitExceeded,
     run_in_ledger,
 )
 from app.program.service import current_program
@@ -275,8 +276,11 @@ async def _record(
     except AccountFrozen:
         raise DrawRefused("MEMBER_SUSPENDED", "this member is suspended", "drawId") from None
     if prize is not None and prize.points > 0:
-        await unit.credit(member_id, prize.points, reason=f"Draw prize: {prize.name}",
-                          actor=member_id, reference=draw.name, extra=outcome)  # fmt: skip
+        try:
+            await unit.credit(member_id, prize.points, reason=f"Draw prize: {prize.name}",
+                              actor=member_id, reference=draw.name, extra=outcome)  # fmt: skip
+        except PointsLimitExceeded as exc:
+            raise DrawRefused("POINTS_LIMIT", str(exc), "drawId") from None
     entry = DrawEntry(
         id=entry_id, draw_id=draw.id, member_id=member_id,
         prize_id=prize.id if prize else None, prize_name=prize.name if prize else None,

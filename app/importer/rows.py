@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from app.auth.phones import InvalidPhone, normalise_phone
+from app.bounds import MAX_ENTRY_POINTS
 from app.members.service import InvalidProfile, check_birthday, check_email, check_name
 
 MEMBER_COLUMNS = ("legacy_id", "phone", "name", "email", "birthday", "tier", "joined_at")
 BALANCE_COLUMNS = ("legacy_id", "points", "earned_at", "expires_at")
 MAX_LEGACY_ID = 64
-MAX_POINTS = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -135,8 +135,8 @@ def _balance(line: int, record: dict[str, str], now: datetime) -> BalanceRow:
         points = int(record["points"])
     except ValueError:
         raise Refused("points", f"not a whole number: {record['points'][:20]!r}") from None
-    if not 0 < points <= MAX_POINTS:
-        raise Refused("points", f"1 to {MAX_POINTS}")
+    if not 0 < points <= MAX_ENTRY_POINTS:
+        raise Refused("points", f"1 to {MAX_ENTRY_POINTS}")
     if not record["earned_at"]:
         raise Refused("earned_at", "required")
     earned_at = instant(record["earned_at"], "earned_at")

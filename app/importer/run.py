@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from pymongo.errors import BulkWriteError
 
 from app.audit import record_audit
+from app.bounds import MAX_ACCOUNT_POINTS
 from app.clock import Clock
 from app.db import Document, Mongo, upsert_and_get
 from app.importer.rows import BalanceRow, MemberRow, RowError, read_balances, read_members
@@ -109,6 +110,7 @@ async def import_files(
     by_member: dict[str, list[BalanceRow]] = defaultdict(list)
     for balance in balances:
         by_member[balance.legacy_id].append(balance)
+    valid = _within_account(valid, by_member, summary)
     valid.sort(key=lambda row: row.legacy_id)  # chunks are disjoint ranges of the legacy ids
     run_id = secrets.token_hex(6)
     await _report(progress, 0, len(valid))
@@ -330,6 +332,24 @@ async def _insert_members(
             summary.errors.append(RowError("members.csv", row.line, duplicate,
                                            f"another member has this {duplicate}"))  # fmt: skip
     return by_id
+
+
+def _within_account(
+    rows: list[MemberRow], by_member: dict[str, list[BalanceRow]], summary: Summary
+) -> list[MemberRow]:
+    """The rows whose balances an account can hold (app.bounds): a member whose balance rows add
+    up to more is refused whole, with the line of each of its rows."""
+    kept = []
+    for row in rows:
+        total = sum(balance.points for balance in by_member.get(row.legacy_id, ()))
+        if total <= MAX_ACCOUNT_POINTS:
+            kept.append(row)
+            continue
+        message = f"the member's balances add up to {total}, more than the {MAX_ACCOUNT_POINTS} an account may hold"
+        summary.errors.append(RowError("members.csv", row.line, "legacy_id", message))
+        for balance in by_member.pop(row.legacy_id):
+            summary.errors.append(RowError("balances.csv", balance.line, "points", message))
+    return kept
 
 
 def _opening_earns(

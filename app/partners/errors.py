@@ -89,6 +89,13 @@ class NotEnoughPoints(PartnerRefused):
         self.required = required
 
 
+class PointsLimit(PartnerRefused):
+    """The purchase would earn more points than one entry may hold (app.bounds)."""
+
+    code = "POINTS_LIMIT"
+    field = ("input", "lines")
+
+
 class OffsetNotOffered(PartnerRefused):
     """The program does not let members pay with points."""
 

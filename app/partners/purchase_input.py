@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from app.bounds import MAX_ENTRY_POINTS
 from app.partners.errors import InvalidPartnerInput
 from app.partners.members import MemberRef
 from app.program.models import Program
@@ -26,7 +27,6 @@ ID_MAX = 64
 ORDER_ID_MAX = 128
 MAX_QUANTITY = 1_000_000
 MAX_AMOUNT = Decimal("1000000000000")
-MAX_POINTS = 1_000_000_000
 FUTURE_SKEW = timedelta(minutes=5)
 MONEY = re.compile(r"[0-9]{1,13}(?:\.[0-9]{1,4})?", re.ASCII)
 
@@ -103,7 +103,7 @@ def check_purchase(request: PurchaseRequest) -> Purchase:
         raise InvalidPartnerInput("occurredAt needs a UTC offset", ("input", "occurredAt"))
     if request.channel is not None:
         check_text(request.channel, ("input", "channel"), 32)
-    if not 0 <= request.points_used <= MAX_POINTS:
+    if not 0 <= request.points_used <= MAX_ENTRY_POINTS:
         raise InvalidPartnerInput("pointsUsed is 0 or more", ("input", "pointsUsed"))
     request.member.query()
     return Purchase(check_lines(request.lines), request.occurred_at, request.channel)

@@ -29,13 +29,18 @@ from pymongo.errors import DuplicateKeyError
 
 from app.clock import Clock
 from app.db import Mongo
-from app.ledger import BreakdownLine, Entry, LedgerUnit, run_in_ledger
+from app.ledger import MAX_ENTRY_POINTS, BreakdownLine, Entry, LedgerUnit, run_in_ledger
 from app.ledger import IdempotencyConflict as LedgerConflict
 from app.members.models import Member
 from app.members.points import get_entry
 from app.members.tiers import record_qualifying
 from app.partners import budgets, facts
-from app.partners.errors import IdempotencyConflict, InvalidPartnerInput, MemberSuspended
+from app.partners.errors import (
+    IdempotencyConflict,
+    InvalidPartnerInput,
+    MemberSuspended,
+    PointsLimit,
+)
 from app.partners.members import find_member
 from app.partners.orders import Order, OrderFacts, order_document, order_id_of
 from app.partners.payments import captured_for
@@ -64,14 +69,22 @@ async def compute(
     member: Member,
     purchase: Purchase,
 ) -> EarnResult:
-    """The breakdown, with what is left of the budgets of the campaigns that would give points."""
+    """The breakdown, with what is left of the budgets of the campaigns that would give points.
+
+    PointsLimit when it comes to more than one entry may hold: refused before anything is spent."""
     member_facts = await facts.member_facts(mongo, session, program, member, purchase)
     unbounded = compute_earn(program, purchase, member_facts)
     limits = budgets.budgeted(program, unbounded.campaign_points)
-    if not limits:
-        return unbounded
-    left = await budgets.remaining(mongo, session, limits)
-    return compute_earn(program, purchase, member_facts, campaign_remaining=left)
+    result = unbounded
+    if limits:
+        left = await budgets.remaining(mongo, session, limits)
+        result = compute_earn(program, purchase, member_facts, campaign_remaining=left)
+    if result.total > MAX_ENTRY_POINTS:
+        raise PointsLimit(
+            f"the purchase would earn {result.total} points, more than the {MAX_ENTRY_POINTS} "
+            "one purchase may earn"
+        )
+    return result
 
 
 async def preview_earn(

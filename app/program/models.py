@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from app.bounds import MAX_ACCOUNT_POINTS, MAX_BUDGET, MAX_ENTRY_POINTS
 from app.program.expiry import ExpiryPolicySet
 
 RuleId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.:-]*$")]
@@ -62,7 +63,9 @@ class _Config(BaseModel):
 class Tier(_Config):
     code: str = Field(min_length=1, max_length=32, pattern=r"^[a-z0-9][a-z0-9_-]*$")
     name: str = Field(min_length=1, max_length=64)
-    threshold: int = Field(ge=0, description="Qualifying points needed to reach the tier.")
+    threshold: int = Field(
+        ge=0, le=MAX_ACCOUNT_POINTS, description="Qualifying points needed to reach the tier."
+    )
     multiplier: Multiplier = Field(
         default=Decimal(1),
         description="The tier's earn multiplier on base points: 1.25 gives 25 % more.",
@@ -157,7 +160,7 @@ class Campaign(_Config):
     multiplier: Multiplier | None = None
     bonus_points: int | None = Field(default=None, ge=1, le=1_000_000)
     stacking: Literal["additive", "best_of"] = "additive"
-    budget: int | None = Field(default=None, ge=1)
+    budget: int | None = Field(default=None, ge=1, le=MAX_BUDGET)
 
     @model_validator(mode="after")
     def _valid(self) -> Self:
@@ -188,8 +191,8 @@ class Birthday(_Config):
 
 
 class Caps(_Config):
-    per_order: int | None = Field(default=None, ge=1)
-    per_member_per_day: int | None = Field(default=None, ge=1)
+    per_order: int | None = Field(default=None, ge=1, le=MAX_ENTRY_POINTS)
+    per_member_per_day: int | None = Field(default=None, ge=1, le=MAX_ENTRY_POINTS)
 
 
 class EarnRules(_Config):
@@ -212,8 +215,10 @@ class Activity(_Config):
     code: Code
     name: str = Field(min_length=1, max_length=120)
     points: int = Field(ge=1, le=1_000_000)
-    per_day: int | None = Field(default=None, ge=1, description="times per member per local day")
-    total: int | None = Field(default=None, ge=1, description="times per member ever")
+    per_day: int | None = Field(
+        default=None, ge=1, le=1000, description="times per member per local day"
+    )
+    total: int | None = Field(default=None, ge=1, le=1_000_000, description="times per member ever")
 
 
 class CheckIn(_Config):
@@ -233,8 +238,10 @@ class PayWithPoints(_Config):
         default=Decimal(1), gt=0, le=1, max_digits=5, decimal_places=4,
         description="the most of an order's amount points may pay",
     )  # fmt: skip
-    min_points: int = Field(default=1, ge=1)
-    step: int = Field(default=1, ge=1, description="points are used in multiples of this")
+    min_points: int = Field(default=1, ge=1, le=MAX_ENTRY_POINTS)
+    step: int = Field(
+        default=1, ge=1, le=MAX_ENTRY_POINTS, description="points are used in multiples of this"
+    )
     hold_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
 
 

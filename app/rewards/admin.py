@@ -27,9 +27,10 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from app.audit import record_audit
+from app.bounds import MAX_STOCK
 from app.clock import Clock
 from app.db import Document, Mongo
-from app.ledger import Entry, IdempotencyConflict, LedgerUnit, run_in_ledger
+from app.ledger import Entry, IdempotencyConflict, LedgerUnit, PointsLimitExceeded, run_in_ledger
 from app.rewards.models import Redemption, RedemptionStatus, Reward, RewardKind
 from app.rewards.redemption import new_coupon_code
 
@@ -37,6 +38,7 @@ KEY_MAX = 200
 REASON_MAX = 500
 MAX_BATCH = 10_000
 CODE_MAX = 64
+TEXT_MAX = {"description": 2000, "category": 64}  # the name's 120 is the model's own
 EDITABLE = ("name", "description", "category", "points_price", "per_member_limit", "min_tier",
             "active_from", "active_until", "coupon_validity_days")  # fmt: skip
 
@@ -73,6 +75,12 @@ class CouponUsed(CatalogRefused):
     code = "COUPON_USED"
 
 
+class PointsLimit(CatalogRefused):
+    """The points given back would take the member's account past its bound (app.bounds)."""
+
+    code = "POINTS_LIMIT"
+
+
 class KeyReused(CatalogRefused):
     code = "IDEMPOTENCY_CONFLICT"
 
@@ -105,7 +113,15 @@ def _validated(document: Document) -> Reward:
         raise CatalogRefused(first["msg"], str(first["loc"][0]) if first["loc"] else None) from None
     if reward.active_from and reward.active_until and reward.active_from >= reward.active_until:
         raise CatalogRefused("the window ends before it starts", "activeUntil")
+    for name, limit in TEXT_MAX.items():
+        if len(getattr(reward, name) or "") > limit:
+            raise CatalogRefused(f"at most {limit} characters", _camel(name))
     return reward
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
 
 
 def _key(key: str) -> str:
@@ -206,8 +222,11 @@ async def _move(
     current = await _reward(mongo, reward_id, session)
     if current.stock is None:
         raise CatalogRefused("this reward has unlimited stock", "delta")
+    if current.stock + delta > MAX_STOCK:
+        raise CatalogRefused(f"a reward holds at most {MAX_STOCK} units", "delta")
+    within = {"$gte": max(0, -delta), "$lte": MAX_STOCK - max(0, delta)}
     updated = await mongo["rewards"].find_one_and_update(
-        {"_id": reward_id, "stock": {"$gte": max(0, -delta)}}, {"$inc": {"stock": delta}},
+        {"_id": reward_id, "stock": within}, {"$inc": {"stock": delta}},
         session=session, return_document=True,
     )  # fmt: skip
     if updated is None:
@@ -250,6 +269,8 @@ async def add_coupon_batch(
                       "created_at": now} for code in batch]  # fmt: skip
         await _insert_codes(mongo, session, documents)
         stock = (reward.stock or 0) + len(batch)
+        if stock > MAX_STOCK:
+            raise CatalogRefused(f"a reward holds at most {MAX_STOCK} units", "codes")
         await mongo["rewards"].update_one({"_id": reward_id}, {"$set": {"stock": stock,
                                           "coupon_batch": True}}, session=session)  # fmt: skip
         await mongo["catalog_requests"].insert_one({"_id": batch_id, "fingerprint": fingerprint,
@@ -315,8 +336,11 @@ async def cancel_redemption(
                 "the coupon was used: the redemption cannot be cancelled", "redemptionId"
             )
         assert redemption.entry_id is not None
-        await unit.restore(redemption.entry_id, reason=f"Cancelled: {reason}", actor=actor,
-                           reference=redemption_id, extra={"redemption_id": redemption_id})  # fmt: skip
+        try:
+            await unit.restore(redemption.entry_id, reason=f"Cancelled: {reason}", actor=actor,
+                               reference=redemption_id, extra={"redemption_id": redemption_id})  # fmt: skip
+        except PointsLimitExceeded as exc:
+            raise PointsLimit(str(exc), "redemptionId") from None
         await _put_back(mongo, unit.session, redemption)
         now = unit.now
         await mongo["redemptions"].update_one({"_id": redemption_id}, {"$set": {

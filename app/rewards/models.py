@@ -7,6 +7,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.bounds import MAX_ENTRY_POINTS, MAX_STOCK
+
 
 class RewardKind(StrEnum):
     GOODS = "goods"
@@ -27,14 +29,16 @@ class Reward(BaseModel):
     description: str | None = None
     category: str | None = None
     kind: RewardKind = RewardKind.GOODS
-    points_price: int = Field(gt=0)
-    stock: int | None = Field(default=None, ge=0, description="Units left; None is unlimited.")
-    per_member_limit: int | None = Field(default=None, gt=0)
+    points_price: int = Field(gt=0, le=MAX_ENTRY_POINTS)
+    stock: int | None = Field(
+        default=None, ge=0, le=MAX_STOCK, description="Units left; None is unlimited."
+    )
+    per_member_limit: int | None = Field(default=None, gt=0, le=1_000_000)
     min_tier: str | None = None
     active: bool = True
     active_from: datetime | None = None
     active_until: datetime | None = None
-    coupon_validity_days: int | None = Field(default=None, gt=0)
+    coupon_validity_days: int | None = Field(default=None, gt=0, le=3660)
     coupon_batch: bool = False  # codes come from batches operators added (app/rewards/admin.py)
     partner_id: str | None = None  # a partner voucher's partner: the only one that accepts it
     partner_name: str | None = None

@@ -34,6 +34,7 @@ from app.ledger import (
     IdempotencyConflict,
     InsufficientPoints,
     LedgerUnit,
+    PointsLimitExceeded,
     run_in_ledger,
 )
 from app.members.service import get_member
@@ -262,6 +263,10 @@ async def spend_points(
         )
     except InsufficientPoints as exc:
         raise NotEnoughPoints(exc.available, exc.requested) from None
+    except PointsLimitExceeded as exc:  # price × quantity past what one entry may spend
+        raise InvalidQuantity(
+            f"{exc.points} points is more than one redemption may spend"
+        ) from None
     except AccountFrozen:
         raise MemberSuspended("this member cannot redeem: the account is suspended") from None
 

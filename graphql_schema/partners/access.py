@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from strawberry.permission import BasePermission
 
 from app.auth.principals import PrincipalKind
-from app.ledger import AccountFrozen
+from app.ledger import AccountFrozen, PointsLimitExceeded
 from app.members.service import MemberNotFound as ProfileMissing
 from app.partners import (
     NotEnoughPoints,
@@ -92,6 +92,8 @@ async def as_payload(run: Callable[[], Awaitable[T]], failed: Callable[[UserErro
         return await run()
     except PartnerRefused as exc:
         return failed(user_error_of(exc))
+    except PointsLimitExceeded as exc:  # the member's account would pass its bound
+        return failed(user_error(UserErrorCode.POINTS_LIMIT, str(exc), "input"))
     except AccountFrozen:  # suspended after the member was read: the ledger refuses
         message = "this member is suspended: their points cannot be used"
         return failed(user_error(UserErrorCode.MEMBER_SUSPENDED, message, "input", "member"))

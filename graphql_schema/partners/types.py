@@ -23,7 +23,7 @@ from app.partners import Partner as PartnerModel
 from app.program.rules import EarnResult
 from graphql_schema.errors import InvalidInput
 from graphql_schema.ids import from_global_id, to_global_id
-from graphql_schema.ledger import EarnComponent, LedgerEntry
+from graphql_schema.ledger import EarnComponent, LedgerEntry, as_int
 from graphql_schema.user_errors import UserError
 
 
@@ -129,14 +129,14 @@ def components(rows: EarnResult | Order) -> list[EarnComponent]:
     if isinstance(rows, Order):
         return [
             EarnComponent(
-                rule=r.rule, description=r.description, points=r.points,
+                rule=r.rule, description=r.description, points=as_int(r.points),
                 line_id=r.line, rule_version=r.version,
             )
             for r in rows.breakdown
         ]  # fmt: skip
     return [
         EarnComponent(
-            rule=r.rule, description=r.description, points=r.points,
+            rule=r.rule, description=r.description, points=as_int(r.points),
             line_id=r.line_id, rule_version=r.version,
         )
         for r in rows.rows
@@ -167,7 +167,7 @@ class PurchaseEarn:
         return cls(
             order_id=order.order_id,
             member_id=strawberry.ID(to_global_id("Member", order.member_id)),
-            total=order.total,
+            total=as_int(order.total),
             breakdown=components(order),
             status=status,
             available_at=order.available_at if order.pending else None,
@@ -252,12 +252,12 @@ class MemberBalance:
         nxt = balance.next_expiry
         return cls(
             member_id=strawberry.ID(to_global_id("Member", member_id)),
-            available=balance.available,
-            pending=balance.pending,
-            held=balance.held,
-            debt=balance.debt,
+            available=as_int(balance.available),
+            pending=as_int(balance.pending),
+            held=as_int(balance.held),
+            debt=as_int(balance.debt),
             next_expiry_at=nxt.expires_at if nxt else None,
-            next_expiry_points=nxt.points if nxt else None,
+            next_expiry_points=as_int(nxt.points) if nxt else None,
         )
 
 

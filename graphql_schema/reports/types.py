@@ -9,22 +9,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any, NewType
+from typing import Any
 
 import strawberry
-from strawberry.types.scalar import ScalarDefinition
 
 from app import reports
-
-BigInt = NewType("BigInt", int)
-# The schema maps the type to its definition (StrawberryConfig.scalar_map, see schema.py).
-BIG_INT = strawberry.scalar(
-    name="BigInt",
-    serialize=int,
-    parse_value=int,
-    description="A whole number beyond 32 bits (exact up to 2^53), as a JSON number.",
-)
-SCALARS: dict[object, ScalarDefinition] = {BigInt: BIG_INT}
+from graphql_schema.scalars import BigInt
 
 
 def _csv(root: Any) -> str:

@@ -146,7 +146,10 @@ async def test_an_adjustment_is_refused_with_typed_errors_and_changes_nothing(
     huge = await adjust(
         client, token, memberId=gid(member), points=2**31 - 1, reason="x", idempotencyKey="f"
     )
-    assert [e["code"] for e in zero["userErrors"] + huge["userErrors"]] == ["INVALID_INPUT", "POINTS_LIMIT"]
+    assert [e["code"] for e in zero["userErrors"] + huge["userErrors"]] == [
+        "INVALID_INPUT",
+        "POINTS_LIMIT",
+    ]
     assert await available(runtime, member) == 100
     assert await runtime.mongo["audit"].count_documents({}) == 0
 
