@@ -7,7 +7,13 @@ operations inside their own transaction, idempotent under their key (see unit.py
 """
 
 from app.bounds import INT32_MAX, MAX_ACCOUNT_POINTS, MAX_ENTRY_POINTS
-from app.ledger.accounts import HistoryPage, get_balance, list_entries, overdue_points
+from app.ledger.accounts import (
+    HistoryPage,
+    get_balance,
+    list_entries,
+    overdue_by_member,
+    overdue_points,
+)
 from app.ledger.adjust import adjust, clear, extend
 from app.ledger.earn import earn
 from app.ledger.errors import (
@@ -103,6 +109,7 @@ __all__ = [
     "hold",
     "list_entries",
     "overdue_points",
+    "overdue_by_member",
     "mature_due",
     "release",
     "release_expired_holds",

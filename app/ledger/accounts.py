@@ -129,3 +129,22 @@ async def overdue_points(
         async for row in await mongo["lots"].aggregate(pipeline, session=session):
             found[row["_id"]] = found.get(row["_id"], 0) + int(row["points"])
     return sorted((at, points) for at, points in found.items() if points)
+
+
+async def overdue_by_member(mongo: Mongo, now: datetime) -> dict[str, int]:
+    """Per member, the points past their expiry at `now` that no job has taken yet (as
+    overdue_points): what a read of many accounts' counters subtracts to be exact at `now`."""
+    found: dict[str, int] = {}
+    for status in (LotStatus.AVAILABLE, LotStatus.PENDING):
+        pipeline: list[Document] = [
+            {"$match": {"status": status.value, "expires_at": {"$lte": now}}},
+            {
+                "$group": {
+                    "_id": "$member_id",
+                    "points": {"$sum": {"$subtract": ["$remaining", "$held"]}},
+                }
+            },
+        ]
+        async for row in await mongo["lots"].aggregate(pipeline):
+            found[row["_id"]] = found.get(row["_id"], 0) + int(row["points"])
+    return {member: points for member, points in found.items() if points}

@@ -128,7 +128,7 @@ async def create_job(
         return _replay(existing, request_hash, key)
     now = clock.now()
     cutoff = member_filter.cutoff(now)
-    ids, points = await _decide(mongo, member_filter, cutoff)
+    ids, points = await _decide(mongo, member_filter, cutoff, now)
     job_id = f"pj_{ObjectId()}"  # in the order jobs were made: pages are ranges of ids
     document: Document = {
         "_id": job_id, "kind": kind.value, "status": JobStatus.RUNNING.value,
@@ -167,11 +167,11 @@ async def create_job(
 
 
 async def _decide(
-    mongo: Mongo, member_filter: MemberFilter, cutoff: datetime | None
+    mongo: Mongo, member_filter: MemberFilter, cutoff: datetime | None, now: datetime
 ) -> tuple[list[str], int]:
     """The job's members, in the order it handles them, and their points now."""
     ids, points = [], 0
-    async for candidate in select(mongo, member_filter, cutoff):
+    async for candidate in select(mongo, member_filter, cutoff, now):
         ids.append(candidate.member_id)
         points += candidate.points
     return sorted(ids), points

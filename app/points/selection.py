@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from app.db import Document, Mongo
+from app.ledger import overdue_by_member
 
 MAX_DORMANT_DAYS = 36_500
 MAX_TIER = 64
@@ -69,19 +70,22 @@ class Preview:
 ACCOUNT_FIELDS = {"available": 1, "pending": 1, "held": 1}
 
 
-def _candidate(account: Document) -> Candidate | None:
+def _candidate(account: Document, overdue: dict[str, int]) -> Candidate | None:
     points = sum(int(account.get(name) or 0) for name in ACCOUNT_FIELDS)
+    points -= overdue.get(account["_id"], 0)
     return Candidate(account["_id"], points) if points > 0 else None
 
 
 async def select(
-    mongo: Mongo, member_filter: MemberFilter, cutoff: datetime | None
+    mongo: Mongo, member_filter: MemberFilter, cutoff: datetime | None, now: datetime
 ) -> AsyncIterator[Candidate]:
-    """The members the filter takes, with points, in no particular order."""
+    """The members the filter takes, with their points at `now` (points past their expiry that
+    no job has taken yet left out), in no particular order."""
+    overdue = await overdue_by_member(mongo, now)
     if cutoff is not None:
         query: dict[str, Any] = {"last_activity_at": {"$lt": cutoff}}
         async for account in mongo["accounts"].find(query, ACCOUNT_FIELDS, batch_size=ID_BATCH):
-            candidate = _candidate(account)
+            candidate = _candidate(account, overdue)
             if candidate is not None:
                 yield candidate
         return
@@ -93,7 +97,7 @@ async def select(
     for start in range(0, len(ids), ID_BATCH):
         chunk = ids[start : start + ID_BATCH]
         async for account in mongo["accounts"].find({"_id": {"$in": chunk}}, ACCOUNT_FIELDS):
-            candidate = _candidate(account)
+            candidate = _candidate(account, overdue)
             if candidate is not None:
                 yield candidate
 
@@ -101,7 +105,7 @@ async def select(
 async def preview(mongo: Mongo, member_filter: MemberFilter, now: datetime) -> Preview:
     """The dry run: how many members the filter takes now, and the points a clear would take."""
     members = points = 0
-    async for candidate in select(mongo, member_filter, member_filter.cutoff(now)):
+    async for candidate in select(mongo, member_filter, member_filter.cutoff(now), now):
         members += 1
         points += candidate.points
     return Preview(members, points)

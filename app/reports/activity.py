@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from app.clock import Clock
 from app.db import Document, Mongo
+from app.ledger import overdue_by_member
 from app.reports.periods import ReportInvalid
 from app.reports.table import Table
 
@@ -46,23 +47,30 @@ class MemberActivity:
         )
 
 
-async def _group(mongo: Mongo, match: Document) -> Group:
+async def _group(mongo: Mongo, match: Document, overdue: dict[str, int]) -> Group:
+    """The accounts `match` takes, with their points less what is `overdue` of them."""
     held = {"$add": ["$available", "$pending", "$held"]}
     pipeline = [
         {"$match": match},
         {"$group": {"_id": None, "members": {"$sum": 1}, "points": {"$sum": held}}},
     ]
+    late = 0
+    if overdue:
+        query = {"$and": [match, {"_id": {"$in": list(overdue)}}]}
+        late = sum([overdue[doc["_id"]] async for doc in mongo["accounts"].find(query, {"_id": 1})])
     async for row in await mongo["accounts"].aggregate(pipeline):
-        return Group(row["members"], row["points"])
+        return Group(row["members"], row["points"] - late)
     return Group()
 
 
 async def member_activity(mongo: Mongo, clock: Clock, dormant_days: int) -> MemberActivity:
+    """As of now: points past their expiry that the job has not yet taken are not counted."""
     if not 1 <= dormant_days <= MAX_DORMANT_DAYS:
         raise ReportInvalid("dormantDays", f"dormantDays must be 1 to {MAX_DORMANT_DAYS}")
     now = clock.now()
     cutoff = now - timedelta(days=dormant_days)
-    active = await _group(mongo, {"last_activity_at": {"$gte": cutoff}})
-    dormant = await _group(mongo, {"last_activity_at": {"$lt": cutoff}})
-    never = await _group(mongo, {"last_activity_at": None})
+    overdue = await overdue_by_member(mongo, now)
+    active = await _group(mongo, {"last_activity_at": {"$gte": cutoff}}, overdue)
+    dormant = await _group(mongo, {"last_activity_at": {"$lt": cutoff}}, overdue)
+    never = await _group(mongo, {"last_activity_at": None}, overdue)
     return MemberActivity(now, dormant_days, active, dormant, never)

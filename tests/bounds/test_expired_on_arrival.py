@@ -39,7 +39,10 @@ ME = """{ me { balance { available pending held lifetimeEarned nextExpiry { poin
 PARTNER_READS = """query($member: MemberRefInput!) {
   memberBalance(member: $member) { available pending held debt }
   quoteOffset(member: $member, orderAmount: "1000") { points available } }"""
-LIABILITY = "{ reports { liability { points netPoints } } }"
+LIABILITY = """{ reports { liability { points netPoints }
+  memberActivity(dormantDays: 30) { dormant { members points } active { members points } } } }"""
+PREVIEW = """mutation($input: ClearPointsInput!) { clearPoints(input: $input) {
+  preview { members points } userErrors { code } } }"""
 HOLD = """mutation($input: HoldPointsInput!) { holdPoints(input: $input) {
   hold { points } userErrors { code } } }"""
 
@@ -47,11 +50,15 @@ HOLD = """mutation($input: HoldPointsInput!) { holdPoints(input: $input) {
 async def reads(
     client: httpx.AsyncClient, issuer: TokenIssuer, partner: str, member_id: str
 ) -> dict[str, Any]:
-    finance = issuer.mint(PrincipalKind.ADMIN, "finance", scopes=["reports:read"])
+    finance = issuer.mint(PrincipalKind.ADMIN, "finance", scopes=["reports:read", "points:write"])
     me = data(await ask(client, ME, member_token(issuer, member_id)))["me"]
     seen = data(await ask(client, PARTNER_READS, partner, {"member": member_ref(member_id)}))
-    liability = data(await ask(client, LIABILITY, finance))["reports"]["liability"]
-    return {"balance": me["balance"], **seen, "liability": liability, "history": me["history"]}
+    reports = data(await ask(client, LIABILITY, finance))["reports"]
+    dry_run = {"filter": {"dormantDays": 30}, "dryRun": True, "reason": "r", "idempotencyKey": "p"}
+    preview = data(await ask(client, PREVIEW, finance, {"input": dry_run}))["clearPoints"]
+    return {"balance": me["balance"], **seen, "liability": reports["liability"],
+            "activity": reports["memberActivity"], "preview": preview["preview"],
+            "history": me["history"]}  # fmt: skip
 
 
 async def test_a_purchase_posted_after_its_points_expired_is_expired_in_the_same_write(
@@ -105,11 +112,12 @@ async def test_points_whose_expiry_passed_leave_every_read_before_the_job_runs(
     assert stale["memberBalance"]["available"] == 0
     assert stale["quoteOffset"]["available"] == 0
     assert stale["liability"] == {"points": 0, "netPoints": 0}
+    assert stale["activity"]["dormant"] == {"members": 1, "points": 0}
+    assert stale["preview"] == {"members": 0, "points": 0}  # a dormant 清零 would take nothing
     assert await runtime.mongo["lots"].count_documents({"status": "available"}) == 1  # unwritten
 
     run = await expire_due(runtime.mongo, clock)
     assert run.points == 100
     after = await reads(client, issuer, partner, member_id)
-    assert {k: after[k] for k in ("balance", "memberBalance", "quoteOffset", "liability")} == {
-        k: stale[k] for k in ("balance", "memberBalance", "quoteOffset", "liability")
-    }
+    read = ("balance", "memberBalance", "quoteOffset", "liability", "activity", "preview")
+    assert {k: after[k] for k in read} == {k: stale[k] for k in read}
