@@ -103,6 +103,8 @@ def _legacy_id(record: dict[str, str]) -> str:
     legacy_id = record["legacy_id"]
     if not 0 < len(legacy_id) <= MAX_LEGACY_ID:
         raise Refused("legacy_id", f"1 to {MAX_LEGACY_ID} characters")
+    if not legacy_id.isprintable():
+        raise Refused("legacy_id", "holds a control character")
     return legacy_id
 
 

@@ -31,7 +31,8 @@ from tests.importer.test_import import NOW
 from tests.importer.test_upload import JOB, upload
 from tests.test_cli_points import jifen
 
-# Line 2-3: a quoted name holding a line break; line 5: a quote never closed; line 6: a NUL.
+# Line 2-3: a quoted name holding a line break; line 5: a quote never closed; line 6: a NUL;
+# line 10: an ESC in a legacy id.
 MEMBERS = (
     "legacy_id,phone,name,email,birthday,tier,joined_at\n"
     'H1,13800000001,"Wang\nFang",wf@example.com,,,\n'
@@ -41,8 +42,9 @@ MEMBERS = (
     "H5,13800000005,Qian Wu,,,,\r\n"
     "H6,13800000006,=1+2,,,,\r"
     "H7,13800000007,Sun Liu,,,,\n"
+    "H\x1b9,13800000009,Wu Jiu,,,,\n"
 )
-REFUSED = [("members.csv", 5, "row"), ("members.csv", 6, "name")]
+REFUSED = [("members.csv", 5, "row"), ("members.csv", 6, "name"), ("members.csv", 10, "legacy_id")]
 IMPORTED = {"H1": "Wang Fang", "H2": "Li Lei", "H5": "Qian Wu", "H6": "=1+2", "H7": "Sun Liu"}
 # Only JSON text can carry a lone surrogate (UTF-8 bytes cannot): importMembers gets one more row.
 SURROGATE_ROW = "H8,13800000008,Zhou\ud800,,,,\n"
@@ -84,7 +86,7 @@ async def test_import_members_refuses_each_broken_row_by_its_physical_line_and_i
 ) -> None:
     variables = {"i": {"membersCsv": MEMBERS + SURROGATE_ROW, "balancesCsv": BALANCES}}
     result = (await _ask_ascii(client, admin, variables))["importMembers"]
-    assert _where(result["errors"]) == [*REFUSED, ("members.csv", 10, "name")]
+    assert _where(result["errors"]) == [*REFUSED, ("members.csv", 11, "name")]
     unclosed = result["errors"][0]["message"]
     assert "never closed" in unclosed, unclosed
     assert result["membersImported"] == len(IMPORTED)
@@ -116,7 +118,7 @@ async def test_the_cli_reads_the_same_way_and_names_the_same_lines(
         done.stderr
     )
     assert "members.csv line 6: name: holds a NUL character" in done.stderr
-    assert json.loads(done.stdout)["errors"] == 2
+    assert json.loads(done.stdout)["errors"] == 3
     assert await _imported(mongo) == IMPORTED
 
 
