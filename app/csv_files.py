@@ -69,6 +69,7 @@ class BadHeader(ValueError):
 class Row:
     line: int  # the physical line the row starts on (the header is line 1)
     cells: dict[str, str]  # by column, stripped; a missing cell is ""
+    last: int  # the line it ends on (a quoted cell may hold line breaks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +115,7 @@ def read_rows(text: str, columns: Sequence[str]) -> Iterator[Row | RefusedRow]:
                                  "holds a NUL character or a lone surrogate")  # fmt: skip
                 continue
             yield Row(record.line, {column: (cells[i].strip() if i < len(cells) else "")
-                                    for i, column in enumerate(names)})  # fmt: skip
+                                    for i, column in enumerate(names)}, record.last)  # fmt: skip
         else:
             return
 

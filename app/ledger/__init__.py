@@ -47,6 +47,7 @@ from app.ledger.opening import (
     open_books,
     write_books,
 )
+from app.ledger.redact import redact_entries
 from app.ledger.reverse import reverse
 from app.ledger.spend import spend
 from app.ledger.unit import LedgerUnit, run_in_ledger
@@ -54,6 +55,7 @@ from app.ledger.upgrade import upgrade_books
 from app.ledger.verify import verify_balances
 
 __all__ = [
+    "redact_entries",
     "OpeningBooks",
     "OpeningEarn",
     "discard_unfinished",
