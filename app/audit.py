@@ -154,12 +154,12 @@ async def recorded_values(
     return found
 
 
-async def redact_audit(mongo: Mongo, target: str, personal: PersonalData) -> int:
-    """Redact the entries about `target`: personal fields of `before` and `after` whole, and the
-    personal data written anywhere else in them (a reason that names the member). Returns how
-    many entries changed; a second run changes none."""
+async def redact_audit(mongo: Mongo, targets: list[str], personal: PersonalData) -> int:
+    """Redact the entries about `targets` (a member, their redemptions): personal fields of
+    `before` and `after` whole, and the personal data written anywhere else in them (a reason
+    that names the member). Returns how many entries changed; a second run changes none."""
     changed = 0
-    async for entry in mongo[AUDIT].find({"target": target}):
+    async for entry in mongo[AUDIT].find({"target": {"$in": targets}}):
         redacted = {key: personal.redact(entry.get(key), PERSONAL_FIELDS)
                     for key in ("before", "after", "note")}  # fmt: skip
         update = {key: value for key, value in redacted.items() if value != entry.get(key)}

@@ -5,16 +5,16 @@ app/db.py was looked at; tests/api/test_erasure.py searches them all):
 - members: pseudonymised in one transaction with the audit entry (app/members/erase.py), which
   also records in `erasures` what is left to find: the values removed and the older ones the
   audit log recorded (a phone changed since).
-- audit: the entries about the member, their personal fields whole and their data wherever else
-  it is written (an operator's reason that names them).
+- audit: the entries about the member and their redemptions, their personal fields whole and
+  their data wherever else it is written (an operator's reason that names them).
+- redemptions: a cancellation's reason.
 - ledger, holds: the text of their entries (an adjustment's reason); points untouched.
 - notifications, outbox, push_devices: text redacted, device tokens removed, pushes not yet
   delivered dead-lettered, device bindings deleted.
 - refresh_tokens: deleted. login_attempts, login_locks: those kept under their phones deleted.
 - import_jobs, import_parts: their rows in stored uploads blanked, their phones and e-mails in
   refused rows' messages redacted (app/importer/forget.py).
-- Only the member's id, kept for the books and the reports: accounts, lots, redemptions,
-  draw_entries, reward_claims, tier_progress, tier_changes, check_ins, activity_counts,
+- Only the member's id, kept for the books and the reports: accounts, lots, draw_entries, reward_claims, tier_progress, tier_changes, check_ins, activity_counts,
   earn_facts, orders, refunds, order_points, points_job_members, import_chunks, rate_limits
   (`mutations:<id>`; sign-ups are counted by blocks of phone numbers, no one's whole number).
 Hashes that stay, for idempotency: a partner purchase's request hash (on its entry and order)
@@ -42,6 +42,7 @@ from app.members.erase import begin_erasure, end_erasure, unfinished_erasures
 from app.members.models import Member
 from app.notifications.forget import forget_notifications
 from app.personal_data import PersonalData
+from app.rewards.forget import redact_redemptions
 
 UNFINISHED_AFTER = timedelta(minutes=5)  # an erasure request older than this was cut off
 BATCH = 10
@@ -70,7 +71,9 @@ async def _redact_copies(mongo: Mongo, left: Document) -> None:
     member_id: str = left["_id"]
     personal = PersonalData.of(names=left["names"], phones=left["phones"], emails=left["emails"],
                                birthdays=left["birthdays"], tokens=left["tokens"])  # fmt: skip
-    await redact_audit(mongo, f"member:{member_id}", personal)
+    redemptions = await redact_redemptions(mongo, member_id, personal)
+    targets = [f"member:{member_id}", *(f"redemption:{id_}" for id_ in redemptions)]
+    await redact_audit(mongo, targets, personal)
     await redact_entries(mongo, member_id, personal)
     await forget_notifications(mongo, member_id, personal)
     await forget_sessions(mongo, member_id)

@@ -41,7 +41,7 @@ DEVICE = "apns-device-token-meimei-0001"
 BYSTANDER = ("Li Lei", "13700137003", "li.lei@example.cn")
 
 ADMIN = ["members:read", "members:write", "audit:read", "points:write", "draws:write",
-         "import:write"]  # fmt: skip
+         "import:write", "catalog:write"]  # fmt: skip
 SIGN_UP = """mutation($i: SignUpInput!) { signUp(input: $i) {
   session { accessToken refreshToken } member { id } userErrors { code } } }"""
 UPDATE_PROFILE = """mutation($i: UpdateProfileInput!) { updateProfile(input: $i) {
@@ -58,6 +58,8 @@ CONSENT = (
 )
 REDEEM = """mutation($i: RedeemRewardInput!) { redeemReward(input: $i) {
   redemption { id } userErrors { code } } }"""
+CANCEL = """mutation($i: CancelRedemptionInput!) { cancelRedemption(input: $i) {
+  redemption { status } userErrors { code } } }"""
 ADJUST = """mutation($i: AdjustPointsInput!) { adjustPoints(input: $i) {
   entry { points } userErrors { code } } }"""
 DRAW = """mutation($i: CreateDrawInput!) { createDraw(input: $i) { draw { id } userErrors { code } } }"""
@@ -110,7 +112,8 @@ async def _member_who_used_everything(
 ) -> tuple[str, str]:
     """The member's id and an operator's token, after sign-up, log-ins (five failed), a profile,
     a device, points, a tier change, a check-in, a redemption, a draw, a partner purchase named by
-    phone, an operator's adjustment and profile change, uploads that name them and an export."""
+    phone, an operator's adjustment, cancellation and profile change, uploads that name them and
+    an export."""
     mongo = runtime.mongo
     admin = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=ADMIN)
     signed = await _do(client, SIGN_UP, None, phone=PHONE, password="correct horse", name=NAME)
@@ -134,6 +137,12 @@ async def _member_who_used_everything(
     redeemed = await _do(client, REDEEM, token, rewardId=to_global_id("Reward", "r_cafe"),
                          idempotencyKey="r1")  # fmt: skip
     assert redeemed["userErrors"] == []
+    cancelled = await _do(client, CANCEL, admin, redemptionId=redeemed["redemption"]["id"],
+                          reason=f"{NAME} ({EMAIL}) changed her mind")  # fmt: skip
+    assert cancelled["userErrors"] == []
+    again = await _do(client, REDEEM, token, rewardId=to_global_id("Reward", "r_cafe"),
+                      idempotencyKey="r2")  # fmt: skip
+    assert again["userErrors"] == []
     now = clock.now()
     draw = await _do(client, DRAW, admin, name="Wheel", cost=10, startsAt=now.isoformat(),
                      endsAt=(now + timedelta(days=7)).isoformat(), idempotencyKey="d1",
