@@ -154,13 +154,18 @@ async def recorded_values(
     return found
 
 
-async def redact_audit(mongo: Mongo, targets: list[str], personal: PersonalData) -> int:
-    """Redact the entries about `targets` (a member, their redemptions): personal fields of
-    `before` and `after` whole, and the personal data written anywhere else in them (a reason
+async def redact_audit(
+    mongo: Mongo,
+    targets: list[str],
+    personal: PersonalData,
+    fields: frozenset[str] = PERSONAL_FIELDS,
+) -> int:
+    """Redact the entries about `targets` (a member, their redemptions): the values of `fields`
+    in `before` and `after` whole, and the personal data written anywhere else in them (a reason
     that names the member). Returns how many entries changed; a second run changes none."""
     changed = 0
     async for entry in mongo[AUDIT].find({"target": {"$in": targets}}):
-        redacted = {key: personal.redact(entry.get(key), PERSONAL_FIELDS)
+        redacted = {key: personal.redact(entry.get(key), fields)
                     for key in ("before", "after", "note")}  # fmt: skip
         update = {key: value for key, value in redacted.items() if value != entry.get(key)}
         if update:

@@ -5,9 +5,10 @@ An import job keeps its uploaded files (`import_parts`) until it is done, or a w
 runs or fails, and its refused rows may quote a cell (a date column that held an e-mail). The
 files and the jobs are shared with other members, so only what names this member and nobody else
 is looked for: their row (by their legacy id, one of their phones or e-mails) is blanked whole,
-and any other place a phone, e-mail or device token of theirs is written is blanked too. Blanked
-means overwritten by spaces byte for byte, line breaks kept: the parts keep their sizes and
-boundaries, every other row keeps its line number, and a blank row is no row, so a queued job
+and any other place a phone, e-mail or device token of theirs is written is blanked too, in the
+files, the refused rows and the files' names (on the job and its import.start audit entry).
+Blanked means overwritten by spaces byte for byte, line breaks kept: the parts keep their sizes
+and boundaries, every other row keeps its line number, and a blank row is no row, so a queued job
 still imports everybody else. A job's request hash (of the bytes uploaded) stays, so a retried
 upload with the same key still finds its job.
 
@@ -21,6 +22,7 @@ import io
 
 from bson import Binary
 
+from app.audit import redact_audit
 from app.auth.phones import InvalidPhone, normalise_phone
 from app.csv_files import BadHeader, Row, read_rows
 from app.db import Document, Mongo
@@ -34,13 +36,17 @@ COLUMNS = {"members": MEMBER_COLUMNS, "balances": BALANCE_COLUMNS}
 async def forget_uploads(mongo: Mongo, personal: PersonalData, legacy_id: str | None) -> None:
     """Idempotent: a second run finds nothing left to change."""
     identifying = personal.identifying
+    jobs: list[str] = []
     async for job in mongo[JOBS].find({}, {"errors": 1, "files": 1}):
+        jobs.append(job["_id"])
         update = {key: redacted for key in ("errors", "files")
                   if (redacted := identifying.redact(job.get(key))) is not job.get(key)}  # fmt: skip
         if update:
             await mongo[JOBS].update_one({"_id": job["_id"]}, {"$set": update})
         for name in job.get("files") or {}:
             await _blank_file(mongo, job["_id"], name, identifying, legacy_id)
+    # the import.start entries name the files uploaded
+    await redact_audit(mongo, [f"import:{job_id}" for job_id in jobs], identifying, frozenset())
 
 
 async def _blank_file(
