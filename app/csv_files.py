@@ -91,6 +91,7 @@ def read_rows(text: str, columns: Sequence[str]) -> Iterator[Row | RefusedRow]:
     names = [] if header is None else [cell.strip().lower() for cell in header.cells]
     if suspect and _unstorable(names) is not None:
         raise BadHeader("the header holds a NUL character or a lone surrogate")
+    width = len(names)
     missing = [column for column in columns if column not in names]
     if missing:
         raise BadHeader(f"needs the columns {', '.join(columns)}; missing {', '.join(missing)}")
@@ -102,7 +103,7 @@ def read_rows(text: str, columns: Sequence[str]) -> Iterator[Row | RefusedRow]:
             cells = record.cells
             if not any(cell.strip() for cell in cells):
                 continue  # blank lines are not rows
-            problem = _shape(record, len(names))
+            problem = _shape(record, width) if len(cells) != width else None
             if problem is not None:
                 yield problem
                 if record.last > record.line:  # its quote closed rows later: read those again
@@ -114,8 +115,10 @@ def read_rows(text: str, columns: Sequence[str]) -> Iterator[Row | RefusedRow]:
                 yield RefusedRow(record.line, names[at] if at < len(names) else "row",
                                  "holds a NUL character or a lone surrogate")  # fmt: skip
                 continue
-            yield Row(record.line, {column: (cells[i].strip() if i < len(cells) else "")
-                                    for i, column in enumerate(names)}, record.last)  # fmt: skip
+            if len(cells) != width:  # short: the missing cells are empty; long: blank
+                cells = (cells + [""] * width)[:width]
+            yield Row(record.line, dict(zip(names, map(str.strip, cells), strict=True)),
+                      record.last)  # fmt: skip
         else:
             return
 

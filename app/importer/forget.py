@@ -18,6 +18,7 @@ member, whom the operator then erases as any other.
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 from bson import Binary
@@ -61,7 +62,9 @@ async def _blank_file(
         text = content.decode("utf-8")
     except UnicodeDecodeError:  # a part missing or cut: the job fails on it anyway
         return
-    blanked = _blanked(text, personal, legacy_id, COLUMNS.get(name, ())).encode("utf-8")
+    # reading a file of MBs is seconds of CPU: off the event loop, which may be serving requests
+    columns = COLUMNS.get(name, ())
+    blanked = (await asyncio.to_thread(_blanked, text, personal, legacy_id, columns)).encode()
     assert len(blanked) == len(content)
     for n, part in enumerate(parts):
         data = blanked[n * PART_BYTES : (n + 1) * PART_BYTES]
