@@ -62,9 +62,12 @@ async def _blank_file(
         text = content.decode("utf-8")
     except UnicodeDecodeError:  # a part missing or cut: the job fails on it anyway
         return
-    # reading a file of MBs is seconds of CPU: off the event loop, which may be serving requests
+    # a file of MBs is a second of CPU to search, seconds to read: off the event loop
     columns = COLUMNS.get(name, ())
-    blanked = (await asyncio.to_thread(_blanked, text, personal, legacy_id, columns)).encode()
+    blanked_text = await asyncio.to_thread(_blanked, text, personal, legacy_id, columns)
+    if blanked_text is text:
+        return
+    blanked = blanked_text.encode("utf-8")
     assert len(blanked) == len(content)
     for n, part in enumerate(parts):
         data = blanked[n * PART_BYTES : (n + 1) * PART_BYTES]
@@ -76,12 +79,15 @@ def _blanked(
     text: str, personal: PersonalData, legacy_id: str | None, columns: tuple[str, ...]
 ) -> str:
     """`text` with the member's rows and their data elsewhere overwritten by spaces, each
-    character by as many as its UTF-8 bytes, line breaks kept."""
+    character by as many as its UTF-8 bytes, line breaks kept; `text` itself when they are not
+    in it (one search decides, before the rows are read)."""
+    spans = personal.spans(text)
+    if not spans and (legacy_id is None or legacy_id not in text):
+        return text
     lines = io.StringIO(text, newline="").readlines()
     starts = [0]
     for line in lines:
         starts.append(starts[-1] + len(line))
-    spans = personal.spans(text)
     bom = 1 if text.startswith("\ufeff") else 0
     try:
         for row in read_rows(text[bom:], columns):
