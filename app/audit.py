@@ -22,7 +22,7 @@ from app.auth.principals import Principal
 from app.clock import Clock
 from app.db import Document, Mongo, newest_first
 from app.logs import request_id_var
-from app.personal_data import PERSONAL_FIELDS, PersonalData
+from app.personal_data import ERASED, PERSONAL_FIELDS, PersonalData
 
 AUDIT = "audit"
 
@@ -149,7 +149,7 @@ async def recorded_values(
     async for entry in entries:
         for side in (entry.get("before"), entry.get("after")):
             for name, value in (side or {}).items() if isinstance(side, dict) else ():
-                if name in PERSONAL_FIELDS and isinstance(value, str) and value:
+                if name in PERSONAL_FIELDS and isinstance(value, str) and value not in ("", ERASED):
                     found[name].add(value)
     return found
 

@@ -52,8 +52,9 @@ async def begin_erasure(
     mongo: Mongo, clock: Clock, member_id: str, *, reason: str, actor: str
 ) -> tuple[Member, Document | None]:
     """Pseudonymise the member and end their access; the member and the erasure's record of what
-    is left to find (None once finished). A second erasure changes nothing and returns the
-    record of an erasure cut off before its end, to be finished."""
+    is left to find (None when nothing is). A second erasure changes nothing here and returns
+    the record of an erasure cut off before its end, to be finished, or for a member erased
+    before erasures were recorded, the values the audit log still holds."""
     reason = " ".join(reason.split())
     if not 0 < len(reason) <= REASON_MAX_LENGTH:
         raise InvalidProfile("reason", f"a reason of 1 to {REASON_MAX_LENGTH} characters")
@@ -64,7 +65,10 @@ async def begin_erasure(
         if document is None:
             raise MemberNotFound(member_id)
         if document.get("status") == MemberStatus.ERASED.value:
-            return document, await mongo[ERASURES].find_one({"_id": member_id}, session=session)
+            left = await mongo[ERASURES].find_one({"_id": member_id}, session=session)
+            if left is None:  # finished; or erased before erasures were recorded: the values
+                left = await _left_to_find(mongo, document, now, session)  # the audit still has
+            return document, left if _anything(left) else None
         erased = [field for field in PERSONAL if document.get(field) not in (None, [], {})]
         await end_access(mongo, session, now, document, reason)  # before the devices go
         left = await _left_to_find(mongo, document, now, session)
@@ -96,10 +100,14 @@ async def _left_to_find(
         "begun_at": now,
         "legacy_id": document.get("legacy_id"),
         **{f"{field}s": sorted(recorded[field] | ({str(document[field])} if document.get(field)
-                                                  else set()))
+                                                  not in (None, ERASED_NAME) else set()))
            for field in ("name", "phone", "email", "birthday")},
         "tokens": [device["token"] for device in document.get("push_tokens") or []],
     }  # fmt: skip
+
+
+def _anything(left: Document) -> bool:
+    return any(left[key] for key in ("names", "phones", "emails", "birthdays", "tokens"))
 
 
 async def end_erasure(mongo: Mongo, member_id: str) -> None:

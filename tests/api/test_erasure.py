@@ -319,3 +319,29 @@ async def test_create_member_replayed_after_erasure_answers_the_erased_member(
     replayed = await _do(client, create, admin, **given)
     assert replayed["userErrors"] == [] and replayed["member"]["id"] == made["member"]["id"]
     assert await runtime.mongo["members"].count_documents({}) == 1
+
+
+async def test_a_member_erased_before_copies_were_redacted_is_redacted_by_a_second_erasure(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer
+) -> None:
+    mongo = runtime.mongo
+    await make_program(runtime, clock)
+    admin = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=ADMIN)
+    create = """mutation($i: CreateMemberInput!) { createMember(input: $i) {
+      member { id } userErrors { code } } }"""
+    made = await _do(client, create, admin, name=NAME, phone=PHONE, idempotencyKey="crm-1")
+    member_id = made["member"]["id"]
+    await _do(client, UPDATE_MEMBER, admin, memberId=member_id, phone=NEW_PHONE, email=EMAIL)
+    for _ in range(5):  # a lock under the new phone
+        await ask(client, LOG_IN, variables={"input": {"phone": NEW_PHONE, "password": "guess!!!"}})
+    # As the earlier erasure left it: the member document erased, every copy where it was.
+    raw_id = (await mongo["members"].find_one({"member_no": {"$exists": True}}))["_id"]
+    await mongo["members"].update_one({"_id": raw_id}, {
+        "$set": {"status": "erased", "name": "已注销 Erased member"},
+        "$unset": {"phone": "", "email": ""}})  # fmt: skip
+    assert await personal_data(mongo, NEEDLES) != []
+
+    assert (await _erase(client, admin, raw_id, "finish the erasure"))["userErrors"] == []
+    await _nothing_left(mongo)
+    assert (await _erase(client, admin, raw_id, "and again"))["userErrors"] == []
+    assert await mongo["audit"].count_documents({"action": "member.erase"}) == 0
