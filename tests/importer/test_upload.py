@@ -207,7 +207,7 @@ async def test_a_job_waits_while_another_import_runs_and_a_run_that_died_is_fini
     # lots, entries, members): the run dies midway and the job stays running.
     with pytest.raises(PyMongoError):
         async with fail_point(runtime.mongo, {"skip": 14, "times": 1},
-                              {"failCommands": ["insert"], "errorCode": 91}):  # fmt: skip
+                              {"failCommands": ["insert"], "errorCode": 91, "errorLabels": []}):  # fmt: skip
             await run_due_import(runtime.mongo, clock, owner="w1")
     stuck = data(await ask(client, JOB, admin, {"id": job_id}))["importJob"]
     assert (stuck["status"], stuck["total"], stuck["done"]) == ("RUNNING", 2500, 2000)
