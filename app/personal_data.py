@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from app.db import Document
+
 ERASED = "[erased]"
 PERSONAL_FIELDS = frozenset({"name", "phone", "email", "birthday"})
 _SEPARATORS = r"[\s\-.()]*"
@@ -64,6 +66,12 @@ class PersonalData:
         if self._pattern is None:
             return []
         return [match.span() for match in self._pattern.finditer(text)]
+
+    def changes(self, document: Document, kept: frozenset[str]) -> Document:
+        """The top-level fields of `document` (but those `kept`) that redaction changes, with
+        their redacted values: an update's $set, empty when nothing is to change."""
+        return {key: redacted for key, value in document.items()
+                if key not in kept and (redacted := self.redact(value)) is not value}  # fmt: skip
 
     def redact(self, value: Any, fields: frozenset[str] = frozenset()) -> Any:
         """`value` with every occurrence replaced by ERASED, in strings at any depth; the values

@@ -20,8 +20,7 @@ async def redact_entries(mongo: Mongo, member_id: str, personal: PersonalData) -
         return changed
     for name in ("ledger", "holds"):
         async for document in mongo[name].find({"member_id": member_id}):
-            update = {key: redacted for key, value in document.items() if key not in KEPT
-                      and (redacted := personal.redact(value)) is not value}  # fmt: skip
+            update = personal.changes(document, KEPT)
             if update:
                 await mongo[name].update_one({"_id": document["_id"]}, {"$set": update})
                 changed += 1

@@ -22,8 +22,7 @@ KEPT = frozenset({"_id", "kind", "member_id", "created_at", "read_at", "dedupe_k
 async def forget_notifications(mongo: Mongo, member_id: str, personal: PersonalData) -> None:
     """Idempotent: a second run finds nothing left to change."""
     async for document in mongo["notifications"].find({"member_id": member_id}):
-        update = {key: redacted for key, value in document.items() if key not in KEPT
-                  and (redacted := personal.redact(value)) is not value}  # fmt: skip
+        update = personal.changes(document, KEPT)
         if update:
             await mongo["notifications"].update_one({"_id": document["_id"]}, {"$set": update})
     undelivered = [DeliveryStatus.PENDING.value, DeliveryStatus.DELIVERING.value]

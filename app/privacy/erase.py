@@ -14,19 +14,21 @@ app/db.py was looked at; tests/api/test_erasure.py searches them all):
 - refresh_tokens: deleted. login_attempts, login_locks: those kept under their phones deleted.
 - import_jobs, import_parts: their rows in stored uploads blanked, their phones and e-mails in
   refused rows' messages redacted (app/importer/forget.py).
-- Only the member's id, kept for the books and the reports: accounts, lots, draw_entries, reward_claims, tier_progress, tier_changes, check_ins, activity_counts,
-  earn_facts, orders, refunds, order_points, points_job_members, import_chunks, rate_limits
-  (`mutations:<id>`; sign-ups are counted by blocks of phone numbers, no one's whole number).
+- Only the member's id, kept for the books and the reports: accounts, lots, draw_entries,
+  reward_claims, tier_progress, tier_changes, check_ins, activity_counts, earn_facts, orders,
+  refunds, order_points, points_job_members, import_chunks, rate_limits (`mutations:<id>`;
+  sign-ups are counted by blocks of phone numbers, no one's whole number).
 Hashes that stay, for idempotency: a partner purchase's request hash (on its entry and order)
 covers the member reference the till sent, perhaps their phone, together with the whole order, so
 only the partner who sent it could confirm it; an upload's request hash covers its whole file.
 Not searched: what clients choose as identifiers (idempotency keys, a partner's order ids and
 SKUs), which must stay as given to be recognised; client addresses in the sign-in and sign-up
 throttles, which name no member and expire within the hour. Outside the database: the
-application's logs name members by id, never by their data. A member erased before
-erasures were recorded had only their member document erased: eraseMember again redacts what
-the audit log still holds of them (an operator's create or update) and every copy of those
-values; what else was copied cannot be told apart from anyone else's any more.
+application's logs name members by id, never by their data.
+
+A member erased before erasures were recorded had only their member document erased:
+eraseMember again redacts what the audit log still holds of them (an operator's create or
+update) and every copy of those values; what else was copied cannot be told apart any more.
 
 Every step after the first is idempotent and the record in `erasures` is deleted last, so an
 erasure cut off half-way (the database gone, the process killed) is finished by the next

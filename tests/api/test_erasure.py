@@ -189,7 +189,7 @@ async def _cut_off(mongo: Mongo, clock: FrozenClock, member_id: str, deletes_don
     redacted: a delete fails."""
     with pytest.raises(PyMongoError):
         async with fail_point(mongo, {"skip": deletes_done, "times": 1},
-                              {"failCommands": ["delete"], "errorCode": 91}):  # fmt: skip
+                              {"failCommands": ["delete"], "errorCode": 91, "errorLabels": []}):  # fmt: skip
             await erase_member(mongo, clock, member_id, reason="PIPL request", actor="admin:ops")
     assert (await mongo["members"].find_one({"_id": member_id}))["status"] == "erased"
     assert await personal_data(mongo, NEEDLES) != []  # the cut left copies behind
