@@ -1,9 +1,11 @@
 """The audit log: every operator write (admin mutation or CLI) with its actor, time, request, before and after.
 
-Append-only: nothing in the product updates or deletes an entry, and the API only reads them.
-An entry is written in the same transaction as the change it records (pass the session), so a
-change is never applied without its entry nor recorded without being applied. `before` and
-`after` are plain documents (JSON-able); the caller chooses what they hold (the fields changed).
+Append-only: nothing in the product updates or deletes an entry, and the API only reads them,
+with one exception the law requires: erasing a member (app/privacy) redacts the personal data
+their entries recorded (`redact_audit`), keeping who did what and when. An entry is written in
+the same transaction as the change it records (pass the session), so a change is never applied
+without its entry nor recorded without being applied. `before` and `after` are plain documents
+(JSON-able); the caller chooses what they hold (the fields changed).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from app.auth.principals import Principal
 from app.clock import Clock
 from app.db import Document, Mongo, newest_first
 from app.logs import request_id_var
+from app.personal_data import ERASED, PERSONAL_FIELDS, PersonalData
 
 AUDIT = "audit"
 
@@ -134,3 +137,38 @@ async def list_audit(
     documents, more = await newest_first(mongo[AUDIT], audit_filter.query(), "at", first=first,
                                          after=after)  # fmt: skip
     return [AuditEntry.from_document(d) for d in documents], more
+
+
+async def recorded_values(
+    mongo: Mongo, target: str, *, session: AsyncClientSession | None = None
+) -> dict[str, set[str]]:
+    """Every value the entries about `target` recorded for a personal field (name, phone, email,
+    birthday), before and after: what erasing a member must also find elsewhere."""
+    found: dict[str, set[str]] = {name: set() for name in PERSONAL_FIELDS}
+    entries = mongo[AUDIT].find({"target": target}, {"before": 1, "after": 1}, session=session)
+    async for entry in entries:
+        for side in (entry.get("before"), entry.get("after")):
+            for name, value in (side or {}).items() if isinstance(side, dict) else ():
+                if name in PERSONAL_FIELDS and isinstance(value, str) and value not in ("", ERASED):
+                    found[name].add(value)
+    return found
+
+
+async def redact_audit(
+    mongo: Mongo,
+    targets: list[str],
+    personal: PersonalData,
+    fields: frozenset[str] = PERSONAL_FIELDS,
+) -> int:
+    """Redact the entries about `targets` (a member, their redemptions): the values of `fields`
+    in `before` and `after` whole, and the personal data written anywhere else in them (a reason
+    that names the member). Returns how many entries changed; a second run changes none."""
+    changed = 0
+    async for entry in mongo[AUDIT].find({"target": {"$in": targets}}):
+        redacted = {key: personal.redact(entry.get(key), fields)
+                    for key in ("before", "after", "note")}  # fmt: skip
+        update = {key: value for key, value in redacted.items() if value != entry.get(key)}
+        if update:
+            await mongo[AUDIT].update_one({"_id": entry["_id"]}, {"$set": update})
+            changed += 1
+    return changed

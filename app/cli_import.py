@@ -17,6 +17,7 @@ from app.audit import cli_actor
 from app.cli_progress import progress_bar
 from app.clock import SystemClock
 from app.config import Settings
+from app.csv_files import decode
 from app.db import Mongo
 from app.importer import ImportRunning, Summary, import_files
 from app.program.service import ProgramNotConfigured
@@ -36,9 +37,9 @@ def add_import_commands(
 
 
 def _import(open_database: OpenDatabase, settings: Settings, args: argparse.Namespace) -> int:
-    try:
-        members = args.members.read_text(encoding="utf-8-sig")
-        balances = args.balances.read_text(encoding="utf-8-sig")
+    try:  # bytes, decoded as an upload is: CRs kept, so lines are numbered alike
+        members = decode(args.members.read_bytes())
+        balances = decode(args.balances.read_bytes())
     except (OSError, UnicodeDecodeError) as exc:
         print(f"cannot read the files: {exc}", file=sys.stderr)
         return 2

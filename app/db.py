@@ -146,6 +146,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     "outbox": [
         IndexModel([("status", ASCENDING), ("next_attempt_at", ASCENDING)]),
         IndexModel([("idempotency_key", ASCENDING)], unique=True),
+        IndexModel([("member_id", ASCENDING)]),  # a member's deliveries: erasure (app/privacy)
     ],
     "refresh_tokens": [
         IndexModel([("token_hash", ASCENDING)], unique=True),
@@ -183,6 +184,8 @@ INDEXES: dict[str, list[IndexModel]] = {
     "program": [],
     "counters": [],
     "meta": [],  # one document per fact about the database itself (its ledger shape)
+    # Erasures begun and not yet finished (app/privacy): the values still to be found, by member.
+    "erasures": [IndexModel([("begun_at", ASCENDING)])],
     "login_attempts": [
         IndexModel([("key", ASCENDING), ("at", ASCENDING)]),
         IndexModel([("attempt", ASCENDING)]),

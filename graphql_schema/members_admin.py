@@ -23,9 +23,10 @@ from app.members.admin import (
     search_members,
     set_member_status,
 )
-from app.members.erase import erase_member, export_member
+from app.members.erase import export_member
 from app.members.models import Member as MemberModel
 from app.members.service import InvalidProfile, MemberNotFound
+from app.privacy import erase_member
 from app.program.service import ProgramNotConfigured
 from graphql_schema.context import Info
 from graphql_schema.errors import InvalidInput, NotConfigured

@@ -140,3 +140,8 @@ async def end_session(mongo: Mongo, clock: Clock, refresh_token: str) -> None:
     known = await mongo["refresh_tokens"].find_one({"token_hash": _digest(refresh_token)})
     if known is not None:
         await revoke_family(mongo, clock, known["family_id"])
+
+
+async def forget_sessions(mongo: Mongo, member_id: str) -> None:
+    """An erased member's refresh tokens go (revoked or not, they only name the member)."""
+    await mongo["refresh_tokens"].delete_many({"member_id": member_id})

@@ -12,6 +12,7 @@ TTL index that collects it.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -35,6 +36,7 @@ __all__ = [
     "begin_login",
     "begin_sign_up",
     "count_mutations",
+    "forget_phones",
     "login_failed",
     "login_succeeded",
 ]
@@ -117,6 +119,15 @@ async def _lock(mongo: Mongo, key: str, now: datetime) -> datetime:
     )
     result: datetime = lock["until"]
     return result
+
+
+async def forget_phones(mongo: Mongo, phones: Iterable[str]) -> None:
+    """An erased member's failed log-ins and locks, kept under their phones, go. (The sign-up
+    counts are kept by blocks of numbers, which hold no one's whole number.)"""
+    keys = [f"phone:{phone}" for phone in phones]
+    if keys:
+        await mongo["login_attempts"].delete_many({"key": {"$in": keys}})
+        await mongo["login_locks"].delete_many({"_id": {"$in": keys}})
 
 
 async def count_mutations(

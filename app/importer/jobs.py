@@ -29,6 +29,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from app.audit import record_audit
 from app.clock import Clock
+from app.csv_files import decode
 from app.db import Document, Mongo, newest_by_id, purge_at, run_in_transaction
 from app.importer.rows import BALANCE_COLUMNS, MEMBER_COLUMNS, header_problem
 from app.importer.run import LEASE, ImportRunning, import_files
@@ -103,7 +104,7 @@ def _text(field: str, upload: UploadedFile, columns: tuple[str, ...]) -> str:
     if len(upload.content) > MAX_FILE_BYTES:
         raise InvalidUpload(field, f"a file of at most {MAX_FILE_BYTES // (1024 * 1024)} MB")
     try:
-        text = upload.content.decode("utf-8")
+        text = decode(upload.content)
     except UnicodeDecodeError as exc:
         raise InvalidUpload(field, f"not UTF-8 text (byte {exc.start})") from None
     problem = header_problem(text, columns, f"{field}.csv")
@@ -227,7 +228,7 @@ async def _read(mongo: Mongo, job: Document, name: str) -> str:
     chunks = sorted([(part["_id"], bytes(part["data"])) async for part in parts])
     if len(chunks) != job["files"][name]["parts"]:
         raise RuntimeError(f"import job {job['_id']}: parts of {name} are missing")
-    return b"".join(chunk for _, chunk in chunks).decode("utf-8")
+    return decode(b"".join(chunk for _, chunk in chunks))
 
 
 async def run_due_import(mongo: Mongo, clock: Clock, *, owner: str) -> ImportJob | None:

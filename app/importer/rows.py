@@ -4,20 +4,20 @@ members.csv:  legacy_id,phone,name,email,birthday,tier,joined_at
 balances.csv: legacy_id,points,earned_at,expires_at   (one row per lot: its points and dates)
 
 Dates are ISO: `2025-03-01` (midnight UTC) or an instant with its offset. Empty cells are absent
-values (no phone, no email, the program's entry tier, joined now, points that never expire). Line
-numbers count the header as line 1, as a spreadsheet shows them.
+values (no phone, no email, the program's entry tier, joined now, points that never expire). The
+files are read by app.csv_files: line numbers are physical lines with the header as line 1, and a
+row it cannot read (a quote never closed, a NUL) is refused by its line like any other.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from app.auth.phones import InvalidPhone, normalise_phone
 from app.bounds import MAX_ENTRY_POINTS
+from app.csv_files import BadHeader, RefusedRow, read_rows
 from app.members.service import InvalidProfile, check_birthday, check_email, check_name
 
 MEMBER_COLUMNS = ("legacy_id", "phone", "name", "email", "birthday", "tier", "joined_at")
@@ -66,29 +66,25 @@ class Refused(ValueError):
 def header_problem(text: str, columns: tuple[str, ...], name: str) -> str | None:
     """Why the file's header cannot be read as `columns`, or None."""
     try:
-        next(_records(text, columns, name), None)
-    except Refused as exc:
-        return str(exc)
-    except csv.Error as exc:
-        return f"{name} is not CSV: {exc}"
+        next(read_rows(text, columns), None)
+    except BadHeader as exc:
+        return f"{name}: {exc}"
     return None
 
 
 def _records(
-    text: str, columns: tuple[str, ...], name: str
+    text: str, columns: tuple[str, ...], name: str, errors: list[RowError]
 ) -> Iterator[tuple[int, dict[str, str]]]:
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
-    header = [cell.strip().lower() for cell in next(reader, [])]
-    missing = [column for column in columns if column not in header]
-    if missing:
-        raise Refused(
-            "header", f"{name} needs the columns {', '.join(columns)}; missing {', '.join(missing)}"
-        )
-    for number, cells in enumerate(reader, start=2):
-        if not any(cell.strip() for cell in cells):
-            continue  # blank lines are not rows
-        yield number, {column: (cells[i].strip() if i < len(cells) else "")
-                       for i, column in enumerate(header)}  # fmt: skip
+    """The rows of one file by line; a row the reader refuses goes to `errors`, and so does a
+    header it cannot use (then there are no rows)."""
+    try:
+        for row in read_rows(text, columns):
+            if isinstance(row, RefusedRow):
+                errors.append(RowError(name, row.line, row.field, row.message))
+            else:
+                yield row.line, row.cells
+    except BadHeader as exc:
+        errors.append(RowError(name, 1, "header", f"{name}: {exc}"))
 
 
 def instant(text: str, field: str) -> datetime:
@@ -107,6 +103,8 @@ def _legacy_id(record: dict[str, str]) -> str:
     legacy_id = record["legacy_id"]
     if not 0 < len(legacy_id) <= MAX_LEGACY_ID:
         raise Refused("legacy_id", f"1 to {MAX_LEGACY_ID} characters")
+    if not legacy_id.isprintable():
+        raise Refused("legacy_id", "holds a control character")
     return legacy_id
 
 
@@ -155,39 +153,29 @@ def read_members(text: str, today: date) -> tuple[list[MemberRow], list[RowError
     errors: list[RowError] = []
     seen_ids: set[str] = set()
     seen_phones: set[str] = set()
-    try:
-        for line, record in _records(text, MEMBER_COLUMNS, "members.csv"):
-            try:
-                row = _member(line, record, today)
-                if row.legacy_id in seen_ids:
-                    raise Refused("legacy_id", "appears on an earlier line")
-                if row.phone is not None and row.phone in seen_phones:
-                    raise Refused("phone", "appears on an earlier line")
-            except Refused as exc:
-                errors.append(RowError("members.csv", line, exc.field, str(exc)))
-                continue
-            seen_ids.add(row.legacy_id)
-            if row.phone is not None:
-                seen_phones.add(row.phone)
-            rows.append(row)
-    except Refused as exc:
-        errors.append(RowError("members.csv", 1, exc.field, str(exc)))
-    except csv.Error as exc:
-        errors.append(RowError("members.csv", 0, "file", f"not CSV: {exc}"))
+    for line, record in _records(text, MEMBER_COLUMNS, "members.csv", errors):
+        try:
+            row = _member(line, record, today)
+            if row.legacy_id in seen_ids:
+                raise Refused("legacy_id", "appears on an earlier line")
+            if row.phone is not None and row.phone in seen_phones:
+                raise Refused("phone", "appears on an earlier line")
+        except Refused as exc:
+            errors.append(RowError("members.csv", line, exc.field, str(exc)))
+            continue
+        seen_ids.add(row.legacy_id)
+        if row.phone is not None:
+            seen_phones.add(row.phone)
+        rows.append(row)
     return rows, errors
 
 
 def read_balances(text: str, now: datetime) -> tuple[list[BalanceRow], list[RowError]]:
     rows: list[BalanceRow] = []
     errors: list[RowError] = []
-    try:
-        for line, record in _records(text, BALANCE_COLUMNS, "balances.csv"):
-            try:
-                rows.append(_balance(line, record, now))
-            except Refused as exc:
-                errors.append(RowError("balances.csv", line, exc.field, str(exc)))
-    except Refused as exc:
-        errors.append(RowError("balances.csv", 1, exc.field, str(exc)))
-    except csv.Error as exc:
-        errors.append(RowError("balances.csv", 0, "file", f"not CSV: {exc}"))
+    for line, record in _records(text, BALANCE_COLUMNS, "balances.csv", errors):
+        try:
+            rows.append(_balance(line, record, now))
+        except Refused as exc:
+            errors.append(RowError("balances.csv", line, exc.field, str(exc)))
     return rows, errors

@@ -231,6 +231,9 @@ async def _classify(
         prior = found.get(row.legacy_id)
         if prior is None:
             fresh.append(row)
+        elif "member" not in prior["import"]:  # erased: the row's fingerprint went with its data
+            summary.errors.append(RowError("members.csv", row.line, "legacy_id",
+                                           "this member was erased: not imported again"))  # fmt: skip
         elif prior["import"]["member"] != _member_print(row):
             summary.members_changed += 1
             summary.errors.append(RowError("members.csv", row.line, "legacy_id",

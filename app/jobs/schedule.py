@@ -1,5 +1,6 @@
 """The worker's jobs: mature, release expired holds, expire, warn, review tiers, run operators'
-bulk points jobs and uploaded imports, roll the ledger up by hour for reports, deliver the outbox."""
+bulk points jobs and uploaded imports, finish erasures cut off half-way, roll the ledger up by
+hour for reports, deliver the outbox."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from app.members.tier_review import review_tiers
 from app.notifications.outbox import GatewayResponse, dispatch_due
 from app.notifications.warnings import issue_expiry_warnings
 from app.points import run_due_jobs
+from app.privacy import finish_erasures
 from app.program.service import ProgramNotConfigured, get_program
 from app.reports import roll_up_ledger
 from app.reports.rollup import caught_up as rollup_caught_up
@@ -80,6 +82,12 @@ def imports(owner: str) -> JobRun:
     return run
 
 
+async def erasures(mongo: Mongo, clock: Clock) -> JobOutcome:
+    """Finish the erasures whose request was cut off before every copy was redacted."""
+    finished, more = await finish_erasures(mongo, clock)
+    return JobOutcome(finished, more=more)
+
+
 async def rollup(mongo: Mongo, clock: Clock) -> JobOutcome:
     """Add the entries recorded since the last run to the reports' hourly buckets."""
     added = await roll_up_ledger(mongo, clock, max_slices=ROLLUP_SLICES)
@@ -128,6 +136,7 @@ def default_jobs(settings: Settings, client: httpx.AsyncClient) -> list[Job]:
         Job("points-jobs", points_jobs(worker_id()), every),
         # an operator waits on an upload: looked for every 2 s (one indexed read when none)
         Job("imports", imports(worker_id()), min(every, timedelta(seconds=2))),
+        Job("erasures", erasures, every),
         Job("ledger-rollup", rollup, every),
     ]
     if settings.push_gateway_url:

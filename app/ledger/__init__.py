@@ -56,6 +56,7 @@ from app.ledger.opening import (
     open_books,
     write_books,
 )
+from app.ledger.redact import redact_entries
 from app.ledger.reverse import reverse
 from app.ledger.spend import spend
 from app.ledger.unit import LedgerUnit, run_in_ledger
@@ -67,6 +68,7 @@ __all__ = [
     "MAX_ACCOUNT_POINTS",
     "MAX_ENTRY_POINTS",
     "PointsLimitExceeded",
+    "redact_entries",
     "OpeningBooks",
     "OpeningEarn",
     "discard_unfinished",

@@ -121,6 +121,8 @@ async def admin_create_member(
         first = await mongo["members"].find_one({"admin_key": idempotency_key}, PRIVATE)
         if first is None:
             raise PhoneInUse(phone) from None
+        if first.get("status") == MemberStatus.ERASED.value:
+            return Member.model_validate(first)  # its fingerprint went with the personal data
         if first.get("admin_fingerprint") != fingerprint:
             raise IdempotencyConflict(idempotency_key) from None
         return Member.model_validate(first)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 from datetime import date
 
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -32,8 +33,17 @@ OLDEST_BIRTHDAY = date(1900, 1, 1)
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
 
 
+def check_text(text: str, field: str) -> str:
+    """Refuse control characters and lone surrogates: a surrogate cannot be stored (UTF-8 cannot
+    encode it) and a control character (NUL, ESC) breaks the terminals, files and screens that
+    show the text."""
+    if not text.isprintable() and any(unicodedata.category(c) in ("Cc", "Cs") for c in text):
+        raise InvalidProfile(field, f"the {field} holds a control character or a lone surrogate")
+    return text
+
+
 def check_name(name: str) -> str:
-    cleaned = " ".join(name.split())
+    cleaned = check_text(" ".join(name.split()), "name")  # tabs and line breaks are spaces
     if not cleaned:
         raise InvalidProfile("name", "the name must not be empty")
     if len(cleaned) > NAME_MAX_LENGTH:
@@ -42,7 +52,7 @@ def check_name(name: str) -> str:
 
 
 def check_email(email: str) -> str:
-    cleaned = email.strip()
+    cleaned = check_text(email.strip(), "email")
     if len(cleaned) > EMAIL_MAX_LENGTH or not _EMAIL.match(cleaned):
         raise InvalidProfile("email", "not an email address")
     local, _, domain = cleaned.partition("@")

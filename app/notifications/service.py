@@ -67,7 +67,7 @@ async def register_push_token(
 
     async def bind(session: AsyncClientSession) -> None:
         previous = await mongo["push_devices"].find_one_and_update(
-            {"_id": _device_key(token)},
+            {"_id": device_key(token)},
             {"$set": {"member_id": member_id, "bound_at": clock.now()}},
             upsert=True,
             session=session,
@@ -92,11 +92,11 @@ async def unregister_push_token(mongo: Mongo, member_id: str, token: str) -> boo
     result = await mongo["members"].update_one(
         {"_id": member_id}, {"$pull": {"push_tokens": {"token": token}}}
     )
-    await mongo["push_devices"].delete_one({"_id": _device_key(token), "member_id": member_id})
+    await mongo["push_devices"].delete_one({"_id": device_key(token), "member_id": member_id})
     return result.modified_count == 1
 
 
-def _device_key(token: str) -> str:
+def device_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 

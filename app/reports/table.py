@@ -1,18 +1,18 @@
 """A report as a table: a header and rows, and the same table as CSV text.
 
 Every report has one (`Report.table()`): the GraphQL `csv` field, `jifen report ... --csv` and the
-tests all render it through `to_csv`, so the CSV holds exactly the rows the API returns. A text
-cell that a spreadsheet would run as a formula (=, +, -, @ first) is prefixed with a quote.
+tests all render it through `to_csv`, so the CSV holds exactly the rows the API returns, written by
+app.csv_files (a text cell a spreadsheet would run as a formula gets a leading quote).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Protocol
+
+from app.csv_files import write_csv
 
 Cell = str | int | Decimal | date | datetime | None
 
@@ -28,21 +28,13 @@ class Report(Protocol):
 
 
 def to_csv(table: Table) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(table.header)
-    for row in table.rows:
-        writer.writerow([_cell(value) for value in row])
-    return out.getvalue()
+    return write_csv([table.header, *([_cell(value) for value in row] for row in table.rows)])
 
 
-def _cell(value: Cell) -> str:
+def _cell(value: Cell) -> str | int | Decimal:
+    """Text and numbers as they are (write_csv escapes the text); dates in ISO form."""
     if value is None:
         return ""
-    if isinstance(value, datetime):
+    if isinstance(value, datetime | date):
         return value.isoformat()
-    if isinstance(value, Decimal):
-        return f"{value:f}"
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return str(value)
+    return value

@@ -295,6 +295,10 @@ def _batch_codes(codes: list[str] | None, generate: int | None) -> list[str]:
     cleaned = [code.strip() for code in codes]
     if not 0 < len(cleaned) <= MAX_BATCH or any(not 0 < len(c) <= CODE_MAX for c in cleaned):
         raise CatalogRefused(f"1 to {MAX_BATCH} codes of 1 to {CODE_MAX} characters", "codes")
+    unprintable = [c for c in cleaned if not c.isprintable()]  # NUL, ESC, a lone surrogate...
+    if unprintable:
+        raise CatalogRefused(f"a code a member and a till can read: {unprintable[0]!r} is not "
+                             "(control characters, line separators)", "codes")  # fmt: skip
     repeated = (
         sorted({c for c in cleaned if cleaned.count(c) > 1})
         if len(set(cleaned)) < len(cleaned)

@@ -9,6 +9,7 @@ import logging
 
 import pytest
 
+from app.auth.principals import PrincipalKind
 from tests.api.gql import ask, codes, make_member, make_program, member_token
 
 NOT_AN_OBJECT = [b"null", b"42", b"[]", b'"x"', b"true", b"1.5"]
@@ -141,3 +142,36 @@ async def test_a_cursor_id_that_is_no_object_id_is_bad_user_input(
     cursor = b64([kind, "2026-01-01T00:00:00+00:00", "not-an-object-id"])
     body = await ask(client, f"query($after: String) {selection}", token, {"after": cursor})
     assert codes(body) == ["BAD_USER_INPUT"], body
+
+
+PROFILE_DOORS = {
+    "signUp": ("mutation($i: SignUpInput!) { signUp(input: $i) { userErrors { code field } } }",
+               {"phone": "13800138009", "password": "correct horse"}, None),
+    "updateProfile": ("mutation($i: UpdateProfileInput!) { updateProfile(input: $i) { "
+                      "userErrors { code field } } }", {}, "member"),
+    "createMember": ("mutation($i: CreateMemberInput!) { createMember(input: $i) { "
+                     "userErrors { code field } } }", {"idempotencyKey": "k1"}, "admin"),
+}  # fmt: skip
+UNSTORABLE = {"NUL": "Li\x00Lei", "a lone surrogate": "Li\ud800Lei", "ESC": "Li\x1b[2JLei"}
+
+
+@pytest.mark.parametrize("text", UNSTORABLE)
+@pytest.mark.parametrize(("door", "field"), [("signUp", "name"), ("updateProfile", "name"),
+    ("updateProfile", "email"), ("createMember", "name"), ("createMember", "email")])  # fmt: skip
+async def test_a_name_or_email_with_a_control_character_or_a_lone_surrogate_is_refused(
+    client, runtime, clock, issuer, token, door, text, field, errors_logged
+) -> None:
+    query, given, who = PROFILE_DOORS[door]
+    bearer = {"member": token, "admin": issuer.mint(PrincipalKind.ADMIN, "ops",
+              scopes=["members:write"]), None: None}[who]  # fmt: skip
+    value = UNSTORABLE[text] + ("@example.com" if field == "email" else "")
+    variables = {"i": {**given, "name": "Li Lei", field: value}}
+    # ASCII JSON: the surrogate travels as its \ud800 escape, which httpx would refuse to encode
+    body = json.dumps({"query": query, "variables": variables}).encode()
+    headers = {"content-type": "application/json"} | (
+        {"authorization": f"Bearer {bearer}"} if bearer else {}
+    )
+    response = await client.post("/graphql", content=body, headers=headers)
+    assert response.status_code == 200, response.text
+    [payload] = response.json()["data"].values()
+    assert payload["userErrors"] == [{"code": "INVALID_INPUT", "field": ["input", field]}]

@@ -4,6 +4,7 @@ concurrency, and cancelled redemptions; partners use coupons; scopes enforced.""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -372,3 +373,23 @@ async def test_a_partner_voucher_is_accepted_by_its_partner_only(
     assert codes(await ask(client, USE, cinema, {"i": {"code": other["couponCode"]}})) == [
         "FORBIDDEN"
     ]  # a suspended partner's token no longer marks codes used
+
+
+@pytest.mark.parametrize("code", ["A\x00B", "A\ud800B", "A\x1b[2JB", "A\u2028B"])
+async def test_a_coupon_code_a_till_could_not_show_is_refused_and_nothing_is_added(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer,
+    code: str,
+) -> None:  # fmt: skip
+    await make_program(runtime, clock)
+    admin = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=ADMIN)
+    reward = await _coupon_reward(client, admin)
+    variables = {"i": {"rewardId": reward, "codes": ["GOOD-1", code], "idempotencyKey": "b1"}}
+    # ASCII JSON: the surrogate travels as its \ud800 escape, which httpx would refuse to encode
+    body = json.dumps({"query": COUPONS, "variables": variables}).encode()
+    response = await client.post("/graphql", content=body, headers={
+        "content-type": "application/json", "authorization": f"Bearer {admin}"})  # fmt: skip
+    payload = data(response.json())["addCoupons"]
+    assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [
+        ("INVALID_INPUT", ["input", "codes"])
+    ]
+    assert await runtime.mongo["coupon_codes"].count_documents({}) == 0
