@@ -103,7 +103,7 @@ async def record_purchase(
 
     async def work(unit: LedgerUnit) -> PurchaseResult:
         if request.points_used:
-            await check_points_used(mongo, unit.session, order_key, request.points_used)
+            await check_points_used(mongo, unit.session, order_key, member.id, request.points_used)
         result = await compute(mongo, unit.session, program, member, purchase)
         await budgets.spend(mongo, unit.session, program, result.campaign_points)
         await facts.record_facts(mongo, unit.session, program, member.id, purchase, result)
@@ -183,11 +183,16 @@ async def earn(
 
 
 async def check_points_used(
-    mongo: Mongo, session: AsyncClientSession, order_key: str, points_used: int
+    mongo: Mongo,
+    session: AsyncClientSession,
+    order_key: str,
+    member_id: str,
+    points_used: int,
 ) -> None:
-    """Points said to have paid for the order must have been captured for it by this partner:
-    a refund gives them back, so they must not be more than the member really paid."""
-    captured = await captured_for(mongo, session, order_key)
+    """Points said to have paid for the order must have been captured for it by this partner,
+    from this member: a refund gives them back, so they must not be more than the member really
+    paid (another member's captures are OrderOfAnotherMember)."""
+    captured = await captured_for(mongo, session, order_key, member_id)
     if points_used > captured:
         raise InvalidPartnerInput(
             f"pointsUsed {points_used} exceeds the {captured} points captured for this order",

@@ -6,9 +6,11 @@ under its version (two refunds of one order at once: one reruns and plans on the
 the refund recorded under its unique id `<partner>:<order>:<refund id>`, the points reversed from
 the order's EARN entry (app.ledger's refund rule: its own lot first, then the member's other
 points, then debt; expired or cleared points are not taken again), and the points that paid for
-the order given back in proportion as a positive ADJUST (not an EARN: they were earned once
-already, so they neither count as lifetime earnings nor as qualifying points; they never expire,
-like any adjustment). A replayed refund id returns the first refund and changes nothing.
+the order given back in proportion through the captures that took them (app.partners.payments):
+to the member they were taken from, as a REVERSAL whose lots keep the terms of the lots the points
+came from (not an EARN: they were earned once already, so they neither count as lifetime earnings
+nor as qualifying points; points whose expiry passed since stay expired). A replayed refund id
+returns the first refund and changes nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from app.partners.errors import (
     PartnerRefused,
 )
 from app.partners.orders import Order, order_id_of
+from app.partners.payments import give_back
 from app.partners.purchase_input import MAX_LINES, check_order_id, check_text
 from app.program.service import current_program
 
@@ -94,7 +97,7 @@ async def record_refund(
         order = Order.from_document(document)
         plan = plan_refund(order, asks)
         await _write_order(mongo, unit.session, document, plan)
-        reversal, credit = await _move_points(unit, order, plan, refund_id)
+        reversal, credit = await _move_points(mongo, unit, order, plan, refund_id)
         # The refunded points leave the qualifying window with the purchase they came from.
         await record_qualifying(
             mongo, unit.session, unit.now, program,
@@ -180,7 +183,7 @@ async def _write_order(
 
 
 async def _move_points(
-    unit: LedgerUnit, order: Order, plan: RefundPlan, refund_id: str
+    mongo: Mongo, unit: LedgerUnit, order: Order, plan: RefundPlan, refund_id: str
 ) -> tuple[Entry | None, Entry | None]:
     reversal = credit = None
     if plan.points_reversed > 0 and order.entry_id is not None:
@@ -193,15 +196,17 @@ async def _move_points(
             extra={"refund_id": refund_id},
         )
     if plan.points_returned > 0:
-        credit = await unit.credit(
-            order.member_id,
+        given = await give_back(
+            mongo,
+            unit,
+            order_id_of(order.partner_id, order.order_id),
             plan.points_returned,
             reason=f"Points that paid for order {order.order_id} given back (refund {refund_id})",
-            reference=order.order_id,
             actor=f"partner:{order.partner_id}",
-            channel="partner",
+            reference=order.order_id,
             extra={"refund_id": refund_id},
         )
+        credit = given[0] if given else None
     return reversal, credit
 
 

@@ -17,8 +17,7 @@ from graphql_schema.ids import to_global_id
 from tests.api.gql import ask, data, make_member, member_token
 from tests.engagement.api import check_in, error_codes, record
 from tests.ledger.conftest import assert_invariants
-from tests.partners.api import PURCHASE, REFUND
-from tests.partners.test_offsets import CAPTURE, HOLD, QUOTE
+from tests.partners.api import CAPTURE, HOLD, PURCHASE, QUOTE, REFUND
 from tests.processes import JIFEN, jifen_env
 
 PROGRAM = Path(__file__).parents[2] / "examples" / "ecommerce.toml"
