@@ -1,4 +1,5 @@
-"""Freezing an account: a suspended (or erased) member's points can be neither spent nor held.
+"""Freezing an account: a suspended (or erased) member's points can be neither spent nor held,
+and a hold made before the freeze can only be released, not captured.
 
 The flag lives on the account document that every spend and hold already reads, so enforcing it
 costs no command. Setting it bumps the account's version: a spend that read the account before

@@ -196,6 +196,9 @@ async def capture_points(
         )
     except ledger.HoldNotActive as exc:
         raise HoldNotActive(f"the hold is {exc.status}") from None
+    except ledger.AccountFrozen:
+        message = "the member is suspended: their points cannot be used"
+        raise MemberSuspended(message, HOLD_FIELD) from None
     except ledger.CaptureExceedsHold as exc:
         raise InvalidPartnerInput(str(exc), ("input", "points")) from None
     except ledger.IdempotencyConflict:

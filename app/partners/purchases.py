@@ -14,9 +14,10 @@ the EARN entry's key) and gets the first result; another payload under the order
 IdempotencyConflict. Two tills posting one order at once: one commits, the other's transaction
 conflicts, reruns, finds the order and answers the same result.
 
-Cost for a program without budgets, daily cap or birthday bonus: the member, the program, the
-order insert, the account read, the account, lot and entry writes, the commit: 8 commands,
-whatever the member's history.
+Cost for a program without budgets, daily cap or birthday bonus: the member, the account read,
+the qualifying points, the order insert, the account, lot and entry writes, the commit: 8 commands
+(the program is the process's copy), whatever the member's history; with the API's read of the
+partner's registry entry, 9 a request.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Who may call the partner API, and how its refusals reach the client (one table, one place).
 
 A partner field needs a partner token with the scope (IsPartner) whose partner is registered and
-active, and granted that scope by the registry too (app.partners.registry.active_partner): else
-FORBIDDEN. Refusals of mutations become userErrors with their code and field; of queries (no
+active, and granted that scope by the registry too (app.partners.registry.granted, on the registry
+document read once per request: Context.partner): else FORBIDDEN. Refusals of mutations become userErrors with their code and field; of queries (no
 payload to carry them), top-level errors with the same code.
 """
 
@@ -21,7 +21,7 @@ from app.partners import (
     OffsetNotOffered,
     PartnerInactive,
     PartnerRefused,
-    active_partner,
+    granted,
 )
 from app.program.service import ProgramNotConfigured
 from graphql_schema.context import Info
@@ -36,9 +36,8 @@ async def partner_id(info: Info, scope: str) -> str:
     """The calling partner's id, if its token and the registry both grant `scope`."""
     principal = require_kind(info, PrincipalKind.PARTNER, scope)
     try:
-        partner = await active_partner(
-            info.context.runtime.mongo, principal.subject, principal.scopes
-        )
+        registered = await info.context.partner(principal.subject)
+        partner = granted(registered, principal.subject, principal.scopes)
     except PartnerInactive:
         raise Forbidden("this partner is not registered or not active") from None
     if scope not in partner.scopes:
