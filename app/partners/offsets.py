@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from app import ledger
 from app.clock import Clock
@@ -125,7 +125,7 @@ async def hold_points(
             replay=replay,
             require_entry=False,
         )
-    except (DuplicateKeyError, PartnerRefused, ledger.LedgerError) as exc:
+    except (BulkWriteError, DuplicateKeyError, PartnerRefused, ledger.LedgerError) as exc:
         # A replay fails on the hold's key, or on what the first hold used up: it answers the
         # first hold as it is now; an unused key means the refusal stands.
         first = await mongo["holds"].find_one({"idempotency_key": key})

@@ -121,9 +121,13 @@ def check_occurred_at(purchase: Purchase, program: Program, now: datetime) -> No
         )
 
 
-def fingerprint(request: PurchaseRequest, purchase: Purchase) -> str:
+def fingerprint(request: PurchaseRequest, purchase: Purchase, member_id: str | None) -> str:
+    """The request as resolved: the member by id, whichever reference named them (a till may
+    post by phone and retry by member number). None: with the reference's own form, as orders
+    recorded before the member was resolved first kept it (their replays still match)."""
+    named = [request.member.id, request.member.member_no, request.member.phone]
     body = {
-        "member": [request.member.id, request.member.member_no, request.member.phone],
+        "member": named if member_id is None else member_id,
         "order": request.order_id.strip(),
         "at": purchase.occurred_at.timestamp(),
         "channel": purchase.channel,

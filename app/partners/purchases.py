@@ -11,7 +11,8 @@ campaign gave before any cap cut the order (a cap never makes a campaign overspe
 
 Idempotent on (partner, order id): a replay fails on the order's unique id (or, with points, on
 the EARN entry's key) and gets the first result; another payload under the order id is
-IdempotencyConflict. Two tills posting one order at once: one commits, the other's transaction
+IdempotencyConflict. The payload is compared as resolved: the member by id, so an order posted by
+phone and retried by member number is the same order. Two tills posting one order at once: one commits, the other's transaction
 conflicts, reruns, finds the order and answers the same result.
 
 Cost for a program without budgets, daily cap or birthday bonus: the member, the account read,
@@ -37,7 +38,7 @@ from app.members.points import get_entry
 from app.members.tiers import record_qualifying
 from app.partners import budgets, facts
 from app.partners.errors import IdempotencyConflict, InvalidPartnerInput, MemberSuspended
-from app.partners.members import find_member
+from app.partners.members import check_active, find_member
 from app.partners.orders import Order, OrderFacts, order_document, order_id_of
 from app.partners.payments import captured_for
 from app.partners.purchase_input import (
@@ -91,16 +92,18 @@ async def record_purchase(
 ) -> PurchaseResult:
     program = await current_program(mongo)
     purchase = check_purchase(request)
-    digest = fingerprint(request, purchase)
     order_key = order_id_of(partner_id, request.order_id.strip())
+    member = await find_member(mongo, request.member, active=False)
+    digests = (fingerprint(request, purchase, member.id), fingerprint(request, purchase, None))
+    digest = digests[0]
     try:
         check_occurred_at(purchase, program, clock.now())
-        member = await find_member(mongo, request.member)
+        check_active(member)
     except (InvalidPartnerInput, MemberSuspended):
         # A retry after the member was suspended, or days later: the first result still stands.
         if await mongo["orders"].find_one({"_id": order_key}, {"_id": 1}) is None:
             raise
-        return await first_result(mongo, order_key, digest)
+        return await first_result(mongo, order_key, digests)
 
     async def work(unit: LedgerUnit) -> PurchaseResult:
         if request.points_used:
@@ -128,7 +131,7 @@ async def record_purchase(
         return PurchaseResult(Order.from_document(order), entry)
 
     async def replay(first: Entry) -> PurchaseResult:
-        return await first_result(mongo, order_key, digest)
+        return await first_result(mongo, order_key, digests)
 
     try:
         return await run_in_ledger(
@@ -140,12 +143,9 @@ async def record_purchase(
             replay=replay,
             require_entry=False,
         )
-    except LedgerConflict:
-        raise IdempotencyConflict(
-            "this order id was posted with another payload", ("input", "orderId")
-        ) from None
-    except DuplicateKeyError:
-        return await first_result(mongo, order_key, digest)
+    except (LedgerConflict, DuplicateKeyError):
+        # Another payload, or the first payload as an older order kept its fingerprint.
+        return await first_result(mongo, order_key, digests)
 
 
 async def earn(
@@ -201,11 +201,11 @@ async def check_points_used(
         )
 
 
-async def first_result(mongo: Mongo, order_key: str, digest: str) -> PurchaseResult:
+async def first_result(mongo: Mongo, order_key: str, digests: tuple[str, ...]) -> PurchaseResult:
     document = await mongo["orders"].find_one({"_id": order_key})
     if document is None:
         raise InvalidPartnerInput("the order could not be recorded; retry", ("input", "orderId"))
-    if document["request_hash"] != digest:
+    if document["request_hash"] not in digests:
         raise IdempotencyConflict(
             "this order id was posted with another payload", ("input", "orderId")
         )

@@ -3,8 +3,10 @@ one member: points captured from one member never pay for, nor come back through
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+from app.partners import LineInput, MemberRef, PurchaseRequest
+from app.partners.purchase_input import check_purchase, fingerprint
 from app.program.expiry import Rolling
 from tests.api.gql import ask, data, earn_points, make_member
 from tests.ledger.conftest import assert_invariants
@@ -180,3 +182,61 @@ async def test_a_refund_id_used_for_two_orders_refunds_each_to_its_own_member(
     assert await balance(client, token, v) == EMPTY
     assert await balance(client, token, w) == EMPTY
     await assert_invariants(runtime.mongo)
+
+
+async def test_an_order_posted_by_phone_and_again_by_member_number_is_one_order(
+    client, runtime, clock, issuer
+):
+    """Issue 20, item 7: the replay was IDEMPOTENCY_CONFLICT; the member is compared as resolved."""
+    await make_program(runtime, clock)
+    member = await make_member(runtime, clock, phone="+8613800138000")
+    other = await make_member(runtime, clock, name="Han Meimei")
+    number = (await runtime.mongo["members"].find_one({"_id": member}))["member_no"]
+    token = await partner_token(runtime, clock, issuer)
+    by_phone = purchase_input(member, "O") | {"member": {"phone": "138 0013 8000"}}
+    first = await post_purchase(client, token, by_phone)
+    assert first["purchase"]["total"] == 100
+    by_number = purchase_input(member, "O") | {"member": {"memberNo": number}}
+    assert await post_purchase(client, token, by_number) == first
+    assert await post_purchase(client, token, purchase_input(member, "O")) == first
+    someone_else = await post_purchase(client, token, purchase_input(other, "O"))
+    assert someone_else["userErrors"][0]["code"] == "IDEMPOTENCY_CONFLICT"
+    assert (await balance(client, token, member))["available"] == 100
+
+
+async def test_a_hold_placed_by_phone_and_again_by_member_number_is_one_hold(
+    client, runtime, clock, issuer
+):
+    await make_program(runtime, clock)
+    member = await make_member(runtime, clock, phone="+8613800138000")
+    await earn_points(runtime, clock, member, 1_000, "seed")
+    number = (await runtime.mongo["members"].find_one({"_id": member}))["member_no"]
+    token = await partner_token(runtime, clock, issuer)
+    body = {"points": 300, "orderId": "O", "idempotencyKey": "h1"}
+    by_phone = {**body, "member": {"phone": "+86 138-0013-8000"}}
+    first = data(await ask(client, HOLD, token, {"input": by_phone}))["holdPoints"]
+    by_number = {**body, "member": {"memberNo": number}}
+    again = data(await ask(client, HOLD, token, {"input": by_number}))["holdPoints"]
+    assert again == first and first["hold"]["points"] == 300
+    assert (await balance(client, token, member))["held"] == 300
+
+
+async def test_an_order_fingerprinted_by_its_reference_form_before_still_replays(
+    client, runtime, clock, issuer
+):
+    """Orders recorded before members were resolved first kept the reference's form."""
+    await make_program(runtime, clock)
+    member = await make_member(runtime, clock)
+    number = (await runtime.mongo["members"].find_one({"_id": member}))["member_no"]
+    token = await partner_token(runtime, clock, issuer)
+    by_number = purchase_input(member, "O") | {"member": {"memberNo": number}}
+    first = await post_purchase(client, token, by_number)
+    line = LineInput("L1", "SKU1", "food", 1, "100")
+    request = PurchaseRequest(MemberRef(member_no=number), "O", datetime(2026, 1, 15, 8, tzinfo=UTC),
+                              (line,))  # fmt: skip
+    legacy = {"$set": {"request_hash": fingerprint(request, check_purchase(request), None)}}
+    await runtime.mongo["orders"].update_one({}, legacy)
+    await runtime.mongo["ledger"].update_one({"kind": "EARN"}, legacy)
+    assert await post_purchase(client, token, by_number) == first
+    other = await post_purchase(client, token, by_number | {"channel": "app"})
+    assert other["userErrors"][0]["code"] == "IDEMPOTENCY_CONFLICT"
