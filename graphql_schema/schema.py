@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 import strawberry
@@ -35,6 +36,7 @@ from graphql_schema.admin_program import (
 from graphql_schema.audit_log import AuditLogConnection, audit_log_field
 from graphql_schema.errors import classify
 from graphql_schema.guard import RequestGuard
+from graphql_schema.instants import DATE_TIME
 from graphql_schema.ledger import LedgerEntry
 from graphql_schema.members import (
     Member,
@@ -221,7 +223,7 @@ def build_schema(*, introspection: bool = True) -> strawberry.Schema:
         "subscription": Subscription,
         "types": [Member, LedgerEntry, Reward, Redemption, *ALL_ERROR_TYPES],
         "extensions": extensions,
-        "config": StrawberryConfig(scalar_map=SCALARS),
+        "config": StrawberryConfig(scalar_map={**SCALARS, datetime: DATE_TIME}),
     }
     built = JifenSchema(**schema_kwargs)
     built.request_rules = rules

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from app.ledger import instant
 from app.partners.errors import InvalidPartnerInput
 from app.partners.members import MemberRef
 from app.program.models import Program
@@ -106,7 +107,7 @@ def check_purchase(request: PurchaseRequest) -> Purchase:
     if not 0 <= request.points_used <= MAX_POINTS:
         raise InvalidPartnerInput("pointsUsed is 0 or more", ("input", "pointsUsed"))
     request.member.query()
-    return Purchase(check_lines(request.lines), request.occurred_at, request.channel)
+    return Purchase(check_lines(request.lines), instant(request.occurred_at), request.channel)
 
 
 def check_occurred_at(purchase: Purchase, program: Program, now: datetime) -> None:

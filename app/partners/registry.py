@@ -24,6 +24,7 @@ from pymongo.errors import DuplicateKeyError
 from app.audit import record_audit
 from app.clock import Clock
 from app.db import Document, Mongo
+from app.ledger import instant
 from app.partners.errors import IdempotencyConflict, InvalidPartnerInput, PartnerInactive
 
 PARTNER_SCOPES = frozenset({"points:earn", "points:redeem", "points:read", "activities:write"})
@@ -93,7 +94,7 @@ async def register_partner(
         "name": name,
         "scopes": list(granted),
         "status": PartnerStatus.ACTIVE.value,
-        "created_at": now.replace(microsecond=now.microsecond // 1000 * 1000),
+        "created_at": instant(now),
         "request_hash": digest,
     }
     if idempotency_key is not None:
