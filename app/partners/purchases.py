@@ -5,7 +5,9 @@ and the budgets of the campaigns that would give points are read (only when the 
 them), the rules engine computes the breakdown, the budgets are spent conditionally
 (app.partners.budgets), the ledger earns the total with the breakdown on the entry, under the
 expiry policy of the member's tier, counted from when the purchase happened, pending until the
-return window after it closes; last, the order is inserted under its unique id
+return window after it closes. The tier is the one the member held when the purchase happened
+(app.members.tiers.as_of: a purchase posted late earns at its own time's tier, multiplier and
+expiry); last, the order is inserted under its unique id
 `<partner>:<order id>` with what each line earned, for its refunds. A budget counts what a
 campaign gave before any cap cut the order (a cap never makes a campaign overspend).
 
@@ -35,7 +37,7 @@ from app.ledger import BreakdownLine, Entry, LedgerUnit, run_in_ledger
 from app.ledger import IdempotencyConflict as LedgerConflict
 from app.members.models import Member
 from app.members.points import get_entry
-from app.members.tiers import record_qualifying
+from app.members.tiers import as_of, record_qualifying
 from app.partners import budgets, facts
 from app.partners.errors import IdempotencyConflict, InvalidPartnerInput, MemberSuspended
 from app.partners.members import check_active, find_member
@@ -84,6 +86,7 @@ async def preview_earn(
     purchase = check_purchase(request)
     check_occurred_at(purchase, program, clock.now())
     member = await find_member(mongo, request.member, active=False)
+    member = await as_of(mongo, member, purchase.occurred_at)
     return member, await compute(mongo, None, program, member, purchase)
 
 
@@ -104,6 +107,7 @@ async def record_purchase(
         if await mongo["orders"].find_one({"_id": order_key}, {"_id": 1}) is None:
             raise
         return await first_result(mongo, order_key, digests)
+    member = await as_of(mongo, member, purchase.occurred_at)
 
     async def work(unit: LedgerUnit) -> PurchaseResult:
         if request.points_used:
