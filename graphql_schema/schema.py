@@ -95,6 +95,9 @@ class Query:
     member_balance: partners.MemberBalance | None = partners.member_balance_field
     quote_offset: partners.OffsetQuote = partners.quote_offset_field
     preview_earn: partners.EarnPreview = partners.preview_earn_field
+    partner_order: partners.PartnerOrder | None = partners.partner_order_field
+    hold: partners.PointsHold | None = partners.hold_field
+    refund: partners.PartnerRefund | None = partners.refund_field
     program_version: ProgramVersion | None = program_version_field
     program_versions: ProgramVersionConnection = program_versions_field
     points_job: points_admin.PointsJobView | None = points_admin.points_job_field

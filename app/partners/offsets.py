@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -22,7 +22,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from app import ledger
 from app.clock import Clock
 from app.db import Mongo
-from app.ledger import Entry, Hold, LedgerUnit, run_in_ledger
+from app.ledger import Entry, Hold, HoldStatus, LedgerUnit, run_in_ledger
 from app.members.models import MemberStatus
 from app.partners.errors import (
     HoldNotActive,
@@ -153,6 +153,18 @@ async def partner_hold(mongo: Mongo, partner_id: str, hold_id: str) -> Hold:
     if not (found.idempotency_key or "").startswith(f"partner:{partner_id}:"):
         raise HoldNotFound("no such hold")
     return found
+
+
+async def read_hold(mongo: Mongo, clock: Clock, partner_id: str, hold_id: str) -> Hold | None:
+    """The partner's own hold as it stands now (past its TTL it reads EXPIRED, whether or not the
+    worker released it yet); another partner's is None, exactly like a missing one."""
+    try:
+        held = await partner_hold(mongo, partner_id, hold_id)
+    except HoldNotFound:
+        return None
+    if held.status is HoldStatus.ACTIVE and held.expires_at <= clock.now():
+        return replace(held, status=HoldStatus.EXPIRED)
+    return held
 
 
 async def capture_points(

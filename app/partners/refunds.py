@@ -18,6 +18,8 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError, PyMongoError
@@ -41,6 +43,16 @@ from app.program.service import current_program
 
 
 @dataclass(frozen=True, slots=True)
+class RefundedLine:
+    """What one refund took of one line: units, money and the points they had earned."""
+
+    line_id: str
+    quantity: int
+    amount: Decimal
+    points: int
+
+
+@dataclass(frozen=True, slots=True)
 class RefundResult:
     order_id: str
     refund_id: str
@@ -48,6 +60,27 @@ class RefundResult:
     points_returned: int
     reversal_entry_id: str | None
     credit_entry_id: str | None
+    amount: Decimal
+    recorded_at: datetime
+    lines: tuple[RefundedLine, ...]  # none for refunds recorded before lines were kept
+
+    @classmethod
+    def from_document(cls, document: Document) -> RefundResult:
+        return cls(
+            document["order_id"],
+            document["refund_id"],
+            document["points_reversed"],
+            document["points_returned"],
+            document["reversal_entry_id"],
+            document["credit_entry_id"],
+            Decimal(document["amount"]),
+            document["recorded_at"],
+            tuple(
+                RefundedLine(line["line_id"], line["quantity"], Decimal(line["amount"]),
+                             line["points"])
+                for line in document.get("lines", [])
+            ),
+        )  # fmt: skip
 
 
 class StaleOrder(PyMongoError):
@@ -56,6 +89,11 @@ class StaleOrder(PyMongoError):
             f"order {order_key} changed during the refund",
             error_labels=["TransientTransactionError"],
         )
+
+
+def refund_key_of(order_key: str, refund_id: str) -> str:
+    """A refund's id: unique per order of a partner (refund ids are the partner's, per order)."""
+    return f"{order_key}:{refund_id}"
 
 
 def _digest(order_id: str, asks: tuple[RefundAsk, ...]) -> str:
@@ -86,7 +124,7 @@ async def record_refund(
 ) -> RefundResult:
     order_id, refund_id = check_refund(order_id, refund_id, asks)
     order_key = order_id_of(partner_id, order_id)
-    refund_key = f"{order_key}:{refund_id}"
+    refund_key = refund_key_of(order_key, refund_id)
     digest = _digest(order_id, asks)
     program = await current_program(mongo)
 
@@ -104,32 +142,23 @@ async def record_refund(
             member_id=order.member_id, points=-plan.points_reversed,
             at=document["occurred_at"], entry_id=reversal.id if reversal else None,
         )  # fmt: skip
-        result = RefundResult(
-            order_id,
-            refund_id,
-            plan.points_reversed,
-            plan.points_returned,
-            reversal.id if reversal else None,
-            credit.id if credit else None,
-        )
-        await mongo["refunds"].insert_one(
-            {
-                "_id": refund_key,
-                "partner_id": partner_id,
-                "order_id": order_id,
-                "refund_id": refund_id,
-                "member_id": order.member_id,
-                "request_hash": digest,
-                "amount": str(plan.amount),
-                "points_reversed": result.points_reversed,
-                "points_returned": result.points_returned,
-                "reversal_entry_id": result.reversal_entry_id,
-                "credit_entry_id": result.credit_entry_id,
-                "recorded_at": unit.now,
-            },
-            session=unit.session,
-        )
-        return result
+        record = {
+            "_id": refund_key,
+            "partner_id": partner_id,
+            "order_id": order_id,
+            "refund_id": refund_id,
+            "member_id": order.member_id,
+            "request_hash": digest,
+            "amount": str(plan.amount),
+            "points_reversed": plan.points_reversed,
+            "points_returned": plan.points_returned,
+            "reversal_entry_id": reversal.id if reversal else None,
+            "credit_entry_id": credit.id if credit else None,
+            "recorded_at": unit.now,
+            "lines": _refunded_lines(order, plan),
+        }
+        await mongo["refunds"].insert_one(record, session=unit.session)
+        return RefundResult.from_document(record)
 
     async def replay(first: Entry) -> RefundResult:
         return await _first_refund(mongo, refund_key, digest)
@@ -153,6 +182,29 @@ async def record_refund(
         if await mongo["refunds"].find_one({"_id": refund_key}, {"_id": 1}) is None:
             raise
         return await _first_refund(mongo, refund_key, digest)
+
+
+def _refunded_lines(order: Order, plan: RefundPlan) -> list[Document]:
+    return [
+        {
+            "line_id": after.line_id,
+            "quantity": after.refunded_quantity - before.refunded_quantity,
+            "amount": str(after.refunded_amount - before.refunded_amount),
+            "points": after.reversed - before.reversed,
+        }
+        for before, after in zip(order.lines, plan.lines, strict=True)
+        if after.refunded_amount != before.refunded_amount
+        or after.refunded_quantity != before.refunded_quantity
+    ]
+
+
+async def partner_refund(
+    mongo: Mongo, partner_id: str, order_id: str, refund_id: str
+) -> RefundResult | None:
+    """The partner's own refund of its order; another partner's is None, like a missing one."""
+    key = refund_key_of(order_id_of(partner_id, order_id), refund_id)
+    document = await mongo["refunds"].find_one({"_id": key})
+    return None if document is None else RefundResult.from_document(document)
 
 
 async def _write_order(
@@ -217,11 +269,4 @@ async def _first_refund(mongo: Mongo, refund_key: str, digest: str) -> RefundRes
         raise IdempotencyConflict(
             "this refund id was used for another refund", ("input", "refundId")
         )
-    return RefundResult(
-        document["order_id"],
-        document["refund_id"],
-        document["points_reversed"],
-        document["points_returned"],
-        document["reversal_entry_id"],
-        document["credit_entry_id"],
-    )
+    return RefundResult.from_document(document)
