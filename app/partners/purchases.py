@@ -5,17 +5,17 @@ and the budgets of the campaigns that would give points are read (only when the 
 them), the rules engine computes the breakdown, the budgets are spent conditionally
 (app.partners.budgets), the ledger earns the total with the breakdown on the entry, under the
 expiry policy of the member's tier, counted from when the purchase happened, pending until the
-return window after it closes. The tier is the one the member held when the purchase happened
-(app.members.tiers.as_of: a purchase posted late earns at its own time's tier, multiplier and
-expiry); last, the order is inserted under its unique id
-`<partner>:<order id>` with what each line earned, for its refunds. A budget counts what a
-campaign gave before any cap cut the order (a cap never makes a campaign overspend).
+return window after it closes; last, the order is inserted under its unique id
+`<partner>:<order id>` with what each line earned, for its refunds. The tier is the one the
+member held when the purchase happened (app.members.tiers.as_of: a purchase posted late earns at
+that tier's multiplier and expiry). A budget counts what a campaign gave before any cap cut the
+order (a cap never makes a campaign overspend).
 
 Idempotent on (partner, order id): a replay fails on the order's unique id (or, with points, on
 the EARN entry's key) and gets the first result; another payload under the order id is
-IdempotencyConflict. The payload is compared as resolved: the member by id, so an order posted by
-phone and retried by member number is the same order. Two tills posting one order at once: one commits, the other's transaction
-conflicts, reruns, finds the order and answers the same result.
+IdempotencyConflict. The payload is compared as resolved, the member by id: an order posted by
+phone and retried by member number is the same order. Two tills posting one order at once: one
+commits, the other's transaction conflicts, reruns, finds the order and answers the same result.
 
 Cost for a program without budgets, daily cap or birthday bonus: the member, the account read,
 the qualifying points, the order insert, the account, lot and entry writes, the commit: 8 commands
