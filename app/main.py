@@ -25,6 +25,7 @@ from app.db import connect, ensure_indexes
 from app.embedded import EmbeddedMongo, terminate_with_parent
 from app.ledger import upgrade_books
 from app.logs import RequestIdMiddleware
+from app.members.tiers import upgrade_tier_since
 from app.notifications.hub import NotificationHub
 from app.runtime import Runtime
 from graphql_schema.ide import local_graphiql_html
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             stack.push_async_callback(mongo.close)
             await ensure_indexes(mongo)
             await upgrade_books(mongo, clock.now())
+            await upgrade_tier_since(mongo)
             keys = load_key_material(settings)
             issuer, verifier = build_token_services(settings, keys, clock)
             hub = NotificationHub(mongo)

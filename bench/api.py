@@ -153,7 +153,7 @@ async def seed_history(settings: Settings, issuer: TokenIssuer) -> dict[int, str
     for size in HISTORY_SIZES:
         member = await create_member(mongo, clock, name=f"History {size}", tier="member")
         earns = [OpeningEarn(10, now)] * size
-        await open_books(mongo, {member.id: earns}, now, key_prefix=f"history-{size}")
+        await open_books(mongo, {member.id: earns}, now)
         tokens[size] = issuer.mint(PrincipalKind.MEMBER, member.id, ttl=timedelta(hours=1))
     await mongo.close()
     return tokens

@@ -37,9 +37,9 @@ async def seed(mongo: Mongo, clock: FrozenClock, members: int, lots_each: int, a
             f"d{n:06d}": [OpeningEarn(100 + n % 7, long_ago, policy)] * lots_each
             for n in range(start, min(start + 1000, members))
         }
-        await open_books(mongo, books, long_ago, key_prefix=f"d{start}")
+        await open_books(mongo, books, long_ago)
     fresh = {f"a{n:06d}": [OpeningEarn(50, clock.now())] for n in range(active)}
-    await open_books(mongo, fresh, clock.now(), key_prefix="a")
+    await open_books(mongo, fresh, clock.now())
 
 
 async def bench(url: str, members: int, lots_each: int, active: int) -> None:

@@ -161,7 +161,7 @@ async def seed_member(
 ) -> None:
     """`lots` earns of 100 points, `step` apart, built by the ledger's own rules and written in bulk."""
     earns = [OpeningEarn(100, start + step * i, policy) for i in range(lots)]
-    await open_books(mongo, {member: earns}, start + step * lots, key_prefix="seed")
+    await open_books(mongo, {member: earns}, start + step * lots)
 
 
 OPERATIONS = ("earn", "spend", "hold", "capture", "release", "reverse")

@@ -10,9 +10,9 @@ one member with 1,000 live lots and `--members` members with 20 lots each, then 
    (one member's purchases serialise on their account, so the tills rotate members), and one
    till posting for the 1,000-lot member alone;
 2. database commands per call for a 5-line order of the 1,000-lot member, from the server's
-   serverStatus opcounters (target: at most 8 with the commit; the getMores of the API process's
-   change stream, which SecantusDB wakes at every commit, are left out), and the same counted by
-   name with a command monitor on an in-process copy of the app;
+   serverStatus opcounters (target: at most 9 with the partner's registry read and the commit;
+   the getMores of the API process's change stream, which SecantusDB wakes at every commit, are
+   left out), and the same counted by name with a command monitor on an in-process copy of the app;
 3. previewEarn's commands, and that none of them writes.
 """
 
@@ -123,7 +123,7 @@ async def seed(settings: Settings, members: int) -> tuple[str, str, list[str]]:
     for n in range(members):
         others.append((await create_member(mongo, clock, name=f"M{n}", tier="member")).id)
         books[others[-1]] = [OpeningEarn(10, now)] * 20
-    await open_books(mongo, books, now, key_prefix="bench")
+    await open_books(mongo, books, now)
     await mongo.close()
     return token, big, others
 
@@ -234,7 +234,7 @@ async def main(seconds: float, concurrency: int, members: int) -> None:
             )
             per_call, kinds = await opcounters_per_call(mongo_url, api, token, big)
             print(f"commands per recordPurchase (5 lines, 1,000 live lots; server opcounters): "
-                  f"{per_call:.1f} (target <= 8) {kinds}")  # fmt: skip
+                  f"{per_call:.1f} (target <= 9) {kinds}")  # fmt: skip
             await named_commands(settings, token, big)
         finally:
             if server is not None:

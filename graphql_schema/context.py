@@ -12,6 +12,7 @@ from app.auth.principals import Principal
 from app.auth.tokens import InvalidToken
 from app.members.models import Member
 from app.members.service import get_member
+from app.partners import Partner, get_partner
 from app.program.models import Program
 from app.program.service import current_program
 from app.rewards.catalog import get_rewards
@@ -33,6 +34,7 @@ class Context:
     _rewards: DataLoader[str, Reward | None] | None = field(default=None, init=False)
     _members: dict[str, Member] = field(default_factory=dict, init=False)
     _program: Program | None = field(default=None, init=False)
+    _partners: dict[str, Partner | None] = field(default_factory=dict, init=False)
 
     @property
     def rewards(self) -> DataLoader[str, Reward | None]:
@@ -55,6 +57,13 @@ class Context:
 
     def remember_member(self, member: Member) -> None:
         self._members[member.id] = member
+
+    async def partner(self, partner_id: str) -> Partner | None:
+        """The partner's registry entry, read once per request and never cached longer: a
+        suspension refuses the partner's next request, whichever process made it."""
+        if partner_id not in self._partners:
+            self._partners[partner_id] = await get_partner(self.runtime.mongo, partner_id)
+        return self._partners[partner_id]
 
     async def program(self) -> Program:
         if self._program is None:

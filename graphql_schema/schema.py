@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 import strawberry
@@ -35,6 +36,7 @@ from graphql_schema.admin_program import (
 from graphql_schema.audit_log import AuditLogConnection, audit_log_field
 from graphql_schema.errors import classify
 from graphql_schema.guard import RequestGuard
+from graphql_schema.instants import DATE_TIME
 from graphql_schema.ledger import LedgerEntry
 from graphql_schema.members import (
     Member,
@@ -94,6 +96,9 @@ class Query:
     member_balance: partners.MemberBalance | None = partners.member_balance_field
     quote_offset: partners.OffsetQuote = partners.quote_offset_field
     preview_earn: partners.EarnPreview = partners.preview_earn_field
+    partner_order: partners.PartnerOrder | None = partners.partner_order_field
+    hold: partners.PointsHold | None = partners.hold_field
+    refund: partners.PartnerRefund | None = partners.refund_field
     program_version: ProgramVersion | None = program_version_field
     program_versions: ProgramVersionConnection = program_versions_field
     points_job: points_admin.PointsJobView | None = points_admin.points_job_field
@@ -222,7 +227,7 @@ def build_schema(*, introspection: bool = True) -> strawberry.Schema:
         "subscription": Subscription,
         "types": [Member, LedgerEntry, Reward, Redemption, *ALL_ERROR_TYPES],
         "extensions": extensions,
-        "config": StrawberryConfig(scalar_map=SCALARS),
+        "config": StrawberryConfig(scalar_map={**SCALARS, datetime: DATE_TIME}),
     }
     built = JifenSchema(**schema_kwargs)
     built.request_rules = rules

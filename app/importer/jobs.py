@@ -34,6 +34,7 @@ from app.db import Document, Mongo, newest_by_id, purge_at, run_in_transaction
 from app.importer.rows import BALANCE_COLUMNS, MEMBER_COLUMNS, header_problem
 from app.importer.run import LEASE, ImportRunning, import_files
 from app.jobs.leases import held
+from app.ledger import instant
 from app.program.service import ProgramNotConfigured
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,7 @@ async def start_import(
     document: Document = {
         "_id": job_id, "idempotency_key": key, "request_hash": request_hash,
         "status": ImportJobStatus.QUEUED.value, "dry_run": dry_run, "actor": actor,
-        "created_at": clock.now(), "files": stored, "done": 0, "attempts": 0,
+        "created_at": instant(clock.now()), "files": stored, "done": 0, "attempts": 0,
     }  # fmt: skip
     files_seen = {name: {"name": f["name"], "bytes": f["bytes"]} for name, f in stored.items()}
 

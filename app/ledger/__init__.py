@@ -59,6 +59,7 @@ from app.ledger.opening import (
 from app.ledger.redact import redact_entries
 from app.ledger.reverse import reverse
 from app.ledger.spend import spend
+from app.ledger.store import instant
 from app.ledger.unit import LedgerUnit, run_in_ledger
 from app.ledger.upgrade import upgrade_books
 from app.ledger.verify import verify_balances
@@ -109,6 +110,7 @@ __all__ = [
     "get_balance",
     "get_hold",
     "hold",
+    "instant",
     "list_entries",
     "overdue_points",
     "overdue_by_member",

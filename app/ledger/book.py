@@ -503,8 +503,11 @@ class Book:
         return hold
 
     def capture(self, hold: HoldState, points: int | None, request: Request) -> Document:
-        """Redeem all or part of a hold; the rest goes back (or expires, if its lot expired meanwhile)."""
+        """Redeem all or part of a hold; the rest goes back (or expires, if its lot expired meanwhile).
+        A frozen account captures nothing (AccountFrozen): a hold made before the member was
+        suspended is only released."""
         _check_active(hold, self.now)
+        self._not_frozen()
         points = hold.points if points is None else points
         _positive(points)
         if points > hold.points:

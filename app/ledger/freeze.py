@@ -1,5 +1,6 @@
-"""Freezing an account: a suspended (or erased) member's points can be neither spent nor held;
-closing it: an erased member's ledger takes no new entry at all but a refund's reversal and 清零.
+"""Freezing an account: a suspended (or erased) member's points can be neither spent nor held,
+and a hold made before the freeze can only be released, not captured; closing it: an erased
+member's ledger takes no new entry at all but a refund's reversal and 清零.
 
 The flags live on the account document that every operation already reads, so enforcing them
 costs no command. Setting one bumps the account's version: an operation that read the account

@@ -16,7 +16,7 @@ first result; another fingerprint is IdempotencyConflict.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from bson import ObjectId
@@ -29,7 +29,15 @@ from app.ledger.book import Book
 from app.ledger.earn import Policy, policy_stamp
 from app.ledger.errors import EntryNotFound, IdempotencyConflict, InvalidPoints, InvalidRequest
 from app.ledger.holds import find_hold
-from app.ledger.models import Balance, BreakdownLine, Entry, EntryKind, EntryMeta, HoldStatus
+from app.ledger.models import (
+    Balance,
+    BreakdownLine,
+    Entry,
+    EntryKind,
+    EntryMeta,
+    Hold,
+    HoldStatus,
+)
 from app.ledger.state import LotState, Request
 from app.ledger.store import (
     instant,
@@ -167,11 +175,17 @@ class LedgerUnit:
         channel: str | None = None,
         reference: str | None = None,
         extra: dict[str, Any] | None = None,
+        points: int | None = None,
+        after: int = 0,
     ) -> Entry:
         """Give back the points a REDEEM entry spent (a cancelled redemption): a positive REVERSAL
         whose lots keep the terms of the lots the points came from (Book.restore: points that
         expired since stay expired), paying any debt first. Once per entry is the caller's key's
-        to guarantee (key the unit by the entry)."""
+        to guarantee (key the unit by the entry).
+
+        A part (a refund of part of an order paid with points): `points` of the entry's points,
+        past the first `after` of them in its lots' order (given back by earlier parts); the
+        caller keeps the parts within the entry."""
         try:
             spent = await self._mongo["ledger"].find_one(
                 {"_id": ObjectId(entry_id), "kind": EntryKind.REDEEM.value}, session=self.session
@@ -189,12 +203,13 @@ class LedgerUnit:
         }
         meta = EntryMeta(actor, channel, reference, reason, {"restores": entry_id, **(extra or {})})
         sources = [(int(s["points"]), found[s["lot_id"]]) for s in shares if s["lot_id"] in found]
-        if sum(points for points, _ in sources) != -int(spent["points"]):
+        whole = -int(spent["points"])
+        wanted = whole - after if points is None else points
+        if sum(share for share, _ in sources) != whole:
             # A spend whose lots cannot all be read back: the points come back never expiring.
-            given = -int(spent["points"])
-            return await self._give(spent["member_id"], EntryKind.REVERSAL, given, meta)
+            return await self._give(spent["member_id"], EntryKind.REVERSAL, wanted, meta)
         book = await self._book(spent["member_id"])
-        return Entry.from_document(book.restore(sources, self._request(meta)))
+        return Entry.from_document(book.restore(_part(sources, after, wanted), self._request(meta)))
 
     async def adjust(
         self,
@@ -345,6 +360,22 @@ class LedgerUnit:
         meta = EntryMeta(actor, channel, state.reference, description)
         return Entry.from_document(book.capture(state, points, self._request(meta)))
 
+    async def hold(
+        self, member_id: str, points: int, ttl: timedelta, *, reference: str | None = None
+    ) -> Hold:
+        """Reserve `points` of the member's available points until now + `ttl`, as app.ledger.hold
+        does, inside the caller's transaction (InsufficientPoints, AccountFrozen abort the unit).
+        The hold carries the unit's key and fingerprint and makes no entry: a replay fails on the
+        holds' unique key, and the caller finds the first hold by it."""
+        if ttl <= timedelta(0):
+            raise InvalidRequest(f"a hold's ttl must be positive, not {ttl}")
+        book = await self._book(member_id)
+        if isinstance(points, int) and points > 0:
+            await refill(self._mongo, self.session, book, points)
+        ttl = timedelta(milliseconds=ttl // timedelta(milliseconds=1))
+        state = book.hold(points, ttl, self._request(EntryMeta(reference=reference)))
+        return Hold.from_document(state.to_document())
+
     async def _book(self, member_id: str) -> Book:
         if member_id not in self._books:
             self._books[member_id] = await load_book(self._mongo, self.session, member_id, self.now)
@@ -381,6 +412,19 @@ class LedgerUnit:
         if self._operations == 0 and require_entry:
             raise InvalidRequest("a ledger unit must record at least one entry to be idempotent")
         await save_books(self._mongo, self.session, self._books.values())
+
+
+def _part(shares: list[tuple[int, LotState]], skip: int, take: int) -> list[tuple[int, LotState]]:
+    """`take` points of the shares, past their first `skip` points."""
+    part = []
+    for points, lot in shares:
+        skipped = min(points, skip)
+        skip -= skipped
+        used = min(points - skipped, take)
+        take -= used
+        if used:
+            part.append((used, lot))
+    return part
 
 
 async def run_in_ledger(

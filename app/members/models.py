@@ -26,3 +26,5 @@ class Member(BaseModel):
     tier: str
     status: MemberStatus = MemberStatus.ACTIVE
     joined_at: datetime
+    # When the tier last changed (tier_changes has the history); None: never since joining.
+    tier_since: datetime | None = None

@@ -11,6 +11,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.clock import Clock
 from app.db import Mongo, upsert_and_get
+from app.ledger import instant
 from app.members.models import Member
 
 
@@ -101,7 +102,7 @@ async def create_member(
         birthday=birthday,
         tier=tier,
         # Cut to the millisecond MongoDB keeps, so the member returned equals the member read back.
-        joined_at=now.replace(microsecond=now.microsecond // 1000 * 1000),
+        joined_at=instant(now),
     )
     document = member.model_dump(by_alias=True, mode="python")
     if birthday is not None:

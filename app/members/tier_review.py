@@ -74,7 +74,9 @@ async def review_member(
     if member is None or target is None:
         return None
     await mongo["members"].update_one(
-        {"_id": member_id, "tier": member["tier"]}, {"$set": {"tier": target.code}}, session=session
+        {"_id": member_id, "tier": member["tier"]},
+        {"$set": {"tier": target.code, "tier_since": now}},
+        session=session,
     )
     return await record_change(
         mongo,

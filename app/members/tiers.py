@@ -20,10 +20,11 @@ from datetime import datetime
 from enum import StrEnum
 
 from bson import ObjectId
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.db import Document, Mongo, upsert_and_get
+from app.members.models import Member
 from app.members.qualifying import (
     earned_tier,
     first_day,
@@ -37,6 +38,7 @@ from app.notifications.events import notify_event
 from app.program.models import Program, Tier
 
 KIND = "tier_changed"
+TIER_SINCE = "members_tier_since"  # the `meta` marker of upgrade_tier_since
 MEMBER_FIELDS = {"tier": 1, "consents": 1, "push_tokens": 1}
 
 
@@ -118,7 +120,7 @@ async def record_qualifying(
     at_or_above = [tier.code for tier in program.tiers[rank:]]
     member = await mongo["members"].find_one_and_update(
         {"_id": member_id, "tier": {"$nin": at_or_above}},
-        {"$set": {"tier": reached.code}},
+        {"$set": {"tier": reached.code, "tier_since": clock_now}},
         projection=MEMBER_FIELDS,
         return_document=ReturnDocument.BEFORE,
         session=session,
@@ -195,6 +197,34 @@ async def record_change(
         },
     )
     return change
+
+
+async def as_of(mongo: Mongo, member: Member, at: datetime) -> Member:
+    """The member with the tier they held at `at` (a purchase posted late earns at the tier of
+    when it happened): as read unless the tier changed after `at`; then one read of the changes."""
+    if member.tier_since is None or at >= member.tier_since:
+        return member
+    later = await mongo["tier_changes"].find_one(
+        {"member_id": member.id, "at": {"$gt": at}}, {"from_tier": 1}, sort=[("seq", 1)]
+    )
+    return member if later is None else member.model_copy(update={"tier": later["from_tier"]})
+
+
+async def upgrade_tier_since(mongo: Mongo) -> int:
+    """Once per database, at start-up: members whose tier changed before `tier_since` was kept get
+    the instant of their last change (without it a late purchase would earn at today's tier)."""
+    if await mongo["meta"].find_one({"_id": TIER_SINCE}) is not None:
+        return 0
+    last = [{"$group": {"_id": "$member_id", "at": {"$max": "$at"}}}]
+    writes = [
+        UpdateOne({"_id": row["_id"], "tier_since": {"$exists": False}},
+                  {"$set": {"tier_since": row["at"]}})
+        async for row in await mongo["tier_changes"].aggregate(last)
+    ]  # fmt: skip
+    for start in range(0, len(writes), 1_000):
+        await mongo["members"].bulk_write(writes[start : start + 1_000], ordered=False)
+    await mongo["meta"].update_one({"_id": TIER_SINCE}, {"$set": {"done": True}}, upsert=True)
+    return len(writes)
 
 
 async def get_tier_progress(

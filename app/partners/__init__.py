@@ -19,18 +19,19 @@ from app.partners.offsets import (
     hold_points,
     member_balance,
     quote_offset,
+    read_hold,
     release_points,
 )
-from app.partners.orders import Order
+from app.partners.orders import Order, OrderLine, partner_order
 from app.partners.purchase_input import LineInput, PurchaseRequest, parse_money
 from app.partners.purchases import PurchaseResult, preview_earn, record_purchase
-from app.partners.refunds import RefundResult, record_refund
+from app.partners.refunds import RefundedLine, RefundResult, partner_refund, record_refund
 from app.partners.registry import (
     PARTNER_SCOPES,
     Partner,
     PartnerStatus,
-    active_partner,
     get_partner,
+    granted,
     list_partners,
     register_partner,
     set_partner_status,
@@ -44,6 +45,7 @@ __all__ = [
     "NotEnoughPoints",
     "OffsetNotOffered",
     "Order",
+    "OrderLine",
     "Partner",
     "PartnerInactive",
     "PartnerRefused",
@@ -53,15 +55,19 @@ __all__ = [
     "Quote",
     "RefundAsk",
     "RefundResult",
-    "active_partner",
+    "RefundedLine",
     "capture_points",
     "get_partner",
+    "granted",
     "hold_points",
     "list_partners",
     "member_balance",
     "parse_money",
+    "partner_order",
+    "partner_refund",
     "preview_earn",
     "quote_offset",
+    "read_hold",
     "record_purchase",
     "record_refund",
     "register_partner",

@@ -48,6 +48,16 @@ class OrderNotFound(PartnerRefused):
     field = ("input", "orderId")
 
 
+class OrderOfAnotherMember(PartnerRefused):
+    """The order id is already another member's (posted, held or paid for with their points):
+    one member's points never pay for, nor come back through, another member's order."""
+
+    field = ("input", "member")
+
+    def __init__(self, field: tuple[str, ...] | None = None) -> None:
+        super().__init__("this order id is another member's order", field)
+
+
 class HoldNotFound(PartnerRefused):
     code = "NOT_FOUND"
     field = ("input", "holdId")

@@ -41,6 +41,11 @@ async def find_member(mongo: Mongo, ref: MemberRef, *, active: bool = True) -> M
     if document is None:
         raise MemberNotFound("no such member")
     member = Member.model_validate(document)
-    if active and member.status is not MemberStatus.ACTIVE:
-        raise MemberSuspended(f"the member is {member.status.value}: no points move")
+    if active:
+        check_active(member)
     return member
+
+
+def check_active(member: Member) -> None:
+    if member.status is not MemberStatus.ACTIVE:
+        raise MemberSuspended(f"the member is {member.status.value}: no points move")

@@ -3,37 +3,46 @@ capture all or part when the payment goes through, or release them.
 
 All through app.ledger (hold, capture, release); a hold ends by itself at its TTL (the worker's
 hold job). A partner's holds carry its id in their idempotency key, so another partner's hold id
-is not found. A capture is also recorded against the order (app.partners.payments), so that a
-refund of the order gives back in proportion the points that paid for it.
+is not found. A hold binds the order's points to its member and a capture is recorded against the
+order, in their own transactions (app.partners.payments): an order id pays with one member's
+points, and a refund of the order gives back in proportion the points that paid for it, to them.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
+
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from app import ledger
 from app.clock import Clock
 from app.db import Mongo
-from app.ledger import MAX_ENTRY_POINTS, Entry, Hold, LedgerUnit, run_in_ledger
+from app.ledger import MAX_ENTRY_POINTS, Entry, Hold, HoldStatus, LedgerUnit, run_in_ledger
+from app.members.models import MemberStatus
 from app.partners.errors import (
     HoldNotActive,
     HoldNotFound,
     IdempotencyConflict,
     InvalidPartnerInput,
+    MemberSuspended,
     NotEnoughPoints,
     OffsetNotOffered,
+    PartnerRefused,
 )
 from app.partners.members import MemberRef, find_member
 from app.partners.orders import order_id_of
-from app.partners.payments import record_capture
+from app.partners.payments import HOLD_FIELD, bind, check_order_member, record_capture
 from app.partners.purchase_input import check_order_id, check_text, parse_money
 from app.program.models import PayWithPoints
 from app.program.service import current_program
 
 MAX_TTL_MINUTES = 7 * 24 * 60
+KEY_FIELD = ("input", "idempotencyKey")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +87,11 @@ async def hold_points(
     idempotency_key: str,
     ttl_minutes: int | None = None,
 ) -> Hold:
+    """Hold the member's points for the partner's order, binding the order's points to the member
+    in the same transaction (payments.bind). Idempotent on the key, whatever form of the member's
+    reference the replay uses: the fingerprint holds the member's id."""
     order_id = check_order_id(order_id)
-    key = check_text(idempotency_key, ("input", "idempotencyKey"), 128)
+    key = f"partner:{partner_id}:hold:{check_text(idempotency_key, KEY_FIELD, 128)}"
     rules = await _rules(mongo)
     if not rules.min_points <= points <= MAX_ENTRY_POINTS or points % rules.step:
         raise InvalidPartnerInput(
@@ -89,23 +101,47 @@ async def hold_points(
     minutes = rules.hold_minutes if ttl_minutes is None else ttl_minutes
     if not 1 <= minutes <= MAX_TTL_MINUTES:
         raise InvalidPartnerInput(f"ttlMinutes is 1 to {MAX_TTL_MINUTES}", ("input", "ttlMinutes"))
-    found = await find_member(mongo, member)
+    found = await find_member(mongo, member, active=False)
+    order_key = order_id_of(partner_id, order_id)
+    digest = _digest("hold", found.id, points, minutes, order_id)
+
+    async def work(unit: LedgerUnit) -> Hold:
+        if found.status is not MemberStatus.ACTIVE:
+            raise MemberSuspended(f"the member is {found.status.value}: no points move")
+        await check_order_member(mongo, unit.session, order_key, found.id)
+        await bind(mongo, unit.session, order_key, found.id)
+        return await unit.hold(found.id, points, timedelta(minutes=minutes), reference=order_id)
+
+    async def replay(first: Entry) -> Hold:  # a hold makes no entry: never called
+        raise AssertionError(first.id)
+
     try:
-        return await ledger.hold(
+        return await run_in_ledger(
             mongo,
             clock,
-            member_id=found.id,
-            points=points,
-            ttl=timedelta(minutes=minutes),
-            idempotency_key=f"partner:{partner_id}:hold:{key}",
-            reference=order_id,
+            work,
+            idempotency_key=key,
+            fingerprint=digest,
+            replay=replay,
+            require_entry=False,
         )
-    except ledger.InsufficientPoints as exc:
-        raise NotEnoughPoints(exc.available, exc.requested) from None
-    except ledger.IdempotencyConflict:
-        raise IdempotencyConflict(
-            "this idempotency key was used for another hold", ("input", "idempotencyKey")
-        ) from None
+    except (BulkWriteError, DuplicateKeyError, PartnerRefused, ledger.LedgerError) as exc:
+        # A replay fails on the hold's key, or on what the first hold used up: it answers the
+        # first hold as it is now; an unused key means the refusal stands.
+        first = await mongo["holds"].find_one({"idempotency_key": key})
+        if first is None:
+            if isinstance(exc, ledger.InsufficientPoints):
+                raise NotEnoughPoints(exc.available, exc.requested) from None
+            raise
+        if first.get("request_hash") != digest:
+            raise IdempotencyConflict(
+                "this idempotency key was used for another hold", KEY_FIELD
+            ) from None
+        return Hold.from_document(first)
+
+
+def _digest(operation: str, *values: object) -> str:
+    return hashlib.sha256(json.dumps([operation, *values]).encode()).hexdigest()
 
 
 async def partner_hold(mongo: Mongo, partner_id: str, hold_id: str) -> Hold:
@@ -119,6 +155,18 @@ async def partner_hold(mongo: Mongo, partner_id: str, hold_id: str) -> Hold:
     return found
 
 
+async def read_hold(mongo: Mongo, clock: Clock, partner_id: str, hold_id: str) -> Hold | None:
+    """The partner's own hold as it stands now (past its TTL it reads EXPIRED, whether or not the
+    worker released it yet); another partner's is None, exactly like a missing one."""
+    try:
+        held = await partner_hold(mongo, partner_id, hold_id)
+    except HoldNotFound:
+        return None
+    if held.status is HoldStatus.ACTIVE and held.expires_at <= clock.now():
+        return replace(held, status=HoldStatus.EXPIRED)
+    return held
+
+
 async def capture_points(
     mongo: Mongo,
     clock: Clock,
@@ -130,17 +178,20 @@ async def capture_points(
 ) -> Entry:
     """Redeem all or part of the partner's hold, and count the points against its order, in one
     transaction: a refund of the order gives back only points really captured for it."""
-    key = check_text(idempotency_key, ("input", "idempotencyKey"), 128)
+    key = check_text(idempotency_key, KEY_FIELD, 128)
     if points is not None and not 1 <= points <= MAX_ENTRY_POINTS:
         raise InvalidPartnerInput("capture at least 1 point", ("input", "points"))
     held = await partner_hold(mongo, partner_id, hold_id)
     order_key = order_id_of(partner_id, held.reference or "")
 
     async def work(unit: LedgerUnit) -> Entry:
+        await check_order_member(mongo, unit.session, order_key, held.member_id, HOLD_FIELD)
         entry = await unit.capture(
             held.id, points, actor=f"partner:{partner_id}", channel="partner"
         )
-        await record_capture(mongo, unit.session, order_key, entry.id, -entry.points)
+        await record_capture(
+            mongo, unit.session, order_key, held.member_id, entry.id, -entry.points
+        )
         return entry
 
     async def replay(first: Entry) -> Entry:
@@ -157,11 +208,14 @@ async def capture_points(
         )
     except ledger.HoldNotActive as exc:
         raise HoldNotActive(f"the hold is {exc.status}") from None
+    except ledger.AccountFrozen:
+        message = "the member is suspended: their points cannot be used"
+        raise MemberSuspended(message, HOLD_FIELD) from None
     except ledger.CaptureExceedsHold as exc:
         raise InvalidPartnerInput(str(exc), ("input", "points")) from None
     except ledger.IdempotencyConflict:
         raise IdempotencyConflict(
-            "this idempotency key was used for another capture", ("input", "idempotencyKey")
+            "this idempotency key was used for another capture", KEY_FIELD
         ) from None
 
 

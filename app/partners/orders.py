@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from app.db import Document, Mongo
 from app.ledger import BreakdownLine, Entry
+from app.members.points import get_entry
 from app.partners.purchase_input import PurchaseRequest
 from app.program.rules import EarnResult, Purchase
 
@@ -42,6 +43,8 @@ class OrderLine:
     refunded_quantity: int
     refunded_amount: Decimal
     reversed: int
+    sku: str = ""
+    category: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,9 @@ class Order:
     order_reversed: int
     points_used: int
     points_returned: int
+    occurred_at: datetime
+    recorded_at: datetime
+    channel: str | None = None
 
     @classmethod
     def from_document(cls, doc: Document) -> Order:
@@ -83,6 +89,8 @@ class Order:
                     line["refunded_quantity"],
                     Decimal(line["refunded_amount"]),
                     line["reversed"],
+                    line.get("sku", ""),
+                    line.get("category", ""),
                 )
                 for line in doc["lines"]
             ),
@@ -90,6 +98,9 @@ class Order:
             order_reversed=doc["order_reversed"],
             points_used=doc["points_used"],
             points_returned=doc["points_returned"],
+            occurred_at=doc["occurred_at"],
+            recorded_at=doc["recorded_at"],
+            channel=doc.get("channel"),
         )
 
 
@@ -149,5 +160,16 @@ def order_document(
     }
 
 
-async def get_order(mongo: Mongo, partner_id: str, order_id: str) -> Document | None:
-    return await mongo["orders"].find_one({"_id": order_id_of(partner_id, order_id)})
+async def partner_order(
+    mongo: Mongo, partner_id: str, order_id: str
+) -> tuple[Order, Entry | None] | None:
+    """The partner's own order with its EARN entry; another partner's is None, like a missing one
+    (the id names the partner)."""
+    document = await mongo["orders"].find_one({"_id": order_id_of(partner_id, order_id)})
+    if document is None:
+        return None
+    order = Order.from_document(document)
+    entry = None
+    if order.entry_id is not None:
+        entry = await get_entry(mongo, order.member_id, order.entry_id)
+    return order, entry

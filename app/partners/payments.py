@@ -1,25 +1,127 @@
-"""Points captured for a partner's order (积分抵扣), kept so a refund gives back only what was paid.
+"""Points that paid for a partner's order (积分抵扣), kept so a refund gives back only what was paid,
+to the member who paid it.
 
-`order_points` holds one document per (partner, order id) with each capture entry and its points;
-it is written in the capture's own transaction (a $set under the capture entry's id).
+`order_points` holds one document per (partner, order id): the member whose points the order uses
+(bound by the first hold, or the first capture of a hold made before binding existed), each capture
+entry with its points, and how many of each were given back by refunds. An order's points belong
+to one member: a hold or capture of another member's points for the order is refused
+(OrderOfAnotherMember), as is a hold for an order already posted for another member; a purchase's
+pointsUsed counts only captures of its own member. Whatever was recorded, a refund gives points
+back through the capture entries (app.ledger's restore): to the member they were taken from, under
+the terms of the lots they came from.
 """
 
 from __future__ import annotations
 
+from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import DuplicateKeyError
 
-from app.db import Mongo
+from app.db import Document, Mongo
+from app.ledger import Entry, LedgerUnit
+from app.partners.errors import OrderOfAnotherMember
+
+HOLD_FIELD = ("input", "holdId")
+
+
+async def check_order_member(
+    mongo: Mongo,
+    session: AsyncClientSession,
+    order_key: str,
+    member_id: str,
+    field: tuple[str, ...] = OrderOfAnotherMember.field,
+) -> None:
+    """The order, if already posted, is this member's."""
+    order = await mongo["orders"].find_one({"_id": order_key}, {"member_id": 1}, session=session)
+    if order is not None and order["member_id"] != member_id:
+        raise OrderOfAnotherMember(field)
+
+
+async def bind(
+    mongo: Mongo,
+    session: AsyncClientSession,
+    order_key: str,
+    member_id: str,
+    changes: Document | None = None,
+    field: tuple[str, ...] = OrderOfAnotherMember.field,
+) -> None:
+    """Bind the order's points to the member (with `changes`), in the caller's transaction; an
+    order already bound to another member is refused. One command: the upsert's filter fails to
+    match another member's document, and its insert then fails on the order's id."""
+    try:
+        await mongo["order_points"].update_one(
+            {"_id": order_key, "member_id": {"$in": [member_id, None]}},
+            {"$set": {"member_id": member_id, **(changes or {})}},
+            upsert=True,
+            session=session,
+        )
+    except DuplicateKeyError:
+        raise OrderOfAnotherMember(field) from None
 
 
 async def record_capture(
-    mongo: Mongo, session: AsyncClientSession, order_key: str, entry_id: str, points: int
+    mongo: Mongo,
+    session: AsyncClientSession,
+    order_key: str,
+    member_id: str,
+    entry_id: str,
+    points: int,
 ) -> None:
     """Inside the capture's transaction; two captures for one order serialise on this document."""
-    await mongo["order_points"].update_one(
-        {"_id": order_key}, {"$set": {f"captures.{entry_id}": points}}, upsert=True, session=session
-    )
+    await bind(mongo, session, order_key, member_id, {f"captures.{entry_id}": points}, HOLD_FIELD)
 
 
-async def captured_for(mongo: Mongo, session: AsyncClientSession | None, order_key: str) -> int:
+async def captured_for(
+    mongo: Mongo, session: AsyncClientSession | None, order_key: str, member_id: str
+) -> int:
+    """The points captured from `member_id` for the order (another member's are refused)."""
     document = await mongo["order_points"].find_one({"_id": order_key}, session=session)
-    return sum(int(points) for points in (document or {}).get("captures", {}).values())
+    if document is None:
+        return 0
+    if document.get("member_id") not in (None, member_id):
+        raise OrderOfAnotherMember()
+    return sum(int(points) for points in document.get("captures", {}).values())
+
+
+async def give_back(
+    mongo: Mongo,
+    unit: LedgerUnit,
+    order_key: str,
+    points: int,
+    *,
+    reason: str,
+    actor: str,
+    reference: str,
+    extra: Document,
+) -> list[Entry]:
+    """Give back `points` of those captured for the order, oldest capture first, each through its
+    capture entry (LedgerUnit.restore): to the member it was taken from, with its lots' terms.
+    Never more than was captured: what no capture covers is not given (it was never paid)."""
+    document = await mongo["order_points"].find_one({"_id": order_key}, session=unit.session)
+    captures: dict[str, int] = (document or {}).get("captures", {})
+    given: dict[str, int] = (document or {}).get("returned", {})
+    entries, returned = [], {}
+    for entry_id in sorted(captures, key=ObjectId):
+        left = int(captures[entry_id]) - int(given.get(entry_id, 0))
+        take = min(points, left)
+        if take <= 0:
+            continue
+        entries.append(
+            await unit.restore(
+                entry_id,
+                points=take,
+                after=int(given.get(entry_id, 0)),
+                reason=reason,
+                actor=actor,
+                channel="partner",
+                reference=reference,
+                extra=extra,
+            )
+        )
+        returned[f"returned.{entry_id}"] = take
+        points -= take
+    if returned:
+        await mongo["order_points"].update_one(
+            {"_id": order_key}, {"$inc": returned}, session=unit.session
+        )
+    return entries

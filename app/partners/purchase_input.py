@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from app.bounds import MAX_ENTRY_POINTS
+from app.ledger import instant
 from app.partners.errors import InvalidPartnerInput
 from app.partners.members import MemberRef
 from app.program.models import Program
@@ -106,7 +107,7 @@ def check_purchase(request: PurchaseRequest) -> Purchase:
     if not 0 <= request.points_used <= MAX_ENTRY_POINTS:
         raise InvalidPartnerInput("pointsUsed is 0 or more", ("input", "pointsUsed"))
     request.member.query()
-    return Purchase(check_lines(request.lines), request.occurred_at, request.channel)
+    return Purchase(check_lines(request.lines), instant(request.occurred_at), request.channel)
 
 
 def check_occurred_at(purchase: Purchase, program: Program, now: datetime) -> None:
@@ -121,9 +122,13 @@ def check_occurred_at(purchase: Purchase, program: Program, now: datetime) -> No
         )
 
 
-def fingerprint(request: PurchaseRequest, purchase: Purchase) -> str:
+def fingerprint(request: PurchaseRequest, purchase: Purchase, member_id: str | None) -> str:
+    """The request as resolved: the member by id, whichever reference named them (a till may
+    post by phone and retry by member number). None: with the reference's own form, as orders
+    recorded before the member was resolved first kept it (their replays still match)."""
+    named = [request.member.id, request.member.member_no, request.member.phone]
     body = {
-        "member": [request.member.id, request.member.member_no, request.member.phone],
+        "member": named if member_id is None else member_id,
         "order": request.order_id.strip(),
         "at": purchase.occurred_at.timestamp(),
         "channel": purchase.channel,

@@ -6,17 +6,21 @@ them), the rules engine computes the breakdown, the budgets are spent conditiona
 (app.partners.budgets), the ledger earns the total with the breakdown on the entry, under the
 expiry policy of the member's tier, counted from when the purchase happened, pending until the
 return window after it closes; last, the order is inserted under its unique id
-`<partner>:<order id>` with what each line earned, for its refunds. A budget counts what a
-campaign gave before any cap cut the order (a cap never makes a campaign overspend).
+`<partner>:<order id>` with what each line earned, for its refunds. The tier is the one the
+member held when the purchase happened (app.members.tiers.as_of: a purchase posted late earns at
+that tier's multiplier and expiry). A budget counts what a campaign gave before any cap cut the
+order (a cap never makes a campaign overspend).
 
 Idempotent on (partner, order id): a replay fails on the order's unique id (or, with points, on
 the EARN entry's key) and gets the first result; another payload under the order id is
-IdempotencyConflict. Two tills posting one order at once: one commits, the other's transaction
-conflicts, reruns, finds the order and answers the same result.
+IdempotencyConflict. The payload is compared as resolved, the member by id: an order posted by
+phone and retried by member number is the same order. Two tills posting one order at once: one
+commits, the other's transaction conflicts, reruns, finds the order and answers the same result.
 
-Cost for a program without budgets, daily cap or birthday bonus: the member, the program, the
-order insert, the account read, the account, lot and entry writes, the commit: 8 commands,
-whatever the member's history.
+Cost for a program without budgets, daily cap or birthday bonus: the member, the account read,
+the qualifying points, the order insert, the account, lot and entry writes, the commit: 8 commands
+(the program is the process's copy), whatever the member's history; with the API's read of the
+partner's registry entry, 9 a request.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from app.ledger import MAX_ENTRY_POINTS, BreakdownLine, Entry, LedgerUnit, run_i
 from app.ledger import IdempotencyConflict as LedgerConflict
 from app.members.models import Member
 from app.members.points import get_entry
-from app.members.tiers import record_qualifying
+from app.members.tiers import as_of, record_qualifying
 from app.partners import budgets, facts
 from app.partners.errors import (
     IdempotencyConflict,
@@ -41,7 +45,7 @@ from app.partners.errors import (
     MemberSuspended,
     PointsLimit,
 )
-from app.partners.members import find_member
+from app.partners.members import check_active, find_member
 from app.partners.orders import Order, OrderFacts, order_document, order_id_of
 from app.partners.payments import captured_for
 from app.partners.purchase_input import (
@@ -95,6 +99,7 @@ async def preview_earn(
     purchase = check_purchase(request)
     check_occurred_at(purchase, program, clock.now())
     member = await find_member(mongo, request.member, active=False)
+    member = await as_of(mongo, member, purchase.occurred_at)
     return member, await compute(mongo, None, program, member, purchase)
 
 
@@ -103,20 +108,23 @@ async def record_purchase(
 ) -> PurchaseResult:
     program = await current_program(mongo)
     purchase = check_purchase(request)
-    digest = fingerprint(request, purchase)
     order_key = order_id_of(partner_id, request.order_id.strip())
+    member = await find_member(mongo, request.member, active=False)
+    digests = (fingerprint(request, purchase, member.id), fingerprint(request, purchase, None))
+    digest = digests[0]
     try:
         check_occurred_at(purchase, program, clock.now())
-        member = await find_member(mongo, request.member)
+        check_active(member)
     except (InvalidPartnerInput, MemberSuspended):
         # A retry after the member was suspended, or days later: the first result still stands.
         if await mongo["orders"].find_one({"_id": order_key}, {"_id": 1}) is None:
             raise
-        return await first_result(mongo, order_key, digest)
+        return await first_result(mongo, order_key, digests)
+    member = await as_of(mongo, member, purchase.occurred_at)
 
     async def work(unit: LedgerUnit) -> PurchaseResult:
         if request.points_used:
-            await check_points_used(mongo, unit.session, order_key, request.points_used)
+            await check_points_used(mongo, unit.session, order_key, member.id, request.points_used)
         result = await compute(mongo, unit.session, program, member, purchase)
         await budgets.spend(mongo, unit.session, program, result.campaign_points)
         await facts.record_facts(mongo, unit.session, program, member.id, purchase, result)
@@ -140,7 +148,7 @@ async def record_purchase(
         return PurchaseResult(Order.from_document(order), entry)
 
     async def replay(first: Entry) -> PurchaseResult:
-        return await first_result(mongo, order_key, digest)
+        return await first_result(mongo, order_key, digests)
 
     try:
         return await run_in_ledger(
@@ -152,12 +160,9 @@ async def record_purchase(
             replay=replay,
             require_entry=False,
         )
-    except LedgerConflict:
-        raise IdempotencyConflict(
-            "this order id was posted with another payload", ("input", "orderId")
-        ) from None
-    except DuplicateKeyError:
-        return await first_result(mongo, order_key, digest)
+    except (LedgerConflict, DuplicateKeyError):
+        # Another payload, or the first payload as an older order kept its fingerprint.
+        return await first_result(mongo, order_key, digests)
 
 
 async def earn(
@@ -196,11 +201,16 @@ async def earn(
 
 
 async def check_points_used(
-    mongo: Mongo, session: AsyncClientSession, order_key: str, points_used: int
+    mongo: Mongo,
+    session: AsyncClientSession,
+    order_key: str,
+    member_id: str,
+    points_used: int,
 ) -> None:
-    """Points said to have paid for the order must have been captured for it by this partner:
-    a refund gives them back, so they must not be more than the member really paid."""
-    captured = await captured_for(mongo, session, order_key)
+    """Points said to have paid for the order must have been captured for it by this partner,
+    from this member: a refund gives them back, so they must not be more than the member really
+    paid (another member's captures are OrderOfAnotherMember)."""
+    captured = await captured_for(mongo, session, order_key, member_id)
     if points_used > captured:
         raise InvalidPartnerInput(
             f"pointsUsed {points_used} exceeds the {captured} points captured for this order",
@@ -208,11 +218,11 @@ async def check_points_used(
         )
 
 
-async def first_result(mongo: Mongo, order_key: str, digest: str) -> PurchaseResult:
+async def first_result(mongo: Mongo, order_key: str, digests: tuple[str, ...]) -> PurchaseResult:
     document = await mongo["orders"].find_one({"_id": order_key})
     if document is None:
         raise InvalidPartnerInput("the order could not be recorded; retry", ("input", "orderId"))
-    if document["request_hash"] != digest:
+    if document["request_hash"] not in digests:
         raise IdempotencyConflict(
             "this order id was posted with another payload", ("input", "orderId")
         )

@@ -6,9 +6,11 @@ under its version (two refunds of one order at once: one reruns and plans on the
 the refund recorded under its unique id `<partner>:<order>:<refund id>`, the points reversed from
 the order's EARN entry (app.ledger's refund rule: its own lot first, then the member's other
 points, then debt; expired or cleared points are not taken again), and the points that paid for
-the order given back in proportion as a positive ADJUST (not an EARN: they were earned once
-already, so they neither count as lifetime earnings nor as qualifying points; they never expire,
-like any adjustment). A replayed refund id returns the first refund and changes nothing.
+the order given back in proportion through the captures that took them (app.partners.payments):
+to the member they were taken from, as a REVERSAL whose lots keep the terms of the lots the points
+came from (not an EARN: they were earned once already, so they neither count as lifetime earnings
+nor as qualifying points; points whose expiry passed since stay expired). A replayed refund id
+returns the first refund and changes nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError, PyMongoError
@@ -33,8 +37,19 @@ from app.partners.errors import (
     PartnerRefused,
 )
 from app.partners.orders import Order, order_id_of
+from app.partners.payments import give_back
 from app.partners.purchase_input import MAX_LINES, check_order_id, check_text
 from app.program.service import current_program
+
+
+@dataclass(frozen=True, slots=True)
+class RefundedLine:
+    """What one refund took of one line: units, money and the points they had earned."""
+
+    line_id: str
+    quantity: int
+    amount: Decimal
+    points: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +60,27 @@ class RefundResult:
     points_returned: int
     reversal_entry_id: str | None
     credit_entry_id: str | None
+    amount: Decimal
+    recorded_at: datetime
+    lines: tuple[RefundedLine, ...]  # none for refunds recorded before lines were kept
+
+    @classmethod
+    def from_document(cls, document: Document) -> RefundResult:
+        return cls(
+            document["order_id"],
+            document["refund_id"],
+            document["points_reversed"],
+            document["points_returned"],
+            document["reversal_entry_id"],
+            document["credit_entry_id"],
+            Decimal(document["amount"]),
+            document["recorded_at"],
+            tuple(
+                RefundedLine(line["line_id"], line["quantity"], Decimal(line["amount"]),
+                             line["points"])
+                for line in document.get("lines", [])
+            ),
+        )  # fmt: skip
 
 
 class StaleOrder(PyMongoError):
@@ -53,6 +89,11 @@ class StaleOrder(PyMongoError):
             f"order {order_key} changed during the refund",
             error_labels=["TransientTransactionError"],
         )
+
+
+def refund_key_of(order_key: str, refund_id: str) -> str:
+    """A refund's id: unique per order of a partner (refund ids are the partner's, per order)."""
+    return f"{order_key}:{refund_id}"
 
 
 def _digest(order_id: str, asks: tuple[RefundAsk, ...]) -> str:
@@ -83,7 +124,7 @@ async def record_refund(
 ) -> RefundResult:
     order_id, refund_id = check_refund(order_id, refund_id, asks)
     order_key = order_id_of(partner_id, order_id)
-    refund_key = f"{order_key}:{refund_id}"
+    refund_key = refund_key_of(order_key, refund_id)
     digest = _digest(order_id, asks)
     program = await current_program(mongo)
 
@@ -94,39 +135,30 @@ async def record_refund(
         order = Order.from_document(document)
         plan = plan_refund(order, asks)
         await _write_order(mongo, unit.session, document, plan)
-        reversal, credit = await _move_points(unit, order, plan, refund_id)
+        reversal, credit = await _move_points(mongo, unit, order, plan, refund_id)
         # The refunded points leave the qualifying window with the purchase they came from.
         await record_qualifying(
             mongo, unit.session, unit.now, program,
             member_id=order.member_id, points=-plan.points_reversed,
             at=document["occurred_at"], entry_id=reversal.id if reversal else None,
         )  # fmt: skip
-        result = RefundResult(
-            order_id,
-            refund_id,
-            plan.points_reversed,
-            plan.points_returned,
-            reversal.id if reversal else None,
-            credit.id if credit else None,
-        )
-        await mongo["refunds"].insert_one(
-            {
-                "_id": refund_key,
-                "partner_id": partner_id,
-                "order_id": order_id,
-                "refund_id": refund_id,
-                "member_id": order.member_id,
-                "request_hash": digest,
-                "amount": str(plan.amount),
-                "points_reversed": result.points_reversed,
-                "points_returned": result.points_returned,
-                "reversal_entry_id": result.reversal_entry_id,
-                "credit_entry_id": result.credit_entry_id,
-                "recorded_at": unit.now,
-            },
-            session=unit.session,
-        )
-        return result
+        record = {
+            "_id": refund_key,
+            "partner_id": partner_id,
+            "order_id": order_id,
+            "refund_id": refund_id,
+            "member_id": order.member_id,
+            "request_hash": digest,
+            "amount": str(plan.amount),
+            "points_reversed": plan.points_reversed,
+            "points_returned": plan.points_returned,
+            "reversal_entry_id": reversal.id if reversal else None,
+            "credit_entry_id": credit.id if credit else None,
+            "recorded_at": unit.now,
+            "lines": _refunded_lines(order, plan),
+        }
+        await mongo["refunds"].insert_one(record, session=unit.session)
+        return RefundResult.from_document(record)
 
     async def replay(first: Entry) -> RefundResult:
         return await _first_refund(mongo, refund_key, digest)
@@ -150,6 +182,29 @@ async def record_refund(
         if await mongo["refunds"].find_one({"_id": refund_key}, {"_id": 1}) is None:
             raise
         return await _first_refund(mongo, refund_key, digest)
+
+
+def _refunded_lines(order: Order, plan: RefundPlan) -> list[Document]:
+    return [
+        {
+            "line_id": after.line_id,
+            "quantity": after.refunded_quantity - before.refunded_quantity,
+            "amount": str(after.refunded_amount - before.refunded_amount),
+            "points": after.reversed - before.reversed,
+        }
+        for before, after in zip(order.lines, plan.lines, strict=True)
+        if after.refunded_amount != before.refunded_amount
+        or after.refunded_quantity != before.refunded_quantity
+    ]
+
+
+async def partner_refund(
+    mongo: Mongo, partner_id: str, order_id: str, refund_id: str
+) -> RefundResult | None:
+    """The partner's own refund of its order; another partner's is None, like a missing one."""
+    key = refund_key_of(order_id_of(partner_id, order_id), refund_id)
+    document = await mongo["refunds"].find_one({"_id": key})
+    return None if document is None else RefundResult.from_document(document)
 
 
 async def _write_order(
@@ -180,7 +235,7 @@ async def _write_order(
 
 
 async def _move_points(
-    unit: LedgerUnit, order: Order, plan: RefundPlan, refund_id: str
+    mongo: Mongo, unit: LedgerUnit, order: Order, plan: RefundPlan, refund_id: str
 ) -> tuple[Entry | None, Entry | None]:
     reversal = credit = None
     if plan.points_reversed > 0 and order.entry_id is not None:
@@ -193,15 +248,17 @@ async def _move_points(
             extra={"refund_id": refund_id},
         )
     if plan.points_returned > 0:
-        credit = await unit.credit(
-            order.member_id,
+        given = await give_back(
+            mongo,
+            unit,
+            order_id_of(order.partner_id, order.order_id),
             plan.points_returned,
             reason=f"Points that paid for order {order.order_id} given back (refund {refund_id})",
-            reference=order.order_id,
             actor=f"partner:{order.partner_id}",
-            channel="partner",
+            reference=order.order_id,
             extra={"refund_id": refund_id},
         )
+        credit = given[0] if given else None
     return reversal, credit
 
 
@@ -212,11 +269,4 @@ async def _first_refund(mongo: Mongo, refund_key: str, digest: str) -> RefundRes
         raise IdempotencyConflict(
             "this refund id was used for another refund", ("input", "refundId")
         )
-    return RefundResult(
-        document["order_id"],
-        document["refund_id"],
-        document["points_reversed"],
-        document["points_returned"],
-        document["reversal_entry_id"],
-        document["credit_entry_id"],
-    )
+    return RefundResult.from_document(document)

@@ -2,10 +2,11 @@
 
 Operators register a partner (`jifen partner add`, or the admin mutation registerPartner) and
 mint its tokens from this registry. A partner token is honoured only while its partner is
-registered and active, with the scopes both the token and the registry grant: suspending a
-partner or narrowing its scopes takes effect within CACHE_SECONDS in every API process (the
-process that made the change forgets at once). The cache keeps a partner call to zero extra
-commands on the hot path (a till posts purchases all day with one token).
+registered and active, with the scopes both the token and the registry grant: every partner
+request reads its partner's registry document once (by id, a few hundred bytes), so suspending a
+partner or narrowing its scopes takes effect at its next request in every API process. A cache
+would save that one command and leave a suspended partner's token working for as long as it
+lives in some process.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -24,12 +24,12 @@ from pymongo.errors import DuplicateKeyError
 from app.audit import record_audit
 from app.clock import Clock
 from app.db import Document, Mongo
+from app.ledger import instant
 from app.partners.errors import IdempotencyConflict, InvalidPartnerInput, PartnerInactive
 
 PARTNER_SCOPES = frozenset({"points:earn", "points:redeem", "points:read", "activities:write"})
 NAME_MAX = 120
 KEY_MAX = 128
-CACHE_SECONDS = 30.0
 _ID = re.compile(r"^pt_[0-9a-f]{20}$")
 
 
@@ -94,7 +94,7 @@ async def register_partner(
         "name": name,
         "scopes": list(granted),
         "status": PartnerStatus.ACTIVE.value,
-        "created_at": now.replace(microsecond=now.microsecond // 1000 * 1000),
+        "created_at": instant(now),
         "request_hash": digest,
     }
     if idempotency_key is not None:
@@ -141,10 +141,7 @@ async def set_partner_status(
         )  # fmt: skip
         return True
 
-    try:
-        return await mongo.transaction(work)
-    finally:
-        _CACHE.pop((mongo.db.name, partner_id), None)
+    return await mongo.transaction(work)
 
 
 async def get_partner(mongo: Mongo, partner_id: str) -> Partner | None:
@@ -154,20 +151,9 @@ async def get_partner(mongo: Mongo, partner_id: str) -> Partner | None:
     return Partner.from_document(doc) if doc else None
 
 
-_CACHE: dict[tuple[str, str], tuple[float, Partner | None]] = {}
-
-
-async def active_partner(mongo: Mongo, partner_id: str, token_scopes: frozenset[str]) -> Partner:
-    """The token's partner if registered and active, with the scopes both grant (else
-    PartnerInactive). Read at most once per CACHE_SECONDS per process."""
-    key = (mongo.db.name, partner_id)
-    cached = _CACHE.get(key)
-    if cached is None or time.monotonic() - cached[0] > CACHE_SECONDS:
-        cached = (time.monotonic(), await get_partner(mongo, partner_id))
-        _CACHE[key] = cached
-        if len(_CACHE) > 10_000:
-            _CACHE.pop(next(iter(_CACHE)))
-    partner = cached[1]
+def granted(partner: Partner | None, partner_id: str, token_scopes: frozenset[str]) -> Partner:
+    """The partner as the registry has it (`partner`, None if unknown), if active, with the
+    scopes both the registry and the token grant; else PartnerInactive."""
     if partner is None or partner.status is not PartnerStatus.ACTIVE:
         raise PartnerInactive(partner_id)
     return Partner(

@@ -32,7 +32,14 @@ from app.audit import record_audit
 from app.clock import Clock
 from app.db import Document, Mongo, newest_by_id, run_in_transaction
 from app.jobs.leases import acquire, release
-from app.ledger import AccountClosed, Entry, IdempotencyConflict, LedgerUnit, run_in_ledger
+from app.ledger import (
+    AccountClosed,
+    Entry,
+    IdempotencyConflict,
+    LedgerUnit,
+    instant,
+    run_in_ledger,
+)
 from app.points.corrections import check_key, check_reason, check_until
 from app.points.selection import MemberFilter, select
 
@@ -126,7 +133,7 @@ async def create_job(
     existing = await mongo[JOBS].find_one({"idempotency_key": key})
     if existing is not None:
         return _replay(existing, request_hash, key)
-    now = clock.now()
+    now = instant(clock.now())
     cutoff = member_filter.cutoff(now)
     ids, points = await _decide(mongo, member_filter, cutoff, now)
     job_id = f"pj_{ObjectId()}"  # in the order jobs were made: pages are ranges of ids
@@ -302,7 +309,7 @@ async def _change(unit: LedgerUnit, job: PointsJob, member_id: str) -> Entry:
 
 async def _finish(mongo: Mongo, clock: Clock, job: PointsJob) -> PointsJob:
     """Mark the job done and audit its totals, once."""
-    now = clock.now()
+    now = instant(clock.now())
 
     async def finish(session: AsyncClientSession) -> bool:
         result = await mongo[JOBS].update_one(

@@ -1,8 +1,8 @@
 """Who may call the partner API, and how its refusals reach the client (one table, one place).
 
 A partner field needs a partner token with the scope (IsPartner) whose partner is registered and
-active, and granted that scope by the registry too (app.partners.registry.active_partner): else
-FORBIDDEN. Refusals of mutations become userErrors with their code and field; of queries (no
+active, and granted that scope by the registry too (app.partners.registry.granted, on the registry
+document read once per request: Context.partner): else FORBIDDEN. Refusals of mutations become userErrors with their code and field; of queries (no
 payload to carry them), top-level errors with the same code.
 """
 
@@ -21,7 +21,7 @@ from app.partners import (
     OffsetNotOffered,
     PartnerInactive,
     PartnerRefused,
-    active_partner,
+    granted,
 )
 from app.program.service import ProgramNotConfigured
 from graphql_schema.context import Info
@@ -32,18 +32,35 @@ from graphql_schema.user_errors import InsufficientPointsError, UserError, UserE
 T = TypeVar("T")
 
 
-async def partner_id(info: Info, scope: str) -> str:
-    """The calling partner's id, if its token and the registry both grant `scope`."""
-    principal = require_kind(info, PrincipalKind.PARTNER, scope)
+async def partner_id(info: Info, scope: str, *or_scopes: str) -> str:
+    """The calling partner's id, if its token and the registry both grant `scope` (or one of
+    `or_scopes`)."""
+    wanted = (scope, *or_scopes)
+    principal = require_kind(info, PrincipalKind.PARTNER)
+    if not any(principal.has_scope(one) for one in wanted):
+        raise Forbidden(f"missing scope {' or '.join(wanted)}")
     try:
-        partner = await active_partner(
-            info.context.runtime.mongo, principal.subject, principal.scopes
-        )
+        registered = await info.context.partner(principal.subject)
+        partner = granted(registered, principal.subject, principal.scopes)
     except PartnerInactive:
         raise Forbidden("this partner is not registered or not active") from None
-    if scope not in partner.scopes:
-        raise Forbidden(f"the partner is not granted scope {scope}")
+    if not partner.scopes & set(wanted):
+        raise Forbidden(f"the partner is not granted scope {' or '.join(wanted)}")
     return partner.id
+
+
+class PartnerWithAny(BasePermission):
+    """A partner token holding one of `scopes` (a read of what the partner made: points:read, or
+    the scope that made it)."""
+
+    def __init__(self, *scopes: str) -> None:
+        self.scopes = scopes
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        principal = require_kind(info, PrincipalKind.PARTNER)
+        if not any(principal.has_scope(scope) for scope in self.scopes):
+            raise Forbidden(f"missing scope {' or '.join(self.scopes)}")
+        return True
 
 
 class PartnerOrAdmin(BasePermission):

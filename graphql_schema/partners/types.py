@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from enum import Enum
 
 import strawberry
@@ -12,10 +13,12 @@ from app.partners import (
     LineInput,
     MemberRef,
     Order,
+    OrderLine,
     PartnerStatus,
     PurchaseRequest,
     Quote,
     RefundAsk,
+    RefundedLine,
     RefundResult,
     parse_money,
 )
@@ -183,11 +186,33 @@ class EarnPreview:
 
 
 @strawberry.type
+class PartnerRefundLine:
+    line_id: str
+    quantity: int = strawberry.field(description="Units this refund took back.")
+    amount: str = strawberry.field(description="Money this refund took back, a decimal string.")
+    points_reversed: int = strawberry.field(description="Points of the line it took back.")
+
+    @classmethod
+    def of(cls, line: RefundedLine) -> PartnerRefundLine:
+        return cls(
+            line_id=line.line_id,
+            quantity=line.quantity,
+            amount=_money(line.amount),
+            points_reversed=line.points,
+        )
+
+
+@strawberry.type
 class PartnerRefund:
     order_id: str
     refund_id: str
     points_reversed: int = strawberry.field(description="Points the refunded lines had earned.")
     points_returned: int = strawberry.field(description="Points that paid for them, given back.")
+    amount: str = strawberry.field(description="Money refunded, a decimal string.")
+    recorded_at: datetime
+    lines: list[PartnerRefundLine] = strawberry.field(
+        description="By line (empty for refunds recorded before lines were kept)."
+    )
 
     @classmethod
     def of(cls, result: RefundResult) -> PartnerRefund:
@@ -196,7 +221,88 @@ class PartnerRefund:
             refund_id=result.refund_id,
             points_reversed=result.points_reversed,
             points_returned=result.points_returned,
+            amount=_money(result.amount),
+            recorded_at=result.recorded_at,
+            lines=[PartnerRefundLine.of(line) for line in result.lines],
         )
+
+
+@strawberry.type
+class PartnerOrderLine:
+    line_id: str
+    sku: str
+    category: str
+    quantity: int
+    amount: str = strawberry.field(description="The line's total, a decimal string.")
+    points_earned: int
+    refunded_quantity: int
+    refunded_amount: str
+    points_reversed: int = strawberry.field(description="Points its refunds took back so far.")
+
+    @classmethod
+    def of(cls, line: OrderLine) -> PartnerOrderLine:
+        return cls(
+            line_id=line.line_id,
+            sku=line.sku,
+            category=line.category,
+            quantity=line.quantity,
+            amount=_money(line.amount),
+            points_earned=line.earned,
+            refunded_quantity=line.refunded_quantity,
+            refunded_amount=_money(line.refunded_amount),
+            points_reversed=line.reversed,
+        )
+
+
+@strawberry.type(description="An order as the partner posted it, and what its refunds took back.")
+class PartnerOrder:
+    order_id: str
+    member_id: strawberry.ID
+    occurred_at: datetime
+    recorded_at: datetime
+    channel: str | None
+    lines: list[PartnerOrderLine]
+    total: int = strawberry.field(description="Points the order earned.")
+    order_points: int = strawberry.field(
+        description="Of them, earned by the whole order (no line)."
+    )
+    points_reversed: int = strawberry.field(description="Points its refunds took back so far.")
+    points_used: int = strawberry.field(description="Points that paid for part of it.")
+    points_returned: int = strawberry.field(description="Of them, given back by its refunds.")
+    status: EarnStatus = strawberry.field(description="Now: NONE when it earned nothing.")
+    available_at: datetime | None = strawberry.field(
+        description="When its points become (or became) spendable."
+    )
+    breakdown: list[EarnComponent]
+    entry: LedgerEntry | None
+
+    @classmethod
+    def of(cls, order: Order, entry: Entry | None, now: datetime) -> PartnerOrder:
+        status = EarnStatus.NONE
+        if order.entry_id is not None:
+            pending = order.available_at is not None and order.available_at > now
+            status = EarnStatus.PENDING if pending else EarnStatus.AVAILABLE
+        return cls(
+            order_id=order.order_id,
+            member_id=strawberry.ID(to_global_id("Member", order.member_id)),
+            occurred_at=order.occurred_at,
+            recorded_at=order.recorded_at,
+            channel=order.channel,
+            lines=[PartnerOrderLine.of(line) for line in order.lines],
+            total=order.total,
+            order_points=order.order_earned,
+            points_reversed=sum(line.reversed for line in order.lines) + order.order_reversed,
+            points_used=order.points_used,
+            points_returned=order.points_returned,
+            status=status,
+            available_at=order.available_at if order.entry_id is not None else None,
+            breakdown=components(order),
+            entry=LedgerEntry.from_model(entry) if entry else None,
+        )
+
+
+def _money(value: Decimal) -> str:
+    return f"{value.normalize():f}"
 
 
 @strawberry.type

@@ -43,7 +43,7 @@ async def test_me_reads_the_profile_and_tier(client, clock, member, token) -> No
         "phone": "+8613800000001",
         "email": None,
         "birthday": None,
-        "joinedAt": clock.now().isoformat(),
+        "joinedAt": clock.now().isoformat(timespec="milliseconds"),
         "tier": {"code": "member", "name": "Member", "threshold": 0},
     }
     assert member not in me["id"]  # opaque, never the raw id
@@ -74,7 +74,10 @@ async def test_balance_shows_available_pending_and_the_next_expiry(
         "pending": 200,
         "held": 0,
         "lifetimeEarned": 1000,
-        "nextExpiry": {"points": 500, "expiresAt": (clock.now() + timedelta(days=10)).isoformat()},
+        "nextExpiry": {
+            "points": 500,
+            "expiresAt": (clock.now() + timedelta(days=10)).isoformat(timespec="milliseconds"),
+        },
     }
 
 
@@ -89,8 +92,8 @@ async def test_expiring_points_are_grouped_by_instant_inside_the_window(
     await spend(runtime.mongo, clock, member_id=member, points=30, idempotency_key="s")
     query = "{ me { soon: expiringPoints { points expiresAt } week: expiringPoints(withinDays: 7) { points } } }"
     me = data(await ask(client, query, token))["me"]
-    in_5 = (clock.now() + timedelta(days=5)).isoformat()
-    in_20 = (clock.now() + timedelta(days=20)).isoformat()
+    in_5 = (clock.now() + timedelta(days=5)).isoformat(timespec="milliseconds")
+    in_20 = (clock.now() + timedelta(days=20)).isoformat(timespec="milliseconds")
     assert me["soon"] == [{"points": 120, "expiresAt": in_5}, {"points": 70, "expiresAt": in_20}]
     assert me["week"] == [{"points": 120}]
 

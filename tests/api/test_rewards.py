@@ -146,7 +146,7 @@ async def test_redeeming_goods_spends_points_and_stock_in_one_go(
     assert redemption["status"] == "COMPLETED"
     assert redemption["couponCode"] is None
     assert redemption["reward"] == {"id": rid(TOTE), "name": "Tote", "stock": 1}
-    assert redemption["createdAt"] == clock.now().isoformat()
+    assert redemption["createdAt"] == clock.now().isoformat(timespec="milliseconds")
     assert payload["member"] == {"balance": {"available": 2600}}
     entry = await runtime.mongo["ledger"].find_one({"kind": "REDEEM"})
     assert (entry["points"], entry["reference"]) == (-2400, "Tote")
@@ -160,7 +160,9 @@ async def test_a_coupon_reward_issues_a_unique_code_with_its_own_validity(
     second = (await redeem(client, token, COFFEE, key="c2"))["redemption"]
     assert first["couponCode"] and second["couponCode"]
     assert first["couponCode"] != second["couponCode"]
-    assert first["couponExpiresAt"] == (clock.now() + timedelta(days=30)).isoformat()
+    assert first["couponExpiresAt"] == (clock.now() + timedelta(days=30)).isoformat(
+        timespec="milliseconds"
+    )
     stored = await runtime.mongo["redemptions"].find_one({"coupon_code": first["couponCode"]})
     assert stored["coupon_expires_at"] == clock.now() + timedelta(days=30)
 

@@ -86,7 +86,9 @@ async def test_sign_up_creates_the_member_in_the_entry_tier_and_signs_in(
     assert member["tier"] == {"code": "member"}
     assert member["memberNo"].startswith("JF")
     session = payload["session"]
-    assert session["accessTokenExpiresAt"] == (clock.now() + timedelta(minutes=15)).isoformat()
+    assert session["accessTokenExpiresAt"] == (clock.now() + timedelta(minutes=15)).isoformat(
+        timespec="milliseconds"
+    )
     me = data(await ask(client, ME, session["accessToken"]))["me"]
     assert me == {"name": "Han Meimei", "phone": "+8613800138001"}
     stored = await runtime.mongo["members"].find_one({"phone": "+8613800138001"})

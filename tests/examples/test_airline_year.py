@@ -37,7 +37,7 @@ RELEASE = (
 
 
 def _local(instant: str | None) -> str | None:
-    return None if instant is None else instant.removesuffix("+00:00")
+    return None if instant is None else instant.removesuffix(".000+00:00")
 
 
 def utc(text: str) -> datetime:

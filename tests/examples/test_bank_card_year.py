@@ -20,8 +20,7 @@ from app.auth.principals import PrincipalKind
 from app.jobs import schedule
 from app.partners.registry import register_partner
 from tests.api.gql import ask, data, make_member, member_token
-from tests.partners.api import balance, member_ref, post_purchase, post_refund
-from tests.partners.test_offsets import CAPTURE, HOLD, QUOTE
+from tests.partners.api import CAPTURE, HOLD, QUOTE, balance, member_ref, post_purchase, post_refund
 from tests.processes import JIFEN, jifen_env
 
 BANK = Path(__file__).parents[2] / "examples" / "bank-card.toml"
@@ -115,7 +114,7 @@ async def test_a_cardholders_26_months_on_the_bank_card(
                ("cash-advance", "5000"), ("fee", "50"), ("interest", "12.34")]  # fmt: skip
     assert await card.earned("2026-01", "2026-01-15T04:00:00", *january) == [95, 19, 1000, 0, 0, 0]
     assert await card.balance() == (1114, 0, 0)
-    assert await card.next_expiry() == ("2028-01-31T16:00:00+00:00", 1114)
+    assert await card.next_expiry() == ("2028-01-31T16:00:00.000+00:00", 1114)
 
     # The daily cap, on a second cardholder: a 2,100,000 CNY purchase earns 105,000, capped at
     # 100,000 for the Shanghai day, and those qualifying points make her platinum (≥ 50,000) at
@@ -161,7 +160,7 @@ async def test_a_cardholders_26_months_on_the_bank_card(
     captured = (await card.gql(CAPTURE, {"input": capture}))["capturePoints"]
     assert captured["entry"] == {"kind": "REDEEM", "points": -1050}
     assert await card.balance() == (114, 0, 0)
-    assert await card.next_expiry() == ("2028-01-31T16:00:00+00:00", 64)
+    assert await card.next_expiry() == ("2028-01-31T16:00:00.000+00:00", 64)
     # The dinner itself earns on its 30 CNY: floor(30/20) = 1 × 5 = 5 (March's, till 2028-04-01).
     dinner = [("dining", "30")]
     assert await card.earned("dinner-0305", "2026-03-05T08:50:00", *dinner, pointsUsed=1050) == [5]
@@ -172,7 +171,7 @@ async def test_a_cardholders_26_months_on_the_bank_card(
     clock.set(at("2026-03-10T09:00:00"))
     assert await card.refund("2026-01", "2026-01-dining", "L1") == (95, 0)
     assert await card.balance() == (24, 0, 0)
-    assert await card.next_expiry() == ("2028-02-29T16:00:00+00:00", 19)
+    assert await card.next_expiry() == ("2028-02-29T16:00:00.000+00:00", 19)
 
     # 2026-03-20: a transaction of 31 January 23:30 Shanghai (15:30Z) posted 48 days late, within
     # backdate_days = 60: travel 4000 → 200, dining 60 → 3 × 5 = 15; 215 January points that expire
@@ -183,14 +182,16 @@ async def test_a_cardholders_26_months_on_the_bank_card(
     too_late = await card.post("2026-01-later", "2026-01-15T04:00:00", ("groceries", "100"))
     assert too_late["userErrors"][0]["field"] == ["input", "occurredAt"], too_late
     assert await card.balance() == (24 + 215, 0, 0)
-    assert await card.next_expiry() == ("2028-01-31T16:00:00+00:00", 215)
+    assert await card.next_expiry() == ("2028-01-31T16:00:00.000+00:00", 215)
 
     # 2026-04-01: the dinner paid with points is refunded: its 5 points are taken back, and the 1050
-    # points that paid for it come back as an ADJUST that never expires. 239 − 5 + 1050 = 1284.
+    # points that paid for it come back (a REVERSAL) as the January points they were, expiring with
+    # January's. 239 − 5 + 1050 = 1284.
     clock.set(at("2026-04-01T09:00:00"))
     assert await card.refund("dinner-0305", "dinner-0305-refund", "L1") == (5, 1050)
-    assert await card.me("ADJUST") == ("classic", [1050])
+    assert await card.me("REVERSAL") == ("classic", [1050, -5, -95, -50])
     assert await card.balance() == (1284, 0, 0)
+    assert await card.next_expiry() == ("2028-01-31T16:00:00.000+00:00", 215 + 1050)
 
     # April 2026 to January 2028: 22 statements of groceries 1000 → 50 each, 1100 in all; the
     # worker runs at each month's end (nothing is due before 2028).
@@ -202,23 +203,22 @@ async def test_a_cardholders_26_months_on_the_bank_card(
         await card.jobs(f"{year}-{month0 + 1:02d}-20T00:00:00")
     assert await card.balance() == (1284 + 1100, 0, 0)
 
-    # One second before 2028-02-01 Shanghai nothing expires; at it, January 2026's 215 (the late
-    # posting; the rest of January's went on the dinner and the refund) and nothing else.
+    # One second before 2028-02-01 Shanghai nothing expires; at it, January 2026's: the late
+    # posting's 215 and the 1050 the dinner's refund gave back (the rest went on the refund).
     await card.jobs("2028-01-31T15:59:59")
     assert await card.balance() == (2384, 0, 0)
-    assert await card.next_expiry() == ("2028-01-31T16:00:00+00:00", 215)
+    assert await card.next_expiry() == ("2028-01-31T16:00:00.000+00:00", 1265)
     await card.jobs("2028-01-31T16:00:00")
-    assert await card.balance() == (2384 - 215, 0, 0)
-    assert await card.me("EXPIRE") == ("classic", [-215])
+    assert await card.balance() == (2384 - 1265, 0, 0)
+    assert await card.me("EXPIRE") == ("classic", [-1050, -215])
     # Next: February 2026's 19 at 2028-03-01 Shanghai (March 2026's lot was refunded to nothing).
-    assert await card.next_expiry() == ("2028-02-29T16:00:00+00:00", 19)
+    assert await card.next_expiry() == ("2028-02-29T16:00:00.000+00:00", 19)
     await card.jobs("2028-02-29T15:59:59")
-    assert await card.balance() == (2169, 0, 0)
+    assert await card.balance() == (1119, 0, 0)
     await card.jobs("2028-02-29T16:00:00")
-    # 2150 left: the 1050 given back (never expire) + the 22 statements' 1100; April 2026's
-    # 50 go next, at 2028-05-01 Shanghai.
-    assert await card.balance() == (2169 - 19, 0, 0)
-    assert await card.next_expiry() == ("2028-04-30T16:00:00+00:00", 50)
+    # 1100 left: the 22 statements'; April 2026's 50 go next, at 2028-05-01 Shanghai.
+    assert await card.balance() == (1119 - 19, 0, 0)
+    assert await card.next_expiry() == ("2028-04-30T16:00:00.000+00:00", 50)
     # Still classic: 2384 qualifying points (1114 + 100 − 50 + 5 − 95 + 215 − 5 + 1100, the
-    # ADJUST not counting), far from platinum's 50,000.
-    assert await card.me("EXPIRE") == ("classic", [-19, -215])
+    # points given back not counting), far from platinum's 50,000.
+    assert await card.me("EXPIRE") == ("classic", [-19, -1050, -215])

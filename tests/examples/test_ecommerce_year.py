@@ -17,8 +17,7 @@ from graphql_schema.ids import to_global_id
 from tests.api.gql import ask, data, make_member, member_token
 from tests.engagement.api import check_in, error_codes, record
 from tests.ledger.conftest import assert_invariants
-from tests.partners.api import PURCHASE, REFUND
-from tests.partners.test_offsets import CAPTURE, HOLD, QUOTE
+from tests.partners.api import CAPTURE, HOLD, PURCHASE, QUOTE, REFUND
 from tests.processes import JIFEN, jifen_env
 
 PROGRAM = Path(__file__).parents[2] / "examples" / "ecommerce.toml"
@@ -109,7 +108,7 @@ async def test_a_mall_members_year_from_first_order_to_the_year_end_expiry(
     o1 = await mall.buy("o1", "2026-03-02T04:00:00", {"apparel": "500.00", "gift-card": "200.00",
                                                       "shipping": "10.00"})  # fmt: skip
     assert (o1["total"], o1["status"]) == (500, "PENDING")
-    assert o1["availableAt"] == "2026-03-09T04:00:00+00:00"
+    assert o1["availableAt"] == "2026-03-09T04:00:00.000+00:00"
     assert sorted((r["lineId"], r["rule"], r["points"]) for r in o1["breakdown"]) == [
         ("apparel", "base", 500),
         ("gift-card", "excluded", 0),
@@ -155,7 +154,7 @@ async def test_a_mall_members_year_from_first_order_to_the_year_end_expiry(
     # o1's points (2 March local) leave the 365-day window at 2 March 2027 00:00 local.
     assert me["tierProgress"] == {
         "current": {"code": "silver"}, "next": {"code": "gold"}, "qualifyingPoints": 2095,
-        "pointsToNext": 10000 - 2095, "windowEndsAt": "2027-03-01T16:00:00+00:00"}  # fmt: skip
+        "pointsToNext": 10000 - 2095, "windowEndsAt": "2027-03-01T16:00:00.000+00:00"}  # fmt: skip
     await mall.run(schedule.mature, utc("2026-04-13T04:00:00"))
 
     # 11.11 is a Wednesday: both campaigns are best_of, so double once, not quadruple.
@@ -207,7 +206,7 @@ async def test_a_mall_members_year_from_first_order_to_the_year_end_expiry(
     assert points(await mall.balance()) == (205 + 110 + 110 + 1100, 0, 0, 0)
     # The 2026 points (o5's 205 + o7's 110) expire at 2028-01-01 00:00 local.
     balance = await mall.balance()
-    assert balance["nextExpiryAt"] == "2027-12-31T16:00:00+00:00"
+    assert balance["nextExpiryAt"] == "2027-12-31T16:00:00.000+00:00"
     assert balance["nextExpiryPoints"] == 315
 
     # The expire job a second before the year turns in Shanghai takes nothing; at the instant
@@ -217,6 +216,9 @@ async def test_a_mall_members_year_from_first_order_to_the_year_end_expiry(
     assert await mall.run(schedule.expire, END_2027) == 2
     me = await mall.me()
     assert me["balance"]["available"] == 1210
-    assert me["balance"]["nextExpiry"] == {"points": 1210, "expiresAt": "2028-12-31T16:00:00+00:00"}
+    assert me["balance"]["nextExpiry"] == {
+        "points": 1210,
+        "expiresAt": "2028-12-31T16:00:00.000+00:00",
+    }
     assert await mall.run(schedule.expire, END_2027 + timedelta(days=1)) == 0
     await assert_invariants(runtime.mongo)

@@ -51,6 +51,18 @@ async def partner_token(
     return issuer.mint(PrincipalKind.PARTNER, partner.id, scopes=scopes)
 
 
+async def fresh_token(
+    runtime: Runtime,
+    issuer: TokenIssuer,
+    scopes: tuple[str, ...] = ("points:earn", "points:redeem", "points:read"),
+    name: str = "Till 1",
+) -> str:
+    """Another token of a registered partner (the first expired: the test moved the clock on)."""
+    partner = await runtime.mongo["partners"].find_one({"name": name})
+    assert partner is not None
+    return issuer.mint(PrincipalKind.PARTNER, partner["_id"], scopes=scopes)
+
+
 PURCHASE = """
 mutation($input: RecordPurchaseInput!) {
   recordPurchase(input: $input) {
@@ -122,4 +134,39 @@ async def post_refund(
 async def balance(client: httpx.AsyncClient, token: str, member_id: str) -> dict[str, int]:
     body = data(await ask(client, BALANCE, token, {"member": member_ref(member_id)}))
     result: dict[str, int] = body["memberBalance"]
+    return result
+
+
+QUOTE = """
+query($member: MemberRefInput!, $amount: String!) {
+  quoteOffset(member: $member, orderAmount: $amount) { points value pointValue available }
+}"""
+HOLD = """
+mutation($input: HoldPointsInput!) {
+  holdPoints(input: $input) { hold { id points captured status orderId } userErrors { code field } }
+}"""
+CAPTURE = """
+mutation($input: CapturePointsInput!) {
+  capturePoints(input: $input) { entry { kind points } userErrors { code field } }
+}"""
+RELEASE = """
+mutation($id: ID!) {
+  releasePoints(holdId: $id) { hold { status points } userErrors { code field } }
+}"""
+
+
+async def hold(client, token, member, points, order_id, key, **extra) -> dict[str, Any]:
+    body = {"member": member_ref(member), "points": points, "orderId": order_id,
+            "idempotencyKey": key, **extra}  # fmt: skip
+    result = data(await ask(client, HOLD, token, {"input": body}))["holdPoints"]
+    assert result["userErrors"] == [], result
+    held: dict[str, Any] = result["hold"]
+    return held
+
+
+async def capture(client, token, hold_id, key, points=None) -> dict[str, Any]:
+    body = {"holdId": hold_id, "idempotencyKey": key, "points": points}
+    result: dict[str, Any] = data(await ask(client, CAPTURE, token, {"input": body}))[
+        "capturePoints"
+    ]
     return result

@@ -4,6 +4,7 @@ and refunding everything takes exactly what was earned and gives back exactly wh
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -13,6 +14,8 @@ from hypothesis import strategies as st
 from app.partners.apportion import RefundAsk, plan_refund
 from app.partners.errors import OverRefund
 from app.partners.orders import Order, OrderLine
+
+AT = datetime(2026, 1, 15, 8, tzinfo=UTC)
 
 
 def make_order(lines: list[tuple[int, Decimal, int]], order_earned: int, used: int) -> Order:
@@ -24,6 +27,7 @@ def make_order(lines: list[tuple[int, Decimal, int]], order_earned: int, used: i
             for n, (quantity, amount, earned) in enumerate(lines)
         ),
         order_earned=order_earned, order_reversed=0, points_used=used, points_returned=0,
+        occurred_at=AT, recorded_at=AT,
     )  # fmt: skip
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from tests.api.gql import ask, data, earn_points, make_member
 from tests.ledger.conftest import assert_invariants
 from tests.partners.api import (
+    HOLD,
+    QUOTE,
+    RELEASE,
     balance,
+    capture,
+    hold,
     make_program,
     member_ref,
     partner_token,
@@ -15,40 +18,6 @@ from tests.partners.api import (
     post_refund,
     purchase_input,
 )
-
-QUOTE = """
-query($member: MemberRefInput!, $amount: String!) {
-  quoteOffset(member: $member, orderAmount: $amount) { points value pointValue available }
-}"""
-HOLD = """
-mutation($input: HoldPointsInput!) {
-  holdPoints(input: $input) { hold { id points captured status orderId } userErrors { code field } }
-}"""
-CAPTURE = """
-mutation($input: CapturePointsInput!) {
-  capturePoints(input: $input) { entry { kind points } userErrors { code field } }
-}"""
-RELEASE = """
-mutation($id: ID!) {
-  releasePoints(holdId: $id) { hold { status points } userErrors { code field } }
-}"""
-
-
-async def hold(client, token, member, points, order_id, key, **extra) -> dict[str, Any]:
-    body = {"member": member_ref(member), "points": points, "orderId": order_id,
-            "idempotencyKey": key, **extra}  # fmt: skip
-    result = data(await ask(client, HOLD, token, {"input": body}))["holdPoints"]
-    assert result["userErrors"] == [], result
-    held: dict[str, Any] = result["hold"]
-    return held
-
-
-async def capture(client, token, hold_id, key, points=None) -> dict[str, Any]:
-    body = {"holdId": hold_id, "idempotencyKey": key, "points": points}
-    result: dict[str, Any] = data(await ask(client, CAPTURE, token, {"input": body}))[
-        "capturePoints"
-    ]
-    return result
 
 
 async def setup(runtime, clock, issuer, points=1_000):

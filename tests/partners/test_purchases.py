@@ -105,7 +105,7 @@ async def test_points_stay_pending_through_the_return_window_counted_from_the_pu
         client, token, purchase_input(member, "o-1", at="2026-01-13T08:00:00Z")
     )
     assert result["purchase"]["status"] == "PENDING"
-    assert result["purchase"]["availableAt"] == "2026-01-20T08:00:00+00:00"
+    assert result["purchase"]["availableAt"] == "2026-01-20T08:00:00.000+00:00"
     assert (await balance(client, token, member))["pending"] == 100
 
 

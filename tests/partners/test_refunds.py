@@ -115,7 +115,7 @@ async def test_order_level_points_follow_the_refunded_share_of_the_money(
 async def test_spent_points_of_a_refunded_order_become_debt(client, runtime, clock, issuer):
     member, token = await setup(client, runtime, clock, issuer)
     await post_purchase(client, token, order(member, ("L1", 1, "100")))
-    from tests.partners.test_offsets import capture, hold
+    from tests.partners.api import capture, hold
 
     held = await hold(client, token, member, 100, "o-2", "h1")
     await capture(client, token, held["id"], "c1")

@@ -44,7 +44,7 @@ async def test_activity_and_check_in_earns_upgrade_at_the_crossing_and_are_expla
             "current": {"code": "member", "name": "Member"},
             "next": {"code": "silver", "name": "Silver", "threshold": 100},
             "qualifyingPoints": 25, "pointsToNext": 75,
-            "windowEndsAt": "2026-02-13T16:00:00+00:00",
+            "windowEndsAt": "2026-02-13T16:00:00.000+00:00",
         },
     }  # fmt: skip
     clock.advance(timedelta(days=3))
@@ -75,7 +75,7 @@ async def test_tier_history_pages_newest_first(client, runtime, clock, issuer) -
     [edge] = page["edges"]
     assert edge["node"] == {
         "from": {"code": "silver"}, "to": {"code": "member", "name": "Member"},
-        "at": clock.now().isoformat(), "reason": "REVIEWED", "qualifyingPoints": 0,
+        "at": clock.now().isoformat(timespec="milliseconds"), "reason": "REVIEWED", "qualifyingPoints": 0,
     }  # fmt: skip
     assert page["pageInfo"]["hasNextPage"] is True
     after = page["pageInfo"]["endCursor"]
