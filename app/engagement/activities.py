@@ -28,7 +28,7 @@ from app.engagement.errors import (
     MemberSuspended,
     ReferenceConflict,
 )
-from app.ledger import Entry, IdempotencyConflict, LedgerUnit, run_in_ledger
+from app.ledger import Entry, IdempotencyConflict, LedgerUnit, first_entry, run_in_ledger
 from app.members.lookup import find_member
 from app.members.models import MemberStatus
 from app.members.tiers import TierChange, record_qualifying
@@ -92,12 +92,21 @@ async def record_activity(
     app.members.lookup). Raises ProgramNotConfigured, ActivityUnknown, MemberNotFound,
     MemberSuspended, ActivityLimitReached, ReferenceConflict."""
     program = await current_program(mongo)
-    activity = program.activity(activity_code)
-    if activity is None:
-        raise ActivityUnknown(activity_code)
     found = await find_member(mongo, member)
-    if found.status is not MemberStatus.ACTIVE:
-        raise MemberSuspended(f"the member is {found.status.value}: no points are earned")
+    key = f"activity:{partner_id}:{reference}"
+    fingerprint = hashlib.sha256(f"activity:{found.id}:{activity_code}".encode()).hexdigest()
+    activity = program.activity(activity_code)
+    try:
+        if activity is None:
+            raise ActivityUnknown(activity_code)
+        if found.status is not MemberStatus.ACTIVE:
+            raise MemberSuspended(f"the member is {found.status.value}: no points are earned")
+    except (ActivityUnknown, MemberSuspended):
+        # A retry after the member was suspended or the activity withdrawn: the first answer.
+        first = await first_entry(mongo, key)
+        if first is None or first.fingerprint != fingerprint:
+            raise
+        return ActivityResult(found.id, activity_code, first.entry, replayed=True)
     terms = issue_terms(program, found.tier)
 
     async def work(unit: LedgerUnit) -> ActivityResult:
@@ -116,13 +125,12 @@ async def record_activity(
     async def replay(entry: Entry) -> ActivityResult:
         return ActivityResult(found.id, activity.code, entry, replayed=True)
 
-    fingerprint = hashlib.sha256(f"activity:{found.id}:{activity.code}".encode()).hexdigest()
     try:
         return await run_in_ledger(
             mongo,
             clock,
             work,
-            idempotency_key=f"activity:{partner_id}:{reference}",
+            idempotency_key=key,
             fingerprint=fingerprint,
             replay=replay,
         )

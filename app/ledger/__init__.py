@@ -60,7 +60,7 @@ from app.ledger.redact import redact_entries
 from app.ledger.reverse import reverse
 from app.ledger.spend import spend
 from app.ledger.store import instant
-from app.ledger.unit import LedgerUnit, run_in_ledger
+from app.ledger.unit import FirstEntry, LedgerUnit, first_entry, run_in_ledger
 from app.ledger.upgrade import upgrade_books
 from app.ledger.verify import verify_balances
 
@@ -119,6 +119,8 @@ __all__ = [
     "release_expired_holds",
     "reverse",
     "run_in_ledger",
+    "FirstEntry",
+    "first_entry",
     "spend",
     "upgrade_books",
     "verify_balances",

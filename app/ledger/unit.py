@@ -16,6 +16,7 @@ first result; another fingerprint is IdempotencyConflict.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -460,9 +461,26 @@ async def run_in_ledger(
     except Exception as exc:
         # Whatever refused a replay (the unique key, or what the first request used up), the
         # answer is the first result; an unused key means the refusal stands.
-        first = await mongo["ledger"].find_one({"idempotency_key": idempotency_key})
+        first = await first_entry(mongo, idempotency_key)
         if first is None:
             raise
-        if first.get("request_hash") != fingerprint:
+        if first.fingerprint != fingerprint:
             raise IdempotencyConflict(idempotency_key) from exc
-        return await replay(Entry.from_document(first))
+        return await replay(first.entry)
+
+
+@dataclass(frozen=True, slots=True)
+class FirstEntry:
+    """The entry a key's first request wrote, and the fingerprint of that request."""
+
+    entry: Entry
+    fingerprint: str | None
+
+
+async def first_entry(mongo: Mongo, idempotency_key: str) -> FirstEntry | None:
+    """The first entry written under `idempotency_key`, if any: a caller whose request is refused
+    by a rule checked before its unit runs (the member suspended since) answers a replay with it."""
+    found = await mongo["ledger"].find_one({"idempotency_key": idempotency_key})
+    if found is None:
+        return None
+    return FirstEntry(Entry.from_document(found), found.get("request_hash"))

@@ -31,6 +31,14 @@ async def test_an_activity_earns_its_points_once_per_reference(
     assert first["earn"]["points"] == 20 and first["earn"]["replayed"] is False
     replay = await record(client, shop, {"id": to_global_id("Member", member_id)}, "review", "rv-1")
     assert replay["earn"] == {**first["earn"], "replayed": True}
+    # Suspended since: a retry still gets the first answer; a new reference is refused.
+    await runtime.mongo["members"].update_one({"_id": member_id}, {"$set": {"status": "suspended"}})
+    late = await record(client, shop, {"phone": "138 0013 8000"}, "review", "rv-1")
+    assert late["earn"] == {**first["earn"], "replayed": True}
+    assert error_codes(await record(client, shop, {"phone": "13800138000"}, "review", "rv-2")) == [
+        "MEMBER_SUSPENDED"
+    ]
+    await runtime.mongo["members"].update_one({"_id": member_id}, {"$set": {"status": "active"}})
     # Another partner's reference is its own.
     other = await record(
         client,
