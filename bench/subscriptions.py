@@ -43,7 +43,8 @@ from app.seed import DEMO_PROGRAM
 from bench.api import start_server, wait_ready
 
 SUBSCRIBE = "subscription { expiryWarnings { points expiresAt daysLeft } }"
-# What `--smoke` runs: every step and figure of the full run, at sizes of a few seconds.
+# What `--smoke` runs, on a database that skips the sync on commit: every step and figure of the
+# full run, at sizes of a few seconds.
 SMOKE = {"subscriptions": 20, "settle": 0.2}
 
 
@@ -104,10 +105,10 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def main(count: int, settle: float) -> None:
+async def main(count: int, settle: float, smoke: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
-        database = EmbeddedMongo(Path(tmp) / "db")
+        database = EmbeddedMongo(Path(tmp) / "db", sync_on_commit=not smoke)
         url = database.start()
         api: subprocess.Popen[bytes] | None = None
         clients: list[ClientConnection] = []
@@ -190,4 +191,4 @@ if __name__ == "__main__":
     args = parser.parse_args()
     if args.smoke:
         vars(args).update(SMOKE)
-    asyncio.run(main(args.subscriptions, args.settle))
+    asyncio.run(main(args.subscriptions, args.settle, args.smoke))
