@@ -1,6 +1,6 @@
 """Benchmark of the member API over real HTTP: throughput, latency and database commands per operation.
 
-    .venv/bin/python bench/api.py [--seconds 5] [--concurrency 16]
+    .venv/bin/python bench/api.py [--seconds 5] [--concurrency 16] [--cpu-rounds 6] [--smoke]
 
 Starts an embedded SecantusDB, seeds a program, members with points and a catalog, then runs
 two uvicorn processes on free ports against that database: the Jifen app, and a hand-written
@@ -16,6 +16,10 @@ uvicorn process before and after each round, rounds of the two paths interleaved
 CPU (httpx spends more per request than either server) stays out of it, and any drift of the
 machine falls on both paths alike. Target: hand-written CPU / GraphQL CPU >= 0.8. On a machine
 other work keeps busy every figure grows (shared caches, frequency); compare ratios of one run.
+
+Every answer is checked (no error, no userError, a balance, a full history page, a redemption of
+the reward's price); a wrong answer ends the run with a non-zero status. `--smoke` runs tiny sizes
+in a few seconds (CI).
 """
 
 from __future__ import annotations
@@ -48,8 +52,7 @@ from app.clock import SystemClock
 from app.config import Environment, Settings, load_settings
 from app.db import connect, ensure_indexes
 from app.embedded import EmbeddedMongo, free_port
-from app.ledger import earn, get_balance
-from app.ledger.opening import OpeningEarn, open_books
+from app.ledger import OpeningEarn, get_balance, open_books
 from app.members.service import create_member
 from app.program.models import Program, Tier
 from app.program.service import save_program
@@ -62,9 +65,13 @@ BALANCE = "{ me { balance { available pending held nextExpiry { points expiresAt
 HISTORY = "{ me { history(first: 20) { edges { cursor node { id kind points occurredAt } } } } }"
 REDEEM = """mutation($input: RedeemRewardInput!) {
   redeemReward(input: $input) { redemption { id points } userErrors { code } } }"""
-MEMBERS = 200  # mutations are rate limited per member (60 a minute), so redemptions rotate members
-ENTRIES = 60  # ledger entries of each member: more than one history page
-HISTORY_SIZES = (10, 10_000)  # entries of the two members whose history pages are compared
+PAGE = 20  # entries on a history page (HISTORY)
+# What `--smoke` runs, on a database that skips the sync on commit: every operation and figure of
+# the full run, at sizes of a few seconds.
+SMOKE = {
+    "seconds": 0.3, "concurrency": 2, "cpu_rounds": 1, "members": 4, "entries": PAGE + 1,
+    "history_sizes": "10,100", "warm_up": 0.1, "calls": 3,
+}  # fmt: skip
 
 
 # The hand-written baseline: the same token check and the same one-document read, as plain JSON.
@@ -121,8 +128,17 @@ class Result:
         return self.requests / self.seconds
 
 
-async def seed(settings: Settings, issuer: TokenIssuer) -> list[str]:
-    """Program, members with points (some expiring) and a catalog; returns member tokens."""
+def data(response: httpx.Response) -> Any:
+    """A GraphQL answer's data, or None when the request failed or answered errors."""
+    if response.status_code != 200:
+        return None
+    body = response.json()
+    return None if body.get("errors") else body["data"]
+
+
+async def seed(settings: Settings, issuer: TokenIssuer, members: int, entries: int) -> list[str]:
+    """Program, members with points and a catalog; returns member tokens. The first four members
+    have `entries` earns each, the others one, made by the ledger's own rules and written in bulk."""
     assert settings.mongodb_url is not None
     mongo = connect(settings.mongodb_url, settings.db_name)
     await ensure_indexes(mongo)
@@ -131,29 +147,28 @@ async def seed(settings: Settings, issuer: TokenIssuer) -> list[str]:
     await save_program(mongo, clock, Program(name="Bench", currency="pts", tiers=tiers))
     reward = Reward(id="r_bench", name="Bench coupon", points_price=1)
     await mongo["rewards"].insert_one(reward.model_dump(by_alias=True, mode="python"))
-    tokens = []
-    for n in range(MEMBERS):
+    now = clock.now()
+    tokens, books = [], {}
+    for n in range(members):
         member = await create_member(mongo, clock, name=f"Bench {n}", tier="member")
         tokens.append(issuer.mint(PrincipalKind.MEMBER, member.id, ttl=timedelta(hours=1)))
-        entries = ENTRIES if n < 4 else 1
-        for e in range(entries):
-            await earn(mongo, clock, member_id=member.id, points=1000, idempotency_key=f"{n}:{e}")
+        books[member.id] = [OpeningEarn(1000, now)] * (entries if n < 4 else 1)
+    await open_books(mongo, books, now)
     await mongo.close()
     return tokens
 
 
-async def seed_history(settings: Settings, issuer: TokenIssuer) -> dict[int, str]:
-    """A member per size in HISTORY_SIZES with that many earns (10 points each, every lot live),
-    made by the ledger's own rules and written in bulk; returns a token per size."""
+async def seed_history(settings: Settings, issuer: TokenIssuer, sizes: list[int]) -> dict[int, str]:
+    """A member per size in `sizes` with that many earns (10 points each, every lot live), made
+    by the ledger's own rules and written in bulk; returns a token per size."""
     assert settings.mongodb_url is not None
     mongo = connect(settings.mongodb_url, settings.db_name)
     clock = SystemClock()
     now = clock.now()
     tokens = {}
-    for size in HISTORY_SIZES:
+    for size in sizes:
         member = await create_member(mongo, clock, name=f"History {size}", tier="member")
-        earns = [OpeningEarn(10, now)] * size
-        await open_books(mongo, {member.id: earns}, now)
+        await open_books(mongo, {member.id: [OpeningEarn(10, now)] * size}, now)
         tokens[size] = issuer.mint(PrincipalKind.MEMBER, member.id, ttl=timedelta(hours=1))
     await mongo.close()
     return tokens
@@ -179,7 +194,44 @@ async def wait_ready(url: str, within: float = 60.0) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-Call = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
+Call = Callable[[httpx.AsyncClient], Awaitable[bool]]  # one request: whether its answer was right
+
+
+def operations(api: str, base: str, tokens: list[str]) -> dict[str, Call]:
+    """The operations measured, by name: the first member reads, redemptions rotate the members
+    (mutations are rate limited per member, 60 a minute)."""
+    reader = {"authorization": f"Bearer {tokens[0]}"}
+    rotation = itertools.cycle(tokens)
+    keys_used = itertools.count()
+    reward_id = to_global_id("Reward", "r_bench")
+
+    async def baseline(http: httpx.AsyncClient) -> bool:
+        response = await http.get(base, headers=reader)
+        return response.status_code == 200 and response.json()["available"] > 0
+
+    async def balance(http: httpx.AsyncClient) -> bool:
+        found = data(await http.post(api, json={"query": BALANCE}, headers=reader))
+        return found is not None and found["me"]["balance"]["available"] > 0
+
+    async def history(http: httpx.AsyncClient) -> bool:
+        found = data(await http.post(api, json={"query": HISTORY}, headers=reader))
+        return found is not None and len(found["me"]["history"]["edges"]) == PAGE
+
+    async def redeem(http: httpx.AsyncClient) -> bool:
+        variables = {"input": {"rewardId": reward_id, "idempotencyKey": f"b{next(keys_used)}"}}
+        headers = {"authorization": f"Bearer {next(rotation)}"}
+        body = {"query": REDEEM, "variables": variables}
+        found = data(await http.post(api, json=body, headers=headers))
+        if found is None or found["redeemReward"]["userErrors"]:
+            return False
+        return bool(found["redeemReward"]["redemption"]["points"] == 1)
+
+    return {
+        "hand-written balance (JSON)": baseline,
+        "GraphQL me.balance": balance,
+        "GraphQL history page of 20": history,
+        "GraphQL redeemReward": redeem,
+    }
 
 
 async def drive(
@@ -196,12 +248,11 @@ async def drive(
             nonlocal failures, warm_requests
             while time.perf_counter() < until:
                 started = time.perf_counter()
-                response = await call(http)
+                ok = await call(http)
                 took = time.perf_counter() - started
-                ok = response.status_code == 200 and "errors" not in response.json()
+                failures += not ok
                 if record:
                     latencies.append(took)
-                    failures += 0 if ok else 1
                 else:
                     warm_requests += 1
 
@@ -211,7 +262,9 @@ async def drive(
         until = started + seconds
         await asyncio.gather(*(worker(until, True) for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    return Result(name, len(latencies), elapsed, latencies, failures, warm_requests)
+    result = Result(name, len(latencies), elapsed, latencies, failures, warm_requests)
+    assert latencies and not failures, f"{name}: {failures} wrong answers of {result.requests}"
+    return result
 
 
 def cpu_seconds(pid: int) -> float:
@@ -263,11 +316,11 @@ async def commands_per_call(url: str, call: Call, calls: int = 20) -> float:
         return sum(int(v) for v in status["opcounters"].values())
 
     async with httpx.AsyncClient(timeout=30) as http:
-        await call(http)
+        assert await call(http), "a wrong answer"
         before = await total()
         started = time.perf_counter()
         for _ in range(calls):
-            await call(http)
+            assert await call(http), "a wrong answer"
         elapsed = time.perf_counter() - started
         after = await total()
         idle_before = await total()
@@ -277,8 +330,44 @@ async def commands_per_call(url: str, call: Call, calls: int = 20) -> float:
     return (after - before - (idle_after - idle_before)) / calls
 
 
+async def throughput(
+    calls: dict[str, Call], *, seconds: float, concurrency: int, warm_up: float
+) -> None:
+    print(f"\n{seconds:g} s per operation, {concurrency} concurrent clients\n")
+    results = {}
+    for name, call in calls.items():
+        results[name] = await drive(
+            name, call, seconds=seconds, concurrency=concurrency, warm_up=warm_up
+        )
+        print(results[name].line(), flush=True)
+    ratio = results["GraphQL me.balance"].rate / results["hand-written balance (JSON)"].rate
+    print(f"\nGraphQL / hand-written balance, requests/s: {ratio:.2f}")
+
+
+async def compare_cpu(
+    calls: dict[str, Call], pids: tuple[int, int], args: argparse.Namespace
+) -> None:
+    """Server CPU per balance request, the hand-written server's (pids[1]) and the API's."""
+    hand = CpuTally("hand-written balance", pids[1])
+    graphql = CpuTally("GraphQL me.balance", pids[0])
+    await server_cpu(
+        [(hand, calls["hand-written balance (JSON)"]), (graphql, calls["GraphQL me.balance"])],
+        rounds=args.cpu_rounds,
+        seconds=args.seconds / 2,
+        concurrency=args.concurrency,
+    )
+    print(f"\nserver CPU per request ({args.cpu_rounds} interleaved rounds, from /proc):")
+    for tally in (hand, graphql):
+        print(f"  {tally.name:<30} {tally.per_request_ms:5.2f} ms   ({tally.requests} requests)")
+    if hand.cpu and graphql.cpu:
+        cpu_ratio = hand.per_request_ms / graphql.per_request_ms
+        print(f"  hand-written / GraphQL CPU: {cpu_ratio:.2f} (target >= 0.8)")
+    else:  # a short run (--smoke) can fall within one clock tick of /proc
+        print("  hand-written / GraphQL CPU: under a clock tick, not measured")
+
+
 async def compare_history_pages(
-    api: str, mongo_url: str, tokens: dict[int, str], seconds: float
+    api: str, mongo_url: str, tokens: dict[int, str], args: argparse.Namespace
 ) -> None:
     """A first history page of 20 for each member size, one client at a time: latency, the
     ratio of the largest to the smallest (target <= 2), and database commands per page."""
@@ -288,12 +377,15 @@ async def compare_history_pages(
         headers = {"authorization": f"Bearer {token}"}
 
         async def page(
-            http: httpx.AsyncClient, headers: dict[str, str] = headers
-        ) -> httpx.Response:
-            return await http.post(api, json={"query": HISTORY}, headers=headers)
+            http: httpx.AsyncClient, headers: dict[str, str] = headers, size: int = size
+        ) -> bool:
+            found = data(await http.post(api, json={"query": HISTORY}, headers=headers))
+            return found is not None and len(found["me"]["history"]["edges"]) == min(size, PAGE)
 
-        result = await drive(f"{size:,} entries", page, seconds=seconds, concurrency=1)
-        per_call = await commands_per_call(mongo_url, page)
+        result = await drive(
+            f"{size:,} entries", page, seconds=args.seconds, concurrency=1, warm_up=args.warm_up
+        )
+        per_call = await commands_per_call(mongo_url, page, args.calls)
         print(f"{result.line()}   {per_call:.1f} commands per page (target 2)")
         medians[size] = statistics.median(result.latencies)
     smallest, largest = min(medians), max(medians)
@@ -301,10 +393,11 @@ async def compare_history_pages(
     print(f"p50 at {largest:,} / p50 at {smallest:,} entries: {ratio:.2f} (target <= 2)")
 
 
-async def main(seconds: float, concurrency: int, cpu_rounds: int) -> None:
+async def main(args: argparse.Namespace) -> None:
+    history_sizes = [int(size) for size in args.history_sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="jifen-bench-") as tmp:
         data_dir = Path(tmp)
-        database = EmbeddedMongo(data_dir / "db")
+        database = EmbeddedMongo(data_dir / "db", sync_on_commit=not args.smoke)
         mongo_url = database.start()
         processes: list[subprocess.Popen[bytes]] = []
         try:
@@ -322,10 +415,10 @@ async def main(seconds: float, concurrency: int, cpu_rounds: int) -> None:
             keys = load_key_material(settings)  # generates the key the servers will load
             issuer, _ = build_token_services(settings, keys, SystemClock())
             assert issuer is not None
-            print(f"seeding {MEMBERS} members ...", flush=True)
-            tokens = await seed(settings, issuer)
-            print(f"seeding members with {' and '.join(map(str, HISTORY_SIZES))} entries ...")
-            history_tokens = await seed_history(settings, issuer)
+            print(f"seeding {args.members} members ...", flush=True)
+            tokens = await seed(settings, issuer, args.members, args.entries)
+            print(f"seeding members with {' and '.join(map(str, history_sizes))} entries ...")
+            history_tokens = await seed_history(settings, issuer, history_sizes)
             api_port, base_port = free_port(), free_port()
             processes.append(start_server("app.main:create_app", api_port, env))
             processes.append(start_server("bench.api:baseline_app", base_port, env))
@@ -334,68 +427,16 @@ async def main(seconds: float, concurrency: int, cpu_rounds: int) -> None:
             await wait_ready(f"http://127.0.0.1:{api_port}/healthz")
             await wait_ready(base)
 
-            reader = {"authorization": f"Bearer {tokens[0]}"}
-            rotation = itertools.cycle(tokens)
-            keys_used = itertools.count()
-            reward_id = to_global_id("Reward", "r_bench")
-
-            async def balance(http: httpx.AsyncClient) -> httpx.Response:
-                return await http.post(api, json={"query": BALANCE}, headers=reader)
-
-            async def history(http: httpx.AsyncClient) -> httpx.Response:
-                return await http.post(api, json={"query": HISTORY}, headers=reader)
-
-            async def baseline(http: httpx.AsyncClient) -> httpx.Response:
-                return await http.get(base, headers=reader)
-
-            async def redeem(http: httpx.AsyncClient) -> httpx.Response:
-                variables = {
-                    "input": {"rewardId": reward_id, "idempotencyKey": f"b{next(keys_used)}"}
-                }
-                headers = {"authorization": f"Bearer {next(rotation)}"}
-                body = {"query": REDEEM, "variables": variables}
-                return await http.post(api, json=body, headers=headers)
-
-            print(f"\n{seconds:.0f} s per operation, {concurrency} concurrent clients\n")
-            results = {}
-            for name, call in [
-                ("hand-written balance (JSON)", baseline),
-                ("GraphQL me.balance", balance),
-                ("GraphQL history page of 20", history),
-                ("GraphQL redeemReward", redeem),
-            ]:
-                results[name] = await drive(name, call, seconds=seconds, concurrency=concurrency)
-                print(results[name].line(), flush=True)
-            ratio = results["GraphQL me.balance"].rate / results["hand-written balance (JSON)"].rate
-            print(f"\nGraphQL / hand-written balance, requests/s: {ratio:.2f}")
-
-            hand = CpuTally("hand-written balance", processes[1].pid)
-            graphql = CpuTally("GraphQL me.balance", processes[0].pid)
-            await server_cpu(
-                [(hand, baseline), (graphql, balance)],
-                rounds=cpu_rounds,
-                seconds=seconds / 2,
-                concurrency=concurrency,
+            calls = operations(api, base, tokens)
+            await throughput(
+                calls, seconds=args.seconds, concurrency=args.concurrency, warm_up=args.warm_up
             )
-            print(f"\nserver CPU per request ({cpu_rounds} interleaved rounds, from /proc):")
-            for tally in (hand, graphql):
-                print(
-                    f"  {tally.name:<30} {tally.per_request_ms:5.2f} ms   ({tally.requests} requests)"
-                )
-            cpu_ratio = hand.per_request_ms / graphql.per_request_ms
-            print(f"  hand-written / GraphQL CPU: {cpu_ratio:.2f} (target >= 0.8)")
-
+            await compare_cpu(calls, (processes[0].pid, processes[1].pid), args)
             print("\ndatabase commands per operation (serverStatus opcounters):")
-            for name, call, target in [
-                ("hand-written balance", baseline, "1"),
-                ("GraphQL me.balance", balance, "1"),
-                ("GraphQL history page of 20", history, "2"),
-                ("GraphQL redeemReward", redeem, "-"),
-            ]:
-                per_call = await commands_per_call(mongo_url, call)
+            for (name, call), target in zip(calls.items(), ("1", "1", "2", "-"), strict=True):
+                per_call = await commands_per_call(mongo_url, call, args.calls)
                 print(f"  {name:<30} {per_call:5.1f}   (target {target})")
-
-            await compare_history_pages(api, mongo_url, history_tokens, seconds)
+            await compare_history_pages(api, mongo_url, history_tokens, args)
         finally:
             for process in processes:
                 process.terminate()
@@ -409,5 +450,15 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--cpu-rounds", type=int, default=6)
+    parser.add_argument("--members", type=int, default=200)
+    parser.add_argument("--entries", type=int, default=60, help="of the first four members")
+    parser.add_argument(
+        "--history-sizes", default="10,10000", help="entries of the members whose pages compare"
+    )
+    parser.add_argument("--warm-up", type=float, default=1.0, help="seconds before each measure")
+    parser.add_argument("--calls", type=int, default=20, help="calls counted per operation")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds (CI)")
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.seconds, arguments.concurrency, arguments.cpu_rounds))
+    if arguments.smoke:
+        vars(arguments).update(SMOKE)
+    asyncio.run(main(arguments))

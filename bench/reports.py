@@ -1,6 +1,6 @@
 """Reports benchmark: the liability and issuance reports over 100,000 members and 1,000,000 entries.
 
-    .venv/bin/python -m bench.reports [--members 100000] [--entries 1000000] [--days 365]
+    .venv/bin/python bench/reports.py [--members 100000] [--entries 1000000] [--days 365] [--smoke]
 
 Runs on the embedded database (a SecantusDB process of its own, in a temporary folder, not
 synced on commit: seeding is not what is measured). The entries are copies of documents the
@@ -14,6 +14,11 @@ each took:
   of a year by month, with the rollup;
 - the reports that read entries themselves (top earners of a month) and the member activity;
 - last, the two liabilities summed from the raw entries alone (the rollup's state removed).
+
+It checks what it can know: the rollup took every entry, the liability now is the seeded entries'
+sum, the raw entries give the rollup's liabilities, the flows have a row per period, the top
+earners are at most 20 and in order, and the member activity counts every account; a failed check
+ends it with a non-zero status. `--smoke` runs tiny sizes in a few seconds (CI).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -32,6 +38,8 @@ from typing import Any
 
 from bson import ObjectId
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench.* when run by path
+
 from app.clock import FrozenClock
 from app.db import Document, Mongo, TransactionFailed, connect, ensure_indexes
 from app.embedded import EmbeddedMongo
@@ -40,6 +48,7 @@ from app.program.expiry import Rolling
 from app.program.models import Program, Tier
 from app.program.service import save_program
 from app.reports import (
+    Liability,
     Period,
     liability_as_of,
     member_activity,
@@ -58,6 +67,8 @@ PROGRAM = Program(
 # Of every 100 entries: 55 earns, 22 spends, 10 expiries, 6 adjustments, 5 refunds, 2 清零.
 MIX = ["EARN"] * 55 + ["REDEEM"] * 22 + ["EXPIRE"] * 10 + ["ADJUST"] * 6 + ["REVERSAL"] * 5
 MIX += ["CLEAR"] * 2
+# What `--smoke` runs: every report and figure of the full run, at sizes of a few seconds.
+SMOKE = {"members": 50, "entries": 300, "days": 365, "batch": 100}
 
 
 async def templates(mongo: Mongo, clock: FrozenClock) -> tuple[dict[str, Document], Document]:
@@ -97,7 +108,8 @@ def entry(template: Document, n: int, member: str, seq: int, at: datetime) -> Do
 
 
 async def seed(mongo: Mongo, args: argparse.Namespace, now: datetime, kinds: dict[str, Document],
-               account: Document) -> None:  # fmt: skip
+               account: Document) -> int:  # fmt: skip
+    """The accounts and entries; returns the entries' sum of points."""
     members = [f"m{n:06d}" for n in range(args.members)]
     started = time.perf_counter()
     batch: list[Document] = []
@@ -111,11 +123,13 @@ async def seed(mongo: Mongo, args: argparse.Namespace, now: datetime, kinds: dic
     started = time.perf_counter()
     seqs: Counter[str] = Counter()
     span = args.days * 86_400
+    total = 0
     for n in range(args.entries):
         member = random.choice(members)
         seqs[member] += 1
         at = now - timedelta(seconds=random.randrange(span))
         batch.append(entry(kinds[random.choice(MIX)], n, member, seqs[member], at))
+        total += batch[-1]["points"]
         if len(batch) == args.batch or n == args.entries - 1:
             await mongo["ledger"].insert_many(batch, ordered=False)
             batch = []
@@ -124,6 +138,7 @@ async def seed(mongo: Mongo, args: argparse.Namespace, now: datetime, kinds: dic
                 print(f"  {n + 1:,} entries, {rate:,.0f} a second", flush=True)
     took = time.perf_counter() - started
     print(f"entries: {args.entries:,} in {took:.1f} s ({args.entries / took:,.0f} a second)")
+    return total
 
 
 async def timed(name: str, listener: Commands, work: Callable[[], Awaitable[Any]]) -> Any:
@@ -152,46 +167,66 @@ async def bench(url: str, args: argparse.Namespace) -> None:
     clock.set(now - timedelta(days=args.days // 2))
     await save_program(mongo, clock, PROGRAM.model_copy(update={"point_value": Decimal("0.012")}))
     kinds, account = await templates(scratch, FrozenClock(now - timedelta(days=args.days + 5)))
-    await seed(mongo, args, now, kinds, account)
+    total = await seed(mongo, args, now, kinds, account)
     clock.set(now)
     past = (now - timedelta(days=90)).date()
-    month = (now - timedelta(days=40)).date().replace(day=1)
-    month_end = (month + timedelta(days=31)).replace(day=1) - timedelta(days=1)
     print(f"\n{'report':<46} {'time':>8}     database commands")
     rolled = await timed("rollup built (once)", listener, lambda: roll_up_ledger(mongo, clock))
     print(
         f"  {rolled:,} entries rolled up into {await mongo['ledger_hours'].count_documents({}):,} hours"
     )
-    await liabilities(mongo, clock, listener, past, "rollup")
-    await timed("issuance of a month by day, rollup", listener,
-                lambda: points_flow(mongo, month, month_end, Period.DAY))  # fmt: skip
-    await timed("issuance of a year by month, rollup", listener,
-                lambda: points_flow(mongo, past.replace(day=1) - timedelta(days=270),
-                                    past, Period.MONTH))  # fmt: skip
-    await timed("top 20 earners of a month", listener,
-                lambda: top_earners(mongo, month, month_end, 20))  # fmt: skip
-    await timed(f"member activity ({args.members:,} accounts)", listener,
-                lambda: member_activity(mongo, clock, 365))  # fmt: skip
+    assert rolled == args.entries, f"the rollup took {rolled:,} of {args.entries:,} entries"
+    rolled_up = await liabilities(mongo, clock, listener, past, "rollup")
+    assert rolled_up[1].net_points == total, f"liability now {rolled_up[1]}, entries' sum {total:,}"
+    await other_reports(mongo, clock, listener, past, args.members)
     # Without the rollup every report sums the raw entries inside one transaction; on SecantusDB
     # 1,000,000 entries take longer than a transaction's 30 s budget outside a request.
     await mongo["meta"].delete_many({})
     try:
-        await liabilities(mongo, clock, listener, past, "no rollup (raw entries)")
+        raw = await liabilities(mongo, clock, listener, past, "no rollup (raw entries)")
     except TransactionFailed as exc:
         print(f"  no rollup: refused after the transaction budget ({exc})")
+    else:
+        assert raw == rolled_up, f"raw entries {raw}, rollup {rolled_up}"
     await mongo.close()
     await scratch.close()
 
 
 async def liabilities(
     mongo: Mongo, clock: FrozenClock, listener: Commands, past: date, how: str
+) -> tuple[Liability, Liability]:
+    """The liability at the end of `past` and now."""
+    then = await timed(f"liability as of {past}, {how}", listener,
+                       lambda: liability_as_of(mongo, clock, on=past))  # fmt: skip
+    print(f"  {then.points:,} points, {then.money} {then.value.currency}")
+    now = await timed(f"liability as of now, {how}", listener,
+                      lambda: liability_as_of(mongo, clock))  # fmt: skip
+    print(f"  {now.points:,} points, {now.money} {now.value.currency}")
+    return then, now
+
+
+async def other_reports(
+    mongo: Mongo, clock: FrozenClock, listener: Commands, past: date, members: int
 ) -> None:
-    found = await timed(f"liability as of {past}, {how}", listener,
-                        lambda: liability_as_of(mongo, clock, on=past))  # fmt: skip
-    print(f"  {found.points:,} points, {found.money} {found.value.currency}")
-    found = await timed(f"liability as of now, {how}", listener,
-                        lambda: liability_as_of(mongo, clock))  # fmt: skip
-    print(f"  {found.points:,} points, {found.money} {found.value.currency}")
+    """The issuance of a month by day and of a year by month, the top earners of a month and the
+    member activity."""
+    month = (clock.now() - timedelta(days=40)).date().replace(day=1)
+    month_end = (month + timedelta(days=31)).replace(day=1) - timedelta(days=1)
+    by_day = await timed("issuance of a month by day, rollup", listener,
+                         lambda: points_flow(mongo, month, month_end, Period.DAY))  # fmt: skip
+    assert len(by_day.rows) == month_end.day and sum(r.entries for r in by_day.rows), by_day
+    by_month = await timed("issuance of a year by month, rollup", listener,
+                           lambda: points_flow(mongo, past.replace(day=1) - timedelta(days=270),
+                                               past, Period.MONTH))  # fmt: skip
+    assert len(by_month.rows) == 10 and sum(r.entries for r in by_month.rows), by_month
+    top = await timed("top 20 earners of a month", listener,
+                      lambda: top_earners(mongo, month, month_end, 20))  # fmt: skip
+    points = [row.points for row in top.rows]
+    assert 0 < len(points) <= 20 and points == sorted(points, reverse=True), top
+    activity = await timed(f"member activity ({members:,} accounts)", listener,
+                           lambda: member_activity(mongo, clock, 365))  # fmt: skip
+    groups = (activity.active, activity.dormant, activity.never_active)
+    assert sum(group.members for group in groups) == members, activity
 
 
 def main() -> None:
@@ -200,7 +235,10 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=365, help="the entries' span, back from now")
     parser.add_argument("--batch", type=int, default=10_000, help="entries per insert_many")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds (CI)")
     args = parser.parse_args()
+    if args.smoke:
+        vars(args).update(SMOKE)
     random.seed(11)
     with tempfile.TemporaryDirectory() as tmp:
         server = EmbeddedMongo(Path(tmp) / "db", sync_on_commit=False)

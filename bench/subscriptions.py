@@ -4,7 +4,10 @@ Prints delivery latency (from the warning's insert to its arrival at the client)
 process's memory per open subscription, and how many cursors the database keeps open for them
 (target: one change stream per API process, however many subscribers).
 
-    .venv/bin/python bench/subscriptions.py [--subscriptions 1000]
+    .venv/bin/python bench/subscriptions.py [--subscriptions 1000] [--settle 2] [--smoke]
+
+It checks that every subscriber got its own warning (its points) and that one was issued for each;
+a failed check ends it with a non-zero status. `--smoke` runs tiny sizes in a few seconds (CI).
 """
 
 from __future__ import annotations
@@ -24,22 +27,25 @@ from pathlib import Path
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench.* when run by path
 
-from app.auth.keys import load_key_material  # noqa: E402
-from app.auth.principals import PrincipalKind  # noqa: E402
-from app.auth.tokens import TokenIssuer, build_token_services  # noqa: E402
-from app.clock import SystemClock  # noqa: E402
-from app.config import Environment, Settings  # noqa: E402
-from app.db import Mongo, ensure_indexes  # noqa: E402
-from app.db import connect as connect_db  # noqa: E402
-from app.embedded import EmbeddedMongo, free_port  # noqa: E402
-from app.notifications.warnings import issue_expiry_warnings  # noqa: E402
-from app.program.service import save_program  # noqa: E402
-from app.seed import DEMO_PROGRAM  # noqa: E402
-from bench.api import start_server, wait_ready  # noqa: E402
+from app.auth.keys import load_key_material
+from app.auth.principals import PrincipalKind
+from app.auth.tokens import TokenIssuer, build_token_services
+from app.clock import SystemClock
+from app.config import Environment, Settings
+from app.db import Mongo, ensure_indexes
+from app.db import connect as connect_db
+from app.embedded import EmbeddedMongo, free_port
+from app.notifications.warnings import issue_expiry_warnings
+from app.program.service import save_program
+from app.seed import DEMO_PROGRAM
+from bench.api import start_server, wait_ready
 
 SUBSCRIBE = "subscription { expiryWarnings { points expiresAt daysLeft } }"
+# What `--smoke` runs, on a database that skips the sync on commit: every step and figure of the
+# full run, at sizes of a few seconds.
+SMOKE = {"subscriptions": 20, "settle": 0.2}
 
 
 def rss_kib(pid: int) -> int:
@@ -67,9 +73,11 @@ async def subscribe(port: int, token: str) -> ClientConnection:
     return ws
 
 
-async def receive_one(ws: ClientConnection, within: float) -> float:
+async def receive_one(ws: ClientConnection, points: int, within: float) -> float:
+    """When the subscriber's warning arrived; it must be the warning of its own `points`."""
     message = json.loads(await asyncio.wait_for(ws.recv(), within))
     assert message["type"] == "next", message
+    assert message["payload"]["data"]["expiryWarnings"]["points"] == points, message
     return time.time()
 
 
@@ -97,10 +105,10 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def main(count: int) -> None:
+async def main(count: int, settle: float, smoke: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
-        database = EmbeddedMongo(Path(tmp) / "db")
+        database = EmbeddedMongo(Path(tmp) / "db", sync_on_commit=not smoke)
         url = database.start()
         api: subprocess.Popen[bytes] | None = None
         clients: list[ClientConnection] = []
@@ -121,7 +129,7 @@ async def main(count: int) -> None:
             port = free_port()
             api = start_server("app.main:create_app", port, env)
             await wait_ready(f"http://127.0.0.1:{port}/readyz")
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(settle / 2)
             rss_before = rss_kib(api.pid)
 
             started = time.monotonic()
@@ -131,11 +139,13 @@ async def main(count: int) -> None:
                     *(subscribe(port, issuer.mint(PrincipalKind.MEMBER, f"m_{i}")) for i in ids)
                 )
             opened = time.monotonic() - started
-            await asyncio.sleep(2.0)
+            await asyncio.sleep(settle)
             rss_after = rss_kib(api.pid)
             cursors = await open_cursors(mongo) - cursors_before
 
-            waiting = [asyncio.create_task(receive_one(ws, 60)) for ws in clients]
+            waiting = [
+                asyncio.create_task(receive_one(ws, 100 + i, 60)) for i, ws in enumerate(clients)
+            ]
             issued_at = time.time()
             issued = await issue_expiry_warnings(mongo, SystemClock())
             arrived = await asyncio.gather(*waiting)
@@ -144,6 +154,7 @@ async def main(count: int) -> None:
                 async for d in mongo["notifications"].find({}, {"member_id": 1, "created_at": 1})
             }
             latencies = [(arrival - created[f"m_{i}"]) * 1000 for i, arrival in enumerate(arrived)]
+            assert issued == len(created) == count, (issued, len(created), count)
             print(f"subscriptions: {count} opened in {opened:.1f} s on one API process")
             print(f"warnings issued: {issued} in {time.time() - issued_at:.2f} s (all delivered)")
             print(
@@ -168,6 +179,16 @@ async def main(count: int) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscriptions", type=int, default=1000)
-    asyncio.run(main(parser.parse_args().subscriptions))
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=2.0,
+        help="seconds the API settles before its memory is read",
+    )
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds (CI)")
+    args = parser.parse_args()
+    if args.smoke:
+        vars(args).update(SMOKE)
+    asyncio.run(main(args.subscriptions, args.settle, args.smoke))
