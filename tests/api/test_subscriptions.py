@@ -10,6 +10,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from app.auth.principals import PrincipalKind
+from graphql_schema.safety import MAX_REPEATS
 
 SUBSCRIBE = "subscription { expiryWarnings { points expiresAt daysLeft } }"
 
@@ -41,3 +42,22 @@ def test_a_partner_token_may_connect_but_not_subscribe(app, issuer) -> None:
         ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE}})
         message = ws.receive_json()
         assert [e["extensions"]["code"] for e in message["payload"]] == ["FORBIDDEN"]
+
+
+@pytest.mark.timeout(30)  # without the limit the subscription runs and waits for warnings
+def test_a_subscription_repeating_one_key_is_refused_before_it_runs(app, issuer) -> None:
+    repeats = " points" * (MAX_REPEATS + 1)
+    with (
+        TestClient(app) as http,
+        http.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws,
+    ):
+        init(ws, issuer.mint(PrincipalKind.MEMBER, "m_1"))
+        assert ws.receive_json()["type"] == "connection_ack"
+        query = f"subscription {{ expiryWarnings {{{repeats} }} }}"
+        ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": query}})
+        message = ws.receive_json()
+    assert message["type"] == "error"
+    assert [e["message"] for e in message["payload"]] == [
+        f"'expiryWarnings.points' is selected more than {MAX_REPEATS} times in one place once"
+        " fragments are expanded."
+    ]
