@@ -1,12 +1,12 @@
 """The one schema extension every request passes: the limits a document meets, and error masking.
 
 Token cap while parsing, the parser cache, validation through the process's cached rules, a
-document no cache knows parsed and validated off the event loop (safety.py), the member mutation
-limit (mutation_limit.py), and error masking (this class
-extends errors.MaskInternalErrors: strawberry's MaskErrors, with a database that did not answer
-shown as UNAVAILABLE). One extension rather than one per concern because strawberry builds every
-extension and wraps each of its hooks in a fresh context manager for each stage of each request;
-one extension pays that bookkeeping once (about 20 µs less per request than four).
+document no cache knows parsed and validated off the event loop (safety.py), variables that hold
+a NUL (client_text.py), the member mutation limit (mutation_limit.py), and error masking (this
+class extends errors.MaskInternalErrors: strawberry's MaskErrors, with a database that did not
+answer shown as UNAVAILABLE). One extension rather than one per concern because strawberry builds
+every extension and wraps each of its hooks in a fresh context manager for each stage of each
+request; one extension pays that bookkeeping once (about 20 µs less per request than four).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from functools import partial
 from graphql import ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from graphql_schema.errors import MaskInternalErrors, hook_error, should_mask
+from graphql_schema.client_text import nul_in_variables
+from graphql_schema.errors import InvalidInput, MaskInternalErrors, hook_error, should_mask
 from graphql_schema.mutation_limit import refuse_over_limit
 from graphql_schema.safety import (
     Rules,
@@ -63,9 +64,12 @@ class RequestGuard(MaskInternalErrors):
         errors = await on_documents_thread(validate) if self.parsed_now else validate()
         if errors:
             forget(schema, document, rules)  # the lean path, if it came first, kept them for us
-        context.pre_execution_errors = errors or ambiguous_operation(
-            document, context._provided_operation_name
-        )
+        name = context._provided_operation_name
+        errors = errors or ambiguous_operation(document, name)
+        if not errors:
+            nul = nul_in_variables(schema, document, name, context.variables)
+            errors = [InvalidInput(nul)] if nul is not None else []
+        context.pre_execution_errors = errors
         yield
 
     async def on_execute(self) -> AsyncIterator[None]:

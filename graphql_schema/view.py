@@ -27,6 +27,7 @@ from app.deadlines import time_budget
 from app.importer.jobs import MAX_FILE_BYTES
 from app.proxies import client_address
 from app.runtime import Runtime
+from graphql_schema.client_text import unicode_problem
 from graphql_schema.connections import ExpiringConnection
 from graphql_schema.context import Context, authenticate, build_context
 from graphql_schema.errors import UNAVAILABLE_MESSAGE, Unavailable
@@ -190,6 +191,9 @@ class JifenGraphQL(GraphQL[Context, None]):
         reconnects with a fresh one.
         """
         params = context.connection_params or {}
+        if unicode_problem(params) is not None:  # a token with a lone surrogate is no token
+            log.info("websocket refused: connection_init is not valid Unicode")
+            raise ConnectionRejectionError()
         authorization = params.get("Authorization", params.get("authorization"))
         principal, failure = await authenticate(
             context.runtime, authorization if isinstance(authorization, str) else None
