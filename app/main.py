@@ -30,7 +30,7 @@ from app.runtime import Runtime
 from graphql_schema.ide import local_graphiql_html
 from graphql_schema.safety import MAX_BODY_BYTES
 from graphql_schema.schema import build_schema
-from graphql_schema.view import JifenGraphQL
+from graphql_schema.view import PREFLIGHT_HEADERS, JifenGraphQL
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
                 allow_methods=["GET", "POST", "OPTIONS"],
-                allow_headers=["authorization", "content-type", "x-request-id"],
+                # the preflight headers a multipart upload needs (graphql_schema/view.py)
+                allow_headers=["authorization", "content-type", "x-request-id", *PREFLIGHT_HEADERS],
                 expose_headers=["x-request-id"],
                 max_age=600,
             )
