@@ -27,7 +27,8 @@ from app.ledger import upgrade_books
 from app.logs import RequestIdMiddleware
 from app.notifications.hub import NotificationHub
 from app.runtime import Runtime
-from graphql_schema.ide import local_graphiql_html
+from app.security_headers import SecurityHeaders
+from graphql_schema.ide import graphiql_policy, local_graphiql_html
 from graphql_schema.safety import MAX_BODY_BYTES
 from graphql_schema.schema import build_schema
 from graphql_schema.view import PREFLIGHT_HEADERS, JifenGraphQL
@@ -114,11 +115,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             log.info("jifen ready (env=%s, db=%s)", settings.env.value, settings.db_name)
             yield
 
+    graphiql_html = (
+        local_graphiql_html(WEB_DIR / "vendor") if settings.env is Environment.DEV else None
+    )
     graphql = JifenGraphQL(
         build_schema(introspection=not production),
-        graphiql_html=local_graphiql_html(WEB_DIR / "vendor")
-        if settings.env is Environment.DEV
-        else None,
+        graphiql_html=graphiql_html,
         allowed_origins=settings.cors_origins,
     )
     routes = [  # the busiest first: the router tries them in order
@@ -128,7 +130,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         Route("/readyz", readyz),
         *web_routes(),
     ]
-    middleware = [Middleware(RequestIdMiddleware)]
+    page_policies = {"/graphql": graphiql_policy(graphiql_html)} if graphiql_html else {}
+    middleware = [
+        Middleware(RequestIdMiddleware),
+        Middleware(SecurityHeaders, page_policies=page_policies),
+    ]
     if settings.cors_origins:
         middleware.append(
             Middleware(
