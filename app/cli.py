@@ -81,6 +81,7 @@ WORKER_STOP_SECONDS = 3
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.http_protocol import DeadlineProtocol
     from app.main import MAX_FRAME_BYTES
 
     host = args.host or settings.host
@@ -122,6 +123,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             # app/proxies.py); uvicorn's own handling trusts any local peer.
             proxy_headers=False,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            http=DeadlineProtocol,  # slow clients are cut off (app/http_protocol.py)
         )
     except StopRequested:
         pass
