@@ -28,6 +28,7 @@ from app.logs import RequestIdMiddleware
 from app.notifications.hub import NotificationHub
 from app.runtime import Runtime
 from app.security_headers import SecurityHeaders
+from app.shutdown import close_within
 from graphql_schema.ide import graphiql_policy, local_graphiql_html
 from graphql_schema.safety import MAX_BODY_BYTES
 from graphql_schema.schema import build_schema
@@ -96,14 +97,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 stack.callback(embedded.stop)
                 embedded.supervise()
             mongo = connect(url, settings.db_name, max_txn_attempts=settings.txn_max_attempts)
-            stack.push_async_callback(mongo.close)
+            stack.push_async_callback(close_within, mongo.close)
             await ensure_indexes(mongo)
             await upgrade_books(mongo, clock.now())
             keys = load_key_material(settings)
             issuer, verifier = build_token_services(settings, keys, clock)
             hub = NotificationHub(mongo)
             await hub.start()
-            stack.push_async_callback(hub.stop)
+            stack.push_async_callback(close_within, hub.stop)
             runtime = Runtime(settings, mongo, clock, verifier, issuer, hub)
             await runtime.revocations.load(mongo, clock.now())
             stack.callback(hub.listen(runtime.revocations.on_event))
