@@ -16,6 +16,7 @@ rule). Text that carries a file keeps its NULs: an input field declared with
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from graphql import (
@@ -57,18 +58,24 @@ def request_problem(
 
 def unicode_problem(value: object) -> str | None:
     """Why `value` (decoded JSON: its keys too) is not all valid Unicode text, or None."""
+    if any(not text.isascii() and _SURROGATE.search(text) for text in _strings(value)):
+        return LONE_SURROGATE
+    return None
+
+
+def _strings(value: object) -> Iterator[str]:
+    """Every string in decoded JSON, its keys too; not recursive, as JSON may nest as deep as the
+    decoder allowed."""
     pending = [value]
-    while pending:  # not recursive: decoded JSON may nest as deep as the decoder allows
+    while pending:
         item = pending.pop()
         if isinstance(item, str):
-            if not item.isascii() and _SURROGATE.search(item):
-                return LONE_SURROGATE
+            yield item
         elif isinstance(item, dict):
             pending.extend(item.keys())
             pending.extend(item.values())
         elif isinstance(item, list):
             pending.extend(item)
-    return None
 
 
 def nul_in_variables(
@@ -110,22 +117,8 @@ def _nul_at(type_: GraphQLInputType, value: object, path: str) -> str | None:
                 if found is not None:
                     return found
         return None
-    return path if _holds_nul(value) else None  # a scalar's value, a list or object as it is
-
-
-def _holds_nul(value: object) -> bool:
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return True
-        elif isinstance(item, dict):
-            pending.extend(item.keys())
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-    return False
+    holds_nul = any("\x00" in text for text in _strings(value))  # a scalar's, as it is
+    return path if holds_nul else None
 
 
 def _file_text(field: GraphQLInputField) -> bool:
