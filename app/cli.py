@@ -46,6 +46,16 @@ from app.partners import (
     set_partner_status,
 )
 from app.seed import DEMO_MEMBER_ID, DEMO_PASSWORD, DEMO_PHONE, seed_demo
+from app.shutdown import (
+    DATABASE_STOP_SECONDS,
+    REQUESTS_GRACE_SECONDS,
+    SERVE_GRACE_SECONDS,
+    WORKER_GRACE_SECONDS,
+    StopClock,
+    close_within,
+    kill_children,
+    run_uvicorn,
+)
 
 
 def _embedded(settings: Settings) -> EmbeddedMongo:
@@ -66,21 +76,21 @@ async def open_database(settings: Settings) -> AsyncIterator[Mongo]:
         await upgrade_books(mongo, SystemClock().now())
         yield mongo
     finally:
-        await mongo.close()
+        await close_within(mongo.close)
         if embedded is not None:
             embedded.stop()
 
 
-# SIGTERM stops serve well inside a container's usual 10 s grace period, whatever the database
-# does: requests in flight get this long to finish (each has its own time budget anyway), then
-# the worker child this long to stop before it is killed.
-GRACEFUL_SHUTDOWN_SECONDS = 4
-WORKER_STOP_SECONDS = 3
-
-
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    """The API; on the embedded default also the database and the worker, as children.
+
+    SIGINT or SIGTERM stops it all within SERVE_GRACE_SECONDS whatever the database does
+    (app/shutdown.py): requests in flight get REQUESTS_GRACE_SECONDS, the worker is told at once
+    and gets until the server has stopped, and the database what is left.
+    """
     import uvicorn
 
+    from app.http_protocol import DeadlineProtocol
     from app.main import MAX_FRAME_BYTES
 
     host = args.host or settings.host
@@ -91,10 +101,21 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     )  # the embedded default's key exists before any worker or token command
     embedded = None
     worker: subprocess.Popen[bytes] | None = None
-    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler that
-    # was installed before it: ours turns it into an exception, so the `finally` below stops the
-    # embedded database in order and the exit status says "clean stop".
-    previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    clock = StopClock(SERVE_GRACE_SECONDS - 1, last_resort=kill_children)
+
+    def stopping() -> None:
+        clock.start()
+        if worker is not None and worker.poll() is None:
+            worker.terminate()
+
+    def raise_stop(signum: int, frame: FrameType | None) -> None:
+        stopping()
+        raise StopRequested(signal.Signals(signum).name)
+
+    # Before uvicorn runs, and after: it re-raises the signal that stopped it to the handler that
+    # was installed before it. Ours turns it into an exception, so the `finally` below stops the
+    # children in order and the exit status says "clean stop".
+    previous = {sig: signal.signal(sig, raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         if settings.mongodb_url is None:
             embedded = _embedded(settings)
@@ -108,7 +129,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
                 asyncio.run(_seed(settings.model_copy(update={"mongodb_url": url})))
             if settings.serve_worker:
                 worker = _spawn_worker()
-        uvicorn.run(
+        config = uvicorn.Config(
             "app.main:create_app",
             factory=True,
             host=host,
@@ -121,20 +142,20 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             # The app decides which X-Forwarded-For to believe (JIFEN_TRUSTED_PROXIES, see
             # app/proxies.py); uvicorn's own handling trusts any local peer.
             proxy_headers=False,
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            timeout_graceful_shutdown=REQUESTS_GRACE_SECONDS,
+            http=DeadlineProtocol,  # slow clients are cut off (app/http_protocol.py)
         )
+        run_uvicorn(config, stopping)
     except StopRequested:
         pass
     finally:
-        if worker is not None:
-            worker.terminate()
-            try:
-                worker.wait(WORKER_STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+        for sig in previous:  # a second signal must not cut the stopping short
+            signal.signal(sig, lambda signum, frame: stopping())
+        stopping()
+        if worker is not None:  # it stops on its own within WORKER_GRACE_SECONDS
+            _stop_child(worker, within=clock.left() - DATABASE_STOP_SECONDS)
         if embedded is not None:
-            embedded.stop()
+            embedded.stop(timeout=max(min(DATABASE_STOP_SECONDS, clock.left() - 0.5), 0.1))
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
@@ -144,8 +165,13 @@ class StopRequested(Exception):
     """SIGINT or SIGTERM arrived."""
 
 
-def _raise_stop(signum: int, frame: FrameType | None) -> None:
-    raise StopRequested(signal.Signals(signum).name)
+def _stop_child(child: subprocess.Popen[bytes], *, within: float) -> None:
+    child.terminate()
+    try:
+        child.wait(max(within, 0.1))
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
 
 
 async def _seed(settings: Settings) -> None:
@@ -170,10 +196,18 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _run_worker(settings: Settings) -> None:
+    """Until SIGINT or SIGTERM, then gone within WORKER_GRACE_SECONDS (app/shutdown.py): the job
+    step in hand may finish, one the database keeps waiting is cut off."""
     stop = asyncio.Event()
+    clock = StopClock(WORKER_GRACE_SECONDS)
+
+    def stopping() -> None:
+        clock.start()
+        stop.set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, stopping)
     async with open_database(settings) as mongo, httpx.AsyncClient(timeout=10) as client:
         worker = Worker(
             mongo,

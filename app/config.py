@@ -80,6 +80,12 @@ class Settings(BaseSettings):
         le=120,
         description="Time budget of one API request; past it the client gets UNAVAILABLE.",
     )
+    request_head_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Time a connection has to send a complete request head (serve closes it).",
+    )
 
     mutation_limit_per_minute: int = Field(
         default=60, ge=1, le=1000, description="Mutations one member may make in any minute."

@@ -28,10 +28,12 @@ from app.logs import RequestIdMiddleware
 from app.members.tiers import upgrade_tier_since
 from app.notifications.hub import NotificationHub
 from app.runtime import Runtime
-from graphql_schema.ide import local_graphiql_html
+from app.security_headers import SecurityHeaders
+from app.shutdown import close_within
+from graphql_schema.ide import graphiql_policy, local_graphiql_html
 from graphql_schema.safety import MAX_BODY_BYTES
 from graphql_schema.schema import build_schema
-from graphql_schema.view import JifenGraphQL
+from graphql_schema.view import PREFLIGHT_HEADERS, JifenGraphQL
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +98,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 stack.callback(embedded.stop)
                 embedded.supervise()
             mongo = connect(url, settings.db_name, max_txn_attempts=settings.txn_max_attempts)
-            stack.push_async_callback(mongo.close)
+            stack.push_async_callback(close_within, mongo.close)
             await ensure_indexes(mongo)
             await upgrade_books(mongo, clock.now())
             await upgrade_tier_since(mongo)
@@ -104,7 +106,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             issuer, verifier = build_token_services(settings, keys, clock)
             hub = NotificationHub(mongo)
             await hub.start()
-            stack.push_async_callback(hub.stop)
+            stack.push_async_callback(close_within, hub.stop)
             runtime = Runtime(settings, mongo, clock, verifier, issuer, hub)
             await runtime.revocations.load(mongo, clock.now())
             stack.callback(hub.listen(runtime.revocations.on_event))
@@ -116,11 +118,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             log.info("jifen ready (env=%s, db=%s)", settings.env.value, settings.db_name)
             yield
 
+    graphiql_html = (
+        local_graphiql_html(WEB_DIR / "vendor") if settings.env is Environment.DEV else None
+    )
     graphql = JifenGraphQL(
         build_schema(introspection=not production),
-        graphiql_html=local_graphiql_html(WEB_DIR / "vendor")
-        if settings.env is Environment.DEV
-        else None,
+        graphiql_html=graphiql_html,
         allowed_origins=settings.cors_origins,
     )
     routes = [  # the busiest first: the router tries them in order
@@ -130,14 +133,19 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         Route("/readyz", readyz),
         *web_routes(),
     ]
-    middleware = [Middleware(RequestIdMiddleware)]
+    page_policies = {"/graphql": graphiql_policy(graphiql_html)} if graphiql_html else {}
+    middleware = [
+        Middleware(RequestIdMiddleware),
+        Middleware(SecurityHeaders, page_policies=page_policies),
+    ]
     if settings.cors_origins:
         middleware.append(
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
                 allow_methods=["GET", "POST", "OPTIONS"],
-                allow_headers=["authorization", "content-type", "x-request-id"],
+                # the preflight headers a multipart upload needs (graphql_schema/view.py)
+                allow_headers=["authorization", "content-type", "x-request-id", *PREFLIGHT_HEADERS],
                 expose_headers=["x-request-id"],
                 max_age=600,
             )

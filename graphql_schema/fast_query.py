@@ -26,7 +26,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from functools import lru_cache
+from enum import Enum
+from functools import partial
 from typing import Any, TypeGuard, cast
 
 import orjson
@@ -45,6 +46,7 @@ from strawberry.execution import optimized_is_awaitable
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema import Schema
 
+from graphql_schema.caches import SizedCache
 from graphql_schema.errors import (
     UNAVAILABLE_MESSAGE,
     MaskInternalErrors,
@@ -54,16 +56,16 @@ from graphql_schema.errors import (
 )
 from graphql_schema.plans import Plan, Run, coerce_variables, compile_plan
 from graphql_schema.safety import (
+    CACHED_CHARS,
     MAX_BODY_BYTES,
-    MAX_TOKENS,
     Rules,
+    on_documents_thread,
     parse_cached,
     validate_cached,
 )
 from graphql_schema.schema import JifenSchema
 from graphql_schema.watchdog import Watchdog
 
-PLAN_CACHE_SIZE = 512
 # Strawberry's cheaper test for awaitables, as its own execution passes it.
 _is_awaitable = cast("Callable[[Any], TypeGuard[Awaitable[Any]]]", optimized_is_awaitable)
 # json.dumps with any argument builds a new JSONEncoder per call.
@@ -80,6 +82,13 @@ def encode_json(payload: object) -> bytes:
 
 
 _MASK = MaskInternalErrors(should_mask_error=should_mask, error_message="Internal server error.")
+Planned = tuple[DocumentNode, Plan | None, str | None]
+
+
+class _Unknown(Enum):
+    PLAN = "not in the plan cache"
+
+
 Prepared = tuple[
     DocumentNode, Plan | None, dict[str, Any] | None, str | None, dict[str, Any] | None
 ]
@@ -98,9 +107,9 @@ class FastQuery:
         self.info_class = schema.config.info_class
         # Exception handlers live in strawberry's resolver wrappers: with any, plans keep them.
         self.direct_calls = not schema.schema_converter._exception_handler_specs
-        # Keyed by the text (whose hash Python caches), not by the document: hashing a document
-        # walks its whole tree, which the validation cache's key pays on every request.
-        self._plan = lru_cache(maxsize=PLAN_CACHE_SIZE)(self._plan_uncached)
+        # Keyed by the text (whose hash Python keeps), not by the document: hashing a document
+        # walks its whole tree.
+        self.plans: SizedCache[tuple[str, str | None], Planned | None] = SizedCache(CACHED_CHARS)
         self.answered = 0  # requests this path answered (the tests check which path ran)
         self.planned = 0  # of which run by a plan
         self.watchdog = Watchdog()
@@ -118,13 +127,13 @@ class FastQuery:
         if int(declared) > MAX_BODY_BYTES:
             return None
         body = await request.body()  # cached on the request: the full path reads it again
-        if len(body) > MAX_BODY_BYTES:
+        if len(body) > MAX_BODY_BYTES or b"\\u0000" in body:  # NUL: the guard judges where
             return None
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError:  # not UTF-8 JSON, or beyond orjson (NaN, huge integers,
             return None  # nesting): the full path parses it with json and answers as it does
-        prepared = self._prepare(data)
+        prepared = await self._prepare(data)
         if prepared is None:
             return None
         document, plan, variables, operation_name, extensions = prepared
@@ -144,7 +153,7 @@ class FastQuery:
             self.watchdog.finish(task)
         return Response(encode_json(payload), media_type="application/json")
 
-    def _prepare(self, data: object) -> Prepared | None:
+    async def _prepare(self, data: object) -> Prepared | None:
         """The validated document of a single query and its inputs, or None for anything else."""
         if not isinstance(data, dict):
             return None
@@ -156,19 +165,24 @@ class FastQuery:
             return None
         if not isinstance(name, str | None):
             return None
-        planned = self._plan(query, name)
+        planned = self.plans.get((query, name), _Unknown.PLAN)
+        if planned is _Unknown.PLAN:
+            planned = await on_documents_thread(partial(self._plan, query, name))
         if planned is None:
             return None
         document, plan, name = planned
         return document, plan, variables, name, extensions
 
-    def _plan_uncached(
-        self, query: str, name: str | None
-    ) -> tuple[DocumentNode, Plan | None, str | None] | None:
+    def _plan(self, query: str, name: str | None) -> Planned | None:
         """The validated document, its plan (plans.py) if it has one, and the name strawberry
-        gives its operation, if it is a query."""
+        gives its operation, if it is a query; kept in the plan cache."""
+        planned = self._plan_uncached(query, name)
+        self.plans.put((query, name), planned, len(query))
+        return planned
+
+    def _plan_uncached(self, query: str, name: str | None) -> Planned | None:
         try:
-            document = parse_cached(query, max_tokens=MAX_TOKENS)
+            document = parse_cached(query)
         except Exception:  # noqa: BLE001 - the full path reports it
             return None
         operation = _only_query(document, name)

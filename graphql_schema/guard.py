@@ -1,26 +1,31 @@
 """The one schema extension every request passes: the limits a document meets, and error masking.
 
-Token cap while parsing, the parser cache, validation through the process's cached rules
-(safety.py), the member mutation limit (mutation_limit.py), and error masking (this class
-extends errors.MaskInternalErrors: strawberry's MaskErrors, with a database that did not answer
-shown as UNAVAILABLE). One extension rather than one per concern because strawberry builds every
-extension and wraps each of its hooks in a fresh context manager for each stage of each request;
-one extension pays that bookkeeping once (about 20 µs less per request than four).
+Token cap while parsing, the parser cache, validation through the process's cached rules, a
+document no cache knows parsed and validated off the event loop (safety.py), variables that hold
+a NUL (client_text.py), the member mutation limit (mutation_limit.py), and error masking (this
+class extends errors.MaskInternalErrors: strawberry's MaskErrors, with a database that did not
+answer shown as UNAVAILABLE). One extension rather than one per concern because strawberry builds
+every extension and wraps each of its hooks in a fresh context manager for each stage of each
+request; one extension pays that bookkeeping once (about 20 µs less per request than four).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from functools import partial
 
 from graphql import ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from graphql_schema.errors import MaskInternalErrors, hook_error, should_mask
+from graphql_schema.client_text import nul_in_variables
+from graphql_schema.errors import InvalidInput, MaskInternalErrors, hook_error, should_mask
 from graphql_schema.mutation_limit import refuse_over_limit
 from graphql_schema.safety import (
-    MAX_TOKENS,
     Rules,
     ambiguous_operation,
+    documents,
+    forget,
+    on_documents_thread,
     parse_cached,
     validate_cached,
 )
@@ -31,10 +36,7 @@ class RequestGuard(MaskInternalErrors):
         super().__init__(should_mask_error=should_mask, error_message="Internal server error.")
         self.extra_rules = extra_rules
         self.limited_fields = limited_fields
-
-    def on_operation(self) -> Iterator[None]:
-        self.execution_context.parse_options["max_tokens"] = MAX_TOKENS
-        yield from super().on_operation()
+        self.parsed_now = False
 
     def _process_result(self, result: object) -> None:
         # MaskErrors checks a runtime Protocol here, which costs more than the masking itself.
@@ -42,18 +44,32 @@ class RequestGuard(MaskInternalErrors):
         if errors:
             result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
 
-    def on_parse(self) -> Iterator[None]:
+    async def on_parse(self) -> AsyncIterator[None]:
         context = self.execution_context
-        context.graphql_document = parse_cached(context.query, **context.parse_options)
+        assert context.query is not None
+        document = documents.get(context.query, None)
+        self.parsed_now = document is None
+        if document is None:
+            document = await on_documents_thread(partial(parse_cached, context.query))
+        context.graphql_document = document
         yield
 
-    def on_validate(self) -> Iterator[None]:
+    async def on_validate(self) -> AsyncIterator[None]:
         context = self.execution_context
-        assert context.graphql_document is not None
-        rules = (*context.validation_rules, *self.extra_rules)
-        context.pre_execution_errors = validate_cached(
-            context.schema._schema, context.graphql_document, rules
-        ) or ambiguous_operation(context.graphql_document, context._provided_operation_name)
+        document = context.graphql_document
+        assert document is not None
+        schema, rules = context.schema._schema, (*context.validation_rules, *self.extra_rules)
+        validate = partial(validate_cached, schema, document, rules)
+        # A document just parsed is not in the validation cache either.
+        errors = await on_documents_thread(validate) if self.parsed_now else validate()
+        if errors:
+            forget(schema, document, rules)  # the lean path, if it came first, kept them for us
+        name = context._provided_operation_name
+        errors = errors or ambiguous_operation(document, name)
+        if not errors:
+            nul = nul_in_variables(schema, document, name, context.variables)
+            errors = [InvalidInput(nul)] if nul is not None else []
+        context.pre_execution_errors = errors
         yield
 
     async def on_execute(self) -> AsyncIterator[None]:

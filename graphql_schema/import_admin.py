@@ -34,6 +34,7 @@ from app.importer.jobs import (
     start_import,
 )
 from app.program.service import ProgramNotConfigured
+from graphql_schema.client_text import FILE_TEXT
 from graphql_schema.context import Info
 from graphql_schema.errors import ClientError, NotConfigured
 from graphql_schema.ids import from_global_id, to_global_id
@@ -54,9 +55,11 @@ class ImportBusy(ClientError):
 @strawberry.input
 class ImportMembersInput:
     members_csv: str = strawberry.field(
-        description="legacy_id,phone,name,email,birthday,tier,joined_at"
+        description="legacy_id,phone,name,email,birthday,tier,joined_at", metadata=FILE_TEXT
     )
-    balances_csv: str = strawberry.field(description="legacy_id,points,earned_at,expires_at")
+    balances_csv: str = strawberry.field(
+        description="legacy_id,points,earned_at,expires_at", metadata=FILE_TEXT
+    )
     dry_run: bool = strawberry.field(default=False, description="Check every row, write nothing.")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -11,8 +11,10 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.name_converter import NameConverter
+from strawberry.schema.schema import StreamResult
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.base import get_object_definition
+from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from graphql_schema import (
@@ -34,7 +36,8 @@ from graphql_schema.admin_program import (
     update_program_field,
 )
 from graphql_schema.audit_log import AuditLogConnection, audit_log_field
-from graphql_schema.errors import classify
+from graphql_schema.client_text import PlainText, request_problem
+from graphql_schema.errors import InvalidInput, classify
 from graphql_schema.guard import RequestGuard
 from graphql_schema.instants import DATE_TIME
 from graphql_schema.ledger import LedgerEntry
@@ -179,7 +182,10 @@ class JifenSchema(strawberry.Schema):
         allowed_operation_types: Iterable[OperationType] | None = None,
         operation_extensions: dict[str, Any] | None = None,
     ) -> ExecutionResult:
-        """Queries and mutations (HTTP); a subscription is only served by `subscribe` (WebSocket)."""
+        """Queries and mutations (HTTP); a subscription is only served by `stream` (WebSocket)."""
+        problem = request_problem(query, variable_values, operation_name, operation_extensions)
+        if problem is not None:
+            return ExecutionResult(data=None, errors=[InvalidInput(problem)])
         allowed = set(allowed_operation_types or OperationType) - {OperationType.SUBSCRIPTION}
         return await super().execute(
             query,
@@ -191,6 +197,30 @@ class JifenSchema(strawberry.Schema):
             operation_extensions,
         )
 
+    async def stream(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+    ) -> StreamResult:
+        """What graphql-transport-ws runs (subscriptions), its text refused as `execute`'s is."""
+        problem = request_problem(query, variable_values, operation_name, operation_extensions)
+        if problem is not None:
+            return _refused(InvalidInput(problem))
+        return await super().stream(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            operation_extensions,
+            allowed_operation_types,
+        )
+
     def _get_custom_context_kwargs(
         self, operation_extensions: dict[str, Any] | None = None, *, sync: bool = False
     ) -> dict[str, Any]:
@@ -198,6 +228,10 @@ class JifenSchema(strawberry.Schema):
         kwargs = super()._get_custom_context_kwargs(operation_extensions, sync=sync)
         kwargs["hide_suggestions"] = True
         return kwargs
+
+
+async def _refused(error: GraphQLError) -> AsyncGenerator[PreExecutionError, None]:
+    yield PreExecutionError(data=None, errors=[error])
 
 
 def member_mutation_fields() -> frozenset[str]:
@@ -216,7 +250,7 @@ def member_mutation_fields() -> frozenset[str]:
 
 def build_schema(*, introspection: bool = True) -> strawberry.Schema:
     # Built once here, so every request validates with the very same tuple (see safety.py).
-    rules: Rules = () if introspection else (NoIntrospection,)
+    rules: Rules = (PlainText,) if introspection else (PlainText, NoIntrospection)
     limited = member_mutation_fields()
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         lambda: RequestGuard(rules, limited)

@@ -12,7 +12,7 @@ from typing import Any
 import strawberry
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -27,6 +27,7 @@ from app.deadlines import time_budget
 from app.importer.jobs import MAX_FILE_BYTES
 from app.proxies import client_address
 from app.runtime import Runtime
+from graphql_schema.client_text import unicode_problem
 from graphql_schema.connections import ExpiringConnection
 from graphql_schema.context import Context, authenticate, build_context
 from graphql_schema.errors import UNAVAILABLE_MESSAGE, Unavailable
@@ -41,6 +42,16 @@ log = logging.getLogger(__name__)
 HARD_STOP_MARGIN_SECONDS = 1.0
 # A multipart body (startImport's files) from an admin with import:write: two files and the form.
 MAX_UPLOAD_BYTES = 2 * MAX_FILE_BYTES + 1024 * 1024
+# A multipart request needs one of these, not empty: a header a page's form cannot set makes a
+# browser ask the API first (a CORS preflight), as Apollo's CSRF prevention does.
+PREFLIGHT_HEADERS = ("graphql-preflight", "apollo-require-preflight")
+NOT_PREFLIGHTED = (
+    "A multipart request needs a GraphQL-Preflight header (any value): it protects against"
+    " requests made by pages on other sites."
+)
+# The media types of a POSTed body other than an upload.
+JSON_MEDIA_TYPES = frozenset({"application/json", "application/graphql-response+json"})
+NOT_JSON = "A POST body is application/json (or a multipart upload)."
 # This request's multipart body was allowed (and its declared length checked) before parsing.
 _upload_allowed: contextvars.ContextVar[bool] = contextvars.ContextVar("upload", default=False)
 
@@ -80,16 +91,28 @@ class JifenGraphQL(GraphQL[Context, None]):
         context: Context | UnsetType = UNSET,
         root_value: None | UnsetType = UNSET,
     ) -> Response | WebSocket:
-        """A clean POSTed query takes the lean path (fast_query.py); the rest strawberry's."""
+        """A clean POSTed query takes the lean path (fast_query.py); the rest strawberry's.
+
+        A POST is JSON, or a multipart upload by an operator who may upload with a preflight
+        header: a page on another site can make a browser send a form's body (multipart,
+        urlencoded, text/plain) without asking first, and it must run nothing, not even the
+        mutations anyone may call.
+        """
         if isinstance(request, Request) and request.method == "POST" and context is UNSET:
-            if _is_multipart(request.headers.get("content-type")):
+            media_type = _media_type(request.headers.get("content-type"))
+            if media_type == "multipart/form-data":
+                if not any(request.headers.get(name) for name in PREFLIGHT_HEADERS):
+                    return PlainTextResponse(NOT_PREFLIGHTED, status_code=400)
                 context = await self.get_context(request, None)
-                allowed = _check_upload(request, context)
-                refusal = None if allowed else _upload_refusal(request, context)
+                refusal = _upload_refusal(context)
                 if refusal is not None:
                     return Response(encode_json(refusal), media_type="application/json")
-                _upload_allowed.set(allowed)
+                _upload_allowed.set(_check_upload_length(request))
+            elif media_type not in JSON_MEDIA_TYPES:
+                return PlainTextResponse(NOT_JSON, status_code=415)
             else:
+                if media_type != "application/json":  # the same JSON under the response's name
+                    request = _as_json(request)
                 answer = await self.fast_query.answer(
                     request, lambda: self.get_context(request, None)
                 )
@@ -190,6 +213,9 @@ class JifenGraphQL(GraphQL[Context, None]):
         reconnects with a fresh one.
         """
         params = context.connection_params or {}
+        if unicode_problem(params) is not None:  # a token with a lone surrogate is no token
+            log.info("websocket refused: connection_init is not valid Unicode")
+            raise ConnectionRejectionError()
         authorization = params.get("Authorization", params.get("authorization"))
         principal, failure = await authenticate(
             context.runtime, authorization if isinstance(authorization, str) else None
@@ -202,32 +228,36 @@ class JifenGraphQL(GraphQL[Context, None]):
 
 
 def _is_multipart(content_type: str | None) -> bool:
-    return (content_type or "").split(";")[0].strip().lower() == "multipart/form-data"
+    return _media_type(content_type) == "multipart/form-data"
 
 
-def _upload_refusal(request: Request, context: Context) -> dict[str, object] | None:
-    """A body too big for anyone but an uploader, from a caller who is not one: answered at once,
-    unread, with the error the field would give (an expired token, say, in a console mid-upload)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) <= MAX_BODY_BYTES:
-        return None  # read as any body: the field itself refuses the caller
-    if context.principal is None:
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";")[0].strip().lower()
+
+
+def _as_json(request: Request) -> Request:
+    """The request, its body declared application/json (as strawberry reads JSON bodies)."""
+    headers = [(k, v) for k, v in request.scope["headers"] if k.lower() != b"content-type"]
+    scope = {**request.scope, "headers": [*headers, (b"content-type", b"application/json")]}
+    return Request(scope, request.receive)
+
+
+def _upload_refusal(context: Context) -> dict[str, object] | None:
+    """The error startImport would give a caller who may not upload, answered at once with the
+    body unread (an expired token, say, in a console mid-upload), or None for an uploader."""
+    principal = context.principal
+    if principal is None:
         code, message = "UNAUTHENTICATED", context.auth_failure or "sign in to upload files"
-    else:
+    elif principal.kind is not PrincipalKind.ADMIN or not principal.has_scope(UPLOAD_SCOPE):
         code, message = "FORBIDDEN", f"uploading files needs an admin token with {UPLOAD_SCOPE}"
+    else:
+        return None
     return {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
 
 
-def _check_upload(request: Request, context: Context) -> bool:
-    """Whether this multipart body may be parsed at its size: only an operator with import:write
-    uploads files, and only with a declared length within MAX_UPLOAD_BYTES (which the server holds
-    the body to). Anyone else's multipart body is held to MAX_BODY_BYTES like any other body, and
-    their request then fails on the field's scope."""
-    principal = context.principal
-    if principal is None or principal.kind is not PrincipalKind.ADMIN:
-        return False
-    if not principal.has_scope(UPLOAD_SCOPE):
-        return False
+def _check_upload_length(request: Request) -> bool:
+    """An uploader's multipart body may be parsed at its size: its declared length is within
+    MAX_UPLOAD_BYTES (which the server holds the body to)."""
     declared = request.headers.get("content-length", "")
     if not declared.isdigit():
         raise HTTPException(411, "a file upload needs a Content-Length")

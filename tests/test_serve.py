@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ import pytest
 from pymongo import MongoClient
 
 from app.embedded import alive, free_port
+from app.shutdown import SERVE_GRACE_SECONDS
 from tests.processes import jifen_env, start_serve, wait_ready
 
 JIFEN = str(Path(sys.executable).parent / "jifen")
@@ -204,3 +206,37 @@ def test_uvicorn_worker_processes_die_with_a_killed_server(
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert left == [], "processes of a killed serve kept running (and serving its port)"
+
+
+def test_sigterm_stops_serve_within_its_grace_period_even_when_the_database_hangs(
+    tmp_path: Path,
+) -> None:
+    data_dir, port = tmp_path / "data", free_port()
+    process = _start(data_dir, port)
+    db_pid = None
+    try:
+        wait_ready(port, process)
+        db_pid, worker_pid = _db_pid(data_dir), _worker_pid(process.pid)
+        everything = [db_pid, *_descendants(process.pid)]
+        os.kill(db_pid, signal.SIGSTOP)  # the database hangs: it answers nothing, ever
+        # A request in flight, waiting for the database (its answer would come at its budget).
+        body = b'{"query": "{ program { name } }"}'
+        hanging = socket.create_connection(("127.0.0.1", port), timeout=60)
+        hanging.sendall(
+            b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        process.wait(SERVE_GRACE_SECONDS + 30)
+        took = time.monotonic() - started
+        hanging.close()
+    finally:
+        if process.poll() is None:
+            process.kill()
+        if db_pid is not None and alive(db_pid):
+            os.kill(db_pid, signal.SIGKILL)
+    assert took < SERVE_GRACE_SECONDS, f"serve took {took:.1f} s to stop"
+    left = [pid for pid in everything if not _gone(pid, timeout=5)]
+    assert left == [], f"still running after serve stopped: {left} (worker {worker_pid})"

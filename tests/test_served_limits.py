@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,6 +53,33 @@ async def test_a_fragment_bomb_is_refused_while_healthz_keeps_answering(port: in
     body = refused.json()
     assert body["data"] is None
     assert "fields once its fragments are expanded" in body["errors"][0]["message"]
+
+
+def repeating_one_key() -> str:
+    """`program { name }` 495 times (8 KB), with whitespace of its own so no cache knows it."""
+    spaces = [" " * random.randint(1, 4) for _ in range(495)]
+    return "{" + "".join(f"{gap}program {{ name }}" for gap in spaces) + "}"
+
+
+async def test_eight_documents_repeating_one_key_keep_healthz_under_100_ms(port: int) -> None:
+    # Each of these kept graphql-core's validation busy for 0.5 to 1.3 s: eight at once stalled
+    # /healthz for 4.6 to 8.4 s.
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+        await http.get("/healthz")  # connected before the clock starts
+        posts = [
+            asyncio.create_task(http.post("/graphql", json={"query": repeating_one_key()}))
+            for _ in range(8)
+        ]
+        waits = []
+        while not all(post.done() for post in posts):
+            started = time.perf_counter()
+            assert (await http.get("/healthz")).status_code == 200
+            waits.append(time.perf_counter() - started)
+        answers = [(await post).json() for post in posts]
+    assert max(waits) < 0.1, sorted(waits)[-5:]
+    for body in answers:
+        assert body["data"] is None
+        assert "'program' is selected more than" in body["errors"][0]["message"]
 
 
 async def opened(port: int, token: str | None) -> ClientConnection:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 import sys
@@ -12,8 +13,10 @@ from pathlib import Path
 
 from app.clock import SystemClock
 from app.db import Mongo
+from app.embedded import EmbeddedMongo
 from app.program.service import save_program
 from app.seed import DEMO_PROGRAM
+from app.shutdown import WORKER_GRACE_SECONDS
 from tests.processes import jifen_env
 
 MEMBERS = 3000
@@ -103,3 +106,29 @@ async def _owned(mongo: Mongo, job: str, pid: int) -> bool:
 
 async def _count_above(mongo: Mongo, count: int) -> bool:
     return await mongo["notifications"].count_documents({}) > count
+
+
+def test_sigterm_stops_the_worker_within_its_grace_period_even_when_the_database_hangs(
+    tmp_path: Path,
+) -> None:
+    # A database of its own: this one is stopped (SIGSTOP), and answers nothing, ever.
+    with EmbeddedMongo(tmp_path / "db", sync_on_commit=False) as database:
+        worker = start_worker(database.url, "hang", tmp_path, "worker")
+        try:
+            log = tmp_path / "worker.log"
+            deadline = time.monotonic() + 60
+            while "started" not in log.read_text():  # its jobs are running, its leases taken
+                assert worker.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.05)
+            assert database.process is not None
+            os.kill(database.process.pid, signal.SIGSTOP)
+            started = time.monotonic()
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(WORKER_GRACE_SECONDS + 30)
+            took = time.monotonic() - started
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+            if database.process is not None:
+                os.kill(database.process.pid, signal.SIGCONT)
+    assert took < WORKER_GRACE_SECONDS + 0.5, f"the worker took {took:.1f} s to stop"

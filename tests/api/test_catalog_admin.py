@@ -388,8 +388,11 @@ async def test_a_coupon_code_a_till_could_not_show_is_refused_and_nothing_is_add
     body = json.dumps({"query": COUPONS, "variables": variables}).encode()
     response = await client.post("/graphql", content=body, headers={
         "content-type": "application/json", "authorization": f"Bearer {admin}"})  # fmt: skip
-    payload = data(response.json())["addCoupons"]
-    assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [
-        ("INVALID_INPUT", ["input", "codes"])
-    ]
+    if code in ("A\x00B", "A\ud800B"):  # never reaches a resolver: the request is refused
+        assert codes(response.json()) == ["BAD_USER_INPUT"]
+    else:
+        payload = data(response.json())["addCoupons"]
+        assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [
+            ("INVALID_INPUT", ["input", "codes"])
+        ]
     assert await runtime.mongo["coupon_codes"].count_documents({}) == 0

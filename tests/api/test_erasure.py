@@ -31,7 +31,7 @@ from tests.api.gql import ask, data, earn_points, make_reward
 from tests.api.test_sign_in import LOG_IN, REFRESH
 from tests.engagement.api import CHECK_IN, make_program
 from tests.faults import fail_point
-from tests.importer.test_upload import multipart, upload
+from tests.importer.test_upload import multipart, upload, uploader
 from tests.partners.api import partner_token, post_purchase, purchase_input
 
 NAME, RENAMED = "Han Meimei", "Han Mei-mei"
@@ -168,8 +168,7 @@ async def _member_who_used_everything(
     shifted = f"X1,{NEW_PHONE},{RENAMED},,,,{EMAIL}\n"  # e-mail one column too far
     request = multipart("up-1", (IMPORT_HEADER + shifted).encode(), dry_run=True)
     request["files"]["0"] = (f"{EMAIL}.csv", *request["files"]["0"][1:])  # named after them
-    response = await client.post("/graphql", headers={"authorization": f"Bearer {admin}"},
-                                 **request)  # fmt: skip
+    response = await client.post("/graphql", headers=uploader(admin), **request)
     assert data(response.json())["startImport"]["userErrors"] == []
     await run_due_import(mongo, clock, owner="worker-1")
     queued = f"X2,{NEW_PHONE[:3]} {NEW_PHONE[3:7]} {NEW_PHONE[7:]},{RENAMED},{EMAIL},{BIRTHDAY},,\n"

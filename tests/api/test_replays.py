@@ -31,7 +31,7 @@ from graphql_schema.ids import to_global_id
 from graphql_schema.schema import schema
 from tests.api.gql import ask, data, earn_points, make_member, member_token
 from tests.importer.test_import import BALANCES, MEMBERS
-from tests.importer.test_upload import multipart
+from tests.importer.test_upload import multipart, uploader
 from tests.partners.api import member_ref, partner_token
 from tests.tiers.programs import PROGRAM
 
@@ -246,7 +246,7 @@ async def test_a_replayed_write_answers_the_same_bytes(world: World, name: str) 
 async def test_a_replayed_upload_answers_the_same_job(world: World) -> None:
     """startImport, as a multipart upload: the job as first answered (createdAt included)."""
     query = mutation("startImport", "input:StartImportInput!")
-    headers = {"authorization": f"Bearer {world.admin}"}
+    headers = uploader(world.admin)
     upload = multipart("up-1", MEMBERS.encode(), BALANCES.encode())
     operations = json.loads(upload["data"]["operations"])
     upload["data"]["operations"] = json.dumps(

@@ -6,8 +6,16 @@ import logging
 
 import pytest
 
-from graphql_schema.safety import MAX_ALIASES, MAX_DEPTH, MAX_FIELDS, validate_cached
-from tests.api.gql import ask, make_member, make_program, member_token
+from graphql_schema.safety import (
+    CACHED_CHARS,
+    MAX_ALIASES,
+    MAX_DEPTH,
+    MAX_FIELDS,
+    MAX_REPEATS,
+    documents,
+    validations,
+)
+from tests.api.gql import ask, codes, make_member, make_program, member_token
 
 
 def messages(body) -> list[str]:
@@ -87,6 +95,51 @@ async def test_more_aliases_than_allowed_are_refused(client, token) -> None:
     assert "errors" not in await ask(client, allowed, token)
 
 
+def repeated(path: str) -> str:
+    return f"'{path}' is selected more than {MAX_REPEATS} times in one place once fragments are expanded."
+
+
+async def test_one_response_key_selected_more_than_allowed_in_one_place_is_refused(
+    client, token
+) -> None:
+    # 495 of these (8 KB) kept graphql-core's OverlappingFieldsCanBeMerged busy for a second.
+    body = await ask(client, "{" + " program { name }" * (MAX_REPEATS + 1) + " }")
+    assert body["data"] is None
+    assert messages(body) == [repeated("program")]
+    assert codes(body) == ["BAD_USER_INPUT"]
+    allowed = await ask(client, "{" + " program { name }" * MAX_REPEATS + " }")
+    assert "errors" not in allowed
+
+
+async def test_repeats_count_through_fragments_inline_fragments_and_nesting(client, token) -> None:
+    # Four `me`, each with three `name`, select me.name twelve times.
+    nested = "{" + " me { name name name }" * 4 + " }"
+    assert messages(await ask(client, nested, token)) == [repeated("me.name")]
+    fragments = " ".join(f"fragment F{n} on Query {{ p: program {{ name }} }}" for n in range(6))
+    spreads = " ".join(f"...F{n}" for n in range(6))
+    mixed = f"{{ {spreads} ... on Query {{ {spreads} }} }} {fragments}"
+    assert messages(await ask(client, mixed, token)) == [repeated("p")]
+    fine = "{" + " me { name name name }" * 3 + " }"
+    assert "errors" not in await ask(client, fine, token)
+
+
+async def test_a_fragment_no_operation_spreads_is_bounded_too(client, token) -> None:
+    # graphql-core validates every fragment, spread or not.
+    unused = "fragment F on Query {" + " program { name }" * 400 + " }"
+    assert messages(await ask(client, "{ __typename } " + unused)) == [repeated("program")]
+
+
+@pytest.mark.timeout(10)
+async def test_fragments_that_expand_to_nothing_are_not_walked_forever(client) -> None:
+    # 2^30 spreads ending in an unknown fragment: no fields to count, so a budget of steps stops
+    # the walk.
+    chain = " ".join(f"fragment F{n} on Query {{ ...F{n + 1} ...F{n + 1} }}" for n in range(30))
+    body = await ask(client, f"{{ ...F0 }} {chain} fragment F30 on Query {{ ...Nope }}")
+    assert messages(body) == [
+        "The document has too many selections once its fragments are expanded."
+    ]
+
+
 async def test_more_than_two_thousand_tokens_are_refused_while_parsing(client, token) -> None:
     query = "{ program { " + "name " * 2000 + "} }"
     body = await ask(client, query, token)
@@ -140,12 +193,12 @@ async def test_errors_suggest_no_field_names(client, token) -> None:
 async def test_repeated_documents_hit_the_validation_cache(client, token) -> None:
     query = "{ me { name balance { available } } }"
     await ask(client, query, token)
-    misses = validate_cached.cache_info().misses
+    misses = validations.misses
     for _ in range(3):
         assert "errors" not in await ask(client, query, token)
     # Never validated again: answered from the validation cache, or before it from the lean
     # query path's own cache of validated documents (fast_query.py).
-    assert validate_cached.cache_info().misses == misses
+    assert validations.misses == misses
 
 
 async def test_internal_errors_are_masked_and_logged_with_the_request_id(
@@ -163,3 +216,16 @@ async def test_internal_errors_are_masked_and_logged_with_the_request_id(
     assert messages(body) == ["Internal server error."]
     assert "ValidationError" not in response.text
     assert any("request req-123" in record.getMessage() for record in caplog.records)
+
+
+async def test_the_caches_hold_valid_documents_up_to_their_size(client, token) -> None:
+    # Documents differing only in whitespace each parse anew: 512 of them at the token limit held
+    # 3.8 million objects that each full garbage collection walked (2.7 s).
+    query = "{" + " program { name }" * MAX_REPEATS + " }"
+    for n in range(40):
+        assert "errors" not in await ask(client, query + " " * (4000 + n), token)
+    assert 0 < documents.size <= CACHED_CHARS
+    assert 0 < validations.size <= CACHED_CHARS
+    refused = "{" + " program { name }" * (MAX_REPEATS + 1) + " " * 500 + " }"
+    assert messages(await ask(client, refused, token)) == [repeated("program")]
+    assert documents.get(refused, None) is None

@@ -5,11 +5,15 @@ Delivery end to end (live uvicorn processes, a worker process) is in tests/test_
 
 from __future__ import annotations
 
+import json
+import logging
+
 import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from app.auth.principals import PrincipalKind
+from graphql_schema.safety import MAX_REPEATS
 
 SUBSCRIBE = "subscription { expiryWarnings { points expiresAt daysLeft } }"
 
@@ -41,3 +45,62 @@ def test_a_partner_token_may_connect_but_not_subscribe(app, issuer) -> None:
         ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE}})
         message = ws.receive_json()
         assert [e["extensions"]["code"] for e in message["payload"]] == ["FORBIDDEN"]
+
+
+@pytest.mark.timeout(30)  # without the limit the subscription runs and waits for warnings
+def test_a_subscription_repeating_one_key_is_refused_before_it_runs(app, issuer) -> None:
+    repeats = " points" * (MAX_REPEATS + 1)
+    with (
+        TestClient(app) as http,
+        http.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws,
+    ):
+        init(ws, issuer.mint(PrincipalKind.MEMBER, "m_1"))
+        assert ws.receive_json()["type"] == "connection_ack"
+        query = f"subscription {{ expiryWarnings {{{repeats} }} }}"
+        ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": query}})
+        message = ws.receive_json()
+    assert message["type"] == "error"
+    assert [e["message"] for e in message["payload"]] == [
+        f"'expiryWarnings.points' is selected more than {MAX_REPEATS} times in one place once"
+        " fragments are expanded."
+    ]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"query": SUBSCRIBE, "variables": {"x": "\ud800"}},
+        {"query": "subscription S { expiryWarnings { points } }", "operationName": "S\ud800"},
+        {"query": "subscription S { expiryWarnings { points } }", "operationName": "S\x00"},
+        {"query": SUBSCRIBE + " # \ud800"},
+    ],
+    ids=["a variable", "the operation name", "NUL in the operation name", "the query"],
+)
+def test_a_subscribe_payload_that_is_not_plain_unicode_text_is_bad_user_input(
+    app, issuer, payload, caplog
+) -> None:
+    with (
+        TestClient(app) as http,
+        http.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws,
+    ):
+        init(ws, issuer.mint(PrincipalKind.MEMBER, "m_1"))
+        assert ws.receive_json()["type"] == "connection_ack"
+        # As a client sends it: JSON escaped to ASCII, the surrogate as \ud800.
+        ws.send_text(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+        message = ws.receive_json()
+    assert message["type"] == "error"
+    assert [e["extensions"]["code"] for e in message["payload"]] == ["BAD_USER_INPUT"]
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_a_connection_init_token_with_a_lone_surrogate_is_refused(app, caplog) -> None:
+    with (
+        TestClient(app) as http,
+        http.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws,
+    ):
+        init = {"type": "connection_init", "payload": {"Authorization": "Bearer \ud800"}}
+        ws.send_text(json.dumps(init))
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    assert closed.value.code == 4403
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -70,6 +70,18 @@ async def test_cors_allows_configured_origins_only(make_client) -> None:
     assert "access-control-allow-origin" not in denied.headers
 
 
+async def test_an_allowed_origin_may_send_the_preflight_header(make_client) -> None:
+    web = await make_client(cors_origins=["https://app.example.com"])
+    preflight = {
+        "origin": "https://app.example.com",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization, graphql-preflight",
+    }
+    allowed = await web.options("/graphql", headers=preflight)
+    assert allowed.status_code == 200, allowed.text
+    assert "graphql-preflight" in allowed.headers["access-control-allow-headers"].lower()
+
+
 async def test_request_id_is_echoed_or_made(client: httpx.AsyncClient) -> None:
     mine = await client.get("/healthz", headers={"x-request-id": "abc-123"})
     assert mine.headers["x-request-id"] == "abc-123"

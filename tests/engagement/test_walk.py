@@ -7,7 +7,7 @@ import logging
 
 from graphql import build_client_schema, get_introspection_query
 
-from tests.api.test_schema_walk import VARIANTS, WRONG_TYPES, operations
+from tests.api.test_schema_walk import VARIANTS, WRONG_TYPES, operations, post_walked
 from tests.engagement.api import make_program, partner_token
 
 
@@ -19,11 +19,11 @@ async def test_record_activity_with_malformed_arguments(
     response = await client.post("/graphql", json={"query": get_introspection_query()})
     schema = build_client_schema(response.json()["data"])
     document, operation = operations(schema)["recordActivity"]
-    headers = {"authorization": f"Bearer {partner_token(issuer)}"}
+    token = partner_token(issuer)
     failures = []
     for variant in range(VARIANTS + len(WRONG_TYPES)):
         body = {"query": document, "variables": operation.values(variant)}
-        response = await client.post("/graphql", json=body, headers=headers)
+        response = await post_walked(client, token, body)
         if response.status_code == 400:
             continue
         answer = response.json()

@@ -54,11 +54,17 @@ def multipart(
             "files": files}  # fmt: skip
 
 
+def uploader(token: str) -> dict[str, str]:
+    """The headers of an upload: the operator's token, and the preflight header the API asks of
+    every multipart request (a page on another site cannot set it)."""
+    return {"authorization": f"Bearer {token}", "graphql-preflight": "1"}
+
+
 async def upload(
     client: httpx.AsyncClient, token: str, key: str, members: bytes | None,
     balances: bytes | None = None, **options: Any,
 ) -> dict[str, Any]:  # fmt: skip
-    response = await client.post("/graphql", headers={"authorization": f"Bearer {token}"},
+    response = await client.post("/graphql", headers=uploader(token),
                                  **multipart(key, members, balances, **options))  # fmt: skip
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
@@ -162,7 +168,7 @@ async def test_uploading_is_forbidden_without_the_scope_and_big_bodies_are_refus
     }[kind]
     assert codes(await upload(client, token, "k", MEMBERS.encode())) == ["FORBIDDEN"]
     big = MEMBERS.encode() + b"L9,13800000009,Padding,,,,\n" * 3000  # ~80 KB, over the 64 KB cap
-    response = await client.post("/graphql", headers={"authorization": f"Bearer {token}"},
+    response = await client.post("/graphql", headers=uploader(token),
                                  **multipart("k", big))  # fmt: skip
     assert codes(response.json()) == ["FORBIDDEN"]  # answered without reading the body
     assert await runtime.mongo["import_jobs"].count_documents({}) == 0
@@ -178,7 +184,7 @@ async def test_a_big_upload_with_an_expired_token_is_told_to_sign_in_again(
     )
     clock.set(clock.now() + timedelta(minutes=5))
     big = MEMBERS.encode() + b"L9,13800000009,Padding,,,,\n" * 3000
-    response = await client.post("/graphql", headers={"authorization": f"Bearer {expired}"},
+    response = await client.post("/graphql", headers=uploader(expired),
                                  **multipart("k", big))  # fmt: skip
     assert response.status_code == 200
     assert codes(response.json()) == ["UNAUTHENTICATED"]
@@ -239,7 +245,7 @@ def test_a_served_upload_beyond_the_json_cap_is_accepted_and_a_huge_one_is_refus
     )
     with api_process(env, tmp_path / "api.log") as port:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            response = http.post("/graphql", headers={"authorization": f"Bearer {token}"},
+            response = http.post("/graphql", headers=uploader(token),
                                  **multipart("served", members.encode()))  # fmt: skip
         started = data(response.json())["startImport"]
         assert started["userErrors"] == []
@@ -247,7 +253,7 @@ def test_a_served_upload_beyond_the_json_cap_is_accepted_and_a_huge_one_is_refus
         with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
             raw.sendall(
                 b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
-                b"boundary=b\r\nContent-Length: 200000000\r\n"
+                b"boundary=b\r\nContent-Length: 200000000\r\nGraphQL-Preflight: 1\r\n"
                 + f"Authorization: Bearer {token}\r\n\r\n".encode()
             )
             assert raw.recv(200).startswith(b"HTTP/1.1 413")
@@ -278,7 +284,7 @@ async def test_a_malformed_multipart_request_is_a_400_and_no_error_of_ours(
     files: dict[str, tuple[str, bytes, str]],
 ) -> None:  # fmt: skip
     response = await client.post(
-        "/graphql", headers={"authorization": f"Bearer {admin}"}, data=fields,
+        "/graphql", headers=uploader(admin), data=fields,
         files=files or {"unused": ("u", b"", "text/plain")},
     )  # fmt: skip
     assert response.status_code == 400, response.text

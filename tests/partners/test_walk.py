@@ -12,6 +12,7 @@ from tests.api.test_schema_walk import (  # noqa: F401 (served_schema is a fixtu
     VARIANTS,
     WRONG_TYPES,
     operations,
+    post_walked,
     served_schema,
 )
 from tests.partners.api import make_program, partner_token
@@ -46,9 +47,8 @@ async def test_partner_fields_with_malformed_arguments_answer_client_errors(
     for (document, operation), variant, token in itertools.product(
         walked.values(), range(VARIANTS + len(WRONG_TYPES)), callers.values()
     ):
-        headers = {"authorization": f"Bearer {token}"}
         body = {"query": document, "variables": operation.values(variant)}
-        response = await client.post("/graphql", json=body, headers=headers)
+        response = await post_walked(client, token, body)
         if response.status_code == 400:
             continue
         errors = response.json().get("errors", []) if response.status_code == 200 else None

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Response, sync_playwright
 
 from app.seed import DEMO_PASSWORD, DEMO_PHONE
 from tests.processes import JIFEN, api_process, jifen_env
@@ -49,6 +49,29 @@ class Served:
         if SCREENS_COPY.parent.is_dir():
             SCREENS_COPY.mkdir(exist_ok=True)
             shutil.copy(path, SCREENS_COPY / path.name)
+
+
+def errors_of(page: Page) -> list[str]:
+    """Every error the page reports from now on: console errors (CSP violations among them),
+    uncaught exceptions and requests the browser refused or failed."""
+    errors: list[str] = []
+
+    def console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            errors.append(message.text)
+
+    def failed(request: Request) -> None:
+        errors.append(f"{request.url}: {request.failure}")
+
+    def answered(response: Response) -> None:
+        if response.status >= 400:
+            errors.append(f"{response.url}: HTTP {response.status}")
+
+    page.on("console", console)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("requestfailed", failed)
+    page.on("response", answered)
+    return errors
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -206,9 +207,9 @@ def test_a_report_shows_its_rows_and_offers_the_apis_csv(console: Page, served: 
     expect(console.locator("#report-body table tbody tr").first).to_be_visible()
     link = console.locator("#report-csv")
     expect(link).to_have_attribute("download", "pointsFlow.csv")
-    csv = console.evaluate(
-        "fetch(document.querySelector('#report-csv').href).then((r) => r.text())"
-    )
+    with console.expect_download() as downloaded:  # as an operator saves it
+        link.click()
+    csv = Path(downloaded.value.path()).read_text()
     assert csv.startswith("period,start,end,issued,redeemed,expired")
     rows = console.locator("#report-body table tbody tr").count()
     assert rows == len(csv.strip().splitlines()) - 1

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import httpx
 from playwright.sync_api import Browser, Route
 
-from tests.web.conftest import Served
+from tests.web.conftest import Served, errors_of
 
 ASSET = re.compile(r'(?:src|href)="(/[^"]+)"\s+integrity="(sha384-[^"]+)"')
 
@@ -49,6 +49,7 @@ def test_graphiql_renders_and_runs_a_query_with_every_other_origin_cut_off(
             route.abort()
 
     page.route("**/*", only_ours)
+    errors = errors_of(page)  # a script or style its Content-Security-Policy refused among them
     page.goto(f"{served.base}/graphql")
     editor = page.locator(".graphiql-query-editor .CodeMirror")
     editor.wait_for(timeout=15_000)
@@ -62,3 +63,4 @@ def test_graphiql_renders_and_runs_a_query_with_every_other_origin_cut_off(
     served.screenshot(page, "graphiql")
     context.close()
     assert elsewhere == [], f"GraphiQL asked for other origins: {elsewhere}"
+    assert errors == [], "\n".join(errors)

@@ -30,7 +30,7 @@ def test_the_member_page_loads_only_from_its_origin(served: Served) -> None:
         seen.add(path)
         base = path.rsplit("/", 1)[0] + "/"
         found = LOCAL.findall(answer.text)
-        for local in (a or b for a, b in found):
+        for local in (a or b for a, b in found if not (a or b).startswith("data:")):
             target = local if local.startswith("/") else base + local.removeprefix("./")
             if target not in seen and target not in pending:
                 pending.append(target)

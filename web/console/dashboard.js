@@ -11,7 +11,7 @@ const QUERY = `query($from: Date!, $to: Date!) { reports {
   liability { points money currency pointValue asOf }
   memberActivity(dormantDays: 365) { active { members } dormant { members } neverActive { members } } } }`;
 
-let live = null; // the warnings subscription of the page on screen
+let live = null; // the warnings subscription of the page on screen: its client and unsubscribe
 
 const isoDate = (date) => date.toISOString().slice(0, 10);
 
@@ -41,10 +41,10 @@ function tile(label, value, id) {
 }
 
 function watchWarnings() {
-  live?.dispose();
+  leaveDashboard();
   const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/graphql`;
-  live = createClient({ url, connectionParams: () => ({ Authorization: `Bearer ${token()}` }), retryAttempts: 5 });
-  live.subscribe({ query: "subscription { warningsIssuedToday }" }, {
+  const client = createClient({ url, connectionParams: () => ({ Authorization: `Bearer ${token()}` }), retryAttempts: 5 });
+  const unsubscribe = client.subscribe({ query: "subscription { warningsIssuedToday }" }, {
     next: (message) => {
       const shown = $("tile-warnings");
       if (shown && message.data) shown.textContent = message.data.warningsIssuedToday.toLocaleString();
@@ -52,6 +52,13 @@ function watchWarnings() {
     error: () => {},
     complete: () => {},
   });
+  live = { client, unsubscribe };
 }
 
-export function leaveDashboard() { live?.dispose(); live = null; }
+// Unsubscribed before the client is disposed: disposing first left graphql-ws sending the
+// subscription's complete on a closing socket, an error in the browser's console.
+export function leaveDashboard() {
+  live?.unsubscribe();
+  live?.client.dispose();
+  live = null;
+}
