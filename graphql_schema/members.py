@@ -53,6 +53,11 @@ class Balance:
         description="Earned but not yet spendable (inside a return window)."
     )
     held: int = strawberry.field(description="Reserved by an unfinished checkout.")
+    debt: int = strawberry.field(
+        description="Points owed: a refund took back points the member had already spent. The "
+        "next points that become available (an earn, pending points maturing) pay it first; it is "
+        "never taken from available. Each history entry's debtChange says what made or paid it."
+    )
     lifetime_earned: int
     next_expiry: ExpiringPoints | None = strawberry.field(
         description="The soonest expiry among the available points, if any."
@@ -128,6 +133,7 @@ class Member(Node):
             available=balance.available,
             pending=balance.pending,
             held=balance.held,
+            debt=balance.debt,
             lifetime_earned=balance.lifetime_earned,
             next_expiry=ExpiringPoints(points=nxt.points, expires_at=nxt.expires_at)
             if nxt

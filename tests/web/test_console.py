@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from app.clock import SystemClock
-from app.db import connect
+from app.db import Mongo
 from app.importer.jobs import run_due_import
-from graphql_schema.ids import to_global_id
+from app.ledger import earn, reverse, spend
+from graphql_schema.ids import from_global_id, to_global_id
 from tests.web.conftest import Served
 
 SCOPES = (
@@ -271,16 +270,11 @@ def _run_uploaded_imports(served: Served) -> None:
     """The worker's pass over uploaded imports (only that job, not the whole worker, which would
     also expire and mature the shared demo's points under the other tests)."""
 
-    async def run() -> None:
-        mongo = connect(served.env["JIFEN_MONGODB_URL"], served.env["JIFEN_DB_NAME"])
-        try:
-            while await run_due_import(mongo, SystemClock(), owner="console-test") is not None:
-                pass
-        finally:
-            await mongo.close()
+    async def run(mongo: Mongo) -> None:
+        while await run_due_import(mongo, SystemClock(), owner="console-test") is not None:
+            pass
 
-    with ThreadPoolExecutor(1) as pool:  # Playwright's sync API owns this thread's event loop
-        pool.submit(asyncio.run, run()).result()
+    served.arrange(run)
 
 
 def test_an_import_is_uploaded_followed_to_its_summary_and_refused_rows(
@@ -328,3 +322,24 @@ def test_a_file_no_import_could_read_is_refused_on_the_page(console: Page) -> No
     console.get_by_role("button", name="Upload and import").click()
     expect(console.locator("#import-error")).to_contain_text("members: not UTF-8 text")
     expect(console.locator("#import-status")).to_have_count(0)
+
+
+def test_the_member_view_shows_what_a_member_owes(console: Page, served: Served) -> None:
+    token = _admin(served, *SCOPES)
+    made = served.gql(
+        "mutation($i: CreateMemberInput!) { createMember(input: $i) { member { id } } }",
+        token,
+        i={"name": "Qian Li", "idempotencyKey": "console-debt"},
+    )["createMember"]["member"]["id"]  # type: ignore[index]
+    member_id = from_global_id(str(made), "Member")[1]
+
+    async def owe(mongo: Mongo) -> None:  # 90 earned and spent, then refunded: 90 owed
+        clock = SystemClock()
+        earned = await earn(mongo, clock, member_id=member_id, points=90, idempotency_key="cd1")
+        await spend(mongo, clock, member_id=member_id, points=90, idempotency_key="cd2")
+        await reverse(mongo, clock, entry_id=earned.id, idempotency_key="cd3")
+
+    served.arrange(owe)
+    console.goto(f"{served.base}/console/#/members/{made}")
+    expect(console.locator("#member-available")).to_have_text("0")
+    expect(console.locator("#member-debt")).to_have_text("90")

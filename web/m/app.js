@@ -5,7 +5,7 @@ import { watchWarnings } from "./live.js";
 
 // History page size: 10, or ?page=N (1-50) to see the keyset paging work on a short history.
 const PAGE = Math.min(Math.max(Number(new URLSearchParams(location.search).get("page")) || 10, 1), 50);
-const BALANCE = "balance { available pending held nextExpiry { points expiresAt } }";
+const BALANCE = "balance { available pending held debt nextExpiry { points expiresAt } }";
 const $ = (id) => document.getElementById(id);
 let historyCursor = null;
 let historyDone = false;
@@ -30,6 +30,8 @@ function showBalance(balance) {
   $("available").textContent = balance.available;
   $("pending").textContent = balance.pending;
   $("held").textContent = balance.held;
+  $("debt").textContent = balance.debt;
+  for (const id of ["debt-label", "debt", "debt-note"]) $(id).hidden = balance.debt === 0;
   const next = balance.nextExpiry;
   $("next-expiry").textContent = next ? t("expiresOn", { points: next.points, date: formatDate(next.expiresAt) }) : "—";
 }
@@ -93,6 +95,10 @@ function historyRow(entry) {
   const row = el("li", { "data-entry": entry.id }, el("span", {}, entry.description),
     el("span", { class: sign }, `${entry.points > 0 ? "+" : ""}${entry.points}`),
     el("span", { class: "muted" }, `${formatDate(entry.occurredAt)} · ${t("balance")} ${entry.balanceAfter}`));
+  if (entry.debtChange) {
+    const owed = entry.debtChange > 0 ? t("owed", { points: entry.debtChange }) : t("paidOwed", { points: -entry.debtChange });
+    row.append(el("span", { class: "muted", "data-debt": String(entry.debtChange) }, owed));
+  }
   if (entry.breakdown.length) {
     const list = el("ul", {}, ...entry.breakdown.map((part) => el("li", {}, `${part.description}: ${part.points}`)));
     row.append(el("details", { class: "muted" }, el("summary", {}, t("details")), list));
@@ -106,7 +112,7 @@ async function loadHistoryPage() {
   $("history").setAttribute("aria-busy", "true");
   try {
     const data = await gql(`query($first: Int!, $after: String) { me { history(first: $first, after: $after) {
-      edges { node { id kind points balanceAfter occurredAt description breakdown { description points } } }
+      edges { node { id kind points balanceAfter debtChange occurredAt description breakdown { description points } } }
       pageInfo { hasNextPage endCursor } } } }`, { first: PAGE, after: historyCursor });
     const page = data.me.history;
     $("history").append(...page.edges.map(({ node }) => historyRow(node)));

@@ -1,0 +1,105 @@
+"""The member page in Chromium for members of their own (not the shared demo member): what a member
+owes after a refund, in both languages."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from app.auth.passwords import hash_password
+from app.clock import SystemClock
+from app.db import Mongo
+from app.ledger import earn, reverse, spend
+from app.members.service import create_member
+from tests.web.conftest import Served
+
+PASSWORD = "points-page-password"
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    yield context.new_page()
+    context.close()
+
+
+def _member(served: Served, phone: str, points: Callable[[Mongo, str], Awaitable[None]]) -> str:
+    """A member of the demo program who signs in with `phone`, their points arranged by `points`
+    through the ledger on the served database (its clock is the wall clock, like the server's)."""
+
+    async def make(mongo: Mongo) -> str:
+        member = await create_member(
+            mongo, SystemClock(), name="Wu Fang", tier="member", phone=phone,
+            password_hash=await hash_password(PASSWORD),
+        )  # fmt: skip
+        await points(mongo, member.id)
+        return member.id
+
+    return served.arrange(make)
+
+
+def _sign_in(page: Page, served: Served, phone: str) -> None:
+    page.goto(f"{served.base}/m/")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    page.locator("#phone").fill(phone)
+    page.locator("#password").fill(PASSWORD)
+    page.locator("#login [type=submit]").click()
+    expect(page.locator("#home")).to_be_visible()
+
+
+async def _owe_150(mongo: Mongo, member_id: str) -> None:
+    """200 earned and spent, then 150 of them refunded: 150 owed."""
+    clock = SystemClock()
+    first = await earn(
+        mongo, clock, member_id=member_id, points=200, idempotency_key=f"{member_id}:1"
+    )
+    await spend(mongo, clock, member_id=member_id, points=200, idempotency_key=f"{member_id}:s")
+    await reverse(mongo, clock, entry_id=first.id, points=150, idempotency_key=f"{member_id}:r")
+
+
+def test_a_member_who_owes_points_sees_how_many_and_why_in_both_languages(
+    page: Page, served: Served
+) -> None:
+    phone = "+8613900000101"
+    member_id = _member(served, phone, _owe_150)
+    _sign_in(page, served, phone)
+    expect(page.locator("#debt")).to_be_visible()
+    expect(page.locator("#debt")).to_have_text("150")
+    expect(page.locator("#debt-label")).to_have_text("待抵扣欠分")
+    expect(page.locator("#debt-note")).to_contain_text("先抵扣")
+    expect(page.locator('#history [data-debt="150"]')).to_have_text("欠分 +150")
+    served.screenshot(page, "m-7-debt")
+    page.get_by_role("button", name="English").click()
+    expect(page.locator("#debt-label")).to_have_text("Owed")
+    expect(page.locator("#debt-note")).to_contain_text("your next points pay this first")
+    expect(page.locator('#history [data-debt="150"]')).to_have_text("owed +150")
+
+    async def earn_more(mongo: Mongo) -> None:
+        await earn(
+            mongo, SystemClock(), member_id=member_id, points=200, idempotency_key=f"{member_id}:2"
+        )
+
+    served.arrange(earn_more)  # the next points pay what is owed first
+    page.reload()
+    _sign_in(page, served, phone)
+    expect(page.locator("#available")).to_have_text("50")
+    expect(page.locator("#debt")).to_be_hidden()
+    expect(page.locator("#debt-note")).to_be_hidden()
+    expect(page.locator('#history [data-debt="-150"]')).to_be_visible()
+
+
+def test_a_member_who_owes_nothing_sees_no_debt(page: Page, served: Served) -> None:
+    async def earn_only(mongo: Mongo, member_id: str) -> None:
+        await earn(
+            mongo, SystemClock(), member_id=member_id, points=70, idempotency_key=f"{member_id}:1"
+        )
+
+    phone = "+8613900000102"
+    _member(served, phone, earn_only)
+    _sign_in(page, served, phone)
+    expect(page.locator("#available")).to_have_text("70")
+    expect(page.locator("#debt")).to_be_hidden()
+    expect(page.locator("#debt-label")).to_be_hidden()
+    expect(page.locator("#history [data-debt]")).to_have_count(0)
