@@ -23,6 +23,7 @@ from app.ledger.errors import (
     ReversalExceedsEarn,
 )
 from app.ledger.expire import expire_due, mature_due
+from app.ledger.expiring import counted_lots, counted_points
 from app.ledger.freeze import set_frozen
 from app.ledger.holds import capture, get_hold, hold, release, release_expired_holds
 from app.ledger.models import (
@@ -88,6 +89,8 @@ __all__ = [
     "adjust",
     "capture",
     "clear",
+    "counted_lots",
+    "counted_points",
     "earn",
     "expire_due",
     "extend",
