@@ -6,8 +6,9 @@ Runs on the embedded database (a SecantusDB process of its own, in a temporary f
 synced on commit: seeding is not what is measured). The entries are copies of documents the
 ledger itself wrote (an earn with its breakdown, a spend, an expiry, an adjustment, a refund,
 a 清零), each with its own id, member, number, key, points and dates, spread over `--days` days
-and inserted with insert_many; the accounts likewise. Then it prints, with the database commands
-each took:
+and inserted with insert_many; the accounts likewise; each earn with its lot (two in five
+pending for 7 days, the liability's pending points), and a checkout's hold every 50 entries,
+closed 10 minutes later (its held points). Then it prints, with the database commands each took:
 
 - the hourly rollup built once (what the worker does as entries arrive);
 - the liability as of a past date and as of now, and the issuance report of a month by day and
@@ -96,6 +97,28 @@ def entry(template: Document, n: int, member: str, seq: int, at: datetime) -> Do
     return document
 
 
+def lot_of(earned: Document, n: int) -> Document:
+    """The lot an earn issued: pending for 7 days for two earns in five."""
+    at = earned["occurred_at"]
+    window = timedelta(days=7) if n % 5 < 2 else timedelta(0)
+    share = earned["lots"][0]
+    return {
+        "_id": share["lot_id"], "member_id": earned["member_id"], "amount": share["points"],
+        "remaining": share["points"], "held": 0, "reversed": 0, "debt_paid": 0,
+        "status": "available", "earned_at": at, "available_at": at + window, "expires_at": None,
+        "policy": {"kind": "never", "params": {}}, "source_entry_id": earned["_id"],
+    }  # fmt: skip
+
+
+def hold_at(member: str, at: datetime, now: datetime) -> Document:
+    closed = at + timedelta(minutes=10)
+    return {
+        "_id": ObjectId(), "member_id": member, "points": random.randint(1, 300), "captured": 0,
+        "status": "released" if closed <= now else "active", "expires_at": closed,
+        "created_at": at, "closed_at": closed if closed <= now else None, "lots": [],
+    }  # fmt: skip
+
+
 async def seed(mongo: Mongo, args: argparse.Namespace, now: datetime, kinds: dict[str, Document],
                account: Document) -> None:  # fmt: skip
     members = [f"m{n:06d}" for n in range(args.members)]
@@ -111,14 +134,23 @@ async def seed(mongo: Mongo, args: argparse.Namespace, now: datetime, kinds: dic
     started = time.perf_counter()
     seqs: Counter[str] = Counter()
     span = args.days * 86_400
+    lots: list[Document] = []
+    holds: list[Document] = []
     for n in range(args.entries):
         member = random.choice(members)
         seqs[member] += 1
         at = now - timedelta(seconds=random.randrange(span))
         batch.append(entry(kinds[random.choice(MIX)], n, member, seqs[member], at))
+        if batch[-1]["kind"] == "EARN":
+            lots.append(lot_of(batch[-1], n))
+        if n % 50 == 0:
+            holds.append(hold_at(member, at, now))
         if len(batch) == args.batch or n == args.entries - 1:
             await mongo["ledger"].insert_many(batch, ordered=False)
-            batch = []
+            await mongo["lots"].insert_many(lots, ordered=False)
+            if holds:
+                await mongo["holds"].insert_many(holds, ordered=False)
+            batch, lots, holds = [], [], []
             if (n + 1) % 100_000 == 0:
                 rate = (n + 1) / (time.perf_counter() - started)
                 print(f"  {n + 1:,} entries, {rate:,.0f} a second", flush=True)
@@ -186,12 +218,15 @@ async def bench(url: str, args: argparse.Namespace) -> None:
 async def liabilities(
     mongo: Mongo, clock: FrozenClock, listener: Commands, past: date, how: str
 ) -> None:
-    found = await timed(f"liability as of {past}, {how}", listener,
-                        lambda: liability_as_of(mongo, clock, on=past))  # fmt: skip
-    print(f"  {found.points:,} points, {found.money} {found.value.currency}")
-    found = await timed(f"liability as of now, {how}", listener,
-                        lambda: liability_as_of(mongo, clock))  # fmt: skip
-    print(f"  {found.points:,} points, {found.money} {found.value.currency}")
+    for name, on in ((str(past), past), ("now", None)):
+
+        def report(on: date | None = on) -> Awaitable[Any]:
+            return liability_as_of(mongo, clock, on=on)
+
+        found = await timed(f"liability as of {name}, {how}", listener, report)
+        split = [getattr(found, part, None) for part in ("available", "pending", "held")]
+        told = ", ".join(f"{n:,}" for n in split if n is not None)
+        print(f"  {found.points:,} points, {found.money} {found.value.currency}; split: {told}")
 
 
 def main() -> None:

@@ -6,6 +6,11 @@ As of T, counting every entry that occurred at or before T (`occurred_at`; docs/
   Pending points (inside a return window) count: they are issued and owed unless a refund
   reverses them, and a refund's REVERSAL then takes them out. Held points count: they are the
   member's until a capture redeems them.
+- `pending` = the points of lots inside their return window at T (earned at or before T,
+  `available_at` after it); `held` = the points of holds open at T (created at or before T, not
+  closed by then); `available` = points − pending − held. Each is summed from moves in time like
+  the entries (app/reports/moves.py), so it is exact as of any past instant too; pending follows
+  the window, whenever a job marked the lots available (the accounts' counters do so only then).
 - `debt` = Σ debt_change: points members owe after refunds of points they had spent. A debt does
   not reduce the liability: it is paid only from points the member earns later.
 - `net_points` = Σ points = points − debt, the sum `jifen ledger verify` checks balances against.
@@ -30,7 +35,7 @@ from app.reports.periods import (
     just_after,
 )
 from app.reports.table import Table
-from app.reports.totals import ledger_totals
+from app.reports.totals import Totals, ledger_totals
 from app.reports.values import PointValue, value_history
 
 ONE_MS = timedelta(milliseconds=1)
@@ -43,6 +48,12 @@ class Liability:
     debt: int
     net_points: int
     value: PointValue
+    pending: int = 0
+    held: int = 0
+
+    @property
+    def available(self) -> int:
+        return self.points - self.pending - self.held
 
     @property
     def money(self) -> Decimal:
@@ -53,13 +64,14 @@ class Liability:
 
     def _row(self, label: datetime | date) -> tuple[datetime | date | int | Decimal | str, ...]:
         return (
-            label, self.points, self.debt, self.net_points, self.value.value, self.money,
-            self.value.currency, self.value.version,
+            label, self.points, self.available, self.pending, self.held, self.debt,
+            self.net_points, self.value.value, self.money, self.value.currency, self.value.version,
         )  # fmt: skip
 
 
 LIABILITY_HEADER = (
-    "as_of", "points", "debt", "net_points", "point_value", "money", "currency", "program_version",
+    "as_of", "points", "available", "pending", "held", "debt", "net_points", "point_value", "money",
+    "currency", "program_version",
 )  # fmt: skip
 
 
@@ -90,10 +102,11 @@ async def liability_as_of(
 async def liability_until(mongo: Mongo, until: datetime) -> Liability:
     """The liability counting the entries that occurred before `until` (exclusive)."""
     history = await value_history(mongo)
-    totals = (await ledger_totals(mongo, None, until)).get(None)
-    net = 0 if totals is None else totals.points
-    debt = 0 if totals is None else totals.debt
-    return Liability(until - ONE_MS, net + debt, debt, net, history.before(until))
+    totals = (await ledger_totals(mongo, None, until, split=True)).get(None) or Totals()
+    net, debt = totals.points, totals.debt
+    return Liability(
+        until - ONE_MS, net + debt, debt, net, history.before(until), totals.pending, totals.held
+    )
 
 
 async def liability_series(mongo: Mongo, first: date, last: date) -> LiabilitySeries:
@@ -101,18 +114,19 @@ async def liability_series(mongo: Mongo, first: date, last: date) -> LiabilitySe
     history = await value_history(mongo)
     zone = (await current_program(mongo)).zone
     span = date_range(first, last, zone, MAX_DAYS[Period.DAY])
-    opening = (await ledger_totals(mongo, None, span.start)).get(None)
-    daily = await ledger_totals(mongo, span.start, span.end, Period.DAY, zone)
+    opening = (await ledger_totals(mongo, None, span.start, split=True)).get(None) or Totals()
+    daily = await ledger_totals(mongo, span.start, span.end, Period.DAY, zone, split=True)
     by_date = {key.astimezone(zone).date(): sums for key, sums in daily.items() if key}
-    net = 0 if opening is None else opening.points
-    debt = 0 if opening is None else opening.debt
+    net, debt, pending, held = opening.points, opening.debt, opening.pending, opening.held
     days = []
     on = first
     while on <= last:
         sums = by_date.get(on)
         if sums is not None:
             net, debt = net + sums.points, debt + sums.debt
+            pending, held = pending + sums.pending, held + sums.held
         until = end_of_day(on, zone)
-        days.append((on, Liability(until - ONE_MS, net + debt, debt, net, history.before(until))))
+        value = history.before(until)
+        days.append((on, Liability(until - ONE_MS, net + debt, debt, net, value, pending, held)))
         on += timedelta(days=1)
     return LiabilitySeries(tuple(days))

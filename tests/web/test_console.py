@@ -343,3 +343,19 @@ def test_the_member_view_shows_what_a_member_owes(console: Page, served: Served)
     console.goto(f"{served.base}/console/#/members/{made}")
     expect(console.locator("#member-available")).to_have_text("0")
     expect(console.locator("#member-debt")).to_have_text("90")
+
+
+def test_the_liability_report_splits_available_pending_and_held(
+    console: Page, served: Served
+) -> None:
+    console.get_by_role("link", name="Reports").click()
+    expect(console.locator("#report-body table tbody tr").first).to_be_visible()
+    console.locator("#report-name").select_option("liabilitySeries")
+    console.get_by_role("button", name="Show").click()
+    expect(console.locator("#report-csv")).to_have_attribute("download", "liabilitySeries.csv")
+    header = console.locator("#report-body table thead th")
+    expect(header).to_contain_text(["date", "points", "available", "pending", "held", "debt"])
+    last = console.locator("#report-body table tbody tr").last.locator("td")
+    points, available, pending, held = (int(last.nth(n).inner_text()) for n in range(1, 5))
+    assert points == available + pending + held > 0
+    served.screenshot(console, "console-12-liability-split")
