@@ -75,10 +75,15 @@ async def _agree(url: str, token: str, runtime: Runtime, clock: FrozenClock) -> 
     return rows
 
 
-async def test_pending_points_are_left_out_of_all_three_alike(server, clock) -> None:  # noqa: F811
+async def _served_member(server, clock) -> tuple[str, Runtime, str]:  # noqa: F811
+    """The served app's address and runtime, and a member of its program."""
     url, runtime = server
     await make_program(runtime, clock)
-    member = await make_member(runtime, clock)
+    return url, runtime, await make_member(runtime, clock)
+
+
+async def test_pending_points_are_left_out_of_all_three_alike(server, clock) -> None:  # noqa: F811
+    url, runtime, member = await _served_member(server, clock)
     token = member_token(runtime.issuer, member)
     now = clock.now()
     await earn_points(runtime, clock, member, 100, "a", policy=Rolling(days=20))
@@ -95,9 +100,7 @@ async def test_pending_points_are_left_out_of_all_three_alike(server, clock) -> 
 
 
 async def test_held_points_are_left_out_of_all_three_alike(server, clock) -> None:  # noqa: F811
-    url, runtime = server
-    await make_program(runtime, clock)
-    member = await make_member(runtime, clock)
+    url, runtime, member = await _served_member(server, clock)
     token = member_token(runtime.issuer, member)
     now = clock.now()
     await earn_points(runtime, clock, member, 100, "a", policy=Rolling(days=10))
@@ -114,9 +117,7 @@ async def test_held_points_are_left_out_of_all_three_alike(server, clock) -> Non
 
 
 async def test_inactivity_and_dated_points_of_one_instant_are_one_row(server, clock) -> None:  # noqa: F811
-    url, runtime = server
-    await make_program(runtime, clock)
-    member = await make_member(runtime, clock)
+    url, runtime, member = await _served_member(server, clock)
     await earn_points(runtime, clock, member, 40, "i1", policy=Inactivity(days=20))
     clock.advance(timedelta(days=2))
     await earn_points(runtime, clock, member, 30, "d", policy=Rolling(days=20))  # renews i1 too
@@ -131,9 +132,7 @@ async def test_inactivity_and_dated_points_of_one_instant_are_one_row(server, cl
 async def test_an_expiry_passed_with_nothing_caught_up_is_not_the_next_one(server, clock) -> None:  # noqa: F811
     """No job ran and nothing touched the member since their soonest points' instant passed: the
     account still names that instant, but those points are gone from every count."""
-    url, runtime = server
-    await make_program(runtime, clock)
-    member = await make_member(runtime, clock)
+    url, runtime, member = await _served_member(server, clock)
     start = clock.now()
     await earn_points(runtime, clock, member, 100, "a", policy=Rolling(days=10))
     await earn_points(runtime, clock, member, 60, "b", policy=Rolling(days=20))

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from app.db import Mongo, connect
 from app.seed import DEMO_PASSWORD, DEMO_PHONE
@@ -69,6 +69,18 @@ class Served:
         if SCREENS_COPY.parent.is_dir():
             SCREENS_COPY.mkdir(exist_ok=True)
             shutil.copy(path, SCREENS_COPY / path.name)
+
+
+def sign_in(
+    page: Page, served: Served, phone: str = DEMO_PHONE, password: str = DEMO_PASSWORD
+) -> None:
+    """Open the member page and sign in (by the fields' ids: the labels follow the language)."""
+    page.goto(f"{served.base}/m/")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    page.locator("#phone").fill(phone)
+    page.locator("#password").fill(password)
+    page.locator("#login [type=submit]").click()
+    expect(page.locator("#home")).to_be_visible()
 
 
 @pytest.fixture(scope="session")

@@ -227,15 +227,21 @@ def test_stock_moves_from_the_catalog_page(console: Page, served: Served) -> Non
     served.screenshot(console, "console-9-catalog")
 
 
+def _new_member(served: Served, name: str, key: str) -> str:
+    """A member created over the API by an operator; their global id."""
+    made = served.gql(
+        "mutation($i: CreateMemberInput!) { createMember(input: $i) { member { id } } }",
+        _admin(served, *SCOPES),
+        i={"name": name, "idempotencyKey": key},
+    )["createMember"]["member"]["id"]  # type: ignore[index]
+    return str(made)
+
+
 def test_clearing_a_members_points_shows_the_amount_before_it_applies(
     console: Page, served: Served
 ) -> None:
     token = _admin(served, *SCOPES)
-    made = served.gql(
-        "mutation($i: CreateMemberInput!) { createMember(input: $i) { member { id } } }",
-        token,
-        i={"name": "Zhao Qing", "idempotencyKey": "console-clear"},
-    )["createMember"]["member"]["id"]  # type: ignore[index]
+    made = _new_member(served, "Zhao Qing", "console-clear")
     served.gql(
         "mutation($i: AdjustPointsInput!) { adjustPoints(input: $i) { entry { points } } }",
         token, i={"memberId": made, "points": 300, "reason": "welcome", "idempotencyKey": "cc1"},
@@ -325,13 +331,8 @@ def test_a_file_no_import_could_read_is_refused_on_the_page(console: Page) -> No
 
 
 def test_the_member_view_shows_what_a_member_owes(console: Page, served: Served) -> None:
-    token = _admin(served, *SCOPES)
-    made = served.gql(
-        "mutation($i: CreateMemberInput!) { createMember(input: $i) { member { id } } }",
-        token,
-        i={"name": "Qian Li", "idempotencyKey": "console-debt"},
-    )["createMember"]["member"]["id"]  # type: ignore[index]
-    member_id = from_global_id(str(made), "Member")[1]
+    made = _new_member(served, "Qian Li", "console-debt")
+    member_id = from_global_id(made, "Member")[1]
 
     async def owe(mongo: Mongo) -> None:  # 90 earned and spent, then refunded: 90 owed
         clock = SystemClock()

@@ -17,7 +17,7 @@ from app.db import Mongo
 from app.ledger import earn, hold, reverse, spend
 from app.members.service import create_member
 from app.program.expiry import Inactivity, Rolling
-from tests.web.conftest import Served
+from tests.web.conftest import Served, sign_in
 
 PASSWORD = "points-page-password"
 
@@ -45,12 +45,7 @@ def _member(served: Served, phone: str, points: Callable[[Mongo, str], Awaitable
 
 
 def _sign_in(page: Page, served: Served, phone: str) -> None:
-    page.goto(f"{served.base}/m/")
-    expect(page.locator("body")).to_have_attribute("data-ready", "true")
-    page.locator("#phone").fill(phone)
-    page.locator("#password").fill(PASSWORD)
-    page.locator("#login [type=submit]").click()
-    expect(page.locator("#home")).to_be_visible()
+    sign_in(page, served, phone, PASSWORD)
 
 
 async def _owe_150(mongo: Mongo, member_id: str) -> None:
