@@ -84,11 +84,16 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("occurred_at", ASCENDING)]),
         IndexModel([("recorded_at", ASCENDING)]),
     ],
-    # The ledger's hourly rollup (app/reports/rollup.py): one document per hour, by _id.
+    # The ledger's hourly rollup (app/reports/rollup.py): one document per hour, by _id; and the
+    # pending points whose return window closes at an instant, by _id (app/reports/moves.py).
     "ledger_hours": [],
+    "ledger_maturities": [],
     "holds": [
         IndexModel([("member_id", ASCENDING), ("status", ASCENDING)]),
         IndexModel([("status", ASCENDING), ("expires_at", ASCENDING)]),
+        # Reports: holds opened or closed in a range (the liability's held points, moves.py).
+        IndexModel([("created_at", ASCENDING)]),
+        IndexModel([("closed_at", ASCENDING)]),
         IndexModel(
             [("idempotency_key", ASCENDING)],
             unique=True,

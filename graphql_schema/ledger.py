@@ -75,6 +75,11 @@ class LedgerEntry(Node):
     breakdown: list[EarnComponent] = strawberry.field(
         description="For EARN: how the points were computed, one row per rule that applied. Empty otherwise."
     )
+    debt_change: int = strawberry.field(
+        description="How this entry moved the points the member owes (balance.debt): positive "
+        "when a refund took back points already spent, negative when new or matured points paid "
+        "what was owed, else 0. The history's sum is the debt."
+    )
 
     @classmethod
     def from_model(cls, entry: Entry) -> LedgerEntry:
@@ -84,7 +89,7 @@ class LedgerEntry(Node):
             points=as_int(entry.points),
             balance_after=as_int(entry.balance_after),
             occurred_at=entry.occurred_at,
-            description=entry.description or _default_description(entry),
+            description=describe(entry),
             reference=entry.reference,
             breakdown=[
                 EarnComponent(
@@ -96,7 +101,28 @@ class LedgerEntry(Node):
                 )
                 for line in entry.breakdown
             ],
+            debt_change=entry.debt_change,
         )
+
+
+def describe(entry: Entry) -> str:
+    """What the member reads for an entry: its own words, and what it did to their debt.
+
+    The debt sentence is added here, not only where an entry is written, so that every entry that
+    moved the debt says so, whoever described it (a REVERSAL with an operator's reason, an earn
+    with an order number, a MATURE recorded before amounts were written into its text).
+    """
+    if entry.kind is EntryKindModel.MATURE:
+        text = "Pending points became available"  # the stored text names no amount
+    else:
+        text = entry.description or _default_description(entry)
+    if entry.debt_change > 0:
+        note = f"{entry.debt_change} owed, paid from your next points"  # as refund_description says
+    elif entry.debt_change < 0:
+        note = f"{-entry.debt_change} paid what you owed"
+    else:
+        return text
+    return text if note in text else f"{text}; {note}"
 
 
 def _default_description(entry: Entry) -> str:

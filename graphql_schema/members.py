@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from enum import Enum
+from typing import Annotated
 
 import strawberry
 from strawberry.permission import PermissionExtension
@@ -12,8 +13,10 @@ from app.auth.principals import PrincipalKind
 from app.ledger import get_balance
 from app.members.models import Member as MemberModel
 from app.members.models import MemberStatus
+from app.members.points import ExpiringPoints as ExpiringRow
 from app.members.points import expiring_points
 from app.members.service import InvalidProfile, MemberNotFound, update_profile
+from app.notifications.warnings import days_left
 from app.program.service import ProgramNotConfigured
 from graphql_schema.context import Info
 from graphql_schema.draws import DrawEntryConnection, draw_entries_page
@@ -38,12 +41,34 @@ MAX_EXPIRY_WINDOW_DAYS = 3660
 EXPIRING_POINTS_DOC = (
     "Points that will expire within the window, one row per expiry instant, soonest first."
 )
+# The contract fixes the field's own description: what it leaves out is said on the arguments.
+INCLUDE_PENDING_DOC = (
+    "Also count pending points (earned, inside a return window). Left out by default, as "
+    "balance.nextExpiry and the expiry warnings leave them out: they count the points the member "
+    "can spend now. Pending points expire at their instant too."
+)
+INCLUDE_HELD_DOC = (
+    "Also count points held by an unfinished checkout. Left out by default, as balance.nextExpiry "
+    "and the expiry warnings leave them out: spent if the checkout completes, counted again if it "
+    "is released before their instant (expired on release if after)."
+)
 
 
 @strawberry.type
 class ExpiringPoints:
     points: int
     expires_at: datetime
+    days_left: int = strawberry.field(
+        description="Whole days until expiresAt, rounded up, as the expiry warnings count them."
+    )
+
+    @classmethod
+    def of(cls, row: ExpiringRow, now: datetime) -> ExpiringPoints:
+        return cls(
+            points=as_int(row.points),
+            expires_at=row.expires_at,
+            days_left=days_left(row.expires_at, now),
+        )
 
 
 @strawberry.type
@@ -53,6 +78,11 @@ class Balance:
         description="Earned but not yet spendable (inside a return window)."
     )
     held: int = strawberry.field(description="Reserved by an unfinished checkout.")
+    debt: int = strawberry.field(
+        description="Points owed: a refund took back points the member had already spent. The "
+        "next points that become available (an earn, pending points maturing) pay it first; it is "
+        "never taken from available. Each history entry's debtChange says what made or paid it."
+    )
     lifetime_earned: int
     next_expiry: ExpiringPoints | None = strawberry.field(
         description="The soonest expiry among the available points, if any."
@@ -123,34 +153,45 @@ class Member(Node):
     @strawberry.field
     async def balance(self, info: Info) -> Balance:
         runtime = info.context.runtime
-        balance = await get_balance(runtime.mongo, self.member_id, runtime.clock.now())
+        now = runtime.clock.now()
+        balance = await get_balance(runtime.mongo, self.member_id, now)  # exact at `now`
         nxt = balance.next_expiry
         return Balance(
             available=as_int(balance.available),
             pending=as_int(balance.pending),
             held=as_int(balance.held),
+            debt=as_int(balance.debt),
             lifetime_earned=as_int(balance.lifetime_earned),
-            next_expiry=ExpiringPoints(points=as_int(nxt.points), expires_at=nxt.expires_at)
+            next_expiry=ExpiringPoints.of(ExpiringRow(nxt.points, nxt.expires_at), now)
             if nxt
             else None,
         )
 
     @strawberry.field(description=EXPIRING_POINTS_DOC)  # type: ignore[untyped-decorator]
-    async def expiring_points(self, info: Info, within_days: int = 30) -> list[ExpiringPoints]:
+    async def expiring_points(
+        self,
+        info: Info,
+        within_days: int = 30,
+        include_pending: Annotated[
+            bool, strawberry.argument(description=INCLUDE_PENDING_DOC)
+        ] = False,
+        include_held: Annotated[bool, strawberry.argument(description=INCLUDE_HELD_DOC)] = False,
+    ) -> list[ExpiringPoints]:
         if within_days < 0 or within_days > MAX_EXPIRY_WINDOW_DAYS:
             raise InvalidInput(
                 f"withinDays must be between 0 and {MAX_EXPIRY_WINDOW_DAYS}", field="withinDays"
             )
         runtime = info.context.runtime
+        now = runtime.clock.now()
         rows = await expiring_points(
             runtime.mongo,
             self.member_id,
-            now=runtime.clock.now(),
+            now=now,
             within=timedelta(days=within_days),
+            pending=include_pending,
+            held=include_held,
         )
-        return [
-            ExpiringPoints(points=as_int(row.points), expires_at=row.expires_at) for row in rows
-        ]
+        return [ExpiringPoints.of(row, now) for row in rows]
 
     @strawberry.field(description="The points ledger, newest first.")  # type: ignore[untyped-decorator]
     async def history(

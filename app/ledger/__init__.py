@@ -32,6 +32,7 @@ from app.ledger.errors import (
     ReversalExceedsEarn,
 )
 from app.ledger.expire import expire_due, mature_due
+from app.ledger.expiring import counted_lots, counted_points
 from app.ledger.freeze import close_account, set_frozen
 from app.ledger.holds import capture, get_hold, hold, release, release_expired_holds
 from app.ledger.models import (
@@ -104,6 +105,8 @@ __all__ = [
     "adjust",
     "capture",
     "clear",
+    "counted_lots",
+    "counted_points",
     "earn",
     "expire_due",
     "extend",

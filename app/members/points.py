@@ -1,5 +1,5 @@
 """Read-only views of a member's points that the ledger package does not offer (yet): one entry by id,
-and the available points grouped by expiry instant."""
+the points expiring by instant, and the soonest of them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from bson import ObjectId
 from bson.errors import InvalidId
 
 from app.db import Document, Mongo
-from app.ledger.models import Entry, LotStatus
+from app.ledger import Entry, counted_lots, counted_points
 
 
 @dataclass(frozen=True)
@@ -30,26 +30,21 @@ async def get_entry(mongo: Mongo, member_id: str, entry_id: str) -> Entry | None
 
 
 async def expiring_points(
-    mongo: Mongo, member_id: str, *, now: datetime, within: timedelta
+    mongo: Mongo,
+    member_id: str,
+    *,
+    now: datetime,
+    within: timedelta | None,
+    pending: bool = False,
+    held: bool = False,
 ) -> list[ExpiringPoints]:
-    """Spendable points of available lots expiring in (now, now + within], one row per instant, soonest first.
-
-    Held points are left out: they are already promised to a checkout.
-    """
+    """The member's points expiring in (now, now + within] (no window: any time after now), one
+    row per instant, soonest first, as app.ledger.expiring counts them: available, unreserved
+    points; pending and held points too when asked."""
+    until = None if within is None else now + within
     pipeline: list[Document] = [
-        {
-            "$match": {
-                "member_id": member_id,
-                "status": LotStatus.AVAILABLE.value,
-                "expires_at": {"$gt": now, "$lte": now + within},
-            }
-        },
-        {
-            "$group": {
-                "_id": "$expires_at",
-                "points": {"$sum": {"$subtract": ["$remaining", {"$ifNull": ["$held", 0]}]}},
-            }
-        },
+        {"$match": counted_lots(member_id, now, until, pending=pending)},
+        {"$group": {"_id": "$expires_at", "points": counted_points(held=held)}},
         {"$match": {"points": {"$gt": 0}}},
         {"$sort": {"_id": 1}},
     ]

@@ -1,10 +1,13 @@
 """Expiry warnings: for each lead time, each member and each expiry instant, exactly one warning.
 
-At `as_of`, points of live lots expiring within the longest lead time are summed per member and
-expiry instant. Each group gets a warning for the tightest lead time that already applies (points
+At `as_of`, the points expiring within the longest lead time are summed per member and expiry
+instant, counted as the member's `balance.nextExpiry` and `expiringPoints` count them (available,
+unreserved points: app/ledger/expiring.py), so a warning never names a number the member's own
+view contradicts. Each group gets a warning for the tightest lead time that already applies (points
 found 5 days before expiry get the 7-day warning, not a late 30-day one too); the dedupe key
 (member, instant, lead) is unique, so a rerun or a second worker inserts nothing more. Points that
-were spent, expired or held are not in the sum, so they are never warned about.
+were spent, expired, held or are still pending are not in the sum, so they are not warned about:
+pending points are, at the next run after they become available.
 """
 
 from __future__ import annotations
@@ -21,13 +24,13 @@ from pymongo.errors import BulkWriteError
 
 from app.clock import Clock
 from app.db import Document, Mongo
+from app.ledger import counted_lots, counted_points
 from app.notifications.outbox import enqueue
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LEAD_DAYS: tuple[int, ...] = (30, 7, 1)
 KIND = "expiry_warning"
-LIVE_STATUSES = ["available", "pending"]
 
 
 @dataclass(frozen=True)
@@ -79,16 +82,11 @@ async def issue_expiry_warnings(
     as_of = as_of or clock.now()
     horizon = as_of + timedelta(days=max(leads))
     pipeline: list[dict[str, Any]] = [
-        {
-            "$match": {
-                "status": {"$in": LIVE_STATUSES},
-                "expires_at": {"$gt": as_of, "$lte": horizon},
-            }
-        },
+        {"$match": counted_lots(None, as_of, horizon)},
         {
             "$group": {
                 "_id": {"member_id": "$member_id", "expires_at": "$expires_at"},
-                "points": {"$sum": {"$subtract": ["$remaining", {"$ifNull": ["$held", 0]}]}},
+                "points": counted_points(),
             }
         },
         {"$match": {"points": {"$gt": 0}}},
@@ -193,22 +191,10 @@ async def relevant_warnings(mongo: Mongo, member_id: str, now: datetime) -> list
     if not latest:
         return []
     remaining: dict[datetime, int] = {}
+    counted = counted_lots(member_id, now, None)
+    counted["expires_at"] = {"$in": list(latest)}  # each one after now, as found above
     async for group in await mongo["lots"].aggregate(
-        [
-            {
-                "$match": {
-                    "member_id": member_id,
-                    "status": {"$in": LIVE_STATUSES},
-                    "expires_at": {"$in": list(latest)},
-                }
-            },
-            {
-                "$group": {
-                    "_id": "$expires_at",
-                    "points": {"$sum": {"$subtract": ["$remaining", {"$ifNull": ["$held", 0]}]}},
-                }
-            },
-        ]
+        [{"$match": counted}, {"$group": {"_id": "$expires_at", "points": counted_points()}}]
     ):
         remaining[group["_id"]] = int(group["points"])
     warnings = []

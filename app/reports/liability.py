@@ -6,6 +6,11 @@ As of T, counting every entry that occurred at or before T (`occurred_at`; docs/
   Pending points (inside a return window) count: they are issued and owed unless a refund
   reverses them, and a refund's REVERSAL then takes them out. Held points count: they are the
   member's until a capture redeems them.
+- `pending` = the points of lots inside their return window at T (earned at or before T,
+  `available_at` after it); `held` = the points of holds open at T (created at or before T, not
+  closed by then); `available` = points − pending − held. Each is summed from moves in time like
+  the entries (app/reports/moves.py), so it is exact as of any past instant too; pending follows
+  the window, whenever a job marked the lots available (the accounts' counters do so only then).
 - `debt` = Σ debt_change: points members owe after refunds of points they had spent. A debt does
   not reduce the liability: it is paid only from points the member earns later.
 - `net_points` = Σ points = points − debt, the sum `jifen ledger verify` checks balances against.
@@ -46,6 +51,12 @@ class Liability:
     debt: int
     net_points: int
     value: PointValue
+    pending: int = 0
+    held: int = 0
+
+    @property
+    def available(self) -> int:
+        return self.points - self.pending - self.held
 
     @property
     def money(self) -> Decimal:
@@ -56,13 +67,14 @@ class Liability:
 
     def _row(self, label: datetime | date) -> tuple[datetime | date | int | Decimal | str, ...]:
         return (
-            label, self.points, self.debt, self.net_points, self.value.value, self.money,
-            self.value.currency, self.value.version,
+            label, self.points, self.available, self.pending, self.held, self.debt,
+            self.net_points, self.value.value, self.money, self.value.currency, self.value.version,
         )  # fmt: skip
 
 
 LIABILITY_HEADER = (
-    "as_of", "points", "debt", "net_points", "point_value", "money", "currency", "program_version",
+    "as_of", "points", "available", "pending", "held", "debt", "net_points", "point_value", "money",
+    "currency", "program_version",
 )  # fmt: skip
 
 
@@ -95,15 +107,16 @@ async def liability_until(mongo: Mongo, until: datetime) -> Liability:
     points whose expiry passed before it that the expiry job has not yet taken (one snapshot)."""
     history = await value_history(mongo)
 
-    async def read(session: AsyncClientSession) -> tuple[Totals | None, int]:
-        totals = (await ledger_totals(mongo, None, until, session=session)).get(None)
+    async def read(session: AsyncClientSession) -> tuple[Totals, int]:
+        totals = (await ledger_totals(mongo, None, until, split=True, session=session)).get(None)
         overdue = sum(points for _, points in await overdue_points(mongo, until, session))
-        return totals, overdue
+        return totals or Totals(), overdue
 
     totals, overdue = await mongo.transaction(read)
-    net = (0 if totals is None else totals.points) - overdue
-    debt = 0 if totals is None else totals.debt
-    return Liability(until - ONE_MS, net + debt, debt, net, history.before(until))
+    net, debt = totals.points - overdue, totals.debt
+    return Liability(
+        until - ONE_MS, net + debt, debt, net, history.before(until), totals.pending, totals.held
+    )
 
 
 async def liability_series(mongo: Mongo, first: date, last: date) -> LiabilitySeries:
@@ -114,28 +127,33 @@ async def liability_series(mongo: Mongo, first: date, last: date) -> LiabilitySe
 
     async def read(
         session: AsyncClientSession,
-    ) -> tuple[Totals | None, dict[Key, Totals], list[tuple[datetime, int]]]:
-        opening = (await ledger_totals(mongo, None, span.start, session=session)).get(None)
-        daily = await ledger_totals(mongo, span.start, span.end, Period.DAY, zone, session=session)
-        return opening, daily, await overdue_points(mongo, span.end, session)
+    ) -> tuple[Totals, dict[Key, Totals], list[tuple[datetime, int]]]:
+        opening = (await ledger_totals(mongo, None, span.start, split=True, session=session)).get(
+            None
+        )
+        daily = await ledger_totals(
+            mongo, span.start, span.end, Period.DAY, zone, split=True, session=session
+        )
+        return opening or Totals(), daily, await overdue_points(mongo, span.end, session)
 
     opening, daily, overdue = await mongo.transaction(read)
     by_date = {key.astimezone(zone).date(): sums for key, sums in daily.items() if key}
-    net = 0 if opening is None else opening.points
-    debt = 0 if opening is None else opening.debt
+    net, debt, pending, held = opening.points, opening.debt, opening.pending, opening.held
     days = []
     on = first
     while on <= last:
         sums = by_date.get(on)
         if sums is not None:
             net, debt = net + sums.points, debt + sums.debt
+            pending, held = pending + sums.pending, held + sums.held
         until = end_of_day(on, zone)
+        value = history.before(until)
         late = sum(points for at, points in overdue if at < until)  # not expired by the job yet
         days.append(
             (
                 on,
                 Liability(
-                    until - ONE_MS, net - late + debt, debt, net - late, history.before(until)
+                    until - ONE_MS, net - late + debt, debt, net - late, value, pending, held
                 ),
             )
         )

@@ -14,6 +14,13 @@ Without a rollup yet, or for a time zone whose local days do not start on a UTC 
 Nepal), it sums the entries of the range directly. Each part is grouped in the database per
 ($dateTrunc in the program's time zone) period and kind: only one row per period and kind comes
 back, never an entry.
+
+The liability's split (moves.py) is summed the same way, from the same snapshot, by the moves'
+own watermark: the buckets' pending and held moves of the whole hours; for the partial hours (or
+the whole range, where the buckets do not answer), the pending moves of entries up to the
+watermark that occurred there, the windows closing there (`ledger_maturities`) and the holds
+opened or closed there; and the moves of the tail, and of holds past the watermark. Without
+moves rolled up yet, every entry before the end.
 """
 
 from __future__ import annotations
@@ -28,8 +35,9 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.db import Document, Mongo
 from app.ledger import EntryKind
+from app.reports.moves import MATURITIES, held_sums, maturity_sums, pending_sums
 from app.reports.periods import UTC_ZONE, Period, hour_ceil, hour_floor, whole_hour_zone
-from app.reports.rollup import BUCKETS, entry_sums, watermark
+from app.reports.rollup import BUCKETS, entry_sums, watermarks
 
 KINDS = tuple(kind.value for kind in EntryKind)
 Key = datetime | None  # a period's first instant, or None for the whole range
@@ -44,10 +52,13 @@ class KindTotals:
 
 @dataclass(slots=True)
 class Totals:
-    """Sums of a set of entries: per kind, and the debt they moved (Σ debt_change)."""
+    """Sums of a set of entries: per kind, and the debt they moved (Σ debt_change); with the
+    split asked, what they and the holds moved pending and held points by (moves.py)."""
 
     kinds: dict[str, KindTotals] = field(default_factory=dict)
     debt: int = 0
+    pending: int = 0
+    held: int = 0
 
     def kind(self, kind: EntryKind) -> KindTotals:
         return self.kinds.get(kind.value, KindTotals())
@@ -86,27 +97,41 @@ async def ledger_totals(
     by: Period | None = None,
     zone: ZoneInfo = UTC_ZONE,
     *,
+    split: bool = False,
     session: AsyncClientSession | None = None,
 ) -> dict[Key, Totals]:
     """Sums of the entries with start ≤ occurred_at < end (no start: since the first), per
-    period of `by` in `zone` (keyed by its first instant, UTC), or in all (key None); in the
-    caller's `session` (its snapshot), or in a transaction of its own."""
+    period of `by` in `zone` (keyed by its first instant, UTC), or in all (key None); with
+    `split`, also the pending and held moves with their instant in the range; in the caller's
+    `session` (its snapshot), or in a transaction of its own."""
 
     async def work(session: AsyncClientSession) -> dict[Key, Totals]:
-        mark = await watermark(mongo, session)
+        mark, moved = await watermarks(mongo, session)
         totals: dict[Key, Totals] = {}
-        for collection, pipeline in _parts(mark, start, end, by, zone):
+        parts = [(c, p, _add_entry_row) for c, p in _parts(mark, start, end, by, zone)]
+        if split:
+            parts += [(c, p, _add_move_row) for c, p in _move_parts(moved, start, end, by, zone)]
+        for collection, pipeline, add in parts:
             cursor = await mongo[collection].aggregate(pipeline, session=session)
             async for row in cursor:
-                if collection == BUCKETS:
-                    _add_bucket_row(totals, row)
-                else:
-                    _add_entry_row(totals, row)
+                (_add_bucket_row if collection == BUCKETS else add)(totals, row)
         return totals
 
     if session is not None:
         return await work(session)
     return await mongo.transaction(work)
+
+
+def _hours(
+    mark: datetime | None, start: datetime | None, end: datetime, by: Period | None, zone: ZoneInfo
+) -> tuple[datetime | None, datetime] | None:
+    """The whole hours [low, high) of the range that the rollup's buckets answer for, if any."""
+    low = None if start is None else hour_ceil(start)
+    high = hour_floor(end)
+    whole = by is None or start is None or whole_hour_zone(zone, start, end)
+    if mark is None or not whole or (low is not None and low >= high):
+        return None
+    return low, high
 
 
 def _parts(
@@ -117,12 +142,11 @@ def _parts(
     zone: ZoneInfo,
 ) -> Iterator[tuple[str, list[Document]]]:
     key = period_key("$occurred_at", by, zone)
-    low = None if start is None else hour_ceil(start)
-    high = hour_floor(end)
-    whole = by is None or start is None or whole_hour_zone(zone, start, end)
-    if mark is None or not whole or (low is not None and low >= high):
+    hours = _hours(mark, start, end, by, zone)
+    if mark is None or hours is None:
         yield "ledger", entry_sums({"occurred_at": _between(start, end)}, key)
         return
+    low, high = hours
     yield BUCKETS, _bucket_sums(_between(low, high), by, zone)
     done = {"$lte": mark}
     if start is not None and low is not None and start < low:
@@ -135,12 +159,66 @@ def _parts(
     yield "ledger", entry_sums(tail, key)
 
 
+def _move_parts(
+    mark: datetime | None,
+    start: datetime | None,
+    end: datetime,
+    by: Period | None,
+    zone: ZoneInfo,
+) -> Iterator[tuple[str, list[Document]]]:
+    """The pending and held moves (moves.py) with their instant in [start, end) that the buckets
+    do not hold: those of the hours outside the buckets' range (the edges, or all of the range),
+    and those of entries and holds past `mark`, the moves' watermark."""
+
+    def key(date_field: str) -> Any:
+        return period_key(date_field, by, zone)
+
+    span = _between(start, end)
+    if mark is None:  # no rollup yet: every entry before the end, every hold move in the range
+        yield "ledger", pending_sums({"occurred_at": {"$lt": end}}, span, key)
+        for field in ("created_at", "closed_at"):
+            yield "holds", held_sums(field, span, key)
+        return
+    hours = _hours(mark, start, end, by, zone)
+    edges = [(start, end)] if hours is None else _outside(start, end, *hours)
+    for low, high in edges:
+        between = _between(low, high)
+        rolled = {"occurred_at": between, "recorded_at": {"$lte": mark}}
+        yield "ledger", pending_sums(rolled, None, key, ends=False)
+        yield MATURITIES, maturity_sums(between, key)
+    tail = {"recorded_at": {"$gt": mark}, "occurred_at": {"$lt": end}}
+    yield "ledger", pending_sums(tail, span, key)
+    unrolled = [_between(low, high) for low, high in edges]  # holds: an instant is its record
+    if hours is not None and mark < hours[1]:
+        low, high = hours
+        unrolled.append(
+            {"$gt": mark, "$lt": high} if low is None or mark >= low else _between(low, high)
+        )
+    for at in unrolled:
+        for field in ("created_at", "closed_at"):
+            yield "holds", held_sums(field, at, key)
+
+
+def _outside(
+    start: datetime | None, end: datetime, low: datetime | None, high: datetime
+) -> list[tuple[datetime | None, datetime]]:
+    """The parts of [start, end) outside the whole hours [low, high)."""
+    edges: list[tuple[datetime | None, datetime]] = []
+    if start is not None and low is not None and start < low:
+        edges.append((start, low))
+    if high < end:
+        edges.append((high, end))
+    return edges
+
+
 def _between(start: datetime | None, end: datetime) -> Document:
     return {"$lt": end} if start is None else {"$gte": start, "$lt": end}
 
 
 def _bucket_sums(hours: Document, by: Period | None, zone: ZoneInfo) -> list[Document]:
     group: Document = {"_id": period_key("$_id", by, zone), "debt": {"$sum": "$debt"}}
+    group["pending"] = {"$sum": "$pending"}
+    group["held"] = {"$sum": "$held"}
     for kind in KINDS:
         for name in ("credit", "debit", "count"):
             group[f"{kind}_{name}"] = {"$sum": f"$kinds.{kind}.{name}"}
@@ -150,6 +228,8 @@ def _bucket_sums(hours: Document, by: Period | None, zone: ZoneInfo) -> list[Doc
 def _add_bucket_row(totals: dict[Key, Totals], row: Document) -> None:
     sums = totals.setdefault(row["_id"], Totals())
     sums.debt += row["debt"]
+    sums.pending += row["pending"]
+    sums.held += row["held"]
     for kind in KINDS:
         count = row[f"{kind}_count"]
         if count:
@@ -160,3 +240,9 @@ def _add_entry_row(totals: dict[Key, Totals], row: Document) -> None:
     sums = totals.setdefault(row["_id"]["p"], Totals())
     sums.debt += row["debt"]
     sums.add(row["_id"]["k"], row["credit"], row["debit"], row["count"])
+
+
+def _add_move_row(totals: dict[Key, Totals], row: Document) -> None:
+    sums = totals.setdefault(row["_id"], Totals())
+    sums.pending += row.get("pending", 0)
+    sums.held += row.get("held", 0)

@@ -44,6 +44,16 @@ class LiabilityReport:
         description="Available + pending + held points at asOf: Σ (points + debt change) of "
         "every entry that occurred by then."
     )
+    available: BigInt = strawberry.field(
+        description="Of points, those members could spend at asOf: points − pending − held."
+    )
+    pending: BigInt = strawberry.field(
+        description="Of points, those inside a return window at asOf (earned by then, available "
+        "after it), whenever a job marked them available."
+    )
+    held: BigInt = strawberry.field(
+        description="Of points, those reserved at asOf by a checkout's hold open then."
+    )
     debt: BigInt = strawberry.field(description="Points members owe after refunds; not netted.")
     net_points: BigInt = strawberry.field(description="Σ entry points: points − debt.")
     point_value: str = strawberry.field(description="Money one point was worth at asOf.")
@@ -55,7 +65,8 @@ class LiabilityReport:
     @classmethod
     def of(cls, found: reports.Liability) -> LiabilityReport:
         return cls(
-            as_of=found.as_of, points=BigInt(found.points), debt=BigInt(found.debt),
+            as_of=found.as_of, points=BigInt(found.points), available=BigInt(found.available),
+            pending=BigInt(found.pending), held=BigInt(found.held), debt=BigInt(found.debt),
             net_points=BigInt(found.net_points), point_value=f"{found.value.value:f}",
             money=f"{found.money:f}", currency=found.value.currency,
             program_version=found.value.version, report=found,

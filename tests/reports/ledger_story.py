@@ -1,6 +1,6 @@
 """A ledger built by the ledger's own operations over five months, and an independent reading of
-it: the tests compare the reports with sums taken here from the raw `ledger` and `program`
-documents, without app.reports."""
+it: the tests compare the reports with sums taken here from the raw `ledger`, `lots`, `holds` and
+`program` documents, without app.reports."""
 
 from __future__ import annotations
 
@@ -10,7 +10,20 @@ from zoneinfo import ZoneInfo
 
 from app.clock import FrozenClock
 from app.db import Mongo
-from app.ledger import adjust, clear, earn, expire_due, hold, mature_due, reverse, spend
+from app.ledger import (
+    adjust,
+    capture,
+    clear,
+    earn,
+    expire_due,
+    extend,
+    hold,
+    mature_due,
+    release,
+    release_expired_holds,
+    reverse,
+    spend,
+)
 from app.program.expiry import Rolling
 from app.program.service import save_program
 from tests.api.gql import PROGRAM
@@ -28,8 +41,10 @@ def at(day: date, hour: int = 9) -> datetime:
 
 
 async def build_story(mongo: Mongo, clock: FrozenClock, *, until: date = date(2026, 5, 20)) -> None:
-    """Earns, spends, expiries, refunds with debt, matured debt payment, adjustments, 清零, a
-    hold, a late posting; at least one of each on several dates, up to `until`."""
+    """Earns, spends, expiries, refunds with debt, matured debt payment, adjustments, 清零, holds
+    (open, released, captured in part, lapsed), late postings; pending points refunded, cleared,
+    expired and paying a debt at once, their windows closing inside hours; at least one of each
+    on several dates, up to `until`."""
     steps = sorted(_steps(), key=lambda step: step[0])
     for when, action in steps:
         if when.date() > until:
@@ -60,6 +75,32 @@ def _steps() -> list[tuple[datetime, object]]:
         first = await mongo["ledger"].find_one({"idempotency_key": "d-earn"})
         assert first is not None
         await reverse(mongo, clock, entry_id=str(first["_id"]), idempotency_key="d-refund")
+
+    def refund(key: str, points: int | None = None):  # type: ignore[no-untyped-def]
+        async def run(mongo: Mongo, clock: FrozenClock) -> None:
+            first = await mongo["ledger"].find_one({"idempotency_key": key})
+            assert first is not None
+            await reverse(mongo, clock, entry_id=str(first["_id"]), points=points,
+                          idempotency_key=f"{key}-refund")  # fmt: skip
+
+        return run
+
+    def end_hold(key: str, points: int | None = None):  # type: ignore[no-untyped-def]
+        """Capture `points` of the hold made under `key`, or release it (None)."""
+
+        async def run(mongo: Mongo, clock: FrozenClock) -> None:
+            made = await mongo["holds"].find_one({"idempotency_key": key})
+            assert made is not None
+            if points is None:
+                await release(mongo, clock, hold_id=str(made["_id"]))
+            else:
+                await capture(mongo, clock, hold_id=str(made["_id"]), points=points,
+                              idempotency_key=f"{key}-capture")  # fmt: skip
+
+        return run
+
+    def minute(day: date, hour: int, minutes: int) -> datetime:
+        return at(day, hour) + timedelta(minutes=minutes)
 
     who = {"actor": "admin:ops"}
     steps: list[tuple[datetime, object]] = [
@@ -95,6 +136,57 @@ def _steps() -> list[tuple[datetime, object]]:
         (at(date(2026, 5, 18)), op(earn, member_id="e", points=700, idempotency_key="e-late",
                                    earned_at=at(date(2026, 3, 3), 2))),
     ]  # fmt: skip
+    # Holds opened and closed inside hours: released, captured in part, lapsed (the job).
+    steps += [
+        (minute(date(2026, 2, 1), 11, 11), op(hold, member_id="a", points=50,
+                                              ttl=timedelta(days=1), idempotency_key="a-h1")),
+        (minute(date(2026, 2, 1), 15, 40), end_hold("a-h1")),
+        (minute(date(2026, 3, 11), 10, 20), op(hold, member_id="c", points=100,
+                                               ttl=timedelta(hours=1), idempotency_key="c-h")),
+        (minute(date(2026, 3, 11), 10, 50), end_hold("c-h", 60)),
+        (minute(date(2026, 3, 20), 9, 30), op(hold, member_id="a", points=30,
+                                              ttl=timedelta(hours=1), idempotency_key="a-h2")),
+        (minute(date(2026, 3, 21), 9, 5), op(release_expired_holds)),
+    ]  # fmt: skip
+    # Pending points: paying a debt at once, refunded in part, cleared, expired, all while
+    # pending; their windows close inside hours; and two posted late, one still pending.
+    steps += [
+        (minute(date(2026, 4, 2), 10, 0), op(earn, member_id="i", points=100,
+                                             idempotency_key="i-1")),
+        (minute(date(2026, 4, 2), 11, 0), op(spend, member_id="i", points=100,
+                                             idempotency_key="i-s")),
+        (minute(date(2026, 4, 2), 12, 0), refund("i-1")),  # 100 owed
+        (minute(date(2026, 4, 3), 10, 45), op(earn, member_id="i", points=250,
+                                              idempotency_key="i-2",
+                                              available_at=minute(date(2026, 4, 10), 10, 45))),
+        (minute(date(2026, 4, 14), 13, 5), op(earn, member_id="f", points=300,
+                                              idempotency_key="f-1", policy=Rolling(days=60),
+                                              available_at=minute(date(2026, 4, 20), 10, 30))),
+        (minute(date(2026, 4, 15), 16, 20), refund("f-1", 100)),
+        # an EXTEND lists the pending lot it moved, taking nothing from it
+        (minute(date(2026, 4, 16), 9, 40), op(extend, member_id="f", until=at(date(2026, 7, 1)),
+                                              reason="goodwill", actor="admin:ops",
+                                              idempotency_key="f-x")),
+        (minute(date(2026, 4, 20), 8, 10), op(earn, member_id="g", points=200,
+                                              idempotency_key="g-1",
+                                              available_at=minute(date(2026, 5, 1), 14, 15))),
+        (minute(date(2026, 4, 22), 17, 35), op(clear, member_id="g", reason="清零",
+                                               idempotency_key="g-c", actor="admin:ops")),
+        (minute(date(2026, 4, 22), 18, 0), op(spend, member_id="f", points=50,
+                                              idempotency_key="f-s")),
+        (minute(date(2026, 4, 25), 9, 20), op(earn, member_id="h", points=150,
+                                              idempotency_key="h-1", policy=Rolling(days=2),
+                                              available_at=at(date(2026, 4, 28)))),
+        (minute(date(2026, 4, 27), 12, 0), op(expire_due)),  # h's points, still pending
+        (minute(date(2026, 5, 18), 10, 10), op(earn, member_id="e", points=120,
+                                               idempotency_key="e-pend",
+                                               earned_at=minute(date(2026, 5, 16), 8, 0),
+                                               available_at=minute(date(2026, 5, 23), 8, 0))),
+        (minute(date(2026, 5, 18), 10, 20), op(earn, member_id="e", points=90,
+                                               idempotency_key="e-closed",
+                                               earned_at=minute(date(2026, 4, 14), 8, 0),
+                                               available_at=minute(date(2026, 4, 21), 7, 30))),
+    ]  # fmt: skip
     return steps
 
 
@@ -116,6 +208,42 @@ async def recount(mongo: Mongo, until: datetime) -> tuple[int, int, Decimal]:
         Decimal("0.01"), rounding=ROUND_HALF_UP
     )
     return points, debt, money
+
+
+async def recount_split(mongo: Mongo, until: datetime) -> tuple[int, int, int]:
+    """(available, pending, held) just before `until`, lot by lot and hold by hold from the raw
+    documents: a lot holds what its source entry gave it (less the debt that paid at once) from
+    when that entry occurred, less every share other entries took from it by then (an EXTEND
+    takes nothing); it is pending from its earn until its `available_at`, else available, its
+    held part aside; a hold holds its points from its creation until it closes."""
+    entries = {entry["_id"]: entry async for entry in mongo["ledger"].find({})}
+    shares: dict[object, list[tuple[dict, int]]] = {}
+    for entry in entries.values():
+        for share in entry.get("lots", []):
+            shares.setdefault(share["lot_id"], []).append((entry, share["points"]))
+    held = 0
+    async for made in mongo["holds"].find({}):
+        closed = made.get("closed_at")
+        if made["created_at"] < until and (closed is None or closed >= until):
+            held += made["points"]
+    pending = unreserved = 0
+    async for lot in mongo["lots"].find({}):
+        source = entries[lot["source_entry_id"]]
+        if source["occurred_at"] >= until:
+            continue
+        moved = shares[lot["_id"]]
+        paid_later = sum(n for entry, n in moved if entry["kind"] == "MATURE")
+        given = sum(n for entry, n in moved if entry is source) - (lot["debt_paid"] - paid_later)
+        taken = sum(
+            n
+            for entry, n in moved
+            if entry is not source and entry["kind"] != "EXTEND" and entry["occurred_at"] < until
+        )
+        if lot["earned_at"] < until <= lot["available_at"]:
+            pending += given - taken
+        else:
+            unreserved += given - taken
+    return unreserved - held, pending, held
 
 
 def end_of(day: date) -> datetime:

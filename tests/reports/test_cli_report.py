@@ -13,7 +13,7 @@ from pathlib import Path
 from app.clock import FrozenClock
 from app.db import Mongo
 from tests.processes import JIFEN, jifen_env
-from tests.reports.ledger_story import build_story, end_of, recount
+from tests.reports.ledger_story import build_story, end_of, recount, recount_split
 
 
 def report(
@@ -35,6 +35,8 @@ async def test_liability_and_issuance_as_csv(
     points, debt, money = await recount(mongo, end_of(date(2026, 3, 31)))
     assert (int(row["points"]), int(row["debt"]), row["money"]) == (points, debt, f"{money:f}")
     assert row["as_of"] == "2026-03-31T15:59:59.999000+00:00"
+    split = tuple(int(row[name]) for name in ("available", "pending", "held"))
+    assert split == await recount_split(mongo, end_of(date(2026, 3, 31)))
 
     args = ("issuance", "--from", "2026-01-01", "--to", "2026-05-31", "--by", "month", "--csv")
     done = report(mongo_url, db_name, tmp_path, *args)

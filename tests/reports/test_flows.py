@@ -98,8 +98,10 @@ async def test_a_zone_half_an_hour_off_utc_counts_its_own_days(
 async def test_breakage_is_expired_over_issued(mongo: Mongo, clock: FrozenClock) -> None:
     await build_story(mongo, clock)
     report = await breakage(mongo, FIRST, LAST)
-    assert (report.issued, report.expired) == (1000 + 2000 + 500 + 700 + 1000 + 100 + 400, 700)
-    assert report.rate == Decimal("0.1228")  # 700 / 5700, to four places
+    earned = 1000 + 2000 + 500 + 700 + 1000 + 100 + 400
+    earned += 100 + 250 + 300 + 200 + 150 + 120 + 90  # the story's pending points and late posts
+    assert (report.issued, report.expired) == (earned, 700 + 150)
+    assert report.rate == Decimal("0.1230")  # 850 / 6910, to four places
     empty = await breakage(mongo, date(2025, 1, 1), date(2025, 1, 31))
     assert empty.rate is None
 

@@ -1,16 +1,21 @@
 """Outstanding liability as of past dates equals a recomputation from the raw ledger entries,
-with the point value of the program version in force at each date."""
+with the point value of the program version in force at each date; and so does its split into
+available, pending and held points, recounted from the raw lots and holds, at every instant
+something moved."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from app.clock import FrozenClock
 from app.db import Mongo
 from app.importer import import_files
-from app.reports import liability_as_of, liability_series, roll_up_ledger
-from tests.reports.ledger_story import at, build_story, end_of, recount
+from app.ledger import mature_due
+from app.reports import Liability, liability_as_of, liability_series, roll_up_ledger
+from tests.reports.ledger_story import at, build_story, end_of, recount, recount_split
+
+ONE_MS = timedelta(milliseconds=1)
 
 DATES = (date(2026, 2, 12), date(2026, 3, 31), date(2026, 5, 19))
 INSTANTS = (
@@ -20,16 +25,38 @@ INSTANTS = (
 )
 
 
+async def assert_split(mongo: Mongo, report: Liability, until: datetime) -> None:
+    """The report's available, pending and held are the raw documents' recount, and add up."""
+    recounted = await recount_split(mongo, until)
+    assert (report.available, report.pending, report.held) == recounted, until
+    assert report.available + report.pending + report.held == report.points
+
+
 async def assert_reconciled(mongo: Mongo, clock: FrozenClock) -> None:
     for day in DATES:
         report = await liability_as_of(mongo, clock, on=day)
         points, debt, money = await recount(mongo, end_of(day))
         assert (report.points, report.debt, report.money) == (points, debt, money), day
         assert report.net_points == points - debt
+        await assert_split(mongo, report, end_of(day))
     for instant in INSTANTS:  # inside an hour: the rollup's edges; T itself is counted
         report = await liability_as_of(mongo, clock, at=instant)
-        recounted = await recount(mongo, instant + timedelta(milliseconds=1))
+        recounted = await recount(mongo, instant + ONE_MS)
         assert (report.points, report.debt, report.money) == recounted, instant
+        await assert_split(mongo, report, instant + ONE_MS)
+
+
+async def moments(mongo: Mongo) -> list[datetime]:
+    """Every instant at which something moved points between available, pending and held (an
+    entry, a window closing, a hold opening or closing), and the millisecond before each."""
+    found: set[datetime] = set()
+    async for entry in mongo["ledger"].find({}, {"occurred_at": 1}):
+        found.add(entry["occurred_at"])
+    async for lot in mongo["lots"].find({}, {"earned_at": 1, "available_at": 1}):
+        found |= {lot["earned_at"], lot["available_at"]}
+    async for made in mongo["holds"].find({}, {"created_at": 1, "closed_at": 1}):
+        found |= {made["created_at"], *([made["closed_at"]] if made.get("closed_at") else [])}
+    return sorted(found | {instant - ONE_MS for instant in found})
 
 
 async def test_liability_as_of_three_past_dates_equals_the_raw_ledger(
@@ -123,3 +150,66 @@ async def test_an_import_after_the_rollup_is_in_every_liability(
     now = await liability_as_of(mongo, clock)
     accounts = await mongo["accounts"].find().to_list(None)
     assert now.points == sum(a["available"] + a["pending"] + a["held"] for a in accounts)
+
+
+async def test_available_pending_and_held_are_exact_at_every_instant_something_moved(
+    mongo: Mongo, clock: FrozenClock
+) -> None:
+    """With no rollup, with one whose watermark sits mid-story (part of the ledger in the hours,
+    the rest in the tail), and with all of it rolled up: the same split at every instant."""
+    await build_story(mongo, clock, until=date(2026, 4, 16))
+    clock.set(clock.now() + timedelta(days=1))
+    await roll_up_ledger(mongo, clock)  # the watermark: 16 April, inside f's window
+    await build_story(mongo, clock)
+    clock.set(clock.now() + timedelta(days=10))  # e-pend's window has closed too
+    instants = await moments(mongo)
+    assert len(instants) > 60
+    for rolled in (False, True):
+        for instant in instants:
+            await assert_split(
+                mongo, await liability_as_of(mongo, clock, at=instant), instant + ONE_MS
+            )
+        if not rolled:
+            assert await roll_up_ledger(mongo, clock) > 0
+    seen = [await liability_as_of(mongo, clock, at=instant) for instant in instants]
+    assert max(report.pending for report in seen) > 0 and max(r.held for r in seen) > 0
+
+
+async def test_the_split_now_is_what_the_accounts_hold_once_their_windows_caught_up(
+    mongo: Mongo, clock: FrozenClock
+) -> None:
+    """The accounts' counters move a lot out of pending when a job or an operation reaches it;
+    the report follows the window itself: the two agree once the job has run."""
+    await build_story(mongo, clock)
+    clock.set(at(date(2026, 5, 24)))  # e-pend's window (23 May) has closed
+    report = await liability_as_of(mongo, clock)
+    accounts = await mongo["accounts"].find().to_list(None)
+    assert report.pending < sum(a["pending"] for a in accounts)  # not caught up yet
+    await mature_due(mongo, clock)
+    accounts = await mongo["accounts"].find().to_list(None)
+    assert (report.available, report.pending, report.held) == (
+        sum(a["available"] for a in accounts),
+        sum(a["pending"] for a in accounts),
+        sum(a["held"] for a in accounts),
+    )
+    assert report.held == 200  # a's hold of 3 May, open for 30 days
+
+
+async def test_a_rollup_kept_before_the_split_existed_catches_up_on_it(
+    mongo: Mongo, clock: FrozenClock
+) -> None:
+    """Hours rolled up by a version that summed the entries only (no moves, no moves watermark):
+    the split reads the raw entries until the next run has added the moves, in small slices,
+    from the first entry; the entries' sums are not added twice."""
+    await build_story(mongo, clock)
+    clock.set(clock.now() + timedelta(days=2))
+    entries = await roll_up_ledger(mongo, clock)
+    await mongo["meta"].update_one({"_id": "ledger_hours"}, {"$unset": {"moves_watermark": ""}})
+    await mongo["ledger_hours"].update_many({}, {"$unset": {"pending": "", "held": ""}})
+    await mongo["ledger_maturities"].delete_many({})
+    await assert_reconciled(mongo, clock)  # the moves from the raw entries meanwhile
+    assert await roll_up_ledger(mongo, clock, slice_size=7) == 0  # no entry counted again
+    assert await mongo["ledger_maturities"].count_documents({}) > 0
+    await assert_reconciled(mongo, clock)
+    hours = await mongo["ledger_hours"].find().to_list(None)
+    assert sum(hour["count"] for hour in hours) == entries

@@ -24,15 +24,16 @@ from tests.partners.api import (
     purchase_input,
     with_campaign,
 )
-from tests.reports.ledger_story import build_story, end_of, recount
+from tests.reports.ledger_story import build_story, end_of, recount, recount_split
 
 LIABILITY = """query($date: Date) { reports { liability(date: $date) {
-  asOf points debt netPoints pointValue money currency programVersion csv } } }"""
+  asOf points available pending held debt netPoints pointValue money currency programVersion
+  csv } } }"""
 FLOW = """query($from: Date!, $to: Date!, $by: ReportPeriod!) { reports {
   pointsFlow(from: $from, to: $to, by: $by) { by csv rows { period start end issued redeemed
     expired adjustedIn adjustedOut reversed cleared net entries } } } }"""
 SERIES = """query($from: Date!, $to: Date!) { reports { liabilitySeries(from: $from, to: $to) {
-  csv days { date liability { points money pointValue } } } } }"""
+  csv days { date liability { points available pending held money pointValue } } } } }"""
 OTHERS = """query($from: Date!, $to: Date!) { reports {
   breakage(from: $from, to: $to) { from to issued expired rate csv }
   earnByRule(from: $from, to: $to) { csv rows { rule campaign points rows } }
@@ -92,6 +93,19 @@ async def test_the_liability_as_of_three_dates_over_http_equals_the_raw_ledger(
         assert (int(row["points"]), row["money"], row["point_value"]) == (
             points, f"{money:f}", found["pointValue"],
         )  # fmt: skip
+        split = await recount_split(runtime.mongo, end_of(day))
+        assert (found["available"], found["pending"], found["held"]) == split
+        assert tuple(int(row[name]) for name in ("available", "pending", "held")) == split
+    series = await reports(client, admin, SERIES, {"from": "2026-04-13", "to": "2026-04-21"})
+    days = series["liabilitySeries"]["days"]
+    rows = table(series["liabilitySeries"]["csv"])
+    for day, row in zip(days, rows, strict=True):  # f's and i's windows, g's, h's and more
+        split = await recount_split(runtime.mongo, end_of(date.fromisoformat(day["date"])))
+        shown = day["liability"]
+        assert (shown["available"], shown["pending"], shown["held"]) == split, day["date"]
+        assert tuple(int(row[name]) for name in ("available", "pending", "held")) == split
+        assert int(row["points"]) == shown["points"] == sum(split)
+    assert {day["liability"]["pending"] > 0 for day in days} == {True, False}
     series = await reports(client, admin, SERIES, {"from": "2026-02-28", "to": "2026-03-02"})
     days = series["liabilitySeries"]["days"]
     assert [d["liability"]["pointValue"] for d in days] == ["0.01", "0.015", "0.015"]

@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Response, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Request,
+    Response,
+    expect,
+    sync_playwright,
+)
 
+from app.db import Mongo, connect
 from app.seed import DEMO_PASSWORD, DEMO_PHONE
 from tests.processes import JIFEN, api_process, jifen_env
+
+T = TypeVar("T")
 
 SCREENS_COPY = Path("/work/notes/screens")  # for the integrator to look at; written if it exists
 
@@ -37,6 +51,20 @@ class Served:
         assert "errors" not in body, body
         data: dict[str, object] = body["data"]
         return data
+
+    def arrange(self, work: Callable[[Mongo], Awaitable[T]]) -> T:
+        """Run `work` on the served database (the product's own services, as the worker or the
+        ledger would), in a thread of its own: Playwright's sync API owns this thread's loop."""
+
+        async def run() -> T:
+            mongo = connect(self.env["JIFEN_MONGODB_URL"], self.env["JIFEN_DB_NAME"])
+            try:
+                return await work(mongo)
+            finally:
+                await mongo.close()
+
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, run()).result()
 
     def member_token(self) -> str:
         query = "mutation($i: LogInInput!) { logIn(input: $i) { session { accessToken } } }"
@@ -72,6 +100,18 @@ def errors_of(page: Page) -> list[str]:
     page.on("requestfailed", failed)
     page.on("response", answered)
     return errors
+
+
+def sign_in(
+    page: Page, served: Served, phone: str = DEMO_PHONE, password: str = DEMO_PASSWORD
+) -> None:
+    """Open the member page and sign in (by the fields' ids: the labels follow the language)."""
+    page.goto(f"{served.base}/m/")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    page.locator("#phone").fill(phone)
+    page.locator("#password").fill(password)
+    page.locator("#login [type=submit]").click()
+    expect(page.locator("#home")).to_be_visible()
 
 
 @pytest.fixture(scope="session")

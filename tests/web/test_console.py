@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,9 +10,10 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from app.clock import SystemClock
-from app.db import connect
+from app.db import Mongo
 from app.importer.jobs import run_due_import
-from graphql_schema.ids import to_global_id
+from app.ledger import earn, reverse, spend
+from graphql_schema.ids import from_global_id, to_global_id
 from tests.web.conftest import Served
 
 SCOPES = (
@@ -229,15 +228,21 @@ def test_stock_moves_from_the_catalog_page(console: Page, served: Served) -> Non
     served.screenshot(console, "console-9-catalog")
 
 
+def _new_member(served: Served, name: str, key: str) -> str:
+    """A member created over the API by an operator; their global id."""
+    made = served.gql(
+        "mutation($i: CreateMemberInput!) { createMember(input: $i) { member { id } } }",
+        _admin(served, *SCOPES),
+        i={"name": name, "idempotencyKey": key},
+    )["createMember"]["member"]["id"]  # type: ignore[index]
+    return str(made)
+
+
 def test_clearing_a_members_points_shows_the_amount_before_it_applies(
     console: Page, served: Served
 ) -> None:
     token = _admin(served, *SCOPES)
-    made = served.gql(
-        "mutation($i: CreateMemberInput!) { createMember(input: $i) { member { id } } }",
-        token,
-        i={"name": "Zhao Qing", "idempotencyKey": "console-clear"},
-    )["createMember"]["member"]["id"]  # type: ignore[index]
+    made = _new_member(served, "Zhao Qing", "console-clear")
     served.gql(
         "mutation($i: AdjustPointsInput!) { adjustPoints(input: $i) { entry { points } } }",
         token, i={"memberId": made, "points": 300, "reason": "welcome", "idempotencyKey": "cc1"},
@@ -272,16 +277,11 @@ def _run_uploaded_imports(served: Served) -> None:
     """The worker's pass over uploaded imports (only that job, not the whole worker, which would
     also expire and mature the shared demo's points under the other tests)."""
 
-    async def run() -> None:
-        mongo = connect(served.env["JIFEN_MONGODB_URL"], served.env["JIFEN_DB_NAME"])
-        try:
-            while await run_due_import(mongo, SystemClock(), owner="console-test") is not None:
-                pass
-        finally:
-            await mongo.close()
+    async def run(mongo: Mongo) -> None:
+        while await run_due_import(mongo, SystemClock(), owner="console-test") is not None:
+            pass
 
-    with ThreadPoolExecutor(1) as pool:  # Playwright's sync API owns this thread's event loop
-        pool.submit(asyncio.run, run()).result()
+    served.arrange(run)
 
 
 def test_an_import_is_uploaded_followed_to_its_summary_and_refused_rows(
@@ -329,3 +329,35 @@ def test_a_file_no_import_could_read_is_refused_on_the_page(console: Page) -> No
     console.get_by_role("button", name="Upload and import").click()
     expect(console.locator("#import-error")).to_contain_text("members: not UTF-8 text")
     expect(console.locator("#import-status")).to_have_count(0)
+
+
+def test_the_member_view_shows_what_a_member_owes(console: Page, served: Served) -> None:
+    made = _new_member(served, "Qian Li", "console-debt")
+    member_id = from_global_id(made, "Member")[1]
+
+    async def owe(mongo: Mongo) -> None:  # 90 earned and spent, then refunded: 90 owed
+        clock = SystemClock()
+        earned = await earn(mongo, clock, member_id=member_id, points=90, idempotency_key="cd1")
+        await spend(mongo, clock, member_id=member_id, points=90, idempotency_key="cd2")
+        await reverse(mongo, clock, entry_id=earned.id, idempotency_key="cd3")
+
+    served.arrange(owe)
+    console.goto(f"{served.base}/console/#/members/{made}")
+    expect(console.locator("#member-available")).to_have_text("0")
+    expect(console.locator("#member-debt")).to_have_text("90")
+
+
+def test_the_liability_report_splits_available_pending_and_held(
+    console: Page, served: Served
+) -> None:
+    console.get_by_role("link", name="Reports").click()
+    expect(console.locator("#report-body table tbody tr").first).to_be_visible()
+    console.locator("#report-name").select_option("liabilitySeries")
+    console.get_by_role("button", name="Show").click()
+    expect(console.locator("#report-csv")).to_have_attribute("download", "liabilitySeries.csv")
+    header = console.locator("#report-body table thead th")
+    expect(header).to_contain_text(["date", "points", "available", "pending", "held", "debt"])
+    last = console.locator("#report-body table tbody tr").last.locator("td")
+    points, available, pending, held = (int(last.nth(n).inner_text()) for n in range(1, 5))
+    assert points == available + pending + held > 0
+    served.screenshot(console, "console-12-liability-split")

@@ -11,8 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import Browser, Page, WebSocketRoute, expect
 
-from app.seed import DEMO_PASSWORD, DEMO_PHONE
-from tests.web.conftest import Served
+from tests.web.conftest import Served, sign_in
 
 ACCESS_TTL_MINUTES = 15  # JIFEN_ACCESS_TOKEN_TTL_SECONDS' default; the page refreshes 1 min before
 
@@ -55,12 +54,7 @@ def _wait_until(page: Page, condition: Callable[[], bool], timeout_ms: int = 15_
 
 def _sign_in(page: Page, served: Served, sockets: Sockets) -> None:
     page.route_web_socket("**/graphql", sockets.route)
-    page.goto(f"{served.base}/m/")
-    expect(page.locator("body")).to_have_attribute("data-ready", "true")
-    page.locator("#phone").fill(DEMO_PHONE)
-    page.locator("#password").fill(DEMO_PASSWORD)
-    page.locator("#login [type=submit]").click()
-    expect(page.locator("#home")).to_be_visible()
+    sign_in(page, served)
     _wait_until(page, lambda: len(sockets.tokens) == 1)
 
 

@@ -5,7 +5,7 @@ import { gql, idempotencyKey } from "./api.js";
 import { formatDate, t } from "./i18n.js";
 
 const MEMBER = `query($id: ID!) { member(id: $id) { id memberNo name phone joinedAt status tier { name }
-  balance { available pending held lifetimeEarned nextExpiry { points expiresAt } }
+  balance { available pending held debt lifetimeEarned nextExpiry { points expiresAt } }
   expiringPoints(withinDays: 365) { points expiresAt }
   history(first: 20) { edges { node { id kind points balanceAfter occurredAt description
     breakdown { rule description points lineId } } } } } }`;
@@ -53,6 +53,7 @@ async function showMember(id) {
         h("dt", {}, t("status")), h("dd", { id: "member-status" }, t(member.status)),
         h("dt", {}, t("available")), h("dd", { id: "member-available" }, b.available),
         h("dt", {}, t("pending")), h("dd", {}, b.pending), h("dt", {}, t("held")), h("dd", {}, b.held),
+        h("dt", {}, t("debt")), h("dd", { id: "member-debt" }, b.debt),
         h("dt", {}, t("lifetime")), h("dd", {}, b.lifetimeEarned)),
       h("h3", {}, t("lots")),
       table([[t("points"), (l) => l.points], [t("expires"), (l) => formatDate(l.expiresAt)]], member.expiringPoints)),

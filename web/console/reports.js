@@ -8,7 +8,7 @@ import { t } from "./i18n.js";
 const PERIOD = "(from: $from, to: $to)";
 const REPORTS = {
   pointsFlow: { field: `pointsFlow(by: DAY, from: $from, to: $to) { csv }`, chart: ["issued", "redeemed", "expired", "cleared"] },
-  liabilitySeries: { field: `liabilitySeries${PERIOD} { csv }`, chart: ["points"] },
+  liabilitySeries: { field: `liabilitySeries${PERIOD} { csv }`, chart: ["points", "available", "pending", "held"] },
   breakage: { field: `breakage${PERIOD} { csv }` },
   earnByRule: { field: `earnByRule${PERIOD} { csv }` },
   byPartner: { field: `byPartner${PERIOD} { csv }` },

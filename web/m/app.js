@@ -5,12 +5,14 @@ import { watchWarnings } from "./live.js";
 
 // History page size: 10, or ?page=N (1-50) to see the keyset paging work on a short history.
 const PAGE = Math.min(Math.max(Number(new URLSearchParams(location.search).get("page")) || 10, 1), 50);
-const BALANCE = "balance { available pending held nextExpiry { points expiresAt } }";
+const BALANCE = "balance { available pending held debt nextExpiry { points expiresAt daysLeft } }";
 const $ = (id) => document.getElementById(id);
 let historyCursor = null;
 let historyDone = false;
 let historyLoading = false;
 let stopWarnings = null;
+let shownBalance = null; // the balance last shown: the banner tells its next expiry
+const warned = new Set(); // instants (ms) the server has warned about this session
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -30,8 +32,25 @@ function showBalance(balance) {
   $("available").textContent = balance.available;
   $("pending").textContent = balance.pending;
   $("held").textContent = balance.held;
+  $("debt").textContent = balance.debt;
+  for (const id of ["debt-label", "debt", "debt-note"]) $(id).hidden = balance.debt === 0;
   const next = balance.nextExpiry;
   $("next-expiry").textContent = next ? t("expiresOn", { points: next.points, date: formatDate(next.expiresAt) }) : "—";
+  shownBalance = balance;
+  showBanner();
+}
+
+// The banner says what "next expiry" says, with the same numbers: the soonest expiring points as
+// they are now, shown once the server has warned about them (or about a later instant: the sooner
+// ones are the more urgent). A warning only says when to look; a redemption or an earn moves the
+// numbers, and the banner follows the balance, never a warning's own count of the moment it was
+// issued.
+function showBanner() {
+  const banner = $("live");
+  const next = shownBalance?.nextExpiry;
+  const at = next ? Date.parse(next.expiresAt) : NaN;
+  banner.hidden = !next || ![...warned].some((instant) => instant >= at);
+  if (!banner.hidden) banner.textContent = t("warning", { points: next.points, days: next.daysLeft, date: formatDate(next.expiresAt) });
 }
 
 async function loadHome() {
@@ -93,6 +112,10 @@ function historyRow(entry) {
   const row = el("li", { "data-entry": entry.id }, el("span", {}, entry.description),
     el("span", { class: sign }, `${entry.points > 0 ? "+" : ""}${entry.points}`),
     el("span", { class: "muted" }, `${formatDate(entry.occurredAt)} · ${t("balance")} ${entry.balanceAfter}`));
+  if (entry.debtChange) {
+    const owed = entry.debtChange > 0 ? t("owed", { points: entry.debtChange }) : t("paidOwed", { points: -entry.debtChange });
+    row.append(el("span", { class: "muted", "data-debt": String(entry.debtChange) }, owed));
+  }
   if (entry.breakdown.length) {
     const list = el("ul", {}, ...entry.breakdown.map((part) => el("li", {}, `${part.description}: ${part.points}`)));
     row.append(el("details", { class: "muted" }, el("summary", {}, t("details")), list));
@@ -106,7 +129,7 @@ async function loadHistoryPage() {
   $("history").setAttribute("aria-busy", "true");
   try {
     const data = await gql(`query($first: Int!, $after: String) { me { history(first: $first, after: $after) {
-      edges { node { id kind points balanceAfter occurredAt description breakdown { description points } } }
+      edges { node { id kind points balanceAfter debtChange occurredAt description breakdown { description points } } }
       pageInfo { hasNextPage endCursor } } } }`, { first: PAGE, after: historyCursor });
     const page = data.me.history;
     $("history").append(...page.edges.map(({ node }) => historyRow(node)));
@@ -126,14 +149,16 @@ function resetHistory() {
   loadHistoryPage();
 }
 
-let lastWarning = null;
-
-function showWarning(warning, fresh = true) {
-  lastWarning = warning;
+async function onWarning(warning) {
+  warned.add(Date.parse(warning.expiresAt));
   const banner = $("live");
-  banner.hidden = false;
-  banner.textContent = t("warning", { points: warning.points, days: warning.daysLeft, date: formatDate(warning.expiresAt) });
-  if (fresh) banner.dataset.count = String(Number(banner.dataset.count || 0) + 1);
+  banner.dataset.count = String(Number(banner.dataset.count || 0) + 1);
+  if ($("home").hidden) return;
+  try {
+    showBalance((await gql(`{ me { ${BALANCE} } }`)).me.balance);
+  } catch {
+    showBanner(); // the balance shown so far; the next refresh brings the rest
+  }
 }
 
 function showSignedIn(signedIn) {
@@ -141,7 +166,8 @@ function showSignedIn(signedIn) {
   $("home").hidden = !signedIn;
   $("logout").hidden = !signedIn;
   if (!signedIn) {
-    lastWarning = null;
+    warned.clear();
+    shownBalance = null;
     stopWarnings?.();
     stopWarnings = null;
     $("live").hidden = true;
@@ -157,7 +183,7 @@ async function onLogIn(event) {
     await logIn($("phone").value.trim(), $("password").value);
     $("password").value = "";
     showSignedIn(true);
-    stopWarnings = watchWarnings(showWarning);
+    stopWarnings = watchWarnings(onWarning);
     await loadHome();
     resetHistory();
     $("balance-title").focus();
@@ -174,7 +200,7 @@ $("lang").addEventListener("click", () => {
   applyLang(currentLang() === "zh" ? "en" : "zh");
   $("redeem-result").textContent = "";
   $("checkin-result").textContent = "";
-  if (lastWarning && !$("live").hidden) showWarning(lastWarning, false);
+  showBanner();
   if (!$("home").hidden) { loadHome(); resetHistory(); }
 });
 $("login").addEventListener("submit", onLogIn);

@@ -10,6 +10,8 @@ const TEXT = {
     already: "今天已签到，连续 {streak} 天", none: "暂无", expiresOn: "{points} 积分将于 {date} 到期",
     warning: "提醒：{points} 积分将在 {days} 天后（{date}）到期", details: "明细",
     failed: "登录失败，请检查手机号和密码", error: "出错了：{message}", other: "English",
+    debt: "待抵扣欠分", debtNote: "退款扣回了您已用掉的积分：之后到账的积分会先抵扣这部分欠分。",
+    owed: "欠分 +{points}", paidOwed: "抵扣欠分 {points}",
   },
   en: {
     title: "Jifen points", signIn: "Sign in", logout: "Sign out", phone: "Phone", password: "Password",
@@ -20,6 +22,8 @@ const TEXT = {
     expiresOn: "{points} points expire on {date}",
     warning: "Heads up: {points} points expire in {days} days ({date})", details: "Details",
     failed: "Sign-in failed: check the phone and password", error: "Something went wrong: {message}",
+    debt: "Owed", debtNote: "A refund took back points you had already spent: your next points pay this first.",
+    owed: "owed +{points}", paidOwed: "paid {points} owed",
     other: "中文",
   },
 };
