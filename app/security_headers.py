@@ -55,7 +55,12 @@ class SecurityHeaders:
                     for name, value in headers
                 )
                 policy = page_policy if html else OTHER_POLICY.encode()
-                headers += [(b"content-security-policy", policy), *_COMMON]
+                if message["status"] != 304:
+                    headers.append((b"content-security-policy", policy))
+                # A 304 has no content type to tell a page by, and the browser keeps the headers
+                # it sends for the copy it holds: a policy here would replace the page's own with
+                # the one that allows nothing (a reloaded member page ran no script at all).
+                headers += _COMMON
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -116,3 +116,21 @@ def test_the_member_page_works_under_its_policy_with_no_console_error(
     expect(page.locator("#home")).to_be_visible()
     expect(page.locator("#catalog li").first).to_be_visible()
     assert errors == [], "\n".join(errors)
+
+
+@pytest.mark.parametrize("path", ["/console/", "/m/"])
+def test_a_page_reloaded_from_the_browsers_copy_keeps_its_policy(
+    isolated: Page, served: Served, path: str
+) -> None:
+    """A reload revalidates the page (304, no content type): the browser keeps the headers of its
+    copy unless the 304 replaces them, so it must not carry the policy that allows nothing."""
+    page = isolated
+    first = httpx.get(served.base + path)
+    validators = {"if-none-match": first.headers["etag"]}
+    again = httpx.get(served.base + path, headers=validators)
+    assert again.status_code == 304 and "content-security-policy" not in again.headers
+    errors = errors_of(page)
+    page.goto(served.base + path)
+    page.reload()
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    assert errors == [], "\n".join(errors)
