@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
@@ -112,39 +113,29 @@ async def overdue_points(
 
     Their EXPIRE entries, when written, occur at the expiry: a report as of an instant after it
     subtracts these to count exactly what members hold then, whether or not the job has run. Held
-    points are left: they stay the member's until their hold is captured or released. One range of
-    the lots' (status, expires_at) index per live status; a few lots when the jobs keep up.
+    points are left: they stay the member's until their hold is captured or released.
     """
-    found: dict[datetime, int] = {}
-    for status in (LotStatus.AVAILABLE, LotStatus.PENDING):
-        pipeline: list[Document] = [
-            {"$match": {"status": status.value, "expires_at": {"$lt": until}}},
-            {
-                "$group": {
-                    "_id": "$expires_at",
-                    "points": {"$sum": {"$subtract": ["$remaining", "$held"]}},
-                }
-            },
-        ]
-        async for row in await mongo["lots"].aggregate(pipeline, session=session):
-            found[row["_id"]] = found.get(row["_id"], 0) + int(row["points"])
-    return sorted((at, points) for at, points in found.items() if points)
+    found = await _overdue(mongo, {"$lt": until}, "$expires_at", session)
+    return sorted(found.items())
 
 
 async def overdue_by_member(mongo: Mongo, now: datetime) -> dict[str, int]:
     """Per member, the points past their expiry at `now` that no job has taken yet (as
     overdue_points): what a read of many accounts' counters subtracts to be exact at `now`."""
-    found: dict[str, int] = {}
+    return await _overdue(mongo, {"$lte": now}, "$member_id", None)
+
+
+async def _overdue(
+    mongo: Mongo, expired: Document, key: str, session: AsyncClientSession | None
+) -> dict[Any, int]:
+    """Unreserved points of live lots whose expiry is in `expired`, summed by `key`: one range of
+    the lots' (status, expires_at) index per live status, a few lots when the jobs keep up."""
+    found: dict[Any, int] = {}
     for status in (LotStatus.AVAILABLE, LotStatus.PENDING):
         pipeline: list[Document] = [
-            {"$match": {"status": status.value, "expires_at": {"$lte": now}}},
-            {
-                "$group": {
-                    "_id": "$member_id",
-                    "points": {"$sum": {"$subtract": ["$remaining", "$held"]}},
-                }
-            },
+            {"$match": {"status": status.value, "expires_at": expired}},
+            {"$group": {"_id": key, "points": {"$sum": {"$subtract": ["$remaining", "$held"]}}}},
         ]
-        async for row in await mongo["lots"].aggregate(pipeline):
+        async for row in await mongo["lots"].aggregate(pipeline, session=session):
             found[row["_id"]] = found.get(row["_id"], 0) + int(row["points"])
-    return {member: points for member, points in found.items() if points}
+    return {group: points for group, points in found.items() if points}

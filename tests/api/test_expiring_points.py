@@ -61,7 +61,7 @@ async def _warned(url: str, token: str, count: int) -> list[dict[str, Any]]:
 
 def _row(points: int, at: datetime, now: datetime) -> dict[str, Any]:
     days = -(-(at - now) // timedelta(days=1))
-    return {"points": points, "expiresAt": at.isoformat(), "daysLeft": days}
+    return {"points": points, "expiresAt": at.isoformat(timespec="milliseconds"), "daysLeft": days}
 
 
 async def _agree(url: str, token: str, runtime: Runtime, clock: FrozenClock) -> list[dict]:
