@@ -10,8 +10,8 @@ has no collStats): `--members` members with a phone, an email and a birthday; `-
 purchases each through the partner API (recordPurchase), then their return window closed (the mature job, as of 8 days
 later); one redemption each through the member
 API (redeemReward). It prints, per step, the bytes each collection grew by per member, purchase or
-redemption and the documents it gained, and the average size of a member, an account, an entry and
-a lot. docs/operations.md ("Production shape") works out a program's storage from these figures.
+redemption and the documents it gained, and the average size of a member, an account, an entry, a
+lot and an order, also compressed with zlib in 32 KB pages (as WiredTiger stores them). docs/operations.md ("Production shape") works out a program's storage from these figures.
 The ledger must verify at the end, or it exits with a non-zero status. `--smoke` runs tiny sizes.
 """
 
@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import sys
 import tempfile
+import zlib
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,8 @@ PURCHASE = """mutation($input: RecordPurchaseInput!) {
   recordPurchase(input: $input) { purchase { total } userErrors { code } } }"""
 REDEEM = """mutation($input: RedeemRewardInput!) {
   redeemReward(input: $input) { redemption { id } userErrors { code } } }"""
-SHOWN = ("members", "accounts", "ledger", "lots")  # the averages printed at the end
+SHOWN = ("members", "accounts", "ledger", "lots", "orders")  # the averages printed at the end
+PAGE = 32 * 1024  # WiredTiger's largest leaf page by default: the unit its block compressor sees
 
 
 async def sizes(mongo: Mongo) -> dict[str, tuple[int, int]]:
@@ -62,6 +64,17 @@ async def sizes(mongo: Mongo) -> dict[str, tuple[int, int]]:
             total += len(bson.encode(document))
         found[name] = (count, total)
     return found
+
+
+async def compressed(mongo: Mongo, name: str) -> int:
+    """The collection's documents packed into pages of PAGE bytes, each compressed with zlib (what
+    WiredTiger does with block_compressor=zlib; its default, snappy, compresses less)."""
+    total, page = 0, b""
+    async for document in mongo[name].find():
+        page += bson.encode(document)
+        if len(page) >= PAGE:
+            total, page = total + len(zlib.compress(page)), b""
+    return total + (len(zlib.compress(page)) if page else 0)
 
 
 def growth(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]], per: int) -> str:
@@ -160,10 +173,13 @@ async def run(url: str, data_dir: Path, members: int, purchases: int) -> None:
             redeemed = await sizes(mongo)
             print(f"per redemption ({members}):\n{growth(matured, redeemed, members)}")
 
-        print("average document (BSON bytes):")
+        print("average document: BSON bytes, and zlib-compressed in 32 KB pages:")
         for name in SHOWN:
             count, total = redeemed[name]
-            print(f"  {name:<10} {total / count:6.0f} B  ({count} documents)")
+            packed = await compressed(mongo, name)
+            print(
+                f"  {name:<10} {total / count:6.0f} B  {packed / count:6.0f} B  ({count} documents)"
+            )
         drifts = await verify_balances(mongo)
         print(f"verify_balances: {len(drifts)} drifts")
         if drifts:
