@@ -1,4 +1,7 @@
-"""The worker loop: each job runs on its own cadence, only while this process holds the job's lease."""
+"""The worker loop: each job runs on its own cadence, only while this process holds the job's lease.
+
+A clean stop (SIGTERM, SIGINT) gives the leases back: left to lapse, they kept every job (expiry,
+warnings, 清零, imports) from running anywhere for a lease period after each restart."""
 
 from __future__ import annotations
 
@@ -12,11 +15,17 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from pymongo.errors import PyMongoError
+
 from app.clock import Clock
 from app.db import Mongo
-from app.jobs.leases import acquire
+from app.jobs.leases import acquire, release_all
 
 log = logging.getLogger(__name__)
+
+# Giving the leases back on a clean stop, at most: a database that does not answer must not eat
+# the stop's grace period (app/shutdown.py); the leases then lapse as a crashed worker's would.
+RELEASE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,19 @@ class Worker:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await self.release_leases()
+
+    async def release_leases(self) -> None:
+        """Give back the leases this worker holds, once its jobs have stopped."""
+        try:
+            async with asyncio.timeout(RELEASE_SECONDS):
+                released = await release_all(self.mongo, self.owner)
+        except (TimeoutError, PyMongoError) as exc:
+            log.warning(
+                "worker %s could not give its leases back (%s); they lapse", self.owner, exc
+            )
+            return
+        log.info("worker %s gave back %d lease(s)", self.owner, released)
 
     async def _loop(self, job: Job, stop: asyncio.Event) -> None:
         while not stop.is_set():
