@@ -19,6 +19,7 @@ from pymongo.errors import PyMongoError
 
 from app.clock import Clock
 from app.db import Mongo
+from app.jobs.heartbeat import Heartbeat
 from app.jobs.leases import acquire, release_all
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class Worker:
     jobs: Sequence[Job]
     lease_period: timedelta = timedelta(seconds=30)
     owner: str = field(default_factory=worker_id)
+    heartbeat: Heartbeat | None = None  # beaten by every pass that reached the database
 
     async def run_job(self, job: Job) -> JobOutcome | None:
         """Run one pass of `job` if the lease is ours; None when another worker holds it."""
@@ -98,6 +100,9 @@ class Worker:
             except Exception:
                 log.exception("job %s failed; it will run again", job.name)
                 outcome = None
+            else:
+                if self.heartbeat is not None:
+                    self.heartbeat.beat()
             # More work waiting: go again at once; otherwise sleep until the next tick.
             delay = 0.0 if outcome is not None and outcome.more else job.every.total_seconds()
             with contextlib.suppress(TimeoutError):
