@@ -191,18 +191,23 @@ async def test_a_big_upload_with_an_expired_token_is_told_to_sign_in_again(
     assert await runtime.mongo["import_parts"].count_documents({}) == 0
 
 
-async def test_a_job_waits_while_another_import_runs_and_a_run_that_died_is_finished_once(
-    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, admin: str
-) -> None:
+def three_chunks() -> tuple[bytes, bytes]:
+    """members.csv and balances.csv of 2,500 members, a balance each: three chunks of an import
+    (five inserts a chunk: the journal, accounts, lots, entries, members)."""
     members = "legacy_id,phone,name,email,birthday,tier,joined_at\n" + "".join(
         f"M{n:05d},139{n:08d},Member {n},,,,\n" for n in range(2500)
     )
     balances = "legacy_id,points,earned_at,expires_at\n" + "".join(
         f"M{n:05d},{n % 97 + 1},2026-01-0{n % 9 + 1},\n" for n in range(2500)
     )
-    job_id = data(await upload(client, admin, "big", members.encode(), balances.encode()))[
-        "startImport"
-    ]["job"]["id"]
+    return members.encode(), balances.encode()
+
+
+async def test_a_job_waits_while_another_import_runs_and_a_run_that_died_is_finished_once(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, admin: str
+) -> None:
+    members, balances = three_chunks()
+    job_id = data(await upload(client, admin, "big", members, balances))["startImport"]["job"]["id"]
     assert await acquire(runtime.mongo, clock, "import", "the-cli", timedelta(minutes=1))
     assert await run_due_import(runtime.mongo, clock, owner="w1") is None  # the CLI's runs
     waiting = data(await ask(client, JOB, admin, {"id": job_id}))["importJob"]
@@ -235,17 +240,10 @@ async def test_a_job_waits_while_another_import_runs_and_a_run_that_died_is_fini
 async def test_an_import_cut_off_by_a_clean_stop_is_queued_again_and_the_next_worker_finishes_it(
     client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, admin: str
 ) -> None:
-    members = "legacy_id,phone,name,email,birthday,tier,joined_at\n" + "".join(
-        f"M{n:05d},139{n:08d},Member {n},,,,\n" for n in range(2500)
-    )
-    balances = "legacy_id,points,earned_at,expires_at\n" + "".join(
-        f"M{n:05d},{n % 97 + 1},2026-01-0{n % 9 + 1},\n" for n in range(2500)
-    )
-    await upload(client, admin, "cut", members.encode(), balances.encode())
+    await upload(client, admin, "cut", *three_chunks())
     jobs = runtime.mongo["import_jobs"]
     [job_id] = await jobs.distinct("_id")
-    # The second chunk's first insert (five a chunk) waits: the worker is stopped meanwhile, as
-    # its stop cancels the pass in hand.
+    # The second chunk's first insert waits; meanwhile the worker stops, cancelling the pass.
     stall = {"failCommands": ["insert"], "blockConnection": True, "blockTimeMS": 3000}
     async with fail_point(runtime.mongo, {"skip": 5, "times": 1}, stall):
         running = asyncio.create_task(run_due_import(runtime.mongo, clock, owner="w1"))
