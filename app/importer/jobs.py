@@ -9,9 +9,9 @@ Its idempotency key makes a retried upload return the first job.
 The worker takes the oldest queued job (or one whose runner stopped beating for STALE; a worker
 that stops cleanly queues its job again at once), runs the same import as `jifen import`
 (app.importer.run) and records its progress on the job at every chunk, then the summary and the
-first refused rows. The import itself is resumable and imports
-each row once, so a job picked up again after a crash finishes the rows the crash left; one
-import runs at a time (the CLI's too): a job that finds another running waits in the queue.
+first refused rows. The import itself is resumable and imports each row once, so a job picked up
+again after a crash finishes the rows the crash left; one import runs at a time (the CLI's too): a
+job that finds another running waits in the queue.
 """
 
 from __future__ import annotations
