@@ -244,6 +244,28 @@ def test_the_api_healthcheck_passes_only_while_the_api_is_ready(
     assert check(command, env).returncode != 0  # nothing answers there now
 
 
+def test_every_dependency_and_volume_resolves_as_compose_resolves_them() -> None:
+    """What `docker compose config` refuses, checked here: a dependency on no service, a
+    condition it does not know or that can never hold, a named volume not declared."""
+    spec = load()
+    services, volumes = spec["services"], spec.get("volumes") or {}
+    conditions = {"service_started", "service_healthy", "service_completed_successfully"}
+    for name, service in services.items():
+        for target, needs in service.get("depends_on", {}).items():
+            assert target in services and target != name, (name, target)
+            assert needs["condition"] in conditions, (name, target)
+            if needs["condition"] == "service_healthy":
+                assert "healthcheck" in services[target], (name, target)
+            if needs["condition"] == "service_completed_successfully":  # a one-shot
+                assert services[target].get("restart") == "no", (name, target)
+        for entry in service.get("volumes", []):
+            source = entry.split(":")[0]
+            if not source.startswith((".", "/", "~")):
+                assert source in volumes, (name, source)
+        if "healthcheck" in service:
+            assert service["healthcheck"]["test"][0] in ("CMD", "CMD-SHELL"), name
+
+
 def docker_compose() -> list[str] | None:
     """`docker compose` when this machine has the plugin (it needs no engine for `config`)."""
     if shutil.which("docker") is None:
