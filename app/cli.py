@@ -31,8 +31,9 @@ from app.config import ConfigurationError, Settings, load_settings
 from app.console_links import ConsoleGrant, create_link
 from app.db import Mongo, connect, ensure_indexes
 from app.embedded import EmbeddedMongo, EmbeddedNotInstalled, die_with_parent
+from app.jobs.heartbeat import Heartbeat, heartbeat_file
 from app.jobs.schedule import default_jobs, expire, mature, release_holds, tiers, warn
-from app.jobs.worker import JobOutcome, Worker
+from app.jobs.worker import JobOutcome, Worker, worker_id
 from app.ledger import Drift, upgrade_books, verify_balances
 from app.logs import configure_logging
 from app.notifications.outbox import retry_dead
@@ -209,11 +210,14 @@ async def _run_worker(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping)
     async with open_database(settings) as mongo, httpx.AsyncClient(timeout=10) as client:
+        owner = worker_id()
         worker = Worker(
             mongo,
             SystemClock(),
             default_jobs(settings, client),
             lease_period=timedelta(seconds=settings.worker_lease_seconds),
+            owner=owner,
+            heartbeat=Heartbeat(heartbeat_file(settings.data_dir), owner=owner),
         )
         logging.getLogger("app.jobs").info("worker %s started", worker.owner)
         await worker.run_forever(stop)

@@ -1,12 +1,15 @@
-"""Jobs run under leases: one holder at a time, and a crashed holder's lease is taken over."""
+"""Jobs run under leases: one holder at a time, a crashed holder's lease is taken over, a stopped
+one's is given back; the loop's heartbeat."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from pathlib import Path
 
 from app.clock import Clock, FrozenClock
 from app.db import Mongo
+from app.jobs.heartbeat import Heartbeat, heartbeat_age
 from app.jobs.leases import acquire, release
 from app.jobs.worker import Job, JobOutcome, Worker
 
@@ -77,3 +80,51 @@ async def test_worker_loop_runs_jobs_until_stopped(mongo: Mongo, clock: FrozenCl
     worker = Worker(mongo, clock, [Job("tick", run, timedelta(seconds=60))])
     await asyncio.wait_for(worker.run_forever(stop), timeout=10)
     assert passes == 3
+
+
+async def test_a_stopped_loop_gives_back_its_own_leases_and_no_one_elses(
+    mongo: Mongo, clock: FrozenClock
+) -> None:
+    stop = asyncio.Event()
+
+    async def run(m: Mongo, c: Clock) -> JobOutcome:
+        stop.set()
+        return JobOutcome(0)
+
+    period = timedelta(seconds=600)
+    assert await acquire(mongo, clock, "warn", "other", period)
+    worker = Worker(mongo, clock, [Job("tick", run, timedelta(seconds=60))], period, owner="me")
+    await asyncio.wait_for(worker.run_forever(stop), timeout=10)
+    assert await acquire(mongo, clock, "tick", "next", period)  # at once, not in 600 s
+    assert not await acquire(mongo, clock, "warn", "next", period)
+
+
+async def test_the_heartbeat_beats_on_passes_that_reached_the_database_only(
+    mongo: Mongo, clock: FrozenClock, tmp_path: Path
+) -> None:
+    heartbeat = Heartbeat(tmp_path / "worker.heartbeat", owner="me", every=0)
+    stop, failures = asyncio.Event(), 0
+
+    async def failing(m: Mongo, c: Clock) -> JobOutcome:
+        nonlocal failures
+        failures += 1
+        if failures == 3:
+            stop.set()
+        raise ConnectionError("the database is down")
+
+    broken = Worker(mongo, clock, [Job("broken", failing, timedelta(seconds=0.01))],
+                    owner="me", heartbeat=heartbeat)  # fmt: skip
+    await asyncio.wait_for(broken.run_forever(stop), timeout=10)
+    assert failures >= 3 and heartbeat_age(heartbeat.path) is None  # no pass beat
+
+    async def run(m: Mongo, c: Clock) -> JobOutcome:
+        stop.set()
+        return JobOutcome(0)
+
+    stop.clear()
+    worker = Worker(mongo, clock, [Job("tick", run, timedelta(seconds=60))], owner="me",
+                    heartbeat=heartbeat)  # fmt: skip
+    await asyncio.wait_for(worker.run_forever(stop), timeout=10)
+    age = heartbeat_age(heartbeat.path)
+    assert age is not None and age < 5
+    assert heartbeat.path.read_text().startswith("me ")

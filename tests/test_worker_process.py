@@ -1,9 +1,11 @@
-"""Real worker processes: a crashed worker's lease is taken over, and no warning is issued twice."""
+"""Real worker processes: a crashed worker's lease is taken over, a stopped one's is handed over at
+once, and no warning is issued twice."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -11,23 +13,26 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
+
 from app.clock import SystemClock
-from app.db import Mongo
-from app.embedded import EmbeddedMongo
+from app.config import Environment, Settings
+from app.db import Mongo, connect
+from app.embedded import EmbeddedMongo, free_port
+from app.jobs.schedule import default_jobs
 from app.program.service import save_program
 from app.seed import DEMO_PROGRAM
-from app.shutdown import WORKER_GRACE_SECONDS
-from tests.processes import jifen_env
+from app.shutdown import SERVE_GRACE_SECONDS, WORKER_GRACE_SECONDS
+from tests.processes import jifen_env, start_serve
 
 MEMBERS = 3000
 
 
 def start_worker(
-    mongo_url: str, db_name: str, tmp_path: Path, name: str
+    mongo_url: str, db_name: str, tmp_path: Path, name: str, lease_seconds: str = "2"
 ) -> subprocess.Popen[bytes]:
-    env = jifen_env(
-        mongo_url, db_name, tmp_path, worker_interval_seconds="0.2", worker_lease_seconds="2"
-    )
+    env = jifen_env(mongo_url, db_name, tmp_path, worker_interval_seconds="0.2",
+                    worker_lease_seconds=lease_seconds)  # fmt: skip
     log = (tmp_path / f"{name}.log").open("wb")
     return subprocess.Popen(
         [sys.executable, "-m", "app.cli", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT
@@ -132,3 +137,97 @@ def test_sigterm_stops_the_worker_within_its_grace_period_even_when_the_database
             if database.process is not None:
                 os.kill(database.process.pid, signal.SIGCONT)
     assert took < WORKER_GRACE_SECONDS + 0.5, f"the worker took {took:.1f} s to stop"
+
+
+# Leases of ten minutes: a worker that did not give them back would hold every job that long.
+LONG_LEASE = "600"
+# The next process takes every job within this of its start (its imports and connecting are most
+# of it): far below LONG_LEASE, so only leases given back can pass.
+TAKEN_WITHIN = 30.0
+
+
+def job_names() -> set[str]:
+    settings = Settings(env=Environment.TEST, mongodb_url="mongodb://unused")
+    return {job.name for job in default_jobs(settings, httpx.AsyncClient())}
+
+
+async def _owners(mongo: Mongo, names: set[str]) -> set[int | None]:
+    return {await lease_owner_pid(mongo, name) for name in names}
+
+
+async def _holds_all(mongo: Mongo, names: set[str], pid: int) -> bool:
+    return await _owners(mongo, names) == {pid}
+
+
+async def test_a_worker_stopped_by_sigterm_hands_every_job_to_the_next_at_once(
+    mongo: Mongo, mongo_url: str, db_name: str, tmp_path: Path
+) -> None:
+    names = job_names()
+    first = start_worker(mongo_url, db_name, tmp_path, "first", lease_seconds=LONG_LEASE)
+    try:
+        await wait_for(lambda: _holds_all(mongo, names, first.pid), within=60)
+    finally:
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(WORKER_GRACE_SECONDS + 10) == 0
+    assert await _owners(mongo, names) == {None}  # given back, not left to lapse
+
+    second = start_worker(mongo_url, db_name, tmp_path, "second", lease_seconds=LONG_LEASE)
+    started = time.monotonic()
+    try:
+        await wait_for(lambda: _holds_all(mongo, names, second.pid), within=TAKEN_WITHIN)
+        took = time.monotonic() - started
+    finally:
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(WORKER_GRACE_SECONDS + 10) == 0
+    assert took < TAKEN_WITHIN < float(LONG_LEASE) / 10
+
+
+def _embedded_url(log: Path, process: subprocess.Popen[bytes]) -> str:
+    """The embedded database's address, as serve prints it when it has started it."""
+    deadline = time.monotonic() + 60
+    while (found := re.search(r"embedded database: (\S+)", log.read_text())) is None:
+        assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.05)
+    return found.group(1)
+
+
+async def test_serve_stopped_by_ctrl_c_hands_its_workers_jobs_to_the_next_serve_at_once(
+    tmp_path: Path,
+) -> None:
+    # serve on the embedded default, the worker its child: Ctrl-C (SIGINT) stops both.
+    env = jifen_env("unused", "jifen", tmp_path / "data", worker_interval_seconds="0.2",
+                    worker_lease_seconds=LONG_LEASE)  # fmt: skip
+    del env["JIFEN_MONGODB_URL"], env["JIFEN_DB_NAME"]
+    names, log = job_names(), tmp_path / "serve.log"
+    for start in ("first", "second"):
+        log.write_bytes(b"")
+        serve = start_serve(env, free_port(), log)
+        try:
+            url = _embedded_url(log, serve)
+            took = await _taken(url, names, by=_worker_child(serve.pid))
+        finally:
+            serve.send_signal(signal.SIGINT)
+            assert serve.wait(SERVE_GRACE_SECONDS + 10) == 0
+        assert took < TAKEN_WITHIN, f"{start} serve: its worker took the jobs after {took:.1f} s"
+
+
+def _worker_child(serve_pid: int) -> int:
+    """The `jifen worker` child that serve starts on the embedded default."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for child in Path(f"/proc/{serve_pid}/task/{serve_pid}/children").read_text().split():
+            if b"worker" in Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0"):
+                return int(child)
+        time.sleep(0.05)
+    raise AssertionError("serve started no worker")
+
+
+async def _taken(url: str, names: set[str], *, by: int) -> float:
+    """How long until the process `by` holds every job's lease on the database at `url`."""
+    mongo = connect(url, "jifen")
+    try:
+        started = time.monotonic()
+        await wait_for(lambda: _holds_all(mongo, names, by), within=TAKEN_WITHIN)
+        return time.monotonic() - started
+    finally:
+        await mongo.close()

@@ -6,16 +6,18 @@ files in parts of PART_BYTES (`import_parts`, under the BSON document limit), th
 (`import_jobs`), queued. The job document is written last: a job that exists has all its parts.
 Its idempotency key makes a retried upload return the first job.
 
-The worker takes the oldest queued job (or one whose runner stopped beating for STALE), runs the
-same import as `jifen import` (app.importer.run) and records its progress on the job at every
-chunk, then the summary and the first refused rows. The import itself is resumable and imports
-each row once, so a job picked up again after a crash finishes the rows the crash left; one
-import runs at a time (the CLI's too): a job that finds another running waits in the queue.
+The worker takes the oldest queued job (or one whose runner stopped beating for STALE; a worker
+that stops cleanly queues its job again at once), runs the same import as `jifen import`
+(app.importer.run) and records its progress on the job at every chunk, then the summary and the
+first refused rows. The import itself is resumable and imports each row once, so a job picked up
+again after a crash finishes the rows the crash left; one import runs at a time (the CLI's too): a
+job that finds another running waits in the queue.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -46,6 +48,7 @@ MAX_FILE_BYTES = 32 * 1024 * 1024  # per file: ~200,000 members, or ~400,000 bal
 MAX_KEY = 128
 STALE = timedelta(minutes=2)  # a running job whose runner has not beaten for this long is re-run
 KEEP_PARTS = timedelta(days=7)  # a job's files are deleted when it is done, or after this
+REQUEUE_SECONDS = 1.0  # a job cut off by a clean stop is queued again within this, or left STALE
 MAX_ATTEMPTS = 3  # runs that failed unexpectedly before the job is marked failed
 
 
@@ -254,6 +257,13 @@ async def run_due_import(mongo: Mongo, clock: Clock, *, owner: str) -> ImportJob
         balances = await _read(mongo, claimed, "balances") or ",".join(BALANCE_COLUMNS)
         summary = await import_files(mongo, clock, members, balances, actor=claimed["actor"],
                                      dry_run=claimed["dry_run"], progress=beat)  # fmt: skip
+    except asyncio.CancelledError:  # the worker stops cleanly: queued again, for the next at once
+        with contextlib.suppress(TimeoutError, PyMongoError):  # else it is re-run once STALE
+            async with asyncio.timeout(REQUEUE_SECONDS):
+                await mongo[JOBS].update_one(
+                    mine, {"$set": {"status": ImportJobStatus.QUEUED.value, "owner": None}}
+                )
+        raise
     except ImportRunning:  # another import (the CLI's): wait in the queue
         await mongo[JOBS].update_one(
             mine, {"$set": {"status": ImportJobStatus.QUEUED.value, "owner": None}}

@@ -1,4 +1,5 @@
-"""Leases in MongoDB: at most one holder per job at a time; a crashed holder's lease lapses."""
+"""Leases in MongoDB: at most one holder per job at a time; a crashed holder's lease lapses, a
+holder that stops cleanly gives its leases back (so the next process takes them at once)."""
 
 from __future__ import annotations
 
@@ -35,3 +36,10 @@ async def held(mongo: Mongo, clock: Clock, job: str) -> bool:
 
 async def release(mongo: Mongo, job: str, owner: str) -> None:
     await mongo["leases"].delete_one({"_id": job, "owner": owner})
+
+
+async def release_all(mongo: Mongo, owner: str) -> int:
+    """Give back every lease `owner` holds: a process stopping cleanly, so that the next one takes
+    its jobs at once instead of waiting a lease period for them to lapse."""
+    result = await mongo["leases"].delete_many({"owner": owner})
+    return result.deleted_count

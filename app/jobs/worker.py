@@ -1,4 +1,7 @@
-"""The worker loop: each job runs on its own cadence, only while this process holds the job's lease."""
+"""The worker loop: each job runs on its own cadence, only while this process holds the job's lease.
+
+A clean stop (SIGTERM, SIGINT) gives the leases back: left to lapse, they kept every job (expiry,
+warnings, 清零, imports) from running anywhere for a lease period after each restart."""
 
 from __future__ import annotations
 
@@ -12,11 +15,18 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from pymongo.errors import PyMongoError
+
 from app.clock import Clock
 from app.db import Mongo
-from app.jobs.leases import acquire
+from app.jobs.heartbeat import Heartbeat
+from app.jobs.leases import acquire, release_all
 
 log = logging.getLogger(__name__)
+
+# Giving the leases back on a clean stop, at most: a database that does not answer must not eat
+# the stop's grace period (app/shutdown.py); the leases then lapse as a crashed worker's would.
+RELEASE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,7 @@ class Worker:
     jobs: Sequence[Job]
     lease_period: timedelta = timedelta(seconds=30)
     owner: str = field(default_factory=worker_id)
+    heartbeat: Heartbeat | None = None  # beaten by every pass that reached the database
 
     async def run_job(self, job: Job) -> JobOutcome | None:
         """Run one pass of `job` if the lease is ours; None when another worker holds it."""
@@ -68,6 +79,19 @@ class Worker:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await self.release_leases()
+
+    async def release_leases(self) -> None:
+        """Give back the leases this worker holds, once its jobs have stopped."""
+        try:
+            async with asyncio.timeout(RELEASE_SECONDS):
+                released = await release_all(self.mongo, self.owner)
+        except (TimeoutError, PyMongoError) as exc:
+            log.warning(
+                "worker %s could not give its leases back (%s); they lapse", self.owner, exc
+            )
+            return
+        log.info("worker %s gave back %d lease(s)", self.owner, released)
 
     async def _loop(self, job: Job, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -76,6 +100,9 @@ class Worker:
             except Exception:
                 log.exception("job %s failed; it will run again", job.name)
                 outcome = None
+            else:
+                if self.heartbeat is not None:
+                    self.heartbeat.beat()
             # More work waiting: go again at once; otherwise sleep until the next tick.
             delay = 0.0 if outcome is not None and outcome.more else job.every.total_seconds()
             with contextlib.suppress(TimeoutError):

@@ -19,7 +19,7 @@ from app.auth.principals import PrincipalKind
 from app.auth.tokens import TokenIssuer
 from app.clock import FrozenClock
 from app.importer.jobs import STALE, run_due_import
-from app.jobs.leases import acquire
+from app.jobs.leases import acquire, held
 from app.ledger import verify_balances
 from app.program.service import save_program
 from app.runtime import Runtime
@@ -191,18 +191,23 @@ async def test_a_big_upload_with_an_expired_token_is_told_to_sign_in_again(
     assert await runtime.mongo["import_parts"].count_documents({}) == 0
 
 
-async def test_a_job_waits_while_another_import_runs_and_a_run_that_died_is_finished_once(
-    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, admin: str
-) -> None:
+def three_chunks() -> tuple[bytes, bytes]:
+    """members.csv and balances.csv of 2,500 members, a balance each: three chunks of an import
+    (five inserts a chunk: the journal, accounts, lots, entries, members)."""
     members = "legacy_id,phone,name,email,birthday,tier,joined_at\n" + "".join(
         f"M{n:05d},139{n:08d},Member {n},,,,\n" for n in range(2500)
     )
     balances = "legacy_id,points,earned_at,expires_at\n" + "".join(
         f"M{n:05d},{n % 97 + 1},2026-01-0{n % 9 + 1},\n" for n in range(2500)
     )
-    job_id = data(await upload(client, admin, "big", members.encode(), balances.encode()))[
-        "startImport"
-    ]["job"]["id"]
+    return members.encode(), balances.encode()
+
+
+async def test_a_job_waits_while_another_import_runs_and_a_run_that_died_is_finished_once(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, admin: str
+) -> None:
+    members, balances = three_chunks()
+    job_id = data(await upload(client, admin, "big", members, balances))["startImport"]["job"]["id"]
     assert await acquire(runtime.mongo, clock, "import", "the-cli", timedelta(minutes=1))
     assert await run_due_import(runtime.mongo, clock, owner="w1") is None  # the CLI's runs
     waiting = data(await ask(client, JOB, admin, {"id": job_id}))["importJob"]
@@ -229,6 +234,35 @@ async def test_a_job_waits_while_another_import_runs_and_a_run_that_died_is_fini
     )  # fmt: skip
     assert await runtime.mongo["members"].count_documents({}) == 2500
     assert await runtime.mongo["ledger"].count_documents({}) == 2500
+    assert await verify_balances(runtime.mongo) == []
+
+
+async def test_an_import_cut_off_by_a_clean_stop_is_queued_again_and_the_next_worker_finishes_it(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, admin: str
+) -> None:
+    await upload(client, admin, "cut", *three_chunks())
+    jobs = runtime.mongo["import_jobs"]
+    [job_id] = await jobs.distinct("_id")
+    # The second chunk's first insert waits; meanwhile the worker stops, cancelling the pass.
+    stall = {"failCommands": ["insert"], "blockConnection": True, "blockTimeMS": 3000}
+    async with fail_point(runtime.mongo, {"skip": 5, "times": 1}, stall):
+        running = asyncio.create_task(run_due_import(runtime.mongo, clock, owner="w1"))
+        for _ in range(600):
+            job = await jobs.find_one({"_id": job_id})
+            if job is not None and job.get("done", 0) >= 1000:
+                break
+            await asyncio.sleep(0.01)
+        assert not running.done()
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+    cut = await jobs.find_one({"_id": job_id})
+    assert cut is not None and (cut["status"], cut["owner"], cut["done"]) == ("queued", None, 1000)
+    assert not await held(runtime.mongo, clock, "import")  # the run's lease was given back
+    # Not a minute later: at once, on the same clock.
+    finished = await run_due_import(runtime.mongo, clock, owner="w2")
+    assert finished is not None and finished.status.value == "done"
+    assert await runtime.mongo["members"].count_documents({}) == 2500
     assert await verify_balances(runtime.mongo) == []
 
 

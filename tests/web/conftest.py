@@ -30,7 +30,9 @@ from tests.processes import JIFEN, api_process, jifen_env
 
 T = TypeVar("T")
 
-SCREENS_COPY = Path("/work/notes/screens")  # for the integrator to look at; written if it exists
+# Where the screenshots go: this folder when the run names one (for a person to look at), else
+# the session's temporary folder. Never a path outside both.
+SCREENSHOTS = "JIFEN_SCREENSHOTS"
 
 
 class Served:
@@ -72,11 +74,7 @@ class Served:
         return str(data["logIn"]["session"]["accessToken"])  # type: ignore[index]
 
     def screenshot(self, page: Page, name: str) -> None:
-        path = self.screens / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        if SCREENS_COPY.parent.is_dir():
-            SCREENS_COPY.mkdir(exist_ok=True)
-            shutil.copy(path, SCREENS_COPY / path.name)
+        page.screenshot(path=str(self.screens / f"{name}.png"), full_page=True)
 
 
 def errors_of(page: Page) -> list[str]:
@@ -121,8 +119,8 @@ def served(mongo_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     env["JIFEN_ENV"] = "dev"  # GraphiQL is served in dev only
     subprocess.run([JIFEN, "seed-demo"], env=env, check=True, capture_output=True)
     with api_process(env, root / "uvicorn.log") as port:
-        screens = root / "screens"
-        screens.mkdir()
+        screens = Path(os.environ.get(SCREENSHOTS) or root / "screens")
+        screens.mkdir(parents=True, exist_ok=True)
         yield Served(f"http://127.0.0.1:{port}", env, screens)
 
 
