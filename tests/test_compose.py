@@ -4,6 +4,7 @@ keep it in step with Settings and the Dockerfile, and run its healthchecks' and 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 
@@ -272,6 +274,18 @@ def docker_compose() -> list[str] | None:
         return None
     found = subprocess.run(["docker", "compose", "version"], capture_output=True)
     return ["docker", "compose"] if found.returncode == 0 else None
+
+
+def test_the_file_is_valid_under_the_compose_specifications_schema() -> None:
+    """The schema `docker compose config` checks a file against, so this runs without the plugin."""
+    schema = json.loads((ROOT / "tests" / "data" / "compose-spec.json").read_text())
+    validator = jsonschema.Draft7Validator(schema)
+    assert [error.message for error in validator.iter_errors(load())] == []
+    misspelt = load()
+    misspelt["services"]["worker"]["healthcheck"]["tset"] = misspelt["services"]["worker"][
+        "healthcheck"
+    ].pop("test")
+    assert any("tset" in error.message for error in validator.iter_errors(misspelt))
 
 
 def test_docker_compose_config_accepts_the_file() -> None:
