@@ -7,6 +7,7 @@ COPY graphql_schema ./graphql_schema
 COPY web ./web
 # Without the `embedded` extra: the image runs against MongoDB (JIFEN_MONGODB_URL).
 RUN pip install --no-cache-dir -e . && useradd --system jifen && mkdir -p /var/lib/jifen && chown jifen /var/lib/jifen
+ENV JIFEN_DATA_DIR=/var/lib/jifen
 USER jifen
 EXPOSE 8000
 CMD ["jifen", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -19,22 +19,31 @@ from types import FrameType
 import httpx
 
 from app.audit import cli_actor
-from app.auth.keys import load_key_material
+from app.auth.keys import generates_key, load_key_material
 from app.auth.principals import PrincipalKind
 from app.auth.tokens import TokenIssuer
 from app.cli_import import add_import_commands
 from app.cli_points import add_points_commands
 from app.cli_program import add_program_commands
 from app.cli_report import add_report_commands
+from app.cli_tasks import group_by_task
 from app.clock import Clock, FrozenClock, SystemClock
 from app.config import ConfigurationError, Settings, load_settings
 from app.console_links import ConsoleGrant, create_link
+from app.data_folder import (
+    DataFolderMissing,
+    create_data_folder,
+    record_serving,
+    require_data_folder,
+    serving,
+)
 from app.db import Mongo, connect, ensure_indexes
 from app.embedded import EmbeddedMongo, EmbeddedNotInstalled, die_with_parent
 from app.jobs.schedule import default_jobs, expire, mature, release_holds, tiers, warn
 from app.jobs.worker import JobOutcome, Worker
 from app.ledger import Drift, upgrade_books, verify_balances
 from app.logs import configure_logging
+from app.members.lookup import resolve_member_id
 from app.notifications.outbox import retry_dead
 from app.partners import (
     PARTNER_SCOPES,
@@ -45,7 +54,7 @@ from app.partners import (
     register_partner,
     set_partner_status,
 )
-from app.seed import DEMO_MEMBER_ID, DEMO_PASSWORD, DEMO_PHONE, seed_demo
+from app.seed import DEMO_PASSWORD, DEMO_PHONE, seed_demo
 from app.shutdown import (
     DATABASE_STOP_SECONDS,
     REQUESTS_GRACE_SECONDS,
@@ -59,7 +68,12 @@ from app.shutdown import (
 
 
 def _embedded(settings: Settings) -> EmbeddedMongo:
-    return EmbeddedMongo(settings.data_dir.resolve() / "db")
+    return EmbeddedMongo(settings.data_dir / "db", port=settings.embedded_port)
+
+
+def _require_data_folder(settings: Settings) -> None:
+    """Every command but `serve` uses the data folder `serve` made, and never makes one."""
+    require_data_folder(settings.data_dir, explicit="data_dir" in settings.model_fields_set)
 
 
 @asynccontextmanager
@@ -68,6 +82,7 @@ async def open_database(settings: Settings) -> AsyncIterator[Mongo]:
     url = settings.mongodb_url
     embedded = None
     if url is None:
+        _require_data_folder(settings)
         embedded = _embedded(settings)
         url = embedded.running_url() or embedded.start()
     mongo = connect(url, settings.db_name)
@@ -96,9 +111,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     workers = args.workers or settings.workers
-    load_key_material(
-        settings
-    )  # the embedded default's key exists before any worker or token command
+    _announce_data_folder(settings)
+    # The embedded default's key exists before any worker or token command.
+    load_key_material(settings)
+    # Children (uvicorn's workers, the worker) read their settings from the environment.
+    os.environ["JIFEN_DATA_DIR"] = str(settings.data_dir)
     embedded = None
     worker: subprocess.Popen[bytes] | None = None
     clock = StopClock(SERVE_GRACE_SECONDS - 1, last_resort=kill_children)
@@ -123,12 +140,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             embedded.supervise()
             # uvicorn workers read their settings from the environment: point them at our server.
             os.environ["JIFEN_MONGODB_URL"] = url
-            os.environ["JIFEN_DATA_DIR"] = str(settings.data_dir.resolve())
-            print(f"embedded database: {url} (data in {settings.data_dir.resolve()})", flush=True)
+            print(f"embedded database: {url}", flush=True)
             if settings.seed_demo:
                 asyncio.run(_seed(settings.model_copy(update={"mongodb_url": url})))
             if settings.serve_worker:
                 worker = _spawn_worker()
+        record_serving(settings.data_dir, port)
         config = uvicorn.Config(
             "app.main:create_app",
             factory=True,
@@ -165,6 +182,25 @@ class StopRequested(Exception):
     """SIGINT or SIGTERM arrived."""
 
 
+LEGACY_DATA_DIR = Path(".jifen-data")  # the default before the data folder had one place
+
+
+def _announce_data_folder(settings: Settings) -> None:
+    create_data_folder(settings.data_dir)
+    print(f"data folder: {settings.data_dir}", flush=True)
+    explicit = "data_dir" in settings.model_fields_set
+    if (
+        not explicit
+        and LEGACY_DATA_DIR.is_dir()
+        and LEGACY_DATA_DIR.absolute() != settings.data_dir
+    ):
+        print(
+            f"note: {LEGACY_DATA_DIR.absolute()} is an older version's data folder, no longer "
+            f"used by default: move it to {settings.data_dir} or set JIFEN_DATA_DIR to it",
+            flush=True,
+        )
+
+
 def _stop_child(child: subprocess.Popen[bytes], *, within: float) -> None:
     child.terminate()
     try:
@@ -191,6 +227,8 @@ def _spawn_worker() -> subprocess.Popen[bytes]:
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.push_gateway_url and not settings.push_signing_secret:
+        _require_data_folder(settings)  # the deliveries' HMAC key is kept there
     asyncio.run(_run_worker(settings))
     return 0
 
@@ -333,12 +371,25 @@ async def _console_link(settings: Settings, grant: ConsoleGrant) -> str:
         return await create_link(mongo, SystemClock(), grant, actor=cli_actor())
 
 
+async def _member_id(settings: Settings, reference: str) -> str | None:
+    async with open_database(settings) as mongo:
+        return await resolve_member_id(mongo, reference)
+
+
 def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
+    if generates_key(settings):
+        _require_data_folder(settings)  # a new key here would sign tokens no server accepts
     keys = load_key_material(settings)
     if keys.signing is None:
         print("no signing key is configured (set JIFEN_JWT_PRIVATE_KEY_FILE)", file=sys.stderr)
         return 2
     scopes = args.scope or ()
+    if args.kind == PrincipalKind.MEMBER.value:
+        member_id = asyncio.run(_member_id(settings, args.subject))
+        if member_id is None:
+            print(f"no member has the id, member number or phone {args.subject}", file=sys.stderr)
+            return 2
+        args.subject = member_id
     if args.kind == PrincipalKind.PARTNER.value:
         # A partner's token carries the scopes the registry grants it (or fewer, if asked).
         granted = asyncio.run(_partner_scopes(settings, args.subject))
@@ -356,7 +407,8 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
             return 2
         grant = ConsoleGrant(args.subject, tuple(scopes), ttl_seconds)
         code = asyncio.run(_console_link(settings, grant))
-        base = args.base_url or f"http://127.0.0.1:{settings.port}"
+        running = serving(settings.data_dir)
+        base = args.base_url or f"http://127.0.0.1:{running.port if running else settings.port}"
         print(f"{base.rstrip('/')}/console/#link={code}")
         print("(opens once, within 10 minutes)", file=sys.stderr)
         return 0
@@ -387,22 +439,29 @@ def cmd_export_schema(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+DATA_DIR_HELP = "the data folder (default: JIFEN_DATA_DIR, else the platform's user data folder)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jifen", description="Jifen loyalty points platform")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--data-dir", type=Path, metavar="DIR", help=DATA_DIR_HELP)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser(
         "serve", help="serve the GraphQL API (embedded database by default)"
     )
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--workers", type=int)
+    serve.add_argument("--host", help="the address to listen on (default: JIFEN_HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="the port to listen on (default: JIFEN_PORT, 8000)")
+    serve.add_argument("--workers", type=int, help="API processes (default: JIFEN_WORKERS, 1)")
     serve.set_defaults(run=cmd_serve)
 
     token = commands.add_parser("token", help="mint an access token with the configured key")
-    token.add_argument("kind", choices=[kind.value for kind in PrincipalKind])
     token.add_argument(
-        "subject", nargs="?", default=DEMO_MEMBER_ID, help="member, partner or admin id"
+        "kind", choices=[kind.value for kind in PrincipalKind], help="who the token speaks for"
+    )
+    token.add_argument(
+        "subject",
+        help="a member's id, member number or phone; a partner's id; an operator's name",
     )
     token.add_argument("--scope", action="append", help="a scope (repeatable)")
     token.add_argument("--ttl", type=int, help="lifetime in seconds")
@@ -411,19 +470,21 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="admin only: print a one-time link that opens the console signed in, not the token",
     )
-    token.add_argument("--base-url", help="the console's address for --link (default: this port)")
+    token.add_argument(
+        "--base-url", help="the console's address for --link (default: the running serve's port)"
+    )
     token.set_defaults(run=cmd_token)
 
     partner = commands.add_parser("partner", help="partners: add, list, suspend")
     partner_commands = partner.add_subparsers(dest="partner_command", required=True)
     add = partner_commands.add_parser("add", help="register a partner; prints its id")
-    add.add_argument("name")
+    add.add_argument("name", help="the partner's name, as operators see it")
     add.add_argument(
         "--scope", action="append", help=f"one of {', '.join(sorted(PARTNER_SCOPES))} (repeatable)"
     )
     partner_commands.add_parser("list", help="every registered partner")
     suspend = partner_commands.add_parser("suspend", help="refuse the partner's tokens")
-    suspend.add_argument("id")
+    suspend.add_argument("id", help="the partner's id (`jifen partner list`)")
     partner.set_defaults(run=cmd_partner)
 
     seed = commands.add_parser("seed-demo", help="seed the demo program into an empty database")
@@ -454,7 +515,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     outbox = commands.add_parser("outbox", help="push/webhook deliveries: list, retry dead ones")
     outbox.add_argument(
-        "--status", default="dead", choices=["pending", "delivering", "delivered", "dead"]
+        "--status",
+        default="dead",
+        choices=["pending", "delivering", "delivered", "dead"],
+        help="list the deliveries in this state (default: dead)",
     )
     outbox.add_argument("--retry", metavar="ID", help="retry this dead-lettered delivery")
     outbox.set_defaults(run=cmd_outbox)
@@ -465,22 +529,30 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_commands(commands, open_database)
 
     export = commands.add_parser("export-schema", help="write the served GraphQL SDL")
-    export.add_argument("--output", default="graphql_schema/schema.graphql")
+    export.add_argument(
+        "--output", default="graphql_schema/schema.graphql", help="a file, or - for stdout"
+    )
     export.set_defaults(run=cmd_export_schema)
+
+    for command in commands.choices.values():  # `jifen serve --data-dir DIR` works too
+        command.add_argument(
+            "--data-dir", type=Path, metavar="DIR", default=argparse.SUPPRESS, help=DATA_DIR_HELP
+        )
+    group_by_task(parser, commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = load_settings()
+        settings = load_settings(**({"data_dir": args.data_dir} if args.data_dir else {}))
     except ConfigurationError as exc:
         print(exc, file=sys.stderr)
         return 2
     configure_logging(settings.log_level, json_lines=settings.json_logs)
     try:
         result: int = args.run(settings, args)
-    except EmbeddedNotInstalled as exc:
+    except (EmbeddedNotInstalled, DataFolderMissing) as exc:
         print(exc, file=sys.stderr)
         return 2
     return result

@@ -56,8 +56,8 @@ def add_points_commands(
 
     adjust = commands.add_parser("adjust", help="give (+) or take (-) points of one member")
     adjust.add_argument("member", help="member id")
-    adjust.add_argument("points", type=int)
-    adjust.add_argument("--reason", required=True)
+    adjust.add_argument("points", type=int, help="how many: positive gives, negative takes")
+    adjust.add_argument("--reason", required=True, help="why; the member sees it in their history")
     adjust.add_argument("--key", help="idempotency key (default: a new one)")
     adjust.set_defaults(
         run=lambda settings, args: asyncio.run(_adjust(open_database, settings, args))

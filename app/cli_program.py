@@ -51,7 +51,7 @@ def add_program_commands(
     actions = program.add_subparsers(dest="program_command", required=True)
 
     apply = actions.add_parser("apply", help="apply a TOML file as a new program version")
-    apply.add_argument("file", type=Path)
+    apply.add_argument("file", type=Path, help="the program as TOML (`jifen program show`)")
     apply.add_argument(
         "--dry-run", action="store_true", help="print what would change, apply nothing"
     )
@@ -59,8 +59,10 @@ def add_program_commands(
     apply.set_defaults(run=lambda s, a: _apply(open_database, s, a))
 
     show = actions.add_parser("show", help="print the program (the current version by default)")
-    show.add_argument("--version", type=int)
-    show.add_argument("--format", choices=["toml", "json"], default="toml")
+    show.add_argument("--version", type=int, help="this version (`jifen program versions`)")
+    show.add_argument(
+        "--format", choices=["toml", "json"], default="toml", help="the output (default: toml)"
+    )
     show.set_defaults(run=lambda s, a: _show(open_database, s, a))
 
     versions = actions.add_parser("versions", help="list versions: who made each, when, why")

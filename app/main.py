@@ -93,7 +93,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             url = settings.mongodb_url
             if url is None:
                 # `uvicorn app.main:app` without a URL: run the embedded server for this process.
-                embedded = EmbeddedMongo(settings.data_dir / "db")
+                embedded = EmbeddedMongo(settings.data_dir / "db", port=settings.embedded_port)
                 url = embedded.start()
                 stack.callback(embedded.stop)
                 embedded.supervise()
