@@ -22,6 +22,7 @@ from app.audit import cli_actor
 from app.auth.keys import generates_key, load_key_material
 from app.auth.principals import PrincipalKind
 from app.auth.tokens import TokenIssuer
+from app.cli_clock import add_clock_commands
 from app.cli_import import add_import_commands
 from app.cli_points import add_points_commands
 from app.cli_program import add_program_commands
@@ -40,7 +41,7 @@ from app.data_folder import (
 from app.db import Mongo, connect, ensure_indexes
 from app.embedded import EmbeddedMongo, EmbeddedNotInstalled, die_with_parent
 from app.jobs.schedule import default_jobs, expire, mature, release_holds, tiers, warn
-from app.jobs.worker import JobOutcome, Worker
+from app.jobs.worker import Job, JobOutcome, Worker
 from app.ledger import Drift, upgrade_books, verify_balances
 from app.logs import configure_logging
 from app.members.lookup import resolve_member_id
@@ -54,6 +55,7 @@ from app.partners import (
     register_partner,
     set_partner_status,
 )
+from app.sandbox_clock import SandboxClock, program_clock
 from app.seed import DEMO_PASSWORD, DEMO_PHONE, seed_demo
 from app.shutdown import (
     DATABASE_STOP_SECONDS,
@@ -247,14 +249,28 @@ async def _run_worker(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping)
     async with open_database(settings) as mongo, httpx.AsyncClient(timeout=10) as client:
-        worker = Worker(
+        jobs = default_jobs(settings, client)
+        program = await program_clock(mongo, settings.env)
+        if isinstance(program, SandboxClock):
+            jobs = [_on_sandbox_time(job, program) for job in jobs]
+        worker = Worker(  # leases and the schedule on the real clock, whatever the sandbox's
             mongo,
             SystemClock(),
-            default_jobs(settings, client),
+            jobs,
             lease_period=timedelta(seconds=settings.worker_lease_seconds),
         )
         logging.getLogger("app.jobs").info("worker %s started", worker.owner)
         await worker.run_forever(stop)
+
+
+def _on_sandbox_time(job: Job, sandbox: SandboxClock) -> Job:
+    """The job's steps on the sandbox time, re-read before each so a change applies at once."""
+
+    async def run(mongo: Mongo, clock: Clock) -> JobOutcome:
+        await sandbox.refresh(mongo)
+        return await job.run(mongo, sandbox)
+
+    return Job(job.name, run, job.every)
 
 
 def _at(value: str | None) -> Clock:
@@ -271,8 +287,8 @@ def _one_job(
 ) -> Callable[[Settings, argparse.Namespace], int]:
     def command(settings: Settings, args: argparse.Namespace) -> int:
         async def once() -> JobOutcome:
-            clock = _at(args.as_of)
             async with open_database(settings) as mongo:
+                clock = _at(args.as_of) if args.as_of else await program_clock(mongo, settings.env)
                 outcome = JobOutcome(0, more=True)
                 total = 0
                 while outcome.more:
@@ -368,7 +384,9 @@ async def _partner_scopes(settings: Settings, partner_id: str) -> frozenset[str]
 
 async def _console_link(settings: Settings, grant: ConsoleGrant) -> str:
     async with open_database(settings) as mongo:
-        return await create_link(mongo, SystemClock(), grant, actor=cli_actor())
+        # Redeemed on the served program's clock: made on the same one.
+        clock = await program_clock(mongo, settings.env)
+        return await create_link(mongo, clock, grant, actor=cli_actor())
 
 
 async def _member_id(settings: Settings, reference: str) -> str | None:
@@ -527,6 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_points_commands(commands, open_database)
     add_import_commands(commands, open_database)
     add_report_commands(commands, open_database)
+    add_clock_commands(commands, open_database)
 
     export = commands.add_parser("export-schema", help="write the served GraphQL SDL")
     export.add_argument(

@@ -10,6 +10,7 @@ from app.config import Settings
 from app.db import Mongo
 from app.members.access import Revocations
 from app.notifications.hub import NotificationHub
+from app.sandbox_clock import SandboxClock
 
 
 @dataclass
@@ -21,3 +22,4 @@ class Runtime:
     issuer: TokenIssuer | None
     hub: NotificationHub
     revocations: Revocations = field(default_factory=Revocations)
+    sandbox: SandboxClock | None = None  # `clock` itself, in development (app/sandbox_clock.py)

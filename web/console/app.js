@@ -29,6 +29,7 @@ function signedIn(yes) {
 
 async function route() {
   $("page-error").textContent = "";
+  showSandboxClock();
   if (!token()) { signedIn(false); return; }
   signedIn(true);
   const [name, arg] = location.hash.replace(/^#\/?/, "").split("/");
@@ -52,6 +53,20 @@ async function route() {
     }
   }
   document.body.dataset.page = page;
+}
+
+/** A development instance whose sandbox clock was moved (`jifen clock`) says so, with its time,
+ * in the header: /readyz carries it. */
+async function showSandboxClock() {
+  const ready = await fetch("/readyz").then((response) => response.json()).catch(() => ({}));
+  const sandbox = ready.sandbox_clock;
+  const badge = $("sandbox-clock");
+  badge.hidden = !sandbox || sandbox.offset_seconds === 0;
+  if (!badge.hidden) {
+    const time = new Date(sandbox.now).toLocaleString(currentLang() === "zh" ? "zh-CN" : "en-GB");
+    badge.textContent = t("sandboxTime", { time });
+    badge.dataset.now = sandbox.now;
+  }
 }
 
 /** A one-time link from `jifen token admin ... --link`: traded once for a token, then dropped
