@@ -198,7 +198,8 @@ def _announce_data_folder(settings: Settings) -> None:
     ):
         print(
             f"note: {LEGACY_DATA_DIR.absolute()} is an older version's data folder, no longer "
-            f"used by default: move it to {settings.data_dir} or set JIFEN_DATA_DIR to it",
+            f"used by default: move its contents into {settings.data_dir}, or set JIFEN_DATA_DIR "
+            "to it",
             flush=True,
         )
 
