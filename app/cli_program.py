@@ -22,7 +22,6 @@ from typing import Any
 
 import tomli_w
 
-from app.clock import SystemClock
 from app.config import Settings
 from app.db import Mongo
 from app.program.models import Program
@@ -37,6 +36,7 @@ from app.program.service import (
     preview_program,
 )
 from app.program.validation import ProgramInvalid, parse_program
+from app.sandbox_clock import program_clock
 
 OpenDatabase = Callable[[Settings], AbstractAsyncContextManager[Mongo]]
 VERSIONS_SHOWN = 100
@@ -87,7 +87,11 @@ def _apply(open_database: OpenDatabase, settings: Settings, args: argparse.Names
             if args.dry_run:
                 return await preview_program(mongo, program)
             return await apply_program(
-                mongo, SystemClock(), program, updated_by=f"cli:{_user()}", note=args.note
+                mongo,
+                await program_clock(mongo, settings.env),
+                program,
+                updated_by=f"cli:{_user()}",
+                note=args.note,
             )
 
     try:

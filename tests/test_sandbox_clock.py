@@ -47,10 +47,12 @@ def served(dev_env: dict[str, str], tmp_path: Path) -> Iterator[int]:
         stop(worker)
 
 
+def _jifen(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([JIFEN, *args], env=env, capture_output=True, text=True, timeout=120)
+
+
 def _clock(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [JIFEN, "clock", *args], env=env, capture_output=True, text=True, timeout=120
-    )
+    return _jifen(env, "clock", *args)
 
 
 def _sandbox_now(port: int) -> datetime:
@@ -101,6 +103,15 @@ async def test_moving_the_sandbox_clock_matures_and_expires_points_as_the_progra
     # /readyz shows the new time as soon as the command has returned.
     assert abs(_sandbox_now(served) - (real.now() + timedelta(days=8))) < timedelta(seconds=30)
     _until_balance(served, token, {"available": had + 300, "pending": 0})
+    # An operator's adjustment from the CLI is recorded on the sandbox time too.
+    adjusted = _jifen(dev_env, "adjust", DEMO_MEMBER_ID, "10", "--reason", "goodwill")
+    assert adjusted.returncode == 0, adjusted.stderr
+    entry = await mongo["ledger"].find_one(
+        {"member_id": DEMO_MEMBER_ID, "kind": "ADJUST"}, sort=[("recorded_at", -1)]
+    )
+    assert entry is not None and entry["points"] == 10
+    assert abs(entry["recorded_at"] - (real.now() + timedelta(days=8))) < timedelta(seconds=30)
+    _until_balance(served, token, {"available": had + 310, "pending": 0})
 
     # Earned this year (Shanghai), the points expire at the end of the next: all but those
     # that never do.
