@@ -22,6 +22,7 @@ const PAGES = {
 
 function signedIn(yes) {
   $("signin").hidden = yes;
+  if (!yes) $("sandbox-clock").hidden = true;
   $("nav").hidden = !yes;
   $("signout").hidden = !yes;
   if (!yes) $("view").replaceChildren();
@@ -29,9 +30,9 @@ function signedIn(yes) {
 
 async function route() {
   $("page-error").textContent = "";
-  showSandboxClock();
   if (!token()) { signedIn(false); return; }
   signedIn(true);
+  await showSandboxClock();
   const [name, arg] = location.hash.replace(/^#\/?/, "").split("/");
   const page = PAGES[name] ? name : "dashboard";
   leaveDashboard();
@@ -55,8 +56,8 @@ async function route() {
   document.body.dataset.page = page;
 }
 
-/** A development instance whose sandbox clock was moved (`jifen clock`) says so, with its time,
- * in the header: /readyz carries it. */
+/** A development instance whose sandbox clock was moved (`jifen clock`) says so to a signed-in
+ * operator, with its time, in the header: /readyz carries it. */
 async function showSandboxClock() {
   const ready = await fetch("/readyz").then((response) => response.json()).catch(() => ({}));
   const sandbox = ready.sandbox_clock;
