@@ -34,6 +34,7 @@ from app.console_links import ConsoleGrant, create_link
 from app.data_folder import (
     DataFolderMissing,
     create_data_folder,
+    forget_serving,
     record_serving,
     require_data_folder,
     serving,
@@ -177,6 +178,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             embedded.stop(timeout=max(min(DATABASE_STOP_SECONDS, clock.left() - 0.5), 0.1))
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        forget_serving(settings.data_dir)
     return 0
 
 

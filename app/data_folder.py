@@ -66,6 +66,11 @@ def record_serving(path: Path, port: int) -> None:
         (path / SERVING_FILE).write_text(json.dumps({"pid": os.getpid(), "port": port}))
 
 
+def forget_serving(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        (path / SERVING_FILE).unlink()
+
+
 def serving(path: Path) -> Serving | None:
     """The `serve` running on this data folder, if one is."""
     try:

@@ -105,6 +105,7 @@ def test_serve_seeds_demo_answers_and_keeps_data_across_restart(tmp_path: Path) 
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0
     assert _gone(db_pid), "the embedded database outlived serve"
+    assert not (data_dir / "serving.json").exists()  # no stale port for the next --link
 
     process = _start(data_dir, port)
     try:
