@@ -33,6 +33,7 @@ from app.config import ConfigurationError, Settings, load_settings
 from app.console_links import ConsoleGrant, create_link
 from app.data_folder import (
     DataFolderMissing,
+    DataFolderUnusable,
     create_data_folder,
     forget_serving,
     record_serving,
@@ -574,7 +575,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level, json_lines=settings.json_logs)
     try:
         result: int = args.run(settings, args)
-    except (EmbeddedNotInstalled, DataFolderMissing) as exc:
+    except (EmbeddedNotInstalled, DataFolderMissing, DataFolderUnusable) as exc:
         print(exc, file=sys.stderr)
         return 2
     return result

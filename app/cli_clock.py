@@ -30,7 +30,7 @@ def add_clock_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser], open_database: OpenDatabase
 ) -> None:
     clock = commands.add_parser(
-        "clock", help="development only: move the program's time to test it (the sandbox clock)"
+        "clock", help="development only: move the program's time (the sandbox clock)"
     )
     actions = clock.add_subparsers(dest="clock_command", required=True)
     show = actions.add_parser("show", help="the sandbox time and how far it is from the real one")

@@ -49,9 +49,23 @@ def require_data_folder(path: Path, *, explicit: bool) -> None:
         raise DataFolderMissing(path, explicit=explicit)
 
 
+class DataFolderUnusable(Exception):
+    """`serve` cannot create the data folder (permissions, a file in the way, a read-only disk)."""
+
+    def __init__(self, path: Path, reason: OSError) -> None:
+        self.path = path
+        super().__init__(
+            f"cannot create the data folder {path}: {reason.strerror or reason}. Set "
+            "JIFEN_DATA_DIR (or `jifen --data-dir DIR`) to a folder this user can write."
+        )
+
+
 def create_data_folder(path: Path) -> None:
     """`serve`'s right alone; the folder holds keys, so only its owner may enter it."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataFolderUnusable(path, exc) from None
 
 
 @dataclass(frozen=True)

@@ -125,7 +125,17 @@ def test_help_lists_every_command_under_its_task(tmp_path: Path) -> None:
     for task in ("Run", "Members and points", "Program", "Reports", "Data"):
         assert task in headings
     tasks_part = done.stdout[done.stdout.index("\nRun:\n") :]
-    listed = [line.split()[0] for line in tasks_part.splitlines() if line.startswith("  ")]
+    names = [line for line in tasks_part.splitlines() if line.startswith("  ") and line[2] != " "]
+    listed = [line.split()[0] for line in names]
     parser = build_parser()
     [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     assert sorted(listed) == sorted(commands.choices)
+
+
+def test_serve_says_so_when_it_cannot_create_the_data_folder(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    env = {**_unconfigured_env(tmp_path), "JIFEN_DATA_DIR": str(tmp_path / "a-file" / "data")}
+    done = _run(env, "serve", "--port", "1")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"cannot create the data folder {tmp_path / 'a-file' / 'data'}" in done.stderr
+    assert "Traceback" not in done.stderr
