@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -274,7 +275,7 @@ def _on_sandbox_time(job: Job, sandbox: SandboxClock) -> Job:
         await sandbox.refresh(mongo)
         return await job.run(mongo, sandbox)
 
-    return Job(job.name, run, job.every)
+    return dataclasses.replace(job, run=run)
 
 
 def _at(value: str | None) -> Clock:
