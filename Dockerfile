@@ -14,6 +14,7 @@ RUN pip install --no-cache-dir -e . \
     && mkdir -p /var/lib/jifen /run/keys \
     && chown jifen:jifen /var/lib/jifen /run/keys \
     && chmod 0700 /var/lib/jifen /run/keys
+ENV JIFEN_DATA_DIR=/var/lib/jifen
 USER 10001:10001
 EXPOSE 8000
 CMD ["jifen", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -19,23 +20,35 @@ from types import FrameType
 import httpx
 
 from app.audit import cli_actor
-from app.auth.keys import load_key_material
+from app.auth.keys import generates_key, load_key_material
 from app.auth.principals import PrincipalKind
 from app.auth.tokens import TokenIssuer
+from app.cli_clock import add_clock_commands
 from app.cli_import import add_import_commands
 from app.cli_points import add_points_commands
 from app.cli_program import add_program_commands
 from app.cli_report import add_report_commands
+from app.cli_tasks import group_by_task
 from app.clock import Clock, FrozenClock, SystemClock
 from app.config import ConfigurationError, Settings, load_settings
 from app.console_links import ConsoleGrant, create_link
+from app.data_folder import (
+    DataFolderMissing,
+    DataFolderUnusable,
+    create_data_folder,
+    forget_serving,
+    record_serving,
+    require_data_folder,
+    serving,
+)
 from app.db import Mongo, connect, ensure_indexes
 from app.embedded import EmbeddedMongo, EmbeddedNotInstalled, die_with_parent
 from app.jobs.heartbeat import Heartbeat, heartbeat_file
 from app.jobs.schedule import default_jobs, expire, mature, release_holds, tiers, warn
-from app.jobs.worker import JobOutcome, Worker, worker_id
+from app.jobs.worker import Job, JobOutcome, Worker, worker_id
 from app.ledger import Drift, upgrade_books, verify_balances
 from app.logs import configure_logging
+from app.members.lookup import resolve_member_id
 from app.notifications.outbox import retry_dead
 from app.partners import (
     PARTNER_SCOPES,
@@ -46,7 +59,8 @@ from app.partners import (
     register_partner,
     set_partner_status,
 )
-from app.seed import DEMO_MEMBER_ID, DEMO_PASSWORD, DEMO_PHONE, seed_demo
+from app.sandbox_clock import SandboxClock, program_clock
+from app.seed import DEMO_PASSWORD, DEMO_PHONE, seed_demo
 from app.shutdown import (
     DATABASE_STOP_SECONDS,
     REQUESTS_GRACE_SECONDS,
@@ -60,7 +74,12 @@ from app.shutdown import (
 
 
 def _embedded(settings: Settings) -> EmbeddedMongo:
-    return EmbeddedMongo(settings.data_dir.resolve() / "db")
+    return EmbeddedMongo(settings.data_dir / "db", port=settings.embedded_port)
+
+
+def _require_data_folder(settings: Settings) -> None:
+    """Every command but `serve` uses the data folder `serve` made, and never makes one."""
+    require_data_folder(settings.data_dir, explicit="data_dir" in settings.model_fields_set)
 
 
 @asynccontextmanager
@@ -69,6 +88,7 @@ async def open_database(settings: Settings) -> AsyncIterator[Mongo]:
     url = settings.mongodb_url
     embedded = None
     if url is None:
+        _require_data_folder(settings)
         embedded = _embedded(settings)
         url = embedded.running_url() or embedded.start()
     mongo = connect(url, settings.db_name)
@@ -97,9 +117,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     workers = args.workers or settings.workers
-    load_key_material(
-        settings
-    )  # the embedded default's key exists before any worker or token command
+    _announce_data_folder(settings)
+    # The embedded default's key exists before any worker or token command.
+    load_key_material(settings)
+    # Children (uvicorn's workers, the worker) read their settings from the environment.
+    os.environ["JIFEN_DATA_DIR"] = str(settings.data_dir)
     embedded = None
     worker: subprocess.Popen[bytes] | None = None
     clock = StopClock(SERVE_GRACE_SECONDS - 1, last_resort=kill_children)
@@ -124,12 +146,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             embedded.supervise()
             # uvicorn workers read their settings from the environment: point them at our server.
             os.environ["JIFEN_MONGODB_URL"] = url
-            os.environ["JIFEN_DATA_DIR"] = str(settings.data_dir.resolve())
-            print(f"embedded database: {url} (data in {settings.data_dir.resolve()})", flush=True)
+            print(f"embedded database: {url}", flush=True)
             if settings.seed_demo:
                 asyncio.run(_seed(settings.model_copy(update={"mongodb_url": url})))
             if settings.serve_worker:
                 worker = _spawn_worker()
+        record_serving(settings.data_dir, port)
         config = uvicorn.Config(
             "app.main:create_app",
             factory=True,
@@ -159,11 +181,32 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             embedded.stop(timeout=max(min(DATABASE_STOP_SECONDS, clock.left() - 0.5), 0.1))
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        forget_serving(settings.data_dir)
     return 0
 
 
 class StopRequested(Exception):
     """SIGINT or SIGTERM arrived."""
+
+
+LEGACY_DATA_DIR = Path(".jifen-data")  # the default before the data folder had one place
+
+
+def _announce_data_folder(settings: Settings) -> None:
+    create_data_folder(settings.data_dir)
+    print(f"data folder: {settings.data_dir}", flush=True)
+    explicit = "data_dir" in settings.model_fields_set
+    if (
+        not explicit
+        and LEGACY_DATA_DIR.is_dir()
+        and LEGACY_DATA_DIR.absolute() != settings.data_dir
+    ):
+        print(
+            f"note: {LEGACY_DATA_DIR.absolute()} is an older version's data folder, no longer "
+            f"used by default: move its contents into {settings.data_dir}, or set JIFEN_DATA_DIR "
+            "to it",
+            flush=True,
+        )
 
 
 def _stop_child(child: subprocess.Popen[bytes], *, within: float) -> None:
@@ -192,6 +235,8 @@ def _spawn_worker() -> subprocess.Popen[bytes]:
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.push_gateway_url and not settings.push_signing_secret:
+        _require_data_folder(settings)  # the deliveries' HMAC key is kept there
     asyncio.run(_run_worker(settings))
     return 0
 
@@ -210,17 +255,31 @@ async def _run_worker(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping)
     async with open_database(settings) as mongo, httpx.AsyncClient(timeout=10) as client:
+        jobs = default_jobs(settings, client)
+        program = await program_clock(mongo, settings.env)
+        if isinstance(program, SandboxClock):
+            jobs = [_on_sandbox_time(job, program) for job in jobs]
         owner = worker_id()
-        worker = Worker(
+        worker = Worker(  # leases and the schedule on the real clock, whatever the sandbox's
             mongo,
             SystemClock(),
-            default_jobs(settings, client),
+            jobs,
             lease_period=timedelta(seconds=settings.worker_lease_seconds),
             owner=owner,
             heartbeat=Heartbeat(heartbeat_file(settings.data_dir), owner=owner),
         )
         logging.getLogger("app.jobs").info("worker %s started", worker.owner)
         await worker.run_forever(stop)
+
+
+def _on_sandbox_time(job: Job, sandbox: SandboxClock) -> Job:
+    """The job's steps on the sandbox time, re-read before each so a change applies at once."""
+
+    async def run(mongo: Mongo, clock: Clock) -> JobOutcome:
+        await sandbox.refresh(mongo)
+        return await job.run(mongo, sandbox)
+
+    return dataclasses.replace(job, run=run)
 
 
 def _at(value: str | None) -> Clock:
@@ -237,8 +296,8 @@ def _one_job(
 ) -> Callable[[Settings, argparse.Namespace], int]:
     def command(settings: Settings, args: argparse.Namespace) -> int:
         async def once() -> JobOutcome:
-            clock = _at(args.as_of)
             async with open_database(settings) as mongo:
+                clock = _at(args.as_of) if args.as_of else await program_clock(mongo, settings.env)
                 outcome = JobOutcome(0, more=True)
                 total = 0
                 while outcome.more:
@@ -334,15 +393,30 @@ async def _partner_scopes(settings: Settings, partner_id: str) -> frozenset[str]
 
 async def _console_link(settings: Settings, grant: ConsoleGrant) -> str:
     async with open_database(settings) as mongo:
-        return await create_link(mongo, SystemClock(), grant, actor=cli_actor())
+        # Redeemed on the served program's clock: made on the same one.
+        clock = await program_clock(mongo, settings.env)
+        return await create_link(mongo, clock, grant, actor=cli_actor())
+
+
+async def _member_id(settings: Settings, reference: str) -> str | None:
+    async with open_database(settings) as mongo:
+        return await resolve_member_id(mongo, reference)
 
 
 def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
+    if generates_key(settings):
+        _require_data_folder(settings)  # a new key here would sign tokens no server accepts
     keys = load_key_material(settings)
     if keys.signing is None:
         print("no signing key is configured (set JIFEN_JWT_PRIVATE_KEY_FILE)", file=sys.stderr)
         return 2
     scopes = args.scope or ()
+    if args.kind == PrincipalKind.MEMBER.value:
+        member_id = asyncio.run(_member_id(settings, args.subject))
+        if member_id is None:
+            print(f"no member has the id, member number or phone {args.subject}", file=sys.stderr)
+            return 2
+        args.subject = member_id
     if args.kind == PrincipalKind.PARTNER.value:
         # A partner's token carries the scopes the registry grants it (or fewer, if asked).
         granted = asyncio.run(_partner_scopes(settings, args.subject))
@@ -360,7 +434,8 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
             return 2
         grant = ConsoleGrant(args.subject, tuple(scopes), ttl_seconds)
         code = asyncio.run(_console_link(settings, grant))
-        base = args.base_url or f"http://127.0.0.1:{settings.port}"
+        running = serving(settings.data_dir)
+        base = args.base_url or f"http://127.0.0.1:{running.port if running else settings.port}"
         print(f"{base.rstrip('/')}/console/#link={code}")
         print("(opens once, within 10 minutes)", file=sys.stderr)
         return 0
@@ -391,22 +466,29 @@ def cmd_export_schema(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+DATA_DIR_HELP = "the data folder (default: JIFEN_DATA_DIR, else the platform's user data folder)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jifen", description="Jifen loyalty points platform")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--data-dir", type=Path, metavar="DIR", help=DATA_DIR_HELP)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser(
         "serve", help="serve the GraphQL API (embedded database by default)"
     )
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--workers", type=int)
+    serve.add_argument("--host", help="the address to listen on (default: JIFEN_HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="the port to listen on (default: JIFEN_PORT, 8000)")
+    serve.add_argument("--workers", type=int, help="API processes (default: JIFEN_WORKERS, 1)")
     serve.set_defaults(run=cmd_serve)
 
     token = commands.add_parser("token", help="mint an access token with the configured key")
-    token.add_argument("kind", choices=[kind.value for kind in PrincipalKind])
     token.add_argument(
-        "subject", nargs="?", default=DEMO_MEMBER_ID, help="member, partner or admin id"
+        "kind", choices=[kind.value for kind in PrincipalKind], help="who the token speaks for"
+    )
+    token.add_argument(
+        "subject",
+        help="a member's id, member number or phone; a partner's id; an operator's name",
     )
     token.add_argument("--scope", action="append", help="a scope (repeatable)")
     token.add_argument("--ttl", type=int, help="lifetime in seconds")
@@ -415,19 +497,21 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="admin only: print a one-time link that opens the console signed in, not the token",
     )
-    token.add_argument("--base-url", help="the console's address for --link (default: this port)")
+    token.add_argument(
+        "--base-url", help="the console's address for --link (default: the running serve's port)"
+    )
     token.set_defaults(run=cmd_token)
 
     partner = commands.add_parser("partner", help="partners: add, list, suspend")
     partner_commands = partner.add_subparsers(dest="partner_command", required=True)
     add = partner_commands.add_parser("add", help="register a partner; prints its id")
-    add.add_argument("name")
+    add.add_argument("name", help="the partner's name, as operators see it")
     add.add_argument(
         "--scope", action="append", help=f"one of {', '.join(sorted(PARTNER_SCOPES))} (repeatable)"
     )
     partner_commands.add_parser("list", help="every registered partner")
     suspend = partner_commands.add_parser("suspend", help="refuse the partner's tokens")
-    suspend.add_argument("id")
+    suspend.add_argument("id", help="the partner's id (`jifen partner list`)")
     partner.set_defaults(run=cmd_partner)
 
     seed = commands.add_parser("seed-demo", help="seed the demo program into an empty database")
@@ -458,7 +542,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     outbox = commands.add_parser("outbox", help="push/webhook deliveries: list, retry dead ones")
     outbox.add_argument(
-        "--status", default="dead", choices=["pending", "delivering", "delivered", "dead"]
+        "--status",
+        default="dead",
+        choices=["pending", "delivering", "delivered", "dead"],
+        help="list the deliveries in this state (default: dead)",
     )
     outbox.add_argument("--retry", metavar="ID", help="retry this dead-lettered delivery")
     outbox.set_defaults(run=cmd_outbox)
@@ -467,24 +554,33 @@ def build_parser() -> argparse.ArgumentParser:
     add_points_commands(commands, open_database)
     add_import_commands(commands, open_database)
     add_report_commands(commands, open_database)
+    add_clock_commands(commands, open_database)
 
     export = commands.add_parser("export-schema", help="write the served GraphQL SDL")
-    export.add_argument("--output", default="graphql_schema/schema.graphql")
+    export.add_argument(
+        "--output", default="graphql_schema/schema.graphql", help="a file, or - for stdout"
+    )
     export.set_defaults(run=cmd_export_schema)
+
+    for command in commands.choices.values():  # `jifen serve --data-dir DIR` works too
+        command.add_argument(
+            "--data-dir", type=Path, metavar="DIR", default=argparse.SUPPRESS, help=DATA_DIR_HELP
+        )
+    group_by_task(parser, commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = load_settings()
+        settings = load_settings(**({"data_dir": args.data_dir} if args.data_dir else {}))
     except ConfigurationError as exc:
         print(exc, file=sys.stderr)
         return 2
     configure_logging(settings.log_level, json_lines=settings.json_logs)
     try:
         result: int = args.run(settings, args)
-    except EmbeddedNotInstalled as exc:
+    except (EmbeddedNotInstalled, DataFolderMissing, DataFolderUnusable) as exc:
         print(exc, file=sys.stderr)
         return 2
     return result

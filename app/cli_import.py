@@ -15,12 +15,12 @@ from pathlib import Path
 
 from app.audit import cli_actor
 from app.cli_progress import progress_bar
-from app.clock import SystemClock
 from app.config import Settings
 from app.csv_files import decode
 from app.db import Mongo
 from app.importer import ImportRunning, Summary, import_files
 from app.program.service import ProgramNotConfigured
+from app.sandbox_clock import program_clock
 
 OpenDatabase = Callable[[Settings], AbstractAsyncContextManager[Mongo]]
 SHOWN_ERRORS = 1_000
@@ -47,8 +47,9 @@ def _import(open_database: OpenDatabase, settings: Settings, args: argparse.Name
 
     async def run() -> Summary:
         async with open_database(settings) as mongo:
+            clock = await program_clock(mongo, settings.env)
             return await import_files(
-                mongo, SystemClock(), members, balances, actor=cli_actor(), dry_run=args.dry_run,
+                mongo, clock, members, balances, actor=cli_actor(), dry_run=args.dry_run,
                 progress=lambda done, total: draw(done, total, "members"),
             )  # fmt: skip
 

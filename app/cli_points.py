@@ -14,7 +14,7 @@ from typing import TextIO
 
 from app.audit import cli_actor
 from app.cli_progress import progress_bar as bar
-from app.clock import SystemClock
+from app.clock import Clock
 from app.config import Settings
 from app.db import Mongo
 from app.jobs.worker import worker_id
@@ -33,6 +33,7 @@ from app.points import (
     preview,
     run_job,
 )
+from app.sandbox_clock import program_clock
 
 OpenDatabase = Callable[[Settings], AbstractAsyncContextManager[Mongo]]
 REFUSED = (InvalidCorrection, InvalidFilter, IdempotencyConflict, InsufficientPoints, InvalidPoints)
@@ -56,8 +57,8 @@ def add_points_commands(
 
     adjust = commands.add_parser("adjust", help="give (+) or take (-) points of one member")
     adjust.add_argument("member", help="member id")
-    adjust.add_argument("points", type=int)
-    adjust.add_argument("--reason", required=True)
+    adjust.add_argument("points", type=int, help="how many: positive gives, negative takes")
+    adjust.add_argument("--reason", required=True, help="why; the member sees it in their history")
     adjust.add_argument("--key", help="idempotency key (default: a new one)")
     adjust.set_defaults(
         run=lambda settings, args: asyncio.run(_adjust(open_database, settings, args))
@@ -75,8 +76,8 @@ def _totals(job: PointsJob) -> str:
 
 
 async def _clear(open_database: OpenDatabase, settings: Settings, args: argparse.Namespace) -> int:
-    clock = SystemClock()
     async with open_database(settings) as mongo:
+        clock = await program_clock(mongo, settings.env)
         if args.resume:
             job_id = args.resume
         else:
@@ -109,7 +110,7 @@ async def _clear(open_database: OpenDatabase, settings: Settings, args: argparse
         return await _run(mongo, clock, job_id)
 
 
-async def _run(mongo: Mongo, clock: SystemClock, job_id: str) -> int:
+async def _run(mongo: Mongo, clock: Clock, job_id: str) -> int:
     draw = progress_bar(sys.stderr)
     try:
         job = await run_job(mongo, clock, job_id, owner=worker_id(), progress=draw)
@@ -138,9 +139,10 @@ def _confirm(members: int, points: int) -> bool:
 
 async def _adjust(open_database: OpenDatabase, settings: Settings, args: argparse.Namespace) -> int:
     async with open_database(settings) as mongo:
+        clock = await program_clock(mongo, settings.env)
         try:
             entry = await adjust_points(
-                mongo, SystemClock(), member_id=args.member, points=args.points,
+                mongo, clock, member_id=args.member, points=args.points,
                 reason=args.reason, actor=cli_actor(),
                 idempotency_key=args.key or f"cli-adjust-{uuid.uuid4().hex}",
             )  # fmt: skip

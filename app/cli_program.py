@@ -22,7 +22,6 @@ from typing import Any
 
 import tomli_w
 
-from app.clock import SystemClock
 from app.config import Settings
 from app.db import Mongo
 from app.program.models import Program
@@ -37,6 +36,7 @@ from app.program.service import (
     preview_program,
 )
 from app.program.validation import ProgramInvalid, parse_program
+from app.sandbox_clock import program_clock
 
 OpenDatabase = Callable[[Settings], AbstractAsyncContextManager[Mongo]]
 VERSIONS_SHOWN = 100
@@ -51,7 +51,7 @@ def add_program_commands(
     actions = program.add_subparsers(dest="program_command", required=True)
 
     apply = actions.add_parser("apply", help="apply a TOML file as a new program version")
-    apply.add_argument("file", type=Path)
+    apply.add_argument("file", type=Path, help="the program as TOML (`jifen program show`)")
     apply.add_argument(
         "--dry-run", action="store_true", help="print what would change, apply nothing"
     )
@@ -59,8 +59,10 @@ def add_program_commands(
     apply.set_defaults(run=lambda s, a: _apply(open_database, s, a))
 
     show = actions.add_parser("show", help="print the program (the current version by default)")
-    show.add_argument("--version", type=int)
-    show.add_argument("--format", choices=["toml", "json"], default="toml")
+    show.add_argument("--version", type=int, help="this version (`jifen program versions`)")
+    show.add_argument(
+        "--format", choices=["toml", "json"], default="toml", help="the output (default: toml)"
+    )
     show.set_defaults(run=lambda s, a: _show(open_database, s, a))
 
     versions = actions.add_parser("versions", help="list versions: who made each, when, why")
@@ -85,7 +87,11 @@ def _apply(open_database: OpenDatabase, settings: Settings, args: argparse.Names
             if args.dry_run:
                 return await preview_program(mongo, program)
             return await apply_program(
-                mongo, SystemClock(), program, updated_by=f"cli:{_user()}", note=args.note
+                mongo,
+                await program_clock(mongo, settings.env),
+                program,
+                updated_by=f"cli:{_user()}",
+                note=args.note,
             )
 
     try:

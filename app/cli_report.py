@@ -100,16 +100,26 @@ def add_report_commands(
         one = kinds.add_parser(name, help=text)
         one.add_argument("--csv", action="store_true", help="print CSV instead of JSON lines")
         if name in PERIOD_REPORTS:
-            one.add_argument("--from", dest="from_", type=date.fromisoformat, required=True)
-            one.add_argument("--to", type=date.fromisoformat, required=True)
+            one.add_argument(
+                "--from", dest="from_", type=date.fromisoformat, required=True,
+                help="the first local date (YYYY-MM-DD)",
+            )  # fmt: skip
+            one.add_argument(
+                "--to", type=date.fromisoformat, required=True, help="the last local date"
+            )
         if name == "liability":
             one.add_argument("--as-of", help="a local date (end of day) or an instant with offset")
         if name == "issuance":
-            one.add_argument("--by", choices=[period.value for period in Period], default="day")
+            one.add_argument(
+                "--by", choices=[period.value for period in Period], default="day",
+                help="one row per period (default: day)",
+            )  # fmt: skip
         if name in ("top-earners", "redemptions"):
             one.add_argument("--first", type=int, help="how many rows")
         if name == "members":
-            one.add_argument("--dormant-days", type=int, required=True)
+            one.add_argument(
+                "--dormant-days", type=int, required=True, help="no earn or spend for N days"
+            )
         one.set_defaults(run=lambda s, a: _report(open_database, s, a))
 
 

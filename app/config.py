@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.data_folder import default_data_dir
 from app.proxies import Network, parse_networks
 
 
@@ -37,7 +38,16 @@ class Settings(BaseSettings):
         description="MongoDB connection string; unset starts the embedded SecantusDB.",
     )
     db_name: str = "jifen"
-    data_dir: Path = Path(".jifen-data")
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="The data folder (embedded database, its log, generated keys); only serve creates it.",
+    )
+    embedded_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="The embedded database's port; unset picks a free one.",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
@@ -113,6 +123,12 @@ class Settings(BaseSettings):
     serve_worker: bool = Field(
         default=True, description="On the embedded default, serve also runs the worker."
     )
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        # Resolved once, here: a relative JIFEN_DATA_DIR means the same folder to every child process.
+        return value.expanduser().absolute()
 
     @field_validator("cors_origins", mode="before")
     @classmethod

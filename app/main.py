@@ -28,6 +28,7 @@ from app.logs import RequestIdMiddleware
 from app.members.tiers import upgrade_tier_since
 from app.notifications.hub import NotificationHub
 from app.runtime import Runtime
+from app.sandbox_clock import SandboxClock
 from app.security_headers import SecurityHeaders
 from app.shutdown import close_within
 from graphql_schema.ide import graphiql_policy, local_graphiql_html
@@ -75,13 +76,26 @@ async def readyz(request: Request) -> JSONResponse:
     runtime: Runtime | None = getattr(request.app.state, "runtime", None)
     if runtime is None or not await runtime.mongo.ping(within=READY_PING_SECONDS):
         return JSONResponse({"status": "unavailable"}, status_code=503)
-    return JSONResponse({"status": "ok"})
+    if runtime.sandbox is None:
+        return JSONResponse({"status": "ok"})
+    await runtime.sandbox.refresh(runtime.mongo)  # exact the moment `jifen clock` returns
+    sandbox = {
+        "now": runtime.sandbox.now().isoformat(timespec="milliseconds"),
+        "offset_seconds": runtime.sandbox.offset.total_seconds(),
+    }
+    return JSONResponse({"status": "ok", "sandbox_clock": sandbox})
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Starlette:
     """Build the ASGI app; the database is opened in the lifespan and closed after it."""
     settings = settings or load_settings()
-    clock = clock or SystemClock()
+    # Tokens are minted and checked on the real clock, or the one a test gives; the program's
+    # time on the sandbox clock in development (app/sandbox_clock.py).
+    token_clock = clock or SystemClock()
+    sandbox = (
+        SandboxClock(token_clock) if clock is None and settings.env is Environment.DEV else None
+    )
+    clock = sandbox or token_clock
     if multiprocessing.parent_process() is not None:
         # A worker process of `serve --workers N`: it must not keep serving after serve is killed.
         terminate_with_parent()
@@ -93,21 +107,24 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             url = settings.mongodb_url
             if url is None:
                 # `uvicorn app.main:app` without a URL: run the embedded server for this process.
-                embedded = EmbeddedMongo(settings.data_dir / "db")
+                embedded = EmbeddedMongo(settings.data_dir / "db", port=settings.embedded_port)
                 url = embedded.start()
                 stack.callback(embedded.stop)
                 embedded.supervise()
             mongo = connect(url, settings.db_name, max_txn_attempts=settings.txn_max_attempts)
             stack.push_async_callback(close_within, mongo.close)
             await ensure_indexes(mongo)
+            if sandbox is not None:
+                await sandbox.follow(mongo)
+                stack.push_async_callback(sandbox.stop)
             await upgrade_books(mongo, clock.now())
             await upgrade_tier_since(mongo)
             keys = load_key_material(settings)
-            issuer, verifier = build_token_services(settings, keys, clock)
+            issuer, verifier = build_token_services(settings, keys, token_clock)
             hub = NotificationHub(mongo)
             await hub.start()
             stack.push_async_callback(close_within, hub.stop)
-            runtime = Runtime(settings, mongo, clock, verifier, issuer, hub)
+            runtime = Runtime(settings, mongo, clock, verifier, issuer, hub, sandbox=sandbox)
             await runtime.revocations.load(mongo, clock.now())
             stack.callback(hub.listen(runtime.revocations.on_event))
             app.state.runtime = runtime

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from app.auth.tokens import TokenIssuer, TokenVerifier
 from app.clock import Clock
@@ -10,6 +11,7 @@ from app.config import Settings
 from app.db import Mongo
 from app.members.access import Revocations
 from app.notifications.hub import NotificationHub
+from app.sandbox_clock import SandboxClock
 
 
 @dataclass
@@ -21,3 +23,8 @@ class Runtime:
     issuer: TokenIssuer | None
     hub: NotificationHub
     revocations: Revocations = field(default_factory=Revocations)
+    sandbox: SandboxClock | None = None  # `clock` itself, in development (app/sandbox_clock.py)
+
+    def program_time(self, real: datetime) -> datetime:
+        """A real instant (a token's issue) on the program's clock, which records revocations."""
+        return real if self.sandbox is None else real + self.sandbox.offset

@@ -39,7 +39,7 @@ async def open_console_link(info: Info, code: str) -> OpenConsoleLinkPayload:
     token = runtime.issuer.mint(PrincipalKind.ADMIN, grant.subject, scopes=grant.scopes, ttl=ttl)
     return OpenConsoleLinkPayload(
         access_token=token,
-        expires_at=runtime.clock.now() + ttl,
+        expires_at=runtime.issuer.clock.now() + ttl,  # the token's, on the real clock
         scopes=list(grant.scopes),
         user_errors=[],
     )

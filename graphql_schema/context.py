@@ -99,7 +99,7 @@ async def authenticate(
     if (
         member_id is not None
         and principal.issued_at is not None
-        and runtime.revocations.refuses(member_id, principal.issued_at)
+        and runtime.revocations.refuses(member_id, runtime.program_time(principal.issued_at))
     ):
         return None, "access revoked: sign in again"
     return principal, None

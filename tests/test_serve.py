@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import jwt
 import pytest
 from pymongo import MongoClient
 
@@ -28,11 +29,11 @@ def _env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def _start(data_dir: Path, port: int, **extra: str) -> subprocess.Popen[bytes]:
     log = (data_dir.parent / "serve.log").open("ab")
     return subprocess.Popen(
         [JIFEN, "serve", "--port", str(port)],
-        env=_env(data_dir),
+        env=_env(data_dir, **extra),
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -67,24 +68,33 @@ def _program_name(port: int) -> str:
     return name
 
 
+def _jifen(data_dir: Path, *args: str) -> str:
+    return subprocess.run(
+        [JIFEN, *args], env=_env(data_dir), cwd=data_dir.parent, capture_output=True, text=True,
+        check=True,
+    ).stdout.strip()  # fmt: skip
+
+
 def test_serve_seeds_demo_answers_and_keeps_data_across_restart(tmp_path: Path) -> None:
-    data_dir, port = tmp_path / "data", free_port()
-    process = _start(data_dir, port)
+    data_dir, port, db_port = tmp_path / "data", free_port(), free_port()
+    process = _start(data_dir, port, JIFEN_EMBEDDED_PORT=str(db_port))
     try:
         wait_ready(port, process)
         assert _program_name(port) == "Jifen Demo Mall"
+        assert f"data folder: {data_dir}\n" in (tmp_path / "serve.log").read_text()
+        assert _db_url(data_dir) == f"mongodb://127.0.0.1:{db_port}/?directConnection=true"
         db_pid = _db_pid(data_dir)
         with MongoClient(_db_url(data_dir)) as client:
             client["jifen"]["program"].update_one(
                 {"_id": "current"}, {"$set": {"name": "Renamed Mall"}}
             )
-        token = subprocess.run(
-            [JIFEN, "token", "member", "m_demo"],
-            env=_env(data_dir),
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        # A member named by phone or member number, as an operator knows them.
+        token = _jifen(data_dir, "token", "member", "+86 138 0013 8000")
+        by_number = _jifen(data_dir, "token", "member", "JF000000001")
+        assert jwt.decode(by_number, options={"verify_signature": False})["sub"] == "m_demo"
+        # The console link names the port serve listens on, not the default one.
+        link = _jifen(data_dir, "token", "admin", "ops", "--scope", "members:read", "--link")
+        assert link.startswith(f"http://127.0.0.1:{port}/console/#link=")
         me = httpx.post(
             f"http://127.0.0.1:{port}/graphql",
             json={"query": "{ me { memberNo } }"},
@@ -95,6 +105,7 @@ def test_serve_seeds_demo_answers_and_keeps_data_across_restart(tmp_path: Path) 
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0
     assert _gone(db_pid), "the embedded database outlived serve"
+    assert not (data_dir / "serving.json").exists()  # no stale port for the next --link
 
     process = _start(data_dir, port)
     try:

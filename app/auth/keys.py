@@ -206,6 +206,13 @@ class KeyMaterial:
     verifying: KeySource
 
 
+def generates_key(settings: Settings) -> bool:
+    """No key is configured: tokens are signed with one generated into the data folder."""
+    return settings.jwt_algorithm is not JwtAlgorithm.HS256 and not (
+        settings.jwt_private_key_file or settings.jwt_public_key_file or settings.jwks_url
+    )
+
+
 def load_key_material(settings: Settings) -> KeyMaterial:
     """Decide from the settings how tokens are signed (if at all here) and verified."""
     algorithm = settings.jwt_algorithm
@@ -215,7 +222,7 @@ def load_key_material(settings: Settings) -> KeyMaterial:
         return KeyMaterial(SigningKey(algorithm, "hs256", secret), StaticKeys({"hs256": secret}))
 
     private_path = settings.jwt_private_key_file
-    if private_path is None and settings.jwt_public_key_file is None and settings.jwks_url is None:
+    if generates_key(settings):
         private_path = ensure_generated_key(settings.data_dir, algorithm)
 
     signing: SigningKey | None = None

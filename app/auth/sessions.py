@@ -65,13 +65,12 @@ async def _issue_refresh_token(
     return token, expires_at
 
 
-def _mint(
-    issuer: TokenIssuer | None, clock: Clock, member_id: str, ttl: timedelta
-) -> tuple[str, datetime]:
+def _mint(issuer: TokenIssuer | None, member_id: str, ttl: timedelta) -> tuple[str, datetime]:
     if issuer is None:
         raise SigningUnavailable("no JWT signing key is configured")
     token = issuer.mint(PrincipalKind.MEMBER, member_id, ttl=ttl)
-    return token, clock.now() + ttl
+    # The token's own expiry: on the issuer's clock, the real one even under a sandbox clock.
+    return token, issuer.clock.now() + ttl
 
 
 async def start_session(
@@ -83,7 +82,7 @@ async def start_session(
     access_ttl: timedelta = ACCESS_TOKEN_TTL,
 ) -> Session:
     """A new family: after sign-up or log-in."""
-    access, access_expires = _mint(issuer, clock, member_id, access_ttl)
+    access, access_expires = _mint(issuer, member_id, access_ttl)
     family_id = secrets.token_hex(12)
     refresh, refresh_expires = await _issue_refresh_token(mongo, clock, member_id, family_id)
     return Session(member_id, access, access_expires, refresh, refresh_expires)
@@ -116,7 +115,7 @@ async def refresh_session(
             await revoke_family(mongo, clock, known["family_id"])
         raise InvalidRefreshToken("the refresh token is not valid")
     member_id: str = claimed["member_id"]
-    access, access_expires = _mint(issuer, clock, member_id, access_ttl)
+    access, access_expires = _mint(issuer, member_id, access_ttl)
     refresh, refresh_expires = await _issue_refresh_token(
         mongo, clock, member_id, claimed["family_id"]
     )

@@ -1,6 +1,8 @@
-"""Finding the member a partner names: by member id, member number or phone, exactly one."""
+"""Finding a member by member id, member number or phone: the one a partner names, or an operator."""
 
 from __future__ import annotations
+
+import contextlib
 
 from app.auth.phones import InvalidPhone, normalise_phone
 from app.db import Document, Mongo
@@ -46,3 +48,23 @@ async def find_member(mongo: Mongo, query: Document) -> Member:
     if document is None:
         raise MemberNotFound(str(query))
     return Member.model_validate(document)
+
+
+async def resolve_member_id(mongo: Mongo, reference: str) -> str | None:
+    """The member an operator names by id, member number or phone, in that order of precedence.
+
+    Ids, member numbers and phones are each unique, so at most one member matches each way; a
+    reference that is one member's id and another's number names the first.
+    """
+    if not reference or len(reference) > REFERENCE_MAX:
+        return None
+    ways: list[Document] = [{"_id": reference}, {"member_no": reference}]
+    with contextlib.suppress(InvalidPhone):
+        ways.append({"phone": normalise_phone(reference)})
+    found = await mongo["members"].find({"$or": ways}, {"member_no": 1, "phone": 1}).to_list(3)
+    for way in ways:
+        [(field, value)] = way.items()
+        for document in found:
+            if document.get(field) == value:
+                return str(document["_id"])
+    return None

@@ -361,3 +361,16 @@ def test_the_liability_report_splits_available_pending_and_held(
     points, available, pending, held = (int(last.nth(n).inner_text()) for n in range(1, 5))
     assert points == available + pending + held > 0
     served.screenshot(console, "console-12-liability-split")
+
+
+def test_the_header_shows_the_sandbox_time_while_it_is_moved(console: Page, served: Served) -> None:
+    expect(console.locator("#sandbox-clock")).to_be_hidden()  # the real time: nothing to say
+    served.jifen("clock", "advance", "30d")
+    try:
+        console.reload()
+        badge = console.locator("#sandbox-clock")
+        expect(badge).to_contain_text("Sandbox time")
+        shown = datetime.fromisoformat(badge.get_attribute("data-now") or "")
+        assert abs(shown - (SystemClock().now() + timedelta(days=30))) < timedelta(minutes=1)
+    finally:
+        served.jifen("clock", "reset", "--force")

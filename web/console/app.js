@@ -22,6 +22,7 @@ const PAGES = {
 
 function signedIn(yes) {
   $("signin").hidden = yes;
+  if (!yes) $("sandbox-clock").hidden = true;
   $("nav").hidden = !yes;
   $("signout").hidden = !yes;
   if (!yes) $("view").replaceChildren();
@@ -31,6 +32,7 @@ async function route() {
   $("page-error").textContent = "";
   if (!token()) { signedIn(false); return; }
   signedIn(true);
+  await showSandboxClock();
   const [name, arg] = location.hash.replace(/^#\/?/, "").split("/");
   const page = PAGES[name] ? name : "dashboard";
   leaveDashboard();
@@ -52,6 +54,20 @@ async function route() {
     }
   }
   document.body.dataset.page = page;
+}
+
+/** A development instance whose sandbox clock was moved (`jifen clock`) says so to a signed-in
+ * operator, with its time, in the header: /readyz carries it. */
+async function showSandboxClock() {
+  const ready = await fetch("/readyz").then((response) => response.json()).catch(() => ({}));
+  const sandbox = ready.sandbox_clock;
+  const badge = $("sandbox-clock");
+  badge.hidden = !sandbox || sandbox.offset_seconds === 0;
+  if (!badge.hidden) {
+    const time = new Date(sandbox.now).toLocaleString(currentLang() === "zh" ? "zh-CN" : "en-GB");
+    badge.textContent = t("sandboxTime", { time });
+    badge.dataset.now = sandbox.now;
+  }
 }
 
 /** A one-time link from `jifen token admin ... --link`: traded once for a token, then dropped

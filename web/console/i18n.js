@@ -3,7 +3,7 @@ import { createI18n } from "/lib/i18n.js";
 
 const TEXT = {
   zh: {
-    title: "积分运营后台", other: "English", signIn: "登录", signOut: "退出", token: "管理员令牌",
+    title: "积分运营后台", sandboxTime: "沙盒时间 {time}（开发环境）", other: "English", signIn: "登录", signOut: "退出", token: "管理员令牌",
     tokenHelp: "粘贴 `jifen token admin` 输出的令牌，或打开它打印的一次性链接。",
     badToken: "令牌无效或已过期", forbidden: "此令牌没有权限：{scope}", error: "出错了：{message}",
     dashboard: "概览", members: "会员", program: "积分规则", catalog: "商城与抽奖", reports: "报表", audit: "审计日志",
@@ -42,7 +42,7 @@ const TEXT = {
     importSummary: "导入会员 {members}，未变 {unchanged}，有改动未应用 {changed}；积分批次 {balances}，共 {points} 积分；拒绝 {refused} 行",
   },
   en: {
-    title: "Jifen console", other: "中文", signIn: "Sign in", signOut: "Sign out", token: "Admin token",
+    title: "Jifen console", sandboxTime: "Sandbox time {time} (development)", other: "中文", signIn: "Sign in", signOut: "Sign out", token: "Admin token",
     tokenHelp: "Paste the token `jifen token admin` prints, or open the one-time link it prints.",
     badToken: "The token is invalid or expired", forbidden: "This token lacks the scope: {scope}",
     error: "Something went wrong: {message}",
