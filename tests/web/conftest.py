@@ -112,7 +112,7 @@ def sign_in(
     expect(page.locator("#home")).to_be_visible()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def served(mongo_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("web")
     env = jifen_env(mongo_url, f"web_{uuid.uuid4().hex[:8]}", root / "data")
@@ -124,8 +124,10 @@ def served(mongo_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         yield Served(f"http://127.0.0.1:{port}", env, screens)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
+    """Package-scoped: sync Playwright keeps an event loop running in this thread while it is open, so
+    it must close before any asyncio test runs after tests/web in the same process (xdist may order so)."""
     chromium = shutil.which("chromium")
     if chromium is None:
         if os.environ.get("CI"):
@@ -137,7 +139,7 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def phone(browser: Browser) -> Iterator[Page]:
     """One phone-sized page (390x844) reused by the tests, in Chinese as a Chinese phone would be."""
     context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
