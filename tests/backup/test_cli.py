@@ -12,11 +12,9 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 from app.backup import RESTORE_MARKER
 from app.clock import FrozenClock
-from app.db import Mongo, connect
+from app.db import Mongo
 from app.ledger import OpeningEarn, open_books
 from tests.processes import JIFEN, jifen_env, served_issuer
 
@@ -27,16 +25,6 @@ def _jifen(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 def _start(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([JIFEN, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-@pytest.fixture
-async def target(mongo_url: str, db_name: str):  # type: ignore[no-untyped-def]
-    handle = connect(mongo_url, f"{db_name}_target")
-    try:
-        yield handle
-    finally:
-        await handle.client.drop_database(handle.db.name)
-        await handle.close()
 
 
 async def test_a_restore_killed_half_way_is_finished_by_a_second_restore_with_replace(

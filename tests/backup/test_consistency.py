@@ -5,18 +5,16 @@ instance answers every member and operator exactly as the original does."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from app.auth.principals import PrincipalKind
 from app.backup import restore_archive, take_backup
 from app.clock import FrozenClock
 from app.config import Settings
-from app.db import Mongo, connect
+from app.db import Mongo
 from app.ledger import OpeningEarn, earn, open_books, spend, verify_balances
 from app.main import create_app
 from app.rewards.models import Reward
@@ -34,19 +32,8 @@ from tests.partners.api import (
 WRITERS = 200
 
 
-@pytest.fixture
-async def other(mongo_url: str, db_name: str) -> AsyncIterator[Mongo]:
-    """A second, empty database on the same server: the restore's target."""
-    handle = connect(mongo_url, f"{db_name}_restored")
-    try:
-        yield handle
-    finally:
-        await handle.client.drop_database(handle.db.name)
-        await handle.close()
-
-
 async def test_a_backup_taken_during_200_concurrent_writes_restores_into_books_that_verify(
-    mongo: Mongo, other: Mongo, clock: FrozenClock, tmp_path: Path
+    mongo: Mongo, target: Mongo, clock: FrozenClock, tmp_path: Path
 ) -> None:
     members = [f"m{n:03d}" for n in range(WRITERS)]
     await open_books(mongo, {m: [OpeningEarn(1_000, clock.now())] for m in members}, clock.now())
@@ -85,16 +72,16 @@ async def test_a_backup_taken_during_200_concurrent_writes_restores_into_books_t
         await asyncio.gather(*writers)
     final = await mongo["ledger"].count_documents({})
 
-    restored = await restore_archive(other, archive, now=clock.now())
+    restored = await restore_archive(target, archive, now=clock.now())
     assert restored.drifts == []
-    assert await verify_balances(other) == []
-    in_archive = await other["ledger"].count_documents({})
+    assert await verify_balances(target) == []
+    in_archive = await target["ledger"].count_documents({})
     listed = {part.name: part.count for part in manifest.collections}
     assert in_archive == listed["ledger"]
     # The snapshot fell among the writes: some before it, some after it, none half there.
     assert opening + WRITERS <= in_archive < final, (opening, in_archive, final)
-    async for account in other["accounts"].find({}):
-        entries = [e async for e in other["ledger"].find({"member_id": account["_id"]})]
+    async for account in target["accounts"].find({}):
+        entries = [e async for e in target["ledger"].find({"member_id": account["_id"]})]
         assert [e["seq"] for e in sorted(entries, key=lambda e: e["seq"])] == list(
             range(1, len(entries) + 1)
         )
@@ -119,7 +106,7 @@ REDEEM = """mutation($input: RedeemRewardInput!) { redeemReward(input: $input) {
 
 
 async def test_a_restored_instance_serves_the_same_balances_histories_and_reports(
-    client, runtime, clock, issuer, settings: Settings, other: Mongo, tmp_path: Path
+    client, runtime, clock, issuer, settings: Settings, target: Mongo, tmp_path: Path
 ) -> None:
     await make_program(runtime, clock, with_campaign(budget=100_000))
     till = await partner_token(runtime, clock, issuer)
@@ -136,7 +123,7 @@ async def test_a_restored_instance_serves_the_same_balances_histories_and_report
 
     archive = tmp_path / "served.jifen-backup.gz"
     await take_backup(runtime.mongo, archive, now=clock.now())
-    assert (await restore_archive(other, archive, now=clock.now())).drifts == []
+    assert (await restore_archive(target, archive, now=clock.now())).drifts == []
 
     tokens = {ann: member_token(issuer, ann), bo: member_token(issuer, bo)}
     operator = issuer.mint(PrincipalKind.ADMIN, "finance", scopes=["reports:read"])
@@ -149,7 +136,7 @@ async def test_a_restored_instance_serves_the_same_balances_histories_and_report
 
     original = await answers(client)
     assert original[0]["me"]["history"]["edges"] and original[0]["me"]["redemptions"]["edges"]
-    restored_app = create_app(settings.model_copy(update={"db_name": other.db.name}), clock=clock)
+    restored_app = create_app(settings.model_copy(update={"db_name": target.db.name}), clock=clock)
     async with restored_app.router.lifespan_context(restored_app):
         transport = httpx.ASGITransport(app=restored_app)
         async with httpx.AsyncClient(transport=transport, base_url="http://jifen.test") as http:

@@ -12,7 +12,7 @@ import pytest
 from app.backup import ArchiveRefused, DatabaseNotEmpty, restore_archive, take_backup
 from app.backup.archive import MAGIC
 from app.clock import FrozenClock
-from app.db import Mongo, connect
+from app.db import Mongo
 from app.ledger import OpeningEarn, open_books
 
 
@@ -23,16 +23,6 @@ async def archive(mongo: Mongo, clock: FrozenClock, tmp_path: Path) -> Path:
     path = tmp_path / "good.jifen-backup.gz"
     await take_backup(mongo, path, now=clock.now())
     return path
-
-
-@pytest.fixture
-async def empty(mongo_url: str, db_name: str):  # type: ignore[no-untyped-def]
-    handle = connect(mongo_url, f"{db_name}_target")
-    try:
-        yield handle
-    finally:
-        await handle.client.drop_database(handle.db.name)
-        await handle.close()
 
 
 def _altered(archive: Path, out: Path) -> Path:
@@ -98,33 +88,33 @@ def _other_format(archive: Path, out: Path) -> Path:
     ],
 )
 async def test_a_truncated_altered_or_foreign_archive_is_refused_with_nothing_written(
-    archive: Path, empty: Mongo, clock: FrozenClock, tmp_path: Path, damage, reason: str
+    archive: Path, target: Mongo, clock: FrozenClock, tmp_path: Path, damage, reason: str
 ) -> None:
     bad = damage(archive, tmp_path / "bad.jifen-backup.gz")
     with pytest.raises(ArchiveRefused) as refused:
-        await restore_archive(empty, bad, now=clock.now())
+        await restore_archive(target, bad, now=clock.now())
     assert re.search(reason, str(refused.value)), refused.value
     assert str(refused.value).endswith("nothing was written")
-    assert await empty.db.list_collection_names() == []
+    assert await target.db.list_collection_names() == []
 
 
 async def test_an_archive_of_another_format_version_is_refused(
-    archive: Path, empty: Mongo, clock: FrozenClock, tmp_path: Path
+    archive: Path, target: Mongo, clock: FrozenClock, tmp_path: Path
 ) -> None:
     bad = _other_format(archive, tmp_path / "v2.jifen-backup.gz")
     with pytest.raises(ArchiveRefused, match="archive format 2 is not the format"):
-        await restore_archive(empty, bad, now=clock.now())
-    assert await empty.db.list_collection_names() == []
+        await restore_archive(target, bad, now=clock.now())
+    assert await target.db.list_collection_names() == []
 
 
 async def test_a_database_with_documents_is_refused_unless_replaced(
-    archive: Path, empty: Mongo, clock: FrozenClock
+    archive: Path, target: Mongo, clock: FrozenClock
 ) -> None:
-    await empty["members"].insert_one({"_id": "someone", "name": "Already here"})
+    await target["members"].insert_one({"_id": "someone", "name": "Already here"})
     with pytest.raises(DatabaseNotEmpty, match="members has documents"):
-        await restore_archive(empty, archive, now=clock.now())
-    assert await empty["members"].count_documents({}) == 1
-    restored = await restore_archive(empty, archive, now=clock.now(), replace=True)
+        await restore_archive(target, archive, now=clock.now())
+    assert await target["members"].count_documents({}) == 1
+    restored = await restore_archive(target, archive, now=clock.now(), replace=True)
     assert restored.drifts == []
-    assert await empty["members"].find_one({"_id": "someone"}) is None
-    assert await empty["accounts"].count_documents({}) == 20
+    assert await target["members"].find_one({"_id": "someone"}) is None
+    assert await target["accounts"].count_documents({}) == 20
