@@ -23,6 +23,7 @@ from app.audit import cli_actor
 from app.auth.keys import generates_key, load_key_material
 from app.auth.principals import PrincipalKind
 from app.auth.tokens import TokenIssuer
+from app.cli_backup import add_backup_commands
 from app.cli_clock import add_clock_commands
 from app.cli_import import add_import_commands
 from app.cli_points import add_points_commands
@@ -83,8 +84,11 @@ def _require_data_folder(settings: Settings) -> None:
 
 
 @asynccontextmanager
-async def open_database(settings: Settings) -> AsyncIterator[Mongo]:
-    """The configured database; on the embedded default, the running server's or one of our own."""
+async def open_database(settings: Settings, *, prepare: bool = True) -> AsyncIterator[Mongo]:
+    """The configured database; on the embedded default, the running server's or one of our own.
+
+    Prepared (indexes ensured, books upgraded) unless `prepare` is False: a restore wants the
+    database as it finds it."""
     url = settings.mongodb_url
     embedded = None
     if url is None:
@@ -93,8 +97,9 @@ async def open_database(settings: Settings) -> AsyncIterator[Mongo]:
         url = embedded.running_url() or embedded.start()
     mongo = connect(url, settings.db_name)
     try:
-        await ensure_indexes(mongo)
-        await upgrade_books(mongo, SystemClock().now())
+        if prepare:
+            await ensure_indexes(mongo)
+            await upgrade_books(mongo, SystemClock().now())
         yield mongo
     finally:
         await close_within(mongo.close)
@@ -555,6 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_import_commands(commands, open_database)
     add_report_commands(commands, open_database)
     add_clock_commands(commands, open_database)
+    add_backup_commands(commands, open_database)
 
     export = commands.add_parser("export-schema", help="write the served GraphQL SDL")
     export.add_argument(

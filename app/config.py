@@ -120,6 +120,16 @@ class Settings(BaseSettings):
     )
     worker_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
     worker_lease_seconds: float = Field(default=60.0, gt=0, le=3600)
+    backup_every_hours: float = Field(
+        default=24,
+        ge=0,
+        le=24 * 366,
+        description="Embedded database only: the worker backs up into the data folder's "
+        "backups/ this often; 0 turns it off (with a MongoDB URL use mongodump).",
+    )
+    backup_keep: int = Field(
+        default=7, ge=1, le=1000, description="How many scheduled backups are kept, newest first."
+    )
     serve_worker: bool = Field(
         default=True, description="On the embedded default, serve also runs the worker."
     )

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import httpx
 
+from app.backup import take_scheduled_backup
 from app.clock import Clock
 from app.config import Settings
 from app.db import Mongo
+from app.embedded import EmbeddedMongo
 from app.importer.jobs import run_due_import
 from app.jobs.worker import Job, JobOutcome, JobRun, worker_id
 from app.ledger import expire_due, mature_due, release_expired_holds
@@ -125,6 +127,31 @@ def outbox_job(settings: Settings, client: httpx.AsyncClient) -> Job:
     return Job("outbox", deliver, timedelta(seconds=5))
 
 
+def on_embedded(settings: Settings) -> bool:
+    """The database is the data folder's own SecantusDB: no URL, or the one `serve` started
+    there and handed its children (it sets JIFEN_MONGODB_URL to it)."""
+    if settings.mongodb_url is None:
+        return True
+    return settings.mongodb_url == EmbeddedMongo(settings.data_dir.resolve() / "db").running_url()
+
+
+def backup_job(settings: Settings, every: timedelta) -> Job | None:
+    """The embedded database's scheduled backup (app/backup/scheduled.py), looked for at each
+    tick; None when off or on a MongoDB URL (there mongodump does it, docs/operations.md)."""
+    if settings.backup_every_hours == 0 or not on_embedded(settings):
+        return None
+    folder = settings.data_dir / "backups"
+    interval = timedelta(hours=settings.backup_every_hours)
+
+    async def run(mongo: Mongo, clock: Clock) -> JobOutcome:
+        taken = await take_scheduled_backup(
+            mongo, clock, folder, every=interval, keep=settings.backup_keep
+        )
+        return JobOutcome(0 if taken is None else 1)
+
+    return Job("backup", run, every)
+
+
 def default_jobs(settings: Settings, client: httpx.AsyncClient) -> list[Job]:
     every = timedelta(seconds=settings.worker_interval_seconds)
     jobs = [
@@ -141,4 +168,7 @@ def default_jobs(settings: Settings, client: httpx.AsyncClient) -> list[Job]:
     ]
     if settings.push_gateway_url:
         jobs.append(outbox_job(settings, client))
+    backup = backup_job(settings, every)
+    if backup is not None:
+        jobs.append(backup)
     return jobs

@@ -62,10 +62,12 @@ from app.ledger.reverse import reverse
 from app.ledger.spend import spend
 from app.ledger.store import instant
 from app.ledger.unit import FirstEntry, LedgerUnit, first_entry, run_in_ledger
+from app.ledger.upgrade import SHAPE as LEDGER_SHAPE
 from app.ledger.upgrade import upgrade_books
 from app.ledger.verify import verify_balances
 
 __all__ = [
+    "LEDGER_SHAPE",
     "INT32_MAX",
     "MAX_ACCOUNT_POINTS",
     "MAX_ENTRY_POINTS",

@@ -1,0 +1,143 @@
+"""A backup is one instant of the books: taken while 200 writers earn and spend, it restores into
+a database whose every balance equals its entries and lots (`ledger verify`), and a restored
+instance answers every member and operator exactly as the original does."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from app.auth.principals import PrincipalKind
+from app.backup import restore_archive, take_backup
+from app.clock import FrozenClock
+from app.config import Settings
+from app.db import Mongo
+from app.ledger import OpeningEarn, earn, open_books, spend, verify_balances
+from app.main import create_app
+from app.rewards.models import Reward
+from graphql_schema.ids import to_global_id
+from tests.api.gql import ask, data, make_member, make_reward, member_token
+from tests.partners.api import (
+    make_program,
+    partner_token,
+    post_purchase,
+    post_refund,
+    purchase_input,
+    with_campaign,
+)
+
+WRITERS = 200
+
+
+async def test_a_backup_taken_during_200_concurrent_writes_restores_into_books_that_verify(
+    mongo: Mongo, target: Mongo, clock: FrozenClock, tmp_path: Path
+) -> None:
+    members = [f"m{n:03d}" for n in range(WRITERS)]
+    await open_books(mongo, {m: [OpeningEarn(1_000, clock.now())] for m in members}, clock.now())
+    opening = await mongo["ledger"].count_documents({})
+    written = 0
+    enough, backed_up = asyncio.Event(), asyncio.Event()
+
+    async def write(member: str) -> None:
+        """Earn and spend in turn, each one transaction, until the backup has read the books."""
+        nonlocal written
+        n = 0
+        while not backed_up.is_set():
+            key = f"{member}:{n}"
+            if n % 2 == 0:
+                await earn(mongo, clock, member_id=member, points=10, idempotency_key=key)
+            else:
+                await spend(mongo, clock, member_id=member, points=7, idempotency_key=key)
+            n += 1
+            written += 1
+            if written >= WRITERS:
+                enough.set()
+
+    writers = [asyncio.create_task(write(member)) for member in members]
+    try:
+        async with asyncio.timeout(120):
+            await enough.wait()  # the first 200 writes are in; all 200 writers go on
+        archive = tmp_path / "under-load.jifen-backup.gz"
+
+        def read(done: int, total: int, collection: str) -> None:
+            if collection == "lots":  # accounts, ledger and lots were read while writers wrote
+                backed_up.set()
+
+        manifest = await take_backup(mongo, archive, now=clock.now(), progress=read)
+    finally:
+        backed_up.set()
+        await asyncio.gather(*writers)
+    final = await mongo["ledger"].count_documents({})
+
+    restored = await restore_archive(target, archive, now=clock.now())
+    assert restored.drifts == []
+    assert await verify_balances(target) == []
+    in_archive = await target["ledger"].count_documents({})
+    listed = {part.name: part.count for part in manifest.collections}
+    assert in_archive == listed["ledger"]
+    # The snapshot fell among the writes: some before it, some after it, none half there.
+    assert opening + WRITERS <= in_archive < final, (opening, in_archive, final)
+    async for account in target["accounts"].find({}):
+        entries = [e async for e in target["ledger"].find({"member_id": account["_id"]})]
+        assert [e["seq"] for e in sorted(entries, key=lambda e: e["seq"])] == list(
+            range(1, len(entries) + 1)
+        )
+        assert sum(e["points"] for e in entries) == account["available"] + account["held"]
+
+
+MEMBER = """{ me { balance { available pending held debt lifetimeEarned }
+  history(first: 50) { edges { node { id kind points balanceAfter occurredAt reference
+    debtChange breakdown { rule points } } } }
+  redemptions(first: 10) { edges { node { id points quantity } } } } }"""
+REPORTS = """query($from: Date!, $to: Date!, $date: Date) { reports {
+  liability(date: $date) { points available pending held debt money csv }
+  pointsFlow(from: $from, to: $to, by: DAY) { csv }
+  earnByRule(from: $from, to: $to) { csv }
+  byPartner(from: $from, to: $to) { csv }
+  topEarners(from: $from, to: $to, first: 5) { csv }
+  memberActivity(dormantDays: 30) { csv }
+  redemptionsByReward(from: $from, to: $to) { csv }
+  breakage(from: $from, to: $to) { issued expired rate } } }"""
+REDEEM = """mutation($input: RedeemRewardInput!) { redeemReward(input: $input) {
+  redemption { id } userErrors { code } } }"""
+
+
+async def test_a_restored_instance_serves_the_same_balances_histories_and_reports(
+    client, runtime, clock, issuer, settings: Settings, target: Mongo, tmp_path: Path
+) -> None:
+    await make_program(runtime, clock, with_campaign(budget=100_000))
+    till = await partner_token(runtime, clock, issuer)
+    ann, bo = await make_member(runtime, clock, name="Ann"), await make_member(runtime, clock)
+    for member, order, amounts in ((ann, "o1", ("100", "50")), (bo, "o2", ("400",))):
+        posted = await post_purchase(client, till, purchase_input(member, order, amounts=amounts))
+        assert posted["userErrors"] == []
+    refund = {"orderId": "o2", "refundId": "r1", "lines": [{"lineId": "L1", "amount": "100"}]}
+    assert (await post_refund(client, till, refund))["userErrors"] == []
+    await make_reward(runtime, Reward(id="r_tote", name="Tote", points_price=100))
+    redeem = {"rewardId": to_global_id("Reward", "r_tote"), "quantity": 2, "idempotencyKey": "k"}
+    ok = data(await ask(client, REDEEM, member_token(issuer, ann), {"input": redeem}))
+    assert ok["redeemReward"]["userErrors"] == []
+
+    archive = tmp_path / "served.jifen-backup.gz"
+    await take_backup(runtime.mongo, archive, now=clock.now())
+    assert (await restore_archive(target, archive, now=clock.now())).drifts == []
+
+    tokens = {ann: member_token(issuer, ann), bo: member_token(issuer, bo)}
+    operator = issuer.mint(PrincipalKind.ADMIN, "finance", scopes=["reports:read"])
+    variables = {"from": "2026-01-01", "to": "2026-01-31", "date": "2026-01-15"}
+
+    async def answers(http: Any) -> list[dict[str, Any]]:
+        shown = [data(await ask(http, MEMBER, token)) for token in tokens.values()]
+        shown.append(data(await ask(http, REPORTS, operator, variables)))
+        return shown
+
+    original = await answers(client)
+    assert original[0]["me"]["history"]["edges"] and original[0]["me"]["redemptions"]["edges"]
+    restored_app = create_app(settings.model_copy(update={"db_name": target.db.name}), clock=clock)
+    async with restored_app.router.lifespan_context(restored_app):
+        transport = httpx.ASGITransport(app=restored_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://jifen.test") as http:
+            assert await answers(http) == original
