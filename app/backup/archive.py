@@ -249,8 +249,11 @@ def read_archive(path: Path, *, newest_schema: int) -> Iterator[Item | Manifest]
             current = None
         elif tag == b"K":
             key = _document(path, payload)
-            keys.append(str(key["name"]))
-            yield KeyFile(str(key["name"]), bytes(key["data"]))
+            name = str(key["name"])
+            if Path(name).name != name or name.startswith("."):  # restored into keys/, only there
+                raise ArchiveRefused(path, f"the archive is damaged (key file name {name!r})")
+            keys.append(name)
+            yield KeyFile(name, bytes(key["data"]))
         elif tag == b"M" and manifest is None and current is None:
             manifest = _document(path, payload)
         else:
