@@ -20,7 +20,7 @@ from app.backup import (
     take_backup,
 )
 from app.backup.scheduled import archive_name
-from app.cli_progress import progress_bar
+from app.cli_progress import Draw, progress_bar
 from app.clock import SystemClock
 from app.config import Settings
 from app.db import Mongo
@@ -65,14 +65,13 @@ def _backup(open_database: OpenDatabase, settings: Settings, args: argparse.Name
     now = SystemClock().now()
     out: Path = args.out or Path(archive_name(now))
     keys = settings.data_dir / "keys" if args.include_keys else None
-    draw = progress_bar(sys.stderr)
 
-    async def run() -> Manifest:
+    async def run(draw: Draw) -> Manifest:
         async with open_database(settings) as mongo:
             return await take_backup(mongo, out, now=now, keys_dir=keys, progress=draw)
 
-    manifest = asyncio.run(run())
-    sys.stderr.write("\n")
+    with progress_bar(sys.stderr) as draw:
+        manifest = asyncio.run(run(draw))
     size = out.stat().st_size
     print(f"{out}: {manifest.documents} documents in {len(manifest.collections)} collections, "
           f"{size / 1e6:.1f} MB, schema {manifest.schema_version}, taken {manifest.created_at:%Y-%m-%dT%H:%M:%SZ}"
@@ -83,9 +82,8 @@ def _backup(open_database: OpenDatabase, settings: Settings, args: argparse.Name
 def _restore(open_database: OpenDatabase, settings: Settings, args: argparse.Namespace) -> int:
     if args.mongodb_url:
         settings = settings.model_copy(update={"mongodb_url": args.mongodb_url})
-    draw = progress_bar(sys.stderr)
 
-    async def run() -> Restored:
+    async def run(draw: Draw) -> Restored:
         async with open_database(settings, prepare=False) as mongo:
             return await restore_archive(
                 mongo, args.archive, now=SystemClock().now(), replace=args.replace,
@@ -93,11 +91,11 @@ def _restore(open_database: OpenDatabase, settings: Settings, args: argparse.Nam
             )  # fmt: skip
 
     try:
-        restored = asyncio.run(run())
+        with progress_bar(sys.stderr) as draw:
+            restored = asyncio.run(run(draw))
     except (ArchiveRefused, RestoreRefused) as exc:
         print(f"restore refused: {exc}", file=sys.stderr)
         return 2
-    sys.stderr.write("\n")
     manifest = restored.manifest
     print(f"restored {manifest.documents} documents in {len(manifest.collections)} collections "
           f"(taken {manifest.created_at:%Y-%m-%dT%H:%M:%SZ}); indexes rebuilt"

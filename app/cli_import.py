@@ -14,7 +14,7 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 from app.audit import cli_actor
-from app.cli_progress import progress_bar
+from app.cli_progress import Draw, progress_bar
 from app.config import Settings
 from app.csv_files import decode
 from app.db import Mongo
@@ -43,9 +43,8 @@ def _import(open_database: OpenDatabase, settings: Settings, args: argparse.Name
     except (OSError, UnicodeDecodeError) as exc:
         print(f"cannot read the files: {exc}", file=sys.stderr)
         return 2
-    draw = progress_bar(sys.stderr)
 
-    async def run() -> Summary:
+    async def run(draw: Draw) -> Summary:
         async with open_database(settings) as mongo:
             clock = await program_clock(mongo, settings.env)
             return await import_files(
@@ -54,14 +53,14 @@ def _import(open_database: OpenDatabase, settings: Settings, args: argparse.Name
             )  # fmt: skip
 
     try:
-        summary = asyncio.run(run())
+        with progress_bar(sys.stderr) as draw:
+            summary = asyncio.run(run(draw))
     except ProgramNotConfigured:
         print("no program is configured: `jifen program apply` first", file=sys.stderr)
         return 2
     except ImportRunning as exc:
         print(exc, file=sys.stderr)
         return 2
-    sys.stderr.write("\n")
     for error in summary.errors[:SHOWN_ERRORS]:
         print(error, file=sys.stderr)
     if len(summary.errors) > SHOWN_ERRORS:

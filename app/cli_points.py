@@ -10,10 +10,9 @@ import sys
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from typing import TextIO
 
 from app.audit import cli_actor
-from app.cli_progress import progress_bar as bar
+from app.cli_progress import Draw, progress_bar
 from app.clock import Clock
 from app.config import Settings
 from app.db import Mongo
@@ -65,9 +64,8 @@ def add_points_commands(
     )
 
 
-def progress_bar(out: TextIO) -> Callable[[PointsJob], None]:
-    """A job's progress on `out` (app/cli_progress.py)."""
-    draw = bar(out)
+def job_progress(draw: Draw) -> Callable[[PointsJob], None]:
+    """A job's progress as a bar (app/cli_progress.py) draws it."""
     return lambda job: draw(job.done, job.total, f"members, {job.points} points cleared")
 
 
@@ -111,20 +109,20 @@ async def _clear(open_database: OpenDatabase, settings: Settings, args: argparse
 
 
 async def _run(mongo: Mongo, clock: Clock, job_id: str) -> int:
-    draw = progress_bar(sys.stderr)
-    try:
-        job = await run_job(mongo, clock, job_id, owner=worker_id(), progress=draw)
-    except JobNotFound:
-        print(f"no job {job_id}", file=sys.stderr)
-        return 2
-    except JobBusy:
-        print(f"job {job_id} is being run elsewhere (the worker?); try later", file=sys.stderr)
-        return 1
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print(f"\ninterrupted: resume with `jifen clear --resume {job_id}`", file=sys.stderr)
-        return 130
-    draw(job)
-    print(file=sys.stderr)
+    with progress_bar(sys.stderr) as bar:
+        draw = job_progress(bar)
+        try:
+            job = await run_job(mongo, clock, job_id, owner=worker_id(), progress=draw)
+        except JobNotFound:
+            print(f"no job {job_id}", file=sys.stderr)
+            return 2
+        except JobBusy:
+            print(f"job {job_id} is being run elsewhere (the worker?); try later", file=sys.stderr)
+            return 1
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            print(f"\ninterrupted: resume with `jifen clear --resume {job_id}`", file=sys.stderr)
+            return 130
+        draw(job)
     print(_totals(job))
     return 0
 
