@@ -17,17 +17,8 @@ from app.config import Settings
 from app.db import Mongo
 from app.ledger import OpeningEarn, earn, open_books, spend, verify_balances
 from app.main import create_app
-from app.rewards.models import Reward
-from graphql_schema.ids import to_global_id
-from tests.api.gql import ask, data, make_member, make_reward, member_token
-from tests.partners.api import (
-    make_program,
-    partner_token,
-    post_purchase,
-    post_refund,
-    purchase_input,
-    with_campaign,
-)
+from tests.api.gql import ask, data, member_token
+from tests.reports.served_story import tell_served_story
 
 WRITERS = 200
 
@@ -101,25 +92,12 @@ REPORTS = """query($from: Date!, $to: Date!, $date: Date) { reports {
   memberActivity(dormantDays: 30) { csv }
   redemptionsByReward(from: $from, to: $to) { csv }
   breakage(from: $from, to: $to) { issued expired rate } } }"""
-REDEEM = """mutation($input: RedeemRewardInput!) { redeemReward(input: $input) {
-  redemption { id } userErrors { code } } }"""
 
 
 async def test_a_restored_instance_serves_the_same_balances_histories_and_reports(
     client, runtime, clock, issuer, settings: Settings, target: Mongo, tmp_path: Path
 ) -> None:
-    await make_program(runtime, clock, with_campaign(budget=100_000))
-    till = await partner_token(runtime, clock, issuer)
-    ann, bo = await make_member(runtime, clock, name="Ann"), await make_member(runtime, clock)
-    for member, order, amounts in ((ann, "o1", ("100", "50")), (bo, "o2", ("400",))):
-        posted = await post_purchase(client, till, purchase_input(member, order, amounts=amounts))
-        assert posted["userErrors"] == []
-    refund = {"orderId": "o2", "refundId": "r1", "lines": [{"lineId": "L1", "amount": "100"}]}
-    assert (await post_refund(client, till, refund))["userErrors"] == []
-    await make_reward(runtime, Reward(id="r_tote", name="Tote", points_price=100))
-    redeem = {"rewardId": to_global_id("Reward", "r_tote"), "quantity": 2, "idempotencyKey": "k"}
-    ok = data(await ask(client, REDEEM, member_token(issuer, ann), {"input": redeem}))
-    assert ok["redeemReward"]["userErrors"] == []
+    ann, bo = await tell_served_story(client, runtime, clock, issuer)
 
     archive = tmp_path / "served.jifen-backup.gz"
     await take_backup(runtime.mongo, archive, now=clock.now())

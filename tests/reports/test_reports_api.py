@@ -13,18 +13,13 @@ from typing import Any
 import pytest
 
 from app.auth.principals import PrincipalKind
-from app.rewards.models import Reward
-from graphql_schema.ids import to_global_id
-from tests.api.gql import ask, codes, data, make_member, make_reward, member_token
+from tests.api.gql import ask, codes, data, make_member, member_token
 from tests.partners.api import (
     make_program,
     partner_token,
-    post_purchase,
-    post_refund,
-    purchase_input,
-    with_campaign,
 )
 from tests.reports.ledger_story import build_story, end_of, recount, recount_split
+from tests.reports.served_story import tell_served_story
 
 LIABILITY = """query($date: Date) { reports { liability(date: $date) {
   asOf points available pending held debt netPoints pointValue money currency programVersion
@@ -45,8 +40,6 @@ OTHERS = """query($from: Date!, $to: Date!) { reports {
   redemptionsByReward(from: $from, to: $to) { csv rows { rewardId name redemptions quantity
     points cancelled } }
 } }"""
-REDEEM = """mutation($input: RedeemRewardInput!) { redeemReward(input: $input) {
-  redemption { id } userErrors { code } } }"""
 JANUARY = {"from": "2026-01-01", "to": "2026-01-31"}
 FIELDS = {
     "liability": "liability { points }",
@@ -136,18 +129,7 @@ async def test_the_points_flow_by_month_over_http_and_as_csv(
 async def test_partner_campaign_earner_member_and_reward_reports(
     client, runtime, clock, issuer, admin
 ) -> None:
-    await make_program(runtime, clock, with_campaign(budget=100_000))
-    till = await partner_token(runtime, clock, issuer)
-    ann, bo = await make_member(runtime, clock, name="Ann"), await make_member(runtime, clock)
-    for member, order, amounts in ((ann, "o1", ("100", "50")), (bo, "o2", ("400",))):
-        posted = await post_purchase(client, till, purchase_input(member, order, amounts=amounts))
-        assert posted["userErrors"] == []
-    refund = {"orderId": "o2", "refundId": "r1", "lines": [{"lineId": "L1", "amount": "100"}]}
-    assert (await post_refund(client, till, refund))["userErrors"] == []
-    await make_reward(runtime, Reward(id="r_tote", name="Tote", points_price=100))
-    redeem = {"rewardId": to_global_id("Reward", "r_tote"), "quantity": 2, "idempotencyKey": "k"}
-    ok = data(await ask(client, REDEEM, member_token(issuer, ann), {"input": redeem}))
-    assert ok["redeemReward"]["userErrors"] == []
+    ann, bo = await tell_served_story(client, runtime, clock, issuer)
 
     found = await reports(client, admin, OTHERS, JANUARY)
     entries = [entry async for entry in runtime.mongo["ledger"].find({})]
