@@ -71,11 +71,12 @@ READY_PING_SECONDS = 0.8
 
 
 async def readyz(request: Request) -> JSONResponse:
-    """The process can serve: the database answers."""
+    """The process can serve: the database answers. `subscriptions` counts this process's live
+    subscriptions (what a restart of it would disconnect)."""
     runtime: Runtime | None = getattr(request.app.state, "runtime", None)
     if runtime is None or not await runtime.mongo.ping(within=READY_PING_SECONDS):
         return JSONResponse({"status": "unavailable"}, status_code=503)
-    return JSONResponse({"status": "ok"})
+    return JSONResponse({"status": "ok", "subscriptions": runtime.hub.subscriber_count})
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Starlette:
