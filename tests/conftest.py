@@ -20,10 +20,53 @@ from app.embedded import EmbeddedMongo
 from app.main import create_app
 from app.runtime import Runtime
 
+# The modules that take longest (pytest --durations=0, summed by module), started first: under
+# pytest-xdist (pyproject's addopts) a worker that starts one of them last runs it alone while the
+# others are done. The order changes when a test runs, never what it asserts.
+SLOW_FIRST = (
+    "tests/ledger/test_durability.py",
+    "tests/ledger/test_model.py",
+    "tests/ledger/test_commands.py",
+    "tests/test_serve.py",
+    "tests/importer/test_upload.py",
+    "tests/test_worker_process.py",
+    "tests/test_live_warnings.py",
+    "tests/api/test_schema_walk.py",
+    "tests/reports/test_liability.py",
+    "tests/api/test_sign_in.py",
+    "tests/test_database_down.py",
+    "tests/test_client_address.py",
+    "tests/test_slow_clients.py",
+    "tests/api/test_erasure.py",
+    "tests/program/test_cli_program.py",
+    "tests/test_served_limits.py",
+    "tests/test_cli.py",
+    "tests/test_cli_points.py",
+    "tests/importer/test_import.py",
+    "tests/api/test_replays.py",
+)
+# Tests that share one served app and one Chromium (session fixtures in tests/web/conftest.py):
+# one xdist worker runs them all (`--dist loadgroup`), so the browser starts once.
+SHARED_BROWSER = "tests/web/"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = config.rootpath
+    rank = {module: n for n, module in enumerate(SLOW_FIRST)}
+
+    def place(item: pytest.Item) -> int:
+        return rank.get(item.path.relative_to(root).as_posix(), len(rank))
+
+    for item in items:
+        if item.path.relative_to(root).as_posix().startswith(SHARED_BROWSER):
+            item.add_marker(pytest.mark.xdist_group("browser"))
+    items.sort(key=place)  # stable: each module's tests keep their order, modules stay whole
+
 
 @pytest.fixture(scope="session")
 def mongo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A SecantusDB server (test commands on, for configureFailPoint) shared by the whole session."""
+    """A SecantusDB server (test commands on, for configureFailPoint) shared by the whole session:
+    by one xdist worker's tests, each worker having its own server (each test its own database)."""
     external = os.environ.get("JIFEN_TEST_MONGODB_URL")
     if external:
         yield external
