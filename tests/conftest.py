@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pymongo
 import pytest
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
@@ -87,6 +88,9 @@ def mongo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.stop()
 
 
+RECYCLE_SECONDS = 3.0
+
+
 class Databases:
     """One xdist worker's databases for tests that use `mongo` or `app`. Creating the collections
     and indexes of a new database costs a SecantusDB 0.2 to 0.6 s, more than most tests; so a
@@ -130,13 +134,16 @@ class Databases:
     def give_back(self, name: str) -> None:
         self.indexed.discard(name)
         try:
-            if self._shape(name) == self.reference:
-                db = self.client[name]
-                for collection in db.list_collection_names():
-                    if db[collection].find_one({}, {"_id": 1}) is not None:
-                        db[collection].delete_many({})
-                self.clean.append(name)
-                return
+            # Bounded: a transaction left open by a process the test killed holds its documents
+            # for a minute (a delete waited 250 s for one), and dropping does not wait for it.
+            with pymongo.timeout(RECYCLE_SECONDS):
+                if self._shape(name) == self.reference:
+                    db = self.client[name]
+                    for collection in db.list_collection_names():
+                        if db[collection].find_one({}, {"_id": 1}) is not None:
+                            db[collection].delete_many({})
+                    self.clean.append(name)
+                    return
         except PyMongoError:
             pass
         self.client.drop_database(name)
