@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import pymongo
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
@@ -359,6 +360,11 @@ async def ensure_indexes(mongo: Mongo) -> None:
                     raise
 
 
+# An abort after a failure is a courtesy (the server drops an abandoned transaction by itself,
+# after a minute): against a database that is gone it must not wait out the driver's 30 s.
+ABORT_SECONDS = 5.0
+
+
 def _backoff(attempt: int) -> float:
     return float(min(0.5, 0.005 * 2**attempt) * (0.5 + random.random()))
 
@@ -388,12 +394,13 @@ async def run_in_transaction(
                 result = await work(session)
                 await _commit(session, max_attempts)
                 return result
+            except asyncio.CancelledError:
+                await _abort(session)  # else the session's exit aborts, for as long as 30 s
+                raise
             except PyMongoError as exc:
-                if session.in_transaction:
-                    try:
-                        await session.abort_transaction()
-                    except PyMongoError:
-                        log.debug("abort after failure failed", exc_info=True)
+                await _abort(session)
+                if _cancelled():
+                    raise asyncio.CancelledError() from exc
                 if not _is_transient(exc):
                     raise
                 last_error = exc
@@ -415,6 +422,23 @@ async def _back_off(attempt: int) -> bool:
     return True
 
 
+async def _abort(session: AsyncClientSession) -> None:
+    if session.in_transaction:
+        try:
+            with pymongo.timeout(ABORT_SECONDS):
+                await session.abort_transaction()
+        except PyMongoError:
+            log.debug("abort after failure failed", exc_info=True)
+
+
+def _cancelled() -> bool:
+    """Whether this task is being cancelled. pymongo reports a reply cut short by the
+    cancellation as a lost connection (AutoReconnect, transient): retried, the cancellation would
+    wait for every attempt, up to half a minute when the database is gone."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 def _is_transient(exc: PyMongoError) -> bool:
     return exc.has_error_label("TransientTransactionError") or isinstance(exc, ConnectionFailure)
 
@@ -426,7 +450,7 @@ async def _commit(session: AsyncClientSession, max_attempts: int) -> None:
             return
         except PyMongoError as exc:
             unknown = exc.has_error_label("UnknownTransactionCommitResult")
-            if unknown and attempt < max_attempts:
+            if unknown and attempt < max_attempts and not _cancelled():
                 log.info("commit result unknown (attempt %d), retrying commit: %s", attempt, exc)
                 if await _back_off(attempt):
                     continue

@@ -72,18 +72,19 @@ READY_PING_SECONDS = 0.8
 
 
 async def readyz(request: Request) -> JSONResponse:
-    """The process can serve: the database answers."""
+    """The process can serve: the database answers. `subscriptions` counts this process's live
+    subscriptions (what a restart of it would disconnect)."""
     runtime: Runtime | None = getattr(request.app.state, "runtime", None)
     if runtime is None or not await runtime.mongo.ping(within=READY_PING_SECONDS):
         return JSONResponse({"status": "unavailable"}, status_code=503)
-    if runtime.sandbox is None:
-        return JSONResponse({"status": "ok"})
-    await runtime.sandbox.refresh(runtime.mongo)  # exact the moment `jifen clock` returns
-    sandbox = {
-        "now": runtime.sandbox.now().isoformat(timespec="milliseconds"),
-        "offset_seconds": runtime.sandbox.offset.total_seconds(),
-    }
-    return JSONResponse({"status": "ok", "sandbox_clock": sandbox})
+    answer: dict[str, object] = {"status": "ok", "subscriptions": runtime.hub.subscriber_count}
+    if runtime.sandbox is not None:
+        await runtime.sandbox.refresh(runtime.mongo)  # exact the moment `jifen clock` returns
+        answer["sandbox_clock"] = {
+            "now": runtime.sandbox.now().isoformat(timespec="milliseconds"),
+            "offset_seconds": runtime.sandbox.offset.total_seconds(),
+        }
+    return JSONResponse(answer)
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Starlette:

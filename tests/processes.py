@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import subprocess
@@ -92,6 +93,19 @@ def wait_ready(
         assert process.poll() is None, log.read_text() if log else "the process exited"
         assert time.monotonic() < deadline, "the process did not become ready"
         time.sleep(0.1)
+
+
+async def subscriptions_open(port: int, count: int, within: float = 10) -> None:
+    """Until the API process on this port holds `count` live subscriptions (its /readyz says so):
+    a subscription's first message is sent only when there is something to send."""
+    deadline = time.monotonic() + within
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        while True:
+            ready = (await http.get("/readyz", timeout=5)).json()
+            if ready.get("subscriptions", 0) >= count:
+                return
+            assert time.monotonic() < deadline, f"{count} subscriptions expected: {ready}"
+            await asyncio.sleep(0.02)
 
 
 def stop(process: subprocess.Popen[bytes], timeout: float = 30) -> int:

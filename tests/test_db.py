@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from pathlib import Path
 
 import pytest
 from pymongo import monitoring
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import OperationFailure
 
+from app.clock import FrozenClock
 from app.db import (
+    ABORT_SECONDS,
     INDEXES,
     Mongo,
     TransactionFailed,
@@ -17,6 +21,8 @@ from app.db import (
     ensure_indexes,
     run_in_transaction,
 )
+from app.embedded import EmbeddedMongo
+from app.ledger import earn
 from app.members.service import next_member_no
 from tests.faults import fail_point
 
@@ -170,3 +176,29 @@ async def test_writes_are_acknowledged_only_once_journaled_by_a_majority(
         await mongo.close()
     durable = {"w": "majority", "j": True}
     assert listener.seen == {"insert": durable, "commitTransaction": durable}
+
+
+async def test_a_transaction_cancelled_while_its_database_is_gone_ends_at_once(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    # pymongo reports the reply the cancellation cut short as a lost connection: retried, and
+    # aborted against the dead server for the driver's 30 s, the cancellation took half a minute.
+    with EmbeddedMongo(tmp_path / "db", sync_on_commit=False) as server:
+        mongo = connect(server.url, "cancel", serverSelectionTimeoutMS=2000)
+        try:
+            await earn(mongo, clock, member_id="m1", points=1, idempotency_key="k0")
+            assert server.process is not None
+            server.process.kill()
+            server.process.wait()
+            for delay in (0.0, 0.3):  # cut short mid-command, and in a later attempt
+                writing = asyncio.create_task(
+                    earn(mongo, clock, member_id="m1", points=1, idempotency_key=f"k{delay}")
+                )
+                await asyncio.sleep(delay)
+                started = time.monotonic()
+                writing.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await writing
+                assert time.monotonic() - started < ABORT_SECONDS + 2, delay
+        finally:
+            await mongo.close()

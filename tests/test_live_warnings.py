@@ -24,7 +24,7 @@ from app.ledger import earn
 from app.program.expiry import Rolling
 from app.program.service import save_program
 from app.seed import DEMO_PROGRAM
-from tests.processes import api_process, jifen_env, served_issuer
+from tests.processes import api_process, jifen_env, served_issuer, subscriptions_open
 
 SUBSCRIBE = "subscription { expiryWarnings { points expiresAt daysLeft } }"
 
@@ -107,7 +107,8 @@ async def test_each_member_gets_their_own_warning_from_a_worker_process(
         "m_3@b": await subscribe(b, token["m_3"]),
     }
     try:
-        await asyncio.sleep(0.5)  # the subscriptions are open on both processes
+        for port in api_ports:  # the subscriptions are open on both processes: warnings go live
+            await subscriptions_open(port, 2)
         worker = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "app.cli", "warn", env=jifen_env(mongo_url, db_name, data_dir),
             stdout=asyncio.subprocess.PIPE,

@@ -91,7 +91,7 @@ async def test_second_worker_waits_then_takes_over_without_duplicates(
         await wait_for(lambda: _owned(mongo, "warn", second.pid), within=10)
         assert time.monotonic() - killed_at < 2 * 2 + 1
         await wait_for(lambda: _count_above(mongo, MEMBERS - 1), within=150)
-        await asyncio.sleep(1.0)  # more passes of the job: still nothing more
+        await _further_passes(mongo, "warn", 2)  # a whole pass more: still nothing more
         total = await mongo["notifications"].count_documents({})
         assert 0 < issued_before_kill < MEMBERS  # the kill really landed mid-run
         assert total == MEMBERS, (issued_before_kill, total)
@@ -107,6 +107,20 @@ async def test_second_worker_waits_then_takes_over_without_duplicates(
 
 async def _owned(mongo: Mongo, job: str, pid: int) -> bool:
     return await lease_owner_pid(mongo, job) == pid
+
+
+async def _further_passes(mongo: Mongo, job: str, passes: int) -> None:
+    """Until the lease on `job` has been renewed `passes` more times: each pass renews it before
+    it runs, so all but the last of the passes seen here have run to their end."""
+    seen: set[datetime] = set()
+
+    async def renewed() -> bool:
+        lease = await mongo["leases"].find_one({"_id": job})
+        if lease is not None:
+            seen.add(lease["renewed_at"])
+        return len(seen) > passes  # the first value seen may be the pass that was running
+
+    await wait_for(renewed, within=150)  # a pass over the 3,000 lots takes 1 to 4 s here
 
 
 async def _count_above(mongo: Mongo, count: int) -> bool:

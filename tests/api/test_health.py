@@ -24,6 +24,7 @@ async def test_healthz_and_readyz_answer(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     response = await client.get("/readyz")
     assert response.status_code == 200
+    assert response.json() == {"status": "ok", "subscriptions": 0}
     assert response.headers["x-request-id"]
 
 

@@ -37,9 +37,12 @@ async def _write_until_killed(
             else:
                 await spend(mongo, clock, member_id=member, points=3, idempotency_key=key)
             acked.append(key)
-            if len(acked) >= ACKS_BEFORE_KILL and not killed.is_set():
+            if killed.is_set():
+                return
+            if len(acked) >= ACKS_BEFORE_KILL:
                 os.kill(pid, signal.SIGKILL)  # before any other client sees another reply
                 killed.set()
+                return  # no write after the kill: it would retry against a dead server
 
     tasks = [asyncio.create_task(client(f"m{m}")) for m in range(MEMBERS)]
     await asyncio.wait_for(killed.wait(), 120)

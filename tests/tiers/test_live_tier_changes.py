@@ -19,7 +19,7 @@ from app.db import Mongo
 from app.members.service import create_member
 from app.program.models import CheckIn
 from app.program.service import save_program
-from tests.processes import api_process, jifen_env, served_issuer
+from tests.processes import api_process, jifen_env, served_issuer, subscriptions_open
 from tests.tiers.programs import program
 
 SUBSCRIBE = (
@@ -64,7 +64,7 @@ async def test_the_upgrade_is_pushed_to_the_members_own_subscription(
     token = {m: issuer.mint(PrincipalKind.MEMBER, m) for m in (climber, other)}
     mine, theirs = await subscribe(port, token[climber]), await subscribe(port, token[other])
     try:
-        await asyncio.sleep(0.5)  # the subscriptions are registered with the hub
+        await subscriptions_open(port, 2)  # registered with the hub: the change is not missed
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
             response = await http.post(
                 "/graphql", json={"query": CHECK_IN},
