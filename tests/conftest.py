@@ -32,6 +32,9 @@ from app.runtime import Runtime
 SLOW_FIRST = (
     "tests/ledger/test_durability.py",
     "tests/ledger/test_model.py",
+    "tests/test_many_processes.py",
+    "tests/backup/test_consistency.py",
+    "tests/backup/test_cli.py",
     "tests/ledger/test_commands.py",
     "tests/test_serve.py",
     "tests/importer/test_upload.py",
@@ -51,7 +54,7 @@ SLOW_FIRST = (
     "tests/importer/test_import.py",
     "tests/api/test_replays.py",
 )
-# Tests that share one served app and one Chromium (session fixtures in tests/web/conftest.py):
+# Tests that share one served app and one Chromium (package fixtures in tests/web/conftest.py):
 # one xdist worker runs them all (`--dist loadgroup`), so the browser starts once.
 SHARED_BROWSER = "tests/web/"
 
