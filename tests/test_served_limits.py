@@ -61,9 +61,10 @@ def repeating_one_key() -> str:
     return "{" + "".join(f"{gap}program {{ name }}" for gap in spaces) + "}"
 
 
-async def test_eight_documents_repeating_one_key_keep_healthz_under_100_ms(port: int) -> None:
+async def test_eight_documents_repeating_one_key_keep_healthz_under_300_ms(port: int) -> None:
     # Each of these kept graphql-core's validation busy for 0.5 to 1.3 s: eight at once stalled
-    # /healthz for 4.6 to 8.4 s.
+    # /healthz for 4.6 to 8.4 s. 300 ms is under one such document on the loop, and above what
+    # the validation threads' share of the GIL and a busy second xdist worker add (100 ms was not).
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
         await http.get("/healthz")  # connected before the clock starts
         posts = [
@@ -76,7 +77,7 @@ async def test_eight_documents_repeating_one_key_keep_healthz_under_100_ms(port:
             assert (await http.get("/healthz")).status_code == 200
             waits.append(time.perf_counter() - started)
         answers = [(await post).json() for post in posts]
-    assert max(waits) < 0.1, sorted(waits)[-5:]
+    assert max(waits) < 0.3, sorted(waits)[-5:]
     for body in answers:
         assert body["data"] is None
         assert "'program' is selected more than" in body["errors"][0]["message"]
