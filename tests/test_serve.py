@@ -207,7 +207,7 @@ def test_uvicorn_worker_processes_die_with_a_killed_server(
     env = jifen_env(mongo_url, db_name, tmp_path / "data")
     process = start_serve(env, port, tmp_path / "serve.log", "--workers", "2")
     try:
-        wait_ready(port, process)
+        wait_ready(port, process, tmp_path / "serve.log")
         children = _descendants(process.pid)
         assert len(children) >= 2
     finally:
