@@ -101,6 +101,13 @@ def test_serve_seeds_demo_answers_and_keeps_data_across_restart(tmp_path: Path) 
             headers={"authorization": f"Bearer {token}"},
         ).json()
         assert me == {"data": {"me": {"memberNo": "JF000000001"}}}
+        # A restore under the running server's feet is refused before reading its archive.
+        restore = subprocess.run(
+            [JIFEN, "restore", str(tmp_path / "any.jifen-backup.gz"), "--replace"],
+            env=_env(data_dir), capture_output=True, text=True,
+        )  # fmt: skip
+        assert restore.returncode == 2 and "stop it first" in restore.stderr, restore.stderr
+        assert _program_name(port) == "Renamed Mall"
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0
