@@ -43,7 +43,7 @@ from app.data_folder import (
     serving,
 )
 from app.db import Mongo, connect, ensure_indexes
-from app.embedded import EmbeddedMongo, EmbeddedNotInstalled, die_with_parent
+from app.embedded import EmbeddedNotInstalled, data_folder_database, die_with_parent
 from app.jobs.heartbeat import Heartbeat, heartbeat_file
 from app.jobs.schedule import default_jobs, expire, mature, release_holds, tiers, warn
 from app.jobs.worker import Job, JobOutcome, Worker, worker_id
@@ -74,10 +74,6 @@ from app.shutdown import (
 )
 
 
-def _embedded(settings: Settings) -> EmbeddedMongo:
-    return EmbeddedMongo(settings.data_dir / "db", port=settings.embedded_port)
-
-
 def _require_data_folder(settings: Settings) -> None:
     """Every command but `serve` uses the data folder `serve` made, and never makes one."""
     require_data_folder(settings.data_dir, explicit="data_dir" in settings.model_fields_set)
@@ -93,7 +89,7 @@ async def open_database(settings: Settings, *, prepare: bool = True) -> AsyncIte
     embedded = None
     if url is None:
         _require_data_folder(settings)
-        embedded = _embedded(settings)
+        embedded = data_folder_database(settings)
         url = embedded.running_url() or embedded.start()
     mongo = connect(url, settings.db_name)
     try:
@@ -146,7 +142,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         if settings.mongodb_url is None:
-            embedded = _embedded(settings)
+            embedded = data_folder_database(settings)
             url = embedded.start()
             embedded.supervise()
             # uvicorn workers read their settings from the environment: point them at our server.

@@ -24,7 +24,7 @@ from app.cli_progress import Draw, progress_bar
 from app.clock import SystemClock
 from app.config import Settings
 from app.db import Mongo
-from app.embedded import EmbeddedMongo
+from app.embedded import data_folder_database
 
 OpenDatabase = Callable[..., AbstractAsyncContextManager[Mongo]]
 
@@ -83,7 +83,7 @@ def _backup(open_database: OpenDatabase, settings: Settings, args: argparse.Name
 def _restore(open_database: OpenDatabase, settings: Settings, args: argparse.Namespace) -> int:
     if args.mongodb_url:
         settings = settings.model_copy(update={"mongodb_url": args.mongodb_url})
-    if settings.mongodb_url is None and EmbeddedMongo(settings.data_dir / "db").running_url():
+    if settings.mongodb_url is None and data_folder_database(settings).running_url():
         # A running serve would go on writing beside the restore, and answer from both.
         print(f"restore refused: a running `jifen serve` uses the embedded database in "
               f"{settings.data_dir}: stop it first; nothing was written", file=sys.stderr)  # fmt: skip

@@ -22,7 +22,7 @@ from app.auth.tokens import build_token_services
 from app.clock import Clock, SystemClock
 from app.config import Environment, Settings, load_settings
 from app.db import connect, ensure_indexes
-from app.embedded import EmbeddedMongo, terminate_with_parent
+from app.embedded import data_folder_database, terminate_with_parent
 from app.ledger import upgrade_books
 from app.logs import RequestIdMiddleware
 from app.members.tiers import upgrade_tier_since
@@ -108,7 +108,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             url = settings.mongodb_url
             if url is None:
                 # `uvicorn app.main:app` without a URL: run the embedded server for this process.
-                embedded = EmbeddedMongo(settings.data_dir / "db", port=settings.embedded_port)
+                embedded = data_folder_database(settings)
                 url = embedded.start()
                 stack.callback(embedded.stop)
                 embedded.supervise()

@@ -14,7 +14,7 @@ from app.backup import take_scheduled_backup
 from app.clock import Clock
 from app.config import Settings
 from app.db import Mongo
-from app.embedded import EmbeddedMongo
+from app.embedded import data_folder_database
 from app.importer.jobs import run_due_import
 from app.jobs.worker import Job, JobOutcome, JobRun, worker_id
 from app.ledger import expire_due, mature_due, release_expired_holds
@@ -132,7 +132,7 @@ def on_embedded(settings: Settings) -> bool:
     there and handed its children (it sets JIFEN_MONGODB_URL to it)."""
     if settings.mongodb_url is None:
         return True
-    return settings.mongodb_url == EmbeddedMongo(settings.data_dir.resolve() / "db").running_url()
+    return settings.mongodb_url == data_folder_database(settings).running_url()
 
 
 def backup_job(settings: Settings, every: timedelta) -> Job | None:
