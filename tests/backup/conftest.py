@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import AsyncIterator
 
 import pytest
+from pymongo.errors import PyMongoError
 
 from app.db import Mongo, connect
 
@@ -15,5 +17,13 @@ async def target(mongo_url: str, db_name: str) -> AsyncIterator[Mongo]:
     try:
         yield handle
     finally:
-        await handle.client.drop_database(handle.db.name)
+        try:
+            await handle.client.drop_database(handle.db.name)
+        except PyMongoError as exc:
+            # Cleanup only: after a restore process was SIGKILLed mid-write the server can stall
+            # long enough for the driver to cancel the drop (seen once in CI); the database is
+            # this worker's throwaway, so a drop that did not happen fails nothing the test said.
+            warnings.warn(
+                f"the restore target {handle.db.name} was not dropped: {exc}", stacklevel=2
+            )
         await handle.close()
