@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncGenerator, Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -248,7 +249,12 @@ def member_mutation_fields() -> frozenset[str]:
     )
 
 
+@functools.cache
 def build_schema(*, introspection: bool = True) -> strawberry.Schema:
+    """The schema, built once per process for each `introspection`: strawberry takes about 80 ms
+    to build it (its schema directives are collected type by type), which every app created in
+    one process (the tests create hundreds) paid again. Nothing in it belongs to one app: its
+    extensions are factories, made anew per request."""
     # Built once here, so every request validates with the very same tuple (see safety.py).
     rules: Rules = (PlainText,) if introspection else (PlainText, NoIntrospection)
     limited = member_mutation_fields()
