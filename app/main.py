@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from app.auth.keys import load_key_material
+from app.auth.passwords import prepare as prepare_passwords
 from app.auth.tokens import build_token_services
 from app.clock import Clock, SystemClock
 from app.config import Environment, Settings, load_settings
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             await upgrade_books(mongo, clock.now())
             await upgrade_tier_since(mongo)
             keys = load_key_material(settings)
+            await prepare_passwords()
             issuer, verifier = build_token_services(settings, keys, token_clock)
             hub = NotificationHub(mongo)
             await hub.start()

@@ -11,6 +11,7 @@ Hashes stored with four lanes still verify (the parameters are read from the has
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,8 +28,25 @@ HASHES_AT_ONCE = max(1, (os.cpu_count() or 1) - 1)
 _hasher = PasswordHasher(parallelism=1)
 _pool = ThreadPoolExecutor(max_workers=HASHES_AT_ONCE, thread_name_prefix="argon2")
 _T = TypeVar("_T")
-# Verified against when the phone is unknown, so a miss takes as long as a wrong password.
-_DUMMY_HASH = _hasher.hash("jifen-dummy-password-for-timing")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the phone is unknown, so a miss takes as long as a wrong password.
+    Made by `prepare` when the API starts, not at import: every process that imports this (each
+    CLI command, the worker) paid 0.2 s of CPU for a hash most of them never use."""
+    return _hasher.hash("jifen-dummy-password-for-timing")
+
+
+async def prepare() -> None:
+    """The dummy hash, made in the pool before the first log-in (so the first miss costs what
+    every later one does, and the event loop never makes it)."""
+    await _in_pool(_dummy_hash)
+
+
+def _verify_dummy(password: str) -> bool:
+    _verify(_dummy_hash(), password)
+    return False
 
 
 class WeakPassword(ValueError):
@@ -61,6 +79,5 @@ def _verify(stored_hash: str, password: str) -> bool:
 async def verify_password(stored_hash: str | None, password: str) -> bool:
     """True when the password matches; an unknown member (no hash) costs one dummy verification."""
     if stored_hash is None:
-        await _in_pool(_verify, _DUMMY_HASH, password)
-        return False
+        return await _in_pool(_verify_dummy, password)
     return await _in_pool(_verify, stored_hash, password)
