@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pymongo
 import pytest
-from pymongo import MongoClient
+from pymongo import MongoClient, monitoring
 from pymongo.errors import PyMongoError
 from starlette.applications import Starlette
 
@@ -137,6 +137,7 @@ class Databases:
 
     def give_back(self, name: str) -> None:
         self.indexed.discard(name)
+        written = WRITES.by_database.pop(name, {EVERY_COLLECTION})
         try:
             # Bounded: a transaction left open by a process the test killed holds its documents
             # for a minute (a delete waited 250 s for one), and dropping does not wait for it.
@@ -144,18 +145,73 @@ class Databases:
             with pymongo.timeout(RECYCLE_SECONDS):
                 *shape, documents = self._shape(name)
                 # Thousands of documents take longer to delete than the database to drop.
-                if documents <= RECYCLE_DOCUMENTS and tuple(shape) == self.reference:
-                    if documents:
-                        for collection, _ in shape[0]:
-                            # Kept: the marker of its indexes, so the next app's start skips
-                            # asking for each (app.db.ensure_indexes).
-                            kept = {"_id": INDEXES_MARKER} if collection == "meta" else None
-                            db[collection].delete_many({"$nor": [kept]} if kept else {})
-                    self.clean.append(name)
-                    return
-        except PyMongoError:
+                if documents > RECYCLE_DOCUMENTS or tuple(shape) != self.reference:
+                    raise LookupError(name)
+                every = [collection for collection, _ in shape[0]]
+                if documents and EVERY_COLLECTION not in written:
+                    self._empty(db, [c for c in every if c in written])
+                    # Written to by something this process did not see (a process the test
+                    # started): emptied collection by collection after all.
+                    left = db.command("dbStats")["objects"]
+                    if left > 1 or (left == 1 and not db["meta"].find_one(_KEPT)):
+                        self._empty(db, every)
+                elif documents:
+                    self._empty(db, every)
+                WRITES.by_database.pop(name, None)  # its own deletes
+                self.clean.append(name)
+                return
+        except (PyMongoError, LookupError):
             pass
         self.client.drop_database(name)
+
+    @staticmethod
+    def _empty(db: Any, collections: list[str]) -> None:
+        for collection in collections:
+            # Kept: the marker of its indexes, so the next app's start skips asking for each
+            # (app.db.ensure_indexes).
+            db[collection].delete_many({"$nor": [_KEPT]} if collection == "meta" else {})
+
+
+_KEPT = {"_id": INDEXES_MARKER}
+EVERY_COLLECTION = "*"
+
+
+class Writes(monitoring.CommandListener):
+    """The collections each database was written to by this process's clients (every client,
+    the app's included: registered before any is made), so that `Databases.give_back` empties
+    those instead of asking all 42 collections of every test's database."""
+
+    WRITES = frozenset({"insert", "update", "delete", "findAndModify"})
+    # Commands that may write documents elsewhere than the collection they name.
+    OTHERS = frozenset({"bulkWrite", "applyOps", "renameCollection", "mapReduce"})
+
+    def __init__(self) -> None:
+        self.by_database: dict[str, set[str]] = {}
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        name = event.command_name
+        if name in self.WRITES:
+            target = event.command.get(name)
+        elif name in self.OTHERS or (
+            name == "aggregate"
+            and any("$out" in stage or "$merge" in stage for stage in event.command["pipeline"])
+        ):
+            target = EVERY_COLLECTION
+        else:
+            return
+        self.by_database.setdefault(event.database_name, set()).add(
+            target if isinstance(target, str) else EVERY_COLLECTION
+        )
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+WRITES = Writes()
+monitoring.register(WRITES)
 
 
 async def _indexed(url: str, name: str) -> None:
