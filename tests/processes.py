@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -116,3 +117,21 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 30) -> int:
         process.kill()
         process.wait()
         raise
+
+
+class Spawned:
+    """How many processes this one has started (the `subprocess.Popen` and `os.fork` audit
+    events: asyncio's and multiprocessing's children included)."""
+
+    EVENTS = frozenset({"subprocess.Popen", "os.fork", "os.posix_spawn", "os.exec"})
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, event: str, arguments: tuple[Any, ...]) -> None:
+        if event in self.EVENTS:
+            self.count += 1
+
+
+SPAWNED = Spawned()
+sys.addaudithook(SPAWNED)
