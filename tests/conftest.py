@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -71,6 +73,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if item.path.relative_to(root).as_posix().startswith(SHARED_BROWSER):
             item.add_marker(pytest.mark.xdist_group("browser"))
     items.sort(key=place)  # stable: each module's tests keep their order, modules stay whole
+
+
+# pytest-timeout (pyproject: 300 s) once let a test hang for over ten minutes without firing; this
+# watchdog runs in C, whatever Python is doing: past it, every thread's stack goes to stderr and
+# the process ends (under xdist, the worker: the test fails and a new worker takes the rest).
+BACKSTOP_SECONDS = 420
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    faulthandler.dump_traceback_later(BACKSTOP_SECONDS, exit=True, file=sys.__stderr__)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 @pytest.fixture(scope="session")
