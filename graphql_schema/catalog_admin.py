@@ -15,7 +15,6 @@ from strawberry.types.unset import UNSET
 from app.audit import actor_of
 from app.auth.principals import PrincipalKind
 from app.rewards.admin import (
-    CatalogRefused,
     RewardFields,
     add_coupon_batch,
     cancel_redemption,
@@ -24,6 +23,7 @@ from app.rewards.admin import (
     update_reward,
     use_coupon,
 )
+from app.rewards.errors import CatalogRefused
 from app.rewards.models import Reward as RewardModel
 from app.rewards.models import RewardKind as RewardKindModel
 from app.rewards.redemption import search_redemptions
@@ -37,6 +37,7 @@ from graphql_schema.permissions import (
     require_kind,
     require_principal,
 )
+from graphql_schema.refusals import as_payload
 from graphql_schema.relay import KEY, Connection, Cursor, connection, page_size
 from graphql_schema.rewards import (
     REDEMPTIONS,
@@ -46,7 +47,7 @@ from graphql_schema.rewards import (
     Reward,
     RewardKind,
 )
-from graphql_schema.user_errors import UserError, UserErrorCode, user_error
+from graphql_schema.user_errors import UserError
 
 READ, WRITE = "catalog:read", "catalog:write"
 REWARDS = Cursor("catalog", (KEY,))
@@ -137,16 +138,6 @@ class RedemptionAdminPayload:
 CatalogConnection = Connection[Reward]
 
 
-def _refusal(exc: CatalogRefused) -> UserError:
-    field = ("input", _camel(exc.field)) if exc.field else ()
-    return user_error(UserErrorCode[exc.code], str(exc), *field)
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
 def _raw(global_id: str, kind: str, field: str) -> str:
     try:
         return from_global_id(global_id, kind)[1]
@@ -157,10 +148,10 @@ def _raw(global_id: str, kind: str, field: str) -> str:
 async def _run(
     run: Callable[[], Awaitable[T]], ok: Callable[[T], P], failed: Callable[[UserError], P]
 ) -> P:
-    try:
+    async def done() -> P:
         return ok(await run())
-    except CatalogRefused as exc:
-        return failed(_refusal(exc))
+
+    return await as_payload(done, failed)
 
 
 def _reward_payload(reward: RewardModel) -> RewardAdminPayload:
@@ -194,7 +185,7 @@ async def update_reward_mutation(info: Info, input: UpdateRewardInput) -> Reward
     changes = {n: getattr(input, n) for n in names if getattr(input, n) is not UNSET}
 
     async def run() -> RewardModel:
-        reward_id = _raw(input.reward_id, "Reward", "rewardId")
+        reward_id = _raw(input.reward_id, "Reward", "reward_id")
         return await update_reward(runtime.mongo, runtime.clock, reward_id, changes, actor=actor)
 
     return await _run(run, _reward_payload, _reward_failed)
@@ -205,7 +196,7 @@ async def move_stock_mutation(info: Info, input: MoveStockInput) -> RewardAdminP
     runtime = info.context.runtime
 
     async def run() -> RewardModel:
-        reward_id = _raw(input.reward_id, "Reward", "rewardId")
+        reward_id = _raw(input.reward_id, "Reward", "reward_id")
         return await move_stock(runtime.mongo, runtime.clock, reward_id, input.delta,
                                 reason=input.reason, idempotency_key=input.idempotency_key,
                                 actor=actor)  # fmt: skip
@@ -218,7 +209,7 @@ async def add_coupons_mutation(info: Info, input: AddCouponsInput) -> AddCoupons
     runtime = info.context.runtime
 
     async def run() -> tuple[RewardModel, int]:
-        reward_id = _raw(input.reward_id, "Reward", "rewardId")
+        reward_id = _raw(input.reward_id, "Reward", "reward_id")
         return await add_coupon_batch(runtime.mongo, runtime.clock, reward_id, codes=input.codes,
                                       generate=input.generate,
                                       idempotency_key=input.idempotency_key, actor=actor)  # fmt: skip
@@ -244,7 +235,7 @@ async def cancel_redemption_mutation(
     runtime = info.context.runtime
 
     async def run() -> Any:
-        redemption_id = _raw(input.redemption_id, "Redemption", "redemptionId")
+        redemption_id = _raw(input.redemption_id, "Redemption", "redemption_id")
         return await cancel_redemption(runtime.mongo, runtime.clock, redemption_id,
                                        reason=input.reason, actor=actor)  # fmt: skip
 
@@ -301,7 +292,7 @@ async def resolve_redemptions(
     found, more = await search_redemptions(
         info.context.runtime.mongo, first=limit, after=key,
         member_id=_filter_id(wanted.member_id, "Member", "memberId"),
-        reward_id=_filter_id(wanted.reward_id, "Reward", "rewardId"),
+        reward_id=_filter_id(wanted.reward_id, "Reward", "reward_id"),
         status=wanted.status.value if wanted.status is not None else None,
     )  # fmt: skip
     return connection(found, has_next=more, after=after, node=Redemption.from_model,

@@ -7,25 +7,13 @@ from datetime import date
 import strawberry
 from strawberry.permission import PermissionExtension
 
-from app.engagement import (
-    ActivityLimitReached,
-    ActivityUnknown,
-    CheckInNotConfigured,
-    EngagementRefused,
-    MemberSuspended,
-    ReferenceConflict,
-    check_in,
-    check_in_status,
-    record_activity,
-)
+from app.engagement import check_in, check_in_status, record_activity
 from app.engagement.check_in import read_check_in
-from app.ledger import PointsLimitExceeded
-from app.members.lookup import InvalidMemberReference, member_query
+from app.members.lookup import member_query
 from app.members.points import get_entry
-from app.members.service import MemberNotFound
 from app.program.service import ProgramNotConfigured
 from graphql_schema.context import Info
-from graphql_schema.errors import NotConfigured, Unauthenticated
+from graphql_schema.errors import NotConfigured
 from graphql_schema.ledger import LedgerEntry
 from graphql_schema.partners.access import partner_id as registered_partner
 from graphql_schema.partners.types import MemberRefInput
@@ -34,6 +22,7 @@ from graphql_schema.permissions import (
     MemberMutation,
     caller_member_id,
 )
+from graphql_schema.refusals import Where, as_payload
 from graphql_schema.user_errors import UserError, UserErrorCode, user_error
 
 MAX_KEY_LENGTH = 128
@@ -95,34 +84,22 @@ async def check_in_mutation(info: Info, idempotency_key: str | None = None) -> C
             user_errors=_refused(UserErrorCode.INVALID_INPUT, message, "idempotencyKey"),
         )
     runtime = info.context.runtime
-    try:
+
+    async def run() -> CheckInPayload:
         result = await check_in(
             runtime.mongo, runtime.clock, member_id=member_id, idempotency_key=idempotency_key
         )
-    except (ProgramNotConfigured, CheckInNotConfigured):
-        message = "the program has no daily check-in"
-        return CheckInPayload(
-            check_in=None, user_errors=_refused(UserErrorCode.NOT_CONFIGURED, message)
-        )
-    except MemberSuspended as exc:
-        return CheckInPayload(
-            check_in=None, user_errors=_refused(UserErrorCode.MEMBER_SUSPENDED, str(exc))
-        )
-    except PointsLimitExceeded as exc:
-        return CheckInPayload(
-            check_in=None, user_errors=_refused(UserErrorCode.POINTS_LIMIT, str(exc))
-        )
-    except MemberNotFound:
-        raise Unauthenticated("the member of this token does not exist") from None
-    entry = None
-    if result.entry_id is not None:
-        found = await get_entry(runtime.mongo, member_id, result.entry_id)
-        entry = LedgerEntry.from_model(found) if found else None
-    day = CheckInDay(
-        day=result.day, streak=result.streak, points=result.points,
-        already_done=result.already_done, entry=entry,
-    )  # fmt: skip
-    return CheckInPayload(check_in=day, user_errors=[])
+        entry = None
+        if result.entry_id is not None:
+            found = await get_entry(runtime.mongo, member_id, result.entry_id)
+            entry = LedgerEntry.from_model(found) if found else None
+        day = CheckInDay(
+            day=result.day, streak=result.streak, points=result.points,
+            already_done=result.already_done, entry=entry,
+        )  # fmt: skip
+        return CheckInPayload(check_in=day, user_errors=[])
+
+    return await as_payload(run, lambda e: CheckInPayload(check_in=None, user_errors=[e]))
 
 
 check_in_field = strawberry.mutation(
@@ -158,12 +135,8 @@ class RecordActivityPayload:
     user_errors: list[UserError]
 
 
-REFUSALS: dict[type[EngagementRefused], tuple[UserErrorCode, tuple[str, ...]]] = {
-    ActivityUnknown: (UserErrorCode.ACTIVITY_UNKNOWN, ("input", "activity")),
-    ActivityLimitReached: (UserErrorCode.ACTIVITY_LIMIT_REACHED, ("input", "activity")),
-    MemberSuspended: (UserErrorCode.MEMBER_SUSPENDED, ("input", "member")),
-    ReferenceConflict: (UserErrorCode.IDEMPOTENCY_CONFLICT, ("input", "reference")),
-}
+ACTIVITY = Where(member=("member",), account=("member",))
+"""recordActivity names the member in its input: what is refused about them is `input.member`."""
 
 
 def _activity_refused(code: UserErrorCode, message: str, *field: str) -> RecordActivityPayload:
@@ -186,30 +159,22 @@ async def record_activity_mutation(info: Info, input: RecordActivityInput) -> Re
         return _activity_refused(
             UserErrorCode.ACTIVITY_UNKNOWN, "no such activity", "input", "activity"
         )
-    try:
-        query = _member_query(input.member)
-    except InvalidMemberReference as exc:
-        return _activity_refused(bad, str(exc), "input", "member", *filter(None, [exc.field]))
     runtime = info.context.runtime
-    try:
+
+    async def run() -> RecordActivityPayload:
         result = await record_activity(
-            runtime.mongo, runtime.clock, partner_id=partner_id, member=query,
+            runtime.mongo, runtime.clock, partner_id=partner_id, member=_member_query(input.member),
             activity_code=input.activity, reference=input.reference,
         )  # fmt: skip
-    except ProgramNotConfigured:
-        return _activity_refused(UserErrorCode.NOT_CONFIGURED, "no program is configured")
-    except MemberNotFound:
-        return _activity_refused(UserErrorCode.NOT_FOUND, "no such member", "input", "member")
-    except EngagementRefused as exc:
-        code, field = REFUSALS[type(exc)]
-        return _activity_refused(code, str(exc), *field)
-    except PointsLimitExceeded as exc:
-        return _activity_refused(UserErrorCode.POINTS_LIMIT, str(exc), "input", "member")
-    earn = ActivityEarn(
-        activity=result.activity, points=result.entry.points, replayed=result.replayed,
-        entry=LedgerEntry.from_model(result.entry),
-    )  # fmt: skip
-    return RecordActivityPayload(earn=earn, user_errors=[])
+        earn = ActivityEarn(
+            activity=result.activity, points=result.entry.points, replayed=result.replayed,
+            entry=LedgerEntry.from_model(result.entry),
+        )  # fmt: skip
+        return RecordActivityPayload(earn=earn, user_errors=[])
+
+    return await as_payload(
+        run, lambda e: RecordActivityPayload(earn=None, user_errors=[e]), ACTIVITY
+    )
 
 
 record_activity_field = strawberry.mutation(

@@ -8,11 +8,11 @@ class EngagementRefused(Exception):
 
 
 class CheckInNotConfigured(EngagementRefused):
-    """The program has no daily check-in."""
+    """The program has no daily check-in (or there is no program yet)."""
 
 
-class MemberSuspended(EngagementRefused):
-    """A suspended (or erased) member earns nothing."""
+class ActivitiesNotConfigured(EngagementRefused):
+    """No program is configured, so no activity pays."""
 
 
 class ActivityUnknown(EngagementRefused):

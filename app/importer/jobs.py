@@ -133,7 +133,7 @@ async def start_import(
     The caller has run `check_upload` on the files."""
     key = idempotency_key.strip()
     if not key or len(key) > MAX_KEY:
-        raise InvalidUpload("idempotencyKey", f"1 to {MAX_KEY} characters")
+        raise InvalidUpload("idempotency_key", f"1 to {MAX_KEY} characters")
     files = {"members": members} | ({"balances": balances} if balances is not None else {})
     request_hash = await asyncio.to_thread(_request_hash, files, dry_run)  # MBs: off the loop
     existing = await mongo[JOBS].find_one({"idempotency_key": key})

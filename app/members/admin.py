@@ -91,7 +91,7 @@ async def admin_create_member(
     """Create a member for an operator; the key's replay returns the first member, another
     request under it is IdempotencyConflict; PhoneInUse if another member has the phone."""
     if not 0 < len(idempotency_key) <= KEY_MAX_LENGTH:
-        raise InvalidProfile("idempotencyKey", f"1 to {KEY_MAX_LENGTH} characters")
+        raise InvalidProfile("idempotency_key", f"1 to {KEY_MAX_LENGTH} characters")
     name = check_name(new.name)
     phone = _phone(new.phone)
     email = check_email(new.email) if new.email is not None else None

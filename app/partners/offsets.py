@@ -24,12 +24,12 @@ from app.clock import Clock
 from app.db import Mongo
 from app.ledger import MAX_ENTRY_POINTS, Entry, Hold, HoldStatus, LedgerUnit, run_in_ledger
 from app.members.models import MemberStatus
+from app.members.service import MemberSuspended
 from app.partners.errors import (
     HoldNotActive,
     HoldNotFound,
     IdempotencyConflict,
     InvalidPartnerInput,
-    MemberSuspended,
     NotEnoughPoints,
     OffsetNotOffered,
     PartnerRefused,
@@ -42,7 +42,7 @@ from app.program.models import PayWithPoints
 from app.program.service import current_program
 
 MAX_TTL_MINUTES = 7 * 24 * 60
-KEY_FIELD = ("input", "idempotencyKey")
+KEY_FIELD = ("idempotency_key",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +96,11 @@ async def hold_points(
     if not rules.min_points <= points <= MAX_ENTRY_POINTS or points % rules.step:
         raise InvalidPartnerInput(
             f"hold at least {rules.min_points} points, in steps of {rules.step}",
-            ("input", "points"),
+            ("points",),
         )
     minutes = rules.hold_minutes if ttl_minutes is None else ttl_minutes
     if not 1 <= minutes <= MAX_TTL_MINUTES:
-        raise InvalidPartnerInput(f"ttlMinutes is 1 to {MAX_TTL_MINUTES}", ("input", "ttlMinutes"))
+        raise InvalidPartnerInput(f"ttlMinutes is 1 to {MAX_TTL_MINUTES}", ("ttl_minutes",))
     found = await find_member(mongo, member, active=False)
     order_key = order_id_of(partner_id, order_id)
     digest = _digest("hold", found.id, points, minutes, order_id)
@@ -125,7 +125,13 @@ async def hold_points(
             replay=replay,
             require_entry=False,
         )
-    except (BulkWriteError, DuplicateKeyError, PartnerRefused, ledger.LedgerError) as exc:
+    except (
+        BulkWriteError,
+        DuplicateKeyError,
+        PartnerRefused,
+        MemberSuspended,
+        ledger.LedgerError,
+    ) as exc:
         # A replay fails on the hold's key, or on what the first hold used up: it answers the
         # first hold as it is now; an unused key means the refusal stands.
         first = await mongo["holds"].find_one({"idempotency_key": key})
@@ -180,7 +186,7 @@ async def capture_points(
     transaction: a refund of the order gives back only points really captured for it."""
     key = check_text(idempotency_key, KEY_FIELD, 128)
     if points is not None and not 1 <= points <= MAX_ENTRY_POINTS:
-        raise InvalidPartnerInput("capture at least 1 point", ("input", "points"))
+        raise InvalidPartnerInput("capture at least 1 point", ("points",))
     held = await partner_hold(mongo, partner_id, hold_id)
     order_key = order_id_of(partner_id, held.reference or "")
 
@@ -212,7 +218,7 @@ async def capture_points(
         message = "the member is suspended: their points cannot be used"
         raise MemberSuspended(message, HOLD_FIELD) from None
     except ledger.CaptureExceedsHold as exc:
-        raise InvalidPartnerInput(str(exc), ("input", "points")) from None
+        raise InvalidPartnerInput(str(exc), ("points",)) from None
     except ledger.IdempotencyConflict:
         raise IdempotencyConflict(
             "this idempotency key was used for another capture", KEY_FIELD

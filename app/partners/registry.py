@@ -60,12 +60,12 @@ class Partner:
 def check_registration(name: str, scopes: list[str]) -> tuple[str, tuple[str, ...]]:
     cleaned = " ".join(name.split())
     if not cleaned or len(cleaned) > NAME_MAX:
-        raise InvalidPartnerInput(f"a name has 1 to {NAME_MAX} characters", ("input", "name"))
+        raise InvalidPartnerInput(f"a name has 1 to {NAME_MAX} characters", ("name",))
     unknown = sorted(set(scopes) - PARTNER_SCOPES)
     if unknown or not scopes:
         raise InvalidPartnerInput(
             f"scopes are some of {', '.join(sorted(PARTNER_SCOPES))}; unknown: {unknown}",
-            ("input", "scopes"),
+            ("scopes",),
         )
     return cleaned, tuple(sorted(set(scopes)))
 
@@ -85,7 +85,7 @@ async def register_partner(
     name, granted = check_registration(name, scopes)
     if idempotency_key is not None and not 0 < len(idempotency_key) <= KEY_MAX:
         raise InvalidPartnerInput(
-            f"the idempotency key has 1 to {KEY_MAX} characters", ("input", "idempotencyKey")
+            f"the idempotency key has 1 to {KEY_MAX} characters", ("idempotency_key",)
         )
     digest = hashlib.sha256(f"{name}\n{' '.join(granted)}".encode()).hexdigest()
     now = clock.now()
@@ -117,7 +117,7 @@ async def register_partner(
             raise
         if first["request_hash"] != digest:
             raise IdempotencyConflict(
-                "this idempotency key registered another partner", ("input", "idempotencyKey")
+                "this idempotency key registered another partner", ("idempotency_key",)
             ) from None
         return Partner.from_document(first)
     return Partner.from_document(document)

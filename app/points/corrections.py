@@ -31,6 +31,10 @@ class InvalidCorrection(ValueError):
         self.field = field
 
 
+class InvalidKey(InvalidCorrection):
+    """The idempotency key is empty or too long."""
+
+
 def check_reason(reason: str) -> str:
     reason = reason.strip()
     if not reason or len(reason) > MAX_REASON:
@@ -49,9 +53,7 @@ def check_until(until: datetime, now: datetime) -> datetime:
 
 def check_key(key: str) -> str:
     if not key.strip() or len(key) > MAX_KEY:
-        raise InvalidCorrection(
-            "idempotencyKey", f"an idempotency key of 1 to {MAX_KEY} characters"
-        )
+        raise InvalidKey("idempotency_key", f"an idempotency key of 1 to {MAX_KEY} characters")
     return key
 
 
