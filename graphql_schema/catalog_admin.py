@@ -23,7 +23,6 @@ from app.rewards.admin import (
     update_reward,
     use_coupon,
 )
-from app.rewards.errors import CatalogRefused
 from app.rewards.models import Reward as RewardModel
 from app.rewards.models import RewardKind as RewardKindModel
 from app.rewards.redemption import search_redemptions
@@ -37,7 +36,7 @@ from graphql_schema.permissions import (
     require_kind,
     require_principal,
 )
-from graphql_schema.refusals import as_payload
+from graphql_schema.refusals import as_payload, raw_id
 from graphql_schema.relay import KEY, Connection, Cursor, connection, page_size
 from graphql_schema.rewards import (
     REDEMPTIONS,
@@ -139,14 +138,11 @@ CatalogConnection = Connection[Reward]
 
 
 def _raw(global_id: str, kind: str, field: str) -> str:
-    try:
-        return from_global_id(global_id, kind)[1]
-    except InvalidInput:
-        raise CatalogRefused(f"not a {kind} id", field) from None
+    return raw_id(global_id, kind, field, kind)
 
 
 async def _run(
-    run: Callable[[], Awaitable[T]], ok: Callable[[T], P], failed: Callable[[UserError], P]
+    run: Callable[[], Awaitable[T]], ok: Callable[[T], P], failed: Callable[[list[UserError]], P]
 ) -> P:
     async def done() -> P:
         return ok(await run())
@@ -158,8 +154,8 @@ def _reward_payload(reward: RewardModel) -> RewardAdminPayload:
     return RewardAdminPayload(reward=Reward.from_model(reward), user_errors=[])
 
 
-def _reward_failed(error: UserError) -> RewardAdminPayload:
-    return RewardAdminPayload(reward=None, user_errors=[error])
+def _reward_failed(errors: list[UserError]) -> RewardAdminPayload:
+    return RewardAdminPayload(reward=None, user_errors=errors)
 
 
 async def create_reward_mutation(info: Info, input: CreateRewardInput) -> RewardAdminPayload:
@@ -217,15 +213,15 @@ async def add_coupons_mutation(info: Info, input: AddCouponsInput) -> AddCoupons
     return await _run(run,
                       lambda done: AddCouponsPayload(reward=Reward.from_model(done[0]),
                                                      added=done[1], user_errors=[]),
-                      lambda e: AddCouponsPayload(reward=None, added=0, user_errors=[e]))  # fmt: skip
+                      lambda e: AddCouponsPayload(reward=None, added=0, user_errors=e))  # fmt: skip
 
 
 def _redemption_ok(redemption: Any) -> RedemptionAdminPayload:
     return RedemptionAdminPayload(redemption=Redemption.from_model(redemption), user_errors=[])
 
 
-def _redemption_failed(error: UserError) -> RedemptionAdminPayload:
-    return RedemptionAdminPayload(redemption=None, user_errors=[error])
+def _redemption_failed(errors: list[UserError]) -> RedemptionAdminPayload:
+    return RedemptionAdminPayload(redemption=None, user_errors=errors)
 
 
 async def cancel_redemption_mutation(

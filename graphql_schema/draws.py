@@ -162,8 +162,8 @@ class DrawAdminPayload:
     user_errors: list[UserError]
 
 
-def _admin_failed(error: UserError) -> DrawAdminPayload:
-    return DrawAdminPayload(draw=None, user_errors=[error])
+def _admin_failed(errors: list[UserError]) -> DrawAdminPayload:
+    return DrawAdminPayload(draw=None, user_errors=errors)
 
 
 def _draw_id(global_id: str) -> str:
@@ -244,7 +244,7 @@ async def enter_draw_mutation(info: Info, input: EnterDrawInput) -> EnterDrawPay
                                  idempotency_key=input.idempotency_key)  # fmt: skip
         return EnterDrawPayload(entry=DrawEntry.from_model(entry), user_errors=[])
 
-    return await as_payload(run, lambda e: EnterDrawPayload(entry=None, user_errors=[e]))
+    return await as_payload(run, lambda e: EnterDrawPayload(entry=None, user_errors=e))
 
 
 async def create_draw_mutation(info: Info, input: CreateDrawInput) -> DrawAdminPayload:

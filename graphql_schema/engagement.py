@@ -7,13 +7,12 @@ from datetime import date
 import strawberry
 from strawberry.permission import PermissionExtension
 
-from app.engagement import check_in, check_in_status, record_activity
+from app.bounds import MAX_KEY_LENGTH, KeyOutOfBounds
+from app.engagement import ActivityUnknown, check_in, check_in_status, record_activity
 from app.engagement.check_in import read_check_in
 from app.members.lookup import member_query
 from app.members.points import get_entry
-from app.program.service import ProgramNotConfigured
 from graphql_schema.context import Info
-from graphql_schema.errors import NotConfigured
 from graphql_schema.ledger import LedgerEntry
 from graphql_schema.partners.access import partner_id as registered_partner
 from graphql_schema.partners.types import MemberRefInput
@@ -22,10 +21,9 @@ from graphql_schema.permissions import (
     MemberMutation,
     caller_member_id,
 )
-from graphql_schema.refusals import Where, as_payload
-from graphql_schema.user_errors import UserError, UserErrorCode, user_error
+from graphql_schema.refusals import ARGUMENTS, Where, as_payload
+from graphql_schema.user_errors import UserError
 
-MAX_KEY_LENGTH = 128
 MAX_CODE_LENGTH = 64
 
 
@@ -40,10 +38,7 @@ class CheckInStatus:
 
 async def check_in_status_of(info: Info, member_id: str) -> CheckInStatus | None:
     """Null when the program has no check-in."""
-    try:
-        program = await info.context.program()
-    except ProgramNotConfigured:
-        raise NotConfigured("the program has not been configured yet") from None
+    program = await info.context.program()
     if program.check_in is None:
         return None
     runtime = info.context.runtime
@@ -71,21 +66,14 @@ class CheckInPayload:
     user_errors: list[UserError]
 
 
-def _refused(code: UserErrorCode, message: str, *field: str) -> list[UserError]:
-    return [user_error(code, message, *field)]
-
-
 async def check_in_mutation(info: Info, idempotency_key: str | None = None) -> CheckInPayload:
     member_id = caller_member_id(info)
-    if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_KEY_LENGTH:
-        message = f"the idempotency key must have 1 to {MAX_KEY_LENGTH} characters"
-        return CheckInPayload(
-            check_in=None,
-            user_errors=_refused(UserErrorCode.INVALID_INPUT, message, "idempotencyKey"),
-        )
     runtime = info.context.runtime
 
     async def run() -> CheckInPayload:
+        if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_KEY_LENGTH:
+            message = f"the idempotency key must have 1 to {MAX_KEY_LENGTH} characters"
+            raise KeyOutOfBounds(message)
         result = await check_in(
             runtime.mongo, runtime.clock, member_id=member_id, idempotency_key=idempotency_key
         )
@@ -99,7 +87,7 @@ async def check_in_mutation(info: Info, idempotency_key: str | None = None) -> C
         )  # fmt: skip
         return CheckInPayload(check_in=day, user_errors=[])
 
-    return await as_payload(run, lambda e: CheckInPayload(check_in=None, user_errors=[e]))
+    return await as_payload(run, lambda e: CheckInPayload(check_in=None, user_errors=e), ARGUMENTS)
 
 
 check_in_field = strawberry.mutation(
@@ -139,10 +127,6 @@ ACTIVITY = Where(member=("member",), account=("member",))
 """recordActivity names the member in its input: what is refused about them is `input.member`."""
 
 
-def _activity_refused(code: UserErrorCode, message: str, *field: str) -> RecordActivityPayload:
-    return RecordActivityPayload(earn=None, user_errors=_refused(code, message, *field))
-
-
 def _member_query(member: MemberRefInput) -> dict[str, str]:
     ref = member.to_ref()
     return member_query(member_id=ref.id, member_no=ref.member_no, phone=ref.phone)
@@ -151,17 +135,14 @@ def _member_query(member: MemberRefInput) -> dict[str, str]:
 async def record_activity_mutation(info: Info, input: RecordActivityInput) -> RecordActivityPayload:
     # The registry decides, as for every partner field: a suspended partner awards nothing.
     partner_id = await registered_partner(info, "points:earn")
-    bad = UserErrorCode.INVALID_INPUT
-    if not 1 <= len(input.reference) <= MAX_KEY_LENGTH:
-        message = f"the reference must have 1 to {MAX_KEY_LENGTH} characters"
-        return _activity_refused(bad, message, "input", "reference")
-    if not 1 <= len(input.activity) <= MAX_CODE_LENGTH:
-        return _activity_refused(
-            UserErrorCode.ACTIVITY_UNKNOWN, "no such activity", "input", "activity"
-        )
     runtime = info.context.runtime
 
     async def run() -> RecordActivityPayload:
+        if not 1 <= len(input.reference) <= MAX_KEY_LENGTH:
+            message = f"the reference must have 1 to {MAX_KEY_LENGTH} characters"
+            raise KeyOutOfBounds(message, "reference")
+        if not 1 <= len(input.activity) <= MAX_CODE_LENGTH:
+            raise ActivityUnknown(input.activity, "no such activity")
         result = await record_activity(
             runtime.mongo, runtime.clock, partner_id=partner_id, member=_member_query(input.member),
             activity_code=input.activity, reference=input.reference,
@@ -173,7 +154,7 @@ async def record_activity_mutation(info: Info, input: RecordActivityInput) -> Re
         return RecordActivityPayload(earn=earn, user_errors=[])
 
     return await as_payload(
-        run, lambda e: RecordActivityPayload(earn=None, user_errors=[e]), ACTIVITY
+        run, lambda e: RecordActivityPayload(earn=None, user_errors=e), ACTIVITY
     )
 
 

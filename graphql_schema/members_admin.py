@@ -106,7 +106,7 @@ async def _member_write(
         return MemberAdminPayload(member=Member.of(member.id), user_errors=[])
 
     return await as_payload(
-        written, lambda e: MemberAdminPayload(member=None, user_errors=[e]), ADMIN
+        written, lambda e: MemberAdminPayload(member=None, user_errors=e), ADMIN
     )
 
 
@@ -192,7 +192,7 @@ async def export_member_mutation(info: Info, input: ExportMemberInput) -> Export
         data = await export_member(runtime.mongo, runtime.clock, _raw(input.member_id), actor=actor)
         return ExportMemberPayload(data=JSON(data), user_errors=[])
 
-    return await as_payload(run, lambda e: ExportMemberPayload(data=None, user_errors=[e]), ADMIN)
+    return await as_payload(run, lambda e: ExportMemberPayload(data=None, user_errors=e), ADMIN)
 
 
 members_field = strawberry.field(

@@ -174,7 +174,7 @@ async def adjust_points_mutation(info: Info, input: AdjustPointsInput) -> Adjust
         )  # fmt: skip
         return AdjustPointsPayload(entry=LedgerEntry.from_model(entry), user_errors=[])
 
-    return await as_payload(run, lambda e: AdjustPointsPayload(entry=None, user_errors=[e]), ADMIN)
+    return await as_payload(run, lambda e: AdjustPointsPayload(entry=None, user_errors=e), ADMIN)
 
 
 def _target(
@@ -224,8 +224,8 @@ async def _bulk(
     return await as_payload(run, _bulk_failed, ADMIN)
 
 
-def _bulk_failed(error: UserError) -> BulkPointsPayload:
-    return BulkPointsPayload(entry=None, preview=None, job=None, user_errors=[error])
+def _bulk_failed(errors: list[UserError]) -> BulkPointsPayload:
+    return BulkPointsPayload(entry=None, preview=None, job=None, user_errors=errors)
 
 
 async def _for_member(

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import strawberry
 
+from app.bounds import MAX_KEY_LENGTH, KeyOutOfBounds
 from app.rewards.redemption import redeem
 from graphql_schema.context import Info
-from graphql_schema.errors import InvalidInput
-from graphql_schema.ids import from_global_id
 from graphql_schema.members import Member
 from graphql_schema.permissions import MemberMutation, caller_member_id
-from graphql_schema.refusals import as_payload
+from graphql_schema.refusals import as_payload, raw_id
 from graphql_schema.rewards import Redemption
-from graphql_schema.user_errors import UserError, UserErrorCode, user_error
-
-MAX_KEY_LENGTH = 128
+from graphql_schema.user_errors import UserError
 
 
 @strawberry.input
@@ -35,30 +32,24 @@ class RedeemRewardPayload:
     user_errors: list[UserError]
 
 
-def _failed(error: UserError) -> RedeemRewardPayload:
-    return RedeemRewardPayload(redemption=None, member=None, user_errors=[error])
+def _failed(errors: list[UserError]) -> RedeemRewardPayload:
+    return RedeemRewardPayload(redemption=None, member=None, user_errors=errors)
 
 
 async def redeem_reward_mutation(info: Info, input: RedeemRewardInput) -> RedeemRewardPayload:
     member_id = caller_member_id(info)
-    key = input.idempotency_key.strip()
-    if not key or len(key) > MAX_KEY_LENGTH:
-        message = f"the idempotency key must have 1 to {MAX_KEY_LENGTH} characters"
-        return _failed(user_error(UserErrorCode.INVALID_INPUT, message, "input", "idempotencyKey"))
-    try:
-        _, reward_id = from_global_id(input.reward_id, "Reward")
-    except InvalidInput:
-        return _failed(
-            user_error(UserErrorCode.INVALID_INPUT, "not a reward id", "input", "rewardId")
-        )
     runtime = info.context.runtime
 
     async def run() -> RedeemRewardPayload:
+        key = input.idempotency_key.strip()
+        if not key or len(key) > MAX_KEY_LENGTH:
+            message = f"the idempotency key must have 1 to {MAX_KEY_LENGTH} characters"
+            raise KeyOutOfBounds(message)
         redemption = await redeem(
             runtime.mongo,
             runtime.clock,
             member_id=member_id,
-            reward_id=reward_id,
+            reward_id=raw_id(input.reward_id, "Reward", "reward_id", "reward"),
             quantity=input.quantity,
             idempotency_key=key,
         )

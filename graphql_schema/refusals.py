@@ -17,16 +17,23 @@ errors.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum, auto
 from typing import Any, TypeVar
 
 from strawberry.utils.str_converters import to_camel_case
 
+from app.auth.passwords import WeakPassword
+from app.auth.phones import InvalidPhone
+from app.auth.sessions import InvalidRefreshToken
+from app.auth.signin import InvalidCredentials, PhoneTaken, TooManyAttempts, TooManySignUps
+from app.bounds import KeyOutOfBounds
+from app.console_links import LinkInvalid
 from app.draws import errors as draws
 from app.engagement import errors as engagement
 from app.importer.jobs import InvalidUpload, UploadConflict
+from app.importer.run import ImportRunning
 from app.ledger import (
     AccountClosed,
     AccountFrozen,
@@ -38,18 +45,33 @@ from app.ledger import (
 from app.members.admin import MemberErased, PhoneInUse
 from app.members.lookup import InvalidMemberReference
 from app.members.service import InvalidProfile, MemberNotFound, MemberSuspended
-from app.notifications.service import InvalidPushToken
+from app.notifications.service import DeviceNotFound, InvalidPushToken, NotANotificationId
 from app.partners import errors as partners
 from app.points.corrections import InvalidCorrection, InvalidKey
 from app.points.selection import InvalidFilter
-from app.program.service import ProgramNotConfigured, ProgramRequestConflict
+from app.program.service import (
+    NoteTooLong,
+    ProgramNotConfigured,
+    ProgramRequestConflict,
+    ProgramVersionNotFound,
+)
+from app.program.validation import ProgramInvalid
+from app.reports.periods import ReportInvalid
 from app.rewards import errors as rewards
-from graphql_schema.errors import ClientError, NotConfigured, Unauthenticated
+from graphql_schema.errors import (
+    ClientError,
+    ImportBusy,
+    InvalidInput,
+    NotConfigured,
+    Unauthenticated,
+)
+from graphql_schema.ids import from_global_id
 from graphql_schema.user_errors import (
     GenericUserError,
     InsufficientPointsError,
     LimitReachedError,
     OutOfStockError,
+    RateLimitedError,
     UserError,
     UserErrorCode,
 )
@@ -84,9 +106,10 @@ class Refusal:
 
     code: UserErrorCode
     field: Steps | Place | Callable[[Any], Steps | Place | None] | None = None
-    message: str | None = None
+    message: str | Callable[[Any], str] | None = None
     shape: Callable[[Any], dict[str, int]] | None = None
     verbatim: bool = False  # the path's names as they are, not camelCased
+    each: Callable[[Any], Iterable[tuple[str, Steps]]] | None = None  # one userError per problem
 
 
 @dataclass(frozen=True)
@@ -96,6 +119,7 @@ class Raised:
 
     error: type[ClientError]
     message: str | None = None
+    extensions: Callable[[Any], dict[str, object]] | None = None
 
 
 def _points(exc: Any) -> dict[str, int]:
@@ -104,6 +128,10 @@ def _points(exc: Any) -> dict[str, int]:
 
 def _ledger_points(exc: InsufficientPoints) -> dict[str, int]:
     return {"available": exc.available, "required": exc.requested}
+
+
+def _retry(exc: Any) -> dict[str, int]:
+    return {"retry_after_seconds": exc.retry_after_seconds}
 
 
 def _stock(exc: Any) -> dict[str, int]:
@@ -118,11 +146,39 @@ def _filter(exc: InvalidFilter) -> Steps:
     return ("filter",) if exc.field == "filter" else ("filter", exc.field)
 
 
+class WrongId(Exception):
+    """A global id in the input that is not one of the type the field takes (GraphQL's own ids,
+    decoded before any service runs); `field` names it."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def raw_id(global_id: str, type_name: str, field: str, noun: str) -> str:
+    """The raw id inside `global_id`, or WrongId ("not a {noun} id") naming `field`."""
+    try:
+        return from_global_id(global_id, type_name)[1]
+    except InvalidInput:
+        raise WrongId(f"not a {noun} id", field) from None
+
+
 C = UserErrorCode
 MEMBER, ACCOUNT = Place.MEMBER, Place.ACCOUNT
 KEY: Steps = ("idempotency_key",)
 
 REFUSALS: dict[type[Exception], Refusal] = {
+    # signing in
+    InvalidPhone: Refusal(C.INVALID_INPUT, ("phone",)),
+    WeakPassword: Refusal(C.INVALID_INPUT, ("password",)),
+    PhoneTaken: Refusal(C.PHONE_TAKEN, ("phone",), "this phone number already has an account; log in instead"),
+    InvalidCredentials: Refusal(C.INVALID_CREDENTIALS, None, "wrong phone number or password"),
+    InvalidRefreshToken: Refusal(C.INVALID_REFRESH_TOKEN, ("refresh_token",), "the refresh token is not valid; log in again"),
+    TooManySignUps: Refusal(C.RATE_LIMITED, None, lambda e: f"too many sign-ups; try again in {e.retry_after_seconds} s", _retry),
+    TooManyAttempts: Refusal(C.RATE_LIMITED, None, lambda e: f"too many failed log-ins; try again in {e.retry_after_seconds} s", _retry),
+    # the input itself
+    WrongId: Refusal(C.INVALID_INPUT, own),
+    KeyOutOfBounds: Refusal(C.INVALID_INPUT, own),
     # members
     MemberNotFound: Refusal(C.NOT_FOUND, MEMBER, "no such member"),
     MemberSuspended: Refusal(C.MEMBER_SUSPENDED, own_or_member),
@@ -144,11 +200,19 @@ REFUSALS: dict[type[Exception], Refusal] = {
     InvalidFilter: Refusal(C.VALIDATION, _filter),
     # the program
     ProgramRequestConflict: Refusal(C.IDEMPOTENCY_CONFLICT, KEY),
+    NoteTooLong: Refusal(C.VALIDATION, ("note",)),
+    # every problem of a configuration, at its path as the operator wrote it
+    ProgramInvalid: Refusal(C.VALIDATION, each=lambda e: [(f.message, ("config", *f.steps)) for f in e.errors], verbatim=True),
+    ProgramVersionNotFound: Refusal(C.INVALID_INPUT, ("version",), lambda e: f"there is no program version {e.version}"),
     # imports
     InvalidUpload: Refusal(C.INVALID_INPUT, own),
     UploadConflict: Refusal(C.IDEMPOTENCY_CONFLICT, KEY),
     # notifications
     InvalidPushToken: Refusal(C.INVALID_INPUT, ("token",)),
+    NotANotificationId: Refusal(C.INVALID_INPUT, ("ids",), "not a notification id"),
+    DeviceNotFound: Refusal(C.NOT_FOUND, ("token",)),
+    # operators' console links
+    LinkInvalid: Refusal(C.LINK_INVALID, ("code",)),
     # rewards: redemption
     rewards.InvalidQuantity: Refusal(C.INVALID_INPUT, ("quantity",)),
     rewards.RewardNotFound: Refusal(C.NOT_FOUND, ("reward_id",)),
@@ -198,12 +262,15 @@ REFUSALS: dict[type[Exception], Refusal] = {
 RAISED: dict[type[Exception], Raised] = {
     ProgramNotConfigured: Raised(NotConfigured, "the program has not been configured yet"),
     partners.OffsetNotOffered: Raised(NotConfigured),
+    ImportRunning: Raised(ImportBusy),
+    ReportInvalid: Raised(InvalidInput, extensions=lambda e: {"argument": _camel(e.field)}),
 }
 
 TYPED: dict[UserErrorCode, type[UserError]] = {
     C.INSUFFICIENT_POINTS: InsufficientPointsError,
     C.OUT_OF_STOCK: OutOfStockError,
     C.LIMIT_REACHED: LimitReachedError,
+    C.RATE_LIMITED: RateLimitedError,
 }
 
 
@@ -227,6 +294,8 @@ class Where:
 
 
 CALLER = Where()
+ARGUMENTS = Where(under=())
+"""A field that takes its arguments directly, with no input object: paths start at the argument."""
 
 
 def _camel(step: str | int) -> str:
@@ -237,7 +306,10 @@ def _path(refusal: Refusal, exc: Exception, where: Where) -> list[str] | None:
     spec = refusal.field
     if callable(spec):
         spec = spec(exc)
-    steps = where.place(spec) if isinstance(spec, Place) else spec
+    return _steps(refusal, where.place(spec) if isinstance(spec, Place) else spec, where)
+
+
+def _steps(refusal: Refusal, steps: Steps | None, where: Where) -> list[str] | None:
     if steps is None:
         return None
     return [*where.under, *map(str if refusal.verbatim else _camel, steps)] or None
@@ -254,17 +326,26 @@ def refusal_of(exc: Exception, where: Where = CALLER) -> Refusal | None:
     return None
 
 
-def user_error(exc: Exception, where: Where = CALLER) -> UserError:
-    """The userError of a refusal in the table; an error outside it is raised again."""
+def user_errors(exc: Exception, where: Where = CALLER) -> list[UserError]:
+    """The userErrors of a refusal in the table (one, or one per problem it lists); an error
+    outside the table is raised again."""
     refusal = refusal_of(exc, where)
     if refusal is None:
         raise exc
-    message = refusal.message or str(exc)
+    if refusal.each is not None:
+        return [
+            GenericUserError(
+                code=refusal.code, message=message, field=_steps(refusal, steps, where)
+            )
+            for message, steps in refusal.each(exc)
+        ]
+    given = refusal.message
+    message = given(exc) if callable(given) else given or str(exc)
     path = _path(refusal, exc, where)
     if refusal.shape is None:
-        return GenericUserError(code=refusal.code, message=message, field=path)
+        return [GenericUserError(code=refusal.code, message=message, field=path)]
     typed = TYPED[refusal.code]
-    return typed(code=refusal.code, message=message, field=path, **refusal.shape(exc))
+    return [typed(code=refusal.code, message=message, field=path, **refusal.shape(exc))]
 
 
 def raised(exc: Exception, where: Where = CALLER) -> ClientError | None:
@@ -273,7 +354,8 @@ def raised(exc: Exception, where: Where = CALLER) -> ClientError | None:
         found = RAISED.get(cls)
         if found is not None:
             keep = where.partner or found.message is None
-            return found.error(str(exc) if keep else str(found.message))
+            extensions = found.extensions(exc) if found.extensions else {}
+            return found.error(str(exc) if keep else str(found.message), **extensions)
     if isinstance(exc, MemberNotFound) and where.member is None:
         return Unauthenticated("the member of this token does not exist")
     return None
@@ -283,16 +365,16 @@ REFUSED: tuple[type[Exception], ...] = (*REFUSALS, *RAISED)
 
 
 async def as_payload(
-    run: Callable[[], Awaitable[T]], failed: Callable[[UserError], T], where: Where = CALLER
+    run: Callable[[], Awaitable[T]], failed: Callable[[list[UserError]], T], where: Where = CALLER
 ) -> T:
-    """The mutation's result, or its payload with the refusal as a userError."""
+    """The mutation's result, or its payload with the refusal as its userErrors."""
     try:
         return await run()
     except REFUSED as exc:
         top = raised(exc, where)
         if top is not None:
             raise top from None
-        return failed(user_error(exc, where))
+        return failed(user_errors(exc, where))
 
 
 class Refused(ClientError):
@@ -311,5 +393,5 @@ async def as_query(run: Callable[[], Awaitable[T]], where: Where = CALLER) -> T:
         top = raised(exc, where)
         if top is not None:
             raise top from None
-        error = user_error(exc, where)
+        [error] = user_errors(exc, where)
         raise Refused(error.code, error.message, error.field) from None

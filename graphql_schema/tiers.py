@@ -13,9 +13,7 @@ from app.members.tiers import KIND, TierChangeReason, get_tier_progress, list_ti
 from app.members.tiers import TierChange as TierChangeModel
 from app.notifications.events import event_stream
 from app.program.models import Program as ProgramModel
-from app.program.service import ProgramNotConfigured
 from graphql_schema.context import Info
-from graphql_schema.errors import NotConfigured
 from graphql_schema.permissions import IsMember, caller_member_id
 from graphql_schema.program import Tier
 from graphql_schema.relay import NUMBER, Connection, Cursor, connection, page_size
@@ -65,19 +63,12 @@ TierChangeConnection = Connection[TierChange]
 TIER_HISTORY = Cursor("tier-history", (NUMBER,))  # the change's number among the member's
 
 
-async def _program(info: Info) -> ProgramModel:
-    try:
-        return await info.context.program()
-    except ProgramNotConfigured:
-        raise NotConfigured("the program has not been configured yet") from None
-
-
 async def tier_history_page(
     info: Info, member_id: str, first: int, after: str | None
 ) -> TierChangeConnection:
     size = page_size(first)
     before = TIER_HISTORY.decode(after)[0] if after is not None else None
-    program = await _program(info)
+    program = await info.context.program()
     changes, more = await list_tier_changes(
         info.context.runtime.mongo, member_id, first=size, before=before
     )
@@ -91,7 +82,7 @@ async def tier_history_page(
 
 
 async def tier_progress_of(info: Info, member_id: str, tier: str) -> TierProgress:
-    program = await _program(info)
+    program = await info.context.program()
     runtime = info.context.runtime
     progress = await get_tier_progress(
         runtime.mongo, program, member_id=member_id, tier=tier, now=runtime.clock.now()
@@ -110,7 +101,7 @@ async def tier_changes(info: Info) -> AsyncGenerator[TierChange, None]:
     stream = event_stream(runtime.hub, caller_member_id(info), KIND)
     try:
         async for document in stream:
-            program = await _program(info)
+            program = await info.context.program()
             yield TierChange(
                 from_=Tier.from_model(program.tier(document["from_tier"])),
                 to=Tier.from_model(program.tier(document["to_tier"])),

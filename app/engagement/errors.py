@@ -18,8 +18,8 @@ class ActivitiesNotConfigured(EngagementRefused):
 class ActivityUnknown(EngagementRefused):
     """The program has no activity with this code."""
 
-    def __init__(self, code: str) -> None:
-        super().__init__(f"the program has no activity {code!r}")
+    def __init__(self, code: str, message: str | None = None) -> None:
+        super().__init__(message or f"the program has no activity {code!r}")
         self.code = code
 
 

@@ -74,7 +74,7 @@ async def resolve_record_purchase(info: Info, input: RecordPurchaseInput) -> Rec
         )
 
     return await as_payload(
-        run, lambda e: RecordPurchasePayload(purchase=None, user_errors=[e]), PARTNER
+        run, lambda e: RecordPurchasePayload(purchase=None, user_errors=e), PARTNER
     )
 
 
@@ -93,9 +93,7 @@ async def resolve_record_refund(info: Info, input: RecordRefundInput) -> RecordR
         )
         return RecordRefundPayload(refund=PartnerRefund.of(result), user_errors=[])
 
-    return await as_payload(
-        run, lambda e: RecordRefundPayload(refund=None, user_errors=[e]), PARTNER
-    )
+    return await as_payload(run, lambda e: RecordRefundPayload(refund=None, user_errors=e), PARTNER)
 
 
 async def resolve_hold_points(info: Info, input: HoldPointsInput) -> HoldPointsPayload:
@@ -115,7 +113,7 @@ async def resolve_hold_points(info: Info, input: HoldPointsInput) -> HoldPointsP
         )
         return HoldPointsPayload(hold=PointsHold.of(hold), user_errors=[])
 
-    return await as_payload(run, lambda e: HoldPointsPayload(hold=None, user_errors=[e]), PARTNER)
+    return await as_payload(run, lambda e: HoldPointsPayload(hold=None, user_errors=e), PARTNER)
 
 
 async def resolve_capture_points(info: Info, input: CapturePointsInput) -> CapturePointsPayload:
@@ -133,9 +131,7 @@ async def resolve_capture_points(info: Info, input: CapturePointsInput) -> Captu
         )
         return CapturePointsPayload(entry=LedgerEntry.from_model(entry), user_errors=[])
 
-    return await as_payload(
-        run, lambda e: CapturePointsPayload(entry=None, user_errors=[e]), PARTNER
-    )
+    return await as_payload(run, lambda e: CapturePointsPayload(entry=None, user_errors=e), PARTNER)
 
 
 async def resolve_release_points(info: Info, hold_id: strawberry.ID) -> HoldPointsPayload:
@@ -146,7 +142,7 @@ async def resolve_release_points(info: Info, hold_id: strawberry.ID) -> HoldPoin
         hold = await release_points(runtime.mongo, runtime.clock, partner, _hold_id(hold_id))
         return HoldPointsPayload(hold=PointsHold.of(hold), user_errors=[])
 
-    return await as_payload(run, lambda e: HoldPointsPayload(hold=None, user_errors=[e]), PARTNER)
+    return await as_payload(run, lambda e: HoldPointsPayload(hold=None, user_errors=e), PARTNER)
 
 
 async def resolve_register_partner(
@@ -166,7 +162,7 @@ async def resolve_register_partner(
         return RegisterPartnerPayload(partner=Partner.of(partner), user_errors=[])
 
     return await as_payload(
-        run, lambda e: RegisterPartnerPayload(partner=None, user_errors=[e]), PARTNER
+        run, lambda e: RegisterPartnerPayload(partner=None, user_errors=e), PARTNER
     )
 
 
