@@ -23,8 +23,8 @@ from app.rewards.admin import (
     update_reward,
     use_coupon,
 )
+from app.rewards.models import RedemptionStatus, RewardKind
 from app.rewards.models import Reward as RewardModel
-from app.rewards.models import RewardKind as RewardKindModel
 from app.rewards.redemption import search_redemptions
 from graphql_schema.context import Info
 from graphql_schema.errors import InvalidInput
@@ -42,9 +42,7 @@ from graphql_schema.rewards import (
     REDEMPTIONS,
     Redemption,
     RedemptionConnection,
-    RedemptionStatus,
     Reward,
-    RewardKind,
 )
 from graphql_schema.user_errors import UserError
 
@@ -162,7 +160,7 @@ async def create_reward_mutation(info: Info, input: CreateRewardInput) -> Reward
     actor = actor_of(require_kind(info, PrincipalKind.ADMIN, WRITE))
     runtime = info.context.runtime
     fields = RewardFields(
-        name=input.name, points_price=input.points_price, kind=RewardKindModel(input.kind.value),
+        name=input.name, points_price=input.points_price, kind=input.kind,
         description=input.description, category=input.category, stock=input.stock,
         per_member_limit=input.per_member_limit, min_tier=input.min_tier,
         active_from=input.active_from, active_until=input.active_until,

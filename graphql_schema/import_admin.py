@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from enum import Enum
 from typing import Any
 
 import strawberry
@@ -25,6 +24,7 @@ from app.importer import import_files
 from app.importer.jobs import (
     MAX_FILE_BYTES,
     ImportJob,
+    ImportJobStatus,
     InvalidUpload,
     UploadedFile,
     check_upload,
@@ -107,12 +107,7 @@ import_members_field = strawberry.mutation(
 )
 
 
-@strawberry.enum
-class ImportJobStatus(Enum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
+strawberry.enum(ImportJobStatus)
 
 
 @strawberry.type(description="An uploaded file of an import job.")
@@ -154,7 +149,7 @@ class ImportJobView:
         assert members is not None
         return cls(
             id=strawberry.ID(to_global_id("ImportJob", job.id)),
-            status=ImportJobStatus(job.status.value), dry_run=job.dry_run, actor=job.actor,
+            status=job.status, dry_run=job.dry_run, actor=job.actor,
             created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
             members_file=members, balances_file=file("balances"), total=job.total, done=job.done,
             failure=job.failure, result=result,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from enum import Enum
 from typing import Annotated
 
 import strawberry
@@ -89,11 +88,7 @@ class Balance:
     )
 
 
-@strawberry.enum(name="MemberStatus", description="Whether the member may earn, spend, sign in.")
-class MemberStatusValue(Enum):
-    ACTIVE = MemberStatus.ACTIVE.value
-    SUSPENDED = MemberStatus.SUSPENDED.value
-    ERASED = MemberStatus.ERASED.value
+strawberry.enum(MemberStatus, description="Whether the member may earn, spend, sign in.")
 
 
 @strawberry.type
@@ -138,8 +133,8 @@ class Member(Node):
         return (await self.profile(info)).joined_at
 
     @strawberry.field(description="ACTIVE, or SUSPENDED / ERASED by an operator.")  # type: ignore[untyped-decorator]
-    async def status(self, info: Info) -> MemberStatusValue:
-        return MemberStatusValue((await self.profile(info)).status.value)
+    async def status(self, info: Info) -> MemberStatus:
+        return (await self.profile(info)).status
 
     @strawberry.field
     async def tier(self, info: Info) -> Tier:

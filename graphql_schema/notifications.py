@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import datetime
-from enum import Enum
 
 import strawberry
 
 from app.notifications.live import expiry_warning_stream
 from app.notifications.service import (
     DeviceNotFound,
+    PushPlatform,
     list_notifications,
     mark_notifications_read,
     register_push_token,
@@ -19,9 +19,6 @@ from app.notifications.service import (
 )
 from app.notifications.service import (
     Notification as NotificationModel,
-)
-from app.notifications.service import (
-    PushPlatform as PushPlatformModel,
 )
 from graphql_schema.context import Info
 from graphql_schema.ids import from_global_id, to_global_id
@@ -110,11 +107,7 @@ async def notifications_page(
     )
 
 
-@strawberry.enum
-class PushPlatform(Enum):
-    IOS = "ios"
-    ANDROID = "android"
-    WEB = "web"
+strawberry.enum(PushPlatform)
 
 
 @strawberry.input
@@ -156,7 +149,7 @@ async def register_push_token_mutation(
     info: Info, input: RegisterPushTokenInput
 ) -> NotificationSettingsPayload:
     runtime = info.context.runtime
-    platform = PushPlatformModel(input.platform.value)
+    platform = input.platform
 
     async def run() -> NotificationSettingsPayload:
         await register_push_token(

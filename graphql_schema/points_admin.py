@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 
 import strawberry
 
@@ -94,10 +93,7 @@ class BulkPreview:
     )
 
 
-@strawberry.enum
-class PointsJobKind(Enum):
-    CLEAR = "clear"
-    EXTEND = "extend"
+strawberry.enum(JobKind, name="PointsJobKind")
 
 
 @strawberry.type(
@@ -105,7 +101,7 @@ class PointsJobKind(Enum):
 )
 class PointsJobView:
     id: strawberry.ID
-    kind: PointsJobKind
+    kind: JobKind
     finished: bool
     dormant_days: int | None
     tier: str | None
@@ -125,7 +121,7 @@ class PointsJobView:
     @classmethod
     def of(cls, job: PointsJob) -> PointsJobView:
         return cls(
-            id=strawberry.ID(to_global_id("PointsJob", job.id)), kind=PointsJobKind(job.kind.value),
+            id=strawberry.ID(to_global_id("PointsJob", job.id)), kind=job.kind,
             finished=job.finished_at is not None, dormant_days=job.filter.dormant_days,
             tier=job.filter.tier, cutoff=job.cutoff, until=job.until, reason=job.reason,
             actor=job.actor, total=job.total, expected_points=BigInt(job.expected_points), done=job.done,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import datetime
-from enum import Enum
 
 import strawberry
 
@@ -18,11 +17,7 @@ from graphql_schema.permissions import IsMember, caller_member_id
 from graphql_schema.program import Tier
 from graphql_schema.relay import NUMBER, Connection, Cursor, connection, page_size
 
-
-@strawberry.enum(description="Why the tier changed.")
-class TierChangeKind(Enum):
-    QUALIFIED = TierChangeReason.QUALIFIED.value  # an earn reached a higher tier's threshold
-    REVIEWED = TierChangeReason.REVIEWED.value  # the evaluation found the points below the tier
+strawberry.enum(TierChangeReason, name="TierChangeKind", description="Why the tier changed.")
 
 
 @strawberry.type(description="One change of the member's tier.")
@@ -30,7 +25,7 @@ class TierChange:
     from_: Tier = strawberry.field(name="from")
     to: Tier
     at: datetime
-    reason: TierChangeKind
+    reason: TierChangeReason
     qualifying_points: int = strawberry.field(description="Qualifying points at the change.")
 
     @classmethod
@@ -39,7 +34,7 @@ class TierChange:
             from_=Tier.from_model(program.tier(change.from_tier)),
             to=Tier.from_model(program.tier(change.to_tier)),
             at=change.at,
-            reason=TierChangeKind(change.reason.value),
+            reason=change.reason,
             qualifying_points=change.qualifying_points,
         )
 
@@ -106,7 +101,7 @@ async def tier_changes(info: Info) -> AsyncGenerator[TierChange, None]:
                 from_=Tier.from_model(program.tier(document["from_tier"])),
                 to=Tier.from_model(program.tier(document["to_tier"])),
                 at=document["at"],
-                reason=TierChangeKind(document["reason"]),
+                reason=TierChangeReason(document["reason"]),
                 qualifying_points=int(document["points"]),
             )
     finally:
