@@ -20,7 +20,12 @@ MAX_ACCOUNT_POINTS = 1_000_000_000  # 10^9: an account's balance, its debt, its 
 MAX_STOCK = 1_000_000_000  # units of one reward or one prize
 MAX_BUDGET = 1_000_000_000_000  # 10^12: the points one campaign may give, over all members
 INT32_MAX = 2**31 - 1  # GraphQL's Int: every account figure fits, with room to spare
-MAX_KEY_LENGTH = 128  # characters of an idempotency key, or of a partner's activity reference
+# Characters of an idempotency key (and of a partner's refund id or activity reference): the one
+# bound every field taking a key checks. Draws, the catalog and member administration have
+# accepted keys of up to 200 characters since they were written; that bound is kept (a lower one
+# would refuse keys clients may already send) until the product settles on one.
+MAX_KEY_LENGTH = 128
+MAX_KEY_LENGTH_WIDE = 200
 
 
 class KeyOutOfBounds(ValueError):

@@ -14,6 +14,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from app.audit import record_audit
+from app.bounds import MAX_KEY_LENGTH_WIDE
 from app.clock import Clock
 from app.db import Document, Mongo, newest_first
 from app.draws.errors import (
@@ -39,7 +40,6 @@ from app.ledger import (
 from app.members.service import MemberSuspended
 from app.program.service import current_program
 
-KEY_MAX = 200
 _SYSTEM = secrets.SystemRandom()
 
 
@@ -85,8 +85,8 @@ async def create_draw(
     mongo: Mongo, clock: Clock, fields: dict[str, Any], *, idempotency_key: str, actor: str
 ) -> Draw:
     """A new draw from `fields` (Draw's fields but the id); once per key."""
-    if not 0 < len(idempotency_key) <= KEY_MAX:
-        raise DrawRefused(f"1 to {KEY_MAX} characters", "idempotency_key")
+    if not 0 < len(idempotency_key) <= MAX_KEY_LENGTH_WIDE:
+        raise DrawRefused(f"1 to {MAX_KEY_LENGTH_WIDE} characters", "idempotency_key")
     draw = _validated({"_id": "dr_" + secrets.token_hex(8), **fields})
     fingerprint = _fingerprint(fields)
     document = {**draw.model_dump(by_alias=True, mode="python"), "admin_key": idempotency_key,
@@ -199,8 +199,8 @@ async def enter_draw(
     rng: random.Random = _SYSTEM,
 ) -> DrawEntry:  # fmt: skip
     """Spend the draw's cost and return the prize, in one transaction; a replay returns it."""
-    if not 0 < len(idempotency_key) <= KEY_MAX:
-        raise DrawRefused(f"1 to {KEY_MAX} characters", "idempotency_key")
+    if not 0 < len(idempotency_key) <= MAX_KEY_LENGTH_WIDE:
+        raise DrawRefused(f"1 to {MAX_KEY_LENGTH_WIDE} characters", "idempotency_key")
     zone = (await current_program(mongo)).zone
     pick = draw_pick(rng)
 

@@ -20,6 +20,7 @@ from decimal import Decimal
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from app import ledger
+from app.bounds import MAX_KEY_LENGTH
 from app.clock import Clock
 from app.db import Mongo
 from app.ledger import MAX_ENTRY_POINTS, Entry, Hold, HoldStatus, LedgerUnit, run_in_ledger
@@ -91,7 +92,7 @@ async def hold_points(
     in the same transaction (payments.bind). Idempotent on the key, whatever form of the member's
     reference the replay uses: the fingerprint holds the member's id."""
     order_id = check_order_id(order_id)
-    key = f"partner:{partner_id}:hold:{check_text(idempotency_key, KEY_FIELD, 128)}"
+    key = f"partner:{partner_id}:hold:{check_text(idempotency_key, KEY_FIELD, MAX_KEY_LENGTH)}"
     rules = await _rules(mongo)
     if not rules.min_points <= points <= MAX_ENTRY_POINTS or points % rules.step:
         raise InvalidPartnerInput(
@@ -184,7 +185,7 @@ async def capture_points(
 ) -> Entry:
     """Redeem all or part of the partner's hold, and count the points against its order, in one
     transaction: a refund of the order gives back only points really captured for it."""
-    key = check_text(idempotency_key, KEY_FIELD, 128)
+    key = check_text(idempotency_key, KEY_FIELD, MAX_KEY_LENGTH)
     if points is not None and not 1 <= points <= MAX_ENTRY_POINTS:
         raise InvalidPartnerInput("capture at least 1 point", ("points",))
     held = await partner_hold(mongo, partner_id, hold_id)

@@ -24,6 +24,7 @@ from decimal import Decimal
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from app.bounds import MAX_KEY_LENGTH
 from app.clock import Clock
 from app.db import Document, Mongo
 from app.ledger import Entry, LedgerUnit, run_in_ledger
@@ -110,7 +111,7 @@ def _digest(order_id: str, asks: tuple[RefundAsk, ...]) -> str:
 def check_refund(order_id: str, refund_id: str, asks: tuple[RefundAsk, ...]) -> tuple[str, str]:
     if not 1 <= len(asks) <= MAX_LINES:
         raise InvalidPartnerInput(f"a refund has 1 to {MAX_LINES} lines", ("lines",))
-    return check_order_id(order_id), check_text(refund_id, ("refund_id",), 128)
+    return check_order_id(order_id), check_text(refund_id, ("refund_id",), MAX_KEY_LENGTH)
 
 
 async def record_refund(

@@ -13,13 +13,13 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from app.audit import record_audit
+from app.bounds import MAX_KEY_LENGTH
 from app.clock import Clock
 from app.db import Mongo
 from app.ledger import Balance, Entry, LedgerUnit, run_in_ledger
 from app.members.service import get_member
 
 MAX_REASON = 500
-MAX_KEY = 128
 MAX_EXTENSION = timedelta(days=36_525)
 
 
@@ -52,8 +52,10 @@ def check_until(until: datetime, now: datetime) -> datetime:
 
 
 def check_key(key: str) -> str:
-    if not key.strip() or len(key) > MAX_KEY:
-        raise InvalidKey("idempotency_key", f"an idempotency key of 1 to {MAX_KEY} characters")
+    if not key.strip() or len(key) > MAX_KEY_LENGTH:
+        raise InvalidKey(
+            "idempotency_key", f"an idempotency key of 1 to {MAX_KEY_LENGTH} characters"
+        )
     return key
 
 

@@ -27,7 +27,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from app.audit import record_audit
-from app.bounds import MAX_STOCK
+from app.bounds import MAX_KEY_LENGTH_WIDE, MAX_STOCK
 from app.clock import Clock
 from app.db import Document, Mongo
 from app.ledger import Entry, IdempotencyConflict, LedgerUnit, PointsLimitExceeded, run_in_ledger
@@ -44,7 +44,6 @@ from app.rewards.errors import (
 from app.rewards.models import Redemption, RedemptionStatus, Reward, RewardKind
 from app.rewards.redemption import new_coupon_code
 
-KEY_MAX = 200
 REASON_MAX = 500
 MAX_BATCH = 10_000
 CODE_MAX = 64
@@ -88,9 +87,9 @@ def _validated(document: Document) -> Reward:
 
 
 def _key(key: str) -> str:
-    if not 0 < len(key) <= KEY_MAX:
+    if not 0 < len(key) <= MAX_KEY_LENGTH_WIDE:
         raise CatalogRefused(
-            f"the idempotency key has 1 to {KEY_MAX} characters", "idempotency_key"
+            f"the idempotency key has 1 to {MAX_KEY_LENGTH_WIDE} characters", "idempotency_key"
         )
     return key
 
