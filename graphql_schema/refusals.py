@@ -2,8 +2,8 @@
 resolver uses it.
 
 app/ raises domain errors only: a class per rule, carrying the facts that explain it (numbers,
-ids, and in `at` the request value at fault as a path of snake_case names and indexes, with no
-`input` in front). This module alone decides, for each class, the `UserErrorCode`, the field path
+ids, and in `field` the request value at fault: a snake_case name, or a path of names and line
+indexes, with no `input` in front). This module alone decides, for each class, the `UserErrorCode`, the field path
 (camelCased here, the way Strawberry names the inputs) and, where the API's words differ from the
 domain's, the message. A new refusal is one line in `REFUSALS`.
 
