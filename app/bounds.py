@@ -20,3 +20,17 @@ MAX_ACCOUNT_POINTS = 1_000_000_000  # 10^9: an account's balance, its debt, its 
 MAX_STOCK = 1_000_000_000  # units of one reward or one prize
 MAX_BUDGET = 1_000_000_000_000  # 10^12: the points one campaign may give, over all members
 INT32_MAX = 2**31 - 1  # GraphQL's Int: every account figure fits, with room to spare
+# Characters of an idempotency key (and of a partner's refund id or activity reference): the one
+# bound every field taking a key checks. Draws, the catalog and member administration have
+# accepted keys of up to 200 characters since they were written; that bound is kept (a lower one
+# would refuse keys clients may already send) until the product settles on one.
+MAX_KEY_LENGTH = 128
+MAX_KEY_LENGTH_WIDE = 200
+
+
+class KeyOutOfBounds(ValueError):
+    """A key (or a reference) empty or longer than its bound; `field` names it."""
+
+    def __init__(self, message: str, field: str = "idempotency_key") -> None:
+        super().__init__(message)
+        self.field = field

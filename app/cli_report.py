@@ -131,7 +131,7 @@ def _report(open_database: OpenDatabase, settings: Settings, args: argparse.Name
     try:
         table = asyncio.run(build()).table()
     except ReportInvalid as exc:
-        print(f"--{exc.field}: {exc.message}", file=sys.stderr)
+        print(f"--{exc.field.replace('_', '-')}: {exc.message}", file=sys.stderr)
         return 2
     except ProgramNotConfigured:
         print("no program is configured: `jifen program apply`", file=sys.stderr)

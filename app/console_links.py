@@ -23,6 +23,10 @@ LINK_LIFETIME = timedelta(minutes=10)
 MAX_CODE_LENGTH = 64  # token_urlsafe(32) is 43 characters
 
 
+class LinkInvalid(Exception):
+    """A console link unknown, already used or expired."""
+
+
 @dataclass(frozen=True, slots=True)
 class ConsoleGrant:
     subject: str

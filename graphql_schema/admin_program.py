@@ -23,22 +23,21 @@ from app.program.models import Program
 from app.program.service import (
     Applied,
     ProgramNotConfigured,
-    ProgramRequestConflict,
     ProgramVersionNotFound,
     VersionStamp,
     apply_program,
+    check_change,
     get_program,
     list_versions,
     preview_program,
 )
-from app.program.validation import ProgramInvalid, parse_program
+from app.program.validation import parse_program
 from graphql_schema.context import Info
 from graphql_schema.permissions import IsAdmin, require_kind
+from graphql_schema.refusals import as_payload
 from graphql_schema.relay import NUMBER, Connection, Cursor, connection, page_size
-from graphql_schema.user_errors import UserError, UserErrorCode, user_error
+from graphql_schema.user_errors import UserError
 
-MAX_KEY_LENGTH = 128
-MAX_NOTE_LENGTH = 500
 VERSIONS = Cursor("program-version", (NUMBER,))
 
 
@@ -111,53 +110,28 @@ class UpdateProgramPayload:
     user_errors: list[UserError]
 
 
-def _failed(*errors: UserError) -> UpdateProgramPayload:
-    return UpdateProgramPayload(version=None, changed=False, changes=[], user_errors=list(errors))
-
-
-def _invalid(exc: ProgramInvalid, *prefix: str) -> UpdateProgramPayload:
-    return _failed(*(
-        user_error(UserErrorCode.VALIDATION, error.message, *prefix, *map(str, error.steps))
-        for error in exc.errors
-    ))  # fmt: skip
-
-
-def _input_problem(input: UpdateProgramInput) -> UserError | None:
-    key = input.idempotency_key
-    if not key.strip() or len(key) > MAX_KEY_LENGTH:
-        message = f"the idempotency key must have 1 to {MAX_KEY_LENGTH} characters"
-        return user_error(UserErrorCode.INVALID_INPUT, message, "input", "idempotencyKey")
-    if input.note is not None and len(input.note) > MAX_NOTE_LENGTH:
-        message = f"String should have at most {MAX_NOTE_LENGTH} characters"
-        return user_error(UserErrorCode.VALIDATION, message, "input", "note")
-    return None
+def _failed(errors: list[UserError]) -> UpdateProgramPayload:
+    return UpdateProgramPayload(version=None, changed=False, changes=[], user_errors=errors)
 
 
 async def update_program_mutation(info: Info, input: UpdateProgramInput) -> UpdateProgramPayload:
     principal = require_kind(info, PrincipalKind.ADMIN, "program:write")
-    problem = _input_problem(input)
-    if problem is not None:
-        return _failed(problem)
-    try:
-        program = parse_program(input.config)
-    except ProgramInvalid as exc:
-        return _invalid(exc, "input", "config")
     mongo, clock = info.context.runtime.mongo, info.context.runtime.clock
-    if input.dry_run:
-        applied = await preview_program(mongo, program)
-        return _payload(applied, program)
-    try:
+
+    async def run() -> UpdateProgramPayload:
+        check_change(input.idempotency_key, input.note)
+        program = parse_program(input.config)
+        if input.dry_run:
+            return _payload(await preview_program(mongo, program), program)
         applied = await apply_program(
             mongo, clock, program, updated_by=f"admin:{principal.subject}",
             note=input.note, idempotency_key=input.idempotency_key,
         )  # fmt: skip
-    except ProgramRequestConflict as exc:
-        return _failed(
-            user_error(UserErrorCode.IDEMPOTENCY_CONFLICT, str(exc), "input", "idempotencyKey")
-        )
-    # The version's config is the one submitted: new, identical to the current one, or replayed
-    # under the same key (the same request): no read needed to show it.
-    return _payload(applied, program)
+        # The version's config is the one submitted: new, identical to the current one, or
+        # replayed under the same key (the same request): no read needed to show it.
+        return _payload(applied, program)
+
+    return await as_payload(run, _failed)
 
 
 def _payload(applied: Applied, program: Program) -> UpdateProgramPayload:

@@ -15,7 +15,6 @@ from strawberry.types.unset import UNSET
 from app.audit import actor_of
 from app.auth.principals import PrincipalKind
 from app.rewards.admin import (
-    CatalogRefused,
     RewardFields,
     add_coupon_batch,
     cancel_redemption,
@@ -24,8 +23,8 @@ from app.rewards.admin import (
     update_reward,
     use_coupon,
 )
+from app.rewards.models import RedemptionStatus, RewardKind
 from app.rewards.models import Reward as RewardModel
-from app.rewards.models import RewardKind as RewardKindModel
 from app.rewards.redemption import search_redemptions
 from graphql_schema.context import Info
 from graphql_schema.errors import InvalidInput
@@ -37,16 +36,15 @@ from graphql_schema.permissions import (
     require_kind,
     require_principal,
 )
+from graphql_schema.refusals import as_payload, raw_id
 from graphql_schema.relay import KEY, Connection, Cursor, connection, page_size
 from graphql_schema.rewards import (
     REDEMPTIONS,
     Redemption,
     RedemptionConnection,
-    RedemptionStatus,
     Reward,
-    RewardKind,
 )
-from graphql_schema.user_errors import UserError, UserErrorCode, user_error
+from graphql_schema.user_errors import UserError
 
 READ, WRITE = "catalog:read", "catalog:write"
 REWARDS = Cursor("catalog", (KEY,))
@@ -137,45 +135,32 @@ class RedemptionAdminPayload:
 CatalogConnection = Connection[Reward]
 
 
-def _refusal(exc: CatalogRefused) -> UserError:
-    field = ("input", _camel(exc.field)) if exc.field else ()
-    return user_error(UserErrorCode[exc.code], str(exc), *field)
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
 def _raw(global_id: str, kind: str, field: str) -> str:
-    try:
-        return from_global_id(global_id, kind)[1]
-    except InvalidInput:
-        raise CatalogRefused(f"not a {kind} id", field) from None
+    return raw_id(global_id, kind, field, kind)
 
 
 async def _run(
-    run: Callable[[], Awaitable[T]], ok: Callable[[T], P], failed: Callable[[UserError], P]
+    run: Callable[[], Awaitable[T]], ok: Callable[[T], P], failed: Callable[[list[UserError]], P]
 ) -> P:
-    try:
+    async def done() -> P:
         return ok(await run())
-    except CatalogRefused as exc:
-        return failed(_refusal(exc))
+
+    return await as_payload(done, failed)
 
 
 def _reward_payload(reward: RewardModel) -> RewardAdminPayload:
     return RewardAdminPayload(reward=Reward.from_model(reward), user_errors=[])
 
 
-def _reward_failed(error: UserError) -> RewardAdminPayload:
-    return RewardAdminPayload(reward=None, user_errors=[error])
+def _reward_failed(errors: list[UserError]) -> RewardAdminPayload:
+    return RewardAdminPayload(reward=None, user_errors=errors)
 
 
 async def create_reward_mutation(info: Info, input: CreateRewardInput) -> RewardAdminPayload:
     actor = actor_of(require_kind(info, PrincipalKind.ADMIN, WRITE))
     runtime = info.context.runtime
     fields = RewardFields(
-        name=input.name, points_price=input.points_price, kind=RewardKindModel(input.kind.value),
+        name=input.name, points_price=input.points_price, kind=input.kind,
         description=input.description, category=input.category, stock=input.stock,
         per_member_limit=input.per_member_limit, min_tier=input.min_tier,
         active_from=input.active_from, active_until=input.active_until,
@@ -194,7 +179,7 @@ async def update_reward_mutation(info: Info, input: UpdateRewardInput) -> Reward
     changes = {n: getattr(input, n) for n in names if getattr(input, n) is not UNSET}
 
     async def run() -> RewardModel:
-        reward_id = _raw(input.reward_id, "Reward", "rewardId")
+        reward_id = _raw(input.reward_id, "Reward", "reward_id")
         return await update_reward(runtime.mongo, runtime.clock, reward_id, changes, actor=actor)
 
     return await _run(run, _reward_payload, _reward_failed)
@@ -205,7 +190,7 @@ async def move_stock_mutation(info: Info, input: MoveStockInput) -> RewardAdminP
     runtime = info.context.runtime
 
     async def run() -> RewardModel:
-        reward_id = _raw(input.reward_id, "Reward", "rewardId")
+        reward_id = _raw(input.reward_id, "Reward", "reward_id")
         return await move_stock(runtime.mongo, runtime.clock, reward_id, input.delta,
                                 reason=input.reason, idempotency_key=input.idempotency_key,
                                 actor=actor)  # fmt: skip
@@ -218,7 +203,7 @@ async def add_coupons_mutation(info: Info, input: AddCouponsInput) -> AddCoupons
     runtime = info.context.runtime
 
     async def run() -> tuple[RewardModel, int]:
-        reward_id = _raw(input.reward_id, "Reward", "rewardId")
+        reward_id = _raw(input.reward_id, "Reward", "reward_id")
         return await add_coupon_batch(runtime.mongo, runtime.clock, reward_id, codes=input.codes,
                                       generate=input.generate,
                                       idempotency_key=input.idempotency_key, actor=actor)  # fmt: skip
@@ -226,15 +211,15 @@ async def add_coupons_mutation(info: Info, input: AddCouponsInput) -> AddCoupons
     return await _run(run,
                       lambda done: AddCouponsPayload(reward=Reward.from_model(done[0]),
                                                      added=done[1], user_errors=[]),
-                      lambda e: AddCouponsPayload(reward=None, added=0, user_errors=[e]))  # fmt: skip
+                      lambda e: AddCouponsPayload(reward=None, added=0, user_errors=e))  # fmt: skip
 
 
 def _redemption_ok(redemption: Any) -> RedemptionAdminPayload:
     return RedemptionAdminPayload(redemption=Redemption.from_model(redemption), user_errors=[])
 
 
-def _redemption_failed(error: UserError) -> RedemptionAdminPayload:
-    return RedemptionAdminPayload(redemption=None, user_errors=[error])
+def _redemption_failed(errors: list[UserError]) -> RedemptionAdminPayload:
+    return RedemptionAdminPayload(redemption=None, user_errors=errors)
 
 
 async def cancel_redemption_mutation(
@@ -244,7 +229,7 @@ async def cancel_redemption_mutation(
     runtime = info.context.runtime
 
     async def run() -> Any:
-        redemption_id = _raw(input.redemption_id, "Redemption", "redemptionId")
+        redemption_id = _raw(input.redemption_id, "Redemption", "redemption_id")
         return await cancel_redemption(runtime.mongo, runtime.clock, redemption_id,
                                        reason=input.reason, actor=actor)  # fmt: skip
 
@@ -301,7 +286,7 @@ async def resolve_redemptions(
     found, more = await search_redemptions(
         info.context.runtime.mongo, first=limit, after=key,
         member_id=_filter_id(wanted.member_id, "Member", "memberId"),
-        reward_id=_filter_id(wanted.reward_id, "Reward", "rewardId"),
+        reward_id=_filter_id(wanted.reward_id, "Reward", "reward_id"),
         status=wanted.status.value if wanted.status is not None else None,
     )  # fmt: skip
     return connection(found, has_next=more, after=after, node=Redemption.from_model,

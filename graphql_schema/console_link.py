@@ -8,10 +8,11 @@ from datetime import datetime, timedelta
 import strawberry
 
 from app.auth.principals import PrincipalKind
-from app.console_links import open_link
+from app.console_links import LinkInvalid, open_link
 from graphql_schema.context import Info
 from graphql_schema.errors import NotConfigured
-from graphql_schema.user_errors import UserError, UserErrorCode, user_error
+from graphql_schema.refusals import ARGUMENTS, as_payload
+from graphql_schema.user_errors import UserError
 
 
 @strawberry.type
@@ -26,23 +27,26 @@ async def open_console_link(info: Info, code: str) -> OpenConsoleLinkPayload:
     runtime = info.context.runtime
     if runtime.issuer is None:
         raise NotConfigured("this server has no signing key, so it cannot sign operators in")
-    grant = await open_link(runtime.mongo, runtime.clock, code)
-    if grant is None:
-        message = "this link is unknown, already used or expired: ask for a new one"
+    issuer = runtime.issuer
+
+    async def run() -> OpenConsoleLinkPayload:
+        grant = await open_link(runtime.mongo, runtime.clock, code)
+        if grant is None:
+            raise LinkInvalid("this link is unknown, already used or expired: ask for a new one")
+        ttl = timedelta(seconds=grant.ttl_seconds)
+        token = issuer.mint(PrincipalKind.ADMIN, grant.subject, scopes=grant.scopes, ttl=ttl)
         return OpenConsoleLinkPayload(
-            access_token=None,
-            expires_at=None,
-            scopes=[],
-            user_errors=[user_error(UserErrorCode.LINK_INVALID, message, "code")],
+            access_token=token,
+            expires_at=issuer.clock.now() + ttl,  # the token's, on the real clock
+            scopes=list(grant.scopes),
+            user_errors=[],
         )
-    ttl = timedelta(seconds=grant.ttl_seconds)
-    token = runtime.issuer.mint(PrincipalKind.ADMIN, grant.subject, scopes=grant.scopes, ttl=ttl)
-    return OpenConsoleLinkPayload(
-        access_token=token,
-        expires_at=runtime.issuer.clock.now() + ttl,  # the token's, on the real clock
-        scopes=list(grant.scopes),
-        user_errors=[],
-    )
+
+    return await as_payload(run, _failed, ARGUMENTS)
+
+
+def _failed(errors: list[UserError]) -> OpenConsoleLinkPayload:
+    return OpenConsoleLinkPayload(access_token=None, expires_at=None, scopes=[], user_errors=errors)
 
 
 open_console_link_field = strawberry.mutation(

@@ -18,6 +18,7 @@ from app.program.service import current_program
 from app.rewards.catalog import get_rewards
 from app.rewards.models import Reward
 from app.runtime import Runtime
+from graphql_schema.refusals import as_query
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,9 @@ class Context:
         return self._partners[partner_id]
 
     async def program(self) -> Program:
+        """The program in force, read at most once per request (NOT_CONFIGURED before the first)."""
         if self._program is None:
-            self._program = await current_program(self.runtime.mongo)
+            self._program = await as_query(lambda: current_program(self.runtime.mongo))
         return self._program
 
 

@@ -13,7 +13,8 @@ from app.auth.principals import PrincipalKind
 from app.draws import Draw as DrawModel
 from app.draws import DrawEntry as DrawEntryModel
 from app.draws import (
-    DrawRefused,
+    DrawInvalid,
+    DrawNotFound,
     close_draw,
     create_draw,
     enter_draw,
@@ -31,8 +32,9 @@ from graphql_schema.permissions import (
     caller_member_id,
     require_kind,
 )
+from graphql_schema.refusals import as_payload
 from graphql_schema.relay import INSTANT, KEY, Connection, Cursor, Node, connection, page_size
-from graphql_schema.user_errors import UserError, UserErrorCode, user_error
+from graphql_schema.user_errors import UserError
 
 SCOPE = "draws:write"
 DRAWS = Cursor("draws", (INSTANT, KEY))
@@ -160,16 +162,15 @@ class DrawAdminPayload:
     user_errors: list[UserError]
 
 
-def _refused(exc: DrawRefused) -> UserError:
-    field = ("input", exc.field) if exc.field else ()
-    return user_error(UserErrorCode[exc.code], str(exc), *field)
+def _admin_failed(errors: list[UserError]) -> DrawAdminPayload:
+    return DrawAdminPayload(draw=None, user_errors=errors)
 
 
 def _draw_id(global_id: str) -> str:
     try:
         return from_global_id(global_id, "Draw")[1]
     except InvalidInput:
-        raise DrawRefused("NOT_FOUND", "no such draw", "drawId") from None
+        raise DrawNotFound("no such draw", "draw_id") from None
 
 
 async def resolve_draws(info: Info) -> list[Draw]:
@@ -209,14 +210,14 @@ def _changes(input: UpdateDrawInput) -> dict[str, object]:
     }  # fmt: skip
     for key in ("name", "ends_at", "no_prize_weight"):
         if key in given and given[key] is None:
-            raise DrawRefused("INVALID_INPUT", f"{key} cannot be null", key)
+            raise DrawInvalid(f"{key} cannot be null", key)
     if input.prizes is not strawberry.UNSET and input.prizes is not None:
         prizes: dict[str, dict[str, object]] = {}
         for change in input.prizes[:60]:
             pairs = (("weight", change.weight), ("stock", change.stock))
             values: dict[str, object] = {k: v for k, v in pairs if v is not strawberry.UNSET}
             if values.get("weight", 0) is None:
-                raise DrawRefused("INVALID_INPUT", "a prize's weight cannot be null", "prizes")
+                raise DrawInvalid("a prize's weight cannot be null", "prizes")
             prizes[change.id] = values
         given["prizes"] = prizes
     return given
@@ -225,23 +226,25 @@ def _changes(input: UpdateDrawInput) -> dict[str, object]:
 async def update_draw_mutation(info: Info, input: UpdateDrawInput) -> DrawAdminPayload:
     actor = actor_of(require_kind(info, PrincipalKind.ADMIN, SCOPE))
     runtime = info.context.runtime
-    try:
+
+    async def run() -> DrawAdminPayload:
         draw = await update_draw(runtime.mongo, runtime.clock, _draw_id(input.draw_id),
                                  _changes(input), reason=input.reason, actor=actor)  # fmt: skip
-    except DrawRefused as exc:
-        return DrawAdminPayload(draw=None, user_errors=[_refused(exc)])
-    return DrawAdminPayload(draw=Draw.from_model(draw), user_errors=[])
+        return DrawAdminPayload(draw=Draw.from_model(draw), user_errors=[])
+
+    return await as_payload(run, _admin_failed)
 
 
 async def enter_draw_mutation(info: Info, input: EnterDrawInput) -> EnterDrawPayload:
     runtime = info.context.runtime
-    try:
+
+    async def run() -> EnterDrawPayload:
         entry = await enter_draw(runtime.mongo, runtime.clock, member_id=caller_member_id(info),
                                  draw_id=_draw_id(input.draw_id),
                                  idempotency_key=input.idempotency_key)  # fmt: skip
-    except DrawRefused as exc:
-        return EnterDrawPayload(entry=None, user_errors=[_refused(exc)])
-    return EnterDrawPayload(entry=DrawEntry.from_model(entry), user_errors=[])
+        return EnterDrawPayload(entry=DrawEntry.from_model(entry), user_errors=[])
+
+    return await as_payload(run, lambda e: EnterDrawPayload(entry=None, user_errors=e))
 
 
 async def create_draw_mutation(info: Info, input: CreateDrawInput) -> DrawAdminPayload:
@@ -254,23 +257,25 @@ async def create_draw_mutation(info: Info, input: CreateDrawInput) -> DrawAdminP
         "prizes": [{"id": p.id, "name": p.name, "weight": p.weight, "stock": p.stock,
                     "points": p.points} for p in input.prizes[:60]],
     }  # fmt: skip
-    try:
+
+    async def run() -> DrawAdminPayload:
         draw = await create_draw(runtime.mongo, runtime.clock, fields,
                                  idempotency_key=input.idempotency_key, actor=actor)  # fmt: skip
-    except DrawRefused as exc:
-        return DrawAdminPayload(draw=None, user_errors=[_refused(exc)])
-    return DrawAdminPayload(draw=Draw.from_model(draw), user_errors=[])
+        return DrawAdminPayload(draw=Draw.from_model(draw), user_errors=[])
+
+    return await as_payload(run, _admin_failed)
 
 
 async def close_draw_mutation(info: Info, input: CloseDrawInput) -> DrawAdminPayload:
     actor = actor_of(require_kind(info, PrincipalKind.ADMIN, SCOPE))
     runtime = info.context.runtime
-    try:
+
+    async def run() -> DrawAdminPayload:
         draw = await close_draw(runtime.mongo, runtime.clock, _draw_id(input.draw_id),
                                 reason=input.reason[:500], actor=actor)  # fmt: skip
-    except DrawRefused as exc:
-        return DrawAdminPayload(draw=None, user_errors=[_refused(exc)])
-    return DrawAdminPayload(draw=Draw.from_model(draw), user_errors=[])
+        return DrawAdminPayload(draw=Draw.from_model(draw), user_errors=[])
+
+    return await as_payload(run, _admin_failed)
 
 
 draws_field = strawberry.field(

@@ -7,25 +7,12 @@ from datetime import date
 import strawberry
 from strawberry.permission import PermissionExtension
 
-from app.engagement import (
-    ActivityLimitReached,
-    ActivityUnknown,
-    CheckInNotConfigured,
-    EngagementRefused,
-    MemberSuspended,
-    ReferenceConflict,
-    check_in,
-    check_in_status,
-    record_activity,
-)
+from app.bounds import MAX_KEY_LENGTH, KeyOutOfBounds
+from app.engagement import ActivityUnknown, check_in, check_in_status, record_activity
 from app.engagement.check_in import read_check_in
-from app.ledger import PointsLimitExceeded
-from app.members.lookup import InvalidMemberReference, member_query
+from app.members.lookup import member_query
 from app.members.points import get_entry
-from app.members.service import MemberNotFound
-from app.program.service import ProgramNotConfigured
 from graphql_schema.context import Info
-from graphql_schema.errors import NotConfigured, Unauthenticated
 from graphql_schema.ledger import LedgerEntry
 from graphql_schema.partners.access import partner_id as registered_partner
 from graphql_schema.partners.types import MemberRefInput
@@ -34,9 +21,9 @@ from graphql_schema.permissions import (
     MemberMutation,
     caller_member_id,
 )
-from graphql_schema.user_errors import UserError, UserErrorCode, user_error
+from graphql_schema.refusals import ARGUMENTS, Where, as_payload
+from graphql_schema.user_errors import UserError
 
-MAX_KEY_LENGTH = 128
 MAX_CODE_LENGTH = 64
 
 
@@ -51,10 +38,7 @@ class CheckInStatus:
 
 async def check_in_status_of(info: Info, member_id: str) -> CheckInStatus | None:
     """Null when the program has no check-in."""
-    try:
-        program = await info.context.program()
-    except ProgramNotConfigured:
-        raise NotConfigured("the program has not been configured yet") from None
+    program = await info.context.program()
     if program.check_in is None:
         return None
     runtime = info.context.runtime
@@ -82,47 +66,28 @@ class CheckInPayload:
     user_errors: list[UserError]
 
 
-def _refused(code: UserErrorCode, message: str, *field: str) -> list[UserError]:
-    return [user_error(code, message, *field)]
-
-
 async def check_in_mutation(info: Info, idempotency_key: str | None = None) -> CheckInPayload:
     member_id = caller_member_id(info)
-    if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_KEY_LENGTH:
-        message = f"the idempotency key must have 1 to {MAX_KEY_LENGTH} characters"
-        return CheckInPayload(
-            check_in=None,
-            user_errors=_refused(UserErrorCode.INVALID_INPUT, message, "idempotencyKey"),
-        )
     runtime = info.context.runtime
-    try:
+
+    async def run() -> CheckInPayload:
+        if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_KEY_LENGTH:
+            message = f"the idempotency key must have 1 to {MAX_KEY_LENGTH} characters"
+            raise KeyOutOfBounds(message)
         result = await check_in(
             runtime.mongo, runtime.clock, member_id=member_id, idempotency_key=idempotency_key
         )
-    except (ProgramNotConfigured, CheckInNotConfigured):
-        message = "the program has no daily check-in"
-        return CheckInPayload(
-            check_in=None, user_errors=_refused(UserErrorCode.NOT_CONFIGURED, message)
-        )
-    except MemberSuspended as exc:
-        return CheckInPayload(
-            check_in=None, user_errors=_refused(UserErrorCode.MEMBER_SUSPENDED, str(exc))
-        )
-    except PointsLimitExceeded as exc:
-        return CheckInPayload(
-            check_in=None, user_errors=_refused(UserErrorCode.POINTS_LIMIT, str(exc))
-        )
-    except MemberNotFound:
-        raise Unauthenticated("the member of this token does not exist") from None
-    entry = None
-    if result.entry_id is not None:
-        found = await get_entry(runtime.mongo, member_id, result.entry_id)
-        entry = LedgerEntry.from_model(found) if found else None
-    day = CheckInDay(
-        day=result.day, streak=result.streak, points=result.points,
-        already_done=result.already_done, entry=entry,
-    )  # fmt: skip
-    return CheckInPayload(check_in=day, user_errors=[])
+        entry = None
+        if result.entry_id is not None:
+            found = await get_entry(runtime.mongo, member_id, result.entry_id)
+            entry = LedgerEntry.from_model(found) if found else None
+        day = CheckInDay(
+            day=result.day, streak=result.streak, points=result.points,
+            already_done=result.already_done, entry=entry,
+        )  # fmt: skip
+        return CheckInPayload(check_in=day, user_errors=[])
+
+    return await as_payload(run, lambda e: CheckInPayload(check_in=None, user_errors=e), ARGUMENTS)
 
 
 check_in_field = strawberry.mutation(
@@ -158,16 +123,8 @@ class RecordActivityPayload:
     user_errors: list[UserError]
 
 
-REFUSALS: dict[type[EngagementRefused], tuple[UserErrorCode, tuple[str, ...]]] = {
-    ActivityUnknown: (UserErrorCode.ACTIVITY_UNKNOWN, ("input", "activity")),
-    ActivityLimitReached: (UserErrorCode.ACTIVITY_LIMIT_REACHED, ("input", "activity")),
-    MemberSuspended: (UserErrorCode.MEMBER_SUSPENDED, ("input", "member")),
-    ReferenceConflict: (UserErrorCode.IDEMPOTENCY_CONFLICT, ("input", "reference")),
-}
-
-
-def _activity_refused(code: UserErrorCode, message: str, *field: str) -> RecordActivityPayload:
-    return RecordActivityPayload(earn=None, user_errors=_refused(code, message, *field))
+ACTIVITY = Where(member=("member",), account=("member",))
+"""recordActivity names the member in its input: what is refused about them is `input.member`."""
 
 
 def _member_query(member: MemberRefInput) -> dict[str, str]:
@@ -178,38 +135,27 @@ def _member_query(member: MemberRefInput) -> dict[str, str]:
 async def record_activity_mutation(info: Info, input: RecordActivityInput) -> RecordActivityPayload:
     # The registry decides, as for every partner field: a suspended partner awards nothing.
     partner_id = await registered_partner(info, "points:earn")
-    bad = UserErrorCode.INVALID_INPUT
-    if not 1 <= len(input.reference) <= MAX_KEY_LENGTH:
-        message = f"the reference must have 1 to {MAX_KEY_LENGTH} characters"
-        return _activity_refused(bad, message, "input", "reference")
-    if not 1 <= len(input.activity) <= MAX_CODE_LENGTH:
-        return _activity_refused(
-            UserErrorCode.ACTIVITY_UNKNOWN, "no such activity", "input", "activity"
-        )
-    try:
-        query = _member_query(input.member)
-    except InvalidMemberReference as exc:
-        return _activity_refused(bad, str(exc), "input", "member", *filter(None, [exc.field]))
     runtime = info.context.runtime
-    try:
+
+    async def run() -> RecordActivityPayload:
+        if not 1 <= len(input.reference) <= MAX_KEY_LENGTH:
+            message = f"the reference must have 1 to {MAX_KEY_LENGTH} characters"
+            raise KeyOutOfBounds(message, "reference")
+        if not 1 <= len(input.activity) <= MAX_CODE_LENGTH:
+            raise ActivityUnknown(input.activity, "no such activity")
         result = await record_activity(
-            runtime.mongo, runtime.clock, partner_id=partner_id, member=query,
+            runtime.mongo, runtime.clock, partner_id=partner_id, member=_member_query(input.member),
             activity_code=input.activity, reference=input.reference,
         )  # fmt: skip
-    except ProgramNotConfigured:
-        return _activity_refused(UserErrorCode.NOT_CONFIGURED, "no program is configured")
-    except MemberNotFound:
-        return _activity_refused(UserErrorCode.NOT_FOUND, "no such member", "input", "member")
-    except EngagementRefused as exc:
-        code, field = REFUSALS[type(exc)]
-        return _activity_refused(code, str(exc), *field)
-    except PointsLimitExceeded as exc:
-        return _activity_refused(UserErrorCode.POINTS_LIMIT, str(exc), "input", "member")
-    earn = ActivityEarn(
-        activity=result.activity, points=result.entry.points, replayed=result.replayed,
-        entry=LedgerEntry.from_model(result.entry),
-    )  # fmt: skip
-    return RecordActivityPayload(earn=earn, user_errors=[])
+        earn = ActivityEarn(
+            activity=result.activity, points=result.entry.points, replayed=result.replayed,
+            entry=LedgerEntry.from_model(result.entry),
+        )  # fmt: skip
+        return RecordActivityPayload(earn=earn, user_errors=[])
+
+    return await as_payload(
+        run, lambda e: RecordActivityPayload(earn=None, user_errors=e), ACTIVITY
+    )
 
 
 record_activity_field = strawberry.mutation(

@@ -39,6 +39,12 @@ class NotConfigured(ClientError):
     code = "NOT_CONFIGURED"
 
 
+class ImportBusy(ClientError):
+    """Another import (the importMembers mutation or `jifen import`) is running: try again after it."""
+
+    code = "IMPORT_RUNNING"
+
+
 class RateLimited(ClientError):
     """Too many mutations: `extensions.retryAfterSeconds` says when to come back."""
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from enum import Enum
 from typing import Any
 
 import strawberry
@@ -21,35 +20,28 @@ from strawberry.file_uploads import Upload
 
 from app.audit import actor_of
 from app.auth.principals import PrincipalKind
-from app.importer import ImportRunning, import_files
+from app.importer import import_files
 from app.importer.jobs import (
     MAX_FILE_BYTES,
     ImportJob,
+    ImportJobStatus,
     InvalidUpload,
-    UploadConflict,
     UploadedFile,
     check_upload,
     get_import_job,
     list_import_jobs,
     start_import,
 )
-from app.program.service import ProgramNotConfigured
 from graphql_schema.client_text import FILE_TEXT
 from graphql_schema.context import Info
-from graphql_schema.errors import ClientError, NotConfigured
 from graphql_schema.ids import from_global_id, to_global_id
 from graphql_schema.permissions import admin_scope, require_kind
+from graphql_schema.refusals import as_payload, as_query
 from graphql_schema.relay import KEY, Connection, Cursor, connection, page_size
 from graphql_schema.scalars import BigInt
-from graphql_schema.user_errors import UserError, UserErrorCode, user_error
+from graphql_schema.user_errors import UserError
 
 SCOPE = "import:write"
-
-
-class ImportBusy(ClientError):
-    """Another import (this mutation or `jifen import`) is running: try again after it."""
-
-    code = "IMPORT_RUNNING"
 
 
 @strawberry.input
@@ -102,13 +94,8 @@ class ImportMembersPayload:
 async def import_members_mutation(info: Info, input: ImportMembersInput) -> ImportMembersPayload:
     actor = actor_of(require_kind(info, PrincipalKind.ADMIN, SCOPE))
     runtime = info.context.runtime
-    try:
-        summary = await import_files(runtime.mongo, runtime.clock, input.members_csv,
-                                     input.balances_csv, actor=actor, dry_run=input.dry_run)  # fmt: skip
-    except ProgramNotConfigured:
-        raise NotConfigured("the program has not been configured yet") from None
-    except ImportRunning as exc:
-        raise ImportBusy(str(exc)) from None
+    summary = await as_query(lambda: import_files(runtime.mongo, runtime.clock, input.members_csv,
+                             input.balances_csv, actor=actor, dry_run=input.dry_run))  # fmt: skip
     return ImportMembersPayload.of(input.dry_run, summary.counts(), summary.shown_errors())
 
 
@@ -120,12 +107,7 @@ import_members_field = strawberry.mutation(
 )
 
 
-@strawberry.enum
-class ImportJobStatus(Enum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
+strawberry.enum(ImportJobStatus)
 
 
 @strawberry.type(description="An uploaded file of an import job.")
@@ -167,7 +149,7 @@ class ImportJobView:
         assert members is not None
         return cls(
             id=strawberry.ID(to_global_id("ImportJob", job.id)),
-            status=ImportJobStatus(job.status.value), dry_run=job.dry_run, actor=job.actor,
+            status=job.status, dry_run=job.dry_run, actor=job.actor,
             created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
             members_file=members, balances_file=file("balances"), total=job.total, done=job.done,
             failure=job.failure, result=result,
@@ -204,7 +186,8 @@ async def _file(value: object, field: str) -> UploadedFile:
 async def start_import_mutation(info: Info, input: StartImportInput) -> StartImportPayload:
     actor = actor_of(require_kind(info, PrincipalKind.ADMIN, SCOPE))
     runtime = info.context.runtime
-    try:
+
+    async def run() -> StartImportPayload:
         members = await _file(input.members, "members")
         balances = None if input.balances is None else await _file(input.balances, "balances")
         await asyncio.to_thread(check_upload, members, balances)  # decoding MBs: off the loop
@@ -212,13 +195,11 @@ async def start_import_mutation(info: Info, input: StartImportInput) -> StartImp
             runtime.mongo, runtime.clock, members=members, balances=balances,
             dry_run=input.dry_run, actor=actor, idempotency_key=input.idempotency_key,
         )  # fmt: skip
-    except InvalidUpload as exc:
-        error = user_error(UserErrorCode.INVALID_INPUT, str(exc), "input", exc.field)
-        return StartImportPayload(job=None, replayed=False, user_errors=[error])
-    except UploadConflict as exc:
-        error = user_error(UserErrorCode.IDEMPOTENCY_CONFLICT, str(exc), "input", "idempotencyKey")
-        return StartImportPayload(job=None, replayed=False, user_errors=[error])
-    return StartImportPayload(job=ImportJobView.of(job), replayed=replayed, user_errors=[])
+        return StartImportPayload(job=ImportJobView.of(job), replayed=replayed, user_errors=[])
+
+    return await as_payload(
+        run, lambda e: StartImportPayload(job=None, replayed=False, user_errors=e)
+    )
 
 
 async def resolve_import_job(info: Info, id: strawberry.ID) -> ImportJobView | None:

@@ -8,8 +8,7 @@ from enum import Enum
 
 import strawberry
 
-from app.ledger import INT32_MAX, Entry, list_entries
-from app.ledger import EntryKind as EntryKindModel
+from app.ledger import INT32_MAX, Entry, EntryKind, list_entries
 from graphql_schema.context import Info
 from graphql_schema.ids import to_global_id
 from graphql_schema.relay import NUMBER, Connection, Cursor, Node, connection, page_size
@@ -32,18 +31,20 @@ def as_int(points: int) -> int:
     return INT32_MAX if points > 0 else -INT32_MAX
 
 
-@strawberry.enum
-class LedgerEntryKind(Enum):
-    EARN = "EARN"
-    REDEEM = "REDEEM"
-    EXPIRE = "EXPIRE"
-    ADJUST = "ADJUST"
-    REVERSAL = "REVERSAL"
-    CLEAR = "CLEAR"
-    EXTEND = strawberry.enum_value("EXTEND", description="0 points: expiries were moved later.")
-    MATURE = strawberry.enum_value(
-        "MATURE", description="0 points: pending points became available and paid a debt."
-    )
+def describe_values(enum: type[Enum], **descriptions: str) -> None:
+    """Give values of an app enum wrapped by strawberry.enum their descriptions in the schema
+    (strawberry takes value descriptions only from an enum declared for GraphQL)."""
+    for value in enum.__strawberry_definition__.values:  # type: ignore[attr-defined]
+        value.description = descriptions.get(value.name, value.description)
+
+
+LedgerEntryKind = EntryKind
+strawberry.enum(LedgerEntryKind, name="LedgerEntryKind")
+describe_values(
+    LedgerEntryKind,
+    EXTEND="0 points: expiries were moved later.",
+    MATURE="0 points: pending points became available and paid a debt.",
+)
 
 
 @strawberry.type
@@ -85,7 +86,7 @@ class LedgerEntry(Node):
     def from_model(cls, entry: Entry) -> LedgerEntry:
         return cls(
             id=strawberry.ID(to_global_id("LedgerEntry", entry.id)),
-            kind=LedgerEntryKind(entry.kind.value),
+            kind=entry.kind,
             points=as_int(entry.points),
             balance_after=as_int(entry.balance_after),
             occurred_at=entry.occurred_at,
@@ -112,7 +113,7 @@ def describe(entry: Entry) -> str:
     moved the debt says so, whoever described it (a REVERSAL with an operator's reason, an earn
     with an order number, a MATURE recorded before amounts were written into its text).
     """
-    if entry.kind is EntryKindModel.MATURE:
+    if entry.kind is EntryKind.MATURE:
         text = "Pending points became available"  # the stored text names no amount
     else:
         text = entry.description or _default_description(entry)
@@ -127,14 +128,14 @@ def describe(entry: Entry) -> str:
 
 def _default_description(entry: Entry) -> str:
     return {
-        EntryKindModel.EARN: "Points earned",
-        EntryKindModel.REDEEM: "Points redeemed",
-        EntryKindModel.EXPIRE: "Points expired",
-        EntryKindModel.ADJUST: "Points adjusted",
-        EntryKindModel.REVERSAL: "Points reversed",
-        EntryKindModel.CLEAR: "Points cleared",
-        EntryKindModel.EXTEND: "Expiry extended",
-        EntryKindModel.MATURE: "Pending points paid a debt",
+        EntryKind.EARN: "Points earned",
+        EntryKind.REDEEM: "Points redeemed",
+        EntryKind.EXPIRE: "Points expired",
+        EntryKind.ADJUST: "Points adjusted",
+        EntryKind.REVERSAL: "Points reversed",
+        EntryKind.CLEAR: "Points cleared",
+        EntryKind.EXTEND: "Expiry extended",
+        EntryKind.MATURE: "Pending points paid a debt",
     }.get(entry.kind, entry.kind.value)
 
 
@@ -152,7 +153,7 @@ async def history_page(
     written meanwhile never shift a page."""
     limit = page_size(first)
     before = HISTORY.decode(after)[0] if after is not None else None
-    wanted = tuple(EntryKindModel(kind.value) for kind in kinds or ())
+    wanted = tuple(kinds or ())
     page = await list_entries(
         info.context.runtime.mongo, member_id, first=limit, before=before, kinds=wanted
     )

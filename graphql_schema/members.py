@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from enum import Enum
 from typing import Annotated
 
 import strawberry
@@ -17,16 +16,16 @@ from app.members.points import ExpiringPoints as ExpiringRow
 from app.members.points import expiring_points
 from app.members.service import InvalidProfile, MemberNotFound, update_profile
 from app.notifications.warnings import days_left
-from app.program.service import ProgramNotConfigured
 from graphql_schema.context import Info
 from graphql_schema.draws import DrawEntryConnection, draw_entries_page
 from graphql_schema.engagement import CheckInStatus, check_in_status_of
-from graphql_schema.errors import InvalidInput, NotConfigured, Unauthenticated
+from graphql_schema.errors import InvalidInput, Unauthenticated
 from graphql_schema.ids import from_global_id, to_global_id
 from graphql_schema.ledger import LedgerEntryConnection, LedgerEntryKind, as_int, history_page
 from graphql_schema.notifications import NotificationConnection, notifications_page
 from graphql_schema.permissions import IsAdmin, MemberMutation, caller_member_id, require_kind
 from graphql_schema.program import Tier
+from graphql_schema.refusals import as_payload
 from graphql_schema.relay import Node
 from graphql_schema.rewards import RedemptionConnection, redemptions_page
 from graphql_schema.tiers import (
@@ -35,7 +34,7 @@ from graphql_schema.tiers import (
     tier_history_page,
     tier_progress_of,
 )
-from graphql_schema.user_errors import UserError, UserErrorCode, user_error
+from graphql_schema.user_errors import UserError
 
 MAX_EXPIRY_WINDOW_DAYS = 3660
 EXPIRING_POINTS_DOC = (
@@ -89,11 +88,7 @@ class Balance:
     )
 
 
-@strawberry.enum(name="MemberStatus", description="Whether the member may earn, spend, sign in.")
-class MemberStatusValue(Enum):
-    ACTIVE = MemberStatus.ACTIVE.value
-    SUSPENDED = MemberStatus.SUSPENDED.value
-    ERASED = MemberStatus.ERASED.value
+strawberry.enum(MemberStatus, description="Whether the member may earn, spend, sign in.")
 
 
 @strawberry.type
@@ -138,16 +133,13 @@ class Member(Node):
         return (await self.profile(info)).joined_at
 
     @strawberry.field(description="ACTIVE, or SUSPENDED / ERASED by an operator.")  # type: ignore[untyped-decorator]
-    async def status(self, info: Info) -> MemberStatusValue:
-        return MemberStatusValue((await self.profile(info)).status.value)
+    async def status(self, info: Info) -> MemberStatus:
+        return (await self.profile(info)).status
 
     @strawberry.field
     async def tier(self, info: Info) -> Tier:
         member = await self.profile(info)
-        try:
-            program = await info.context.program()
-        except ProgramNotConfigured:
-            raise NotConfigured("the program has not been configured yet") from None
+        program = await info.context.program()
         return Tier.from_model(program.tier(member.tier))
 
     @strawberry.field
@@ -286,15 +278,13 @@ def _given(value: object) -> bool:
 async def update_profile_mutation(info: Info, input: UpdateProfileInput) -> UpdateProfilePayload:
     member_id = caller_member_id(info)
     runtime = info.context.runtime
-    if _given(input.name) and input.name is None:
-        error = user_error(
-            UserErrorCode.INVALID_INPUT, "the name cannot be removed", "input", "name"
-        )
-        return UpdateProfilePayload(member=None, user_errors=[error])
     name = input.name if _given(input.name) else None
     email = input.email if _given(input.email) else None
     birthday = input.birthday if _given(input.birthday) else None
-    try:
+
+    async def run() -> UpdateProfilePayload:
+        if _given(input.name) and input.name is None:
+            raise InvalidProfile("name", "the name cannot be removed")
         member = await update_profile(
             runtime.mongo,
             runtime.clock,
@@ -305,13 +295,10 @@ async def update_profile_mutation(info: Info, input: UpdateProfileInput) -> Upda
             clear_email=_given(input.email) and input.email is None,
             clear_birthday=_given(input.birthday) and input.birthday is None,
         )
-    except InvalidProfile as exc:
-        error = user_error(UserErrorCode.INVALID_INPUT, str(exc), "input", exc.field)
-        return UpdateProfilePayload(member=None, user_errors=[error])
-    except MemberNotFound:
-        raise Unauthenticated("the member of this token does not exist") from None
-    info.context.remember_member(member)
-    return UpdateProfilePayload(member=Member.of(member_id), user_errors=[])
+        info.context.remember_member(member)
+        return UpdateProfilePayload(member=Member.of(member_id), user_errors=[])
+
+    return await as_payload(run, lambda e: UpdateProfilePayload(member=None, user_errors=e))
 
 
 update_profile_field = strawberry.mutation(

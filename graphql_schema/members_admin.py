@@ -13,11 +13,8 @@ from strawberry.types.unset import UNSET
 
 from app.audit import actor_of
 from app.auth.principals import PrincipalKind
-from app.ledger import IdempotencyConflict
 from app.members.admin import (
-    MemberErased,
     NewMember,
-    PhoneInUse,
     admin_create_member,
     admin_update_member,
     search_members,
@@ -27,14 +24,14 @@ from app.members.erase import export_member
 from app.members.models import Member as MemberModel
 from app.members.service import InvalidProfile, MemberNotFound
 from app.privacy import erase_member
-from app.program.service import ProgramNotConfigured
 from graphql_schema.context import Info
-from graphql_schema.errors import InvalidInput, NotConfigured
+from graphql_schema.errors import InvalidInput
 from graphql_schema.ids import from_global_id
 from graphql_schema.members import Member
 from graphql_schema.permissions import admin_scope, require_kind
+from graphql_schema.refusals import Where, as_payload
 from graphql_schema.relay import KEY, Connection, Cursor, connection, page_size
-from graphql_schema.user_errors import UserError, UserErrorCode, user_error
+from graphql_schema.user_errors import UserError
 
 READ, WRITE = "members:read", "members:write"
 MEMBERS = Cursor("member-search", (KEY, KEY))  # (name, id)
@@ -87,22 +84,7 @@ class ExportMemberPayload:
 MemberConnection = Connection[Member]
 
 
-def _refusal(exc: Exception) -> UserError:
-    if isinstance(exc, MemberNotFound):
-        return user_error(UserErrorCode.NOT_FOUND, "no such member", "input", "memberId")
-    if isinstance(exc, MemberErased):
-        return user_error(UserErrorCode.MEMBER_ERASED, "the member was erased", "input", "memberId")
-    if isinstance(exc, PhoneInUse):
-        return user_error(
-            UserErrorCode.PHONE_TAKEN, "another member has this phone", "input", "phone"
-        )
-    if isinstance(exc, IdempotencyConflict):
-        return user_error(UserErrorCode.IDEMPOTENCY_CONFLICT, str(exc), "input", "idempotencyKey")
-    assert isinstance(exc, InvalidProfile)
-    return user_error(UserErrorCode.INVALID_INPUT, str(exc), "input", exc.field)
-
-
-REFUSED = (MemberNotFound, MemberErased, PhoneInUse, IdempotencyConflict, InvalidProfile)
+ADMIN = Where(member=("member_id",))
 
 
 def _raw(member_id: strawberry.ID) -> str:
@@ -117,14 +99,15 @@ async def _member_write(
 ) -> MemberAdminPayload:
     """Run one write as the calling operator; the member it leaves, or the typed refusal."""
     actor = actor_of(require_kind(info, PrincipalKind.ADMIN, WRITE))
-    try:
+
+    async def written() -> MemberAdminPayload:
         member = await run(actor)
-    except REFUSED as exc:
-        return MemberAdminPayload(member=None, user_errors=[_refusal(exc)])
-    except ProgramNotConfigured:
-        raise NotConfigured("the program has not been configured yet") from None
-    info.context.remember_member(member)
-    return MemberAdminPayload(member=Member.of(member.id), user_errors=[])
+        info.context.remember_member(member)
+        return MemberAdminPayload(member=Member.of(member.id), user_errors=[])
+
+    return await as_payload(
+        written, lambda e: MemberAdminPayload(member=None, user_errors=e), ADMIN
+    )
 
 
 async def resolve_members(
@@ -204,11 +187,12 @@ async def erase_member_mutation(info: Info, input: MemberStatusInput) -> MemberA
 async def export_member_mutation(info: Info, input: ExportMemberInput) -> ExportMemberPayload:
     actor = actor_of(require_kind(info, PrincipalKind.ADMIN, READ))
     runtime = info.context.runtime
-    try:
+
+    async def run() -> ExportMemberPayload:
         data = await export_member(runtime.mongo, runtime.clock, _raw(input.member_id), actor=actor)
-    except MemberNotFound as exc:
-        return ExportMemberPayload(data=None, user_errors=[_refusal(exc)])
-    return ExportMemberPayload(data=JSON(data), user_errors=[])
+        return ExportMemberPayload(data=JSON(data), user_errors=[])
+
+    return await as_payload(run, lambda e: ExportMemberPayload(data=None, user_errors=e), ADMIN)
 
 
 members_field = strawberry.field(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import datetime
-from enum import Enum
 
 import strawberry
 
 from app.notifications.live import expiry_warning_stream
 from app.notifications.service import (
-    InvalidPushToken,
+    DeviceNotFound,
+    PushPlatform,
     list_notifications,
     mark_notifications_read,
     register_push_token,
@@ -20,16 +20,14 @@ from app.notifications.service import (
 from app.notifications.service import (
     Notification as NotificationModel,
 )
-from app.notifications.service import (
-    PushPlatform as PushPlatformModel,
-)
 from graphql_schema.context import Info
 from graphql_schema.ids import from_global_id, to_global_id
 from graphql_schema.ops_live import warnings_issued_today_field
 from graphql_schema.permissions import IsMember, MemberMutation, caller_member_id
+from graphql_schema.refusals import as_payload
 from graphql_schema.relay import INSTANT, OBJECT_ID, Connection, Cursor, Node, connection, page_size
 from graphql_schema.tiers import TierChange, tier_changes_field
-from graphql_schema.user_errors import UserError, UserErrorCode, user_error
+from graphql_schema.user_errors import UserError
 
 
 @strawberry.type
@@ -109,11 +107,7 @@ async def notifications_page(
     )
 
 
-@strawberry.enum
-class PushPlatform(Enum):
-    IOS = "ios"
-    ANDROID = "android"
-    WEB = "web"
+strawberry.enum(PushPlatform)
 
 
 @strawberry.input
@@ -155,27 +149,28 @@ async def register_push_token_mutation(
     info: Info, input: RegisterPushTokenInput
 ) -> NotificationSettingsPayload:
     runtime = info.context.runtime
-    platform = PushPlatformModel(input.platform.value)
-    try:
+    platform = input.platform
+
+    async def run() -> NotificationSettingsPayload:
         await register_push_token(
             runtime.mongo, runtime.clock, caller_member_id(info), platform, input.token
         )
-    except InvalidPushToken as exc:
-        error = user_error(UserErrorCode.INVALID_INPUT, str(exc), "input", "token")
-        return NotificationSettingsPayload(ok=False, user_errors=[error])
-    return NotificationSettingsPayload(ok=True, user_errors=[])
+        return NotificationSettingsPayload(ok=True, user_errors=[])
+
+    return await as_payload(run, lambda e: NotificationSettingsPayload(ok=False, user_errors=e))
 
 
 async def unregister_push_token_mutation(
     info: Info, input: UnregisterPushTokenInput
 ) -> NotificationSettingsPayload:
-    removed = await unregister_push_token(
-        info.context.runtime.mongo, caller_member_id(info), input.token
-    )
-    if not removed:
-        error = user_error(UserErrorCode.NOT_FOUND, "no such device", "input", "token")
-        return NotificationSettingsPayload(ok=False, user_errors=[error])
-    return NotificationSettingsPayload(ok=True, user_errors=[])
+
+    async def run() -> NotificationSettingsPayload:
+        mongo = info.context.runtime.mongo
+        if not await unregister_push_token(mongo, caller_member_id(info), input.token):
+            raise DeviceNotFound("no such device")
+        return NotificationSettingsPayload(ok=True, user_errors=[])
+
+    return await as_payload(run, lambda e: NotificationSettingsPayload(ok=False, user_errors=e))
 
 
 async def set_notification_consent_mutation(
@@ -195,14 +190,14 @@ async def mark_notifications_read_mutation(
     if input.ids is not None:
         raw_ids = [from_global_id(global_id, "Notification")[1] for global_id in input.ids]
     runtime = info.context.runtime
-    try:
+
+    async def run() -> MarkNotificationsReadPayload:
         marked = await mark_notifications_read(
             runtime.mongo, runtime.clock, caller_member_id(info), raw_ids
         )
-    except ValueError:
-        error = user_error(UserErrorCode.INVALID_INPUT, "not a notification id", "input", "ids")
-        return MarkNotificationsReadPayload(marked=0, user_errors=[error])
-    return MarkNotificationsReadPayload(marked=marked, user_errors=[])
+        return MarkNotificationsReadPayload(marked=marked, user_errors=[])
+
+    return await as_payload(run, lambda e: MarkNotificationsReadPayload(marked=0, user_errors=e))
 
 
 register_push_token_field = strawberry.mutation(

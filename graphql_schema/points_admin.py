@@ -6,24 +6,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 
 import strawberry
 
 from app.audit import actor_of
 from app.auth.principals import PrincipalKind
-from app.ledger import (
-    MAX_ENTRY_POINTS,
-    AccountClosed,
-    Entry,
-    IdempotencyConflict,
-    InsufficientPoints,
-    InvalidPoints,
-    PointsLimitExceeded,
-)
+from app.ledger import MAX_ENTRY_POINTS, Entry, PointsLimitExceeded
 from app.members.service import MemberNotFound
 from app.points import (
-    InvalidCorrection,
     InvalidFilter,
     JobKind,
     JobNotFound,
@@ -42,14 +32,10 @@ from graphql_schema.errors import InvalidInput
 from graphql_schema.ids import from_global_id, to_global_id
 from graphql_schema.ledger import LedgerEntry
 from graphql_schema.permissions import admin_scope, require_kind
+from graphql_schema.refusals import Where, as_payload
 from graphql_schema.relay import KEY, Connection, Cursor, connection, page_size
 from graphql_schema.scalars import BigInt
-from graphql_schema.user_errors import (
-    InsufficientPointsError,
-    UserError,
-    UserErrorCode,
-    user_error,
-)
+from graphql_schema.user_errors import UserError
 
 SCOPE = "points:write"
 JOBS = Cursor("points-job", (KEY,))
@@ -107,10 +93,7 @@ class BulkPreview:
     )
 
 
-@strawberry.enum
-class PointsJobKind(Enum):
-    CLEAR = "clear"
-    EXTEND = "extend"
+strawberry.enum(JobKind, name="PointsJobKind")
 
 
 @strawberry.type(
@@ -118,7 +101,7 @@ class PointsJobKind(Enum):
 )
 class PointsJobView:
     id: strawberry.ID
-    kind: PointsJobKind
+    kind: JobKind
     finished: bool
     dormant_days: int | None
     tier: str | None
@@ -138,7 +121,7 @@ class PointsJobView:
     @classmethod
     def of(cls, job: PointsJob) -> PointsJobView:
         return cls(
-            id=strawberry.ID(to_global_id("PointsJob", job.id)), kind=PointsJobKind(job.kind.value),
+            id=strawberry.ID(to_global_id("PointsJob", job.id)), kind=job.kind,
             finished=job.finished_at is not None, dormant_days=job.filter.dormant_days,
             tier=job.filter.tier, cutoff=job.cutoff, until=job.until, reason=job.reason,
             actor=job.actor, total=job.total, expected_points=BigInt(job.expected_points), done=job.done,
@@ -164,47 +147,7 @@ class BulkPointsPayload:
     user_errors: list[UserError]
 
 
-def refusal(exc: Exception) -> UserError:
-    """The one table from the services' refusals to userErrors."""
-    if isinstance(exc, InsufficientPoints):
-        return InsufficientPointsError(
-            code=UserErrorCode.INSUFFICIENT_POINTS, message=str(exc), field=["input", "points"],
-            available=exc.available, required=exc.requested,
-        )  # fmt: skip
-    if isinstance(exc, MemberNotFound):
-        return user_error(UserErrorCode.NOT_FOUND, "no such member", "input", "memberId")
-    if isinstance(exc, IdempotencyConflict):
-        return user_error(UserErrorCode.IDEMPOTENCY_CONFLICT, str(exc), "input", "idempotencyKey")
-    if isinstance(exc, InvalidPoints):
-        return user_error(UserErrorCode.INVALID_INPUT, str(exc), "input", "points")
-    if isinstance(exc, AccountClosed):
-        message = "the member was erased: their points take no adjustment or extension"
-        return user_error(UserErrorCode.MEMBER_ERASED, message, "input", "memberId")
-    if isinstance(exc, PointsLimitExceeded):
-        return user_error(UserErrorCode.POINTS_LIMIT, str(exc), "input", "points")
-    if isinstance(exc, InvalidCorrection):
-        code = (
-            UserErrorCode.INVALID_INPUT
-            if exc.field == "idempotencyKey"
-            else UserErrorCode.VALIDATION
-        )
-        return user_error(code, str(exc), "input", exc.field)
-    if isinstance(exc, InvalidFilter):
-        path = ("input", "filter") if exc.field == "filter" else ("input", "filter", exc.field)
-        return user_error(UserErrorCode.VALIDATION, str(exc), *path)
-    raise exc
-
-
-REFUSED = (
-    AccountClosed,
-    InsufficientPoints,
-    PointsLimitExceeded,
-    MemberNotFound,
-    IdempotencyConflict,
-    InvalidPoints,
-    InvalidCorrection,
-    InvalidFilter,
-)
+ADMIN = Where(member=("member_id",), account=("points",))
 
 
 def _member(member_id: strawberry.ID) -> str:
@@ -217,16 +160,17 @@ def _member(member_id: strawberry.ID) -> str:
 async def adjust_points_mutation(info: Info, input: AdjustPointsInput) -> AdjustPointsPayload:
     principal = require_kind(info, PrincipalKind.ADMIN, SCOPE)
     runtime = info.context.runtime
-    try:
+
+    async def run() -> AdjustPointsPayload:
         if abs(input.points) > MAX_ENTRY_POINTS:
             raise PointsLimitExceeded("entry", MAX_ENTRY_POINTS, abs(input.points))
         entry = await adjust_points(
             runtime.mongo, runtime.clock, member_id=_member(input.member_id), points=input.points,
             reason=input.reason, actor=actor_of(principal), idempotency_key=input.idempotency_key,
         )  # fmt: skip
-    except REFUSED as exc:
-        return AdjustPointsPayload(entry=None, user_errors=[refusal(exc)])
-    return AdjustPointsPayload(entry=LedgerEntry.from_model(entry), user_errors=[])
+        return AdjustPointsPayload(entry=LedgerEntry.from_model(entry), user_errors=[])
+
+    return await as_payload(run, lambda e: AdjustPointsPayload(entry=None, user_errors=e), ADMIN)
 
 
 def _target(
@@ -248,7 +192,8 @@ async def _bulk(
     principal = require_kind(info, PrincipalKind.ADMIN, SCOPE)
     mongo, clock = info.context.runtime.mongo, info.context.runtime.clock
     actor, key = actor_of(principal), input.idempotency_key
-    try:
+
+    async def run() -> BulkPointsPayload:
         member_filter = _target(input.member_id, input.filter, input.dry_run)
         if member_filter is None:
             assert input.member_id is not None
@@ -268,9 +213,15 @@ async def _bulk(
             mongo, clock, kind=kind, member_filter=member_filter, reason=input.reason,
             actor=actor, idempotency_key=key, until=until,
         )  # fmt: skip
-    except REFUSED as exc:
-        return BulkPointsPayload(entry=None, preview=None, job=None, user_errors=[refusal(exc)])
-    return BulkPointsPayload(entry=None, preview=None, job=PointsJobView.of(job), user_errors=[])
+        return BulkPointsPayload(
+            entry=None, preview=None, job=PointsJobView.of(job), user_errors=[]
+        )
+
+    return await as_payload(run, _bulk_failed, ADMIN)
+
+
+def _bulk_failed(errors: list[UserError]) -> BulkPointsPayload:
+    return BulkPointsPayload(entry=None, preview=None, job=None, user_errors=errors)
 
 
 async def _for_member(

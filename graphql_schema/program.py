@@ -17,10 +17,10 @@ from app.program.models import CheckIn as CheckInModel
 from app.program.models import PayWithPoints as PayWithPointsModel
 from app.program.models import Program as ProgramModel
 from app.program.models import Tier as TierModel
-from app.program.service import ProgramNotConfigured, ProgramVersionNotFound, get_program
+from app.program.service import get_program
 from graphql_schema.context import Info
-from graphql_schema.errors import InvalidInput, NotConfigured
 from graphql_schema.permissions import require_kind
+from graphql_schema.refusals import ARGUMENTS, as_query
 
 
 @strawberry.type
@@ -142,10 +142,5 @@ async def resolve_program(
 ) -> Program:
     if version is not None:
         require_kind(info, PrincipalKind.ADMIN, "program:read")
-    try:
-        program = await get_program(info.context.runtime.mongo, version)
-    except ProgramNotConfigured:
-        raise NotConfigured("the program has not been configured yet") from None
-    except ProgramVersionNotFound:
-        raise InvalidInput(f"there is no program version {version}", field=["version"]) from None
+    program = await as_query(lambda: get_program(info.context.runtime.mongo, version), ARGUMENTS)
     return Program.from_model(program)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 
 import strawberry
 
 from app.rewards.catalog import list_rewards
 from app.rewards.models import Redemption as RedemptionModel
+from app.rewards.models import RedemptionStatus, RewardKind
 from app.rewards.models import Reward as RewardModel
 from app.rewards.redemption import list_redemptions
 from graphql_schema.context import Info
@@ -28,11 +28,7 @@ REWARDS = Cursor("rewards", (COUNT, KEY))  # (points price, id)
 REDEMPTIONS = Cursor("redemptions", (INSTANT, KEY))  # (created at, id)
 
 
-@strawberry.enum
-class RewardKind(Enum):
-    GOODS = "goods"
-    COUPON = "coupon"
-    PARTNER_VOUCHER = "partner_voucher"
+strawberry.enum(RewardKind)
 
 
 @strawberry.type
@@ -67,7 +63,7 @@ class Reward(Node):
             name=reward.name,
             description=reward.description,
             category=reward.category,
-            kind=RewardKind(reward.kind.value),
+            kind=reward.kind,
             points_price=reward.points_price,
             stock=reward.stock,
             per_member_limit=reward.per_member_limit,
@@ -100,10 +96,7 @@ async def resolve_rewards(
     )
 
 
-@strawberry.enum
-class RedemptionStatus(Enum):
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
+strawberry.enum(RedemptionStatus)
 
 
 @strawberry.type
@@ -136,7 +129,7 @@ class Redemption(Node):
             model=redemption,
             quantity=redemption.quantity,
             points=redemption.points,
-            status=RedemptionStatus(redemption.status.value),
+            status=redemption.status,
             coupon_code=redemption.coupon_code,
             coupon_expires_at=redemption.coupon_expires_at,
             created_at=redemption.created_at,

@@ -6,26 +6,19 @@ from datetime import datetime, timedelta
 
 import strawberry
 
-from app.auth.passwords import WeakPassword
-from app.auth.phones import InvalidPhone
-from app.auth.sessions import InvalidRefreshToken, end_session, refresh_session
 from app.auth.sessions import Session as SessionModel
+from app.auth.sessions import end_session, refresh_session
 from app.auth.signin import (
-    InvalidCredentials,
-    PhoneTaken,
     SignedIn,
-    TooManyAttempts,
-    TooManySignUps,
     log_in,
     sign_up,
 )
-from app.auth.throttle import Locked, SignUpLimits
-from app.members.service import InvalidProfile
-from app.program.service import ProgramNotConfigured
+from app.auth.throttle import SignUpLimits
 from graphql_schema.context import Info
 from graphql_schema.errors import NotConfigured
 from graphql_schema.members import Member
-from graphql_schema.user_errors import RateLimitedError, UserError, UserErrorCode, user_error
+from graphql_schema.refusals import as_payload
+from graphql_schema.user_errors import UserError
 
 
 @strawberry.type(
@@ -105,20 +98,8 @@ def _signed_in(info: Info, signed_in: SignedIn) -> SessionPayload:
     )
 
 
-def _failed(*errors: UserError) -> SessionPayload:
-    return SessionPayload(session=None, member=None, user_errors=list(errors))
-
-
-def _rate_limited(info: Info, locked: Locked, what: str) -> SessionPayload:
-    retry_after = locked.retry_after_seconds(info.context.runtime.clock.now())
-    return _failed(
-        RateLimitedError(
-            code=UserErrorCode.RATE_LIMITED,
-            message=f"too many {what}; try again in {retry_after} s",
-            field=None,
-            retry_after_seconds=retry_after,
-        )
-    )
+def _failed(errors: list[UserError]) -> SessionPayload:
+    return SessionPayload(session=None, member=None, user_errors=errors)
 
 
 def _sign_up_limits(info: Info) -> SignUpLimits:
@@ -132,7 +113,8 @@ def _sign_up_limits(info: Info) -> SignUpLimits:
 async def sign_up_mutation(info: Info, input: SignUpInput) -> SessionPayload:
     _require_signing(info)
     runtime = info.context.runtime
-    try:
+
+    async def run() -> SessionPayload:
         signed_in = await sign_up(
             runtime.mongo,
             runtime.clock,
@@ -144,26 +126,16 @@ async def sign_up_mutation(info: Info, input: SignUpInput) -> SessionPayload:
             limits=_sign_up_limits(info),
             access_ttl=_access_ttl(info),
         )
-    except TooManySignUps as exc:
-        return _rate_limited(info, exc.locked, "sign-ups")
-    except InvalidPhone as exc:
-        return _failed(user_error(UserErrorCode.INVALID_INPUT, str(exc), "input", "phone"))
-    except WeakPassword as exc:
-        return _failed(user_error(UserErrorCode.INVALID_INPUT, str(exc), "input", "password"))
-    except InvalidProfile as exc:
-        return _failed(user_error(UserErrorCode.INVALID_INPUT, str(exc), "input", exc.field))
-    except PhoneTaken:
-        message = "this phone number already has an account; log in instead"
-        return _failed(user_error(UserErrorCode.PHONE_TAKEN, message, "input", "phone"))
-    except ProgramNotConfigured:
-        raise NotConfigured("the program has not been configured yet") from None
-    return _signed_in(info, signed_in)
+        return _signed_in(info, signed_in)
+
+    return await as_payload(run, _failed)
 
 
 async def log_in_mutation(info: Info, input: LogInInput) -> SessionPayload:
     _require_signing(info)
     runtime = info.context.runtime
-    try:
+
+    async def run() -> SessionPayload:
         signed_in = await log_in(
             runtime.mongo,
             runtime.clock,
@@ -173,19 +145,16 @@ async def log_in_mutation(info: Info, input: LogInInput) -> SessionPayload:
             client_address=info.context.client_address,
             access_ttl=_access_ttl(info),
         )
-    except InvalidCredentials:
-        return _failed(
-            user_error(UserErrorCode.INVALID_CREDENTIALS, "wrong phone number or password")
-        )
-    except TooManyAttempts as exc:
-        return _rate_limited(info, exc.locked, "failed log-ins")
-    return _signed_in(info, signed_in)
+        return _signed_in(info, signed_in)
+
+    return await as_payload(run, _failed)
 
 
 async def refresh_session_mutation(info: Info, input: RefreshSessionInput) -> SessionPayload:
     _require_signing(info)
     runtime = info.context.runtime
-    try:
+
+    async def run() -> SessionPayload:
         session = await refresh_session(
             runtime.mongo,
             runtime.clock,
@@ -193,14 +162,10 @@ async def refresh_session_mutation(info: Info, input: RefreshSessionInput) -> Se
             input.refresh_token,
             access_ttl=_access_ttl(info),
         )
-    except InvalidRefreshToken:
-        message = "the refresh token is not valid; log in again"
-        return _failed(
-            user_error(UserErrorCode.INVALID_REFRESH_TOKEN, message, "input", "refreshToken")
-        )
-    return SessionPayload(
-        session=Session.from_model(session), member=Member.of(session.member_id), user_errors=[]
-    )
+        member = Member.of(session.member_id)
+        return SessionPayload(session=Session.from_model(session), member=member, user_errors=[])
+
+    return await as_payload(run, _failed)
 
 
 async def log_out_mutation(info: Info, input: LogOutInput) -> LogOutPayload:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import datetime
-from enum import Enum
 
 import strawberry
 
@@ -13,18 +12,12 @@ from app.members.tiers import KIND, TierChangeReason, get_tier_progress, list_ti
 from app.members.tiers import TierChange as TierChangeModel
 from app.notifications.events import event_stream
 from app.program.models import Program as ProgramModel
-from app.program.service import ProgramNotConfigured
 from graphql_schema.context import Info
-from graphql_schema.errors import NotConfigured
 from graphql_schema.permissions import IsMember, caller_member_id
 from graphql_schema.program import Tier
 from graphql_schema.relay import NUMBER, Connection, Cursor, connection, page_size
 
-
-@strawberry.enum(description="Why the tier changed.")
-class TierChangeKind(Enum):
-    QUALIFIED = TierChangeReason.QUALIFIED.value  # an earn reached a higher tier's threshold
-    REVIEWED = TierChangeReason.REVIEWED.value  # the evaluation found the points below the tier
+strawberry.enum(TierChangeReason, name="TierChangeKind", description="Why the tier changed.")
 
 
 @strawberry.type(description="One change of the member's tier.")
@@ -32,7 +25,7 @@ class TierChange:
     from_: Tier = strawberry.field(name="from")
     to: Tier
     at: datetime
-    reason: TierChangeKind
+    reason: TierChangeReason
     qualifying_points: int = strawberry.field(description="Qualifying points at the change.")
 
     @classmethod
@@ -41,7 +34,7 @@ class TierChange:
             from_=Tier.from_model(program.tier(change.from_tier)),
             to=Tier.from_model(program.tier(change.to_tier)),
             at=change.at,
-            reason=TierChangeKind(change.reason.value),
+            reason=change.reason,
             qualifying_points=change.qualifying_points,
         )
 
@@ -65,19 +58,12 @@ TierChangeConnection = Connection[TierChange]
 TIER_HISTORY = Cursor("tier-history", (NUMBER,))  # the change's number among the member's
 
 
-async def _program(info: Info) -> ProgramModel:
-    try:
-        return await info.context.program()
-    except ProgramNotConfigured:
-        raise NotConfigured("the program has not been configured yet") from None
-
-
 async def tier_history_page(
     info: Info, member_id: str, first: int, after: str | None
 ) -> TierChangeConnection:
     size = page_size(first)
     before = TIER_HISTORY.decode(after)[0] if after is not None else None
-    program = await _program(info)
+    program = await info.context.program()
     changes, more = await list_tier_changes(
         info.context.runtime.mongo, member_id, first=size, before=before
     )
@@ -91,7 +77,7 @@ async def tier_history_page(
 
 
 async def tier_progress_of(info: Info, member_id: str, tier: str) -> TierProgress:
-    program = await _program(info)
+    program = await info.context.program()
     runtime = info.context.runtime
     progress = await get_tier_progress(
         runtime.mongo, program, member_id=member_id, tier=tier, now=runtime.clock.now()
@@ -110,12 +96,12 @@ async def tier_changes(info: Info) -> AsyncGenerator[TierChange, None]:
     stream = event_stream(runtime.hub, caller_member_id(info), KIND)
     try:
         async for document in stream:
-            program = await _program(info)
+            program = await info.context.program()
             yield TierChange(
                 from_=Tier.from_model(program.tier(document["from_tier"])),
                 to=Tier.from_model(program.tier(document["to_tier"])),
                 at=document["at"],
-                reason=TierChangeKind(document["reason"]),
+                reason=TierChangeReason(document["reason"]),
                 qualifying_points=int(document["points"]),
             )
     finally:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pymongo.errors import DuplicateKeyError
 
@@ -35,17 +35,23 @@ class InvalidCredentials(Exception):
 
 
 class TooManyAttempts(Exception):
-    def __init__(self, locked: Locked) -> None:
+    """Too many failed log-ins for this phone or from this address; retry at `locked.until`,
+    `retry_after_seconds` from when it was refused."""
+
+    def __init__(self, locked: Locked, now: datetime) -> None:
         super().__init__(f"too many failed log-ins; locked until {locked.until.isoformat()}")
         self.locked = locked
+        self.retry_after_seconds = locked.retry_after_seconds(now)
 
 
 class TooManySignUps(Exception):
-    """Too many sign-ups from this address or for this block of phones; retry at `locked.until`."""
+    """Too many sign-ups from this address or for this block of phones; retry at `locked.until`,
+    `retry_after_seconds` from when it was refused."""
 
-    def __init__(self, locked: Locked) -> None:
+    def __init__(self, locked: Locked, now: datetime) -> None:
         super().__init__(f"too many sign-ups; try again at {locked.until.isoformat()}")
         self.locked = locked
+        self.retry_after_seconds = locked.retry_after_seconds(now)
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,7 @@ async def sign_up(
     program = await current_program(mongo)
     locked = await begin_sign_up(mongo, clock, e164, client_address, limits)
     if locked is not None:
-        raise TooManySignUps(locked)
+        raise TooManySignUps(locked, clock.now())
     try:
         member = await create_member(
             mongo,
@@ -113,7 +119,7 @@ async def log_in(
         e164 = None
     attempt = await begin_login(mongo, clock, e164, client_address)
     if isinstance(attempt, Locked):
-        raise TooManyAttempts(attempt)
+        raise TooManyAttempts(attempt, clock.now())
     if e164 is None:
         await login_failed(mongo, clock, attempt)
         raise InvalidCredentials()

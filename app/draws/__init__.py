@@ -10,9 +10,18 @@
   of the member's key returns the first outcome.
 """
 
+from app.draws.errors import (
+    DailyLimitReached,
+    DrawClosed,
+    DrawInvalid,
+    DrawKeyReused,
+    DrawNotFound,
+    DrawRefused,
+    DrawUnaffordable,
+    PrizeOverLimit,
+)
 from app.draws.models import Draw, DrawEntry, Prize
 from app.draws.service import (
-    DrawRefused,
     choose_prize,
     close_draw,
     create_draw,
@@ -25,10 +34,17 @@ from app.draws.service import (
 )
 
 __all__ = [
+    "DailyLimitReached",
     "Draw",
+    "DrawClosed",
     "DrawEntry",
+    "DrawInvalid",
+    "DrawKeyReused",
+    "DrawNotFound",
     "DrawRefused",
+    "DrawUnaffordable",
     "Prize",
+    "PrizeOverLimit",
     "choose_prize",
     "close_draw",
     "create_draw",

@@ -14,8 +14,19 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from app.audit import record_audit
+from app.bounds import MAX_KEY_LENGTH_WIDE
 from app.clock import Clock
 from app.db import Document, Mongo, newest_first
+from app.draws.errors import (
+    DailyLimitReached,
+    DrawClosed,
+    DrawInvalid,
+    DrawKeyReused,
+    DrawNotFound,
+    DrawRefused,
+    DrawUnaffordable,
+    PrizeOverLimit,
+)
 from app.draws.models import Draw, DrawEntry, Prize
 from app.ledger import (
     AccountFrozen,
@@ -26,19 +37,10 @@ from app.ledger import (
     PointsLimitExceeded,
     run_in_ledger,
 )
+from app.members.service import MemberSuspended
 from app.program.service import current_program
 
-KEY_MAX = 200
 _SYSTEM = secrets.SystemRandom()
-
-
-class DrawRefused(Exception):
-    """An expected refusal; nothing changed. `code` is the API's UserErrorCode."""
-
-    def __init__(self, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.field = field
 
 
 def choose_prize(draw: Draw, pick: float) -> Prize | None:
@@ -69,13 +71,13 @@ def _fingerprint(values: object) -> str:
 
 
 def _validated(document: Document) -> Draw:
-    """The draw, or INVALID_INPUT naming the first field at fault."""
+    """The draw, or DrawInvalid naming the first field at fault."""
     try:
         return Draw.model_validate(document)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(step) for step in first["loc"]) or None
-        raise DrawRefused("INVALID_INPUT", f"{where}: {first['msg']}" if where else first["msg"],
+        raise DrawInvalid(f"{where}: {first['msg']}" if where else first["msg"],
                           str(first["loc"][0]) if first["loc"] else None) from None  # fmt: skip
 
 
@@ -83,8 +85,8 @@ async def create_draw(
     mongo: Mongo, clock: Clock, fields: dict[str, Any], *, idempotency_key: str, actor: str
 ) -> Draw:
     """A new draw from `fields` (Draw's fields but the id); once per key."""
-    if not 0 < len(idempotency_key) <= KEY_MAX:
-        raise DrawRefused("INVALID_INPUT", f"1 to {KEY_MAX} characters", "idempotencyKey")
+    if not 0 < len(idempotency_key) <= MAX_KEY_LENGTH_WIDE:
+        raise DrawRefused(f"1 to {MAX_KEY_LENGTH_WIDE} characters", "idempotency_key")
     draw = _validated({"_id": "dr_" + secrets.token_hex(8), **fields})
     fingerprint = _fingerprint(fields)
     document = {**draw.model_dump(by_alias=True, mode="python"), "admin_key": idempotency_key,
@@ -102,8 +104,7 @@ async def create_draw(
     except DuplicateKeyError:
         prior = await mongo["draws"].find_one({"admin_key": idempotency_key})
         if prior is None or prior.get("admin_fingerprint") != fingerprint:
-            raise DrawRefused("IDEMPOTENCY_CONFLICT", "this key created another draw",
-                              "idempotencyKey") from None  # fmt: skip
+            raise DrawKeyReused("this key created another draw", "idempotency_key") from None
         return Draw.model_validate(prior)
 
 
@@ -113,7 +114,7 @@ async def close_draw(mongo: Mongo, clock: Clock, draw_id: str, *, reason: str, a
     async def work(session: AsyncClientSession) -> Draw:
         found = await mongo["draws"].find_one({"_id": draw_id}, session=session)
         if found is None:
-            raise DrawRefused("NOT_FOUND", "no such draw", "drawId")
+            raise DrawNotFound("no such draw", "draw_id")
         if not found.get("closed"):
             await mongo["draws"].update_one({"_id": draw_id}, {"$set": {"closed": True}},
                                             session=session)  # fmt: skip
@@ -156,12 +157,12 @@ async def update_draw(
     (`changes["prizes"]`: {prize id: {"weight"?, "stock"?}}); validated whole, audited with the
     values before and after. Setting the same values again changes and records nothing."""
     if not 0 < len(reason.strip()) <= 500:
-        raise DrawRefused("INVALID_INPUT", "a reason of 1 to 500 characters is required", "reason")
+        raise DrawRefused("a reason of 1 to 500 characters is required", "reason")
 
     async def work(session: AsyncClientSession) -> Draw:
         found = await mongo["draws"].find_one({"_id": draw_id}, session=session)
         if found is None:
-            raise DrawRefused("NOT_FOUND", "no such draw", "drawId")
+            raise DrawNotFound("no such draw", "draw_id")
         draw = Draw.model_validate(found)
         updated = dict(found)
         for key in ("name", "ends_at", "daily_limit", "no_prize_weight"):
@@ -171,12 +172,12 @@ async def update_draw(
         for prize_id, values in changes.get("prizes", {}).items():
             prize = next((p for p in prizes if p["id"] == prize_id), None)
             if prize is None:
-                raise DrawRefused("NOT_FOUND", f"the draw has no prize {prize_id!r}", "prizes")
+                raise DrawNotFound(f"the draw has no prize {prize_id!r}", "prizes")
             prize.update(values)
         updated["prizes"] = prizes
         after = _validated(updated)
         if after.ends_at <= clock.now() and not draw.closed and after.ends_at != draw.ends_at:
-            raise DrawRefused("INVALID_INPUT", "a new end must lie in the future", "endsAt")
+            raise DrawRefused("a new end must lie in the future", "ends_at")
         before_doc = draw.model_dump(mode="json", exclude={"id"})
         after_doc = after.model_dump(mode="json", exclude={"id"})
         if before_doc == after_doc:
@@ -198,18 +199,18 @@ async def enter_draw(
     rng: random.Random = _SYSTEM,
 ) -> DrawEntry:  # fmt: skip
     """Spend the draw's cost and return the prize, in one transaction; a replay returns it."""
-    if not 0 < len(idempotency_key) <= KEY_MAX:
-        raise DrawRefused("INVALID_INPUT", f"1 to {KEY_MAX} characters", "idempotencyKey")
+    if not 0 < len(idempotency_key) <= MAX_KEY_LENGTH_WIDE:
+        raise DrawRefused(f"1 to {MAX_KEY_LENGTH_WIDE} characters", "idempotency_key")
     zone = (await current_program(mongo)).zone
     pick = draw_pick(rng)
 
     async def work(unit: LedgerUnit) -> DrawEntry:
         found = await mongo["draws"].find_one({"_id": draw_id}, session=unit.session)
         if found is None:
-            raise DrawRefused("NOT_FOUND", "no such draw", "drawId")
+            raise DrawNotFound("no such draw", "draw_id")
         draw = Draw.model_validate(found)
         if not draw.open_at(unit.now):
-            raise DrawRefused("DRAW_CLOSED", "this draw is not open", "drawId")
+            raise DrawClosed("this draw is not open", "draw_id")
         if draw.daily_limit is not None:
             day = unit.now.astimezone(zone).date().isoformat()
             await _claim_today(mongo, unit.session, draw, member_id, day)
@@ -228,8 +229,7 @@ async def enter_draw(
                                    idempotency_key=f"draw:{member_id}:{idempotency_key}",
                                    fingerprint=_fingerprint(draw_id), replay=replay)  # fmt: skip
     except IdempotencyConflict:
-        raise DrawRefused("IDEMPOTENCY_CONFLICT", "this key entered another draw",
-                          "idempotencyKey") from None  # fmt: skip
+        raise DrawKeyReused("this key entered another draw", "idempotency_key") from None
 
 
 async def _claim_today(
@@ -246,7 +246,7 @@ async def _claim_today(
         [{"$set": {"count": counted}}], upsert=True, session=session,
     )  # fmt: skip
     if before is not None and int(before["count"]) >= limit:
-        raise DrawRefused("LIMIT_REACHED", f"{limit} entries a day", "drawId")
+        raise DailyLimitReached(limit)
 
 
 async def _take_prize(
@@ -272,15 +272,15 @@ async def _record(
         spent = await unit.spend(member_id, draw.cost, reference=draw.name, channel="app",
                                  description=f"Draw: {draw.name}", actor=member_id, extra=outcome)  # fmt: skip
     except InsufficientPoints as exc:
-        raise DrawRefused("INSUFFICIENT_POINTS", str(exc), "drawId") from None
+        raise DrawUnaffordable(exc.available, exc.requested, str(exc)) from None
     except AccountFrozen:
-        raise DrawRefused("MEMBER_SUSPENDED", "this member is suspended", "drawId") from None
+        raise MemberSuspended("this member is suspended", ("draw_id",)) from None
     if prize is not None and prize.points > 0:
         try:
             await unit.credit(member_id, prize.points, reason=f"Draw prize: {prize.name}",
                               actor=member_id, reference=draw.name, extra=outcome)  # fmt: skip
         except PointsLimitExceeded as exc:
-            raise DrawRefused("POINTS_LIMIT", str(exc), "drawId") from None
+            raise PrizeOverLimit(str(exc)) from None
     entry = DrawEntry(
         id=entry_id, draw_id=draw.id, member_id=member_id,
         prize_id=prize.id if prize else None, prize_name=prize.name if prize else None,

@@ -3,15 +3,16 @@
 from app.engagement.activities import ActivityResult, record_activity
 from app.engagement.check_in import CheckInResult, CheckInStatus, check_in, check_in_status
 from app.engagement.errors import (
+    ActivitiesNotConfigured,
     ActivityLimitReached,
     ActivityUnknown,
     CheckInNotConfigured,
     EngagementRefused,
-    MemberSuspended,
     ReferenceConflict,
 )
 
 __all__ = [
+    "ActivitiesNotConfigured",
     "ActivityLimitReached",
     "ActivityResult",
     "ActivityUnknown",
@@ -19,7 +20,6 @@ __all__ = [
     "CheckInResult",
     "CheckInStatus",
     "EngagementRefused",
-    "MemberSuspended",
     "ReferenceConflict",
     "check_in",
     "check_in_status",

@@ -23,18 +23,19 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from app.clock import Clock
 from app.db import Document, Mongo, upsert_and_get
 from app.engagement.errors import (
+    ActivitiesNotConfigured,
     ActivityLimitReached,
     ActivityUnknown,
-    MemberSuspended,
     ReferenceConflict,
 )
 from app.ledger import Entry, IdempotencyConflict, LedgerUnit, first_entry, run_in_ledger
 from app.members.lookup import find_member
 from app.members.models import MemberStatus
+from app.members.service import MemberSuspended
 from app.members.tiers import TierChange, record_qualifying
 from app.program.earning import issue_terms
 from app.program.models import Activity
-from app.program.service import current_program
+from app.program.service import ProgramNotConfigured, current_program
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +90,12 @@ async def record_activity(
     reference: str,
 ) -> ActivityResult:
     """Earn the activity's points for the member (`member`: the query naming them, see
-    app.members.lookup). Raises ProgramNotConfigured, ActivityUnknown, MemberNotFound,
+    app.members.lookup). Raises ActivitiesNotConfigured, ActivityUnknown, MemberNotFound,
     MemberSuspended, ActivityLimitReached, ReferenceConflict."""
-    program = await current_program(mongo)
+    try:
+        program = await current_program(mongo)
+    except ProgramNotConfigured:
+        raise ActivitiesNotConfigured("no program is configured") from None
     found = await find_member(mongo, member)
     key = f"activity:{partner_id}:{reference}"
     fingerprint = hashlib.sha256(f"activity:{found.id}:{activity_code}".encode()).hexdigest()

@@ -19,14 +19,14 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.clock import Clock
 from app.db import Document, Mongo
-from app.engagement.errors import CheckInNotConfigured, MemberSuspended
+from app.engagement.errors import CheckInNotConfigured
 from app.ledger import Entry, LedgerUnit, run_in_ledger
 from app.members.models import Member, MemberStatus
-from app.members.service import get_member
+from app.members.service import MemberSuspended, get_member
 from app.members.tiers import TierChange, record_qualifying
 from app.program.earning import issue_terms
 from app.program.models import CheckIn, Program
-from app.program.service import current_program
+from app.program.service import ProgramNotConfigured, current_program
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +114,13 @@ async def check_in(
     """Check the member in for today (program's time zone); a second call the same day, or a
     retry with the same key, returns the first result with `already_done` and earns nothing.
 
-    Raises ProgramNotConfigured, CheckInNotConfigured, MemberNotFound, MemberSuspended.
+    Raises CheckInNotConfigured (no program yet, or no check-in in it), MemberNotFound,
+    MemberSuspended.
     """
-    program = await current_program(mongo)
+    try:
+        program = await current_program(mongo)
+    except ProgramNotConfigured:
+        raise CheckInNotConfigured("the program has no daily check-in") from None
     rules = _rules(program)
     member = await get_member(mongo, member_id)
     if member.status is not MemberStatus.ACTIVE:

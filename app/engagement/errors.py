@@ -8,18 +8,18 @@ class EngagementRefused(Exception):
 
 
 class CheckInNotConfigured(EngagementRefused):
-    """The program has no daily check-in."""
+    """The program has no daily check-in (or there is no program yet)."""
 
 
-class MemberSuspended(EngagementRefused):
-    """A suspended (or erased) member earns nothing."""
+class ActivitiesNotConfigured(EngagementRefused):
+    """No program is configured, so no activity pays."""
 
 
 class ActivityUnknown(EngagementRefused):
     """The program has no activity with this code."""
 
-    def __init__(self, code: str) -> None:
-        super().__init__(f"the program has no activity {code!r}")
+    def __init__(self, code: str, message: str | None = None) -> None:
+        super().__init__(message or f"the program has no activity {code!r}")
         self.code = code
 
 

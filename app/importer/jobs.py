@@ -30,6 +30,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from app.audit import record_audit
+from app.bounds import MAX_KEY_LENGTH
 from app.clock import Clock
 from app.csv_files import decode
 from app.db import Document, Mongo, newest_by_id, purge_at, run_in_transaction
@@ -45,7 +46,6 @@ JOBS = "import_jobs"
 PARTS = "import_parts"
 PART_BYTES = 1024 * 1024
 MAX_FILE_BYTES = 32 * 1024 * 1024  # per file: ~200,000 members, or ~400,000 balance rows
-MAX_KEY = 128
 STALE = timedelta(minutes=2)  # a running job whose runner has not beaten for this long is re-run
 KEEP_PARTS = timedelta(days=7)  # a job's files are deleted when it is done, or after this
 REQUEUE_SECONDS = 1.0  # a job cut off by a clean stop is queued again within this, or left STALE
@@ -132,8 +132,8 @@ async def start_import(
 
     The caller has run `check_upload` on the files."""
     key = idempotency_key.strip()
-    if not key or len(key) > MAX_KEY:
-        raise InvalidUpload("idempotencyKey", f"1 to {MAX_KEY} characters")
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidUpload("idempotency_key", f"1 to {MAX_KEY_LENGTH} characters")
     files = {"members": members} | ({"balances": balances} if balances is not None else {})
     request_hash = await asyncio.to_thread(_request_hash, files, dry_run)  # MBs: off the loop
     existing = await mongo[JOBS].find_one({"idempotency_key": key})

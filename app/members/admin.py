@@ -16,6 +16,7 @@ from pymongo.errors import DuplicateKeyError
 
 from app.audit import record_audit
 from app.auth.phones import InvalidPhone, normalise_phone
+from app.bounds import MAX_KEY_LENGTH_WIDE
 from app.clock import Clock
 from app.db import Document, Mongo
 from app.ledger import IdempotencyConflict, set_frozen
@@ -33,7 +34,6 @@ from app.program.service import current_program
 
 SEARCH_MAX_LENGTH = 64
 REASON_MAX_LENGTH = 500
-KEY_MAX_LENGTH = 200
 _MEMBER_NO = re.compile(r"JF\d{9}", re.IGNORECASE)
 _PHONE_LIKE = re.compile(r"[+\d][\d\s()-]{5,}")
 PRIVATE = {"password_hash": 0}
@@ -90,8 +90,8 @@ async def admin_create_member(
 ) -> Member:
     """Create a member for an operator; the key's replay returns the first member, another
     request under it is IdempotencyConflict; PhoneInUse if another member has the phone."""
-    if not 0 < len(idempotency_key) <= KEY_MAX_LENGTH:
-        raise InvalidProfile("idempotencyKey", f"1 to {KEY_MAX_LENGTH} characters")
+    if not 0 < len(idempotency_key) <= MAX_KEY_LENGTH_WIDE:
+        raise InvalidProfile("idempotency_key", f"1 to {MAX_KEY_LENGTH_WIDE} characters")
     name = check_name(new.name)
     phone = _phone(new.phone)
     email = check_email(new.email) if new.email is not None else None

@@ -19,6 +19,16 @@ class MemberNotFound(Exception):
     pass
 
 
+class MemberSuspended(Exception):
+    """A suspended (or erased) member: their account neither earns nor spends. `field` names the
+    request value that named the member (snake_case), when the member is not the caller or the
+    service knows better (a partner's hold)."""
+
+    def __init__(self, message: str, field: tuple[str, ...] | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class InvalidProfile(ValueError):
     """A profile field breaks its rule; `field` names it (name, email, birthday)."""
 

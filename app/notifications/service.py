@@ -27,6 +27,14 @@ class InvalidPushToken(ValueError):
     pass
 
 
+class DeviceNotFound(Exception):
+    """The member has no device with this push token."""
+
+
+class NotANotificationId(ValueError):
+    """An id that no notification can have (not an ObjectId)."""
+
+
 @dataclass(frozen=True)
 class Notification:
     id: str
@@ -144,4 +152,4 @@ def _object_id(raw: str) -> ObjectId:
     try:
         return ObjectId(raw)
     except (InvalidId, TypeError):
-        raise ValueError(f"not a notification id: {raw!r}") from None
+        raise NotANotificationId(f"not a notification id: {raw!r}") from None

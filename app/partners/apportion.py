@@ -46,14 +46,14 @@ class RefundPlan:
 def plan_refund(order: Order, asks: tuple[RefundAsk, ...]) -> RefundPlan:
     lines = {line.line_id: line for line in order.lines}
     if len({ask.line_id for ask in asks}) != len(asks):
-        raise InvalidPartnerInput("each line at most once per refund", ("input", "lines"))
+        raise InvalidPartnerInput("each line at most once per refund", ("lines",))
     reversed_by_line: dict[str, int] = {}
     money = Decimal(0)
     for index, ask in enumerate(asks):
         line = lines.get(ask.line_id)
         if line is None:
             raise InvalidPartnerInput(
-                f"the order has no line {ask.line_id}", ("input", "lines", str(index), "lineId")
+                f"the order has no line {ask.line_id}", ("lines", str(index), "line_id")
             )
         after = _refund_line(line, ask, index)
         money += after.refunded_amount - line.refunded_amount
@@ -76,7 +76,7 @@ def _refund_line(line: OrderLine, ask: RefundAsk, index: int) -> OrderLine:
     left_money = line.amount - line.refunded_amount
     if (ask.quantity is None) == (ask.amount is None):
         raise InvalidPartnerInput(
-            "give a quantity or an amount for each refunded line", ("input", "lines", str(index))
+            "give a quantity or an amount for each refunded line", ("lines", str(index))
         )
     if ask.quantity is not None:
         left = line.quantity - line.refunded_quantity

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from app.auth.phones import InvalidPhone, normalise_phone
 from app.db import Mongo
 from app.members.models import Member, MemberStatus
-from app.partners.errors import InvalidPartnerInput, MemberNotFound, MemberSuspended
+from app.members.service import MemberSuspended
+from app.partners.errors import InvalidPartnerInput, MemberNotFound
 
 REFERENCE_MAX = 64
 
@@ -22,15 +23,15 @@ class MemberRef:
         given = [(k, v) for k, v in (("_id", self.id), ("member_no", self.member_no)) if v]
         if self.phone is not None:
             if len(self.phone) > REFERENCE_MAX:
-                raise InvalidPartnerInput("not a phone number", ("input", "member", "phone"))
+                raise InvalidPartnerInput("not a phone number", ("member", "phone"))
             try:
                 given.append(("phone", normalise_phone(self.phone)))
             except InvalidPhone as exc:
-                raise InvalidPartnerInput(str(exc), ("input", "member", "phone")) from None
+                raise InvalidPartnerInput(str(exc), ("member", "phone")) from None
         named = sum(v is not None for v in (self.id, self.member_no, self.phone))
         if named != 1 or len(given) != 1 or len(given[0][1]) > REFERENCE_MAX:
             raise InvalidPartnerInput(
-                "name the member by exactly one of id, memberNo or phone", ("input", "member")
+                "name the member by exactly one of id, memberNo or phone", ("member",)
             )
         return dict(given)
 

@@ -20,16 +20,17 @@ from decimal import Decimal
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from app import ledger
+from app.bounds import MAX_KEY_LENGTH
 from app.clock import Clock
 from app.db import Mongo
 from app.ledger import MAX_ENTRY_POINTS, Entry, Hold, HoldStatus, LedgerUnit, run_in_ledger
 from app.members.models import MemberStatus
+from app.members.service import MemberSuspended
 from app.partners.errors import (
     HoldNotActive,
     HoldNotFound,
     IdempotencyConflict,
     InvalidPartnerInput,
-    MemberSuspended,
     NotEnoughPoints,
     OffsetNotOffered,
     PartnerRefused,
@@ -42,7 +43,7 @@ from app.program.models import PayWithPoints
 from app.program.service import current_program
 
 MAX_TTL_MINUTES = 7 * 24 * 60
-KEY_FIELD = ("input", "idempotencyKey")
+KEY_FIELD = ("idempotency_key",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,16 +92,16 @@ async def hold_points(
     in the same transaction (payments.bind). Idempotent on the key, whatever form of the member's
     reference the replay uses: the fingerprint holds the member's id."""
     order_id = check_order_id(order_id)
-    key = f"partner:{partner_id}:hold:{check_text(idempotency_key, KEY_FIELD, 128)}"
+    key = f"partner:{partner_id}:hold:{check_text(idempotency_key, KEY_FIELD, MAX_KEY_LENGTH)}"
     rules = await _rules(mongo)
     if not rules.min_points <= points <= MAX_ENTRY_POINTS or points % rules.step:
         raise InvalidPartnerInput(
             f"hold at least {rules.min_points} points, in steps of {rules.step}",
-            ("input", "points"),
+            ("points",),
         )
     minutes = rules.hold_minutes if ttl_minutes is None else ttl_minutes
     if not 1 <= minutes <= MAX_TTL_MINUTES:
-        raise InvalidPartnerInput(f"ttlMinutes is 1 to {MAX_TTL_MINUTES}", ("input", "ttlMinutes"))
+        raise InvalidPartnerInput(f"ttlMinutes is 1 to {MAX_TTL_MINUTES}", ("ttl_minutes",))
     found = await find_member(mongo, member, active=False)
     order_key = order_id_of(partner_id, order_id)
     digest = _digest("hold", found.id, points, minutes, order_id)
@@ -125,7 +126,13 @@ async def hold_points(
             replay=replay,
             require_entry=False,
         )
-    except (BulkWriteError, DuplicateKeyError, PartnerRefused, ledger.LedgerError) as exc:
+    except (
+        BulkWriteError,
+        DuplicateKeyError,
+        PartnerRefused,
+        MemberSuspended,
+        ledger.LedgerError,
+    ) as exc:
         # A replay fails on the hold's key, or on what the first hold used up: it answers the
         # first hold as it is now; an unused key means the refusal stands.
         first = await mongo["holds"].find_one({"idempotency_key": key})
@@ -178,9 +185,9 @@ async def capture_points(
 ) -> Entry:
     """Redeem all or part of the partner's hold, and count the points against its order, in one
     transaction: a refund of the order gives back only points really captured for it."""
-    key = check_text(idempotency_key, KEY_FIELD, 128)
+    key = check_text(idempotency_key, KEY_FIELD, MAX_KEY_LENGTH)
     if points is not None and not 1 <= points <= MAX_ENTRY_POINTS:
-        raise InvalidPartnerInput("capture at least 1 point", ("input", "points"))
+        raise InvalidPartnerInput("capture at least 1 point", ("points",))
     held = await partner_hold(mongo, partner_id, hold_id)
     order_key = order_id_of(partner_id, held.reference or "")
 
@@ -212,7 +219,7 @@ async def capture_points(
         message = "the member is suspended: their points cannot be used"
         raise MemberSuspended(message, HOLD_FIELD) from None
     except ledger.CaptureExceedsHold as exc:
-        raise InvalidPartnerInput(str(exc), ("input", "points")) from None
+        raise InvalidPartnerInput(str(exc), ("points",)) from None
     except ledger.IdempotencyConflict:
         raise IdempotencyConflict(
             "this idempotency key was used for another capture", KEY_FIELD

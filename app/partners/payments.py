@@ -21,7 +21,7 @@ from app.db import Document, Mongo
 from app.ledger import Entry, LedgerUnit
 from app.partners.errors import OrderOfAnotherMember
 
-HOLD_FIELD = ("input", "holdId")
+HOLD_FIELD = ("hold_id",)
 
 
 async def check_order_member(

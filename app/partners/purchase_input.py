@@ -72,15 +72,15 @@ def check_text(value: str, field: tuple[str, ...], limit: int = ID_MAX) -> str:
 
 
 def check_order_id(order_id: str) -> str:
-    return check_text(order_id, ("input", "orderId"), ORDER_ID_MAX)
+    return check_text(order_id, ("order_id",), ORDER_ID_MAX)
 
 
 def check_lines(lines: tuple[LineInput, ...]) -> tuple[PurchaseLine, ...]:
     if not 1 <= len(lines) <= MAX_LINES:
-        raise InvalidPartnerInput(f"an order has 1 to {MAX_LINES} lines", ("input", "lines"))
+        raise InvalidPartnerInput(f"an order has 1 to {MAX_LINES} lines", ("lines",))
     checked = []
     for n, line in enumerate(lines):
-        at = ("input", "lines", str(n))
+        at = ("lines", str(n))
         if not 1 <= line.quantity <= MAX_QUANTITY:
             raise InvalidPartnerInput(f"a quantity is 1 to {MAX_QUANTITY}", (*at, "quantity"))
         checked.append(
@@ -93,7 +93,7 @@ def check_lines(lines: tuple[LineInput, ...]) -> tuple[PurchaseLine, ...]:
             )
         )
     if len({line.line_id for line in checked}) != len(checked):
-        raise InvalidPartnerInput("line ids must be unique", ("input", "lines"))
+        raise InvalidPartnerInput("line ids must be unique", ("lines",))
     return tuple(checked)
 
 
@@ -101,11 +101,11 @@ def check_purchase(request: PurchaseRequest) -> Purchase:
     """The purchase the rules engine reads; InvalidPartnerInput names the field at fault."""
     check_order_id(request.order_id)
     if request.occurred_at.tzinfo is None:
-        raise InvalidPartnerInput("occurredAt needs a UTC offset", ("input", "occurredAt"))
+        raise InvalidPartnerInput("occurredAt needs a UTC offset", ("occurred_at",))
     if request.channel is not None:
-        check_text(request.channel, ("input", "channel"), 32)
+        check_text(request.channel, ("channel",), 32)
     if not 0 <= request.points_used <= MAX_ENTRY_POINTS:
-        raise InvalidPartnerInput("pointsUsed is 0 or more", ("input", "pointsUsed"))
+        raise InvalidPartnerInput("pointsUsed is 0 or more", ("points_used",))
     request.member.query()
     return Purchase(check_lines(request.lines), instant(request.occurred_at), request.channel)
 
@@ -114,11 +114,11 @@ def check_occurred_at(purchase: Purchase, program: Program, now: datetime) -> No
     """Within the program's backdate limit, and not in the future (beyond a till's skew)."""
     occurred = purchase.occurred_at
     if occurred > now + FUTURE_SKEW:
-        raise InvalidPartnerInput("occurredAt lies in the future", ("input", "occurredAt"))
+        raise InvalidPartnerInput("occurredAt lies in the future", ("occurred_at",))
     if occurred < now - timedelta(days=program.backdate_days):
         raise InvalidPartnerInput(
             f"occurredAt lies more than {program.backdate_days} days in the past",
-            ("input", "occurredAt"),
+            ("occurred_at",),
         )
 
 

@@ -37,12 +37,12 @@ from app.ledger import MAX_ENTRY_POINTS, BreakdownLine, Entry, LedgerUnit, run_i
 from app.ledger import IdempotencyConflict as LedgerConflict
 from app.members.models import Member
 from app.members.points import get_entry
+from app.members.service import MemberSuspended
 from app.members.tiers import as_of, record_qualifying
 from app.partners import budgets, facts
 from app.partners.errors import (
     IdempotencyConflict,
     InvalidPartnerInput,
-    MemberSuspended,
     PointsLimit,
 )
 from app.partners.members import check_active, find_member
@@ -214,18 +214,16 @@ async def check_points_used(
     if points_used > captured:
         raise InvalidPartnerInput(
             f"pointsUsed {points_used} exceeds the {captured} points captured for this order",
-            ("input", "pointsUsed"),
+            ("points_used",),
         )
 
 
 async def first_result(mongo: Mongo, order_key: str, digests: tuple[str, ...]) -> PurchaseResult:
     document = await mongo["orders"].find_one({"_id": order_key})
     if document is None:
-        raise InvalidPartnerInput("the order could not be recorded; retry", ("input", "orderId"))
+        raise InvalidPartnerInput("the order could not be recorded; retry", ("order_id",))
     if document["request_hash"] not in digests:
-        raise IdempotencyConflict(
-            "this order id was posted with another payload", ("input", "orderId")
-        )
+        raise IdempotencyConflict("this order id was posted with another payload", ("order_id",))
     entry = None
     if document.get("entry_id"):
         entry = await get_entry(mongo, document["member_id"], document["entry_id"])

@@ -24,6 +24,7 @@ from decimal import Decimal
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from app.bounds import MAX_KEY_LENGTH
 from app.clock import Clock
 from app.db import Document, Mongo
 from app.ledger import Entry, LedgerUnit, run_in_ledger
@@ -109,8 +110,8 @@ def _digest(order_id: str, asks: tuple[RefundAsk, ...]) -> str:
 
 def check_refund(order_id: str, refund_id: str, asks: tuple[RefundAsk, ...]) -> tuple[str, str]:
     if not 1 <= len(asks) <= MAX_LINES:
-        raise InvalidPartnerInput(f"a refund has 1 to {MAX_LINES} lines", ("input", "lines"))
-    return check_order_id(order_id), check_text(refund_id, ("input", "refundId"), 128)
+        raise InvalidPartnerInput(f"a refund has 1 to {MAX_LINES} lines", ("lines",))
+    return check_order_id(order_id), check_text(refund_id, ("refund_id",), MAX_KEY_LENGTH)
 
 
 async def record_refund(
@@ -175,7 +176,7 @@ async def record_refund(
         )
     except LedgerConflict:
         raise IdempotencyConflict(
-            "this refund id was used for another refund", ("input", "refundId")
+            "this refund id was used for another refund", ("refund_id",)
         ) from None
     except (DuplicateKeyError, PartnerRefused):
         # A refund that moved no points has no entry to find it by: its own record answers.
@@ -266,7 +267,5 @@ async def _first_refund(mongo: Mongo, refund_key: str, digest: str) -> RefundRes
     document = await mongo["refunds"].find_one({"_id": refund_key})
     assert document is not None, "a refund's entry always has its refund"
     if document["request_hash"] != digest:
-        raise IdempotencyConflict(
-            "this refund id was used for another refund", ("input", "refundId")
-        )
+        raise IdempotencyConflict("this refund id was used for another refund", ("refund_id",))
     return RefundResult.from_document(document)

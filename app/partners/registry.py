@@ -22,6 +22,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from app.audit import record_audit
+from app.bounds import MAX_KEY_LENGTH
 from app.clock import Clock
 from app.db import Document, Mongo
 from app.ledger import instant
@@ -29,7 +30,6 @@ from app.partners.errors import IdempotencyConflict, InvalidPartnerInput, Partne
 
 PARTNER_SCOPES = frozenset({"points:earn", "points:redeem", "points:read", "activities:write"})
 NAME_MAX = 120
-KEY_MAX = 128
 _ID = re.compile(r"^pt_[0-9a-f]{20}$")
 
 
@@ -60,12 +60,12 @@ class Partner:
 def check_registration(name: str, scopes: list[str]) -> tuple[str, tuple[str, ...]]:
     cleaned = " ".join(name.split())
     if not cleaned or len(cleaned) > NAME_MAX:
-        raise InvalidPartnerInput(f"a name has 1 to {NAME_MAX} characters", ("input", "name"))
+        raise InvalidPartnerInput(f"a name has 1 to {NAME_MAX} characters", ("name",))
     unknown = sorted(set(scopes) - PARTNER_SCOPES)
     if unknown or not scopes:
         raise InvalidPartnerInput(
             f"scopes are some of {', '.join(sorted(PARTNER_SCOPES))}; unknown: {unknown}",
-            ("input", "scopes"),
+            ("scopes",),
         )
     return cleaned, tuple(sorted(set(scopes)))
 
@@ -83,9 +83,9 @@ async def register_partner(
     key, a replay returns the first partner (another request under the same key is
     IdempotencyConflict)."""
     name, granted = check_registration(name, scopes)
-    if idempotency_key is not None and not 0 < len(idempotency_key) <= KEY_MAX:
+    if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_KEY_LENGTH:
         raise InvalidPartnerInput(
-            f"the idempotency key has 1 to {KEY_MAX} characters", ("input", "idempotencyKey")
+            f"the idempotency key has 1 to {MAX_KEY_LENGTH} characters", ("idempotency_key",)
         )
     digest = hashlib.sha256(f"{name}\n{' '.join(granted)}".encode()).hexdigest()
     now = clock.now()
@@ -117,7 +117,7 @@ async def register_partner(
             raise
         if first["request_hash"] != digest:
             raise IdempotencyConflict(
-                "this idempotency key registered another partner", ("input", "idempotencyKey")
+                "this idempotency key registered another partner", ("idempotency_key",)
             ) from None
         return Partner.from_document(first)
     return Partner.from_document(document)

@@ -13,13 +13,13 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from app.audit import record_audit
+from app.bounds import MAX_KEY_LENGTH
 from app.clock import Clock
 from app.db import Mongo
 from app.ledger import Balance, Entry, LedgerUnit, run_in_ledger
 from app.members.service import get_member
 
 MAX_REASON = 500
-MAX_KEY = 128
 MAX_EXTENSION = timedelta(days=36_525)
 
 
@@ -29,6 +29,10 @@ class InvalidCorrection(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+class InvalidKey(InvalidCorrection):
+    """The idempotency key is empty or too long."""
 
 
 def check_reason(reason: str) -> str:
@@ -48,9 +52,9 @@ def check_until(until: datetime, now: datetime) -> datetime:
 
 
 def check_key(key: str) -> str:
-    if not key.strip() or len(key) > MAX_KEY:
-        raise InvalidCorrection(
-            "idempotencyKey", f"an idempotency key of 1 to {MAX_KEY} characters"
+    if not key.strip() or len(key) > MAX_KEY_LENGTH:
+        raise InvalidKey(
+            "idempotency_key", f"an idempotency key of 1 to {MAX_KEY_LENGTH} characters"
         )
     return key
 

@@ -39,7 +39,7 @@ class MemberFilter:
         if (self.dormant_days is None) == (self.tier is None):
             raise InvalidFilter("filter", "give exactly one of dormantDays and tier")
         if self.dormant_days is not None and not 0 < self.dormant_days <= MAX_DORMANT_DAYS:
-            raise InvalidFilter("dormantDays", f"dormant days must be 1 to {MAX_DORMANT_DAYS}")
+            raise InvalidFilter("dormant_days", f"dormant days must be 1 to {MAX_DORMANT_DAYS}")
         if self.tier is not None and not 0 < len(self.tier) <= MAX_TIER:
             raise InvalidFilter("tier", f"a tier code of 1 to {MAX_TIER} characters")
 

@@ -26,6 +26,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from app.audit import record_audit
+from app.bounds import MAX_KEY_LENGTH, KeyOutOfBounds
 from app.clock import Clock
 from app.db import Document, Mongo
 from app.program.diff import Change, config_of, diff_programs
@@ -47,6 +48,22 @@ class ProgramVersionNotFound(Exception):
     def __init__(self, version: int) -> None:
         super().__init__(f"no program version {version}")
         self.version = version
+
+
+class NoteTooLong(Exception):
+    """A change's note is longer than MAX_NOTE_LENGTH."""
+
+
+MAX_NOTE_LENGTH = 500
+
+
+def check_change(idempotency_key: str, note: str | None) -> None:
+    """A change's own request, before its configuration is read: KeyOutOfBounds, NoteTooLong."""
+    if not idempotency_key.strip() or len(idempotency_key) > MAX_KEY_LENGTH:
+        message = f"the idempotency key must have 1 to {MAX_KEY_LENGTH} characters"
+        raise KeyOutOfBounds(message)
+    if note is not None and len(note) > MAX_NOTE_LENGTH:
+        raise NoteTooLong(f"String should have at most {MAX_NOTE_LENGTH} characters")
 
 
 class ProgramRequestConflict(Exception):

@@ -66,7 +66,7 @@ async def _group(mongo: Mongo, match: Document, overdue: dict[str, int]) -> Grou
 async def member_activity(mongo: Mongo, clock: Clock, dormant_days: int) -> MemberActivity:
     """As of now: points past their expiry that the job has not yet taken are not counted."""
     if not 1 <= dormant_days <= MAX_DORMANT_DAYS:
-        raise ReportInvalid("dormantDays", f"dormantDays must be 1 to {MAX_DORMANT_DAYS}")
+        raise ReportInvalid("dormant_days", f"dormantDays must be 1 to {MAX_DORMANT_DAYS}")
     now = clock.now()
     cutoff = now - timedelta(days=dormant_days)
     overdue = await overdue_by_member(mongo, now)

@@ -80,20 +80,20 @@ def local_midnight(day: date, zone: ZoneInfo) -> datetime:
 def end_of_day(day: date, zone: ZoneInfo) -> datetime:
     """The instant a local day ends (the next one's midnight): "as of a date" excludes it."""
     if not EARLIEST <= day <= LATEST:
-        raise ReportInvalid("asOf", f"dates run from {EARLIEST} to {LATEST}")
+        raise ReportInvalid("as_of", f"dates run from {EARLIEST} to {LATEST}")
     return local_midnight(day + timedelta(days=1), zone)
 
 
 def just_after(at: datetime) -> datetime:
     """The first instant after `at` that BSON can tell from it: "as of T" includes T."""
     if at.tzinfo is None:
-        raise ReportInvalid("asOf", "an instant needs a UTC offset")
+        raise ReportInvalid("as_of", "an instant needs a UTC offset")
     try:
         at = at.astimezone(UTC)
     except OverflowError:  # 9999-12-31T23:59-14:00 is in the year 10000 in UTC
         at = datetime.max.replace(tzinfo=UTC)
     if not local_midnight(EARLIEST, UTC_ZONE) <= at < local_midnight(LATEST, UTC_ZONE):
-        raise ReportInvalid("asOf", f"instants run from {EARLIEST} to {LATEST}")
+        raise ReportInvalid("as_of", f"instants run from {EARLIEST} to {LATEST}")
     return at.replace(microsecond=at.microsecond // 1000 * 1000) + timedelta(milliseconds=1)
 
 

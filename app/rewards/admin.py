@@ -27,62 +27,29 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from app.audit import record_audit
-from app.bounds import MAX_STOCK
+from app.bounds import MAX_KEY_LENGTH_WIDE, MAX_STOCK
 from app.clock import Clock
 from app.db import Document, Mongo
 from app.ledger import Entry, IdempotencyConflict, LedgerUnit, PointsLimitExceeded, run_in_ledger
+from app.rewards.errors import (
+    CatalogRefused,
+    CouponUsed,
+    DuplicateCodes,
+    KeyReused,
+    Missing,
+    PointsLimit,
+    RewardMissing,
+    StockTooLow,
+)
 from app.rewards.models import Redemption, RedemptionStatus, Reward, RewardKind
 from app.rewards.redemption import new_coupon_code
 
-KEY_MAX = 200
 REASON_MAX = 500
 MAX_BATCH = 10_000
 CODE_MAX = 64
 TEXT_MAX = {"description": 2000, "category": 64}  # the name's 120 is the model's own
 EDITABLE = ("name", "description", "category", "points_price", "per_member_limit", "min_tier",
             "active_from", "active_until", "coupon_validity_days")  # fmt: skip
-
-
-class CatalogRefused(Exception):
-    """An expected refusal; nothing changed. `code` is the API's UserErrorCode, `field` the input."""
-
-    code = "INVALID_INPUT"
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-class RewardMissing(CatalogRefused):
-    code = "NOT_FOUND"
-
-
-class Missing(CatalogRefused):
-    """A redemption, coupon code or partner named in the input does not exist (for the caller)."""
-
-    code = "NOT_FOUND"
-
-
-class StockTooLow(CatalogRefused):
-    code = "OUT_OF_STOCK"
-
-
-class DuplicateCodes(CatalogRefused):
-    code = "DUPLICATE_CODES"
-
-
-class CouponUsed(CatalogRefused):
-    code = "COUPON_USED"
-
-
-class PointsLimit(CatalogRefused):
-    """The points given back would take the member's account past its bound (app.bounds)."""
-
-    code = "POINTS_LIMIT"
-
-
-class KeyReused(CatalogRefused):
-    code = "IDEMPOTENCY_CONFLICT"
 
 
 @dataclass(frozen=True)
@@ -112,21 +79,18 @@ def _validated(document: Document) -> Reward:
         first = exc.errors()[0]
         raise CatalogRefused(first["msg"], str(first["loc"][0]) if first["loc"] else None) from None
     if reward.active_from and reward.active_until and reward.active_from >= reward.active_until:
-        raise CatalogRefused("the window ends before it starts", "activeUntil")
+        raise CatalogRefused("the window ends before it starts", "active_until")
     for name, limit in TEXT_MAX.items():
         if len(getattr(reward, name) or "") > limit:
-            raise CatalogRefused(f"at most {limit} characters", _camel(name))
+            raise CatalogRefused(f"at most {limit} characters", name)
     return reward
 
 
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
 def _key(key: str) -> str:
-    if not 0 < len(key) <= KEY_MAX:
-        raise CatalogRefused(f"the idempotency key has 1 to {KEY_MAX} characters", "idempotencyKey")
+    if not 0 < len(key) <= MAX_KEY_LENGTH_WIDE:
+        raise CatalogRefused(
+            f"the idempotency key has 1 to {MAX_KEY_LENGTH_WIDE} characters", "idempotency_key"
+        )
     return key
 
 
@@ -138,7 +102,7 @@ async def create_reward(
     if fields.partner_id is not None:
         partner = await mongo["partners"].find_one({"_id": fields.partner_id, "status": "active"})
         if partner is None:
-            raise Missing("no such active partner", "partnerId")
+            raise Missing("no such active partner", "partner_id")
         document["partner_name"] = partner["name"]
     reward = _validated(document)
     stored = {**reward.model_dump(by_alias=True, mode="python"), "admin_key": _key(idempotency_key),
@@ -156,7 +120,7 @@ async def create_reward(
         first = await mongo["rewards"].find_one({"admin_key": idempotency_key})
         if first is None or first.get("admin_fingerprint") != stored["admin_fingerprint"]:
             raise KeyReused(
-                "this idempotency key created another reward", "idempotencyKey"
+                "this idempotency key created another reward", "idempotency_key"
             ) from None
         return Reward.model_validate(first)
 
@@ -177,7 +141,7 @@ async def update_reward(
     async def work(session: AsyncClientSession) -> Reward:
         current = await mongo["rewards"].find_one({"_id": reward_id}, session=session)
         if current is None:
-            raise RewardMissing("no such reward", "rewardId")
+            raise RewardMissing("no such reward", "reward_id")
         reward = _validated({**current, **changes})
         before = {k: current.get(k) for k in changes if current.get(k) != changes[k]}
         if before:
@@ -208,7 +172,7 @@ async def move_stock(
         prior = await mongo["catalog_requests"].find_one({"_id": move["_id"]}, session=session)
         if prior is not None:
             if prior["fingerprint"] != move["fingerprint"]:
-                raise KeyReused("this idempotency key moved other stock", "idempotencyKey")
+                raise KeyReused("this idempotency key moved other stock", "idempotency_key")
             return await _reward(mongo, reward_id, session)
         return await _move(mongo, clock, session, move, reason, actor)
 
@@ -241,7 +205,7 @@ async def _move(
 async def _reward(mongo: Mongo, reward_id: str, session: AsyncClientSession) -> Reward:
     found = await mongo["rewards"].find_one({"_id": reward_id}, session=session)
     if found is None:
-        raise RewardMissing("no such reward", "rewardId")
+        raise RewardMissing("no such reward", "reward_id")
     return Reward.model_validate(found)
 
 
@@ -259,11 +223,11 @@ async def add_coupon_batch(
         prior = await mongo["catalog_requests"].find_one({"_id": batch_id}, session=session)
         if prior is not None:
             if prior["fingerprint"] != fingerprint:
-                raise KeyReused("this idempotency key added another batch", "idempotencyKey")
+                raise KeyReused("this idempotency key added another batch", "idempotency_key")
             return await _reward(mongo, reward_id, session), int(prior["count"])
         reward = await _reward(mongo, reward_id, session)
         if not reward.kind.coded:
-            raise CatalogRefused("codes are for coupons and partner vouchers", "rewardId")
+            raise CatalogRefused("codes are for coupons and partner vouchers", "reward_id")
         now = clock.now()
         documents = [{"_id": code, "reward_id": reward_id, "batch_id": batch_id, "status": "free",
                       "created_at": now} for code in batch]  # fmt: skip
@@ -331,20 +295,20 @@ async def cancel_redemption(
     async def work(unit: LedgerUnit) -> Redemption:
         found = await mongo["redemptions"].find_one({"_id": redemption_id}, session=unit.session)
         if found is None:
-            raise Missing("no such redemption", "redemptionId")
+            raise Missing("no such redemption", "redemption_id")
         redemption = Redemption.model_validate(found)
         if redemption.status is RedemptionStatus.CANCELLED:
             return redemption
         if found.get("coupon_used_at") is not None:
             raise CouponUsed(
-                "the coupon was used: the redemption cannot be cancelled", "redemptionId"
+                "the coupon was used: the redemption cannot be cancelled", "redemption_id"
             )
         assert redemption.entry_id is not None
         try:
             await unit.restore(redemption.entry_id, reason=f"Cancelled: {reason}", actor=actor,
                                reference=redemption_id, extra={"redemption_id": redemption_id})  # fmt: skip
         except PointsLimitExceeded as exc:
-            raise PointsLimit(str(exc), "redemptionId") from None
+            raise PointsLimit(str(exc), "redemption_id") from None
         await _put_back(mongo, unit.session, redemption)
         now = unit.now
         await mongo["redemptions"].update_one({"_id": redemption_id}, {"$set": {
@@ -365,7 +329,7 @@ async def cancel_redemption(
         return await run_in_ledger(mongo, clock, work, idempotency_key=f"cancel:{redemption_id}",
                                    fingerprint="cancel", replay=replay, require_entry=False)  # fmt: skip
     except IdempotencyConflict:  # pragma: no cover - one fingerprint for every cancellation
-        raise KeyReused("cancelled already", "redemptionId") from None
+        raise KeyReused("cancelled already", "redemption_id") from None
 
 
 async def _put_back(mongo: Mongo, session: AsyncClientSession, redemption: Redemption) -> None:

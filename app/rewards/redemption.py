@@ -37,74 +37,23 @@ from app.ledger import (
     PointsLimitExceeded,
     run_in_ledger,
 )
-from app.members.service import get_member
+from app.members.service import MemberSuspended, get_member
 from app.program.service import current_program
 from app.rewards.catalog import is_active
+from app.rewards.errors import (
+    IdempotencyKeyReused,
+    InvalidQuantity,
+    LimitReached,
+    NotEnoughPoints,
+    OutOfStock,
+    RewardNotFound,
+    RewardUnavailable,
+)
 from app.rewards.models import Redemption, Reward
 
 MAX_QUANTITY = 100
 COUPON_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a till
 DEFAULT_COUPON_VALIDITY = timedelta(days=30)
-
-
-class RedemptionRefused(Exception):
-    """An expected refusal; nothing was changed. `code` matches the API's UserErrorCode."""
-
-    code = "INVALID_INPUT"
-    field: tuple[str, ...] | None = None
-
-
-class InvalidQuantity(RedemptionRefused):
-    code = "INVALID_INPUT"
-    field = ("input", "quantity")
-
-
-class RewardNotFound(RedemptionRefused):
-    code = "NOT_FOUND"
-    field = ("input", "rewardId")
-
-
-class RewardUnavailable(RedemptionRefused):
-    code = "REWARD_UNAVAILABLE"
-    field = ("input", "rewardId")
-
-
-class OutOfStock(RedemptionRefused):
-    code = "OUT_OF_STOCK"
-
-    def __init__(self, available: int, requested: int) -> None:
-        super().__init__(f"{requested} requested, {available} left")
-        self.available = available
-        self.requested = requested
-
-
-class MemberSuspended(RedemptionRefused):
-    """The member was suspended or erased: their account spends nothing."""
-
-    code = "MEMBER_SUSPENDED"
-
-
-class LimitReached(RedemptionRefused):
-    code = "LIMIT_REACHED"
-
-    def __init__(self, limit: int, redeemed: int) -> None:
-        super().__init__(f"at most {limit} per member; {redeemed} already redeemed")
-        self.limit = limit
-        self.redeemed = redeemed
-
-
-class NotEnoughPoints(RedemptionRefused):
-    code = "INSUFFICIENT_POINTS"
-
-    def __init__(self, available: int, required: int) -> None:
-        super().__init__(f"{required} points needed, {available} available")
-        self.available = available
-        self.required = required
-
-
-class IdempotencyKeyReused(RedemptionRefused):
-    code = "IDEMPOTENCY_CONFLICT"
-    field = ("input", "idempotencyKey")
 
 
 def request_hash(reward_id: str, quantity: int) -> str:

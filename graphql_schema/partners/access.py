@@ -2,34 +2,22 @@
 
 A partner field needs a partner token with the scope (IsPartner) whose partner is registered and
 active, and granted that scope by the registry too (app.partners.registry.granted, on the registry
-document read once per request: Context.partner): else FORBIDDEN. Refusals of mutations become userErrors with their code and field; of queries (no
-payload to carry them), top-level errors with the same code.
+document read once per request: Context.partner): else FORBIDDEN. Refusals go through
+graphql_schema.refusals like every field's, told where the partner API names the member.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from strawberry.permission import BasePermission
 
 from app.auth.principals import PrincipalKind
-from app.ledger import AccountFrozen, PointsLimitExceeded
-from app.members.service import MemberNotFound as ProfileMissing
-from app.partners import (
-    NotEnoughPoints,
-    OffsetNotOffered,
-    PartnerInactive,
-    PartnerRefused,
-    granted,
-)
-from app.program.service import ProgramNotConfigured
+from app.partners import PartnerInactive, granted
 from graphql_schema.context import Info
-from graphql_schema.errors import ClientError, Forbidden, NotConfigured
+from graphql_schema.errors import Forbidden
 from graphql_schema.permissions import require_kind, require_principal
-from graphql_schema.user_errors import InsufficientPointsError, UserError, UserErrorCode, user_error
-
-T = TypeVar("T")
+from graphql_schema.refusals import Where
 
 
 async def partner_id(info: Info, scope: str, *or_scopes: str) -> str:
@@ -85,50 +73,7 @@ async def caller_may_preview(info: Info) -> None:
         await partner_id(info, "points:earn")
 
 
-class Refused(ClientError):
-    """A query's refusal: extensions.code is the refusal's code (NOT_FOUND, MEMBER_SUSPENDED...)."""
-
-    def __init__(self, code: str, message: str, field: list[str] | None) -> None:
-        self.code = "BAD_USER_INPUT" if code == "INVALID_INPUT" else code
-        super().__init__(message, field=field)
-
-
-def user_error_of(exc: PartnerRefused) -> UserError:
-    code = UserErrorCode[exc.code]
-    field = list(exc.field) if exc.field else None
-    if isinstance(exc, NotEnoughPoints):
-        return InsufficientPointsError(
-            code=code, message=str(exc), field=field, available=exc.available, required=exc.required
-        )
-    return user_error(code, str(exc), *(field or ()))
-
-
-async def as_payload(run: Callable[[], Awaitable[T]], failed: Callable[[UserError], T]) -> T:
-    """The mutation's result, or its payload with the refusal as a userError."""
-    try:
-        return await run()
-    except PartnerRefused as exc:
-        return failed(user_error_of(exc))
-    except PointsLimitExceeded as exc:  # the member's account would pass its bound
-        return failed(user_error(UserErrorCode.POINTS_LIMIT, str(exc), "input"))
-    except AccountFrozen:  # suspended after the member was read: the ledger refuses
-        message = "this member is suspended: their points cannot be used"
-        return failed(user_error(UserErrorCode.MEMBER_SUSPENDED, message, "input", "member"))
-    except (ProgramNotConfigured, OffsetNotOffered) as exc:
-        raise NotConfigured(str(exc) or "the program has not been configured yet") from None
-    except ProfileMissing:
-        return failed(user_error(UserErrorCode.NOT_FOUND, "no such member", "input", "member"))
-
-
-async def as_query(run: Callable[[], Awaitable[T]], *, arguments: bool = False) -> T:
-    """Run a partner query; `arguments` when the field takes its arguments directly, not in an
-    `input` object, so an error names `member`, not `input.member`."""
-    try:
-        return await run()
-    except PartnerRefused as exc:
-        field = list(exc.field) if exc.field else None
-        if arguments and field and field[0] == "input":
-            field = field[1:]
-        raise Refused(exc.code, str(exc), field) from None
-    except (ProgramNotConfigured, OffsetNotOffered) as exc:
-        raise NotConfigured(str(exc) or "the program has not been configured yet") from None
+PARTNER = Where(member=("member",), account=(), partner=True)
+PARTNER_ARGUMENTS = Where(under=(), member=("member",), account=(), partner=True)
+"""Where the partner API names the member: `input.member`, or `member` for a query that takes its
+arguments directly; points past the account's bound are the whole input's fault."""

@@ -24,10 +24,9 @@ from graphql_schema.errors import InvalidInput
 from graphql_schema.ids import from_global_id, to_global_id
 from graphql_schema.ledger import LedgerEntry
 from graphql_schema.partners.access import (
+    PARTNER,
+    PARTNER_ARGUMENTS,
     PartnerOrAdmin,
-    Refused,
-    as_payload,
-    as_query,
     caller_may_preview,
     partner_id,
 )
@@ -54,6 +53,7 @@ from graphql_schema.partners.types import (
     refund_asks,
 )
 from graphql_schema.permissions import IsAdmin, IsPartner, require_principal
+from graphql_schema.refusals import Refused, as_payload, as_query
 
 
 def _hold_id(global_id: str) -> str:
@@ -73,7 +73,9 @@ async def resolve_record_purchase(info: Info, input: RecordPurchaseInput) -> Rec
             purchase=PurchaseEarn.of(result.order, result.entry), user_errors=[]
         )
 
-    return await as_payload(run, lambda e: RecordPurchasePayload(purchase=None, user_errors=[e]))
+    return await as_payload(
+        run, lambda e: RecordPurchasePayload(purchase=None, user_errors=e), PARTNER
+    )
 
 
 async def resolve_record_refund(info: Info, input: RecordRefundInput) -> RecordRefundPayload:
@@ -91,7 +93,7 @@ async def resolve_record_refund(info: Info, input: RecordRefundInput) -> RecordR
         )
         return RecordRefundPayload(refund=PartnerRefund.of(result), user_errors=[])
 
-    return await as_payload(run, lambda e: RecordRefundPayload(refund=None, user_errors=[e]))
+    return await as_payload(run, lambda e: RecordRefundPayload(refund=None, user_errors=e), PARTNER)
 
 
 async def resolve_hold_points(info: Info, input: HoldPointsInput) -> HoldPointsPayload:
@@ -111,7 +113,7 @@ async def resolve_hold_points(info: Info, input: HoldPointsInput) -> HoldPointsP
         )
         return HoldPointsPayload(hold=PointsHold.of(hold), user_errors=[])
 
-    return await as_payload(run, lambda e: HoldPointsPayload(hold=None, user_errors=[e]))
+    return await as_payload(run, lambda e: HoldPointsPayload(hold=None, user_errors=e), PARTNER)
 
 
 async def resolve_capture_points(info: Info, input: CapturePointsInput) -> CapturePointsPayload:
@@ -129,7 +131,7 @@ async def resolve_capture_points(info: Info, input: CapturePointsInput) -> Captu
         )
         return CapturePointsPayload(entry=LedgerEntry.from_model(entry), user_errors=[])
 
-    return await as_payload(run, lambda e: CapturePointsPayload(entry=None, user_errors=[e]))
+    return await as_payload(run, lambda e: CapturePointsPayload(entry=None, user_errors=e), PARTNER)
 
 
 async def resolve_release_points(info: Info, hold_id: strawberry.ID) -> HoldPointsPayload:
@@ -140,7 +142,7 @@ async def resolve_release_points(info: Info, hold_id: strawberry.ID) -> HoldPoin
         hold = await release_points(runtime.mongo, runtime.clock, partner, _hold_id(hold_id))
         return HoldPointsPayload(hold=PointsHold.of(hold), user_errors=[])
 
-    return await as_payload(run, lambda e: HoldPointsPayload(hold=None, user_errors=[e]))
+    return await as_payload(run, lambda e: HoldPointsPayload(hold=None, user_errors=e), PARTNER)
 
 
 async def resolve_register_partner(
@@ -159,7 +161,9 @@ async def resolve_register_partner(
         )
         return RegisterPartnerPayload(partner=Partner.of(partner), user_errors=[])
 
-    return await as_payload(run, lambda e: RegisterPartnerPayload(partner=None, user_errors=[e]))
+    return await as_payload(
+        run, lambda e: RegisterPartnerPayload(partner=None, user_errors=e), PARTNER
+    )
 
 
 async def resolve_quote_offset(
@@ -170,7 +174,7 @@ async def resolve_quote_offset(
     return OffsetQuote.of(
         await as_query(
             lambda: quote_offset(runtime.mongo, runtime.clock, member.to_ref(), order_amount),
-            arguments=True,
+            PARTNER_ARGUMENTS,
         )
     )
 
@@ -180,7 +184,7 @@ async def resolve_member_balance(info: Info, member: MemberRefInput) -> MemberBa
     runtime = info.context.runtime
     try:
         member_id, balance = await as_query(
-            lambda: member_balance(runtime.mongo, runtime.clock, member.to_ref()), arguments=True
+            lambda: member_balance(runtime.mongo, runtime.clock, member.to_ref()), PARTNER_ARGUMENTS
         )
     except Refused as exc:
         if (exc.extensions or {}).get("code") == "NOT_FOUND":
@@ -193,7 +197,7 @@ async def resolve_preview_earn(info: Info, input: RecordPurchaseInput) -> EarnPr
     await caller_may_preview(info)
     runtime = info.context.runtime
     member, result = await as_query(
-        lambda: preview_earn(runtime.mongo, runtime.clock, input.to_request())
+        lambda: preview_earn(runtime.mongo, runtime.clock, input.to_request()), PARTNER
     )
     return EarnPreview(
         member_id=strawberry.ID(to_global_id("Member", member.id)),

@@ -422,9 +422,7 @@ def refund_asks(lines: list[RefundLineInput]) -> tuple[RefundAsk, ...]:
         RefundAsk(
             line.line_id,
             line.quantity,
-            None
-            if line.amount is None
-            else parse_money(line.amount, ("input", "lines", str(n), "amount")),
+            None if line.amount is None else parse_money(line.amount, ("lines", str(n), "amount")),
         )
         for n, line in enumerate(lines[:101])
     )

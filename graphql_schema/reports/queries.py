@@ -17,10 +17,9 @@ from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import PermissionExtension
 
 from app import reports
-from app.program.service import ProgramNotConfigured
 from graphql_schema.context import Info
-from graphql_schema.errors import InvalidInput, NotConfigured
 from graphql_schema.permissions import IsAdmin
+from graphql_schema.refusals import as_query
 from graphql_schema.reports.types import (
     BreakageReport,
     EarnByRuleReport,
@@ -49,12 +48,7 @@ def _report(resolver: Any, description: str) -> Any:
 
 
 async def _run(work: Awaitable[T]) -> T:
-    try:
-        return await work
-    except reports.ReportInvalid as exc:
-        raise InvalidInput(exc.message, argument=exc.field) from None
-    except ProgramNotConfigured:
-        raise NotConfigured("the program has not been configured yet") from None
+    return await as_query(lambda: work)
 
 
 async def _liability(

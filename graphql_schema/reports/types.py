@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from enum import Enum
 from typing import Any
 
 import strawberry
@@ -30,11 +29,11 @@ def _decimal(value: Decimal | None) -> str | None:
     return None if value is None else f"{value:f}"
 
 
-@strawberry.enum(description="A report's calendar period, in the program's time zone.")
-class ReportPeriod(Enum):
-    DAY = reports.Period.DAY.value
-    WEEK = reports.Period.WEEK.value  # Monday to Sunday
-    MONTH = reports.Period.MONTH.value
+ReportPeriod = reports.Period
+strawberry.enum(
+    ReportPeriod, name="ReportPeriod",
+    description="A report's calendar period, in the program's time zone.",
+)  # fmt: skip
 
 
 @strawberry.type(description="Points members hold as of an instant, and their value in money.")
@@ -130,7 +129,7 @@ class PointsFlowReport:
     @classmethod
     def of(cls, found: reports.PointsFlow) -> PointsFlowReport:
         rows = [PointsFlowRow.of(row) for row in found.rows]
-        return cls(by=ReportPeriod(found.by.value), rows=rows, report=found)
+        return cls(by=found.by, rows=rows, report=found)
 
     csv: str = csv_field("a header and one row a period")
 

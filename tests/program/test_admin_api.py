@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from app.auth.principals import PrincipalKind
+from app.bounds import MAX_KEY_LENGTH
 from app.seed import DEMO_PROGRAM
-from graphql_schema.admin_program import MAX_KEY_LENGTH
 from tests.api.gql import ask, codes, data, make_member, member_token
 from tests.program.configs import demo_config
 

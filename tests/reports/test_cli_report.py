@@ -65,4 +65,4 @@ async def test_json_lines_without_csv_and_refusals_on_stderr(
                        "--to", "2026-01-01")  # fmt: skip
     assert reversed_.returncode == 2 and "--to" in reversed_.stderr
     naive = report(mongo_url, db_name, tmp_path, "liability", "--as-of", "2026-03-31T12:00:00")
-    assert naive.returncode == 2 and "offset" in naive.stderr
+    assert naive.returncode == 2 and "offset" in naive.stderr and "--as-of:" in naive.stderr
