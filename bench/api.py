@@ -37,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -177,10 +177,13 @@ async def seed_history(settings: Settings, issuer: TokenIssuer, sizes: list[int]
     return tokens
 
 
-def start_server(target: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start_server(
+    target: str, port: int, env: dict[str, str], options: Sequence[str] = ()
+) -> subprocess.Popen[bytes]:
+    """uvicorn serving `target`'s app factory on `port`, with uvicorn's `options` besides."""
     command = [
         sys.executable, "-m", "uvicorn", target, "--factory", "--host", "127.0.0.1",
-        "--port", str(port), "--no-access-log", "--log-level", "warning",
+        "--port", str(port), "--no-access-log", "--log-level", "warning", *options,
     ]  # fmt: skip
     return subprocess.Popen(command, cwd=ROOT, env=env)
 
