@@ -14,9 +14,10 @@ within 2x).
 The balance comparison is the SERVER's CPU time per request, read from /proc/<pid>/stat of each
 uvicorn process before and after each round, rounds of the two paths interleaved: the client's own
 CPU (httpx spends more per request than either server) stays out of it, and any drift of the
-machine falls on both paths alike. Every balance request carries a token minted for it, of the
-next member in turn, as real traffic does (many members, each a token of its own): both servers
-verify each token's signature, where a token sent again would come from the verifier's cache.
+machine falls on both paths alike. Each balance request carries a token of the next member in
+turn, as real traffic does (many members, each a token of its own), from more distinct tokens
+than the verifier caches: both servers verify every token's signature, where one token sent again
+and again would come from the verifier's cache.
 Target: hand-written CPU / GraphQL CPU >= 0.85; the same with one cached token is printed beside
 it. On a machine other work keeps busy every figure grows (shared caches, frequency); compare
 ratios of one run.
@@ -51,7 +52,7 @@ from starlette.routing import Route
 
 from app.auth.keys import load_key_material
 from app.auth.principals import PrincipalKind
-from app.auth.tokens import InvalidToken, TokenIssuer, build_token_services
+from app.auth.tokens import VERIFIED_CACHE_SIZE, InvalidToken, TokenIssuer, build_token_services
 from app.clock import SystemClock
 from app.config import Environment, Settings, load_settings
 from app.db import connect, ensure_indexes
@@ -74,7 +75,7 @@ PAGE = 20  # entries on a history page (HISTORY)
 # the full run, at sizes of a few seconds.
 SMOKE = {
     "seconds": 0.3, "concurrency": 2, "cpu_rounds": 1, "members": 4, "entries": PAGE + 1,
-    "history_sizes": "10,100", "warm_up": 0.1, "calls": 3,
+    "history_sizes": "10,100", "warm_up": 0.1, "calls": 3, "distinct_tokens": 50,
 }  # fmt: skip
 
 
@@ -203,17 +204,20 @@ async def wait_ready(url: str, within: float = 60.0) -> None:
 Call = Callable[[httpx.AsyncClient], Awaitable[bool]]  # one request: whether its answer was right
 
 
-def fresh_tokens(issuer: TokenIssuer, members: list[str]) -> Callable[[], dict[str, str]]:
-    """Headers with a token never sent before, of the next member in turn: as real traffic, where
-    each request is some member's, every request pays the token's verification (a token sent
-    again would be answered from the verifier's cache)."""
+def fresh_tokens(
+    issuer: TokenIssuer, members: list[str], count: int
+) -> Callable[[], dict[str, str]]:
+    """Headers with a token of the next member in turn, from `count` distinct tokens minted up
+    front (minting while measuring would slow the client, and so the servers' batching): as real
+    traffic, where each request is some member's, every request pays the token's verification.
+    Sent in a cycle longer than the verifier's cache (VERIFIED_CACHE_SIZE), a token has always
+    left the cache, least recently used first, before it comes round again."""
     rotation = itertools.cycle(members)
-
-    def headers() -> dict[str, str]:
-        token = issuer.mint(PrincipalKind.MEMBER, next(rotation), ttl=timedelta(hours=1))
-        return {"authorization": f"Bearer {token}"}
-
-    return headers
+    tokens = [
+        issuer.mint(PrincipalKind.MEMBER, next(rotation), ttl=timedelta(hours=1))
+        for _ in range(count)
+    ]
+    return itertools.cycle([{"authorization": f"Bearer {token}"} for token in tokens]).__next__
 
 
 def balance_calls(api: str, base: str, headers: Callable[[], dict[str, str]]) -> tuple[Call, Call]:
@@ -476,7 +480,8 @@ async def main(args: argparse.Namespace) -> None:
             await wait_ready(f"http://127.0.0.1:{api_port}/healthz")
             await wait_ready(base)
 
-            calls = operations(api, base, tokens, fresh_tokens(issuer, members))
+            fresh = fresh_tokens(issuer, members, args.distinct_tokens)
+            calls = operations(api, base, tokens, fresh)
             await throughput(
                 calls, seconds=args.seconds, concurrency=args.concurrency, warm_up=args.warm_up
             )
@@ -508,6 +513,12 @@ if __name__ == "__main__":
     )
     parser.add_argument("--warm-up", type=float, default=1.0, help="seconds before each measure")
     parser.add_argument("--calls", type=int, default=20, help="calls counted per operation")
+    parser.add_argument(
+        "--distinct-tokens",
+        type=int,
+        default=VERIFIED_CACHE_SIZE + 2000,
+        help="tokens the balance requests take in turn (more than the verifier caches)",
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds (CI)")
     arguments = parser.parse_args()
     if arguments.smoke:

@@ -47,7 +47,7 @@ from app.embedded import EmbeddedMongo, free_port
 from app.notifications.warnings import issue_expiry_warnings
 from app.program.service import save_program
 from app.seed import DEMO_PROGRAM
-from bench.api import start_server, wait_ready
+from bench.api import cpu_seconds, start_server, wait_ready
 
 SUBSCRIBE = "subscription { expiryWarnings { points expiresAt daysLeft } }"
 # What `--smoke` runs, on a database that skips the sync on commit: every step and figure of the
@@ -264,10 +264,11 @@ async def main(count: int, settle: float, smoke: bool) -> None:
             rss_after = rss_kib(api.pid)
             cursors = await open_cursors(mongo) - cursors_before
 
-            issued_at = time.time()
+            issued_at, cpu_before = time.time(), cpu_seconds(api.pid)
             issued = await issue_expiry_warnings(mongo, SystemClock())
             issuing = time.time() - issued_at
             arrived = await answer(pipe, DELIVERY_SECONDS + 10)
+            fan_out_cpu = cpu_seconds(api.pid) - cpu_before
             created = {
                 d["member_id"]: d["created_at"].timestamp()
                 async for d in mongo["notifications"].find({}, {"member_id": 1, "created_at": 1})
@@ -277,6 +278,8 @@ async def main(count: int, settle: float, smoke: bool) -> None:
             print(f"subscriptions: {count} opened in {opened:.1f} s on one API process "
                   f"(load average {os.getloadavg()[0]:.1f})")  # fmt: skip
             print(f"warnings issued: {issued} in {issuing:.2f} s (all delivered)")
+            print(f"API CPU per delivered warning: {fan_out_cpu / count * 1e6:.0f} us "
+                  "(from /proc, its change stream to its sockets)")  # fmt: skip
             print(
                 f"delivery latency: p50 {statistics.median(latencies):.0f} ms, "
                 f"p99 {percentile(latencies, 0.99):.0f} ms, max {max(latencies):.0f} ms "
