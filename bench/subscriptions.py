@@ -274,10 +274,13 @@ async def main(count: int, settle: float, smoke: bool) -> None:
                 async for d in mongo["notifications"].find({}, {"member_id": 1, "created_at": 1})
             }
             latencies = [(arrival - created[f"m_{i}"]) * 1000 for i, arrival in enumerate(arrived)]
-            assert issued == len(created) == count, (issued, len(created), count)
+            # One warning for each member; `issued` can count fewer when a batch's insert is
+            # retried after it landed (its documents then count as duplicates).
+            assert len(created) == count, (issued, len(created), count)
             print(f"subscriptions: {count} opened in {opened:.1f} s on one API process "
                   f"(load average {os.getloadavg()[0]:.1f})")  # fmt: skip
-            print(f"warnings issued: {issued} in {issuing:.2f} s (all delivered)")
+            print(f"warnings issued: {len(created)} in {issuing:.2f} s (all delivered; "
+                  f"issue_expiry_warnings counted {issued})")  # fmt: skip
             print(f"API CPU per delivered warning: {fan_out_cpu / count * 1e6:.0f} us "
                   "(from /proc, its change stream to its sockets)")  # fmt: skip
             print(
