@@ -38,6 +38,9 @@ class ExpiringConnection(BaseGraphQLTransportWSHandler[Context, Any]):
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         await super().handle_connection_init(message)
+        # Strawberry cancels its wait for connection_init here but keeps the task for the
+        # socket's life (about 1 KiB each); the loop holds it until its cancellation has run.
+        self.connection_init_timeout_task = None
         principal = self.context.principal
         if self.connection_acknowledged and principal is not None and self.expiry_timer is None:
             if principal.kind is PrincipalKind.MEMBER:
