@@ -113,7 +113,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.http_protocol import DeadlineProtocol
-    from app.main import MAX_FRAME_BYTES
+    from app.main import MAX_FRAME_BYTES, WS_PER_MESSAGE_DEFLATE
 
     host = args.host or settings.host
     port = args.port or settings.port
@@ -163,6 +163,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             lifespan="on",
             ws="websockets-sansio",
             ws_max_size=MAX_FRAME_BYTES,
+            ws_per_message_deflate=WS_PER_MESSAGE_DEFLATE,
             # The app decides which X-Forwarded-For to believe (JIFEN_TRUSTED_PROXIES, see
             # app/proxies.py); uvicorn's own handling trusts any local peer.
             proxy_headers=False,

@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 # The server's WebSocket frame limit (uvicorn's ws_max_size under `jifen serve`): no frame may be
 # bigger than an HTTP body may be. The GraphQL view checks it again under any other server.
 MAX_FRAME_BYTES = MAX_BODY_BYTES
+# Whether `jifen serve` compresses WebSocket messages when a client offers it (browsers and the
+# `websockets` client do). It does not: a subscription's messages are a few hundred bytes, and each
+# socket's zlib streams held 50 KiB of the API's memory, half of what a live subscriber cost.
+WS_PER_MESSAGE_DEFLATE = False
 
 # Static browser files (plain ES modules, no build step): the member page and vendored libraries.
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"

@@ -30,45 +30,58 @@ ACCESS_REVOKED_CLOSE = 4403
 
 
 class ExpiringConnection(BaseGraphQLTransportWSHandler[Context, Any]):
-    expiry_timer: asyncio.Task[None] | None = None
+    # A timer handle, not a task waiting on an event: a process holds one per live socket, and a
+    # task with its coroutine, timeout and event cost ten times the memory of a handle.
+    expiry_timer: asyncio.TimerHandle | None = None
     stop_listening: Callable[[], None] | None = None
+    closing: asyncio.Task[None] | None = None
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         await super().handle_connection_init(message)
+        # Strawberry cancels its wait for connection_init here but keeps the task for the
+        # socket's life (about 1 KiB each); the loop holds it until its cancellation has run.
+        self.connection_init_timeout_task = None
         principal = self.context.principal
         if self.connection_acknowledged and principal is not None and self.expiry_timer is None:
-            revoked = asyncio.Event()
             if principal.kind is PrincipalKind.MEMBER:
                 self.stop_listening = self.context.runtime.hub.listen(
-                    lambda document: _revoke_on(document, revoked), principal.subject
+                    self._close_on_revocation, principal.subject
                 )
             now = self.context.runtime.clock.now()
-            self.expiry_timer = asyncio.create_task(
-                self._close_at_expiry((principal.expires_at - now).total_seconds(), revoked)
+            self.expiry_timer = asyncio.get_running_loop().call_later(
+                max(0.0, (principal.expires_at - now).total_seconds()),
+                self._close,
+                TOKEN_EXPIRED,
+                "token expired",
             )
 
-    async def _close_at_expiry(self, seconds: float, revoked: asyncio.Event) -> None:
-        try:
-            async with asyncio.timeout(max(0.0, seconds)):
-                await revoked.wait()
-            code, reason = ACCESS_REVOKED_CLOSE, "access revoked"
-        except TimeoutError:
-            code, reason = TOKEN_EXPIRED, "token expired"
+    def _close_on_revocation(self, document: dict[str, Any]) -> None:
+        if document.get("kind") == ACCESS_REVOKED:
+            self._close(ACCESS_REVOKED_CLOSE, "access revoked")
+
+    def _close(self, code: int, reason: str) -> None:
+        """Close the socket with `code`, once: the first of expiry and revocation wins."""
+        self._stop_watching()
+        if self.closing is None:
+            self.closing = asyncio.create_task(self._close_socket(code, reason))
+
+    async def _close_socket(self, code: int, reason: str) -> None:
         with contextlib.suppress(RuntimeError, OSError):
             await self.websocket.close(code=code, reason=reason)
 
-    async def shutdown(self) -> None:
+    def _stop_watching(self) -> None:
         stop, self.stop_listening = self.stop_listening, None
         if stop is not None:
             stop()
         timer, self.expiry_timer = self.expiry_timer, None
-        if timer is not None and timer is not asyncio.current_task():
+        if timer is not None:
             timer.cancel()
+
+    async def shutdown(self) -> None:
+        self._stop_watching()
+        closing = self.closing
+        if closing is not None and closing is not asyncio.current_task():
+            closing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await timer
+                await closing
         await super().shutdown()
-
-
-def _revoke_on(document: dict[str, Any], revoked: asyncio.Event) -> None:
-    if document.get("kind") == ACCESS_REVOKED:
-        revoked.set()

@@ -26,40 +26,60 @@ class SubscriberOverflow(Exception):
 
 
 class Subscription:
-    """What one subscriber receives: the notifications of one member, in order."""
+    """What one subscriber receives: the notifications of one member, in order.
+
+    It waits on a future made only while it waits, over a plain list: an asyncio.Queue holds three
+    deques of some 600 bytes each, and a process holds one subscription per live subscriber.
+    """
+
+    __slots__ = ("_ended", "_pending", "_waiter", "capacity", "hub", "member_id", "overflowed")
 
     def __init__(self, hub: NotificationHub, member_id: str, capacity: int) -> None:
         self.hub = hub
         self.member_id = member_id
-        self.queue: asyncio.Queue[Document | None] = asyncio.Queue(capacity)
+        self.capacity = capacity
         self.overflowed = False
+        self._pending: list[Document] = []
+        self._ended = False
+        self._waiter: asyncio.Future[None] | None = None
 
     def deliver(self, document: Document) -> None:
-        try:
-            self.queue.put_nowait(document)
-        except asyncio.QueueFull:
+        if self._ended:
+            return
+        if len(self._pending) < self.capacity:
+            self._pending.append(document)
+        else:  # the subscriber reads what it has, then SubscriberOverflow
             self.overflowed = True
             self.hub.unsubscribe(self)
-            with contextlib.suppress(asyncio.QueueEmpty):
-                self.queue.get_nowait()
-            self.queue.put_nowait(None)
+            self._ended = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     async def __aiter__(self) -> AsyncIterator[Document]:
         try:
             while True:
-                document = await self.queue.get()
-                if document is None:
+                if self._pending:
+                    yield self._pending.pop(0)
+                    continue
+                if self._ended:
                     if self.overflowed:
                         raise SubscriberOverflow(self.member_id)
                     return
-                yield document
+                self._waiter = asyncio.get_running_loop().create_future()
+                try:
+                    await self._waiter
+                finally:
+                    self._waiter = None
         finally:
             self.hub.unsubscribe(self)
 
     def close(self) -> None:
         self.hub.unsubscribe(self)
-        with contextlib.suppress(asyncio.QueueFull):
-            self.queue.put_nowait(None)
+        self._ended = True
+        self._wake()
 
 
 class NotificationHub:
