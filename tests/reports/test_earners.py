@@ -1,0 +1,58 @@
+"""Top earners of a period equal the raw EARN entries grouped by member; once counted with the
+rollup they are kept, and counted again when an earn joins the period (a late posting)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, timedelta
+
+from app.clock import FrozenClock
+from app.db import Mongo
+from app.program.service import current_program
+from app.reports import TopEarners, roll_up_ledger, top_earners
+from app.reports.periods import local_midnight
+from tests.reports.ledger_story import build_story
+
+MARCH = (date(2026, 3, 1), date(2026, 3, 31))
+
+
+async def recount(mongo: Mongo, first: date, last: date) -> list[tuple[str, int, int]]:
+    """(member, points, earns) of the period's EARN entries, most points first, then by id."""
+    zone = (await current_program(mongo)).zone
+    start, end = local_midnight(first, zone), local_midnight(last + timedelta(days=1), zone)
+    points: Counter[str] = Counter()
+    earns: Counter[str] = Counter()
+    async for entry in mongo["ledger"].find({"kind": "EARN"}):
+        if start <= entry["occurred_at"] < end:
+            points[entry["member_id"]] += entry["points"]
+            earns[entry["member_id"]] += 1
+    return sorted(((m, points[m], earns[m]) for m in points), key=lambda r: (-r[1], r[0]))
+
+
+def rows(report: TopEarners) -> list[tuple[str, int, int]]:
+    return [(row.member_id, row.points, row.earns) for row in report.rows]
+
+
+async def test_top_earners_are_kept_until_an_earn_joins_their_period(
+    mongo: Mongo, clock: FrozenClock
+) -> None:
+    await build_story(mongo, clock, until=date(2026, 5, 10))
+    clock.set(clock.now() + timedelta(days=2))
+    before = rows(await top_earners(mongo, *MARCH, 5))  # no rollup yet: from the entries
+    assert before == (await recount(mongo, *MARCH))[:5] and before
+    assert await mongo["ledger_earners"].count_documents({}) == 0
+
+    assert await roll_up_ledger(mongo, clock) > 0
+    assert rows(await top_earners(mongo, *MARCH, 5)) == before
+    [kept] = await mongo["ledger_earners"].find().to_list(None)
+    await mongo["ledger_earners"].update_one({"_id": kept["_id"]}, {"$set": {"rows": []}})
+    assert rows(await top_earners(mongo, *MARCH, 5)) == []  # what was kept is what is read
+
+    await build_story(mongo, clock)  # the rest: an earn of 3 March posted on 18 May
+    clock.set(clock.now() + timedelta(days=3))
+    after = rows(await top_earners(mongo, *MARCH, 5))  # the late earn is in the rollup's tail
+    assert after == (await recount(mongo, *MARCH))[:5]
+    assert ("e", 700, 1) in after and after != before
+    assert await roll_up_ledger(mongo, clock) > 0
+    assert rows(await top_earners(mongo, *MARCH, 5)) == after
+    assert rows(await top_earners(mongo, *MARCH, 1)) == after[:1]
