@@ -70,7 +70,9 @@ async def keep_last_month(mongo: Mongo, clock: Clock) -> None:
     program = await current_program(mongo)
     today = clock.now().astimezone(program.zone).date()
     last = today.replace(day=1) - timedelta(days=1)
-    await earners(mongo, DateRange(last.replace(day=1), last, program.zone), 1)
+    span = DateRange(last.replace(day=1), last, program.zone)
+    if whole_hour_zone(span.zone, span.start, span.end):  # else nothing is kept: not each run
+        await earners(mongo, span, 1)
 
 
 def _document(row: Earner) -> Document:

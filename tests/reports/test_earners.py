@@ -4,10 +4,11 @@ rollup they are kept, and counted again when an earn joins the period (a late po
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from app.clock import FrozenClock
 from app.db import Mongo
+from app.jobs.schedule import rollup
 from app.program.service import current_program
 from app.reports import TopEarners, roll_up_ledger, top_earners
 from app.reports.periods import local_midnight
@@ -56,3 +57,21 @@ async def test_top_earners_are_kept_until_an_earn_joins_their_period(
     assert await roll_up_ledger(mongo, clock) > 0
     assert rows(await top_earners(mongo, *MARCH, 5)) == after
     assert rows(await top_earners(mongo, *MARCH, 1)) == after[:1]
+
+
+async def test_the_rollup_job_keeps_the_last_closed_month_ready(
+    mongo: Mongo, clock: FrozenClock
+) -> None:
+    await build_story(mongo, clock)
+    clock.set(datetime(2026, 6, 2, 9, tzinfo=UTC))
+    for _ in range(20):  # a run rolls up a few slices, then says there is more
+        if not (await rollup(mongo, clock)).more:
+            break
+    else:
+        raise AssertionError("the rollup job did not catch up")
+    [kept] = await mongo["ledger_earners"].find().to_list(None)
+    may = (date(2026, 5, 1), date(2026, 5, 31))
+    zone = (await current_program(mongo)).zone
+    assert kept["_id"].startswith(local_midnight(may[0], zone).isoformat(timespec="milliseconds"))
+    assert [(r["m"], r["points"], r["earns"]) for r in kept["rows"]] == await recount(mongo, *may)
+    assert rows(await top_earners(mongo, *may, 3)) == (await recount(mongo, *may))[:3]

@@ -122,7 +122,7 @@ async def test_a_catch_up_in_small_slices_gives_the_same_figures_as_one_pass(
     entries = await mongo["ledger"].count_documents({})
     assert entries > 6
     first = await roll_up_ledger(mongo, clock, max_slices=1, slice_size=3)
-    assert 0 < first < entries  # one slice: the first hour of entries recorded
+    assert 0 < first < entries  # one slice: the first day of entries recorded
     assert await roll_up_ledger(mongo, clock, slice_size=3) == entries - first
     hours = await mongo["ledger_hours"].find().to_list(None)
     assert sum(hour["count"] for hour in hours) == entries
