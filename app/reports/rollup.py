@@ -49,6 +49,7 @@ from pymongo.errors import DuplicateKeyError
 
 from app.clock import Clock
 from app.db import Document, Mongo
+from app.reports import levels
 from app.reports.moves import MATURITIES, held_sums, window_moves
 
 SETTLE = timedelta(hours=1)
@@ -75,6 +76,17 @@ async def watermarks(
     state = await mongo["meta"].find_one({"_id": STATE_ID}, session=session) or {}
     entries = state.get(ENTRIES)
     return entries, None if entries is None else state.get(MOVES)
+
+
+async def rollup_state(
+    mongo: Mongo, session: AsyncClientSession | None = None
+) -> tuple[datetime | None, datetime | None, bool]:
+    """The watermarks (as `watermarks`) and whether the days and months hold what the hours do
+    (levels.py)."""
+    state = await mongo["meta"].find_one({"_id": STATE_ID}, session=session) or {}
+    entries = state.get(ENTRIES)
+    moves = None if entries is None else state.get(MOVES)
+    return entries, moves, bool(state.get(levels.READY))
 
 
 async def watermark(mongo: Mongo, session: AsyncClientSession | None = None) -> datetime | None:
@@ -107,6 +119,7 @@ async def roll_up_ledger(
     up on a million entries is many bounded steps, not one aggregate no budget allows); then their
     pending and held moves, likewise. The number of entries added. With `max_slices`, each track
     stops after that many (the worker's job runs again)."""
+    await levels.ensure(mongo, STATE_ID)
     total = 0
     for track in (ENTRIES, MOVES):
         slices = 0
@@ -156,6 +169,8 @@ async def _roll_up_slice(
         moved_to = {track: after, SPANS[track]: learnt // ONE_MS}
         if before is None and start is not None:
             moved_to[FIRST] = start
+        if track == ENTRIES and before is None:  # a new rollup: its days and months from now on
+            moved_to[levels.READY] = True
         if not await _move_watermark(mongo, session, track, before, moved_to):
             return None
         if updates:
@@ -164,6 +179,7 @@ async def _roll_up_slice(
                 ordered=False,
                 session=session,
             )
+            await levels.add(mongo, session, updates)
         if ends:
             await mongo[MATURITIES].bulk_write(
                 [UpdateOne({"_id": at}, {"$inc": {"pending": n}}, upsert=True) for at, n in ends],
