@@ -7,7 +7,7 @@ synced on commit: seeding is not what is measured). The entries are copies of do
 ledger itself wrote (an earn with its breakdown, a spend, an expiry, an adjustment, a refund,
 a 清零), each with its own id, member, number, key, points and dates, spread over `--days` days
 and inserted with insert_many; the accounts likewise. Then it prints, with the database commands
-each took:
+each took (and the database process's CPU seconds):
 
 - the hourly rollup built once (what the worker does as entries arrive);
 - the liability as of a past date and as of now, and the issuance report of a month by day and
@@ -61,6 +61,7 @@ from app.reports import (
     top_earners,
 )
 from app.reports.rollup import SETTLE
+from bench.api import cpu_seconds
 from bench.ledger import Commands
 
 PROGRAM = Program(
@@ -151,19 +152,29 @@ async def seed(mongo: Mongo, args: argparse.Namespace, entries: int, now: dateti
 
 
 class Timings(dict[str, float]):
-    """Each figure's seconds, in the order measured."""
+    """Each figure's seconds, in the order measured; `cpu`: the database process's CPU seconds
+    (from /proc: what the work cost, whatever else the machine runs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cpu: dict[str, float] = {}
+
+
+DB_PID: list[int] = []  # the embedded database's process, once started
 
 
 async def timed(
     name: str, listener: Commands, work: Callable[[], Awaitable[Any]], times: Timings
 ) -> Any:
     listener.counts.clear()
+    cpu = cpu_seconds(DB_PID[0])
     started = time.perf_counter()
     result = await work()
     took = time.perf_counter() - started
     times[name] = took
+    times.cpu[name] = cpu_seconds(DB_PID[0]) - cpu
     commands = ", ".join(f"{k} {v}" for k, v in sorted(listener.counts.items()))
-    print(f"{name:<52} {took:8.2f} s   ({commands})", flush=True)
+    print(f"{name:<52} {took:8.2f} s {times.cpu[name]:8.2f} s   ({commands})", flush=True)
     return result
 
 
@@ -190,7 +201,7 @@ async def bench(url: str, args: argparse.Namespace, entries: int) -> Timings:
     total = await seed(mongo, args, entries, now, kinds, account)
     clock.set(now)
     past = (now - timedelta(days=90)).date()
-    print(f"\n{'report':<52} {'time':>8}     database commands")
+    print(f"\n{'report':<52} {'time':>8}   {'db cpu':>8}     database commands")
     rolled = await timed(ROLLUP, listener, lambda: roll_up_ledger(mongo, clock), times)
     print(
         f"  {rolled:,} entries rolled up into {await mongo['ledger_hours'].count_documents({}):,} hours"
@@ -215,19 +226,23 @@ async def bench(url: str, args: argparse.Namespace, entries: int) -> Timings:
 
 
 def compare(sizes: list[int], runs: list[Timings]) -> None:
-    """Every figure at each size, and the largest size's time over the smallest's."""
+    """Every figure at each size, and the largest size's over the smallest's: in time, and in the
+    database's CPU (the fairer figure on a machine other work keeps busy)."""
     factor = sizes[-1] / sizes[0]
     heads = "".join(f"{size:>12,}" for size in sizes)
-    print(f"\n{'figure (seconds) at entries':<52}{heads}   ratio for {factor:g}×")
-    for name in runs[0]:
-        cells = "".join(f"{run.get(name, float('nan')):>12.2f}" for run in runs)
-        ratio = runs[-1].get(name, float("nan")) / max(runs[0][name], 1e-9)
-        print(f"{name:<52}{cells}   {ratio:6.2f}×")
-    ratio = runs[-1][ROLLUP] / max(runs[0][ROLLUP], 1e-9)
-    verdict = "linear" if ratio <= GOAL * factor / 5 else "NOT linear"
-    print(
-        f"\nrollup: {ratio:.2f}× the time for {factor:g}× the entries ({verdict}; goal ≤ {GOAL}× for 5×)"
-    )
+    for title, of in (("seconds", lambda run: run), ("database CPU seconds", lambda run: run.cpu)):
+        print(f"\n{'figure (' + title + ') at entries':<52}{heads}   ratio for {factor:g}×")
+        for name in runs[0]:
+            cells = "".join(f"{of(run).get(name, float('nan')):>12.2f}" for run in runs)
+            ratio = of(runs[-1]).get(name, float("nan")) / max(of(runs[0])[name], 1e-9)
+            print(f"{name:<52}{cells}   {ratio:6.2f}×")
+    for title, ratio in (
+        ("time", runs[-1][ROLLUP] / max(runs[0][ROLLUP], 1e-9)),
+        ("database CPU", runs[-1].cpu[ROLLUP] / max(runs[0].cpu[ROLLUP], 1e-9)),
+    ):
+        verdict = "linear" if ratio <= GOAL * factor / 5 else "NOT linear"
+        print(f"rollup, {title}: {ratio:.2f}× for {factor:g}× the entries ({verdict}; "
+              f"goal ≤ {GOAL}× for 5×)")  # fmt: skip
 
 
 async def liabilities(
@@ -287,6 +302,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         server = EmbeddedMongo(Path(tmp) / "db", sync_on_commit=False)
         url = server.start()
+        assert server.process is not None
+        DB_PID.append(server.process.pid)
         try:
             runs = [asyncio.run(bench(url, args, size)) for size in sizes]
         finally:

@@ -55,7 +55,7 @@ from app.reports.moves import MATURITIES, held_sums, window_moves
 SETTLE = timedelta(hours=1)
 SLICE = 50_000  # entries per step of a catch-up, about
 FIRST_SPAN = timedelta(days=1)  # the window of a track's first slice
-MAX_SPAN = timedelta(days=31)  # how far one slice may reach over a quiet period
+MAX_SPAN = timedelta(days=92)  # how far one slice may reach over a quiet period
 MAX_GROWTH = 8  # how much faster than the last slice's the next one may reach
 STATE_ID = "ledger_hours"  # the watermarks' document in `meta`
 BUCKETS = "ledger_hours"
