@@ -90,6 +90,9 @@ INDEXES: dict[str, list[IndexModel]] = {
     # pending points whose return window closes at an instant, by _id (app/reports/moves.py).
     "ledger_hours": [],
     "ledger_maturities": [],
+    "ledger_days": [],  # the same sums per UTC day and month (app/reports/levels.py)
+    "ledger_months": [],
+    "ledger_earners": [],  # the top earners of a range, by _id (app/reports/earners.py)
     "holds": [
         IndexModel([("member_id", ASCENDING), ("status", ASCENDING)]),
         IndexModel([("status", ASCENDING), ("expires_at", ASCENDING)]),

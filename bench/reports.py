@@ -1,13 +1,13 @@
-"""Reports benchmark: the liability and issuance reports over 100,000 members and 1,000,000 entries.
+"""Reports benchmark: the liability and issuance reports over 100,000 members, at 200,000 and 1,000,000 entries.
 
-    .venv/bin/python bench/reports.py [--members 100000] [--entries 1000000] [--days 365] [--smoke]
+    .venv/bin/python bench/reports.py [--members 100000] [--entries 200000,1000000] [--days 365] [--smoke]
 
 Runs on the embedded database (a SecantusDB process of its own, in a temporary folder, not
 synced on commit: seeding is not what is measured). The entries are copies of documents the
 ledger itself wrote (an earn with its breakdown, a spend, an expiry, an adjustment, a refund,
 a 清零), each with its own id, member, number, key, points and dates, spread over `--days` days
 and inserted with insert_many; the accounts likewise. Then it prints, with the database commands
-each took:
+each took (and the database process's CPU seconds):
 
 - the hourly rollup built once (what the worker does as entries arrive);
 - the liability as of a past date and as of now, and the issuance report of a month by day and
@@ -19,6 +19,10 @@ It checks what it can know: the rollup took every entry, the liability now is th
 sum, the raw entries give the rollup's liabilities, the flows have a row per period, the top
 earners are at most 20 and in order, and the member activity counts every account; a failed check
 ends it with a non-zero status. `--smoke` runs tiny sizes in a few seconds (CI).
+
+Each size is seeded and measured in a database of its own; last, a table gives every figure at
+each size and the ratio of the largest to the smallest: the rollup's build should grow as the
+entries do (≤ 5.5× for 5×), the reports read with it not at all.
 """
 
 from __future__ import annotations
@@ -56,6 +60,8 @@ from app.reports import (
     roll_up_ledger,
     top_earners,
 )
+from app.reports.rollup import SETTLE
+from bench.api import cpu_seconds
 from bench.ledger import Commands
 
 PROGRAM = Program(
@@ -68,7 +74,9 @@ PROGRAM = Program(
 MIX = ["EARN"] * 55 + ["REDEEM"] * 22 + ["EXPIRE"] * 10 + ["ADJUST"] * 6 + ["REVERSAL"] * 5
 MIX += ["CLEAR"] * 2
 # What `--smoke` runs: every report and figure of the full run, at sizes of a few seconds.
-SMOKE = {"members": 50, "entries": 300, "days": 365, "batch": 100}
+SMOKE = {"members": 50, "entries": "200,1000", "days": 365, "batch": 100}
+ROLLUP = "rollup built (once)"
+GOAL = 5.5  # the rollup's build at 5× the entries: at most this many times the time
 
 
 async def templates(mongo: Mongo, clock: FrozenClock) -> tuple[dict[str, Document], Document]:
@@ -107,9 +115,9 @@ def entry(template: Document, n: int, member: str, seq: int, at: datetime) -> Do
     return document
 
 
-async def seed(mongo: Mongo, args: argparse.Namespace, now: datetime, kinds: dict[str, Document],
-               account: Document) -> int:  # fmt: skip
-    """The accounts and entries; returns the entries' sum of points."""
+async def seed(mongo: Mongo, args: argparse.Namespace, entries: int, now: datetime,
+               kinds: dict[str, Document], account: Document) -> int:  # fmt: skip
+    """The accounts and `entries` entries; returns the entries' sum of points."""
     members = [f"m{n:06d}" for n in range(args.members)]
     started = time.perf_counter()
     batch: list[Document] = []
@@ -124,42 +132,64 @@ async def seed(mongo: Mongo, args: argparse.Namespace, now: datetime, kinds: dic
     seqs: Counter[str] = Counter()
     span = args.days * 86_400
     total = 0
-    for n in range(args.entries):
+    for n in range(entries):
         member = random.choice(members)
         seqs[member] += 1
-        at = now - timedelta(seconds=random.randrange(span))
+        # Every entry recorded before now − SETTLE (at most 4 s after it occurred), so the rollup
+        # built at `now` takes them all.
+        at = now - SETTLE - timedelta(seconds=5 + random.randrange(span))
         batch.append(entry(kinds[random.choice(MIX)], n, member, seqs[member], at))
         total += batch[-1]["points"]
-        if len(batch) == args.batch or n == args.entries - 1:
+        if len(batch) == args.batch or n == entries - 1:
             await mongo["ledger"].insert_many(batch, ordered=False)
             batch = []
             if (n + 1) % 100_000 == 0:
                 rate = (n + 1) / (time.perf_counter() - started)
                 print(f"  {n + 1:,} entries, {rate:,.0f} a second", flush=True)
     took = time.perf_counter() - started
-    print(f"entries: {args.entries:,} in {took:.1f} s ({args.entries / took:,.0f} a second)")
+    print(f"entries: {entries:,} in {took:.1f} s ({entries / took:,.0f} a second)")
     return total
 
 
-async def timed(name: str, listener: Commands, work: Callable[[], Awaitable[Any]]) -> Any:
+class Timings(dict[str, float]):
+    """Each figure's seconds, in the order measured; `cpu`: the database process's CPU seconds
+    (from /proc: what the work cost, whatever else the machine runs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cpu: dict[str, float] = {}
+
+
+DB_PID: list[int] = []  # the embedded database's process, once started
+
+
+async def timed(
+    name: str, listener: Commands, work: Callable[[], Awaitable[Any]], times: Timings
+) -> Any:
     listener.counts.clear()
+    cpu = cpu_seconds(DB_PID[0])
     started = time.perf_counter()
     result = await work()
     took = time.perf_counter() - started
+    times[name] = took
+    times.cpu[name] = cpu_seconds(DB_PID[0]) - cpu
     commands = ", ".join(f"{k} {v}" for k, v in sorted(listener.counts.items()))
-    print(f"{name:<46} {took:8.2f} s   ({commands})", flush=True)
+    print(f"{name:<52} {took:8.2f} s {times.cpu[name]:8.2f} s   ({commands})", flush=True)
     return result
 
 
-async def bench(url: str, args: argparse.Namespace) -> None:
+async def bench(url: str, args: argparse.Namespace, entries: int) -> Timings:
+    """Seed `entries` entries in a database of their own and time every report over them."""
     listener = Commands()
+    times = Timings()
     now = datetime.now(UTC).replace(microsecond=0)
     clock = FrozenClock(now - timedelta(days=args.days + 10))
     # SecantusDB answers one command at a time: while it sums a million entries it cannot answer
     # the client's heartbeat, and with the product's 2 s connect timeout the client would cancel
     # the running command. The bench waits as long as a report takes instead.
-    mongo = connect(url, "bench_reports", event_listeners=[listener], connectTimeoutMS=300_000)
-    scratch = connect(url, "bench_templates")
+    name = f"bench_reports_{entries}"
+    mongo = connect(url, name, event_listeners=[listener], connectTimeoutMS=300_000)
+    scratch = connect(url, f"bench_templates_{entries}")
     await ensure_indexes(mongo)
     await ensure_indexes(scratch)
     await save_program(scratch, clock, PROGRAM)
@@ -167,64 +197,90 @@ async def bench(url: str, args: argparse.Namespace) -> None:
     clock.set(now - timedelta(days=args.days // 2))
     await save_program(mongo, clock, PROGRAM.model_copy(update={"point_value": Decimal("0.012")}))
     kinds, account = await templates(scratch, FrozenClock(now - timedelta(days=args.days + 5)))
-    total = await seed(mongo, args, now, kinds, account)
+    print(f"\n== {entries:,} entries, {args.members:,} members ==")
+    total = await seed(mongo, args, entries, now, kinds, account)
     clock.set(now)
     past = (now - timedelta(days=90)).date()
-    print(f"\n{'report':<46} {'time':>8}     database commands")
-    rolled = await timed("rollup built (once)", listener, lambda: roll_up_ledger(mongo, clock))
+    print(f"\n{'report':<52} {'time':>8}   {'db cpu':>8}     database commands")
+    rolled = await timed(ROLLUP, listener, lambda: roll_up_ledger(mongo, clock), times)
     print(
         f"  {rolled:,} entries rolled up into {await mongo['ledger_hours'].count_documents({}):,} hours"
     )
-    assert rolled == args.entries, f"the rollup took {rolled:,} of {args.entries:,} entries"
-    rolled_up = await liabilities(mongo, clock, listener, past, "rollup")
+    assert rolled == entries, f"the rollup took {rolled:,} of {entries:,} entries"
+    rolled_up = await liabilities(mongo, clock, listener, past, "rollup", times)
     assert rolled_up[1].net_points == total, f"liability now {rolled_up[1]}, entries' sum {total:,}"
-    await other_reports(mongo, clock, listener, past, args.members)
+    await other_reports(mongo, clock, listener, past, args.members, times)
     # Without the rollup every report sums the raw entries inside one transaction; on SecantusDB
     # 1,000,000 entries take longer than a transaction's 30 s budget outside a request.
     await mongo["meta"].delete_many({})
     try:
-        raw = await liabilities(mongo, clock, listener, past, "no rollup (raw entries)")
+        raw = await liabilities(mongo, clock, listener, past, "no rollup (raw entries)", times)
     except TransactionFailed as exc:
         print(f"  no rollup: refused after the transaction budget ({exc})")
     else:
         assert raw == rolled_up, f"raw entries {raw}, rollup {rolled_up}"
+    await mongo.client.drop_database(name)  # the next size's seeding on a smaller database
     await mongo.close()
     await scratch.close()
+    return times
+
+
+def compare(sizes: list[int], runs: list[Timings]) -> None:
+    """Every figure at each size, and the largest size's over the smallest's: in time, and in the
+    database's CPU (the fairer figure on a machine other work keeps busy)."""
+    factor = sizes[-1] / sizes[0]
+    heads = "".join(f"{size:>12,}" for size in sizes)
+    for title, of in (("seconds", lambda run: run), ("database CPU seconds", lambda run: run.cpu)):
+        print(f"\n{'figure (' + title + ') at entries':<52}{heads}   ratio for {factor:g}×")
+        for name in runs[0]:
+            cells = "".join(f"{of(run).get(name, float('nan')):>12.2f}" for run in runs)
+            ratio = of(runs[-1]).get(name, float("nan")) / max(of(runs[0])[name], 1e-9)
+            print(f"{name:<52}{cells}   {ratio:6.2f}×")
+    for title, ratio in (
+        ("time", runs[-1][ROLLUP] / max(runs[0][ROLLUP], 1e-9)),
+        ("database CPU", runs[-1].cpu[ROLLUP] / max(runs[0].cpu[ROLLUP], 1e-9)),
+    ):
+        verdict = "linear" if ratio <= GOAL * factor / 5 else "NOT linear"
+        print(f"rollup, {title}: {ratio:.2f}× for {factor:g}× the entries ({verdict}; "
+              f"goal ≤ {GOAL}× for 5×)")  # fmt: skip
 
 
 async def liabilities(
-    mongo: Mongo, clock: FrozenClock, listener: Commands, past: date, how: str
+    mongo: Mongo, clock: FrozenClock, listener: Commands, past: date, how: str, times: Timings
 ) -> tuple[Liability, Liability]:
     """The liability at the end of `past` and now."""
     then = await timed(f"liability as of {past}, {how}", listener,
-                       lambda: liability_as_of(mongo, clock, on=past))  # fmt: skip
+                       lambda: liability_as_of(mongo, clock, on=past), times)  # fmt: skip
     print(f"  {then.points:,} points, {then.money} {then.value.currency}")
     now = await timed(f"liability as of now, {how}", listener,
-                      lambda: liability_as_of(mongo, clock))  # fmt: skip
+                      lambda: liability_as_of(mongo, clock), times)  # fmt: skip
     print(f"  {now.points:,} points, {now.money} {now.value.currency}")
     return then, now
 
 
 async def other_reports(
-    mongo: Mongo, clock: FrozenClock, listener: Commands, past: date, members: int
+    mongo: Mongo, clock: FrozenClock, listener: Commands, past: date, members: int, times: Timings
 ) -> None:
     """The issuance of a month by day and of a year by month, the top earners of a month and the
     member activity."""
     month = (clock.now() - timedelta(days=40)).date().replace(day=1)
     month_end = (month + timedelta(days=31)).replace(day=1) - timedelta(days=1)
     by_day = await timed("issuance of a month by day, rollup", listener,
-                         lambda: points_flow(mongo, month, month_end, Period.DAY))  # fmt: skip
+                         lambda: points_flow(mongo, month, month_end, Period.DAY), times)  # fmt: skip
     assert len(by_day.rows) == month_end.day and sum(r.entries for r in by_day.rows), by_day
     by_month = await timed("issuance of a year by month, rollup", listener,
                            lambda: points_flow(mongo, past.replace(day=1) - timedelta(days=270),
-                                               past, Period.MONTH))  # fmt: skip
+                                               past, Period.MONTH), times)  # fmt: skip
     assert len(by_month.rows) == 10 and sum(r.entries for r in by_month.rows), by_month
-    top = await timed("top 20 earners of a month", listener,
-                      lambda: top_earners(mongo, month, month_end, 20))  # fmt: skip
+    top = await timed("top 20 earners of a month, counted", listener,
+                      lambda: top_earners(mongo, month, month_end, 20), times)  # fmt: skip
     points = [row.points for row in top.rows]
     assert 0 < len(points) <= 20 and points == sorted(points, reverse=True), top
+    again = await timed("top 20 earners of a month, kept", listener,
+                        lambda: top_earners(mongo, month, month_end, 20), times)  # fmt: skip
+    assert again == top, (again, top)
     activity = await timed(f"member activity ({members:,} accounts)", listener,
-                           lambda: member_activity(mongo, clock, 365))  # fmt: skip
+                           lambda: member_activity(mongo, clock, 365), times)  # fmt: skip
     groups = (activity.active, activity.dormant, activity.never_active)
     assert sum(group.members for group in groups) == members, activity
 
@@ -232,21 +288,28 @@ async def other_reports(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=100_000)
-    parser.add_argument("--entries", type=int, default=1_000_000)
+    parser.add_argument(
+        "--entries", default="200000,1000000", help="the sizes to compare, comma-separated"
+    )
     parser.add_argument("--days", type=int, default=365, help="the entries' span, back from now")
     parser.add_argument("--batch", type=int, default=10_000, help="entries per insert_many")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds (CI)")
     args = parser.parse_args()
     if args.smoke:
         vars(args).update(SMOKE)
+    sizes = sorted(int(size) for size in str(args.entries).split(","))
     random.seed(11)
     with tempfile.TemporaryDirectory() as tmp:
         server = EmbeddedMongo(Path(tmp) / "db", sync_on_commit=False)
         url = server.start()
+        assert server.process is not None
+        DB_PID.append(server.process.pid)
         try:
-            asyncio.run(bench(url, args))
+            runs = [asyncio.run(bench(url, args, size)) for size in sizes]
         finally:
             server.stop()
+    if len(sizes) > 1:
+        compare(sizes, runs)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ hour for reports, deliver the outbox."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +25,7 @@ from app.notifications.warnings import issue_expiry_warnings
 from app.points import run_due_jobs
 from app.privacy import finish_erasures
 from app.program.service import ProgramNotConfigured, get_program
-from app.reports import roll_up_ledger
+from app.reports import keep_last_month, roll_up_ledger
 from app.reports.rollup import caught_up as rollup_caught_up
 
 BATCHES_PER_PASS = 5
@@ -91,9 +92,14 @@ async def erasures(mongo: Mongo, clock: Clock) -> JobOutcome:
 
 
 async def rollup(mongo: Mongo, clock: Clock) -> JobOutcome:
-    """Add the entries recorded since the last run to the reports' hourly buckets."""
+    """Add the entries recorded since the last run to the reports' hourly buckets; once caught
+    up, have the last closed month's top earners counted (kept until an entry joins the month)."""
     added = await roll_up_ledger(mongo, clock, max_slices=ROLLUP_SLICES)
-    return JobOutcome(added, more=not await rollup_caught_up(mongo, clock))
+    more = not await rollup_caught_up(mongo, clock)
+    if not more:
+        with contextlib.suppress(ProgramNotConfigured):
+            await keep_last_month(mongo, clock)
+    return JobOutcome(added, more=more)
 
 
 ROLLUP_SLICES = 4  # a run of the job: at most 200,000 entries, then again at once

@@ -6,10 +6,8 @@ members, redemptions by reward. Each report is a frozen value with `table()` (CS
 
 from app.reports.activity import MAX_DORMANT_DAYS, Group, MemberActivity, member_activity
 from app.reports.breakdowns import (
-    MAX_EARNERS,
     ByPartner,
     EarnByRule,
-    Earner,
     PartnerRow,
     RuleRow,
     TopEarners,
@@ -17,6 +15,7 @@ from app.reports.breakdowns import (
     earn_by_rule,
     top_earners,
 )
+from app.reports.earners import MAX_EARNERS, Earner, keep_last_month
 from app.reports.flows import Breakage, FlowRow, PointsFlow, breakage, points_flow
 from app.reports.liability import Liability, LiabilitySeries, liability_as_of, liability_series
 from app.reports.periods import Period, ReportInvalid
@@ -57,6 +56,7 @@ __all__ = [
     "breakage",
     "by_partner",
     "earn_by_rule",
+    "keep_last_month",
     "liability_as_of",
     "liability_series",
     "member_activity",

@@ -9,7 +9,7 @@ most), grouped in the database; only its rows (bounded) come back.
   REVERSAL takes points back from the earn, not from a rule.
 - By partner: the entries a partner's request made (actor `partner:<id>`, or channel `partner`
   for activities, whose actor is the partner's id).
-- Top earners: members by the EARN points of the period.
+- Top earners: members by the EARN points of the period, kept once counted (earners.py).
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from app.db import Document, Mongo
 from app.ledger import EntryKind
 from app.partners import list_partners
 from app.program.service import current_program
+from app.reports.earners import MAX_EARNERS, Earner, earners
 from app.reports.periods import MAX_RANGE_DAYS, DateRange, ReportInvalid, date_range
 from app.reports.table import Table
 
 MAX_ROWS = 500
-MAX_EARNERS = 100
 PARTNER_PREFIX = "partner:"
 
 
@@ -152,13 +152,6 @@ async def by_partner(mongo: Mongo, first: date, last: date) -> ByPartner:
 
 
 @dataclass(frozen=True, slots=True)
-class Earner:
-    member_id: str
-    points: int
-    earns: int
-
-
-@dataclass(frozen=True, slots=True)
 class TopEarners:
     first: date
     last: date
@@ -177,13 +170,4 @@ async def top_earners(mongo: Mongo, first: date, last: date, limit: int) -> TopE
     if not 1 <= limit <= MAX_EARNERS:
         raise ReportInvalid("first", f"first must be 1 to {MAX_EARNERS}")
     span = await _span(mongo, first, last)
-    pipeline: list[Document] = [
-        {"$match": _in(span)},
-        {"$match": {"kind": EntryKind.EARN.value}},
-        {"$group": {"_id": "$member_id", "points": {"$sum": "$points"}, "earns": {"$sum": 1}}},
-        {"$sort": {"points": -1, "_id": 1}},
-        {"$limit": limit},
-    ]
-    cursor = await mongo["ledger"].aggregate(pipeline)
-    rows = [Earner(str(row["_id"]), row["points"], row["earns"]) async for row in cursor]
-    return TopEarners(first, last, tuple(rows))
+    return TopEarners(first, last, tuple(await earners(mongo, span, limit)))

@@ -75,12 +75,17 @@ _WINDOW_MOVES: list[Document] = [
 def pending_moves(match: Document) -> list[Document]:
     """Pipeline over `ledger`: the pending moves of the entries matching `match`, one document
     each: {at, pending (signed), end (whether it is where a window closes)}."""
+    return [{"$match": match}, *window_moves()]
+
+
+def window_moves() -> list[Document]:
+    """Pipeline stages: the pending moves of the entries that reach them (pending_moves without
+    its $match, for a caller that counts the entries first)."""
     both = [
         {"at": "$start", "pending": "$pending", "end": False},
         {"at": "$end", "pending": {"$multiply": ["$pending", -1]}, "end": True},
     ]
     return [
-        {"$match": match},
         *_WINDOW_MOVES,
         {"$project": {"_id": 0, "moves": both}},
         {"$unwind": "$moves"},

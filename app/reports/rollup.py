@@ -25,8 +25,17 @@ closed by ledger transactions too, at the instants it records (`created_at`, `cl
 same watermark says which hold moves are in the buckets. Each run is one transaction
 that moves the watermark from the value it read (compare and set), so two runs at once cannot
 count an entry twice, and a run killed midway changed nothing. A run catches up in slices of
-SLICE entries, each such a transaction: a million entries recorded since the last run (an import,
-a first run) are many bounded steps rather than one aggregate that no time budget allows.
+about SLICE entries, each such a transaction: a million entries recorded since the last run (an
+import, a first run) are many bounded steps rather than one aggregate that no time budget allows.
+
+A slice is a window of `recorded_at` bounded on both sides, (watermark, watermark + span], so it
+costs its own entries and nothing more: SecantusDB materialises the whole index range of a query
+before it sorts, skips or limits, so finding the slice's end by counting SLICE entries from the
+watermark (`skip`) cost the rest of the range each time, quadratic in a catch-up. The span is
+learnt from the density of the last slice (kept in the state document beside the watermark): it
+grows over quiet periods and shrinks to about SLICE entries over busy ones. A burst far denser
+than the last slice (an import after a quiet week) is one larger slice: still read once. The
+first run of a track starts at the oldest entry's `recorded_at`, one pass over the index.
 """
 
 from __future__ import annotations
@@ -40,16 +49,23 @@ from pymongo.errors import DuplicateKeyError
 
 from app.clock import Clock
 from app.db import Document, Mongo
-from app.reports.moves import MATURITIES, held_sums, pending_moves
+from app.reports import levels
+from app.reports.moves import MATURITIES, held_sums, window_moves
 
 SETTLE = timedelta(hours=1)
-SLICE = 50_000  # entries per step of a catch-up
+SLICE = 50_000  # entries per step of a catch-up, about
+FIRST_SPAN = timedelta(days=1)  # the window of a track's first slice
+MAX_SPAN = timedelta(days=92)  # how far one slice may reach over a quiet period
+MAX_GROWTH = 8  # how much faster than the last slice's the next one may reach
 STATE_ID = "ledger_hours"  # the watermarks' document in `meta`
 BUCKETS = "ledger_hours"
 # The two tracks of the rollup, each with its watermark in the state document: the entries' sums,
 # and the pending and held moves (moves.py). They are apart so that a rollup kept before the moves
 # existed catches up on them from the first entry, in slices, while its sums stay as they are.
 ENTRIES, MOVES = "watermark", "moves_watermark"
+SPANS = {ENTRIES: "span_ms", MOVES: "moves_span_ms"}  # each track's learnt window
+FIRST = "first_recorded"  # where the first run started: the moves' first run starts there too
+ONE_MS = timedelta(milliseconds=1)
 
 
 async def watermarks(
@@ -60,6 +76,17 @@ async def watermarks(
     state = await mongo["meta"].find_one({"_id": STATE_ID}, session=session) or {}
     entries = state.get(ENTRIES)
     return entries, None if entries is None else state.get(MOVES)
+
+
+async def rollup_state(
+    mongo: Mongo, session: AsyncClientSession | None = None
+) -> tuple[datetime | None, datetime | None, bool]:
+    """The watermarks (as `watermarks`) and whether the days and months hold what the hours do
+    (levels.py)."""
+    state = await mongo["meta"].find_one({"_id": STATE_ID}, session=session) or {}
+    entries = state.get(ENTRIES)
+    moves = None if entries is None else state.get(MOVES)
+    return entries, moves, bool(state.get(levels.READY))
 
 
 async def watermark(mongo: Mongo, session: AsyncClientSession | None = None) -> datetime | None:
@@ -88,10 +115,11 @@ async def roll_up_ledger(
     mongo: Mongo, clock: Clock, *, max_slices: int | None = None, slice_size: int = SLICE
 ) -> int:
     """Add the entries recorded since the watermark (up to now − SETTLE) to their hours, a slice
-    of at most SLICE entries at a time (each its own aggregate and transaction, so catching up on
-    a million entries is many bounded steps, not one aggregate no budget allows); then their
+    of about `slice_size` entries at a time (each its own aggregate and transaction, so catching
+    up on a million entries is many bounded steps, not one aggregate no budget allows); then their
     pending and held moves, likewise. The number of entries added. With `max_slices`, each track
     stops after that many (the worker's job runs again)."""
+    await levels.ensure(mongo, STATE_ID)
     total = 0
     for track in (ENTRIES, MOVES):
         slices = 0
@@ -121,21 +149,29 @@ async def _roll_up_slice(
     limit = clock.now() - SETTLE
     if before is not None and limit <= before:
         return 0, True
-    recorded: Document = {"$lte": limit} if before is None else {"$gt": before, "$lte": limit}
-    boundary = await mongo["ledger"].find_one(
-        {"recorded_at": recorded}, {"recorded_at": 1}, sort=[("recorded_at", 1)], skip=slice_size
-    )
-    after = limit if boundary is None else boundary["recorded_at"]
-    recorded = {**recorded, "$lte": after}
+    start = before if before is not None else state.get(FIRST) or await _oldest(mongo, limit)
+    span = timedelta(milliseconds=state.get(SPANS[track], FIRST_SPAN // ONE_MS))
+    after = limit if start is None else min(start + span, limit)
+    recorded: Document = {"$lte": after}
+    if before is not None:
+        recorded["$gt"] = before
+    elif start is not None:
+        recorded["$gte"] = start
     updates: dict[datetime, dict[str, int]] = {}
     ends: list[tuple[datetime, int]] = []
     if track == ENTRIES:
-        await _add_sums(mongo, recorded, updates)
+        counted = await _add_sums(mongo, recorded, updates)
     else:
-        ends = await _add_moves(mongo, recorded, updates)
+        counted, ends = await _add_moves(mongo, recorded, updates)
+    learnt = span if start is None else _next_span(span, after - start, counted, slice_size)
 
     async def work(session: AsyncClientSession) -> int | None:
-        if not await _move_watermark(mongo, session, track, before, after):
+        moved_to = {track: after, SPANS[track]: learnt // ONE_MS}
+        if before is None and start is not None:
+            moved_to[FIRST] = start
+        if track == ENTRIES and before is None:  # a new rollup: its days and months from now on
+            moved_to[levels.READY] = True
+        if not await _move_watermark(mongo, session, track, before, moved_to):
             return None
         if updates:
             await mongo[BUCKETS].bulk_write(
@@ -143,6 +179,7 @@ async def _roll_up_slice(
                 ordered=False,
                 session=session,
             )
+            await levels.add(mongo, session, updates)
         if ends:
             await mongo[MATURITIES].bulk_write(
                 [UpdateOne({"_id": at}, {"$inc": {"pending": n}}, upsert=True) for at, n in ends],
@@ -160,13 +197,34 @@ async def _roll_up_slice(
     return added, after >= limit
 
 
-async def _add_sums(
-    mongo: Mongo, window: Document, updates: dict[datetime, dict[str, int]]
-) -> None:
-    """Add to `updates` the sums of the entries recorded in `window`, by the hour they occurred."""
+async def _oldest(mongo: Mongo, limit: datetime) -> datetime | None:
+    """The first `recorded_at` at or before `limit`, where a track's first run starts: one pass
+    over the entries (SecantusDB has no cheaper minimum of an index), once in a database's life."""
+    cursor = await mongo["ledger"].aggregate(
+        [
+            {"$match": {"recorded_at": {"$lte": limit}}},
+            {"$group": {"_id": None, "first": {"$min": "$recorded_at"}}},
+        ]
+    )
+    found = await cursor.to_list(None)
+    return found[0]["first"] if found else None
+
+
+def _next_span(span: timedelta, width: timedelta, counted: int, slice_size: int) -> timedelta:
+    """The window of the next slice: what would have held `slice_size` entries at the density
+    the last one found (`counted` in `width`), growing at most MAX_GROWTH times a slice over
+    quiet periods, within [1 ms, MAX_SPAN]."""
+    wanted = span * MAX_GROWTH if counted == 0 else width * slice_size / counted
+    return max(ONE_MS, min(wanted, span * MAX_GROWTH, MAX_SPAN))
+
+
+async def _add_sums(mongo: Mongo, window: Document, updates: dict[datetime, dict[str, int]]) -> int:
+    """Add to `updates` the sums of the entries recorded in `window`, by the hour they occurred;
+    the number of entries."""
     cursor = await mongo["ledger"].aggregate(
         entry_sums({"recorded_at": window}, _hour("$occurred_at"))
     )
+    counted = 0
     async for row in cursor:
         inc = updates.setdefault(row["_id"]["p"], {"debt": 0, "count": 0})
         kind = row["_id"]["k"]
@@ -174,6 +232,8 @@ async def _add_sums(
             inc[f"kinds.{kind}.{name}"] = row[name]
         inc["debt"] += row["debt"]
         inc["count"] += row["count"]
+        counted += row["count"]
+    return counted
 
 
 def _hour(field: str) -> Document:
@@ -182,30 +242,32 @@ def _hour(field: str) -> Document:
 
 async def _add_moves(
     mongo: Mongo, window: Document, updates: dict[datetime, dict[str, int]]
-) -> list[tuple[datetime, int]]:
+) -> tuple[int, list[tuple[datetime, int]]]:
     """Add to `updates` the pending and held moves (app/reports/moves.py) of the entries recorded
-    and the holds opened or closed in `window`, by the hour they fall in; returns the pending
-    moves where windows close, by instant, for `ledger_maturities`."""
+    and the holds opened or closed in `window`, by the hour they fall in; returns the number of
+    entries read and the pending moves where windows close, by instant, for
+    `ledger_maturities`."""
+    key = {"hour": _hour("$at"), "at": {"$cond": ["$end", "$at", None]}}
     facet = {
-        "hours": [{"$group": {"_id": _hour("$at"), "pending": {"$sum": "$pending"}}}],
-        "ends": [
-            {"$match": {"end": True}},
-            {"$group": {"_id": "$at", "pending": {"$sum": "$pending"}}},
-        ],
+        "entries": [{"$count": "n"}],
+        "moves": [*window_moves(), {"$group": {"_id": key, "pending": {"$sum": "$pending"}}}],
     }
     cursor = await mongo["ledger"].aggregate(
-        [*pending_moves({"recorded_at": window}), {"$facet": facet}]
+        [{"$match": {"recorded_at": window}}, {"$facet": facet}]
     )
     found = await cursor.to_list(None)
-    moved = found[0] if found else {"hours": [], "ends": []}
-    for row in moved["hours"]:
-        inc = updates.setdefault(row["_id"], {"debt": 0, "count": 0})
+    counted = found[0]["entries"][0]["n"] if found and found[0]["entries"] else 0
+    ends: dict[datetime, int] = {}
+    for row in found[0]["moves"] if found else []:
+        inc = updates.setdefault(row["_id"]["hour"], {"debt": 0, "count": 0})
         inc["pending"] = inc.get("pending", 0) + row["pending"]
+        if row["_id"]["at"] is not None:
+            ends[row["_id"]["at"]] = ends.get(row["_id"]["at"], 0) + row["pending"]
     for field in ("created_at", "closed_at"):
         async for row in await mongo["holds"].aggregate(held_sums(field, window, _hour)):
             inc = updates.setdefault(row["_id"], {"debt": 0, "count": 0})
             inc["held"] = inc.get("held", 0) + row["held"]
-    return [(row["_id"], row["pending"]) for row in moved["ends"] if row["pending"]]
+    return counted, [(at, pending) for at, pending in ends.items() if pending]
 
 
 async def _move_watermark(
@@ -213,17 +275,18 @@ async def _move_watermark(
     session: AsyncClientSession,
     track: str,
     before: datetime | None,
-    after: datetime,
+    moved_to: Document,
 ) -> bool:
-    """Compare and set: False if another run moved the track's watermark since we read it (a
-    first run racing another one fails on the state document's id: DuplicateKeyError)."""
+    """Compare and set (the watermark and what goes with it, `moved_to`): False if another run
+    moved the track's watermark since we read it (a first run racing another one fails on the
+    state document's id: DuplicateKeyError)."""
     meta = mongo["meta"]
     if before is None:
         await meta.update_one(
-            {"_id": STATE_ID, track: None}, {"$set": {track: after}}, upsert=True, session=session
+            {"_id": STATE_ID, track: None}, {"$set": moved_to}, upsert=True, session=session
         )
         return True
     moved = await meta.update_one(
-        {"_id": STATE_ID, track: before}, {"$set": {track: after}}, session=session
+        {"_id": STATE_ID, track: before}, {"$set": moved_to}, session=session
     )
     return moved.modified_count == 1

@@ -35,11 +35,13 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.db import Document, Mongo
 from app.ledger import EntryKind
+from app.reports.levels import DAYS, MONTHS, spans
 from app.reports.moves import MATURITIES, held_sums, maturity_sums, pending_sums
 from app.reports.periods import UTC_ZONE, Period, hour_ceil, hour_floor, whole_hour_zone
-from app.reports.rollup import BUCKETS, entry_sums, watermarks
+from app.reports.rollup import BUCKETS, entry_sums, rollup_state
 
 KINDS = tuple(kind.value for kind in EntryKind)
+BUCKET_LEVELS = (BUCKETS, DAYS, MONTHS)
 Key = datetime | None  # a period's first instant, or None for the whole range
 
 
@@ -106,15 +108,15 @@ async def ledger_totals(
     `session` (its snapshot), or in a transaction of its own."""
 
     async def work(session: AsyncClientSession) -> dict[Key, Totals]:
-        mark, moved = await watermarks(mongo, session)
+        mark, moved, coarse = await rollup_state(mongo, session)
         totals: dict[Key, Totals] = {}
-        parts = [(c, p, _add_entry_row) for c, p in _parts(mark, start, end, by, zone)]
+        parts = [(c, p, _add_entry_row) for c, p in _parts(mark, start, end, by, zone, coarse)]
         if split:
             parts += [(c, p, _add_move_row) for c, p in _move_parts(moved, start, end, by, zone)]
         for collection, pipeline, add in parts:
             cursor = await mongo[collection].aggregate(pipeline, session=session)
             async for row in cursor:
-                (_add_bucket_row if collection == BUCKETS else add)(totals, row)
+                (_add_bucket_row if collection in BUCKET_LEVELS else add)(totals, row)
         return totals
 
     if session is not None:
@@ -140,14 +142,20 @@ def _parts(
     end: datetime,
     by: Period | None,
     zone: ZoneInfo,
+    coarse: bool = False,
 ) -> Iterator[tuple[str, list[Document]]]:
+    """With `coarse` (the rollup's days and months are there: levels.py) and no periods asked,
+    the whole hours are read as whole months, days and hours."""
     key = period_key("$occurred_at", by, zone)
     hours = _hours(mark, start, end, by, zone)
     if mark is None or hours is None:
         yield "ledger", entry_sums({"occurred_at": _between(start, end)}, key)
         return
     low, high = hours
-    yield BUCKETS, _bucket_sums(_between(low, high), by, zone)
+    for collection, first, until in spans(low, high) if coarse and by is None else []:
+        yield collection, _bucket_sums(_between(first, until), by, zone)
+    if not coarse or by is not None:
+        yield BUCKETS, _bucket_sums(_between(low, high), by, zone)
     done = {"$lte": mark}
     if start is not None and low is not None and start < low:
         match = {"occurred_at": _between(start, low), "recorded_at": done}

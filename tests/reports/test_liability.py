@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from app.clock import FrozenClock
-from app.db import Mongo
+from app.db import Document, Mongo
 from app.importer import import_files
 from app.ledger import mature_due
 from app.reports import Liability, liability_as_of, liability_series, roll_up_ledger
@@ -115,13 +115,14 @@ async def test_a_daily_series_values_each_day_at_its_own_point_value(
 async def test_a_catch_up_in_small_slices_gives_the_same_figures_as_one_pass(
     mongo: Mongo, clock: FrozenClock
 ) -> None:
-    """Slices of three entries: every entry counted once, the watermark where one pass puts it."""
+    """Slices of about three entries (a window of `recorded_at` learnt from the last one's
+    density): every entry counted once, the watermark where one pass puts it."""
     await build_story(mongo, clock)
     clock.set(clock.now() + timedelta(days=2))
     entries = await mongo["ledger"].count_documents({})
     assert entries > 6
     first = await roll_up_ledger(mongo, clock, max_slices=1, slice_size=3)
-    assert 3 <= first < entries  # one slice: the first entries and those sharing their instant
+    assert 0 < first < entries  # one slice: the first day of entries recorded
     assert await roll_up_ledger(mongo, clock, slice_size=3) == entries - first
     hours = await mongo["ledger_hours"].find().to_list(None)
     assert sum(hour["count"] for hour in hours) == entries
@@ -204,12 +205,39 @@ async def test_a_rollup_kept_before_the_split_existed_catches_up_on_it(
     await build_story(mongo, clock)
     clock.set(clock.now() + timedelta(days=2))
     entries = await roll_up_ledger(mongo, clock)
-    await mongo["meta"].update_one({"_id": "ledger_hours"}, {"$unset": {"moves_watermark": ""}})
+    await mongo["meta"].update_one(
+        {"_id": "ledger_hours"}, {"$unset": {"moves_watermark": "", "levels": ""}}
+    )  # that version had no days and months either (levels.py): they came after the split
     await mongo["ledger_hours"].update_many({}, {"$unset": {"pending": "", "held": ""}})
-    await mongo["ledger_maturities"].delete_many({})
+    for name in ("ledger_maturities", "ledger_days", "ledger_months"):
+        await mongo[name].delete_many({})
     await assert_reconciled(mongo, clock)  # the moves from the raw entries meanwhile
     assert await roll_up_ledger(mongo, clock, slice_size=7) == 0  # no entry counted again
     assert await mongo["ledger_maturities"].count_documents({}) > 0
     await assert_reconciled(mongo, clock)
     hours = await mongo["ledger_hours"].find().to_list(None)
     assert sum(hour["count"] for hour in hours) == entries
+
+
+def sums(buckets: list[Document]) -> dict[datetime, tuple[object, ...]]:
+    fields = ("count", "debt", "pending", "held")
+    return {b["_id"]: (*(b.get(f, 0) for f in fields), b["kinds"]) for b in buckets}
+
+
+async def test_a_rollup_kept_before_its_days_and_months_existed_builds_them_from_its_hours(
+    mongo: Mongo, clock: FrozenClock
+) -> None:
+    """A liability as of a date reads whole months and days where it can; a rollup that has only
+    hours reads them until the next run has built the days and months from them, once."""
+    await build_story(mongo, clock)
+    clock.set(clock.now() + timedelta(days=2))
+    await roll_up_ledger(mongo, clock)
+    months = await mongo["ledger_months"].find().to_list(None)
+    assert len(months) >= 5 and await mongo["ledger_days"].count_documents({}) > 30
+    await mongo["meta"].update_one({"_id": "ledger_hours"}, {"$unset": {"levels": ""}})
+    for name in ("ledger_days", "ledger_months"):
+        await mongo[name].delete_many({})
+    await assert_reconciled(mongo, clock)  # from the hours meanwhile
+    assert await roll_up_ledger(mongo, clock) == 0
+    assert sums(await mongo["ledger_months"].find().to_list(None)) == sums(months)
+    await assert_reconciled(mongo, clock)
