@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -39,6 +40,8 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo import monitoring
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench.* when run by path
 
 from app.clock import FrozenClock
 from app.db import Mongo, connect, ensure_indexes, run_in_transaction
@@ -58,6 +61,7 @@ from app.ledger import (
 )
 from app.ledger.earn import Policy
 from app.program.expiry import Never, Rolling
+from bench.api import cpu_seconds
 
 # What `--smoke` runs, on a database that skips the sync on commit: every operation and figure of
 # the full run, at sizes of a few seconds.
@@ -175,7 +179,12 @@ async def bench(url: str, members: int, lots_each: int, concurrency: int) -> Non
     await mongo.close()
 
 
-async def floor(url: str, earns: int, members: int = 20, rounds: int = 5) -> None:
+def _cpu(server_pid: int) -> float:
+    """CPU seconds used so far by the database process and this one (the client)."""
+    return cpu_seconds(server_pid) + time.process_time()
+
+
+async def floor(url: str, server_pid: int, earns: int, members: int = 20, rounds: int = 6) -> None:
     """Earn through the ledger against a bare transaction making the same writes (see the docstring)."""
     commands = Commands()
     mongo: Mongo = connect(url, "bench_floor", event_listeners=[commands])
@@ -217,22 +226,34 @@ async def floor(url: str, earns: int, members: int = 20, rounds: int = 5) -> Non
     for member in range(members):
         await bare(member)
     spent = {"ledger": 0.0, "bare": 0.0}
+    cpu = {"ledger": 0.0, "bare": 0.0}
+    client = {"ledger": 0.0, "bare": 0.0}
     used = {"ledger": 0, "bare": 0}
     per_round = max(1, earns // rounds)
     for r in range(rounds):
-        for name, call in (("ledger", ledger_earn), ("bare", bare)) if r % 2 else (
-            ("bare", bare), ("ledger", ledger_earn)):  # fmt: skip
+        order = [("ledger", ledger_earn), ("bare", bare)]
+        for name, call in order if r % 2 else order[::-1]:
             commands.take()
-            started = time.perf_counter()
+            started, cpu_before, own = time.perf_counter(), _cpu(server_pid), time.process_time()
             for n in range(per_round):
                 await call(n % members)
             spent[name] += time.perf_counter() - started
+            cpu[name] += _cpu(server_pid) - cpu_before
+            client[name] += time.process_time() - own
             used[name] += commands.take()
     done = per_round * rounds
     rates = {name: done / seconds for name, seconds in spent.items()}
-    print(f"earn {rates['ledger']:.1f}/s, {used['ledger'] / done:.2f} commands; bare transaction "
-          f"{rates['bare']:.1f}/s, {used['bare'] / done:.2f} commands; ratio "
-          f"{rates['ledger'] / rates['bare']:.2f}x (target >= 0.9, 4 commands)")  # fmt: skip
+    print(
+        f"earn {rates['ledger']:.1f}/s, {used['ledger'] / done:.2f} commands, "
+        f"{cpu['ledger'] / done * 1000:.2f} ms CPU ({client['ledger'] / done * 1000:.2f} of them "
+        f"this process's); bare transaction {rates['bare']:.1f}/s, {used['bare'] / done:.2f} "
+        f"commands, {cpu['bare'] / done * 1000:.2f} ms CPU ({client['bare'] / done * 1000:.2f})"
+    )
+    print(
+        f"earn / bare transaction: {rates['ledger'] / rates['bare']:.2f}x by wall time, "
+        f"{cpu['bare'] / cpu['ledger']:.2f}x by CPU (the database's and this process's; "
+        "target >= 0.9, 4 commands)"
+    )
     for member in range(members):  # the bare members' copied counters are no books to verify
         drift = await verify_balances(mongo, f"l{member}")
         assert not drift, drift
@@ -361,7 +382,8 @@ def main() -> None:
         server = EmbeddedMongo(Path(tmp) / "db", sync_on_commit=not args.smoke)
         url = server.start()
         try:
-            asyncio.run(floor(url, args.floor))
+            assert server.process is not None
+            asyncio.run(floor(url, server.process.pid, args.floor))
             asyncio.run(bench(url, args.members, args.lots_each, args.concurrency))
             asyncio.run(by_lot_count(url, sizes, args.repeat))
         finally:
