@@ -13,6 +13,12 @@ The second table is the cost of one operation (one at a time) for a member with 
 every 30 minutes) and lots that all share one (never expiring). Target: at 10,000 lots within
 1.5x of 10 lots, with the same number of commands.
 
+The first figure is the floor: `--floor` earns through the public ledger API against as many
+bare transactions doing the same writes (the account updated, a lot and an entry inserted, copies
+of what the ledger wrote, on the same collections and indexes), one at a time and interleaved in
+rounds; it prints their ratio (ledger earns per second over bare transactions per second, target
+>= 0.9) and the commands of each (target: the same 4).
+
 It checks what it counts: every balance against the ledger (no drift), the spend's lots, the
 balance read, that the expiry took every live lot, and each member's balance after the rounds; a
 failed check ends it with a non-zero status. `--smoke` runs tiny sizes in a few seconds (CI).
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -31,10 +38,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bson import ObjectId
 from pymongo import monitoring
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench.* when run by path
+
 from app.clock import FrozenClock
-from app.db import Mongo, connect, ensure_indexes
+from app.db import Mongo, connect, ensure_indexes, run_in_transaction
 from app.embedded import EmbeddedMongo
 from app.ledger import (
     OpeningEarn,
@@ -51,10 +61,13 @@ from app.ledger import (
 )
 from app.ledger.earn import Policy
 from app.program.expiry import Never, Rolling
+from bench.api import cpu_seconds
 
 # What `--smoke` runs, on a database that skips the sync on commit: every operation and figure of
 # the full run, at sizes of a few seconds.
-SMOKE = {"members": 2, "lots_each": 10, "concurrency": 2, "sizes": "10,30", "repeat": 1}
+SMOKE = {
+    "members": 2, "lots_each": 10, "concurrency": 2, "sizes": "10,30", "repeat": 1, "floor": 20,
+}  # fmt: skip
 
 
 class Commands(monitoring.CommandListener):
@@ -163,6 +176,87 @@ async def bench(url: str, members: int, lots_each: int, concurrency: int) -> Non
     )
 
     await verify(mongo)
+    await mongo.close()
+
+
+def _cpu(server_pid: int) -> float:
+    """CPU seconds used so far by the database process and this one (the client)."""
+    return cpu_seconds(server_pid) + time.process_time()
+
+
+async def floor(url: str, server_pid: int, earns: int, members: int = 20, rounds: int = 6) -> None:
+    """Earn through the ledger against a bare transaction making the same writes (see the docstring)."""
+    commands = Commands()
+    mongo: Mongo = connect(url, "bench_floor", event_listeners=[commands])
+    await ensure_indexes(mongo)
+    clock = FrozenClock(datetime(2026, 1, 15, 9, 0, tzinfo=UTC))
+    keys = iter(range(10**9))
+
+    async def ledger_earn(member: int) -> None:
+        await earn(mongo, clock, member_id=f"l{member}", points=10, policy=Rolling(days=365),
+                   idempotency_key=f"floor:{next(keys)}")  # fmt: skip
+
+    for member in range(members):  # accounts exist, as for a member's every earn but the first
+        await ledger_earn(member)
+    account = await mongo["accounts"].find_one({"_id": "l0"})
+    lot = await mongo["lots"].find_one({"member_id": "l0"})
+    entry = await mongo["ledger"].find_one({"member_id": "l0"})
+    assert account is not None and lot is not None and entry is not None
+    seqs = {member: 0 for member in range(members)}
+
+    async def bare(member: int) -> None:
+        seqs[member] += 1
+        who, seq, key = f"b{member}", seqs[member], f"bare:{next(keys)}"
+
+        async def work(session: Any) -> None:
+            changed = {k: v for k, v in account.items() if k != "_id"}
+            await mongo["accounts"].update_one({"_id": who}, {"$set": {**changed, "seq": seq}},
+                                               upsert=True, session=session)  # fmt: skip
+            lot_id, entry_id = ObjectId(), ObjectId()
+            await mongo["lots"].insert_one({**lot, "_id": lot_id, "member_id": who, "seq": seq,
+                                            "order": f"N|{seq:012d}",
+                                            "source_entry_id": entry_id}, session=session)  # fmt: skip
+            await mongo["ledger"].insert_one({**entry, "_id": entry_id, "member_id": who,
+                                              "seq": seq, "idempotency_key": key,
+                                              "lots": [{"lot_id": lot_id, "points": 10}]},
+                                             session=session)  # fmt: skip
+
+        await run_in_transaction(mongo.client, work)
+
+    for member in range(members):
+        await bare(member)
+    spent = {"ledger": 0.0, "bare": 0.0}
+    cpu = {"ledger": 0.0, "bare": 0.0}
+    client = {"ledger": 0.0, "bare": 0.0}
+    used = {"ledger": 0, "bare": 0}
+    per_round = max(1, earns // rounds)
+    for r in range(rounds):
+        order = [("ledger", ledger_earn), ("bare", bare)]
+        for name, call in order if r % 2 else order[::-1]:
+            commands.take()
+            started, cpu_before, own = time.perf_counter(), _cpu(server_pid), time.process_time()
+            for n in range(per_round):
+                await call(n % members)
+            spent[name] += time.perf_counter() - started
+            cpu[name] += _cpu(server_pid) - cpu_before
+            client[name] += time.process_time() - own
+            used[name] += commands.take()
+    done = per_round * rounds
+    rates = {name: done / seconds for name, seconds in spent.items()}
+    print(
+        f"earn {rates['ledger']:.1f}/s, {used['ledger'] / done:.2f} commands, "
+        f"{cpu['ledger'] / done * 1000:.2f} ms CPU ({client['ledger'] / done * 1000:.2f} of them "
+        f"this process's); bare transaction {rates['bare']:.1f}/s, {used['bare'] / done:.2f} "
+        f"commands, {cpu['bare'] / done * 1000:.2f} ms CPU ({client['bare'] / done * 1000:.2f})"
+    )
+    print(
+        f"earn / bare transaction: {rates['ledger'] / rates['bare']:.2f}x by wall time, "
+        f"{cpu['bare'] / cpu['ledger']:.2f}x by CPU (the database's and this process's; "
+        "target >= 0.9, 4 commands)"
+    )
+    for member in range(members):  # the bare members' copied counters are no books to verify
+        drift = await verify_balances(mongo, f"l{member}")
+        assert not drift, drift
     await mongo.close()
 
 
@@ -278,6 +372,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--sizes", default="10,1000,10000")
     parser.add_argument("--repeat", type=int, default=40)
+    parser.add_argument("--floor", type=int, default=400, help="earns against the bare floor")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds (CI)")
     args = parser.parse_args()
     if args.smoke:
@@ -287,6 +382,8 @@ def main() -> None:
         server = EmbeddedMongo(Path(tmp) / "db", sync_on_commit=not args.smoke)
         url = server.start()
         try:
+            assert server.process is not None
+            asyncio.run(floor(url, server.process.pid, args.floor))
             asyncio.run(bench(url, args.members, args.lots_each, args.concurrency))
             asyncio.run(by_lot_count(url, sizes, args.repeat))
         finally:

@@ -82,6 +82,7 @@ class Book:
         self.expired: list[tuple[LotState, int]] = []
         self.renewed: dict[str, datetime] = {}  # inactivity classes whose lots' expiry moved
         self.pending_loaded = False  # every pending lot of the member is loaded
+        self.whole = False  # every live lot of the member is loaded
         self.scanned: str | None = account.front_end  # the front is known up to here
         self.reset_front = False
         self.mass_beyond: dict[datetime, int] = {}  # free points of a dated instant past the front
@@ -796,27 +797,61 @@ class Book:
         **extra: Any,
     ) -> Document:
         self.touched = True
-        entry: Document = {
-            "_id": entry_id or ObjectId(),
-            "member_id": self.account.member_id,
-            "kind": kind.value,
-            "points": points,
-            "balance_after": self.available(),
-            "debt_change": debt_change,
-            "occurred_at": occurred_at or self.now,
-            "recorded_at": self.now,
-            "actor": meta.actor,
-            "channel": meta.channel,
-            "reference": meta.reference,
-            "description": meta.description,
-            "idempotency_key": key,
-            "request_hash": fingerprint,
-            "lots": [{"lot_id": lot.id, "points": take} for lot, take in shares],
-            **meta.extra,
+        entry = entry_document(
+            entry_id or ObjectId(),
+            self.account.member_id,
+            kind,
+            points,
+            [(lot.id, take) for lot, take in shares],
+            balance_after=self.available(),
+            now=self.now,
+            key=key,
+            meta=meta,
+            fingerprint=fingerprint,
+            debt_change=debt_change,
+            occurred_at=occurred_at,
             **extra,
-        }
+        )
         self.entries.append(entry)
         return entry
+
+
+def entry_document(
+    entry_id: ObjectId,
+    member_id: str,
+    kind: EntryKind,
+    points: int,
+    shares: list[tuple[ObjectId, int]],
+    *,
+    balance_after: int,
+    now: datetime,
+    key: str,
+    meta: EntryMeta,
+    fingerprint: str | None = None,
+    debt_change: int = 0,
+    occurred_at: datetime | None = None,
+    **extra: Any,
+) -> Document:
+    """A ledger entry as stored (without its seq, which saving numbers)."""
+    return {
+        "_id": entry_id,
+        "member_id": member_id,
+        "kind": kind.value,
+        "points": points,
+        "balance_after": balance_after,
+        "debt_change": debt_change,
+        "occurred_at": occurred_at or now,
+        "recorded_at": now,
+        "actor": meta.actor,
+        "channel": meta.channel,
+        "reference": meta.reference,
+        "description": meta.description,
+        "idempotency_key": key,
+        "request_hash": fingerprint,
+        "lots": [{"lot_id": lot_id, "points": take} for lot_id, take in shares],
+        **meta.extra,
+        **extra,
+    }
 
 
 def _first_dated(entries: list[FrontEntry]) -> FrontEntry | None:

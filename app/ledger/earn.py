@@ -7,25 +7,15 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from app.clock import Clock
-from app.db import Document, Mongo
-from app.ledger.book import Book
+from app.db import Mongo
 from app.ledger.errors import InvalidPoints
-from app.ledger.models import BreakdownLine, Entry, EntryKind, EntryMeta
-from app.ledger.state import Request
-from app.ledger.store import fingerprint, instant, record
-from app.program.expiry import Inactivity, Never, PeriodEnd, Rolling, expires_at
+from app.ledger.models import BreakdownLine, Entry
+from app.ledger.state import Policy, policy_stamp
+from app.ledger.store import fingerprint, instant
+from app.ledger.unit import LedgerUnit, run_in_ledger
+from app.program.expiry import Never
 
-Policy = Rolling | PeriodEnd | Inactivity | Never
-
-
-def policy_stamp(policy: Policy, version: int, tz: str | ZoneInfo) -> Document:
-    """What a lot keeps of the policy it was issued under: enough to explain (and renew) its expiry."""
-    return {
-        "kind": policy.kind,
-        "params": policy.model_dump(exclude={"kind"}),
-        "version": version,
-        "tz": str(tz),
-    }
+__all__ = ["Policy", "earn", "policy_stamp"]
 
 
 async def earn(
@@ -46,7 +36,8 @@ async def earn(
     actor: str | None = None,
     channel: str | None = None,
 ) -> Entry:
-    """Credit `points` as a new lot and an EARN entry; any debt is paid first from them."""
+    """Credit `points` as a new lot and an EARN entry; any debt is paid first from them.
+    One unit of work (LedgerUnit.earn) under the key."""
     policy = policy or Never()
     now = instant(clock.now())
     earned = now if earned_at is None else instant(earned_at)
@@ -55,32 +46,36 @@ async def earn(
     if breakdown and sum(line.points for line in breakdown) != points:
         raise InvalidPoints(points, "must equal the sum of the breakdown")
     stamp = policy_stamp(policy, policy_version, tz)
-    expiry = expires_at(policy, earned, tz)
-    request = Request(
-        idempotency_key,
-        fingerprint(
-            "earn",
-            member_id=member_id,
-            points=points,
-            available_at=available_at,
-            earned_at=earned_at,
-            reference=reference,
-            policy=stamp,
-            breakdown=lines,
-        ),
-        EntryMeta(actor=actor, channel=channel, reference=reference, description=description),
+    digest = fingerprint(
+        "earn",
+        member_id=member_id,
+        points=points,
+        available_at=available_at,
+        earned_at=earned_at,
+        reference=reference,
+        policy=stamp,
+        breakdown=lines,
     )
 
-    def credit(book: Book) -> Document:
-        return book.credit(
-            EntryKind.EARN,
+    async def credit(unit: LedgerUnit) -> Entry:
+        return await unit.earn(
+            member_id,
             points,
-            request,
-            earned_at=earned,
+            policy=policy,
+            policy_version=policy_version,
+            tz=str(tz),
             available_at=available_at,
-            expires_at=expiry,
-            policy=stamp,
-            breakdown=lines,
+            earned_at=earned,
+            breakdown=breakdown,
+            reference=reference,
+            description=description,
+            actor=actor,
+            channel=channel,
         )
 
-    return await record(mongo, member_id, now, request, credit)
+    async def first(entry: Entry) -> Entry:
+        return entry
+
+    return await run_in_ledger(
+        mongo, clock, credit, idempotency_key=idempotency_key, fingerprint=digest, replay=first
+    )

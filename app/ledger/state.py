@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from bson import ObjectId
 
@@ -21,6 +22,19 @@ from app.program.expiry import Inactivity, parse_policy
 
 if TYPE_CHECKING:
     from app.ledger.book import Book
+
+Policy = expiry.Rolling | expiry.PeriodEnd | expiry.Inactivity | expiry.Never
+
+
+def policy_stamp(policy: Policy, version: int, tz: str | ZoneInfo) -> Document:
+    """What a lot keeps of the policy it was issued under: enough to explain (and renew) its expiry."""
+    return {
+        "kind": policy.kind,
+        "params": policy.model_dump(exclude={"kind"}),
+        "version": version,
+        "tz": str(tz),
+    }
+
 
 LIVE = (LotStatus.PENDING, LotStatus.AVAILABLE)
 _TRACKED = frozenset({"remaining", "held", "status"})

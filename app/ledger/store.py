@@ -179,14 +179,35 @@ async def load_book(
     a refunded earn's). `everything` loads every live lot (清零, extending expiries).
     """
     doc = await mongo["accounts"].find_one({"_id": member_id}, session=session)
-    book = Book(AccountState.from_document(doc) if doc else AccountState(member_id), [], now)
+    return await open_book(
+        mongo, session, member_id, doc, now, lot_ids=lot_ids, points=points, everything=everything
+    )
+
+
+async def open_book(
+    mongo: Mongo,
+    session: AsyncClientSession | None,
+    member_id: str,
+    doc: Document | None,
+    now: datetime,
+    *,
+    lot_ids: Iterable[ObjectId] = (),
+    points: int = 0,
+    everything: bool = False,
+) -> Book:
+    """`load_book` from the account document already read (None: there is none yet; a document
+    with no version is one an express earn's guard left empty, app.ledger.express)."""
+    account = AccountState(member_id)
+    if doc is not None and "version" in doc:
+        account = AccountState.from_document(doc)
+    book = Book(account, [], now)
     ids = list(lot_ids)
     if ids:
         book.add(await _lots(mongo, session, {"_id": {"$in": ids}}))
     if everything:
         for status in LIVE:
             book.add(await _lots(mongo, session, {"member_id": member_id, "status": status.value}))
-        book.pending_loaded = True
+        book.pending_loaded = book.whole = True
         book.scanned = None
     await _catch_up(mongo, session, book, now)
     if points:
@@ -194,11 +215,27 @@ async def load_book(
     return book
 
 
+async def load_whole_books(
+    mongo: Mongo, session: AsyncClientSession, member_ids: Iterable[str], now: datetime
+) -> dict[str, Book]:
+    """Many members' books with every live lot (清零 and extending, in batches), caught up with
+    `now`: the accounts in one command and their live lots in another, whatever their number."""
+    books = await load_accounts(mongo, session, member_ids, now)
+    query = {"member_id": {"$in": list(books)}, "status": {"$in": [s.value for s in LIVE]}}
+    for lot in await _lots(mongo, session, query):
+        books[lot.member_id].add([lot])
+    for book in books.values():
+        book.pending_loaded = book.whole = True
+        book.scanned = None
+        book.catch_up(now)  # whatever is due is loaded already: no range to read
+    return books
+
+
 async def _catch_up(
     mongo: Mongo, session: AsyncClientSession | None, book: Book, now: datetime
 ) -> None:
     """Load what is due (only when the account says something is) and apply it."""
-    if book.due(now):
+    if book.due(now) and not book.whole:
         acc = book.account
         member = acc.member_id
         if acc.dated_next is not None and acc.dated_next[0] <= now:
@@ -330,7 +367,10 @@ async def save_books(mongo: Mongo, session: AsyncClientSession, books: Iterable[
 
 
 async def _renew(mongo: Mongo, session: AsyncClientSession, book: Book) -> None:
-    """Move the expiry of every live lot of the inactivity policies the activity renewed."""
+    """Move the expiry of every live lot of the inactivity policies the activity renewed (a book
+    with every live lot in memory moved them there, and writes them with its lots)."""
+    if book.whole:
+        return
     for name, until in book.renewed.items():
         low, high = order.class_range(name)
         statuses = [LotStatus.AVAILABLE] + ([LotStatus.PENDING] if book.pending() else [])

@@ -24,10 +24,11 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from app.bounds import MAX_ENTRY_POINTS
 from app.clock import Clock
 from app.db import Document, Mongo
-from app.ledger.book import Book
-from app.ledger.earn import Policy, policy_stamp
+from app.ledger import express, order
+from app.ledger.book import Book, entry_document
 from app.ledger.errors import EntryNotFound, IdempotencyConflict, InvalidPoints, InvalidRequest
 from app.ledger.holds import find_hold
 from app.ledger.models import (
@@ -38,13 +39,16 @@ from app.ledger.models import (
     EntryMeta,
     Hold,
     HoldStatus,
+    LotStatus,
 )
-from app.ledger.state import LotState, Request
+from app.ledger.state import HoldState, LotState, Policy, Request, inactivity_class, policy_stamp
 from app.ledger.store import (
     instant,
     load_book,
     load_holds,
+    load_whole_books,
     lots_by_id,
+    open_book,
     refill,
     run,
     save_books,
@@ -68,6 +72,7 @@ class LedgerUnit:
         self._fingerprint = fingerprint
         self._books: dict[str, Book] = {}
         self._whole: set[str] = set()  # members whose book holds every live lot
+        self._active_holds: dict[str, list[HoldState]] = {}  # read by load_whole, for clear
         self._operations = 0
 
     async def spend(
@@ -120,18 +125,73 @@ class LedgerUnit:
         if breakdown and sum(line.points for line in breakdown) != points:
             raise InvalidPoints(points, "must equal the sum of the breakdown")
         earned = self.now if earned_at is None else instant(earned_at)
-        book = await self._book(member_id)
+        available = None if available_at is None else instant(available_at)
+        expiry = expires_at(policy, earned, tz)
+        stamp = policy_stamp(policy, policy_version, tz)
         meta = EntryMeta(actor, channel, reference, description, dict(extra or {}))
+        lines = [line.to_document() for line in breakdown]
+        request = self._request(meta)
+        book = self._books.get(member_id)
+        if book is None and _expressible(points, stamp, expiry, self.now):
+            lot = _new_lot(member_id, points, earned, available, expiry, stamp, self.now)
+            credit = express.Credit(
+                points,
+                order.mass_of(order.lot_key(0, expiry, None)),
+                expiry,
+                lot.status is LotStatus.PENDING,
+                lot.due_while_pending,
+                min(earned, self.now),
+                self.now,
+            )
+            fitted, before = await express.earn_or_read(
+                self._mongo, self.session, member_id, credit, lot.id
+            )
+            if fitted:
+                return await self._express(lot, express.counters(before), request, lines)
+            book = await open_book(self._mongo, self.session, member_id, before, self.now)
+            self._books[member_id] = book
+        if book is None:
+            book = await self._book(member_id)
         entry = book.credit(
             EntryKind.EARN,
             points,
-            self._request(meta),
+            request,
             earned_at=earned,
-            available_at=None if available_at is None else instant(available_at),
-            expires_at=expires_at(policy, earned, tz),
-            policy=policy_stamp(policy, policy_version, tz),
-            breakdown=[line.to_document() for line in breakdown],
+            available_at=available,
+            expires_at=expiry,
+            policy=stamp,
+            breakdown=lines,
         )
+        return Entry.from_document(entry)
+
+    async def _express(
+        self, lot: LotState, before: Document, request: Request, breakdown: list[Document]
+    ) -> Entry:
+        """The lot and the entry of an earn the account took in place (app.ledger.express):
+        written now, so that a later operation of the unit on the member reads them."""
+        lot.seq = before["lots_issued"] + 1
+        lot.rekey()
+        available = before["available"] + (
+            lot.remaining if lot.status is LotStatus.AVAILABLE else 0
+        )
+        extra: Document = {"breakdown": breakdown} if breakdown else {}
+        entry = entry_document(
+            lot.source_entry_id,
+            lot.member_id,
+            EntryKind.EARN,
+            lot.amount,
+            [(lot.id, lot.amount)],
+            balance_after=available,
+            now=self.now,
+            key=request.key,
+            meta=request.meta,
+            fingerprint=request.fingerprint,
+            occurred_at=lot.earned_at,
+            **extra,
+        )
+        entry["seq"] = before["seq"] + 1
+        await self._mongo["lots"].insert_one(lot.to_document(), session=self.session)
+        await self._mongo["ledger"].insert_one(entry, session=self.session)
         return Entry.from_document(entry)
 
     async def credit(
@@ -247,20 +307,50 @@ class LedgerUnit:
         actor: str | None = None,
         channel: str | None = None,
         reference: str | None = None,
+        key: str | None = None,
     ) -> Entry:
         """清零 inside the unit, as app.ledger.clear: release the member's active holds and take
-        every remaining point (pending too) to zero; a debt stays owed."""
+        every remaining point (pending too) to zero; a debt stays owed. `key`: the entry's own
+        idempotency key, where the unit clears many members (each keyed as if alone)."""
         book = await self._whole_book(member_id)
-        active = []
-        if book.held() > 0:  # most members hold nothing: no read of their holds
-            query = {"member_id": member_id, "status": HoldStatus.ACTIVE.value}
-            active = await load_holds(self._mongo, self.session, query)
-            # A held lot may have expired (it keeps its held points): not live, so load it by id.
-            held = [lot_id for hold in active for lot_id, _ in hold.lots if lot_id not in book.lots]
-            if held:
-                book.add(await lots_by_id(self._mongo, self.session, held))
+        active = self._active_holds.pop(member_id, None)
+        if active is None:
+            active = (await self._load_active_holds({member_id: book})).get(member_id, [])
         meta = EntryMeta(actor, channel, reference, reason)
-        return Entry.from_document(book.clear(active, self._request(meta)))
+        return Entry.from_document(book.clear(active, self._request(meta, key)))
+
+    async def load_whole(self, member_ids: Sequence[str]) -> None:
+        """Read the books of many members with every live lot and active hold at once, for
+        `clear` and `extend` on each of them next (a batch job: a few commands for them all)."""
+        wanted = [m for m in member_ids if m not in self._books]
+        if not wanted:
+            return
+        books = await load_whole_books(self._mongo, self.session, wanted, self.now)
+        self._books.update(books)
+        self._whole.update(books)
+        self._active_holds.update(await self._load_active_holds(books))
+
+    async def _load_active_holds(self, books: dict[str, Book]) -> dict[str, list[HoldState]]:
+        """The active holds of the members that hold points (most hold none: no read), with the
+        lots they hold that expired since (a held lot keeps its held points: not live)."""
+        holding = [member_id for member_id, book in books.items() if book.held() > 0]
+        if not holding:
+            return {}
+        query = {"member_id": {"$in": holding}, "status": HoldStatus.ACTIVE.value}
+        found: dict[str, list[HoldState]] = {member_id: [] for member_id in holding}
+        for hold in await load_holds(self._mongo, self.session, query):
+            found[hold.member_id].append(hold)
+        missing = [
+            lot_id
+            for member_id, holds in found.items()
+            for hold in holds
+            for lot_id, _ in hold.lots
+            if lot_id not in books[member_id].lots
+        ]
+        if missing:
+            for lot in await lots_by_id(self._mongo, self.session, missing):
+                books[lot.member_id].add([lot])
+        return found
 
     async def extend(
         self,
@@ -271,12 +361,13 @@ class LedgerUnit:
         actor: str | None = None,
         channel: str | None = None,
         reference: str | None = None,
+        key: str | None = None,
     ) -> Entry:
         """Move the expiry of the member's points expiring before `until` to `until` (an EXTEND
-        entry of 0 points), as app.ledger.extend."""
+        entry of 0 points), as app.ledger.extend; `key` as for `clear`."""
         book = await self._whole_book(member_id)
         meta = EntryMeta(actor, channel, reference, reason)
-        return Entry.from_document(book.extend(instant(until), self._request(meta)))
+        return Entry.from_document(book.extend(instant(until), self._request(meta, key)))
 
     async def balance(self, member_id: str) -> Balance:
         """The member's balances and last activity as this transaction sees them (caught up with
@@ -299,7 +390,7 @@ class LedgerUnit:
     async def reverse(
         self,
         entry_id: str,
-        points: int,
+        points: int | None,
         *,
         reason: str | None = None,
         actor: str | None = None,
@@ -308,7 +399,8 @@ class LedgerUnit:
         extra: dict[str, Any] | None = None,
     ) -> Entry:
         """Take back `points` of an EARN entry by the refund rule (app.ledger.book.Book.reverse):
-        its own lot first, then the member's other points, then debt; never more than it gave."""
+        its own lot first, then the member's other points, then debt; never more than it gave.
+        None: all of it that is left to reverse."""
         try:
             earn_id = ObjectId(entry_id)
         except (InvalidId, TypeError):
@@ -328,7 +420,11 @@ class LedgerUnit:
         if lot_id not in book.lots:
             book.add(await lots_by_id(self._mongo, self.session, [lot_id]))
         lot = book.lots[lot_id]
+        if points is None:
+            points = lot.amount - lot.reversed
         if isinstance(points, int) and 0 < points <= lot.amount - lot.reversed:
+            # What the refund may charge to the member's other points, beyond what it takes from
+            # its own lot (which may sit in the front too): load the front lots covering that.
             charge = min(points, lot.spent - lot.refunded_spent)
             if charge > 0:
                 await refill(self._mongo, self.session, book, charge + lot.available)
@@ -403,16 +499,56 @@ class LedgerUnit:
         key = entry["idempotency_key"]
         return bool(key == self._key or key.startswith(f"{self._key}#"))
 
-    def _request(self, meta: EntryMeta) -> Request:
-        """The first operation's entry carries the unit's key; later ones derive theirs from it."""
+    def _request(self, meta: EntryMeta, key: str | None = None) -> Request:
+        """The first operation's entry carries the unit's key; later ones derive theirs from it
+        (unless given their own)."""
         self._operations += 1
-        key = self._key if self._operations == 1 else f"{self._key}#{self._operations}"
+        if key is None:
+            key = self._key if self._operations == 1 else f"{self._key}#{self._operations}"
         return Request(key, self._fingerprint, meta)
 
     async def save(self, *, require_entry: bool = True) -> None:
         if self._operations == 0 and require_entry:
             raise InvalidRequest("a ledger unit must record at least one entry to be idempotent")
         await save_books(self._mongo, self.session, self._books.values())
+
+
+def _expressible(points: int, policy: Document, expiry: datetime | None, now: datetime) -> bool:
+    """Whether an earn may try the account's express path: valid points, no inactivity policy,
+    not expired already (the book handles those, and refuses bad points)."""
+    return (
+        isinstance(points, int)
+        and not isinstance(points, bool)
+        and 0 < points <= MAX_ENTRY_POINTS
+        and inactivity_class(policy) is None
+        and (expiry is None or expiry > now)
+    )
+
+
+def _new_lot(
+    member_id: str,
+    points: int,
+    earned_at: datetime,
+    available_at: datetime | None,
+    expiry: datetime | None,
+    policy: Document,
+    now: datetime,
+) -> LotState:
+    """An earn's lot as Book._issue makes it with no debt to pay (its seq comes from the account)."""
+    pending = available_at is not None and available_at > now
+    return LotState(
+        id=ObjectId(),
+        member_id=member_id,
+        amount=points,
+        remaining=points,
+        status=LotStatus.PENDING if pending else LotStatus.AVAILABLE,
+        earned_at=earned_at,
+        available_at=available_at if available_at is not None else earned_at,
+        expires_at=expiry,
+        policy=policy,
+        source_entry_id=ObjectId(),
+        new=True,
+    )
 
 
 def _part(shares: list[tuple[int, LotState]], skip: int, take: int) -> list[tuple[int, LotState]]:

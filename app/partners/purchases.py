@@ -17,10 +17,10 @@ IdempotencyConflict. The payload is compared as resolved, the member by id: an o
 phone and retried by member number is the same order. Two tills posting one order at once: one
 commits, the other's transaction conflicts, reruns, finds the order and answers the same result.
 
-Cost for a program without budgets, daily cap or birthday bonus: the member, the account read,
-the qualifying points, the order insert, the account, lot and entry writes, the commit: 8 commands
-(the program is the process's copy), whatever the member's history; with the API's read of the
-partner's registry entry, 9 a request.
+Cost for a program without budgets, daily cap or birthday bonus: the member, the account (read
+and moved by the earn in one command, app.ledger.express), the lot and entry inserts, the
+qualifying points, the order insert, the commit: 7 commands (the program is the process's copy),
+whatever the member's history; with the API's read of the partner's registry entry, 8 a request.
 """
 
 from __future__ import annotations

@@ -4,11 +4,15 @@ Making a job decides its members once: it reads the filter's members (with the c
 fixed then, so a member who turns dormant during the run is not swept in) and stores their ids in
 numbered batches beside the job, all in one transaction with the job and its audit entry.
 
-Running it handles the members in that order, each in its own transaction, which does three
-things or nothing: the member's ledger entry (under the key "points-job:<job>:<member>", so no
-run ever clears a member twice), and the job's position and totals moved on by one, guarded by
-the position the runner read (so a crash and a resume, or a second runner, never count a member
-twice). A member who was active again since the cut-off is skipped, counted as such. The runner
+Running it handles the members in that order, up to TXN_MEMBERS of them in one transaction,
+which does two things or nothing: each member's ledger entry (under the key
+"points-job:<job>:<member>", so no run ever clears a member twice), and the job's position and
+totals moved on past them, guarded by the position the runner read (so a crash and a resume, or
+a second runner, never count a member twice; a crash loses only the batch in progress). The
+batch's books are read at once (app.ledger.LedgerUnit.load_whole: accounts, live lots, and the
+holds of members who hold points, a command each) and written at once: a few commands for the
+whole batch where one member alone took eight. A member who was active again since the cut-off
+is skipped, counted as such. The runner
 holds the job's lease (app.jobs.leases) while it works: the CLI and the worker can both pick a
 job up, and only one works on it at a time. The last member's run marks the job done and audits
 its totals.
@@ -47,6 +51,7 @@ JOBS = "points_jobs"
 BATCHES = "points_job_members"
 BATCH_SIZE = 500  # member ids per stored batch
 LEASE = timedelta(seconds=60)
+TXN_MEMBERS = 100  # members handled per transaction: a few commands for them all
 
 
 class JobKind(StrEnum):
@@ -71,10 +76,6 @@ class JobBusy(RuntimeError):
 
 class _Moved(Exception):
     """The job's position is not where this runner read it: read it again."""
-
-
-class _Active(Exception):
-    """The member earned or spent since the job's cut-off: no longer dormant, left alone."""
 
 
 @dataclass(frozen=True)
@@ -215,10 +216,10 @@ Hook = Callable[[int], None]  # called with the position inside each member's tr
 
 async def run_job(
     mongo: Mongo, clock: Clock, job_id: str, *, owner: str, limit: int | None = None,
-    progress: Progress | None = None, hook: Hook | None = None,
+    progress: Progress | None = None, hook: Hook | None = None, batch: int = TXN_MEMBERS,
 ) -> PointsJob:  # fmt: skip
-    """Handle the job's members from where it stands (at most `limit` of them); JobBusy if
-    another runner holds its lease. Returns the job as it then stands."""
+    """Handle the job's members from where it stands (at most `limit` of them), `batch` members
+    per transaction; JobBusy if another runner holds its lease. Returns the job as it then stands."""
     lease = f"points-job:{job_id}"
     job = await get_job(mongo, job_id)
     handled = 0
@@ -229,19 +230,20 @@ async def run_job(
             if job.done >= job.total:
                 job = await _finish(mongo, clock, job)
                 break
-            batch = await mongo[BATCHES].find_one(
+            stored = await mongo[BATCHES].find_one(
                 {"_id": _batch_id(job.id, job.done // BATCH_SIZE)}
             )
-            assert batch is not None, f"job {job.id} lost its member batch"
-            for member_id in batch["member_ids"][job.done % BATCH_SIZE :]:
-                if limit is not None and handled >= limit:
-                    break
+            assert stored is not None, f"job {job.id} lost its member batch"
+            left = stored["member_ids"][job.done % BATCH_SIZE :]
+            while left and (limit is None or handled < limit):
+                size = batch if limit is None else min(batch, limit - handled)
+                members, left = left[:size], left[size:]
                 try:
-                    job = await _handle(mongo, clock, job, member_id, hook)
+                    job = await _handle(mongo, clock, job, members, hook)
                 except _Moved:
                     job = await get_job(mongo, job_id)
                     break
-                handled += 1
+                handled += len(members)
                 if progress is not None:
                     progress(job)
     finally:
@@ -250,39 +252,49 @@ async def run_job(
 
 
 async def _handle(
-    mongo: Mongo, clock: Clock, job: PointsJob, member_id: str, hook: Hook | None
+    mongo: Mongo, clock: Clock, job: PointsJob, member_ids: list[str], hook: Hook | None
 ) -> PointsJob:
-    """One member: the ledger entry and the job's position and totals, in one transaction; or,
-    for a member active again since the cut-off, only the position and the skip."""
+    """A batch of members in one transaction: each one's ledger entry (or, for a member active
+    again since the cut-off, or erased since, a skip), and the job's position and totals."""
     position = job.done
 
     async def work(unit: LedgerUnit) -> PointsJob:
-        entry = await _change(unit, job, member_id)
-        # Read after the change, from the book it loaded (no command): neither moves it.
-        last = (await unit.balance(member_id)).last_activity_at
-        if job.cutoff is not None and last is not None and last >= job.cutoff:
-            raise _Active()  # rolls the change back
-        if hook is not None:
-            hook(position)
-        return await _advance(mongo, job, {"done": 1, "changed": 1, "points": -entry.points}, unit)
+        await unit.load_whole(member_ids)  # every member's book in a few commands
+        moved = {"done": 0, "changed": 0, "skipped": 0, "points": 0}
+        for n, member_id in enumerate(member_ids):
+            entry = await _change(unit, job, member_id)
+            moved["done"] += 1
+            if entry is None:
+                moved["skipped"] += 1
+            else:
+                moved["changed"] += 1
+                moved["points"] -= entry.points
+            if hook is not None:
+                hook(position + n)
+        return await _advance(mongo, job, moved, unit)
 
     async def handled_before(entry: Entry) -> PointsJob:
-        raise _Moved()  # another runner handled this member: its position moved with it
+        raise _Moved()  # another runner handled these members: the position moved with them
 
     try:
         return await run_in_ledger(
             mongo, clock, work,
-            idempotency_key=f"points-job:{job.id}:{member_id}", fingerprint=job.id,
-            replay=handled_before,
+            idempotency_key=_member_key(job, member_ids[0]), fingerprint=job.id,
+            replay=handled_before, require_entry=False,
         )  # fmt: skip
-    except (_Active, AccountClosed):  # active again, or erased since: left alone
-        return await _advance(mongo, job, {"done": 1, "skipped": 1})
+    except (DuplicateKeyError, IdempotencyConflict):
+        raise _Moved() from None  # a member's entry exists: handled by another runner
+
+
+def _member_key(job: PointsJob, member_id: str) -> str:
+    """The key of a member's entry: no run ever changes a member twice."""
+    return f"points-job:{job.id}:{member_id}"
 
 
 async def _advance(
     mongo: Mongo, job: PointsJob, moved: Document, unit: LedgerUnit | None = None
 ) -> PointsJob:
-    """Move the job on by one member, from the position this runner read (else _Moved)."""
+    """Move the job on past the members handled, from the position this runner read (else _Moved)."""
     result = await mongo[JOBS].update_one(
         {"_id": job.id, "done": job.done, "status": JobStatus.RUNNING.value},
         {"$inc": moved}, session=None if unit is None else unit.session,
@@ -294,17 +306,26 @@ async def _advance(
     )
 
 
-async def _change(unit: LedgerUnit, job: PointsJob, member_id: str) -> Entry:
-    channel, reference = "job", job.id
+async def _change(unit: LedgerUnit, job: PointsJob, member_id: str) -> Entry | None:
+    """The member's entry, or None for a member left alone: active again since the cut-off
+    (read from the book the batch loaded: no command), or erased since (an extension)."""
+    last = (await unit.balance(member_id)).last_activity_at
+    if job.cutoff is not None and last is not None and last >= job.cutoff:
+        return None
+    channel, reference, key = "job", job.id, _member_key(job, member_id)
     if job.kind is JobKind.CLEAR:
         return await unit.clear(
-            member_id, reason=job.reason, actor=job.actor, channel=channel, reference=reference
-        )
+            member_id, reason=job.reason, actor=job.actor, channel=channel, reference=reference,
+            key=key,
+        )  # fmt: skip
     assert job.until is not None
-    return await unit.extend(
-        member_id, job.until, reason=job.reason, actor=job.actor, channel=channel,
-        reference=reference,
-    )  # fmt: skip
+    try:
+        return await unit.extend(
+            member_id, job.until, reason=job.reason, actor=job.actor, channel=channel,
+            reference=reference, key=key,
+        )  # fmt: skip
+    except AccountClosed:
+        return None
 
 
 async def _finish(mongo: Mongo, clock: Clock, job: PointsJob) -> PointsJob:

@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 
 from app.clock import FrozenClock
-from app.db import Mongo
+from app.db import Mongo, connect
 from app.jobs.leases import acquire
 from app.jobs.schedule import points_jobs
-from app.ledger import IdempotencyConflict, verify_balances
+from app.ledger import IdempotencyConflict, hold, verify_balances
 from app.ledger.opening import OpeningEarn, open_books
 from app.members.service import create_member
 from app.points import (
@@ -27,7 +27,7 @@ from app.points import (
     run_job,
 )
 from app.program.expiry import Rolling
-from tests.ledger.conftest import earn_points
+from tests.ledger.conftest import CommandCounter, earn_points
 
 DORMANT = MemberFilter(dormant_days=730)
 
@@ -73,8 +73,8 @@ async def test_a_crash_mid_way_and_a_resume_clear_each_member_exactly_once(
         if position == 5:
             raise Crash()
 
-    with pytest.raises(Crash):
-        await run_job(mongo, clock, job.id, owner="w1", hook=crash_at_five)
+    with pytest.raises(Crash):  # in the second batch of five: the first stays done
+        await run_job(mongo, clock, job.id, owner="w1", hook=crash_at_five, batch=5)
     halfway = await get_job(mongo, job.id)
     assert (halfway.done, halfway.changed, halfway.status) == (5, 5, JobStatus.RUNNING)
     assert await mongo["ledger"].count_documents({"kind": "CLEAR"}) == 5
@@ -178,4 +178,33 @@ async def test_two_runners_at_once_clear_each_member_once(mongo: Mongo, clock: F
     done = await get_job(mongo, job.id)
     assert (done.status, done.changed, done.points) == (JobStatus.DONE, 12, sum(range(100, 112)))
     assert await mongo["ledger"].count_documents({"kind": "CLEAR"}) == 12
+    assert await verify_balances(mongo) == []
+
+
+async def test_a_clear_job_takes_at_most_two_commands_a_member_and_releases_holds(
+    mongo: Mongo, clock: FrozenClock, mongo_url: str, db_name: str
+) -> None:
+    clock.advance(timedelta(days=-800))
+    await seed(mongo, clock, 120, 100, "d")
+    for n in range(3):  # three members hold part of their points
+        member = f"d{n:04d}"
+        ttl = timedelta(days=1000)
+        await hold(mongo, clock, member_id=member, points=40, ttl=ttl, idempotency_key=f"h{n}")
+    clock.advance(timedelta(days=800))
+    job = await create_job(
+        mongo, clock, kind=JobKind.CLEAR, member_filter=DORMANT, reason="dormant",
+        actor="cli:ops", idempotency_key="j1",
+    )  # fmt: skip
+    counter = CommandCounter()
+    counted = connect(mongo_url, db_name, event_listeners=[counter])
+    try:
+        await counted.ping()
+        counter.reset()
+        done = await run_job(counted, clock, job.id, owner="w1")
+    finally:
+        await counted.close()
+    assert (done.status, done.changed, done.points) == (JobStatus.DONE, 120, sum(range(100, 220)))
+    assert counter.count <= 2 * 120, counter.names
+    assert await mongo["holds"].count_documents({"status": "active"}) == 0
+    assert await mongo["ledger"].count_documents({"kind": "CLEAR"}) == 120
     assert await verify_balances(mongo) == []
