@@ -31,7 +31,7 @@ from app.cli_program import add_program_commands
 from app.cli_report import add_report_commands
 from app.cli_tasks import group_by_task
 from app.clock import Clock, FrozenClock, SystemClock
-from app.config import ConfigurationError, Settings, load_settings
+from app.config import ConfigurationError, Settings, data_folder_database, load_settings
 from app.console_links import ConsoleGrant, create_link
 from app.data_folder import (
     DataFolderMissing,
@@ -43,7 +43,7 @@ from app.data_folder import (
     serving,
 )
 from app.db import Mongo, connect, ensure_indexes
-from app.embedded import EmbeddedNotInstalled, data_folder_database, die_with_parent
+from app.embedded import EmbeddedNotInstalled, die_with_parent
 from app.jobs.heartbeat import Heartbeat, heartbeat_file
 from app.jobs.schedule import default_jobs, expire, mature, release_holds, tiers, warn
 from app.jobs.worker import Job, JobOutcome, Worker, worker_id

@@ -22,9 +22,8 @@ from app.backup import (
 from app.backup.scheduled import archive_name
 from app.cli_progress import Draw, progress_bar
 from app.clock import SystemClock
-from app.config import Settings
+from app.config import Settings, data_folder_database
 from app.db import Mongo
-from app.embedded import data_folder_database
 
 OpenDatabase = Callable[..., AbstractAsyncContextManager[Mongo]]
 

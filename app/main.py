@@ -20,9 +20,9 @@ from starlette.staticfiles import StaticFiles
 from app.auth.keys import load_key_material
 from app.auth.tokens import build_token_services
 from app.clock import Clock, SystemClock
-from app.config import Environment, Settings, load_settings
+from app.config import Environment, Settings, data_folder_database, load_settings
 from app.db import connect, ensure_indexes
-from app.embedded import data_folder_database, terminate_with_parent
+from app.embedded import terminate_with_parent
 from app.ledger import upgrade_books
 from app.logs import RequestIdMiddleware
 from app.members.tiers import upgrade_tier_since

@@ -11,8 +11,8 @@ from app.auth.passwords import hash_password
 from app.clock import Clock, FrozenClock
 from app.db import Mongo
 from app.ledger import BreakdownLine, adjust, earn
+from app.ledger.expiry import ExpiryPolicySet, PeriodEnd, Rolling
 from app.members.models import Member
-from app.program.expiry import ExpiryPolicySet, PeriodEnd, Rolling
 from app.program.models import (
     Activity,
     Campaign,

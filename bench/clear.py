@@ -28,8 +28,8 @@ from app.clock import FrozenClock
 from app.db import Mongo, connect, ensure_indexes
 from app.embedded import EmbeddedMongo
 from app.ledger import OpeningEarn, get_balance, open_books, verify_balances
+from app.ledger.expiry import Rolling
 from app.points import JobKind, JobStatus, MemberFilter, create_job, preview, run_job
-from app.program.expiry import Rolling
 from bench.ledger import Commands
 
 # What `--smoke` runs, on a database that skips the sync on commit: every step and figure of the

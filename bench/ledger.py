@@ -50,7 +50,7 @@ from app.ledger import (
     verify_balances,
 )
 from app.ledger.earn import Policy
-from app.program.expiry import Never, Rolling
+from app.ledger.expiry import Never, Rolling
 
 # What `--smoke` runs, on a database that skips the sync on commit: every operation and figure of
 # the full run, at sizes of a few seconds.

@@ -44,7 +44,7 @@ from app.clock import FrozenClock
 from app.db import Document, Mongo, TransactionFailed, connect, ensure_indexes
 from app.embedded import EmbeddedMongo
 from app.ledger import BreakdownLine, adjust, clear, earn, expire_due, reverse, spend
-from app.program.expiry import Rolling
+from app.ledger.expiry import Rolling
 from app.program.models import Program, Tier
 from app.program.service import save_program
 from app.reports import (

@@ -12,8 +12,7 @@ import strawberry
 from strawberry.permission import PermissionExtension
 from strawberry.types.unset import UNSET
 
-from app.audit import actor_of
-from app.auth.principals import PrincipalKind
+from app.auth.principals import PrincipalKind, actor_of
 from app.rewards.admin import (
     CatalogRefused,
     RewardFields,

@@ -19,8 +19,7 @@ import strawberry
 from starlette.datastructures import UploadFile
 from strawberry.file_uploads import Upload
 
-from app.audit import actor_of
-from app.auth.principals import PrincipalKind
+from app.auth.principals import PrincipalKind, actor_of
 from app.importer import ImportRunning, import_files
 from app.importer.jobs import (
     MAX_FILE_BYTES,

@@ -11,8 +11,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types.unset import UNSET
 
-from app.audit import actor_of
-from app.auth.principals import PrincipalKind
+from app.auth.principals import PrincipalKind, actor_of
 from app.ledger import IdempotencyConflict
 from app.members.admin import (
     MemberErased,

@@ -10,8 +10,7 @@ from enum import Enum
 
 import strawberry
 
-from app.audit import actor_of
-from app.auth.principals import PrincipalKind
+from app.auth.principals import PrincipalKind, actor_of
 from app.ledger import (
     MAX_ENTRY_POINTS,
     AccountClosed,

@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 import strawberry
 
 from app.auth.passwords import WeakPassword
-from app.auth.phones import InvalidPhone
 from app.auth.sessions import InvalidRefreshToken, end_session, refresh_session
 from app.auth.sessions import Session as SessionModel
 from app.auth.signin import (
@@ -20,6 +19,7 @@ from app.auth.signin import (
     sign_up,
 )
 from app.auth.throttle import Locked, SignUpLimits
+from app.members.phones import InvalidPhone
 from app.members.service import InvalidProfile
 from app.program.service import ProgramNotConfigured
 from graphql_schema.context import Info

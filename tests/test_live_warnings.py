@@ -21,7 +21,7 @@ from app.auth.tokens import TokenIssuer
 from app.clock import SystemClock
 from app.db import Mongo
 from app.ledger import earn
-from app.program.expiry import Rolling
+from app.ledger.expiry import Rolling
 from app.program.service import save_program
 from app.seed import DEMO_PROGRAM
 from tests.processes import api_process, jifen_env, served_issuer, subscriptions_open

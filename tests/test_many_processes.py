@@ -29,9 +29,9 @@ from app.clock import FrozenClock, SystemClock
 from app.db import Mongo
 from app.embedded import free_port
 from app.ledger import earn, verify_balances
+from app.ledger.expiry import Rolling
 from app.members.service import create_member
 from app.partners.registry import register_partner
-from app.program.expiry import Rolling
 from app.program.service import save_program
 from app.reports.rollup import watermark
 from app.rewards.models import Reward

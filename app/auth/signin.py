@@ -8,7 +8,6 @@ from datetime import timedelta
 from pymongo.errors import DuplicateKeyError
 
 from app.auth.passwords import check_strength, hash_password, verify_password
-from app.auth.phones import InvalidPhone, normalise_phone
 from app.auth.sessions import ACCESS_TOKEN_TTL, Session, start_session
 from app.auth.throttle import (
     Locked,
@@ -22,6 +21,7 @@ from app.auth.tokens import TokenIssuer
 from app.clock import Clock
 from app.db import Mongo
 from app.members.models import Member, MemberStatus
+from app.members.phones import InvalidPhone, normalise_phone
 from app.members.service import check_name, create_member
 from app.program.service import current_program
 

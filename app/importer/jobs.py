@@ -35,7 +35,7 @@ from app.csv_files import decode
 from app.db import Document, Mongo, newest_by_id, purge_at, run_in_transaction
 from app.importer.rows import BALANCE_COLUMNS, MEMBER_COLUMNS, header_problem
 from app.importer.run import LEASE, ImportRunning, import_files
-from app.jobs.leases import held
+from app.leases import held
 from app.ledger import instant
 from app.program.service import ProgramNotConfigured
 

@@ -12,9 +12,8 @@ import httpx
 
 from app.backup import take_scheduled_backup
 from app.clock import Clock
-from app.config import Settings
+from app.config import Settings, data_folder_database
 from app.db import Mongo
-from app.embedded import data_folder_database
 from app.importer.jobs import run_due_import
 from app.jobs.worker import Job, JobOutcome, JobRun, worker_id
 from app.ledger import expire_due, mature_due, release_expired_holds

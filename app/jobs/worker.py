@@ -20,7 +20,7 @@ from pymongo.errors import PyMongoError
 from app.clock import Clock
 from app.db import Mongo
 from app.jobs.heartbeat import Heartbeat
-from app.jobs.leases import acquire, release_all
+from app.leases import acquire, release_all
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from app.clock import Clock
 from app.db import Document, Mongo
 from app.ledger.book import Book
 from app.ledger.errors import InvalidPoints
+from app.ledger.expiry import Inactivity, Never, PeriodEnd, Rolling, expires_at
 from app.ledger.models import BreakdownLine, Entry, EntryKind, EntryMeta
 from app.ledger.state import Request
 from app.ledger.store import fingerprint, instant, record
-from app.program.expiry import Inactivity, Never, PeriodEnd, Rolling, expires_at
 
 Policy = Rolling | PeriodEnd | Inactivity | Never
 

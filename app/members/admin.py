@@ -15,12 +15,12 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from app.audit import record_audit
-from app.auth.phones import InvalidPhone, normalise_phone
 from app.clock import Clock
 from app.db import Document, Mongo
 from app.ledger import IdempotencyConflict, set_frozen
 from app.members.access import end_access, revoke_refresh_tokens
 from app.members.models import Member, MemberStatus
+from app.members.phones import InvalidPhone, normalise_phone
 from app.members.service import (
     InvalidProfile,
     MemberNotFound,

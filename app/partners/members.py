@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.auth.phones import InvalidPhone, normalise_phone
 from app.db import Mongo
 from app.members.models import Member, MemberStatus
+from app.members.phones import InvalidPhone, normalise_phone
 from app.partners.errors import InvalidPartnerInput, MemberNotFound, MemberSuspended
 
 REFERENCE_MAX = 64

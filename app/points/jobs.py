@@ -9,7 +9,7 @@ things or nothing: the member's ledger entry (under the key "points-job:<job>:<m
 run ever clears a member twice), and the job's position and totals moved on by one, guarded by
 the position the runner read (so a crash and a resume, or a second runner, never count a member
 twice). A member who was active again since the cut-off is skipped, counted as such. The runner
-holds the job's lease (app.jobs.leases) while it works: the CLI and the worker can both pick a
+holds the job's lease (app.leases) while it works: the CLI and the worker can both pick a
 job up, and only one works on it at a time. The last member's run marks the job done and audits
 its totals.
 """
@@ -31,7 +31,7 @@ from pymongo.errors import DuplicateKeyError
 from app.audit import record_audit
 from app.clock import Clock
 from app.db import Document, Mongo, newest_by_id, run_in_transaction
-from app.jobs.leases import acquire, release
+from app.leases import acquire, release
 from app.ledger import (
     AccountClosed,
     Entry,

@@ -276,8 +276,8 @@ async def test_cancelled_points_come_back_under_their_own_expiry_and_expired_one
     """Points given back by a cancellation keep the terms they were issued under: giving them
     back as never-expiring points (as before) turned a redemption and its cancellation into a
     way round expiry."""
+    from app.ledger.expiry import Rolling
     from app.ledger.models import LotStatus
-    from app.program.expiry import Rolling
 
     await make_program(runtime, clock)
     admin = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=ADMIN)

@@ -11,7 +11,7 @@ import pytest
 from app.auth.principals import PrincipalKind
 from app.auth.tokens import TokenIssuer
 from app.clock import FrozenClock
-from app.jobs.leases import acquire
+from app.leases import acquire
 from app.program.service import save_program
 from app.runtime import Runtime
 from app.seed import DEMO_PROGRAM

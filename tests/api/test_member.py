@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from app.ledger import BreakdownLine, spend
-from app.program.expiry import Rolling
+from app.ledger.expiry import Rolling
 from graphql_schema.ids import to_global_id
 from tests.api.gql import ask, codes, data, earn_points, make_member, make_program, member_token
 

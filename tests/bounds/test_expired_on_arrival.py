@@ -19,7 +19,7 @@ from app.auth.principals import PrincipalKind
 from app.auth.tokens import TokenIssuer
 from app.clock import FrozenClock
 from app.ledger import expire_due
-from app.program.expiry import ExpiryPolicySet, Rolling
+from app.ledger.expiry import ExpiryPolicySet, Rolling
 from app.runtime import Runtime
 from tests.api.gql import ask, data, make_member, member_token
 from tests.partners.api import (

@@ -19,7 +19,7 @@ from app.auth.principals import PrincipalKind
 from app.auth.tokens import TokenIssuer
 from app.clock import FrozenClock
 from app.importer.jobs import STALE, run_due_import
-from app.jobs.leases import acquire, held
+from app.leases import acquire, held
 from app.ledger import verify_balances
 from app.program.service import save_program
 from app.runtime import Runtime

@@ -13,8 +13,8 @@ from pymongo import monitoring
 from app.clock import FrozenClock
 from app.db import Mongo, connect
 from app.ledger import Entry, earn, verify_balances
+from app.ledger.expiry import Rolling
 from app.ledger.opening import OpeningEarn, open_books
-from app.program.expiry import Rolling
 
 _keys = itertools.count()
 

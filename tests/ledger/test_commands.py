@@ -21,8 +21,8 @@ from app.ledger import (
     reverse,
     spend,
 )
+from app.ledger.expiry import Inactivity, Never, Rolling
 from app.ledger.opening import OpeningEarn, open_books
-from app.program.expiry import Inactivity, Never, Rolling
 from tests.ledger.conftest import CommandCounter, assert_invariants, earn_points, key, seed_earns
 
 

@@ -18,7 +18,7 @@ from app.ledger import (
     hold,
     spend,
 )
-from app.program.expiry import Rolling
+from app.ledger.expiry import Rolling
 from tests.ledger.conftest import assert_invariants, earn_points, key, seed_earns
 
 

@@ -21,7 +21,7 @@ from app.ledger import (
     mature_due,
     spend,
 )
-from app.program.expiry import ExpiryPolicySet, Inactivity, PeriodEnd, Rolling
+from app.ledger.expiry import ExpiryPolicySet, Inactivity, PeriodEnd, Rolling
 from tests.ledger.conftest import assert_invariants, earn_points, key
 
 

@@ -26,7 +26,7 @@ from app.ledger import (
     release_expired_holds,
     spend,
 )
-from app.program.expiry import Rolling
+from app.ledger.expiry import Rolling
 from tests.ledger.conftest import assert_invariants, earn_points, key
 
 TTL = timedelta(minutes=15)

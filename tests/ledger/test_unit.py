@@ -22,7 +22,7 @@ from app.ledger import (
     hold,
     run_in_ledger,
 )
-from app.program.expiry import Rolling
+from app.ledger.expiry import Rolling
 from tests.ledger.conftest import assert_invariants, earn_points
 
 

@@ -9,9 +9,10 @@ import pytest
 
 from app.clock import FrozenClock
 from app.db import Mongo
-from app.jobs.leases import acquire
 from app.jobs.schedule import points_jobs
+from app.leases import acquire
 from app.ledger import IdempotencyConflict, verify_balances
+from app.ledger.expiry import Rolling
 from app.ledger.opening import OpeningEarn, open_books
 from app.members.service import create_member
 from app.points import (
@@ -26,7 +27,6 @@ from app.points import (
     run_due_jobs,
     run_job,
 )
-from app.program.expiry import Rolling
 from tests.ledger.conftest import earn_points
 
 DORMANT = MemberFilter(dormant_days=730)

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from app.clock import FrozenClock
 from app.db import Mongo
 from app.ledger import earn, expire_due, get_balance
+from app.ledger.expiry import ExpiryPolicySet, Never, PeriodEnd, Rolling
 from app.program.earning import issue_terms
-from app.program.expiry import ExpiryPolicySet, Never, PeriodEnd, Rolling
 from app.program.models import Program, Tier
 from app.program.service import apply_program, get_program
 

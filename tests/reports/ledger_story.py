@@ -24,7 +24,7 @@ from app.ledger import (
     reverse,
     spend,
 )
-from app.program.expiry import Rolling
+from app.ledger.expiry import Rolling
 from app.program.service import save_program
 from tests.api.gql import PROGRAM
 

@@ -15,8 +15,8 @@ from app.auth.passwords import hash_password
 from app.clock import FrozenClock, SystemClock
 from app.db import Mongo
 from app.ledger import earn, hold, reverse, spend
+from app.ledger.expiry import Inactivity, Rolling
 from app.members.service import create_member
-from app.program.expiry import Inactivity, Rolling
 from tests.web.conftest import Served, sign_in
 
 PASSWORD = "points-page-password"
