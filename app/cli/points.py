@@ -12,7 +12,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
 from app.audit import cli_actor
-from app.cli_progress import Draw, progress_bar
+from app.cli.progress import Draw, progress_bar
 from app.clock import Clock
 from app.config import Settings
 from app.db import Mongo
@@ -65,7 +65,7 @@ def add_points_commands(
 
 
 def job_progress(draw: Draw) -> Callable[[PointsJob], None]:
-    """A job's progress as a bar (app/cli_progress.py) draws it."""
+    """A job's progress as a bar (app/cli/progress.py) draws it."""
     return lambda job: draw(job.done, job.total, f"members, {job.points} points cleared")
 
 

@@ -1,4 +1,5 @@
-"""The `jifen` command: serve, mint tokens, seed the demo, export the schema, run ledger jobs by hand."""
+"""The `jifen` parser and its own commands: serve, worker, token, partner, seed-demo, the ledger and
+outbox jobs, export-schema; each task's other commands come from the sibling modules."""
 
 from __future__ import annotations
 
@@ -23,13 +24,13 @@ from app.audit import cli_actor
 from app.auth.keys import generates_key, load_key_material
 from app.auth.principals import PrincipalKind
 from app.auth.tokens import TokenIssuer
-from app.cli_backup import add_backup_commands
-from app.cli_clock import add_clock_commands
-from app.cli_import import add_import_commands
-from app.cli_points import add_points_commands
-from app.cli_program import add_program_commands
-from app.cli_report import add_report_commands
-from app.cli_tasks import group_by_task
+from app.cli.backup import add_backup_commands
+from app.cli.clock import add_clock_commands
+from app.cli.imports import add_import_commands
+from app.cli.points import add_points_commands
+from app.cli.program import add_program_commands
+from app.cli.reports import add_report_commands
+from app.cli.tasks import group_by_task
 from app.clock import Clock, FrozenClock, SystemClock
 from app.config import ConfigurationError, Settings, data_folder_database, load_settings
 from app.console_links import ConsoleGrant, create_link
@@ -586,7 +587,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     return result
-
-
-if __name__ == "__main__":
-    sys.exit(main())

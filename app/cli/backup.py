@@ -20,7 +20,7 @@ from app.backup import (
     take_backup,
 )
 from app.backup.scheduled import archive_name
-from app.cli_progress import Draw, progress_bar
+from app.cli.progress import Draw, progress_bar
 from app.clock import SystemClock
 from app.config import Settings, data_folder_database
 from app.db import Mongo

@@ -14,7 +14,7 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 from app.audit import cli_actor
-from app.cli_progress import Draw, progress_bar
+from app.cli.progress import Draw, progress_bar
 from app.config import Settings
 from app.csv_files import decode
 from app.db import Mongo
