@@ -27,8 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench.* when 
 from app.clock import FrozenClock
 from app.db import Mongo, connect, ensure_indexes
 from app.embedded import EmbeddedMongo
-from app.ledger import OpeningEarn, get_balance, open_books, verify_balances
-from app.ledger.expiry import Rolling
+from app.ledger import OpeningEarn, Rolling, get_balance, open_books, verify_balances
 from app.points import JobKind, JobStatus, MemberFilter, create_job, preview, run_job
 from bench.ledger import Commands
 

@@ -37,7 +37,9 @@ from app.clock import FrozenClock
 from app.db import Mongo, connect, ensure_indexes
 from app.embedded import EmbeddedMongo
 from app.ledger import (
+    Never,
     OpeningEarn,
+    Rolling,
     capture,
     earn,
     expire_due,
@@ -50,7 +52,6 @@ from app.ledger import (
     verify_balances,
 )
 from app.ledger.earn import Policy
-from app.ledger.expiry import Never, Rolling
 
 # What `--smoke` runs, on a database that skips the sync on commit: every operation and figure of
 # the full run, at sizes of a few seconds.

@@ -16,14 +16,12 @@ from app.engagement import (
     ReferenceConflict,
     check_in,
     check_in_status,
+    read_check_in,
     record_activity,
 )
-from app.engagement.check_in import read_check_in
 from app.ledger import PointsLimitExceeded
-from app.members.lookup import InvalidMemberReference, member_query
-from app.members.points import get_entry
-from app.members.service import MemberNotFound
-from app.program.service import ProgramNotConfigured
+from app.members import InvalidMemberReference, MemberNotFound, get_entry, member_query
+from app.program import ProgramNotConfigured
 from graphql_schema.context import Info
 from graphql_schema.errors import NotConfigured, Unauthenticated
 from graphql_schema.ledger import LedgerEntry

@@ -19,20 +19,21 @@ import strawberry
 from starlette.datastructures import UploadFile
 from strawberry.file_uploads import Upload
 
-from app.auth.principals import PrincipalKind, actor_of
-from app.importer import ImportRunning, import_files
-from app.importer.jobs import (
+from app.auth import PrincipalKind, actor_of
+from app.importer import (
     MAX_FILE_BYTES,
     ImportJob,
+    ImportRunning,
     InvalidUpload,
     UploadConflict,
     UploadedFile,
     check_upload,
     get_import_job,
+    import_files,
     list_import_jobs,
     start_import,
 )
-from app.program.service import ProgramNotConfigured
+from app.program import ProgramNotConfigured
 from graphql_schema.client_text import FILE_TEXT
 from graphql_schema.context import Info
 from graphql_schema.errors import ClientError, NotConfigured

@@ -11,22 +11,23 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types.unset import UNSET
 
-from app.auth.principals import PrincipalKind, actor_of
+from app.auth import PrincipalKind, actor_of
 from app.ledger import IdempotencyConflict
-from app.members.admin import (
+from app.members import (
+    InvalidProfile,
     MemberErased,
+    MemberNotFound,
     NewMember,
     PhoneInUse,
     admin_create_member,
     admin_update_member,
+    export_member,
     search_members,
     set_member_status,
 )
-from app.members.erase import export_member
-from app.members.models import Member as MemberModel
-from app.members.service import InvalidProfile, MemberNotFound
+from app.members import Member as MemberModel
 from app.privacy import erase_member
-from app.program.service import ProgramNotConfigured
+from app.program import ProgramNotConfigured
 from graphql_schema.context import Info
 from graphql_schema.errors import InvalidInput, NotConfigured
 from graphql_schema.ids import from_global_id

@@ -10,7 +10,7 @@ from enum import Enum
 
 import strawberry
 
-from app.auth.principals import PrincipalKind, actor_of
+from app.auth import PrincipalKind, actor_of
 from app.ledger import (
     MAX_ENTRY_POINTS,
     AccountClosed,
@@ -20,7 +20,7 @@ from app.ledger import (
     InvalidPoints,
     PointsLimitExceeded,
 )
-from app.members.service import MemberNotFound
+from app.members import MemberNotFound
 from app.points import (
     InvalidCorrection,
     InvalidFilter,

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import strawberry
 
-from app.members.service import MemberNotFound
-from app.program.service import ProgramNotConfigured
-from app.rewards.redemption import (
-    LimitReached,
-    NotEnoughPoints,
-    OutOfStock,
-    RedemptionRefused,
-    redeem,
-)
+from app.members import MemberNotFound
+from app.program import ProgramNotConfigured
+from app.rewards import LimitReached, NotEnoughPoints, OutOfStock, RedemptionRefused, redeem
 from graphql_schema.context import Info
 from graphql_schema.errors import InvalidInput, NotConfigured, Unauthenticated
 from graphql_schema.ids import from_global_id

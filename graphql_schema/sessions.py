@@ -6,22 +6,24 @@ from datetime import datetime, timedelta
 
 import strawberry
 
-from app.auth.passwords import WeakPassword
-from app.auth.sessions import InvalidRefreshToken, end_session, refresh_session
-from app.auth.sessions import Session as SessionModel
-from app.auth.signin import (
+from app.auth import (
     InvalidCredentials,
+    InvalidRefreshToken,
+    Locked,
     PhoneTaken,
     SignedIn,
+    SignUpLimits,
     TooManyAttempts,
     TooManySignUps,
+    WeakPassword,
+    end_session,
     log_in,
+    refresh_session,
     sign_up,
 )
-from app.auth.throttle import Locked, SignUpLimits
-from app.members.phones import InvalidPhone
-from app.members.service import InvalidProfile
-from app.program.service import ProgramNotConfigured
+from app.auth import Session as SessionModel
+from app.members import InvalidPhone, InvalidProfile
+from app.program import ProgramNotConfigured
 from graphql_schema.context import Info
 from graphql_schema.errors import NotConfigured
 from graphql_schema.members import Member

@@ -18,7 +18,7 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 from starlette.applications import Starlette
 
-from app.auth.tokens import TokenIssuer
+from app.auth import TokenIssuer
 from app.clock import FrozenClock
 from app.config import Environment, Settings
 from app.db import Mongo, connect, ensure_indexes

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import jwt
 
-from app.auth.principals import PrincipalKind
+from app.auth import PrincipalKind
 from app.cli import build_parser
 from app.cli.tasks import OTHER, TASKS
 from tests.processes import JIFEN, jifen_env, served_issuer

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from app.clock import Clock, FrozenClock
 from app.db import Mongo
-from app.jobs.heartbeat import Heartbeat, heartbeat_age
-from app.jobs.worker import Job, JobOutcome, Worker
+from app.heartbeat import Heartbeat, heartbeat_age
+from app.jobs import Job, JobOutcome, Worker
 from app.leases import acquire, release
 
 

@@ -20,10 +20,15 @@ from app.auth.throttle import (
 from app.auth.tokens import TokenIssuer
 from app.clock import Clock
 from app.db import Mongo
-from app.members.models import Member, MemberStatus
-from app.members.phones import InvalidPhone, normalise_phone
-from app.members.service import check_name, create_member
-from app.program.service import current_program
+from app.members import (
+    InvalidPhone,
+    Member,
+    MemberStatus,
+    check_name,
+    create_member,
+    normalise_phone,
+)
+from app.program import current_program
 
 
 class PhoneTaken(Exception):

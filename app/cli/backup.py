@@ -16,10 +16,10 @@ from app.backup import (
     Manifest,
     Restored,
     RestoreRefused,
+    archive_name,
     restore_archive,
     take_backup,
 )
-from app.backup.scheduled import archive_name
 from app.cli.progress import Draw, progress_bar
 from app.clock import SystemClock
 from app.config import Settings, data_folder_database

@@ -21,9 +21,7 @@ from types import FrameType
 import httpx
 
 from app.audit import cli_actor
-from app.auth.keys import generates_key, load_key_material
-from app.auth.principals import PrincipalKind
-from app.auth.tokens import TokenIssuer
+from app.auth import PrincipalKind, TokenIssuer, generates_key, load_key_material
 from app.cli.backup import add_backup_commands
 from app.cli.clock import add_clock_commands
 from app.cli.imports import add_import_commands
@@ -45,13 +43,23 @@ from app.data_folder import (
 )
 from app.db import Mongo, connect, ensure_indexes
 from app.embedded import EmbeddedNotInstalled, die_with_parent
-from app.jobs.heartbeat import Heartbeat, heartbeat_file
-from app.jobs.schedule import default_jobs, expire, mature, release_holds, tiers, warn
-from app.jobs.worker import Job, JobOutcome, Worker, worker_id
+from app.heartbeat import Heartbeat, heartbeat_file
+from app.jobs import (
+    Job,
+    JobOutcome,
+    Worker,
+    default_jobs,
+    expire,
+    mature,
+    release_holds,
+    tiers,
+    warn,
+    worker_id,
+)
 from app.ledger import Drift, upgrade_books, verify_balances
 from app.logs import configure_logging
-from app.members.lookup import resolve_member_id
-from app.notifications.outbox import retry_dead
+from app.members import resolve_member_id
+from app.notifications import retry_dead
 from app.partners import (
     PARTNER_SCOPES,
     PartnerRefused,

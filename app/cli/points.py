@@ -16,9 +16,9 @@ from app.cli.progress import Draw, progress_bar
 from app.clock import Clock
 from app.config import Settings
 from app.db import Mongo
-from app.jobs.worker import worker_id
+from app.jobs import worker_id
 from app.ledger import IdempotencyConflict, InsufficientPoints, InvalidPoints
-from app.members.service import MemberNotFound
+from app.members import MemberNotFound
 from app.points import (
     InvalidCorrection,
     InvalidFilter,

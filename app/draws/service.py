@@ -26,7 +26,7 @@ from app.ledger import (
     PointsLimitExceeded,
     run_in_ledger,
 )
-from app.program.service import current_program
+from app.program import current_program
 
 KEY_MAX = 200
 _SYSTEM = secrets.SystemRandom()

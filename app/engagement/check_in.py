@@ -21,12 +21,8 @@ from app.clock import Clock
 from app.db import Document, Mongo
 from app.engagement.errors import CheckInNotConfigured, MemberSuspended
 from app.ledger import Entry, LedgerUnit, run_in_ledger
-from app.members.models import Member, MemberStatus
-from app.members.service import get_member
-from app.members.tiers import TierChange, record_qualifying
-from app.program.earning import issue_terms
-from app.program.models import CheckIn, Program
-from app.program.service import current_program
+from app.members import Member, MemberStatus, TierChange, get_member, record_qualifying
+from app.program import CheckIn, Program, current_program, issue_terms
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,35 @@
 """Importing members and opening balances from an old system (`jifen import`, importMembers)."""
 
 from app.importer.forget import forget_uploads
+from app.importer.jobs import (
+    MAX_FILE_BYTES,
+    ImportJob,
+    InvalidUpload,
+    UploadConflict,
+    UploadedFile,
+    check_upload,
+    get_import_job,
+    list_import_jobs,
+    run_due_import,
+    start_import,
+)
 from app.importer.rows import RowError
 from app.importer.run import ImportRunning, Summary, import_files
 
-__all__ = ["ImportRunning", "RowError", "Summary", "forget_uploads", "import_files"]
+__all__ = [
+    "ImportRunning",
+    "RowError",
+    "Summary",
+    "forget_uploads",
+    "import_files",
+    "ImportJob",
+    "InvalidUpload",
+    "MAX_FILE_BYTES",
+    "UploadConflict",
+    "UploadedFile",
+    "check_upload",
+    "get_import_job",
+    "list_import_jobs",
+    "run_due_import",
+    "start_import",
+]

@@ -37,7 +37,7 @@ from app.importer.rows import BALANCE_COLUMNS, MEMBER_COLUMNS, header_problem
 from app.importer.run import LEASE, ImportRunning, import_files
 from app.leases import held
 from app.ledger import instant
-from app.program.service import ProgramNotConfigured
+from app.program import ProgramNotConfigured
 
 log = logging.getLogger(__name__)
 

@@ -14,17 +14,16 @@ from app.backup import take_scheduled_backup
 from app.clock import Clock
 from app.config import Settings, data_folder_database
 from app.db import Mongo
-from app.importer.jobs import run_due_import
+from app.importer import run_due_import
 from app.jobs.worker import Job, JobOutcome, JobRun, worker_id
 from app.ledger import expire_due, mature_due, release_expired_holds
-from app.members.tier_review import review_tiers
-from app.notifications.outbox import GatewayResponse, dispatch_due
-from app.notifications.warnings import issue_expiry_warnings
+from app.members import review_tiers
+from app.notifications import GatewayResponse, dispatch_due, issue_expiry_warnings
 from app.points import run_due_jobs
 from app.privacy import finish_erasures
-from app.program.service import ProgramNotConfigured, get_program
+from app.program import ProgramNotConfigured, get_program
+from app.reports import caught_up as rollup_caught_up
 from app.reports import roll_up_ledger
-from app.reports.rollup import caught_up as rollup_caught_up
 
 BATCHES_PER_PASS = 5
 POINTS_JOB_MEMBERS = 500  # members of a bulk job per pass

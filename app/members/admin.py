@@ -29,7 +29,7 @@ from app.members.service import (
     check_name,
     create_member,
 )
-from app.program.service import current_program
+from app.program import current_program
 
 SEARCH_MAX_LENGTH = 64
 REASON_MAX_LENGTH = 500

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.db import Mongo
-from app.members.models import Member, MemberStatus
-from app.members.phones import InvalidPhone, normalise_phone
+from app.members import InvalidPhone, Member, MemberStatus, normalise_phone
 from app.partners.errors import InvalidPartnerInput, MemberNotFound, MemberSuspended
 
 REFERENCE_MAX = 64

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import NamedTuple
 
-from app.ledger.expiry import Inactivity, Never, PeriodEnd, Rolling
+from app.ledger import Inactivity, Never, PeriodEnd, Rolling
 from app.program.models import Program
 
 

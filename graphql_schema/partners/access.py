@@ -13,9 +13,9 @@ from typing import Any, TypeVar
 
 from strawberry.permission import BasePermission
 
-from app.auth.principals import PrincipalKind
+from app.auth import PrincipalKind
 from app.ledger import AccountFrozen, PointsLimitExceeded
-from app.members.service import MemberNotFound as ProfileMissing
+from app.members import MemberNotFound as ProfileMissing
 from app.partners import (
     NotEnoughPoints,
     OffsetNotOffered,
@@ -23,7 +23,7 @@ from app.partners import (
     PartnerRefused,
     granted,
 )
-from app.program.service import ProgramNotConfigured
+from app.program import ProgramNotConfigured
 from graphql_schema.context import Info
 from graphql_schema.errors import ClientError, Forbidden, NotConfigured
 from graphql_schema.permissions import require_kind, require_principal

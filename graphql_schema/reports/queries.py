@@ -17,7 +17,7 @@ from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import PermissionExtension
 
 from app import reports
-from app.program.service import ProgramNotConfigured
+from app.program import ProgramNotConfigured
 from graphql_schema.context import Info
 from graphql_schema.errors import InvalidInput, NotConfigured
 from graphql_schema.permissions import IsAdmin

@@ -9,8 +9,8 @@ import pytest
 
 from app.console_links import ConsoleGrant, create_link
 from app.db import INDEXES
-from app.importer.jobs import UploadedFile, start_import
-from app.members.phones import InvalidPhone, normalise_phone
+from app.importer import UploadedFile, start_import
+from app.members import InvalidPhone, normalise_phone
 from app.seed import DEMO_PASSWORD, DEMO_PHONE, seed_demo
 from tests.api.gql import ask, codes, data, make_program
 

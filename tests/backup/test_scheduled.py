@@ -11,8 +11,8 @@ from app.backup import scheduled_archives, take_scheduled_backup, verify_archive
 from app.clock import FrozenClock
 from app.config import Environment, Settings
 from app.db import Mongo
+from app.jobs import Worker
 from app.jobs.schedule import backup_job
-from app.jobs.worker import Worker
 from app.ledger import LEDGER_SHAPE, OpeningEarn, open_books
 
 DAY = timedelta(days=1)

@@ -8,8 +8,7 @@ from datetime import timedelta
 
 from app.clock import FrozenClock
 from app.db import Mongo
-from app.ledger import earn, spend
-from app.ledger.expiry import Rolling
+from app.ledger import Rolling, earn, spend
 from app.notifications.warnings import (
     days_left,
     issue_expiry_warnings,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from app.ledger.expiry import Rolling
+from app.ledger import Rolling
 from app.partners import LineInput, MemberRef, PurchaseRequest
 from app.partners.purchase_input import check_purchase, fingerprint
 from tests.api.gql import ask, data, earn_points, make_member

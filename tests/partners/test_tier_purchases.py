@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from app.ledger.expiry import ExpiryPolicySet, Rolling
-from app.members.service import get_member
+from app.ledger import ExpiryPolicySet, Rolling
+from app.members import get_member
 from app.members.tiers import TIER_SINCE, upgrade_tier_since
 from tests.api.gql import ask, data, make_member, member_token
 from tests.partners.api import (

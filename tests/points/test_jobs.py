@@ -11,10 +11,8 @@ from app.clock import FrozenClock
 from app.db import Mongo
 from app.jobs.schedule import points_jobs
 from app.leases import acquire
-from app.ledger import IdempotencyConflict, verify_balances
-from app.ledger.expiry import Rolling
-from app.ledger.opening import OpeningEarn, open_books
-from app.members.service import create_member
+from app.ledger import IdempotencyConflict, OpeningEarn, Rolling, open_books, verify_balances
+from app.members import create_member
 from app.points import (
     JobBusy,
     JobKind,
