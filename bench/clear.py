@@ -25,10 +25,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench.* when run by path
 
 from app.clock import FrozenClock
+from app.corrections import JobKind, JobStatus, MemberFilter, create_job, preview, run_job
 from app.db import Mongo, connect, ensure_indexes
 from app.embedded import EmbeddedMongo
 from app.ledger import OpeningEarn, Rolling, get_balance, open_books, verify_balances
-from app.points import JobKind, JobStatus, MemberFilter, create_job, preview, run_job
 from bench.ledger import Commands
 
 # What `--smoke` runs, on a database that skips the sync on commit: every step and figure of the

@@ -3,7 +3,7 @@
 - `importMembers`: members.csv and balances.csv as text, imported within the request. Request
   bodies are capped at 64 KB and requests at their time budget, so this suits a few hundred members.
 - `startImport`: the files uploaded as files (the GraphQL multipart request spec, up to 32 MB
-  each), stored and queued; the worker imports them (app.importer.jobs) and `importJob` shows the
+  each), stored and queued; the worker imports them (app.importer.uploads) and `importJob` shows the
   progress, then the summary and the refused rows.
 """
 

@@ -44,18 +44,6 @@ from app.data_folder import (
 from app.db import Mongo, connect, ensure_indexes
 from app.embedded import EmbeddedNotInstalled, die_with_parent
 from app.heartbeat import Heartbeat, heartbeat_file
-from app.jobs import (
-    Job,
-    JobOutcome,
-    Worker,
-    default_jobs,
-    expire,
-    mature,
-    release_holds,
-    tiers,
-    warn,
-    worker_id,
-)
 from app.ledger import Drift, upgrade_books, verify_balances
 from app.logs import configure_logging
 from app.members import resolve_member_id
@@ -80,6 +68,18 @@ from app.shutdown import (
     close_within,
     kill_children,
     run_uvicorn,
+)
+from app.worker import (
+    Job,
+    JobOutcome,
+    Worker,
+    default_jobs,
+    expire,
+    mature,
+    release_holds,
+    tiers,
+    warn,
+    worker_id,
 )
 
 
@@ -278,7 +278,7 @@ async def _run_worker(settings: Settings) -> None:
             owner=owner,
             heartbeat=Heartbeat(heartbeat_file(settings.data_dir), owner=owner),
         )
-        logging.getLogger("app.jobs").info("worker %s started", worker.owner)
+        logging.getLogger("app.worker").info("worker %s started", worker.owner)
         await worker.run_forever(stop)
 
 

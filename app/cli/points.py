@@ -15,11 +15,7 @@ from app.audit import cli_actor
 from app.cli.progress import Draw, progress_bar
 from app.clock import Clock
 from app.config import Settings
-from app.db import Mongo
-from app.jobs import worker_id
-from app.ledger import IdempotencyConflict, InsufficientPoints, InvalidPoints
-from app.members import MemberNotFound
-from app.points import (
+from app.corrections import (
     InvalidCorrection,
     InvalidFilter,
     JobBusy,
@@ -32,7 +28,11 @@ from app.points import (
     preview,
     run_job,
 )
+from app.db import Mongo
+from app.ledger import IdempotencyConflict, InsufficientPoints, InvalidPoints
+from app.members import MemberNotFound
 from app.sandbox_clock import program_clock
+from app.worker import worker_id
 
 OpenDatabase = Callable[[Settings], AbstractAsyncContextManager[Mongo]]
 REFUSED = (InvalidCorrection, InvalidFilter, IdempotencyConflict, InsufficientPoints, InvalidPoints)

@@ -1,7 +1,9 @@
 """Importing members and opening balances from an old system (`jifen import`, importMembers)."""
 
 from app.importer.forget import forget_uploads
-from app.importer.jobs import (
+from app.importer.rows import RowError
+from app.importer.run import ImportRunning, Summary, import_files
+from app.importer.uploads import (
     MAX_FILE_BYTES,
     ImportJob,
     InvalidUpload,
@@ -13,8 +15,6 @@ from app.importer.jobs import (
     run_due_import,
     start_import,
 )
-from app.importer.rows import RowError
-from app.importer.run import ImportRunning, Summary, import_files
 
 __all__ = [
     "ImportRunning",

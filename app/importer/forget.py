@@ -26,8 +26,8 @@ from bson import Binary
 from app.audit import redact_audit
 from app.csv_files import BadHeader, Row, read_rows
 from app.db import Document, Mongo
-from app.importer.jobs import JOBS, PART_BYTES, PARTS
 from app.importer.rows import BALANCE_COLUMNS, MEMBER_COLUMNS
+from app.importer.uploads import JOBS, PART_BYTES, PARTS
 from app.members import InvalidPhone, normalise_phone
 from app.personal_data import PersonalData
 

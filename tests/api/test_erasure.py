@@ -19,12 +19,12 @@ from app.auth import PrincipalKind, TokenIssuer
 from app.clock import FrozenClock
 from app.db import Mongo
 from app.importer import run_due_import
-from app.jobs.schedule import erasures
 from app.ledger import get_balance, verify_balances
 from app.members import create_member
 from app.privacy import UNFINISHED_AFTER, erase_member
 from app.rewards import Reward, RewardKind
 from app.runtime import Runtime
+from app.worker.schedule import erasures
 from graphql_schema.ids import to_global_id
 from tests.api.gql import ask, data, earn_points, make_reward
 from tests.api.test_sign_in import LOG_IN, REFRESH

@@ -11,8 +11,8 @@ import pytest
 
 from app.auth import PrincipalKind, TokenIssuer
 from app.clock import FrozenClock
+from app.corrections import run_job
 from app.ledger import OpeningEarn, Rolling, earn, open_books, verify_balances
-from app.points import run_job
 from app.runtime import Runtime
 from graphql_schema.ids import to_global_id
 from tests.api.gql import ask, codes, data, earn_points, make_member, member_token

@@ -17,7 +17,7 @@ from pymongo.errors import PyMongoError
 
 from app.auth import PrincipalKind, TokenIssuer
 from app.clock import FrozenClock
-from app.importer.jobs import STALE, run_due_import
+from app.importer.uploads import STALE, run_due_import
 from app.leases import acquire, held
 from app.ledger import verify_balances
 from app.program import save_program

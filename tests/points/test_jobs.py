@@ -8,12 +8,7 @@ from datetime import timedelta
 import pytest
 
 from app.clock import FrozenClock
-from app.db import Mongo
-from app.jobs.schedule import points_jobs
-from app.leases import acquire
-from app.ledger import IdempotencyConflict, OpeningEarn, Rolling, open_books, verify_balances
-from app.members import create_member
-from app.points import (
+from app.corrections import (
     JobBusy,
     JobKind,
     JobStatus,
@@ -25,6 +20,11 @@ from app.points import (
     run_due_jobs,
     run_job,
 )
+from app.db import Mongo
+from app.leases import acquire
+from app.ledger import IdempotencyConflict, OpeningEarn, Rolling, open_books, verify_balances
+from app.members import create_member
+from app.worker.schedule import points_jobs
 from tests.ledger.conftest import earn_points
 
 DORMANT = MemberFilter(dormant_days=730)

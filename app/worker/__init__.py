@@ -1,7 +1,7 @@
 """The worker: scheduled jobs, each run under a lease in MongoDB."""
 
-from app.jobs.schedule import default_jobs, expire, mature, release_holds, tiers, warn
-from app.jobs.worker import Job, JobOutcome, Worker, worker_id
+from app.worker.loop import Job, JobOutcome, Worker, worker_id
+from app.worker.schedule import default_jobs, expire, mature, release_holds, tiers, warn
 
 __all__ = [
     "Job",

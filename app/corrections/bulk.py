@@ -30,6 +30,8 @@ from pymongo.errors import DuplicateKeyError
 
 from app.audit import record_audit
 from app.clock import Clock
+from app.corrections.member import check_key, check_reason, check_until
+from app.corrections.selection import MemberFilter, select
 from app.db import Document, Mongo, newest_by_id, run_in_transaction
 from app.leases import acquire, release
 from app.ledger import (
@@ -40,8 +42,6 @@ from app.ledger import (
     instant,
     run_in_ledger,
 )
-from app.points.corrections import check_key, check_reason, check_until
-from app.points.selection import MemberFilter, select
 
 JOBS = "points_jobs"
 BATCHES = "points_job_members"

@@ -1,13 +1,7 @@
 """Staff operations on members' points: corrections of one member (adjust, extend, clear) and bulk
 清零 or extension over a filter as resumable jobs. Points move only through app.ledger."""
 
-from app.points.corrections import (
-    InvalidCorrection,
-    adjust_points,
-    clear_member,
-    extend_expiry,
-)
-from app.points.jobs import (
+from app.corrections.bulk import (
     JobBusy,
     JobKind,
     JobNotFound,
@@ -19,7 +13,13 @@ from app.points.jobs import (
     run_due_jobs,
     run_job,
 )
-from app.points.selection import InvalidFilter, MemberFilter, Preview, preview
+from app.corrections.member import (
+    InvalidCorrection,
+    adjust_points,
+    clear_member,
+    extend_expiry,
+)
+from app.corrections.selection import InvalidFilter, MemberFilter, Preview, preview
 
 __all__ = [
     "InvalidCorrection",
