@@ -18,7 +18,6 @@ from typing import Any
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from app.auth.principals import Principal
 from app.clock import Clock
 from app.db import Document, Mongo, newest_first
 from app.logs import request_id_var
@@ -52,10 +51,6 @@ class AuditEntry:
             after=document.get("after"),
             note=document.get("note"),
         )
-
-
-def actor_of(principal: Principal) -> str:
-    return f"{principal.kind.value}:{principal.subject}"
 
 
 def cli_actor() -> str:

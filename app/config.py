@@ -10,6 +10,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.data_folder import default_data_dir
+from app.embedded import EmbeddedMongo
 from app.proxies import Network, parse_networks
 
 
@@ -197,3 +198,9 @@ def load_settings(**overrides: object) -> Settings:
             name = f"JIFEN_{where.upper()}" if where else "settings"
             lines.append(f"{name}: {error['msg']}")
         raise ConfigurationError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+def data_folder_database(settings: Settings) -> EmbeddedMongo:
+    """The embedded database of the configured data folder (its `db/`), on the configured port:
+    the one `serve` starts and every other command finds running or starts for itself."""
+    return EmbeddedMongo(settings.data_dir / "db", port=settings.embedded_port)

@@ -48,7 +48,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         # imported members have it, and SecantusDB scans the collection for a partial index (a
         # range of legacy ids, 3 s a chunk).
         IndexModel([("legacy_id", ASCENDING)], unique=True, sparse=True),
-        IndexModel([("tier", ASCENDING)]),  # bulk 清零 or extension by tier (app/points)
+        IndexModel([("tier", ASCENDING)]),  # bulk 清零 or extension by tier (app/corrections)
     ],
     "accounts": [
         IndexModel([("next_expiry.expires_at", ASCENDING)]),
@@ -171,7 +171,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("actor", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)]),
         IndexModel([("action", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)]),
     ],
-    # Imports of uploaded files (app/importer/jobs.py): a retry finds its job by key; the worker
+    # Imports of uploaded files (app/importer/uploads.py): a retry finds its job by key; the worker
     # takes the oldest due; a job's files are read by job and file, and purged a week on at most.
     "import_jobs": [
         IndexModel([("idempotency_key", ASCENDING)], unique=True),
@@ -220,7 +220,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     "order_points": [],
     "campaign_budgets": [],
     "earn_facts": [],
-    # Bulk 清零 and extensions (app/points/jobs.py): jobs by key and the running ones oldest
+    # Bulk 清零 and extensions (app/corrections/bulk.py): jobs by key and the running ones oldest
     # first; each job's member ids in numbered batches ("<job>:<n>", read by id).
     "points_jobs": [
         IndexModel([("idempotency_key", ASCENDING)], unique=True),

@@ -23,13 +23,9 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
-
-if TYPE_CHECKING:
-    from app.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -302,9 +298,3 @@ def alive(pid: int) -> bool:
     except OSError:
         return True
     return status.rsplit(")", 1)[-1].split()[0] != "Z"
-
-
-def data_folder_database(settings: Settings) -> EmbeddedMongo:
-    """The embedded database of the configured data folder (its `db/`), on the configured port:
-    the one `serve` starts and every other command finds running or starts for itself."""
-    return EmbeddedMongo(settings.data_dir / "db", port=settings.embedded_port)

@@ -1,7 +1,7 @@
 """`python -m app.healthcheck`: the worker container's health check (docker-compose.yml).
 
 Exits 0 when the worker's loop ticked within --max-age seconds (its heartbeat file in the data
-folder, app/jobs/heartbeat.py), 1 otherwise, saying why on one line. A stopped, hung or
+folder, app/heartbeat.py), 1 otherwise, saying why on one line. A stopped, hung or
 disconnected worker stops ticking: its passes no longer reach the database.
 """
 
@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Sequence
 
 from app.config import ConfigurationError, Settings, load_settings
-from app.jobs.heartbeat import heartbeat_age, heartbeat_file
+from app.heartbeat import heartbeat_age, heartbeat_file
 
 MIN_MAX_AGE_SECONDS = 30.0
 

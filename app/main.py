@@ -17,17 +17,16 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from app.auth.keys import load_key_material
+from app.auth import build_token_services, load_key_material
 from app.auth.passwords import prepare as prepare_passwords
-from app.auth.tokens import build_token_services
 from app.clock import Clock, SystemClock
-from app.config import Environment, Settings, load_settings
+from app.config import Environment, Settings, data_folder_database, load_settings
 from app.db import connect, ensure_indexes
-from app.embedded import data_folder_database, terminate_with_parent
+from app.embedded import terminate_with_parent
 from app.ledger import upgrade_books
 from app.logs import RequestIdMiddleware
-from app.members.tiers import upgrade_tier_since
-from app.notifications.hub import NotificationHub
+from app.members import upgrade_tier_since
+from app.notifications import NotificationHub
 from app.runtime import Runtime
 from app.sandbox_clock import SandboxClock
 from app.security_headers import SecurityHeaders

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from app.auth.tokens import TokenIssuer, TokenVerifier
+from app.auth import TokenIssuer, TokenVerifier
 from app.clock import Clock
 from app.config import Settings
 from app.db import Mongo
-from app.members.access import Revocations
-from app.notifications.hub import NotificationHub
+from app.members import Revocations
+from app.notifications import NotificationHub
 from app.sandbox_clock import SandboxClock
 
 

@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from app.auth.passwords import hash_password
+from app.auth import hash_password
 from app.clock import Clock, FrozenClock
 from app.db import Mongo
-from app.ledger import BreakdownLine, adjust, earn
-from app.members.models import Member
-from app.program.expiry import ExpiryPolicySet, PeriodEnd, Rolling
-from app.program.models import (
+from app.ledger import BreakdownLine, ExpiryPolicySet, PeriodEnd, Rolling, adjust, earn
+from app.members import Member
+from app.program import (
     Activity,
     Campaign,
     CheckIn,
@@ -23,10 +22,9 @@ from app.program.models import (
     Program,
     Recurrence,
     Tier,
+    save_program,
 )
-from app.program.service import save_program
-from app.rewards.models import Reward, RewardKind
-from app.rewards.redemption import redeem
+from app.rewards import Reward, RewardKind, redeem
 
 log = logging.getLogger(__name__)
 

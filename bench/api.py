@@ -50,18 +50,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from app.auth.keys import load_key_material
-from app.auth.principals import PrincipalKind
-from app.auth.tokens import VERIFIED_CACHE_SIZE, InvalidToken, TokenIssuer, build_token_services
+from app.auth import (
+    VERIFIED_CACHE_SIZE,
+    InvalidToken,
+    PrincipalKind,
+    TokenIssuer,
+    build_token_services,
+    load_key_material,
+)
 from app.clock import SystemClock
 from app.config import Environment, Settings, load_settings
 from app.db import connect, ensure_indexes
 from app.embedded import EmbeddedMongo, free_port
 from app.ledger import OpeningEarn, get_balance, open_books
-from app.members.service import create_member
-from app.program.models import Program, Tier
-from app.program.service import save_program
-from app.rewards.models import Reward
+from app.members import create_member
+from app.program import Program, Tier, save_program
+from app.rewards import Reward
 from graphql_schema.context import bearer_token
 from graphql_schema.ids import to_global_id
 

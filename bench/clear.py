@@ -31,12 +31,18 @@ from pymongo import UpdateOne
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench.* when run by path
 
 from app.clock import FrozenClock
+from app.corrections import (
+    TXN_MEMBERS,
+    JobKind,
+    JobStatus,
+    MemberFilter,
+    create_job,
+    preview,
+    run_job,
+)
 from app.db import Mongo, connect, ensure_indexes, run_in_transaction
 from app.embedded import EmbeddedMongo
-from app.ledger import OpeningEarn, get_balance, open_books, verify_balances
-from app.points import JobKind, JobStatus, MemberFilter, create_job, preview, run_job
-from app.points.jobs import TXN_MEMBERS
-from app.program.expiry import Rolling
+from app.ledger import OpeningEarn, Rolling, get_balance, open_books, verify_balances
 from bench.api import cpu_seconds
 from bench.ledger import Commands
 

@@ -35,7 +35,7 @@ from app.db import Mongo, connect, ensure_indexes
 from app.embedded import EmbeddedMongo
 from app.importer import import_files
 from app.ledger import verify_balances
-from app.program.service import save_program
+from app.program import save_program
 from app.seed import DEMO_PROGRAM
 from bench.ledger import Commands
 

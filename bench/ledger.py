@@ -47,7 +47,9 @@ from app.clock import FrozenClock
 from app.db import Mongo, connect, ensure_indexes, run_in_transaction
 from app.embedded import EmbeddedMongo
 from app.ledger import (
+    Never,
     OpeningEarn,
+    Rolling,
     capture,
     earn,
     expire_due,
@@ -60,7 +62,6 @@ from app.ledger import (
     verify_balances,
 )
 from app.ledger.earn import Policy
-from app.program.expiry import Never, Rolling
 from bench.api import cpu_seconds
 
 # What `--smoke` runs, on a database that skips the sync on commit: every operation and figure of

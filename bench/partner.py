@@ -41,18 +41,15 @@ from pymongo import AsyncMongoClient, monitoring
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench.* when run by path
 
-from app.auth.keys import load_key_material
-from app.auth.principals import PrincipalKind
-from app.auth.tokens import build_token_services
+from app.auth import PrincipalKind, build_token_services, load_key_material
 from app.clock import SystemClock
 from app.config import Environment, Settings
 from app.db import connect, ensure_indexes
 from app.embedded import EmbeddedMongo, free_port
 from app.ledger import OpeningEarn, open_books, verify_balances
-from app.members.service import create_member
-from app.partners.registry import register_partner
-from app.program.models import Program, Tier
-from app.program.service import save_program
+from app.members import create_member
+from app.partners import register_partner
+from app.program import Program, Tier, save_program
 from bench.api import start_server, wait_ready
 from graphql_schema.ids import to_global_id
 

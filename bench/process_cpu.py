@@ -30,15 +30,13 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench.* when run by path
 
-from app.auth.keys import load_key_material
-from app.auth.principals import PrincipalKind
-from app.auth.tokens import build_token_services
+from app.auth import PrincipalKind, build_token_services, load_key_material
 from app.clock import SystemClock
 from app.config import Environment, Settings
 from app.db import connect
 from app.embedded import EmbeddedMongo, free_port
 from app.ledger import verify_balances
-from app.rewards.models import Reward
+from app.rewards import Reward
 from bench.api import cpu_seconds, start_server, wait_ready
 from bench.partner import PURCHASE, order, seed
 from graphql_schema.ids import to_global_id

@@ -47,10 +47,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench.* when 
 from app.clock import FrozenClock
 from app.db import Document, Mongo, TransactionFailed, connect, ensure_indexes
 from app.embedded import EmbeddedMongo
-from app.ledger import BreakdownLine, adjust, clear, earn, expire_due, reverse, spend
-from app.program.expiry import Rolling
-from app.program.models import Program, Tier
-from app.program.service import save_program
+from app.ledger import BreakdownLine, Rolling, adjust, clear, earn, expire_due, reverse, spend
+from app.program import Program, Tier, save_program
 from app.reports import (
     Liability,
     Period,

@@ -31,17 +31,17 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench.* when run by path
 
-from app.auth.principals import PrincipalKind
+from app.auth import PrincipalKind
 from app.clock import FrozenClock, SystemClock
 from app.config import Environment, Settings
 from app.db import Mongo, connect
 from app.embedded import EmbeddedMongo
 from app.ledger import mature_due, verify_balances
 from app.main import create_app
-from app.members.service import create_member
-from app.partners.registry import register_partner
-from app.program.service import save_program
-from app.rewards.models import Reward
+from app.members import create_member
+from app.partners import register_partner
+from app.program import save_program
+from app.rewards import Reward
 from app.runtime import Runtime
 from app.seed import DEMO_PROGRAM
 from graphql_schema.ids import to_global_id

@@ -36,16 +36,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench.* when run by path
 
-from app.auth.keys import load_key_material
-from app.auth.principals import PrincipalKind
-from app.auth.tokens import TokenIssuer, build_token_services
+from app.auth import PrincipalKind, TokenIssuer, build_token_services, load_key_material
 from app.clock import SystemClock
 from app.config import Environment, Settings
 from app.db import Mongo, ensure_indexes
 from app.db import connect as connect_db
 from app.embedded import EmbeddedMongo, free_port
-from app.notifications.warnings import issue_expiry_warnings
-from app.program.service import save_program
+from app.notifications import issue_expiry_warnings
+from app.program import save_program
 from app.seed import DEMO_PROGRAM
 from bench.api import cpu_seconds, start_server, wait_ready
 

@@ -17,21 +17,22 @@ from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import PermissionExtension
 from strawberry.scalars import JSON
 
-from app.auth.principals import PrincipalKind
-from app.program.diff import Change, config_of
-from app.program.models import Program
-from app.program.service import (
+from app.auth import PrincipalKind
+from app.program import (
     Applied,
+    Change,
+    Program,
     ProgramNotConfigured,
     ProgramVersionNotFound,
     VersionStamp,
     apply_program,
     check_change,
+    config_of,
     get_program,
     list_versions,
+    parse_program,
     preview_program,
 )
-from app.program.validation import parse_program
 from graphql_schema.context import Info
 from graphql_schema.permissions import IsAdmin, require_kind
 from graphql_schema.refusals import as_payload

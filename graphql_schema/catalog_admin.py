@@ -12,20 +12,20 @@ import strawberry
 from strawberry.permission import PermissionExtension
 from strawberry.types.unset import UNSET
 
-from app.audit import actor_of
-from app.auth.principals import PrincipalKind
-from app.rewards.admin import (
+from app.auth import PrincipalKind, actor_of
+from app.rewards import (
+    RedemptionStatus,
     RewardFields,
+    RewardKind,
     add_coupon_batch,
     cancel_redemption,
     create_reward,
     move_stock,
+    search_redemptions,
     update_reward,
     use_coupon,
 )
-from app.rewards.models import RedemptionStatus, RewardKind
-from app.rewards.models import Reward as RewardModel
-from app.rewards.redemption import search_redemptions
+from app.rewards import Reward as RewardModel
 from graphql_schema.context import Info
 from graphql_schema.errors import InvalidInput
 from graphql_schema.ids import from_global_id

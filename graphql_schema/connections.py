@@ -21,8 +21,8 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
 
-from app.auth.principals import PrincipalKind
-from app.members.access import ACCESS_REVOKED
+from app.auth import PrincipalKind
+from app.members import ACCESS_REVOKED
 from graphql_schema.context import Context
 
 TOKEN_EXPIRED = 4401

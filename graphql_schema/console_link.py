@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import strawberry
 
-from app.auth.principals import PrincipalKind
+from app.auth import PrincipalKind
 from app.console_links import LinkInvalid, open_link
 from graphql_schema.context import Info
 from graphql_schema.errors import NotConfigured

@@ -8,15 +8,11 @@ from dataclasses import dataclass, field
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info as StrawberryInfo
 
-from app.auth.principals import Principal
-from app.auth.tokens import InvalidToken
-from app.members.models import Member
-from app.members.service import get_member
+from app.auth import InvalidToken, Principal
+from app.members import Member, get_member
 from app.partners import Partner, get_partner
-from app.program.models import Program
-from app.program.service import current_program
-from app.rewards.catalog import get_rewards
-from app.rewards.models import Reward
+from app.program import Program, current_program
+from app.rewards import Reward, get_rewards
 from app.runtime import Runtime
 from graphql_schema.refusals import as_query
 

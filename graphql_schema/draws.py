@@ -8,8 +8,7 @@ from datetime import datetime
 
 import strawberry
 
-from app.audit import actor_of
-from app.auth.principals import PrincipalKind
+from app.auth import PrincipalKind, actor_of
 from app.draws import Draw as DrawModel
 from app.draws import DrawEntry as DrawEntryModel
 from app.draws import (

@@ -8,10 +8,14 @@ import strawberry
 from strawberry.permission import PermissionExtension
 
 from app.bounds import MAX_KEY_LENGTH, KeyOutOfBounds
-from app.engagement import ActivityUnknown, check_in, check_in_status, record_activity
-from app.engagement.check_in import read_check_in
-from app.members.lookup import member_query
-from app.members.points import get_entry
+from app.engagement import (
+    ActivityUnknown,
+    check_in,
+    check_in_status,
+    read_check_in,
+    record_activity,
+)
+from app.members import get_entry, member_query
 from graphql_schema.context import Info
 from graphql_schema.ledger import LedgerEntry
 from graphql_schema.partners.access import partner_id as registered_partner

@@ -3,7 +3,7 @@
 - `importMembers`: members.csv and balances.csv as text, imported within the request. Request
   bodies are capped at 64 KB and requests at their time budget, so this suits a few hundred members.
 - `startImport`: the files uploaded as files (the GraphQL multipart request spec, up to 32 MB
-  each), stored and queued; the worker imports them (app.importer.jobs) and `importJob` shows the
+  each), stored and queued; the worker imports them (app.importer.uploads) and `importJob` shows the
   progress, then the summary and the refused rows.
 """
 
@@ -18,10 +18,8 @@ import strawberry
 from starlette.datastructures import UploadFile
 from strawberry.file_uploads import Upload
 
-from app.audit import actor_of
-from app.auth.principals import PrincipalKind
-from app.importer import import_files
-from app.importer.jobs import (
+from app.auth import PrincipalKind, actor_of
+from app.importer import (
     MAX_FILE_BYTES,
     ImportJob,
     ImportJobStatus,
@@ -29,6 +27,7 @@ from app.importer.jobs import (
     UploadedFile,
     check_upload,
     get_import_job,
+    import_files,
     list_import_jobs,
     start_import,
 )

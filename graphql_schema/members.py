@@ -8,14 +8,18 @@ from typing import Annotated
 import strawberry
 from strawberry.permission import PermissionExtension
 
-from app.auth.principals import PrincipalKind
+from app.auth import PrincipalKind
 from app.ledger import get_balance
-from app.members.models import Member as MemberModel
-from app.members.models import MemberStatus
-from app.members.points import ExpiringPoints as ExpiringRow
-from app.members.points import expiring_points
-from app.members.service import InvalidProfile, MemberNotFound, update_profile
-from app.notifications.warnings import days_left
+from app.members import ExpiringPoints as ExpiringRow
+from app.members import (
+    InvalidProfile,
+    MemberNotFound,
+    MemberStatus,
+    expiring_points,
+    update_profile,
+)
+from app.members import Member as MemberModel
+from app.notifications import days_left
 from graphql_schema.context import Info
 from graphql_schema.draws import DrawEntryConnection, draw_entries_page
 from graphql_schema.engagement import CheckInStatus, check_in_status_of

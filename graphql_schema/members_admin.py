@@ -11,18 +11,18 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types.unset import UNSET
 
-from app.audit import actor_of
-from app.auth.principals import PrincipalKind
-from app.members.admin import (
+from app.auth import PrincipalKind, actor_of
+from app.members import (
+    InvalidProfile,
+    MemberNotFound,
     NewMember,
     admin_create_member,
     admin_update_member,
+    export_member,
     search_members,
     set_member_status,
 )
-from app.members.erase import export_member
-from app.members.models import Member as MemberModel
-from app.members.service import InvalidProfile, MemberNotFound
+from app.members import Member as MemberModel
 from app.privacy import erase_member
 from graphql_schema.context import Info
 from graphql_schema.errors import InvalidInput

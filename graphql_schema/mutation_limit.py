@@ -23,8 +23,7 @@ from graphql import (
 )
 from strawberry.types import ExecutionContext
 
-from app.auth.principals import PrincipalKind
-from app.auth.throttle import count_mutations
+from app.auth import PrincipalKind, count_mutations
 from graphql_schema.context import Context
 from graphql_schema.errors import RateLimited
 

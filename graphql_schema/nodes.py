@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import strawberry
 
-from app.members.points import get_entry
-from app.notifications.service import get_notification
-from app.rewards.redemption import get_redemption
+from app.members import get_entry
+from app.notifications import get_notification
+from app.rewards import get_redemption
 from graphql_schema.context import Info
 from graphql_schema.ids import from_global_id
 from graphql_schema.ledger import LedgerEntry

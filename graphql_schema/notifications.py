@@ -7,19 +7,17 @@ from datetime import datetime
 
 import strawberry
 
-from app.notifications.live import expiry_warning_stream
-from app.notifications.service import (
+from app.notifications import (
     DeviceNotFound,
     PushPlatform,
+    expiry_warning_stream,
     list_notifications,
     mark_notifications_read,
     register_push_token,
     set_notification_consent,
     unregister_push_token,
 )
-from app.notifications.service import (
-    Notification as NotificationModel,
-)
+from app.notifications import Notification as NotificationModel
 from graphql_schema.context import Info
 from graphql_schema.ids import from_global_id, to_global_id
 from graphql_schema.ops_live import warnings_issued_today_field

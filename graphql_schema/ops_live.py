@@ -6,8 +6,8 @@ from collections.abc import AsyncGenerator
 
 import strawberry
 
-from app.notifications.today import warnings_today
-from app.program.service import current_program
+from app.notifications import warnings_today
+from app.program import current_program
 from graphql_schema.context import Info
 from graphql_schema.permissions import admin_scope
 

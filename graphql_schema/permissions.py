@@ -7,7 +7,7 @@ from typing import Any
 from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
 
-from app.auth.principals import Principal, PrincipalKind
+from app.auth import Principal, PrincipalKind
 from graphql_schema.context import Info
 from graphql_schema.errors import Forbidden, Unauthenticated
 

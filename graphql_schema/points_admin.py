@@ -1,6 +1,6 @@
 """Operators correct points (admin scope points:write): `adjustPoints`, `extendExpiry` and
 `clearPoints` (清零) for one member, or for a filter as a dry run or a job the worker runs;
-`pointsJob` / `pointsJobs` show a job's progress. Each write is idempotent and audited (app.points).
+`pointsJob` / `pointsJobs` show a job's progress. Each write is idempotent and audited (app.corrections).
 """
 
 from __future__ import annotations
@@ -9,11 +9,8 @@ from datetime import datetime
 
 import strawberry
 
-from app.audit import actor_of
-from app.auth.principals import PrincipalKind
-from app.ledger import MAX_ENTRY_POINTS, Entry, PointsLimitExceeded
-from app.members.service import MemberNotFound
-from app.points import (
+from app.auth import PrincipalKind, actor_of
+from app.corrections import (
     InvalidFilter,
     JobKind,
     JobNotFound,
@@ -27,6 +24,12 @@ from app.points import (
     list_jobs,
     preview,
 )
+from app.ledger import (
+    MAX_ENTRY_POINTS,
+    Entry,
+    PointsLimitExceeded,
+)
+from app.members import MemberNotFound
 from graphql_schema.context import Info
 from graphql_schema.errors import InvalidInput
 from graphql_schema.ids import from_global_id, to_global_id

@@ -11,13 +11,13 @@ from typing import Annotated
 
 import strawberry
 
-from app.auth.principals import PrincipalKind
-from app.program.models import Activity as ActivityModel
-from app.program.models import CheckIn as CheckInModel
-from app.program.models import PayWithPoints as PayWithPointsModel
-from app.program.models import Program as ProgramModel
-from app.program.models import Tier as TierModel
-from app.program.service import get_program
+from app.auth import PrincipalKind
+from app.program import Activity as ActivityModel
+from app.program import CheckIn as CheckInModel
+from app.program import PayWithPoints as PayWithPointsModel
+from app.program import Program as ProgramModel
+from app.program import Tier as TierModel
+from app.program import get_program
 from graphql_schema.context import Info
 from graphql_schema.permissions import require_kind
 from graphql_schema.refusals import ARGUMENTS, as_query

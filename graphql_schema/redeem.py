@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from app.bounds import MAX_KEY_LENGTH, KeyOutOfBounds
-from app.rewards.redemption import redeem
+from app.rewards import redeem
 from graphql_schema.context import Info
 from graphql_schema.members import Member
 from graphql_schema.permissions import MemberMutation, caller_member_id

@@ -25,15 +25,15 @@ from typing import Any, TypeVar
 from strawberry.utils.str_converters import to_camel_case
 
 from app.auth.passwords import WeakPassword
-from app.auth.phones import InvalidPhone
 from app.auth.sessions import InvalidRefreshToken
 from app.auth.signin import InvalidCredentials, PhoneTaken, TooManyAttempts, TooManySignUps
 from app.bounds import KeyOutOfBounds
 from app.console_links import LinkInvalid
+from app.corrections import InvalidCorrection, InvalidFilter, InvalidKey
 from app.draws import errors as draws
 from app.engagement import errors as engagement
-from app.importer.jobs import InvalidUpload, UploadConflict
 from app.importer.run import ImportRunning
+from app.importer.uploads import InvalidUpload, UploadConflict
 from app.ledger import (
     AccountClosed,
     AccountFrozen,
@@ -42,13 +42,12 @@ from app.ledger import (
     InvalidPoints,
     PointsLimitExceeded,
 )
+from app.members import InvalidPhone
 from app.members.admin import MemberErased, PhoneInUse
 from app.members.lookup import InvalidMemberReference
 from app.members.service import InvalidProfile, MemberNotFound, MemberSuspended
 from app.notifications.service import DeviceNotFound, InvalidPushToken, NotANotificationId
 from app.partners import errors as partners
-from app.points.corrections import InvalidCorrection, InvalidKey
-from app.points.selection import InvalidFilter
 from app.program.service import (
     NoteTooLong,
     ProgramNotConfigured,

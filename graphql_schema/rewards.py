@@ -6,11 +6,9 @@ from datetime import datetime
 
 import strawberry
 
-from app.rewards.catalog import list_rewards
-from app.rewards.models import Redemption as RedemptionModel
-from app.rewards.models import RedemptionStatus, RewardKind
-from app.rewards.models import Reward as RewardModel
-from app.rewards.redemption import list_redemptions
+from app.rewards import Redemption as RedemptionModel
+from app.rewards import RedemptionStatus, RewardKind, list_redemptions, list_rewards
+from app.rewards import Reward as RewardModel
 from graphql_schema.context import Info
 from graphql_schema.ids import to_global_id
 from graphql_schema.relay import (

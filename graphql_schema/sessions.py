@@ -6,14 +6,15 @@ from datetime import datetime, timedelta
 
 import strawberry
 
-from app.auth.sessions import Session as SessionModel
-from app.auth.sessions import end_session, refresh_session
-from app.auth.signin import (
+from app.auth import Session as SessionModel
+from app.auth import (
     SignedIn,
+    SignUpLimits,
+    end_session,
     log_in,
+    refresh_session,
     sign_up,
 )
-from app.auth.throttle import SignUpLimits
 from graphql_schema.context import Info
 from graphql_schema.errors import NotConfigured
 from graphql_schema.members import Member

@@ -8,10 +8,10 @@ from datetime import datetime
 
 import strawberry
 
-from app.members.tiers import KIND, TierChangeReason, get_tier_progress, list_tier_changes
-from app.members.tiers import TierChange as TierChangeModel
-from app.notifications.events import event_stream
-from app.program.models import Program as ProgramModel
+from app.members import KIND, TierChangeReason, get_tier_progress, list_tier_changes
+from app.members import TierChange as TierChangeModel
+from app.notifications import event_stream
+from app.program import Program as ProgramModel
 from graphql_schema.context import Info
 from graphql_schema.permissions import IsMember, caller_member_id
 from graphql_schema.program import Tier

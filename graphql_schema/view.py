@@ -22,9 +22,9 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
-from app.auth.principals import PrincipalKind
+from app.auth import PrincipalKind
 from app.deadlines import time_budget
-from app.importer.jobs import MAX_FILE_BYTES
+from app.importer import MAX_FILE_BYTES
 from app.proxies import client_address
 from app.runtime import Runtime
 from graphql_schema.client_text import unicode_problem

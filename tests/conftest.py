@@ -20,7 +20,7 @@ from pymongo import MongoClient, monitoring
 from pymongo.errors import PyMongoError
 from starlette.applications import Starlette
 
-from app.auth.tokens import TokenIssuer
+from app.auth import TokenIssuer
 from app.clock import FrozenClock
 from app.config import Environment, Settings
 from app.db import INDEXES_MARKER, Mongo, connect, ensure_indexes

@@ -14,8 +14,7 @@ from typing import Any
 
 import httpx
 
-from app.auth.keys import load_key_material
-from app.auth.tokens import TokenIssuer
+from app.auth import TokenIssuer, load_key_material
 from app.clock import SystemClock
 from app.config import Environment, Settings
 from app.embedded import free_port

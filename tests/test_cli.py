@@ -10,9 +10,8 @@ from pathlib import Path
 
 from app.clock import FrozenClock
 from app.db import Mongo
-from app.ledger import earn
-from app.program.expiry import Rolling
-from app.program.service import save_program
+from app.ledger import Rolling, earn
+from app.program import save_program
 from app.seed import DEMO_PROGRAM
 from tests.processes import jifen_env
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import jwt
 
-from app.auth.principals import PrincipalKind
+from app.auth import PrincipalKind
 from app.cli import build_parser
-from app.cli_tasks import OTHER, TASKS
+from app.cli.tasks import OTHER, TASKS
 from tests.processes import JIFEN, jifen_env, served_issuer
 
 

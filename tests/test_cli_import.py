@@ -8,7 +8,7 @@ from pathlib import Path
 
 from app.clock import SystemClock
 from app.db import Mongo
-from app.program.service import save_program
+from app.program import save_program
 from app.seed import DEMO_PROGRAM
 from tests.importer.test_import import BALANCES, MEMBERS
 from tests.test_cli_points import jifen

@@ -9,11 +9,10 @@ from datetime import timedelta
 from pathlib import Path
 
 from app.clock import FrozenClock
+from app.corrections import JobKind, JobStatus, MemberFilter, create_job, get_job, run_job
 from app.db import Mongo
-from app.ledger import verify_balances
-from app.ledger.opening import OpeningEarn, open_books
-from app.members.service import create_member
-from app.points import JobKind, JobStatus, MemberFilter, create_job, get_job, run_job
+from app.ledger import OpeningEarn, open_books, verify_balances
+from app.members import create_member
 from tests.processes import jifen_env
 
 JIFEN = str(Path(sys.executable).parent / "jifen")

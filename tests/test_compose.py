@@ -20,10 +20,8 @@ import jsonschema
 import pytest
 import yaml
 
+from app.auth import PrincipalKind, TokenIssuer, TokenVerifier, load_key_material
 from app.auth.keygen import PRIVATE_FILE, PUBLIC_FILE
-from app.auth.keys import load_key_material
-from app.auth.principals import PrincipalKind
-from app.auth.tokens import TokenIssuer, TokenVerifier
 from app.cli import build_parser
 from app.clock import SystemClock
 from app.config import Settings

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.auth.principals import PrincipalKind
+from app.auth import PrincipalKind
 from app.clock import SystemClock
 from app.db import connect
 from app.embedded import EmbeddedMongo, free_port

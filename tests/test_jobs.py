@@ -9,9 +9,9 @@ from pathlib import Path
 
 from app.clock import Clock, FrozenClock
 from app.db import Mongo
-from app.jobs.heartbeat import Heartbeat, heartbeat_age
-from app.jobs.leases import acquire, release
-from app.jobs.worker import Job, JobOutcome, Worker
+from app.heartbeat import Heartbeat, heartbeat_age
+from app.leases import acquire, release
+from app.worker import Job, JobOutcome, Worker
 
 
 async def test_only_one_worker_holds_a_lease(mongo: Mongo, clock: FrozenClock) -> None:

@@ -12,9 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from app.auth import InvalidToken, PrincipalKind, TokenIssuer, TokenVerifier
 from app.auth.keys import JwksKeys, SigningKey, key_id, public_jwk
-from app.auth.principals import PrincipalKind
-from app.auth.tokens import InvalidToken, TokenIssuer, TokenVerifier
 from app.clock import FrozenClock
 from app.config import JwtAlgorithm
 
@@ -153,7 +152,7 @@ async def test_a_key_removed_from_the_jwks_stops_being_trusted_after_the_max_age
 
 
 async def test_the_jwks_max_age_is_configured(key_server: KeyServer, tmp_path) -> None:
-    from app.auth.keys import load_key_material
+    from app.auth import load_key_material
     from app.config import Environment, Settings
 
     settings = Settings(

@@ -16,13 +16,11 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from app.auth.principals import PrincipalKind
-from app.auth.tokens import TokenIssuer
+from app.auth import PrincipalKind, TokenIssuer
 from app.clock import SystemClock
 from app.db import Mongo
-from app.ledger import earn
-from app.program.expiry import Rolling
-from app.program.service import save_program
+from app.ledger import Rolling, earn
+from app.program import save_program
 from app.seed import DEMO_PROGRAM
 from tests.processes import api_process, jifen_env, served_issuer, subscriptions_open
 

@@ -23,18 +23,16 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from app.auth.principals import PrincipalKind
-from app.auth.tokens import TokenIssuer
+from app.auth import PrincipalKind, TokenIssuer
 from app.clock import FrozenClock, SystemClock
 from app.db import Mongo
 from app.embedded import free_port
-from app.ledger import earn, verify_balances
-from app.members.service import create_member
-from app.partners.registry import register_partner
-from app.program.expiry import Rolling
-from app.program.service import save_program
+from app.ledger import Rolling, earn, verify_balances
+from app.members import create_member
+from app.partners import register_partner
+from app.program import save_program
 from app.reports.rollup import watermark
-from app.rewards.models import Reward
+from app.rewards import Reward
 from graphql_schema.ids import to_global_id
 from tests.partners.api import BALANCE, PROGRAM, PURCHASE, member_ref, purchase_input
 from tests.processes import jifen_env, served_issuer, start_serve, stop, wait_ready

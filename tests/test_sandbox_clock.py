@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.auth.principals import PrincipalKind
+from app.auth import PrincipalKind
 from app.clock import SystemClock
 from app.db import Mongo
 from app.ledger import earn

@@ -17,7 +17,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from app.auth.principals import PrincipalKind
+from app.auth import PrincipalKind
 from app.embedded import free_port
 from graphql_schema.safety import MAX_BODY_BYTES
 from tests.processes import api_process, jifen_env, served_issuer, wait_ready

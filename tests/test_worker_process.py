@@ -19,10 +19,10 @@ from app.clock import SystemClock
 from app.config import Environment, Settings
 from app.db import Mongo, connect
 from app.embedded import EmbeddedMongo, free_port
-from app.jobs.schedule import default_jobs
-from app.program.service import save_program
+from app.program import save_program
 from app.seed import DEMO_PROGRAM
 from app.shutdown import SERVE_GRACE_SECONDS, WORKER_GRACE_SECONDS
+from app.worker import default_jobs
 from tests.processes import jifen_env, start_serve
 
 MEMBERS = 3000

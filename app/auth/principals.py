@@ -30,3 +30,8 @@ class Principal:
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
+
+
+def actor_of(principal: Principal) -> str:
+    """The audit log's name for a caller ("admin:<subject>"); the CLI's is app.audit.cli_actor."""
+    return f"{principal.kind.value}:{principal.subject}"

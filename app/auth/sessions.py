@@ -17,7 +17,7 @@ from app.auth.principals import PrincipalKind
 from app.auth.tokens import TokenIssuer
 from app.clock import Clock
 from app.db import Mongo, purge_at
-from app.members.models import MemberStatus
+from app.members import MemberStatus
 
 ACCESS_TOKEN_TTL = timedelta(minutes=15)
 REFRESH_TOKEN_TTL = timedelta(days=30)

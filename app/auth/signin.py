@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from pymongo.errors import DuplicateKeyError
 
 from app.auth.passwords import check_strength, hash_password, verify_password
-from app.auth.phones import InvalidPhone, normalise_phone
 from app.auth.sessions import ACCESS_TOKEN_TTL, Session, start_session
 from app.auth.throttle import (
     Locked,
@@ -21,9 +20,15 @@ from app.auth.throttle import (
 from app.auth.tokens import TokenIssuer
 from app.clock import Clock
 from app.db import Mongo
-from app.members.models import Member, MemberStatus
-from app.members.service import check_name, create_member
-from app.program.service import current_program
+from app.members import (
+    InvalidPhone,
+    Member,
+    MemberStatus,
+    check_name,
+    create_member,
+    normalise_phone,
+)
+from app.program import current_program
 
 
 class PhoneTaken(Exception):

@@ -12,7 +12,7 @@ from app.backup.restore import (
     RestoreRefused,
     restore_archive,
 )
-from app.backup.scheduled import scheduled_archives, take_scheduled_backup
+from app.backup.scheduled import archive_name, scheduled_archives, take_scheduled_backup
 from app.backup.snapshot import CONSISTENCY, take_backup
 
 __all__ = [
@@ -30,4 +30,5 @@ __all__ = [
     "take_backup",
     "take_scheduled_backup",
     "verify_archive",
+    "archive_name",
 ]

@@ -37,8 +37,8 @@ from app.ledger import (
     PointsLimitExceeded,
     run_in_ledger,
 )
-from app.members.service import MemberSuspended
-from app.program.service import current_program
+from app.members import MemberSuspended
+from app.program import current_program
 
 _SYSTEM = secrets.SystemRandom()
 

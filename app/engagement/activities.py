@@ -29,13 +29,8 @@ from app.engagement.errors import (
     ReferenceConflict,
 )
 from app.ledger import Entry, IdempotencyConflict, LedgerUnit, first_entry, run_in_ledger
-from app.members.lookup import find_member
-from app.members.models import MemberStatus
-from app.members.service import MemberSuspended
-from app.members.tiers import TierChange, record_qualifying
-from app.program.earning import issue_terms
-from app.program.models import Activity
-from app.program.service import ProgramNotConfigured, current_program
+from app.members import MemberStatus, MemberSuspended, TierChange, find_member, record_qualifying
+from app.program import Activity, ProgramNotConfigured, current_program, issue_terms
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,12 +21,15 @@ from app.clock import Clock
 from app.db import Document, Mongo
 from app.engagement.errors import CheckInNotConfigured
 from app.ledger import Entry, LedgerUnit, run_in_ledger
-from app.members.models import Member, MemberStatus
-from app.members.service import MemberSuspended, get_member
-from app.members.tiers import TierChange, record_qualifying
-from app.program.earning import issue_terms
-from app.program.models import CheckIn, Program
-from app.program.service import ProgramNotConfigured, current_program
+from app.members import (
+    Member,
+    MemberStatus,
+    MemberSuspended,
+    TierChange,
+    get_member,
+    record_qualifying,
+)
+from app.program import CheckIn, Program, ProgramNotConfigured, current_program, issue_terms
 
 
 @dataclass(frozen=True, slots=True)

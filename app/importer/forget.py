@@ -24,11 +24,11 @@ import io
 from bson import Binary
 
 from app.audit import redact_audit
-from app.auth.phones import InvalidPhone, normalise_phone
 from app.csv_files import BadHeader, Row, read_rows
 from app.db import Document, Mongo
-from app.importer.jobs import JOBS, PART_BYTES, PARTS
 from app.importer.rows import BALANCE_COLUMNS, MEMBER_COLUMNS
+from app.importer.uploads import JOBS, PART_BYTES, PARTS
+from app.members import InvalidPhone, normalise_phone
 from app.personal_data import PersonalData
 
 COLUMNS = {"members": MEMBER_COLUMNS, "balances": BALANCE_COLUMNS}

@@ -15,10 +15,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from app.auth.phones import InvalidPhone, normalise_phone
 from app.bounds import MAX_ENTRY_POINTS
 from app.csv_files import BadHeader, RefusedRow, read_rows
-from app.members.service import InvalidProfile, check_birthday, check_email, check_name
+from app.members import (
+    InvalidPhone,
+    InvalidProfile,
+    check_birthday,
+    check_email,
+    check_name,
+    normalise_phone,
+)
 
 MEMBER_COLUMNS = ("legacy_id", "phone", "name", "email", "birthday", "tier", "joined_at")
 BALANCE_COLUMNS = ("legacy_id", "points", "earned_at", "expires_at")

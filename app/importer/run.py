@@ -35,10 +35,10 @@ from app.bounds import MAX_ACCOUNT_POINTS
 from app.clock import Clock
 from app.db import Document, Mongo, upsert_and_get
 from app.importer.rows import BalanceRow, MemberRow, RowError, read_balances, read_members
-from app.jobs.leases import acquire, release
+from app.leases import acquire, release
 from app.ledger import OpeningBooks, OpeningEarn, build_books, discard_unfinished, write_books
-from app.members.service import new_member_id
-from app.program.service import current_program
+from app.members import new_member_id
+from app.program import current_program
 
 CHUNK = 1_000
 JOURNAL = "import_chunks"

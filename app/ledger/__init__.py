@@ -33,6 +33,7 @@ from app.ledger.errors import (
 )
 from app.ledger.expire import expire_due, mature_due
 from app.ledger.expiring import counted_lots, counted_points
+from app.ledger.expiry import ExpiryPolicySet, Inactivity, Never, PeriodEnd, Rolling
 from app.ledger.freeze import close_account, set_frozen
 from app.ledger.holds import capture, get_hold, hold, release, release_expired_holds
 from app.ledger.models import (
@@ -132,4 +133,9 @@ __all__ = [
     "set_frozen",
     "close_account",
     "AccountClosed",
+    "ExpiryPolicySet",
+    "Inactivity",
+    "Never",
+    "PeriodEnd",
+    "Rolling",
 ]

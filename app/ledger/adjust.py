@@ -12,6 +12,7 @@ from app.db import Document, Mongo
 from app.ledger.book import Book
 from app.ledger.earn import Policy, policy_stamp
 from app.ledger.errors import InvalidPoints
+from app.ledger.expiry import Never, expires_at
 from app.ledger.models import Entry, EntryKind, EntryMeta, HoldStatus
 from app.ledger.state import Request
 from app.ledger.store import (
@@ -23,7 +24,6 @@ from app.ledger.store import (
     run_once,
     save_books,
 )
-from app.program.expiry import Never, expires_at
 
 
 async def adjust(

@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 from app.clock import Clock
 from app.db import Mongo
 from app.ledger.errors import InvalidPoints
+from app.ledger.expiry import Never
 from app.ledger.models import BreakdownLine, Entry
 from app.ledger.state import Policy, policy_stamp
 from app.ledger.store import fingerprint, instant
 from app.ledger.unit import LedgerUnit, run_in_ledger
-from app.program.expiry import Never
 
 __all__ = ["Policy", "earn", "policy_stamp"]
 

@@ -17,10 +17,10 @@ from app.db import Document, Mongo
 from app.ledger.book import Book
 from app.ledger.earn import Policy, policy_stamp
 from app.ledger.errors import InvalidRequest
+from app.ledger.expiry import Never, expires_at
 from app.ledger.models import EntryKind, EntryMeta
 from app.ledger.state import AccountState, Request
 from app.ledger.store import instant, number_entries
-from app.program.expiry import Never, expires_at
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,9 @@ from zoneinfo import ZoneInfo
 from bson import ObjectId
 
 from app.db import Document
-from app.ledger import order
+from app.ledger import expiry, order
+from app.ledger.expiry import Inactivity, parse_policy
 from app.ledger.models import EntryMeta, HoldStatus, LotStatus
-from app.program import expiry
-from app.program.expiry import Inactivity, parse_policy
 
 if TYPE_CHECKING:
     from app.ledger.book import Book

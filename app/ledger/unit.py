@@ -30,6 +30,7 @@ from app.db import Document, Mongo
 from app.ledger import express, order
 from app.ledger.book import Book, entry_document
 from app.ledger.errors import EntryNotFound, IdempotencyConflict, InvalidPoints, InvalidRequest
+from app.ledger.expiry import Never, expires_at
 from app.ledger.holds import find_hold
 from app.ledger.models import (
     Balance,
@@ -53,7 +54,6 @@ from app.ledger.store import (
     run,
     save_books,
 )
-from app.program.expiry import Never, expires_at
 
 T = TypeVar("T")
 

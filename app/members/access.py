@@ -18,7 +18,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.db import Document, Mongo
 from app.ledger import close_account, set_frozen
-from app.notifications.events import notify_event
+from app.notifications import notify_event
 
 ACCESS_REVOKED = "access_revoked"
 # How long a revocation is remembered: longer than any access token lives (15 minutes; tokens

@@ -15,13 +15,13 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from app.audit import record_audit
-from app.auth.phones import InvalidPhone, normalise_phone
 from app.bounds import MAX_KEY_LENGTH_WIDE
 from app.clock import Clock
 from app.db import Document, Mongo
 from app.ledger import IdempotencyConflict, set_frozen
 from app.members.access import end_access, revoke_refresh_tokens
 from app.members.models import Member, MemberStatus
+from app.members.phones import InvalidPhone, normalise_phone
 from app.members.service import (
     InvalidProfile,
     MemberNotFound,
@@ -30,7 +30,7 @@ from app.members.service import (
     check_name,
     create_member,
 )
-from app.program.service import current_program
+from app.program import current_program
 
 SEARCH_MAX_LENGTH = 64
 REASON_MAX_LENGTH = 500

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import contextlib
 
-from app.auth.phones import InvalidPhone, normalise_phone
 from app.db import Document, Mongo
 from app.members.models import Member
+from app.members.phones import InvalidPhone, normalise_phone
 from app.members.service import MemberNotFound
 
 REFERENCE_MAX = 64

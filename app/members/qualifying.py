@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 
-from app.program.models import Program, Tier
+from app.program import Program, Tier
 
 
 def first_day(program: Program, now: datetime) -> date:

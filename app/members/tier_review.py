@@ -18,7 +18,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from app.db import Document, Mongo
 from app.members.qualifying import downgrade_target, in_window, leaves_at, qualifying_points
 from app.members.tiers import MEMBER_FIELDS, TierChange, TierChangeReason, record_change
-from app.program.models import Program
+from app.program import Program
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,8 @@ from app.members.qualifying import (
     tier_rank,
     window_ends_at,
 )
-from app.notifications.events import notify_event
-from app.program.models import Program, Tier
+from app.notifications import notify_event
+from app.program import Program, Tier
 
 KIND = "tier_changed"
 TIER_SINCE = "members_tier_since"  # the `meta` marker of upgrade_tier_since

@@ -18,7 +18,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import PyMongoError
 
 from app.db import Mongo
-from app.program.models import Program
+from app.program import Program
 
 
 class BudgetMoved(PyMongoError):

@@ -16,9 +16,8 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.db import Mongo
-from app.members.models import Member
-from app.program.models import Program
-from app.program.rules import EarnResult, MemberFacts, Purchase
+from app.members import Member
+from app.program import EarnResult, MemberFacts, Program, Purchase
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.auth.phones import InvalidPhone, normalise_phone
 from app.db import Mongo
-from app.members.models import Member, MemberStatus
-from app.members.service import MemberSuspended
+from app.members import InvalidPhone, Member, MemberStatus, MemberSuspended, normalise_phone
 from app.partners.errors import InvalidPartnerInput, MemberNotFound
 
 REFERENCE_MAX = 64

@@ -24,8 +24,7 @@ from app.bounds import MAX_KEY_LENGTH
 from app.clock import Clock
 from app.db import Mongo
 from app.ledger import MAX_ENTRY_POINTS, Entry, Hold, HoldStatus, LedgerUnit, run_in_ledger
-from app.members.models import MemberStatus
-from app.members.service import MemberSuspended
+from app.members import MemberStatus, MemberSuspended
 from app.partners.errors import (
     HoldNotActive,
     HoldNotFound,
@@ -39,8 +38,7 @@ from app.partners.members import MemberRef, find_member
 from app.partners.orders import order_id_of
 from app.partners.payments import HOLD_FIELD, bind, check_order_member, record_capture
 from app.partners.purchase_input import check_order_id, check_text, parse_money
-from app.program.models import PayWithPoints
-from app.program.service import current_program
+from app.program import PayWithPoints, current_program
 
 MAX_TTL_MINUTES = 7 * 24 * 60
 KEY_FIELD = ("idempotency_key",)

@@ -16,9 +16,9 @@ from decimal import Decimal
 
 from app.db import Document, Mongo
 from app.ledger import BreakdownLine, Entry
-from app.members.points import get_entry
+from app.members import get_entry
 from app.partners.purchase_input import PurchaseRequest
-from app.program.rules import EarnResult, Purchase
+from app.program import EarnResult, Purchase
 
 
 def order_id_of(partner_id: str, order_id: str) -> str:

@@ -20,8 +20,7 @@ from app.bounds import MAX_ENTRY_POINTS
 from app.ledger import instant
 from app.partners.errors import InvalidPartnerInput
 from app.partners.members import MemberRef
-from app.program.models import Program
-from app.program.rules import Purchase, PurchaseLine
+from app.program import Program, Purchase, PurchaseLine
 
 MAX_LINES = 100
 ID_MAX = 64

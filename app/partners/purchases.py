@@ -35,10 +35,7 @@ from app.clock import Clock
 from app.db import Mongo
 from app.ledger import MAX_ENTRY_POINTS, BreakdownLine, Entry, LedgerUnit, run_in_ledger
 from app.ledger import IdempotencyConflict as LedgerConflict
-from app.members.models import Member
-from app.members.points import get_entry
-from app.members.service import MemberSuspended
-from app.members.tiers import as_of, record_qualifying
+from app.members import Member, MemberSuspended, as_of, get_entry, record_qualifying
 from app.partners import budgets, facts
 from app.partners.errors import (
     IdempotencyConflict,
@@ -54,10 +51,7 @@ from app.partners.purchase_input import (
     check_purchase,
     fingerprint,
 )
-from app.program.earning import issue_terms
-from app.program.models import Program
-from app.program.rules import EarnResult, Purchase, compute_earn
-from app.program.service import current_program
+from app.program import EarnResult, Program, Purchase, compute_earn, current_program, issue_terms
 
 
 @dataclass(frozen=True, slots=True)

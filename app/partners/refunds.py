@@ -29,7 +29,7 @@ from app.clock import Clock
 from app.db import Document, Mongo
 from app.ledger import Entry, LedgerUnit, run_in_ledger
 from app.ledger import IdempotencyConflict as LedgerConflict
-from app.members.tiers import record_qualifying
+from app.members import record_qualifying
 from app.partners.apportion import RefundAsk, RefundPlan, plan_refund
 from app.partners.errors import (
     IdempotencyConflict,
@@ -40,7 +40,7 @@ from app.partners.errors import (
 from app.partners.orders import Order, order_id_of
 from app.partners.payments import give_back
 from app.partners.purchase_input import MAX_LINES, check_order_id, check_text
-from app.program.service import current_program
+from app.program import current_program
 
 
 @dataclass(frozen=True, slots=True)

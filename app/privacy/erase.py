@@ -40,17 +40,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 from app.audit import redact_audit
-from app.auth.sessions import forget_sessions
-from app.auth.throttle import forget_phones
+from app.auth import forget_phones, forget_sessions
 from app.clock import Clock
 from app.db import Document, Mongo
 from app.importer import forget_uploads
 from app.ledger import redact_entries
-from app.members.erase import begin_erasure, end_erasure, unfinished_erasures
-from app.members.models import Member
-from app.notifications.forget import forget_notifications
+from app.members import Member, begin_erasure, end_erasure, unfinished_erasures
+from app.notifications import forget_notifications
 from app.personal_data import PersonalData
-from app.rewards.forget import redact_redemptions
+from app.rewards import redact_redemptions
 
 UNFINISHED_AFTER = timedelta(minutes=5)  # an erasure request older than this was cut off
 BATCH = 10

@@ -3,7 +3,7 @@
 Pure. The partner API (and any other earn) asks `issue_terms` for the policy, the version to stamp
 on the lot and the time zone its calendar arithmetic uses. The version stamped is the PROGRAM's
 version, so a lot says which configuration issued it; its expiry instant is computed once at issue
-(app.program.expiry), so a later program version never moves the expiry of points already issued.
+(app.ledger.expiry), so a later program version never moves the expiry of points already issued.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import NamedTuple
 
-from app.program.expiry import Inactivity, Never, PeriodEnd, Rolling
+from app.ledger import Inactivity, Never, PeriodEnd, Rolling
 from app.program.models import Program
 
 

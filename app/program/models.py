@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 from app.bounds import MAX_ACCOUNT_POINTS, MAX_BUDGET, MAX_ENTRY_POINTS
-from app.program.expiry import ExpiryPolicySet
+from app.ledger import ExpiryPolicySet
 
 RuleId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.:-]*$")]
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]

@@ -25,7 +25,7 @@ from app.reports.redemptions import (
     RewardRow,
     redemptions_by_reward,
 )
-from app.reports.rollup import roll_up_ledger
+from app.reports.rollup import caught_up, roll_up_ledger
 from app.reports.table import Report, Table, to_csv
 from app.reports.values import PointValue
 
@@ -65,4 +65,5 @@ __all__ = [
     "roll_up_ledger",
     "to_csv",
     "top_earners",
+    "caught_up",
 ]

@@ -20,7 +20,7 @@ from datetime import date
 from app.db import Document, Mongo
 from app.ledger import EntryKind
 from app.partners import list_partners
-from app.program.service import current_program
+from app.program import current_program
 from app.reports.earners import MAX_EARNERS, Earner, earners
 from app.reports.periods import MAX_RANGE_DAYS, DateRange, ReportInvalid, date_range
 from app.reports.table import Table

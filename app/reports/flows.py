@@ -17,7 +17,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from app.db import Mongo
 from app.ledger import EntryKind
-from app.program.service import current_program
+from app.program import current_program
 from app.reports.periods import (
     MAX_DAYS,
     DateRange,

@@ -28,7 +28,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from app.clock import Clock
 from app.db import Mongo
 from app.ledger import overdue_points
-from app.program.service import current_program
+from app.program import current_program
 from app.reports.periods import (
     MAX_DAYS,
     Period,

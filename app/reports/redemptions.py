@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from app.db import Document, Mongo
-from app.program.service import current_program
+from app.program import current_program
 from app.reports.periods import MAX_RANGE_DAYS, ReportInvalid, date_range
 from app.reports.table import Table
 

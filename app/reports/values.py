@@ -15,8 +15,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from app.db import Mongo
-from app.program.models import Program
-from app.program.service import CURRENT_ID, ProgramNotConfigured
+from app.program import CURRENT_ID, Program, ProgramNotConfigured
 
 _VERSION_ID = re.compile(r"^v[0-9]+$")
 _DEFAULT_VALUE = Decimal(str(Program.model_fields["point_value"].default))

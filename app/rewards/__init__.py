@@ -1,1 +1,53 @@
 """The reward catalog (积分商城): goods and coupons priced in points."""
+
+from app.rewards.admin import (
+    RewardFields,
+    add_coupon_batch,
+    cancel_redemption,
+    create_reward,
+    move_stock,
+    update_reward,
+    use_coupon,
+)
+from app.rewards.catalog import get_rewards, list_rewards
+from app.rewards.errors import (
+    CatalogRefused,
+    LimitReached,
+    NotEnoughPoints,
+    OutOfStock,
+    RedemptionRefused,
+)
+from app.rewards.forget import redact_redemptions
+from app.rewards.models import Redemption, RedemptionStatus, Reward, RewardKind
+from app.rewards.redemption import (
+    get_redemption,
+    list_redemptions,
+    redeem,
+    search_redemptions,
+)
+
+__all__ = [
+    "RedemptionStatus",
+    "CatalogRefused",
+    "LimitReached",
+    "NotEnoughPoints",
+    "OutOfStock",
+    "Redemption",
+    "RedemptionRefused",
+    "Reward",
+    "RewardFields",
+    "RewardKind",
+    "add_coupon_batch",
+    "cancel_redemption",
+    "create_reward",
+    "get_redemption",
+    "get_rewards",
+    "list_redemptions",
+    "list_rewards",
+    "move_stock",
+    "redact_redemptions",
+    "redeem",
+    "search_redemptions",
+    "update_reward",
+    "use_coupon",
+]

@@ -37,8 +37,8 @@ from app.ledger import (
     PointsLimitExceeded,
     run_in_ledger,
 )
-from app.members.service import MemberSuspended, get_member
-from app.program.service import current_program
+from app.members import MemberSuspended, get_member
+from app.program import current_program
 from app.rewards.catalog import is_active
 from app.rewards.errors import (
     IdempotencyKeyReused,

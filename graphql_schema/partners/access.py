@@ -12,8 +12,11 @@ from typing import Any
 
 from strawberry.permission import BasePermission
 
-from app.auth.principals import PrincipalKind
-from app.partners import PartnerInactive, granted
+from app.auth import PrincipalKind
+from app.partners import (
+    PartnerInactive,
+    granted,
+)
 from graphql_schema.context import Info
 from graphql_schema.errors import Forbidden
 from graphql_schema.permissions import require_kind, require_principal

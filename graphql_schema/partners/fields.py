@@ -6,7 +6,7 @@ import strawberry
 from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import PermissionExtension
 
-from app.audit import actor_of
+from app.auth import actor_of
 from app.partners import (
     HoldNotFound,
     capture_points,

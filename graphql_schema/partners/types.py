@@ -23,7 +23,7 @@ from app.partners import (
     parse_money,
 )
 from app.partners import Partner as PartnerModel
-from app.program.rules import EarnResult
+from app.program import EarnResult
 from graphql_schema.errors import InvalidInput
 from graphql_schema.ids import from_global_id, to_global_id
 from graphql_schema.ledger import EarnComponent, LedgerEntry, as_int

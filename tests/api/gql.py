@@ -6,18 +6,15 @@ from typing import Any
 
 import httpx
 
-from app.auth.principals import PrincipalKind
-from app.auth.tokens import TokenIssuer
+from app.auth import PrincipalKind, TokenIssuer
 from app.clock import Clock
-from app.ledger import earn
+from app.ledger import OpeningEarn, earn, open_books
 from app.ledger.book import Book
-from app.ledger.opening import OpeningEarn, open_books
 from app.ledger.state import AccountState, Request
 from app.ledger.store import number_entries
-from app.members.service import create_member
-from app.program.models import Program, Tier
-from app.program.service import save_program
-from app.rewards.models import Reward
+from app.members import create_member
+from app.program import Program, Tier, save_program
+from app.rewards import Reward
 from app.runtime import Runtime
 
 PROGRAM = Program(

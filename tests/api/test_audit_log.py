@@ -9,8 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.auth.principals import PrincipalKind
-from app.auth.tokens import TokenIssuer
+from app.auth import PrincipalKind, TokenIssuer
 from app.clock import FrozenClock
 from app.runtime import Runtime
 from graphql_schema.ids import to_global_id

@@ -14,13 +14,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from app.auth import PrincipalKind, TokenIssuer
 from app.auth.keys import key_id
-from app.auth.principals import PrincipalKind
-from app.auth.tokens import TokenIssuer
 from app.clock import FrozenClock
-from app.members.service import create_member
-from app.program.models import Program, Tier
-from app.program.service import save_program
+from app.members import create_member
+from app.program import Program, Tier, save_program
 from app.runtime import Runtime
 
 ME = "{ me { memberNo name tier { code } } }"

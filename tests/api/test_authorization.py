@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.auth.principals import PrincipalKind
+from app.auth import PrincipalKind
 from app.ledger import spend
-from app.rewards.models import Reward
+from app.rewards import Reward
 from graphql_schema.ids import to_global_id
 from tests.api.gql import (
     ask,

@@ -9,7 +9,7 @@ import logging
 
 import pytest
 
-from app.auth.principals import PrincipalKind
+from app.auth import PrincipalKind
 from tests.api.gql import ask, codes, make_member, make_program, member_token
 
 NOT_AN_OBJECT = [b"null", b"42", b"[]", b'"x"', b"true", b"1.5"]

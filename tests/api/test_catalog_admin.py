@@ -11,8 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.auth.principals import PrincipalKind
-from app.auth.tokens import TokenIssuer
+from app.auth import PrincipalKind, TokenIssuer
 from app.clock import FrozenClock
 from app.ledger import get_balance, verify_balances
 from app.runtime import Runtime
@@ -276,8 +275,7 @@ async def test_cancelled_points_come_back_under_their_own_expiry_and_expired_one
     """Points given back by a cancellation keep the terms they were issued under: giving them
     back as never-expiring points (as before) turned a redemption and its cancellation into a
     way round expiry."""
-    from app.ledger.models import LotStatus
-    from app.program.expiry import Rolling
+    from app.ledger import LotStatus, Rolling
 
     await make_program(runtime, clock)
     admin = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=ADMIN)
@@ -325,7 +323,7 @@ async def test_cancelled_points_come_back_under_their_own_expiry_and_expired_one
 async def test_a_partner_voucher_is_accepted_by_its_partner_only(
     client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer
 ) -> None:
-    from app.partners.registry import PartnerStatus, set_partner_status
+    from app.partners import PartnerStatus, set_partner_status
 
     await make_program(runtime, clock)
     admin = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=ADMIN)

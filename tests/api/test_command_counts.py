@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pymongo import monitoring
 
-from app.rewards.models import Reward, RewardKind
+from app.rewards import Reward, RewardKind
 from graphql_schema.ids import to_global_id
 from tests.api.gql import (
     ask,

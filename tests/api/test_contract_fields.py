@@ -18,7 +18,7 @@ from graphql import (
     get_named_type,
 )
 
-from app.rewards.models import Reward, RewardKind
+from app.rewards import Reward, RewardKind
 from graphql_schema.export import export_sdl
 from graphql_schema.ids import to_global_id
 from tests.api.gql import (

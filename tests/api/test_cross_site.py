@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from app.auth.principals import PrincipalKind
+from app.auth import PrincipalKind
 from tests.api.gql import codes, make_program
 
 SIGN_UP = "mutation($i: SignUpInput!) { signUp(input: $i) { member { id } userErrors { code } } }"

@@ -11,11 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from app.auth.principals import PrincipalKind
-from app.auth.tokens import TokenIssuer
+from app.auth import PrincipalKind, TokenIssuer
 from app.clock import FrozenClock
-from app.ledger import get_balance, verify_balances
-from app.ledger.opening import OpeningEarn, open_books
+from app.ledger import OpeningEarn, get_balance, open_books, verify_balances
 from app.runtime import Runtime
 from graphql_schema.ids import to_global_id
 from tests.api.gql import ask, codes, data, earn_points, make_member, make_program, member_token

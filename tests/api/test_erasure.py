@@ -15,17 +15,16 @@ import pytest
 from bson import Binary
 from pymongo.errors import PyMongoError
 
-from app.auth.principals import PrincipalKind
-from app.auth.tokens import TokenIssuer
+from app.auth import PrincipalKind, TokenIssuer
 from app.clock import FrozenClock
 from app.db import Mongo
-from app.importer.jobs import run_due_import
-from app.jobs.schedule import erasures
+from app.importer import run_due_import
 from app.ledger import get_balance, verify_balances
-from app.members.service import create_member
+from app.members import create_member
 from app.privacy import UNFINISHED_AFTER, erase_member
-from app.rewards.models import Reward, RewardKind
+from app.rewards import Reward, RewardKind
 from app.runtime import Runtime
+from app.worker.schedule import erasures
 from graphql_schema.ids import to_global_id
 from tests.api.gql import ask, data, earn_points, make_reward
 from tests.api.test_sign_in import LOG_IN, REFRESH

@@ -17,9 +17,8 @@ import httpx
 from websockets.asyncio.client import connect
 
 from app.clock import FrozenClock
-from app.ledger import hold, spend
-from app.notifications.warnings import issue_expiry_warnings
-from app.program.expiry import Inactivity, Rolling
+from app.ledger import Inactivity, Rolling, hold, spend
+from app.notifications import issue_expiry_warnings
 from app.runtime import Runtime
 from tests.api.gql import earn_points, make_member, make_program, member_token
 from tests.api.test_websocket_lifetime import server  # noqa: F401  (a uvicorn-served app)

@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from app.config import Environment, Settings
 from app.main import create_app
-from app.rewards.models import Reward
+from app.rewards import Reward
 from graphql_schema.fast_query import FastQuery
 from graphql_schema.ids import to_global_id
 from graphql_schema.view import JifenGraphQL

@@ -6,8 +6,7 @@ import httpx
 
 from app.clock import FrozenClock
 from app.db import Mongo
-from app.program.models import Program, Tier
-from app.program.service import save_program
+from app.program import Program, Tier, save_program
 
 PROGRAM = Program(
     name="Test Store",

@@ -8,11 +8,10 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from app.auth.principals import PrincipalKind
-from app.auth.tokens import TokenIssuer
+from app.auth import PrincipalKind, TokenIssuer
 from app.clock import FrozenClock
-from app.jobs.leases import acquire
-from app.program.service import save_program
+from app.leases import acquire
+from app.program import save_program
 from app.runtime import Runtime
 from app.seed import DEMO_PROGRAM
 from tests.api.gql import ask, codes, data, make_member, member_token

@@ -6,8 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from app.ledger import BreakdownLine, spend
-from app.program.expiry import Rolling
+from app.ledger import BreakdownLine, Rolling, spend
 from graphql_schema.ids import to_global_id
 from tests.api.gql import ask, codes, data, earn_points, make_member, make_program, member_token
 

@@ -13,11 +13,10 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from app.auth.principals import PrincipalKind
-from app.auth.tokens import TokenIssuer
+from app.auth import PrincipalKind, TokenIssuer
 from app.clock import FrozenClock
 from app.ledger import get_balance, verify_balances
-from app.rewards.models import Reward
+from app.rewards import Reward
 from app.runtime import Runtime
 from graphql_schema.ids import to_global_id
 from tests.api.gql import (

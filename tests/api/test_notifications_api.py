@@ -7,9 +7,8 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from app.notifications.outbox import dispatch_due
-from app.notifications.warnings import issue_expiry_warnings
-from app.program.expiry import Rolling
+from app.ledger import Rolling
+from app.notifications import dispatch_due, issue_expiry_warnings
 from app.runtime import Runtime
 from tests.api.gql import ask, codes, data, earn_points, make_member, make_program, member_token
 

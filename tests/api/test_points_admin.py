@@ -9,13 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from app.auth.principals import PrincipalKind
-from app.auth.tokens import TokenIssuer
+from app.auth import PrincipalKind, TokenIssuer
 from app.clock import FrozenClock
-from app.ledger import earn, verify_balances
-from app.ledger.opening import OpeningEarn, open_books
-from app.points import run_job
-from app.program.expiry import Rolling
+from app.corrections import run_job
+from app.ledger import OpeningEarn, Rolling, earn, open_books, verify_balances
 from app.runtime import Runtime
 from graphql_schema.ids import to_global_id
 from tests.api.gql import ask, codes, data, earn_points, make_member, member_token

@@ -6,7 +6,7 @@ import asyncio
 from collections import Counter
 
 from app.ledger import verify_balances
-from app.rewards.models import Reward
+from app.rewards import Reward
 from graphql_schema.ids import to_global_id
 from tests.api.gql import (
     ask,

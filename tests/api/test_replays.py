@@ -21,11 +21,9 @@ import httpx
 import pytest
 from graphql import GraphQLInterfaceType, GraphQLObjectType, get_named_type, is_leaf_type
 
-from app.auth.principals import PrincipalKind
-from app.auth.tokens import TokenIssuer
+from app.auth import PrincipalKind, TokenIssuer
 from app.clock import FrozenClock
-from app.program.models import PayWithPoints
-from app.program.service import save_program
+from app.program import PayWithPoints, save_program
 from app.runtime import Runtime
 from graphql_schema.ids import to_global_id
 from graphql_schema.schema import schema

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from app.ledger import verify_balances
-from app.rewards.models import Reward, RewardKind
+from app.rewards import Reward, RewardKind
 from graphql_schema.ids import to_global_id
 from tests.api.gql import (
     ask,

@@ -34,7 +34,7 @@ from graphql import (
     get_named_type,
 )
 
-from app.auth.principals import PrincipalKind
+from app.auth import PrincipalKind
 from tests.api.gql import make_member, make_program, member_token
 
 

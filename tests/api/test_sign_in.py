@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.auth.phones import InvalidPhone, normalise_phone
 from app.console_links import ConsoleGrant, create_link
 from app.db import INDEXES
-from app.importer.jobs import UploadedFile, start_import
+from app.importer import UploadedFile, start_import
+from app.members import InvalidPhone, normalise_phone
 from app.seed import DEMO_PASSWORD, DEMO_PHONE, seed_demo
 from tests.api.gql import ask, codes, data, make_program
 

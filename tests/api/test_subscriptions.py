@@ -12,7 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from app.auth.principals import PrincipalKind
+from app.auth import PrincipalKind
 from graphql_schema.safety import MAX_REPEATS
 
 SUBSCRIBE = "subscription { expiryWarnings { points expiresAt daysLeft } }"

@@ -10,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from app.auth.principals import PrincipalKind
+from app.auth import PrincipalKind
 from app.config import Environment, Settings
 from app.main import create_app
 

@@ -14,7 +14,7 @@ import pytest
 import uvicorn
 from websockets.asyncio.client import connect
 
-from app.auth.principals import PrincipalKind
+from app.auth import PrincipalKind
 from app.clock import FrozenClock
 from app.config import Settings
 from app.embedded import free_port

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from app.auth.principals import PrincipalKind
+from app.auth import PrincipalKind
 from app.backup import restore_archive, take_backup
 from app.clock import FrozenClock
 from app.config import Settings

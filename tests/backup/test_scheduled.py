@@ -11,9 +11,9 @@ from app.backup import scheduled_archives, take_scheduled_backup, verify_archive
 from app.clock import FrozenClock
 from app.config import Environment, Settings
 from app.db import Mongo
-from app.jobs.schedule import backup_job
-from app.jobs.worker import Worker
 from app.ledger import LEDGER_SHAPE, OpeningEarn, open_books
+from app.worker import Worker
+from app.worker.schedule import backup_job
 
 DAY = timedelta(days=1)
 

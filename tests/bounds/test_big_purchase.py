@@ -12,8 +12,7 @@ from typing import Any
 
 import httpx
 
-from app.auth.principals import PrincipalKind
-from app.auth.tokens import TokenIssuer
+from app.auth import PrincipalKind, TokenIssuer
 from app.clock import FrozenClock
 from app.ledger import MAX_ENTRY_POINTS
 from app.runtime import Runtime

@@ -15,11 +15,9 @@ from typing import Any
 
 import httpx
 
-from app.auth.principals import PrincipalKind
-from app.auth.tokens import TokenIssuer
+from app.auth import PrincipalKind, TokenIssuer
 from app.clock import FrozenClock
-from app.ledger import expire_due
-from app.program.expiry import ExpiryPolicySet, Rolling
+from app.ledger import ExpiryPolicySet, Rolling, expire_due
 from app.runtime import Runtime
 from tests.api.gql import ask, data, make_member, member_token
 from tests.partners.api import (

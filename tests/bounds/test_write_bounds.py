@@ -9,8 +9,7 @@ from typing import Any
 
 import httpx
 
-from app.auth.principals import PrincipalKind
-from app.auth.tokens import TokenIssuer
+from app.auth import PrincipalKind, TokenIssuer
 from app.bounds import MAX_ACCOUNT_POINTS, MAX_ENTRY_POINTS, MAX_STOCK
 from app.clock import FrozenClock
 from app.runtime import Runtime

@@ -6,12 +6,10 @@ from typing import Any
 
 import httpx
 
-from app.auth.principals import PrincipalKind
-from app.auth.tokens import TokenIssuer
+from app.auth import PrincipalKind, TokenIssuer
 from app.clock import Clock
 from app.db import Mongo
-from app.program.models import Program
-from app.program.service import save_program
+from app.program import Program, save_program
 from app.runtime import Runtime
 from tests.api.gql import ask, data
 from tests.tiers.programs import PROGRAM

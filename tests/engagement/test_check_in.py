@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import timedelta
 
 from app.ledger import verify_balances
-from app.program.models import CheckIn
+from app.program import CheckIn
 from tests.api.gql import ask, codes, data, make_member, member_token
 from tests.engagement.api import STATUS, check_in, error_codes, make_program, partner_token
 from tests.tiers.programs import program

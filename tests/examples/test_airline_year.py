@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from app.auth.principals import PrincipalKind
-from app.jobs.schedule import expire, tiers
-from app.partners.registry import register_partner
+from app.auth import PrincipalKind
+from app.partners import register_partner
+from app.worker import expire, tiers
 from tests.api.gql import ask, data, make_member, member_token
 from tests.partners.api import member_ref, post_purchase
 from tests.processes import JIFEN, jifen_env

@@ -16,9 +16,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from app.auth.principals import PrincipalKind
-from app.jobs import schedule
-from app.partners.registry import register_partner
+from app.auth import PrincipalKind
+from app.partners import register_partner
+from app.worker import schedule
 from tests.api.gql import ask, data, make_member, member_token
 from tests.partners.api import CAPTURE, HOLD, QUOTE, balance, member_ref, post_purchase, post_refund
 from tests.processes import JIFEN, jifen_env

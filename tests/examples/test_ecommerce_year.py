@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from app.auth.principals import PrincipalKind
-from app.jobs import schedule
-from app.partners.registry import register_partner
+from app.auth import PrincipalKind
+from app.partners import register_partner
+from app.worker import schedule
 from graphql_schema.ids import to_global_id
 from tests.api.gql import ask, data, make_member, member_token
 from tests.engagement.api import check_in, error_codes, record

@@ -17,12 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.auth.principals import PrincipalKind
-from app.auth.tokens import TokenIssuer
+from app.auth import PrincipalKind, TokenIssuer
 from app.clock import FrozenClock, SystemClock
 from app.db import Mongo
-from app.importer.jobs import run_due_import
-from app.program.service import save_program
+from app.importer import run_due_import
+from app.program import save_program
 from app.reports import Table, to_csv
 from app.runtime import Runtime
 from app.seed import DEMO_PROGRAM

@@ -12,9 +12,9 @@ from pymongo.errors import PyMongoError
 from app.clock import FrozenClock
 from app.db import Mongo
 from app.importer import ImportRunning, import_files
-from app.jobs.leases import acquire
+from app.leases import acquire
 from app.ledger import get_balance, verify_balances
-from app.program.service import save_program
+from app.program import save_program
 from app.seed import DEMO_PROGRAM
 from tests.faults import fail_point
 

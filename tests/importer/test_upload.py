@@ -15,13 +15,12 @@ import httpx
 import pytest
 from pymongo.errors import PyMongoError
 
-from app.auth.principals import PrincipalKind
-from app.auth.tokens import TokenIssuer
+from app.auth import PrincipalKind, TokenIssuer
 from app.clock import FrozenClock
-from app.importer.jobs import STALE, run_due_import
-from app.jobs.leases import acquire, held
+from app.importer.uploads import STALE, run_due_import
+from app.leases import acquire, held
 from app.ledger import verify_balances
-from app.program.service import save_program
+from app.program import save_program
 from app.runtime import Runtime
 from app.seed import DEMO_PROGRAM
 from tests.api.gql import ask, codes, data, make_member, member_token

@@ -12,9 +12,7 @@ from pymongo import monitoring
 
 from app.clock import FrozenClock
 from app.db import Mongo, connect
-from app.ledger import Entry, earn, verify_balances
-from app.ledger.opening import OpeningEarn, open_books
-from app.program.expiry import Rolling
+from app.ledger import Entry, OpeningEarn, Rolling, earn, open_books, verify_balances
 
 _keys = itertools.count()
 

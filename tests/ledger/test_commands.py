@@ -11,18 +11,21 @@ import pytest
 from app.clock import FrozenClock
 from app.db import Mongo
 from app.ledger import (
+    Inactivity,
+    Never,
     NextExpiry,
+    OpeningEarn,
+    Rolling,
     capture,
     earn,
     expire_due,
     get_balance,
     hold,
+    open_books,
     release,
     reverse,
     spend,
 )
-from app.ledger.opening import OpeningEarn, open_books
-from app.program.expiry import Inactivity, Never, Rolling
 from tests.ledger.conftest import CommandCounter, assert_invariants, earn_points, key, seed_earns
 
 

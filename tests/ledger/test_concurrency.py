@@ -13,12 +13,12 @@ from app.ledger import (
     Hold,
     InsufficientPoints,
     JobRun,
+    Rolling,
     expire_due,
     get_balance,
     hold,
     spend,
 )
-from app.program.expiry import Rolling
 from tests.ledger.conftest import assert_invariants, earn_points, key, seed_earns
 
 

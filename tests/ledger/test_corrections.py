@@ -16,6 +16,7 @@ from app.ledger import (
     InsufficientPoints,
     NextExpiry,
     ReversalExceedsEarn,
+    Rolling,
     adjust,
     clear,
     expire_due,
@@ -26,7 +27,6 @@ from app.ledger import (
     reverse,
     spend,
 )
-from app.program.expiry import Rolling
 from tests.ledger.conftest import assert_invariants, earn_points, key
 
 

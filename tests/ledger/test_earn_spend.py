@@ -12,16 +12,19 @@ from app.db import Mongo
 from app.ledger import (
     BreakdownLine,
     EntryKind,
+    ExpiryPolicySet,
+    Inactivity,
     InsufficientPoints,
     InvalidPoints,
     NextExpiry,
+    PeriodEnd,
+    Rolling,
     expire_due,
     get_balance,
     list_entries,
     mature_due,
     spend,
 )
-from app.program.expiry import ExpiryPolicySet, Inactivity, PeriodEnd, Rolling
 from tests.ledger.conftest import assert_invariants, earn_points, key
 
 

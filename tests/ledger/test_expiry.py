@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.program.expiry import (
+from app.ledger.expiry import (
     ExpiryPolicySet,
     Inactivity,
     Never,

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from app.ledger.earn import policy_stamp
-from app.program.expiry import (
+from app.ledger.expiry import (
     ExpiryPolicySet,
     Inactivity,
     Rolling,

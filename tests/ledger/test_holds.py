@@ -15,6 +15,7 @@ from app.ledger import (
     HoldNotFound,
     HoldStatus,
     InsufficientPoints,
+    Rolling,
     capture,
     clear,
     expire_due,
@@ -26,7 +27,6 @@ from app.ledger import (
     release_expired_holds,
     spend,
 )
-from app.program.expiry import Rolling
 from tests.ledger.conftest import assert_invariants, earn_points, key
 
 TTL = timedelta(minutes=15)

@@ -55,7 +55,7 @@ from app.ledger import (
     reverse,
     spend,
 )
-from app.program.expiry import Inactivity, Never, Rolling, expires_at, renewal
+from app.ledger.expiry import Inactivity, Never, Rolling, expires_at, renewal
 from tests.ledger.conftest import assert_invariants
 
 MEMBERS = ("ann", "bo")

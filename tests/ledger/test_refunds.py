@@ -17,6 +17,7 @@ from app.ledger import (
     EntryKind,
     Refund,
     ReversalExceedsEarn,
+    Rolling,
     clear,
     get_balance,
     list_entries,
@@ -24,7 +25,6 @@ from app.ledger import (
     reverse,
     spend,
 )
-from app.program.expiry import Rolling
 from tests.ledger.conftest import assert_invariants, earn_points, key
 
 

@@ -7,8 +7,7 @@ from datetime import timedelta
 
 from app.clock import FrozenClock
 from app.db import Mongo
-from app.ledger import earn
-from app.program.expiry import Rolling
+from app.ledger import Rolling, earn
 from tests.ledger.conftest import assert_invariants, earn_points, key
 
 

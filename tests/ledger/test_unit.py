@@ -17,12 +17,12 @@ from app.ledger import (
     InvalidRequest,
     LedgerUnit,
     ReversalExceedsEarn,
+    Rolling,
     expire_due,
     get_balance,
     hold,
     run_in_ledger,
 )
-from app.program.expiry import Rolling
 from tests.ledger.conftest import assert_invariants, earn_points
 
 

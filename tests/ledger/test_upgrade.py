@@ -6,9 +6,16 @@ from datetime import timedelta
 
 from app.clock import FrozenClock
 from app.db import Mongo
-from app.ledger import get_balance, spend, upgrade_books
-from app.ledger.opening import OpeningEarn, open_books
-from app.program.expiry import Inactivity, Never, Rolling
+from app.ledger import (
+    Inactivity,
+    Never,
+    OpeningEarn,
+    Rolling,
+    get_balance,
+    open_books,
+    spend,
+    upgrade_books,
+)
 from tests.ledger.conftest import assert_invariants, key
 
 ADDED = {"front": "", "front_end": "", "dated_next": "", "classes": "", "pending_due": ""}

@@ -11,8 +11,7 @@ from pathlib import Path
 
 from app.clock import FrozenClock
 from app.db import Mongo
-from app.ledger import expire_due, get_balance
-from app.program.expiry import Rolling
+from app.ledger import Rolling, expire_due, get_balance
 from tests.ledger.conftest import assert_invariants, seed_earns
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,11 +10,8 @@ import pytest
 
 from app.clock import FrozenClock
 from app.db import Mongo
-from app.ledger import earn
-from app.notifications.hub import NotificationHub
-from app.notifications.live import expiry_warning_stream
-from app.notifications.warnings import issue_expiry_warnings
-from app.program.expiry import Rolling
+from app.ledger import Rolling, earn
+from app.notifications import NotificationHub, expiry_warning_stream, issue_expiry_warnings
 
 
 @pytest.fixture

@@ -8,14 +8,13 @@ from datetime import timedelta
 
 from app.clock import FrozenClock
 from app.db import Mongo
-from app.ledger import earn, spend
+from app.ledger import Rolling, earn, spend
 from app.notifications.warnings import (
     days_left,
     issue_expiry_warnings,
     relevant_warnings,
     tightest_lead,
 )
-from app.program.expiry import Rolling
 
 _keys = itertools.count()
 

@@ -8,12 +8,10 @@ from typing import Any
 
 import httpx
 
-from app.auth.principals import PrincipalKind
-from app.auth.tokens import TokenIssuer
+from app.auth import PrincipalKind, TokenIssuer
 from app.clock import Clock
-from app.partners.registry import register_partner
-from app.program.models import Campaign, PayWithPoints, Program, Tier
-from app.program.service import save_program
+from app.partners import register_partner
+from app.program import Campaign, PayWithPoints, Program, Tier, save_program
 from app.runtime import Runtime
 from tests.api.gql import ask, data
 

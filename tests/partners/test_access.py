@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.auth.principals import PrincipalKind
-from app.partners.registry import PartnerStatus, set_partner_status
+from app.auth import PrincipalKind
+from app.partners import PartnerStatus, set_partner_status
 from tests.api.gql import ask, codes, data, make_member, member_token
 from tests.partners.api import (
     BALANCE,

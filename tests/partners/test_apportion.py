@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.partners import Order, OrderLine
 from app.partners.apportion import RefundAsk, plan_refund
 from app.partners.errors import OverRefund
-from app.partners.orders import Order, OrderLine
 
 AT = datetime(2026, 1, 15, 8, tzinfo=UTC)
 

@@ -63,7 +63,7 @@ async def test_a_preview_gives_the_purchase_breakdown_and_writes_nothing(
 
 
 async def test_admins_preview_with_program_read(client, runtime, clock, issuer) -> None:
-    from app.auth.principals import PrincipalKind
+    from app.auth import PrincipalKind
 
     await make_program(runtime, clock)
     member = await make_member(runtime, clock)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from app.auth.principals import PrincipalKind
-from app.members.models import MemberStatus
+from app.auth import PrincipalKind
+from app.members import MemberStatus
 from tests.api.gql import ask, make_member
 from tests.partners.api import (
     PROGRAM,
@@ -110,7 +110,7 @@ async def test_points_stay_pending_through_the_return_window_counted_from_the_pu
 
 
 async def test_expiry_counts_from_when_the_purchase_happened(client, runtime, clock, issuer):
-    from app.program.expiry import ExpiryPolicySet, Rolling
+    from app.ledger import ExpiryPolicySet, Rolling
 
     program = PROGRAM.model_copy(update={"expiry": ExpiryPolicySet(default=Rolling(days=10))})
     await make_program(runtime, clock, program)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from app.ledger import Rolling
 from app.partners import LineInput, MemberRef, PurchaseRequest
 from app.partners.purchase_input import check_purchase, fingerprint
-from app.program.expiry import Rolling
 from tests.api.gql import ask, data, earn_points, make_member
 from tests.ledger.conftest import assert_invariants
 from tests.partners.api import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from app.program.models import Campaign
+from app.program import Campaign
 from tests.api.gql import make_member
 from tests.ledger.conftest import assert_invariants
 from tests.partners.api import (
@@ -138,7 +138,7 @@ async def test_another_partners_order_is_not_found(client, runtime, clock, issue
 async def test_a_refund_of_a_line_that_earned_nothing_is_recorded_and_replayed(
     client, runtime, clock, issuer
 ):
-    from app.program.models import EarnRules, Exclusions
+    from app.program import EarnRules, Exclusions
 
     rules = EarnRules(exclusions=Exclusions(categories=("giftcard",)))
     member, token = await setup(

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from app.members.admin import set_member_status
-from app.privacy.erase import erase_member
+from app.members import set_member_status
+from app.privacy import erase_member
 from tests.api.gql import ask, codes, data, earn_points, make_member
 from tests.ledger.conftest import assert_invariants
 from tests.partners.api import (

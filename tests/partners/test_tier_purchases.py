@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from app.members.service import get_member
+from app.ledger import ExpiryPolicySet, Rolling
+from app.members import get_member
 from app.members.tiers import TIER_SINCE, upgrade_tier_since
-from app.program.expiry import ExpiryPolicySet, Rolling
 from tests.api.gql import ask, data, make_member, member_token
 from tests.partners.api import (
     PROGRAM,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import logging
 
-from app.auth.principals import PrincipalKind
+from app.auth import PrincipalKind
 from tests.api.gql import earn_points, make_member
 from tests.api.test_schema_walk import (  # noqa: F401 (served_schema is a fixture)
     VARIANTS,

@@ -8,13 +8,7 @@ from datetime import timedelta
 import pytest
 
 from app.clock import FrozenClock
-from app.db import Mongo, connect
-from app.jobs.leases import acquire
-from app.jobs.schedule import points_jobs
-from app.ledger import IdempotencyConflict, hold, verify_balances
-from app.ledger.opening import OpeningEarn, open_books
-from app.members.service import create_member
-from app.points import (
+from app.corrections import (
     JobBusy,
     JobKind,
     JobStatus,
@@ -26,7 +20,11 @@ from app.points import (
     run_due_jobs,
     run_job,
 )
-from app.program.expiry import Rolling
+from app.db import Mongo, connect
+from app.leases import acquire
+from app.ledger import IdempotencyConflict, OpeningEarn, Rolling, hold, open_books, verify_balances
+from app.members import create_member
+from app.worker.schedule import points_jobs
 from tests.ledger.conftest import CommandCounter, earn_points
 
 DORMANT = MemberFilter(dormant_days=730)

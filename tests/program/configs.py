@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.program.diff import config_of
+from app.program import config_of
 from app.seed import DEMO_PROGRAM
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from app.auth.principals import PrincipalKind
+from app.auth import PrincipalKind
 from app.bounds import MAX_KEY_LENGTH
 from app.seed import DEMO_PROGRAM
 from tests.api.gql import ask, codes, data, make_member, member_token
@@ -171,7 +171,7 @@ async def test_members_are_forbidden_and_anonymous_callers_unauthenticated(
 
 
 def test_the_demo_program_round_trips_through_its_json_config() -> None:
-    from app.program.validation import parse_program
+    from app.program import parse_program
 
     assert parse_program(demo_config()) == DEMO_PROGRAM
 

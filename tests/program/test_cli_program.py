@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from app.db import Mongo
+from app.program import get_program, parse_program
 from app.program.diff import diff_programs
-from app.program.service import get_program
-from app.program.validation import parse_program
 from tests.processes import JIFEN, jifen_env
 
 # A card program as its operator writes it: money as strings or numbers, instants with offsets.

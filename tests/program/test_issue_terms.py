@@ -7,11 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from app.clock import FrozenClock
 from app.db import Mongo
-from app.ledger import earn, expire_due, get_balance
-from app.program.earning import issue_terms
-from app.program.expiry import ExpiryPolicySet, Never, PeriodEnd, Rolling
-from app.program.models import Program, Tier
-from app.program.service import apply_program, get_program
+from app.ledger import ExpiryPolicySet, Never, PeriodEnd, Rolling, earn, expire_due, get_balance
+from app.program import Program, Tier, apply_program, get_program, issue_terms
 
 TIERS = (
     Tier(code="member", name="Member", threshold=0),

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.auth.principals import PrincipalKind
-from app.program.service import apply_program
-from app.program.validation import parse_program
+from app.auth import PrincipalKind
+from app.program import apply_program, parse_program
 from tests.api.gql import ask, data
 from tests.api.test_command_counts import commands
 from tests.program.configs import demo_config

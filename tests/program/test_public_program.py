@@ -5,8 +5,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from app.program.service import apply_program
-from app.program.validation import parse_program
+from app.program import apply_program, parse_program
 from tests.api.gql import ask, data
 
 EXAMPLES = Path(__file__).parents[2] / "examples"

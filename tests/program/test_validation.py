@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from app.program.validation import ProgramInvalid, parse_program
+from app.program import ProgramInvalid, parse_program
 from app.seed import DEMO_PROGRAM
 from tests.program.configs import demo_config
 

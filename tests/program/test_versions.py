@@ -10,10 +10,11 @@ import pytest
 
 from app.clock import FrozenClock
 from app.db import Mongo
-from app.program.models import Program, Tier
-from app.program.service import (
+from app.program import (
+    Program,
     ProgramRequestConflict,
     ProgramVersionNotFound,
+    Tier,
     apply_program,
     get_program,
     list_versions,

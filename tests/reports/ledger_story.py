@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from app.clock import FrozenClock
 from app.db import Mongo
 from app.ledger import (
+    Rolling,
     adjust,
     capture,
     clear,
@@ -24,8 +25,7 @@ from app.ledger import (
     reverse,
     spend,
 )
-from app.program.expiry import Rolling
-from app.program.service import save_program
+from app.program import save_program
 from tests.api.gql import PROGRAM
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -3,9 +3,9 @@ members' purchases with a campaign, a refund and a redemption."""
 
 from __future__ import annotations
 
-from app.auth.tokens import TokenIssuer
+from app.auth import TokenIssuer
 from app.clock import FrozenClock
-from app.rewards.models import Reward
+from app.rewards import Reward
 from app.runtime import Runtime
 from graphql_schema.ids import to_global_id
 from tests.api.gql import ask, data, make_member, make_reward, member_token

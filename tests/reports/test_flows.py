@@ -13,7 +13,7 @@ import pytest
 
 from app.clock import FrozenClock
 from app.db import Mongo
-from app.program.service import save_program
+from app.program import save_program
 from app.reports import Period, ReportInvalid, breakage, points_flow, roll_up_ledger
 from tests.api.gql import PROGRAM
 from tests.reports.ledger_story import build_story

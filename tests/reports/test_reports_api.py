@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from app.auth.principals import PrincipalKind
+from app.auth import PrincipalKind
 from tests.api.gql import ask, codes, data, make_member, member_token
 from tests.partners.api import (
     make_program,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+from app.program import MemberFacts, Purchase, PurchaseLine, compute_earn
 from app.program.models import (
     BaseRate,
     Birthday,
@@ -17,7 +18,6 @@ from app.program.models import (
     Recurrence,
     Tier,
 )
-from app.program.rules import MemberFacts, Purchase, PurchaseLine, compute_earn
 
 NOV_11 = datetime(2026, 11, 10, 16, 30, tzinfo=UTC)  # 00:30 on 11 November in Shanghai
 ORDINARY_DAY = datetime(2026, 11, 3, 4, 0, tzinfo=UTC)  # a Tuesday

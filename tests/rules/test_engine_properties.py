@@ -8,6 +8,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.program import MemberFacts, Purchase, PurchaseLine, compute_earn
 from app.program.models import (
     BaseRate,
     Birthday,
@@ -20,7 +21,6 @@ from app.program.models import (
     Recurrence,
     Tier,
 )
-from app.program.rules import MemberFacts, Purchase, PurchaseLine, compute_earn
 
 CATEGORIES = ("food", "dining", "apparel", "gift-card", "tax")
 SKUS = ("A", "B", "C")

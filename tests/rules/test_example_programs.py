@@ -8,8 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from app.program.models import Program
-from app.program.rules import MemberFacts, Purchase, PurchaseLine, compute_earn
+from app.program import MemberFacts, Program, Purchase, PurchaseLine, compute_earn
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 

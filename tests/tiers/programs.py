@@ -3,7 +3,7 @@ engagement tests."""
 
 from __future__ import annotations
 
-from app.program.expiry import ExpiryPolicySet, Rolling
+from app.ledger import ExpiryPolicySet, Rolling
 from app.program.models import Activity, CheckIn, Program, Tier, TierRules
 
 PROGRAM = Program(

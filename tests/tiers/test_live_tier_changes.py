@@ -12,13 +12,11 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from app.auth.principals import PrincipalKind
-from app.auth.tokens import TokenIssuer
+from app.auth import PrincipalKind, TokenIssuer
 from app.clock import SystemClock
 from app.db import Mongo
-from app.members.service import create_member
-from app.program.models import CheckIn
-from app.program.service import save_program
+from app.members import create_member
+from app.program import CheckIn, save_program
 from tests.processes import api_process, jifen_env, served_issuer, subscriptions_open
 from tests.tiers.programs import program
 

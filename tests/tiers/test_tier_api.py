@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from app.jobs.schedule import tiers
-from app.program.models import CheckIn
+from app.program import CheckIn
+from app.worker import tiers
 from graphql_schema.ids import to_global_id
 from tests.api.gql import ask, data, make_member, member_token
 from tests.engagement.api import check_in, make_program, partner_token, record

@@ -11,10 +11,8 @@ from pathlib import Path
 from app.clock import FrozenClock
 from app.db import Mongo, connect
 from app.engagement import check_in
-from app.members.service import create_member
-from app.members.tiers import record_qualifying
-from app.program.models import CheckIn
-from app.program.service import save_program
+from app.members import create_member, record_qualifying
+from app.program import CheckIn, save_program
 from tests.ledger.conftest import CommandCounter
 from tests.test_cli import jifen
 from tests.tiers.programs import PROGRAM, program

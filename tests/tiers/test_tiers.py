@@ -8,17 +8,12 @@ from datetime import datetime, timedelta
 
 from app.clock import FrozenClock
 from app.db import Mongo
-from app.jobs.schedule import tiers
 from app.ledger import Entry, LedgerUnit, run_in_ledger
-from app.members.service import create_member, get_member
-from app.members.tiers import TierChange, get_tier_progress, record_qualifying
-from app.notifications.service import (
-    PushPlatform,
-    register_push_token,
-    set_notification_consent,
-)
+from app.members import TierChange, create_member, get_member, get_tier_progress, record_qualifying
+from app.notifications import PushPlatform, register_push_token, set_notification_consent
+from app.program import save_program
 from app.program.models import Program, TierRules
-from app.program.service import save_program
+from app.worker import tiers
 from tests.tiers.programs import PROGRAM, program
 
 

@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from app.clock import SystemClock
 from app.db import Mongo
-from app.importer.jobs import run_due_import
+from app.importer import run_due_import
 from app.ledger import earn, reverse, spend
 from graphql_schema.ids import from_global_id, to_global_id
 from tests.web.conftest import Served

@@ -11,12 +11,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from app.auth.passwords import hash_password
+from app.auth import hash_password
 from app.clock import FrozenClock, SystemClock
 from app.db import Mongo
-from app.ledger import earn, hold, reverse, spend
-from app.members.service import create_member
-from app.program.expiry import Inactivity, Rolling
+from app.ledger import Inactivity, Rolling, earn, hold, reverse, spend
+from app.members import create_member
 from tests.web.conftest import Served, sign_in
 
 PASSWORD = "points-page-password"

@@ -24,18 +24,19 @@ import tomli_w
 
 from app.config import Settings
 from app.db import Mongo
-from app.program.models import Program
-from app.program.service import (
+from app.program import (
     Applied,
+    Program,
+    ProgramInvalid,
     ProgramNotConfigured,
     ProgramVersionNotFound,
     VersionStamp,
     apply_program,
     get_program,
     list_versions,
+    parse_program,
     preview_program,
 )
-from app.program.validation import ProgramInvalid, parse_program
 from app.sandbox_clock import program_clock
 
 OpenDatabase = Callable[[Settings], AbstractAsyncContextManager[Mongo]]

@@ -12,14 +12,10 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
 from app.audit import cli_actor
-from app.cli_progress import Draw, progress_bar
+from app.cli.progress import Draw, progress_bar
 from app.clock import Clock
 from app.config import Settings
-from app.db import Mongo
-from app.jobs.worker import worker_id
-from app.ledger import IdempotencyConflict, InsufficientPoints, InvalidPoints
-from app.members.service import MemberNotFound
-from app.points import (
+from app.corrections import (
     InvalidCorrection,
     InvalidFilter,
     JobBusy,
@@ -32,7 +28,11 @@ from app.points import (
     preview,
     run_job,
 )
+from app.db import Mongo
+from app.ledger import IdempotencyConflict, InsufficientPoints, InvalidPoints
+from app.members import MemberNotFound
 from app.sandbox_clock import program_clock
+from app.worker import worker_id
 
 OpenDatabase = Callable[[Settings], AbstractAsyncContextManager[Mongo]]
 REFUSED = (InvalidCorrection, InvalidFilter, IdempotencyConflict, InsufficientPoints, InvalidPoints)
@@ -65,7 +65,7 @@ def add_points_commands(
 
 
 def job_progress(draw: Draw) -> Callable[[PointsJob], None]:
-    """A job's progress as a bar (app/cli_progress.py) draws it."""
+    """A job's progress as a bar (app/cli/progress.py) draws it."""
     return lambda job: draw(job.done, job.total, f"members, {job.points} points cleared")
 
 

@@ -36,9 +36,9 @@ from app.csv_files import decode
 from app.db import Document, Mongo, newest_by_id, purge_at, run_in_transaction
 from app.importer.rows import BALANCE_COLUMNS, MEMBER_COLUMNS, header_problem
 from app.importer.run import LEASE, ImportRunning, import_files
-from app.jobs.leases import held
+from app.leases import held
 from app.ledger import instant
-from app.program.service import ProgramNotConfigured
+from app.program import ProgramNotConfigured
 
 log = logging.getLogger(__name__)
 

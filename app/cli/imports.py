@@ -14,12 +14,12 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 from app.audit import cli_actor
-from app.cli_progress import Draw, progress_bar
+from app.cli.progress import Draw, progress_bar
 from app.config import Settings
 from app.csv_files import decode
 from app.db import Mongo
 from app.importer import ImportRunning, Summary, import_files
-from app.program.service import ProgramNotConfigured
+from app.program import ProgramNotConfigured
 from app.sandbox_clock import program_clock
 
 OpenDatabase = Callable[[Settings], AbstractAsyncContextManager[Mongo]]

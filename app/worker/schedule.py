@@ -13,20 +13,18 @@ import httpx
 
 from app.backup import take_scheduled_backup
 from app.clock import Clock
-from app.config import Settings
+from app.config import Settings, data_folder_database
+from app.corrections import run_due_jobs
 from app.db import Mongo
-from app.embedded import data_folder_database
-from app.importer.jobs import run_due_import
-from app.jobs.worker import Job, JobOutcome, JobRun, worker_id
+from app.importer import run_due_import
 from app.ledger import expire_due, mature_due, release_expired_holds
-from app.members.tier_review import review_tiers
-from app.notifications.outbox import GatewayResponse, dispatch_due
-from app.notifications.warnings import issue_expiry_warnings
-from app.points import run_due_jobs
+from app.members import review_tiers
+from app.notifications import GatewayResponse, dispatch_due, issue_expiry_warnings
 from app.privacy import finish_erasures
-from app.program.service import ProgramNotConfigured, get_program
+from app.program import ProgramNotConfigured, get_program
+from app.reports import caught_up as rollup_caught_up
 from app.reports import keep_last_month, roll_up_ledger
-from app.reports.rollup import caught_up as rollup_caught_up
+from app.worker.loop import Job, JobOutcome, JobRun, worker_id
 
 BATCHES_PER_PASS = 5
 POINTS_JOB_MEMBERS = 500  # members of a bulk job per pass
@@ -66,7 +64,7 @@ async def tiers(mongo: Mongo, clock: Clock) -> JobOutcome:
 
 
 def points_jobs(owner: str) -> JobRun:
-    """Bulk 清零 and extensions operators made (app.points): a bounded pass of the oldest job."""
+    """Bulk 清零 and extensions operators made (app.corrections): a bounded pass of the oldest job."""
 
     async def run(mongo: Mongo, clock: Clock) -> JobOutcome:
         handled = await run_due_jobs(mongo, clock, owner=owner, limit=POINTS_JOB_MEMBERS)

@@ -16,15 +16,14 @@ from app.backup import (
     Manifest,
     Restored,
     RestoreRefused,
+    archive_name,
     restore_archive,
     take_backup,
 )
-from app.backup.scheduled import archive_name
-from app.cli_progress import Draw, progress_bar
+from app.cli.progress import Draw, progress_bar
 from app.clock import SystemClock
-from app.config import Settings
+from app.config import Settings, data_folder_database
 from app.db import Mongo
-from app.embedded import data_folder_database
 
 OpenDatabase = Callable[..., AbstractAsyncContextManager[Mongo]]
 

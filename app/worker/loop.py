@@ -19,8 +19,8 @@ from pymongo.errors import PyMongoError
 
 from app.clock import Clock
 from app.db import Mongo
-from app.jobs.heartbeat import Heartbeat
-from app.jobs.leases import acquire, release_all
+from app.heartbeat import Heartbeat
+from app.leases import acquire, release_all
 
 log = logging.getLogger(__name__)
 

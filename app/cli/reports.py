@@ -24,11 +24,12 @@ from datetime import date, datetime
 from app.clock import SystemClock
 from app.config import Settings
 from app.db import Mongo
-from app.program.service import ProgramNotConfigured
+from app.program import ProgramNotConfigured
 from app.reports import (
     Period,
     Report,
     ReportInvalid,
+    Table,
     breakage,
     by_partner,
     earn_by_rule,
@@ -40,7 +41,6 @@ from app.reports import (
     to_csv,
     top_earners,
 )
-from app.reports.table import Table
 
 OpenDatabase = Callable[[Settings], AbstractAsyncContextManager[Mongo]]
 Build = Callable[[Mongo, argparse.Namespace], Awaitable[Report]]

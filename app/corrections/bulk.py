@@ -13,7 +13,7 @@ batch's books are read at once (app.ledger.LedgerUnit.load_whole: accounts, live
 holds of members who hold points, a command each) and written at once: a few commands for the
 whole batch where one member alone took eight. A member who was active again since the cut-off
 is skipped, counted as such. The runner
-holds the job's lease (app.jobs.leases) while it works: the CLI and the worker can both pick a
+holds the job's lease (app.leases) while it works: the CLI and the worker can both pick a
 job up, and only one works on it at a time. The last member's run marks the job done and audits
 its totals.
 """
@@ -34,8 +34,10 @@ from pymongo.errors import DuplicateKeyError
 
 from app.audit import record_audit
 from app.clock import Clock
+from app.corrections.member import check_key, check_reason, check_until
+from app.corrections.selection import MemberFilter, select
 from app.db import Document, Mongo, newest_by_id, run_in_transaction
-from app.jobs.leases import acquire, release
+from app.leases import acquire, release
 from app.ledger import (
     AccountClosed,
     Entry,
@@ -44,8 +46,6 @@ from app.ledger import (
     instant,
     run_in_ledger,
 )
-from app.points.corrections import check_key, check_reason, check_until
-from app.points.selection import MemberFilter, select
 
 JOBS = "points_jobs"
 BATCHES = "points_job_members"

@@ -1,13 +1,8 @@
 """Staff operations on members' points: corrections of one member (adjust, extend, clear) and bulk
 清零 or extension over a filter as resumable jobs. Points move only through app.ledger."""
 
-from app.points.corrections import (
-    InvalidCorrection,
-    adjust_points,
-    clear_member,
-    extend_expiry,
-)
-from app.points.jobs import (
+from app.corrections.bulk import (
+    TXN_MEMBERS,
     JobBusy,
     JobKind,
     JobNotFound,
@@ -19,9 +14,18 @@ from app.points.jobs import (
     run_due_jobs,
     run_job,
 )
-from app.points.selection import InvalidFilter, MemberFilter, Preview, preview
+from app.corrections.member import (
+    InvalidCorrection,
+    InvalidKey,
+    adjust_points,
+    clear_member,
+    extend_expiry,
+)
+from app.corrections.selection import InvalidFilter, MemberFilter, Preview, preview
 
 __all__ = [
+    "InvalidKey",
+    "TXN_MEMBERS",
     "InvalidCorrection",
     "InvalidFilter",
     "JobBusy",

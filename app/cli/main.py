@@ -1,4 +1,5 @@
-"""The `jifen` command: serve, mint tokens, seed the demo, export the schema, run ledger jobs by hand."""
+"""The `jifen` parser and its own commands: serve, worker, token, partner, seed-demo, the ledger and
+outbox jobs, export-schema; each task's other commands come from the sibling modules."""
 
 from __future__ import annotations
 
@@ -20,18 +21,16 @@ from types import FrameType
 import httpx
 
 from app.audit import cli_actor
-from app.auth.keys import generates_key, load_key_material
-from app.auth.principals import PrincipalKind
-from app.auth.tokens import TokenIssuer
-from app.cli_backup import add_backup_commands
-from app.cli_clock import add_clock_commands
-from app.cli_import import add_import_commands
-from app.cli_points import add_points_commands
-from app.cli_program import add_program_commands
-from app.cli_report import add_report_commands
-from app.cli_tasks import group_by_task
+from app.auth import PrincipalKind, TokenIssuer, generates_key, load_key_material
+from app.cli.backup import add_backup_commands
+from app.cli.clock import add_clock_commands
+from app.cli.imports import add_import_commands
+from app.cli.points import add_points_commands
+from app.cli.program import add_program_commands
+from app.cli.reports import add_report_commands
+from app.cli.tasks import group_by_task
 from app.clock import Clock, FrozenClock, SystemClock
-from app.config import ConfigurationError, Settings, load_settings
+from app.config import ConfigurationError, Settings, data_folder_database, load_settings
 from app.console_links import ConsoleGrant, create_link
 from app.data_folder import (
     DataFolderMissing,
@@ -43,14 +42,12 @@ from app.data_folder import (
     serving,
 )
 from app.db import Mongo, connect, ensure_indexes
-from app.embedded import EmbeddedNotInstalled, data_folder_database, die_with_parent
-from app.jobs.heartbeat import Heartbeat, heartbeat_file
-from app.jobs.schedule import default_jobs, expire, mature, release_holds, tiers, warn
-from app.jobs.worker import Job, JobOutcome, Worker, worker_id
+from app.embedded import EmbeddedNotInstalled, die_with_parent
+from app.heartbeat import Heartbeat, heartbeat_file
 from app.ledger import Drift, upgrade_books, verify_balances
 from app.logs import configure_logging
-from app.members.lookup import resolve_member_id
-from app.notifications.outbox import retry_dead
+from app.members import resolve_member_id
+from app.notifications import retry_dead
 from app.partners import (
     PARTNER_SCOPES,
     PartnerRefused,
@@ -71,6 +68,18 @@ from app.shutdown import (
     close_within,
     kill_children,
     run_uvicorn,
+)
+from app.worker import (
+    Job,
+    JobOutcome,
+    Worker,
+    default_jobs,
+    expire,
+    mature,
+    release_holds,
+    tiers,
+    warn,
+    worker_id,
 )
 
 
@@ -270,7 +279,7 @@ async def _run_worker(settings: Settings) -> None:
             owner=owner,
             heartbeat=Heartbeat(heartbeat_file(settings.data_dir), owner=owner),
         )
-        logging.getLogger("app.jobs").info("worker %s started", worker.owner)
+        logging.getLogger("app.worker").info("worker %s started", worker.owner)
         await worker.run_forever(stop)
 
 
@@ -587,7 +596,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     return result
-
-
-if __name__ == "__main__":
-    sys.exit(main())

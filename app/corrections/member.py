@@ -17,7 +17,7 @@ from app.bounds import MAX_KEY_LENGTH
 from app.clock import Clock
 from app.db import Mongo
 from app.ledger import Balance, Entry, LedgerUnit, run_in_ledger
-from app.members.service import get_member
+from app.members import get_member
 
 MAX_REASON = 500
 MAX_EXTENSION = timedelta(days=36_525)

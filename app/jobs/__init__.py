@@ -1,1 +1,0 @@
-"""The worker: scheduled jobs, each run under a lease in MongoDB."""

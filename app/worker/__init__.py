@@ -1,0 +1,17 @@
+"""The worker: scheduled jobs, each run under a lease in MongoDB."""
+
+from app.worker.loop import Job, JobOutcome, Worker, worker_id
+from app.worker.schedule import default_jobs, expire, mature, release_holds, tiers, warn
+
+__all__ = [
+    "Job",
+    "JobOutcome",
+    "Worker",
+    "default_jobs",
+    "expire",
+    "mature",
+    "release_holds",
+    "tiers",
+    "warn",
+    "worker_id",
+]
