@@ -17,8 +17,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from app.auth import build_token_services, load_key_material
-from app.auth.passwords import prepare as prepare_passwords
+from app.auth import build_token_services, load_key_material, prepare_passwords
 from app.clock import Clock, SystemClock
 from app.config import Environment, Settings, data_folder_database, load_settings
 from app.db import connect, ensure_indexes

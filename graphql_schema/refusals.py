@@ -24,16 +24,20 @@ from typing import Any, TypeVar
 
 from strawberry.utils.str_converters import to_camel_case
 
-from app.auth.passwords import WeakPassword
-from app.auth.sessions import InvalidRefreshToken
-from app.auth.signin import InvalidCredentials, PhoneTaken, TooManyAttempts, TooManySignUps
+from app.auth import (
+    InvalidCredentials,
+    InvalidRefreshToken,
+    PhoneTaken,
+    TooManyAttempts,
+    TooManySignUps,
+    WeakPassword,
+)
 from app.bounds import KeyOutOfBounds
 from app.console_links import LinkInvalid
 from app.corrections import InvalidCorrection, InvalidFilter, InvalidKey
 from app.draws import errors as draws
 from app.engagement import errors as engagement
-from app.importer.run import ImportRunning
-from app.importer.uploads import InvalidUpload, UploadConflict
+from app.importer import ImportRunning, InvalidUpload, UploadConflict
 from app.ledger import (
     AccountClosed,
     AccountFrozen,
@@ -42,20 +46,25 @@ from app.ledger import (
     InvalidPoints,
     PointsLimitExceeded,
 )
-from app.members import InvalidPhone
-from app.members.admin import MemberErased, PhoneInUse
-from app.members.lookup import InvalidMemberReference
-from app.members.service import InvalidProfile, MemberNotFound, MemberSuspended
-from app.notifications.service import DeviceNotFound, InvalidPushToken, NotANotificationId
+from app.members import (
+    InvalidMemberReference,
+    InvalidPhone,
+    InvalidProfile,
+    MemberErased,
+    MemberNotFound,
+    MemberSuspended,
+    PhoneInUse,
+)
+from app.notifications import DeviceNotFound, InvalidPushToken, NotANotificationId
 from app.partners import errors as partners
-from app.program.service import (
+from app.program import (
     NoteTooLong,
+    ProgramInvalid,
     ProgramNotConfigured,
     ProgramRequestConflict,
     ProgramVersionNotFound,
 )
-from app.program.validation import ProgramInvalid
-from app.reports.periods import ReportInvalid
+from app.reports import ReportInvalid
 from app.rewards import errors as rewards
 from graphql_schema.errors import (
     ClientError,

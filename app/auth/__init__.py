@@ -2,6 +2,7 @@
 
 from app.auth.keys import generates_key, load_key_material
 from app.auth.passwords import WeakPassword, hash_password
+from app.auth.passwords import prepare as prepare_passwords
 from app.auth.principals import Principal, PrincipalKind, actor_of
 from app.auth.sessions import (
     InvalidRefreshToken,
@@ -29,6 +30,7 @@ from app.auth.tokens import (
 )
 
 __all__ = [
+    "prepare_passwords",
     "VERIFIED_CACHE_SIZE",
     "InvalidCredentials",
     "InvalidRefreshToken",

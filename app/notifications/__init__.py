@@ -8,6 +8,7 @@ from app.notifications.outbox import GatewayResponse, dispatch_due, retry_dead
 from app.notifications.service import (
     DeviceNotFound,
     InvalidPushToken,
+    NotANotificationId,
     Notification,
     PushPlatform,
     get_notification,
@@ -21,6 +22,7 @@ from app.notifications.today import warnings_today
 from app.notifications.warnings import days_left, issue_expiry_warnings
 
 __all__ = [
+    "NotANotificationId",
     "DeviceNotFound",
     "GatewayResponse",
     "InvalidPushToken",

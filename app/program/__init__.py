@@ -17,6 +17,7 @@ from app.program.rules import EarnResult, MemberFacts, Purchase, PurchaseLine, c
 from app.program.service import (
     CURRENT_ID,
     Applied,
+    NoteTooLong,
     ProgramNotConfigured,
     ProgramRequestConflict,
     ProgramVersionNotFound,
@@ -32,6 +33,7 @@ from app.program.service import (
 from app.program.validation import ProgramInvalid, parse_program
 
 __all__ = [
+    "NoteTooLong",
     "check_change",
     "Activity",
     "Applied",

@@ -25,7 +25,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from app.clock import Clock
 from app.db import Document, Mongo
 from app.ledger import EntryKind
-from app.program.service import current_program
+from app.program import current_program
 from app.reports.periods import DateRange, whole_hour_zone
 from app.reports.rollup import watermark
 from app.reports.totals import ledger_totals
