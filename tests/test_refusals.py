@@ -51,10 +51,10 @@ NOT_REFUSALS = {
     "app.partners.errors.PartnerInactive",  # a permission: partner_id answers FORBIDDEN
     "app.partners.budgets.BudgetMoved",  # a write conflict: retried
     "app.partners.refunds.StaleOrder",  # a write conflict: retried
-    "app.points.jobs.JobBusy",  # a job's lease: the worker retries
-    "app.points.jobs.JobNotFound",  # a read: the resolver answers null
-    "app.points.jobs._Active",  # control flow
-    "app.points.jobs._Moved",  # control flow
+    "app.corrections.bulk.JobBusy",  # a job's lease: the worker retries
+    "app.corrections.bulk.JobNotFound",  # a read: the resolver answers null
+    "app.corrections.bulk._Active",  # control flow
+    "app.corrections.bulk._Moved",  # control flow
     "app.sandbox_clock.ClockWouldGoBack",  # CLI: the sandbox clock
     "app.sandbox_clock.NotForward",  # CLI: the sandbox clock
     "app.ledger.errors.CaptureExceedsHold",  # partners turn it into their own refusal

@@ -21,10 +21,10 @@ from app.db import Document, Mongo
 from app.ledger import book as books
 from app.ledger import express, hold, order, reverse, spend
 from app.ledger.errors import LedgerError
+from app.ledger.expiry import Never, PeriodEnd, Rolling, expires_at
 from app.ledger.models import EntryKind, EntryMeta, LotStatus
 from app.ledger.state import LotState, Request, policy_stamp
 from app.ledger.store import instant, open_book
-from app.program.expiry import Never, PeriodEnd, Rolling, expires_at
 from tests.ledger.conftest import assert_invariants, earn_points, key
 
 POLICIES = [

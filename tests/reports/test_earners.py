@@ -8,10 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 
 from app.clock import FrozenClock
 from app.db import Mongo
-from app.jobs.schedule import rollup
 from app.program.service import current_program
 from app.reports import TopEarners, roll_up_ledger, top_earners
 from app.reports.periods import local_midnight
+from app.worker.schedule import rollup
 from tests.reports.ledger_story import build_story
 
 MARCH = (date(2026, 3, 1), date(2026, 3, 31))
