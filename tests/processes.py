@@ -21,8 +21,12 @@ from app.embedded import free_port
 
 
 def jifen_env(mongo_url: str, db_name: str, data_dir: Path, **settings: str) -> dict[str, str]:
-    """This machine's environment without stray JIFEN_* values, pointed at the test's database."""
+    """This machine's environment without stray JIFEN_* values, pointed at the test's database.
+    A request's time budget is widened as in-process tests widen it (tests/conftest.py's
+    `settings`): on a loaded machine a purchase waiting for a core must not become an internal
+    error; tests/test_database_down.py sets the budget it tests."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("JIFEN_")}
+    settings = {"request_timeout_seconds": "60", **settings}
     env.update(
         JIFEN_MONGODB_URL=mongo_url,
         JIFEN_DB_NAME=db_name,

@@ -14,7 +14,7 @@ from app.auth import PrincipalKind
 from app.backup import restore_archive, take_backup
 from app.clock import FrozenClock
 from app.config import Settings
-from app.db import Mongo
+from app.db import Mongo, connect
 from app.ledger import OpeningEarn, earn, open_books, spend, verify_balances
 from app.main import create_app
 from tests.api.gql import ask, data, member_token
@@ -24,8 +24,11 @@ WRITERS = 200
 
 
 async def test_a_backup_taken_during_200_concurrent_writes_restores_into_books_that_verify(
-    mongo: Mongo, target: Mongo, clock: FrozenClock, tmp_path: Path
+    mongo: Mongo, mongo_url: str, target: Mongo, clock: FrozenClock, tmp_path: Path
 ) -> None:
+    # The writers' own client, a connection each: with the default pool of 100, half of them
+    # queued for a connection, and on a loaded machine past the driver's 30 s wait.
+    writing = connect(mongo_url, mongo.db.name, maxPoolSize=WRITERS)
     members = [f"m{n:03d}" for n in range(WRITERS)]
     await open_books(mongo, {m: [OpeningEarn(1_000, clock.now())] for m in members}, clock.now())
     opening = await mongo["ledger"].count_documents({})
@@ -41,9 +44,9 @@ async def test_a_backup_taken_during_200_concurrent_writes_restores_into_books_t
         while not backed_up.is_set():
             key = f"{member}:{n}"
             if n % 2 == 0:
-                await earn(mongo, clock, member_id=member, points=10, idempotency_key=key)
+                await earn(writing, clock, member_id=member, points=10, idempotency_key=key)
             else:
-                await spend(mongo, clock, member_id=member, points=7, idempotency_key=key)
+                await spend(writing, clock, member_id=member, points=7, idempotency_key=key)
             n += 1
             written += 1
             if written >= WRITERS:
@@ -71,6 +74,7 @@ async def test_a_backup_taken_during_200_concurrent_writes_restores_into_books_t
     finally:
         backed_up.set()
         await asyncio.gather(*writers)
+        await writing.close()
     final = await mongo["ledger"].count_documents({})
 
     restored = await restore_archive(target, archive, now=clock.now())

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -243,13 +244,17 @@ async def test_an_import_cut_off_by_a_clean_stop_is_queued_again_and_the_next_wo
     jobs = runtime.mongo["import_jobs"]
     [job_id] = await jobs.distinct("_id")
     # The second chunk's first insert waits; meanwhile the worker stops, cancelling the pass.
-    stall = {"failCommands": ["insert"], "blockConnection": True, "blockTimeMS": 3000}
+    # (The stall outlasts any wait for a core on a loaded machine: the pass must still be inside
+    # it when the test has seen the first chunk done and cancels.)
+    stall = {"failCommands": ["insert"], "blockConnection": True, "blockTimeMS": 10000}
     async with fail_point(runtime.mongo, {"skip": 5, "times": 1}, stall):
         running = asyncio.create_task(run_due_import(runtime.mongo, clock, owner="w1"))
-        for _ in range(600):
+        deadline = time.monotonic() + 60
+        while True:
             job = await jobs.find_one({"_id": job_id})
             if job is not None and job.get("done", 0) >= 1000:
                 break
+            assert time.monotonic() < deadline, job
             await asyncio.sleep(0.01)
         assert not running.done()
         running.cancel()
