@@ -51,7 +51,8 @@ SUBSCRIBE = "subscription { expiryWarnings { points expiresAt daysLeft } }"
 # What `--smoke` runs, on a database that skips the sync on commit: every step and figure of the
 # full run, at sizes of a few seconds.
 SMOKE = {"subscriptions": 20, "settle": 0.2}
-OPENING_AT_ONCE = 200  # handshakes in flight while the subscribers open
+OPENING_AT_ONCE = 100  # handshakes in flight while the subscribers open (more, on a loaded
+# machine, kept some connection_init waiting past the server's 10 s)
 DELIVERY_SECONDS = 120  # every warning arrives within this, or the run fails
 
 

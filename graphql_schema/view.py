@@ -224,6 +224,8 @@ class JifenGraphQL(GraphQL[Context, None]):
             log.info("websocket refused: %s", failure)
             raise ConnectionRejectionError()
         context.principal, context.auth_failure = principal, None
+        # Read once: the payload and its token need not live as long as the socket.
+        context.connection_params = None
         return UNSET  # type: ignore[no-any-return]
 
 

@@ -171,7 +171,11 @@ class TokenVerifier:
         if missing:
             raise InvalidToken(f'token rejected: Token is missing the "{missing[0]}" claim')
         audiences = [claims["aud"]] if isinstance(claims["aud"], str) else claims["aud"]
-        if not isinstance(audiences, list) or self.audience not in audiences:
+        if (
+            not isinstance(audiences, list)
+            or not all(isinstance(audience, str) for audience in audiences)
+            or self.audience not in audiences
+        ):
             raise InvalidToken("token rejected: Audience doesn't match")
         if claims["iss"] != self.issuer:
             raise InvalidToken("token rejected: Invalid issuer")
@@ -219,12 +223,8 @@ def _parse(token: str) -> tuple[dict[str, Any], bytes, bytes, bytes]:
     head, _, rest = token.partition(".")
     body, _, signature = rest.partition(".")
     header = _json_object(_segment(head, "header"), "header")
-    return (
-        header,
-        f"{head}.{body}".encode(),
-        _segment(body, "payload"),
-        _segment(signature, "signature"),
-    )
+    payload, signed = _segment(body, "payload"), _segment(signature, "signature")
+    return header, f"{head}.{body}".encode(), payload, signed  # ASCII, as _segment checked
 
 
 def _segment(text: str, name: str) -> bytes:
