@@ -17,8 +17,14 @@ LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*<?([^)\s>]*)>?(?:\s+\"[^\"
 REFERENCE = re.compile(r"^ {0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s.*)?$", re.MULTILINE)
 HEADING = re.compile(r"^ {0,3}#{1,6}\s+(.*?)\s*#*\s*$", re.MULTILINE)
 SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
-# `app/ledger/unit.py`, `graphql_schema/partners/`, `app/reports`: a path into the code.
-CODE_PATH = re.compile(r"^(?:app|graphql_schema)(?:/[\w.-]+)*/?$")
+# `app/ledger/unit.py`, `graphql_schema/partners/`, `tests/web`: a path into the repository
+# (`bench/NAME.py` is a placeholder, not a path).
+CODE_PATH = re.compile(
+    r"^(?:app|graphql_schema|tests|bench|scripts|web|examples|docs)(?:/[\w.-]+)*/?$"
+)
+PLACEHOLDER = re.compile(r"/[A-Z]+(?:\.\w+)?(?:/|$)")
+# A document named in the code: `docs/operations.md`.
+DOC_IN_CODE = re.compile(r"\bdocs/[\w./-]+\.md\b")
 # `app.ledger`, `app.notifications.outbox.verify_signature`, `app.main:create_app`.
 DOTTED = re.compile(r"^(?:app|graphql_schema)(?:\.\w+)+(?::\w+)?$")
 
@@ -85,7 +91,7 @@ def missing_code(document: Path) -> list[str]:
     missing = []
     for _, span in CODE_SPAN.findall(prose(document.read_text())):
         span = span.strip().rstrip(".,;")
-        if CODE_PATH.match(span):
+        if CODE_PATH.match(span) and not PLACEHOLDER.search(span):
             if not (ROOT / span.rstrip("/")).exists():
                 missing.append(f"{span}: no such path")
         elif DOTTED.match(span):
@@ -115,6 +121,17 @@ def test_every_relative_link_resolves(document: Path) -> None:
 def test_every_module_the_docs_name_exists(document: Path) -> None:
     missing = missing_code(document)
     assert not missing, "\n".join(missing)
+
+
+def test_every_document_the_code_names_exists() -> None:
+    named = {
+        f"{source.relative_to(ROOT)}: {doc}"
+        for folder in ("app", "graphql_schema", "tests", "bench", "scripts")
+        for source in (ROOT / folder).rglob("*.py")
+        for doc in DOC_IN_CODE.findall(source.read_text())
+        if not (ROOT / doc).exists()
+    }
+    assert not named, "\n".join(sorted(named))
 
 
 def test_the_checks_see_a_broken_link_and_a_moved_module(tmp_path: Path) -> None:
