@@ -1,7 +1,7 @@
 """Reports for operators: points flows by period, liability in points and money as of any date,
 breakage, earns by rule and campaign, points by partner, top earners, active and dormant
 members, redemptions by reward. Each report is a frozen value with `table()` (CSV through
-`to_csv`); all sums are computed by the database (docs/reports.md).
+`to_csv`); all sums are computed by the database (docs/operators.md, "Reports").
 """
 
 from app.reports.activity import MAX_DORMANT_DAYS, Group, MemberActivity, member_activity

@@ -1,6 +1,6 @@
 """Outstanding liability: the points members hold as of an instant, and their value in money.
 
-As of T, counting every entry that occurred at or before T (`occurred_at`; docs/reports.md):
+As of T, counting every entry that occurred at or before T (`occurred_at`; docs/operators.md, "Reports"):
 
 - `points` = Σ (points + debt_change) = available + pending + held at T: what members hold.
   Pending points (inside a return window) count: they are issued and owed unless a refund
