@@ -29,7 +29,8 @@ from app.bounds import MAX_ENTRY_POINTS
 from app.clock import Clock
 from app.db import Document, Mongo
 from app.ledger import express, order
-from app.ledger.book import Book, entry_document
+from app.ledger.book import Book
+from app.ledger.entries import entry_document
 from app.ledger.errors import (
     EntryNotFound,
     IdempotencyConflict,
