@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from app.db import Document, Mongo
-from app.ledger import overdue_by_member
+from app.ledger import account_points, overdue_by_member
 
 MAX_DORMANT_DAYS = 36_500
 MAX_TIER = 64
@@ -67,13 +66,9 @@ class Preview:
     points: int
 
 
-ACCOUNT_FIELDS = {"available": 1, "pending": 1, "held": 1}
-
-
-def _candidate(account: Document, overdue: dict[str, int]) -> Candidate | None:
-    points = sum(int(account.get(name) or 0) for name in ACCOUNT_FIELDS)
-    points -= overdue.get(account["_id"], 0)
-    return Candidate(account["_id"], points) if points > 0 else None
+def _candidate(member_id: str, points: int, overdue: dict[str, int]) -> Candidate | None:
+    points -= overdue.get(member_id, 0)
+    return Candidate(member_id, points) if points > 0 else None
 
 
 async def select(
@@ -83,23 +78,18 @@ async def select(
     no job has taken yet left out), in no particular order."""
     overdue = await overdue_by_member(mongo, now)
     if cutoff is not None:
-        query: dict[str, Any] = {"last_activity_at": {"$lt": cutoff}}
-        async for account in mongo["accounts"].find(query, ACCOUNT_FIELDS, batch_size=ID_BATCH):
-            candidate = _candidate(account, overdue)
-            if candidate is not None:
-                yield candidate
-        return
-    ids: list[str] = []
-    async for member in mongo["members"].find(
-        {"tier": member_filter.tier}, {"_id": 1}, batch_size=ID_BATCH
-    ):
-        ids.append(member["_id"])
-    for start in range(0, len(ids), ID_BATCH):
-        chunk = ids[start : start + ID_BATCH]
-        async for account in mongo["accounts"].find({"_id": {"$in": chunk}}, ACCOUNT_FIELDS):
-            candidate = _candidate(account, overdue)
-            if candidate is not None:
-                yield candidate
+        accounts = account_points(mongo, inactive_before=cutoff, batch_size=ID_BATCH)
+    else:
+        ids: list[str] = []
+        async for member in mongo["members"].find(
+            {"tier": member_filter.tier}, {"_id": 1}, batch_size=ID_BATCH
+        ):
+            ids.append(member["_id"])
+        accounts = account_points(mongo, member_ids=ids, batch_size=ID_BATCH)
+    async for member_id, points in accounts:
+        candidate = _candidate(member_id, points, overdue)
+        if candidate is not None:
+            yield candidate
 
 
 async def preview(mongo: Mongo, member_filter: MemberFilter, now: datetime) -> Preview:

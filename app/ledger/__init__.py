@@ -8,9 +8,13 @@ operations inside their own transaction, idempotent under their key (see unit.py
 
 from app.bounds import INT32_MAX, MAX_ACCOUNT_POINTS, MAX_ENTRY_POINTS
 from app.ledger.accounts import (
+    FirstHold,
     HistoryPage,
+    account_points,
+    first_hold,
     get_balance,
     list_entries,
+    member_entry,
     overdue_by_member,
     overdue_points,
 )
@@ -68,6 +72,10 @@ from app.ledger.upgrade import upgrade_books
 from app.ledger.verify import verify_balances
 
 __all__ = [
+    "FirstHold",
+    "account_points",
+    "first_hold",
+    "member_entry",
     "LEDGER_SHAPE",
     "INT32_MAX",
     "MAX_ACCOUNT_POINTS",

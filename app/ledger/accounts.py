@@ -1,4 +1,6 @@
-"""Reading a member's balance (one document) and pages of their ledger entries.
+"""Reading a member's balance (one document) and pages of their ledger entries, and the other
+reads of the ledger's collections that other areas make (an entry, accounts' points, a hold by
+its key): they call these rather than reading the collections themselves.
 
 Every entry carries `seq`, the member's own sequence number (1, 2, 3, ... without gaps, in
 recording order), so a history page is an exact range of numbers: newest first, the last
@@ -9,14 +11,17 @@ only the range for a range (about 2 ms), and real MongoDB costs the same for bot
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bson import ObjectId
+from bson.errors import InvalidId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.db import Document, Mongo
-from app.ledger.models import Balance, Entry, EntryKind, LotStatus
+from app.ledger.models import Balance, Entry, EntryKind, Hold, LotStatus
 from app.ledger.state import AccountState
 from app.ledger.store import instant, load_book, settle
 
@@ -139,3 +144,60 @@ async def _overdue(
         async for row in await mongo["lots"].aggregate(pipeline, session=session):
             found[row["_id"]] = found.get(row["_id"], 0) + int(row["points"])
     return {group: points for group, points in found.items() if points}
+
+
+async def member_entry(mongo: Mongo, member_id: str, entry_id: str) -> Entry | None:
+    """The member's own ledger entry; another member's is None, exactly like a missing one."""
+    try:
+        oid = ObjectId(entry_id)
+    except (InvalidId, TypeError):
+        return None
+    document = await mongo["ledger"].find_one({"_id": oid, "member_id": member_id})
+    return Entry.from_document(document) if document else None
+
+
+POINTS_FIELDS = {"available": 1, "pending": 1, "held": 1}  # what a clear takes
+
+
+async def account_points(
+    mongo: Mongo,
+    *,
+    inactive_before: datetime | None = None,
+    member_ids: Sequence[str] | None = None,
+    batch_size: int = 1000,
+) -> AsyncIterator[tuple[str, int]]:
+    """Each account's points as stored (available + pending + held), in no particular order: of
+    the members last active before `inactive_before`, or of the named members (a batch job's
+    selection; app.ledger.overdue_by_member tells what expired since without a job)."""
+    if member_ids is None:
+        query: Document = {}
+        if inactive_before is not None:
+            query = {"last_activity_at": {"$lt": inactive_before}}
+        cursor = mongo["accounts"].find(query, POINTS_FIELDS, batch_size=batch_size)
+        async for account in cursor:
+            yield account["_id"], _points(account)
+        return
+    for start in range(0, len(member_ids), batch_size):
+        chunk = list(member_ids[start : start + batch_size])
+        async for account in mongo["accounts"].find({"_id": {"$in": chunk}}, POINTS_FIELDS):
+            yield account["_id"], _points(account)
+
+
+def _points(account: Document) -> int:
+    return sum(int(account.get(name) or 0) for name in POINTS_FIELDS)
+
+
+@dataclass(frozen=True, slots=True)
+class FirstHold:
+    """The hold a key's first request made, and the fingerprint of that request."""
+
+    hold: Hold
+    fingerprint: str | None
+
+
+async def first_hold(mongo: Mongo, idempotency_key: str) -> FirstHold | None:
+    """The hold made under `idempotency_key`, if any: a replay of a hold answers with it."""
+    found = await mongo["holds"].find_one({"idempotency_key": idempotency_key})
+    if found is None:
+        return None
+    return FirstHold(Hold.from_document(found), found.get("request_hash"))

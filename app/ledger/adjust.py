@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
-
-from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.clock import Clock
 from app.db import Document, Mongo
@@ -13,17 +12,14 @@ from app.ledger.book import Book
 from app.ledger.earn import Policy, policy_stamp
 from app.ledger.errors import InvalidPoints
 from app.ledger.expiry import Never, expires_at
-from app.ledger.models import Entry, EntryKind, EntryMeta, HoldStatus
+from app.ledger.models import Entry, EntryKind, EntryMeta
 from app.ledger.state import Request
 from app.ledger.store import (
     fingerprint,
     instant,
-    load_book,
-    load_holds,
     record,
-    run_once,
-    save_books,
 )
+from app.ledger.unit import LedgerUnit, run_in_ledger
 
 
 async def adjust(
@@ -84,25 +80,12 @@ async def clear(
 
     A debt is left as it is: clearing takes points away, it does not forgive what is owed.
     """
-    now = instant(clock.now())
-    request = Request(
-        idempotency_key,
-        fingerprint("clear", member_id=member_id, reason=reason),
-        EntryMeta(actor=actor, channel=channel, description=reason),
-    )
+    digest = fingerprint("clear", member_id=member_id, reason=reason)
 
-    async def work(session: AsyncClientSession) -> Entry:
-        active = await load_holds(
-            mongo, session, {"member_id": member_id, "status": HoldStatus.ACTIVE.value}
-        )
-        # A held lot may have expired (it keeps its held points): load the holds' lots by id too.
-        held = [lot_id for hold in active for lot_id, _ in hold.lots]
-        book = await load_book(mongo, session, member_id, now, everything=True, lot_ids=held)
-        entry = book.clear(active, request)
-        await save_books(mongo, session, [book])
-        return Entry.from_document(entry)
+    async def work(unit: LedgerUnit) -> Entry:
+        return await unit.clear(member_id, reason=reason, actor=actor, channel=channel)
 
-    return await run_once(mongo, idempotency_key, request.fingerprint, work, Entry.from_document)
+    return await _once(mongo, clock, work, idempotency_key, digest)
 
 
 async def extend(
@@ -118,17 +101,32 @@ async def extend(
 ) -> Entry:
     """Move the expiry of the member's points that expire before `until` to `until` (an EXTEND entry of 0 points)."""
     until = instant(until)
-    now = instant(clock.now())
-    request = Request(
-        idempotency_key,
-        fingerprint("extend", member_id=member_id, until=until, reason=reason),
-        EntryMeta(actor=actor, channel=channel, description=reason),
+    digest = fingerprint("extend", member_id=member_id, until=until, reason=reason)
+
+    async def work(unit: LedgerUnit) -> Entry:
+        return await unit.extend(member_id, until, reason=reason, actor=actor, channel=channel)
+
+    return await _once(mongo, clock, work, idempotency_key, digest)
+
+
+async def _once(
+    mongo: Mongo,
+    clock: Clock,
+    work: Callable[[LedgerUnit], Awaitable[Entry]],
+    idempotency_key: str,
+    digest: str,
+) -> Entry:
+    """One operation of the unit of work under the key, as the ledger's own operations run."""
+
+    async def first(entry: Entry) -> Entry:
+        return entry
+
+    return await run_in_ledger(
+        mongo,
+        clock,
+        work,
+        idempotency_key=idempotency_key,
+        fingerprint=digest,
+        replay=first,
+        refusals_only=True,
     )
-
-    async def work(session: AsyncClientSession) -> Entry:
-        book = await load_book(mongo, session, member_id, now, everything=True)
-        entry = book.extend(until, request)
-        await save_books(mongo, session, [book])
-        return Entry.from_document(entry)
-
-    return await run_once(mongo, idempotency_key, request.fingerprint, work, Entry.from_document)

@@ -6,7 +6,8 @@ the lots it loaded; and it keeps the *front*: the first lots in spending order (
 with their free points, and how far that list is known to be complete. A spend or a hold loads
 only the front lots that cover it; an earn loads no lot at all. The store reads more of the order
 (a refill) when the front runs short, and a member whose free points are all in the front never
-needs one. `jifen ledger verify` rebuilds the counters and the front from the lots.
+needs one. `jifen ledger verify` rebuilds the counters and the front from the lots. What the book writes back
+is summed up in app.ledger.summary (the account) and app.ledger.entries (each entry).
 
 Every operation first catches the book up with the clock, but only when the account says
 something is due (the soonest expiry of free points, of an inactivity policy, or of pending
@@ -37,8 +38,9 @@ from bson import ObjectId
 
 from app.bounds import MAX_ACCOUNT_POINTS, MAX_ENTRY_POINTS
 from app.db import Document
-from app.ledger import order
+from app.ledger import order, summary
 from app.ledger.allocation import allocate
+from app.ledger.entries import entry_document, refund_description
 from app.ledger.errors import (
     AccountClosed,
     AccountFrozen,
@@ -195,7 +197,7 @@ class Book:
     def dated_mass_open(self) -> datetime | None:
         """The soonest dated instant, when the front may end inside it (its total needs a read)."""
         entries, end = self.front_view()
-        first = _first_dated(entries)
+        first = summary.first_dated(entries)
         if first is None or end is None or order.mass_of(end) != order.mass_of(first.key):
             return None
         instant = order.expiry_of(first.key)
@@ -687,71 +689,11 @@ class Book:
             refund=refund,
         )
 
-    # -- the account after the operation -------------------------------------------------------
+    # -- the account after the operation (app.ledger.summary) --------------------------------
 
     def account_document(self) -> Document:
         """The account's new state: counters moved by what changed, the front, what is due when."""
-        acc = self.account
-        entries, end = self.front_view()
-        dated = self._dated_next(entries, end)
-        classes = [self._class_now(c) for c in acc.classes.values()]
-        classes = [c for c in classes if c.lots > 0]
-        soonest = _next_expiry(dated, classes)
-        return {
-            "available": self._counter(0),
-            "pending": self._counter(1),
-            "held": self._counter(2),
-            "debt": acc.debt,
-            "lifetime_earned": acc.lifetime_earned,
-            "lifetime_redeemed": acc.lifetime_redeemed,
-            "lifetime_expired": acc.lifetime_expired,
-            "next_expiry": None
-            if soonest is None
-            else {"expires_at": soonest[0], "points": soonest[1]},
-            "dated_next": None if dated is None else {"expires_at": dated[0], "points": dated[1]},
-            "front": [{"k": e.key, "id": e.lot_id, "f": e.free} for e in entries],
-            "front_end": end,
-            "classes": [c.to_document() for c in classes],
-            "pending_due": acc.pending_due if self._counter(1) > 0 else None,
-            "last_activity_at": acc.last_activity_at,
-            "lots_issued": acc.lots_issued,
-            "version": acc.version + 1,
-            "created_at": acc.created_at or self.now,
-            "updated_at": self.now,
-        }
-
-    def _class_now(self, cls: ClassState) -> ClassState:
-        lots = [lot for lot in self.lots.values() if lot.inactivity == cls.name]
-        return ClassState(
-            cls.name,
-            cls.policy,
-            cls.expires_at,
-            cls.free + sum(lot.available - lot.before[0] for lot in lots),
-            cls.lots + sum(int(lot.live) - int(lot.before[3]) for lot in lots),
-        )
-
-    def _counter(self, index: int) -> int:
-        return (self.available, self.pending, self.held)[index]()
-
-    def _dated_next(
-        self, entries: list[FrontEntry], end: str | None
-    ) -> tuple[datetime, int] | None:
-        first = _first_dated(entries)
-        if first is None:
-            return None
-        instant = order.expiry_of(first.key)
-        assert instant is not None
-        base = self.account.dated_next
-        if base is not None and base[0] == instant and not self.reset_front:
-            moved = sum(
-                lot.available - lot.before[0]
-                for lot in self.lots.values()
-                if lot.order.startswith(order.DATED) and order.expiry_of(lot.order) == instant
-            )
-            return instant, base[1] + moved
-        mass = order.mass_of(first.key)
-        points = sum(e.free for e in entries if e.key.startswith(mass))
-        return instant, points + self.mass_beyond.get(instant, 0)
+        return summary.account_document(self)
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -814,78 +756,6 @@ class Book:
         )
         self.entries.append(entry)
         return entry
-
-
-def entry_document(
-    entry_id: ObjectId,
-    member_id: str,
-    kind: EntryKind,
-    points: int,
-    shares: list[tuple[ObjectId, int]],
-    *,
-    balance_after: int,
-    now: datetime,
-    key: str,
-    meta: EntryMeta,
-    fingerprint: str | None = None,
-    debt_change: int = 0,
-    occurred_at: datetime | None = None,
-    **extra: Any,
-) -> Document:
-    """A ledger entry as stored (without its seq, which saving numbers)."""
-    return {
-        "_id": entry_id,
-        "member_id": member_id,
-        "kind": kind.value,
-        "points": points,
-        "balance_after": balance_after,
-        "debt_change": debt_change,
-        "occurred_at": occurred_at or now,
-        "recorded_at": now,
-        "actor": meta.actor,
-        "channel": meta.channel,
-        "reference": meta.reference,
-        "description": meta.description,
-        "idempotency_key": key,
-        "request_hash": fingerprint,
-        "lots": [{"lot_id": lot_id, "points": take} for lot_id, take in shares],
-        **meta.extra,
-        **extra,
-    }
-
-
-def _first_dated(entries: list[FrontEntry]) -> FrontEntry | None:
-    """The front's first lot with a fixed expiry: the soonest dated instant."""
-    return next((e for e in entries if e.key.startswith(order.DATED)), None)
-
-
-def refund_description(refund: Document) -> str:
-    """What a member reads in their history for a refund."""
-    parts = [f"Refund of {refund['points']} points"]
-    taken = refund["from_lot"] + refund["from_other_lots"]
-    if taken:
-        parts.append(f"{taken} taken back")
-    if refund["debt"]:
-        parts.append(f"{refund['debt']} owed, paid from your next points")
-    if refund["already_expired"]:
-        parts.append(f"{refund['already_expired']} had already expired")
-    if refund["already_cleared"]:
-        parts.append(f"{refund['already_cleared']} had already been cleared")
-    if not taken and not refund["debt"]:
-        parts.append("nothing taken")
-    return "; ".join(parts)
-
-
-def _next_expiry(
-    dated: tuple[datetime, int] | None, classes: list[ClassState]
-) -> tuple[datetime, int] | None:
-    """The soonest expiry among available points and how many points expire then."""
-    candidates = [] if dated is None or dated[1] <= 0 else [dated]
-    candidates += [(c.expires_at, c.free) for c in classes if c.free > 0]
-    if not candidates:
-        return None
-    soonest = min(at for at, _ in candidates)
-    return soonest, sum(points for at, points in candidates if at == soonest)
 
 
 def _positive(points: int) -> None:

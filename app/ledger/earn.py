@@ -77,5 +77,11 @@ async def earn(
         return entry
 
     return await run_in_ledger(
-        mongo, clock, credit, idempotency_key=idempotency_key, fingerprint=digest, replay=first
+        mongo,
+        clock,
+        credit,
+        idempotency_key=idempotency_key,
+        fingerprint=digest,
+        replay=first,
+        refusals_only=True,
     )

@@ -6,16 +6,11 @@ member's next credits pay it first.
 
 from __future__ import annotations
 
-from bson import ObjectId
-from bson.errors import InvalidId
-from pymongo.asynchronous.client_session import AsyncClientSession
-
 from app.clock import Clock
 from app.db import Mongo
-from app.ledger.errors import EntryNotFound
-from app.ledger.models import Entry, EntryKind, EntryMeta
-from app.ledger.state import Request
-from app.ledger.store import fingerprint, instant, load_book, refill, run_once, save_books
+from app.ledger.models import Entry
+from app.ledger.store import fingerprint
+from app.ledger.unit import LedgerUnit, run_in_ledger
 
 
 async def reverse(
@@ -30,36 +25,24 @@ async def reverse(
     channel: str | None = None,
     reference: str | None = None,
 ) -> Entry:
-    """Take back `points` of an EARN entry (by default all that is left to reverse)."""
-    now = instant(clock.now())
-    request = Request(
-        idempotency_key,
-        fingerprint("reverse", entry_id=entry_id, points=points),
-        EntryMeta(actor=actor, channel=channel, reference=reference, description=reason),
-    )
-    try:
-        earn_id = ObjectId(entry_id)
-    except (InvalidId, TypeError):
-        raise EntryNotFound(entry_id) from None
+    """Take back `points` of an EARN entry (by default all that is left to reverse): one unit of
+    work (LedgerUnit.reverse) under the key."""
+    digest = fingerprint("reverse", entry_id=entry_id, points=points)
 
-    async def work(session: AsyncClientSession) -> Entry:
-        earned = await mongo["ledger"].find_one(
-            {"_id": earn_id, "kind": EntryKind.EARN.value}, session=session
+    async def work(unit: LedgerUnit) -> Entry:
+        return await unit.reverse(
+            entry_id, points, reason=reason, actor=actor, channel=channel, reference=reference
         )
-        if earned is None:
-            raise EntryNotFound(entry_id)
-        lot_id = earned["lots"][0]["lot_id"]
-        book = await load_book(mongo, session, earned["member_id"], now, lot_ids=[lot_id])
-        lot = book.lots[lot_id]
-        asked = lot.amount - lot.reversed if points is None else points
-        if isinstance(asked, int) and 0 < asked <= lot.amount - lot.reversed:
-            # What the refund may charge to the member's other points, beyond what it takes from
-            # its own lot (which may sit in the front too): load the front lots covering that.
-            charge = min(asked, lot.spent - lot.refunded_spent)
-            if charge > 0:
-                await refill(mongo, session, book, charge + lot.available)
-        entry = book.reverse(lot, asked, request)
-        await save_books(mongo, session, [book])
-        return Entry.from_document(entry)
 
-    return await run_once(mongo, idempotency_key, request.fingerprint, work, Entry.from_document)
+    async def first(entry: Entry) -> Entry:
+        return entry
+
+    return await run_in_ledger(
+        mongo,
+        clock,
+        work,
+        idempotency_key=idempotency_key,
+        fingerprint=digest,
+        replay=first,
+        refusals_only=True,
+    )

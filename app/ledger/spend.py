@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from app.clock import Clock
 from app.db import Mongo
-from app.ledger.models import Entry, EntryKind, EntryMeta
-from app.ledger.state import Request
-from app.ledger.store import fingerprint, instant, record
+from app.ledger.models import Entry
+from app.ledger.store import fingerprint
+from app.ledger.unit import LedgerUnit, run_in_ledger
 
 
 async def spend(
@@ -23,21 +23,30 @@ async def spend(
 ) -> Entry:
     """One REDEEM entry recording which lots gave how much; InsufficientPoints changes nothing.
 
-    Six commands: the account and the live lots read, then the account, the lots and the entry
-    written, then the commit.
+    One unit of work (LedgerUnit.spend) under the key. Six commands: the account and the live
+    lots read, then the account, the lots and the entry written, then the commit.
     """
-    now = instant(clock.now())
-    request = Request(
-        idempotency_key,
-        fingerprint("spend", member_id=member_id, points=points, reference=reference),
-        EntryMeta(actor=actor, channel=channel, reference=reference, description=description),
-    )
+    digest = fingerprint("spend", member_id=member_id, points=points, reference=reference)
 
-    return await record(
+    async def work(unit: LedgerUnit) -> Entry:
+        return await unit.spend(
+            member_id,
+            points,
+            reference=reference,
+            description=description,
+            actor=actor,
+            channel=channel,
+        )
+
+    async def first(entry: Entry) -> Entry:
+        return entry
+
+    return await run_in_ledger(
         mongo,
-        member_id,
-        now,
-        request,
-        lambda book: book.debit(EntryKind.REDEEM, points, request),
-        points=points if isinstance(points, int) else 0,
+        clock,
+        work,
+        idempotency_key=idempotency_key,
+        fingerprint=digest,
+        replay=first,
+        refusals_only=True,
     )

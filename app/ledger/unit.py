@@ -23,13 +23,21 @@ from typing import Any, TypeVar
 from bson import ObjectId
 from bson.errors import InvalidId
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import OperationFailure
 
 from app.bounds import MAX_ENTRY_POINTS
 from app.clock import Clock
 from app.db import Document, Mongo
 from app.ledger import express, order
-from app.ledger.book import Book, entry_document
-from app.ledger.errors import EntryNotFound, IdempotencyConflict, InvalidPoints, InvalidRequest
+from app.ledger.book import Book
+from app.ledger.entries import entry_document
+from app.ledger.errors import (
+    EntryNotFound,
+    IdempotencyConflict,
+    InvalidPoints,
+    InvalidRequest,
+    LedgerError,
+)
 from app.ledger.expiry import Never, expires_at
 from app.ledger.holds import find_hold
 from app.ledger.models import (
@@ -45,6 +53,7 @@ from app.ledger.models import (
 from app.ledger.state import HoldState, LotState, Policy, Request, inactivity_class, policy_stamp
 from app.ledger.store import (
     instant,
+    is_duplicate_key,
     load_book,
     load_holds,
     load_whole_books,
@@ -573,8 +582,12 @@ async def run_in_ledger(
     fingerprint: str,
     replay: Callable[[Entry], Awaitable[T]],
     require_entry: bool = True,
+    refusals_only: bool = False,
 ) -> T:
     """Run `work` and save the books it changed in one transaction, once per `idempotency_key`.
+
+    With `refusals_only=True` (the ledger's own single operations), only a refusal looks the
+    key up; a failure of the database is raised as it is, as the operations always did.
 
     With `require_entry=False`, `work` may record no entry at all (a purchase that earned
     nothing): then the caller's own writes must carry the idempotency (a unique id of its own),
@@ -595,6 +608,8 @@ async def run_in_ledger(
     try:
         return await run(mongo, attempt)
     except Exception as exc:
+        if refusals_only and not _refusal(exc):
+            raise  # the database failed (a commit's outcome unknown, say): the caller retries
         # Whatever refused a replay (the unique key, or what the first request used up), the
         # answer is the first result; an unused key means the refusal stands.
         first = await first_entry(mongo, idempotency_key)
@@ -603,6 +618,13 @@ async def run_in_ledger(
         if first.fingerprint != fingerprint:
             raise IdempotencyConflict(idempotency_key) from exc
         return await replay(first.entry)
+
+
+def _refusal(exc: Exception) -> bool:
+    """A rule's refusal (the ledger's, or the unique key's), not a failure of the database."""
+    if isinstance(exc, OperationFailure):
+        return is_duplicate_key(exc)
+    return isinstance(exc, LedgerError)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,11 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bson import ObjectId
-from bson.errors import InvalidId
-
 from app.db import Document, Mongo
-from app.ledger import Entry, counted_lots, counted_points
+from app.ledger import Entry, counted_lots, counted_points, member_entry
 
 
 @dataclass(frozen=True)
@@ -21,12 +18,7 @@ class ExpiringPoints:
 
 async def get_entry(mongo: Mongo, member_id: str, entry_id: str) -> Entry | None:
     """The member's own ledger entry; another member's is None, exactly like a missing one."""
-    try:
-        oid = ObjectId(entry_id)
-    except (InvalidId, TypeError):
-        return None
-    document = await mongo["ledger"].find_one({"_id": oid, "member_id": member_id})
-    return Entry.from_document(document) if document else None
+    return await member_entry(mongo, member_id, entry_id)
 
 
 async def expiring_points(

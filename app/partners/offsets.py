@@ -133,16 +133,16 @@ async def hold_points(
     ) as exc:
         # A replay fails on the hold's key, or on what the first hold used up: it answers the
         # first hold as it is now; an unused key means the refusal stands.
-        first = await mongo["holds"].find_one({"idempotency_key": key})
+        first = await ledger.first_hold(mongo, key)
         if first is None:
             if isinstance(exc, ledger.InsufficientPoints):
                 raise NotEnoughPoints(exc.available, exc.requested) from None
             raise
-        if first.get("request_hash") != digest:
+        if first.fingerprint != digest:
             raise IdempotencyConflict(
                 "this idempotency key was used for another hold", KEY_FIELD
             ) from None
-        return Hold.from_document(first)
+        return first.hold
 
 
 def _digest(operation: str, *values: object) -> str:

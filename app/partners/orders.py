@@ -15,8 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from app.db import Document, Mongo
-from app.ledger import BreakdownLine, Entry
-from app.members import get_entry
+from app.ledger import BreakdownLine, Entry, member_entry
 from app.partners.purchase_input import PurchaseRequest
 from app.program import EarnResult, Purchase
 
@@ -171,5 +170,5 @@ async def partner_order(
     order = Order.from_document(document)
     entry = None
     if order.entry_id is not None:
-        entry = await get_entry(mongo, order.member_id, order.entry_id)
+        entry = await member_entry(mongo, order.member_id, order.entry_id)
     return order, entry

@@ -33,9 +33,16 @@ from pymongo.errors import DuplicateKeyError
 
 from app.clock import Clock
 from app.db import Mongo
-from app.ledger import MAX_ENTRY_POINTS, BreakdownLine, Entry, LedgerUnit, run_in_ledger
+from app.ledger import (
+    MAX_ENTRY_POINTS,
+    BreakdownLine,
+    Entry,
+    LedgerUnit,
+    member_entry,
+    run_in_ledger,
+)
 from app.ledger import IdempotencyConflict as LedgerConflict
-from app.members import Member, MemberSuspended, as_of, get_entry, record_qualifying
+from app.members import Member, MemberSuspended, as_of, record_qualifying
 from app.partners import budgets, facts
 from app.partners.errors import (
     IdempotencyConflict,
@@ -220,5 +227,5 @@ async def first_result(mongo: Mongo, order_key: str, digests: tuple[str, ...]) -
         raise IdempotencyConflict("this order id was posted with another payload", ("order_id",))
     entry = None
     if document.get("entry_id"):
-        entry = await get_entry(mongo, document["member_id"], document["entry_id"])
+        entry = await member_entry(mongo, document["member_id"], document["entry_id"])
     return PurchaseResult(Order.from_document(document), entry)
