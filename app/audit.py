@@ -113,8 +113,11 @@ class AuditFilter:
     until: datetime | None = None
 
     def query(self) -> Document:
-        chosen = {k: v for k, v in (("actor", self.actor), ("action", self.action),
-                                    ("target", self.target)) if v is not None}  # fmt: skip
+        chosen = {
+            k: v
+            for k, v in (("actor", self.actor), ("action", self.action), ("target", self.target))
+            if v is not None
+        }
         if len(chosen) > 1:
             raise ValueError("filter by one of actor, action or target")
         window: Document = {}
@@ -129,8 +132,9 @@ async def list_audit(
     mongo: Mongo, audit_filter: AuditFilter, *, first: int, after: tuple[datetime, str] | None
 ) -> tuple[list[AuditEntry], bool]:
     """Newest first, keyset-paged on (at, _id) over one index; the page and whether more follow."""
-    documents, more = await newest_first(mongo[AUDIT], audit_filter.query(), "at", first=first,
-                                         after=after)  # fmt: skip
+    documents, more = await newest_first(
+        mongo[AUDIT], audit_filter.query(), "at", first=first, after=after
+    )
     return [AuditEntry.from_document(d) for d in documents], more
 
 
@@ -160,8 +164,9 @@ async def redact_audit(
     that names the member). Returns how many entries changed; a second run changes none."""
     changed = 0
     async for entry in mongo[AUDIT].find({"target": {"$in": targets}}):
-        redacted = {key: personal.redact(entry.get(key), fields)
-                    for key in ("before", "after", "note")}  # fmt: skip
+        redacted = {
+            key: personal.redact(entry.get(key), fields) for key in ("before", "after", "note")
+        }
         update = {key: value for key, value in redacted.items() if value != entry.get(key)}
         if update:
             await mongo[AUDIT].update_one({"_id": entry["_id"]}, {"$set": update})

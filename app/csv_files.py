@@ -112,13 +112,17 @@ def read_rows(text: str, columns: Sequence[str]) -> Iterator[Row | RefusedRow]:
                 continue
             at = _unstorable(cells) if suspect else None
             if at is not None:
-                yield RefusedRow(record.line, names[at] if at < len(names) else "row",
-                                 "holds a NUL character or a lone surrogate")  # fmt: skip
+                yield RefusedRow(
+                    record.line,
+                    names[at] if at < len(names) else "row",
+                    "holds a NUL character or a lone surrogate",
+                )
                 continue
             if len(cells) != width:  # short: the missing cells are empty; long: blank
                 cells = (cells + [""] * width)[:width]
-            yield Row(record.line, dict(zip(names, map(str.strip, cells), strict=True)),
-                      record.last)  # fmt: skip
+            yield Row(
+                record.line, dict(zip(names, map(str.strip, cells), strict=True)), record.last
+            )
         else:
             return
 
@@ -151,8 +155,10 @@ def _unreadable(error: str, first: int, last: int) -> str:
     if "end of data" in error:
         return "a quoted cell that opens on this line is never closed"
     if "expected after" in error and last > first:
-        return (f"a quoted cell that opens on this line runs to line {last}, where text follows "
-                "its closing quote: check the quotes")  # fmt: skip
+        return (
+            f"a quoted cell that opens on this line runs to line {last}, where text follows "
+            "its closing quote: check the quotes"
+        )
     if "expected after" in error:
         return 'text after a quoted cell\'s closing quote (a quote inside a cell is written "")'
     if "field larger than field limit" in error:
@@ -163,12 +169,20 @@ def _unreadable(error: str, first: int, last: int) -> str:
 def _shape(record: _Record, columns: int) -> RefusedRow | None:
     cells = record.cells
     if record.last > record.line and len(cells) != columns:
-        return RefusedRow(record.line, "row", f"a quoted cell opens on this line and closes on "
-                          f"line {record.last} with {len(cells)} cells where the header has "
-                          f"{columns}: check the quotes")  # fmt: skip
+        return RefusedRow(
+            record.line,
+            "row",
+            f"a quoted cell opens on this line and closes on "
+            f"line {record.last} with {len(cells)} cells where the header has "
+            f"{columns}: check the quotes",
+        )
     if len(cells) > columns and any(cell.strip() for cell in cells[columns:]):
-        return RefusedRow(record.line, "row", f"{len(cells)} cells where the header has {columns}"
-                          ": a cell holding a comma must be in quotes")  # fmt: skip
+        return RefusedRow(
+            record.line,
+            "row",
+            f"{len(cells)} cells where the header has {columns}"
+            ": a cell holding a comma must be in quotes",
+        )
     return None
 
 

@@ -153,11 +153,15 @@ class EmbeddedMongo:
             self.port = free_port()
         args = [
             _server_command(),
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--storage-path", str(self.storage_dir),
-            "--log-level", "WARNING",
-        ]  # fmt: skip
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--storage-path",
+            str(self.storage_dir),
+            "--log-level",
+            "WARNING",
+        ]
         if self.enable_test_commands:
             args.append("--enable-test-commands")
         if self.sync_on_commit:

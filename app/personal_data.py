@@ -70,8 +70,11 @@ class PersonalData:
     def changes(self, document: Document, kept: frozenset[str]) -> Document:
         """The top-level fields of `document` (but those `kept`) that redaction changes, with
         their redacted values: an update's $set, empty when nothing is to change."""
-        return {key: redacted for key, value in document.items()
-                if key not in kept and (redacted := self.redact(value)) is not value}  # fmt: skip
+        return {
+            key: redacted
+            for key, value in document.items()
+            if key not in kept and (redacted := self.redact(value)) is not value
+        }
 
     def redact(self, value: Any, fields: frozenset[str] = frozenset()) -> Any:
         """`value` with every occurrence replaced by ERASED, in strings at any depth; the values
@@ -82,9 +85,14 @@ class PersonalData:
             redacted, count = self._pattern.subn(ERASED, value)
             return redacted if count else value
         if isinstance(value, dict):
-            changed = {str(key): (ERASED if key in fields and item not in (None, "", ERASED)
-                                  else self.redact(item, fields))
-                       for key, item in value.items()}  # fmt: skip
+            changed = {
+                str(key): (
+                    ERASED
+                    if key in fields and item not in (None, "", ERASED)
+                    else self.redact(item, fields)
+                )
+                for key, item in value.items()
+            }
             return value if changed == value else changed
         if isinstance(value, list):
             items = [self.redact(item, fields) for item in value]
@@ -93,8 +101,11 @@ class PersonalData:
 
 
 def _texts(items: Iterable[object]) -> tuple[str, ...]:
-    texts = [item.isoformat() if isinstance(item, date) else str(item)
-             for item in items if item not in (None, "")]  # fmt: skip
+    texts = [
+        item.isoformat() if isinstance(item, date) else str(item)
+        for item in items
+        if item not in (None, "")
+    ]
     return tuple(dict.fromkeys(texts))
 
 

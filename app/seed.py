@@ -51,27 +51,64 @@ DEMO_PROGRAM = Program(
     return_window_days=7,
     earn=EarnRules(exclusions=Exclusions(categories=("gift-card", "shipping"))),
     campaigns=(
-        Campaign(id="double-11", name="双11 Double points", recurrence=Recurrence(dates=("11-11",)),
-                 multiplier=Decimal(2), stacking="best_of"),
-        Campaign(id="member-day", name="会员日 Member day", recurrence=Recurrence(weekdays=(3,)),
-                 multiplier=Decimal(2), stacking="best_of"),
+        Campaign(
+            id="double-11",
+            name="双11 Double points",
+            recurrence=Recurrence(dates=("11-11",)),
+            multiplier=Decimal(2),
+            stacking="best_of",
+        ),
+        Campaign(
+            id="member-day",
+            name="会员日 Member day",
+            recurrence=Recurrence(weekdays=(3,)),
+            multiplier=Decimal(2),
+            stacking="best_of",
+        ),
     ),
     activities=(Activity(code="review", name="Product review", points=20, per_day=3),),
     check_in=CheckIn(points_by_streak=(5, 5, 10, 10, 20, 20, 50)),
-    pay_with_points=PayWithPoints(point_value=Decimal("0.01"), max_share=Decimal("0.2"),
-                                  min_points=100, step=100),
-)  # fmt: skip
+    pay_with_points=PayWithPoints(
+        point_value=Decimal("0.01"), max_share=Decimal("0.2"), min_points=100, step=100
+    ),
+)
 
 DEMO_REWARDS = (
-    Reward(id="r_coffee", name="Coffee coupon", category="food", kind=RewardKind.COUPON,
-           points_price=300, coupon_validity_days=30, description="One latte at any partner cafe"),
-    Reward(id="r_voucher10", name="¥10 voucher", category="vouchers", kind=RewardKind.COUPON,
-           points_price=1000, per_member_limit=5, coupon_validity_days=60),
-    Reward(id="r_tote", name="Canvas tote bag", category="goods", points_price=1200, stock=50,
-           per_member_limit=2),
-    Reward(id="r_headphones", name="Wireless headphones", category="electronics",
-           points_price=25000, stock=5, min_tier="gold"),
-)  # fmt: skip
+    Reward(
+        id="r_coffee",
+        name="Coffee coupon",
+        category="food",
+        kind=RewardKind.COUPON,
+        points_price=300,
+        coupon_validity_days=30,
+        description="One latte at any partner cafe",
+    ),
+    Reward(
+        id="r_voucher10",
+        name="¥10 voucher",
+        category="vouchers",
+        kind=RewardKind.COUPON,
+        points_price=1000,
+        per_member_limit=5,
+        coupon_validity_days=60,
+    ),
+    Reward(
+        id="r_tote",
+        name="Canvas tote bag",
+        category="goods",
+        points_price=1200,
+        stock=50,
+        per_member_limit=2,
+    ),
+    Reward(
+        id="r_headphones",
+        name="Wireless headphones",
+        category="electronics",
+        points_price=25000,
+        stock=5,
+        min_tier="gold",
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -119,25 +156,48 @@ async def _demo_history(mongo: Mongo, clock: Clock, member: Member) -> None:
         lines = [BreakdownLine("base", f"1 point per ¥1 on ¥{spend}", spend)]
         lines += [BreakdownLine(rule, "Double points campaign", points) for rule, points in bonuses]
         await earn(
-            mongo, past, member_id=member.id, points=sum(line.points for line in lines),
-            idempotency_key=f"demo:earn:{order}", policy=policy, tz=program.timezone,
-            reference=order, description=f"Purchase {order}", breakdown=lines, channel="online-shop",
-        )  # fmt: skip
+            mongo,
+            past,
+            member_id=member.id,
+            points=sum(line.points for line in lines),
+            idempotency_key=f"demo:earn:{order}",
+            policy=policy,
+            tz=program.timezone,
+            reference=order,
+            description=f"Purchase {order}",
+            breakdown=lines,
+            channel="online-shop",
+        )
         past.advance(timedelta(days=30))
     past.set(now - timedelta(days=10))
     await redeem(
-        mongo, past, member_id=member.id, reward_id=DEMO_REWARDS[0].id, quantity=1,
+        mongo,
+        past,
+        member_id=member.id,
+        reward_id=DEMO_REWARDS[0].id,
+        quantity=1,
         idempotency_key="demo:redeem:coffee",
-    )  # fmt: skip
+    )
     past.advance(timedelta(days=3))
     await adjust(
-        mongo, past, member_id=member.id, points=50, idempotency_key="demo:adjust:late-delivery",
-        reason="Goodwill: late delivery of DEMO-1002", actor="ops:demo",
-    )  # fmt: skip
+        mongo,
+        past,
+        member_id=member.id,
+        points=50,
+        idempotency_key="demo:adjust:late-delivery",
+        reason="Goodwill: late delivery of DEMO-1002",
+        actor="ops:demo",
+    )
     past.advance(timedelta(days=5))
     await earn(
-        mongo, past, member_id=member.id, points=200, idempotency_key="demo:earn:member-day",
-        policy=Rolling(days=14), tz=program.timezone, reference="member-day",
+        mongo,
+        past,
+        member_id=member.id,
+        points=200,
+        idempotency_key="demo:earn:member-day",
+        policy=Rolling(days=14),
+        tz=program.timezone,
+        reference="member-day",
         description="Member day bonus (valid 14 days)",
         breakdown=[BreakdownLine("campaign:member-day", "Member day bonus", 200)],
-    )  # fmt: skip
+    )

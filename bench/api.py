@@ -78,9 +78,16 @@ PAGE = 20  # entries on a history page (HISTORY)
 # What `--smoke` runs, on a database that skips the sync on commit: every operation and figure of
 # the full run, at sizes of a few seconds.
 SMOKE = {
-    "seconds": 0.3, "concurrency": 2, "cpu_rounds": 1, "members": 4, "entries": PAGE + 1,
-    "history_sizes": "10,100", "warm_up": 0.1, "calls": 3, "distinct_tokens": 50,
-}  # fmt: skip
+    "seconds": 0.3,
+    "concurrency": 2,
+    "cpu_rounds": 1,
+    "members": 4,
+    "entries": PAGE + 1,
+    "history_sizes": "10,100",
+    "warm_up": 0.1,
+    "calls": 3,
+    "distinct_tokens": 50,
+}
 
 
 # The hand-written baseline: the same token check and the same one-document read, as plain JSON.
@@ -187,9 +194,20 @@ def start_server(
 ) -> subprocess.Popen[bytes]:
     """uvicorn serving `target`'s app factory on `port`, with uvicorn's `options` besides."""
     command = [
-        sys.executable, "-m", "uvicorn", target, "--factory", "--host", "127.0.0.1",
-        "--port", str(port), "--no-access-log", "--log-level", "warning", *options,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "uvicorn",
+        target,
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        *options,
+    ]
     return subprocess.Popen(command, cwd=ROOT, env=env)
 
 

@@ -42,11 +42,20 @@ async def seed(mongo: Mongo, clock: FrozenClock, members: int, entries_each: int
     started = time.perf_counter()
     for start in range(0, members, CHUNK):
         ids = [f"m{n:07d}" for n in range(start, min(start + CHUNK, members))]
-        await mongo["members"].insert_many([
-            {"_id": member_id, "member_no": n, "name": f"Member {n}", "tier": "member",
-             "phone": f"+86138{n:08d}", "status": "ACTIVE", "created_at": clock.now()}
-            for n, member_id in enumerate(ids, start=start)
-        ])  # fmt: skip
+        await mongo["members"].insert_many(
+            [
+                {
+                    "_id": member_id,
+                    "member_no": n,
+                    "name": f"Member {n}",
+                    "tier": "member",
+                    "phone": f"+86138{n:08d}",
+                    "status": "ACTIVE",
+                    "created_at": clock.now(),
+                }
+                for n, member_id in enumerate(ids, start=start)
+            ]
+        )
         earns = {
             member_id: [
                 OpeningEarn(10 + k, clock.now() - timedelta(days=k)) for k in range(entries_each)
@@ -54,8 +63,10 @@ async def seed(mongo: Mongo, clock: FrozenClock, members: int, entries_each: int
             for member_id in ids
         }
         await open_books(mongo, earns, clock.now())
-    print(f"seeded {members} members, {members * entries_each} entries "
-          f"in {time.perf_counter() - started:.0f} s")  # fmt: skip
+    print(
+        f"seeded {members} members, {members * entries_each} entries "
+        f"in {time.perf_counter() - started:.0f} s"
+    )
 
 
 async def counts(mongo: Mongo) -> dict[str, int]:
@@ -64,8 +75,10 @@ async def counts(mongo: Mongo) -> dict[str, int]:
 
 
 def rate(documents: int, size: int, seconds: float) -> str:
-    return (f"{documents} documents, {size / 1e6:.1f} MB in {seconds:.1f} s: "
-            f"{documents / seconds:,.0f} documents/s, {size / 1e6 / seconds:.1f} MB/s")  # fmt: skip
+    return (
+        f"{documents} documents, {size / 1e6:.1f} MB in {seconds:.1f} s: "
+        f"{documents / seconds:,.0f} documents/s, {size / 1e6 / seconds:.1f} MB/s"
+    )
 
 
 async def bench(url: str, folder: Path, members: int, entries_each: int) -> None:
@@ -85,8 +98,11 @@ async def bench(url: str, folder: Path, members: int, entries_each: int) -> None
         manifest = await take_backup(source, archive, now=clock.now())
         elapsed = time.perf_counter() - started
         size = sum(part.bytes for part in manifest.collections)
-        print("backup: ", rate(manifest.documents, size, elapsed),
-              f"(archive {archive.stat().st_size / 1e6:.1f} MB, {commands.take()} commands)")  # fmt: skip
+        print(
+            "backup: ",
+            rate(manifest.documents, size, elapsed),
+            f"(archive {archive.stat().st_size / 1e6:.1f} MB, {commands.take()} commands)",
+        )
         listed = {part.name: part.count for part in manifest.collections}
         assert listed == before, (listed, before)
 
@@ -96,10 +112,13 @@ async def bench(url: str, folder: Path, members: int, entries_each: int) -> None
             target, archive, now=clock.now(), progress=lambda *_: marks.append(time.perf_counter())
         )
         elapsed = time.perf_counter() - started
-        print("restore:", rate(manifest.documents, size, elapsed),
-              f"({commands.take()} commands): the archive verified in {marks[0] - started:.1f} s, "
-              f"written in {marks[-1] - marks[0]:.1f} s, indexes and ledger check "
-              f"{started + elapsed - marks[-1]:.1f} s")  # fmt: skip
+        print(
+            "restore:",
+            rate(manifest.documents, size, elapsed),
+            f"({commands.take()} commands): the archive verified in {marks[0] - started:.1f} s, "
+            f"written in {marks[-1] - marks[0]:.1f} s, indexes and ledger check "
+            f"{started + elapsed - marks[-1]:.1f} s",
+        )
         assert restored.drifts == [], restored.drifts[:5]
         after = await counts(target)
         assert after == before, (after, before)

@@ -89,17 +89,25 @@ async def bare(source: Mongo, mongo: Mongo, members: int, batch: int) -> None:
         async def work(session: Any, chunk: list[str] = chunk) -> None:
             await mongo["accounts"].bulk_write(
                 [UpdateOne({"_id": member}, {"$set": account}) for member in chunk],
-                ordered=False, session=session,
-            )  # fmt: skip
+                ordered=False,
+                session=session,
+            )
             live = {"member_id": {"$in": chunk}, "status": {"$in": ["pending", "available"]}}
             await mongo["lots"].update_many(
                 live, {"$set": {"remaining": 0, "status": "exhausted"}}, session=session
             )
             await mongo["ledger"].insert_many(
-                [{**entry, "_id": ObjectId(), "member_id": member,
-                  "idempotency_key": f"bare:{member}"} for member in chunk],
+                [
+                    {
+                        **entry,
+                        "_id": ObjectId(),
+                        "member_id": member,
+                        "idempotency_key": f"bare:{member}",
+                    }
+                    for member in chunk
+                ],
                 session=session,
-            )  # fmt: skip
+            )
             await mongo["bare_jobs"].update_one(
                 {"_id": "bare"}, {"$inc": {"done": len(chunk)}}, session=session
             )
@@ -118,15 +126,22 @@ async def bench(url: str, server_pid: int, members: int, lots_each: int, active:
 
         started = time.perf_counter()
         shown = await preview(mongo, dormant, clock.now())
-        print(f"dry run: {shown.members} members, {shown.points} points "
-              f"in {time.perf_counter() - started:.2f} s")  # fmt: skip
+        print(
+            f"dry run: {shown.members} members, {shown.points} points "
+            f"in {time.perf_counter() - started:.2f} s"
+        )
         assert (shown.members, shown.points) == (members, points), (shown, members, points)
 
         started = time.perf_counter()
         job = await create_job(
-            mongo, clock, kind=JobKind.CLEAR, member_filter=dormant, reason="bench",
-            actor="bench", idempotency_key="bench-1",
-        )  # fmt: skip
+            mongo,
+            clock,
+            kind=JobKind.CLEAR,
+            member_filter=dormant,
+            reason="bench",
+            actor="bench",
+            idempotency_key="bench-1",
+        )
         print(f"job made ({job.total} members decided) in {time.perf_counter() - started:.2f} s")
         assert (job.total, job.expected_points) == (members, points), job
 
@@ -135,9 +150,11 @@ async def bench(url: str, server_pid: int, members: int, lots_each: int, active:
         done = await run_job(mongo, clock, job.id, owner="bench")
         elapsed, job_cpu = time.perf_counter() - started, _cpu(server_pid) - cpu
         total = sum(commands.counts.values())
-        print(f"job run: {done.changed} members cleared, {done.points} points, {elapsed:.1f} s, "
-              f"{done.changed / elapsed:.0f} members/s, {total / max(done.changed, 1):.2f} "
-              f"commands per member, {job_cpu / members * 1000:.2f} ms CPU per member")  # fmt: skip
+        print(
+            f"job run: {done.changed} members cleared, {done.points} points, {elapsed:.1f} s, "
+            f"{done.changed / elapsed:.0f} members/s, {total / max(done.changed, 1):.2f} "
+            f"commands per member, {job_cpu / members * 1000:.2f} ms CPU per member"
+        )
         print("  commands:", dict(commands.counts.most_common()))
         floor_db: Mongo = connect(url, "bench_clear_floor", event_listeners=[commands])
         await ensure_indexes(floor_db)
@@ -148,10 +165,12 @@ async def bench(url: str, server_pid: int, members: int, lots_each: int, active:
         floor, floor_cpu = time.perf_counter() - started, _cpu(server_pid) - cpu
         await floor_db.close()
         used = sum(commands.counts.values())
-        print(f"bare batched update: {members / floor:.0f} members/s, {used / members:.2f} "
-              f"commands per member, {floor_cpu / members * 1000:.2f} ms CPU per member; "
-              f"the job / bare: {floor / elapsed:.2f}x by wall time, "
-              f"{floor_cpu / job_cpu:.2f}x by CPU (the database's and this process's)")  # fmt: skip
+        print(
+            f"bare batched update: {members / floor:.0f} members/s, {used / members:.2f} "
+            f"commands per member, {floor_cpu / members * 1000:.2f} ms CPU per member; "
+            f"the job / bare: {floor / elapsed:.2f}x by wall time, "
+            f"{floor_cpu / job_cpu:.2f}x by CPU (the database's and this process's)"
+        )
         assert done.status is JobStatus.DONE, done
         assert (done.changed, done.skipped, done.points) == (members, 0, points), done
         for n in range(active):

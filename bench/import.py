@@ -98,22 +98,29 @@ async def bench(url: str, members_csv: str, balances_csv: str, expected: dict[st
             print(f"  {done:,}/{total:,} members, {time.perf_counter() - start:.1f} s", flush=True)
 
     start = time.perf_counter()
-    summary = await import_files(mongo, clock, members_csv, balances_csv, actor="bench",
-                                 progress=progress)  # fmt: skip
+    summary = await import_files(
+        mongo, clock, members_csv, balances_csv, actor="bench", progress=progress
+    )
     took = time.perf_counter() - start
     counts = summary.counts()
-    print(f"import: {counts['members_imported']:,} members, {counts['balances_imported']:,} lots, "
-          f"{counts['points_imported']:,} points, {counts['errors']} refused rows in {took:.1f} s "
-          f"= {counts['members_imported'] / took:,.0f} members a second")  # fmt: skip
+    print(
+        f"import: {counts['members_imported']:,} members, {counts['balances_imported']:,} lots, "
+        f"{counts['points_imported']:,} points, {counts['errors']} refused rows in {took:.1f} s "
+        f"= {counts['members_imported'] / took:,.0f} members a second"
+    )
     print("  commands: " + ", ".join(f"{k} {v}" for k, v in sorted(listener.counts.items())))
     assert {k: counts[k] for k in expected} == expected, (counts, expected)
     floor = await bare_insert(url, mongo)
-    print(f"bare bulk insert of the same documents and indexes: {floor:.1f} s; "
-          f"ratio floor / import {floor / took:.2f} (goal ≥ 0.7)")  # fmt: skip
+    print(
+        f"bare bulk insert of the same documents and indexes: {floor:.1f} s; "
+        f"ratio floor / import {floor / took:.2f} (goal ≥ 0.7)"
+    )
     start = time.perf_counter()
     again = (await import_files(mongo, clock, members_csv, balances_csv, actor="bench")).counts()
-    print(f"rerun: {again['members_imported']} imported, "
-          f"{again['members_unchanged']:,} unchanged in {time.perf_counter() - start:.1f} s")  # fmt: skip
+    print(
+        f"rerun: {again['members_imported']} imported, "
+        f"{again['members_unchanged']:,} unchanged in {time.perf_counter() - start:.1f} s"
+    )
     assert again["members_imported"] == again["balances_imported"] == 0, again
     assert again["members_unchanged"] == expected["members_imported"], again
     start = time.perf_counter()

@@ -67,8 +67,13 @@ from bench.api import cpu_seconds
 # What `--smoke` runs, on a database that skips the sync on commit: every operation and figure of
 # the full run, at sizes of a few seconds.
 SMOKE = {
-    "members": 2, "lots_each": 10, "concurrency": 2, "sizes": "10,30", "repeat": 1, "floor": 20,
-}  # fmt: skip
+    "members": 2,
+    "lots_each": 10,
+    "concurrency": 2,
+    "sizes": "10,30",
+    "repeat": 1,
+    "floor": 20,
+}
 
 
 class Commands(monitoring.CommandListener):
@@ -194,8 +199,14 @@ async def floor(url: str, server_pid: int, earns: int, members: int = 20, rounds
     keys = iter(range(10**9))
 
     async def ledger_earn(member: int) -> None:
-        await earn(mongo, clock, member_id=f"l{member}", points=10, policy=Rolling(days=365),
-                   idempotency_key=f"floor:{next(keys)}")  # fmt: skip
+        await earn(
+            mongo,
+            clock,
+            member_id=f"l{member}",
+            points=10,
+            policy=Rolling(days=365),
+            idempotency_key=f"floor:{next(keys)}",
+        )
 
     for member in range(members):  # accounts exist, as for a member's every earn but the first
         await ledger_earn(member)
@@ -211,16 +222,32 @@ async def floor(url: str, server_pid: int, earns: int, members: int = 20, rounds
 
         async def work(session: Any) -> None:
             changed = {k: v for k, v in account.items() if k != "_id"}
-            await mongo["accounts"].update_one({"_id": who}, {"$set": {**changed, "seq": seq}},
-                                               upsert=True, session=session)  # fmt: skip
+            await mongo["accounts"].update_one(
+                {"_id": who}, {"$set": {**changed, "seq": seq}}, upsert=True, session=session
+            )
             lot_id, entry_id = ObjectId(), ObjectId()
-            await mongo["lots"].insert_one({**lot, "_id": lot_id, "member_id": who, "seq": seq,
-                                            "order": f"N|{seq:012d}",
-                                            "source_entry_id": entry_id}, session=session)  # fmt: skip
-            await mongo["ledger"].insert_one({**entry, "_id": entry_id, "member_id": who,
-                                              "seq": seq, "idempotency_key": key,
-                                              "lots": [{"lot_id": lot_id, "points": 10}]},
-                                             session=session)  # fmt: skip
+            await mongo["lots"].insert_one(
+                {
+                    **lot,
+                    "_id": lot_id,
+                    "member_id": who,
+                    "seq": seq,
+                    "order": f"N|{seq:012d}",
+                    "source_entry_id": entry_id,
+                },
+                session=session,
+            )
+            await mongo["ledger"].insert_one(
+                {
+                    **entry,
+                    "_id": entry_id,
+                    "member_id": who,
+                    "seq": seq,
+                    "idempotency_key": key,
+                    "lots": [{"lot_id": lot_id, "points": 10}],
+                },
+                session=session,
+            )
 
         await run_in_transaction(mongo.client, work)
 

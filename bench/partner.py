@@ -105,7 +105,7 @@ def order(member_id: str) -> dict[str, Any]:
                 "amount": f"{10 * n}.50",
             }
             for n in range(1, 6)
-        ],  # fmt: skip
+        ],
     }
 
 
@@ -212,17 +212,21 @@ async def named_commands(settings: Settings, token: str, member: str) -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
             for query, name in ((PURCHASE, "recordPurchase"), (PREVIEW, "previewEarn")):
                 variables = {"input": order(member)}
-                await http.post("/graphql", json={"query": query, "variables": variables},
-                                headers=headers)  # fmt: skip
+                await http.post(
+                    "/graphql", json={"query": query, "variables": variables}, headers=headers
+                )
                 COMMANDS.names, COMMANDS.on = [], True
                 variables = {"input": order(member)}
-                reply = await http.post("/graphql", json={"query": query, "variables": variables},
-                                        headers=headers)  # fmt: skip
+                reply = await http.post(
+                    "/graphql", json={"query": query, "variables": variables}, headers=headers
+                )
                 COMMANDS.on = False
                 assert accepted(reply.json(), name), reply.text
                 writes = sum(count for n, count in Counter(COMMANDS.names).items() if n in WRITES)
-                print(f"{name:<15} {len(COMMANDS.names)} commands, {writes} writes: "
-                      f"{' '.join(COMMANDS.names)}")  # fmt: skip
+                print(
+                    f"{name:<15} {len(COMMANDS.names)} commands, {writes} writes: "
+                    f"{' '.join(COMMANDS.names)}"
+                )
                 assert name == "recordPurchase" or not writes, f"{name} wrote"
 
 
@@ -240,9 +244,14 @@ async def main(args: argparse.Namespace) -> None:
             print(f"seeding a member with {lots:,} lots and {members} with 20 ...", flush=True)
             token, big, others = await seed(settings, args.members, args.lots)
             port = free_port()
-            env = {**os.environ, "JIFEN_MONGODB_URL": mongo_url, "JIFEN_DB_NAME": "bench",
-                   "JIFEN_DATA_DIR": str(data_dir), "JIFEN_ENV": "test",
-                   "JIFEN_LOG_LEVEL": "WARNING"}  # fmt: skip
+            env = {
+                **os.environ,
+                "JIFEN_MONGODB_URL": mongo_url,
+                "JIFEN_DB_NAME": "bench",
+                "JIFEN_DATA_DIR": str(data_dir),
+                "JIFEN_ENV": "test",
+                "JIFEN_LOG_LEVEL": "WARNING",
+            }
             server = start_server("app.main:create_app", port, env)
             api = f"http://127.0.0.1:{port}/graphql"
             await wait_ready(f"http://127.0.0.1:{port}/healthz")
@@ -254,8 +263,10 @@ async def main(args: argparse.Namespace) -> None:
                 print(f"recordPurchase, {tills} till(s), {who}: {rate:7.1f} /s ({failed} failed)")
                 assert rate > 0 and not failed, f"{failed} purchases failed"
             per_call, kinds = await opcounters_per_call(mongo_url, api, token, big, args.calls)
-            print(f"commands per recordPurchase (5 lines, {args.lots:,} live lots; server "
-                  f"opcounters): {per_call:.1f} (target <= 8; issue 22 asks for 6) {kinds}")  # fmt: skip
+            print(
+                f"commands per recordPurchase (5 lines, {args.lots:,} live lots; server "
+                f"opcounters): {per_call:.1f} (target <= 8; issue 22 asks for 6) {kinds}"
+            )
             await named_commands(settings, token, big)
             await verify(settings)
         finally:

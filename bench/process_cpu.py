@@ -93,10 +93,15 @@ async def main(args: argparse.Namespace) -> None:
             assert issuer is not None
             tokens = [issuer.mint(PrincipalKind.MEMBER, m, ttl=timedelta(hours=1)) for m in members]
             port = free_port()
-            env = {**os.environ, "JIFEN_MONGODB_URL": mongo_url, "JIFEN_DB_NAME": "bench",
-                   "JIFEN_DATA_DIR": str(data_dir), "JIFEN_ENV": "test",
-                   "JIFEN_LOG_LEVEL": "WARNING",
-                   "JIFEN_MUTATION_LIMIT_PER_MINUTE": "1000"}  # fmt: skip
+            env = {
+                **os.environ,
+                "JIFEN_MONGODB_URL": mongo_url,
+                "JIFEN_DB_NAME": "bench",
+                "JIFEN_DATA_DIR": str(data_dir),
+                "JIFEN_ENV": "test",
+                "JIFEN_LOG_LEVEL": "WARNING",
+                "JIFEN_MUTATION_LIMIT_PER_MINUTE": "1000",
+            }
             server = start_server("app.main:create_app", port, env)
             api = f"http://127.0.0.1:{port}/graphql"
             await wait_ready(f"http://127.0.0.1:{port}/healthz")
@@ -121,8 +126,10 @@ async def main(args: argparse.Namespace) -> None:
                 "me.balance (member)": read(BALANCE),
                 "me.history first 20 (member)": read(HISTORY),
             }
-            print(f"API process CPU per operation ({args.calls} calls, {args.concurrency} at a "
-                  f"time; load average {os.getloadavg()[0]:.1f}):")  # fmt: skip
+            print(
+                f"API process CPU per operation ({args.calls} calls, {args.concurrency} at a "
+                f"time; load average {os.getloadavg()[0]:.1f}):"
+            )
             await measure(api, server.pid, 5, 1, read(BALANCE))  # warm: imports, caches
             for name, request in operations.items():
                 ms = await measure(api, server.pid, args.calls, args.concurrency, request)

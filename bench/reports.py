@@ -82,13 +82,27 @@ async def templates(mongo: Mongo, clock: FrozenClock) -> tuple[dict[str, Documen
     own)."""
     line = [BreakdownLine("base", "1 point per 1 CNY", 100, "L1", 1)]
     first = await earn(
-        mongo, clock, member_id="t", points=100, idempotency_key="t1", breakdown=line,
-        policy=Rolling(days=1), actor="partner:p1", channel="partner",
-    )  # fmt: skip
+        mongo,
+        clock,
+        member_id="t",
+        points=100,
+        idempotency_key="t1",
+        breakdown=line,
+        policy=Rolling(days=1),
+        actor="partner:p1",
+        channel="partner",
+    )
     await earn(mongo, clock, member_id="t", points=500, idempotency_key="t2")
     await spend(mongo, clock, member_id="t", points=50, idempotency_key="t3")
-    await adjust(mongo, clock, member_id="t", points=30, reason="goodwill", actor="admin:a",
-                 idempotency_key="t4")  # fmt: skip
+    await adjust(
+        mongo,
+        clock,
+        member_id="t",
+        points=30,
+        reason="goodwill",
+        actor="admin:a",
+        idempotency_key="t4",
+    )
     await reverse(mongo, clock, entry_id=first.id, points=20, idempotency_key="t5")
     clock.advance(timedelta(days=2))
     await expire_due(mongo, clock)
@@ -104,17 +118,28 @@ def entry(template: Document, n: int, member: str, seq: int, at: datetime) -> Do
     sign = 1 if template["kind"] == "EARN" or (template["kind"] == "ADJUST" and n % 2) else -1
     document = dict(template)
     document.update(
-        _id=ObjectId(), member_id=member, seq=seq, idempotency_key=f"bench:{n}",
-        points=sign * points, occurred_at=at, recorded_at=at + timedelta(seconds=n % 5),
+        _id=ObjectId(),
+        member_id=member,
+        seq=seq,
+        idempotency_key=f"bench:{n}",
+        points=sign * points,
+        occurred_at=at,
+        recorded_at=at + timedelta(seconds=n % 5),
         lots=[{"lot_id": ObjectId(), "points": points}],
-    )  # fmt: skip
+    )
     if template.get("breakdown"):
         document["breakdown"] = [{**template["breakdown"][0], "points": points}]
     return document
 
 
-async def seed(mongo: Mongo, args: argparse.Namespace, entries: int, now: datetime,
-               kinds: dict[str, Document], account: Document) -> int:  # fmt: skip
+async def seed(
+    mongo: Mongo,
+    args: argparse.Namespace,
+    entries: int,
+    now: datetime,
+    kinds: dict[str, Document],
+    account: Document,
+) -> int:
     """The accounts and `entries` entries; returns the entries' sum of points."""
     members = [f"m{n:06d}" for n in range(args.members)]
     started = time.perf_counter()
@@ -239,19 +264,26 @@ def compare(sizes: list[int], runs: list[Timings]) -> None:
         ("database CPU", runs[-1].cpu[ROLLUP] / max(runs[0].cpu[ROLLUP], 1e-9)),
     ):
         verdict = "linear" if ratio <= GOAL * factor / 5 else "NOT linear"
-        print(f"rollup, {title}: {ratio:.2f}× for {factor:g}× the entries ({verdict}; "
-              f"goal ≤ {GOAL}× for 5×)")  # fmt: skip
+        print(
+            f"rollup, {title}: {ratio:.2f}× for {factor:g}× the entries ({verdict}; "
+            f"goal ≤ {GOAL}× for 5×)"
+        )
 
 
 async def liabilities(
     mongo: Mongo, clock: FrozenClock, listener: Commands, past: date, how: str, times: Timings
 ) -> tuple[Liability, Liability]:
     """The liability at the end of `past` and now."""
-    then = await timed(f"liability as of {past}, {how}", listener,
-                       lambda: liability_as_of(mongo, clock, on=past), times)  # fmt: skip
+    then = await timed(
+        f"liability as of {past}, {how}",
+        listener,
+        lambda: liability_as_of(mongo, clock, on=past),
+        times,
+    )
     print(f"  {then.points:,} points, {then.money} {then.value.currency}")
-    now = await timed(f"liability as of now, {how}", listener,
-                      lambda: liability_as_of(mongo, clock), times)  # fmt: skip
+    now = await timed(
+        f"liability as of now, {how}", listener, lambda: liability_as_of(mongo, clock), times
+    )
     print(f"  {now.points:,} points, {now.money} {now.value.currency}")
     return then, now
 
@@ -263,22 +295,41 @@ async def other_reports(
     member activity."""
     month = (clock.now() - timedelta(days=40)).date().replace(day=1)
     month_end = (month + timedelta(days=31)).replace(day=1) - timedelta(days=1)
-    by_day = await timed("issuance of a month by day, rollup", listener,
-                         lambda: points_flow(mongo, month, month_end, Period.DAY), times)  # fmt: skip
+    by_day = await timed(
+        "issuance of a month by day, rollup",
+        listener,
+        lambda: points_flow(mongo, month, month_end, Period.DAY),
+        times,
+    )
     assert len(by_day.rows) == month_end.day and sum(r.entries for r in by_day.rows), by_day
-    by_month = await timed("issuance of a year by month, rollup", listener,
-                           lambda: points_flow(mongo, past.replace(day=1) - timedelta(days=270),
-                                               past, Period.MONTH), times)  # fmt: skip
+    by_month = await timed(
+        "issuance of a year by month, rollup",
+        listener,
+        lambda: points_flow(mongo, past.replace(day=1) - timedelta(days=270), past, Period.MONTH),
+        times,
+    )
     assert len(by_month.rows) == 10 and sum(r.entries for r in by_month.rows), by_month
-    top = await timed("top 20 earners of a month, counted", listener,
-                      lambda: top_earners(mongo, month, month_end, 20), times)  # fmt: skip
+    top = await timed(
+        "top 20 earners of a month, counted",
+        listener,
+        lambda: top_earners(mongo, month, month_end, 20),
+        times,
+    )
     points = [row.points for row in top.rows]
     assert 0 < len(points) <= 20 and points == sorted(points, reverse=True), top
-    again = await timed("top 20 earners of a month, kept", listener,
-                        lambda: top_earners(mongo, month, month_end, 20), times)  # fmt: skip
+    again = await timed(
+        "top 20 earners of a month, kept",
+        listener,
+        lambda: top_earners(mongo, month, month_end, 20),
+        times,
+    )
     assert again == top, (again, top)
-    activity = await timed(f"member activity ({members:,} accounts)", listener,
-                           lambda: member_activity(mongo, clock, 365), times)  # fmt: skip
+    activity = await timed(
+        f"member activity ({members:,} accounts)",
+        listener,
+        lambda: member_activity(mongo, clock, 365),
+        times,
+    )
     groups = (activity.active, activity.dormant, activity.never_active)
     assert sum(group.members for group in groups) == members, activity
 

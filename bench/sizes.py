@@ -106,7 +106,7 @@ def purchase(member_id: str, n: int) -> dict[str, Any]:
                 "amount": f"{10 * k + 3}.50",
             }
             for k in range(1, 6)
-        ],  # fmt: skip
+        ],
     }
 
 
@@ -142,10 +142,14 @@ async def run(url: str, data_dir: Path, members: int, purchases: int) -> None:
         ids = []
         for n in range(members):
             member = await create_member(
-                mongo, clock, name=f"Member {n:07d}", tier="member",
-                phone=f"1380000{n:04d}", email=f"member{n}@example.com",
+                mongo,
+                clock,
+                name=f"Member {n:07d}",
+                tier="member",
+                phone=f"1380000{n:04d}",
+                email=f"member{n}@example.com",
                 birthday=date(1990, 1 + n % 12, 1 + n % 28),
-            )  # fmt: skip
+            )
             ids.append(member.id)
         joined = await sizes(mongo)
         print(f"per member joined ({members}):\n{growth(start, joined, members)}")
@@ -167,8 +171,12 @@ async def run(url: str, data_dir: Path, members: int, purchases: int) -> None:
 
             for member_id in ids:
                 token = issuer.mint(PrincipalKind.MEMBER, member_id)
-                variables = {"input": {"rewardId": to_global_id("Reward", reward.id),
-                                       "idempotencyKey": "bench"}}  # fmt: skip
+                variables = {
+                    "input": {
+                        "rewardId": to_global_id("Reward", reward.id),
+                        "idempotencyKey": "bench",
+                    }
+                }
                 await post(http, REDEEM, token, variables)
             redeemed = await sizes(mongo)
             print(f"per redemption ({members}):\n{growth(matured, redeemed, members)}")

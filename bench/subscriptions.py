@@ -211,7 +211,7 @@ async def seed(mongo: Mongo, count: int) -> None:
                 "expires_at": expires_at,
             }
             for i in range(count)
-        ]  # fmt: skip
+        ]
     )
 
 
@@ -242,13 +242,25 @@ async def main(count: int, settle: float, smoke: bool) -> None:
             )[0]
             assert issuer is not None
             members = [(issuer.mint(PrincipalKind.MEMBER, f"m_{i}"), 100 + i) for i in range(count)]
-            env = {**os.environ, "JIFEN_MONGODB_URL": url, "JIFEN_DB_NAME": "bench",
-                   "JIFEN_DATA_DIR": str(data_dir), "JIFEN_ENV": "test", "JIFEN_LOG_LEVEL": "WARNING"}  # fmt: skip
+            env = {
+                **os.environ,
+                "JIFEN_MONGODB_URL": url,
+                "JIFEN_DB_NAME": "bench",
+                "JIFEN_DATA_DIR": str(data_dir),
+                "JIFEN_ENV": "test",
+                "JIFEN_LOG_LEVEL": "WARNING",
+            }
             cursors_before = await open_cursors(mongo)
             port = free_port()
             # The sockets `jifen serve` runs (app/cli.py).
-            served_as = ["--ws", "websockets-sansio", "--ws-max-size", str(MAX_FRAME_BYTES),
-                         "--ws-per-message-deflate", str(WS_PER_MESSAGE_DEFLATE).lower()]  # fmt: skip
+            served_as = [
+                "--ws",
+                "websockets-sansio",
+                "--ws-max-size",
+                str(MAX_FRAME_BYTES),
+                "--ws-per-message-deflate",
+                str(WS_PER_MESSAGE_DEFLATE).lower(),
+            ]
             api = start_server("app.main:create_app", port, env, served_as)
             await wait_ready(f"http://127.0.0.1:{port}/readyz")
             await asyncio.sleep(settle / 2)
@@ -276,20 +288,28 @@ async def main(count: int, settle: float, smoke: bool) -> None:
             # One warning for each member; `issued` can count fewer when a batch's insert is
             # retried after it landed (its documents then count as duplicates).
             assert len(created) == count, (issued, len(created), count)
-            print(f"subscriptions: {count} opened in {opened:.1f} s on one API process "
-                  f"(load average {os.getloadavg()[0]:.1f})")  # fmt: skip
-            print(f"warnings issued: {len(created)} in {issuing:.2f} s (all delivered; "
-                  f"issue_expiry_warnings counted {issued})")  # fmt: skip
-            print(f"API CPU per delivered warning: {fan_out_cpu / count * 1e6:.0f} us "
-                  "(from /proc, its change stream to its sockets)")  # fmt: skip
+            print(
+                f"subscriptions: {count} opened in {opened:.1f} s on one API process "
+                f"(load average {os.getloadavg()[0]:.1f})"
+            )
+            print(
+                f"warnings issued: {len(created)} in {issuing:.2f} s (all delivered; "
+                f"issue_expiry_warnings counted {issued})"
+            )
+            print(
+                f"API CPU per delivered warning: {fan_out_cpu / count * 1e6:.0f} us "
+                "(from /proc, its change stream to its sockets)"
+            )
             print(
                 f"delivery latency: p50 {statistics.median(latencies):.0f} ms, "
                 f"p99 {percentile(latencies, 0.99):.0f} ms, max {max(latencies):.0f} ms "
                 "(target p99 < 1000 ms at 10,000)"
             )
             per = (rss_after - rss_before) / count
-            print(f"API memory: {rss_before / 1024:.1f} MiB idle -> {rss_after / 1024:.1f} MiB; "
-                  f"{per:.1f} KiB per open subscription (target <= 50)")  # fmt: skip
+            print(
+                f"API memory: {rss_before / 1024:.1f} MiB idle -> {rss_after / 1024:.1f} MiB; "
+                f"{per:.1f} KiB per open subscription (target <= 50)"
+            )
             print(
                 f"database cursors held for {count} subscribers: {cursors} (target: 1 change stream)"
             )

@@ -125,9 +125,13 @@ async def update_program_mutation(info: Info, input: UpdateProgramInput) -> Upda
         if input.dry_run:
             return _payload(await preview_program(mongo, program), program)
         applied = await apply_program(
-            mongo, clock, program, updated_by=f"admin:{principal.subject}",
-            note=input.note, idempotency_key=input.idempotency_key,
-        )  # fmt: skip
+            mongo,
+            clock,
+            program,
+            updated_by=f"admin:{principal.subject}",
+            note=input.note,
+            idempotency_key=input.idempotency_key,
+        )
         # The version's config is the one submitted: new, identical to the current one, or
         # replayed under the same key (the same request): no read needed to show it.
         return _payload(applied, program)

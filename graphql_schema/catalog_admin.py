@@ -160,22 +160,43 @@ async def create_reward_mutation(info: Info, input: CreateRewardInput) -> Reward
     actor = actor_of(require_kind(info, PrincipalKind.ADMIN, WRITE))
     runtime = info.context.runtime
     fields = RewardFields(
-        name=input.name, points_price=input.points_price, kind=input.kind,
-        description=input.description, category=input.category, stock=input.stock,
-        per_member_limit=input.per_member_limit, min_tier=input.min_tier,
-        active_from=input.active_from, active_until=input.active_until,
-        coupon_validity_days=input.coupon_validity_days, partner_id=input.partner_id,
-    )  # fmt: skip
-    return await _run(lambda: create_reward(runtime.mongo, runtime.clock, fields,
-                      idempotency_key=input.idempotency_key, actor=actor),
-                      _reward_payload, _reward_failed)  # fmt: skip
+        name=input.name,
+        points_price=input.points_price,
+        kind=input.kind,
+        description=input.description,
+        category=input.category,
+        stock=input.stock,
+        per_member_limit=input.per_member_limit,
+        min_tier=input.min_tier,
+        active_from=input.active_from,
+        active_until=input.active_until,
+        coupon_validity_days=input.coupon_validity_days,
+        partner_id=input.partner_id,
+    )
+    return await _run(
+        lambda: create_reward(
+            runtime.mongo, runtime.clock, fields, idempotency_key=input.idempotency_key, actor=actor
+        ),
+        _reward_payload,
+        _reward_failed,
+    )
 
 
 async def update_reward_mutation(info: Info, input: UpdateRewardInput) -> RewardAdminPayload:
     actor = actor_of(require_kind(info, PrincipalKind.ADMIN, WRITE))
     runtime = info.context.runtime
-    names = ("name", "description", "category", "points_price", "per_member_limit", "min_tier",
-             "active_from", "active_until", "coupon_validity_days", "active")  # fmt: skip
+    names = (
+        "name",
+        "description",
+        "category",
+        "points_price",
+        "per_member_limit",
+        "min_tier",
+        "active_from",
+        "active_until",
+        "coupon_validity_days",
+        "active",
+    )
     changes = {n: getattr(input, n) for n in names if getattr(input, n) is not UNSET}
 
     async def run() -> RewardModel:
@@ -191,9 +212,15 @@ async def move_stock_mutation(info: Info, input: MoveStockInput) -> RewardAdminP
 
     async def run() -> RewardModel:
         reward_id = _raw(input.reward_id, "Reward", "reward_id")
-        return await move_stock(runtime.mongo, runtime.clock, reward_id, input.delta,
-                                reason=input.reason, idempotency_key=input.idempotency_key,
-                                actor=actor)  # fmt: skip
+        return await move_stock(
+            runtime.mongo,
+            runtime.clock,
+            reward_id,
+            input.delta,
+            reason=input.reason,
+            idempotency_key=input.idempotency_key,
+            actor=actor,
+        )
 
     return await _run(run, _reward_payload, _reward_failed)
 
@@ -204,14 +231,23 @@ async def add_coupons_mutation(info: Info, input: AddCouponsInput) -> AddCoupons
 
     async def run() -> tuple[RewardModel, int]:
         reward_id = _raw(input.reward_id, "Reward", "reward_id")
-        return await add_coupon_batch(runtime.mongo, runtime.clock, reward_id, codes=input.codes,
-                                      generate=input.generate,
-                                      idempotency_key=input.idempotency_key, actor=actor)  # fmt: skip
+        return await add_coupon_batch(
+            runtime.mongo,
+            runtime.clock,
+            reward_id,
+            codes=input.codes,
+            generate=input.generate,
+            idempotency_key=input.idempotency_key,
+            actor=actor,
+        )
 
-    return await _run(run,
-                      lambda done: AddCouponsPayload(reward=Reward.from_model(done[0]),
-                                                     added=done[1], user_errors=[]),
-                      lambda e: AddCouponsPayload(reward=None, added=0, user_errors=e))  # fmt: skip
+    return await _run(
+        run,
+        lambda done: AddCouponsPayload(
+            reward=Reward.from_model(done[0]), added=done[1], user_errors=[]
+        ),
+        lambda e: AddCouponsPayload(reward=None, added=0, user_errors=e),
+    )
 
 
 def _redemption_ok(redemption: Any) -> RedemptionAdminPayload:
@@ -230,8 +266,9 @@ async def cancel_redemption_mutation(
 
     async def run() -> Any:
         redemption_id = _raw(input.redemption_id, "Redemption", "redemption_id")
-        return await cancel_redemption(runtime.mongo, runtime.clock, redemption_id,
-                                       reason=input.reason, actor=actor)  # fmt: skip
+        return await cancel_redemption(
+            runtime.mongo, runtime.clock, redemption_id, reason=input.reason, actor=actor
+        )
 
     return await _run(run, _redemption_ok, _redemption_failed)
 
@@ -240,9 +277,13 @@ async def use_coupon_mutation(info: Info, input: UseCouponInput) -> RedemptionAd
     partner = await partner_id(info, "points:redeem")  # a registered, active partner
     actor = actor_of(require_principal(info))
     runtime = info.context.runtime
-    return await _run(lambda: use_coupon(runtime.mongo, runtime.clock, input.code,
-                                         partner_id=partner, actor=actor),
-                      _redemption_ok, _redemption_failed)  # fmt: skip
+    return await _run(
+        lambda: use_coupon(
+            runtime.mongo, runtime.clock, input.code, partner_id=partner, actor=actor
+        ),
+        _redemption_ok,
+        _redemption_failed,
+    )
 
 
 async def resolve_catalog(
@@ -254,8 +295,13 @@ async def resolve_catalog(
     query = {"_id": {"$gt": start}} if start is not None else {}
     cursor = info.context.runtime.mongo["rewards"].find(query).sort("_id", 1).limit(limit + 1)
     found = [RewardModel.model_validate(d) async for d in cursor]
-    return connection(found[:limit], has_next=len(found) > limit, after=after,
-                      cursor=lambda r: REWARDS.encode(r.id), node=Reward.from_model)  # fmt: skip
+    return connection(
+        found[:limit],
+        has_next=len(found) > limit,
+        after=after,
+        cursor=lambda r: REWARDS.encode(r.id),
+        node=Reward.from_model,
+    )
 
 
 @strawberry.input(description="Which redemptions: of a member, of a reward, of a status.")
@@ -275,55 +321,73 @@ def _filter_id(global_id: strawberry.ID | None, kind: str, field: str) -> str | 
 
 
 async def resolve_redemptions(
-    info: Info, first: int = 20, after: str | None = None,
+    info: Info,
+    first: int = 20,
+    after: str | None = None,
     filter: RedemptionFilterInput | None = None,
-) -> RedemptionConnection:  # fmt: skip
+) -> RedemptionConnection:
     """Operators: redemptions newest first, of one member or reward or status (to cancel one,
     to answer a member or a supplier)."""
     limit = page_size(first)
     key = REDEMPTIONS.decode(after) if after is not None else None
     wanted = filter or RedemptionFilterInput()
     found, more = await search_redemptions(
-        info.context.runtime.mongo, first=limit, after=key,
+        info.context.runtime.mongo,
+        first=limit,
+        after=key,
         member_id=_filter_id(wanted.member_id, "Member", "memberId"),
         reward_id=_filter_id(wanted.reward_id, "Reward", "reward_id"),
         status=wanted.status.value if wanted.status is not None else None,
-    )  # fmt: skip
-    return connection(found, has_next=more, after=after, node=Redemption.from_model,
-                      cursor=lambda r: REDEMPTIONS.encode(r.created_at, r.id))  # fmt: skip
+    )
+    return connection(
+        found,
+        has_next=more,
+        after=after,
+        node=Redemption.from_model,
+        cursor=lambda r: REDEMPTIONS.encode(r.created_at, r.id),
+    )
 
 
 redemptions_field = strawberry.field(
-    resolver=resolve_redemptions, extensions=admin_scope(READ),
+    resolver=resolve_redemptions,
+    extensions=admin_scope(READ),
     description="Operators: redemptions, newest first, by member, reward or status (catalog:read).",
-)  # fmt: skip
+)
 catalog_field = strawberry.field(
-    resolver=resolve_catalog, extensions=admin_scope(READ),
+    resolver=resolve_catalog,
+    extensions=admin_scope(READ),
     description="Operators: every reward, archived ones too, with stock (catalog:read).",
-)  # fmt: skip
+)
 create_reward_field = strawberry.mutation(
-    resolver=create_reward_mutation, extensions=admin_scope(WRITE),
+    resolver=create_reward_mutation,
+    extensions=admin_scope(WRITE),
     description="Operators: add a reward to the catalog (catalog:write); a key replays.",
-)  # fmt: skip
+)
 update_reward_field = strawberry.mutation(
-    resolver=update_reward_mutation, extensions=admin_scope(WRITE),
+    resolver=update_reward_mutation,
+    extensions=admin_scope(WRITE),
     description="Operators: change, archive (active: false) or restore a reward (catalog:write).",
-)  # fmt: skip
+)
 move_stock_field = strawberry.mutation(
-    resolver=move_stock_mutation, extensions=admin_scope(WRITE),
+    resolver=move_stock_mutation,
+    extensions=admin_scope(WRITE),
     description="Operators: add or remove stock, never below zero, once per key (catalog:write).",
-)  # fmt: skip
+)
 add_coupons_field = strawberry.mutation(
-    resolver=add_coupons_mutation, extensions=admin_scope(WRITE),
+    resolver=add_coupons_mutation,
+    extensions=admin_scope(WRITE),
     description="Operators: upload or generate a coupon batch; each code is issued once.",
-)  # fmt: skip
+)
 cancel_redemption_field = strawberry.mutation(
-    resolver=cancel_redemption_mutation, extensions=admin_scope(WRITE),
+    resolver=cancel_redemption_mutation,
+    extensions=admin_scope(WRITE),
     description="Operators: cancel a redemption: points back (REVERSAL), stock back, coupon void; "
     "a used coupon cannot be cancelled (COUPON_USED).",
-)  # fmt: skip
+)
 use_coupon_field = strawberry.mutation(
     resolver=use_coupon_mutation,
-    extensions=[PermissionExtension(permissions=[IsPartner("points:redeem")], use_directives=False)],
+    extensions=[
+        PermissionExtension(permissions=[IsPartner("points:redeem")], use_directives=False)
+    ],
     description="Partners: mark a coupon used at the till (scope points:redeem); once only.",
-)  # fmt: skip
+)

@@ -64,11 +64,27 @@ class Draw(Node):
     def from_model(cls, draw: DrawModel) -> Draw:
         live = [p for p in draw.prizes if p.stock is None or p.stock > 0]
         total = sum(p.weight for p in live) + draw.no_prize_weight or 1
-        prizes = [DrawPrize(id=p.id, name=p.name, points=p.points, remaining=p.stock,
-                            chance=(p.weight / total) if p in live else 0.0) for p in draw.prizes]  # fmt: skip
-        return cls(id=strawberry.ID(to_global_id("Draw", draw.id)), name=draw.name, cost=draw.cost,
-                   starts_at=draw.starts_at, ends_at=draw.ends_at, daily_limit=draw.daily_limit,
-                   no_prize_chance=draw.no_prize_weight / total, closed=draw.closed, prizes=prizes)  # fmt: skip
+        prizes = [
+            DrawPrize(
+                id=p.id,
+                name=p.name,
+                points=p.points,
+                remaining=p.stock,
+                chance=(p.weight / total) if p in live else 0.0,
+            )
+            for p in draw.prizes
+        ]
+        return cls(
+            id=strawberry.ID(to_global_id("Draw", draw.id)),
+            name=draw.name,
+            cost=draw.cost,
+            starts_at=draw.starts_at,
+            ends_at=draw.ends_at,
+            daily_limit=draw.daily_limit,
+            no_prize_chance=draw.no_prize_weight / total,
+            closed=draw.closed,
+            prizes=prizes,
+        )
 
 
 @strawberry.type(description="The outcome of one entry.")
@@ -84,10 +100,16 @@ class DrawEntry:
 
     @classmethod
     def from_model(cls, entry: DrawEntryModel) -> DrawEntry:
-        return cls(id=strawberry.ID(entry.id), draw_id=strawberry.ID(to_global_id("Draw", entry.draw_id)),
-                   won=entry.prize_id is not None, prize_id=entry.prize_id,
-                   prize_name=entry.prize_name, prize_points=entry.prize_points, cost=entry.cost,
-                   created_at=entry.created_at)  # fmt: skip
+        return cls(
+            id=strawberry.ID(entry.id),
+            draw_id=strawberry.ID(to_global_id("Draw", entry.draw_id)),
+            won=entry.prize_id is not None,
+            prize_id=entry.prize_id,
+            prize_name=entry.prize_name,
+            prize_points=entry.prize_points,
+            cost=entry.cost,
+            created_at=entry.created_at,
+        )
 
 
 DrawConnection = Connection[Draw]
@@ -184,8 +206,13 @@ async def resolve_all_draws(
     size = page_size(first)
     mark = DRAWS.decode(after) if after is not None else None
     draws, more = await page_draws(info.context.runtime.mongo, size, mark)
-    return connection(draws, has_next=more, after=after, node=Draw.from_model,
-                      cursor=lambda d: DRAWS.encode(d.ends_at, d.id))  # fmt: skip
+    return connection(
+        draws,
+        has_next=more,
+        after=after,
+        node=Draw.from_model,
+        cursor=lambda d: DRAWS.encode(d.ends_at, d.id),
+    )
 
 
 async def draw_entries_page(
@@ -195,18 +222,26 @@ async def draw_entries_page(
     size = page_size(first)
     mark = ENTRIES.decode(after) if after is not None else None
     entries, more = await page_entries(info.context.runtime.mongo, member_id, size, mark)
-    return connection(entries, has_next=more, after=after, node=DrawEntry.from_model,
-                      cursor=lambda e: ENTRIES.encode(e.created_at, e.id))  # fmt: skip
+    return connection(
+        entries,
+        has_next=more,
+        after=after,
+        node=DrawEntry.from_model,
+        cursor=lambda e: ENTRIES.encode(e.created_at, e.id),
+    )
 
 
 def _changes(input: UpdateDrawInput) -> dict[str, object]:
     given: dict[str, object] = {
         key: value
-        for key, value in (("name", input.name), ("ends_at", input.ends_at),
-                           ("daily_limit", input.daily_limit),
-                           ("no_prize_weight", input.no_prize_weight))
+        for key, value in (
+            ("name", input.name),
+            ("ends_at", input.ends_at),
+            ("daily_limit", input.daily_limit),
+            ("no_prize_weight", input.no_prize_weight),
+        )
         if value is not strawberry.UNSET
-    }  # fmt: skip
+    }
     for key in ("name", "ends_at", "no_prize_weight"):
         if key in given and given[key] is None:
             raise DrawInvalid(f"{key} cannot be null", key)
@@ -227,8 +262,14 @@ async def update_draw_mutation(info: Info, input: UpdateDrawInput) -> DrawAdminP
     runtime = info.context.runtime
 
     async def run() -> DrawAdminPayload:
-        draw = await update_draw(runtime.mongo, runtime.clock, _draw_id(input.draw_id),
-                                 _changes(input), reason=input.reason, actor=actor)  # fmt: skip
+        draw = await update_draw(
+            runtime.mongo,
+            runtime.clock,
+            _draw_id(input.draw_id),
+            _changes(input),
+            reason=input.reason,
+            actor=actor,
+        )
         return DrawAdminPayload(draw=Draw.from_model(draw), user_errors=[])
 
     return await as_payload(run, _admin_failed)
@@ -238,9 +279,13 @@ async def enter_draw_mutation(info: Info, input: EnterDrawInput) -> EnterDrawPay
     runtime = info.context.runtime
 
     async def run() -> EnterDrawPayload:
-        entry = await enter_draw(runtime.mongo, runtime.clock, member_id=caller_member_id(info),
-                                 draw_id=_draw_id(input.draw_id),
-                                 idempotency_key=input.idempotency_key)  # fmt: skip
+        entry = await enter_draw(
+            runtime.mongo,
+            runtime.clock,
+            member_id=caller_member_id(info),
+            draw_id=_draw_id(input.draw_id),
+            idempotency_key=input.idempotency_key,
+        )
         return EnterDrawPayload(entry=DrawEntry.from_model(entry), user_errors=[])
 
     return await as_payload(run, lambda e: EnterDrawPayload(entry=None, user_errors=e))
@@ -250,16 +295,22 @@ async def create_draw_mutation(info: Info, input: CreateDrawInput) -> DrawAdminP
     actor = actor_of(require_kind(info, PrincipalKind.ADMIN, SCOPE))
     runtime = info.context.runtime
     fields = {
-        "name": input.name, "cost": input.cost, "starts_at": input.starts_at,
-        "ends_at": input.ends_at, "daily_limit": input.daily_limit,
+        "name": input.name,
+        "cost": input.cost,
+        "starts_at": input.starts_at,
+        "ends_at": input.ends_at,
+        "daily_limit": input.daily_limit,
         "no_prize_weight": input.no_prize_weight,
-        "prizes": [{"id": p.id, "name": p.name, "weight": p.weight, "stock": p.stock,
-                    "points": p.points} for p in input.prizes[:60]],
-    }  # fmt: skip
+        "prizes": [
+            {"id": p.id, "name": p.name, "weight": p.weight, "stock": p.stock, "points": p.points}
+            for p in input.prizes[:60]
+        ],
+    }
 
     async def run() -> DrawAdminPayload:
-        draw = await create_draw(runtime.mongo, runtime.clock, fields,
-                                 idempotency_key=input.idempotency_key, actor=actor)  # fmt: skip
+        draw = await create_draw(
+            runtime.mongo, runtime.clock, fields, idempotency_key=input.idempotency_key, actor=actor
+        )
         return DrawAdminPayload(draw=Draw.from_model(draw), user_errors=[])
 
     return await as_payload(run, _admin_failed)
@@ -270,8 +321,13 @@ async def close_draw_mutation(info: Info, input: CloseDrawInput) -> DrawAdminPay
     runtime = info.context.runtime
 
     async def run() -> DrawAdminPayload:
-        draw = await close_draw(runtime.mongo, runtime.clock, _draw_id(input.draw_id),
-                                reason=input.reason[:500], actor=actor)  # fmt: skip
+        draw = await close_draw(
+            runtime.mongo,
+            runtime.clock,
+            _draw_id(input.draw_id),
+            reason=input.reason[:500],
+            actor=actor,
+        )
         return DrawAdminPayload(draw=Draw.from_model(draw), user_errors=[])
 
     return await as_payload(run, _admin_failed)
@@ -281,24 +337,29 @@ draws_field = strawberry.field(
     resolver=resolve_draws, description="Points draws open now, ending soonest first."
 )
 all_draws_field = strawberry.field(
-    resolver=resolve_all_draws, extensions=admin_scope(SCOPE),
+    resolver=resolve_all_draws,
+    extensions=admin_scope(SCOPE),
     description="Operators: every draw, open or not, the latest ending first (draws:write).",
-)  # fmt: skip
+)
 update_draw_field = strawberry.mutation(
-    resolver=update_draw_mutation, extensions=admin_scope(SCOPE),
+    resolver=update_draw_mutation,
+    extensions=admin_scope(SCOPE),
     description="Operators: change a draw's name, end, daily limit, no-prize weight, or a "
     "prize's weight or stock, with a reason (draws:write); audited before and after.",
-)  # fmt: skip
+)
 enter_draw_field = strawberry.mutation(
-    resolver=enter_draw_mutation, permission_classes=[MemberMutation],
+    resolver=enter_draw_mutation,
+    permission_classes=[MemberMutation],
     description="Spend a draw's cost and get its outcome at once; replaying the idempotencyKey "
     "returns the first outcome and spends nothing more.",
-)  # fmt: skip
+)
 create_draw_field = strawberry.mutation(
-    resolver=create_draw_mutation, extensions=admin_scope(SCOPE),
+    resolver=create_draw_mutation,
+    extensions=admin_scope(SCOPE),
     description="Operators: create a draw with its prizes (draws:write); a key replays.",
-)  # fmt: skip
+)
 close_draw_field = strawberry.mutation(
-    resolver=close_draw_mutation, extensions=admin_scope(SCOPE),
+    resolver=close_draw_mutation,
+    extensions=admin_scope(SCOPE),
     description="Operators: close a draw now (draws:write).",
-)  # fmt: skip
+)

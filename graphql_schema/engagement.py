@@ -86,9 +86,12 @@ async def check_in_mutation(info: Info, idempotency_key: str | None = None) -> C
             found = await get_entry(runtime.mongo, member_id, result.entry_id)
             entry = LedgerEntry.from_model(found) if found else None
         day = CheckInDay(
-            day=result.day, streak=result.streak, points=result.points,
-            already_done=result.already_done, entry=entry,
-        )  # fmt: skip
+            day=result.day,
+            streak=result.streak,
+            points=result.points,
+            already_done=result.already_done,
+            entry=entry,
+        )
         return CheckInPayload(check_in=day, user_errors=[])
 
     return await as_payload(run, lambda e: CheckInPayload(check_in=None, user_errors=e), ARGUMENTS)
@@ -148,13 +151,19 @@ async def record_activity_mutation(info: Info, input: RecordActivityInput) -> Re
         if not 1 <= len(input.activity) <= MAX_CODE_LENGTH:
             raise ActivityUnknown(input.activity, "no such activity")
         result = await record_activity(
-            runtime.mongo, runtime.clock, partner_id=partner_id, member=_member_query(input.member),
-            activity_code=input.activity, reference=input.reference,
-        )  # fmt: skip
+            runtime.mongo,
+            runtime.clock,
+            partner_id=partner_id,
+            member=_member_query(input.member),
+            activity_code=input.activity,
+            reference=input.reference,
+        )
         earn = ActivityEarn(
-            activity=result.activity, points=result.entry.points, replayed=result.replayed,
+            activity=result.activity,
+            points=result.entry.points,
+            replayed=result.replayed,
             entry=LedgerEntry.from_model(result.entry),
-        )  # fmt: skip
+        )
         return RecordActivityPayload(earn=earn, user_errors=[])
 
     return await as_payload(

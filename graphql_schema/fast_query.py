@@ -210,9 +210,14 @@ class FastQuery:
             if plan is not None and coerced is not None:
                 self.planned += 1
                 run = Run(
-                    self.graphql_schema, plan, context, coerced, _is_awaitable,
-                    self.info_class, extensions,
-                )  # fmt: skip
+                    self.graphql_schema,
+                    plan,
+                    context,
+                    coerced,
+                    _is_awaitable,
+                    self.info_class,
+                    extensions,
+                )
                 data, errors = await run.execute()
                 result = ExecutionResult(data, errors or None)
             else:

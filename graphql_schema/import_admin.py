@@ -76,25 +76,37 @@ class ImportMembersPayload:
     errors: list[ImportRowError] = strawberry.field(description="The first 500, by file and line.")
 
     @classmethod
-    def of(cls, dry_run: bool, counts: Mapping[str, int],
-           errors: Sequence[Mapping[str, Any]]) -> ImportMembersPayload:  # fmt: skip
+    def of(
+        cls, dry_run: bool, counts: Mapping[str, int], errors: Sequence[Mapping[str, Any]]
+    ) -> ImportMembersPayload:
         """From an import's Summary.counts() and Summary.shown_errors(), as run or as stored."""
         return cls(
-            dry_run=dry_run, members_imported=counts["members_imported"],
+            dry_run=dry_run,
+            members_imported=counts["members_imported"],
             members_unchanged=counts["members_unchanged"],
             members_changed=counts["members_changed"],
             balances_imported=counts["balances_imported"],
             balances_unchanged=counts["balances_unchanged"],
-            balances_changed=counts["balances_changed"], points_imported=BigInt(counts["points_imported"]),
-            error_count=counts["errors"], errors=[ImportRowError(**error) for error in errors],
-        )  # fmt: skip
+            balances_changed=counts["balances_changed"],
+            points_imported=BigInt(counts["points_imported"]),
+            error_count=counts["errors"],
+            errors=[ImportRowError(**error) for error in errors],
+        )
 
 
 async def import_members_mutation(info: Info, input: ImportMembersInput) -> ImportMembersPayload:
     actor = actor_of(require_kind(info, PrincipalKind.ADMIN, SCOPE))
     runtime = info.context.runtime
-    summary = await as_query(lambda: import_files(runtime.mongo, runtime.clock, input.members_csv,
-                             input.balances_csv, actor=actor, dry_run=input.dry_run))  # fmt: skip
+    summary = await as_query(
+        lambda: import_files(
+            runtime.mongo,
+            runtime.clock,
+            input.members_csv,
+            input.balances_csv,
+            actor=actor,
+            dry_run=input.dry_run,
+        )
+    )
     return ImportMembersPayload.of(input.dry_run, summary.counts(), summary.shown_errors())
 
 
@@ -148,11 +160,19 @@ class ImportJobView:
         assert members is not None
         return cls(
             id=strawberry.ID(to_global_id("ImportJob", job.id)),
-            status=job.status, dry_run=job.dry_run, actor=job.actor,
-            created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
-            members_file=members, balances_file=file("balances"), total=job.total, done=job.done,
-            failure=job.failure, result=result,
-        )  # fmt: skip
+            status=job.status,
+            dry_run=job.dry_run,
+            actor=job.actor,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            members_file=members,
+            balances_file=file("balances"),
+            total=job.total,
+            done=job.done,
+            failure=job.failure,
+            result=result,
+        )
 
 
 @strawberry.input
@@ -191,9 +211,14 @@ async def start_import_mutation(info: Info, input: StartImportInput) -> StartImp
         balances = None if input.balances is None else await _file(input.balances, "balances")
         await asyncio.to_thread(check_upload, members, balances)  # decoding MBs: off the loop
         job, replayed = await start_import(
-            runtime.mongo, runtime.clock, members=members, balances=balances,
-            dry_run=input.dry_run, actor=actor, idempotency_key=input.idempotency_key,
-        )  # fmt: skip
+            runtime.mongo,
+            runtime.clock,
+            members=members,
+            balances=balances,
+            dry_run=input.dry_run,
+            actor=actor,
+            idempotency_key=input.idempotency_key,
+        )
         return StartImportPayload(job=ImportJobView.of(job), replayed=replayed, user_errors=[])
 
     return await as_payload(
@@ -217,8 +242,13 @@ async def resolve_import_jobs(
     limit = page_size(first)
     before = JOBS.decode(after)[0] if after is not None else None
     jobs, more = await list_import_jobs(info.context.runtime.mongo, first=limit, before=before)
-    return connection(jobs, has_next=more, after=after, cursor=lambda job: JOBS.encode(job.id),
-                      node=ImportJobView.of)  # fmt: skip
+    return connection(
+        jobs,
+        has_next=more,
+        after=after,
+        cursor=lambda job: JOBS.encode(job.id),
+        node=ImportJobView.of,
+    )
 
 
 start_import_field = strawberry.mutation(

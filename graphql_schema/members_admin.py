@@ -122,9 +122,13 @@ async def resolve_members(
         raise InvalidInput(str(exc), field="search") from None
     for member in found:
         info.context.remember_member(member)
-    return connection(found, has_next=more, after=after,
-                      cursor=lambda m: MEMBERS.encode(m.name, m.id),
-                      node=lambda m: Member.of(m.id))  # fmt: skip
+    return connection(
+        found,
+        has_next=more,
+        after=after,
+        cursor=lambda m: MEMBERS.encode(m.name, m.id),
+        node=lambda m: Member.of(m.id),
+    )
 
 
 async def create_member_mutation(info: Info, input: CreateMemberInput) -> MemberAdminPayload:
@@ -140,8 +144,12 @@ async def create_member_mutation(info: Info, input: CreateMemberInput) -> Member
 
 async def update_member_mutation(info: Info, input: UpdateMemberInput) -> MemberAdminPayload:
     runtime = info.context.runtime
-    fields = {"name": input.name, "phone": input.phone, "email": input.email,
-              "birthday": input.birthday}  # fmt: skip
+    fields = {
+        "name": input.name,
+        "phone": input.phone,
+        "email": input.email,
+        "birthday": input.birthday,
+    }
     changes: dict[str, object] = {k: v for k, v in fields.items() if v is not UNSET}
     return await _member_write(
         info,
@@ -154,9 +162,17 @@ async def update_member_mutation(info: Info, input: UpdateMemberInput) -> Member
 def _status(active: bool) -> Callable[[Info, MemberStatusInput], Awaitable[MemberAdminPayload]]:
     async def mutation(info: Info, input: MemberStatusInput) -> MemberAdminPayload:
         runtime = info.context.runtime
-        payload = await _member_write(info, lambda actor: set_member_status(
-            runtime.mongo, runtime.clock, _raw(input.member_id), active, reason=input.reason,
-            actor=actor))  # fmt: skip
+        payload = await _member_write(
+            info,
+            lambda actor: set_member_status(
+                runtime.mongo,
+                runtime.clock,
+                _raw(input.member_id),
+                active,
+                reason=input.reason,
+                actor=actor,
+            ),
+        )
         if not active:
             _revoked(info, payload)
         return payload
@@ -196,32 +212,39 @@ async def export_member_mutation(info: Info, input: ExportMemberInput) -> Export
 
 
 members_field = strawberry.field(
-    resolver=resolve_members, extensions=admin_scope(READ),
+    resolver=resolve_members,
+    extensions=admin_scope(READ),
     description="Operators: members by member number, phone, or name prefix (in name order) "
     "(admin scope members:read).",
-)  # fmt: skip
+)
 create_member_field = strawberry.mutation(
-    resolver=create_member_mutation, extensions=admin_scope(WRITE),
+    resolver=create_member_mutation,
+    extensions=admin_scope(WRITE),
     description="Operators: create a member (members:write); a replayed key returns the first.",
-)  # fmt: skip
+)
 update_member_field = strawberry.mutation(
-    resolver=update_member_mutation, extensions=admin_scope(WRITE),
+    resolver=update_member_mutation,
+    extensions=admin_scope(WRITE),
     description="Operators: change a member's name, phone, email or birthday (members:write).",
-)  # fmt: skip
+)
 suspend_member_field = strawberry.mutation(
-    resolver=_status(False), extensions=admin_scope(WRITE),
+    resolver=_status(False),
+    extensions=admin_scope(WRITE),
     description="Operators: suspend a member (members:write): no sign-in, earning or spending; "
     "their live connections close and their sessions end.",
-)  # fmt: skip
+)
 reactivate_member_field = strawberry.mutation(
-    resolver=_status(True), extensions=admin_scope(WRITE),
+    resolver=_status(True),
+    extensions=admin_scope(WRITE),
     description="Operators: reactivate a suspended member (members:write).",
-)  # fmt: skip
+)
 erase_member_field = strawberry.mutation(
-    resolver=erase_member_mutation, extensions=admin_scope(WRITE),
+    resolver=erase_member_mutation,
+    extensions=admin_scope(WRITE),
     description="Operators: erase a member's personal data, keeping the ledger (members:write).",
-)  # fmt: skip
+)
 export_member_field = strawberry.mutation(
-    resolver=export_member_mutation, extensions=admin_scope(READ),
+    resolver=export_member_mutation,
+    extensions=admin_scope(READ),
     description="Operators: one member's data as JSON, audited (members:read).",
-)  # fmt: skip
+)

@@ -231,9 +231,20 @@ class _Compiler:
         leaf = shape.type if basic and isinstance(shape, Leaf) else None
         read = _attribute_read(definition) if basic else None
         return FieldPlan(
-            key, name, parent, definition, [node], resolve, basic, has_arguments, completion,
-            direct, leaf, non_null, read,
-        )  # fmt: skip
+            key,
+            name,
+            parent,
+            definition,
+            [node],
+            resolve,
+            basic,
+            has_arguments,
+            completion,
+            direct,
+            leaf,
+            non_null,
+            read,
+        )
 
     def completion(self, type_: GraphQLOutputType, node: FieldNode) -> Completion | None:
         if isinstance(type_, GraphQLNonNull):
@@ -294,10 +305,22 @@ class Run:
 
     def info(self, plan: FieldPlan, path: Path) -> Any:
         return ResolveInfo(
-            plan.name, plan.nodes, plan.definition.type, plan.parent, path, self.schema,
-            self.plan.fragments, None, self.plan.operation, self.variables.coerced,
-            self.context, self.is_awaitable, None, self.helpers, self.extensions,
-        )  # fmt: skip
+            plan.name,
+            plan.nodes,
+            plan.definition.type,
+            plan.parent,
+            path,
+            self.schema,
+            self.plan.fragments,
+            None,
+            self.plan.operation,
+            self.variables.coerced,
+            self.context,
+            self.is_awaitable,
+            None,
+            self.helpers,
+            self.extensions,
+        )
 
     def call(self, direct: Direct, source: Any, info: Any) -> Any:
         """What strawberry's wrappers would call, with the arguments they would pass."""

@@ -124,13 +124,24 @@ class PointsJobView:
     @classmethod
     def of(cls, job: PointsJob) -> PointsJobView:
         return cls(
-            id=strawberry.ID(to_global_id("PointsJob", job.id)), kind=job.kind,
-            finished=job.finished_at is not None, dormant_days=job.filter.dormant_days,
-            tier=job.filter.tier, cutoff=job.cutoff, until=job.until, reason=job.reason,
-            actor=job.actor, total=job.total, expected_points=BigInt(job.expected_points), done=job.done,
-            changed=job.changed, skipped=job.skipped, points=BigInt(job.points),
-            created_at=job.created_at, finished_at=job.finished_at,
-        )  # fmt: skip
+            id=strawberry.ID(to_global_id("PointsJob", job.id)),
+            kind=job.kind,
+            finished=job.finished_at is not None,
+            dormant_days=job.filter.dormant_days,
+            tier=job.filter.tier,
+            cutoff=job.cutoff,
+            until=job.until,
+            reason=job.reason,
+            actor=job.actor,
+            total=job.total,
+            expected_points=BigInt(job.expected_points),
+            done=job.done,
+            changed=job.changed,
+            skipped=job.skipped,
+            points=BigInt(job.points),
+            created_at=job.created_at,
+            finished_at=job.finished_at,
+        )
 
 
 PointsJobConnection = Connection[PointsJobView]
@@ -168,9 +179,14 @@ async def adjust_points_mutation(info: Info, input: AdjustPointsInput) -> Adjust
         if abs(input.points) > MAX_ENTRY_POINTS:
             raise PointsLimitExceeded("entry", MAX_ENTRY_POINTS, abs(input.points))
         entry = await adjust_points(
-            runtime.mongo, runtime.clock, member_id=_member(input.member_id), points=input.points,
-            reason=input.reason, actor=actor_of(principal), idempotency_key=input.idempotency_key,
-        )  # fmt: skip
+            runtime.mongo,
+            runtime.clock,
+            member_id=_member(input.member_id),
+            points=input.points,
+            reason=input.reason,
+            actor=actor_of(principal),
+            idempotency_key=input.idempotency_key,
+        )
         return AdjustPointsPayload(entry=LedgerEntry.from_model(entry), user_errors=[])
 
     return await as_payload(run, lambda e: AdjustPointsPayload(entry=None, user_errors=e), ADMIN)
@@ -213,9 +229,15 @@ async def _bulk(
                 user_errors=[],
             )
         job = await create_job(
-            mongo, clock, kind=kind, member_filter=member_filter, reason=input.reason,
-            actor=actor, idempotency_key=key, until=until,
-        )  # fmt: skip
+            mongo,
+            clock,
+            kind=kind,
+            member_filter=member_filter,
+            reason=input.reason,
+            actor=actor,
+            idempotency_key=key,
+            until=until,
+        )
         return BulkPointsPayload(
             entry=None, preview=None, job=PointsJobView.of(job), user_errors=[]
         )
@@ -234,13 +256,22 @@ async def _for_member(
     actor = actor_of(require_kind(info, PrincipalKind.ADMIN, SCOPE))
     if until is not None:
         return await extend_expiry(
-            mongo, clock, member_id=member_id, until=until, reason=input.reason, actor=actor,
+            mongo,
+            clock,
+            member_id=member_id,
+            until=until,
+            reason=input.reason,
+            actor=actor,
             idempotency_key=input.idempotency_key,
-        )  # fmt: skip
+        )
     return await clear_member(
-        mongo, clock, member_id=member_id, reason=input.reason, actor=actor,
+        mongo,
+        clock,
+        member_id=member_id,
+        reason=input.reason,
+        actor=actor,
         idempotency_key=input.idempotency_key,
-    )  # fmt: skip
+    )
 
 
 async def extend_expiry_mutation(info: Info, input: ExtendExpiryInput) -> BulkPointsPayload:

@@ -36,9 +36,11 @@ class Tier:
     @classmethod
     def from_model(cls, tier: TierModel) -> Tier:
         return cls(
-            code=tier.code, name=tier.name, threshold=tier.threshold,
+            code=tier.code,
+            name=tier.name,
+            threshold=tier.threshold,
             multiplier=_decimal(tier.multiplier),
-        )  # fmt: skip
+        )
 
 
 @strawberry.type(
@@ -54,9 +56,12 @@ class ProgramActivity:
     @classmethod
     def from_model(cls, activity: ActivityModel) -> ProgramActivity:
         return cls(
-            code=activity.code, name=activity.name, points=activity.points,
-            per_day=activity.per_day, total=activity.total,
-        )  # fmt: skip
+            code=activity.code,
+            name=activity.name,
+            points=activity.points,
+            per_day=activity.per_day,
+            total=activity.total,
+        )
 
 
 @strawberry.type(description="Daily check-in (签到): the points of each day of a streak.")
@@ -88,9 +93,11 @@ class PayWithPointsRules:
     @classmethod
     def from_model(cls, rules: PayWithPointsModel) -> PayWithPointsRules:
         return cls(
-            point_value=_decimal(rules.point_value), max_share=_decimal(rules.max_share),
-            min_points=rules.min_points, step=rules.step,
-        )  # fmt: skip
+            point_value=_decimal(rules.point_value),
+            max_share=_decimal(rules.max_share),
+            min_points=rules.min_points,
+            step=rules.step,
+        )
 
 
 @strawberry.type

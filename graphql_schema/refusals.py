@@ -179,11 +179,25 @@ REFUSALS: dict[type[Exception], Refusal] = {
     # signing in
     InvalidPhone: Refusal(C.INVALID_INPUT, ("phone",)),
     WeakPassword: Refusal(C.INVALID_INPUT, ("password",)),
-    PhoneTaken: Refusal(C.PHONE_TAKEN, ("phone",), "this phone number already has an account; log in instead"),
+    PhoneTaken: Refusal(
+        C.PHONE_TAKEN, ("phone",), "this phone number already has an account; log in instead"
+    ),
     InvalidCredentials: Refusal(C.INVALID_CREDENTIALS, None, "wrong phone number or password"),
-    InvalidRefreshToken: Refusal(C.INVALID_REFRESH_TOKEN, ("refresh_token",), "the refresh token is not valid; log in again"),
-    TooManySignUps: Refusal(C.RATE_LIMITED, None, lambda e: f"too many sign-ups; try again in {e.retry_after_seconds} s", _retry),
-    TooManyAttempts: Refusal(C.RATE_LIMITED, None, lambda e: f"too many failed log-ins; try again in {e.retry_after_seconds} s", _retry),
+    InvalidRefreshToken: Refusal(
+        C.INVALID_REFRESH_TOKEN, ("refresh_token",), "the refresh token is not valid; log in again"
+    ),
+    TooManySignUps: Refusal(
+        C.RATE_LIMITED,
+        None,
+        lambda e: f"too many sign-ups; try again in {e.retry_after_seconds} s",
+        _retry,
+    ),
+    TooManyAttempts: Refusal(
+        C.RATE_LIMITED,
+        None,
+        lambda e: f"too many failed log-ins; try again in {e.retry_after_seconds} s",
+        _retry,
+    ),
     # the input itself
     WrongId: Refusal(C.INVALID_INPUT, own),
     KeyOutOfBounds: Refusal(C.INVALID_INPUT, own),
@@ -194,11 +208,19 @@ REFUSALS: dict[type[Exception], Refusal] = {
     PhoneInUse: Refusal(C.PHONE_TAKEN, ("phone",), "another member has this phone"),
     InvalidProfile: Refusal(C.INVALID_INPUT, own),
     # the reference's database field (member_no, _id) as the API has always named it
-    InvalidMemberReference: Refusal(C.INVALID_INPUT, lambda e: ("member", *(own(e) or ())), verbatim=True),
+    InvalidMemberReference: Refusal(
+        C.INVALID_INPUT, lambda e: ("member", *(own(e) or ())), verbatim=True
+    ),
     # the ledger
     InsufficientPoints: Refusal(C.INSUFFICIENT_POINTS, ("points",), shape=_ledger_points),
-    AccountFrozen: Refusal(C.MEMBER_SUSPENDED, MEMBER, "this member is suspended: their points cannot be used"),
-    AccountClosed: Refusal(C.MEMBER_ERASED, MEMBER, "the member was erased: their points take no adjustment or extension"),
+    AccountFrozen: Refusal(
+        C.MEMBER_SUSPENDED, MEMBER, "this member is suspended: their points cannot be used"
+    ),
+    AccountClosed: Refusal(
+        C.MEMBER_ERASED,
+        MEMBER,
+        "the member was erased: their points take no adjustment or extension",
+    ),
     PointsLimitExceeded: Refusal(C.POINTS_LIMIT, ACCOUNT),
     IdempotencyConflict: Refusal(C.IDEMPOTENCY_CONFLICT, KEY),
     InvalidPoints: Refusal(C.INVALID_INPUT, ("points",)),
@@ -210,8 +232,14 @@ REFUSALS: dict[type[Exception], Refusal] = {
     ProgramRequestConflict: Refusal(C.IDEMPOTENCY_CONFLICT, KEY),
     NoteTooLong: Refusal(C.VALIDATION, ("note",)),
     # every problem of a configuration, at its path as the operator wrote it
-    ProgramInvalid: Refusal(C.VALIDATION, each=lambda e: [(f.message, ("config", *f.steps)) for f in e.errors], verbatim=True),
-    ProgramVersionNotFound: Refusal(C.INVALID_INPUT, ("version",), lambda e: f"there is no program version {e.version}"),
+    ProgramInvalid: Refusal(
+        C.VALIDATION,
+        each=lambda e: [(f.message, ("config", *f.steps)) for f in e.errors],
+        verbatim=True,
+    ),
+    ProgramVersionNotFound: Refusal(
+        C.INVALID_INPUT, ("version",), lambda e: f"there is no program version {e.version}"
+    ),
     # imports
     InvalidUpload: Refusal(C.INVALID_INPUT, own),
     UploadConflict: Refusal(C.IDEMPOTENCY_CONFLICT, KEY),
@@ -264,7 +292,7 @@ REFUSALS: dict[type[Exception], Refusal] = {
     draws.DailyLimitReached: Refusal(C.LIMIT_REACHED, own),
     draws.DrawUnaffordable: Refusal(C.INSUFFICIENT_POINTS, own),
     draws.PrizeOverLimit: Refusal(C.POINTS_LIMIT, own),
-}  # fmt: skip
+}
 
 # Refusals that are never a userError.
 RAISED: dict[type[Exception], Raised] = {

@@ -180,8 +180,9 @@ class _RepeatedKeys:
         for selection in selection_set.selections if selection_set else ():
             self.steps_left -= 1
             if self.steps_left < 0:
-                raise _Repeated("The document has too many selections once its fragments are"
-                                " expanded.")  # fmt: skip
+                raise _Repeated(
+                    "The document has too many selections once its fragments are expanded."
+                )
             if isinstance(selection, FieldNode):
                 key = (selection.alias or selection.name).value
                 inner = place.below.setdefault(key, _Place())

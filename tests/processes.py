@@ -46,8 +46,12 @@ def served_issuer(data_dir: Path) -> TokenIssuer:
     settings = Settings(env=Environment.TEST, mongodb_url="mongodb://unused", data_dir=data_dir)
     keys = load_key_material(settings)
     assert keys.signing is not None
-    return TokenIssuer(keys.signing, issuer=settings.jwt_issuer,
-                       audience=settings.jwt_audience, clock=SystemClock())  # fmt: skip
+    return TokenIssuer(
+        keys.signing,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        clock=SystemClock(),
+    )
 
 
 def start_serve(

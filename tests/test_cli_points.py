@@ -47,9 +47,16 @@ async def test_a_dry_run_prints_the_count_and_points_and_a_refused_confirmation_
     assert dry.returncode == 0, dry.stderr
     assert json.loads(dry.stdout) == {"members": 4, "points": 100}
     refused = jifen(
-        mongo_url, db_name, tmp_path, "clear", "--dormant-days", "730", "--reason", "dormant",
+        mongo_url,
+        db_name,
+        tmp_path,
+        "clear",
+        "--dormant-days",
+        "730",
+        "--reason",
+        "dormant",
         answer="n\n",
-    )  # fmt: skip
+    )
     assert refused.returncode == 1
     assert "Clear 100 points of 4 members?" in refused.stderr
     assert await cleared(mongo) == [] and await mongo["points_jobs"].count_documents({}) == 0
@@ -60,14 +67,24 @@ async def test_a_confirmed_clear_runs_the_job_with_a_progress_bar_and_audits_it(
 ) -> None:
     await dormant(mongo, clock, 5)
     run = jifen(
-        mongo_url, db_name, tmp_path, "clear", "--dormant-days", "730", "--reason", "dormant 2y",
+        mongo_url,
+        db_name,
+        tmp_path,
+        "clear",
+        "--dormant-days",
+        "730",
+        "--reason",
+        "dormant 2y",
         answer="y\n",
-    )  # fmt: skip
+    )
     assert run.returncode == 0, run.stderr
     totals = json.loads(run.stdout)
     assert (totals["status"], totals["done"], totals["changed"], totals["points"]) == (
-        "done", 5, 5, 150,
-    )  # fmt: skip
+        "done",
+        5,
+        5,
+        150,
+    )
     assert "100% 5/5 members, 150 points cleared" in run.stderr
     assert await cleared(mongo) == [f"d{n}" for n in range(5)]
     assert await verify_balances(mongo) == []
@@ -86,9 +103,14 @@ async def test_resume_finishes_an_interrupted_job_without_clearing_anyone_twice(
 ) -> None:
     await dormant(mongo, clock, 6)
     job = await create_job(
-        mongo, clock, kind=JobKind.CLEAR, member_filter=MemberFilter(dormant_days=730),
-        reason="dormant", actor="cli:ops", idempotency_key="k1",
-    )  # fmt: skip
+        mongo,
+        clock,
+        kind=JobKind.CLEAR,
+        member_filter=MemberFilter(dormant_days=730),
+        reason="dormant",
+        actor="cli:ops",
+        idempotency_key="k1",
+    )
     await run_job(mongo, clock, job.id, owner="crashed", limit=4)  # then the process died
     resumed = jifen(mongo_url, db_name, tmp_path, "clear", "--resume", job.id)
     assert resumed.returncode == 0, resumed.stderr

@@ -172,13 +172,17 @@ def test_the_keys_services_command_makes_a_pair_only_its_user_reads_and_keeps_it
     keys = load_key_material(settings)  # as the API loads them when it starts
     assert keys.signing is not None
     clock = SystemClock()
-    token = TokenIssuer(keys.signing, issuer=settings.jwt_issuer,
-                        audience=settings.jwt_audience, clock=clock).mint(
-        PrincipalKind.MEMBER, "m_1"
-    )  # fmt: skip
-    verifier = TokenVerifier(keys.verifying, algorithm=settings.jwt_algorithm,
-                             issuer=settings.jwt_issuer, audience=settings.jwt_audience,
-                             leeway_seconds=0, clock=clock)  # fmt: skip
+    token = TokenIssuer(
+        keys.signing, issuer=settings.jwt_issuer, audience=settings.jwt_audience, clock=clock
+    ).mint(PrincipalKind.MEMBER, "m_1")
+    verifier = TokenVerifier(
+        keys.verifying,
+        algorithm=settings.jwt_algorithm,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        leeway_seconds=0,
+        clock=clock,
+    )
     assert asyncio.run(verifier.verify(token)).subject == "m_1"
 
 
@@ -290,6 +294,9 @@ def test_docker_compose_config_accepts_the_file() -> None:
     compose = docker_compose()
     if compose is None:
         pytest.skip("no `docker compose` here; the tests above read the file as it does")
-    done = subprocess.run([*compose, "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"],
-                          capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        [*compose, "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr

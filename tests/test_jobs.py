@@ -112,8 +112,13 @@ async def test_the_heartbeat_beats_on_passes_that_reached_the_database_only(
             stop.set()
         raise ConnectionError("the database is down")
 
-    broken = Worker(mongo, clock, [Job("broken", failing, timedelta(seconds=0.01))],
-                    owner="me", heartbeat=heartbeat)  # fmt: skip
+    broken = Worker(
+        mongo,
+        clock,
+        [Job("broken", failing, timedelta(seconds=0.01))],
+        owner="me",
+        heartbeat=heartbeat,
+    )
     await asyncio.wait_for(broken.run_forever(stop), timeout=10)
     assert failures >= 3 and heartbeat_age(heartbeat.path) is None  # no pass beat
 
@@ -122,8 +127,9 @@ async def test_the_heartbeat_beats_on_passes_that_reached_the_database_only(
         return JobOutcome(0)
 
     stop.clear()
-    worker = Worker(mongo, clock, [Job("tick", run, timedelta(seconds=60))], owner="me",
-                    heartbeat=heartbeat)  # fmt: skip
+    worker = Worker(
+        mongo, clock, [Job("tick", run, timedelta(seconds=60))], owner="me", heartbeat=heartbeat
+    )
     await asyncio.wait_for(worker.run_forever(stop), timeout=10)
     age = heartbeat_age(heartbeat.path)
     assert age is not None and age < 5

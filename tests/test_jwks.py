@@ -68,8 +68,14 @@ def issuer_for(key: ed25519.Ed25519PrivateKey, clock: FrozenClock) -> TokenIssue
 
 
 def verifier_for(source: JwksKeys, clock: FrozenClock) -> TokenVerifier:
-    return TokenVerifier(source, algorithm=JwtAlgorithm.EDDSA, issuer="jifen", audience="jifen-api",
-                         leeway_seconds=30, clock=clock)  # fmt: skip
+    return TokenVerifier(
+        source,
+        algorithm=JwtAlgorithm.EDDSA,
+        issuer="jifen",
+        audience="jifen-api",
+        leeway_seconds=30,
+        clock=clock,
+    )
 
 
 async def test_rotation_is_picked_up_with_one_refetch(key_server: KeyServer) -> None:
@@ -156,8 +162,11 @@ async def test_the_jwks_max_age_is_configured(key_server: KeyServer, tmp_path) -
     from app.config import Environment, Settings
 
     settings = Settings(
-        env=Environment.TEST, mongodb_url="mongodb://unused", data_dir=tmp_path,
-        jwks_url=key_server.url, jwks_max_age_seconds=60,
-    )  # fmt: skip
+        env=Environment.TEST,
+        mongodb_url="mongodb://unused",
+        data_dir=tmp_path,
+        jwks_url=key_server.url,
+        jwks_max_age_seconds=60,
+    )
     source = load_key_material(settings).verifying
     assert isinstance(source, JwksKeys) and source.max_age_seconds == 60

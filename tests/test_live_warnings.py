@@ -108,9 +108,13 @@ async def test_each_member_gets_their_own_warning_from_a_worker_process(
         for port in api_ports:  # the subscriptions are open on both processes: warnings go live
             await subscriptions_open(port, 2)
         worker = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "app.cli", "warn", env=jifen_env(mongo_url, db_name, data_dir),
+            sys.executable,
+            "-m",
+            "app.cli",
+            "warn",
+            env=jifen_env(mongo_url, db_name, data_dir),
             stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+        )
         out, _ = await worker.communicate()
         assert json.loads(out) == {"handled": 2}
         written = time.monotonic()
@@ -185,9 +189,13 @@ async def test_operators_see_todays_warning_count_change_live_and_only_with_the_
         first = json.loads(await asyncio.wait_for(ws.recv(), 10))
         assert first["payload"]["data"] == {"warningsIssuedToday": 0}
         worker = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "app.cli", "warn", env=jifen_env(mongo_url, db_name, data_dir),
+            sys.executable,
+            "-m",
+            "app.cli",
+            "warn",
+            env=jifen_env(mongo_url, db_name, data_dir),
             stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+        )
         out, _ = await worker.communicate()
         assert json.loads(out) == {"handled": 2}
         seen = [0]

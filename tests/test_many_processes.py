@@ -153,14 +153,31 @@ async def arrange(mongo: Mongo) -> dict[str, list[str]]:
         for n in range(count):
             member = await create_member(mongo, clock, name=f"{role} {n}", tier="member")
             members[role].append(member.id)
-            await earn(mongo, past, member_id=member.id, points=50,
-                       idempotency_key=f"old:{member.id}", policy=Rolling(days=5))  # fmt: skip
+            await earn(
+                mongo,
+                past,
+                member_id=member.id,
+                points=50,
+                idempotency_key=f"old:{member.id}",
+                policy=Rolling(days=5),
+            )
             if role == "warned":
-                await earn(mongo, clock, member_id=member.id, points=100,
-                           idempotency_key=f"soon:{member.id}", policy=Rolling(days=5))  # fmt: skip
+                await earn(
+                    mongo,
+                    clock,
+                    member_id=member.id,
+                    points=100,
+                    idempotency_key=f"soon:{member.id}",
+                    policy=Rolling(days=5),
+                )
             elif role == "redeemers":
-                await earn(mongo, clock, member_id=member.id, points=1000,
-                           idempotency_key=f"keep:{member.id}")  # fmt: skip
+                await earn(
+                    mongo,
+                    clock,
+                    member_id=member.id,
+                    points=1000,
+                    idempotency_key=f"keep:{member.id}",
+                )
     return members
 
 
@@ -170,8 +187,9 @@ async def test_three_api_processes_and_two_workers_share_jobs_warnings_limits_an
     members = await arrange(mongo)
     everyone = [m for role in members.values() for m in role]
     buyers = [m for m in everyone if m not in members["idle"]]
-    partner = await register_partner(mongo, SystemClock(), name="Till", actor="cli:test",
-                                     scopes=["points:earn", "points:read"])  # fmt: skip
+    partner = await register_partner(
+        mongo, SystemClock(), name="Till", actor="cli:test", scopes=["points:earn", "points:read"]
+    )
     till = issuer.mint(PrincipalKind.PARTNER, partner.id, scopes=("points:earn", "points:read"))
     token = {m: issuer.mint(PrincipalKind.MEMBER, m) for m in everyone}
 
@@ -187,22 +205,37 @@ async def test_three_api_processes_and_two_workers_share_jobs_warnings_limits_an
         async with httpx.AsyncClient(timeout=60) as http:
             # Two purchases for every active member, each through another process than the last.
             purchases = [
-                ask(http, api_ports[(n + k) % 3], PURCHASE, till,
-                    {"input": purchase_input(m, f"o-{m}-{k}", at=_now(), amounts=(str(20 + n),))})
+                ask(
+                    http,
+                    api_ports[(n + k) % 3],
+                    PURCHASE,
+                    till,
+                    {"input": purchase_input(m, f"o-{m}-{k}", at=_now(), amounts=(str(20 + n),))},
+                )
                 for n, m in enumerate(buyers)
                 for k in range(2)
-            ]  # fmt: skip
+            ]
             redemptions = [
-                ask(http, api_ports[(n + k) % 3], REDEEM, token[m],
-                    {"input": {"rewardId": to_global_id("Reward", "r_cup"), "idempotencyKey": f"k{k}"}})
+                ask(
+                    http,
+                    api_ports[(n + k) % 3],
+                    REDEEM,
+                    token[m],
+                    {
+                        "input": {
+                            "rewardId": to_global_id("Reward", "r_cup"),
+                            "idempotencyKey": f"k{k}",
+                        }
+                    },
+                )
                 for n, m in enumerate(members["redeemers"])
                 for k in range(2)
-            ]  # fmt: skip
+            ]
             [limited] = members["limited"]
             updates = [
                 ask(http, api_ports[k % 3], UPDATE, token[limited], {"input": {"name": f"L{k}"}})
                 for k in range(LIMIT + 9)
-            ]  # fmt: skip
+            ]
             answers = await asyncio.gather(*purchases, *redemptions, *updates)
             bought = answers[: len(purchases)]
             redeemed = answers[len(purchases) : len(purchases) + len(redemptions)]

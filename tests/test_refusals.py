@@ -171,9 +171,17 @@ def test_every_entry_makes_a_user_error_with_its_code() -> None:
     for cls, refusal in REFUSALS.items():
         error = cls.__new__(cls)
         Exception.__init__(error, "refused")
-        for name, value in {"field": None, "available": 1, "required": 2, "requested": 2,
-                            "limit": 3, "redeemed": 3, "retry_after_seconds": 4,
-                            "errors": [], "version": 5}.items():  # fmt: skip
+        for name, value in {
+            "field": None,
+            "available": 1,
+            "required": 2,
+            "requested": 2,
+            "limit": 3,
+            "redeemed": 3,
+            "retry_after_seconds": 4,
+            "errors": [],
+            "version": 5,
+        }.items():
             if not hasattr(error, name):
                 setattr(error, name, value)
         made = user_errors(error, Where(member=("member_id",), account=("points",)))

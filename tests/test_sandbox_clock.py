@@ -88,10 +88,15 @@ async def test_moving_the_sandbox_clock_matures_and_expires_points_as_the_progra
     had = account["available"]
     earned = real.now()
     await earn(
-        mongo, real, member_id=DEMO_MEMBER_ID, points=300, idempotency_key="purchase-1",
-        policy=DEMO_PROGRAM.expiry.default, tz=DEMO_PROGRAM.timezone,
+        mongo,
+        real,
+        member_id=DEMO_MEMBER_ID,
+        points=300,
+        idempotency_key="purchase-1",
+        policy=DEMO_PROGRAM.expiry.default,
+        tz=DEMO_PROGRAM.timezone,
         available_at=earned + timedelta(days=DEMO_PROGRAM.return_window_days),
-    )  # fmt: skip
+    )
     # Minted on the real clock and checked on it: no jump of the sandbox's expires it.
     token = served_issuer(tmp_path / "data").mint(PrincipalKind.MEMBER, DEMO_MEMBER_ID)
     assert abs(_sandbox_now(served) - real.now()) < timedelta(seconds=30)

@@ -70,9 +70,13 @@ def _program_name(port: int) -> str:
 
 def _jifen(data_dir: Path, *args: str) -> str:
     return subprocess.run(
-        [JIFEN, *args], env=_env(data_dir), cwd=data_dir.parent, capture_output=True, text=True,
+        [JIFEN, *args],
+        env=_env(data_dir),
+        cwd=data_dir.parent,
+        capture_output=True,
+        text=True,
         check=True,
-    ).stdout.strip()  # fmt: skip
+    ).stdout.strip()
 
 
 def test_serve_seeds_demo_answers_and_keeps_data_across_restart(tmp_path: Path) -> None:
@@ -104,8 +108,10 @@ def test_serve_seeds_demo_answers_and_keeps_data_across_restart(tmp_path: Path) 
         # A restore under the running server's feet is refused before reading its archive.
         restore = subprocess.run(
             [JIFEN, "restore", str(tmp_path / "any.jifen-backup.gz"), "--replace"],
-            env=_env(data_dir), capture_output=True, text=True,
-        )  # fmt: skip
+            env=_env(data_dir),
+            capture_output=True,
+            text=True,
+        )
         assert restore.returncode == 2 and "stop it first" in restore.stderr, restore.stderr
         assert _program_name(port) == "Renamed Mall"
     finally:

@@ -122,14 +122,18 @@ INVALID_FRAMES = {
     "a subscribe with payload null": subscribe(None),
     "a subscribe without payload": json.dumps({"id": "1", "type": "subscribe"}),
     "a subscribe with a numeric query": subscribe({"query": 42}),
-    "a subscribe with a list of variables": subscribe({"query": "{ program { name } }", "variables": [1]}),
+    "a subscribe with a list of variables": subscribe(
+        {"query": "{ program { name } }", "variables": [1]}
+    ),
     "a subscribe with an object id": subscribe({"query": "{ program { name } }"}, id={"a": 1}),
     "a subscribe with a numeric id": subscribe({"query": "{ program { name } }"}, id=1),
     "a complete without id": '{"type": "complete"}',
-    "a subscribe naming no operation": subscribe({"query": "query A { program { name } }", "operationName": "B"}),
+    "a subscribe naming no operation": subscribe(
+        {"query": "query A { program { name } }", "operationName": "B"}
+    ),
     "a binary frame": b"\x00\x01",
     "arrays nested 30,000 deep": "[" * 30_000 + "]" * 30_000,
-}  # fmt: skip
+}
 
 
 async def test_invalid_websocket_frames_close_with_4400_and_log_nothing(

@@ -20,8 +20,9 @@ SLACK = 3.0  # a loaded machine's lateness in closing
 
 
 def serve(mongo_url: str, db_name: str, tmp_path: Path, head_timeout: float) -> Iterator[int]:
-    env = jifen_env(mongo_url, db_name, tmp_path / "data",
-                    request_head_timeout_seconds=str(head_timeout))  # fmt: skip
+    env = jifen_env(
+        mongo_url, db_name, tmp_path / "data", request_head_timeout_seconds=str(head_timeout)
+    )
     port = free_port()
     process = start_serve(env, port, tmp_path / "serve.log")
     try:

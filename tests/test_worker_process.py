@@ -31,8 +31,13 @@ MEMBERS = 3000
 def start_worker(
     mongo_url: str, db_name: str, tmp_path: Path, name: str, lease_seconds: str = "2"
 ) -> subprocess.Popen[bytes]:
-    env = jifen_env(mongo_url, db_name, tmp_path, worker_interval_seconds="0.2",
-                    worker_lease_seconds=lease_seconds)  # fmt: skip
+    env = jifen_env(
+        mongo_url,
+        db_name,
+        tmp_path,
+        worker_interval_seconds="0.2",
+        worker_lease_seconds=lease_seconds,
+    )
     log = (tmp_path / f"{name}.log").open("wb")
     return subprocess.Popen(
         [sys.executable, "-m", "app.cli", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT
@@ -209,8 +214,13 @@ async def test_serve_stopped_by_ctrl_c_hands_its_workers_jobs_to_the_next_serve_
     tmp_path: Path,
 ) -> None:
     # serve on the embedded default, the worker its child: Ctrl-C (SIGINT) stops both.
-    env = jifen_env("unused", "jifen", tmp_path / "data", worker_interval_seconds="0.2",
-                    worker_lease_seconds=LONG_LEASE)  # fmt: skip
+    env = jifen_env(
+        "unused",
+        "jifen",
+        tmp_path / "data",
+        worker_interval_seconds="0.2",
+        worker_lease_seconds=LONG_LEASE,
+    )
     del env["JIFEN_MONGODB_URL"], env["JIFEN_DB_NAME"]
     names, log = job_names(), tmp_path / "serve.log"
     for start in ("first", "second"):

@@ -73,9 +73,11 @@ def _backup(open_database: OpenDatabase, settings: Settings, args: argparse.Name
     with progress_bar(sys.stderr) as draw:
         manifest = asyncio.run(run(draw))
     size = out.stat().st_size
-    print(f"{out}: {manifest.documents} documents in {len(manifest.collections)} collections, "
-          f"{size / 1e6:.1f} MB, schema {manifest.schema_version}, taken {manifest.created_at:%Y-%m-%dT%H:%M:%SZ}"
-          f"{', with signing keys' if manifest.keys else ''}")  # fmt: skip
+    print(
+        f"{out}: {manifest.documents} documents in {len(manifest.collections)} collections, "
+        f"{size / 1e6:.1f} MB, schema {manifest.schema_version}, taken {manifest.created_at:%Y-%m-%dT%H:%M:%SZ}"
+        f"{', with signing keys' if manifest.keys else ''}"
+    )
     return 0
 
 
@@ -84,16 +86,23 @@ def _restore(open_database: OpenDatabase, settings: Settings, args: argparse.Nam
         settings = settings.model_copy(update={"mongodb_url": args.mongodb_url})
     if settings.mongodb_url is None and data_folder_database(settings).running_url():
         # A running serve would go on writing beside the restore, and answer from both.
-        print(f"restore refused: a running `jifen serve` uses the embedded database in "
-              f"{settings.data_dir}: stop it first; nothing was written", file=sys.stderr)  # fmt: skip
+        print(
+            f"restore refused: a running `jifen serve` uses the embedded database in "
+            f"{settings.data_dir}: stop it first; nothing was written",
+            file=sys.stderr,
+        )
         return 2
 
     async def run(draw: Draw) -> Restored:
         async with open_database(settings, prepare=False) as mongo:
             return await restore_archive(
-                mongo, args.archive, now=SystemClock().now(), replace=args.replace,
-                keys_dir=settings.data_dir / "keys", progress=draw,
-            )  # fmt: skip
+                mongo,
+                args.archive,
+                now=SystemClock().now(),
+                replace=args.replace,
+                keys_dir=settings.data_dir / "keys",
+                progress=draw,
+            )
 
     try:
         with progress_bar(sys.stderr) as draw:
@@ -102,9 +111,11 @@ def _restore(open_database: OpenDatabase, settings: Settings, args: argparse.Nam
         print(f"restore refused: {exc}", file=sys.stderr)
         return 2
     manifest = restored.manifest
-    print(f"restored {manifest.documents} documents in {len(manifest.collections)} collections "
-          f"(taken {manifest.created_at:%Y-%m-%dT%H:%M:%SZ}); indexes rebuilt"
-          f"{'; signing keys written to the data folder' if manifest.keys else ''}")  # fmt: skip
+    print(
+        f"restored {manifest.documents} documents in {len(manifest.collections)} collections "
+        f"(taken {manifest.created_at:%Y-%m-%dT%H:%M:%SZ}); indexes rebuilt"
+        f"{'; signing keys written to the data folder' if manifest.keys else ''}"
+    )
     for drift in restored.drifts:
         print(drift)
     if restored.drifts:

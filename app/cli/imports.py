@@ -48,9 +48,14 @@ def _import(open_database: OpenDatabase, settings: Settings, args: argparse.Name
         async with open_database(settings) as mongo:
             clock = await program_clock(mongo, settings.env)
             return await import_files(
-                mongo, clock, members, balances, actor=cli_actor(), dry_run=args.dry_run,
+                mongo,
+                clock,
+                members,
+                balances,
+                actor=cli_actor(),
+                dry_run=args.dry_run,
                 progress=lambda done, total: draw(done, total, "members"),
-            )  # fmt: skip
+            )
 
     try:
         with progress_bar(sys.stderr) as draw:

@@ -345,11 +345,18 @@ def cmd_outbox(settings: Settings, args: argparse.Namespace) -> int:
                 return 0 if retried else 1
             cursor = mongo["outbox"].find({"status": args.status}).sort("created_at", -1).limit(50)
             async for delivery in cursor:
-                print(json.dumps({
-                    "id": str(delivery["_id"]), "kind": delivery["kind"],
-                    "key": delivery["idempotency_key"], "attempts": delivery["attempts"],
-                    "last_error": delivery.get("last_error"),
-                }, ensure_ascii=False))  # fmt: skip
+                print(
+                    json.dumps(
+                        {
+                            "id": str(delivery["_id"]),
+                            "kind": delivery["kind"],
+                            "key": delivery["idempotency_key"],
+                            "attempts": delivery["attempts"],
+                            "last_error": delivery.get("last_error"),
+                        },
+                        ensure_ascii=False,
+                    )
+                )
             return 0
 
     return asyncio.run(outbox())
@@ -387,10 +394,17 @@ def cmd_partner(settings: Settings, args: argparse.Namespace) -> int:
                 print("suspended" if found else "no such partner")
                 return 0 if found else 1
             for each in await list_partners(mongo):
-                print(json.dumps({
-                    "id": each.id, "name": each.name, "scopes": sorted(each.scopes),
-                    "status": each.status.value,
-                }, ensure_ascii=False))  # fmt: skip
+                print(
+                    json.dumps(
+                        {
+                            "id": each.id,
+                            "name": each.name,
+                            "scopes": sorted(each.scopes),
+                            "status": each.status.value,
+                        },
+                        ensure_ascii=False,
+                    )
+                )
             return 0
 
     return asyncio.run(partner())

@@ -96,10 +96,14 @@ async def _clear(open_database: OpenDatabase, settings: Settings, args: argparse
                 return 1
             try:
                 job = await create_job(
-                    mongo, clock, kind=JobKind.CLEAR, member_filter=member_filter,
-                    reason=args.reason, actor=cli_actor(),
+                    mongo,
+                    clock,
+                    kind=JobKind.CLEAR,
+                    member_filter=member_filter,
+                    reason=args.reason,
+                    actor=cli_actor(),
                     idempotency_key=args.key or f"cli-clear-{uuid.uuid4().hex}",
-                )  # fmt: skip
+                )
             except REFUSED as exc:
                 print(exc, file=sys.stderr)
                 return 2
@@ -140,10 +144,14 @@ async def _adjust(open_database: OpenDatabase, settings: Settings, args: argpars
         clock = await program_clock(mongo, settings.env)
         try:
             entry = await adjust_points(
-                mongo, clock, member_id=args.member, points=args.points,
-                reason=args.reason, actor=cli_actor(),
+                mongo,
+                clock,
+                member_id=args.member,
+                points=args.points,
+                reason=args.reason,
+                actor=cli_actor(),
                 idempotency_key=args.key or f"cli-adjust-{uuid.uuid4().hex}",
-            )  # fmt: skip
+            )
         except MemberNotFound:
             print(f"no member {args.member}", file=sys.stderr)
             return 2

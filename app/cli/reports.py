@@ -72,7 +72,10 @@ REPORTS: dict[str, tuple[str, Build]] = {
         lambda m, a: points_flow(m, a.from_, a.to, Period(a.by)),
     ),
     "breakage": ("expired ÷ issued", lambda m, a: breakage(m, a.from_, a.to)),
-    "rules": ("points issued per earn rule and campaign", lambda m, a: earn_by_rule(m, a.from_, a.to)),
+    "rules": (
+        "points issued per earn rule and campaign",
+        lambda m, a: earn_by_rule(m, a.from_, a.to),
+    ),
     "partners": ("points per partner", lambda m, a: by_partner(m, a.from_, a.to)),
     "top-earners": (
         "the members who earned the most",
@@ -86,9 +89,16 @@ REPORTS: dict[str, tuple[str, Build]] = {
         "active and dormant members",
         lambda m, a: member_activity(m, SystemClock(), a.dormant_days),
     ),
-}  # fmt: skip
-PERIOD_REPORTS = {"liability-series", "issuance", "breakage", "rules", "partners",
-                  "top-earners", "redemptions"}  # fmt: skip
+}
+PERIOD_REPORTS = {
+    "liability-series",
+    "issuance",
+    "breakage",
+    "rules",
+    "partners",
+    "top-earners",
+    "redemptions",
+}
 
 
 def add_report_commands(
@@ -101,9 +111,12 @@ def add_report_commands(
         one.add_argument("--csv", action="store_true", help="print CSV instead of JSON lines")
         if name in PERIOD_REPORTS:
             one.add_argument(
-                "--from", dest="from_", type=date.fromisoformat, required=True,
+                "--from",
+                dest="from_",
+                type=date.fromisoformat,
+                required=True,
                 help="the first local date (YYYY-MM-DD)",
-            )  # fmt: skip
+            )
             one.add_argument(
                 "--to", type=date.fromisoformat, required=True, help="the last local date"
             )
@@ -111,9 +124,11 @@ def add_report_commands(
             one.add_argument("--as-of", help="a local date (end of day) or an instant with offset")
         if name == "issuance":
             one.add_argument(
-                "--by", choices=[period.value for period in Period], default="day",
+                "--by",
+                choices=[period.value for period in Period],
+                default="day",
                 help="one row per period (default: day)",
-            )  # fmt: skip
+            )
         if name in ("top-earners", "redemptions"):
             one.add_argument("--first", type=int, help="how many rows")
         if name == "members":

@@ -100,19 +100,32 @@ class PointsJob:
     @classmethod
     def from_document(cls, doc: Document) -> PointsJob:
         return cls(
-            id=doc["_id"], kind=JobKind(doc["kind"]), status=JobStatus(doc["status"]),
-            filter=MemberFilter.from_document(doc["filter"]), cutoff=doc.get("cutoff"),
-            until=doc.get("until"), reason=doc["reason"], actor=doc["actor"], total=doc["total"],
-            expected_points=doc["expected_points"], done=doc["done"], changed=doc["changed"],
-            skipped=doc["skipped"], points=doc["points"], created_at=doc["created_at"],
+            id=doc["_id"],
+            kind=JobKind(doc["kind"]),
+            status=JobStatus(doc["status"]),
+            filter=MemberFilter.from_document(doc["filter"]),
+            cutoff=doc.get("cutoff"),
+            until=doc.get("until"),
+            reason=doc["reason"],
+            actor=doc["actor"],
+            total=doc["total"],
+            expected_points=doc["expected_points"],
+            done=doc["done"],
+            changed=doc["changed"],
+            skipped=doc["skipped"],
+            points=doc["points"],
+            created_at=doc["created_at"],
             finished_at=doc.get("finished_at"),
-        )  # fmt: skip
+        )
 
     def totals(self) -> Document:
         return {
-            "total": self.total, "done": self.done, "changed": self.changed,
-            "skipped": self.skipped, "points": self.points,
-        }  # fmt: skip
+            "total": self.total,
+            "done": self.done,
+            "changed": self.changed,
+            "skipped": self.skipped,
+            "points": self.points,
+        }
 
 
 def _digest(**request: Any) -> str:
@@ -121,9 +134,16 @@ def _digest(**request: Any) -> str:
 
 
 async def create_job(
-    mongo: Mongo, clock: Clock, *, kind: JobKind, member_filter: MemberFilter, reason: str,
-    actor: str, idempotency_key: str, until: datetime | None = None,
-) -> PointsJob:  # fmt: skip
+    mongo: Mongo,
+    clock: Clock,
+    *,
+    kind: JobKind,
+    member_filter: MemberFilter,
+    reason: str,
+    actor: str,
+    idempotency_key: str,
+    until: datetime | None = None,
+) -> PointsJob:
     """Decide the members and store the job (running, nothing done yet), audited; once per key."""
     reason, key = check_reason(reason), check_key(idempotency_key)
     if kind is JobKind.EXTEND:
@@ -139,12 +159,25 @@ async def create_job(
     ids, points = await _decide(mongo, member_filter, cutoff, now)
     job_id = f"pj_{ObjectId()}"  # in the order jobs were made: pages are ranges of ids
     document: Document = {
-        "_id": job_id, "kind": kind.value, "status": JobStatus.RUNNING.value,
-        "filter": member_filter.to_document(), "cutoff": cutoff, "until": until,
-        "reason": reason, "actor": actor, "total": len(ids), "expected_points": points,
-        "done": 0, "changed": 0, "skipped": 0, "points": 0, "created_at": now,
-        "finished_at": None, "idempotency_key": key, "request_hash": request_hash,
-    }  # fmt: skip
+        "_id": job_id,
+        "kind": kind.value,
+        "status": JobStatus.RUNNING.value,
+        "filter": member_filter.to_document(),
+        "cutoff": cutoff,
+        "until": until,
+        "reason": reason,
+        "actor": actor,
+        "total": len(ids),
+        "expected_points": points,
+        "done": 0,
+        "changed": 0,
+        "skipped": 0,
+        "points": 0,
+        "created_at": now,
+        "finished_at": None,
+        "idempotency_key": key,
+        "request_hash": request_hash,
+    }
     batches = [
         {
             "_id": _batch_id(job_id, n),
@@ -159,10 +192,20 @@ async def create_job(
         if batches:
             await mongo[BATCHES].insert_many(batches, session=session)
         await record_audit(
-            mongo, clock, actor=actor, action=f"points.{kind.value}_job.create",
-            target=f"points_job:{job_id}", after={**member_filter.to_document(),
-            "members": len(ids), "points": points, "until": until}, note=reason, session=session,
-        )  # fmt: skip
+            mongo,
+            clock,
+            actor=actor,
+            action=f"points.{kind.value}_job.create",
+            target=f"points_job:{job_id}",
+            after={
+                **member_filter.to_document(),
+                "members": len(ids),
+                "points": points,
+                "until": until,
+            },
+            note=reason,
+            session=session,
+        )
 
     try:
         await run_in_transaction(mongo.client, store)
@@ -215,9 +258,16 @@ Hook = Callable[[int], None]  # called with the position inside each member's tr
 
 
 async def run_job(
-    mongo: Mongo, clock: Clock, job_id: str, *, owner: str, limit: int | None = None,
-    progress: Progress | None = None, hook: Hook | None = None, batch: int = TXN_MEMBERS,
-) -> PointsJob:  # fmt: skip
+    mongo: Mongo,
+    clock: Clock,
+    job_id: str,
+    *,
+    owner: str,
+    limit: int | None = None,
+    progress: Progress | None = None,
+    hook: Hook | None = None,
+    batch: int = TXN_MEMBERS,
+) -> PointsJob:
     """Handle the job's members from where it stands (at most `limit` of them), `batch` members
     per transaction; JobBusy if another runner holds its lease. Returns the job as it then stands."""
     lease = f"points-job:{job_id}"
@@ -278,10 +328,14 @@ async def _handle(
 
     try:
         return await run_in_ledger(
-            mongo, clock, work,
-            idempotency_key=_member_key(job, member_ids[0]), fingerprint=job.id,
-            replay=handled_before, require_entry=False,
-        )  # fmt: skip
+            mongo,
+            clock,
+            work,
+            idempotency_key=_member_key(job, member_ids[0]),
+            fingerprint=job.id,
+            replay=handled_before,
+            require_entry=False,
+        )
     except (DuplicateKeyError, IdempotencyConflict):
         raise _Moved() from None  # a member's entry exists: handled by another runner
 
@@ -297,8 +351,9 @@ async def _advance(
     """Move the job on past the members handled, from the position this runner read (else _Moved)."""
     result = await mongo[JOBS].update_one(
         {"_id": job.id, "done": job.done, "status": JobStatus.RUNNING.value},
-        {"$inc": moved}, session=None if unit is None else unit.session,
-    )  # fmt: skip
+        {"$inc": moved},
+        session=None if unit is None else unit.session,
+    )
     if result.matched_count != 1:
         raise _Moved()
     return PointsJob(
@@ -315,15 +370,24 @@ async def _change(unit: LedgerUnit, job: PointsJob, member_id: str) -> Entry | N
     channel, reference, key = "job", job.id, _member_key(job, member_id)
     if job.kind is JobKind.CLEAR:
         return await unit.clear(
-            member_id, reason=job.reason, actor=job.actor, channel=channel, reference=reference,
+            member_id,
+            reason=job.reason,
+            actor=job.actor,
+            channel=channel,
+            reference=reference,
             key=key,
-        )  # fmt: skip
+        )
     assert job.until is not None
     try:
         return await unit.extend(
-            member_id, job.until, reason=job.reason, actor=job.actor, channel=channel,
-            reference=reference, key=key,
-        )  # fmt: skip
+            member_id,
+            job.until,
+            reason=job.reason,
+            actor=job.actor,
+            channel=channel,
+            reference=reference,
+            key=key,
+        )
     except AccountClosed:
         return None
 
@@ -335,14 +399,21 @@ async def _finish(mongo: Mongo, clock: Clock, job: PointsJob) -> PointsJob:
     async def finish(session: AsyncClientSession) -> bool:
         result = await mongo[JOBS].update_one(
             {"_id": job.id, "status": JobStatus.RUNNING.value},
-            {"$set": {"status": JobStatus.DONE.value, "finished_at": now}}, session=session,
-        )  # fmt: skip
+            {"$set": {"status": JobStatus.DONE.value, "finished_at": now}},
+            session=session,
+        )
         if result.modified_count != 1:
             return False
         await record_audit(
-            mongo, clock, actor=job.actor, action=f"points.{job.kind.value}_job.finish",
-            target=f"points_job:{job.id}", after=job.totals(), note=job.reason, session=session,
-        )  # fmt: skip
+            mongo,
+            clock,
+            actor=job.actor,
+            action=f"points.{job.kind.value}_job.finish",
+            target=f"points_job:{job.id}",
+            after=job.totals(),
+            note=job.reason,
+            session=session,
+        )
         return True
 
     await run_in_transaction(mongo.client, finish)

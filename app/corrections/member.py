@@ -86,46 +86,79 @@ async def _correct(
         entry = await operation(unit)
         after = _points(await unit.balance(member_id))
         await record_audit(
-            mongo, clock, actor=actor, action=action, target=f"member:{member_id}",
-            before=before, after={**after, "entry": entry.id}, note=reason, session=unit.session,
-        )  # fmt: skip
+            mongo,
+            clock,
+            actor=actor,
+            action=action,
+            target=f"member:{member_id}",
+            before=before,
+            after={**after, "entry": entry.id},
+            note=reason,
+            session=unit.session,
+        )
         return entry
 
     async def first(entry: Entry) -> Entry:
         return entry
 
     return await run_in_ledger(
-        mongo, clock, work,
+        mongo,
+        clock,
+        work,
         idempotency_key=f"points-admin:{idempotency_key}",
         fingerprint=digest(action, member_id=member_id, reason=reason, **request),
         replay=first,
-    )  # fmt: skip
+    )
 
 
 async def adjust_points(
-    mongo: Mongo, clock: Clock, *, member_id: str, points: int, reason: str, actor: str,
+    mongo: Mongo,
+    clock: Clock,
+    *,
+    member_id: str,
+    points: int,
+    reason: str,
+    actor: str,
     idempotency_key: str,
-) -> Entry:  # fmt: skip
+) -> Entry:
     """An ADJUST of ± points (InsufficientPoints for a negative one beyond the available points)."""
     reason = check_reason(reason)
     return await _correct(
-        mongo, clock, action="points.adjust", member_id=member_id, actor=actor, reason=reason,
-        idempotency_key=idempotency_key, request={"points": points},
+        mongo,
+        clock,
+        action="points.adjust",
+        member_id=member_id,
+        actor=actor,
+        reason=reason,
+        idempotency_key=idempotency_key,
+        request={"points": points},
         operation=lambda unit: unit.adjust(member_id, points, reason=reason, actor=actor),
-    )  # fmt: skip
+    )
 
 
 async def extend_expiry(
-    mongo: Mongo, clock: Clock, *, member_id: str, until: datetime, reason: str, actor: str,
+    mongo: Mongo,
+    clock: Clock,
+    *,
+    member_id: str,
+    until: datetime,
+    reason: str,
+    actor: str,
     idempotency_key: str,
-) -> Entry:  # fmt: skip
+) -> Entry:
     """Move the member's points expiring before `until` to `until` (an EXTEND entry of 0 points)."""
     reason, until = check_reason(reason), check_until(until, clock.now())
     return await _correct(
-        mongo, clock, action="points.extend", member_id=member_id, actor=actor, reason=reason,
-        idempotency_key=idempotency_key, request={"until": until},
+        mongo,
+        clock,
+        action="points.extend",
+        member_id=member_id,
+        actor=actor,
+        reason=reason,
+        idempotency_key=idempotency_key,
+        request={"until": until},
         operation=lambda unit: unit.extend(member_id, until, reason=reason, actor=actor),
-    )  # fmt: skip
+    )
 
 
 async def clear_member(
@@ -134,10 +167,16 @@ async def clear_member(
     """清零 of one member: holds released, every point (pending too) taken; a debt stays owed."""
     reason = check_reason(reason)
     return await _correct(
-        mongo, clock, action="points.clear", member_id=member_id, actor=actor, reason=reason,
-        idempotency_key=idempotency_key, request={},
+        mongo,
+        clock,
+        action="points.clear",
+        member_id=member_id,
+        actor=actor,
+        reason=reason,
+        idempotency_key=idempotency_key,
+        request={},
         operation=lambda unit: unit.clear(member_id, reason=reason, actor=actor),
-    )  # fmt: skip
+    )
 
 
 def _points(balance: Balance) -> dict[str, object]:

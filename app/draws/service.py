@@ -77,8 +77,10 @@ def _validated(document: Document) -> Draw:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(step) for step in first["loc"]) or None
-        raise DrawInvalid(f"{where}: {first['msg']}" if where else first["msg"],
-                          str(first["loc"][0]) if first["loc"] else None) from None  # fmt: skip
+        raise DrawInvalid(
+            f"{where}: {first['msg']}" if where else first["msg"],
+            str(first["loc"][0]) if first["loc"] else None,
+        ) from None
 
 
 async def create_draw(
@@ -89,14 +91,23 @@ async def create_draw(
         raise DrawRefused(f"1 to {MAX_KEY_LENGTH_WIDE} characters", "idempotency_key")
     draw = _validated({"_id": "dr_" + secrets.token_hex(8), **fields})
     fingerprint = _fingerprint(fields)
-    document = {**draw.model_dump(by_alias=True, mode="python"), "admin_key": idempotency_key,
-                "admin_fingerprint": fingerprint}  # fmt: skip
+    document = {
+        **draw.model_dump(by_alias=True, mode="python"),
+        "admin_key": idempotency_key,
+        "admin_fingerprint": fingerprint,
+    }
 
     async def work(session: AsyncClientSession) -> Draw:
         await mongo["draws"].insert_one(document, session=session)
-        await record_audit(mongo, clock, actor=actor, action="draw.create",
-                           target=f"draw:{draw.id}", after=json.loads(json.dumps(fields, default=str)),
-                           session=session)  # fmt: skip
+        await record_audit(
+            mongo,
+            clock,
+            actor=actor,
+            action="draw.create",
+            target=f"draw:{draw.id}",
+            after=json.loads(json.dumps(fields, default=str)),
+            session=session,
+        )
         return draw
 
     try:
@@ -116,10 +127,18 @@ async def close_draw(mongo: Mongo, clock: Clock, draw_id: str, *, reason: str, a
         if found is None:
             raise DrawNotFound("no such draw", "draw_id")
         if not found.get("closed"):
-            await mongo["draws"].update_one({"_id": draw_id}, {"$set": {"closed": True}},
-                                            session=session)  # fmt: skip
-            await record_audit(mongo, clock, actor=actor, action="draw.close",
-                               target=f"draw:{draw_id}", note=reason, session=session)  # fmt: skip
+            await mongo["draws"].update_one(
+                {"_id": draw_id}, {"$set": {"closed": True}}, session=session
+            )
+            await record_audit(
+                mongo,
+                clock,
+                actor=actor,
+                action="draw.close",
+                target=f"draw:{draw_id}",
+                note=reason,
+                session=session,
+            )
         return Draw.model_validate({**found, "closed": True})
 
     return await mongo.transaction(work)
@@ -145,8 +164,9 @@ async def page_entries(
     mongo: Mongo, member_id: str, first: int, after: tuple[datetime, str] | None
 ) -> tuple[list[DrawEntry], bool]:
     """A member's entries, newest first: one keyset page of (created_at, id)."""
-    found, more = await newest_first(mongo["draw_entries"], {"member_id": member_id},
-                                     "created_at", first=first, after=after)  # fmt: skip
+    found, more = await newest_first(
+        mongo["draw_entries"], {"member_id": member_id}, "created_at", first=first, after=after
+    )
     return [DrawEntry.model_validate(d) for d in found], more
 
 
@@ -185,19 +205,31 @@ async def update_draw(
         fields = after.model_dump(by_alias=True, mode="python", exclude={"id", "closed"})
         await mongo["draws"].update_one({"_id": draw_id}, {"$set": fields}, session=session)
         changed = [key for key in after_doc if after_doc[key] != before_doc[key]]
-        await record_audit(mongo, clock, actor=actor, action="draw.update",
-                           target=f"draw:{draw_id}", note=reason,
-                           before={k: before_doc[k] for k in changed},
-                           after={k: after_doc[k] for k in changed}, session=session)  # fmt: skip
+        await record_audit(
+            mongo,
+            clock,
+            actor=actor,
+            action="draw.update",
+            target=f"draw:{draw_id}",
+            note=reason,
+            before={k: before_doc[k] for k in changed},
+            after={k: after_doc[k] for k in changed},
+            session=session,
+        )
         return after
 
     return await mongo.transaction(work)
 
 
 async def enter_draw(
-    mongo: Mongo, clock: Clock, *, member_id: str, draw_id: str, idempotency_key: str,
+    mongo: Mongo,
+    clock: Clock,
+    *,
+    member_id: str,
+    draw_id: str,
+    idempotency_key: str,
     rng: random.Random = _SYSTEM,
-) -> DrawEntry:  # fmt: skip
+) -> DrawEntry:
     """Spend the draw's cost and return the prize, in one transaction; a replay returns it."""
     if not 0 < len(idempotency_key) <= MAX_KEY_LENGTH_WIDE:
         raise DrawRefused(f"1 to {MAX_KEY_LENGTH_WIDE} characters", "idempotency_key")
@@ -225,9 +257,14 @@ async def enter_draw(
         return DrawEntry.model_validate(document)
 
     try:
-        return await run_in_ledger(mongo, clock, work,
-                                   idempotency_key=f"draw:{member_id}:{idempotency_key}",
-                                   fingerprint=_fingerprint(draw_id), replay=replay)  # fmt: skip
+        return await run_in_ledger(
+            mongo,
+            clock,
+            work,
+            idempotency_key=f"draw:{member_id}:{idempotency_key}",
+            fingerprint=_fingerprint(draw_id),
+            replay=replay,
+        )
     except IdempotencyConflict:
         raise DrawKeyReused("this key entered another draw", "idempotency_key") from None
 
@@ -243,8 +280,10 @@ async def _claim_today(
     counted = {"$cond": [{"$lt": [had, limit]}, {"$add": [had, 1]}, had]}
     before = await mongo["draw_limits"].find_one_and_update(
         {"_id": f"{draw.id}:{member_id}:{day}"},
-        [{"$set": {"count": counted}}], upsert=True, session=session,
-    )  # fmt: skip
+        [{"$set": {"count": counted}}],
+        upsert=True,
+        session=session,
+    )
     if before is not None and int(before["count"]) >= limit:
         raise DailyLimitReached(limit)
 
@@ -256,8 +295,9 @@ async def _take_prize(
     first makes this a write conflict, and the transaction reruns against the new stock."""
     taken = await mongo["draws"].update_one(
         {"_id": draw_id, "prizes": {"$elemMatch": {"id": prize_id, "stock": {"$gt": 0}}}},
-        {"$inc": {"prizes.$.stock": -1}}, session=session,
-    )  # fmt: skip
+        {"$inc": {"prizes.$.stock": -1}},
+        session=session,
+    )
     if taken.modified_count != 1:
         raise RuntimeError(f"prize {prize_id} of {draw_id} was not in stock in the snapshot")
 
@@ -266,27 +306,50 @@ async def _record(
     mongo: Mongo, unit: LedgerUnit, draw: Draw, member_id: str, prize: Prize | None
 ) -> DrawEntry:
     entry_id = "de_" + secrets.token_hex(10)
-    outcome = {"draw_id": draw.id, "draw_entry_id": entry_id,
-               "prize_id": prize.id if prize else None, "prize_name": prize.name if prize else None}  # fmt: skip
+    outcome = {
+        "draw_id": draw.id,
+        "draw_entry_id": entry_id,
+        "prize_id": prize.id if prize else None,
+        "prize_name": prize.name if prize else None,
+    }
     try:
-        spent = await unit.spend(member_id, draw.cost, reference=draw.name, channel="app",
-                                 description=f"Draw: {draw.name}", actor=member_id, extra=outcome)  # fmt: skip
+        spent = await unit.spend(
+            member_id,
+            draw.cost,
+            reference=draw.name,
+            channel="app",
+            description=f"Draw: {draw.name}",
+            actor=member_id,
+            extra=outcome,
+        )
     except InsufficientPoints as exc:
         raise DrawUnaffordable(exc.available, exc.requested, str(exc)) from None
     except AccountFrozen:
         raise MemberSuspended("this member is suspended", ("draw_id",)) from None
     if prize is not None and prize.points > 0:
         try:
-            await unit.credit(member_id, prize.points, reason=f"Draw prize: {prize.name}",
-                              actor=member_id, reference=draw.name, extra=outcome)  # fmt: skip
+            await unit.credit(
+                member_id,
+                prize.points,
+                reason=f"Draw prize: {prize.name}",
+                actor=member_id,
+                reference=draw.name,
+                extra=outcome,
+            )
         except PointsLimitExceeded as exc:
             raise PrizeOverLimit(str(exc)) from None
     entry = DrawEntry(
-        id=entry_id, draw_id=draw.id, member_id=member_id,
-        prize_id=prize.id if prize else None, prize_name=prize.name if prize else None,
-        prize_points=prize.points if prize else 0, cost=draw.cost, entry_id=spent.id,
+        id=entry_id,
+        draw_id=draw.id,
+        member_id=member_id,
+        prize_id=prize.id if prize else None,
+        prize_name=prize.name if prize else None,
+        prize_points=prize.points if prize else 0,
+        cost=draw.cost,
+        entry_id=spent.id,
         created_at=unit.now,
-    )  # fmt: skip
-    await mongo["draw_entries"].insert_one(entry.model_dump(by_alias=True, mode="python"),
-                                           session=unit.session)  # fmt: skip
+    )
+    await mongo["draw_entries"].insert_one(
+        entry.model_dump(by_alias=True, mode="python"), session=unit.session
+    )
     return entry

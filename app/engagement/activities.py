@@ -111,14 +111,27 @@ async def record_activity(
     async def work(unit: LedgerUnit) -> ActivityResult:
         await count_activity(mongo, unit.session, found.id, activity, program.local_date(unit.now))
         entry = await unit.earn(
-            found.id, activity.points, policy=terms.policy, policy_version=terms.policy_version,
-            tz=terms.tz, reference=reference, description=activity.name, actor=partner_id,
-            channel="partner", extra={"activity": activity.code},
-        )  # fmt: skip
+            found.id,
+            activity.points,
+            policy=terms.policy,
+            policy_version=terms.policy_version,
+            tz=terms.tz,
+            reference=reference,
+            description=activity.name,
+            actor=partner_id,
+            channel="partner",
+            extra={"activity": activity.code},
+        )
         change = await record_qualifying(
-            mongo, unit.session, unit.now, program, member_id=found.id, points=activity.points,
-            at=unit.now, entry_id=entry.id,
-        )  # fmt: skip
+            mongo,
+            unit.session,
+            unit.now,
+            program,
+            member_id=found.id,
+            points=activity.points,
+            at=unit.now,
+            entry_id=entry.id,
+        )
         return ActivityResult(found.id, activity.code, entry, tier_change=change)
 
     async def replay(entry: Entry) -> ActivityResult:

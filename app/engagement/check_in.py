@@ -214,19 +214,35 @@ async def _record_day(
     if unit is not None:
         terms = issue_terms(program, member.tier)
         entry = await unit.earn(
-            member.id, points, policy=terms.policy, policy_version=terms.policy_version,
-            tz=terms.tz, reference=f"check-in:{today.isoformat()}",
-            description=f"Daily check-in, day {streak}", actor=member.id, channel="app",
-        )  # fmt: skip
+            member.id,
+            points,
+            policy=terms.policy,
+            policy_version=terms.policy_version,
+            tz=terms.tz,
+            reference=f"check-in:{today.isoformat()}",
+            description=f"Daily check-in, day {streak}",
+            actor=member.id,
+            channel="app",
+        )
         entry_id = entry.id
         change = await record_qualifying(
-            mongo, session, now, program, member_id=member.id, points=points, at=now,
+            mongo,
+            session,
+            now,
+            program,
+            member_id=member.id,
+            points=points,
+            at=now,
             entry_id=entry_id,
-        )  # fmt: skip
+        )
     day: Document = {
-        "last_date": today.isoformat(), "streak": streak, "points": points,
-        "entry_id": entry_id, "key": key, "at": now,
-    }  # fmt: skip
+        "last_date": today.isoformat(),
+        "streak": streak,
+        "points": points,
+        "entry_id": entry_id,
+        "key": key,
+        "at": now,
+    }
     await mongo["check_ins"].update_one(
         {"_id": member.id}, {"$set": day}, upsert=True, session=session
     )

@@ -40,8 +40,11 @@ async def forget_uploads(mongo: Mongo, personal: PersonalData, legacy_id: str | 
     jobs: list[str] = []
     async for job in mongo[JOBS].find({}, {"errors": 1, "files": 1}):
         jobs.append(job["_id"])
-        update = {key: redacted for key in ("errors", "files")
-                  if (redacted := identifying.redact(job.get(key))) is not job.get(key)}  # fmt: skip
+        update = {
+            key: redacted
+            for key in ("errors", "files")
+            if (redacted := identifying.redact(job.get(key))) is not job.get(key)
+        }
         if update:
             await mongo[JOBS].update_one({"_id": job["_id"]}, {"$set": update})
         for name in job.get("files") or {}:

@@ -89,9 +89,15 @@ def _balance_print(rows: Sequence[BalanceRow]) -> str:
 
 
 async def import_files(
-    mongo: Mongo, clock: Clock, members_csv: str, balances_csv: str, *, actor: str,
-    dry_run: bool = False, progress: Progress | None = None,
-) -> Summary:  # fmt: skip
+    mongo: Mongo,
+    clock: Clock,
+    members_csv: str,
+    balances_csv: str,
+    *,
+    actor: str,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> Summary:
     now = clock.now()
     # Reading a big file is seconds of CPU: off the event loop, which may be serving requests.
     members, member_errors = await asyncio.to_thread(read_members, members_csv, now.date())
@@ -124,15 +130,17 @@ async def import_files(
             raise ImportRunning("another import is running; try again when it has finished")
         try:
             await _finish_interrupted(mongo)
-            await _import_chunks(mongo, clock, valid, by_member, program.tiers[0].code, summary,
-                                 run_id, progress)  # fmt: skip
+            await _import_chunks(
+                mongo, clock, valid, by_member, program.tiers[0].code, summary, run_id, progress
+            )
         finally:
             await release(mongo, LEASE, run_id)
     await _orphans(mongo, valid, by_member, summary)
     summary.errors.sort(key=lambda e: (e.file, e.line))
     if not dry_run:
-        await record_audit(mongo, clock, actor=actor, action="import.run", target="members",
-                           after=summary.counts())  # fmt: skip
+        await record_audit(
+            mongo, clock, actor=actor, action="import.run", target="members", after=summary.counts()
+        )
     return summary
 
 
@@ -155,16 +163,25 @@ class _Chunk:
 
 
 async def _import_chunks(
-    mongo: Mongo, clock: Clock, valid: list[MemberRow], by_member: dict[str, list[BalanceRow]],
-    entry_tier: str, summary: Summary, run_id: str, progress: Progress | None,
-) -> None:  # fmt: skip
+    mongo: Mongo,
+    clock: Clock,
+    valid: list[MemberRow],
+    by_member: dict[str, list[BalanceRow]],
+    entry_tier: str,
+    summary: Summary,
+    run_id: str,
+    progress: Progress | None,
+) -> None:
     """Each chunk is prepared (read, numbered, its books built) while the database writes the one
     before: the database is the bottleneck, and this keeps it from waiting on the import."""
     chunks = [valid[start : start + CHUNK] for start in range(0, len(valid), CHUNK)]
 
     def prepare(number: int) -> asyncio.Task[_Chunk | None]:
-        return asyncio.create_task(_prepare(mongo, clock, chunks[number], by_member, entry_tier,
-                                            summary, f"{run_id}:{number}"))  # fmt: skip
+        return asyncio.create_task(
+            _prepare(
+                mongo, clock, chunks[number], by_member, entry_tier, summary, f"{run_id}:{number}"
+            )
+        )
 
     ahead = prepare(0) if chunks else None
     done = 0
@@ -187,9 +204,14 @@ async def _import_chunks(
 
 
 async def _prepare(
-    mongo: Mongo, clock: Clock, chunk: list[MemberRow], by_member: dict[str, list[BalanceRow]],
-    entry_tier: str, summary: Summary, batch: str,
-) -> _Chunk | None:  # fmt: skip
+    mongo: Mongo,
+    clock: Clock,
+    chunk: list[MemberRow],
+    by_member: dict[str, list[BalanceRow]],
+    entry_tier: str,
+    summary: Summary,
+    batch: str,
+) -> _Chunk | None:
     # Each chunk's entries are stamped as recorded when it is prepared, within the rollup's
     # SETTLE of their commit however long the whole import takes.
     now = clock.now()
@@ -224,20 +246,34 @@ async def _classify(
     reported when their content changed (never applied)."""
     # One range of the legacy-id index (the chunk is sorted), not an $in of a thousand values.
     span = {"$gte": chunk[0].legacy_id, "$lte": chunk[-1].legacy_id}
-    found = {d["legacy_id"]: d async for d in mongo["members"].find(
-        {"legacy_id": span}, {"legacy_id": 1, "import": 1})}  # fmt: skip
+    found = {
+        d["legacy_id"]: d
+        async for d in mongo["members"].find({"legacy_id": span}, {"legacy_id": 1, "import": 1})
+    }
     fresh: list[MemberRow] = []
     for row in chunk:
         prior = found.get(row.legacy_id)
         if prior is None:
             fresh.append(row)
         elif "member" not in prior["import"]:  # erased: the row's fingerprint went with its data
-            summary.errors.append(RowError("members.csv", row.line, "legacy_id",
-                                           "this member was erased: not imported again"))  # fmt: skip
+            summary.errors.append(
+                RowError(
+                    "members.csv",
+                    row.line,
+                    "legacy_id",
+                    "this member was erased: not imported again",
+                )
+            )
         elif prior["import"]["member"] != _member_print(row):
             summary.members_changed += 1
-            summary.errors.append(RowError("members.csv", row.line, "legacy_id",
-                                           "imported before with other values: not changed"))  # fmt: skip
+            summary.errors.append(
+                RowError(
+                    "members.csv",
+                    row.line,
+                    "legacy_id",
+                    "imported before with other values: not changed",
+                )
+            )
         else:
             summary.members_unchanged += 1
             _compare_balances(prior, by_member.get(row.legacy_id, []), summary)
@@ -250,12 +286,16 @@ async def _would_import(
     """A dry run's count of what these new rows would import: each row, unless its phone is
     another member's (in the database or on an earlier row of the file)."""
     phones = [row.phone for row in rows if row.phone is not None]
-    taken = {d["phone"] async for d in mongo["members"].find(
-        {"phone": {"$in": phones}}, {"phone": 1})} if phones else set()  # fmt: skip
+    taken = (
+        {d["phone"] async for d in mongo["members"].find({"phone": {"$in": phones}}, {"phone": 1})}
+        if phones
+        else set()
+    )
     for row in rows:
         if row.phone is not None and row.phone in taken:
-            summary.errors.append(RowError("members.csv", row.line, "phone",
-                                           "another member has this phone"))  # fmt: skip
+            summary.errors.append(
+                RowError("members.csv", row.line, "phone", "another member has this phone")
+            )
             continue
         if row.phone is not None:
             taken.add(row.phone)
@@ -285,30 +325,51 @@ def _compare_balances(prior: Document, rows: list[BalanceRow], summary: Summary)
         return
     summary.balances_changed += len(rows)
     for row in rows:
-        summary.errors.append(RowError("balances.csv", row.line, "legacy_id",
-                                       "the member's balances were imported before with other "
-                                       "rows: not changed"))  # fmt: skip
+        summary.errors.append(
+            RowError(
+                "balances.csv",
+                row.line,
+                "legacy_id",
+                "the member's balances were imported before with other rows: not changed",
+            )
+        )
 
 
 async def _member_documents(
-    mongo: Mongo, now: datetime, rows: list[MemberRow], by_member: dict[str, list[BalanceRow]],
-    entry_tier: str, batch: str,
-) -> list[Document]:  # fmt: skip
+    mongo: Mongo,
+    now: datetime,
+    rows: list[MemberRow],
+    by_member: dict[str, list[BalanceRow]],
+    entry_tier: str,
+    batch: str,
+) -> list[Document]:
     """The new members' documents, their numbers reserved in one block."""
-    counter = await upsert_and_get(mongo["counters"], {"_id": "member_no"},
-                                   {"$inc": {"value": len(rows)}})  # fmt: skip
+    counter = await upsert_and_get(
+        mongo["counters"], {"_id": "member_no"}, {"$inc": {"value": len(rows)}}
+    )
     first = int(counter["value"]) - len(rows) + 1
     documents: list[Document] = []
     for number, row in enumerate(rows, start=first):
-        documents.append({
-            "_id": new_member_id(), "member_no": f"JF{number:09d}", "name": row.name,
-            "phone": row.phone, "email": row.email,
-            "birthday": row.birthday.isoformat() if row.birthday else None,
-            "tier": row.tier or entry_tier, "status": "active", "joined_at": row.joined_at or now,
-            "legacy_id": row.legacy_id,
-            "import": {"batch": batch, "member": _member_print(row),
-                       "balances": _balance_print(by_member.get(row.legacy_id, [])), "at": now},
-        })  # fmt: skip
+        documents.append(
+            {
+                "_id": new_member_id(),
+                "member_no": f"JF{number:09d}",
+                "name": row.name,
+                "phone": row.phone,
+                "email": row.email,
+                "birthday": row.birthday.isoformat() if row.birthday else None,
+                "tier": row.tier or entry_tier,
+                "status": "active",
+                "joined_at": row.joined_at or now,
+                "legacy_id": row.legacy_id,
+                "import": {
+                    "batch": batch,
+                    "member": _member_print(row),
+                    "balances": _balance_print(by_member.get(row.legacy_id, [])),
+                    "at": now,
+                },
+            }
+        )
     return documents
 
 
@@ -332,8 +393,9 @@ async def _insert_members(
                 if "phone" in str(failure.get("keyPattern", failure.get("errmsg")))
                 else "legacy_id"
             )
-            summary.errors.append(RowError("members.csv", row.line, duplicate,
-                                           f"another member has this {duplicate}"))  # fmt: skip
+            summary.errors.append(
+                RowError("members.csv", row.line, duplicate, f"another member has this {duplicate}")
+            )
     return by_id
 
 
@@ -364,10 +426,16 @@ def _opening_earns(
     for member_id, row in members.items():
         rows = sorted(by_member.get(row.legacy_id, []), key=lambda b: b.earned_at)
         if rows:
-            earns[member_id] = [OpeningEarn(b.points, b.earned_at, fixed_expiry=b.expires_at,
-                                            reference=f"import line {b.line}",
-                                            description="Opening balance from the old system")
-                                for b in rows]  # fmt: skip
+            earns[member_id] = [
+                OpeningEarn(
+                    b.points,
+                    b.earned_at,
+                    fixed_expiry=b.expires_at,
+                    reference=f"import line {b.line}",
+                    description="Opening balance from the old system",
+                )
+                for b in rows
+            ]
             opened[member_id] = (len(rows), sum(b.points for b in rows))
     return earns, opened
 
@@ -380,11 +448,15 @@ async def _orphans(
     unknown = [legacy for legacy in by_member if legacy not in named]
     if not unknown:
         return
-    known = {d["legacy_id"] async for d in mongo["members"].find(
-        {"legacy_id": {"$in": unknown}}, {"legacy_id": 1})}  # fmt: skip
+    known = {
+        d["legacy_id"]
+        async for d in mongo["members"].find({"legacy_id": {"$in": unknown}}, {"legacy_id": 1})
+    }
     for legacy in unknown:
         for row in by_member[legacy]:
-            message = ("no member row was imported for it (missing from members.csv, or refused)"
-                       if legacy not in known else
-                       "the member was imported by an earlier run: give its balances with it")  # fmt: skip
+            message = (
+                "no member row was imported for it (missing from members.csv, or refused)"
+                if legacy not in known
+                else "the member was imported by an earlier run: give its balances with it"
+            )
             summary.errors.append(RowError("balances.csv", row.line, "legacy_id", message))

@@ -96,12 +96,20 @@ class ImportJob:
     @classmethod
     def from_document(cls, doc: Document) -> ImportJob:
         return cls(
-            id=doc["_id"], status=ImportJobStatus(doc["status"]), dry_run=doc["dry_run"],
-            actor=doc["actor"], created_at=doc["created_at"], started_at=doc.get("started_at"),
-            finished_at=doc.get("finished_at"), files=doc["files"], total=doc.get("total"),
-            done=doc.get("done", 0), failure=doc.get("failure"),
-            summary=doc.get("summary"), errors=doc.get("errors", []),
-        )  # fmt: skip
+            id=doc["_id"],
+            status=ImportJobStatus(doc["status"]),
+            dry_run=doc["dry_run"],
+            actor=doc["actor"],
+            created_at=doc["created_at"],
+            started_at=doc.get("started_at"),
+            finished_at=doc.get("finished_at"),
+            files=doc["files"],
+            total=doc.get("total"),
+            done=doc.get("done", 0),
+            failure=doc.get("failure"),
+            summary=doc.get("summary"),
+            errors=doc.get("errors", []),
+        )
 
 
 def _text(field: str, upload: UploadedFile, columns: tuple[str, ...]) -> str:
@@ -125,9 +133,15 @@ def check_upload(members: UploadedFile, balances: UploadedFile | None) -> None:
 
 
 async def start_import(
-    mongo: Mongo, clock: Clock, *, members: UploadedFile, balances: UploadedFile | None,
-    dry_run: bool, actor: str, idempotency_key: str,
-) -> tuple[ImportJob, bool]:  # fmt: skip
+    mongo: Mongo,
+    clock: Clock,
+    *,
+    members: UploadedFile,
+    balances: UploadedFile | None,
+    dry_run: bool,
+    actor: str,
+    idempotency_key: str,
+) -> tuple[ImportJob, bool]:
     """Store the files and queue their import; (the job, whether it was made before with this key).
 
     The caller has run `check_upload` on the files."""
@@ -143,34 +157,49 @@ async def start_import(
     purge = purge_at(KEEP_PARTS)  # a job that never runs, or a request cut off midway
     stored: dict[str, Document] = {}
     for name, upload in files.items():
-        parts = [upload.content[i : i + PART_BYTES]
-                 for i in range(0, len(upload.content), PART_BYTES)] or [b""]  # fmt: skip
+        parts = [
+            upload.content[i : i + PART_BYTES] for i in range(0, len(upload.content), PART_BYTES)
+        ] or [b""]
         for n, part in enumerate(parts):  # one part a command: each encodes in a millisecond
             # A replace by id, not an insert: the part's id is this request's own, so a write the
             # driver retries after the database restarted (its first attempt committed, the answer
             # lost) finds its own part and writes the same bytes again rather than a duplicate key.
             part_id = f"{job_id}:{name}:{n:04d}"
-            await mongo[PARTS].replace_one({"_id": part_id}, {"job": job_id, "file": name,
-                                            "data": Binary(part), "purge_at": purge},
-                                           upsert=True)  # fmt: skip
+            await mongo[PARTS].replace_one(
+                {"_id": part_id},
+                {"job": job_id, "file": name, "data": Binary(part), "purge_at": purge},
+                upsert=True,
+            )
         stored[name] = {
             "name": upload.name[:200],
             "bytes": len(upload.content),
             "parts": len(parts),
         }
     document: Document = {
-        "_id": job_id, "idempotency_key": key, "request_hash": request_hash,
-        "status": ImportJobStatus.QUEUED.value, "dry_run": dry_run, "actor": actor,
-        "created_at": instant(clock.now()), "files": stored, "done": 0, "attempts": 0,
-    }  # fmt: skip
+        "_id": job_id,
+        "idempotency_key": key,
+        "request_hash": request_hash,
+        "status": ImportJobStatus.QUEUED.value,
+        "dry_run": dry_run,
+        "actor": actor,
+        "created_at": instant(clock.now()),
+        "files": stored,
+        "done": 0,
+        "attempts": 0,
+    }
     files_seen = {name: {"name": f["name"], "bytes": f["bytes"]} for name, f in stored.items()}
 
     async def queue(session: AsyncClientSession) -> None:
         await mongo[JOBS].insert_one(document, session=session)
-        await record_audit(mongo, clock, actor=actor, action="import.start",
-                           target=f"import:{job_id}", after={"files": files_seen,
-                                                             "dry_run": dry_run},
-                           session=session)  # fmt: skip
+        await record_audit(
+            mongo,
+            clock,
+            actor=actor,
+            action="import.start",
+            target=f"import:{job_id}",
+            after={"files": files_seen, "dry_run": dry_run},
+            session=session,
+        )
 
     try:
         await run_in_transaction(mongo.client, queue, max_attempts=mongo.max_txn_attempts)
@@ -205,8 +234,9 @@ async def list_import_jobs(
     mongo: Mongo, *, first: int, before: str | None = None
 ) -> tuple[list[ImportJob], bool]:
     """Newest first; a page is a range of ids (they grow with time), after the job `before`."""
-    documents, more = await newest_by_id(mongo[JOBS], first=first, before=before,
-                                         projection={"idempotency_key": 0})  # fmt: skip
+    documents, more = await newest_by_id(
+        mongo[JOBS], first=first, before=before, projection={"idempotency_key": 0}
+    )
     return [ImportJob.from_document(doc) for doc in documents], more
 
 
@@ -218,7 +248,7 @@ async def _claim(mongo: Mongo, clock: Clock, owner: str) -> Document | None:
                 {"status": ImportJobStatus.QUEUED.value},
                 {"status": ImportJobStatus.RUNNING.value, "beat_at": {"$lt": now - STALE}},
             ]
-        },  # fmt: skip
+        },
         {"$set": {"status": ImportJobStatus.RUNNING.value, "owner": owner, "beat_at": now}},
         sort=[("_id", 1)],
         return_document=ReturnDocument.AFTER,
@@ -255,8 +285,15 @@ async def run_due_import(mongo: Mongo, clock: Clock, *, owner: str) -> ImportJob
     try:
         members = await _read(mongo, claimed, "members")
         balances = await _read(mongo, claimed, "balances") or ",".join(BALANCE_COLUMNS)
-        summary = await import_files(mongo, clock, members, balances, actor=claimed["actor"],
-                                     dry_run=claimed["dry_run"], progress=beat)  # fmt: skip
+        summary = await import_files(
+            mongo,
+            clock,
+            members,
+            balances,
+            actor=claimed["actor"],
+            dry_run=claimed["dry_run"],
+            progress=beat,
+        )
     except asyncio.CancelledError:  # the worker stops cleanly: queued again, for the next at once
         with contextlib.suppress(TimeoutError, PyMongoError):  # else it is re-run once STALE
             async with asyncio.timeout(REQUEUE_SECONDS):
@@ -279,20 +316,37 @@ async def run_due_import(mongo: Mongo, clock: Clock, *, owner: str) -> ImportJob
             return await _fail(mongo, clock, mine, "an internal error stopped the import")
         await mongo[JOBS].update_one(
             mine,
-            {"$set": {"status": ImportJobStatus.QUEUED.value, "owner": None},
-             "$inc": {"attempts": 1}},
-        )  # fmt: skip
+            {
+                "$set": {"status": ImportJobStatus.QUEUED.value, "owner": None},
+                "$inc": {"attempts": 1},
+            },
+        )
         return await get_import_job(mongo, job_id)
-    await mongo[JOBS].update_one(mine, {"$set": {
-        "status": ImportJobStatus.DONE.value, "finished_at": clock.now(),
-        "summary": summary.counts(), "errors": summary.shown_errors(),
-    }})  # fmt: skip
+    await mongo[JOBS].update_one(
+        mine,
+        {
+            "$set": {
+                "status": ImportJobStatus.DONE.value,
+                "finished_at": clock.now(),
+                "summary": summary.counts(),
+                "errors": summary.shown_errors(),
+            }
+        },
+    )
     await mongo[PARTS].delete_many({"job": job_id})  # the files were read; the summary stays
     return await get_import_job(mongo, job_id)
 
 
 async def _fail(mongo: Mongo, clock: Clock, mine: Document, failure: str) -> ImportJob | None:
-    await mongo[JOBS].update_one(mine, {"$set": {
-        "status": ImportJobStatus.FAILED.value, "finished_at": clock.now(), "failure": failure,
-    }, "$inc": {"attempts": 1}})  # fmt: skip
+    await mongo[JOBS].update_one(
+        mine,
+        {
+            "$set": {
+                "status": ImportJobStatus.FAILED.value,
+                "finished_at": clock.now(),
+                "failure": failure,
+            },
+            "$inc": {"attempts": 1},
+        },
+    )
     return await get_import_job(mongo, mine["_id"])

@@ -348,8 +348,14 @@ class Book:
         if kind is EntryKind.EARN:
             _within_account(self.account.lifetime_earned + points)
         entry_id = ObjectId()
-        lot = self._issue(points, entry_id, earned_at=earned_at, available_at=available_at,
-                          expires_at=expires_at, policy=policy)  # fmt: skip
+        lot = self._issue(
+            points,
+            entry_id,
+            earned_at=earned_at,
+            available_at=available_at,
+            expires_at=expires_at,
+            policy=policy,
+        )
         if kind is EntryKind.EARN:
             self.account.lifetime_earned += points
             self._activity(earned_at)
@@ -396,28 +402,53 @@ class Book:
                 kept.append((points, source, expires))
         kept.sort(key=lambda share: (share[2] is None, share[2] or self.now))
         shares = [
-            (self._issue(points, entry_id, earned_at=source.earned_at, available_at=None,
-                         expires_at=expires, policy=source.policy), points)
+            (
+                self._issue(
+                    points,
+                    entry_id,
+                    earned_at=source.earned_at,
+                    available_at=None,
+                    expires_at=expires,
+                    policy=source.policy,
+                ),
+                points,
+            )
             for points, source, expires in kept
-        ]  # fmt: skip
+        ]
         paid = sum(lot.debt_paid for lot, _ in shares)
         given = sum(points for points, _, _ in kept)
         meta = request.meta
         if lost:
             told = f"{lost} of the {given + lost} points had expired since and stay expired"
-            meta = EntryMeta(meta.actor, meta.channel, meta.reference,
-                             f"{meta.description}; {told}" if meta.description else told,
-                             meta.extra)  # fmt: skip
+            meta = EntryMeta(
+                meta.actor,
+                meta.channel,
+                meta.reference,
+                f"{meta.description}; {told}" if meta.description else told,
+                meta.extra,
+            )
         return self._record(
-            EntryKind.REVERSAL, given, shares, key=request.key, fingerprint=request.fingerprint,
-            meta=meta, entry_id=entry_id, debt_change=-paid,
+            EntryKind.REVERSAL,
+            given,
+            shares,
+            key=request.key,
+            fingerprint=request.fingerprint,
+            meta=meta,
+            entry_id=entry_id,
+            debt_change=-paid,
             restored={"points": given + lost, "given_back": given, "expired_since": lost},
-        )  # fmt: skip
+        )
 
     def _issue(
-        self, points: int, entry_id: ObjectId, *, earned_at: datetime,
-        available_at: datetime | None, expires_at: datetime | None, policy: dict[str, Any],
-    ) -> LotState:  # fmt: skip
+        self,
+        points: int,
+        entry_id: ObjectId,
+        *,
+        earned_at: datetime,
+        available_at: datetime | None,
+        expires_at: datetime | None,
+        policy: dict[str, Any],
+    ) -> LotState:
         """A new lot of `points` for the entry `entry_id`, after paying any debt from it first
         (`debt_paid`); pending until `available_at` when that lies ahead."""
         pay = min(self.account.debt, points)

@@ -55,8 +55,9 @@ class Revocations:
 
     async def load(self, mongo: Mongo, now: datetime) -> None:
         query = {"kind": ACCESS_REVOKED, "created_at": {"$gte": now - REVOCATION_MEMORY}}
-        async for document in mongo["notifications"].find(query, {"member_id": 1, "created_at": 1,
-                                                                  "kind": 1}):  # fmt: skip
+        async for document in mongo["notifications"].find(
+            query, {"member_id": 1, "created_at": 1, "kind": 1}
+        ):
             self.on_event(document)
 
 

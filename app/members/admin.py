@@ -103,16 +103,31 @@ async def admin_create_member(
     fingerprint = _fingerprint(name, phone, email, birthday, tier)
 
     async def work(session: AsyncClientSession) -> Member:
-        member = await create_member(mongo, clock, name=name, tier=tier, phone=phone,
-                                     email=email, birthday=birthday, session=session)  # fmt: skip
+        member = await create_member(
+            mongo,
+            clock,
+            name=name,
+            tier=tier,
+            phone=phone,
+            email=email,
+            birthday=birthday,
+            session=session,
+        )
         await mongo["members"].update_one(
             {"_id": member.id},
             {"$set": {"admin_key": idempotency_key, "admin_fingerprint": fingerprint}},
             session=session,
         )
         after = {"member_no": member.member_no, "name": name, "tier": tier}
-        await record_audit(mongo, clock, actor=actor, action="member.create",
-                           target=f"member:{member.id}", after=after, session=session)  # fmt: skip
+        await record_audit(
+            mongo,
+            clock,
+            actor=actor,
+            action="member.create",
+            target=f"member:{member.id}",
+            after=after,
+            session=session,
+        )
         return member
 
     try:
@@ -156,9 +171,16 @@ async def admin_update_member(
         if before:
             after = {k: checked[k] for k in before}
             await mongo["members"].update_one({"_id": member_id}, {"$set": after}, session=session)
-            await record_audit(mongo, clock, actor=actor, action="member.update",
-                               target=f"member:{member_id}", before=before, after=after,
-                               session=session)  # fmt: skip
+            await record_audit(
+                mongo,
+                clock,
+                actor=actor,
+                action="member.update",
+                target=f"member:{member_id}",
+                before=before,
+                after=after,
+                session=session,
+            )
             document = {**document, **after}
         return Member.model_validate(document)
 
@@ -222,9 +244,17 @@ async def set_member_status(
         else:
             await end_access(mongo, session, now, document, reason)
         action = "member.reactivate" if active else "member.suspend"
-        await record_audit(mongo, clock, actor=actor, action=action, target=f"member:{member_id}",
-                           before={"status": was}, after={"status": wanted.value}, note=reason,
-                           session=session)  # fmt: skip
+        await record_audit(
+            mongo,
+            clock,
+            actor=actor,
+            action=action,
+            target=f"member:{member_id}",
+            before={"status": was},
+            after={"status": wanted.value},
+            note=reason,
+            session=session,
+        )
         return {**document, "status": wanted.value}, True
 
     document, changed = await mongo.transaction(work)

@@ -75,13 +75,22 @@ async def begin_erasure(
         await mongo[ERASURES].replace_one({"_id": member_id}, left, upsert=True, session=session)
         unset = {field: "" for field in PERSONAL if field != "name"}
         unset |= {"admin_fingerprint": "", "import.member": ""}
-        update = {"$set": {"name": ERASED_NAME, "status": MemberStatus.ERASED.value,
-                           "erased_at": now}, "$unset": unset}  # fmt: skip
+        update = {
+            "$set": {"name": ERASED_NAME, "status": MemberStatus.ERASED.value, "erased_at": now},
+            "$unset": unset,
+        }
         await mongo["members"].update_one({"_id": member_id}, update, session=session)
-        await record_audit(mongo, clock, actor=actor, action="member.erase",
-                           target=f"member:{member_id}", before={"fields": erased},
-                           after={"status": MemberStatus.ERASED.value}, note=reason,
-                           session=session)  # fmt: skip
+        await record_audit(
+            mongo,
+            clock,
+            actor=actor,
+            action="member.erase",
+            target=f"member:{member_id}",
+            before={"fields": erased},
+            after={"status": MemberStatus.ERASED.value},
+            note=reason,
+            session=session,
+        )
         document = await mongo["members"].find_one({"_id": member_id}, session=session)
         assert document is not None
         return document, left
@@ -99,11 +108,19 @@ async def _left_to_find(
         "_id": document["_id"],
         "begun_at": now,
         "legacy_id": document.get("legacy_id"),
-        **{f"{field}s": sorted(recorded[field] | ({str(document[field])} if document.get(field)
-                                                  not in (None, ERASED_NAME) else set()))
-           for field in ("name", "phone", "email", "birthday")},
+        **{
+            f"{field}s": sorted(
+                recorded[field]
+                | (
+                    {str(document[field])}
+                    if document.get(field) not in (None, ERASED_NAME)
+                    else set()
+                )
+            )
+            for field in ("name", "phone", "email", "birthday")
+        },
         "tokens": [device["token"] for device in document.get("push_tokens") or []],
-    }  # fmt: skip
+    }
 
 
 def _anything(left: Document) -> bool:
@@ -131,17 +148,25 @@ async def export_member(mongo: Mongo, clock: Clock, member_id: str, *, actor: st
     notifications = await mongo["notifications"].find({"member_id": member_id}).to_list(None)
     export = {
         "exported_at": clock.now(),
-        "profile": {k: v for k, v in member.items() if k not in ("consents", "push_tokens",
-                                                                  "admin_key", "admin_fingerprint")},
+        "profile": {
+            k: v
+            for k, v in member.items()
+            if k not in ("consents", "push_tokens", "admin_key", "admin_fingerprint")
+        },
         "consents": member.get("consents") or {},
         "devices": member.get("push_tokens") or [],
         "ledger": [asdict(entry) for entry in entries],
         "redemptions": redemptions,
         "notifications": notifications,
-    }  # fmt: skip
-    await record_audit(mongo, clock, actor=actor, action="member.export",
-                       target=f"member:{member_id}",
-                       after={"entries": len(entries), "redemptions": len(redemptions)})  # fmt: skip
+    }
+    await record_audit(
+        mongo,
+        clock,
+        actor=actor,
+        action="member.export",
+        target=f"member:{member_id}",
+        after={"entries": len(entries), "redemptions": len(redemptions)},
+    )
     plain: Document = _plain(export)
     return plain
 

@@ -217,10 +217,12 @@ async def upgrade_tier_since(mongo: Mongo) -> int:
         return 0
     last = [{"$group": {"_id": "$member_id", "at": {"$max": "$at"}}}]
     writes = [
-        UpdateOne({"_id": row["_id"], "tier_since": {"$exists": False}},
-                  {"$set": {"tier_since": row["at"]}})
+        UpdateOne(
+            {"_id": row["_id"], "tier_since": {"$exists": False}},
+            {"$set": {"tier_since": row["at"]}},
+        )
         async for row in await mongo["tier_changes"].aggregate(last)
-    ]  # fmt: skip
+    ]
     for start in range(0, len(writes), 1_000):
         await mongo["members"].bulk_write(writes[start : start + 1_000], ordered=False)
     await mongo["meta"].update_one({"_id": TIER_SINCE}, {"$set": {"done": True}}, upsert=True)

@@ -28,13 +28,17 @@ async def forget_notifications(mongo: Mongo, member_id: str, personal: PersonalD
     undelivered = [DeliveryStatus.PENDING.value, DeliveryStatus.DELIVERING.value]
     await mongo["outbox"].update_many(
         {"member_id": member_id, "status": {"$in": undelivered}},
-        {"$set": {"status": DeliveryStatus.DEAD.value, "last_error": ERASED_DELIVERY},
-         "$unset": {"claimed_until": ""}},
-    )  # fmt: skip
+        {
+            "$set": {"status": DeliveryStatus.DEAD.value, "last_error": ERASED_DELIVERY},
+            "$unset": {"claimed_until": ""},
+        },
+    )
     async for delivery in mongo["outbox"].find({"member_id": member_id}):
         payload = {k: v for k, v in (delivery.get("payload") or {}).items() if k != "devices"}
-        update = {"payload": personal.redact(payload),
-                  "last_error": personal.redact(delivery.get("last_error"))}  # fmt: skip
+        update = {
+            "payload": personal.redact(payload),
+            "last_error": personal.redact(delivery.get("last_error")),
+        }
         if update != {"payload": delivery.get("payload"), "last_error": delivery.get("last_error")}:
             await mongo["outbox"].update_one({"_id": delivery["_id"]}, {"$set": update})
     digests = [device_key(token) for token in personal.tokens]

@@ -122,8 +122,9 @@ async def list_notifications(
 ) -> tuple[list[Notification], bool]:
     """Newest first, keyset-paged on (created_at, _id); returns the page and whether more follow."""
     key = None if after is None else (after[0], _object_id(after[1]))
-    documents, more = await newest_first(mongo["notifications"], {"member_id": member_id},
-                                         "created_at", first=first, after=key)  # fmt: skip
+    documents, more = await newest_first(
+        mongo["notifications"], {"member_id": member_id}, "created_at", first=first, after=key
+    )
     return [Notification.from_document(d) for d in documents], more
 
 

@@ -149,7 +149,7 @@ def order_document(
                 "description": r.description,
             }
             for r in result.rows
-        ],  # fmt: skip
+        ],
         "entry_id": entry.id if entry else None,
         "available_at": available_at if entry else None,
         "pending": entry is not None

@@ -134,9 +134,15 @@ async def record_purchase(
         )
         if entry is not None:
             await record_qualifying(
-                mongo, unit.session, unit.now, program, member_id=member.id, points=entry.points,
-                at=purchase.occurred_at, entry_id=entry.id,
-            )  # fmt: skip
+                mongo,
+                unit.session,
+                unit.now,
+                program,
+                member_id=member.id,
+                points=entry.points,
+                at=purchase.occurred_at,
+                entry_id=entry.id,
+            )
         order = order_document(
             OrderFacts(order_key, partner_id, member.id, digest, unit.now),
             request,

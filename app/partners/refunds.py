@@ -77,11 +77,12 @@ class RefundResult:
             Decimal(document["amount"]),
             document["recorded_at"],
             tuple(
-                RefundedLine(line["line_id"], line["quantity"], Decimal(line["amount"]),
-                             line["points"])
+                RefundedLine(
+                    line["line_id"], line["quantity"], Decimal(line["amount"]), line["points"]
+                )
                 for line in document.get("lines", [])
             ),
-        )  # fmt: skip
+        )
 
 
 class StaleOrder(PyMongoError):
@@ -139,10 +140,15 @@ async def record_refund(
         reversal, credit = await _move_points(mongo, unit, order, plan, refund_id)
         # The refunded points leave the qualifying window with the purchase they came from.
         await record_qualifying(
-            mongo, unit.session, unit.now, program,
-            member_id=order.member_id, points=-plan.points_reversed,
-            at=document["occurred_at"], entry_id=reversal.id if reversal else None,
-        )  # fmt: skip
+            mongo,
+            unit.session,
+            unit.now,
+            program,
+            member_id=order.member_id,
+            points=-plan.points_reversed,
+            at=document["occurred_at"],
+            entry_id=reversal.id if reversal else None,
+        )
         record = {
             "_id": refund_key,
             "partner_id": partner_id,

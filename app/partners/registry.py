@@ -105,9 +105,14 @@ async def register_partner(
         after = {"name": name, "scopes": list(granted)}
         target = f"partner:{document['_id']}"
         await record_audit(
-            mongo, clock, actor=actor, action="partner.register", target=target, after=after,
+            mongo,
+            clock,
+            actor=actor,
+            action="partner.register",
+            target=target,
+            after=after,
             session=session,
-        )  # fmt: skip
+        )
 
     try:
         await mongo.transaction(work)
@@ -135,10 +140,15 @@ async def set_partner_status(
         if before is None:
             return False
         await record_audit(
-            mongo, clock, actor=actor, action=f"partner.{status.value}",
-            target=f"partner:{partner_id}", before={"status": before["status"]},
-            after={"status": status.value}, session=session,
-        )  # fmt: skip
+            mongo,
+            clock,
+            actor=actor,
+            action=f"partner.{status.value}",
+            target=f"partner:{partner_id}",
+            before={"status": before["status"]},
+            after={"status": status.value},
+            session=session,
+        )
         return True
 
     return await mongo.transaction(work)

@@ -75,8 +75,13 @@ async def finish_erasures(mongo: Mongo, clock: Clock) -> tuple[int, bool]:
 
 async def _redact_copies(mongo: Mongo, left: Document) -> None:
     member_id: str = left["_id"]
-    personal = PersonalData.of(names=left["names"], phones=left["phones"], emails=left["emails"],
-                               birthdays=left["birthdays"], tokens=left["tokens"])  # fmt: skip
+    personal = PersonalData.of(
+        names=left["names"],
+        phones=left["phones"],
+        emails=left["emails"],
+        birthdays=left["birthdays"],
+        tokens=left["tokens"],
+    )
     redemptions = await redact_redemptions(mongo, member_id, personal)
     targets = [f"member:{member_id}", *(f"redemption:{id_}" for id_ in redemptions)]
     await redact_audit(mongo, targets, personal)

@@ -235,9 +235,13 @@ class PayWithPoints(_Config):
 
     point_value: PositiveMoney = Field(description="money one point pays, in money_currency")
     max_share: Decimal = Field(
-        default=Decimal(1), gt=0, le=1, max_digits=5, decimal_places=4,
+        default=Decimal(1),
+        gt=0,
+        le=1,
+        max_digits=5,
+        decimal_places=4,
         description="the most of an order's amount points may pay",
-    )  # fmt: skip
+    )
     min_points: int = Field(default=1, ge=1, le=MAX_ENTRY_POINTS)
     step: int = Field(
         default=1, ge=1, le=MAX_ENTRY_POINTS, description="points are used in multiples of this"
@@ -252,9 +256,12 @@ class Program(_Config):
     currency: str = Field(min_length=1, max_length=32, description="What the points are called.")
     money_currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
     point_value: Decimal = Field(
-        default=Decimal("0.01"), ge=0, max_digits=18, decimal_places=6,
+        default=Decimal("0.01"),
+        ge=0,
+        max_digits=18,
+        decimal_places=6,
         description="the money value of one point, for liability reports",
-    )  # fmt: skip
+    )
     timezone: str = "UTC"
     tiers: tuple[Tier, ...] = Field(min_length=1)
     tier_rules: TierRules = Field(default_factory=TierRules)

@@ -143,7 +143,7 @@ async def by_partner(mongo: Mongo, first: date, last: date) -> ByPartner:
                 reversed=-found.get(EntryKind.REVERSAL.value, 0),
                 given_back=found.get(EntryKind.ADJUST.value, 0),
                 entries=found["entries"],
-            )  # fmt: skip
+            )
             for actor, found in sums.items()
         ),
         key=lambda row: (-row.issued, row.partner),

@@ -50,7 +50,9 @@ class FlowRow:
     @classmethod
     def of(cls, period: date, start: date, end: date, sums: Totals) -> FlowRow:
         return cls(
-            period=period, start=start, end=end,
+            period=period,
+            start=start,
+            end=end,
             issued=sums.kind(EntryKind.EARN).credit,
             redeemed=-sums.kind(EntryKind.REDEEM).debit,
             expired=-sums.kind(EntryKind.EXPIRE).debit,
@@ -58,14 +60,25 @@ class FlowRow:
             adjusted_out=-sums.kind(EntryKind.ADJUST).debit,
             reversed=-sums.kind(EntryKind.REVERSAL).debit,
             cleared=-sums.kind(EntryKind.CLEAR).debit,
-            net=sums.points, entries=sums.entries,
-        )  # fmt: skip
+            net=sums.points,
+            entries=sums.entries,
+        )
 
 
 FLOW_HEADER = (
-    "period", "start", "end", "issued", "redeemed", "expired", "adjusted_in", "adjusted_out",
-    "reversed", "cleared", "net", "entries",
-)  # fmt: skip
+    "period",
+    "start",
+    "end",
+    "issued",
+    "redeemed",
+    "expired",
+    "adjusted_in",
+    "adjusted_out",
+    "reversed",
+    "cleared",
+    "net",
+    "entries",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +90,23 @@ class PointsFlow:
         return Table(
             FLOW_HEADER,
             tuple(
-                (r.period, r.start, r.end, r.issued, r.redeemed, r.expired, r.adjusted_in,
-                 r.adjusted_out, r.reversed, r.cleared, r.net, r.entries)
+                (
+                    r.period,
+                    r.start,
+                    r.end,
+                    r.issued,
+                    r.redeemed,
+                    r.expired,
+                    r.adjusted_in,
+                    r.adjusted_out,
+                    r.reversed,
+                    r.cleared,
+                    r.net,
+                    r.entries,
+                )
                 for r in self.rows
             ),
-        )  # fmt: skip
+        )
 
 
 async def points_flow(mongo: Mongo, first: date, last: date, by: Period) -> PointsFlow:

@@ -67,15 +67,33 @@ class Liability:
 
     def _row(self, label: datetime | date) -> tuple[datetime | date | int | Decimal | str, ...]:
         return (
-            label, self.points, self.available, self.pending, self.held, self.debt,
-            self.net_points, self.value.value, self.money, self.value.currency, self.value.version,
-        )  # fmt: skip
+            label,
+            self.points,
+            self.available,
+            self.pending,
+            self.held,
+            self.debt,
+            self.net_points,
+            self.value.value,
+            self.money,
+            self.value.currency,
+            self.value.version,
+        )
 
 
 LIABILITY_HEADER = (
-    "as_of", "points", "available", "pending", "held", "debt", "net_points", "point_value", "money",
-    "currency", "program_version",
-)  # fmt: skip
+    "as_of",
+    "points",
+    "available",
+    "pending",
+    "held",
+    "debt",
+    "net_points",
+    "point_value",
+    "money",
+    "currency",
+    "program_version",
+)
 
 
 @dataclass(frozen=True, slots=True)

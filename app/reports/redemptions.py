@@ -84,7 +84,7 @@ async def redemptions_by_reward(
             row["quantity"],
             row["points"],
             row["cancelled"],
-        )  # fmt: skip
+        )
         for row in found
     )
     return RedemptionsByReward(first, last, rows)

@@ -48,8 +48,17 @@ REASON_MAX = 500
 MAX_BATCH = 10_000
 CODE_MAX = 64
 TEXT_MAX = {"description": 2000, "category": 64}  # the name's 120 is the model's own
-EDITABLE = ("name", "description", "category", "points_price", "per_member_limit", "min_tier",
-            "active_from", "active_until", "coupon_validity_days")  # fmt: skip
+EDITABLE = (
+    "name",
+    "description",
+    "category",
+    "points_price",
+    "per_member_limit",
+    "min_tier",
+    "active_from",
+    "active_until",
+    "coupon_validity_days",
+)
 
 
 @dataclass(frozen=True)
@@ -105,13 +114,23 @@ async def create_reward(
             raise Missing("no such active partner", "partner_id")
         document["partner_name"] = partner["name"]
     reward = _validated(document)
-    stored = {**reward.model_dump(by_alias=True, mode="python"), "admin_key": _key(idempotency_key),
-              "admin_fingerprint": _fingerprint(values)}  # fmt: skip
+    stored = {
+        **reward.model_dump(by_alias=True, mode="python"),
+        "admin_key": _key(idempotency_key),
+        "admin_fingerprint": _fingerprint(values),
+    }
 
     async def work(session: AsyncClientSession) -> Reward:
         await mongo["rewards"].insert_one(stored, session=session)
-        await record_audit(mongo, clock, actor=actor, action="reward.create",
-                           target=f"reward:{reward.id}", after=_plain(values), session=session)  # fmt: skip
+        await record_audit(
+            mongo,
+            clock,
+            actor=actor,
+            action="reward.create",
+            target=f"reward:{reward.id}",
+            after=_plain(values),
+            session=session,
+        )
         return reward
 
     try:
@@ -126,8 +145,12 @@ async def create_reward(
 
 
 def _plain(values: dict[str, Any]) -> Document:
-    return {k: (v.isoformat() if isinstance(v, datetime) else str(v) if isinstance(v, RewardKind)
-                else v) for k, v in values.items()}  # fmt: skip
+    return {
+        k: (
+            v.isoformat() if isinstance(v, datetime) else str(v) if isinstance(v, RewardKind) else v
+        )
+        for k, v in values.items()
+    }
 
 
 async def update_reward(
@@ -147,26 +170,47 @@ async def update_reward(
         if before:
             after = {k: changes[k] for k in before}
             await mongo["rewards"].update_one({"_id": reward_id}, {"$set": after}, session=session)
-            action = "reward.update" if set(after) != {"active"} else (
-                "reward.restore" if after["active"] else "reward.archive")  # fmt: skip
-            await record_audit(mongo, clock, actor=actor, action=action, target=f"reward:{reward_id}",
-                               before=_plain(before), after=_plain(after), session=session)  # fmt: skip
+            action = (
+                "reward.update"
+                if set(after) != {"active"}
+                else ("reward.restore" if after["active"] else "reward.archive")
+            )
+            await record_audit(
+                mongo,
+                clock,
+                actor=actor,
+                action=action,
+                target=f"reward:{reward_id}",
+                before=_plain(before),
+                after=_plain(after),
+                session=session,
+            )
         return reward
 
     return await mongo.transaction(work)
 
 
 async def move_stock(
-    mongo: Mongo, clock: Clock, reward_id: str, delta: int, *, reason: str, idempotency_key: str,
+    mongo: Mongo,
+    clock: Clock,
+    reward_id: str,
+    delta: int,
+    *,
+    reason: str,
+    idempotency_key: str,
     actor: str,
-) -> Reward:  # fmt: skip
+) -> Reward:
     """Add (delta > 0) or remove stock; never below zero; once per key."""
     if delta == 0 or abs(delta) > 1_000_000:
         raise CatalogRefused("the change is a non-zero number up to a million", "delta")
     if not 0 < len(reason.strip()) <= REASON_MAX:
         raise CatalogRefused(f"a reason of 1 to {REASON_MAX} characters", "reason")
-    move = {"_id": f"stock:{_key(idempotency_key)}", "reward_id": reward_id, "delta": delta,
-            "fingerprint": _fingerprint(reward_id, delta, reason)}  # fmt: skip
+    move = {
+        "_id": f"stock:{_key(idempotency_key)}",
+        "reward_id": reward_id,
+        "delta": delta,
+        "fingerprint": _fingerprint(reward_id, delta, reason),
+    }
 
     async def work(session: AsyncClientSession) -> Reward:
         prior = await mongo["catalog_requests"].find_one({"_id": move["_id"]}, session=session)
@@ -190,15 +234,25 @@ async def _move(
         raise CatalogRefused(f"a reward holds at most {MAX_STOCK} units", "delta")
     within = {"$gte": max(0, -delta), "$lte": MAX_STOCK - max(0, delta)}
     updated = await mongo["rewards"].find_one_and_update(
-        {"_id": reward_id, "stock": within}, {"$inc": {"stock": delta}},
-        session=session, return_document=True,
-    )  # fmt: skip
+        {"_id": reward_id, "stock": within},
+        {"$inc": {"stock": delta}},
+        session=session,
+        return_document=True,
+    )
     if updated is None:
         raise StockTooLow(f"only {current.stock} in stock", "delta")
     await mongo["catalog_requests"].insert_one(move, session=session)
-    await record_audit(mongo, clock, actor=actor, action="reward.stock", target=f"reward:{reward_id}",
-                       before={"stock": current.stock}, after={"stock": updated["stock"]},
-                       note=reason, session=session)  # fmt: skip
+    await record_audit(
+        mongo,
+        clock,
+        actor=actor,
+        action="reward.stock",
+        target=f"reward:{reward_id}",
+        before={"stock": current.stock},
+        after={"stock": updated["stock"]},
+        note=reason,
+        session=session,
+    )
     return Reward.model_validate(updated)
 
 
@@ -210,9 +264,15 @@ async def _reward(mongo: Mongo, reward_id: str, session: AsyncClientSession) -> 
 
 
 async def add_coupon_batch(
-    mongo: Mongo, clock: Clock, reward_id: str, *, codes: list[str] | None, generate: int | None,
-    idempotency_key: str, actor: str,
-) -> tuple[Reward, int]:  # fmt: skip
+    mongo: Mongo,
+    clock: Clock,
+    reward_id: str,
+    *,
+    codes: list[str] | None,
+    generate: int | None,
+    idempotency_key: str,
+    actor: str,
+) -> tuple[Reward, int]:
     """Add a batch of codes to a coupon reward (and as much stock); returns the reward and the
     number of codes. A replayed key adds nothing; a code that exists refuses the whole batch."""
     batch = _batch_codes(codes, generate)
@@ -229,20 +289,36 @@ async def add_coupon_batch(
         if not reward.kind.coded:
             raise CatalogRefused("codes are for coupons and partner vouchers", "reward_id")
         now = clock.now()
-        documents = [{"_id": code, "reward_id": reward_id, "batch_id": batch_id, "status": "free",
-                      "created_at": now} for code in batch]  # fmt: skip
+        documents = [
+            {
+                "_id": code,
+                "reward_id": reward_id,
+                "batch_id": batch_id,
+                "status": "free",
+                "created_at": now,
+            }
+            for code in batch
+        ]
         await _insert_codes(mongo, session, documents)
         stock = (reward.stock or 0) + len(batch)
         if stock > MAX_STOCK:
             raise CatalogRefused(f"a reward holds at most {MAX_STOCK} units", "codes")
-        await mongo["rewards"].update_one({"_id": reward_id}, {"$set": {"stock": stock,
-                                          "coupon_batch": True}}, session=session)  # fmt: skip
-        await mongo["catalog_requests"].insert_one({"_id": batch_id, "fingerprint": fingerprint,
-                                                    "count": len(batch)}, session=session)  # fmt: skip
-        await record_audit(mongo, clock, actor=actor, action="reward.coupons",
-                           target=f"reward:{reward_id}", before={"stock": reward.stock},
-                           after={"stock": stock, "codes": len(batch),
-                                  "generated": generate is not None}, session=session)  # fmt: skip
+        await mongo["rewards"].update_one(
+            {"_id": reward_id}, {"$set": {"stock": stock, "coupon_batch": True}}, session=session
+        )
+        await mongo["catalog_requests"].insert_one(
+            {"_id": batch_id, "fingerprint": fingerprint, "count": len(batch)}, session=session
+        )
+        await record_audit(
+            mongo,
+            clock,
+            actor=actor,
+            action="reward.coupons",
+            target=f"reward:{reward_id}",
+            before={"stock": reward.stock},
+            after={"stock": stock, "codes": len(batch), "generated": generate is not None},
+            session=session,
+        )
         return reward.model_copy(update={"stock": stock}), len(batch)
 
     return await mongo.transaction(work)
@@ -261,8 +337,11 @@ def _batch_codes(codes: list[str] | None, generate: int | None) -> list[str]:
         raise CatalogRefused(f"1 to {MAX_BATCH} codes of 1 to {CODE_MAX} characters", "codes")
     unprintable = [c for c in cleaned if not c.isprintable()]  # NUL, ESC, a lone surrogate...
     if unprintable:
-        raise CatalogRefused(f"a code a member and a till can read: {unprintable[0]!r} is not "
-                             "(control characters, line separators)", "codes")  # fmt: skip
+        raise CatalogRefused(
+            f"a code a member and a till can read: {unprintable[0]!r} is not "
+            "(control characters, line separators)",
+            "codes",
+        )
     repeated = (
         sorted({c for c in cleaned if cleaned.count(c) > 1})
         if len(set(cleaned)) < len(cleaned)
@@ -277,8 +356,11 @@ async def _insert_codes(
     mongo: Mongo, session: AsyncClientSession, documents: list[Document]
 ) -> None:
     ids = [d["_id"] for d in documents]
-    taken = await mongo["coupon_codes"].find({"_id": {"$in": ids}}, {"_id": 1},
-                                             session=session).to_list(20)  # fmt: skip
+    taken = (
+        await mongo["coupon_codes"]
+        .find({"_id": {"$in": ids}}, {"_id": 1}, session=session)
+        .to_list(20)
+    )
     if taken:
         names = ", ".join(str(d["_id"]) for d in taken)
         raise DuplicateCodes(f"codes that exist already: {names}", "codes")
@@ -305,19 +387,38 @@ async def cancel_redemption(
             )
         assert redemption.entry_id is not None
         try:
-            await unit.restore(redemption.entry_id, reason=f"Cancelled: {reason}", actor=actor,
-                               reference=redemption_id, extra={"redemption_id": redemption_id})  # fmt: skip
+            await unit.restore(
+                redemption.entry_id,
+                reason=f"Cancelled: {reason}",
+                actor=actor,
+                reference=redemption_id,
+                extra={"redemption_id": redemption_id},
+            )
         except PointsLimitExceeded as exc:
             raise PointsLimit(str(exc), "redemption_id") from None
         await _put_back(mongo, unit.session, redemption)
         now = unit.now
-        await mongo["redemptions"].update_one({"_id": redemption_id}, {"$set": {
-            "status": RedemptionStatus.CANCELLED.value, "cancelled_at": now,
-            "cancel_reason": reason}}, session=unit.session)  # fmt: skip
-        await record_audit(mongo, clock, actor=actor, action="redemption.cancel",
-                           target=f"redemption:{redemption_id}",
-                           after={"points": redemption.points, "member_id": redemption.member_id},
-                           note=reason, session=unit.session)  # fmt: skip
+        await mongo["redemptions"].update_one(
+            {"_id": redemption_id},
+            {
+                "$set": {
+                    "status": RedemptionStatus.CANCELLED.value,
+                    "cancelled_at": now,
+                    "cancel_reason": reason,
+                }
+            },
+            session=unit.session,
+        )
+        await record_audit(
+            mongo,
+            clock,
+            actor=actor,
+            action="redemption.cancel",
+            target=f"redemption:{redemption_id}",
+            after={"points": redemption.points, "member_id": redemption.member_id},
+            note=reason,
+            session=unit.session,
+        )
         return redemption.model_copy(update={"status": RedemptionStatus.CANCELLED})
 
     async def replay(entry: Entry) -> Redemption:
@@ -326,8 +427,15 @@ async def cancel_redemption(
         return Redemption.model_validate(document)
 
     try:
-        return await run_in_ledger(mongo, clock, work, idempotency_key=f"cancel:{redemption_id}",
-                                   fingerprint="cancel", replay=replay, require_entry=False)  # fmt: skip
+        return await run_in_ledger(
+            mongo,
+            clock,
+            work,
+            idempotency_key=f"cancel:{redemption_id}",
+            fingerprint="cancel",
+            replay=replay,
+            require_entry=False,
+        )
     except IdempotencyConflict:  # pragma: no cover - one fingerprint for every cancellation
         raise KeyReused("cancelled already", "redemption_id") from None
 
@@ -336,12 +444,14 @@ async def _put_back(mongo: Mongo, session: AsyncClientSession, redemption: Redem
     """The units to the stock, the member's allowance, the coupon void."""
     await mongo["rewards"].update_one(
         {"_id": redemption.reward_id, "stock": {"$type": "int"}},
-        {"$inc": {"stock": redemption.quantity}}, session=session,
-    )  # fmt: skip
+        {"$inc": {"stock": redemption.quantity}},
+        session=session,
+    )
     await mongo["reward_claims"].update_one(
         {"_id": f"{redemption.reward_id}:{redemption.member_id}"},
-        {"$inc": {"quantity": -redemption.quantity}}, session=session,
-    )  # fmt: skip
+        {"$inc": {"quantity": -redemption.quantity}},
+        session=session,
+    )
     if redemption.coupon_code is not None:
         await mongo["coupon_codes"].update_one(
             {"_id": redemption.coupon_code}, {"$set": {"status": "void"}}, session=session
@@ -359,10 +469,16 @@ async def use_coupon(
     now = clock.now()
     yours = {"$in": [None, partner_id]}
     used = await mongo["redemptions"].find_one_and_update(
-        {"coupon_code": code, "status": RedemptionStatus.COMPLETED.value, "coupon_used_at": None,
-         "coupon_expires_at": {"$gt": now}, "voucher_partner_id": yours},
-        {"$set": {"coupon_used_at": now, "coupon_used_by": actor}}, return_document=True,
-    )  # fmt: skip
+        {
+            "coupon_code": code,
+            "status": RedemptionStatus.COMPLETED.value,
+            "coupon_used_at": None,
+            "coupon_expires_at": {"$gt": now},
+            "voucher_partner_id": yours,
+        },
+        {"$set": {"coupon_used_at": now, "coupon_used_by": actor}},
+        return_document=True,
+    )
     if used is not None:
         await mongo["coupon_codes"].update_one({"_id": code}, {"$set": {"status": "used"}})
         return Redemption.model_validate(used)

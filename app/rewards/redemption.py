@@ -257,9 +257,14 @@ async def list_redemptions(
 
 
 async def search_redemptions(
-    mongo: Mongo, *, member_id: str | None = None, reward_id: str | None = None,
-    status: str | None = None, first: int, after: tuple[datetime, str] | None = None,
-) -> tuple[list[Redemption], bool]:  # fmt: skip
+    mongo: Mongo,
+    *,
+    member_id: str | None = None,
+    reward_id: str | None = None,
+    status: str | None = None,
+    first: int,
+    after: tuple[datetime, str] | None = None,
+) -> tuple[list[Redemption], bool]:
     """Operators: redemptions of one member or of one reward (or all), newest first, optionally
     of one status, after the (created_at, id) key; and whether more follow. Each filter rides an
     index that ends in (created_at, _id), so a page is one range however many there are."""
@@ -271,8 +276,9 @@ async def search_redemptions(
     if status is not None:
         query["status"] = status
     limit = max(0, min(first, 100))
-    found, more = await newest_first(mongo["redemptions"], query, "created_at", first=limit,
-                                     after=after)  # fmt: skip
+    found, more = await newest_first(
+        mongo["redemptions"], query, "created_at", first=limit, after=after
+    )
     return [Redemption.model_validate(document) for document in found], more
 
 

@@ -132,18 +132,24 @@ def components(rows: EarnResult | Order) -> list[EarnComponent]:
     if isinstance(rows, Order):
         return [
             EarnComponent(
-                rule=r.rule, description=r.description, points=as_int(r.points),
-                line_id=r.line, rule_version=r.version,
+                rule=r.rule,
+                description=r.description,
+                points=as_int(r.points),
+                line_id=r.line,
+                rule_version=r.version,
             )
             for r in rows.breakdown
-        ]  # fmt: skip
+        ]
     return [
         EarnComponent(
-            rule=r.rule, description=r.description, points=as_int(r.points),
-            line_id=r.line_id, rule_version=r.version,
+            rule=r.rule,
+            description=r.description,
+            points=as_int(r.points),
+            line_id=r.line_id,
+            rule_version=r.version,
         )
         for r in rows.rows
-    ]  # fmt: skip
+    ]
 
 
 PointsHoldStatus = strawberry.enum(HoldStatus, name="PointsHoldStatus")

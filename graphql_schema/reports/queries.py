@@ -104,21 +104,25 @@ async def _redemptions_by_reward(
     return RedemptionsReport.of(found)
 
 
-@strawberry.type(description="Operators' reports (admin scope reports:read). Dates are local "
-                 "dates in the program's time zone, both ends included.")  # fmt: skip
+@strawberry.type(
+    description="Operators' reports (admin scope reports:read). Dates are local "
+    "dates in the program's time zone, both ends included."
+)
 class Reports:
     liability: LiabilityReport = _report(
-        _liability, "Outstanding liability as of `asOf`, or at the end of the local day `date`, "
-        "or now.",
-    )  # fmt: skip
+        _liability,
+        "Outstanding liability as of `asOf`, or at the end of the local day `date`, or now.",
+    )
     liability_series: LiabilitySeriesReport = _report(
-        _liability_series, "The liability at the end of each local day, each at that day's "
+        _liability_series,
+        "The liability at the end of each local day, each at that day's "
         "point value (366 days at most).",
-    )  # fmt: skip
+    )
     points_flow: PointsFlowReport = _report(
-        _points_flow, "Points issued, redeemed, expired, adjusted, reversed and cleared per day "
+        _points_flow,
+        "Points issued, redeemed, expired, adjusted, reversed and cleared per day "
         "(366 days at most), week (5 years) or month (10 years).",
-    )  # fmt: skip
+    )
     breakage: BreakageReport = _report(_breakage, "Expired ÷ issued (10 years at most).")
     earn_by_rule: EarnByRuleReport = _report(
         _earn_by_rule, "Points issued per earn rule and campaign (366 days at most)."
@@ -131,9 +135,9 @@ class Reports:
         _member_activity, "Members active within `dormantDays` (1 to 3660) and dormant ones, now."
     )
     redemptions_by_reward: RedemptionsReport = _report(
-        _redemptions_by_reward, "Redemptions per reward, most points first (first: 1 to 500; "
-        "366 days at most).",
-    )  # fmt: skip
+        _redemptions_by_reward,
+        "Redemptions per reward, most points first (first: 1 to 500; 366 days at most).",
+    )
 
 
 def _reports() -> Reports:

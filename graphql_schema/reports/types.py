@@ -31,9 +31,10 @@ def _decimal(value: Decimal | None) -> str | None:
 
 ReportPeriod = reports.Period
 strawberry.enum(
-    ReportPeriod, name="ReportPeriod",
+    ReportPeriod,
+    name="ReportPeriod",
     description="A report's calendar period, in the program's time zone.",
-)  # fmt: skip
+)
 
 
 @strawberry.type(description="Points members hold as of an instant, and their value in money.")
@@ -64,12 +65,19 @@ class LiabilityReport:
     @classmethod
     def of(cls, found: reports.Liability) -> LiabilityReport:
         return cls(
-            as_of=found.as_of, points=BigInt(found.points), available=BigInt(found.available),
-            pending=BigInt(found.pending), held=BigInt(found.held), debt=BigInt(found.debt),
-            net_points=BigInt(found.net_points), point_value=f"{found.value.value:f}",
-            money=f"{found.money:f}", currency=found.value.currency,
-            program_version=found.value.version, report=found,
-        )  # fmt: skip
+            as_of=found.as_of,
+            points=BigInt(found.points),
+            available=BigInt(found.available),
+            pending=BigInt(found.pending),
+            held=BigInt(found.held),
+            debt=BigInt(found.debt),
+            net_points=BigInt(found.net_points),
+            point_value=f"{found.value.value:f}",
+            money=f"{found.money:f}",
+            currency=found.value.currency,
+            program_version=found.value.version,
+            report=found,
+        )
 
     csv: str = csv_field("a header and one row")
 
@@ -114,9 +122,17 @@ class PointsFlowRow:
     def of(cls, row: reports.FlowRow) -> PointsFlowRow:
         big = {
             name: BigInt(getattr(row, name))
-            for name in ("issued", "redeemed", "expired", "adjusted_in", "adjusted_out",
-                         "reversed", "cleared", "net")
-        }  # fmt: skip
+            for name in (
+                "issued",
+                "redeemed",
+                "expired",
+                "adjusted_in",
+                "adjusted_out",
+                "reversed",
+                "cleared",
+                "net",
+            )
+        }
         return cls(period=row.period, start=row.start, end=row.end, entries=row.entries, **big)
 
 
@@ -146,9 +162,13 @@ class BreakageReport:
     @classmethod
     def of(cls, found: reports.Breakage) -> BreakageReport:
         return cls(
-            from_=found.first, to=found.last, issued=BigInt(found.issued),
-            expired=BigInt(found.expired), rate=_decimal(found.rate), report=found,
-        )  # fmt: skip
+            from_=found.first,
+            to=found.last,
+            issued=BigInt(found.issued),
+            expired=BigInt(found.expired),
+            rate=_decimal(found.rate),
+            report=found,
+        )
 
     csv: str = csv_field("a header and its rows")
 
@@ -168,8 +188,10 @@ class EarnByRuleReport:
 
     @classmethod
     def of(cls, found: reports.EarnByRule) -> EarnByRuleReport:
-        rows = [EarnRuleRow(rule=r.rule, campaign=r.campaign, points=BigInt(r.points), rows=r.rows)
-                for r in found.rows]  # fmt: skip
+        rows = [
+            EarnRuleRow(rule=r.rule, campaign=r.campaign, points=BigInt(r.points), rows=r.rows)
+            for r in found.rows
+        ]
         return cls(rows=rows, report=found)
 
     csv: str = csv_field("a header and its rows")
@@ -202,7 +224,7 @@ class PartnerReport:
                 reversed=BigInt(r.reversed),
                 given_back=BigInt(r.given_back),
                 entries=r.entries,
-            )  # fmt: skip
+            )
             for r in found.rows
         ]
         return cls(rows=rows, report=found)
@@ -255,9 +277,13 @@ class MemberActivityReport:
             return MemberGroup(members=g.members, points=BigInt(g.points))
 
         return cls(
-            as_of=found.as_of, dormant_days=found.dormant_days, active=group(found.active),
-            dormant=group(found.dormant), never_active=group(found.never_active), report=found,
-        )  # fmt: skip
+            as_of=found.as_of,
+            dormant_days=found.dormant_days,
+            active=group(found.active),
+            dormant=group(found.dormant),
+            never_active=group(found.never_active),
+            report=found,
+        )
 
     csv: str = csv_field("a header and its rows")
 
@@ -287,7 +313,7 @@ class RedemptionsReport:
                 quantity=r.quantity,
                 points=BigInt(r.points),
                 cancelled=r.cancelled,
-            )  # fmt: skip
+            )
             for r in found.rows
         ]
         return cls(rows=rows, report=found)

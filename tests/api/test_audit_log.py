@@ -29,11 +29,22 @@ LOG = """query($first: Int!, $after: String, $filter: AuditLogFilter) {
 async def _adjust(
     client: httpx.AsyncClient, token: str, member: str, points: int, key: str
 ) -> None:
-    body = {"query": ADJUST, "variables": {"input": {
-        "memberId": to_global_id("Member", member), "points": points, "reason": f"r-{key}",
-        "idempotencyKey": key}}}  # fmt: skip
-    answer = await client.post("/graphql", json=body, headers={
-        "authorization": f"Bearer {token}", "x-request-id": f"req-{key}"})  # fmt: skip
+    body = {
+        "query": ADJUST,
+        "variables": {
+            "input": {
+                "memberId": to_global_id("Member", member),
+                "points": points,
+                "reason": f"r-{key}",
+                "idempotencyKey": key,
+            }
+        },
+    }
+    answer = await client.post(
+        "/graphql",
+        json=body,
+        headers={"authorization": f"Bearer {token}", "x-request-id": f"req-{key}"},
+    )
     assert data(answer.json())["adjustPoints"]["userErrors"] == []
 
 
@@ -128,12 +139,18 @@ async def test_program_changes_and_partner_registrations_are_audited_once(
     for _ in range(2):  # the replay changes and audits nothing
         body = await update(client, admin, demo_config(), "k-program", note="launch")
         assert data(body)["updateProgram"]["userErrors"] == []
-        registered = await ask(client, REGISTER, admin, {"input": {
-            "name": "Till", "scopes": ["points:earn"], "idempotencyKey": "k-partner"}})  # fmt: skip
+        registered = await ask(
+            client,
+            REGISTER,
+            admin,
+            {"input": {"name": "Till", "scopes": ["points:earn"], "idempotencyKey": "k-partner"}},
+        )
         partner = data(registered)["registerPartner"]["partner"]["id"]
     program = await _log(client, admin, filter={"action": "program.update"})
-    assert [(e["node"]["actor"], e["node"]["note"], e["node"]["after"]["version"])
-            for e in program["edges"]] == [("admin:ops-9", "launch", 1)]  # fmt: skip
+    assert [
+        (e["node"]["actor"], e["node"]["note"], e["node"]["after"]["version"])
+        for e in program["edges"]
+    ] == [("admin:ops-9", "launch", 1)]
     partners = await _log(client, admin, filter={"action": "partner.register"})
     assert [(e["node"]["actor"], e["node"]["after"]) for e in partners["edges"]] == [
         ("admin:ops-9", {"name": "Till", "scopes": ["points:earn"]})

@@ -166,12 +166,32 @@ def _forgeries(runtime: Runtime, clock: FrozenClock, member_id: str) -> dict[str
 
 
 ATTACKS = [
-    "alg none", "HS256 signed with the public key", "expired", "not yet valid", "issued in the future",
-    "wrong aud", "wrong iss", "missing sub", "missing jti", "missing exp", "tampered payload", "unknown kid",
-    "signed by another key", "signed by another key claiming our kid", "refresh-type token", "no typ",
-    "unknown principal kind", "exp 1e300", "exp NaN", "exp Infinity", "iat NaN", "nbf NaN",
-    "nbf -1e300", "garbage", "empty bearer",
-]  # fmt: skip
+    "alg none",
+    "HS256 signed with the public key",
+    "expired",
+    "not yet valid",
+    "issued in the future",
+    "wrong aud",
+    "wrong iss",
+    "missing sub",
+    "missing jti",
+    "missing exp",
+    "tampered payload",
+    "unknown kid",
+    "signed by another key",
+    "signed by another key claiming our kid",
+    "refresh-type token",
+    "no typ",
+    "unknown principal kind",
+    "exp 1e300",
+    "exp NaN",
+    "exp Infinity",
+    "iat NaN",
+    "nbf NaN",
+    "nbf -1e300",
+    "garbage",
+    "empty bearer",
+]
 
 
 @pytest.mark.parametrize("attack", ATTACKS)

@@ -99,10 +99,16 @@ def b64(value: object) -> str:
 
 LISTS = {
     "rewards": ("{ rewards(first: 5, after: $after) { edges { cursor } } }", "rewards"),
-    "redemptions": ("{ me { redemptions(first: 5, after: $after) { edges { cursor } } } }", "redemptions"),
+    "redemptions": (
+        "{ me { redemptions(first: 5, after: $after) { edges { cursor } } } }",
+        "redemptions",
+    ),
     "history": ("{ me { history(first: 5, after: $after) { edges { cursor } } } }", "history"),
-    "notifications": ("{ me { notifications(first: 5, after: $after) { edges { cursor } } } }", "notification"),
-}  # fmt: skip
+    "notifications": (
+        "{ me { notifications(first: 5, after: $after) { edges { cursor } } } }",
+        "notification",
+    ),
+}
 
 MALFORMED = {
     "not base64": lambda kind: "!!!",
@@ -145,26 +151,48 @@ async def test_a_cursor_id_that_is_no_object_id_is_bad_user_input(
 
 
 PROFILE_DOORS = {
-    "signUp": ("mutation($i: SignUpInput!) { signUp(input: $i) { userErrors { code field } } }",
-               {"phone": "13800138009", "password": "correct horse"}, None),
-    "updateProfile": ("mutation($i: UpdateProfileInput!) { updateProfile(input: $i) { "
-                      "userErrors { code field } } }", {}, "member"),
-    "createMember": ("mutation($i: CreateMemberInput!) { createMember(input: $i) { "
-                     "userErrors { code field } } }", {"idempotencyKey": "k1"}, "admin"),
-}  # fmt: skip
+    "signUp": (
+        "mutation($i: SignUpInput!) { signUp(input: $i) { userErrors { code field } } }",
+        {"phone": "13800138009", "password": "correct horse"},
+        None,
+    ),
+    "updateProfile": (
+        "mutation($i: UpdateProfileInput!) { updateProfile(input: $i) { "
+        "userErrors { code field } } }",
+        {},
+        "member",
+    ),
+    "createMember": (
+        "mutation($i: CreateMemberInput!) { createMember(input: $i) { "
+        "userErrors { code field } } }",
+        {"idempotencyKey": "k1"},
+        "admin",
+    ),
+}
 # NUL and lone surrogates never reach a resolver (the next tests): other control characters do.
 UNSTORABLE = {"ESC": "Li\x1b[2JLei", "BEL": "Li\x07Lei"}
 
 
 @pytest.mark.parametrize("text", UNSTORABLE)
-@pytest.mark.parametrize(("door", "field"), [("signUp", "name"), ("updateProfile", "name"),
-    ("updateProfile", "email"), ("createMember", "name"), ("createMember", "email")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("door", "field"),
+    [
+        ("signUp", "name"),
+        ("updateProfile", "name"),
+        ("updateProfile", "email"),
+        ("createMember", "name"),
+        ("createMember", "email"),
+    ],
+)
 async def test_a_name_or_email_with_a_control_character_or_a_lone_surrogate_is_refused(
     client, runtime, clock, issuer, token, door, text, field, errors_logged
 ) -> None:
     query, given, who = PROFILE_DOORS[door]
-    bearer = {"member": token, "admin": issuer.mint(PrincipalKind.ADMIN, "ops",
-              scopes=["members:write"]), None: None}[who]  # fmt: skip
+    bearer = {
+        "member": token,
+        "admin": issuer.mint(PrincipalKind.ADMIN, "ops", scopes=["members:write"]),
+        None: None,
+    }[who]
     value = UNSTORABLE[text] + ("@example.com" if field == "email" else "")
     variables = {"i": {**given, "name": "Li Lei", field: value}}
     # ASCII JSON: the surrogate travels as its \ud800 escape, which httpx would refuse to encode
@@ -193,17 +221,32 @@ async def post(client, body: dict, token: str | None = None) -> dict:
 
 # Write paths anyone may call, and a few a member calls: each takes strings a client chose.
 WRITES = {
-    "signUp": ("mutation($i: SignUpInput!) { signUp(input: $i) { userErrors { code } } }",
-               {"phone": "13800138000", "password": "long enough", "name": "Li"}, "name"),
-    "logIn": ("mutation($i: LogInInput!) { logIn(input: $i) { userErrors { code } } }",
-              {"phone": "13800138000", "password": "long enough"}, "password"),
-    "refreshSession": ("mutation($i: RefreshSessionInput!) { refreshSession(input: $i) { userErrors { code } } }",
-                       {"refreshToken": "abc"}, "refreshToken"),
-    "updateProfile": ("mutation($i: UpdateProfileInput!) { updateProfile(input: $i) { userErrors { code } } }",
-                      {"name": "Han Meimei"}, "name"),
-    "registerPushToken": ("mutation($i: RegisterPushTokenInput!) { registerPushToken(input: $i) { userErrors { code } } }",
-                          {"platform": "IOS", "token": "device-1"}, "token"),
-}  # fmt: skip
+    "signUp": (
+        "mutation($i: SignUpInput!) { signUp(input: $i) { userErrors { code } } }",
+        {"phone": "13800138000", "password": "long enough", "name": "Li"},
+        "name",
+    ),
+    "logIn": (
+        "mutation($i: LogInInput!) { logIn(input: $i) { userErrors { code } } }",
+        {"phone": "13800138000", "password": "long enough"},
+        "password",
+    ),
+    "refreshSession": (
+        "mutation($i: RefreshSessionInput!) { refreshSession(input: $i) { userErrors { code } } }",
+        {"refreshToken": "abc"},
+        "refreshToken",
+    ),
+    "updateProfile": (
+        "mutation($i: UpdateProfileInput!) { updateProfile(input: $i) { userErrors { code } } }",
+        {"name": "Han Meimei"},
+        "name",
+    ),
+    "registerPushToken": (
+        "mutation($i: RegisterPushTokenInput!) { registerPushToken(input: $i) { userErrors { code } } }",
+        {"platform": "IOS", "token": "device-1"},
+        "token",
+    ),
+}
 
 
 @pytest.mark.parametrize("name", WRITES)
@@ -252,8 +295,9 @@ async def test_csv_text_may_hold_nul_for_the_importer_to_judge_by_row(
     admin = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=["import:write"])
     document = "mutation($i: ImportMembersInput!) { importMembers(input: $i) { errorCount } }"
     members = "legacy_id,phone,name,email,birthday,tier,joined_at\nL1,13800138000,Li\x00,,,,\n"
-    body = await ask(client, document, admin, {"i": {"membersCsv": members, "balancesCsv": "",
-                                                     "dryRun": True}})  # fmt: skip
+    body = await ask(
+        client, document, admin, {"i": {"membersCsv": members, "balancesCsv": "", "dryRun": True}}
+    )
     assert "errors" not in body, body
     inline = document.replace("($i: ImportMembersInput!)", "").replace(
         "input: $i", 'input: {membersCsv: "a\\u0000", balancesCsv: "", dryRun: true}'

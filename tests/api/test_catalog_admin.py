@@ -42,8 +42,16 @@ async def _do(client: httpx.AsyncClient, query: str, token: str, **i: Any) -> di
 
 
 async def _coupon_reward(client: httpx.AsyncClient, admin: str) -> str:
-    made = await _do(client, CREATE, admin, name="Coffee coupon", pointsPrice=100, kind="COUPON",
-                     stock=0, idempotencyKey="coffee")  # fmt: skip
+    made = await _do(
+        client,
+        CREATE,
+        admin,
+        name="Coffee coupon",
+        pointsPrice=100,
+        kind="COUPON",
+        stock=0,
+        idempotencyKey="coffee",
+    )
     assert made["userErrors"] == [], made
     return str(made["reward"]["id"])
 
@@ -64,13 +72,16 @@ async def test_rewards_are_created_once_per_key_validated_archived_and_stocked(
     ]
     reward = made["reward"]["id"]
 
-    moved = await _do(client, STOCK, admin, rewardId=reward, delta=2, reason="delivery",
-                      idempotencyKey="s1")  # fmt: skip
-    again = await _do(client, STOCK, admin, rewardId=reward, delta=2, reason="delivery",
-                      idempotencyKey="s1")  # fmt: skip
+    moved = await _do(
+        client, STOCK, admin, rewardId=reward, delta=2, reason="delivery", idempotencyKey="s1"
+    )
+    again = await _do(
+        client, STOCK, admin, rewardId=reward, delta=2, reason="delivery", idempotencyKey="s1"
+    )
     assert moved["reward"]["stock"] == again["reward"]["stock"] == 5
-    low = await _do(client, STOCK, admin, rewardId=reward, delta=-6, reason="broken",
-                    idempotencyKey="s2")  # fmt: skip
+    low = await _do(
+        client, STOCK, admin, rewardId=reward, delta=-6, reason="broken", idempotencyKey="s2"
+    )
     assert [e["code"] for e in low["userErrors"]] == ["OUT_OF_STOCK"]
 
     token = member_token(issuer, await make_member(runtime, clock))
@@ -97,14 +108,17 @@ async def test_a_batch_of_codes_is_issued_one_code_per_redemption_under_concurre
     assert (batch["added"], batch["reward"]["stock"]) == (5, 5)
     replay = await _do(client, COUPONS, admin, rewardId=reward, generate=5, idempotencyKey="b1")
     assert (replay["added"], replay["reward"]["stock"]) == (5, 5)
-    duplicate = await _do(client, COUPONS, admin, rewardId=reward, codes=["A-1", "A-2", "A-1"],
-                          idempotencyKey="b2")  # fmt: skip
+    duplicate = await _do(
+        client, COUPONS, admin, rewardId=reward, codes=["A-1", "A-2", "A-1"], idempotencyKey="b2"
+    )
     assert [e["code"] for e in duplicate["userErrors"]] == ["DUPLICATE_CODES"]
-    uploaded = await _do(client, COUPONS, admin, rewardId=reward, codes=["A-1", "A-2"],
-                         idempotencyKey="b3")  # fmt: skip
+    uploaded = await _do(
+        client, COUPONS, admin, rewardId=reward, codes=["A-1", "A-2"], idempotencyKey="b3"
+    )
     assert uploaded["reward"]["stock"] == 7
-    clash = await _do(client, COUPONS, admin, rewardId=reward, codes=["A-2", "A-3"],
-                      idempotencyKey="b4")  # fmt: skip
+    clash = await _do(
+        client, COUPONS, admin, rewardId=reward, codes=["A-2", "A-3"], idempotencyKey="b4"
+    )
     assert [e["code"] for e in clash["userErrors"]] == ["DUPLICATE_CODES"]
     assert "A-2" in clash["userErrors"][0]["message"]
 
@@ -113,8 +127,9 @@ async def test_a_batch_of_codes_is_issued_one_code_per_redemption_under_concurre
         member = await make_member(runtime, clock, name=f"M{n}")
         await earn_points(runtime, clock, member, 100, f"e{n}")
         tokens.append(member_token(issuer, member))
-    answers = await asyncio.gather(*(
-        _do(client, REDEEM, token, rewardId=reward, idempotencyKey="r") for token in tokens))  # fmt: skip
+    answers = await asyncio.gather(
+        *(_do(client, REDEEM, token, rewardId=reward, idempotencyKey="r") for token in tokens)
+    )
     issued = [a["redemption"]["couponCode"] for a in answers if a["redemption"]]
     refused = [a["userErrors"][0]["code"] for a in answers if not a["redemption"]]
     assert len(issued) == 7 and len(set(issued)) == 7 and refused == ["OUT_OF_STOCK"] * 3
@@ -167,7 +182,11 @@ async def test_cancelling_gives_points_and_stock_back_and_voids_the_coupon_but_n
     assert (await get_balance(runtime.mongo, member, clock.now())).available == 200
     kinds = await runtime.mongo["ledger"].find({"member_id": member}).sort("seq", 1).to_list(None)
     assert [(e["kind"], e["points"]) for e in kinds] == [
-        ("EARN", 300), ("REDEEM", -100), ("REDEEM", -100), ("REVERSAL", 100)]  # fmt: skip
+        ("EARN", 300),
+        ("REDEEM", -100),
+        ("REDEEM", -100),
+        ("REVERSAL", 100),
+    ]
     assert await verify_balances(runtime.mongo) == []
 
 
@@ -194,19 +213,19 @@ async def test_catalog_management_is_forbidden_without_the_scope(
             STOCK,
             token,
             {"i": {"rewardId": reward, "delta": 1, "reason": "r", "idempotencyKey": "k"}},
-        ),  # fmt: skip
+        ),
         await ask(
             client,
             COUPONS,
             token,
             {"i": {"rewardId": reward, "generate": 1, "idempotencyKey": "k"}},
-        ),  # fmt: skip
+        ),
         await ask(
             client,
             CANCEL,
             token,
             {"i": {"redemptionId": to_global_id("Redemption", "rd_x"), "reason": "r"}},
-        ),  # fmt: skip
+        ),
         await ask(client, "{ catalog(first: 5) { edges { node { id } } } }", token),
     ]
     assert [codes(body) for body in bodies] == [["FORBIDDEN"]] * 6
@@ -264,8 +283,10 @@ async def test_operators_find_redemptions_by_member_reward_or_status(
     bad = await ask(client, SEARCH, admin, {"f": {"rewardId": to_global_id("Member", one)}})
     assert codes(bad) == ["BAD_USER_INPUT"]
     assert codes(await ask(client, SEARCH, admin, {"after": "eA"})) == ["BAD_USER_INPUT"]
-    for token in (member_token(issuer, one),
-                  issuer.mint(PrincipalKind.ADMIN, "o", scopes=["audit:read"])):  # fmt: skip
+    for token in (
+        member_token(issuer, one),
+        issuer.mint(PrincipalKind.ADMIN, "o", scopes=["audit:read"]),
+    ):
         assert codes(await ask(client, SEARCH, token, {"f": None})) == ["FORBIDDEN"]
 
 
@@ -307,14 +328,22 @@ async def test_cancelled_points_come_back_under_their_own_expiry_and_expired_one
     other = await make_member(runtime, clock)
     await earn_points(runtime, clock, other, 100, "o-soon", policy=Rolling(days=10))
     await earn_points(runtime, clock, other, 100, "o-later", policy=Rolling(days=400))
-    theirs = await _do(client, REDEEM, member_token(issuer, other), rewardId=made["reward"]["id"],
-                       idempotencyKey="r2")  # fmt: skip
+    theirs = await _do(
+        client,
+        REDEEM,
+        member_token(issuer, other),
+        rewardId=made["reward"]["id"],
+        idempotencyKey="r2",
+    )
     clock.advance(timedelta(days=11))
     admin = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=ADMIN)
     await _do(client, CANCEL, admin, redemptionId=theirs["redemption"]["id"], reason="late")
     late = await runtime.mongo["ledger"].find_one({"member_id": other, "kind": "REVERSAL"})
     assert late["points"] == 50 and late["restored"] == {
-        "points": 150, "given_back": 50, "expired_since": 100}  # fmt: skip
+        "points": 150,
+        "given_back": 50,
+        "expired_since": 100,
+    }
     assert "100 of the 150 points had expired since" in late["description"]
     assert (await get_balance(runtime.mongo, other, clock.now())).available == 100
     assert await verify_balances(runtime.mongo) == []
@@ -331,27 +360,62 @@ async def test_a_partner_voucher_is_accepted_by_its_partner_only(
     cinema_id = (await runtime.mongo["partners"].find_one({"name": "Cinema"}))["_id"]
     shop = await partner_token(runtime, clock, issuer, ("points:redeem",), name="Shop")
     refused = [
-        await _do(client, CREATE, admin, name="Ticket", pointsPrice=100, kind="PARTNER_VOUCHER",
-                  idempotencyKey="v0"),
-        await _do(client, CREATE, admin, name="Ticket", pointsPrice=100, kind="PARTNER_VOUCHER",
-                  partnerId="pt_nope", idempotencyKey="v1"),
-        await _do(client, CREATE, admin, name="Mug", pointsPrice=100, partnerId=cinema_id,
-                  idempotencyKey="v2"),
-    ]  # fmt: skip
+        await _do(
+            client,
+            CREATE,
+            admin,
+            name="Ticket",
+            pointsPrice=100,
+            kind="PARTNER_VOUCHER",
+            idempotencyKey="v0",
+        ),
+        await _do(
+            client,
+            CREATE,
+            admin,
+            name="Ticket",
+            pointsPrice=100,
+            kind="PARTNER_VOUCHER",
+            partnerId="pt_nope",
+            idempotencyKey="v1",
+        ),
+        await _do(
+            client,
+            CREATE,
+            admin,
+            name="Mug",
+            pointsPrice=100,
+            partnerId=cinema_id,
+            idempotencyKey="v2",
+        ),
+    ]
     assert [[e["code"] for e in r["userErrors"]] for r in refused] == [
-        ["INVALID_INPUT"], ["NOT_FOUND"], ["INVALID_INPUT"]]  # fmt: skip
-    made = await _do(client, CREATE, admin, name="Movie ticket", pointsPrice=100,
-                     kind="PARTNER_VOUCHER", partnerId=cinema_id, idempotencyKey="v3")  # fmt: skip
+        ["INVALID_INPUT"],
+        ["NOT_FOUND"],
+        ["INVALID_INPUT"],
+    ]
+    made = await _do(
+        client,
+        CREATE,
+        admin,
+        name="Movie ticket",
+        pointsPrice=100,
+        kind="PARTNER_VOUCHER",
+        partnerId=cinema_id,
+        idempotencyKey="v3",
+    )
     assert made["reward"]["kind"] == "PARTNER_VOUCHER"
     voucher = made["reward"]["id"]
-    added = await _do(client, COUPONS, admin, rewardId=voucher, codes=["CIN-1", "CIN-2"],
-                      idempotencyKey="b1")  # fmt: skip
+    added = await _do(
+        client, COUPONS, admin, rewardId=voucher, codes=["CIN-1", "CIN-2"], idempotencyKey="b1"
+    )
     assert added["userErrors"] == []
     member = await make_member(runtime, clock)
     await earn_points(runtime, clock, member, 300, "e1")
     token = member_token(issuer, member)
-    listed = data(await ask(client, "{ rewards(first: 10) { edges { node { name partnerName } } } }",
-                            token))["rewards"]["edges"]  # fmt: skip
+    listed = data(
+        await ask(client, "{ rewards(first: 10) { edges { node { name partnerName } } } }", token)
+    )["rewards"]["edges"]
     assert {"name": "Movie ticket", "partnerName": "Cinema"} in [e["node"] for e in listed]
     twice = await _do(client, REDEEM, token, rewardId=voucher, idempotencyKey="r0", quantity=2)
     assert [e["code"] for e in twice["userErrors"]] == ["INVALID_INPUT"]  # one code at a time
@@ -366,8 +430,9 @@ async def test_a_partner_voucher_is_accepted_by_its_partner_only(
     assert [e["code"] for e in again["userErrors"]] == ["COUPON_USED"]
 
     other = (await _do(client, REDEEM, token, rewardId=voucher, idempotencyKey="r2"))["redemption"]
-    await set_partner_status(runtime.mongo, clock, cinema_id, PartnerStatus.SUSPENDED,
-                             actor="cli:test")  # fmt: skip
+    await set_partner_status(
+        runtime.mongo, clock, cinema_id, PartnerStatus.SUSPENDED, actor="cli:test"
+    )
     assert codes(await ask(client, USE, cinema, {"i": {"code": other["couponCode"]}})) == [
         "FORBIDDEN"
     ]  # a suspended partner's token no longer marks codes used
@@ -375,17 +440,23 @@ async def test_a_partner_voucher_is_accepted_by_its_partner_only(
 
 @pytest.mark.parametrize("code", ["A\x00B", "A\ud800B", "A\x1b[2JB", "A\u2028B"])
 async def test_a_coupon_code_a_till_could_not_show_is_refused_and_nothing_is_added(
-    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer,
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    clock: FrozenClock,
+    issuer: TokenIssuer,
     code: str,
-) -> None:  # fmt: skip
+) -> None:
     await make_program(runtime, clock)
     admin = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=ADMIN)
     reward = await _coupon_reward(client, admin)
     variables = {"i": {"rewardId": reward, "codes": ["GOOD-1", code], "idempotencyKey": "b1"}}
     # ASCII JSON: the surrogate travels as its \ud800 escape, which httpx would refuse to encode
     body = json.dumps({"query": COUPONS, "variables": variables}).encode()
-    response = await client.post("/graphql", content=body, headers={
-        "content-type": "application/json", "authorization": f"Bearer {admin}"})  # fmt: skip
+    response = await client.post(
+        "/graphql",
+        content=body,
+        headers={"content-type": "application/json", "authorization": f"Bearer {admin}"},
+    )
     if code in ("A\x00B", "A\ud800B"):  # never reaches a resolver: the request is refused
         assert codes(response.json()) == ["BAD_USER_INPUT"]
     else:

@@ -161,9 +161,13 @@ async def test_redeeming_a_limited_coupon_is_ten_commands_with_the_commit(
     client, runtime, settings, issuer, member
 ) -> None:
     coupon = Reward(
-        id="r_coffee", name="Coffee", kind=RewardKind.COUPON, points_price=100, stock=5,
+        id="r_coffee",
+        name="Coffee",
+        kind=RewardKind.COUPON,
+        points_price=100,
+        stock=5,
         per_member_limit=2,
-    )  # fmt: skip
+    )
     await make_reward(runtime, coupon)
     token = member_token(issuer, member)
     variables = {"input": {"rewardId": to_global_id("Reward", coupon.id), "idempotencyKey": "k"}}

@@ -65,8 +65,16 @@ def test_the_served_schema_keeps_the_contract() -> None:
 
 async def test_every_contract_query_field_answers(client, runtime, clock, issuer) -> None:
     await make_program(runtime, clock)
-    await make_reward(runtime, Reward(id="r_coffee", name="Coffee", kind=RewardKind.COUPON,
-                                      points_price=100, coupon_validity_days=7))  # fmt: skip
+    await make_reward(
+        runtime,
+        Reward(
+            id="r_coffee",
+            name="Coffee",
+            kind=RewardKind.COUPON,
+            points_price=100,
+            coupon_validity_days=7,
+        ),
+    )
     member_id = await make_member(runtime, clock, phone="+8613800000009")
     await earn_points(runtime, clock, member_id, 500, "e1")
     token = member_token(issuer, member_id)
@@ -74,9 +82,12 @@ async def test_every_contract_query_field_answers(client, runtime, clock, issuer
     assert query_type is not None
     redeem = CONTRACT.mutation_type.fields["redeemReward"]  # type: ignore[union-attr]
     mutation = (
-        'mutation { redeemReward(input: {rewardId: "' + to_global_id("Reward", "r_coffee")
-        + '", idempotencyKey: "contract"})' + selection(redeem.type) + " }"
-    )  # fmt: skip
+        'mutation { redeemReward(input: {rewardId: "'
+        + to_global_id("Reward", "r_coffee")
+        + '", idempotencyKey: "contract"})'
+        + selection(redeem.type)
+        + " }"
+    )
     redeemed = data(await ask(client, mutation, token))["redeemReward"]
     assert redeemed["userErrors"] == [] and redeemed["redemption"]["couponCode"]
     profile = CONTRACT.mutation_type.fields["updateProfile"]  # type: ignore[union-attr]

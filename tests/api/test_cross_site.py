@@ -30,8 +30,11 @@ async def members(runtime) -> int:
 def form(**headers: str) -> dict:
     """httpx arguments of a multipart sign-up, as a page's <form enctype="multipart/form-data">
     posts it (plus any headers)."""
-    return {"data": {"operations": OPERATIONS, "map": "{}"},
-            "files": {"unused": ("u", b"", "text/plain")}, "headers": headers}  # fmt: skip
+    return {
+        "data": {"operations": OPERATIONS, "map": "{}"},
+        "files": {"unused": ("u", b"", "text/plain")},
+        "headers": headers,
+    }
 
 
 async def test_a_multipart_request_without_a_preflight_header_runs_nothing(client, runtime) -> None:
@@ -56,9 +59,15 @@ async def test_a_multipart_request_needs_a_token_that_may_upload(client, runtime
 
 @pytest.mark.parametrize(
     "content_type",
-    ["text/plain", "text/plain; charset=utf-8", "application/x-www-form-urlencoded", None,
-     "application/jsonp", "text/application/json"],
-)  # fmt: skip
+    [
+        "text/plain",
+        "text/plain; charset=utf-8",
+        "application/x-www-form-urlencoded",
+        None,
+        "application/jsonp",
+        "text/application/json",
+    ],
+)
 async def test_a_body_that_is_not_json_runs_nothing(client, runtime, content_type) -> None:
     headers = {"content-type": content_type} if content_type else {}
     body = json.dumps({"query": SIGN_UP, "variables": VARIABLES})

@@ -39,11 +39,19 @@ async def _do(client: httpx.AsyncClient, query: str, token: str, **i: Any) -> di
 
 def _draw_input(clock: FrozenClock, key: str, **extra: Any) -> dict[str, Any]:
     now = clock.now()
-    return {"name": "Lucky wheel", "cost": 50, "startsAt": now.isoformat(),
-            "endsAt": (now + timedelta(days=7)).isoformat(), "idempotencyKey": key,
-            "prizes": [{"id": "mug", "name": "Mug", "weight": 1, "stock": 2},
-                       {"id": "pts", "name": "500 points", "weight": 1, "points": 500}],
-            "noPrizeWeight": 2, **extra}  # fmt: skip
+    return {
+        "name": "Lucky wheel",
+        "cost": 50,
+        "startsAt": now.isoformat(),
+        "endsAt": (now + timedelta(days=7)).isoformat(),
+        "idempotencyKey": key,
+        "prizes": [
+            {"id": "mug", "name": "Mug", "weight": 1, "stock": 2},
+            {"id": "pts", "name": "500 points", "weight": 1, "points": 500},
+        ],
+        "noPrizeWeight": 2,
+        **extra,
+    }
 
 
 async def test_entries_spend_the_cost_record_the_prize_and_replay_and_limits_hold(
@@ -62,8 +70,9 @@ async def test_entries_spend_the_cost_record_the_prize_and_replay_and_limits_hol
 
     first = await _do(client, ENTER, token, drawId=draw["id"], idempotencyKey="k1")
     assert await _do(client, ENTER, token, drawId=draw["id"], idempotencyKey="k1") == first
-    won = [first] + [await _do(client, ENTER, token, drawId=draw["id"], idempotencyKey=f"k{n}")
-                     for n in (2, 3)]  # fmt: skip
+    won = [first] + [
+        await _do(client, ENTER, token, drawId=draw["id"], idempotencyKey=f"k{n}") for n in (2, 3)
+    ]
     assert all(w["userErrors"] == [] for w in won)
     fourth = await _do(client, ENTER, token, drawId=draw["id"], idempotencyKey="k4")
     assert fourth["userErrors"] == [{"code": "LIMIT_REACHED", "field": ["input", "drawId"]}]
@@ -75,7 +84,8 @@ async def test_entries_spend_the_cost_record_the_prize_and_replay_and_limits_hol
         await runtime.mongo["ledger"].find({"member_id": member, "kind": "REDEEM"}).to_list(None)
     )
     assert sorted(s.get("prize_id") or "" for s in spends) == sorted(
-        w["entry"]["prizeId"] or "" for w in won)  # the outcome is on the ledger entry  # fmt: skip
+        w["entry"]["prizeId"] or "" for w in won
+    )  # the outcome is on the ledger entry
 
     clock.advance(timedelta(days=1))  # a new local day: three more
     token = member_token(issuer, member)
@@ -95,15 +105,20 @@ async def test_two_hundred_concurrent_entries_never_oversell_ten_prizes(
     await make_program(runtime, clock)
     admin = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=["draws:write"])
     prizes = [{"id": "phone", "name": "Phone", "weight": 1, "stock": 10}]
-    made = await _do(client, CREATE, admin, **{**_draw_input(clock, "big"), "prizes": prizes,
-                                               "noPrizeWeight": 1})  # fmt: skip
+    made = await _do(
+        client, CREATE, admin, **{**_draw_input(clock, "big"), "prizes": prizes, "noPrizeWeight": 1}
+    )
     draw_id = made["draw"]["id"]
     members = [f"m_draw_{n}" for n in range(200)]
-    await open_books(runtime.mongo, {m: [OpeningEarn(100, clock.now())] for m in members},
-                     clock.now())  # fmt: skip
-    entries = await asyncio.gather(*(
-        _do(client, ENTER, member_token(issuer, m), drawId=draw_id, idempotencyKey="one")
-        for m in members))  # fmt: skip
+    await open_books(
+        runtime.mongo, {m: [OpeningEarn(100, clock.now())] for m in members}, clock.now()
+    )
+    entries = await asyncio.gather(
+        *(
+            _do(client, ENTER, member_token(issuer, m), drawId=draw_id, idempotencyKey="one")
+            for m in members
+        )
+    )
     assert all(e["userErrors"] == [] for e in entries), [e for e in entries if e["userErrors"]][:3]
     winners = [e for e in entries if e["entry"]["won"]]
     assert len(winners) == 10
@@ -163,14 +178,28 @@ async def test_contention_does_not_change_the_odds(
     await make_program(runtime, clock)
     admin = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=["draws:write"])
     prizes = [{"id": "cup", "name": "Cup", "weight": 1, "stock": 1_000}]
-    made = await _do(client, CREATE, admin, **{**_draw_input(clock, "even"), "prizes": prizes,
-                                               "noPrizeWeight": 1})  # fmt: skip
+    made = await _do(
+        client,
+        CREATE,
+        admin,
+        **{**_draw_input(clock, "even"), "prizes": prizes, "noPrizeWeight": 1},
+    )
     members = [f"m_even_{n}" for n in range(100)]
-    await open_books(runtime.mongo, {m: [OpeningEarn(100, clock.now())] for m in members},
-                     clock.now())  # fmt: skip
-    entries = await asyncio.gather(*(
-        _do(client, ENTER, member_token(issuer, m), drawId=made["draw"]["id"], idempotencyKey="e")
-        for m in members))  # fmt: skip
+    await open_books(
+        runtime.mongo, {m: [OpeningEarn(100, clock.now())] for m in members}, clock.now()
+    )
+    entries = await asyncio.gather(
+        *(
+            _do(
+                client,
+                ENTER,
+                member_token(issuer, m),
+                drawId=made["draw"]["id"],
+                idempotencyKey="e",
+            )
+            for m in members
+        )
+    )
     wins = sum(1 for e in entries if e["entry"]["won"])
     assert 23 <= wins <= 77, wins  # binomial(100, 1/2) is outside this once in 10^8
 
@@ -183,8 +212,16 @@ async def test_operators_page_every_draw_and_change_one_with_a_reason(
     made = []
     for n in range(5):
         ends = (clock.now() + timedelta(days=n + 1)).isoformat()
-        made.append((await _do(client, CREATE, admin, **_draw_input(clock, f"d{n}", endsAt=ends,
-                                                                     name=f"Wheel {n}")))["draw"])  # fmt: skip
+        made.append(
+            (
+                await _do(
+                    client,
+                    CREATE,
+                    admin,
+                    **_draw_input(clock, f"d{n}", endsAt=ends, name=f"Wheel {n}"),
+                )
+            )["draw"]
+        )
     names, after = [], None
     while True:
         page = data(await ask(client, ALL, admin, {"after": after}))["allDraws"]
@@ -197,15 +234,30 @@ async def test_operators_page_every_draw_and_change_one_with_a_reason(
 
     target = made[0]["id"]
     later = (clock.now() + timedelta(days=30)).isoformat()
-    changed = await _do(client, UPDATE, admin, drawId=target, reason="more mugs for the weekend",
-                        endsAt=later, dailyLimit=None, prizes=[{"id": "mug", "stock": 10}])  # fmt: skip
+    changed = await _do(
+        client,
+        UPDATE,
+        admin,
+        drawId=target,
+        reason="more mugs for the weekend",
+        endsAt=later,
+        dailyLimit=None,
+        prizes=[{"id": "mug", "stock": 10}],
+    )
     assert changed["userErrors"] == []
     assert changed["draw"]["dailyLimit"] is None and changed["draw"]["endsAt"].startswith(
         later[:19]
     )
     assert [p["remaining"] for p in changed["draw"]["prizes"]] == [10, None]
-    again = await _do(client, UPDATE, admin, drawId=target, reason="again", endsAt=later,
-                      prizes=[{"id": "mug", "stock": 10}])  # fmt: skip
+    again = await _do(
+        client,
+        UPDATE,
+        admin,
+        drawId=target,
+        reason="again",
+        endsAt=later,
+        prizes=[{"id": "mug", "stock": 10}],
+    )
     assert again["draw"] == changed["draw"]  # the same values change and record nothing
     refused = [
         await _do(client, UPDATE, admin, drawId=target, reason=" ", name="x"),
@@ -220,9 +272,21 @@ async def test_operators_page_every_draw_and_change_one_with_a_reason(
         await _do(client, UPDATE, admin, drawId=to_global_id("Draw", "dr_x"), reason="r", name="x"),
     ]
     assert [r["userErrors"][0]["code"] for r in refused] == [
-        "INVALID_INPUT", "NOT_FOUND", "INVALID_INPUT", "INVALID_INPUT", "INVALID_INPUT", "NOT_FOUND"]  # fmt: skip
-    log = data(await ask(client, """{ auditLog(first: 10, filter: {action: "draw.update"}) {
-      edges { node { note before after } } } }""", admin))["auditLog"]["edges"]  # fmt: skip
+        "INVALID_INPUT",
+        "NOT_FOUND",
+        "INVALID_INPUT",
+        "INVALID_INPUT",
+        "INVALID_INPUT",
+        "NOT_FOUND",
+    ]
+    log = data(
+        await ask(
+            client,
+            """{ auditLog(first: 10, filter: {action: "draw.update"}) {
+      edges { node { note before after } } } }""",
+            admin,
+        )
+    )["auditLog"]["edges"]
     assert [edge["node"]["note"] for edge in log] == ["more mugs for the weekend"]
     before, after_values = log[0]["node"]["before"], log[0]["node"]["after"]
     assert before["prizes"][0]["stock"] == 2 and after_values["prizes"][0]["stock"] == 10
@@ -258,11 +322,20 @@ async def test_members_page_their_own_entries_and_a_suspended_member_cannot_ente
     )
     from graphql_schema.ids import to_global_id as gid
 
-    assert data(await ask(client, suspend, admin, {"i": {"memberId": gid("Member", other),
-                                                         "reason": "fraud"}}))  # fmt: skip
+    assert data(
+        await ask(
+            client, suspend, admin, {"i": {"memberId": gid("Member", other), "reason": "fraud"}}
+        )
+    )
     clock.advance(timedelta(seconds=1))  # a token minted after the suspension
-    refused = await _do(client, ENTER, member_token(issuer, other), drawId=draw["id"],
-                        idempotencyKey="after-suspension")  # fmt: skip
+    refused = await _do(
+        client,
+        ENTER,
+        member_token(issuer, other),
+        drawId=draw["id"],
+        idempotencyKey="after-suspension",
+    )
     assert refused["userErrors"] == [{"code": "MEMBER_SUSPENDED", "field": ["input", "drawId"]}]
     assert (await get_balance(runtime.mongo, other, clock.now())).available == 950 + (
-        await runtime.mongo["draw_entries"].find_one({"member_id": other}))["prize_points"]  # fmt: skip
+        await runtime.mongo["draw_entries"].find_one({"member_id": other})
+    )["prize_points"]

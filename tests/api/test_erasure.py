@@ -39,8 +39,15 @@ EMAIL, BIRTHDAY = "Meimei.Han@Example.cn", "1991-07-23"
 DEVICE = "apns-device-token-meimei-0001"
 BYSTANDER = ("Li Lei", "13700137003", "li.lei@example.cn")
 
-ADMIN = ["members:read", "members:write", "audit:read", "points:write", "draws:write",
-         "import:write", "catalog:write"]  # fmt: skip
+ADMIN = [
+    "members:read",
+    "members:write",
+    "audit:read",
+    "points:write",
+    "draws:write",
+    "import:write",
+    "catalog:write",
+]
 SIGN_UP = """mutation($i: SignUpInput!) { signUp(input: $i) {
   session { accessToken refreshToken } member { id } userErrors { code } } }"""
 UPDATE_PROFILE = """mutation($i: UpdateProfileInput!) { updateProfile(input: $i) {
@@ -74,8 +81,7 @@ def forms(national: str) -> list[str]:
     return [f"+86{national}", f"0086{national}", national, spaced, spaced.replace(" ", "-")]
 
 
-NEEDLES = [NAME, RENAMED, *forms(PHONE), *forms(NEW_PHONE), EMAIL, EMAIL.lower(), BIRTHDAY,
-           DEVICE]  # fmt: skip
+NEEDLES = [NAME, RENAMED, *forms(PHONE), *forms(NEW_PHONE), EMAIL, EMAIL.lower(), BIRTHDAY, DEVICE]
 
 
 def strings(value: Any) -> list[str]:
@@ -131,22 +137,45 @@ async def _member_who_used_everything(
     await earn_points(runtime, clock, raw_id, 400, "welcome")  # a tier change, pushed to the device
     checked = data(await ask(client, CHECK_IN, token, {"key": "c1"}))["checkIn"]
     assert checked["userErrors"] == []
-    await make_reward(runtime, Reward(id="r_cafe", name="Coffee", points_price=50,
-                                      kind=RewardKind.COUPON, coupon_validity_days=30))  # fmt: skip
-    redeemed = await _do(client, REDEEM, token, rewardId=to_global_id("Reward", "r_cafe"),
-                         idempotencyKey="r1")  # fmt: skip
+    await make_reward(
+        runtime,
+        Reward(
+            id="r_cafe",
+            name="Coffee",
+            points_price=50,
+            kind=RewardKind.COUPON,
+            coupon_validity_days=30,
+        ),
+    )
+    redeemed = await _do(
+        client, REDEEM, token, rewardId=to_global_id("Reward", "r_cafe"), idempotencyKey="r1"
+    )
     assert redeemed["userErrors"] == []
-    cancelled = await _do(client, CANCEL, admin, redemptionId=redeemed["redemption"]["id"],
-                          reason=f"{NAME} ({EMAIL}) changed her mind")  # fmt: skip
+    cancelled = await _do(
+        client,
+        CANCEL,
+        admin,
+        redemptionId=redeemed["redemption"]["id"],
+        reason=f"{NAME} ({EMAIL}) changed her mind",
+    )
     assert cancelled["userErrors"] == []
-    again = await _do(client, REDEEM, token, rewardId=to_global_id("Reward", "r_cafe"),
-                      idempotencyKey="r2")  # fmt: skip
+    again = await _do(
+        client, REDEEM, token, rewardId=to_global_id("Reward", "r_cafe"), idempotencyKey="r2"
+    )
     assert again["userErrors"] == []
     now = clock.now()
-    draw = await _do(client, DRAW, admin, name="Wheel", cost=10, startsAt=now.isoformat(),
-                     endsAt=(now + timedelta(days=7)).isoformat(), idempotencyKey="d1",
-                     prizes=[{"id": "mug", "name": "Mug", "weight": 1, "stock": 5}],
-                     noPrizeWeight=1)  # fmt: skip
+    draw = await _do(
+        client,
+        DRAW,
+        admin,
+        name="Wheel",
+        cost=10,
+        startsAt=now.isoformat(),
+        endsAt=(now + timedelta(days=7)).isoformat(),
+        idempotencyKey="d1",
+        prizes=[{"id": "mug", "name": "Mug", "weight": 1, "stock": 5}],
+        noPrizeWeight=1,
+    )
     entered = await _do(client, ENTER, token, drawId=draw["draw"]["id"], idempotencyKey="e1")
     assert entered["userErrors"] == []
     till = await partner_token(runtime, clock, issuer)
@@ -157,12 +186,19 @@ async def _member_who_used_everything(
         | {"member": {"phone": f"{PHONE[:3]} {PHONE[3:7]} {PHONE[7:]}"}},
     )
     assert bought["userErrors"] == [], bought
-    adjusted = await _do(client, ADJUST, admin, memberId=member_id, points=20,
-                         reason=f"{NAME} called from {PHONE} about {EMAIL}",
-                         idempotencyKey="a1")  # fmt: skip
+    adjusted = await _do(
+        client,
+        ADJUST,
+        admin,
+        memberId=member_id,
+        points=20,
+        reason=f"{NAME} called from {PHONE} about {EMAIL}",
+        idempotencyKey="a1",
+    )
     assert adjusted["userErrors"] == []
-    assert (await _do(client, UPDATE_MEMBER, admin, memberId=member_id, name=RENAMED,
-                      phone=NEW_PHONE))["userErrors"] == []  # fmt: skip
+    assert (
+        await _do(client, UPDATE_MEMBER, admin, memberId=member_id, name=RENAMED, phone=NEW_PHONE)
+    )["userErrors"] == []
     # An upload that names them, run (a refused row echoes their e-mail), and one still queued.
     shifted = f"X1,{NEW_PHONE},{RENAMED},,,,{EMAIL}\n"  # e-mail one column too far
     request = multipart("up-1", (IMPORT_HEADER + shifted).encode(), dry_run=True)
@@ -178,16 +214,20 @@ async def _member_who_used_everything(
 
 
 async def _erase(client: httpx.AsyncClient, admin: str, member_id: str, reason: str) -> Any:
-    return await _do(client, ERASE, admin, memberId=to_global_id("Member", member_id),
-                     reason=reason)  # fmt: skip
+    return await _do(
+        client, ERASE, admin, memberId=to_global_id("Member", member_id), reason=reason
+    )
 
 
 async def _cut_off(mongo: Mongo, clock: FrozenClock, member_id: str, deletes_done: int) -> None:
     """An erasure the database fails after the member document is erased and some copies
     redacted: a delete fails."""
     with pytest.raises(PyMongoError):
-        async with fail_point(mongo, {"skip": deletes_done, "times": 1},
-                              {"failCommands": ["delete"], "errorCode": 91, "errorLabels": []}):  # fmt: skip
+        async with fail_point(
+            mongo,
+            {"skip": deletes_done, "times": 1},
+            {"failCommands": ["delete"], "errorCode": 91, "errorLabels": []},
+        ):
             await erase_member(mongo, clock, member_id, reason="PIPL request", actor="admin:ops")
     assert (await mongo["members"].find_one({"_id": member_id}))["status"] == "erased"
     assert await personal_data(mongo, NEEDLES) != []  # the cut left copies behind
@@ -200,8 +240,7 @@ async def _nothing_left(mongo: Mongo) -> None:
 
 async def _balance(mongo: Mongo, member_id: str, clock: FrozenClock) -> tuple[int, ...]:
     balance = await get_balance(mongo, member_id, clock.now())
-    return (balance.available, balance.pending, balance.held, balance.debt,
-            balance.lifetime_earned)  # fmt: skip
+    return (balance.available, balance.pending, balance.held, balance.debt, balance.lifetime_earned)
 
 
 async def _books(mongo: Mongo, member_id: str) -> list[tuple[str, int]]:
@@ -212,21 +251,33 @@ async def _books(mongo: Mongo, member_id: str) -> list[tuple[str, int]]:
 @pytest.fixture
 async def bystander(runtime: Runtime, clock: FrozenClock) -> str:
     name, phone, email = BYSTANDER
-    member = await create_member(runtime.mongo, clock, name=name, tier="member",
-                                 phone=f"+86{phone}", email=email)  # fmt: skip
+    member = await create_member(
+        runtime.mongo, clock, name=name, tier="member", phone=f"+86{phone}", email=email
+    )
     return member.id
 
 
 async def test_an_erased_member_who_used_every_feature_leaves_no_personal_data_anywhere(
-    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer,
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    clock: FrozenClock,
+    issuer: TokenIssuer,
     bystander: str,
-) -> None:  # fmt: skip
+) -> None:
     mongo = runtime.mongo
     await make_program(runtime, clock)
     member_id, admin = await _member_who_used_everything(client, runtime, clock, issuer)
     where = {collection for collection, _, _ in await personal_data(mongo, NEEDLES)}
-    assert {"members", "audit", "outbox", "login_attempts", "login_locks", "import_jobs",
-            "import_parts", "ledger"} <= where, where  # fmt: skip
+    assert {
+        "members",
+        "audit",
+        "outbox",
+        "login_attempts",
+        "login_locks",
+        "import_jobs",
+        "import_parts",
+        "ledger",
+    } <= where, where
     balance, books = await _balance(mongo, member_id, clock), await _books(mongo, member_id)
     clock.advance(timedelta(minutes=1))
 
@@ -253,9 +304,12 @@ async def test_an_erased_member_who_used_every_feature_leaves_no_personal_data_a
 
 @pytest.mark.parametrize("deletes_done", [0, 3])
 async def test_an_erasure_cut_off_half_way_leaves_nothing_once_asked_again(
-    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer,
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    clock: FrozenClock,
+    issuer: TokenIssuer,
     deletes_done: int,
-) -> None:  # fmt: skip
+) -> None:
     mongo = runtime.mongo
     await make_program(runtime, clock)
     member_id, admin = await _member_who_used_everything(client, runtime, clock, issuer)
@@ -298,8 +352,9 @@ async def test_a_reimport_after_erasure_refuses_the_row_and_stores_nothing_of_th
 
     again = await _do(client, IMPORT, admin, **files)
     assert (again["membersImported"], again["membersUnchanged"]) == (0, 0)
-    assert again["errors"] == [{"line": 2, "field": "legacy_id",
-                                "message": "this member was erased: not imported again"}]  # fmt: skip
+    assert again["errors"] == [
+        {"line": 2, "field": "legacy_id", "message": "this member was erased: not imported again"}
+    ]
     assert await mongo["members"].count_documents({}) == 1
     await _nothing_left(mongo)
 
@@ -334,9 +389,13 @@ async def test_a_member_erased_before_copies_were_redacted_is_redacted_by_a_seco
         await ask(client, LOG_IN, variables={"input": {"phone": NEW_PHONE, "password": "guess!!!"}})
     # As the earlier erasure left it: the member document erased, every copy where it was.
     raw_id = (await mongo["members"].find_one({"member_no": {"$exists": True}}))["_id"]
-    await mongo["members"].update_one({"_id": raw_id}, {
-        "$set": {"status": "erased", "name": "已注销 Erased member"},
-        "$unset": {"phone": "", "email": ""}})  # fmt: skip
+    await mongo["members"].update_one(
+        {"_id": raw_id},
+        {
+            "$set": {"status": "erased", "name": "已注销 Erased member"},
+            "$unset": {"phone": "", "email": ""},
+        },
+    )
     assert await personal_data(mongo, NEEDLES) != []
 
     assert (await _erase(client, admin, raw_id, "finish the erasure"))["userErrors"] == []

@@ -86,8 +86,15 @@ async def test_pending_points_are_left_out_of_all_three_alike(server, clock) -> 
     token = member_token(runtime.issuer, member)
     now = clock.now()
     await earn_points(runtime, clock, member, 100, "a", policy=Rolling(days=20))
-    await earn_points(runtime, clock, member, 50, "p", policy=Rolling(days=10),
-                      available_at=now + timedelta(days=7))  # fmt: skip
+    await earn_points(
+        runtime,
+        clock,
+        member,
+        50,
+        "p",
+        policy=Rolling(days=10),
+        available_at=now + timedelta(days=7),
+    )
     rows = await _agree(url, token, runtime, clock)
     assert rows == [_row(100, now + timedelta(days=20), now)]
     everything = await _shown(url, token, pending=True)
@@ -104,8 +111,14 @@ async def test_held_points_are_left_out_of_all_three_alike(server, clock) -> Non
     now = clock.now()
     await earn_points(runtime, clock, member, 100, "a", policy=Rolling(days=10))
     await earn_points(runtime, clock, member, 100, "b", policy=Rolling(days=20))
-    await hold(runtime.mongo, clock, member_id=member, points=150, ttl=timedelta(minutes=15),
-               idempotency_key="checkout")  # fmt: skip
+    await hold(
+        runtime.mongo,
+        clock,
+        member_id=member,
+        points=150,
+        ttl=timedelta(minutes=15),
+        idempotency_key="checkout",
+    )
     rows = await _agree(url, token, runtime, clock)
     assert rows == [_row(50, now + timedelta(days=20), now)]
     everything = await _shown(url, token, held=True)

@@ -105,9 +105,15 @@ async def test_history_lists_entries_newest_first_with_the_earn_breakdown(
         BreakdownLine("campaign:double-11", "Double 11 bonus", 100),
     ]
     await earn_points(
-        runtime, clock, member, 200, "order-1", reference="order-1", breakdown=breakdown,
+        runtime,
+        clock,
+        member,
+        200,
+        "order-1",
+        reference="order-1",
+        breakdown=breakdown,
         description="Order order-1",
-    )  # fmt: skip
+    )
     clock.advance(timedelta(minutes=1))
     await spend(runtime.mongo, clock, member_id=member, points=50, idempotency_key="s1")
     query = """{ me { history(first: 10) { edges { cursor node { id kind points balanceAfter

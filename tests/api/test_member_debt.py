@@ -81,9 +81,12 @@ async def test_an_operators_reason_on_a_refund_still_says_what_is_owed(
     earned = await runtime.mongo["ledger"].find_one({"idempotency_key": "order-1"})
     assert earned is not None
     await reverse(
-        runtime.mongo, clock, entry_id=str(earned["_id"]), idempotency_key="refund",
+        runtime.mongo,
+        clock,
+        entry_id=str(earned["_id"]),
+        idempotency_key="refund",
         reason="Order order-1 returned",
-    )  # fmt: skip
+    )
     balance, history = await _state(client, member_token(issuer, member))
     assert balance["debt"] == 60
     assert history[0]["description"] == (

@@ -67,8 +67,12 @@ async def test_search_by_member_number_phone_or_name_prefix_in_pages(
     client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer
 ) -> None:
     admin = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=ADMIN)
-    for name, phone in [("Wang Bo", "13800000001"), ("Wang Ai", None), ("Wang Cai", None),
-                        ("Li Lei", "+8613800000002")]:  # fmt: skip
+    for name, phone in [
+        ("Wang Bo", "13800000001"),
+        ("Wang Ai", None),
+        ("Wang Cai", None),
+        ("Li Lei", "+8613800000002"),
+    ]:
         await make_member(runtime, clock, name=name, phone=phone and f"+86{phone[-11:]}")
 
     async def names(search: str, first: int = 10, after: str | None = None) -> Any:
@@ -96,14 +100,22 @@ async def test_create_is_idempotent_by_key_and_validated_and_update_is_audited(
 ) -> None:
     await make_program(runtime, clock)
     admin = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=ADMIN)
-    new = {"name": " Zhang  San ", "phone": "139 0000 0003", "email": "ZS@Example.com",
-           "idempotencyKey": "c1"}  # fmt: skip
+    new = {
+        "name": " Zhang  San ",
+        "phone": "139 0000 0003",
+        "email": "ZS@Example.com",
+        "idempotencyKey": "c1",
+    }
     made = await _do(client, CREATE, admin, **new)
     again = await _do(client, CREATE, admin, **new)
     assert made["userErrors"] == [] and again == made
     member = made["member"]
     assert (member["name"], member["phone"], member["email"], member["status"]) == (
-        "Zhang San", "+8613900000003", "ZS@example.com", "ACTIVE")  # fmt: skip
+        "Zhang San",
+        "+8613900000003",
+        "ZS@example.com",
+        "ACTIVE",
+    )
     other = await _do(client, CREATE, admin, **{**new, "name": "Other"})
     assert other["userErrors"] == [
         {"code": "IDEMPOTENCY_CONFLICT", "field": ["input", "idempotencyKey"]}
@@ -114,8 +126,15 @@ async def test_create_is_idempotent_by_key_and_validated_and_update_is_audited(
     assert bad["userErrors"] == [{"code": "INVALID_INPUT", "field": ["input", "email"]}]
 
     clock.advance(timedelta(minutes=1))  # the log is newest first by time
-    changed = await _do(client, UPDATE, admin, memberId=member["id"], name="Zhang Sanfeng",
-                        email=None, birthday="1990-05-01")  # fmt: skip
+    changed = await _do(
+        client,
+        UPDATE,
+        admin,
+        memberId=member["id"],
+        name="Zhang Sanfeng",
+        email=None,
+        birthday="1990-05-01",
+    )
     assert (changed["member"]["name"], changed["member"]["email"]) == ("Zhang Sanfeng", None)
     await _do(client, UPDATE, admin, memberId=member["id"], name="Zhang Sanfeng")  # no change
     raw = member["id"]
@@ -192,8 +211,11 @@ async def test_suspending_closes_the_members_open_subscriptions(server, clock) -
         base = url.replace("ws://", "http://")
         async with httpx.AsyncClient() as http:
             variables = {"i": {"memberId": gid(member_id), "reason": "fraud"}}
-            answer = await http.post(base, json={"query": SUSPEND, "variables": variables},
-                                     headers={"authorization": f"Bearer {admin}"})  # fmt: skip
+            answer = await http.post(
+                base,
+                json={"query": SUSPEND, "variables": variables},
+                headers={"authorization": f"Bearer {admin}"},
+            )
             assert answer.json()["data"]["suspendMember"]["member"]["status"] == "SUSPENDED"
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 10)
@@ -294,7 +316,7 @@ async def test_a_suspension_by_another_api_process_reaches_this_one_through_the_
                 "dedupe_key": f"access_revoked:{member_id}",
                 "created_at": clock.now(),
                 "read_at": None,
-            }  # fmt: skip
+            }
         )
         for _ in range(100):
             body = (await http.post(base, json=me)).json()

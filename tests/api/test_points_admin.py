@@ -118,9 +118,14 @@ async def test_an_adjustment_is_refused_with_typed_errors_and_changes_nothing(
         client, token, memberId=gid(member), points=-101, reason="x", idempotencyKey="a"
     )
     assert beyond["userErrors"] == [
-        {"code": "INSUFFICIENT_POINTS", "field": ["input", "points"], "message": beyond["userErrors"][0]["message"],
-         "available": 100, "required": 101}
-    ]  # fmt: skip
+        {
+            "code": "INSUFFICIENT_POINTS",
+            "field": ["input", "points"],
+            "message": beyond["userErrors"][0]["message"],
+            "available": 100,
+            "required": 101,
+        }
+    ]
     nobody = await adjust(
         client, token, memberId=gid("m_nobody"), points=5, reason="x", idempotencyKey="b"
     )
@@ -160,15 +165,20 @@ async def test_an_adjustment_is_refused_with_typed_errors_and_changes_nothing(
     ],
 )
 async def test_member_partner_and_unscoped_admin_tokens_are_forbidden(
-    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer,
-    kind: PrincipalKind, scopes: list[str],
-) -> None:  # fmt: skip
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    clock: FrozenClock,
+    issuer: TokenIssuer,
+    kind: PrincipalKind,
+    scopes: list[str],
+) -> None:
     member = await make_member(runtime, clock)
     await earn_points(runtime, clock, member, 100, "e1")
     token = (
-        member_token(issuer, member) if kind is PrincipalKind.MEMBER
+        member_token(issuer, member)
+        if kind is PrincipalKind.MEMBER
         else issuer.mint(kind, "p1" if kind is PrincipalKind.PARTNER else "ops-2", scopes=scopes)
-    )  # fmt: skip
+    )
     one = {"memberId": gid(member), "reason": "x", "idempotencyKey": "k"}
     bodies = [
         await ask(client, ADJUST, token, {"input": {**one, "points": -10}}),
@@ -314,8 +324,12 @@ async def test_an_extension_moves_and_lists_only_live_lots_before_its_date(
     await earn_points(runtime, clock, member, 10, "soon", policy=Rolling(days=5))
     await earn_until(runtime, member, until)
     token = admin(issuer)
-    body = {"memberId": gid(member), "until": until.isoformat(), "reason": "outage",
-            "idempotencyKey": "x1"}  # fmt: skip
+    body = {
+        "memberId": gid(member),
+        "until": until.isoformat(),
+        "reason": "outage",
+        "idempotencyKey": "x1",
+    }
     moved = data(await ask(client, EXTEND, token, {"input": body}))["extendExpiry"]
     assert moved["userErrors"] == [] and moved["entry"]["kind"] == "EXTEND"
     entry = await runtime.mongo["ledger"].find_one({"kind": "EXTEND", "member_id": member})
@@ -331,8 +345,14 @@ async def test_an_extension_moves_and_lists_only_live_lots_before_its_date(
 async def earn_until(runtime: Runtime, member: str, until: datetime) -> None:
     """20 points earned now that expire exactly at `until`."""
     days = (until - runtime.clock.now()).days
-    await earn(runtime.mongo, runtime.clock, member_id=member, points=20,
-               idempotency_key="at-until", policy=Rolling(days=days))  # fmt: skip
+    await earn(
+        runtime.mongo,
+        runtime.clock,
+        member_id=member,
+        points=20,
+        idempotency_key="at-until",
+        policy=Rolling(days=days),
+    )
     lot = await runtime.mongo["lots"].find_one({"member_id": member, "amount": 20})
     assert lot is not None and lot["expires_at"] == until
 
@@ -352,18 +372,32 @@ async def test_an_erased_members_ledger_takes_no_adjustment_or_extension_but_cle
         )
         assert erased["eraseMember"]["member"]["status"] == "ERASED"
         for points in (50, -50):
-            refused = await adjust(client, ops, memberId=gid(who), points=points, reason="r",
-                                   idempotencyKey=f"{who}:{points}")  # fmt: skip
+            refused = await adjust(
+                client,
+                ops,
+                memberId=gid(who),
+                points=points,
+                reason="r",
+                idempotencyKey=f"{who}:{points}",
+            )
             assert [e["code"] for e in refused["userErrors"]] == ["MEMBER_ERASED"], refused
-        body = {"memberId": gid(who), "until": (clock.now() + timedelta(days=9)).isoformat(),
-                "reason": "r", "idempotencyKey": f"{who}:x"}  # fmt: skip
+        body = {
+            "memberId": gid(who),
+            "until": (clock.now() + timedelta(days=9)).isoformat(),
+            "reason": "r",
+            "idempotencyKey": f"{who}:x",
+        }
         extended = data(await ask(client, EXTEND, ops, {"input": body}))["extendExpiry"]
         assert [e["code"] for e in extended["userErrors"]] == ["MEMBER_ERASED"]
     # 清零 is the operator's deliberate way to take an erased member's points off the books.
     body = {"memberId": gid(member), "reason": "erased member", "idempotencyKey": "c1"}
     cleared = data(await ask(client, CLEAR, ops, {"input": body}))["clearPoints"]
     assert cleared["entry"] == {"kind": "CLEAR", "points": -100}
-    kinds = [e["node"]["kind"] for e in data(await ask(client, HISTORY, ops, {"id": gid(member)}))[
-        "member"]["history"]["edges"]]  # fmt: skip
+    kinds = [
+        e["node"]["kind"]
+        for e in data(await ask(client, HISTORY, ops, {"id": gid(member)}))["member"]["history"][
+            "edges"
+        ]
+    ]
     assert kinds == ["CLEAR", "EARN"]
     assert await verify_balances(runtime.mongo) == []

@@ -33,11 +33,20 @@ from tests.importer.test_upload import multipart, uploader
 from tests.partners.api import member_ref, partner_token
 from tests.tiers.programs import PROGRAM
 
-SAYS_REPLAY = {("CheckInDay", "alreadyDone"), ("ActivityEarn", "replayed"),
-               ("StartImportPayload", "replayed")}  # fmt: skip
+SAYS_REPLAY = {
+    ("CheckInDay", "alreadyDone"),
+    ("ActivityEarn", "replayed"),
+    ("StartImportPayload", "replayed"),
+}
 SUB_MS = "2026-01-15T08:00:00.123456Z"
-ADMIN_SCOPES = ["points:write", "members:write", "catalog:write", "draws:write", "import:write",
-                "partners:write"]  # fmt: skip
+ADMIN_SCOPES = [
+    "points:write",
+    "members:write",
+    "catalog:write",
+    "draws:write",
+    "import:write",
+    "partners:write",
+]
 
 
 @pytest.fixture
@@ -106,15 +115,22 @@ async def world(
     client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer
 ) -> World:
     pay = PayWithPoints(point_value=Decimal("0.01"), max_share=Decimal("0.5"), step=10)
-    await save_program(runtime.mongo, clock, PROGRAM.model_copy(
-        update={"pay_with_points": pay, "return_window_days": 7}))  # fmt: skip
+    await save_program(
+        runtime.mongo,
+        clock,
+        PROGRAM.model_copy(update={"pay_with_points": pay, "return_window_days": 7}),
+    )
     member = await make_member(runtime, clock, phone="+8613800138000")
     await earn_points(runtime, clock, member, 5_000, "seed")
     return World(
-        client, runtime, clock, member, member_token(issuer, member),
+        client,
+        runtime,
+        clock,
+        member,
+        member_token(issuer, member),
         await partner_token(runtime, clock, issuer),
         issuer.mint(PrincipalKind.ADMIN, "ops", scopes=ADMIN_SCOPES),
-    )  # fmt: skip
+    )
 
 
 Write = tuple[str, str, str, dict[str, Any]]  # field, arguments, token, variables
@@ -122,9 +138,14 @@ Arrange = Callable[[World], Awaitable[Write]]
 
 
 async def record_purchase(w: World) -> Write:
-    purchase = {"member": member_ref(w.member), "orderId": "O1", "occurredAt": SUB_MS,
-                "lines": [{"lineId": "L1", "sku": "S", "category": "food", "quantity": 2,
-                           "amount": "128.5"}]}  # fmt: skip
+    purchase = {
+        "member": member_ref(w.member),
+        "orderId": "O1",
+        "occurredAt": SUB_MS,
+        "lines": [
+            {"lineId": "L1", "sku": "S", "category": "food", "quantity": 2, "amount": "128.5"}
+        ],
+    }
     return "recordPurchase", "input:RecordPurchaseInput!", w.partner, {"input": purchase}
 
 
@@ -161,14 +182,22 @@ async def record_activity(w: World) -> Write:
 
 
 async def adjust_points(w: World) -> Write:
-    adjust = {"memberId": to_global_id("Member", w.member), "points": 25, "reason": "sorry",
-              "idempotencyKey": "a"}  # fmt: skip
+    adjust = {
+        "memberId": to_global_id("Member", w.member),
+        "points": 25,
+        "reason": "sorry",
+        "idempotencyKey": "a",
+    }
     return "adjustPoints", "input:AdjustPointsInput!", w.admin, {"input": adjust}
 
 
 async def extend_expiry(w: World) -> Write:
-    extend = {"memberId": to_global_id("Member", w.member), "until": "2028-01-01T00:00:00.987654Z",
-              "reason": "goodwill", "idempotencyKey": "e"}  # fmt: skip
+    extend = {
+        "memberId": to_global_id("Member", w.member),
+        "until": "2028-01-01T00:00:00.987654Z",
+        "reason": "goodwill",
+        "idempotencyKey": "e",
+    }
     return "extendExpiry", "input:ExtendExpiryInput!", w.admin, {"input": extend}
 
 
@@ -183,9 +212,16 @@ async def create_member(w: World) -> Write:
 
 
 async def create_reward(w: World) -> Write:
-    reward = {"name": "Mug", "pointsPrice": 100, "stock": 5, "kind": "COUPON",
-              "couponValidityDays": 30, "activeFrom": "2026-01-01T00:00:00.000999Z",
-              "activeUntil": "2027-01-01T00:00:00.999999+08:00", "idempotencyKey": "r"}  # fmt: skip
+    reward = {
+        "name": "Mug",
+        "pointsPrice": 100,
+        "stock": 5,
+        "kind": "COUPON",
+        "couponValidityDays": 30,
+        "activeFrom": "2026-01-01T00:00:00.000999Z",
+        "activeUntil": "2027-01-01T00:00:00.999999+08:00",
+        "idempotencyKey": "r",
+    }
     return "createReward", "input:CreateRewardInput!", w.admin, {"input": reward}
 
 
@@ -209,9 +245,15 @@ async def redeem_reward(w: World) -> Write:
 
 
 async def create_draw(w: World) -> Write:
-    draw = {"name": "Lucky wheel", "cost": 50, "startsAt": "2026-01-15T00:00:00.000001Z",
-            "endsAt": "2026-02-15T00:00:00.999999Z", "idempotencyKey": "d", "noPrizeWeight": 1,
-            "prizes": [{"id": "pts", "name": "500 points", "weight": 1, "points": 500}]}  # fmt: skip
+    draw = {
+        "name": "Lucky wheel",
+        "cost": 50,
+        "startsAt": "2026-01-15T00:00:00.000001Z",
+        "endsAt": "2026-02-15T00:00:00.999999Z",
+        "idempotencyKey": "d",
+        "noPrizeWeight": 1,
+        "prizes": [{"id": "pts", "name": "500 points", "weight": 1, "points": 500}],
+    }
     return "createDraw", "input:CreateDrawInput!", w.admin, {"input": draw}
 
 
@@ -224,11 +266,25 @@ async def enter_draw(w: World) -> Write:
 WRITES: dict[str, Arrange] = {
     arrange.__name__: arrange
     for arrange in (
-        record_purchase, record_refund, hold_points, capture_points, register_partner, check_in,
-        record_activity, adjust_points, extend_expiry, clear_points, create_member, create_reward,
-        move_stock, add_coupons, redeem_reward, create_draw, enter_draw,
+        record_purchase,
+        record_refund,
+        hold_points,
+        capture_points,
+        register_partner,
+        check_in,
+        record_activity,
+        adjust_points,
+        extend_expiry,
+        clear_points,
+        create_member,
+        create_reward,
+        move_stock,
+        add_coupons,
+        redeem_reward,
+        create_draw,
+        enter_draw,
     )
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("name", WRITES)

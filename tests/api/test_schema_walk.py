@@ -55,7 +55,7 @@ SCALARS: dict[str, list[Any]] = {
         '{"$gt": ""}',
         "+86 138 0000 0000",
         "a\ud800",
-    ],  # fmt: skip
+    ],
     "ID": [
         "",
         "!!!",

@@ -287,8 +287,15 @@ async def test_the_database_clock_never_purges_what_the_test_clock_still_counts(
     update = 'mutation { updateProfile(input: {name: "Li"}) { userErrors { code } } }'
     data(await ask(client, update, session["accessToken"]))  # a mutation counter
     await create_link(runtime.mongo, clock, ConsoleGrant("ops", (), 60), actor="cli:test")
-    await start_import(runtime.mongo, clock, members=UploadedFile("m.csv", b"legacy_id\n"),
-                       balances=None, dry_run=True, actor="cli:test", idempotency_key="ttl")  # fmt: skip
+    await start_import(
+        runtime.mongo,
+        clock,
+        members=UploadedFile("m.csv", b"legacy_id\n"),
+        balances=None,
+        dry_run=True,
+        actor="cli:test",
+        idempotency_key="ttl",
+    )
     ttl_fields = {
         name: index.document["key"]
         for name, indexes in INDEXES.items()

@@ -54,9 +54,14 @@ async def reads(
     reports = data(await ask(client, LIABILITY, finance))["reports"]
     dry_run = {"filter": {"dormantDays": 30}, "dryRun": True, "reason": "r", "idempotencyKey": "p"}
     preview = data(await ask(client, PREVIEW, finance, {"input": dry_run}))["clearPoints"]
-    return {"balance": me["balance"], **seen, "liability": reports["liability"],
-            "activity": reports["memberActivity"], "preview": preview["preview"],
-            "history": me["history"]}  # fmt: skip
+    return {
+        "balance": me["balance"],
+        **seen,
+        "liability": reports["liability"],
+        "activity": reports["memberActivity"],
+        "preview": preview["preview"],
+        "history": me["history"],
+    }
 
 
 async def test_a_purchase_posted_after_its_points_expired_is_expired_in_the_same_write(
@@ -71,8 +76,12 @@ async def test_a_purchase_posted_after_its_points_expired_is_expired_in_the_same
 
     seen = await reads(client, issuer, partner, member_id)
     assert seen["balance"] == {
-        "available": 0, "pending": 0, "held": 0, "lifetimeEarned": 100, "nextExpiry": None,
-    }  # fmt: skip
+        "available": 0,
+        "pending": 0,
+        "held": 0,
+        "lifetimeEarned": 100,
+        "nextExpiry": None,
+    }
     assert seen["memberBalance"]["available"] == 0
     assert seen["quoteOffset"] == {"points": 0, "available": 0}
     assert seen["liability"] == {"points": 0, "netPoints": 0}
@@ -81,8 +90,12 @@ async def test_a_purchase_posted_after_its_points_expired_is_expired_in_the_same
     expire = seen["history"]["edges"][0]["node"]
     assert expire["occurredAt"].startswith((clock.now() - timedelta(days=30)).date().isoformat())
 
-    hold = {"member": member_ref(member_id), "points": 10, "orderId": "o-1",
-            "idempotencyKey": "h-1"}  # fmt: skip
+    hold = {
+        "member": member_ref(member_id),
+        "points": 10,
+        "orderId": "o-1",
+        "idempotencyKey": "h-1",
+    }
     refused = data(await ask(client, HOLD, partner, {"input": hold}))["holdPoints"]
     assert [e["code"] for e in refused["userErrors"]] == ["INSUFFICIENT_POINTS"]
     assert (await expire_due(runtime.mongo, clock)).points == 0  # nothing left for the job

@@ -51,8 +51,9 @@ async def test_adjustments_stop_at_the_entry_and_the_account_bound(
     past = await do(client, ADJUST, admin, points=MAX_ENTRY_POINTS + 1, idempotencyKey="a0", **one)
     assert refused(past) == ["POINTS_LIMIT"]
     for n in range(MAX_ACCOUNT_POINTS // MAX_ENTRY_POINTS):  # fill the account to its bound
-        made = await do(client, ADJUST, admin, points=MAX_ENTRY_POINTS, idempotencyKey=f"a{n + 1}",
-                        **one)  # fmt: skip
+        made = await do(
+            client, ADJUST, admin, points=MAX_ENTRY_POINTS, idempotencyKey=f"a{n + 1}", **one
+        )
         assert made["userErrors"] == [], made
     full = await do(client, ADJUST, admin, points=1, idempotencyKey="over", **one)
     assert refused(full) == ["POINTS_LIMIT"]
@@ -71,8 +72,9 @@ async def test_rewards_stock_and_thresholds_refuse_values_past_their_bounds(
     assert price["userErrors"] == [{"code": "INVALID_INPUT", "field": ["input", "pointsPrice"]}]
     stock = await do(client, CREATE, admin, pointsPrice=1, stock=MAX_STOCK + 1, **big)
     assert stock["userErrors"] == [{"code": "INVALID_INPUT", "field": ["input", "stock"]}]
-    made = await do(client, CREATE, admin, pointsPrice=MAX_ENTRY_POINTS, stock=MAX_STOCK - 10,
-                    **big)  # fmt: skip
+    made = await do(
+        client, CREATE, admin, pointsPrice=MAX_ENTRY_POINTS, stock=MAX_STOCK - 10, **big
+    )
     reward = made["reward"]["id"]
     moved = await do(
         client, STOCK, admin, rewardId=reward, delta=11, reason="r", idempotencyKey="s1"
@@ -89,13 +91,16 @@ async def test_rewards_stock_and_thresholds_refuse_values_past_their_bounds(
     asked = await do(client, REDEEM, token, rewardId=reward, quantity=2, idempotencyKey="r1")
     assert refused(asked) == ["INVALID_INPUT"]
 
-    tiers = [{"code": "member", "name": "M", "threshold": 0},
-             {"code": "gold", "name": "G", "threshold": 3_000_000_000}]  # fmt: skip
+    tiers = [
+        {"code": "member", "name": "M", "threshold": 0},
+        {"code": "gold", "name": "G", "threshold": 3_000_000_000},
+    ]
     config = demo_config(tiers=tiers)
     applied = await do(client, PROGRAM, admin, config=config, idempotencyKey="p1")
     assert refused(applied) == ["VALIDATION"]
     assert data(await ask(client, CATALOG, admin))["catalog"]["edges"]
     public = data(await ask(client, PUBLIC, token))
     assert public["rewards"]["edges"][0]["node"] == {
-        "pointsPrice": MAX_ENTRY_POINTS, "stock": MAX_STOCK,
-    }  # fmt: skip
+        "pointsPrice": MAX_ENTRY_POINTS,
+        "stock": MAX_STOCK,
+    }

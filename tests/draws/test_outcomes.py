@@ -16,8 +16,15 @@ NO_PRIZE = 10
 
 def _draw(**stock: int) -> Draw:
     prizes = [Prize(id=k, name=k, weight=w, stock=stock.get(k)) for k, w in WEIGHTS.items()]
-    return Draw(_id="dr_1", name="Test", cost=10, starts_at=START,
-                ends_at=START + timedelta(days=1), prizes=tuple(prizes), no_prize_weight=NO_PRIZE)  # fmt: skip
+    return Draw(
+        _id="dr_1",
+        name="Test",
+        cost=10,
+        starts_at=START,
+        ends_at=START + timedelta(days=1),
+        prizes=tuple(prizes),
+        no_prize_weight=NO_PRIZE,
+    )
 
 
 def _p_value(counts: Counter[str | None], draw: Draw, n: int) -> float:

@@ -43,11 +43,16 @@ async def register_test_partners(mongo: Mongo, clock: Clock) -> None:
     now = clock.now().replace(microsecond=0)
     await mongo["partners"].insert_many(
         [
-            {"_id": partner, "name": partner, "scopes": ["points:earn", "points:read"],
-             "status": "active", "created_at": now}
+            {
+                "_id": partner,
+                "name": partner,
+                "scopes": ["points:earn", "points:read"],
+                "status": "active",
+                "created_at": now,
+            }
             for partner in TEST_PARTNERS
         ]
-    )  # fmt: skip
+    )
 
 
 def partner_token(

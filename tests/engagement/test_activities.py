@@ -58,9 +58,9 @@ async def test_twenty_concurrent_posts_against_three_a_day_earn_three(
     client, runtime, clock, issuer
 ) -> None:
     await make_program(runtime, clock)
-    member_no = (await runtime.mongo["members"].find_one(
-        {"_id": await make_member(runtime, clock)}
-    ))["member_no"]  # fmt: skip
+    member_no = (
+        await runtime.mongo["members"].find_one({"_id": await make_member(runtime, clock)})
+    )["member_no"]
     shop = partner_token(issuer)
     payloads = await asyncio.gather(
         *(record(client, shop, {"memberNo": member_no}, "review", f"r{n}") for n in range(20))

@@ -37,8 +37,10 @@ async def test_points_follow_the_streak_and_a_missed_day_starts_it_over(
     await make_program(runtime, clock)
     token = Caller(issuer, await make_member(runtime, clock))
     assert (await status(client, token))["checkIn"] == {
-        "streak": 0, "todayDone": False, "nextPoints": 5,
-    }  # fmt: skip
+        "streak": 0,
+        "todayDone": False,
+        "nextPoints": 5,
+    }
     got = []
     for _ in range(4):
         day = (await check_in(client, token))["checkIn"]
@@ -46,8 +48,10 @@ async def test_points_follow_the_streak_and_a_missed_day_starts_it_over(
         clock.advance(DAY)
     assert got == [(1, 5, False), (2, 5, False), (3, 10, False), (4, 10, False)]
     assert (await status(client, token))["checkIn"] == {
-        "streak": 4, "todayDone": False, "nextPoints": 20,
-    }  # fmt: skip
+        "streak": 4,
+        "todayDone": False,
+        "nextPoints": 20,
+    }
     clock.advance(DAY)  # a day missed
     assert (await status(client, token))["checkIn"]["streak"] == 0
     day = (await check_in(client, token))["checkIn"]
@@ -137,8 +141,12 @@ async def test_a_day_worth_no_points_keeps_the_streak_without_an_entry(
     token = Caller(issuer, member_id)
     first = (await check_in(client, token))["checkIn"]
     assert first == {
-        "day": "2026-01-15", "streak": 1, "points": 0, "alreadyDone": False, "entry": None,
-    }  # fmt: skip
+        "day": "2026-01-15",
+        "streak": 1,
+        "points": 0,
+        "alreadyDone": False,
+        "entry": None,
+    }
     assert (await check_in(client, token))["checkIn"] == {**first, "alreadyDone": True}
     clock.advance(DAY)
     second = (await check_in(client, token))["checkIn"]

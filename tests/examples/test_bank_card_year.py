@@ -47,10 +47,22 @@ class Card:
         return str(self.issuer.mint(PrincipalKind.PARTNER, self.partner, scopes=tuple(SCOPES)))
 
     async def post(self, order: str, when: str, *lines: tuple[str, str], **extra: Any) -> Any:
-        body = {"member": member_ref(self.member), "orderId": order, "occurredAt": when + "Z",
-                "lines": [{"lineId": f"L{n}", "sku": category.upper(), "category": category,
-                           "quantity": 1, "amount": amount}
-                          for n, (category, amount) in enumerate(lines, start=1)], **extra}  # fmt: skip
+        body = {
+            "member": member_ref(self.member),
+            "orderId": order,
+            "occurredAt": when + "Z",
+            "lines": [
+                {
+                    "lineId": f"L{n}",
+                    "sku": category.upper(),
+                    "category": category,
+                    "quantity": 1,
+                    "amount": amount,
+                }
+                for n, (category, amount) in enumerate(lines, start=1)
+            ],
+            **extra,
+        }
         return await post_purchase(self.client, self.token, body)
 
     async def earned(self, order: str, when: str, *lines: tuple[str, str], **extra: Any) -> Any:
@@ -110,8 +122,14 @@ async def test_a_cardholders_26_months_on_the_bank_card(
     # 2026-01-15: January's statement. floor(388/20) = 19 × 5 (dining) = 95; floor(399/20) = 19;
     # 20000/20 = 1000; cash advance, fee and interest are excluded: 0. In all 1114, expiring at the
     # end of January 2028 (the 24th month after January 2026): 2028-02-01 00:00 Shanghai.
-    january = [("dining", "388"), ("groceries", "399"), ("travel", "20000"),
-               ("cash-advance", "5000"), ("fee", "50"), ("interest", "12.34")]  # fmt: skip
+    january = [
+        ("dining", "388"),
+        ("groceries", "399"),
+        ("travel", "20000"),
+        ("cash-advance", "5000"),
+        ("fee", "50"),
+        ("interest", "12.34"),
+    ]
     assert await card.earned("2026-01", "2026-01-15T04:00:00", *january) == [95, 19, 1000, 0, 0, 0]
     assert await card.balance() == (1114, 0, 0)
     assert await card.next_expiry() == ("2028-01-31T16:00:00.000+00:00", 1114)
@@ -150,8 +168,12 @@ async def test_a_cardholders_26_months_on_the_bank_card(
     assert (quote["points"], quote["value"], quote["available"]) == (1100, "11", 1164)
     small = await card.gql(QUOTE, {"member": member_ref(holder), "amount": "19.99"})
     assert small["quoteOffset"]["points"] == 0
-    hold = {"member": member_ref(holder), "points": 1100, "orderId": "dinner-0305",
-            "idempotencyKey": "hold-0305"}  # fmt: skip
+    hold = {
+        "member": member_ref(holder),
+        "points": 1100,
+        "orderId": "dinner-0305",
+        "idempotencyKey": "hold-0305",
+    }
     held = (await card.gql(HOLD, {"input": hold}))["holdPoints"]["hold"]
     assert await card.balance() == (64, 0, 1100)
     # The payment settles for 10.50 CNY: 1050 captured, the other 50 go back at once. Spent

@@ -52,10 +52,17 @@ class Mall:
     async def buy(self, order: str, at: str, lines: dict[str, str], used: int = 0) -> dict:
         """An order at `at` (UTC): lines as {category: amount}; the clock moves there first."""
         self.clock.set(utc(at))
-        items = [{"lineId": c, "sku": c.upper(), "category": c, "quantity": 1, "amount": amount}
-                 for c, amount in lines.items()]  # fmt: skip
-        body = {"member": self.ref, "orderId": order, "occurredAt": at + "Z", "lines": items,
-                "pointsUsed": used}  # fmt: skip
+        items = [
+            {"lineId": c, "sku": c.upper(), "category": c, "quantity": 1, "amount": amount}
+            for c, amount in lines.items()
+        ]
+        body = {
+            "member": self.ref,
+            "orderId": order,
+            "occurredAt": at + "Z",
+            "lines": items,
+            "pointsUsed": used,
+        }
         result = (await self.call(PURCHASE, input=body))["recordPurchase"]
         assert result["userErrors"] == [], result
         return dict(result["purchase"])
@@ -99,14 +106,22 @@ async def test_a_mall_members_year_from_first_order_to_the_year_end_expiry(
 ) -> None:
     applied = apply_program(jifen_env(mongo_url, db_name, tmp_path))
     assert applied.returncode == 0, applied.stderr
-    shop = await register_partner(runtime.mongo, clock, name="Mall", scopes=["points:earn",
-                                  "points:redeem", "points:read"], actor="cli:test")  # fmt: skip
+    shop = await register_partner(
+        runtime.mongo,
+        clock,
+        name="Mall",
+        scopes=["points:earn", "points:redeem", "points:read"],
+        actor="cli:test",
+    )
     mall = Mall(client, runtime, clock, issuer, shop.id, await make_member(runtime, clock))
 
     # Mon 2 March, 12:00 local: 500 CNY of clothes earn 500 (1 per CNY); the gift card and the
     # shipping are excluded (0-point rows). Pending for the 7-day return window.
-    o1 = await mall.buy("o1", "2026-03-02T04:00:00", {"apparel": "500.00", "gift-card": "200.00",
-                                                      "shipping": "10.00"})  # fmt: skip
+    o1 = await mall.buy(
+        "o1",
+        "2026-03-02T04:00:00",
+        {"apparel": "500.00", "gift-card": "200.00", "shipping": "10.00"},
+    )
     assert (o1["total"], o1["status"]) == (500, "PENDING")
     assert o1["availableAt"] == "2026-03-09T04:00:00.000+00:00"
     assert sorted((r["lineId"], r["rule"], r["points"]) for r in o1["breakdown"]) == [
@@ -143,7 +158,8 @@ async def test_a_mall_members_year_from_first_order_to_the_year_end_expiry(
     reviews = [await record(client, mall.till(), mall.ref, "review", f"r{n}") for n in range(3)]
     assert [review["earn"]["points"] for review in reviews] == [20, 20, 20]
     assert error_codes(await record(client, mall.till(), mall.ref, "review", "r3")) == [
-        "ACTIVITY_LIMIT_REACHED"]  # fmt: skip
+        "ACTIVITY_LIMIT_REACHED"
+    ]
     assert points(await mall.balance()) == (1100 + 35 + 60, 0, 0, 0)
 
     # Mon 6 April: 900 CNY earn 900 at the member rate, and qualifying 500 + 600 + 35 + 60 + 900
@@ -153,8 +169,12 @@ async def test_a_mall_members_year_from_first_order_to_the_year_end_expiry(
     assert me["tier"] == {"code": "silver"}
     # o1's points (2 March local) leave the 365-day window at 2 March 2027 00:00 local.
     assert me["tierProgress"] == {
-        "current": {"code": "silver"}, "next": {"code": "gold"}, "qualifyingPoints": 2095,
-        "pointsToNext": 10000 - 2095, "windowEndsAt": "2027-03-01T16:00:00.000+00:00"}  # fmt: skip
+        "current": {"code": "silver"},
+        "next": {"code": "gold"},
+        "qualifyingPoints": 2095,
+        "pointsToNext": 10000 - 2095,
+        "windowEndsAt": "2027-03-01T16:00:00.000+00:00",
+    }
     await mall.run(schedule.mature, utc("2026-04-13T04:00:00"))
 
     # 11.11 is a Wednesday: both campaigns are best_of, so double once, not quadruple.
@@ -174,11 +194,21 @@ async def test_a_mall_members_year_from_first_order_to_the_year_end_expiry(
     clock.set(utc("2026-11-20T02:00:00"))
     quote = (await mall.call(QUOTE, member=mall.ref, amount="200.00"))["quoteOffset"]
     assert quote == {"points": 4000, "value": "40", "pointValue": "0.01", "available": 4195}
-    hold = (await mall.call(HOLD, input={"member": mall.ref, "points": 4000, "orderId": "o5",
-                                         "idempotencyKey": "o5-hold"}))["holdPoints"]  # fmt: skip
+    hold = (
+        await mall.call(
+            HOLD,
+            input={
+                "member": mall.ref,
+                "points": 4000,
+                "orderId": "o5",
+                "idempotencyKey": "o5-hold",
+            },
+        )
+    )["holdPoints"]
     assert points(await mall.balance()) == (195, 0, 4000, 0)
-    capture = await mall.call(CAPTURE, input={"holdId": hold["hold"]["id"],
-                                              "idempotencyKey": "o5-pay"})  # fmt: skip
+    capture = await mall.call(
+        CAPTURE, input={"holdId": hold["hold"]["id"], "idempotencyKey": "o5-pay"}
+    )
     assert capture["capturePoints"]["entry"] == {"kind": "REDEEM", "points": -4000}
     assert (await mall.buy("o5", "2026-11-20T02:05:00", {"shoes": "200.00"}, 4000))["total"] == 220
     assert points(await mall.balance()) == (195, 220, 0, 0)
@@ -189,7 +219,11 @@ async def test_a_mall_members_year_from_first_order_to_the_year_end_expiry(
     clock.set(utc("2026-11-22T02:00:00"))
     # (pointsReversed is what the refunded lines earned; where it came from shows in the balance.)
     assert await mall.refund("o4", "o4-r1", "apparel", "100.00") == {
-        "orderId": "o4", "refundId": "o4-r1", "pointsReversed": 210, "pointsReturned": 0}  # fmt: skip
+        "orderId": "o4",
+        "refundId": "o4-r1",
+        "pointsReversed": 210,
+        "pointsReturned": 0,
+    }
     assert points(await mall.balance()) == (0, 220, 0, 15)
     # o5's 220 mature on 27 Nov and pay the debt first: 205 available.
     await mall.run(schedule.mature, utc("2026-11-27T02:05:00"))

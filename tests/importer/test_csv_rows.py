@@ -71,8 +71,11 @@ async def _ask_ascii(client: httpx.AsyncClient, token: str, variables: dict[str,
     """importMembers with the body as ASCII JSON: a lone surrogate travels as its \\ud800 escape
     (httpx's own encoding would refuse to send it as UTF-8)."""
     body = json.dumps({"query": IMPORT, "variables": variables}).encode()
-    response = await client.post("/graphql", content=body, headers={
-        "authorization": f"Bearer {token}", "content-type": "application/json"})  # fmt: skip
+    response = await client.post(
+        "/graphql",
+        content=body,
+        headers={"authorization": f"Bearer {token}", "content-type": "application/json"},
+    )
     assert response.status_code == 200, response.text
     answer: dict = response.json()
     return answer
@@ -133,8 +136,11 @@ async def test_what_an_import_stored_reads_back_as_it_was_given(
     data(await _ask_ascii(client, admin, variables))
     exported = {}
     async for member in runtime.mongo["members"].find({}, {"_id": 1}):
-        answer = data(await ask(client, EXPORT, admin,
-                                {"i": {"memberId": to_global_id("Member", member["_id"])}}))  # fmt: skip
+        answer = data(
+            await ask(
+                client, EXPORT, admin, {"i": {"memberId": to_global_id("Member", member["_id"])}}
+            )
+        )
         profile = answer["exportMember"]["data"]["profile"]
         exported[profile["legacy_id"]] = profile["name"]
     assert exported == IMPORTED  # a formula is a name like any other in a JSON export

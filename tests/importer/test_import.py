@@ -63,22 +63,34 @@ async def test_broken_rows_are_reported_by_line_and_the_good_ones_imported_once(
 ) -> None:
     first = await import_files(mongo, clock, MEMBERS, BALANCES, actor="cli:test")
     assert _lines(first) == [
-        ("balances.csv", 6, "points"), ("balances.csv", 7, "earned_at"),
-        ("balances.csv", 8, "expires_at"), ("balances.csv", 9, "legacy_id"),
-        ("members.csv", 4, "phone"), ("members.csv", 5, "name"), ("members.csv", 6, "legacy_id"),
-        ("members.csv", 7, "tier"), ("members.csv", 8, "birthday"),
-    ]  # fmt: skip
+        ("balances.csv", 6, "points"),
+        ("balances.csv", 7, "earned_at"),
+        ("balances.csv", 8, "expires_at"),
+        ("balances.csv", 9, "legacy_id"),
+        ("members.csv", 4, "phone"),
+        ("members.csv", 5, "name"),
+        ("members.csv", 6, "legacy_id"),
+        ("members.csv", 7, "tier"),
+        ("members.csv", 8, "birthday"),
+    ]
     counts = first.counts()
     assert (counts["members_imported"], counts["balances_imported"], counts["points_imported"]) == (
-        3, 5, 1640)  # fmt: skip
+        3,
+        5,
+        1640,
+    )
     wang = await _member(mongo, "L1")
     assert (wang["phone"], wang["tier"], wang["joined_at"]) == (
-        "+8613800000001", "member", datetime(2019, 5, 1, tzinfo=UTC))  # fmt: skip
+        "+8613800000001",
+        "member",
+        datetime(2019, 5, 1, tzinfo=UTC),
+    )
     assert (await get_balance(mongo, wang["_id"], clock.now())).available == 500
     lots = await mongo["lots"].find({"member_id": wang["_id"]}).sort("earned_at", 1).to_list(None)
     assert [(lot["earned_at"], lot["expires_at"]) for lot in lots] == [
         (datetime(2025, 1, 10, tzinfo=UTC), datetime(2026, 12, 31, tzinfo=UTC)),
-        (datetime(2025, 6, 1, tzinfo=UTC), None)]  # fmt: skip
+        (datetime(2025, 6, 1, tzinfo=UTC), None),
+    ]
     li = await _member(mongo, "L2")
     assert (
         await get_balance(mongo, li["_id"], clock.now())
@@ -129,7 +141,10 @@ async def test_an_import_interrupted_while_writing_books_is_finished_by_the_reru
     resumed = await import_files(mongo, clock, MEMBERS, BALANCES, actor="cli:test")
     counts = resumed.counts()  # as if the interrupted run had never been
     assert (counts["members_imported"], counts["balances_imported"], counts["points_imported"]) == (
-        3, 5, 1640)  # fmt: skip
+        3,
+        5,
+        1640,
+    )
     wang = await _member(mongo, "L1")
     assert (await get_balance(mongo, wang["_id"], clock.now())).available == 500
     members = {d["_id"] async for d in mongo["members"].find({}, {"_id": 1})}
@@ -194,5 +209,8 @@ async def test_a_dry_run_counts_what_the_real_run_then_does(
     again = await import_files(mongo, clock, changed, BALANCES, actor="t", dry_run=True)
     counts = again.counts()
     assert (counts["members_imported"], counts["members_unchanged"], counts["members_changed"]) == (
-        1, 2, 1)  # fmt: skip
+        1,
+        2,
+        1,
+    )
     assert await mongo["members"].count_documents({"legacy_id": "L11"}) == 0  # nothing written

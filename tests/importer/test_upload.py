@@ -50,8 +50,10 @@ def multipart(
         variables["balances"] = None
         files["1"], mapping["1"] = ("balances.csv", balances, "text/csv"), ["variables.i.balances"]
     operations = {"query": START, "variables": {"i": variables}}
-    return {"data": {"operations": json.dumps(operations), "map": json.dumps(mapping)},
-            "files": files}  # fmt: skip
+    return {
+        "data": {"operations": json.dumps(operations), "map": json.dumps(mapping)},
+        "files": files,
+    }
 
 
 def uploader(token: str) -> dict[str, str]:
@@ -61,11 +63,16 @@ def uploader(token: str) -> dict[str, str]:
 
 
 async def upload(
-    client: httpx.AsyncClient, token: str, key: str, members: bytes | None,
-    balances: bytes | None = None, **options: Any,
-) -> dict[str, Any]:  # fmt: skip
-    response = await client.post("/graphql", headers=uploader(token),
-                                 **multipart(key, members, balances, **options))  # fmt: skip
+    client: httpx.AsyncClient,
+    token: str,
+    key: str,
+    members: bytes | None,
+    balances: bytes | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    response = await client.post(
+        "/graphql", headers=uploader(token), **multipart(key, members, balances, **options)
+    )
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
     return result
@@ -90,8 +97,9 @@ async def test_uploaded_files_are_imported_by_the_worker_like_the_cli_and_a_retr
     assert await runtime.mongo["members"].count_documents({}) == 0  # nothing before the worker
     [audited] = await runtime.mongo["audit"].find({"action": "import.start"}).to_list()
     assert (audited["actor"], audited["after"]["files"]["members"]["name"]) == (
-        "admin:ops", "members.csv",
-    )  # fmt: skip
+        "admin:ops",
+        "members.csv",
+    )
     assert audited["request_id"]  # the upload's request, as every admin write
     again = data(await upload(client, admin, "up-1", MEMBERS.encode(), BALANCES.encode()))
     assert again["startImport"]["replayed"] is True
@@ -111,8 +119,10 @@ async def test_uploaded_files_are_imported_by_the_worker_like_the_cli_and_a_retr
     result = done["result"]
     # the very figures of the CLI's import of the same files (tests/importer/test_import.py)
     assert (result["membersImported"], result["balancesImported"], result["pointsImported"]) == (
-        3, 5, 1640,
-    )  # fmt: skip
+        3,
+        5,
+        1640,
+    )
     assert result["errorCount"] == 9 == len(result["errors"])
     assert {"file": "members.csv", "line": 4, "field": "phone"} in result["errors"]
     assert await runtime.mongo["import_parts"].count_documents({}) == 0  # files gone, summary kept
@@ -130,11 +140,14 @@ async def test_uploaded_files_are_imported_by_the_worker_like_the_cli_and_a_retr
     ("members", "field", "says"),
     [
         (b"legacy_id,phone,name\nL1,13800000001,A\n", "members", "missing email"),
-        ("legacy_id,phone,name,email,birthday,tier,joined_at\nL1,,Wáng\n".encode("gbk"), "members",
-         "not UTF-8"),
+        (
+            "legacy_id,phone,name,email,birthday,tier,joined_at\nL1,,Wáng\n".encode("gbk"),
+            "members",
+            "not UTF-8",
+        ),
         (b"", "members", "missing"),
     ],
-)  # fmt: skip
+)
 async def test_a_file_no_import_could_read_is_refused_with_its_field_and_nothing_is_stored(
     client: httpx.AsyncClient, runtime: Runtime, admin: str, members: bytes, field: str, says: str
 ) -> None:
@@ -158,9 +171,13 @@ async def test_text_where_a_file_belongs_is_refused(
 
 @pytest.mark.parametrize("kind", ["member", "partner", "admin without import:write"])
 async def test_uploading_is_forbidden_without_the_scope_and_big_bodies_are_refused_unread(
-    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer,
-    admin: str, kind: str,
-) -> None:  # fmt: skip
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    clock: FrozenClock,
+    issuer: TokenIssuer,
+    admin: str,
+    kind: str,
+) -> None:
     token = {
         "member": member_token(issuer, await make_member(runtime, clock)),
         "partner": issuer.mint(PrincipalKind.PARTNER, "p1", scopes=["import:write"]),
@@ -168,24 +185,25 @@ async def test_uploading_is_forbidden_without_the_scope_and_big_bodies_are_refus
     }[kind]
     assert codes(await upload(client, token, "k", MEMBERS.encode())) == ["FORBIDDEN"]
     big = MEMBERS.encode() + b"L9,13800000009,Padding,,,,\n" * 3000  # ~80 KB, over the 64 KB cap
-    response = await client.post("/graphql", headers=uploader(token),
-                                 **multipart("k", big))  # fmt: skip
+    response = await client.post("/graphql", headers=uploader(token), **multipart("k", big))
     assert codes(response.json()) == ["FORBIDDEN"]  # answered without reading the body
     assert await runtime.mongo["import_jobs"].count_documents({}) == 0
     assert await runtime.mongo["import_parts"].count_documents({}) == 0
 
 
 async def test_a_big_upload_with_an_expired_token_is_told_to_sign_in_again(
-    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer,
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    clock: FrozenClock,
+    issuer: TokenIssuer,
     admin: str,
-) -> None:  # fmt: skip
+) -> None:
     expired = issuer.mint(
         PrincipalKind.ADMIN, "ops", scopes=["import:write"], ttl=timedelta(minutes=1)
     )
     clock.set(clock.now() + timedelta(minutes=5))
     big = MEMBERS.encode() + b"L9,13800000009,Padding,,,,\n" * 3000
-    response = await client.post("/graphql", headers=uploader(expired),
-                                 **multipart("k", big))  # fmt: skip
+    response = await client.post("/graphql", headers=uploader(expired), **multipart("k", big))
     assert response.status_code == 200
     assert codes(response.json()) == ["UNAUTHENTICATED"]
     assert await runtime.mongo["import_parts"].count_documents({}) == 0
@@ -219,8 +237,9 @@ async def test_a_job_waits_while_another_import_runs_and_a_run_that_died_is_fini
     # driver may not retry (8, UnknownError): a retryable one (91, shutting down) was retried or
     # not by the driver depending on the pooled session's history, which made this test flaky.
     with pytest.raises(PyMongoError):
-        async with fail_point(runtime.mongo, {"skip": 14, "times": 1},
-                              {"failCommands": ["insert"], "errorCode": 8}):  # fmt: skip
+        async with fail_point(
+            runtime.mongo, {"skip": 14, "times": 1}, {"failCommands": ["insert"], "errorCode": 8}
+        ):
             await run_due_import(runtime.mongo, clock, owner="w1")
     stuck = data(await ask(client, JOB, admin, {"id": job_id}))["importJob"]
     assert (stuck["status"], stuck["total"], stuck["done"]) == ("RUNNING", 2500, 2000)
@@ -230,8 +249,9 @@ async def test_a_job_waits_while_another_import_runs_and_a_run_that_died_is_fini
     assert finished is not None and finished.status.value == "done"
     assert finished.summary is not None
     assert (finished.summary["members_imported"], finished.summary["members_unchanged"]) == (
-        500, 2000,
-    )  # fmt: skip
+        500,
+        2000,
+    )
     assert await runtime.mongo["members"].count_documents({}) == 2500
     assert await runtime.mongo["ledger"].count_documents({}) == 2500
     assert await verify_balances(runtime.mongo) == []
@@ -283,8 +303,9 @@ def test_a_served_upload_beyond_the_json_cap_is_accepted_and_a_huge_one_is_refus
     )
     with api_process(env, tmp_path / "api.log") as port:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            response = http.post("/graphql", headers=uploader(token),
-                                 **multipart("served", members.encode()))  # fmt: skip
+            response = http.post(
+                "/graphql", headers=uploader(token), **multipart("served", members.encode())
+            )
         started = data(response.json())["startImport"]
         assert started["userErrors"] == []
         assert started["job"]["membersFile"]["bytes"] == len(members.encode()) > 3 * 64 * 1024
@@ -310,21 +331,29 @@ def _admin_token(data_dir: Path) -> str:
         ({"map": "{}"}, {"operations": ("ops.json", b'{"query": "{ __typename }"}', "a/b")}),
         ({"operations": "{}", "map": "[1]"}, {}),
         ({"operations": "{}", "map": '{"0": "variables.i.members"}'}, {"0": ("m", b"x", "a/b")}),
-        ({"operations": '{"variables": {"i": 1}}', "map": '{"0": ["variables.i.x.y"]}'},
-         {"0": ("m", b"x", "a/b")}),
-        ({"operations": '{"variables": {"i": [1]}}', "map": '{"0": ["variables.i.z"]}'},
-         {"0": ("m", b"x", "a/b")}),
+        (
+            {"operations": '{"variables": {"i": 1}}', "map": '{"0": ["variables.i.x.y"]}'},
+            {"0": ("m", b"x", "a/b")},
+        ),
+        (
+            {"operations": '{"variables": {"i": [1]}}', "map": '{"0": ["variables.i.z"]}'},
+            {"0": ("m", b"x", "a/b")},
+        ),
         ({"operations": "{}", "map": '{"7": ["variables.i.members"]}'}, {}),  # no such part
     ],
-)  # fmt: skip
+)
 async def test_a_malformed_multipart_request_is_a_400_and_no_error_of_ours(
-    client: httpx.AsyncClient, admin: str, fields: dict[str, str],
+    client: httpx.AsyncClient,
+    admin: str,
+    fields: dict[str, str],
     files: dict[str, tuple[str, bytes, str]],
-) -> None:  # fmt: skip
+) -> None:
     response = await client.post(
-        "/graphql", headers=uploader(admin), data=fields,
+        "/graphql",
+        headers=uploader(admin),
+        data=fields,
         files=files or {"unused": ("u", b"", "text/plain")},
-    )  # fmt: skip
+    )
     assert response.status_code == 400, response.text
 
 
@@ -359,8 +388,10 @@ async def test_concurrent_uploads_with_one_key_make_one_job_and_keep_one_set_of_
 async def test_import_jobs_page_newest_first(
     client: httpx.AsyncClient, runtime: Runtime, admin: str
 ) -> None:
-    made = [data(await upload(client, admin, f"page-{n}", MEMBERS.encode()))["startImport"]["job"]["id"]
-            for n in range(3)]  # fmt: skip
+    made = [
+        data(await upload(client, admin, f"page-{n}", MEMBERS.encode()))["startImport"]["job"]["id"]
+        for n in range(3)
+    ]
     page = """query($after: String) { importJobs(first: 2, after: $after) {
       edges { node { id } } pageInfo { hasNextPage endCursor } } }"""
     first = data(await ask(client, page, admin, {}))["importJobs"]
@@ -377,11 +408,16 @@ async def test_a_part_written_but_unanswered_is_retried_into_the_same_job(
 ) -> None:
     """The database applies a part's write and its answer is lost (as when it restarts): the
     driver's retry must find the part, not fail on its id."""
-    async with fail_point(runtime.mongo, {"times": 1}, {
-        "failCommands": ["insert", "update"], "namespace": f"{runtime.mongo.db.name}.import_parts",
-        "writeConcernError": {"code": 64, "errmsg": "waiting for replication timed out"},
-        "errorLabels": ["RetryableWriteError"],
-    }):  # fmt: skip
+    async with fail_point(
+        runtime.mongo,
+        {"times": 1},
+        {
+            "failCommands": ["insert", "update"],
+            "namespace": f"{runtime.mongo.db.name}.import_parts",
+            "writeConcernError": {"code": 64, "errmsg": "waiting for replication timed out"},
+            "errorLabels": ["RetryableWriteError"],
+        },
+    ):
         started = data(await upload(client, admin, "lost", MEMBERS.encode()))["startImport"]
     assert started["userErrors"] == [] and started["job"]["id"]
     assert await runtime.mongo["import_parts"].count_documents({}) == 1

@@ -29,13 +29,21 @@ async def test_a_frozen_account_neither_spends_nor_holds_but_earns_refunds_and_c
     with pytest.raises(AccountFrozen):
         await spend(mongo, clock, member_id="m1", points=10, idempotency_key=key())
     with pytest.raises(AccountFrozen):
-        await hold(mongo, clock, member_id="m1", points=10, ttl=timedelta(minutes=5),
-                   idempotency_key=key())  # fmt: skip
+        await hold(
+            mongo, clock, member_id="m1", points=10, ttl=timedelta(minutes=5), idempotency_key=key()
+        )
     assert (await get_balance(mongo, "m1", clock.now())).available == 100  # nothing half-done
 
     await earn_points(mongo, clock, "m1", 5)
-    await adjust(mongo, clock, member_id="m1", points=-20, reason="fraud", actor="admin:ops",
-                 idempotency_key=key())  # fmt: skip
+    await adjust(
+        mongo,
+        clock,
+        member_id="m1",
+        points=-20,
+        reason="fraud",
+        actor="admin:ops",
+        idempotency_key=key(),
+    )
     await reverse(mongo, clock, entry_id=earned.id, points=30, idempotency_key=key())
     assert (await get_balance(mongo, "m1", clock.now())).available == 55
 

@@ -339,8 +339,14 @@ class LedgerMachine(RuleBasedStateMachine):
         if isinstance(policy, Inactivity) and status in LIVE:
             # An inactivity lot joins the live ones of its policy, which expire together at the
             # later of their expiries: one an operator extended carries the new one with it.
-            peers = [lot.expires_at for lot in m.lots.values() if lot.lot_id != lot_id
-                     and lot.inactivity == policy and lot.status in LIVE and lot.expires_at]  # fmt: skip
+            peers = [
+                lot.expires_at
+                for lot in m.lots.values()
+                if lot.lot_id != lot_id
+                and lot.inactivity == policy
+                and lot.status in LIVE
+                and lot.expires_at
+            ]
             m.lots[lot_id].expires_at = max([expiry, *peers])
         m.activity(self.clock.now())
         assert entry.debt_change == -pay

@@ -47,9 +47,13 @@ async def buy(mongo: Mongo, clock: FrozenClock, key: str, points: int, *, refuse
         return f"replayed {order['_id']}"
 
     return await run_in_ledger(
-        mongo, clock, work, idempotency_key=f"order:{key}", fingerprint=f"{points}",
+        mongo,
+        clock,
+        work,
+        idempotency_key=f"order:{key}",
+        fingerprint=f"{points}",
         replay=first_order,
-    )  # fmt: skip
+    )
 
 
 async def test_the_spend_and_the_callers_write_commit_together(
@@ -177,9 +181,13 @@ async def test_a_unit_reverses_an_earn_and_credits_points_back_in_one_transactio
     assert (balance.available, balance.debt, balance.lifetime_earned) == (0, 5, 90)
     with pytest.raises(ReversalExceedsEarn):
         await run_in_ledger(
-            mongo, clock, lambda unit: unit.reverse(earned.id, 41), idempotency_key="refund:r2",
-            fingerprint="f", replay=first,
-        )  # fmt: skip
+            mongo,
+            clock,
+            lambda unit: unit.reverse(earned.id, 41),
+            idempotency_key="refund:r2",
+            fingerprint="f",
+            replay=first,
+        )
     await assert_invariants(mongo)
 
 
@@ -190,9 +198,14 @@ async def test_a_unit_captures_part_of_a_hold_with_the_callers_write_or_not_at_a
 
     await earn_points(mongo, clock, "m1", 100)
     held = await hold(
-        mongo, clock, member_id="m1", points=60, ttl=timedelta(minutes=5),
-        idempotency_key="h1", reference="order-1",
-    )  # fmt: skip
+        mongo,
+        clock,
+        member_id="m1",
+        points=60,
+        ttl=timedelta(minutes=5),
+        idempotency_key="h1",
+        reference="order-1",
+    )
 
     async def pay(unit: LedgerUnit, refuse: bool) -> Entry:
         entry = await unit.capture(held.id, 40)
@@ -206,19 +219,34 @@ async def test_a_unit_captures_part_of_a_hold_with_the_callers_write_or_not_at_a
 
     with pytest.raises(Refused):
         await run_in_ledger(
-            mongo, clock, lambda unit: pay(unit, True), idempotency_key="pay:1",
-            fingerprint="40", replay=first,
-        )  # fmt: skip
+            mongo,
+            clock,
+            lambda unit: pay(unit, True),
+            idempotency_key="pay:1",
+            fingerprint="40",
+            replay=first,
+        )
     assert (await get_hold(mongo, held.id)).status.value == "active"
     entry = await run_in_ledger(
-        mongo, clock, lambda unit: pay(unit, False), idempotency_key="pay:2", fingerprint="40",
+        mongo,
+        clock,
+        lambda unit: pay(unit, False),
+        idempotency_key="pay:2",
+        fingerprint="40",
         replay=first,
-    )  # fmt: skip
+    )
     assert (entry.points, entry.reference) == (-40, "order-1")
-    assert await run_in_ledger(
-        mongo, clock, lambda unit: pay(unit, False), idempotency_key="pay:2", fingerprint="40",
-        replay=first,
-    ) == entry  # fmt: skip
+    assert (
+        await run_in_ledger(
+            mongo,
+            clock,
+            lambda unit: pay(unit, False),
+            idempotency_key="pay:2",
+            fingerprint="40",
+            replay=first,
+        )
+        == entry
+    )
     balance = await get_balance(mongo, "m1", clock.now())
     assert (balance.available, balance.held) == (60, 0)
     await assert_invariants(mongo)

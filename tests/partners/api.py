@@ -154,8 +154,13 @@ mutation($id: ID!) {
 
 
 async def hold(client, token, member, points, order_id, key, **extra) -> dict[str, Any]:
-    body = {"member": member_ref(member), "points": points, "orderId": order_id,
-            "idempotencyKey": key, **extra}  # fmt: skip
+    body = {
+        "member": member_ref(member),
+        "points": points,
+        "orderId": order_id,
+        "idempotencyKey": key,
+        **extra,
+    }
     result = data(await ask(client, HOLD, token, {"input": body}))["holdPoints"]
     assert result["userErrors"] == [], result
     held: dict[str, Any] = result["hold"]

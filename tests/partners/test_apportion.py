@@ -20,15 +20,25 @@ AT = datetime(2026, 1, 15, 8, tzinfo=UTC)
 
 def make_order(lines: list[tuple[int, Decimal, int]], order_earned: int, used: int) -> Order:
     return Order(
-        order_id="o", partner_id="p", member_id="m", total=0, breakdown=(), entry_id=None,
-        available_at=None, pending=False,
+        order_id="o",
+        partner_id="p",
+        member_id="m",
+        total=0,
+        breakdown=(),
+        entry_id=None,
+        available_at=None,
+        pending=False,
         lines=tuple(
             OrderLine(f"L{n}", quantity, amount, earned, 0, Decimal(0), 0)
             for n, (quantity, amount, earned) in enumerate(lines)
         ),
-        order_earned=order_earned, order_reversed=0, points_used=used, points_returned=0,
-        occurred_at=AT, recorded_at=AT,
-    )  # fmt: skip
+        order_earned=order_earned,
+        order_reversed=0,
+        points_used=used,
+        points_returned=0,
+        occurred_at=AT,
+        recorded_at=AT,
+    )
 
 
 def apply(order: Order, asks: tuple[RefundAsk, ...]) -> tuple[Order, int, int]:
@@ -54,8 +64,12 @@ lines_strategy = st.lists(
 
 
 @settings(max_examples=200, deadline=None)
-@given(lines=lines_strategy, order_earned=st.integers(0, 100), used=st.integers(0, 1_000),
-       data=st.data())  # fmt: skip
+@given(
+    lines=lines_strategy,
+    order_earned=st.integers(0, 100),
+    used=st.integers(0, 1_000),
+    data=st.data(),
+)
 def test_refunding_unit_by_unit_in_any_order_takes_back_exactly_what_was_earned(
     lines, order_earned, used, data
 ) -> None:

@@ -14,9 +14,17 @@ async def test_a_partner_is_added_and_its_token_carries_the_registered_scopes(
     mongo: Mongo, mongo_url: str, db_name: str, tmp_path: Path
 ) -> None:
     added = jifen(
-        mongo_url, db_name, tmp_path,
-        "partner", "add", "Airport shop", "--scope", "points:earn", "--scope", "points:redeem",
-    )  # fmt: skip
+        mongo_url,
+        db_name,
+        tmp_path,
+        "partner",
+        "add",
+        "Airport shop",
+        "--scope",
+        "points:earn",
+        "--scope",
+        "points:redeem",
+    )
     assert added.returncode == 0, added.stderr
     partner_id = added.stdout.splitlines()[0]
     assert f"token partner {partner_id}" in added.stdout

@@ -51,8 +51,11 @@ async def test_hold_then_capture_part_gives_the_rest_back(client, runtime, clock
     conflict = await capture(client, token, held["id"], "c1", points=100)
     assert conflict["userErrors"][0]["code"] == "IDEMPOTENCY_CONFLICT"
     assert await balance(client, token, member) == {
-        "available": 800, "pending": 0, "held": 0, "debt": 0,
-    }  # fmt: skip
+        "available": 800,
+        "pending": 0,
+        "held": 0,
+        "debt": 0,
+    }
     again = await capture(client, token, held["id"], "c2")
     assert again["userErrors"][0]["code"] == "HOLD_NOT_ACTIVE"
 

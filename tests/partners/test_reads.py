@@ -57,28 +57,57 @@ async def test_a_till_reads_back_its_order_and_refund_with_what_was_taken_and_gi
 
     order = (await read(client, token, ORDER, id="O"))["partnerOrder"]
     assert order == {
-        "orderId": "O", "occurredAt": "2026-01-15T08:00:00.000+00:00",
-        "recordedAt": "2026-01-15T09:00:00.000+00:00", "channel": "app", "total": 160,
-        "orderPoints": 0, "pointsReversed": 60, "pointsUsed": 400, "pointsReturned": 150,
-        "status": "PENDING", "availableAt": "2026-01-22T08:00:00.000+00:00",
+        "orderId": "O",
+        "occurredAt": "2026-01-15T08:00:00.000+00:00",
+        "recordedAt": "2026-01-15T09:00:00.000+00:00",
+        "channel": "app",
+        "total": 160,
+        "orderPoints": 0,
+        "pointsReversed": 60,
+        "pointsUsed": 400,
+        "pointsReturned": 150,
+        "status": "PENDING",
+        "availableAt": "2026-01-22T08:00:00.000+00:00",
         "lines": [
-            {"lineId": "L1", "sku": "SKU1", "category": "food", "quantity": 2, "amount": "120",
-             "pointsEarned": 120, "refundedQuantity": 1, "refundedAmount": "60",
-             "pointsReversed": 60},
-            {"lineId": "L2", "sku": "SKU2", "category": "food", "quantity": 1, "amount": "40",
-             "pointsEarned": 40, "refundedQuantity": 0, "refundedAmount": "0",
-             "pointsReversed": 0},
+            {
+                "lineId": "L1",
+                "sku": "SKU1",
+                "category": "food",
+                "quantity": 2,
+                "amount": "120",
+                "pointsEarned": 120,
+                "refundedQuantity": 1,
+                "refundedAmount": "60",
+                "pointsReversed": 60,
+            },
+            {
+                "lineId": "L2",
+                "sku": "SKU2",
+                "category": "food",
+                "quantity": 1,
+                "amount": "40",
+                "pointsEarned": 40,
+                "refundedQuantity": 0,
+                "refundedAmount": "0",
+                "pointsReversed": 0,
+            },
         ],
-        "breakdown": [{"rule": "base", "points": 120, "lineId": "L1"},
-                      {"rule": "base", "points": 40, "lineId": "L2"}],
+        "breakdown": [
+            {"rule": "base", "points": 120, "lineId": "L1"},
+            {"rule": "base", "points": 40, "lineId": "L2"},
+        ],
         "entry": {"kind": "EARN", "points": 160},
-    }  # fmt: skip
+    }
     found = (await read(client, token, REFUND, order="O", refund="R1"))["refund"]
     assert found == {
-        "orderId": "O", "refundId": "R1", "amount": "60", "pointsReversed": 60,
-        "pointsReturned": 150, "recordedAt": "2026-01-15T09:00:00.000+00:00",
+        "orderId": "O",
+        "refundId": "R1",
+        "amount": "60",
+        "pointsReversed": 60,
+        "pointsReturned": 150,
+        "recordedAt": "2026-01-15T09:00:00.000+00:00",
         "lines": [{"lineId": "L1", "quantity": 1, "amount": "60", "pointsReversed": 60}],
-    }  # fmt: skip
+    }
     assert {k: found[k] for k in ("pointsReversed", "pointsReturned")} == {
         k: refunded[k] for k in ("pointsReversed", "pointsReturned")
     }
@@ -91,9 +120,12 @@ async def test_a_till_reads_back_its_holds_as_they_stand(client, runtime, clock,
     member, token = await paid_order(runtime, clock, issuer)
     held = await hold(client, token, member, 300, "O", "h1", ttlMinutes=10)
     assert (await read(client, token, HOLD, id=held["id"]))["hold"] == {
-        "points": 300, "captured": 0, "status": "ACTIVE",
-        "expiresAt": "2026-01-15T09:10:00.000+00:00", "orderId": "O",
-    }  # fmt: skip
+        "points": 300,
+        "captured": 0,
+        "status": "ACTIVE",
+        "expiresAt": "2026-01-15T09:10:00.000+00:00",
+        "orderId": "O",
+    }
     await capture(client, token, held["id"], "c1", points=200)
     captured = (await read(client, token, HOLD, id=held["id"]))["hold"]
     assert (captured["status"], captured["captured"]) == ("CAPTURED", 200)

@@ -42,8 +42,12 @@ async def two_members(runtime, clock, issuer, points=1_000):
 
 
 async def try_hold(client, token, member, points, order_id, key) -> dict:
-    body = {"member": member_ref(member), "points": points, "orderId": order_id,
-            "idempotencyKey": key}  # fmt: skip
+    body = {
+        "member": member_ref(member),
+        "points": points,
+        "orderId": order_id,
+        "idempotencyKey": key,
+    }
     result: dict = data(await ask(client, HOLD, token, {"input": body}))["holdPoints"]
     return result
 
@@ -60,9 +64,12 @@ async def test_points_captured_from_one_member_never_reach_another_through_the_o
     bought = await post_purchase(client, token, payload)
     assert bought["purchase"] is None
     assert bought["userErrors"] == [
-        {"code": "INVALID_INPUT", "field": ["input", "member"],
-         "message": "this order id is another member's order"},
-    ]  # fmt: skip
+        {
+            "code": "INVALID_INPUT",
+            "field": ["input", "member"],
+            "message": "this order id is another member's order",
+        },
+    ]
     refunded = await post_refund(client, token, refund_all("O"))
     assert refunded["userErrors"][0]["code"] == "NOT_FOUND"
     assert await balance(client, token, v) == EMPTY  # what its own capture paid, nothing more
@@ -118,9 +125,11 @@ async def test_partial_refunds_give_back_each_captured_point_once(client, runtim
     assert (await post_refund(client, token, last))["refund"]["pointsReturned"] == 600
     assert (await balance(client, token, member))["available"] == 1_000
     expiries = sorted(
-        [(lot["expires_at"], lot["amount"])
-         async for lot in runtime.mongo["lots"].find({"status": "available"})]
-    )  # fmt: skip
+        [
+            (lot["expires_at"], lot["amount"])
+            async for lot in runtime.mongo["lots"].find({"status": "available"})
+        ]
+    )
     assert [amount for _, amount in expiries] == [300, 100, 600]  # a's 300, b's 700 in two parts
     await assert_invariants(runtime.mongo)
 
@@ -232,8 +241,9 @@ async def test_an_order_fingerprinted_by_its_reference_form_before_still_replays
     by_number = purchase_input(member, "O") | {"member": {"memberNo": number}}
     first = await post_purchase(client, token, by_number)
     line = LineInput("L1", "SKU1", "food", 1, "100")
-    request = PurchaseRequest(MemberRef(member_no=number), "O", datetime(2026, 1, 15, 8, tzinfo=UTC),
-                              (line,))  # fmt: skip
+    request = PurchaseRequest(
+        MemberRef(member_no=number), "O", datetime(2026, 1, 15, 8, tzinfo=UTC), (line,)
+    )
     legacy = {"$set": {"request_hash": fingerprint(request, check_purchase(request), None)}}
     await runtime.mongo["orders"].update_one({}, legacy)
     await runtime.mongo["ledger"].update_one({"kind": "EARN"}, legacy)

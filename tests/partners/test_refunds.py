@@ -121,8 +121,11 @@ async def test_spent_points_of_a_refunded_order_become_debt(client, runtime, clo
     await capture(client, token, held["id"], "c1")
     await post_refund(client, token, refund("r1", {"lineId": "L1", "quantity": 1}))
     assert await balance(client, token, member) == {
-        "available": 0, "pending": 0, "held": 0, "debt": 100,
-    }  # fmt: skip
+        "available": 0,
+        "pending": 0,
+        "held": 0,
+        "debt": 100,
+    }
     await assert_invariants(runtime.mongo)
 
 

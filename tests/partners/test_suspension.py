@@ -48,14 +48,19 @@ async def test_a_hold_made_before_the_member_was_suspended_cannot_be_captured(
     second = await hold(client, token, member, 200, "o-2", "h2")
     await end(runtime, clock, member)
     refused = await capture(client, token, first["id"], "c1")
-    assert refused == {"entry": None, "userErrors": [
-        {"code": "MEMBER_SUSPENDED", "field": ["input", "holdId"]}]}  # fmt: skip
+    assert refused == {
+        "entry": None,
+        "userErrors": [{"code": "MEMBER_SUSPENDED", "field": ["input", "holdId"]}],
+    }
     assert (await capture(client, token, second["id"], "c2", points=100))["entry"] is None
     released = data(await ask(client, RELEASE, token, {"id": first["id"]}))["releasePoints"]
     assert released["hold"]["status"] == "RELEASED"
     assert await balance(client, token, member) == {
-        "available": 800, "pending": 0, "held": 200, "debt": 0,
-    }  # fmt: skip
+        "available": 800,
+        "pending": 0,
+        "held": 200,
+        "debt": 0,
+    }
     await assert_invariants(runtime.mongo)
 
 

@@ -18,9 +18,16 @@ from tests.api.test_schema_walk import (  # noqa: F401 (served_schema is a fixtu
 from tests.partners.api import make_program, partner_token
 
 PARTNER_FIELDS = {
-    "recordPurchase", "recordRefund", "holdPoints", "capturePoints", "releasePoints",
-    "quoteOffset", "memberBalance", "previewEarn", "registerPartner",
-}  # fmt: skip
+    "recordPurchase",
+    "recordRefund",
+    "holdPoints",
+    "capturePoints",
+    "releasePoints",
+    "quoteOffset",
+    "memberBalance",
+    "previewEarn",
+    "registerPartner",
+}
 
 
 async def test_partner_fields_with_malformed_arguments_answer_client_errors(

@@ -62,9 +62,14 @@ async def test_a_crash_mid_way_and_a_resume_clear_each_member_exactly_once(
 ) -> None:
     await dormant_and_active(mongo, clock)
     job = await create_job(
-        mongo, clock, kind=JobKind.CLEAR, member_filter=DORMANT, reason="dormant 2 years",
-        actor="cli:ops", idempotency_key="j1",
-    )  # fmt: skip
+        mongo,
+        clock,
+        kind=JobKind.CLEAR,
+        member_filter=DORMANT,
+        reason="dormant 2 years",
+        actor="cli:ops",
+        idempotency_key="j1",
+    )
     assert (job.total, job.expected_points, job.done) == (12, sum(range(100, 112)), 0)
 
     def crash_at_five(position: int) -> None:
@@ -105,9 +110,14 @@ async def test_members_turning_dormant_during_the_run_are_not_swept_in_and_activ
 ) -> None:
     await dormant_and_active(mongo, clock)
     job = await create_job(
-        mongo, clock, kind=JobKind.CLEAR, member_filter=DORMANT, reason="dormant",
-        actor="cli:ops", idempotency_key="j1",
-    )  # fmt: skip
+        mongo,
+        clock,
+        kind=JobKind.CLEAR,
+        member_filter=DORMANT,
+        reason="dormant",
+        actor="cli:ops",
+        idempotency_key="j1",
+    )
     await earn_points(mongo, clock, "d0003", 5)  # active again before the run reaches them
     clock.advance(timedelta(days=800))  # everyone is dormant by now, the cut-off is fixed
     done = await run_job(mongo, clock, job.id, owner="w1")
@@ -142,9 +152,15 @@ async def test_a_job_held_by_another_runner_is_busy_and_the_worker_finishes_it(
     await earn_points(mongo, clock, "someone", 70)
     until = clock.now() + timedelta(days=365)
     job = await create_job(
-        mongo, clock, kind=JobKind.EXTEND, member_filter=MemberFilter(tier="gold"),
-        reason="goodwill", actor="admin:ops", idempotency_key="x1", until=until,
-    )  # fmt: skip
+        mongo,
+        clock,
+        kind=JobKind.EXTEND,
+        member_filter=MemberFilter(tier="gold"),
+        reason="goodwill",
+        actor="admin:ops",
+        idempotency_key="x1",
+        until=until,
+    )
     assert job.total == 3
     assert await acquire(mongo, clock, f"points-job:{job.id}", "other", timedelta(seconds=60))
     with pytest.raises(JobBusy):
@@ -163,9 +179,14 @@ async def test_a_job_held_by_another_runner_is_busy_and_the_worker_finishes_it(
 async def test_two_runners_at_once_clear_each_member_once(mongo: Mongo, clock: FrozenClock) -> None:
     await dormant_and_active(mongo, clock)
     job = await create_job(
-        mongo, clock, kind=JobKind.CLEAR, member_filter=DORMANT, reason="dormant",
-        actor="cli:ops", idempotency_key="j1",
-    )  # fmt: skip
+        mongo,
+        clock,
+        kind=JobKind.CLEAR,
+        member_filter=DORMANT,
+        reason="dormant",
+        actor="cli:ops",
+        idempotency_key="j1",
+    )
     outcomes = await asyncio.gather(
         run_job(mongo, clock, job.id, owner="w1"),
         run_job(mongo, clock, job.id, owner="w2"),
@@ -190,9 +211,14 @@ async def test_a_clear_job_takes_at_most_two_commands_a_member_and_releases_hold
         await hold(mongo, clock, member_id=member, points=40, ttl=ttl, idempotency_key=f"h{n}")
     clock.advance(timedelta(days=800))
     job = await create_job(
-        mongo, clock, kind=JobKind.CLEAR, member_filter=DORMANT, reason="dormant",
-        actor="cli:ops", idempotency_key="j1",
-    )  # fmt: skip
+        mongo,
+        clock,
+        kind=JobKind.CLEAR,
+        member_filter=DORMANT,
+        reason="dormant",
+        actor="cli:ops",
+        idempotency_key="j1",
+    )
     counter = CommandCounter()
     counted = connect(mongo_url, db_name, event_listeners=[counter])
     try:

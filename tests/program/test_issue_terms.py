@@ -33,8 +33,11 @@ def test_the_tier_picks_its_policy_and_the_program_version_is_stamped() -> None:
     assert issue_terms(program, "member").policy == PeriodEnd(period="year", periods_after=1)
     assert issue_terms(program, "no-such-tier").policy == program.expiry.default
     assert issue_terms(Program(name="x", currency="p", tiers=TIERS), None) == (
-        Never(), 1, "UTC", timedelta(0),
-    )  # fmt: skip
+        Never(),
+        1,
+        "UTC",
+        timedelta(0),
+    )
 
 
 async def earn_under_current_program(
@@ -42,9 +45,16 @@ async def earn_under_current_program(
 ) -> None:
     policy, version, tz, window = issue_terms(await get_program(mongo), tier)
     await earn(
-        mongo, clock, member_id=member_id, points=100, idempotency_key=key, policy=policy,
-        policy_version=version, tz=tz, available_at=clock.now() + window,
-    )  # fmt: skip
+        mongo,
+        clock,
+        member_id=member_id,
+        points=100,
+        idempotency_key=key,
+        policy=policy,
+        policy_version=version,
+        tz=tz,
+        available_at=clock.now() + window,
+    )
 
 
 async def test_a_new_program_version_does_not_move_issued_expiries(

@@ -34,8 +34,11 @@ async def test_members_read_the_rules_in_force(client, runtime, clock) -> None:
         "restartAfterLast": False,
     }
     assert public["payWithPoints"] == {
-        "pointValue": "0.01", "maxShare": "0.2", "minPoints": 100, "step": 100,
-    }  # fmt: skip
+        "pointValue": "0.01",
+        "maxShare": "0.2",
+        "minPoints": 100,
+        "step": 100,
+    }
 
     without = program.model_copy(update={"check_in": None, "pay_with_points": None})
     await apply_program(runtime.mongo, clock, without, updated_by="admin:li")

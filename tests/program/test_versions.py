@@ -45,8 +45,11 @@ async def test_each_change_is_a_version_with_who_when_and_why(
     assert [str(change) for change in second.changes] == ['name: "Corner Shop" → "Corner Shop 2"']
     current = await get_program(mongo)
     assert (current.name, current.version, current.updated_by, current.note) == (
-        "Corner Shop 2", 2, "admin:li", "new sign",
-    )  # fmt: skip
+        "Corner Shop 2",
+        2,
+        "admin:li",
+        "new sign",
+    )
     assert current.updated_at == clock.now()
     old = await get_program(mongo, version=1)
     assert (old.name, old.version, old.updated_by) == ("Corner Shop", 1, "cli:ops")

@@ -80,8 +80,13 @@ def _steps() -> list[tuple[datetime, object]]:
         async def run(mongo: Mongo, clock: FrozenClock) -> None:
             first = await mongo["ledger"].find_one({"idempotency_key": key})
             assert first is not None
-            await reverse(mongo, clock, entry_id=str(first["_id"]), points=points,
-                          idempotency_key=f"{key}-refund")  # fmt: skip
+            await reverse(
+                mongo,
+                clock,
+                entry_id=str(first["_id"]),
+                points=points,
+                idempotency_key=f"{key}-refund",
+            )
 
         return run
 
@@ -94,8 +99,13 @@ def _steps() -> list[tuple[datetime, object]]:
             if points is None:
                 await release(mongo, clock, hold_id=str(made["_id"]))
             else:
-                await capture(mongo, clock, hold_id=str(made["_id"]), points=points,
-                              idempotency_key=f"{key}-capture")  # fmt: skip
+                await capture(
+                    mongo,
+                    clock,
+                    hold_id=str(made["_id"]),
+                    points=points,
+                    idempotency_key=f"{key}-capture",
+                )
 
         return run
 
@@ -107,86 +117,196 @@ def _steps() -> list[tuple[datetime, object]]:
         (at(day), program(value)) for day, value in VALUES.items()
     ]
     steps += [
-        (at(date(2026, 1, 5)), op(earn, member_id="a", points=1000, idempotency_key="a-1",
-                                  policy=Rolling(days=30))),
-        (at(date(2026, 1, 8)), op(earn, member_id="b", points=2000, idempotency_key="b-earn",
-                                  available_at=at(date(2026, 1, 15)))),
+        (
+            at(date(2026, 1, 5)),
+            op(earn, member_id="a", points=1000, idempotency_key="a-1", policy=Rolling(days=30)),
+        ),
+        (
+            at(date(2026, 1, 8)),
+            op(
+                earn,
+                member_id="b",
+                points=2000,
+                idempotency_key="b-earn",
+                available_at=at(date(2026, 1, 15)),
+            ),
+        ),
         # 18:45 UTC: 00:15 the next day in Kolkata, in an hour that began the day before
-        (at(date(2026, 1, 10), 18) + timedelta(minutes=45),
-         op(earn, member_id="a", points=500, idempotency_key="a-2")),
+        (
+            at(date(2026, 1, 10), 18) + timedelta(minutes=45),
+            op(earn, member_id="a", points=500, idempotency_key="a-2"),
+        ),
         (at(date(2026, 1, 20)), op(spend, member_id="a", points=300, idempotency_key="a-s")),
         (at(date(2026, 1, 21)), op(spend, member_id="b", points=1500, idempotency_key="b-s")),
         (at(date(2026, 2, 10)), op(expire_due)),
         (at(date(2026, 2, 15)), refund_b),
         (at(date(2026, 3, 5)), op(earn, member_id="b", points=1000, idempotency_key="b-2")),
-        (at(date(2026, 3, 10)), op(adjust, member_id="c", points=300, reason="goodwill",
-                                   idempotency_key="c-1", **who)),
-        (at(date(2026, 3, 12)), op(adjust, member_id="c", points=-100, reason="correction",
-                                   idempotency_key="c-2", **who)),
+        (
+            at(date(2026, 3, 10)),
+            op(adjust, member_id="c", points=300, reason="goodwill", idempotency_key="c-1", **who),
+        ),
+        (
+            at(date(2026, 3, 12)),
+            op(
+                adjust,
+                member_id="c",
+                points=-100,
+                reason="correction",
+                idempotency_key="c-2",
+                **who,
+            ),
+        ),
         (at(date(2026, 3, 31), 15), op(earn, member_id="d", points=100, idempotency_key="d-earn")),
         (at(date(2026, 3, 31), 17), op(spend, member_id="d", points=100, idempotency_key="d-s")),
-        (at(date(2026, 4, 1)), op(clear, member_id="c", reason="清零", idempotency_key="c-3", **who)),
-        (at(date(2026, 4, 5)), op(earn, member_id="d", points=400, idempotency_key="d-2",
-                                  available_at=at(date(2026, 4, 12)))),
+        (
+            at(date(2026, 4, 1)),
+            op(clear, member_id="c", reason="清零", idempotency_key="c-3", **who),
+        ),
+        (
+            at(date(2026, 4, 5)),
+            op(
+                earn,
+                member_id="d",
+                points=400,
+                idempotency_key="d-2",
+                available_at=at(date(2026, 4, 12)),
+            ),
+        ),
         (at(date(2026, 4, 6)), refund_d),
         (at(date(2026, 4, 13)), op(mature_due)),
-        (at(date(2026, 5, 3)), op(hold, member_id="a", points=200, ttl=timedelta(days=30),
-                                  idempotency_key="a-h")),
+        (
+            at(date(2026, 5, 3)),
+            op(hold, member_id="a", points=200, ttl=timedelta(days=30), idempotency_key="a-h"),
+        ),
         # posted on 18 May, earned on 3 March: the ledger dates it 3 March
-        (at(date(2026, 5, 18)), op(earn, member_id="e", points=700, idempotency_key="e-late",
-                                   earned_at=at(date(2026, 3, 3), 2))),
-    ]  # fmt: skip
+        (
+            at(date(2026, 5, 18)),
+            op(
+                earn,
+                member_id="e",
+                points=700,
+                idempotency_key="e-late",
+                earned_at=at(date(2026, 3, 3), 2),
+            ),
+        ),
+    ]
     # Holds opened and closed inside hours: released, captured in part, lapsed (the job).
     steps += [
-        (minute(date(2026, 2, 1), 11, 11), op(hold, member_id="a", points=50,
-                                              ttl=timedelta(days=1), idempotency_key="a-h1")),
+        (
+            minute(date(2026, 2, 1), 11, 11),
+            op(hold, member_id="a", points=50, ttl=timedelta(days=1), idempotency_key="a-h1"),
+        ),
         (minute(date(2026, 2, 1), 15, 40), end_hold("a-h1")),
-        (minute(date(2026, 3, 11), 10, 20), op(hold, member_id="c", points=100,
-                                               ttl=timedelta(hours=1), idempotency_key="c-h")),
+        (
+            minute(date(2026, 3, 11), 10, 20),
+            op(hold, member_id="c", points=100, ttl=timedelta(hours=1), idempotency_key="c-h"),
+        ),
         (minute(date(2026, 3, 11), 10, 50), end_hold("c-h", 60)),
-        (minute(date(2026, 3, 20), 9, 30), op(hold, member_id="a", points=30,
-                                              ttl=timedelta(hours=1), idempotency_key="a-h2")),
+        (
+            minute(date(2026, 3, 20), 9, 30),
+            op(hold, member_id="a", points=30, ttl=timedelta(hours=1), idempotency_key="a-h2"),
+        ),
         (minute(date(2026, 3, 21), 9, 5), op(release_expired_holds)),
-    ]  # fmt: skip
+    ]
     # Pending points: paying a debt at once, refunded in part, cleared, expired, all while
     # pending; their windows close inside hours; and two posted late, one still pending.
     steps += [
-        (minute(date(2026, 4, 2), 10, 0), op(earn, member_id="i", points=100,
-                                             idempotency_key="i-1")),
-        (minute(date(2026, 4, 2), 11, 0), op(spend, member_id="i", points=100,
-                                             idempotency_key="i-s")),
+        (
+            minute(date(2026, 4, 2), 10, 0),
+            op(earn, member_id="i", points=100, idempotency_key="i-1"),
+        ),
+        (
+            minute(date(2026, 4, 2), 11, 0),
+            op(spend, member_id="i", points=100, idempotency_key="i-s"),
+        ),
         (minute(date(2026, 4, 2), 12, 0), refund("i-1")),  # 100 owed
-        (minute(date(2026, 4, 3), 10, 45), op(earn, member_id="i", points=250,
-                                              idempotency_key="i-2",
-                                              available_at=minute(date(2026, 4, 10), 10, 45))),
-        (minute(date(2026, 4, 14), 13, 5), op(earn, member_id="f", points=300,
-                                              idempotency_key="f-1", policy=Rolling(days=60),
-                                              available_at=minute(date(2026, 4, 20), 10, 30))),
+        (
+            minute(date(2026, 4, 3), 10, 45),
+            op(
+                earn,
+                member_id="i",
+                points=250,
+                idempotency_key="i-2",
+                available_at=minute(date(2026, 4, 10), 10, 45),
+            ),
+        ),
+        (
+            minute(date(2026, 4, 14), 13, 5),
+            op(
+                earn,
+                member_id="f",
+                points=300,
+                idempotency_key="f-1",
+                policy=Rolling(days=60),
+                available_at=minute(date(2026, 4, 20), 10, 30),
+            ),
+        ),
         (minute(date(2026, 4, 15), 16, 20), refund("f-1", 100)),
         # an EXTEND lists the pending lot it moved, taking nothing from it
-        (minute(date(2026, 4, 16), 9, 40), op(extend, member_id="f", until=at(date(2026, 7, 1)),
-                                              reason="goodwill", actor="admin:ops",
-                                              idempotency_key="f-x")),
-        (minute(date(2026, 4, 20), 8, 10), op(earn, member_id="g", points=200,
-                                              idempotency_key="g-1",
-                                              available_at=minute(date(2026, 5, 1), 14, 15))),
-        (minute(date(2026, 4, 22), 17, 35), op(clear, member_id="g", reason="清零",
-                                               idempotency_key="g-c", actor="admin:ops")),
-        (minute(date(2026, 4, 22), 18, 0), op(spend, member_id="f", points=50,
-                                              idempotency_key="f-s")),
-        (minute(date(2026, 4, 25), 9, 20), op(earn, member_id="h", points=150,
-                                              idempotency_key="h-1", policy=Rolling(days=2),
-                                              available_at=at(date(2026, 4, 28)))),
+        (
+            minute(date(2026, 4, 16), 9, 40),
+            op(
+                extend,
+                member_id="f",
+                until=at(date(2026, 7, 1)),
+                reason="goodwill",
+                actor="admin:ops",
+                idempotency_key="f-x",
+            ),
+        ),
+        (
+            minute(date(2026, 4, 20), 8, 10),
+            op(
+                earn,
+                member_id="g",
+                points=200,
+                idempotency_key="g-1",
+                available_at=minute(date(2026, 5, 1), 14, 15),
+            ),
+        ),
+        (
+            minute(date(2026, 4, 22), 17, 35),
+            op(clear, member_id="g", reason="清零", idempotency_key="g-c", actor="admin:ops"),
+        ),
+        (
+            minute(date(2026, 4, 22), 18, 0),
+            op(spend, member_id="f", points=50, idempotency_key="f-s"),
+        ),
+        (
+            minute(date(2026, 4, 25), 9, 20),
+            op(
+                earn,
+                member_id="h",
+                points=150,
+                idempotency_key="h-1",
+                policy=Rolling(days=2),
+                available_at=at(date(2026, 4, 28)),
+            ),
+        ),
         (minute(date(2026, 4, 27), 12, 0), op(expire_due)),  # h's points, still pending
-        (minute(date(2026, 5, 18), 10, 10), op(earn, member_id="e", points=120,
-                                               idempotency_key="e-pend",
-                                               earned_at=minute(date(2026, 5, 16), 8, 0),
-                                               available_at=minute(date(2026, 5, 23), 8, 0))),
-        (minute(date(2026, 5, 18), 10, 20), op(earn, member_id="e", points=90,
-                                               idempotency_key="e-closed",
-                                               earned_at=minute(date(2026, 4, 14), 8, 0),
-                                               available_at=minute(date(2026, 4, 21), 7, 30))),
-    ]  # fmt: skip
+        (
+            minute(date(2026, 5, 18), 10, 10),
+            op(
+                earn,
+                member_id="e",
+                points=120,
+                idempotency_key="e-pend",
+                earned_at=minute(date(2026, 5, 16), 8, 0),
+                available_at=minute(date(2026, 5, 23), 8, 0),
+            ),
+        ),
+        (
+            minute(date(2026, 5, 18), 10, 20),
+            op(
+                earn,
+                member_id="e",
+                points=90,
+                idempotency_key="e-closed",
+                earned_at=minute(date(2026, 4, 14), 8, 0),
+                available_at=minute(date(2026, 4, 21), 7, 30),
+            ),
+        ),
+    ]
     return steps
 
 

@@ -61,8 +61,9 @@ async def test_json_lines_without_csv_and_refusals_on_stderr(
     assert [g["group"] for g in groups] == ["active", "dormant", "never_active"]
     assert sum(g["members"] for g in groups) == await mongo["accounts"].count_documents({})
 
-    reversed_ = report(mongo_url, db_name, tmp_path, "breakage", "--from", "2026-02-01",
-                       "--to", "2026-01-01")  # fmt: skip
+    reversed_ = report(
+        mongo_url, db_name, tmp_path, "breakage", "--from", "2026-02-01", "--to", "2026-01-01"
+    )
     assert reversed_.returncode == 2 and "--to" in reversed_.stderr
     naive = report(mongo_url, db_name, tmp_path, "liability", "--as-of", "2026-03-31T12:00:00")
     assert naive.returncode == 2 and "offset" in naive.stderr and "--as-of:" in naive.stderr

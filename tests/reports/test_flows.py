@@ -20,9 +20,12 @@ from tests.reports.ledger_story import build_story
 
 FIRST, LAST = date(2026, 1, 1), date(2026, 5, 31)
 COLUMNS = {
-    "EARN": "issued", "REDEEM": "redeemed", "EXPIRE": "expired", "REVERSAL": "reversed",
+    "EARN": "issued",
+    "REDEEM": "redeemed",
+    "EXPIRE": "expired",
+    "REVERSAL": "reversed",
     "CLEAR": "cleared",
-}  # fmt: skip
+}
 
 
 def start_of(day: date, by: Period) -> date:
@@ -54,19 +57,33 @@ async def assert_flows_match(mongo: Mongo, zone: ZoneInfo) -> None:
         found = {
             row.period: {
                 name: getattr(row, name)
-                for name in ("issued", "redeemed", "expired", "adjusted_in", "adjusted_out",
-                             "reversed", "cleared", "net", "entries")
+                for name in (
+                    "issued",
+                    "redeemed",
+                    "expired",
+                    "adjusted_in",
+                    "adjusted_out",
+                    "reversed",
+                    "cleared",
+                    "net",
+                    "entries",
+                )
                 if getattr(row, name)
             }
             for row in report.rows
-        }  # fmt: skip
+        }
         expected = {p: {k: v for k, v in r.items() if v} for p, r in raw.items()}
         assert {p: r for p, r in found.items() if r} == expected, by
         for row in report.rows:
             assert row.net == (
-                row.issued - row.redeemed - row.expired - row.reversed - row.cleared
-                + row.adjusted_in - row.adjusted_out
-            )  # fmt: skip
+                row.issued
+                - row.redeemed
+                - row.expired
+                - row.reversed
+                - row.cleared
+                + row.adjusted_in
+                - row.adjusted_out
+            )
 
 
 async def test_flows_by_day_week_and_month_match_the_raw_entries(

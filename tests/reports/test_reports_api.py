@@ -84,8 +84,10 @@ async def test_the_liability_as_of_three_dates_over_http_equals_the_raw_ledger(
         assert (found["points"], found["debt"], found["money"]) == (points, debt, f"{money:f}")
         [row] = table(found["csv"])
         assert (int(row["points"]), row["money"], row["point_value"]) == (
-            points, f"{money:f}", found["pointValue"],
-        )  # fmt: skip
+            points,
+            f"{money:f}",
+            found["pointValue"],
+        )
         split = await recount_split(runtime.mongo, end_of(day))
         assert (found["available"], found["pending"], found["held"]) == split
         assert tuple(int(row[name]) for name in ("available", "pending", "held")) == split
@@ -146,13 +148,16 @@ async def test_partner_campaign_earner_member_and_reward_reports(
     [partner] = found["byPartner"]["rows"]
     reversed_ = -sum(e["points"] for e in entries if e["kind"] == "REVERSAL")
     assert (partner["name"], partner["issued"], partner["reversed"]) == (
-        "Till 1", sum(earned.values()), reversed_,
-    )  # fmt: skip
+        "Till 1",
+        sum(earned.values()),
+        reversed_,
+    )
     assert reversed_ > 0
     top = found["topEarners"]["rows"]
     assert [(r["rank"], r["memberId"], r["points"]) for r in top] == [
-        (1, bo, earned[bo]), (2, ann, earned[ann]),
-    ]  # fmt: skip
+        (1, bo, earned[bo]),
+        (2, ann, earned[ann]),
+    ]
 
     held = 0
     async for account in runtime.mongo["accounts"].find({}):
@@ -162,8 +167,14 @@ async def test_partner_campaign_earner_member_and_reward_reports(
     assert activity["dormant"] == activity["neverActive"] == {"members": 0, "points": 0}
 
     [tote] = found["redemptionsByReward"]["rows"]
-    assert tote == {"rewardId": "r_tote", "name": "Tote", "redemptions": 1, "quantity": 2,
-                    "points": 200, "cancelled": 0}  # fmt: skip
+    assert tote == {
+        "rewardId": "r_tote",
+        "name": "Tote",
+        "redemptions": 1,
+        "quantity": 2,
+        "points": 200,
+        "cancelled": 0,
+    }
     assert found["breakage"]["issued"] == sum(earned.values())
     assert found["breakage"]["rate"] == "0.0000"
     for name in ("earnByRule", "byPartner", "topEarners", "redemptionsByReward"):
@@ -216,8 +227,9 @@ async def test_an_instant_past_the_calendar_is_refused_before_any_report_runs(
 ) -> None:
     """The DateTime scalar refuses it (no instant in UTC), for every field that takes one."""
     await make_program(runtime, clock)
-    body = await ask(client, '{ reports { liability(asOf: "9999-12-31T23:59:59-14:00") { csv } } }',
-                     admin)  # fmt: skip
+    body = await ask(
+        client, '{ reports { liability(asOf: "9999-12-31T23:59:59-14:00") { csv } } }', admin
+    )
     assert codes(body) == ["BAD_USER_INPUT"] and body["data"] is None
     assert "no instant in UTC" in body["errors"][0]["message"]
 

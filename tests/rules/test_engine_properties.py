@@ -174,8 +174,12 @@ def test_base_points_round_down_per_line_or_per_order_as_configured(
 ) -> None:
     exact = [line.amount * points / per for line in purchase.lines]
     for rounding in ("line", "order"):
-        program = Program(name="P", currency="pts", tiers=(Tier(code="base", name="B", threshold=0),),
-                          earn=EarnRules(base=BaseRate(points=points, per=per, rounding=rounding)))  # fmt: skip
+        program = Program(
+            name="P",
+            currency="pts",
+            tiers=(Tier(code="base", name="B", threshold=0),),
+            earn=EarnRules(base=BaseRate(points=points, per=per, rounding=rounding)),
+        )
         total = compute_earn(program, purchase, MemberFacts("base")).total
         if rounding == "line":
             assert total == sum(int(value // 1) for value in exact)

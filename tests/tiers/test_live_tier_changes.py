@@ -65,16 +65,19 @@ async def test_the_upgrade_is_pushed_to_the_members_own_subscription(
         await subscriptions_open(port, 2)  # registered with the hub: the change is not missed
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
             response = await http.post(
-                "/graphql", json={"query": CHECK_IN},
+                "/graphql",
+                json={"query": CHECK_IN},
                 headers={"authorization": f"Bearer {token[climber]}"},
-            )  # fmt: skip
+            )
         assert response.json()["data"]["checkIn"]["checkIn"] == {"points": 150}
         message = json.loads(await asyncio.wait_for(mine.recv(), 10))
         assert message["type"] == "next", message
         assert message["payload"]["data"]["tierChanges"] == {
-            "from": {"code": "member"}, "to": {"code": "silver", "name": "Silver"},
-            "reason": "QUALIFIED", "qualifyingPoints": 150,
-        }  # fmt: skip
+            "from": {"code": "member"},
+            "to": {"code": "silver", "name": "Silver"},
+            "reason": "QUALIFIED",
+            "qualifyingPoints": 150,
+        }
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(theirs.recv(), 1.0)
     finally:

@@ -40,8 +40,13 @@ def test_refunds_never_make_the_points_negative() -> None:
 
 def test_the_earned_tier_is_the_highest_threshold_reached() -> None:
     assert [earned_tier(PROGRAM, p).code for p in (0, 99, 100, 299, 300, 10**9)] == [
-        "member", "member", "silver", "silver", "gold", "gold",
-    ]  # fmt: skip
+        "member",
+        "member",
+        "silver",
+        "silver",
+        "gold",
+        "gold",
+    ]
 
 
 def test_a_downgrade_moves_at_most_the_configured_levels() -> None:

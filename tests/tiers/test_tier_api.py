@@ -43,10 +43,11 @@ async def test_activity_and_check_in_earns_upgrade_at_the_crossing_and_are_expla
         "tierProgress": {
             "current": {"code": "member", "name": "Member"},
             "next": {"code": "silver", "name": "Silver", "threshold": 100},
-            "qualifyingPoints": 25, "pointsToNext": 75,
+            "qualifyingPoints": 25,
+            "pointsToNext": 75,
             "windowEndsAt": "2026-02-13T16:00:00.000+00:00",
         },
-    }  # fmt: skip
+    }
     clock.advance(timedelta(days=3))
     await record(client, partner_token(issuer), ref, "signup", "s1")  # 100: crosses 100
     me = data(await ask(client, PROGRESS, member_token(issuer, member_id)))["me"]
@@ -74,9 +75,12 @@ async def test_tier_history_pages_newest_first(client, runtime, clock, issuer) -
     page = data(await ask(client, HISTORY, token, {"first": 1}))["me"]["tierHistory"]
     [edge] = page["edges"]
     assert edge["node"] == {
-        "from": {"code": "silver"}, "to": {"code": "member", "name": "Member"},
-        "at": clock.now().isoformat(timespec="milliseconds"), "reason": "REVIEWED", "qualifyingPoints": 0,
-    }  # fmt: skip
+        "from": {"code": "silver"},
+        "to": {"code": "member", "name": "Member"},
+        "at": clock.now().isoformat(timespec="milliseconds"),
+        "reason": "REVIEWED",
+        "qualifyingPoints": 0,
+    }
     assert page["pageInfo"]["hasNextPage"] is True
     after = page["pageInfo"]["endCursor"]
     page = data(await ask(client, HISTORY, token, {"first": 5, "after": after}))["me"]

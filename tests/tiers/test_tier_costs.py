@@ -30,9 +30,15 @@ async def counted_qualifying(
         async def work(session) -> None:  # type: ignore[no-untyped-def]
             counter.reset()
             await record_qualifying(
-                handle, session, clock.now(), PROGRAM, member_id=member_id, points=points,
-                at=clock.now(), entry_id=None,
-            )  # fmt: skip
+                handle,
+                session,
+                clock.now(),
+                PROGRAM,
+                member_id=member_id,
+                points=points,
+                at=clock.now(),
+                entry_id=None,
+            )
             names.extend(counter.names)
 
         names: list[str] = []

@@ -25,9 +25,15 @@ async def earn(
     async def work(unit: LedgerUnit) -> TierChange | None:
         entry = await unit.earn(member_id, points, reference=key)
         return await record_qualifying(
-            mongo, unit.session, unit.now, prog, member_id=member_id, points=points,
-            at=unit.now, entry_id=entry.id,
-        )  # fmt: skip
+            mongo,
+            unit.session,
+            unit.now,
+            prog,
+            member_id=member_id,
+            points=points,
+            at=unit.now,
+            entry_id=entry.id,
+        )
 
     async def replay(entry: Entry) -> TierChange | None:
         return None
@@ -42,9 +48,15 @@ async def refund(
 ) -> TierChange | None:
     async def work(session) -> TierChange | None:  # type: ignore[no-untyped-def]
         return await record_qualifying(
-            mongo, session, clock.now(), prog, member_id=member_id, points=-points, at=at,
+            mongo,
+            session,
+            clock.now(),
+            prog,
+            member_id=member_id,
+            points=-points,
+            at=at,
             entry_id=None,
-        )  # fmt: skip
+        )
 
     return await mongo.transaction(work)
 
@@ -73,8 +85,9 @@ async def test_the_earn_that_crosses_a_threshold_upgrades_at_once(
     assert change is not None and (change.from_tier, change.to_tier) == ("silver", "gold")
     recorded = [d async for d in mongo["tier_changes"].find({"member_id": member_id}).sort("seq")]
     assert [(d["seq"], d["to_tier"], d["reason"]) for d in recorded] == [
-        (1, "silver", "qualified"), (2, "gold", "qualified"),
-    ]  # fmt: skip
+        (1, "silver", "qualified"),
+        (2, "gold", "qualified"),
+    ]
     notes = [d async for d in mongo["notifications"].find({"member_id": member_id})]
     assert sorted(d["to_tier"] for d in notes) == ["gold", "silver"]
     assert {d["kind"] for d in notes} == {"tier_changed"}
@@ -166,6 +179,8 @@ async def test_a_member_who_consented_gets_the_change_by_push_too(
     assert delivery["member_id"] == member_id
     payload = delivery["payload"]
     assert (payload["type"], payload["from_tier"], payload["to_tier"]) == (
-        "tier_changed", "member", "silver",
-    )  # fmt: skip
+        "tier_changed",
+        "member",
+        "silver",
+    )
     assert payload["devices"] == [{"platform": "ios", "token": f"device-token-{member_id}"}]

@@ -245,8 +245,9 @@ def test_clearing_a_members_points_shows_the_amount_before_it_applies(
     made = _new_member(served, "Zhao Qing", "console-clear")
     served.gql(
         "mutation($i: AdjustPointsInput!) { adjustPoints(input: $i) { entry { points } } }",
-        token, i={"memberId": made, "points": 300, "reason": "welcome", "idempotencyKey": "cc1"},
-    )  # fmt: skip
+        token,
+        i={"memberId": made, "points": 300, "reason": "welcome", "idempotencyKey": "cc1"},
+    )
     console.goto(f"{served.base}/console/#/members/{made}")
     expect(console.locator("#member-available")).to_have_text("300")
     console.locator("#correction-reason").fill("fraudulent account")
@@ -260,10 +261,16 @@ def test_clearing_a_members_points_shows_the_amount_before_it_applies(
 def test_a_coupon_batch_is_generated_from_the_catalog_page(console: Page, served: Served) -> None:
     token = _admin(served, *SCOPES)
     served.gql(
-        "mutation($i: CreateRewardInput!) { createReward(input: $i) { reward { id } } }", token,
-        i={"name": "Tea voucher", "pointsPrice": 99_999, "kind": "COUPON", "stock": 0,
-           "idempotencyKey": "console-tea"},
-    )  # fmt: skip
+        "mutation($i: CreateRewardInput!) { createReward(input: $i) { reward { id } } }",
+        token,
+        i={
+            "name": "Tea voucher",
+            "pointsPrice": 99_999,
+            "kind": "COUPON",
+            "stock": 0,
+            "idempotencyKey": "console-tea",
+        },
+    )
     console.get_by_role("link", name="Catalog & draws").click()
     console.locator("#coupon-reward").select_option(label="Tea voucher")
     reward = console.locator("#coupon-reward").input_value()
@@ -315,8 +322,9 @@ def test_an_import_is_uploaded_followed_to_its_summary_and_refused_rows(
     expect(console.locator("#import-jobs table tbody tr").first).to_contain_text("Done")
     served.screenshot(console, "console-11-import")
     token = _admin(served, *SCOPES)
-    found = served.gql('{ members(search: "13666000039") { edges { node { balance { available } } } } }',
-                       token)  # fmt: skip
+    found = served.gql(
+        '{ members(search: "13666000039") { edges { node { balance { available } } } } }', token
+    )
     assert found["members"]["edges"][0]["node"]["balance"]["available"] == 400  # type: ignore[index]
 
 

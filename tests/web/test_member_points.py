@@ -34,9 +34,13 @@ def _member(served: Served, phone: str, points: Callable[[Mongo, str], Awaitable
 
     async def make(mongo: Mongo) -> str:
         member = await create_member(
-            mongo, SystemClock(), name="Wu Fang", tier="member", phone=phone,
+            mongo,
+            SystemClock(),
+            name="Wu Fang",
+            tier="member",
+            phone=phone,
             password_hash=await hash_password(PASSWORD),
-        )  # fmt: skip
+        )
         await points(mongo, member.id)
         return member.id
 
@@ -131,16 +135,44 @@ def test_the_banner_the_next_expiry_and_the_list_say_one_number_before_and_after
 
     async def lots(mongo: Mongo, member_id: str) -> None:
         at = FrozenClock(start)  # one instant for the three lots of the soonest expiry
-        for key, points, policy in (("a", 300, Rolling(days=10)), ("b", 30, Rolling(days=10)),
-                                    ("i", 25, Inactivity(days=10))):  # fmt: skip
-            await earn(mongo, at, member_id=member_id, points=points, policy=policy,
-                       idempotency_key=f"{member_id}:{key}")  # fmt: skip
-        await earn(mongo, at, member_id=member_id, points=40, policy=Rolling(days=5),
-                   available_at=start + timedelta(days=3), idempotency_key=f"{member_id}:p")  # fmt: skip
-        await earn(mongo, at, member_id=member_id, points=60, policy=Rolling(days=8),
-                   idempotency_key=f"{member_id}:h")  # fmt: skip
-        await earn(mongo, at, member_id=member_id, points=20, policy=Rolling(days=20),
-                   idempotency_key=f"{member_id}:l")  # fmt: skip
+        for key, points, policy in (
+            ("a", 300, Rolling(days=10)),
+            ("b", 30, Rolling(days=10)),
+            ("i", 25, Inactivity(days=10)),
+        ):
+            await earn(
+                mongo,
+                at,
+                member_id=member_id,
+                points=points,
+                policy=policy,
+                idempotency_key=f"{member_id}:{key}",
+            )
+        await earn(
+            mongo,
+            at,
+            member_id=member_id,
+            points=40,
+            policy=Rolling(days=5),
+            available_at=start + timedelta(days=3),
+            idempotency_key=f"{member_id}:p",
+        )
+        await earn(
+            mongo,
+            at,
+            member_id=member_id,
+            points=60,
+            policy=Rolling(days=8),
+            idempotency_key=f"{member_id}:h",
+        )
+        await earn(
+            mongo,
+            at,
+            member_id=member_id,
+            points=20,
+            policy=Rolling(days=20),
+            idempotency_key=f"{member_id}:l",
+        )
         await hold(
             mongo,
             at,
