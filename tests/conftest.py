@@ -118,7 +118,7 @@ class Databases:
     and indexes of a new database costs a SecantusDB 0.2 to 0.6 s, more than most tests; so a
     test's database is emptied afterwards and handed to a later test, but only when its
     collections, their options and their indexes are exactly those of a freshly indexed database
-    (anything else, or any doubt, and it is dropped as before)."""
+    (anything else, or any doubt, and it is left unused)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -147,7 +147,7 @@ class Databases:
                 thread.submit(asyncio.run, _indexed(self.url, name)).result()
             self.reference = self._shape(name)[:2]
             self.clean.append(name)
-        if not self.clean:  # the last one was dropped: a new database, indexed by its user
+        if not self.clean:  # none to hand out: a new database, indexed by its user
             return f"t_{uuid.uuid4().hex[:12]}"
         name = self.clean.pop()
         self.indexed.add(name)
@@ -158,11 +158,12 @@ class Databases:
         written = WRITES.by_database.pop(name, {EVERY_COLLECTION})
         try:
             # Bounded: a transaction left open by a process the test killed holds its documents
-            # for a minute (a delete waited 250 s for one), and dropping does not wait for it.
+            # for a minute (a delete waited 250 s for one): past the bound it is left unused.
             db = self.client[name]
             with pymongo.timeout(RECYCLE_SECONDS):
                 *shape, documents = self._shape(name)
-                # Thousands of documents take longer to delete than the database to drop.
+                # Thousands of documents take long to delete, and as long to drop (76 s once
+                # for a 10,000-entry history): such a database is left as it is, unused.
                 if documents > RECYCLE_DOCUMENTS or tuple(shape) != self.reference:
                     raise LookupError(name)
                 every = [collection for collection, _ in shape[0]]
@@ -179,8 +180,7 @@ class Databases:
                 self.clean.append(name)
                 return
         except (PyMongoError, LookupError):
-            pass
-        self.client.drop_database(name)
+            pass  # not handed out again; the worker's server and its files go with the session
 
     @staticmethod
     def _empty(db: Any, collections: list[str]) -> None:
