@@ -1,4 +1,5 @@
 // The member page: sign in, balance, expiring points, check-in, rewards, history, live warnings.
+import { $, h as el } from "/lib/dom.js";
 import { ApiError, gql, logIn, logOut, onSessionChange } from "./api.js";
 import { applyLang, currentLang, formatDate, t } from "./i18n.js";
 import { watchWarnings } from "./live.js";
@@ -6,22 +7,12 @@ import { watchWarnings } from "./live.js";
 // History page size: 10, or ?page=N (1-50) to see the keyset paging work on a short history.
 const PAGE = Math.min(Math.max(Number(new URLSearchParams(location.search).get("page")) || 10, 1), 50);
 const BALANCE = "balance { available pending held debt nextExpiry { points expiresAt daysLeft } }";
-const $ = (id) => document.getElementById(id);
 let historyCursor = null;
 let historyDone = false;
 let historyLoading = false;
 let stopWarnings = null;
 let shownBalance = null; // the balance last shown: the banner tells its next expiry
 const warned = new Set(); // instants (ms) the server has warned about this session
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "class") node.className = value; else node.setAttribute(key, value);
-  }
-  node.append(...children);
-  return node;
-}
 
 function idempotencyKey() {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
