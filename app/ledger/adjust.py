@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -19,7 +18,7 @@ from app.ledger.store import (
     instant,
     record,
 )
-from app.ledger.unit import LedgerUnit, run_in_ledger
+from app.ledger.unit import LedgerUnit, run_entry
 
 
 async def adjust(
@@ -85,7 +84,7 @@ async def clear(
     async def work(unit: LedgerUnit) -> Entry:
         return await unit.clear(member_id, reason=reason, actor=actor, channel=channel)
 
-    return await _once(mongo, clock, work, idempotency_key, digest)
+    return await run_entry(mongo, clock, work, idempotency_key=idempotency_key, fingerprint=digest)
 
 
 async def extend(
@@ -106,27 +105,4 @@ async def extend(
     async def work(unit: LedgerUnit) -> Entry:
         return await unit.extend(member_id, until, reason=reason, actor=actor, channel=channel)
 
-    return await _once(mongo, clock, work, idempotency_key, digest)
-
-
-async def _once(
-    mongo: Mongo,
-    clock: Clock,
-    work: Callable[[LedgerUnit], Awaitable[Entry]],
-    idempotency_key: str,
-    digest: str,
-) -> Entry:
-    """One operation of the unit of work under the key, as the ledger's own operations run."""
-
-    async def first(entry: Entry) -> Entry:
-        return entry
-
-    return await run_in_ledger(
-        mongo,
-        clock,
-        work,
-        idempotency_key=idempotency_key,
-        fingerprint=digest,
-        replay=first,
-        refusals_only=True,
-    )
+    return await run_entry(mongo, clock, work, idempotency_key=idempotency_key, fingerprint=digest)

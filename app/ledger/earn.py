@@ -13,7 +13,7 @@ from app.ledger.expiry import Never
 from app.ledger.models import BreakdownLine, Entry
 from app.ledger.state import Policy, policy_stamp
 from app.ledger.store import fingerprint, instant
-from app.ledger.unit import LedgerUnit, run_in_ledger
+from app.ledger.unit import LedgerUnit, run_entry
 
 __all__ = ["Policy", "earn", "policy_stamp"]
 
@@ -73,15 +73,6 @@ async def earn(
             channel=channel,
         )
 
-    async def first(entry: Entry) -> Entry:
-        return entry
-
-    return await run_in_ledger(
-        mongo,
-        clock,
-        credit,
-        idempotency_key=idempotency_key,
-        fingerprint=digest,
-        replay=first,
-        refusals_only=True,
+    return await run_entry(
+        mongo, clock, credit, idempotency_key=idempotency_key, fingerprint=digest
     )

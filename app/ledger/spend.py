@@ -6,7 +6,7 @@ from app.clock import Clock
 from app.db import Mongo
 from app.ledger.models import Entry
 from app.ledger.store import fingerprint
-from app.ledger.unit import LedgerUnit, run_in_ledger
+from app.ledger.unit import LedgerUnit, run_entry
 
 
 async def spend(
@@ -38,15 +38,4 @@ async def spend(
             channel=channel,
         )
 
-    async def first(entry: Entry) -> Entry:
-        return entry
-
-    return await run_in_ledger(
-        mongo,
-        clock,
-        work,
-        idempotency_key=idempotency_key,
-        fingerprint=digest,
-        replay=first,
-        refusals_only=True,
-    )
+    return await run_entry(mongo, clock, work, idempotency_key=idempotency_key, fingerprint=digest)

@@ -620,6 +620,32 @@ async def run_in_ledger(
         return await replay(first.entry)
 
 
+async def run_entry(
+    mongo: Mongo,
+    clock: Clock,
+    work: Callable[[LedgerUnit], Awaitable[Entry]],
+    *,
+    idempotency_key: str,
+    fingerprint: str,
+) -> Entry:
+    """One operation of the unit of work under the key, as the ledger's standalone operations
+    (earn, spend, reverse, clear, extend) run it: a replay answers the entry the first wrote, and
+    only a refusal looks the key up (`run_in_ledger`'s `refusals_only`)."""
+
+    async def first(entry: Entry) -> Entry:
+        return entry
+
+    return await run_in_ledger(
+        mongo,
+        clock,
+        work,
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+        replay=first,
+        refusals_only=True,
+    )
+
+
 def _refusal(exc: Exception) -> bool:
     """A rule's refusal (the ledger's, or the unique key's), not a failure of the database."""
     if isinstance(exc, OperationFailure):
