@@ -76,7 +76,9 @@ async def compute(
 ) -> EarnResult:
     """The breakdown, with what is left of the budgets of the campaigns that would give points.
 
-    PointsLimit when it comes to more than one entry may hold: refused before anything is spent."""
+    PointsLimit when it comes to more than one entry may hold, or when one row of its breakdown
+    does (a cap that brings a 10^12 purchase down to its daily bound would keep a base row of 10^12
+    points, a figure no read can show): refused before anything is spent."""
     member_facts = await facts.member_facts(mongo, session, program, member, purchase)
     unbounded = compute_earn(program, purchase, member_facts)
     limits = budgets.budgeted(program, unbounded.campaign_points)
@@ -88,6 +90,12 @@ async def compute(
         raise PointsLimit(
             f"the purchase would earn {result.total} points, more than the {MAX_ENTRY_POINTS} "
             "one purchase may earn"
+        )
+    largest = max((abs(row.points) for row in result.rows), default=0)
+    if largest > MAX_ENTRY_POINTS:
+        raise PointsLimit(
+            f"one rule of the purchase would give {largest} points before the caps, more than "
+            f"the {MAX_ENTRY_POINTS} one entry may hold"
         )
     return result
 

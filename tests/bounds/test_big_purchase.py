@@ -15,10 +15,11 @@ import httpx
 from app.auth import PrincipalKind, TokenIssuer
 from app.clock import FrozenClock
 from app.ledger import MAX_ENTRY_POINTS
+from app.program.models import Caps
 from app.runtime import Runtime
 from graphql_schema.ids import to_global_id
 from tests.api.gql import ask, data, make_member, member_token
-from tests.partners.api import make_program, partner_token, post_purchase, purchase_input
+from tests.partners.api import PROGRAM, make_program, partner_token, post_purchase, purchase_input
 
 ME = """{ me { balance { available pending held lifetimeEarned nextExpiry { points } }
   expiringPoints(withinDays: 3650) { points }
@@ -78,3 +79,40 @@ async def test_the_largest_purchase_earns_and_one_past_it_is_refused_before_any_
     assert [e["code"] for e in refused["userErrors"]] == ["POINTS_LIMIT"]
     after = await read_everything(client, issuer, member_id)
     assert after == before
+
+
+async def test_a_purchase_whose_earn_before_a_cap_passes_the_entry_bound_is_refused(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer
+) -> None:
+    """The outside run's 10^12 purchase under a daily cap: it earned the cap's 50,000 points, but
+    its breakdown stored the base component as 10^12 and the cap as -(10^12 - 50,000), figures no
+    read can show (they came back clamped to ±2^31-1, a breakdown that no longer added up to its
+    total). Every component of a breakdown is an entry's points: past the bound the purchase is
+    refused before any write, and one just inside it keeps a breakdown that adds up."""
+    caps = PROGRAM.earn.model_copy(update={"caps": Caps(per_member_per_day=50_000)})
+    await make_program(runtime, clock, PROGRAM.model_copy(update={"earn": caps}))
+    token = await partner_token(runtime, clock, issuer)
+    member_id = await make_member(runtime, clock)
+    for order_id, amount in (("cap-1", "1000000000000"), ("cap-2", f"{MAX_ENTRY_POINTS + 1}")):
+        refused = await post_purchase(
+            client, token, purchase_input(member_id, order_id, amounts=(amount,))
+        )
+        assert refused["purchase"] is None, refused
+        assert [e["code"] for e in refused["userErrors"]] == ["POINTS_LIMIT"]
+        assert refused["userErrors"][0]["field"] == ["input", "lines"]
+    assert await runtime.mongo["orders"].count_documents({}) == 0
+    assert await runtime.mongo["ledger"].count_documents({}) == 0
+    largest = purchase_input(member_id, "cap-3", amounts=(f"{MAX_ENTRY_POINTS}",))
+    done = await post_purchase(client, token, largest)
+    assert done["userErrors"] == []
+    assert done["purchase"]["total"] == 50_000
+    assert [c["points"] for c in done["purchase"]["breakdown"]] == [
+        MAX_ENTRY_POINTS,
+        50_000 - MAX_ENTRY_POINTS,
+    ]
+    everything = await read_everything(client, issuer, member_id)
+    history = everything["me"]["history"]["edges"]
+    assert [c["points"] for c in history[0]["node"]["breakdown"]] == [
+        MAX_ENTRY_POINTS,
+        50_000 - MAX_ENTRY_POINTS,
+    ]
