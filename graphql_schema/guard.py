@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from functools import partial
 
-from graphql import ExecutionResult
+from graphql import ExecutionResult, GraphQLError, parse
 from strawberry.types.graphql import OperationType
 
 from graphql_schema.client_text import nul_in_variables
@@ -30,6 +30,10 @@ from graphql_schema.safety import (
     validate_cached,
 )
 
+# What a request whose text does not parse carries through strawberry's steps in place of its
+# document: a query, which every transport allows, never validated nor run.
+UNPARSED = parse("{ __typename }")
+
 
 class RequestGuard(MaskInternalErrors):
     def __init__(self, extra_rules: Rules, limited_fields: frozenset[str]) -> None:
@@ -37,6 +41,7 @@ class RequestGuard(MaskInternalErrors):
         self.extra_rules = extra_rules
         self.limited_fields = limited_fields
         self.parsed_now = False
+        self.unparsed: GraphQLError | None = None
 
     def _process_result(self, result: object) -> None:
         # MaskErrors checks a runtime Protocol here, which costs more than the masking itself.
@@ -50,12 +55,23 @@ class RequestGuard(MaskInternalErrors):
         document = documents.get(context.query, None)
         self.parsed_now = document is None
         if document is None:
-            document = await on_documents_thread(partial(parse_cached, context.query))
+            try:
+                document = await on_documents_thread(partial(parse_cached, context.query))
+            except GraphQLError as error:
+                # Raised from this hook, the error escapes strawberry's parsing step: its HTTP
+                # path still answers it, but over a WebSocket the operation ended with a bare
+                # `complete` and a logged traceback. A stand-in document carries the request on
+                # to validation, which answers the syntax error as any refused document.
+                self.unparsed, document = error, UNPARSED
         context.graphql_document = document
         yield
 
     async def on_validate(self) -> AsyncIterator[None]:
         context = self.execution_context
+        if self.unparsed is not None:
+            context.pre_execution_errors = [self.unparsed]
+            yield
+            return
         document = context.graphql_document
         assert document is not None
         schema, rules = context.schema._schema, (*context.validation_rules, *self.extra_rules)

@@ -104,3 +104,35 @@ def test_a_connection_init_token_with_a_lone_surrogate_is_refused(app, caplog) -
             ws.receive_json()
     assert closed.value.code == 4403
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "subscription {",
+        "subscription { expiryWarnings { " + "a { " * 200 + "}" * 201,
+        "subscription { expiryWarnings { points " + "daysLeft " * 2_000 + "} }",
+        "{ me { id } ",
+    ],
+    ids=["a syntax error", "nested too deeply", "too many tokens", "a query's syntax error"],
+)
+def test_a_subscribe_document_that_does_not_parse_closes_the_socket_with_4400(
+    app, issuer, query, caplog
+) -> None:
+    """An outside run sent documents that do not parse over the socket: the server answered only
+    `complete`, with no word of why, and logged a traceback for each (the parse fails inside the
+    request guard's hook, where strawberry's stream does not catch it, unlike its HTTP path). A
+    document that does not parse is an invalid message: strawberry closes with 4400 and the syntax
+    error, as the protocol's reference server does."""
+    with (
+        TestClient(app) as http,
+        http.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws,
+    ):
+        init(ws, issuer.mint(PrincipalKind.MEMBER, "m_1"))
+        assert ws.receive_json()["type"] == "connection_ack"
+        ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": query}})
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    assert closed.value.code == 4400
+    assert closed.value.reason.startswith("Syntax Error: ")
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
