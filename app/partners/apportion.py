@@ -78,9 +78,17 @@ def _refund_line(line: OrderLine, ask: RefundAsk, index: int) -> OrderLine:
         raise InvalidPartnerInput(
             "give a quantity or an amount for each refunded line", ("lines", str(index))
         )
+    if ask.quantity is not None and ask.quantity <= 0:
+        raise InvalidPartnerInput(
+            "a refunded quantity is 1 or more", ("lines", str(index), "quantity")
+        )
+    if ask.amount is not None and ask.amount <= 0:
+        raise InvalidPartnerInput(
+            "a refunded amount is more than 0", ("lines", str(index), "amount")
+        )
     if ask.quantity is not None:
         left = line.quantity - line.refunded_quantity
-        if not 0 < ask.quantity <= left:
+        if not ask.quantity <= left:
             raise OverRefund(line.line_id, f"{left} units", f"{ask.quantity} units", index)
         quantity = line.refunded_quantity + ask.quantity
         money = (line.amount * ask.quantity / line.quantity).quantize(CENT, ROUND_FLOOR)
@@ -90,7 +98,7 @@ def _refund_line(line: OrderLine, ask: RefundAsk, index: int) -> OrderLine:
         )
     else:
         assert ask.amount is not None
-        if not 0 < ask.amount <= left_money:
+        if not ask.amount <= left_money:
             raise OverRefund(line.line_id, f"{left_money:f}", f"{ask.amount:f}", index)
         refunded = line.refunded_amount + ask.amount
         quantity = line.quantity if refunded == line.amount else line.refunded_quantity

@@ -77,6 +77,32 @@ async def test_refunding_more_than_is_left_of_a_line_is_refused(client, runtime,
     assert (await balance(client, token, member))["available"] == 0
 
 
+async def test_a_refund_of_no_units_or_no_money_is_invalid_input_not_an_over_refund(
+    client, runtime, clock, issuer
+):
+    """An outside run asked back 0 and -1 units, and an amount of 0: each was refused as
+    OVER_REFUND ("line L1: -1 units asked, 1 units left to refund"), which tells a till to look at
+    what is left rather than at what it sent. Nothing to refund is invalid input, on its field."""
+    member, token = await setup(client, runtime, clock, issuer)
+    await post_purchase(client, token, order(member, ("L1", 1, "100")))
+    for n, (line, field) in enumerate(
+        [
+            ({"lineId": "L1", "quantity": 0}, "quantity"),
+            ({"lineId": "L1", "quantity": -1}, "quantity"),
+            ({"lineId": "L1", "amount": "0"}, "amount"),
+            ({"lineId": "L1", "amount": "0.0000"}, "amount"),
+        ]
+    ):
+        refused = await post_refund(client, token, refund(f"r{n}", line))
+        assert refused["refund"] is None
+        assert [(e["code"], e["field"]) for e in refused["userErrors"]] == [
+            ("INVALID_INPUT", ["input", "lines", "0", field])
+        ], line
+    done = await post_refund(client, token, refund("r9", {"lineId": "L1", "quantity": 1}))
+    assert done["refund"]["pointsReversed"] == 100
+    await assert_invariants(runtime.mongo)
+
+
 async def test_concurrent_refunds_of_one_line_never_reverse_more_than_it_earned(
     client, runtime, clock, issuer
 ):
