@@ -63,6 +63,8 @@ class RequestGuard(MaskInternalErrors):
                 # `complete` and a logged traceback. A stand-in document carries the request on
                 # to validation, which answers the syntax error as any refused document.
                 self.unparsed, document = error, UNPARSED
+                # Nor may strawberry look the stand-in's operation up by the request's name.
+                context._provided_operation_name = None
         context.graphql_document = document
         yield
 

@@ -66,6 +66,20 @@ async def test_a_request_with_fields_of_the_wrong_type_is_a_400(
     assert response.status_code == 400, response.text
 
 
+@pytest.mark.parametrize("operation_name", [None, "X"])
+async def test_a_document_that_does_not_parse_is_its_syntax_error(
+    client, operation_name, errors_logged
+) -> None:
+    """With an operation name or without, the answer is the syntax error (a stand-in document
+    carries an unparsed request through strawberry's steps: it must not be looked up by name)."""
+    body = {"query": "query X { program {", "operationName": operation_name}
+    response = await client.post("/graphql", json=body)
+    assert response.status_code == 200, response.text
+    errors = response.json()["errors"]
+    assert [e["extensions"]["code"] for e in errors] == ["BAD_USER_INPUT"]
+    assert errors[0]["message"].startswith("Syntax Error: ")
+
+
 async def test_a_variable_of_the_wrong_type_is_bad_user_input(client, token, errors_logged) -> None:
     query = "query($n: Int!) { rewards(first: $n) { edges { cursor } } }"
     for value in (1.5, "ten", 2**40, None, [1], {"a": 1}):

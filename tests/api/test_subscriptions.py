@@ -113,8 +113,15 @@ def test_a_connection_init_token_with_a_lone_surrogate_is_refused(app, caplog) -
         "subscription { expiryWarnings { " + "a { " * 200 + "}" * 201,
         "subscription { expiryWarnings { points " + "daysLeft " * 2_000 + "} }",
         "{ me { id } ",
+        "subscription S { expiryWarnings { points }",
     ],
-    ids=["a syntax error", "nested too deeply", "too many tokens", "a query's syntax error"],
+    ids=[
+        "a syntax error",
+        "nested too deeply",
+        "too many tokens",
+        "a query's syntax error",
+        "with an operation name",
+    ],
 )
 def test_a_subscribe_document_that_does_not_parse_closes_the_socket_with_4400(
     app, issuer, query, caplog
@@ -130,7 +137,8 @@ def test_a_subscribe_document_that_does_not_parse_closes_the_socket_with_4400(
     ):
         init(ws, issuer.mint(PrincipalKind.MEMBER, "m_1"))
         assert ws.receive_json()["type"] == "connection_ack"
-        ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": query}})
+        payload = {"query": query, "operationName": "S" if "subscription S" in query else None}
+        ws.send_json({"id": "1", "type": "subscribe", "payload": payload})
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_json()
     assert closed.value.code == 4400
