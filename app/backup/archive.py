@@ -180,8 +180,12 @@ def _frames(path: Path) -> Iterator[tuple[bytes, bytes]]:
                 if len(payload) < length:
                     raise ArchiveRefused(path, "the archive is truncated")
                 yield tag, payload
-    except gzip.BadGzipFile:
-        raise ArchiveRefused(path, "not a Jifen backup (not a gzip file)") from None
+    except gzip.BadGzipFile as exc:
+        # The header is checked first; past it, a bad CRC or length is damage, not another format
+        # (a flipped bit mid-stream can decompress to wrong bytes that only the CRC catches).
+        if str(exc).startswith("Not a gzipped file"):
+            raise ArchiveRefused(path, "not a Jifen backup (not a gzip file)") from None
+        raise ArchiveRefused(path, f"the archive is damaged ({exc})") from None
     except EOFError:
         raise ArchiveRefused(path, "the archive is truncated") from None
     except zlib.error:

@@ -43,6 +43,14 @@ def _flipped(archive: Path, out: Path) -> Path:
     return out
 
 
+def _bad_crc(archive: Path, out: Path) -> Path:
+    """The data inflates, but not to what was written: only gzip's CRC at the end can tell."""
+    raw = bytearray(archive.read_bytes())
+    raw[-8] ^= 0x01  # the trailer: CRC-32, then the length
+    out.write_bytes(bytes(raw))
+    return out
+
+
 def _truncated(archive: Path, out: Path) -> Path:
     out.write_bytes(archive.read_bytes()[: archive.stat().st_size * 2 // 3])
     return out
@@ -81,6 +89,7 @@ def _other_format(archive: Path, out: Path) -> Path:
     [
         (_altered, "does not match its checksum"),
         (_flipped, "damaged|checksum"),  # whichever the bad bytes reach first
+        (_bad_crc, r"damaged \(CRC check failed"),
         (_truncated, "truncated"),
         (_no_manifest, "no manifest"),
         (_foreign_gzip, "not a Jifen backup"),
