@@ -17,10 +17,11 @@ IdempotencyConflict. The payload is compared as resolved, the member by id: an o
 phone and retried by member number is the same order. Two tills posting one order at once: one
 commits, the other's transaction conflicts, reruns, finds the order and answers the same result.
 
-Cost for a program without budgets, daily cap or birthday bonus: the member, the account (read
-and moved by the earn in one command, app.ledger.express), the lot and entry inserts, the
-qualifying points, the order insert, the commit: 7 commands (the program is the process's copy),
-whatever the member's history; with the API's read of the partner's registry entry, 8 a request.
+Cost for a program without budgets, daily cap or birthday bonus: the member (read by the API with
+the partner's registry entry, in one command), the account (read and moved by the earn in one
+command, app.ledger.express), the lot and entry inserts, the qualifying points, the order insert,
+the commit: 7 commands a request (the program is the process's copy), whatever the member's
+history.
 """
 
 from __future__ import annotations
@@ -105,12 +106,20 @@ async def preview_earn(
 
 
 async def record_purchase(
-    mongo: Mongo, clock: Clock, partner_id: str, request: PurchaseRequest
+    mongo: Mongo,
+    clock: Clock,
+    partner_id: str,
+    request: PurchaseRequest,
+    *,
+    member: Member | None = None,
 ) -> PurchaseResult:
+    """`member`: the member `request.member` names, when the caller read it already (with the
+    partner's registry entry: app.partners.members.partner_and_member)."""
     program = await current_program(mongo)
     purchase = check_purchase(request)
     order_key = order_id_of(partner_id, request.order_id.strip())
-    member = await find_member(mongo, request.member, active=False)
+    if member is None:
+        member = await find_member(mongo, request.member, active=False)
     digests = (fingerprint(request, purchase, member.id), fingerprint(request, purchase, None))
     digest = digests[0]
     try:
