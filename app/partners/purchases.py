@@ -19,9 +19,9 @@ commits, the other's transaction conflicts, reruns, finds the order and answers 
 
 Cost for a program without budgets, daily cap or birthday bonus: the member (read by the API with
 the partner's registry entry, in one command), the account (read and moved by the earn in one
-command, app.ledger.express), the lot and entry inserts, the qualifying points, the order insert,
-the commit: 7 commands a request (the program is the process's copy), whatever the member's
-history.
+command, app.ledger.express, with the qualifying points, a tally on it: app.members.tiers), the
+lot and entry inserts, the order insert, the commit: 6 commands a request (the program is the
+process's copy), whatever the member's history.
 """
 
 from __future__ import annotations
@@ -39,11 +39,12 @@ from app.ledger import (
     BreakdownLine,
     Entry,
     LedgerUnit,
+    Tally,
     member_entry,
     run_in_ledger,
 )
 from app.ledger import IdempotencyConflict as LedgerConflict
-from app.members import Member, MemberSuspended, as_of, record_qualifying
+from app.members import Member, MemberSuspended, as_of, qualify, qualifying_tally
 from app.partners import budgets, facts
 from app.partners.errors import (
     IdempotencyConflict,
@@ -138,18 +139,18 @@ async def record_purchase(
         result = await compute(mongo, unit.session, program, member, purchase)
         await budgets.spend(mongo, unit.session, program, result.campaign_points)
         await facts.record_facts(mongo, unit.session, program, member.id, purchase, result)
+        counted = qualifying_tally(program, unit.now, points=result.total, at=purchase.occurred_at)
         entry, available_at = await earn(
-            unit, program, member, purchase, request, result, partner_id
+            unit, program, member, purchase, request, result, partner_id, counted
         )
-        if entry is not None:
-            await record_qualifying(
+        if entry is not None and counted is not None:
+            await qualify(
                 mongo,
                 unit.session,
                 unit.now,
                 program,
                 member_id=member.id,
-                points=entry.points,
-                at=purchase.occurred_at,
+                progress=unit.tallied(member.id, counted.name),
                 entry_id=entry.id,
             )
         order = order_document(
@@ -189,8 +190,10 @@ async def earn(
     request: PurchaseRequest,
     result: EarnResult,
     partner_id: str,
+    counted: Tally | None,
 ) -> tuple[Entry | None, datetime | None]:
-    """The EARN entry (None for nothing earned) and when its points become available."""
+    """The EARN entry (None for nothing earned) and when its points become available; the
+    qualifying points `counted` move on the account with the points."""
     terms = issue_terms(program, member.tier)
     window = terms.return_window
     available_at = purchase.occurred_at + window if window else None
@@ -212,6 +215,7 @@ async def earn(
         description=f"Purchase {request.order_id.strip()}",
         actor=f"partner:{partner_id}",
         channel=purchase.channel,
+        tally=counted,
     )
     return entry, available_at
 
