@@ -49,6 +49,7 @@ from app.partners import budgets, facts
 from app.partners.errors import (
     IdempotencyConflict,
     InvalidPartnerInput,
+    PartnerRefused,
     PointsLimit,
 )
 from app.partners.members import check_active, find_member
@@ -94,14 +95,27 @@ async def compute(
     return result
 
 
+async def named_member(
+    mongo: Mongo, request: PurchaseRequest, member: Member | PartnerRefused | None
+) -> Member:
+    """The member the request names, as the caller read it (or refused it), else read now."""
+    if isinstance(member, PartnerRefused):
+        raise member
+    return member or await find_member(mongo, request.member, active=False)
+
+
 async def preview_earn(
-    mongo: Mongo, clock: Clock, request: PurchaseRequest
+    mongo: Mongo,
+    clock: Clock,
+    request: PurchaseRequest,
+    *,
+    member: Member | PartnerRefused | None = None,
 ) -> tuple[Member, EarnResult]:
-    """What record_purchase would give now, without writing anything."""
+    """What record_purchase would give now, without writing anything (`member` as there)."""
     program = await current_program(mongo)
     purchase = check_purchase(request)
     check_occurred_at(purchase, program, clock.now())
-    member = await find_member(mongo, request.member, active=False)
+    member = await named_member(mongo, request, member)
     member = await as_of(mongo, member, purchase.occurred_at)
     return member, await compute(mongo, None, program, member, purchase)
 
@@ -112,15 +126,14 @@ async def record_purchase(
     partner_id: str,
     request: PurchaseRequest,
     *,
-    member: Member | None = None,
+    member: Member | PartnerRefused | None = None,
 ) -> PurchaseResult:
-    """`member`: the member `request.member` names, when the caller read it already (with the
-    partner's registry entry: app.partners.members.partner_and_member)."""
+    """`member`: the member `request.member` names, or the refusal of the reference, when the
+    caller read it already (with the partner's registry entry: partner_and_member)."""
     program = await current_program(mongo)
     purchase = check_purchase(request)
     order_key = order_id_of(partner_id, request.order_id.strip())
-    if member is None:
-        member = await find_member(mongo, request.member, active=False)
+    member = await named_member(mongo, request, member)
     digests = (fingerprint(request, purchase, member.id), fingerprint(request, purchase, None))
     digest = digests[0]
     try:

@@ -99,10 +99,13 @@ class PartnerOrAdmin(BasePermission):
         return True
 
 
-async def caller_may_preview(info: Info) -> None:
+async def caller_may_preview(info: Info, member: MemberRef) -> Member | PartnerRefused | None:
+    """Refuse a caller who may not preview; a partner's registry entry is read with the member
+    `member` names, which it returns (None for an admin: the preview reads it)."""
     principal = require_principal(info)
-    if principal.kind is PrincipalKind.PARTNER:
-        await partner_id(info, "points:earn")
+    if principal.kind is not PrincipalKind.PARTNER:
+        return None
+    return (await partner_and_member(info, "points:earn", member))[1]
 
 
 PARTNER = Where(member=("member",), account=(), partner=True)

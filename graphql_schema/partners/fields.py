@@ -70,8 +70,6 @@ async def resolve_record_purchase(info: Info, input: RecordPurchaseInput) -> Rec
     runtime = info.context.runtime
 
     async def run() -> RecordPurchasePayload:
-        if isinstance(member, Exception):
-            raise member
         result = await record_purchase(
             runtime.mongo, runtime.clock, partner, request, member=member
         )
@@ -200,10 +198,11 @@ async def resolve_member_balance(info: Info, member: MemberRefInput) -> MemberBa
 
 
 async def resolve_preview_earn(info: Info, input: RecordPurchaseInput) -> EarnPreview:
-    await caller_may_preview(info)
+    request = input.to_request()
+    named = await caller_may_preview(info, request.member)
     runtime = info.context.runtime
     member, result = await as_query(
-        lambda: preview_earn(runtime.mongo, runtime.clock, input.to_request()), PARTNER
+        lambda: preview_earn(runtime.mongo, runtime.clock, request, member=named), PARTNER
     )
     return EarnPreview(
         member_id=strawberry.ID(to_global_id("Member", member.id)),
