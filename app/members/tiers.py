@@ -8,9 +8,9 @@ or a refund lowered the points), and `changes`, the number of tier changes so fa
 numbered 1, 2, 3... in `tier_changes`, so a history page is a range of those numbers).
 
 Cost does not grow with the member's history: an earn or a refund adds to one bucket, in the
-earn's own command on the account when the caller passes `qualifying_tally` to the earn (a
-purchase: app.partners.purchases), else with one command (`record_qualifying`, inside the
-caller's transaction); only an earn that reaches a higher tier writes more (the member's tier,
+earn's own command on the account when the caller passes `qualifying_tally` to the earn and
+then calls `qualify` (purchases, check-ins, activities), else with one command
+(`record_qualifying`, inside the caller's transaction: a refund); only an earn that reaches a higher tier writes more (the member's tier,
 the change, its notification). Downgrades are the worker's (tier_review.py): a refund never moves
 the tier by itself. Databases that kept the progress in a `tier_progress` collection of its own
 have it moved onto the accounts once, at start-up (`move_tier_progress`).
