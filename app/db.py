@@ -53,6 +53,9 @@ INDEXES: dict[str, list[IndexModel]] = {
     "accounts": [
         IndexModel([("next_expiry.expires_at", ASCENDING)]),
         IndexModel([("last_activity_at", ASCENDING)]),
+        # The tiers' qualifying points, a tally on the account (app/ledger/tally.py): due reviews
+        # are one range of review_at (app/members/tier_review.py).
+        IndexModel([("tier_progress.review_at", ASCENDING)]),
     ],
     "lots": [
         IndexModel(
@@ -181,9 +184,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("job", ASCENDING), ("file", ASCENDING)]),
         IndexModel([("purge_at", ASCENDING)], expireAfterSeconds=0),
     ],
-    # Tiers (app/members/tiers.py): one progress document per member, due reviews one range of
-    # review_at; a member's tier changes numbered 1, 2, 3... for history pages.
-    "tier_progress": [IndexModel([("review_at", ASCENDING)])],
+    # Tiers (app/members/tiers.py): a member's tier changes numbered 1, 2, 3... for history pages.
     "tier_changes": [IndexModel([("member_id", ASCENDING), ("seq", ASCENDING)], unique=True)],
     # Check-in (one document per member) and activity counters (one per member and activity).
     "check_ins": [],

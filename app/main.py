@@ -24,7 +24,7 @@ from app.db import connect, ensure_indexes
 from app.embedded import terminate_with_parent
 from app.ledger import upgrade_books
 from app.logs import RequestIdMiddleware
-from app.members import upgrade_tier_since
+from app.members import move_tier_progress, upgrade_tier_since
 from app.notifications import NotificationHub
 from app.runtime import Runtime
 from app.sandbox_clock import SandboxClock
@@ -123,6 +123,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 stack.push_async_callback(sandbox.stop)
             await upgrade_books(mongo, clock.now())
             await upgrade_tier_since(mongo)
+            await move_tier_progress(mongo)
             keys = load_key_material(settings)
             await prepare_passwords()
             issuer, verifier = build_token_services(settings, keys, token_clock)

@@ -62,6 +62,10 @@ class Context:
             self._partners[partner_id] = await get_partner(self.runtime.mongo, partner_id)
         return self._partners[partner_id]
 
+    def remember_partner(self, partner_id: str, partner: Partner | None) -> None:
+        """The registry entry as read by this request with something else (a purchase's member)."""
+        self._partners[partner_id] = partner
+
     async def program(self) -> Program:
         """The program in force, read at most once per request (NOT_CONFIGURED before the first)."""
         if self._program is None:

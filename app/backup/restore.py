@@ -26,6 +26,7 @@ from app.backup.archive import (
 )
 from app.db import Mongo, ensure_indexes
 from app.ledger import LEDGER_SHAPE, Drift, upgrade_books, verify_balances
+from app.members import move_tier_progress
 
 Progress = Callable[[int, int, str], None]
 RESTORE_MARKER = "restore_in_progress"
@@ -116,6 +117,7 @@ async def restore_archive(
             _write_key(keys_dir, item)
     await ensure_indexes(mongo)
     await upgrade_books(mongo, now)
+    await move_tier_progress(mongo)  # an archive written when tiers kept a collection of their own
     await mongo["meta"].delete_one({"_id": RESTORE_MARKER})
     return Restored(manifest, await verify_balances(mongo))
 

@@ -46,7 +46,7 @@ from app.embedded import EmbeddedNotInstalled, die_with_parent
 from app.heartbeat import Heartbeat, heartbeat_file
 from app.ledger import Drift, upgrade_books, verify_balances
 from app.logs import configure_logging
-from app.members import resolve_member_id
+from app.members import move_tier_progress, resolve_member_id
 from app.notifications import retry_dead
 from app.partners import (
     PARTNER_SCOPES,
@@ -105,6 +105,7 @@ async def open_database(settings: Settings, *, prepare: bool = True) -> AsyncIte
         if prepare:
             await ensure_indexes(mongo)
             await upgrade_books(mongo, SystemClock().now())
+            await move_tier_progress(mongo)
         yield mongo
     finally:
         await close_within(mongo.close)

@@ -29,7 +29,14 @@ from app.engagement.errors import (
     ReferenceConflict,
 )
 from app.ledger import Entry, IdempotencyConflict, LedgerUnit, first_entry, run_in_ledger
-from app.members import MemberStatus, MemberSuspended, TierChange, find_member, record_qualifying
+from app.members import (
+    MemberStatus,
+    MemberSuspended,
+    TierChange,
+    find_member,
+    qualify,
+    qualifying_tally,
+)
 from app.program import Activity, ProgramNotConfigured, current_program, issue_terms
 
 
@@ -110,6 +117,7 @@ async def record_activity(
 
     async def work(unit: LedgerUnit) -> ActivityResult:
         await count_activity(mongo, unit.session, found.id, activity, program.local_date(unit.now))
+        counted = qualifying_tally(program, unit.now, points=activity.points, at=unit.now)
         entry = await unit.earn(
             found.id,
             activity.points,
@@ -121,17 +129,19 @@ async def record_activity(
             actor=partner_id,
             channel="partner",
             extra={"activity": activity.code},
+            tally=counted,
         )
-        change = await record_qualifying(
-            mongo,
-            unit.session,
-            unit.now,
-            program,
-            member_id=found.id,
-            points=activity.points,
-            at=unit.now,
-            entry_id=entry.id,
-        )
+        change = None
+        if counted is not None:
+            change = await qualify(
+                mongo,
+                unit.session,
+                unit.now,
+                program,
+                member_id=found.id,
+                progress=unit.tallied(found.id, counted.name),
+                entry_id=entry.id,
+            )
         return ActivityResult(found.id, activity.code, entry, tier_change=change)
 
     async def replay(entry: Entry) -> ActivityResult:

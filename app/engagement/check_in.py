@@ -27,7 +27,8 @@ from app.members import (
     MemberSuspended,
     TierChange,
     get_member,
-    record_qualifying,
+    qualify,
+    qualifying_tally,
 )
 from app.program import CheckIn, Program, ProgramNotConfigured, current_program, issue_terms
 
@@ -213,6 +214,7 @@ async def _record_day(
     entry_id, change = None, None
     if unit is not None:
         terms = issue_terms(program, member.tier)
+        counted = qualifying_tally(program, now, points=points, at=now)
         entry = await unit.earn(
             member.id,
             points,
@@ -223,18 +225,20 @@ async def _record_day(
             description=f"Daily check-in, day {streak}",
             actor=member.id,
             channel="app",
+            tally=counted,
         )
         entry_id = entry.id
-        change = await record_qualifying(
-            mongo,
-            session,
-            now,
-            program,
-            member_id=member.id,
-            points=points,
-            at=now,
-            entry_id=entry_id,
-        )
+        if counted is not None:
+            progress = unit.tallied(member.id, counted.name)
+            change = await qualify(
+                mongo,
+                session,
+                now,
+                program,
+                member_id=member.id,
+                progress=progress,
+                entry_id=entry_id,
+            )
     day: Document = {
         "last_date": today.isoformat(),
         "streak": streak,

@@ -66,6 +66,7 @@ from app.ledger.redact import redact_entries
 from app.ledger.reverse import reverse
 from app.ledger.spend import spend
 from app.ledger.store import instant
+from app.ledger.tally import Tally, move_tally, read_tally, tallies_due, write_tally
 from app.ledger.unit import FirstEntry, LedgerUnit, first_entry, run_in_ledger
 from app.ledger.upgrade import SHAPE as LEDGER_SHAPE
 from app.ledger.upgrade import upgrade_books
@@ -146,4 +147,9 @@ __all__ = [
     "Never",
     "PeriodEnd",
     "Rolling",
+    "Tally",
+    "move_tally",
+    "read_tally",
+    "tallies_due",
+    "write_tally",
 ]

@@ -33,6 +33,7 @@ from app.bounds import MAX_ACCOUNT_POINTS
 from app.db import Document, Mongo
 from app.ledger import book as books
 from app.ledger import order
+from app.ledger.tally import Tally
 
 _DEFAULTS: Document = {
     "available": 0,
@@ -233,8 +234,8 @@ def _created(credit: Credit, member_id: str, lot_id: ObjectId) -> Document:
 
 
 def _pipeline(credit: Credit, member_id: str, lot_id: ObjectId) -> list[Document]:
-    """One stage: a new account as the first earn makes it, else the earn if it fits, else the
-    account unchanged."""
+    """One stage: a new account as the first earn makes it (keeping a tally already there,
+    app.ledger.tally), else the earn if it fits, else the account unchanged."""
     changes = _changes(credit, lot_id)
     dated = changes.pop("$dated")
     changed = {
@@ -257,7 +258,12 @@ def _pipeline(credit: Credit, member_id: str, lot_id: ObjectId) -> list[Document
             "$replaceWith": {
                 "$cond": [
                     {"$eq": [{"$type": "$version"}, "missing"]},
-                    {"$literal": _created(credit, member_id, lot_id)},
+                    {
+                        "$mergeObjects": [
+                            "$$ROOT",
+                            {"$literal": _created(credit, member_id, lot_id)},
+                        ]
+                    },
                     {"$cond": [_guard(credit), changed, "$$ROOT"]},
                 ]
             }
@@ -271,12 +277,17 @@ async def earn_or_read(
     member_id: str,
     credit: Credit,
     lot_id: ObjectId,
+    tally: Tally | None = None,
 ) -> tuple[bool, Document | None]:
-    """Apply the earn to the account if it fits the simple rules; the account as it was before
-    (None: there was none) and whether the earn was applied."""
+    """Apply the earn to the account if it fits the simple rules, and move `tally` whether it
+    fits or not; the account as it was before (None: there was none) and whether the earn was
+    applied."""
+    pipeline = _pipeline(credit, member_id, lot_id)
+    if tally is not None:
+        pipeline.append(tally.stage())
     before = await mongo["accounts"].find_one_and_update(
         {"_id": member_id},
-        _pipeline(credit, member_id, lot_id),
+        pipeline,
         upsert=True,
         return_document=ReturnDocument.BEFORE,
         session=session,

@@ -63,6 +63,7 @@ from app.ledger.store import (
     run,
     save_books,
 )
+from app.ledger.tally import Tally, move_tally
 
 T = TypeVar("T")
 
@@ -83,6 +84,7 @@ class LedgerUnit:
         self._whole: set[str] = set()  # members whose book holds every live lot
         self._active_holds: dict[str, list[HoldState]] = {}  # read by load_whole, for clear
         self._operations = 0
+        self._tallies: dict[tuple[str, str], Document] = {}  # (member, name): after an earn
 
     async def spend(
         self,
@@ -124,11 +126,14 @@ class LedgerUnit:
         actor: str | None = None,
         channel: str | None = None,
         extra: dict[str, Any] | None = None,
+        tally: Tally | None = None,
     ) -> Entry:
         """Credit `points` as a new lot (pending until `available_at`), paying debt first.
 
         `earned_at` (default now) is when the points were earned: a purchase posted late by an
-        offline till; the expiry counts from it. `breakdown` must add up to `points`.
+        offline till; the expiry counts from it. `breakdown` must add up to `points`. `tally`,
+        another area's counters on the account (app.ledger.tally), moves with the earn, in the
+        same command when the earn is expressed; `tallied` gives it as it is after.
         """
         policy = policy or Never()
         if breakdown and sum(line.points for line in breakdown) != points:
@@ -153,14 +158,20 @@ class LedgerUnit:
                 self.now,
             )
             fitted, before = await express.earn_or_read(
-                self._mongo, self.session, member_id, credit, lot.id
+                self._mongo, self.session, member_id, credit, lot.id, tally
             )
+            if tally is not None:
+                self._tallies[member_id, tally.name] = tally.applied(before)
+                tally = None
             if fitted:
                 return await self._express(lot, express.counters(before), request, lines)
             book = await open_book(self._mongo, self.session, member_id, before, self.now)
             self._books[member_id] = book
         if book is None:
             book = await self._book(member_id)
+        if tally is not None:
+            moved = await move_tally(self._mongo, self.session, member_id, tally)
+            self._tallies[member_id, tally.name] = moved
         entry = book.credit(
             EntryKind.EARN,
             points,
@@ -172,6 +183,10 @@ class LedgerUnit:
             breakdown=lines,
         )
         return Entry.from_document(entry)
+
+    def tallied(self, member_id: str, name: str) -> Document:
+        """The member's tally `name` as the unit's last earn with it left it."""
+        return self._tallies[member_id, name]
 
     async def _express(
         self, lot: LotState, before: Document, request: Request, breakdown: list[Document]

@@ -1,7 +1,8 @@
 """The worker's tier review: members whose qualifying points may have fallen are moved down.
 
-A member is due when `review_at` has passed: its oldest bucket left the window, or a refund
-lowered its points. The due members are one range of the `review_at` index. Each review runs in
+A member is due when the `review_at` of their progress (a tally on the account, tiers.py) has
+passed: its oldest bucket left the window, or a refund lowered its points. The due members are
+one range of the accounts' `tier_progress.review_at` index. Each review runs in
 its own transaction: it drops the buckets that left the window, moves the member down at most
 `tier_rules.max_levels_down` levels (recorded and notified like an upgrade), and sets the next
 review: the start of the next local day if the points still call for a lower tier (one
@@ -16,8 +17,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.db import Document, Mongo
+from app.ledger import read_tally, tallies_due, write_tally
 from app.members.qualifying import downgrade_target, in_window, leaves_at, qualifying_points
-from app.members.tiers import MEMBER_FIELDS, TierChange, TierChangeReason, record_change
+from app.members.tiers import MEMBER_FIELDS, TALLY, TierChange, TierChangeReason, record_change
 from app.program import Program
 
 
@@ -32,13 +34,7 @@ async def review_tiers(
     mongo: Mongo, program: Program, now: datetime, *, batch_size: int = 200
 ) -> ReviewRun:
     """Review one batch of the members due at `now`; `done` when no more were due."""
-    cursor = (
-        mongo["tier_progress"]
-        .find({"review_at": {"$lte": now}}, {"_id": 1})
-        .sort("review_at", 1)
-        .limit(batch_size)
-    )
-    due = [document["_id"] async for document in cursor]
+    due = await tallies_due(mongo, f"{TALLY}.review_at", now, batch_size)
     changes = []
     for member_id in due:
 
@@ -56,7 +52,7 @@ async def review_tiers(
 async def review_member(
     mongo: Mongo, session: AsyncClientSession, program: Program, member_id: str, now: datetime
 ) -> TierChange | None:
-    progress = await mongo["tier_progress"].find_one({"_id": member_id}, session=session)
+    progress = await read_tally(mongo, member_id, TALLY, session)
     if progress is None or progress.get("review_at") is None or progress["review_at"] > now:
         return None  # reviewed meanwhile
     live = in_window(program, progress.get("buckets") or {}, now)
@@ -64,13 +60,12 @@ async def review_member(
     member = await mongo["members"].find_one({"_id": member_id}, MEMBER_FIELDS, session=session)
     target = None if member is None else downgrade_target(program, member["tier"], points)
     again = target is not None and downgrade_target(program, target.code, points) is not None
-    update: Document = {"$set": {"buckets": live}}
+    values: Document = {"buckets": live}
     next_review = next_local_day(program, now) if again else oldest_leaves_at(program, live)
-    if next_review is None:
-        update["$unset"] = {"review_at": ""}
-    else:
-        update["$set"]["review_at"] = next_review
-    await mongo["tier_progress"].update_one({"_id": member_id}, update, session=session)
+    if next_review is not None:
+        values["review_at"] = next_review
+    unset = ["review_at"] if next_review is None else []
+    await write_tally(mongo, session, member_id, TALLY, values=values, unset=unset)
     if member is None or target is None:
         return None
     await mongo["members"].update_one(

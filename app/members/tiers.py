@@ -1,16 +1,19 @@
-"""Tiers: qualifying points kept per member in one document, upgrades at the earn, every change
+"""Tiers: qualifying points kept per member on the account, upgrades at the earn, every change
 recorded and notified.
 
-`tier_progress` holds one document per member (`_id` = member id): `buckets`, the net qualifying
-points of each local day (ISO date → points, see qualifying.py), `review_at`, when the worker
-must look at the member again (the oldest bucket leaves the window, or a refund lowered the
-points), and `changes`, the number of tier changes so far (each change is numbered 1, 2, 3...
-in `tier_changes`, so a history page is a range of those numbers).
+A member's tier progress is a tally on their account (`tier_progress`, app.ledger.tally):
+`buckets`, the net qualifying points of each local day (ISO date → points, see qualifying.py),
+`review_at`, when the worker must look at the member again (the oldest bucket leaves the window,
+or a refund lowered the points), and `changes`, the number of tier changes so far (each change is
+numbered 1, 2, 3... in `tier_changes`, so a history page is a range of those numbers).
 
-Cost does not grow with the member's history: an earn or a refund adds to one bucket with one
-command (`record_qualifying`, inside the caller's transaction); only an earn that reaches a
-higher tier writes more (the member's tier, the change, its notification). Downgrades are the
-worker's (tier_review.py): a refund never moves the tier by itself.
+Cost does not grow with the member's history: an earn or a refund adds to one bucket, in the
+earn's own command on the account when the caller passes `qualifying_tally` to the earn and
+then calls `qualify` (purchases, check-ins, activities), else with one command
+(`record_qualifying`, inside the caller's transaction: a refund); only an earn that reaches a higher tier writes more (the member's tier,
+the change, its notification). Downgrades are the worker's (tier_review.py): a refund never moves
+the tier by itself. Databases that kept the progress in a `tier_progress` collection of its own
+have it moved onto the accounts once, at start-up (`move_tier_progress`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from bson import ObjectId
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from app.db import Document, Mongo, upsert_and_get
+from app.db import Document, Mongo
+from app.ledger import Tally, move_tally, read_tally
 from app.members.models import Member
 from app.members.qualifying import (
     earned_tier,
@@ -81,6 +85,26 @@ class TierProgress:
     window_ends_at: datetime | None
 
 
+TALLY = "tier_progress"  # the account's field the progress lives under (app.ledger.tally)
+MOVED = "tier_progress_on_accounts"  # the `meta` marker of move_tier_progress
+
+
+def qualifying_tally(
+    program: Program, clock_now: datetime, *, points: int, at: datetime
+) -> Tally | None:
+    """Counting `points` (negative for a refund) earned at `at` as qualifying points, as a move
+    of the account's tally; None when they do not count (nothing, or dated before the window).
+
+    `at` is when the points were earned: for a refund, the refunded purchase's instant, so the
+    refund leaves the window together with the points it takes back. A refund asks the worker
+    to review the member at its next run."""
+    day = program.local_date(at)
+    if points == 0 or day < first_day(program, clock_now):
+        return None
+    review_at = leaves_at(program, day) if points > 0 else clock_now
+    return Tally(TALLY, {f"buckets.{day.isoformat()}": points}, {"review_at": review_at})
+
+
 async def record_qualifying(
     mongo: Mongo,
     session: AsyncClientSession,
@@ -93,26 +117,38 @@ async def record_qualifying(
     entry_id: str | None,
 ) -> TierChange | None:
     """Count `points` (negative for a refund) as qualifying points earned at `at`, inside the
-    caller's transaction; upgrade the member at once if an earn reaches a higher tier.
-
-    `at` is when the points were earned: for a refund, the refunded purchase's instant, so the
-    refund leaves the window together with the points it takes back. Points dated before the
-    window are not counted. A refund never upgrades nor downgrades: it asks the worker to review
-    the member at its next run.
-    """
-    day = program.local_date(at)
-    if points == 0 or day < first_day(program, clock_now):
+    caller's transaction (qualifying_tally); upgrade the member at once if an earn reaches a
+    higher tier. A refund never upgrades nor downgrades."""
+    counted = qualifying_tally(program, clock_now, points=points, at=at)
+    if counted is None:
         return None
-    review_at = leaves_at(program, day) if points > 0 else clock_now
-    progress = await upsert_and_get(
-        mongo["tier_progress"],
-        {"_id": member_id},
-        {"$inc": {f"buckets.{day.isoformat()}": points}, "$min": {"review_at": review_at}},
-        session=session,
-    )
+    progress = await move_tally(mongo, session, member_id, counted)
     if points < 0:
         return None
-    qualifying = qualifying_points(program, progress["buckets"], clock_now)
+    return await qualify(
+        mongo,
+        session,
+        clock_now,
+        program,
+        member_id=member_id,
+        progress=progress,
+        entry_id=entry_id,
+    )
+
+
+async def qualify(
+    mongo: Mongo,
+    session: AsyncClientSession,
+    clock_now: datetime,
+    program: Program,
+    *,
+    member_id: str,
+    progress: Document,
+    entry_id: str | None,
+) -> TierChange | None:
+    """Upgrade the member at once if the qualifying points of `progress` (the tally after an
+    earn counted in it) reach a higher tier than theirs; nothing is written when they do not."""
+    qualifying = qualifying_points(program, progress.get("buckets") or {}, clock_now)
     reached = earned_tier(program, qualifying)
     rank = tier_rank(program, reached.code)
     if rank == 0:
@@ -154,9 +190,7 @@ async def record_change(
 ) -> TierChange:
     """Number the change, record it and notify the member (`member` as it was before the change,
     with its consents and devices). The member's tier itself is the caller's write."""
-    progress = await upsert_and_get(
-        mongo["tier_progress"], {"_id": member["_id"]}, {"$inc": {"changes": 1}}, session=session
-    )
+    progress = await move_tally(mongo, session, member["_id"], Tally(TALLY, {"changes": 1}))
     change = TierChange(
         member_id=member["_id"],
         seq=int(progress["changes"]),
@@ -229,12 +263,40 @@ async def upgrade_tier_since(mongo: Mongo) -> int:
     return len(writes)
 
 
+async def move_tier_progress(mongo: Mongo) -> int:
+    """Once per database, at start-up: the progress kept in a `tier_progress` collection of its
+    own (before it was a tally on the account) is added to the accounts' tallies, each document
+    removed in the same transaction (a start-up stopped half-way resumes where it stopped); the
+    number of members moved."""
+    if await mongo["meta"].find_one({"_id": MOVED}) is not None:
+        return 0
+    moved = 0
+    while True:
+        batch = await mongo["tier_progress"].find().limit(500).to_list()
+        if not batch:
+            break
+
+        async def work(session: AsyncClientSession, batch: list[Document] = batch) -> None:
+            for document in batch:
+                add = {f"buckets.{day}": n for day, n in (document.get("buckets") or {}).items()}
+                if document.get("changes"):
+                    add["changes"] = int(document["changes"])
+                least = {"review_at": document["review_at"]} if document.get("review_at") else {}
+                await move_tally(mongo, session, document["_id"], Tally(TALLY, add, least))
+            ids = [document["_id"] for document in batch]
+            await mongo["tier_progress"].delete_many({"_id": {"$in": ids}}, session=session)
+
+        await mongo.transaction(work)
+        moved += len(batch)
+    await mongo["meta"].update_one({"_id": MOVED}, {"$set": {"done": True}}, upsert=True)
+    return moved
+
+
 async def get_tier_progress(
     mongo: Mongo, program: Program, *, member_id: str, tier: str, now: datetime
 ) -> TierProgress:
     """Where the member stands: the tier, the next one and the points still missing for it."""
-    document = await mongo["tier_progress"].find_one({"_id": member_id}, {"buckets": 1})
-    buckets = (document or {}).get("buckets") or {}
+    buckets = (await read_tally(mongo, member_id, TALLY) or {}).get("buckets") or {}
     points = qualifying_points(program, buckets, now)
     upper = next_tier(program, tier)
     return TierProgress(

@@ -12,7 +12,7 @@ from app.partners.errors import (
     PartnerInactive,
     PartnerRefused,
 )
-from app.partners.members import MemberRef
+from app.partners.members import MemberRef, partner_and_member
 from app.partners.offsets import (
     Quote,
     capture_points,
@@ -63,6 +63,7 @@ __all__ = [
     "list_partners",
     "member_balance",
     "parse_money",
+    "partner_and_member",
     "partner_order",
     "partner_refund",
     "preview_earn",

@@ -17,10 +17,11 @@ IdempotencyConflict. The payload is compared as resolved, the member by id: an o
 phone and retried by member number is the same order. Two tills posting one order at once: one
 commits, the other's transaction conflicts, reruns, finds the order and answers the same result.
 
-Cost for a program without budgets, daily cap or birthday bonus: the member, the account (read
-and moved by the earn in one command, app.ledger.express), the lot and entry inserts, the
-qualifying points, the order insert, the commit: 7 commands (the program is the process's copy),
-whatever the member's history; with the API's read of the partner's registry entry, 8 a request.
+Cost for a program without budgets, daily cap or birthday bonus: the member (read by the API with
+the partner's registry entry, in one command), the account (read and moved by the earn in one
+command, app.ledger.express, with the qualifying points, a tally on it: app.members.tiers), the
+lot and entry inserts, the order insert, the commit: 6 commands a request (the program is the
+process's copy), whatever the member's history.
 """
 
 from __future__ import annotations
@@ -38,15 +39,17 @@ from app.ledger import (
     BreakdownLine,
     Entry,
     LedgerUnit,
+    Tally,
     member_entry,
     run_in_ledger,
 )
 from app.ledger import IdempotencyConflict as LedgerConflict
-from app.members import Member, MemberSuspended, as_of, record_qualifying
+from app.members import Member, MemberSuspended, as_of, qualify, qualifying_tally
 from app.partners import budgets, facts
 from app.partners.errors import (
     IdempotencyConflict,
     InvalidPartnerInput,
+    PartnerRefused,
     PointsLimit,
 )
 from app.partners.members import check_active, find_member
@@ -100,25 +103,45 @@ async def compute(
     return result
 
 
+async def named_member(
+    mongo: Mongo, request: PurchaseRequest, member: Member | PartnerRefused | None
+) -> Member:
+    """The member the request names, as the caller read it (or refused it), else read now."""
+    if isinstance(member, PartnerRefused):
+        raise member
+    return member or await find_member(mongo, request.member, active=False)
+
+
 async def preview_earn(
-    mongo: Mongo, clock: Clock, request: PurchaseRequest
+    mongo: Mongo,
+    clock: Clock,
+    request: PurchaseRequest,
+    *,
+    member: Member | PartnerRefused | None = None,
 ) -> tuple[Member, EarnResult]:
-    """What record_purchase would give now, without writing anything."""
+    """What record_purchase would give now, without writing anything (`member` as there)."""
     program = await current_program(mongo)
     purchase = check_purchase(request)
     check_occurred_at(purchase, program, clock.now())
-    member = await find_member(mongo, request.member, active=False)
+    member = await named_member(mongo, request, member)
     member = await as_of(mongo, member, purchase.occurred_at)
     return member, await compute(mongo, None, program, member, purchase)
 
 
 async def record_purchase(
-    mongo: Mongo, clock: Clock, partner_id: str, request: PurchaseRequest
+    mongo: Mongo,
+    clock: Clock,
+    partner_id: str,
+    request: PurchaseRequest,
+    *,
+    member: Member | PartnerRefused | None = None,
 ) -> PurchaseResult:
+    """`member`: the member `request.member` names, or the refusal of the reference, when the
+    caller read it already (with the partner's registry entry: partner_and_member)."""
     program = await current_program(mongo)
     purchase = check_purchase(request)
     order_key = order_id_of(partner_id, request.order_id.strip())
-    member = await find_member(mongo, request.member, active=False)
+    member = await named_member(mongo, request, member)
     digests = (fingerprint(request, purchase, member.id), fingerprint(request, purchase, None))
     digest = digests[0]
     try:
@@ -137,18 +160,18 @@ async def record_purchase(
         result = await compute(mongo, unit.session, program, member, purchase)
         await budgets.spend(mongo, unit.session, program, result.campaign_points)
         await facts.record_facts(mongo, unit.session, program, member.id, purchase, result)
+        counted = qualifying_tally(program, unit.now, points=result.total, at=purchase.occurred_at)
         entry, available_at = await earn(
-            unit, program, member, purchase, request, result, partner_id
+            unit, program, member, purchase, request, result, partner_id, counted
         )
-        if entry is not None:
-            await record_qualifying(
+        if entry is not None and counted is not None:
+            await qualify(
                 mongo,
                 unit.session,
                 unit.now,
                 program,
                 member_id=member.id,
-                points=entry.points,
-                at=purchase.occurred_at,
+                progress=unit.tallied(member.id, counted.name),
                 entry_id=entry.id,
             )
         order = order_document(
@@ -188,8 +211,10 @@ async def earn(
     request: PurchaseRequest,
     result: EarnResult,
     partner_id: str,
+    counted: Tally | None,
 ) -> tuple[Entry | None, datetime | None]:
-    """The EARN entry (None for nothing earned) and when its points become available."""
+    """The EARN entry (None for nothing earned) and when its points become available; the
+    qualifying points `counted` move on the account with the points."""
     terms = issue_terms(program, member.tier)
     window = terms.return_window
     available_at = purchase.occurred_at + window if window else None
@@ -211,6 +236,7 @@ async def earn(
         description=f"Purchase {request.order_id.strip()}",
         actor=f"partner:{partner_id}",
         channel=purchase.channel,
+        tally=counted,
     )
     return entry, available_at
 

@@ -3,10 +3,11 @@
 Operators register a partner (`jifen partner add`, or the admin mutation registerPartner) and
 mint its tokens from this registry. A partner token is honoured only while its partner is
 registered and active, with the scopes both the token and the registry grant: every partner
-request reads its partner's registry document once (by id, a few hundred bytes), so suspending a
-partner or narrowing its scopes takes effect at its next request in every API process. A cache
-would save that one command and leave a suspended partner's token working for as long as it
-lives in some process.
+request reads its partner's registry document once (by id, a few hundred bytes; a purchase reads
+it in the same command as the member it names, app.partners.members.partner_and_member), so
+suspending a partner or narrowing its scopes takes effect at its next request in every API
+process. A cache would leave a suspended partner's token working for as long as it lives in some
+process.
 """
 
 from __future__ import annotations
@@ -154,8 +155,13 @@ async def set_partner_status(
     return await mongo.transaction(work)
 
 
+def registry_id(partner_id: str) -> bool:
+    """Whether `partner_id` has the shape of a registered partner's id (others are never read)."""
+    return _ID.match(partner_id) is not None
+
+
 async def get_partner(mongo: Mongo, partner_id: str) -> Partner | None:
-    if not _ID.match(partner_id):
+    if not registry_id(partner_id):
         return None
     doc = await mongo["partners"].find_one({"_id": partner_id})
     return Partner.from_document(doc) if doc else None

@@ -14,8 +14,8 @@ app/db.py was looked at; tests/api/test_erasure.py searches them all):
 - refresh_tokens: deleted. login_attempts, login_locks: those kept under their phones deleted.
 - import_jobs, import_parts: their rows in stored uploads blanked, their phones and e-mails in
   refused rows' messages redacted (app/importer/forget.py).
-- Only the member's id, kept for the books and the reports: accounts, lots, draw_entries,
-  reward_claims, tier_progress, tier_changes, check_ins, activity_counts, earn_facts, orders,
+- Only the member's id, kept for the books and the reports: accounts (with their tier progress),
+  lots, draw_entries, reward_claims, tier_changes, check_ins, activity_counts, earn_facts, orders,
   refunds, order_points, points_job_members, import_chunks, rate_limits (`mutations:<id>`;
   sign-ups are counted by blocks of phone numbers, no one's whole number).
 Hashes that stay, for idempotency: a partner purchase's request hash (on its entry and order)

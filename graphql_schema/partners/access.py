@@ -2,7 +2,8 @@
 
 A partner field needs a partner token with the scope (IsPartner) whose partner is registered and
 active, and granted that scope by the registry too (app.partners.registry.granted, on the registry
-document read once per request: Context.partner): else FORBIDDEN. Refusals go through
+document read once per request: Context.partner, or with the member a purchase names in the same
+command: partner_and_member): else FORBIDDEN. Refusals go through
 graphql_schema.refusals like every field's, told where the partner API names the member.
 """
 
@@ -12,11 +13,16 @@ from typing import Any
 
 from strawberry.permission import BasePermission
 
-from app.auth import PrincipalKind
+from app.auth import Principal, PrincipalKind
+from app.members import Member
 from app.partners import (
+    MemberRef,
+    Partner,
     PartnerInactive,
+    PartnerRefused,
     granted,
 )
+from app.partners import partner_and_member as read_partner_and_member
 from graphql_schema.context import Info
 from graphql_schema.errors import Forbidden
 from graphql_schema.permissions import require_kind, require_principal
@@ -27,11 +33,34 @@ async def partner_id(info: Info, scope: str, *or_scopes: str) -> str:
     """The calling partner's id, if its token and the registry both grant `scope` (or one of
     `or_scopes`)."""
     wanted = (scope, *or_scopes)
+    principal = _token_grants(info, wanted)
+    return _registry_grants(principal, await info.context.partner(principal.subject), wanted)
+
+
+async def partner_and_member(
+    info: Info, scope: str, member: MemberRef
+) -> tuple[str, Member | PartnerRefused]:
+    """`partner_id`, with the member `member` names read in the same command as the registry
+    entry (or the refusal that names none, to raise once the partner is let in)."""
+    principal = _token_grants(info, (scope,))
+    registered, found = await read_partner_and_member(
+        info.context.runtime.mongo, principal.subject, member
+    )
+    info.context.remember_partner(principal.subject, registered)
+    return _registry_grants(principal, registered, (scope,)), found
+
+
+def _token_grants(info: Info, wanted: tuple[str, ...]) -> Principal:
     principal = require_kind(info, PrincipalKind.PARTNER)
     if not any(principal.has_scope(one) for one in wanted):
         raise Forbidden(f"missing scope {' or '.join(wanted)}")
+    return principal
+
+
+def _registry_grants(
+    principal: Principal, registered: Partner | None, wanted: tuple[str, ...]
+) -> str:
     try:
-        registered = await info.context.partner(principal.subject)
         partner = granted(registered, principal.subject, principal.scopes)
     except PartnerInactive:
         raise Forbidden("this partner is not registered or not active") from None
@@ -70,10 +99,13 @@ class PartnerOrAdmin(BasePermission):
         return True
 
 
-async def caller_may_preview(info: Info) -> None:
+async def caller_may_preview(info: Info, member: MemberRef) -> Member | PartnerRefused | None:
+    """Refuse a caller who may not preview; a partner's registry entry is read with the member
+    `member` names, which it returns (None for an admin: the preview reads it)."""
     principal = require_principal(info)
-    if principal.kind is PrincipalKind.PARTNER:
-        await partner_id(info, "points:earn")
+    if principal.kind is not PrincipalKind.PARTNER:
+        return None
+    return (await partner_and_member(info, "points:earn", member))[1]
 
 
 PARTNER = Where(member=("member",), account=(), partner=True)

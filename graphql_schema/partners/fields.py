@@ -28,6 +28,7 @@ from graphql_schema.partners.access import (
     PARTNER_ARGUMENTS,
     PartnerOrAdmin,
     caller_may_preview,
+    partner_and_member,
     partner_id,
 )
 from graphql_schema.partners.types import (
@@ -64,11 +65,14 @@ def _hold_id(global_id: str) -> str:
 
 
 async def resolve_record_purchase(info: Info, input: RecordPurchaseInput) -> RecordPurchasePayload:
-    partner = await partner_id(info, "points:earn")
+    request = input.to_request()
+    partner, member = await partner_and_member(info, "points:earn", request.member)
     runtime = info.context.runtime
 
     async def run() -> RecordPurchasePayload:
-        result = await record_purchase(runtime.mongo, runtime.clock, partner, input.to_request())
+        result = await record_purchase(
+            runtime.mongo, runtime.clock, partner, request, member=member
+        )
         return RecordPurchasePayload(
             purchase=PurchaseEarn.of(result.order, result.entry), user_errors=[]
         )
@@ -194,10 +198,11 @@ async def resolve_member_balance(info: Info, member: MemberRefInput) -> MemberBa
 
 
 async def resolve_preview_earn(info: Info, input: RecordPurchaseInput) -> EarnPreview:
-    await caller_may_preview(info)
+    request = input.to_request()
+    named = await caller_may_preview(info, request.member)
     runtime = info.context.runtime
     member, result = await as_query(
-        lambda: preview_earn(runtime.mongo, runtime.clock, input.to_request()), PARTNER
+        lambda: preview_earn(runtime.mongo, runtime.clock, request, member=named), PARTNER
     )
     return EarnPreview(
         member_id=strawberry.ID(to_global_id("Member", member.id)),

@@ -103,8 +103,8 @@ async def test_a_check_in_costs_the_same_at_any_history(
     finally:
         await handle.close()
     # The first reads the program; later ones use this process's copy (current_program).
-    # Member, its check-in; in the transaction: its check-in, qualifying points, check-in
-    # written, the account read and moved in one findAndModify (app/ledger/express.py), lot and
-    # entry saved, commit.
+    # Member, its check-in; in the transaction: its check-in, the account read and moved in one
+    # findAndModify with the qualifying points (app/ledger/express.py, app/ledger/tally.py), lot
+    # and entry saved, check-in written, commit.
     assert costs[0] == ["find", *costs[1]], costs[0]
-    assert costs[1] == costs[-1] and len(costs[-1]) == 9, costs[-1]
+    assert costs[1] == costs[-1] and len(costs[-1]) == 8, costs[-1]

@@ -9,7 +9,15 @@ from datetime import datetime, timedelta
 from app.clock import FrozenClock
 from app.db import Mongo
 from app.ledger import Entry, LedgerUnit, run_in_ledger
-from app.members import TierChange, create_member, get_member, get_tier_progress, record_qualifying
+from app.members import (
+    TierChange,
+    create_member,
+    get_member,
+    get_tier_progress,
+    move_tier_progress,
+    record_qualifying,
+)
+from app.members.tiers import MOVED, TALLY
 from app.notifications import PushPlatform, register_push_token, set_notification_consent
 from app.program import save_program
 from app.program.models import Program, TierRules
@@ -184,3 +192,28 @@ async def test_a_member_who_consented_gets_the_change_by_push_too(
         "silver",
     )
     assert payload["devices"] == [{"platform": "ios", "token": f"device-token-{member_id}"}]
+
+
+async def test_progress_kept_in_a_collection_of_its_own_moves_onto_the_accounts_once(
+    mongo: Mongo, clock: FrozenClock
+) -> None:
+    member_id = await member_at(mongo, clock)
+    await earn(mongo, clock, PROGRAM, member_id, 120, "o1")
+    # as a database written before the progress was a tally on the account kept it
+    account = await mongo["accounts"].find_one_and_update(
+        {"_id": member_id}, {"$unset": {TALLY: ""}}
+    )
+    await mongo["tier_progress"].insert_one({"_id": member_id, **account[TALLY]})
+    await mongo["meta"].delete_one({"_id": MOVED})
+    assert await move_tier_progress(mongo) == 1
+    assert await mongo["tier_progress"].count_documents({}) == 0
+    assert await move_tier_progress(mongo) == 0
+    progress = await get_tier_progress(
+        mongo, PROGRAM, member_id=member_id, tier="silver", now=clock.now()
+    )
+    assert progress.qualifying_points == 120
+    change = await earn(mongo, clock, PROGRAM, member_id, 200, "o2")
+    assert change is not None and (change.seq, change.to_tier) == (2, "gold")
+    clock.advance(timedelta(days=31))  # both left the window: the review still finds the member
+    assert (await tiers(mongo, clock)).handled == 1
+    assert await tier_of(mongo, member_id) == "silver"
