@@ -13,6 +13,7 @@ from typing import Any
 import strawberry
 
 from app import reports
+from graphql_schema.ids import to_global_id
 from graphql_schema.scalars import BigInt
 
 
@@ -235,7 +236,9 @@ class PartnerReport:
 @strawberry.type(description="A member and the points they earned in the period.")
 class TopEarner:
     rank: int
-    member_id: str
+    member_id: strawberry.ID = strawberry.field(
+        description="The member's id, as `member(id:)` and the points mutations take it."
+    )
     points: BigInt
     earns: int
 
@@ -248,7 +251,12 @@ class TopEarnersReport:
     @classmethod
     def of(cls, found: reports.TopEarners) -> TopEarnersReport:
         rows = [
-            TopEarner(rank=n, member_id=r.member_id, points=BigInt(r.points), earns=r.earns)
+            TopEarner(
+                rank=n,
+                member_id=strawberry.ID(to_global_id("Member", r.member_id)),
+                points=BigInt(r.points),
+                earns=r.earns,
+            )
             for n, r in enumerate(found.rows, 1)
         ]
         return cls(rows=rows, report=found)
@@ -290,7 +298,9 @@ class MemberActivityReport:
 
 @strawberry.type(description="How often one reward was redeemed in a period.")
 class RewardRedemptionRow:
-    reward_id: str
+    reward_id: strawberry.ID = strawberry.field(
+        description="The reward's id, as `reward(id:)` and the catalog mutations take it."
+    )
     name: str | None
     redemptions: int = strawberry.field(description="Redemptions not cancelled.")
     quantity: int
@@ -307,7 +317,7 @@ class RedemptionsReport:
     def of(cls, found: reports.RedemptionsByReward) -> RedemptionsReport:
         rows = [
             RewardRedemptionRow(
-                reward_id=r.reward_id,
+                reward_id=strawberry.ID(to_global_id("Reward", r.reward_id)),
                 name=r.name,
                 redemptions=r.redemptions,
                 quantity=r.quantity,

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from app.auth import PrincipalKind
+from graphql_schema.ids import to_global_id
 from tests.api.gql import ask, codes, data, make_member, member_token
 from tests.partners.api import (
     make_program,
@@ -52,6 +53,10 @@ FIELDS = {
     "memberActivity": "memberActivity(dormantDays: 30) { csv }",
     "redemptionsByReward": 'redemptionsByReward(from: "2026-01-01", to: "2026-01-02") { csv }',
 }
+
+
+MEMBER_BY_ID = "query($id: ID!) { member(id: $id) { id } }"
+NODE = "query($id: ID!) { node(id: $id) { ... on Reward { name } } }"
 
 
 @pytest.fixture
@@ -155,9 +160,13 @@ async def test_partner_campaign_earner_member_and_reward_reports(
     assert reversed_ > 0
     top = found["topEarners"]["rows"]
     assert [(r["rank"], r["memberId"], r["points"]) for r in top] == [
-        (1, bo, earned[bo]),
-        (2, ann, earned[ann]),
+        (1, to_global_id("Member", bo), earned[bo]),
+        (2, to_global_id("Member", ann), earned[ann]),
     ]
+    # The ids a report names open the member and the reward, as every other id in the API does.
+    reader = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=["members:read"])
+    opened = data(await ask(client, MEMBER_BY_ID, reader, {"id": top[0]["memberId"]}))
+    assert opened["member"]["id"] == top[0]["memberId"]
 
     held = 0
     async for account in runtime.mongo["accounts"].find({}):
@@ -168,13 +177,15 @@ async def test_partner_campaign_earner_member_and_reward_reports(
 
     [tote] = found["redemptionsByReward"]["rows"]
     assert tote == {
-        "rewardId": "r_tote",
+        "rewardId": to_global_id("Reward", "r_tote"),
         "name": "Tote",
         "redemptions": 1,
         "quantity": 2,
         "points": 200,
         "cancelled": 0,
     }
+    reward = data(await ask(client, NODE, admin, {"id": tote["rewardId"]}))["node"]
+    assert reward == {"name": "Tote"}
     assert found["breakage"]["issued"] == sum(earned.values())
     assert found["breakage"]["rate"] == "0.0000"
     for name in ("earnByRule", "byPartner", "topEarners", "redemptionsByReward"):
