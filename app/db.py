@@ -145,6 +145,12 @@ INDEXES: dict[str, list[IndexModel]] = {
             unique=True,
             partialFilterExpression={"coupon_code": {"$type": "string"}},
         ),
+        # a till's retry of its coupon use, found by its key (one key, one use)
+        IndexModel(
+            [("coupon_used_by", ASCENDING), ("coupon_use_key", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"coupon_use_key": {"$type": "string"}},
+        ),
     ],
     "notifications": [
         IndexModel(

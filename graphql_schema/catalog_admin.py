@@ -111,6 +111,11 @@ class CancelRedemptionInput:
 @strawberry.input
 class UseCouponInput:
     code: str
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description="A till's retry of its own use with this key answers the redemption again "
+        "(1 to 200 characters); without one, a second use is COUPON_USED.",
+    )
 
 
 @strawberry.type
@@ -279,7 +284,12 @@ async def use_coupon_mutation(info: Info, input: UseCouponInput) -> RedemptionAd
     runtime = info.context.runtime
     return await _run(
         lambda: use_coupon(
-            runtime.mongo, runtime.clock, input.code, partner_id=partner, actor=actor
+            runtime.mongo,
+            runtime.clock,
+            input.code,
+            partner_id=partner,
+            actor=actor,
+            idempotency_key=input.idempotency_key,
         ),
         _redemption_ok,
         _redemption_failed,

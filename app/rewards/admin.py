@@ -95,6 +95,12 @@ def _validated(document: Document) -> Reward:
     return reward
 
 
+def _replayed_use(first: Document, code: str) -> Redemption:
+    if first.get("coupon_code") != code:
+        raise KeyReused("this idempotency key used another coupon", "idempotency_key")
+    return Redemption.model_validate(first)
+
+
 def _key(key: str) -> str:
     if not 0 < len(key) <= MAX_KEY_LENGTH_WIDE:
         raise CatalogRefused(
@@ -459,26 +465,47 @@ async def _put_back(mongo: Mongo, session: AsyncClientSession, redemption: Redem
 
 
 async def use_coupon(
-    mongo: Mongo, clock: Clock, code: str, *, partner_id: str, actor: str
+    mongo: Mongo,
+    clock: Clock,
+    code: str,
+    *,
+    partner_id: str,
+    actor: str,
+    idempotency_key: str | None = None,
 ) -> Redemption:
     """A partner marks a coupon used at the till; using it again is refused, as are void and
     expired ones. A partner voucher is accepted by its own partner only: to any other it does
-    not exist."""
+    not exist. With an idempotency key, the till's retry of its own use (the same caller, key and
+    code) answers the redemption again instead of COUPON_USED; the key on another code is a
+    conflict."""
     if not 0 < len(code) <= CODE_MAX:
         raise CatalogRefused("not a coupon code", "code")
+    key = None if idempotency_key is None else _key(idempotency_key)
+    if key is not None:
+        first = await mongo["redemptions"].find_one(
+            {"coupon_used_by": actor, "coupon_use_key": key}
+        )
+        if first is not None:
+            return _replayed_use(first, code)
     now = clock.now()
     yours = {"$in": [None, partner_id]}
-    used = await mongo["redemptions"].find_one_and_update(
-        {
-            "coupon_code": code,
-            "status": RedemptionStatus.COMPLETED.value,
-            "coupon_used_at": None,
-            "coupon_expires_at": {"$gt": now},
-            "voucher_partner_id": yours,
-        },
-        {"$set": {"coupon_used_at": now, "coupon_used_by": actor}},
-        return_document=True,
-    )
+    mark: Document = {"coupon_used_at": now, "coupon_used_by": actor}
+    if key is not None:
+        mark["coupon_use_key"] = key
+    try:
+        used = await mongo["redemptions"].find_one_and_update(
+            {
+                "coupon_code": code,
+                "status": RedemptionStatus.COMPLETED.value,
+                "coupon_used_at": None,
+                "coupon_expires_at": {"$gt": now},
+                "voucher_partner_id": yours,
+            },
+            {"$set": mark},
+            return_document=True,
+        )
+    except DuplicateKeyError:  # the same key, at the same moment, on another code
+        raise KeyReused("this idempotency key used another coupon", "idempotency_key") from None
     if used is not None:
         await mongo["coupon_codes"].update_one({"_id": code}, {"$set": {"status": "used"}})
         return Redemption.model_validate(used)
@@ -486,5 +513,10 @@ async def use_coupon(
     if found is None:
         raise Missing("no such coupon", "code")
     if found.get("coupon_used_at") is not None:
+        if key is not None and (found.get("coupon_used_by"), found.get("coupon_use_key")) == (
+            actor,
+            key,
+        ):
+            return Redemption.model_validate(found)  # this till's own use, raced to the line
         raise CouponUsed("the coupon was used already", "code")
     raise CatalogRefused("the coupon was cancelled or has expired", "code")

@@ -465,3 +465,61 @@ async def test_a_coupon_code_a_till_could_not_show_is_refused_and_nothing_is_add
             ("INVALID_INPUT", ["input", "codes"])
         ]
     assert await runtime.mongo["coupon_codes"].count_documents({}) == 0
+
+
+async def test_a_tills_retry_of_its_coupon_use_with_its_key_answers_the_first_use_again(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer
+) -> None:
+    await make_program(runtime, clock)
+    admin = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=ADMIN)
+    till = await partner_token(runtime, clock, issuer, ("points:redeem",), name="Till")
+    other_till = await partner_token(runtime, clock, issuer, ("points:redeem",), name="Other")
+    reward = await _coupon_reward(client, admin)
+    added = await _do(
+        client, COUPONS, admin, rewardId=reward, codes=["C-1", "C-2", "C-3"], idempotencyKey="b"
+    )
+    assert added["userErrors"] == []
+    member = await make_member(runtime, clock)
+    await earn_points(runtime, clock, member, 300, "e1")
+    token = member_token(issuer, member)
+    got = [
+        (await _do(client, REDEEM, token, rewardId=reward, idempotencyKey=f"r{n}"))["redemption"]
+        for n in range(3)
+    ]
+    first, second, third = (redemption["couponCode"] for redemption in got)
+
+    # Twenty retries at once of one use, with its key: one use, twenty times the same answer.
+    answers = await asyncio.gather(
+        *(
+            ask(client, USE, till, {"i": {"code": first, "idempotencyKey": "use-1"}})
+            for _ in range(20)
+        )
+    )
+    bodies = {json.dumps(answer, sort_keys=True) for answer in answers}
+    assert len(bodies) == 1, bodies
+    [body] = bodies
+    assert json.loads(body)["data"]["useCoupon"]["redemption"]["id"] == got[0]["id"]
+    used = await runtime.mongo["redemptions"].find_one({"coupon_code": first})
+    assert used is not None and used["coupon_use_key"] == "use-1"
+
+    # Without the key, or with another key, or by another till, a second use is COUPON_USED.
+    for caller, extra in ((till, {}), (till, {"idempotencyKey": "use-9"}), (other_till, {})):
+        again = await _do(client, USE, caller, code=first, **extra)
+        assert [e["code"] for e in again["userErrors"]] == ["COUPON_USED"], (caller, extra)
+    # The key on another code is a conflict, and that code stays unused.
+    moved = await _do(client, USE, till, code=second, idempotencyKey="use-1")
+    assert [(e["code"], e["field"]) for e in moved["userErrors"]] == [
+        ("IDEMPOTENCY_CONFLICT", ["input", "idempotencyKey"])
+    ]
+    unused = await runtime.mongo["redemptions"].find_one({"coupon_code": second})
+    assert unused is not None and unused.get("coupon_used_at") is None
+    # One key raced on two codes: one of them is used, the other refused.
+    raced = await asyncio.gather(
+        _do(client, USE, till, code=second, idempotencyKey="use-2"),
+        _do(client, USE, till, code=third, idempotencyKey="use-2"),
+    )
+    outcomes = sorted(bool(r["redemption"]) for r in raced)
+    assert outcomes == [False, True], raced
+    assert await runtime.mongo["redemptions"].count_documents({"coupon_use_key": "use-2"}) == 1
+    long_key = await _do(client, USE, till, code=third, idempotencyKey="k" * 201)
+    assert [e["code"] for e in long_key["userErrors"]] == ["INVALID_INPUT"]
