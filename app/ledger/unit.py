@@ -29,17 +29,18 @@ from app.bounds import MAX_ENTRY_POINTS
 from app.clock import Clock
 from app.db import Document, Mongo
 from app.ledger import express, order
+from app.ledger.accounts import first_hold
 from app.ledger.book import Book
 from app.ledger.entries import entry_document
 from app.ledger.errors import (
     EntryNotFound,
+    HoldNotActive,
     IdempotencyConflict,
     InvalidPoints,
     InvalidRequest,
     LedgerError,
 )
 from app.ledger.expiry import Never, expires_at
-from app.ledger.holds import find_hold
 from app.ledger.models import (
     Balance,
     BreakdownLine,
@@ -52,9 +53,11 @@ from app.ledger.models import (
 )
 from app.ledger.state import HoldState, LotState, Policy, Request, inactivity_class, policy_stamp
 from app.ledger.store import (
+    find_hold,
     instant,
     is_duplicate_key,
     load_book,
+    load_books,
     load_holds,
     load_whole_books,
     lots_by_id,
@@ -72,7 +75,12 @@ class LedgerUnit:
     writes, `now` for its timestamps, and the ledger operations."""
 
     def __init__(
-        self, mongo: Mongo, session: AsyncClientSession, now: datetime, key: str, fingerprint: str
+        self,
+        mongo: Mongo,
+        session: AsyncClientSession,
+        now: datetime,
+        key: str | None,
+        fingerprint: str,
     ) -> None:
         self.session = session
         self.now = now
@@ -222,8 +230,19 @@ class LedgerUnit:
         meta = EntryMeta(actor, channel, reference, reason, dict(extra or {}))
         return await self._give(member_id, EntryKind.ADJUST, points, meta)
 
-    async def _give(self, member_id: str, kind: EntryKind, points: int, meta: EntryMeta) -> Entry:
-        """Points given (back): a new lot that never expires, paying any debt first."""
+    async def _give(
+        self,
+        member_id: str,
+        kind: EntryKind,
+        points: int,
+        meta: EntryMeta,
+        policy: Policy | None = None,
+        policy_version: int = 1,
+        tz: str = "UTC",
+    ) -> Entry:
+        """Points given (back): a new lot (never expiring unless a policy is given), paying any
+        debt first."""
+        policy = policy or Never()
         book = await self._book(member_id)
         entry = book.credit(
             kind,
@@ -231,8 +250,8 @@ class LedgerUnit:
             self._request(meta),
             earned_at=self.now,
             available_at=None,
-            expires_at=None,
-            policy=policy_stamp(Never(), 1, "UTC"),
+            expires_at=expires_at(policy, self.now, tz),
+            policy=policy_stamp(policy, policy_version, tz),
         )
         return Entry.from_document(entry)
 
@@ -290,16 +309,21 @@ class LedgerUnit:
         actor: str | None = None,
         channel: str | None = None,
         reference: str | None = None,
+        policy: Policy | None = None,
+        policy_version: int = 1,
+        tz: str = "UTC",
     ) -> Entry:
         """A staff correction of ± `points` (an ADJUST entry, the reason as its description).
 
-        Positive points are a credit (never expiring, paying debt first); negative points are
-        taken like a spend, soonest expiry first, and fail with InsufficientPoints beyond the
-        available points: an adjustment makes no debt (only a refund does, see docs/ledger.md).
+        Positive points are a credit (never expiring unless a `policy` is given, paying debt
+        first); negative points are taken like a spend, soonest expiry first, and fail with
+        InsufficientPoints beyond the available points: an adjustment makes no debt (only a
+        refund does, see docs/ledger.md).
         """
         if isinstance(points, int) and not isinstance(points, bool) and points > 0:
-            return await self.credit(
-                member_id, points, reason=reason, actor=actor, channel=channel, reference=reference
+            meta = EntryMeta(actor, channel, reference, reason)
+            return await self._give(
+                member_id, EntryKind.ADJUST, points, meta, policy, policy_version, tz
             )
         if isinstance(points, bool) or not isinstance(points, int) or points == 0:
             raise InvalidPoints(points, "of an adjustment must be a non-zero integer")
@@ -453,6 +477,43 @@ class LedgerUnit:
         app.ledger.capture does, inside the caller's transaction (HoldNotFound, HoldNotActive,
         CaptureExceedsHold abort the unit)."""
         state = await find_hold(self._mongo, self.session, hold_id)
+        book = await self._hold_book(state)
+        meta = EntryMeta(actor, channel, state.reference, description)
+        return Entry.from_document(book.capture(state, points, self._request(meta)))
+
+    async def release(self, hold_id: str) -> Hold:
+        """Give a hold's points back (HoldNotFound; HoldNotActive once captured). Releasing a
+        released or expired hold again changes nothing and answers it as it is: a release needs
+        no key (run_unit)."""
+        state = await find_hold(self._mongo, self.session, hold_id)
+        if state.status in (HoldStatus.RELEASED, HoldStatus.EXPIRED):
+            return Hold.from_document(state.to_document())
+        if state.status is not HoldStatus.ACTIVE:
+            raise HoldNotActive(hold_id, state.status.value)
+        book = await self._hold_book(state)
+        book.release(state)
+        return Hold.from_document(state.to_document())
+
+    async def release_due(self, cutoff: datetime, limit: int) -> list[Hold]:
+        """The hold-release job's batch: release, as EXPIRED, up to `limit` active holds of any
+        members whose TTL ended at or before `cutoff` (the accounts in one read, the held lots
+        in another, whatever their number)."""
+        query = {"status": HoldStatus.ACTIVE.value, "expires_at": {"$lte": cutoff}}
+        due = await load_holds(self._mongo, self.session, query, limit=limit)
+        wanted = {state.member_id for state in due if state.member_id not in self._books}
+        if wanted:
+            lot_ids = [lot_id for s in due if s.member_id in wanted for lot_id, _ in s.lots]
+            books = await load_books(self._mongo, self.session, wanted, self.now, lot_ids=lot_ids)
+            self._books.update(books)
+        released = []
+        for state in due:
+            book = await self._hold_book(state)
+            book.release(state, HoldStatus.EXPIRED)
+            released.append(Hold.from_document(state.to_document()))
+        return released
+
+    async def _hold_book(self, state: HoldState) -> Book:
+        """The book of the hold's member with the lots it holds, and the hold in it."""
         lot_ids = [lot_id for lot_id, _ in state.lots]
         if state.member_id not in self._books:
             self._books[state.member_id] = await load_book(
@@ -463,8 +524,7 @@ class LedgerUnit:
         if missing:
             book.add(await lots_by_id(self._mongo, self.session, missing))
         book.holds[state.id] = state
-        meta = EntryMeta(actor, channel, state.reference, description)
-        return Entry.from_document(book.capture(state, points, self._request(meta)))
+        return book
 
     async def hold(
         self, member_id: str, points: int, ttl: timedelta, *, reference: str | None = None
@@ -506,6 +566,8 @@ class LedgerUnit:
 
     def _made_by_unit(self, entry: Document) -> bool:
         key = entry["idempotency_key"]
+        if self._key is None:
+            return False
         return bool(key == self._key or key.startswith(f"{self._key}#"))
 
     def _request(self, meta: EntryMeta, key: str | None = None) -> Request:
@@ -513,6 +575,8 @@ class LedgerUnit:
         (unless given their own)."""
         self._operations += 1
         if key is None:
+            if self._key is None:
+                raise InvalidRequest("this ledger operation needs an idempotency key")
             key = self._key if self._operations == 1 else f"{self._key}#{self._operations}"
         return Request(key, self._fingerprint, meta)
 
@@ -597,16 +661,8 @@ async def run_in_ledger(
     it must make every write through `unit.session`. The key is global to the ledger: prefix it
     with the caller's area and member (`redeem:<member>:<client key>`).
     """
-    now = instant(clock.now())
-
-    async def attempt(session: AsyncClientSession) -> T:
-        unit = LedgerUnit(mongo, session, now, idempotency_key, fingerprint)
-        result = await work(unit)
-        await unit.save(require_entry=require_entry)
-        return result
-
     try:
-        return await run(mongo, attempt)
+        return await _attempts(mongo, clock, work, idempotency_key, fingerprint, require_entry)
     except Exception as exc:
         if refusals_only and not _refusal(exc):
             raise  # the database failed (a commit's outcome unknown, say): the caller retries
@@ -644,6 +700,57 @@ async def run_entry(
         replay=first,
         refusals_only=True,
     )
+
+
+async def run_hold(
+    mongo: Mongo,
+    clock: Clock,
+    work: Callable[[LedgerUnit], Awaitable[Hold]],
+    *,
+    idempotency_key: str,
+    fingerprint: str,
+) -> Hold:
+    """A hold (LedgerUnit.hold) under the key, as the ledger's standalone `hold` runs it. A hold
+    makes no entry: the hold itself carries the key and the fingerprint under the holds' unique
+    index, and a replay answers the first hold as it is now. Only a refusal looks the key up."""
+    try:
+        return await _attempts(mongo, clock, work, idempotency_key, fingerprint, True)
+    except Exception as exc:
+        if not _refusal(exc):
+            raise
+        first = await first_hold(mongo, idempotency_key)
+        if first is None:
+            raise
+        if first.fingerprint != fingerprint:
+            raise IdempotencyConflict(idempotency_key) from exc
+        return first.hold
+
+
+async def run_unit(mongo: Mongo, clock: Clock, work: Callable[[LedgerUnit], Awaitable[T]]) -> T:
+    """Run `work` and save the books it changed in one transaction, with no key: for what is
+    idempotent by its nature (releasing a hold, the hold-release job's batch). An operation that
+    records an entry under the unit's key refuses to run here (InvalidRequest)."""
+    return await _attempts(mongo, clock, work, None, "", False)
+
+
+async def _attempts(
+    mongo: Mongo,
+    clock: Clock,
+    work: Callable[[LedgerUnit], Awaitable[T]],
+    key: str | None,
+    fingerprint: str,
+    require_entry: bool,
+) -> T:
+    """`work` on a fresh unit in each attempt of the transaction, then the books saved."""
+    now = instant(clock.now())
+
+    async def attempt(session: AsyncClientSession) -> T:
+        unit = LedgerUnit(mongo, session, now, key, fingerprint)
+        result = await work(unit)
+        await unit.save(require_entry=require_entry)
+        return result
+
+    return await run(mongo, attempt)
 
 
 def _refusal(exc: Exception) -> bool:
