@@ -51,12 +51,17 @@ from app.ledger.errors import (
     PointsLimitExceeded,
     ReversalExceedsEarn,
 )
-from app.ledger.models import EntryKind, EntryMeta, HoldStatus, LotStatus
+from app.ledger.models import (
+    Balance,
+    ClassState,
+    EntryKind,
+    EntryMeta,
+    FrontEntry,
+    HoldStatus,
+    LotStatus,
+)
 from app.ledger.state import (
     LIVE,
-    AccountState,
-    ClassState,
-    FrontEntry,
     HoldState,
     LotState,
     Request,
@@ -73,7 +78,7 @@ class FrontNotLoaded(RuntimeError):
 
 
 class Book:
-    def __init__(self, account: AccountState, lots: Iterable[LotState], now: datetime) -> None:
+    def __init__(self, account: Balance, lots: Iterable[LotState], now: datetime) -> None:
         self.account = account
         self.lots: dict[ObjectId, LotState] = {}
         self.holds: dict[ObjectId, HoldState] = {}

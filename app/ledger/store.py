@@ -30,8 +30,8 @@ from app.ledger import book as books
 from app.ledger import order
 from app.ledger.book import Book
 from app.ledger.errors import HoldNotFound, InvalidRequest
-from app.ledger.models import LotStatus
-from app.ledger.state import LIVE, AccountState, HoldState, LotState
+from app.ledger.models import Balance, LotStatus
+from app.ledger.state import LIVE, HoldState, LotState
 
 T = TypeVar("T")
 
@@ -82,12 +82,12 @@ async def load_accounts(
     """Books of the members with their accounts only (a batch job adds the lots it found due)."""
     members = sorted(set(member_ids))
     accounts = {
-        doc["_id"]: AccountState.from_document(doc)
+        doc["_id"]: Balance.from_document(doc)
         async for doc in mongo["accounts"].find(
             {"_id": {"$in": members}}, session=session, batch_size=LOT_BATCH
         )
     }
-    return {m: Book(accounts.get(m) or AccountState(m), [], now) for m in members}
+    return {m: Book(accounts.get(m) or Balance(m), [], now) for m in members}
 
 
 async def load_books(
@@ -147,9 +147,9 @@ async def open_book(
 ) -> Book:
     """`load_book` from the account document already read (None: there is none yet; a document
     with no version is one an express earn's guard left empty, app.ledger.express)."""
-    account = AccountState(member_id)
+    account = Balance(member_id)
     if doc is not None and "version" in doc:
-        account = AccountState.from_document(doc)
+        account = Balance.from_document(doc)
     book = Book(account, [], now)
     ids = list(lot_ids)
     if ids:

@@ -16,7 +16,7 @@ first result; another fingerprint is IdempotencyConflict.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -403,21 +403,18 @@ class LedgerUnit:
         return Entry.from_document(book.extend(instant(until), self._request(meta, key)))
 
     async def balance(self, member_id: str) -> Balance:
-        """The member's balances and last activity as this transaction sees them (caught up with
-        `now`, and moved by what the unit did so far): an audit's "before", a job's recheck."""
+        """The member's account as this transaction sees it (caught up with `now`, and moved by
+        what the unit did so far): an audit's "before", a job's recheck. Its next_expiry is not
+        worked out here (None): the account written at the end has it."""
         book = await self._book(member_id)
-        acc = book.account
-        return Balance(
-            member_id=member_id,
+        return replace(
+            book.account,
             available=book.available(),
             pending=book.pending(),
             held=book.held(),
-            debt=acc.debt,
-            lifetime_earned=acc.lifetime_earned,
-            lifetime_redeemed=acc.lifetime_redeemed,
-            lifetime_expired=acc.lifetime_expired,
-            last_activity_at=acc.last_activity_at,
-            version=acc.version,
+            next_expiry=None,
+            front=list(book.account.front),
+            classes=dict(book.account.classes),
         )
 
     async def reverse(
