@@ -384,3 +384,17 @@ def hold_object_id(hold_id: str) -> ObjectId:
         return ObjectId(hold_id)
     except (InvalidId, TypeError):
         raise HoldNotFound(hold_id) from None
+
+
+async def due_lots(
+    mongo: Mongo, session: AsyncClientSession, queries: list[Document], limit: int
+) -> tuple[list[LotState], bool]:
+    """Up to `limit` due lots, and whether that was the last of them."""
+    found: list[LotState] = []
+    for query in queries:
+        left = limit - len(found)
+        if left <= 0:
+            return found, False
+        cursor = mongo["lots"].find(query, session=session, limit=left, batch_size=left)
+        found += [LotState.from_document(doc) async for doc in cursor]
+    return found, len(found) < limit

@@ -53,9 +53,11 @@ from app.ledger.models import (
 )
 from app.ledger.state import HoldState, LotState, Policy, Request, inactivity_class, policy_stamp
 from app.ledger.store import (
+    due_lots,
     find_hold,
     instant,
     is_duplicate_key,
+    load_accounts,
     load_book,
     load_books,
     load_holds,
@@ -508,6 +510,45 @@ class LedgerUnit:
             book.release(state, HoldStatus.EXPIRED)
             released.append(Hold.from_document(state.to_document()))
         return released
+
+    async def expire_due(
+        self, cutoff: datetime, limit: int
+    ) -> tuple[list[tuple[LotState, int]], bool]:
+        """The expiry job's batch: up to `limit` lots whose expiry is at or before `cutoff`, and
+        every member they belong to caught up with `cutoff` (a loaded pending lot matures, paying
+        debt, before it expires). The lots expired with their points, and whether that was the
+        last of the due lots."""
+        queries = [
+            {"status": status.value, "expires_at": {"$lte": cutoff}}
+            for status in (LotStatus.AVAILABLE, LotStatus.PENDING)
+        ]
+        books, last = await self._due_books(queries, limit)
+        for book in books:
+            book.catch_up(cutoff)
+        return [pair for book in books for pair in book.expired], last
+
+    async def mature_due(
+        self, cutoff: datetime, limit: int
+    ) -> tuple[list[tuple[LotState, int]], bool]:
+        """The maturing job's batch, as `expire_due`: pending lots whose `available_at` is at or
+        before `cutoff` become available (one already past its expiry expires at once)."""
+        query = {"status": LotStatus.PENDING.value, "available_at": {"$lte": cutoff}}
+        books, last = await self._due_books([query], limit)
+        for book in books:
+            book.catch_up(cutoff)
+        return [(lot, lot.remaining) for book in books for lot in book.matured], last
+
+    async def _due_books(self, queries: list[Document], limit: int) -> tuple[list[Book], bool]:
+        """The books of the members of up to `limit` due lots, with those lots in them (the
+        accounts in one read, whatever their number), and whether they were the last due."""
+        due, last = await due_lots(self._mongo, self.session, queries, limit)
+        members = {lot.member_id for lot in due}
+        wanted = [member_id for member_id in members if member_id not in self._books]
+        if wanted:
+            self._books.update(await load_accounts(self._mongo, self.session, wanted, self.now))
+        for lot in due:
+            self._books[lot.member_id].add([lot])
+        return [self._books[member_id] for member_id in sorted(members)], last
 
     async def _hold_book(self, state: HoldState) -> Book:
         """The book of the hold's member with the lots it holds, and the hold in it."""
