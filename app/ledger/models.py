@@ -88,7 +88,7 @@ class BreakdownLine:
 
 @dataclass(frozen=True, slots=True)
 class Refund:
-    """What a REVERSAL did with the refunded points of an earn (see app.ledger.book).
+    """What a REVERSAL did with the refunded points of an earn (see app.ledger.book.debt).
 
     points = from_lot + from_other_lots + debt + already_expired + already_cleared.
     """

@@ -21,7 +21,7 @@ from app.ledger.expiry import Inactivity, parse_policy
 from app.ledger.models import EntryMeta, HoldStatus, LotStatus
 
 if TYPE_CHECKING:
-    from app.ledger.book import Book
+    from app.ledger.book.base import BookBase
 
 Policy = expiry.Rolling | expiry.PeriodEnd | expiry.Inactivity | expiry.Never
 
@@ -88,7 +88,7 @@ class LotState:
     dirty: bool = False
     # (available, pending, held, live) as loaded
     before: tuple[int, int, int, bool] = (0, 0, 0, False)
-    book: Book | None = None  # told of every change of available, pending or held points
+    book: BookBase | None = None  # told of every change of available, pending or held points
 
     def __setattr__(self, name: str, value: Any) -> None:
         book = self.__dict__.get("book")

@@ -26,9 +26,9 @@ from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError
 
 from app import deadlines
 from app.db import Document, Mongo, run_in_transaction
-from app.ledger import book as books
 from app.ledger import order
 from app.ledger.book import Book
+from app.ledger.book import front as fronts
 from app.ledger.errors import HoldNotFound, InvalidRequest
 from app.ledger.models import Balance, LotStatus
 from app.ledger.state import LIVE, HoldState, LotState
@@ -210,7 +210,7 @@ async def refill(
         _, end = book.front_view()
         acc = book.account
         ranges = order.search_ranges(
-            end or "", book.now, acc.lots_issued, sorted(acc.classes), books.FRONT_SIZE * 4
+            end or "", book.now, acc.lots_issued, sorted(acc.classes), fronts.FRONT_SIZE * 4
         )
         for low, high in ranges:
             book.scan(high, await _range(mongo, session, acc.member_id, low, high, inclusive=False))
