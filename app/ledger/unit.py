@@ -1,5 +1,11 @@
 """A unit of work: ledger operations inside the caller's own transaction, idempotent under one key.
 
+It is the ledger's one door: every points movement is an operation of a `LedgerUnit`. The
+standalone services (earn.py, spend.py, holds.py, adjust.py, reverse.py) each run one operation
+under their key (`run_entry`; `run_hold` for a hold, which makes no entry), and what is
+idempotent by nature runs with no key (`run_unit`: a release, the batches of the expiry, maturing
+and hold-release jobs).
+
 Other areas (redemption, draws, the partner API) move points together with writes of their own:
 a redemption takes stock, spends points and records itself, all or nothing. They pass `work` to
 `run_in_ledger`, which opens the transaction (retried from the start on a write conflict), hands
