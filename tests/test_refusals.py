@@ -45,7 +45,7 @@ NOT_REFUSALS = {
     "app.engagement.check_in._AlreadyDone",  # control flow inside a transaction
     "app.engagement.check_in._WrongPath",  # control flow inside a transaction
     "app.importer.rows.Refused",  # one refused row, reported in the import's summary
-    "app.ledger.book.FrontNotLoaded",  # a programming error
+    "app.ledger.book.front.FrontNotLoaded",  # a programming error
     "app.ledger.store.StaleAccount",  # a write conflict: the runner retries
     "app.notifications.hub.SubscriberOverflow",  # a live subscriber too slow: disconnected
     "app.partners.errors.PartnerInactive",  # a permission: partner_id answers FORBIDDEN

@@ -22,7 +22,6 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.db import Document, Mongo
 from app.ledger.models import Balance, Entry, EntryKind, Hold, LotStatus
-from app.ledger.state import AccountState
 from app.ledger.store import instant, load_book, settle
 
 # A filtered page widens its range (doubling it) while the filter skips entries; one range
@@ -48,7 +47,7 @@ async def get_balance(mongo: Mongo, member_id: str, now: datetime) -> Balance:
     doc = await mongo["accounts"].find_one({"_id": member_id})
     if doc is None:
         return Balance(member_id)
-    due = AccountState.from_document(doc).due_at()
+    due = Balance.from_document(doc).due_at()
     if due is None or due > instant(now):
         return Balance.from_document(doc)
     book = await load_book(mongo, None, member_id, instant(now))

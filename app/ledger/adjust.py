@@ -6,18 +6,12 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from app.clock import Clock
-from app.db import Document, Mongo
-from app.ledger.book import Book
-from app.ledger.earn import Policy, policy_stamp
+from app.db import Mongo
 from app.ledger.errors import InvalidPoints
-from app.ledger.expiry import Never, expires_at
-from app.ledger.models import Entry, EntryKind, EntryMeta
-from app.ledger.state import Request
-from app.ledger.store import (
-    fingerprint,
-    instant,
-    record,
-)
+from app.ledger.expiry import Never
+from app.ledger.models import Entry
+from app.ledger.state import Policy, policy_stamp
+from app.ledger.store import fingerprint, instant
 from app.ledger.unit import LedgerUnit, run_entry
 
 
@@ -37,32 +31,27 @@ async def adjust(
     tz: str | ZoneInfo = "UTC",
 ) -> Entry:
     """An ADJUST entry: positive points make a new lot (paying debt first; never expiring unless a
-    policy is given); negative points are taken like a spend and fail with InsufficientPoints."""
+    policy is given); negative points are taken like a spend and fail with InsufficientPoints.
+    One unit of work (LedgerUnit.adjust) under the key."""
     if points == 0:
         raise InvalidPoints(points, "of an adjustment must not be zero")
-    policy = policy or Never()
-    now = instant(clock.now())
-    stamp = policy_stamp(policy, policy_version, tz)
-    request = Request(
-        idempotency_key,
-        fingerprint("adjust", member_id=member_id, points=points, reason=reason, policy=stamp),
-        EntryMeta(actor=actor, channel=channel, reference=reference, description=reason),
-    )
+    stamp = policy_stamp(policy or Never(), policy_version, tz)
+    digest = fingerprint("adjust", member_id=member_id, points=points, reason=reason, policy=stamp)
 
-    def change(book: Book) -> Document:
-        if points < 0:
-            return book.debit(EntryKind.ADJUST, -points, request)
-        return book.credit(
-            EntryKind.ADJUST,
+    async def work(unit: LedgerUnit) -> Entry:
+        return await unit.adjust(
+            member_id,
             points,
-            request,
-            earned_at=now,
-            available_at=None,
-            expires_at=expires_at(policy, now, tz),
-            policy=stamp,
+            reason=reason,
+            actor=actor,
+            channel=channel,
+            reference=reference,
+            policy=policy,
+            policy_version=policy_version,
+            tz=str(tz),
         )
 
-    return await record(mongo, member_id, now, request, change, points=max(0, -points))
+    return await run_entry(mongo, clock, work, idempotency_key=idempotency_key, fingerprint=digest)
 
 
 async def clear(

@@ -1,7 +1,7 @@
 """The batch jobs on lots: expire what is due, make pending lots available when their window closes.
 
-Each batch is one transaction: find up to `batch_size` due lots, load the books of their members,
-apply to all their due lots (so a batch may take more than `batch_size`), save with one bulk command per collection (about seven commands per batch, whatever its
+Each batch is one unit of work (LedgerUnit.expire_due, mature_due) run without a key (run_unit):
+find up to `batch_size` due lots, load the books of their members, apply to all their due lots (so a batch may take more than `batch_size`), save with one bulk command per collection (about seven commands per batch, whatever its
 size). A batch that commits is done for good, so a run killed midway resumes by running again.
 Two runs at once are safe: both would write the same lots, so one of them hits a write conflict
 and retries on a snapshot where those lots are already expired; and each expiry's entry has a
@@ -10,17 +10,15 @@ deterministic key under a unique index, so a lot can never expire twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from pymongo.asynchronous.client_session import AsyncClientSession
-
 from app.clock import Clock
-from app.db import Document, Mongo
-from app.ledger.book import Book
-from app.ledger.models import JobRun, LotStatus
+from app.db import Mongo
+from app.ledger.models import JobRun
 from app.ledger.state import LotState
-from app.ledger.store import instant, load_accounts, run, save_books
+from app.ledger.store import instant
+from app.ledger.unit import LedgerUnit, run_unit
 
 
 async def expire_due(
@@ -36,18 +34,12 @@ async def expire_due(
     The members a batch touches are also caught up with the clock's now, like every operation,
     so a run with a past `as_of` may expire their later-due lots too; their expiry has passed.
     """
-    now = instant(clock.now())
-    cutoff = now if as_of is None else instant(as_of)
-    queries = [
-        {"status": status.value, "expires_at": {"$lte": cutoff}}
-        for status in (LotStatus.AVAILABLE, LotStatus.PENDING)
-    ]
+    cutoff = instant(clock.now()) if as_of is None else instant(as_of)
 
-    def expire(book: Book) -> list[tuple[LotState, int]]:
-        book.catch_up(cutoff)  # a loaded pending lot matures (paying debt) before it expires
-        return book.expired
+    async def batch(unit: LedgerUnit) -> tuple[list[tuple[LotState, int]], bool]:
+        return await unit.expire_due(cutoff, batch_size)
 
-    return await _run_job(mongo, now, queries, expire, batch_size, max_batches)
+    return await _run_job(mongo, clock, batch, max_batches)
 
 
 async def mature_due(
@@ -59,40 +51,22 @@ async def mature_due(
     max_batches: int | None = None,
 ) -> JobRun:
     """Make available every pending lot whose `available_at` is at or before `as_of` (default: now)."""
-    now = instant(clock.now())
-    cutoff = now if as_of is None else instant(as_of)
-    query = {"status": LotStatus.PENDING.value, "available_at": {"$lte": cutoff}}
+    cutoff = instant(clock.now()) if as_of is None else instant(as_of)
 
-    def mature(book: Book) -> list[tuple[LotState, int]]:
-        book.catch_up(cutoff)  # a matured lot already past its expiry expires at once
-        return [(lot, lot.remaining) for lot in book.matured]
+    async def batch(unit: LedgerUnit) -> tuple[list[tuple[LotState, int]], bool]:
+        return await unit.mature_due(cutoff, batch_size)
 
-    return await _run_job(mongo, now, [query], mature, batch_size, max_batches)
-
-
-async def _due_lots(
-    mongo: Mongo, session: AsyncClientSession, queries: list[Document], limit: int
-) -> tuple[list[LotState], bool]:
-    """Up to `limit` due lots, and whether that was the last of them."""
-    found: list[LotState] = []
-    for query in queries:
-        left = limit - len(found)
-        if left <= 0:
-            return found, False
-        cursor = mongo["lots"].find(query, session=session, limit=left, batch_size=left)
-        found += [LotState.from_document(doc) async for doc in cursor]
-    return found, len(found) < limit
+    return await _run_job(mongo, clock, batch, max_batches)
 
 
 async def _run_job(
     mongo: Mongo,
-    now: datetime,
-    queries: list[Document],
-    apply: Callable[[Book], list[tuple[LotState, int]]],
-    batch_size: int,
+    clock: Clock,
+    batch: Callable[[LedgerUnit], Awaitable[tuple[list[tuple[LotState, int]], bool]]],
     max_batches: int | None,
 ) -> JobRun:
-    """Apply to the due lots and their members' books, a batch per transaction, until a batch comes up short.
+    """Run `batch`, one unit of work each (LedgerUnit.expire_due or mature_due), until a batch
+    comes up short.
 
     A batch reads the due lots themselves and their members' accounts: about seven commands,
     whatever the batch's size and the members' histories.
@@ -100,19 +74,7 @@ async def _run_job(
     batches = lots = points = 0
     members: set[str] = set()
     while max_batches is None or batches < max_batches:
-
-        async def batch(session: AsyncClientSession) -> tuple[list[tuple[LotState, int]], bool]:
-            due, last = await _due_lots(mongo, session, queries, batch_size)
-            if not due:
-                return [], True
-            books = await load_accounts(mongo, session, {lot.member_id for lot in due}, now)
-            for lot in due:
-                books[lot.member_id].add([lot])
-            moved = [pair for book in books.values() for pair in apply(book)]
-            await save_books(mongo, session, books.values())
-            return moved, last
-
-        moved, last = await run(mongo, batch)
+        moved, last = await run_unit(mongo, clock, batch)
         if moved:
             batches += 1
             lots += len(moved)

@@ -31,8 +31,8 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.bounds import MAX_ACCOUNT_POINTS
 from app.db import Document, Mongo
-from app.ledger import book as books
 from app.ledger import order
+from app.ledger.book import front as fronts
 from app.ledger.tally import Tally
 
 _DEFAULTS: Document = {
@@ -87,14 +87,14 @@ def _fits(doc: Document | None, credit: Credit) -> bool:
     if end is not None:  # the new lot lies past the known front: the front stays as it is
         return bool(_key(credit.key_prefix, doc["lots_issued"] + 1) > end)
     # a front that holds every free point takes the new lot at its end, with room for it
-    return len(front) < books.FRONT_SIZE and (
+    return len(front) < fronts.FRONT_SIZE and (
         not front or front[-1]["k"] < credit.key_prefix + order.END
     )
 
 
 def _healthy(front: list[Document], end: str) -> bool:
     """A partial front the book would not refill after the earn (not Book.needs_refill(0))."""
-    if len(front) < books.FRONT_LOW:
+    if len(front) < fronts.FRONT_LOW:
         return False
     return end >= order.DATED + order.END or front[0]["k"] < order.DATED + order.END
 
@@ -122,7 +122,7 @@ def _guard(credit: Credit) -> Document:
     now, room = credit.now, MAX_ACCOUNT_POINTS - credit.points
     healthy = {
         "$and": [
-            {"$gte": [{"$size": "$front"}, books.FRONT_LOW]},
+            {"$gte": [{"$size": "$front"}, fronts.FRONT_LOW]},
             {
                 "$or": [
                     {"$gte": ["$front_end", order.DATED + order.END]},
@@ -137,7 +137,7 @@ def _guard(credit: Credit) -> Document:
         # (an empty front's last key is missing, which sorts before any string)
         appended = {
             "$and": [
-                {"$lt": [{"$size": "$front"}, books.FRONT_SIZE]},
+                {"$lt": [{"$size": "$front"}, fronts.FRONT_SIZE]},
                 {"$lt": [_LAST_KEY, credit.key_prefix + order.END]},
             ]
         }

@@ -18,7 +18,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.db import Mongo
 from app.ledger.book import Book
-from app.ledger.state import AccountState
+from app.ledger.models import Balance
 from app.ledger.store import instant
 
 
@@ -38,7 +38,7 @@ async def close_account(
 ) -> None:
     """Freeze and close the member's account for good (erasure); a member who never had one gets
     an empty closed account, so that no later operation opens one."""
-    empty = Book(AccountState(member_id), [], instant(now)).account_document()
+    empty = Book(Balance(member_id), [], instant(now)).account_document()
     empty.pop("version")
     await mongo["accounts"].update_one(
         {"_id": member_id},

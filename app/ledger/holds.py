@@ -9,25 +9,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from bson import ObjectId
-from bson.errors import InvalidId
-from pymongo.asynchronous.client_session import AsyncClientSession
-
 from app.clock import Clock
 from app.db import Mongo
-from app.ledger.errors import HoldNotActive, HoldNotFound, InvalidRequest
-from app.ledger.models import Entry, EntryMeta, Hold, HoldStatus, JobRun
-from app.ledger.state import HoldState, Request
-from app.ledger.store import (
-    fingerprint,
-    instant,
-    load_book,
-    load_books,
-    load_holds,
-    run,
-    run_once,
-    save_books,
-)
+from app.ledger.errors import HoldNotFound, InvalidRequest
+from app.ledger.models import Entry, Hold, JobRun
+from app.ledger.store import fingerprint, hold_object_id, instant
+from app.ledger.unit import LedgerUnit, run_entry, run_hold, run_unit
 
 
 async def hold(
@@ -40,31 +27,21 @@ async def hold(
     idempotency_key: str,
     reference: str | None = None,
 ) -> Hold:
-    """Reserve `points` of the member's available points until now + `ttl`.
-
-    A replay returns the same hold as it is now (it may have been captured or released since).
+    """Reserve `points` of the member's available points until now + `ttl`: one unit of work
+    (LedgerUnit.hold) under the key. A replay returns the same hold as it is now (it may have
+    been captured or released since).
     """
     if ttl <= timedelta(0):
         raise InvalidRequest(f"a hold's ttl must be positive, not {ttl}")
     ttl = timedelta(milliseconds=ttl // timedelta(milliseconds=1))
-    now = instant(clock.now())
-    request = Request(
-        idempotency_key,
-        fingerprint(
-            "hold", member_id=member_id, points=points, ttl=ttl.total_seconds(), reference=reference
-        ),
-        EntryMeta(reference=reference),
+    digest = fingerprint(
+        "hold", member_id=member_id, points=points, ttl=ttl.total_seconds(), reference=reference
     )
 
-    async def work(session: AsyncClientSession) -> Hold:
-        book = await load_book(mongo, session, member_id, now, points=points)
-        state = book.hold(points, ttl, request)
-        await save_books(mongo, session, [book])
-        return Hold.from_document(state.to_document())
+    async def work(unit: LedgerUnit) -> Hold:
+        return await unit.hold(member_id, points, ttl, reference=reference)
 
-    return await run_once(
-        mongo, idempotency_key, request.fingerprint, work, Hold.from_document, collection="holds"
-    )
+    return await run_hold(mongo, clock, work, idempotency_key=idempotency_key, fingerprint=digest)
 
 
 async def capture(
@@ -78,47 +55,26 @@ async def capture(
     actor: str | None = None,
     channel: str | None = None,
 ) -> Entry:
-    """Redeem `points` of an active hold (all of it by default) and release the rest."""
-    now = instant(clock.now())
-    request = Request(
-        idempotency_key,
-        fingerprint("capture", hold_id=hold_id, points=points),
-        EntryMeta(actor=actor, channel=channel, description=description),
-    )
+    """Redeem `points` of an active hold (all of it by default) and release the rest: one unit of
+    work (LedgerUnit.capture) under the key."""
+    digest = fingerprint("capture", hold_id=hold_id, points=points)
 
-    async def work(session: AsyncClientSession) -> Entry:
-        state = await find_hold(mongo, session, hold_id)
-        request.meta.reference = state.reference
-        book = await load_book(
-            mongo, session, state.member_id, now, lot_ids=[lot_id for lot_id, _ in state.lots]
+    async def work(unit: LedgerUnit) -> Entry:
+        return await unit.capture(
+            hold_id, points, description=description, actor=actor, channel=channel
         )
-        book.holds[state.id] = state
-        entry = book.capture(state, points, request)
-        await save_books(mongo, session, [book])
-        return Entry.from_document(entry)
 
-    return await run_once(mongo, idempotency_key, request.fingerprint, work, Entry.from_document)
+    return await run_entry(mongo, clock, work, idempotency_key=idempotency_key, fingerprint=digest)
 
 
 async def release(mongo: Mongo, clock: Clock, *, hold_id: str) -> Hold:
-    """Give a hold's points back. Releasing a released or expired hold again changes nothing."""
-    now = instant(clock.now())
+    """Give a hold's points back. Releasing a released or expired hold again changes nothing, so
+    the unit of work (LedgerUnit.release) needs no key."""
 
-    async def work(session: AsyncClientSession) -> Hold:
-        state = await find_hold(mongo, session, hold_id)
-        if state.status in (HoldStatus.RELEASED, HoldStatus.EXPIRED):
-            return Hold.from_document(state.to_document())
-        if state.status is not HoldStatus.ACTIVE:
-            raise HoldNotActive(hold_id, state.status.value)
-        book = await load_book(
-            mongo, session, state.member_id, now, lot_ids=[lot_id for lot_id, _ in state.lots]
-        )
-        book.holds[state.id] = state
-        book.release(state)
-        await save_books(mongo, session, [book])
-        return Hold.from_document(state.to_document())
+    async def work(unit: LedgerUnit) -> Hold:
+        return await unit.release(hold_id)
 
-    return await run(mongo, work)
+    return await run_unit(mongo, clock, work)
 
 
 async def release_expired_holds(
@@ -129,37 +85,17 @@ async def release_expired_holds(
     batch_size: int = 500,
     max_batches: int | None = None,
 ) -> JobRun:
-    """Release every active hold whose TTL ended at or before `as_of`, in batches (one transaction each)."""
-    now = instant(clock.now())
-    cutoff = now if as_of is None else instant(as_of)
+    """Release every active hold whose TTL ended at or before `as_of`, in batches (one unit of
+    work each, LedgerUnit.release_due)."""
+    cutoff = instant(clock.now()) if as_of is None else instant(as_of)
     batches = holds = points = 0
     members: set[str] = set()
+
+    async def work(unit: LedgerUnit) -> list[Hold]:
+        return await unit.release_due(cutoff, batch_size)
+
     while max_batches is None or batches < max_batches:
-
-        async def work(session: AsyncClientSession) -> list[HoldState]:
-            due = await load_holds(
-                mongo,
-                session,
-                {"status": HoldStatus.ACTIVE.value, "expires_at": {"$lte": cutoff}},
-                limit=batch_size,
-            )
-            if not due:
-                return due
-            books = await load_books(
-                mongo,
-                session,
-                {h.member_id for h in due},
-                now,
-                lot_ids=[lot_id for h in due for lot_id, _ in h.lots],
-            )
-            for state in due:
-                book = books[state.member_id]
-                book.holds[state.id] = state
-                book.release(state, HoldStatus.EXPIRED)
-            await save_books(mongo, session, books.values())
-            return due
-
-        released = await run(mongo, work)
+        released = await run_unit(mongo, clock, work)
         if released:
             batches += 1
             holds += len(released)
@@ -171,22 +107,7 @@ async def release_expired_holds(
 
 
 async def get_hold(mongo: Mongo, hold_id: str) -> Hold:
-    doc = await mongo["holds"].find_one({"_id": _object_id(hold_id)})
+    doc = await mongo["holds"].find_one({"_id": hold_object_id(hold_id)})
     if doc is None:
         raise HoldNotFound(hold_id)
     return Hold.from_document(doc)
-
-
-async def find_hold(mongo: Mongo, session: AsyncClientSession, hold_id: str) -> HoldState:
-    """The hold as stored, read in the transaction (HoldNotFound)."""
-    doc = await mongo["holds"].find_one({"_id": _object_id(hold_id)}, session=session)
-    if doc is None:
-        raise HoldNotFound(hold_id)
-    return HoldState.from_document(doc)
-
-
-def _object_id(hold_id: str) -> ObjectId:
-    try:
-        return ObjectId(hold_id)
-    except (InvalidId, TypeError):
-        raise HoldNotFound(hold_id) from None

@@ -3,7 +3,9 @@
 Documents (snake_case fields, instants aware UTC, points int):
 - accounts: _id member id; available, pending, held, debt, lifetime_earned, lifetime_redeemed,
   lifetime_expired, next_expiry {expires_at, points} | null, last_activity_at, version,
-  created_at, updated_at.
+  created_at, updated_at, seq, lots_issued, front [{k, id, f}], front_end, dated_next
+  {expires_at, points}, classes [{name, policy, expires_at, free, lots}], pending_due, frozen,
+  closed (read and written as Balance).
 - lots: _id ObjectId; member_id, amount, remaining, held, reversed, debt_paid, status, earned_at,
   available_at, expires_at | null, policy {kind, params, version, tz}, source_entry_id.
 - ledger: _id ObjectId; member_id, kind, points (signed), balance_after, debt_change,
@@ -21,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+from bson import ObjectId
 
 from app.db import Document
 
@@ -84,7 +88,7 @@ class BreakdownLine:
 
 @dataclass(frozen=True, slots=True)
 class Refund:
-    """What a REVERSAL did with the refunded points of an earn (see app.ledger.book).
+    """What a REVERSAL did with the refunded points of an earn (see app.ledger.book.debt).
 
     points = from_lot + from_other_lots + debt + already_expired + already_cleared.
     """
@@ -103,14 +107,49 @@ class NextExpiry:
     points: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
+class FrontEntry:
+    """A lot at the front of the spending order, as the account keeps it: its key, id, free points."""
+
+    key: str
+    lot_id: ObjectId
+    free: int
+
+
+@dataclass(slots=True)
+class ClassState:
+    """The lots of one inactivity policy: they expire together, `expires_at` after the last activity."""
+
+    name: str
+    policy: dict[str, Any]
+    expires_at: datetime
+    free: int = 0
+    lots: int = 0
+
+    def to_document(self) -> Document:
+        return {
+            "name": self.name,
+            "policy": self.policy,
+            "expires_at": self.expires_at,
+            "free": self.free,
+            "lots": self.lots,
+        }
+
+
+@dataclass(slots=True)
 class Balance:
-    """A member's account document.
+    """A member's account document: the one account-state type, as services return it and as a
+    member's book (app.ledger.book) loads and moves it.
 
     available + pending + held − debt is the sum of the member's ledger points. lifetime_earned
     counts earns less the points refunded (adjustments are not earnings); next_expiry is the
     soonest expiry among unreserved available points, with how many points expire then.
     Time moves these only when an operation or a job touches the member (mature_due, expire_due).
+
+    The rest keeps every operation's cost independent of the member's history: `seq` and
+    `lots_issued` number the member's entries and lots, `front` lists the first lots in spending
+    order (up to `front_end`; None: every free point), `dated_next`, `classes` and `pending_due`
+    say what falls due when; `frozen` refuses spends and holds, `closed` new entries (freeze.py).
     """
 
     member_id: str
@@ -124,15 +163,26 @@ class Balance:
     next_expiry: NextExpiry | None = None
     last_activity_at: datetime | None = None
     version: int = 0
+    seq: int = 0
+    lots_issued: int = 0
+    created_at: datetime | None = None
+    front: list[FrontEntry] = field(default_factory=list)
+    front_end: str | None = None
+    dated_next: tuple[datetime, int] | None = None
+    classes: dict[str, ClassState] = field(default_factory=dict)
+    pending_due: datetime | None = None
+    frozen: bool = False  # set by freeze(), never by account_document()
+    closed: bool = False  # an erased member's: no new entries but a refund's or 清零
 
     @classmethod
     def from_document(cls, doc: Document) -> Balance:
         nxt = doc.get("next_expiry")
+        dated = doc.get("dated_next")
         return cls(
             member_id=doc["_id"],
-            available=doc["available"],
-            pending=doc["pending"],
-            held=doc["held"],
+            available=doc.get("available", 0),
+            pending=doc.get("pending", 0),
+            held=doc.get("held", 0),
             debt=doc["debt"],
             lifetime_earned=doc["lifetime_earned"],
             lifetime_redeemed=doc["lifetime_redeemed"],
@@ -140,7 +190,29 @@ class Balance:
             next_expiry=NextExpiry(nxt["expires_at"], nxt["points"]) if nxt else None,
             last_activity_at=doc.get("last_activity_at"),
             version=doc["version"],
+            seq=doc.get("seq", 0),
+            lots_issued=doc.get("lots_issued", 0),
+            created_at=doc.get("created_at"),
+            front=[FrontEntry(e["k"], e["id"], e["f"]) for e in doc.get("front", [])],
+            front_end=doc.get("front_end"),
+            dated_next=(dated["expires_at"], dated["points"]) if dated else None,
+            classes={
+                c["name"]: ClassState(c["name"], c["policy"], c["expires_at"], c["free"], c["lots"])
+                for c in doc.get("classes", [])
+            },
+            pending_due=doc.get("pending_due"),
+            frozen=doc.get("frozen", False),
+            closed=doc.get("closed", False),
         )
+
+    def due_at(self) -> datetime | None:
+        """The soonest instant at which something on this account matures or expires."""
+        candidates = [c.expires_at for c in self.classes.values() if c.lots > 0]
+        if self.dated_next is not None:
+            candidates.append(self.dated_next[0])
+        if self.pending_due is not None:
+            candidates.append(self.pending_due)
+        return min(candidates, default=None)
 
 
 @dataclass(frozen=True, slots=True)

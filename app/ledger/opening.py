@@ -18,8 +18,8 @@ from app.ledger.book import Book
 from app.ledger.earn import Policy, policy_stamp
 from app.ledger.errors import InvalidRequest
 from app.ledger.expiry import Never, expires_at
-from app.ledger.models import EntryKind, EntryMeta
-from app.ledger.state import AccountState, Request
+from app.ledger.models import Balance, EntryKind, EntryMeta
+from app.ledger.state import Request
 from app.ledger.store import instant, number_entries
 
 
@@ -41,7 +41,7 @@ def opening_book(
     member_id: str, earns: Sequence[OpeningEarn], now: datetime
 ) -> tuple[Document, list[Document], list[Document]]:
     """The account, lots and entries of a new member who earned `earns` (oldest first)."""
-    book = Book(AccountState(member_id), [], instant(now))
+    book = Book(Balance(member_id), [], instant(now))
     for number, earned in enumerate(earns):
         at = instant(earned.earned_at)
         if at > instant(now):

@@ -1,4 +1,5 @@
-"""The ledger's state as loaded into memory: lots, holds, the account and its front, requests.
+"""The ledger's state as loaded into memory: lots, holds and requests (the account is a Balance,
+app.ledger.models).
 
 Each class reads and writes its own stored document (see app.ledger.models for the shapes). A lot
 loaded into a Book tells the book of every change of its available, pending or held points, so the
@@ -20,7 +21,7 @@ from app.ledger.expiry import Inactivity, parse_policy
 from app.ledger.models import EntryMeta, HoldStatus, LotStatus
 
 if TYPE_CHECKING:
-    from app.ledger.book import Book
+    from app.ledger.book.base import BookBase
 
 Policy = expiry.Rolling | expiry.PeriodEnd | expiry.Inactivity | expiry.Never
 
@@ -87,7 +88,7 @@ class LotState:
     dirty: bool = False
     # (available, pending, held, live) as loaded
     before: tuple[int, int, int, bool] = (0, 0, 0, False)
-    book: Book | None = None  # told of every change of available, pending or held points
+    book: BookBase | None = None  # told of every change of available, pending or held points
 
     def __setattr__(self, name: str, value: Any) -> None:
         book = self.__dict__.get("book")
@@ -241,97 +242,6 @@ class HoldState:
             "request_hash": self.request_hash,
             "capture_entry_id": self.capture_entry_id,
         }
-
-
-@dataclass
-class FrontEntry:
-    key: str
-    lot_id: ObjectId
-    free: int
-
-
-@dataclass
-class ClassState:
-    """The lots of one inactivity policy: they expire together, `expires_at` after the last activity."""
-
-    name: str
-    policy: dict[str, Any]
-    expires_at: datetime
-    free: int = 0
-    lots: int = 0
-
-    def to_document(self) -> Document:
-        return {
-            "name": self.name,
-            "policy": self.policy,
-            "expires_at": self.expires_at,
-            "free": self.free,
-            "lots": self.lots,
-        }
-
-
-@dataclass
-class AccountState:
-    """The account document as loaded: counters, the front, and what is due when."""
-
-    member_id: str
-    available: int = 0
-    pending: int = 0
-    held: int = 0
-    debt: int = 0
-    lifetime_earned: int = 0
-    lifetime_redeemed: int = 0
-    lifetime_expired: int = 0
-    last_activity_at: datetime | None = None
-    version: int = 0
-    seq: int = 0
-    lots_issued: int = 0
-    created_at: datetime | None = None
-    front: list[FrontEntry] = field(default_factory=list)
-    front_end: str | None = None  # None: the front holds every free point
-    dated_next: tuple[datetime, int] | None = None
-    classes: dict[str, ClassState] = field(default_factory=dict)
-    pending_due: datetime | None = None
-    frozen: bool = False  # set by freeze(), never by account_document(): spends and holds refused
-    closed: bool = False  # an erased member's: no new entries but a refund's or 清零 (freeze.py)
-
-    @classmethod
-    def from_document(cls, doc: Document) -> AccountState:
-        dated = doc.get("dated_next")
-        return cls(
-            member_id=doc["_id"],
-            available=doc.get("available", 0),
-            pending=doc.get("pending", 0),
-            held=doc.get("held", 0),
-            debt=doc["debt"],
-            lifetime_earned=doc["lifetime_earned"],
-            lifetime_redeemed=doc["lifetime_redeemed"],
-            lifetime_expired=doc["lifetime_expired"],
-            last_activity_at=doc.get("last_activity_at"),
-            version=doc["version"],
-            seq=doc.get("seq", 0),
-            lots_issued=doc.get("lots_issued", 0),
-            created_at=doc.get("created_at"),
-            front=[FrontEntry(e["k"], e["id"], e["f"]) for e in doc.get("front", [])],
-            front_end=doc.get("front_end"),
-            dated_next=(dated["expires_at"], dated["points"]) if dated else None,
-            classes={
-                c["name"]: ClassState(c["name"], c["policy"], c["expires_at"], c["free"], c["lots"])
-                for c in doc.get("classes", [])
-            },
-            pending_due=doc.get("pending_due"),
-            frozen=doc.get("frozen", False),
-            closed=doc.get("closed", False),
-        )
-
-    def due_at(self) -> datetime | None:
-        """The soonest instant at which something on this account matures or expires."""
-        candidates = [c.expires_at for c in self.classes.values() if c.lots > 0]
-        if self.dated_next is not None:
-            candidates.append(self.dated_next[0])
-        if self.pending_due is not None:
-            candidates.append(self.pending_due)
-        return min(candidates, default=None)
 
 
 @dataclass(eq=False)

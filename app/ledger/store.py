@@ -19,18 +19,19 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from bson import ObjectId
+from bson.errors import InvalidId
 from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError
 
 from app import deadlines
 from app.db import Document, Mongo, run_in_transaction
-from app.ledger import book as books
 from app.ledger import order
 from app.ledger.book import Book
-from app.ledger.errors import IdempotencyConflict, InvalidRequest, LedgerError
-from app.ledger.models import Entry, LotStatus
-from app.ledger.state import LIVE, AccountState, HoldState, LotState, Request
+from app.ledger.book import front as fronts
+from app.ledger.errors import HoldNotFound, InvalidRequest
+from app.ledger.models import Balance, LotStatus
+from app.ledger.state import LIVE, HoldState, LotState
 
 T = TypeVar("T")
 
@@ -75,69 +76,18 @@ def fingerprint(operation: str, **request: Any) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-async def run_once(
-    mongo: Mongo,
-    key: str,
-    digest: str,
-    work: Callable[[AsyncClientSession], Awaitable[T]],
-    replay: Callable[[Document], T],
-    collection: str = "ledger",
-) -> T:
-    """Run `work` unless `key` was already used: a replay returns the first result and changes nothing.
-
-    The happy path costs no extra read: the first request's record holds the key under a unique
-    index, so a replay fails on insert (or earlier, on a rule the first request already spent,
-    like the points being gone) and only then is the first result looked up.
-    """
-    try:
-        return await run(mongo, work)
-    except (OperationFailure, LedgerError) as exc:
-        if isinstance(exc, OperationFailure) and not is_duplicate_key(exc):
-            raise
-        first = await mongo[collection].find_one({"idempotency_key": key})
-        if first is None:
-            raise
-        if first.get("request_hash") != digest:
-            raise IdempotencyConflict(key) from exc
-        return replay(first)
-
-
-async def record(
-    mongo: Mongo,
-    member_id: str,
-    now: datetime,
-    request: Request,
-    change: Callable[[Book], Document],
-    *,
-    points: int = 0,
-) -> Entry:
-    """One operation making one entry on one member's book: load, change, save; idempotent.
-
-    `points` is how many free points the change may take, so that the front lots covering them
-    are loaded first (0 for a credit, which needs no lot).
-    """
-
-    async def work(session: AsyncClientSession) -> Entry:
-        book = await load_book(mongo, session, member_id, now, points=points)
-        entry = change(book)
-        await save_books(mongo, session, [book])
-        return Entry.from_document(entry)
-
-    return await run_once(mongo, request.key, request.fingerprint, work, Entry.from_document)
-
-
 async def load_accounts(
     mongo: Mongo, session: AsyncClientSession, member_ids: Iterable[str], now: datetime
 ) -> dict[str, Book]:
     """Books of the members with their accounts only (a batch job adds the lots it found due)."""
     members = sorted(set(member_ids))
     accounts = {
-        doc["_id"]: AccountState.from_document(doc)
+        doc["_id"]: Balance.from_document(doc)
         async for doc in mongo["accounts"].find(
             {"_id": {"$in": members}}, session=session, batch_size=LOT_BATCH
         )
     }
-    return {m: Book(accounts.get(m) or AccountState(m), [], now) for m in members}
+    return {m: Book(accounts.get(m) or Balance(m), [], now) for m in members}
 
 
 async def load_books(
@@ -197,9 +147,9 @@ async def open_book(
 ) -> Book:
     """`load_book` from the account document already read (None: there is none yet; a document
     with no version is one an express earn's guard left empty, app.ledger.express)."""
-    account = AccountState(member_id)
+    account = Balance(member_id)
     if doc is not None and "version" in doc:
-        account = AccountState.from_document(doc)
+        account = Balance.from_document(doc)
     book = Book(account, [], now)
     ids = list(lot_ids)
     if ids:
@@ -260,7 +210,7 @@ async def refill(
         _, end = book.front_view()
         acc = book.account
         ranges = order.search_ranges(
-            end or "", book.now, acc.lots_issued, sorted(acc.classes), books.FRONT_SIZE * 4
+            end or "", book.now, acc.lots_issued, sorted(acc.classes), fronts.FRONT_SIZE * 4
         )
         for low, high in ranges:
             book.scan(high, await _range(mongo, session, acc.member_id, low, high, inclusive=False))
@@ -419,3 +369,32 @@ async def load_holds(
 ) -> list[HoldState]:
     cursor = mongo["holds"].find(query, session=session, limit=limit, batch_size=LOT_BATCH)
     return [HoldState.from_document(doc) async for doc in cursor]
+
+
+async def find_hold(mongo: Mongo, session: AsyncClientSession | None, hold_id: str) -> HoldState:
+    """The hold as stored, read in the transaction (HoldNotFound)."""
+    doc = await mongo["holds"].find_one({"_id": hold_object_id(hold_id)}, session=session)
+    if doc is None:
+        raise HoldNotFound(hold_id)
+    return HoldState.from_document(doc)
+
+
+def hold_object_id(hold_id: str) -> ObjectId:
+    try:
+        return ObjectId(hold_id)
+    except (InvalidId, TypeError):
+        raise HoldNotFound(hold_id) from None
+
+
+async def due_lots(
+    mongo: Mongo, session: AsyncClientSession, queries: list[Document], limit: int
+) -> tuple[list[LotState], bool]:
+    """Up to `limit` due lots, and whether that was the last of them."""
+    found: list[LotState] = []
+    for query in queries:
+        left = limit - len(found)
+        if left <= 0:
+            return found, False
+        cursor = mongo["lots"].find(query, session=session, limit=left, batch_size=left)
+        found += [LotState.from_document(doc) async for doc in cursor]
+    return found, len(found) < limit

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from app.db import Document
 from app.ledger import order
-from app.ledger.state import ClassState, FrontEntry
+from app.ledger.models import ClassState, FrontEntry
 
 if TYPE_CHECKING:
     from app.ledger.book import Book

@@ -1,5 +1,11 @@
 """A unit of work: ledger operations inside the caller's own transaction, idempotent under one key.
 
+It is the ledger's one door: every points movement is an operation of a `LedgerUnit`. The
+standalone services (earn.py, spend.py, holds.py, adjust.py, reverse.py) each run one operation
+under their key (`run_entry`; `run_hold` for a hold, which makes no entry), and what is
+idempotent by nature runs with no key (`run_unit`: a release, the batches of the expiry, maturing
+and hold-release jobs).
+
 Other areas (redemption, draws, the partner API) move points together with writes of their own:
 a redemption takes stock, spends points and records itself, all or nothing. They pass `work` to
 `run_in_ledger`, which opens the transaction (retried from the start on a write conflict), hands
@@ -16,7 +22,7 @@ first result; another fingerprint is IdempotencyConflict.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -29,17 +35,18 @@ from app.bounds import MAX_ENTRY_POINTS
 from app.clock import Clock
 from app.db import Document, Mongo
 from app.ledger import express, order
+from app.ledger.accounts import first_hold
 from app.ledger.book import Book
 from app.ledger.entries import entry_document
 from app.ledger.errors import (
     EntryNotFound,
+    HoldNotActive,
     IdempotencyConflict,
     InvalidPoints,
     InvalidRequest,
     LedgerError,
 )
 from app.ledger.expiry import Never, expires_at
-from app.ledger.holds import find_hold
 from app.ledger.models import (
     Balance,
     BreakdownLine,
@@ -52,9 +59,13 @@ from app.ledger.models import (
 )
 from app.ledger.state import HoldState, LotState, Policy, Request, inactivity_class, policy_stamp
 from app.ledger.store import (
+    due_lots,
+    find_hold,
     instant,
     is_duplicate_key,
+    load_accounts,
     load_book,
+    load_books,
     load_holds,
     load_whole_books,
     lots_by_id,
@@ -73,7 +84,12 @@ class LedgerUnit:
     writes, `now` for its timestamps, and the ledger operations."""
 
     def __init__(
-        self, mongo: Mongo, session: AsyncClientSession, now: datetime, key: str, fingerprint: str
+        self,
+        mongo: Mongo,
+        session: AsyncClientSession,
+        now: datetime,
+        key: str | None,
+        fingerprint: str,
     ) -> None:
         self.session = session
         self.now = now
@@ -237,8 +253,19 @@ class LedgerUnit:
         meta = EntryMeta(actor, channel, reference, reason, dict(extra or {}))
         return await self._give(member_id, EntryKind.ADJUST, points, meta)
 
-    async def _give(self, member_id: str, kind: EntryKind, points: int, meta: EntryMeta) -> Entry:
-        """Points given (back): a new lot that never expires, paying any debt first."""
+    async def _give(
+        self,
+        member_id: str,
+        kind: EntryKind,
+        points: int,
+        meta: EntryMeta,
+        policy: Policy | None = None,
+        policy_version: int = 1,
+        tz: str = "UTC",
+    ) -> Entry:
+        """Points given (back): a new lot (never expiring unless a policy is given), paying any
+        debt first."""
+        policy = policy or Never()
         book = await self._book(member_id)
         entry = book.credit(
             kind,
@@ -246,8 +273,8 @@ class LedgerUnit:
             self._request(meta),
             earned_at=self.now,
             available_at=None,
-            expires_at=None,
-            policy=policy_stamp(Never(), 1, "UTC"),
+            expires_at=expires_at(policy, self.now, tz),
+            policy=policy_stamp(policy, policy_version, tz),
         )
         return Entry.from_document(entry)
 
@@ -305,16 +332,21 @@ class LedgerUnit:
         actor: str | None = None,
         channel: str | None = None,
         reference: str | None = None,
+        policy: Policy | None = None,
+        policy_version: int = 1,
+        tz: str = "UTC",
     ) -> Entry:
         """A staff correction of ± `points` (an ADJUST entry, the reason as its description).
 
-        Positive points are a credit (never expiring, paying debt first); negative points are
-        taken like a spend, soonest expiry first, and fail with InsufficientPoints beyond the
-        available points: an adjustment makes no debt (only a refund does, see docs/ledger.md).
+        Positive points are a credit (never expiring unless a `policy` is given, paying debt
+        first); negative points are taken like a spend, soonest expiry first, and fail with
+        InsufficientPoints beyond the available points: an adjustment makes no debt (only a
+        refund does, see docs/ledger.md).
         """
         if isinstance(points, int) and not isinstance(points, bool) and points > 0:
-            return await self.credit(
-                member_id, points, reason=reason, actor=actor, channel=channel, reference=reference
+            meta = EntryMeta(actor, channel, reference, reason)
+            return await self._give(
+                member_id, EntryKind.ADJUST, points, meta, policy, policy_version, tz
             )
         if isinstance(points, bool) or not isinstance(points, int) or points == 0:
             raise InvalidPoints(points, "of an adjustment must be a non-zero integer")
@@ -394,21 +426,18 @@ class LedgerUnit:
         return Entry.from_document(book.extend(instant(until), self._request(meta, key)))
 
     async def balance(self, member_id: str) -> Balance:
-        """The member's balances and last activity as this transaction sees them (caught up with
-        `now`, and moved by what the unit did so far): an audit's "before", a job's recheck."""
+        """The member's account as this transaction sees it (caught up with `now`, and moved by
+        what the unit did so far): an audit's "before", a job's recheck. Its next_expiry is not
+        worked out here (None): the account written at the end has it."""
         book = await self._book(member_id)
-        acc = book.account
-        return Balance(
-            member_id=member_id,
+        return replace(
+            book.account,
             available=book.available(),
             pending=book.pending(),
             held=book.held(),
-            debt=acc.debt,
-            lifetime_earned=acc.lifetime_earned,
-            lifetime_redeemed=acc.lifetime_redeemed,
-            lifetime_expired=acc.lifetime_expired,
-            last_activity_at=acc.last_activity_at,
-            version=acc.version,
+            next_expiry=None,
+            front=list(book.account.front),
+            classes=dict(book.account.classes),
         )
 
     async def reverse(
@@ -468,6 +497,82 @@ class LedgerUnit:
         app.ledger.capture does, inside the caller's transaction (HoldNotFound, HoldNotActive,
         CaptureExceedsHold abort the unit)."""
         state = await find_hold(self._mongo, self.session, hold_id)
+        book = await self._hold_book(state)
+        meta = EntryMeta(actor, channel, state.reference, description)
+        return Entry.from_document(book.capture(state, points, self._request(meta)))
+
+    async def release(self, hold_id: str) -> Hold:
+        """Give a hold's points back (HoldNotFound; HoldNotActive once captured). Releasing a
+        released or expired hold again changes nothing and answers it as it is: a release needs
+        no key (run_unit)."""
+        state = await find_hold(self._mongo, self.session, hold_id)
+        if state.status in (HoldStatus.RELEASED, HoldStatus.EXPIRED):
+            return Hold.from_document(state.to_document())
+        if state.status is not HoldStatus.ACTIVE:
+            raise HoldNotActive(hold_id, state.status.value)
+        book = await self._hold_book(state)
+        book.release(state)
+        return Hold.from_document(state.to_document())
+
+    async def release_due(self, cutoff: datetime, limit: int) -> list[Hold]:
+        """The hold-release job's batch: release, as EXPIRED, up to `limit` active holds of any
+        members whose TTL ended at or before `cutoff` (the accounts in one read, the held lots
+        in another, whatever their number)."""
+        query = {"status": HoldStatus.ACTIVE.value, "expires_at": {"$lte": cutoff}}
+        due = await load_holds(self._mongo, self.session, query, limit=limit)
+        wanted = {state.member_id for state in due if state.member_id not in self._books}
+        if wanted:
+            lot_ids = [lot_id for s in due if s.member_id in wanted for lot_id, _ in s.lots]
+            books = await load_books(self._mongo, self.session, wanted, self.now, lot_ids=lot_ids)
+            self._books.update(books)
+        released = []
+        for state in due:
+            book = await self._hold_book(state)
+            book.release(state, HoldStatus.EXPIRED)
+            released.append(Hold.from_document(state.to_document()))
+        return released
+
+    async def expire_due(
+        self, cutoff: datetime, limit: int
+    ) -> tuple[list[tuple[LotState, int]], bool]:
+        """The expiry job's batch: up to `limit` lots whose expiry is at or before `cutoff`, and
+        every member they belong to caught up with `cutoff` (a loaded pending lot matures, paying
+        debt, before it expires). The lots expired with their points, and whether that was the
+        last of the due lots."""
+        queries = [
+            {"status": status.value, "expires_at": {"$lte": cutoff}}
+            for status in (LotStatus.AVAILABLE, LotStatus.PENDING)
+        ]
+        books, last = await self._due_books(queries, limit)
+        for book in books:
+            book.catch_up(cutoff)
+        return [pair for book in books for pair in book.expired], last
+
+    async def mature_due(
+        self, cutoff: datetime, limit: int
+    ) -> tuple[list[tuple[LotState, int]], bool]:
+        """The maturing job's batch, as `expire_due`: pending lots whose `available_at` is at or
+        before `cutoff` become available (one already past its expiry expires at once)."""
+        query = {"status": LotStatus.PENDING.value, "available_at": {"$lte": cutoff}}
+        books, last = await self._due_books([query], limit)
+        for book in books:
+            book.catch_up(cutoff)
+        return [(lot, lot.remaining) for book in books for lot in book.matured], last
+
+    async def _due_books(self, queries: list[Document], limit: int) -> tuple[list[Book], bool]:
+        """The books of the members of up to `limit` due lots, with those lots in them (the
+        accounts in one read, whatever their number), and whether they were the last due."""
+        due, last = await due_lots(self._mongo, self.session, queries, limit)
+        members = {lot.member_id for lot in due}
+        wanted = [member_id for member_id in members if member_id not in self._books]
+        if wanted:
+            self._books.update(await load_accounts(self._mongo, self.session, wanted, self.now))
+        for lot in due:
+            self._books[lot.member_id].add([lot])
+        return [self._books[member_id] for member_id in sorted(members)], last
+
+    async def _hold_book(self, state: HoldState) -> Book:
+        """The book of the hold's member with the lots it holds, and the hold in it."""
         lot_ids = [lot_id for lot_id, _ in state.lots]
         if state.member_id not in self._books:
             self._books[state.member_id] = await load_book(
@@ -478,8 +583,7 @@ class LedgerUnit:
         if missing:
             book.add(await lots_by_id(self._mongo, self.session, missing))
         book.holds[state.id] = state
-        meta = EntryMeta(actor, channel, state.reference, description)
-        return Entry.from_document(book.capture(state, points, self._request(meta)))
+        return book
 
     async def hold(
         self, member_id: str, points: int, ttl: timedelta, *, reference: str | None = None
@@ -521,6 +625,8 @@ class LedgerUnit:
 
     def _made_by_unit(self, entry: Document) -> bool:
         key = entry["idempotency_key"]
+        if self._key is None:
+            return False
         return bool(key == self._key or key.startswith(f"{self._key}#"))
 
     def _request(self, meta: EntryMeta, key: str | None = None) -> Request:
@@ -528,6 +634,8 @@ class LedgerUnit:
         (unless given their own)."""
         self._operations += 1
         if key is None:
+            if self._key is None:
+                raise InvalidRequest("this ledger operation needs an idempotency key")
             key = self._key if self._operations == 1 else f"{self._key}#{self._operations}"
         return Request(key, self._fingerprint, meta)
 
@@ -612,16 +720,8 @@ async def run_in_ledger(
     it must make every write through `unit.session`. The key is global to the ledger: prefix it
     with the caller's area and member (`redeem:<member>:<client key>`).
     """
-    now = instant(clock.now())
-
-    async def attempt(session: AsyncClientSession) -> T:
-        unit = LedgerUnit(mongo, session, now, idempotency_key, fingerprint)
-        result = await work(unit)
-        await unit.save(require_entry=require_entry)
-        return result
-
     try:
-        return await run(mongo, attempt)
+        return await _attempts(mongo, clock, work, idempotency_key, fingerprint, require_entry)
     except Exception as exc:
         if refusals_only and not _refusal(exc):
             raise  # the database failed (a commit's outcome unknown, say): the caller retries
@@ -659,6 +759,57 @@ async def run_entry(
         replay=first,
         refusals_only=True,
     )
+
+
+async def run_hold(
+    mongo: Mongo,
+    clock: Clock,
+    work: Callable[[LedgerUnit], Awaitable[Hold]],
+    *,
+    idempotency_key: str,
+    fingerprint: str,
+) -> Hold:
+    """A hold (LedgerUnit.hold) under the key, as the ledger's standalone `hold` runs it. A hold
+    makes no entry: the hold itself carries the key and the fingerprint under the holds' unique
+    index, and a replay answers the first hold as it is now. Only a refusal looks the key up."""
+    try:
+        return await _attempts(mongo, clock, work, idempotency_key, fingerprint, True)
+    except Exception as exc:
+        if not _refusal(exc):
+            raise
+        first = await first_hold(mongo, idempotency_key)
+        if first is None:
+            raise
+        if first.fingerprint != fingerprint:
+            raise IdempotencyConflict(idempotency_key) from exc
+        return first.hold
+
+
+async def run_unit(mongo: Mongo, clock: Clock, work: Callable[[LedgerUnit], Awaitable[T]]) -> T:
+    """Run `work` and save the books it changed in one transaction, with no key: for what is
+    idempotent by its nature (releasing a hold, the hold-release job's batch). An operation that
+    records an entry under the unit's key refuses to run here (InvalidRequest)."""
+    return await _attempts(mongo, clock, work, None, "", False)
+
+
+async def _attempts(
+    mongo: Mongo,
+    clock: Clock,
+    work: Callable[[LedgerUnit], Awaitable[T]],
+    key: str | None,
+    fingerprint: str,
+    require_entry: bool,
+) -> T:
+    """`work` on a fresh unit in each attempt of the transaction, then the books saved."""
+    now = instant(clock.now())
+
+    async def attempt(session: AsyncClientSession) -> T:
+        unit = LedgerUnit(mongo, session, now, key, fingerprint)
+        result = await work(unit)
+        await unit.save(require_entry=require_entry)
+        return result
+
+    return await run(mongo, attempt)
 
 
 def _refusal(exc: Exception) -> bool:

@@ -19,7 +19,8 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.db import Document, Mongo
 from app.ledger.book import Book
-from app.ledger.state import LIVE, AccountState, LotState
+from app.ledger.models import Balance
+from app.ledger.state import LIVE, LotState
 from app.ledger.store import run
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ async def _upgrade(
     lots.sort(key=lambda lot: (lot.earned_at, lot.id))
     # Keep what the lots cannot tell (debt, lifetime counters, version); count the rest anew.
     state = replace(
-        AccountState.from_document(account),
+        Balance.from_document(account),
         available=0,
         pending=0,
         held=0,

@@ -10,7 +10,8 @@ from app.auth import PrincipalKind, TokenIssuer
 from app.clock import Clock
 from app.ledger import OpeningEarn, earn, open_books
 from app.ledger.book import Book
-from app.ledger.state import AccountState, Request
+from app.ledger.models import Balance
+from app.ledger.state import Request
 from app.ledger.store import number_entries
 from app.members import create_member
 from app.program import Program, Tier, save_program
@@ -96,7 +97,7 @@ async def seed_history(
         earns = [OpeningEarn(1, clock.now())] * count
         await open_books(mongo, {member_id: earns}, clock.now())
         return
-    book = Book(AccountState(member_id), [], clock.now())
+    book = Book(Balance(member_id), [], clock.now())
     for n in range(count):
         book.extend(clock.now(), Request(f"seed:{member_id}:{n}", "seed"))
     account = {"_id": member_id, **book.account_document(), "seq": number_entries(book)}

@@ -16,6 +16,7 @@ from app.ledger import (
     NextExpiry,
     OpeningEarn,
     Rolling,
+    adjust,
     capture,
     earn,
     expire_due,
@@ -86,6 +87,19 @@ async def _costs(
     held = await hold(handle, clock, member_id=member, points=10, ttl=ttl, idempotency_key=key())
     await count("release", release(handle, clock, hold_id=held.id))
     await count("reverse", reverse(handle, clock, entry_id=earned.id, idempotency_key=key()))
+    for points in (-20, 20):
+        await count(
+            f"adjust {points:+}",
+            adjust(
+                handle,
+                clock,
+                member_id=member,
+                points=points,
+                reason="a correction",
+                actor="staff",
+                idempotency_key=key(),
+            ),
+        )
     return costs
 
 
@@ -112,6 +126,12 @@ async def test_every_operation_costs_the_same_commands_at_10_and_5_000_live_lots
     # the account read and written at once (app.ledger.express), the lot, the entry, the commit
     assert large["earn"] == ["findAndModify", "insert", "insert", "commitTransaction"]
     assert large["spend"] == ["find", "find", "update", "update", "insert", "commitTransaction"]
+    # every one through the unit of work: what it reads, then one write per collection it changed
+    assert large["hold"] == large["spend"]
+    assert large["adjust -20"] == large["spend"]
+    assert large["adjust +20"] == ["find", "update", "insert", "insert", "commitTransaction"]
+    assert large["capture"] == ["find"] * 3 + ["update"] * 3 + ["insert", "commitTransaction"]
+    assert large["release"] == ["find"] * 3 + ["update"] * 3 + ["commitTransaction"]
     await assert_invariants(mongo)
 
 

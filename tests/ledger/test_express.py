@@ -18,8 +18,8 @@ from bson import ObjectId
 
 from app.clock import FrozenClock
 from app.db import Document, Mongo
-from app.ledger import book as books
 from app.ledger import express, hold, order, reverse, spend
+from app.ledger.book import front as fronts
 from app.ledger.errors import LedgerError
 from app.ledger.expiry import Never, PeriodEnd, Rolling, expires_at
 from app.ledger.models import EntryKind, EntryMeta, LotStatus
@@ -92,12 +92,12 @@ async def _compare(
     return True
 
 
-@pytest.mark.parametrize("front", [(books.FRONT_SIZE, books.FRONT_LOW), (3, 2)], ids=str)
+@pytest.mark.parametrize("front", [(fronts.FRONT_SIZE, fronts.FRONT_LOW), (3, 2)], ids=str)
 async def test_the_express_earn_writes_the_account_the_book_would(
     mongo: Mongo, clock: FrozenClock, front: tuple[int, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(books, "FRONT_SIZE", front[0])
-    monkeypatch.setattr(books, "FRONT_LOW", front[1])
+    monkeypatch.setattr(fronts, "FRONT_SIZE", front[0])
+    monkeypatch.setattr(fronts, "FRONT_LOW", front[1])
     rng = random.Random(22)
     members = ["ann", "bo", "cy"]
     fitted = refused = 0

@@ -41,7 +41,6 @@ from app.ledger import (
     NextExpiry,
     ReversalExceedsEarn,
     adjust,
-    book,
     capture,
     clear,
     earn,
@@ -55,6 +54,7 @@ from app.ledger import (
     reverse,
     spend,
 )
+from app.ledger.book import front as fronts
 from app.ledger.expiry import Inactivity, Never, Rolling, expires_at, renewal
 from tests.ledger.conftest import assert_invariants
 
@@ -663,13 +663,13 @@ class LedgerMachine(RuleBasedStateMachine):
         self.run(assert_invariants(self.mongo))
 
 
-@pytest.mark.parametrize("front", [(book.FRONT_SIZE, book.FRONT_LOW), (3, 2)], ids=str)
+@pytest.mark.parametrize("front", [(fronts.FRONT_SIZE, fronts.FRONT_LOW), (3, 2)], ids=str)
 def test_the_ledger_agrees_with_a_simple_model_under_random_operations(
     mongo_url: str, front: tuple[int, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A small front makes every other operation read further along the spending order.
-    monkeypatch.setattr(book, "FRONT_SIZE", front[0])
-    monkeypatch.setattr(book, "FRONT_LOW", front[1])
+    monkeypatch.setattr(fronts, "FRONT_SIZE", front[0])
+    monkeypatch.setattr(fronts, "FRONT_LOW", front[1])
     # No shrink phase: every example runs against the real server, so shrinking would take
     # minutes; a failure prints its whole (at most 30-step) sequence instead.
     LedgerMachine.mongo_url = mongo_url
