@@ -104,7 +104,7 @@ async def test_program_show_imports_the_program_not_the_password_hasher(
     assert 'name = "' in done.stdout
     assert loaded(modules, ["app.program", "tomli_w"]) == ["app.program", "tomli_w"]
     assert loaded(modules, ["app.auth", "argon2", "app.members", "app.worker", "app.reports"]) == []
-    assert loaded(modules, ["strawberry", "graphql", "httpx", "rich"]) == []
+    assert loaded(modules, ["strawberry", "graphql", "httpx", "rich", "uvicorn"]) == []
 
 
 async def test_ledger_verify_imports_the_ledger_only(
@@ -115,6 +115,7 @@ async def test_ledger_verify_imports_the_ledger_only(
     assert done.returncode == 0, done.stderr
     assert "no drift" in done.stdout
     assert loaded(modules, DOMAIN) == ["app.ledger", "app.db"]
+    assert loaded(modules, LIBRARIES) == ["pymongo"]
 
 
 def test_the_parsers_choices_are_the_domains_values() -> None:
