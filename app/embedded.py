@@ -24,9 +24,6 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from pymongo import MongoClient
-from pymongo.errors import PyMongoError
-
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
@@ -186,6 +183,10 @@ class EmbeddedMongo:
         return state
 
     def _wait_ready(self, timeout: float) -> None:
+        # Imported here: app.config imports this module, and `jifen --help` needs no driver.
+        from pymongo import MongoClient
+        from pymongo.errors import PyMongoError
+
         assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -22,10 +22,12 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from types import FrameType
+from typing import TYPE_CHECKING
 
-import uvicorn
-from uvicorn.supervisors.multiprocess import Multiprocess
+if TYPE_CHECKING:
+    from types import FrameType
+
+    import uvicorn
 
 log = logging.getLogger(__name__)
 
@@ -100,38 +102,32 @@ def kill_children() -> None:
 
 def run_uvicorn(config: uvicorn.Config, stopping: Callable[[], None]) -> None:
     """uvicorn.run's own dispatch (one process, or a supervisor of several), `stopping` called as
-    soon as SIGINT or SIGTERM arrives. Exits with uvicorn's status 3 if the server did not start."""
+    soon as SIGINT or SIGTERM arrives. Exits with uvicorn's status 3 if the server did not start.
+
+    uvicorn is imported here, not with the module: every jifen command closes its database with
+    close_within, and only `serve` runs uvicorn."""
+    import uvicorn
+    from uvicorn.supervisors.multiprocess import Multiprocess
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            stopping()
+            super().handle_exit(sig, frame)
+
+    class Supervisor(Multiprocess):
+        def handle_int(self) -> None:
+            stopping()
+            super().handle_int()
+
+        def handle_term(self) -> None:
+            stopping()
+            super().handle_term()
+
     if config.workers > 1:
-        _Supervisor(config, sockets=[config.bind_socket()], stopping=stopping).run()
+        Supervisor(config, sockets=[config.bind_socket()]).run()
         return
     config.load_app()
-    server = _Server(config, stopping)
+    server = Server(config)
     server.run()
     if not server.started:
         raise SystemExit(3)  # uvicorn's STARTUP_FAILURE
-
-
-class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, stopping: Callable[[], None]) -> None:
-        super().__init__(config)
-        self.stopping = stopping
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        self.stopping()
-        super().handle_exit(sig, frame)
-
-
-class _Supervisor(Multiprocess):
-    def __init__(
-        self, config: uvicorn.Config, sockets: list[object], stopping: Callable[[], None]
-    ) -> None:
-        super().__init__(config, sockets)  # type: ignore[arg-type]
-        self.stopping = stopping
-
-    def handle_int(self) -> None:
-        self.stopping()
-        super().handle_int()
-
-    def handle_term(self) -> None:
-        self.stopping()
-        super().handle_term()

@@ -10,22 +10,17 @@ import sys
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from app.backup import (
-    ArchiveRefused,
-    Manifest,
-    Restored,
-    RestoreRefused,
-    archive_name,
-    restore_archive,
-    take_backup,
-)
-from app.cli.progress import Draw, progress_bar
 from app.clock import SystemClock
 from app.config import Settings, data_folder_database
-from app.db import Mongo
 
-OpenDatabase = Callable[..., AbstractAsyncContextManager[Mongo]]
+if TYPE_CHECKING:
+    from app.backup import Manifest, Restored
+    from app.cli.progress import Draw
+    from app.db import Mongo
+
+    OpenDatabase = Callable[..., AbstractAsyncContextManager[Mongo]]
 
 
 def add_backup_commands(
@@ -62,6 +57,9 @@ def add_backup_commands(
 
 
 def _backup(open_database: OpenDatabase, settings: Settings, args: argparse.Namespace) -> int:
+    from app.backup import archive_name, take_backup
+    from app.cli.progress import progress_bar
+
     now = SystemClock().now()
     out: Path = args.out or Path(archive_name(now))
     keys = settings.data_dir / "keys" if args.include_keys else None
@@ -82,6 +80,9 @@ def _backup(open_database: OpenDatabase, settings: Settings, args: argparse.Name
 
 
 def _restore(open_database: OpenDatabase, settings: Settings, args: argparse.Namespace) -> int:
+    from app.backup import ArchiveRefused, RestoreRefused, restore_archive
+    from app.cli.progress import progress_bar
+
     if args.mongodb_url:
         settings = settings.model_copy(update={"mongodb_url": args.mongodb_url})
     if settings.mongodb_url is None and data_folder_database(settings).running_url():

@@ -8,22 +8,16 @@ import sys
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from app.clock import SystemClock
 from app.config import Environment, Settings
-from app.db import Mongo
-from app.sandbox_clock import (
-    SandboxOff,
-    SandboxRefused,
-    SandboxTime,
-    advance,
-    parse_duration,
-    read_sandbox,
-    reset,
-    set_time,
-)
 
-OpenDatabase = Callable[[Settings], AbstractAsyncContextManager[Mongo]]
+if TYPE_CHECKING:
+    from app.db import Mongo
+    from app.sandbox_clock import SandboxTime
+
+    OpenDatabase = Callable[[Settings], AbstractAsyncContextManager[Mongo]]
 
 
 def add_clock_commands(
@@ -49,6 +43,13 @@ def add_clock_commands(
     back.set_defaults(run=lambda s, a: _clock(open_database, s, a))
 
 
+def parse_duration(text: str) -> timedelta:
+    """app.sandbox_clock's, imported when a duration is parsed (argparse names it in its error)."""
+    from app.sandbox_clock import parse_duration as parse
+
+    return parse(text)
+
+
 def _instant(text: str) -> datetime:
     try:
         if len(text) == 10:
@@ -62,6 +63,8 @@ def _instant(text: str) -> datetime:
 
 
 def _clock(open_database: OpenDatabase, settings: Settings, args: argparse.Namespace) -> int:
+    from app.sandbox_clock import SandboxOff, SandboxRefused, advance, read_sandbox, reset, set_time
+
     if settings.env is not Environment.DEV:
         print(SandboxOff(settings.env.value), file=sys.stderr)
         return 2

@@ -12,17 +12,17 @@ import sys
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from app.audit import cli_actor
-from app.cli.progress import Draw, progress_bar
 from app.config import Settings
-from app.csv_files import decode
-from app.db import Mongo
-from app.importer import ImportRunning, Summary, import_files
-from app.program import ProgramNotConfigured
-from app.sandbox_clock import program_clock
 
-OpenDatabase = Callable[[Settings], AbstractAsyncContextManager[Mongo]]
+if TYPE_CHECKING:
+    from app.cli.progress import Draw
+    from app.db import Mongo
+    from app.importer import Summary
+
+    OpenDatabase = Callable[[Settings], AbstractAsyncContextManager[Mongo]]
+
 SHOWN_ERRORS = 1_000
 
 
@@ -37,6 +37,13 @@ def add_import_commands(
 
 
 def _import(open_database: OpenDatabase, settings: Settings, args: argparse.Namespace) -> int:
+    from app.audit import cli_actor
+    from app.cli.progress import progress_bar
+    from app.csv_files import decode
+    from app.importer import ImportRunning, import_files
+    from app.program import ProgramNotConfigured
+    from app.sandbox_clock import program_clock
+
     try:  # bytes, decoded as an upload is: CRs kept, so lines are numbered alike
         members = decode(args.members.read_bytes())
         balances = decode(args.balances.read_bytes())

@@ -16,13 +16,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import FrameType
+from typing import TYPE_CHECKING
 
-import httpx
-
-from app.audit import cli_actor
-from app.auth import PrincipalKind, TokenIssuer, generates_key, load_key_material
 from app.cli.backup import add_backup_commands
+from app.cli.choices import PARTNER_SCOPES, PRINCIPAL_KINDS
 from app.cli.clock import add_clock_commands
 from app.cli.imports import add_import_commands
 from app.cli.points import add_points_commands
@@ -31,7 +28,6 @@ from app.cli.reports import add_report_commands
 from app.cli.tasks import group_by_task
 from app.clock import Clock, FrozenClock, SystemClock
 from app.config import ConfigurationError, Settings, data_folder_database, load_settings
-from app.console_links import ConsoleGrant, create_link
 from app.data_folder import (
     DataFolderMissing,
     DataFolderUnusable,
@@ -41,46 +37,21 @@ from app.data_folder import (
     require_data_folder,
     serving,
 )
-from app.db import Mongo, connect, ensure_indexes
 from app.embedded import EmbeddedNotInstalled, die_with_parent
-from app.heartbeat import Heartbeat, heartbeat_file
-from app.ledger import Drift, upgrade_books, verify_balances
 from app.logs import configure_logging
-from app.members import move_tier_progress, resolve_member_id
-from app.notifications import retry_dead
-from app.partners import (
-    PARTNER_SCOPES,
-    PartnerRefused,
-    PartnerStatus,
-    get_partner,
-    list_partners,
-    register_partner,
-    set_partner_status,
-)
-from app.sandbox_clock import SandboxClock, program_clock
-from app.seed import DEMO_PASSWORD, DEMO_PHONE, seed_demo
-from app.shutdown import (
-    DATABASE_STOP_SECONDS,
-    REQUESTS_GRACE_SECONDS,
-    SERVE_GRACE_SECONDS,
-    WORKER_GRACE_SECONDS,
-    StopClock,
-    close_within,
-    kill_children,
-    run_uvicorn,
-)
-from app.worker import (
-    Job,
-    JobOutcome,
-    Worker,
-    default_jobs,
-    expire,
-    mature,
-    release_holds,
-    tiers,
-    warn,
-    worker_id,
-)
+
+if TYPE_CHECKING:
+    from types import FrameType
+
+    from app.console_links import ConsoleGrant
+    from app.db import Mongo
+    from app.ledger import Drift
+    from app.sandbox_clock import SandboxClock
+    from app.worker import Job, JobOutcome
+
+# Building the parser imports only the light modules above: each command imports the packages it
+# uses when it runs, so `jifen --help` or `jifen program show` does not pay for the password
+# hasher, the worker or the reports (tests/test_cli_startup.py keeps it so).
 
 
 def _require_data_folder(settings: Settings) -> None:
@@ -94,6 +65,11 @@ async def open_database(settings: Settings, *, prepare: bool = True) -> AsyncIte
 
     Prepared (indexes ensured, books upgraded) unless `prepare` is False: a restore wants the
     database as it finds it."""
+    from app.db import connect, ensure_indexes
+    from app.ledger import upgrade_books
+    from app.members import move_tier_progress
+    from app.shutdown import close_within
+
     url = settings.mongodb_url
     embedded = None
     if url is None:
@@ -122,8 +98,17 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     """
     import uvicorn
 
+    from app.auth import load_key_material
     from app.http_protocol import DeadlineProtocol
     from app.main import MAX_FRAME_BYTES, WS_PER_MESSAGE_DEFLATE
+    from app.shutdown import (
+        DATABASE_STOP_SECONDS,
+        REQUESTS_GRACE_SECONDS,
+        SERVE_GRACE_SECONDS,
+        StopClock,
+        kill_children,
+        run_uvicorn,
+    )
 
     host = args.host or settings.host
     port = args.port or settings.port
@@ -231,6 +216,8 @@ def _stop_child(child: subprocess.Popen[bytes], *, within: float) -> None:
 
 
 async def _seed(settings: Settings) -> None:
+    from app.seed import DEMO_PASSWORD, DEMO_PHONE, seed_demo
+
     async with open_database(settings) as mongo:
         result = await seed_demo(mongo, SystemClock())
     state = "seeded the demo program" if result.seeded else "demo program already present"
@@ -256,6 +243,13 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 async def _run_worker(settings: Settings) -> None:
     """Until SIGINT or SIGTERM, then gone within WORKER_GRACE_SECONDS (app/shutdown.py): the job
     step in hand may finish, one the database keeps waiting is cut off."""
+    import httpx
+
+    from app.heartbeat import Heartbeat, heartbeat_file
+    from app.sandbox_clock import SandboxClock, program_clock
+    from app.shutdown import WORKER_GRACE_SECONDS, StopClock
+    from app.worker import Worker, default_jobs, worker_id
+
     stop = asyncio.Event()
     clock = StopClock(WORKER_GRACE_SECONDS)
 
@@ -303,10 +297,35 @@ def _at(value: str | None) -> Clock:
     return FrozenClock(instant)
 
 
-def _one_job(
-    run: Callable[[Mongo, Clock], Awaitable[JobOutcome]],
-) -> Callable[[Settings, argparse.Namespace], int]:
+JOBS = {  # each scheduled job's step, by hand: its name in app.worker and its help
+    "expire": "expire points due at --as-of (default now)",
+    "warn": "issue the expiry warnings due at --as-of",
+    "mature": "make pending points available at --as-of",
+    "release-holds": "release holds whose TTL ended by --as-of",
+    "tiers": "move down members whose qualifying points fell, as of --as-of",
+}
+
+
+def _job_step(name: str) -> Callable[[Mongo, Clock], Awaitable[JobOutcome]]:
+    from app.worker import expire, mature, release_holds, tiers, warn
+
+    steps = {
+        "expire": expire,
+        "warn": warn,
+        "mature": mature,
+        "release-holds": release_holds,
+        "tiers": tiers,
+    }
+    return steps[name]
+
+
+def _one_job(name: str) -> Callable[[Settings, argparse.Namespace], int]:
     def command(settings: Settings, args: argparse.Namespace) -> int:
+        from app.sandbox_clock import program_clock
+        from app.worker import JobOutcome
+
+        run = _job_step(name)
+
         async def once() -> JobOutcome:
             async with open_database(settings) as mongo:
                 clock = _at(args.as_of) if args.as_of else await program_clock(mongo, settings.env)
@@ -324,6 +343,8 @@ def _one_job(
 
 
 def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
+    from app.ledger import verify_balances
+
     async def verify() -> list[Drift]:
         async with open_database(settings) as mongo:
             return await verify_balances(mongo, args.member)
@@ -337,6 +358,7 @@ def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_outbox(settings: Settings, args: argparse.Namespace) -> int:
     """Operators: list deliveries by status, or give a dead-lettered one a fresh set of attempts."""
+    from app.notifications import retry_dead
 
     async def outbox() -> int:
         async with open_database(settings) as mongo:
@@ -370,6 +392,14 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_partner(settings: Settings, args: argparse.Namespace) -> int:
     """Operators: register a partner (prints its id and how to mint its token), list, suspend."""
+    from app.audit import cli_actor
+    from app.partners import (
+        PartnerRefused,
+        PartnerStatus,
+        list_partners,
+        register_partner,
+        set_partner_status,
+    )
 
     async def partner() -> int:
         async with open_database(settings) as mongo:
@@ -412,12 +442,18 @@ def cmd_partner(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _partner_scopes(settings: Settings, partner_id: str) -> frozenset[str] | None:
+    from app.partners import PartnerStatus, get_partner
+
     async with open_database(settings) as mongo:
         found = await get_partner(mongo, partner_id)
     return None if found is None or found.status is not PartnerStatus.ACTIVE else found.scopes
 
 
 async def _console_link(settings: Settings, grant: ConsoleGrant) -> str:
+    from app.audit import cli_actor
+    from app.console_links import create_link
+    from app.sandbox_clock import program_clock
+
     async with open_database(settings) as mongo:
         # Redeemed on the served program's clock: made on the same one.
         clock = await program_clock(mongo, settings.env)
@@ -425,11 +461,16 @@ async def _console_link(settings: Settings, grant: ConsoleGrant) -> str:
 
 
 async def _member_id(settings: Settings, reference: str) -> str | None:
+    from app.members import resolve_member_id
+
     async with open_database(settings) as mongo:
         return await resolve_member_id(mongo, reference)
 
 
 def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
+    from app.auth import PrincipalKind, TokenIssuer, generates_key, load_key_material
+    from app.console_links import ConsoleGrant
+
     if generates_key(settings):
         _require_data_folder(settings)  # a new key here would sign tokens no server accepts
     keys = load_key_material(settings)
@@ -509,9 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=cmd_serve)
 
     token = commands.add_parser("token", help="mint an access token with the configured key")
-    token.add_argument(
-        "kind", choices=[kind.value for kind in PrincipalKind], help="who the token speaks for"
-    )
+    token.add_argument("kind", choices=PRINCIPAL_KINDS, help="who the token speaks for")
     token.add_argument(
         "subject",
         help="a member's id, member number or phone; a partner's id; an operator's name",
@@ -546,17 +585,10 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run the scheduled jobs under leases")
     worker.set_defaults(run=cmd_worker)
 
-    jobs = {
-        "expire": (expire, "expire points due at --as-of (default now)"),
-        "warn": (warn, "issue the expiry warnings due at --as-of"),
-        "mature": (mature, "make pending points available at --as-of"),
-        "release-holds": (release_holds, "release holds whose TTL ended by --as-of"),
-        "tiers": (tiers, "move down members whose qualifying points fell, as of --as-of"),
-    }
-    for name, (job, text) in jobs.items():
+    for name, text in JOBS.items():
         once = commands.add_parser(name, help=text)
         once.add_argument("--as-of", help="an ISO-8601 instant with offset")
-        once.set_defaults(run=_one_job(job))
+        once.set_defaults(run=_one_job(name))
 
     ledger = commands.add_parser("ledger", help="ledger operations")
     ledger_commands = ledger.add_subparsers(dest="ledger_command", required=True)

@@ -10,32 +10,17 @@ import sys
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING
 
-from app.audit import cli_actor
-from app.cli.progress import Draw, progress_bar
-from app.clock import Clock
 from app.config import Settings
-from app.corrections import (
-    InvalidCorrection,
-    InvalidFilter,
-    JobBusy,
-    JobKind,
-    JobNotFound,
-    MemberFilter,
-    PointsJob,
-    adjust_points,
-    create_job,
-    preview,
-    run_job,
-)
-from app.db import Mongo
-from app.ledger import IdempotencyConflict, InsufficientPoints, InvalidPoints
-from app.members import MemberNotFound
-from app.sandbox_clock import program_clock
-from app.worker import worker_id
 
-OpenDatabase = Callable[[Settings], AbstractAsyncContextManager[Mongo]]
-REFUSED = (InvalidCorrection, InvalidFilter, IdempotencyConflict, InsufficientPoints, InvalidPoints)
+if TYPE_CHECKING:
+    from app.cli.progress import Draw
+    from app.clock import Clock
+    from app.corrections import PointsJob
+    from app.db import Mongo
+
+    OpenDatabase = Callable[[Settings], AbstractAsyncContextManager[Mongo]]
 
 
 def add_points_commands(
@@ -64,6 +49,20 @@ def add_points_commands(
     )
 
 
+def _refused() -> tuple[type[Exception], ...]:
+    """The refusals both commands print as they are, with exit status 2."""
+    from app.corrections import InvalidCorrection, InvalidFilter
+    from app.ledger import IdempotencyConflict, InsufficientPoints, InvalidPoints
+
+    return (
+        InvalidCorrection,
+        InvalidFilter,
+        IdempotencyConflict,
+        InsufficientPoints,
+        InvalidPoints,
+    )
+
+
 def job_progress(draw: Draw) -> Callable[[PointsJob], None]:
     """A job's progress as a bar (app/cli/progress.py) draws it."""
     return lambda job: draw(job.done, job.total, f"members, {job.points} points cleared")
@@ -74,6 +73,10 @@ def _totals(job: PointsJob) -> str:
 
 
 async def _clear(open_database: OpenDatabase, settings: Settings, args: argparse.Namespace) -> int:
+    from app.audit import cli_actor
+    from app.corrections import InvalidFilter, JobKind, MemberFilter, create_job, preview
+    from app.sandbox_clock import program_clock
+
     async with open_database(settings) as mongo:
         clock = await program_clock(mongo, settings.env)
         if args.resume:
@@ -104,7 +107,7 @@ async def _clear(open_database: OpenDatabase, settings: Settings, args: argparse
                     actor=cli_actor(),
                     idempotency_key=args.key or f"cli-clear-{uuid.uuid4().hex}",
                 )
-            except REFUSED as exc:
+            except _refused() as exc:
                 print(exc, file=sys.stderr)
                 return 2
             job_id = job.id
@@ -113,6 +116,10 @@ async def _clear(open_database: OpenDatabase, settings: Settings, args: argparse
 
 
 async def _run(mongo: Mongo, clock: Clock, job_id: str) -> int:
+    from app.cli.progress import progress_bar
+    from app.corrections import JobBusy, JobNotFound, run_job
+    from app.worker import worker_id
+
     with progress_bar(sys.stderr) as bar:
         draw = job_progress(bar)
         try:
@@ -140,6 +147,11 @@ def _confirm(members: int, points: int) -> bool:
 
 
 async def _adjust(open_database: OpenDatabase, settings: Settings, args: argparse.Namespace) -> int:
+    from app.audit import cli_actor
+    from app.corrections import adjust_points
+    from app.members import MemberNotFound
+    from app.sandbox_clock import program_clock
+
     async with open_database(settings) as mongo:
         clock = await program_clock(mongo, settings.env)
         try:
@@ -155,7 +167,7 @@ async def _adjust(open_database: OpenDatabase, settings: Settings, args: argpars
         except MemberNotFound:
             print(f"no member {args.member}", file=sys.stderr)
             return 2
-        except REFUSED as exc:
+        except _refused() as exc:
             print(exc, file=sys.stderr)
             return 2
     print(json.dumps({"entry": entry.id, "points": entry.points, "available": entry.balance_after}))

@@ -18,28 +18,15 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
-
-import tomli_w
+from typing import TYPE_CHECKING, Any
 
 from app.config import Settings
-from app.db import Mongo
-from app.program import (
-    Applied,
-    Program,
-    ProgramInvalid,
-    ProgramNotConfigured,
-    ProgramVersionNotFound,
-    VersionStamp,
-    apply_program,
-    get_program,
-    list_versions,
-    parse_program,
-    preview_program,
-)
-from app.sandbox_clock import program_clock
 
-OpenDatabase = Callable[[Settings], AbstractAsyncContextManager[Mongo]]
+if TYPE_CHECKING:
+    from app.db import Mongo
+    from app.program import Applied, Program, VersionStamp
+
+    OpenDatabase = Callable[[Settings], AbstractAsyncContextManager[Mongo]]
 VERSIONS_SHOWN = 100
 
 
@@ -71,6 +58,9 @@ def add_program_commands(
 
 
 def _apply(open_database: OpenDatabase, settings: Settings, args: argparse.Namespace) -> int:
+    from app.program import ProgramInvalid, apply_program, parse_program, preview_program
+    from app.sandbox_clock import program_clock
+
     try:
         data = tomllib.loads(args.file.read_text(encoding="utf-8"))
         program = parse_program(data)
@@ -120,6 +110,10 @@ def _outcome(applied: Applied, *, dry_run: bool) -> str:
 
 
 def _show(open_database: OpenDatabase, settings: Settings, args: argparse.Namespace) -> int:
+    import tomli_w
+
+    from app.program import ProgramNotConfigured, ProgramVersionNotFound, get_program
+
     async def run() -> Program:
         async with open_database(settings) as mongo:
             return await get_program(mongo, args.version)
@@ -153,6 +147,8 @@ def _tomlable(value: Any) -> Any:
 
 
 def _versions(open_database: OpenDatabase, settings: Settings, args: argparse.Namespace) -> int:
+    from app.program import list_versions
+
     async def run() -> list[VersionStamp]:
         async with open_database(settings) as mongo:
             stamps, _ = await list_versions(mongo, first=VERSIONS_SHOWN)

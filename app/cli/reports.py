@@ -20,33 +20,23 @@ import sys
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
+from app.cli.choices import REPORT_PERIODS
 from app.clock import SystemClock
 from app.config import Settings
-from app.db import Mongo
-from app.program import ProgramNotConfigured
-from app.reports import (
-    Period,
-    Report,
-    ReportInvalid,
-    Table,
-    breakage,
-    by_partner,
-    earn_by_rule,
-    liability_as_of,
-    liability_series,
-    member_activity,
-    points_flow,
-    redemptions_by_reward,
-    to_csv,
-    top_earners,
-)
 
-OpenDatabase = Callable[[Settings], AbstractAsyncContextManager[Mongo]]
-Build = Callable[[Mongo, argparse.Namespace], Awaitable[Report]]
+if TYPE_CHECKING:
+    from app.db import Mongo
+    from app.reports import Report, Table
+
+    OpenDatabase = Callable[[Settings], AbstractAsyncContextManager[Mongo]]
+    Build = Callable[[Mongo, argparse.Namespace], Awaitable[Report]]
 
 
 def _liability(mongo: Mongo, args: argparse.Namespace) -> Awaitable[Report]:
+    from app.reports import ReportInvalid, liability_as_of
+
     text: str | None = args.as_of
     if text is None:
         return liability_as_of(mongo, SystemClock())
@@ -61,34 +51,16 @@ def _liability(mongo: Mongo, args: argparse.Namespace) -> Awaitable[Report]:
     return liability_as_of(mongo, SystemClock(), at=instant)
 
 
-REPORTS: dict[str, tuple[str, Build]] = {
-    "liability": ("outstanding points and money as of --as-of (default now)", _liability),
-    "liability-series": (
-        "the liability at the end of each day, at that day's point value",
-        lambda m, a: liability_series(m, a.from_, a.to),
-    ),
-    "issuance": (
-        "points issued, redeemed, expired, adjusted, reversed, cleared per --by period",
-        lambda m, a: points_flow(m, a.from_, a.to, Period(a.by)),
-    ),
-    "breakage": ("expired ÷ issued", lambda m, a: breakage(m, a.from_, a.to)),
-    "rules": (
-        "points issued per earn rule and campaign",
-        lambda m, a: earn_by_rule(m, a.from_, a.to),
-    ),
-    "partners": ("points per partner", lambda m, a: by_partner(m, a.from_, a.to)),
-    "top-earners": (
-        "the members who earned the most",
-        lambda m, a: top_earners(m, a.from_, a.to, a.first or 20),
-    ),
-    "redemptions": (
-        "redemptions per reward",
-        lambda m, a: redemptions_by_reward(m, a.from_, a.to, a.first or 100),
-    ),
-    "members": (
-        "active and dormant members",
-        lambda m, a: member_activity(m, SystemClock(), a.dormant_days),
-    ),
+REPORTS = {  # each report's help; _builds() has how each is made
+    "liability": "outstanding points and money as of --as-of (default now)",
+    "liability-series": "the liability at the end of each day, at that day's point value",
+    "issuance": "points issued, redeemed, expired, adjusted, reversed, cleared per --by period",
+    "breakage": "expired ÷ issued",
+    "rules": "points issued per earn rule and campaign",
+    "partners": "points per partner",
+    "top-earners": "the members who earned the most",
+    "redemptions": "redemptions per reward",
+    "members": "active and dormant members",
 }
 PERIOD_REPORTS = {
     "liability-series",
@@ -101,12 +73,39 @@ PERIOD_REPORTS = {
 }
 
 
+def _builds() -> dict[str, Build]:
+    """Each report, from app.reports (imported when a report is run, not to build the parser)."""
+    from app.reports import (
+        Period,
+        breakage,
+        by_partner,
+        earn_by_rule,
+        liability_series,
+        member_activity,
+        points_flow,
+        redemptions_by_reward,
+        top_earners,
+    )
+
+    return {
+        "liability": _liability,
+        "liability-series": lambda m, a: liability_series(m, a.from_, a.to),
+        "issuance": lambda m, a: points_flow(m, a.from_, a.to, Period(a.by)),
+        "breakage": lambda m, a: breakage(m, a.from_, a.to),
+        "rules": lambda m, a: earn_by_rule(m, a.from_, a.to),
+        "partners": lambda m, a: by_partner(m, a.from_, a.to),
+        "top-earners": lambda m, a: top_earners(m, a.from_, a.to, a.first or 20),
+        "redemptions": lambda m, a: redemptions_by_reward(m, a.from_, a.to, a.first or 100),
+        "members": lambda m, a: member_activity(m, SystemClock(), a.dormant_days),
+    }
+
+
 def add_report_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser], open_database: OpenDatabase
 ) -> None:
     report = commands.add_parser("report", help="operator reports, as JSON lines or --csv")
     kinds = report.add_subparsers(dest="report", required=True)
-    for name, (text, _) in REPORTS.items():
+    for name, text in REPORTS.items():
         one = kinds.add_parser(name, help=text)
         one.add_argument("--csv", action="store_true", help="print CSV instead of JSON lines")
         if name in PERIOD_REPORTS:
@@ -125,7 +124,7 @@ def add_report_commands(
         if name == "issuance":
             one.add_argument(
                 "--by",
-                choices=[period.value for period in Period],
+                choices=REPORT_PERIODS,
                 default="day",
                 help="one row per period (default: day)",
             )
@@ -139,9 +138,14 @@ def add_report_commands(
 
 
 def _report(open_database: OpenDatabase, settings: Settings, args: argparse.Namespace) -> int:
+    from app.program import ProgramNotConfigured
+    from app.reports import ReportInvalid, to_csv
+
+    build_report = _builds()[args.report]
+
     async def build() -> Report:
         async with open_database(settings) as mongo:
-            return await REPORTS[args.report][1](mongo, args)
+            return await build_report(mongo, args)
 
     try:
         table = asyncio.run(build()).table()
