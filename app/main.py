@@ -22,9 +22,8 @@ from app.clock import Clock, SystemClock
 from app.config import Environment, Settings, data_folder_database, load_settings
 from app.db import connect, ensure_indexes
 from app.embedded import terminate_with_parent
-from app.ledger import upgrade_books
 from app.logs import RequestIdMiddleware
-from app.members import move_tier_progress, upgrade_tier_since
+from app.members import upgrade_database
 from app.notifications import NotificationHub
 from app.runtime import Runtime
 from app.sandbox_clock import SandboxClock
@@ -121,9 +120,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             if sandbox is not None:
                 await sandbox.follow(mongo)
                 stack.push_async_callback(sandbox.stop)
-            await upgrade_books(mongo, clock.now())
-            await upgrade_tier_since(mongo)
-            await move_tier_progress(mongo)
+            await upgrade_database(mongo, clock.now())
             keys = load_key_material(settings)
             await prepare_passwords()
             issuer, verifier = build_token_services(settings, keys, token_clock)

@@ -29,7 +29,8 @@ from app.backup import restore_archive, take_backup
 from app.clock import FrozenClock
 from app.db import Mongo, connect, ensure_indexes
 from app.embedded import EmbeddedMongo
-from app.ledger import OpeningEarn, open_books, upgrade_books
+from app.ledger import OpeningEarn, open_books
+from app.members import upgrade_database
 from bench.ledger import Commands
 
 # What `--smoke` runs, on a database that skips the sync on commit: every step and figure of the
@@ -89,7 +90,7 @@ async def bench(url: str, folder: Path, members: int, entries_each: int) -> None
         await ensure_indexes(source)
         clock = FrozenClock(datetime(2027, 6, 1, tzinfo=UTC))
         await seed(source, clock, members, entries_each)
-        await upgrade_books(source, clock.now())  # as every start does: the shape is marked
+        await upgrade_database(source, clock.now())  # as every start does: its markers are written
         before = await counts(source)
         archive = folder / "bench.jifen-backup.gz"
 

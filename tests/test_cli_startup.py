@@ -103,18 +103,23 @@ async def test_program_show_imports_the_program_not_the_password_hasher(
     assert done.returncode == 0, done.stderr
     assert 'name = "' in done.stdout
     assert loaded(modules, ["app.program", "tomli_w"]) == ["app.program", "tomli_w"]
-    assert loaded(modules, ["app.auth", "argon2", "app.members", "app.worker", "app.reports"]) == []
+    assert loaded(modules, ["app.auth", "argon2", "app.worker", "app.reports"]) == []
     assert loaded(modules, ["strawberry", "graphql", "httpx", "rich", "uvicorn"]) == []
 
 
-async def test_ledger_verify_imports_the_ledger_only(
+# What opening the database imports: app.members.upgrade_database brings every start's upgrades
+# (the ledger's shape, the tiers' markers), and the members package the program and notices.
+OPENING = ["app.members", "app.program", "app.notifications", "app.audit", "app.ledger", "app.db"]
+
+
+async def test_ledger_verify_imports_the_ledger_and_the_upgrades_only(
     mongo: Mongo, mongo_url: str, db_name: str, tmp_path: Path
 ) -> None:
     env = jifen_env(mongo_url, db_name, tmp_path)
     done, modules = imported(tmp_path, "ledger", "verify", env=env)
     assert done.returncode == 0, done.stderr
     assert "no drift" in done.stdout
-    assert loaded(modules, DOMAIN) == ["app.ledger", "app.db"]
+    assert loaded(modules, DOMAIN) == OPENING
     assert loaded(modules, LIBRARIES) == ["pymongo"]
 
 

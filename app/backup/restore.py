@@ -25,8 +25,8 @@ from app.backup.archive import (
     verify_archive,
 )
 from app.db import Mongo, ensure_indexes
-from app.ledger import LEDGER_SHAPE, Drift, upgrade_books, verify_balances
-from app.members import move_tier_progress
+from app.ledger import LEDGER_SHAPE, Drift, verify_balances
+from app.members import upgrade_database
 
 Progress = Callable[[int, int, str], None]
 RESTORE_MARKER = "restore_in_progress"
@@ -116,8 +116,7 @@ async def restore_archive(
         elif isinstance(item, KeyFile) and keys_dir is not None:
             _write_key(keys_dir, item)
     await ensure_indexes(mongo)
-    await upgrade_books(mongo, now)
-    await move_tier_progress(mongo)  # an archive written when tiers kept a collection of their own
+    await upgrade_database(mongo, now)  # an archive an older version wrote
     await mongo["meta"].delete_one({"_id": RESTORE_MARKER})
     return Restored(manifest, await verify_balances(mongo))
 

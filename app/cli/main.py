@@ -66,8 +66,7 @@ async def open_database(settings: Settings, *, prepare: bool = True) -> AsyncIte
     Prepared (indexes ensured, books upgraded) unless `prepare` is False: a restore wants the
     database as it finds it."""
     from app.db import connect, ensure_indexes
-    from app.ledger import upgrade_books
-    from app.members import move_tier_progress
+    from app.members import upgrade_database
     from app.shutdown import close_within
 
     url = settings.mongodb_url
@@ -80,8 +79,7 @@ async def open_database(settings: Settings, *, prepare: bool = True) -> AsyncIte
     try:
         if prepare:
             await ensure_indexes(mongo)
-            await upgrade_books(mongo, SystemClock().now())
-            await move_tier_progress(mongo)
+            await upgrade_database(mongo, SystemClock().now())
         yield mongo
     finally:
         await close_within(mongo.close)

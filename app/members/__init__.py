@@ -41,6 +41,7 @@ from app.members.tiers import (
     record_qualifying,
     upgrade_tier_since,
 )
+from app.members.upgrade import upgrade_database
 
 __all__ = [
     "MemberSuspended",
@@ -88,5 +89,6 @@ __all__ = [
     "set_member_status",
     "unfinished_erasures",
     "update_profile",
+    "upgrade_database",
     "upgrade_tier_since",
 ]
