@@ -33,21 +33,18 @@ import random
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bson import ObjectId
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench.* when run by path
 
 from app.clock import FrozenClock
-from app.db import Document, Mongo, TransactionFailed, connect, ensure_indexes
+from app.db import Mongo, TransactionFailed, connect, ensure_indexes
 from app.embedded import EmbeddedMongo
-from app.ledger import BreakdownLine, Rolling, adjust, clear, earn, expire_due, reverse, spend
+from app.ledger import verify_balances
 from app.program import Program, Tier, save_program
 from app.reports import (
     Liability,
@@ -58,8 +55,9 @@ from app.reports import (
     roll_up_ledger,
     top_earners,
 )
-from app.reports.rollup import SETTLE
+from app.reports.rollup import SETTLE, STATE_ID
 from bench.api import cpu_seconds
+from bench.books import Template, read_template, seed_books, write_template
 from bench.ledger import Commands
 
 PROGRAM = Program(
@@ -68,110 +66,86 @@ PROGRAM = Program(
     timezone="Asia/Shanghai",
     tiers=(Tier(code="member", name="Member", threshold=0),),
 )
-# Of every 100 entries: 55 earns, 22 spends, 10 expiries, 6 adjustments, 5 refunds, 2 清零.
-MIX = ["EARN"] * 55 + ["REDEEM"] * 22 + ["EXPIRE"] * 10 + ["ADJUST"] * 6 + ["REVERSAL"] * 5
-MIX += ["CLEAR"] * 2
 # What `--smoke` runs: every report and figure of the full run, at sizes of a few seconds.
-SMOKE = {"members": 50, "entries": "200,1000", "days": 365, "batch": 100}
+SMOKE = {"members": 100, "entries": "200,600", "days": 365, "batch": 100}
 ROLLUP = "rollup built (once)"
+TEMPLATES: list[Template] = []  # the template members, once written
+SEEDED = "bench_seed"  # in `meta`: what was seeded, when (a later run with --data reuses it)
 GOAL = 5.5  # the rollup's build at 5× the entries: at most this many times the time
 
 
-async def templates(mongo: Mongo, clock: FrozenClock) -> tuple[dict[str, Document], Document]:
-    """One entry of each kind and an account, as the ledger writes them (in a database of their
-    own)."""
-    line = [BreakdownLine("base", "1 point per 1 CNY", 100, "L1", 1)]
-    first = await earn(
-        mongo,
-        clock,
-        member_id="t",
-        points=100,
-        idempotency_key="t1",
-        breakdown=line,
-        policy=Rolling(days=1),
-        actor="partner:p1",
-        channel="partner",
-    )
-    await earn(mongo, clock, member_id="t", points=500, idempotency_key="t2")
-    await spend(mongo, clock, member_id="t", points=50, idempotency_key="t3")
-    await adjust(
-        mongo,
-        clock,
-        member_id="t",
-        points=30,
-        reason="goodwill",
-        actor="admin:a",
-        idempotency_key="t4",
-    )
-    await reverse(mongo, clock, entry_id=first.id, points=20, idempotency_key="t5")
-    clock.advance(timedelta(days=2))
-    await expire_due(mongo, clock)
-    await clear(mongo, clock, member_id="t", reason="清零", actor="admin:a", idempotency_key="t6")
-    kinds = {doc["kind"]: doc async for doc in mongo["ledger"].find({})}
-    account = await mongo["accounts"].find_one({"_id": "t"})
-    assert account is not None and set(MIX) <= kinds.keys()
-    return kinds, account
-
-
-def entry(template: Document, n: int, member: str, seq: int, at: datetime) -> Document:
-    points = random.randint(1, 500)
-    sign = 1 if template["kind"] == "EARN" or (template["kind"] == "ADJUST" and n % 2) else -1
-    document = dict(template)
-    document.update(
-        _id=ObjectId(),
-        member_id=member,
-        seq=seq,
-        idempotency_key=f"bench:{n}",
-        points=sign * points,
-        occurred_at=at,
-        recorded_at=at + timedelta(seconds=n % 5),
-        lots=[{"lot_id": ObjectId(), "points": points}],
-    )
-    if template.get("breakdown"):
-        document["breakdown"] = [{**template["breakdown"][0], "points": points}]
-    return document
+async def make_templates(url: str, name: str, start: datetime, longest: int) -> list[Template]:
+    """Template members of 1 to `longest` operations (two of each length), written through the
+    ledger's API in a database of their own from `start` on; once per run (every size clones
+    them)."""
+    if TEMPLATES:
+        return TEMPLATES
+    scratch = connect(url, name)
+    await ensure_indexes(scratch)
+    clock = FrozenClock(start)
+    await save_program(scratch, clock, PROGRAM)
+    found = []
+    for n in range(2 * longest):
+        member = f"t{n:03d}"
+        clock.set(start)
+        await write_template(scratch, clock, member, n // 2 + 1)
+        found.append(await read_template(scratch, member))
+    await scratch.client.drop_database(name)
+    await scratch.close()
+    TEMPLATES.extend(found)
+    return found
 
 
 async def seed(
-    mongo: Mongo,
-    args: argparse.Namespace,
-    entries: int,
-    now: datetime,
-    kinds: dict[str, Document],
-    account: Document,
-) -> int:
-    """The accounts and `entries` entries; returns the entries' sum of points."""
-    members = [f"m{n:06d}" for n in range(args.members)]
+    mongo: Mongo, url: str, args: argparse.Namespace, entries: int, now: datetime
+) -> tuple[int, int]:
+    """The members' books (bench/books.py), the indexes, the program (its point value changed
+    half-way), and a check of a clone of every template with `verify_balances`; returns the
+    entries written and their sum of points, also kept in `meta` for a later run (--data)."""
+    most = max(1, round(max(args.sizes) / args.members))  # entries a member, at the largest size
+    start = now - timedelta(days=args.days + 200)
     started = time.perf_counter()
-    batch: list[Document] = []
-    for n, member in enumerate(members):
-        active = now - timedelta(days=random.randint(0, 2 * args.days))
-        batch.append({**account, "_id": member, "last_activity_at": active})
-        if len(batch) == 10_000 or n == len(members) - 1:
-            await mongo["accounts"].insert_many(batch, ordered=False)
-            batch = []
-    print(f"accounts: {args.members:,} in {time.perf_counter() - started:.1f} s", flush=True)
+    templates = await make_templates(url, "bench_templates", start, 2 * most)
+    print(
+        f"templates: {len(templates)} members, {sum(t.entries for t in templates):,} entries "
+        f"through the ledger in {time.perf_counter() - started:.1f} s",
+        flush=True,
+    )
     started = time.perf_counter()
-    seqs: Counter[str] = Counter()
-    span = args.days * 86_400
-    total = 0
-    for n in range(entries):
-        member = random.choice(members)
-        seqs[member] += 1
-        # Every entry recorded before now − SETTLE (at most 4 s after it occurred), so the rollup
-        # built at `now` takes them all.
-        at = now - SETTLE - timedelta(seconds=5 + random.randrange(span))
-        batch.append(entry(kinds[random.choice(MIX)], n, member, seqs[member], at))
-        total += batch[-1]["points"]
-        if len(batch) == args.batch or n == entries - 1:
-            await mongo["ledger"].insert_many(batch, ordered=False)
-            batch = []
-            if (n + 1) % 100_000 == 0:
-                rate = (n + 1) / (time.perf_counter() - started)
-                print(f"  {n + 1:,} entries, {rate:,.0f} a second", flush=True)
+    # Every entry recorded before now − SETTLE, so the rollup built at `now` takes them all.
+    written, total, witnesses = await seed_books(
+        mongo,
+        templates,
+        args.members,
+        entries,
+        first=now - timedelta(days=args.days),
+        last=now - SETTLE - timedelta(seconds=10),
+        batch=args.batch,
+    )
     took = time.perf_counter() - started
-    print(f"entries: {entries:,} in {took:.1f} s ({entries / took:,.0f} a second)")
-    return total
+    print(f"books: {written:,} entries in {took:.1f} s ({written / took:,.0f} a second)")
+    started = time.perf_counter()
+    await ensure_indexes(mongo)
+    print(f"indexes built in {time.perf_counter() - started:.1f} s", flush=True)
+    clock = FrozenClock(now - timedelta(days=args.days + 10))
+    await save_program(mongo, clock, PROGRAM)
+    clock.set(now - timedelta(days=args.days // 2))
+    await save_program(mongo, clock, PROGRAM.model_copy(update={"point_value": Decimal("0.012")}))
+    checked = witnesses + random.sample([f"m{n:07d}" for n in range(args.members)], 50)
+    drifts = [drift for member in checked for drift in await verify_balances(mongo, member)]
+    assert not drifts, f"the seeded books drift: {drifts[:5]}"
+    print(f"verify_balances: no drift in {len(checked)} members (a clone of every template)")
+    seeded = {"entries": written, "total": total, "now": now, "members": args.members}
+    await mongo["meta"].replace_one({"_id": SEEDED}, seeded, upsert=True)
+    return written, total
+
+
+async def reset_rollup(mongo: Mongo) -> None:
+    """The rollup and what it keeps, gone: the bench builds it from the first entry each run."""
+    for name in ("ledger_hours", "ledger_days", "ledger_months", "ledger_maturities"):
+        await mongo[name].delete_many({})
+    await mongo["ledger_earners"].delete_many({})
+    await mongo["meta"].delete_many({"_id": STATE_ID})
 
 
 class Timings(dict[str, float]):
@@ -202,49 +176,54 @@ async def timed(
 
 
 async def bench(url: str, args: argparse.Namespace, entries: int) -> Timings:
-    """Seed `entries` entries in a database of their own and time every report over them."""
+    """Seed `entries` entries in a database of their own (or find them seeded there, --data) and
+    time every report over them."""
     listener = Commands()
     times = Timings()
-    now = datetime.now(UTC).replace(microsecond=0)
-    clock = FrozenClock(now - timedelta(days=args.days + 10))
     # SecantusDB answers one command at a time: while it sums a million entries it cannot answer
     # the client's heartbeat, and with the product's 2 s connect timeout the client would cancel
     # the running command. The bench waits as long as a report takes instead.
     name = f"bench_reports_{entries}"
     mongo = connect(url, name, event_listeners=[listener], connectTimeoutMS=300_000)
-    scratch = connect(url, f"bench_templates_{entries}")
-    await ensure_indexes(mongo)
-    await ensure_indexes(scratch)
-    await save_program(scratch, clock, PROGRAM)
-    await save_program(mongo, clock, PROGRAM)
-    clock.set(now - timedelta(days=args.days // 2))
-    await save_program(mongo, clock, PROGRAM.model_copy(update={"point_value": Decimal("0.012")}))
-    kinds, account = await templates(scratch, FrozenClock(now - timedelta(days=args.days + 5)))
-    print(f"\n== {entries:,} entries, {args.members:,} members ==")
-    total = await seed(mongo, args, entries, now, kinds, account)
-    clock.set(now)
+    print(f"\n== {entries:,} entries, {args.members:,} members ==", flush=True)
+    seeded = await mongo["meta"].find_one({"_id": SEEDED})
+    if seeded is None or seeded["members"] != args.members:
+        await mongo.client.drop_database(name)
+        await seed(mongo, url, args, entries, datetime.now(UTC).replace(microsecond=0))
+        seeded = await mongo["meta"].find_one({"_id": SEEDED})
+        assert seeded is not None
+    else:
+        print(f"seeded before: {seeded['entries']:,} entries (as of {seeded['now']})")
+    if args.seed_only:
+        await mongo.close()
+        return times
+    written, total = int(seeded["entries"]), int(seeded["total"])
+    now = seeded["now"]
+    clock = FrozenClock(now)
+    await reset_rollup(mongo)
     past = (now - timedelta(days=90)).date()
     print(f"\n{'report':<52} {'time':>8}   {'db cpu':>8}     database commands")
     rolled = await timed(ROLLUP, listener, lambda: roll_up_ledger(mongo, clock), times)
     print(
         f"  {rolled:,} entries rolled up into {await mongo['ledger_hours'].count_documents({}):,} hours"
     )
-    assert rolled == entries, f"the rollup took {rolled:,} of {entries:,} entries"
+    assert rolled == written, f"the rollup took {rolled:,} of {written:,} entries"
     rolled_up = await liabilities(mongo, clock, listener, past, "rollup", times)
     assert rolled_up[1].net_points == total, f"liability now {rolled_up[1]}, entries' sum {total:,}"
     await other_reports(mongo, clock, listener, past, args.members, times)
-    # Without the rollup every report sums the raw entries inside one transaction; on SecantusDB
-    # 1,000,000 entries take longer than a transaction's 30 s budget outside a request.
-    await mongo["meta"].delete_many({})
-    try:
-        raw = await liabilities(mongo, clock, listener, past, "no rollup (raw entries)", times)
-    except TransactionFailed as exc:
-        print(f"  no rollup: refused after the transaction budget ({exc})")
-    else:
-        assert raw == rolled_up, f"raw entries {raw}, rollup {rolled_up}"
-    await mongo.client.drop_database(name)  # the next size's seeding on a smaller database
+    if not args.skip_raw:
+        # Without the rollup every report sums the raw entries inside one transaction; on
+        # SecantusDB 1,000,000 entries take longer than a transaction's 30 s budget.
+        await mongo["meta"].delete_many({"_id": STATE_ID})
+        try:
+            raw = await liabilities(mongo, clock, listener, past, "no rollup (raw entries)", times)
+        except TransactionFailed as exc:
+            print(f"  no rollup: refused after the transaction budget ({exc})")
+        else:
+            assert raw == rolled_up, f"raw entries {raw}, rollup {rolled_up}"
+    if args.data is None:
+        await mongo.client.drop_database(name)  # the next size's seeding on a smaller database
     await mongo.close()
-    await scratch.close()
     return times
 
 
@@ -343,13 +322,18 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365, help="the entries' span, back from now")
     parser.add_argument("--batch", type=int, default=10_000, help="entries per insert_many")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds (CI)")
+    parser.add_argument(
+        "--data", type=Path, help="keep the databases in this folder and reuse what is seeded there"
+    )
+    parser.add_argument("--seed-only", action="store_true", help="seed (--data) and stop")
+    parser.add_argument("--skip-raw", action="store_true", help="no liability from raw entries")
     args = parser.parse_args()
     if args.smoke:
         vars(args).update(SMOKE)
-    sizes = sorted(int(size) for size in str(args.entries).split(","))
+    sizes = args.sizes = sorted(int(size) for size in str(args.entries).split(","))
     random.seed(11)
     with tempfile.TemporaryDirectory() as tmp:
-        server = EmbeddedMongo(Path(tmp) / "db", sync_on_commit=False)
+        server = EmbeddedMongo(args.data or Path(tmp) / "db", sync_on_commit=False)
         url = server.start()
         assert server.process is not None
         DB_PID.append(server.process.pid)
@@ -357,7 +341,7 @@ def main() -> None:
             runs = [asyncio.run(bench(url, args, size)) for size in sizes]
         finally:
             server.stop()
-    if len(sizes) > 1:
+    if len(sizes) > 1 and not args.seed_only:
         compare(sizes, runs)
 
 

@@ -35,9 +35,18 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.db import Document, Mongo
 from app.ledger import EntryKind
-from app.reports.levels import DAYS, MONTHS, spans
+from app.reports.levels import DAYS, MONTHS, bucket_ids, next_bucket, spans
 from app.reports.moves import MATURITIES, held_sums, maturity_sums, pending_sums
-from app.reports.periods import UTC_ZONE, Period, hour_ceil, hour_floor, whole_hour_zone
+from app.reports.periods import (
+    UTC_ZONE,
+    Period,
+    hour_ceil,
+    hour_floor,
+    local_midnight,
+    next_period,
+    period_start,
+    whole_hour_zone,
+)
 from app.reports.rollup import BUCKETS, entry_sums, rollup_state
 
 KINDS = tuple(kind.value for kind in EntryKind)
@@ -152,10 +161,14 @@ def _parts(
         yield "ledger", entry_sums({"occurred_at": _between(start, end)}, key)
         return
     low, high = hours
-    for collection, first, until in spans(low, high) if coarse and by is None else []:
-        yield collection, _bucket_sums(_between(first, until), by, zone)
-    if not coarse or by is not None:
+    if not coarse:
         yield BUCKETS, _bucket_sums(_between(low, high), by, zone)
+    elif by is None or low is None:
+        for collection, first, until in spans(low, high):
+            yield collection, _bucket_sums(_between(first, until), by, zone)
+    else:
+        for collection, ids in _period_buckets(low, high, by, zone).items():
+            yield collection, _bucket_sums(_ids(collection, ids), by, zone)
     done = {"$lte": mark}
     if start is not None and low is not None and start < low:
         match = {"occurred_at": _between(start, low), "recorded_at": done}
@@ -205,6 +218,35 @@ def _move_parts(
     for at in unrolled:
         for field in ("created_at", "closed_at"):
             yield "holds", held_sums(field, at, key)
+
+
+def _period_buckets(
+    low: datetime, high: datetime, by: Period, zone: ZoneInfo
+) -> dict[str, list[datetime]]:
+    """The coarsest buckets that fit inside each local period of the whole hours [low, high):
+    the range cut at every period's start, each piece as months, days and hours (levels.spans);
+    per collection, every bucket's id. A UTC day or month lies in one local period wherever the
+    program's zone puts its midnights (on a whole hour), so the buckets group by period exactly:
+    a year by month reads its UTC months (or, east or west of UTC, the days inside each local
+    month and the hours at its edges), not 8,760 hours."""
+    found: dict[str, list[datetime]] = {}
+    piece = low
+    while piece < high:
+        day = piece.astimezone(zone).date()
+        end = min(local_midnight(next_period(period_start(day, by), by), zone), high)
+        for collection, first, until in spans(piece, end):
+            assert first is not None  # a piece has a start
+            found.setdefault(collection, []).extend(bucket_ids(collection, first, until))
+        piece = end
+    return found
+
+
+def _ids(collection: str, ids: list[datetime]) -> Document:
+    """A match of these bucket ids: a range where they follow one another, else the list."""
+    ids = sorted(ids)
+    if all(later == next_bucket(collection, at) for at, later in zip(ids, ids[1:], strict=False)):
+        return {"$gte": ids[0], "$lte": ids[-1]}
+    return {"$in": ids}
 
 
 def _outside(
