@@ -38,8 +38,11 @@ from app.ledger import EntryKind
 from app.reports.levels import DAYS, MONTHS, bucket_ids, next_bucket, spans
 from app.reports.moves import MATURITIES, held_sums, maturity_sums, pending_sums
 from app.reports.periods import (
+    MAX_GROUPED,
     UTC_ZONE,
+    DateRange,
     Period,
+    ReportTooLarge,
     hour_ceil,
     hour_floor,
     local_midnight,
@@ -131,6 +134,31 @@ async def ledger_totals(
     if session is not None:
         return await work(session)
     return await mongo.transaction(work)
+
+
+async def refuse_large(
+    mongo: Mongo,
+    span: DateRange,
+    kind: EntryKind | None,
+    session: AsyncClientSession | None = None,
+) -> int | None:
+    """The number of entries (of `kind`, or all) that occurred in `span`, counted from the rollup;
+    ReportTooLarge if more than MAX_GROUPED. None where the rollup cannot count them (none yet, or
+    a zone whose days do not start on a UTC hour): the count would cost what grouping them does."""
+    if not whole_hour_zone(span.zone, span.start, span.end):
+        return None
+    if (await rollup_state(mongo, session))[0] is None:
+        return None
+    totals = await ledger_totals(mongo, span.start, span.end, session=session)
+    sums = totals.get(None, Totals())
+    return check_grouped(sums.entries if kind is None else sums.kind(kind).count)
+
+
+def check_grouped(entries: int) -> int:
+    """ReportTooLarge if a report would group more than MAX_GROUPED entries on request."""
+    if entries > MAX_GROUPED:
+        raise ReportTooLarge(entries, MAX_GROUPED)
+    return entries
 
 
 def _hours(
