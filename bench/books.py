@@ -229,7 +229,11 @@ def _move_key(key: str, shift: timedelta) -> str:
 
 
 def pick(templates: list[Template], wanted: float) -> Template:
-    """A template whose length is nearest `wanted` (a random one of those)."""
+    """A random template of about `wanted` entries (half to one and a half times; the nearest
+    if none): many members' histories, whose lengths average out to what is left to seed."""
+    near = [t for t in templates if wanted / 2 <= t.entries <= wanted * 1.5]
+    if near:
+        return random.choice(near)
     best = min(abs(t.entries - wanted) for t in templates)
     return random.choice([t for t in templates if abs(t.entries - wanted) - best < 1])
 
