@@ -247,14 +247,16 @@ async def seed_books(
     first: datetime,
     last: datetime,
     batch: int,
-) -> tuple[int, int, list[str]]:
+) -> tuple[int, int, dict[str, list[Document]]]:
     """`members` clones of the templates, their lengths chosen so that the entries add up to
     about `entries`, each moved to a random place in [first, last]; returns the entries written,
-    their sum of points, and one member cloned from each template (for verify)."""
+    their sum of points, and the very documents of a sample of members (the first clone of each
+    template and one member in a thousand), for `verify_balances` in a small database."""
     started = time.perf_counter()
     pending: dict[str, list[Document]] = {name: [] for name in COLLECTIONS}
     written = total = 0
     witnesses: dict[str, str] = {}
+    samples: dict[str, list[Document]] = {name: [] for name in COLLECTIONS}
 
     async def flush(force: bool) -> None:
         for name, docs in pending.items():
@@ -265,12 +267,14 @@ async def seed_books(
     for n in range(members):
         template = pick(templates, (entries - written) / (members - n))
         member = f"m{n:07d}"
-        witnesses.setdefault(template.member, member)
+        sampled = witnesses.setdefault(template.member, member) == member or n % 1000 == 0
         low = first - template.first
         high = last - template.last
         shift = low + (high - low) * random.random() if high > low else low
         for name, docs in clone(template, member, shift).items():
             pending[name].extend(docs)
+            if sampled:
+                samples[name].extend(dict(doc) for doc in docs)
         written += template.entries
         total += sum(doc["points"] for doc in template.documents["ledger"])
         await flush(False)
@@ -278,4 +282,4 @@ async def seed_books(
             rate = written / (time.perf_counter() - started)
             print(f"  {n + 1:,} members, {written:,} entries, {rate:,.0f} a second", flush=True)
     await flush(True)
-    return written, total, list(witnesses.values())
+    return written, total, samples
