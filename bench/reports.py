@@ -1,28 +1,35 @@
-"""Reports benchmark: the liability and issuance reports over 100,000 members, at 200,000 and 1,000,000 entries.
+"""Reports benchmark: every report over 100,000 members, at 200,000 and 1,000,000 entries.
 
-    .venv/bin/python bench/reports.py [--members 100000] [--entries 200000,1000000] [--days 365] [--smoke]
+    .venv/bin/python bench/reports.py [--members 100000] [--entries 200000,1000000] [--days 365]
+                                      [--data FOLDER] [--seed-only] [--skip-raw] [--smoke]
 
-Runs on the embedded database (a SecantusDB process of its own, in a temporary folder, not
-synced on commit: seeding is not what is measured). The entries are copies of documents the
-ledger itself wrote (an earn with its breakdown, a spend, an expiry, an adjustment, a refund,
-a 清零), each with its own id, member, number, key, points and dates, spread over `--days` days
-and inserted with insert_many; the accounts likewise. Then it prints, with the database commands
-each took (and the database process's CPU seconds):
+Runs on the embedded database (a SecantusDB process per size, in a temporary folder or in
+--data/<size>, kept and reused: seeding a million entries takes most of an hour on a shared
+machine; not synced on commit: seeding is not what is measured). The members' books are clones
+of template members the ledger itself wrote (bench/books.py: earns with a breakdown, a partner's
+earn inside a return window, dated points expired by the job, spends, adjustments, refunds, 清零),
+with new ids, members and instants, spread over `--days` days and inserted with insert_many
+before the indexes are built; `verify_balances` checks the very documents of a clone of every
+template used. Then it prints, with the database commands each took and the database process's
+CPU seconds (from /proc: the fairer figure on a machine other work keeps busy):
 
 - the hourly rollup built once (what the worker does as entries arrive);
-- the liability as of a past date and as of now, and the issuance report of a month by day and
-  of a year by month, with the rollup;
-- the reports that read entries themselves (top earners of a month) and the member activity;
-- last, the two liabilities summed from the raw entries alone (the rollup's state removed).
+- the liability as of 90 days ago and as of now, issuance of a month by day and of a year by
+  month, breakage of a year, the liability of a month by day;
+- the reports that group entries themselves (earns by rule, points by partner, top earners first
+  read) over a week and a month: a period holding more than MAX_GROUPED entries is refused
+  (ReportTooLarge), and the refusal's cost is the figure; top earners of the last month as the
+  worker keeps them; redemptions by reward; the member activity (active and dormant members);
+- last (unless --skip-raw), the two liabilities summed from the raw entries alone.
 
 It checks what it can know: the rollup took every entry, the liability now is the seeded entries'
 sum, the raw entries give the rollup's liabilities, the flows have a row per period, the top
 earners are at most 20 and in order, and the member activity counts every account; a failed check
-ends it with a non-zero status. `--smoke` runs tiny sizes in a few seconds (CI).
+ends it with a non-zero status. `--smoke` runs tiny sizes in seconds (CI).
 
-Each size is seeded and measured in a database of its own; last, a table gives every figure at
-each size and the ratio of the largest to the smallest: the rollup's build should grow as the
-entries do (≤ 5.5× for 5×), the reports read with it not at all.
+Last, a table gives every figure at each size and the ratio of the largest to the smallest, and
+the commands of each: the rollup's build should grow as the entries do (≤ 5.5× for 5×), the
+reports read with it not at all.
 """
 
 from __future__ import annotations
@@ -153,7 +160,9 @@ async def check(url: str, samples: dict[str, list[Document]], name: str) -> None
     await scratch.client.drop_database(name)
     await scratch.close()
     assert not drifts, f"the seeded books drift: {drifts[:5]}"
-    print(f"verify_balances: no drift in {members:,} seeded members (a clone of every template used)")
+    print(
+        f"verify_balances: no drift in {members:,} seeded members (a clone of every template used)"
+    )
 
 
 async def finish(
