@@ -248,7 +248,7 @@ async def seed_books(
     last: datetime,
     batch: int,
 ) -> tuple[int, int, dict[str, list[Document]]]:
-    """`members` clones of the templates, their lengths chosen so that the entries add up to
+    """`members` clones of the templates (some with none, if fewer entries than members), their lengths chosen so that the entries add up to
     about `entries`, each moved to a random place in [first, last]; returns the entries written,
     their sum of points, and the very documents of a sample of members (the first clone of each
     template and one member in a thousand), for `verify_balances` in a small database."""
@@ -265,7 +265,10 @@ async def seed_books(
                 docs.clear()
 
     for n in range(members):
-        template = pick(templates, (entries - written) / (members - n))
+        wanted = (entries - written) / (members - n)
+        if wanted < 1 and random.random() >= wanted:
+            continue  # fewer entries than members: this one has no books (no account) yet
+        template = pick(templates, max(wanted, 1))
         member = f"m{n:07d}"
         sampled = witnesses.setdefault(template.member, member) == member or n % 1000 == 0
         low = first - template.first
