@@ -33,10 +33,11 @@ class Period(StrEnum):
 MAX_DAYS = {Period.DAY: 366, Period.WEEK: 5 * 366, Period.MONTH: 10 * 366}
 MAX_RANGE_DAYS = 366
 # The most entries a report groups itself on request (top earners not yet counted, earns by rule,
-# points by partner): SecantusDB aggregates about 20,000 entries a second, so about a second. The
-# number in a period comes from the rollup (a few small reads); a larger period is refused with
-# ReportTooLarge rather than taking the database for a minute.
-MAX_GROUPED = 20_000
+# points by partner): SecantusDB groups 5,000 to 8,000 EARN entries by member or rule a second of
+# its CPU (bench/reports.py at 200,000 entries), so about a second. The number in a period comes
+# from the rollup (a few small reads); a larger period is refused with ReportTooLarge rather than
+# taking the database for seconds to minutes.
+MAX_GROUPED = 5_000
 
 
 class ReportInvalid(ValueError):
