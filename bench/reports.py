@@ -1,28 +1,35 @@
-"""Reports benchmark: the liability and issuance reports over 100,000 members, at 200,000 and 1,000,000 entries.
+"""Reports benchmark: every report over 100,000 members, at 200,000 and 1,000,000 entries.
 
-    .venv/bin/python bench/reports.py [--members 100000] [--entries 200000,1000000] [--days 365] [--smoke]
+    .venv/bin/python bench/reports.py [--members 100000] [--entries 200000,1000000] [--days 365]
+                                      [--data FOLDER] [--seed-only] [--skip-raw] [--smoke]
 
-Runs on the embedded database (a SecantusDB process of its own, in a temporary folder, not
-synced on commit: seeding is not what is measured). The entries are copies of documents the
-ledger itself wrote (an earn with its breakdown, a spend, an expiry, an adjustment, a refund,
-a 清零), each with its own id, member, number, key, points and dates, spread over `--days` days
-and inserted with insert_many; the accounts likewise. Then it prints, with the database commands
-each took (and the database process's CPU seconds):
+Runs on the embedded database (a SecantusDB process per size, in a temporary folder or in
+--data/<size>, kept and reused: seeding a million entries takes most of an hour on a shared
+machine; not synced on commit: seeding is not what is measured). The members' books are clones
+of template members the ledger itself wrote (bench/books.py: earns with a breakdown, a partner's
+earn inside a return window, dated points expired by the job, spends, adjustments, refunds, 清零),
+with new ids, members and instants, spread over `--days` days and inserted with insert_many
+before the indexes are built; `verify_balances` checks the very documents of a clone of every
+template used. Then it prints, with the database commands each took and the database process's
+CPU seconds (from /proc: the fairer figure on a machine other work keeps busy):
 
 - the hourly rollup built once (what the worker does as entries arrive);
-- the liability as of a past date and as of now, and the issuance report of a month by day and
-  of a year by month, with the rollup;
-- the reports that read entries themselves (top earners of a month) and the member activity;
-- last, the two liabilities summed from the raw entries alone (the rollup's state removed).
+- the liability as of 90 days ago and as of now, issuance of a month by day and of a year by
+  month, breakage of a year, the liability of a month by day;
+- the reports that group entries themselves (earns by rule, points by partner, top earners first
+  read) over a week and a month: a period holding more than MAX_GROUPED entries is refused
+  (ReportTooLarge), and the refusal's cost is the figure; top earners of the last month as the
+  worker keeps them; redemptions by reward; the member activity (active and dormant members);
+- last (unless --skip-raw), the two liabilities summed from the raw entries alone.
 
 It checks what it can know: the rollup took every entry, the liability now is the seeded entries'
 sum, the raw entries give the rollup's liabilities, the flows have a row per period, the top
 earners are at most 20 and in order, and the member activity counts every account; a failed check
-ends it with a non-zero status. `--smoke` runs tiny sizes in a few seconds (CI).
+ends it with a non-zero status. `--smoke` runs tiny sizes in seconds (CI).
 
-Each size is seeded and measured in a database of its own; last, a table gives every figure at
-each size and the ratio of the largest to the smallest: the rollup's build should grow as the
-entries do (≤ 5.5× for 5×), the reports read with it not at all.
+Last, a table gives every figure at each size and the ratio of the largest to the smallest, and
+the commands of each: the rollup's build should grow as the entries do (≤ 5.5× for 5×), the
+reports read with it not at all.
 """
 
 from __future__ import annotations
@@ -33,33 +40,39 @@ import random
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bson import ObjectId
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench.* when run by path
 
 from app.clock import FrozenClock
 from app.db import Document, Mongo, TransactionFailed, connect, ensure_indexes
 from app.embedded import EmbeddedMongo
-from app.ledger import BreakdownLine, Rolling, adjust, clear, earn, expire_due, reverse, spend
+from app.ledger import verify_balances
 from app.program import Program, Tier, save_program
 from app.reports import (
     Liability,
     Period,
+    ReportTooLarge,
+    breakage,
+    by_partner,
+    caught_up,
+    earn_by_rule,
+    keep_last_month,
     liability_as_of,
+    liability_series,
     member_activity,
     points_flow,
+    redemptions_by_reward,
     roll_up_ledger,
     top_earners,
 )
-from app.reports.rollup import SETTLE
+from app.reports.rollup import SETTLE, STATE_ID
 from bench.api import cpu_seconds
+from bench.books import Template, read_template, seed_books, write_template
 from bench.ledger import Commands
 
 PROGRAM = Program(
@@ -68,110 +81,114 @@ PROGRAM = Program(
     timezone="Asia/Shanghai",
     tiers=(Tier(code="member", name="Member", threshold=0),),
 )
-# Of every 100 entries: 55 earns, 22 spends, 10 expiries, 6 adjustments, 5 refunds, 2 清零.
-MIX = ["EARN"] * 55 + ["REDEEM"] * 22 + ["EXPIRE"] * 10 + ["ADJUST"] * 6 + ["REVERSAL"] * 5
-MIX += ["CLEAR"] * 2
 # What `--smoke` runs: every report and figure of the full run, at sizes of a few seconds.
-SMOKE = {"members": 50, "entries": "200,1000", "days": 365, "batch": 100}
+SMOKE = {"members": 100, "entries": "200,600", "days": 365, "batch": 100}
 ROLLUP = "rollup built (once)"
+TEMPLATES: list[Template] = []  # the template members, once written
+BOOKS = "bench_books"  # in `meta`: the books are written (the indexes and program may not be)
+SEEDED = "bench_seed"  # in `meta`: what was seeded, when (a later run with --data reuses it)
 GOAL = 5.5  # the rollup's build at 5× the entries: at most this many times the time
 
 
-async def templates(mongo: Mongo, clock: FrozenClock) -> tuple[dict[str, Document], Document]:
-    """One entry of each kind and an account, as the ledger writes them (in a database of their
-    own)."""
-    line = [BreakdownLine("base", "1 point per 1 CNY", 100, "L1", 1)]
-    first = await earn(
-        mongo,
-        clock,
-        member_id="t",
-        points=100,
-        idempotency_key="t1",
-        breakdown=line,
-        policy=Rolling(days=1),
-        actor="partner:p1",
-        channel="partner",
-    )
-    await earn(mongo, clock, member_id="t", points=500, idempotency_key="t2")
-    await spend(mongo, clock, member_id="t", points=50, idempotency_key="t3")
-    await adjust(
-        mongo,
-        clock,
-        member_id="t",
-        points=30,
-        reason="goodwill",
-        actor="admin:a",
-        idempotency_key="t4",
-    )
-    await reverse(mongo, clock, entry_id=first.id, points=20, idempotency_key="t5")
-    clock.advance(timedelta(days=2))
-    await expire_due(mongo, clock)
-    await clear(mongo, clock, member_id="t", reason="清零", actor="admin:a", idempotency_key="t6")
-    kinds = {doc["kind"]: doc async for doc in mongo["ledger"].find({})}
-    account = await mongo["accounts"].find_one({"_id": "t"})
-    assert account is not None and set(MIX) <= kinds.keys()
-    return kinds, account
-
-
-def entry(template: Document, n: int, member: str, seq: int, at: datetime) -> Document:
-    points = random.randint(1, 500)
-    sign = 1 if template["kind"] == "EARN" or (template["kind"] == "ADJUST" and n % 2) else -1
-    document = dict(template)
-    document.update(
-        _id=ObjectId(),
-        member_id=member,
-        seq=seq,
-        idempotency_key=f"bench:{n}",
-        points=sign * points,
-        occurred_at=at,
-        recorded_at=at + timedelta(seconds=n % 5),
-        lots=[{"lot_id": ObjectId(), "points": points}],
-    )
-    if template.get("breakdown"):
-        document["breakdown"] = [{**template["breakdown"][0], "points": points}]
-    return document
+async def make_templates(url: str, name: str, start: datetime, longest: int) -> list[Template]:
+    """Template members of 1 to `longest` operations (two of each length), written through the
+    ledger's API in a database of their own from `start` on; once per run (every size clones
+    them)."""
+    if TEMPLATES:
+        return TEMPLATES
+    scratch = connect(url, name)
+    await ensure_indexes(scratch)
+    clock = FrozenClock(start)
+    await save_program(scratch, clock, PROGRAM)
+    found = []
+    for n in range(2 * longest):
+        member = f"t{n:03d}"
+        clock.set(start)
+        await write_template(scratch, clock, member, n // 2 + 1)
+        found.append(await read_template(scratch, member))
+    await scratch.client.drop_database(name)
+    await scratch.close()
+    TEMPLATES.extend(found)
+    return found
 
 
 async def seed(
-    mongo: Mongo,
-    args: argparse.Namespace,
-    entries: int,
-    now: datetime,
-    kinds: dict[str, Document],
-    account: Document,
-) -> int:
-    """The accounts and `entries` entries; returns the entries' sum of points."""
-    members = [f"m{n:06d}" for n in range(args.members)]
+    mongo: Mongo, url: str, args: argparse.Namespace, entries: int, now: datetime
+) -> tuple[int, int]:
+    """The members' books (bench/books.py), the indexes, the program (its point value changed
+    half-way), and a check of a clone of every template with `verify_balances`; returns the
+    entries written and their sum of points, also kept in `meta` for a later run (--data)."""
+    most = max(1, round(max(args.sizes) / args.members))  # entries a member, at the largest size
+    start = now - timedelta(days=args.days + 200)
     started = time.perf_counter()
-    batch: list[Document] = []
-    for n, member in enumerate(members):
-        active = now - timedelta(days=random.randint(0, 2 * args.days))
-        batch.append({**account, "_id": member, "last_activity_at": active})
-        if len(batch) == 10_000 or n == len(members) - 1:
-            await mongo["accounts"].insert_many(batch, ordered=False)
-            batch = []
-    print(f"accounts: {args.members:,} in {time.perf_counter() - started:.1f} s", flush=True)
+    templates = await make_templates(url, "bench_templates", start, 2 * most)
+    print(
+        f"templates: {len(templates)} members, {sum(t.entries for t in templates):,} entries "
+        f"through the ledger in {time.perf_counter() - started:.1f} s",
+        flush=True,
+    )
     started = time.perf_counter()
-    seqs: Counter[str] = Counter()
-    span = args.days * 86_400
-    total = 0
-    for n in range(entries):
-        member = random.choice(members)
-        seqs[member] += 1
-        # Every entry recorded before now − SETTLE (at most 4 s after it occurred), so the rollup
-        # built at `now` takes them all.
-        at = now - SETTLE - timedelta(seconds=5 + random.randrange(span))
-        batch.append(entry(kinds[random.choice(MIX)], n, member, seqs[member], at))
-        total += batch[-1]["points"]
-        if len(batch) == args.batch or n == entries - 1:
-            await mongo["ledger"].insert_many(batch, ordered=False)
-            batch = []
-            if (n + 1) % 100_000 == 0:
-                rate = (n + 1) / (time.perf_counter() - started)
-                print(f"  {n + 1:,} entries, {rate:,.0f} a second", flush=True)
+    # Every entry recorded before now − SETTLE, so the rollup built at `now` takes them all.
+    written, total, samples = await seed_books(
+        mongo,
+        templates,
+        args.members,
+        entries,
+        first=now - timedelta(days=args.days),
+        last=now - SETTLE - timedelta(seconds=10),
+        batch=args.batch,
+    )
     took = time.perf_counter() - started
-    print(f"entries: {entries:,} in {took:.1f} s ({entries / took:,.0f} a second)")
-    return total
+    print(f"books: {written:,} entries in {took:.1f} s ({written / took:,.0f} a second)")
+    await mongo["meta"].replace_one(
+        {"_id": BOOKS}, {"entries": written, "total": total, "now": now}, upsert=True
+    )
+    await check(url, samples, f"bench_verify_{entries}")
+    return await finish(mongo, args, written, total, now)
+
+
+async def check(url: str, samples: dict[str, list[Document]], name: str) -> None:
+    """`verify_balances` over the very documents of the sampled members, in a database of their
+    own: on the seeded database its per-member reads scan the whole ledger (a member's entries
+    are indexed by number, partially), and a whole verify reads every lot and account."""
+    scratch = connect(url, name)
+    for collection, docs in samples.items():
+        if docs:
+            await scratch[collection].insert_many(docs)
+    await ensure_indexes(scratch)
+    drifts = await verify_balances(scratch)
+    members = len(samples["accounts"])
+    await scratch.client.drop_database(name)
+    await scratch.close()
+    assert not drifts, f"the seeded books drift: {drifts[:5]}"
+    print(
+        f"verify_balances: no drift in {members:,} seeded members (a clone of every template used)"
+    )
+
+
+async def finish(
+    mongo: Mongo, args: argparse.Namespace, written: int, total: int, now: datetime
+) -> tuple[int, int]:
+    """The indexes (built once, after the documents), the program (its point value changed
+    half-way), and the seed's record in `meta` for later runs (--data)."""
+    started = time.perf_counter()
+    await ensure_indexes(mongo)
+    print(f"indexes built in {time.perf_counter() - started:.1f} s", flush=True)
+    clock = FrozenClock(now - timedelta(days=args.days + 10))
+    await save_program(mongo, clock, PROGRAM)
+    clock.set(now - timedelta(days=args.days // 2))
+    await save_program(mongo, clock, PROGRAM.model_copy(update={"point_value": Decimal("0.012")}))
+    seeded = {"entries": written, "total": total, "now": now, "members": args.members}
+    await mongo["meta"].replace_one({"_id": SEEDED}, seeded, upsert=True)
+    return written, total
+
+
+async def reset_rollup(mongo: Mongo) -> None:
+    """The rollup and what it keeps, gone: the bench builds it from the first entry each run."""
+    for name in ("ledger_hours", "ledger_days", "ledger_months", "ledger_maturities"):
+        await mongo[name].delete_many({})
+    await mongo["ledger_earners"].delete_many({})
+    await mongo["meta"].delete_many({"_id": STATE_ID})
 
 
 class Timings(dict[str, float]):
@@ -181,9 +198,10 @@ class Timings(dict[str, float]):
     def __init__(self) -> None:
         super().__init__()
         self.cpu: dict[str, float] = {}
+        self.commands: dict[str, int] = {}
 
 
-DB_PID: list[int] = []  # the embedded database's process, once started
+DB_PID: list[int] = []  # the embedded database's process of the size measured
 
 
 async def timed(
@@ -192,59 +210,77 @@ async def timed(
     listener.counts.clear()
     cpu = cpu_seconds(DB_PID[0])
     started = time.perf_counter()
-    result = await work()
+    try:
+        result = await work()
+    except ReportTooLarge as exc:  # a report that would group too many entries: the refusal
+        result = exc
     took = time.perf_counter() - started
     times[name] = took
     times.cpu[name] = cpu_seconds(DB_PID[0]) - cpu
+    times.commands[name] = sum(listener.counts.values())
     commands = ", ".join(f"{k} {v}" for k, v in sorted(listener.counts.items()))
     print(f"{name:<52} {took:8.2f} s {times.cpu[name]:8.2f} s   ({commands})", flush=True)
+    if isinstance(result, ReportTooLarge):
+        print(f"  refused: {result.entries:,} entries to group, limit {result.limit:,}")
     return result
 
 
 async def bench(url: str, args: argparse.Namespace, entries: int) -> Timings:
-    """Seed `entries` entries in a database of their own and time every report over them."""
+    """Seed `entries` entries in a database of their own (or find them seeded there, --data) and
+    time every report over them."""
     listener = Commands()
     times = Timings()
-    now = datetime.now(UTC).replace(microsecond=0)
-    clock = FrozenClock(now - timedelta(days=args.days + 10))
     # SecantusDB answers one command at a time: while it sums a million entries it cannot answer
     # the client's heartbeat, and with the product's 2 s connect timeout the client would cancel
     # the running command. The bench waits as long as a report takes instead.
     name = f"bench_reports_{entries}"
     mongo = connect(url, name, event_listeners=[listener], connectTimeoutMS=300_000)
-    scratch = connect(url, f"bench_templates_{entries}")
-    await ensure_indexes(mongo)
-    await ensure_indexes(scratch)
-    await save_program(scratch, clock, PROGRAM)
-    await save_program(mongo, clock, PROGRAM)
-    clock.set(now - timedelta(days=args.days // 2))
-    await save_program(mongo, clock, PROGRAM.model_copy(update={"point_value": Decimal("0.012")}))
-    kinds, account = await templates(scratch, FrozenClock(now - timedelta(days=args.days + 5)))
-    print(f"\n== {entries:,} entries, {args.members:,} members ==")
-    total = await seed(mongo, args, entries, now, kinds, account)
-    clock.set(now)
+    print(f"\n== {entries:,} entries, {args.members:,} members ==", flush=True)
+    seeded = await mongo["meta"].find_one({"_id": SEEDED})
+    books = await mongo["meta"].find_one({"_id": BOOKS})
+    if seeded is None and books is not None:  # a run stopped after the books: finish it
+        await finish(mongo, args, books["entries"], books["total"], books["now"])
+        seeded = await mongo["meta"].find_one({"_id": SEEDED})
+    if seeded is None or seeded["members"] != args.members:
+        await mongo.client.drop_database(name)
+        await seed(mongo, url, args, entries, datetime.now(UTC).replace(microsecond=0))
+        seeded = await mongo["meta"].find_one({"_id": SEEDED})
+        assert seeded is not None
+    else:
+        print(f"seeded before: {seeded['entries']:,} entries (as of {seeded['now']})")
+    if args.seed_only:
+        await mongo.close()
+        return times
+    written, total = int(seeded["entries"]), int(seeded["total"])
+    now = seeded["now"]
+    clock = FrozenClock(now)
     past = (now - timedelta(days=90)).date()
     print(f"\n{'report':<52} {'time':>8}   {'db cpu':>8}     database commands")
-    rolled = await timed(ROLLUP, listener, lambda: roll_up_ledger(mongo, clock), times)
-    print(
-        f"  {rolled:,} entries rolled up into {await mongo['ledger_hours'].count_documents({}):,} hours"
-    )
-    assert rolled == entries, f"the rollup took {rolled:,} of {entries:,} entries"
+    if args.keep_rollup and await caught_up(mongo, clock):
+        print("  the rollup kept from a run before (--keep-rollup)")
+    else:
+        await reset_rollup(mongo)
+        rolled = await timed(ROLLUP, listener, lambda: roll_up_ledger(mongo, clock), times)
+        hours = await mongo["ledger_hours"].count_documents({})
+        print(f"  {rolled:,} entries rolled up into {hours:,} hours")
+        assert rolled == written, f"the rollup took {rolled:,} of {written:,} entries"
+    await mongo["ledger_earners"].delete_many({})  # every top earners' first read is one
     rolled_up = await liabilities(mongo, clock, listener, past, "rollup", times)
     assert rolled_up[1].net_points == total, f"liability now {rolled_up[1]}, entries' sum {total:,}"
     await other_reports(mongo, clock, listener, past, args.members, times)
-    # Without the rollup every report sums the raw entries inside one transaction; on SecantusDB
-    # 1,000,000 entries take longer than a transaction's 30 s budget outside a request.
-    await mongo["meta"].delete_many({})
-    try:
-        raw = await liabilities(mongo, clock, listener, past, "no rollup (raw entries)", times)
-    except TransactionFailed as exc:
-        print(f"  no rollup: refused after the transaction budget ({exc})")
-    else:
-        assert raw == rolled_up, f"raw entries {raw}, rollup {rolled_up}"
-    await mongo.client.drop_database(name)  # the next size's seeding on a smaller database
+    if not args.skip_raw:
+        # Without the rollup every report sums the raw entries inside one transaction; on
+        # SecantusDB 1,000,000 entries take longer than a transaction's 30 s budget.
+        await reset_rollup(mongo)
+        try:
+            raw = await liabilities(mongo, clock, listener, past, "no rollup (raw entries)", times)
+        except TransactionFailed as exc:
+            print(f"  no rollup: refused after the transaction budget ({exc})")
+        else:
+            assert raw == rolled_up, f"raw entries {raw}, rollup {rolled_up}"
+    if args.data is None:
+        await mongo.client.drop_database(name)  # the next size's seeding on a smaller database
     await mongo.close()
-    await scratch.close()
     return times
 
 
@@ -259,6 +295,11 @@ def compare(sizes: list[int], runs: list[Timings]) -> None:
             cells = "".join(f"{of(run).get(name, float('nan')):>12.2f}" for run in runs)
             ratio = of(runs[-1]).get(name, float("nan")) / max(of(runs[0])[name], 1e-9)
             print(f"{name:<52}{cells}   {ratio:6.2f}×")
+    print(f"\n{'database commands at entries':<52}{heads}")
+    for name in runs[0]:
+        print(f"{name:<52}" + "".join(f"{run.commands.get(name, 0):>12,}" for run in runs))
+    if ROLLUP not in runs[0] or ROLLUP not in runs[-1]:
+        return  # a run kept the rollup of a run before (--keep-rollup)
     for title, ratio in (
         ("time", runs[-1][ROLLUP] / max(runs[0][ROLLUP], 1e-9)),
         ("database CPU", runs[-1].cpu[ROLLUP] / max(runs[0].cpu[ROLLUP], 1e-9)),
@@ -275,7 +316,7 @@ async def liabilities(
 ) -> tuple[Liability, Liability]:
     """The liability at the end of `past` and now."""
     then = await timed(
-        f"liability as of {past}, {how}",
+        f"liability as of 90 days ago, {how}",
         listener,
         lambda: liability_as_of(mongo, clock, on=past),
         times,
@@ -309,29 +350,69 @@ async def other_reports(
         times,
     )
     assert len(by_month.rows) == 10 and sum(r.entries for r in by_month.rows), by_month
-    top = await timed(
-        "top 20 earners of a month, counted",
+    year = await timed(
+        "breakage of a year",
         listener,
-        lambda: top_earners(mongo, month, month_end, 20),
+        lambda: breakage(mongo, past - timedelta(days=364), past),
+        times,
+    )
+    assert year.issued > 0, year
+    series = await timed(
+        "liability of a month by day",
+        listener,
+        lambda: liability_series(mongo, month, month_end),
+        times,
+    )
+    assert len(series.days) == month_end.day, series
+    week = month + timedelta(days=7)
+    week_end = week + timedelta(days=6)
+    for label, span in (("a week", (week, week_end)), ("a month", (month, month_end))):
+        await timed(
+            f"earns by rule of {label}", listener, lambda s=span: earn_by_rule(mongo, *s), times
+        )
+        await timed(
+            f"points by partner of {label}", listener, lambda s=span: by_partner(mongo, *s), times
+        )
+    first = await timed(
+        "top 20 earners of a week, first read",
+        listener,
+        lambda: top_earners(mongo, week, week_end, 20),
+        times,
+    )
+    assert not isinstance(first, ReportTooLarge) and 0 < len(first.rows) <= 20, first
+    await keep_last_month(mongo, clock)  # the worker's job: the last closed month counted
+    today = clock.now().astimezone(PROGRAM.zone).date()
+    closed = today.replace(day=1) - timedelta(days=1)
+    top = await timed(
+        "top 20 earners of the last month, kept",
+        listener,
+        lambda: top_earners(mongo, closed.replace(day=1), closed, 20),
         times,
     )
     points = [row.points for row in top.rows]
     assert 0 < len(points) <= 20 and points == sorted(points, reverse=True), top
-    again = await timed(
-        "top 20 earners of a month, kept",
+    await timed(
+        "top 20 earners of this month, first read",
         listener,
-        lambda: top_earners(mongo, month, month_end, 20),
+        lambda: top_earners(mongo, today.replace(day=1), today, 20),
         times,
     )
-    assert again == top, (again, top)
-    activity = await timed(
-        f"member activity ({members:,} accounts)",
+    await timed(
+        "redemptions by reward of a month",
         listener,
-        lambda: member_activity(mongo, clock, 365),
+        lambda: redemptions_by_reward(mongo, month, month_end),
+        times,
+    )
+    activity = await timed(
+        "member activity, dormant after 180 days",
+        listener,
+        lambda: member_activity(mongo, clock, 180),
         times,
     )
     groups = (activity.active, activity.dormant, activity.never_active)
-    assert sum(group.members for group in groups) == members, activity
+    accounts = await mongo["accounts"].count_documents({})
+    assert sum(group.members for group in groups) == accounts, activity
+    assert activity.dormant.members and activity.active.members, activity
 
 
 def main() -> None:
@@ -343,21 +424,34 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365, help="the entries' span, back from now")
     parser.add_argument("--batch", type=int, default=10_000, help="entries per insert_many")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds (CI)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="keep each size's database in a folder of its own here, and reuse what is seeded",
+    )
+    parser.add_argument("--seed-only", action="store_true", help="seed (--data) and stop")
+    parser.add_argument("--skip-raw", action="store_true", help="no liability from raw entries")
+    parser.add_argument(
+        "--keep-rollup", action="store_true", help="measure with the rollup a run before built"
+    )
     args = parser.parse_args()
     if args.smoke:
         vars(args).update(SMOKE)
-    sizes = sorted(int(size) for size in str(args.entries).split(","))
+    sizes = args.sizes = sorted(int(size) for size in str(args.entries).split(","))
     random.seed(11)
-    with tempfile.TemporaryDirectory() as tmp:
-        server = EmbeddedMongo(Path(tmp) / "db", sync_on_commit=False)
-        url = server.start()
-        assert server.process is not None
-        DB_PID.append(server.process.pid)
-        try:
-            runs = [asyncio.run(bench(url, args, size)) for size in sizes]
-        finally:
-            server.stop()
-    if len(sizes) > 1:
+    runs = []
+    for size in sizes:  # each size on a database server of its own (kept in --data/<size>)
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / "db" if args.data is None else args.data / str(size)
+            server = EmbeddedMongo(folder, sync_on_commit=False)
+            url = server.start()
+            assert server.process is not None
+            DB_PID[:] = [server.process.pid]
+            try:
+                runs.append(asyncio.run(bench(url, args, size)))
+            finally:
+                server.stop()
+    if len(sizes) > 1 and not args.seed_only:
         compare(sizes, runs)
 
 

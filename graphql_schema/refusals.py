@@ -64,7 +64,7 @@ from app.program import (
     ProgramRequestConflict,
     ProgramVersionNotFound,
 )
-from app.reports import ReportInvalid
+from app.reports import ReportInvalid, ReportTooLarge
 from app.rewards import errors as rewards
 from graphql_schema.errors import (
     ClientError,
@@ -300,6 +300,9 @@ RAISED: dict[type[Exception], Raised] = {
     partners.OffsetNotOffered: Raised(NotConfigured),
     ImportRunning: Raised(ImportBusy),
     ReportInvalid: Raised(InvalidInput, extensions=lambda e: {"argument": _camel(e.field)}),
+    ReportTooLarge: Raised(
+        InvalidInput, extensions=lambda e: {"argument": _camel(e.field), "limit": e.limit}
+    ),
 }
 
 TYPED: dict[UserErrorCode, type[UserError]] = {

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
@@ -27,6 +27,7 @@ from app.ledger.store import instant, load_book, settle
 # A filtered page widens its range (doubling it) while the filter skips entries; one range
 # never spans more numbers than this, so one command never examines more entries.
 MAX_WINDOW = 2048
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # before every expiry: a range's lower bound
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,9 +136,12 @@ async def _overdue(
     """Unreserved points of live lots whose expiry is in `expired`, summed by `key`: one range of
     the lots' (status, expires_at) index per live status, a few lots when the jobs keep up."""
     found: dict[Any, int] = {}
+    # Bounded below too: lots that never expire (expires_at null) sort first in the index, and
+    # SecantusDB walks them all for a range with only an upper bound (30 s at 130,000 lots).
+    dated = {"$gte": EPOCH, **expired}
     for status in (LotStatus.AVAILABLE, LotStatus.PENDING):
         pipeline: list[Document] = [
-            {"$match": {"status": status.value, "expires_at": expired}},
+            {"$match": {"status": status.value, "expires_at": dated}},
             {"$group": {"_id": key, "points": {"$sum": {"$subtract": ["$remaining", "$held"]}}}},
         ]
         async for row in await mongo["lots"].aggregate(pipeline, session=session):

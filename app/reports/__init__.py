@@ -18,7 +18,7 @@ from app.reports.breakdowns import (
 from app.reports.earners import MAX_EARNERS, Earner, keep_last_month
 from app.reports.flows import Breakage, FlowRow, PointsFlow, breakage, points_flow
 from app.reports.liability import Liability, LiabilitySeries, liability_as_of, liability_series
-from app.reports.periods import Period, ReportInvalid
+from app.reports.periods import MAX_GROUPED, Period, ReportInvalid, ReportTooLarge
 from app.reports.redemptions import (
     MAX_REWARDS,
     RedemptionsByReward,
@@ -32,6 +32,7 @@ from app.reports.values import PointValue
 __all__ = [
     "MAX_DORMANT_DAYS",
     "MAX_EARNERS",
+    "MAX_GROUPED",
     "MAX_REWARDS",
     "Breakage",
     "ByPartner",
@@ -49,6 +50,7 @@ __all__ = [
     "RedemptionsByReward",
     "Report",
     "ReportInvalid",
+    "ReportTooLarge",
     "RewardRow",
     "RuleRow",
     "Table",

@@ -1,6 +1,8 @@
 """Reports that read the entries of a period themselves: earns by rule and campaign, points by
 partner, top earners. Each is one aggregation on a range of the `occurred_at` index (a year at
-most), grouped in the database; only its rows (bounded) come back.
+most), grouped in the database; only its rows (bounded) come back. Each groups at most
+MAX_GROUPED entries on request (counted first from the rollup: a few small reads); a period with
+more is refused with ReportTooLarge, as the database would take seconds to minutes.
 
 - By rule: every EARN's breakdown row names the rule that gave its points (`base`, `rule:<id>`,
   `tier:<code>`, `campaign:<id>`, `birthday`, `cap:order`, `cap:day`); an earn without a
@@ -24,6 +26,7 @@ from app.program import current_program
 from app.reports.earners import MAX_EARNERS, Earner, earners
 from app.reports.periods import MAX_RANGE_DAYS, DateRange, ReportInvalid, date_range
 from app.reports.table import Table
+from app.reports.totals import refuse_large
 
 MAX_ROWS = 500
 PARTNER_PREFIX = "partner:"
@@ -62,6 +65,7 @@ class EarnByRule:
 
 async def earn_by_rule(mongo: Mongo, first: date, last: date) -> EarnByRule:
     span = await _span(mongo, first, last)
+    await refuse_large(mongo, span, EntryKind.EARN)
     activity = {"$concat": ["activity:", "$activity"]}
     pipeline: list[Document] = [
         {"$match": _in(span)},
@@ -112,6 +116,7 @@ class ByPartner:
 
 async def by_partner(mongo: Mongo, first: date, last: date) -> ByPartner:
     span = await _span(mongo, first, last)
+    await refuse_large(mongo, span, None)
     partner = {"$or": [{"actor": {"$regex": f"^{PARTNER_PREFIX}"}}, {"channel": "partner"}]}
     pipeline: list[Document] = [
         {"$match": _in(span)},

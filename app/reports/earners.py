@@ -7,7 +7,9 @@ entries the range held when they were counted. Entries are append-only, so the a
 exact while the range holds as many EARN entries as then: the count comes from the rollup's
 buckets, its edges and its tail (totals.py: a few small reads, exact at the instant read). A range
 that gained an entry since (a late posting, an import with original dates, the current month) is
-counted again from the entries and kept anew. Where the buckets do not answer (no rollup yet, a
+counted again from the entries and kept anew, on request only if it holds at most MAX_GROUPED
+EARN entries (about a second); a larger one is refused with ReportTooLarge (a shorter period is
+answered), and the worker's job counts the last closed month whatever its size. Where the buckets do not answer (no rollup yet, a
 zone whose local days do not start on a UTC hour) the count would cost as much as the answer:
 the entries are grouped directly, as before.
 
@@ -28,7 +30,7 @@ from app.ledger import EntryKind
 from app.program import current_program
 from app.reports.periods import DateRange, whole_hour_zone
 from app.reports.rollup import watermark
-from app.reports.totals import ledger_totals
+from app.reports.totals import check_grouped, ledger_totals
 
 EARNERS = "ledger_earners"
 MAX_EARNERS = 100  # the most a report lists, and the members kept per range
@@ -41,8 +43,12 @@ class Earner:
     earns: int
 
 
-async def earners(mongo: Mongo, span: DateRange, limit: int) -> list[Earner]:
-    """The `limit` (≤ MAX_EARNERS) members who earned the most points in `span`, by points then id."""
+async def earners(
+    mongo: Mongo, span: DateRange, limit: int, *, bounded: bool = True
+) -> list[Earner]:
+    """The `limit` (≤ MAX_EARNERS) members who earned the most points in `span`, by points then
+    id. A range not counted yet (or changed since) with more than MAX_GROUPED EARN entries is
+    refused (ReportTooLarge) unless not `bounded` (the worker's job)."""
 
     async def read(session: AsyncClientSession) -> list[Earner] | None:
         if await watermark(mongo, session) is None:
@@ -52,6 +58,8 @@ async def earners(mongo: Mongo, span: DateRange, limit: int) -> list[Earner]:
         kept = await mongo[EARNERS].find_one({"_id": _key(span)}, session=session)
         if kept is not None and kept["earns"] == earns:
             return [Earner(row["m"], row["points"], row["earns"]) for row in kept["rows"]]
+        if bounded:
+            check_grouped(earns)
         rows = await _group(mongo, span, MAX_EARNERS, session)
         document = {"earns": earns, "rows": [_document(row) for row in rows]}
         await mongo[EARNERS].replace_one(
@@ -72,7 +80,7 @@ async def keep_last_month(mongo: Mongo, clock: Clock) -> None:
     last = today.replace(day=1) - timedelta(days=1)
     span = DateRange(last.replace(day=1), last, program.zone)
     if whole_hour_zone(span.zone, span.start, span.end):  # else nothing is kept: not each run
-        await earners(mongo, span, 1)
+        await earners(mongo, span, 1, bounded=False)
 
 
 def _document(row: Earner) -> Document:

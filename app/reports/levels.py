@@ -64,6 +64,22 @@ def spans(low: datetime | None, high: datetime) -> list[tuple[str, datetime | No
     return found
 
 
+def next_bucket(collection: str, at: datetime) -> datetime:
+    """The bucket after `at` in a level's collection."""
+    if collection == MONTHS:
+        return (at + timedelta(days=32)).replace(day=1)
+    return at + (timedelta(days=1) if collection == DAYS else timedelta(hours=1))
+
+
+def bucket_ids(collection: str, first: datetime, end: datetime) -> list[datetime]:
+    """Every bucket id of a level's collection in [first, end)."""
+    found = []
+    while first < end:
+        found.append(first)
+        first = next_bucket(collection, first)
+    return found
+
+
 def increments(hours: dict[datetime, dict[str, int]]) -> dict[str, dict[datetime, dict[str, int]]]:
     """A slice's increments of hour buckets, added up per day and per month."""
     levels: dict[str, dict[datetime, dict[str, int]]] = {}

@@ -32,6 +32,12 @@ class Period(StrEnum):
 # month ten; reports that read the entries themselves (rules, partners, earners) a year.
 MAX_DAYS = {Period.DAY: 366, Period.WEEK: 5 * 366, Period.MONTH: 10 * 366}
 MAX_RANGE_DAYS = 366
+# The most entries a report groups itself on request (top earners not yet counted, earns by rule,
+# points by partner): SecantusDB groups 5,000 to 8,000 EARN entries by member or rule a second of
+# its CPU (bench/reports.py at 200,000 entries), so about a second. The number in a period comes
+# from the rollup (a few small reads); a larger period is refused with ReportTooLarge rather than
+# taking the database for seconds to minutes.
+MAX_GROUPED = 5_000
 
 
 class ReportInvalid(ValueError):
@@ -41,6 +47,19 @@ class ReportInvalid(ValueError):
         super().__init__(message)
         self.field = field
         self.message = message
+
+
+class ReportTooLarge(ReportInvalid):
+    """The period holds more entries than a report groups on request (MAX_GROUPED)."""
+
+    def __init__(self, entries: int, limit: int) -> None:
+        super().__init__(
+            "to",
+            f"the period holds {entries:,} entries to group, more than the {limit:,} a report "
+            "groups on request: ask a shorter period",
+        )
+        self.entries = entries
+        self.limit = limit
 
 
 @dataclass(frozen=True, slots=True)

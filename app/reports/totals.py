@@ -35,9 +35,21 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.db import Document, Mongo
 from app.ledger import EntryKind
-from app.reports.levels import DAYS, MONTHS, spans
+from app.reports.levels import DAYS, MONTHS, bucket_ids, spans
 from app.reports.moves import MATURITIES, held_sums, maturity_sums, pending_sums
-from app.reports.periods import UTC_ZONE, Period, hour_ceil, hour_floor, whole_hour_zone
+from app.reports.periods import (
+    MAX_GROUPED,
+    UTC_ZONE,
+    DateRange,
+    Period,
+    ReportTooLarge,
+    hour_ceil,
+    hour_floor,
+    local_midnight,
+    next_period,
+    period_start,
+    whole_hour_zone,
+)
 from app.reports.rollup import BUCKETS, entry_sums, rollup_state
 
 KINDS = tuple(kind.value for kind in EntryKind)
@@ -124,6 +136,31 @@ async def ledger_totals(
     return await mongo.transaction(work)
 
 
+async def refuse_large(
+    mongo: Mongo,
+    span: DateRange,
+    kind: EntryKind | None,
+    session: AsyncClientSession | None = None,
+) -> int | None:
+    """The number of entries (of `kind`, or all) that occurred in `span`, counted from the rollup;
+    ReportTooLarge if more than MAX_GROUPED. None where the rollup cannot count them (none yet, or
+    a zone whose days do not start on a UTC hour): the count would cost what grouping them does."""
+    if not whole_hour_zone(span.zone, span.start, span.end):
+        return None
+    if (await rollup_state(mongo, session))[0] is None:
+        return None
+    totals = await ledger_totals(mongo, span.start, span.end, session=session)
+    sums = totals.get(None, Totals())
+    return check_grouped(sums.entries if kind is None else sums.kind(kind).count)
+
+
+def check_grouped(entries: int) -> int:
+    """ReportTooLarge if a report would group more than MAX_GROUPED entries on request."""
+    if entries > MAX_GROUPED:
+        raise ReportTooLarge(entries, MAX_GROUPED)
+    return entries
+
+
 def _hours(
     mark: datetime | None, start: datetime | None, end: datetime, by: Period | None, zone: ZoneInfo
 ) -> tuple[datetime | None, datetime] | None:
@@ -152,10 +189,19 @@ def _parts(
         yield "ledger", entry_sums({"occurred_at": _between(start, end)}, key)
         return
     low, high = hours
-    for collection, first, until in spans(low, high) if coarse and by is None else []:
-        yield collection, _bucket_sums(_between(first, until), by, zone)
-    if not coarse or by is not None:
+    if not coarse:
         yield BUCKETS, _bucket_sums(_between(low, high), by, zone)
+    elif by is None or low is None:
+        for collection, first, until in spans(low, high):
+            match = (
+                _between(first, until)  # the months since the first: a dozen a year
+                if first is None
+                else _ids(bucket_ids(collection, first, until))
+            )
+            yield collection, _bucket_sums(match, by, zone)
+    else:
+        for collection, listed in _period_buckets(low, high, by, zone).items():
+            yield collection, _bucket_sums(_ids(listed), by, zone)
     done = {"$lte": mark}
     if start is not None and low is not None and start < low:
         match = {"occurred_at": _between(start, low), "recorded_at": done}
@@ -205,6 +251,33 @@ def _move_parts(
     for at in unrolled:
         for field in ("created_at", "closed_at"):
             yield "holds", held_sums(field, at, key)
+
+
+def _period_buckets(
+    low: datetime, high: datetime, by: Period, zone: ZoneInfo
+) -> dict[str, list[datetime]]:
+    """The coarsest buckets that fit inside each local period of the whole hours [low, high):
+    the range cut at every period's start, each piece as months, days and hours (levels.spans);
+    per collection, every bucket's id. A UTC day or month lies in one local period wherever the
+    program's zone puts its midnights (on a whole hour), so the buckets group by period exactly:
+    a year by month reads its UTC months (or, east or west of UTC, the days inside each local
+    month and the hours at its edges), not 8,760 hours."""
+    found: dict[str, list[datetime]] = {}
+    piece = low
+    while piece < high:
+        day = piece.astimezone(zone).date()
+        end = min(local_midnight(next_period(period_start(day, by), by), zone), high)
+        for collection, first, until in spans(piece, end):
+            assert first is not None  # a piece has a start
+            found.setdefault(collection, []).extend(bucket_ids(collection, first, until))
+        piece = end
+    return found
+
+
+def _ids(ids: list[datetime]) -> Document:
+    """A match of these bucket ids, listed: SecantusDB reads a list of `_id`s from the index but
+    scans the whole collection for a range of them (8,760 hours a year, seconds)."""
+    return {"$in": ids}
 
 
 def _outside(

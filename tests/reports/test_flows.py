@@ -5,7 +5,7 @@ rollup, and in a zone whose days do not start on a UTC hour."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -15,6 +15,8 @@ from app.clock import FrozenClock
 from app.db import Mongo
 from app.program import save_program
 from app.reports import Period, ReportInvalid, breakage, points_flow, roll_up_ledger
+from app.reports.levels import DAYS, HOURS, MONTHS
+from app.reports.totals import _period_buckets
 from tests.api.gql import PROGRAM
 from tests.reports.ledger_story import build_story
 
@@ -110,6 +112,37 @@ async def test_a_zone_half_an_hour_off_utc_counts_its_own_days(
     clock.set(clock.now() + timedelta(days=2))
     await roll_up_ledger(mongo, clock)
     await assert_flows_match(mongo, ZoneInfo("Asia/Kolkata"))
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York"])
+async def test_flows_read_from_days_and_months_match_the_raw_entries(
+    mongo: Mongo, clock: FrozenClock, zone: str
+) -> None:
+    """In UTC a month of the report is a month bucket; west of UTC (and across a change to summer
+    time) the days inside each local month and the hours at its edges: the same sums as the
+    entries, and the tail after the rollup added."""
+    await build_story(mongo, clock, until=date(2026, 4, 30))
+    local = PROGRAM.model_copy(update={"timezone": zone, "point_value": Decimal(1)})
+    await save_program(mongo, clock, local)
+    clock.set(clock.now() + timedelta(days=2))
+    await roll_up_ledger(mongo, clock)
+    await build_story(mongo, clock)  # entries after the rollup: the tail
+    await save_program(mongo, clock, local)  # the story sets its own zone as it goes
+    await assert_flows_match(mongo, ZoneInfo(zone))
+
+
+def test_a_period_is_read_as_the_coarsest_buckets_inside_it() -> None:
+    utc = datetime(2026, 1, 1, tzinfo=UTC)
+    plan = _period_buckets(utc, datetime(2026, 4, 1, tzinfo=UTC), Period.MONTH, ZoneInfo("UTC"))
+    assert plan == {MONTHS: [datetime(2026, m, 1, tzinfo=UTC) for m in (1, 2, 3)]}
+    shanghai = ZoneInfo("Asia/Shanghai")
+    start = datetime(2025, 12, 31, 16, tzinfo=UTC)  # 1 January, local midnight
+    plan = _period_buckets(start, datetime(2026, 2, 28, 16, tzinfo=UTC), Period.MONTH, shanghai)
+    assert set(plan) == {DAYS, HOURS}
+    assert len(plan[DAYS]) == 30 + 27  # the UTC days inside each local month
+    assert len(plan[HOURS]) == 24 * 2  # 8 and 16 hours at the edges of each
+    by_day = _period_buckets(start, start + timedelta(days=3), Period.DAY, shanghai)
+    assert by_day == {HOURS: [start + timedelta(hours=h) for h in range(72)]}
 
 
 async def test_breakage_is_expired_over_issued(mongo: Mongo, clock: FrozenClock) -> None:
