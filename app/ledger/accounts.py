@@ -42,13 +42,15 @@ async def get_balance(mongo: Mongo, member_id: str, now: datetime) -> Balance:
     """The member's balances and next expiry as of `now`: one read of the account document.
 
     Exact whatever the jobs have done: when the account says something fell due since it was
-    written (pending points matured, points expired), the due lots are read and the book caught up
-    in memory, exactly as the member's next operation will do and write; this read writes nothing.
+    written (pending points matured, points expired, a hold's TTL passed), the due lots (and
+    holds) are read and the book caught up in memory, exactly as the member's next operation will
+    do and write; this read writes nothing.
     """
     doc = await mongo["accounts"].find_one({"_id": member_id})
     if doc is None:
         return Balance(member_id)
-    due = AccountState.from_document(doc).due_at()
+    account = AccountState.from_document(doc)
+    due = min((at for at in (account.due_at(), account.hold_due) if at is not None), default=None)
     if due is None or due > instant(now):
         return Balance.from_document(doc)
     book = await load_book(mongo, None, member_id, instant(now))

@@ -534,6 +534,8 @@ class Book:
         )
         self.holds[hold.id] = hold
         self.touched = True
+        due = self.account.hold_due
+        self.account.hold_due = hold.expires_at if due is None else min(due, hold.expires_at)
         return hold
 
     def capture(self, hold: HoldState, points: int | None, request: Request) -> Document:
@@ -617,6 +619,8 @@ class Book:
     def clear(self, active_holds: Iterable[HoldState], request: Request) -> Document:
         """清零: release every active hold, then take every remaining point of the member to zero."""
         for hold in active_holds:
+            if hold.id in self.holds and self.holds[hold.id].status is not HoldStatus.ACTIVE:
+                continue  # lapsed, released as the book was loaded (app.ledger.lapse)
             self.holds[hold.id] = hold
             self.release(hold)
         shares = [(lot, lot.free) for lot in self.lots.values() if lot.free > 0]

@@ -113,8 +113,11 @@ async def release(mongo: Mongo, clock: Clock, *, hold_id: str) -> Hold:
         book = await load_book(
             mongo, session, state.member_id, now, lot_ids=[lot_id for lot_id, _ in state.lots]
         )
-        book.holds[state.id] = state
-        book.release(state)
+        if state.id in book.holds:  # past its TTL: the book released it as it loaded (lapse.py)
+            state = book.holds[state.id]
+        else:
+            book.holds[state.id] = state
+            book.release(state)
         await save_books(mongo, session, [book])
         return Hold.from_document(state.to_document())
 

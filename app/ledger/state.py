@@ -8,7 +8,7 @@ book moves the account's counters by exactly what changed without summing its lo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -36,6 +36,8 @@ def policy_stamp(policy: Policy, version: int, tz: str | ZoneInfo) -> Document:
 
 
 LIVE = (LotStatus.PENDING, LotStatus.AVAILABLE)
+# The hold_due of an account written before it kept one, with points held: look at once.
+UNKNOWN_HOLD_DUE = datetime(1970, 1, 1, tzinfo=UTC)
 _TRACKED = frozenset({"remaining", "held", "status"})
 
 
@@ -294,6 +296,7 @@ class AccountState:
     pending_due: datetime | None = None
     frozen: bool = False  # set by freeze(), never by account_document(): spends and holds refused
     closed: bool = False  # an erased member's: no new entries but a refund's or 清零 (freeze.py)
+    hold_due: datetime | None = None  # no later than the soonest TTL of an active hold (lapse.py)
 
     @classmethod
     def from_document(cls, doc: Document) -> AccountState:
@@ -322,6 +325,9 @@ class AccountState:
             pending_due=doc.get("pending_due"),
             frozen=doc.get("frozen", False),
             closed=doc.get("closed", False),
+            hold_due=doc["hold_due"]
+            if "hold_due" in doc
+            else (UNKNOWN_HOLD_DUE if doc.get("held", 0) > 0 else None),
         )
 
     def due_at(self) -> datetime | None:

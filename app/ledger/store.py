@@ -29,6 +29,7 @@ from app.ledger import book as books
 from app.ledger import order
 from app.ledger.book import Book
 from app.ledger.errors import IdempotencyConflict, InvalidRequest, LedgerError
+from app.ledger.lapse import release_lapsed
 from app.ledger.models import Entry, LotStatus
 from app.ledger.state import LIVE, AccountState, HoldState, LotState, Request
 
@@ -210,6 +211,7 @@ async def open_book(
         book.pending_loaded = book.whole = True
         book.scanned = None
     await _catch_up(mongo, session, book, now)
+    await release_lapsed(mongo, session, book, now)  # holds past their TTL give their points back
     if points:
         await refill(mongo, session, book, points)
     return book
