@@ -10,6 +10,7 @@ requests race the lapse.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any
 
@@ -170,15 +171,20 @@ async def race(
     lapse_midway: bool,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
     """Ten captures of the hold, ten new holds of all the points and the release job, at once;
-    with `lapse_midway` the clock passes the TTL while they run."""
+    with `lapse_midway` the clock passes the TTL as soon as the first of them is answered."""
+    answered = asyncio.Event()
+
+    async def answer(request: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+        result = await request
+        answered.set()
+        return result
 
     async def passing() -> None:
-        for _ in range(5):
-            await asyncio.sleep(0)
+        await answered.wait()
         clock.advance(timedelta(minutes=2))
 
-    captures = [capture(client, token, hold_id, f"c-{n}") for n in range(10)]
-    holds = [try_hold(client, token, member, f"o-new-{n}") for n in range(10)]
+    captures = [answer(capture(client, token, hold_id, f"c-{n}")) for n in range(10)]
+    holds = [answer(try_hold(client, token, member, f"o-new-{n}")) for n in range(10)]
     job = release_expired_holds(runtime.mongo, clock)
     extra = [passing()] if lapse_midway else []
     results = await asyncio.gather(*captures, *holds, job, *extra)
