@@ -23,7 +23,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from app.db import Document, Mongo
 from app.ledger.models import Balance, Entry, EntryKind, Hold, LotStatus
 from app.ledger.state import AccountState
-from app.ledger.store import instant, load_book, settle
+from app.ledger.store import instant, open_book, settle
 
 # A filtered page widens its range (doubling it) while the filter skips entries; one range
 # never spans more numbers than this, so one command never examines more entries.
@@ -53,7 +53,7 @@ async def get_balance(mongo: Mongo, member_id: str, now: datetime) -> Balance:
     due = min((at for at in (account.due_at(), account.hold_due) if at is not None), default=None)
     if due is None or due > instant(now):
         return Balance.from_document(doc)
-    book = await load_book(mongo, None, member_id, instant(now))
+    book = await open_book(mongo, None, member_id, doc, instant(now))
     await settle(mongo, None, book)
     return Balance.from_document({"_id": member_id, **book.account_document()})
 
