@@ -22,7 +22,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.db import Document, Mongo
 from app.ledger.models import Balance, Entry, EntryKind, Hold, LotStatus
-from app.ledger.store import instant, load_book, settle
+from app.ledger.store import instant, open_book, settle
 
 # A filtered page widens its range (doubling it) while the filter skips entries; one range
 # never spans more numbers than this, so one command never examines more entries.
@@ -42,16 +42,18 @@ async def get_balance(mongo: Mongo, member_id: str, now: datetime) -> Balance:
     """The member's balances and next expiry as of `now`: one read of the account document.
 
     Exact whatever the jobs have done: when the account says something fell due since it was
-    written (pending points matured, points expired), the due lots are read and the book caught up
-    in memory, exactly as the member's next operation will do and write; this read writes nothing.
+    written (pending points matured, points expired, a hold's TTL passed), the due lots (and
+    holds) are read and the book caught up in memory, exactly as the member's next operation will
+    do and write; this read writes nothing.
     """
     doc = await mongo["accounts"].find_one({"_id": member_id})
     if doc is None:
         return Balance(member_id)
-    due = Balance.from_document(doc).due_at()
+    account = Balance.from_document(doc)
+    due = min((at for at in (account.due_at(), account.hold_due) if at is not None), default=None)
     if due is None or due > instant(now):
         return Balance.from_document(doc)
-    book = await load_book(mongo, None, member_id, instant(now))
+    book = await open_book(mongo, None, member_id, doc, instant(now))
     await settle(mongo, None, book)
     return Balance.from_document({"_id": member_id, **book.account_document()})
 

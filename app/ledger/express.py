@@ -2,9 +2,10 @@
 
 An earn changes a member's account by rules simple enough for the database to apply (counters
 moved, the new lot appended to the front, the soonest dated expiry moved) as long as nothing else
-is at stake: no debt to pay first, nothing due to mature or expire, no inactivity policy to join
-or renew, a closed account's refusal, no bound reached, and, for points available at once, a front
-that either holds every free point and has room at its end for the new lot, or ends before it.
+is at stake: no debt to pay first, nothing due to mature or expire, no hold past its TTL to
+release (app.ledger.lapse), no inactivity policy to join or renew, a closed account's refusal, no
+bound reached, and, for points available at once, a front that either holds every free point and
+has room at its end for the new lot, or ends before it.
 `earn_or_read` sends one update stage (a member's first earn makes the account; else the earn
 applies when it fits; else the account stays as it is) and gets the account as it was before.
 The guard is written twice, as the stage's expression and in Python (`_fits`), over the same
@@ -33,6 +34,7 @@ from app.bounds import MAX_ACCOUNT_POINTS
 from app.db import Document, Mongo
 from app.ledger import order
 from app.ledger.book import front as fronts
+from app.ledger.models import UNKNOWN_HOLD_DUE
 from app.ledger.tally import Tally
 
 _DEFAULTS: Document = {
@@ -75,6 +77,9 @@ def _fits(doc: Document | None, credit: Credit) -> bool:
         pending_due is not None and pending_due <= now
     ):
         return False
+    hold_due = doc.get("hold_due") or (UNKNOWN_HOLD_DUE if doc["held"] > 0 else None)
+    if hold_due is not None and hold_due <= now:  # a hold lapsed: the book releases it (lapse.py)
+        return False
     if doc["lifetime_earned"] > MAX_ACCOUNT_POINTS - points:
         return False
     if doc["available"] + doc["pending"] + doc["held"] > MAX_ACCOUNT_POINTS - points:
@@ -106,6 +111,9 @@ def _key(prefix: str, seq: int) -> str:
 # Expressions over the stored account (its shape: Book.account_document, and seq). Paths into
 # an array's documents go through $let ("$front.k" is not read through an array by every server).
 _NEVER = order.FAR_FUTURE  # what nothing due compares as
+# An account's hold_due, or when it has none: at once if points are held (an account written
+# before it kept one), else never.
+_UNKNOWN_OR_NEVER = {"$cond": [{"$gt": ["$held", 0]}, UNKNOWN_HOLD_DUE, _NEVER]}
 _KEY_OFFSET = 10**order.SEQ_WIDTH  # str(offset + seq)[1:] is seq zero-padded to SEQ_WIDTH
 _FIRST_KEY = {"$let": {"vars": {"e": {"$arrayElemAt": ["$front", 0]}}, "in": "$$e.k"}}
 _LAST_KEY = {"$let": {"vars": {"e": {"$arrayElemAt": ["$front", -1]}}, "in": "$$e.k"}}
@@ -150,6 +158,7 @@ def _guard(credit: Credit) -> Document:
             {"$eq": ["$classes", []]},
             {"$gt": [{"$ifNull": ["$dated_next.expires_at", _NEVER]}, now]},
             {"$gt": [{"$ifNull": ["$pending_due", _NEVER]}, now]},
+            {"$gt": [{"$ifNull": ["$hold_due", _UNKNOWN_OR_NEVER]}, now]},
             {"$lte": ["$lifetime_earned", room]},
             {"$lte": [{"$add": ["$available", "$pending", "$held"]}, room]},
             front,
@@ -224,6 +233,7 @@ def _created(credit: Credit, member_id: str, lot_id: ObjectId) -> Document:
         "front_end": None,
         "classes": [],
         "pending_due": None if available else credit.pending_due,
+        "hold_due": None,
         "last_activity_at": credit.activity_at,
         "lots_issued": 1,
         "version": 1,

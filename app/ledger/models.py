@@ -20,7 +20,7 @@ Documents (snake_case fields, instants aware UTC, points int):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -136,6 +136,10 @@ class ClassState:
         }
 
 
+# The hold_due of an account written before it kept one, with points held: look at once.
+UNKNOWN_HOLD_DUE = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 @dataclass(slots=True)
 class Balance:
     """A member's account document: the one account-state type, as services return it and as a
@@ -173,6 +177,7 @@ class Balance:
     pending_due: datetime | None = None
     frozen: bool = False  # set by freeze(), never by account_document()
     closed: bool = False  # an erased member's: no new entries but a refund's or 清零
+    hold_due: datetime | None = None  # no later than the soonest TTL of an active hold (lapse.py)
 
     @classmethod
     def from_document(cls, doc: Document) -> Balance:
@@ -203,6 +208,9 @@ class Balance:
             pending_due=doc.get("pending_due"),
             frozen=doc.get("frozen", False),
             closed=doc.get("closed", False),
+            hold_due=doc["hold_due"]
+            if "hold_due" in doc
+            else (UNKNOWN_HOLD_DUE if doc.get("held", 0) > 0 else None),
         )
 
     def due_at(self) -> datetime | None:

@@ -30,6 +30,7 @@ from app.ledger import order
 from app.ledger.book import Book
 from app.ledger.book import front as fronts
 from app.ledger.errors import HoldNotFound, InvalidRequest
+from app.ledger.lapse import release_lapsed
 from app.ledger.models import Balance, LotStatus
 from app.ledger.state import LIVE, HoldState, LotState
 
@@ -160,6 +161,7 @@ async def open_book(
         book.pending_loaded = book.whole = True
         book.scanned = None
     await _catch_up(mongo, session, book, now)
+    await release_lapsed(mongo, session, book, now)  # holds past their TTL give their points back
     if points:
         await refill(mongo, session, book, points)
     return book

@@ -44,6 +44,7 @@ def account_document(book: Book) -> Document:
         "front_end": end,
         "classes": [c.to_document() for c in classes],
         "pending_due": acc.pending_due if _counter(book, 1) > 0 else None,
+        "hold_due": acc.hold_due if _counter(book, 2) > 0 else None,
         "last_activity_at": acc.last_activity_at,
         "lots_issued": acc.lots_issued,
         "version": acc.version + 1,

@@ -511,7 +511,9 @@ class LedgerUnit:
         if state.status is not HoldStatus.ACTIVE:
             raise HoldNotActive(hold_id, state.status.value)
         book = await self._hold_book(state)
-        book.release(state)
+        state = book.holds[state.id]
+        if state.status is HoldStatus.ACTIVE:
+            book.release(state)
         return Hold.from_document(state.to_document())
 
     async def release_due(self, cutoff: datetime, limit: int) -> list[Hold]:
@@ -528,7 +530,9 @@ class LedgerUnit:
         released = []
         for state in due:
             book = await self._hold_book(state)
-            book.release(state, HoldStatus.EXPIRED)
+            state = book.holds[state.id]
+            if state.status is HoldStatus.ACTIVE:  # else released as its book was loaded (lapse)
+                book.release(state, HoldStatus.EXPIRED)
             released.append(Hold.from_document(state.to_document()))
         return released
 
@@ -582,7 +586,11 @@ class LedgerUnit:
         missing = [lot_id for lot_id in lot_ids if lot_id not in book.lots]
         if missing:
             book.add(await lots_by_id(self._mongo, self.session, missing))
-        book.holds[state.id] = state
+        known = book.holds.get(state.id)
+        if known is None or known.status is HoldStatus.ACTIVE:
+            book.holds[state.id] = state
+        # else: past its TTL, released as the book was loaded (app.ledger.lapse); a capture of
+        # `state` is refused as expired, a release answers the book's
         return book
 
     async def hold(

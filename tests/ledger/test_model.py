@@ -121,8 +121,9 @@ class MMember:
     last_activity: datetime | None = None
 
     def catch_up(self, now: datetime, only: set[str] | None = None) -> None:
-        """Mature what is due (paying debt first, soonest-spent first), then expire what is due;
-        `only` limits it to some lots (a batch job catches up just the lots it found due)."""
+        """Mature what is due (paying debt first, soonest-spent first), then expire what is due,
+        then release the holds past their TTL (app.ledger.lapse); `only` limits it to some lots
+        (a batch job catches up just the lots it found due, and releases no hold)."""
         lots = [lot for lot in self.lots.values() if only is None or lot.lot_id in only]
         for lot in sorted(lots, key=MLot.spending_key):
             if lot.status == "pending" and lot.available_at <= now:
@@ -139,6 +140,10 @@ class MMember:
                 lot.expired += lot.remaining - lot.held
                 lot.remaining = lot.held
                 lot.status = "expired"
+        if only is None:  # a member's own book: holds past their TTL give their points back
+            for h in self.holds.values():
+                if h.status == "active" and h.expires_at <= now:
+                    self.close(h, "expired", {})
 
     def activity(self, now: datetime) -> None:
         self.last_activity = now

@@ -32,7 +32,7 @@ from app.ledger import summary
 from app.ledger.book.base import check_account_points, check_entry_points
 from app.ledger.book.debt import Debt
 from app.ledger.book.holding import Holding
-from app.ledger.models import EntryKind
+from app.ledger.models import EntryKind, HoldStatus
 from app.ledger.state import LIVE, HoldState, Request, expire_key
 
 __all__ = ["Book"]
@@ -116,6 +116,8 @@ class Book(Holding, Debt):
     def clear(self, active_holds: Iterable[HoldState], request: Request) -> Document:
         """清零: release every active hold, then take every remaining point of the member to zero."""
         for hold in active_holds:
+            if hold.id in self.holds and self.holds[hold.id].status is not HoldStatus.ACTIVE:
+                continue  # lapsed, released as the book was loaded (app.ledger.lapse)
             self.holds[hold.id] = hold
             self.release(hold)
         shares = [(lot, lot.free) for lot in self.lots.values() if lot.free > 0]

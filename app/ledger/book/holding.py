@@ -45,6 +45,8 @@ class Holding(Front, CatchUp, BookBase):
         )
         self.holds[hold.id] = hold
         self.touched = True
+        due = self.account.hold_due
+        self.account.hold_due = hold.expires_at if due is None else min(due, hold.expires_at)
         return hold
 
     def capture(self, hold: HoldState, points: int | None, request: Request) -> Document:
