@@ -53,8 +53,22 @@ def check_text(text: str, field: str) -> str:
     return text
 
 
+def _invisible(c: str) -> bool:
+    """A separator or a format character (zero-width space, joiners, direction marks, BOM)."""
+    return unicodedata.category(c)[0] == "Z" or unicodedata.category(c) == "Cf"
+
+
 def check_name(name: str) -> str:
-    cleaned = check_text(" ".join(name.split()), "name")  # tabs and line breaks are spaces
+    """A name as people see it: tabs and line breaks are spaces, runs of spaces one, and nothing
+    invisible at either end (a zero-width space, a direction mark); one with no visible character
+    is empty. A joiner inside stays: it holds emoji and some scripts together."""
+    cleaned = check_text(" ".join(name.split()), "name")
+    start, end = 0, len(cleaned)
+    while start < end and _invisible(cleaned[start]):
+        start += 1
+    while end > start and _invisible(cleaned[end - 1]):
+        end -= 1
+    cleaned = cleaned[start:end]
     if not cleaned:
         raise InvalidProfile("name", "the name must not be empty")
     if len(cleaned) > NAME_MAX_LENGTH:

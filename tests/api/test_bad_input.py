@@ -220,6 +220,45 @@ async def test_a_name_or_email_with_a_control_character_or_a_lone_surrogate_is_r
     assert payload["userErrors"] == [{"code": "INVALID_INPUT", "field": ["input", field]}]
 
 
+# A name of nothing visible: a zero-width space, a direction mark, a BOM, joiners, a wide space.
+INVISIBLE = {
+    "ZWSP": "\u200b",
+    "marks": "\u200e\u200f",
+    "BOM+ZWJ": "\ufeff\u200d",
+    "ideographic": "\u3000",
+}
+
+
+@pytest.mark.parametrize("text", INVISIBLE)
+@pytest.mark.parametrize("door", ["signUp", "updateProfile", "createMember"])
+async def test_a_name_with_nothing_visible_is_refused_and_invisible_ends_are_trimmed(
+    client, runtime, clock, issuer, token, door, text
+) -> None:
+    query, given, who = PROFILE_DOORS[door]
+    bearer = {
+        "member": token,
+        "admin": issuer.mint(PrincipalKind.ADMIN, "ops", scopes=["members:write"]),
+        None: None,
+    }[who]
+    headers = {"authorization": f"Bearer {bearer}"} if bearer else {}
+    blank = {"query": query, "variables": {"i": {**given, "name": INVISIBLE[text]}}}
+    response = await client.post("/graphql", json=blank, headers=headers)
+    [payload] = response.json()["data"].values()
+    assert payload["userErrors"] == [{"code": "INVALID_INPUT", "field": ["input", "name"]}]
+    assert await runtime.mongo["members"].count_documents({"name": INVISIBLE[text]}) == 0
+    padded = f"{INVISIBLE[text]}Li\u200dLei{INVISIBLE[text]}"  # the joiner inside stays
+    given = {**given, "idempotencyKey": "k2"} if "idempotencyKey" in given else given
+    if door == "signUp":
+        given = {**given, "phone": "13800138111"}
+    if door == "createMember":
+        given = {**given, "phone": "13800138222"}
+    kept = {"query": query, "variables": {"i": {**given, "name": padded}}}
+    response = await client.post("/graphql", json=kept, headers=headers)
+    [payload] = response.json()["data"].values()
+    assert payload["userErrors"] == []
+    assert await runtime.mongo["members"].count_documents({"name": "Li\u200dLei"}) == 1
+
+
 SURROGATE = "\ud800"  # a lone surrogate: JSON may escape one, Unicode has no such character
 
 
