@@ -15,6 +15,8 @@ the jobs (expiry, maturing) only move points within an account and are never ref
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 MAX_ENTRY_POINTS = 100_000_000  # 10^8: one entry, one hold, one reward's price, one import row
 MAX_ACCOUNT_POINTS = 1_000_000_000  # 10^9: an account's balance, its debt, its lifetime earnings
 MAX_STOCK = 1_000_000_000  # units of one reward or one prize
@@ -34,3 +36,14 @@ class KeyOutOfBounds(ValueError):
     def __init__(self, message: str, field: str = "idempotency_key") -> None:
         super().__init__(message)
         self.field = field
+
+# An instant an operator sets on the catalog or a draw (a reward's active window, a draw's start
+# and end) lies in the years 2000 to 2199: year 1 and year 9999 are typing slips that nothing can
+# later add a day to. Checked on write; whatever is stored stays readable.
+EARLIEST_INSTANT = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_INSTANT = datetime(2200, 1, 1, tzinfo=UTC)  # exclusive
+
+
+def in_calendar(at: datetime | None) -> bool:
+    """Whether `at` (None: not set) lies within [EARLIEST_INSTANT, LATEST_INSTANT)."""
+    return at is None or EARLIEST_INSTANT <= at < LATEST_INSTANT

@@ -14,7 +14,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from app.audit import record_audit
-from app.bounds import MAX_KEY_LENGTH_WIDE
+from app.bounds import MAX_KEY_LENGTH_WIDE, in_calendar
 from app.clock import Clock
 from app.db import Document, Mongo, newest_first
 from app.draws.errors import (
@@ -73,7 +73,7 @@ def _fingerprint(values: object) -> str:
 def _validated(document: Document) -> Draw:
     """The draw, or DrawInvalid naming the first field at fault."""
     try:
-        return Draw.model_validate(document)
+        draw = Draw.model_validate(document)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(step) for step in first["loc"]) or None
@@ -81,6 +81,10 @@ def _validated(document: Document) -> Draw:
             f"{where}: {first['msg']}" if where else first["msg"],
             str(first["loc"][0]) if first["loc"] else None,
         ) from None
+    for name in ("starts_at", "ends_at"):
+        if not in_calendar(getattr(draw, name)):
+            raise DrawRefused("an instant in the years 2000 to 2199", name)
+    return draw
 
 
 async def create_draw(

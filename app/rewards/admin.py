@@ -27,7 +27,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from app.audit import record_audit
-from app.bounds import MAX_KEY_LENGTH_WIDE, MAX_STOCK
+from app.bounds import MAX_KEY_LENGTH_WIDE, MAX_STOCK, in_calendar
 from app.clock import Clock
 from app.db import Document, Mongo
 from app.ledger import Entry, IdempotencyConflict, LedgerUnit, PointsLimitExceeded, run_in_ledger
@@ -87,6 +87,9 @@ def _validated(document: Document) -> Reward:
     except ValidationError as exc:
         first = exc.errors()[0]
         raise CatalogRefused(first["msg"], str(first["loc"][0]) if first["loc"] else None) from None
+    for name in ("active_from", "active_until"):
+        if not in_calendar(getattr(reward, name)):
+            raise CatalogRefused("an instant in the years 2000 to 2199", name)
     if reward.active_from and reward.active_until and reward.active_from >= reward.active_until:
         raise CatalogRefused("the window ends before it starts", "active_until")
     for name, limit in TEXT_MAX.items():

@@ -523,3 +523,24 @@ async def test_a_tills_retry_of_its_coupon_use_with_its_key_answers_the_first_us
     assert await runtime.mongo["redemptions"].count_documents({"coupon_use_key": "use-2"}) == 1
     long_key = await _do(client, USE, till, code=third, idempotencyKey="k" * 201)
     assert [e["code"] for e in long_key["userErrors"]] == ["INVALID_INPUT"]
+
+
+@pytest.mark.parametrize(
+    ("field", "at"),
+    [("activeFrom", "0001-01-01T00:00:00+00:00"), ("activeUntil", "9999-12-31T23:59:59+00:00")],
+)
+async def test_a_reward_window_outside_the_years_2000_to_2199_is_refused_before_any_write(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer, field, at
+) -> None:
+    admin = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=ADMIN)
+    made = {"name": "Mug", "pointsPrice": 100, "kind": "GOODS", "stock": 5}
+    bad = await _do(client, CREATE, admin, **made, idempotencyKey="far", **{field: at})
+    assert [(e["code"], e["field"]) for e in bad["userErrors"]] == [
+        ("INVALID_INPUT", ["input", field])
+    ]
+    assert await runtime.mongo["rewards"].count_documents({}) == 0
+    reward = (await _do(client, CREATE, admin, **made, idempotencyKey="near"))["reward"]
+    changed = await _do(client, UPDATE, admin, rewardId=reward["id"], **{field: at})
+    assert [(e["code"], e["field"]) for e in changed["userErrors"]] == [
+        ("INVALID_INPUT", ["input", field])
+    ]

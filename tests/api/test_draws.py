@@ -339,3 +339,26 @@ async def test_members_page_their_own_entries_and_a_suspended_member_cannot_ente
     assert (await get_balance(runtime.mongo, other, clock.now())).available == 950 + (
         await runtime.mongo["draw_entries"].find_one({"member_id": other})
     )["prize_points"]
+
+
+@pytest.mark.parametrize(
+    ("field", "at"),
+    [
+        ("startsAt", "0001-01-01T00:00:00+00:00"),
+        ("endsAt", "9999-12-31T23:59:59+00:00"),
+        ("endsAt", "2200-01-01T00:00:00+00:00"),
+    ],
+)
+async def test_a_draw_window_outside_the_years_2000_to_2199_is_refused_before_any_write(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer, field, at
+) -> None:
+    await make_program(runtime, clock)
+    admin = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=["draws:write"])
+    bad = await _do(client, CREATE, admin, **_draw_input(clock, "far", **{field: at}))
+    assert bad["userErrors"] == [{"code": "INVALID_INPUT", "field": ["input", field]}]
+    assert await runtime.mongo["draws"].count_documents({}) == 0
+    made = (await _do(client, CREATE, admin, **_draw_input(clock, "near")))["draw"]
+    changed = await _do(
+        client, UPDATE, admin, drawId=made["id"], endsAt="9999-12-31T00:00:00+00:00", reason="typo"
+    )
+    assert changed["userErrors"] == [{"code": "INVALID_INPUT", "field": ["input", "endsAt"]}]
