@@ -24,7 +24,7 @@ from app.bounds import MAX_KEY_LENGTH
 from app.clock import Clock
 from app.db import Mongo
 from app.ledger import MAX_ENTRY_POINTS, Entry, Hold, HoldStatus, LedgerUnit, run_in_ledger
-from app.members import MemberStatus, MemberSuspended
+from app.members import MemberStatus, MemberSuspended, get_member
 from app.partners.errors import (
     HoldNotActive,
     HoldNotFound,
@@ -214,7 +214,9 @@ async def capture_points(
     except ledger.HoldNotActive as exc:
         raise HoldNotActive(f"the hold is {exc.status}") from None
     except ledger.AccountFrozen:
-        message = "the member is suspended: their points cannot be used"
+        # suspended or erased (an erased member's account is frozen too): say which
+        status = (await get_member(mongo, held.member_id)).status.value
+        message = f"the member is {status}: their points cannot be used"
         raise MemberSuspended(message, HOLD_FIELD) from None
     except ledger.CaptureExceedsHold as exc:
         raise InvalidPartnerInput(str(exc), ("points",)) from None

@@ -13,6 +13,7 @@ from tests.api.gql import ask, codes, data, earn_points, make_member
 from tests.ledger.conftest import assert_invariants
 from tests.partners.api import (
     BALANCE,
+    CAPTURE,
     PURCHASE,
     RELEASE,
     balance,
@@ -53,6 +54,11 @@ async def test_a_hold_made_before_the_member_was_suspended_cannot_be_captured(
         "userErrors": [{"code": "MEMBER_SUSPENDED", "field": ["input", "holdId"]}],
     }
     assert (await capture(client, token, second["id"], "c2", points=100))["entry"] is None
+    said = CAPTURE.replace("userErrors { code field }", "userErrors { message }")
+    body = {"holdId": first["id"], "idempotencyKey": "c3"}
+    [error] = data(await ask(client, said, token, {"input": body}))["capturePoints"]["userErrors"]
+    status = end.__name__.replace("suspend", "suspended").replace("erase", "erased")
+    assert error["message"] == f"the member is {status}: their points cannot be used"
     released = data(await ask(client, RELEASE, token, {"id": first["id"]}))["releasePoints"]
     assert released["hold"]["status"] == "RELEASED"
     assert await balance(client, token, member) == {
