@@ -36,7 +36,7 @@ from app.ledger.errors import (
     ReversalExceedsEarn,
 )
 from app.ledger.expire import expire_due, mature_due
-from app.ledger.expiring import counted_lots, counted_points
+from app.ledger.expiring import expiring_by_instant, expiring_by_member
 from app.ledger.expiry import ExpiryPolicySet, Inactivity, Never, PeriodEnd, Rolling
 from app.ledger.freeze import close_account, set_frozen
 from app.ledger.holds import capture, get_hold, hold, release, release_expired_holds
@@ -117,8 +117,8 @@ __all__ = [
     "adjust",
     "capture",
     "clear",
-    "counted_lots",
-    "counted_points",
+    "expiring_by_instant",
+    "expiring_by_member",
     "earn",
     "expire_due",
     "extend",

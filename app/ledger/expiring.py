@@ -13,9 +13,10 @@ Readers that want those too say so (`counted_lots(pending=True)`, `counted_point
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 
-from app.db import Document
+from app.db import Document, Mongo
 from app.ledger.models import LotStatus
 
 
@@ -40,3 +41,48 @@ def counted_points(*, held: bool = False) -> Document:
     if held:
         return {"$sum": "$remaining"}
     return {"$sum": {"$subtract": ["$remaining", {"$ifNull": ["$held", 0]}]}}
+
+
+async def expiring_by_instant(
+    mongo: Mongo,
+    member_id: str,
+    *,
+    after: datetime,
+    until: datetime | None = None,
+    instants: list[datetime] | None = None,
+    pending: bool = False,
+    held: bool = False,
+) -> list[tuple[datetime, int]]:
+    """The member's counted points by expiry instant in (after, until] (or only at `instants`,
+    each after `after`), soonest first, instants with none left out: one aggregate."""
+    match = counted_lots(member_id, after, until, pending=pending)
+    if instants is not None:
+        match["expires_at"] = {"$in": instants}
+    pipeline: list[Document] = [
+        {"$match": match},
+        {"$group": {"_id": "$expires_at", "points": counted_points(held=held)}},
+        {"$match": {"points": {"$gt": 0}}},
+        {"$sort": {"_id": 1}},
+    ]
+    return [
+        (row["_id"], int(row["points"])) async for row in await mongo["lots"].aggregate(pipeline)
+    ]
+
+
+async def expiring_by_member(
+    mongo: Mongo, *, after: datetime, until: datetime
+) -> AsyncIterator[tuple[str, datetime, int]]:
+    """Every member's counted points by expiry instant in (after, until], as (member id, instant,
+    points), in no order (the expiry warnings' scan: one aggregate over the lots' expiry index)."""
+    pipeline: list[Document] = [
+        {"$match": counted_lots(None, after, until)},
+        {
+            "$group": {
+                "_id": {"member_id": "$member_id", "expires_at": "$expires_at"},
+                "points": counted_points(),
+            }
+        },
+        {"$match": {"points": {"$gt": 0}}},
+    ]
+    async for group in await mongo["lots"].aggregate(pipeline):
+        yield group["_id"]["member_id"], group["_id"]["expires_at"], int(group["points"])

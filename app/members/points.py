@@ -1,13 +1,13 @@
-"""Read-only views of a member's points that the ledger package does not offer (yet): one entry by id,
-the points expiring by instant, and the soonest of them."""
+"""Read-only views of a member's points for the member API: one entry by id, and the points
+expiring by instant (app.ledger.expiring counts them)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from app.db import Document, Mongo
-from app.ledger import Entry, counted_lots, counted_points, member_entry
+from app.db import Mongo
+from app.ledger import Entry, expiring_by_instant, member_entry
 
 
 @dataclass(frozen=True)
@@ -34,11 +34,7 @@ async def expiring_points(
     row per instant, soonest first, as app.ledger.expiring counts them: available, unreserved
     points; pending and held points too when asked."""
     until = None if within is None else now + within
-    pipeline: list[Document] = [
-        {"$match": counted_lots(member_id, now, until, pending=pending)},
-        {"$group": {"_id": "$expires_at", "points": counted_points(held=held)}},
-        {"$match": {"points": {"$gt": 0}}},
-        {"$sort": {"_id": 1}},
-    ]
-    cursor = await mongo["lots"].aggregate(pipeline)
-    return [ExpiringPoints(int(row["points"]), row["_id"]) async for row in cursor]
+    found = await expiring_by_instant(
+        mongo, member_id, after=now, until=until, pending=pending, held=held
+    )
+    return [ExpiringPoints(points, at) for at, points in found]

@@ -17,14 +17,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from pymongo import InsertOne
 from pymongo.errors import BulkWriteError
 
 from app.clock import Clock
 from app.db import Document, Mongo
-from app.ledger import counted_lots, counted_points
+from app.ledger import expiring_by_instant, expiring_by_member
 from app.notifications.outbox import enqueue
 
 log = logging.getLogger(__name__)
@@ -81,28 +80,18 @@ async def issue_expiry_warnings(
     """Issue the warnings due at `as_of`; returns how many were new. Safe to rerun and to race."""
     as_of = as_of or clock.now()
     horizon = as_of + timedelta(days=max(leads))
-    pipeline: list[dict[str, Any]] = [
-        {"$match": counted_lots(None, as_of, horizon)},
-        {
-            "$group": {
-                "_id": {"member_id": "$member_id", "expires_at": "$expires_at"},
-                "points": counted_points(),
-            }
-        },
-        {"$match": {"points": {"$gt": 0}}},
-    ]
     issued = 0
     batch: list[ExpiryWarning] = []
-    cursor = await mongo["lots"].aggregate(pipeline)
-    async for group in cursor:
-        expires_at: datetime = group["_id"]["expires_at"]
+    async for member_id, expires_at, points in expiring_by_member(
+        mongo, after=as_of, until=horizon
+    ):
         lead = tightest_lead(expires_at, as_of, leads)
         if lead is None:
             continue
         batch.append(
             ExpiryWarning(
-                member_id=group["_id"]["member_id"],
-                points=int(group["points"]),
+                member_id=member_id,
+                points=points,
                 expires_at=expires_at,
                 days_left=days_left(expires_at, as_of),
                 lead_days=lead,
@@ -190,13 +179,8 @@ async def relevant_warnings(mongo: Mongo, member_id: str, now: datetime) -> list
         latest[document["expires_at"]] = document
     if not latest:
         return []
-    remaining: dict[datetime, int] = {}
-    counted = counted_lots(member_id, now, None)
-    counted["expires_at"] = {"$in": list(latest)}  # each one after now, as found above
-    async for group in await mongo["lots"].aggregate(
-        [{"$match": counted}, {"$group": {"_id": "$expires_at", "points": counted_points()}}]
-    ):
-        remaining[group["_id"]] = int(group["points"])
+    # each instant after now, as found above
+    remaining = dict(await expiring_by_instant(mongo, member_id, after=now, instants=list(latest)))
     warnings = []
     for expires_at, document in sorted(latest.items()):
         points = remaining.get(expires_at, 0)
