@@ -3,9 +3,10 @@ capture all or part when the payment goes through, or release them.
 
 All through app.ledger (hold, capture, release); a hold ends by itself at its TTL (the worker's
 hold job). A partner's holds carry its id in their idempotency key, so another partner's hold id
-is not found. A hold binds the order's points to its member and a capture is recorded against the
-order, in their own transactions (app.partners.payments): an order id pays with one member's
-points, and a refund of the order gives back in proportion the points that paid for it, to them.
+is not found. A hold and a capture bind the order id to its member and a capture is recorded
+against the order, in their own transactions (app.partners.payments): an order id is one member's
+(their points pay for it, a purchase for another member is refused), and a refund of the order
+gives back in proportion the points that paid for it, to them.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from app.partners.errors import (
 )
 from app.partners.members import MemberRef, find_member
 from app.partners.orders import order_id_of
-from app.partners.payments import HOLD_FIELD, bind, check_order_member, record_capture
+from app.partners.payments import HOLD_FIELD, claim_order, record_capture
 from app.partners.purchase_input import check_order_id, check_text, parse_money
 from app.program import PayWithPoints, current_program
 
@@ -86,8 +87,8 @@ async def hold_points(
     idempotency_key: str,
     ttl_minutes: int | None = None,
 ) -> Hold:
-    """Hold the member's points for the partner's order, binding the order's points to the member
-    in the same transaction (payments.bind). Idempotent on the key, whatever form of the member's
+    """Hold the member's points for the partner's order, binding the order id to the member in the
+    same transaction (payments.claim_order). Idempotent on the key, whatever form of the member's
     reference the replay uses: the fingerprint holds the member's id."""
     order_id = check_order_id(order_id)
     key = f"partner:{partner_id}:hold:{check_text(idempotency_key, KEY_FIELD, MAX_KEY_LENGTH)}"
@@ -107,8 +108,7 @@ async def hold_points(
     async def work(unit: LedgerUnit) -> Hold:
         if found.status is not MemberStatus.ACTIVE:
             raise MemberSuspended(f"the member is {found.status.value}: no points move")
-        await check_order_member(mongo, unit.session, order_key, found.id)
-        await bind(mongo, unit.session, order_key, found.id)
+        await claim_order(mongo, unit.session, order_key, found.id)
         return await unit.hold(found.id, points, timedelta(minutes=minutes), reference=order_id)
 
     async def replay(first: Entry) -> Hold:  # a hold makes no entry: never called
@@ -190,7 +190,7 @@ async def capture_points(
     order_key = order_id_of(partner_id, held.reference or "")
 
     async def work(unit: LedgerUnit) -> Entry:
-        await check_order_member(mongo, unit.session, order_key, held.member_id, HOLD_FIELD)
+        await claim_order(mongo, unit.session, order_key, held.member_id, HOLD_FIELD)
         entry = await unit.capture(
             held.id, points, actor=f"partner:{partner_id}", channel="partner"
         )

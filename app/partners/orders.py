@@ -5,7 +5,10 @@ recordPurchase). It keeps each line as bought (quantity, amount as a decimal str
 points it earned and what was refunded of it so far, the points earned by the whole order (rows
 with no line: a fixed campaign bonus), the points that paid for it and what was given back, the
 breakdown and the EARN entry. A partner reads only its own orders: every read names the partner
-in the id, so another partner's order id is simply not found.
+in the id, so another partner's order id is simply not found. An order id held or paid for with a
+member's points before it is posted has a document with only its member (the binding:
+app.partners.payments.claim_order), which is no order until a purchase fills it in: a read of an
+order asks for POSTED.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from app.db import Document, Mongo
 from app.ledger import BreakdownLine, Entry, member_entry
 from app.partners.purchase_input import PurchaseRequest
 from app.program import EarnResult, Purchase
+
+POSTED: Document = {"request_hash": {"$exists": True}}  # an order, not only an order id's binding
 
 
 def order_id_of(partner_id: str, order_id: str) -> str:
@@ -164,7 +169,7 @@ async def partner_order(
 ) -> tuple[Order, Entry | None] | None:
     """The partner's own order with its EARN entry; another partner's is None, like a missing one
     (the id names the partner)."""
-    document = await mongo["orders"].find_one({"_id": order_id_of(partner_id, order_id)})
+    document = await mongo["orders"].find_one({"_id": order_id_of(partner_id, order_id), **POSTED})
     if document is None:
         return None
     order = Order.from_document(document)

@@ -1,14 +1,14 @@
 """Points that paid for a partner's order (积分抵扣), kept so a refund gives back only what was paid,
 to the member who paid it.
 
-`order_points` holds one document per (partner, order id): the member whose points the order uses
-(bound by the first hold, or the first capture of a hold made before binding existed), each capture
-entry with its points, and how many of each were given back by refunds. An order's points belong
-to one member: a hold or capture of another member's points for the order is refused
-(OrderOfAnotherMember), as is a hold for an order already posted for another member; a purchase's
-pointsUsed counts only captures of its own member. Whatever was recorded, a refund gives points
-back through the capture entries (app.ledger's restore): to the member they were taken from, under
-the terms of the lots they came from.
+An order id belongs to one member, whichever comes first: a hold or capture of the member's points
+for it binds it in `orders` (claim_order), where a purchase for another member then fails on the
+order's `_id`; a hold or capture for an order id posted or bound for another member is refused
+(OrderOfAnotherMember). `order_points` holds one document per (partner, order id): the member
+whose points paid (set by the first capture), each capture entry with its points, and how many of
+each were given back by refunds; a purchase's pointsUsed counts only captures of its own member.
+Whatever was recorded, a refund gives points back through the capture entries (app.ledger's
+restore): to the member they were taken from, under the terms of the lots they came from.
 """
 
 from __future__ import annotations
@@ -24,17 +24,30 @@ from app.partners.errors import OrderOfAnotherMember
 HOLD_FIELD = ("hold_id",)
 
 
-async def check_order_member(
+async def claim_order(
     mongo: Mongo,
     session: AsyncClientSession,
     order_key: str,
     member_id: str,
     field: tuple[str, ...] = OrderOfAnotherMember.field,
 ) -> None:
-    """The order, if already posted, is this member's."""
-    order = await mongo["orders"].find_one({"_id": order_key}, {"member_id": 1}, session=session)
-    if order is not None and order["member_id"] != member_id:
-        raise OrderOfAnotherMember(field)
+    """The order id is the member's from now on, in the caller's transaction: an order posted
+    for another member, or held or paid for with another member's points, is refused.
+
+    One command on the order's own document (`orders`, `_id` the order key): when nothing was
+    posted yet the upsert leaves a binding there ({_id, member_id}, no `request_hash`), which a
+    purchase for the same member fills in and a purchase for another member fails on
+    (app.partners.purchases). A hold and a purchase racing for a new order id both write that
+    `_id`: one transaction conflicts, reruns and is refused, so one member owns the order."""
+    try:
+        await mongo["orders"].update_one(
+            {"_id": order_key, "member_id": member_id},
+            {"$setOnInsert": {"member_id": member_id}},
+            upsert=True,
+            session=session,
+        )
+    except DuplicateKeyError:
+        raise OrderOfAnotherMember(field) from None
 
 
 async def bind(

@@ -5,10 +5,13 @@ and the budgets of the campaigns that would give points are read (only when the 
 them), the rules engine computes the breakdown, the budgets are spent conditionally
 (app.partners.budgets), the ledger earns the total with the breakdown on the entry, under the
 expiry policy of the member's tier, counted from when the purchase happened, pending until the
-return window after it closes; last, the order is inserted under its unique id
-`<partner>:<order id>` with what each line earned, for its refunds. The tier is the one the
-member held when the purchase happened (app.members.tiers.as_of: a purchase posted late earns at
-that tier's multiplier and expiry). A budget counts what a campaign gave before any cap cut the
+return window after it closes; last, the order is written under its unique id
+`<partner>:<order id>` with what each line earned, for its refunds: an upsert that fills in the
+binding a hold or capture of the member's points left there (app.partners.payments.claim_order)
+and fails on the `_id` when the order id is posted already or bound to another member
+(OrderOfAnotherMember), at no command more than an insert. The tier is the one the member held
+when the purchase happened (app.members.tiers.as_of: a purchase posted late earns at that tier's
+multiplier and expiry). A budget counts what a campaign gave before any cap cut the
 order (a cap never makes a campaign overspend).
 
 Idempotent on (partner, order id): a replay fails on the order's unique id (or, with points, on
@@ -20,7 +23,7 @@ commits, the other's transaction conflicts, reruns, finds the order and answers 
 Cost for a program without budgets, daily cap or birthday bonus: the member (read by the API with
 the partner's registry entry, in one command), the account (read and moved by the earn in one
 command, app.ledger.express, with the qualifying points, a tally on it: app.members.tiers), the
-lot and entry inserts, the order insert, the commit: 6 commands a request (the program is the
+lot and entry inserts, the order's upsert, the commit: 6 commands a request (the program is the
 process's copy), whatever the member's history.
 """
 
@@ -49,11 +52,12 @@ from app.partners import budgets, facts
 from app.partners.errors import (
     IdempotencyConflict,
     InvalidPartnerInput,
+    OrderOfAnotherMember,
     PartnerRefused,
     PointsLimit,
 )
 from app.partners.members import check_active, find_member
-from app.partners.orders import Order, OrderFacts, order_document, order_id_of
+from app.partners.orders import POSTED, Order, OrderFacts, order_document, order_id_of
 from app.partners.payments import captured_for
 from app.partners.purchase_input import (
     PurchaseRequest,
@@ -149,9 +153,9 @@ async def record_purchase(
         check_active(member)
     except (InvalidPartnerInput, MemberSuspended):
         # A retry after the member was suspended, or days later: the first result still stands.
-        if await mongo["orders"].find_one({"_id": order_key}, {"_id": 1}) is None:
+        if await mongo["orders"].find_one({"_id": order_key, **POSTED}, {"_id": 1}) is None:
             raise
-        return await first_result(mongo, order_key, digests)
+        return await first_result(mongo, order_key, member.id, digests)
     member = await as_of(mongo, member, purchase.occurred_at)
 
     async def work(unit: LedgerUnit) -> PurchaseResult:
@@ -182,11 +186,18 @@ async def record_purchase(
             entry,
             available_at,
         )
-        await mongo["orders"].insert_one(order, session=unit.session)
+        # Fills in the member's own binding (a hold or capture for the order: claim_order), else
+        # inserts: an order id posted already, or bound to another member, fails on its `_id`.
+        await mongo["orders"].replace_one(
+            {"_id": order_key, "member_id": member.id, "request_hash": {"$exists": False}},
+            order,
+            upsert=True,
+            session=unit.session,
+        )
         return PurchaseResult(Order.from_document(order), entry)
 
     async def replay(first: Entry) -> PurchaseResult:
-        return await first_result(mongo, order_key, digests)
+        return await first_result(mongo, order_key, member.id, digests)
 
     try:
         return await run_in_ledger(
@@ -199,8 +210,9 @@ async def record_purchase(
             require_entry=False,
         )
     except (LedgerConflict, DuplicateKeyError):
-        # Another payload, or the first payload as an older order kept its fingerprint.
-        return await first_result(mongo, order_key, digests)
+        # Another payload, the first payload as an older order kept its fingerprint, or an order
+        # id bound to another member.
+        return await first_result(mongo, order_key, member.id, digests)
 
 
 async def earn(
@@ -259,8 +271,16 @@ async def check_points_used(
         )
 
 
-async def first_result(mongo: Mongo, order_key: str, digests: tuple[str, ...]) -> PurchaseResult:
+async def first_result(
+    mongo: Mongo, order_key: str, member_id: str, digests: tuple[str, ...]
+) -> PurchaseResult:
+    """The order as first posted, for a replay; a binding (not posted: payments.claim_order) of
+    another member's is OrderOfAnotherMember."""
     document = await mongo["orders"].find_one({"_id": order_key})
+    if document is not None and "request_hash" not in document:
+        if document["member_id"] != member_id:
+            raise OrderOfAnotherMember()
+        document = None
     if document is None:
         raise InvalidPartnerInput("the order could not be recorded; retry", ("order_id",))
     if document["request_hash"] not in digests:

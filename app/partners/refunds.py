@@ -37,7 +37,7 @@ from app.partners.errors import (
     OrderNotFound,
     PartnerRefused,
 )
-from app.partners.orders import Order, order_id_of
+from app.partners.orders import POSTED, Order, order_id_of
 from app.partners.payments import give_back
 from app.partners.purchase_input import MAX_LINES, check_order_id, check_text
 from app.program import current_program
@@ -131,8 +131,10 @@ async def record_refund(
     program = await current_program(mongo)
 
     async def work(unit: LedgerUnit) -> RefundResult:
-        document = await mongo["orders"].find_one({"_id": order_key}, session=unit.session)
-        if document is None:
+        document = await mongo["orders"].find_one(
+            {"_id": order_key, **POSTED}, session=unit.session
+        )
+        if document is None:  # or only bound to a member by a hold: no order yet
             raise OrderNotFound("no such order")
         order = Order.from_document(document)
         plan = plan_refund(order, asks)
