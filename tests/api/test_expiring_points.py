@@ -152,3 +152,27 @@ async def test_an_expiry_passed_with_nothing_caught_up_is_not_the_next_one(serve
     now = clock.now()
     rows = await _agree(url, member_token(runtime.issuer, member), runtime, clock)
     assert rows == [_row(60, start + timedelta(days=20), now)]
+
+
+async def test_the_points_of_a_lapsed_hold_count_in_all_three_before_any_job(server, clock) -> None:  # noqa: F811
+    """A hold past its TTL reserves nothing, whether or not the release job ran: its points are
+    back in nextExpiry, expiringPoints and the warnings at once, alike."""
+    url, runtime, member = await _served_member(server, clock)
+    await earn_points(runtime, clock, member, 100, "a", policy=Rolling(days=10))
+    await earn_points(runtime, clock, member, 100, "b", policy=Rolling(days=20))
+    await hold(
+        runtime.mongo,
+        clock,
+        member_id=member,
+        points=150,
+        ttl=timedelta(minutes=15),
+        idempotency_key="checkout",
+    )
+    clock.advance(timedelta(minutes=16))
+    now = clock.now()
+    rows = await _agree(url, member_token(runtime.issuer, member), runtime, clock)
+    assert rows == [
+        _row(100, now - timedelta(minutes=16) + timedelta(days=10), now),
+        _row(100, now - timedelta(minutes=16) + timedelta(days=20), now),
+    ]
+    assert await runtime.mongo["holds"].count_documents({"status": "active"}) == 1  # no job ran
