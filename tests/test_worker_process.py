@@ -25,7 +25,7 @@ from app.shutdown import SERVE_GRACE_SECONDS, WORKER_GRACE_SECONDS
 from app.worker import default_jobs
 from tests.processes import jifen_env, start_serve
 
-MEMBERS = 3000
+MEMBERS = 1500  # three batches of the warn job (500 each): a kill after the first lands mid-run
 
 
 def start_worker(
