@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import zlib
 from pathlib import Path
 
 import pytest
@@ -36,11 +37,23 @@ def _altered(archive: Path, out: Path) -> Path:
 
 
 def _flipped(archive: Path, out: Path) -> Path:
-    """One bit flipped in the compressed stream (a disk or a copy gone bad)."""
-    raw = bytearray(archive.read_bytes())
-    raw[len(raw) // 2] ^= 0x10
-    out.write_bytes(bytes(raw))
-    return out
+    """One bit flipped in the compressed stream (a disk or a copy gone bad), from the middle on at
+    the first place where it damages what the archive holds: a flip can also leave a valid stream
+    that inflates to the very same bytes (a match's distance pointing at an identical run), an
+    archive that is not damaged at all."""
+    good = archive.read_bytes()
+    content = gzip.decompress(good)
+    for at in range(len(good) // 2, len(good)):
+        raw = bytearray(good)
+        raw[at] ^= 0x10
+        try:
+            same = gzip.decompress(bytes(raw)) == content
+        except (OSError, EOFError, zlib.error):
+            same = False
+        if not same:
+            out.write_bytes(bytes(raw))
+            return out
+    raise AssertionError("no bit flip damaged the archive")
 
 
 def _bad_crc(archive: Path, out: Path) -> Path:
