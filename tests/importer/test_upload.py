@@ -18,6 +18,7 @@ from pymongo.errors import PyMongoError
 
 from app.auth import PrincipalKind, TokenIssuer
 from app.clock import FrozenClock
+from app.importer import run as import_run
 from app.importer.uploads import STALE, run_due_import
 from app.leases import acquire, held
 from app.ledger import verify_balances
@@ -209,20 +210,30 @@ async def test_a_big_upload_with_an_expired_token_is_told_to_sign_in_again(
     assert await runtime.mongo["import_parts"].count_documents({}) == 0
 
 
+CHUNK = 100  # rows per chunk in these tests (app.importer.run.CHUNK, 1,000 in production)
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks of 100 rows: the import's chunking, journal and resumption are the same at any
+    size, and three chunks of 1,000 made two of the suite's slowest tests."""
+    monkeypatch.setattr(import_run, "CHUNK", CHUNK)
+
+
 def three_chunks() -> tuple[bytes, bytes]:
-    """members.csv and balances.csv of 2,500 members, a balance each: three chunks of an import
-    (five inserts a chunk: the journal, accounts, lots, entries, members)."""
+    """members.csv and balances.csv of 250 members, a balance each: three chunks of an import
+    under `small_chunks` (five inserts a chunk: the journal, accounts, lots, entries, members)."""
     members = "legacy_id,phone,name,email,birthday,tier,joined_at\n" + "".join(
-        f"M{n:05d},139{n:08d},Member {n},,,,\n" for n in range(2500)
+        f"M{n:05d},139{n:08d},Member {n},,,,\n" for n in range(250)
     )
     balances = "legacy_id,points,earned_at,expires_at\n" + "".join(
-        f"M{n:05d},{n % 97 + 1},2026-01-0{n % 9 + 1},\n" for n in range(2500)
+        f"M{n:05d},{n % 97 + 1},2026-01-0{n % 9 + 1},\n" for n in range(250)
     )
     return members.encode(), balances.encode()
 
 
 async def test_a_job_waits_while_another_import_runs_and_a_run_that_died_is_finished_once(
-    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, admin: str
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, admin: str, small_chunks: None
 ) -> None:
     members, balances = three_chunks()
     job_id = data(await upload(client, admin, "big", members, balances))["startImport"]["job"]["id"]
@@ -242,23 +253,23 @@ async def test_a_job_waits_while_another_import_runs_and_a_run_that_died_is_fini
         ):
             await run_due_import(runtime.mongo, clock, owner="w1")
     stuck = data(await ask(client, JOB, admin, {"id": job_id}))["importJob"]
-    assert (stuck["status"], stuck["total"], stuck["done"]) == ("RUNNING", 2500, 2000)
+    assert (stuck["status"], stuck["total"], stuck["done"]) == ("RUNNING", 250, 200)
     assert await run_due_import(runtime.mongo, clock, owner="w2") is None  # not stale yet
     clock.set(clock.now() + STALE + timedelta(seconds=1))
     finished = await run_due_import(runtime.mongo, clock, owner="w2")
     assert finished is not None and finished.status.value == "done"
     assert finished.summary is not None
     assert (finished.summary["members_imported"], finished.summary["members_unchanged"]) == (
-        500,
-        2000,
+        50,
+        200,
     )
-    assert await runtime.mongo["members"].count_documents({}) == 2500
-    assert await runtime.mongo["ledger"].count_documents({}) == 2500
+    assert await runtime.mongo["members"].count_documents({}) == 250
+    assert await runtime.mongo["ledger"].count_documents({}) == 250
     assert await verify_balances(runtime.mongo) == []
 
 
 async def test_an_import_cut_off_by_a_clean_stop_is_queued_again_and_the_next_worker_finishes_it(
-    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, admin: str
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, admin: str, small_chunks: None
 ) -> None:
     await upload(client, admin, "cut", *three_chunks())
     jobs = runtime.mongo["import_jobs"]
@@ -272,7 +283,7 @@ async def test_an_import_cut_off_by_a_clean_stop_is_queued_again_and_the_next_wo
         deadline = time.monotonic() + 60
         while True:
             job = await jobs.find_one({"_id": job_id})
-            if job is not None and job.get("done", 0) >= 1000:
+            if job is not None and job.get("done", 0) >= CHUNK:
                 break
             assert time.monotonic() < deadline, job
             await asyncio.sleep(0.01)
@@ -281,12 +292,12 @@ async def test_an_import_cut_off_by_a_clean_stop_is_queued_again_and_the_next_wo
         with pytest.raises(asyncio.CancelledError):
             await running
     cut = await jobs.find_one({"_id": job_id})
-    assert cut is not None and (cut["status"], cut["owner"], cut["done"]) == ("queued", None, 1000)
+    assert cut is not None and (cut["status"], cut["owner"], cut["done"]) == ("queued", None, CHUNK)
     assert not await held(runtime.mongo, clock, "import")  # the run's lease was given back
     # Not a minute later: at once, on the same clock.
     finished = await run_due_import(runtime.mongo, clock, owner="w2")
     assert finished is not None and finished.status.value == "done"
-    assert await runtime.mongo["members"].count_documents({}) == 2500
+    assert await runtime.mongo["members"].count_documents({}) == 250
     assert await verify_balances(runtime.mongo) == []
 
 
