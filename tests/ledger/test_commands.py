@@ -108,7 +108,7 @@ async def _costs(
     [(Rolling(days=3650), timedelta(minutes=30)), (Never(), timedelta(0))],
     ids=["an-expiry-each", "one-expiry"],
 )
-async def test_every_operation_costs_the_same_commands_at_10_and_5_000_live_lots(
+async def test_every_operation_costs_the_same_commands_at_10_and_2_000_live_lots(
     mongo: Mongo,
     clock: FrozenClock,
     counted: tuple[Mongo, CommandCounter],
@@ -116,12 +116,12 @@ async def test_every_operation_costs_the_same_commands_at_10_and_5_000_live_lots
     step: timedelta,
 ) -> None:
     start = clock.now() - timedelta(days=300)
-    for size in (10, 5_000):  # bench/ledger.py times 10,000
+    for size in (10, 2_000):  # far past the front (32 lots); bench/ledger.py times 10,000
         earns = [OpeningEarn(100, start + step * i, policy) for i in range(size)]
         await open_books(mongo, {f"m{size}": earns}, clock.now())
     handle, counter = counted
     small = await _costs(handle, clock, counter, "m10")
-    large = await _costs(handle, clock, counter, "m5000")
+    large = await _costs(handle, clock, counter, "m2000")
     assert small == large
     # the account read and written at once (app.ledger.express), the lot, the entry, the commit
     assert large["earn"] == ["findAndModify", "insert", "insert", "commitTransaction"]
