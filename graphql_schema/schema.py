@@ -38,8 +38,9 @@ from graphql_schema.admin_program import (
 )
 from graphql_schema.audit_log import AuditLogConnection, audit_log_field
 from graphql_schema.client_text import PlainText, request_problem
+from graphql_schema.engine.guard import RequestGuard
+from graphql_schema.engine.safety import NoIntrospection, Rules
 from graphql_schema.errors import InvalidInput, classify
-from graphql_schema.guard import RequestGuard
 from graphql_schema.instants import DATE_TIME
 from graphql_schema.ledger import LedgerEntry
 from graphql_schema.members import (
@@ -71,7 +72,6 @@ from graphql_schema.rewards import (
     RewardConnection,
     resolve_rewards,
 )
-from graphql_schema.safety import NoIntrospection, Rules
 from graphql_schema.scalars import SCALARS
 from graphql_schema.sessions import (
     LogOutPayload,
@@ -165,7 +165,7 @@ class Mutation:
 
 class JifenSchema(strawberry.Schema):
     # The request guard's own validation rules (build_schema sets them); the lean path for
-    # queries (fast_query.py) validates with them too.
+    # queries (engine/fast_query.py) validates with them too.
     request_rules: Rules = ()
 
     def process_errors(
@@ -255,7 +255,7 @@ def build_schema(*, introspection: bool = True) -> strawberry.Schema:
     to build it (its schema directives are collected type by type), which every app created in
     one process (the tests create hundreds) paid again. Nothing in it belongs to one app: its
     extensions are factories, made anew per request."""
-    # Built once here, so every request validates with the very same tuple (see safety.py).
+    # Built once here, so every request validates with the very same tuple (see engine/safety.py).
     rules: Rules = (PlainText,) if introspection else (PlainText, NoIntrospection)
     limited = member_mutation_fields()
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
