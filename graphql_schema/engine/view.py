@@ -34,7 +34,7 @@ from graphql_schema.engine.fast_query import FastQuery, encode_json
 from graphql_schema.engine.frames import CheckedWebSocket
 from graphql_schema.engine.safety import MAX_BODY_BYTES
 from graphql_schema.errors import UNAVAILABLE_MESSAGE, Unavailable
-from graphql_schema.import_admin import SCOPE as UPLOAD_SCOPE
+from graphql_schema.operator.import_admin import SCOPE as UPLOAD_SCOPE
 
 log = logging.getLogger(__name__)
 
