@@ -37,6 +37,7 @@ class KeyOutOfBounds(ValueError):
         super().__init__(message)
         self.field = field
 
+
 # An instant an operator sets on the catalog or a draw (a reward's active window, a draw's start
 # and end) lies in the years 2000 to 2199: year 1 and year 9999 are typing slips that nothing can
 # later add a day to. Checked on write; whatever is stored stays readable.
