@@ -29,10 +29,10 @@ from app.runtime import Runtime
 from app.sandbox_clock import SandboxClock
 from app.security_headers import SecurityHeaders
 from app.shutdown import close_within
-from graphql_schema.ide import graphiql_policy, local_graphiql_html
-from graphql_schema.safety import MAX_BODY_BYTES
+from graphql_schema.engine.ide import graphiql_policy, local_graphiql_html
+from graphql_schema.engine.safety import MAX_BODY_BYTES
+from graphql_schema.engine.view import PREFLIGHT_HEADERS, JifenGraphQL
 from graphql_schema.schema import build_schema
-from graphql_schema.view import PREFLIGHT_HEADERS, JifenGraphQL
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
                 allow_methods=["GET", "POST", "OPTIONS"],
-                # the preflight headers a multipart upload needs (graphql_schema/view.py)
+                # the preflight headers a multipart upload needs (graphql_schema/engine/view.py)
                 allow_headers=["authorization", "content-type", "x-request-id", *PREFLIGHT_HEADERS],
                 expose_headers=["x-request-id"],
                 max_age=600,

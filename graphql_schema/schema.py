@@ -18,39 +18,24 @@ from strawberry.types.base import get_object_definition
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
-from graphql_schema import (
-    catalog_admin,
-    console_link,
-    engagement,
-    import_admin,
-    members_admin,
-    partners,
-    points_admin,
-)
-from graphql_schema import draws as draws_api
-from graphql_schema.admin_program import (
-    ProgramVersion,
-    ProgramVersionConnection,
-    UpdateProgramPayload,
-    program_version_field,
-    program_versions_field,
-    update_program_field,
-)
-from graphql_schema.audit_log import AuditLogConnection, audit_log_field
+from graphql_schema import partner
 from graphql_schema.client_text import PlainText, request_problem
+from graphql_schema.engine.guard import RequestGuard
+from graphql_schema.engine.safety import NoIntrospection, Rules
 from graphql_schema.errors import InvalidInput, classify
-from graphql_schema.guard import RequestGuard
 from graphql_schema.instants import DATE_TIME
-from graphql_schema.ledger import LedgerEntry
-from graphql_schema.members import (
+from graphql_schema.member import draws as draws_api
+from graphql_schema.member import engagement
+from graphql_schema.member.ledger import LedgerEntry
+from graphql_schema.member.members import (
     Member,
     UpdateProfilePayload,
     me_field,
     member_field,
     update_profile_field,
 )
-from graphql_schema.nodes import node_field
-from graphql_schema.notifications import (
+from graphql_schema.member.nodes import node_field
+from graphql_schema.member.notifications import (
     MarkNotificationsReadPayload,
     NotificationSettingsPayload,
     Subscription,
@@ -59,21 +44,16 @@ from graphql_schema.notifications import (
     set_notification_consent_field,
     unregister_push_token_field,
 )
-from graphql_schema.permissions import MemberMutation
-from graphql_schema.program import Program, resolve_program
-from graphql_schema.redeem import RedeemRewardPayload, redeem_reward_field
-from graphql_schema.relay import Node
-from graphql_schema.reports import Reports, reports_field
-from graphql_schema.rewards import (
+from graphql_schema.member.program import Program, resolve_program
+from graphql_schema.member.redeem import RedeemRewardPayload, redeem_reward_field
+from graphql_schema.member.rewards import (
     Redemption,
     RedemptionConnection,
     Reward,
     RewardConnection,
     resolve_rewards,
 )
-from graphql_schema.safety import NoIntrospection, Rules
-from graphql_schema.scalars import SCALARS
-from graphql_schema.sessions import (
+from graphql_schema.member.sessions import (
     LogOutPayload,
     SessionPayload,
     log_in_field,
@@ -81,6 +61,26 @@ from graphql_schema.sessions import (
     refresh_session_field,
     sign_up_field,
 )
+from graphql_schema.operator import (
+    catalog_admin,
+    console_link,
+    import_admin,
+    members_admin,
+    points_admin,
+)
+from graphql_schema.operator.admin_program import (
+    ProgramVersion,
+    ProgramVersionConnection,
+    UpdateProgramPayload,
+    program_version_field,
+    program_versions_field,
+    update_program_field,
+)
+from graphql_schema.operator.audit_log import AuditLogConnection, audit_log_field
+from graphql_schema.operator.reports import Reports, reports_field
+from graphql_schema.permissions import MemberMutation
+from graphql_schema.relay import Node
+from graphql_schema.scalars import SCALARS
 from graphql_schema.user_errors import ALL_ERROR_TYPES
 
 
@@ -97,12 +97,12 @@ class Query:
     )
     node: Node | None = node_field
     member: Member | None = member_field
-    member_balance: partners.MemberBalance | None = partners.member_balance_field
-    quote_offset: partners.OffsetQuote = partners.quote_offset_field
-    preview_earn: partners.EarnPreview = partners.preview_earn_field
-    partner_order: partners.PartnerOrder | None = partners.partner_order_field
-    hold: partners.PointsHold | None = partners.hold_field
-    refund: partners.PartnerRefund | None = partners.refund_field
+    member_balance: partner.MemberBalance | None = partner.member_balance_field
+    quote_offset: partner.OffsetQuote = partner.quote_offset_field
+    preview_earn: partner.EarnPreview = partner.preview_earn_field
+    partner_order: partner.PartnerOrder | None = partner.partner_order_field
+    hold: partner.PointsHold | None = partner.hold_field
+    refund: partner.PartnerRefund | None = partner.refund_field
     program_version: ProgramVersion | None = program_version_field
     program_versions: ProgramVersionConnection = program_versions_field
     points_job: points_admin.PointsJobView | None = points_admin.points_job_field
@@ -130,12 +130,12 @@ class Mutation:
     unregister_push_token: NotificationSettingsPayload = unregister_push_token_field
     set_notification_consent: NotificationSettingsPayload = set_notification_consent_field
     mark_notifications_read: MarkNotificationsReadPayload = mark_notifications_read_field
-    record_purchase: partners.RecordPurchasePayload = partners.record_purchase_field
-    record_refund: partners.RecordRefundPayload = partners.record_refund_field
-    hold_points: partners.HoldPointsPayload = partners.hold_points_field
-    capture_points: partners.CapturePointsPayload = partners.capture_points_field
-    release_points: partners.HoldPointsPayload = partners.release_points_field
-    register_partner: partners.RegisterPartnerPayload = partners.register_partner_field
+    record_purchase: partner.RecordPurchasePayload = partner.record_purchase_field
+    record_refund: partner.RecordRefundPayload = partner.record_refund_field
+    hold_points: partner.HoldPointsPayload = partner.hold_points_field
+    capture_points: partner.CapturePointsPayload = partner.capture_points_field
+    release_points: partner.HoldPointsPayload = partner.release_points_field
+    register_partner: partner.RegisterPartnerPayload = partner.register_partner_field
     update_program: UpdateProgramPayload = update_program_field
     check_in: engagement.CheckInPayload = engagement.check_in_field
     record_activity: engagement.RecordActivityPayload = engagement.record_activity_field
@@ -165,7 +165,7 @@ class Mutation:
 
 class JifenSchema(strawberry.Schema):
     # The request guard's own validation rules (build_schema sets them); the lean path for
-    # queries (fast_query.py) validates with them too.
+    # queries (engine/fast_query.py) validates with them too.
     request_rules: Rules = ()
 
     def process_errors(
@@ -255,7 +255,7 @@ def build_schema(*, introspection: bool = True) -> strawberry.Schema:
     to build it (its schema directives are collected type by type), which every app created in
     one process (the tests create hundreds) paid again. Nothing in it belongs to one app: its
     extensions are factories, made anew per request."""
-    # Built once here, so every request validates with the very same tuple (see safety.py).
+    # Built once here, so every request validates with the very same tuple (see engine/safety.py).
     rules: Rules = (PlainText,) if introspection else (PlainText, NoIntrospection)
     limited = member_mutation_fields()
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [

@@ -32,8 +32,8 @@ PINS: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "sha512-wxhPhhOGJo8PbGDkBYVE76sZLDrS+GkyrR4bZECSLVbo0pZZNKs0HtBh2Ip/uaUuiVUxwO9ssI9R92buQfNSqQ==",
         ("dist/client.js", "dist/common-CGW11Fyb.js"),
     ),
-    # GraphiQL in dev mode: the versions strawberry's page names (graphql_schema/ide.py serves it
-    # with these local paths instead of unpkg.com)
+    # GraphiQL in dev mode: the versions strawberry's page names (graphql_schema/engine/ide.py
+    # serves it with these local paths instead of unpkg.com)
     "react": (
         "18.2.0",
         "sha512-/3IjMdb2L9QbBdWiW5e3P2/npwMBaU9mHCSCUzNln0ZCYbcfTsGbTJrU/kGemdH2IWmB2ioZ+zkxtmq6g09fGQ==",

@@ -17,7 +17,7 @@ LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*<?([^)\s>]*)>?(?:\s+\"[^\"
 REFERENCE = re.compile(r"^ {0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s.*)?$", re.MULTILINE)
 HEADING = re.compile(r"^ {0,3}#{1,6}\s+(.*?)\s*#*\s*$", re.MULTILINE)
 SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
-# `app/ledger/unit.py`, `graphql_schema/partners/`, `tests/web`: a path into the repository
+# `app/ledger/unit.py`, `graphql_schema/partner/`, `tests/web`: a path into the repository
 # (`bench/NAME.py` is a placeholder, not a path).
 CODE_PATH = re.compile(
     r"^(?:app|graphql_schema|tests|bench|scripts|web|examples|docs)(?:/[\w.-]+)*/?$"

@@ -19,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 
 from app.auth import PrincipalKind
 from app.embedded import free_port
-from graphql_schema.safety import MAX_BODY_BYTES
+from graphql_schema.engine.safety import MAX_BODY_BYTES
 from tests.processes import api_process, jifen_env, served_issuer, wait_ready
 
 JIFEN = str(Path(sys.executable).parent / "jifen")

@@ -2,11 +2,11 @@
 
 In the operator's transaction: the member's status, the ledger account frozen (no spend, no hold),
 and an ACCESS_REVOKED event in `notifications`, which every API process's hub delivers to the
-member's open WebSockets so they close at once (graphql_schema/connections.py). After the commit,
-every refresh token of the member is revoked; `refresh_session` also refuses a member who is not
-active, which covers a refresh racing the suspension. Access tokens issued before the suspension
-are refused from then on (Revocations): nothing reads or subscribes with them, and the frozen
-account refuses a spend that raced the change. A new sign-in after reactivation works.
+member's open WebSockets so they close at once (graphql_schema/engine/connections.py). After the
+commit, every refresh token of the member is revoked; `refresh_session` also refuses a member who
+is not active, which covers a refresh racing the suspension. Access tokens issued before the
+suspension are refused from then on (Revocations): nothing reads or subscribes with them, and the
+frozen account refuses a spend that raced the change. A new sign-in after reactivation works.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
-"""The lean path for queries (graphql_schema/fast_query.py) answers byte for byte as strawberry's.
+"""The lean path for queries (graphql_schema/engine/fast_query.py) answers byte for byte as
+strawberry's.
 
 Each document is posted twice: once as usual (the lean path answers a clean query), once with
 a chunked body of no declared length (which the lean path leaves to strawberry's full path);
 the two responses must be identical, and the lean path's counter shows which path ran. The lean
-path runs most documents by a compiled plan (graphql_schema/plans.py) instead of graphql-core's
-executor, so these comparisons are also the plans' against graphql-core's: data, errors, their
-paths and locations, nulls carried up through non-null fields.
+path runs most documents by a compiled plan (graphql_schema/engine/plans.py) instead of
+graphql-core's executor, so these comparisons are also the plans' against graphql-core's: data,
+errors, their paths and locations, nulls carried up through non-null fields.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from starlette.routing import Route
 from app.config import Environment, Settings
 from app.main import create_app
 from app.rewards import Reward
-from graphql_schema.fast_query import FastQuery
+from graphql_schema.engine.fast_query import FastQuery
+from graphql_schema.engine.view import JifenGraphQL
 from graphql_schema.ids import to_global_id
-from graphql_schema.view import JifenGraphQL
 from tests.api.gql import earn_points, make_member, make_program, make_reward, member_token
 from tests.faults import fail_point
 
@@ -253,8 +254,8 @@ async def test_a_node_query_with_a_global_id_variable(app, client, runtime, cloc
 async def test_a_query_past_its_budget_answers_unavailable_and_the_next_one_is_served(
     settings: Settings, clock, runtime, issuer
 ) -> None:
-    """The lean path's budget (graphql_schema/watchdog.py): the account read stalls 3 s in the
-    database, the query answers UNAVAILABLE at its 0.5 s budget, and the server goes on."""
+    """The lean path's budget (graphql_schema/engine/watchdog.py): the account read stalls 3 s in
+    the database, the query answers UNAVAILABLE at its 0.5 s budget, and the server goes on."""
     token = await member_with_points(runtime, clock, issuer)
     quick = create_app(settings.model_copy(update={"request_timeout_seconds": 0.5}), clock=clock)
     async with quick.router.lifespan_context(quick):

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from app.ledger import earn, spend
 from graphql_schema.ids import to_global_id
-from graphql_schema.ledger import HISTORY
+from graphql_schema.member.ledger import HISTORY
 from graphql_schema.relay import INSTANT, OBJECT_ID, Cursor
 from tests.api.gql import ask, codes, data, make_member, make_program, member_token, seed_history
 

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from graphql_schema.safety import (
+from graphql_schema.engine.safety import (
     CACHED_CHARS,
     MAX_ALIASES,
     MAX_DEPTH,
@@ -197,7 +197,7 @@ async def test_repeated_documents_hit_the_validation_cache(client, token) -> Non
     for _ in range(3):
         assert "errors" not in await ask(client, query, token)
     # Never validated again: answered from the validation cache, or before it from the lean
-    # query path's own cache of validated documents (fast_query.py).
+    # query path's own cache of validated documents (engine/fast_query.py).
     assert validations.misses == misses
 
 

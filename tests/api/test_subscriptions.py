@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from app.auth import PrincipalKind
-from graphql_schema.safety import MAX_REPEATS
+from graphql_schema.engine.safety import MAX_REPEATS
 
 SUBSCRIBE = "subscription { expiryWarnings { points expiresAt daysLeft } }"
 

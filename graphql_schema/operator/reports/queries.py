@@ -18,9 +18,7 @@ from strawberry.permission import PermissionExtension
 
 from app import reports
 from graphql_schema.context import Info
-from graphql_schema.permissions import IsAdmin
-from graphql_schema.refusals import as_query
-from graphql_schema.reports.types import (
+from graphql_schema.operator.reports.types import (
     BreakageReport,
     EarnByRuleReport,
     LiabilityReport,
@@ -32,6 +30,8 @@ from graphql_schema.reports.types import (
     ReportPeriod,
     TopEarnersReport,
 )
+from graphql_schema.permissions import IsAdmin
+from graphql_schema.refusals import as_query
 
 SCOPE = "reports:read"
 T = TypeVar("T")

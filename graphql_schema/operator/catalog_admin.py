@@ -29,7 +29,13 @@ from app.rewards import Reward as RewardModel
 from graphql_schema.context import Info
 from graphql_schema.errors import InvalidInput
 from graphql_schema.ids import from_global_id
-from graphql_schema.partners.access import partner_id
+from graphql_schema.member.rewards import (
+    REDEMPTIONS,
+    Redemption,
+    RedemptionConnection,
+    Reward,
+)
+from graphql_schema.partner.access import partner_id
 from graphql_schema.permissions import (
     IsPartner,
     admin_scope,
@@ -38,12 +44,6 @@ from graphql_schema.permissions import (
 )
 from graphql_schema.refusals import as_payload, raw_id
 from graphql_schema.relay import KEY, Connection, Cursor, connection, page_size
-from graphql_schema.rewards import (
-    REDEMPTIONS,
-    Redemption,
-    RedemptionConnection,
-    Reward,
-)
 from graphql_schema.user_errors import UserError
 
 READ, WRITE = "catalog:read", "catalog:write"

@@ -16,8 +16,8 @@ completes values by the same rules and with the same error messages, paths and l
 
 `compile_plan` returns None for what a plan does not cover, and the caller then uses graphql-core:
 directives, abstract types (interfaces, unions), fragments on another type, a response key
-selected twice, introspection fields, fragment variables. tests/api/test_plans.py runs documents
-through both and compares the answers, errors included.
+selected twice, introspection fields, fragment variables. tests/api/test_fast_query.py runs
+documents through both and compares the answers, errors included.
 """
 
 from __future__ import annotations

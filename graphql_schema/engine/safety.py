@@ -49,8 +49,8 @@ from graphql.language.visitor import VisitorAction
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
-from graphql_schema.caches import SizedCache
-from graphql_schema.shape import long_numbers, oversized, repeated_keys
+from graphql_schema.engine.caches import SizedCache
+from graphql_schema.engine.shape import long_numbers, oversized, repeated_keys
 
 MAX_DEPTH = 12
 MAX_ALIASES = 20

@@ -9,11 +9,11 @@ from app.notifications import get_notification
 from app.rewards import get_redemption
 from graphql_schema.context import Info
 from graphql_schema.ids import from_global_id
-from graphql_schema.ledger import LedgerEntry
-from graphql_schema.members import Member
-from graphql_schema.notifications import Notification
+from graphql_schema.member.ledger import LedgerEntry
+from graphql_schema.member.members import Member
+from graphql_schema.member.notifications import Notification
+from graphql_schema.member.rewards import Redemption, Reward
 from graphql_schema.relay import Node
-from graphql_schema.rewards import Redemption, Reward
 
 
 async def resolve_node(info: Info, id: strawberry.ID) -> Node | None:

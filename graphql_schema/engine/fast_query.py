@@ -46,16 +46,9 @@ from strawberry.execution import optimized_is_awaitable
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema import Schema
 
-from graphql_schema.caches import SizedCache
-from graphql_schema.errors import (
-    UNAVAILABLE_MESSAGE,
-    MaskInternalErrors,
-    Unavailable,
-    classify,
-    should_mask,
-)
-from graphql_schema.plans import Plan, Run, coerce_variables, compile_plan
-from graphql_schema.safety import (
+from graphql_schema.engine.caches import SizedCache
+from graphql_schema.engine.plans import Plan, Run, coerce_variables, compile_plan
+from graphql_schema.engine.safety import (
     CACHED_CHARS,
     MAX_BODY_BYTES,
     Rules,
@@ -63,8 +56,15 @@ from graphql_schema.safety import (
     parse_cached,
     validate_cached,
 )
+from graphql_schema.engine.watchdog import Watchdog
+from graphql_schema.errors import (
+    UNAVAILABLE_MESSAGE,
+    MaskInternalErrors,
+    Unavailable,
+    classify,
+    should_mask,
+)
 from graphql_schema.schema import JifenSchema
-from graphql_schema.watchdog import Watchdog
 
 # Strawberry's cheaper test for awaitables, as its own execution passes it.
 _is_awaitable = cast("Callable[[Any], TypeGuard[Awaitable[Any]]]", optimized_is_awaitable)

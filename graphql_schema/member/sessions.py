@@ -17,7 +17,7 @@ from app.auth import (
 )
 from graphql_schema.context import Info
 from graphql_schema.errors import NotConfigured
-from graphql_schema.members import Member
+from graphql_schema.member.members import Member
 from graphql_schema.refusals import as_payload
 from graphql_schema.user_errors import UserError
 

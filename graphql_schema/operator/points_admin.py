@@ -33,7 +33,7 @@ from app.members import MemberNotFound
 from graphql_schema.context import Info
 from graphql_schema.errors import InvalidInput
 from graphql_schema.ids import from_global_id, to_global_id
-from graphql_schema.ledger import LedgerEntry
+from graphql_schema.member.ledger import LedgerEntry
 from graphql_schema.permissions import admin_scope, require_kind
 from graphql_schema.refusals import Where, as_payload
 from graphql_schema.relay import KEY, Connection, Cursor, connection, page_size

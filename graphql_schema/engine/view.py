@@ -28,13 +28,13 @@ from app.importer import MAX_FILE_BYTES
 from app.proxies import client_address
 from app.runtime import Runtime
 from graphql_schema.client_text import unicode_problem
-from graphql_schema.connections import ExpiringConnection
 from graphql_schema.context import Context, authenticate, build_context
+from graphql_schema.engine.connections import ExpiringConnection
+from graphql_schema.engine.fast_query import FastQuery, encode_json
+from graphql_schema.engine.frames import CheckedWebSocket
+from graphql_schema.engine.safety import MAX_BODY_BYTES
 from graphql_schema.errors import UNAVAILABLE_MESSAGE, Unavailable
-from graphql_schema.fast_query import FastQuery, encode_json
-from graphql_schema.frames import CheckedWebSocket
-from graphql_schema.import_admin import SCOPE as UPLOAD_SCOPE
-from graphql_schema.safety import MAX_BODY_BYTES
+from graphql_schema.operator.import_admin import SCOPE as UPLOAD_SCOPE
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class JifenGraphQL(GraphQL[Context, None]):
         graphiql_html: str | None,
         allowed_origins: list[str],
     ) -> None:
-        """`graphiql_html` is the dev-mode IDE page (graphql_schema/ide.py), None to serve none."""
+        """`graphiql_html` is the dev-mode IDE page (ide.py), None to serve none."""
         super().__init__(
             schema,
             graphql_ide="graphiql" if graphiql_html else None,

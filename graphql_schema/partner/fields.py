@@ -22,8 +22,8 @@ from app.partners import (
 from graphql_schema.context import Info
 from graphql_schema.errors import InvalidInput
 from graphql_schema.ids import from_global_id, to_global_id
-from graphql_schema.ledger import LedgerEntry
-from graphql_schema.partners.access import (
+from graphql_schema.member.ledger import LedgerEntry
+from graphql_schema.partner.access import (
     PARTNER,
     PARTNER_ARGUMENTS,
     PartnerOrAdmin,
@@ -31,7 +31,7 @@ from graphql_schema.partners.access import (
     partner_and_member,
     partner_id,
 )
-from graphql_schema.partners.types import (
+from graphql_schema.partner.types import (
     CapturePointsInput,
     CapturePointsPayload,
     EarnPreview,

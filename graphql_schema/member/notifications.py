@@ -20,11 +20,11 @@ from app.notifications import (
 from app.notifications import Notification as NotificationModel
 from graphql_schema.context import Info
 from graphql_schema.ids import from_global_id, to_global_id
-from graphql_schema.ops_live import warnings_issued_today_field
+from graphql_schema.member.tiers import TierChange, tier_changes_field
+from graphql_schema.operator.ops_live import warnings_issued_today_field
 from graphql_schema.permissions import IsMember, MemberMutation, caller_member_id
 from graphql_schema.refusals import as_payload
 from graphql_schema.relay import INSTANT, OBJECT_ID, Connection, Cursor, Node, connection, page_size
-from graphql_schema.tiers import TierChange, tier_changes_field
 from graphql_schema.user_errors import UserError
 
 

@@ -2,11 +2,12 @@
 
 Token cap while parsing, the parser cache, validation through the process's cached rules, a
 document no cache knows parsed and validated off the event loop (safety.py), variables that hold
-a NUL (client_text.py), the member mutation limit (mutation_limit.py), and error masking (this
-class extends errors.MaskInternalErrors: strawberry's MaskErrors, with a database that did not
-answer shown as UNAVAILABLE). One extension rather than one per concern because strawberry builds
-every extension and wraps each of its hooks in a fresh context manager for each stage of each
-request; one extension pays that bookkeeping once (about 20 µs less per request than four).
+a NUL (graphql_schema/client_text.py), the member mutation limit (mutation_limit.py), and error
+masking (this class extends errors.MaskInternalErrors: strawberry's MaskErrors, with a database
+that did not answer shown as UNAVAILABLE). One extension rather than one per concern because
+strawberry builds every extension and wraps each of its hooks in a fresh context manager for each
+stage of each request; one extension pays that bookkeeping once (about 20 µs less per request
+than four).
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ from graphql import ExecutionResult, GraphQLError, parse
 from strawberry.types.graphql import OperationType
 
 from graphql_schema.client_text import nul_in_variables
-from graphql_schema.errors import InvalidInput, MaskInternalErrors, hook_error, should_mask
-from graphql_schema.mutation_limit import refuse_over_limit
-from graphql_schema.safety import (
+from graphql_schema.engine.mutation_limit import refuse_over_limit
+from graphql_schema.engine.safety import (
     Rules,
     ambiguous_operation,
     documents,
@@ -29,6 +29,7 @@ from graphql_schema.safety import (
     parse_cached,
     validate_cached,
 )
+from graphql_schema.errors import InvalidInput, MaskInternalErrors, hook_error, should_mask
 
 # What a request whose text does not parse carries through strawberry's steps in place of its
 # document: a query, which every transport allows, never validated nor run.

@@ -16,7 +16,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import NonTextMessageReceived
 
-from graphql_schema.safety import MAX_BODY_BYTES
+from graphql_schema.engine.safety import MAX_BODY_BYTES
 
 INVALID_MESSAGE = 4400
 TOO_BIG = 1009  # what the WebSocket protocol itself answers to a frame over its size limit

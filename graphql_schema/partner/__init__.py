@@ -1,6 +1,6 @@
 """The partner API over GraphQL: purchases, refunds, paying with points, balances, partners."""
 
-from graphql_schema.partners.fields import (
+from graphql_schema.partner.fields import (
     capture_points_field,
     hold_points_field,
     member_balance_field,
@@ -11,8 +11,8 @@ from graphql_schema.partners.fields import (
     register_partner_field,
     release_points_field,
 )
-from graphql_schema.partners.queries import hold_field, partner_order_field, refund_field
-from graphql_schema.partners.types import (
+from graphql_schema.partner.queries import hold_field, partner_order_field, refund_field
+from graphql_schema.partner.types import (
     CapturePointsPayload,
     EarnPreview,
     HoldPointsPayload,

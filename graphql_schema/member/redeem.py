@@ -7,10 +7,10 @@ import strawberry
 from app.bounds import MAX_KEY_LENGTH, KeyOutOfBounds
 from app.rewards import redeem
 from graphql_schema.context import Info
-from graphql_schema.members import Member
+from graphql_schema.member.members import Member
+from graphql_schema.member.rewards import Redemption
 from graphql_schema.permissions import MemberMutation, caller_member_id
 from graphql_schema.refusals import as_payload, raw_id
-from graphql_schema.rewards import Redemption
 from graphql_schema.user_errors import UserError
 
 

@@ -1,5 +1,5 @@
 """The operators' reports over GraphQL: `reports { liability pointsFlow ... }` with their CSV."""
 
-from graphql_schema.reports.queries import Reports, reports_field
+from graphql_schema.operator.reports.queries import Reports, reports_field
 
 __all__ = ["Reports", "reports_field"]

@@ -13,8 +13,8 @@ from app.members import TierChange as TierChangeModel
 from app.notifications import event_stream
 from app.program import Program as ProgramModel
 from graphql_schema.context import Info
+from graphql_schema.member.program import Tier
 from graphql_schema.permissions import IsMember, caller_member_id
-from graphql_schema.program import Tier
 from graphql_schema.relay import NUMBER, Connection, Cursor, connection, page_size
 
 strawberry.enum(TierChangeReason, name="TierChangeKind", description="Why the tier changed.")

@@ -21,23 +21,28 @@ from app.members import (
 from app.members import Member as MemberModel
 from app.notifications import days_left
 from graphql_schema.context import Info
-from graphql_schema.draws import DrawEntryConnection, draw_entries_page
-from graphql_schema.engagement import CheckInStatus, check_in_status_of
 from graphql_schema.errors import InvalidInput, Unauthenticated
 from graphql_schema.ids import from_global_id, to_global_id
-from graphql_schema.ledger import LedgerEntryConnection, LedgerEntryKind, as_int, history_page
-from graphql_schema.notifications import NotificationConnection, notifications_page
-from graphql_schema.permissions import IsAdmin, MemberMutation, caller_member_id, require_kind
-from graphql_schema.program import Tier
-from graphql_schema.refusals import as_payload
-from graphql_schema.relay import Node
-from graphql_schema.rewards import RedemptionConnection, redemptions_page
-from graphql_schema.tiers import (
+from graphql_schema.member.draws import DrawEntryConnection, draw_entries_page
+from graphql_schema.member.engagement import CheckInStatus, check_in_status_of
+from graphql_schema.member.ledger import (
+    LedgerEntryConnection,
+    LedgerEntryKind,
+    as_int,
+    history_page,
+)
+from graphql_schema.member.notifications import NotificationConnection, notifications_page
+from graphql_schema.member.program import Tier
+from graphql_schema.member.rewards import RedemptionConnection, redemptions_page
+from graphql_schema.member.tiers import (
     TierChangeConnection,
     TierProgress,
     tier_history_page,
     tier_progress_of,
 )
+from graphql_schema.permissions import IsAdmin, MemberMutation, caller_member_id, require_kind
+from graphql_schema.refusals import as_payload
+from graphql_schema.relay import Node
 from graphql_schema.user_errors import UserError
 
 MAX_EXPIRY_WINDOW_DAYS = 3660

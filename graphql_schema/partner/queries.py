@@ -15,8 +15,8 @@ from app.partners import partner_order, partner_refund, read_hold
 from graphql_schema.context import Info
 from graphql_schema.errors import InvalidInput
 from graphql_schema.ids import from_global_id
-from graphql_schema.partners.access import PartnerWithAny, partner_id
-from graphql_schema.partners.types import PartnerOrder, PartnerRefund, PointsHold
+from graphql_schema.partner.access import PartnerWithAny, partner_id
+from graphql_schema.partner.types import PartnerOrder, PartnerRefund, PointsHold
 
 ORDERS = ("points:read", "points:earn")
 HOLDS = ("points:read", "points:redeem")

@@ -17,9 +17,9 @@ from app.engagement import (
 )
 from app.members import get_entry, member_query
 from graphql_schema.context import Info
-from graphql_schema.ledger import LedgerEntry
-from graphql_schema.partners.access import partner_id as registered_partner
-from graphql_schema.partners.types import MemberRefInput
+from graphql_schema.member.ledger import LedgerEntry
+from graphql_schema.partner.access import partner_id as registered_partner
+from graphql_schema.partner.types import MemberRefInput
 from graphql_schema.permissions import (
     IsPartner,
     MemberMutation,

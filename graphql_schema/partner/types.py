@@ -26,7 +26,7 @@ from app.partners import Partner as PartnerModel
 from app.program import EarnResult
 from graphql_schema.errors import InvalidInput
 from graphql_schema.ids import from_global_id, to_global_id
-from graphql_schema.ledger import EarnComponent, LedgerEntry, as_int
+from graphql_schema.member.ledger import EarnComponent, LedgerEntry, as_int
 from graphql_schema.user_errors import UserError
 
 
