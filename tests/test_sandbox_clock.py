@@ -4,6 +4,7 @@ the demo program says; refused outside development."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import time
@@ -126,9 +127,15 @@ async def test_moving_the_sandbox_clock_matures_and_expires_points_as_the_progra
     assert _sandbox_now(served) >= after_expiry
     lasting = mongo["lots"].find({"member_id": DEMO_MEMBER_ID, "expires_at": None})
     kept = sum([lot["remaining"] async for lot in lasting])  # the demo's goodwill adjustment
-    _until_balance(served, token, {"available": kept, "pending": 0})
-    expiry = await mongo["ledger"].find_one({"member_id": DEMO_MEMBER_ID, "kind": "EXPIRE"})
-    assert expiry is not None and expiry["recorded_at"] >= after_expiry
+    _until_balance(served, token, {"available": kept, "pending": 0})  # exact before any job
+    # The worker's expiry job writes the EXPIRE entry on its next tick, on the sandbox time.
+    deadline = time.monotonic() + 60
+    while (
+        expiry := await mongo["ledger"].find_one({"member_id": DEMO_MEMBER_ID, "kind": "EXPIRE"})
+    ) is None:
+        assert time.monotonic() < deadline, "no expiry job ran in 60 s"
+        await asyncio.sleep(0.1)
+    assert expiry["recorded_at"] >= after_expiry
 
     # Back before the expiry just recorded: refused, the clock unmoved, unless forced.
     back = _clock(dev_env, "set", f"{earned.year + 1}-06-01")
