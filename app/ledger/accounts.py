@@ -11,6 +11,7 @@ only the range for a range (about 2 ms), and real MongoDB costs the same for bot
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from bson.errors import InvalidId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.db import Document, Mongo
-from app.ledger.models import Balance, Entry, EntryKind, Hold, LotStatus
+from app.ledger.models import Balance, Entry, EntryKind, Hold, HoldStatus, LotStatus
 from app.ledger.store import instant, open_book, settle
 
 # A filtered page widens its range (doubling it) while the filter skips entries; one range
@@ -206,3 +207,18 @@ async def first_hold(mongo: Mongo, idempotency_key: str) -> FirstHold | None:
     if found is None:
         return None
     return FirstHold(Hold.from_document(found), found.get("request_hash"))
+
+
+async def holds_live(
+    mongo: Mongo, member_id: str, *, reference: str, key_prefix: str, now: datetime
+) -> bool:
+    """Whether the member has a hold for `reference`, made under a key starting with `key_prefix`
+    (a partner's), that is active and not past its TTL at `now`: one indexed read."""
+    query = {
+        "member_id": member_id,
+        "status": HoldStatus.ACTIVE.value,
+        "reference": reference,
+        "expires_at": {"$gt": now},
+        "idempotency_key": {"$regex": f"^{re.escape(key_prefix)}"},
+    }
+    return await mongo["holds"].find_one(query, {"_id": 1}) is not None

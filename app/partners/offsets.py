@@ -33,11 +33,12 @@ from app.partners.errors import (
     InvalidPartnerInput,
     NotEnoughPoints,
     OffsetNotOffered,
+    OrderOfAnotherMember,
     PartnerRefused,
 )
 from app.partners.members import MemberRef, find_member
 from app.partners.orders import order_id_of
-from app.partners.payments import HOLD_FIELD, claim_order, record_capture
+from app.partners.payments import HOLD_FIELD, claim_order, free_binding, record_capture
 from app.partners.purchase_input import check_order_id, check_text, parse_money
 from app.program import PayWithPoints, current_program
 
@@ -77,6 +78,44 @@ async def quote_offset(mongo: Mongo, clock: Clock, member: MemberRef, order_amou
 
 
 async def hold_points(
+    mongo: Mongo,
+    clock: Clock,
+    partner_id: str,
+    *,
+    member: MemberRef,
+    points: int,
+    order_id: str,
+    idempotency_key: str,
+    ttl_minutes: int | None = None,
+) -> Hold:
+    """`hold_once`; an order id still bound to a member whose hold for it ended with nothing paid
+    is given up (payments.free_binding) and the hold asked again, once."""
+
+    async def once() -> Hold:
+        return await hold_once(
+            mongo,
+            clock,
+            partner_id,
+            member=member,
+            points=points,
+            order_id=order_id,
+            idempotency_key=idempotency_key,
+            ttl_minutes=ttl_minutes,
+        )
+
+    try:
+        return await once()
+    except OrderOfAnotherMember:
+        checked = check_order_id(order_id)
+        order_key = order_id_of(partner_id, checked)
+        if not await free_binding(
+            mongo, order_key, partner_id=partner_id, order_id=checked, now=clock.now()
+        ):
+            raise
+    return await once()
+
+
+async def hold_once(
     mongo: Mongo,
     clock: Clock,
     partner_id: str,

@@ -9,16 +9,21 @@ whose points paid (set by the first capture), each capture entry with its points
 each were given back by refunds; a purchase's pointsUsed counts only captures of its own member.
 Whatever was recorded, a refund gives points back through the capture entries (app.ledger's
 restore): to the member they were taken from, under the terms of the lots they came from.
+A binding whose hold ended with nothing paid (released, or past its TTL) is given up when another
+member asks for the order id (free_binding): a till that released one member's points may post
+the order for another.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from app.db import Document, Mongo
-from app.ledger import Entry, LedgerUnit
+from app.ledger import Entry, LedgerUnit, holds_live
 from app.partners.errors import OrderOfAnotherMember
 
 HOLD_FIELD = ("hold_id",)
@@ -138,3 +143,25 @@ async def give_back(
             {"_id": order_key}, {"$inc": returned}, session=unit.session
         )
     return entries
+
+
+async def free_binding(
+    mongo: Mongo, order_key: str, *, partner_id: str, order_id: str, now: datetime
+) -> bool:
+    """Give up the order id's binding to a member whose hold for it ended with nothing paid:
+    bound only (not posted), no point ever captured for it, and no hold of that member for it
+    active at `now`. Whether it was given up (the caller then asks again, once).
+
+    A hold that member makes meanwhile is not undone: its capture then finds the order id
+    another member's and is refused, so no point moves between members either way."""
+    document = await mongo["orders"].find_one({"_id": order_key})
+    if document is None or "request_hash" in document:
+        return False
+    if await mongo["order_points"].find_one({"_id": order_key}, {"_id": 1}) is not None:
+        return False
+    member_id = document["member_id"]
+    key_prefix = f"partner:{partner_id}:hold:"
+    if await holds_live(mongo, member_id, reference=order_id, key_prefix=key_prefix, now=now):
+        return False
+    binding = {"_id": order_key, "member_id": member_id, "request_hash": {"$exists": False}}
+    return (await mongo["orders"].delete_one(binding)).deleted_count == 1

@@ -58,7 +58,7 @@ from app.partners.errors import (
 )
 from app.partners.members import check_active, find_member
 from app.partners.orders import POSTED, Order, OrderFacts, order_document, order_id_of
-from app.partners.payments import captured_for
+from app.partners.payments import captured_for, free_binding
 from app.partners.purchase_input import (
     PurchaseRequest,
     check_occurred_at,
@@ -133,6 +133,28 @@ async def preview_earn(
 
 
 async def record_purchase(
+    mongo: Mongo,
+    clock: Clock,
+    partner_id: str,
+    request: PurchaseRequest,
+    *,
+    member: Member | PartnerRefused | None = None,
+) -> PurchaseResult:
+    """`purchase_once`; an order id still bound to another member whose hold for it ended with
+    nothing paid is given up (payments.free_binding) and the purchase posted again, once."""
+    try:
+        return await purchase_once(mongo, clock, partner_id, request, member=member)
+    except OrderOfAnotherMember:
+        order_id = request.order_id.strip()
+        order_key = order_id_of(partner_id, order_id)
+        if not await free_binding(
+            mongo, order_key, partner_id=partner_id, order_id=order_id, now=clock.now()
+        ):
+            raise
+    return await purchase_once(mongo, clock, partner_id, request, member=member)
+
+
+async def purchase_once(
     mongo: Mongo,
     clock: Clock,
     partner_id: str,

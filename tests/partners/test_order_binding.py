@@ -6,6 +6,7 @@ order id conflict on it and exactly one member ends up owning it."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from app.ledger import Rolling
 from tests.api.gql import ask, data, earn_points, make_member
@@ -14,8 +15,10 @@ from tests.ledger.conftest import assert_invariants
 from tests.partners.api import (
     CAPTURE,
     HOLD,
+    RELEASE,
     balance,
     capture,
+    fresh_token,
     hold,
     make_program,
     member_ref,
@@ -182,3 +185,41 @@ async def test_what_a_hold_and_a_capture_cost(client, runtime, clock, settings, 
     assert data(captured)["capturePoints"]["userErrors"] == []
     # The binding's upsert replaced the read of the order: 12 commands, as before.
     assert len(sent) <= 12, sent
+
+
+async def test_an_order_id_whose_hold_ended_unpaid_can_be_posted_or_held_for_another_member(
+    client, runtime, clock, issuer
+):
+    """A till holds V's points for O, the customer changes their mind and the till releases them
+    (or lets the hold lapse): nothing of V's paid for O, so O may be posted for W, or held for
+    W. An order id with a capture, or with V's hold still live, stays V's."""
+    v, w, token = await two_members(runtime, clock, issuer)
+    await earn_points(runtime, clock, w, 500, "seed-w", policy=Rolling(days=60))
+    held = await hold(client, token, v, 300, "O1", "h1")
+    released = data(await ask(client, RELEASE, token, {"id": held["id"]}))["releasePoints"]
+    assert released["hold"]["status"] == "RELEASED"
+    bought = await post_purchase(client, token, purchase_input(w, "O1"))
+    assert bought["userErrors"] == [] and bought["purchase"]["total"] == 100
+    assert await post_purchase(client, token, purchase_input(w, "O1")) == bought  # a replay
+    assert (await try_hold(client, token, v, 300, "O1", "h2"))["userErrors"] == [
+        {"code": "INVALID_INPUT", "field": ["input", "member"]}
+    ]
+
+    await hold(client, token, v, 300, "O2", "h3", ttlMinutes=1)
+    clock.advance(timedelta(minutes=2))  # lapsed; no job ran
+    token = await fresh_token(runtime, issuer)
+    taken = await try_hold(client, token, w, 200, "O2", "h4")
+    assert taken["userErrors"] == [] and taken["hold"]["points"] == 200
+
+    live = await hold(client, token, v, 100, "O3", "h5")
+    refused = await post_purchase(client, token, purchase_input(w, "O3"))
+    assert refused["userErrors"] == [ANOTHER_MEMBERS]
+    assert (await capture(client, token, live["id"], "c5"))["userErrors"] == []
+    clock.advance(timedelta(hours=1))  # the hold is done with; the capture keeps O3 V's
+    token = await fresh_token(runtime, issuer)
+    refused = await post_purchase(client, token, purchase_input(w, "O3"))
+    assert refused["userErrors"] == [ANOTHER_MEMBERS]
+
+    assert await balance(client, token, v) == EMPTY | {"available": 900}
+    assert await balance(client, token, w) == EMPTY | {"available": 600}  # its hold lapsed too
+    await assert_invariants(runtime.mongo)
