@@ -33,12 +33,17 @@ from app.partners.errors import (
     InvalidPartnerInput,
     NotEnoughPoints,
     OffsetNotOffered,
-    OrderOfAnotherMember,
     PartnerRefused,
 )
 from app.partners.members import MemberRef, find_member
 from app.partners.orders import order_id_of
-from app.partners.payments import HOLD_FIELD, claim_order, free_binding, record_capture
+from app.partners.payments import (
+    HOLD_FIELD,
+    claim_order,
+    hold_key_prefix,
+    once_more_if_freed,
+    record_capture,
+)
 from app.partners.purchase_input import check_order_id, check_text, parse_money
 from app.program import PayWithPoints, current_program
 
@@ -88,49 +93,12 @@ async def hold_points(
     idempotency_key: str,
     ttl_minutes: int | None = None,
 ) -> Hold:
-    """`hold_once`; an order id still bound to a member whose hold for it ended with nothing paid
-    is given up (payments.free_binding) and the hold asked again, once."""
-
-    async def once() -> Hold:
-        return await hold_once(
-            mongo,
-            clock,
-            partner_id,
-            member=member,
-            points=points,
-            order_id=order_id,
-            idempotency_key=idempotency_key,
-            ttl_minutes=ttl_minutes,
-        )
-
-    try:
-        return await once()
-    except OrderOfAnotherMember:
-        checked = check_order_id(order_id)
-        order_key = order_id_of(partner_id, checked)
-        if not await free_binding(
-            mongo, order_key, partner_id=partner_id, order_id=checked, now=clock.now()
-        ):
-            raise
-    return await once()
-
-
-async def hold_once(
-    mongo: Mongo,
-    clock: Clock,
-    partner_id: str,
-    *,
-    member: MemberRef,
-    points: int,
-    order_id: str,
-    idempotency_key: str,
-    ttl_minutes: int | None = None,
-) -> Hold:
     """Hold the member's points for the partner's order, binding the order id to the member in the
-    same transaction (payments.claim_order). Idempotent on the key, whatever form of the member's
+    same transaction (payments.claim_order; a binding another member's hold left unpaid is given
+    up: payments.once_more_if_freed). Idempotent on the key, whatever form of the member's
     reference the replay uses: the fingerprint holds the member's id."""
     order_id = check_order_id(order_id)
-    key = f"partner:{partner_id}:hold:{check_text(idempotency_key, KEY_FIELD, MAX_KEY_LENGTH)}"
+    key = hold_key_prefix(partner_id) + check_text(idempotency_key, KEY_FIELD, MAX_KEY_LENGTH)
     rules = await _rules(mongo)
     if not rules.min_points <= points <= MAX_ENTRY_POINTS or points % rules.step:
         raise InvalidPartnerInput(
@@ -153,35 +121,38 @@ async def hold_once(
     async def replay(first: Entry) -> Hold:  # a hold makes no entry: never called
         raise AssertionError(first.id)
 
-    try:
-        return await run_in_ledger(
-            mongo,
-            clock,
-            work,
-            idempotency_key=key,
-            fingerprint=digest,
-            replay=replay,
-            require_entry=False,
-        )
-    except (
-        BulkWriteError,
-        DuplicateKeyError,
-        PartnerRefused,
-        MemberSuspended,
-        ledger.LedgerError,
-    ) as exc:
-        # A replay fails on the hold's key, or on what the first hold used up: it answers the
-        # first hold as it is now; an unused key means the refusal stands.
-        first = await ledger.first_hold(mongo, key)
-        if first is None:
-            if isinstance(exc, ledger.InsufficientPoints):
-                raise NotEnoughPoints(exc.available, exc.requested) from None
-            raise
-        if first.fingerprint != digest:
-            raise IdempotencyConflict(
-                "this idempotency key was used for another hold", KEY_FIELD
-            ) from None
-        return first.hold
+    async def attempt() -> Hold:
+        try:
+            return await run_in_ledger(
+                mongo,
+                clock,
+                work,
+                idempotency_key=key,
+                fingerprint=digest,
+                replay=replay,
+                require_entry=False,
+            )
+        except (
+            BulkWriteError,
+            DuplicateKeyError,
+            PartnerRefused,
+            MemberSuspended,
+            ledger.LedgerError,
+        ) as exc:
+            # A replay fails on the hold's key, or on what the first hold used up: it answers the
+            # first hold as it is now; an unused key means the refusal stands.
+            first = await ledger.first_hold(mongo, key)
+            if first is None:
+                if isinstance(exc, ledger.InsufficientPoints):
+                    raise NotEnoughPoints(exc.available, exc.requested) from None
+                raise
+            if first.fingerprint != digest:
+                raise IdempotencyConflict(
+                    "this idempotency key was used for another hold", KEY_FIELD
+                ) from None
+            return first.hold
+
+    return await once_more_if_freed(mongo, clock, partner_id, order_id, attempt)
 
 
 def _digest(operation: str, *values: object) -> str:

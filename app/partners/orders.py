@@ -23,6 +23,7 @@ from app.partners.purchase_input import PurchaseRequest
 from app.program import EarnResult, Purchase
 
 POSTED: Document = {"request_hash": {"$exists": True}}  # an order, not only an order id's binding
+BOUND: Document = {"request_hash": {"$exists": False}}  # only an order id's binding, no order yet
 
 
 def order_id_of(partner_id: str, order_id: str) -> str:

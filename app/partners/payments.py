@@ -16,16 +16,21 @@ the order for another.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import TypeVar
 
 from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
+from app.clock import Clock
 from app.db import Document, Mongo
 from app.ledger import Entry, LedgerUnit, holds_live
 from app.partners.errors import OrderOfAnotherMember
+from app.partners.orders import BOUND, order_id_of
 
+T = TypeVar("T")
 HOLD_FIELD = ("hold_id",)
 
 
@@ -55,28 +60,6 @@ async def claim_order(
         raise OrderOfAnotherMember(field) from None
 
 
-async def bind(
-    mongo: Mongo,
-    session: AsyncClientSession,
-    order_key: str,
-    member_id: str,
-    changes: Document | None = None,
-    field: tuple[str, ...] = OrderOfAnotherMember.field,
-) -> None:
-    """Bind the order's points to the member (with `changes`), in the caller's transaction; an
-    order already bound to another member is refused. One command: the upsert's filter fails to
-    match another member's document, and its insert then fails on the order's id."""
-    try:
-        await mongo["order_points"].update_one(
-            {"_id": order_key, "member_id": {"$in": [member_id, None]}},
-            {"$set": {"member_id": member_id, **(changes or {})}},
-            upsert=True,
-            session=session,
-        )
-    except DuplicateKeyError:
-        raise OrderOfAnotherMember(field) from None
-
-
 async def record_capture(
     mongo: Mongo,
     session: AsyncClientSession,
@@ -85,8 +68,18 @@ async def record_capture(
     entry_id: str,
     points: int,
 ) -> None:
-    """Inside the capture's transaction; two captures for one order serialise on this document."""
-    await bind(mongo, session, order_key, member_id, {f"captures.{entry_id}": points}, HOLD_FIELD)
+    """Inside the capture's transaction; two captures for one order serialise on this document.
+    One command: the upsert's filter fails to match another member's document, and its insert
+    then fails on the order's id (OrderOfAnotherMember on the hold)."""
+    try:
+        await mongo["order_points"].update_one(
+            {"_id": order_key, "member_id": {"$in": [member_id, None]}},
+            {"$set": {"member_id": member_id, f"captures.{entry_id}": points}},
+            upsert=True,
+            session=session,
+        )
+    except DuplicateKeyError:
+        raise OrderOfAnotherMember(HOLD_FIELD) from None
 
 
 async def captured_for(
@@ -145,6 +138,11 @@ async def give_back(
     return entries
 
 
+def hold_key_prefix(partner_id: str) -> str:
+    """What every idempotency key of the partner's holds starts with (app.partners.offsets)."""
+    return f"partner:{partner_id}:hold:"
+
+
 async def free_binding(
     mongo: Mongo, order_key: str, *, partner_id: str, order_id: str, now: datetime
 ) -> bool:
@@ -154,14 +152,35 @@ async def free_binding(
 
     A hold that member makes meanwhile is not undone: its capture then finds the order id
     another member's and is refused, so no point moves between members either way."""
-    document = await mongo["orders"].find_one({"_id": order_key})
-    if document is None or "request_hash" in document:
+    document = await mongo["orders"].find_one({"_id": order_key, **BOUND})
+    if document is None:
         return False
     if await mongo["order_points"].find_one({"_id": order_key}, {"_id": 1}) is not None:
         return False
     member_id = document["member_id"]
-    key_prefix = f"partner:{partner_id}:hold:"
-    if await holds_live(mongo, member_id, reference=order_id, key_prefix=key_prefix, now=now):
+    prefix = hold_key_prefix(partner_id)
+    if await holds_live(mongo, member_id, reference=order_id, key_prefix=prefix, now=now):
         return False
-    binding = {"_id": order_key, "member_id": member_id, "request_hash": {"$exists": False}}
+    binding = {"_id": order_key, "member_id": member_id, **BOUND}
     return (await mongo["orders"].delete_one(binding)).deleted_count == 1
+
+
+async def once_more_if_freed(
+    mongo: Mongo,
+    clock: Clock,
+    partner_id: str,
+    order_id: str,
+    attempt: Callable[[], Awaitable[T]],
+) -> T:
+    """`attempt()`, and when it finds the order id another member's (OrderOfAnotherMember) by a
+    binding `free_binding` gives up, `attempt()` once more: a hold or a purchase after a hold of
+    another member's points for the order ended unpaid."""
+    try:
+        return await attempt()
+    except OrderOfAnotherMember:
+        order_key = order_id_of(partner_id, order_id)
+        if not await free_binding(
+            mongo, order_key, partner_id=partner_id, order_id=order_id, now=clock.now()
+        ):
+            raise
+    return await attempt()

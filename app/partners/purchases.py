@@ -57,8 +57,8 @@ from app.partners.errors import (
     PointsLimit,
 )
 from app.partners.members import check_active, find_member
-from app.partners.orders import POSTED, Order, OrderFacts, order_document, order_id_of
-from app.partners.payments import captured_for, free_binding
+from app.partners.orders import BOUND, POSTED, Order, OrderFacts, order_document, order_id_of
+from app.partners.payments import captured_for, once_more_if_freed
 from app.partners.purchase_input import (
     PurchaseRequest,
     check_occurred_at,
@@ -140,33 +140,14 @@ async def record_purchase(
     *,
     member: Member | PartnerRefused | None = None,
 ) -> PurchaseResult:
-    """`purchase_once`; an order id still bound to another member whose hold for it ended with
-    nothing paid is given up (payments.free_binding) and the purchase posted again, once."""
-    try:
-        return await purchase_once(mongo, clock, partner_id, request, member=member)
-    except OrderOfAnotherMember:
-        order_id = request.order_id.strip()
-        order_key = order_id_of(partner_id, order_id)
-        if not await free_binding(
-            mongo, order_key, partner_id=partner_id, order_id=order_id, now=clock.now()
-        ):
-            raise
-    return await purchase_once(mongo, clock, partner_id, request, member=member)
-
-
-async def purchase_once(
-    mongo: Mongo,
-    clock: Clock,
-    partner_id: str,
-    request: PurchaseRequest,
-    *,
-    member: Member | PartnerRefused | None = None,
-) -> PurchaseResult:
     """`member`: the member `request.member` names, or the refusal of the reference, when the
-    caller read it already (with the partner's registry entry: partner_and_member)."""
+    caller read it already (with the partner's registry entry: partner_and_member). An order id a
+    hold of another member's points left bound, unpaid, is given up and the purchase posted again
+    (payments.once_more_if_freed)."""
     program = await current_program(mongo)
     purchase = check_purchase(request)
-    order_key = order_id_of(partner_id, request.order_id.strip())
+    order_id = request.order_id.strip()
+    order_key = order_id_of(partner_id, order_id)
     member = await named_member(mongo, request, member)
     digests = (fingerprint(request, purchase, member.id), fingerprint(request, purchase, None))
     digest = digests[0]
@@ -211,7 +192,7 @@ async def purchase_once(
         # Fills in the member's own binding (a hold or capture for the order: claim_order), else
         # inserts: an order id posted already, or bound to another member, fails on its `_id`.
         await mongo["orders"].replace_one(
-            {"_id": order_key, "member_id": member.id, "request_hash": {"$exists": False}},
+            {"_id": order_key, "member_id": member.id, **BOUND},
             order,
             upsert=True,
             session=unit.session,
@@ -221,20 +202,23 @@ async def purchase_once(
     async def replay(first: Entry) -> PurchaseResult:
         return await first_result(mongo, order_key, member.id, digests)
 
-    try:
-        return await run_in_ledger(
-            mongo,
-            clock,
-            work,
-            idempotency_key=f"partner:{order_key}",
-            fingerprint=digest,
-            replay=replay,
-            require_entry=False,
-        )
-    except (LedgerConflict, DuplicateKeyError):
-        # Another payload, the first payload as an older order kept its fingerprint, or an order
-        # id bound to another member.
-        return await first_result(mongo, order_key, member.id, digests)
+    async def attempt() -> PurchaseResult:
+        try:
+            return await run_in_ledger(
+                mongo,
+                clock,
+                work,
+                idempotency_key=f"partner:{order_key}",
+                fingerprint=digest,
+                replay=replay,
+                require_entry=False,
+            )
+        except (LedgerConflict, DuplicateKeyError):
+            # Another payload, the first payload as an older order kept its fingerprint, or an
+            # order id bound to another member.
+            return await first_result(mongo, order_key, member.id, digests)
+
+    return await once_more_if_freed(mongo, clock, partner_id, order_id, attempt)
 
 
 async def earn(
