@@ -53,7 +53,7 @@ async def get_balance(mongo: Mongo, member_id: str, now: datetime) -> Balance:
     account = Balance.from_document(doc)
     due = min((at for at in (account.due_at(), account.hold_due) if at is not None), default=None)
     if due is None or due > instant(now):
-        return Balance.from_document(doc)
+        return account
     book = await open_book(mongo, None, member_id, doc, instant(now))
     await settle(mongo, None, book)
     return Balance.from_document({"_id": member_id, **book.account_document()})

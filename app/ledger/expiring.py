@@ -51,17 +51,16 @@ def counted_points(*, held: bool = False) -> Document:
 async def lapsed_shares(
     mongo: Mongo,
     member_id: str | None,
-    now: datetime,
     *,
     after: datetime,
     until: datetime | None,
     pending: bool = False,
 ) -> list[tuple[str, datetime, int]]:
-    """What holds past their TTL, not yet released by a job, still reserve on lots that count in
-    (after, until], as (member id, the lot's expiry, points): counted as free, as every balance
-    read counts them (app.ledger.lapse). One indexed read of the holds, usually empty; the lots
-    they name in a second only when there are some."""
-    query: Document = {"status": HoldStatus.ACTIVE.value, "expires_at": {"$lte": now}}
+    """What holds past their TTL at `after` (the reading instant), not yet released by a job,
+    still reserve on lots that count in (after, until], as (member id, the lot's expiry, points):
+    counted as free, as every balance read counts them (app.ledger.lapse). One indexed read of
+    the holds, usually empty; the lots they name in a second only when there are some."""
+    query: Document = {"status": HoldStatus.ACTIVE.value, "expires_at": {"$lte": after}}
     if member_id is not None:
         query = {"member_id": member_id, **query}
     shares: dict[ObjectId, int] = defaultdict(int)
@@ -103,7 +102,7 @@ async def expiring_by_instant(
         found[row["_id"]] += int(row["points"])
     if not held:
         for _, at, points in await lapsed_shares(
-            mongo, member_id, after, after=after, until=until, pending=pending
+            mongo, member_id, after=after, until=until, pending=pending
         ):
             if instants is None or at in instants:
                 found[at] += points
@@ -117,7 +116,7 @@ async def expiring_by_member(
     points), in no order (the expiry warnings' scan: one aggregate over the lots' expiry index,
     the points of holds past their TTL at `after` counted free as for one member)."""
     lapsed: dict[tuple[str, datetime], int] = defaultdict(int)
-    for member_id, at, points in await lapsed_shares(mongo, None, after, after=after, until=until):
+    for member_id, at, points in await lapsed_shares(mongo, None, after=after, until=until):
         lapsed[(member_id, at)] += points
     pipeline: list[Document] = [
         {"$match": counted_lots(None, after, until)},

@@ -34,7 +34,7 @@ from app.bounds import MAX_ACCOUNT_POINTS
 from app.db import Document, Mongo
 from app.ledger import order
 from app.ledger.book import front as fronts
-from app.ledger.models import UNKNOWN_HOLD_DUE
+from app.ledger.models import UNKNOWN_HOLD_DUE, stored_hold_due
 from app.ledger.tally import Tally
 
 _DEFAULTS: Document = {
@@ -77,7 +77,7 @@ def _fits(doc: Document | None, credit: Credit) -> bool:
         pending_due is not None and pending_due <= now
     ):
         return False
-    hold_due = doc.get("hold_due") or (UNKNOWN_HOLD_DUE if doc["held"] > 0 else None)
+    hold_due = stored_hold_due(doc)
     if hold_due is not None and hold_due <= now:  # a hold lapsed: the book releases it (lapse.py)
         return False
     if doc["lifetime_earned"] > MAX_ACCOUNT_POINTS - points:

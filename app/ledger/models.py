@@ -140,6 +140,12 @@ class ClassState:
 UNKNOWN_HOLD_DUE = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+def stored_hold_due(doc: Document) -> datetime | None:
+    """An account document's hold_due: UNKNOWN_HOLD_DUE when it has none but holds points (the
+    rule app.ledger.express's guard writes as an expression too)."""
+    return doc.get("hold_due") or (UNKNOWN_HOLD_DUE if doc.get("held", 0) > 0 else None)
+
+
 @dataclass(slots=True)
 class Balance:
     """A member's account document: the one account-state type, as services return it and as a
@@ -208,9 +214,7 @@ class Balance:
             pending_due=doc.get("pending_due"),
             frozen=doc.get("frozen", False),
             closed=doc.get("closed", False),
-            hold_due=doc["hold_due"]
-            if "hold_due" in doc
-            else (UNKNOWN_HOLD_DUE if doc.get("held", 0) > 0 else None),
+            hold_due=stored_hold_due(doc),
         )
 
     def due_at(self) -> datetime | None:
