@@ -30,13 +30,16 @@ def floor(at: datetime, unit: str) -> datetime:
     return day.replace(day=1) if unit == "month" else day
 
 
+def step(at: datetime, unit: str) -> datetime:
+    """The start of the next `unit` ("month", "day" or "hour") after the start of one, `at`."""
+    if unit == "month":
+        return (at + timedelta(days=32)).replace(day=1)
+    return at + (timedelta(days=1) if unit == "day" else timedelta(hours=1))
+
+
 def ceil(at: datetime, unit: str) -> datetime:
     low = floor(at, unit)
-    if low == at:
-        return at
-    if unit == "day":
-        return low + timedelta(days=1)
-    return (low + timedelta(days=32)).replace(day=1)
+    return at if low == at else step(low, unit)
 
 
 def spans(low: datetime | None, high: datetime) -> list[tuple[str, datetime | None, datetime]]:
@@ -64,19 +67,13 @@ def spans(low: datetime | None, high: datetime) -> list[tuple[str, datetime | No
     return found
 
 
-def next_bucket(collection: str, at: datetime) -> datetime:
-    """The bucket after `at` in a level's collection."""
-    if collection == MONTHS:
-        return (at + timedelta(days=32)).replace(day=1)
-    return at + (timedelta(days=1) if collection == DAYS else timedelta(hours=1))
-
-
 def bucket_ids(collection: str, first: datetime, end: datetime) -> list[datetime]:
     """Every bucket id of a level's collection in [first, end)."""
+    unit = {MONTHS: "month", DAYS: "day", HOURS: "hour"}[collection]
     found = []
     while first < end:
         found.append(first)
-        first = next_bucket(collection, first)
+        first = step(first, unit)
     return found
 
 
