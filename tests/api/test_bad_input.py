@@ -183,6 +183,15 @@ PROFILE_DOORS = {
         "admin",
     ),
 }
+
+
+def door_bearer(who: str | None, token: str, issuer) -> str | None:
+    """The token a door of PROFILE_DOORS is called with: the member's, an operator's, or none."""
+    if who == "admin":
+        return str(issuer.mint(PrincipalKind.ADMIN, "ops", scopes=["members:write"]))
+    return token if who == "member" else None
+
+
 # NUL and lone surrogates never reach a resolver (the next tests): other control characters do.
 UNSTORABLE = {"ESC": "Li\x1b[2JLei", "BEL": "Li\x07Lei"}
 
@@ -202,11 +211,7 @@ async def test_a_name_or_email_with_a_control_character_or_a_lone_surrogate_is_r
     client, runtime, clock, issuer, token, door, text, field, errors_logged
 ) -> None:
     query, given, who = PROFILE_DOORS[door]
-    bearer = {
-        "member": token,
-        "admin": issuer.mint(PrincipalKind.ADMIN, "ops", scopes=["members:write"]),
-        None: None,
-    }[who]
+    bearer = door_bearer(who, token, issuer)
     value = UNSTORABLE[text] + ("@example.com" if field == "email" else "")
     variables = {"i": {**given, "name": "Li Lei", field: value}}
     # ASCII JSON: the surrogate travels as its \ud800 escape, which httpx would refuse to encode
@@ -235,11 +240,7 @@ async def test_a_name_with_nothing_visible_is_refused_and_invisible_ends_are_tri
     client, runtime, clock, issuer, token, door, text
 ) -> None:
     query, given, who = PROFILE_DOORS[door]
-    bearer = {
-        "member": token,
-        "admin": issuer.mint(PrincipalKind.ADMIN, "ops", scopes=["members:write"]),
-        None: None,
-    }[who]
+    bearer = door_bearer(who, token, issuer)
     headers = {"authorization": f"Bearer {bearer}"} if bearer else {}
     blank = {"query": query, "variables": {"i": {**given, "name": INVISIBLE[text]}}}
     response = await client.post("/graphql", json=blank, headers=headers)
