@@ -15,6 +15,7 @@ the jobs (expiry, maturing) only move points within an account and are never ref
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime
 
 MAX_ENTRY_POINTS = 100_000_000  # 10^8: one entry, one hold, one reward's price, one import row
@@ -48,3 +49,28 @@ LATEST_INSTANT = datetime(2200, 1, 1, tzinfo=UTC)  # exclusive
 def in_calendar(at: datetime | None) -> bool:
     """Whether `at` (None: not set) lies within [EARLIEST_INSTANT, LATEST_INSTANT)."""
     return at is None or EARLIEST_INSTANT <= at < LATEST_INSTANT
+
+
+# Text a client sends: no control character (NUL, ESC, a line break inside an id breaks the
+# terminals, files and screens that show it) and, where something must be named, at least one
+# character people can see (a zero-width space or a direction mark alone names nothing).
+def invisible(char: str) -> bool:
+    """A separator or a format character (a space, zero-width space, joiners, direction marks)."""
+    category = unicodedata.category(char)
+    return category[0] == "Z" or category == "Cf"
+
+
+def has_control(text: str) -> bool:
+    """Whether `text` holds a control character or a lone surrogate."""
+    return not text.isprintable() and any(unicodedata.category(c) in ("Cc", "Cs") for c in text)
+
+
+def trim_invisible(text: str) -> str:
+    """`text` without the invisible characters at its ends (a joiner inside stays: it holds emoji
+    and some scripts together); empty when nothing in it is visible."""
+    start, end = 0, len(text)
+    while start < end and invisible(text[start]):
+        start += 1
+    while end > start and invisible(text[end - 1]):
+        end -= 1
+    return text[start:end]

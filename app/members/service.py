@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 import secrets
-import unicodedata
 from datetime import date
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from app.bounds import has_control, trim_invisible
 from app.clock import Clock
 from app.db import Mongo, upsert_and_get
 from app.ledger import instant
@@ -48,27 +48,16 @@ def check_text(text: str, field: str) -> str:
     """Refuse control characters and lone surrogates: a surrogate cannot be stored (UTF-8 cannot
     encode it) and a control character (NUL, ESC) breaks the terminals, files and screens that
     show the text."""
-    if not text.isprintable() and any(unicodedata.category(c) in ("Cc", "Cs") for c in text):
+    if has_control(text):
         raise InvalidProfile(field, f"the {field} holds a control character or a lone surrogate")
     return text
-
-
-def _invisible(c: str) -> bool:
-    """A separator or a format character (zero-width space, joiners, direction marks, BOM)."""
-    return unicodedata.category(c)[0] == "Z" or unicodedata.category(c) == "Cf"
 
 
 def check_name(name: str) -> str:
     """A name as people see it: tabs and line breaks are spaces, runs of spaces one, and nothing
     invisible at either end (a zero-width space, a direction mark); one with no visible character
     is empty. A joiner inside stays: it holds emoji and some scripts together."""
-    cleaned = check_text(" ".join(name.split()), "name")
-    start, end = 0, len(cleaned)
-    while start < end and _invisible(cleaned[start]):
-        start += 1
-    while end > start and _invisible(cleaned[end - 1]):
-        end -= 1
-    cleaned = cleaned[start:end]
+    cleaned = trim_invisible(check_text(" ".join(name.split()), "name"))
     if not cleaned:
         raise InvalidProfile("name", "the name must not be empty")
     if len(cleaned) > NAME_MAX_LENGTH:
