@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from app.bounds import MAX_ENTRY_POINTS
+from app.bounds import MAX_ENTRY_POINTS, has_control, trim_invisible
 from app.ledger import instant
 from app.partners.errors import InvalidPartnerInput
 from app.partners.members import MemberRef
@@ -64,9 +64,13 @@ def parse_money(raw: str, field: tuple[str, ...]) -> Decimal:
 
 
 def check_text(value: str, field: tuple[str, ...], limit: int = ID_MAX) -> str:
+    """An id, code or key a till sends, spaces at its ends trimmed: 1 to `limit` characters,
+    something visible among them (not only zero-width spaces or marks), no control character."""
     cleaned = value.strip()
-    if not cleaned or len(cleaned) > limit:
+    if not trim_invisible(cleaned) or len(cleaned) > limit:
         raise InvalidPartnerInput(f"give 1 to {limit} characters", field)
+    if has_control(cleaned):
+        raise InvalidPartnerInput("no control characters", field)
     return cleaned
 
 

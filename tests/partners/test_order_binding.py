@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
+
 from app.ledger import Rolling
 from tests.api.gql import ask, data, earn_points, make_member
 from tests.api.test_command_counts import commands
@@ -223,3 +225,32 @@ async def test_an_order_id_whose_hold_ended_unpaid_can_be_posted_or_held_for_ano
     assert await balance(client, token, v) == EMPTY | {"available": 900}
     assert await balance(client, token, w) == EMPTY | {"available": 600}  # its hold lapsed too
     await assert_invariants(runtime.mongo)
+
+
+INVISIBLE_OR_CONTROL = {"ZWSP": "\u200b", "marks": "\u200e\u200f", "ESC": "O\x1b[2J", "tab": "O\t1"}
+
+
+@pytest.mark.parametrize("text", INVISIBLE_OR_CONTROL)
+async def test_an_order_id_or_a_sku_of_nothing_visible_or_with_a_control_character_is_refused(
+    client, runtime, clock, issuer, text
+):
+    """The outside-style run held points for an order id of one zero-width space: an id a till
+    means names something visible and holds no control character, whichever write sends it."""
+    v, w, token = await two_members(runtime, clock, issuer)
+    bad = INVISIBLE_OR_CONTROL[text]
+    held = await try_hold(client, token, v, 300, bad, "h1")
+    assert held["userErrors"] == [{"code": "INVALID_INPUT", "field": ["input", "orderId"]}]
+    bought = await post_purchase(client, token, purchase_input(w, bad))
+    assert [(e["code"], e["field"]) for e in bought["userErrors"]] == [
+        ("INVALID_INPUT", ["input", "orderId"])
+    ]
+    sku = purchase_input(w, "O-sku")
+    sku["lines"][0]["sku"] = bad
+    bought = await post_purchase(client, token, sku)
+    assert [(e["code"], e["field"]) for e in bought["userErrors"]] == [
+        ("INVALID_INPUT", ["input", "lines", "0", "sku"])
+    ]
+    for collection in ("orders", "holds", "ledger"):
+        assert await runtime.mongo[collection].count_documents({"member_id": {"$in": [v, w]}}) == (
+            1 if collection == "ledger" else 0
+        )
