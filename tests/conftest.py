@@ -25,7 +25,9 @@ from app.clock import FrozenClock
 from app.config import Environment, Settings
 from app.db import INDEXES_MARKER, Mongo, connect, ensure_indexes
 from app.embedded import EmbeddedMongo
+from app.ledger.upgrade import MARKER as LEDGER_SHAPE
 from app.main import create_app
+from app.members.tiers import MOVED, TIER_SINCE
 from app.runtime import Runtime
 from tests.processes import SPAWNED
 
@@ -58,7 +60,7 @@ SLOW_FIRST = (
     "tests/api/test_replays.py",
 )
 # Tests that share one served app and one Chromium (package fixtures in tests/web/conftest.py):
-# one xdist worker runs them all (`--dist loadgroup`), so the browser starts once.
+# one xdist worker runs them all (`pytest_xdist_make_scheduler`), so the browser starts once.
 SHARED_BROWSER = "tests/web/"
 
 
@@ -71,6 +73,21 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return (os.cpu_count() or 1) + 1
 
 
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """xdist hands out tests one by one, except tests/web, which goes to one worker whole (its
+    served app, seed and Chromium start once), first, as the longest unit. pytest-xdist 3.8's
+    `--dist loadgroup` cannot do it under pytest 9: it renames the grouped tests' `_nodeid`, an
+    attribute pytest 9 no longer reads, so every browser test ran alone and each of the three
+    workers started its own app, seed and Chromium."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneBrowser(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return SHARED_BROWSER if nodeid.startswith(SHARED_BROWSER) else nodeid
+
+    return OneBrowser(config, log)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     root = config.rootpath
     rank = {module: n for n, module in enumerate(SLOW_FIRST)}
@@ -78,9 +95,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     def place(item: pytest.Item) -> int:
         return rank.get(item.path.relative_to(root).as_posix(), len(rank))
 
-    for item in items:
-        if item.path.relative_to(root).as_posix().startswith(SHARED_BROWSER):
-            item.add_marker(pytest.mark.xdist_group("browser"))
     items.sort(key=place)  # stable: each module's tests keep their order, modules stay whole
 
 
@@ -135,6 +149,7 @@ class Databases:
         self.clean: list[str] = []
         self.indexed: set[str] = set()  # handed out clean: `mongo` need not ensure its indexes
         self.reference: tuple[Any, ...] | None = None
+        self.reference_collections: frozenset[str] = frozenset()
 
     def _shape(self, name: str) -> tuple[Any, ...]:
         """What a test may have changed besides documents, in two commands: each collection with
@@ -155,6 +170,7 @@ class Databases:
             with ThreadPoolExecutor(1) as thread:  # a loop of its own, whatever runs here
                 thread.submit(asyncio.run, _indexed(self.url, name)).result()
             self.reference = self._shape(name)[:2]
+            self.reference_collections = frozenset(c for c, _ in self.reference[0])
             self.clean.append(name)
         if not self.clean:  # none to hand out: a new database, indexed by its user
             return f"t_{uuid.uuid4().hex[:12]}"
@@ -164,7 +180,20 @@ class Databases:
 
     def give_back(self, name: str) -> None:
         self.indexed.discard(name)
-        written = WRITES.by_database.pop(name, {EVERY_COLLECTION})
+        seen = WRITES.by_database.pop(name, None) or Seen()  # None: nothing written
+        if seen.plain(self.reference_collections):
+            # Everything written is known (this process's commands; a test that started a
+            # process is not given back at all) and changed no collection or index: emptying
+            # what was written is enough, without asking the server its shape (a SecantusDB
+            # answers dbStats and listCollections in 6 and 2 times a find's time).
+            try:
+                with pymongo.timeout(RECYCLE_SECONDS):
+                    self._empty(self.client[name], sorted(seen.collections))
+            except PyMongoError:
+                return
+            WRITES.by_database.pop(name, None)  # its own deletes
+            self.clean.append(name)
+            return
         try:
             # Bounded: a transaction left open by a process the test killed holds its documents
             # for a minute (a delete waited 250 s for one): past the bound it is left unused.
@@ -175,16 +204,8 @@ class Databases:
                 # for a 10,000-entry history): such a database is left as it is, unused.
                 if documents > RECYCLE_DOCUMENTS or tuple(shape) != self.reference:
                     raise LookupError(name)
-                every = [collection for collection, _ in shape[0]]
-                if documents and EVERY_COLLECTION not in written:
-                    self._empty(db, [c for c in every if c in written])
-                    # Written to by something this process did not see (a process the test
-                    # started): emptied collection by collection after all.
-                    left = db.command("dbStats")["objects"]
-                    if left > 1 or (left == 1 and not db["meta"].find_one(_KEPT)):
-                        self._empty(db, every)
-                elif documents:
-                    self._empty(db, every)
+                if documents:
+                    self._empty(db, [collection for collection, _ in shape[0]])
                 WRITES.by_database.pop(name, None)  # its own deletes
                 self.clean.append(name)
                 return
@@ -194,47 +215,85 @@ class Databases:
     @staticmethod
     def _empty(db: Any, collections: list[str]) -> None:
         for collection in collections:
-            # Kept: the marker of its indexes, so the next app's start skips asking for each
-            # (app.db.ensure_indexes).
             db[collection].delete_many({"$nor": [_KEPT]} if collection == "meta" else {})
 
 
-_KEPT = {"_id": INDEXES_MARKER}
+# Kept in `meta`: what the product's start leaves in an empty database (the marker of its indexes
+# and those of its upgrades), so that the next test's app starts in 10 commands instead of 16, as
+# a restarted one does. A test of an upgrade deletes its marker first, as an older version would.
+_KEPT = {"_id": {"$in": [INDEXES_MARKER, LEDGER_SHAPE, MOVED, TIER_SINCE]}}
 EVERY_COLLECTION = "*"
 
 
+class Seen:
+    """What this process's commands did to one database: the collections written to, about how
+    many documents were put in, and whether anything besides documents may have changed."""
+
+    def __init__(self) -> None:
+        self.collections: set[str] = set()
+        self.documents = 0  # inserted or upserted, an upper bound
+        self.reshaped = False  # a collection or an index made, dropped or changed
+
+    def plain(self, reference: frozenset[str]) -> bool:
+        """Emptying the collections written to gives back a database as it was handed out."""
+        return (
+            not self.reshaped
+            and self.documents <= RECYCLE_DOCUMENTS
+            and self.collections <= reference
+        )
+
+
 class Writes(monitoring.CommandListener):
-    """The collections each database was written to by this process's clients (every client,
-    the app's included: registered before any is made), so that `Databases.give_back` empties
-    those instead of asking all 42 collections of every test's database."""
+    """What each database was sent by this process's clients (every client, the app's included:
+    registered before any is made), so that `Databases.give_back` empties the collections written
+    to instead of asking the server what all 42 hold."""
 
     WRITES = frozenset({"insert", "update", "delete", "findAndModify"})
+    # Commands that change what a database holds besides its documents.
+    RESHAPES = frozenset(
+        {"create", "createIndexes", "drop", "dropIndexes", "collMod", "dropDatabase"}
+    )
     # Commands that may write documents elsewhere than the collection they name.
     OTHERS = frozenset({"bulkWrite", "applyOps", "renameCollection", "mapReduce"})
 
     def __init__(self) -> None:
-        self.by_database: dict[str, set[str]] = {}
+        self.by_database: dict[str, Seen] = {}
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         name = event.command_name
         if name in self.WRITES:
             target = event.command.get(name)
-        elif name in self.OTHERS or (
-            name == "aggregate"
-            and any("$out" in stage or "$merge" in stage for stage in event.command["pipeline"])
-        ):
+        elif name in self.RESHAPES or name in self.OTHERS or _writes_elsewhere(event):
             target = EVERY_COLLECTION
         else:
             return
-        self.by_database.setdefault(event.database_name, set()).add(
-            target if isinstance(target, str) else EVERY_COLLECTION
-        )
+        seen = self.by_database.setdefault(event.database_name, Seen())
+        if not isinstance(target, str) or target == EVERY_COLLECTION:
+            seen.reshaped = True
+            seen.collections.add(EVERY_COLLECTION)
+            return
+        seen.collections.add(target)
+        command = event.command
+        if name == "insert":
+            seen.documents += len(command.get("documents", ()))
+        elif name == "update":
+            seen.documents += sum(
+                1 for update in command.get("updates", ()) if update.get("upsert")
+            )
+        elif name == "findAndModify" and command.get("upsert"):
+            seen.documents += 1
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
         pass
+
+
+def _writes_elsewhere(event: monitoring.CommandStartedEvent) -> bool:
+    return event.command_name == "aggregate" and any(
+        "$out" in stage or "$merge" in stage for stage in event.command["pipeline"]
+    )
 
 
 WRITES = Writes()
