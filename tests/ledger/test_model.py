@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
@@ -57,6 +56,9 @@ from app.ledger import (
 from app.ledger.book import front as fronts
 from app.ledger.expiry import Inactivity, Never, Rolling, expires_at, renewal
 from tests.ledger.conftest import assert_invariants
+
+if TYPE_CHECKING:
+    from tests.conftest import Databases
 
 MEMBERS = ("ann", "bo")
 LIVE = ("pending", "available")
@@ -240,13 +242,17 @@ POLICIES = st.one_of(
 
 class LedgerMachine(RuleBasedStateMachine):
     mongo_url = ""
+    databases: Databases
 
     def __init__(self) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()
-        self.db_name = f"model_{uuid.uuid4().hex[:10]}"
+        # A database from the worker's pool, emptied and handed back after the example (making
+        # and dropping one per example cost the server more than the example's own operations).
+        self.db_name = self.databases.take()
         self.mongo: Mongo = connect(self.mongo_url, self.db_name)
-        self.run(ensure_indexes(self.mongo))
+        if self.db_name not in self.databases.indexed:
+            self.run(ensure_indexes(self.mongo))
         self.clock = FrozenClock(datetime(2026, 1, 15, 9, 0, tzinfo=UTC))
         self.model = {m: MMember() for m in MEMBERS}
         self.earns: list[tuple[str, str]] = []  # (member, earn entry id)
@@ -258,9 +264,9 @@ class LedgerMachine(RuleBasedStateMachine):
         return self.loop.run_until_complete(coro)
 
     def teardown(self) -> None:
-        self.run(self.mongo.client.drop_database(self.db_name))
         self.run(self.mongo.close())
         self.loop.close()
+        self.databases.give_back(self.db_name)
 
     def key(self) -> str:
         self.seq += 1
@@ -670,7 +676,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
 @pytest.mark.parametrize("front", [(fronts.FRONT_SIZE, fronts.FRONT_LOW), (3, 2)], ids=str)
 def test_the_ledger_agrees_with_a_simple_model_under_random_operations(
-    mongo_url: str, front: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+    mongo_url: str, databases: Databases, front: tuple[int, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A small front makes every other operation read further along the spending order.
     monkeypatch.setattr(fronts, "FRONT_SIZE", front[0])
@@ -678,6 +684,7 @@ def test_the_ledger_agrees_with_a_simple_model_under_random_operations(
     # No shrink phase: every example runs against the real server, so shrinking would take
     # minutes; a failure prints its whole (at most 30-step) sequence instead.
     LedgerMachine.mongo_url = mongo_url
+    LedgerMachine.databases = databases
     run_state_machine_as_test(
         LedgerMachine,
         settings=settings(
