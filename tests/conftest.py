@@ -20,7 +20,7 @@ from pymongo import MongoClient, monitoring
 from pymongo.errors import PyMongoError
 from starlette.applications import Starlette
 
-from app.auth import TokenIssuer
+from app.auth import TokenIssuer, prepare_passwords
 from app.clock import FrozenClock
 from app.config import Environment, Settings
 from app.db import INDEXES_MARKER, Mongo, connect, ensure_indexes
@@ -379,6 +379,14 @@ async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://jifen.test") as http:
         yield http
+
+
+@pytest.fixture
+async def standard_hashes(app: Starlette) -> None:
+    """Passwords hashed at the production cost from here on (the app hashes at argon2's lightest
+    under JIFEN_ENV=test, app/auth/passwords.py): for the tests that measure what hashing costs.
+    The next app's start sets the light cost again."""
+    await prepare_passwords(light=False)
 
 
 @pytest.fixture

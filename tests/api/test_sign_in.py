@@ -5,11 +5,14 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
+from app.config import Environment, Settings
 from app.console_links import ConsoleGrant, create_link
 from app.db import INDEXES
 from app.importer import UploadedFile, start_import
+from app.main import create_app
 from app.members import InvalidPhone, normalise_phone
 from app.seed import DEMO_PASSWORD, DEMO_PHONE, seed_demo
 from tests.api.gql import ask, codes, data, make_program
@@ -92,7 +95,24 @@ async def test_sign_up_creates_the_member_in_the_entry_tier_and_signs_in(
     me = data(await ask(client, ME, session["accessToken"]))["me"]
     assert me == {"name": "Han Meimei", "phone": "+8613800138001"}
     stored = await runtime.mongo["members"].find_one({"phone": "+8613800138001"})
-    assert stored["password_hash"].startswith("$argon2id$")
+    assert stored["password_hash"].startswith("$argon2id$v=19$m=64,t=1,p=1$")  # JIFEN_ENV=test
+
+
+@pytest.mark.parametrize("env", [Environment.DEV, Environment.PRODUCTION])
+async def test_outside_tests_passwords_are_hashed_at_the_standard_cost(
+    env: Environment, settings: Settings, clock
+) -> None:
+    settings.env = env
+    application = create_app(settings, clock=clock)
+    async with application.router.lifespan_context(application):
+        runtime = application.state.runtime
+        await make_program(runtime, clock)
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://jifen.test") as http:
+            await sign_up(http)
+        stored = await runtime.mongo["members"].find_one({})
+    # argon2id at 64 MiB, three passes, one lane: what app/auth/passwords.py documents.
+    assert stored["password_hash"].startswith("$argon2id$v=19$m=65536,t=3,p=1$")
 
 
 async def test_a_taken_phone_is_a_user_error(client, runtime, clock) -> None:
@@ -136,7 +156,9 @@ async def test_log_in_with_the_right_password_returns_a_working_session(
     assert data(await ask(client, ME, payload["session"]["accessToken"]))["me"]["name"]
 
 
-async def test_unknown_phone_and_wrong_password_answer_alike(client, runtime, clock) -> None:
+async def test_unknown_phone_and_wrong_password_answer_alike(
+    client, runtime, clock, standard_hashes
+) -> None:
     await make_program(runtime, clock)
     await sign_up(client)
     started = time.perf_counter()

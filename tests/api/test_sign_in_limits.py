@@ -124,7 +124,7 @@ async def test_a_log_in_with_no_client_address_and_a_bad_phone_just_fails(
     assert answer["data"]["logIn"]["userErrors"] == [{"code": "INVALID_CREDENTIALS"}]
 
 
-async def test_argon2_runs_off_the_event_loop(client_from, runtime, clock):
+async def test_argon2_runs_off_the_event_loop(client_from, runtime, clock, standard_hashes):
     """Parallel log-ins that each verify a password leave the loop free: measured in-process as
     the lag of a 5 ms ticker, never as the wall-clock time of the log-ins."""
     await make_program(runtime, clock)
