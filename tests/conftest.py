@@ -31,6 +31,14 @@ from app.members.tiers import MOVED, TIER_SINCE
 from app.runtime import Runtime
 from tests.processes import SPAWNED
 
+# Compiled modules are kept (in __pycache__, git-ignored) whatever PYTHONDONTWRITEBYTECODE says:
+# with it set, as on the machines this project is built on, every `jifen`, `serve`, worker and
+# uvicorn process a test starts compiled app/ and graphql_schema/ from source again (0.3 s of the
+# 1.3 s of CPU that importing app.main takes), and every xdist worker rewrote the asserts of
+# every test module again. The workers and every process a test starts inherit it.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
+
 # The modules that take longest (pytest --durations=0, summed by module), started first: under
 # pytest-xdist (pyproject's addopts) a worker that starts one of them last runs it alone while the
 # others are done. The order changes when a test runs, never what it asserts.
