@@ -16,7 +16,7 @@ import jwt
 import pytest
 from pymongo import MongoClient
 
-from app.embedded import alive, free_port
+from app.embedded import alive, embedded_url, free_port
 from app.shutdown import SERVE_GRACE_SECONDS
 from tests.processes import jifen_env, start_serve, wait_ready
 
@@ -45,7 +45,7 @@ def _db_pid(data_dir: Path) -> int:
 
 def _db_url(data_dir: Path) -> str:
     port = json.loads((data_dir / "secantusd.json").read_text())["port"]
-    return f"mongodb://127.0.0.1:{port}/?directConnection=true"
+    return embedded_url(port)
 
 
 def _gone(pid: int, timeout: float = 60) -> bool:
@@ -86,7 +86,7 @@ def test_serve_seeds_demo_answers_and_keeps_data_across_restart(tmp_path: Path) 
         wait_ready(port, process)
         assert _program_name(port) == "Jifen Demo Mall"
         assert f"data folder: {data_dir}\n" in (tmp_path / "serve.log").read_text()
-        assert _db_url(data_dir) == f"mongodb://127.0.0.1:{db_port}/?directConnection=true"
+        assert _db_url(data_dir) == embedded_url(db_port)
         db_pid = _db_pid(data_dir)
         with MongoClient(_db_url(data_dir)) as client:
             client["jifen"]["program"].update_one(

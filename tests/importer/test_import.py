@@ -157,7 +157,9 @@ async def test_members_written_before_a_crash_are_kept_and_not_imported_again(
     mongo: Mongo, clock: FrozenClock, program: None
 ) -> None:
     # everything is written but the chunk's journal entry is not deleted
-    async with fail_point(mongo, {"times": 1}, {"failCommands": ["delete"], "errorCode": 91}):
+    async with fail_point(
+        mongo, {"times": 1}, {"failCommands": ["delete"], "errorCode": 91, "errorLabels": []}
+    ):
         with pytest.raises(PyMongoError):
             await import_files(mongo, clock, MEMBERS, BALANCES, actor="cli:test")
     wang = await _member(mongo, "L1")
