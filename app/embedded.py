@@ -180,7 +180,11 @@ class EmbeddedMongo:
                 preexec_fn=database_dies_with_parent,
             )
         state = {"pid": self.process.pid, "port": self.port, "owner_pid": os.getpid()}
-        self._state_path.write_text(json.dumps(state))
+        # Whole or not at all: a reader (another `jifen` command asking whether a server runs
+        # here) that met the file half-written took it for no server at all.
+        written = self._state_path.with_suffix(".json.new")
+        written.write_text(json.dumps(state))
+        os.replace(written, self._state_path)
         self._wait_ready(timeout)
         return self.url
 
