@@ -119,7 +119,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             await ensure_indexes(mongo)
             if sandbox is not None:
                 await sandbox.follow(mongo)
-                stack.push_async_callback(sandbox.stop)
+                stack.push_async_callback(close_within, sandbox.stop)
             await upgrade_database(mongo, clock.now())
             keys = load_key_material(settings)
             await prepare_passwords(light=settings.env is Environment.TEST)

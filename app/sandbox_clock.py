@@ -109,6 +109,7 @@ class SandboxClock:
         self.real = real
         self._time = SandboxTime(timedelta(), 0)
         self._task: asyncio.Task[None] | None = None
+        self._stopped = False
 
     @property
     def offset(self) -> timedelta:
@@ -129,7 +130,9 @@ class SandboxClock:
         self._task = asyncio.create_task(self._follow(mongo), name="sandbox-clock")
 
     async def _follow(self, mongo: Mongo) -> None:
-        while True:
+        # Not `while True`: a read under way while the database restarts can swallow the task's
+        # cancellation (the driver's server selection), and the loop must end all the same.
+        while not self._stopped:
             await asyncio.sleep(REFRESH_SECONDS)
             try:
                 await self.refresh(mongo)
@@ -137,6 +140,7 @@ class SandboxClock:
                 log.warning("sandbox clock: could not read the offset", exc_info=True)
 
     async def stop(self) -> None:
+        self._stopped = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
