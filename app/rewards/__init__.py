@@ -1,6 +1,7 @@
 """The reward catalog (积分商城): goods and coupons priced in points."""
 
 from app.rewards.admin import (
+    CHANGEABLE,
     RewardFields,
     add_coupon_batch,
     cancel_redemption,
@@ -27,6 +28,7 @@ from app.rewards.redemption import (
 )
 
 __all__ = [
+    "CHANGEABLE",
     "RedemptionStatus",
     "CatalogRefused",
     "LimitReached",

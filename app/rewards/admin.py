@@ -59,6 +59,7 @@ EDITABLE = (
     "active_until",
     "coupon_validity_days",
 )
+CHANGEABLE = (*EDITABLE, "active")  # what `update_reward` takes: the editable fields, and archiving
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ async def update_reward(
     mongo: Mongo, clock: Clock, reward_id: str, changes: dict[str, Any], *, actor: str
 ) -> Reward:
     """Change editable fields (and `active`: archive or restore); nothing changed records nothing."""
-    unknown = set(changes) - {*EDITABLE, "active"}
+    unknown = set(changes) - set(CHANGEABLE)
     if unknown:
         raise CatalogRefused(f"cannot change {sorted(unknown)} here", sorted(unknown)[0])
 

@@ -14,6 +14,7 @@ from strawberry.types.unset import UNSET
 
 from app.auth import PrincipalKind, actor_of
 from app.rewards import (
+    CHANGEABLE,
     RedemptionStatus,
     RewardFields,
     RewardKind,
@@ -190,19 +191,7 @@ async def create_reward_mutation(info: Info, input: CreateRewardInput) -> Reward
 async def update_reward_mutation(info: Info, input: UpdateRewardInput) -> RewardAdminPayload:
     actor = actor_of(require_kind(info, PrincipalKind.ADMIN, WRITE))
     runtime = info.context.runtime
-    names = (
-        "name",
-        "description",
-        "category",
-        "points_price",
-        "per_member_limit",
-        "min_tier",
-        "active_from",
-        "active_until",
-        "coupon_validity_days",
-        "active",
-    )
-    changes = {n: getattr(input, n) for n in names if getattr(input, n) is not UNSET}
+    changes = {n: getattr(input, n) for n in CHANGEABLE if getattr(input, n) is not UNSET}
 
     async def run() -> RewardModel:
         reward_id = _raw(input.reward_id, "Reward", "reward_id")
