@@ -230,7 +230,6 @@ class Databases:
 # and those of its upgrades), so that the next test's app starts in 10 commands instead of 16, as
 # a restarted one does. A test of an upgrade deletes its marker first, as an older version would.
 _KEPT = {"_id": {"$in": [INDEXES_MARKER, LEDGER_SHAPE, MOVED, TIER_SINCE]}}
-EVERY_COLLECTION = "*"
 
 
 class Seen:
@@ -240,7 +239,9 @@ class Seen:
     def __init__(self) -> None:
         self.collections: set[str] = set()
         self.documents = 0  # inserted or upserted, an upper bound
-        self.reshaped = False  # a collection or an index made, dropped or changed
+        # A collection or an index made, dropped or changed, or documents written where the
+        # command does not name (bulkWrite, $out, ...): only the server can say what is left.
+        self.reshaped = False
 
     def plain(self, reference: frozenset[str]) -> bool:
         """Emptying the collections written to gives back a database as it was handed out."""
@@ -272,13 +273,12 @@ class Writes(monitoring.CommandListener):
         if name in self.WRITES:
             target = event.command.get(name)
         elif name in self.RESHAPES or name in self.OTHERS or _writes_elsewhere(event):
-            target = EVERY_COLLECTION
+            target = None
         else:
             return
         seen = self.by_database.setdefault(event.database_name, Seen())
-        if not isinstance(target, str) or target == EVERY_COLLECTION:
+        if not isinstance(target, str):
             seen.reshaped = True
-            seen.collections.add(EVERY_COLLECTION)
             return
         seen.collections.add(target)
         command = event.command
