@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 import subprocess
@@ -24,9 +25,10 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from app.auth import PrincipalKind, TokenIssuer
 from app.db import Mongo, connect
 from app.seed import DEMO_PASSWORD, DEMO_PHONE
-from tests.processes import JIFEN, api_process, jifen_env
+from tests.processes import JIFEN, api_process, jifen_env, served_issuer
 
 T = TypeVar("T")
 
@@ -43,6 +45,15 @@ class Served:
         done = subprocess.run([JIFEN, *args], env=self.env, capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
         return done.stdout
+
+    @functools.cached_property
+    def _issuer(self) -> TokenIssuer:
+        return served_issuer(Path(self.env["JIFEN_DATA_DIR"]))
+
+    def admin_token(self, subject: str, *scopes: str) -> str:
+        """An operator's token signed with the served app's key, minted here: `jifen token admin`
+        as a process costs half a second of CPU each time (tests/test_cli*.py run it)."""
+        return self._issuer.mint(PrincipalKind.ADMIN, subject, scopes=scopes)
 
     def gql(self, query: str, token: str | None = None, **variables: object) -> dict[str, object]:
         headers = {"authorization": f"Bearer {token}"} if token else {}

@@ -39,8 +39,7 @@ BALANCE = (
 
 
 def _admin(served: Served, *scopes: str) -> str:
-    args = [arg for scope in scopes for arg in ("--scope", scope)]
-    return served.jifen("token", "admin", "ops-console", *args).strip()
+    return served.admin_token("ops-console", *scopes)
 
 
 @pytest.fixture

@@ -86,21 +86,9 @@ def test_the_console_works_under_its_policy_with_no_console_error(
     errors = errors_of(page)
     page.goto(f"{served.base}/console/")
     expect(page.locator("body")).to_have_attribute("data-ready", "true")
-    token = served.jifen(
-        "token",
-        "admin",
-        "ops-csp",
-        "--scope",
-        "members:read",
-        "--scope",
-        "reports:read",
-        "--scope",
-        "audit:read",
-        "--scope",
-        "program:read",
-        "--scope",
-        "catalog:read",
-    ).strip()
+    token = served.admin_token(
+        "ops-csp", "members:read", "reports:read", "audit:read", "program:read", "catalog:read"
+    )
     page.get_by_label("Admin token").fill(token)
     page.locator("#signin [type=submit]").click()
     expect(page.locator("body")).to_have_attribute("data-page", "dashboard")
