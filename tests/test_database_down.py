@@ -64,9 +64,20 @@ async def _seed(url: str) -> None:
         await mongo.close()
 
 
+@pytest.fixture(scope="module")
+def api_on_a_dead_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """A serving API whose database was SIGKILLed after it became ready, for the tests that only
+    ask it (a database and a serve started: 4 s of CPU)."""
+    yield from _api_on_a_dead_database(tmp_path_factory.mktemp("dead-database"))
+
+
 @pytest.fixture
-def api_on_a_dead_database(tmp_path: Path) -> Iterator[Api]:
-    """A serving API whose database was SIGKILLed after it became ready."""
+def own_api_on_a_dead_database(tmp_path: Path) -> Iterator[Api]:
+    """The same, for a test that stops it."""
+    yield from _api_on_a_dead_database(tmp_path)
+
+
+def _api_on_a_dead_database(tmp_path: Path) -> Iterator[Api]:
     database = EmbeddedMongo(tmp_path / "db", sync_on_commit=False)
     url = database.start()
     asyncio.run(_seed(url))
@@ -114,8 +125,10 @@ def _ask_while_stopping(api: Api) -> None:
         api.ask(ME)
 
 
-def test_sigterm_stops_the_server_within_its_grace_period(api_on_a_dead_database: Api) -> None:
-    api = api_on_a_dead_database
+def test_sigterm_stops_the_server_within_its_grace_period(
+    own_api_on_a_dead_database: Api,
+) -> None:
+    api = own_api_on_a_dead_database
     in_flight = threading.Thread(target=_ask_while_stopping, args=(api,), daemon=True)
     in_flight.start()
     api.serve.send_signal(signal.SIGTERM)

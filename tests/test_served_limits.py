@@ -9,7 +9,9 @@ import random
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -32,16 +34,32 @@ FRAGMENT_BOMB = (
 )
 
 
-@pytest.fixture
-def token(tmp_path: Path) -> str:
-    """A member token signed with the key the API process will load from its data folder."""
-    return served_issuer(tmp_path / "data").mint(PrincipalKind.MEMBER, "m_1")
+@dataclass(frozen=True)
+class Served:
+    port: int
+    log: Path
+    token: str  # a member's, signed with the key the API process loaded from its data folder
+
+
+@pytest.fixture(scope="module")
+def served(mongo_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One API process for the module: each test sends one kind of abuse and reads nothing any
+    other test writes (a process start is 1.5 s of CPU)."""
+    folder = tmp_path_factory.mktemp("served-limits")
+    token = served_issuer(folder / "data").mint(PrincipalKind.MEMBER, "m_1")  # the key, first
+    env = jifen_env(mongo_url, f"t_{uuid.uuid4().hex[:12]}", folder / "data")
+    with api_process(env, folder / "api.log") as port:
+        yield Served(port, folder / "api.log", token)
 
 
 @pytest.fixture
-def port(mongo_url: str, db_name: str, tmp_path: Path, token: str) -> Iterator[int]:
-    with api_process(jifen_env(mongo_url, db_name, tmp_path / "data"), tmp_path / "api.log") as p:
-        yield p
+def port(served: Served) -> int:
+    return served.port
+
+
+@pytest.fixture
+def token(served: Served) -> str:
+    return served.token
 
 
 async def test_a_fragment_bomb_is_refused_while_healthz_keeps_answering(port: int) -> None:
@@ -137,14 +155,17 @@ INVALID_FRAMES = {
 
 
 async def test_invalid_websocket_frames_close_with_4400_and_log_nothing(
-    port: int, token: str, tmp_path: Path
+    port: int, token: str, served: Served
 ) -> None:
+    logged_before = served.log.stat().st_size
     for name, frame in INVALID_FRAMES.items():
         code, reason = await close_of(port, token, frame)
         assert code == 4400, (name, code, reason)
     before_init = await close_of(port, None, "[1,2]")
     assert before_init[0] == 4400
-    log = (tmp_path / "api.log").read_text()
+    with served.log.open() as file:
+        file.seek(logged_before)
+        log = file.read()
     assert "Traceback" not in log and "ERROR" not in log, log
 
 

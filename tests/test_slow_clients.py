@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,9 +33,12 @@ def serve(mongo_url: str, db_name: str, tmp_path: Path, head_timeout: float) -> 
         stop(process)
 
 
-@pytest.fixture
-def port(mongo_url: str, db_name: str, tmp_path: Path) -> Iterator[int]:
-    yield from serve(mongo_url, db_name, tmp_path, HEAD_TIMEOUT)
+@pytest.fixture(scope="module")
+def port(mongo_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """One served process for the tests at HEAD_TIMEOUT: a slow connection each test opened is
+    closed before the test ends (it waits for that), so none is left for the next."""
+    folder = tmp_path_factory.mktemp("slow-clients")
+    yield from serve(mongo_url, f"t_{uuid.uuid4().hex[:12]}", folder, HEAD_TIMEOUT)
 
 
 async def trickle(port: int, start: bytes, give_up: float) -> float | None:
