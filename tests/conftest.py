@@ -77,7 +77,9 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     much of its time (on its database process, on `serve` and worker processes starting and
     stopping, on timeouts a test sets), and a third worker fills those waits: the whole suite on
     this 2-core machine, nothing else running, took 299 s with 3 workers and 317 s with 4
-    (before the suite was made lighter: 453 s with 2, 393 s with 3, 419 s with 4)."""
+    (before the suite was made lighter: 453 s with 2, 393 s with 3, 419 s with 4). Lighter again
+    (519 s of CPU), back to back: 315 s with 3, 303 and 311 s with 4, one of those two with a
+    failure not seen with 3: within the host's own variation, so 3 stays."""
     return (os.cpu_count() or 1) + 1
 
 
