@@ -6,7 +6,6 @@ import asyncio
 import faulthandler
 import os
 import sys
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -29,7 +28,7 @@ from app.ledger.upgrade import MARKER as LEDGER_SHAPE
 from app.main import create_app
 from app.members.tiers import MOVED, TIER_SINCE
 from app.runtime import Runtime
-from tests.processes import SPAWNED
+from tests.processes import SPAWNED, new_database_name
 
 # Compiled modules are kept (in __pycache__, git-ignored) whatever PYTHONDONTWRITEBYTECODE says:
 # with it set, as on the machines this project is built on, every `jifen`, `serve`, worker and
@@ -176,14 +175,14 @@ class Databases:
 
     def take(self) -> str:
         if self.reference is None:  # the first: indexed as the product indexes, then measured
-            name = f"t_{uuid.uuid4().hex[:12]}"
+            name = new_database_name()
             with ThreadPoolExecutor(1) as thread:  # a loop of its own, whatever runs here
                 thread.submit(asyncio.run, _indexed(self.url, name)).result()
             self.reference = self._shape(name)[:2]
             self.reference_collections = frozenset(c for c, _ in self.reference[0])
             self.clean.append(name)
         if not self.clean:  # none to hand out: a new database, indexed by its user
-            return f"t_{uuid.uuid4().hex[:12]}"
+            return new_database_name()
         name = self.clean.pop()
         self.indexed.add(name)
         return name
@@ -331,7 +330,7 @@ def db_name(request: pytest.FixtureRequest) -> Iterator[str]:
     it through `mongo` or `app`, which index it anyway. Torn down after every fixture that uses
     the name, so after any process the test started on it is gone."""
     if not {"mongo", "app"} & set(request.fixturenames):
-        yield f"t_{uuid.uuid4().hex[:12]}"
+        yield new_database_name()
         return
     databases: Databases = request.getfixturevalue("databases")
     name = databases.take()

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,11 @@ from app.auth import TokenIssuer, load_key_material
 from app.clock import SystemClock
 from app.config import Environment, Settings
 from app.embedded import free_port
+
+
+def new_database_name() -> str:
+    """A database name no test has used yet, on the worker's server."""
+    return f"t_{uuid.uuid4().hex[:12]}"
 
 
 def jifen_env(mongo_url: str, db_name: str, data_dir: Path, **settings: str) -> dict[str, str]:

@@ -9,7 +9,6 @@ import random
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,13 @@ from websockets.exceptions import ConnectionClosed
 from app.auth import PrincipalKind
 from app.embedded import free_port
 from graphql_schema.engine.safety import MAX_BODY_BYTES
-from tests.processes import api_process, jifen_env, served_issuer, wait_ready
+from tests.processes import (
+    api_process,
+    jifen_env,
+    new_database_name,
+    served_issuer,
+    wait_ready,
+)
 
 JIFEN = str(Path(sys.executable).parent / "jifen")
 
@@ -47,7 +52,7 @@ def served(mongo_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     other test writes (a process start is 1.5 s of CPU)."""
     folder = tmp_path_factory.mktemp("served-limits")
     token = served_issuer(folder / "data").mint(PrincipalKind.MEMBER, "m_1")  # the key, first
-    env = jifen_env(mongo_url, f"t_{uuid.uuid4().hex[:12]}", folder / "data")
+    env = jifen_env(mongo_url, new_database_name(), folder / "data")
     with api_process(env, folder / "api.log") as port:
         yield Served(port, folder / "api.log", token)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 
 from app.embedded import free_port
 from app.http_protocol import MAX_WAITING, MIN_BODY_RATE
-from tests.processes import jifen_env, start_serve, stop, wait_ready
+from tests.processes import jifen_env, new_database_name, start_serve, stop, wait_ready
 
 HEAD_TIMEOUT = 2.0  # JIFEN_REQUEST_HEAD_TIMEOUT_SECONDS for these tests (10 s by default)
 SLACK = 3.0  # a loaded machine's lateness in closing
@@ -38,7 +37,7 @@ def port(mongo_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[i
     """One served process for the tests at HEAD_TIMEOUT: a slow connection each test opened is
     closed before the test ends (it waits for that), so none is left for the next."""
     folder = tmp_path_factory.mktemp("slow-clients")
-    yield from serve(mongo_url, f"t_{uuid.uuid4().hex[:12]}", folder, HEAD_TIMEOUT)
+    yield from serve(mongo_url, new_database_name(), folder, HEAD_TIMEOUT)
 
 
 async def trickle(port: int, start: bytes, give_up: float) -> float | None:

@@ -7,7 +7,6 @@ import functools
 import os
 import shutil
 import subprocess
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,7 +27,7 @@ from playwright.sync_api import (
 from app.auth import PrincipalKind, TokenIssuer
 from app.db import Mongo, connect
 from app.seed import DEMO_PASSWORD, DEMO_PHONE
-from tests.processes import JIFEN, api_process, jifen_env, served_issuer
+from tests.processes import JIFEN, api_process, jifen_env, new_database_name, served_issuer
 
 T = TypeVar("T")
 
@@ -126,7 +125,7 @@ def sign_in(
 @pytest.fixture(scope="package")
 def served(mongo_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("web")
-    env = jifen_env(mongo_url, f"web_{uuid.uuid4().hex[:8]}", root / "data")
+    env = jifen_env(mongo_url, new_database_name(), root / "data")
     env["JIFEN_ENV"] = "dev"  # GraphiQL is served in dev only
     subprocess.run([JIFEN, "seed-demo"], env=env, check=True, capture_output=True)
     with api_process(env, root / "uvicorn.log") as port:
