@@ -187,6 +187,13 @@ class Databases:
         self.indexed.add(name)
         return name
 
+    @staticmethod
+    def writes_to(name: str) -> int:
+        """The writing commands this process has sent to `name` since it was last given back: an
+        unchanged count means unchanged documents."""
+        seen = WRITES.by_database.get(name)
+        return 0 if seen is None else seen.writes
+
     def give_back(self, name: str) -> None:
         self.indexed.discard(name)
         seen = WRITES.by_database.pop(name, None) or Seen()  # None: nothing written
@@ -240,6 +247,7 @@ class Seen:
     def __init__(self) -> None:
         self.collections: set[str] = set()
         self.documents = 0  # inserted or upserted, an upper bound
+        self.writes = 0  # insert, update, delete and findAndModify commands sent
         # A collection or an index made, dropped or changed, or documents written where the
         # command does not name (bulkWrite, $out, ...): only the server can say what is left.
         self.reshaped = False
@@ -278,6 +286,8 @@ class Writes(monitoring.CommandListener):
         else:
             return
         seen = self.by_database.setdefault(event.database_name, Seen())
+        if name in self.WRITES:
+            seen.writes += 1
         if not isinstance(target, str):
             seen.reshaped = True
             return
