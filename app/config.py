@@ -6,7 +6,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.data_folder import default_data_dir
@@ -24,6 +24,12 @@ class JwtAlgorithm(StrEnum):
     EDDSA = "EdDSA"
     ES256 = "ES256"
     HS256 = "HS256"
+
+
+class SmsProviderName(StrEnum):
+    NONE = "none"
+    ALIYUN = "aliyun"  # Alibaba Cloud SMS (Dysmsapi)
+    TENCENT = "tencent"  # Tencent Cloud SMS
 
 
 class Settings(BaseSettings):
@@ -119,6 +125,32 @@ class Settings(BaseSettings):
         min_length=32,
         description="HMAC key of gateway deliveries; generated into the data folder when unset.",
     )
+    # SMS (app/channels, docs/channels.md): which provider sends, under which sign name. The
+    # credentials come from the environment only; secrets are SecretStr so no repr shows them.
+    sms_provider: SmsProviderName = Field(
+        default=SmsProviderName.NONE, description="Who sends SMS: none, aliyun or tencent."
+    )
+    sms_sign_name: str | None = Field(
+        default=None,
+        min_length=2,
+        max_length=12,
+        description="The approved sign name (签名) every SMS is sent under.",
+    )
+    sms_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="How long one SMS request may take."
+    )
+    sms_aliyun_access_key_id: str | None = None
+    sms_aliyun_access_key_secret: SecretStr | None = None
+    sms_aliyun_region: str = "cn-hangzhou"
+    sms_aliyun_endpoint: str = "https://dysmsapi.aliyuncs.com/"
+    sms_tencent_secret_id: str | None = None
+    sms_tencent_secret_key: SecretStr | None = None
+    sms_tencent_sdk_app_id: str | None = Field(
+        default=None, pattern=r"^[0-9]+$", description="The SMS application's SmsSdkAppId."
+    )
+    sms_tencent_region: str = "ap-guangzhou"
+    sms_tencent_endpoint: str = "https://sms.tencentcloudapi.com"
+
     worker_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
     worker_lease_seconds: float = Field(default=60.0, gt=0, le=3600)
     backup_every_hours: float = Field(
@@ -172,6 +204,29 @@ class Settings(BaseSettings):
                     "JIFEN_JWT_PUBLIC_KEY_FILE or JIFEN_JWKS_URL is required when "
                     "JIFEN_ENV=production"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _check_sms(self) -> Settings:
+        required = {
+            SmsProviderName.NONE: [],
+            SmsProviderName.ALIYUN: [
+                "sms_sign_name",
+                "sms_aliyun_access_key_id",
+                "sms_aliyun_access_key_secret",
+            ],
+            SmsProviderName.TENCENT: [
+                "sms_sign_name",
+                "sms_tencent_secret_id",
+                "sms_tencent_secret_key",
+                "sms_tencent_sdk_app_id",
+            ],
+        }[self.sms_provider]
+        missing = [f"JIFEN_{name.upper()}" for name in required if not getattr(self, name)]
+        if missing:
+            raise ValueError(
+                f"JIFEN_SMS_PROVIDER={self.sms_provider.value} needs " + ", ".join(missing)
+            )
         return self
 
     @property
