@@ -96,7 +96,7 @@ class FakeProvider:
 
     @contextmanager
     def running(self) -> Iterator[FakeProvider]:
-        thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
         thread.start()
         try:
             yield self
