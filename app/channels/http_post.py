@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from types import TracebackType
+from typing import Self
 
 import httpx
 
@@ -63,7 +64,7 @@ class HttpAdapter:
         if self._owns_client:
             await self._client.aclose()
 
-    async def __aenter__(self) -> HttpAdapter:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
