@@ -80,14 +80,6 @@ def test_the_widest_message_in_bounds_is_accepted() -> None:
     assert not message.mainland
 
 
-async def test_a_refused_message_never_reaches_the_network(clock: FrozenClock) -> None:
-    async with AliyunSms(
-        access_key_id="id", access_key_secret="secret", clock=clock, endpoint="http://127.0.0.1:9/"
-    ) as sms:
-        with pytest.raises(SmsRefused):
-            await sms.send(SmsMessage(**{**GOOD, "phone": "138"}))
-
-
 CHINESE = "积"
 EMOJI = "😀"
 
@@ -185,4 +177,5 @@ async def test_the_configured_provider_is_built_from_the_environment(monkeypatch
     assert "aliyun-very-secret" not in repr(aliyun)
     assert "tencent-very-secret" not in repr(tencent)
     for provider in built:
-        await provider.aclose()  # type: ignore[union-attr]
+        assert provider is not None
+        await provider.aclose()
