@@ -35,6 +35,7 @@ NOT_REFUSALS = {
     "app.cli.main.StopRequested",  # CLI: a signal
     "app.backup.restore.DatabaseNotEmpty",  # CLI: jifen restore
     "app.backup.restore.KeysDiffer",  # CLI: jifen restore
+    "app.channels.sms.SmsRefused",  # an SMS the outbox builds, not a client request
     "app.config.ConfigurationError",  # startup
     "app.csv_files.BadHeader",  # an import file's header: reported per file, not raised to a client
     "app.data_folder.DataFolderMissing",  # CLI
