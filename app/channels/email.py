@@ -238,17 +238,18 @@ class SmtpMailer:
             return _refused(exc.recipients[0].code, exc.recipients[0].message)
         except aiosmtplib.SMTPResponseException as exc:
             return _refused(exc.code, exc.message)
-        except aiosmtplib.SMTPNotSupported as exc:
-            # STARTTLS or AUTH asked of a relay that does not offer it: a setting to change.
-            return Delivery(Outcome.FAILED, error_code="not_supported", detail=_bounded(str(exc)))
         except (ssl.SSLError, ssl.CertificateError) as exc:
             return Delivery(Outcome.FAILED, error_code="tls", detail=_bounded(str(exc)))
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError) as exc:  # aiosmtplib's connect, disconnect and timeouts too
             if isinstance(exc.__cause__, ssl.SSLCertVerificationError):
                 return Delivery(Outcome.FAILED, error_code="tls", detail=_bounded(str(exc)))
             # Refused, reset, timed out, hung up: the relay may be back later.
             detail = str(exc) or type(exc).__name__
             return Delivery(Outcome.RETRY, error_code="connection", detail=_bounded(detail))
+        except aiosmtplib.SMTPException as exc:
+            # STARTTLS or AUTH asked of a relay that does not offer it: a setting to change,
+            # and never a reason to send in clear instead.
+            return Delivery(Outcome.FAILED, error_code="not_supported", detail=_bounded(str(exc)))
         if errors:  # a single recipient: refused ones raise above, so this is defensive
             code, text = next(iter(errors.values()))
             return _refused(code, text)
