@@ -15,6 +15,7 @@ from app.channels.email import (
     MessageRefused,
     MessageTooLarge,
     SmtpMailer,
+    check_address,
     check_message,
     configured_mailer,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "MessageTooLarge",
     "Outcome",
     "SmtpMailer",
+    "check_address",
     "check_message",
     "configured_mailer",
 ]

@@ -108,7 +108,7 @@ class EmailMessage:
 
 def check_address(value: str, field: str = "to") -> None:
     """Refuse an address the mailer would not send to (InvalidAddress, HeaderInjection)."""
-    refuse_line_breaks(field, value)
+    _refuse_line_breaks(field, value)
     if len(value) > MAX_ADDRESS_LENGTH:
         raise MessageTooLarge(field, len(value), MAX_ADDRESS_LENGTH)
     local, at, domain = value.rpartition("@")
@@ -120,10 +120,10 @@ def check_address(value: str, field: str = "to") -> None:
         raise InvalidAddress(field, "not an ASCII address local@domain")
 
 
-def refuse_line_breaks(field: str, value: str) -> None:
-    # Every line break Python's str.splitlines knows, not only CR and LF: the email package
-    # folds on some of them too.
-    if len(value.splitlines()) > 1 or "\r" in value or "\n" in value:
+def _refuse_line_breaks(field: str, value: str) -> None:
+    # Every line break str.splitlines knows (CR, LF, U+2028, ...), not only CR and LF: the
+    # email package folds on some of them too.
+    if value and value.splitlines() != [value]:
         raise HeaderInjection(field, "a header value may not hold a line break")
 
 
@@ -141,7 +141,7 @@ def check_message(message: EmailMessage) -> None:
     if len(message.headers) > MAX_EXTRA_HEADERS:
         raise MessageTooLarge("headers", len(message.headers), MAX_EXTRA_HEADERS)
     for name, value in message.headers.items():
-        refuse_line_breaks("header name", name)
+        _refuse_line_breaks("header name", name)
         if not _HEADER_NAME.fullmatch(name):
             raise MessageRefused("headers", f"{name!r} is not a header name")
         if name.lower() in _OWN_HEADERS or name.lower().startswith("content-"):
@@ -150,7 +150,7 @@ def check_message(message: EmailMessage) -> None:
 
 
 def _check_text(field: str, value: str, limit: int) -> None:
-    refuse_line_breaks(field, value)
+    _refuse_line_breaks(field, value)
     if len(value) > limit:
         raise MessageTooLarge(field, len(value), limit)
 
@@ -238,7 +238,7 @@ class SmtpMailer:
             return _refused(exc.recipients[0].code, exc.recipients[0].message)
         except aiosmtplib.SMTPResponseException as exc:
             return _refused(exc.code, exc.message)
-        except (ssl.SSLError, ssl.CertificateError) as exc:
+        except ssl.SSLError as exc:
             return Delivery(Outcome.FAILED, error_code="tls", detail=_bounded(str(exc)))
         except (OSError, TimeoutError) as exc:  # aiosmtplib's connect, disconnect and timeouts too
             if isinstance(exc.__cause__, ssl.SSLCertVerificationError):

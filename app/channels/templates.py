@@ -19,7 +19,7 @@ code, and rendering it must neither reach into the process nor stop it. Three wa
    than counting steps: Python offers no way to stop a render from outside short of a process,
    and counting inside Jinja2 means patching its compiled code.
 3. What only a value can tell is counted while rendering: `*` may not repeat a string or list past
-   MAX_REPEAT, `**` may not grow an integer past 4096 bits, `%` does not format strings (`'%9999999s'`),
+   MAX_REPEAT, `*` and `**` may not make an integer past 4096 bits, `%` does not format strings (`'%9999999s'`),
    and the output is cut (OutputTooLong) as soon as it passes the format's bound, chunk by chunk,
    before it is all in memory. Jinja2's constant folding is off, so nothing of the template runs
    when it is compiled.
@@ -85,7 +85,7 @@ MAX_OUTPUT_LENGTH = {
 MAX_VALUE_LENGTH = 1_000  # characters of one text value or list item
 MAX_LIST_ITEMS = 100
 MAX_REPEAT = 1_000  # items (characters) `*` may make of a string or a list
-MAX_POWER_BITS = 4_096
+MAX_NUMBER_BITS = 4_096
 MAX_DATE_FORMAT_LENGTH = 64
 
 ALLOWED_FILTERS = frozenset(
@@ -107,6 +107,7 @@ _FORBIDDEN = {
     nodes.Include: "include",
     nodes.Import: "import",
     nodes.FromImport: "import",
+    nodes.EvalContextModifier: "autoescape",  # `{% autoescape false %}` would unescape HTML
 }
 TEMPLATE_NAME = "<template>"
 _SAMPLES: Mapping[VariableKind, Any] = {
@@ -177,14 +178,17 @@ class _Sandbox(SandboxedEnvironment):
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         if operator == "*":
+            integers = isinstance(left, int) and isinstance(right, int)
+            if integers and left.bit_length() + right.bit_length() > MAX_NUMBER_BITS:
+                raise OutputTooLong(f"'*' may make numbers of up to {MAX_NUMBER_BITS} bits")
             for sequence, times in ((left, right), (right, left)):
                 repeats = isinstance(sequence, str | list | tuple) and isinstance(times, int)
                 if repeats and len(sequence) * times > MAX_REPEAT:
                     raise OutputTooLong(f"'*' may repeat up to {MAX_REPEAT} items")
         elif operator == "**":
             integers = isinstance(left, int) and isinstance(right, int) and right > 0
-            if integers and max(abs(left).bit_length(), 1) * right > MAX_POWER_BITS:
-                raise OutputTooLong(f"'**' may make numbers of up to {MAX_POWER_BITS} bits")
+            if integers and max(abs(left).bit_length(), 1) * right > MAX_NUMBER_BITS:
+                raise OutputTooLong(f"'**' may make numbers of up to {MAX_NUMBER_BITS} bits")
         elif operator == "%" and isinstance(left, str):
             raise RenderRefused("'%' does not format text here: use filters")
         return super().call_binop(context, operator, left, right)
@@ -323,6 +327,8 @@ def _kind(name: str, value: object) -> VariableKind:
     if isinstance(value, int | Decimal) and not isinstance(value, bool):
         return VariableKind.NUMBER
     if isinstance(value, date):
+        if isinstance(value, datetime) and value.tzinfo is None:
+            raise VariableRefused(f"{name}: a datetime without a time zone")
         return VariableKind.DATE
     if isinstance(value, list | tuple):
         if len(value) > MAX_LIST_ITEMS:
@@ -357,10 +363,14 @@ def _compiled(
         _refuse_unbounded(tree, {name for name, kind in kinds.items() if kind is VariableKind.LIST})
         _refuse_undeclared(tree, kinds)
         return environment.from_string(tree)
+    except TemplateError:
+        raise
     except TemplateSyntaxError as exc:
         raise TemplateDoesNotParse(exc.message or "does not parse", exc.lineno) from None
     except RecursionError:
         raise TemplateDoesNotParse("nested too deep") from None
+    except ValueError as exc:  # an integer literal past Python's 4,300 digits
+        raise TemplateDoesNotParse(str(exc)) from None
 
 
 def _refuse_undeclared(tree: nodes.Template, declared: Mapping[str, VariableKind]) -> None:

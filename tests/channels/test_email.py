@@ -387,6 +387,7 @@ async def test_a_relay_that_accepts_and_never_answers_is_retried_within_the_time
     [
         ({"subject": "积分到账\r\nBcc: everyone@example.com"}, HeaderInjection, "subject"),
         ({"to_name": "张三\nBcc: x@example.com"}, HeaderInjection, "to_name"),
+        ({"subject": "积分到账\u2028"}, HeaderInjection, "subject"),
         ({"to": "a@example.com\r\nBcc: b@example.com"}, HeaderInjection, "to"),
         (
             {"headers": {"List-Unsubscribe": "<https://u>\r\nBcc: b@example.com"}},

@@ -202,6 +202,7 @@ def test_the_sandbox_refuses_internals_a_value_names() -> None:
         ("{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}", "macro"),
         ("{% include 'x' %}", "include"),
         ("{{ name|safe }}", "safe"),
+        ("{% autoescape false %}{{ name }}{% endautoescape %}", "autoescape"),
     ],
 )
 def test_what_cannot_be_bounded_is_refused_at_save_time(source: str, refusal: str) -> None:
@@ -219,6 +220,7 @@ def test_what_cannot_be_bounded_is_refused_at_save_time(source: str, refusal: st
         "{{ [name] * 1000000000 }}",
         "{{ (10 ** 1000) ** 1000 }}",
         "{{ '%1000000000s' % name }}",
+        "{{ (10 ** 1000) * (10 ** 1000) }}",
     ],
 )
 def test_a_huge_repeat_is_refused_while_rendering_without_being_made(source: str) -> None:
@@ -249,6 +251,8 @@ def test_a_template_past_its_length_is_refused() -> None:
 def test_a_template_nested_past_the_parser_is_refused_not_crashed() -> None:
     with pytest.raises(TemplateDoesNotParse):
         check_template("{{ " + "(" * 4000 + "1" + ")" * 4000 + " }}", MEMBER_VARIABLES)
+    with pytest.raises(TemplateDoesNotParse):
+        check_template("{{ 1" + "0" * 5000 + " }}", MEMBER_VARIABLES)
 
 
 @pytest.mark.parametrize(
@@ -260,6 +264,7 @@ def test_a_template_nested_past_the_parser_is_refused_not_crashed() -> None:
         {"rewards": [{"name": "咖啡券"}]},
         {"_private": "x"},
         {"flag": True},
+        {"expires_on": datetime(2026, 12, 8, 0, 0)},
     ],
 )
 def test_values_render_does_not_take_are_refused(values: dict[str, object]) -> None:
