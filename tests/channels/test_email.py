@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from app.channels import (
+    Delivery,
     EmailMessage,
     HeaderInjection,
     InvalidAddress,
@@ -296,8 +297,10 @@ async def test_starttls_not_offered_fails_rather_than_sending_in_clear() -> None
     assert server.recorder.received == []
 
 
-@pytest.mark.parametrize("mechanism", ["LOGIN", "PLAIN"])
-async def test_auth_with_the_right_password_sends(certificate: Certificate, mechanism: str) -> None:
+async def send_with_auth(
+    certificate: Certificate, mechanism: str, password: str
+) -> tuple[Delivery, Recorder]:
+    """One message through a STARTTLS relay that offers only `mechanism`."""
     other = {"LOGIN": "PLAIN", "PLAIN": "LOGIN"}[mechanism]
     async with relay(starttls=certificate, exclude_mechanisms=[other]) as server:
         auth_mailer = mailer(
@@ -305,34 +308,30 @@ async def test_auth_with_the_right_password_sends(certificate: Certificate, mech
             security=SmtpSecurity.STARTTLS,
             tls_context=certificate.client_context(),
             username=USER,
-            password=PASSWORD,
+            password=password,
         )
-        delivery = await auth_mailer.send(expiry_notice())
+        return await auth_mailer.send(expiry_notice()), server.recorder
+
+
+@pytest.mark.parametrize("mechanism", ["LOGIN", "PLAIN"])
+async def test_auth_with_the_right_password_sends(certificate: Certificate, mechanism: str) -> None:
+    delivery, recorder = await send_with_auth(certificate, mechanism, PASSWORD)
 
     assert delivery.outcome is Outcome.SENT
-    assert server.recorder.mechanisms == [mechanism]
-    assert server.recorder.received[0].authenticated
+    assert recorder.mechanisms == [mechanism]
+    assert recorder.received[0].authenticated
 
 
 @pytest.mark.parametrize("mechanism", ["LOGIN", "PLAIN"])
 async def test_a_wrong_password_fails_with_the_relays_535(
     certificate: Certificate, mechanism: str
 ) -> None:
-    other = {"LOGIN": "PLAIN", "PLAIN": "LOGIN"}[mechanism]
-    async with relay(starttls=certificate, exclude_mechanisms=[other]) as server:
-        auth_mailer = mailer(
-            server.port,
-            security=SmtpSecurity.STARTTLS,
-            tls_context=certificate.client_context(),
-            username=USER,
-            password="wrong",
-        )
-        delivery = await auth_mailer.send(expiry_notice())
+    delivery, recorder = await send_with_auth(certificate, mechanism, "wrong")
 
     assert delivery.outcome is Outcome.FAILED
     assert delivery.error_code == "535"
-    assert server.recorder.mechanisms == [mechanism]
-    assert server.recorder.received == []
+    assert recorder.mechanisms == [mechanism]
+    assert recorder.received == []
 
 
 async def test_a_recipient_refused_with_550_is_an_invalid_recipient() -> None:
