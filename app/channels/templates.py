@@ -14,14 +14,15 @@ code, and rendering it must neither reach into the process nor stop it. Three wa
    line: a loop may only walk a declared list (whose length `render` bounds) and loops do not
    nest; no call at all (`name.ljust(10**9)`, `loop.cycle()`): filters do what calls would; no
    `set`, `with`, macros, blocks, includes or imports (assignment lets `{% set a = a ~ a %}`
-   double a string per line, macros recurse). Whatever is left runs in time linear in the
+   double a string per line, macros recurse); no `{% autoescape false %}`; no name starting with
+   an underscore (the sandbox would refuse it too, but only on the branch that runs). Whatever is left runs in time linear in the
    template's length times the longest declared list, which is why that is the choice rather
    than counting steps: Python offers no way to stop a render from outside short of a process,
    and counting inside Jinja2 means patching its compiled code.
-3. What only a value can tell is counted while rendering: `*` may not repeat a string or list past
-   MAX_REPEAT, `*` and `**` may not make an integer past 4096 bits, `%` does not format strings (`'%9999999s'`),
-   and the output is cut (OutputTooLong) as soon as it passes the format's bound, chunk by chunk,
-   before it is all in memory. Jinja2's constant folding is off, so nothing of the template runs
+3. What only a value can tell is counted while rendering: `*` may not repeat a string or list
+   past MAX_REPEAT, `*` and `**` may not make an integer past MAX_NUMBER_BITS, `%` does not
+   format strings (`'%9999999s' % name`), and the output is cut (OutputTooLong) as soon as it
+   passes the format's bound, chunk by chunk, before it is all in memory. Jinja2's constant folding is off, so nothing of the template runs
    when it is compiled.
 
 `check_template` is the save-time check: it also renders the template once with sample values,
