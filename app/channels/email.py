@@ -235,9 +235,10 @@ class SmtpMailer:
                     mime, sender=self.from_address, recipients=[message.to]
                 )
         except aiosmtplib.SMTPRecipientsRefused as exc:
-            return _refused(exc.recipients[0].code, exc.recipients[0].message)
-        except aiosmtplib.SMTPResponseException as exc:
-            return _refused(exc.code, exc.message)
+            refusal = exc.recipients[0]
+            return _refused(refusal.code, refusal.message, to_recipient=True)
+        except aiosmtplib.SMTPResponseException as exc:  # greeting, AUTH, MAIL FROM, DATA
+            return _refused(exc.code, exc.message, to_recipient=False)
         except ssl.SSLError as exc:
             return Delivery(Outcome.FAILED, error_code="tls", detail=_bounded(str(exc)))
         except (OSError, TimeoutError) as exc:  # aiosmtplib's connect, disconnect and timeouts too
@@ -252,15 +253,16 @@ class SmtpMailer:
             return Delivery(Outcome.FAILED, error_code="not_supported", detail=_bounded(str(exc)))
         if errors:  # a single recipient: refused ones raise above, so this is defensive
             code, text = next(iter(errors.values()))
-            return _refused(code, text)
+            return _refused(code, text, to_recipient=True)
         return Delivery(Outcome.SENT, provider_id=message_id, detail=_bounded(response))
 
 
-def _refused(code: int, text: str) -> Delivery:
-    """The outcome of an SMTP reply that refused the message (code 4xx or 5xx)."""
+def _refused(code: int, text: str, *, to_recipient: bool) -> Delivery:
+    """The outcome of an SMTP reply that refused the message (code 4xx or 5xx). Only a refusal
+    of RCPT TO says the address is gone: 550 to MAIL FROM is our sender, 550 to DATA the content."""
     if 400 <= code < 500:
         outcome = Outcome.RETRY
-    elif code in _RECIPIENT_GONE:
+    elif to_recipient and code in _RECIPIENT_GONE:
         outcome = Outcome.INVALID_RECIPIENT
     else:
         outcome = Outcome.FAILED  # 535 (our credentials), 552, 554 (content), anything else

@@ -59,7 +59,8 @@ class Received:
 
 @dataclass
 class Recorder:
-    """An aiosmtpd handler: refuses `gone@` with 550 and `later@` with 451, records the rest."""
+    """An aiosmtpd handler: refuses the recipients `gone@` (550) and `later@` (451), the sender
+    `blocked@` (550), a message with an `X-Spam-Test` header (550), and records the rest."""
 
     received: list[Received] = field(default_factory=list)
     connections: int = 0
@@ -75,7 +76,18 @@ class Recorder:
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address.startswith("blocked@"):
+            return "550 5.7.1 <blocked@jifen.example.cn>: Sender address rejected: Access denied"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 2.1.0 OK"
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if b"X-Spam-Test:" in (envelope.original_content or b""):
+            return "550 5.7.1 Message rejected as spam"
         encrypted = server.transport.get_extra_info("ssl_object") is not None
         self.received.append(Received(envelope, encrypted, bool(session.authenticated)))
         return "250 2.0.0 Ok: queued as 4F2A1C"
@@ -350,6 +362,19 @@ async def test_a_recipient_refused_with_451_is_retried_later() -> None:
 
     assert delivery.outcome is Outcome.RETRY
     assert delivery.error_code == "451"
+    assert server.recorder.received == []
+
+
+async def test_a_550_to_the_sender_or_the_content_fails_the_message_not_the_recipient() -> None:
+    async with relay() as server:
+        blocked = await mailer(server.port, from_address="blocked@jifen.example.cn").send(
+            expiry_notice()
+        )
+        spam = await mailer(server.port).send(expiry_notice(headers={"X-Spam-Test": "yes"}))
+
+    assert (blocked.outcome, blocked.error_code) == (Outcome.FAILED, "550")
+    assert "Sender address rejected" in blocked.detail
+    assert (spam.outcome, spam.error_code) == (Outcome.FAILED, "550")
     assert server.recorder.received == []
 
 
