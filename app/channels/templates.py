@@ -368,7 +368,7 @@ def _compiled(
         raise
     except TemplateSyntaxError as exc:
         raise TemplateDoesNotParse(exc.message or "does not parse", exc.lineno) from None
-    except RecursionError:
+    except (RecursionError, SyntaxError):  # the parser's recursion, or Python's own nesting limits
         raise TemplateDoesNotParse("nested too deep") from None
     except ValueError as exc:  # an integer literal past Python's 4,300 digits
         raise TemplateDoesNotParse(str(exc)) from None
