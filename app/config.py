@@ -32,6 +32,12 @@ class SmsProviderName(StrEnum):
     TENCENT = "tencent"  # Tencent Cloud SMS
 
 
+class SmtpSecurity(StrEnum):
+    STARTTLS = "starttls"  # upgraded by STARTTLS (port 587); refused if not offered
+    TLS = "tls"  # TLS from the first byte (port 465)
+    NONE = "none"  # no encryption: a relay on the same host or a private network only
+
+
 class Settings(BaseSettings):
     """The service's configuration; validated once at start."""
 
@@ -150,6 +156,28 @@ class Settings(BaseSettings):
     )
     sms_tencent_region: str = "ap-guangzhou"
     sms_tencent_endpoint: str = "https://sms.tencentcloudapi.com"
+    smtp_host: str | None = Field(
+        default=None, description="The SMTP relay that sends e-mail; unset sends none."
+    )
+    smtp_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Unset: 587 for starttls, 465 for tls, 25 for none.",
+    )
+    smtp_security: SmtpSecurity = SmtpSecurity.STARTTLS
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str | None = Field(
+        default=None, description="The sender address (required with JIFEN_SMTP_HOST)."
+    )
+    smtp_from_name: str = Field(default="", max_length=100, description="The sender's name.")
+    smtp_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=300, description="Time budget of sending one message."
+    )
+    smtp_ca_file: Path | None = Field(
+        default=None, description="PEM certificates trusted for the relay instead of the system's."
+    )
 
     worker_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
     worker_lease_seconds: float = Field(default=60.0, gt=0, le=3600)
@@ -195,6 +223,7 @@ class Settings(BaseSettings):
             raise ValueError(
                 "JIFEN_JWT_HS256_SECRET is only allowed with JIFEN_JWT_ALGORITHM=HS256"
             )
+        self._check_smtp()
         if self.env is Environment.PRODUCTION:
             if self.mongodb_url is None:
                 raise ValueError("JIFEN_MONGODB_URL is required when JIFEN_ENV=production")
@@ -228,6 +257,17 @@ class Settings(BaseSettings):
                 f"JIFEN_SMS_PROVIDER={self.sms_provider.value} needs " + ", ".join(missing)
             )
         return self
+
+    def _check_smtp(self) -> None:
+        if self.smtp_host is not None and not self.smtp_from:
+            raise ValueError("JIFEN_SMTP_FROM is required with JIFEN_SMTP_HOST")
+        if (self.smtp_username is None) != (self.smtp_password is None):
+            raise ValueError("JIFEN_SMTP_USERNAME and JIFEN_SMTP_PASSWORD go together")
+        if self.smtp_username is not None and self.smtp_security is SmtpSecurity.NONE:
+            raise ValueError(
+                "JIFEN_SMTP_USERNAME with JIFEN_SMTP_SECURITY=none would send the password "
+                "unencrypted: use starttls or tls"
+            )
 
     @property
     def embedded(self) -> bool:

@@ -35,7 +35,20 @@ NOT_REFUSALS = {
     "app.cli.main.StopRequested",  # CLI: a signal
     "app.backup.restore.DatabaseNotEmpty",  # CLI: jifen restore
     "app.backup.restore.KeysDiffer",  # CLI: jifen restore
+    "app.channels.email.HeaderInjection",
+    "app.channels.email.InvalidAddress",
+    "app.channels.email.MailerMisconfigured",
+    "app.channels.email.MessageRefused",
+    "app.channels.email.MessageTooLarge",  # a message the outbox builds from stored data
     "app.channels.sms.SmsRefused",  # an SMS the outbox builds, not a client request
+    "app.channels.templates.ConstructNotAllowed",
+    "app.channels.templates.OutputTooLong",
+    "app.channels.templates.RenderRefused",
+    "app.channels.templates.TemplateDoesNotParse",
+    "app.channels.templates.TemplateTooLong",
+    "app.channels.templates.UndeclaredVariable",
+    "app.channels.templates.UnknownTimeZone",
+    "app.channels.templates.VariableRefused",  # until templates are saved through the API
     "app.config.ConfigurationError",  # startup
     "app.csv_files.BadHeader",  # an import file's header: reported per file, not raised to a client
     "app.data_folder.DataFolderMissing",  # CLI

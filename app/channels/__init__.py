@@ -1,9 +1,26 @@
-"""Channels: the transports that reach a member outside the app (SMS here), each answering every
-message with one Delivery. A foundation package: it imports no domain package; which event goes to
-whom on which channel is decided elsewhere. docs/channels.md describes each channel."""
+"""Channels: the transports that reach a member outside the app (e-mail, SMS), and the templates
+their messages are written from. A foundation package: it knows nothing of members, programs or
+the ledger; the domain decides who gets what on which channel and hands over finished values.
+
+Every adapter's `send` answers a `Delivery` (app/channels/delivery.py), whose `Outcome` tells the
+outbox to be done, to retry later, or to stop trying this recipient or this message.
+docs/channels.md describes each channel.
+"""
 
 from app.channels.aliyun_sms import AliyunSms, aliyun_outcome
 from app.channels.delivery import Delivery, Outcome
+from app.channels.email import (
+    EmailMessage,
+    HeaderInjection,
+    InvalidAddress,
+    MailerMisconfigured,
+    MessageRefused,
+    MessageTooLarge,
+    SmtpMailer,
+    check_address,
+    check_message,
+    configured_mailer,
+)
 from app.channels.sms import (
     SmsMessage,
     SmsProvider,
@@ -13,18 +30,60 @@ from app.channels.sms import (
     sms_parts,
 )
 from app.channels.sms_config import build_sms_provider
+from app.channels.templates import (
+    ALLOWED_FILTERS,
+    MEMBER_VARIABLES,
+    ConstructNotAllowed,
+    OutputTooLong,
+    RenderRefused,
+    TemplateDoesNotParse,
+    TemplateError,
+    TemplateFormat,
+    TemplateTooLong,
+    UndeclaredVariable,
+    UnknownTimeZone,
+    VariableKind,
+    VariableRefused,
+    check_template,
+    render,
+)
 from app.channels.tencent_sms import TencentSms, tencent_outcome
 
 __all__ = [
+    "ALLOWED_FILTERS",
+    "MEMBER_VARIABLES",
     "AliyunSms",
+    "ConstructNotAllowed",
     "Delivery",
+    "EmailMessage",
+    "HeaderInjection",
+    "InvalidAddress",
+    "MailerMisconfigured",
+    "MessageRefused",
+    "MessageTooLarge",
     "Outcome",
+    "OutputTooLong",
+    "RenderRefused",
     "SmsMessage",
     "SmsProvider",
     "SmsRefused",
+    "SmtpMailer",
+    "TemplateDoesNotParse",
+    "TemplateError",
+    "TemplateFormat",
+    "TemplateTooLong",
     "TencentSms",
+    "UndeclaredVariable",
+    "UnknownTimeZone",
+    "VariableKind",
+    "VariableRefused",
     "aliyun_outcome",
     "build_sms_provider",
+    "check_address",
+    "check_message",
+    "check_template",
+    "configured_mailer",
+    "render",
     "signed_sms_parts",
     "signed_text",
     "sms_parts",
