@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import multiprocessing
 from collections.abc import AsyncIterator
@@ -23,6 +22,7 @@ from app.config import Environment, Settings, data_folder_database, load_setting
 from app.db import connect, ensure_indexes
 from app.embedded import terminate_with_parent
 from app.logs import RequestIdMiddleware
+from app.long_lived import LongLivedObjects
 from app.members import upgrade_database
 from app.notifications import NotificationHub
 from app.runtime import Runtime
@@ -132,9 +132,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             stack.callback(hub.listen(runtime.revocations.on_event))
             app.state.runtime = runtime
             # Everything built so far (modules, the schema, the program) lives as long as the
-            # process: out of the collector's sight, full collections stop walking it per request.
-            gc.collect()
-            gc.freeze()
+            # process, and so do live sockets: out of the collector's full walks (app/long_lived.py).
+            long_lived = LongLivedObjects(SystemClock())
+            long_lived.start()
+            stack.push_async_callback(long_lived.stop)
             log.info("jifen ready (env=%s, db=%s)", settings.env.value, settings.db_name)
             yield
 

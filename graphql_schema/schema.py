@@ -20,6 +20,7 @@ from strawberry.types.graphql import OperationType
 
 from graphql_schema import partner
 from graphql_schema.client_text import PlainText, request_problem
+from graphql_schema.engine.acyclic import AcyclicExecutionContext
 from graphql_schema.engine.guard import RequestGuard
 from graphql_schema.engine.safety import NoIntrospection, Rules
 from graphql_schema.errors import InvalidInput, classify
@@ -267,6 +268,7 @@ def build_schema(*, introspection: bool = True) -> strawberry.Schema:
         "subscription": Subscription,
         "types": [Member, LedgerEntry, Reward, Redemption, *ALL_ERROR_TYPES],
         "extensions": extensions,
+        "execution_context_class": AcyclicExecutionContext,
         "config": StrawberryConfig(scalar_map={**SCALARS, datetime: DATE_TIME}),
     }
     built = JifenSchema(**schema_kwargs)

@@ -75,9 +75,14 @@ async def issue_expiry_warnings(
     *,
     as_of: datetime | None = None,
     leads: Sequence[int] = DEFAULT_LEAD_DAYS,
-    batch_size: int = 500,
+    batch_size: int = 100,
 ) -> int:
-    """Issue the warnings due at `as_of`; returns how many were new. Safe to rerun and to race."""
+    """Issue the warnings due at `as_of`; returns how many were new. Safe to rerun and to race.
+
+    A warning is seen (live, in the list, by push) once its batch is inserted, so the batch size
+    is a latency: 10,000 warnings in batches of 500 arrived 600 ms (median) after they were
+    stamped, in batches of 100 after 99 ms, and all were issued sooner (8.4 s instead of 12.1 s,
+    bench/subscriptions.py): 100 more insert commands for 10,000 warnings."""
     as_of = as_of or clock.now()
     horizon = as_of + timedelta(days=max(leads))
     issued = 0
