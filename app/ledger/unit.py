@@ -34,6 +34,7 @@ from pymongo.errors import OperationFailure
 from app.bounds import MAX_ENTRY_POINTS
 from app.clock import Clock
 from app.db import Document, Mongo
+from app.event_log import append_many
 from app.ledger import express, order
 from app.ledger.accounts import first_hold
 from app.ledger.book import Book
@@ -46,6 +47,7 @@ from app.ledger.errors import (
     InvalidRequest,
     LedgerError,
 )
+from app.ledger.events import entry_event
 from app.ledger.expiry import Never, expires_at
 from app.ledger.models import (
     Balance,
@@ -232,6 +234,7 @@ class LedgerUnit:
         entry["seq"] = before["seq"] + 1
         await self._mongo["lots"].insert_one(lot.to_document(), session=self.session)
         await self._mongo["ledger"].insert_one(entry, session=self.session)
+        await append_many(self._mongo, self.session, [entry_event(entry)])
         return Entry.from_document(entry)
 
     async def credit(

@@ -11,6 +11,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from app.bounds import has_control, trim_invisible
 from app.clock import Clock
 from app.db import Mongo, upsert_and_get
+from app.event_log import append
 from app.ledger import instant
 from app.members.models import Member
 
@@ -123,6 +124,17 @@ async def create_member(
     if password_hash is not None:
         document["password_hash"] = password_hash
     await mongo["members"].insert_one(document, session=session)
+    if session is not None:  # the sign-up's and the import's transaction (else none to join)
+        data = {"member_no": member.member_no, "tier": tier}
+        await append(
+            mongo,
+            session,
+            "member.created",
+            member.id,
+            data,
+            key=f"member.created:{member.id}",
+            occurred_at=member.joined_at,
+        )
     return member
 
 

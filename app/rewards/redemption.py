@@ -28,6 +28,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.clock import Clock
 from app.db import Document, Mongo, newest_first
+from app.event_log import append
 from app.ledger import (
     AccountFrozen,
     Entry,
@@ -247,6 +248,27 @@ async def record_redemption(
     """The redemption, with its coupon: unique indexes on the entry and the coupon code."""
     document: Document = redemption.model_dump(by_alias=True, mode="python")
     await mongo["redemptions"].insert_one(document, session=session)
+    await append(
+        mongo,
+        session,
+        "redemption.created",
+        redemption.member_id,
+        redemption_data(redemption),
+        key=f"redemption.created:{redemption.id}",
+        occurred_at=redemption.created_at,
+    )
+
+
+def redemption_data(redemption: Redemption) -> Document:
+    """A redemption as its events tell it (no coupon code: the brand's systems get the id)."""
+    return {
+        "redemption_id": redemption.id,
+        "reward_id": redemption.reward_id,
+        "quantity": redemption.quantity,
+        "points": redemption.points,
+        "entry_id": redemption.entry_id,
+        "voucher_partner_id": redemption.voucher_partner_id,
+    }
 
 
 async def list_redemptions(

@@ -1,0 +1,127 @@
+"""The event log: what changed, written in the caller's own transaction (a transactional outbox).
+
+`append` (one event) and `append_many` (one command for several) insert into `events` through
+the caller's session, so an event exists exactly when the change it describes committed: an
+aborted transaction leaves none, a rerun attempt writes its own again. Nothing leaves the
+process here; the webhooks worker (app/webhooks) reads the log after the commit.
+
+An event document:
+
+    {_id, type: "points.earned", v: 1, member_id, occurred_at (UTC, ms), data: {...},
+     key: a dedupe key (unique: the same change never logs twice), seq: the member's ledger
+     sequence where the event is a ledger entry, partner_id where a partner caused it,
+     fanned: False until the worker handed it to the endpoints}
+
+Order per member. Ledger events carry the entry's `seq`: gapless per member and in commit order,
+because the account's versioned write makes two writers of one member conflict (the loser
+reruns with the next numbers). Other events (a member's profile, a redemption's status) carry
+no sequence of their own: taking one would be one more command and one more hot document per
+write. Instead one consumer at a time (the fan-out job, under its lease) claims the events it
+has not seen yet (`fanned: False`), and each event is ordered after every event of the member it
+already fanned: the order is the order the consumer saw them commit. Within one claimed batch, a
+member's events are ordered by `occurred_at` and the ledger's ones among themselves by `seq`
+(two transactions of one member may carry the same `now` in the wrong order after a rerun;
+their seqs never do). `claim_order` gives that order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from app.db import Document, Mongo
+
+EVENTS = "events"
+SCHEMA_VERSION = 1
+MAX_DATA_FIELDS = 64  # an event's data is a summary, never a whole document
+
+
+def to_ms(instant: datetime) -> datetime:
+    """The instant in UTC to the millisecond (what MongoDB keeps; naive means UTC already)."""
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=UTC)
+    instant = instant.astimezone(UTC)
+    return instant.replace(microsecond=instant.microsecond // 1000 * 1000)
+
+
+def event(
+    type: str,
+    member_id: str | None,
+    data: dict[str, Any],
+    *,
+    key: str,
+    occurred_at: datetime,
+    seq: int | None = None,
+    partner_id: str | None = None,
+    version: int = SCHEMA_VERSION,
+) -> Document:
+    """An event document ready to append (its `_id` made here, so a caller can name it)."""
+    if len(data) > MAX_DATA_FIELDS:
+        raise ValueError(f"an event's data has at most {MAX_DATA_FIELDS} fields")
+    document: Document = {
+        "_id": ObjectId(),
+        "type": type,
+        "v": version,
+        "member_id": member_id,
+        "occurred_at": to_ms(occurred_at),
+        "data": data,
+        "key": key,
+        "fanned": False,
+    }
+    if seq is not None:
+        document["seq"] = seq
+    if partner_id is not None:
+        document["partner_id"] = partner_id
+    return document
+
+
+async def append(
+    mongo: Mongo,
+    session: AsyncClientSession,
+    type: str,
+    member_id: str | None,
+    data: dict[str, Any],
+    *,
+    key: str,
+    occurred_at: datetime,
+    seq: int | None = None,
+    partner_id: str | None = None,
+) -> Document:
+    """Log one event in the caller's transaction (`session` must be in one)."""
+    document = event(
+        type,
+        member_id,
+        data,
+        key=key,
+        occurred_at=occurred_at,
+        seq=seq,
+        partner_id=partner_id,
+    )
+    await mongo[EVENTS].insert_one(document, session=session)
+    return document
+
+
+async def append_many(
+    mongo: Mongo, session: AsyncClientSession, documents: Sequence[Document]
+) -> None:
+    """Log events made by `event` in the caller's transaction: one command, whatever their number."""
+    if documents:
+        await mongo[EVENTS].insert_many(list(documents), ordered=True, session=session)
+
+
+def claim_order(events: Iterable[Document]) -> list[Document]:
+    """A claimed batch in delivery order: by member, then `occurred_at` and `_id`, with the
+    member's ledger events (those with a `seq`) placed among those positions in `seq` order."""
+    by_member: dict[str | None, list[Document]] = {}
+    for found in sorted(events, key=lambda e: (e["occurred_at"], e["_id"])):
+        by_member.setdefault(found.get("member_id"), []).append(found)
+    ordered: list[Document] = []
+    for member_events in by_member.values():
+        ledger = sorted((e for e in member_events if "seq" in e), key=lambda e: e["seq"])
+        queue = iter(ledger)
+        ordered.extend(next(queue) if "seq" in e else e for e in member_events)
+    return ordered
