@@ -241,6 +241,15 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("key", ASCENDING)], unique=True),
         IndexModel([("fanned", ASCENDING), ("occurred_at", ASCENDING)]),
     ],
+    # Webhooks (app/webhooks): endpoints are few (read whole); each (endpoint, member) queue's
+    # counters by id; deliveries due by state and time, a queue's next by its number.
+    "webhook_endpoints": [],
+    "webhook_queues": [],
+    "webhook_deliveries": [
+        IndexModel([("state", ASCENDING), ("next_at", ASCENDING)]),
+        IndexModel([("queue", ASCENDING), ("state", ASCENDING), ("seq", ASCENDING)]),
+        IndexModel([("endpoint_id", ASCENDING), ("state", ASCENDING)]),
+    ],
 }
 
 # Indexes an earlier version created and this one drops at start-up: TTL indexes on fields the

@@ -28,7 +28,7 @@ from app.draws.errors import (
     PrizeOverLimit,
 )
 from app.draws.models import Draw, DrawEntry, Prize
-from app.event_log import append
+from app.event_log import event
 from app.ledger import (
     AccountFrozen,
     Entry,
@@ -358,24 +358,12 @@ async def _record(
         entry.model_dump(by_alias=True, mode="python"), session=unit.session
     )
     data = {"draw_id": draw.id, "draw_entry_id": entry_id, "cost": draw.cost}
-    await append(
-        mongo,
-        unit.session,
-        "draw.entered",
-        member_id,
-        data,
-        key=f"draw.entered:{entry_id}",
-        occurred_at=unit.now,
+    unit.emit(
+        event("draw.entered", member_id, data, key=f"draw.entered:{entry_id}", occurred_at=unit.now)
     )
     if prize is not None:
         won = {**data, "prize_id": prize.id, "prize_name": prize.name, "prize_points": prize.points}
-        await append(
-            mongo,
-            unit.session,
-            "draw.won",
-            member_id,
-            won,
-            key=f"draw.won:{entry_id}",
-            occurred_at=unit.now,
+        unit.emit(
+            event("draw.won", member_id, won, key=f"draw.won:{entry_id}", occurred_at=unit.now)
         )
     return entry

@@ -30,7 +30,6 @@ from app.audit import record_audit
 from app.bounds import MAX_KEY_LENGTH_WIDE, MAX_STOCK, in_calendar
 from app.clock import Clock
 from app.db import Document, Mongo
-from app.event_log import append
 from app.ledger import Entry, IdempotencyConflict, LedgerUnit, PointsLimitExceeded, run_in_ledger
 from app.rewards.errors import (
     CatalogRefused,
@@ -43,7 +42,7 @@ from app.rewards.errors import (
     StockTooLow,
 )
 from app.rewards.models import Redemption, RedemptionStatus, Reward, RewardKind
-from app.rewards.redemption import new_coupon_code, redemption_data
+from app.rewards.redemption import new_coupon_code, redemption_event
 
 REASON_MAX = 500
 MAX_BATCH = 10_000
@@ -420,15 +419,7 @@ async def cancel_redemption(
             },
             session=unit.session,
         )
-        await append(
-            mongo,
-            unit.session,
-            "redemption.cancelled",
-            redemption.member_id,
-            {**redemption_data(redemption), "reason": reason},
-            key=f"redemption.cancelled:{redemption_id}",
-            occurred_at=now,
-        )
+        unit.emit(redemption_event("redemption.cancelled", redemption, now, reason=reason))
         await record_audit(
             mongo,
             clock,
