@@ -27,6 +27,7 @@ their seqs never do). `claim_order` gives that order.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +39,10 @@ from app.db import Document, Mongo
 EVENTS = "events"
 SCHEMA_VERSION = 1
 MAX_DATA_FIELDS = 64  # an event's data is a summary, never a whole document
+
+# Whether appends write. Always, save in bench/notifications.py, which times the ledger's write
+# without its event on the same database; no setting turns it off.
+recording: ContextVar[bool] = ContextVar("event_log_recording", default=True)
 
 
 def to_ms(instant: datetime) -> datetime:
@@ -101,7 +106,8 @@ async def append(
         seq=seq,
         partner_id=partner_id,
     )
-    await mongo[EVENTS].insert_one(document, session=session)
+    if recording.get():
+        await mongo[EVENTS].insert_one(document, session=session)
     return document
 
 
@@ -109,7 +115,7 @@ async def append_many(
     mongo: Mongo, session: AsyncClientSession, documents: Sequence[Document]
 ) -> None:
     """Log events made by `event` in the caller's transaction: one command, whatever their number."""
-    if documents:
+    if documents and recording.get():
         await mongo[EVENTS].insert_many(list(documents), ordered=True, session=session)
 
 
