@@ -58,6 +58,7 @@ class DeliveryPolicy:
     fan_out_batch: int = 500
     deliver_batch: int = 100
     concurrency: int = 16
+    burst: int = 20  # a queue's next deliveries sent at once after a success, in one pass
     # a full claimed batch leaves its last moments to the next pass, with whatever of a member's
     # ledger events committed in the wrong order of `occurred_at` (a rerun transaction) beside it
     reorder_window: timedelta = timedelta(seconds=2)
@@ -210,18 +211,25 @@ async def deliver_due(
     )
     gate = asyncio.Semaphore(policy.concurrency)
 
-    async def one(delivery: Document) -> bool:
+    async def one(delivery: Document) -> int:
+        """The delivery, then while they succeed the next ones of its queue (up to `burst`)."""
+        sent = 0
+        following: Document | None = delivery
         async with gate:
-            claimed = await mongo[DELIVERIES].update_one(
-                {"_id": delivery["_id"], "state": READY, "next_at": delivery["next_at"]},
-                {"$set": {"next_at": now + policy.claim_for}},
-            )
-            if claimed.modified_count != 1:
-                return False  # another worker has it
-            await _attempt(
-                mongo, clock, client, policy, endpoints[delivery["endpoint_id"]], delivery
-            )
-            return True
+            while following is not None and sent < policy.burst:
+                at = clock.now()  # due and not claimed: a claim moves next_at past now
+                claimed = await mongo[DELIVERIES].update_one(
+                    {"_id": following["_id"], "state": READY, "next_at": {"$lte": at}},
+                    {"$set": {"next_at": at + policy.claim_for}},
+                )
+                if claimed.modified_count != 1:
+                    break  # another worker has it
+                endpoint = endpoints[following["endpoint_id"]]
+                following = await _attempt(mongo, clock, client, policy, endpoint, following)
+                sent += 1
+                if endpoint.get("status") != EndpointStatus.ACTIVE.value:
+                    break
+        return sent
 
     return sum(await asyncio.gather(*(one(delivery) for delivery in due)))
 
@@ -233,7 +241,8 @@ async def _attempt(
     policy: DeliveryPolicy,
     endpoint: Document,
     delivery: Document,
-) -> None:
+) -> Document | None:
+    """One attempt; the queue's next delivery when this one was delivered (ready now)."""
     sent_at = clock.now()
     body = delivery["payload"]
     headers = {
@@ -259,12 +268,13 @@ async def _attempt(
     now = clock.now()
     attempts = int(delivery.get("attempts", 0)) + 1
     if error is None:
-        await _close(mongo, delivery, DELIVERED, now, attempts, None)
+        following = await _close(mongo, delivery, DELIVERED, now, attempts, None)
         if endpoint.get("failing_since") is not None:
             await mongo[ENDPOINTS].update_one(
                 {"_id": endpoint["_id"]}, {"$set": {"failing_since": None}}
             )
-        return
+            endpoint["failing_since"] = None
+        return following
     if now - _aware(delivery["created_at"]) >= policy.retry_for:
         await _close(mongo, delivery, DEAD, now, attempts, error)
     else:
@@ -280,6 +290,7 @@ async def _attempt(
             },
         )
     await _failing(mongo, clock, policy, endpoint, now)
+    return None
 
 
 def _aware(instant: datetime) -> datetime:
@@ -288,10 +299,11 @@ def _aware(instant: datetime) -> datetime:
 
 async def _close(
     mongo: Mongo, delivery: Document, state: str, now: datetime, attempts: int, error: str | None
-) -> None:
-    """Delivered or dead: the queue's next delivery becomes ready, in the same transaction."""
+) -> Document | None:
+    """Delivered or dead: the queue's next delivery becomes ready, in the same transaction (and
+    is returned as it is then)."""
 
-    async def work(session: AsyncClientSession) -> None:
+    async def work(session: AsyncClientSession) -> Document | None:
         changes = {"state": state, "attempts": attempts, "last_error": error, "closed_at": now}
         await mongo[DELIVERIES].update_one(
             {"_id": delivery["_id"]}, {"$set": changes}, session=session
@@ -307,11 +319,13 @@ async def _close(
                 {"$set": {"state": READY, "next_at": now}},
                 session=session,
             )
+            following = {**following, "state": READY, "next_at": now}
         await mongo[QUEUES].update_one(
             {"_id": delivery["queue"]}, {"$inc": {"open": -1}}, session=session
         )
+        return following
 
-    await mongo.transaction(work)
+    return await mongo.transaction(work)
 
 
 async def _failing(
