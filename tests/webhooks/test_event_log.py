@@ -79,3 +79,15 @@ def test_a_claimed_batch_orders_a_members_ledger_events_by_seq() -> None:
     ordered = claim_order([profile, late_rerun, other, first])
     mine = [e["key"] for e in ordered if e["member_id"] == "m"]
     assert mine == ["b", "a", "c"]
+
+
+def test_docs_events_md_documents_every_event_type_with_its_version_and_schema() -> None:
+    import json
+    from pathlib import Path
+
+    from app.webhooks import EVENT_TYPES
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "events.md").read_text()
+    for name, (version, _, schema) in EVENT_TYPES.items():
+        assert f"### {name}\n\nVersion {version}." in text, name
+        assert json.dumps(schema, indent=2, ensure_ascii=False) in text, name
