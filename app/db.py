@@ -234,11 +234,10 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("status", ASCENDING), ("_id", ASCENDING)]),
     ],
     "points_job_members": [],
-    # The event log (app/event_log.py): one event per change, never twice (its dedupe key); the
-    # webhooks' fan-out claims the events not fanned yet oldest first, and a replay reads the
-    # fanned ones of a time range through the same index.
+    # The event log (app/event_log.py): one event per change, never twice (its dedupe key is its
+    # _id); the webhooks' fan-out claims the events not fanned yet oldest first, and a replay
+    # reads the fanned ones of a time range through the same index.
     "events": [
-        IndexModel([("key", ASCENDING)], unique=True),
         IndexModel([("fanned", ASCENDING), ("occurred_at", ASCENDING)]),
     ],
     # Webhooks (app/webhooks): endpoints are few (read whole); each (endpoint, member) queue's

@@ -7,8 +7,8 @@ process here; the webhooks worker (app/webhooks) reads the log after the commit.
 
 An event document:
 
-    {_id, type: "points.earned", v: 1, member_id, occurred_at (UTC, ms), data: {...},
-     key: a dedupe key (unique: the same change never logs twice), seq: the member's ledger
+    {_id: its dedupe key (the same change never logs twice: "ledger:<entry id>"),
+     type: "points.earned", v: 1, member_id, occurred_at (UTC, ms), data: {...}, seq: the member's ledger
      sequence where the event is a ledger entry, partner_id where a partner caused it,
      fanned: False until the worker handed it to the endpoints}
 
@@ -31,7 +31,6 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.db import Document, Mongo
@@ -64,17 +63,17 @@ def event(
     partner_id: str | None = None,
     version: int = SCHEMA_VERSION,
 ) -> Document:
-    """An event document ready to append (its `_id` made here, so a caller can name it)."""
+    """An event document ready to append. Its `_id` is its dedupe key: the unique index every
+    collection has already refuses a second copy, and an insert maintains one index fewer."""
     if len(data) > MAX_DATA_FIELDS:
         raise ValueError(f"an event's data has at most {MAX_DATA_FIELDS} fields")
     document: Document = {
-        "_id": ObjectId(),
+        "_id": key,
         "type": type,
         "v": version,
         "member_id": member_id,
         "occurred_at": to_ms(occurred_at),
         "data": data,
-        "key": key,
         "fanned": False,
     }
     if seq is not None:

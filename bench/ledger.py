@@ -250,7 +250,7 @@ async def floor(url: str, server_pid: int, earns: int, members: int = 20, rounds
                 session=session,
             )
             await mongo["events"].insert_many(  # its event (app/event_log.py), as the ledger does
-                [{**event, "_id": ObjectId(), "member_id": who, "seq": seq, "key": f"ev:{key}"}],
+                [{**event, "_id": f"ev:{key}", "member_id": who, "seq": seq}],
                 session=session,
             )
 

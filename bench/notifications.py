@@ -116,7 +116,7 @@ async def write_cost(url: str, writes: int, members: int, rounds: int) -> bool:
             f"without {done / spent[False]:.1f}/s, {without:.2f} commands; "
             f"with / without: {ratio:.2f}x (goal >= 0.9)"
         )
-        if with_ != without + 1:
+        if abs(with_ - without - 1) > 0.1:  # (a rare rerun of a transaction adds a fraction)
             print(f"FAILED: {name} with its event should cost one insert more", file=sys.stderr)
             ok = False
     logged = await mongo["events"].count_documents({})

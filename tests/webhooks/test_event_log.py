@@ -32,7 +32,7 @@ async def test_each_ledger_entry_logs_one_event_with_the_members_seq(
         ("points.spent", 2, -200),
     ]
     entries = await mongo["ledger"].find({"member_id": "m1"}).sort("seq", 1).to_list()
-    assert [e["key"] for e in found] == [f"ledger:{entry['_id']}" for entry in entries]
+    assert [e["_id"] for e in found] == [f"ledger:{entry['_id']}" for entry in entries]
     assert all(e["fanned"] is False and e["v"] == 1 for e in found)
     assert found[0]["occurred_at"].microsecond % 1000 == 0
 
@@ -77,7 +77,7 @@ def test_a_claimed_batch_orders_a_members_ledger_events_by_seq() -> None:
     profile = event("member.updated", "m", {}, key="c", occurred_at=now + timedelta(seconds=2))
     other = event("member.created", "n", {}, key="d", occurred_at=now)
     ordered = claim_order([profile, late_rerun, other, first])
-    mine = [e["key"] for e in ordered if e["member_id"] == "m"]
+    mine = [e["_id"] for e in ordered if e["member_id"] == "m"]
     assert mine == ["b", "a", "c"]
 
 
