@@ -13,6 +13,7 @@ from app.webhooks.delivery import (
     delivery_counts,
     fan_out,
     payload,
+    purge,
     replay,
     send_ping,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "get_endpoint",
     "list_endpoints",
     "payload",
+    "purge",
     "replay",
     "send_ping",
     "set_paused",

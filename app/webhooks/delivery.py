@@ -43,6 +43,8 @@ SYSTEM_ACTOR = "system:webhooks"
 MAX_ERROR_LENGTH = 300
 MAX_REPLAY_EVENTS = 10_000
 MAX_REPLAY_RANGE = timedelta(days=31)
+KEEP_FOR = timedelta(days=31)  # closed deliveries and fanned events, then purged (replay's range)
+PURGE_BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -304,7 +306,13 @@ async def _close(
     is returned as it is then)."""
 
     async def work(session: AsyncClientSession) -> Document | None:
-        changes = {"state": state, "attempts": attempts, "last_error": error, "closed_at": now}
+        changes = {
+            "state": state,
+            "attempts": attempts,
+            "last_error": error,
+            "closed_at": now,
+            "next_at": now,  # what the purge reads: closed since
+        }
         await mongo[DELIVERIES].update_one(
             {"_id": delivery["_id"]}, {"$set": changes}, session=session
         )
@@ -457,3 +465,32 @@ async def delivery_counts(mongo: Mongo, endpoint_id: str) -> dict[str, int]:
     async for row in await mongo[DELIVERIES].aggregate(pipeline):
         counts[str(row["_id"])] = int(row["n"])
     return counts
+
+
+async def purge(mongo: Mongo, clock: Clock, keep: timedelta = KEEP_FOR) -> int:
+    """Delete up to PURGE_BATCH closed deliveries and fanned events older than `keep` (through
+    the indexes the passes use); returns how many went."""
+    cutoff = clock.now() - keep
+    gone = 0
+    for state in (DELIVERED, DEAD):
+        old = (
+            await mongo[DELIVERIES]
+            .find({"state": state, "next_at": {"$lt": cutoff}}, {"_id": 1})
+            .sort([("state", 1), ("next_at", 1)])
+            .limit(PURGE_BATCH)
+            .to_list()
+        )
+        if old:
+            deleted = await mongo[DELIVERIES].delete_many({"_id": {"$in": [d["_id"] for d in old]}})
+            gone += deleted.deleted_count
+    old = (
+        await mongo[EVENTS]
+        .find({"fanned": True, "occurred_at": {"$lt": cutoff}}, {"_id": 1})
+        .sort([("fanned", 1), ("occurred_at", 1)])
+        .limit(PURGE_BATCH)
+        .to_list()
+    )
+    if old:
+        deleted = await mongo[EVENTS].delete_many({"_id": {"$in": [e["_id"] for e in old]}})
+        gone += deleted.deleted_count
+    return gone

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -24,7 +24,7 @@ from app.privacy import finish_erasures
 from app.program import ProgramNotConfigured, get_program
 from app.reports import caught_up as rollup_caught_up
 from app.reports import keep_last_month, roll_up_ledger
-from app.webhooks import DeliveryPolicy, deliver_due, fan_out
+from app.webhooks import DeliveryPolicy, deliver_due, fan_out, purge
 from app.worker.loop import Job, JobOutcome, JobRun, worker_id
 
 BATCHES_PER_PASS = 5
@@ -146,10 +146,15 @@ def webhooks_job(settings: Settings, client: httpx.AsyncClient) -> Job:
     """Fan the event log out to the endpoints, then send what is due (app/webhooks); one indexed
     read each when there is nothing to do."""
     policy = webhook_policy(settings)
+    purged_at: list[datetime] = []  # this process's last purge
 
     async def run(mongo: Mongo, clock: Clock) -> JobOutcome:
         fanned, more = await fan_out(mongo, clock, policy)
         sent = await deliver_due(mongo, clock, client, policy)
+        idle = not more and not sent
+        if idle and (not purged_at or clock.now() - purged_at[-1] >= timedelta(hours=1)):
+            await purge(mongo, clock)  # what is past replay's range, hourly
+            purged_at[:] = [clock.now()]
         return JobOutcome(fanned + sent, more=more or sent == policy.deliver_batch)
 
     return Job("webhooks", run, timedelta(seconds=settings.webhook_interval_seconds))

@@ -25,6 +25,7 @@ from app.webhooks import (
     deliver_due,
     fan_out,
     get_endpoint,
+    purge,
     replay,
     send_ping,
 )
@@ -212,3 +213,34 @@ async def test_a_replay_sends_a_time_range_again_in_order(mongo: Mongo) -> None:
         assert [r.body["data"]["seq"] for r in again] == [1, 2, 3, 4, 5]
         assert {r.webhook_id for r in again}.isdisjoint({r.webhook_id for r in first})
         assert receiver.bad_signatures == 0
+
+
+async def test_a_delivery_failing_past_its_retry_time_is_dead_and_the_next_goes(
+    mongo: Mongo,
+) -> None:
+    policy = DeliveryPolicy(
+        first_backoff=timedelta(milliseconds=20),
+        max_backoff=timedelta(milliseconds=50),
+        retry_for=timedelta(milliseconds=300),
+        timeout=timedelta(milliseconds=500),
+    )
+    receiver = Receiver()
+    receiver.decide = lambda n: "fail" if receiver.attempts[n - 1] == receiver.attempts[0] else "ok"
+    with receiving(receiver):
+        endpoint_id = await _endpoint(mongo, receiver, ["points.earned"])
+        for i in range(3):
+            await earn(mongo, CLOCK, member_id="d1", points=i + 1, idempotency_key=f"d1:{i}")
+
+        async def rest_arrived() -> bool:
+            return len(receiver.accepted) == 2
+
+        await pump(mongo, policy, rest_arrived, within=30)
+        assert [r.body["data"]["seq"] for r in receiver.accepted] == [2, 3]
+        assert receiver.attempts.count(receiver.attempts[0]) >= 2  # retried before it died
+        dead = await mongo["webhook_deliveries"].find_one(
+            {"endpoint_id": endpoint_id, "state": "dead"}
+        )
+        assert dead is not None and dead["_id"] == receiver.attempts[0]
+        # closed deliveries and fanned events go once past replay's range (here: at once)
+        assert await purge(mongo, CLOCK, keep=timedelta(0)) == 6
+        assert await mongo["webhook_deliveries"].count_documents({}) == 0
