@@ -234,12 +234,11 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("status", ASCENDING), ("_id", ASCENDING)]),
     ],
     "points_job_members": [],
-    # The event log (app/event_log.py): one event per change, never twice (its dedupe key is its
-    # _id); the webhooks' fan-out claims the events not fanned yet oldest first, and a replay
-    # reads the fanned ones of a time range through the same index.
-    "events": [
-        IndexModel([("fanned", ASCENDING), ("occurred_at", ASCENDING)]),
-    ],
+    # The event log (app/event_log.py): only the events no consumer took yet, under their _id
+    # (the dedupe key) alone; the webhooks' fan-out takes them whole and moves them to its
+    # archive, read by time for replays and purged by it.
+    "events": [],
+    "webhook_events": [IndexModel([("occurred_at", ASCENDING)])],
     # Webhooks (app/webhooks): endpoints are few (read whole); each (endpoint, member) queue's
     # counters by id; deliveries due by state and time, a queue's next by its number.
     "webhook_endpoints": [],

@@ -8,20 +8,27 @@ process here; the webhooks worker (app/webhooks) reads the log after the commit.
 An event document:
 
     {_id: its dedupe key (the same change never logs twice: "ledger:<entry id>"),
-     type: "points.earned", v: 1, member_id, occurred_at (UTC, ms), data: {...}, seq: the member's ledger
-     sequence where the event is a ledger entry, partner_id where a partner caused it,
-     fanned: False until the worker handed it to the endpoints}
+     type: "points.earned", v: 1, member_id, occurred_at (UTC, ms), data: {...},
+     seq: the member's ledger sequence where the event is a ledger entry,
+     partner_id where a partner caused it}
+
+`events` holds only what no consumer has taken yet, under its `_id` index alone: the cheapest
+insert for the write path (each index costs an insert about as much as the document). The
+consumer (the webhooks' fan-out, app/webhooks) takes a batch in the collection's natural order
+and, in one transaction, moves it to its own archive (indexed by time, for replays) and queues
+its deliveries: the consumer's query needs no index of its own, since every document there is
+one it wants.
 
 Order per member. Ledger events carry the entry's `seq`: gapless per member and in commit order,
 because the account's versioned write makes two writers of one member conflict (the loser
-reruns with the next numbers). Other events (a member's profile, a redemption's status) carry
-no sequence of their own: taking one would be one more command and one more hot document per
-write. Instead one consumer at a time (the fan-out job, under its lease) claims the events it
-has not seen yet (`fanned: False`), and each event is ordered after every event of the member it
-already fanned: the order is the order the consumer saw them commit. Within one claimed batch, a
-member's events are ordered by `occurred_at` and the ledger's ones among themselves by `seq`
-(two transactions of one member may carry the same `now` in the wrong order after a rerun;
-their seqs never do). `claim_order` gives that order.
+reruns, writing its event again, after the winner's). Other events (a member's profile, a
+redemption's status) carry no sequence of their own: taking one would be one more command and
+one more hot document per write. Instead one consumer at a time (the fan-out job, under its
+lease) takes the events it has not seen yet, and each is ordered after every event of the member
+it already took: the order is the order the consumer saw them commit. Within one batch, a
+member's events are ordered by `occurred_at` and the ledger's among them by `seq` (two
+transactions of one member may carry their `now` in the wrong order after a rerun; their seqs
+never do). `claim_order` gives that order.
 """
 
 from __future__ import annotations
@@ -74,7 +81,6 @@ def event(
         "member_id": member_id,
         "occurred_at": to_ms(occurred_at),
         "data": data,
-        "fanned": False,
     }
     if seq is not None:
         document["seq"] = seq

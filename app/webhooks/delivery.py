@@ -1,7 +1,8 @@
 """Fan-out and delivery: the worker's two passes over the event log (app/event_log.py).
 
-`fan_out` claims the events not fanned yet (oldest first, `claim_order`) and, in one
-transaction, queues one delivery per event and matching endpoint and marks the events fanned.
+`fan_out` takes a batch of the log (`events` holds only what no consumer took yet) and, in one
+transaction, queues one delivery per event and matching endpoint (in `claim_order`) and moves
+the events to the archive, `webhook_events` (replays read it by time).
 Each (endpoint, member) pair is a queue whose deliveries are numbered as they are queued: only
 the lowest undelivered one is `ready`, the others `waiting`, so a member's next event waits until
 the previous one is delivered or dead (at least once, in order per member per endpoint).
@@ -38,12 +39,13 @@ from app.event_log import EVENTS, claim_order, event
 from app.webhooks.endpoints import DELIVERIES, ENDPOINTS, QUEUES, Endpoint, EndpointStatus
 from app.webhooks.errors import EndpointNotFound, InvalidReplay
 
+ARCHIVE = "webhook_events"  # the events fanned out, kept for replays
 READY, WAITING, DELIVERED, DEAD = "ready", "waiting", "delivered", "dead"
 SYSTEM_ACTOR = "system:webhooks"
 MAX_ERROR_LENGTH = 300
 MAX_REPLAY_EVENTS = 10_000
 MAX_REPLAY_RANGE = timedelta(days=31)
-KEEP_FOR = timedelta(days=31)  # closed deliveries and fanned events, then purged (replay's range)
+KEEP_FOR = timedelta(days=31)  # closed deliveries and archived events, then purged (replay's range)
 PURGE_BATCH = 1000
 
 
@@ -61,9 +63,6 @@ class DeliveryPolicy:
     deliver_batch: int = 100
     concurrency: int = 16
     burst: int = 20  # a queue's next deliveries sent at once after a success, in one pass
-    # a full claimed batch leaves its last moments to the next pass, with whatever of a member's
-    # ledger events committed in the wrong order of `occurred_at` (a rerun transaction) beside it
-    reorder_window: timedelta = timedelta(seconds=2)
 
     def backoff(self, attempts: int) -> timedelta:
         """5 s, 10 s, 20 s, ... at most 6 h: about 25 attempts in 3 days."""
@@ -158,20 +157,10 @@ async def _enqueue(mongo: Mongo, session: AsyncClientSession, deliveries: list[D
 
 async def fan_out(mongo: Mongo, clock: Clock, policy: DeliveryPolicy) -> tuple[int, bool]:
     """One batch of the log handed to the endpoints: (events fanned, whether more wait)."""
-    claimed = (
-        await mongo[EVENTS]
-        .find({"fanned": False})
-        .sort([("fanned", 1), ("occurred_at", 1)])
-        .limit(policy.fan_out_batch)
-        .to_list()
-    )
+    claimed = await mongo[EVENTS].find({}).limit(policy.fan_out_batch).to_list()
     if not claimed:
         return 0, False
     full = len(claimed) == policy.fan_out_batch
-    if full:
-        horizon = claimed[-1]["occurred_at"] - policy.reorder_window
-        kept = [e for e in claimed if e["occurred_at"] <= horizon]
-        claimed = kept or claimed
     ordered = claim_order(claimed)
     endpoints = [Endpoint.from_document(doc) for doc in await _endpoints(mongo)]
     tiers = await _tiers(mongo, ordered, endpoints)
@@ -186,11 +175,10 @@ async def fan_out(mongo: Mongo, clock: Clock, policy: DeliveryPolicy) -> tuple[i
             if endpoint.wants(found, tiers.get(found.get("member_id") or ""))
         ]
         await _enqueue(mongo, session, deliveries)
-        marked = await mongo[EVENTS].update_many(
-            {"_id": {"$in": ids}, "fanned": False}, {"$set": {"fanned": True}}, session=session
-        )
-        if marked.modified_count != len(ids):
-            raise RuntimeError("another fan-out claimed these events")  # its lease ran out
+        taken = await mongo[EVENTS].delete_many({"_id": {"$in": ids}}, session=session)
+        if taken.deleted_count != len(ids):
+            raise RuntimeError("another fan-out took these events")  # its lease ran out
+        await mongo[ARCHIVE].insert_many(ordered, ordered=False, session=session)
 
     await mongo.transaction(work)
     return len(ids), full
@@ -382,11 +370,10 @@ async def send_ping(mongo: Mongo, clock: Clock, endpoint_id: str) -> str:
         raise EndpointNotFound("no such endpoint", "endpoint_id")
     now = clock.now()
     ping = event("ping", None, {}, key=f"ping:{secrets.token_hex(8)}", occurred_at=now)
-    ping["fanned"] = True  # never matched against other endpoints
     delivery = _delivery(endpoint_id, ping, now)
 
     async def work(session: AsyncClientSession) -> None:
-        await mongo[EVENTS].insert_one(ping, session=session)
+        await mongo[ARCHIVE].insert_one(ping, session=session)  # never fanned out to others
         await _enqueue(mongo, session, [delivery])
 
     await mongo.transaction(work)
@@ -413,15 +400,14 @@ async def replay(
         raise EndpointNotFound("no such endpoint", "endpoint_id")
     endpoint = Endpoint.from_document(found)
     events = (
-        await mongo[EVENTS]
+        await mongo[ARCHIVE]
         .find(
             {
-                "fanned": True,
                 "occurred_at": {"$gte": since, "$lt": until},
                 "type": {"$in": list(endpoint.event_types)},
             }
         )
-        .sort([("fanned", 1), ("occurred_at", 1)])
+        .sort("occurred_at", 1)
         .limit(MAX_REPLAY_EVENTS + 1)
         .to_list()
     )
@@ -468,7 +454,7 @@ async def delivery_counts(mongo: Mongo, endpoint_id: str) -> dict[str, int]:
 
 
 async def purge(mongo: Mongo, clock: Clock, keep: timedelta = KEEP_FOR) -> int:
-    """Delete up to PURGE_BATCH closed deliveries and fanned events older than `keep` (through
+    """Delete up to PURGE_BATCH closed deliveries and archived events older than `keep` (through
     the indexes the passes use); returns how many went."""
     cutoff = clock.now() - keep
     gone = 0
@@ -484,13 +470,13 @@ async def purge(mongo: Mongo, clock: Clock, keep: timedelta = KEEP_FOR) -> int:
             deleted = await mongo[DELIVERIES].delete_many({"_id": {"$in": [d["_id"] for d in old]}})
             gone += deleted.deleted_count
     old = (
-        await mongo[EVENTS]
-        .find({"fanned": True, "occurred_at": {"$lt": cutoff}}, {"_id": 1})
-        .sort([("fanned", 1), ("occurred_at", 1)])
+        await mongo[ARCHIVE]
+        .find({"occurred_at": {"$lt": cutoff}}, {"_id": 1})
+        .sort("occurred_at", 1)
         .limit(PURGE_BATCH)
         .to_list()
     )
     if old:
-        deleted = await mongo[EVENTS].delete_many({"_id": {"$in": [e["_id"] for e in old]}})
+        deleted = await mongo[ARCHIVE].delete_many({"_id": {"$in": [e["_id"] for e in old]}})
         gone += deleted.deleted_count
     return gone

@@ -241,6 +241,6 @@ async def test_a_delivery_failing_past_its_retry_time_is_dead_and_the_next_goes(
             {"endpoint_id": endpoint_id, "state": "dead"}
         )
         assert dead is not None and dead["_id"] == receiver.attempts[0]
-        # closed deliveries and fanned events go once past replay's range (here: at once)
+        # closed deliveries and archived events go once past replay's range (here: at once)
         assert await purge(mongo, CLOCK, keep=timedelta(0)) == 6
         assert await mongo["webhook_deliveries"].count_documents({}) == 0
