@@ -123,18 +123,24 @@ async def create_member(
         document["birthday"] = birthday.isoformat()
     if password_hash is not None:
         document["password_hash"] = password_hash
-    await mongo["members"].insert_one(document, session=session)
-    if session is not None:  # the sign-up's and the import's transaction (else none to join)
-        data = {"member_no": member.member_no, "tier": tier}
+    event = {"member_no": member.member_no, "tier": tier}
+
+    async def write(within: AsyncClientSession) -> None:
+        await mongo["members"].insert_one(document, session=within)
         await append(
             mongo,
-            session,
+            within,
             "member.created",
             member.id,
-            data,
+            event,
             key=f"member.created:{member.id}",
             occurred_at=member.joined_at,
         )
+
+    if session is not None:  # the caller's transaction (an operator's createMember)
+        await write(session)
+    else:  # a sign-up: the member and its event, all or nothing
+        await mongo.transaction(write)
     return member
 
 

@@ -58,7 +58,7 @@ _STATUS = _object({"status": _STR})
 EVENT_TYPES: dict[str, tuple[int, str, Schema]] = {
     "member.created": (
         1,
-        "A member joined (sign-up or import).",
+        "A member joined (sign-up, or created by an operator).",
         _object({"member_no": _STR, "tier": _STR}),
     ),
     "member.updated": (

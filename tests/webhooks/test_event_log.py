@@ -91,3 +91,15 @@ def test_docs_events_md_documents_every_event_type_with_its_version_and_schema()
     for name, (version, _, schema) in EVENT_TYPES.items():
         assert f"### {name}\n\nVersion {version}." in text, name
         assert json.dumps(schema, indent=2, ensure_ascii=False) in text, name
+
+
+async def test_a_sign_up_logs_member_created_with_the_member(mongo: Mongo, clock) -> None:
+    from app.members import create_member
+
+    member = await create_member(
+        mongo, clock, name="Han Meimei", tier="member", phone="+8613800000001"
+    )
+    found = await mongo[EVENTS].find_one({"_id": f"member.created:{member.id}"})
+    assert found is not None and found["type"] == "member.created"
+    assert found["data"] == {"member_no": member.member_no, "tier": "member"}
+    assert "phone" not in str(found)  # no personal data in an event
