@@ -179,6 +179,28 @@ class Settings(BaseSettings):
         default=None, description="PEM certificates trusted for the relay instead of the system's."
     )
 
+    # Webhooks (app/webhooks, docs/events.md): how often the worker looks at the event log, and
+    # how long it keeps trying an endpoint.
+    webhook_interval_seconds: float = Field(default=2.0, gt=0, le=3600)
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="Time an endpoint has to answer one delivery."
+    )
+    webhook_retry_hours: float = Field(
+        default=72, gt=0, le=24 * 30, description="A delivery is dead after this long failing."
+    )
+    webhook_first_backoff_seconds: float = Field(default=5.0, gt=0, le=3600)
+    webhook_pause_after_minutes: float = Field(
+        default=24 * 60,
+        gt=0,
+        le=30 * 24 * 60,
+        description="An endpoint failing without a success for this long is paused.",
+    )
+    webhook_claim_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="A delivery in flight; a worker killed mid-request sends it again after this.",
+    )
     worker_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
     worker_lease_seconds: float = Field(default=60.0, gt=0, le=3600)
     backup_every_hours: float = Field(

@@ -234,6 +234,20 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("status", ASCENDING), ("_id", ASCENDING)]),
     ],
     "points_job_members": [],
+    # The event log (app/event_log.py): only the events no consumer took yet, under their _id
+    # (the dedupe key) alone; the webhooks' fan-out takes them whole and moves them to its
+    # archive, read by time for replays and purged by it.
+    "events": [],
+    "webhook_events": [IndexModel([("occurred_at", ASCENDING)])],
+    # Webhooks (app/webhooks): endpoints are few (read whole); each (endpoint, member) queue's
+    # counters by id; deliveries due by state and time, a queue's next by its number.
+    "webhook_endpoints": [],
+    "webhook_queues": [],
+    "webhook_deliveries": [
+        IndexModel([("state", ASCENDING), ("next_at", ASCENDING)]),
+        IndexModel([("queue", ASCENDING), ("state", ASCENDING), ("seq", ASCENDING)]),
+        IndexModel([("endpoint_id", ASCENDING), ("state", ASCENDING)]),
+    ],
 }
 
 # Indexes an earlier version created and this one drops at start-up: TTL indexes on fields the

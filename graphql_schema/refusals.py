@@ -66,6 +66,7 @@ from app.program import (
 )
 from app.reports import ReportInvalid, ReportTooLarge
 from app.rewards import errors as rewards
+from app.webhooks import EndpointNotFound, InvalidEndpoint, InvalidReplay
 from graphql_schema.errors import (
     ClientError,
     ImportBusy,
@@ -292,6 +293,10 @@ REFUSALS: dict[type[Exception], Refusal] = {
     draws.DailyLimitReached: Refusal(C.LIMIT_REACHED, own),
     draws.DrawUnaffordable: Refusal(C.INSUFFICIENT_POINTS, own),
     draws.PrizeOverLimit: Refusal(C.POINTS_LIMIT, own),
+    # webhooks
+    InvalidEndpoint: Refusal(C.INVALID_INPUT, own),
+    EndpointNotFound: Refusal(C.NOT_FOUND, own),
+    InvalidReplay: Refusal(C.INVALID_INPUT, own),
 }
 
 # Refusals that are never a userError.

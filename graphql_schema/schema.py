@@ -68,6 +68,7 @@ from graphql_schema.operator import (
     import_admin,
     members_admin,
     points_admin,
+    webhooks_admin,
 )
 from graphql_schema.operator.admin_program import (
     ProgramVersion,
@@ -117,6 +118,10 @@ class Query:
     draws: list[draws_api.Draw] = draws_api.draws_field
     all_draws: draws_api.DrawConnection = draws_api.all_draws_field
     reports: Reports | None = reports_field
+    webhook_endpoints: list[webhooks_admin.WebhookEndpoint] = webhooks_admin.webhook_endpoints_field
+    webhook_event_types: list[webhooks_admin.WebhookEventType] = (
+        webhooks_admin.webhook_event_types_field
+    )
 
 
 @strawberry.type
@@ -162,6 +167,24 @@ class Mutation:
     import_members: import_admin.ImportMembersPayload = import_admin.import_members_field
     start_import: import_admin.StartImportPayload = import_admin.start_import_field
     open_console_link: console_link.OpenConsoleLinkPayload = console_link.open_console_link_field
+    add_webhook_endpoint: webhooks_admin.AddWebhookEndpointPayload = (
+        webhooks_admin.add_webhook_endpoint_field
+    )
+    pause_webhook_endpoint: webhooks_admin.WebhookEndpointPayload = (
+        webhooks_admin.pause_webhook_endpoint_field
+    )
+    resume_webhook_endpoint: webhooks_admin.WebhookEndpointPayload = (
+        webhooks_admin.resume_webhook_endpoint_field
+    )
+    delete_webhook_endpoint: webhooks_admin.WebhookEndpointPayload = (
+        webhooks_admin.delete_webhook_endpoint_field
+    )
+    test_webhook_endpoint: webhooks_admin.TestWebhookPayload = (
+        webhooks_admin.test_webhook_endpoint_field
+    )
+    replay_webhook_endpoint: webhooks_admin.ReplayWebhookPayload = (
+        webhooks_admin.replay_webhook_endpoint_field
+    )
 
 
 class JifenSchema(strawberry.Schema):

@@ -26,6 +26,7 @@ from app.cli.points import add_points_commands
 from app.cli.program import add_program_commands
 from app.cli.reports import add_report_commands
 from app.cli.tasks import group_by_task
+from app.cli.webhooks import add_webhook_commands
 from app.clock import Clock, FrozenClock, SystemClock
 from app.config import ConfigurationError, Settings, data_folder_database, load_settings
 from app.data_folder import (
@@ -612,6 +613,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_commands(commands, open_database)
     add_clock_commands(commands, open_database)
     add_backup_commands(commands, open_database)
+    add_webhook_commands(commands, open_database)
 
     export = commands.add_parser("export-schema", help="write the served GraphQL SDL")
     export.add_argument(

@@ -28,6 +28,7 @@ from app.draws.errors import (
     PrizeOverLimit,
 )
 from app.draws.models import Draw, DrawEntry, Prize
+from app.event_log import event
 from app.ledger import (
     AccountFrozen,
     Entry,
@@ -356,4 +357,13 @@ async def _record(
     await mongo["draw_entries"].insert_one(
         entry.model_dump(by_alias=True, mode="python"), session=unit.session
     )
+    data = {"draw_id": draw.id, "draw_entry_id": entry_id, "cost": draw.cost}
+    unit.emit(
+        event("draw.entered", member_id, data, key=f"draw.entered:{entry_id}", occurred_at=unit.now)
+    )
+    if prize is not None:
+        won = {**data, "prize_id": prize.id, "prize_name": prize.name, "prize_points": prize.points}
+        unit.emit(
+            event("draw.won", member_id, won, key=f"draw.won:{entry_id}", occurred_at=unit.now)
+        )
     return entry

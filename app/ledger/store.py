@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -26,10 +26,12 @@ from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError
 
 from app import deadlines
 from app.db import Document, Mongo, run_in_transaction
+from app.event_log import append_many
 from app.ledger import order
 from app.ledger.book import Book
 from app.ledger.book import front as fronts
 from app.ledger.errors import HoldNotFound, InvalidRequest
+from app.ledger.events import ledger_events
 from app.ledger.lapse import release_lapsed
 from app.ledger.models import Balance, LotStatus
 from app.ledger.state import LIVE, HoldState, LotState
@@ -265,9 +267,15 @@ async def settle(mongo: Mongo, session: AsyncClientSession | None, book: Book) -
         book.mass_beyond[instant] = sum(book.lots.get(lot.id, lot).available for lot in beyond)
 
 
-async def save_books(mongo: Mongo, session: AsyncClientSession, books: Iterable[Book]) -> None:
-    """Write what the operation changed: accounts, lots, holds, ledger entries; one command each
-    (and one per inactivity policy whose points the activity renewed)."""
+async def save_books(
+    mongo: Mongo,
+    session: AsyncClientSession,
+    books: Iterable[Book],
+    events: Sequence[Document] = (),
+) -> None:
+    """Write what the operation changed: accounts, lots, holds, ledger entries, and the events of
+    all of them with `events` (the caller's own); one command each (and one per inactivity
+    policy whose points the activity renewed)."""
     accounts: list[UpdateOne] = []
     lots: list[InsertOne[Document] | UpdateOne] = []
     holds: list[InsertOne[Document] | UpdateOne] = []
@@ -316,6 +324,9 @@ async def save_books(mongo: Mongo, session: AsyncClientSession, books: Iterable[
         await mongo["holds"].bulk_write(holds, ordered=True, session=session)
     if entries:
         await mongo["ledger"].insert_many(entries, ordered=True, session=session)
+    # their events, in the same transaction (app/event_log.py): one command for all of them
+    changed_holds = [hold for book in touched for hold in book.holds.values()]
+    await append_many(mongo, session, [*ledger_events(entries, changed_holds), *events])
 
 
 async def _renew(mongo: Mongo, session: AsyncClientSession, book: Book) -> None:

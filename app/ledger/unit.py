@@ -46,6 +46,7 @@ from app.ledger.errors import (
     InvalidRequest,
     LedgerError,
 )
+from app.ledger.events import entry_event
 from app.ledger.expiry import Never, expires_at
 from app.ledger.models import (
     Balance,
@@ -101,6 +102,12 @@ class LedgerUnit:
         self._active_holds: dict[str, list[HoldState]] = {}  # read by load_whole, for clear
         self._operations = 0
         self._tallies: dict[tuple[str, str], Document] = {}  # (member, name): after an earn
+        self._events: list[Document] = []  # the caller's, and express earns' (app.event_log)
+
+    def emit(self, event: Document) -> None:
+        """Log the caller's own event (app.event_log.event) with the ledger's: one command for
+        all of the unit's events when it saves, in its transaction."""
+        self._events.append(event)
 
     async def spend(
         self,
@@ -232,6 +239,7 @@ class LedgerUnit:
         entry["seq"] = before["seq"] + 1
         await self._mongo["lots"].insert_one(lot.to_document(), session=self.session)
         await self._mongo["ledger"].insert_one(entry, session=self.session)
+        self._events.append(entry_event(entry))  # written with the unit's other events
         return Entry.from_document(entry)
 
     async def credit(
@@ -650,7 +658,7 @@ class LedgerUnit:
     async def save(self, *, require_entry: bool = True) -> None:
         if self._operations == 0 and require_entry:
             raise InvalidRequest("a ledger unit must record at least one entry to be idempotent")
-        await save_books(self._mongo, self.session, self._books.values())
+        await save_books(self._mongo, self.session, self._books.values(), self._events)
 
 
 def _expressible(points: int, policy: Document, expiry: datetime | None, now: datetime) -> bool:

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from bson import ObjectId
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
@@ -18,6 +19,7 @@ from app.audit import record_audit
 from app.bounds import MAX_KEY_LENGTH_WIDE
 from app.clock import Clock
 from app.db import Document, Mongo
+from app.event_log import append
 from app.ledger import IdempotencyConflict, set_frozen
 from app.members.access import end_access, revoke_refresh_tokens
 from app.members.models import Member, MemberStatus
@@ -182,6 +184,15 @@ async def admin_update_member(
                 session=session,
             )
             document = {**document, **after}
+            await append(  # the fields' names only: their values are personal data
+                mongo,
+                session,
+                "member.updated",
+                member_id,
+                {"fields": sorted(after)},
+                key=f"member.updated:{ObjectId()}",
+                occurred_at=clock.now(),
+            )
         return Member.model_validate(document)
 
     try:
@@ -244,6 +255,15 @@ async def set_member_status(
         else:
             await end_access(mongo, session, now, document, reason)
         action = "member.reactivate" if active else "member.suspend"
+        await append(
+            mongo,
+            session,
+            "member.reactivated" if active else "member.suspended",
+            member_id,
+            {"status": wanted.value},
+            key=f"{action}:{ObjectId()}",
+            occurred_at=now,
+        )
         await record_audit(
             mongo,
             clock,

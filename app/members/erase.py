@@ -35,6 +35,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from app.audit import record_audit, recorded_values
 from app.clock import Clock
 from app.db import Document, Mongo
+from app.event_log import append
 from app.ledger import list_entries
 from app.members.access import end_access
 from app.members.admin import REASON_MAX_LENGTH
@@ -80,6 +81,16 @@ async def begin_erasure(
             "$unset": unset,
         }
         await mongo["members"].update_one({"_id": member_id}, update, session=session)
+        data = {"status": MemberStatus.ERASED.value}
+        await append(
+            mongo,
+            session,
+            "member.erased",
+            member_id,
+            data,
+            key=f"member.erased:{member_id}",
+            occurred_at=now,
+        )
         await record_audit(
             mongo,
             clock,

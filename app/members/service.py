@@ -11,6 +11,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from app.bounds import has_control, trim_invisible
 from app.clock import Clock
 from app.db import Mongo, upsert_and_get
+from app.event_log import append
 from app.ledger import instant
 from app.members.models import Member
 
@@ -122,7 +123,24 @@ async def create_member(
         document["birthday"] = birthday.isoformat()
     if password_hash is not None:
         document["password_hash"] = password_hash
-    await mongo["members"].insert_one(document, session=session)
+    event = {"member_no": member.member_no, "tier": tier}
+
+    async def write(within: AsyncClientSession) -> None:
+        await mongo["members"].insert_one(document, session=within)
+        await append(
+            mongo,
+            within,
+            "member.created",
+            member.id,
+            event,
+            key=f"member.created:{member.id}",
+            occurred_at=member.joined_at,
+        )
+
+    if session is not None:  # the caller's transaction (an operator's createMember)
+        await write(session)
+    else:  # a sign-up: the member and its event, all or nothing
+        await mongo.transaction(write)
     return member
 
 

@@ -27,6 +27,7 @@ from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.db import Document, Mongo
+from app.event_log import append
 from app.ledger import Tally, move_tally, read_tally
 from app.members.models import Member
 from app.members.qualifying import (
@@ -213,6 +214,22 @@ async def record_change(
         "entry_id": entry_id,
     }
     await mongo["tier_changes"].insert_one(document, session=session)
+    changed = {
+        "from_tier": change.from_tier,
+        "to_tier": change.to_tier,
+        "reason": reason.value,
+        "qualifying_points": qualifying,
+        "change_seq": change.seq,
+    }
+    await append(
+        mongo,
+        session,
+        "tier.changed",
+        change.member_id,
+        changed,
+        key=f"tier.changed:{change.member_id}:{change.seq}",
+        occurred_at=now,
+    )
     await notify_event(
         mongo,
         session,

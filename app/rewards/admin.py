@@ -42,7 +42,7 @@ from app.rewards.errors import (
     StockTooLow,
 )
 from app.rewards.models import Redemption, RedemptionStatus, Reward, RewardKind
-from app.rewards.redemption import new_coupon_code
+from app.rewards.redemption import new_coupon_code, redemption_event
 
 REASON_MAX = 500
 MAX_BATCH = 10_000
@@ -419,6 +419,7 @@ async def cancel_redemption(
             },
             session=unit.session,
         )
+        unit.emit(redemption_event("redemption.cancelled", redemption, now, reason=reason))
         await record_audit(
             mongo,
             clock,

@@ -28,6 +28,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.clock import Clock
 from app.db import Document, Mongo, newest_first
+from app.event_log import event
 from app.ledger import (
     AccountFrozen,
     Entry,
@@ -108,6 +109,7 @@ async def redeem(
             created_at=unit.now,
         )
         await record_redemption(mongo, unit.session, redemption)
+        unit.emit(redemption_event("redemption.created", redemption, unit.now))
         return redemption
 
     async def first_redemption(entry: Entry) -> Redemption:
@@ -247,6 +249,24 @@ async def record_redemption(
     """The redemption, with its coupon: unique indexes on the entry and the coupon code."""
     document: Document = redemption.model_dump(by_alias=True, mode="python")
     await mongo["redemptions"].insert_one(document, session=session)
+
+
+def redemption_event(type: str, redemption: Redemption, now: datetime, **more: object) -> Document:
+    """A redemption's event (app.event_log), for the unit to write with the ledger's."""
+    data = {**redemption_data(redemption), **more}
+    return event(type, redemption.member_id, data, key=f"{type}:{redemption.id}", occurred_at=now)
+
+
+def redemption_data(redemption: Redemption) -> Document:
+    """A redemption as its events tell it (no coupon code: the brand's systems get the id)."""
+    return {
+        "redemption_id": redemption.id,
+        "reward_id": redemption.reward_id,
+        "quantity": redemption.quantity,
+        "points": redemption.points,
+        "entry_id": redemption.entry_id,
+        "voucher_partner_id": redemption.voucher_partner_id,
+    }
 
 
 async def list_redemptions(

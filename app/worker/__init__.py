@@ -1,7 +1,16 @@
 """The worker: scheduled jobs, each run under a lease in MongoDB."""
 
 from app.worker.loop import Job, JobOutcome, Worker, worker_id
-from app.worker.schedule import default_jobs, expire, mature, release_holds, tiers, warn
+from app.worker.schedule import (
+    default_jobs,
+    expire,
+    mature,
+    release_holds,
+    tiers,
+    warn,
+    webhook_policy,
+    webhooks_job,
+)
 
 __all__ = [
     "Job",
@@ -13,5 +22,7 @@ __all__ = [
     "release_holds",
     "tiers",
     "warn",
+    "webhook_policy",
+    "webhooks_job",
     "worker_id",
 ]

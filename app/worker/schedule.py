@@ -1,12 +1,12 @@
 """The worker's jobs: mature, release expired holds, expire, warn, review tiers, run operators'
 bulk points jobs and uploaded imports, finish erasures cut off half-way, roll the ledger up by
-hour for reports, deliver the outbox."""
+hour for reports, deliver the outbox and the webhooks."""
 
 from __future__ import annotations
 
 import contextlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -24,6 +24,7 @@ from app.privacy import finish_erasures
 from app.program import ProgramNotConfigured, get_program
 from app.reports import caught_up as rollup_caught_up
 from app.reports import keep_last_month, roll_up_ledger
+from app.webhooks import DeliveryPolicy, deliver_due, fan_out, purge
 from app.worker.loop import Job, JobOutcome, JobRun, worker_id
 
 BATCHES_PER_PASS = 5
@@ -131,6 +132,34 @@ def outbox_job(settings: Settings, client: httpx.AsyncClient) -> Job:
     return Job("outbox", deliver, timedelta(seconds=5))
 
 
+def webhook_policy(settings: Settings) -> DeliveryPolicy:
+    return DeliveryPolicy(
+        retry_for=timedelta(hours=settings.webhook_retry_hours),
+        first_backoff=timedelta(seconds=settings.webhook_first_backoff_seconds),
+        pause_after=timedelta(minutes=settings.webhook_pause_after_minutes),
+        claim_for=timedelta(seconds=settings.webhook_claim_seconds),
+        timeout=timedelta(seconds=settings.webhook_timeout_seconds),
+    )
+
+
+def webhooks_job(settings: Settings, client: httpx.AsyncClient) -> Job:
+    """Fan the event log out to the endpoints, then send what is due (app/webhooks); one indexed
+    read each when there is nothing to do."""
+    policy = webhook_policy(settings)
+    purged_at: list[datetime] = []  # this process's last purge
+
+    async def run(mongo: Mongo, clock: Clock) -> JobOutcome:
+        fanned, more = await fan_out(mongo, clock, policy)
+        sent = await deliver_due(mongo, clock, client, policy)
+        idle = not more and not sent
+        if idle and (not purged_at or clock.now() - purged_at[-1] >= timedelta(hours=1)):
+            await purge(mongo, clock)  # what is past replay's range, hourly
+            purged_at[:] = [clock.now()]
+        return JobOutcome(fanned + sent, more=more or sent == policy.deliver_batch)
+
+    return Job("webhooks", run, timedelta(seconds=settings.webhook_interval_seconds))
+
+
 def on_embedded(settings: Settings) -> bool:
     """The database is the data folder's own SecantusDB: no URL, or the one `serve` started
     there and handed its children (it sets JIFEN_MONGODB_URL to it)."""
@@ -172,6 +201,7 @@ def default_jobs(settings: Settings, client: httpx.AsyncClient) -> list[Job]:
     ]
     if settings.push_gateway_url:
         jobs.append(outbox_job(settings, client))
+    jobs.append(webhooks_job(settings, client))
     backup = backup_job(settings, every)
     if backup is not None:
         jobs.append(backup)

@@ -183,5 +183,6 @@ async def test_redeeming_a_limited_coupon_is_ten_commands_with_the_commit(
         "update",  # the account
         "update",  # the lots
         "insert",  # the REDEEM entry, carrying the idempotency key
+        "insert",  # the events: points.spent and redemption.created (app/event_log.py)
         "commitTransaction",
     ], sent

@@ -11,7 +11,7 @@ from app.ledger import get_balance, hold, release_expired_holds
 from tests.ledger.conftest import CommandCounter, assert_invariants, earn_points, key
 
 TTL = timedelta(minutes=1)
-HOLD = ["find", "find", "update", "update", "insert", "commitTransaction"]
+HOLD = ["find", "find", "update", "update", "insert", "insert", "commitTransaction"]  # + its event
 
 
 async def test_a_balance_read_and_a_hold_cost_the_same_while_no_hold_has_lapsed(
@@ -53,6 +53,7 @@ async def test_after_a_lapse_a_read_looks_at_the_holds_and_a_write_releases_them
         "update",  # the lots
         "update",  # the lapsed hold, expired
         "insert",  # the new hold
+        "insert",  # the events: the lapsed hold released, the new one held (app/event_log.py)
         "commitTransaction",
     ]
     counter.reset()

@@ -62,7 +62,15 @@ async def test_counting_points_costs_one_command_and_an_upgrade_five(
     assert await counted_qualifying(mongo_url, db_name, clock, member_id, 5) == ["findAndModify"]
     assert await counted_qualifying(mongo_url, db_name, clock, member_id, -5) == ["findAndModify"]
     crossing = await counted_qualifying(mongo_url, db_name, clock, member_id, 100)
-    assert crossing == ["findAndModify", "findAndModify", "findAndModify", "insert", "insert"]
+    # ... the tier change, its notification, its tier.changed event (app/event_log.py)
+    assert crossing == [
+        "findAndModify",
+        "findAndModify",
+        "findAndModify",
+        "insert",
+        "insert",
+        "insert",
+    ]
     assert await tier_of(mongo, member_id) == "silver"
 
 
@@ -105,6 +113,6 @@ async def test_a_check_in_costs_the_same_at_any_history(
     # The first reads the program; later ones use this process's copy (current_program).
     # Member, its check-in; in the transaction: its check-in, the account read and moved in one
     # findAndModify with the qualifying points (app/ledger/express.py, app/ledger/tally.py), lot
-    # and entry saved, check-in written, commit.
+    # and entry saved, check-in written, the points.earned event, commit.
     assert costs[0] == ["find", *costs[1]], costs[0]
-    assert costs[1] == costs[-1] and len(costs[-1]) == 8, costs[-1]
+    assert costs[1] == costs[-1] and len(costs[-1]) == 9, costs[-1]  # and the event's insert

@@ -1,0 +1,103 @@
+"""The catalog of event types an endpoint may subscribe to, each with its version and the JSON
+schema of its `data` (docs/events.md prints them). Adding a field is compatible; removing or
+changing one is a new version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Schema = dict[str, Any]
+
+_STR = {"type": "string"}
+_STR_OR_NULL = {"type": ["string", "null"]}
+_INT = {"type": "integer"}
+
+
+def _object(required: dict[str, Schema], optional: dict[str, Schema] | None = None) -> Schema:
+    return {
+        "type": "object",
+        "required": sorted(required),
+        "properties": {**required, **(optional or {})},
+    }
+
+
+_ENTRY = _object(
+    {
+        "entry_id": _STR,
+        "kind": {
+            "enum": ["EARN", "REDEEM", "EXPIRE", "ADJUST", "REVERSAL", "CLEAR", "EXTEND", "MATURE"]
+        },
+        "points": _INT,
+        "balance_after": _INT,
+        "debt_change": _INT,
+        "seq": _INT,
+    },
+    {
+        "channel": _STR_OR_NULL,
+        "reference": _STR_OR_NULL,
+        "description": _STR_OR_NULL,
+        "hold_id": _STR,
+    },
+)
+_HOLD = _object(
+    {"hold_id": _STR, "points": _INT, "status": _STR, "expires_at": _STR},
+    {"reference": _STR_OR_NULL},
+)
+_REDEMPTION = _object(
+    {"redemption_id": _STR, "reward_id": _STR, "quantity": _INT, "points": _INT},
+    {"entry_id": _STR_OR_NULL, "voucher_partner_id": _STR_OR_NULL, "reason": _STR},
+)
+_DRAW = _object({"draw_id": _STR, "draw_entry_id": _STR, "cost": _INT})
+_DRAW_WON = _object(
+    {"draw_id": _STR, "draw_entry_id": _STR, "cost": _INT, "prize_id": _STR, "prize_points": _INT},
+    {"prize_name": _STR},
+)
+_STATUS = _object({"status": _STR})
+
+# type: (version, what it means, the schema of its data)
+EVENT_TYPES: dict[str, tuple[int, str, Schema]] = {
+    "member.created": (
+        1,
+        "A member joined (sign-up, or created by an operator).",
+        _object({"member_no": _STR, "tier": _STR}),
+    ),
+    "member.updated": (
+        1,
+        "An operator changed the member's profile: the fields' names, never their values.",
+        _object({"fields": {"type": "array", "items": _STR}}),
+    ),
+    "member.suspended": (1, "An operator suspended the member.", _STATUS),
+    "member.reactivated": (1, "An operator reactivated a suspended member.", _STATUS),
+    "member.erased": (1, "The member's personal data was erased.", _STATUS),
+    "points.earned": (1, "Points earned (a purchase, an activity, a check-in).", _ENTRY),
+    "points.matured": (1, "Pending points became available.", _ENTRY),
+    "points.spent": (1, "Points spent (a redemption, a draw entry).", _ENTRY),
+    "points.held": (1, "Points reserved for a partner's order.", _HOLD),
+    "points.captured": (1, "Held points taken for the order.", _ENTRY),
+    "points.released": (1, "Held points given back (released, or the hold lapsed).", _HOLD),
+    "points.reversed": (1, "Points given back or taken back (a refund, a cancellation).", _ENTRY),
+    "points.adjusted": (1, "A staff correction, or points given back.", _ENTRY),
+    "points.expired": (1, "Points expired.", _ENTRY),
+    "points.cleared": (1, "The member's points were cleared (清零).", _ENTRY),
+    "points.extended": (1, "An operator moved the expiry of the member's points.", _ENTRY),
+    "tier.changed": (
+        1,
+        "The member moved to another tier.",
+        _object(
+            {
+                "from_tier": _STR,
+                "to_tier": _STR,
+                "reason": _STR,
+                "qualifying_points": _INT,
+                "change_seq": _INT,
+            }
+        ),
+    ),
+    "redemption.created": (1, "A member redeemed a reward.", _REDEMPTION),
+    "redemption.cancelled": (1, "An operator cancelled a redemption.", _REDEMPTION),
+    "draw.entered": (1, "A member entered a draw.", _DRAW),
+    "draw.won": (1, "A draw entry won a prize.", _DRAW_WON),
+    "ping": (1, "A test an operator sent (not subscribable; always delivered).", _object({})),
+}
+
+SUBSCRIBABLE = frozenset(name for name in EVENT_TYPES if name != "ping")
