@@ -1,6 +1,6 @@
 """The worker's jobs: mature, release expired holds, expire, warn, review tiers, run operators'
 bulk points jobs and uploaded imports, finish erasures cut off half-way, roll the ledger up by
-hour for reports, deliver the outbox."""
+hour for reports, deliver the outbox, route and send members' messages."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from app.backup import take_scheduled_backup
+from app.channels import SmsProvider, build_sms_provider, configured_mailer
 from app.clock import Clock
 from app.config import Settings, data_folder_database
 from app.corrections import run_due_jobs
@@ -19,6 +20,7 @@ from app.db import Mongo
 from app.importer import run_due_import
 from app.ledger import expire_due, mature_due, release_expired_holds
 from app.members import review_tiers
+from app.messaging import Links, PushGateway, Transports, deliver_due, route_new, unsubscribe_key
 from app.notifications import GatewayResponse, dispatch_due, issue_expiry_warnings
 from app.privacy import finish_erasures
 from app.program import ProgramNotConfigured, get_program
@@ -131,6 +133,38 @@ def outbox_job(settings: Settings, client: httpx.AsyncClient) -> Job:
     return Job("outbox", deliver, timedelta(seconds=5))
 
 
+def messages_job(settings: Settings, client: httpx.AsyncClient) -> Job:
+    """Route new notifications to members' channels and send what is due (app/messaging); a
+    channel with no provider configured delivers to the dev inbox."""
+    links = Links(unsubscribe_key(settings), settings.public_url)
+    push = None
+    if settings.push_gateway_url:
+        secret = push_secret(settings)
+
+        async def post(target: str, body: bytes, headers: dict[str, str]) -> GatewayResponse:
+            response = await client.post(target, content=body, headers=headers)
+            return GatewayResponse(response.status_code, response.text)
+
+        push = PushGateway(settings.push_gateway_url, secret, post)
+    providers: dict[int, SmsProvider | None] = {}  # per clock: the adapters sign with its time
+
+    async def run(mongo: Mongo, clock: Clock) -> JobOutcome:
+        if id(clock) not in providers:
+            providers[id(clock)] = build_sms_provider(settings, clock=clock, client=client)
+        transports = Transports(
+            push=push,
+            sms=providers[id(clock)],
+            sms_sign_name=settings.sms_sign_name,
+            mailer=configured_mailer(settings, clock),
+        )
+        limit = 100
+        routed = await route_new(mongo, clock, links, limit=limit)
+        sent = await deliver_due(mongo, clock, transports, limit=limit)
+        return JobOutcome(routed + sent, more=routed == limit or sent == limit)
+
+    return Job("messages", run, timedelta(seconds=5))
+
+
 def on_embedded(settings: Settings) -> bool:
     """The database is the data folder's own SecantusDB: no URL, or the one `serve` started
     there and handed its children (it sets JIFEN_MONGODB_URL to it)."""
@@ -172,6 +206,7 @@ def default_jobs(settings: Settings, client: httpx.AsyncClient) -> list[Job]:
     ]
     if settings.push_gateway_url:
         jobs.append(outbox_job(settings, client))
+    jobs.append(messages_job(settings, client))
     backup = backup_job(settings, every)
     if backup is not None:
         jobs.append(backup)
