@@ -37,7 +37,7 @@ from app.messaging.records import (
     message_totals,
     retry_message,
 )
-from app.messaging.routing import Links, route_new
+from app.messaging.routing import Links, announce, route_new
 from app.messaging.sending import (
     DEV_INBOX,
     PushGateway,
@@ -53,6 +53,7 @@ from app.messaging.templates import (
     render_template,
     save_template,
 )
+from app.messaging.web import unsubscribe_endpoint
 
 __all__ = [
     "DEV_INBOX",
@@ -82,6 +83,7 @@ __all__ = [
     "UnknownChannel",
     "UnknownEventKind",
     "UnknownLanguage",
+    "announce",
     "default_template",
     "deliver_due",
     "forget_messages",
@@ -99,6 +101,7 @@ __all__ = [
     "save_template",
     "set_policy",
     "unsubscribe",
+    "unsubscribe_endpoint",
     "unsubscribe_key",
     "unsubscribe_token",
     "unsubscribe_url",

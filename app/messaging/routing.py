@@ -19,6 +19,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pymongo import UpdateOne
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import DuplicateKeyError
 
 from app.channels import TemplateError, Value
 from app.clock import Clock
@@ -33,7 +35,7 @@ from app.messaging.preferences import (
 )
 from app.messaging.records import Reason, Status, message_id
 from app.messaging.templates import get_template, render_template
-from app.notifications import mark_routed, unrouted_notifications
+from app.notifications import mark_routed, notify_event, unrouted_notifications
 from app.program import ProgramNotConfigured, get_program
 
 log = logging.getLogger(__name__)
@@ -230,3 +232,38 @@ def _aware(at: datetime) -> datetime:
 
 def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
+
+
+async def announce(
+    mongo: Mongo,
+    clock: Clock,
+    member_ids: list[str],
+    *,
+    campaign_id: str,
+    title: str,
+    body: str,
+) -> int:
+    """A campaign (marketing) message to members: one notification each, routed like any other
+    (only to members who consented to marketing). Idempotent per campaign and member; returns
+    how many were new."""
+    now = clock.now()
+    written = 0
+    for member_id in member_ids:
+
+        async def write(session: AsyncClientSession, member_id: str = member_id) -> None:
+            await notify_event(
+                mongo,
+                session,
+                now,
+                member={"_id": member_id},
+                kind=EventKind.CAMPAIGN.value,
+                dedupe_key=f"{EventKind.CAMPAIGN.value}:{campaign_id}:{member_id}",
+                fields={"title": title, "body": body, "campaign_id": campaign_id},
+            )
+
+        try:
+            await mongo.transaction(write)
+        except DuplicateKeyError:
+            continue
+        written += 1
+    return written
