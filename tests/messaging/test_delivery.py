@@ -31,7 +31,6 @@ from app.messaging import (
     Channel,
     EventKind,
     Links,
-    MessageTemplate,
     MessagingPolicy,
     OptOut,
     PushGateway,
@@ -42,7 +41,6 @@ from app.messaging import (
     deliver_due,
     retry_message,
     route_new,
-    save_template,
     set_policy,
     unsubscribe_key,
     update_preferences,
@@ -57,8 +55,6 @@ from app.notifications import (
     set_notification_consent,
 )
 from app.notifications.outbox import verify_signature
-from app.program import save_program
-from tests.api.gql import PROGRAM
 from tests.channels.fake_aliyun import KEY_ID, SECRET, SIGN, FakeDysmsapi
 from tests.channels.fake_provider import Answer, Request
 from tests.channels.test_email import mailer, relay
@@ -155,25 +151,6 @@ def sms_transports(fake: FakeDysmsapi, http: httpx.AsyncClient, clock: FrozenClo
         access_key_id=KEY_ID, access_key_secret=SECRET, clock=clock, endpoint=fake.url, client=http
     )
     return Transports(sms=sms, sms_sign_name=SIGN)
-
-
-@pytest.fixture
-async def program(mongo: Mongo, clock: FrozenClock) -> None:
-    """The program runs in Asia/Shanghai; 09:00 UTC is 17:00 there. Its expiry SMS is Alibaba's
-    approved SMS_100001 with the variables name and points."""
-    await save_program(mongo, clock, PROGRAM)
-    await save_template(
-        mongo,
-        clock,
-        MessageTemplate(
-            EventKind.EXPIRY_WARNING,
-            Channel.SMS,
-            "zh-CN",
-            body="{{ name }}，您有 {{ points }} 积分将于 {{ expires_on|date('%m月%d日') }} 过期。",
-            sms_template_code="SMS_100001",
-            sms_params=("name", "points"),
-        ),
-    )
 
 
 async def new_member(
