@@ -34,6 +34,10 @@ from graphql_schema.member.members import (
     member_field,
     update_profile_field,
 )
+from graphql_schema.member.message_preferences import (
+    NotificationPreferencesPayload,
+    update_notification_preferences_field,
+)
 from graphql_schema.member.nodes import node_field
 from graphql_schema.member.notifications import (
     MarkNotificationsReadPayload,
@@ -66,6 +70,7 @@ from graphql_schema.operator import (
     console_link,
     import_admin,
     members_admin,
+    messages_admin,
     points_admin,
 )
 from graphql_schema.operator.admin_program import (
@@ -116,6 +121,12 @@ class Query:
     draws: list[draws_api.Draw] = draws_api.draws_field
     all_draws: draws_api.DrawConnection = draws_api.all_draws_field
     reports: Reports | None = reports_field
+    member_messages: list[messages_admin.Message] = messages_admin.member_messages_field
+    message_totals: list[messages_admin.MessageTotal] = messages_admin.message_totals_field
+    message_template: messages_admin.MessageTemplateView = messages_admin.message_template_field
+    preview_message_template: messages_admin.RenderedMessage = (
+        messages_admin.preview_message_template_field
+    )
 
 
 @strawberry.type
@@ -161,6 +172,13 @@ class Mutation:
     import_members: import_admin.ImportMembersPayload = import_admin.import_members_field
     start_import: import_admin.StartImportPayload = import_admin.start_import_field
     open_console_link: console_link.OpenConsoleLinkPayload = console_link.open_console_link_field
+    update_notification_preferences: NotificationPreferencesPayload = (
+        update_notification_preferences_field
+    )
+    retry_message: messages_admin.RetryMessagePayload = messages_admin.retry_message_field
+    upsert_message_template: messages_admin.MessageTemplatePayload = (
+        messages_admin.upsert_message_template_field
+    )
 
 
 class JifenSchema(strawberry.Schema):

@@ -5,6 +5,7 @@ brand's push gateway, or, with no provider configured, to the dev inbox. docs/me
 
 from app.messaging.errors import (
     BadUnsubscribeToken,
+    InvalidTemplate,
     MessageNotDead,
     MessageNotFound,
     MessagingError,
@@ -37,7 +38,7 @@ from app.messaging.records import (
     message_totals,
     retry_message,
 )
-from app.messaging.routing import Links, announce, route_new
+from app.messaging.routing import Links, announce, preview, route_new
 from app.messaging.sending import (
     DEV_INBOX,
     PushGateway,
@@ -63,6 +64,7 @@ __all__ = [
     "BadUnsubscribeToken",
     "Channel",
     "EventKind",
+    "InvalidTemplate",
     "Links",
     "MessageNotDead",
     "MessageNotFound",
@@ -94,6 +96,7 @@ __all__ = [
     "list_messages",
     "message_totals",
     "parse_opt_out",
+    "preview",
     "read_unsubscribe_token",
     "render_template",
     "retry_message",

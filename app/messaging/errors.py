@@ -11,18 +11,21 @@ class UnknownEventKind(MessagingError, ValueError):
     def __init__(self, kind: str) -> None:
         super().__init__(f"no event kind {kind!r}")
         self.kind = kind
+        self.field = "kind"
 
 
 class UnknownChannel(MessagingError, ValueError):
     def __init__(self, channel: str) -> None:
         super().__init__(f"no channel {channel!r}")
         self.channel = channel
+        self.field = "channel"
 
 
 class UnknownLanguage(MessagingError, ValueError):
     def __init__(self, language: str) -> None:
         super().__init__(f"no templates in {language!r}: zh-CN or en")
         self.language = language
+        self.field = "language"
 
 
 class TransactionalNeedsAChannel(MessagingError):
@@ -50,3 +53,14 @@ class MessageNotDead(MessagingError):
         super().__init__(f"message {message_id} is {status}, not failed")
         self.message_id = message_id
         self.status = status
+
+
+class InvalidTemplate(MessagingError):
+    """A template an operator saved (or previewed) that app/channels refuses: `field` names the
+    part (subject, body, html, sms_params), `line` the template's line when known."""
+
+    def __init__(self, field: str, message: str, line: int | None = None) -> None:
+        where = f" (line {line})" if line is not None else ""
+        super().__init__(f"{field}: {message}{where}")
+        self.field = field
+        self.line = line

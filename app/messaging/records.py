@@ -21,6 +21,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from app.audit import record_audit
 from app.clock import Clock
 from app.db import Document, Mongo
 from app.messaging.errors import MessageNotDead, MessageNotFound
@@ -139,16 +142,34 @@ async def message_totals(
     return sorted(totals, key=lambda t: (t.channel, t.kind, t.status))
 
 
-async def retry_message(mongo: Mongo, clock: Clock, raw_id: str) -> MessageRecord:
-    """An operator's retry of a dead letter: queued now with a fresh set of attempts."""
-    document = await mongo["messages"].find_one_and_update(
-        {"_id": raw_id, "status": Status.FAILED.value},
-        {
-            "$set": {"status": Status.QUEUED.value, "attempts": 0, "due_at": clock.now()},
-            "$unset": {"handed_at": "", "claimed_until": "", "reason": ""},
-        },
-        return_document=True,
-    )
+async def retry_message(
+    mongo: Mongo, clock: Clock, raw_id: str, *, actor: str = "system"
+) -> MessageRecord:
+    """An operator's retry of a dead letter: queued now with a fresh set of attempts, audited."""
+
+    async def work(session: AsyncClientSession) -> Document | None:
+        document = await mongo["messages"].find_one_and_update(
+            {"_id": raw_id, "status": Status.FAILED.value},
+            {
+                "$set": {"status": Status.QUEUED.value, "attempts": 0, "due_at": clock.now()},
+                "$unset": {"handed_at": "", "claimed_until": "", "reason": ""},
+            },
+            return_document=True,
+            session=session,
+        )
+        if document is not None:
+            await record_audit(
+                mongo,
+                clock,
+                actor=actor,
+                action="message.retry",
+                target=f"message:{raw_id}",
+                after={"status": Status.QUEUED.value},
+                session=session,
+            )
+        return document
+
+    document = await mongo.transaction(work)
     if document is None:
         existing = await mongo["messages"].find_one({"_id": raw_id}, {"status": 1})
         if existing is None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,6 +25,8 @@ from pymongo.errors import DuplicateKeyError
 from app.channels import TemplateError, Value
 from app.clock import Clock
 from app.db import Document, Mongo
+from app.members import MemberNotFound
+from app.messaging.errors import InvalidTemplate
 from app.messaging.kinds import Channel, EventKind, is_marketing
 from app.messaging.policy import MessagingPolicy, get_policy
 from app.messaging.preferences import (
@@ -34,7 +36,13 @@ from app.messaging.preferences import (
     unsubscribe_url,
 )
 from app.messaging.records import Reason, Status, message_id
-from app.messaging.templates import get_template, render_template
+from app.messaging.templates import (
+    MessageTemplate,
+    Rendered,
+    check,
+    get_template,
+    render_template,
+)
 from app.notifications import mark_routed, notify_event, unrouted_notifications
 from app.program import ProgramNotConfigured, get_program
 
@@ -267,3 +275,45 @@ async def announce(
             continue
         written += 1
     return written
+
+
+async def preview(
+    mongo: Mongo,
+    clock: Clock,
+    links: Links,
+    template: MessageTemplate,
+    member_id: str,
+) -> Rendered:
+    """`template` rendered for one member as the router would: with the member's latest
+    notification of the template's kind, or sample values when they have none. Nothing is sent."""
+    member = await mongo["members"].find_one({"_id": member_id}, {"name": 1})
+    if member is None:
+        raise MemberNotFound(member_id)
+    try:
+        program = await get_program(mongo)
+        zone, program_name = program.timezone, program.name
+    except ProgramNotConfigured:
+        zone, program_name = "UTC", ""
+    now = clock.now()
+    latest = await mongo["notifications"].find_one(
+        {"member_id": member_id, "kind": template.kind.value}, sort=[("created_at", -1)]
+    )
+    sample: Document = {
+        "_id": "preview",
+        "points": 1200,
+        "expires_at": now + timedelta(days=7),
+        "days_left": 7,
+        "tier_name": "Gold",
+        "title": "示例 / Sample",
+        "body": "示例内容 / Sample text",
+    }
+    policy = await get_policy(mongo)
+    router = _Router(policy, zone, program_name, links, now)
+    variables = router.variables(
+        {**sample, **(latest or {})}, template.kind, template.channel, member
+    )
+    check(template)
+    try:
+        return render_template(template, variables, zone)
+    except TemplateError as exc:  # passed the checks, failed on this member's values
+        raise InvalidTemplate("body", str(exc), exc.line) from None

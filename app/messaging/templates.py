@@ -14,10 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from app.channels import TemplateFormat, Value, check_template, render, sms_parts
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from app.audit import record_audit
+from app.channels import TemplateError, TemplateFormat, Value, check_template, render, sms_parts
 from app.clock import Clock
 from app.db import Document, Mongo
-from app.messaging.errors import UnknownLanguage
+from app.messaging.errors import InvalidTemplate, UnknownLanguage
 from app.messaging.kinds import VARIABLES, Channel, EventKind
 from app.messaging.policy import LANGUAGES
 
@@ -132,39 +135,61 @@ def _from_document(document: Document) -> MessageTemplate:
 
 
 def check(template: MessageTemplate) -> None:
-    """The save-time checks of app/channels (a TemplateError names the line), per part."""
+    """The save-time checks of app/channels, per part: InvalidTemplate names the part and line."""
     declared = VARIABLES[template.kind]
     body_format = TemplateFormat.SMS if template.channel is Channel.SMS else TemplateFormat.TEXT
-    check_template(template.body, declared, body_format)
+    parts: list[tuple[str, str, TemplateFormat]] = [("body", template.body, body_format)]
     if template.subject:
-        check_template(template.subject, declared, TemplateFormat.TEXT)
+        parts.append(("subject", template.subject, TemplateFormat.TEXT))
     if template.html is not None:
-        check_template(template.html, declared, TemplateFormat.HTML)
+        parts.append(("html", template.html, TemplateFormat.HTML))
+    for field_name, source, template_format in parts:
+        try:
+            check_template(source, declared, template_format)
+        except TemplateError as exc:
+            raise InvalidTemplate(field_name, str(exc), exc.line) from None
     unknown = [name for name in template.sms_params if name not in declared]
     if unknown:
-        # the same refusal as a template naming an undeclared variable
-        check_template("{{ " + unknown[0] + " }}", declared, TemplateFormat.SMS)
+        raise InvalidTemplate("sms_params", f"{unknown[0]} is not a variable of {template.kind}")
+    if template.html is not None and template.channel is not Channel.EMAIL:
+        raise InvalidTemplate("html", "only an e-mail has an HTML part")
 
 
-async def save_template(mongo: Mongo, clock: Clock, template: MessageTemplate) -> MessageTemplate:
-    """Check, then store (replacing the kind's template in that channel and language)."""
+async def save_template(
+    mongo: Mongo, clock: Clock, template: MessageTemplate, *, actor: str = "system"
+) -> MessageTemplate:
+    """Check, then store (replacing the kind's template in that channel and language), audited."""
     check_language(template.language)
     check(template)
-    await mongo["message_templates"].replace_one(
-        {"_id": _key(template.kind, template.channel, template.language)},
-        {
-            "kind": template.kind.value,
-            "channel": template.channel.value,
-            "language": template.language,
-            "body": template.body,
-            "subject": template.subject,
-            "html": template.html,
-            "sms_template_code": template.sms_template_code,
-            "sms_params": list(template.sms_params),
-            "updated_at": clock.now(),
-        },
-        upsert=True,
-    )
+    key = _key(template.kind, template.channel, template.language)
+    document: Document = {
+        "kind": template.kind.value,
+        "channel": template.channel.value,
+        "language": template.language,
+        "body": template.body,
+        "subject": template.subject,
+        "html": template.html,
+        "sms_template_code": template.sms_template_code,
+        "sms_params": list(template.sms_params),
+    }
+
+    async def work(session: AsyncClientSession) -> None:
+        before = await mongo["message_templates"].find_one({"_id": key}, session=session)
+        await mongo["message_templates"].replace_one(
+            {"_id": key}, {**document, "updated_at": clock.now()}, upsert=True, session=session
+        )
+        await record_audit(
+            mongo,
+            clock,
+            actor=actor,
+            action="message_template.save",
+            target=f"message_template:{key}",
+            before={k: v for k, v in (before or {}).items() if k in document} or None,
+            after=document,
+            session=session,
+        )
+
+    await mongo.transaction(work)
     return MessageTemplate(**{**template.__dict__, "stored": True})
 
 
