@@ -13,7 +13,7 @@ sent.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,7 +22,7 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
-from app.channels import TemplateError, Value
+from app.channels import TemplateError, Value, sms_parts
 from app.clock import Clock
 from app.db import Document, Mongo
 from app.members import MemberNotFound
@@ -80,6 +80,7 @@ async def route_new(mongo: Mongo, clock: Clock, links: Links, *, limit: int = 20
         )
     }
     preferences = await preferences_of(mongo, member_ids)
+    router = _Router(policy, zone, program_name, links, now)
     writes: list[UpdateOne] = []
     for notification in notifications:
         member = members.get(notification["member_id"])
@@ -89,7 +90,6 @@ async def route_new(mongo: Mongo, clock: Clock, links: Links, *, limit: int = 20
             continue  # a kind that has no message outside the app
         if member is None or member.get("status") == "erased":
             continue
-        router = _Router(policy, zone, program_name, links, now)
         for document in await router.messages(
             mongo, notification, kind, member, preferences[member["_id"]]
         ):
@@ -109,6 +109,16 @@ class _Router:
     program_name: str
     links: Links
     now: datetime
+    # the templates read in this pass: a batch of warnings uses one or two
+    templates: dict[tuple[EventKind, Channel, str], MessageTemplate] = field(default_factory=dict)
+
+    async def template(
+        self, mongo: Mongo, kind: EventKind, channel: Channel, language: str
+    ) -> MessageTemplate:
+        key = (kind, channel, language)
+        if key not in self.templates:
+            self.templates[key] = await get_template(mongo, kind, channel, language)
+        return self.templates[key]
 
     async def messages(
         self,
@@ -185,7 +195,7 @@ class _Router:
         prefs: Preferences,
     ) -> Document:
         language = prefs.language or self.policy.language
-        template = await get_template(mongo, kind, channel, language)
+        template = await self.template(mongo, kind, channel, language)
         variables = self.variables(notification, kind, channel, member)
         document: Document = {**base, "language": language}
         if channel is Channel.PUSH:
@@ -207,7 +217,12 @@ class _Router:
             html=rendered.html,
             sms_template_code=rendered.sms_template_code,
             sms_params=dict(rendered.sms_params),
-            sms_parts=rendered.sms_parts if channel is Channel.SMS else None,
+            # counted as the provider counts it: a mainland number by the domestic rule
+            sms_parts=(
+                sms_parts(rendered.text, mainland=str(member["phone"]).startswith("+86"))
+                if channel is Channel.SMS
+                else None
+            ),
         )
         quiet_until = self.policy.quiet_until(channel, self.now, _zone(self.zone))
         document["status"] = Status.QUEUED.value

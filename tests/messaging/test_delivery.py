@@ -60,7 +60,7 @@ from tests.channels.fake_provider import Answer, Request
 from tests.channels.test_email import mailer, relay
 
 ROOT = Path(__file__).resolve().parents[2]
-PUSH_SECRET = b"messaging-test-gateway-secret"
+PUSH_SECRET = b"messaging-test-gateway-secret-of-32-bytes"
 LINKS = Links(b"k" * 32, "http://127.0.0.1")
 _keys = itertools.count()
 
@@ -427,3 +427,62 @@ async def test_a_marketing_email_arrives_and_its_unsubscribe_link_works(
         async for d in mongo["messages"].find({"member_id": member_id, "channel": "email"})
     ]
     assert sorted(second) == [("sent", None), ("suppressed", "opt_out")]
+
+
+async def test_a_transient_sms_failure_is_retried_after_a_backoff(
+    mongo: Mongo, clock: FrozenClock, program: None, sms_fake: FakeDysmsapi, http
+) -> None:
+    member_id = await new_member(mongo, clock, phone="+8613800138000")
+    await warn(mongo, clock, member_id, 500, days=3)
+    sms_fake.scripted["13800138000"] = "isp.SYSTEM_ERROR"
+    transports = sms_transports(sms_fake, http, clock)
+    assert await deliver_due(mongo, clock, transports) == 1
+    waiting = (await records(mongo, member_id))["sms"]
+    assert (waiting["status"], waiting["error_code"], waiting["attempts"]) == (
+        "queued",
+        "isp.SYSTEM_ERROR",
+        1,
+    )
+    assert waiting["due_at"] == clock.now() + SendPolicy().first_backoff
+    del sms_fake.scripted["13800138000"]
+    assert await deliver_due(mongo, clock, transports) == 0  # not due yet
+    clock.advance(SendPolicy().first_backoff)
+    assert await deliver_due(mongo, clock, transports) == 1
+    done = (await records(mongo, member_id))["sms"]
+    assert (done["status"], done["attempts"], len(sms_fake.sent)) == ("sent", 2, 1)
+
+
+async def test_an_invalid_number_is_not_used_again(
+    mongo: Mongo, clock: FrozenClock, program: None, sms_fake: FakeDysmsapi, http
+) -> None:
+    member_id = await new_member(mongo, clock, phone="+8613800138000")
+    sms_fake.scripted["13800138000"] = "isv.MOBILE_NUMBER_ILLEGAL"
+    await warn(mongo, clock, member_id, 500, days=3)
+    transports = sms_transports(sms_fake, http, clock)
+    assert await deliver_due(mongo, clock, transports) == 1
+    failed = (await records(mongo, member_id))["sms"]
+    assert (failed["status"], failed["reason"]) == ("failed", "unusable")
+    await warn(mongo, clock, member_id, 300, days=5)  # the next warning skips the number
+    reasons = [
+        (d["status"], d.get("reason"))
+        async for d in mongo["messages"].find({"member_id": member_id, "channel": "sms"})
+    ]
+    assert sorted(reasons) == [("failed", "unusable"), ("suppressed", "unusable")]
+    assert len(sms_fake.requests) == 1
+
+
+async def test_a_device_the_gateway_no_longer_knows_is_unregistered(
+    mongo: Mongo, clock: FrozenClock, program: None
+) -> None:
+    member_id = await new_member(mongo, clock, device="apns-token-gone1")
+
+    async def gone(url: str, body: bytes, headers: dict[str, str]) -> GatewayResponse:
+        return GatewayResponse(410, "unregistered")
+
+    await warn(mongo, clock, member_id, 500, days=3)
+    transports = Transports(push=PushGateway("http://127.0.0.1:9/push", PUSH_SECRET, gone))
+    assert await deliver_due(mongo, clock, transports) == 1
+    push = (await records(mongo, member_id))["push"]
+    assert (push["status"], push["reason"], push["error_code"]) == ("failed", "unusable", "410")
+    member = await mongo["members"].find_one({"_id": member_id})
+    assert member is not None and member["push_tokens"] == []
