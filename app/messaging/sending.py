@@ -1,11 +1,11 @@
 """The worker's side: claim due messages under a lease, send each through its channel, record.
 
-Claim, hand over, record. A message is claimed (`sending`, `claimed_until`, its attempt counted);
-just before the provider is called it is marked `handed_at`; the provider's answer (a `Delivery`
-of app/channels) is then recorded. A worker killed between claim and `handed_at` sent nothing:
-the claim lapses and the message is sent by the next pass. A worker killed between `handed_at`
-and the record leaves a message the provider may or may not have accepted, and here the choice
-differs by channel:
+Claim, send, record. A due message is checked against the quiet hours and the daily cap, then
+claimed (`sending`, `claimed_until`, `handed_at`, its attempt counted) in the same step as it is
+handed to the provider, and the provider's answer (a `Delivery` of app/channels) is recorded. A
+worker killed before the claim sent nothing: the message is still queued. A worker killed between
+the claim and the record leaves a message the provider may or may not have accepted; its claim
+lapses, and here the choice differs by channel:
 
 - push: at least once. The brand's gateway is sent the message id as `Idempotency-Key` (as the
   outbox does), so the resend after the lapse is the same request and the gateway keeps one.
@@ -157,32 +157,27 @@ async def deliver_due(
     send_policy: SendPolicy = SendPolicy(),
     limit: int = 100,
 ) -> int:
-    """Send up to `limit` due messages; returns how many were claimed."""
+    """Send up to `limit` due messages; returns how many were handled (sent, retried, failed,
+    suppressed by the cap, or put off by the quiet hours)."""
     try:
         zone = (await get_program(mongo)).zone
     except ProgramNotConfigured:
         zone = ZoneInfo("UTC")
     run = _Pass(mongo, clock, transports, send_policy, await get_policy(mongo), zone)
-    await _dead_letter_unknown(mongo, clock.now())
-    claimed = 0
-    while claimed < limit:
-        message = await _claim(mongo, clock.now(), send_policy)
-        if message is None:
-            break
-        claimed += 1
-        await _deliver(run, message)
-    return claimed
+    await _recover_lapsed(mongo, clock.now())
+    handled = 0
+    for found in await _due(mongo, clock.now(), limit):
+        handled += await _deliver(run, found)
+    return handled
 
 
-async def _dead_letter_unknown(mongo: Mongo, now: datetime) -> None:
-    """SMS and e-mail handed over by a worker that stopped before recording: a dead letter."""
+async def _recover_lapsed(mongo: Mongo, now: datetime) -> None:
+    """Messages whose worker stopped mid-delivery (the claim lapsed). SMS and e-mail already
+    handed to the provider: a dead letter (the outcome is unknown). The others (not handed yet,
+    or a push, which the gateway deduplicates by its key): queued again now."""
+    lapsed = {"status": Status.SENDING.value, "claimed_until": {"$lte": now}}
     await mongo["messages"].update_many(
-        {
-            "status": Status.SENDING.value,
-            "claimed_until": {"$lte": now},
-            "handed_at": {"$ne": None},
-            "channel": {"$ne": Channel.PUSH.value},
-        },
+        {**lapsed, "handed_at": {"$ne": None}, "channel": {"$ne": Channel.PUSH.value}},
         {
             "$set": {
                 "status": Status.FAILED.value,
@@ -193,29 +188,54 @@ async def _dead_letter_unknown(mongo: Mongo, now: datetime) -> None:
             "$unset": {"claimed_until": ""},
         },
     )
-
-
-async def _claim(mongo: Mongo, now: datetime, policy: SendPolicy) -> Document | None:
-    due = {
-        "$or": [
-            {"status": Status.QUEUED.value, "due_at": {"$lte": now}},
-            # a worker that stopped before handing over (any channel), or a push (idempotent)
-            {
-                "status": Status.SENDING.value,
-                "claimed_until": {"$lte": now},
-                "$or": [{"handed_at": None}, {"channel": Channel.PUSH.value}],
-            },
-        ]
-    }
-    return await mongo["messages"].find_one_and_update(
-        due,
-        {
-            "$set": {"status": Status.SENDING.value, "claimed_until": now + policy.claim_for},
-            "$inc": {"attempts": 1},
-        },
-        sort=[("due_at", 1)],
-        return_document=ReturnDocument.AFTER,
+    await mongo["messages"].update_many(
+        lapsed,
+        {"$set": {"status": Status.QUEUED.value, "due_at": now}, "$unset": {"claimed_until": ""}},
     )
+
+
+async def _due(mongo: Mongo, now: datetime, limit: int) -> list[Document]:
+    """The most overdue queued messages (one indexed read: status, due_at)."""
+    cursor = (
+        mongo["messages"]
+        .find({"status": Status.QUEUED.value, "due_at": {"$lte": now}})
+        .sort("due_at", 1)
+        .limit(limit)
+    )
+    return [message async for message in cursor]
+
+
+async def _claim(
+    mongo: Mongo, message: Document, now: datetime, policy: SendPolicy, cap_day: str
+) -> Document | None:
+    """Claim one message found due, as it is handed to the provider, unless another worker did
+    first: a point update on _id (cheaper than a findAndModify, which the embedded database
+    sorts afresh each time). Nothing but this process's own code runs between the claim and the
+    provider's call, so `handed_at` is the claim's instant."""
+    claimed_until = now + policy.claim_for
+    changes: Document = {
+        "status": Status.SENDING.value,
+        "claimed_until": claimed_until,
+        "handed_at": now,
+    }
+    if cap_day:
+        changes["cap_day"] = cap_day
+    result = await mongo["messages"].update_one(
+        {"_id": message["_id"], "status": Status.QUEUED.value, "due_at": message["due_at"]},
+        {"$set": changes, "$inc": {"attempts": 1}},
+    )
+    if result.modified_count != 1:
+        return None
+    return {**message, **changes, "attempts": int(message.get("attempts") or 0) + 1}
+
+
+async def _unclaimed(run: _Pass, message: Document, changes: Document) -> int:
+    """Change a queued message without sending it (quiet hours, the cap): 1 when changed."""
+    result = await run.mongo["messages"].update_one(
+        {"_id": message["_id"], "status": Status.QUEUED.value, "due_at": message["due_at"]},
+        {"$set": changes},
+    )
+    return result.modified_count
 
 
 async def _record(run: _Pass, message: Document, changes: Document) -> None:
@@ -225,39 +245,39 @@ async def _record(run: _Pass, message: Document, changes: Document) -> None:
     )
 
 
-async def _deliver(run: _Pass, message: Document) -> None:
+async def _deliver(run: _Pass, found: Document) -> int:
+    """Quiet hours, the cap, the claim, the provider, the record: 1 when handled, 0 when another
+    worker had it."""
     now = run.clock.now()
-    channel = Channel(message["channel"])
+    channel = Channel(found["channel"])
     quiet_until = run.policy.quiet_until(channel, now, run.zone)
     if quiet_until is not None:
-        await _record(
-            run,
-            message,
-            {
-                "status": Status.QUEUED.value,
-                "due_at": quiet_until,
-                "reason": Reason.QUIET_HOURS.value,
-                "attempts": int(message["attempts"]) - 1,
-            },
-        )
-        return
-    if not await _take_cap_slot(run, message, channel, now):
-        await _record(run, message, {"status": Status.SUPPRESSED.value, "reason": Reason.CAP.value})
-        return
-    await run.mongo["messages"].update_one(
-        {"_id": message["_id"], "status": Status.SENDING.value}, {"$set": {"handed_at": now}}
-    )
+        changes = {"due_at": quiet_until, "reason": Reason.QUIET_HOURS.value}
+        return await _unclaimed(run, found, changes)
+    day = await _take_cap_slot(run, found, channel, now)
+    if day is None:
+        changes = {"status": Status.SUPPRESSED.value, "reason": Reason.CAP.value}
+        return await _unclaimed(run, found, changes)
+    # A claim lost to another worker after the slot was taken leaves the slot counted: the cap
+    # errs towards fewer messages. (One worker holds the job's lease: this is rare.)
+    message = await _claim(run.mongo, found, now, run.send_policy, day)
+    if message is None:
+        return 0
     transport, delivery = await _send(run, message, channel)
     await _apply(run, message, channel, transport, delivery)
+    return 1
 
 
-async def _take_cap_slot(run: _Pass, message: Document, channel: Channel, now: datetime) -> bool:
-    """Count this send against the member's cap for the channel today (once per message)."""
+async def _take_cap_slot(
+    run: _Pass, message: Document, channel: Channel, now: datetime
+) -> str | None:
+    """Count this send against the member's cap for the channel today, once per message: the
+    day counted ("" when the channel has no cap), or None when the cap is reached."""
     if message.get("cap_day"):
-        return True  # counted by an earlier claim of the same message
+        return str(message["cap_day"])  # counted by an earlier claim of the same message
     cap = run.policy.daily_caps.get(channel)
     if cap is None:
-        return True
+        return ""
     day = now.astimezone(run.zone).date().isoformat()
     slot = f"{message['member_id']}:{channel.value}:{day}"
     try:
@@ -268,11 +288,8 @@ async def _take_cap_slot(run: _Pass, message: Document, channel: Channel, now: d
             return_document=ReturnDocument.AFTER,
         )
     except DuplicateKeyError:
-        return False  # the slot exists and is full: the upsert's insert collided
-    if taken is None:
-        return False
-    await run.mongo["messages"].update_one({"_id": message["_id"]}, {"$set": {"cap_day": day}})
-    return True
+        return None  # the slot exists and is full: the upsert's insert collided
+    return None if taken is None else day
 
 
 async def _send(run: _Pass, message: Document, channel: Channel) -> tuple[str, Delivery]:
