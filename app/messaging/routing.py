@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pymongo import UpdateOne
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
@@ -61,9 +61,8 @@ async def route_new(mongo: Mongo, clock: Clock, links: Links, *, limit: int = 20
     """Route up to `limit` notifications not routed yet; returns how many were routed."""
     policy = await get_policy(mongo)
     now = clock.now()
-    notifications = await unrouted_notifications(
-        mongo, since=now - policy.route_within, limit=limit
-    )
+    since = max(now - policy.route_within, await cutover(mongo, now))
+    notifications = await unrouted_notifications(mongo, since=since, limit=limit)
     if not notifications:
         return 0
     try:
@@ -100,6 +99,26 @@ async def route_new(mongo: Mongo, clock: Clock, links: Links, *, limit: int = 20
         await mongo["messages"].bulk_write(writes, ordered=False)
     await mark_routed(mongo, [n["_id"] for n in notifications], now)
     return len(notifications)
+
+
+CUTOVER = "messaging_cutover"
+
+
+async def cutover(mongo: Mongo, now: datetime) -> datetime:
+    """When routing first ran on this database (kept in `meta`). Notifications written before
+    it are not routed: the outbox already pushed them, and a member must not get them again."""
+    cached = mongo.cache.get(CUTOVER)
+    if isinstance(cached, datetime):
+        return cached
+    document = await mongo["meta"].find_one_and_update(
+        {"_id": CUTOVER},
+        {"$setOnInsert": {"at": now}},
+        upsert=True,
+        return_document=ReturnDocument.AFTER,
+    )
+    at = now if document is None else _aware(document["at"])
+    mongo.cache[CUTOVER] = at
+    return at
 
 
 @dataclass

@@ -486,3 +486,18 @@ async def test_a_device_the_gateway_no_longer_knows_is_unregistered(
     assert (push["status"], push["reason"], push["error_code"]) == ("failed", "unusable", "410")
     member = await mongo["members"].find_one({"_id": member_id})
     assert member is not None and member["push_tokens"] == []
+
+
+async def test_notifications_from_before_routing_first_ran_are_not_sent_again(
+    mongo: Mongo, clock: FrozenClock, program: None
+) -> None:
+    member_id = await new_member(mongo, clock, device="apns-token-old01")
+    await earn(
+        mongo, clock, member_id=member_id, points=100, idempotency_key="old", policy=Rolling(days=3)
+    )
+    await issue_expiry_warnings(mongo, clock)  # the outbox pushed this one, before messaging
+    clock.advance(timedelta(minutes=5))
+    assert await route_new(mongo, clock, LINKS) == 0  # the first run marks the cutover
+    assert await mongo["messages"].count_documents({}) == 0
+    await warn(mongo, clock, member_id, 200, days=5)  # a new warning is routed
+    assert set(await records(mongo, member_id)) == {"push", "email"}
