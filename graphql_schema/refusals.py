@@ -56,6 +56,7 @@ from app.members import (
     PhoneInUse,
 )
 from app.messaging import (
+    InvalidPolicy,
     InvalidTemplate,
     MessageNotDead,
     MessageNotFound,
@@ -262,6 +263,7 @@ REFUSALS: dict[type[Exception], Refusal] = {
     UnknownChannel: Refusal(C.INVALID_INPUT, own),
     UnknownEventKind: Refusal(C.INVALID_INPUT, own),
     InvalidTemplate: Refusal(C.VALIDATION, own),
+    InvalidPolicy: Refusal(C.VALIDATION, own),
     MessageNotFound: Refusal(C.NOT_FOUND, ("message_id",), "no such message"),
     MessageNotDead: Refusal(C.VALIDATION, ("message_id",)),
     # operators' console links

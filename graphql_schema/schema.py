@@ -122,6 +122,7 @@ class Query:
     all_draws: draws_api.DrawConnection = draws_api.all_draws_field
     reports: Reports | None = reports_field
     member_messages: list[messages_admin.Message] = messages_admin.member_messages_field
+    messaging_policy: messages_admin.MessagingPolicyView = messages_admin.messaging_policy_field
     message_totals: list[messages_admin.MessageTotal] = messages_admin.message_totals_field
     message_template: messages_admin.MessageTemplateView = messages_admin.message_template_field
     preview_message_template: messages_admin.RenderedMessage = (
@@ -176,6 +177,9 @@ class Mutation:
         update_notification_preferences_field
     )
     retry_message: messages_admin.RetryMessagePayload = messages_admin.retry_message_field
+    update_messaging_policy: messages_admin.MessagingPolicyPayload = (
+        messages_admin.update_messaging_policy_field
+    )
     upsert_message_template: messages_admin.MessageTemplatePayload = (
         messages_admin.upsert_message_template_field
     )

@@ -5,6 +5,7 @@ brand's push gateway, or, with no provider configured, to the dev inbox. docs/me
 
 from app.messaging.errors import (
     BadUnsubscribeToken,
+    InvalidPolicy,
     InvalidTemplate,
     MessageNotDead,
     MessageNotFound,
@@ -16,7 +17,13 @@ from app.messaging.errors import (
 )
 from app.messaging.forget import forget_messages
 from app.messaging.kinds import MARKETING, VARIABLES, Channel, EventKind, is_marketing
-from app.messaging.policy import LANGUAGES, MessagingPolicy, get_policy, set_policy
+from app.messaging.policy import (
+    LANGUAGES,
+    MessagingPolicy,
+    get_policy,
+    set_policy,
+    update_policy,
+)
 from app.messaging.preferences import (
     OptOut,
     Preferences,
@@ -64,6 +71,7 @@ __all__ = [
     "BadUnsubscribeToken",
     "Channel",
     "EventKind",
+    "InvalidPolicy",
     "InvalidTemplate",
     "Links",
     "MessageNotDead",
@@ -108,5 +116,6 @@ __all__ = [
     "unsubscribe_key",
     "unsubscribe_token",
     "unsubscribe_url",
+    "update_policy",
     "update_preferences",
 ]

@@ -64,3 +64,11 @@ class InvalidTemplate(MessagingError):
         super().__init__(f"{field}: {message}{where}")
         self.field = field
         self.line = line
+
+
+class InvalidPolicy(MessagingError):
+    """A rule of sending out of its bounds; `field` names it (routes, quiet_start, daily_caps...)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field

@@ -12,9 +12,13 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pymongo.asynchronous.client_session import AsyncClientSession
 
+from app.audit import record_audit
+from app.clock import Clock
 from app.db import Mongo
+from app.messaging.errors import InvalidPolicy
 from app.messaging.kinds import QUIET_CHANNELS, Channel, EventKind
 
 LANGUAGES = ("zh-CN", "en")
@@ -74,3 +78,56 @@ async def get_policy(mongo: Mongo) -> MessagingPolicy:
 async def set_policy(mongo: Mongo, policy: MessagingPolicy) -> None:
     data: dict[str, Any] = policy.model_dump(mode="json")
     await mongo["messaging_policy"].replace_one({"_id": "program"}, data, upsert=True)
+
+
+MAX_DAILY_CAP = 100
+
+
+def _checked(policy: MessagingPolicy) -> MessagingPolicy:
+    for kind, groups in policy.routes.items():
+        seen = [channel for group in groups for channel in group]
+        if any(not group for group in groups):
+            raise InvalidPolicy("routes", f"{kind.value}: a group names no channel")
+        if len(seen) != len(set(seen)):
+            raise InvalidPolicy("routes", f"{kind.value}: a channel appears twice")
+    for channel, cap in policy.daily_caps.items():
+        if not 0 <= cap <= MAX_DAILY_CAP:
+            raise InvalidPolicy("daily_caps", f"{channel.value}: 0 to {MAX_DAILY_CAP} a day")
+    if not timedelta(days=1) <= policy.device_seen_within <= timedelta(days=365):
+        raise InvalidPolicy("device_seen_within_days", "1 to 365 days")
+    if not timedelta(hours=1) <= policy.route_within <= timedelta(days=30):
+        raise InvalidPolicy("route_within_hours", "1 hour to 30 days")
+    if policy.language not in LANGUAGES:
+        raise InvalidPolicy("language", "zh-CN or en")
+    return policy
+
+
+async def update_policy(
+    mongo: Mongo, clock: Clock, changes: dict[str, Any], *, actor: str = "system"
+) -> MessagingPolicy:
+    """Change some rules (the others stay), checked, audited (`messaging_policy.update`)."""
+    before = await get_policy(mongo)
+    try:
+        after = MessagingPolicy.model_validate({**before.model_dump(), **changes})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise InvalidPolicy(str(first["loc"][0]), first["msg"]) from None
+    _checked(after)
+
+    async def work(session: AsyncClientSession) -> None:
+        await mongo["messaging_policy"].replace_one(
+            {"_id": "program"}, after.model_dump(mode="json"), upsert=True, session=session
+        )
+        await record_audit(
+            mongo,
+            clock,
+            actor=actor,
+            action="messaging_policy.update",
+            target="messaging_policy:program",
+            before=before.model_dump(mode="json"),
+            after=after.model_dump(mode="json"),
+            session=session,
+        )
+
+    await mongo.transaction(work)
+    return after

@@ -4,7 +4,7 @@ messages, totals per channel, kind and status, retrying a dead letter, and the t
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import strawberry
 
@@ -18,7 +18,9 @@ from app.messaging import (
     MessageNotFound,
     MessageRecord,
     MessageTemplate,
+    MessagingPolicy,
     UnknownLanguage,
+    get_policy,
     get_template,
     list_messages,
     message_totals,
@@ -26,6 +28,7 @@ from app.messaging import (
     retry_message,
     save_template,
     unsubscribe_key,
+    update_policy,
 )
 from app.messaging import MessageTotal as TotalModel
 from app.messaging import Rendered as RenderedModel
@@ -287,6 +290,143 @@ async def upsert_message_template_mutation(
     return await as_payload(run, lambda e: MessageTemplatePayload(template=None, user_errors=e))
 
 
+@strawberry.type(description="One kind's route: groups of alternatives, in order.")
+class MessageRoute:
+    kind: EventKind
+    groups: list[list[Channel]] = strawberry.field(
+        description="In each group the first channel that reaches the member is used; every "
+        "group is used. [[PUSH, SMS], [EMAIL]]: push, else SMS; and e-mail."
+    )
+
+
+@strawberry.type
+class ChannelCap:
+    channel: Channel
+    per_day: int = strawberry.field(description="Messages a member gets a program day at most.")
+
+
+@strawberry.type(description="The program's rules of sending (docs/messaging.md).")
+class MessagingPolicyView:
+    routes: list[MessageRoute]
+    quiet_start: str = strawberry.field(description="HH:MM in the program's time zone.")
+    quiet_end: str
+    quiet_channels: list[Channel]
+    daily_caps: list[ChannelCap]
+    device_seen_within_days: int = strawberry.field(
+        description="A push device counts when registered or refreshed within this many days."
+    )
+    language: str = strawberry.field(description="A member's language when they chose none.")
+    route_within_hours: int = strawberry.field(
+        description="Notifications older than this are never sent."
+    )
+
+    @classmethod
+    def of(cls, policy: MessagingPolicy) -> MessagingPolicyView:
+        return cls(
+            routes=[
+                MessageRoute(kind=kind, groups=groups) for kind, groups in policy.routes.items()
+            ],
+            quiet_start=policy.quiet_start.strftime("%H:%M"),
+            quiet_end=policy.quiet_end.strftime("%H:%M"),
+            quiet_channels=sorted(policy.quiet_channels, key=list(Channel).index),
+            daily_caps=[ChannelCap(channel=c, per_day=n) for c, n in policy.daily_caps.items()],
+            device_seen_within_days=policy.device_seen_within.days,
+            language=policy.language,
+            route_within_hours=int(policy.route_within.total_seconds() // 3600),
+        )
+
+
+@strawberry.input
+class MessageRouteInput:
+    kind: EventKind
+    groups: list[list[Channel]]
+
+
+@strawberry.input
+class ChannelCapInput:
+    channel: Channel
+    per_day: int
+
+
+@strawberry.input(description="The rules to change; those left out stay as they are.")
+class MessagingPolicyInput:
+    routes: list[MessageRouteInput] | None = strawberry.field(
+        default=None, description="Replaces the routes of the kinds named."
+    )
+    quiet_start: str | None = strawberry.field(default=None, description="HH:MM.")
+    quiet_end: str | None = strawberry.field(default=None, description="HH:MM.")
+    quiet_channels: list[Channel] | None = None
+    daily_caps: list[ChannelCapInput] | None = strawberry.field(
+        default=None, description="Replaces the caps of the channels named."
+    )
+    device_seen_within_days: int | None = None
+    language: str | None = None
+    route_within_hours: int | None = None
+
+    def changes(self, current: MessagingPolicy) -> dict[str, object]:
+        changes: dict[str, object] = {}
+        if self.routes is not None:
+            changes["routes"] = {
+                **current.routes,
+                **{
+                    EventKind(r.kind): [[Channel(c) for c in g] for g in r.groups]
+                    for r in self.routes
+                },
+            }
+        for name in ("quiet_start", "quiet_end", "language"):
+            value = getattr(self, name)
+            if value is not None:
+                changes[name] = value
+        if self.quiet_channels is not None:
+            changes["quiet_channels"] = frozenset(Channel(c) for c in self.quiet_channels)
+        if self.daily_caps is not None:
+            changes["daily_caps"] = {
+                **current.daily_caps,
+                **{Channel(c.channel): c.per_day for c in self.daily_caps},
+            }
+        if self.device_seen_within_days is not None:
+            changes["device_seen_within"] = timedelta(days=self.device_seen_within_days)
+        if self.route_within_hours is not None:
+            changes["route_within"] = timedelta(hours=self.route_within_hours)
+        return changes
+
+
+@strawberry.type
+class MessagingPolicyPayload:
+    policy: MessagingPolicyView | None
+    user_errors: list[UserError]
+
+
+async def resolve_messaging_policy(info: Info) -> MessagingPolicyView:
+    return MessagingPolicyView.of(await get_policy(info.context.runtime.mongo))
+
+
+async def update_messaging_policy_mutation(
+    info: Info, input: MessagingPolicyInput
+) -> MessagingPolicyPayload:
+    actor = actor_of(require_kind(info, PrincipalKind.ADMIN, WRITE))
+    runtime = info.context.runtime
+
+    async def run() -> MessagingPolicyPayload:
+        current = await get_policy(runtime.mongo)
+        updated = await update_policy(
+            runtime.mongo, runtime.clock, input.changes(current), actor=actor
+        )
+        return MessagingPolicyPayload(policy=MessagingPolicyView.of(updated), user_errors=[])
+
+    return await as_payload(run, lambda e: MessagingPolicyPayload(policy=None, user_errors=e))
+
+
+messaging_policy_field = strawberry.field(
+    resolver=resolve_messaging_policy,
+    extensions=admin_scope(READ),
+    description="Operators: the rules of sending: routes, quiet hours, caps (messages:read).",
+)
+update_messaging_policy_field = strawberry.mutation(
+    resolver=update_messaging_policy_mutation,
+    extensions=admin_scope(WRITE),
+    description="Operators: change the rules of sending, audited (messages:write).",
+)
 member_messages_field = strawberry.field(
     resolver=resolve_member_messages,
     extensions=admin_scope(READ),

@@ -144,3 +144,49 @@ async def test_operators_save_and_preview_templates(
             client, PREVIEW, reader, {"m": to_global_id("Member", member_id), "t": undeclared}
         )
     ) == ["VALIDATION"]
+
+
+POLICY = """{ messagingPolicy { routes { kind groups } quietStart quietEnd quietChannels
+  dailyCaps { channel perDay } deviceSeenWithinDays language routeWithinHours } }"""
+UPDATE_POLICY = """mutation($i: MessagingPolicyInput!) { updateMessagingPolicy(input: $i) {
+  policy { routes { kind groups } quietStart quietEnd dailyCaps { channel perDay } }
+  userErrors { code field message } } }"""
+
+
+async def test_operators_read_and_change_the_rules_of_sending(
+    client: httpx.AsyncClient, runtime: Runtime, issuer: TokenIssuer, clock: FrozenClock
+) -> None:
+    reader = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=["messages:read"])
+    writer = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=["messages:write"])
+    policy = data(await ask(client, POLICY, reader))["messagingPolicy"]
+    assert {"kind": "EXPIRY_WARNING", "groups": [["PUSH", "SMS"], ["EMAIL"]]} in policy["routes"]
+    assert (policy["quietStart"], policy["quietEnd"], policy["deviceSeenWithinDays"]) == (
+        "21:00",
+        "09:00",
+        30,
+    )
+    change = {
+        "routes": [{"kind": "EXPIRY_WARNING", "groups": [["SMS"], ["EMAIL"]]}],
+        "quietStart": "22:30",
+        "dailyCaps": [{"channel": "SMS", "perDay": 1}],
+    }
+    updated = data(await ask(client, UPDATE_POLICY, writer, {"i": change}))["updateMessagingPolicy"]
+    assert updated["userErrors"] == []
+    assert {"kind": "EXPIRY_WARNING", "groups": [["SMS"], ["EMAIL"]]} in updated["policy"]["routes"]
+    assert {"kind": "TIER_CHANGED", "groups": [["PUSH"], ["EMAIL"]]} in updated["policy"]["routes"]
+    assert updated["policy"]["quietStart"] == "22:30" and updated["policy"]["quietEnd"] == "09:00"
+    assert {"channel": "SMS", "perDay": 1} in updated["policy"]["dailyCaps"]
+    assert await runtime.mongo["audit"].count_documents({"action": "messaging_policy.update"}) == 1
+
+    for bad, field in (
+        ({"quietEnd": "25:00"}, ["input", "quietEnd"]),
+        ({"routes": [{"kind": "CAMPAIGN", "groups": [[]]}]}, ["input", "routes"]),
+        ({"dailyCaps": [{"channel": "PUSH", "perDay": 1000}]}, ["input", "dailyCaps"]),
+        ({"language": "fr"}, ["input", "language"]),
+    ):
+        refused = data(await ask(client, UPDATE_POLICY, writer, {"i": bad}))
+        [error] = refused["updateMessagingPolicy"]["userErrors"]
+        assert (error["code"], error["field"]) == ("VALIDATION", field), bad
+    assert codes(await ask(client, UPDATE_POLICY, reader, {"i": {"language": "en"}})) == [
+        "FORBIDDEN"
+    ]
