@@ -135,7 +135,7 @@ class Settings(BaseSettings):
     unsubscribe_secret: SecretStr | None = Field(
         default=None,
         min_length=32,
-        description="HMAC key of unsubscribe links; generated into the data folder when unset.",
+        description="HMAC key of unsubscribe links; generated once into the database when unset.",
     )
     public_url: str = Field(
         default="http://127.0.0.1:8000",

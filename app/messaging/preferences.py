@@ -19,6 +19,9 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
 from app.clock import Clock
 from app.config import Settings
 from app.db import Document, Mongo
@@ -139,16 +142,32 @@ async def mark_unusable(mongo: Mongo, member_id: str, channel: Channel, address:
     )
 
 
-def unsubscribe_key(settings: Settings) -> bytes:
-    """JIFEN_UNSUBSCRIBE_SECRET, or a key generated once into the data folder (never the repo)."""
+UNSUBSCRIBE_KEY = "unsubscribe_key"
+
+
+async def unsubscribe_key(mongo: Mongo, settings: Settings) -> bytes:
+    """JIFEN_UNSUBSCRIBE_SECRET, or a key generated once into the database (`meta`), which every
+    API process and worker shares: the worker signs the links, the API checks them, and in the
+    production shape they do not share a data folder. It only signs unsubscribe links (forging
+    one would unsubscribe someone from marketing), and a database backup carries it along."""
     if settings.unsubscribe_secret:
         return settings.unsubscribe_secret.get_secret_value().encode()
-    path = settings.data_dir / "keys" / "unsubscribe-secret"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return path.read_text().strip().encode()
+    cached = mongo.cache.get(UNSUBSCRIBE_KEY)
+    if isinstance(cached, bytes):
+        return cached
+    try:
+        document = await mongo["meta"].find_one_and_update(
+            {"_id": UNSUBSCRIBE_KEY},
+            {"$setOnInsert": {"key": secrets.token_urlsafe(48)}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+    except DuplicateKeyError:  # another process made it at the same moment
+        document = await mongo["meta"].find_one({"_id": UNSUBSCRIBE_KEY})
+    assert document is not None
+    key = str(document["key"]).encode()
+    mongo.cache[UNSUBSCRIBE_KEY] = key
+    return key
 
 
 def _b64(data: bytes) -> str:

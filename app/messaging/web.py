@@ -28,7 +28,7 @@ def _page(title: str, text: str, form: str = "", status: int = 200) -> HTMLRespo
 
 async def unsubscribe_endpoint(request: Request) -> HTMLResponse:
     runtime: Any = request.app.state.runtime
-    key = unsubscribe_key(runtime.settings)
+    key = await unsubscribe_key(runtime.mongo, runtime.settings)
     token = str(request.path_params["token"])
     try:
         if request.method == "GET":

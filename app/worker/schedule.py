@@ -136,7 +136,6 @@ def outbox_job(settings: Settings, client: httpx.AsyncClient) -> Job:
 def messages_job(settings: Settings, client: httpx.AsyncClient) -> Job:
     """Route new notifications to members' channels and send what is due (app/messaging); a
     channel with no provider configured delivers to the dev inbox."""
-    links = Links(unsubscribe_key(settings), settings.public_url)
     push = None
     if settings.push_gateway_url:
         secret = push_secret(settings)
@@ -157,6 +156,7 @@ def messages_job(settings: Settings, client: httpx.AsyncClient) -> Job:
             sms_sign_name=settings.sms_sign_name,
             mailer=configured_mailer(settings, clock),
         )
+        links = Links(await unsubscribe_key(mongo, settings), settings.public_url)
         limit = 100
         routed = await route_new(mongo, clock, links, limit=limit)
         sent = await deliver_due(mongo, clock, transports, limit=limit)

@@ -253,9 +253,10 @@ async def resolve_preview(
     info: Info, member_id: strawberry.ID, template: MessageTemplateInput
 ) -> RenderedMessage:
     runtime = info.context.runtime
-    links = Links(unsubscribe_key(runtime.settings), runtime.settings.public_url)
 
     async def run() -> RenderedMessage:
+        key = await unsubscribe_key(runtime.mongo, runtime.settings)
+        links = Links(key, runtime.settings.public_url)
         rendered = await preview(
             runtime.mongo, runtime.clock, links, template.model(), _member(member_id)
         )

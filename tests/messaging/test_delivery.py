@@ -390,7 +390,7 @@ async def served(settings: Settings, clock: FrozenClock) -> AsyncIterator[str]:
 async def test_a_marketing_email_arrives_and_its_unsubscribe_link_works(
     mongo: Mongo, clock: FrozenClock, program: None, settings: Settings, served: str
 ) -> None:
-    links = Links(unsubscribe_key(settings), served)
+    links = Links(await unsubscribe_key(mongo, settings), served)
     member_id = await new_member(mongo, clock, email="wang@example.com")
     await update_preferences(mongo, clock, member_id, marketing_consent=True)
     await announce(
