@@ -2,7 +2,8 @@
 
 With no provider configured (the embedded default) every message goes to the dev inbox: this
 lists them, newest first, with the channel, the text as rendered, and why one was suppressed.
-`--member` takes an id, a member number or a phone; `--retry ID` queues a dead letter again."""
+`--member` takes an id, a member number or a phone; `--retry ID` queues a dead letter again;
+`--send` runs the worker's job once by hand (route what is new, send what is due)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,11 @@ def add_messages_commands(
     messages.add_argument("--limit", type=int, default=50, help="at most this many (50)")
     messages.add_argument("--json", action="store_true", help="one JSON object a line")
     messages.add_argument("--retry", metavar="MESSAGE_ID", help="queue this dead letter again")
+    messages.add_argument(
+        "--send",
+        action="store_true",
+        help="route the new notifications and send what is due now, as the worker's job does",
+    )
     messages.set_defaults(run=lambda s, a: asyncio.run(_messages(open_database, s, a)))
 
 
@@ -46,6 +52,8 @@ async def _messages(
     from app.messaging import MessagingError, list_messages, retry_message
 
     async with open_database(settings) as mongo:
+        if args.send:
+            return await _send(settings, mongo)
         if args.retry:
             try:
                 record = await retry_message(mongo, SystemClock(), args.retry)
@@ -67,6 +75,26 @@ async def _messages(
         print(_json(record) if args.json else _line(record))
     if not records and not args.json:
         print("no messages")
+    return 0
+
+
+async def _send(settings: Settings, mongo: Mongo) -> int:
+    """The worker's `messages` job run by hand until nothing is left; prints what it handled."""
+    import httpx
+
+    from app.sandbox_clock import program_clock
+    from app.worker import messages_job
+
+    clock = await program_clock(mongo, settings.env)
+    handled = 0
+    async with httpx.AsyncClient(timeout=30) as client:
+        job = messages_job(settings, client)
+        while True:
+            outcome = await job.run(mongo, clock)
+            handled += outcome.handled
+            if not outcome.more:
+                break
+    print(json.dumps({"handled": handled}))
     return 0
 
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pymongo import ReturnDocument, UpdateOne
+from pymongo import UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
@@ -43,7 +43,12 @@ from app.messaging.templates import (
     get_template,
     render_template,
 )
-from app.notifications import mark_routed, notify_event, unrouted_notifications
+from app.notifications import (
+    mark_routed,
+    notify_event,
+    pushed_by_outbox,
+    unrouted_notifications,
+)
 from app.program import ProgramNotConfigured, get_program
 
 log = logging.getLogger(__name__)
@@ -61,8 +66,9 @@ async def route_new(mongo: Mongo, clock: Clock, links: Links, *, limit: int = 20
     """Route up to `limit` notifications not routed yet; returns how many were routed."""
     policy = await get_policy(mongo)
     now = clock.now()
-    since = max(now - policy.route_within, await cutover(mongo, now))
-    notifications = await unrouted_notifications(mongo, since=since, limit=limit)
+    notifications = await unrouted_notifications(
+        mongo, since=now - policy.route_within, limit=limit
+    )
     if not notifications:
         return 0
     try:
@@ -79,6 +85,7 @@ async def route_new(mongo: Mongo, clock: Clock, links: Links, *, limit: int = 20
         )
     }
     preferences = await preferences_of(mongo, member_ids)
+    already = await pushed_by_outbox(mongo, notifications)
     router = _Router(policy, zone, program_name, links, now)
     writes: list[UpdateOne] = []
     for notification in notifications:
@@ -87,7 +94,7 @@ async def route_new(mongo: Mongo, clock: Clock, links: Links, *, limit: int = 20
             kind = EventKind(notification["kind"])
         except ValueError:
             continue  # a kind that has no message outside the app
-        if member is None or member.get("status") == "erased":
+        if member is None or member.get("status") == "erased" or notification["_id"] in already:
             continue
         for document in await router.messages(
             mongo, notification, kind, member, preferences[member["_id"]]
@@ -99,26 +106,6 @@ async def route_new(mongo: Mongo, clock: Clock, links: Links, *, limit: int = 20
         await mongo["messages"].bulk_write(writes, ordered=False)
     await mark_routed(mongo, [n["_id"] for n in notifications], now)
     return len(notifications)
-
-
-CUTOVER = "messaging_cutover"
-
-
-async def cutover(mongo: Mongo, now: datetime) -> datetime:
-    """When routing first ran on this database (kept in `meta`). Notifications written before
-    it are not routed: the outbox already pushed them, and a member must not get them again."""
-    cached = mongo.cache.get(CUTOVER)
-    if isinstance(cached, datetime):
-        return cached
-    document = await mongo["meta"].find_one_and_update(
-        {"_id": CUTOVER},
-        {"$setOnInsert": {"at": now}},
-        upsert=True,
-        return_document=ReturnDocument.AFTER,
-    )
-    at = now if document is None else _aware(document["at"])
-    mongo.cache[CUTOVER] = at
-    return at
 
 
 @dataclass

@@ -12,7 +12,7 @@ from app.notifications.outbox import (
     retry_dead,
     sign,
 )
-from app.notifications.routing import mark_routed, unrouted_notifications
+from app.notifications.routing import mark_routed, pushed_by_outbox, unrouted_notifications
 from app.notifications.service import (
     DeviceNotFound,
     InvalidPushToken,
@@ -52,6 +52,7 @@ __all__ = [
     "mark_routed",
     "mark_notifications_read",
     "notify_event",
+    "pushed_by_outbox",
     "register_push_token",
     "retry_dead",
     "sign",

@@ -30,3 +30,16 @@ async def mark_routed(mongo: Mongo, ids: list[object], now: datetime) -> None:
         await mongo["notifications"].update_many(
             {"_id": {"$in": ids}, "routed_at": None}, {"$set": {"routed_at": now}}
         )
+
+
+async def pushed_by_outbox(mongo: Mongo, notifications: list[Document]) -> set[object]:
+    """The ids of those notifications the outbox already pushed: written before routing existed,
+    when warnings and events enqueued their push themselves, keyed by the notification's
+    dedupe_key. Routing them again would reach the member twice."""
+    keys = {n["dedupe_key"]: n["_id"] for n in notifications if n.get("dedupe_key")}
+    if not keys:
+        return set()
+    cursor = mongo["outbox"].find(
+        {"idempotency_key": {"$in": list(keys)}, "kind": "push"}, {"idempotency_key": 1}
+    )
+    return {keys[d["idempotency_key"]] async for d in cursor}

@@ -1,7 +1,15 @@
 """The worker: scheduled jobs, each run under a lease in MongoDB."""
 
 from app.worker.loop import Job, JobOutcome, Worker, worker_id
-from app.worker.schedule import default_jobs, expire, mature, release_holds, tiers, warn
+from app.worker.schedule import (
+    default_jobs,
+    expire,
+    mature,
+    messages_job,
+    release_holds,
+    tiers,
+    warn,
+)
 
 __all__ = [
     "Job",
@@ -10,6 +18,7 @@ __all__ = [
     "default_jobs",
     "expire",
     "mature",
+    "messages_job",
     "release_holds",
     "tiers",
     "warn",

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 from app.clock import FrozenClock
 from app.db import Mongo
+from app.ledger import Rolling, earn
+from app.members import create_member
 from app.messaging import Transports, deliver_due
+from app.notifications import issue_expiry_warnings
 from tests.messaging.test_delivery import new_member, warn
 from tests.test_cli import jifen
 
@@ -40,3 +44,24 @@ async def test_the_dev_inbox_lists_each_members_messages_and_why_one_was_suppres
     }
     missing = jifen(mongo_url, db_name, tmp_path, "messages", "--retry", rows[0]["id"])
     assert missing.returncode == 1 and "not failed" in missing.stdout
+
+
+async def test_send_runs_the_workers_job_by_hand(
+    mongo: Mongo, mongo_url: str, db_name: str, tmp_path: Path
+) -> None:
+    """On the real clock (the command's): an e-mail, which no quiet hours hold back."""
+    now = FrozenClock(datetime.now(UTC))
+    member = await create_member(mongo, now, name="韩梅梅", tier="member", email="han@example.com")
+    await earn(
+        mongo, now, member_id=member.id, points=300, idempotency_key="e1", policy=Rolling(days=3)
+    )
+    assert await issue_expiry_warnings(mongo, now) == 1
+
+    sent = jifen(mongo_url, db_name, tmp_path, "messages", "--send")
+    assert sent.returncode == 0, sent.stderr
+    assert json.loads(sent.stdout) == {"handled": 2}  # one notification routed, one e-mail sent
+    listed = jifen(mongo_url, db_name, tmp_path, "messages", "--member", member.id)
+    assert f"{member.id} email expiry_warning: sent via dev-inbox" in listed.stdout
+    assert jifen(mongo_url, db_name, tmp_path, "messages", "--send").stdout.strip() == (
+        '{"handled": 0}'
+    )

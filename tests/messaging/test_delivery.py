@@ -54,7 +54,7 @@ from app.notifications import (
     register_push_token,
     set_notification_consent,
 )
-from app.notifications.outbox import verify_signature
+from app.notifications.outbox import enqueue, verify_signature
 from tests.channels.fake_aliyun import KEY_ID, SECRET, SIGN, FakeDysmsapi
 from tests.channels.fake_provider import Answer, Request
 from tests.channels.test_email import mailer, relay
@@ -488,16 +488,26 @@ async def test_a_device_the_gateway_no_longer_knows_is_unregistered(
     assert member is not None and member["push_tokens"] == []
 
 
-async def test_notifications_from_before_routing_first_ran_are_not_sent_again(
+async def test_a_notification_the_outbox_already_pushed_is_not_sent_again(
     mongo: Mongo, clock: FrozenClock, program: None
 ) -> None:
+    """Before this routing, warnings enqueued their own push under their dedupe_key."""
     member_id = await new_member(mongo, clock, device="apns-token-old01")
     await earn(
         mongo, clock, member_id=member_id, points=100, idempotency_key="old", policy=Rolling(days=3)
     )
-    await issue_expiry_warnings(mongo, clock)  # the outbox pushed this one, before messaging
-    clock.advance(timedelta(minutes=5))
-    assert await route_new(mongo, clock, LINKS) == 0  # the first run marks the cutover
+    await issue_expiry_warnings(mongo, clock)
+    old = await mongo["notifications"].find_one({"member_id": member_id})
+    assert old is not None
+    await enqueue(
+        mongo,
+        clock,
+        kind="push",
+        idempotency_key=old["dedupe_key"],
+        member_id=member_id,
+        payload={"type": "expiry_warning"},
+    )
+    assert await route_new(mongo, clock, LINKS) == 1  # looked at, marked, nothing sent
     assert await mongo["messages"].count_documents({}) == 0
     await warn(mongo, clock, member_id, 200, days=5)  # a new warning is routed
     assert set(await records(mongo, member_id)) == {"push", "email"}
