@@ -5,6 +5,7 @@ hour for reports, deliver the outbox, route and send members' messages."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -27,6 +28,8 @@ from app.program import ProgramNotConfigured, get_program
 from app.reports import caught_up as rollup_caught_up
 from app.reports import keep_last_month, roll_up_ledger
 from app.worker.loop import Job, JobOutcome, JobRun, worker_id
+
+log = logging.getLogger(__name__)
 
 BATCHES_PER_PASS = 5
 POINTS_JOB_MEMBERS = 500  # members of a bulk job per pass
@@ -146,6 +149,17 @@ def messages_job(settings: Settings, client: httpx.AsyncClient) -> Job:
 
         push = PushGateway(settings.push_gateway_url, secret, post)
     providers: dict[int, SmsProvider | None] = {}  # per clock: the adapters sign with its time
+    inbox = [
+        channel
+        for channel, configured in (
+            ("push", settings.push_gateway_url),
+            ("sms", settings.sms_sign_name if settings.sms_provider.value != "none" else None),
+            ("email", settings.smtp_host),
+        )
+        if not configured
+    ]
+    if inbox:
+        log.info("messages by %s go to the dev inbox (no provider configured)", ", ".join(inbox))
 
     async def run(mongo: Mongo, clock: Clock) -> JobOutcome:
         if id(clock) not in providers:
