@@ -131,6 +131,16 @@ class Settings(BaseSettings):
         min_length=32,
         description="HMAC key of gateway deliveries; generated into the data folder when unset.",
     )
+    # app/messaging (docs/messaging.md)
+    unsubscribe_secret: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description="HMAC key of unsubscribe links; generated once into the database when unset.",
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="The API's address as members reach it: unsubscribe links start with it.",
+    )
     # SMS (app/channels, docs/channels.md): which provider sends, under which sign name. The
     # credentials come from the environment only; secrets are SecretStr so no repr shows them.
     sms_provider: SmsProviderName = Field(

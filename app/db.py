@@ -161,6 +161,16 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("member_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
         IndexModel([("member_id", ASCENDING), ("kind", ASCENDING), ("expires_at", ASCENDING)]),
         IndexModel([("kind", ASCENDING), ("created_at", ASCENDING)]),  # operators' counts per day
+        # app/messaging's next notifications to route (app/notifications/routing.py)
+        IndexModel([("routed_at", ASCENDING), ("created_at", ASCENDING)]),
+    ],
+    # app/messaging: delivery records (due ones claimed by status and due_at; a member's newest
+    # first; lapsed claims), each member's preferences (by _id), the daily caps (by _id)
+    "messages": [
+        IndexModel([("status", ASCENDING), ("due_at", ASCENDING)]),
+        IndexModel([("member_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
+        IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)]),
+        IndexModel([("status", ASCENDING), ("claimed_until", ASCENDING)]),
     ],
     "outbox": [
         IndexModel([("status", ASCENDING), ("next_attempt_at", ASCENDING)]),

@@ -24,6 +24,7 @@ from app.embedded import terminate_with_parent
 from app.logs import RequestIdMiddleware
 from app.long_lived import LongLivedObjects
 from app.members import upgrade_database
+from app.messaging import unsubscribe_endpoint
 from app.notifications import NotificationHub
 from app.runtime import Runtime
 from app.sandbox_clock import SandboxClock
@@ -152,6 +153,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/unsubscribe/{token}", unsubscribe_endpoint, methods=["GET", "POST"]),
         *web_routes(),
     ]
     page_policies = {"/graphql": graphiql_policy(graphiql_html)} if graphiql_html else {}

@@ -55,6 +55,16 @@ from app.members import (
     MemberSuspended,
     PhoneInUse,
 )
+from app.messaging import (
+    InvalidPolicy,
+    InvalidTemplate,
+    MessageNotDead,
+    MessageNotFound,
+    TransactionalNeedsAChannel,
+    UnknownChannel,
+    UnknownEventKind,
+    UnknownLanguage,
+)
 from app.notifications import DeviceNotFound, InvalidPushToken, NotANotificationId
 from app.partners import errors as partners
 from app.program import (
@@ -248,6 +258,15 @@ REFUSALS: dict[type[Exception], Refusal] = {
     InvalidPushToken: Refusal(C.INVALID_INPUT, ("token",)),
     NotANotificationId: Refusal(C.INVALID_INPUT, ("ids",), "not a notification id"),
     DeviceNotFound: Refusal(C.NOT_FOUND, ("token",)),
+    # messages outside the app: preferences, templates, dead letters
+    TransactionalNeedsAChannel: Refusal(C.VALIDATION, ("opt_outs",)),
+    UnknownLanguage: Refusal(C.INVALID_INPUT, own),
+    UnknownChannel: Refusal(C.INVALID_INPUT, own),
+    UnknownEventKind: Refusal(C.INVALID_INPUT, own),
+    InvalidTemplate: Refusal(C.VALIDATION, own),
+    InvalidPolicy: Refusal(C.VALIDATION, own),
+    MessageNotFound: Refusal(C.NOT_FOUND, ("message_id",), "no such message"),
+    MessageNotDead: Refusal(C.VALIDATION, ("message_id",)),
     # operators' console links
     LinkInvalid: Refusal(C.LINK_INVALID, ("code",)),
     # rewards: redemption

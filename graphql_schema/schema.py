@@ -35,6 +35,10 @@ from graphql_schema.member.members import (
     member_field,
     update_profile_field,
 )
+from graphql_schema.member.message_preferences import (
+    NotificationPreferencesPayload,
+    update_notification_preferences_field,
+)
 from graphql_schema.member.nodes import node_field
 from graphql_schema.member.notifications import (
     MarkNotificationsReadPayload,
@@ -67,6 +71,7 @@ from graphql_schema.operator import (
     console_link,
     import_admin,
     members_admin,
+    messages_admin,
     points_admin,
     webhooks_admin,
 )
@@ -121,6 +126,13 @@ class Query:
     webhook_endpoints: list[webhooks_admin.WebhookEndpoint] = webhooks_admin.webhook_endpoints_field
     webhook_event_types: list[webhooks_admin.WebhookEventType] = (
         webhooks_admin.webhook_event_types_field
+    )
+    member_messages: list[messages_admin.Message] = messages_admin.member_messages_field
+    messaging_policy: messages_admin.MessagingPolicyView = messages_admin.messaging_policy_field
+    message_totals: list[messages_admin.MessageTotal] = messages_admin.message_totals_field
+    message_template: messages_admin.MessageTemplateView = messages_admin.message_template_field
+    preview_message_template: messages_admin.RenderedMessage = (
+        messages_admin.preview_message_template_field
     )
 
 
@@ -184,6 +196,16 @@ class Mutation:
     )
     replay_webhook_endpoint: webhooks_admin.ReplayWebhookPayload = (
         webhooks_admin.replay_webhook_endpoint_field
+    )
+    update_notification_preferences: NotificationPreferencesPayload = (
+        update_notification_preferences_field
+    )
+    retry_message: messages_admin.RetryMessagePayload = messages_admin.retry_message_field
+    update_messaging_policy: messages_admin.MessagingPolicyPayload = (
+        messages_admin.update_messaging_policy_field
+    )
+    upsert_message_template: messages_admin.MessageTemplatePayload = (
+        messages_admin.upsert_message_template_field
     )
 
 

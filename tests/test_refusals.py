@@ -56,6 +56,7 @@ NOT_REFUSALS = {
     "app.db.TransactionFailed",  # the transaction runner: retried or an internal error
     "app.embedded.EmbeddedNotInstalled",  # startup
     "app.embedded.EmbeddedStartError",  # startup
+    "app.messaging.errors.BadUnsubscribeToken",  # the unsubscribe page answers 404, no GraphQL
     "app.engagement.check_in._AlreadyDone",  # control flow inside a transaction
     "app.engagement.check_in._WrongPath",  # control flow inside a transaction
     "app.importer.rows.Refused",  # one refused row, reported in the import's summary

@@ -22,6 +22,7 @@ from app.cli.backup import add_backup_commands
 from app.cli.choices import PARTNER_SCOPES, PRINCIPAL_KINDS
 from app.cli.clock import add_clock_commands
 from app.cli.imports import add_import_commands
+from app.cli.messages import add_messages_commands
 from app.cli.points import add_points_commands
 from app.cli.program import add_program_commands
 from app.cli.reports import add_report_commands
@@ -612,6 +613,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_import_commands(commands, open_database)
     add_report_commands(commands, open_database)
     add_clock_commands(commands, open_database)
+    add_messages_commands(commands, open_database)
     add_backup_commands(commands, open_database)
     add_webhook_commands(commands, open_database)
 

@@ -4,13 +4,22 @@ from app.notifications.events import event_stream, notify_event
 from app.notifications.forget import forget_notifications
 from app.notifications.hub import NotificationHub
 from app.notifications.live import expiry_warning_stream
-from app.notifications.outbox import GatewayResponse, dispatch_due, retry_dead
+from app.notifications.outbox import (
+    IDEMPOTENCY_HEADER,
+    SIGNATURE_HEADER,
+    GatewayResponse,
+    dispatch_due,
+    retry_dead,
+    sign,
+)
+from app.notifications.routing import mark_routed, pushed_by_outbox, unrouted_notifications
 from app.notifications.service import (
     DeviceNotFound,
     InvalidPushToken,
     NotANotificationId,
     Notification,
     PushPlatform,
+    device_key,
     get_notification,
     list_notifications,
     mark_notifications_read,
@@ -22,6 +31,8 @@ from app.notifications.today import warnings_today
 from app.notifications.warnings import days_left, issue_expiry_warnings
 
 __all__ = [
+    "IDEMPOTENCY_HEADER",
+    "SIGNATURE_HEADER",
     "NotANotificationId",
     "DeviceNotFound",
     "GatewayResponse",
@@ -30,6 +41,7 @@ __all__ = [
     "NotificationHub",
     "PushPlatform",
     "days_left",
+    "device_key",
     "dispatch_due",
     "event_stream",
     "expiry_warning_stream",
@@ -37,11 +49,15 @@ __all__ = [
     "get_notification",
     "issue_expiry_warnings",
     "list_notifications",
+    "mark_routed",
     "mark_notifications_read",
     "notify_event",
+    "pushed_by_outbox",
     "register_push_token",
     "retry_dead",
+    "sign",
     "set_notification_consent",
     "unregister_push_token",
+    "unrouted_notifications",
     "warnings_today",
 ]

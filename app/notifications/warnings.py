@@ -8,6 +8,9 @@ found 5 days before expiry get the 7-day warning, not a late 30-day one too); th
 (member, instant, lead) is unique, so a rerun or a second worker inserts nothing more. Points that
 were spent, expired, held or are still pending are not in the sum, so they are not warned about:
 pending points are, at the next run after they become available.
+
+A warning reaches the member outside the app (push, SMS, e-mail) through app/messaging, which
+routes each new notification by the member's channels, preferences and quiet hours.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from pymongo.errors import BulkWriteError
 from app.clock import Clock
 from app.db import Document, Mongo
 from app.ledger import expiring_by_instant, expiring_by_member
-from app.notifications.outbox import enqueue
 
 log = logging.getLogger(__name__)
 
@@ -120,54 +122,12 @@ async def _insert(mongo: Mongo, clock: Clock, warnings: list[ExpiryWarning]) -> 
             [InsertOne(document) for document in documents], ordered=False
         )
         inserted = result.inserted_count
-        fresh = documents
     except BulkWriteError as exc:
         duplicates = {e["index"] for e in exc.details["writeErrors"] if e.get("code") == 11000}
         if len(duplicates) != len(exc.details["writeErrors"]):
             raise
         inserted = int(exc.details["nInserted"])
-        fresh = [doc for index, doc in enumerate(documents) if index not in duplicates]
-    await _enqueue_pushes(mongo, clock, fresh)
     return inserted
-
-
-async def _enqueue_pushes(mongo: Mongo, clock: Clock, documents: list[Document]) -> None:
-    """Members who consented and registered a device also get the warning by push, via the outbox."""
-    if not documents:
-        return
-    member_ids = list({document["member_id"] for document in documents})
-    reachable = {
-        member["_id"]: member["push_tokens"]
-        async for member in mongo["members"].find(
-            {
-                "_id": {"$in": member_ids},
-                "consents.notifications": True,
-                "push_tokens.0": {"$exists": True},
-            },
-            {"push_tokens": 1},
-        )
-    }
-    for document in documents:
-        tokens = reachable.get(document["member_id"])
-        if not tokens:
-            continue
-        await enqueue(
-            mongo,
-            clock,
-            kind="push",
-            idempotency_key=document["dedupe_key"],
-            member_id=document["member_id"],
-            payload={
-                "type": KIND,
-                "member_id": document["member_id"],
-                "points": document["points"],
-                "expires_at": document["expires_at"].isoformat(),
-                "days_left": document["days_left"],
-                "devices": [
-                    {"platform": token["platform"], "token": token["token"]} for token in tokens
-                ],
-            },
-        )
 
 
 async def relevant_warnings(mongo: Mongo, member_id: str, now: datetime) -> list[ExpiryWarning]:

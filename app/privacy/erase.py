@@ -11,6 +11,8 @@ app/db.py was looked at; tests/api/test_erasure.py searches them all):
 - ledger, holds: the text of their entries (an adjustment's reason); points untouched.
 - notifications, outbox, push_devices: text redacted, device tokens removed, pushes not yet
   delivered dead-lettered, device bindings deleted.
+- messages, message_preferences: the delivery records' text, addresses and devices redacted,
+  those not sent dead-lettered; the preferences deleted (app/messaging/forget.py).
 - refresh_tokens: deleted. login_attempts, login_locks: those kept under their phones deleted.
 - import_jobs, import_parts: their rows in stored uploads blanked, their phones and e-mails in
   refused rows' messages redacted (app/importer/forget.py).
@@ -46,6 +48,7 @@ from app.db import Document, Mongo
 from app.importer import forget_uploads
 from app.ledger import redact_entries
 from app.members import Member, begin_erasure, end_erasure, unfinished_erasures
+from app.messaging import forget_messages
 from app.notifications import forget_notifications
 from app.personal_data import PersonalData
 from app.rewards import redact_redemptions
@@ -87,6 +90,7 @@ async def _redact_copies(mongo: Mongo, left: Document) -> None:
     await redact_audit(mongo, targets, personal)
     await redact_entries(mongo, member_id, personal)
     await forget_notifications(mongo, member_id, personal)
+    await forget_messages(mongo, member_id, personal)
     await forget_sessions(mongo, member_id)
     await forget_phones(mongo, personal.phones)
     await forget_uploads(mongo, personal, left.get("legacy_id"))

@@ -1,17 +1,20 @@
 """The worker's jobs: mature, release expired holds, expire, warn, review tiers, run operators'
 bulk points jobs and uploaded imports, finish erasures cut off half-way, roll the ledger up by
-hour for reports, deliver the outbox and the webhooks."""
+hour for reports, deliver the outbox and the webhooks, route and send members' messages."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import secrets
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
 
+from app import messaging, webhooks
 from app.backup import take_scheduled_backup
+from app.channels import SmsProvider, build_sms_provider, configured_mailer
 from app.clock import Clock
 from app.config import Settings, data_folder_database
 from app.corrections import run_due_jobs
@@ -19,13 +22,16 @@ from app.db import Mongo
 from app.importer import run_due_import
 from app.ledger import expire_due, mature_due, release_expired_holds
 from app.members import review_tiers
+from app.messaging import Links, PushGateway, Transports, route_new, unsubscribe_key
 from app.notifications import GatewayResponse, dispatch_due, issue_expiry_warnings
 from app.privacy import finish_erasures
 from app.program import ProgramNotConfigured, get_program
 from app.reports import caught_up as rollup_caught_up
 from app.reports import keep_last_month, roll_up_ledger
-from app.webhooks import DeliveryPolicy, deliver_due, fan_out, purge
+from app.webhooks import DeliveryPolicy, fan_out, purge
 from app.worker.loop import Job, JobOutcome, JobRun, worker_id
+
+log = logging.getLogger(__name__)
 
 BATCHES_PER_PASS = 5
 POINTS_JOB_MEMBERS = 500  # members of a bulk job per pass
@@ -150,7 +156,7 @@ def webhooks_job(settings: Settings, client: httpx.AsyncClient) -> Job:
 
     async def run(mongo: Mongo, clock: Clock) -> JobOutcome:
         fanned, more = await fan_out(mongo, clock, policy)
-        sent = await deliver_due(mongo, clock, client, policy)
+        sent = await webhooks.deliver_due(mongo, clock, client, policy)
         idle = not more and not sent
         if idle and (not purged_at or clock.now() - purged_at[-1] >= timedelta(hours=1)):
             await purge(mongo, clock)  # what is past replay's range, hourly
@@ -158,6 +164,49 @@ def webhooks_job(settings: Settings, client: httpx.AsyncClient) -> Job:
         return JobOutcome(fanned + sent, more=more or sent == policy.deliver_batch)
 
     return Job("webhooks", run, timedelta(seconds=settings.webhook_interval_seconds))
+
+
+def messages_job(settings: Settings, client: httpx.AsyncClient) -> Job:
+    """Route new notifications to members' channels and send what is due (app/messaging); a
+    channel with no provider configured delivers to the dev inbox."""
+    push = None
+    if settings.push_gateway_url:
+        secret = push_secret(settings)
+
+        async def post(target: str, body: bytes, headers: dict[str, str]) -> GatewayResponse:
+            response = await client.post(target, content=body, headers=headers)
+            return GatewayResponse(response.status_code, response.text)
+
+        push = PushGateway(settings.push_gateway_url, secret, post)
+    providers: dict[int, SmsProvider | None] = {}  # per clock: the adapters sign with its time
+    inbox = [
+        channel
+        for channel, configured in (
+            ("push", settings.push_gateway_url),
+            ("sms", settings.sms_sign_name if settings.sms_provider.value != "none" else None),
+            ("email", settings.smtp_host),
+        )
+        if not configured
+    ]
+    if inbox:
+        log.info("messages by %s go to the dev inbox (no provider configured)", ", ".join(inbox))
+
+    async def run(mongo: Mongo, clock: Clock) -> JobOutcome:
+        if id(clock) not in providers:
+            providers[id(clock)] = build_sms_provider(settings, clock=clock, client=client)
+        transports = Transports(
+            push=push,
+            sms=providers[id(clock)],
+            sms_sign_name=settings.sms_sign_name,
+            mailer=configured_mailer(settings, clock),
+        )
+        links = Links(await unsubscribe_key(mongo, settings), settings.public_url)
+        limit = 100
+        routed = await route_new(mongo, clock, links, limit=limit)
+        sent = await messaging.deliver_due(mongo, clock, transports, limit=limit)
+        return JobOutcome(routed + sent, more=routed == limit or sent == limit)
+
+    return Job("messages", run, timedelta(seconds=5))
 
 
 def on_embedded(settings: Settings) -> bool:
@@ -202,6 +251,7 @@ def default_jobs(settings: Settings, client: httpx.AsyncClient) -> list[Job]:
     if settings.push_gateway_url:
         jobs.append(outbox_job(settings, client))
     jobs.append(webhooks_job(settings, client))
+    jobs.append(messages_job(settings, client))
     backup = backup_job(settings, every)
     if backup is not None:
         jobs.append(backup)

@@ -31,6 +31,10 @@ from graphql_schema.member.ledger import (
     as_int,
     history_page,
 )
+from graphql_schema.member.message_preferences import (
+    NotificationPreferences,
+    notification_preferences_of,
+)
 from graphql_schema.member.notifications import NotificationConnection, notifications_page
 from graphql_schema.member.program import Tier
 from graphql_schema.member.rewards import RedemptionConnection, redemptions_page
@@ -235,6 +239,10 @@ class Member(Node):
         self, info: Info, first: int, after: str | None = None
     ) -> NotificationConnection:
         return await notifications_page(info, self.member_id, first, after)
+
+    @strawberry.field(description="Which messages the member gets outside the app, per channel.")  # type: ignore[untyped-decorator]
+    async def notification_preferences(self, info: Info) -> NotificationPreferences:
+        return await notification_preferences_of(info, self.member_id)
 
 
 def resolve_me(info: Info) -> Member:

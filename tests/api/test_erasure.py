@@ -21,6 +21,7 @@ from app.db import Mongo
 from app.importer import run_due_import
 from app.ledger import get_balance, verify_balances
 from app.members import create_member
+from app.messaging import Links, route_new
 from app.privacy import UNFINISHED_AFTER, erase_member
 from app.rewards import Reward, RewardKind
 from app.runtime import Runtime
@@ -267,11 +268,12 @@ async def test_an_erased_member_who_used_every_feature_leaves_no_personal_data_a
     mongo = runtime.mongo
     await make_program(runtime, clock)
     member_id, admin = await _member_who_used_everything(client, runtime, clock, issuer)
+    await route_new(mongo, clock, Links(b"k" * 32, "http://127.0.0.1"))  # its messages
     where = {collection for collection, _, _ in await personal_data(mongo, NEEDLES)}
     assert {
         "members",
         "audit",
-        "outbox",
+        "messages",
         "login_attempts",
         "login_locks",
         "import_jobs",

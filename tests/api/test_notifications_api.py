@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import httpx
 import pytest
 
 from app.ledger import Rolling
-from app.notifications import dispatch_due, issue_expiry_warnings
+from app.messaging import Links, route_new
+from app.notifications import issue_expiry_warnings
 from app.runtime import Runtime
 from tests.api.gql import ask, codes, data, earn_points, make_member, make_program, member_token
 
@@ -16,6 +15,7 @@ REGISTER = "mutation($t: String!) { registerPushToken(input: {platform: IOS, tok
 CONSENT = "mutation($g: Boolean!) { setNotificationConsent(input: {granted: $g}) { ok userErrors { code } } }"
 LIST = """query($after: String) { me { notifications(first: 2, after: $after) {
   edges { cursor node { id kind points daysLeft readAt } } pageInfo { hasNextPage endCursor } } } }"""
+LINKS = Links(b"k" * 32, "http://127.0.0.1")
 MARK = "mutation($ids: [ID!]) { markNotificationsRead(input: {ids: $ids}) { marked userErrors { code } } }"
 
 
@@ -38,7 +38,9 @@ async def test_a_consenting_member_with_a_device_gets_pushes_and_reads_the_list(
     for days in (3, 20, 25):
         await earn_points(runtime, clock, member, 100 + days, f"e{days}", policy=Rolling(days=days))
     assert await issue_expiry_warnings(runtime.mongo, clock) == 3
-    assert await runtime.mongo["outbox"].count_documents({"member_id": member}) == 3
+    await route_new(runtime.mongo, clock, LINKS)
+    pushes = {"member_id": member, "channel": "push", "status": {"$ne": "suppressed"}}
+    assert await runtime.mongo["messages"].count_documents(pushes) == 3
 
     first = data(await ask(client, LIST, token))["me"]["notifications"]
     assert [edge["node"]["points"] for edge in first["edges"]] != []
@@ -95,7 +97,7 @@ async def test_another_members_notifications_cannot_be_marked(
     assert codes(await ask(client, MARK, None, {})) == ["UNAUTHENTICATED"]
 
 
-async def test_without_consent_no_push_is_queued(
+async def test_without_consent_the_push_is_suppressed(
     client: httpx.AsyncClient, runtime: Runtime, issuer, clock
 ) -> None:
     await make_program(runtime, clock)
@@ -105,12 +107,9 @@ async def test_without_consent_no_push_is_queued(
     await ask(client, CONSENT, token, {"g": False})
     await earn_points(runtime, clock, member, 100, "e1", policy=Rolling(days=3))
     await issue_expiry_warnings(runtime.mongo, clock)
-    assert await runtime.mongo["outbox"].count_documents({}) == 0
-    clock.advance(timedelta(days=1))
-    assert (
-        await dispatch_due(runtime.mongo, clock, url="http://127.0.0.1:9", secret=b"s", post=None)
-        == 0
-    )  # type: ignore[arg-type]
+    await route_new(runtime.mongo, clock, LINKS)
+    [push] = [d async for d in runtime.mongo["messages"].find({"channel": "push"})]
+    assert (push["status"], push["reason"]) == ("suppressed", "consent")
 
 
 async def test_a_device_token_belongs_to_the_member_who_registered_it_last(
@@ -126,8 +125,10 @@ async def test_a_device_token_belongs_to_the_member_who_registered_it_last(
     assert moved["registerPushToken"] == {"ok": True, "userErrors": []}
 
     await issue_expiry_warnings(runtime.mongo, clock)
-    pushes = [d async for d in runtime.mongo["outbox"].find({}, {"member_id": 1, "payload": 1})]
-    devices = {p["member_id"]: [d["token"] for d in p["payload"]["devices"]] for p in pushes}
+    await route_new(runtime.mongo, clock, LINKS)
+    queued = {"channel": "push", "status": "queued"}
+    pushes = [d async for d in runtime.mongo["messages"].find(queued)]
+    devices = {p["member_id"]: [d["token"] for d in p["devices"]] for p in pushes}
     assert devices == {bob: ["apns-shared-phone"]}
     # Alice no longer holds it, so she cannot unregister Bob's device either.
     unregister = 'mutation { unregisterPushToken(input: {token: "apns-shared-phone"}) { ok } }'

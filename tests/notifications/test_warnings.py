@@ -9,6 +9,7 @@ from datetime import timedelta
 from app.clock import FrozenClock
 from app.db import Mongo
 from app.ledger import Rolling, earn, spend
+from app.messaging import Links, route_new
 from app.notifications.warnings import (
     days_left,
     issue_expiry_warnings,
@@ -103,7 +104,7 @@ async def test_relevant_warnings_show_the_points_left_now(mongo: Mongo, clock: F
     assert await relevant_warnings(mongo, "m1", clock.now()) == []
 
 
-async def test_consenting_members_with_a_device_get_a_push(
+async def test_consenting_members_with_a_device_get_a_push_through_messaging(
     mongo: Mongo, clock: FrozenClock
 ) -> None:
     await mongo["members"].insert_many(
@@ -132,7 +133,9 @@ async def test_consenting_members_with_a_device_get_a_push(
         await earn_expiring(mongo, clock, member, 100, days=2)
     await issue_expiry_warnings(mongo, clock)
     await issue_expiry_warnings(mongo, clock)
-    pushes = [d async for d in mongo["outbox"].find({})]
-    assert [(p["member_id"], p["payload"]["devices"]) for p in pushes] == [
+    await route_new(mongo, clock, Links(b"k" * 32, "http://127.0.0.1"))
+    await route_new(mongo, clock, Links(b"k" * 32, "http://127.0.0.1"))
+    pushes = [d async for d in mongo["messages"].find({"channel": "push", "status": "queued"})]
+    assert [(p["member_id"], p["devices"]) for p in pushes] == [
         ("m1", [{"platform": "ios", "token": "t1"}])
     ]

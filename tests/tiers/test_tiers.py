@@ -18,6 +18,7 @@ from app.members import (
     record_qualifying,
 )
 from app.members.tiers import MOVED, TALLY
+from app.messaging import Links, route_new
 from app.notifications import PushPlatform, register_push_token, set_notification_consent
 from app.program import save_program
 from app.program.models import Program, TierRules
@@ -183,15 +184,10 @@ async def test_a_member_who_consented_gets_the_change_by_push_too(
     await set_notification_consent(mongo, clock, member_id, True)
     await earn(mongo, clock, PROGRAM, member_id, 100, "o1")
     await earn(mongo, clock, PROGRAM, silent, 100, "o2")
-    [delivery] = [d async for d in mongo["outbox"].find({})]
-    assert delivery["member_id"] == member_id
-    payload = delivery["payload"]
-    assert (payload["type"], payload["from_tier"], payload["to_tier"]) == (
-        "tier_changed",
-        "member",
-        "silver",
-    )
-    assert payload["devices"] == [{"platform": "ios", "token": f"device-token-{member_id}"}]
+    await route_new(mongo, clock, Links(b"k" * 32, "http://127.0.0.1"))
+    [delivery] = [d async for d in mongo["messages"].find({"channel": "push", "status": "queued"})]
+    assert (delivery["member_id"], delivery["kind"]) == (member_id, "tier_changed")
+    assert delivery["devices"] == [{"platform": "ios", "token": f"device-token-{member_id}"}]
 
 
 async def test_progress_kept_in_a_collection_of_its_own_moves_onto_the_accounts_once(

@@ -12,7 +12,9 @@ from playwright.sync_api import Browser, Page, expect
 from app.clock import SystemClock
 from app.db import Mongo
 from app.importer import run_due_import
-from app.ledger import earn, reverse, spend
+from app.ledger import Rolling, earn, reverse, spend
+from app.messaging import Links, Transports, deliver_due, route_new
+from app.notifications import issue_expiry_warnings
 from graphql_schema.ids import from_global_id, to_global_id
 from tests.web.conftest import Served
 
@@ -28,6 +30,8 @@ SCOPES = (
     "catalog:write",
     "draws:write",
     "import:write",
+    "messages:read",
+    "messages:write",
 )
 CURRENT = "{ programVersion { version config } }"
 AUDIT = '{ auditLog(first: 5, filter: {target: "member:m_demo"}) { edges { node { action } } } }'
@@ -381,3 +385,43 @@ def test_the_header_shows_the_sandbox_time_while_it_is_moved(console: Page, serv
         assert abs(shown - (SystemClock().now() + timedelta(days=30))) < timedelta(minutes=1)
     finally:
         served.jifen("clock", "reset", "--force")
+
+
+def test_a_members_messages_show_what_was_sent_and_a_dead_letter_is_retried(
+    console: Page, served: Served
+) -> None:
+    made = _new_member(served, "Sun Li", "console-messages")
+    member_id = from_global_id(made, "Member")[1]
+
+    async def warned(mongo: Mongo) -> None:
+        """A warning routed and sent to the dev inbox (e-mail: no quiet hours on the real clock),
+        then the e-mail dead-lettered, as a provider's refusal would."""
+        clock = SystemClock()
+        await mongo["members"].update_one(
+            {"_id": member_id}, {"$set": {"email": "sun@example.com"}}
+        )
+        await earn(
+            mongo,
+            clock,
+            member_id=member_id,
+            points=80,
+            idempotency_key="cm1",
+            policy=Rolling(days=3),
+        )
+        await issue_expiry_warnings(mongo, clock)
+        await route_new(mongo, clock, Links(b"k" * 32, served.base))
+        await deliver_due(mongo, clock, Transports())
+        await mongo["messages"].update_one(
+            {"member_id": member_id, "channel": "email"}, {"$set": {"status": "failed"}}
+        )
+
+    served.arrange(warned)
+    console.goto(f"{served.base}/console/#/members/{made}")
+    console.locator("#member").get_by_role("link", name="Messages").click()
+    expect(console.locator("body")).to_have_attribute("data-page", "messages")
+    rows = console.locator("#messages-rows")
+    expect(rows).to_contain_text("suppressed (consent)")  # push: the member never agreed
+    expect(rows).to_contain_text("Sun Li")  # the e-mail's text, as rendered
+    rows.get_by_role("button", name="Retry").click()
+    expect(rows).to_contain_text("Queued again")
+    expect(console.locator("#messages-totals")).to_contain_text("EXPIRY_WARNING")

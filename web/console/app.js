@@ -7,6 +7,7 @@ import { catalogPage, leaveCatalog } from "./catalog.js";
 import { dashboardPage, leaveDashboard } from "./dashboard.js";
 import { importsPage, leaveImports } from "./imports.js";
 import { membersPage } from "./members.js";
+import { messagesPage } from "./messages.js";
 import { programPage } from "./program.js";
 import { reportsPage } from "./reports.js";
 
@@ -17,6 +18,7 @@ const PAGES = {
   reports: (view, name) => reportsPage(view, name),
   members: (view, id) => membersPage(view, id && decodeURIComponent(id)),
   audit: (view, target) => auditPage(view, target),
+  messages: (view, id) => messagesPage(view, id && decodeURIComponent(id)),
   import: (view) => importsPage(view),
 };
 
