@@ -188,6 +188,23 @@ class Settings(BaseSettings):
     smtp_ca_file: Path | None = Field(
         default=None, description="PEM certificates trusted for the relay instead of the system's."
     )
+    # Direct push (app/channels/apns.py, fcm.py), beside the brand's gateway: each platform is on
+    # when its key is set. The keys are files (a .p8, a service account's JSON), never values here.
+    apns_key_file: Path | None = Field(
+        default=None, description="The team's APNs auth key (.p8, ES256); sets APNs on."
+    )
+    apns_key_id: str | None = Field(default=None, pattern=r"^[A-Z0-9]{10}$")
+    apns_team_id: str | None = Field(default=None, pattern=r"^[A-Z0-9]{10}$")
+    apns_topic: str | None = Field(default=None, max_length=255, description="The app's bundle id.")
+    apns_endpoint: str = "https://api.push.apple.com"
+    fcm_service_account_file: Path | None = Field(
+        default=None, description="The Firebase service account's JSON key; sets FCM on."
+    )
+    fcm_project_id: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]{4,29}$")
+    fcm_endpoint: str = "https://fcm.googleapis.com"
+    push_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="How long one push request may take."
+    )
 
     # Webhooks (app/webhooks, docs/events.md): how often the worker looks at the event log, and
     # how long it keeps trying an endpoint.
@@ -256,6 +273,7 @@ class Settings(BaseSettings):
                 "JIFEN_JWT_HS256_SECRET is only allowed with JIFEN_JWT_ALGORITHM=HS256"
             )
         self._check_smtp()
+        self._check_push()
         if self.env is Environment.PRODUCTION:
             if self.mongodb_url is None:
                 raise ValueError("JIFEN_MONGODB_URL is required when JIFEN_ENV=production")
@@ -289,6 +307,16 @@ class Settings(BaseSettings):
                 f"JIFEN_SMS_PROVIDER={self.sms_provider.value} needs " + ", ".join(missing)
             )
         return self
+
+    def _check_push(self) -> None:
+        if self.apns_key_file is not None and not (
+            self.apns_key_id and self.apns_team_id and self.apns_topic
+        ):
+            raise ValueError(
+                "JIFEN_APNS_KEY_FILE needs JIFEN_APNS_KEY_ID, JIFEN_APNS_TEAM_ID and JIFEN_APNS_TOPIC"
+            )
+        if self.fcm_service_account_file is not None and not self.fcm_project_id:
+            raise ValueError("JIFEN_FCM_SERVICE_ACCOUNT_FILE needs JIFEN_FCM_PROJECT_ID")
 
     def _check_smtp(self) -> None:
         if self.smtp_host is not None and not self.smtp_from:

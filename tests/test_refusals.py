@@ -40,6 +40,7 @@ NOT_REFUSALS = {
     "app.channels.email.MailerMisconfigured",
     "app.channels.email.MessageRefused",
     "app.channels.email.MessageTooLarge",  # a message the outbox builds from stored data
+    "app.channels.push.PushRefused",
     "app.channels.sms.SmsRefused",  # an SMS the outbox builds, not a client request
     "app.channels.templates.ConstructNotAllowed",
     "app.channels.templates.OutputTooLong",

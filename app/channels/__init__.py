@@ -1,4 +1,4 @@
-"""Channels: the transports that reach a member outside the app (e-mail, SMS), and the templates
+"""Channels: the transports that reach a member outside the app (e-mail, SMS, direct push), and the templates
 their messages are written from. A foundation package: it knows nothing of members, programs or
 the ledger; the domain decides who gets what on which channel and hands over finished values.
 
@@ -8,6 +8,7 @@ docs/channels.md describes each channel.
 """
 
 from app.channels.aliyun_sms import AliyunSms, aliyun_outcome
+from app.channels.apns import ApnsPush, apns_outcome
 from app.channels.delivery import Delivery, Outcome
 from app.channels.email import (
     EmailMessage,
@@ -21,6 +22,9 @@ from app.channels.email import (
     check_message,
     configured_mailer,
 )
+from app.channels.fcm import FcmPush, ServiceAccount, fcm_outcome
+from app.channels.push import PushMessage, PushPlatform, PushProvider, PushRefused
+from app.channels.push_config import build_push_providers
 from app.channels.sms import (
     SmsMessage,
     SmsProvider,
@@ -51,6 +55,16 @@ from app.channels.templates import (
 from app.channels.tencent_sms import TencentSms, tencent_outcome
 
 __all__ = [
+    "ApnsPush",
+    "FcmPush",
+    "PushMessage",
+    "PushPlatform",
+    "PushProvider",
+    "PushRefused",
+    "ServiceAccount",
+    "apns_outcome",
+    "build_push_providers",
+    "fcm_outcome",
     "ALLOWED_FILTERS",
     "MEMBER_VARIABLES",
     "AliyunSms",

@@ -3,6 +3,7 @@ does (a timeout, a refused or dropped connection) is a RETRY Delivery instead of
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from types import TracebackType
 from typing import Self
@@ -53,11 +54,16 @@ class HttpAdapter:
     """An adapter's HTTP client: the one passed in (shared, closed by its owner) or its own,
     closed by aclose() or by leaving `async with`."""
 
-    def __init__(self, client: httpx.AsyncClient | None, timeout: float) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient | None,
+        timeout: float,
+        new_client: Callable[[], httpx.AsyncClient] = httpx.AsyncClient,
+    ) -> None:
         if not timeout > 0:
             raise ValueError("timeout must be positive")
         self._owns_client = client is None
-        self._client = client if client is not None else httpx.AsyncClient()
+        self._client = client if client is not None else new_client()
         self._timeout = timeout
 
     async def aclose(self) -> None:
