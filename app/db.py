@@ -248,7 +248,10 @@ INDEXES: dict[str, list[IndexModel]] = {
     # (the dedupe key) alone; the webhooks' fan-out takes them whole and moves them to its
     # archive, read by time for replays and purged by it.
     "events": [],
-    "webhook_events": [IndexModel([("occurred_at", ASCENDING)])],
+    "webhook_events": [
+        IndexModel([("occurred_at", ASCENDING)]),
+        IndexModel([("member_id", ASCENDING)]),  # an erasure finds a member's events
+    ],
     # Webhooks (app/webhooks): endpoints are few (read whole); each (endpoint, member) queue's
     # counters by id; deliveries due by state and time, a queue's next by its number.
     "webhook_endpoints": [],

@@ -32,7 +32,10 @@ def add_messages_commands(
     )
     messages.add_argument("--member", metavar="ID", help="one member: id, member number or phone")
     messages.add_argument(
-        "--status", choices=["queued", "sending", "sent", "failed", "suppressed"], default=None
+        "--status",
+        choices=["queued", "sending", "sent", "failed", "suppressed"],
+        default=None,
+        help="only the messages in this state",
     )
     messages.add_argument("--limit", type=int, default=50, help="at most this many (50)")
     messages.add_argument("--json", action="store_true", help="one JSON object a line")

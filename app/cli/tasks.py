@@ -12,7 +12,7 @@ TASKS: dict[str, tuple[str, ...]] = {
     "Members and points": ("token", "adjust", "clear", "import", "partner"),
     "Program": ("program", "seed-demo"),
     "Scheduled jobs, by hand": ("expire", "warn", "mature", "release-holds", "tiers"),
-    "Reports": ("report", "outbox", "webhooks"),
+    "Reports": ("report", "outbox", "webhooks", "messages"),
     "Data": ("ledger", "backup", "restore", "export-schema"),
 }
 OTHER = "Other"

@@ -39,7 +39,7 @@ def add_webhook_commands(
     )
     add.add_argument("--partner", help="only events a partner caused (its id)")
     add.add_argument("--tier", help="only events of members in this tier")
-    add.add_argument("--description", default="")
+    add.add_argument("--description", default="", help="what the endpoint is for (operators' note)")
     actions.add_parser("list", help="every endpoint with its deliveries by state")
     for name, text in (
         ("pause", "stop delivering (events keep queueing)"),
@@ -48,9 +48,9 @@ def add_webhook_commands(
         ("test", "send the endpoint a ping event"),
     ):
         action = actions.add_parser(name, help=text)
-        action.add_argument("endpoint_id")
+        action.add_argument("endpoint_id", help="the endpoint's id (jifen webhooks list)")
     replay = actions.add_parser("replay", help="send the events of a time range again")
-    replay.add_argument("endpoint_id")
+    replay.add_argument("endpoint_id", help="the endpoint's id (jifen webhooks list)")
     replay.add_argument("since", type=_instant, help="an instant with offset (from, included)")
     replay.add_argument("until", type=_instant, help="an instant with offset (to, excluded)")
     hooks.set_defaults(run=lambda s, a: _run(open_database, s, a))

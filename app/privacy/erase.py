@@ -13,6 +13,8 @@ app/db.py was looked at; tests/api/test_erasure.py searches them all):
   delivered dead-lettered, device bindings deleted.
 - messages, message_preferences: the delivery records' text, addresses and devices redacted,
   those not sent dead-lettered; the preferences deleted (app/messaging/forget.py).
+- events, webhook_events, webhook_deliveries: the text of the member's events and of the bodies
+  to send redacted, ids and points kept (app/webhooks/forget.py).
 - refresh_tokens: deleted. login_attempts, login_locks: those kept under their phones deleted.
 - import_jobs, import_parts: their rows in stored uploads blanked, their phones and e-mails in
   refused rows' messages redacted (app/importer/forget.py).
@@ -52,6 +54,7 @@ from app.messaging import forget_messages
 from app.notifications import forget_notifications
 from app.personal_data import PersonalData
 from app.rewards import redact_redemptions
+from app.webhooks import forget_events
 
 UNFINISHED_AFTER = timedelta(minutes=5)  # an erasure request older than this was cut off
 BATCH = 10
@@ -91,6 +94,7 @@ async def _redact_copies(mongo: Mongo, left: Document) -> None:
     await redact_entries(mongo, member_id, personal)
     await forget_notifications(mongo, member_id, personal)
     await forget_messages(mongo, member_id, personal)
+    await forget_events(mongo, member_id, personal)
     await forget_sessions(mongo, member_id)
     await forget_phones(mongo, personal.phones)
     await forget_uploads(mongo, personal, left.get("legacy_id"))

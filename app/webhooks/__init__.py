@@ -30,8 +30,10 @@ from app.webhooks.endpoints import (
     set_paused,
 )
 from app.webhooks.errors import EndpointNotFound, InvalidEndpoint, InvalidReplay, WebhookError
+from app.webhooks.forget import forget_events
 
 __all__ = [
+    "forget_events",
     "DEAD",
     "DELIVERED",
     "EVENT_TYPES",
