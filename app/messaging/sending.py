@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,6 +42,10 @@ from app.channels import (
     EmailMessage,
     MessageRefused,
     Outcome,
+    PushMessage,
+    PushPlatform,
+    PushProvider,
+    PushRefused,
     SmsMessage,
     SmsProvider,
     SmsRefused,
@@ -121,6 +125,9 @@ class Transports:
     """What is configured; a channel without a transport delivers to the dev inbox."""
 
     push: PushGateway | None = None
+    # APNs and FCM reached directly (app/channels), by platform: a device whose platform has one
+    # is sent to it, the others through the gateway.
+    direct_push: Mapping[PushPlatform, PushProvider] = field(default_factory=dict)
     sms: SmsProvider | None = None
     sms_sign_name: str | None = None
     mailer: SmtpMailer | None = None
@@ -295,6 +302,8 @@ async def _take_cap_slot(
 async def _send(run: _Pass, message: Document, channel: Channel) -> tuple[str, Delivery]:
     transports = run.transports
     if channel is Channel.PUSH:
+        if transports.direct_push:
+            return await _push_directly(run, message)
         if transports.push is None:
             return DEV_INBOX, Delivery(Outcome.SENT, provider_id=f"{DEV_INBOX}:{message['_id']}")
         return PUSH_GATEWAY, await transports.push.send(message, run.clock)
@@ -333,6 +342,64 @@ async def _send(run: _Pass, message: Document, channel: Channel) -> tuple[str, D
         return "smtp", Delivery(
             Outcome.FAILED, error_code=f"refused:{exc.field}", detail=_bounded(str(exc))
         )
+
+
+DEVICE_PLATFORMS = {"ios": PushPlatform.APNS, "android": PushPlatform.FCM}
+
+
+async def _push_directly(run: _Pass, message: Document) -> tuple[str, Delivery]:
+    """One request per device to its platform's service; a device of a platform without one goes
+    through the gateway (or the dev inbox). A token the service no longer knows is removed at once.
+    The message is sent if any device took it (retrying would repeat it on that device); else
+    retried if any answer was transient; else it failed, or its recipient is gone when every
+    device was."""
+    transports = run.transports
+    Routed = tuple[Document, PushPlatform | None, PushProvider | None]
+    direct: list[Routed] = []
+    rest: list[Routed] = []
+    for device in message.get("devices") or []:
+        platform = DEVICE_PLATFORMS.get(str(device.get("platform")))
+        provider = transports.direct_push.get(platform) if platform else None
+        (direct if provider is not None else rest).append((device, platform, provider))
+    deliveries: list[Delivery] = []
+    for device, platform, provider in direct:
+        assert platform is not None and provider is not None
+        try:
+            push = PushMessage(
+                platform=platform,
+                device_token=str(device["token"]),
+                title=message.get("subject") or "-",
+                body=message.get("text") or "-",
+                data={"kind": str(message["kind"]), "message_id": str(message["_id"])},
+                # a resend after a lapsed claim replaces itself on the device: seen once
+                collapse_key=str(message["_id"])[:64],
+            )
+        except PushRefused as exc:
+            deliveries.append(Delivery(Outcome.FAILED, error_code=f"refused:{exc.field}"))
+            continue
+        delivery = await provider.send(push)
+        if delivery.outcome is Outcome.INVALID_RECIPIENT:
+            await unregister_push_token(run.mongo, message["member_id"], push.device_token)
+        deliveries.append(delivery)
+    names = sorted({provider.name for _, _, provider in direct if provider is not None})
+    if rest or not direct:
+        others = {**message, "devices": [device for device, _, _ in rest]}
+        if transports.push is not None:
+            deliveries.append(await transports.push.send(others, run.clock))
+            names.append(PUSH_GATEWAY)
+        elif not direct:
+            return DEV_INBOX, Delivery(Outcome.SENT, provider_id=f"{DEV_INBOX}:{message['_id']}")
+    transport = "+".join(names)
+    sent = [d for d in deliveries if d.outcome is Outcome.SENT]
+    if sent:
+        ids = ",".join(d.provider_id or "" for d in sent)
+        return transport, Delivery(Outcome.SENT, provider_id=ids[:500])
+    for outcome in (Outcome.RETRY, Outcome.FAILED):
+        for delivery in deliveries:
+            if delivery.outcome is outcome:
+                return transport, delivery
+    # every device was unknown to its service: each is removed already
+    return transport, Delivery(Outcome.INVALID_RECIPIENT, error_code="no device left")
 
 
 async def _apply(

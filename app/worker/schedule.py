@@ -14,7 +14,14 @@ import httpx
 
 from app import messaging, webhooks
 from app.backup import take_scheduled_backup
-from app.channels import SmsProvider, build_sms_provider, configured_mailer
+from app.channels import (
+    PushPlatform,
+    PushProvider,
+    SmsProvider,
+    build_push_providers,
+    build_sms_provider,
+    configured_mailer,
+)
 from app.clock import Clock
 from app.config import Settings, data_folder_database
 from app.corrections import run_due_jobs
@@ -179,10 +186,16 @@ def messages_job(settings: Settings, client: httpx.AsyncClient) -> Job:
 
         push = PushGateway(settings.push_gateway_url, secret, post)
     providers: dict[int, SmsProvider | None] = {}  # per clock: the adapters sign with its time
+    direct_push: dict[int, dict[PushPlatform, PushProvider]] = {}  # per clock, as the SMS ones
     inbox = [
         channel
         for channel, configured in (
-            ("push", settings.push_gateway_url),
+            (
+                "push",
+                settings.push_gateway_url
+                or settings.apns_key_file
+                or settings.fcm_service_account_file,
+            ),
             ("sms", settings.sms_sign_name if settings.sms_provider.value != "none" else None),
             ("email", settings.smtp_host),
         )
@@ -194,8 +207,10 @@ def messages_job(settings: Settings, client: httpx.AsyncClient) -> Job:
     async def run(mongo: Mongo, clock: Clock) -> JobOutcome:
         if id(clock) not in providers:
             providers[id(clock)] = build_sms_provider(settings, clock=clock, client=client)
+            direct_push[id(clock)] = build_push_providers(settings, clock=clock)
         transports = Transports(
             push=push,
+            direct_push=direct_push[id(clock)],
             sms=providers[id(clock)],
             sms_sign_name=settings.sms_sign_name,
             mailer=configured_mailer(settings, clock),
