@@ -24,6 +24,7 @@ from app.webhooks.endpoints import (
     EndpointStatus,
     NewEndpoint,
     add_endpoint,
+    check_url,
     delete_endpoint,
     get_endpoint,
     list_endpoints,
@@ -33,6 +34,7 @@ from app.webhooks.errors import EndpointNotFound, InvalidEndpoint, InvalidReplay
 from app.webhooks.forget import forget_events
 
 __all__ = [
+    "check_url",
     "forget_events",
     "DEAD",
     "DELIVERED",

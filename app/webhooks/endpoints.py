@@ -5,6 +5,7 @@ delivery). Paused endpoints keep their queue; deleting one drops its deliveries 
 from __future__ import annotations
 
 import base64
+import ipaddress
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -98,11 +99,28 @@ def check_url(url: str, *, allow_local_http: bool) -> str:
         raise InvalidEndpoint("not a URL", "url") from None
     if not parts.hostname or parts.username or parts.password or parts.fragment:
         raise InvalidEndpoint("a URL with a host, no credentials and no fragment", "url")
-    if parts.scheme == "https":
-        return url
     if parts.scheme == "http" and allow_local_http and parts.hostname in LOCAL_HOSTS:
         return url
-    raise InvalidEndpoint("the URL must be https (plain http to localhost in dev only)", "url")
+    if parts.scheme != "https":
+        raise InvalidEndpoint("the URL must be https (plain http to localhost in dev only)", "url")
+    if not allow_local_http and _inside(parts.hostname):
+        raise InvalidEndpoint("a public host: not this machine nor a private network", "url")
+    return url
+
+
+def _inside(host: str) -> bool:
+    """A host that names this machine or a private network: the worker would POST signed bodies
+    to services inside the brand's own network (server-side request forgery). IP literals and the
+    reserved names are refused when the endpoint is registered; a public name that resolves
+    inside is not caught here (docs/events.md)."""
+    name = host.lower().rstrip(".")
+    if name in LOCAL_HOSTS or name.endswith((".localhost", ".local", ".internal", ".lan")):
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return "." not in name  # a bare intranet name (`billing`)
+    return not address.is_global
 
 
 def check_event_types(event_types: list[str]) -> list[str]:
