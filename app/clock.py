@@ -6,6 +6,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
+def to_millisecond(instant: datetime) -> datetime:
+    """`instant` cut to the millisecond MongoDB keeps, so what is returned equals what is read back."""
+    return instant.replace(microsecond=instant.microsecond // 1000 * 1000)
+
+
 class Clock(Protocol):
     def now(self) -> datetime:
         """The current instant, timezone-aware UTC."""

@@ -40,6 +40,7 @@ from typing import Any
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from app.clock import to_millisecond
 from app.db import Document, Mongo
 
 EVENTS = "events"
@@ -55,8 +56,7 @@ def to_ms(instant: datetime) -> datetime:
     """The instant in UTC to the millisecond (what MongoDB keeps; naive means UTC already)."""
     if instant.tzinfo is None:
         instant = instant.replace(tzinfo=UTC)
-    instant = instant.astimezone(UTC)
-    return instant.replace(microsecond=instant.microsecond // 1000 * 1000)
+    return to_millisecond(instant.astimezone(UTC))
 
 
 def event(

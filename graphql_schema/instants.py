@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
 
+from app.clock import to_millisecond
+
 MAX_LENGTH = 64
 
 
@@ -33,7 +35,7 @@ def parse_instant(value: object) -> datetime:
         at = parsed.astimezone(UTC)
     except OverflowError:
         raise ValueError(f"no instant in UTC: {value!r}") from None
-    return at.replace(microsecond=at.microsecond // 1000 * 1000)
+    return to_millisecond(at)
 
 
 def serialize_instant(value: datetime) -> str:

@@ -25,6 +25,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError
 
 from app import deadlines
+from app.clock import to_millisecond
 from app.db import Document, Mongo, run_in_transaction
 from app.event_log import append_many
 from app.ledger import order
@@ -70,7 +71,7 @@ def instant(value: datetime) -> datetime:
     returns equals what a replay reads back."""
     if value.tzinfo is None:
         raise InvalidRequest(f"instant {value} must be timezone-aware")
-    return value.astimezone(UTC).replace(microsecond=value.microsecond // 1000 * 1000)
+    return to_millisecond(value.astimezone(UTC))
 
 
 def fingerprint(operation: str, **request: Any) -> str:

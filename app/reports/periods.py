@@ -14,6 +14,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from app.clock import to_millisecond
+
 # The dates a report may name: far enough for any program, near enough that every local date
 # converts to an instant and back in every time zone.
 EARLIEST = date(1970, 1, 2)
@@ -113,7 +115,7 @@ def just_after(at: datetime) -> datetime:
         at = datetime.max.replace(tzinfo=UTC)
     if not local_midnight(EARLIEST, UTC_ZONE) <= at < local_midnight(LATEST, UTC_ZONE):
         raise ReportInvalid("as_of", f"instants run from {EARLIEST} to {LATEST}")
-    return at.replace(microsecond=at.microsecond // 1000 * 1000) + timedelta(milliseconds=1)
+    return to_millisecond(at) + timedelta(milliseconds=1)
 
 
 def period_start(day: date, by: Period) -> date:
