@@ -348,8 +348,9 @@ DEVICE_PLATFORMS = {"ios": PushPlatform.APNS, "android": PushPlatform.FCM}
 
 
 async def _push_directly(run: _Pass, message: Document) -> tuple[str, Delivery]:
-    """One request per device to its platform's service; a device of a platform without one goes
-    through the gateway (or the dev inbox). A token the service no longer knows is removed at once.
+    """One request per device to its platform's service; the devices of a platform without one go
+    through the gateway when there is one (with no device reached directly and no gateway, the
+    dev inbox takes the message). A token the service no longer knows is removed at once.
     The message is sent if any device took it (retrying would repeat it on that device); else
     retried if any answer was transient; else it failed, or its recipient is gone when every
     device was."""
