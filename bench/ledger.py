@@ -160,7 +160,10 @@ async def bench(url: str, members: int, lots_each: int, concurrency: int) -> Non
     report("spend", done, seconds, commands.take())
 
     one = await spend(mongo, clock, member_id=ids[0], points=25, idempotency_key="spend:single")
-    print(f"one spend touching {len(one.lots)} lots: {commands.take()} commands (target <= 6)")
+    print(
+        f"one spend touching {len(one.lots)} lots: {commands.take()} commands "
+        "(target <= 7: 6, and the event the brand's webhooks get, in the same transaction)"
+    )
     assert len(one.lots) == 3, f"25 points from lots of 10 and one cut in two took {one.lots}"
     balance = await get_balance(mongo, ids[0], clock.now())
     print(f"balance read: {commands.take()} command (target 1)")
