@@ -61,6 +61,7 @@ from app.notifications import (
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,
     GatewayResponse,
+    OutboxPolicy,
     sign,
     unregister_push_token,
 )
@@ -134,15 +135,11 @@ class Transports:
 
 
 @dataclass(frozen=True)
-class SendPolicy:
+class SendPolicy(OutboxPolicy):
+    """The outbox's retry rule (its doubling backoff) with a member message's defaults."""
+
     max_attempts: int = 6
     first_backoff: timedelta = timedelta(seconds=30)
-    max_backoff: timedelta = timedelta(hours=1)
-    claim_for: timedelta = timedelta(minutes=2)
-
-    def backoff(self, attempts: int) -> timedelta:
-        doubling: int = 2 ** max(0, attempts - 1)
-        return min(self.max_backoff, self.first_backoff * doubling)
 
 
 @dataclass

@@ -8,6 +8,7 @@ from app.notifications.outbox import (
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,
     GatewayResponse,
+    OutboxPolicy,
     dispatch_due,
     retry_dead,
     sign,
@@ -31,6 +32,7 @@ from app.notifications.today import warnings_today
 from app.notifications.warnings import days_left, issue_expiry_warnings
 
 __all__ = [
+    "OutboxPolicy",
     "IDEMPOTENCY_HEADER",
     "SIGNATURE_HEADER",
     "NotANotificationId",
