@@ -65,7 +65,8 @@ async def test_a_small_eldest_generation_is_left_to_the_collector(unfrozen_after
         gc.collect()
         frozen = gc.get_freeze_count()
         keeper.step()
-        assert gc.get_freeze_count() == frozen
+        # nothing newly frozen (frozen objects may still be freed by reference counting meanwhile)
+        assert gc.get_freeze_count() <= frozen
         assert len(nodes) == 5_000
     finally:
         await keeper.stop()
