@@ -3,6 +3,8 @@ holder that stops cleanly gives its leases back (so the next process takes them 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import timedelta
 
 from pymongo import ReturnDocument
@@ -13,7 +15,22 @@ from app.db import Mongo
 
 
 async def acquire(mongo: Mongo, clock: Clock, job: str, owner: str, period: timedelta) -> bool:
-    """Take or renew the lease on `job` for `period`; False when someone else holds a live one."""
+    """Take or renew the lease on `job` for `period`; False when someone else holds a live one.
+
+    The command runs to its answer even when the caller is cancelled meanwhile (a clean stop), and
+    the cancellation is raised after it: the database applies a command it has received whether or
+    not the client waits, so a renewal left in flight could land after the stopping holder's
+    `release` and hold the job for a whole period."""
+    command = asyncio.ensure_future(_take(mongo, clock, job, owner, period))
+    try:
+        return await asyncio.shield(command)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await command
+        raise
+
+
+async def _take(mongo: Mongo, clock: Clock, job: str, owner: str, period: timedelta) -> bool:
     now = clock.now()
     try:
         document = await mongo["leases"].find_one_and_update(

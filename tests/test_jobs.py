@@ -7,11 +7,15 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+from pymongo import monitoring
+
 from app.clock import Clock, FrozenClock
-from app.db import Mongo
+from app.db import Mongo, connect
 from app.heartbeat import Heartbeat, heartbeat_age
 from app.leases import acquire, release
 from app.worker import Job, JobOutcome, Worker
+from tests.faults import fail_point
 
 
 async def test_only_one_worker_holds_a_lease(mongo: Mongo, clock: FrozenClock) -> None:
@@ -134,3 +138,47 @@ async def test_the_heartbeat_beats_on_passes_that_reached_the_database_only(
     age = heartbeat_age(heartbeat.path)
     assert age is not None and age < 5
     assert heartbeat.path.read_text().startswith("me ")
+
+
+class _Started(monitoring.CommandListener):
+    """Sets `sent` once a findAndModify has been handed to the connection."""
+
+    def __init__(self) -> None:
+        self.sent = asyncio.Event()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "findAndModify":
+            self.sent.set()
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_a_renewal_cancelled_in_flight_has_landed_when_the_cancellation_is_raised(
+    mongo: Mongo, mongo_url: str, db_name: str, clock: FrozenClock
+) -> None:
+    """A clean stop cancels a holder mid-renewal and then releases its leases: the renewal the
+    server already has must not land after the release (the lease would stay held a whole period).
+    So the cancelled `acquire` waits for its command's answer before raising."""
+    period = timedelta(minutes=1)
+    assert await acquire(mongo, clock, "import", "a", period)
+    listener = _Started()
+    watched = connect(mongo_url, db_name, event_listeners=[listener])
+    try:
+        clock.advance(timedelta(seconds=10))
+        stall = {"failCommands": ["findAndModify"], "blockConnection": True, "blockTimeMS": 400}
+        async with fail_point(mongo, {"times": 1}, stall):
+            renewal = asyncio.create_task(acquire(watched, clock, "import", "a", period))
+            await listener.sent.wait()
+            renewal.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await renewal
+            lease = await mongo["leases"].find_one({"_id": "import"})
+            assert lease is not None and lease["renewed_at"] == clock.now()
+            await release(mongo, "import", "a")
+        assert await mongo["leases"].find_one({"_id": "import"}) is None
+    finally:
+        await watched.close()
