@@ -78,6 +78,7 @@ class Commands(monitoring.CommandListener):
 
     def __init__(self) -> None:
         self.names: list[str] = []
+        self.targets: list[str] = []  # each command with its collection: "insert:ledger"
         self.on = False
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
@@ -86,6 +87,10 @@ class Commands(monitoring.CommandListener):
         )
         if self.on and event.command_name not in self.IGNORED and not stream:
             self.names.append(event.command_name)
+            target = event.command.get(event.command_name)
+            self.targets.append(
+                f"{event.command_name}:{target}" if isinstance(target, str) else event.command_name
+            )
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
@@ -224,7 +229,7 @@ async def named_commands(settings: Settings, token: str, member: str) -> None:
                 await http.post(
                     "/graphql", json={"query": query, "variables": variables}, headers=headers
                 )
-                COMMANDS.names, COMMANDS.on = [], True
+                COMMANDS.names, COMMANDS.targets, COMMANDS.on = [], [], True
                 variables = {"input": order(member)}
                 reply = await http.post(
                     "/graphql", json={"query": query, "variables": variables}, headers=headers
@@ -234,7 +239,7 @@ async def named_commands(settings: Settings, token: str, member: str) -> None:
                 writes = sum(count for n, count in Counter(COMMANDS.names).items() if n in WRITES)
                 print(
                     f"{name:<15} {len(COMMANDS.names)} commands, {writes} writes: "
-                    f"{' '.join(COMMANDS.names)}"
+                    f"{' '.join(COMMANDS.targets)}"
                 )
                 assert name == "recordPurchase" or not writes, f"{name} wrote"
 
