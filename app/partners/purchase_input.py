@@ -48,6 +48,8 @@ class PurchaseRequest:
     lines: tuple[LineInput, ...]
     channel: str | None = None
     points_used: int = 0
+    store_id: str | None = None
+    payment_method: str | None = None
 
 
 def parse_money(raw: str, field: tuple[str, ...]) -> Decimal:
@@ -107,10 +109,20 @@ def check_purchase(request: PurchaseRequest) -> Purchase:
         raise InvalidPartnerInput("occurredAt needs a UTC offset", ("occurred_at",))
     if request.channel is not None:
         check_text(request.channel, ("channel",), 32)
+    store = None if request.store_id is None else check_text(request.store_id, ("store_id",))
+    payment = request.payment_method
+    if payment is not None:
+        payment = check_text(payment, ("payment_method",), 32)
     if not 0 <= request.points_used <= MAX_ENTRY_POINTS:
         raise InvalidPartnerInput("pointsUsed is 0 or more", ("points_used",))
     request.member.query()
-    return Purchase(check_lines(request.lines), instant(request.occurred_at), request.channel)
+    return Purchase(
+        check_lines(request.lines),
+        instant(request.occurred_at),
+        request.channel,
+        store=store,
+        payment_method=payment,
+    )
 
 
 def check_occurred_at(purchase: Purchase, program: Program, now: datetime) -> None:
@@ -141,4 +153,9 @@ def fingerprint(request: PurchaseRequest, purchase: Purchase, member_id: str | N
             for line in purchase.lines
         ],
     }
+    # Only when sent, so that the fingerprints of orders posted before these existed still match.
+    if purchase.store is not None:
+        body["store"] = purchase.store
+    if purchase.payment_method is not None:
+        body["payment"] = purchase.payment_method
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()

@@ -29,7 +29,7 @@ process's copy), whatever the member's history.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -122,10 +122,12 @@ async def preview_earn(
     request: PurchaseRequest,
     *,
     member: Member | PartnerRefused | None = None,
+    partner_id: str | None = None,
 ) -> tuple[Member, EarnResult]:
-    """What record_purchase would give now, without writing anything (`member` as there)."""
+    """What record_purchase would give now, without writing anything (`member` as there;
+    `partner_id`: the partner asking, a fact conditions may read)."""
     program = await current_program(mongo)
-    purchase = check_purchase(request)
+    purchase = replace(check_purchase(request), partner=partner_id)
     check_occurred_at(purchase, program, clock.now())
     member = await named_member(mongo, request, member)
     member = await as_of(mongo, member, purchase.occurred_at)
@@ -145,7 +147,7 @@ async def record_purchase(
     hold of another member's points left bound, unpaid, is given up and the purchase posted again
     (payments.once_more_if_freed)."""
     program = await current_program(mongo)
-    purchase = check_purchase(request)
+    purchase = replace(check_purchase(request), partner=partner_id)
     order_id = request.order_id.strip()
     order_key = order_id_of(partner_id, order_id)
     member = await named_member(mongo, request, member)

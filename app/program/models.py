@@ -29,6 +29,7 @@ from pydantic import (
 
 from app.bounds import MAX_ACCOUNT_POINTS, MAX_BUDGET, MAX_ENTRY_POINTS
 from app.ledger import ExpiryPolicySet
+from app.program.conditions import Condition, check_bounds, facts_of, scopes
 
 RuleId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.:-]*$")]
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
@@ -101,28 +102,65 @@ class Exclusions(_Config):
     skus: Codes = ()
 
 
+When = Annotated[Condition, AfterValidator(check_bounds)]
+
+
+class RuleCap(_Config):
+    """At most `points` from one rule (or campaign) to a member in each local period."""
+
+    points: int = Field(ge=1, le=MAX_ENTRY_POINTS)
+    period: Literal["day", "week", "month", "year"] = "month"
+
+
 class EarnRule(_Config):
-    """A category or SKU rule: a multiplier of the line's base points and/or a fixed bonus.
+    """A rule: a multiplier of the line's base points, a fixed bonus per line or per unit, or a
+    fixed bonus per order, on the lines (or orders) its categories, SKUs and condition select.
 
     A multiplier m adds (m - 1) × base points of the matching line (5 on dining gives 5× in all);
-    `bonus_points` adds a fixed number per matching line, or per unit with `per_unit`.
+    `bonus_points` adds a fixed number per matching line, or per unit with `per_unit`;
+    `order_bonus` adds a fixed number once per order whose facts meet `when`. `when` is a
+    condition (app/program/conditions.py) over the purchase, the member and, for line effects, the
+    line; with categories or SKUs too, a line must match both. `cap_per_order` and
+    `cap_per_member` bound what this rule gives (its own rows, before the tier multiplier).
     """
 
     id: RuleId
     name: str = Field(default="", max_length=120)
     categories: Codes = ()
     skus: Codes = ()
+    when: When | None = None
     multiplier: Multiplier | None = None
     bonus_points: int | None = Field(default=None, ge=1, le=1_000_000)
     per_unit: bool = False
+    order_bonus: int | None = Field(default=None, ge=1, le=1_000_000)
+    cap_per_order: int | None = Field(default=None, ge=1, le=MAX_ENTRY_POINTS)
+    cap_per_member: RuleCap | None = None
 
     @model_validator(mode="after")
     def _effect(self) -> Self:
-        if not self.categories and not self.skus:
-            raise ValueError("a rule matches at least one category or sku")
-        if self.multiplier is None and self.bonus_points is None:
-            raise ValueError("a rule gives a multiplier or bonus_points (or both)")
+        line_effect = self.multiplier is not None or self.bonus_points is not None
+        if not line_effect and self.order_bonus is None:
+            raise ValueError("a rule gives a multiplier, bonus_points or order_bonus")
+        if line_effect and self.order_bonus is not None:
+            raise ValueError(
+                "a rule gives per line (multiplier, bonus_points) or per order, not both"
+            )
+        if self.order_bonus is not None:
+            if self.categories or self.skus:
+                raise ValueError(
+                    "an order_bonus rule selects orders by `when`, not categories or skus"
+                )
+            if self.when is not None and "line" in scopes(self.when):
+                raise ValueError(
+                    "an order_bonus's condition reads the order and the member, not a line"
+                )
+        elif not self.categories and not self.skus and self.when is None:
+            raise ValueError("a rule matches categories, skus or a `when` condition")
         return self
+
+    @property
+    def capped(self) -> bool:
+        return self.cap_per_order is not None or self.cap_per_member is not None
 
 
 class Recurrence(_Config):
@@ -144,7 +182,8 @@ class Campaign(_Config):
     """Extra points in a window (11.11), on recurring days (member day), for some tiers or channels.
 
     multiplier m adds (m - 1) × base points of the order's earning lines (2 is double points);
-    bonus_points adds a fixed number per order. `stacking`: additive campaigns all add up; among
+    bonus_points adds a fixed number per order. `when` narrows it further by any fact of the
+    purchase, the member or (for the multiplier) the line (app/program/conditions.py). `stacking`: additive campaigns all add up; among
     best_of campaigns only the one giving the most points applies. `budget` is the total points the
     campaign may ever give; once spent it stops (enforced atomically by the partner service).
     """
@@ -159,6 +198,7 @@ class Campaign(_Config):
     categories: Codes = ()
     multiplier: Multiplier | None = None
     bonus_points: int | None = Field(default=None, ge=1, le=1_000_000)
+    when: When | None = None
     stacking: Literal["additive", "best_of"] = "additive"
     budget: int | None = Field(default=None, ge=1, le=MAX_BUDGET)
 
@@ -166,6 +206,10 @@ class Campaign(_Config):
     def _valid(self) -> Self:
         if self.multiplier is None and self.bonus_points is None:
             raise ValueError("a campaign gives a multiplier or bonus_points (or both)")
+        if self.bonus_points is not None and self.when is not None and "line" in scopes(self.when):
+            raise ValueError(
+                "a campaign's bonus_points is per order: its `when` cannot read a line"
+            )
         for name in ("starts_at", "ends_at"):
             value = getattr(self, name)
             if value is not None and value.tzinfo is None:
@@ -353,6 +397,11 @@ class Program(_Config):
             if activity.code == code:
                 return activity
         return None
+
+    def reads(self, fact: str) -> bool:
+        """Whether a condition of the program's rules or campaigns reads `fact`."""
+        whens = [rule.when for rule in self.earn.rules] + [c.when for c in self.campaigns]
+        return any(when is not None and fact in facts_of(when) for when in whens)
 
     def local_date(self, at: datetime) -> date:
         """The calendar date of an instant in the program's time zone."""

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_FLOOR, Decimal, localcontext
 
+from app.program.conditions import Value, Verdict, evaluate, scopes
 from app.program.models import Birthday, Campaign, EarnRule, Program
 
 
@@ -53,6 +54,10 @@ class MemberFacts:
     earned_today: int = 0
     # Whether the birthday bonus was already given this year (Birthday.once_per_year).
     birthday_bonus_taken: bool = False
+    joined_on: date | None = None  # sign-up date in the program's zone
+    purchases_before: int = 0  # the member's purchases before this one (nth_purchase - 1)
+    # Points each rule with a cap_per_member gave the member in the rule's current period.
+    rule_earned: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +65,9 @@ class Purchase:
     lines: tuple[PurchaseLine, ...]
     occurred_at: datetime  # aware
     channel: str | None = None
+    store: str | None = None
+    partner: str | None = None
+    payment_method: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +82,26 @@ class EarnRow:
 
 
 @dataclass(frozen=True, slots=True)
+class ConditionCheck:
+    """A rule's or campaign's condition, checked on a line (None: the order): what previewEarn
+    shows, matched or not, with the part that decided it."""
+
+    line_id: str | None
+    rule: str  # "rule:<id>" or "campaign:<id>"
+    held: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class EarnResult:
     rows: tuple[EarnRow, ...]
     total: int
     # Points each campaign with a budget gave (the caller reserves them atomically).
     campaign_points: Mapping[str, int] = field(default_factory=dict)
     birthday_bonus: bool = False
+    # Points each rule with a cap_per_member gave (counted in the member's period by the caller).
+    rule_points: Mapping[str, int] = field(default_factory=dict)
+    checks: tuple[ConditionCheck, ...] = ()
 
     def by_line(self) -> dict[str | None, int]:
         totals: dict[str | None, int] = {}
@@ -172,15 +194,61 @@ def compute_earn(
     """The points a purchase earns. `campaign_remaining` gives what is left of each budgeted
     campaign (absent: unlimited); a campaign never gives more than what is left."""
     rows = _Rows(program)
+    facts = order_facts(program, purchase, member)
+    checks: list[ConditionCheck] = []
     earning = _earning_lines(program, purchase.lines, rows)
     _base(program, earning, rows)
     for line in earning:
-        _line_rules(program, line, member, rows)
-    campaign_points = _campaigns(program, purchase, member, earning, rows, campaign_remaining or {})
+        _line_rules(program, line, member, rows, facts, checks)
+    _order_rules(program, earning, rows, facts, checks)
+    campaign_points = _campaigns(
+        program, purchase, member, earning, rows, campaign_remaining or {}, facts, checks
+    )
     birthday = _birthday(program, purchase, member, earning, rows)
-    breakdown = _caps(program, member, rows.close())
+    breakdown, rule_points = _rule_caps(program, member, rows.close())
+    breakdown = _caps(program, member, breakdown)
     total = sum(row.points for row in breakdown)
-    return EarnResult(tuple(breakdown), total, campaign_points, birthday)
+    return EarnResult(
+        tuple(breakdown), total, campaign_points, birthday, rule_points, tuple(checks)
+    )
+
+
+def order_facts(
+    program: Program, purchase: Purchase, member: MemberFacts
+) -> dict[str, Value | None]:
+    """The facts of the order and the member that conditions read (conditions.FACTS)."""
+    local = purchase.occurred_at.astimezone(program.zone)
+    return {
+        "channel": purchase.channel,
+        "store": purchase.store,
+        "partner": purchase.partner,
+        "payment_method": purchase.payment_method,
+        "basket_total": sum((line.amount for line in purchase.lines), Decimal(0)),
+        "basket_quantity": sum(line.quantity for line in purchase.lines),
+        "weekday": local.isoweekday(),
+        "local_time": local.time().replace(tzinfo=None),
+        "local_date": local.date(),
+        "nth_purchase": member.purchases_before + 1,
+        "tier": member.tier,
+        "joined_on": member.joined_on,
+        "birthday_month": member.birthday.month if member.birthday is not None else None,
+    }
+
+
+def line_facts(line: PurchaseLine) -> dict[str, Value | None]:
+    return {
+        "sku": line.sku,
+        "category": line.category,
+        "line_amount": line.amount,
+        "line_quantity": line.quantity,
+    }
+
+
+def _checked(
+    checks: list[ConditionCheck], rule: str, line_id: str | None, verdict: Verdict
+) -> bool:
+    checks.append(ConditionCheck(line_id, rule, verdict.held, verdict.reason))
+    return verdict.held
 
 
 def _earning_lines(
@@ -212,9 +280,20 @@ def _exact(value: Decimal) -> Decimal:
         return +value
 
 
-def _line_rules(program: Program, line: PurchaseLine, member: MemberFacts, rows: _Rows) -> None:
+def _line_rules(
+    program: Program,
+    line: PurchaseLine,
+    member: MemberFacts,
+    rows: _Rows,
+    facts: Mapping[str, Value | None],
+    checks: list[ConditionCheck],
+) -> None:
     base = rows.base[line.line_id]
-    matching = [rule for rule in program.earn.rules if _rule_matches(rule, line)]
+    matching = [
+        rule
+        for rule in program.earn.rules
+        if rule.order_bonus is None and _rule_matches(rule, line, facts, checks)
+    ]
     points = base
     multiplied = [rule for rule in matching if rule.multiplier is not None]
     if multiplied:
@@ -242,8 +321,40 @@ def _num(value: Decimal) -> str:
     return f"{value.normalize():f}"
 
 
-def _rule_matches(rule: EarnRule, line: PurchaseLine) -> bool:
-    return line.category in rule.categories or line.sku in rule.skus
+def _rule_matches(
+    rule: EarnRule,
+    line: PurchaseLine,
+    facts: Mapping[str, Value | None],
+    checks: list[ConditionCheck],
+) -> bool:
+    """The rule's categories or SKUs (if it names any) and its condition (if it has one)."""
+    if (rule.categories or rule.skus) and not (
+        line.category in rule.categories or line.sku in rule.skus
+    ):
+        return False
+    if rule.when is None:
+        return True
+    verdict = evaluate(rule.when, {**facts, **line_facts(line)})
+    return _checked(checks, f"rule:{rule.id}", line.line_id, verdict)
+
+
+def _order_rules(
+    program: Program,
+    lines: Sequence[PurchaseLine],
+    rows: _Rows,
+    facts: Mapping[str, Value | None],
+    checks: list[ConditionCheck],
+) -> None:
+    """Rules giving a fixed bonus once per order (an order with lines that earn)."""
+    for rule in program.earn.rules:
+        if rule.order_bonus is None or not lines:
+            continue
+        if rule.when is None or _checked(
+            checks, f"rule:{rule.id}", None, evaluate(rule.when, facts)
+        ):
+            rows.add(
+                None, f"rule:{rule.id}", rule.order_bonus, _named(rule, f"+{rule.order_bonus}")
+            )
 
 
 def _named(rule: EarnRule, effect: str) -> str:
@@ -257,12 +368,16 @@ def _campaigns(
     lines: Sequence[PurchaseLine],
     rows: _Rows,
     remaining: Mapping[str, int],
+    facts: Mapping[str, Value | None],
+    checks: list[ConditionCheck],
 ) -> dict[str, int]:
     """Apply the active campaigns; returns what each budgeted one gave."""
     offers = []
     for campaign in program.campaigns:
-        if _campaign_active(program, campaign, purchase, member):
-            offer = _campaign_offer(campaign, lines, rows, remaining.get(campaign.id))
+        if _campaign_active(program, campaign, purchase, member, facts, checks):
+            offer = _campaign_offer(
+                campaign, lines, rows, remaining.get(campaign.id), facts, checks
+            )
             if sum(points for _, points in offer) > 0:
                 offers.append((campaign, offer))
     best_of = [item for item in offers if item[0].stacking == "best_of"]
@@ -279,13 +394,27 @@ def _campaigns(
 
 
 def _campaign_offer(
-    campaign: Campaign, lines: Sequence[PurchaseLine], rows: _Rows, left: int | None
+    campaign: Campaign,
+    lines: Sequence[PurchaseLine],
+    rows: _Rows,
+    left: int | None,
+    facts: Mapping[str, Value | None],
+    checks: list[ConditionCheck],
 ) -> list[tuple[str | None, Decimal]]:
     """The rows a campaign would add, cut to what is left of its budget."""
     offer: list[tuple[str | None, Decimal]] = []
     eligible = [
         line for line in lines if not campaign.categories or line.category in campaign.categories
     ]
+    if campaign.when is not None and "line" in scopes(campaign.when):
+        name = f"campaign:{campaign.id}"
+        eligible = [
+            line
+            for line in eligible
+            if _checked(
+                checks, name, line.line_id, evaluate(campaign.when, {**facts, **line_facts(line)})
+            )
+        ]
     if campaign.multiplier is not None and campaign.multiplier > 1:
         for line in eligible:
             extra = rows.base[line.line_id] * (campaign.multiplier - 1)
@@ -307,6 +436,21 @@ def _campaign_offer(
 
 
 def _campaign_active(
+    program: Program,
+    campaign: Campaign,
+    purchase: Purchase,
+    member: MemberFacts,
+    facts: Mapping[str, Value | None],
+    checks: list[ConditionCheck],
+) -> bool:
+    if not _campaign_in_time(program, campaign, purchase, member):
+        return False
+    if campaign.when is None or "line" in scopes(campaign.when):
+        return True  # a condition on lines is checked line by line (_campaign_offer)
+    return _checked(checks, f"campaign:{campaign.id}", None, evaluate(campaign.when, facts))
+
+
+def _campaign_in_time(
     program: Program, campaign: Campaign, purchase: Purchase, member: MemberFacts
 ) -> bool:
     at = purchase.occurred_at
@@ -368,6 +512,43 @@ def in_birthday_window(bonus: Birthday, birthday: date, day: date) -> bool:
     if bonus.window == "week":
         return day.isocalendar()[:2] == this_year.isocalendar()[:2]
     return day.month == birthday.month
+
+
+def _rule_caps(
+    program: Program, member: MemberFacts, rows: list[EarnRow]
+) -> tuple[list[EarnRow], dict[str, int]]:
+    """Each capped rule's own rows cut to its cap for the order and what is left of its cap for
+    the member's period, the cut shared among its lines in proportion; with what each rule with
+    a member cap gave after the cut."""
+    given: dict[str, int] = {}
+    for rule in program.earn.rules:
+        if not rule.capped:
+            continue
+        name = f"rule:{rule.id}"
+        totals: dict[str | None, int] = {}
+        for row in rows:
+            if row.rule == name:
+                totals[row.line_id] = totals.get(row.line_id, 0) + row.points
+        limits = [rule.cap_per_order] if rule.cap_per_order is not None else []
+        if rule.cap_per_member is not None:
+            earned = member.rule_earned.get(rule.id, 0)
+            limits.append(max(rule.cap_per_member.points - earned, 0))
+        limit, total = min(limits), sum(totals.values())
+        if total > limit:
+            keys = list(totals)
+            kept = share(limit, [Decimal(max(totals[key], 0)) for key in keys])
+            description = f"{rule.name or rule.id} capped at {limit}"
+            for key, keep in zip(keys, kept, strict=True):
+                if totals[key] > keep:
+                    rows.append(
+                        EarnRow(
+                            key, f"cap:{name}", program.version, keep - totals[key], description
+                        )
+                    )
+            total = limit
+        if rule.cap_per_member is not None:
+            given[rule.id] = total
+    return rows, given
 
 
 def _caps(program: Program, member: MemberFacts, rows: list[EarnRow]) -> list[EarnRow]:

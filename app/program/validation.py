@@ -18,12 +18,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from app.program.conditions import MAX_DEPTH as CONDITION_DEPTH
+from app.program.conditions import TAGS as CONDITION_TAGS
 from app.program.models import Program
 
 STAMP_FIELDS = ("version", "updated_at", "updated_by", "note")
-MAX_DEPTH = (
-    10  # the deepest real path is expiry.by_tier.<tier>.kind or campaigns[i].recurrence.dates[j]
-)
+# The deepest real path is a condition's: earn.rules[i].when, then two steps a level (all[j]) for
+# conditions.MAX_DEPTH levels, then a leaf's list (in[k]).
+MAX_DEPTH = 4 + 2 * CONDITION_DEPTH + 2
 MAX_NODES = 20_000
 
 
@@ -100,7 +102,8 @@ def _steps(loc: tuple[int | str, ...], data: object) -> tuple[str | int, ...]:
                 node = node[step]
                 continue
             following = loc[n + 1] if n + 1 < len(loc) else None
-            if step == node.get("kind") or (following is not None and following in node):
+            tag = step == node.get("kind") or step in CONDITION_TAGS
+            if tag or (following is not None and following in node):
                 continue  # a union's tag, not a key the operator wrote
             steps.append(step)
             node = None

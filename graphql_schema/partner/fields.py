@@ -6,7 +6,7 @@ import strawberry
 from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import PermissionExtension
 
-from app.auth import actor_of
+from app.auth import PrincipalKind, actor_of
 from app.partners import (
     HoldNotFound,
     capture_points,
@@ -51,6 +51,7 @@ from graphql_schema.partner.types import (
     RegisterPartnerInput,
     RegisterPartnerPayload,
     components,
+    condition_checks,
     refund_asks,
 )
 from graphql_schema.permissions import IsAdmin, IsPartner, require_principal
@@ -201,13 +202,19 @@ async def resolve_preview_earn(info: Info, input: RecordPurchaseInput) -> EarnPr
     request = input.to_request()
     named = await caller_may_preview(info, request.member)
     runtime = info.context.runtime
+    principal = info.context.principal
+    partner = principal.subject if principal and principal.kind is PrincipalKind.PARTNER else None
     member, result = await as_query(
-        lambda: preview_earn(runtime.mongo, runtime.clock, request, member=named), PARTNER
+        lambda: preview_earn(
+            runtime.mongo, runtime.clock, request, member=named, partner_id=partner
+        ),
+        PARTNER,
     )
     return EarnPreview(
         member_id=strawberry.ID(to_global_id("Member", member.id)),
         total=result.total,
         breakdown=components(result),
+        conditions=condition_checks(result),
     )
 
 

@@ -67,6 +67,12 @@ class RecordPurchaseInput:
     points_used: int = strawberry.field(
         default=0, description="Points captured for this order that paid part of it."
     )
+    store_id: str | None = strawberry.field(
+        default=None, description="The store the purchase was made in (1 to 64 characters)."
+    )
+    payment_method: str | None = strawberry.field(
+        default=None, description="How it was paid, as your system names it (1 to 32 characters)."
+    )
 
     def to_request(self) -> PurchaseRequest:
         return PurchaseRequest(
@@ -79,6 +85,8 @@ class RecordPurchaseInput:
             ),
             channel=self.channel,
             points_used=self.points_used,
+            store_id=self.store_id,
+            payment_method=self.payment_method,
         )
 
 
@@ -189,6 +197,27 @@ class EarnPreview:
     member_id: strawberry.ID
     total: int
     breakdown: list[EarnComponent]
+    conditions: list[ConditionCheck] = strawberry.field(
+        description="Every rule's and campaign's condition as checked on each line (lineId "
+        "null: the order), whether it matched, and the part that decided it."
+    )
+
+
+@strawberry.type(description="A rule's or campaign's condition, checked on a line or the order.")
+class ConditionCheck:
+    line_id: str | None
+    rule: str = strawberry.field(description='"rule:<id>" or "campaign:<id>".')
+    matched: bool
+    reason: str = strawberry.field(
+        description='The part that decided it: "channel in [app]", "not (weekday in [6, 7])".'
+    )
+
+
+def condition_checks(result: EarnResult) -> list[ConditionCheck]:
+    return [
+        ConditionCheck(line_id=c.line_id, rule=c.rule, matched=c.held, reason=c.reason)
+        for c in result.checks
+    ]
 
 
 @strawberry.type

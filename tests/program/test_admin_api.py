@@ -9,6 +9,7 @@ import pytest
 
 from app.auth import PrincipalKind
 from app.bounds import MAX_KEY_LENGTH
+from app.program.validation import MAX_DEPTH
 from app.seed import DEMO_PROGRAM
 from tests.api.gql import ask, codes, data, make_member, member_token
 from tests.program.configs import demo_config
@@ -20,6 +21,14 @@ VERSION = """query($v: Int) { programVersion(version: $v) {
   version updatedAt updatedBy note config } }"""
 VERSIONS = """query($after: String) { programVersions(first: 2, after: $after) {
   edges { cursor node { version updatedBy note } } pageInfo { hasNextPage endCursor } } }"""
+
+
+def _nested(depth: int) -> object:
+    """A mapping `depth` levels deep."""
+    value: object = 1
+    for _ in range(depth):
+        value = {"a": value}
+    return value
 
 
 @pytest.fixture
@@ -123,7 +132,7 @@ async def test_a_replayed_key_returns_the_first_result(client, admin) -> None:
     [
         ("not a table", "must be a table"),
         (
-            {"name": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": {"j": 1}}}}}}}}}}},
+            {"name": _nested(MAX_DEPTH + 1)},
             "nested",
         ),
     ],

@@ -56,7 +56,7 @@ def test_missing_fields_and_rules_between_fields_have_their_paths() -> None:
     assert errors_of(config) == [
         "currency: Field required",
         "expiry: by_tier names unknown tiers: ['platinum']",
-        "earn.rules[0]: a rule gives a multiplier or bonus_points (or both)",
+        "earn.rules[0]: a rule gives a multiplier, bonus_points or order_bonus",
         "campaigns: campaign ids must be unique",
     ]
 
