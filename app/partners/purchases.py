@@ -80,19 +80,23 @@ async def compute(
     program: Program,
     member: Member,
     purchase: Purchase,
+    explain: bool = False,
 ) -> EarnResult:
-    """The breakdown, with what is left of the budgets of the campaigns that would give points.
+    """The breakdown, with what is left of the budgets of the campaigns that would give points
+    (`explain`: with every condition checked, for previewEarn).
 
     PointsLimit when it comes to more than one entry may hold, or when one row of its breakdown
     does (a cap that brings a 10^12 purchase down to its daily bound would keep a base row of 10^12
     points, a figure no read can show): refused before anything is spent."""
     member_facts = await facts.member_facts(mongo, session, program, member, purchase)
-    unbounded = compute_earn(program, purchase, member_facts)
+    unbounded = compute_earn(program, purchase, member_facts, explain=explain)
     limits = budgets.budgeted(program, unbounded.campaign_points)
     result = unbounded
     if limits:
         left = await budgets.remaining(mongo, session, limits)
-        result = compute_earn(program, purchase, member_facts, campaign_remaining=left)
+        result = compute_earn(
+            program, purchase, member_facts, campaign_remaining=left, explain=explain
+        )
     if result.total > MAX_ENTRY_POINTS:
         raise PointsLimit(
             f"the purchase would earn {result.total} points, more than the {MAX_ENTRY_POINTS} "
@@ -131,7 +135,7 @@ async def preview_earn(
     check_occurred_at(purchase, program, clock.now())
     member = await named_member(mongo, request, member)
     member = await as_of(mongo, member, purchase.occurred_at)
-    return member, await compute(mongo, None, program, member, purchase)
+    return member, await compute(mongo, None, program, member, purchase, explain=True)
 
 
 async def record_purchase(

@@ -28,12 +28,20 @@ that computed it. Money is Decimal throughout, floors are exact; points are neve
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_FLOOR, Decimal, localcontext
 
-from app.program.conditions import Value, Verdict, evaluate, scopes
+from app.program.conditions import (
+    Node,
+    Predicate,
+    Value,
+    compile_condition,
+    evaluate,
+    facts_of,
+    scopes,
+)
 from app.program.models import Birthday, Campaign, EarnRule, Program
 
 
@@ -190,49 +198,71 @@ def compute_earn(
     member: MemberFacts,
     *,
     campaign_remaining: Mapping[str, int] | None = None,
+    explain: bool = False,
 ) -> EarnResult:
     """The points a purchase earns. `campaign_remaining` gives what is left of each budgeted
-    campaign (absent: unlimited); a campaign never gives more than what is left."""
+    campaign (absent: unlimited); a campaign never gives more than what is left. `explain`: with
+    every condition checked and the part that decided it (previewEarn)."""
     rows = _Rows(program)
-    facts = order_facts(program, purchase, member)
-    checks: list[ConditionCheck] = []
+    conditions = _Context(program, purchase, member, explain)
     earning = _earning_lines(program, purchase.lines, rows)
     _base(program, earning, rows)
     for line in earning:
-        _line_rules(program, line, member, rows, facts, checks)
-    _order_rules(program, earning, rows, facts, checks)
+        _line_rules(program, line, member, rows, conditions)
+    _order_rules(program, earning, rows, conditions)
     campaign_points = _campaigns(
-        program, purchase, member, earning, rows, campaign_remaining or {}, facts, checks
+        program, purchase, member, earning, rows, campaign_remaining or {}, conditions
     )
     birthday = _birthday(program, purchase, member, earning, rows)
     breakdown, rule_points = _rule_caps(program, member, rows.close())
     breakdown = _caps(program, member, breakdown)
     total = sum(row.points for row in breakdown)
     return EarnResult(
-        tuple(breakdown), total, campaign_points, birthday, rule_points, tuple(checks)
+        tuple(breakdown), total, campaign_points, birthday, rule_points, tuple(conditions.checks)
     )
 
 
+_ORDER_FACTS: dict[str, Callable[[Purchase, MemberFacts], Value | None]] = {
+    "channel": lambda purchase, member: purchase.channel,
+    "store": lambda purchase, member: purchase.store,
+    "partner": lambda purchase, member: purchase.partner,
+    "payment_method": lambda purchase, member: purchase.payment_method,
+    "basket_total": lambda purchase, member: sum((x.amount for x in purchase.lines), Decimal(0)),
+    "basket_quantity": lambda purchase, member: sum(line.quantity for line in purchase.lines),
+    "nth_purchase": lambda purchase, member: member.purchases_before + 1,
+    "tier": lambda purchase, member: member.tier,
+    "joined_on": lambda purchase, member: member.joined_on,
+    "birthday_month": lambda purchase, member: (
+        member.birthday.month if member.birthday is not None else None
+    ),
+}
+_LOCAL_FACTS: dict[str, Callable[[datetime], Value]] = {
+    "weekday": lambda local: local.isoweekday(),
+    "local_time": lambda local: local.time().replace(tzinfo=None),
+    "local_date": lambda local: local.date(),
+}
+ORDER_FACT_NAMES = frozenset(_ORDER_FACTS) | frozenset(_LOCAL_FACTS)
+
+
 def order_facts(
-    program: Program, purchase: Purchase, member: MemberFacts
+    program: Program,
+    purchase: Purchase,
+    member: MemberFacts,
+    names: Iterable[str] = ORDER_FACT_NAMES,
 ) -> dict[str, Value | None]:
-    """The facts of the order and the member that conditions read (conditions.FACTS)."""
-    local = purchase.occurred_at.astimezone(program.zone)
-    return {
-        "channel": purchase.channel,
-        "store": purchase.store,
-        "partner": purchase.partner,
-        "payment_method": purchase.payment_method,
-        "basket_total": sum((line.amount for line in purchase.lines), Decimal(0)),
-        "basket_quantity": sum(line.quantity for line in purchase.lines),
-        "weekday": local.isoweekday(),
-        "local_time": local.time().replace(tzinfo=None),
-        "local_date": local.date(),
-        "nth_purchase": member.purchases_before + 1,
-        "tier": member.tier,
-        "joined_on": member.joined_on,
-        "birthday_month": member.birthday.month if member.birthday is not None else None,
-    }
+    """The facts of the order and the member that conditions read (conditions.FACTS), or the
+    `names` of them a program's conditions read (a purchase works out no other)."""
+    facts: dict[str, Value | None] = {}
+    local = None
+    for name in names:
+        made = _ORDER_FACTS.get(name)
+        if made is not None:
+            facts[name] = made(purchase, member)
+            continue
+        if local is None:
+            local = purchase.occurred_at.astimezone(program.zone)
+        facts[name] = _LOCAL_FACTS[name](local)
+    return facts
 
 
 def line_facts(line: PurchaseLine) -> dict[str, Value | None]:
@@ -244,11 +274,90 @@ def line_facts(line: PurchaseLine) -> dict[str, Value | None]:
     }
 
 
-def _checked(
-    checks: list[ConditionCheck], rule: str, line_id: str | None, verdict: Verdict
-) -> bool:
-    checks.append(ConditionCheck(line_id, rule, verdict.held, verdict.reason))
-    return verdict.held
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    predicates: dict[str, Predicate]  # "rule:<id>" / "campaign:<id>": its compiled `when`
+    nodes: dict[str, Node]
+    line_scoped: frozenset[str]  # those whose condition reads a line
+    order_facts: frozenset[str]  # the order's and member's facts any of them reads
+    rules: dict[str, Predicate]  # the rules' predicates by rule id
+
+
+_COMPILED: dict[int, tuple[Program, _Compiled]] = {}
+_COMPILED_KEPT = 16
+
+
+def _compiled(program: Program) -> _Compiled:
+    """The program's conditions compiled once (a program object is kept and reused by the
+    service's cache, so purchases under it share them)."""
+    hit = _COMPILED.get(id(program))
+    if hit is not None and hit[0] is program:
+        return hit[1]
+    nodes: dict[str, Node] = {}
+    for rule in program.earn.rules:
+        if rule.when is not None:
+            nodes[f"rule:{rule.id}"] = rule.when
+    for campaign in program.campaigns:
+        if campaign.when is not None:
+            nodes[f"campaign:{campaign.id}"] = campaign.when
+    built = _Compiled(
+        {name: compile_condition(node) for name, node in nodes.items()},
+        nodes,
+        frozenset(name for name, node in nodes.items() if "line" in scopes(node)),
+        frozenset().union(*(facts_of(node) for node in nodes.values())) & ORDER_FACT_NAMES,
+        {},
+    )
+    built.rules.update(
+        (name.removeprefix("rule:"), predicate)
+        for name, predicate in built.predicates.items()
+        if name.startswith("rule:")
+    )
+    if len(_COMPILED) >= _COMPILED_KEPT:
+        _COMPILED.pop(next(iter(_COMPILED)))
+    _COMPILED[id(program)] = (program, built)
+    return built
+
+
+class _Context:
+    """The conditions' side of one computation: the order's facts (made once, when a condition
+    first needs them), the program's compiled conditions, and the checks kept when explaining."""
+
+    def __init__(self, program: Program, purchase: Purchase, member: MemberFacts, explain: bool):
+        self.compiled = _compiled(program)
+        self.predicates = self.compiled.predicates
+        self.program, self.purchase, self.member = program, purchase, member
+        self.explain = explain
+        self.checks: list[ConditionCheck] = []
+        self._facts: dict[str, Value | None] | None = None
+
+    @property
+    def facts(self) -> dict[str, Value | None]:
+        if self._facts is None:
+            names = self.compiled.order_facts
+            self._facts = order_facts(self.program, self.purchase, self.member, names)
+        return self._facts
+
+    def reads_lines(self, name: str) -> bool:
+        return name in self.compiled.line_scoped
+
+    def rule_holds(self, rule_id: str, line: PurchaseLine | None) -> bool:
+        """`holds` for the rule `rule_id`, without making its name unless explaining."""
+        if self.explain:
+            return self.holds(f"rule:{rule_id}", line)
+        facts = self._facts if self._facts is not None else self.facts
+        return self.compiled.rules[rule_id](facts, line)
+
+    def holds(self, name: str, line: PurchaseLine | None) -> bool:
+        """Whether the condition of `name` holds of the order (and `line`)."""
+        facts = self._facts if self._facts is not None else self.facts
+        held = self.predicates[name](facts, line)
+        if self.explain:
+            given = self.facts if line is None else {**self.facts, **line_facts(line)}
+            reason = evaluate(self.compiled.nodes[name], given).reason
+            self.checks.append(
+                ConditionCheck(None if line is None else line.line_id, name, held, reason)
+            )
+        return held
 
 
 def _earning_lines(
@@ -285,14 +394,13 @@ def _line_rules(
     line: PurchaseLine,
     member: MemberFacts,
     rows: _Rows,
-    facts: Mapping[str, Value | None],
-    checks: list[ConditionCheck],
+    conditions: _Context,
 ) -> None:
     base = rows.base[line.line_id]
     matching = [
         rule
         for rule in program.earn.rules
-        if rule.order_bonus is None and _rule_matches(rule, line, facts, checks)
+        if rule.order_bonus is None and _rule_matches(rule, line, conditions)
     ]
     points = base
     multiplied = [rule for rule in matching if rule.multiplier is not None]
@@ -324,34 +432,27 @@ def _num(value: Decimal) -> str:
 def _rule_matches(
     rule: EarnRule,
     line: PurchaseLine,
-    facts: Mapping[str, Value | None],
-    checks: list[ConditionCheck],
+    conditions: _Context,
 ) -> bool:
     """The rule's categories or SKUs (if it names any) and its condition (if it has one)."""
     if (rule.categories or rule.skus) and not (
         line.category in rule.categories or line.sku in rule.skus
     ):
         return False
-    if rule.when is None:
-        return True
-    verdict = evaluate(rule.when, {**facts, **line_facts(line)})
-    return _checked(checks, f"rule:{rule.id}", line.line_id, verdict)
+    return rule.when is None or conditions.rule_holds(rule.id, line)
 
 
 def _order_rules(
     program: Program,
     lines: Sequence[PurchaseLine],
     rows: _Rows,
-    facts: Mapping[str, Value | None],
-    checks: list[ConditionCheck],
+    conditions: _Context,
 ) -> None:
     """Rules giving a fixed bonus once per order (an order with lines that earn)."""
     for rule in program.earn.rules:
         if rule.order_bonus is None or not lines:
             continue
-        if rule.when is None or _checked(
-            checks, f"rule:{rule.id}", None, evaluate(rule.when, facts)
-        ):
+        if rule.when is None or conditions.holds(f"rule:{rule.id}", None):
             rows.add(
                 None, f"rule:{rule.id}", rule.order_bonus, _named(rule, f"+{rule.order_bonus}")
             )
@@ -368,16 +469,13 @@ def _campaigns(
     lines: Sequence[PurchaseLine],
     rows: _Rows,
     remaining: Mapping[str, int],
-    facts: Mapping[str, Value | None],
-    checks: list[ConditionCheck],
+    conditions: _Context,
 ) -> dict[str, int]:
     """Apply the active campaigns; returns what each budgeted one gave."""
     offers = []
     for campaign in program.campaigns:
-        if _campaign_active(program, campaign, purchase, member, facts, checks):
-            offer = _campaign_offer(
-                campaign, lines, rows, remaining.get(campaign.id), facts, checks
-            )
+        if _campaign_active(program, campaign, purchase, member, conditions):
+            offer = _campaign_offer(campaign, lines, rows, remaining.get(campaign.id), conditions)
             if sum(points for _, points in offer) > 0:
                 offers.append((campaign, offer))
     best_of = [item for item in offers if item[0].stacking == "best_of"]
@@ -398,23 +496,16 @@ def _campaign_offer(
     lines: Sequence[PurchaseLine],
     rows: _Rows,
     left: int | None,
-    facts: Mapping[str, Value | None],
-    checks: list[ConditionCheck],
+    conditions: _Context,
 ) -> list[tuple[str | None, Decimal]]:
     """The rows a campaign would add, cut to what is left of its budget."""
     offer: list[tuple[str | None, Decimal]] = []
     eligible = [
         line for line in lines if not campaign.categories or line.category in campaign.categories
     ]
-    if campaign.when is not None and "line" in scopes(campaign.when):
-        name = f"campaign:{campaign.id}"
-        eligible = [
-            line
-            for line in eligible
-            if _checked(
-                checks, name, line.line_id, evaluate(campaign.when, {**facts, **line_facts(line)})
-            )
-        ]
+    name = f"campaign:{campaign.id}"
+    if conditions.reads_lines(name):
+        eligible = [line for line in eligible if conditions.holds(name, line)]
     if campaign.multiplier is not None and campaign.multiplier > 1:
         for line in eligible:
             extra = rows.base[line.line_id] * (campaign.multiplier - 1)
@@ -440,14 +531,14 @@ def _campaign_active(
     campaign: Campaign,
     purchase: Purchase,
     member: MemberFacts,
-    facts: Mapping[str, Value | None],
-    checks: list[ConditionCheck],
+    conditions: _Context,
 ) -> bool:
     if not _campaign_in_time(program, campaign, purchase, member):
         return False
-    if campaign.when is None or "line" in scopes(campaign.when):
+    name = f"campaign:{campaign.id}"
+    if campaign.when is None or conditions.reads_lines(name):
         return True  # a condition on lines is checked line by line (_campaign_offer)
-    return _checked(checks, f"campaign:{campaign.id}", None, evaluate(campaign.when, facts))
+    return conditions.holds(name, None)
 
 
 def _campaign_in_time(

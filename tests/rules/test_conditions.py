@@ -22,7 +22,14 @@ from app.program import (
     config_of,
     parse_program,
 )
-from app.program.conditions import FACTS, MAX_NODES, Condition, dump, evaluate
+from app.program.conditions import (
+    FACTS,
+    MAX_NODES,
+    Condition,
+    compile_condition,
+    dump,
+    evaluate,
+)
 from app.program.models import Campaign, EarnRule, EarnRules, Program, Tier
 from tests.program.configs import demo_config
 
@@ -178,6 +185,8 @@ def random_tree(rng: random.Random, depth: int = 0) -> dict[str, Any]:
                 {"fact": "local_date", "lt": f"2026-0{rng.randint(1, 9)}-15"},
                 {"fact": "nth_purchase", "every": rng.randint(1, 6)},
                 {"fact": "store", "ne": "s9"},
+                {"fact": "category", "in": rng.sample(["tea", "food", "toys"], 2)},
+                {"fact": "line_amount", "lt": str(rng.randint(1, 300))},
             ]
         )
     kind = rng.choice(["all", "any", "not"])
@@ -210,6 +219,33 @@ def test_a_condition_reads_back_as_written_through_toml_and_the_stored_program()
     }
 
 
+def test_the_compiled_condition_a_purchase_runs_decides_as_the_explained_one() -> None:
+    rng = random.Random(11)
+    stores = ["s1", "s9", None]
+    for _ in range(300):
+        tree = when(random_tree(rng))
+        decide = compile_condition(tree)
+        for _ in range(10):  # each purchase its own facts (the compiled form keeps answers there)
+            facts = {
+                "channel": rng.choice(["app", "web", "store", None]),
+                "basket_total": Decimal(rng.randint(0, 600)),
+                "local_time": time(rng.randint(0, 23), rng.choice([0, 30])),
+                "local_date": date(2026, rng.randint(1, 9), rng.randint(1, 28)),
+                "nth_purchase": rng.randint(1, 30),
+                "store": rng.choice(stores),
+            }
+            bought = line("1", str(rng.randint(0, 400)), rng.choice(["tea", "food", "toys"]))
+            given = {**facts, "category": bought.category, "line_amount": bought.amount}
+            held = evaluate(tree, given).held
+            assert decide(facts, bought) is held, (dump(tree), given)
+    on_line = when(
+        {"all": [{"fact": "category", "in": ["tea"]}, {"fact": "line_amount", "gte": "5"}]}
+    )
+    decide = compile_condition(on_line)
+    assert decide({}, line("1", "5", "tea")) and not decide({}, line("1", "4.99", "tea"))
+    assert not decide({}, None)  # no line: a line fact is not known
+
+
 def test_every_fact_is_documented() -> None:
     assert all(fact.description for fact in FACTS.values())
 
@@ -232,14 +268,17 @@ def test_a_weekend_app_rule_doubles_matching_lines_and_preview_explains_each_lin
         }
     )
     bought = purchase(line("1", "120"), line("2", "80", "tobacco"), line("3", "30"))
-    result = compute_earn(shop, bought, MemberFacts(tier="member"))
+    result = compute_earn(shop, bought, MemberFacts(tier="member"), explain=True)
     assert result.by_line() == {"1": 240, "2": 80, "3": 30}  # 1 point per yuan; line 1 doubled
     checks = {(c.line_id, c.held): c.reason for c in result.checks}
     assert set(checks) == {("1", True), ("2", False), ("3", False)}
     assert checks[("2", False)] == "not (category in [tobacco])"
     assert checks[("3", False)] == "line_amount gte 50"
     on_tuesday = compute_earn(
-        shop, purchase(line("1", "120"), at=TUESDAY_MORNING), MemberFacts(tier="member")
+        shop,
+        purchase(line("1", "120"), at=TUESDAY_MORNING),
+        MemberFacts(tier="member"),
+        explain=True,
     )
     assert on_tuesday.total == 120
     assert [c.reason for c in on_tuesday.checks] == ["weekday in [6, 7]"]
