@@ -10,8 +10,19 @@ from decimal import Decimal
 from app.auth import hash_password
 from app.clock import Clock, FrozenClock
 from app.db import Mongo
-from app.ledger import BreakdownLine, ExpiryPolicySet, PeriodEnd, Rolling, adjust, earn
-from app.members import Member
+from app.ledger import (
+    BreakdownLine,
+    Entry,
+    ExpiryPolicySet,
+    Inactivity,
+    LedgerUnit,
+    Never,
+    PeriodEnd,
+    Rolling,
+    adjust,
+    run_in_ledger,
+)
+from app.members import Member, qualify, qualifying_tally
 from app.program import (
     Activity,
     Campaign,
@@ -149,20 +160,18 @@ async def seed_demo(mongo: Mongo, clock: Clock) -> SeedResult:
 async def _demo_history(mongo: Mongo, clock: Clock, member: Member) -> None:
     """Two purchases, a redemption, a goodwill adjustment and campaign points that expire soon."""
     now = clock.now()
-    program, policy = DEMO_PROGRAM, DEMO_PROGRAM.expiry.for_tier(member.tier)
+    policy = DEMO_PROGRAM.expiry.for_tier(member.tier)
     past = FrozenClock(now - timedelta(days=60))
     purchases = (("DEMO-1001", 399, ()), ("DEMO-1002", 1288, (("campaign:double-11", 1288),)))
     for order, spend, bonuses in purchases:
         lines = [BreakdownLine("base", f"1 point per ¥1 on ¥{spend}", spend)]
         lines += [BreakdownLine(rule, "Double points campaign", points) for rule, points in bonuses]
-        await earn(
+        await _earn(
             mongo,
             past,
-            member_id=member.id,
-            points=sum(line.points for line in lines),
-            idempotency_key=f"demo:earn:{order}",
+            member,
+            key=f"demo:earn:{order}",
             policy=policy,
-            tz=program.timezone,
             reference=order,
             description=f"Purchase {order}",
             breakdown=lines,
@@ -189,15 +198,64 @@ async def _demo_history(mongo: Mongo, clock: Clock, member: Member) -> None:
         actor="ops:demo",
     )
     past.advance(timedelta(days=5))
-    await earn(
+    await _earn(
         mongo,
         past,
-        member_id=member.id,
-        points=200,
-        idempotency_key="demo:earn:member-day",
+        member,
+        key="demo:earn:member-day",
         policy=Rolling(days=14),
-        tz=program.timezone,
         reference="member-day",
         description="Member day bonus (valid 14 days)",
         breakdown=[BreakdownLine("campaign:member-day", "Member day bonus", 200)],
+        channel=None,
     )
+
+
+async def _earn(
+    mongo: Mongo,
+    clock: Clock,
+    member: Member,
+    *,
+    key: str,
+    policy: Rolling | PeriodEnd | Inactivity | Never,
+    reference: str,
+    description: str,
+    breakdown: list[BreakdownLine],
+    channel: str | None,
+) -> None:
+    """An earn as a purchase or a campaign makes it: its points count as qualifying points and
+    lift the member's tier when they reach the next one (the demo member is Silver by its two
+    purchases, as a real member would be)."""
+    program, now = DEMO_PROGRAM, clock.now()
+    points = sum(line.points for line in breakdown)
+    counted = qualifying_tally(program, now, points=points, at=now)
+
+    async def work(unit: LedgerUnit) -> Entry:
+        entry = await unit.earn(
+            member.id,
+            points,
+            policy=policy,
+            tz=program.timezone,
+            breakdown=breakdown,
+            reference=reference,
+            description=description,
+            channel=channel,
+            tally=counted,
+        )
+        if counted is not None:
+            progress = unit.tallied(member.id, counted.name)
+            await qualify(
+                mongo,
+                unit.session,
+                unit.now,
+                program,
+                member_id=member.id,
+                progress=progress,
+                entry_id=entry.id,
+            )
+        return entry
+
+    async def replay(first: Entry) -> Entry:
+        return first
+
+    await run_in_ledger(mongo, clock, work, idempotency_key=key, fingerprint=key, replay=replay)

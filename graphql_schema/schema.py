@@ -165,6 +165,7 @@ class Mutation:
     suspend_member: members_admin.MemberAdminPayload = members_admin.suspend_member_field
     reactivate_member: members_admin.MemberAdminPayload = members_admin.reactivate_member_field
     erase_member: members_admin.MemberAdminPayload = members_admin.erase_member_field
+    set_member_tier: members_admin.MemberAdminPayload = members_admin.set_member_tier_field
     export_member: members_admin.ExportMemberPayload = members_admin.export_member_field
     create_reward: catalog_admin.RewardAdminPayload = catalog_admin.create_reward_field
     update_reward: catalog_admin.RewardAdminPayload = catalog_admin.update_reward_field

@@ -12,7 +12,8 @@ from app.members.admin import (
 )
 from app.members.erase import begin_erasure, end_erasure, export_member, unfinished_erasures
 from app.members.lookup import InvalidMemberReference, find_member, member_query, resolve_member_id
-from app.members.models import Member, MemberStatus
+from app.members.manual_tier import set_member_tier
+from app.members.models import Member, MemberStatus, TierOverride
 from app.members.phones import InvalidPhone, normalise_phone
 from app.members.points import ExpiringPoints, expiring_points, get_entry
 from app.members.service import (
@@ -44,6 +45,8 @@ from app.members.tiers import (
 from app.members.upgrade import upgrade_database
 
 __all__ = [
+    "TierOverride",
+    "set_member_tier",
     "MemberSuspended",
     "ACCESS_REVOKED",
     "ExpiringPoints",

@@ -14,6 +14,18 @@ class MemberStatus(StrEnum):
     ERASED = "erased"
 
 
+class TierOverride(BaseModel):
+    """A tier set by hand (app/members/manual_tier.py): held at least until `until`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tier: str
+    until: datetime
+    note: str
+    by: str
+    at: datetime
+
+
 class Member(BaseModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
@@ -28,3 +40,4 @@ class Member(BaseModel):
     joined_at: datetime
     # When the tier last changed (tier_changes has the history); None: never since joining.
     tier_since: datetime | None = None
+    tier_override: TierOverride | None = None

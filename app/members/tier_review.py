@@ -7,6 +7,10 @@ its own transaction: it drops the buckets that left the window, moves the member
 `tier_rules.max_levels_down` levels (recorded and notified like an upgrade), and sets the next
 review: the start of the next local day if the points still call for a lower tier (one
 evaluation a day), else when the oldest remaining bucket leaves the window.
+
+A tier set by hand (manual_tier.py) is a floor until its end: the review never moves the member
+below it before then, and is due again at its end, when the override is removed and the points
+decide: down at most `max_levels_down` levels, or up to the tier they reach (`override_ended`).
 """
 
 from __future__ import annotations
@@ -18,9 +22,18 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.db import Document, Mongo
 from app.ledger import read_tally, tallies_due, write_tally
-from app.members.qualifying import downgrade_target, in_window, leaves_at, qualifying_points
+from app.members.qualifying import (
+    downgrade_target,
+    earned_tier,
+    in_window,
+    leaves_at,
+    qualifying_points,
+    tier_rank,
+)
 from app.members.tiers import MEMBER_FIELDS, TALLY, TierChange, TierChangeReason, record_change
-from app.program import Program
+from app.program import Program, Tier
+
+OVERRIDE = "tier_override"  # manual_tier.OVERRIDE
 
 
 @dataclass(frozen=True)
@@ -57,22 +70,36 @@ async def review_member(
         return None  # reviewed meanwhile
     live = in_window(program, progress.get("buckets") or {}, now)
     points = qualifying_points(program, live, now)
-    member = await mongo["members"].find_one({"_id": member_id}, MEMBER_FIELDS, session=session)
-    target = None if member is None else downgrade_target(program, member["tier"], points)
+    member = await mongo["members"].find_one(
+        {"_id": member_id}, {**MEMBER_FIELDS, OVERRIDE: 1}, session=session
+    )
+    override = None if member is None else member.get(OVERRIDE)
+    held_until = override["until"] if override and override["until"] > now else None
+    ended = override is not None and held_until is None
+    target = None if member is None else _target(program, member, points, override, ended)
     again = target is not None and downgrade_target(program, target.code, points) is not None
     values: Document = {"buckets": live}
     next_review = next_local_day(program, now) if again else oldest_leaves_at(program, live)
+    if held_until is not None:
+        next_review = held_until if next_review is None else min(next_review, held_until)
     if next_review is not None:
         values["review_at"] = next_review
     unset = ["review_at"] if next_review is None else []
     await write_tally(mongo, session, member_id, TALLY, values=values, unset=unset)
-    if member is None or target is None:
+    if member is None:
         return None
-    await mongo["members"].update_one(
-        {"_id": member_id, "tier": member["tier"]},
-        {"$set": {"tier": target.code, "tier_since": now}},
-        session=session,
-    )
+    changed: Document = {}
+    if target is not None:
+        changed = {"tier": target.code, "tier_since": now}
+    update: Document = {"$set": changed} if changed else {}
+    if ended:
+        update["$unset"] = {OVERRIDE: ""}
+    if update:
+        await mongo["members"].update_one(
+            {"_id": member_id, "tier": member["tier"]}, update, session=session
+        )
+    if target is None:
+        return None
     return await record_change(
         mongo,
         session,
@@ -80,9 +107,28 @@ async def review_member(
         program,
         member=member,
         to_tier=target.code,
-        reason=TierChangeReason.REVIEWED,
+        reason=TierChangeReason.OVERRIDE_ENDED if ended else TierChangeReason.REVIEWED,
         qualifying=points,
     )
+
+
+def _target(
+    program: Program, member: Document, points: int, override: Document | None, ended: bool
+) -> Tier | None:
+    """The tier the review moves the member to, None to stay: down as the points say, not below
+    a tier set by hand before its end; at its end, up too if the points reach higher."""
+    current = member["tier"]
+    if ended:
+        reached = earned_tier(program, points)
+        if tier_rank(program, reached.code) > tier_rank(program, current):
+            return reached
+    target = downgrade_target(program, current, points)
+    if target is None or override is None or ended:
+        return target
+    floor = tier_rank(program, override["tier"])
+    if tier_rank(program, target.code) >= floor:
+        return target
+    return None if tier_rank(program, current) <= floor else program.tiers[floor]
 
 
 def next_local_day(program: Program, now: datetime) -> datetime:

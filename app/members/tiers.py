@@ -50,6 +50,8 @@ MEMBER_FIELDS = {"tier": 1, "consents": 1, "push_tokens": 1}
 class TierChangeReason(StrEnum):
     QUALIFIED = "qualified"  # an earn brought the qualifying points to a higher tier's threshold
     REVIEWED = "reviewed"  # the worker's evaluation: the points no longer hold the tier
+    MANUAL = "manual"  # an operator set the tier, with a reason and an end date (manual_tier.py)
+    OVERRIDE_ENDED = "override_ended"  # a tier set by hand ended: the points decide again
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,9 @@ class TierChange:
     reason: TierChangeReason
     qualifying_points: int
     entry_id: str | None = None
+    note: str | None = None  # an operator's reason for a tier set by hand
+    until: datetime | None = None  # a tier set by hand holds until then
+    actor: str | None = None  # who set it by hand
 
     @classmethod
     def from_document(cls, document: Document) -> TierChange:
@@ -74,6 +79,9 @@ class TierChange:
             reason=TierChangeReason(document["reason"]),
             qualifying_points=int(document["qualifying_points"]),
             entry_id=document.get("entry_id"),
+            note=document.get("note"),
+            until=document.get("until"),
+            actor=document.get("actor"),
         )
 
 
@@ -188,9 +196,16 @@ async def record_change(
     reason: TierChangeReason,
     qualifying: int,
     entry_id: str | None = None,
+    note: str | None = None,
+    until: datetime | None = None,
+    actor: str | None = None,
+    change_id: str | None = None,
+    fingerprint: str | None = None,
 ) -> TierChange:
     """Number the change, record it and notify the member (`member` as it was before the change,
-    with its consents and devices). The member's tier itself is the caller's write."""
+    with its consents and devices). The member's tier itself is the caller's write. A change made
+    by hand carries the operator's note, its end, who made it, and an `_id` from the request's
+    idempotency key with the request's fingerprint (manual_tier.py)."""
     progress = await move_tally(mongo, session, member["_id"], Tally(TALLY, {"changes": 1}))
     change = TierChange(
         member_id=member["_id"],
@@ -201,9 +216,12 @@ async def record_change(
         reason=reason,
         qualifying_points=qualifying,
         entry_id=entry_id,
+        note=note,
+        until=until,
+        actor=actor,
     )
     document = {
-        "_id": ObjectId(),
+        "_id": change_id or ObjectId(),
         "member_id": change.member_id,
         "seq": change.seq,
         "from_tier": change.from_tier,
@@ -213,14 +231,18 @@ async def record_change(
         "qualifying_points": qualifying,
         "entry_id": entry_id,
     }
+    if reason is TierChangeReason.MANUAL:
+        document.update(note=note, until=until, actor=actor, fingerprint=fingerprint)
     await mongo["tier_changes"].insert_one(document, session=session)
-    changed = {
+    changed: Document = {
         "from_tier": change.from_tier,
         "to_tier": change.to_tier,
         "reason": reason.value,
         "qualifying_points": qualifying,
         "change_seq": change.seq,
     }
+    if until is not None:
+        changed["until"] = until
     await append(
         mongo,
         session,
@@ -230,6 +252,8 @@ async def record_change(
         key=f"tier.changed:{change.member_id}:{change.seq}",
         occurred_at=now,
     )
+    if change.from_tier == change.to_tier:
+        return change  # a tier set by hand to the one held: its end date changed, not the tier
     await notify_event(
         mongo,
         session,

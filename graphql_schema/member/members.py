@@ -228,7 +228,14 @@ class Member(Node):
 
     @strawberry.field(description="Where the member stands on the way to the next tier.")  # type: ignore[untyped-decorator]
     async def tier_progress(self, info: Info) -> TierProgress:
-        return await tier_progress_of(info, self.member_id, (await self.profile(info)).tier)
+        profile = await self.profile(info)
+        override = profile.tier_override
+        held = (
+            override.until
+            if override is not None and override.until > info.context.runtime.clock.now()
+            else None
+        )
+        return await tier_progress_of(info, self.member_id, profile.tier, held)
 
     @strawberry.field(description="The daily check-in streak; null when the program has none.")  # type: ignore[untyped-decorator]
     async def check_in(self, info: Info) -> CheckInStatus | None:

@@ -27,6 +27,10 @@ class TierChange:
     at: datetime
     reason: TierChangeReason
     qualifying_points: int = strawberry.field(description="Qualifying points at the change.")
+    until: datetime | None = strawberry.field(
+        default=None,
+        description="A tier set by hand (reason MANUAL) holds at least until then.",
+    )
 
     @classmethod
     def of(cls, program: ProgramModel, change: TierChangeModel) -> TierChange:
@@ -36,6 +40,7 @@ class TierChange:
             at=change.at,
             reason=change.reason,
             qualifying_points=change.qualifying_points,
+            until=change.until,
         )
 
 
@@ -51,6 +56,15 @@ class TierProgress:
     )
     window_ends_at: datetime | None = strawberry.field(
         description="When the oldest qualifying points leave the window; null without any."
+    )
+    window_days: int = strawberry.field(
+        description="Qualifying points are those earned by purchases, check-ins and activities "
+        "in the last windowDays local days, less refunds; points given by hand (adjustments), "
+        "imported balances and older points do not count."
+    )
+    held_until: datetime | None = strawberry.field(
+        description="The current tier was set by hand and holds at least until then, whatever "
+        "the qualifying points; null when the points alone decide."
     )
 
 
@@ -76,7 +90,9 @@ async def tier_history_page(
     )
 
 
-async def tier_progress_of(info: Info, member_id: str, tier: str) -> TierProgress:
+async def tier_progress_of(
+    info: Info, member_id: str, tier: str, held_until: datetime | None = None
+) -> TierProgress:
     program = await info.context.program()
     runtime = info.context.runtime
     progress = await get_tier_progress(
@@ -88,6 +104,8 @@ async def tier_progress_of(info: Info, member_id: str, tier: str) -> TierProgres
         qualifying_points=progress.qualifying_points,
         points_to_next=progress.points_to_next,
         window_ends_at=progress.window_ends_at,
+        window_days=program.tier_rules.window_days,
+        held_until=held_until,
     )
 
 
@@ -103,6 +121,7 @@ async def tier_changes(info: Info) -> AsyncGenerator[TierChange, None]:
                 at=document["at"],
                 reason=TierChangeReason(document["reason"]),
                 qualifying_points=int(document["points"]),
+                until=document.get("until"),
             )
     finally:
         await stream.aclose()

@@ -1,11 +1,12 @@
 """Operators manage members (admin scopes members:read, members:write): `members(search)`,
-createMember, updateMember, suspendMember, reactivateMember, eraseMember and exportMember.
+createMember, updateMember, suspendMember, reactivateMember, eraseMember, exportMember and
+setMemberTier.
 The rules live in app/members/admin.py and app/members/erase.py; this maps them."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import date
+from datetime import date, datetime
 
 import strawberry
 from strawberry.scalars import JSON
@@ -21,6 +22,7 @@ from app.members import (
     export_member,
     search_members,
     set_member_status,
+    set_member_tier,
 )
 from app.members import Member as MemberModel
 from app.privacy import erase_member
@@ -60,6 +62,20 @@ class UpdateMemberInput:
 class MemberStatusInput:
     member_id: strawberry.ID
     reason: str
+
+
+@strawberry.input(description="A tier set by hand: a status match, a complimentary upgrade.")
+class SetMemberTierInput:
+    member_id: strawberry.ID
+    tier: str = strawberry.field(description="A tier code of the program.")
+    until: datetime = strawberry.field(
+        description="The tier holds at least until then (after now, within three years); then "
+        "the member's qualifying points decide again."
+    )
+    reason: str = strawberry.field(
+        description="Why, 1 to 500 characters: kept in the tier history and the audit log."
+    )
+    idempotency_key: str = strawberry.field(description="A retry with it returns the first.")
 
 
 @strawberry.input
@@ -200,6 +216,27 @@ async def erase_member_mutation(info: Info, input: MemberStatusInput) -> MemberA
     return payload
 
 
+async def set_member_tier_mutation(info: Info, input: SetMemberTierInput) -> MemberAdminPayload:
+    runtime = info.context.runtime
+
+    async def write(actor: str) -> MemberModel:
+        program = await info.context.program()
+        member, _ = await set_member_tier(
+            runtime.mongo,
+            runtime.clock,
+            program,
+            _raw(input.member_id),
+            tier=input.tier,
+            until=input.until,
+            note=input.reason,
+            actor=actor,
+            idempotency_key=input.idempotency_key,
+        )
+        return member
+
+    return await _member_write(info, write)
+
+
 async def export_member_mutation(info: Info, input: ExportMemberInput) -> ExportMemberPayload:
     actor = actor_of(require_kind(info, PrincipalKind.ADMIN, READ))
     runtime = info.context.runtime
@@ -237,6 +274,13 @@ reactivate_member_field = strawberry.mutation(
     resolver=_status(True),
     extensions=admin_scope(WRITE),
     description="Operators: reactivate a suspended member (members:write).",
+)
+set_member_tier_field = strawberry.mutation(
+    resolver=set_member_tier_mutation,
+    extensions=admin_scope(WRITE),
+    description="Operators: put a member in a tier until a date, with a reason (members:write): "
+    "a status match or a complimentary upgrade. Earning may lift them higher meanwhile; the "
+    "worker's review never moves them below it before then.",
 )
 erase_member_field = strawberry.mutation(
     resolver=erase_member_mutation,
