@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from strawberry.utils.str_converters import to_camel_case
 
+from app import segments
 from app.auth import (
     InvalidCredentials,
     InvalidRefreshToken,
@@ -214,6 +215,10 @@ REFUSALS: dict[type[Exception], Refusal] = {
     KeyOutOfBounds: Refusal(C.INVALID_INPUT, own),
     # members
     MemberNotFound: Refusal(C.NOT_FOUND, MEMBER, "no such member"),
+    # segments
+    segments.SegmentInvalid: Refusal(C.INVALID_INPUT, own),
+    segments.SegmentNotFound: Refusal(C.NOT_FOUND, ("id",), "no such segment"),
+    segments.TooManySegments: Refusal(C.LIMIT_REACHED, None),
     MemberSuspended: Refusal(C.MEMBER_SUSPENDED, own_or_member),
     MemberErased: Refusal(C.MEMBER_ERASED, MEMBER, "the member was erased"),
     PhoneInUse: Refusal(C.PHONE_TAKEN, ("phone",), "another member has this phone"),

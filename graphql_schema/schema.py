@@ -73,6 +73,7 @@ from graphql_schema.operator import (
     members_admin,
     messages_admin,
     points_admin,
+    segments_admin,
     webhooks_admin,
 )
 from graphql_schema.operator.admin_program import (
@@ -118,6 +119,8 @@ class Query:
     import_jobs: import_admin.ImportJobConnection = import_admin.import_jobs_field
     audit_log: AuditLogConnection = audit_log_field
     members: members_admin.MemberConnection = members_admin.members_field
+    segments: list[segments_admin.Segment] = segments_admin.segments_field
+    segment: segments_admin.Segment | None = segments_admin.segment_field
     catalog: catalog_admin.CatalogConnection = catalog_admin.catalog_field
     redemptions: RedemptionConnection = catalog_admin.redemptions_field
     draws: list[draws_api.Draw] = draws_api.draws_field
@@ -166,6 +169,8 @@ class Mutation:
     reactivate_member: members_admin.MemberAdminPayload = members_admin.reactivate_member_field
     erase_member: members_admin.MemberAdminPayload = members_admin.erase_member_field
     set_member_tier: members_admin.MemberAdminPayload = members_admin.set_member_tier_field
+    save_segment: segments_admin.SegmentPayload = segments_admin.save_segment_field
+    delete_segment: segments_admin.DeleteSegmentPayload = segments_admin.delete_segment_field
     export_member: members_admin.ExportMemberPayload = members_admin.export_member_field
     create_reward: catalog_admin.RewardAdminPayload = catalog_admin.create_reward_field
     update_reward: catalog_admin.RewardAdminPayload = catalog_admin.update_reward_field

@@ -30,6 +30,7 @@ def add_points_commands(
     which = clear.add_mutually_exclusive_group(required=True)
     which.add_argument("--dormant-days", type=int, help="no earn or spend for more than N days")
     which.add_argument("--tier", help="members of this tier code")
+    which.add_argument("--segment", help="members of this segment (its id), decided now")
     which.add_argument("--resume", metavar="JOB_ID", help="go on with a job a crash interrupted")
     clear.add_argument("--dry-run", action="store_true", help="print the members and points only")
     clear.add_argument("--reason", help="why (required to clear); members see it in their history")
@@ -53,8 +54,10 @@ def _refused() -> tuple[type[Exception], ...]:
     """The refusals both commands print as they are, with exit status 2."""
     from app.corrections import InvalidCorrection, InvalidFilter
     from app.ledger import IdempotencyConflict, InsufficientPoints, InvalidPoints
+    from app.segments import SegmentNotFound
 
     return (
+        SegmentNotFound,
         InvalidCorrection,
         InvalidFilter,
         IdempotencyConflict,
@@ -83,7 +86,9 @@ async def _clear(open_database: OpenDatabase, settings: Settings, args: argparse
             job_id = args.resume
         else:
             try:
-                member_filter = MemberFilter(dormant_days=args.dormant_days, tier=args.tier)
+                member_filter = MemberFilter(
+                    dormant_days=args.dormant_days, tier=args.tier, segment=args.segment
+                )
             except InvalidFilter as exc:
                 print(exc, file=sys.stderr)
                 return 2

@@ -20,6 +20,7 @@ from app.ledger.accounts import (
     overdue_points,
 )
 from app.ledger.adjust import adjust, clear, extend
+from app.ledger.counters import NO_ACCOUNT, AccountCounters, account_counters
 from app.ledger.earn import earn
 from app.ledger.errors import (
     AccountClosed,
@@ -74,6 +75,9 @@ from app.ledger.upgrade import upgrade_books
 from app.ledger.verify import verify_balances
 
 __all__ = [
+    "AccountCounters",
+    "NO_ACCOUNT",
+    "account_counters",
     "FirstHold",
     "account_points",
     "first_hold",

@@ -1,5 +1,14 @@
 """Program configuration: tiers, expiry policies, earn rules; the pure rules live here without I/O."""
 
+from app.program.conditions import (
+    FACTS,
+    Condition,
+    Predicate,
+    check_bounds,
+    compile_condition,
+    scopes,
+)
+from app.program.conditions import dump as condition_document
 from app.program.diff import Change, config_of
 from app.program.earning import issue_terms
 from app.program.models import (
@@ -33,6 +42,13 @@ from app.program.service import (
 from app.program.validation import ProgramInvalid, parse_program
 
 __all__ = [
+    "FACTS",
+    "Condition",
+    "Predicate",
+    "check_bounds",
+    "compile_condition",
+    "condition_document",
+    "scopes",
     "NoteTooLong",
     "check_change",
     "Activity",

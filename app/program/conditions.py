@@ -21,7 +21,8 @@ A fact the purchase does not carry (no store id sent) makes its leaf false, exce
 
 Scopes: a `line` fact (sku, category, the line's amount and quantity) is known per purchase line,
 so only an effect per line may use one; `purchase` facts are the order's; `member` facts the
-member's at the purchase. Evaluating is pure and bounded (at most MAX_NODES nodes, MAX_DEPTH deep,
+member's at the purchase; `account` facts (points, lifetime points, days since the last activity,
+status) are read by segments only (app/segments), over every member at once. Evaluating is pure and bounded (at most MAX_NODES nodes, MAX_DEPTH deep,
 MAX_VALUES values a list): a verdict says whether it held and which leaf decided it, which
 previewEarn shows.
 """
@@ -50,7 +51,7 @@ MAX_VALUES = 1000
 MAX_TEXT = 64
 
 Kind = Literal["text", "int", "money", "date", "time"]
-Scope = Literal["purchase", "line", "member"]
+Scope = Literal["purchase", "line", "member", "account"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,13 @@ FACTS: Mapping[str, Fact] = {
         Fact("tier", "text", "member", "the member's tier code"),
         Fact("joined_on", "date", "member", "the member's sign-up date, in the program's zone"),
         Fact("birthday_month", "int", "member", "the month of the member's birthday", 1, 12),
+        # What a segment reads of a member's account (app/segments), not known to a purchase's
+        # rules: refused in earn rules and campaigns.
+        Fact("points", "int", "account", "points available now", 0),
+        Fact("lifetime_points", "int", "account", "points ever earned", 0),
+        Fact("redeemed_points", "int", "account", "points ever redeemed (0: never redeemed)", 0),
+        Fact("days_since_activity", "int", "account", "whole days since the last earn or spend", 0),
+        Fact("status", "text", "account", "active or suspended"),
     )
 }
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -102,7 +102,17 @@ class Exclusions(_Config):
     skus: Codes = ()
 
 
-When = Annotated[Condition, AfterValidator(check_bounds)]
+def _for_purchases(node: Any) -> Any:
+    """A rule's or campaign's condition reads what a purchase knows: not a segment's facts."""
+    if "account" in scopes(node):
+        raise ValueError(
+            "points, lifetime_points, redeemed_points, days_since_activity and "
+            "status are facts of segments, not of a purchase"
+        )
+    return node
+
+
+When = Annotated[Condition, AfterValidator(check_bounds), AfterValidator(_for_purchases)]
 
 
 class RuleCap(_Config):

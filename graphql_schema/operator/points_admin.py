@@ -44,15 +44,19 @@ SCOPE = "points:write"
 JOBS = Cursor("points-job", (KEY,))
 
 
-@strawberry.input(description="Which members a bulk operation takes: exactly one of the two.")
+@strawberry.input(description="Which members a bulk operation takes: exactly one of the three.")
 class MemberFilterInput:
     dormant_days: int | None = strawberry.field(
         default=None, description="No earn or spend for more than this many days (1 to 36500)."
     )
     tier: str | None = strawberry.field(default=None, description="Members of this tier code.")
+    segment: str | None = strawberry.field(
+        default=None,
+        description="The members of this segment (its id), decided when the job is made.",
+    )
 
     def to_filter(self) -> MemberFilter:
-        return MemberFilter(dormant_days=self.dormant_days, tier=self.tier)
+        return MemberFilter(dormant_days=self.dormant_days, tier=self.tier, segment=self.segment)
 
 
 @strawberry.input
@@ -108,6 +112,7 @@ class PointsJobView:
     finished: bool
     dormant_days: int | None
     tier: str | None
+    segment: str | None = strawberry.field(description="The segment whose members it took.")
     cutoff: datetime | None = strawberry.field(description="Dormant: last activity before this.")
     until: datetime | None
     reason: str
@@ -129,6 +134,7 @@ class PointsJobView:
             finished=job.finished_at is not None,
             dormant_days=job.filter.dormant_days,
             tier=job.filter.tier,
+            segment=job.filter.segment,
             cutoff=job.cutoff,
             until=job.until,
             reason=job.reason,

@@ -161,6 +161,15 @@ def test_a_refused_condition_names_its_path_and_reason() -> None:
     )
 
 
+def test_a_rule_cannot_read_a_segments_account_facts() -> None:
+    config = demo_config()
+    config["earn"]["rules"] = [
+        {"id": "rich", "bonus_points": 5, "when": {"fact": "points", "gte": 1000}}
+    ]
+    [error] = errors_of(config)
+    assert error.startswith("earn.rules[0].when: points, lifetime_points, redeemed_points")
+
+
 def test_a_condition_is_bounded_in_size_and_depth() -> None:
     config = demo_config()
     leaves = [{"fact": "channel", "eq": "app"}] * (MAX_NODES + 1)
