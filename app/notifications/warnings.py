@@ -5,9 +5,11 @@ instant, counted as the member's `balance.nextExpiry` and `expiringPoints` count
 unreserved points: app/ledger/expiring.py), so a warning never names a number the member's own
 view contradicts. Each group gets a warning for the tightest lead time that already applies (points
 found 5 days before expiry get the 7-day warning, not a late 30-day one too); the dedupe key
-(member, instant, lead) is unique, so a rerun or a second worker inserts nothing more. Points that
-were spent, expired, held or are still pending are not in the sum, so they are not warned about:
-pending points are, at the next run after they become available.
+(member, instant, lead) is unique, so a rerun or a second worker inserts nothing more. Each
+warning is logged as a `points.expiring` event (app/event_log.py) in the transaction that inserts
+it: once per member, expiry instant and lead time. Points that were spent, expired, held or are
+still pending are not in the sum, so they are not warned about: pending points are, at the next
+run after they become available.
 
 A warning reaches the member outside the app (push, SMS, e-mail) through app/messaging, which
 routes each new notification by the member's channels, preferences and quiet hours.
@@ -21,17 +23,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pymongo import InsertOne
-from pymongo.errors import BulkWriteError
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import DuplicateKeyError
 
 from app.clock import Clock
 from app.db import Document, Mongo
+from app.event_log import append_many, event, to_ms
 from app.ledger import expiring_by_instant, expiring_by_member
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LEAD_DAYS: tuple[int, ...] = (30, 7, 1)
 KIND = "expiry_warning"
+MAX_BATCH_RACES = 3
 
 
 @dataclass(frozen=True)
@@ -115,19 +119,50 @@ async def issue_expiry_warnings(
 
 
 async def _insert(mongo: Mongo, clock: Clock, warnings: list[ExpiryWarning]) -> int:
+    """The batch's new warnings with their `points.expiring` events, in one transaction: the
+    keys already issued are read first and left out (a rerun adds nothing). A second writer that
+    inserts a key between that read and the insert aborts this transaction with a duplicate key,
+    and the batch is read again."""
     now = clock.now()
     documents = [to_document(warning, now) for warning in warnings]
-    try:
-        result = await mongo["notifications"].bulk_write(
-            [InsertOne(document) for document in documents], ordered=False
+    keys = [document["dedupe_key"] for document in documents]
+
+    async def work(session: AsyncClientSession) -> int:
+        found = mongo["notifications"].find(
+            {"dedupe_key": {"$in": keys}}, {"dedupe_key": 1}, session=session
         )
-        inserted = result.inserted_count
-    except BulkWriteError as exc:
-        duplicates = {e["index"] for e in exc.details["writeErrors"] if e.get("code") == 11000}
-        if len(duplicates) != len(exc.details["writeErrors"]):
-            raise
-        inserted = int(exc.details["nInserted"])
-    return inserted
+        issued = {document["dedupe_key"] async for document in found}
+        new = [dict(document) for document in documents if document["dedupe_key"] not in issued]
+        if new:
+            await mongo["notifications"].insert_many(new, session=session)
+            await append_many(mongo, session, [expiring_event(document) for document in new])
+        return len(new)
+
+    for _ in range(MAX_BATCH_RACES):
+        try:
+            return await mongo.transaction(work)
+        except DuplicateKeyError:
+            continue  # another worker issued some of these at the same moment: read again
+    return await mongo.transaction(work)
+
+
+def expiring_event(warning: Document) -> Document:
+    """`points.expiring` (app.event_log): one per member, expiry instant and lead time, as the
+    warning it comes with."""
+    expires_at: datetime = warning["expires_at"]
+    return event(
+        "points.expiring",
+        warning["member_id"],
+        {
+            "points": warning["points"],
+            "expires_at": to_ms(expires_at).isoformat(timespec="milliseconds"),
+            "days_left": warning["days_left"],
+            "lead_days": warning["lead_days"],
+            "notification_id": str(warning["_id"]),
+        },
+        key=warning["dedupe_key"],
+        occurred_at=warning["created_at"],
+    )
 
 
 async def relevant_warnings(mongo: Mongo, member_id: str, now: datetime) -> list[ExpiryWarning]:
