@@ -10,6 +10,7 @@ from app.worker.schedule import (
     tiers,
     warn,
     webhook_policy,
+    webhooks_client,
     webhooks_job,
 )
 
@@ -25,6 +26,7 @@ __all__ = [
     "tiers",
     "warn",
     "webhook_policy",
+    "webhooks_client",
     "webhooks_job",
     "worker_id",
 ]
