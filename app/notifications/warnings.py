@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from app.clock import Clock
 from app.db import Document, Mongo
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 DEFAULT_LEAD_DAYS: tuple[int, ...] = (30, 7, 1)
 KIND = "expiry_warning"
 MAX_BATCH_RACES = 3
+DUPLICATE_KEY = 11000
 
 
 @dataclass(frozen=True)
@@ -141,8 +142,12 @@ async def _insert(mongo: Mongo, clock: Clock, warnings: list[ExpiryWarning]) -> 
     for _ in range(MAX_BATCH_RACES):
         try:
             return await mongo.transaction(work)
-        except DuplicateKeyError:
-            continue  # another worker issued some of these at the same moment: read again
+        except (DuplicateKeyError, BulkWriteError) as exc:
+            if isinstance(exc, BulkWriteError) and any(
+                error.get("code") != DUPLICATE_KEY for error in exc.details["writeErrors"]
+            ):
+                raise
+            # another worker issued some of these at the same moment: read again
     return await mongo.transaction(work)
 
 
