@@ -22,6 +22,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -120,35 +121,52 @@ async def issue_expiry_warnings(
 
 
 async def _insert(mongo: Mongo, clock: Clock, warnings: list[ExpiryWarning]) -> int:
-    """The batch's new warnings with their `points.expiring` events, in one transaction: the
-    keys already issued are read first and left out (a rerun adds nothing). A second writer that
-    inserts a key between that read and the insert aborts this transaction with a duplicate key,
-    and the batch is read again."""
+    """The batch's new warnings with their `points.expiring` events, in one transaction. The
+    keys already issued are read first and left out, so a rerun (every pass finds the warnings
+    of the horizon again) writes nothing and opens no transaction. A second writer that inserts
+    one of the keys between that read and the insert aborts the transaction with a duplicate
+    key: the batch is read again."""
     now = clock.now()
     documents = [to_document(warning, now) for warning in warnings]
-    keys = [document["dedupe_key"] for document in documents]
+    for race in range(MAX_BATCH_RACES + 1):
+        new = await _not_issued(mongo, warnings, documents)
+        if not new:
+            return 0
 
-    async def work(session: AsyncClientSession) -> int:
-        found = mongo["notifications"].find(
-            {"dedupe_key": {"$in": keys}}, {"dedupe_key": 1}, session=session
-        )
-        issued = {document["dedupe_key"] async for document in found}
-        new = [dict(document) for document in documents if document["dedupe_key"] not in issued]
-        if new:
-            await mongo["notifications"].insert_many(new, session=session)
-            await append_many(mongo, session, [expiring_event(document) for document in new])
-        return len(new)
-
-    for _ in range(MAX_BATCH_RACES):
         try:
-            return await mongo.transaction(work)
+            return await mongo.transaction(partial(_write, mongo, new))
         except (DuplicateKeyError, BulkWriteError) as exc:
-            if isinstance(exc, BulkWriteError) and any(
-                error.get("code") != DUPLICATE_KEY for error in exc.details["writeErrors"]
-            ):
+            duplicate = isinstance(exc, DuplicateKeyError) or all(
+                error.get("code") == DUPLICATE_KEY for error in exc.details["writeErrors"]
+            )
+            if not duplicate or race == MAX_BATCH_RACES:
                 raise
-            # another worker issued some of these at the same moment: read again
-    return await mongo.transaction(work)
+    raise AssertionError("unreachable")
+
+
+async def _write(mongo: Mongo, new: list[Document], session: AsyncClientSession) -> int:
+    fresh = [dict(document) for document in new]  # a rerun attempt inserts its own copy
+    await mongo["notifications"].insert_many(fresh, session=session)
+    await append_many(mongo, session, [expiring_event(document) for document in fresh])
+    return len(fresh)
+
+
+async def _not_issued(
+    mongo: Mongo, warnings: list[ExpiryWarning], documents: list[Document]
+) -> list[Document]:
+    """The documents whose dedupe key is not issued yet. Read by the (member_id, kind,
+    expires_at) index: the dedupe key's is partial, and a `$in` over it was a collection scan on
+    the embedded database (0.3 s a batch of 100 at 2,000 warnings)."""
+    found = mongo["notifications"].find(
+        {
+            "member_id": {"$in": sorted({warning.member_id for warning in warnings})},
+            "kind": KIND,
+            "expires_at": {"$gte": min(warning.expires_at for warning in warnings)},
+        },
+        {"dedupe_key": 1},
+    )
+    issued = {document.get("dedupe_key") async for document in found}
+    return [document for document in documents if document["dedupe_key"] not in issued]
 
 
 def expiring_event(warning: Document) -> Document:
