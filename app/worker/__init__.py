@@ -9,8 +9,8 @@ from app.worker.schedule import (
     release_holds,
     tiers,
     warn,
+    webhook_client_for,
     webhook_policy,
-    webhooks_client,
     webhooks_job,
 )
 
@@ -26,7 +26,7 @@ __all__ = [
     "tiers",
     "warn",
     "webhook_policy",
-    "webhooks_client",
+    "webhook_client_for",
     "webhooks_job",
     "worker_id",
 ]

@@ -155,7 +155,7 @@ def webhook_policy(settings: Settings) -> DeliveryPolicy:
     )
 
 
-def webhooks_client(settings: Settings) -> httpx.AsyncClient:
+def webhook_client_for(settings: Settings) -> httpx.AsyncClient:
     """The client webhooks go through: each connection to an address checked public, except
     outside production, where endpoints on this machine are allowed (app/webhooks/addresses.py)."""
     return webhook_client(allow_private=settings.env is not Environment.PRODUCTION)
@@ -163,7 +163,7 @@ def webhooks_client(settings: Settings) -> httpx.AsyncClient:
 
 def webhooks_job(settings: Settings, client: httpx.AsyncClient) -> Job:
     """Fan the event log out to the endpoints, then send what is due (app/webhooks) through
-    `client`, which is `webhooks_client(settings)`'s; one indexed read each when there is nothing
+    `client`, which is `webhook_client_for(settings)`'s; one indexed read each when there is nothing
     to do."""
     policy = webhook_policy(settings)
     purged_at: list[datetime] = []  # this process's last purge
@@ -260,7 +260,7 @@ def default_jobs(
     settings: Settings, client: httpx.AsyncClient, hooks_client: httpx.AsyncClient
 ) -> list[Job]:
     """Every job, the HTTP ones through `client` (the push gateway, SMS, direct push) and the
-    webhooks through `hooks_client` (`webhooks_client`)."""
+    webhooks through `hooks_client` (`webhook_client_for`)."""
     every = timedelta(seconds=settings.worker_interval_seconds)
     jobs = [
         Job("mature", mature, every),

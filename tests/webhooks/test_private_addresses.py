@@ -16,7 +16,7 @@ from app.db import Mongo
 from app.members import create_member
 from app.webhooks import DEAD, DeliveryPolicy, deliver_due, fan_out, is_public, webhook_client
 from app.webhooks.endpoints import DELIVERIES, ENDPOINTS
-from app.worker import webhooks_client
+from app.worker import webhook_client_for
 from tests.channels.tls import self_signed
 from tests.webhooks.receiver import Receiver, receiving
 from tests.webhooks.test_delivery import FAST, _endpoint
@@ -76,7 +76,7 @@ async def test_localhost_is_refused_at_delivery_in_production_and_nothing_is_sen
         url = f"http://localhost:{receiver.port}/hooks"  # registered in dev, served in production
         await mongo[ENDPOINTS].update_one({"_id": endpoint_id}, {"$set": {"url": url}})
         await _one_event(mongo)
-        async with webhooks_client(production(settings, tmp_path)) as client:
+        async with webhook_client_for(production(settings, tmp_path)) as client:
             assert await deliver_due(mongo, CLOCK, client, FAST) == 1
         assert receiver.attempts == []  # no request, not even a connection's worth
         [delivery] = await mongo[DELIVERIES].find().to_list()
@@ -88,7 +88,7 @@ async def test_localhost_is_refused_at_delivery_in_production_and_nothing_is_sen
 
         # outside production the same endpoint is delivered to (the embedded default, the tests)
         await mongo[DELIVERIES].update_many({}, {"$set": {"next_at": CLOCK.now()}})
-        async with webhooks_client(settings) as client:
+        async with webhook_client_for(settings) as client:
             assert await deliver_due(mongo, CLOCK, client, FAST) == 1
         assert len(receiver.accepted) == 1
         assert receiver.hosts == [f"localhost:{receiver.port}"]
