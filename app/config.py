@@ -164,6 +164,12 @@ class Settings(BaseSettings):
     sms_tencent_sdk_app_id: str | None = Field(
         default=None, pattern=r"^[0-9]+$", description="The SMS application's SmsSdkAppId."
     )
+    sms_callback_token: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description="The secret in the SMS providers' callback URLs (delivery reports, replies); "
+        "unset: the callbacks answer 404.",
+    )
     sms_tencent_region: str = "ap-guangzhou"
     sms_tencent_endpoint: str = "https://sms.tencentcloudapi.com"
     smtp_host: str | None = Field(

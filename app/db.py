@@ -171,7 +171,14 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("member_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
         IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)]),
         IndexModel([("status", ASCENDING), ("claimed_until", ASCENDING)]),
+        # an SMS provider's delivery report names the message by its id (app/messaging/callbacks.py)
+        IndexModel(
+            [("provider_id", ASCENDING)],
+            partialFilterExpression={"provider_id": {"$type": "string"}},
+        ),
     ],
+    # members' replies to SMS, once each by "<provider>:<reply id>"; a member's, for erasure
+    "sms_replies": [IndexModel([("member_id", ASCENDING)])],
     "outbox": [
         IndexModel([("status", ASCENDING), ("next_attempt_at", ASCENDING)]),
         IndexModel([("idempotency_key", ASCENDING)], unique=True),

@@ -24,7 +24,7 @@ from app.embedded import terminate_with_parent
 from app.logs import RequestIdMiddleware
 from app.long_lived import LongLivedObjects
 from app.members import upgrade_database
-from app.messaging import unsubscribe_endpoint
+from app.messaging import sms_callback_endpoint, unsubscribe_endpoint
 from app.notifications import NotificationHub
 from app.runtime import Runtime
 from app.sandbox_clock import SandboxClock
@@ -154,6 +154,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/unsubscribe/{token}", unsubscribe_endpoint, methods=["GET", "POST"]),
+        # the SMS providers' delivery reports and members' replies (app/messaging/callbacks.py)
+        Route("/hooks/sms/{provider}/{kind}", sms_callback_endpoint, methods=["POST"]),
         *web_routes(),
     ]
     page_policies = {"/graphql": graphiql_policy(graphiql_html)} if graphiql_html else {}

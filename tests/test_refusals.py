@@ -42,6 +42,8 @@ NOT_REFUSALS = {
     "app.channels.email.MessageTooLarge",  # a message the outbox builds from stored data
     "app.channels.push.PushRefused",
     "app.channels.sms.SmsRefused",  # an SMS the outbox builds, not a client request
+    "app.channels.sms_callbacks.CallbackRefused",
+    "app.webhooks.addresses.PrivateAddress",  # a delivery's failed attempt, never a client's  # a provider's callback: answered 400 in its shape
     "app.channels.templates.ConstructNotAllowed",
     "app.channels.templates.OutputTooLong",
     "app.channels.templates.RenderRefused",

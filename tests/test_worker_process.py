@@ -167,7 +167,7 @@ TAKEN_WITHIN = 30.0
 
 def job_names() -> set[str]:
     settings = Settings(env=Environment.TEST, mongodb_url="mongodb://unused")
-    return {job.name for job in default_jobs(settings, httpx.AsyncClient())}
+    return {job.name for job in default_jobs(settings, httpx.AsyncClient(), httpx.AsyncClient())}
 
 
 async def _owners(mongo: Mongo, names: set[str]) -> set[int | None]:

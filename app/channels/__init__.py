@@ -33,6 +33,18 @@ from app.channels.sms import (
     signed_text,
     sms_parts,
 )
+from app.channels.sms_callbacks import (
+    MAX_CALLBACK_BYTES,
+    MAX_CALLBACK_ITEMS,
+    CallbackRefused,
+    SmsReply,
+    SmsReport,
+    aliyun_replies,
+    aliyun_reports,
+    is_unsubscribe,
+    tencent_replies,
+    tencent_reports,
+)
 from app.channels.sms_config import build_sms_provider
 from app.channels.templates import (
     ALLOWED_FILTERS,
@@ -68,6 +80,16 @@ __all__ = [
     "ALLOWED_FILTERS",
     "MEMBER_VARIABLES",
     "AliyunSms",
+    "CallbackRefused",
+    "MAX_CALLBACK_BYTES",
+    "MAX_CALLBACK_ITEMS",
+    "SmsReply",
+    "SmsReport",
+    "aliyun_replies",
+    "aliyun_reports",
+    "is_unsubscribe",
+    "tencent_replies",
+    "tencent_reports",
     "ConstructNotAllowed",
     "Delivery",
     "EmailMessage",

@@ -248,7 +248,7 @@ async def _run_worker(settings: Settings) -> None:
     from app.heartbeat import Heartbeat, heartbeat_file
     from app.sandbox_clock import SandboxClock, program_clock
     from app.shutdown import WORKER_GRACE_SECONDS, StopClock
-    from app.worker import Worker, default_jobs, worker_id
+    from app.worker import Worker, default_jobs, webhook_client_for, worker_id
 
     stop = asyncio.Event()
     clock = StopClock(WORKER_GRACE_SECONDS)
@@ -260,8 +260,12 @@ async def _run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping)
-    async with open_database(settings) as mongo, httpx.AsyncClient(timeout=10) as client:
-        jobs = default_jobs(settings, client)
+    async with (
+        open_database(settings) as mongo,
+        httpx.AsyncClient(timeout=10) as client,
+        webhook_client_for(settings) as hooks_client,
+    ):
+        jobs = default_jobs(settings, client, hooks_client)
         program = await program_clock(mongo, settings.env)
         if isinstance(program, SandboxClock):
             jobs = [_on_sandbox_time(job, program) for job in jobs]

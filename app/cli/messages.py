@@ -33,7 +33,7 @@ def add_messages_commands(
     messages.add_argument("--member", metavar="ID", help="one member: id, member number or phone")
     messages.add_argument(
         "--status",
-        choices=["queued", "sending", "sent", "failed", "suppressed"],
+        choices=["queued", "sending", "sent", "delivered", "failed", "suppressed"],
         default=None,
         help="only the messages in this state",
     )

@@ -11,7 +11,8 @@ that stops cleanly queues its job again at once), runs the same import as `jifen
 (app.importer.run) and records its progress on the job at every chunk, then the summary and the
 first refused rows. The import itself is resumable and imports each row once, so a job picked up
 again after a crash finishes the rows the crash left; one import runs at a time (the CLI's too): a
-job that finds another running waits in the queue.
+job that finds another running waits in the queue. A job's end, done or failed, is logged as an
+`import.finished` event (app/event_log.py) with its counts, in the transaction that records it.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from app.bounds import MAX_KEY_LENGTH
 from app.clock import Clock
 from app.csv_files import decode
 from app.db import Document, Mongo, newest_by_id, purge_at, run_in_transaction
+from app.event_log import append
 from app.importer.rows import BALANCE_COLUMNS, MEMBER_COLUMNS, header_problem
 from app.importer.run import LEASE, ImportRunning, import_files
 from app.leases import held
@@ -322,31 +324,57 @@ async def run_due_import(mongo: Mongo, clock: Clock, *, owner: str) -> ImportJob
             },
         )
         return await get_import_job(mongo, job_id)
-    await mongo[JOBS].update_one(
+    await _finish(
+        mongo,
         mine,
         {
-            "$set": {
-                "status": ImportJobStatus.DONE.value,
-                "finished_at": clock.now(),
-                "summary": summary.counts(),
-                "errors": summary.shown_errors(),
-            }
+            "status": ImportJobStatus.DONE.value,
+            "finished_at": clock.now(),
+            "summary": summary.counts(),
+            "errors": summary.shown_errors(),
         },
+        claimed,
     )
     await mongo[PARTS].delete_many({"job": job_id})  # the files were read; the summary stays
     return await get_import_job(mongo, job_id)
 
 
 async def _fail(mongo: Mongo, clock: Clock, mine: Document, failure: str) -> ImportJob | None:
-    await mongo[JOBS].update_one(
-        mine,
-        {
-            "$set": {
-                "status": ImportJobStatus.FAILED.value,
-                "finished_at": clock.now(),
-                "failure": failure,
-            },
-            "$inc": {"attempts": 1},
-        },
-    )
+    changes = {
+        "status": ImportJobStatus.FAILED.value,
+        "finished_at": clock.now(),
+        "failure": failure,
+    }
+    job = await mongo[JOBS].find_one(mine)
+    if job is not None:
+        await _finish(mongo, mine, changes, job, more={"$inc": {"attempts": 1}})
     return await get_import_job(mongo, mine["_id"])
+
+
+async def _finish(
+    mongo: Mongo, mine: Document, changes: Document, job: Document, more: Document | None = None
+) -> None:
+    """The job's end, done or failed, and its `import.finished` event, in one transaction."""
+
+    async def work(session: AsyncClientSession) -> None:
+        ended = await mongo[JOBS].update_one(
+            mine, {"$set": changes, **(more or {})}, session=session
+        )
+        if ended.modified_count:
+            await append(
+                mongo,
+                session,
+                "import.finished",
+                None,
+                {
+                    "job_id": str(job["_id"]),
+                    "status": changes["status"],
+                    "dry_run": bool(job.get("dry_run")),
+                    "counts": changes.get("summary") or {},
+                    "failure": changes.get("failure"),
+                },
+                key=f"import:{job['_id']}",
+                occurred_at=changes["finished_at"],
+            )
+
+    await mongo.transaction(work)

@@ -3,6 +3,12 @@ channels (push, SMS, e-mail) by the member's consent, opt-outs, quiet hours and 
 message has a delivery record in `messages`; the worker sends them through app/channels and the
 brand's push gateway, or, with no provider configured, to the dev inbox. docs/messaging.md."""
 
+from app.messaging.callbacks import (
+    Applied,
+    record_replies,
+    record_reports,
+    sms_callback_endpoint,
+)
 from app.messaging.errors import (
     BadUnsubscribeToken,
     InvalidPolicy,
@@ -64,6 +70,10 @@ from app.messaging.templates import (
 from app.messaging.web import unsubscribe_endpoint
 
 __all__ = [
+    "Applied",
+    "record_replies",
+    "record_reports",
+    "sms_callback_endpoint",
     "DEV_INBOX",
     "LANGUAGES",
     "MARKETING",

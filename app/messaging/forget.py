@@ -2,7 +2,8 @@
 
 The delivery records stay (an operator's totals count them) with their text, addresses and
 devices redacted; one not sent yet is dead-lettered, since there is no one left to send it to.
-The member's preferences go (they hold the addresses a provider refused).
+The member's preferences go (they hold the addresses a provider refused), and so do their
+replies to SMS (their phone and words).
 """
 
 from __future__ import annotations
@@ -35,3 +36,4 @@ async def forget_messages(mongo: Mongo, member_id: str, personal: PersonalData) 
                 change["$unset"] = unset
             await mongo["messages"].update_one({"_id": document["_id"]}, change)
     await mongo["message_preferences"].delete_one({"_id": member_id})
+    await mongo["sms_replies"].delete_many({"member_id": member_id})

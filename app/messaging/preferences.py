@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pymongo import ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from app.clock import Clock
@@ -123,15 +124,28 @@ async def update_preferences(
     return await get_preferences(mongo, member_id)
 
 
-async def opt_out(mongo: Mongo, clock: Clock, member_id: str, item: OptOut) -> None:
-    """Add one opt-out (an unsubscribe link, an SMS STOP): idempotent."""
+async def opt_out(
+    mongo: Mongo,
+    clock: Clock,
+    member_id: str,
+    item: OptOut,
+    *,
+    source: Document | None = None,
+    session: AsyncClientSession | None = None,
+) -> None:
+    """Add one opt-out (an unsubscribe link, an SMS STOP): idempotent. `source` says why (an SMS
+    reply: the provider, the reply, its time), kept under `opt_out_sources` for an operator."""
+    changes: Document = {"updated_at": clock.now()}
+    if source is not None:
+        changes[f"opt_out_sources.{item.channel.value}:{item.kind.value}"] = source
     await mongo["message_preferences"].update_one(
         {"_id": member_id},
         {
             "$addToSet": {"opt_outs": {"channel": item.channel.value, "kind": item.kind.value}},
-            "$set": {"updated_at": clock.now()},
+            "$set": changes,
         },
         upsert=True,
+        session=session,
     )
 
 

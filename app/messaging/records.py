@@ -9,7 +9,8 @@ retries. Statuses:
 | `queued` | waiting for `due_at` (now, the end of the quiet hours: `reason` "quiet_hours", or a retry's backoff) |
 | `sending` | claimed by a worker until `claimed_until`; `handed_at` set once given to the provider |
 | `sent` | the provider (or the dev inbox) accepted it; `provider_id` is its id |
-| `failed` | a dead letter: permanent failure, attempts exhausted, or the outcome unknown; an operator can retry it |
+| `delivered` | an SMS the provider reported received by the handset (`delivered_at`) |
+| `failed` | a dead letter: permanent failure, attempts exhausted, the outcome unknown, or an SMS the provider reported undelivered (reason "not_delivered"); an operator can retry it |
 | `suppressed` | not sent, with `reason`: consent, opt_out, no_address, unusable, cap |
 """
 
@@ -33,6 +34,9 @@ class Status(StrEnum):
     QUEUED = "queued"
     SENDING = "sending"
     SENT = "sent"
+    DELIVERED = (
+        "delivered"  # an SMS whose provider reported it received (app/messaging/callbacks.py)
+    )
     FAILED = "failed"
     SUPPRESSED = "suppressed"
 
@@ -45,6 +49,7 @@ class Reason(StrEnum):
     QUIET_HOURS = "quiet_hours"  # queued: waits for the morning
     CAP = "cap"  # the member's daily cap on this channel was reached
     OUTCOME_UNKNOWN = "outcome_unknown"  # a worker stopped between handing over and recording
+    NOT_DELIVERED = "not_delivered"  # the SMS provider reported the handset never received it
 
 
 def message_id(notification_id: object, member_id: str, channel: str) -> str:
@@ -70,6 +75,7 @@ class MessageRecord:
     due_at: datetime | None
     sent_at: datetime | None
     sms_parts: int | None
+    delivered_at: datetime | None = None
 
     @classmethod
     def from_document(cls, d: Document) -> MessageRecord:
@@ -91,6 +97,7 @@ class MessageRecord:
             due_at=d.get("due_at"),
             sent_at=d.get("sent_at"),
             sms_parts=d.get("sms_parts"),
+            delivered_at=d.get("delivered_at"),
         )
 
 

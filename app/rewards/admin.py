@@ -30,6 +30,7 @@ from app.audit import record_audit
 from app.bounds import MAX_KEY_LENGTH_WIDE, MAX_STOCK, in_calendar
 from app.clock import Clock
 from app.db import Document, Mongo
+from app.event_log import append_many
 from app.ledger import Entry, IdempotencyConflict, LedgerUnit, PointsLimitExceeded, run_in_ledger
 from app.rewards.errors import (
     CatalogRefused,
@@ -42,7 +43,7 @@ from app.rewards.errors import (
     StockTooLow,
 )
 from app.rewards.models import Redemption, RedemptionStatus, Reward, RewardKind
-from app.rewards.redemption import new_coupon_code, redemption_event
+from app.rewards.redemption import coupon_event, new_coupon_code, redemption_event
 
 REASON_MAX = 500
 MAX_BATCH = 10_000
@@ -497,7 +498,9 @@ async def use_coupon(
     mark: Document = {"coupon_used_at": now, "coupon_used_by": actor}
     if key is not None:
         mark["coupon_use_key"] = key
-    try:
+
+    async def work(session: AsyncClientSession) -> Document | None:
+        """The use, the code's status and the `coupon.used` event, together."""
         used = await mongo["redemptions"].find_one_and_update(
             {
                 "coupon_code": code,
@@ -508,11 +511,22 @@ async def use_coupon(
             },
             {"$set": mark},
             return_document=True,
+            session=session,
         )
+        if used is not None:
+            await mongo["coupon_codes"].update_one(
+                {"_id": code}, {"$set": {"status": "used"}}, session=session
+            )
+            redemption = Redemption.model_validate(used)
+            used_event = coupon_event("coupon.used", redemption, now, partner_id=partner_id)
+            await append_many(mongo, session, [used_event])
+        return used
+
+    try:
+        used = await mongo.transaction(work)
     except DuplicateKeyError:  # the same key, at the same moment, on another code
         raise KeyReused("this idempotency key used another coupon", "idempotency_key") from None
     if used is not None:
-        await mongo["coupon_codes"].update_one({"_id": code}, {"$set": {"status": "used"}})
         return Redemption.model_validate(used)
     found = await mongo["redemptions"].find_one({"coupon_code": code, "voucher_partner_id": yours})
     if found is None:

@@ -28,7 +28,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from app.clock import Clock
 from app.db import Document, Mongo, newest_first
-from app.event_log import event
+from app.event_log import event, to_ms
 from app.ledger import (
     AccountFrozen,
     Entry,
@@ -110,6 +110,8 @@ async def redeem(
         )
         await record_redemption(mongo, unit.session, redemption)
         unit.emit(redemption_event("redemption.created", redemption, unit.now))
+        if redemption.coupon_code is not None:
+            unit.emit(coupon_event("coupon.issued", redemption, unit.now))
         return redemption
 
     async def first_redemption(entry: Entry) -> Redemption:
@@ -255,6 +257,33 @@ def redemption_event(type: str, redemption: Redemption, now: datetime, **more: o
     """A redemption's event (app.event_log), for the unit to write with the ledger's."""
     data = {**redemption_data(redemption), **more}
     return event(type, redemption.member_id, data, key=f"{type}:{redemption.id}", occurred_at=now)
+
+
+def coupon_event(
+    type: str, redemption: Redemption, now: datetime, *, partner_id: str | None = None
+) -> Document:
+    """`coupon.issued` (with its redemption) or `coupon.used` (at a partner's till). The code
+    itself is not in the event: it is what a till accepts, and the brand's systems get the
+    redemption's id."""
+    expires = redemption.coupon_expires_at
+    data: Document = {
+        "redemption_id": redemption.id,
+        "reward_id": redemption.reward_id,
+        "voucher_partner_id": redemption.voucher_partner_id,
+        "expires_at": None
+        if expires is None
+        else to_ms(expires).isoformat(timespec="milliseconds"),
+    }
+    if partner_id is not None:
+        data["used_by_partner_id"] = partner_id
+    return event(
+        type,
+        redemption.member_id,
+        data,
+        key=f"{type}:{redemption.id}",
+        occurred_at=now,
+        partner_id=partner_id or redemption.voucher_partner_id,
+    )
 
 
 def redemption_data(redemption: Redemption) -> Document:

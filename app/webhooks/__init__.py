@@ -2,6 +2,13 @@
 fan-out of the event log (app/event_log.py) to them, and delivery signed per the Standard
 Webhooks specification, at least once and in order per member (docs/events.md)."""
 
+from app.webhooks.addresses import (
+    PrivateAddress,
+    Resolve,
+    is_public,
+    system_resolve,
+    webhook_client,
+)
 from app.webhooks.catalog import EVENT_TYPES, SUBSCRIBABLE
 from app.webhooks.delivery import (
     DEAD,
@@ -34,6 +41,11 @@ from app.webhooks.errors import EndpointNotFound, InvalidEndpoint, InvalidReplay
 from app.webhooks.forget import forget_events
 
 __all__ = [
+    "PrivateAddress",
+    "Resolve",
+    "is_public",
+    "system_resolve",
+    "webhook_client",
     "check_url",
     "forget_events",
     "DEAD",

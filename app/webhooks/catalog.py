@@ -53,6 +53,14 @@ _DRAW_WON = _object(
     {"prize_name": _STR},
 )
 _STATUS = _object({"status": _STR})
+_COUPON = _object(
+    {"redemption_id": _STR, "reward_id": _STR},
+    {
+        "voucher_partner_id": _STR_OR_NULL,
+        "expires_at": _STR_OR_NULL,
+        "used_by_partner_id": _STR,
+    },
+)
 
 # type: (version, what it means, the schema of its data)
 EVENT_TYPES: dict[str, tuple[int, str, Schema]] = {
@@ -80,6 +88,20 @@ EVENT_TYPES: dict[str, tuple[int, str, Schema]] = {
     "points.expired": (1, "Points expired.", _ENTRY),
     "points.cleared": (1, "The member's points were cleared (清零).", _ENTRY),
     "points.extended": (1, "An operator moved the expiry of the member's points.", _ENTRY),
+    "points.expiring": (
+        1,
+        "Points will expire: once per expiry instant and lead time (30, 7, 1 days), with the "
+        "expiry warning the member gets.",
+        _object(
+            {
+                "points": _INT,
+                "expires_at": _STR,
+                "days_left": _INT,
+                "lead_days": _INT,
+                "notification_id": _STR,
+            }
+        ),
+    ),
     "tier.changed": (
         1,
         "The member moved to another tier.",
@@ -95,6 +117,28 @@ EVENT_TYPES: dict[str, tuple[int, str, Schema]] = {
     ),
     "redemption.created": (1, "A member redeemed a reward.", _REDEMPTION),
     "redemption.cancelled": (1, "An operator cancelled a redemption.", _REDEMPTION),
+    "coupon.issued": (
+        1,
+        "A redemption issued a coupon or a partner's voucher (the code is not in the event).",
+        _COUPON,
+    ),
+    "coupon.used": (1, "A partner's till used a coupon (`used_by_partner_id`).", _COUPON),
+    "import.finished": (
+        1,
+        "An uploaded import (startImport) ended: done with its counts, or failed. Not a member's "
+        "event: `member_id` is null.",
+        _object(
+            {
+                "job_id": _STR,
+                "status": {"enum": ["done", "failed"]},
+                "dry_run": {"type": "boolean"},
+            },
+            {
+                "counts": {"type": "object", "additionalProperties": _INT},
+                "failure": _STR_OR_NULL,
+            },
+        ),
+    ),
     "draw.entered": (1, "A member entered a draw.", _DRAW),
     "draw.won": (1, "A draw entry won a prize.", _DRAW_WON),
     "ping": (1, "A test an operator sent (not subscribable; always delivered).", _object({})),

@@ -112,7 +112,7 @@ def _inside(host: str) -> bool:
     """A host that names this machine or a private network: the worker would POST signed bodies
     to services inside the brand's own network (server-side request forgery). IP literals and the
     reserved names are refused when the endpoint is registered; a public name that resolves
-    inside is not caught here (docs/events.md)."""
+    inside is refused at each connection (app/webhooks/addresses.py)."""
     name = host.lower().rstrip(".")
     if name in LOCAL_HOSTS or name.endswith((".localhost", ".local", ".internal", ".lan")):
         return True

@@ -9,6 +9,7 @@ from app.worker.schedule import (
     release_holds,
     tiers,
     warn,
+    webhook_client_for,
     webhook_policy,
     webhooks_job,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "tiers",
     "warn",
     "webhook_policy",
+    "webhook_client_for",
     "webhooks_job",
     "worker_id",
 ]

@@ -23,7 +23,7 @@ from app.channels import (
     configured_mailer,
 )
 from app.clock import Clock
-from app.config import Settings, data_folder_database
+from app.config import Environment, Settings, data_folder_database
 from app.corrections import run_due_jobs
 from app.db import Mongo
 from app.importer import run_due_import
@@ -35,7 +35,7 @@ from app.privacy import finish_erasures
 from app.program import ProgramNotConfigured, get_program
 from app.reports import caught_up as rollup_caught_up
 from app.reports import keep_last_month, roll_up_ledger
-from app.webhooks import DeliveryPolicy, fan_out, purge
+from app.webhooks import DeliveryPolicy, fan_out, purge, webhook_client
 from app.worker.loop import Job, JobOutcome, JobRun, worker_id
 
 log = logging.getLogger(__name__)
@@ -155,9 +155,16 @@ def webhook_policy(settings: Settings) -> DeliveryPolicy:
     )
 
 
+def webhook_client_for(settings: Settings) -> httpx.AsyncClient:
+    """The client webhooks go through: each connection to an address checked public, except
+    outside production, where endpoints on this machine are allowed (app/webhooks/addresses.py)."""
+    return webhook_client(allow_private=settings.env is not Environment.PRODUCTION)
+
+
 def webhooks_job(settings: Settings, client: httpx.AsyncClient) -> Job:
-    """Fan the event log out to the endpoints, then send what is due (app/webhooks); one indexed
-    read each when there is nothing to do."""
+    """Fan the event log out to the endpoints, then send what is due (app/webhooks) through
+    `client`, which is `webhook_client_for(settings)`'s; one indexed read each when there is nothing
+    to do."""
     policy = webhook_policy(settings)
     purged_at: list[datetime] = []  # this process's last purge
 
@@ -249,7 +256,11 @@ def backup_job(settings: Settings, every: timedelta) -> Job | None:
     return Job("backup", run, every)
 
 
-def default_jobs(settings: Settings, client: httpx.AsyncClient) -> list[Job]:
+def default_jobs(
+    settings: Settings, client: httpx.AsyncClient, hooks_client: httpx.AsyncClient
+) -> list[Job]:
+    """Every job, the HTTP ones through `client` (the push gateway, SMS, direct push) and the
+    webhooks through `hooks_client` (`webhook_client_for`)."""
     every = timedelta(seconds=settings.worker_interval_seconds)
     jobs = [
         Job("mature", mature, every),
@@ -265,7 +276,7 @@ def default_jobs(settings: Settings, client: httpx.AsyncClient) -> list[Job]:
     ]
     if settings.push_gateway_url:
         jobs.append(outbox_job(settings, client))
-    jobs.append(webhooks_job(settings, client))
+    jobs.append(webhooks_job(settings, hooks_client))
     jobs.append(messages_job(settings, client))
     backup = backup_job(settings, every)
     if backup is not None:

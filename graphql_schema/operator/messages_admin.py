@@ -65,7 +65,9 @@ class Message:
     member_id: strawberry.ID
     channel: Channel
     kind: EventKind
-    status: str = strawberry.field(description="queued, sending, sent, failed or suppressed.")
+    status: str = strawberry.field(
+        description="queued, sending, sent, delivered (an SMS its provider reported received), failed or suppressed."
+    )
     reason: str | None = strawberry.field(
         description="Why suppressed or waiting: consent, opt_out, no_address, unusable, cap, "
         "quiet_hours, outcome_unknown."

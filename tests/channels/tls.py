@@ -31,7 +31,8 @@ class Certificate:
         return ssl.create_default_context(cadata=self.pem.decode())
 
 
-def self_signed(folder: Path) -> Certificate:
+def self_signed(folder: Path, dns_names: tuple[str, ...] = ()) -> Certificate:
+    """For 127.0.0.1, and the host names given."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "relay.test")])
     now = datetime.now(UTC)
@@ -44,7 +45,12 @@ def self_signed(folder: Path) -> Certificate:
         .not_valid_before(now - timedelta(hours=1))
         .not_valid_after(now + timedelta(days=1))
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName(
+                [
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    *(x509.DNSName(name) for name in dns_names),
+                ]
+            ),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)

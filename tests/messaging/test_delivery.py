@@ -10,7 +10,7 @@ import json
 import os
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage as MimeMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,14 +18,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from app.channels import AliyunSms
 from app.clock import FrozenClock
 from app.config import Settings
 from app.db import Document, Mongo
 from app.ledger import Rolling, earn
-from app.main import create_app
 from app.members import create_member
 from app.messaging import (
     Channel,
@@ -131,19 +129,6 @@ class HoldingDysmsapi(FakeDysmsapi):
             self.accepted.set()
             self.release.wait(timeout=60)
         return answer
-
-
-@pytest.fixture
-def sms_fake(clock: FrozenClock) -> Iterator[FakeDysmsapi]:
-    server = FakeDysmsapi(clock)
-    with server.running():
-        yield server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
 
 
 def sms_transports(fake: FakeDysmsapi, http: httpx.AsyncClient, clock: FrozenClock) -> Transports:
@@ -366,25 +351,6 @@ async def test_an_sms_is_not_sent_twice_though_the_worker_is_killed_mid_delivery
         assert len(fake.sent) == 1
         retried = await retry_message(mongo, clock, sms["_id"])  # an operator's decision
         assert (retried.status, retried.attempts) == ("queued", 0)
-
-
-@pytest.fixture
-async def served(settings: Settings, clock: FrozenClock) -> AsyncIterator[str]:
-    """The app served by uvicorn on a free port: the unsubscribe link is followed over HTTP."""
-    app = create_app(settings, clock=clock)
-    config = uvicorn.Config(app, port=0, lifespan="on", log_config=None, log_level="warning")
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    deadline = asyncio.get_running_loop().time() + 30
-    while not server.started:
-        assert asyncio.get_running_loop().time() < deadline, "uvicorn did not start"
-        await asyncio.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await serving
 
 
 async def test_a_marketing_email_arrives_and_its_unsubscribe_link_works(

@@ -18,7 +18,7 @@ async def test_the_job_runs_by_default_and_fills_the_dev_inbox(
     mongo: Mongo, clock: FrozenClock, program: None, settings: Settings
 ) -> None:
     async with httpx.AsyncClient() as client:
-        assert "messages" in {job.name for job in default_jobs(settings, client)}
+        assert "messages" in {job.name for job in default_jobs(settings, client, client)}
         member_id = await new_member(mongo, clock, phone="+8613800138000")
         await warn(mongo, clock, member_id, 900, days=3)
         await mongo["messages"].delete_many({})  # routed by the job this time

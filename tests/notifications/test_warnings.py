@@ -91,6 +91,8 @@ async def test_two_workers_racing_issue_each_warning_once(mongo: Mongo, clock: F
     )
     assert sum(counts) == 30
     assert await mongo["notifications"].count_documents({}) == 30
+    # each with its points.expiring event, once (app/event_log.py)
+    assert await mongo["events"].count_documents({"type": "points.expiring"}) == 30
 
 
 async def test_relevant_warnings_show_the_points_left_now(mongo: Mongo, clock: FrozenClock) -> None:

@@ -5,6 +5,7 @@ timeout, or holding the request until released)."""
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +34,7 @@ class Receiver:
     slow_seconds: float = 1.5
     accepted: list[Received] = field(default_factory=list)
     attempts: list[str] = field(default_factory=list)  # every webhook-id, in arrival order
+    hosts: list[str] = field(default_factory=list)  # every request's Host header
     bad_signatures: int = 0
     release: threading.Event = field(default_factory=threading.Event)
     port: int = 0
@@ -45,6 +47,7 @@ class Receiver:
     def handle(self, headers: dict[str, str], raw: bytes) -> int:
         with self.lock:
             self.attempts.append(headers.get("webhook-id", ""))
+            self.hosts.append(headers.get("host", ""))
             n = len(self.attempts)
         try:
             body = Webhook(self.secret).verify(raw, headers)
@@ -67,7 +70,9 @@ class Receiver:
 
 
 @contextmanager
-def receiving(receiver: Receiver) -> Iterator[Receiver]:
+def receiving(receiver: Receiver, tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
+    """The receiver on a free port of 127.0.0.1; over TLS with the context given."""
+
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802
             raw = self.rfile.read(int(self.headers.get("content-length", "0")))
@@ -84,6 +89,8 @@ def receiving(receiver: Receiver) -> Iterator[Receiver]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     receiver.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -28,6 +28,7 @@ from app.webhooks import (
     purge,
     replay,
     send_ping,
+    webhook_client,
 )
 from tests.webhooks.receiver import Receiver, receiving
 
@@ -49,7 +50,7 @@ async def pump(
 ) -> None:
     """Run the worker's two passes until `done`, within a deadline (no fixed sleep decides)."""
     deadline = time.monotonic() + within
-    async with httpx.AsyncClient() as client:
+    async with webhook_client(allow_private=True) as client:  # the worker's, as outside production
         while time.monotonic() < deadline:
             if await done():
                 return
