@@ -243,6 +243,11 @@ INDEXES: dict[str, list[IndexModel]] = {
     "refunds": [],
     "order_points": [],
     "campaign_budgets": [],
+    # Campaign results (app/partners/campaign_results.py): counts per campaign and group.
+    "campaign_members": [
+        IndexModel([("campaign", ASCENDING), ("group", ASCENDING), ("earned", ASCENDING)])
+    ],
+    "campaign_stats": [IndexModel([("campaign", ASCENDING)])],
     "earn_facts": [],
     # Bulk 清零 and extensions (app/corrections/bulk.py): jobs by key and the running ones oldest
     # first; each job's member ids in numbered batches ("<job>:<n>", read by id).

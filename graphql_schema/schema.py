@@ -67,6 +67,7 @@ from graphql_schema.member.sessions import (
     sign_up_field,
 )
 from graphql_schema.operator import (
+    campaigns_admin,
     catalog_admin,
     console_link,
     import_admin,
@@ -121,6 +122,7 @@ class Query:
     members: members_admin.MemberConnection = members_admin.members_field
     segments: list[segments_admin.Segment] = segments_admin.segments_field
     segment: segments_admin.Segment | None = segments_admin.segment_field
+    campaign_results: campaigns_admin.CampaignResultsView = campaigns_admin.campaign_results_field
     catalog: catalog_admin.CatalogConnection = catalog_admin.catalog_field
     redemptions: RedemptionConnection = catalog_admin.redemptions_field
     draws: list[draws_api.Draw] = draws_api.draws_field

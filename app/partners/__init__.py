@@ -5,6 +5,13 @@ app.ledger. A partner sees only what it posted: orders, refunds and holds are ke
 """
 
 from app.partners.apportion import RefundAsk
+from app.partners.campaign_results import (
+    CampaignNotFound,
+    CampaignResults,
+    GroupResults,
+    Slice,
+    read_campaign_results,
+)
 from app.partners.errors import (
     HoldNotFound,
     NotEnoughPoints,
@@ -38,6 +45,11 @@ from app.partners.registry import (
 )
 
 __all__ = [
+    "CampaignNotFound",
+    "CampaignResults",
+    "GroupResults",
+    "Slice",
+    "read_campaign_results",
     "PARTNER_SCOPES",
     "HoldNotFound",
     "LineInput",

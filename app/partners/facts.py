@@ -83,7 +83,9 @@ async def member_facts(
 ) -> MemberFacts:
     joined_on = program.local_date(member.joined_at)
     if not needed(program):
-        return MemberFacts(tier=member.tier, birthday=member.birthday, joined_on=joined_on)
+        return MemberFacts(
+            tier=member.tier, birthday=member.birthday, joined_on=joined_on, member_id=member.id
+        )
     names = keys(program, member.id, purchase)
     wanted = [names.day, names.birthday, *names.rules.values()]
     if counts_purchases(program):
@@ -102,6 +104,7 @@ async def member_facts(
         rule_earned={
             rule: int(found.get(key, {}).get("points", 0)) for rule, key in names.rules.items()
         },
+        member_id=member.id,
     )
 
 

@@ -49,6 +49,7 @@ from app.ledger import (
 from app.ledger import IdempotencyConflict as LedgerConflict
 from app.members import Member, MemberSuspended, as_of, qualify, qualifying_tally
 from app.partners import budgets, facts
+from app.partners.campaign_results import record_results
 from app.partners.errors import (
     IdempotencyConflict,
     InvalidPartnerInput,
@@ -173,6 +174,7 @@ async def record_purchase(
         result = await compute(mongo, unit.session, program, member, purchase)
         await budgets.spend(mongo, unit.session, program, result.campaign_points)
         await facts.record_facts(mongo, unit.session, program, member.id, purchase, result)
+        await record_results(mongo, unit.session, program, member.id, purchase, result, unit.now)
         counted = qualifying_tally(program, unit.now, points=result.total, at=purchase.occurred_at)
         entry, available_at = await earn(
             unit, program, member, purchase, request, result, partner_id, counted

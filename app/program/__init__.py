@@ -22,7 +22,14 @@ from app.program.models import (
     Recurrence,
     Tier,
 )
-from app.program.rules import EarnResult, MemberFacts, Purchase, PurchaseLine, compute_earn
+from app.program.rules import (
+    EarnResult,
+    MemberFacts,
+    Purchase,
+    PurchaseLine,
+    compute_earn,
+    in_control_group,
+)
 from app.program.service import (
     CURRENT_ID,
     Applied,
@@ -42,6 +49,7 @@ from app.program.service import (
 from app.program.validation import ProgramInvalid, parse_program
 
 __all__ = [
+    "in_control_group",
     "FACTS",
     "Condition",
     "Predicate",

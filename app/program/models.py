@@ -211,6 +211,15 @@ class Campaign(_Config):
     when: When | None = None
     stacking: Literal["additive", "best_of"] = "additive"
     budget: int | None = Field(default=None, ge=1, le=MAX_BUDGET)
+    holdout_percent: Decimal = Field(
+        default=Decimal(0),
+        ge=0,
+        le=50,
+        max_digits=4,
+        decimal_places=2,
+        description="a control group: this share of the audience, drawn at random per member "
+        "and kept, gets nothing from the campaign, so that its results can be measured",
+    )
 
     @model_validator(mode="after")
     def _valid(self) -> Self:

@@ -28,6 +28,7 @@ that computed it. Money is Decimal throughout, floors are exact; points are neve
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -66,6 +67,7 @@ class MemberFacts:
     purchases_before: int = 0  # the member's purchases before this one (nth_purchase - 1)
     # Points each rule with a cap_per_member gave the member in the rule's current period.
     rule_earned: Mapping[str, int] = field(default_factory=dict)
+    member_id: str = ""  # who: a campaign's control group is drawn per member (held_out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,9 @@ class EarnResult:
     # Points each rule with a cap_per_member gave (counted in the member's period by the caller).
     rule_points: Mapping[str, int] = field(default_factory=dict)
     checks: tuple[ConditionCheck, ...] = ()
+    # Campaigns active for the purchase whose audience the member is in, each with whether the
+    # member is in its control group (given nothing by it): what campaign results count.
+    reached: Mapping[str, bool] = field(default_factory=dict)
 
     def by_line(self) -> dict[str | None, int]:
         totals: dict[str | None, int] = {}
@@ -210,15 +215,22 @@ def compute_earn(
     for line in earning:
         _line_rules(program, line, member, rows, conditions)
     _order_rules(program, earning, rows, conditions)
+    reached: dict[str, bool] = {}
     campaign_points = _campaigns(
-        program, purchase, member, earning, rows, campaign_remaining or {}, conditions
+        program, purchase, member, earning, rows, campaign_remaining or {}, conditions, reached
     )
     birthday = _birthday(program, purchase, member, earning, rows)
     breakdown, rule_points = _rule_caps(program, member, rows.close())
     breakdown = _caps(program, member, breakdown)
     total = sum(row.points for row in breakdown)
     return EarnResult(
-        tuple(breakdown), total, campaign_points, birthday, rule_points, tuple(conditions.checks)
+        tuple(breakdown),
+        total,
+        campaign_points,
+        birthday,
+        rule_points,
+        tuple(conditions.checks),
+        reached,
     )
 
 
@@ -470,11 +482,17 @@ def _campaigns(
     rows: _Rows,
     remaining: Mapping[str, int],
     conditions: _Context,
+    reached: dict[str, bool],
 ) -> dict[str, int]:
-    """Apply the active campaigns; returns what each budgeted one gave."""
+    """Apply the active campaigns; returns what each budgeted one gave. `reached` gets each
+    campaign whose audience the member is in, and whether they are held out of it."""
     offers = []
     for campaign in program.campaigns:
         if _campaign_active(program, campaign, purchase, member, conditions):
+            held_out = in_control_group(campaign, member.member_id)
+            reached[campaign.id] = held_out
+            if held_out:
+                continue
             offer = _campaign_offer(campaign, lines, rows, remaining.get(campaign.id), conditions)
             if sum(points for _, points in offer) > 0:
                 offers.append((campaign, offer))
@@ -489,6 +507,16 @@ def _campaigns(
         if campaign.budget is not None:
             given[campaign.id] = int(sum(points for _, points in offer))
     return given
+
+
+def in_control_group(campaign: Campaign, member_id: str) -> bool:
+    """Whether the member is in the campaign's control group: a draw that is random across
+    members (a hash of the campaign and the member, uniform over 0–9999) and the same at every
+    purchase, so that two concurrent purchases never put one member in both groups."""
+    if campaign.holdout_percent <= 0 or not member_id:
+        return False
+    digest = hashlib.sha256(f"holdout:{campaign.id}:{member_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % 10_000 < int(campaign.holdout_percent * 100)
 
 
 def _campaign_offer(
