@@ -178,7 +178,11 @@ def _whole_rows(lines: Sequence[str | None], points: Sequence[Decimal]) -> list[
     exact: dict[str | None, Decimal] = {}
     for line, value in zip(lines, points, strict=True):
         exact[line] = exact.get(line, Decimal(0)) + value
-    lines_whole = _round_to_total(list(exact.values()), floor(sum(exact.values(), Decimal(0))))
+    # A line's exact points are never below zero, but its rows are summed at Decimal's working
+    # precision: a line whose rules bring it to exactly 0 (a ×0 tier) may sum to -1e-27, which
+    # would floor to a line of -1 point. Such a line is 0.
+    line_points = [max(value, Decimal(0)) for value in exact.values()]
+    lines_whole = _round_to_total(line_points, floor(sum(line_points, Decimal(0))))
     whole = [Decimal(0)] * len(points)
     for key, target in zip(exact, lines_whole, strict=True):
         members = [i for i, line in enumerate(lines) if line == key]

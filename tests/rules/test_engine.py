@@ -202,3 +202,22 @@ def test_caps_per_order_and_per_day_take_back_the_excess_in_proportion() -> None
         ).total
         == 0
     )
+
+
+def test_a_line_its_rules_bring_to_exactly_zero_earns_zero_not_minus_one() -> None:
+    """Found by the property test: ×0.01 on a line of 0.02 CNY at 1 point per 0.6, then a ×0
+    tier, in order rounding. The rows summed at Decimal's working precision came to -1e-27, which
+    floored to a line, and an order, of -1 point."""
+    shop = program(
+        tiers=(
+            Tier(code="member", name="Member", threshold=0),
+            Tier(code="top", name="Top", threshold=100, multiplier=Decimal("0")),
+        ),
+        earn=EarnRules(
+            base=BaseRate(points=1, per=Decimal("0.6"), rounding="order"),
+            rules=(EarnRule(id="r0", categories=("dining",), multiplier=Decimal("0.01")),),
+        ),
+    )
+    result = compute_earn(shop, purchase(line("L0", "0.02", "dining")), MemberFacts(tier="top"))
+    assert result.total == 0
+    assert all(points >= 0 for points in result.by_line().values())
