@@ -248,6 +248,9 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("campaign", ASCENDING), ("group", ASCENDING), ("earned", ASCENDING)])
     ],
     "campaign_stats": [IndexModel([("campaign", ASCENDING)])],
+    # Challenges (app/challenges): progress read by id; a member's badges.
+    "challenge_progress": [],
+    "member_badges": [IndexModel([("member_id", ASCENDING), ("earned_at", ASCENDING)])],
     "earn_facts": [],
     # Bulk 清零 and extensions (app/corrections/bulk.py): jobs by key and the running ones oldest
     # first; each job's member ids in numbered batches ("<job>:<n>", read by id).

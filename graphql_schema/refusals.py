@@ -67,6 +67,7 @@ from app.messaging import (
     UnknownLanguage,
 )
 from app.notifications import DeviceNotFound, InvalidPushToken, NotANotificationId
+from app.partners import CampaignNotFound
 from app.partners import errors as partners
 from app.program import (
     NoteTooLong,
@@ -215,6 +216,7 @@ REFUSALS: dict[type[Exception], Refusal] = {
     KeyOutOfBounds: Refusal(C.INVALID_INPUT, own),
     # members
     MemberNotFound: Refusal(C.NOT_FOUND, MEMBER, "no such member"),
+    CampaignNotFound: Refusal(C.NOT_FOUND, ("campaign_id",), "no such campaign in the program"),
     # segments
     segments.SegmentInvalid: Refusal(C.INVALID_INPUT, own),
     segments.SegmentNotFound: Refusal(C.NOT_FOUND, ("id",), "no such segment"),

@@ -35,6 +35,7 @@ from datetime import datetime
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
+from app.challenges import advance
 from app.clock import Clock
 from app.db import Mongo
 from app.ledger import (
@@ -66,7 +67,15 @@ from app.partners.purchase_input import (
     check_purchase,
     fingerprint,
 )
-from app.program import EarnResult, Program, Purchase, compute_earn, current_program, issue_terms
+from app.program import (
+    EarnResult,
+    MemberFacts,
+    Program,
+    Purchase,
+    compute_earn,
+    current_program,
+    issue_terms,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,15 +84,15 @@ class PurchaseResult:
     entry: Entry | None  # None when the purchase earned nothing
 
 
-async def compute(
+async def compute_with_facts(
     mongo: Mongo,
     session: AsyncClientSession | None,
     program: Program,
     member: Member,
     purchase: Purchase,
     explain: bool = False,
-) -> EarnResult:
-    """The breakdown, with what is left of the budgets of the campaigns that would give points
+) -> tuple[EarnResult, MemberFacts]:
+    """The breakdown (and the member's facts it read), with what is left of the budgets of the campaigns that would give points
     (`explain`: with every condition checked, for previewEarn).
 
     PointsLimit when it comes to more than one entry may hold, or when one row of its breakdown
@@ -109,6 +118,19 @@ async def compute(
             f"one rule of the purchase would give {largest} points before the caps, more than "
             f"the {MAX_ENTRY_POINTS} one entry may hold"
         )
+    return result, member_facts
+
+
+async def compute(
+    mongo: Mongo,
+    session: AsyncClientSession | None,
+    program: Program,
+    member: Member,
+    purchase: Purchase,
+    explain: bool = False,
+) -> EarnResult:
+    """compute_with_facts's breakdown alone."""
+    result, _ = await compute_with_facts(mongo, session, program, member, purchase, explain)
     return result
 
 
@@ -171,7 +193,8 @@ async def record_purchase(
     async def work(unit: LedgerUnit) -> PurchaseResult:
         if request.points_used:
             await check_points_used(mongo, unit.session, order_key, member.id, request.points_used)
-        result = await compute(mongo, unit.session, program, member, purchase)
+        result, known = await compute_with_facts(mongo, unit.session, program, member, purchase)
+        result = await advance(mongo, unit.session, program, known, purchase, result, unit.now)
         await budgets.spend(mongo, unit.session, program, result.campaign_points)
         await facts.record_facts(mongo, unit.session, program, member.id, purchase, result)
         await record_results(mongo, unit.session, program, member.id, purchase, result, unit.now)

@@ -14,6 +14,8 @@ from app.program.earning import issue_terms
 from app.program.models import (
     Activity,
     Campaign,
+    Challenge,
+    ChallengeReward,
     CheckIn,
     EarnRules,
     Exclusions,
@@ -24,11 +26,13 @@ from app.program.models import (
 )
 from app.program.rules import (
     EarnResult,
+    EarnRow,
     MemberFacts,
     Purchase,
     PurchaseLine,
     compute_earn,
     in_control_group,
+    order_facts,
 )
 from app.program.service import (
     CURRENT_ID,
@@ -49,6 +53,10 @@ from app.program.service import (
 from app.program.validation import ProgramInvalid, parse_program
 
 __all__ = [
+    "EarnRow",
+    "order_facts",
+    "Challenge",
+    "ChallengeReward",
     "in_control_group",
     "FACTS",
     "Condition",

@@ -272,6 +272,60 @@ class EarnRules(_Config):
         return rules
 
 
+class ChallengeReward(_Config):
+    """What completing a challenge gives: points (in the completing purchase's entry) and/or a
+    badge shown on the member's profile."""
+
+    points: int = Field(default=0, ge=0, le=1_000_000)
+    badge: Code | None = None
+    badge_name: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if self.points == 0 and self.badge is None:
+            raise ValueError("a challenge's reward gives points, a badge, or both")
+        if (self.badge is None) != (self.badge_name is None):
+            raise ValueError("a badge takes a code and a name")
+        return self
+
+
+class Challenge(_Config):
+    """A goal in a window (app/challenges): purchases made, money spent, or distinct categories
+    bought, counted over purchases that meet `when`, in each calendar `period` (week, month,
+    quarter, year in the program's time zone) or once between `starts_at` and `ends_at`; its
+    reward at most once per member per window."""
+
+    id: RuleId
+    name: str = Field(min_length=1, max_length=120)
+    metric: Literal["purchases", "spend", "categories"]
+    goal: Decimal = Field(gt=0, le=Decimal(10) ** 9, max_digits=14, decimal_places=4)
+    period: Literal["week", "month", "quarter", "year"] | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    when: When | None = None
+    reward: ChallengeReward
+
+    @model_validator(mode="after")
+    def _window(self) -> Self:
+        if (self.period is None) == (self.ends_at is None):
+            raise ValueError("a challenge runs each `period`, or once until `ends_at`")
+        if self.period is not None and self.starts_at is not None:
+            raise ValueError("a periodic challenge has no starts_at")
+        for name in ("starts_at", "ends_at"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                raise ValueError(f"{name} must carry a time zone offset")
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        if self.metric != "spend" and self.goal != self.goal.to_integral_value():
+            raise ValueError(f"a {self.metric} goal is a whole number")
+        if self.metric == "categories" and self.goal > 100:
+            raise ValueError("a categories goal is at most 100")
+        if self.when is not None and "line" in scopes(self.when):
+            raise ValueError("a challenge's condition reads the order and the member, not a line")
+        return self
+
+
 class Activity(_Config):
     """Points for something a member did (sign-up, review, share, referral), posted by a partner."""
 
@@ -341,6 +395,7 @@ class Program(_Config):
     earn: EarnRules = Field(default_factory=EarnRules)
     campaigns: tuple[Campaign, ...] = ()
     activities: tuple[Activity, ...] = ()
+    challenges: tuple[Challenge, ...] = Field(default=(), max_length=50)
     check_in: CheckIn | None = None
     pay_with_points: PayWithPoints | None = None
     version: int = Field(default=1, ge=1)
@@ -395,6 +450,12 @@ class Program(_Config):
                 raise ValueError(f"campaign {campaign.id} names unknown tiers")
         return campaigns
 
+    @field_validator("challenges")
+    @classmethod
+    def _unique_challenges(cls, challenges: tuple[Challenge, ...]) -> tuple[Challenge, ...]:
+        _unique_ids("challenge", [challenge.id for challenge in challenges])
+        return challenges
+
     @field_validator("activities")
     @classmethod
     def _unique_activities(cls, activities: tuple[Activity, ...]) -> tuple[Activity, ...]:
@@ -420,6 +481,7 @@ class Program(_Config):
     def reads(self, fact: str) -> bool:
         """Whether a condition of the program's rules or campaigns reads `fact`."""
         whens = [rule.when for rule in self.earn.rules] + [c.when for c in self.campaigns]
+        whens += [challenge.when for challenge in self.challenges]
         return any(when is not None and fact in facts_of(when) for when in whens)
 
     def local_date(self, at: datetime) -> date:

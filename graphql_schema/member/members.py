@@ -23,6 +23,7 @@ from app.notifications import days_left
 from graphql_schema.context import Info
 from graphql_schema.errors import InvalidInput, Unauthenticated
 from graphql_schema.ids import from_global_id, to_global_id
+from graphql_schema.member.challenges import Badge, ChallengeProgress, badges_of, challenges_of
 from graphql_schema.member.draws import DrawEntryConnection, draw_entries_page
 from graphql_schema.member.engagement import CheckInStatus, check_in_status_of
 from graphql_schema.member.ledger import (
@@ -225,6 +226,14 @@ class Member(Node):
         self, info: Info, first: int, after: str | None = None
     ) -> TierChangeConnection:
         return await tier_history_page(info, self.member_id, first, after)
+
+    @strawberry.field(description="Challenges running now, with the member's progress.")  # type: ignore[untyped-decorator]
+    async def challenges(self, info: Info) -> list[ChallengeProgress]:
+        return await challenges_of(info, self.member_id)
+
+    @strawberry.field(description="Badges the member earned by completing challenges.")  # type: ignore[untyped-decorator]
+    async def badges(self, info: Info) -> list[Badge]:
+        return await badges_of(info, self.member_id)
 
     @strawberry.field(description="Where the member stands on the way to the next tier.")  # type: ignore[untyped-decorator]
     async def tier_progress(self, info: Info) -> TierProgress:

@@ -8,15 +8,14 @@ from decimal import Decimal
 import strawberry
 
 from app.partners import (
-    CampaignNotFound,
     CampaignResults,
     GroupResults,
     Slice,
     read_campaign_results,
 )
 from graphql_schema.context import Info
-from graphql_schema.errors import InvalidInput
 from graphql_schema.permissions import admin_scope
+from graphql_schema.refusals import ARGUMENTS, as_query
 
 
 def _money(value: Decimal) -> str:
@@ -92,10 +91,9 @@ class CampaignResultsView:
 
 async def resolve_campaign_results(info: Info, campaign_id: str) -> CampaignResultsView:
     program = await info.context.program()
-    try:
-        results = await read_campaign_results(info.context.runtime.mongo, program, campaign_id)
-    except CampaignNotFound as exc:
-        raise InvalidInput(str(exc), field="campaignId") from None
+    results = await as_query(
+        lambda: read_campaign_results(info.context.runtime.mongo, program, campaign_id), ARGUMENTS
+    )
     return CampaignResultsView.of(results)
 
 

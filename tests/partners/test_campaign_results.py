@@ -111,4 +111,7 @@ async def test_an_unknown_campaign_is_refused(client, runtime, clock, issuer):
     await make_program(runtime, clock, with_campaign())
     body = await ask(client, RESULTS, admin(issuer, "reports:read"), {"id": "autumn"})
     [error] = body["errors"]
-    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert (error["extensions"]["code"], error["extensions"]["field"]) == (
+        "NOT_FOUND",
+        ["campaignId"],
+    )
