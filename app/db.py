@@ -229,7 +229,9 @@ INDEXES: dict[str, list[IndexModel]] = {
     "rate_limits": [IndexModel([("purge_at", ASCENDING)], expireAfterSeconds=0)],
     "console_links": [IndexModel([("purge_at", ASCENDING)], expireAfterSeconds=0)],
     "reward_claims": [],
-    "push_devices": [],  # one document per device token (by digest): the member it belongs to
+    # One document per device token (by digest): the member it belongs to, and the last members
+    # who held it (a referral ring's test, app/referrals).
+    "push_devices": [IndexModel([("holders", ASCENDING)])],
     # The partner API (app/partners): partners, and per "<partner>:<order>" its order, its refunds
     # and the points captured for it; campaign budget counters; members' daily earn facts.
     "partners": [
@@ -250,6 +252,12 @@ INDEXES: dict[str, list[IndexModel]] = {
     "campaign_stats": [IndexModel([("campaign", ASCENDING)])],
     # Challenges (app/challenges): progress read by id; a member's badges.
     "challenge_progress": [],
+    # Referrals (app/referrals): a member's code; due pending referrals; a referrer's per month.
+    "referral_codes": [IndexModel([("member_id", ASCENDING)], unique=True)],
+    "referrals": [
+        IndexModel([("status", ASCENDING), ("matures_at", ASCENDING)]),
+        IndexModel([("referrer_id", ASCENDING), ("status", ASCENDING), ("month", ASCENDING)]),
+    ],
     "member_badges": [IndexModel([("member_id", ASCENDING), ("earned_at", ASCENDING)])],
     "earn_facts": [],
     # Bulk 清零 and extensions (app/corrections/bulk.py): jobs by key and the running ones oldest

@@ -76,6 +76,7 @@ from app.program import (
     ProgramRequestConflict,
     ProgramVersionNotFound,
 )
+from app.referrals import InvalidReferralCode
 from app.reports import ReportInvalid, ReportTooLarge
 from app.rewards import errors as rewards
 from app.webhooks import EndpointNotFound, InvalidEndpoint, InvalidReplay
@@ -217,6 +218,7 @@ REFUSALS: dict[type[Exception], Refusal] = {
     # members
     MemberNotFound: Refusal(C.NOT_FOUND, MEMBER, "no such member"),
     CampaignNotFound: Refusal(C.NOT_FOUND, ("campaign_id",), "no such campaign in the program"),
+    InvalidReferralCode: Refusal(C.INVALID_INPUT, own),
     # segments
     segments.SegmentInvalid: Refusal(C.INVALID_INPUT, own),
     segments.SegmentNotFound: Refusal(C.NOT_FOUND, ("id",), "no such segment"),

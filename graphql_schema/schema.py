@@ -26,7 +26,7 @@ from graphql_schema.engine.safety import NoIntrospection, Rules
 from graphql_schema.errors import InvalidInput, classify
 from graphql_schema.instants import DATE_TIME
 from graphql_schema.member import draws as draws_api
-from graphql_schema.member import engagement
+from graphql_schema.member import engagement, referrals
 from graphql_schema.member.ledger import LedgerEntry
 from graphql_schema.member.members import (
     Member,
@@ -123,6 +123,7 @@ class Query:
     segments: list[segments_admin.Segment] = segments_admin.segments_field
     segment: segments_admin.Segment | None = segments_admin.segment_field
     campaign_results: campaigns_admin.CampaignResultsView = campaigns_admin.campaign_results_field
+    referral_report: referrals.ReferralReport = referrals.referral_report_field
     catalog: catalog_admin.CatalogConnection = catalog_admin.catalog_field
     redemptions: RedemptionConnection = catalog_admin.redemptions_field
     draws: list[draws_api.Draw] = draws_api.draws_field

@@ -29,6 +29,7 @@ from app.members import (
     normalise_phone,
 )
 from app.program import current_program
+from app.referrals import InvalidReferralCode, link_referral, referrer_of
 
 
 class PhoneTaken(Exception):
@@ -76,13 +77,20 @@ async def sign_up(
     client_address: str | None,
     limits: SignUpLimits,
     access_ttl: timedelta = ACCESS_TOKEN_TTL,
+    referral_code: str | None = None,
 ) -> SignedIn:
-    """Raises InvalidPhone, WeakPassword, InvalidName, TooManySignUps or PhoneTaken (nothing
-    stored in each case). The cheap checks come first; the limits are taken before the hash."""
+    """Raises InvalidPhone, WeakPassword, InvalidName, InvalidReferralCode, TooManySignUps or
+    PhoneTaken (nothing stored in each case). The cheap checks come first; the limits are taken
+    before the hash. A referral code links the new member to its owner (app/referrals)."""
     e164 = normalise_phone(phone)
     check_strength(password)
     name = check_name(name)
     program = await current_program(mongo)
+    referrer = None
+    if referral_code is not None:
+        if program.referrals is None:
+            raise InvalidReferralCode("this program takes no referral codes")
+        referrer = await referrer_of(mongo, referral_code)
     locked = await begin_sign_up(mongo, clock, e164, client_address, limits)
     if locked is not None:
         raise TooManySignUps(locked, clock.now())
@@ -97,6 +105,10 @@ async def sign_up(
         )
     except DuplicateKeyError:
         raise PhoneTaken(e164) from None
+    if referrer is not None and referral_code is not None:
+        await link_referral(
+            mongo, clock, referred_id=member.id, referrer_id=referrer, code=referral_code
+        )
     session = await start_session(mongo, clock, issuer, member.id, access_ttl=access_ttl)
     return SignedIn(member, session)
 

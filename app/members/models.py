@@ -41,3 +41,4 @@ class Member(BaseModel):
     # When the tier last changed (tier_changes has the history); None: never since joining.
     tier_since: datetime | None = None
     tier_override: TierOverride | None = None
+    referred_by: str | None = None  # the member whose referral code they signed up with

@@ -66,7 +66,8 @@ async def register_push_token(
     A device token belongs to one member: registering it moves it from whoever held it, so a phone
     that changes hands, or a token copied from someone else's device, stops reaching the earlier
     member. Its `push_devices` document (by the token's digest) is what concurrent registrations
-    of the same token serialise on.
+    of the same token serialise on; it keeps the last 20 members who held it (`holders`), which
+    tells a referral ring (app/referrals: referrer and referred on one device).
     """
     token = token.strip()
     if not 8 <= len(token) <= 4096:
@@ -76,7 +77,10 @@ async def register_push_token(
     async def bind(session: AsyncClientSession) -> None:
         previous = await mongo["push_devices"].find_one_and_update(
             {"_id": device_key(token)},
-            {"$set": {"member_id": member_id, "bound_at": clock.now()}},
+            {
+                "$set": {"member_id": member_id, "bound_at": clock.now()},
+                "$push": {"holders": {"$each": [member_id], "$slice": -20}},
+            },
             upsert=True,
             session=session,
         )

@@ -76,6 +76,7 @@ from app.program import (
     current_program,
     issue_terms,
 )
+from app.referrals import qualify_referral
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +202,17 @@ async def record_purchase(
         counted = qualifying_tally(program, unit.now, points=result.total, at=purchase.occurred_at)
         entry, available_at = await earn(
             unit, program, member, purchase, request, result, partner_id, counted
+        )
+        await qualify_referral(
+            mongo,
+            unit.session,
+            program,
+            member_id=member.id,
+            referred=member.referred_by is not None,
+            purchase=purchase,
+            points=result.total,
+            order_key=order_key,
+            matures_at=available_at or unit.now,
         )
         if entry is not None and counted is not None:
             await qualify(

@@ -22,6 +22,7 @@ from app.program.models import (
     PayWithPoints,
     Program,
     Recurrence,
+    Referrals,
     Tier,
 )
 from app.program.rules import (
@@ -53,6 +54,7 @@ from app.program.service import (
 from app.program.validation import ProgramInvalid, parse_program
 
 __all__ = [
+    "Referrals",
     "EarnRow",
     "order_facts",
     "Challenge",

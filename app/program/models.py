@@ -272,6 +272,31 @@ class EarnRules(_Config):
         return rules
 
 
+class Referrals(_Config):
+    """Member-get-member (app/referrals): both earn once the referred member's first purchase
+    of at least `min_spend` has matured (its return window passed without a refund)."""
+
+    referrer_points: int = Field(ge=1, le=1_000_000)
+    referred_points: int = Field(default=0, ge=0, le=1_000_000)
+    min_spend: Decimal = Field(default=Decimal(0), ge=0, le=Decimal(10) ** 9, decimal_places=4)
+    max_per_month: int = Field(
+        default=20, ge=1, le=10_000, description="referrals a referrer is paid for in a local month"
+    )
+    link: str = Field(
+        default="https://example.com/join?ref={code}",
+        max_length=200,
+        pattern=r"^https?://[^\s]+$",
+        description="the sign-up link members share; {code} is replaced by their code",
+    )
+
+    @field_validator("link")
+    @classmethod
+    def _has_code(cls, link: str) -> str:
+        if "{code}" not in link:
+            raise ValueError("the link holds {code}, where the member's code goes")
+        return link
+
+
 class ChallengeReward(_Config):
     """What completing a challenge gives: points (in the completing purchase's entry) and/or a
     badge shown on the member's profile."""
@@ -396,6 +421,7 @@ class Program(_Config):
     campaigns: tuple[Campaign, ...] = ()
     activities: tuple[Activity, ...] = ()
     challenges: tuple[Challenge, ...] = Field(default=(), max_length=50)
+    referrals: Referrals | None = None
     check_in: CheckIn | None = None
     pay_with_points: PayWithPoints | None = None
     version: int = Field(default=1, ge=1)

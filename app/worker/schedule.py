@@ -33,6 +33,7 @@ from app.messaging import Links, PushGateway, Transports, route_new, unsubscribe
 from app.notifications import GatewayResponse, dispatch_due, issue_expiry_warnings
 from app.privacy import finish_erasures
 from app.program import ProgramNotConfigured, get_program
+from app.referrals import settle_referrals
 from app.reports import caught_up as rollup_caught_up
 from app.reports import keep_last_month, roll_up_ledger
 from app.webhooks import DeliveryPolicy, fan_out, purge, webhook_client
@@ -42,6 +43,16 @@ log = logging.getLogger(__name__)
 
 BATCHES_PER_PASS = 5
 POINTS_JOB_MEMBERS = 500  # members of a bulk job per pass
+
+
+async def referrals(mongo: Mongo, clock: Clock) -> JobOutcome:
+    """Reward (or cancel) the referrals whose qualifying purchase has matured."""
+    try:
+        program = await get_program(mongo)
+    except ProgramNotConfigured:
+        return JobOutcome(0)
+    run = await settle_referrals(mongo, clock, program)
+    return JobOutcome(run.settled, more=not run.done)
 
 
 async def mature(mongo: Mongo, clock: Clock) -> JobOutcome:
@@ -268,6 +279,7 @@ def default_jobs(
         Job("expire", expire, every),
         Job("warn", warn, every),
         Job("tiers", tiers, every),
+        Job("referrals", referrals, every),
         Job("points-jobs", points_jobs(worker_id()), every),
         # an operator waits on an upload: looked for every 2 s (one indexed read when none)
         Job("imports", imports(worker_id()), min(every, timedelta(seconds=2))),

@@ -38,6 +38,7 @@ from graphql_schema.member.message_preferences import (
 )
 from graphql_schema.member.notifications import NotificationConnection, notifications_page
 from graphql_schema.member.program import Tier
+from graphql_schema.member.referrals import Referral, referral_of
 from graphql_schema.member.rewards import RedemptionConnection, redemptions_page
 from graphql_schema.member.tiers import (
     TierChangeConnection,
@@ -226,6 +227,12 @@ class Member(Node):
         self, info: Info, first: int, after: str | None = None
     ) -> TierChangeConnection:
         return await tier_history_page(info, self.member_id, first, after)
+
+    @strawberry.field(
+        description="The member's referral code and link; null when the program has no referrals."
+    )  # type: ignore[untyped-decorator]
+    async def referral(self, info: Info) -> Referral | None:
+        return await referral_of(info, self.member_id)
 
     @strawberry.field(description="Challenges running now, with the member's progress.")  # type: ignore[untyped-decorator]
     async def challenges(self, info: Info) -> list[ChallengeProgress]:

@@ -57,6 +57,9 @@ class SignUpInput:
     )
     password: str = strawberry.field(description="8 to 128 characters.")
     name: str
+    referral_code: str | None = strawberry.field(
+        default=None, description="The code of the member who referred them (8 characters)."
+    )
 
 
 @strawberry.input
@@ -126,6 +129,7 @@ async def sign_up_mutation(info: Info, input: SignUpInput) -> SessionPayload:
             client_address=info.context.client_address,
             limits=_sign_up_limits(info),
             access_ttl=_access_ttl(info),
+            referral_code=input.referral_code,
         )
         return _signed_in(info, signed_in)
 
