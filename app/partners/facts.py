@@ -23,6 +23,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from app.db import Mongo
 from app.members import Member
 from app.program import EarnResult, MemberFacts, Program, Purchase
+from app.segments import segments_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +68,8 @@ def keys(program: Program, member_id: str, purchase: Purchase) -> FactKeys:
 
 def needed(program: Program) -> bool:
     return (
-        program.earn.caps.per_member_per_day is not None
+        program.reads("segments")
+        or program.earn.caps.per_member_per_day is not None
         or program.earn.birthday is not None
         or counts_purchases(program)
         or any(rule.cap_per_member is not None for rule in program.earn.rules)
@@ -82,6 +84,10 @@ async def member_facts(
     purchase: Purchase,
 ) -> MemberFacts:
     joined_on = program.local_date(member.joined_at)
+    segments: frozenset[str] = frozenset()
+    if program.reads("segments"):
+        named = {str(value) for value in program.named("segments")}
+        segments = await segments_of(mongo, program, member, named, purchase.occurred_at)
     if not needed(program):
         return MemberFacts(
             tier=member.tier, birthday=member.birthday, joined_on=joined_on, member_id=member.id
@@ -105,6 +111,7 @@ async def member_facts(
             rule: int(found.get(key, {}).get("points", 0)) for rule, key in names.rules.items()
         },
         member_id=member.id,
+        segments=segments,
     )
 
 

@@ -62,6 +62,7 @@ class Fact:
     description: str
     low: int | None = None  # bounds of an int fact's values
     high: int | None = None
+    many: bool = False  # a set of values (the member's segments): `in` holds when one is listed
 
 
 FACTS: Mapping[str, Fact] = {
@@ -90,6 +91,7 @@ FACTS: Mapping[str, Fact] = {
         Fact("tier", "text", "member", "the member's tier code"),
         Fact("joined_on", "date", "member", "the member's sign-up date, in the program's zone"),
         Fact("birthday_month", "int", "member", "the month of the member's birthday", 1, 12),
+        Fact("segments", "text", "member", "the segments the member is in (their ids)", many=True),
         # What a segment reads of a member's account (app/segments), not known to a purchase's
         # rules: refused in earn rules and campaigns.
         Fact("points", "int", "account", "points available now", 0),
@@ -103,7 +105,7 @@ FACTS: Mapping[str, Fact] = {
 ORDERED = ("gt", "gte", "lt", "lte")
 OPERATORS = ("eq", "ne", "in", "not_in", *ORDERED, "between", "every")
 
-Value = str | int | Decimal | date | time
+Value = str | int | Decimal | date | time | frozenset[str]
 
 
 class _Node(BaseModel):
@@ -329,6 +331,19 @@ def scopes(node: Node) -> set[Scope]:
     return found
 
 
+def operands_of(node: Node, fact: str) -> set[Any]:
+    """Every value the tree compares `fact` with (the segments a condition names)."""
+    if isinstance(node, Leaf):
+        if node.fact != fact:
+            return set()
+        operand = node.operand
+        return set(operand) if isinstance(operand, tuple) else {operand}
+    children = (
+        node.all if isinstance(node, All) else node.any if isinstance(node, AnyOf) else (node.not_,)
+    )
+    return set().union(*(operands_of(child, fact) for child in children))
+
+
 def facts_of(node: Node) -> set[str]:
     """The names of the facts the tree reads."""
     if isinstance(node, Leaf):
@@ -435,6 +450,8 @@ def _compiled_leaf(leaf: Leaf) -> Predicate:
     operator, operand = leaf.operator, leaf.operand
     attribute = LINE_ATTRIBUTES.get(leaf.fact)
     name = leaf.fact
+    if FACTS[name].many:
+        return lambda order, line: _leaf(leaf, order.get(name))
     if attribute is not None:
         if operator == "in":
             members = frozenset(operand)
@@ -490,6 +507,12 @@ def _leaf(leaf: Leaf, value: Value | None) -> bool:
         return operator in ("ne", "not_in")
     if isinstance(value, time):
         value = value.replace(tzinfo=None)
+    if isinstance(value, frozenset):  # a fact of many values: any of them
+        if operator == "eq":
+            return operand in value
+        if operator == "ne":
+            return operand not in value
+        return bool(value & set(operand)) is (operator == "in")
     try:
         match operator:
             case "eq":

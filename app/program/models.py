@@ -29,7 +29,7 @@ from pydantic import (
 
 from app.bounds import MAX_ACCOUNT_POINTS, MAX_BUDGET, MAX_ENTRY_POINTS
 from app.ledger import ExpiryPolicySet
-from app.program.conditions import Condition, check_bounds, facts_of, scopes
+from app.program.conditions import Condition, check_bounds, facts_of, operands_of, scopes
 
 RuleId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.:-]*$")]
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
@@ -503,6 +503,12 @@ class Program(_Config):
             if activity.code == code:
                 return activity
         return None
+
+    def named(self, fact: str) -> set[Any]:
+        """Every value the program's conditions compare `fact` with (the segments they name)."""
+        whens = [rule.when for rule in self.earn.rules] + [c.when for c in self.campaigns]
+        whens += [challenge.when for challenge in self.challenges]
+        return set().union(*(operands_of(when, fact) for when in whens if when is not None))
 
     def reads(self, fact: str) -> bool:
         """Whether a condition of the program's rules or campaigns reads `fact`."""

@@ -68,6 +68,7 @@ class MemberFacts:
     # Points each rule with a cap_per_member gave the member in the rule's current period.
     rule_earned: Mapping[str, int] = field(default_factory=dict)
     member_id: str = ""  # who: a campaign's control group is drawn per member (held_out)
+    segments: frozenset[str] = frozenset()  # of the segments the program's conditions name
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +249,7 @@ _ORDER_FACTS: dict[str, Callable[[Purchase, MemberFacts], Value | None]] = {
     "nth_purchase": lambda purchase, member: member.purchases_before + 1,
     "tier": lambda purchase, member: member.tier,
     "joined_on": lambda purchase, member: member.joined_on,
+    "segments": lambda purchase, member: member.segments,
     "birthday_month": lambda purchase, member: (
         member.birthday.month if member.birthday is not None else None
     ),

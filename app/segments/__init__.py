@@ -16,6 +16,7 @@ from app.segments.service import (
     save_segment,
     segment_member_ids,
     segment_page,
+    segments_of,
 )
 
 __all__ = [
@@ -34,4 +35,5 @@ __all__ = [
     "save_segment",
     "segment_member_ids",
     "segment_page",
+    "segments_of",
 ]

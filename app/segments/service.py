@@ -19,7 +19,7 @@ Saving is versioned by a counter on the segment and audited; ids are slugs an op
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -28,8 +28,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from app.audit import record_audit
 from app.clock import Clock
 from app.db import Document, Mongo
-from app.ledger import NO_ACCOUNT, AccountCounters, account_counters, overdue_by_member
-from app.members import MemberStatus
+from app.ledger import (
+    NO_ACCOUNT,
+    AccountCounters,
+    account_counters,
+    get_balance,
+    overdue_by_member,
+)
+from app.members import Member, MemberStatus
 from app.program import (
     Condition,
     Predicate,
@@ -306,6 +312,30 @@ async def segment_page(
             or await mongo["members"].find_one({"_id": {"$gt": last}}, {"_id": 1}) is None
         )
     return found, None if exhausted else last
+
+
+async def segments_of(
+    mongo: Mongo, program: Program, member: Member, segment_ids: set[str], now: datetime
+) -> frozenset[str]:
+    """Of `segment_ids`, the segments the member is in now (a purchase whose rules name
+    segments: three reads, the segments, the member's balance, their account's counters)."""
+    found = [
+        _segment(doc) async for doc in mongo[COLLECTION].find({"_id": {"$in": sorted(segment_ids)}})
+    ]
+    if not found:
+        return frozenset()
+    balance = await get_balance(mongo, member.id, now)
+    counters = (await account_counters(mongo, [member.id], {})).get(member.id, NO_ACCOUNT)
+    document = {
+        "tier": member.tier,
+        "joined_at": member.joined_at,
+        "birthday": member.birthday,
+        "status": member.status.value,
+    }
+    facts = member_facts(program, document, replace(counters, available=balance.available), now)
+    return frozenset(
+        segment.id for segment in found if compile_condition(segment.when)(dict(facts), None)
+    )
 
 
 async def segment_member_ids(

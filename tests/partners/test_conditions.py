@@ -8,7 +8,9 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+from app.ledger import earn
 from app.program import Program
+from app.segments import parse_segment, save_segment
 from tests.api.gql import ask, data, make_member
 from tests.partners.api import (
     PROGRAM,
@@ -196,3 +198,47 @@ async def test_a_rules_monthly_cap_holds_across_purchases_and_starts_again_next_
         client, token, order(member, "a1", "2026-03-31T16:00:00Z", tea)
     )  # 00:00 on 1 April
     assert rules_of(april).get("rule:tea") == 80 and "cap:rule:tea" not in rules_of(april)
+
+
+async def test_a_campaign_for_a_segment_reads_the_members_segments_at_the_purchase(
+    client, runtime, clock, issuer
+):
+    clock.set(datetime(2026, 4, 2, tzinfo=UTC))
+    vip_double = {
+        "id": "vip-double",
+        "name": "Double points for big spenders",
+        "multiplier": "2",
+        "when": {"fact": "segments", "in": ["big-spenders"]},
+    }
+    await make_program(
+        runtime, clock, Program.model_validate({**PROGRAM.model_dump(), "campaigns": [vip_double]})
+    )
+    big, small = (
+        await make_member(runtime, clock, name="Big"),
+        await make_member(runtime, clock, name="Small"),
+    )
+    await earn(runtime.mongo, clock, member_id=big, points=1500, idempotency_key="e-big")
+    await earn(runtime.mongo, clock, member_id=small, points=100, idempotency_key="e-small")
+    await save_segment(
+        runtime.mongo,
+        clock,
+        parse_segment(
+            {"id": "big-spenders", "name": "Big", "when": {"fact": "lifetime_points", "gte": 1000}}
+        ),
+        actor="test",
+    )
+    token = await partner_token(runtime, clock, issuer)
+    totals = {}
+    for member in (big, small):
+        result = await post_purchase(
+            client, token, order(member, f"o-{member}", TUESDAY_MORNING, [("food", "100")])
+        )
+        totals[member] = rules_of(result)
+    assert totals[big] == {"base": 100, "campaign:vip-double": 100}
+    assert totals[small] == {"base": 100}
+    preview = data(
+        await ask(
+            client, PREVIEW, token, {"input": order(small, "p", TUESDAY_MORNING, [("food", "10")])}
+        )
+    )["previewEarn"]
+    assert [c["reason"] for c in preview["conditions"]] == ["segments in [big-spenders]"]

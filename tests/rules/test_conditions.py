@@ -255,6 +255,24 @@ def test_the_compiled_condition_a_purchase_runs_decides_as_the_explained_one() -
     assert not decide({}, None)  # no line: a line fact is not known
 
 
+def test_the_members_segments_are_a_set_any_of_which_may_match() -> None:
+    segments = frozenset({"vip", "dormant"})
+    for leaf, held in [
+        ({"fact": "segments", "in": ["vip", "new"]}, True),
+        ({"fact": "segments", "in": ["new"]}, False),
+        ({"fact": "segments", "not_in": ["new"]}, True),
+        ({"fact": "segments", "not_in": ["dormant"]}, False),
+        ({"fact": "segments", "eq": "vip"}, True),
+        ({"fact": "segments", "ne": "vip"}, False),
+    ]:
+        tree = when(leaf)
+        assert evaluate(tree, {"segments": segments}).held is held, leaf
+        assert compile_condition(tree)({"segments": segments}, None) is held, leaf
+        assert evaluate(tree, {"segments": frozenset()}).held is (
+            leaf.get("in") is None and leaf.get("eq") is None
+        )
+
+
 def test_every_fact_is_documented() -> None:
     assert all(fact.description for fact in FACTS.values())
 
