@@ -49,6 +49,7 @@ MAX_DEPTH = 6
 MAX_NODES = 64
 MAX_VALUES = 1000
 MAX_TEXT = 64
+MAX_WHOLE = 10**15  # the largest whole number a condition compares with (points, counts)
 
 Kind = Literal["text", "int", "money", "date", "time"]
 Scope = Literal["purchase", "line", "member", "account"]
@@ -260,9 +261,9 @@ def _typed_value(fact: Fact, value: Any) -> Value:
     if fact.kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"{fact.name} compares with whole numbers")
-        low, high = fact.low, fact.high
-        if (low is not None and value < low) or (high is not None and value > high):
-            raise ValueError(f"{fact.name} is {low} to {high if high is not None else '…'}")
+        low, high = fact.low, MAX_WHOLE if fact.high is None else fact.high
+        if (low is not None and value < low) or value > high:
+            raise ValueError(f"{fact.name} is {low} to {high}")
         return value
     if fact.kind == "money":
         try:

@@ -170,6 +170,16 @@ def test_a_rule_cannot_read_a_segments_account_facts() -> None:
     assert error.startswith("earn.rules[0].when: points, lifetime_points, redeemed_points")
 
 
+def test_a_whole_number_past_what_the_database_stores_is_refused() -> None:
+    """A segment comparing points with 10^30 once answered an internal error: the number was
+    taken and the save failed in BSON, which stores at most 8-byte integers."""
+    with pytest.raises(ValueError, match="points is 0 to 1000000000000000"):
+        when({"fact": "points", "gte": 10**30})
+    with pytest.raises(ValueError, match="nth_purchase is 1 to"):
+        when({"fact": "nth_purchase", "in": [2, 10**16]})
+    assert evaluate(when({"fact": "points", "lte": 10**15}), {"points": 5}).held
+
+
 def test_a_condition_is_bounded_in_size_and_depth() -> None:
     config = demo_config()
     leaves = [{"fact": "channel", "eq": "app"}] * (MAX_NODES + 1)
