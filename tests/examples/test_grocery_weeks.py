@@ -81,13 +81,7 @@ async def test_a_grocery_shoppers_first_week(
     client, runtime, clock, issuer, mongo_url, db_name, tmp_path
 ) -> None:
     clock.set(datetime(2026, 3, 31, tzinfo=UTC))
-    applied = subprocess.run(
-        [JIFEN, "program", "apply", str(PROGRAM)],
-        env=jifen_env(mongo_url, db_name, tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    applied = apply_program(jifen_env(mongo_url, db_name, tmp_path))
     assert applied.returncode == 0, applied.stderr
     program = await current_program(runtime.mongo)
     [unionpay] = program.campaigns
