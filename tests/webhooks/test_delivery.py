@@ -219,10 +219,12 @@ async def test_a_replay_sends_a_time_range_again_in_order(mongo: Mongo) -> None:
 async def test_a_delivery_failing_past_its_retry_time_is_dead_and_the_next_goes(
     mongo: Mongo,
 ) -> None:
+    # The retry window is real time: 2 s leaves room for several retries of the first delivery
+    # (20-50 ms apart) on a loaded machine, where 300 ms once saw a single attempt before it died.
     policy = DeliveryPolicy(
         first_backoff=timedelta(milliseconds=20),
         max_backoff=timedelta(milliseconds=50),
-        retry_for=timedelta(milliseconds=300),
+        retry_for=timedelta(seconds=2),
         timeout=timedelta(milliseconds=500),
     )
     receiver = Receiver()
