@@ -8,14 +8,18 @@ operations inside their own transaction, idempotent under their key (see unit.py
 
 from app.bounds import INT32_MAX, MAX_ACCOUNT_POINTS, MAX_ENTRY_POINTS
 from app.ledger.accounts import (
+    AccountActivity,
     FirstHold,
     HistoryPage,
+    account_activity,
+    account_ids,
     account_points,
     first_hold,
     get_balance,
     holds_live,
     list_entries,
     member_entry,
+    members_recorded_after,
     overdue_by_member,
     overdue_points,
 )
@@ -74,8 +78,12 @@ from app.ledger.upgrade import upgrade_books
 from app.ledger.verify import verify_balances
 
 __all__ = [
+    "AccountActivity",
     "FirstHold",
+    "account_activity",
+    "account_ids",
     "account_points",
+    "members_recorded_after",
     "first_hold",
     "holds_live",
     "member_entry",
