@@ -44,7 +44,7 @@ from app.db import Document, Mongo
 from app.ledger import (
     AccountActivity,
     account_activity,
-    account_ids,
+    all_account_activity,
     members_recorded_after,
     overdue_by_member,
 )
@@ -204,36 +204,58 @@ async def _sum_accounts(
 
 
 async def keep_activity(mongo: Mongo, clock: Clock, settle: timedelta = SETTLE) -> int:
-    """Bring the tally up to the accounts as they are now: on its first run every account, then
-    the members with entries recorded since its watermark, CHUNK of them per transaction; the
-    watermark moves to `settle` before the run began (compare and set: a run that another one
-    overtook leaves it). The number of members re-read."""
+    """Bring the tally up to the accounts as they are now: on its first run every account (read
+    in one pass), then the members with entries recorded since its watermark (read by id), CHUNK
+    of them per transaction; the watermark moves to `settle` before the run began (compare and
+    set: a run that another one overtook leaves it). The number of members re-read."""
     started = clock.now()
     state = await mongo["meta"].find_one({"_id": STATE_ID}) or {}
     mark = state.get("mark")
-    if mark is None:
-        members = [member_id async for member_id in account_ids(mongo)]
+    count = 0
+    if mark is None:  # every account once: one pass costs what some 3,000 reads by id do
+        chunk: dict[str, AccountActivity] = {}
+        async for member_id, seen in all_account_activity(mongo):
+            chunk[member_id] = seen
+            if len(chunk) == CHUNK:
+                count += await _tally(mongo, list(chunk), chunk)
+                chunk = {}
+        count += await _tally(mongo, list(chunk), chunk)
     else:
         members = await members_recorded_after(mongo, mark)
-    for first in range(0, len(members), CHUNK):
-        chunk = members[first : first + CHUNK]
-
-        async def retally(session: AsyncClientSession, chunk: list[str] = chunk) -> None:
-            await _retally(mongo, session, chunk)
-
-        await mongo.transaction(retally)
-    moved_to = max(started - settle, mark) if mark is not None else started - settle
+        for first in range(0, len(members), CHUNK):
+            count += await _tally(mongo, members[first : first + CHUNK], None)
+    moved_to = started - settle if mark is None else max(started - settle, mark)
     await mongo["meta"].update_one(
         {"_id": STATE_ID, "mark": mark}, {"$set": {"mark": moved_to}}, upsert=mark is None
     )
-    return len(members)
+    return count
 
 
-async def _retally(mongo: Mongo, session: AsyncClientSession, member_ids: list[str]) -> None:
-    """Replace the members' tallied state with their accounts' (a member without an account any
-    more leaves the tally), and the days' sums with it."""
+async def _tally(
+    mongo: Mongo, member_ids: list[str], seen: dict[str, AccountActivity] | None
+) -> int:
+    """One transaction of `_retally`, with the accounts as `seen` (read since the run began) or
+    as read in it."""
+    if not member_ids:
+        return 0
+
+    async def retally(session: AsyncClientSession) -> None:
+        accounts = seen if seen is not None else await account_activity(mongo, member_ids, session)
+        await _retally(mongo, session, member_ids, accounts)
+
+    await mongo.transaction(retally)
+    return len(member_ids)
+
+
+async def _retally(
+    mongo: Mongo,
+    session: AsyncClientSession,
+    member_ids: list[str],
+    after: dict[str, AccountActivity],
+) -> None:
+    """Replace the members' tallied state with their accounts' (`after`; a member without an
+    account any more leaves the tally), and the days' sums with it."""
     before = await _tallied(mongo, member_ids, session)
-    after = await account_activity(mongo, member_ids, session)
     days: dict[str, list[int]] = {}
     writes: list[ReplaceOne[Document] | DeleteOne] = []
     for member_id in member_ids:
