@@ -263,6 +263,7 @@ async def bench(url: str, args: argparse.Namespace, entries: int) -> Timings:
         assert seeded is not None
     else:
         print(f"seeded before: {seeded['entries']:,} entries (as of {seeded['now']})")
+        await ensure_indexes(mongo)  # those the code has added since the seed
     if args.seed_only:
         await mongo.close()
         return times
