@@ -32,12 +32,14 @@ killed midway only leaves work to the next one.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pymongo import DeleteOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import DuplicateKeyError
 
 from app.clock import Clock
 from app.db import Document, Mongo
@@ -118,12 +120,16 @@ async def member_activity(mongo: Mongo, clock: Clock, dormant_days: int) -> Memb
     now = clock.now()
     groups = _Groups(now - timedelta(days=dormant_days))
 
+    state = await mongo["meta"].find_one({"_id": STATE_ID})
+    if state is None or state.get("mark") is None:
+        # Not in a transaction: a million accounts take longer than its budget.
+        await _sum_accounts(mongo, groups, now)
+        return groups.result(now, dormant_days)
+
     async def read(session: AsyncClientSession) -> None:
         state = await mongo["meta"].find_one({"_id": STATE_ID}, session=session)
-        if state is None or state.get("mark") is None:
-            await _sum_accounts(mongo, session, groups, now)
-        else:
-            await _read_tally(mongo, session, groups, now, state["mark"])
+        assert state is not None  # the tally's state is never removed
+        await _read_tally(mongo, session, groups, now, state["mark"])
 
     await mongo.transaction(read)
     return groups.result(now, dormant_days)
@@ -177,9 +183,7 @@ async def _tallied(
     }
 
 
-async def _sum_accounts(
-    mongo: Mongo, session: AsyncClientSession, groups: _Groups, now: datetime
-) -> None:
+async def _sum_accounts(mongo: Mongo, groups: _Groups, now: datetime) -> None:
     """Without a tally yet: every account summed in the database (one aggregate over them all),
     less what is overdue of each."""
     last = {"$ifNull": ["$last_activity_at", None]}
@@ -194,10 +198,10 @@ async def _sum_accounts(
     pipeline: list[Document] = [
         {"$group": {"_id": group, "members": {"$sum": 1}, "points": {"$sum": held}}}
     ]
-    async for row in await mongo["accounts"].aggregate(pipeline, session=session):
+    async for row in await mongo["accounts"].aggregate(pipeline):
         groups.add(row["_id"], row["members"], row["points"])
-    overdue = await overdue_by_member(mongo, now, session)
-    accounts = await account_activity(mongo, list(overdue), session)
+    overdue = await overdue_by_member(mongo, now)
+    accounts = await account_activity(mongo, list(overdue))
     for member_id, points in overdue.items():
         seen = accounts.get(member_id)
         groups.add(groups.of(None if seen is None else seen.last_activity_at), 0, -points)
@@ -225,9 +229,10 @@ async def keep_activity(mongo: Mongo, clock: Clock, settle: timedelta = SETTLE) 
         for first in range(0, len(members), CHUNK):
             count += await _tally(mongo, members[first : first + CHUNK], None)
     moved_to = started - settle if mark is None else max(started - settle, mark)
-    await mongo["meta"].update_one(
-        {"_id": STATE_ID, "mark": mark}, {"$set": {"mark": moved_to}}, upsert=mark is None
-    )
+    with contextlib.suppress(DuplicateKeyError):  # a first run at the same time set it first
+        await mongo["meta"].update_one(
+            {"_id": STATE_ID, "mark": mark}, {"$set": {"mark": moved_to}}, upsert=mark is None
+        )
     return count
 
 
