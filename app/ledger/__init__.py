@@ -8,6 +8,7 @@ operations inside their own transaction, idempotent under their key (see unit.py
 
 from app.bounds import INT32_MAX, MAX_ACCOUNT_POINTS, MAX_ENTRY_POINTS
 from app.ledger.accounts import (
+    BY_ID_AT_MOST,
     AccountActivity,
     FirstHold,
     HistoryPage,
@@ -78,6 +79,7 @@ from app.ledger.upgrade import upgrade_books
 from app.ledger.verify import verify_balances
 
 __all__ = [
+    "BY_ID_AT_MOST",
     "AccountActivity",
     "FirstHold",
     "account_activity",

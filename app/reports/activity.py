@@ -44,6 +44,7 @@ from pymongo.errors import DuplicateKeyError
 from app.clock import Clock
 from app.db import Document, Mongo
 from app.ledger import (
+    BY_ID_AT_MOST,
     AccountActivity,
     account_activity,
     all_account_activity,
@@ -174,12 +175,17 @@ def _sums(day: Document) -> tuple[int, int]:
 async def _tallied(
     mongo: Mongo, member_ids: Sequence[str], session: AsyncClientSession | None
 ) -> dict[str, AccountActivity]:
+    """The members' tallied state: by ids, or in one pass over the tally for more than
+    BY_ID_AT_MOST of them (as app.ledger.account_activity)."""
     if not member_ids:
         return {}
-    query = {"_id": {"$in": list(member_ids)}}
+    many = len(member_ids) > BY_ID_AT_MOST
+    query = {} if many else {"_id": {"$in": list(member_ids)}}
+    wanted = set(member_ids)
     return {
         doc["_id"]: AccountActivity(doc["at"], doc["points"])
-        async for doc in mongo[MEMBERS].find(query, session=session)
+        async for doc in mongo[MEMBERS].find(query, batch_size=10_000, session=session)
+        if doc["_id"] in wanted
     }
 
 

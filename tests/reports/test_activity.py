@@ -10,6 +10,7 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from pymongo import monitoring
 
 from app.clock import FrozenClock
@@ -17,6 +18,7 @@ from app.db import Mongo, connect
 from app.ledger import (
     InsufficientPoints,
     Rolling,
+    accounts,
     adjust,
     clear,
     earn,
@@ -24,7 +26,7 @@ from app.ledger import (
     get_balance,
     spend,
 )
-from app.reports import Group, MemberActivity, keep_activity, member_activity
+from app.reports import Group, MemberActivity, activity, keep_activity, member_activity
 
 MEMBERS = [f"m{n}" for n in range(12)]
 WHO = {"actor": "admin:ops", "reason": "test"}
@@ -78,9 +80,14 @@ async def step(mongo: Mongo, clock: FrozenClock, rng: random.Random, n: int) -> 
         await expire_due(mongo, clock)
 
 
+@pytest.mark.parametrize("by_id_at_most", [4000, 2])
 async def test_member_activity_is_every_balance_counted_between_and_after_the_tally_runs(
-    mongo: Mongo, clock: FrozenClock
+    mongo: Mongo, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch, by_id_at_most: int
 ) -> None:
+    """With 2, the accounts and the tally are read in one pass over them all (as for thousands of
+    members changed or overdue) rather than by id."""
+    monkeypatch.setattr(accounts, "BY_ID_AT_MOST", by_id_at_most)
+    monkeypatch.setattr(activity, "BY_ID_AT_MOST", by_id_at_most)
     rng = random.Random(22)
     kept = False
     for n in range(260):
