@@ -119,21 +119,22 @@ async def member_activity(mongo: Mongo, clock: Clock, dormant_days: int) -> Memb
     if not 1 <= dormant_days <= MAX_DORMANT_DAYS:
         raise ReportInvalid("dormant_days", f"dormantDays must be 1 to {MAX_DORMANT_DAYS}")
     now = clock.now()
-    groups = _Groups(now - timedelta(days=dormant_days))
-
+    cutoff = now - timedelta(days=dormant_days)
     state = await mongo["meta"].find_one({"_id": STATE_ID})
     if state is None or state.get("mark") is None:
         # Not in a transaction: a million accounts take longer than its budget.
+        groups = _Groups(cutoff)
         await _sum_accounts(mongo, groups, now)
         return groups.result(now, dormant_days)
 
-    async def read(session: AsyncClientSession) -> None:
+    async def read(session: AsyncClientSession) -> _Groups:
+        groups = _Groups(cutoff)  # afresh if the transaction is retried
         state = await mongo["meta"].find_one({"_id": STATE_ID}, session=session)
         assert state is not None  # the tally's state is never removed
         await _read_tally(mongo, session, groups, now, state["mark"])
+        return groups
 
-    await mongo.transaction(read)
-    return groups.result(now, dormant_days)
+    return (await mongo.transaction(read)).result(now, dormant_days)
 
 
 async def _read_tally(

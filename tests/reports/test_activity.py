@@ -27,6 +27,7 @@ from app.ledger import (
     spend,
 )
 from app.reports import Group, MemberActivity, activity, keep_activity, member_activity
+from tests.faults import fail_point
 
 MEMBERS = [f"m{n}" for n in range(12)]
 WHO = {"actor": "admin:ops", "reason": "test"}
@@ -142,3 +143,19 @@ async def test_with_the_tally_kept_a_read_goes_to_no_account_but_the_changed_one
     assert activity.active == Group(1, 60) and activity.dormant == Group(59, 5900)
     asked = [command.get("filter", command.get("pipeline")) for command in reads.sent]
     assert asked == [{"_id": {"$in": ["a7"]}}]
+
+
+async def test_a_read_retried_after_a_transient_error_counts_every_member_once(
+    mongo: Mongo, clock: FrozenClock
+) -> None:
+    for n in range(5):
+        await earn(mongo, clock, member_id=f"a{n}", points=100, idempotency_key=f"e{n}")
+    await keep_activity(mongo, clock)
+    await spend(mongo, clock, member_id="a1", points=40, idempotency_key="s1")
+    transient = {"errorCode": 112, "errorLabels": ["TransientTransactionError"]}
+    async with fail_point(
+        mongo, {"times": 1}, {"failCommands": ["commitTransaction"], **transient}
+    ):
+        found = await member_activity(mongo, clock, 30)
+    assert found == await recount(mongo, clock.now(), 30)
+    assert found.active == Group(5, 460)
