@@ -90,12 +90,16 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("recorded_at", ASCENDING)]),
     ],
     # The ledger's hourly rollup (app/reports/rollup.py): one document per hour, by _id; and the
-    # pending points whose return window closes at an instant, by _id (app/reports/moves.py).
+    # pending points whose return window closes at an instant, by `at` (app/reports/moves.py).
     "ledger_hours": [],
-    "ledger_maturities": [],
+    "ledger_maturities": [IndexModel([("at", ASCENDING)])],  # read by a range of it
     "ledger_days": [],  # the same sums per UTC day and month (app/reports/levels.py)
     "ledger_months": [],
     "ledger_earners": [],  # the top earners of a range, by _id (app/reports/earners.py)
+    # The member activity tally (app/reports/activity.py): each member's last activity and points
+    # as tallied, by the instant (a read splits the cut-off's day), and their sums by day.
+    "activity_members": [IndexModel([("at", ASCENDING)])],
+    "activity_days": [],
     "holds": [
         IndexModel([("member_id", ASCENDING), ("status", ASCENDING)]),
         IndexModel([("status", ASCENDING), ("expires_at", ASCENDING)]),

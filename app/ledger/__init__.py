@@ -8,14 +8,19 @@ operations inside their own transaction, idempotent under their key (see unit.py
 
 from app.bounds import INT32_MAX, MAX_ACCOUNT_POINTS, MAX_ENTRY_POINTS
 from app.ledger.accounts import (
+    BY_ID_AT_MOST,
+    AccountActivity,
     FirstHold,
     HistoryPage,
+    account_activity,
     account_points,
+    all_account_activity,
     first_hold,
     get_balance,
     holds_live,
     list_entries,
     member_entry,
+    members_recorded_after,
     overdue_by_member,
     overdue_points,
 )
@@ -78,8 +83,13 @@ __all__ = [
     "AccountCounters",
     "NO_ACCOUNT",
     "account_counters",
+    "BY_ID_AT_MOST",
+    "AccountActivity",
     "FirstHold",
+    "account_activity",
+    "all_account_activity",
     "account_points",
+    "members_recorded_after",
     "first_hold",
     "holds_live",
     "member_entry",

@@ -4,7 +4,13 @@ members, redemptions by reward. Each report is a frozen value with `table()` (CS
 `to_csv`); all sums are computed by the database (docs/operators.md, "Reports").
 """
 
-from app.reports.activity import MAX_DORMANT_DAYS, Group, MemberActivity, member_activity
+from app.reports.activity import (
+    MAX_DORMANT_DAYS,
+    Group,
+    MemberActivity,
+    keep_activity,
+    member_activity,
+)
 from app.reports.breakdowns import (
     ByPartner,
     EarnByRule,
@@ -58,6 +64,7 @@ __all__ = [
     "breakage",
     "by_partner",
     "earn_by_rule",
+    "keep_activity",
     "keep_last_month",
     "liability_as_of",
     "liability_series",

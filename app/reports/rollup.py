@@ -64,6 +64,7 @@ BUCKETS = "ledger_hours"
 # existed catches up on them from the first entry, in slices, while its sums stay as they are.
 ENTRIES, MOVES = "watermark", "moves_watermark"
 SPANS = {ENTRIES: "span_ms", MOVES: "moves_span_ms"}  # each track's learnt window
+MATURITIES_AT = "maturities_at"  # every kept maturity has its `at` (moves.py)
 FIRST = "first_recorded"  # where the first run started: the moves' first run starts there too
 ONE_MS = timedelta(milliseconds=1)
 
@@ -80,13 +81,34 @@ async def watermarks(
 
 async def rollup_state(
     mongo: Mongo, session: AsyncClientSession | None = None
-) -> tuple[datetime | None, datetime | None, bool]:
-    """The watermarks (as `watermarks`) and whether the days and months hold what the hours do
-    (levels.py)."""
+) -> tuple[datetime | None, datetime | None, bool, bool]:
+    """The watermarks (as `watermarks`), whether the days and months hold what the hours do
+    (levels.py), and whether every kept maturity has its `at` (read by its index: moves.py)."""
     state = await mongo["meta"].find_one({"_id": STATE_ID}, session=session) or {}
     entries = state.get(ENTRIES)
     moves = None if entries is None else state.get(MOVES)
-    return entries, moves, bool(state.get(levels.READY))
+    return entries, moves, bool(state.get(levels.READY)), bool(state.get(MATURITIES_AT))
+
+
+async def _stamp_maturities(mongo: Mongo) -> None:
+    """Stamp `at` on the maturities a rollup kept before they had it (once, in one transaction
+    with the flag that has readers use it)."""
+
+    async def stamp(session: AsyncClientSession) -> None:
+        state = await mongo["meta"].find_one({"_id": STATE_ID}, session=session)
+        if state is None or state.get(MATURITIES_AT):
+            return
+        unstamped = mongo[MATURITIES].find({"at": {"$exists": False}}, {"_id": 1}, session=session)
+        stamps = [UpdateOne({"_id": d["_id"]}, {"$set": {"at": d["_id"]}}) async for d in unstamped]
+        if stamps:
+            await mongo[MATURITIES].bulk_write(stamps, ordered=False, session=session)
+        await mongo["meta"].update_one(
+            {"_id": STATE_ID}, {"$set": {MATURITIES_AT: True}}, session=session
+        )
+
+    state = await mongo["meta"].find_one({"_id": STATE_ID})
+    if state is not None and not state.get(MATURITIES_AT):
+        await mongo.transaction(stamp)
 
 
 async def watermark(mongo: Mongo, session: AsyncClientSession | None = None) -> datetime | None:
@@ -120,6 +142,7 @@ async def roll_up_ledger(
     pending and held moves, likewise. The number of entries added. With `max_slices`, each track
     stops after that many (the worker's job runs again)."""
     await levels.ensure(mongo, STATE_ID)
+    await _stamp_maturities(mongo)
     total = 0
     for track in (ENTRIES, MOVES):
         slices = 0
@@ -171,6 +194,7 @@ async def _roll_up_slice(
             moved_to[FIRST] = start
         if track == ENTRIES and before is None:  # a new rollup: its days and months from now on
             moved_to[levels.READY] = True
+            moved_to[MATURITIES_AT] = True
         if not await _move_watermark(mongo, session, track, before, moved_to):
             return None
         if updates:
@@ -182,7 +206,12 @@ async def _roll_up_slice(
             await levels.add(mongo, session, updates)
         if ends:
             await mongo[MATURITIES].bulk_write(
-                [UpdateOne({"_id": at}, {"$inc": {"pending": n}}, upsert=True) for at, n in ends],
+                [
+                    UpdateOne(
+                        {"_id": at}, {"$inc": {"pending": n}, "$set": {"at": at}}, upsert=True
+                    )
+                    for at, n in ends
+                ],
                 ordered=False,
                 session=session,
             )

@@ -120,11 +120,12 @@ async def ledger_totals(
     `session` (its snapshot), or in a transaction of its own."""
 
     async def work(session: AsyncClientSession) -> dict[Key, Totals]:
-        mark, moved, coarse = await rollup_state(mongo, session)
+        mark, moved, coarse, indexed = await rollup_state(mongo, session)
         totals: dict[Key, Totals] = {}
         parts = [(c, p, _add_entry_row) for c, p in _parts(mark, start, end, by, zone, coarse)]
         if split:
-            parts += [(c, p, _add_move_row) for c, p in _move_parts(moved, start, end, by, zone)]
+            moves = _move_parts(moved, start, end, by, zone, indexed)
+            parts += [(c, p, _add_move_row) for c, p in moves]
         for collection, pipeline, add in parts:
             cursor = await mongo[collection].aggregate(pipeline, session=session)
             async for row in cursor:
@@ -219,6 +220,7 @@ def _move_parts(
     end: datetime,
     by: Period | None,
     zone: ZoneInfo,
+    indexed: bool = True,
 ) -> Iterator[tuple[str, list[Document]]]:
     """The pending and held moves (moves.py) with their instant in [start, end) that the buckets
     do not hold: those of the hours outside the buckets' range (the edges, or all of the range),
@@ -239,7 +241,7 @@ def _move_parts(
         between = _between(low, high)
         rolled = {"occurred_at": between, "recorded_at": {"$lte": mark}}
         yield "ledger", pending_sums(rolled, None, key, ends=False)
-        yield MATURITIES, maturity_sums(between, key)
+        yield MATURITIES, maturity_sums(between, key, indexed=indexed)
     tail = {"recorded_at": {"$gt": mark}, "occurred_at": {"$lt": end}}
     yield "ledger", pending_sums(tail, span, key)
     unrolled = [_between(low, high) for low, high in edges]  # holds: an instant is its record

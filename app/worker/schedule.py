@@ -35,7 +35,7 @@ from app.privacy import finish_erasures
 from app.program import ProgramNotConfigured, get_program
 from app.referrals import settle_referrals
 from app.reports import caught_up as rollup_caught_up
-from app.reports import keep_last_month, roll_up_ledger
+from app.reports import keep_activity, keep_last_month, roll_up_ledger
 from app.webhooks import DeliveryPolicy, fan_out, purge, webhook_client
 from app.worker.loop import Job, JobOutcome, JobRun, worker_id
 
@@ -115,9 +115,11 @@ async def erasures(mongo: Mongo, clock: Clock) -> JobOutcome:
 
 
 async def rollup(mongo: Mongo, clock: Clock) -> JobOutcome:
-    """Add the entries recorded since the last run to the reports' hourly buckets; once caught
-    up, have the last closed month's top earners counted (kept until an entry joins the month)."""
+    """Add the entries recorded since the last run to the reports' hourly buckets, and the
+    accounts changed since to the member activity tally; once caught up, have the last closed
+    month's top earners counted (kept until an entry joins the month)."""
     added = await roll_up_ledger(mongo, clock, max_slices=ROLLUP_SLICES)
+    await keep_activity(mongo, clock)
     more = not await rollup_caught_up(mongo, clock)
     if not more:
         with contextlib.suppress(ProgramNotConfigured):

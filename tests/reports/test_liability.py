@@ -241,3 +241,27 @@ async def test_a_rollup_kept_before_its_days_and_months_existed_builds_them_from
     assert await roll_up_ledger(mongo, clock) == 0
     assert sums(await mongo["ledger_months"].find().to_list(None)) == sums(months)
     await assert_reconciled(mongo, clock)
+
+
+async def test_maturities_kept_before_they_had_their_instant_are_read_until_it_is_stamped(
+    mongo: Mongo, clock: FrozenClock
+) -> None:
+    """Maturities kept by a version that had only their `_id` (read by a range of it, which
+    SecantusDB scans whole): the split reads them by `_id` until the next run stamps `at` on each
+    (one transaction with the flag that has readers use it), then by `at`, the same."""
+    await build_story(mongo, clock)
+    clock.set(clock.now() + timedelta(days=10))
+    await roll_up_ledger(mongo, clock)
+    await mongo["meta"].update_one({"_id": "ledger_hours"}, {"$unset": {"maturities_at": ""}})
+    await mongo["ledger_maturities"].update_many({}, {"$unset": {"at": ""}})
+    kept = await mongo["ledger_maturities"].find().to_list(None)
+    assert kept
+    instants = [m["_id"] + offset for m in kept for offset in (-ONE_MS, timedelta(0))]
+    for stamped in (False, True):
+        for instant in instants:
+            await assert_split(
+                mongo, await liability_as_of(mongo, clock, at=instant), instant + ONE_MS
+            )
+        if not stamped:
+            assert await roll_up_ledger(mongo, clock) == 0
+            assert await mongo["ledger_maturities"].count_documents({"at": {"$exists": False}}) == 0
