@@ -291,6 +291,8 @@ REFUSALS: dict[type[Exception], Refusal] = {
     rewards.CouponUsed: Refusal(C.COUPON_USED, own),
     rewards.PointsLimit: Refusal(C.POINTS_LIMIT, own),
     rewards.KeyReused: Refusal(C.IDEMPOTENCY_CONFLICT, own),
+    rewards.InvalidAddress: Refusal(C.INVALID_INPUT, own),
+    rewards.IllegalTransition: Refusal(C.ILLEGAL_TRANSITION, own),
     # partners
     partners.PartnerRefused: Refusal(C.INVALID_INPUT, own),
     partners.MemberNotFound: Refusal(C.NOT_FOUND, own),

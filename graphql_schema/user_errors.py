@@ -33,6 +33,7 @@ class UserErrorCode(Enum):
     ACTIVITY_UNKNOWN = "ACTIVITY_UNKNOWN"
     ACTIVITY_LIMIT_REACHED = "ACTIVITY_LIMIT_REACHED"
     POINTS_LIMIT = "POINTS_LIMIT"  # more points than one entry or one account may hold
+    ILLEGAL_TRANSITION = "ILLEGAL_TRANSITION"  # a redemption cannot move to the status asked
 
 
 @strawberry.interface(

@@ -19,7 +19,14 @@ from app.rewards.errors import (
     RedemptionRefused,
 )
 from app.rewards.forget import redact_redemptions
-from app.rewards.models import Redemption, RedemptionStatus, Reward, RewardKind
+from app.rewards.fulfilment import ADDRESS_FIELDS, check_address, update_redemption
+from app.rewards.models import (
+    Redemption,
+    RedemptionStatus,
+    Reward,
+    RewardKind,
+    ShippingAddress,
+)
 from app.rewards.redemption import (
     get_redemption,
     list_redemptions,
@@ -28,6 +35,10 @@ from app.rewards.redemption import (
 )
 
 __all__ = [
+    "ADDRESS_FIELDS",
+    "ShippingAddress",
+    "check_address",
+    "update_redemption",
     "CHANGEABLE",
     "RedemptionStatus",
     "CatalogRefused",

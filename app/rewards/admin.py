@@ -36,6 +36,7 @@ from app.rewards.errors import (
     CatalogRefused,
     CouponUsed,
     DuplicateCodes,
+    IllegalTransition,
     KeyReused,
     Missing,
     PointsLimit,
@@ -77,6 +78,7 @@ class RewardFields:
     active_until: datetime | None = None
     coupon_validity_days: int | None = None
     partner_id: str | None = None  # a partner voucher's partner (registered and active)
+    ships: bool = False  # goods sent to the member (app/rewards/fulfilment.py)
 
 
 def _fingerprint(*values: object) -> str:
@@ -117,7 +119,8 @@ def _key(key: str) -> str:
 async def create_reward(
     mongo: Mongo, clock: Clock, fields: RewardFields, *, idempotency_key: str, actor: str
 ) -> Reward:
-    values = {k: v for k, v in vars(fields).items()}
+    # `ships` only when set: a key used before goods shipped keeps its fingerprint
+    values = {k: v for k, v in vars(fields).items() if k != "ships" or v}
     document = {"_id": "r_" + secrets.token_hex(8), **values, "kind": fields.kind.value}
     if fields.partner_id is not None:
         partner = await mongo["partners"].find_one({"_id": fields.partner_id, "status": "active"})
@@ -392,6 +395,8 @@ async def cancel_redemption(
         redemption = Redemption.model_validate(found)
         if redemption.status is RedemptionStatus.CANCELLED:
             return redemption
+        if redemption.status not in (RedemptionStatus.COMPLETED, RedemptionStatus.PENDING):
+            raise IllegalTransition(redemption.status, RedemptionStatus.CANCELLED)
         if found.get("coupon_used_at") is not None:
             raise CouponUsed(
                 "the coupon was used: the redemption cannot be cancelled", "redemption_id"
@@ -407,7 +412,7 @@ async def cancel_redemption(
             )
         except PointsLimitExceeded as exc:
             raise PointsLimit(str(exc), "redemption_id") from None
-        await _put_back(mongo, unit.session, redemption)
+        await put_back(mongo, unit.session, redemption)
         now = unit.now
         await mongo["redemptions"].update_one(
             {"_id": redemption_id},
@@ -452,7 +457,7 @@ async def cancel_redemption(
         raise KeyReused("cancelled already", "redemption_id") from None
 
 
-async def _put_back(mongo: Mongo, session: AsyncClientSession, redemption: Redemption) -> None:
+async def put_back(mongo: Mongo, session: AsyncClientSession, redemption: Redemption) -> None:
     """The units to the stock, the member's allowance, the coupon void."""
     await mongo["rewards"].update_one(
         {"_id": redemption.reward_id, "stock": {"$type": "int"}},

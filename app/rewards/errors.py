@@ -45,6 +45,15 @@ class IdempotencyKeyReused(RedemptionRefused):
     """The member's key was used for another redemption."""
 
 
+class InvalidAddress(RedemptionRefused):
+    """A shipping address's field out of its bound, or an address the reward needs missing (or
+    given for one that does not ship). `field` is the path: ("shipping_address", "postal_code")."""
+
+    def __init__(self, message: str, field: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class CatalogRefused(Exception):
     """An operator's catalog request refused; nothing changed. `field` names the request value
     at fault (snake_case), when one is."""
@@ -80,3 +89,12 @@ class PointsLimit(CatalogRefused):
 
 class KeyReused(CatalogRefused):
     """The idempotency key was used for another request (or the redemption is cancelled already)."""
+
+
+class IllegalTransition(CatalogRefused):
+    """A redemption cannot move from its status to the one asked (app/rewards/fulfilment.py)."""
+
+    def __init__(self, current: str, wanted: str) -> None:
+        super().__init__(f"a {current} redemption cannot become {wanted}", "status")
+        self.current = current
+        self.wanted = wanted

@@ -43,6 +43,7 @@ from app.program import current_program
 from app.rewards.catalog import is_active
 from app.rewards.errors import (
     IdempotencyKeyReused,
+    InvalidAddress,
     InvalidQuantity,
     LimitReached,
     NotEnoughPoints,
@@ -50,15 +51,16 @@ from app.rewards.errors import (
     RewardNotFound,
     RewardUnavailable,
 )
-from app.rewards.models import Redemption, Reward
+from app.rewards.models import Redemption, RedemptionStatus, Reward, ShippingAddress
 
 MAX_QUANTITY = 100
 COUPON_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a till
 DEFAULT_COUPON_VALIDITY = timedelta(days=30)
 
 
-def request_hash(reward_id: str, quantity: int) -> str:
-    return hashlib.sha256(f"redeem:{reward_id}:{quantity}".encode()).hexdigest()
+def request_hash(reward_id: str, quantity: int, address: ShippingAddress | None = None) -> str:
+    shipped = "" if address is None else ":" + address.model_dump_json()
+    return hashlib.sha256(f"redeem:{reward_id}:{quantity}{shipped}".encode()).hexdigest()
 
 
 def new_coupon_code() -> str:
@@ -74,9 +76,13 @@ async def redeem(
     reward_id: str,
     quantity: int,
     idempotency_key: str,
+    shipping_address: ShippingAddress | None = None,
 ) -> Redemption:
     """Spend points on `quantity` units of the reward; raises a RedemptionRefused subclass and
     changes nothing. Replaying `idempotency_key` returns the first redemption.
+
+    A reward that ships takes the member's `shipping_address` (checked by
+    app.rewards.fulfilment.check_address) and starts PENDING; any other refuses one.
 
     A reward with a minimum tier reads the member (MemberNotFound) and the program
     (ProgramNotConfigured).
@@ -87,6 +93,13 @@ async def redeem(
     async def work(unit: LedgerUnit) -> Redemption:
         reward = await take_stock(mongo, unit.session, reward_id, quantity)
         await check_eligible(mongo, reward, member_id, quantity, unit.now)
+        if reward.ships != (shipping_address is not None):
+            raise InvalidAddress(
+                "this reward ships: give a shipping address"
+                if reward.ships
+                else "this reward does not ship: give no address",
+                ("shipping_address",),
+            )
         if reward.per_member_limit is not None:
             await claim(mongo, unit.session, reward, member_id, quantity)
         redemption_id = "rd_" + secrets.token_hex(10)
@@ -107,6 +120,8 @@ async def redeem(
             voucher_partner_id=reward.partner_id,
             entry_id=entry.id,
             created_at=unit.now,
+            status=RedemptionStatus.PENDING if reward.ships else RedemptionStatus.COMPLETED,
+            shipping_address=shipping_address,
         )
         await record_redemption(mongo, unit.session, redemption)
         unit.emit(redemption_event("redemption.created", redemption, unit.now))
@@ -125,7 +140,7 @@ async def redeem(
             clock,
             work,
             idempotency_key=f"redeem:{member_id}:{idempotency_key}",
-            fingerprint=request_hash(reward_id, quantity),
+            fingerprint=request_hash(reward_id, quantity, shipping_address),
             replay=first_redemption,
         )
     except IdempotencyConflict:

@@ -23,6 +23,7 @@ from app.rewards import (
     create_reward,
     move_stock,
     search_redemptions,
+    update_redemption,
     update_reward,
     use_coupon,
 )
@@ -70,6 +71,11 @@ class CreateRewardInput:
         default=None, description="A PARTNER_VOUCHER's partner (its id): only its tills accept it."
     )
     idempotency_key: str
+    ships: bool = strawberry.field(
+        default=False,
+        description="GOODS only: sent to the member, so redeeming takes a shipping address and "
+        "the redemption is fulfilled afterwards (updateRedemption).",
+    )
 
 
 @strawberry.input(description="Fields left out stay; `active: false` archives the reward.")
@@ -107,6 +113,22 @@ class AddCouponsInput:
 class CancelRedemptionInput:
     redemption_id: strawberry.ID
     reason: str
+
+
+@strawberry.input(
+    description="Move a redemption of goods that ship: PENDING to SHIPPED (carrier and "
+    "trackingNumber, 4 to 40 letters, digits and hyphens) or CANCELLED; SHIPPED to DELIVERED or "
+    "RETURNED; DELIVERED to RETURNED. CANCELLED and RETURNED give the points and stock back and "
+    "need a reason (up to 500 characters). Once per idempotencyKey; a move to the status the "
+    "redemption is in already, with the same carrier and number, changes nothing."
+)
+class UpdateRedemptionInput:
+    redemption_id: strawberry.ID
+    status: RedemptionStatus
+    idempotency_key: str
+    carrier: str | None = None
+    tracking_number: str | None = None
+    reason: str | None = None
 
 
 @strawberry.input
@@ -178,6 +200,7 @@ async def create_reward_mutation(info: Info, input: CreateRewardInput) -> Reward
         active_until=input.active_until,
         coupon_validity_days=input.coupon_validity_days,
         partner_id=input.partner_id,
+        ships=input.ships,
     )
     return await _run(
         lambda: create_reward(
@@ -262,6 +285,28 @@ async def cancel_redemption_mutation(
         redemption_id = _raw(input.redemption_id, "Redemption", "redemption_id")
         return await cancel_redemption(
             runtime.mongo, runtime.clock, redemption_id, reason=input.reason, actor=actor
+        )
+
+    return await _run(run, _redemption_ok, _redemption_failed)
+
+
+async def update_redemption_mutation(
+    info: Info, input: UpdateRedemptionInput
+) -> RedemptionAdminPayload:
+    actor = actor_of(require_kind(info, PrincipalKind.ADMIN, WRITE))
+    runtime = info.context.runtime
+
+    async def run() -> Any:
+        return await update_redemption(
+            runtime.mongo,
+            runtime.clock,
+            _raw(input.redemption_id, "Redemption", "redemption_id"),
+            status=input.status,
+            idempotency_key=input.idempotency_key,
+            actor=actor,
+            carrier=input.carrier,
+            tracking_number=input.tracking_number,
+            reason=input.reason,
         )
 
     return await _run(run, _redemption_ok, _redemption_failed)
@@ -382,6 +427,13 @@ cancel_redemption_field = strawberry.mutation(
     extensions=admin_scope(WRITE),
     description="Operators: cancel a redemption: points back (REVERSAL), stock back, coupon void; "
     "a used coupon cannot be cancelled (COUPON_USED).",
+)
+update_redemption_field = strawberry.mutation(
+    resolver=update_redemption_mutation,
+    extensions=admin_scope(WRITE),
+    description="Operators: move a redemption of goods that ship (SHIPPED with its tracking "
+    "number, DELIVERED, CANCELLED or RETURNED with the points and stock back); catalog:write. "
+    "An illegal move is ILLEGAL_TRANSITION.",
 )
 use_coupon_field = strawberry.mutation(
     resolver=use_coupon_mutation,

@@ -1,0 +1,317 @@
+"""Goods that ship, over HTTP: the shipping address at redemption (each field refused by name,
+nothing written), then PENDING -> SHIPPED -> DELIVERED -> RETURNED or PENDING -> CANCELLED with
+the points (under their own expiry) and stock back, idempotent by key and by state, audited,
+logged as events and notified to the member; illegal moves refused; racing movers give the
+points back once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from app.auth import PrincipalKind, TokenIssuer
+from app.clock import FrozenClock
+from app.ledger import LotStatus, Rolling, get_balance, verify_balances
+from app.runtime import Runtime
+from graphql_schema.ids import from_global_id
+from tests.api.gql import ask, data, earn_points, make_member, make_program, member_token
+
+ADMIN = ["catalog:read", "catalog:write"]
+CREATE = """mutation($i: CreateRewardInput!) { createReward(input: $i) {
+  reward { id ships stock } userErrors { code field } } }"""
+FIELDS = """id status carrier trackingNumber points statusChangedAt
+  shippingAddress { name phone line1 line2 city region postalCode country }"""
+REDEEM = f"""mutation($i: RedeemRewardInput!) {{ redeemReward(input: $i) {{
+  redemption {{ {FIELDS} }} userErrors {{ code field message }} }} }}"""
+MOVE = f"""mutation($i: UpdateRedemptionInput!) {{ updateRedemption(input: $i) {{
+  redemption {{ {FIELDS} }} userErrors {{ code field message }} }} }}"""
+CANCEL = """mutation($i: CancelRedemptionInput!) { cancelRedemption(input: $i) {
+  redemption { status } userErrors { code field } } }"""
+MINE = """{ me { redemptions(first: 10) { edges { node { status carrier trackingNumber
+  shippingAddress { city } } } } } }"""
+ADDRESS = {
+    "name": "韩梅梅",
+    "phone": "+86 138 0000 0001",
+    "line1": "南京西路 1266 号 恒隆广场 12 楼",
+    "city": "上海",
+    "region": "上海市",
+    "postalCode": "200040",
+    "country": "cn",
+}
+
+
+async def _do(client: httpx.AsyncClient, query: str, token: str, **i: Any) -> dict[str, Any]:
+    body = data(await ask(client, query, token, {"i": i}))
+    payload: dict[str, Any] = next(iter(body.values()))
+    return payload
+
+
+def _errors(payload: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    return [(e["code"], e["field"]) for e in payload["userErrors"]]
+
+
+async def _setup(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer
+) -> tuple[str, str, str]:
+    """A reward that ships (500 points, 3 in stock) and a member with 2,000 points."""
+    await make_program(runtime, clock)
+    admin = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=ADMIN)
+    made = await _do(
+        client, CREATE, admin, name="Tea set", pointsPrice=500, stock=3, ships=True,
+        idempotencyKey="tea",
+    )  # fmt: skip
+    assert made["userErrors"] == [] and made["reward"]["ships"] is True, made
+    member = await make_member(runtime, clock)
+    await earn_points(runtime, clock, member, 2000, "e1")
+    return made["reward"]["id"], member, admin
+
+
+async def _available(runtime: Runtime, clock: FrozenClock, member: str) -> int:
+    return (await get_balance(runtime.mongo, member, clock.now())).available
+
+
+async def _stock(runtime: Runtime) -> int:
+    reward = await runtime.mongo["rewards"].find_one({"name": "Tea set"})
+    assert reward is not None
+    return int(reward["stock"])
+
+
+async def test_a_reward_that_ships_takes_a_bounded_address_refused_by_field_before_any_write(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer
+) -> None:
+    reward, member, _ = await _setup(client, runtime, clock, issuer)
+    token = member_token(issuer, member)
+    bad = [
+        ({}, ["input", "shippingAddress"]),  # none given
+        ({**ADDRESS, "postalCode": "2000<40>"}, ["input", "shippingAddress", "postalCode"]),
+        ({**ADDRESS, "name": "x" * 65}, ["input", "shippingAddress", "name"]),
+        ({**ADDRESS, "phone": "call me"}, ["input", "shippingAddress", "phone"]),
+        ({**ADDRESS, "line1": "a\nb"}, ["input", "shippingAddress", "line1"]),
+        ({**ADDRESS, "line2": "y" * 201}, ["input", "shippingAddress", "line2"]),
+        ({**ADDRESS, "city": "  "}, ["input", "shippingAddress", "city"]),
+        ({**ADDRESS, "region": "r" * 65}, ["input", "shippingAddress", "region"]),
+        ({**ADDRESS, "country": "CHN"}, ["input", "shippingAddress", "country"]),
+    ]
+    for n, (address, field) in enumerate(bad):
+        extra = {"shippingAddress": address} if address else {}
+        refused = await _do(
+            client, REDEEM, token, rewardId=reward, idempotencyKey=f"bad{n}", **extra
+        )
+        assert _errors(refused) == [("INVALID_INPUT", field)], (address, refused)
+    assert await runtime.mongo["redemptions"].count_documents({}) == 0
+    assert await _available(runtime, clock, member) == 2000 and await _stock(runtime) == 3
+
+    made = await _do(
+        client, REDEEM, token, rewardId=reward, idempotencyKey="ok", shippingAddress=ADDRESS
+    )
+    assert made["userErrors"] == []
+    redemption = made["redemption"]
+    assert redemption["status"] == "PENDING" and redemption["carrier"] is None
+    assert redemption["shippingAddress"] == {**ADDRESS, "country": "CN", "line2": None}
+    assert await _available(runtime, clock, member) == 1500 and await _stock(runtime) == 2
+
+
+async def test_goods_move_pending_shipped_delivered_returned_with_points_back_once(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer
+) -> None:
+    reward, member, admin = await _setup(client, runtime, clock, issuer)
+    token = member_token(issuer, member)
+    made = await _do(
+        client, REDEEM, token, rewardId=reward, idempotencyKey="r1", shippingAddress=ADDRESS
+    )
+    rid = made["redemption"]["id"]
+
+    async def move(key: str, **i: Any) -> dict[str, Any]:
+        return await _do(client, MOVE, admin, redemptionId=rid, idempotencyKey=key, **i)
+
+    assert _errors(await move("d0", status="DELIVERED")) == [
+        ("ILLEGAL_TRANSITION", ["input", "status"])
+    ]
+    assert _errors(await move("s0", status="SHIPPED", carrier="SF")) == [
+        ("INVALID_INPUT", ["input", "trackingNumber"])
+    ]
+    assert _errors(await move("c0", status="CANCELLED")) == [("INVALID_INPUT", ["input", "reason"])]
+    assert _errors(await move("p0", status="PENDING")) == [("INVALID_INPUT", ["input", "status"])]
+
+    clock.advance(timedelta(minutes=1))
+    shipped = await move("s1", status="SHIPPED", carrier="SF Express", trackingNumber="SF1234567")
+    assert shipped["userErrors"] == []
+    assert (shipped["redemption"]["status"], shipped["redemption"]["trackingNumber"]) == (
+        "SHIPPED",
+        "SF1234567",
+    )
+    # idempotent by key, and by state; the key on another move is a conflict
+    assert await move("s1", status="SHIPPED", carrier="SF Express", trackingNumber="SF1234567") == (
+        shipped
+    )
+    assert await move("s2", status="SHIPPED", carrier="SF Express", trackingNumber="SF1234567") == (
+        shipped
+    )
+    assert _errors(await move("s1", status="DELIVERED")) == [
+        ("IDEMPOTENCY_CONFLICT", ["input", "idempotencyKey"])
+    ]
+    assert _errors(
+        await move("s3", status="SHIPPED", carrier="EMS", trackingNumber="EMS99999")
+    ) == [("ILLEGAL_TRANSITION", ["input", "status"])]
+    assert _errors(await move("c1", status="CANCELLED", reason="late")) == [
+        ("ILLEGAL_TRANSITION", ["input", "status"])
+    ]
+
+    mine = data(await ask(client, MINE, token))["me"]["redemptions"]["edges"]
+    assert [e["node"] for e in mine] == [
+        {
+            "status": "SHIPPED",
+            "carrier": "SF Express",
+            "trackingNumber": "SF1234567",
+            "shippingAddress": {"city": "上海"},
+        }
+    ]
+
+    delivered = await move("d1", status="DELIVERED")
+    assert delivered["redemption"]["status"] == "DELIVERED"
+    assert await _available(runtime, clock, member) == 1500 and await _stock(runtime) == 2
+
+    # ten returns at once, each under its own key: the points and the unit come back once
+    returns = await asyncio.gather(
+        *(move(f"ret{n}", status="RETURNED", reason="damaged in transit") for n in range(10))
+    )
+    assert {r["redemption"]["status"] for r in returns} == {"RETURNED"}, returns
+    assert await _available(runtime, clock, member) == 2000 and await _stock(runtime) == 3
+    # the older cancelRedemption gives nothing back a second time
+    again = await _do(client, CANCEL, admin, redemptionId=rid, reason="twice")
+    assert _errors(again) == [("ILLEGAL_TRANSITION", ["input", "status"])]
+    assert await _available(runtime, clock, member) == 2000
+    assert await verify_balances(runtime.mongo) == []
+
+    mongo = runtime.mongo
+    raw = from_global_id(rid, "Redemption")[1]
+    events = await mongo["events"].find({"member_id": member}).to_list(None)
+    moved = sorted(e["type"] for e in events if e["type"].startswith("redemption."))
+    assert moved == [
+        "redemption.created",
+        "redemption.fulfilled",
+        "redemption.returned",
+        "redemption.shipped",
+    ]
+    shipped_event = next(e for e in events if e["type"] == "redemption.shipped")
+    assert shipped_event["data"]["tracking_number"] == "SF1234567"
+    audit = await mongo["audit"].find({"target": f"redemption:{raw}"}).to_list(None)
+    assert sorted(a["action"] for a in audit) == [
+        "redemption.delivered",
+        "redemption.returned",
+        "redemption.shipped",
+    ]
+    told = await mongo["notifications"].find({"member_id": member}).to_list(None)
+    assert sorted(n["kind"] for n in told) == [
+        "redemption_delivered",
+        "redemption_returned",
+        "redemption_shipped",
+    ]
+
+
+async def test_racing_cancel_and_ship_make_one_move_and_points_come_back_under_their_expiry(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer
+) -> None:
+    await make_program(runtime, clock)
+    admin = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=ADMIN)
+    made = await _do(
+        client, CREATE, admin, name="Tea set", pointsPrice=500, stock=3, ships=True,
+        idempotencyKey="tea",
+    )  # fmt: skip
+    member = await make_member(runtime, clock)
+    start = clock.now()
+    await earn_points(runtime, clock, member, 500, "soon", policy=Rolling(days=30))
+    token = member_token(issuer, member)
+    redeemed = await _do(
+        client,
+        REDEEM,
+        token,
+        rewardId=made["reward"]["id"],
+        idempotencyKey="r",
+        shippingAddress=ADDRESS,
+    )
+    rid = redeemed["redemption"]["id"]
+    assert await _available(runtime, clock, member) == 0
+
+    cancels = [
+        _do(client, MOVE, admin, redemptionId=rid, idempotencyKey=f"c{n}", status="CANCELLED",
+            reason="out of stock at the warehouse")
+        for n in range(6)
+    ]  # fmt: skip
+    ships = [
+        _do(client, MOVE, admin, redemptionId=rid, idempotencyKey=f"s{n}", status="SHIPPED",
+            carrier="SF Express", trackingNumber="SF7654321")
+        for n in range(6)
+    ]  # fmt: skip
+    answers = await asyncio.gather(*cancels, *ships)
+    final = await runtime.mongo["redemptions"].find_one(
+        {"_id": from_global_id(rid, "Redemption")[1]}
+    )
+    assert final is not None
+    won = final["status"]
+    for answer in answers:
+        if answer["userErrors"]:
+            assert _errors(answer) == [("ILLEGAL_TRANSITION", ["input", "status"])]
+        else:
+            assert answer["redemption"]["status"] == won.upper()
+    assert len(final["fulfilment"]) == 1
+    if won == "cancelled":
+        assert await _available(runtime, clock, member) == 500
+        lots = (
+            await runtime.mongo["lots"]
+            .find({"member_id": member, "status": LotStatus.AVAILABLE.value, "remaining": 500})
+            .to_list(None)
+        )
+        assert [(lot["expires_at"] - start).days for lot in lots] == [30]
+    else:
+        assert await _available(runtime, clock, member) == 0
+    assert await runtime.mongo["events"].count_documents({"type": f"redemption.{won}"}) <= 1
+    assert await verify_balances(runtime.mongo) == []
+
+
+async def test_a_reward_that_does_not_ship_refuses_an_address_and_cannot_be_moved(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer
+) -> None:
+    await make_program(runtime, clock)
+    admin = issuer.mint(PrincipalKind.ADMIN, "ops", scopes=ADMIN)
+    made = await _do(client, CREATE, admin, name="Mug", pointsPrice=100, idempotencyKey="mug")
+    bad = await _do(
+        client, CREATE, admin, name="Code", pointsPrice=1, kind="COUPON", ships=True,
+        idempotencyKey="c",
+    )  # fmt: skip
+    assert [e["code"] for e in bad["userErrors"]] == ["INVALID_INPUT"], bad
+    member = await make_member(runtime, clock)
+    await earn_points(runtime, clock, member, 500, "e")
+    token = member_token(issuer, member)
+    refused = await _do(
+        client,
+        REDEEM,
+        token,
+        rewardId=made["reward"]["id"],
+        idempotencyKey="r0",
+        shippingAddress=ADDRESS,
+    )
+    assert _errors(refused) == [("INVALID_INPUT", ["input", "shippingAddress"])]
+    done = await _do(client, REDEEM, token, rewardId=made["reward"]["id"], idempotencyKey="r1")
+    assert done["redemption"]["status"] == "COMPLETED"
+    moved = await _do(
+        client, MOVE, admin, redemptionId=done["redemption"]["id"], idempotencyKey="k",
+        status="SHIPPED", carrier="SF", trackingNumber="SF123456",
+    )  # fmt: skip
+    assert _errors(moved) == [("ILLEGAL_TRANSITION", ["input", "status"])]
+    forbidden = await ask(
+        client,
+        MOVE,
+        token,
+        {
+            "i": {
+                "redemptionId": done["redemption"]["id"],
+                "idempotencyKey": "k",
+                "status": "DELIVERED",
+            }
+        },
+    )
+    assert [e["extensions"]["code"] for e in forbidden["errors"]] == ["FORBIDDEN"]
