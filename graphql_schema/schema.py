@@ -181,6 +181,9 @@ class Mutation:
     cancel_redemption: catalog_admin.RedemptionAdminPayload = catalog_admin.cancel_redemption_field
     use_coupon: catalog_admin.RedemptionAdminPayload = catalog_admin.use_coupon_field
     update_redemption: catalog_admin.RedemptionAdminPayload = catalog_admin.update_redemption_field
+    upload_tracking_numbers: catalog_admin.UploadTrackingNumbersPayload = (
+        catalog_admin.upload_tracking_numbers_field
+    )
     enter_draw: draws_api.EnterDrawPayload = draws_api.enter_draw_field
     create_draw: draws_api.DrawAdminPayload = draws_api.create_draw_field
     close_draw: draws_api.DrawAdminPayload = draws_api.close_draw_field

@@ -19,7 +19,14 @@ from app.rewards.errors import (
     RedemptionRefused,
 )
 from app.rewards.forget import redact_redemptions
-from app.rewards.fulfilment import ADDRESS_FIELDS, check_address, update_redemption
+from app.rewards.fulfilment import (
+    ADDRESS_FIELDS,
+    CSV_COLUMNS,
+    TrackingUpload,
+    check_address,
+    ship_from_csv,
+    update_redemption,
+)
 from app.rewards.models import (
     Redemption,
     RedemptionStatus,
@@ -36,6 +43,9 @@ from app.rewards.redemption import (
 
 __all__ = [
     "ADDRESS_FIELDS",
+    "CSV_COLUMNS",
+    "TrackingUpload",
+    "ship_from_csv",
     "ShippingAddress",
     "check_address",
     "update_redemption",

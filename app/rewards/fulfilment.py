@@ -21,17 +21,22 @@ Idempotent twice over: by the key (a move is recorded on the redemption with its
 key again answers the redemption as it is, another move under it is KeyReused) and by the state
 (a move to the status the redemption is in already, with the same carrier and tracking number,
 changes nothing: a CSV of tracking numbers uploaded twice moves nothing the second time).
+
+`ship_from_csv` reads a CSV of tracking numbers (redemption_id, carrier, tracking_number) with
+app.csv_files' reader and ships each row's redemption; a refused row is reported by its line.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 from app.audit import record_audit
 from app.bounds import MAX_KEY_LENGTH_WIDE
 from app.clock import Clock
+from app.csv_files import BadHeader, RefusedRow, read_rows
 from app.db import Document, Mongo
 from app.ledger import Entry, LedgerUnit, PointsLimitExceeded, run_in_ledger
 from app.notifications import notify_event
@@ -266,3 +271,77 @@ async def _notify(mongo: Mongo, unit: LedgerUnit, redemption: Redemption) -> Non
             "points": redemption.points if redemption.status in GIVES_BACK else None,
         },
     )
+
+
+CSV_COLUMNS = ("redemption_id", "carrier", "tracking_number")
+MAX_CSV_CHARS = 1_000_000
+MAX_CSV_ROWS = 5_000
+
+
+@dataclass(frozen=True)
+class TrackingUpload:
+    """What a CSV of tracking numbers did: rows shipped now, rows that were shipped so already
+    (an upload sent twice), and each refused row by its line (the header is line 1)."""
+
+    shipped: int
+    unchanged: int
+    refused: list[RefusedRow]
+
+
+async def ship_from_csv(
+    mongo: Mongo,
+    clock: Clock,
+    text: str,
+    *,
+    idempotency_key: str,
+    actor: str,
+    redemption_id: Callable[[str], str | None],
+) -> TrackingUpload:
+    """Mark each row's redemption SHIPPED with its carrier and tracking number, one move per row
+    (update_redemption, keyed by the upload's key and the row's redemption): a row refused is
+    reported by its line and the others go on. `redemption_id` reads the id a row gives (the
+    API's global id) as a redemption's own, None when it is not one."""
+    if not 0 < len(idempotency_key) <= MAX_KEY_LENGTH_WIDE - 32:
+        raise CatalogRefused(
+            f"the idempotency key has 1 to {MAX_KEY_LENGTH_WIDE - 32} characters",
+            "idempotency_key",
+        )
+    if not text.strip() or len(text) > MAX_CSV_CHARS:
+        raise CatalogRefused(f"a CSV of 1 to {MAX_CSV_CHARS} characters", "csv")
+    try:
+        rows = list(read_rows(text, CSV_COLUMNS))
+    except BadHeader as exc:
+        raise CatalogRefused(str(exc), "csv") from None
+    if len(rows) > MAX_CSV_ROWS:
+        raise CatalogRefused(f"at most {MAX_CSV_ROWS} rows", "csv")
+    shipped = unchanged = 0
+    refused: list[RefusedRow] = []
+    for row in rows:
+        if isinstance(row, RefusedRow):
+            refused.append(row)
+            continue
+        raw = redemption_id(row.cells["redemption_id"])
+        if raw is None:
+            refused.append(RefusedRow(row.line, "redemption_id", "not a redemption id"))
+            continue
+        try:
+            before = await mongo["redemptions"].find_one({"_id": raw}, {"status": 1})
+            moved = await update_redemption(
+                mongo,
+                clock,
+                raw,
+                status=S.SHIPPED,
+                idempotency_key=f"csv:{idempotency_key}:{raw}"[:MAX_KEY_LENGTH_WIDE],
+                actor=actor,
+                carrier=row.cells["carrier"],
+                tracking_number=row.cells["tracking_number"],
+            )
+        except CatalogRefused as exc:
+            refused.append(RefusedRow(row.line, exc.field or "row", str(exc)))
+            continue
+        was_shipped = before is not None and before.get("status") == S.SHIPPED.value
+        if was_shipped and moved.status is S.SHIPPED:
+            unchanged += 1
+        else:
+            shipped += 1
+    return TrackingUpload(shipped, unchanged, refused)

@@ -23,6 +23,7 @@ from app.rewards import (
     create_reward,
     move_stock,
     search_redemptions,
+    ship_from_csv,
     update_redemption,
     update_reward,
     use_coupon,
@@ -129,6 +130,32 @@ class UpdateRedemptionInput:
     carrier: str | None = None
     tracking_number: str | None = None
     reason: str | None = None
+
+
+@strawberry.input(
+    description="A CSV of tracking numbers: a header with redemption_id (the Redemption's id), "
+    "carrier and tracking_number, then one row per redemption to mark SHIPPED; up to 5,000 rows "
+    "and 1,000,000 characters, UTF-8. Each row's move is keyed by idempotencyKey and its "
+    "redemption, and a row shipped so already changes nothing: an upload sent again moves nothing."
+)
+class UploadTrackingNumbersInput:
+    csv: str
+    idempotency_key: str
+
+
+@strawberry.type(description="A row of an upload that was refused: its line (the header is 1).")
+class RefusedLine:
+    line: int
+    field: str = strawberry.field(description="The column at fault, or row.")
+    message: str
+
+
+@strawberry.type
+class UploadTrackingNumbersPayload:
+    shipped: int = strawberry.field(description="Redemptions marked SHIPPED by this upload.")
+    unchanged: int = strawberry.field(description="Rows whose redemption was shipped so already.")
+    refused: list[RefusedLine]
+    user_errors: list[UserError]
 
 
 @strawberry.input
@@ -312,6 +339,43 @@ async def update_redemption_mutation(
     return await _run(run, _redemption_ok, _redemption_failed)
 
 
+def _redemption_of(cell: str) -> str | None:
+    """A row's redemption id: the API's global id (or the raw id an export may carry)."""
+    if cell.startswith("rd_") and len(cell) <= 64:
+        return cell
+    try:
+        raw = from_global_id(cell, "Redemption")[1]
+    except InvalidInput:
+        return None
+    return raw if len(raw) <= 64 else None
+
+
+async def upload_tracking_numbers_mutation(
+    info: Info, input: UploadTrackingNumbersInput
+) -> UploadTrackingNumbersPayload:
+    actor = actor_of(require_kind(info, PrincipalKind.ADMIN, WRITE))
+    runtime = info.context.runtime
+
+    async def run() -> UploadTrackingNumbersPayload:
+        done = await ship_from_csv(
+            runtime.mongo,
+            runtime.clock,
+            input.csv,
+            idempotency_key=input.idempotency_key,
+            actor=actor,
+            redemption_id=_redemption_of,
+        )
+        refused = [RefusedLine(line=r.line, field=r.field, message=r.message) for r in done.refused]
+        return UploadTrackingNumbersPayload(
+            shipped=done.shipped, unchanged=done.unchanged, refused=refused, user_errors=[]
+        )
+
+    return await as_payload(
+        run,
+        lambda e: UploadTrackingNumbersPayload(shipped=0, unchanged=0, refused=[], user_errors=e),
+    )
+
+
 async def use_coupon_mutation(info: Info, input: UseCouponInput) -> RedemptionAdminPayload:
     partner = await partner_id(info, "points:redeem")  # a registered, active partner
     actor = actor_of(require_principal(info))
@@ -434,6 +498,12 @@ update_redemption_field = strawberry.mutation(
     description="Operators: move a redemption of goods that ship (SHIPPED with its tracking "
     "number, DELIVERED, CANCELLED or RETURNED with the points and stock back); catalog:write. "
     "An illegal move is ILLEGAL_TRANSITION.",
+)
+upload_tracking_numbers_field = strawberry.mutation(
+    resolver=upload_tracking_numbers_mutation,
+    extensions=admin_scope(WRITE),
+    description="Operators: mark redemptions SHIPPED from a CSV of tracking numbers "
+    "(catalog:write); each refused row is reported by its line, the others go on.",
 )
 use_coupon_field = strawberry.mutation(
     resolver=use_coupon_mutation,

@@ -315,3 +315,50 @@ async def test_a_reward_that_does_not_ship_refuses_an_address_and_cannot_be_move
         },
     )
     assert [e["extensions"]["code"] for e in forbidden["errors"]] == ["FORBIDDEN"]
+
+
+UPLOAD = """mutation($i: UploadTrackingNumbersInput!) { uploadTrackingNumbers(input: $i) {
+  shipped unchanged refused { line field message } userErrors { code field } } }"""
+
+
+async def test_a_csv_of_tracking_numbers_ships_each_row_and_reports_refused_lines_by_number(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer
+) -> None:
+    reward, member, admin = await _setup(client, runtime, clock, issuer)
+    token = member_token(issuer, member)
+    ids = []
+    for n in range(3):
+        made = await _do(
+            client, REDEEM, token, rewardId=reward, idempotencyKey=f"r{n}", shippingAddress=ADDRESS
+        )
+        ids.append(made["redemption"]["id"])
+    cancelled = await _do(
+        client, MOVE, admin, redemptionId=ids[2], idempotencyKey="c", status="CANCELLED",
+        reason="member asked",
+    )  # fmt: skip
+    assert cancelled["userErrors"] == []
+    text = (
+        "redemption_id,carrier,tracking_number\r\n"
+        f"{ids[0]},SF Express,SF1000001\r\n"
+        f"not-an-id,SF Express,SF1000002\r\n"
+        f"{ids[1]},EMS,\r\n"  # no tracking number
+        f'{ids[1]},"EMS",EMS2000002\r\n'
+        f"{ids[2]},SF Express,SF1000003\r\n"  # cancelled: cannot ship
+    )
+    first = await _do(client, UPLOAD, admin, csv=text, idempotencyKey="u1")
+    assert (first["shipped"], first["unchanged"]) == (2, 0), first
+    assert [(r["line"], r["field"]) for r in first["refused"]] == [
+        (3, "redemption_id"),
+        (4, "tracking_number"),
+        (6, "status"),
+    ]
+    again = await _do(client, UPLOAD, admin, csv=text, idempotencyKey="u2")
+    assert (again["shipped"], again["unchanged"]) == (0, 2)
+    mine = data(await ask(client, MINE, token))["me"]["redemptions"]["edges"]
+    assert sorted((e["node"]["status"], e["node"]["trackingNumber"]) for e in mine) == [
+        ("CANCELLED", None),
+        ("SHIPPED", "EMS2000002"),
+        ("SHIPPED", "SF1000001"),
+    ]
+    bad = await _do(client, UPLOAD, admin, csv="id,carrier\r\nx,y\r\n", idempotencyKey="u3")
+    assert _errors(bad) == [("INVALID_INPUT", ["input", "csv"])]
