@@ -292,6 +292,8 @@ REFUSALS: dict[type[Exception], Refusal] = {
     rewards.PointsLimit: Refusal(C.POINTS_LIMIT, own),
     rewards.KeyReused: Refusal(C.IDEMPOTENCY_CONFLICT, own),
     rewards.InvalidAddress: Refusal(C.INVALID_INPUT, own),
+    rewards.AddressBookFull: Refusal(C.ADDRESS_BOOK_FULL, own),
+    rewards.AddressMissing: Refusal(C.NOT_FOUND, own),
     rewards.IllegalTransition: Refusal(C.ILLEGAL_TRANSITION, own),
     # partners
     partners.PartnerRefused: Refusal(C.INVALID_INPUT, own),

@@ -27,6 +27,12 @@ from graphql_schema.errors import InvalidInput, classify
 from graphql_schema.instants import DATE_TIME
 from graphql_schema.member import draws as draws_api
 from graphql_schema.member import engagement
+from graphql_schema.member.addresses import (
+    DeleteAddressPayload,
+    SaveAddressPayload,
+    delete_address_field,
+    save_address_field,
+)
 from graphql_schema.member.ledger import LedgerEntry
 from graphql_schema.member.members import (
     Member,
@@ -144,6 +150,8 @@ class Query:
 @strawberry.type
 class Mutation:
     redeem_reward: RedeemRewardPayload = redeem_reward_field
+    save_address: SaveAddressPayload = save_address_field
+    delete_address: DeleteAddressPayload = delete_address_field
     update_profile: UpdateProfilePayload = update_profile_field
     sign_up: SessionPayload = sign_up_field
     log_in: SessionPayload = log_in_field

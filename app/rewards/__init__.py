@@ -1,5 +1,13 @@
 """The reward catalog (积分商城): goods and coupons priced in points."""
 
+from app.rewards.addresses import (
+    MAX_ADDRESSES,
+    SavedAddress,
+    delete_address,
+    get_address,
+    list_addresses,
+    save_address,
+)
 from app.rewards.admin import (
     CHANGEABLE,
     RewardFields,
@@ -13,6 +21,7 @@ from app.rewards.admin import (
 from app.rewards.catalog import get_rewards, list_rewards
 from app.rewards.errors import (
     CatalogRefused,
+    InvalidAddress,
     LimitReached,
     NotEnoughPoints,
     OutOfStock,
@@ -42,6 +51,12 @@ from app.rewards.redemption import (
 )
 
 __all__ = [
+    "MAX_ADDRESSES",
+    "SavedAddress",
+    "delete_address",
+    "get_address",
+    "list_addresses",
+    "save_address",
     "ADDRESS_FIELDS",
     "CSV_COLUMNS",
     "TrackingUpload",
@@ -52,6 +67,7 @@ __all__ = [
     "CHANGEABLE",
     "RedemptionStatus",
     "CatalogRefused",
+    "InvalidAddress",
     "LimitReached",
     "NotEnoughPoints",
     "OutOfStock",

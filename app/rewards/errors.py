@@ -54,6 +54,14 @@ class InvalidAddress(RedemptionRefused):
         self.field = field
 
 
+class AddressBookFull(InvalidAddress):
+    """The member's address book holds its most addresses already."""
+
+
+class AddressMissing(InvalidAddress):
+    """No address by that id in the member's own book."""
+
+
 class CatalogRefused(Exception):
     """An operator's catalog request refused; nothing changed. `field` names the request value
     at fault (snake_case), when one is."""

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from app.db import Mongo
 from app.personal_data import PersonalData
+from app.rewards.addresses import BOOKS
 
 
 async def redact_redemptions(mongo: Mongo, member_id: str, personal: PersonalData) -> list[str]:
     """Redact the text of the member's redemptions; their ids (the audit names them by id)."""
     ids: list[str] = []
-    await mongo["member_addresses"].delete_many({"member_id": member_id})
+    await mongo[BOOKS].delete_one({"_id": member_id})
     await mongo["redemptions"].update_many(
         {"member_id": member_id, "shipping_address": {"$type": "object"}},
         {"$set": {"shipping_address": None}},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from app.bounds import MAX_KEY_LENGTH, KeyOutOfBounds
-from app.rewards import check_address, redeem
+from app.rewards import InvalidAddress, check_address, get_address, redeem
 from graphql_schema.context import Info
 from graphql_schema.member.members import Member
 from graphql_schema.member.rewards import Redemption, ShippingAddressInput
@@ -23,6 +23,9 @@ class RedeemRewardInput:
     )
     shipping_address: ShippingAddressInput | None = strawberry.field(
         default=None, description="Required for a reward that ships; refused for any other."
+    )
+    address_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Instead of shippingAddress: one of the member's saved addresses."
     )
 
 
@@ -50,6 +53,10 @@ async def redeem_reward_mutation(info: Info, input: RedeemRewardInput) -> Redeem
             raise KeyOutOfBounds(message)
         address = input.shipping_address
         shipping = None if address is None else check_address(address.raw())
+        if input.address_id is not None:
+            if shipping is not None:
+                raise InvalidAddress("a shippingAddress or an addressId, not both", ("address_id",))
+            shipping = await get_address(runtime.mongo, member_id, str(input.address_id))
         redemption = await redeem(
             runtime.mongo,
             runtime.clock,

@@ -362,3 +362,51 @@ async def test_a_csv_of_tracking_numbers_ships_each_row_and_reports_refused_line
     ]
     bad = await _do(client, UPLOAD, admin, csv="id,carrier\r\nx,y\r\n", idempotencyKey="u3")
     assert _errors(bad) == [("INVALID_INPUT", ["input", "csv"])]
+
+
+SAVE = """mutation($i: SaveAddressInput!) { saveAddress(input: $i) {
+  saved { id address { city line1 } } userErrors { code field } } }"""
+DELETE = """mutation($i: DeleteAddressInput!) { deleteAddress(input: $i) {
+  deletedId userErrors { code field } } }"""
+BOOK = "{ me { addresses { id address { line1 country } } } }"
+
+
+async def test_the_address_book_holds_ten_under_concurrent_saves_and_redeems_by_address_id(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer
+) -> None:
+    reward, member, _ = await _setup(client, runtime, clock, issuer)
+    token = member_token(issuer, member)
+    other = member_token(issuer, await make_member(runtime, clock, name="Han Meimei"))
+    refused = await _do(client, SAVE, token, address={**ADDRESS, "postalCode": ""})
+    assert _errors(refused) == [("INVALID_INPUT", ["input", "address", "postalCode"])]
+    first = await _do(client, SAVE, token, address=ADDRESS)
+    assert await _do(client, SAVE, token, address=ADDRESS) == first  # a retried save adds nothing
+    saves = await asyncio.gather(
+        *(_do(client, SAVE, token, address={**ADDRESS, "line1": f"{n} 号"}) for n in range(14))
+    )
+    full = [s for s in saves if s["userErrors"]]
+    assert len(full) == 5 and {c for s in full for c, _ in _errors(s)} == {"ADDRESS_BOOK_FULL"}
+    book = data(await ask(client, BOOK, token))["me"]["addresses"]
+    assert len(book) == 10 and {a["address"]["country"] for a in book} == {"CN"}
+
+    saved_id = first["saved"]["id"]
+    assert _errors(await _do(client, DELETE, other, addressId=saved_id)) == [
+        ("NOT_FOUND", ["input", "addressId"])
+    ]
+    not_theirs = await _do(client, REDEEM, other, rewardId=reward, idempotencyKey="x",
+                           addressId=saved_id)  # fmt: skip
+    assert _errors(not_theirs) == [("NOT_FOUND", ["input", "addressId"])]
+    changed = await _do(
+        client, SAVE, token, addressId=saved_id, address={**ADDRESS, "line1": "淮海中路 1 号"}
+    )
+    assert changed["saved"] == {
+        "id": saved_id,
+        "address": {"city": "上海", "line1": "淮海中路 1 号"},
+    }
+    made = await _do(client, REDEEM, token, rewardId=reward, idempotencyKey="r", addressId=saved_id)
+    assert made["redemption"]["shippingAddress"]["line1"] == "淮海中路 1 号"
+    assert (await _do(client, DELETE, token, addressId=saved_id))["deletedId"] == saved_id
+    assert len(data(await ask(client, BOOK, token))["me"]["addresses"]) == 9
+    # the redemption keeps the address it was sent to
+    mine = data(await ask(client, MINE, token))["me"]["redemptions"]["edges"]
+    assert mine[0]["node"]["shippingAddress"] == {"city": "上海"}
