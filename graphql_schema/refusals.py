@@ -295,6 +295,7 @@ REFUSALS: dict[type[Exception], Refusal] = {
     rewards.AddressBookFull: Refusal(C.ADDRESS_BOOK_FULL, own),
     rewards.AddressMissing: Refusal(C.NOT_FOUND, own),
     rewards.IllegalTransition: Refusal(C.ILLEGAL_TRANSITION, own),
+    rewards.PaymentRefused: Refusal(C.PAYMENT_REFUSED, own),
     # partners
     partners.PartnerRefused: Refusal(C.INVALID_INPUT, own),
     partners.MemberNotFound: Refusal(C.NOT_FOUND, own),

@@ -189,6 +189,10 @@ class Mutation:
     cancel_redemption: catalog_admin.RedemptionAdminPayload = catalog_admin.cancel_redemption_field
     use_coupon: catalog_admin.RedemptionAdminPayload = catalog_admin.use_coupon_field
     update_redemption: catalog_admin.RedemptionAdminPayload = catalog_admin.update_redemption_field
+    confirm_redemption_payment: catalog_admin.RedemptionAdminPayload = (
+        catalog_admin.confirm_payment_field
+    )
+    fail_redemption_payment: catalog_admin.RedemptionAdminPayload = catalog_admin.fail_payment_field
     upload_tracking_numbers: catalog_admin.UploadTrackingNumbersPayload = (
         catalog_admin.upload_tracking_numbers_field
     )

@@ -13,11 +13,13 @@ from app.rewards.admin import (
     RewardFields,
     add_coupon_batch,
     cancel_redemption,
+    check_cash_price,
     create_reward,
     move_stock,
     update_reward,
     use_coupon,
 )
+from app.rewards.cash import confirm_payment, fail_payment, release_unpaid
 from app.rewards.catalog import get_rewards, list_rewards
 from app.rewards.errors import (
     CatalogRefused,
@@ -25,6 +27,7 @@ from app.rewards.errors import (
     LimitReached,
     NotEnoughPoints,
     OutOfStock,
+    PaymentRefused,
     RedemptionRefused,
 )
 from app.rewards.forget import redact_redemptions
@@ -51,6 +54,11 @@ from app.rewards.redemption import (
 )
 
 __all__ = [
+    "PaymentRefused",
+    "check_cash_price",
+    "confirm_payment",
+    "fail_payment",
+    "release_unpaid",
     "MAX_ADDRESSES",
     "SavedAddress",
     "delete_address",

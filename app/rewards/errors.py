@@ -106,3 +106,11 @@ class IllegalTransition(CatalogRefused):
         super().__init__(f"a {current} redemption cannot become {wanted}", "status")
         self.current = current
         self.wanted = wanted
+
+
+class PaymentRefused(CatalogRefused):
+    """A points + cash payment cannot be confirmed (paid already by another payment, released,
+    its window passed), or a paid redemption's payment cannot fail."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "redemption_id")

@@ -43,6 +43,10 @@ class Reward(BaseModel):
     partner_id: str | None = None  # a partner voucher's partner: the only one that accepts it
     partner_name: str | None = None
     ships: bool = False  # goods sent to the member: an address at redemption, then fulfilment
+    cash_price: str | None = (
+        None  # 积分+现金: money paid with the points ("19.90"), app/rewards/cash.py
+    )
+    cash_currency: str = "CNY"
 
     @model_validator(mode="after")
     def _voucher_has_its_partner(self) -> Reward:
@@ -50,6 +54,8 @@ class Reward(BaseModel):
             raise ValueError("a partner voucher names its partner, and only a partner voucher does")
         if self.ships and self.kind is not RewardKind.GOODS:
             raise ValueError("only goods ship")
+        if self.cash_price is not None and self.kind is not RewardKind.GOODS:
+            raise ValueError("only goods are priced in points and cash")
         return self
 
 
@@ -60,6 +66,7 @@ class RedemptionStatus(StrEnum):
     SHIPPED = "shipped"
     DELIVERED = "delivered"
     RETURNED = "returned"
+    AWAITING_PAYMENT = "awaiting_payment"  # points + cash: points held until the brand is paid
 
 
 class ShippingAddress(BaseModel):
@@ -98,3 +105,12 @@ class Redemption(BaseModel):
     carrier: str | None = None
     tracking_number: str | None = None
     status_changed_at: datetime | None = None
+    # points + cash (app/rewards/cash.py): the hold, the brand's order, the money and its payment
+    hold_id: str | None = None
+    order_id: str | None = None
+    cash_total: str | None = None
+    cash_currency: str | None = None
+    payment_ref: str | None = None
+    payment_due_at: datetime | None = None
+    redeem_key: str | None = None
+    request_fingerprint: str | None = None

@@ -127,6 +127,12 @@ EVENT_TYPES: dict[str, tuple[int, str, Schema]] = {
     ),
     "redemption.created": (1, "A member redeemed a reward.", _REDEMPTION),
     "redemption.cancelled": (1, "An operator cancelled a redemption.", _REDEMPTION),
+    "redemption.paid": (
+        1,
+        "A points + cash redemption was paid: its held points were captured (`status`: "
+        "completed, or pending for goods that ship).",
+        _FULFILMENT,
+    ),
     "redemption.shipped": (
         1,
         "Goods redeemed were shipped (`carrier`, `tracking_number`).",

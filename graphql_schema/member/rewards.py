@@ -54,6 +54,11 @@ class Reward(Node):
     partner_name: str | None = strawberry.field(
         default=None, description="A partner voucher: the partner whose tills accept its code."
     )
+    cash_price: str | None = strawberry.field(
+        default=None,
+        description="积分+现金: the money paid with pointsPrice, a decimal string (19.90).",
+    )
+    cash_currency: str | None = strawberry.field(default=None, description="With cashPrice: CNY.")
     ships: bool = strawberry.field(
         default=False,
         description="Goods sent to the member: redeeming takes a shippingAddress, and the "
@@ -77,6 +82,8 @@ class Reward(Node):
             active=reward.active,
             partner_name=reward.partner_name,
             ships=reward.ships,
+            cash_price=reward.cash_price,
+            cash_currency=reward.cash_price and reward.cash_currency,
         )
 
 
@@ -158,6 +165,16 @@ class Redemption(Node):
     status_changed_at: datetime | None = strawberry.field(
         default=None, description="When the status last moved after the redemption."
     )
+    order_id: str | None = strawberry.field(
+        default=None,
+        description="积分+现金: the order the brand's checkout collects cashTotal for; the "
+        "points are held (AWAITING_PAYMENT) until the payment is confirmed or paymentDueAt.",
+    )
+    cash_total: str | None = strawberry.field(default=None, description="积分+现金: the money.")
+    cash_currency: str | None = None
+    payment_due_at: datetime | None = strawberry.field(
+        default=None, description="积分+现金: when the held points are released unpaid."
+    )
 
     @strawberry.field(description="The member who redeemed.")  # type: ignore[untyped-decorator]
     def member_id(self) -> strawberry.ID:
@@ -185,6 +202,10 @@ class Redemption(Node):
             carrier=redemption.carrier,
             tracking_number=redemption.tracking_number,
             status_changed_at=redemption.status_changed_at,
+            order_id=redemption.order_id,
+            cash_total=redemption.cash_total,
+            cash_currency=redemption.cash_currency,
+            payment_due_at=redemption.payment_due_at,
         )
 
 

@@ -20,7 +20,9 @@ from app.rewards import (
     RewardKind,
     add_coupon_batch,
     cancel_redemption,
+    confirm_payment,
     create_reward,
+    fail_payment,
     move_stock,
     search_redemptions,
     ship_from_csv,
@@ -72,6 +74,12 @@ class CreateRewardInput:
         default=None, description="A PARTNER_VOUCHER's partner (its id): only its tills accept it."
     )
     idempotency_key: str
+    cash_price: str | None = strawberry.field(
+        default=None,
+        description="GOODS only, 积分+现金: money paid with the points, a decimal string above 0 "
+        "and at most 100000.00 with at most 2 decimals (19.90); redeeming then holds the points "
+        "until a partner confirms the payment (confirmRedemptionPayment).",
+    )
     ships: bool = strawberry.field(
         default=False,
         description="GOODS only: sent to the member, so redeeming takes a shipping address and "
@@ -158,6 +166,24 @@ class UploadTrackingNumbersPayload:
     user_errors: list[UserError]
 
 
+@strawberry.input(
+    description="The brand's payment of a points + cash redemption: name it by "
+    "redemptionId or orderId."
+)
+class ConfirmRedemptionPaymentInput:
+    payment_ref: str = strawberry.field(description="The payment's reference, 1 to 128 characters.")
+    idempotency_key: str
+    redemption_id: strawberry.ID | None = None
+    order_id: str | None = None
+
+
+@strawberry.input(description="The brand's payment failed: the held points and the stock go back.")
+class FailRedemptionPaymentInput:
+    reason: str
+    redemption_id: strawberry.ID | None = None
+    order_id: str | None = None
+
+
 @strawberry.input
 class UseCouponInput:
     code: str
@@ -228,6 +254,7 @@ async def create_reward_mutation(info: Info, input: CreateRewardInput) -> Reward
         coupon_validity_days=input.coupon_validity_days,
         partner_id=input.partner_id,
         ships=input.ships,
+        cash_price=input.cash_price,
     )
     return await _run(
         lambda: create_reward(
@@ -376,6 +403,51 @@ async def upload_tracking_numbers_mutation(
     )
 
 
+def _optional_redemption(global_id: strawberry.ID | None) -> str | None:
+    return None if global_id is None else _raw(global_id, "Redemption", "redemption_id")
+
+
+async def confirm_payment_mutation(
+    info: Info, input: ConfirmRedemptionPaymentInput
+) -> RedemptionAdminPayload:
+    await partner_id(info, "points:redeem")
+    actor = actor_of(require_principal(info))
+    runtime = info.context.runtime
+
+    async def run() -> Any:
+        return await confirm_payment(
+            runtime.mongo,
+            runtime.clock,
+            redemption_id=_optional_redemption(input.redemption_id),
+            order_id=input.order_id,
+            payment_ref=input.payment_ref,
+            idempotency_key=input.idempotency_key,
+            actor=actor,
+        )
+
+    return await _run(run, _redemption_ok, _redemption_failed)
+
+
+async def fail_payment_mutation(
+    info: Info, input: FailRedemptionPaymentInput
+) -> RedemptionAdminPayload:
+    await partner_id(info, "points:redeem")
+    actor = actor_of(require_principal(info))
+    runtime = info.context.runtime
+
+    async def run() -> Any:
+        return await fail_payment(
+            runtime.mongo,
+            runtime.clock,
+            redemption_id=_optional_redemption(input.redemption_id),
+            order_id=input.order_id,
+            reason=input.reason,
+            actor=actor,
+        )
+
+    return await _run(run, _redemption_ok, _redemption_failed)
+
+
 async def use_coupon_mutation(info: Info, input: UseCouponInput) -> RedemptionAdminPayload:
     partner = await partner_id(info, "points:redeem")  # a registered, active partner
     actor = actor_of(require_principal(info))
@@ -504,6 +576,23 @@ upload_tracking_numbers_field = strawberry.mutation(
     extensions=admin_scope(WRITE),
     description="Operators: mark redemptions SHIPPED from a CSV of tracking numbers "
     "(catalog:write); each refused row is reported by its line, the others go on.",
+)
+confirm_payment_field = strawberry.mutation(
+    resolver=confirm_payment_mutation,
+    extensions=[
+        PermissionExtension(permissions=[IsPartner("points:redeem")], use_directives=False)
+    ],
+    description="Partners: the brand was paid for a points + cash redemption: its held points are "
+    "captured and it completes (scope points:redeem). The same paymentRef again answers it; "
+    "another payment, or one after the points were released, is PAYMENT_REFUSED.",
+)
+fail_payment_field = strawberry.mutation(
+    resolver=fail_payment_mutation,
+    extensions=[
+        PermissionExtension(permissions=[IsPartner("points:redeem")], use_directives=False)
+    ],
+    description="Partners: the payment of a points + cash redemption failed: the held points and "
+    "the stock go back, it is CANCELLED (scope points:redeem).",
 )
 use_coupon_field = strawberry.mutation(
     resolver=use_coupon_mutation,
