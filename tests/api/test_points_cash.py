@@ -185,3 +185,44 @@ async def test_a_confirmation_racing_a_failure_makes_exactly_one_happen(
     assert await _balance(runtime, clock, member) == expected
     assert await _stock(runtime) == (2 if won == "completed" else 3)
     assert await verify_balances(runtime.mongo) == []
+
+
+CANCEL = """mutation($i: CancelRedemptionInput!) { cancelRedemption(input: $i) {
+  redemption { status } userErrors { code field } } }"""
+MOVE = """mutation($i: UpdateRedemptionInput!) { updateRedemption(input: $i) {
+  redemption { status } userErrors { code field } } }"""
+
+
+async def test_paid_goods_that_ship_wait_to_be_sent_and_a_paid_redemption_gives_points_back(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer
+) -> None:
+    reward, member, admin, till = await _setup(client, runtime, clock, issuer)
+    shipped = await _do(
+        client, CREATE, admin, name="Kettle", pointsPrice=1000, cashPrice="9.90", ships=True,
+        idempotencyKey="kettle",
+    )  # fmt: skip
+    token = member_token(issuer, member)
+    address = {"name": "李雷", "phone": "13800000000", "line1": "人民路 1 号", "city": "杭州",
+               "region": "浙江省", "postalCode": "310000", "country": "CN"}  # fmt: skip
+    kettle = await _do(client, REDEEM, token, rewardId=shipped["reward"]["id"],
+                       idempotencyKey="k", shippingAddress=address)  # fmt: skip
+    assert kettle["redemption"]["status"] == "AWAITING_PAYMENT"
+    not_yet = await _do(client, MOVE, admin, redemptionId=kettle["redemption"]["id"],
+                        idempotencyKey="m0", status="CANCELLED", reason="x")  # fmt: skip
+    assert _codes(not_yet) == [("ILLEGAL_TRANSITION", ["input", "status"])]
+    paid = await _do(client, CONFIRM, till, orderId=kettle["redemption"]["orderId"],
+                     paymentRef="ali-1", idempotencyKey="p")  # fmt: skip
+    assert paid["redemption"]["status"] == "PENDING"
+    back = await _do(client, MOVE, admin, redemptionId=kettle["redemption"]["id"],
+                     idempotencyKey="m1", status="CANCELLED", reason="broken")  # fmt: skip
+    assert back["redemption"]["status"] == "CANCELLED"
+
+    blender = await _do(client, REDEEM, token, rewardId=reward, idempotencyKey="b")
+    await _do(client, CONFIRM, till, redemptionId=blender["redemption"]["id"],
+              paymentRef="ali-2", idempotencyKey="p2")  # fmt: skip
+    assert await _balance(runtime, clock, member) == (5000, 0)
+    cancelled = await _do(client, CANCEL, admin, redemptionId=blender["redemption"]["id"],
+                          reason="refunded")  # fmt: skip
+    assert cancelled["redemption"]["status"] == "CANCELLED"
+    assert await _balance(runtime, clock, member) == (7000, 0)
+    assert await verify_balances(runtime.mongo) == []
