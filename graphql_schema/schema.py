@@ -189,6 +189,7 @@ class Mutation:
     cancel_redemption: catalog_admin.RedemptionAdminPayload = catalog_admin.cancel_redemption_field
     use_coupon: catalog_admin.RedemptionAdminPayload = catalog_admin.use_coupon_field
     update_redemption: catalog_admin.RedemptionAdminPayload = catalog_admin.update_redemption_field
+    update_fulfilment: catalog_admin.RedemptionAdminPayload = catalog_admin.update_fulfilment_field
     confirm_redemption_payment: catalog_admin.RedemptionAdminPayload = (
         catalog_admin.confirm_payment_field
     )

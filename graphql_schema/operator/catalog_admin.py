@@ -52,6 +52,7 @@ from graphql_schema.relay import KEY, Connection, Cursor, connection, page_size
 from graphql_schema.user_errors import UserError
 
 READ, WRITE = "catalog:read", "catalog:write"
+FULFILMENT = "fulfilment:write"  # a partner's fulfilment system (a warehouse, a 3PL)
 REWARDS = Cursor("catalog", (KEY,))
 T = TypeVar("T")
 P = TypeVar("P")
@@ -348,6 +349,19 @@ async def update_redemption_mutation(
     info: Info, input: UpdateRedemptionInput
 ) -> RedemptionAdminPayload:
     actor = actor_of(require_kind(info, PrincipalKind.ADMIN, WRITE))
+    return await _move_redemption(info, input, actor)
+
+
+async def update_fulfilment_mutation(
+    info: Info, input: UpdateRedemptionInput
+) -> RedemptionAdminPayload:
+    await partner_id(info, FULFILMENT)  # a registered, active partner granted the scope
+    return await _move_redemption(info, input, actor_of(require_principal(info)))
+
+
+async def _move_redemption(
+    info: Info, input: UpdateRedemptionInput, actor: str
+) -> RedemptionAdminPayload:
     runtime = info.context.runtime
 
     async def run() -> Any:
@@ -570,6 +584,12 @@ update_redemption_field = strawberry.mutation(
     description="Operators: move a redemption of goods that ship (SHIPPED with its tracking "
     "number, DELIVERED, CANCELLED or RETURNED with the points and stock back); catalog:write. "
     "An illegal move is ILLEGAL_TRANSITION.",
+)
+update_fulfilment_field = strawberry.mutation(
+    resolver=update_fulfilment_mutation,
+    extensions=[PermissionExtension(permissions=[IsPartner(FULFILMENT)], use_directives=False)],
+    description="Partners: a fulfilment system moves a redemption of goods that ship, as "
+    "updateRedemption does (scope fulfilment:write).",
 )
 upload_tracking_numbers_field = strawberry.mutation(
     resolver=upload_tracking_numbers_mutation,

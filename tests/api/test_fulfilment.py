@@ -18,6 +18,7 @@ from app.ledger import LotStatus, Rolling, get_balance, verify_balances
 from app.runtime import Runtime
 from graphql_schema.ids import from_global_id
 from tests.api.gql import ask, data, earn_points, make_member, make_program, member_token
+from tests.partners.api import partner_token
 
 ADMIN = ["catalog:read", "catalog:write"]
 CREATE = """mutation($i: CreateRewardInput!) { createReward(input: $i) {
@@ -410,3 +411,36 @@ async def test_the_address_book_holds_ten_under_concurrent_saves_and_redeems_by_
     # the redemption keeps the address it was sent to
     mine = data(await ask(client, MINE, token))["me"]["redemptions"]["edges"]
     assert mine[0]["node"]["shippingAddress"] == {"city": "上海"}
+
+
+PARTNER_MOVE = """mutation($i: UpdateRedemptionInput!) { updateFulfilment(input: $i) {
+  redemption { status trackingNumber } userErrors { code field } } }"""
+
+
+async def test_a_partners_fulfilment_system_moves_redemptions_with_its_own_scope_only(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer
+) -> None:
+    reward, member, _ = await _setup(client, runtime, clock, issuer)
+    made = await _do(
+        client, REDEEM, member_token(issuer, member), rewardId=reward, idempotencyKey="r",
+        shippingAddress=ADDRESS,
+    )  # fmt: skip
+    rid = made["redemption"]["id"]
+    warehouse = await partner_token(runtime, clock, issuer, ("fulfilment:write",), "Warehouse")
+    till = await partner_token(runtime, clock, issuer, ("points:redeem",), "Till")
+    move = {"redemptionId": rid, "idempotencyKey": "w1", "status": "SHIPPED",
+            "carrier": "ZTO", "trackingNumber": "ZTO-778899"}  # fmt: skip
+    refused = await ask(client, PARTNER_MOVE, till, {"i": move})
+    assert [e["extensions"]["code"] for e in refused["errors"]] == ["FORBIDDEN"]
+    shipped = await _do(client, PARTNER_MOVE, warehouse, **move)
+    assert shipped["redemption"] == {"status": "SHIPPED", "trackingNumber": "ZTO-778899"}
+    delivered = await _do(client, PARTNER_MOVE, warehouse, redemptionId=rid,
+                          idempotencyKey="w2", status="DELIVERED")  # fmt: skip
+    assert delivered["redemption"]["status"] == "DELIVERED"
+    raw = from_global_id(rid, "Redemption")[1]
+    audit = await runtime.mongo["audit"].find({"target": f"redemption:{raw}"}).to_list(None)
+    warehouse_id = (await runtime.mongo["partners"].find_one({"name": "Warehouse"}) or {})["_id"]
+    assert sorted((a["action"], a["actor"]) for a in audit) == [
+        ("redemption.delivered", f"partner:{warehouse_id}"),
+        ("redemption.shipped", f"partner:{warehouse_id}"),
+    ]
