@@ -296,6 +296,7 @@ REFUSALS: dict[type[Exception], Refusal] = {
     rewards.AddressMissing: Refusal(C.NOT_FOUND, own),
     rewards.IllegalTransition: Refusal(C.ILLEGAL_TRANSITION, own),
     rewards.PaymentRefused: Refusal(C.PAYMENT_REFUSED, own),
+    rewards.RefundTooLarge: Refusal(C.OVER_REFUND, own),
     # partners
     partners.PartnerRefused: Refusal(C.INVALID_INPUT, own),
     partners.MemberNotFound: Refusal(C.NOT_FOUND, own),

@@ -194,6 +194,9 @@ class Mutation:
         catalog_admin.confirm_payment_field
     )
     fail_redemption_payment: catalog_admin.RedemptionAdminPayload = catalog_admin.fail_payment_field
+    refund_redemption_payment: catalog_admin.RedemptionAdminPayload = (
+        catalog_admin.refund_payment_field
+    )
     upload_tracking_numbers: catalog_admin.UploadTrackingNumbersPayload = (
         catalog_admin.upload_tracking_numbers_field
     )

@@ -19,7 +19,7 @@ from app.rewards.admin import (
     update_reward,
     use_coupon,
 )
-from app.rewards.cash import confirm_payment, fail_payment, release_unpaid
+from app.rewards.cash import confirm_payment, fail_payment, refund_payment, release_unpaid
 from app.rewards.catalog import get_rewards, list_rewards
 from app.rewards.errors import (
     CatalogRefused,
@@ -59,6 +59,7 @@ __all__ = [
     "confirm_payment",
     "fail_payment",
     "release_unpaid",
+    "refund_payment",
     "MAX_ADDRESSES",
     "SavedAddress",
     "delete_address",

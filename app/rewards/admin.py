@@ -429,13 +429,16 @@ async def cancel_redemption(
             )
         assert redemption.entry_id is not None
         try:
-            await unit.restore(
-                redemption.entry_id,
-                reason=f"Cancelled: {reason}",
-                actor=actor,
-                reference=redemption_id,
-                extra={"redemption_id": redemption_id},
-            )
+            if redemption.points > redemption.points_refunded:  # a cash refund gave some back
+                await unit.restore(
+                    redemption.entry_id,
+                    reason=f"Cancelled: {reason}",
+                    actor=actor,
+                    reference=redemption_id,
+                    extra={"redemption_id": redemption_id},
+                    points=redemption.points - redemption.points_refunded,
+                    after=redemption.points_refunded,
+                )
         except PointsLimitExceeded as exc:
             raise PointsLimit(str(exc), "redemption_id") from None
         await put_back(mongo, unit.session, redemption)

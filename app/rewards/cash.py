@@ -15,17 +15,24 @@ AWAITING_PAYMENT. Then, each in one transaction through the ledger's unit of wor
 - `release_unpaid` (the worker's `unpaid-redemptions` job): the same for every redemption whose
   payment window has passed.
 
-A refund of the cash part is not built (docs/fulfilment.md says what is left).
+- `refund_payment` (a refund of the cash part, all or part): gives back the points in proportion
+  (points × refunded money / money paid, rounded down, the refund that completes the money taking
+  every point left, so the parts sum to the points exactly) with `LedgerUnit.restore`, under the
+  lots' own expiry. The refund that completes the money cancels a redemption not yet shipped (the
+  stock back); goods already sent stay as they are, and their RETURNED gives back only the points
+  the refunds did not. Once per key (recorded on the redemption, at most MAX_REFUNDS).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
 
 from app.bounds import MAX_KEY_LENGTH_WIDE
 from app.clock import Clock
 from app.db import Document, Mongo
+from app.event_log import event
 from app.ledger import (
     Entry,
     HoldNotActive,
@@ -34,10 +41,16 @@ from app.ledger import (
     LedgerUnit,
     run_in_ledger,
 )
-from app.rewards.admin import put_back
-from app.rewards.errors import CatalogRefused, Missing, PaymentRefused
+from app.rewards.admin import check_cash_price, put_back
+from app.rewards.errors import (
+    CatalogRefused,
+    KeyReused,
+    Missing,
+    PaymentRefused,
+    RefundTooLarge,
+)
 from app.rewards.models import Redemption, RedemptionStatus
-from app.rewards.redemption import redemption_event
+from app.rewards.redemption import redemption_data, redemption_event
 
 S = RedemptionStatus
 PAYMENT_REF_MAX = 128
@@ -237,3 +250,132 @@ async def release_unpaid(
             actor="worker:unpaid-redemptions",
         )
     return len(due)
+
+
+MAX_REFUNDS = 20
+REFUNDABLE = frozenset({S.COMPLETED, S.PENDING, S.SHIPPED, S.DELIVERED})
+
+
+async def refund_payment(
+    mongo: Mongo,
+    clock: Clock,
+    *,
+    redemption_id: str | None = None,
+    order_id: str | None = None,
+    amount: str,
+    refund_ref: str,
+    idempotency_key: str,
+    actor: str,
+) -> Redemption:
+    """Refund `amount` of a paid points + cash redemption's money: its share of the points back
+    (see the module's docstring). RefundTooLarge past what is left to refund; PaymentRefused for
+    one not paid, or cancelled or returned already."""
+    redemption_id, order_id = _which(redemption_id, order_id)
+    try:
+        money = check_cash_price(amount)
+    except CatalogRefused as exc:
+        raise CatalogRefused(str(exc), "amount") from None
+    assert money is not None
+    refund_ref = _bounded(refund_ref, "refund_ref", PAYMENT_REF_MAX)
+    key = _bounded(idempotency_key, "idempotency_key", MAX_KEY_LENGTH_WIDE)
+    record = {"key": key, "amount": money, "refund_ref": refund_ref}
+
+    async def work(unit: LedgerUnit) -> Redemption:
+        redemption = await _find(mongo, unit, redemption_id, order_id)
+        found = await mongo["redemptions"].find_one({"_id": redemption.id}, session=unit.session)
+        assert found is not None
+        refunds: list[Document] = found.get("refunds") or []
+        for earlier in refunds:
+            if earlier["key"] == key:
+                if {k: earlier.get(k) for k in record} != record:
+                    raise CatalogRefused(
+                        "this idempotency key made another refund", "idempotency_key"
+                    )
+                return redemption
+        if redemption.status not in REFUNDABLE:
+            raise PaymentRefused(f"the redemption is {redemption.status.value}: nothing to refund")
+        if len(refunds) >= MAX_REFUNDS:
+            raise RefundTooLarge(f"at most {MAX_REFUNDS} refunds of one redemption")
+        assert redemption.cash_total is not None and redemption.entry_id is not None
+        total = Decimal(redemption.cash_total)
+        before = Decimal(redemption.cash_refunded or "0")
+        after = before + Decimal(money)
+        if after > total:
+            raise RefundTooLarge(f"{total - before:.2f} is left to refund of {total:.2f}")
+        points_after = (
+            redemption.points if after == total else int(redemption.points * after // total)
+        )
+        give = points_after - redemption.points_refunded
+        if give > 0:
+            await unit.restore(
+                redemption.entry_id,
+                reason=f"Cash refund {refund_ref}: {money} of {total:.2f}",
+                actor=actor,
+                reference=redemption.id,
+                extra={"redemption_id": redemption.id},
+                points=give,
+                after=redemption.points_refunded,
+            )
+        changes: Document = {"cash_refunded": f"{after:.2f}", "points_refunded": points_after}
+        whole = after == total and redemption.status in (S.COMPLETED, S.PENDING)
+        if whole:
+            await put_back(mongo, unit.session, redemption)
+            changes |= {
+                "status": S.CANCELLED.value,
+                "cancelled_at": unit.now,
+                "cancel_reason": f"cash refunded ({refund_ref})",
+                "status_changed_at": unit.now,
+            }
+        await mongo["redemptions"].update_one(
+            {"_id": redemption.id, "status": redemption.status.value},
+            {"$set": changes, "$push": {"refunds": {**record, "points": give, "at": unit.now}}},
+            session=unit.session,
+        )
+        refunded = redemption.model_copy(
+            update={
+                "cash_refunded": changes["cash_refunded"],
+                "points_refunded": points_after,
+                "status": S.CANCELLED if whole else redemption.status,
+            }
+        )
+        data = {
+            **redemption_data(refunded),
+            "status": refunded.status.value,
+            "amount": money,
+            "points_back": give,
+        }
+        unit.emit(
+            event(
+                "redemption.refunded",
+                refunded.member_id,
+                data,
+                key=f"redemption.refunded:{refunded.id}:{len(refunds)}",
+                occurred_at=unit.now,
+            )
+        )
+        return refunded
+
+    try:
+        return await run_in_ledger(
+            mongo,
+            clock,
+            work,
+            idempotency_key=f"refund:{redemption_id or order_id}:{key}",
+            fingerprint=f"refund:{money}:{refund_ref}",
+            replay=_read_back(mongo, redemption_id, order_id),
+            require_entry=False,
+        )
+    except IdempotencyConflict:
+        raise KeyReused("this idempotency key made another refund", "idempotency_key") from None
+
+
+def _read_back(
+    mongo: Mongo, redemption_id: str | None, order_id: str | None
+) -> Callable[[Entry], Awaitable[Redemption]]:
+    async def replay(entry: Entry) -> Redemption:
+        query: Document = {"_id": redemption_id} if redemption_id else {"order_id": order_id}
+        document = await mongo["redemptions"].find_one(query)
+        assert document is not None
+        return Redemption.model_validate(document)
+
+    return replay

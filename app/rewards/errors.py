@@ -114,3 +114,10 @@ class PaymentRefused(CatalogRefused):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, "redemption_id")
+
+
+class RefundTooLarge(CatalogRefused):
+    """A cash refund past what was paid and not refunded yet."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "amount")

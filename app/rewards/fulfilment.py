@@ -227,14 +227,18 @@ async def _give_back(
 ) -> None:
     """The points (with their lots' terms), the stock and the member's allowance."""
     assert redemption.entry_id is not None
+    left = redemption.points - redemption.points_refunded  # a cash refund gave some back
     try:
-        await unit.restore(
-            redemption.entry_id,
-            reason=f"Redemption {redemption.status.value} then given back: {reason}",
-            actor=actor,
-            reference=redemption.id,
-            extra={"redemption_id": redemption.id},
-        )
+        if left > 0:
+            await unit.restore(
+                redemption.entry_id,
+                reason=f"Redemption {redemption.status.value} then given back: {reason}",
+                actor=actor,
+                reference=redemption.id,
+                extra={"redemption_id": redemption.id},
+                points=left,
+                after=redemption.points_refunded,
+            )
     except PointsLimitExceeded as exc:
         raise PointsLimit(str(exc), "redemption_id") from None
     await put_back(mongo, unit.session, redemption)

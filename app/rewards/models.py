@@ -112,5 +112,7 @@ class Redemption(BaseModel):
     cash_currency: str | None = None
     payment_ref: str | None = None
     payment_due_at: datetime | None = None
+    cash_refunded: str | None = None  # the money refunded so far
+    points_refunded: int = 0  # the points those refunds gave back (exact: the last takes the rest)
     redeem_key: str | None = None
     request_fingerprint: str | None = None

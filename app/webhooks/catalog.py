@@ -133,6 +133,23 @@ EVENT_TYPES: dict[str, tuple[int, str, Schema]] = {
         "completed, or pending for goods that ship).",
         _FULFILMENT,
     ),
+    "redemption.refunded": (
+        1,
+        "Part or all of a points + cash redemption's money was refunded: `amount`, and "
+        "`points_back` given back in proportion (a whole refund of one not shipped cancels it).",
+        _object(
+            {
+                "redemption_id": _STR,
+                "reward_id": _STR,
+                "quantity": _INT,
+                "points": _INT,
+                "status": _STR,
+                "amount": _STR,
+                "points_back": _INT,
+            },
+            {"entry_id": _STR_OR_NULL, "voucher_partner_id": _STR_OR_NULL},
+        ),
+    ),
     "redemption.shipped": (
         1,
         "Goods redeemed were shipped (`carrier`, `tracking_number`).",

@@ -172,6 +172,12 @@ class Redemption(Node):
     )
     cash_total: str | None = strawberry.field(default=None, description="积分+现金: the money.")
     cash_currency: str | None = None
+    cash_refunded: str | None = strawberry.field(
+        default=None, description="积分+现金: the money refunded so far."
+    )
+    points_refunded: int = strawberry.field(
+        default=0, description="积分+现金: the points those refunds gave back."
+    )
     payment_due_at: datetime | None = strawberry.field(
         default=None, description="积分+现金: when the held points are released unpaid."
     )
@@ -206,6 +212,8 @@ class Redemption(Node):
             cash_total=redemption.cash_total,
             cash_currency=redemption.cash_currency,
             payment_due_at=redemption.payment_due_at,
+            cash_refunded=redemption.cash_refunded,
+            points_refunded=redemption.points_refunded,
         )
 
 

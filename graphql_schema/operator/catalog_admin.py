@@ -24,6 +24,7 @@ from app.rewards import (
     create_reward,
     fail_payment,
     move_stock,
+    refund_payment,
     search_redemptions,
     ship_from_csv,
     update_redemption,
@@ -181,6 +182,18 @@ class ConfirmRedemptionPaymentInput:
 @strawberry.input(description="The brand's payment failed: the held points and the stock go back.")
 class FailRedemptionPaymentInput:
     reason: str
+    redemption_id: strawberry.ID | None = None
+    order_id: str | None = None
+
+
+@strawberry.input(
+    description="A refund of all or part of a points + cash redemption's money: amount is a "
+    "decimal string (up to what is left to refund); the points come back in proportion."
+)
+class RefundRedemptionPaymentInput:
+    amount: str
+    refund_ref: str = strawberry.field(description="The refund's reference, 1 to 128 characters.")
+    idempotency_key: str
     redemption_id: strawberry.ID | None = None
     order_id: str | None = None
 
@@ -462,6 +475,28 @@ async def fail_payment_mutation(
     return await _run(run, _redemption_ok, _redemption_failed)
 
 
+async def refund_payment_mutation(
+    info: Info, input: RefundRedemptionPaymentInput
+) -> RedemptionAdminPayload:
+    await partner_id(info, "points:redeem")
+    actor = actor_of(require_principal(info))
+    runtime = info.context.runtime
+
+    async def run() -> Any:
+        return await refund_payment(
+            runtime.mongo,
+            runtime.clock,
+            redemption_id=_optional_redemption(input.redemption_id),
+            order_id=input.order_id,
+            amount=input.amount,
+            refund_ref=input.refund_ref,
+            idempotency_key=input.idempotency_key,
+            actor=actor,
+        )
+
+    return await _run(run, _redemption_ok, _redemption_failed)
+
+
 async def use_coupon_mutation(info: Info, input: UseCouponInput) -> RedemptionAdminPayload:
     partner = await partner_id(info, "points:redeem")  # a registered, active partner
     actor = actor_of(require_principal(info))
@@ -613,6 +648,15 @@ fail_payment_field = strawberry.mutation(
     ],
     description="Partners: the payment of a points + cash redemption failed: the held points and "
     "the stock go back, it is CANCELLED (scope points:redeem).",
+)
+refund_payment_field = strawberry.mutation(
+    resolver=refund_payment_mutation,
+    extensions=[
+        PermissionExtension(permissions=[IsPartner("points:redeem")], use_directives=False)
+    ],
+    description="Partners: refund all or part of a points + cash redemption's money: the points "
+    "come back in proportion, under their original expiry (scope points:redeem); past what is "
+    "left is OVER_REFUND.",
 )
 use_coupon_field = strawberry.mutation(
     resolver=use_coupon_mutation,

@@ -227,3 +227,85 @@ async def test_paid_goods_that_ship_wait_to_be_sent_and_a_paid_redemption_gives_
     assert cancelled["redemption"]["status"] == "CANCELLED"
     assert await _balance(runtime, clock, member) == (7000, 0)
     assert await verify_balances(runtime.mongo) == []
+
+
+REFUND = """mutation($i: RefundRedemptionPaymentInput!) { refundRedemptionPayment(input: $i) {
+  redemption { status cashRefunded pointsRefunded } userErrors { code field message } } }"""
+
+
+async def test_cash_refunds_give_points_back_in_proportion_exactly_and_never_twice(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer
+) -> None:
+    """2,000 points + 19.90: refunds of 6.00, 6.00 and 7.90 give back 603 (2000 × 6/19.9 rounded
+    down), 603 more (1,206 for 12.00) and the 794 left: 2,000 exactly."""
+    reward, member, admin, till = await _setup(client, runtime, clock, issuer)
+    token = member_token(issuer, member)
+    made = (await _do(client, REDEEM, token, rewardId=reward, idempotencyKey="r"))["redemption"]
+    refused = await _do(client, REFUND, till, orderId=made["orderId"], amount="1.00",
+                        refundRef="rf-0", idempotencyKey="f0")  # fmt: skip
+    assert _codes(refused) == [("PAYMENT_REFUSED", ["input", "redemptionId"])]  # not paid yet
+    await _do(client, CONFIRM, till, orderId=made["orderId"], paymentRef="wx", idempotencyKey="p")
+    assert await _balance(runtime, clock, member) == (5000, 0)
+
+    async def refund(amount: str, key: str) -> dict[str, Any]:
+        return await _do(client, REFUND, till, orderId=made["orderId"], amount=amount,
+                         refundRef=f"rf-{key}", idempotencyKey=key)  # fmt: skip
+
+    first = await refund("6.00", "f1")
+    assert first["redemption"] == {
+        "status": "COMPLETED",
+        "cashRefunded": "6.00",
+        "pointsRefunded": 603,
+    }
+    assert await _balance(runtime, clock, member) == (5603, 0)
+    replays = await asyncio.gather(*(refund("6.00", "f1") for _ in range(5)))
+    assert {r["redemption"]["pointsRefunded"] for r in replays} == {603}
+    assert await _balance(runtime, clock, member) == (5603, 0)
+    other = await _do(client, REFUND, till, orderId=made["orderId"], amount="1.00",
+                      refundRef="rf-f1", idempotencyKey="f1")  # fmt: skip
+    assert _codes(other) == [("IDEMPOTENCY_CONFLICT", ["input", "idempotencyKey"])]
+    over = await refund("14.00", "f2")
+    assert _codes(over) == [("OVER_REFUND", ["input", "amount"])]
+    assert _codes(await refund("0", "f3")) == [("INVALID_INPUT", ["input", "amount"])]
+    second = await refund("6.00", "f4")
+    assert second["redemption"]["pointsRefunded"] == 1206
+    last = await refund("7.90", "f5")
+    assert last["redemption"] == {
+        "status": "CANCELLED",
+        "cashRefunded": "19.90",
+        "pointsRefunded": 2000,
+    }
+    assert await _balance(runtime, clock, member) == (7000, 0) and await _stock(runtime) == 3
+    assert _codes(await refund("0.01", "f6")) == [("PAYMENT_REFUSED", ["input", "redemptionId"])]
+    cancel = await _do(client, CANCEL, admin, redemptionId=made["id"], reason="x")
+    assert cancel["redemption"]["status"] == "CANCELLED"  # cancelled already: nothing more back
+    assert await _balance(runtime, clock, member) == (7000, 0)
+    assert await verify_balances(runtime.mongo) == []
+
+
+async def test_a_return_after_a_partial_refund_gives_back_only_the_points_left(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer
+) -> None:
+    _, member, admin, till = await _setup(client, runtime, clock, issuer)
+    kettle = await _do(
+        client, CREATE, admin, name="Kettle", pointsPrice=1000, cashPrice="10.00", ships=True,
+        idempotencyKey="kettle",
+    )  # fmt: skip
+    token = member_token(issuer, member)
+    address = {"name": "李雷", "phone": "13800000000", "line1": "人民路 1 号", "city": "杭州",
+               "region": "浙江省", "postalCode": "310000", "country": "CN"}  # fmt: skip
+    made = (await _do(client, REDEEM, token, rewardId=kettle["reward"]["id"],
+                      idempotencyKey="k", shippingAddress=address))["redemption"]  # fmt: skip
+    await _do(client, CONFIRM, till, orderId=made["orderId"], paymentRef="wx", idempotencyKey="p")
+    await _do(client, MOVE, admin, redemptionId=made["id"], idempotencyKey="s", status="SHIPPED",
+              carrier="SF", trackingNumber="SF123456")  # fmt: skip
+    assert await _balance(runtime, clock, member) == (6000, 0)
+    part = await _do(client, REFUND, till, orderId=made["orderId"], amount="2.50",
+                     refundRef="rf", idempotencyKey="f")  # fmt: skip
+    assert part["redemption"]["pointsRefunded"] == 250
+    assert await _balance(runtime, clock, member) == (6250, 0)
+    back = await _do(client, MOVE, admin, redemptionId=made["id"], idempotencyKey="r",
+                     status="RETURNED", reason="damaged")  # fmt: skip
+    assert back["redemption"]["status"] == "RETURNED"
+    assert await _balance(runtime, clock, member) == (7000, 0)
+    assert await verify_balances(runtime.mongo) == []
