@@ -309,3 +309,39 @@ async def test_a_return_after_a_partial_refund_gives_back_only_the_points_left(
     assert back["redemption"]["status"] == "RETURNED"
     assert await _balance(runtime, clock, member) == (7000, 0)
     assert await verify_balances(runtime.mongo) == []
+
+
+async def test_refunds_racing_a_return_never_give_back_more_than_was_spent(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock, issuer: TokenIssuer
+) -> None:
+    _, member, admin, till = await _setup(client, runtime, clock, issuer)
+    kettle = await _do(
+        client, CREATE, admin, name="Kettle", pointsPrice=1000, cashPrice="10.00", ships=True,
+        idempotencyKey="kettle",
+    )  # fmt: skip
+    token = member_token(issuer, member)
+    address = {"name": "李雷", "phone": "13800000000", "line1": "人民路 1 号", "city": "杭州",
+               "region": "浙江省", "postalCode": "310000", "country": "CN"}  # fmt: skip
+    made = (await _do(client, REDEEM, token, rewardId=kettle["reward"]["id"],
+                      idempotencyKey="k", shippingAddress=address))["redemption"]  # fmt: skip
+    await _do(client, CONFIRM, till, orderId=made["orderId"], paymentRef="wx", idempotencyKey="p")
+    await _do(client, MOVE, admin, redemptionId=made["id"], idempotencyKey="s", status="SHIPPED",
+              carrier="SF", trackingNumber="SF123456")  # fmt: skip
+    assert await _balance(runtime, clock, member) == (6000, 0)
+    await asyncio.gather(
+        *(
+            _do(client, REFUND, till, orderId=made["orderId"], amount="1.00",
+                refundRef=f"rf{n}", idempotencyKey=f"f{n}")
+            for n in range(5)
+        ),
+        *(
+            _do(client, MOVE, admin, redemptionId=made["id"], idempotencyKey=f"r{n}",
+                status="RETURNED", reason="damaged")
+            for n in range(3)
+        ),
+    )  # fmt: skip
+    found = await runtime.mongo["redemptions"].find_one({"order_id": made["orderId"]})
+    assert found is not None and found["status"] == "returned"
+    # whatever the order, the points spent come back once: 1,000, no more
+    assert await _balance(runtime, clock, member) == (7000, 0)
+    assert await verify_balances(runtime.mongo) == []
