@@ -141,6 +141,22 @@ INDEXES: dict[str, list[IndexModel]] = {
     "redemptions": [
         IndexModel([("member_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),
         IndexModel([("entry_id", ASCENDING)], unique=True),  # a replay finds it by its entry
+        # 积分+现金 (app/rewards/cash.py): a replay finds it by its key (its hold makes no entry),
+        # a payment by its order, the unpaid-redemptions job those past their window
+        IndexModel(
+            [("redeem_key", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"redeem_key": {"$type": "string"}},
+        ),
+        IndexModel(
+            [("order_id", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"order_id": {"$type": "string"}},
+        ),
+        IndexModel(
+            [("payment_due_at", ASCENDING)],
+            partialFilterExpression={"payment_due_at": {"$type": "date"}},
+        ),
         IndexModel([("created_at", ASCENDING)]),  # reports: the redemptions of a period
         # operators: a reward's redemptions, newest first (a recall, a supplier's question)
         IndexModel([("reward_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]),

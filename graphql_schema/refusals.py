@@ -295,6 +295,12 @@ REFUSALS: dict[type[Exception], Refusal] = {
     rewards.CouponUsed: Refusal(C.COUPON_USED, own),
     rewards.PointsLimit: Refusal(C.POINTS_LIMIT, own),
     rewards.KeyReused: Refusal(C.IDEMPOTENCY_CONFLICT, own),
+    rewards.InvalidAddress: Refusal(C.INVALID_INPUT, own),
+    rewards.AddressBookFull: Refusal(C.ADDRESS_BOOK_FULL, own),
+    rewards.AddressMissing: Refusal(C.NOT_FOUND, own),
+    rewards.IllegalTransition: Refusal(C.ILLEGAL_TRANSITION, own),
+    rewards.PaymentRefused: Refusal(C.PAYMENT_REFUSED, own),
+    rewards.RefundTooLarge: Refusal(C.OVER_REFUND, own),
     # partners
     partners.PartnerRefused: Refusal(C.INVALID_INPUT, own),
     partners.MemberNotFound: Refusal(C.NOT_FOUND, own),

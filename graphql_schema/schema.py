@@ -27,6 +27,12 @@ from graphql_schema.errors import InvalidInput, classify
 from graphql_schema.instants import DATE_TIME
 from graphql_schema.member import draws as draws_api
 from graphql_schema.member import engagement, referrals
+from graphql_schema.member.addresses import (
+    DeleteAddressPayload,
+    SaveAddressPayload,
+    delete_address_field,
+    save_address_field,
+)
 from graphql_schema.member.ledger import LedgerEntry
 from graphql_schema.member.members import (
     Member,
@@ -145,6 +151,8 @@ class Query:
 @strawberry.type
 class Mutation:
     redeem_reward: RedeemRewardPayload = redeem_reward_field
+    save_address: SaveAddressPayload = save_address_field
+    delete_address: DeleteAddressPayload = delete_address_field
     update_profile: UpdateProfilePayload = update_profile_field
     sign_up: SessionPayload = sign_up_field
     log_in: SessionPayload = log_in_field
@@ -181,6 +189,18 @@ class Mutation:
     add_coupons: catalog_admin.AddCouponsPayload = catalog_admin.add_coupons_field
     cancel_redemption: catalog_admin.RedemptionAdminPayload = catalog_admin.cancel_redemption_field
     use_coupon: catalog_admin.RedemptionAdminPayload = catalog_admin.use_coupon_field
+    update_redemption: catalog_admin.RedemptionAdminPayload = catalog_admin.update_redemption_field
+    update_fulfilment: catalog_admin.RedemptionAdminPayload = catalog_admin.update_fulfilment_field
+    confirm_redemption_payment: catalog_admin.RedemptionAdminPayload = (
+        catalog_admin.confirm_payment_field
+    )
+    fail_redemption_payment: catalog_admin.RedemptionAdminPayload = catalog_admin.fail_payment_field
+    refund_redemption_payment: catalog_admin.RedemptionAdminPayload = (
+        catalog_admin.refund_payment_field
+    )
+    upload_tracking_numbers: catalog_admin.UploadTrackingNumbersPayload = (
+        catalog_admin.upload_tracking_numbers_field
+    )
     enter_draw: draws_api.EnterDrawPayload = draws_api.enter_draw_field
     create_draw: draws_api.DrawAdminPayload = draws_api.create_draw_field
     close_draw: draws_api.DrawAdminPayload = draws_api.close_draw_field

@@ -33,6 +33,9 @@ class UserErrorCode(Enum):
     ACTIVITY_UNKNOWN = "ACTIVITY_UNKNOWN"
     ACTIVITY_LIMIT_REACHED = "ACTIVITY_LIMIT_REACHED"
     POINTS_LIMIT = "POINTS_LIMIT"  # more points than one entry or one account may hold
+    ILLEGAL_TRANSITION = "ILLEGAL_TRANSITION"  # a redemption cannot move to the status asked
+    PAYMENT_REFUSED = "PAYMENT_REFUSED"  # points + cash: paid already, released, window passed
+    ADDRESS_BOOK_FULL = "ADDRESS_BOOK_FULL"  # a member's address book holds 10 already
 
 
 @strawberry.interface(

@@ -29,7 +29,9 @@ from app.db import Document, Mongo
 from app.ledger import instant
 from app.partners.errors import IdempotencyConflict, InvalidPartnerInput, PartnerInactive
 
-PARTNER_SCOPES = frozenset({"points:earn", "points:redeem", "points:read", "activities:write"})
+PARTNER_SCOPES = frozenset(
+    {"points:earn", "points:redeem", "points:read", "activities:write", "fulfilment:write"}
+)
 NAME_MAX = 120
 _ID = re.compile(r"^pt_[0-9a-f]{20}$")
 

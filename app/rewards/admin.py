@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import ValidationError
@@ -36,6 +38,7 @@ from app.rewards.errors import (
     CatalogRefused,
     CouponUsed,
     DuplicateCodes,
+    IllegalTransition,
     KeyReused,
     Missing,
     PointsLimit,
@@ -46,6 +49,8 @@ from app.rewards.models import Redemption, RedemptionStatus, Reward, RewardKind
 from app.rewards.redemption import coupon_event, new_coupon_code, redemption_event
 
 REASON_MAX = 500
+MAX_CASH = Decimal("100000.00")
+CASH = re.compile(r"[0-9]{1,6}(\.[0-9]{1,2})?")  # ASCII digits: not １９ nor ١٩
 MAX_BATCH = 10_000
 CODE_MAX = 64
 TEXT_MAX = {"description": 2000, "category": 64}  # the name's 120 is the model's own
@@ -77,6 +82,27 @@ class RewardFields:
     active_until: datetime | None = None
     coupon_validity_days: int | None = None
     partner_id: str | None = None  # a partner voucher's partner (registered and active)
+    ships: bool = False  # goods sent to the member (app/rewards/fulfilment.py)
+    cash_price: str | None = (
+        None  # 积分+现金: the money part, a decimal string (app/rewards/cash.py)
+    )
+
+
+def check_cash_price(text: str | None) -> str | None:
+    """A money amount as a decimal string: above 0, at most MAX_CASH, at most 2 decimals;
+    answered with exactly 2 ("19.9" -> "19.90"). CatalogRefused on `cash_price` otherwise."""
+    if text is None:
+        return None
+    text = text.strip()
+    try:
+        amount = Decimal(text) if CASH.fullmatch(text) else None
+    except InvalidOperation:  # pragma: no cover - the pattern admits only numbers
+        amount = None
+    if amount is None or not Decimal(0) < amount <= MAX_CASH:
+        raise CatalogRefused(
+            f"a decimal amount above 0 and at most {MAX_CASH}, 2 decimals at most", "cash_price"
+        )
+    return f"{amount:.2f}"
 
 
 def _fingerprint(*values: object) -> str:
@@ -117,7 +143,10 @@ def _key(key: str) -> str:
 async def create_reward(
     mongo: Mongo, clock: Clock, fields: RewardFields, *, idempotency_key: str, actor: str
 ) -> Reward:
-    values = {k: v for k, v in vars(fields).items()}
+    # `ships` only when set: a key used before goods shipped keeps its fingerprint
+    values = {k: v for k, v in vars(fields).items() if k not in ("ships", "cash_price") or v}
+    if fields.cash_price is not None:
+        values["cash_price"] = check_cash_price(fields.cash_price)
     document = {"_id": "r_" + secrets.token_hex(8), **values, "kind": fields.kind.value}
     if fields.partner_id is not None:
         partner = await mongo["partners"].find_one({"_id": fields.partner_id, "status": "active"})
@@ -392,22 +421,27 @@ async def cancel_redemption(
         redemption = Redemption.model_validate(found)
         if redemption.status is RedemptionStatus.CANCELLED:
             return redemption
+        if redemption.status not in (RedemptionStatus.COMPLETED, RedemptionStatus.PENDING):
+            raise IllegalTransition(redemption.status, RedemptionStatus.CANCELLED)
         if found.get("coupon_used_at") is not None:
             raise CouponUsed(
                 "the coupon was used: the redemption cannot be cancelled", "redemption_id"
             )
         assert redemption.entry_id is not None
         try:
-            await unit.restore(
-                redemption.entry_id,
-                reason=f"Cancelled: {reason}",
-                actor=actor,
-                reference=redemption_id,
-                extra={"redemption_id": redemption_id},
-            )
+            if redemption.points > redemption.points_refunded:  # a cash refund gave some back
+                await unit.restore(
+                    redemption.entry_id,
+                    reason=f"Cancelled: {reason}",
+                    actor=actor,
+                    reference=redemption_id,
+                    extra={"redemption_id": redemption_id},
+                    points=redemption.points - redemption.points_refunded,
+                    after=redemption.points_refunded,
+                )
         except PointsLimitExceeded as exc:
             raise PointsLimit(str(exc), "redemption_id") from None
-        await _put_back(mongo, unit.session, redemption)
+        await put_back(mongo, unit.session, redemption)
         now = unit.now
         await mongo["redemptions"].update_one(
             {"_id": redemption_id},
@@ -452,7 +486,7 @@ async def cancel_redemption(
         raise KeyReused("cancelled already", "redemption_id") from None
 
 
-async def _put_back(mongo: Mongo, session: AsyncClientSession, redemption: Redemption) -> None:
+async def put_back(mongo: Mongo, session: AsyncClientSession, redemption: Redemption) -> None:
     """The units to the stock, the member's allowance, the coupon void."""
     await mongo["rewards"].update_one(
         {"_id": redemption.reward_id, "stock": {"$type": "int"}},

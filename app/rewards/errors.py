@@ -45,6 +45,23 @@ class IdempotencyKeyReused(RedemptionRefused):
     """The member's key was used for another redemption."""
 
 
+class InvalidAddress(RedemptionRefused):
+    """A shipping address's field out of its bound, or an address the reward needs missing (or
+    given for one that does not ship). `field` is the path: ("shipping_address", "postal_code")."""
+
+    def __init__(self, message: str, field: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class AddressBookFull(InvalidAddress):
+    """The member's address book holds its most addresses already."""
+
+
+class AddressMissing(InvalidAddress):
+    """No address by that id in the member's own book."""
+
+
 class CatalogRefused(Exception):
     """An operator's catalog request refused; nothing changed. `field` names the request value
     at fault (snake_case), when one is."""
@@ -80,3 +97,27 @@ class PointsLimit(CatalogRefused):
 
 class KeyReused(CatalogRefused):
     """The idempotency key was used for another request (or the redemption is cancelled already)."""
+
+
+class IllegalTransition(CatalogRefused):
+    """A redemption cannot move from its status to the one asked (app/rewards/fulfilment.py)."""
+
+    def __init__(self, current: str, wanted: str) -> None:
+        super().__init__(f"a {current} redemption cannot become {wanted}", "status")
+        self.current = current
+        self.wanted = wanted
+
+
+class PaymentRefused(CatalogRefused):
+    """A points + cash payment cannot be confirmed (paid already by another payment, released,
+    its window passed), or a paid redemption's payment cannot fail."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "redemption_id")
+
+
+class RefundTooLarge(CatalogRefused):
+    """A cash refund past what was paid and not refunded yet."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "amount")

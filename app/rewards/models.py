@@ -42,17 +42,47 @@ class Reward(BaseModel):
     coupon_batch: bool = False  # codes come from batches operators added (app/rewards/admin.py)
     partner_id: str | None = None  # a partner voucher's partner: the only one that accepts it
     partner_name: str | None = None
+    ships: bool = False  # goods sent to the member: an address at redemption, then fulfilment
+    cash_price: str | None = (
+        None  # 积分+现金: money paid with the points ("19.90"), app/rewards/cash.py
+    )
+    cash_currency: str = "CNY"
 
     @model_validator(mode="after")
     def _voucher_has_its_partner(self) -> Reward:
         if (self.kind is RewardKind.PARTNER_VOUCHER) != (self.partner_id is not None):
             raise ValueError("a partner voucher names its partner, and only a partner voucher does")
+        if self.ships and self.kind is not RewardKind.GOODS:
+            raise ValueError("only goods ship")
+        if self.cash_price is not None and self.kind is not RewardKind.GOODS:
+            raise ValueError("only goods are priced in points and cash")
         return self
 
 
 class RedemptionStatus(StrEnum):
-    COMPLETED = "completed"
+    COMPLETED = "completed"  # coupons, vouchers and goods that do not ship: done as redeemed
     CANCELLED = "cancelled"
+    PENDING = "pending"  # goods that ship (app/rewards/fulfilment.py): waiting to be sent
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    RETURNED = "returned"
+    AWAITING_PAYMENT = "awaiting_payment"  # points + cash: points held until the brand is paid
+
+
+class ShippingAddress(BaseModel):
+    """Where goods are sent; each field bounded (app/rewards/fulfilment.py checks them by name
+    before any write)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    phone: str
+    line1: str
+    line2: str | None = None
+    city: str
+    region: str
+    postal_code: str
+    country: str
 
 
 class Redemption(BaseModel):
@@ -71,3 +101,18 @@ class Redemption(BaseModel):
     voucher_partner_id: str | None = None  # only this partner's till accepts the code
     entry_id: str | None = None
     created_at: datetime
+    shipping_address: ShippingAddress | None = None
+    carrier: str | None = None
+    tracking_number: str | None = None
+    status_changed_at: datetime | None = None
+    # points + cash (app/rewards/cash.py): the hold, the brand's order, the money and its payment
+    hold_id: str | None = None
+    order_id: str | None = None
+    cash_total: str | None = None
+    cash_currency: str | None = None
+    payment_ref: str | None = None
+    payment_due_at: datetime | None = None
+    cash_refunded: str | None = None  # the money refunded so far
+    points_refunded: int = 0  # the points those refunds gave back (exact: the last takes the rest)
+    redeem_key: str | None = None
+    request_fingerprint: str | None = None

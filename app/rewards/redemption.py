@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
@@ -43,6 +44,7 @@ from app.program import current_program
 from app.rewards.catalog import is_active
 from app.rewards.errors import (
     IdempotencyKeyReused,
+    InvalidAddress,
     InvalidQuantity,
     LimitReached,
     NotEnoughPoints,
@@ -50,15 +52,18 @@ from app.rewards.errors import (
     RewardNotFound,
     RewardUnavailable,
 )
-from app.rewards.models import Redemption, Reward
+from app.rewards.models import Redemption, RedemptionStatus, Reward, ShippingAddress
+
+PAYMENT_WINDOW = timedelta(minutes=30)  # 积分+现金: how long the points wait for the payment
 
 MAX_QUANTITY = 100
 COUPON_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a till
 DEFAULT_COUPON_VALIDITY = timedelta(days=30)
 
 
-def request_hash(reward_id: str, quantity: int) -> str:
-    return hashlib.sha256(f"redeem:{reward_id}:{quantity}".encode()).hexdigest()
+def request_hash(reward_id: str, quantity: int, address: ShippingAddress | None = None) -> str:
+    shipped = "" if address is None else ":" + address.model_dump_json()
+    return hashlib.sha256(f"redeem:{reward_id}:{quantity}{shipped}".encode()).hexdigest()
 
 
 def new_coupon_code() -> str:
@@ -74,9 +79,13 @@ async def redeem(
     reward_id: str,
     quantity: int,
     idempotency_key: str,
+    shipping_address: ShippingAddress | None = None,
 ) -> Redemption:
     """Spend points on `quantity` units of the reward; raises a RedemptionRefused subclass and
     changes nothing. Replaying `idempotency_key` returns the first redemption.
+
+    A reward that ships takes the member's `shipping_address` (checked by
+    app.rewards.fulfilment.check_address) and starts PENDING; any other refuses one.
 
     A reward with a minimum tier reads the member (MemberNotFound) and the program
     (ProgramNotConfigured).
@@ -84,12 +93,68 @@ async def redeem(
     if quantity < 1 or quantity > MAX_QUANTITY:
         raise InvalidQuantity(f"the quantity must be between 1 and {MAX_QUANTITY}")
 
+    fingerprint = request_hash(reward_id, quantity, shipping_address)
+    namespaced = f"redeem:{member_id}:{idempotency_key}"
+
+    async def hold_for_payment(
+        unit: LedgerUnit, reward: Reward, member_id: str, quantity: int, redemption_id: str
+    ) -> Redemption:
+        """积分+现金: hold the points for the brand's payment (app/rewards/cash.py)."""
+        assert reward.cash_price is not None
+        try:
+            held = await unit.hold(
+                member_id,
+                reward.points_price * quantity,
+                PAYMENT_WINDOW,
+                reference=f"redemption:{redemption_id}",
+            )
+        except InsufficientPoints as exc:
+            raise NotEnoughPoints(exc.available, exc.requested) from None
+        except PointsLimitExceeded as exc:
+            raise InvalidQuantity(
+                f"{exc.points} points is more than one redemption may hold"
+            ) from None
+        except AccountFrozen:
+            raise MemberSuspended("this member cannot redeem: the account is suspended") from None
+        redemption = Redemption(
+            id=redemption_id,
+            member_id=member_id,
+            reward_id=reward.id,
+            quantity=quantity,
+            points=reward.points_price * quantity,
+            status=RedemptionStatus.AWAITING_PAYMENT,
+            created_at=unit.now,
+            shipping_address=shipping_address,
+            hold_id=held.id,
+            entry_id=f"hold:{held.id}",  # unique until the capture's entry replaces it
+            order_id="po_" + secrets.token_hex(10),
+            cash_total=f"{Decimal(reward.cash_price) * quantity:.2f}",
+            cash_currency=reward.cash_currency,
+            payment_due_at=held.expires_at,
+            redeem_key=namespaced,
+            request_fingerprint=fingerprint,
+        )
+        await record_redemption(mongo, unit.session, redemption)
+        unit.emit(
+            redemption_event("redemption.created", redemption, unit.now, status="awaiting_payment")
+        )
+        return redemption
+
     async def work(unit: LedgerUnit) -> Redemption:
         reward = await take_stock(mongo, unit.session, reward_id, quantity)
         await check_eligible(mongo, reward, member_id, quantity, unit.now)
+        if reward.ships != (shipping_address is not None):
+            raise InvalidAddress(
+                "this reward ships: give a shipping address"
+                if reward.ships
+                else "this reward does not ship: give no address",
+                ("shipping_address",),
+            )
         if reward.per_member_limit is not None:
             await claim(mongo, unit.session, reward, member_id, quantity)
         redemption_id = "rd_" + secrets.token_hex(10)
+        if reward.cash_price is not None:
+            return await hold_for_payment(unit, reward, member_id, quantity, redemption_id)
         entry = await spend_points(unit, reward, member_id, quantity, redemption_id)
         coupon_code, coupon_expires_at = issue_coupon(reward, unit.now)
         if coupon_code is not None and reward.coupon_batch:
@@ -107,6 +172,8 @@ async def redeem(
             voucher_partner_id=reward.partner_id,
             entry_id=entry.id,
             created_at=unit.now,
+            status=RedemptionStatus.PENDING if reward.ships else RedemptionStatus.COMPLETED,
+            shipping_address=shipping_address,
         )
         await record_redemption(mongo, unit.session, redemption)
         unit.emit(redemption_event("redemption.created", redemption, unit.now))
@@ -124,14 +191,25 @@ async def redeem(
             mongo,
             clock,
             work,
-            idempotency_key=f"redeem:{member_id}:{idempotency_key}",
-            fingerprint=request_hash(reward_id, quantity),
+            idempotency_key=namespaced,
+            fingerprint=fingerprint,
             replay=first_redemption,
         )
     except IdempotencyConflict:
         raise IdempotencyKeyReused(
             "this idempotency key was used for a different redemption"
         ) from None
+    except Exception:
+        # A points + cash redemption makes no entry (its hold carries the key): its replay
+        # fails on the holds' key, or on what the first request used up, and is answered here.
+        first = await mongo["redemptions"].find_one({"redeem_key": namespaced})
+        if first is None:
+            raise
+        if first.get("request_fingerprint") != fingerprint:
+            raise IdempotencyKeyReused(
+                "this idempotency key was used for a different redemption"
+            ) from None
+        return Redemption.model_validate(first)
 
 
 async def take_stock(

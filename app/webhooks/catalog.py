@@ -47,6 +47,16 @@ _REDEMPTION = _object(
     {"redemption_id": _STR, "reward_id": _STR, "quantity": _INT, "points": _INT},
     {"entry_id": _STR_OR_NULL, "voucher_partner_id": _STR_OR_NULL, "reason": _STR},
 )
+_FULFILMENT = _object(
+    {"redemption_id": _STR, "reward_id": _STR, "quantity": _INT, "points": _INT, "status": _STR},
+    {
+        "entry_id": _STR_OR_NULL,
+        "voucher_partner_id": _STR_OR_NULL,
+        "reason": _STR,
+        "carrier": _STR,
+        "tracking_number": _STR_OR_NULL,
+    },
+)
 _DRAW = _object({"draw_id": _STR, "draw_entry_id": _STR, "cost": _INT})
 _DRAW_WON = _object(
     {"draw_id": _STR, "draw_entry_id": _STR, "cost": _INT, "prize_id": _STR, "prize_points": _INT},
@@ -117,6 +127,40 @@ EVENT_TYPES: dict[str, tuple[int, str, Schema]] = {
     ),
     "redemption.created": (1, "A member redeemed a reward.", _REDEMPTION),
     "redemption.cancelled": (1, "An operator cancelled a redemption.", _REDEMPTION),
+    "redemption.paid": (
+        1,
+        "A points + cash redemption was paid: its held points were captured (`status`: "
+        "completed, or pending for goods that ship).",
+        _FULFILMENT,
+    ),
+    "redemption.refunded": (
+        1,
+        "Part or all of a points + cash redemption's money was refunded: `amount`, and "
+        "`points_back` given back in proportion (a whole refund of one not shipped cancels it).",
+        _object(
+            {
+                "redemption_id": _STR,
+                "reward_id": _STR,
+                "quantity": _INT,
+                "points": _INT,
+                "status": _STR,
+                "amount": _STR,
+                "points_back": _INT,
+            },
+            {"entry_id": _STR_OR_NULL, "voucher_partner_id": _STR_OR_NULL},
+        ),
+    ),
+    "redemption.shipped": (
+        1,
+        "Goods redeemed were shipped (`carrier`, `tracking_number`).",
+        _FULFILMENT,
+    ),
+    "redemption.fulfilled": (1, "Goods redeemed were delivered.", _FULFILMENT),
+    "redemption.returned": (
+        1,
+        "Goods redeemed came back: the points and the stock were given back.",
+        _FULFILMENT,
+    ),
     "coupon.issued": (
         1,
         "A redemption issued a coupon or a partner's voucher (the code is not in the event).",

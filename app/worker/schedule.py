@@ -36,12 +36,14 @@ from app.program import ProgramNotConfigured, get_program
 from app.referrals import settle_referrals
 from app.reports import caught_up as rollup_caught_up
 from app.reports import keep_activity, keep_last_month, roll_up_ledger
+from app.rewards import release_unpaid
 from app.webhooks import DeliveryPolicy, fan_out, purge, webhook_client
 from app.worker.loop import Job, JobOutcome, JobRun, worker_id
 
 log = logging.getLogger(__name__)
 
 BATCHES_PER_PASS = 5
+BATCH = 100  # unpaid points + cash redemptions released per pass
 POINTS_JOB_MEMBERS = 500  # members of a bulk job per pass
 
 
@@ -58,6 +60,11 @@ async def referrals(mongo: Mongo, clock: Clock) -> JobOutcome:
 async def mature(mongo: Mongo, clock: Clock) -> JobOutcome:
     run = await mature_due(mongo, clock, max_batches=BATCHES_PER_PASS)
     return JobOutcome(run.lots, more=not run.done)
+
+
+async def unpaid_redemptions(mongo: Mongo, clock: Clock) -> JobOutcome:
+    released = await release_unpaid(mongo, clock, batch=BATCH)
+    return JobOutcome(released, more=released == BATCH)
 
 
 async def release_holds(mongo: Mongo, clock: Clock) -> JobOutcome:
@@ -278,6 +285,7 @@ def default_jobs(
     jobs = [
         Job("mature", mature, every),
         Job("release-holds", release_holds, every),
+        Job("unpaid-redemptions", unpaid_redemptions, every),
         Job("expire", expire, every),
         Job("warn", warn, every),
         Job("tiers", tiers, every),

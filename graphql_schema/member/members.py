@@ -23,6 +23,7 @@ from app.notifications import days_left
 from graphql_schema.context import Info
 from graphql_schema.errors import InvalidInput, Unauthenticated
 from graphql_schema.ids import from_global_id, to_global_id
+from graphql_schema.member.addresses import SavedShippingAddress, resolve_addresses
 from graphql_schema.member.challenges import Badge, ChallengeProgress, badges_of, challenges_of
 from graphql_schema.member.draws import DrawEntryConnection, draw_entries_page
 from graphql_schema.member.engagement import CheckInStatus, check_in_status_of
@@ -209,6 +210,10 @@ class Member(Node):
         kinds: list[LedgerEntryKind] | None = None,
     ) -> LedgerEntryConnection:
         return await history_page(info, self.member_id, first, after, kinds)
+
+    @strawberry.field(description="The member's shipping addresses (at most 10).")  # type: ignore[untyped-decorator]
+    async def addresses(self, info: Info) -> list[SavedShippingAddress]:
+        return await resolve_addresses(info, self.member_id)
 
     @strawberry.field
     async def redemptions(

@@ -20,9 +20,14 @@ from app.rewards import (
     RewardKind,
     add_coupon_batch,
     cancel_redemption,
+    confirm_payment,
     create_reward,
+    fail_payment,
     move_stock,
+    refund_payment,
     search_redemptions,
+    ship_from_csv,
+    update_redemption,
     update_reward,
     use_coupon,
 )
@@ -48,6 +53,7 @@ from graphql_schema.relay import KEY, Connection, Cursor, connection, page_size
 from graphql_schema.user_errors import UserError
 
 READ, WRITE = "catalog:read", "catalog:write"
+FULFILMENT = "fulfilment:write"  # a partner's fulfilment system (a warehouse, a 3PL)
 REWARDS = Cursor("catalog", (KEY,))
 T = TypeVar("T")
 P = TypeVar("P")
@@ -70,6 +76,17 @@ class CreateRewardInput:
         default=None, description="A PARTNER_VOUCHER's partner (its id): only its tills accept it."
     )
     idempotency_key: str
+    cash_price: str | None = strawberry.field(
+        default=None,
+        description="GOODS only, 积分+现金: money paid with the points, a decimal string above 0 "
+        "and at most 100000.00 with at most 2 decimals (19.90); redeeming then holds the points "
+        "until a partner confirms the payment (confirmRedemptionPayment).",
+    )
+    ships: bool = strawberry.field(
+        default=False,
+        description="GOODS only: sent to the member, so redeeming takes a shipping address and "
+        "the redemption is fulfilled afterwards (updateRedemption).",
+    )
 
 
 @strawberry.input(description="Fields left out stay; `active: false` archives the reward.")
@@ -107,6 +124,78 @@ class AddCouponsInput:
 class CancelRedemptionInput:
     redemption_id: strawberry.ID
     reason: str
+
+
+@strawberry.input(
+    description="Move a redemption of goods that ship: PENDING to SHIPPED (carrier and "
+    "trackingNumber, 4 to 40 letters, digits and hyphens) or CANCELLED; SHIPPED to DELIVERED or "
+    "RETURNED; DELIVERED to RETURNED. CANCELLED and RETURNED give the points and stock back and "
+    "need a reason (up to 500 characters). Once per idempotencyKey; a move to the status the "
+    "redemption is in already, with the same carrier and number, changes nothing."
+)
+class UpdateRedemptionInput:
+    redemption_id: strawberry.ID
+    status: RedemptionStatus
+    idempotency_key: str
+    carrier: str | None = None
+    tracking_number: str | None = None
+    reason: str | None = None
+
+
+@strawberry.input(
+    description="A CSV of tracking numbers: a header with redemption_id (the Redemption's id), "
+    "carrier and tracking_number, then one row per redemption to mark SHIPPED; up to 5,000 rows "
+    "and 1,000,000 characters, UTF-8. Each row's move is keyed by idempotencyKey and its "
+    "redemption, and a row shipped so already changes nothing: an upload sent again moves nothing."
+)
+class UploadTrackingNumbersInput:
+    csv: str
+    idempotency_key: str
+
+
+@strawberry.type(description="A row of an upload that was refused: its line (the header is 1).")
+class RefusedLine:
+    line: int
+    field: str = strawberry.field(description="The column at fault, or row.")
+    message: str
+
+
+@strawberry.type
+class UploadTrackingNumbersPayload:
+    shipped: int = strawberry.field(description="Redemptions marked SHIPPED by this upload.")
+    unchanged: int = strawberry.field(description="Rows whose redemption was shipped so already.")
+    refused: list[RefusedLine]
+    user_errors: list[UserError]
+
+
+@strawberry.input(
+    description="The brand's payment of a points + cash redemption: name it by "
+    "redemptionId or orderId."
+)
+class ConfirmRedemptionPaymentInput:
+    payment_ref: str = strawberry.field(description="The payment's reference, 1 to 128 characters.")
+    idempotency_key: str
+    redemption_id: strawberry.ID | None = None
+    order_id: str | None = None
+
+
+@strawberry.input(description="The brand's payment failed: the held points and the stock go back.")
+class FailRedemptionPaymentInput:
+    reason: str
+    redemption_id: strawberry.ID | None = None
+    order_id: str | None = None
+
+
+@strawberry.input(
+    description="A refund of all or part of a points + cash redemption's money: amount is a "
+    "decimal string (up to what is left to refund); the points come back in proportion."
+)
+class RefundRedemptionPaymentInput:
+    amount: str
+    refund_ref: str = strawberry.field(description="The refund's reference, 1 to 128 characters.")
+    idempotency_key: str
+    redemption_id: strawberry.ID | None = None
+    order_id: str | None = None
 
 
 @strawberry.input
@@ -178,6 +267,8 @@ async def create_reward_mutation(info: Info, input: CreateRewardInput) -> Reward
         active_until=input.active_until,
         coupon_validity_days=input.coupon_validity_days,
         partner_id=input.partner_id,
+        ships=input.ships,
+        cash_price=input.cash_price,
     )
     return await _run(
         lambda: create_reward(
@@ -262,6 +353,145 @@ async def cancel_redemption_mutation(
         redemption_id = _raw(input.redemption_id, "Redemption", "redemption_id")
         return await cancel_redemption(
             runtime.mongo, runtime.clock, redemption_id, reason=input.reason, actor=actor
+        )
+
+    return await _run(run, _redemption_ok, _redemption_failed)
+
+
+async def update_redemption_mutation(
+    info: Info, input: UpdateRedemptionInput
+) -> RedemptionAdminPayload:
+    actor = actor_of(require_kind(info, PrincipalKind.ADMIN, WRITE))
+    return await _move_redemption(info, input, actor)
+
+
+async def update_fulfilment_mutation(
+    info: Info, input: UpdateRedemptionInput
+) -> RedemptionAdminPayload:
+    await partner_id(info, FULFILMENT)  # a registered, active partner granted the scope
+    return await _move_redemption(info, input, actor_of(require_principal(info)))
+
+
+async def _move_redemption(
+    info: Info, input: UpdateRedemptionInput, actor: str
+) -> RedemptionAdminPayload:
+    runtime = info.context.runtime
+
+    async def run() -> Any:
+        return await update_redemption(
+            runtime.mongo,
+            runtime.clock,
+            _raw(input.redemption_id, "Redemption", "redemption_id"),
+            status=input.status,
+            idempotency_key=input.idempotency_key,
+            actor=actor,
+            carrier=input.carrier,
+            tracking_number=input.tracking_number,
+            reason=input.reason,
+        )
+
+    return await _run(run, _redemption_ok, _redemption_failed)
+
+
+def _redemption_of(cell: str) -> str | None:
+    """A row's redemption id: the API's global id (or the raw id an export may carry)."""
+    if cell.startswith("rd_") and len(cell) <= 64:
+        return cell
+    try:
+        raw = from_global_id(cell, "Redemption")[1]
+    except InvalidInput:
+        return None
+    return raw if len(raw) <= 64 else None
+
+
+async def upload_tracking_numbers_mutation(
+    info: Info, input: UploadTrackingNumbersInput
+) -> UploadTrackingNumbersPayload:
+    actor = actor_of(require_kind(info, PrincipalKind.ADMIN, WRITE))
+    runtime = info.context.runtime
+
+    async def run() -> UploadTrackingNumbersPayload:
+        done = await ship_from_csv(
+            runtime.mongo,
+            runtime.clock,
+            input.csv,
+            idempotency_key=input.idempotency_key,
+            actor=actor,
+            redemption_id=_redemption_of,
+        )
+        refused = [RefusedLine(line=r.line, field=r.field, message=r.message) for r in done.refused]
+        return UploadTrackingNumbersPayload(
+            shipped=done.shipped, unchanged=done.unchanged, refused=refused, user_errors=[]
+        )
+
+    return await as_payload(
+        run,
+        lambda e: UploadTrackingNumbersPayload(shipped=0, unchanged=0, refused=[], user_errors=e),
+    )
+
+
+def _optional_redemption(global_id: strawberry.ID | None) -> str | None:
+    return None if global_id is None else _raw(global_id, "Redemption", "redemption_id")
+
+
+async def confirm_payment_mutation(
+    info: Info, input: ConfirmRedemptionPaymentInput
+) -> RedemptionAdminPayload:
+    await partner_id(info, "points:redeem")
+    actor = actor_of(require_principal(info))
+    runtime = info.context.runtime
+
+    async def run() -> Any:
+        return await confirm_payment(
+            runtime.mongo,
+            runtime.clock,
+            redemption_id=_optional_redemption(input.redemption_id),
+            order_id=input.order_id,
+            payment_ref=input.payment_ref,
+            idempotency_key=input.idempotency_key,
+            actor=actor,
+        )
+
+    return await _run(run, _redemption_ok, _redemption_failed)
+
+
+async def fail_payment_mutation(
+    info: Info, input: FailRedemptionPaymentInput
+) -> RedemptionAdminPayload:
+    await partner_id(info, "points:redeem")
+    actor = actor_of(require_principal(info))
+    runtime = info.context.runtime
+
+    async def run() -> Any:
+        return await fail_payment(
+            runtime.mongo,
+            runtime.clock,
+            redemption_id=_optional_redemption(input.redemption_id),
+            order_id=input.order_id,
+            reason=input.reason,
+            actor=actor,
+        )
+
+    return await _run(run, _redemption_ok, _redemption_failed)
+
+
+async def refund_payment_mutation(
+    info: Info, input: RefundRedemptionPaymentInput
+) -> RedemptionAdminPayload:
+    await partner_id(info, "points:redeem")
+    actor = actor_of(require_principal(info))
+    runtime = info.context.runtime
+
+    async def run() -> Any:
+        return await refund_payment(
+            runtime.mongo,
+            runtime.clock,
+            redemption_id=_optional_redemption(input.redemption_id),
+            order_id=input.order_id,
+            amount=input.amount,
+            refund_ref=input.refund_ref,
+            idempotency_key=input.idempotency_key,
+            actor=actor,
         )
 
     return await _run(run, _redemption_ok, _redemption_failed)
@@ -382,6 +612,51 @@ cancel_redemption_field = strawberry.mutation(
     extensions=admin_scope(WRITE),
     description="Operators: cancel a redemption: points back (REVERSAL), stock back, coupon void; "
     "a used coupon cannot be cancelled (COUPON_USED).",
+)
+update_redemption_field = strawberry.mutation(
+    resolver=update_redemption_mutation,
+    extensions=admin_scope(WRITE),
+    description="Operators: move a redemption of goods that ship (SHIPPED with its tracking "
+    "number, DELIVERED, CANCELLED or RETURNED with the points and stock back); catalog:write. "
+    "An illegal move is ILLEGAL_TRANSITION.",
+)
+update_fulfilment_field = strawberry.mutation(
+    resolver=update_fulfilment_mutation,
+    extensions=[PermissionExtension(permissions=[IsPartner(FULFILMENT)], use_directives=False)],
+    description="Partners: a fulfilment system moves a redemption of goods that ship, as "
+    "updateRedemption does (scope fulfilment:write).",
+)
+upload_tracking_numbers_field = strawberry.mutation(
+    resolver=upload_tracking_numbers_mutation,
+    extensions=admin_scope(WRITE),
+    description="Operators: mark redemptions SHIPPED from a CSV of tracking numbers "
+    "(catalog:write); each refused row is reported by its line, the others go on.",
+)
+confirm_payment_field = strawberry.mutation(
+    resolver=confirm_payment_mutation,
+    extensions=[
+        PermissionExtension(permissions=[IsPartner("points:redeem")], use_directives=False)
+    ],
+    description="Partners: the brand was paid for a points + cash redemption: its held points are "
+    "captured and it completes (scope points:redeem). The same paymentRef again answers it; "
+    "another payment, or one after the points were released, is PAYMENT_REFUSED.",
+)
+fail_payment_field = strawberry.mutation(
+    resolver=fail_payment_mutation,
+    extensions=[
+        PermissionExtension(permissions=[IsPartner("points:redeem")], use_directives=False)
+    ],
+    description="Partners: the payment of a points + cash redemption failed: the held points and "
+    "the stock go back, it is CANCELLED (scope points:redeem).",
+)
+refund_payment_field = strawberry.mutation(
+    resolver=refund_payment_mutation,
+    extensions=[
+        PermissionExtension(permissions=[IsPartner("points:redeem")], use_directives=False)
+    ],
+    description="Partners: refund all or part of a points + cash redemption's money: the points "
+    "come back in proportion, under their original expiry (scope points:redeem); past what is "
+    "left is OVER_REFUND.",
 )
 use_coupon_field = strawberry.mutation(
     resolver=use_coupon_mutation,

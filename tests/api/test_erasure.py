@@ -65,6 +65,8 @@ CONSENT = (
 )
 REDEEM = """mutation($i: RedeemRewardInput!) { redeemReward(input: $i) {
   redemption { id } userErrors { code } } }"""
+SAVE_ADDRESS = """mutation($i: SaveAddressInput!) { saveAddress(input: $i) {
+  userErrors { code } } }"""
 CANCEL = """mutation($i: CancelRedemptionInput!) { cancelRedemption(input: $i) {
   redemption { status } userErrors { code } } }"""
 ADJUST = """mutation($i: AdjustPointsInput!) { adjustPoints(input: $i) {
@@ -164,6 +166,15 @@ async def _member_who_used_everything(
         client, REDEEM, token, rewardId=to_global_id("Reward", "r_cafe"), idempotencyKey="r2"
     )
     assert again["userErrors"] == []
+    # goods sent to their address, and the address kept in their book (docs/fulfilment.md)
+    await make_reward(runtime, Reward(id="r_mug", name="Mug", points_price=20, ships=True))
+    address = {"name": NAME, "phone": PHONE, "line1": f"{NAME}, 1 Nanjing Road", "city": "上海",
+               "region": "上海市", "postalCode": "200001", "country": "CN"}  # fmt: skip
+    shipped = await _do(client, REDEEM, token, rewardId=to_global_id("Reward", "r_mug"),
+                        idempotencyKey="r3", shippingAddress=address)  # fmt: skip
+    assert shipped["userErrors"] == []
+    saved = await _do(client, SAVE_ADDRESS, token, address=address)
+    assert saved["userErrors"] == []
     now = clock.now()
     draw = await _do(
         client,
