@@ -434,67 +434,79 @@ def _optional_redemption(global_id: strawberry.ID | None) -> str | None:
     return None if global_id is None else _raw(global_id, "Redemption", "redemption_id")
 
 
+PaymentWrite = Callable[[str, str | None], Awaitable[Any]]
+"""One write of a points + cash redemption's payment, given the calling partner's actor and the
+redemption's raw id (None when named by its order id)."""
+
+
+async def _payment_write(
+    info: Info, redemption_id: strawberry.ID | None, write: PaymentWrite
+) -> RedemptionAdminPayload:
+    """The brand's payment system (a partner with points:redeem) acting on a redemption."""
+    await partner_id(info, "points:redeem")
+    actor = actor_of(require_principal(info))
+
+    async def run() -> Any:  # a malformed id is refused in the payload, as the write's refusals
+        return await write(actor, _optional_redemption(redemption_id))
+
+    return await _run(run, _redemption_ok, _redemption_failed)
+
+
 async def confirm_payment_mutation(
     info: Info, input: ConfirmRedemptionPaymentInput
 ) -> RedemptionAdminPayload:
-    await partner_id(info, "points:redeem")
-    actor = actor_of(require_principal(info))
     runtime = info.context.runtime
-
-    async def run() -> Any:
-        return await confirm_payment(
+    return await _payment_write(
+        info,
+        input.redemption_id,
+        lambda actor, raw: confirm_payment(
             runtime.mongo,
             runtime.clock,
-            redemption_id=_optional_redemption(input.redemption_id),
+            redemption_id=raw,
             order_id=input.order_id,
             payment_ref=input.payment_ref,
             idempotency_key=input.idempotency_key,
             actor=actor,
-        )
-
-    return await _run(run, _redemption_ok, _redemption_failed)
+        ),
+    )
 
 
 async def fail_payment_mutation(
     info: Info, input: FailRedemptionPaymentInput
 ) -> RedemptionAdminPayload:
-    await partner_id(info, "points:redeem")
-    actor = actor_of(require_principal(info))
     runtime = info.context.runtime
-
-    async def run() -> Any:
-        return await fail_payment(
+    return await _payment_write(
+        info,
+        input.redemption_id,
+        lambda actor, raw: fail_payment(
             runtime.mongo,
             runtime.clock,
-            redemption_id=_optional_redemption(input.redemption_id),
+            redemption_id=raw,
             order_id=input.order_id,
             reason=input.reason,
             actor=actor,
-        )
-
-    return await _run(run, _redemption_ok, _redemption_failed)
+        ),
+    )
 
 
 async def refund_payment_mutation(
     info: Info, input: RefundRedemptionPaymentInput
 ) -> RedemptionAdminPayload:
-    await partner_id(info, "points:redeem")
-    actor = actor_of(require_principal(info))
     runtime = info.context.runtime
-
-    async def run() -> Any:
-        return await refund_payment(
+    return await _payment_write(
+        info,
+        input.redemption_id,
+        lambda actor, raw: refund_payment(
             runtime.mongo,
             runtime.clock,
-            redemption_id=_optional_redemption(input.redemption_id),
+            redemption_id=raw,
             order_id=input.order_id,
             amount=input.amount,
             refund_ref=input.refund_ref,
             idempotency_key=input.idempotency_key,
             actor=actor,
-        )
-
-    return await _run(run, _redemption_ok, _redemption_failed)
+        ),
+    )
 
 
 async def use_coupon_mutation(info: Info, input: UseCouponInput) -> RedemptionAdminPayload:
