@@ -202,7 +202,11 @@ async def test_three_api_processes_and_two_workers_share_jobs_warnings_limits_an
     stack = ExitStack()
     try:
         worker_pids = start_workers(env, tmp_path, stack)
-        async with httpx.AsyncClient(timeout=60) as http:
+        # A connection per request: the test's calls to one process can be minutes apart, and a
+        # pooled connection the server closed as idle (uvicorn's keep-alive, 5 s) in the instant
+        # it was reused failed a read once (httpx retries a connect, not a POST's read).
+        fresh = httpx.Limits(max_keepalive_connections=0)
+        async with httpx.AsyncClient(timeout=60, limits=fresh) as http:
             # Two purchases for every active member, each through another process than the last.
             purchases = [
                 ask(
