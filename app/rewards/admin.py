@@ -64,6 +64,7 @@ EDITABLE = (
     "active_from",
     "active_until",
     "coupon_validity_days",
+    "low_stock_at",
 )
 CHANGEABLE = (*EDITABLE, "active")  # what `update_reward` takes: the editable fields, and archiving
 
@@ -86,6 +87,7 @@ class RewardFields:
     cash_price: str | None = (
         None  # 积分+现金: the money part, a decimal string (app/rewards/cash.py)
     )
+    low_stock_at: int | None = None  # operators told at this stock (Reward.low_stock_at)
 
 
 def check_cash_price(text: str | None) -> str | None:
@@ -143,8 +145,12 @@ def _key(key: str) -> str:
 async def create_reward(
     mongo: Mongo, clock: Clock, fields: RewardFields, *, idempotency_key: str, actor: str
 ) -> Reward:
-    # `ships` only when set: a key used before goods shipped keeps its fingerprint
-    values = {k: v for k, v in vars(fields).items() if k not in ("ships", "cash_price") or v}
+    optional = ("ships", "cash_price", "low_stock_at")  # only when set: older keys' fingerprints
+    values = {
+        k: v
+        for k, v in vars(fields).items()
+        if k not in optional or (v is not None and v is not False)
+    }
     if fields.cash_price is not None:
         values["cash_price"] = check_cash_price(fields.cash_price)
     document = {"_id": "r_" + secrets.token_hex(8), **values, "kind": fields.kind.value}

@@ -47,6 +47,9 @@ class Reward(BaseModel):
         None  # 积分+现金: money paid with the points ("19.90"), app/rewards/cash.py
     )
     cash_currency: str = "CNY"
+    # Operators are told (event reward.low_stock and the audit log) when a redemption brings the
+    # stock down to this many units or fewer: time to upload the partner's next batch of codes.
+    low_stock_at: int | None = Field(default=None, ge=1, le=MAX_STOCK)
 
     @model_validator(mode="after")
     def _voucher_has_its_partner(self) -> Reward:

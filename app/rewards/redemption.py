@@ -27,6 +27,7 @@ from decimal import Decimal
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from app.audit import record_audit
 from app.clock import Clock
 from app.db import Document, Mongo, newest_first
 from app.event_log import event, to_ms
@@ -143,6 +144,8 @@ async def redeem(
     async def work(unit: LedgerUnit) -> Redemption:
         reward = await take_stock(mongo, unit.session, reward_id, quantity)
         await check_eligible(mongo, reward, member_id, quantity, unit.now)
+        if running_low(reward, quantity):
+            await tell_low_stock(mongo, clock, unit, reward)
         if reward.ships != (shipping_address is not None):
             raise InvalidAddress(
                 "this reward ships: give a shipping address"
@@ -234,6 +237,42 @@ async def take_stock(
     if reward.stock < quantity:
         raise OutOfStock(reward.stock, quantity)
     return reward.model_copy(update={"stock": reward.stock - quantity})
+
+
+def running_low(reward: Reward, quantity: int) -> bool:
+    """Whether taking `quantity` brought the reward's stock (as left, `reward.stock`) down to
+    its low-stock mark from above it: once per crossing, not at every redemption below it."""
+    mark, left = reward.low_stock_at, reward.stock
+    return mark is not None and left is not None and left <= mark < left + quantity
+
+
+async def tell_low_stock(mongo: Mongo, clock: Clock, unit: LedgerUnit, reward: Reward) -> None:
+    """The operators are told, in the redemption's transaction: an event for the brand's
+    systems (reward.low_stock) and an entry in the audit log the console shows."""
+    data = {
+        "reward_id": reward.id,
+        "name": reward.name,
+        "stock": reward.stock,
+        "low_stock_at": reward.low_stock_at,
+    }
+    unit.emit(
+        event(
+            "reward.low_stock",
+            None,
+            data,
+            key=f"reward.low_stock:{reward.id}:{secrets.token_hex(8)}",  # each crossing its own
+            occurred_at=unit.now,
+        )
+    )
+    await record_audit(
+        mongo,
+        clock,
+        actor="system",
+        action="reward.low_stock",
+        target=f"reward:{reward.id}",
+        after={"stock": reward.stock, "low_stock_at": reward.low_stock_at},
+        session=unit.session,
+    )
 
 
 async def check_eligible(

@@ -167,6 +167,15 @@ EVENT_TYPES: dict[str, tuple[int, str, Schema]] = {
         _COUPON,
     ),
     "coupon.used": (1, "A partner's till used a coupon (`used_by_partner_id`).", _COUPON),
+    "reward.low_stock": (
+        1,
+        "A redemption brought a reward's stock down to its low-stock mark (`low_stock_at`): time "
+        "to add stock or the partner's next batch of codes. Not a member's event: `member_id` is "
+        "null.",
+        _object(
+            {"reward_id": _STR, "name": _STR, "stock": _INT, "low_stock_at": _INT},
+        ),
+    ),
     "import.finished": (
         1,
         "An uploaded import (startImport) ended: done with its counts, or failed. Not a member's "

@@ -87,6 +87,11 @@ class CreateRewardInput:
         description="GOODS only: sent to the member, so redeeming takes a shipping address and "
         "the redemption is fulfilled afterwards (updateRedemption).",
     )
+    low_stock_at: int | None = strawberry.field(
+        default=None,
+        description="Operators are told (event reward.low_stock, the audit log) when a redemption "
+        "brings the stock down to this many units or fewer.",
+    )
 
 
 @strawberry.input(description="Fields left out stay; `active: false` archives the reward.")
@@ -101,6 +106,7 @@ class UpdateRewardInput:
     active_from: datetime | None = UNSET
     active_until: datetime | None = UNSET
     coupon_validity_days: int | None = UNSET
+    low_stock_at: int | None = UNSET
     active: bool | None = UNSET
 
 
@@ -269,6 +275,7 @@ async def create_reward_mutation(info: Info, input: CreateRewardInput) -> Reward
         partner_id=input.partner_id,
         ships=input.ships,
         cash_price=input.cash_price,
+        low_stock_at=input.low_stock_at,
     )
     return await _run(
         lambda: create_reward(
