@@ -4,9 +4,20 @@ from app.challenges.service import (
     Badge,
     Progress,
     advance,
+    advance_streak,
     member_badges,
     member_progress,
+    streak_reward_due,
     window_of,
 )
 
-__all__ = ["Badge", "Progress", "advance", "member_badges", "member_progress", "window_of"]
+__all__ = [
+    "Badge",
+    "Progress",
+    "advance",
+    "advance_streak",
+    "member_badges",
+    "member_progress",
+    "streak_reward_due",
+    "window_of",
+]

@@ -88,6 +88,8 @@ class Progress:
 
 
 def _value(challenge: Challenge, document: Document) -> Decimal:
+    if challenge.metric == "check_in_streak":
+        return Decimal(int(document.get("streak", 0)))
     if challenge.metric == "purchases":
         return Decimal(int(document.get("purchases", 0)))
     if challenge.metric == "spend":
@@ -115,6 +117,8 @@ async def advance(
     facts: dict[str, Any] | None = None
     running: list[tuple[Challenge, str]] = []
     for challenge in program.challenges:
+        if challenge.metric == "check_in_streak":
+            continue  # advanced by check-ins (advance_streak)
         holding = window_of(program, challenge, purchase.occurred_at)
         if holding is None:
             continue
@@ -162,22 +166,7 @@ async def advance(
                     )
                 )
             if reward.badge is not None:
-                badges.append(
-                    UpdateOne(
-                        {"_id": f"{member.member_id}|{reward.badge}"},
-                        {
-                            "$setOnInsert": {
-                                "member_id": member.member_id,
-                                "badge": reward.badge,
-                                "name": reward.badge_name,
-                                "challenge": challenge.id,
-                                "window": window,
-                                "earned_at": now,
-                            }
-                        },
-                        upsert=True,
-                    )
-                )
+                badges.append(_badge(member.member_id, challenge, window, now))
         writes.append(UpdateOne({"_id": key}, {"$set": update}, upsert=True))
     if writes:
         await mongo[PROGRESS].bulk_write(writes, ordered=True, session=session)
@@ -187,6 +176,101 @@ async def advance(
         return result
     added = sum(row.points for row in rows[len(result.rows) :])
     return replace(result, rows=tuple(rows), total=result.total + added)
+
+
+def _streak_challenges(program: Program, now: datetime) -> list[tuple[Challenge, str]]:
+    running = []
+    for challenge in program.challenges:
+        if challenge.metric == "check_in_streak":
+            holding = window_of(program, challenge, now)
+            if holding is not None:
+                running.append((challenge, holding[0]))
+    return running
+
+
+async def streak_reward_due(
+    mongo: Mongo, program: Program, member_id: str, streak: int, now: datetime
+) -> bool:
+    """Whether a check-in reaching `streak` today completes a streak challenge that gives
+    points (its check-in then needs a ledger entry, even on a day worth 0 points)."""
+    running = [(c, w) for c, w in _streak_challenges(program, now) if c.reward.points]
+    if not running:
+        return False
+    keys = [_key(c, w, member_id) for c, w in running]
+    done = {
+        doc["_id"]
+        async for doc in mongo[PROGRESS].find(
+            {"_id": {"$in": keys}, "completed_at": {"$ne": None}}, {"_id": 1}
+        )
+    }
+    return any(
+        key not in done and streak >= c.goal for (c, _), key in zip(running, keys, strict=True)
+    )
+
+
+async def advance_streak(
+    mongo: Mongo,
+    session: AsyncClientSession,
+    program: Program,
+    member_id: str,
+    streak: int,
+    now: datetime,
+) -> list[tuple[str, str, int]]:
+    """Inside a check-in's transaction: the member's streak in each running streak challenge;
+    for each it completes, its (rule, description, points) row for the check-in's entry (its badge
+    kept). Nothing read or written without a streak challenge."""
+    running = _streak_challenges(program, now)
+    if not running:
+        return []
+    keys = [_key(c, w, member_id) for c, w in running]
+    found = {
+        doc["_id"]: doc
+        async for doc in mongo[PROGRESS].find({"_id": {"$in": keys}}, session=session)
+    }
+    writes, badges, rows = [], [], []
+    for (challenge, window), key in zip(running, keys, strict=True):
+        before = found.get(key, {})
+        if before.get("completed_at") is not None:
+            continue
+        update: Document = {
+            "challenge": challenge.id,
+            "window": window,
+            "member_id": member_id,
+            "streak": max(int(before.get("streak", 0)), streak),
+        }
+        if streak >= challenge.goal:
+            update["completed_at"] = now
+            reward = challenge.reward
+            if reward.points:
+                rows.append(
+                    (f"challenge:{challenge.id}", f"{challenge.name} completed", reward.points)
+                )
+            if reward.badge is not None:
+                badges.append(_badge(member_id, challenge, window, now))
+        writes.append(UpdateOne({"_id": key}, {"$set": update}, upsert=True))
+    if writes:  # none when every running one is completed in its window
+        await mongo[PROGRESS].bulk_write(writes, ordered=True, session=session)
+    if badges:
+        await mongo[BADGES].bulk_write(badges, ordered=True, session=session)
+    return rows
+
+
+def _badge(member_id: str, challenge: Challenge, window: str, now: datetime) -> UpdateOne:
+    reward = challenge.reward
+    return UpdateOne(
+        {"_id": f"{member_id}|{reward.badge}"},
+        {
+            "$setOnInsert": {
+                "member_id": member_id,
+                "badge": reward.badge,
+                "name": reward.badge_name,
+                "challenge": challenge.id,
+                "window": window,
+                "earned_at": now,
+            }
+        },
+        upsert=True,
+    )
 
 
 async def member_progress(

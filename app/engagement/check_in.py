@@ -17,10 +17,11 @@ from datetime import date, datetime, timedelta
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from app.challenges import advance_streak, streak_reward_due
 from app.clock import Clock
 from app.db import Document, Mongo
 from app.engagement.errors import CheckInNotConfigured
-from app.ledger import Entry, LedgerUnit, run_in_ledger
+from app.ledger import BreakdownLine, Entry, LedgerUnit, run_in_ledger
 from app.members import (
     Member,
     MemberStatus,
@@ -135,7 +136,10 @@ async def check_in(
         if _done(document, today, idempotency_key):
             assert document is not None
             return _result(document, already_done=True)
-        worth = streak_points(rules, next_streak(rules, document, today))
+        streak = next_streak(rules, document, today)
+        worth = streak_points(rules, streak)
+        if worth == 0 and await streak_reward_due(mongo, program, member_id, streak, clock.now()):
+            worth = 1  # a streak challenge completes today: its points need the day's entry
         try:
             if worth == 0:
                 return await _check_in_without_points(
@@ -209,15 +213,21 @@ async def _record_day(
         raise _AlreadyDone(document)
     streak = next_streak(rules, document, today)
     points = streak_points(rules, streak)
-    if (unit is None) != (points == 0):
+    # Streak challenges (app/challenges) this day completes add their rows to the day's entry.
+    rewards = await advance_streak(mongo, session, program, member.id, streak, now)
+    total = points + sum(reward for _, _, reward in rewards)
+    if (unit is None) != (total == 0):
         raise _WrongPath(document)
     entry_id, change = None, None
     if unit is not None:
         terms = issue_terms(program, member.tier)
-        counted = qualifying_tally(program, now, points=points, at=now)
+        counted = qualifying_tally(program, now, points=total, at=now)
+        breakdown = [BreakdownLine("check-in", f"Daily check-in, day {streak}", points)]
+        breakdown += [BreakdownLine(rule, text, reward) for rule, text, reward in rewards]
         entry = await unit.earn(
             member.id,
-            points,
+            total,
+            breakdown=breakdown if rewards else (),
             policy=terms.policy,
             policy_version=terms.policy_version,
             tz=terms.tz,

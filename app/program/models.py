@@ -316,13 +316,13 @@ class ChallengeReward(_Config):
 
 class Challenge(_Config):
     """A goal in a window (app/challenges): purchases made, money spent, or distinct categories
-    bought, counted over purchases that meet `when`, in each calendar `period` (week, month,
+    bought, counted over purchases that meet `when`, or a daily check-in streak of `goal` days, in each calendar `period` (week, month,
     quarter, year in the program's time zone) or once between `starts_at` and `ends_at`; its
     reward at most once per member per window."""
 
     id: RuleId
     name: str = Field(min_length=1, max_length=120)
-    metric: Literal["purchases", "spend", "categories"]
+    metric: Literal["purchases", "spend", "categories", "check_in_streak"]
     goal: Decimal = Field(gt=0, le=Decimal(10) ** 9, max_digits=14, decimal_places=4)
     period: Literal["week", "month", "quarter", "year"] | None = None
     starts_at: datetime | None = None
@@ -346,6 +346,11 @@ class Challenge(_Config):
             raise ValueError(f"a {self.metric} goal is a whole number")
         if self.metric == "categories" and self.goal > 100:
             raise ValueError("a categories goal is at most 100")
+        if self.metric == "check_in_streak":
+            if self.goal > 366:
+                raise ValueError("a check-in streak goal is at most 366 days")
+            if self.when is not None:
+                raise ValueError("a check-in streak challenge has no `when`: no purchase is read")
         if self.when is not None and "line" in scopes(self.when):
             raise ValueError("a challenge's condition reads the order and the member, not a line")
         return self
