@@ -3,7 +3,7 @@
     jifen report liability --as-of 2026-12-31 --csv      (a local date: at the end of that day)
     jifen report liability --as-of 2026-12-31T12:00:00+08:00
     jifen report issuance --from 2026-01-01 --to 2026-12-31 --by month --csv
-    jifen report liability-series | breakage | rules | partners --from ... --to ...
+    jifen report liability-series | breakage | rules | partners | channels --from ... --to ...
     jifen report top-earners | redemptions --from ... --to ... [--first N]
     jifen report members --dormant-days 365
 
@@ -58,6 +58,7 @@ REPORTS = {  # each report's help; _builds() has how each is made
     "breakage": "expired ÷ issued",
     "rules": "points issued per earn rule and campaign",
     "partners": "points per partner",
+    "channels": "points per channel (as each entry names it)",
     "top-earners": "the members who earned the most",
     "redemptions": "redemptions per reward",
     "members": "active and dormant members",
@@ -68,6 +69,7 @@ PERIOD_REPORTS = {
     "breakage",
     "rules",
     "partners",
+    "channels",
     "top-earners",
     "redemptions",
 }
@@ -78,6 +80,7 @@ def _builds() -> dict[str, Build]:
     from app.reports import (
         Period,
         breakage,
+        by_channel,
         by_partner,
         earn_by_rule,
         liability_series,
@@ -94,6 +97,7 @@ def _builds() -> dict[str, Build]:
         "breakage": lambda m, a: breakage(m, a.from_, a.to),
         "rules": lambda m, a: earn_by_rule(m, a.from_, a.to),
         "partners": lambda m, a: by_partner(m, a.from_, a.to),
+        "channels": lambda m, a: by_channel(m, a.from_, a.to),
         "top-earners": lambda m, a: top_earners(m, a.from_, a.to, a.first or 20),
         "redemptions": lambda m, a: redemptions_by_reward(m, a.from_, a.to, a.first or 100),
         "members": lambda m, a: member_activity(m, SystemClock(), a.dormant_days),

@@ -11,6 +11,7 @@ more is refused with ReportTooLarge, as the database would take seconds to minut
   REVERSAL takes points back from the earn, not from a rule.
 - By partner: the entries a partner's request made (actor `partner:<id>`, or channel `partner`
   for activities, whose actor is the partner's id).
+- By channel: every entry by the channel it names (a purchase's as its till sent it).
 - Top earners: members by the EARN points of the period, kept once counted (earners.py).
 """
 
@@ -114,29 +115,38 @@ class ByPartner:
         )
 
 
-async def by_partner(mongo: Mongo, first: date, last: date) -> ByPartner:
-    span = await _span(mongo, first, last)
-    await refuse_large(mongo, span, None)
-    partner = {"$or": [{"actor": {"$regex": f"^{PARTNER_PREFIX}"}}, {"channel": "partner"}]}
+async def _by_kind(
+    mongo: Mongo, span: DateRange, match: Document, key: str
+) -> dict[str, dict[str, int]]:
+    """The period's entries that `match` takes, summed by the entry field `key` and by kind,
+    with their count under "entries" (one aggregation, bounded rows)."""
     pipeline: list[Document] = [
         {"$match": _in(span)},
-        {"$match": partner},
+        {"$match": match},
         {
             "$group": {
-                "_id": {"actor": "$actor", "kind": "$kind"},
+                "_id": {"key": f"${key}", "kind": "$kind"},
                 "points": {"$sum": "$points"},
                 "entries": {"$sum": 1},
             }
         },
         {"$limit": MAX_ROWS * len(EntryKind)},
     ]
-    cursor = await mongo["ledger"].aggregate(pipeline)
     sums: dict[str, dict[str, int]] = {}
-    async for row in cursor:
-        actor = str(row["_id"]["actor"]).removeprefix(PARTNER_PREFIX)
-        found = sums.setdefault(actor, {"entries": 0})
+    async for row in await mongo["ledger"].aggregate(pipeline):
+        found = sums.setdefault(str(row["_id"].get("key")), {"entries": 0})
         found[row["_id"]["kind"]] = found.get(row["_id"]["kind"], 0) + row["points"]
         found["entries"] += row["entries"]
+    return sums
+
+
+async def by_partner(mongo: Mongo, first: date, last: date) -> ByPartner:
+    span = await _span(mongo, first, last)
+    await refuse_large(mongo, span, None)
+    partner = {"$or": [{"actor": {"$regex": f"^{PARTNER_PREFIX}"}}, {"channel": "partner"}]}
+    sums: dict[str, dict[str, int]] = {}
+    for actor, found in (await _by_kind(mongo, span, partner, "actor")).items():
+        sums[actor.removeprefix(PARTNER_PREFIX)] = found
     names = {each.id: each.name for each in await list_partners(mongo)}
     rows = sorted(
         (
@@ -154,6 +164,51 @@ async def by_partner(mongo: Mongo, first: date, last: date) -> ByPartner:
         key=lambda row: (-row.issued, row.partner),
     )
     return ByPartner(first, last, tuple(rows[:MAX_ROWS]))
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRow:
+    channel: str  # as the entry names it ("app", "store", "mini_program", "partner"); "none"
+    issued: int
+    redeemed: int
+    reversed: int
+    entries: int
+
+
+@dataclass(frozen=True, slots=True)
+class ByChannel:
+    first: date
+    last: date
+    rows: tuple[ChannelRow, ...]
+
+    def table(self) -> Table:
+        header = ("channel", "issued", "redeemed", "reversed", "entries")
+        return Table(
+            header,
+            tuple((r.channel, r.issued, r.redeemed, r.reversed, r.entries) for r in self.rows),
+        )
+
+
+async def by_channel(mongo: Mongo, first: date, last: date) -> ByChannel:
+    """Points issued, redeemed and reversed in the period by the channel each entry names (a
+    purchase's as its till sent it; "none" when it named none)."""
+    span = await _span(mongo, first, last)
+    await refuse_large(mongo, span, None)
+    sums = await _by_kind(mongo, span, {}, "channel")
+    rows = sorted(
+        (
+            ChannelRow(
+                channel="none" if channel == "None" else channel,
+                issued=found.get(EntryKind.EARN.value, 0),
+                redeemed=-found.get(EntryKind.REDEEM.value, 0),
+                reversed=-found.get(EntryKind.REVERSAL.value, 0),
+                entries=found["entries"],
+            )
+            for channel, found in sums.items()
+        ),
+        key=lambda row: (-row.issued, row.channel),
+    )
+    return ByChannel(first, last, tuple(rows[:MAX_ROWS]))
 
 
 @dataclass(frozen=True, slots=True)

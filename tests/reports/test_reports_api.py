@@ -36,6 +36,7 @@ OTHERS = """query($from: Date!, $to: Date!) { reports {
   byPartner(from: $from, to: $to) { csv rows { partnerId name issued redeemed reversed givenBack
     entries } }
   topEarners(from: $from, to: $to, first: 2) { csv rows { rank memberId points earns } }
+  byChannel(from: $from, to: $to) { csv rows { channel issued redeemed reversed entries } }
   memberActivity(dormantDays: 30) { csv dormantDays active { members points }
     dormant { members points } neverActive { members points } }
   redemptionsByReward(from: $from, to: $to) { csv rows { rewardId name redemptions quantity
@@ -49,6 +50,7 @@ FIELDS = {
     "breakage": 'breakage(from: "2026-01-01", to: "2026-01-02") { rate }',
     "earnByRule": 'earnByRule(from: "2026-01-01", to: "2026-01-02") { csv }',
     "byPartner": 'byPartner(from: "2026-01-01", to: "2026-01-02") { csv }',
+    "byChannel": 'byChannel(from: "2026-01-01", to: "2026-01-02") { csv }',
     "topEarners": 'topEarners(from: "2026-01-01", to: "2026-01-02") { csv }',
     "memberActivity": "memberActivity(dormantDays: 30) { csv }",
     "redemptionsByReward": 'redemptionsByReward(from: "2026-01-01", to: "2026-01-02") { csv }',
@@ -158,6 +160,22 @@ async def test_partner_campaign_earner_member_and_reward_reports(
         reversed_,
     )
     assert reversed_ > 0
+    # By channel: every entry of the month under the channel it names, recounted here.
+    want: dict[str, dict[str, int]] = {}
+    for entry in entries:
+        row = want.setdefault(
+            entry.get("channel") or "none",
+            {"issued": 0, "redeemed": 0, "reversed": 0, "entries": 0},
+        )
+        row["entries"] += 1
+        kind = {"EARN": "issued", "REDEEM": "redeemed", "REVERSAL": "reversed"}.get(entry["kind"])
+        if kind is not None:
+            row[kind] += abs(entry["points"])
+    got = {
+        r["channel"]: {k: r[k] for k in ("issued", "redeemed", "reversed", "entries")}
+        for r in found["byChannel"]["rows"]
+    }
+    assert got == want and len(got) >= 2, got
     top = found["topEarners"]["rows"]
     assert [(r["rank"], r["memberId"], r["points"]) for r in top] == [
         (1, to_global_id("Member", bo), earned[bo]),
@@ -188,7 +206,7 @@ async def test_partner_campaign_earner_member_and_reward_reports(
     assert reward == {"name": "Tote"}
     assert found["breakage"]["issued"] == sum(earned.values())
     assert found["breakage"]["rate"] == "0.0000"
-    for name in ("earnByRule", "byPartner", "topEarners", "redemptionsByReward"):
+    for name in ("earnByRule", "byPartner", "byChannel", "topEarners", "redemptionsByReward"):
         assert len(table(found[name]["csv"])) == len(found[name]["rows"]), name
     assert [row["group"] for row in table(activity["csv"])] == ["active", "dormant", "never_active"]
 

@@ -20,6 +20,7 @@ from app import reports
 from graphql_schema.context import Info
 from graphql_schema.operator.reports.types import (
     BreakageReport,
+    ChannelReport,
     EarnByRuleReport,
     LiabilityReport,
     LiabilitySeriesReport,
@@ -85,6 +86,11 @@ async def _by_partner(info: Info, from_: From, to: To) -> PartnerReport:
     return PartnerReport.of(await _run(reports.by_partner(mongo, from_, to)))
 
 
+async def _by_channel(info: Info, from_: From, to: To) -> ChannelReport:
+    mongo = info.context.runtime.mongo
+    return ChannelReport.of(await _run(reports.by_channel(mongo, from_, to)))
+
+
 async def _top_earners(info: Info, from_: From, to: To, first: int = 20) -> TopEarnersReport:
     mongo = info.context.runtime.mongo
     return TopEarnersReport.of(await _run(reports.top_earners(mongo, from_, to, first)))
@@ -128,6 +134,9 @@ class Reports:
         _earn_by_rule, "Points issued per earn rule and campaign (366 days at most)."
     )
     by_partner: PartnerReport = _report(_by_partner, "Points per partner (366 days at most).")
+    by_channel: ChannelReport = _report(
+        _by_channel, "Points per channel, as each entry names it (366 days at most)."
+    )
     top_earners: TopEarnersReport = _report(
         _top_earners, "The members who earned the most (first: 1 to 100; 366 days at most)."
     )

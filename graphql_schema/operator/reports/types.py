@@ -233,6 +233,39 @@ class PartnerReport:
     csv: str = csv_field("a header and its rows")
 
 
+@strawberry.type(description="What the entries of one channel moved in a period.")
+class ChannelReportRow:
+    channel: str = strawberry.field(
+        description='As the entries name it; "none" when they name none.'
+    )
+    issued: BigInt
+    redeemed: BigInt
+    reversed: BigInt
+    entries: int
+
+
+@strawberry.type(description="Points per channel over a period.")
+class ChannelReport:
+    rows: list[ChannelReportRow]
+    report: strawberry.Private[reports.ByChannel]
+
+    @classmethod
+    def of(cls, found: reports.ByChannel) -> ChannelReport:
+        rows = [
+            ChannelReportRow(
+                channel=r.channel,
+                issued=BigInt(r.issued),
+                redeemed=BigInt(r.redeemed),
+                reversed=BigInt(r.reversed),
+                entries=r.entries,
+            )
+            for r in found.rows
+        ]
+        return cls(rows=rows, report=found)
+
+    csv: str = csv_field("a header and its rows")
+
+
 @strawberry.type(description="A member and the points they earned in the period.")
 class TopEarner:
     rank: int
