@@ -3,7 +3,7 @@
     jifen report liability --as-of 2026-12-31 --csv      (a local date: at the end of that day)
     jifen report liability --as-of 2026-12-31T12:00:00+08:00
     jifen report issuance --from 2026-01-01 --to 2026-12-31 --by month --csv
-    jifen report liability-series | breakage | rules | partners | channels --from ... --to ...
+    jifen report liability-series | breakage | rules | partners | channels | stores --from ... --to ...
     jifen report top-earners | redemptions --from ... --to ... [--first N]
     jifen report members --dormant-days 365
 
@@ -59,6 +59,7 @@ REPORTS = {  # each report's help; _builds() has how each is made
     "rules": "points issued per earn rule and campaign",
     "partners": "points per partner",
     "channels": "points per channel (as each entry names it)",
+    "stores": "points per store (as each purchase's till named it)",
     "top-earners": "the members who earned the most",
     "redemptions": "redemptions per reward",
     "members": "active and dormant members",
@@ -70,6 +71,7 @@ PERIOD_REPORTS = {
     "rules",
     "partners",
     "channels",
+    "stores",
     "top-earners",
     "redemptions",
 }
@@ -82,6 +84,7 @@ def _builds() -> dict[str, Build]:
         breakage,
         by_channel,
         by_partner,
+        by_store,
         earn_by_rule,
         liability_series,
         member_activity,
@@ -98,6 +101,7 @@ def _builds() -> dict[str, Build]:
         "rules": lambda m, a: earn_by_rule(m, a.from_, a.to),
         "partners": lambda m, a: by_partner(m, a.from_, a.to),
         "channels": lambda m, a: by_channel(m, a.from_, a.to),
+        "stores": lambda m, a: by_store(m, a.from_, a.to),
         "top-earners": lambda m, a: top_earners(m, a.from_, a.to, a.first or 20),
         "redemptions": lambda m, a: redemptions_by_reward(m, a.from_, a.to, a.first or 100),
         "members": lambda m, a: member_activity(m, SystemClock(), a.dormant_days),

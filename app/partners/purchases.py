@@ -298,6 +298,7 @@ async def earn(
         actor=f"partner:{partner_id}",
         channel=purchase.channel,
         tally=counted,
+        extra=None if purchase.store is None else {"store": purchase.store},  # reports by store
     )
     return entry, available_at
 

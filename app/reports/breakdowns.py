@@ -12,6 +12,7 @@ more is refused with ReportTooLarge, as the database would take seconds to minut
 - By partner: the entries a partner's request made (actor `partner:<id>`, or channel `partner`
   for activities, whose actor is the partner's id).
 - By channel: every entry by the channel it names (a purchase's as its till sent it).
+- By store: purchases' earns by the store their till named (`storeId`, kept on the EARN entry).
 - Top earners: members by the EARN points of the period, kept once counted (earners.py).
 """
 
@@ -209,6 +210,46 @@ async def by_channel(mongo: Mongo, first: date, last: date) -> ByChannel:
         key=lambda row: (-row.issued, row.channel),
     )
     return ByChannel(first, last, tuple(rows[:MAX_ROWS]))
+
+
+@dataclass(frozen=True, slots=True)
+class StoreRow:
+    store: str
+    issued: int
+    reversed: int
+    entries: int
+
+
+@dataclass(frozen=True, slots=True)
+class ByStore:
+    first: date
+    last: date
+    rows: tuple[StoreRow, ...]
+
+    def table(self) -> Table:
+        header = ("store", "issued", "reversed", "entries")
+        return Table(header, tuple((r.store, r.issued, r.reversed, r.entries) for r in self.rows))
+
+
+async def by_store(mongo: Mongo, first: date, last: date) -> ByStore:
+    """Points issued in the period by the store each purchase's till named (`storeId`), and
+    those its refunds took back; entries naming no store are left out."""
+    span = await _span(mongo, first, last)
+    await refuse_large(mongo, span, None)
+    sums = await _by_kind(mongo, span, {"store": {"$type": "string"}}, "store")
+    rows = sorted(
+        (
+            StoreRow(
+                store=store,
+                issued=found.get(EntryKind.EARN.value, 0),
+                reversed=-found.get(EntryKind.REVERSAL.value, 0),
+                entries=found["entries"],
+            )
+            for store, found in sums.items()
+        ),
+        key=lambda row: (-row.issued, row.store),
+    )
+    return ByStore(first, last, tuple(rows[:MAX_ROWS]))
 
 
 @dataclass(frozen=True, slots=True)

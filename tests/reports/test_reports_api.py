@@ -51,6 +51,7 @@ FIELDS = {
     "earnByRule": 'earnByRule(from: "2026-01-01", to: "2026-01-02") { csv }',
     "byPartner": 'byPartner(from: "2026-01-01", to: "2026-01-02") { csv }',
     "byChannel": 'byChannel(from: "2026-01-01", to: "2026-01-02") { csv }',
+    "byStore": 'byStore(from: "2026-01-01", to: "2026-01-02") { csv }',
     "topEarners": 'topEarners(from: "2026-01-01", to: "2026-01-02") { csv }',
     "memberActivity": "memberActivity(dormantDays: 30) { csv }",
     "redemptionsByReward": 'redemptionsByReward(from: "2026-01-01", to: "2026-01-02") { csv }',

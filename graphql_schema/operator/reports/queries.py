@@ -29,6 +29,7 @@ from graphql_schema.operator.reports.types import (
     PointsFlowReport,
     RedemptionsReport,
     ReportPeriod,
+    StoreReport,
     TopEarnersReport,
 )
 from graphql_schema.permissions import IsAdmin
@@ -91,6 +92,11 @@ async def _by_channel(info: Info, from_: From, to: To) -> ChannelReport:
     return ChannelReport.of(await _run(reports.by_channel(mongo, from_, to)))
 
 
+async def _by_store(info: Info, from_: From, to: To) -> StoreReport:
+    mongo = info.context.runtime.mongo
+    return StoreReport.of(await _run(reports.by_store(mongo, from_, to)))
+
+
 async def _top_earners(info: Info, from_: From, to: To, first: int = 20) -> TopEarnersReport:
     mongo = info.context.runtime.mongo
     return TopEarnersReport.of(await _run(reports.top_earners(mongo, from_, to, first)))
@@ -136,6 +142,9 @@ class Reports:
     by_partner: PartnerReport = _report(_by_partner, "Points per partner (366 days at most).")
     by_channel: ChannelReport = _report(
         _by_channel, "Points per channel, as each entry names it (366 days at most)."
+    )
+    by_store: StoreReport = _report(
+        _by_store, "Points per store, as each purchase's till named it (366 days at most)."
     )
     top_earners: TopEarnersReport = _report(
         _top_earners, "The members who earned the most (first: 1 to 100; 366 days at most)."

@@ -266,6 +266,35 @@ class ChannelReport:
     csv: str = csv_field("a header and its rows")
 
 
+@strawberry.type(description="What the purchases of one store earned in a period.")
+class StoreReportRow:
+    store: str = strawberry.field(description="The storeId the purchases' till sent.")
+    issued: BigInt
+    reversed: BigInt = strawberry.field(description="Points its refunds took back.")
+    entries: int
+
+
+@strawberry.type(description="Points per store over a period.")
+class StoreReport:
+    rows: list[StoreReportRow]
+    report: strawberry.Private[reports.ByStore]
+
+    @classmethod
+    def of(cls, found: reports.ByStore) -> StoreReport:
+        rows = [
+            StoreReportRow(
+                store=r.store,
+                issued=BigInt(r.issued),
+                reversed=BigInt(r.reversed),
+                entries=r.entries,
+            )
+            for r in found.rows
+        ]
+        return cls(rows=rows, report=found)
+
+    csv: str = csv_field("a header and its rows")
+
+
 @strawberry.type(description="A member and the points they earned in the period.")
 class TopEarner:
     rank: int
