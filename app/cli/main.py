@@ -307,11 +307,21 @@ JOBS = {  # each scheduled job's step, by hand: its name in app.worker and its h
     "mature": "make pending points available at --as-of",
     "release-holds": "release holds whose TTL ended by --as-of",
     "tiers": "move down members whose qualifying points fell, as of --as-of",
+    "referrals": "reward or cancel the referrals whose purchase matured by --as-of",
+    "release-unpaid": "release points + cash redemptions unpaid by --as-of",
 }
 
 
 def _job_step(name: str) -> Callable[[Mongo, Clock], Awaitable[JobOutcome]]:
-    from app.worker import expire, mature, release_holds, tiers, warn
+    from app.worker import (
+        expire,
+        mature,
+        referrals,
+        release_holds,
+        tiers,
+        unpaid_redemptions,
+        warn,
+    )
 
     steps = {
         "expire": expire,
@@ -319,6 +329,8 @@ def _job_step(name: str) -> Callable[[Mongo, Clock], Awaitable[JobOutcome]]:
         "mature": mature,
         "release-holds": release_holds,
         "tiers": tiers,
+        "referrals": referrals,
+        "release-unpaid": unpaid_redemptions,
     }
     return steps[name]
 

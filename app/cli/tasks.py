@@ -11,7 +11,15 @@ TASKS: dict[str, tuple[str, ...]] = {
     "Run": ("serve", "worker", "clock"),
     "Members and points": ("token", "adjust", "clear", "import", "partner"),
     "Program": ("program", "seed-demo"),
-    "Scheduled jobs, by hand": ("expire", "warn", "mature", "release-holds", "tiers"),
+    "Scheduled jobs, by hand": (
+        "expire",
+        "warn",
+        "mature",
+        "release-holds",
+        "tiers",
+        "referrals",
+        "release-unpaid",
+    ),
     "Reports": ("report", "outbox", "webhooks", "messages"),
     "Data": ("ledger", "backup", "restore", "export-schema"),
 }
