@@ -39,7 +39,7 @@ from app.program import (
     MemberFacts,
     Program,
     Purchase,
-    compile_condition,
+    compiled_condition,
     order_facts,
 )
 
@@ -122,9 +122,10 @@ async def advance(
         holding = window_of(program, challenge, purchase.occurred_at)
         if holding is None:
             continue
-        if challenge.when is not None:
+        decide = compiled_condition(program, f"challenge:{challenge.id}")
+        if decide is not None:
             facts = facts if facts is not None else order_facts(program, purchase, member)
-            if not compile_condition(challenge.when)(dict(facts), None):
+            if not decide(facts, None):
                 continue
         running.append((challenge, holding[0]))
     if not running:
@@ -134,7 +135,7 @@ async def advance(
         doc["_id"]: doc
         async for doc in mongo[PROGRESS].find({"_id": {"$in": keys}}, session=session)
     }
-    spend = sum((line.amount for line in purchase.lines), Decimal(0))
+    spend = purchase.total
     categories = sorted({line.category for line in purchase.lines})
     writes, rows, badges = [], list(result.rows), []
     for (challenge, window), key in zip(running, keys, strict=True):

@@ -38,8 +38,7 @@ NO_VALUE = "-"  # a purchase without a channel or a store
 
 
 def _spend(purchase: Purchase) -> int:
-    total = sum((line.amount for line in purchase.lines), Decimal(0))
-    return int(total / SPEND_UNIT)
+    return int(purchase.total / SPEND_UNIT)
 
 
 async def record_results(

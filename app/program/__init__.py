@@ -31,6 +31,7 @@ from app.program.rules import (
     MemberFacts,
     Purchase,
     PurchaseLine,
+    compiled_condition,
     compute_earn,
     in_control_group,
     order_facts,
@@ -54,6 +55,7 @@ from app.program.service import (
 from app.program.validation import ProgramInvalid, parse_program
 
 __all__ = [
+    "compiled_condition",
     "Referrals",
     "EarnRow",
     "order_facts",

@@ -80,6 +80,11 @@ class Purchase:
     partner: str | None = None
     payment_method: str | None = None
 
+    @property
+    def total(self) -> Decimal:
+        """The order's money: its lines' amounts summed."""
+        return sum((line.amount for line in self.lines), Decimal(0))
+
 
 @dataclass(frozen=True, slots=True)
 class EarnRow:
@@ -244,7 +249,7 @@ _ORDER_FACTS: dict[str, Callable[[Purchase, MemberFacts], Value | None]] = {
     "store": lambda purchase, member: purchase.store,
     "partner": lambda purchase, member: purchase.partner,
     "payment_method": lambda purchase, member: purchase.payment_method,
-    "basket_total": lambda purchase, member: sum((x.amount for x in purchase.lines), Decimal(0)),
+    "basket_total": lambda purchase, member: purchase.total,
     "basket_quantity": lambda purchase, member: sum(line.quantity for line in purchase.lines),
     "nth_purchase": lambda purchase, member: member.purchases_before + 1,
     "tier": lambda purchase, member: member.tier,
@@ -318,6 +323,9 @@ def _compiled(program: Program) -> _Compiled:
     for campaign in program.campaigns:
         if campaign.when is not None:
             nodes[f"campaign:{campaign.id}"] = campaign.when
+    for challenge in program.challenges:
+        if challenge.when is not None:
+            nodes[f"challenge:{challenge.id}"] = challenge.when
     built = _Compiled(
         {name: compile_condition(node) for name, node in nodes.items()},
         nodes,
@@ -334,6 +342,12 @@ def _compiled(program: Program) -> _Compiled:
         _COMPILED.pop(next(iter(_COMPILED)))
     _COMPILED[id(program)] = (program, built)
     return built
+
+
+def compiled_condition(program: Program, name: str) -> Predicate | None:
+    """The compiled `when` of the program's "rule:<id>", "campaign:<id>" or "challenge:<id>"
+    (None without one), from the one cache per program the engine uses."""
+    return _compiled(program).predicates.get(name)
 
 
 class _Context:

@@ -133,8 +133,7 @@ async def qualify_referral(
     rules = program.referrals
     if rules is None or not referred or points <= 0:
         return
-    spend = sum((line.amount for line in purchase.lines), Decimal(0))
-    if spend < rules.min_spend:
+    if purchase.total < rules.min_spend:
         return
     await mongo[REFERRALS].update_one(
         {"_id": member_id, "status": SIGNED_UP},
